@@ -1,0 +1,91 @@
+# xmasq — build, test, demo, bench, install.
+# `make` builds build/xmasq with the BPF object embedded (bpftool skeleton).
+
+CC       ?= gcc
+CLANG    ?= clang
+BPFTOOL  ?= bpftool
+BUILD    := build
+ARCH_INC := /usr/include/$(shell uname -m)-linux-gnu
+PREFIX   ?= /usr/local
+
+CFLAGS   ?= -O2 -g
+CFLAGS   += -std=gnu11 -Wall -Wextra -Werror -Iinclude -Iloader -I$(BUILD)
+LDLIBS   := -lxdp -lbpf -lelf -lz
+BPF_CFLAGS := -O2 -g -target bpf -Wall -Werror -Iinclude -I$(ARCH_INC)
+SAN_FLAGS  := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+
+BPF_SRC  := $(wildcard bpf/*.c)
+BPF_HDR  := $(wildcard bpf/*.h) include/xmasq_abi.h
+LIB_SRC  := $(filter-out loader/cli%.c,$(wildcard loader/*.c))
+CLI_SRC  := $(wildcard loader/cli*.c)
+LIB_HDR  := $(wildcard loader/*.h) include/xmasq_abi.h
+LIB_OBJ  := $(patsubst loader/%.c,$(BUILD)/obj/%.o,$(LIB_SRC))
+CLI_OBJ  := $(patsubst loader/%.c,$(BUILD)/obj/%.o,$(CLI_SRC))
+SKEL     := $(BUILD)/xmasq.skel.h
+
+# C test programs: selftests/test_*.c, each a standalone TAP program
+# linked with libxmasq; also built with ASan/UBSan (build/san/).
+TEST_SRC := $(wildcard selftests/test_*.c)
+TEST_BIN := $(patsubst selftests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
+SAN_BIN  := $(patsubst selftests/%.c,$(BUILD)/san/%,$(TEST_SRC))
+SAN_LIB_OBJ := $(patsubst loader/%.c,$(BUILD)/san/obj/%.o,$(LIB_SRC))
+
+.PHONY: all deps check check-build demo bench install uninstall clean
+all: $(BUILD)/xmasq
+
+deps:
+	@tools/deps.sh
+
+$(BUILD)/xmasq.bpf.o: $(BPF_SRC) $(BPF_HDR) | $(BUILD)
+	$(CLANG) $(BPF_CFLAGS) -c bpf/xmasq.bpf.c -o $@
+
+$(SKEL): $(BUILD)/xmasq.bpf.o
+	$(BPFTOOL) gen skeleton $< name xmasq_bpf > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/obj/%.o: loader/%.c $(LIB_HDR) $(SKEL) | $(BUILD)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/libxmasq.a: $(LIB_OBJ)
+	ar rcs $@ $^
+
+$(BUILD)/xmasq: $(CLI_OBJ) $(BUILD)/libxmasq.a
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tests/%: selftests/%.c selftests/tap.h $(BUILD)/libxmasq.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Iselftests -o $@ $< $(BUILD)/libxmasq.a $(LDLIBS)
+
+$(BUILD)/san/obj/%.o: loader/%.c $(LIB_HDR) $(SKEL)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(SAN_FLAGS) -c $< -o $@
+
+$(BUILD)/san/%: selftests/%.c selftests/tap.h $(SAN_LIB_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(SAN_FLAGS) -Iselftests -o $@ $< $(SAN_LIB_OBJ) $(LDLIBS)
+
+$(BUILD):
+	mkdir -p $@
+
+check-build: $(BUILD)/xmasq $(TEST_BIN) $(SAN_BIN)
+
+# Everything: unit, sanitizer, BPF_PROG_TEST_RUN and namespace tests.
+# Ends with one line "N passed, N failed".
+check:
+	@tools/deps.sh --if-missing
+	@$(MAKE) --no-print-directory check-build
+	@selftests/run.sh
+
+demo:
+	@tools/deps.sh --if-missing
+	@$(MAKE) --no-print-directory all
+	@tools/demo.sh
+
+install: $(BUILD)/xmasq
+	install -D -m 0755 $(BUILD)/xmasq $(DESTDIR)$(PREFIX)/sbin/xmasq
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/sbin/xmasq
+
+clean:
+	rm -rf $(BUILD)

@@ -1,0 +1,38 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/* Incremental Internet checksum update (RFC 1624, eqn. 3:
+ * HC' = ~(~HC + ~m + m')), accumulated over all changed fields. */
+#ifndef XMASQ_BPF_CSUM_H
+#define XMASQ_BPF_CSUM_H
+
+static __always_inline __u32 csum_add32(__u32 a, __u32 b)
+{
+	__u64 s = (__u64)a + b;
+
+	return (__u32)((s & 0xffffffff) + (s >> 32));
+}
+
+static __always_inline __u16 csum_fold32(__u32 sum)
+{
+	sum = (sum & 0xffff) + (sum >> 16);
+	sum = (sum & 0xffff) + (sum >> 16);
+	return (__u16)sum;
+}
+
+/* Adds the change of one 32-bit field (as stored, any byte order) to acc. */
+static __always_inline __u32 csum_diff32(__u32 acc, __u32 from, __u32 to)
+{
+	return csum_add32(csum_add32(acc, ~from), to);
+}
+
+static __always_inline __u32 csum_diff16(__u32 acc, __u16 from, __u16 to)
+{
+	return csum_add32(csum_add32(acc, (__u16)~from), to);
+}
+
+/* Applies an accumulated diff to a stored checksum field. */
+static __always_inline __u16 csum_apply(__u16 check, __u32 diff)
+{
+	return (__u16)~csum_fold32(csum_add32((__u16)~check, diff));
+}
+
+#endif

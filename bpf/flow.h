@@ -1,0 +1,307 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/* Conntrack: flow lookup, creation from a forward rule (DNAT + masquerade
+ * with port allocation), next-hop resolution and accounting. Shared by the
+ * XDP and tc entry points; `ctx` is whichever context the caller has. */
+#ifndef XMASQ_BPF_FLOW_H
+#define XMASQ_BPF_FLOW_H
+
+#define XM_TCP_FIN 0x01
+#define XM_TCP_SYN 0x02
+#define XM_TCP_RST 0x04
+#define XM_TCP_ACK 0x10
+
+/* Outcome of looking a packet up: use the flow, or pass / drop it. */
+enum xm_lookup {
+	XM_LK_FLOW = 0,
+	XM_LK_PASS,
+	XM_LK_DROP,
+};
+
+static __always_inline void xm_count(__u32 id, __u64 bytes)
+{
+	struct xm_counter *c = bpf_map_lookup_elem(&counters, &id);
+
+	if (c) {
+		c->packets++;
+		c->bytes += bytes;
+	}
+}
+
+static __always_inline __u32 xm_now_s(void)
+{
+	return (__u32)(bpf_ktime_get_coarse_ns() / 1000000000ull);
+}
+
+static __always_inline int xm_fib(void *ctx, struct bpf_fib_lookup *fib,
+				  __be32 src, __be32 dst, __u8 proto,
+				  __be16 sport, __be16 dport, __u16 tot_len,
+				  __u32 ifindex)
+{
+	__builtin_memset(fib, 0, sizeof(*fib));
+	fib->family = 2; /* AF_INET */
+	fib->l4_protocol = proto;
+	fib->sport = sport;
+	fib->dport = dport;
+	fib->tot_len = tot_len;
+	fib->ipv4_src = src;
+	fib->ipv4_dst = dst;
+	fib->ifindex = ifindex;
+	return bpf_fib_lookup(ctx, fib, sizeof(*fib), 0);
+}
+
+static __always_inline void xm_copy_mac(__u8 *dst, const __u8 *src)
+{
+	__builtin_memcpy(dst, src, 6);
+}
+
+/* Re-resolves the next hop of an original-direction flow (new flow, or at
+ * most once a second so a changed neighbour or route is picked up). */
+static __always_inline void xm_flow_resolve(void *ctx, struct xm_flow *f,
+					    const struct xm_pkt *p,
+					    __u32 in_ifindex, __u16 tot_len)
+{
+	struct bpf_fib_lookup fib;
+	int rc;
+
+	rc = xm_fib(ctx, &fib, f->new_saddr, f->new_daddr, p->key.proto,
+		    f->new_sport, f->new_dport, tot_len, in_ifindex);
+	if (rc == BPF_FIB_LKUP_RET_SUCCESS && fib.ifindex == f->out_ifindex) {
+		xm_copy_mac(f->out_dmac, fib.dmac);
+		xm_copy_mac(f->out_smac, fib.smac);
+		f->flags |= XM_FLOW_L2_VALID;
+	} else {
+		f->flags &= ~XM_FLOW_L2_VALID;
+	}
+}
+
+static __always_inline struct xm_rule_value *
+xm_rule_find(const struct xm_pkt *p, __u32 ifindex, __u32 gen)
+{
+	struct xm_rule_key rk = {
+		.ifindex = ifindex,
+		.daddr = p->key.daddr,
+		.dport = p->key.dport,
+		.proto = p->key.proto,
+		.gen = gen,
+	};
+	struct xm_rule_value *rv;
+
+	rv = bpf_map_lookup_elem(&rules, &rk);
+	if (rv)
+		return rv;
+	rk.daddr = 0;
+	return bpf_map_lookup_elem(&rules, &rk);
+}
+
+/* Installs the reply entry on a free masquerade port. Returns 0, or the
+ * counter id of the reason it failed. */
+static __always_inline int xm_alloc_port(struct xm_flow_key *rkey,
+					 struct xm_flow *rval,
+					 const struct xm_config *cfg,
+					 int keep_port)
+{
+	__u32 range = (__u32)cfg->port_hi - cfg->port_lo + 1;
+	int err;
+
+	/* First try: the client's own port. */
+	err = bpf_map_update_elem(&flows, rkey, rval, BPF_NOEXIST);
+	if (err == 0)
+		return 0;
+	if (err != -17 /* EEXIST */)
+		return XM_C_DROP_CT_FULL;
+	if (keep_port || range == 0 || range > 65536)
+		return XM_C_DROP_NO_PORT;
+
+	for (int i = 0; i < XM_PORT_PROBES; i++) {
+		__u16 port = cfg->port_lo + bpf_get_prandom_u32() % range;
+
+		rkey->dport = bpf_htons(port);
+		err = bpf_map_update_elem(&flows, rkey, rval, BPF_NOEXIST);
+		if (err == 0)
+			return 0;
+		if (err != -17)
+			return XM_C_DROP_CT_FULL;
+	}
+	return XM_C_DROP_NO_PORT;
+}
+
+/* Creates both entries of a new flow for a packet matching a forward rule.
+ * Returns XM_LK_FLOW with *out set, or PASS/DROP (counted). */
+static __always_inline int xm_flow_create(void *ctx, struct xm_pkt *p,
+					  __u32 ifindex, __u32 vlan_tci,
+					  __u64 len, struct xm_flow **out)
+{
+	__u32 zero = 0;
+	struct xm_config *cfg = bpf_map_lookup_elem(&config, &zero);
+	struct xm_rule_value *rule;
+	struct xm_iface *in_if, *out_if;
+	struct bpf_fib_lookup fib;
+	struct xm_flow_key rkey = {};
+	struct xm_flow rval = {}, oval = {};
+	__u32 out_ifindex, now = xm_now_s();
+	__be32 masq_addr;
+	int rc, why;
+
+	if (!cfg)
+		return XM_LK_PASS;
+	rule = xm_rule_find(p, ifindex, cfg->active_gen & 1);
+	if (!rule) {
+		xm_count(XM_C_PASS_NOT_OURS, len);
+		return XM_LK_PASS;
+	}
+	/* Only a TCP SYN opens a TCP flow: a stray segment of an unknown
+	 * connection must not allocate state. */
+	if (p->key.proto == IPPROTO_TCP &&
+	    (p->tcp_flags & (XM_TCP_SYN | XM_TCP_ACK | XM_TCP_RST)) != XM_TCP_SYN) {
+		xm_count(XM_C_PASS_NOT_OURS, len);
+		return XM_LK_PASS;
+	}
+	in_if = bpf_map_lookup_elem(&ifaces, &ifindex);
+	if (!in_if) {
+		xm_count(XM_C_PASS_NOT_OURS, len);
+		return XM_LK_PASS;
+	}
+
+	rc = xm_fib(ctx, &fib, p->key.saddr, rule->to_addr, p->key.proto,
+		    p->key.sport, rule->to_port, 0, ifindex);
+	if (rc != BPF_FIB_LKUP_RET_SUCCESS && rc != BPF_FIB_LKUP_RET_NO_NEIGH &&
+	    rc != BPF_FIB_LKUP_RET_FRAG_NEEDED) {
+		xm_count(XM_C_DROP_NO_ROUTE, len);
+		return XM_LK_DROP;
+	}
+	out_ifindex = fib.ifindex;
+	out_if = bpf_map_lookup_elem(&ifaces, &out_ifindex);
+	if (!out_if) {
+		xm_count(XM_C_PASS_EGRESS_UNMANAGED, len);
+		return XM_LK_PASS;
+	}
+	masq_addr = (rule->flags & XM_RULE_KEEP_SOURCE) ? p->key.saddr : out_if->addr;
+
+	/* Reply direction: backend -> masquerade address:port. */
+	rkey.saddr = rule->to_addr;
+	rkey.daddr = masq_addr;
+	rkey.sport = rule->to_port;
+	rkey.dport = p->key.sport;
+	rkey.proto = p->key.proto;
+	rval.new_saddr = p->key.daddr;
+	rval.new_daddr = p->key.saddr;
+	rval.new_sport = p->key.dport;
+	rval.new_dport = p->key.sport;
+	rval.out_ifindex = ifindex;
+	xm_copy_mac(rval.out_dmac, p->eth->h_source);
+	xm_copy_mac(rval.out_smac, p->eth->h_dest);
+	rval.out_vlan = vlan_tci;
+	rval.flags = XM_FLOW_REPLY | XM_FLOW_L2_VALID;
+	rval.rule_id = rule->rule_id;
+	rval.in_slot = out_if->slot;
+	rval.out_slot = in_if->slot;
+	rval.created_s = now;
+	rval.last_seen_s = now;
+	/* The allocated port is the reply key's dport; oval mirrors it. */
+	why = xm_alloc_port(&rkey, &rval, cfg,
+			    rule->flags & XM_RULE_KEEP_SOURCE);
+	if (why) {
+		xm_count(why, len);
+		return XM_LK_DROP;
+	}
+
+	/* Original direction: client -> public address:port. */
+	oval.new_saddr = masq_addr;
+	oval.new_daddr = rule->to_addr;
+	oval.new_sport = rkey.dport;
+	oval.new_dport = rule->to_port;
+	oval.out_ifindex = out_ifindex;
+	if (rc == BPF_FIB_LKUP_RET_SUCCESS) {
+		/* The route was looked up with the client's source; policy
+		 * routing by the masquerade source is re-checked below. */
+		xm_copy_mac(oval.out_dmac, fib.dmac);
+		xm_copy_mac(oval.out_smac, fib.smac);
+		oval.flags |= XM_FLOW_L2_VALID;
+	}
+	if (rule->flags & XM_RULE_KEEP_SOURCE)
+		oval.flags |= XM_FLOW_KEEP_SOURCE;
+	oval.state = p->key.proto == IPPROTO_TCP ? XM_ST_SYN_SENT : XM_ST_NONE;
+	oval.rule_id = rule->rule_id;
+	oval.in_slot = in_if->slot;
+	oval.out_slot = out_if->slot;
+	oval.created_s = now;
+	oval.last_seen_s = now;
+	if (bpf_map_update_elem(&flows, &p->key, &oval, BPF_NOEXIST)) {
+		/* Another CPU created this flow (or the table filled up in
+		 * between): drop our reply half so no pair is left half-made. */
+		bpf_map_delete_elem(&flows, &rkey);
+		*out = bpf_map_lookup_elem(&flows, &p->key);
+		if (*out) {
+			xm_count(XM_C_FLOW_RACE, len);
+			return XM_LK_FLOW;
+		}
+		xm_count(XM_C_DROP_CT_FULL, len);
+		return XM_LK_DROP;
+	}
+	*out = bpf_map_lookup_elem(&flows, &p->key);
+	if (!*out)
+		return XM_LK_DROP;
+	if (masq_addr != p->key.saddr)
+		xm_flow_resolve(ctx, *out, p, ifindex, 0);
+
+	{
+		__u32 id = rule->rule_id;
+		struct xm_rule_stats *rs = bpf_map_lookup_elem(&rule_stats, &id);
+
+		if (rs)
+			rs->flows++;
+	}
+	xm_count(XM_C_FLOW_NEW, len);
+	return XM_LK_FLOW;
+}
+
+/* Minimal TCP tracking kept in the original-direction entry. */
+static __always_inline void xm_flow_track(struct xm_flow *f, const struct xm_pkt *p)
+{
+	if (p->key.proto != IPPROTO_TCP) {
+		if (f->flags & XM_FLOW_REPLY)
+			f->state = XM_ST_ASSURED;
+		return;
+	}
+	if (p->tcp_flags & XM_TCP_RST)
+		f->state = XM_ST_CLOSE;
+	else if (p->tcp_flags & XM_TCP_FIN)
+		f->state = XM_ST_FIN;
+	else if (f->state == XM_ST_SYN_SENT && (f->flags & XM_FLOW_REPLY))
+		f->state = XM_ST_ESTABLISHED;
+	else if (f->state == XM_ST_NONE)
+		f->state = (f->flags & XM_FLOW_REPLY) ? XM_ST_ESTABLISHED : XM_ST_SYN_SENT;
+}
+
+static __always_inline void xm_account(struct xm_flow *f, __u64 len, int by_xdp)
+{
+	__u32 slot = f->out_slot, id = f->rule_id;
+	struct xm_iface_stats *is;
+	struct xm_rule_stats *rs;
+	int dir = (f->flags & XM_FLOW_REPLY) ? XM_DIR_REPLY : XM_DIR_ORIG;
+
+	f->packets++;
+	f->bytes += len;
+	is = bpf_map_lookup_elem(&iface_stats, &slot);
+	if (is) {
+		is->tx_packets++;
+		is->tx_bytes += len;
+		if (by_xdp)
+			is->tx_xdp++;
+		else
+			is->tx_tc++;
+	}
+	slot = f->in_slot;
+	is = bpf_map_lookup_elem(&iface_stats, &slot);
+	if (is) {
+		is->rx_packets++;
+		is->rx_bytes += len;
+	}
+	rs = bpf_map_lookup_elem(&rule_stats, &id);
+	if (rs) {
+		rs->packets[dir & 1]++;
+		rs->bytes[dir & 1] += len;
+	}
+}
+
+#endif

@@ -1,0 +1,74 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/* Map definitions. Sizes the loader may change before load (flows,
+ * rules) are set here to their defaults. Layouts come from xmasq_abi.h. */
+#ifndef XMASQ_BPF_MAPS_H
+#define XMASQ_BPF_MAPS_H
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct xm_config);
+} config SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, XM_MAX_IFACES);
+	__type(key, __u32);
+	__type(value, struct xm_iface);
+} ifaces SEC(".maps");
+
+/* Egress interfaces that XDP_REDIRECT delivers into (see loader/egress.c). */
+struct {
+	__uint(type, BPF_MAP_TYPE_DEVMAP_HASH);
+	__uint(max_entries, XM_MAX_IFACES);
+	__type(key, __u32);
+	__type(value, __u32);
+} tx_ports SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, XM_MAX_RULE_PORTS);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct xm_rule_key);
+	__type(value, struct xm_rule_value);
+} rules SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, XM_MAX_RULES);
+	__type(key, __u32);
+	__type(value, struct xm_rule_meta);
+} rule_meta SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, XM_MAX_RULES);
+	__type(key, __u32);
+	__type(value, struct xm_rule_stats);
+} rule_stats SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, XM_MAX_IFACES);
+	__type(key, __u32);
+	__type(value, struct xm_iface_stats);
+} iface_stats SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, XM_C_MAX);
+	__type(key, __u32);
+	__type(value, struct xm_counter);
+} counters SEC(".maps");
+
+/* Conntrack: a plain (not LRU) hash, so the kernel never evicts one half
+ * of a pair; a full table refuses new flows instead. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 2 * XM_CT_DEFAULT_MAX);
+	__type(key, struct xm_flow_key);
+	__type(value, struct xm_flow);
+} flows SEC(".maps");
+
+#endif

@@ -1,0 +1,227 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * xmasq ABI: every structure, counter id, limit and pin name shared by the
+ * BPF data plane (bpf/) and userspace (loader/, tools/, selftests/).
+ *
+ * Rules for this file:
+ *  - fixed-width types only, explicit padding, no implicit holes, so the
+ *    layout is identical for clang -target bpf and gcc x86_64;
+ *  - addresses and ports stored as they are on the wire are __be*, anything
+ *    else is host order;
+ *  - any change to a map's key or value layout bumps XM_LAYOUT_VERSION:
+ *    pinned maps of an older layout are then refused, never reinterpreted.
+ */
+#ifndef XMASQ_ABI_H
+#define XMASQ_ABI_H
+
+#include <linux/types.h>
+
+#define XM_LAYOUT_VERSION 1
+
+/* ---- limits (map sizes) ------------------------------------------------ */
+#define XM_MAX_IFACES        64       /* managed interfaces                  */
+#define XM_MAX_RULES         131072   /* forward rules (ids 1..MAX-1)        */
+#define XM_MAX_RULE_PORTS    524288   /* port entries, both generations      */
+#define XM_CT_DEFAULT_MAX    262144   /* flows (each flow = 2 map entries)   */
+#define XM_PORT_PROBES       32       /* bounded probes when a port is taken */
+#define XM_DEFAULT_PORT_LO   20000    /* masquerade ports: below the kernel's */
+#define XM_DEFAULT_PORT_HI   32767    /* default ephemeral 32768-60999       */
+
+/* ---- pin names (relative to the pin directory, default /sys/fs/bpf/xmasq) */
+#define XM_PIN_DIR_DEFAULT   "/sys/fs/bpf/xmasq"
+#define XM_PIN_CONFIG        "config"
+#define XM_PIN_IFACES        "ifaces"
+#define XM_PIN_TX_PORTS      "tx_ports"
+#define XM_PIN_RULES         "rules"
+#define XM_PIN_RULE_META     "rule_meta"
+#define XM_PIN_RULE_STATS    "rule_stats"
+#define XM_PIN_IFACE_STATS   "iface_stats"
+#define XM_PIN_COUNTERS      "counters"
+#define XM_PIN_FLOWS         "flows"
+#define XM_PIN_PROG_XDP      "prog_xdp"
+#define XM_PIN_PROG_TC       "prog_tc"
+
+/* ---- global configuration: array map "config", one element ------------- */
+enum xm_timeout_id {
+	XM_TO_TCP_SYN = 0,     /* SYN seen, no reply yet        (netfilter: 120) */
+	XM_TO_TCP_EST,         /* established                   (432000 -> 7440) */
+	XM_TO_TCP_FIN,         /* FIN seen one or both ways     (120)            */
+	XM_TO_TCP_CLOSE,       /* RST or both FINs acked        (10)             */
+	XM_TO_UDP,             /* UDP, one direction only       (30)             */
+	XM_TO_UDP_ASSURED,     /* UDP, replies seen             (180)            */
+	XM_TO_ICMP,            /* ICMP echo                     (30)             */
+	XM_TO_MAX,
+};
+
+struct xm_config {
+	__u32 layout_version;  /* XM_LAYOUT_VERSION of whoever created the maps */
+	__u32 active_gen;      /* rule generation packets use: 0 or 1 */
+	__u16 port_lo;         /* masquerade port range, host order */
+	__u16 port_hi;
+	__u32 ct_max;          /* flow limit (pairs); the map holds 2x entries */
+	__u32 flags;           /* XM_CFG_* */
+	__u32 timeouts[XM_TO_MAX]; /* seconds */
+	__u32 _pad;
+};
+
+/* ---- managed interfaces: hash map "ifaces", ifindex -> xm_iface --------- */
+#define XM_IFACE_XDP_TX_OK   (1u << 0) /* XDP_REDIRECT into it delivers      */
+#define XM_IFACE_TC_ATTACHED (1u << 1) /* tc ingress program present        */
+#define XM_IFACE_XDP_ATTACHED (1u << 2)
+
+struct xm_iface {
+	__u32 ifindex;
+	__be32 addr;           /* primary IPv4 address: masquerade source */
+	__u8 mac[6];
+	__u8 slot;             /* index into iface_stats */
+	__u8 flags;            /* XM_IFACE_* */
+};
+
+/* ---- forward rules ------------------------------------------------------
+ * Hash map "rules": one entry per (generation, ingress, local address,
+ * protocol, port). A port range is expanded to one entry per port, so the
+ * packet path is a single exact-match lookup whatever the number of rules.
+ * Two generations exist so that `apply` can build the next rule set beside
+ * the live one and switch with one write of config.active_gen.
+ */
+struct xm_rule_key {
+	__u32 ifindex;         /* ingress interface */
+	__be32 daddr;          /* local address matched, 0 = any of the iface's */
+	__be16 dport;
+	__u8 proto;            /* IPPROTO_TCP / IPPROTO_UDP */
+	__u8 gen;              /* 0 or 1 */
+};
+
+#define XM_RULE_KEEP_SOURCE  (1u << 0) /* DNAT only, no masquerade */
+#define XM_RULE_ALLOW_SPECIAL (1u << 1) /* loader-side check was waived */
+
+struct xm_rule_value {
+	__u32 rule_id;         /* index into rule_stats / rule_meta */
+	__be32 to_addr;
+	__be16 to_port;        /* backend port for exactly this dport */
+	__u16 _pad;
+	__u32 flags;           /* XM_RULE_* */
+};
+
+/* Array map "rule_meta", indexed by rule_id: the rule as written, so that
+ * userspace (CLI, xmasqd, bpftool users) can list and diff the live set.
+ * The data plane never reads it. */
+#define XM_IFNAMSIZ 16
+struct xm_rule_meta {
+	__u32 in_use;          /* 0 = free slot */
+	__u32 ifindex;
+	char ifname[XM_IFNAMSIZ];
+	__be32 daddr;          /* 0 = any */
+	__be32 to_addr;
+	__u16 from_port_lo, from_port_hi;
+	__u16 to_port_lo, to_port_hi;
+	__u8 proto;
+	__u8 _pad[3];
+	__u32 flags;
+	__u32 line;            /* line in the rules file it came from */
+};
+
+/* Per-CPU array "rule_stats", indexed by rule_id. */
+enum xm_dir { XM_DIR_ORIG = 0, XM_DIR_REPLY = 1, XM_DIR_MAX = 2 };
+struct xm_rule_stats {
+	__u64 packets[XM_DIR_MAX];
+	__u64 bytes[XM_DIR_MAX];
+	__u64 flows;           /* flows created */
+};
+
+/* Per-CPU array "iface_stats", indexed by xm_iface.slot. */
+struct xm_iface_stats {
+	__u64 rx_packets;      /* seen by the program on this interface */
+	__u64 rx_bytes;
+	__u64 tx_packets;      /* translated and sent out of this interface */
+	__u64 tx_bytes;
+	__u64 tx_xdp;          /* ... of which by XDP redirect */
+	__u64 tx_tc;           /* ... of which by tc redirect */
+};
+
+/* ---- global counters: per-CPU array "counters", indexed by xm_counter_id
+ * One X-macro is the only list of counters: ids, names and help text. */
+#define XM_COUNTER_LIST(X)                                                     \
+	X(RX,               "rx",               "packets seen")                    \
+	X(PASS_NOT_IPV4,    "pass_not_ipv4",    "passed: not IPv4")                \
+	X(PASS_NOT_OURS,    "pass_not_ours",    "passed: no rule or flow matches") \
+	X(PASS_FRAGMENT,    "pass_fragment",    "passed: IPv4 fragment")           \
+	X(PASS_TO_TC,       "pass_to_tc",       "XDP handed to tc: egress cannot take XDP frames") \
+	X(PASS_NO_NEIGH,    "pass_no_neigh",    "XDP handed to tc: next-hop MAC unknown") \
+	X(PASS_VLAN,        "pass_vlan",        "XDP handed to tc: VLAN tag must change") \
+	X(PASS_EGRESS_UNMANAGED, "pass_egress_unmanaged", "passed: route leaves by an interface xmasq does not manage") \
+	X(FLOW_NEW,         "flow_new",         "flows created")                   \
+	X(FLOW_RACE,        "flow_race",        "flow created by another CPU first") \
+	X(FWD_XDP,          "fwd_xdp",          "translated and redirected at XDP") \
+	X(FWD_TC,           "fwd_tc",           "translated and redirected at tc") \
+	X(DROP_MALFORMED,   "drop_malformed",   "dropped: truncated or bad header") \
+	X(DROP_TTL,         "drop_ttl",         "dropped: TTL expired")            \
+	X(DROP_NO_ROUTE,    "drop_no_route",    "dropped: no route to the backend") \
+	X(DROP_CT_FULL,     "drop_ct_full",     "dropped: new flow, conntrack table full") \
+	X(DROP_NO_PORT,     "drop_no_port",     "dropped: new flow, no free masquerade port") \
+	X(DROP_REDIRECT,    "drop_redirect",    "dropped: redirect failed")        \
+	X(DROP_TC_REWRITE,  "drop_tc_rewrite",  "dropped: tc could not rewrite the packet")
+
+enum xm_counter_id {
+#define XM_COUNTER_ENUM(id, name, help) XM_C_##id,
+	XM_COUNTER_LIST(XM_COUNTER_ENUM)
+#undef XM_COUNTER_ENUM
+	XM_C_MAX
+};
+
+struct xm_counter {
+	__u64 packets;
+	__u64 bytes;
+};
+
+/* ---- conntrack: hash map "flows" -----------------------------------------
+ * Every flow is two entries installed together: the original direction
+ * (client -> public address:port as received) and the reply direction
+ * (backend -> masquerade address:port). Each entry says how to rewrite a
+ * packet matching its key and where to send it. For ICMP echo the id is
+ * stored in both sport and dport.
+ */
+struct xm_flow_key {
+	__be32 saddr;
+	__be32 daddr;
+	__be16 sport;
+	__be16 dport;
+	__u8 proto;
+	__u8 _pad[3];
+};
+
+#define XM_FLOW_REPLY        (1u << 0) /* this entry is the reply direction */
+#define XM_FLOW_L2_VALID     (1u << 1) /* out_dmac/out_smac are known */
+#define XM_FLOW_KEEP_SOURCE  (1u << 2)
+
+enum xm_tcp_state {
+	XM_ST_NONE = 0,        /* UDP/ICMP: no replies yet */
+	XM_ST_SYN_SENT,
+	XM_ST_ESTABLISHED,
+	XM_ST_FIN,
+	XM_ST_CLOSE,
+	XM_ST_ASSURED,         /* UDP/ICMP: replies seen */
+};
+
+struct xm_flow {
+	__be32 new_saddr;      /* rewrite: source address and port */
+	__be32 new_daddr;      /* rewrite: destination address and port */
+	__be16 new_sport;
+	__be16 new_dport;
+	__u32 out_ifindex;     /* where this direction leaves */
+	__u8 out_dmac[6];      /* next hop (reply: the neighbour it came from) */
+	__u8 out_smac[6];
+	__u16 out_vlan;        /* 802.1Q TCI to send with, 0 = untagged */
+	__u8 flags;            /* XM_FLOW_* */
+	__u8 state;            /* xm_tcp_state, kept in the ORIG entry */
+	__u32 rule_id;
+	__u8 in_slot;          /* iface_stats slots */
+	__u8 out_slot;
+	__u16 _pad;
+	__u32 created_s;       /* CLOCK_MONOTONIC seconds */
+	__u32 last_seen_s;
+	__u64 packets;
+	__u64 bytes;
+};
+
+#endif /* XMASQ_ABI_H */

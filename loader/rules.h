@@ -1,0 +1,79 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/* Rules file parser: the one definition of the rules grammar. */
+#ifndef XMASQ_RULES_H
+#define XMASQ_RULES_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "xmasq_abi.h"
+
+/* `forward IFACE[:ADDR] PROTO PORT[-PORT] to ADDR[:PORT[-PORT]] [options]` */
+struct xm_rule {
+	char ifname[XM_IFNAMSIZ];
+	uint32_t local_addr;      /* network order, 0 = any address of ifname */
+	uint8_t proto;            /* IPPROTO_TCP or IPPROTO_UDP */
+	uint16_t from_lo, from_hi; /* host order, inclusive */
+	uint32_t to_addr;         /* network order */
+	uint16_t to_lo, to_hi;    /* host order; to_hi-to_lo == from_hi-from_lo
+	                             (1:1), or to_lo == to_hi (many to one) */
+	uint32_t flags;           /* XM_RULE_KEEP_SOURCE, XM_RULE_ALLOW_SPECIAL */
+	unsigned line;            /* 1-based line of the statement */
+	unsigned iface_col;       /* 1-based column of IFACE, for later errors */
+};
+
+/* `masquerade PREFIX/LEN out IFACE` */
+struct xm_masq {
+	uint32_t prefix;          /* network order, host bits zero */
+	uint8_t prefix_len;
+	char out_ifname[XM_IFNAMSIZ];
+	unsigned line;
+	unsigned iface_col;
+};
+
+/* `set ...` statements; a field keeps its default unless the file sets it. */
+struct xm_settings {
+	uint32_t ct_max;              /* set conntrack-max N */
+	uint16_t port_lo, port_hi;    /* set port-range LO-HI */
+	uint32_t timeouts[XM_TO_MAX]; /* set timeout NAME SECONDS */
+};
+
+struct xm_ruleset {
+	struct xm_rule *rules;
+	size_t n_rules;
+	struct xm_masq *masqs;
+	size_t n_masqs;
+	struct xm_settings settings;
+	unsigned total_ports;         /* sum of (from_hi - from_lo + 1) */
+};
+
+/* Fills s with the documented defaults. */
+void xm_settings_default(struct xm_settings *s);
+
+/* Names of the timeouts as written in `set timeout NAME`, indexed by
+ * enum xm_timeout_id: "tcp-syn", "tcp-established", ... */
+extern const char *const xm_timeout_names[XM_TO_MAX];
+
+/*
+ * Parses a whole rules text. On success returns 0 and fills *out (free with
+ * xm_ruleset_free). On the first error returns -1, leaves *out empty and
+ * writes one line "FILE:LINE:COL: what is wrong (expected ...)" to err.
+ */
+int xm_rules_parse(const char *text, size_t len, const char *filename,
+		   struct xm_ruleset *out, char *err, size_t errlen);
+
+/* Reads and parses a file; I/O errors are reported as "FILE: reason". */
+int xm_rules_parse_file(const char *path, struct xm_ruleset *out,
+			char *err, size_t errlen);
+
+void xm_ruleset_free(struct xm_ruleset *rs);
+
+/* Writes the canonical one-line form of a rule ("forward eth0 tcp 8080 to
+ * 198.18.0.2:80"), as used in status, stats and diffs. */
+void xm_rule_format(const struct xm_rule *r, char *buf, size_t len);
+
+/* Is addr (network order) one xmasq refuses to forward to without
+ * allow-special? Returns a short reason ("loopback", "cloud metadata
+ * service", ...) or NULL. */
+const char *xm_special_addr_reason(uint32_t addr);
+
+#endif
