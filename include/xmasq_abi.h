@@ -68,6 +68,7 @@ struct xm_config {
 #define XM_IFACE_XDP_TX_OK   (1u << 0) /* XDP_REDIRECT into it delivers      */
 #define XM_IFACE_TC_ATTACHED (1u << 1) /* tc ingress program present        */
 #define XM_IFACE_XDP_ATTACHED (1u << 2)
+#define XM_IFACE_XDP_GENERIC (1u << 3) /* attached in generic (skb) mode    */
 
 struct xm_iface {
 	__u32 ifindex;
@@ -148,13 +149,13 @@ struct xm_iface_stats {
 	X(PASS_FRAGMENT,    "pass_fragment",    "passed: IPv4 fragment")           \
 	X(PASS_TO_TC,       "pass_to_tc",       "XDP handed to tc: egress cannot take XDP frames") \
 	X(PASS_NO_NEIGH,    "pass_no_neigh",    "XDP handed to tc: next-hop MAC unknown") \
-	X(PASS_VLAN,        "pass_vlan",        "XDP handed to tc: VLAN tag must change") \
+	X(PASS_CSUM_PARTIAL, "pass_csum_partial", "XDP handed to tc: L4 checksum not yet computed (sent by a local veth with checksum offload)") \
+	X(PASS_MALFORMED,   "pass_malformed",   "passed untouched: truncated or bad IPv4/TCP/UDP header") \
 	X(PASS_EGRESS_UNMANAGED, "pass_egress_unmanaged", "passed: route leaves by an interface xmasq does not manage") \
 	X(FLOW_NEW,         "flow_new",         "flows created")                   \
 	X(FLOW_RACE,        "flow_race",        "flow created by another CPU first") \
 	X(FWD_XDP,          "fwd_xdp",          "translated and redirected at XDP") \
 	X(FWD_TC,           "fwd_tc",           "translated and redirected at tc") \
-	X(DROP_MALFORMED,   "drop_malformed",   "dropped: truncated or bad header") \
 	X(DROP_TTL,         "drop_ttl",         "dropped: TTL expired")            \
 	X(DROP_NO_ROUTE,    "drop_no_route",    "dropped: no route to the backend") \
 	X(DROP_CT_FULL,     "drop_ct_full",     "dropped: new flow, conntrack table full") \

@@ -1,0 +1,215 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * xmasq data plane: the XDP and tc entry points over one core (parse ->
+ * flow lookup or creation from a forward rule -> rewrite -> send).
+ *
+ * XDP is the fast path. It hands a packet to the tc program on the same
+ * NIC (XDP_PASS with a mark in the metadata) whenever XDP cannot deliver
+ * it: the egress NIC cannot take redirected frames (a veth whose peer has
+ * neither XDP nor GRO drops them silently), or the next hop's MAC is not
+ * known yet (tc uses bpf_redirect_neigh, which resolves it). So no packet
+ * is lost for want of an XDP-capable egress.
+ */
+#include <stddef.h>
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <linux/in.h>
+#include <linux/ip.h>
+#include <linux/tcp.h>
+#include <linux/udp.h>
+#include <linux/pkt_cls.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+
+#include "xmasq_abi.h"
+#include "maps.h"
+#include "parse.h"
+#include "csum.h"
+#include "flow.h"
+#include "rewrite.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+/* XDP -> tc hand-over, in the metadata area in front of the frame. */
+#define XM_META_MAGIC_SEEN  0x786d7331u /* "xms1": XDP counted it, not ours */
+#define XM_META_MAGIC_TO_TC 0x786d7332u /* "xms2": ours, tc must send it */
+
+/* Finds the packet's flow, or creates one from a forward rule. */
+static __always_inline int xm_classify(void *ctx, struct xm_pkt *p,
+				       __u32 ifindex, __u64 len,
+				       struct xm_flow **f)
+{
+	*f = bpf_map_lookup_elem(&flows, &p->key);
+	if (*f)
+		return XM_LK_FLOW;
+	return xm_flow_create(ctx, p, ifindex, p->vlan_tci, len, f);
+}
+
+/* Per-packet flow upkeep shared by both hooks: state, idle time, and the
+ * forward direction's next hop re-resolved at most once a second. */
+static __always_inline void xm_flow_touch(void *ctx, struct xm_flow *f,
+					  const struct xm_pkt *p,
+					  __u32 ifindex)
+{
+	__u32 now = xm_now_s();
+
+	xm_flow_track(f, p);
+	if (f->last_seen_s != now) {
+		f->last_seen_s = now;
+		if (!(f->flags & XM_FLOW_REPLY))
+			xm_flow_resolve(ctx, f, p, ifindex, 0);
+	}
+}
+
+static __always_inline void xm_set_meta(struct xdp_md *ctx, __u32 magic)
+{
+	void *data, *meta;
+
+	if (bpf_xdp_adjust_meta(ctx, -(int)sizeof(__u32)))
+		return; /* driver without metadata: tc just classifies again */
+	data = (void *)(long)ctx->data;
+	meta = (void *)(long)ctx->data_meta;
+	if (meta + sizeof(__u32) > data)
+		return;
+	*(__u32 *)meta = magic;
+}
+
+SEC("xdp")
+int xmasq_xdp(struct xdp_md *ctx)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	__u64 len = data_end - data;
+	__u32 ifindex = ctx->ingress_ifindex;
+	struct xm_pkt p = {};
+	struct xm_flow *f;
+	struct xm_iface *oif;
+	__u32 out;
+	int rc;
+
+	xm_count(XM_C_RX, len);
+	rc = xm_parse(data, data_end, &p);
+	if (rc != XM_PARSE_OK) {
+		xm_count(rc == XM_PARSE_NOT_IPV4 ? XM_C_PASS_NOT_IPV4 :
+			 rc == XM_PARSE_FRAGMENT ? XM_C_PASS_FRAGMENT :
+			 rc == XM_PARSE_MALFORMED ? XM_C_PASS_MALFORMED :
+			 XM_C_PASS_NOT_OURS, len);
+		xm_set_meta(ctx, XM_META_MAGIC_SEEN);
+		return XDP_PASS;
+	}
+
+	rc = xm_classify(ctx, &p, ifindex, len, &f);
+	if (rc == XM_LK_DROP)
+		return XDP_DROP;
+	if (rc == XM_LK_PASS) {
+		xm_set_meta(ctx, XM_META_MAGIC_SEEN);
+		return XDP_PASS;
+	}
+	if (p.ip->ttl <= 1) {
+		xm_count(XM_C_DROP_TTL, len);
+		return XDP_DROP;
+	}
+
+	if (xm_xdp_csum_partial(ctx, &p)) {
+		xm_count(XM_C_PASS_CSUM_PARTIAL, len);
+		xm_set_meta(ctx, XM_META_MAGIC_TO_TC);
+		return XDP_PASS;
+	}
+	out = f->out_ifindex;
+	oif = bpf_map_lookup_elem(&ifaces, &out);
+	if (!oif || !(oif->flags & XM_IFACE_XDP_TX_OK)) {
+		xm_count(XM_C_PASS_TO_TC, len);
+		xm_set_meta(ctx, XM_META_MAGIC_TO_TC);
+		return XDP_PASS;
+	}
+	xm_flow_touch(ctx, f, &p, ifindex);
+	if (!(f->flags & XM_FLOW_L2_VALID)) {
+		xm_count(XM_C_PASS_NO_NEIGH, len);
+		xm_set_meta(ctx, XM_META_MAGIC_TO_TC);
+		return XDP_PASS;
+	}
+
+	if (xm_xdp_rewrite_l34(ctx, &p, f) || xm_xdp_write_l2(ctx, p.has_vlan, f)) {
+		xm_count(XM_C_DROP_REDIRECT, len);
+		return XDP_DROP;
+	}
+	xm_account(f, len, 1);
+	xm_count(XM_C_FWD_XDP, len);
+	return bpf_redirect_map(&tx_ports, out, 0);
+}
+
+/* What XDP said about this packet, if it ran. */
+static __always_inline __u32 xm_tc_meta(struct __sk_buff *skb)
+{
+	void *data = (void *)(long)skb->data;
+	void *meta = (void *)(long)skb->data_meta;
+
+	if (meta + sizeof(__u32) > data)
+		return 0;
+	return *(__u32 *)meta;
+}
+
+SEC("tc")
+int xmasq_tc(struct __sk_buff *skb)
+{
+	__u32 meta = xm_tc_meta(skb);
+	__u32 ifindex = skb->ingress_ifindex ? skb->ingress_ifindex : skb->ifindex;
+	__u64 len = skb->len;
+	struct xm_pkt p = {};
+	struct xm_flow *f;
+	void *data, *data_end;
+	int rc, had_vlan, write_macs;
+	__u16 had_tci;
+	__u32 out;
+
+	if (meta == XM_META_MAGIC_SEEN)
+		return TC_ACT_OK;
+	if (meta != XM_META_MAGIC_TO_TC)
+		xm_count(XM_C_RX, len);
+
+	/* Headers must be linear for direct access. */
+	bpf_skb_pull_data(skb, len < XM_MAX_L4_OFF + 20 ? len : XM_MAX_L4_OFF + 20);
+	data = (void *)(long)skb->data;
+	data_end = (void *)(long)skb->data_end;
+	rc = xm_parse(data, data_end, &p);
+	if (rc != XM_PARSE_OK) {
+		if (meta != XM_META_MAGIC_TO_TC)
+			xm_count(rc == XM_PARSE_NOT_IPV4 ? XM_C_PASS_NOT_IPV4 :
+				 rc == XM_PARSE_FRAGMENT ? XM_C_PASS_FRAGMENT :
+				 rc == XM_PARSE_MALFORMED ? XM_C_PASS_MALFORMED :
+				 XM_C_PASS_NOT_OURS, len);
+		return TC_ACT_OK;
+	}
+	had_vlan = p.has_vlan;
+	had_tci = p.vlan_tci;
+	if (skb->vlan_present) {
+		had_vlan = 1;
+		had_tci = skb->vlan_tci & 0x0fff;
+		p.vlan_tci = had_tci;
+	}
+
+	rc = xm_classify(skb, &p, ifindex, len, &f);
+	if (rc == XM_LK_DROP)
+		return TC_ACT_SHOT;
+	if (rc == XM_LK_PASS)
+		return TC_ACT_OK;
+	if (p.ip->ttl <= 1) {
+		xm_count(XM_C_DROP_TTL, len);
+		return TC_ACT_SHOT;
+	}
+	xm_flow_touch(skb, f, &p, ifindex);
+	out = f->out_ifindex;
+	write_macs = (f->flags & XM_FLOW_L2_VALID) != 0;
+
+	if (xm_tc_rewrite_l34(skb, &p, f) ||
+	    xm_tc_write_l2(skb, had_vlan, had_tci, f, write_macs)) {
+		xm_count(XM_C_DROP_TC_REWRITE, len);
+		return TC_ACT_SHOT;
+	}
+	xm_account(f, len, 0);
+	xm_count(XM_C_FWD_TC, len);
+	if (write_macs)
+		return bpf_redirect(out, 0);
+	/* Next hop unknown: let the kernel's neighbour code resolve it. */
+	return bpf_redirect_neigh(out, NULL, 0, 0);
+}

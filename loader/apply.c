@@ -1,0 +1,310 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * Applying a rule set to the live data plane. The rules map holds two
+ * generations; the next one is written beside the live one and a single
+ * write of config.active_gen switches every CPU over, so a packet sees the
+ * old rule set or the new one, never a mix. Unchanged rules keep their id
+ * (and so their counters); flows of any rule keep their translation.
+ */
+#include <errno.h>
+#include <net/if.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <arpa/inet.h>
+#include <bpf/bpf.h>
+#include "xmasq.h"
+
+static double now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
+}
+
+static void meta_from_rule(const struct xm_rule *r, __u32 ifindex, struct xm_rule_meta *m)
+{
+	memset(m, 0, sizeof(*m));
+	m->in_use = 1;
+	m->ifindex = ifindex;
+	snprintf(m->ifname, sizeof(m->ifname), "%s", r->ifname);
+	m->daddr = r->local_addr;
+	m->to_addr = r->to_addr;
+	m->from_port_lo = r->from_lo;
+	m->from_port_hi = r->from_hi;
+	m->to_port_lo = r->to_lo;
+	m->to_port_hi = r->to_hi;
+	m->proto = r->proto;
+	m->flags = r->flags;
+	m->line = r->line;
+}
+
+/* Same rule, whatever line it is on. */
+static int meta_same(const struct xm_rule_meta *a, const struct xm_rule_meta *b)
+{
+	return a->ifindex == b->ifindex && a->daddr == b->daddr &&
+	       a->to_addr == b->to_addr && a->from_port_lo == b->from_port_lo &&
+	       a->from_port_hi == b->from_port_hi && a->to_port_lo == b->to_port_lo &&
+	       a->to_port_hi == b->to_port_hi && a->proto == b->proto &&
+	       a->flags == b->flags && strcmp(a->ifname, b->ifname) == 0;
+}
+
+void xm_rule_meta_format(const struct xm_rule_meta *m, char *buf, size_t len)
+{
+	struct xm_rule r = {0};
+
+	snprintf(r.ifname, sizeof(r.ifname), "%s", m->ifname);
+	r.local_addr = m->daddr;
+	r.proto = m->proto;
+	r.from_lo = m->from_port_lo;
+	r.from_hi = m->from_port_hi;
+	r.to_addr = m->to_addr;
+	r.to_lo = m->to_port_lo;
+	r.to_hi = m->to_port_hi;
+	r.flags = m->flags;
+	xm_rule_format(&r, buf, len);
+}
+
+/* Identity hash of a rule: every field meta_same compares. */
+static __u64 meta_hash(const struct xm_rule_meta *m)
+{
+	__u64 h = 1469598103934665603ull;
+	__u64 parts[] = { m->ifindex, m->daddr, m->to_addr,
+			  (__u64)m->from_port_lo << 16 | m->from_port_hi,
+			  (__u64)m->to_port_lo << 16 | m->to_port_hi,
+			  (__u64)m->proto << 32 | m->flags };
+
+	for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++) {
+		h ^= parts[i];
+		h *= 1099511628211ull;
+	}
+	return h;
+}
+
+/* For each new rule, the id of an identical live rule (ids[i], keep[id]=1),
+ * found through an open-addressing table of the live rules. */
+static int match_live(const struct xm_rule_meta *live, const struct xm_ruleset *rs,
+		      const __u32 *ifindex, __u32 *ids, unsigned char *keep,
+		      struct xm_apply_result *res)
+{
+	size_t cap = 2 * XM_MAX_RULES, mask = cap - 1;
+	__u32 *table = calloc(cap, sizeof(*table));
+	struct xm_rule_meta m;
+
+	if (!table)
+		return -1;
+	for (__u32 id = 1; id < XM_MAX_RULES; id++) {
+		if (!live[id].in_use)
+			continue;
+		size_t slot = meta_hash(&live[id]) & mask;
+
+		while (table[slot])
+			slot = (slot + 1) & mask;
+		table[slot] = id;
+	}
+	for (size_t i = 0; i < rs->n_rules; i++) {
+		meta_from_rule(&rs->rules[i], ifindex[i], &m);
+		for (size_t slot = meta_hash(&m) & mask; table[slot]; slot = (slot + 1) & mask) {
+			__u32 id = table[slot];
+
+			if (!keep[id] && meta_same(&live[id], &m)) {
+				ids[i] = id;
+				keep[id] = 1;
+				res->kept++;
+				break;
+			}
+		}
+	}
+	free(table);
+	return 0;
+}
+
+/* Deletes every rules-map entry of generation gen. */
+static void delete_gen(int fd, __u8 gen)
+{
+	struct xm_rule_key key, next, *prev = NULL;
+	struct xm_rule_key *batch = NULL;
+	size_t n = 0, cap = 0;
+
+	/* Collect first: deleting while walking a hash restarts the walk. */
+	while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+		key = next;
+		prev = &key;
+		if (next.gen != gen)
+			continue;
+		if (n == cap) {
+			size_t ncap = cap ? cap * 2 : 1024;
+			struct xm_rule_key *nb = realloc(batch, ncap * sizeof(*nb));
+
+			if (!nb)
+				break;
+			batch = nb;
+			cap = ncap;
+		}
+		batch[n++] = next;
+	}
+	for (size_t i = 0; i < n; i++)
+		bpf_map_delete_elem(fd, &batch[i]);
+	free(batch);
+}
+
+static int insert_rule_ports(int fd, const struct xm_rule *r, __u32 ifindex, __u32 id,
+			     __u8 gen)
+{
+	for (unsigned p = r->from_lo; p <= r->from_hi; p++) {
+		unsigned to = r->to_lo == r->to_hi ? r->to_lo : r->to_lo + (p - r->from_lo);
+		struct xm_rule_key k = {
+			.ifindex = ifindex, .daddr = r->local_addr,
+			.dport = htons((__u16)p), .proto = r->proto, .gen = gen,
+		};
+		struct xm_rule_value v = {
+			.rule_id = id, .to_addr = r->to_addr, .to_port = htons((__u16)to),
+			.flags = r->flags,
+		};
+
+		if (bpf_map_update_elem(fd, &k, &v, BPF_ANY))
+			return -errno;
+	}
+	return 0;
+}
+
+/* Every rule's interface must be managed; returns its ifindex. */
+static int resolve_ifaces(struct xm_handle *h, const struct xm_ruleset *rs,
+			  const char *filename, __u32 *ifindex, char *err, size_t errlen)
+{
+	for (size_t i = 0; i < rs->n_rules; i++) {
+		const struct xm_rule *r = &rs->rules[i];
+		struct xm_iface v;
+		__u32 idx = if_nametoindex(r->ifname);
+
+		if (!idx) {
+			snprintf(err, errlen, "%s:%u:%u: interface '%s' does not exist (see: ip -br link)",
+				 filename, r->line, r->iface_col, r->ifname);
+			return -2;
+		}
+		if (h && bpf_map_lookup_elem(h->fd[XM_MAP_IFACES], &idx, &v)) {
+			snprintf(err, errlen, "%s:%u:%u: interface '%s' is not attached (run: xmasq attach %s)",
+				 filename, r->line, r->iface_col, r->ifname, r->ifname);
+			return -2;
+		}
+		ifindex[i] = idx;
+	}
+	if (rs->n_masqs) {
+		snprintf(err, errlen, "%s:%u:1: masquerade rules are not supported by this version's data plane yet (remove the line)",
+			 filename, rs->masqs[0].line);
+		return -2;
+	}
+	return 0;
+}
+
+int xm_apply(struct xm_handle *h, const struct xm_ruleset *rs, const char *filename,
+	     int check_only, struct xm_apply_result *res, char *err, size_t errlen)
+{
+	struct xm_rule_meta *live = NULL, m;
+	struct xm_rule_stats *zero_stats = NULL;
+	__u32 *ifindex = NULL, *ids = NULL, zero = 0;
+	unsigned char *keep = NULL;
+	struct xm_config cfg;
+	__u8 cur, next;
+	double t0;
+	int rc = -1;
+
+	memset(res, 0, sizeof(*res));
+	ifindex = calloc(rs->n_rules + 1, sizeof(*ifindex));
+	ids = calloc(rs->n_rules + 1, sizeof(*ids));
+	live = calloc(XM_MAX_RULES, sizeof(*live));
+	keep = calloc(XM_MAX_RULES, 1);
+	zero_stats = h ? calloc(h->ncpus, sizeof(*zero_stats)) : NULL;
+	if (!ifindex || !ids || !live || !keep || (h && !zero_stats)) {
+		snprintf(err, errlen, "out of memory");
+		goto out;
+	}
+	rc = resolve_ifaces(h, rs, filename, ifindex, err, errlen);
+	if (rc || check_only || !h)
+		goto out;
+	rc = -1;
+	if (bpf_map_lookup_elem(h->fd[XM_MAP_CONFIG], &zero, &cfg)) {
+		snprintf(err, errlen, "%s/config: %s", h->pin_dir, strerror(errno));
+		goto out;
+	}
+	for (__u32 id = 1; id < XM_MAX_RULES; id++)
+		if (bpf_map_lookup_elem(h->fd[XM_MAP_RULE_META], &id, &live[id]))
+			live[id].in_use = 0;
+
+	/* Match each rule to a live one, or give it a free id. */
+	if (match_live(live, rs, ifindex, ids, keep, res)) {
+		snprintf(err, errlen, "out of memory");
+		goto out;
+	}
+	{
+		__u32 free_id = 1;
+
+		for (size_t i = 0; i < rs->n_rules; i++) {
+			if (ids[i])
+				continue;
+			while (free_id < XM_MAX_RULES && (live[free_id].in_use || keep[free_id]))
+				free_id++;
+			if (free_id >= XM_MAX_RULES) {
+				snprintf(err, errlen, "%s: more than %d rules live at once", filename, XM_MAX_RULES - 1);
+				goto out;
+			}
+			ids[i] = free_id;
+			keep[free_id] = 2; /* new */
+			free_id++;
+			res->added++;
+		}
+	}
+	for (__u32 id = 1; id < XM_MAX_RULES; id++)
+		if (live[id].in_use && !keep[id])
+			res->removed++;
+
+	cur = cfg.active_gen & 1;
+	next = cur ^ 1;
+	delete_gen(h->fd[XM_MAP_RULES], next); /* leftovers of an interrupted apply */
+	t0 = now_us();
+	for (size_t i = 0; i < rs->n_rules; i++) {
+		int e = insert_rule_ports(h->fd[XM_MAP_RULES], &rs->rules[i], ifindex[i], ids[i], next);
+
+		if (e) {
+			delete_gen(h->fd[XM_MAP_RULES], next);
+			snprintf(err, errlen, "%s:%u: cannot add rule to the data plane: %s (nothing was changed)",
+				 filename, rs->rules[i].line, strerror(-e));
+			goto out;
+		}
+		res->ports += rs->rules[i].from_hi - rs->rules[i].from_lo + 1;
+	}
+	for (size_t i = 0; i < rs->n_rules; i++) {
+		meta_from_rule(&rs->rules[i], ifindex[i], &m);
+		if (keep[ids[i]] == 2)
+			bpf_map_update_elem(h->fd[XM_MAP_RULE_STATS], &ids[i], zero_stats, BPF_ANY);
+		bpf_map_update_elem(h->fd[XM_MAP_RULE_META], &ids[i], &m, BPF_ANY);
+	}
+
+	/* The switch: one write. */
+	cfg.active_gen = next;
+	cfg.port_lo = rs->settings.port_lo;
+	cfg.port_hi = rs->settings.port_hi;
+	memcpy(cfg.timeouts, rs->settings.timeouts, sizeof(cfg.timeouts));
+	if (bpf_map_update_elem(h->fd[XM_MAP_CONFIG], &zero, &cfg, BPF_ANY)) {
+		snprintf(err, errlen, "%s/config: %s (nothing was changed)", h->pin_dir, strerror(errno));
+		delete_gen(h->fd[XM_MAP_RULES], next);
+		goto out;
+	}
+	res->usecs = now_us() - t0;
+
+	delete_gen(h->fd[XM_MAP_RULES], cur);
+	memset(&m, 0, sizeof(m));
+	for (__u32 id = 1; id < XM_MAX_RULES; id++)
+		if (live[id].in_use && !keep[id])
+			bpf_map_update_elem(h->fd[XM_MAP_RULE_META], &id, &m, BPF_ANY);
+	rc = 0;
+out:
+	free(ifindex);
+	free(ids);
+	free(live);
+	free(keep);
+	free(zero_stats);
+	return rc;
+}

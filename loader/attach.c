@@ -1,0 +1,468 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/* Loading, pinning and attaching the data plane; detaching it. */
+#include <errno.h>
+#include <net/if.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <linux/magic.h>
+#include <arpa/inet.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <xdp/libxdp.h>
+#include "xmasq.h"
+#include "ifinfo.h"
+#include "xmasq.skel.h"
+
+#define XM_TC_HANDLE   0x786d   /* "xm" */
+#define XM_TC_PRIORITY 1
+#define XM_XDP_PROG_NAME "xmasq_xdp"
+
+/* libbpf warnings are shown only around our own load: libxdp's probing of
+ * kernel features fails noisily by design. */
+static int show_libbpf_warnings;
+
+static int quiet_print(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	if (level != LIBBPF_WARN || !show_libbpf_warnings)
+		return 0;
+	return vfprintf(stderr, fmt, ap);
+}
+
+static int quiet_xdp_print(enum libxdp_print_level level, const char *fmt, va_list ap)
+{
+	(void)level; (void)fmt; (void)ap;
+	return 0;
+}
+
+void xm_quiet_libs(void)
+{
+	libbpf_set_print(quiet_print);
+	libxdp_set_print(quiet_xdp_print);
+}
+
+/* bpffs must be mounted where the pins go; mount it at /sys/fs/bpf if not. */
+static int ensure_pin_dir(const char *pin_dir, char *err, size_t errlen)
+{
+	struct statfs st;
+
+	if (statfs("/sys/fs/bpf", &st) || st.f_type != BPF_FS_MAGIC) {
+		if (mount("bpf", "/sys/fs/bpf", "bpf", 0, "mode=0700")) {
+			snprintf(err, errlen, "/sys/fs/bpf: cannot mount bpffs: %s", strerror(errno));
+			return -1;
+		}
+	}
+	if (mkdir(pin_dir, 0700) && errno != EEXIST) {
+		snprintf(err, errlen, "%s: cannot create pin directory: %s", pin_dir, strerror(errno));
+		return -1;
+	}
+	if (statfs(pin_dir, &st) || st.f_type != BPF_FS_MAGIC) {
+		snprintf(err, errlen, "%s: not on a bpf filesystem (use a directory under /sys/fs/bpf)", pin_dir);
+		return -2;
+	}
+	return 0;
+}
+
+static void config_defaults(struct xm_config *c)
+{
+	struct xm_settings s;
+
+	xm_settings_default(&s);
+	memset(c, 0, sizeof(*c));
+	c->layout_version = XM_LAYOUT_VERSION;
+	c->port_lo = s.port_lo;
+	c->port_hi = s.port_hi;
+	c->ct_max = s.ct_max;
+	memcpy(c->timeouts, s.timeouts, sizeof(c->timeouts));
+}
+
+static int pin_prog(struct bpf_program *prog, const char *pin_dir, const char *name,
+		    char *err, size_t errlen)
+{
+	char path[PATH_MAX + 64];
+	int rc;
+
+	snprintf(path, sizeof(path), "%s/%s", pin_dir, name);
+	unlink(path);
+	rc = bpf_program__pin(prog, path);
+	if (rc) {
+		snprintf(err, errlen, "%s: cannot pin program: %s", path, strerror(-rc));
+		return -1;
+	}
+	return 0;
+}
+
+/* The xmasq XDP program attached to ifindex, if any (caller closes mp). */
+static struct xdp_program *find_our_xdp(int ifindex, struct xdp_multiprog **mpp)
+{
+	struct xdp_multiprog *mp = xdp_multiprog__get_from_ifindex(ifindex);
+	struct xdp_program *p;
+
+	*mpp = NULL;
+	if (!mp || libxdp_get_error(mp))
+		return NULL;
+	*mpp = mp;
+	if (xdp_multiprog__is_legacy(mp)) {
+		p = xdp_multiprog__main_prog(mp);
+		if (p && strcmp(xdp_program__name(p), XM_XDP_PROG_NAME) == 0)
+			return p;
+		return NULL;
+	}
+	for (p = xdp_multiprog__next_prog(NULL, mp); p; p = xdp_multiprog__next_prog(p, mp))
+		if (strcmp(xdp_program__name(p), XM_XDP_PROG_NAME) == 0)
+			return p;
+	return NULL;
+}
+
+static int detach_xdp(int ifindex, const char *ifname, FILE *log)
+{
+	struct xdp_multiprog *mp;
+	struct xdp_program *p = find_our_xdp(ifindex, &mp);
+	int rc = 0;
+
+	if (p) {
+		if (xdp_multiprog__is_legacy(mp))
+			rc = xdp_multiprog__detach(mp);
+		else
+			rc = xdp_program__detach(p, ifindex, xdp_multiprog__attach_mode(mp), 0);
+		if (rc && log)
+			fprintf(log, "%s: detaching XDP program failed: %s\n", ifname, strerror(-rc));
+	}
+	if (mp)
+		xdp_multiprog__close(mp);
+	return rc;
+}
+
+static int attach_tc(int ifindex, int prog_fd, const char *ifname, char *err, size_t errlen)
+{
+	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = BPF_TC_INGRESS);
+	LIBBPF_OPTS(bpf_tc_opts, opts, .handle = XM_TC_HANDLE, .priority = XM_TC_PRIORITY,
+		    .prog_fd = prog_fd, .flags = BPF_TC_F_REPLACE);
+	int rc = bpf_tc_hook_create(&hook);
+
+	if (rc && rc != -EEXIST) {
+		snprintf(err, errlen, "%s: cannot create clsact qdisc: %s", ifname, strerror(-rc));
+		return -1;
+	}
+	rc = bpf_tc_attach(&hook, &opts);
+	if (rc) {
+		snprintf(err, errlen, "%s: cannot attach tc ingress program: %s", ifname, strerror(-rc));
+		return -1;
+	}
+	return 0;
+}
+
+static void detach_tc(int ifindex)
+{
+	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = BPF_TC_INGRESS);
+	LIBBPF_OPTS(bpf_tc_opts, opts, .handle = XM_TC_HANDLE, .priority = XM_TC_PRIORITY);
+
+	bpf_tc_detach(&hook, &opts);
+}
+
+uint32_t xm_tc_prog_id(int ifindex)
+{
+	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = BPF_TC_INGRESS);
+	LIBBPF_OPTS(bpf_tc_opts, opts, .handle = XM_TC_HANDLE, .priority = XM_TC_PRIORITY);
+
+	if (bpf_tc_query(&hook, &opts))
+		return 0;
+	return opts.prog_id;
+}
+
+uint32_t xm_xdp_prog_id(int ifindex)
+{
+	struct xdp_multiprog *mp;
+	struct xdp_program *p = find_our_xdp(ifindex, &mp);
+	uint32_t id = p ? xdp_program__id(p) : 0;
+
+	if (mp)
+		xdp_multiprog__close(mp);
+	return id;
+}
+
+static int attach_xdp(int ifindex, int prog_fd, int generic, const char *ifname,
+		      char *err, size_t errlen)
+{
+	struct xdp_program *prog = xdp_program__from_fd(prog_fd);
+	enum xdp_attach_mode mode = generic ? XDP_MODE_SKB : XDP_MODE_NATIVE;
+	int rc;
+
+	if (!prog || libxdp_get_error(prog)) {
+		snprintf(err, errlen, "%s: libxdp cannot use the program", ifname);
+		return -1;
+	}
+	rc = xdp_program__attach(prog, ifindex, mode, 0);
+	xdp_program__close(prog);
+	if (rc) {
+		snprintf(err, errlen, "%s: cannot attach XDP in %s mode: %s%s", ifname,
+			 generic ? "generic" : "native", strerror(-rc),
+			 generic ? "" : " (try --mode xdp-generic or --mode tc)");
+		return -1;
+	}
+	return 0;
+}
+
+/* Slot in iface_stats: the interface's own if it has one, else the lowest
+ * free one. */
+static int pick_slot(int ifaces_fd, __u32 ifindex)
+{
+	unsigned char used[XM_MAX_IFACES] = {0};
+	__u32 key, *prev = NULL;
+	struct xm_iface v;
+
+	while (bpf_map_get_next_key(ifaces_fd, prev, &key) == 0) {
+		if (bpf_map_lookup_elem(ifaces_fd, &key, &v) == 0) {
+			if (key == ifindex)
+				return v.slot;
+			if (v.slot < XM_MAX_IFACES)
+				used[v.slot] = 1;
+		}
+		prev = &key;
+	}
+	for (int i = 0; i < XM_MAX_IFACES; i++)
+		if (!used[i])
+			return i;
+	return -1;
+}
+
+static void zero_iface_stats(struct xm_handle *h, __u32 slot)
+{
+	struct xm_iface_stats *z = calloc(h->ncpus, sizeof(*z));
+
+	if (z) {
+		bpf_map_update_elem(h->fd[XM_MAP_IFACE_STATS], &slot, z, BPF_ANY);
+		free(z);
+	}
+}
+
+int xm_attach(const char *pin_dir, char *const *ifnames, int n, enum xm_mode mode,
+	      FILE *log, char *err, size_t errlen)
+{
+	struct xm_iface info[XM_MAX_IFACES];
+	struct xmasq_bpf *skel = NULL;
+	struct bpf_map *map;
+	struct xm_handle h;
+	struct xm_config cfg;
+	char path[PATH_MAX + 64];
+	__u32 zero = 0;
+	int rc;
+
+	if (n <= 0 || n > XM_MAX_IFACES) {
+		snprintf(err, errlen, "attach: give 1 to %d interfaces", XM_MAX_IFACES);
+		return -2;
+	}
+	/* Everything that can be wrong with the request is checked first. */
+	for (int i = 0; i < n; i++) {
+		rc = xm_ifinfo_get(ifnames[i], &info[i], err, errlen);
+		if (rc)
+			return rc;
+	}
+	rc = ensure_pin_dir(pin_dir, err, errlen);
+	if (rc)
+		return rc;
+
+	xm_quiet_libs();
+	skel = xmasq_bpf__open();
+	if (!skel) {
+		snprintf(err, errlen, "cannot open the embedded BPF object: %s", strerror(errno));
+		return -1;
+	}
+	bpf_object__for_each_map(map, skel->obj) {
+		const char *name = bpf_map__name(map);
+
+		if (name[0] == '.')
+			continue; /* .bss and friends are private to the program */
+		snprintf(path, sizeof(path), "%s/%s", pin_dir, name);
+		bpf_map__set_pin_path(map, path);
+	}
+	show_libbpf_warnings = 1;
+	rc = xmasq_bpf__load(skel);
+	show_libbpf_warnings = 0;
+	if (rc) {
+		snprintf(err, errlen, "loading the BPF program failed: %s (pinned maps under %s from another xmasq version? detach --all first; details above)",
+			 strerror(-rc), pin_dir);
+		xmasq_bpf__destroy(skel);
+		return -1;
+	}
+	if (bpf_map_lookup_elem(bpf_map__fd(skel->maps.config), &zero, &cfg) == 0 &&
+	    cfg.layout_version == 0) {
+		config_defaults(&cfg);
+		bpf_map_update_elem(bpf_map__fd(skel->maps.config), &zero, &cfg, BPF_ANY);
+	}
+	if (pin_prog(skel->progs.xmasq_xdp, pin_dir, XM_PIN_PROG_XDP, err, errlen) ||
+	    pin_prog(skel->progs.xmasq_tc, pin_dir, XM_PIN_PROG_TC, err, errlen)) {
+		xmasq_bpf__destroy(skel);
+		return -1;
+	}
+	rc = xm_open(&h, pin_dir, err, errlen);
+	if (rc) {
+		xmasq_bpf__destroy(skel);
+		return rc;
+	}
+
+	for (int i = 0; i < n; i++) {
+		const char *ifname = ifnames[i];
+		struct xm_iface *ifc = &info[i];
+		int slot = pick_slot(h.fd[XM_MAP_IFACES], ifc->ifindex);
+		char why[160];
+
+		if (slot < 0) {
+			snprintf(err, errlen, "%s: already %d interfaces managed", ifname, XM_MAX_IFACES);
+			rc = -1;
+			break;
+		}
+		ifc->slot = (__u8)slot;
+		rc = xm_sysctl_forwarding_on(ifname, log, err, errlen);
+		if (rc)
+			break;
+		/* tc first: while XDP is being replaced, tc handles the traffic. */
+		rc = attach_tc(ifc->ifindex, bpf_program__fd(skel->progs.xmasq_tc), ifname, err, errlen);
+		if (rc)
+			break;
+		ifc->flags |= XM_IFACE_TC_ATTACHED;
+		detach_xdp(ifc->ifindex, ifname, NULL);
+		if (mode != XM_MODE_TC) {
+			rc = attach_xdp(ifc->ifindex, bpf_program__fd(skel->progs.xmasq_xdp),
+					mode == XM_MODE_XDP_GENERIC, ifname, err, errlen);
+			if (rc)
+				break;
+			ifc->flags |= XM_IFACE_XDP_ATTACHED;
+			if (mode == XM_MODE_XDP_GENERIC)
+				ifc->flags |= XM_IFACE_XDP_GENERIC;
+		}
+		if (bpf_map_update_elem(h.fd[XM_MAP_TX_PORTS], &ifc->ifindex, &ifc->ifindex, BPF_ANY)) {
+			snprintf(err, errlen, "%s: cannot add to the redirect map: %s", ifname, strerror(errno));
+			rc = -1;
+			break;
+		}
+		{
+			struct xm_iface old;
+
+			if (bpf_map_lookup_elem(h.fd[XM_MAP_IFACES], &ifc->ifindex, &old))
+				zero_iface_stats(&h, ifc->slot);
+		}
+		if (bpf_map_update_elem(h.fd[XM_MAP_IFACES], &ifc->ifindex, ifc, BPF_ANY)) {
+			snprintf(err, errlen, "%s: cannot record the interface: %s", ifname, strerror(errno));
+			rc = -1;
+			break;
+		}
+		(void)why;
+		if (log)
+			fprintf(log, "%s: attached (%s), address %s masquerades\n", ifname,
+				mode == XM_MODE_TC ? "tc" : mode == XM_MODE_XDP_GENERIC ? "xdp-generic + tc" : "xdp + tc",
+				inet_ntoa((struct in_addr){ .s_addr = ifc->addr }));
+	}
+	/* XDP transmit paths depend on every interface, so probe them last. */
+	if (rc == 0)
+		xm_refresh_tx_paths(&h, log);
+	xm_close(&h);
+	xmasq_bpf__destroy(skel); /* the attachments and pins keep it alive */
+	return rc;
+}
+
+int xm_refresh_tx_paths(struct xm_handle *h, FILE *log)
+{
+	__u32 key, *prev = NULL;
+	struct xm_iface v;
+	int ingress_generic = 1, any_xdp = 0;
+
+	/* Frames are redirected by whichever interface received them: generic
+	 * only if every XDP ingress is generic. */
+	while (bpf_map_get_next_key(h->fd[XM_MAP_IFACES], prev, &key) == 0) {
+		if (bpf_map_lookup_elem(h->fd[XM_MAP_IFACES], &key, &v) == 0 &&
+		    (v.flags & XM_IFACE_XDP_ATTACHED)) {
+			any_xdp = 1;
+			if (!(v.flags & XM_IFACE_XDP_GENERIC))
+				ingress_generic = 0;
+		}
+		prev = &key;
+	}
+	prev = NULL;
+	while (bpf_map_get_next_key(h->fd[XM_MAP_IFACES], prev, &key) == 0) {
+		prev = &key;
+		if (bpf_map_lookup_elem(h->fd[XM_MAP_IFACES], &key, &v))
+			continue;
+		char name[IF_NAMESIZE] = "?", why[160];
+		int ok = 0;
+
+		if_indextoname(key, name);
+		if (any_xdp)
+			ok = xm_probe_xdp_tx(name, (int)key, ingress_generic, why, sizeof(why));
+		else
+			snprintf(why, sizeof(why), "no XDP attached");
+		__u8 flags = ok ? (v.flags | XM_IFACE_XDP_TX_OK) : (v.flags & ~XM_IFACE_XDP_TX_OK);
+		if (flags != v.flags) {
+			v.flags = flags;
+			bpf_map_update_elem(h->fd[XM_MAP_IFACES], &key, &v, BPF_EXIST);
+		}
+		if (log && any_xdp)
+			fprintf(log, "%s: packets leave by %s: %s\n", name, ok ? "XDP redirect" : "tc redirect", why);
+	}
+	return 0;
+}
+
+int xm_detach(const char *pin_dir, char *const *ifnames, int n, int all,
+	      FILE *log, char *err, size_t errlen)
+{
+	struct xm_handle h;
+	__u32 list[XM_MAX_IFACES], key, *prev = NULL;
+	int count = 0, rc;
+
+	xm_quiet_libs();
+	rc = xm_open(&h, pin_dir, err, errlen);
+	if (rc)
+		return rc;
+	if (all) {
+		while (count < XM_MAX_IFACES && bpf_map_get_next_key(h.fd[XM_MAP_IFACES], prev, &key) == 0) {
+			list[count++] = key;
+			prev = &list[count - 1];
+		}
+	} else {
+		for (int i = 0; i < n; i++) {
+			struct xm_iface v;
+			__u32 idx = if_nametoindex(ifnames[i]);
+
+			if (!idx || bpf_map_lookup_elem(h.fd[XM_MAP_IFACES], &idx, &v)) {
+				snprintf(err, errlen, "%s: not managed by xmasq (see: xmasq status)", ifnames[i]);
+				xm_close(&h);
+				return -2;
+			}
+			list[count++] = idx;
+		}
+	}
+	for (int i = 0; i < count; i++) {
+		char name[IF_NAMESIZE] = "?";
+
+		if_indextoname(list[i], name);
+		detach_xdp((int)list[i], name, log);
+		detach_tc((int)list[i]);
+		bpf_map_delete_elem(h.fd[XM_MAP_IFACES], &list[i]);
+		bpf_map_delete_elem(h.fd[XM_MAP_TX_PORTS], &list[i]);
+		if (log)
+			fprintf(log, "%s: detached\n", name);
+	}
+	xm_close(&h);
+	if (all) {
+		const char *extra[] = { XM_PIN_PROG_XDP, XM_PIN_PROG_TC };
+		char path[PATH_MAX + 64];
+
+		for (int i = 0; i < XM_MAP_MAX; i++) {
+			snprintf(path, sizeof(path), "%s/%s", pin_dir, xm_map_pin_names[i]);
+			unlink(path);
+		}
+		for (size_t i = 0; i < sizeof(extra) / sizeof(extra[0]); i++) {
+			snprintf(path, sizeof(path), "%s/%s", pin_dir, extra[i]);
+			unlink(path);
+		}
+		if (rmdir(pin_dir) && log)
+			fprintf(log, "%s: left in place: %s\n", pin_dir, strerror(errno));
+		if (log)
+			fprintf(log, "removed all pins under %s (flows and counters are gone)\n", pin_dir);
+	}
+	return 0;
+}

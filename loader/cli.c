@@ -1,0 +1,276 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/* The xmasq command line. Exit codes: 0 ok, 1 runtime failure, 2 usage or
+ * rules error. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "cli.h"
+
+#define EXIT_USAGE 2
+#define DEFAULT_RULES "/etc/xmasq/rules.conf"
+
+static const char *pin_dir = XM_PIN_DIR_DEFAULT;
+
+static const char usage_main[] =
+	"usage: xmasq [--pin-dir DIR] COMMAND [ARGS]\n"
+	"\n"
+	"NAPT router on XDP: port forwarding with masquerade, replies out of the\n"
+	"interface they came in on.\n"
+	"\n"
+	"commands:\n"
+	"  attach [--mode xdp|xdp-generic|tc] IFACE...  load, pin and attach\n"
+	"  detach IFACE... | --all                       detach (--all also removes pins)\n"
+	"  apply [--check] [FILE]                        validate, then apply the difference\n"
+	"  status [--json]                               interfaces, modes, program ids, usage\n"
+	"  stats [--json]                                counters per interface, rule, reason\n"
+	"\n"
+	"options:\n"
+	"  --pin-dir DIR   where maps and programs are pinned (default " XM_PIN_DIR_DEFAULT ");\n"
+	"                  one directory per router instance\n"
+	"  -h, --help      this text; COMMAND --help for a command's\n"
+	"\n"
+	"exit status: 0 ok, 1 runtime failure, 2 usage or rules error\n";
+
+static const char usage_attach[] =
+	"usage: xmasq attach [--mode xdp|xdp-generic|tc] IFACE...\n"
+	"Loads the data plane once, pins its maps under the pin dir (reusing them\n"
+	"if present, so flows survive), and attaches it to each IFACE: XDP (native,\n"
+	"or generic) plus tc ingress, or tc only. Enables IPv4 forwarding on each\n"
+	"IFACE. Then checks, per interface, whether XDP can transmit into it\n"
+	"(see `xmasq status`).\n";
+static const char usage_detach[] =
+	"usage: xmasq detach IFACE... | --all\n"
+	"Detaches xmasq from the interfaces. --all detaches every interface and\n"
+	"removes the pins (flows and counters are lost).\n";
+static const char usage_apply[] =
+	"usage: xmasq apply [--check] [FILE]\n"
+	"Validates FILE (default " DEFAULT_RULES ") and applies the difference to\n"
+	"the running data plane atomically. With --check, only validates. Nothing\n"
+	"is applied if any line is wrong.\n";
+static const char usage_status[] =
+	"usage: xmasq status [--json]\n"
+	"Managed interfaces, attach modes, program ids, XDP or tc transmit path,\n"
+	"rule and conntrack usage.\n";
+static const char usage_stats[] =
+	"usage: xmasq stats [--json]\n"
+	"Packets and bytes per interface and per rule, flows, and every counter\n"
+	"with the reason it counts.\n";
+
+/* Parses "--json"/"--check"-style flags shared by the simple commands.
+ * Returns the index of the first operand, or -1 after printing usage. */
+static int parse_flags(int argc, char **argv, const char *usage, const struct option *opts,
+		       int *flag_vals, int *help)
+{
+	int c, idx;
+
+	optind = 1;
+	*help = 0;
+	while ((c = getopt_long(argc, argv, "h", opts, &idx)) != -1) {
+		if (c == 'h') {
+			*help = 1;
+			fputs(usage, stdout);
+			return -1;
+		}
+		if (c == 0)
+			continue;
+		if (c >= 1 && c <= 8) {
+			flag_vals[c - 1] = 1;
+			continue;
+		}
+		fputs(usage, stderr);
+		return -1;
+	}
+	return optind;
+}
+
+static int finish(int rc, const char *err)
+{
+	if (rc) {
+		fprintf(stderr, "xmasq: %s\n", err);
+		return rc == -2 ? EXIT_USAGE : 1;
+	}
+	return 0;
+}
+
+static int cmd_attach(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "mode", required_argument, NULL, 'm' }, { "help", no_argument, NULL, 'h' }, { 0 },
+	};
+	enum xm_mode mode = XM_MODE_XDP;
+	char err[512];
+	int c;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "hm:", opts, NULL)) != -1) {
+		if (c == 'h') {
+			fputs(usage_attach, stdout);
+			return 0;
+		} else if (c == 'm') {
+			if (!strcmp(optarg, "xdp"))
+				mode = XM_MODE_XDP;
+			else if (!strcmp(optarg, "xdp-generic"))
+				mode = XM_MODE_XDP_GENERIC;
+			else if (!strcmp(optarg, "tc"))
+				mode = XM_MODE_TC;
+			else {
+				fprintf(stderr, "xmasq attach: unknown mode '%s' (expected xdp, xdp-generic or tc)\n", optarg);
+				return EXIT_USAGE;
+			}
+		} else {
+			fputs(usage_attach, stderr);
+			return EXIT_USAGE;
+		}
+	}
+	if (optind >= argc) {
+		fprintf(stderr, "xmasq attach: no interface given\n%s", usage_attach);
+		return EXIT_USAGE;
+	}
+	return finish(xm_attach(pin_dir, argv + optind, argc - optind, mode, stdout, err, sizeof(err)), err);
+}
+
+static int cmd_detach(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "all", no_argument, NULL, 1 }, { "help", no_argument, NULL, 'h' }, { 0 },
+	};
+	int flags[8] = {0}, help, first;
+	char err[512];
+
+	first = parse_flags(argc, argv, usage_detach, opts, flags, &help);
+	if (first < 0)
+		return help ? 0 : EXIT_USAGE;
+	if (flags[0] == (first < argc)) {
+		fprintf(stderr, "xmasq detach: give either interfaces or --all\n%s", usage_detach);
+		return EXIT_USAGE;
+	}
+	return finish(xm_detach(pin_dir, argv + first, argc - first, flags[0], stdout, err, sizeof(err)), err);
+}
+
+static int cmd_apply(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "check", no_argument, NULL, 1 }, { "help", no_argument, NULL, 'h' }, { 0 },
+	};
+	int flags[8] = {0}, help, first, rc;
+	const char *file = DEFAULT_RULES;
+	struct xm_apply_result res;
+	struct xm_ruleset rs;
+	struct xm_handle h;
+	char err[1024];
+
+	first = parse_flags(argc, argv, usage_apply, opts, flags, &help);
+	if (first < 0)
+		return help ? 0 : EXIT_USAGE;
+	if (argc - first > 1) {
+		fprintf(stderr, "xmasq apply: one rules file at most\n%s", usage_apply);
+		return EXIT_USAGE;
+	}
+	if (first < argc)
+		file = argv[first];
+	if (xm_rules_parse_file(file, &rs, err, sizeof(err))) {
+		fprintf(stderr, "%s\n", err);
+		return EXIT_USAGE;
+	}
+	rc = xm_open(&h, pin_dir, err, sizeof(err));
+	if (rc) {
+		xm_ruleset_free(&rs);
+		return finish(rc, err);
+	}
+	rc = xm_apply(&h, &rs, file, flags[0], &res, err, sizeof(err));
+	if (rc == 0 && flags[0])
+		printf("%s: %zu rules OK (%u ports); nothing applied (--check)\n", file, rs.n_rules,
+		       rs.total_ports);
+	else if (rc == 0) {
+		printf("applied: +%u -%u =%u rules (%u port entries) in %.0f us\n", res.added,
+		       res.removed, res.kept, res.ports, res.usecs);
+		xm_refresh_tx_paths(&h, NULL);
+	}
+	xm_ruleset_free(&rs);
+	xm_close(&h);
+	if (rc && strncmp(err, file, strlen(file)) == 0) {
+		fprintf(stderr, "%s\n", err); /* already FILE:LINE:COL: ... */
+		return rc == -2 ? EXIT_USAGE : 1;
+	}
+	return finish(rc, err);
+}
+
+static int cmd_show(int argc, char **argv, int stats)
+{
+	static const struct option opts[] = {
+		{ "json", no_argument, NULL, 1 }, { "help", no_argument, NULL, 'h' }, { 0 },
+	};
+	int flags[8] = {0}, help, first, rc;
+	struct xm_snapshot s;
+	struct xm_handle h;
+	char err[512];
+
+	first = parse_flags(argc, argv, stats ? usage_stats : usage_status, opts, flags, &help);
+	if (first < 0)
+		return help ? 0 : EXIT_USAGE;
+	if (first < argc) {
+		fprintf(stderr, "xmasq %s: unexpected argument '%s'\n", stats ? "stats" : "status", argv[first]);
+		return EXIT_USAGE;
+	}
+	xm_quiet_libs();
+	rc = xm_open(&h, pin_dir, err, sizeof(err));
+	if (rc)
+		return finish(rc, err);
+	rc = xm_snapshot_read(&h, &s, err, sizeof(err));
+	if (rc == 0) {
+		if (stats)
+			xm_print_stats(stdout, &s, flags[0]);
+		else
+			xm_print_status(stdout, &h, &s, flags[0]);
+		xm_snapshot_free(&s);
+	}
+	xm_close(&h);
+	return finish(rc, err);
+}
+
+int main(int argc, char **argv)
+{
+	int i = 1;
+
+	while (i < argc && argv[i][0] == '-') {
+		if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+			fputs(usage_main, stdout);
+			return 0;
+		} else if (!strcmp(argv[i], "--pin-dir") && i + 1 < argc) {
+			pin_dir = argv[i + 1];
+			i += 2;
+		} else if (!strncmp(argv[i], "--pin-dir=", 10)) {
+			pin_dir = argv[i] + 10;
+			i++;
+		} else {
+			fprintf(stderr, "xmasq: unknown option '%s'\n%s", argv[i], usage_main);
+			return EXIT_USAGE;
+		}
+	}
+	if (i >= argc) {
+		fputs(usage_main, stderr);
+		return EXIT_USAGE;
+	}
+	const char *cmd = argv[i];
+
+	argc -= i;
+	argv += i;
+	if (!strcmp(cmd, "attach"))
+		return cmd_attach(argc, argv);
+	if (!strcmp(cmd, "detach"))
+		return cmd_detach(argc, argv);
+	if (!strcmp(cmd, "apply"))
+		return cmd_apply(argc, argv);
+	if (!strcmp(cmd, "status"))
+		return cmd_show(argc, argv, 0);
+	if (!strcmp(cmd, "stats"))
+		return cmd_show(argc, argv, 1);
+	if (!strcmp(cmd, "help")) {
+		fputs(usage_main, stdout);
+		return 0;
+	}
+	fprintf(stderr, "xmasq: unknown command '%s' (expected attach, detach, apply, status or stats)\n", cmd);
+	return EXIT_USAGE;
+}

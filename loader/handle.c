@@ -1,0 +1,80 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/* Opening the pinned maps of one router instance. */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include "xmasq.h"
+
+const char *const xm_map_pin_names[XM_MAP_MAX] = {
+	[XM_MAP_CONFIG] = XM_PIN_CONFIG,
+	[XM_MAP_IFACES] = XM_PIN_IFACES,
+	[XM_MAP_TX_PORTS] = XM_PIN_TX_PORTS,
+	[XM_MAP_RULES] = XM_PIN_RULES,
+	[XM_MAP_RULE_META] = XM_PIN_RULE_META,
+	[XM_MAP_RULE_STATS] = XM_PIN_RULE_STATS,
+	[XM_MAP_IFACE_STATS] = XM_PIN_IFACE_STATS,
+	[XM_MAP_COUNTERS] = XM_PIN_COUNTERS,
+	[XM_MAP_FLOWS] = XM_PIN_FLOWS,
+};
+
+#define XM_COUNTER_NAME(id, name, help) [XM_C_##id] = name,
+#define XM_COUNTER_HELP(id, name, help) [XM_C_##id] = help,
+const char *const xm_counter_names[XM_C_MAX] = { XM_COUNTER_LIST(XM_COUNTER_NAME) };
+const char *const xm_counter_help[XM_C_MAX] = { XM_COUNTER_LIST(XM_COUNTER_HELP) };
+#undef XM_COUNTER_NAME
+#undef XM_COUNTER_HELP
+
+int xm_open(struct xm_handle *h, const char *pin_dir, char *err, size_t errlen)
+{
+	char path[PATH_MAX + 64];
+	struct xm_config cfg;
+	__u32 zero = 0;
+
+	memset(h, 0, sizeof(*h));
+	for (int i = 0; i < XM_MAP_MAX; i++)
+		h->fd[i] = -1;
+	snprintf(h->pin_dir, sizeof(h->pin_dir), "%s", pin_dir);
+	h->ncpus = libbpf_num_possible_cpus();
+	if (h->ncpus <= 0) {
+		snprintf(err, errlen, "cannot count possible CPUs: %s", strerror(-h->ncpus));
+		return -1;
+	}
+	for (int i = 0; i < XM_MAP_MAX; i++) {
+		snprintf(path, sizeof(path), "%s/%s", pin_dir, xm_map_pin_names[i]);
+		h->fd[i] = bpf_obj_get(path);
+		if (h->fd[i] < 0) {
+			int e = errno;
+
+			xm_close(h);
+			if (e == ENOENT)
+				snprintf(err, errlen, "%s: xmasq is not attached here (no pinned maps; run: xmasq attach IFACE...)", pin_dir);
+			else
+				snprintf(err, errlen, "%s: %s", path, strerror(e));
+			return -1;
+		}
+	}
+	if (bpf_map_lookup_elem(h->fd[XM_MAP_CONFIG], &zero, &cfg)) {
+		snprintf(err, errlen, "%s/%s: %s", pin_dir, XM_PIN_CONFIG, strerror(errno));
+		xm_close(h);
+		return -1;
+	}
+	if (cfg.layout_version != XM_LAYOUT_VERSION) {
+		snprintf(err, errlen, "%s: maps have layout version %u, this xmasq uses %u (detach --all, then attach again)",
+			 pin_dir, cfg.layout_version, XM_LAYOUT_VERSION);
+		xm_close(h);
+		return -1;
+	}
+	return 0;
+}
+
+void xm_close(struct xm_handle *h)
+{
+	for (int i = 0; i < XM_MAP_MAX; i++) {
+		if (h->fd[i] >= 0)
+			close(h->fd[i]);
+		h->fd[i] = -1;
+	}
+}

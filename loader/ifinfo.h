@@ -1,0 +1,12 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+#ifndef XMASQ_IFINFO_H
+#define XMASQ_IFINFO_H
+#include <stddef.h>
+#include <stdio.h>
+#include "xmasq_abi.h"
+
+/* Fills ifindex, MAC and primary IPv4 address. 0, -1 runtime, -2 usage. */
+int xm_ifinfo_get(const char *ifname, struct xm_iface *out, char *err, size_t errlen);
+/* Sets net.ipv4.conf.IFNAME.forwarding=1, saying so on log when changed. */
+int xm_sysctl_forwarding_on(const char *ifname, FILE *log, char *err, size_t errlen);
+#endif

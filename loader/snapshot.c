@@ -1,0 +1,123 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/* Reading the live state: config, counters, interfaces, rules, flows. */
+#include <errno.h>
+#include <net/if.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <bpf/bpf.h>
+#include "xmasq.h"
+
+/* Per-CPU values are summed field by field: every struct read here is made
+ * of __u64 only. */
+static int read_percpu_u64s(int fd, __u32 key, int ncpus, void *out, size_t size)
+{
+	size_t words = size / sizeof(__u64);
+	__u64 *vals = calloc((size_t)ncpus, size), *sum = out;
+
+	if (!vals)
+		return -1;
+	memset(out, 0, size);
+	if (bpf_map_lookup_elem(fd, &key, vals)) {
+		free(vals);
+		return -1;
+	}
+	for (int c = 0; c < ncpus; c++)
+		for (size_t w = 0; w < words; w++)
+			sum[w] += vals[(size_t)c * words + w];
+	free(vals);
+	return 0;
+}
+
+static unsigned long count_keys(int fd, size_t key_size)
+{
+	unsigned char key[64], next[64];
+	void *prev = NULL;
+	unsigned long n = 0;
+
+	if (key_size > sizeof(key))
+		return 0;
+	while (bpf_map_get_next_key(fd, prev, next) == 0) {
+		memcpy(key, next, key_size);
+		prev = key;
+		n++;
+	}
+	return n;
+}
+
+int xm_snapshot_read(struct xm_handle *h, struct xm_snapshot *s, char *err, size_t errlen)
+{
+	struct bpf_map_info info = {0};
+	__u32 info_len = sizeof(info), zero = 0, key, walked, *prev = NULL;
+
+	memset(s, 0, sizeof(*s));
+	if (bpf_map_lookup_elem(h->fd[XM_MAP_CONFIG], &zero, &s->config)) {
+		snprintf(err, errlen, "%s/config: %s", h->pin_dir, strerror(errno));
+		return -1;
+	}
+	for (__u32 id = 0; id < XM_C_MAX; id++)
+		read_percpu_u64s(h->fd[XM_MAP_COUNTERS], id, h->ncpus, &s->counters[id],
+				 sizeof(s->counters[id]));
+
+	s->ifaces = calloc(XM_MAX_IFACES, sizeof(*s->ifaces));
+	if (!s->ifaces)
+		goto oom;
+	while (s->n_ifaces < XM_MAX_IFACES &&
+	       bpf_map_get_next_key(h->fd[XM_MAP_IFACES], prev, &key) == 0) {
+		struct xm_iface_info *ii = &s->ifaces[s->n_ifaces];
+
+		if (bpf_map_lookup_elem(h->fd[XM_MAP_IFACES], &key, &ii->iface) == 0) {
+			if (!if_indextoname(key, ii->name))
+				snprintf(ii->name, sizeof(ii->name), "#%u", key);
+			ii->xdp_prog_id = xm_xdp_prog_id((int)key);
+			ii->tc_prog_id = xm_tc_prog_id((int)key);
+			ii->tx_path = (ii->iface.flags & XM_IFACE_XDP_TX_OK) ? "xdp" : "tc";
+			read_percpu_u64s(h->fd[XM_MAP_IFACE_STATS], ii->iface.slot, h->ncpus,
+					 &ii->st, sizeof(ii->st));
+			s->n_ifaces++;
+		}
+		walked = key;
+		prev = &walked;
+	}
+
+	for (__u32 id = 1; id < XM_MAX_RULES; id++) {
+		struct xm_rule_meta m;
+
+		if (bpf_map_lookup_elem(h->fd[XM_MAP_RULE_META], &id, &m) || !m.in_use)
+			continue;
+		if (s->n_rules % 64 == 0) {
+			struct xm_rule_info *nr = realloc(s->rules, (s->n_rules + 64) * sizeof(*nr));
+
+			if (!nr)
+				goto oom;
+			s->rules = nr;
+		}
+		s->rules[s->n_rules].id = id;
+		s->rules[s->n_rules].meta = m;
+		read_percpu_u64s(h->fd[XM_MAP_RULE_STATS], id, h->ncpus,
+				 &s->rules[s->n_rules].st, sizeof(s->rules[s->n_rules].st));
+		s->n_rules++;
+	}
+
+	s->flows = count_keys(h->fd[XM_MAP_FLOWS], sizeof(struct xm_flow_key)) / 2;
+	if (bpf_obj_get_info_by_fd(h->fd[XM_MAP_FLOWS], &info, &info_len) == 0)
+		s->flows_max = info.max_entries / 2;
+	{
+		unsigned long all = count_keys(h->fd[XM_MAP_RULES], sizeof(struct xm_rule_key));
+
+		s->rule_ports = all; /* between applies only the live generation exists */
+	}
+	return 0;
+oom:
+	snprintf(err, errlen, "out of memory");
+	xm_snapshot_free(s);
+	return -1;
+}
+
+void xm_snapshot_free(struct xm_snapshot *s)
+{
+	free(s->ifaces);
+	free(s->rules);
+	s->ifaces = NULL;
+	s->rules = NULL;
+}

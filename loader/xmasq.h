@@ -1,0 +1,112 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/* libxmasq: everything the CLI and xmasqd do to the data plane goes through
+ * here (attach, apply, status, stats). Nothing else touches the maps. */
+#ifndef XMASQ_H
+#define XMASQ_H
+
+#include <stdio.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <linux/limits.h>
+#include "xmasq_abi.h"
+#include "rules.h"
+
+enum xm_mode { XM_MODE_XDP = 0, XM_MODE_XDP_GENERIC, XM_MODE_TC };
+
+enum xm_map_id {
+	XM_MAP_CONFIG = 0,
+	XM_MAP_IFACES,
+	XM_MAP_TX_PORTS,
+	XM_MAP_RULES,
+	XM_MAP_RULE_META,
+	XM_MAP_RULE_STATS,
+	XM_MAP_IFACE_STATS,
+	XM_MAP_COUNTERS,
+	XM_MAP_FLOWS,
+	XM_MAP_MAX,
+};
+
+/* Pin names, indexed by enum xm_map_id. */
+extern const char *const xm_map_pin_names[XM_MAP_MAX];
+/* Counter names and help, indexed by enum xm_counter_id. */
+extern const char *const xm_counter_names[XM_C_MAX];
+extern const char *const xm_counter_help[XM_C_MAX];
+
+/* Open pinned maps of one router instance. */
+struct xm_handle {
+	char pin_dir[PATH_MAX];
+	int fd[XM_MAP_MAX];
+	int ncpus;
+};
+
+/* Errors: functions returning int give 0 on success, -1 on a runtime
+ * failure and -2 on a usage/rules error, with one line in err. */
+int xm_open(struct xm_handle *h, const char *pin_dir, char *err, size_t errlen);
+void xm_close(struct xm_handle *h);
+
+/* Loads the program (reusing pinned maps when present), pins it, and
+ * attaches XDP (unless mode is tc) and tc ingress on each interface.
+ * Progress lines go to log. */
+int xm_attach(const char *pin_dir, char *const *ifnames, int n,
+	      enum xm_mode mode, FILE *log, char *err, size_t errlen);
+/* Detaches the given interfaces, or all of them and removes the pins. */
+int xm_detach(const char *pin_dir, char *const *ifnames, int n, int all,
+	      FILE *log, char *err, size_t errlen);
+
+/* Re-checks which managed interfaces XDP_REDIRECT delivers into and
+ * updates their XM_IFACE_XDP_TX_OK flag. */
+int xm_refresh_tx_paths(struct xm_handle *h, FILE *log);
+/* Whether XDP frames redirected into ifname are delivered: 1 yes, 0 no,
+ * with a short reason. */
+int xm_probe_xdp_tx(const char *ifname, int ifindex, int ingress_generic,
+		    char *why, size_t whylen);
+
+struct xm_apply_result {
+	unsigned added, removed, kept;
+	unsigned ports;           /* rule map entries now live */
+	double usecs;             /* time from first write to the switch */
+};
+/* Validates rs against the live router (interfaces attached, ...) and, if
+ * check_only is 0, applies the difference. Nothing changes on error. */
+int xm_apply(struct xm_handle *h, const struct xm_ruleset *rs,
+	     const char *filename, int check_only,
+	     struct xm_apply_result *res, char *err, size_t errlen);
+
+/* Program ids attached to an interface by xmasq, 0 when none. */
+uint32_t xm_xdp_prog_id(int ifindex);
+uint32_t xm_tc_prog_id(int ifindex);
+/* Keeps libbpf/libxdp quiet but for warnings. */
+void xm_quiet_libs(void);
+
+/* ---- reading state ---- */
+struct xm_iface_info {
+	struct xm_iface iface;
+	char name[XM_IFNAMSIZ];
+	uint32_t xdp_prog_id, tc_prog_id;
+	const char *tx_path;      /* "xdp" or "tc" */
+	struct xm_iface_stats st; /* summed over CPUs */
+};
+struct xm_rule_info {
+	uint32_t id;
+	struct xm_rule_meta meta;
+	struct xm_rule_stats st;  /* summed over CPUs */
+};
+struct xm_snapshot {
+	struct xm_config config;
+	struct xm_counter counters[XM_C_MAX];
+	struct xm_iface_info *ifaces;
+	size_t n_ifaces;
+	struct xm_rule_info *rules;
+	size_t n_rules;
+	unsigned long flows;      /* map entries (2 per flow) / 2 */
+	unsigned long flows_max;
+	unsigned long rule_ports; /* live rule map entries */
+};
+int xm_snapshot_read(struct xm_handle *h, struct xm_snapshot *s,
+		     char *err, size_t errlen);
+void xm_snapshot_free(struct xm_snapshot *s);
+
+/* Canonical text of a live rule (same as xm_rule_format of the source). */
+void xm_rule_meta_format(const struct xm_rule_meta *m, char *buf, size_t len);
+
+#endif
