@@ -54,8 +54,10 @@ static __always_inline void xm_copy_mac(__u8 *dst, const __u8 *src)
 	__builtin_memcpy(dst, src, 6);
 }
 
-/* Re-resolves the next hop of an original-direction flow (new flow, or at
- * most once a second so a changed neighbour or route is picked up). */
+/* Re-resolves the next hop of an original-direction flow (at most once a
+ * second, so a changed neighbour or route is picked up). Routed like the
+ * flow's first packet: translated destination, the client's source (as the
+ * kernel routes a DNATed packet before masquerading it). */
 static __always_inline void xm_flow_resolve(void *ctx, struct xm_flow *f,
 					    const struct xm_pkt *p,
 					    __u32 in_ifindex, __u16 tot_len)
@@ -63,8 +65,8 @@ static __always_inline void xm_flow_resolve(void *ctx, struct xm_flow *f,
 	struct bpf_fib_lookup fib;
 	int rc;
 
-	rc = xm_fib(ctx, &fib, f->new_saddr, f->new_daddr, p->key.proto,
-		    f->new_sport, f->new_dport, tot_len, in_ifindex);
+	rc = xm_fib(ctx, &fib, p->key.saddr, f->new_daddr, p->key.proto,
+		    p->key.sport, f->new_dport, tot_len, in_ifindex);
 	if (rc == BPF_FIB_LKUP_RET_SUCCESS && fib.ifindex == f->out_ifindex) {
 		xm_copy_mac(f->out_dmac, fib.dmac);
 		xm_copy_mac(f->out_smac, fib.smac);
@@ -212,8 +214,6 @@ static __always_inline int xm_flow_create(void *ctx, struct xm_pkt *p,
 	oval.new_dport = rule->to_port;
 	oval.out_ifindex = out_ifindex;
 	if (rc == BPF_FIB_LKUP_RET_SUCCESS) {
-		/* The route was looked up with the client's source; policy
-		 * routing by the masquerade source is re-checked below. */
 		xm_copy_mac(oval.out_dmac, fib.dmac);
 		xm_copy_mac(oval.out_smac, fib.smac);
 		oval.flags |= XM_FLOW_L2_VALID;
@@ -241,8 +241,6 @@ static __always_inline int xm_flow_create(void *ctx, struct xm_pkt *p,
 	*out = bpf_map_lookup_elem(&flows, &p->key);
 	if (!*out)
 		return XM_LK_DROP;
-	if (masq_addr != p->key.saddr)
-		xm_flow_resolve(ctx, *out, p, ifindex, 0);
 
 	{
 		__u32 id = rule->rule_id;

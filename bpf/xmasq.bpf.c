@@ -184,7 +184,7 @@ int xmasq_tc(struct __sk_buff *skb)
 	had_tci = p.vlan_tci;
 	if (skb->vlan_present) {
 		had_vlan = 1;
-		had_tci = skb->vlan_tci & 0x0fff;
+		had_tci = skb->vlan_tci;
 		p.vlan_tci = had_tci;
 	}
 

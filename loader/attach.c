@@ -309,7 +309,6 @@ int xm_attach(const char *pin_dir, char *const *ifnames, int n, enum xm_mode mod
 		const char *ifname = ifnames[i];
 		struct xm_iface *ifc = &info[i];
 		int slot = pick_slot(h.fd[XM_MAP_IFACES], ifc->ifindex);
-		char why[160];
 
 		if (slot < 0) {
 			snprintf(err, errlen, "%s: already %d interfaces managed", ifname, XM_MAX_IFACES);
@@ -351,7 +350,6 @@ int xm_attach(const char *pin_dir, char *const *ifnames, int n, enum xm_mode mod
 			rc = -1;
 			break;
 		}
-		(void)why;
 		if (log)
 			fprintf(log, "%s: attached (%s), address %s masquerades\n", ifname,
 				mode == XM_MODE_TC ? "tc" : mode == XM_MODE_XDP_GENERIC ? "xdp-generic + tc" : "xdp + tc",
