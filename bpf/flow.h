@@ -76,6 +76,123 @@ static __always_inline void xm_flow_resolve(void *ctx, struct xm_flow *f,
 	}
 }
 
+#define XM_NSEC_PER_SEC 1000000000ull
+
+/* The key of the other direction's entry: the reverse of the tuple this
+ * entry rewrites packets to. */
+static __always_inline void xm_flow_partner_key(const struct xm_flow *f, __u8 proto,
+						struct xm_flow_key *pk)
+{
+	__builtin_memset(pk, 0, sizeof(*pk));
+	pk->saddr = f->new_daddr;
+	pk->daddr = f->new_saddr;
+	pk->sport = f->new_dport;
+	pk->dport = f->new_sport;
+	pk->proto = proto;
+}
+
+static __always_inline __u32 xm_flow_timeout(const struct xm_config *cfg, __u8 proto,
+					     __u8 state)
+{
+	__u32 id;
+
+	if (proto == IPPROTO_TCP)
+		id = state == XM_ST_ESTABLISHED ? XM_TO_TCP_EST :
+		     state == XM_ST_FIN ? XM_TO_TCP_FIN :
+		     state == XM_ST_CLOSE ? XM_TO_TCP_CLOSE : XM_TO_TCP_SYN;
+	else if (proto == IPPROTO_UDP)
+		id = state == XM_ST_ASSURED ? XM_TO_UDP_ASSURED : XM_TO_UDP;
+	else
+		id = XM_TO_ICMP;
+	if (id >= XM_TO_MAX)
+		return 30;
+	return cfg->timeouts[id] ? cfg->timeouts[id] : 30;
+}
+
+/* Timer callback of an ORIG entry: removes both entries when the flow has
+ * been idle (both directions) for its state's timeout, else re-arms for
+ * the remaining time. */
+static int xm_flow_expire(void *map, struct xm_flow_key *key, struct xm_flow *f)
+{
+	__u32 zero = 0, now = xm_now_s(), last, timeout, idle;
+	struct xm_config *cfg = bpf_map_lookup_elem(&config, &zero);
+	struct xm_flow_key pk;
+	struct xm_flow *partner;
+
+	(void)map;
+	if (!cfg) {
+		bpf_timer_start(&f->expiry, 60 * XM_NSEC_PER_SEC, 0);
+		return 0;
+	}
+	xm_flow_partner_key(f, key->proto, &pk);
+	partner = bpf_map_lookup_elem(&flows, &pk);
+	last = f->last_seen_s;
+	if (partner && partner->last_seen_s > last)
+		last = partner->last_seen_s;
+	timeout = xm_flow_timeout(cfg, key->proto, f->state);
+	idle = now - last;
+	if (idle >= timeout) {
+		bpf_map_delete_elem(&flows, &pk);
+		bpf_map_delete_elem(&flows, key);
+		xm_count(XM_C_FLOW_EXPIRED, 0);
+		return 0;
+	}
+	bpf_timer_start(&f->expiry, (__u64)(timeout - idle) * XM_NSEC_PER_SEC, 0);
+	return 0;
+}
+
+/* Arms the expiry timer of a new flow's ORIG entry. */
+static __always_inline int xm_flow_arm(struct xm_flow *f, const struct xm_config *cfg,
+				       __u8 proto)
+{
+	if (bpf_timer_init(&f->expiry, &flows, 1 /* CLOCK_MONOTONIC */))
+		return -1;
+	if (bpf_timer_set_callback(&f->expiry, xm_flow_expire))
+		return -1;
+	return bpf_timer_start(&f->expiry,
+			       (__u64)xm_flow_timeout(cfg, proto, f->state) * XM_NSEC_PER_SEC, 0);
+}
+
+/* Connection state, from the flags of each packet. Both entries carry the
+ * state; a change is written to both, and a change to a shorter timeout
+ * re-arms the ORIG entry's timer (a longer one is found by the timer). */
+static __always_inline void xm_flow_track(struct xm_flow *f, const struct xm_pkt *p)
+{
+	int reply = (f->flags & XM_FLOW_REPLY) != 0;
+	__u8 old = f->state, new = old, fl = p->tcp_flags;
+	struct xm_flow *partner, *orig;
+	struct xm_flow_key pk;
+	struct xm_config *cfg;
+	__u32 zero = 0;
+
+	if (p->key.proto == IPPROTO_TCP) {
+		if (fl & XM_TCP_RST)
+			new = XM_ST_CLOSE;
+		else if (fl & XM_TCP_FIN)
+			new = old == XM_ST_CLOSE ? XM_ST_CLOSE : XM_ST_FIN;
+		else if ((fl & (XM_TCP_SYN | XM_TCP_ACK)) == XM_TCP_SYN && !reply &&
+			 (old == XM_ST_FIN || old == XM_ST_CLOSE))
+			new = XM_ST_SYN_SENT; /* the client reuses the tuple */
+		else if (reply && old == XM_ST_SYN_SENT)
+			new = XM_ST_ESTABLISHED;
+	} else if (reply && old == XM_ST_NONE) {
+		new = XM_ST_ASSURED;
+	}
+	if (new == old)
+		return;
+	f->state = new;
+	xm_flow_partner_key(f, p->key.proto, &pk);
+	partner = bpf_map_lookup_elem(&flows, &pk);
+	if (partner)
+		partner->state = new;
+	orig = reply ? partner : f;
+	cfg = bpf_map_lookup_elem(&config, &zero);
+	if (orig && cfg &&
+	    xm_flow_timeout(cfg, p->key.proto, new) < xm_flow_timeout(cfg, p->key.proto, old))
+		bpf_timer_start(&orig->expiry,
+				(__u64)xm_flow_timeout(cfg, p->key.proto, new) * XM_NSEC_PER_SEC, 0);
+}
+
 static __always_inline struct xm_rule_value *
 xm_rule_find(const struct xm_pkt *p, __u32 ifindex, __u32 gen)
 {
@@ -194,6 +311,7 @@ static __always_inline int xm_flow_create(void *ctx, struct xm_pkt *p,
 	xm_copy_mac(rval.out_smac, p->eth->h_dest);
 	rval.out_vlan = vlan_tci;
 	rval.flags = XM_FLOW_REPLY | XM_FLOW_L2_VALID;
+	rval.state = p->key.proto == IPPROTO_TCP ? XM_ST_SYN_SENT : XM_ST_NONE;
 	rval.rule_id = rule->rule_id;
 	rval.in_slot = out_if->slot;
 	rval.out_slot = in_if->slot;
@@ -241,6 +359,14 @@ static __always_inline int xm_flow_create(void *ctx, struct xm_pkt *p,
 	*out = bpf_map_lookup_elem(&flows, &p->key);
 	if (!*out)
 		return XM_LK_DROP;
+	if (xm_flow_arm(*out, cfg, p->key.proto)) {
+		/* A flow that could never expire would leak its port. */
+		bpf_map_delete_elem(&flows, &rkey);
+		bpf_map_delete_elem(&flows, &p->key);
+		*out = NULL;
+		xm_count(XM_C_DROP_NO_TIMER, len);
+		return XM_LK_DROP;
+	}
 
 	{
 		__u32 id = rule->rule_id;
@@ -251,24 +377,6 @@ static __always_inline int xm_flow_create(void *ctx, struct xm_pkt *p,
 	}
 	xm_count(XM_C_FLOW_NEW, len);
 	return XM_LK_FLOW;
-}
-
-/* Minimal TCP tracking kept in the original-direction entry. */
-static __always_inline void xm_flow_track(struct xm_flow *f, const struct xm_pkt *p)
-{
-	if (p->key.proto != IPPROTO_TCP) {
-		if (f->flags & XM_FLOW_REPLY)
-			f->state = XM_ST_ASSURED;
-		return;
-	}
-	if (p->tcp_flags & XM_TCP_RST)
-		f->state = XM_ST_CLOSE;
-	else if (p->tcp_flags & XM_TCP_FIN)
-		f->state = XM_ST_FIN;
-	else if (f->state == XM_ST_SYN_SENT && (f->flags & XM_FLOW_REPLY))
-		f->state = XM_ST_ESTABLISHED;
-	else if (f->state == XM_ST_NONE)
-		f->state = (f->flags & XM_FLOW_REPLY) ? XM_ST_ESTABLISHED : XM_ST_SYN_SENT;
 }
 
 static __always_inline void xm_account(struct xm_flow *f, __u64 len, int by_xdp)

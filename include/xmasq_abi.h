@@ -15,6 +15,7 @@
 #define XMASQ_ABI_H
 
 #include <linux/types.h>
+#include <linux/bpf.h> /* struct bpf_timer */
 
 #define XM_LAYOUT_VERSION 1
 
@@ -160,6 +161,8 @@ struct xm_iface_stats {
 	X(DROP_NO_ROUTE,    "drop_no_route",    "dropped: no route to the backend") \
 	X(DROP_CT_FULL,     "drop_ct_full",     "dropped: new flow, conntrack table full") \
 	X(DROP_NO_PORT,     "drop_no_port",     "dropped: new flow, no free masquerade port") \
+	X(DROP_NO_TIMER,    "drop_no_timer",    "dropped: new flow, no memory for its expiry timer") \
+	X(FLOW_EXPIRED,     "flow_expired",     "flows removed after their idle timeout") \
 	X(DROP_REDIRECT,    "drop_redirect",    "dropped: redirect failed")        \
 	X(DROP_TC_REWRITE,  "drop_tc_rewrite",  "dropped: tc could not rewrite the packet")
 
@@ -214,7 +217,7 @@ struct xm_flow {
 	__u8 out_smac[6];
 	__u16 out_vlan;        /* 802.1Q TCI to send with, 0 = untagged */
 	__u8 flags;            /* XM_FLOW_* */
-	__u8 state;            /* xm_tcp_state, kept in the ORIG entry */
+	__u8 state;            /* xm_tcp_state, the same in both entries */
 	__u32 rule_id;
 	__u8 in_slot;          /* iface_stats slots */
 	__u8 out_slot;
@@ -223,6 +226,9 @@ struct xm_flow {
 	__u32 last_seen_s;
 	__u64 packets;
 	__u64 bytes;
+	/* ORIG entry only: fires when the flow may have expired and removes
+	 * both entries, so expiry needs no daemon. */
+	struct bpf_timer expiry;
 };
 
 #endif /* XMASQ_ABI_H */
