@@ -71,6 +71,10 @@ void xm_ruleset_free(struct xm_ruleset *rs);
  * 198.18.0.2:80"), as used in status, stats and diffs. */
 void xm_rule_format(const struct xm_rule *r, char *buf, size_t len);
 
+/* Writes the canonical one-line form of a masquerade statement
+ * ("masquerade 10.0.0.0/16 out eth0"). */
+void xm_masq_format(const struct xm_masq *m, char *buf, size_t len);
+
 /* Is addr (network order) one xmasq refuses to forward to without
  * allow-special? Returns a short reason ("loopback", "cloud metadata
  * service", ...) or NULL. */

@@ -1,0 +1,1039 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * Rules file parser: the one definition of the rules grammar.
+ *
+ *   forward IFACE[:LOCALADDR] PROTO PORT[-PORT] to ADDR[:PORT[-PORT]]
+ *           [keep-source] [allow-special]
+ *   masquerade PREFIX/LEN out IFACE
+ *   set conntrack-max N
+ *   set port-range LO-HI
+ *   set timeout NAME SECONDS
+ *
+ * One statement a line, words separated by spaces or tabs, `#` starts a
+ * comment anywhere. The parser never copies a word into a fixed buffer: a
+ * word is a (pointer, length) view into the caller's text, so a line or a
+ * word of any length is safe. The first error stops the parse and is
+ * reported as "FILE:LINE:COL: what is wrong (expected ...)".
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/stat.h>
+
+#include "rules.h"
+
+#define XM_RULES_FILE_MAX   (16u << 20)          /* bytes */
+#define XM_RULES_MAX_RULES  (XM_MAX_RULES - 1)   /* rule id 0 is unused */
+#define XM_RULES_MAX_PORTS  (XM_MAX_RULE_PORTS / 2) /* one generation */
+#define XM_CT_MAX_MIN       1024u
+#define XM_CT_MAX_MAX       16777216u
+#define XM_PORT_RANGE_MIN   1024u
+#define XM_PORT_RANGE_PORTS 16u
+#define XM_TIMEOUT_MAX      2592000u             /* 30 days */
+
+#define FWD_SYNTAX  "forward IFACE PROTO PORT to ADDR[:PORT]"
+#define MASQ_SYNTAX "masquerade PREFIX/LEN out IFACE"
+#define SET_SYNTAX  "set conntrack-max N, set port-range LO-HI or " \
+		    "set timeout NAME SECONDS"
+#define TIMEOUT_NAMES "tcp-syn, tcp-established, tcp-fin, tcp-close, " \
+		      "udp, udp-assured or icmp"
+#define IFNAME_CHARS "letters, digits, '_', '.', '@' or '-'"
+
+const char *const xm_timeout_names[XM_TO_MAX] = {
+	[XM_TO_TCP_SYN]     = "tcp-syn",
+	[XM_TO_TCP_EST]     = "tcp-established",
+	[XM_TO_TCP_FIN]     = "tcp-fin",
+	[XM_TO_TCP_CLOSE]   = "tcp-close",
+	[XM_TO_UDP]         = "udp",
+	[XM_TO_UDP_ASSURED] = "udp-assured",
+	[XM_TO_ICMP]        = "icmp",
+};
+
+void xm_settings_default(struct xm_settings *s)
+{
+	memset(s, 0, sizeof(*s));
+	s->ct_max = XM_CT_DEFAULT_MAX;
+	s->port_lo = XM_DEFAULT_PORT_LO;
+	s->port_hi = XM_DEFAULT_PORT_HI;
+	s->timeouts[XM_TO_TCP_SYN] = 120;
+	s->timeouts[XM_TO_TCP_EST] = 7440;
+	s->timeouts[XM_TO_TCP_FIN] = 120;
+	s->timeouts[XM_TO_TCP_CLOSE] = 10;
+	s->timeouts[XM_TO_UDP] = 30;
+	s->timeouts[XM_TO_UDP_ASSURED] = 180;
+	s->timeouts[XM_TO_ICMP] = 30;
+}
+
+const char *xm_special_addr_reason(uint32_t addr)
+{
+	uint32_t h = ntohl(addr);
+
+	/* The exact addresses first: they sit inside wider blocks below. */
+	if (h == 0xa9fea9feu)                   /* 169.254.169.254 */
+		return "cloud metadata service";
+	if (h == 0xa83f8110u)                   /* 168.63.129.16 */
+		return "cloud metadata service (Azure wire server)";
+	if ((h >> 24) == 0)                     /* 0.0.0.0/8 */
+		return "unspecified";
+	if ((h >> 24) == 127)                   /* 127.0.0.0/8 */
+		return "loopback";
+	if ((h >> 16) == 0xa9feu)               /* 169.254.0.0/16 */
+		return "link-local";
+	if ((h >> 28) == 0xeu)                  /* 224.0.0.0/4 */
+		return "multicast";
+	if (h == 0xffffffffu)
+		return "broadcast";
+	if ((h >> 28) == 0xfu)                  /* 240.0.0.0/4 */
+		return "reserved";
+	return NULL;
+}
+
+/* ---- small helpers ----------------------------------------------------- */
+
+static bool is_digit(char c)
+{
+	return c >= '0' && c <= '9';
+}
+
+static bool tok_is(const char *s, size_t len, const char *word)
+{
+	size_t n = strlen(word);
+
+	return len == n && memcmp(s, word, n) == 0;
+}
+
+/* Decimal digits only (no sign, no spaces). The value saturates just above
+ * UINT32_MAX, which every caller treats as out of range. */
+static bool parse_num(const char *s, size_t len, uint64_t *out)
+{
+	uint64_t v = 0;
+
+	if (len == 0)
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		if (!is_digit(s[i]))
+			return false;
+		if (v <= UINT32_MAX)
+			v = v * 10 + (uint64_t)(s[i] - '0');
+	}
+	*out = v;
+	return true;
+}
+
+/* Strict dotted quad: four decimal parts 0-255, no leading zeros (which
+ * other tools read as octal). Result in host order. */
+static bool parse_ipv4(const char *s, size_t len, uint32_t *out)
+{
+	uint32_t v = 0;
+	size_t i = 0;
+
+	for (int part = 0; part < 4; part++) {
+		size_t start;
+		unsigned n = 0;
+
+		if (part) {
+			if (i >= len || s[i] != '.')
+				return false;
+			i++;
+		}
+		start = i;
+		while (i < len && is_digit(s[i]) && i - start < 3)
+			n = n * 10 + (unsigned)(s[i++] - '0');
+		if (i == start || (i < len && is_digit(s[i])))
+			return false;
+		if (s[start] == '0' && i - start > 1)
+			return false;
+		if (n > 255)
+			return false;
+		v = v << 8 | n;
+	}
+	if (i != len)
+		return false;
+	*out = v;
+	return true;
+}
+
+static void fmt_addr(char *buf, size_t len, uint32_t addr_be)
+{
+	uint32_t h = ntohl(addr_be);
+
+	snprintf(buf, len, "%u.%u.%u.%u", h >> 24, (h >> 16) & 0xff,
+		 (h >> 8) & 0xff, h & 0xff);
+}
+
+/* A word as shown inside an error: at most QUOTE_MAX source bytes, bytes
+ * that are not printable ASCII written as \xNN. */
+#define QUOTE_MAX 40
+#define QBUF (QUOTE_MAX * 4 + 8)
+static const char *quote(char buf[QBUF], const char *s, size_t len)
+{
+	size_t o = 0;
+
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (i >= QUOTE_MAX) {
+			memcpy(buf + o, "...", 3);
+			o += 3;
+			break;
+		}
+		if (c < 0x20 || c >= 0x7f) {
+			snprintf(buf + o, 5, "\\x%02x", c);
+			o += 4;
+		} else {
+			buf[o++] = (char)c;
+		}
+	}
+	buf[o] = '\0';
+	return buf;
+}
+
+/* ---- parser state ------------------------------------------------------ */
+
+struct tok {
+	const char *s;
+	size_t len;
+	size_t col;            /* 1-based */
+};
+
+struct lex {
+	const char *s;         /* the line without comment and line ending */
+	size_t len;
+	size_t pos;
+};
+
+/* Port table for overlap checks: open addressing, one slot per forwarded
+ * (iface, local address, proto, port), value = rule index + 1. */
+struct port_slot {
+	uint32_t rule1;        /* 0 = empty */
+	uint16_t port;
+};
+
+struct parser {
+	const char *fname;
+	char *err;
+	size_t errlen;
+	size_t line;
+	size_t eol_col;        /* column just after the last word */
+	struct xm_ruleset rs;
+	size_t rules_cap, masqs_cap;
+	size_t set_line_ct, set_line_ports, set_line_to[XM_TO_MAX];
+	struct port_slot *ht;
+	size_t ht_cap, ht_n;
+};
+
+static bool next_tok(struct lex *lx, struct tok *t)
+{
+	size_t start;
+
+	while (lx->pos < lx->len &&
+	       (lx->s[lx->pos] == ' ' || lx->s[lx->pos] == '\t'))
+		lx->pos++;
+	if (lx->pos >= lx->len)
+		return false;
+	start = lx->pos;
+	while (lx->pos < lx->len && lx->s[lx->pos] != ' ' &&
+	       lx->s[lx->pos] != '\t')
+		lx->pos++;
+	t->s = lx->s + start;
+	t->len = lx->pos - start;
+	t->col = start + 1;
+	return true;
+}
+
+__attribute__((format(printf, 3, 4)))
+static int fail(struct parser *ps, size_t col, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (!ps->err || ps->errlen == 0)
+		return -1;
+	n = snprintf(ps->err, ps->errlen, "%s:%zu:%zu: ", ps->fname, ps->line,
+		     col);
+	if (n < 0 || (size_t)n >= ps->errlen)
+		return -1;
+	va_start(ap, fmt);
+	vsnprintf(ps->err + n, ps->errlen - (size_t)n, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+static int fail_oom(struct parser *ps)
+{
+	if (ps->err && ps->errlen)
+		snprintf(ps->err, ps->errlen, "%s: out of memory", ps->fname);
+	return -1;
+}
+
+static bool grow(void **arr, size_t *cap, size_t need, size_t elem)
+{
+	size_t ncap;
+	void *p;
+
+	if (need <= *cap)
+		return true;
+	ncap = *cap ? *cap : 16;
+	while (ncap < need) {
+		if (ncap > SIZE_MAX / 2 / elem)
+			return false;
+		ncap *= 2;
+	}
+	p = realloc(*arr, ncap * elem);
+	if (!p)
+		return false;
+	*arr = p;
+	*cap = ncap;
+	return true;
+}
+
+/* ---- word checkers ----------------------------------------------------- */
+
+static int check_ifname(struct parser *ps, const char *s, size_t len,
+			size_t col)
+{
+	char q[QBUF], qc[QBUF];
+
+	if (len >= XM_IFNAMSIZ)
+		return fail(ps, col, "interface name '%s' is too long "
+			    "(expected at most %d characters)",
+			    quote(q, s, len), XM_IFNAMSIZ - 1);
+	for (size_t i = 0; i < len; i++) {
+		char c = s[i];
+
+		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		    is_digit(c) || c == '_' || c == '.' || c == '@' || c == '-')
+			continue;
+		return fail(ps, col, "invalid character '%s' in interface "
+			    "name '%s' (expected " IFNAME_CHARS ")",
+			    quote(qc, s + i, 1), quote(q, s, len));
+	}
+	if (tok_is(s, len, ".") || tok_is(s, len, ".."))
+		return fail(ps, col, "invalid interface name '%s' (expected "
+			    "a name other than '.' and '..')",
+			    quote(q, s, len));
+	return 0;
+}
+
+struct range_words {
+	const char *word;      /* "port", "destination port" */
+	const char *form;      /* what a valid one looks like */
+	unsigned min, max;
+	bool single_ok;
+};
+
+/* PORT or LO-HI, each in [min, max], LO <= HI. */
+static int parse_range(struct parser *ps, const struct tok *t,
+		       const struct range_words *w, uint16_t *lo, uint16_t *hi)
+{
+	char q[QBUF];
+	const char *dash = memchr(t->s, '-', t->len);
+	size_t llen = dash ? (size_t)(dash - t->s) : t->len;
+	const char *hs = dash ? dash + 1 : NULL;
+	size_t hlen = dash ? t->len - llen - 1 : 0;
+	uint64_t a, b;
+
+	if (!parse_num(t->s, llen, &a) || (dash && !parse_num(hs, hlen, &b)) ||
+	    (!dash && !w->single_ok))
+		return fail(ps, t->col, "invalid %s '%s' (expected %s)",
+			    w->single_ok ? w->word : "port range",
+			    quote(q, t->s, t->len), w->form);
+	if (a < w->min || a > w->max)
+		return fail(ps, t->col, "%s %s out of range (expected %u-%u)",
+			    w->word, quote(q, t->s, llen), w->min, w->max);
+	if (!dash)
+		b = a;
+	else if (b < w->min || b > w->max)
+		return fail(ps, t->col + llen + 1,
+			    "%s %s out of range (expected %u-%u)",
+			    w->word, quote(q, hs, hlen), w->min, w->max);
+	if (a > b)
+		return fail(ps, t->col, "%s range %u-%u is reversed (expected "
+			    "%u-%u)", w->word, (unsigned)a, (unsigned)b,
+			    (unsigned)b, (unsigned)a);
+	*lo = (uint16_t)a;
+	*hi = (uint16_t)b;
+	return 0;
+}
+
+/* ---- overlap table ----------------------------------------------------- */
+
+static uint32_t rule_hash(const struct xm_rule *r, uint16_t port)
+{
+	uint32_t h = 2166136261u;
+
+	for (size_t i = 0; i < XM_IFNAMSIZ && r->ifname[i]; i++)
+		h = (h ^ (uint8_t)r->ifname[i]) * 16777619u;
+	h = (h ^ r->local_addr) * 16777619u;
+	h = (h ^ r->proto) * 16777619u;
+	h = (h ^ port) * 16777619u;
+	h ^= h >> 15;
+	h *= 0x2c1b3c6du;
+	h ^= h >> 12;
+	return h;
+}
+
+static bool same_key(const struct xm_rule *a, const struct xm_rule *b)
+{
+	return a->proto == b->proto && a->local_addr == b->local_addr &&
+	       strncmp(a->ifname, b->ifname, XM_IFNAMSIZ) == 0;
+}
+
+/* Index of the rule already holding (r's key, port), or -1. */
+static long ht_find(const struct parser *ps, const struct xm_rule *r,
+		    uint16_t port)
+{
+	size_t mask = ps->ht_cap - 1;
+
+	if (!ps->ht_cap)
+		return -1;
+	for (size_t i = rule_hash(r, port) & mask;; i = (i + 1) & mask) {
+		const struct port_slot *s = &ps->ht[i];
+
+		if (!s->rule1)
+			return -1;
+		if (s->port == port && same_key(&ps->rs.rules[s->rule1 - 1], r))
+			return (long)s->rule1 - 1;
+	}
+}
+
+static void ht_put(struct port_slot *tab, size_t cap, const struct xm_rule *r,
+		   uint32_t rule1, uint16_t port)
+{
+	size_t mask = cap - 1;
+	size_t i = rule_hash(r, port) & mask;
+
+	while (tab[i].rule1)
+		i = (i + 1) & mask;
+	tab[i].rule1 = rule1;
+	tab[i].port = port;
+}
+
+static bool ht_reserve(struct parser *ps, size_t n)
+{
+	size_t cap = ps->ht_cap ? ps->ht_cap : 1024;
+	struct port_slot *tab;
+
+	while ((ps->ht_n + n) * 2 > cap)
+		cap *= 2;
+	if (cap == ps->ht_cap)
+		return true;
+	tab = calloc(cap, sizeof(*tab));
+	if (!tab)
+		return false;
+	for (size_t i = 0; i < ps->ht_cap; i++)
+		if (ps->ht[i].rule1)
+			ht_put(tab, cap, &ps->rs.rules[ps->ht[i].rule1 - 1],
+			       ps->ht[i].rule1, ps->ht[i].port);
+	free(ps->ht);
+	ps->ht = tab;
+	ps->ht_cap = cap;
+	return true;
+}
+
+/* ---- statements -------------------------------------------------------- */
+
+static int parse_forward(struct parser *ps, struct lex *lx)
+{
+	static const struct range_words src_words = {
+		"port", "a port 1-65535 or a range such as 5000-5010",
+		1, 65535, true,
+	};
+	static const struct range_words dst_words = {
+		"destination port", "a port 1-65535 or a range such as 80-90",
+		1, 65535, true,
+	};
+	char q[QBUF], a1[16], a2[16];
+	struct xm_rule r;
+	struct tok t, port_tok, to_tok;
+	const char *colon, *reason;
+	size_t iflen;
+	uint32_t addr;
+	unsigned nports;
+	long other;
+
+	memset(&r, 0, sizeof(r));
+	r.line = (unsigned)ps->line;
+
+	/* IFACE[:LOCALADDR] */
+	if (!next_tok(lx, &t))
+		return fail(ps, ps->eol_col,
+			    "missing interface (expected: " FWD_SYNTAX ")");
+	colon = memchr(t.s, ':', t.len);
+	iflen = colon ? (size_t)(colon - t.s) : t.len;
+	if (iflen == 0)
+		return fail(ps, t.col, "missing interface name before ':' "
+			    "(expected IFACE:ADDR such as eth1:198.51.100.4)");
+	if (check_ifname(ps, t.s, iflen, t.col))
+		return -1;
+	memcpy(r.ifname, t.s, iflen);
+	r.iface_col = (unsigned)t.col;
+	if (colon) {
+		const char *as = colon + 1;
+		size_t alen = t.len - iflen - 1;
+
+		if (alen == 0)
+			return fail(ps, t.col + iflen, "missing local address "
+				    "after ':' (expected IFACE:ADDR such as "
+				    "eth1:198.51.100.4, or IFACE alone)");
+		if (!parse_ipv4(as, alen, &addr))
+			return fail(ps, t.col + iflen + 1, "invalid local "
+				    "address '%s' (expected an IPv4 address "
+				    "such as 198.51.100.4)",
+				    quote(q, as, alen));
+		if (addr == 0)
+			return fail(ps, t.col + iflen + 1, "local address "
+				    "0.0.0.0 is not an address (expected one "
+				    "of the interface's addresses, or IFACE "
+				    "alone for any)");
+		r.local_addr = htonl(addr);
+	}
+
+	/* PROTO */
+	if (!next_tok(lx, &t))
+		return fail(ps, ps->eol_col,
+			    "missing protocol (expected: " FWD_SYNTAX ")");
+	if (tok_is(t.s, t.len, "tcp"))
+		r.proto = IPPROTO_TCP;
+	else if (tok_is(t.s, t.len, "udp"))
+		r.proto = IPPROTO_UDP;
+	else
+		return fail(ps, t.col, "unknown protocol '%s' (expected tcp "
+			    "or udp)", quote(q, t.s, t.len));
+
+	/* PORT[-PORT] */
+	if (!next_tok(lx, &port_tok))
+		return fail(ps, ps->eol_col,
+			    "missing port (expected: " FWD_SYNTAX ")");
+	if (parse_range(ps, &port_tok, &src_words, &r.from_lo, &r.from_hi))
+		return -1;
+
+	/* to */
+	if (!next_tok(lx, &t))
+		return fail(ps, ps->eol_col,
+			    "missing 'to' (expected: " FWD_SYNTAX ")");
+	if (!tok_is(t.s, t.len, "to"))
+		return fail(ps, t.col, "missing 'to' before '%s' (expected: "
+			    FWD_SYNTAX ")", quote(q, t.s, t.len));
+
+	/* ADDR[:PORT[-PORT]] */
+	if (!next_tok(lx, &to_tok))
+		return fail(ps, ps->eol_col, "missing destination address "
+			    "(expected: " FWD_SYNTAX ")");
+	colon = memchr(to_tok.s, ':', to_tok.len);
+	iflen = colon ? (size_t)(colon - to_tok.s) : to_tok.len;
+	if (iflen == 0)
+		return fail(ps, to_tok.col, "missing destination address "
+			    "before ':' (expected ADDR:PORT such as "
+			    "198.18.0.2:80)");
+	if (!parse_ipv4(to_tok.s, iflen, &addr))
+		return fail(ps, to_tok.col, "invalid destination address '%s' "
+			    "(expected an IPv4 address such as 198.18.0.2)",
+			    quote(q, to_tok.s, iflen));
+	r.to_addr = htonl(addr);
+	if (colon) {
+		struct tok pt = {
+			.s = colon + 1,
+			.len = to_tok.len - iflen - 1,
+			.col = to_tok.col + iflen + 1,
+		};
+
+		if (pt.len == 0)
+			return fail(ps, to_tok.col + iflen, "missing "
+				    "destination port after ':' (expected "
+				    "ADDR:PORT such as 198.18.0.2:80)");
+		if (parse_range(ps, &pt, &dst_words, &r.to_lo, &r.to_hi))
+			return -1;
+		if (r.to_lo != r.to_hi &&
+		    r.to_hi - r.to_lo != r.from_hi - r.from_lo)
+			return fail(ps, pt.col, "destination range %u-%u has "
+				    "%u ports but the source has %u (expected "
+				    "the same number of ports, or a single "
+				    "destination port)", r.to_lo, r.to_hi,
+				    r.to_hi - r.to_lo + 1u,
+				    r.from_hi - r.from_lo + 1u);
+	} else {
+		r.to_lo = r.from_lo;
+		r.to_hi = r.from_hi;
+	}
+
+	/* options */
+	while (next_tok(lx, &t)) {
+		uint32_t flag;
+
+		if (tok_is(t.s, t.len, "keep-source"))
+			flag = XM_RULE_KEEP_SOURCE;
+		else if (tok_is(t.s, t.len, "allow-special"))
+			flag = XM_RULE_ALLOW_SPECIAL;
+		else
+			return fail(ps, t.col, "unexpected '%s' after the rule "
+				    "(expected keep-source or allow-special)",
+				    quote(q, t.s, t.len));
+		if (r.flags & flag)
+			return fail(ps, t.col, "duplicate option '%s' "
+				    "(expected each option at most once)",
+				    quote(q, t.s, t.len));
+		r.flags |= flag;
+	}
+
+	reason = xm_special_addr_reason(r.to_addr);
+	if (reason && !(r.flags & XM_RULE_ALLOW_SPECIAL)) {
+		fmt_addr(a1, sizeof(a1), r.to_addr);
+		return fail(ps, to_tok.col, "refusing to forward to %s: %s "
+			    "(add allow-special to the rule if this is really "
+			    "wanted)", a1, reason);
+	}
+
+	/* limits, checked before any per-port work */
+	nports = (unsigned)r.from_hi - r.from_lo + 1u;
+	if (ps->rs.n_rules >= XM_RULES_MAX_RULES)
+		return fail(ps, 1, "too many forward rules (expected at most "
+			    "%u)", (unsigned)XM_RULES_MAX_RULES);
+	if (ps->rs.total_ports + nports > XM_RULES_MAX_PORTS)
+		return fail(ps, port_tok.col, "too many forwarded ports: %u "
+			    "with this rule (expected at most %u in all rules "
+			    "together)", ps->rs.total_ports + nports,
+			    (unsigned)XM_RULES_MAX_PORTS);
+
+	/* overlap with an earlier rule of the same iface, address, proto */
+	for (unsigned p = r.from_lo; p <= r.from_hi; p++) {
+		const struct xm_rule *o;
+		unsigned lo, hi;
+
+		other = ht_find(ps, &r, (uint16_t)p);
+		if (other < 0)
+			continue;
+		o = &ps->rs.rules[other];
+		lo = p;
+		hi = o->from_hi < r.from_hi ? o->from_hi : r.from_hi;
+		if (r.local_addr)
+			fmt_addr(a2, sizeof(a2), r.local_addr);
+		if (lo == hi)
+			return fail(ps, port_tok.col, "port %u overlaps the "
+				    "rule on line %u (expected each %s%s%s %s "
+				    "port in one rule only)", lo, o->line,
+				    r.ifname, r.local_addr ? ":" : "",
+				    r.local_addr ? a2 : "",
+				    r.proto == IPPROTO_TCP ? "tcp" : "udp");
+		return fail(ps, port_tok.col, "ports %u-%u overlap the rule "
+			    "on line %u (expected each %s%s%s %s port in one "
+			    "rule only)", lo, hi, o->line, r.ifname,
+			    r.local_addr ? ":" : "", r.local_addr ? a2 : "",
+			    r.proto == IPPROTO_TCP ? "tcp" : "udp");
+	}
+
+	if (!grow((void **)&ps->rs.rules, &ps->rules_cap, ps->rs.n_rules + 1,
+		  sizeof(r)) || !ht_reserve(ps, nports))
+		return fail_oom(ps);
+	ps->rs.rules[ps->rs.n_rules++] = r;
+	for (unsigned p = r.from_lo; p <= r.from_hi; p++)
+		ht_put(ps->ht, ps->ht_cap, &r, (uint32_t)ps->rs.n_rules,
+		       (uint16_t)p);
+	ps->ht_n += nports;
+	ps->rs.total_ports += nports;
+	return 0;
+}
+
+static int parse_masquerade(struct parser *ps, struct lex *lx)
+{
+	char q[QBUF], a1[16], a2[16];
+	struct xm_masq m;
+	struct tok t;
+	const char *slash;
+	size_t alen;
+	uint32_t addr, mask;
+	uint64_t plen;
+
+	memset(&m, 0, sizeof(m));
+	m.line = (unsigned)ps->line;
+
+	if (!next_tok(lx, &t))
+		return fail(ps, ps->eol_col,
+			    "missing prefix (expected: " MASQ_SYNTAX ")");
+	slash = memchr(t.s, '/', t.len);
+	alen = slash ? (size_t)(slash - t.s) : t.len;
+	if (!parse_ipv4(t.s, alen, &addr))
+		return fail(ps, t.col, "invalid prefix address '%s' (expected "
+			    "an IPv4 address such as 10.0.0.0)",
+			    quote(q, t.s, alen));
+	if (!slash)
+		return fail(ps, t.col + t.len, "missing prefix length after "
+			    "'%s' (expected PREFIX/LEN such as 10.0.0.0/16)",
+			    quote(q, t.s, t.len));
+	if (t.len - alen - 1 == 0)
+		return fail(ps, t.col + alen, "missing prefix length after "
+			    "'/' (expected 0-32)");
+	if (!parse_num(slash + 1, t.len - alen - 1, &plen))
+		return fail(ps, t.col + alen + 1, "invalid prefix length '%s' "
+			    "(expected 0-32)",
+			    quote(q, slash + 1, t.len - alen - 1));
+	if (plen > 32)
+		return fail(ps, t.col + alen + 1, "prefix length %s out of "
+			    "range (expected 0-32)",
+			    quote(q, slash + 1, t.len - alen - 1));
+	mask = plen ? ~0u << (32 - plen) : 0;
+	if (addr & ~mask) {
+		fmt_addr(a1, sizeof(a1), htonl(addr));
+		fmt_addr(a2, sizeof(a2), htonl(addr & mask));
+		return fail(ps, t.col, "prefix %s/%u has host bits set "
+			    "(expected %s/%u)", a1, (unsigned)plen, a2,
+			    (unsigned)plen);
+	}
+	m.prefix = htonl(addr);
+	m.prefix_len = (uint8_t)plen;
+
+	if (!next_tok(lx, &t))
+		return fail(ps, ps->eol_col,
+			    "missing 'out' (expected: " MASQ_SYNTAX ")");
+	if (!tok_is(t.s, t.len, "out"))
+		return fail(ps, t.col, "missing 'out' before '%s' (expected: "
+			    MASQ_SYNTAX ")", quote(q, t.s, t.len));
+
+	if (!next_tok(lx, &t))
+		return fail(ps, ps->eol_col,
+			    "missing interface (expected: " MASQ_SYNTAX ")");
+	if (check_ifname(ps, t.s, t.len, t.col))
+		return -1;
+	memcpy(m.out_ifname, t.s, t.len);
+	m.iface_col = (unsigned)t.col;
+
+	if (next_tok(lx, &t))
+		return fail(ps, t.col, "unexpected '%s' after the rule "
+			    "(expected end of line)", quote(q, t.s, t.len));
+
+	if (!grow((void **)&ps->rs.masqs, &ps->masqs_cap, ps->rs.n_masqs + 1,
+		  sizeof(m)))
+		return fail_oom(ps);
+	ps->rs.masqs[ps->rs.n_masqs++] = m;
+	return 0;
+}
+
+/* Reads the one value word of a `set`, in [min, max]. label names the
+ * setting in errors ("conntrack-max", "timeout udp"), syntax is the statement
+ * as it should be written and metavar its value word. */
+static int set_value(struct parser *ps, struct lex *lx, const char *label,
+		     const char *syntax, const char *metavar, uint32_t min,
+		     uint32_t max, uint32_t *out)
+{
+	char q[QBUF];
+	struct tok t;
+	uint64_t v;
+
+	if (!next_tok(lx, &t))
+		return fail(ps, ps->eol_col, "missing value (expected: %s %s "
+			    "with %s %u-%u)", syntax, metavar, metavar, min,
+			    max);
+	if (!parse_num(t.s, t.len, &v))
+		return fail(ps, t.col, "invalid %s '%s' (expected a number "
+			    "%u-%u)", label, quote(q, t.s, t.len), min, max);
+	if (v < min || v > max)
+		return fail(ps, t.col, "%s %s out of range (expected %u-%u)",
+			    label, quote(q, t.s, t.len), min, max);
+	*out = (uint32_t)v;
+	return 0;
+}
+
+static int parse_set(struct parser *ps, struct lex *lx)
+{
+	static const struct range_words pr_words = {
+		"port", "LO-HI such as 20000-32767",
+		XM_PORT_RANGE_MIN, 65535, false,
+	};
+	char q[QBUF];
+	struct tok t, name;
+	struct xm_settings *s = &ps->rs.settings;
+
+	if (!next_tok(lx, &name))
+		return fail(ps, ps->eol_col,
+			    "missing setting (expected: " SET_SYNTAX ")");
+
+	if (tok_is(name.s, name.len, "conntrack-max")) {
+		if (ps->set_line_ct)
+			return fail(ps, name.col, "conntrack-max already set "
+				    "on line %zu (expected each setting once)",
+				    ps->set_line_ct);
+		if (set_value(ps, lx, "conntrack-max",
+			      "set conntrack-max", "N", XM_CT_MAX_MIN,
+			      XM_CT_MAX_MAX, &s->ct_max))
+			return -1;
+		ps->set_line_ct = ps->line;
+	} else if (tok_is(name.s, name.len, "port-range")) {
+		uint16_t lo, hi;
+
+		if (ps->set_line_ports)
+			return fail(ps, name.col, "port-range already set on "
+				    "line %zu (expected each setting once)",
+				    ps->set_line_ports);
+		if (!next_tok(lx, &t))
+			return fail(ps, ps->eol_col, "missing value (expected: "
+				    "set port-range LO-HI such as "
+				    "20000-32767)");
+		if (parse_range(ps, &t, &pr_words, &lo, &hi))
+			return -1;
+		if ((unsigned)hi - lo + 1u < XM_PORT_RANGE_PORTS)
+			return fail(ps, t.col, "port range %u-%u has only %u "
+				    "ports (expected at least %u)", lo, hi,
+				    (unsigned)hi - lo + 1u,
+				    XM_PORT_RANGE_PORTS);
+		s->port_lo = lo;
+		s->port_hi = hi;
+		ps->set_line_ports = ps->line;
+	} else if (tok_is(name.s, name.len, "timeout")) {
+		char syntax[64];
+		int id = -1;
+
+		if (!next_tok(lx, &t))
+			return fail(ps, ps->eol_col, "missing timeout name "
+				    "(expected " TIMEOUT_NAMES ")");
+		for (int i = 0; i < XM_TO_MAX; i++)
+			if (tok_is(t.s, t.len, xm_timeout_names[i]))
+				id = i;
+		if (id < 0)
+			return fail(ps, t.col, "unknown timeout '%s' "
+				    "(expected " TIMEOUT_NAMES ")",
+				    quote(q, t.s, t.len));
+		if (ps->set_line_to[id])
+			return fail(ps, t.col, "timeout %s already set on "
+				    "line %zu (expected each setting once)",
+				    xm_timeout_names[id], ps->set_line_to[id]);
+		snprintf(syntax, sizeof(syntax), "set timeout %s",
+			 xm_timeout_names[id]);
+		if (set_value(ps, lx, syntax + 4, syntax, "SECONDS", 1,
+			      XM_TIMEOUT_MAX, &s->timeouts[id]))
+			return -1;
+		ps->set_line_to[id] = ps->line;
+	} else {
+		return fail(ps, name.col, "unknown setting '%s' (expected "
+			    "conntrack-max, port-range or timeout)",
+			    quote(q, name.s, name.len));
+	}
+
+	if (next_tok(lx, &t))
+		return fail(ps, t.col, "unexpected '%s' after the setting "
+			    "(expected end of line)", quote(q, t.s, t.len));
+	return 0;
+}
+
+/* One physical line, without its '\n'. */
+static int parse_line(struct parser *ps, const char *s, size_t len)
+{
+	char q[QBUF];
+	struct lex lx;
+	struct tok kw;
+	const char *p;
+	size_t clen;
+
+	p = memchr(s, '\0', len);
+	if (p)
+		return fail(ps, (size_t)(p - s) + 1, "NUL byte in the text "
+			    "(expected a text file)");
+	if (len && s[len - 1] == '\r')       /* CRLF */
+		len--;
+	p = memchr(s, '#', len);
+	clen = p ? (size_t)(p - s) : len;
+	for (size_t i = 0; i < clen; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if ((c < 0x20 && c != '\t') || c == 0x7f)
+			return fail(ps, i + 1, "control character 0x%02x in "
+				    "the text (expected printable text, words "
+				    "separated by spaces or tabs)", c);
+	}
+	while (clen && (s[clen - 1] == ' ' || s[clen - 1] == '\t'))
+		clen--;
+	ps->eol_col = clen + 1;
+
+	lx.s = s;
+	lx.len = clen;
+	lx.pos = 0;
+	if (!next_tok(&lx, &kw))
+		return 0;                   /* blank or comment only */
+	if (tok_is(kw.s, kw.len, "forward"))
+		return parse_forward(ps, &lx);
+	if (tok_is(kw.s, kw.len, "masquerade"))
+		return parse_masquerade(ps, &lx);
+	if (tok_is(kw.s, kw.len, "set"))
+		return parse_set(ps, &lx);
+	return fail(ps, kw.col, "unknown statement '%s' (expected forward, "
+		    "masquerade or set)", quote(q, kw.s, kw.len));
+}
+
+void xm_ruleset_free(struct xm_ruleset *rs)
+{
+	if (!rs)
+		return;
+	free(rs->rules);
+	free(rs->masqs);
+	memset(rs, 0, sizeof(*rs));
+	xm_settings_default(&rs->settings);
+}
+
+int xm_rules_parse(const char *text, size_t len, const char *filename,
+		   struct xm_ruleset *out, char *err, size_t errlen)
+{
+	struct parser ps;
+	size_t pos = 0;
+	int ret = 0;
+
+	memset(&ps, 0, sizeof(ps));
+	ps.fname = filename ? filename : "rules";
+	ps.err = err;
+	ps.errlen = errlen;
+	xm_settings_default(&ps.rs.settings);
+	if (err && errlen)
+		err[0] = '\0';
+	if (!text)
+		len = 0;
+
+	while (pos < len) {
+		const char *nl = memchr(text + pos, '\n', len - pos);
+		size_t llen = nl ? (size_t)(nl - (text + pos)) : len - pos;
+
+		ps.line++;
+		ret = parse_line(&ps, text + pos, llen);
+		if (ret)
+			break;
+		pos += llen + (nl ? 1 : 0);
+	}
+
+	free(ps.ht);
+	if (ret) {
+		xm_ruleset_free(&ps.rs);
+		if (out) {
+			memset(out, 0, sizeof(*out));
+			xm_settings_default(&out->settings);
+		}
+		return -1;
+	}
+	if (!out) {
+		xm_ruleset_free(&ps.rs);
+		return 0;
+	}
+	*out = ps.rs;
+	return 0;
+}
+
+int xm_rules_parse_file(const char *path, struct xm_ruleset *out,
+			char *err, size_t errlen)
+{
+	struct stat st;
+	char *buf = NULL;
+	size_t len = 0, cap = 0;
+	int fd, ret;
+
+	if (out) {
+		memset(out, 0, sizeof(*out));
+		xm_settings_default(&out->settings);
+	}
+	if (err && errlen)
+		err[0] = '\0';
+	if (!path) {
+		if (err && errlen)
+			snprintf(err, errlen, "(null): %s", strerror(EINVAL));
+		return -1;
+	}
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		goto io_err;
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+	    st.st_size > (off_t)XM_RULES_FILE_MAX)
+		goto too_big;
+	for (;;) {
+		ssize_t n;
+
+		if (len == cap) {
+			size_t ncap = cap ? cap * 2 : 65536;
+			char *p;
+
+			if (ncap > XM_RULES_FILE_MAX + 1)
+				ncap = XM_RULES_FILE_MAX + 1;
+			if (ncap == cap)
+				goto too_big;
+			p = realloc(buf, ncap);
+			if (!p) {
+				errno = ENOMEM;
+				goto io_err;
+			}
+			buf = p;
+			cap = ncap;
+		}
+		n = read(fd, buf + len, cap - len);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			goto io_err;
+		}
+		if (n == 0)
+			break;
+		len += (size_t)n;
+	}
+	if (len > XM_RULES_FILE_MAX)
+		goto too_big;
+	close(fd);
+	ret = xm_rules_parse(buf, len, path, out, err, errlen);
+	free(buf);
+	return ret;
+
+too_big:
+	if (err && errlen)
+		snprintf(err, errlen, "%s: file is larger than 16 MiB "
+			 "(expected a rules file of at most 16 MiB)", path);
+	free(buf);
+	close(fd);
+	return -1;
+io_err:
+	ret = errno;
+	if (err && errlen)
+		snprintf(err, errlen, "%s: %s", path, strerror(ret));
+	free(buf);
+	if (fd >= 0)
+		close(fd);
+	return -1;
+}
+
+void xm_rule_format(const struct xm_rule *r, char *buf, size_t len)
+{
+	char local[17] = "", to[16], from[12], top[12];
+
+	if (!buf || len == 0)
+		return;
+	if (r->local_addr) {
+		local[0] = ':';
+		fmt_addr(local + 1, sizeof(local) - 1, r->local_addr);
+	}
+	fmt_addr(to, sizeof(to), r->to_addr);
+	if (r->from_lo == r->from_hi)
+		snprintf(from, sizeof(from), "%u", r->from_lo);
+	else
+		snprintf(from, sizeof(from), "%u-%u", r->from_lo, r->from_hi);
+	if (r->to_lo == r->to_hi)
+		snprintf(top, sizeof(top), "%u", r->to_lo);
+	else
+		snprintf(top, sizeof(top), "%u-%u", r->to_lo, r->to_hi);
+	snprintf(buf, len, "forward %.*s%s %s %s to %s:%s%s%s",
+		 XM_IFNAMSIZ - 1, r->ifname, local,
+		 r->proto == IPPROTO_TCP ? "tcp" :
+		 r->proto == IPPROTO_UDP ? "udp" : "?",
+		 from, to, top,
+		 (r->flags & XM_RULE_KEEP_SOURCE) ? " keep-source" : "",
+		 (r->flags & XM_RULE_ALLOW_SPECIAL) ? " allow-special" : "");
+}
+
+void xm_masq_format(const struct xm_masq *m, char *buf, size_t len)
+{
+	char pfx[16];
+
+	if (!buf || len == 0)
+		return;
+	fmt_addr(pfx, sizeof(pfx), m->prefix);
+	snprintf(buf, len, "masquerade %s/%u out %.*s", pfx, m->prefix_len,
+		 XM_IFNAMSIZ - 1, m->out_ifname);
+}
