@@ -18,7 +18,7 @@ struct {
 	__type(value, struct xm_iface);
 } ifaces SEC(".maps");
 
-/* Egress interfaces that XDP_REDIRECT delivers into (see loader/egress.c). */
+/* Egress interfaces for XDP_REDIRECT. */
 struct {
 	__uint(type, BPF_MAP_TYPE_DEVMAP_HASH);
 	__uint(max_entries, XM_MAX_IFACES);

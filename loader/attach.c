@@ -67,6 +67,36 @@ static int ensure_pin_dir(const char *pin_dir, char *err, size_t errlen)
 	return 0;
 }
 
+/* The kernel adds BPF_F_RDONLY_PROG to every devmap it creates, so libbpf's
+ * pin reuse (which compares flags) refuses a pinned devmap; we check the
+ * shape ourselves and hand libbpf the fd. */
+static int reuse_devmap(struct bpf_map *map, const char *path, char *err, size_t errlen)
+{
+	struct bpf_map_info info = {0};
+	__u32 len = sizeof(info);
+	int fd, rc;
+
+	if (bpf_map__type(map) != BPF_MAP_TYPE_DEVMAP_HASH)
+		return 0;
+	fd = bpf_obj_get(path);
+	if (fd < 0)
+		return 0; /* not pinned yet: libbpf creates and pins it */
+	if (bpf_obj_get_info_by_fd(fd, &info, &len) || info.type != BPF_MAP_TYPE_DEVMAP_HASH ||
+	    info.key_size != bpf_map__key_size(map) || info.value_size != bpf_map__value_size(map) ||
+	    info.max_entries != bpf_map__max_entries(map)) {
+		snprintf(err, errlen, "%s: pinned map has another layout (detach --all, then attach again)", path);
+		close(fd);
+		return -1;
+	}
+	rc = bpf_map__reuse_fd(map, fd);
+	close(fd);
+	if (rc) {
+		snprintf(err, errlen, "%s: cannot reuse pinned map: %s", path, strerror(-rc));
+		return -1;
+	}
+	return 0;
+}
+
 static void config_defaults(struct xm_config *c)
 {
 	struct xm_settings s;
@@ -278,6 +308,10 @@ int xm_attach(const char *pin_dir, char *const *ifnames, int n, enum xm_mode mod
 		if (name[0] == '.')
 			continue; /* .bss and friends are private to the program */
 		snprintf(path, sizeof(path), "%s/%s", pin_dir, name);
+		if (reuse_devmap(map, path, err, errlen)) {
+			xmasq_bpf__destroy(skel);
+			return -1;
+		}
 		bpf_map__set_pin_path(map, path);
 	}
 	show_libbpf_warnings = 1;

@@ -25,6 +25,7 @@ static const char usage_main[] =
 	"  apply [--check] [FILE]                        validate, then apply the difference\n"
 	"  status [--json]                               interfaces, modes, program ids, usage\n"
 	"  stats [--json]                                counters per interface, rule, reason\n"
+	"  conntrack list|count|flush [--json]           the flow table\n"
 	"\n"
 	"options:\n"
 	"  --pin-dir DIR   where maps and programs are pinned (default " XM_PIN_DIR_DEFAULT ");\n"
@@ -230,6 +231,69 @@ static int cmd_show(int argc, char **argv, int stats)
 	return finish(rc, err);
 }
 
+static const char usage_conntrack[] =
+	"usage: xmasq conntrack list|count|flush [--json]\n"
+	"list: every flow with both tuples, state, age, idle time, packets and bytes\n"
+	"each way. count: flows in use and the table size. flush: remove every flow\n"
+	"(established connections through the router break).\n";
+
+static int cmd_conntrack(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "json", no_argument, NULL, 1 }, { "help", no_argument, NULL, 'h' }, { 0 },
+	};
+	int flags[8] = {0}, help, first, rc;
+	struct xm_handle h;
+	const char *what;
+	char err[512];
+
+	first = parse_flags(argc, argv, usage_conntrack, opts, flags, &help);
+	if (first < 0)
+		return help ? 0 : EXIT_USAGE;
+	if (argc - first != 1 || (strcmp(argv[first], "list") && strcmp(argv[first], "count") &&
+				  strcmp(argv[first], "flush"))) {
+		fprintf(stderr, "xmasq conntrack: expected list, count or flush\n%s", usage_conntrack);
+		return EXIT_USAGE;
+	}
+	what = argv[first];
+	rc = xm_open(&h, pin_dir, err, sizeof(err));
+	if (rc)
+		return finish(rc, err);
+	if (!strcmp(what, "list")) {
+		struct xm_conn *c;
+		size_t n;
+
+		rc = xm_conntrack_read(&h, &c, &n, err, sizeof(err));
+		if (rc == 0) {
+			xm_print_conntrack(stdout, c, n, flags[0]);
+			free(c);
+		}
+	} else if (!strcmp(what, "count")) {
+		struct xm_snapshot s;
+
+		rc = xm_snapshot_read(&h, &s, err, sizeof(err));
+		if (rc == 0) {
+			if (flags[0])
+				printf("{\"flows\":%lu,\"flows_max\":%lu}\n", s.flows, s.flows_max);
+			else
+				printf("%lu flows of %lu\n", s.flows, s.flows_max);
+			xm_snapshot_free(&s);
+		}
+	} else {
+		unsigned long removed;
+
+		rc = xm_conntrack_flush(&h, &removed, err, sizeof(err));
+		if (rc == 0) {
+			if (flags[0])
+				printf("{\"removed\":%lu}\n", removed);
+			else
+				printf("removed %lu flows\n", removed);
+		}
+	}
+	xm_close(&h);
+	return finish(rc, err);
+}
+
 int main(int argc, char **argv)
 {
 	int i = 1;
@@ -267,10 +331,12 @@ int main(int argc, char **argv)
 		return cmd_show(argc, argv, 0);
 	if (!strcmp(cmd, "stats"))
 		return cmd_show(argc, argv, 1);
+	if (!strcmp(cmd, "conntrack"))
+		return cmd_conntrack(argc, argv);
 	if (!strcmp(cmd, "help")) {
 		fputs(usage_main, stdout);
 		return 0;
 	}
-	fprintf(stderr, "xmasq: unknown command '%s' (expected attach, detach, apply, status or stats)\n", cmd);
+	fprintf(stderr, "xmasq: unknown command '%s' (expected attach, detach, apply, status, stats or conntrack)\n", cmd);
 	return EXIT_USAGE;
 }

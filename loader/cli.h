@@ -6,4 +6,5 @@
 
 void xm_print_status(FILE *o, const struct xm_handle *h, const struct xm_snapshot *s, int json);
 void xm_print_stats(FILE *o, const struct xm_snapshot *s, int json);
+void xm_print_conntrack(FILE *o, const struct xm_conn *c, size_t n, int json);
 #endif

@@ -158,3 +158,59 @@ void xm_print_stats(FILE *o, const struct xm_snapshot *s, int json)
 			(unsigned long long)s->counters[c].packets,
 			(unsigned long long)s->counters[c].bytes, xm_counter_help[c]);
 }
+
+static const char *proto_name(__u8 proto)
+{
+	return proto == 6 ? "tcp" : proto == 17 ? "udp" : proto == 1 ? "icmp" : "?";
+}
+
+static void tuple_str(const struct xm_flow_key *k, char *buf, size_t len)
+{
+	char a[INET_ADDRSTRLEN], b[INET_ADDRSTRLEN];
+
+	snprintf(buf, len, "%s:%u -> %s:%u", ip_str(k->saddr, a), ntohs(k->sport),
+		 ip_str(k->daddr, b), ntohs(k->dport));
+}
+
+void xm_print_conntrack(FILE *o, const struct xm_conn *c, size_t n, int json)
+{
+	uint32_t now = xm_monotonic_s();
+	char t1[64], t2[64];
+
+	if (json)
+		fprintf(o, "[");
+	else
+		fprintf(o, "%-5s %-12s %-45s %-45s %6s %6s %10s %12s %10s %12s\n", "PROTO", "STATE",
+			"ORIGINAL (client -> router)", "REPLY (backend -> router)", "AGE", "IDLE",
+			"PKTS IN", "BYTES IN", "PKTS BACK", "BYTES BACK");
+	for (size_t i = 0; i < n; i++) {
+		const struct xm_conn *ci = &c[i];
+		uint32_t last = ci->orig.last_seen_s;
+		unsigned long long rp = ci->have_reply ? ci->reply.packets : 0;
+		unsigned long long rb = ci->have_reply ? ci->reply.bytes : 0;
+
+		if (ci->have_reply && ci->reply.last_seen_s > last)
+			last = ci->reply.last_seen_s;
+		tuple_str(&ci->orig_key, t1, sizeof(t1));
+		tuple_str(&ci->reply_key, t2, sizeof(t2));
+		if (json) {
+			fprintf(o, "%s{\"proto\":\"%s\",\"state\":\"%s\",\"original\":\"%s\",\"reply\":\"%s\","
+				"\"rule_id\":%u,\"age_s\":%u,\"idle_s\":%u,\"packets_orig\":%llu,"
+				"\"bytes_orig\":%llu,\"packets_reply\":%llu,\"bytes_reply\":%llu,"
+				"\"reply_entry\":%s}", i ? "," : "", proto_name(ci->orig_key.proto),
+				xm_state_name(ci->orig_key.proto, ci->orig.state), t1, t2, ci->orig.rule_id,
+				now - ci->orig.created_s, now - last,
+				(unsigned long long)ci->orig.packets, (unsigned long long)ci->orig.bytes,
+				rp, rb, ci->have_reply ? "true" : "false");
+		} else {
+			fprintf(o, "%-5s %-12s %-45s %-45s %5us %5us %10llu %12llu %10llu %12llu\n",
+				proto_name(ci->orig_key.proto),
+				xm_state_name(ci->orig_key.proto, ci->orig.state), t1,
+				ci->have_reply ? t2 : "(missing)", now - ci->orig.created_s, now - last,
+				(unsigned long long)ci->orig.packets, (unsigned long long)ci->orig.bytes,
+				rp, rb);
+		}
+	}
+	if (json)
+		fprintf(o, "]\n");
+}

@@ -106,6 +106,23 @@ int xm_snapshot_read(struct xm_handle *h, struct xm_snapshot *s,
 		     char *err, size_t errlen);
 void xm_snapshot_free(struct xm_snapshot *s);
 
+/* ---- conntrack ---- */
+struct xm_conn {
+	struct xm_flow_key orig_key;  /* client -> public address:port */
+	struct xm_flow orig;          /* rewrite to masquerade -> backend */
+	struct xm_flow_key reply_key; /* backend -> masquerade address:port */
+	struct xm_flow reply;
+	int have_reply;
+};
+/* Every flow, by its ORIG entry; free *out. */
+int xm_conntrack_read(struct xm_handle *h, struct xm_conn **out, size_t *n,
+		      char *err, size_t errlen);
+/* Removes every flow; *removed counts flows (pairs). */
+int xm_conntrack_flush(struct xm_handle *h, unsigned long *removed, char *err, size_t errlen);
+const char *xm_state_name(uint8_t proto, uint8_t state);
+/* The clock flows are stamped with, in seconds. */
+uint32_t xm_monotonic_s(void);
+
 /* Canonical text of a live rule (same as xm_rule_format of the source). */
 void xm_rule_meta_format(const struct xm_rule_meta *m, char *buf, size_t len);
 
