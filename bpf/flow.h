@@ -212,8 +212,61 @@ xm_rule_find(const struct xm_pkt *p, __u32 ifindex, __u32 gen)
 	return bpf_map_lookup_elem(&rules, &rk);
 }
 
-/* Installs the reply entry on a free masquerade port. Returns 0, or the
- * counter id of the reason it failed. */
+/* Where a new flow goes: from a forward rule, or from a masquerade rule
+ * (destination unchanged, leaves by the rule's interface). */
+struct xm_target {
+	__be32 to_addr;
+	__be16 to_port;
+	__u16 _pad;
+	__u32 rule_id;
+	__u32 flags;           /* XM_RULE_* */
+	__u32 out_ifindex;     /* masquerade: the egress the rule names */
+};
+
+static __always_inline int xm_target_find(const struct xm_pkt *p, __u32 ifindex,
+					  __u32 gen, struct xm_target *t)
+{
+	struct xm_rule_value *rule = NULL;
+	struct xm_masq_value *mv;
+	struct xm_masq_key mk;
+	__u32 *local_if;
+
+	local_if = bpf_map_lookup_elem(&local_addrs, &p->key.daddr);
+	if (p->key.proto != IPPROTO_ICMP) {
+		rule = xm_rule_find(p, ifindex, gen);
+		/* Hairpin: a host behind another NIC connecting to a forwarded
+		 * public address matches the rules of the NIC owning it. */
+		if (!rule && local_if && *local_if != ifindex)
+			rule = xm_rule_find(p, *local_if, gen);
+	}
+	if (rule) {
+		t->to_addr = rule->to_addr;
+		t->to_port = rule->to_port;
+		t->rule_id = rule->rule_id;
+		t->flags = rule->flags;
+		t->out_ifindex = 0;
+		return 0;
+	}
+	if (local_if)
+		return -1; /* for the router itself */
+	if (p->key.proto == IPPROTO_ICMP && p->icmp_type != XM_ICMP_ECHO)
+		return -1;
+	mk.prefixlen = 64;
+	mk.gen = bpf_htonl(gen);
+	mk.saddr = p->key.saddr;
+	mv = bpf_map_lookup_elem(&masq_rules, &mk);
+	if (!mv)
+		return -1;
+	t->to_addr = p->key.daddr;
+	t->to_port = p->key.dport;
+	t->rule_id = mv->rule_id;
+	t->flags = XM_RULE_MASQUERADE;
+	t->out_ifindex = mv->out_ifindex;
+	return 0;
+}
+
+/* Installs the reply entry on a free masquerade port (ICMP: echo id).
+ * Returns 0, or the counter id of the reason it failed. */
 static __always_inline int xm_alloc_port(struct xm_flow_key *rkey,
 					 struct xm_flow *rval,
 					 const struct xm_config *cfg,
@@ -235,6 +288,8 @@ static __always_inline int xm_alloc_port(struct xm_flow_key *rkey,
 		__u16 port = cfg->port_lo + bpf_get_prandom_u32() % range;
 
 		rkey->dport = bpf_htons(port);
+		if (rkey->proto == IPPROTO_ICMP)
+			rkey->sport = rkey->dport; /* the echo id is both "ports" */
 		err = bpf_map_update_elem(&flows, rkey, rval, BPF_NOEXIST);
 		if (err == 0)
 			return 0;
@@ -244,30 +299,33 @@ static __always_inline int xm_alloc_port(struct xm_flow_key *rkey,
 	return XM_C_DROP_NO_PORT;
 }
 
-/* Creates both entries of a new flow for a packet matching a forward rule.
- * Returns XM_LK_FLOW with *out set, or PASS/DROP (counted). */
+/* Creates both entries of a new flow for a packet matching a forward or
+ * masquerade rule. Returns XM_LK_FLOW with *out set, or PASS/DROP
+ * (counted). */
 static __always_inline int xm_flow_create(void *ctx, struct xm_pkt *p,
 					  __u32 ifindex, __u32 vlan_tci,
 					  __u64 len, struct xm_flow **out)
 {
 	__u32 zero = 0;
 	struct xm_config *cfg = bpf_map_lookup_elem(&config, &zero);
-	struct xm_rule_value *rule;
 	struct xm_iface *in_if, *out_if;
 	struct bpf_fib_lookup fib;
 	struct xm_flow_key rkey = {};
 	struct xm_flow rval = {}, oval = {};
+	struct xm_target t = {};
 	__u32 out_ifindex, now = xm_now_s();
+	__u8 state;
 	__be32 masq_addr;
-	int rc, why;
+	int rc, why, masq;
 
 	if (!cfg)
 		return XM_LK_PASS;
-	rule = xm_rule_find(p, ifindex, cfg->active_gen & 1);
-	if (!rule) {
+	if (p->frag == XM_FRAG_LATER || p->icmp_error ||
+	    xm_target_find(p, ifindex, cfg->active_gen & 1, &t)) {
 		xm_count(XM_C_PASS_NOT_OURS, len);
 		return XM_LK_PASS;
 	}
+	masq = (t.flags & XM_RULE_MASQUERADE) != 0;
 	/* Only a TCP SYN opens a TCP flow: a stray segment of an unknown
 	 * connection must not allocate state. */
 	if (p->key.proto == IPPROTO_TCP &&
@@ -281,27 +339,37 @@ static __always_inline int xm_flow_create(void *ctx, struct xm_pkt *p,
 		return XM_LK_PASS;
 	}
 
-	rc = xm_fib(ctx, &fib, p->key.saddr, rule->to_addr, p->key.proto,
-		    p->key.sport, rule->to_port, 0, ifindex);
-	if (rc != BPF_FIB_LKUP_RET_SUCCESS && rc != BPF_FIB_LKUP_RET_NO_NEIGH &&
-	    rc != BPF_FIB_LKUP_RET_FRAG_NEEDED) {
+	rc = xm_fib(ctx, &fib, p->key.saddr, t.to_addr, p->key.proto,
+		    p->key.sport, t.to_port, 0, ifindex);
+	if (rc != BPF_FIB_LKUP_RET_SUCCESS && rc != BPF_FIB_LKUP_RET_NO_NEIGH) {
+		if (masq) { /* not routed out: the kernel's business */
+			xm_count(XM_C_PASS_NOT_OURS, len);
+			return XM_LK_PASS;
+		}
 		xm_count(XM_C_DROP_NO_ROUTE, len);
 		return XM_LK_DROP;
 	}
 	out_ifindex = fib.ifindex;
+	if (masq && out_ifindex != t.out_ifindex) {
+		xm_count(XM_C_PASS_NOT_OURS, len);
+		return XM_LK_PASS;
+	}
 	out_if = bpf_map_lookup_elem(&ifaces, &out_ifindex);
 	if (!out_if) {
 		xm_count(XM_C_PASS_EGRESS_UNMANAGED, len);
 		return XM_LK_PASS;
 	}
-	masq_addr = (rule->flags & XM_RULE_KEEP_SOURCE) ? p->key.saddr : out_if->addr;
+	masq_addr = (t.flags & XM_RULE_KEEP_SOURCE) ? p->key.saddr : out_if->addr;
+	state = p->key.proto == IPPROTO_TCP ? XM_ST_SYN_SENT : XM_ST_NONE;
 
 	/* Reply direction: backend -> masquerade address:port. */
-	rkey.saddr = rule->to_addr;
+	rkey.saddr = t.to_addr;
 	rkey.daddr = masq_addr;
-	rkey.sport = rule->to_port;
+	rkey.sport = t.to_port;
 	rkey.dport = p->key.sport;
 	rkey.proto = p->key.proto;
+	if (p->key.proto == IPPROTO_ICMP)
+		rkey.sport = p->key.sport;
 	rval.new_saddr = p->key.daddr;
 	rval.new_daddr = p->key.saddr;
 	rval.new_sport = p->key.dport;
@@ -311,15 +379,14 @@ static __always_inline int xm_flow_create(void *ctx, struct xm_pkt *p,
 	xm_copy_mac(rval.out_smac, p->eth->h_dest);
 	rval.out_vlan = vlan_tci;
 	rval.flags = XM_FLOW_REPLY | XM_FLOW_L2_VALID;
-	rval.state = p->key.proto == IPPROTO_TCP ? XM_ST_SYN_SENT : XM_ST_NONE;
-	rval.rule_id = rule->rule_id;
+	rval.state = state;
+	rval.rule_id = t.rule_id;
 	rval.in_slot = out_if->slot;
 	rval.out_slot = in_if->slot;
 	rval.created_s = now;
 	rval.last_seen_s = now;
 	/* The allocated port is the reply key's dport; oval mirrors it. */
-	why = xm_alloc_port(&rkey, &rval, cfg,
-			    rule->flags & XM_RULE_KEEP_SOURCE);
+	why = xm_alloc_port(&rkey, &rval, cfg, t.flags & XM_RULE_KEEP_SOURCE);
 	if (why) {
 		xm_count(why, len);
 		return XM_LK_DROP;
@@ -327,19 +394,19 @@ static __always_inline int xm_flow_create(void *ctx, struct xm_pkt *p,
 
 	/* Original direction: client -> public address:port. */
 	oval.new_saddr = masq_addr;
-	oval.new_daddr = rule->to_addr;
+	oval.new_daddr = t.to_addr;
 	oval.new_sport = rkey.dport;
-	oval.new_dport = rule->to_port;
+	oval.new_dport = p->key.proto == IPPROTO_ICMP ? rkey.dport : t.to_port;
 	oval.out_ifindex = out_ifindex;
 	if (rc == BPF_FIB_LKUP_RET_SUCCESS) {
 		xm_copy_mac(oval.out_dmac, fib.dmac);
 		xm_copy_mac(oval.out_smac, fib.smac);
 		oval.flags |= XM_FLOW_L2_VALID;
 	}
-	if (rule->flags & XM_RULE_KEEP_SOURCE)
+	if (t.flags & XM_RULE_KEEP_SOURCE)
 		oval.flags |= XM_FLOW_KEEP_SOURCE;
-	oval.state = p->key.proto == IPPROTO_TCP ? XM_ST_SYN_SENT : XM_ST_NONE;
-	oval.rule_id = rule->rule_id;
+	oval.state = state;
+	oval.rule_id = t.rule_id;
 	oval.in_slot = in_if->slot;
 	oval.out_slot = out_if->slot;
 	oval.created_s = now;
@@ -369,7 +436,7 @@ static __always_inline int xm_flow_create(void *ctx, struct xm_pkt *p,
 	}
 
 	{
-		__u32 id = rule->rule_id;
+		__u32 id = t.rule_id;
 		struct xm_rule_stats *rs = bpf_map_lookup_elem(&rule_stats, &id);
 
 		if (rs)

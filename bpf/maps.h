@@ -71,4 +71,27 @@ struct {
 	__type(value, struct xm_flow);
 } flows SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, XM_MAX_MASQ_RULES);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct xm_masq_key);
+	__type(value, struct xm_masq_value);
+} masq_rules SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, XM_MAX_IFACES * 4);
+	__type(key, __be32);
+	__type(value, __u32);
+} local_addrs SEC(".maps");
+
+/* LRU: a datagram whose last fragment never comes must not hold a slot. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, XM_MAX_FRAGS);
+	__type(key, struct xm_frag_key);
+	__type(value, struct xm_frag_value);
+} frags SEC(".maps");
+
 #endif

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /* Header parsing shared by the XDP and tc entry points: Ethernet, one
- * 802.1Q tag, IPv4 with options, TCP and UDP. */
+ * 802.1Q tag, IPv4 with options, TCP, UDP, ICMP echo and ICMP errors (with
+ * the header they quote), fragments. */
 #ifndef XMASQ_BPF_PARSE_H
 #define XMASQ_BPF_PARSE_H
 
@@ -10,9 +11,29 @@
 #define XM_IP_MF        0x2000
 #define XM_IP_OFFSET    0x1fff
 
+#define XM_ICMP_ECHOREPLY     0
+#define XM_ICMP_DEST_UNREACH  3
+#define XM_ICMP_ECHO          8
+#define XM_ICMP_TIME_EXCEEDED 11
+#define XM_ICMP_PARAMETERPROB 12
+
 struct xm_vlan_hdr {
 	__be16 tci;
 	__be16 proto;
+};
+
+struct xm_icmp_hdr {
+	__u8 type;
+	__u8 code;
+	__sum16 checksum;
+	__be16 id;             /* echo; for errors: unused / MTU */
+	__be16 seq;
+};
+
+enum xm_frag {
+	XM_FRAG_NONE = 0,
+	XM_FRAG_FIRST,         /* offset 0, more fragments: has the L4 header */
+	XM_FRAG_LATER,         /* offset > 0: no L4 header */
 };
 
 struct xm_pkt {
@@ -21,29 +42,105 @@ struct xm_pkt {
 	__u32 l3_off;          /* from the start of the frame */
 	__u32 l4_off;
 	__u32 csum_off;        /* L4 checksum field, from frame start */
+	__u32 inner_l3_off;    /* ICMP error: the quoted IPv4 header */
+	__u32 inner_l4_off;
 	__u16 vlan_tci;        /* tag found in the frame (host order), 0 = none */
 	__u8 has_vlan;         /* the tag is in the frame data (XDP) */
 	__u8 tcp_flags;
 	__u8 udp_csum_zero;    /* UDP without checksum: keep it zero */
-	__u8 _pad[3];
+	__u8 icmp_type;
+	__u8 icmp_error;       /* an ICMP error quoting a TCP/UDP/echo packet */
+	__u8 frag;             /* enum xm_frag */
+	__be16 ip_id;
+	__u16 _pad;
+	/* The flow lookup key: the packet's tuple, or for an ICMP error the
+	 * reverse of the quoted packet's tuple (the entry that would carry a
+	 * reply to it). ICMP echo: the id is both ports. */
 	struct xm_flow_key key;
 };
 
 enum xm_parse_result {
 	XM_PARSE_OK = 0,
 	XM_PARSE_NOT_IPV4,
-	XM_PARSE_FRAGMENT,
-	XM_PARSE_OTHER,        /* IPv4 but not a protocol we translate */
+	XM_PARSE_OTHER,        /* IPv4 but nothing we translate */
 	XM_PARSE_MALFORMED,
 };
+
+#define XM_MAX_L3_OFF (sizeof(struct ethhdr) + sizeof(struct xm_vlan_hdr))
+#define XM_MAX_L4_OFF (XM_MAX_L3_OFF + 60)
+/* The quoted header of an ICMP error starts 8 bytes after the outer L4. */
+#define XM_MAX_INNER_L3_OFF (XM_MAX_L4_OFF + 8)
+#define XM_MAX_INNER_L4_OFF (XM_MAX_INNER_L3_OFF + 60)
+
+/* Ports (or echo id) at l4 for proto; 0 ok, -1 truncated, 1 not ours. */
+static __always_inline int xm_parse_ports(void *data, void *data_end, __u32 l4_off,
+					  __u8 proto, __be16 *sport, __be16 *dport)
+{
+	if (l4_off > XM_MAX_INNER_L4_OFF)
+		return -1;
+	if (proto == IPPROTO_TCP || proto == IPPROTO_UDP) {
+		__be16 *ports = data + l4_off;
+
+		if ((void *)(ports + 2) > data_end)
+			return -1;
+		*sport = ports[0];
+		*dport = ports[1];
+		return 0;
+	}
+	if (proto == IPPROTO_ICMP) {
+		struct xm_icmp_hdr *ih = data + l4_off;
+
+		if ((void *)(ih + 1) > data_end)
+			return -1;
+		if (ih->type != XM_ICMP_ECHO && ih->type != XM_ICMP_ECHOREPLY)
+			return 1;
+		*sport = ih->id;
+		*dport = ih->id;
+		return 0;
+	}
+	return 1;
+}
+
+/* The packet quoted by an ICMP error (RFC 792: IP header + 8 bytes). */
+static __always_inline int xm_parse_icmp_error(void *data, void *data_end, struct xm_pkt *p)
+{
+	__u32 inner_l3 = p->l4_off + sizeof(struct xm_icmp_hdr);
+	struct iphdr *in;
+	__be16 sport, dport;
+	__u32 ihl;
+	int rc;
+
+	if (inner_l3 > XM_MAX_INNER_L3_OFF)
+		return XM_PARSE_MALFORMED;
+	in = data + inner_l3;
+	if ((void *)(in + 1) > data_end)
+		return XM_PARSE_OTHER; /* too short to be about anything */
+	ihl = in->ihl * 4;
+	if (in->version != 4 || ihl < sizeof(*in))
+		return XM_PARSE_OTHER;
+	rc = xm_parse_ports(data, data_end, inner_l3 + ihl, in->protocol, &sport, &dport);
+	if (rc)
+		return XM_PARSE_OTHER;
+	p->icmp_error = 1;
+	p->inner_l3_off = inner_l3;
+	p->inner_l4_off = inner_l3 + ihl;
+	/* We sent the quoted packet; a reply to it would carry the reverse. */
+	p->key.saddr = in->daddr;
+	p->key.daddr = in->saddr;
+	p->key.sport = dport;
+	p->key.dport = sport;
+	p->key.proto = in->protocol;
+	return XM_PARSE_OK;
+}
 
 static __always_inline int xm_parse(void *data, void *data_end, struct xm_pkt *p)
 {
 	struct ethhdr *eth = data;
 	struct iphdr *ip;
-	__u16 proto;
+	__u16 proto, frag_off;
 	__u32 l3_off = sizeof(*eth);
 	__u32 ihl;
+	int rc;
 
 	if ((void *)(eth + 1) > data_end)
 		return XM_PARSE_NOT_IPV4;
@@ -73,12 +170,18 @@ static __always_inline int xm_parse(void *data, void *data_end, struct xm_pkt *p
 	p->ip = ip;
 	p->l3_off = l3_off;
 	p->l4_off = l3_off + ihl;
-	if (ip->frag_off & bpf_htons(XM_IP_MF | XM_IP_OFFSET))
-		return XM_PARSE_FRAGMENT;
-
+	p->ip_id = ip->id;
 	p->key.saddr = ip->saddr;
 	p->key.daddr = ip->daddr;
 	p->key.proto = ip->protocol;
+
+	frag_off = bpf_ntohs(ip->frag_off);
+	if (frag_off & XM_IP_OFFSET) {
+		p->frag = XM_FRAG_LATER;
+		return XM_PARSE_OK; /* no L4 header: found through the frags map */
+	}
+	if (frag_off & XM_IP_MF)
+		p->frag = XM_FRAG_FIRST;
 
 	if (ip->protocol == IPPROTO_TCP) {
 		struct tcphdr *th = data + p->l4_off;
@@ -101,6 +204,25 @@ static __always_inline int xm_parse(void *data, void *data_end, struct xm_pkt *p
 		p->csum_off = p->l4_off + offsetof(struct udphdr, check);
 		p->udp_csum_zero = uh->check == 0;
 		return XM_PARSE_OK;
+	}
+	if (ip->protocol == IPPROTO_ICMP) {
+		struct xm_icmp_hdr *ih = data + p->l4_off;
+
+		if ((void *)(ih + 1) > data_end)
+			return XM_PARSE_MALFORMED;
+		p->icmp_type = ih->type;
+		p->csum_off = p->l4_off + offsetof(struct xm_icmp_hdr, checksum);
+		if (ih->type == XM_ICMP_ECHO || ih->type == XM_ICMP_ECHOREPLY) {
+			p->key.sport = ih->id;
+			p->key.dport = ih->id;
+			return XM_PARSE_OK;
+		}
+		if ((ih->type == XM_ICMP_DEST_UNREACH || ih->type == XM_ICMP_TIME_EXCEEDED ||
+		     ih->type == XM_ICMP_PARAMETERPROB) && p->frag == XM_FRAG_NONE) {
+			rc = xm_parse_icmp_error(data, data_end, p);
+			return rc;
+		}
+		return XM_PARSE_OTHER;
 	}
 	return XM_PARSE_OTHER;
 }

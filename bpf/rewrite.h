@@ -1,31 +1,31 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
-/* Applying a flow's translation to a packet: the XDP way (direct writes,
- * incremental checksums, L2 header rebuilt) and the tc way (skb helpers,
- * which keep CHECKSUM_PARTIAL skbs right). Both do the same rewrite:
- * source/destination address and port, TTL - 1, MACs and VLAN tag. */
+/* Applying a flow's translation to a packet. Two ways:
+ *  - direct writes with incremental checksums (RFC 1624), for XDP and for
+ *    what tc sees with complete checksums (ICMP, later fragments);
+ *  - the skb checksum helpers, for TCP/UDP at tc, which keep
+ *    CHECKSUM_PARTIAL skbs right.
+ * Both rewrite source/destination address and port (ICMP echo: the id),
+ * TTL - 1, and for ICMP errors the quoted packet too (RFC 5508). */
 #ifndef XMASQ_BPF_REWRITE_H
 #define XMASQ_BPF_REWRITE_H
 
-#define XM_MAX_L4_OFF (sizeof(struct ethhdr) + 4 + 60)
-
-/* ---- XDP --------------------------------------------------------------- */
+/* ---- direct writes ----------------------------------------------------- */
 
 /* A frame from a local sender through a veth with checksum offload carries
  * only the folded pseudo-header sum in its L4 checksum (CHECKSUM_PARTIAL);
  * XDP has no way to finish it after a redirect, so such frames go to tc,
  * whose helpers handle it. A full checksum equal to that value (1 in 65536)
  * also goes to tc, which is merely slower. */
-static __always_inline int xm_xdp_csum_partial(struct xdp_md *ctx, const struct xm_pkt *p)
+static __always_inline int xm_csum_partial(void *data, void *data_end, const struct xm_pkt *p)
 {
-	void *data = (void *)(long)ctx->data;
-	void *data_end = (void *)(long)ctx->data_end;
 	__u32 csum_off = p->csum_off, l3_off = p->l3_off;
 	struct iphdr *ip;
 	__u16 *check;
 	__u32 sum;
 
-	if (p->udp_csum_zero || l3_off > sizeof(struct ethhdr) + 4 ||
-	    csum_off > XM_MAX_L4_OFF + 16)
+	if ((p->key.proto != IPPROTO_TCP && p->key.proto != IPPROTO_UDP) ||
+	    p->udp_csum_zero || p->icmp_error || p->frag == XM_FRAG_LATER ||
+	    l3_off > XM_MAX_L3_OFF || csum_off > XM_MAX_L4_OFF + 16)
 		return 0;
 	ip = data + l3_off;
 	check = data + csum_off;
@@ -37,70 +37,162 @@ static __always_inline int xm_xdp_csum_partial(struct xdp_md *ctx, const struct 
 	return csum_fold32(sum) == *check;
 }
 
-/* Rewrites IPv4 and TCP/UDP headers in place. Returns 0 or -1 when the
- * headers are no longer where parse found them (cannot happen, but the
- * verifier needs the bounds). */
-static __always_inline int xm_xdp_rewrite_l34(struct xdp_md *ctx,
-					      const struct xm_pkt *p,
-					      const struct xm_flow *f)
+/* Rewrites the addresses (and TTL) of an IPv4 header; returns the diff the
+ * addresses make to an L4 pseudo-header checksum. */
+static __always_inline __u32 xm_rewrite_ip(struct iphdr *ip, __be32 saddr, __be32 daddr,
+					   int dec_ttl)
 {
-	void *data = (void *)(long)ctx->data;
-	void *data_end = (void *)(long)ctx->data_end;
-	__u32 l3_off = p->l3_off, l4_off = p->l4_off;
-	struct iphdr *ip;
-	__u32 ip_diff = 0, l4_diff;
-	__u16 old_ttl_word, new_ttl_word;
+	__u32 ip_diff = 0, pseudo;
 
-	if (l3_off > sizeof(struct ethhdr) + 4 || l4_off > XM_MAX_L4_OFF)
-		return -1;
-	ip = data + l3_off;
-	if ((void *)(ip + 1) > data_end)
-		return -1;
+	ip_diff = csum_diff32(ip_diff, ip->saddr, saddr);
+	ip_diff = csum_diff32(ip_diff, ip->daddr, daddr);
+	pseudo = ip_diff;
+	ip->saddr = saddr;
+	ip->daddr = daddr;
+	if (dec_ttl) {
+		__u16 old = *(__u16 *)&ip->ttl, new;
 
-	ip_diff = csum_diff32(ip_diff, ip->saddr, f->new_saddr);
-	ip_diff = csum_diff32(ip_diff, ip->daddr, f->new_daddr);
-	l4_diff = ip_diff; /* the addresses are in the L4 pseudo-header too */
-	ip->saddr = f->new_saddr;
-	ip->daddr = f->new_daddr;
-	old_ttl_word = *(__u16 *)&ip->ttl;
-	ip->ttl--;
-	new_ttl_word = *(__u16 *)&ip->ttl;
-	ip_diff = csum_diff16(ip_diff, old_ttl_word, new_ttl_word);
+		ip->ttl--;
+		new = *(__u16 *)&ip->ttl;
+		ip_diff = csum_diff16(ip_diff, old, new);
+	}
 	ip->check = csum_apply(ip->check, ip_diff);
+	return pseudo;
+}
 
-	if (p->key.proto == IPPROTO_TCP) {
-		struct tcphdr *th = data + l4_off;
+/* Rewrites the ports (or echo id) at l4 and the L4 checksum, given the
+ * pseudo-header diff. Returns the diff of every 16-bit word changed (for
+ * an enclosing ICMP error's checksum), or -1 if out of bounds. has_check:
+ * whether the checksum field is in the packet (a quoted header may end
+ * before it). */
+static __always_inline __s64 xm_rewrite_l4(void *data, void *data_end, __u32 l4_off,
+					   __u8 proto, __u32 pseudo,
+					   __be16 sport, __be16 dport)
+{
+	__u32 words = 0, l4_diff = pseudo;
 
-		if ((void *)(th + 1) > data_end)
+	if (l4_off > XM_MAX_INNER_L4_OFF)
+		return -1;
+	if (proto == IPPROTO_TCP || proto == IPPROTO_UDP) {
+		__be16 *ports = data + l4_off;
+		__sum16 *check;
+
+		if ((void *)(ports + 2) > data_end)
 			return -1;
-		l4_diff = csum_diff16(l4_diff, th->source, f->new_sport);
-		l4_diff = csum_diff16(l4_diff, th->dest, f->new_dport);
-		th->source = f->new_sport;
-		th->dest = f->new_dport;
-		th->check = csum_apply(th->check, l4_diff);
-	} else {
-		struct udphdr *uh = data + l4_off;
+		l4_diff = csum_diff16(l4_diff, ports[0], sport);
+		l4_diff = csum_diff16(l4_diff, ports[1], dport);
+		words = csum_diff16(words, ports[0], sport);
+		words = csum_diff16(words, ports[1], dport);
+		ports[0] = sport;
+		ports[1] = dport;
+		check = data + l4_off + (proto == IPPROTO_TCP ? 16 : 6);
+		if ((void *)(check + 1) > data_end)
+			return words; /* quoted header cut before its checksum */
+		if (proto == IPPROTO_UDP && *check == 0)
+			return words; /* no checksum: keep it so */
+		{
+			__sum16 old = *check, new = csum_apply(old, l4_diff);
 
-		if ((void *)(uh + 1) > data_end)
-			return -1;
-		l4_diff = csum_diff16(l4_diff, uh->source, f->new_sport);
-		l4_diff = csum_diff16(l4_diff, uh->dest, f->new_dport);
-		uh->source = f->new_sport;
-		uh->dest = f->new_dport;
-		/* Zero means "no checksum": keep it so; a computed zero is
-		 * sent as 0xffff (RFC 768). */
-		if (uh->check) {
-			uh->check = csum_apply(uh->check, l4_diff);
-			if (!uh->check)
-				uh->check = 0xffff;
+			/* UDP sends a computed zero as 0xffff (RFC 768). */
+			if (proto == IPPROTO_UDP && new == 0)
+				new = 0xffff;
+			*check = new;
+			words = csum_diff16(words, old, new);
 		}
+		return words;
+	}
+	if (proto == IPPROTO_ICMP) {
+		struct xm_icmp_hdr *ih = data + l4_off;
+		__u32 d = 0;
+
+		if ((void *)(ih + 1) > data_end)
+			return -1;
+		/* ICMP has no pseudo-header: only the id counts. */
+		d = csum_diff16(d, ih->id, sport);
+		words = d;
+		ih->id = sport;
+		{
+			__sum16 old = ih->checksum, new = csum_apply(old, d);
+
+			ih->checksum = new;
+			words = csum_diff16(words, old, new);
+		}
+		return words;
 	}
 	return 0;
 }
 
-/* Rebuilds the Ethernet header: the flow's MACs, and the VLAN tag the
- * flow leaves with (none for the forward direction, the client's tag for
- * replies). Must run after xm_xdp_rewrite_l34: it moves the frame start. */
+/* An ICMP error about a flow: the outer header goes where the flow entry
+ * sends packets, the quoted packet becomes the one the far side sent. */
+static __always_inline int xm_rewrite_icmp_error(void *data, void *data_end,
+						 const struct xm_pkt *p,
+						 const struct xm_flow *f)
+{
+	__u32 l3_off = p->l3_off, l4_off = p->l4_off, in_l3 = p->inner_l3_off;
+	struct iphdr *ip, *in;
+	struct xm_icmp_hdr *ih;
+	__be32 outer_saddr, in_saddr, in_daddr;
+	__u32 icmp_diff, in_pseudo, in_ipcheck_old;
+	__s64 words;
+
+	if (l3_off > XM_MAX_L3_OFF || l4_off > XM_MAX_L4_OFF || in_l3 > XM_MAX_INNER_L3_OFF)
+		return -1;
+	ip = data + l3_off;
+	ih = data + l4_off;
+	in = data + in_l3;
+	if ((void *)(ip + 1) > data_end || (void *)(ih + 1) > data_end ||
+	    (void *)(in + 1) > data_end)
+		return -1;
+
+	/* An error sent by the quoted packet's destination itself must seem
+	 * to come from the address the far side knows it by. */
+	outer_saddr = ip->saddr == in->daddr ? f->new_saddr : ip->saddr;
+	xm_rewrite_ip(ip, outer_saddr, f->new_daddr, 1);
+
+	/* The quoted packet travelled the other way: its tuple is the
+	 * reverse of this entry's rewrite. */
+	in_saddr = f->new_daddr;
+	in_daddr = f->new_saddr;
+	in_ipcheck_old = in->check;
+	icmp_diff = csum_diff32(0, in->saddr, in_saddr);
+	icmp_diff = csum_diff32(icmp_diff, in->daddr, in_daddr);
+	in_pseudo = xm_rewrite_ip(in, in_saddr, in_daddr, 0);
+	icmp_diff = csum_diff16(icmp_diff, in_ipcheck_old, in->check);
+
+	words = xm_rewrite_l4(data, data_end, p->inner_l4_off, p->key.proto, in_pseudo,
+			      f->new_dport, f->new_sport);
+	if (words < 0)
+		return -1;
+	icmp_diff = csum_add32(icmp_diff, (__u32)words);
+	ih->checksum = csum_apply(ih->checksum, icmp_diff);
+	return 0;
+}
+
+/* The whole L3/L4 rewrite with direct writes. */
+static __always_inline int xm_rewrite_direct(void *data, void *data_end,
+					     const struct xm_pkt *p, const struct xm_flow *f)
+{
+	__u32 l3_off = p->l3_off;
+	struct iphdr *ip;
+	__u32 pseudo;
+
+	if (p->icmp_error)
+		return xm_rewrite_icmp_error(data, data_end, p, f);
+	if (l3_off > XM_MAX_L3_OFF)
+		return -1;
+	ip = data + l3_off;
+	if ((void *)(ip + 1) > data_end)
+		return -1;
+	pseudo = xm_rewrite_ip(ip, f->new_saddr, f->new_daddr, 1);
+	if (p->frag == XM_FRAG_LATER)
+		return 0; /* no L4 header; the first fragment's checksum covers it */
+	return xm_rewrite_l4(data, data_end, p->l4_off, p->key.proto, pseudo,
+			     f->new_sport, f->new_dport) < 0 ? -1 : 0;
+}
+
+/* Rebuilds the Ethernet header at XDP: the flow's MACs, and the VLAN tag
+ * the flow leaves with (none for the forward direction, the client's tag
+ * for replies). Runs last: it moves the frame start. */
 static __always_inline int xm_xdp_write_l2(struct xdp_md *ctx, int had_vlan,
 					   const struct xm_flow *f)
 {
@@ -134,13 +226,15 @@ static __always_inline int xm_xdp_write_l2(struct xdp_md *ctx, int had_vlan,
 	return 0;
 }
 
-/* ---- tc ---------------------------------------------------------------- */
+/* ---- tc: skb helpers ---------------------------------------------------- */
 
 #define XM_IP_CSUM_OFF(p)  ((p)->l3_off + offsetof(struct iphdr, check))
 #define XM_IP_TTL_OFF(p)   ((p)->l3_off + offsetof(struct iphdr, ttl))
 #define XM_IP_SADDR_OFF(p) ((p)->l3_off + offsetof(struct iphdr, saddr))
 #define XM_IP_DADDR_OFF(p) ((p)->l3_off + offsetof(struct iphdr, daddr))
 
+/* TCP/UDP at tc: the helpers update a CHECKSUM_PARTIAL skb's pseudo-header
+ * sum and leave the rest to the device, or update a full checksum. */
 static __always_inline int xm_tc_rewrite_l34(struct __sk_buff *skb,
 					     const struct xm_pkt *p,
 					     const struct xm_flow *f)

@@ -1,14 +1,14 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
  * xmasq data plane: the XDP and tc entry points over one core (parse ->
- * flow lookup or creation from a forward rule -> rewrite -> send).
+ * flow lookup or creation from a rule -> rewrite -> send).
  *
  * XDP is the fast path. It hands a packet to the tc program on the same
- * NIC (XDP_PASS with a mark in the metadata) whenever XDP cannot deliver
- * it: the egress NIC cannot take redirected frames (a veth whose peer has
- * neither XDP nor GRO drops them silently), or the next hop's MAC is not
- * known yet (tc uses bpf_redirect_neigh, which resolves it). So no packet
- * is lost for want of an XDP-capable egress.
+ * NIC (XDP_PASS with a mark in the metadata) whenever XDP cannot deliver it
+ * correctly: the egress NIC cannot take redirected frames (a veth whose
+ * peer has neither XDP nor GRO drops them silently), the next hop's MAC is
+ * not known yet (tc uses bpf_redirect_neigh, which resolves it), or the L4
+ * checksum is a CHECKSUM_PARTIAL one that only the skb path can finish.
  */
 #include <stddef.h>
 #include <linux/bpf.h>
@@ -34,29 +34,91 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #define XM_META_MAGIC_SEEN  0x786d7331u /* "xms1": XDP counted it, not ours */
 #define XM_META_MAGIC_TO_TC 0x786d7332u /* "xms2": ours, tc must send it */
 
-/* Finds the packet's flow, or creates one from a forward rule. */
-static __always_inline int xm_classify(void *ctx, struct xm_pkt *p,
-				       __u32 ifindex, __u64 len,
-				       struct xm_flow **f)
+static __always_inline int xm_parse_counter(int rc)
 {
+	return rc == XM_PARSE_NOT_IPV4 ? XM_C_PASS_NOT_IPV4 :
+	       rc == XM_PARSE_MALFORMED ? XM_C_PASS_MALFORMED : XM_C_PASS_NOT_OURS;
+}
+
+/* A later fragment: the flow its first fragment used, if recorded. */
+static __always_inline int xm_classify_later_frag(const struct xm_pkt *p, __u64 len,
+						  struct xm_flow **f)
+{
+	struct xm_frag_key fk = {
+		.saddr = p->key.saddr, .daddr = p->key.daddr,
+		.ip_id = p->ip_id, .proto = p->key.proto,
+	};
+	struct xm_frag_value *fv = bpf_map_lookup_elem(&frags, &fk);
+	struct xm_masq_key mk;
+	__u32 zero = 0;
+	struct xm_config *cfg;
+
+	if (fv) {
+		*f = bpf_map_lookup_elem(&flows, &fv->flow);
+		if (*f) {
+			xm_count(XM_C_FRAG_LATER, len);
+			return XM_LK_FLOW;
+		}
+	}
+	/* Unknown: for the router itself the kernel reassembles (or times
+	 * out) — never forwards it; from a masqueraded source it would be
+	 * forwarded untranslated, so drop it. */
+	cfg = bpf_map_lookup_elem(&config, &zero);
+	if (cfg && !bpf_map_lookup_elem(&local_addrs, &p->key.daddr)) {
+		mk.prefixlen = 64;
+		mk.gen = bpf_htonl(cfg->active_gen & 1);
+		mk.saddr = p->key.saddr;
+		if (bpf_map_lookup_elem(&masq_rules, &mk)) {
+			xm_count(XM_C_DROP_FRAG_UNKNOWN, len);
+			return XM_LK_DROP;
+		}
+	}
+	xm_count(XM_C_PASS_FRAGMENT, len);
+	return XM_LK_PASS;
+}
+
+/* Finds the packet's flow, or creates one from a rule. */
+static __always_inline int xm_classify(void *ctx, struct xm_pkt *p, __u32 ifindex,
+				       __u64 len, struct xm_flow **f)
+{
+	int rc;
+
+	if (p->frag == XM_FRAG_LATER)
+		return xm_classify_later_frag(p, len, f);
 	*f = bpf_map_lookup_elem(&flows, &p->key);
-	if (*f)
-		return XM_LK_FLOW;
-	return xm_flow_create(ctx, p, ifindex, p->vlan_tci, len, f);
+	if (*f) {
+		rc = XM_LK_FLOW;
+	} else if (p->icmp_error) {
+		xm_count(XM_C_PASS_NOT_OURS, len);
+		return XM_LK_PASS; /* about nothing of ours */
+	} else {
+		rc = xm_flow_create(ctx, p, ifindex, p->vlan_tci, len, f);
+	}
+	if (rc == XM_LK_FLOW && p->frag == XM_FRAG_FIRST) {
+		struct xm_frag_key fk = {
+			.saddr = p->key.saddr, .daddr = p->key.daddr,
+			.ip_id = p->ip_id, .proto = p->key.proto,
+		};
+		struct xm_frag_value fv = { .flow = p->key, .created_s = xm_now_s() };
+
+		bpf_map_update_elem(&frags, &fk, &fv, BPF_ANY);
+	}
+	return rc;
 }
 
 /* Per-packet flow upkeep shared by both hooks: state, idle time, and the
  * forward direction's next hop re-resolved at most once a second. */
 static __always_inline void xm_flow_touch(void *ctx, struct xm_flow *f,
-					  const struct xm_pkt *p,
-					  __u32 ifindex)
+					  const struct xm_pkt *p, __u32 ifindex)
 {
 	__u32 now = xm_now_s();
 
+	if (p->icmp_error)
+		return; /* says nothing about the connection's state */
 	xm_flow_track(f, p);
 	if (f->last_seen_s != now) {
 		f->last_seen_s = now;
-		if (!(f->flags & XM_FLOW_REPLY))
+		if (!(f->flags & XM_FLOW_REPLY) && p->frag != XM_FRAG_LATER)
 			xm_flow_resolve(ctx, f, p, ifindex, 0);
 	}
 }
@@ -72,6 +134,13 @@ static __always_inline void xm_set_meta(struct xdp_md *ctx, __u32 magic)
 	if (meta + sizeof(__u32) > data)
 		return;
 	*(__u32 *)meta = magic;
+}
+
+static __always_inline int xm_xdp_to_tc(struct xdp_md *ctx, __u32 counter, __u64 len)
+{
+	xm_count(counter, len);
+	xm_set_meta(ctx, XM_META_MAGIC_TO_TC);
+	return XDP_PASS;
 }
 
 SEC("xdp")
@@ -90,10 +159,7 @@ int xmasq_xdp(struct xdp_md *ctx)
 	xm_count(XM_C_RX, len);
 	rc = xm_parse(data, data_end, &p);
 	if (rc != XM_PARSE_OK) {
-		xm_count(rc == XM_PARSE_NOT_IPV4 ? XM_C_PASS_NOT_IPV4 :
-			 rc == XM_PARSE_FRAGMENT ? XM_C_PASS_FRAGMENT :
-			 rc == XM_PARSE_MALFORMED ? XM_C_PASS_MALFORMED :
-			 XM_C_PASS_NOT_OURS, len);
+		xm_count(xm_parse_counter(rc), len);
 		xm_set_meta(ctx, XM_META_MAGIC_SEEN);
 		return XDP_PASS;
 	}
@@ -109,30 +175,23 @@ int xmasq_xdp(struct xdp_md *ctx)
 		xm_count(XM_C_DROP_TTL, len);
 		return XDP_DROP;
 	}
-
-	if (xm_xdp_csum_partial(ctx, &p)) {
-		xm_count(XM_C_PASS_CSUM_PARTIAL, len);
-		xm_set_meta(ctx, XM_META_MAGIC_TO_TC);
-		return XDP_PASS;
-	}
+	if (xm_csum_partial(data, data_end, &p))
+		return xm_xdp_to_tc(ctx, XM_C_PASS_CSUM_PARTIAL, len);
 	out = f->out_ifindex;
 	oif = bpf_map_lookup_elem(&ifaces, &out);
-	if (!oif || !(oif->flags & XM_IFACE_XDP_TX_OK)) {
-		xm_count(XM_C_PASS_TO_TC, len);
-		xm_set_meta(ctx, XM_META_MAGIC_TO_TC);
-		return XDP_PASS;
-	}
+	if (!oif || !(oif->flags & XM_IFACE_XDP_TX_OK))
+		return xm_xdp_to_tc(ctx, XM_C_PASS_TO_TC, len);
 	xm_flow_touch(ctx, f, &p, ifindex);
-	if (!(f->flags & XM_FLOW_L2_VALID)) {
-		xm_count(XM_C_PASS_NO_NEIGH, len);
-		xm_set_meta(ctx, XM_META_MAGIC_TO_TC);
-		return XDP_PASS;
-	}
+	if (!(f->flags & XM_FLOW_L2_VALID))
+		return xm_xdp_to_tc(ctx, XM_C_PASS_NO_NEIGH, len);
 
-	if (xm_xdp_rewrite_l34(ctx, &p, f) || xm_xdp_write_l2(ctx, p.has_vlan, f)) {
+	if (xm_rewrite_direct(data, data_end, &p, f) ||
+	    xm_xdp_write_l2(ctx, p.has_vlan, f)) {
 		xm_count(XM_C_DROP_REDIRECT, len);
 		return XDP_DROP;
 	}
+	if (p.icmp_error)
+		xm_count(XM_C_ICMP_ERROR, len);
 	xm_account(f, len, 1);
 	xm_count(XM_C_FWD_XDP, len);
 	return bpf_redirect_map(&tx_ports, out, 0);
@@ -148,6 +207,8 @@ static __always_inline __u32 xm_tc_meta(struct __sk_buff *skb)
 		return 0;
 	return *(__u32 *)meta;
 }
+
+#define XM_TC_PULL_LEN (XM_MAX_INNER_L4_OFF + 20)
 
 SEC("tc")
 int xmasq_tc(struct __sk_buff *skb)
@@ -168,16 +229,13 @@ int xmasq_tc(struct __sk_buff *skb)
 		xm_count(XM_C_RX, len);
 
 	/* Headers must be linear for direct access. */
-	bpf_skb_pull_data(skb, len < XM_MAX_L4_OFF + 20 ? len : XM_MAX_L4_OFF + 20);
+	bpf_skb_pull_data(skb, len < XM_TC_PULL_LEN ? len : XM_TC_PULL_LEN);
 	data = (void *)(long)skb->data;
 	data_end = (void *)(long)skb->data_end;
 	rc = xm_parse(data, data_end, &p);
 	if (rc != XM_PARSE_OK) {
 		if (meta != XM_META_MAGIC_TO_TC)
-			xm_count(rc == XM_PARSE_NOT_IPV4 ? XM_C_PASS_NOT_IPV4 :
-				 rc == XM_PARSE_FRAGMENT ? XM_C_PASS_FRAGMENT :
-				 rc == XM_PARSE_MALFORMED ? XM_C_PASS_MALFORMED :
-				 XM_C_PASS_NOT_OURS, len);
+			xm_count(xm_parse_counter(rc), len);
 		return TC_ACT_OK;
 	}
 	had_vlan = p.has_vlan;
@@ -201,11 +259,19 @@ int xmasq_tc(struct __sk_buff *skb)
 	out = f->out_ifindex;
 	write_macs = (f->flags & XM_FLOW_L2_VALID) != 0;
 
-	if (xm_tc_rewrite_l34(skb, &p, f) ||
-	    xm_tc_write_l2(skb, had_vlan, had_tci, f, write_macs)) {
+	/* TCP/UDP may carry a CHECKSUM_PARTIAL sum: the helpers handle it.
+	 * ICMP, ICMP errors and later fragments have complete checksums. */
+	if ((p.key.proto == IPPROTO_TCP || p.key.proto == IPPROTO_UDP) &&
+	    !p.icmp_error && p.frag != XM_FRAG_LATER)
+		rc = xm_tc_rewrite_l34(skb, &p, f);
+	else
+		rc = xm_rewrite_direct((void *)(long)skb->data, (void *)(long)skb->data_end, &p, f);
+	if (rc || xm_tc_write_l2(skb, had_vlan, had_tci, f, write_macs)) {
 		xm_count(XM_C_DROP_TC_REWRITE, len);
 		return TC_ACT_SHOT;
 	}
+	if (p.icmp_error)
+		xm_count(XM_C_ICMP_ERROR, len);
 	xm_account(f, len, 0);
 	xm_count(XM_C_FWD_TC, len);
 	if (write_macs)

@@ -23,6 +23,8 @@
 #define XM_MAX_IFACES        64       /* managed interfaces                  */
 #define XM_MAX_RULES         131072   /* forward rules (ids 1..MAX-1)        */
 #define XM_MAX_RULE_PORTS    524288   /* port entries, both generations      */
+#define XM_MAX_MASQ_RULES    8192     /* masquerade prefixes, both generations */
+#define XM_MAX_FRAGS         8192     /* datagrams being fragmented at once  */
 #define XM_CT_DEFAULT_MAX    262144   /* flows (each flow = 2 map entries)   */
 #define XM_PORT_PROBES       32       /* bounded probes when a port is taken */
 #define XM_DEFAULT_PORT_LO   20000    /* masquerade ports: below the kernel's */
@@ -39,6 +41,9 @@
 #define XM_PIN_IFACE_STATS   "iface_stats"
 #define XM_PIN_COUNTERS      "counters"
 #define XM_PIN_FLOWS         "flows"
+#define XM_PIN_MASQ_RULES    "masq_rules"
+#define XM_PIN_LOCAL_ADDRS   "local_addrs"
+#define XM_PIN_FRAGS         "frags"
 #define XM_PIN_PROG_XDP      "prog_xdp"
 #define XM_PIN_PROG_TC       "prog_tc"
 
@@ -96,6 +101,7 @@ struct xm_rule_key {
 
 #define XM_RULE_KEEP_SOURCE  (1u << 0) /* DNAT only, no masquerade */
 #define XM_RULE_ALLOW_SPECIAL (1u << 1) /* loader-side check was waived */
+#define XM_RULE_MASQUERADE   (1u << 2) /* rule_meta: a masquerade rule */
 
 struct xm_rule_value {
 	__u32 rule_id;         /* index into rule_stats / rule_meta */
@@ -104,6 +110,22 @@ struct xm_rule_value {
 	__u16 _pad;
 	__u32 flags;           /* XM_RULE_* */
 };
+
+/* ---- masquerade rules: LPM trie "masq_rules" ---------------------------
+ * Source prefix -> egress interface. The generation is the first 32 bits
+ * of the key, always matched in full (prefixlen = 32 + prefix length). */
+struct xm_masq_key {
+	__u32 prefixlen;
+	__be32 gen;            /* bpf_htonl(0 or 1) */
+	__be32 saddr;
+};
+struct xm_masq_value {
+	__u32 rule_id;
+	__u32 out_ifindex;
+};
+
+/* Hash map "local_addrs": address of a managed interface -> its ifindex,
+ * so a private host can reach a forwarded public address (hairpin). */
 
 /* Array map "rule_meta", indexed by rule_id: the rule as written, so that
  * userspace (CLI, xmasqd, bpftool users) can list and diff the live set.
@@ -118,8 +140,9 @@ struct xm_rule_meta {
 	__u16 from_port_lo, from_port_hi;
 	__u16 to_port_lo, to_port_hi;
 	__u8 proto;
-	__u8 _pad[3];
-	__u32 flags;
+	__u8 prefix_len;       /* masquerade rules: daddr holds the prefix */
+	__u8 _pad[2];
+	__u32 flags;           /* XM_RULE_* */
 	__u32 line;            /* line in the rules file it came from */
 };
 
@@ -147,7 +170,7 @@ struct xm_iface_stats {
 	X(RX,               "rx",               "packets seen")                    \
 	X(PASS_NOT_IPV4,    "pass_not_ipv4",    "passed: not IPv4")                \
 	X(PASS_NOT_OURS,    "pass_not_ours",    "passed: no rule or flow matches") \
-	X(PASS_FRAGMENT,    "pass_fragment",    "passed: IPv4 fragment")           \
+	X(PASS_FRAGMENT,    "pass_fragment",    "passed: fragment of no flow of ours") \
 	X(PASS_TO_TC,       "pass_to_tc",       "XDP handed to tc: egress cannot take XDP frames") \
 	X(PASS_NO_NEIGH,    "pass_no_neigh",    "XDP handed to tc: next-hop MAC unknown") \
 	X(PASS_CSUM_PARTIAL, "pass_csum_partial", "XDP handed to tc: L4 checksum not yet computed (sent by a local veth with checksum offload)") \
@@ -157,6 +180,9 @@ struct xm_iface_stats {
 	X(FLOW_RACE,        "flow_race",        "flow created by another CPU first") \
 	X(FWD_XDP,          "fwd_xdp",          "translated and redirected at XDP") \
 	X(FWD_TC,           "fwd_tc",           "translated and redirected at tc") \
+	X(ICMP_ERROR,       "icmp_error",       "ICMP errors about a flow translated (RFC 5508)") \
+	X(FRAG_LATER,       "frag_later",       "later fragments translated like their first") \
+	X(DROP_FRAG_UNKNOWN, "drop_frag_unknown", "dropped: later fragment of a masqueraded flow whose first fragment was not seen") \
 	X(DROP_TTL,         "drop_ttl",         "dropped: TTL expired")            \
 	X(DROP_NO_ROUTE,    "drop_no_route",    "dropped: no route to the backend") \
 	X(DROP_CT_FULL,     "drop_ct_full",     "dropped: new flow, conntrack table full") \
@@ -229,6 +255,21 @@ struct xm_flow {
 	/* ORIG entry only: fires when the flow may have expired and removes
 	 * both entries, so expiry needs no daemon. */
 	struct bpf_timer expiry;
+};
+
+/* ---- fragments: LRU hash "frags" ----------------------------------------
+ * The first fragment of a translated datagram records its flow, so later
+ * fragments (which carry no ports) are translated the same way. */
+struct xm_frag_key {
+	__be32 saddr;
+	__be32 daddr;
+	__be16 ip_id;
+	__u8 proto;
+	__u8 _pad;
+};
+struct xm_frag_value {
+	struct xm_flow_key flow;  /* the flow entry the first fragment used */
+	__u32 created_s;
 };
 
 #endif /* XMASQ_ABI_H */

@@ -48,12 +48,51 @@ static int meta_same(const struct xm_rule_meta *a, const struct xm_rule_meta *b)
 	       a->to_addr == b->to_addr && a->from_port_lo == b->from_port_lo &&
 	       a->from_port_hi == b->from_port_hi && a->to_port_lo == b->to_port_lo &&
 	       a->to_port_hi == b->to_port_hi && a->proto == b->proto &&
-	       a->flags == b->flags && strcmp(a->ifname, b->ifname) == 0;
+	       a->flags == b->flags && a->prefix_len == b->prefix_len &&
+	       strcmp(a->ifname, b->ifname) == 0;
+}
+
+static void meta_from_masq(const struct xm_masq *q, __u32 ifindex, struct xm_rule_meta *m)
+{
+	memset(m, 0, sizeof(*m));
+	m->in_use = 1;
+	m->ifindex = ifindex;
+	snprintf(m->ifname, sizeof(m->ifname), "%s", q->out_ifname);
+	m->daddr = q->prefix;
+	m->prefix_len = q->prefix_len;
+	m->flags = XM_RULE_MASQUERADE;
+	m->line = q->line;
+}
+
+/* Forward rules and masquerade rules share one id space: item i is
+ * rules[i] for i < n_rules, then masqs[i - n_rules]. */
+static size_t n_items(const struct xm_ruleset *rs)
+{
+	return rs->n_rules + rs->n_masqs;
+}
+
+static void item_meta(const struct xm_ruleset *rs, const __u32 *ifindex, size_t i,
+		      struct xm_rule_meta *m)
+{
+	if (i < rs->n_rules)
+		meta_from_rule(&rs->rules[i], ifindex[i], m);
+	else
+		meta_from_masq(&rs->masqs[i - rs->n_rules], ifindex[i], m);
 }
 
 void xm_rule_meta_format(const struct xm_rule_meta *m, char *buf, size_t len)
 {
 	struct xm_rule r = {0};
+
+	if (m->flags & XM_RULE_MASQUERADE) {
+		struct xm_masq q = {0};
+
+		q.prefix = m->daddr;
+		q.prefix_len = m->prefix_len;
+		snprintf(q.out_ifname, sizeof(q.out_ifname), "%s", m->ifname);
+		xm_masq_format(&q, buf, len);
+		return;
+	}
 
 	snprintf(r.ifname, sizeof(r.ifname), "%s", m->ifname);
 	r.local_addr = m->daddr;
@@ -74,7 +113,7 @@ static __u64 meta_hash(const struct xm_rule_meta *m)
 	__u64 parts[] = { m->ifindex, m->daddr, m->to_addr,
 			  (__u64)m->from_port_lo << 16 | m->from_port_hi,
 			  (__u64)m->to_port_lo << 16 | m->to_port_hi,
-			  (__u64)m->proto << 32 | m->flags };
+			  (__u64)m->proto << 40 | (__u64)m->prefix_len << 32 | m->flags };
 
 	for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++) {
 		h ^= parts[i];
@@ -104,8 +143,8 @@ static int match_live(const struct xm_rule_meta *live, const struct xm_ruleset *
 			slot = (slot + 1) & mask;
 		table[slot] = id;
 	}
-	for (size_t i = 0; i < rs->n_rules; i++) {
-		meta_from_rule(&rs->rules[i], ifindex[i], &m);
+	for (size_t i = 0; i < n_items(rs); i++) {
+		item_meta(rs, ifindex, i, &m);
 		for (size_t slot = meta_hash(&m) & mask; table[slot]; slot = (slot + 1) & mask) {
 			__u32 id = table[slot];
 
@@ -150,6 +189,31 @@ static void delete_gen(int fd, __u8 gen)
 	free(batch);
 }
 
+/* Deletes every masquerade entry of generation gen. */
+static void delete_masq_gen(int fd, __u8 gen)
+{
+	struct xm_masq_key key, next, *prev = NULL, batch[XM_MAX_MASQ_RULES];
+	size_t n = 0;
+
+	while (n < XM_MAX_MASQ_RULES && bpf_map_get_next_key(fd, prev, &next) == 0) {
+		key = next;
+		prev = &key;
+		if (next.gen == htonl(gen))
+			batch[n++] = next;
+	}
+	for (size_t i = 0; i < n; i++)
+		bpf_map_delete_elem(fd, &batch[i]);
+}
+
+static int insert_masq(int fd, const struct xm_masq *q, __u32 ifindex, __u32 id, __u8 gen)
+{
+	struct xm_masq_key k = { .prefixlen = 32 + q->prefix_len, .gen = htonl(gen),
+				 .saddr = q->prefix };
+	struct xm_masq_value v = { .rule_id = id, .out_ifindex = ifindex };
+
+	return bpf_map_update_elem(fd, &k, &v, BPF_ANY) ? -errno : 0;
+}
+
 static int insert_rule_ports(int fd, const struct xm_rule *r, __u32 ifindex, __u32 id,
 			     __u8 gen)
 {
@@ -170,31 +234,46 @@ static int insert_rule_ports(int fd, const struct xm_rule *r, __u32 ifindex, __u
 	return 0;
 }
 
-/* Every rule's interface must be managed; returns its ifindex. */
+static int resolve_one(struct xm_handle *h, const char *filename, const char *ifname,
+		       unsigned line, unsigned col, __u32 *ifindex, char *err, size_t errlen)
+{
+	struct xm_iface v;
+	__u32 idx = if_nametoindex(ifname);
+
+	if (!idx) {
+		snprintf(err, errlen, "%s:%u:%u: interface '%s' does not exist (see: ip -br link)",
+			 filename, line, col, ifname);
+		return -2;
+	}
+	if (h && bpf_map_lookup_elem(h->fd[XM_MAP_IFACES], &idx, &v)) {
+		snprintf(err, errlen, "%s:%u:%u: interface '%s' is not attached (run: xmasq attach %s)",
+			 filename, line, col, ifname, ifname);
+		return -2;
+	}
+	*ifindex = idx;
+	return 0;
+}
+
+/* Every rule's interface must be managed; ifindex[i] for item i. */
 static int resolve_ifaces(struct xm_handle *h, const struct xm_ruleset *rs,
 			  const char *filename, __u32 *ifindex, char *err, size_t errlen)
 {
+	int rc;
+
 	for (size_t i = 0; i < rs->n_rules; i++) {
 		const struct xm_rule *r = &rs->rules[i];
-		struct xm_iface v;
-		__u32 idx = if_nametoindex(r->ifname);
 
-		if (!idx) {
-			snprintf(err, errlen, "%s:%u:%u: interface '%s' does not exist (see: ip -br link)",
-				 filename, r->line, r->iface_col, r->ifname);
-			return -2;
-		}
-		if (h && bpf_map_lookup_elem(h->fd[XM_MAP_IFACES], &idx, &v)) {
-			snprintf(err, errlen, "%s:%u:%u: interface '%s' is not attached (run: xmasq attach %s)",
-				 filename, r->line, r->iface_col, r->ifname, r->ifname);
-			return -2;
-		}
-		ifindex[i] = idx;
+		rc = resolve_one(h, filename, r->ifname, r->line, r->iface_col, &ifindex[i], err, errlen);
+		if (rc)
+			return rc;
 	}
-	if (rs->n_masqs) {
-		snprintf(err, errlen, "%s:%u:1: masquerade rules are not supported by this version's data plane yet (remove the line)",
-			 filename, rs->masqs[0].line);
-		return -2;
+	for (size_t i = 0; i < rs->n_masqs; i++) {
+		const struct xm_masq *q = &rs->masqs[i];
+
+		rc = resolve_one(h, filename, q->out_ifname, q->line, q->iface_col,
+				 &ifindex[rs->n_rules + i], err, errlen);
+		if (rc)
+			return rc;
 	}
 	return 0;
 }
@@ -212,8 +291,8 @@ int xm_apply(struct xm_handle *h, const struct xm_ruleset *rs, const char *filen
 	int rc = -1;
 
 	memset(res, 0, sizeof(*res));
-	ifindex = calloc(rs->n_rules + 1, sizeof(*ifindex));
-	ids = calloc(rs->n_rules + 1, sizeof(*ids));
+	ifindex = calloc(n_items(rs) + 1, sizeof(*ifindex));
+	ids = calloc(n_items(rs) + 1, sizeof(*ids));
 	live = calloc(XM_MAX_RULES, sizeof(*live));
 	keep = calloc(XM_MAX_RULES, 1);
 	zero_stats = h ? calloc(h->ncpus, sizeof(*zero_stats)) : NULL;
@@ -241,7 +320,7 @@ int xm_apply(struct xm_handle *h, const struct xm_ruleset *rs, const char *filen
 	{
 		__u32 free_id = 1;
 
-		for (size_t i = 0; i < rs->n_rules; i++) {
+		for (size_t i = 0; i < n_items(rs); i++) {
 			if (ids[i])
 				continue;
 			while (free_id < XM_MAX_RULES && (live[free_id].in_use || keep[free_id]))
@@ -262,7 +341,9 @@ int xm_apply(struct xm_handle *h, const struct xm_ruleset *rs, const char *filen
 
 	cur = cfg.active_gen & 1;
 	next = cur ^ 1;
-	delete_gen(h->fd[XM_MAP_RULES], next); /* leftovers of an interrupted apply */
+	/* Leftovers of an interrupted apply. */
+	delete_gen(h->fd[XM_MAP_RULES], next);
+	delete_masq_gen(h->fd[XM_MAP_MASQ_RULES], next);
 	t0 = now_us();
 	for (size_t i = 0; i < rs->n_rules; i++) {
 		int e = insert_rule_ports(h->fd[XM_MAP_RULES], &rs->rules[i], ifindex[i], ids[i], next);
@@ -275,8 +356,20 @@ int xm_apply(struct xm_handle *h, const struct xm_ruleset *rs, const char *filen
 		}
 		res->ports += rs->rules[i].from_hi - rs->rules[i].from_lo + 1;
 	}
-	for (size_t i = 0; i < rs->n_rules; i++) {
-		meta_from_rule(&rs->rules[i], ifindex[i], &m);
+	for (size_t i = 0; i < rs->n_masqs; i++) {
+		size_t item = rs->n_rules + i;
+		int e = insert_masq(h->fd[XM_MAP_MASQ_RULES], &rs->masqs[i], ifindex[item], ids[item], next);
+
+		if (e) {
+			delete_gen(h->fd[XM_MAP_RULES], next);
+			delete_masq_gen(h->fd[XM_MAP_MASQ_RULES], next);
+			snprintf(err, errlen, "%s:%u: cannot add rule to the data plane: %s (nothing was changed)",
+				 filename, rs->masqs[i].line, strerror(-e));
+			goto out;
+		}
+	}
+	for (size_t i = 0; i < n_items(rs); i++) {
+		item_meta(rs, ifindex, i, &m);
 		if (keep[ids[i]] == 2)
 			bpf_map_update_elem(h->fd[XM_MAP_RULE_STATS], &ids[i], zero_stats, BPF_ANY);
 		bpf_map_update_elem(h->fd[XM_MAP_RULE_META], &ids[i], &m, BPF_ANY);
@@ -290,11 +383,13 @@ int xm_apply(struct xm_handle *h, const struct xm_ruleset *rs, const char *filen
 	if (bpf_map_update_elem(h->fd[XM_MAP_CONFIG], &zero, &cfg, BPF_ANY)) {
 		snprintf(err, errlen, "%s/config: %s (nothing was changed)", h->pin_dir, strerror(errno));
 		delete_gen(h->fd[XM_MAP_RULES], next);
+		delete_masq_gen(h->fd[XM_MAP_MASQ_RULES], next);
 		goto out;
 	}
 	res->usecs = now_us() - t0;
 
 	delete_gen(h->fd[XM_MAP_RULES], cur);
+	delete_masq_gen(h->fd[XM_MAP_MASQ_RULES], cur);
 	memset(&m, 0, sizeof(m));
 	for (__u32 id = 1; id < XM_MAX_RULES; id++)
 		if (live[id].in_use && !keep[id])

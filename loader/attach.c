@@ -379,6 +379,11 @@ int xm_attach(const char *pin_dir, char *const *ifnames, int n, enum xm_mode mod
 			if (bpf_map_lookup_elem(h.fd[XM_MAP_IFACES], &ifc->ifindex, &old))
 				zero_iface_stats(&h, ifc->slot);
 		}
+		if (bpf_map_update_elem(h.fd[XM_MAP_LOCAL_ADDRS], &ifc->addr, &ifc->ifindex, BPF_ANY)) {
+			snprintf(err, errlen, "%s: cannot record its address: %s", ifname, strerror(errno));
+			rc = -1;
+			break;
+		}
 		if (bpf_map_update_elem(h.fd[XM_MAP_IFACES], &ifc->ifindex, ifc, BPF_ANY)) {
 			snprintf(err, errlen, "%s: cannot record the interface: %s", ifname, strerror(errno));
 			rc = -1;
@@ -473,6 +478,12 @@ int xm_detach(const char *pin_dir, char *const *ifnames, int n, int all,
 		if_indextoname(list[i], name);
 		detach_xdp((int)list[i], name, log);
 		detach_tc((int)list[i]);
+		{
+			struct xm_iface v;
+
+			if (bpf_map_lookup_elem(h.fd[XM_MAP_IFACES], &list[i], &v) == 0)
+				bpf_map_delete_elem(h.fd[XM_MAP_LOCAL_ADDRS], &v.addr);
+		}
 		bpf_map_delete_elem(h.fd[XM_MAP_IFACES], &list[i]);
 		bpf_map_delete_elem(h.fd[XM_MAP_TX_PORTS], &list[i]);
 		if (log)

@@ -18,6 +18,9 @@ const char *const xm_map_pin_names[XM_MAP_MAX] = {
 	[XM_MAP_IFACE_STATS] = XM_PIN_IFACE_STATS,
 	[XM_MAP_COUNTERS] = XM_PIN_COUNTERS,
 	[XM_MAP_FLOWS] = XM_PIN_FLOWS,
+	[XM_MAP_MASQ_RULES] = XM_PIN_MASQ_RULES,
+	[XM_MAP_LOCAL_ADDRS] = XM_PIN_LOCAL_ADDRS,
+	[XM_MAP_FRAGS] = XM_PIN_FRAGS,
 };
 
 #define XM_COUNTER_NAME(id, name, help) [XM_C_##id] = name,
