@@ -31,6 +31,8 @@ SAN_BIN  := $(patsubst selftests/%.c,$(BUILD)/san/%,$(TEST_SRC))
 SAN_LIB_OBJ := $(patsubst loader/%.c,$(BUILD)/san/obj/%.o,$(LIB_SRC))
 
 .PHONY: all deps check check-build demo bench install uninstall clean
+# Keep the sanitizer objects between builds.
+.SECONDARY:
 all: $(BUILD)/xmasq
 
 deps:

@@ -83,6 +83,13 @@ static __always_inline int xm_classify(void *ctx, struct xm_pkt *p, __u32 ifinde
 {
 	int rc;
 
+	/* A packet that may not be forwarded is the kernel's: it delivers it
+	 * if it is for the router, else answers time-exceeded (traceroute). No
+	 * flow is made for it. */
+	if (p->ip->ttl <= 1) {
+		xm_count(XM_C_PASS_TTL, len);
+		return XM_LK_PASS;
+	}
 	if (p->frag == XM_FRAG_LATER)
 		return xm_classify_later_frag(p, len, f);
 	*f = bpf_map_lookup_elem(&flows, &p->key);
@@ -171,10 +178,6 @@ int xmasq_xdp(struct xdp_md *ctx)
 		xm_set_meta(ctx, XM_META_MAGIC_SEEN);
 		return XDP_PASS;
 	}
-	if (p.ip->ttl <= 1) {
-		xm_count(XM_C_DROP_TTL, len);
-		return XDP_DROP;
-	}
 	if (xm_csum_partial(data, data_end, &p))
 		return xm_xdp_to_tc(ctx, XM_C_PASS_CSUM_PARTIAL, len);
 	out = f->out_ifindex;
@@ -251,10 +254,6 @@ int xmasq_tc(struct __sk_buff *skb)
 		return TC_ACT_SHOT;
 	if (rc == XM_LK_PASS)
 		return TC_ACT_OK;
-	if (p.ip->ttl <= 1) {
-		xm_count(XM_C_DROP_TTL, len);
-		return TC_ACT_SHOT;
-	}
 	xm_flow_touch(skb, f, &p, ifindex);
 	out = f->out_ifindex;
 	write_macs = (f->flags & XM_FLOW_L2_VALID) != 0;

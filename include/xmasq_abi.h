@@ -175,6 +175,7 @@ struct xm_iface_stats {
 	X(PASS_NO_NEIGH,    "pass_no_neigh",    "XDP handed to tc: next-hop MAC unknown") \
 	X(PASS_CSUM_PARTIAL, "pass_csum_partial", "XDP handed to tc: L4 checksum not yet computed (sent by a local veth with checksum offload)") \
 	X(PASS_MALFORMED,   "pass_malformed",   "passed untouched: truncated or bad IPv4/TCP/UDP header") \
+	X(PASS_TTL,         "pass_ttl",         "passed untouched: TTL expires here (the kernel answers it)") \
 	X(PASS_EGRESS_UNMANAGED, "pass_egress_unmanaged", "passed: route leaves by an interface xmasq does not manage") \
 	X(FLOW_NEW,         "flow_new",         "flows created")                   \
 	X(FLOW_RACE,        "flow_race",        "flow created by another CPU first") \
@@ -183,7 +184,6 @@ struct xm_iface_stats {
 	X(ICMP_ERROR,       "icmp_error",       "ICMP errors about a flow translated (RFC 5508)") \
 	X(FRAG_LATER,       "frag_later",       "later fragments translated like their first") \
 	X(DROP_FRAG_UNKNOWN, "drop_frag_unknown", "dropped: later fragment of a masqueraded flow whose first fragment was not seen") \
-	X(DROP_TTL,         "drop_ttl",         "dropped: TTL expired")            \
 	X(DROP_NO_ROUTE,    "drop_no_route",    "dropped: no route to the backend") \
 	X(DROP_CT_FULL,     "drop_ct_full",     "dropped: new flow, conntrack table full") \
 	X(DROP_NO_PORT,     "drop_no_port",     "dropped: new flow, no free masquerade port") \

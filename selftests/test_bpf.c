@@ -1,0 +1,1556 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * BPF_PROG_TEST_RUN test of the data plane (bpf/xmasq.bpf.c): crafted
+ * frames through xmasq_xdp and xmasq_tc, output frames compared byte for
+ * byte with frames built independently here (checksums by full
+ * recomputation, never incrementally), conntrack entries and counters
+ * checked in the maps.
+ *
+ * Runs as root in a private network namespace (unshare(CLONE_NEWNET)) with
+ *   pub0 (192.0.2.1/24)     <-> pub0p   "public" NIC, clients 192.0.2.10/.11
+ *   bk0  (198.18.0.1/24)    <-> bk0p    backend side, backend 198.18.0.2
+ *   pub1 (198.51.100.1/24)  <-> pub1p   an interface xmasq does not manage
+ * and permanent neighbours, so bpf_fib_lookup has routes and MACs. Nothing
+ * leaves the namespace: test runs never transmit (no live frames), and the
+ * namespace with its veths is gone when the process exits.
+ *
+ * The skeleton is loaded without pinning and the maps are filled here the
+ * way the loader would (one rules entry per port of a range).
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <net/if.h>
+#include <sched.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <linux/bpf.h>
+#include <linux/pkt_cls.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "tap.h"
+#include "pkt.h"
+#include "xmasq_abi.h"
+#include "xmasq.skel.h"
+
+#define IPV4(a, b, c, d) htonl((uint32_t)(a) << 24 | (uint32_t)(b) << 16 | \
+			       (uint32_t)(c) << 8 | (uint32_t)(d))
+
+#define TCP_FIN 0x01
+#define TCP_SYN 0x02
+#define TCP_RST 0x04
+#define TCP_PSH 0x08
+#define TCP_ACK 0x10
+
+static const uint8_t MAC_PUB0[6]    = { 0x02, 0, 0, 0, 0x01, 0x01 };
+static const uint8_t MAC_PUB0P[6]   = { 0x02, 0, 0, 0, 0x01, 0x02 };
+static const uint8_t MAC_BK0[6]     = { 0x02, 0, 0, 0, 0x02, 0x01 };
+static const uint8_t MAC_BK0P[6]    = { 0x02, 0, 0, 0, 0x02, 0x02 };
+static const uint8_t MAC_PUB1[6]    = { 0x02, 0, 0, 0, 0x03, 0x01 };
+static const uint8_t MAC_PUB1P[6]   = { 0x02, 0, 0, 0, 0x03, 0x02 };
+static const uint8_t MAC_BACKEND[6] = { 0x02, 0, 0, 0, 0x00, 0x02 };
+static const uint8_t MAC_CLIENT[6]  = { 0x02, 0, 0, 0, 0x00, 0x10 };
+static const uint8_t MAC_CLIENT2[6] = { 0x02, 0, 0, 0, 0x00, 0x11 };
+
+static uint32_t A_PUB0, A_CLIENT, A_CLIENT2, A_BK0, A_BACKEND, A_NONEIGH,
+		A_NOROUTE, A_PUB1_PEER, A_OTHER;
+
+enum {
+	RULE_TCP = 1,        /* pub0 tcp 8080 -> backend:80 */
+	RULE_UDP = 2,        /* pub0 udp 5000 -> backend:5000 */
+	RULE_RANGE = 3,      /* pub0 tcp 6000-6009 -> backend:7000-7009 */
+	RULE_NONEIGH = 4,    /* pub0 tcp 9001 -> 198.18.0.3:80 (no neighbour) */
+	RULE_NOROUTE = 5,    /* pub0 tcp 9002 -> 198.19.200.1:80 (no route) */
+	RULE_UNMANAGED = 6,  /* pub0 tcp 9003 -> 198.51.100.2:80 (via pub1) */
+	RULE_DADDR = 7,      /* pub0:192.0.2.1 tcp 8443 -> backend:443 */
+	RULE_OTHER_ADDR = 8, /* pub0:192.0.2.99 tcp 8444 -> backend:444 */
+	RULE_GEN1 = 9,       /* gen 1 only: pub0 tcp 8081 -> backend:81 */
+	RULE_UDP_PARTIAL = 10, /* pub0 udp 5001 -> backend:5001 */
+};
+
+static struct xmasq_bpf *skel;
+static int fd_xdp, fd_tc, fd_config, fd_ifaces, fd_txp, fd_rules,
+	   fd_rule_stats, fd_iface_stats, fd_counters, fd_flows;
+static int if_pub0, if_bk0, if_pub1;
+static int ncpus;
+static int tc_ingress_ifindex_ok = 1;
+
+static const char *const counter_names[XM_C_MAX] = {
+#define XM_COUNTER_NAME(id, name, help) name,
+	XM_COUNTER_LIST(XM_COUNTER_NAME)
+#undef XM_COUNTER_NAME
+};
+
+/* ---- setup ------------------------------------------------------------- */
+
+__attribute__((format(printf, 1, 2)))
+static int sh(const char *fmt, ...)
+{
+	char cmd[512];
+	va_list ap;
+	int rc;
+
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	rc = system(cmd);
+	if (rc != 0)
+		tap_diag("command failed (status %d): %s", rc, cmd);
+	return rc == 0 ? 0 : -1;
+}
+
+static int write_file(const char *path, const char *text)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd < 0) {
+		tap_diag("open %s: %s", path, strerror(errno));
+		return -1;
+	}
+	n = write(fd, text, strlen(text));
+	close(fd);
+	return n == (ssize_t)strlen(text) ? 0 : -1;
+}
+
+static int setup_netns(void)
+{
+	static const char *const fwd[] = { "all", "default", "pub0", "bk0", "pub1" };
+	char path[128];
+	size_t i;
+	int err = 0;
+
+	if (unshare(CLONE_NEWNET)) {
+		tap_diag("unshare(CLONE_NEWNET): %s", strerror(errno));
+		return -1;
+	}
+	err |= sh("ip link set lo up");
+	err |= sh("ip link add pub0 address 02:00:00:00:01:01 type veth peer name pub0p address 02:00:00:00:01:02");
+	err |= sh("ip link add bk0 address 02:00:00:00:02:01 type veth peer name bk0p address 02:00:00:00:02:02");
+	err |= sh("ip link add pub1 address 02:00:00:00:03:01 type veth peer name pub1p address 02:00:00:00:03:02");
+	err |= sh("ip addr add 192.0.2.1/24 dev pub0");
+	err |= sh("ip addr add 198.18.0.1/24 dev bk0");
+	err |= sh("ip addr add 198.51.100.1/24 dev pub1");
+	err |= sh("for d in pub0 pub0p bk0 bk0p pub1 pub1p; do ip link set $d up || exit 1; done");
+	for (i = 0; i < sizeof(fwd) / sizeof(fwd[0]); i++) {
+		snprintf(path, sizeof(path), "/proc/sys/net/ipv4/conf/%s/forwarding", fwd[i]);
+		err |= write_file(path, "1");
+	}
+	err |= sh("ip neigh add 198.18.0.2 lladdr 02:00:00:00:00:02 dev bk0 nud permanent");
+	err |= sh("ip neigh add 192.0.2.10 lladdr 02:00:00:00:00:10 dev pub0 nud permanent");
+	err |= sh("ip neigh add 192.0.2.11 lladdr 02:00:00:00:00:11 dev pub0 nud permanent");
+	err |= sh("ip neigh add 198.51.100.2 lladdr 02:00:00:00:00:20 dev pub1 nud permanent");
+	if_pub0 = (int)if_nametoindex("pub0");
+	if_bk0 = (int)if_nametoindex("bk0");
+	if_pub1 = (int)if_nametoindex("pub1");
+	if (!if_pub0 || !if_bk0 || !if_pub1)
+		err = -1;
+	(void)MAC_PUB0P;
+	(void)MAC_BK0P;
+	(void)MAC_PUB1P;
+	(void)MAC_PUB1;
+	return err ? -1 : 0;
+}
+
+static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	char buf[1024];
+
+	if (level == LIBBPF_DEBUG)
+		return 0;
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	buf[strcspn(buf, "\n")] = '\0';
+	printf("# libbpf: %s\n", buf);
+	return 0;
+}
+
+static int set_config(uint32_t gen)
+{
+	static const uint32_t to[XM_TO_MAX] = { 120, 7440, 120, 10, 30, 180, 30 };
+	struct xm_config c = {
+		.layout_version = XM_LAYOUT_VERSION,
+		.active_gen = gen,
+		.port_lo = XM_DEFAULT_PORT_LO,
+		.port_hi = XM_DEFAULT_PORT_HI,
+		.ct_max = XM_CT_DEFAULT_MAX,
+	};
+	uint32_t zero = 0;
+
+	memcpy(c.timeouts, to, sizeof(to));
+	return bpf_map_update_elem(fd_config, &zero, &c, BPF_ANY);
+}
+
+static int set_iface(int ifindex, uint32_t addr, const uint8_t *mac,
+		     uint8_t slot, uint8_t flags)
+{
+	struct xm_iface v = {
+		.ifindex = (uint32_t)ifindex, .addr = addr, .slot = slot, .flags = flags,
+	};
+	uint32_t k = (uint32_t)ifindex;
+
+	memcpy(v.mac, mac, 6);
+	return bpf_map_update_elem(fd_ifaces, &k, &v, BPF_ANY);
+}
+
+static int add_rule(uint32_t id, int ifindex, uint32_t daddr, uint16_t dport,
+		    uint8_t proto, uint8_t gen, uint32_t to_addr,
+		    uint16_t to_port, uint32_t flags)
+{
+	struct xm_rule_key k = {
+		.ifindex = (uint32_t)ifindex, .daddr = daddr, .dport = htons(dport),
+		.proto = proto, .gen = gen,
+	};
+	struct xm_rule_value v = {
+		.rule_id = id, .to_addr = to_addr, .to_port = htons(to_port),
+		.flags = flags,
+	};
+
+	return bpf_map_update_elem(fd_rules, &k, &v, BPF_NOEXIST);
+}
+
+static int setup_maps(void)
+{
+	uint32_t k, v;
+	int err = 0, p;
+
+	err |= set_config(0);
+	err |= set_iface(if_pub0, A_PUB0, MAC_PUB0, 0,
+			 XM_IFACE_XDP_TX_OK | XM_IFACE_XDP_ATTACHED);
+	err |= set_iface(if_bk0, A_BK0, MAC_BK0, 1,
+			 XM_IFACE_XDP_TX_OK | XM_IFACE_XDP_ATTACHED);
+	k = v = (uint32_t)if_pub0;
+	err |= bpf_map_update_elem(fd_txp, &k, &v, BPF_ANY);
+	k = v = (uint32_t)if_bk0;
+	err |= bpf_map_update_elem(fd_txp, &k, &v, BPF_ANY);
+
+	err |= add_rule(RULE_TCP, if_pub0, 0, 8080, IPPROTO_TCP, 0, A_BACKEND, 80, 0);
+	err |= add_rule(RULE_UDP, if_pub0, 0, 5000, IPPROTO_UDP, 0, A_BACKEND, 5000, 0);
+	for (p = 6000; p <= 6009; p++)
+		err |= add_rule(RULE_RANGE, if_pub0, 0, (uint16_t)p, IPPROTO_TCP, 0,
+				A_BACKEND, (uint16_t)(p + 1000), 0);
+	err |= add_rule(RULE_NONEIGH, if_pub0, 0, 9001, IPPROTO_TCP, 0, A_NONEIGH, 80, 0);
+	err |= add_rule(RULE_NOROUTE, if_pub0, 0, 9002, IPPROTO_TCP, 0, A_NOROUTE, 80, 0);
+	err |= add_rule(RULE_UNMANAGED, if_pub0, 0, 9003, IPPROTO_TCP, 0, A_PUB1_PEER, 80, 0);
+	err |= add_rule(RULE_DADDR, if_pub0, A_PUB0, 8443, IPPROTO_TCP, 0, A_BACKEND, 443, 0);
+	err |= add_rule(RULE_OTHER_ADDR, if_pub0, A_OTHER, 8444, IPPROTO_TCP, 0, A_BACKEND, 444, 0);
+	err |= add_rule(RULE_GEN1, if_pub0, 0, 8081, IPPROTO_TCP, 1, A_BACKEND, 81, 0);
+	err |= add_rule(RULE_UDP_PARTIAL, if_pub0, 0, 5001, IPPROTO_UDP, 0, A_BACKEND, 5001, 0);
+	return err ? -1 : 0;
+}
+
+/* ---- map helpers ------------------------------------------------------- */
+
+static int flows_count(void)
+{
+	struct xm_flow_key k, next;
+	int n = 0;
+	void *prev = NULL;
+
+	while (bpf_map_get_next_key(fd_flows, prev, &next) == 0) {
+		k = next;
+		prev = &k;
+		if (++n > 100000)
+			break;
+	}
+	return n;
+}
+
+static void flows_clear(void)
+{
+	struct xm_flow_key k;
+
+	/* Deleting while iterating can restart the walk: always take the
+	 * first key until none is left. */
+	while (bpf_map_get_next_key(fd_flows, NULL, &k) == 0)
+		if (bpf_map_delete_elem(fd_flows, &k))
+			break;
+}
+
+static int flow_get(uint32_t saddr, uint32_t daddr, uint16_t sport,
+		    uint16_t dport, uint8_t proto, struct xm_flow *f)
+{
+	struct xm_flow_key k = {
+		.saddr = saddr, .daddr = daddr, .sport = htons(sport),
+		.dport = htons(dport), .proto = proto,
+	};
+
+	memset(f, 0, sizeof(*f));
+	return bpf_map_lookup_elem(fd_flows, &k, f);
+}
+
+static void counters_read(uint64_t out[XM_C_MAX])
+{
+	struct xm_counter *v = calloc((size_t)ncpus, sizeof(*v));
+	uint32_t id;
+	int c;
+
+	memset(out, 0, sizeof(uint64_t) * XM_C_MAX);
+	if (!v)
+		return;
+	for (id = 0; id < XM_C_MAX; id++) {
+		if (bpf_map_lookup_elem(fd_counters, &id, v))
+			continue;
+		for (c = 0; c < ncpus; c++)
+			out[id] += v[c].packets;
+	}
+	free(v);
+}
+
+static struct xm_rule_stats rule_stats_read(uint32_t id)
+{
+	struct xm_rule_stats sum = {0}, *v = calloc((size_t)ncpus, sizeof(*v));
+	int c;
+
+	if (!v)
+		return sum;
+	if (bpf_map_lookup_elem(fd_rule_stats, &id, v) == 0) {
+		for (c = 0; c < ncpus; c++) {
+			sum.packets[0] += v[c].packets[0];
+			sum.packets[1] += v[c].packets[1];
+			sum.bytes[0] += v[c].bytes[0];
+			sum.bytes[1] += v[c].bytes[1];
+			sum.flows += v[c].flows;
+		}
+	}
+	free(v);
+	return sum;
+}
+
+static struct xm_iface_stats iface_stats_read(uint32_t slot)
+{
+	struct xm_iface_stats sum = {0}, *v = calloc((size_t)ncpus, sizeof(*v));
+	int c;
+
+	if (!v)
+		return sum;
+	if (bpf_map_lookup_elem(fd_iface_stats, &slot, v) == 0) {
+		for (c = 0; c < ncpus; c++) {
+			sum.rx_packets += v[c].rx_packets;
+			sum.tx_packets += v[c].tx_packets;
+			sum.tx_xdp += v[c].tx_xdp;
+			sum.tx_tc += v[c].tx_tc;
+		}
+	}
+	free(v);
+	return sum;
+}
+
+/* Counter deltas: snapshot before, compare after. */
+static uint64_t cnt_before[XM_C_MAX];
+
+static void cnt_mark(void)
+{
+	counters_read(cnt_before);
+}
+
+static uint64_t cnt_delta(int id)
+{
+	uint64_t now[XM_C_MAX];
+
+	counters_read(now);
+	return now[id] - cnt_before[id];
+}
+
+static void cnt_diag(void)
+{
+	uint64_t now[XM_C_MAX];
+	int i;
+
+	counters_read(now);
+	for (i = 0; i < XM_C_MAX; i++)
+		if (now[i] != cnt_before[i])
+			tap_diag("  counter %s +%llu", counter_names[i],
+				 (unsigned long long)(now[i] - cnt_before[i]));
+}
+
+/* Counter id by name: counters newer than some data plane versions are
+ * looked up this way so the test builds against either. -1 if absent. */
+static int cnt_id(const char *name)
+{
+	int i;
+
+	for (i = 0; i < XM_C_MAX; i++)
+		if (strcmp(counter_names[i], name) == 0)
+			return i;
+	return -1;
+}
+
+static int cnt_check(int id, uint64_t want, const char *what)
+{
+	uint64_t d = cnt_delta(id);
+
+	if (!tap_ok(d == want, "%s: counter %s +%llu", what, counter_names[id],
+		    (unsigned long long)want)) {
+		tap_diag("got +%llu; all changed counters:", (unsigned long long)d);
+		cnt_diag();
+		return 0;
+	}
+	return 1;
+}
+
+/* ---- running the programs ---------------------------------------------- */
+
+static void diag_fmt(const char *fmt, ...)
+{
+	char buf[256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	tap_diag("%s", buf);
+}
+
+/* XDP run on ingress ifindex. out gets the frame without the metadata the
+ * program may have put in front (ctx_out.data is its length). */
+static int run_xdp(int ifindex, const struct frame *in, struct frame *out,
+		   uint32_t *retval)
+{
+	static uint8_t buf[4096];
+	struct xdp_md ctx = {
+		.data = 0, .data_end = (uint32_t)in->len,
+		.ingress_ifindex = (uint32_t)ifindex, .rx_queue_index = 0,
+	};
+	struct xdp_md ctx_out = {0};
+	LIBBPF_OPTS(bpf_test_run_opts, o,
+		.data_in = in->b, .data_size_in = (uint32_t)in->len,
+		.data_out = buf, .data_size_out = sizeof(buf),
+		.ctx_in = &ctx, .ctx_size_in = sizeof(ctx),
+		.ctx_out = &ctx_out, .ctx_size_out = sizeof(ctx_out),
+		.repeat = 1);
+	int err;
+
+	memset(out, 0, sizeof(*out));
+	*retval = 0xdead;
+	err = bpf_prog_test_run_opts(fd_xdp, &o);
+	if (err)
+		return -errno;
+	*retval = o.retval;
+	if (ctx_out.data > o.data_size_out || o.data_size_out - ctx_out.data > PKT_MAX)
+		return -ERANGE;
+	out->len = o.data_size_out - ctx_out.data;
+	memcpy(out->b, buf + ctx_out.data, out->len);
+	return 0;
+}
+
+/* tc (sched_cls) run. BPF_PROG_TEST_RUN takes ifindex (skb->dev, since
+ * 5.10) and ingress_ifindex (skb->skb_iif) in the __sk_buff context; the
+ * program uses ingress_ifindex, else ifindex, so either is enough. The skb
+ * is CHECKSUM_NONE and a VLAN tag stays in the frame data (no hw accel). */
+static int run_tc(int ifindex, const struct frame *in, struct frame *out,
+		  uint32_t *retval)
+{
+	static uint8_t buf[4096];
+	struct __sk_buff ctx;
+	int err;
+
+	memset(out, 0, sizeof(*out));
+	*retval = 0xdead;
+	for (;;) {
+		LIBBPF_OPTS(bpf_test_run_opts, o,
+			.data_in = in->b, .data_size_in = (uint32_t)in->len,
+			.data_out = buf, .data_size_out = sizeof(buf),
+			.ctx_in = &ctx, .ctx_size_in = sizeof(ctx),
+			.repeat = 1);
+
+		memset(&ctx, 0, sizeof(ctx));
+		ctx.ifindex = (uint32_t)ifindex;
+		if (tc_ingress_ifindex_ok)
+			ctx.ingress_ifindex = (uint32_t)ifindex;
+		err = bpf_prog_test_run_opts(fd_tc, &o);
+		if (err && errno == EINVAL && tc_ingress_ifindex_ok) {
+			tap_diag("kernel refuses __sk_buff.ingress_ifindex in test_run; using ifindex only");
+			tc_ingress_ifindex_ok = 0;
+			continue;
+		}
+		if (err)
+			return -errno;
+		if (o.data_size_out > PKT_MAX)
+			return -ERANGE;
+		*retval = o.retval;
+		out->len = o.data_size_out;
+		memcpy(out->b, buf, out->len);
+		return 0;
+	}
+}
+
+static const char *xdp_name(uint32_t rc)
+{
+	switch (rc) {
+	case XDP_ABORTED: return "XDP_ABORTED";
+	case XDP_DROP: return "XDP_DROP";
+	case XDP_PASS: return "XDP_PASS";
+	case XDP_TX: return "XDP_TX";
+	case XDP_REDIRECT: return "XDP_REDIRECT";
+	default: return "?";
+	}
+}
+
+static const char *tc_name(uint32_t rc)
+{
+	switch (rc) {
+	case TC_ACT_OK: return "TC_ACT_OK";
+	case TC_ACT_SHOT: return "TC_ACT_SHOT";
+	case TC_ACT_REDIRECT: return "TC_ACT_REDIRECT";
+	default: return "?";
+	}
+}
+
+static void hexdiff(const struct frame *got, const struct frame *want)
+{
+	size_t i, n = got->len < want->len ? got->len : want->len;
+
+	pkt_hex("got ", got->b, got->len, diag_fmt);
+	pkt_hex("want", want->b, want->len, diag_fmt);
+	for (i = 0; i < n; i++)
+		if (got->b[i] != want->b[i]) {
+			tap_diag("first difference at byte %zu: got %02x want %02x",
+				 i, got->b[i], want->b[i]);
+			break;
+		}
+}
+
+static int same_frame(const struct frame *a, const struct frame *b)
+{
+	return a->len == b->len && memcmp(a->b, b->b, a->len) == 0;
+}
+
+/* Runs one frame through XDP (tc = 0) or tc (tc = 1); checks the verdict
+ * and, when want is given, the output frame byte for byte. */
+static int run_case(int tc, const char *what, int ifindex, const struct frame *in,
+		    uint32_t want_rc, const struct frame *want, struct frame *got)
+{
+	uint32_t rc;
+	int err = tc ? run_tc(ifindex, in, got, &rc) : run_xdp(ifindex, in, got, &rc);
+	int ok;
+
+	if (err) {
+		tap_ok(0, "%s: %s test run", what, tc ? "tc" : "XDP");
+		tap_diag("bpf_prog_test_run_opts: %s", strerror(-err));
+		pkt_hex("input", in->b, in->len, diag_fmt);
+		return 0;
+	}
+	ok = tap_ok(rc == want_rc, "%s: returns %s", what,
+		    tc ? tc_name(want_rc) : xdp_name(want_rc));
+	if (!ok) {
+		tap_diag("got %u (%s)", rc, tc ? tc_name(rc) : xdp_name(rc));
+		cnt_diag();
+	}
+	if (want) {
+		const char *how = want == in ? "passed untouched (bytes identical)" :
+					       "output frame byte-for-byte as expected";
+
+		if (!tap_ok(same_frame(got, want), "%s: %s", what, how)) {
+			hexdiff(got, want);
+			ok = 0;
+		}
+	}
+	return ok;
+}
+
+/* Checks the IPv4 and L4 checksums of a frame against full recomputation. */
+static void check_csums(const char *what, const struct frame *f)
+{
+	struct pkt_csums c = pkt_check_csums(f->b, f->len);
+	struct pkt_view v = pkt_view(f->b, f->len);
+	const char *l4 = v.proto == IPPROTO_UDP ? "UDP" : "TCP";
+
+	if (!tap_ok(c.ok && c.ip_got == c.ip_want,
+		    "%s: IPv4 header checksum equals full recomputation", what))
+		tap_diag("stored 0x%04x, computed 0x%04x (parse ok %d)",
+			 c.ip_got, c.ip_want, c.ok);
+	if (!tap_ok(c.ok && c.l4_got == c.l4_want,
+		    "%s: %s checksum equals full recomputation", what, l4))
+		tap_diag("stored 0x%04x, computed 0x%04x (parse ok %d)",
+			 c.l4_got, c.l4_want, c.ok);
+}
+
+static int flow_eq(const struct xm_flow *f, uint32_t ns, uint32_t nd,
+		   uint16_t nsp, uint16_t ndp, int oif, const uint8_t *dmac,
+		   const uint8_t *smac, uint16_t vlan, uint8_t flags, uint32_t rule)
+{
+	int ok = f->new_saddr == ns && f->new_daddr == nd &&
+		 f->new_sport == htons(nsp) && f->new_dport == htons(ndp) &&
+		 f->out_ifindex == (uint32_t)oif && f->out_vlan == vlan &&
+		 f->flags == flags && f->rule_id == rule;
+
+	if (dmac && memcmp(f->out_dmac, dmac, 6))
+		ok = 0;
+	if (smac && memcmp(f->out_smac, smac, 6))
+		ok = 0;
+	if (!ok) {
+		char a[INET_ADDRSTRLEN], b[INET_ADDRSTRLEN];
+
+		inet_ntop(AF_INET, &f->new_saddr, a, sizeof(a));
+		inet_ntop(AF_INET, &f->new_daddr, b, sizeof(b));
+		tap_diag("flow: %s:%u -> %s:%u out_ifindex %u vlan %u flags 0x%x rule %u "
+			 "dmac %02x:%02x:%02x:%02x:%02x:%02x smac %02x:%02x:%02x:%02x:%02x:%02x state %u",
+			 a, ntohs(f->new_sport), b, ntohs(f->new_dport), f->out_ifindex,
+			 f->out_vlan, f->flags, f->rule_id,
+			 f->out_dmac[0], f->out_dmac[1], f->out_dmac[2], f->out_dmac[3],
+			 f->out_dmac[4], f->out_dmac[5], f->out_smac[0], f->out_smac[1],
+			 f->out_smac[2], f->out_smac[3], f->out_smac[4], f->out_smac[5],
+			 f->state);
+	}
+	return ok;
+}
+
+/* ---- frames ------------------------------------------------------------ */
+
+static const uint8_t PAYLOAD[] = "xmasq selftest payload, 41 bytes long...";
+
+/* Client -> pub0 (as received on pub0). */
+static struct pkt_spec client_spec(uint8_t proto, uint16_t sport, uint16_t dport,
+				   uint8_t flags)
+{
+	struct pkt_spec s = {
+		.dmac = MAC_PUB0, .smac = MAC_CLIENT,
+		.saddr = A_CLIENT, .daddr = A_PUB0, .sport = sport, .dport = dport,
+		.proto = proto, .ttl = 64, .tcp_flags = flags,
+	};
+	return s;
+}
+
+/* The forward translation of a client frame: to the backend from bk0. */
+static struct pkt_spec fwd_of(struct pkt_spec s, uint16_t new_sport, uint16_t new_dport)
+{
+	s.dmac = MAC_BACKEND;
+	s.smac = MAC_BK0;
+	s.tagged = 0;
+	s.saddr = A_BK0;
+	s.daddr = A_BACKEND;
+	s.sport = new_sport;
+	s.dport = new_dport;
+	s.ttl--;
+	return s;
+}
+
+/* Backend -> bk0 (as received on bk0). */
+static struct pkt_spec backend_spec(uint8_t proto, uint16_t sport, uint16_t dport,
+				    uint8_t flags)
+{
+	struct pkt_spec s = {
+		.dmac = MAC_BK0, .smac = MAC_BACKEND,
+		.saddr = A_BACKEND, .daddr = A_BK0, .sport = sport, .dport = dport,
+		.proto = proto, .ttl = 64, .tcp_flags = flags, .ip_id = 0x4321,
+	};
+	return s;
+}
+
+/* The reply translation: back to the client from pub0's address. */
+static struct pkt_spec rev_of(struct pkt_spec s, uint32_t client, const uint8_t *cmac,
+			      uint16_t new_sport, uint16_t new_dport)
+{
+	s.dmac = cmac;
+	s.smac = MAC_PUB0;
+	s.saddr = A_PUB0;
+	s.daddr = client;
+	s.sport = new_sport;
+	s.dport = new_dport;
+	s.ttl--;
+	return s;
+}
+
+static struct frame F(struct pkt_spec s)
+{
+	struct frame f;
+
+	pkt_build(&f, &s);
+	return f;
+}
+
+/* ---- XDP cases --------------------------------------------------------- */
+
+static void test_xdp_tcp(void)
+{
+	struct pkt_spec s, r;
+	struct frame in, want, got;
+	struct xm_flow f;
+	struct xm_rule_stats rs0, rs1;
+	struct xm_iface_stats is0a, is1a, is0b, is1b;
+	const char *w;
+
+	flows_clear();
+	rs0 = rule_stats_read(RULE_TCP);
+	is0a = iface_stats_read(0);
+	is1a = iface_stats_read(1);
+	cnt_mark();
+
+	w = "XDP tcp SYN 192.0.2.10:40000 -> 192.0.2.1:8080 (forward)";
+	s = client_spec(IPPROTO_TCP, 40000, 8080, TCP_SYN);
+	in = F(s);
+	want = F(fwd_of(s, 40000, 80));
+	run_case(0, w, if_pub0, &in, XDP_REDIRECT, &want, &got);
+	check_csums(w, &got);
+	cnt_check(XM_C_FLOW_NEW, 1, w);
+	cnt_check(XM_C_FWD_XDP, 1, w);
+	tap_ok(flows_count() == 2, "%s: two flow entries (original + reply)", w);
+	tap_ok(flow_get(A_CLIENT, A_PUB0, 40000, 8080, IPPROTO_TCP, &f) == 0 &&
+	       flow_eq(&f, A_BK0, A_BACKEND, 40000, 80, if_bk0, MAC_BACKEND, MAC_BK0,
+		       0, XM_FLOW_L2_VALID, RULE_TCP) &&
+	       f.state == XM_ST_SYN_SENT && f.packets == 1,
+	       "%s: original entry {client:40000 -> pub0:8080} rewrites to bk0:40000 -> backend:80 via bk0, SYN_SENT, 1 packet", w);
+	tap_ok(flow_get(A_BACKEND, A_BK0, 80, 40000, IPPROTO_TCP, &f) == 0 &&
+	       flow_eq(&f, A_PUB0, A_CLIENT, 8080, 40000, if_pub0, MAC_CLIENT, MAC_PUB0,
+		       0, XM_FLOW_REPLY | XM_FLOW_L2_VALID, RULE_TCP),
+	       "%s: reply entry {backend:80 -> bk0:40000} rewrites to pub0:8080 -> client:40000 via pub0, client's MACs", w);
+
+	w = "XDP tcp SYN-ACK 198.18.0.2:80 -> 198.18.0.1:40000 (reply)";
+	cnt_mark();
+	r = backend_spec(IPPROTO_TCP, 80, 40000, TCP_SYN | TCP_ACK);
+	in = F(r);
+	want = F(rev_of(r, A_CLIENT, MAC_CLIENT, 8080, 40000));
+	run_case(0, w, if_bk0, &in, XDP_REDIRECT, &want, &got);
+	check_csums(w, &got);
+	cnt_check(XM_C_FLOW_NEW, 0, w);
+	tap_ok(flows_count() == 2, "%s: still two flow entries", w);
+	/* xmasq_abi.h: "state: xm_tcp_state, kept in the ORIG entry". */
+	flow_get(A_CLIENT, A_PUB0, 40000, 8080, IPPROTO_TCP, &f);
+	if (!tap_ok(f.state == XM_ST_ESTABLISHED,
+		    "%s: original entry's TCP state is ESTABLISHED after the reply", w)) {
+		struct xm_flow fr;
+
+		flow_get(A_BACKEND, A_BK0, 80, 40000, IPPROTO_TCP, &fr);
+		tap_diag("original entry state %u, reply entry state %u (ESTABLISHED = %u)",
+			 f.state, fr.state, XM_ST_ESTABLISHED);
+	}
+
+	w = "XDP tcp ACK with 41-byte payload on the established flow";
+	s = client_spec(IPPROTO_TCP, 40000, 8080, TCP_ACK | TCP_PSH);
+	s.payload = PAYLOAD;
+	s.plen = sizeof(PAYLOAD) - 1;
+	in = F(s);
+	want = F(fwd_of(s, 40000, 80));
+	run_case(0, w, if_pub0, &in, XDP_REDIRECT, &want, &got);
+	check_csums(w, &got);
+
+	rs1 = rule_stats_read(RULE_TCP);
+	tap_ok(rs1.flows - rs0.flows == 1 && rs1.packets[XM_DIR_ORIG] - rs0.packets[XM_DIR_ORIG] == 2 &&
+	       rs1.packets[XM_DIR_REPLY] - rs0.packets[XM_DIR_REPLY] == 1,
+	       "rule_stats of the tcp rule: 1 flow, 2 original and 1 reply packets");
+	is0b = iface_stats_read(0);
+	is1b = iface_stats_read(1);
+	if (!tap_ok(is0b.rx_packets - is0a.rx_packets == 2 && is0b.tx_packets - is0a.tx_packets == 1 &&
+		    is1b.rx_packets - is1a.rx_packets == 1 && is1b.tx_packets - is1a.tx_packets == 2 &&
+		    is1b.tx_xdp - is1a.tx_xdp == 2,
+		    "iface_stats: pub0 rx 2 tx 1, bk0 rx 1 tx 2 (by XDP)"))
+		tap_diag("pub0 rx %llu tx %llu, bk0 rx %llu tx %llu tx_xdp %llu",
+			 (unsigned long long)(is0b.rx_packets - is0a.rx_packets),
+			 (unsigned long long)(is0b.tx_packets - is0a.tx_packets),
+			 (unsigned long long)(is1b.rx_packets - is1a.rx_packets),
+			 (unsigned long long)(is1b.tx_packets - is1a.tx_packets),
+			 (unsigned long long)(is1b.tx_xdp - is1a.tx_xdp));
+
+	/* A second client with the same source port: the masquerade tuple
+	 * (tcp, 198.18.0.1:40000, backend:80) is taken, so another port. */
+	w = "XDP tcp SYN 192.0.2.11:40000 -> :8080 (client port already taken)";
+	{
+		struct pkt_view v;
+		uint16_t port = 0;
+
+		s = client_spec(IPPROTO_TCP, 40000, 8080, TCP_SYN);
+		s.smac = MAC_CLIENT2;
+		s.saddr = A_CLIENT2;
+		in = F(s);
+		if (run_case(0, w, if_pub0, &in, XDP_REDIRECT, NULL, &got)) {
+			v = pkt_view(got.b, got.len);
+			if (v.ok)
+				port = pkt_get16(got.b + v.l4);
+		}
+		if (!tap_ok(port >= XM_DEFAULT_PORT_LO && port <= XM_DEFAULT_PORT_HI,
+			    "%s: source port %u from the masquerade range %u-%u", w, port,
+			    XM_DEFAULT_PORT_LO, XM_DEFAULT_PORT_HI))
+			pkt_hex("got", got.b, got.len, diag_fmt);
+		want = F(fwd_of(s, port, 80));
+		if (!tap_ok(same_frame(&got, &want), "%s: rest of the frame as expected", w))
+			hexdiff(&got, &want);
+		check_csums(w, &got);
+		tap_ok(flows_count() == 4 &&
+		       flow_get(A_BACKEND, A_BK0, 80, port, IPPROTO_TCP, &f) == 0 &&
+		       flow_eq(&f, A_PUB0, A_CLIENT2, 8080, 40000, if_pub0, MAC_CLIENT2,
+			       MAC_PUB0, 0, XM_FLOW_REPLY | XM_FLOW_L2_VALID, RULE_TCP),
+		       "%s: reply entry keyed on the new port, back to 192.0.2.11:40000", w);
+
+		w = "XDP tcp reply to the reallocated port";
+		r = backend_spec(IPPROTO_TCP, 80, port, TCP_SYN | TCP_ACK);
+		in = F(r);
+		want = F(rev_of(r, A_CLIENT2, MAC_CLIENT2, 8080, 40000));
+		run_case(0, w, if_bk0, &in, XDP_REDIRECT, &want, &got);
+	}
+}
+
+static void test_xdp_udp(void)
+{
+	struct pkt_spec s, r, e;
+	struct frame in, want, got;
+	uint8_t pl[10] = { 'u', 'd', 'p', '-', 'z', 'e', 'r', 'o', 0, 0 };
+	const char *w;
+
+	flows_clear();
+	w = "XDP udp 192.0.2.10:5353 -> 192.0.2.1:5000 (forward)";
+	s = client_spec(IPPROTO_UDP, 5353, 5000, 0);
+	s.payload = PAYLOAD;
+	s.plen = 9;
+	in = F(s);
+	want = F(fwd_of(s, 5353, 5000));
+	run_case(0, w, if_pub0, &in, XDP_REDIRECT, &want, &got);
+	check_csums(w, &got);
+	tap_ok(flows_count() == 2, "%s: two flow entries", w);
+
+	w = "XDP udp 198.18.0.2:5000 -> 198.18.0.1:5353 (reply)";
+	r = backend_spec(IPPROTO_UDP, 5000, 5353, 0);
+	r.payload = PAYLOAD;
+	r.plen = 20;
+	in = F(r);
+	want = F(rev_of(r, A_CLIENT, MAC_CLIENT, 5000, 5353));
+	run_case(0, w, if_bk0, &in, XDP_REDIRECT, &want, &got);
+	check_csums(w, &got);
+
+	w = "XDP udp with checksum 0 (none)";
+	s = client_spec(IPPROTO_UDP, 5354, 5000, 0);
+	s.payload = PAYLOAD;
+	s.plen = 12;
+	s.l4cs = L4CS_ZERO;
+	in = F(s);
+	want = F(fwd_of(s, 5354, 5000));
+	run_case(0, w, if_pub0, &in, XDP_REDIRECT, &want, &got);
+	{
+		struct pkt_view v = pkt_view(got.b, got.len);
+
+		tap_ok(v.ok && pkt_get16(got.b + v.l4 + 6) == 0,
+		       "%s: translated frame keeps UDP checksum 0", w);
+	}
+
+	/* A payload chosen so that the translated datagram's checksum
+	 * computes to 0, which must be sent as 0xffff (RFC 768). */
+	w = "XDP udp whose translated checksum computes to 0";
+	s = client_spec(IPPROTO_UDP, 5355, 5000, 0);
+	s.payload = pl;
+	s.plen = sizeof(pl);
+	e = fwd_of(s, 5355, 5000);
+	{
+		struct frame t = F(e);
+		struct pkt_view v = pkt_view(t.b, t.len);
+		uint32_t acc;
+		uint16_t word;
+
+		/* Sum of the translated datagram with a zero checksum field and
+		 * the last payload word zero; pick that word to make it 0xffff. */
+		pkt_put16(t.b + v.l4 + 6, 0);
+		acc = pkt_pseudo(t.b + v.l3, v.l4len);
+		acc = pkt_sum(t.b + v.l4, v.l4len, acc);
+		word = (uint16_t)~pkt_fold(acc);
+		pkt_put16(pl + 8, word);
+		e = fwd_of(s, 5355, 5000);
+		t = F(e);
+		v = pkt_view(t.b, t.len);
+		if (pkt_l4_csum(t.b + v.l3, t.b + v.l4, v.l4len, 6) != 0 ||
+		    pkt_get16(t.b + v.l4 + 6) != 0xffff) {
+			tap_ok(1, "%s # SKIP could not construct the datagram", w);
+		} else {
+			in = F(s);
+			want = t;
+			run_case(0, w, if_pub0, &in, XDP_REDIRECT, &want, &got);
+			v = pkt_view(got.b, got.len);
+			tap_ok(v.ok && pkt_get16(got.b + v.l4 + 6) == 0xffff,
+			       "%s: sent with checksum 0xffff", w);
+		}
+	}
+}
+
+static void test_xdp_range(void)
+{
+	struct pkt_spec s;
+	struct frame in, want, got;
+	struct xm_flow f;
+	const char *w;
+
+	flows_clear();
+	w = "XDP port range rule 6000-6009 -> 7000-7009: SYN to 6003";
+	s = client_spec(IPPROTO_TCP, 40100, 6003, TCP_SYN);
+	in = F(s);
+	want = F(fwd_of(s, 40100, 7003));
+	run_case(0, w, if_pub0, &in, XDP_REDIRECT, &want, &got);
+	check_csums(w, &got);
+	tap_ok(flow_get(A_BACKEND, A_BK0, 7003, 40100, IPPROTO_TCP, &f) == 0 &&
+	       f.new_sport == htons(6003) && f.rule_id == RULE_RANGE,
+	       "%s: reply entry backend:7003 restores 6003", w);
+
+	w = "XDP port range rule: SYN to 6009 (last port)";
+	s = client_spec(IPPROTO_TCP, 40101, 6009, TCP_SYN);
+	in = F(s);
+	want = F(fwd_of(s, 40101, 7009));
+	run_case(0, w, if_pub0, &in, XDP_REDIRECT, &want, &got);
+
+	w = "XDP port range rule: SYN to 6010 (outside the range)";
+	s = client_spec(IPPROTO_TCP, 40102, 6010, TCP_SYN);
+	in = F(s);
+	run_case(0, w, if_pub0, &in, XDP_PASS, &in, &got);
+}
+
+static void test_xdp_vlan(void)
+{
+	struct pkt_spec s, r;
+	struct frame in, want, got;
+	struct xm_flow f;
+	const char *w;
+
+	flows_clear();
+	w = "XDP tcp SYN tagged 802.1Q VID 100 (forward leaves untagged)";
+	s = client_spec(IPPROTO_TCP, 41000, 8080, TCP_SYN);
+	s.tagged = 1;
+	s.tci = 100;
+	in = F(s);
+	want = F(fwd_of(s, 41000, 80));
+	run_case(0, w, if_pub0, &in, XDP_REDIRECT, &want, &got);
+	tap_ok(got.len == in.len - 4 && got.b[12] == 0x08 && got.b[13] == 0x00 &&
+	       got.b[14] == 0x45, "%s: no tag, ethertype 0x0800 at byte 12, IPv4 at byte 14", w);
+	check_csums(w, &got);
+	tap_ok(flow_get(A_BACKEND, A_BK0, 80, 41000, IPPROTO_TCP, &f) == 0 && f.out_vlan == 100,
+	       "%s: reply entry remembers TCI 100", w);
+
+	w = "XDP tcp reply for the tagged client (leaves tagged VID 100)";
+	r = backend_spec(IPPROTO_TCP, 80, 41000, TCP_SYN | TCP_ACK);
+	in = F(r);
+	{
+		struct pkt_spec e = rev_of(r, A_CLIENT, MAC_CLIENT, 8080, 41000);
+
+		e.tagged = 1;
+		e.tci = 100;
+		want = F(e);
+	}
+	run_case(0, w, if_bk0, &in, XDP_REDIRECT, &want, &got);
+	{
+		static const uint8_t l2[18] = {
+			0x02, 0, 0, 0, 0x00, 0x10,  0x02, 0, 0, 0, 0x01, 0x01,
+			0x81, 0x00, 0x00, 0x64, 0x08, 0x00,
+		};
+		tap_ok(got.len == in.len + 4 && memcmp(got.b, l2, sizeof(l2)) == 0 &&
+		       got.b[18] == 0x45,
+		       "%s: bytes 0-17 = client MAC, pub0 MAC, 81 00 00 64 08 00; IPv4 at 18", w);
+	}
+	check_csums(w, &got);
+}
+
+static void test_xdp_options(void)
+{
+	struct pkt_spec s, r;
+	struct frame in, want, got;
+	const char *w;
+
+	flows_clear();
+	w = "XDP tcp SYN with IPv4 options (ihl=6)";
+	s = client_spec(IPPROTO_TCP, 42000, 8080, TCP_SYN);
+	s.nopts = 1;
+	s.payload = PAYLOAD;
+	s.plen = 7;
+	in = F(s);
+	want = F(fwd_of(s, 42000, 80));
+	run_case(0, w, if_pub0, &in, XDP_REDIRECT, &want, &got);
+	check_csums(w, &got);
+
+	w = "XDP tcp reply with IPv4 options (ihl=7)";
+	r = backend_spec(IPPROTO_TCP, 80, 42000, TCP_SYN | TCP_ACK);
+	r.nopts = 2;
+	in = F(r);
+	want = F(rev_of(r, A_CLIENT, MAC_CLIENT, 8080, 42000));
+	run_case(0, w, if_bk0, &in, XDP_REDIRECT, &want, &got);
+	check_csums(w, &got);
+
+	w = "XDP udp with IPv4 options (ihl=15, 40 bytes of options)";
+	s = client_spec(IPPROTO_UDP, 42001, 5000, 0);
+	s.nopts = 10;
+	s.tagged = 1;
+	s.tci = 7;
+	s.payload = PAYLOAD;
+	s.plen = 3;
+	in = F(s);
+	want = F(fwd_of(s, 42001, 5000));
+	run_case(0, w, if_pub0, &in, XDP_REDIRECT, &want, &got);
+	check_csums(w, &got);
+}
+
+static void test_xdp_not_ours(void)
+{
+	struct pkt_spec s;
+	struct frame in, got;
+
+	flows_clear();
+	cnt_mark();
+
+	s = client_spec(IPPROTO_TCP, 40000, 8082, TCP_SYN);
+	in = F(s);
+	run_case(0, "XDP tcp SYN to a port without a rule (8082)", if_pub0, &in, XDP_PASS, &in, &got);
+
+	s = client_spec(IPPROTO_UDP, 40000, 8080, 0);
+	in = F(s);
+	run_case(0, "XDP udp to 8080 (the rule is tcp)", if_pub0, &in, XDP_PASS, &in, &got);
+
+	s = client_spec(IPPROTO_ICMP, 0x77, 0, 0);
+	s.payload = PAYLOAD;
+	s.plen = 16;
+	in = F(s);
+	run_case(0, "XDP ICMP echo request to 192.0.2.1", if_pub0, &in, XDP_PASS, &in, &got);
+
+	s = client_spec(IPPROTO_TCP, 40000, 8080, TCP_ACK);
+	in = F(s);
+	run_case(0, "XDP tcp ACK (no SYN) to 8080 without a flow", if_pub0, &in, XDP_PASS, &in, &got);
+	s.tcp_flags = TCP_SYN | TCP_ACK;
+	in = F(s);
+	run_case(0, "XDP tcp SYN-ACK to 8080 without a flow", if_pub0, &in, XDP_PASS, &in, &got);
+	s.tcp_flags = TCP_RST;
+	in = F(s);
+	run_case(0, "XDP tcp RST to 8080 without a flow", if_pub0, &in, XDP_PASS, &in, &got);
+	tap_ok(flows_count() == 0, "XDP tcp non-SYN segments without a flow create no flow");
+
+	s = client_spec(IPPROTO_TCP, 40000, 8444, TCP_SYN);
+	in = F(s);
+	run_case(0, "XDP tcp SYN to 192.0.2.1:8444 (rule is for 192.0.2.99 only)", if_pub0,
+		 &in, XDP_PASS, &in, &got);
+
+	s = client_spec(IPPROTO_TCP, 40000, 8080, TCP_SYN);
+	in = F(s);
+	run_case(0, "XDP tcp SYN to 8080 arriving on bk0 (rule is for pub0)", if_bk0, &in,
+		 XDP_PASS, &in, &got);
+	cnt_check(XM_C_PASS_NOT_OURS, 8, "XDP frames without a matching rule");
+
+
+	cnt_mark();
+	{
+		/* ARP request who-has 192.0.2.1 tell 192.0.2.10 */
+		static const uint8_t arp[42] = {
+			0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02, 0, 0, 0, 0x00, 0x10,
+			0x08, 0x06, 0x00, 0x01, 0x08, 0x00, 6, 4, 0x00, 0x01,
+			0x02, 0, 0, 0, 0x00, 0x10, 192, 0, 2, 10,
+			0, 0, 0, 0, 0, 0, 192, 0, 2, 1,
+		};
+		/* IPv6 UDP 2001:db8::10 -> 2001:db8::1 port 5000 */
+		static const uint8_t ip6[62] = {
+			0x02, 0, 0, 0, 0x01, 0x01, 0x02, 0, 0, 0, 0x00, 0x10, 0x86, 0xdd,
+			0x60, 0, 0, 0, 0x00, 0x08, 17, 64,
+			0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10,
+			0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x01,
+			0x13, 0x88, 0x13, 0x88, 0x00, 0x08, 0x00, 0x00,
+		};
+
+		memset(&in, 0, sizeof(in));
+		memcpy(in.b, arp, sizeof(arp));
+		in.len = sizeof(arp);
+		run_case(0, "XDP ARP request", if_pub0, &in, XDP_PASS, &in, &got);
+		memcpy(in.b, ip6, sizeof(ip6));
+		in.len = sizeof(ip6);
+		run_case(0, "XDP IPv6 udp to port 5000", if_pub0, &in, XDP_PASS, &in, &got);
+	}
+	cnt_check(XM_C_PASS_NOT_IPV4, 2, "XDP ARP and IPv6");
+	tap_ok(flows_count() == 0, "XDP frames not ours created no flow");
+}
+
+/* Fragments. A data plane without fragment tracking (no "frags" map)
+ * passes every fragment to the kernel untouched (the kernel reassembles
+ * what is addressed to it; nothing is forwarded untranslated). One with
+ * it (DESIGN: "a flow's later fragments follow its first one") translates
+ * the first fragment like any packet of the flow and later fragments with
+ * the same IP id like their first. Either way a later fragment whose first
+ * fragment was never seen is not forwarded (passed untouched or dropped). */
+static void test_xdp_fragments(void)
+{
+	int tracked = bpf_object__find_map_by_name(skel->obj, "frags") != NULL;
+	struct pkt_spec s, f1, f2, e1, e2;
+	struct frame whole, whole_t, in1, in2, want1, want2, got;
+	struct pkt_view v;
+	uint8_t u[48], ut[48];
+	uint32_t rc;
+	const char *w;
+
+	flows_clear();
+	tap_diag("fragment tracking (frags map) %s", tracked ? "present" : "absent");
+	/* One UDP datagram of 48 bytes, fragmented 24 + 24. */
+	s = client_spec(IPPROTO_UDP, 46000, 5000, 0);
+	s.payload = PAYLOAD;
+	s.plen = 40;
+	whole = F(s);
+	v = pkt_view(whole.b, whole.len);
+	memcpy(u, whole.b + v.l4, sizeof(u));
+	whole_t = F(fwd_of(s, 46000, 5000));
+	v = pkt_view(whole_t.b, whole_t.len);
+	memcpy(ut, whole_t.b + v.l4, sizeof(ut));
+
+	f1 = s;
+	f1.raw_l4 = 1;
+	f1.ip_id = 0x5151;
+	f1.frag = 0x2000;            /* MF, offset 0 */
+	f1.payload = u;
+	f1.plen = 24;
+	f2 = f1;
+	f2.frag = 3;                 /* offset 24 bytes, last */
+	f2.payload = u + 24;
+	f2.plen = 24;
+	in1 = F(f1);
+	in2 = F(f2);
+	e1 = fwd_of(f1, 46000, 5000);
+	e1.payload = ut;             /* translated UDP header, checksum of the whole */
+	e2 = fwd_of(f2, 46000, 5000);
+	want1 = F(e1);
+	want2 = F(e2);
+
+	cnt_mark();
+	w = "XDP first fragment (MF, offset 0) of a udp datagram to 5000";
+	if (tracked)
+		run_case(0, w, if_pub0, &in1, XDP_REDIRECT, &want1, &got);
+	else
+		run_case(0, w, if_pub0, &in1, XDP_PASS, &in1, &got);
+	w = "XDP second fragment (offset 24, same IP id) of that datagram";
+	if (tracked) {
+		int id = cnt_id("frag_later");
+
+		run_case(0, w, if_pub0, &in2, XDP_REDIRECT, &want2, &got);
+		if (id >= 0)
+			cnt_check(id, 1, w);
+	} else {
+		run_case(0, w, if_pub0, &in2, XDP_PASS, &in2, &got);
+		cnt_check(XM_C_PASS_FRAGMENT, 2, "XDP fragments without fragment tracking");
+	}
+
+	w = "XDP later fragment whose first fragment was never seen";
+	f2.ip_id = 0x5252;
+	in2 = F(f2);
+	if (run_xdp(if_pub0, &in2, &got, &rc)) {
+		tap_ok(0, "%s: test run", w);
+	} else if (!tap_ok((rc == XDP_PASS && same_frame(&got, &in2)) || rc == XDP_DROP,
+			   "%s: not forwarded (passed untouched or dropped)", w)) {
+		tap_diag("verdict %u (%s)", rc, xdp_name(rc));
+		hexdiff(&got, &in2);
+	}
+
+	s = client_spec(IPPROTO_TCP, 40000, 8082, TCP_SYN);
+	s.frag = 0x2000;
+	in1 = F(s);
+	run_case(0, "XDP first fragment of a tcp SYN to a port without a rule", if_pub0,
+		 &in1, XDP_PASS, &in1, &got);
+}
+
+/* Truncated and malformed headers: passed untouched, counted. */
+static void test_xdp_malformed(void)
+{
+	struct pkt_spec s;
+	struct frame base, in, got;
+	char what[160];
+	int n = 0;
+	uint32_t rc;
+
+	flows_clear();
+	cnt_mark();
+	s = client_spec(IPPROTO_TCP, 40000, 8080, TCP_SYN);
+	base = F(s);
+
+#define MALFORMED(desc, frame_expr) do {                                    \
+	in = (frame_expr);                                                      \
+	snprintf(what, sizeof(what), "XDP malformed: %s", desc);                \
+	run_case(0, what, if_pub0, &in, XDP_PASS, &in, &got);                   \
+	n++;                                                                    \
+} while (0)
+
+	in = base; in.len = 14;
+	MALFORMED("IPv4 ethertype, frame ends after Ethernet (14 bytes)", in);
+	in = base; in.len = 14 + 12;
+	MALFORMED("frame ends inside the IPv4 header (26 bytes)", in);
+	in = base; in.b[14] = 0x44; in.b[24] = in.b[25] = 0;
+	pkt_put16(in.b + 24, pkt_ip_csum(in.b + 14));
+	MALFORMED("ihl=4", in);
+	in = base; in.b[14] = 0x65;
+	MALFORMED("IP version 6 under ethertype 0x0800", in);
+	in = base; pkt_put16(in.b + 16, 16);
+	pkt_put16(in.b + 24, pkt_ip_csum(in.b + 14));
+	MALFORMED("tot_len 16 < ihl*4 20", in);
+	in = base; in.len = 14 + 20 + 10;
+	MALFORMED("frame ends inside the TCP header (10 of 20 bytes)", in);
+	in = base; in.b[14 + 20 + 12] = 4 << 4;
+	MALFORMED("TCP doff=4", in);
+	{
+		struct pkt_spec u = client_spec(IPPROTO_UDP, 40000, 5000, 0);
+
+		in = F(u);
+		in.len = 14 + 20 + 4;
+		MALFORMED("frame ends inside the UDP header (4 of 8 bytes)", in);
+		u.nopts = 2;
+		in = F(u);
+		in.len = 14 + 24; /* 4 of the 8 option bytes present */
+		MALFORMED("ihl=7, frame ends inside the options", in);
+	}
+	{
+		struct pkt_spec t = s;
+
+		t.tagged = 1;
+		t.tci = 100;
+		in = F(t);
+		in.len = 16;
+		MALFORMED("frame ends inside the 802.1Q tag (16 bytes)", in);
+		in = F(t);
+		in.len = 18 + 19;
+		MALFORMED("tagged, frame ends inside the IPv4 header", in);
+	}
+#undef MALFORMED
+	cnt_check(XM_C_PASS_MALFORMED, (uint64_t)n, "XDP malformed frames");
+	tap_ok(flows_count() == 0, "XDP malformed frames created no flow");
+
+	/* BPF_PROG_TEST_RUN refuses frames shorter than an Ethernet header, so
+	 * a frame cut inside the Ethernet header cannot reach the program
+	 * this way (the parser bounds-checks it: see xm_parse()). */
+	in = base;
+	in.len = 13;
+	tap_ok(run_xdp(if_pub0, &in, &got, &rc) == -EINVAL,
+	       "XDP 13-byte frame (cut inside Ethernet): the kernel refuses it before the program (EINVAL)");
+}
+
+static void test_xdp_handover(void)
+{
+	struct pkt_spec s;
+	struct frame in, want, got;
+	const char *w;
+
+	/* Partial checksum, as a local veth with tx offload sends it. */
+	flows_clear();
+	cnt_mark();
+	w = "XDP tcp SYN with a partial checksum (pseudo-header sum only)";
+	s = client_spec(IPPROTO_TCP, 43000, 8080, TCP_SYN);
+	s.l4cs = L4CS_PARTIAL;
+	in = F(s);
+	run_case(0, w, if_pub0, &in, XDP_PASS, &in, &got);
+	cnt_check(XM_C_PASS_CSUM_PARTIAL, 1, w);
+
+	/* The tc program then translates it. BPF_PROG_TEST_RUN builds a
+	 * CHECKSUM_NONE skb (ip_summed cannot be set from userspace), so the
+	 * helpers treat the field as a full checksum: only the L3/L4 rewrite
+	 * and the verdict are checked here, not the L4 checksum value; a real
+	 * CHECKSUM_PARTIAL skb is a job for the namespace tests. */
+	w = "tc the same partial-checksum SYN (after XDP handed it over)";
+	{
+		struct pkt_view v;
+
+		want = F(fwd_of(s, 43000, 80));
+		if (run_case(1, w, if_pub0, &in, TC_ACT_REDIRECT, NULL, &got)) {
+			v = pkt_view(got.b, got.len);
+			if (v.ok && got.len == want.len)
+				memcpy(want.b + v.l4 + 16, got.b + v.l4 + 16, 2);
+		}
+		if (!tap_ok(same_frame(&got, &want),
+			    "%s: translated (all bytes but the L4 checksum as expected)", w))
+			hexdiff(&got, &want);
+		v = pkt_view(got.b, got.len);
+		tap_ok(v.ok && pkt_ip_csum(got.b + v.l3) == pkt_get16(got.b + v.l3 + 10),
+		       "%s: IPv4 header checksum equals full recomputation", w);
+	}
+
+	w = "XDP udp with a partial checksum";
+	cnt_mark();
+	s = client_spec(IPPROTO_UDP, 43001, 5001, 0);
+	s.l4cs = L4CS_PARTIAL;
+	s.payload = PAYLOAD;
+	s.plen = 5;
+	in = F(s);
+	run_case(0, w, if_pub0, &in, XDP_PASS, &in, &got);
+	cnt_check(XM_C_PASS_CSUM_PARTIAL, 1, w);
+
+	/* Egress without XDP_TX_OK: XDP hands the packet to tc. */
+	flows_clear();
+	set_iface(if_bk0, A_BK0, MAC_BK0, 1, XM_IFACE_XDP_ATTACHED);
+	cnt_mark();
+	w = "XDP tcp SYN when bk0 lacks XM_IFACE_XDP_TX_OK";
+	s = client_spec(IPPROTO_TCP, 43002, 8080, TCP_SYN);
+	in = F(s);
+	run_case(0, w, if_pub0, &in, XDP_PASS, &in, &got);
+	cnt_check(XM_C_PASS_TO_TC, 1, w);
+	cnt_check(XM_C_FWD_XDP, 0, w);
+	w = "tc the same SYN (egress without XDP_TX_OK)";
+	want = F(fwd_of(s, 43002, 80));
+	run_case(1, w, if_pub0, &in, TC_ACT_REDIRECT, &want, &got);
+	check_csums(w, &got);
+	set_iface(if_bk0, A_BK0, MAC_BK0, 1, XM_IFACE_XDP_TX_OK | XM_IFACE_XDP_ATTACHED);
+
+	/* No neighbour for the backend: the flow is made, XDP hands over, tc
+	 * lets the kernel resolve the MAC (bpf_redirect_neigh). */
+	flows_clear();
+	cnt_mark();
+	w = "XDP tcp SYN to 9001 (backend 198.18.0.3 has no neighbour entry)";
+	s = client_spec(IPPROTO_TCP, 43003, 9001, TCP_SYN);
+	in = F(s);
+	run_case(0, w, if_pub0, &in, XDP_PASS, &in, &got);
+	cnt_check(XM_C_PASS_NO_NEIGH, 1, w);
+	tap_ok(flows_count() == 2, "%s: flow created (two entries)", w);
+	w = "tc the same SYN (no neighbour: redirect_neigh, MACs left to the kernel)";
+	{
+		struct pkt_spec e = fwd_of(s, 43003, 80);
+
+		e.daddr = A_NONEIGH;
+		e.dmac = MAC_PUB0;   /* untouched: the kernel writes them */
+		e.smac = MAC_CLIENT;
+		want = F(e);
+	}
+	run_case(1, w, if_pub0, &in, TC_ACT_REDIRECT, &want, &got);
+	check_csums(w, &got);
+
+	/* No route at all. */
+	flows_clear();
+	cnt_mark();
+	w = "XDP tcp SYN to 9002 (backend 198.19.200.1 has no route)";
+	s = client_spec(IPPROTO_TCP, 43004, 9002, TCP_SYN);
+	in = F(s);
+	run_case(0, w, if_pub0, &in, XDP_DROP, NULL, &got);
+	cnt_check(XM_C_DROP_NO_ROUTE, 1, w);
+	tap_ok(flows_count() == 0, "%s: no flow", w);
+
+	/* Route leaves by an interface xmasq does not manage. */
+	cnt_mark();
+	w = "XDP tcp SYN to 9003 (backend 198.51.100.2 via unmanaged pub1)";
+	s = client_spec(IPPROTO_TCP, 43005, 9003, TCP_SYN);
+	in = F(s);
+	run_case(0, w, if_pub0, &in, XDP_PASS, &in, &got);
+	cnt_check(XM_C_PASS_EGRESS_UNMANAGED, 1, w);
+	tap_ok(flows_count() == 0, "%s: no flow", w);
+}
+
+static void test_xdp_ttl_gen(void)
+{
+	struct pkt_spec s;
+	struct frame in, want, got;
+	const char *w;
+	int n;
+
+	flows_clear();
+	cnt_mark();
+	w = "XDP tcp SYN to 8080 with ttl=1 (passed to the kernel untouched)";
+	s = client_spec(IPPROTO_TCP, 44000, 8080, TCP_SYN);
+	s.ttl = 1;
+	in = F(s);
+	run_case(0, w, if_pub0, &in, XDP_PASS, &in, &got);
+	cnt_check(XM_C_PASS_TTL, 1, w);
+	n = flows_count();
+	tap_ok(n == 0, "%s: no flow created (%d entries)", w, n);
+
+	w = "XDP tcp ACK with ttl=1 on an established flow";
+	flows_clear();
+	s = client_spec(IPPROTO_TCP, 44001, 8080, TCP_SYN);
+	in = F(s);
+	run_case(0, "XDP tcp SYN 44001 -> 8080 (set-up for the ttl test)", if_pub0, &in,
+		 XDP_REDIRECT, NULL, &got);
+	cnt_mark();
+	s.tcp_flags = TCP_ACK;
+	s.ttl = 1;
+	in = F(s);
+	run_case(0, w, if_pub0, &in, XDP_PASS, &in, &got);
+	cnt_check(XM_C_PASS_TTL, 1, w);
+
+	w = "XDP tcp SYN with ttl=2 (forwarded with ttl=1)";
+	s = client_spec(IPPROTO_TCP, 44002, 8080, TCP_SYN);
+	s.ttl = 2;
+	in = F(s);
+	want = F(fwd_of(s, 44002, 80));
+	run_case(0, w, if_pub0, &in, XDP_REDIRECT, &want, &got);
+
+	/* Rule generations: a rule only in generation 1. */
+	flows_clear();
+	s = client_spec(IPPROTO_TCP, 44003, 8081, TCP_SYN);
+	in = F(s);
+	run_case(0, "XDP tcp SYN to 8081 while generation 0 is active (rule only in gen 1)",
+		 if_pub0, &in, XDP_PASS, &in, &got);
+	set_config(1);
+	want = F(fwd_of(s, 44003, 81));
+	run_case(0, "XDP tcp SYN to 8081 after switching config.active_gen to 1",
+		 if_pub0, &in, XDP_REDIRECT, &want, &got);
+	s = client_spec(IPPROTO_TCP, 44004, 8080, TCP_SYN);
+	in = F(s);
+	run_case(0, "XDP tcp SYN to 8080 in generation 1 (rule only in gen 0)",
+		 if_pub0, &in, XDP_PASS, &in, &got);
+	set_config(0);
+
+	w = "XDP tcp SYN to 192.0.2.1:8443 (rule for that address only)";
+	s = client_spec(IPPROTO_TCP, 44005, 8443, TCP_SYN);
+	in = F(s);
+	want = F(fwd_of(s, 44005, 443));
+	run_case(0, w, if_pub0, &in, XDP_REDIRECT, &want, &got);
+}
+
+/* ---- tc cases ---------------------------------------------------------- */
+
+static void test_tc(void)
+{
+	struct pkt_spec s, r;
+	struct frame in, want, got;
+	uint8_t pl[10] = { 't', 'c', '-', 'z', 'e', 'r', 'o', '!', 0, 0 };
+	const char *w;
+
+	flows_clear();
+	cnt_mark();
+	w = "tc tcp SYN 192.0.2.10:45000 -> 192.0.2.1:8080 (forward, new flow)";
+	s = client_spec(IPPROTO_TCP, 45000, 8080, TCP_SYN);
+	in = F(s);
+	want = F(fwd_of(s, 45000, 80));
+	run_case(1, w, if_pub0, &in, TC_ACT_REDIRECT, &want, &got);
+	check_csums(w, &got);
+	cnt_check(XM_C_FWD_TC, 1, w);
+	tap_ok(flows_count() == 2, "%s: two flow entries", w);
+
+	w = "tc tcp SYN-ACK 198.18.0.2:80 -> 198.18.0.1:45000 (reply)";
+	r = backend_spec(IPPROTO_TCP, 80, 45000, TCP_SYN | TCP_ACK);
+	r.payload = PAYLOAD;
+	r.plen = 11;
+	in = F(r);
+	want = F(rev_of(r, A_CLIENT, MAC_CLIENT, 8080, 45000));
+	run_case(1, w, if_bk0, &in, TC_ACT_REDIRECT, &want, &got);
+	check_csums(w, &got);
+
+	w = "tc udp 192.0.2.10:45001 -> :5000 with checksum 0";
+	s = client_spec(IPPROTO_UDP, 45001, 5000, 0);
+	s.l4cs = L4CS_ZERO;
+	s.payload = PAYLOAD;
+	s.plen = 8;
+	in = F(s);
+	want = F(fwd_of(s, 45001, 5000));
+	run_case(1, w, if_pub0, &in, TC_ACT_REDIRECT, &want, &got);
+
+	w = "tc udp whose translated checksum computes to 0 (sent as 0xffff)";
+	s = client_spec(IPPROTO_UDP, 45002, 5000, 0);
+	s.payload = pl;
+	s.plen = sizeof(pl);
+	{
+		struct frame t = F(fwd_of(s, 45002, 5000));
+		struct pkt_view v = pkt_view(t.b, t.len);
+		uint32_t acc;
+
+		pkt_put16(t.b + v.l4 + 6, 0);
+		acc = pkt_sum(t.b + v.l4, v.l4len, pkt_pseudo(t.b + v.l3, v.l4len));
+		pkt_put16(pl + 8, (uint16_t)~pkt_fold(acc));
+		want = F(fwd_of(s, 45002, 5000));
+		v = pkt_view(want.b, want.len);
+		if (pkt_l4_csum(want.b + v.l3, want.b + v.l4, v.l4len, 6) != 0) {
+			tap_ok(1, "%s # SKIP could not construct the datagram", w);
+		} else {
+			in = F(s);
+			run_case(1, w, if_pub0, &in, TC_ACT_REDIRECT, &want, &got);
+		}
+	}
+
+	/* VLAN. In BPF_PROG_TEST_RUN the tag stays in the frame data, so the
+	 * forward pop is visible; the reply's push goes into the skb's
+	 * hardware-accelerated tag (skb->vlan_tci), which test_run does not
+	 * copy out: only the untagged data of the reply can be checked. */
+	w = "tc tcp SYN tagged VID 100 (forward leaves untagged)";
+	s = client_spec(IPPROTO_TCP, 45003, 8080, TCP_SYN);
+	s.tagged = 1;
+	s.tci = 100;
+	in = F(s);
+	want = F(fwd_of(s, 45003, 80));
+	run_case(1, w, if_pub0, &in, TC_ACT_REDIRECT, &want, &got);
+	check_csums(w, &got);
+	{
+		struct xm_flow f;
+
+		tap_ok(flow_get(A_BACKEND, A_BK0, 80, 45003, IPPROTO_TCP, &f) == 0 &&
+		       f.out_vlan == 100, "%s: reply entry remembers TCI 100", w);
+	}
+	w = "tc reply for the tagged client (tag pushed as skb metadata)";
+	r = backend_spec(IPPROTO_TCP, 80, 45003, TCP_SYN | TCP_ACK);
+	in = F(r);
+	want = F(rev_of(r, A_CLIENT, MAC_CLIENT, 8080, 45003));
+	run_case(1, w, if_bk0, &in, TC_ACT_REDIRECT, &want, &got);
+
+	w = "tc tcp with IPv4 options (ihl=6)";
+	s = client_spec(IPPROTO_TCP, 45004, 8080, TCP_SYN);
+	s.nopts = 1;
+	in = F(s);
+	want = F(fwd_of(s, 45004, 80));
+	run_case(1, w, if_pub0, &in, TC_ACT_REDIRECT, &want, &got);
+	check_csums(w, &got);
+
+	cnt_mark();
+	w = "tc tcp SYN with ttl=1 (passed to the kernel untouched)";
+	s = client_spec(IPPROTO_TCP, 45005, 8080, TCP_SYN);
+	s.ttl = 1;
+	in = F(s);
+	run_case(1, w, if_pub0, &in, TC_ACT_OK, &in, &got);
+	cnt_check(XM_C_PASS_TTL, 1, w);
+
+	s = client_spec(IPPROTO_TCP, 45006, 8082, TCP_SYN);
+	in = F(s);
+	run_case(1, "tc tcp SYN to a port without a rule", if_pub0, &in, TC_ACT_OK, &in, &got);
+	s = client_spec(IPPROTO_TCP, 45007, 8080, TCP_ACK);
+	in = F(s);
+	run_case(1, "tc tcp ACK to 8080 without a flow", if_pub0, &in, TC_ACT_OK, &in, &got);
+	s = client_spec(IPPROTO_ICMP, 0x78, 0, 0);
+	in = F(s);
+	run_case(1, "tc ICMP echo request", if_pub0, &in, TC_ACT_OK, &in, &got);
+	cnt_mark();
+	s = client_spec(IPPROTO_TCP, 45008, 8080, TCP_SYN);
+	in = F(s);
+	in.len = 14 + 20 + 10;
+	run_case(1, "tc frame cut inside the TCP header", if_pub0, &in, TC_ACT_OK, &in, &got);
+	in = F(s);
+	pkt_put16(in.b + 16, 16);
+	run_case(1, "tc tot_len < ihl*4", if_pub0, &in, TC_ACT_OK, &in, &got);
+	cnt_check(XM_C_PASS_MALFORMED, 2, "tc malformed frames");
+}
+
+int main(void)
+{
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (geteuid() != 0) {
+		printf("1..0 # SKIP needs root (network namespace, BPF)\n");
+		return 0;
+	}
+	A_PUB0 = IPV4(192, 0, 2, 1);
+	A_CLIENT = IPV4(192, 0, 2, 10);
+	A_CLIENT2 = IPV4(192, 0, 2, 11);
+	A_OTHER = IPV4(192, 0, 2, 99);
+	A_BK0 = IPV4(198, 18, 0, 1);
+	A_BACKEND = IPV4(198, 18, 0, 2);
+	A_NONEIGH = IPV4(198, 18, 0, 3);
+	A_NOROUTE = IPV4(198, 19, 200, 1);
+	A_PUB1_PEER = IPV4(198, 51, 100, 2);
+
+	libbpf_set_print(libbpf_print);
+	if (!tap_ok(setup_netns() == 0, "private network namespace with pub0, bk0, pub1, routes and neighbours"))
+		return tap_done();
+	ncpus = libbpf_num_possible_cpus();
+	skel = xmasq_bpf__open_and_load();
+	if (!tap_ok(skel != NULL && ncpus > 0, "skeleton opens and loads (not pinned)")) {
+		tap_diag("xmasq_bpf__open_and_load: %s", strerror(errno));
+		return tap_done();
+	}
+	fd_xdp = bpf_program__fd(skel->progs.xmasq_xdp);
+	fd_tc = bpf_program__fd(skel->progs.xmasq_tc);
+	fd_config = bpf_map__fd(skel->maps.config);
+	fd_ifaces = bpf_map__fd(skel->maps.ifaces);
+	fd_txp = bpf_map__fd(skel->maps.tx_ports);
+	fd_rules = bpf_map__fd(skel->maps.rules);
+	fd_rule_stats = bpf_map__fd(skel->maps.rule_stats);
+	fd_iface_stats = bpf_map__fd(skel->maps.iface_stats);
+	fd_counters = bpf_map__fd(skel->maps.counters);
+	fd_flows = bpf_map__fd(skel->maps.flows);
+	if (!tap_ok(setup_maps() == 0, "config, ifaces, tx_ports and rules populated")) {
+		tap_diag("map update: %s", strerror(errno));
+		xmasq_bpf__destroy(skel);
+		return tap_done();
+	}
+
+	test_xdp_tcp();
+	test_xdp_udp();
+	test_xdp_range();
+	test_xdp_vlan();
+	test_xdp_options();
+	test_xdp_not_ours();
+	test_xdp_fragments();
+	test_xdp_malformed();
+	test_xdp_handover();
+	test_xdp_ttl_gen();
+	test_tc();
+
+	flows_clear();
+	xmasq_bpf__destroy(skel);
+	return tap_done();
+}
