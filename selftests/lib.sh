@@ -1,0 +1,457 @@
+# shellcheck shell=bash
+# selftests/lib.sh — shared by the namespace tests and tools/demo.sh.
+#
+# Builds the reference topology (an Azure-like VM with two public NICs in
+# front of a backend) out of network namespaces, runs the backend services,
+# provides TAP helpers and ONE set of end-to-end checks that both routers
+# (xmasq, and the seed's iptables recipe) must pass.
+#
+#   client0 C0 ─ eth0 ┐                     ┌ eth2 ─ backend B 198.18.0.2
+#   192.0.2.2         │  router R           │  (no default route)
+#   src 198.19.0.10   ├ eth0 192.0.2.1 ─────┤
+#                     ├ eth1 198.51.100.1   └ eth2 198.18.0.1
+#   client1 C1 ─ eth0 ┘  default via 192.0.2.2 dev eth0, no ip rules
+#   198.51.100.2, src 198.19.1.10
+#
+# Replies to C1 reach it only if the router sends them out of eth1 although
+# its routing table says eth0: that proves the per-NIC return path.
+#
+# Everything stays inside namespaces created here (names carry $$), and
+# xm_cleanup (installed as EXIT trap by xm_init) removes namespaces,
+# background processes (by pid), xmasq pin directories and temp files.
+#
+# Usage: source it, call xm_init, then topo_up VARIANT (gro|plain).
+
+XM_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+XM_DATA="$XM_ROOT/selftests/data"
+XMASQ="${XMASQ:-$XM_ROOT/build/xmasq}"
+if [ -x /usr/bin/python3 ]; then XM_PY=/usr/bin/python3; else XM_PY=$(command -v python3); fi
+
+# ---- addresses (RFC 5737 / RFC 2544 only) --------------------------------
+R_ADDR0=192.0.2.1      # router eth0  ("public IP" 1)
+R_ADDR1=198.51.100.1   # router eth1  ("public IP" 2)
+R_ADDR2=198.18.0.1     # router eth2  (towards the backend)
+C0_ADDR=192.0.2.2      # client0's link address (router's default gateway)
+C1_ADDR=198.51.100.2   # client1's link address
+C0_SRC=198.19.0.10     # "internet client" behind C0
+C1_SRC=198.19.1.10     # "internet client" behind C1
+B_ADDR=198.18.0.2      # backend
+BIG_MB=${BIG_MB:-50}   # size of the big download
+
+# ---- TAP -------------------------------------------------------------------
+T_NUM=0
+T_FAILED=0
+
+diag() { printf '%s\n' "$@" | sed 's/^/# /'; }
+
+tap_ok() { T_NUM=$((T_NUM + 1)); echo "ok $T_NUM - $*"; }
+
+tap_not_ok() { T_NUM=$((T_NUM + 1)); T_FAILED=$((T_FAILED + 1)); echo "not ok $T_NUM - $*"; }
+
+tap_skip() { T_NUM=$((T_NUM + 1)); echo "ok $T_NUM - $1 # SKIP ${2:-}"; }
+
+# tap_result RC DESC [DIAG...]: ok when RC is 0, else not ok plus diagnostics
+tap_result() {
+	local rc=$1 desc=$2
+	shift 2
+	if [ "$rc" -eq 0 ]; then
+		tap_ok "$desc"
+	else
+		tap_not_ok "$desc"
+		[ $# -gt 0 ] && diag "$@"
+	fi
+	return "$rc"
+}
+
+# tap_check DESC CMD...: runs CMD, ok when it exits 0 (output shown on failure)
+tap_check() {
+	local desc=$1 out rc
+	shift
+	out=$("$@" 2>&1)
+	rc=$?
+	tap_result "$rc" "$desc" "${out:-(no output, exit $rc)}"
+}
+
+# tap_done: prints the plan, returns 1 when anything failed
+tap_done() {
+	echo "1..$T_NUM"
+	[ "$T_FAILED" -eq 0 ]
+}
+
+# ---- bookkeeping and teardown ---------------------------------------------
+XM_NETNS=()   # namespaces we created
+XM_PIDS=()    # background processes we started
+XM_PINS=()    # "NS DIR" xmasq pin directories
+XM_TMP=""     # temp dir (backend files, logs)
+
+# topo_down: detach xmasq and remove pin dirs, stop background processes,
+# delete namespaces (everything topo_up/backend_up/router_*_up created)
+topo_down() {
+	local p ns pin
+	for pin in "${XM_PINS[@]}"; do
+		ns=${pin%% *}
+		p=${pin#* }
+		if [ -e "/run/netns/$ns" ] && [ -x "$XMASQ" ]; then
+			timeout 20 nsenter --net="/run/netns/$ns" "$XMASQ" --pin-dir "$p" detach --all >/dev/null 2>&1
+		fi
+		case "$p" in /sys/fs/bpf/xmasq-*) rm -rf "$p" ;; esac
+	done
+	for p in "${XM_PIDS[@]}"; do
+		kill "$p" 2>/dev/null
+	done
+	for ns in "${XM_NETNS[@]}"; do
+		# anything still running inside our own namespaces was started by us
+		for p in $(ip netns pids "$ns" 2>/dev/null); do
+			kill "$p" 2>/dev/null
+		done
+	done
+	for p in "${XM_PIDS[@]}"; do
+		wait "$p" 2>/dev/null
+	done
+	for ns in "${XM_NETNS[@]}"; do
+		ip netns del "$ns" 2>/dev/null
+	done
+	XM_PINS=() XM_PIDS=() XM_NETNS=()
+	return 0
+}
+
+xm_cleanup() {
+	local rc=$?
+	trap - EXIT INT TERM
+	topo_down
+	[ -n "$XM_TMP" ] && case "$XM_TMP" in /tmp/xmasq-test.*) rm -rf "$XM_TMP" ;; esac
+	return $rc
+}
+
+xm_init() {
+	if [ "$(id -u)" != 0 ]; then
+		echo "1..0 # SKIP needs root (network namespaces)"
+		exit 0
+	fi
+	local c
+	for c in ip ethtool nsenter timeout "$XM_PY"; do
+		if ! command -v "$c" >/dev/null 2>&1; then
+			echo "1..0 # SKIP missing $c (run tools/deps.sh)"
+			exit 0
+		fi
+	done
+	trap xm_cleanup EXIT
+	trap 'exit 130' INT
+	trap 'exit 143' TERM
+	XM_TMP=$(mktemp -d /tmp/xmasq-test.$$.XXXXXX)
+}
+
+# ---- namespace helpers ------------------------------------------------------
+# nsx NS CMD...: run CMD in namespace NS (network namespace only, host mounts
+# kept, so bpffs pins survive between calls)
+nsx() {
+	local ns=$1
+	shift
+	nsenter --net="/run/netns/$ns" "$@"
+}
+
+# cli NS OP [--timeout S] ARGS...: selftests/data/client.py in NS, with a hard timeout
+cli() {
+	local ns=$1 op=$2 t=10
+	shift 2
+	if [ "$1" = "--timeout" ]; then t=$2; shift 2; fi
+	timeout --kill-after=5 $((t * 3 + 5)) nsenter --net="/run/netns/$ns" \
+		"$XM_PY" "$XM_DATA/client.py" "$op" --timeout "$t" "$@"
+}
+
+# wait_for SECONDS CMD...: poll CMD every 0.1 s until it succeeds
+wait_for() {
+	local n=$(($1 * 10))
+	shift
+	while [ "$n" -gt 0 ]; do
+		"$@" >/dev/null 2>&1 && return 0
+		sleep 0.1
+		n=$((n - 1))
+	done
+	return 1
+}
+
+# port_listening NS PROTO(tcp|udp) ADDR PORT
+port_listening() {
+	local flag=-ltn
+	[ "$2" = udp ] && flag=-lun
+	nsx "$1" ss -H $flag "src $3:$4" | grep -q .
+}
+
+# wait_port NS PROTO ADDR PORT [SECONDS]
+wait_port() { wait_for "${5:-10}" port_listening "$1" "$2" "$3" "$4"; }
+
+# json_get JSON_FILE PY_EXPR: prints eval(PY_EXPR) with d = the parsed JSON
+json_get() {
+	"$XM_PY" -c 'import json,sys
+d = json.load(open(sys.argv[1]))
+v = eval(sys.argv[2])
+print(json.dumps(v) if isinstance(v, (dict, list, bool)) or v is None else v)' "$1" "$2"
+}
+
+# link_stat NS IFACE rx_packets|tx_packets|...
+link_stat() { nsx "$1" cat "/sys/class/net/$2/statistics/$3"; }
+
+# tcp_retrans NS: the namespace's TCP RetransSegs counter
+tcp_retrans() {
+	nsx "$1" awk '/^Tcp:/ { if (!h) { for (i = 1; i <= NF; i++) if ($i == "RetransSegs") c = i; h = 1 } else print $c }' /proc/net/snmp
+}
+
+# ---- topology ---------------------------------------------------------------
+# topo_up VARIANT [TAG]
+#   VARIANT gro:   GRO on the client/backend veth ends (XDP_REDIRECT into
+#                  them delivers: xmasq's XDP transmit path), and their TX
+#                  checksum offload off, so they send complete checksums like
+#                  a real wire (a local sender's CHECKSUM_PARTIAL frames are
+#                  handed from XDP to tc by xmasq: counter pass_csum_partial)
+#   VARIANT plain: default veth ends (no GRO, no XDP, checksum offload on:
+#                  xmasq's tc path)
+# Sets NS_R NS_C0 NS_C1 NS_B. Namespace names carry $$ and TAG.
+topo_up() {
+	local variant=$1 tag=${2:-$1} ns
+	case "$variant" in gro | plain) ;; *) echo "topo_up: variant gro|plain" >&2; return 2 ;; esac
+	TOPO_VARIANT=$variant
+	NS_R="xm-r-$$-$tag"
+	NS_C0="xm-c0-$$-$tag"
+	NS_C1="xm-c1-$$-$tag"
+	NS_B="xm-b-$$-$tag"
+	for ns in "$NS_R" "$NS_C0" "$NS_C1" "$NS_B"; do
+		ip netns add "$ns" || return 1
+		XM_NETNS+=("$ns")
+		# quiet and deterministic: no IPv6 chatter, no reverse-path filter
+		nsx "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1 \
+			net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0 || return 1
+		ip -n "$ns" link set lo up || return 1
+	done
+	# each peer end is eth0 in its own namespace
+	ip -n "$NS_R" link add eth0 type veth peer name eth0 netns "$NS_C0" || return 1
+	ip -n "$NS_R" link add eth1 type veth peer name eth0 netns "$NS_C1" || return 1
+	ip -n "$NS_R" link add eth2 type veth peer name eth0 netns "$NS_B" || return 1
+
+	ip -n "$NS_R" addr add $R_ADDR0/24 dev eth0
+	ip -n "$NS_R" addr add $R_ADDR1/24 dev eth1
+	ip -n "$NS_R" addr add $R_ADDR2/24 dev eth2
+	ip -n "$NS_C0" addr add $C0_ADDR/24 dev eth0
+	ip -n "$NS_C0" addr add $C0_SRC/32 dev lo
+	ip -n "$NS_C1" addr add $C1_ADDR/24 dev eth0
+	ip -n "$NS_C1" addr add $C1_SRC/32 dev lo
+	ip -n "$NS_B" addr add $B_ADDR/24 dev eth0
+	for ns in "$NS_R:eth0" "$NS_R:eth1" "$NS_R:eth2" "$NS_C0:eth0" "$NS_C1:eth0" "$NS_B:eth0"; do
+		ip -n "${ns%%:*}" link set "${ns#*:}" up || return 1
+	done
+	if [ "$variant" = gro ]; then
+		for ns in "$NS_C0" "$NS_C1" "$NS_B"; do
+			nsx "$ns" ethtool -K eth0 gro on tx off >/dev/null || return 1
+		done
+	fi
+	ip -n "$NS_R" route add default via $C0_ADDR dev eth0 || return 1
+	ip -n "$NS_C0" route add default via $R_ADDR0 dev eth0 || return 1
+	ip -n "$NS_C1" route add default via $R_ADDR1 dev eth0 || return 1
+	# the backend has no default route: it can only answer 198.18.0.0/24
+}
+
+# ---- backend services -------------------------------------------------------
+# backend_up: index page, $BIG_MB MB random file, /whoami, UDP echo :5000,
+# connection recorder on :81. Sets BIG_SHA (sha256 of big.bin).
+backend_up() {
+	local www="$XM_TMP/www" log="$XM_TMP/log-$NS_B"
+	mkdir -p "$www" "$log"
+	if [ ! -f "$www/big.bin" ]; then
+		echo "<html><body><h1>xmasq-test-index</h1><p>served by the backend 198.18.0.2</p></body></html>" >"$www/index.html"
+		head -c $((BIG_MB * 1024 * 1024)) /dev/urandom >"$www/big.bin"
+		head -c $((10 * 1024 * 1024)) "$www/big.bin" >"$www/10mb.bin"
+	fi
+	BIG_SHA=$(sha256sum "$www/big.bin" | cut -d' ' -f1)
+	BACKEND_LOG=$log
+	nsx "$NS_B" "$XM_PY" "$XM_DATA/backend.py" --addr $B_ADDR --dir "$www" --log "$log" \
+		>"$log/stdout" 2>&1 &
+	XM_PIDS+=($!)
+	if ! wait_for 10 test -e "$log/ready"; then
+		echo "backend did not start:" >&2
+		cat "$log/stdout" >&2
+		return 1
+	fi
+	wait_port "$NS_B" tcp $B_ADDR 80 && wait_port "$NS_B" tcp $B_ADDR 81 && wait_port "$NS_B" udp $B_ADDR 5000
+}
+
+backend_tcp81_count() { wc -l <"$BACKEND_LOG/tcp81.log"; }
+
+# ---- routers ------------------------------------------------------------------
+# The rules xmasq gets (the same forwards the iptables recipe installs).
+XM_RULES="forward eth0 tcp 8080 to $B_ADDR:80
+forward eth1 tcp 8080 to $B_ADDR:80
+forward eth0 udp 5000 to $B_ADDR:5000
+forward eth1 udp 5000 to $B_ADDR:5000"
+
+# xm ARGS...: build/xmasq in the router namespace with this run's pin dir
+xm() { timeout --kill-after=5 60 nsenter --net="/run/netns/$NS_R" "$XMASQ" --pin-dir "$XM_PIN" "$@"; }
+
+# router_xmasq_vars: XM_PIN (this router's pin dir, registered for teardown)
+# and XM_RULES_FILE. Idempotent; call it in the main shell before anything
+# that runs router_xmasq_up in a subshell.
+router_xmasq_vars() {
+	XM_PIN="/sys/fs/bpf/xmasq-test-$$-$TOPO_VARIANT"
+	XM_RULES_FILE="$XM_TMP/rules-$TOPO_VARIANT.conf"
+	case " ${XM_PINS[*]} " in *" $XM_PIN "*) ;; *) XM_PINS+=("$NS_R $XM_PIN") ;; esac
+}
+
+# router_xmasq_up [MODE]: attach xmasq to eth0 eth1 eth2, apply XM_RULES
+router_xmasq_up() {
+	local mode=${1:-xdp}
+	ensure_bpffs || return 1
+	router_xmasq_vars
+	printf '%s\n' "$XM_RULES" >"$XM_RULES_FILE"
+	xm attach --mode "$mode" eth0 eth1 eth2 || return 1
+	xm apply "$XM_RULES_FILE"
+}
+
+# bpffs on /sys/fs/bpf (host mount namespace): needed for xmasq's pins
+ensure_bpffs() {
+	if ! grep -q ' /sys/fs/bpf bpf ' /proc/mounts; then
+		mount -t bpf bpf /sys/fs/bpf || return 1
+	fi
+}
+
+# router_iptables_up [connmark]: the seed's recipe.
+#   forwarding, DNAT per ingress NIC, MASQUERADE towards the backend,
+#   and source routing for eth1's address (ip rule + table 101).
+# With "connmark", also the mark-based return path that DNAT'd replies need
+# (the seed's "ip rule from 198.51.100.1" does not match them: the reply's
+# source is rewritten to 198.51.100.1 only in POSTROUTING, after routing).
+router_iptables_up() {
+	local ipt="nsx $NS_R iptables -w" ifc proto
+	nsx "$NS_R" sysctl -qw net.ipv4.ip_forward=1 || return 1
+	for ifc in eth0 eth1; do
+		for proto in tcp:8080:80 udp:5000:5000; do
+			IFS=: read -r p from to <<<"$proto"
+			$ipt -t nat -A PREROUTING -i $ifc -p "$p" --dport "$from" -j DNAT --to-destination "$B_ADDR:$to" || return 1
+		done
+	done
+	$ipt -t nat -A POSTROUTING -d $B_ADDR -j MASQUERADE || return 1
+	ip -n "$NS_R" rule add from $R_ADDR1 table 101 || return 1
+	ip -n "$NS_R" route add default via $C1_ADDR dev eth1 table 101 || return 1
+	if [ "${1:-}" = connmark ]; then
+		$ipt -t mangle -A PREROUTING -i eth1 -m conntrack --ctstate NEW -j CONNMARK --set-mark 101 || return 1
+		$ipt -t mangle -A PREROUTING -i eth2 -j CONNMARK --restore-mark || return 1
+		ip -n "$NS_R" rule add fwmark 101 table 101 || return 1
+	fi
+}
+
+router_iptables_down() {
+	nsx "$NS_R" iptables -w -t nat -F
+}
+
+# ---- the checks (one set, both routers) ---------------------------------------
+# client_vars N: sets CNS CSRC CRADDR CIF CLABEL for client N (0|1)
+client_vars() {
+	if [ "$1" = 0 ]; then
+		CNS=$NS_C0 CSRC=$C0_SRC CRADDR=$R_ADDR0 CIF=eth0 OTHER_NS=$NS_C1
+	else
+		CNS=$NS_C1 CSRC=$C1_SRC CRADDR=$R_ADDR1 CIF=eth1 OTHER_NS=$NS_C0
+	fi
+	CLABEL="C$1 -> $CRADDR ($CIF)"
+}
+
+# check_client N: HTTP page, /whoami, big download, UDP through client N.
+# Sets LAST_XFER_SECS.
+check_client() {
+	client_vars "$1"
+	local out rc other0 other1 r0 r1 payload
+	other0=$(link_stat "$OTHER_NS" eth0 rx_packets)
+	r0=$(tcp_retrans "$NS_B")
+
+	out=$(cli "$CNS" get --src $CSRC "http://$CRADDR:8080/" 2>&1)
+	rc=$?
+	[ $rc -eq 0 ] && ! grep -q xmasq-test-index <<<"$out" && rc=1
+	tap_result $rc "$CLABEL: HTTP GET of the index page through tcp/8080" "$out"
+
+	out=$(cli "$CNS" get --src $CSRC "http://$CRADDR:8080/whoami" 2>&1)
+	rc=$?
+	[ $rc -eq 0 ] && [ "${out%%:*}" != "$R_ADDR2" ] && rc=1
+	tap_result $rc "$CLABEL: backend saw the router ($R_ADDR2) as source (masquerade)" "whoami: $out"
+
+	out=$(cli "$CNS" sha --timeout 30 --src $CSRC "http://$CRADDR:8080/big.bin" 2>&1)
+	rc=$?
+	local sha bytes secs
+	[ $rc -eq 0 ] && read -r sha bytes secs <<<"$out"
+	LAST_XFER_SECS=$secs
+	[ $rc -eq 0 ] && [ "$sha" != "$BIG_SHA" ] && rc=1
+	tap_result $rc "$CLABEL: ${BIG_MB} MB download, sha256 matches (${secs:-?} s)" \
+		"got: $out" "want: $BIG_SHA $((BIG_MB * 1024 * 1024))"
+	r1=$(tcp_retrans "$NS_B")
+	LAST_RETRANS=$((r1 - r0))
+
+	payload="hello-$1-$RANDOM"
+	out=$(cli "$CNS" udp --timeout 3 --src $CSRC "$CRADDR" 5000 "$payload" 2>&1)
+	rc=$?
+	[ $rc -eq 0 ] && [ "$out" != "echo:$R_ADDR2:$payload" ] && rc=1
+	tap_result $rc "$CLABEL: UDP request/response on udp/5000, backend saw $R_ADDR2" \
+		"got: $out" "want: echo:$R_ADDR2:$payload"
+
+	# replies went out of the NIC the traffic came in on: the client got
+	# them (checked above) and the other client's link stayed quiet
+	other1=$(link_stat "$OTHER_NS" eth0 rx_packets)
+	rc=0
+	[ $((other1 - other0)) -gt 5 ] && rc=1
+	tap_result $rc "$CLABEL: replies did not leak out of the other NIC ($((other1 - other0)) packets there)" \
+		"the other client's eth0 received $((other1 - other0)) packets meanwhile"
+}
+
+# check_unforwarded: a connection to the router's tcp/8081 (no rule) never
+# reaches the backend's port-81 recorder; control: the router itself can
+# reach that recorder, so the check can fail.
+check_unforwarded() {
+	local n0 n1 out rc i
+	n0=$(backend_tcp81_count)
+	out=$(cli "$NS_R" tcp --timeout 3 --src $R_ADDR2 $B_ADDR 81 2>&1)
+	rc=$?
+	wait_for 3 test "$(backend_tcp81_count)" -gt "$n0"
+	n1=$(backend_tcp81_count)
+	[ $rc -eq 0 ] && [ "$n1" -le "$n0" ] && rc=1
+	tap_result $rc "control: the backend's tcp/81 recorder is reachable from the router and records it" \
+		"connect: $out" "records: $n0 -> $n1"
+	for i in 0 1; do
+		client_vars $i
+		n0=$(backend_tcp81_count)
+		out=$(cli "$CNS" tcp --timeout 2 --src $CSRC "$CRADDR" 8081 2>&1)
+		sleep 0.3
+		n1=$(backend_tcp81_count)
+		rc=0
+		[ "$out" = connected ] && rc=1
+		[ "$n1" -ne "$n0" ] && rc=1
+		tap_result $rc "C$i -> $CRADDR:8081 (no rule) does not reach the backend (${out:-no answer})" \
+			"connect: $out" "backend tcp/81 records: $n0 -> $n1" "$(tail -n 2 "$BACKEND_LOG/tcp81.log")"
+	done
+}
+
+# check_forwarding_works N DESC: quick HTTP GET through client N
+check_forwarding_works() {
+	client_vars "$1"
+	local out rc
+	out=$(cli "$CNS" get --timeout 3 --src $CSRC "http://$CRADDR:8080/whoami" 2>&1)
+	rc=$?
+	[ $rc -eq 0 ] && [ "${out%%:*}" != "$R_ADDR2" ] && rc=1
+	tap_result $rc "$CLABEL: $2" "$out"
+}
+
+# check_not_forwarded DESC: neither TCP nor UDP gets through either client
+check_not_forwarded() {
+	local i out rc n0 u0 u1
+	for i in 0 1; do
+		client_vars $i
+		n0=$(grep -c whoami "$BACKEND_LOG/http.log")
+		u0=$(wc -l <"$BACKEND_LOG/udp.log")
+		out=$(cli "$CNS" get --timeout 2 --src $CSRC "http://$CRADDR:8080/whoami" 2>&1)
+		rc=$?
+		local out2 rc2
+		out2=$(cli "$CNS" udp --timeout 2 --src $CSRC "$CRADDR" 5000 "after" 2>&1)
+		rc2=$?
+		u1=$(wc -l <"$BACKEND_LOG/udp.log")
+		if [ $rc -ne 0 ] && [ $rc2 -ne 0 ] && [ "$(grep -c whoami "$BACKEND_LOG/http.log")" -eq "$n0" ] && [ "$u1" -eq "$u0" ]; then
+			tap_ok "$CLABEL: $1: tcp/8080 and udp/5000 no longer forwarded"
+		else
+			tap_not_ok "$CLABEL: $1: tcp/8080 and udp/5000 no longer forwarded"
+			diag "tcp: rc=$rc $out" "udp: rc=$rc2 $out2" "backend udp log lines $u0 -> $u1"
+		fi
+	done
+}
