@@ -75,6 +75,8 @@ struct xm_config {
 #define XM_IFACE_TC_ATTACHED (1u << 1) /* tc ingress program present        */
 #define XM_IFACE_XDP_ATTACHED (1u << 2)
 #define XM_IFACE_XDP_GENERIC (1u << 3) /* attached in generic (skb) mode    */
+#define XM_IFACE_FWD_BY_US   (1u << 4) /* xmasq turned forwarding on: detach
+                                          turns it off again               */
 
 struct xm_iface {
 	__u32 ifindex;

@@ -350,9 +350,18 @@ int xm_attach(const char *pin_dir, char *const *ifnames, int n, enum xm_mode mod
 			break;
 		}
 		ifc->slot = (__u8)slot;
-		rc = xm_sysctl_forwarding_on(ifname, log, err, errlen);
-		if (rc)
-			break;
+		{
+			struct xm_iface old;
+
+			rc = xm_sysctl_forwarding_on(ifname, log, err, errlen);
+			if (rc < 0)
+				break;
+			/* Re-attach: remember who turned it on the first time. */
+			if (rc == 1 || (bpf_map_lookup_elem(h.fd[XM_MAP_IFACES], &ifc->ifindex, &old) == 0 &&
+					(old.flags & XM_IFACE_FWD_BY_US)))
+				ifc->flags |= XM_IFACE_FWD_BY_US;
+			rc = 0;
+		}
 		/* tc first: while XDP is being replaced, tc handles the traffic. */
 		rc = attach_tc(ifc->ifindex, bpf_program__fd(skel->progs.xmasq_tc), ifname, err, errlen);
 		if (rc)
@@ -481,8 +490,11 @@ int xm_detach(const char *pin_dir, char *const *ifnames, int n, int all,
 		{
 			struct xm_iface v;
 
-			if (bpf_map_lookup_elem(h.fd[XM_MAP_IFACES], &list[i], &v) == 0)
+			if (bpf_map_lookup_elem(h.fd[XM_MAP_IFACES], &list[i], &v) == 0) {
 				bpf_map_delete_elem(h.fd[XM_MAP_LOCAL_ADDRS], &v.addr);
+				if (v.flags & XM_IFACE_FWD_BY_US)
+					xm_sysctl_forwarding_off(name, log);
+			}
 		}
 		bpf_map_delete_elem(h.fd[XM_MAP_IFACES], &list[i]);
 		bpf_map_delete_elem(h.fd[XM_MAP_TX_PORTS], &list[i]);

@@ -63,6 +63,23 @@ int xm_ifinfo_get(const char *ifname, struct xm_iface *out, char *err, size_t er
 	return 0;
 }
 
+int xm_sysctl_forwarding_off(const char *ifname, FILE *log)
+{
+	char path[128];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/sys/net/ipv4/conf/%s/forwarding", ifname);
+	f = fopen(path, "w");
+	if (!f || fputs("0\n", f) < 0 || fclose(f) != 0) {
+		if (log)
+			fprintf(log, "%s: could not turn forwarding off again (%s)\n", path, strerror(errno));
+		return -1;
+	}
+	if (log)
+		fprintf(log, "%s: set net.ipv4.conf.%s.forwarding=0 (as before attach)\n", ifname, ifname);
+	return 0;
+}
+
 int xm_sysctl_forwarding_on(const char *ifname, FILE *log, char *err, size_t errlen)
 {
 	char path[128], was = '?';
@@ -75,7 +92,7 @@ int xm_sysctl_forwarding_on(const char *ifname, FILE *log, char *err, size_t err
 		fclose(f);
 	}
 	if (was == '1')
-		return 0;
+		return 0; /* was already on: not ours to turn off later */
 	f = fopen(path, "w");
 	if (!f || fputs("1\n", f) < 0 || fclose(f) != 0) {
 		snprintf(err, errlen, "%s: cannot enable forwarding (%s); the kernel's FIB lookup refuses to route for it otherwise",
@@ -83,7 +100,7 @@ int xm_sysctl_forwarding_on(const char *ifname, FILE *log, char *err, size_t err
 		return -1;
 	}
 	if (log)
-		fprintf(log, "%s: set net.ipv4.conf.%s.forwarding=1 (was %c), needed to route forwarded packets\n",
+		fprintf(log, "%s: set net.ipv4.conf.%s.forwarding=1 (was %c), needed to route forwarded packets; detach turns it off again\n",
 			ifname, ifname, was);
-	return 0;
+	return 1;
 }

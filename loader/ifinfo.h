@@ -7,6 +7,8 @@
 
 /* Fills ifindex, MAC and primary IPv4 address. 0, -1 runtime, -2 usage. */
 int xm_ifinfo_get(const char *ifname, struct xm_iface *out, char *err, size_t errlen);
-/* Sets net.ipv4.conf.IFNAME.forwarding=1, saying so on log when changed. */
+/* Sets net.ipv4.conf.IFNAME.forwarding=1, saying so on log when changed.
+ * Returns 1 if it changed it, 0 if it was on already, -1 on failure. */
 int xm_sysctl_forwarding_on(const char *ifname, FILE *log, char *err, size_t errlen);
+int xm_sysctl_forwarding_off(const char *ifname, FILE *log);
 #endif

@@ -40,6 +40,13 @@ done
 for t in selftests/netns_*.sh; do
 	[ -x "$t" ] && run_one "$(basename "$t")" "$t"
 done
+# The end-to-end suite again in the other attach modes.
+for mode in tc xdp-generic; do
+	run_one "netns_e2e.sh --mode $mode" env XM_MODE=$mode selftests/netns_e2e.sh
+done
+for t in selftests/vm_*.sh; do
+	[ -x "$t" ] && run_one "$(basename "$t")" "$t"
+done
 
 if [ "$skip" -gt 0 ]; then
 	echo "$pass passed, $fail failed, $skip skipped"
