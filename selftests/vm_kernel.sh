@@ -1,0 +1,344 @@
+#!/bin/bash
+# Boots Debian 12's own kernel (6.1) under QEMU and runs build/xmasq in
+# it: the BPF programs must pass the 6.1 verifier and attach (native XDP on
+# veth, tc), apply rules, report program ids and detach cleanly.
+#
+# The kernel package is fetched with `apt-get download` (never installed into
+# the host's /boot) and cached in build/vm/, together with the few modules
+# the test loads (veth, sch_ingress, cls_bpf and their dependencies).  The
+# initramfs (busybox-static, build/xmasq, iproute2's ip/tc, their libraries,
+# selftests/vm/init.sh as /init) is rebuilt on every run.
+#
+# Needs: qemu-system-x86_64 (KVM when it can boot a stock kernel, else TCG
+# emulation: both take seconds), busybox (static), cpio, gzip, dpkg-deb,
+# apt-get, depmod (kmod), python3, iproute2.  Missing tools or an unknown
+# kernel package make it skip, not fail.
+#
+# Env: XMASQ=build/xmasq  VM_DIR=build/vm  VM_TIMEOUT=120 (seconds)
+#      VM_ACCEL=auto|kvm|tcg  VM_BOOT_DEADLINE=30 (seconds for KVM to reach init)
+#      VM_APPEND="..." (more kernel arguments)  VM_KEEP=1 (keep build/vm/run.*)
+#      VM_KERNEL_PKG=linux-image-6.1.0-NN-amd64 (default: what linux-image-amd64
+#      depends on if that is 6.1, else the newest 6.1 image apt knows)
+set -u
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+XMASQ="${XMASQ:-$ROOT/build/xmasq}"
+VM_DIR="${VM_DIR:-$ROOT/build/vm}"
+VM_TIMEOUT="${VM_TIMEOUT:-120}"
+INIT="$ROOT/selftests/vm/init.sh"
+MODULES="veth sch_ingress cls_bpf"   # module names; built-in ones are skipped
+
+T_NUM=0
+T_FAILED=0
+diag() { printf '%s\n' "$@" | sed 's/^/# /'; }
+tap_ok() { T_NUM=$((T_NUM + 1)); echo "ok $T_NUM - $*"; }
+tap_not_ok() { T_NUM=$((T_NUM + 1)); T_FAILED=$((T_FAILED + 1)); echo "not ok $T_NUM - $*"; }
+skip_all() {
+	echo "ok 1 - xmasq on Debian's 6.1 kernel in a VM # SKIP $*"
+	echo "1..1"
+	exit 0
+}
+bail() { # a setup step that should have worked did not
+	tap_not_ok "$1"
+	shift
+	[ $# -gt 0 ] && diag "$@"
+	echo "1..$T_NUM"
+	exit 1
+}
+
+WORK=""
+cleanup() { [ -n "$WORK" ] && [ -z "${VM_KEEP:-}" ] && rm -rf "$WORK"; }
+trap cleanup EXIT
+
+# ---- prerequisites ------------------------------------------------------------
+[ -x "$XMASQ" ] || skip_all "$XMASQ not built (make)"
+[ -f "$INIT" ] || bail "selftests/vm/init.sh exists"
+for c in qemu-system-x86_64 busybox cpio gzip dpkg-deb depmod python3 timeout; do
+	command -v "$c" >/dev/null 2>&1 || skip_all "$c not installed"
+done
+mkdir -p "$VM_DIR" || bail "create $VM_DIR"
+WORK=$(mktemp -d "$VM_DIR/run.XXXXXX") || bail "create a work directory under $VM_DIR"
+
+# ---- kernel package -----------------------------------------------------------
+KPKG="${VM_KERNEL_PKG:-}"
+if [ -z "$KPKG" ] && command -v apt-cache >/dev/null 2>&1; then
+	KPKG=$(apt-cache depends linux-image-amd64 2>/dev/null |
+		sed -n 's/^ *Depends: \(linux-image-6\.1\.[0-9]*-[0-9]*-amd64\)$/\1/p' | head -n1)
+	[ -n "$KPKG" ] || KPKG=$(apt-cache search --names-only '^linux-image-6\.1\.[0-9]+-[0-9]+-amd64$' 2>/dev/null |
+		awk '{print $1}' | sort -V | tail -n1)
+fi
+if [ -z "$KPKG" ]; then # no package lists: use the newest cached kernel
+	KPKG=$(find "$VM_DIR" -maxdepth 2 -name ready -path '*/linux-image-6.1*' 2>/dev/null |
+		sed 's|.*/\(linux-image-[^/]*\)/ready$|\1|' | sort -V | tail -n1)
+fi
+[ -n "$KPKG" ] || skip_all "no linux-image-6.1 package known to apt (apt-get update?) and none cached in $VM_DIR"
+KDIR="$VM_DIR/$KPKG"
+
+# Cache layout: $VM_DIR/<pkg>_<ver>_amd64.deb, and $KDIR/ with vmlinuz,
+# config, version, modules/*.ko, modules.load (insmod order), ready.
+if [ ! -f "$KDIR/ready" ]; then
+	deb=$(ls "$VM_DIR/${KPKG}"_*.deb 2>/dev/null | sort -V | tail -n1)
+	if [ -z "$deb" ]; then
+		command -v apt-get >/dev/null 2>&1 || skip_all "apt-get not available to download $KPKG"
+		# apt's _apt sandbox user cannot write build/vm: apt says so and
+		# downloads as root instead; that warning is noise here.
+		if ! out=$(cd "$WORK" && apt-get download -q "$KPKG" 2>&1); then
+			skip_all "apt-get download $KPKG failed: $(printf '%s' "$out" | grep -E '^(E|W):' | grep -v unsandboxed | head -n2 | tr '\n' ' ')"
+		fi
+		f=$(ls "$WORK/${KPKG}"_*.deb 2>/dev/null | head -n1)
+		[ -n "$f" ] || skip_all "apt-get download $KPKG produced no .deb"
+		mv "$f" "$VM_DIR/" || bail "move $f into $VM_DIR"
+		deb="$VM_DIR/$(basename "$f")"
+	fi
+	x="$WORK/extract"
+	mkdir -p "$x"
+	dpkg-deb -x "$deb" "$x" || bail "dpkg-deb -x $(basename "$deb")" "remove it to download it again"
+	kver=$(ls "$x/lib/modules" 2>/dev/null | head -n1)
+	vmlinuz="$x/boot/vmlinuz-$kver"
+	[ -n "$kver" ] && [ -f "$vmlinuz" ] || bail "$(basename "$deb") has boot/vmlinuz-* and lib/modules/*"
+	mdir="$x/lib/modules/$kver"
+	# The .deb has no modules.dep (its postinst runs depmod): make one.
+	[ -f "$mdir/modules.dep" ] || depmod -b "$x" "$kver" || bail "depmod -b for $kver"
+	rm -rf "$KDIR"
+	mkdir -p "$KDIR/modules"
+	: >"$KDIR/modules.load"
+	for m in $MODULES; do
+		line=$(grep -E "(^|/)$m\.ko(\.xz|\.zst|\.gz)?:" "$mdir/modules.dep" | head -n1)
+		if [ -z "$line" ]; then
+			grep -qE "(^|/)$m\.ko\$" "$mdir/modules.builtin" 2>/dev/null && continue
+			bail "kernel $kver has module $m (built-in or loadable)"
+		fi
+		# modules.dep lists the closure of dependencies, the deepest last:
+		# load them in reverse order, then the module itself.
+		deps=$(printf '%s\n' "${line#*:}" | tr ' ' '\n' | sed '/^$/d' | tac)
+		for p in $deps "${line%%:*}"; do
+			name=$(basename "$p")
+			name=${name%.xz}; name=${name%.zst}; name=${name%.gz}
+			grep -qx "$name" "$KDIR/modules.load" && continue
+			case "$p" in
+			*.xz) xz -dc "$mdir/$p" >"$KDIR/modules/$name" ;;
+			*.zst) zstd -qdc "$mdir/$p" >"$KDIR/modules/$name" ;;
+			*.gz) gzip -dc "$mdir/$p" >"$KDIR/modules/$name" ;;
+			*) cp "$mdir/$p" "$KDIR/modules/$name" ;;
+			esac || bail "unpack module $p"
+			echo "$name" >>"$KDIR/modules.load"
+		done
+	done
+	cp "$vmlinuz" "$KDIR/vmlinuz" && cp "$x/boot/config-$kver" "$KDIR/config" &&
+		echo "$kver" >"$KDIR/version" || bail "copy the kernel into $KDIR"
+	rm -rf "$x"
+	touch "$KDIR/ready"
+fi
+KVER=$(cat "$KDIR/version")
+
+# ---- initramfs ----------------------------------------------------------------
+S="$WORK/root"
+mkdir -p "$S"/{bin,sbin,usr/bin,usr/sbin,lib/modules,lib64,dev,proc,sys,tmp,run,etc}
+
+# copy_elf SRC DEST: the file plus every shared library ldd names (and the
+# dynamic loader), each at the path the loader will look for it.
+copy_elf() {
+	cp -L "$1" "$S$2" || return 1
+	local lib
+	for lib in $(ldd "$1" 2>/dev/null | sed -n 's/.*=> \(\/[^ ]*\).*/\1/p; s/^[[:space:]]*\(\/[^ ]*\) (0x.*/\1/p'); do
+		[ -e "$S$lib" ] && continue
+		mkdir -p "$S$(dirname "$lib")"
+		cp -L "$lib" "$S$lib" || return 1
+	done
+}
+copy_elf "$(command -v busybox)" /bin/busybox || bail "copy busybox into the initramfs"
+copy_elf "$XMASQ" /usr/bin/xmasq || bail "copy $XMASQ and its libraries into the initramfs"
+for t in ip tc; do
+	p=$(command -v "$t" 2>/dev/null) && copy_elf "$p" "/usr/sbin/$t"
+done
+[ -x "$S/usr/sbin/ip" ] || bail "iproute2's ip found (apt-get install iproute2)"
+# libxdp's multi-program dispatcher: an object file beside the library.
+for lib in $(ldd "$XMASQ" 2>/dev/null | sed -n 's/.*=> \(\/[^ ]*libxdp[^ ]*\).*/\1/p'); do
+	for d in "$(dirname "$lib")/bpf" "$(dirname "$(readlink -f "$lib")")/bpf"; do
+		o="$d/xdp-dispatcher.o"
+		[ -f "$o" ] && [ ! -e "$S$o" ] && mkdir -p "$S$d" && cp "$o" "$S$o"
+	done
+done
+cp "$KDIR"/modules/*.ko "$S/lib/modules/" 2>/dev/null
+cp "$KDIR/modules.load" "$S/modules.load"
+cp "$INIT" "$S/init" && chmod 755 "$S/init" || bail "copy init.sh"
+mknod -m 600 "$S/dev/console" c 5 1 2>/dev/null # needs root; init.sh copes without
+INITRD="$WORK/initrd.gz"
+(cd "$S" && find . -print0 | cpio --null -o -H newc -R 0:0 --quiet | gzip -1 >"$INITRD") ||
+	bail "build the initramfs (cpio | gzip)"
+
+# ---- boot ---------------------------------------------------------------------
+# Accelerator: KVM when /dev/kvm is usable, else QEMU's TCG emulation (the
+# kernel boots in seconds either way).  Some hosts' KVM cannot run an ordinary
+# guest kernel: PVM ("kvm_pvm", nested KVM that runs only PVM-enabled guests)
+# hangs right after the kernel's decompressor.  Such a host gets TCG, and so
+# does any KVM boot that has not reached init within VM_BOOT_DEADLINE seconds.
+VM_ACCEL="${VM_ACCEL:-auto}"
+VM_BOOT_DEADLINE="${VM_BOOT_DEADLINE:-30}"
+accel_note=""
+if [ "$VM_ACCEL" = auto ]; then
+	if [ ! -c /dev/kvm ] || [ ! -r /dev/kvm ] || [ ! -w /dev/kvm ]; then
+		VM_ACCEL=tcg; accel_note="no usable /dev/kvm"
+	elif [ -d /sys/module/kvm_pvm ]; then
+		VM_ACCEL=tcg; accel_note="host KVM is PVM (kvm_pvm), which boots no stock kernel"
+	else
+		VM_ACCEL=kvm
+	fi
+fi
+LOG="$VM_DIR/console-$KVER.log"
+
+# boot ACCEL: run the VM, console into $LOG; sets qrc (qemu's status, 124 on
+# timeout, 125 when killed for not reaching init by the boot deadline)
+boot() {
+	local accel=$1 raw="$WORK/console.raw" pid t=0
+	local opts=(-accel tcg)
+	[ "$accel" = kvm ] && opts=(-enable-kvm)
+	: >"$raw"
+	timeout --kill-after=5 "$VM_TIMEOUT" qemu-system-x86_64 "${opts[@]}" -m 1024 -smp 2 \
+		-nographic -no-reboot -net none \
+		-kernel "$KDIR/vmlinuz" -initrd "$INITRD" \
+		-append "console=ttyS0 panic=-1 quiet ${VM_APPEND:-}" </dev/null >"$raw" 2>&1 &
+	pid=$!
+	qrc=""
+	while kill -0 "$pid" 2>/dev/null; do
+		if [ "$accel" = kvm ] && [ "$t" -ge $((VM_BOOT_DEADLINE * 2)) ] && ! grep -q 'XMASQ-KERNEL' "$raw"; then
+			kill "$pid" 2>/dev/null
+			wait "$pid" 2>/dev/null
+			qrc=125
+			break
+		fi
+		sleep 0.5
+		t=$((t + 1))
+	done
+	if [ -z "$qrc" ]; then
+		wait "$pid"
+		qrc=$?
+	fi
+	# no CRs, no terminal escapes (SeaBIOS clears the screen)
+	tr -d '\r' <"$raw" | sed 's/\x1b\[[0-9;?]*[A-Za-z]//g; s/\x1b[A-Za-z]//g' >"$LOG"
+}
+
+start=$(date +%s)
+boot "$VM_ACCEL"
+if [ "$qrc" = 125 ]; then
+	cp "$LOG" "$VM_DIR/console-$KVER-kvm.log"
+	accel_note="KVM boot did not reach init in ${VM_BOOT_DEADLINE}s (see console-$KVER-kvm.log)"
+	VM_ACCEL=tcg
+	boot tcg
+fi
+secs=$(($(date +%s) - start))
+ACCEL_DESC="$VM_ACCEL${accel_note:+ ($accel_note)}"
+
+# section STEP: the console lines of one init.sh step
+section() { sed -n "/^XMASQ-BEGIN $1\$/,/^XMASQ-END $1 rc=/p" "$LOG" | sed '1d;$d'; }
+step_rc() { sed -n "s/^XMASQ-END $1 rc=\([0-9]*\)\$/\1/p" "$LOG" | tail -n1; }
+# show LINES...: diagnostics, long outputs (verifier logs) cut in the middle
+show() {
+	local n
+	n=$(printf '%s\n' "$1" | wc -l)
+	if [ "$n" -le 120 ]; then
+		diag "$1"
+	else
+		diag "$(printf '%s\n' "$1" | head -n 60)" "... ($((n - 120)) lines omitted, full log: $LOG) ..." \
+			"$(printf '%s\n' "$1" | tail -n 60)"
+	fi
+}
+
+# 1: boot
+kline=$(sed -n 's/.*XMASQ-KERNEL //p' "$LOG" | head -n1)
+if [ "$kline" = "$KVER" ]; then
+	tap_ok "kernel $KVER ($KPKG) boots in QEMU and runs init (${secs}s, $VM_ACCEL)"
+	[ -n "$accel_note" ] && diag "accelerator: $ACCEL_DESC"
+else
+	tap_not_ok "kernel $KVER ($KPKG) boots in QEMU and runs init"
+	diag "accelerator: $ACCEL_DESC"
+	diag "qemu exit status $qrc after ${secs}s (124: timeout ${VM_TIMEOUT}s); console ($LOG):"
+	show "$(tail -n 60 "$LOG")"
+	echo "1..$T_NUM"
+	exit 1
+fi
+if [ "$(step_rc modules)" != 0 ]; then
+	diag "loading modules failed:" "$(section modules)"
+fi
+
+# check_step STEP DESC: ok when the step ran and returned 0
+check_step() {
+	local rc
+	rc=$(step_rc "$1")
+	if [ "$rc" = 0 ]; then
+		tap_ok "$2"
+		return 0
+	fi
+	tap_not_ok "$2"
+	if [ -z "$rc" ]; then
+		diag "step '$1' did not finish (qemu status $qrc, ${secs}s); end of console ($LOG):"
+		show "$(tail -n 40 "$LOG")"
+	else
+		diag "step '$1' exited with $rc; its output:"
+		show "$(section "$1")"
+	fi
+	return 1
+}
+
+[ "$(step_rc net)" = 0 ] || { diag "creating the veth pair failed:" "$(section net)"; }
+check_step attach-xdp "xmasq attach xa (native XDP + tc) on $KVER: the verifier accepts both programs"
+check_step attach-tc "xmasq attach --mode tc xb on $KVER"
+# libbpf warnings printed during a load that still succeeded (feature probes
+# falling back, CO-RE relocations...) are worth seeing too.
+w=$( (section attach-xdp; section attach-tc) | grep -i 'libbpf' | sort -u | head -n 20)
+[ -n "$w" ] && diag "libbpf said during attach on $KVER:" "$w"
+check_step apply "xmasq apply (forward xa tcp 8080 to 198.18.0.2:80)"
+
+# status: program ids as the kernel reports them
+if [ "$(step_rc status)" = 0 ]; then
+	st=$(section status)
+	if why=$(printf '%s\n' "$st" | python3 -c '
+import json, sys
+s = json.loads(sys.stdin.read())
+by = {i["name"]: i for i in s.get("interfaces", [])}
+bad = []
+for name, mode, xdp in (("xa", "xdp", True), ("xb", "tc", False)):
+    i = by.get(name)
+    if i is None:
+        bad.append(name + " missing"); continue
+    if i.get("mode") != mode:
+        bad.append("%s mode %r, expected %r" % (name, i.get("mode"), mode))
+    if not i.get("tc_prog_id"):
+        bad.append(name + " tc_prog_id is 0")
+    if xdp and not i.get("xdp_prog_id"):
+        bad.append(name + " xdp_prog_id is 0")
+    if not xdp and i.get("xdp_prog_id"):
+        bad.append(name + " has an XDP program in tc mode")
+print("; ".join(bad))
+sys.exit(1 if bad else 0)
+' 2>&1); then
+		tap_ok "status --json: xa mode xdp with xdp_prog_id and tc_prog_id non-zero, xb mode tc"
+	else
+		tap_not_ok "status --json: xa mode xdp with xdp_prog_id and tc_prog_id non-zero, xb mode tc"
+		diag "$why" "status --json:" "$st"
+	fi
+else
+	check_step status "status --json: xa mode xdp with xdp_prog_id and tc_prog_id non-zero, xb mode tc"
+fi
+
+if [ "$(step_rc stats)" = 0 ] && ! section stats | python3 -c 'import json,sys; json.loads(sys.stdin.read())' 2>/dev/null; then
+	tap_not_ok "stats --json prints valid JSON"
+	diag "$(section stats)"
+else
+	check_step stats "stats --json prints valid JSON"
+fi
+
+left=$(sed -n 's/^XMASQ-POSTDETACH left=//p' "$LOG" | tail -n1)
+if [ "$(step_rc detach)" = 0 ] && [ "$left" = 0 ]; then
+	tap_ok "detach --all: no XDP, no tc filter, no pins left"
+else
+	tap_not_ok "detach --all: no XDP, no tc filter, no pins left"
+	diag "detach exit status: $(step_rc detach)" "$(section detach)"
+	diag "$(sed -n '/^XMASQ-END detach rc=/,/^XMASQ-POSTDETACH/p' "$LOG")"
+fi
+
+if ! grep -q '^XMASQ-DONE' "$LOG"; then
+	diag "init.sh did not finish (qemu status $qrc after ${secs}s)"
+fi
+diag "kernel $KPKG $KVER, accelerator $VM_ACCEL, VM ran ${secs}s, console log: $LOG"
+echo "1..$T_NUM"
+[ "$T_FAILED" -eq 0 ]
