@@ -27,6 +27,7 @@
 #include "csum.h"
 #include "flow.h"
 #include "rewrite.h"
+#include "pmtu.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -184,6 +185,13 @@ int xmasq_xdp(struct xdp_md *ctx)
 	oif = bpf_map_lookup_elem(&ifaces, &out);
 	if (!oif || !(oif->flags & XM_IFACE_XDP_TX_OK))
 		return xm_xdp_to_tc(ctx, XM_C_PASS_TO_TC, len);
+	if (oif->mtu && bpf_ntohs(p.ip->tot_len) > oif->mtu) {
+		if (!(p.ip->frag_off & bpf_htons(XM_IP_DF))) {
+			xm_count(XM_C_DROP_TOO_BIG, len);
+			return XDP_DROP;
+		}
+		return xm_xdp_to_tc(ctx, XM_C_PASS_TOO_BIG, len);
+	}
 	xm_flow_touch(ctx, f, &p, ifindex);
 	if (!(f->flags & XM_FLOW_L2_VALID))
 		return xm_xdp_to_tc(ctx, XM_C_PASS_NO_NEIGH, len);
@@ -213,6 +221,26 @@ static __always_inline __u32 xm_tc_meta(struct __sk_buff *skb)
 
 #define XM_TC_PULL_LEN (XM_MAX_INNER_L4_OFF + 20)
 
+/* Too big for the egress: frag-needed back to the sender if it set DF (or
+ * sent TCP segments, which always do), else dropped: xmasq does not
+ * fragment. */
+static __always_inline int xm_tc_too_big(struct __sk_buff *skb, const struct xm_pkt *p,
+					 __u32 ifindex, __u16 mtu, __u64 len)
+{
+	struct xm_iface *in_if = bpf_map_lookup_elem(&ifaces, &ifindex);
+
+	if (!(p->ip->frag_off & bpf_htons(XM_IP_DF))) {
+		xm_count(XM_C_DROP_TOO_BIG, len);
+		return TC_ACT_SHOT;
+	}
+	if (!in_if || xm_tc_make_frag_needed(skb, p, in_if->addr, mtu)) {
+		xm_count(XM_C_DROP_TC_REWRITE, len);
+		return TC_ACT_SHOT;
+	}
+	xm_count(XM_C_FRAG_NEEDED_SENT, len);
+	return bpf_redirect(ifindex, 0);
+}
+
 SEC("tc")
 int xmasq_tc(struct __sk_buff *skb)
 {
@@ -221,6 +249,7 @@ int xmasq_tc(struct __sk_buff *skb)
 	__u64 len = skb->len;
 	struct xm_pkt p = {};
 	struct xm_flow *f;
+	struct xm_iface *oif;
 	void *data, *data_end;
 	int rc, had_vlan, write_macs;
 	__u16 had_tci;
@@ -254,8 +283,12 @@ int xmasq_tc(struct __sk_buff *skb)
 		return TC_ACT_SHOT;
 	if (rc == XM_LK_PASS)
 		return TC_ACT_OK;
-	xm_flow_touch(skb, f, &p, ifindex);
 	out = f->out_ifindex;
+	oif = bpf_map_lookup_elem(&ifaces, &out);
+	if (oif && oif->mtu && !p.icmp_error &&
+	    xm_tc_wire_len(skb, &p, (void *)(long)skb->data, (void *)(long)skb->data_end) > oif->mtu)
+		return xm_tc_too_big(skb, &p, ifindex, oif->mtu, len);
+	xm_flow_touch(skb, f, &p, ifindex);
 	write_macs = (f->flags & XM_FLOW_L2_VALID) != 0;
 
 	/* TCP/UDP may carry a CHECKSUM_PARTIAL sum: the helpers handle it.

@@ -84,6 +84,8 @@ struct xm_iface {
 	__u8 mac[6];
 	__u8 slot;             /* index into iface_stats */
 	__u8 flags;            /* XM_IFACE_* */
+	__u16 mtu;             /* packets longer than this get frag-needed */
+	__u16 _pad;
 };
 
 /* ---- forward rules ------------------------------------------------------
@@ -177,12 +179,14 @@ struct xm_iface_stats {
 	X(PASS_NO_NEIGH,    "pass_no_neigh",    "XDP handed to tc: next-hop MAC unknown") \
 	X(PASS_CSUM_PARTIAL, "pass_csum_partial", "XDP handed to tc: L4 checksum not yet computed (sent by a local veth with checksum offload)") \
 	X(PASS_MALFORMED,   "pass_malformed",   "passed untouched: truncated or bad IPv4/TCP/UDP header") \
+	X(PASS_TOO_BIG,     "pass_too_big",     "XDP handed to tc: too big for the egress MTU (tc answers frag-needed)") \
 	X(PASS_TTL,         "pass_ttl",         "passed untouched: TTL expires here (the kernel answers it)") \
 	X(PASS_EGRESS_UNMANAGED, "pass_egress_unmanaged", "passed: route leaves by an interface xmasq does not manage") \
 	X(FLOW_NEW,         "flow_new",         "flows created")                   \
 	X(FLOW_RACE,        "flow_race",        "flow created by another CPU first") \
 	X(FWD_XDP,          "fwd_xdp",          "translated and redirected at XDP") \
 	X(FWD_TC,           "fwd_tc",           "translated and redirected at tc") \
+	X(FRAG_NEEDED_SENT, "frag_needed_sent", "too big for the egress MTU with DF: ICMP frag-needed sent back") \
 	X(ICMP_ERROR,       "icmp_error",       "ICMP errors about a flow translated (RFC 5508)") \
 	X(FRAG_LATER,       "frag_later",       "later fragments translated like their first") \
 	X(DROP_FRAG_UNKNOWN, "drop_frag_unknown", "dropped: later fragment of a masqueraded flow whose first fragment was not seen") \
@@ -191,6 +195,7 @@ struct xm_iface_stats {
 	X(DROP_NO_PORT,     "drop_no_port",     "dropped: new flow, no free masquerade port") \
 	X(DROP_NO_TIMER,    "drop_no_timer",    "dropped: new flow, no memory for its expiry timer") \
 	X(FLOW_EXPIRED,     "flow_expired",     "flows removed after their idle timeout") \
+	X(DROP_TOO_BIG,     "drop_too_big",     "dropped: too big for the egress MTU without DF (xmasq does not fragment)") \
 	X(DROP_REDIRECT,    "drop_redirect",    "dropped: redirect failed")        \
 	X(DROP_TC_REWRITE,  "drop_tc_rewrite",  "dropped: tc could not rewrite the packet")
 

@@ -442,8 +442,11 @@ int xm_refresh_tx_paths(struct xm_handle *h, FILE *log)
 		else
 			snprintf(why, sizeof(why), "no XDP attached");
 		__u8 flags = ok ? (v.flags | XM_IFACE_XDP_TX_OK) : (v.flags & ~XM_IFACE_XDP_TX_OK);
-		if (flags != v.flags) {
+		__u16 mtu = xm_ifinfo_mtu(name); /* may have changed since attach */
+		if (flags != v.flags || (mtu && mtu != v.mtu)) {
 			v.flags = flags;
+			if (mtu)
+				v.mtu = mtu;
 			bpf_map_update_elem(h->fd[XM_MAP_IFACES], &key, &v, BPF_EXIST);
 		}
 		if (log && any_xdp)

@@ -7,10 +7,33 @@
 #include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
+#include <stdint.h>
 #include <unistd.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include "ifinfo.h"
+
+static uint16_t xm_ifinfo_mtu_fd(int fd, const char *ifname)
+{
+	struct ifreq ifr = {0};
+
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifname);
+	if (ioctl(fd, SIOCGIFMTU, &ifr) || ifr.ifr_mtu <= 0)
+		return 0; /* unknown: no MTU check */
+	return ifr.ifr_mtu > 65535 ? 65535 : (uint16_t)ifr.ifr_mtu;
+}
+
+uint16_t xm_ifinfo_mtu(const char *ifname)
+{
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	uint16_t mtu;
+
+	if (fd < 0)
+		return 0;
+	mtu = xm_ifinfo_mtu_fd(fd, ifname);
+	close(fd);
+	return mtu;
+}
 
 int xm_ifinfo_get(const char *ifname, struct xm_iface *out, char *err, size_t errlen)
 {
@@ -39,8 +62,9 @@ int xm_ifinfo_get(const char *ifname, struct xm_iface *out, char *err, size_t er
 		close(fd);
 		return -1;
 	}
-	close(fd);
 	memcpy(out->mac, ifr.ifr_hwaddr.sa_data, 6);
+	out->mtu = xm_ifinfo_mtu_fd(fd, ifname);
+	close(fd);
 
 	if (getifaddrs(&ifa_list)) {
 		snprintf(err, errlen, "getifaddrs: %s", strerror(errno));

@@ -2,6 +2,7 @@
 #ifndef XMASQ_IFINFO_H
 #define XMASQ_IFINFO_H
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include "xmasq_abi.h"
 
@@ -10,5 +11,7 @@ int xm_ifinfo_get(const char *ifname, struct xm_iface *out, char *err, size_t er
 /* Sets net.ipv4.conf.IFNAME.forwarding=1, saying so on log when changed.
  * Returns 1 if it changed it, 0 if it was on already, -1 on failure. */
 int xm_sysctl_forwarding_on(const char *ifname, FILE *log, char *err, size_t errlen);
+/* The interface's MTU, 0 if unknown. */
+uint16_t xm_ifinfo_mtu(const char *ifname);
 int xm_sysctl_forwarding_off(const char *ifname, FILE *log);
 #endif
