@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <linux/magic.h>
+#include <linux/if_link.h>
 #include <arpa/inet.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -270,8 +271,156 @@ static void zero_iface_stats(struct xm_handle *h, __u32 slot)
 	}
 }
 
+/* Swaps our XDP program for prog_fd in one step where the kernel allows it
+ * (legacy attachment, same mode: XDP_FLAGS_REPLACE), so no packet sees the
+ * interface without a program; else detaches and attaches (tc, attached
+ * first, carries the traffic in between). */
+static int replace_xdp(int ifindex, int prog_fd, int generic, const char *ifname,
+		       char *err, size_t errlen)
+{
+	struct xdp_multiprog *mp;
+	struct xdp_program *old = find_our_xdp(ifindex, &mp);
+	int rc = -1;
+
+	if (old && xdp_multiprog__is_legacy(mp) &&
+	    (xdp_multiprog__attach_mode(mp) == XDP_MODE_SKB) == !!generic) {
+		int old_fd = bpf_prog_get_fd_by_id(xdp_program__id(old));
+		LIBBPF_OPTS(bpf_xdp_attach_opts, opts, .old_prog_fd = old_fd);
+
+		if (old_fd >= 0) {
+			rc = bpf_xdp_attach(ifindex, prog_fd, XDP_FLAGS_REPLACE |
+					    (generic ? XDP_FLAGS_SKB_MODE : XDP_FLAGS_DRV_MODE), &opts);
+			close(old_fd);
+		}
+	}
+	if (mp)
+		xdp_multiprog__close(mp);
+	if (rc == 0)
+		return 0;
+	detach_xdp(ifindex, ifname, NULL);
+	return attach_xdp(ifindex, prog_fd, generic, ifname, err, errlen);
+}
+
+static enum xm_mode mode_of(const struct xm_iface *v)
+{
+	if (!(v->flags & XM_IFACE_XDP_ATTACHED))
+		return XM_MODE_TC;
+	return (v->flags & XM_IFACE_XDP_GENERIC) ? XM_MODE_XDP_GENERIC : XM_MODE_XDP;
+}
+
+/* Attaches (or re-attaches) one interface and records it. */
+static int attach_one(struct xm_handle *h, struct xmasq_bpf *skel, const char *ifname,
+		      struct xm_iface *ifc, enum xm_mode mode, FILE *log, char *err, size_t errlen)
+{
+	struct xm_iface old;
+	int had = bpf_map_lookup_elem(h->fd[XM_MAP_IFACES], &ifc->ifindex, &old) == 0;
+	int slot = pick_slot(h->fd[XM_MAP_IFACES], ifc->ifindex);
+	int rc;
+
+	if (slot < 0) {
+		snprintf(err, errlen, "%s: already %d interfaces managed", ifname, XM_MAX_IFACES);
+		return -1;
+	}
+	ifc->slot = (__u8)slot;
+	rc = xm_sysctl_forwarding_on(ifname, log, err, errlen);
+	if (rc < 0)
+		return rc;
+	/* Re-attach: remember who turned it on the first time. */
+	if (rc == 1 || (had && (old.flags & XM_IFACE_FWD_BY_US)))
+		ifc->flags |= XM_IFACE_FWD_BY_US;
+	if (had)
+		ifc->flags |= old.flags & XM_IFACE_XDP_TX_OK; /* until re-probed */
+
+	/* tc first: while XDP is being replaced, tc handles the traffic. */
+	rc = attach_tc(ifc->ifindex, bpf_program__fd(skel->progs.xmasq_tc), ifname, err, errlen);
+	if (rc)
+		return rc;
+	ifc->flags |= XM_IFACE_TC_ATTACHED;
+	if (mode == XM_MODE_TC) {
+		detach_xdp(ifc->ifindex, ifname, NULL);
+	} else {
+		rc = replace_xdp(ifc->ifindex, bpf_program__fd(skel->progs.xmasq_xdp),
+				 mode == XM_MODE_XDP_GENERIC, ifname, err, errlen);
+		if (rc)
+			return rc;
+		ifc->flags |= XM_IFACE_XDP_ATTACHED;
+		if (mode == XM_MODE_XDP_GENERIC)
+			ifc->flags |= XM_IFACE_XDP_GENERIC;
+	}
+	if (bpf_map_update_elem(h->fd[XM_MAP_TX_PORTS], &ifc->ifindex, &ifc->ifindex, BPF_ANY)) {
+		snprintf(err, errlen, "%s: cannot add to the redirect map: %s", ifname, strerror(errno));
+		return -1;
+	}
+	if (!had)
+		zero_iface_stats(h, ifc->slot);
+	else if (old.addr != ifc->addr)
+		bpf_map_delete_elem(h->fd[XM_MAP_LOCAL_ADDRS], &old.addr);
+	if (bpf_map_update_elem(h->fd[XM_MAP_LOCAL_ADDRS], &ifc->addr, &ifc->ifindex, BPF_ANY)) {
+		snprintf(err, errlen, "%s: cannot record its address: %s", ifname, strerror(errno));
+		return -1;
+	}
+	if (bpf_map_update_elem(h->fd[XM_MAP_IFACES], &ifc->ifindex, ifc, BPF_ANY)) {
+		snprintf(err, errlen, "%s: cannot record the interface: %s", ifname, strerror(errno));
+		return -1;
+	}
+	if (log)
+		fprintf(log, "%s: %s (%s), address %s masquerades\n", ifname,
+			had ? "program replaced" : "attached",
+			mode == XM_MODE_TC ? "tc" : mode == XM_MODE_XDP_GENERIC ? "xdp-generic + tc" : "xdp + tc",
+			inet_ntoa((struct in_addr){ .s_addr = ifc->addr }));
+	return 0;
+}
+
+/* Pinned maps of another layout are never reinterpreted: refused, unless
+ * the operator asks for fresh maps. */
+static int check_layout(const char *pin_dir, const struct xm_attach_opts *o,
+			char *err, size_t errlen)
+{
+	char path[PATH_MAX + 64];
+	struct xm_config cfg;
+	__u32 zero = 0;
+	int fd, rc = 0;
+
+	snprintf(path, sizeof(path), "%s/%s", pin_dir, XM_PIN_CONFIG);
+	fd = bpf_obj_get(path);
+	if (fd < 0)
+		return 0; /* nothing pinned: fresh anyway */
+	if (bpf_map_lookup_elem(fd, &zero, &cfg) == 0 && cfg.layout_version != XM_LAYOUT_VERSION &&
+	    !o->fresh) {
+		if (o->migrate)
+			snprintf(err, errlen, "%s: maps have layout %u; this build knows no migration from it to layout %u (use --fresh: flows and counters are dropped)",
+				 pin_dir, cfg.layout_version, XM_LAYOUT_VERSION);
+		else
+			snprintf(err, errlen, "%s: maps have layout %u, this build uses %u: re-run with --migrate to convert them or --fresh to start over (drops flows and counters)",
+				 pin_dir, cfg.layout_version, XM_LAYOUT_VERSION);
+		rc = -2;
+	}
+	close(fd);
+	return rc;
+}
+
+/* --fresh: forget the pinned maps; programs still attached keep theirs
+ * until replaced below. */
+static void unpin_maps(const char *pin_dir)
+{
+	char path[PATH_MAX + 64];
+
+	for (int i = 0; i < XM_MAP_MAX; i++) {
+		snprintf(path, sizeof(path), "%s/%s", pin_dir, xm_map_pin_names[i]);
+		unlink(path);
+	}
+}
+
 int xm_attach(const char *pin_dir, char *const *ifnames, int n, enum xm_mode mode,
 	      FILE *log, char *err, size_t errlen)
+{
+	struct xm_attach_opts o = { .mode = mode };
+
+	return xm_attach_ex(pin_dir, ifnames, n, &o, log, err, errlen);
+}
+
+int xm_attach_ex(const char *pin_dir, char *const *ifnames, int n,
+		 const struct xm_attach_opts *o, FILE *log, char *err, size_t errlen)
 {
 	struct xm_iface info[XM_MAX_IFACES];
 	struct xmasq_bpf *skel = NULL;
@@ -279,7 +428,7 @@ int xm_attach(const char *pin_dir, char *const *ifnames, int n, enum xm_mode mod
 	struct xm_handle h;
 	struct xm_config cfg;
 	char path[PATH_MAX + 64];
-	__u32 zero = 0;
+	__u32 zero = 0, key, *prev = NULL;
 	int rc;
 
 	if (n <= 0 || n > XM_MAX_IFACES) {
@@ -295,6 +444,14 @@ int xm_attach(const char *pin_dir, char *const *ifnames, int n, enum xm_mode mod
 	rc = ensure_pin_dir(pin_dir, err, errlen);
 	if (rc)
 		return rc;
+	rc = check_layout(pin_dir, o, err, errlen);
+	if (rc)
+		return rc;
+	if (o->fresh) {
+		unpin_maps(pin_dir);
+		if (log)
+			fprintf(log, "%s: fresh maps (flows and counters start over; apply the rules again)\n", pin_dir);
+	}
 
 	xm_quiet_libs();
 	skel = xmasq_bpf__open();
@@ -302,6 +459,8 @@ int xm_attach(const char *pin_dir, char *const *ifnames, int n, enum xm_mode mod
 		snprintf(err, errlen, "cannot open the embedded BPF object: %s", strerror(errno));
 		return -1;
 	}
+	if (o->ct_max)
+		bpf_map__set_max_entries(skel->maps.flows, 2 * o->ct_max);
 	bpf_object__for_each_map(map, skel->obj) {
 		const char *name = bpf_map__name(map);
 
@@ -312,13 +471,28 @@ int xm_attach(const char *pin_dir, char *const *ifnames, int n, enum xm_mode mod
 			xmasq_bpf__destroy(skel);
 			return -1;
 		}
+		/* The flow table keeps its size while pinned: resizing drops it. */
+		if (map == skel->maps.flows) {
+			int fd = bpf_obj_get(path);
+			struct bpf_map_info info = {0};
+			__u32 len = sizeof(info);
+
+			if (fd >= 0 && bpf_obj_get_info_by_fd(fd, &info, &len) == 0) {
+				if (o->ct_max && info.max_entries != 2 * o->ct_max && log)
+					fprintf(log, "%s: conntrack-max stays %u while flows are kept (attach --fresh to resize)\n",
+						pin_dir, info.max_entries / 2);
+				bpf_map__set_max_entries(map, info.max_entries);
+			}
+			if (fd >= 0)
+				close(fd);
+		}
 		bpf_map__set_pin_path(map, path);
 	}
 	show_libbpf_warnings = 1;
 	rc = xmasq_bpf__load(skel);
 	show_libbpf_warnings = 0;
 	if (rc) {
-		snprintf(err, errlen, "loading the BPF program failed: %s (pinned maps under %s from another xmasq version? detach --all first; details above)",
+		snprintf(err, errlen, "loading the BPF program failed: %s (details above; if pinned maps under %s have another shape, attach --fresh)",
 			 strerror(-rc), pin_dir);
 		xmasq_bpf__destroy(skel);
 		return -1;
@@ -326,6 +500,7 @@ int xm_attach(const char *pin_dir, char *const *ifnames, int n, enum xm_mode mod
 	if (bpf_map_lookup_elem(bpf_map__fd(skel->maps.config), &zero, &cfg) == 0 &&
 	    cfg.layout_version == 0) {
 		config_defaults(&cfg);
+		cfg.ct_max = bpf_map__max_entries(skel->maps.flows) / 2;
 		bpf_map_update_elem(bpf_map__fd(skel->maps.config), &zero, &cfg, BPF_ANY);
 	}
 	if (pin_prog(skel->progs.xmasq_xdp, pin_dir, XM_PIN_PROG_XDP, err, errlen) ||
@@ -339,69 +514,23 @@ int xm_attach(const char *pin_dir, char *const *ifnames, int n, enum xm_mode mod
 		return rc;
 	}
 
-	for (int i = 0; i < n; i++) {
-		const char *ifname = ifnames[i];
-		struct xm_iface *ifc = &info[i];
-		int slot = pick_slot(h.fd[XM_MAP_IFACES], ifc->ifindex);
+	for (int i = 0; i < n && rc == 0; i++)
+		rc = attach_one(&h, skel, ifnames[i], &info[i], o->mode, log, err, errlen);
+	/* Interfaces managed already get the new program too, each in the
+	 * mode it has: one program version on every NIC. */
+	while (rc == 0 && bpf_map_get_next_key(h.fd[XM_MAP_IFACES], prev, &key) == 0) {
+		struct xm_iface cur, fresh_info;
+		char name[IF_NAMESIZE];
+		int listed = 0;
 
-		if (slot < 0) {
-			snprintf(err, errlen, "%s: already %d interfaces managed", ifname, XM_MAX_IFACES);
-			rc = -1;
-			break;
+		for (int i = 0; i < n; i++)
+			listed |= info[i].ifindex == key;
+		if (!listed && bpf_map_lookup_elem(h.fd[XM_MAP_IFACES], &key, &cur) == 0 &&
+		    if_indextoname(key, name) && xm_ifinfo_get(name, &fresh_info, err, errlen) == 0) {
+			fresh_info.flags = cur.flags & XM_IFACE_FWD_BY_US;
+			rc = attach_one(&h, skel, name, &fresh_info, mode_of(&cur), log, err, errlen);
 		}
-		ifc->slot = (__u8)slot;
-		{
-			struct xm_iface old;
-
-			rc = xm_sysctl_forwarding_on(ifname, log, err, errlen);
-			if (rc < 0)
-				break;
-			/* Re-attach: remember who turned it on the first time. */
-			if (rc == 1 || (bpf_map_lookup_elem(h.fd[XM_MAP_IFACES], &ifc->ifindex, &old) == 0 &&
-					(old.flags & XM_IFACE_FWD_BY_US)))
-				ifc->flags |= XM_IFACE_FWD_BY_US;
-			rc = 0;
-		}
-		/* tc first: while XDP is being replaced, tc handles the traffic. */
-		rc = attach_tc(ifc->ifindex, bpf_program__fd(skel->progs.xmasq_tc), ifname, err, errlen);
-		if (rc)
-			break;
-		ifc->flags |= XM_IFACE_TC_ATTACHED;
-		detach_xdp(ifc->ifindex, ifname, NULL);
-		if (mode != XM_MODE_TC) {
-			rc = attach_xdp(ifc->ifindex, bpf_program__fd(skel->progs.xmasq_xdp),
-					mode == XM_MODE_XDP_GENERIC, ifname, err, errlen);
-			if (rc)
-				break;
-			ifc->flags |= XM_IFACE_XDP_ATTACHED;
-			if (mode == XM_MODE_XDP_GENERIC)
-				ifc->flags |= XM_IFACE_XDP_GENERIC;
-		}
-		if (bpf_map_update_elem(h.fd[XM_MAP_TX_PORTS], &ifc->ifindex, &ifc->ifindex, BPF_ANY)) {
-			snprintf(err, errlen, "%s: cannot add to the redirect map: %s", ifname, strerror(errno));
-			rc = -1;
-			break;
-		}
-		{
-			struct xm_iface old;
-
-			if (bpf_map_lookup_elem(h.fd[XM_MAP_IFACES], &ifc->ifindex, &old))
-				zero_iface_stats(&h, ifc->slot);
-		}
-		if (bpf_map_update_elem(h.fd[XM_MAP_LOCAL_ADDRS], &ifc->addr, &ifc->ifindex, BPF_ANY)) {
-			snprintf(err, errlen, "%s: cannot record its address: %s", ifname, strerror(errno));
-			rc = -1;
-			break;
-		}
-		if (bpf_map_update_elem(h.fd[XM_MAP_IFACES], &ifc->ifindex, ifc, BPF_ANY)) {
-			snprintf(err, errlen, "%s: cannot record the interface: %s", ifname, strerror(errno));
-			rc = -1;
-			break;
-		}
-		if (log)
-			fprintf(log, "%s: attached (%s), address %s masquerades\n", ifname,
-				mode == XM_MODE_TC ? "tc" : mode == XM_MODE_XDP_GENERIC ? "xdp-generic + tc" : "xdp + tc",
-				inet_ntoa((struct in_addr){ .s_addr = ifc->addr }));
+		prev = &key;
 	}
 	/* XDP transmit paths depend on every interface, so probe them last. */
 	if (rc == 0)

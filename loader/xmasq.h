@@ -52,6 +52,14 @@ void xm_close(struct xm_handle *h);
  * Progress lines go to log. */
 int xm_attach(const char *pin_dir, char *const *ifnames, int n,
 	      enum xm_mode mode, FILE *log, char *err, size_t errlen);
+struct xm_attach_opts {
+	enum xm_mode mode;
+	int fresh;                /* drop pinned maps, start over */
+	int migrate;              /* convert maps of an older layout */
+	unsigned ct_max;          /* flows, when the table is created (0: default) */
+};
+int xm_attach_ex(const char *pin_dir, char *const *ifnames, int n,
+		 const struct xm_attach_opts *o, FILE *log, char *err, size_t errlen);
 /* Detaches the given interfaces, or all of them and removes the pins. */
 int xm_detach(const char *pin_dir, char *const *ifnames, int n, int all,
 	      FILE *log, char *err, size_t errlen);
