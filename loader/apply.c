@@ -281,6 +281,134 @@ static int resolve_ifaces(struct xm_handle *h, const struct xm_ruleset *rs,
 int xm_apply(struct xm_handle *h, const struct xm_ruleset *rs, const char *filename,
 	     int check_only, struct xm_apply_result *res, char *err, size_t errlen)
 {
+	struct xm_apply_opts o = { .check_only = check_only };
+
+	return xm_apply_ex(h, rs, filename, &o, res, err, errlen);
+}
+
+/* Same place in the rule space (what a packet matches), whatever target:
+ * a removed and an added rule with the same match are one changed rule. */
+static int meta_same_match(const struct xm_rule_meta *a, const struct xm_rule_meta *b)
+{
+	return a->ifindex == b->ifindex && a->daddr == b->daddr && a->proto == b->proto &&
+	       a->from_port_lo == b->from_port_lo && a->from_port_hi == b->from_port_hi &&
+	       a->prefix_len == b->prefix_len &&
+	       (a->flags & XM_RULE_MASQUERADE) == (b->flags & XM_RULE_MASQUERADE);
+}
+
+static __u64 match_hash(const struct xm_rule_meta *m)
+{
+	__u64 h = 1469598103934665603ull;
+	__u64 parts[] = { m->ifindex, m->daddr,
+			  (__u64)m->from_port_lo << 16 | m->from_port_hi,
+			  (__u64)m->proto << 8 | m->prefix_len,
+			  m->flags & XM_RULE_MASQUERADE };
+
+	for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++) {
+		h ^= parts[i];
+		h *= 1099511628211ull;
+	}
+	return h;
+}
+
+/* Prints the change ("+ new", "- old", "~ old => new") and counts changed
+ * rules, pairing added and removed rules by their match through a hash. */
+static void report_changes(const struct xm_rule_meta *live, const unsigned char *keep,
+			   const struct xm_ruleset *rs, const __u32 *ifindex, const __u32 *ids,
+			   FILE *out, struct xm_apply_result *res)
+{
+	size_t cap = 2 * XM_MAX_RULES, mask = cap - 1;
+	__u32 *removed = calloc(cap, sizeof(*removed));
+	unsigned char *paired = calloc(XM_MAX_RULES, 1);
+	char a[192], b[192];
+	struct xm_rule_meta m;
+
+	if (!removed || !paired)
+		goto out;
+	for (__u32 id = 1; id < XM_MAX_RULES; id++) {
+		if (!live[id].in_use || keep[id])
+			continue;
+		size_t slot = match_hash(&live[id]) & mask;
+
+		while (removed[slot])
+			slot = (slot + 1) & mask;
+		removed[slot] = id;
+	}
+	for (size_t i = 0; i < n_items(rs); i++) {
+		int changed = 0;
+
+		if (keep[ids[i]] != 2)
+			continue;
+		item_meta(rs, ifindex, i, &m);
+		xm_rule_meta_format(&m, b, sizeof(b));
+		for (size_t slot = match_hash(&m) & mask; removed[slot]; slot = (slot + 1) & mask) {
+			__u32 id = removed[slot];
+
+			if (!paired[id] && meta_same_match(&live[id], &m)) {
+				paired[id] = 1;
+				changed = 1;
+				xm_rule_meta_format(&live[id], a, sizeof(a));
+				if (out)
+					fprintf(out, "~ %s => %s\n", a, b);
+				break;
+			}
+		}
+		if (changed) {
+			res->changed++;
+			res->added--;
+			res->removed--;
+		} else if (out) {
+			fprintf(out, "+ %s\n", b);
+		}
+	}
+	for (__u32 id = 1; out && id < XM_MAX_RULES; id++) {
+		if (live[id].in_use && !keep[id] && !paired[id]) {
+			xm_rule_meta_format(&live[id], a, sizeof(a));
+			fprintf(out, "- %s\n", a);
+		}
+	}
+out:
+	free(removed);
+	free(paired);
+}
+
+/* --reset-flows: drops the flows of rules that are gone (or changed), both
+ * entries of each; everything else keeps flowing. */
+static unsigned long reset_flows(struct xm_handle *h, const struct xm_rule_meta *live,
+				 const unsigned char *keep)
+{
+	struct xm_flow_key cur, next, *prev = NULL, *doomed = NULL;
+	size_t n = 0, cap = 0;
+	struct xm_flow f;
+
+	while (bpf_map_get_next_key(h->fd[XM_MAP_FLOWS], prev, &next) == 0) {
+		cur = next;
+		prev = &cur;
+		if (bpf_map_lookup_elem(h->fd[XM_MAP_FLOWS], &next, &f) || f.rule_id == 0 ||
+		    f.rule_id >= XM_MAX_RULES || !live[f.rule_id].in_use || keep[f.rule_id])
+			continue;
+		if (n == cap) {
+			size_t ncap = cap ? cap * 2 : 256;
+			struct xm_flow_key *nd = realloc(doomed, ncap * sizeof(*nd));
+
+			if (!nd)
+				break;
+			doomed = nd;
+			cap = ncap;
+		}
+		doomed[n++] = next;
+	}
+	for (size_t i = 0; i < n; i++)
+		bpf_map_delete_elem(h->fd[XM_MAP_FLOWS], &doomed[i]);
+	free(doomed);
+	return n / 2;
+}
+
+int xm_apply_ex(struct xm_handle *h, const struct xm_ruleset *rs, const char *filename,
+		const struct xm_apply_opts *o, struct xm_apply_result *res, char *err, size_t errlen)
+{
+	int check_only = o->check_only;
+
 	struct xm_rule_meta *live = NULL, m;
 	struct xm_rule_stats *zero_stats = NULL;
 	__u32 *ifindex = NULL, *ids = NULL, zero = 0;
@@ -338,6 +466,11 @@ int xm_apply(struct xm_handle *h, const struct xm_ruleset *rs, const char *filen
 	for (__u32 id = 1; id < XM_MAX_RULES; id++)
 		if (live[id].in_use && !keep[id])
 			res->removed++;
+	report_changes(live, keep, rs, ifindex, ids, o->diff_out, res);
+	if (o->diff_only) {
+		rc = 0;
+		goto out;
+	}
 
 	cur = cfg.active_gen & 1;
 	next = cur ^ 1;
@@ -390,6 +523,8 @@ int xm_apply(struct xm_handle *h, const struct xm_ruleset *rs, const char *filen
 
 	delete_gen(h->fd[XM_MAP_RULES], cur);
 	delete_masq_gen(h->fd[XM_MAP_MASQ_RULES], cur);
+	if (o->reset_flows)
+		res->flows_reset = reset_flows(h, live, keep);
 	memset(&m, 0, sizeof(m));
 	for (__u32 id = 1; id < XM_MAX_RULES; id++)
 		if (live[id].in_use && !keep[id])

@@ -74,6 +74,8 @@ int xm_probe_xdp_tx(const char *ifname, int ifindex, int ingress_generic,
 
 struct xm_apply_result {
 	unsigned added, removed, kept;
+	unsigned changed;         /* same match, new target (not in added/removed) */
+	unsigned long flows_reset; /* flows dropped by reset_flows */
 	unsigned ports;           /* rule map entries now live */
 	double usecs;             /* time from first write to the switch */
 };
@@ -88,6 +90,16 @@ uint32_t xm_xdp_prog_id(int ifindex);
 uint32_t xm_tc_prog_id(int ifindex);
 /* Keeps libbpf/libxdp quiet but for warnings. */
 void xm_quiet_libs(void);
+
+struct xm_apply_opts {
+	int check_only;           /* validate only */
+	int diff_only;            /* compute and print the change, apply nothing */
+	int reset_flows;          /* drop the flows of removed and changed rules */
+	FILE *diff_out;           /* where "+ rule", "- rule", "~ old => new" go */
+};
+int xm_apply_ex(struct xm_handle *h, const struct xm_ruleset *rs,
+		const char *filename, const struct xm_apply_opts *o,
+		struct xm_apply_result *res, char *err, size_t errlen);
 
 /* ---- reading state ---- */
 struct xm_iface_info {
