@@ -59,6 +59,11 @@ enum xm_timeout_id {
 	XM_TO_MAX,
 };
 
+/* config.flags */
+#define XM_CFG_GEN_DIRTY (1u << 0) /* the inactive rule generation may differ
+                                      from the active one (apply interrupted):
+                                      the next apply rebuilds it whole */
+
 struct xm_config {
 	__u32 layout_version;  /* XM_LAYOUT_VERSION of whoever created the maps */
 	__u32 active_gen;      /* rule generation packets use: 0 or 1 */
@@ -92,8 +97,9 @@ struct xm_iface {
  * Hash map "rules": one entry per (generation, ingress, local address,
  * protocol, port). A port range is expanded to one entry per port, so the
  * packet path is a single exact-match lookup whatever the number of rules.
- * Two generations exist so that `apply` can build the next rule set beside
- * the live one and switch with one write of config.active_gen.
+ * Two generations exist so that `apply` can change the inactive one and
+ * switch with one write of config.active_gen. Both hold the same rule set
+ * between applies, so an apply writes only the difference, twice.
  */
 struct xm_rule_key {
 	__u32 ifindex;         /* ingress interface */

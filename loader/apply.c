@@ -254,26 +254,127 @@ static int resolve_one(struct xm_handle *h, const char *filename, const char *if
 	return 0;
 }
 
-/* Every rule's interface must be managed; ifindex[i] for item i. */
+/* Every rule's interface must be managed; ifindex[i] for item i. Names
+ * are resolved once each: a large rule set names few interfaces. */
 static int resolve_ifaces(struct xm_handle *h, const struct xm_ruleset *rs,
 			  const char *filename, __u32 *ifindex, char *err, size_t errlen)
 {
-	int rc;
+	struct { const char *name; __u32 idx; } seen[XM_MAX_IFACES];
+	size_t n_seen = 0;
 
-	for (size_t i = 0; i < rs->n_rules; i++) {
-		const struct xm_rule *r = &rs->rules[i];
+	for (size_t i = 0; i < n_items(rs); i++) {
+		const char *name;
+		unsigned line, col;
+		size_t k;
+		int rc;
 
-		rc = resolve_one(h, filename, r->ifname, r->line, r->iface_col, &ifindex[i], err, errlen);
+		if (i < rs->n_rules) {
+			name = rs->rules[i].ifname;
+			line = rs->rules[i].line;
+			col = rs->rules[i].iface_col;
+		} else {
+			name = rs->masqs[i - rs->n_rules].out_ifname;
+			line = rs->masqs[i - rs->n_rules].line;
+			col = rs->masqs[i - rs->n_rules].iface_col;
+		}
+		for (k = 0; k < n_seen && strcmp(seen[k].name, name); k++)
+			;
+		if (k < n_seen) {
+			ifindex[i] = seen[k].idx;
+			continue;
+		}
+		rc = resolve_one(h, filename, name, line, col, &ifindex[i], err, errlen);
 		if (rc)
 			return rc;
+		if (n_seen < XM_MAX_IFACES) {
+			seen[n_seen].name = name;
+			seen[n_seen].idx = ifindex[i];
+			n_seen++;
+		}
+	}
+	return 0;
+}
+
+/* The rule a live meta entry describes, to find its map keys again. */
+static void rule_from_meta(const struct xm_rule_meta *m, struct xm_rule *r, struct xm_masq *q)
+{
+	memset(r, 0, sizeof(*r));
+	memset(q, 0, sizeof(*q));
+	r->local_addr = m->daddr;
+	r->proto = m->proto;
+	r->from_lo = m->from_port_lo;
+	r->from_hi = m->from_port_hi;
+	r->to_addr = m->to_addr;
+	r->to_lo = m->to_port_lo;
+	r->to_hi = m->to_port_hi;
+	r->flags = m->flags;
+	q->prefix = m->daddr;
+	q->prefix_len = m->prefix_len;
+}
+
+static void delete_rule_ports(int fd, const struct xm_rule_meta *m, __u8 gen)
+{
+	for (unsigned p = m->from_port_lo; p <= m->from_port_hi; p++) {
+		struct xm_rule_key k = {
+			.ifindex = m->ifindex, .daddr = m->daddr,
+			.dport = htons((__u16)p), .proto = m->proto, .gen = gen,
+		};
+
+		bpf_map_delete_elem(fd, &k);
+	}
+}
+
+/* Makes generation gen hold the new rule set: from scratch when full, else
+ * by deleting the removed rules' entries and adding the new ones (kept
+ * rules are there already). Returns 0 or -errno, *bad_line the rule. */
+static int write_gen(struct xm_handle *h, const struct xm_ruleset *rs, const __u32 *ifindex,
+		     const __u32 *ids, const struct xm_rule_meta *live,
+		     const unsigned char *keep, __u8 gen, int full, unsigned *bad_line)
+{
+	int rules_fd = h->fd[XM_MAP_RULES], masq_fd = h->fd[XM_MAP_MASQ_RULES], e;
+
+	if (full) {
+		delete_gen(rules_fd, gen);
+		delete_masq_gen(masq_fd, gen);
+	} else {
+		for (__u32 id = 1; id < XM_MAX_RULES; id++) {
+			struct xm_rule r;
+			struct xm_masq q;
+
+			if (!live[id].in_use || keep[id])
+				continue;
+			if (live[id].flags & XM_RULE_MASQUERADE) {
+				struct xm_masq_key k;
+
+				rule_from_meta(&live[id], &r, &q);
+				k.prefixlen = 32 + q.prefix_len;
+				k.gen = htonl(gen);
+				k.saddr = q.prefix;
+				bpf_map_delete_elem(masq_fd, &k);
+			} else {
+				delete_rule_ports(rules_fd, &live[id], gen);
+			}
+		}
+	}
+	for (size_t i = 0; i < rs->n_rules; i++) {
+		if (!full && keep[ids[i]] != 2)
+			continue;
+		e = insert_rule_ports(rules_fd, &rs->rules[i], ifindex[i], ids[i], gen);
+		if (e) {
+			*bad_line = rs->rules[i].line;
+			return e;
+		}
 	}
 	for (size_t i = 0; i < rs->n_masqs; i++) {
-		const struct xm_masq *q = &rs->masqs[i];
+		size_t item = rs->n_rules + i;
 
-		rc = resolve_one(h, filename, q->out_ifname, q->line, q->iface_col,
-				 &ifindex[rs->n_rules + i], err, errlen);
-		if (rc)
-			return rc;
+		if (!full && keep[ids[item]] != 2)
+			continue;
+		e = insert_masq(masq_fd, &rs->masqs[i], ifindex[item], ids[item], gen);
+		if (e) {
+			*bad_line = rs->masqs[i].line;
+			return e;
+		}
 	}
 	return 0;
 }
@@ -414,7 +515,9 @@ int xm_apply_ex(struct xm_handle *h, const struct xm_ruleset *rs, const char *fi
 	__u32 *ifindex = NULL, *ids = NULL, zero = 0;
 	unsigned char *keep = NULL;
 	struct xm_config cfg;
+	unsigned bad_line = 0;
 	__u8 cur, next;
+	int e, full;
 	double t0;
 	int rc = -1;
 
@@ -436,9 +539,8 @@ int xm_apply_ex(struct xm_handle *h, const struct xm_ruleset *rs, const char *fi
 		snprintf(err, errlen, "%s/config: %s", h->pin_dir, strerror(errno));
 		goto out;
 	}
-	for (__u32 id = 1; id < XM_MAX_RULES; id++)
-		if (bpf_map_lookup_elem(h->fd[XM_MAP_RULE_META], &id, &live[id]))
-			live[id].in_use = 0;
+	xm_read_rule_meta(h, live);
+	live[0].in_use = 0; /* id 0 is never used */
 
 	/* Match each rule to a live one, or give it a free id. */
 	if (match_live(live, rs, ifindex, ids, keep, res)) {
@@ -474,37 +576,29 @@ int xm_apply_ex(struct xm_handle *h, const struct xm_ruleset *rs, const char *fi
 
 	cur = cfg.active_gen & 1;
 	next = cur ^ 1;
-	/* Leftovers of an interrupted apply. */
-	delete_gen(h->fd[XM_MAP_RULES], next);
-	delete_masq_gen(h->fd[XM_MAP_MASQ_RULES], next);
-	t0 = now_us();
-	for (size_t i = 0; i < rs->n_rules; i++) {
-		int e = insert_rule_ports(h->fd[XM_MAP_RULES], &rs->rules[i], ifindex[i], ids[i], next);
-
-		if (e) {
-			delete_gen(h->fd[XM_MAP_RULES], next);
-			snprintf(err, errlen, "%s:%u: cannot add rule to the data plane: %s (nothing was changed)",
-				 filename, rs->rules[i].line, strerror(-e));
-			goto out;
-		}
-		res->ports += rs->rules[i].from_hi - rs->rules[i].from_lo + 1;
+	full = (cfg.flags & XM_CFG_GEN_DIRTY) != 0;
+	/* Marked before the inactive generation is touched: if this apply
+	 * dies half-way, the next one rebuilds it instead of trusting it. */
+	cfg.flags |= XM_CFG_GEN_DIRTY;
+	if (bpf_map_update_elem(h->fd[XM_MAP_CONFIG], &zero, &cfg, BPF_ANY)) {
+		snprintf(err, errlen, "%s/config: %s (nothing was changed)", h->pin_dir, strerror(errno));
+		goto out;
 	}
-	for (size_t i = 0; i < rs->n_masqs; i++) {
-		size_t item = rs->n_rules + i;
-		int e = insert_masq(h->fd[XM_MAP_MASQ_RULES], &rs->masqs[i], ifindex[item], ids[item], next);
+	for (size_t i = 0; i < rs->n_rules; i++)
+		res->ports += rs->rules[i].from_hi - rs->rules[i].from_lo + 1;
 
-		if (e) {
-			delete_gen(h->fd[XM_MAP_RULES], next);
-			delete_masq_gen(h->fd[XM_MAP_MASQ_RULES], next);
-			snprintf(err, errlen, "%s:%u: cannot add rule to the data plane: %s (nothing was changed)",
-				 filename, rs->masqs[i].line, strerror(-e));
-			goto out;
-		}
+	t0 = now_us();
+	e = write_gen(h, rs, ifindex, ids, live, keep, next, full, &bad_line);
+	if (e) {
+		snprintf(err, errlen, "%s:%u: cannot add rule to the data plane: %s (nothing was changed)",
+			 filename, bad_line, strerror(-e));
+		goto out;
 	}
 	for (size_t i = 0; i < n_items(rs); i++) {
+		if (keep[ids[i]] != 2)
+			continue;
 		item_meta(rs, ifindex, i, &m);
-		if (keep[ids[i]] == 2)
-			bpf_map_update_elem(h->fd[XM_MAP_RULE_STATS], &ids[i], zero_stats, BPF_ANY);
+		bpf_map_update_elem(h->fd[XM_MAP_RULE_STATS], &ids[i], zero_stats, BPF_ANY);
 		bpf_map_update_elem(h->fd[XM_MAP_RULE_META], &ids[i], &m, BPF_ANY);
 	}
 
@@ -515,14 +609,21 @@ int xm_apply_ex(struct xm_handle *h, const struct xm_ruleset *rs, const char *fi
 	memcpy(cfg.timeouts, rs->settings.timeouts, sizeof(cfg.timeouts));
 	if (bpf_map_update_elem(h->fd[XM_MAP_CONFIG], &zero, &cfg, BPF_ANY)) {
 		snprintf(err, errlen, "%s/config: %s (nothing was changed)", h->pin_dir, strerror(errno));
-		delete_gen(h->fd[XM_MAP_RULES], next);
-		delete_masq_gen(h->fd[XM_MAP_MASQ_RULES], next);
 		goto out;
 	}
 	res->usecs = now_us() - t0;
 
-	delete_gen(h->fd[XM_MAP_RULES], cur);
-	delete_masq_gen(h->fd[XM_MAP_MASQ_RULES], cur);
+	/* Kept rules that moved to another line of the file. */
+	for (size_t i = 0; i < n_items(rs); i++) {
+		item_meta(rs, ifindex, i, &m);
+		if (keep[ids[i]] == 1 && live[ids[i]].line != m.line)
+			bpf_map_update_elem(h->fd[XM_MAP_RULE_META], &ids[i], &m, BPF_ANY);
+	}
+	/* Bring the now inactive generation level with the active one. */
+	if (write_gen(h, rs, ifindex, ids, live, keep, cur, full, &bad_line) == 0) {
+		cfg.flags &= ~XM_CFG_GEN_DIRTY;
+		bpf_map_update_elem(h->fd[XM_MAP_CONFIG], &zero, &cfg, BPF_ANY);
+	}
 	if (o->reset_flows)
 		res->flows_reset = reset_flows(h, live, keep);
 	memset(&m, 0, sizeof(m));

@@ -2,6 +2,7 @@
 /* Opening the pinned maps of one router instance. */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <bpf/bpf.h>
@@ -80,4 +81,28 @@ void xm_close(struct xm_handle *h)
 			close(h->fd[i]);
 		h->fd[i] = -1;
 	}
+}
+
+int xm_read_rule_meta(struct xm_handle *h, struct xm_rule_meta *all)
+{
+	__u32 *keys = calloc(XM_MAX_RULES, sizeof(*keys));
+	__u32 count = XM_MAX_RULES, out_batch = 0;
+	LIBBPF_OPTS(bpf_map_batch_opts, opts);
+	int rc;
+
+	/* One batch call instead of XM_MAX_RULES lookups (5.6+); the array
+	 * returns every index in order. */
+	if (keys) {
+		rc = bpf_map_lookup_batch(h->fd[XM_MAP_RULE_META], NULL, &out_batch, keys, all,
+					  &count, &opts);
+		if ((rc == 0 || errno == ENOENT) && count == XM_MAX_RULES) {
+			free(keys);
+			return 0;
+		}
+		free(keys);
+	}
+	for (__u32 id = 0; id < XM_MAX_RULES; id++)
+		if (bpf_map_lookup_elem(h->fd[XM_MAP_RULE_META], &id, &all[id]))
+			all[id].in_use = 0;
+	return 0;
 }

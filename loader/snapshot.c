@@ -80,32 +80,45 @@ int xm_snapshot_read(struct xm_handle *h, struct xm_snapshot *s, char *err, size
 		prev = &walked;
 	}
 
-	for (__u32 id = 1; id < XM_MAX_RULES; id++) {
-		struct xm_rule_meta m;
+	{
+		struct xm_rule_meta *all = calloc(XM_MAX_RULES, sizeof(*all));
 
-		if (bpf_map_lookup_elem(h->fd[XM_MAP_RULE_META], &id, &m) || !m.in_use)
-			continue;
-		if (s->n_rules % 64 == 0) {
-			struct xm_rule_info *nr = realloc(s->rules, (s->n_rules + 64) * sizeof(*nr));
+		if (!all)
+			goto oom;
+		xm_read_rule_meta(h, all);
+		for (__u32 id = 1; id < XM_MAX_RULES; id++) {
+			if (!all[id].in_use)
+				continue;
+			if (s->n_rules % 64 == 0) {
+				struct xm_rule_info *nr = realloc(s->rules, (s->n_rules + 64) * sizeof(*nr));
 
-			if (!nr)
-				goto oom;
-			s->rules = nr;
+				if (!nr) {
+					free(all);
+					goto oom;
+				}
+				s->rules = nr;
+			}
+			s->rules[s->n_rules].id = id;
+			s->rules[s->n_rules].meta = all[id];
+			read_percpu_u64s(h->fd[XM_MAP_RULE_STATS], id, h->ncpus,
+					 &s->rules[s->n_rules].st, sizeof(s->rules[s->n_rules].st));
+			s->n_rules++;
 		}
-		s->rules[s->n_rules].id = id;
-		s->rules[s->n_rules].meta = m;
-		read_percpu_u64s(h->fd[XM_MAP_RULE_STATS], id, h->ncpus,
-				 &s->rules[s->n_rules].st, sizeof(s->rules[s->n_rules].st));
-		s->n_rules++;
+		free(all);
 	}
 
 	s->flows = count_keys(h->fd[XM_MAP_FLOWS], sizeof(struct xm_flow_key)) / 2;
 	if (bpf_obj_get_info_by_fd(h->fd[XM_MAP_FLOWS], &info, &info_len) == 0)
 		s->flows_max = info.max_entries / 2;
 	{
-		unsigned long all = count_keys(h->fd[XM_MAP_RULES], sizeof(struct xm_rule_key));
+		struct xm_rule_key key, next, *rprev = NULL;
 
-		s->rule_ports = all; /* between applies only the live generation exists */
+		while (bpf_map_get_next_key(h->fd[XM_MAP_RULES], rprev, &next) == 0) {
+			if (next.gen == (s->config.active_gen & 1))
+				s->rule_ports++;
+			key = next;
+			rprev = &key;
+		}
 	}
 	return 0;
 oom:

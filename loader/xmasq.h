@@ -46,6 +46,8 @@ struct xm_handle {
  * failure and -2 on a usage/rules error, with one line in err. */
 int xm_open(struct xm_handle *h, const char *pin_dir, char *err, size_t errlen);
 void xm_close(struct xm_handle *h);
+/* Every rule_meta slot (XM_MAX_RULES of them) into all. */
+int xm_read_rule_meta(struct xm_handle *h, struct xm_rule_meta *all);
 
 /* Loads the program (reusing pinned maps when present), pins it, and
  * attaches XDP (unless mode is tc) and tc ingress on each interface.
