@@ -109,61 +109,107 @@ static __always_inline __u32 xm_flow_timeout(const struct xm_config *cfg, __u8 p
 	return cfg->timeouts[id] ? cfg->timeouts[id] : 30;
 }
 
-/* Timer callback of an ORIG entry: removes both entries when the flow has
- * been idle (both directions) for its state's timeout, else re-arms for
- * the remaining time. */
-static int xm_flow_expire(void *map, struct xm_flow_key *key, struct xm_flow *f)
+/* ---- expiry: one sweeper timer, no daemon ------------------------------
+ * A single bpf_timer (map "sweeper") walks the flow table a slice at a time
+ * and removes flows idle (both directions) for longer than their state's
+ * timeout. One timer instead of one per flow: no allocation per new flow
+ * (which fails at a few hundred flows a second on some kernels), 16 bytes
+ * less per entry, and state changes need no re-arming. */
+#define XM_SWEEP_SLICES    8
+#define XM_SWEEP_PERIOD_NS (250ull * 1000 * 1000) /* one slice; table in 2 s */
+
+/* The loader sets this before load; a sweeper armed by an older program
+ * stops re-arming itself and the newer program takes the timer over. */
+const volatile __u32 xm_prog_epoch = 0;
+
+/* The walk's counters live in the map value, not on the stack: the
+ * verifier then sees the same state every time round the callback. */
+struct xm_sweep_ctx {
+	struct xm_sweep *sw;
+	struct xm_config *cfg;
+};
+
+static long xm_sweep_one(void *map, struct xm_flow_key *key, struct xm_flow *f,
+			 struct xm_sweep_ctx *c)
 {
-	__u32 zero = 0, now = xm_now_s(), last, timeout, idle;
-	struct xm_config *cfg = bpf_map_lookup_elem(&config, &zero);
+	struct xm_sweep *sw = c->sw;
 	struct xm_flow_key pk;
 	struct xm_flow *partner;
+	__u32 last, idx = sw->seen++;
 
 	(void)map;
-	if (!cfg) {
-		bpf_timer_start(&f->expiry, 60 * XM_NSEC_PER_SEC, 0);
+	if (idx < sw->first)
 		return 0;
-	}
+	if (idx >= sw->last)
+		return 1; /* this slice is done */
+	if (f->flags & XM_FLOW_REPLY)
+		return 0; /* a pair is judged by its ORIG entry */
 	xm_flow_partner_key(f, key->proto, &pk);
 	partner = bpf_map_lookup_elem(&flows, &pk);
 	last = f->last_seen_s;
 	if (partner && partner->last_seen_s > last)
 		last = partner->last_seen_s;
-	timeout = xm_flow_timeout(cfg, key->proto, f->state);
-	idle = now - last;
-	if (idle >= timeout) {
-		bpf_map_delete_elem(&flows, &pk);
-		bpf_map_delete_elem(&flows, key);
-		xm_count(XM_C_FLOW_EXPIRED, 0);
+	if (sw->now - last < xm_flow_timeout(c->cfg, key->proto, f->state))
 		return 0;
-	}
-	bpf_timer_start(&f->expiry, (__u64)(timeout - idle) * XM_NSEC_PER_SEC, 0);
+	bpf_map_delete_elem(&flows, &pk);
+	bpf_map_delete_elem(&flows, key);
+	sw->expired++;
 	return 0;
 }
 
-/* Arms the expiry timer of a new flow's ORIG entry. */
-static __always_inline int xm_flow_arm(struct xm_flow *f, const struct xm_config *cfg,
-				       __u8 proto)
+static int xm_sweep(void *map, __u32 *key, struct xm_sweep *sw)
 {
-	if (bpf_timer_init(&f->expiry, &flows, 1 /* CLOCK_MONOTONIC */))
-		return -1;
-	if (bpf_timer_set_callback(&f->expiry, xm_flow_expire))
-		return -1;
-	return bpf_timer_start(&f->expiry,
-			       (__u64)xm_flow_timeout(cfg, proto, f->state) * XM_NSEC_PER_SEC, 0);
+	__u32 zero = 0, per_slice;
+	struct xm_config *cfg = bpf_map_lookup_elem(&config, &zero);
+	struct xm_sweep_ctx c = { .sw = sw, .cfg = cfg };
+	__u64 expired_before = sw->expired;
+
+	(void)map; (void)key;
+	if (sw->epoch != xm_prog_epoch)
+		return 0; /* a newer program owns the sweep now */
+	if (cfg) {
+		/* Entries are visited in table order; a slice is an eighth of
+		 * the largest table, the last slices of a small one are empty. */
+		per_slice = (2 * cfg->ct_max) / XM_SWEEP_SLICES + 64;
+		sw->now = xm_now_s();
+		sw->seen = 0;
+		sw->first = sw->slice * per_slice;
+		sw->last = sw->first + per_slice;
+		bpf_for_each_map_elem(&flows, xm_sweep_one, &c, 0);
+		/* Past the end of the table: start over. */
+		sw->slice = sw->seen < sw->last ? 0 : sw->slice + 1;
+		sw->runs++;
+		if (sw->expired != expired_before)
+			xm_count(XM_C_FLOW_EXPIRED, 0);
+	}
+	bpf_timer_start(&sw->timer, XM_SWEEP_PERIOD_NS, 0);
+	return 0;
+}
+
+/* Arms the sweeper if this program does not run it yet. Called when a flow
+ * is created, so it costs nothing per packet; a failure is retried by the
+ * next new flow. */
+static __noinline void xm_sweep_ensure(void)
+{
+	__u32 zero = 0;
+	struct xm_sweep *sw = bpf_map_lookup_elem(&sweeper, &zero);
+
+	if (!sw || sw->epoch == xm_prog_epoch)
+		return;
+	bpf_timer_init(&sw->timer, &sweeper, 1 /* CLOCK_MONOTONIC */); /* -EBUSY: inited */
+	if (bpf_timer_set_callback(&sw->timer, xm_sweep) == 0 &&
+	    bpf_timer_start(&sw->timer, XM_SWEEP_PERIOD_NS, 0) == 0)
+		sw->epoch = xm_prog_epoch;
 }
 
 /* Connection state, from the flags of each packet. Both entries carry the
- * state; a change is written to both, and a change to a shorter timeout
- * re-arms the ORIG entry's timer (a longer one is found by the timer). */
+ * state; a change is written to both (the sweeper reads the ORIG one). */
 static __always_inline void xm_flow_track(struct xm_flow *f, const struct xm_pkt *p)
 {
 	int reply = (f->flags & XM_FLOW_REPLY) != 0;
 	__u8 old = f->state, new = old, fl = p->tcp_flags;
-	struct xm_flow *partner, *orig;
+	struct xm_flow *partner;
 	struct xm_flow_key pk;
-	struct xm_config *cfg;
-	__u32 zero = 0;
 
 	if (p->key.proto == IPPROTO_TCP) {
 		if (fl & XM_TCP_RST)
@@ -185,12 +231,6 @@ static __always_inline void xm_flow_track(struct xm_flow *f, const struct xm_pkt
 	partner = bpf_map_lookup_elem(&flows, &pk);
 	if (partner)
 		partner->state = new;
-	orig = reply ? partner : f;
-	cfg = bpf_map_lookup_elem(&config, &zero);
-	if (orig && cfg &&
-	    xm_flow_timeout(cfg, p->key.proto, new) < xm_flow_timeout(cfg, p->key.proto, old))
-		bpf_timer_start(&orig->expiry,
-				(__u64)xm_flow_timeout(cfg, p->key.proto, new) * XM_NSEC_PER_SEC, 0);
 }
 
 static __always_inline struct xm_rule_value *
@@ -426,14 +466,7 @@ static __always_inline int xm_flow_create(void *ctx, struct xm_pkt *p,
 	*out = bpf_map_lookup_elem(&flows, &p->key);
 	if (!*out)
 		return XM_LK_DROP;
-	if (xm_flow_arm(*out, cfg, p->key.proto)) {
-		/* A flow that could never expire would leak its port. */
-		bpf_map_delete_elem(&flows, &rkey);
-		bpf_map_delete_elem(&flows, &p->key);
-		*out = NULL;
-		xm_count(XM_C_DROP_NO_TIMER, len);
-		return XM_LK_DROP;
-	}
+	xm_sweep_ensure();
 
 	{
 		__u32 id = t.rule_id;

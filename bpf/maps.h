@@ -94,4 +94,11 @@ struct {
 	__type(value, struct xm_frag_value);
 } frags SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct xm_sweep);
+} sweeper SEC(".maps");
+
 #endif

@@ -26,6 +26,7 @@
 #define XM_MAX_MASQ_RULES    8192     /* masquerade prefixes, both generations */
 #define XM_MAX_FRAGS         8192     /* datagrams being fragmented at once  */
 #define XM_CT_DEFAULT_MAX    262144   /* flows (each flow = 2 map entries)   */
+#define XM_CT_MAX_LIMIT      16777216 /* the largest `set conntrack-max`     */
 #define XM_PORT_PROBES       32       /* bounded probes when a port is taken */
 #define XM_DEFAULT_PORT_LO   20000    /* masquerade ports: below the kernel's */
 #define XM_DEFAULT_PORT_HI   32767    /* default ephemeral 32768-60999       */
@@ -44,6 +45,7 @@
 #define XM_PIN_MASQ_RULES    "masq_rules"
 #define XM_PIN_LOCAL_ADDRS   "local_addrs"
 #define XM_PIN_FRAGS         "frags"
+#define XM_PIN_SWEEPER       "sweeper"
 #define XM_PIN_PROG_XDP      "prog_xdp"
 #define XM_PIN_PROG_TC       "prog_tc"
 
@@ -199,7 +201,6 @@ struct xm_iface_stats {
 	X(DROP_NO_ROUTE,    "drop_no_route",    "dropped: no route to the backend") \
 	X(DROP_CT_FULL,     "drop_ct_full",     "dropped: new flow, conntrack table full") \
 	X(DROP_NO_PORT,     "drop_no_port",     "dropped: new flow, no free masquerade port") \
-	X(DROP_NO_TIMER,    "drop_no_timer",    "dropped: new flow, no memory for its expiry timer") \
 	X(FLOW_EXPIRED,     "flow_expired",     "flows removed after their idle timeout") \
 	X(DROP_TOO_BIG,     "drop_too_big",     "dropped: too big for the egress MTU without DF (xmasq does not fragment)") \
 	X(DROP_REDIRECT,    "drop_redirect",    "dropped: redirect failed")        \
@@ -265,9 +266,20 @@ struct xm_flow {
 	__u32 last_seen_s;
 	__u64 packets;
 	__u64 bytes;
-	/* ORIG entry only: fires when the flow may have expired and removes
-	 * both entries, so expiry needs no daemon. */
-	struct bpf_timer expiry;
+};
+
+/* ---- expiry: array map "sweeper", one element --------------------------
+ * A timer that walks the flow table a slice at a time (bpf/flow.h). */
+struct xm_sweep {
+	struct bpf_timer timer;
+	__u32 epoch;           /* the program generation running it */
+	__u32 slice;           /* next slice of the table to look at */
+	__u64 runs;
+	__u64 expired;         /* flows removed */
+	__u32 now;             /* the current walk: clock, position, bounds */
+	__u32 seen;
+	__u32 first;
+	__u32 last;
 };
 
 /* ---- fragments: LRU hash "frags" ----------------------------------------

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
@@ -461,11 +462,19 @@ int xm_attach_ex(const char *pin_dir, char *const *ifnames, int n,
 	}
 	if (o->ct_max)
 		bpf_map__set_max_entries(skel->maps.flows, 2 * o->ct_max);
+	/* Each load gets its own non-zero epoch, so the flow sweeper passes
+	 * from an older program to this one (bpf/flow.h). */
+	{
+		struct timespec ts;
+
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		skel->rodata->xm_prog_epoch = ((__u32)ts.tv_nsec ^ (__u32)ts.tv_sec ^ (__u32)getpid()) | 1;
+	}
 	bpf_object__for_each_map(map, skel->obj) {
 		const char *name = bpf_map__name(map);
 
-		if (name[0] == '.')
-			continue; /* .bss and friends are private to the program */
+		if (bpf_map__is_internal(map))
+			continue; /* .rodata and friends are private to each load */
 		snprintf(path, sizeof(path), "%s/%s", pin_dir, name);
 		if (reuse_devmap(map, path, err, errlen)) {
 			xmasq_bpf__destroy(skel);

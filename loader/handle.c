@@ -22,6 +22,7 @@ const char *const xm_map_pin_names[XM_MAP_MAX] = {
 	[XM_MAP_MASQ_RULES] = XM_PIN_MASQ_RULES,
 	[XM_MAP_LOCAL_ADDRS] = XM_PIN_LOCAL_ADDRS,
 	[XM_MAP_FRAGS] = XM_PIN_FRAGS,
+	[XM_MAP_SWEEPER] = XM_PIN_SWEEPER,
 };
 
 #define XM_COUNTER_NAME(id, name, help) [XM_C_##id] = name,

@@ -26,6 +26,7 @@ enum xm_map_id {
 	XM_MAP_MASQ_RULES,
 	XM_MAP_LOCAL_ADDRS,
 	XM_MAP_FRAGS,
+	XM_MAP_SWEEPER,
 	XM_MAP_MAX,
 };
 

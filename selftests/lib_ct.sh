@@ -1,0 +1,625 @@
+# shellcheck shell=bash
+# selftests/lib_ct.sh — helpers of selftests/netns_conntrack.sh: TAP output,
+# bookkeeping and teardown of what the test creates (namespaces, background
+# processes by pid, xmasq pin directories, a temp dir), and ct.py, the
+# python3 (stdlib only) servers and clients the checks drive.
+
+CT_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+XMASQ="${XMASQ:-$CT_ROOT/build/xmasq}"
+if [ -x /usr/bin/python3 ]; then CT_PY=/usr/bin/python3; else CT_PY=$(command -v python3); fi
+
+# ---- TAP ----------------------------------------------------------------------
+T_NUM=0
+T_FAILED=0
+diag() { printf '%s\n' "$@" | sed 's/^/# /'; }
+tap_ok() { T_NUM=$((T_NUM + 1)); echo "ok $T_NUM - $*"; }
+tap_not_ok() { T_NUM=$((T_NUM + 1)); T_FAILED=$((T_FAILED + 1)); echo "not ok $T_NUM - $*"; }
+tap_skip() { T_NUM=$((T_NUM + 1)); echo "ok $T_NUM - $1 # SKIP ${2:-}"; }
+# tap_result RC DESC [DIAG...]
+tap_result() {
+	local rc=$1 desc=$2
+	shift 2
+	if [ "$rc" -eq 0 ]; then
+		tap_ok "$desc"
+	else
+		tap_not_ok "$desc"
+		[ $# -gt 0 ] && diag "$@"
+	fi
+	return "$rc"
+}
+tap_done() {
+	echo "1..$T_NUM"
+	[ "$T_FAILED" -eq 0 ]
+}
+
+# ---- bookkeeping and teardown ---------------------------------------------------
+CT_NETNS=()   # namespaces created here
+CT_PIDS=()    # background processes started here
+CT_PINS=()    # "NS DIR" xmasq pin directories
+CT_TMP=""
+
+ct_teardown() {
+	local p ns pin
+	for pin in "${CT_PINS[@]}"; do
+		ns=${pin%% *}
+		p=${pin#* }
+		if [ -e "/run/netns/$ns" ] && [ -x "$XMASQ" ]; then
+			timeout 30 nsenter --net="/run/netns/$ns" "$XMASQ" --pin-dir "$p" detach --all >/dev/null 2>&1
+		fi
+		case "$p" in /sys/fs/bpf/xmasq-ct-*) rm -rf "$p" ;; esac
+	done
+	for p in "${CT_PIDS[@]}"; do
+		kill "$p" 2>/dev/null
+	done
+	for ns in "${CT_NETNS[@]}"; do
+		# whatever still runs inside our own namespaces was started by us
+		for p in $(ip netns pids "$ns" 2>/dev/null); do
+			kill "$p" 2>/dev/null
+		done
+	done
+	for p in "${CT_PIDS[@]}"; do
+		wait "$p" 2>/dev/null
+	done
+	for ns in "${CT_NETNS[@]}"; do
+		ip netns del "$ns" 2>/dev/null
+	done
+	CT_PINS=() CT_PIDS=() CT_NETNS=()
+	return 0
+}
+
+ct_cleanup() {
+	local rc=$?
+	trap - EXIT INT TERM
+	ct_teardown
+	[ -n "$CT_TMP" ] && case "$CT_TMP" in /tmp/xmasq-ct.*) rm -rf "$CT_TMP" ;; esac
+	return $rc
+}
+
+# ct_init: root and tools check, traps, temp dir with ct.py
+ct_init() {
+	if [ "$(id -u)" != 0 ]; then
+		echo "1..0 # SKIP needs root (network namespaces)"
+		exit 0
+	fi
+	local c
+	for c in ip ethtool nsenter timeout nft ping "$CT_PY"; do
+		if ! command -v "$c" >/dev/null 2>&1; then
+			echo "1..0 # SKIP missing $c (run tools/deps.sh)"
+			exit 0
+		fi
+	done
+	if [ ! -x "$XMASQ" ]; then
+		echo "1..0 # SKIP $XMASQ not built (make)"
+		exit 0
+	fi
+	trap ct_cleanup EXIT
+	trap 'exit 130' INT
+	trap 'exit 143' TERM
+	CT_TMP=$(mktemp -d /tmp/xmasq-ct.$$.XXXXXX)
+	CT_PYF="$CT_TMP/ct.py"
+	ct_write_py "$CT_PYF"
+	if ! grep -q ' /sys/fs/bpf bpf ' /proc/mounts; then
+		mount -t bpf bpf /sys/fs/bpf || exit 1
+	fi
+}
+
+# nsx NS CMD...: CMD in the network namespace NS only (host mounts kept, so
+# bpffs pins survive between calls)
+nsx() {
+	local ns=$1
+	shift
+	nsenter --net="/run/netns/$ns" "$@"
+}
+
+# ctpy NS SECONDS ARGS...: ct.py in NS with a hard time limit
+ctpy() {
+	local ns=$1 t=$2
+	shift 2
+	timeout --kill-after=3 "$t" nsenter --net="/run/netns/$ns" "$CT_PY" "$CT_PYF" "$@"
+}
+
+# ctpy_bg NS ARGS...: ct.py in NS in the background (pid registered); sets BG_PID
+ctpy_bg() {
+	local ns=$1
+	shift
+	nsenter --net="/run/netns/$ns" "$CT_PY" "$CT_PYF" "$@" &
+	BG_PID=$!
+	CT_PIDS+=("$BG_PID")
+}
+
+# wait_for SECONDS CMD...: poll CMD every 0.1 s until it succeeds
+wait_for() {
+	local n=$(($1 * 10))
+	shift
+	while [ "$n" -gt 0 ]; do
+		"$@" >/dev/null 2>&1 && return 0
+		sleep 0.1
+		n=$((n - 1))
+	done
+	return 1
+}
+
+# json_get FILE PY_EXPR: eval(PY_EXPR) with d = the parsed JSON of FILE
+json_get() {
+	"$CT_PY" -c 'import json,sys
+d = json.load(open(sys.argv[1]))
+v = eval(sys.argv[2])
+print(json.dumps(v) if isinstance(v, (dict, list, bool)) or v is None else v)' "$1" "$2"
+}
+
+ct_write_py() {
+	cat >"$1" <<'PYEOF'
+#!/usr/bin/env python3
+# Helper for selftests/netns_conntrack.sh (stdlib only): servers, clients,
+# an ICMP echo client with a chosen id and a SYN flooder.
+import argparse, hashlib, os, random, select, socket, struct, sys, threading, time
+
+
+def pattern(n, seed=7):
+    r = random.Random(seed)
+    return r.randbytes(n)
+
+
+def log_line(path, line):
+    if path:
+        with open(path, "a") as f:
+            f.write(line + "\n")
+
+
+# ---------------------------------------------------------------- servers
+def tcp_conn(c, peer, lport, logf):
+    try:
+        c.settimeout(60)
+        buf = b""
+        while b"\n" not in buf:
+            d = c.recv(4096)
+            if not d:
+                return
+            buf += d
+        line, rest = buf.split(b"\n", 1)
+        cmd = line.decode(errors="replace").strip().split()
+        who = "%s:%d" % peer
+        log_line(logf, "tcp %d %s %s" % (lport, who, " ".join(cmd[:2])))
+        if not cmd:
+            return
+        if cmd[0] == "WHO":
+            c.sendall((who + "\n").encode())
+        elif cmd[0] == "GET":
+            while b"\r\n\r\n" not in rest and b"\n\n" not in rest:
+                d = c.recv(4096)
+                if not d:
+                    break
+                rest += d
+            body = ("<html><h1>xmasq-ct-page</h1><p>peer=%s</p></html>\n" % who).encode()
+            c.sendall(b"HTTP/1.0 200 OK\r\nContent-Type: text/html\r\nContent-Length: %d\r\n\r\n"
+                      % len(body) + body)
+        elif cmd[0] == "HOLD":
+            c.sendall(("held " + who + "\n").encode())
+            c.settimeout(None)
+            while True:
+                d = c.recv(4096)
+                if not d:
+                    break
+                c.sendall(d)  # echo, so the client can make traffic
+        elif cmd[0] == "STREAM":
+            n, rate = int(cmd[1]), int(cmd[2])
+            data = pattern(n)
+            chunk = 8192
+            t0 = time.monotonic()
+            sent = 0
+            while sent < n:
+                c.sendall(data[sent:sent + chunk])
+                sent += min(chunk, n - sent)
+                ahead = sent / rate - (time.monotonic() - t0)
+                if ahead > 0:
+                    time.sleep(ahead)
+        elif cmd[0] == "UPLOAD":
+            n = int(cmd[1])
+            h = hashlib.sha256()
+            got = len(rest)
+            h.update(rest)
+            while got < n:
+                d = c.recv(65536)
+                if not d:
+                    break
+                h.update(d)
+                got += len(d)
+            c.sendall(("%d %s\n" % (got, h.hexdigest())).encode())
+        c.shutdown(socket.SHUT_WR)
+        c.settimeout(5)
+        try:
+            while c.recv(4096):
+                pass
+        except OSError:
+            pass
+    except OSError:
+        pass
+    finally:
+        c.close()
+
+
+def tcp_server(addr, port, logf):
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind((addr, port))
+    s.listen(512)
+    while True:
+        c, peer = s.accept()
+        threading.Thread(target=tcp_conn, args=(c, peer, port, logf), daemon=True).start()
+
+
+def udp_server(addr, port, logf):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind((addr, port))
+    while True:
+        d, peer = s.recvfrom(65535)
+        who = "%s:%d" % peer
+        log_line(logf, "udp %d %s %d" % (port, who, len(d)))
+        s.sendto((who + "\n").encode() + d, peer)
+
+
+def cmd_serve(a):
+    for spec in a.tcp or []:
+        h, p = spec.rsplit(":", 1)
+        threading.Thread(target=tcp_server, args=(h, int(p), a.log), daemon=True).start()
+    for spec in a.udp or []:
+        h, p = spec.rsplit(":", 1)
+        threading.Thread(target=udp_server, args=(h, int(p), a.log), daemon=True).start()
+    time.sleep(0.3)
+    if a.ready:
+        open(a.ready, "w").close()
+    while True:
+        time.sleep(3600)
+
+
+# ---------------------------------------------------------------- clients
+def bind_spec(s, spec):
+    if spec:
+        h, p = spec.rsplit(":", 1)
+        s.bind((h, int(p)))
+
+
+def tcp_connect(a):
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    bind_spec(s, a.bind)
+    s.settimeout(a.timeout)
+    s.connect((a.host, a.port))
+    return s
+
+
+def linger0(s):
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+
+
+def cmd_tcp(a):
+    try:
+        s = tcp_connect(a)
+        s.sendall((a.cmd + "\n").encode())
+        if a.cmd.startswith("GET"):
+            s.sendall(b"Host: x\r\n\r\n")
+        out = b""
+        while True:
+            d = s.recv(65536)
+            if not d:
+                break
+            out += d
+        s.close()
+    except OSError as e:
+        print("error: %s" % e)
+        return 1
+    sys.stdout.write(out.decode(errors="replace"))
+    return 0
+
+
+def cmd_hold(a):
+    """Connect, say HOLD, write the greeting to --ready, then stay idle until
+    the file --release exists (or --secs pass); optionally send a ping line
+    every --ping seconds; close with RST (no TIME_WAIT, port reusable)."""
+    try:
+        s = tcp_connect(a)
+        s.sendall(b"HOLD\n")
+        f = s.makefile("rb")
+        line = f.readline().decode().strip()
+        with open(a.ready + ".tmp", "w") as r:
+            r.write(line + "\n")
+        os.rename(a.ready + ".tmp", a.ready)
+        t0 = time.monotonic()
+        last = t0
+        while time.monotonic() - t0 < a.secs and not (a.release and os.path.exists(a.release)):
+            time.sleep(0.05)
+            if a.ping and time.monotonic() - last >= a.ping:
+                s.sendall(b"ping\n")
+                last = time.monotonic()
+        linger0(s)
+        s.close()
+    except OSError as e:
+        print("error: %s" % e)
+        return 1
+    return 0
+
+
+def cmd_stream(a):
+    """Download N bytes sent at RATE, logging progress; checks the content."""
+    try:
+        s = tcp_connect(a)
+        s.sendall(("STREAM %d %d\n" % (a.n, a.rate)).encode())
+        s.settimeout(a.timeout)
+        h = hashlib.sha256()
+        got = 0
+        last = 0
+        pf = open(a.progress, "w", buffering=1)
+        pf.write("%.3f %d\n" % (time.time(), 0))
+        while True:
+            d = s.recv(65536)
+            if not d:
+                break
+            h.update(d)
+            got += len(d)
+            now = time.time()
+            if now - last >= 0.1:
+                pf.write("%.3f %d\n" % (now, got))
+                last = now
+        pf.write("%.3f %d\n" % (time.time(), got))
+        s.close()
+    except OSError as e:
+        print("error: %s (after %d bytes)" % (e, got if 'got' in dir() else 0))
+        return 1
+    want = hashlib.sha256(pattern(a.n)).hexdigest()
+    print("%d %s %s" % (got, h.hexdigest(), "match" if got == a.n and h.hexdigest() == want else "MISMATCH"))
+    return 0 if got == a.n and h.hexdigest() == want else 1
+
+
+def cmd_upload(a):
+    try:
+        s = tcp_connect(a)
+        s.settimeout(a.timeout)
+        data = pattern(a.n, 11)
+        s.sendall(("UPLOAD %d\n" % a.n).encode() + data)
+        out = b""
+        while True:
+            d = s.recv(4096)
+            if not d:
+                break
+            out += d
+        s.close()
+    except OSError as e:
+        print("error: %s" % e)
+        return 1
+    want = "%d %s" % (a.n, hashlib.sha256(data).hexdigest())
+    got = out.decode().strip()
+    print(got + (" match" if got == want else " MISMATCH"))
+    return 0 if got == want else 1
+
+
+def cmd_udp(a):
+    """Send one datagram (payload of --size bytes), expect 'peer\\n'+payload.
+    Prints the peer the server saw. exit 0 ok, 2 timeout, 3 refused, 1 other."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    bind_spec(s, a.bind)
+    s.settimeout(a.timeout)
+    payload = pattern(a.size, a.size) if a.size else b""
+    try:
+        s.connect((a.host, a.port))
+        for _ in range(a.tries):
+            s.send(payload)
+            try:
+                d = s.recv(70000)
+                break
+            except socket.timeout:
+                continue
+        else:
+            print("timeout")
+            return 2
+    except ConnectionRefusedError:
+        print("refused")
+        return 3
+    except OSError as e:
+        print("error: %s" % e)
+        return 1
+    head, _, body = d.partition(b"\n")
+    if body != payload:
+        print("MISMATCH %s len %d want %d" % (head.decode(errors="replace"), len(body), len(payload)))
+        return 1
+    print(head.decode())
+    return 0
+
+
+def csum(b):
+    if len(b) % 2:
+        b += b"\0"
+    s = sum(struct.unpack("!%dH" % (len(b) // 2), b))
+    while s >> 16:
+        s = (s & 0xffff) + (s >> 16)
+    return ~s & 0xffff
+
+
+def cmd_icmp(a):
+    """Echo requests with a chosen id; counts matching replies."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
+    s.settimeout(0.2)
+    tag = a.tag.encode()
+    got = set()
+    t_end = time.monotonic() + a.timeout
+    seq = 0
+    next_send = 0
+    while time.monotonic() < t_end and len(got) < a.count:
+        if time.monotonic() >= next_send and seq < a.count * 3:
+            seq += 1
+            body = tag + b"-%d" % seq
+            hdr = struct.pack("!BBHHH", 8, 0, 0, a.id, seq)
+            c = csum(hdr + body)
+            s.sendto(struct.pack("!BBHHH", 8, 0, c, a.id, seq) + body, (a.dst, 0))
+            next_send = time.monotonic() + a.interval
+        try:
+            d, peer = s.recvfrom(2000)
+        except socket.timeout:
+            continue
+        ihl = (d[0] & 15) * 4
+        typ, code, _, rid, rseq = struct.unpack("!BBHHH", d[ihl:ihl + 8])
+        if typ == 0 and rid == a.id and d[ihl + 8:].startswith(tag + b"-") and peer[0] == a.dst:
+            got.add(rseq)
+    print("%d replies" % len(got))
+    return 0 if len(got) >= a.count else 1
+
+
+def cmd_flood(a):
+    """SYNs from many source addresses/ports to DST:DPORTS on an AF_PACKET
+    socket (full frames, no ARP). Prints packets sent and seconds."""
+    s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+    s.bind((a.iface, 0))
+    smac = open("/sys/class/net/%s/address" % a.iface).read().strip()
+    eth = bytes.fromhex(a.dmac.replace(":", "")) + bytes.fromhex(smac.replace(":", "")) + b"\x08\x00"
+    dst = socket.inet_aton(a.dst)
+    net = socket.inet_aton(a.src_net)
+    lo, hi = map(int, a.dports.split("-"))
+    slo, shi = map(int, a.sports.split("-"))
+    n = 0
+    t0 = time.monotonic()
+    for dport in range(lo, hi + 1):
+        for sport in range(slo, shi + 1):
+            if n >= a.max:
+                break
+            src = net[:3] + bytes([1 + sport % 250])
+            ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 40, n & 0xffff, 0, 64, 6, 0, src, dst)
+            ip = ip[:10] + struct.pack("!H", csum(ip)) + ip[12:]
+            tcp = struct.pack("!HHIIBBHHH", sport, dport, 1000 + sport, 0, 5 << 4, 2, 64240, 0, 0)
+            ph = src + dst + struct.pack("!BBH", 0, 6, 20)
+            tcp = tcp[:16] + struct.pack("!H", csum(ph + tcp)) + tcp[18:]
+            try:
+                s.send(eth + ip + tcp)
+            except OSError:
+                time.sleep(0.001)
+            n += 1
+            if a.rate and n % 50 == 0:
+                ahead = n / a.rate - (time.monotonic() - t0)
+                if ahead > 0:
+                    time.sleep(ahead)
+    print("%d %.2f" % (n, time.monotonic() - t0))
+    return 0
+
+
+def cmd_udpmany(a):
+    """One datagram from each source port LO-HI of --src; prints, per port,
+    'PORT PEER-SEEN' or 'PORT timeout'. exit 0 when every port got its echo."""
+    lo, hi = map(int, a.ports.split("-"))
+    bad = 0
+    for port in range(lo, hi + 1):
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind((a.src, port))
+        s.settimeout(a.timeout)
+        payload = b"many-%d" % port
+        try:
+            s.connect((a.host, a.port))
+            s.send(payload)
+            d = s.recv(2000)
+            head, _, body = d.partition(b"\n")
+            print("%d %s" % (port, head.decode() if body == payload else "MISMATCH"))
+            bad += body != payload
+        except socket.timeout:
+            print("%d timeout" % port)
+            bad += 1
+        except OSError as e:
+            print("%d error %s" % (port, e))
+            bad += 1
+        s.close()
+    return 1 if bad else 0
+
+
+def cmd_holdmany(a):
+    """TCP connections from each source port LO-HI of --src, each greeted by
+    the server's HOLD; writes the greetings to --ready, waits for --release
+    (or --secs), then resets them all."""
+    lo, hi = map(int, a.ports.split("-"))
+    socks, lines = [], []
+    for port in range(lo, hi + 1):
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind((a.src, port))
+        s.settimeout(a.timeout)
+        try:
+            s.connect((a.host, a.port))
+            s.sendall(b"HOLD\n")
+            lines.append("%d %s" % (port, s.makefile("rb").readline().decode().strip()))
+            socks.append(s)
+        except OSError as e:
+            lines.append("%d error %s" % (port, e))
+    with open(a.ready + ".tmp", "w") as r:
+        r.write("\n".join(lines) + "\n")
+    os.rename(a.ready + ".tmp", a.ready)
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < a.secs and not (a.release and os.path.exists(a.release)):
+        time.sleep(0.05)
+    for s in socks:
+        linger0(s)
+        s.close()
+    return 0
+
+
+def main():
+    p = argparse.ArgumentParser()
+    sub = p.add_subparsers(dest="op", required=True)
+    sp = sub.add_parser("serve")
+    sp.add_argument("--tcp", action="append")
+    sp.add_argument("--udp", action="append")
+    sp.add_argument("--log")
+    sp.add_argument("--ready")
+    for name in ("tcp", "hold", "stream", "upload", "udp"):
+        c = sub.add_parser(name)
+        c.add_argument("host")
+        c.add_argument("port", type=int)
+        c.add_argument("--bind")
+        c.add_argument("--timeout", type=float, default=5)
+        if name == "tcp":
+            c.add_argument("cmd")
+        if name == "hold":
+            c.add_argument("--ready", required=True)
+            c.add_argument("--release")
+            c.add_argument("--secs", type=float, default=30)
+            c.add_argument("--ping", type=float, default=0)
+        if name == "stream":
+            c.add_argument("n", type=int)
+            c.add_argument("rate", type=int)
+            c.add_argument("--progress", required=True)
+        if name == "upload":
+            c.add_argument("n", type=int)
+        if name == "udp":
+            c.add_argument("--size", type=int, default=16)
+            c.add_argument("--tries", type=int, default=1)
+    for name in ("udpmany", "holdmany"):
+        c = sub.add_parser(name)
+        c.add_argument("host")
+        c.add_argument("port", type=int)
+        c.add_argument("--src", required=True)
+        c.add_argument("--ports", required=True)
+        c.add_argument("--timeout", type=float, default=2)
+        if name == "holdmany":
+            c.add_argument("--ready", required=True)
+            c.add_argument("--release")
+            c.add_argument("--secs", type=float, default=30)
+    c = sub.add_parser("icmp")
+    c.add_argument("dst")
+    c.add_argument("--id", type=int, required=True)
+    c.add_argument("--tag", required=True)
+    c.add_argument("--count", type=int, default=5)
+    c.add_argument("--interval", type=float, default=0.2)
+    c.add_argument("--timeout", type=float, default=5)
+    c = sub.add_parser("flood")
+    c.add_argument("--iface", required=True)
+    c.add_argument("--dmac", required=True)
+    c.add_argument("--dst", required=True)
+    c.add_argument("--src-net", required=True)
+    c.add_argument("--dports", required=True)
+    c.add_argument("--sports", default="1024-65023")
+    c.add_argument("--max", type=int, default=1 << 30)
+    c.add_argument("--rate", type=int, default=0)
+    a = p.parse_args()
+    return globals()["cmd_" + a.op](a)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+PYEOF
+}
