@@ -1,15 +1,13 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
-/* The xmasq command line. Exit codes: 0 ok, 1 runtime failure, 2 usage or
- * rules error. */
+/* The xmasq command line: global options and dispatch, and the small
+ * commands (detach, status, conntrack); attach, apply and stats live in
+ * cli_attach.c, cli_apply.c and cli_stats.c. Exit codes: 0 ok, 1 runtime
+ * failure, 2 usage or rules error. */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 #include "cli.h"
-
-#define EXIT_USAGE 2
-#define DEFAULT_RULES "/etc/xmasq/rules.conf"
 
 static const char *pin_dir = XM_PIN_DIR_DEFAULT;
 
@@ -20,11 +18,12 @@ static const char usage_main[] =
 	"interface they came in on.\n"
 	"\n"
 	"commands:\n"
-	"  attach [--mode xdp|xdp-generic|tc] IFACE...  load, pin and attach\n"
+	"  attach [--mode xdp|xdp-generic|tc] [--fresh] [--rules FILE] IFACE...\n"
+	"                                                load, pin, attach (and apply FILE)\n"
 	"  detach IFACE... | --all                       detach (--all also removes pins)\n"
 	"  apply [--check] [FILE]                        validate, then apply the difference\n"
 	"  status [--json]                               interfaces, modes, program ids, usage\n"
-	"  stats [--json]                                counters per interface, rule, reason\n"
+	"  stats [--json|--prometheus] [--watch N]       counters per interface, rule, reason\n"
 	"  conntrack list|count|flush [--json]           the flow table\n"
 	"\n"
 	"options:\n"
@@ -34,30 +33,14 @@ static const char usage_main[] =
 	"\n"
 	"exit status: 0 ok, 1 runtime failure, 2 usage or rules error\n";
 
-static const char usage_attach[] =
-	"usage: xmasq attach [--mode xdp|xdp-generic|tc] IFACE...\n"
-	"Loads the data plane once, pins its maps under the pin dir (reusing them\n"
-	"if present, so flows survive), and attaches it to each IFACE: XDP (native,\n"
-	"or generic) plus tc ingress, or tc only. Enables IPv4 forwarding on each\n"
-	"IFACE. Then checks, per interface, whether XDP can transmit into it\n"
-	"(see `xmasq status`).\n";
 static const char usage_detach[] =
 	"usage: xmasq detach IFACE... | --all\n"
 	"Detaches xmasq from the interfaces. --all detaches every interface and\n"
 	"removes the pins (flows and counters are lost).\n";
-static const char usage_apply[] =
-	"usage: xmasq apply [--check] [FILE]\n"
-	"Validates FILE (default " DEFAULT_RULES ") and applies the difference to\n"
-	"the running data plane atomically. With --check, only validates. Nothing\n"
-	"is applied if any line is wrong.\n";
 static const char usage_status[] =
 	"usage: xmasq status [--json]\n"
 	"Managed interfaces, attach modes, program ids, XDP or tc transmit path,\n"
 	"rule and conntrack usage.\n";
-static const char usage_stats[] =
-	"usage: xmasq stats [--json]\n"
-	"Packets and bytes per interface and per rule, flows, and every counter\n"
-	"with the reason it counts.\n";
 
 /* Parses "--json"/"--check"-style flags shared by the simple commands.
  * Returns the index of the first operand, or -1 after printing usage. */
@@ -95,43 +78,6 @@ static int finish(int rc, const char *err)
 	return 0;
 }
 
-static int cmd_attach(int argc, char **argv)
-{
-	static const struct option opts[] = {
-		{ "mode", required_argument, NULL, 'm' }, { "help", no_argument, NULL, 'h' }, { 0 },
-	};
-	enum xm_mode mode = XM_MODE_XDP;
-	char err[512];
-	int c;
-
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "hm:", opts, NULL)) != -1) {
-		if (c == 'h') {
-			fputs(usage_attach, stdout);
-			return 0;
-		} else if (c == 'm') {
-			if (!strcmp(optarg, "xdp"))
-				mode = XM_MODE_XDP;
-			else if (!strcmp(optarg, "xdp-generic"))
-				mode = XM_MODE_XDP_GENERIC;
-			else if (!strcmp(optarg, "tc"))
-				mode = XM_MODE_TC;
-			else {
-				fprintf(stderr, "xmasq attach: unknown mode '%s' (expected xdp, xdp-generic or tc)\n", optarg);
-				return EXIT_USAGE;
-			}
-		} else {
-			fputs(usage_attach, stderr);
-			return EXIT_USAGE;
-		}
-	}
-	if (optind >= argc) {
-		fprintf(stderr, "xmasq attach: no interface given\n%s", usage_attach);
-		return EXIT_USAGE;
-	}
-	return finish(xm_attach(pin_dir, argv + optind, argc - optind, mode, stdout, err, sizeof(err)), err);
-}
-
 static int cmd_detach(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -150,55 +96,7 @@ static int cmd_detach(int argc, char **argv)
 	return finish(xm_detach(pin_dir, argv + first, argc - first, flags[0], stdout, err, sizeof(err)), err);
 }
 
-static int cmd_apply(int argc, char **argv)
-{
-	static const struct option opts[] = {
-		{ "check", no_argument, NULL, 1 }, { "help", no_argument, NULL, 'h' }, { 0 },
-	};
-	int flags[8] = {0}, help, first, rc;
-	const char *file = DEFAULT_RULES;
-	struct xm_apply_result res;
-	struct xm_ruleset rs;
-	struct xm_handle h;
-	char err[1024];
-
-	first = parse_flags(argc, argv, usage_apply, opts, flags, &help);
-	if (first < 0)
-		return help ? 0 : EXIT_USAGE;
-	if (argc - first > 1) {
-		fprintf(stderr, "xmasq apply: one rules file at most\n%s", usage_apply);
-		return EXIT_USAGE;
-	}
-	if (first < argc)
-		file = argv[first];
-	if (xm_rules_parse_file(file, &rs, err, sizeof(err))) {
-		fprintf(stderr, "%s\n", err);
-		return EXIT_USAGE;
-	}
-	rc = xm_open(&h, pin_dir, err, sizeof(err));
-	if (rc) {
-		xm_ruleset_free(&rs);
-		return finish(rc, err);
-	}
-	rc = xm_apply(&h, &rs, file, flags[0], &res, err, sizeof(err));
-	if (rc == 0 && flags[0])
-		printf("%s: %zu rules OK (%u ports); nothing applied (--check)\n", file, rs.n_rules,
-		       rs.total_ports);
-	else if (rc == 0) {
-		printf("applied: +%u -%u =%u rules (%u port entries) in %.0f us\n", res.added,
-		       res.removed, res.kept, res.ports, res.usecs);
-		xm_refresh_tx_paths(&h, NULL);
-	}
-	xm_ruleset_free(&rs);
-	xm_close(&h);
-	if (rc && strncmp(err, file, strlen(file)) == 0) {
-		fprintf(stderr, "%s\n", err); /* already FILE:LINE:COL: ... */
-		return rc == -2 ? EXIT_USAGE : 1;
-	}
-	return finish(rc, err);
-}
-
-static int cmd_show(int argc, char **argv, int stats)
+static int cmd_status(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "json", no_argument, NULL, 1 }, { "help", no_argument, NULL, 'h' }, { 0 },
@@ -208,11 +106,11 @@ static int cmd_show(int argc, char **argv, int stats)
 	struct xm_handle h;
 	char err[512];
 
-	first = parse_flags(argc, argv, stats ? usage_stats : usage_status, opts, flags, &help);
+	first = parse_flags(argc, argv, usage_status, opts, flags, &help);
 	if (first < 0)
 		return help ? 0 : EXIT_USAGE;
 	if (first < argc) {
-		fprintf(stderr, "xmasq %s: unexpected argument '%s'\n", stats ? "stats" : "status", argv[first]);
+		fprintf(stderr, "xmasq status: unexpected argument '%s'\n%s", argv[first], usage_status);
 		return EXIT_USAGE;
 	}
 	xm_quiet_libs();
@@ -221,10 +119,7 @@ static int cmd_show(int argc, char **argv, int stats)
 		return finish(rc, err);
 	rc = xm_snapshot_read(&h, &s, err, sizeof(err));
 	if (rc == 0) {
-		if (stats)
-			xm_print_stats(stdout, &s, flags[0]);
-		else
-			xm_print_status(stdout, &h, &s, flags[0]);
+		xm_print_status(stdout, &h, &s, flags[0]);
 		xm_snapshot_free(&s);
 	}
 	xm_close(&h);
@@ -322,15 +217,15 @@ int main(int argc, char **argv)
 	argc -= i;
 	argv += i;
 	if (!strcmp(cmd, "attach"))
-		return cmd_attach(argc, argv);
+		return xm_cmd_attach(argc, argv, pin_dir);
 	if (!strcmp(cmd, "detach"))
 		return cmd_detach(argc, argv);
 	if (!strcmp(cmd, "apply"))
-		return cmd_apply(argc, argv);
+		return xm_cmd_apply(argc, argv, pin_dir);
 	if (!strcmp(cmd, "status"))
-		return cmd_show(argc, argv, 0);
+		return cmd_status(argc, argv);
 	if (!strcmp(cmd, "stats"))
-		return cmd_show(argc, argv, 1);
+		return xm_cmd_stats(argc, argv, pin_dir);
 	if (!strcmp(cmd, "conntrack"))
 		return cmd_conntrack(argc, argv);
 	if (!strcmp(cmd, "help")) {

@@ -30,7 +30,7 @@ static void json_str(FILE *o, const char *s)
 	fputc('"', o);
 }
 
-static const char *iface_mode(const struct xm_iface *i)
+const char *xm_iface_mode_name(const struct xm_iface *i)
 {
 	if (i->flags & XM_IFACE_XDP_GENERIC)
 		return "xdp-generic";
@@ -63,7 +63,7 @@ void xm_print_status(FILE *o, const struct xm_handle *h, const struct xm_snapsho
 			json_str(o, ii->name);
 			fprintf(o, ",\"ifindex\":%u,\"addr\":\"%s\",\"mode\":\"%s\",\"xdp_prog_id\":%u,"
 				"\"tc_prog_id\":%u,\"tx_path\":\"%s\",\"tx_path_reason\":",
-				ii->iface.ifindex, ip_str(ii->iface.addr, a), iface_mode(&ii->iface),
+				ii->iface.ifindex, ip_str(ii->iface.addr, a), xm_iface_mode_name(&ii->iface),
 				ii->xdp_prog_id, ii->tc_prog_id, ii->tx_path);
 			json_str(o, tx_path_reason(&ii->iface));
 			fprintf(o, "}");
@@ -83,7 +83,7 @@ void xm_print_status(FILE *o, const struct xm_handle *h, const struct xm_snapsho
 		const struct xm_iface_info *ii = &s->ifaces[i];
 
 		fprintf(o, "%-12s %-8u %-15s %-12s %7u %7u  %s (%s)\n", ii->name, ii->iface.ifindex,
-			ip_str(ii->iface.addr, a), iface_mode(&ii->iface), ii->xdp_prog_id,
+			ip_str(ii->iface.addr, a), xm_iface_mode_name(&ii->iface), ii->xdp_prog_id,
 			ii->tc_prog_id, ii->tx_path, tx_path_reason(&ii->iface));
 	}
 }

@@ -1,0 +1,536 @@
+#!/bin/bash
+# The xmasq command line as an operator uses it, in network namespaces:
+#
+#   client C 192.0.2.2 ── eth0 192.0.2.1  router R  eth1 198.18.0.1 ── backend B 198.18.0.2
+#                        (default via R)                             (no route back)
+#
+#  - every command's --help exits 0, an unknown option exits 2;
+#  - attach --rules: a wrong rules file attaches nothing (exit 2); a good
+#    one attaches and applies in one go;
+#  - real TCP and UDP traffic through the router, then
+#    stats --prometheus passes `promtool check metrics` (or, without
+#    promtool, the strict checker below) with non-zero values for the rule
+#    used; stats --json parses; stats --watch 1 refreshes and shows rates;
+#  - make install DESTDIR=...: binary, man page (mandoc -T lint, else groff
+#    warnings), systemd unit (systemd-analyze verify), /etc files never
+#    overwritten, the example rules file valid; make uninstall.
+#
+# Everything lives in namespaces and a pin directory named with $$, removed
+# by the EXIT trap. TAP output; exit 1 when a check fails.
+# Env: XMASQ=build/xmasq  PROMTOOL=promtool (empty: skip it)
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+XMASQ=${XMASQ:-$ROOT/build/xmasq}
+PROMTOOL=${PROMTOOL-promtool}
+if [ -x /usr/bin/python3 ]; then PY=/usr/bin/python3; else PY=$(command -v python3); fi
+
+NS_R="xmcli-r-$$"
+NS_C="xmcli-c-$$"
+NS_B="xmcli-b-$$"
+PIN="/sys/fs/bpf/xmasq-cli-$$"
+PIN_NONE="/sys/fs/bpf/xmasq-cli-$$-none" # never attached: "no router here"
+R0=192.0.2.1 C=192.0.2.2 R1=198.18.0.1 B=198.18.0.2
+
+N=0
+FAILED=0
+ok() { N=$((N + 1)); echo "ok $N - $*"; }
+not_ok() { N=$((N + 1)); FAILED=$((FAILED + 1)); echo "not ok $N - $1"; shift; [ $# -gt 0 ] && printf '%s\n' "$@" | sed 's/^/# /'; }
+skip() { N=$((N + 1)); echo "ok $N - $1 # SKIP $2"; }
+# result RC DESC [DIAG...]
+result() { local rc=$1; shift; if [ "$rc" -eq 0 ]; then ok "$1"; else not_ok "$@"; fi; }
+
+if [ "$(id -u)" != 0 ]; then
+	echo "1..0 # SKIP needs root (network namespaces)"
+	exit 0
+fi
+for c in ip nsenter timeout tc "$PY"; do
+	if ! command -v "$c" >/dev/null 2>&1; then
+		echo "1..0 # SKIP missing $c"
+		exit 0
+	fi
+done
+if [ ! -x "$XMASQ" ]; then
+	echo "1..0 # SKIP $XMASQ not built (make all)"
+	exit 0
+fi
+
+TMP=$(mktemp -d "/tmp/xmasq-cli.$$.XXXXXX")
+PIDS=()
+cleanup() {
+	local p ns
+	trap - EXIT INT TERM
+	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
+	for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null; done
+	if [ -e "/run/netns/$NS_R" ]; then
+		timeout 20 nsenter --net="/run/netns/$NS_R" "$XMASQ" --pin-dir "$PIN" detach --all >/dev/null 2>&1
+	fi
+	rm -rf "$PIN" "$PIN_NONE"
+	for ns in "$NS_R" "$NS_C" "$NS_B"; do
+		for p in $(ip netns pids "$ns" 2>/dev/null); do kill "$p" 2>/dev/null; done
+		ip netns del "$ns" 2>/dev/null
+	done
+	case "$TMP" in /tmp/xmasq-cli.*) rm -rf "$TMP" ;; esac
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+nsx() { local ns=$1; shift; nsenter --net="/run/netns/$ns" "$@"; }
+# xm ARGS...: the CLI in the router's namespace with this run's pin dir
+xm() { timeout --kill-after=5 60 nsenter --net="/run/netns/$NS_R" "$XMASQ" --pin-dir "$PIN" "$@"; }
+xm_none() { timeout 30 nsenter --net="/run/netns/$NS_R" "$XMASQ" --pin-dir "$PIN_NONE" "$@"; }
+
+# ---- topology -------------------------------------------------------------
+topo_up() {
+	local ns
+	for ns in "$NS_R" "$NS_C" "$NS_B"; do
+		ip netns add "$ns" || return 1
+		nsx "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1 \
+			net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0 || return 1
+		ip -n "$ns" link set lo up || return 1
+	done
+	ip -n "$NS_R" link add eth0 type veth peer name eth0 netns "$NS_C" || return 1
+	ip -n "$NS_R" link add eth1 type veth peer name eth0 netns "$NS_B" || return 1
+	ip -n "$NS_R" addr add $R0/24 dev eth0 && ip -n "$NS_R" addr add $R1/24 dev eth1 &&
+		ip -n "$NS_C" addr add $C/24 dev eth0 && ip -n "$NS_B" addr add $B/24 dev eth0 || return 1
+	ip -n "$NS_R" link set eth0 up && ip -n "$NS_R" link set eth1 up &&
+		ip -n "$NS_C" link set eth0 up && ip -n "$NS_B" link set eth0 up || return 1
+	ip -n "$NS_C" route add default via $R0 || return 1
+	if ! grep -q ' /sys/fs/bpf bpf ' /proc/mounts; then
+		mount -t bpf bpf /sys/fs/bpf || return 1
+	fi
+}
+
+# The peers: a TCP and UDP echo server, and a client that talks through the
+# router for a while (1 KiB every 10 ms, so rates are clearly non-zero).
+cat >"$TMP/peer.py" <<'EOF'
+import socket, sys, threading, time
+
+def serve(addr, ready):
+    t = socket.socket(); t.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    t.bind((addr, 80)); t.listen(16)
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind((addr, 5000))
+    def echo(c):
+        with c:
+            while True:
+                d = c.recv(65536)
+                if not d:
+                    return
+                c.sendall(d)
+    def udp():
+        while True:
+            d, peer = u.recvfrom(65536)
+            u.sendto(d, peer)
+    threading.Thread(target=udp, daemon=True).start()
+    open(ready, "w").close()
+    while True:
+        c, _ = t.accept()
+        threading.Thread(target=echo, args=(c,), daemon=True).start()
+
+def talk(addr, port, secs):
+    s = socket.create_connection((addr, int(port)), timeout=5)
+    end, n, chunk = time.time() + float(secs), 0, b"x" * 1024
+    while time.time() < end:
+        s.sendall(chunk)
+        got = 0
+        while got < len(chunk):
+            d = s.recv(65536)
+            if not d:
+                raise SystemExit("connection closed by the backend")
+            got += len(d)
+        n += got
+        time.sleep(0.01)
+    print(n)
+
+def udp(addr, port, msg):
+    # A datagram may be lost, as any UDP client knows: up to 3 tries, and
+    # the tries it took go to stderr so that a loss is visible in the log.
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(1)
+    for i in range(3):
+        s.sendto(msg.encode(), (addr, int(port)))
+        try:
+            print(s.recvfrom(65536)[0].decode())
+            if i:
+                print("answered on try %d" % (i + 1), file=sys.stderr)
+            return
+        except socket.timeout:
+            pass
+    raise SystemExit("no answer to 3 datagrams")
+
+{"serve": serve, "talk": talk, "udp": udp}[sys.argv[1]](*sys.argv[2:])
+EOF
+
+# A strict reader of the Prometheus text format (0.0.4), used only when
+# promtool is not installed: every family has HELP and TYPE before its
+# samples, families are contiguous and appear once, names and label names
+# are valid, label values use only the three escapes, values are numbers,
+# counters end in _total, no series appears twice.
+cat >"$TMP/promcheck.py" <<'EOF'
+import re, sys
+NAME = re.compile(r'[a-zA-Z_:][a-zA-Z0-9_:]*$')
+LNAME = re.compile(r'[a-zA-Z_][a-zA-Z0-9_]*$')
+errs, help_, type_, done, series, cur = [], {}, {}, set(), set(), None
+def err(n, m): errs.append("line %d: %s" % (n, m))
+def labels(n, s):
+    out, i = [], 0
+    while i < len(s):
+        m = re.match(r'([a-zA-Z_][a-zA-Z0-9_]*)="', s[i:])
+        if not m:
+            err(n, "bad label at %r" % s[i:]); return None
+        i += m.end(); v = ""
+        while True:
+            if i >= len(s):
+                err(n, "unterminated label value"); return None
+            c = s[i]
+            if c == "\\":
+                if i + 1 >= len(s) or s[i + 1] not in '\\"n':
+                    err(n, "bad escape in label value"); return None
+                v += s[i:i + 2]; i += 2
+            elif c == '"':
+                i += 1; break
+            elif c == "\n":
+                err(n, "raw newline in label value"); return None
+            else:
+                v += c; i += 1
+        out.append((m.group(1), v))
+        if i < len(s):
+            if s[i] != ",":
+                err(n, "expected ',' between labels"); return None
+            i += 1
+    names = [k for k, _ in out]
+    if len(set(names)) != len(names):
+        err(n, "label repeated")
+    return tuple(out)
+for n, line in enumerate(sys.stdin.read().split("\n"), 1):
+    if line == "":
+        continue
+    if line.startswith("#"):
+        p = line.split(" ", 3)
+        if len(p) >= 3 and p[1] in ("HELP", "TYPE"):
+            fam = p[2]
+            if not NAME.match(fam):
+                err(n, "bad family name " + fam)
+            if fam in done or (cur and cur != fam and fam in help_ and fam in type_):
+                err(n, "family %s appears twice" % fam)
+            if cur and cur != fam:
+                done.add(cur)
+            cur = fam
+            d = help_ if p[1] == "HELP" else type_
+            if fam in d:
+                err(n, "second %s for %s" % (p[1], fam))
+            d[fam] = p[3] if len(p) > 3 else ""
+            if p[1] == "TYPE" and d[fam] not in ("counter", "gauge", "untyped", "summary", "histogram"):
+                err(n, "bad type " + d[fam])
+            if p[1] == "TYPE" and d[fam] == "counter" and not fam.endswith("_total"):
+                err(n, "counter %s does not end in _total" % fam)
+            if p[1] == "TYPE" and d[fam] != "counter" and fam.endswith("_total"):
+                err(n, "non-counter %s ends in _total" % fam)
+        continue
+    m = re.match(r'([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})? (\S+)$', line)
+    if not m:
+        err(n, "not a sample: %r" % line); continue
+    name, lab, val = m.group(1), m.group(3), m.group(4)
+    if name != cur:
+        err(n, "sample %s outside its family (current: %s)" % (name, cur))
+    if name not in help_ or name not in type_:
+        err(n, "sample %s without HELP and TYPE" % name)
+    try:
+        float(val)
+    except ValueError:
+        err(n, "value %r is not a number" % val)
+    key = (name, labels(n, lab) if lab else ())
+    if key in series:
+        err(n, "duplicate series %s" % line)
+    series.add(key)
+for e in errs:
+    print(e)
+sys.exit(1 if errs else 0)
+EOF
+
+if ! topo_up; then
+	echo "Bail out! cannot build the namespace topology"
+	exit 1
+fi
+nsx "$NS_B" "$PY" "$TMP/peer.py" serve $B "$TMP/ready" >"$TMP/backend.log" 2>&1 &
+PIDS+=("$!")
+for _ in $(seq 50); do [ -e "$TMP/ready" ] && break; sleep 0.1; done
+if [ ! -e "$TMP/ready" ]; then
+	echo "Bail out! the backend did not start: $(cat "$TMP/backend.log")"
+	exit 1
+fi
+
+# ---- 1. --help and unknown options -------------------------------------------
+rc=0 bad=""
+for cmd in "" attach detach apply status stats conntrack; do
+	# shellcheck disable=SC2086
+	xm $cmd --help >/dev/null 2>&1 || { rc=1; bad="$bad '$cmd --help'"; }
+	# shellcheck disable=SC2086
+	xm $cmd --no-such-option >/dev/null 2>&1
+	[ $? -eq 2 ] || { rc=1; bad="$bad '$cmd --no-such-option'"; }
+done
+result $rc "--help of xmasq and of every command exits 0, an unknown option exits 2" "wrong:$bad"
+
+rc=0 bad=""
+for args in "stats --watch 0" "stats --watch x" "stats --json --prometheus" "stats --prometheus --watch 1" \
+	"attach --rules" "attach --mode foo eth0" "stats extra"; do
+	# shellcheck disable=SC2086
+	xm $args >/dev/null 2>&1
+	[ $? -eq 2 ] || { rc=1; bad="$bad '$args'"; }
+done
+result $rc "bad option values (--watch 0, --json with --prometheus, ...) exit 2" "not 2:$bad"
+
+# ---- 2. attach --rules ---------------------------------------------------------
+# nothing_attached: no XDP or tc program on the router's NICs, no pins
+nothing_attached() {
+	! ip -n "$NS_R" -d link show eth0 | grep -q 'prog/xdp' &&
+		! ip -n "$NS_R" -d link show eth1 | grep -q 'prog/xdp' &&
+		[ -z "$(nsx "$NS_R" tc filter show dev eth0 ingress 2>/dev/null)" ] &&
+		[ ! -e "$PIN/config" ]
+}
+printf 'forward eth0 tcp 8080 to %s:80\nforward eth0 tcp 80x to %s:80\n' $B $B >"$TMP/bad-grammar.conf"
+out=$(xm attach --rules "$TMP/bad-grammar.conf" eth0 eth1 2>&1)
+rc=$?
+r=0
+[ $rc -eq 2 ] && grep -q "bad-grammar.conf:2:" <<<"$out" && nothing_attached || r=1
+result $r "attach --rules with a grammar error: exit 2, FILE:LINE:COL message, nothing attached" \
+	"exit $rc: $out"
+
+printf 'forward eth0 tcp 8080 to %s:80\nforward eth1 tcp 8081 to %s:80\n' $B $B >"$TMP/unnamed-if.conf"
+out=$(xm attach --rules "$TMP/unnamed-if.conf" eth0 2>&1)
+rc=$?
+r=0
+[ $rc -eq 2 ] && grep -q "unnamed-if.conf:2:.*eth1" <<<"$out" && nothing_attached || r=1
+result $r "attach --rules naming an interface not being attached: exit 2, nothing attached" \
+	"exit $rc: $out"
+
+printf 'forward eth9 tcp 8080 to %s:80\n' $B >"$TMP/no-such-if.conf"
+out=$(xm attach --rules "$TMP/no-such-if.conf" eth0 eth1 2>&1)
+rc=$?
+r=0
+[ $rc -eq 2 ] && grep -q "eth9" <<<"$out" && nothing_attached || r=1
+result $r "attach --rules naming an interface that does not exist: exit 2, nothing attached" \
+	"exit $rc: $out"
+
+RULES="$TMP/rules.conf"
+printf '# test rules\nforward eth0 tcp 8080 to %s:80\nforward eth0 udp 5000 to %s:5000\n' $B $B >"$RULES"
+out=$(xm attach --mode xdp --rules "$RULES" eth0 eth1 2>&1)
+rc=$?
+st=$(xm status --json 2>&1)
+r=0
+[ $rc -eq 0 ] && grep -q "^applied: +2 " <<<"$out" &&
+	[ "$("$PY" -c 'import json,sys; d=json.load(sys.stdin); print(len(d["interfaces"]), d["rules"])' <<<"$st" 2>/dev/null)" = "2 2" ] || r=1
+result $r "attach --rules FILE attaches eth0 eth1 and applies 2 rules in one go" "exit $rc: $out" "status: $st"
+
+# ---- 3. traffic -----------------------------------------------------------------
+out=$(timeout 20 nsenter --net="/run/netns/$NS_C" "$PY" "$TMP/peer.py" talk $R0 8080 0.5 2>&1)
+rc=$?
+[ $rc -eq 0 ] && [ "${out:-0}" -gt 0 ] 2>/dev/null || rc=1
+result $rc "TCP echo through the router (tcp/8080 -> $B:80)" "$out"
+out=$(timeout 10 nsenter --net="/run/netns/$NS_C" "$PY" "$TMP/peer.py" udp $R0 5000 hello-$$ 2>"$TMP/udp.err")
+rc=$?
+[ "$out" = "hello-$$" ] || rc=1
+result $rc "UDP echo through the router (udp/5000)" "$out" "$(cat "$TMP/udp.err")" "$(xm stats 2>&1)"
+[ -s "$TMP/udp.err" ] && [ $rc -eq 0 ] && sed 's/^/# note: /' "$TMP/udp.err"
+
+# ---- 4. stats --prometheus ---------------------------------------------------------
+PROM="$TMP/metrics.prom"
+xm stats --prometheus >"$PROM" 2>"$TMP/prom.err"
+rc=$?
+out=$("$PY" "$TMP/promcheck.py" <"$PROM" 2>&1)
+prc=$?
+[ $rc -eq 0 ] && [ $prc -eq 0 ] && rc2=0 || rc2=1
+result "$rc2" "stats --prometheus passes the strict text-format checker" "$out" "$(cat "$TMP/prom.err")"
+if [ -n "$PROMTOOL" ] && command -v "$PROMTOOL" >/dev/null 2>&1; then
+	out=$("$PROMTOOL" check metrics <"$PROM" 2>&1)
+	prc=$?
+	[ $rc -eq 0 ] && [ $prc -eq 0 ] && [ -z "$out" ] || rc=1
+	result $rc "stats --prometheus: promtool check metrics reports no problem" "exit $prc: $out"
+else
+	skip "stats --prometheus: promtool check metrics" "promtool not installed (apt-get install prometheus)"
+fi
+
+# metric NAME LABEL-SUBSTRING: the value of the first sample of NAME whose
+# labels contain the substring
+metric() { awk -v n="$1" -v l="$2" 'index($0, n "{") == 1 && index($0, l) { print $NF; exit } index($0, n " ") == 1 && l == "" { print $NF; exit }' "$PROM"; }
+rule_lbl="rule=\"forward eth0 tcp 8080 to $B:80\",id=\""
+r=0 why=""
+for fam in xmasq_iface_info xmasq_iface_rx_packets_total xmasq_iface_rx_bytes_total xmasq_iface_tx_packets_total \
+	xmasq_iface_tx_bytes_total xmasq_rule_packets_total xmasq_rule_bytes_total xmasq_rule_flows_total \
+	xmasq_packets_total xmasq_bytes_total xmasq_reason_info xmasq_flows xmasq_flows_max; do
+	grep -q "^# TYPE $fam " "$PROM" || { r=1; why="$why missing:$fam"; }
+done
+for chk in "xmasq_rule_packets_total|$rule_lbl|dir=\"orig\"" "xmasq_rule_packets_total|$rule_lbl|dir=\"reply\"" \
+	"xmasq_rule_bytes_total|$rule_lbl|dir=\"orig\"" "xmasq_rule_flows_total|$rule_lbl|" \
+	"xmasq_iface_rx_packets_total|iface=\"eth0\"|" "xmasq_packets_total|counter=\"flow_new\"|" \
+	"xmasq_flows_max||"; do
+	IFS='|' read -r name l1 l2 <<<"$chk"
+	v=$(awk -v n="$name" -v a="$l1" -v b="$l2" '(index($0, n "{") == 1 || index($0, n " ") == 1) && index($0, a) && index($0, b) { print $NF; exit }' "$PROM")
+	[ -n "$v" ] && [ "$v" != 0 ] || { r=1; why="$why $name{$l1$l2}=${v:-absent}"; }
+done
+grep -q '^xmasq_iface_tx_packets_total{iface="eth1",path="\(xdp\|tc\)"} [1-9]' "$PROM" || { r=1; why="$why tx-eth1"; }
+grep -q '^# HELP xmasq_packets_total ' "$PROM" &&
+	grep -q "^xmasq_reason_info{counter=\"drop_ct_full\",help=\"dropped: new flow, conntrack table full\"} 1$" "$PROM" ||
+	{ r=1; why="$why counter-help"; }
+result $r "stats --prometheus: every family present, non-zero packets/bytes/flows for the rule used" \
+	"$why" "$(grep -v '^#' "$PROM" | head -40)"
+
+# ---- 5. stats --json --------------------------------------------------------------
+J="$TMP/stats.json"
+xm stats --json >"$J" 2>&1
+rc=$?
+out=$("$PY" - "$J" "$B" <<'EOF' 2>&1
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert set(d) >= {"counters", "interfaces", "rules", "flows", "flows_max"}, sorted(d)
+for k in ("rx", "flow_new", "drop_ct_full"):
+    assert set(d["counters"][k]) == {"packets", "bytes"}, k
+i = {x["name"]: x for x in d["interfaces"]}
+for k in ("ifindex", "rx_packets", "rx_bytes", "tx_packets", "tx_bytes", "tx_xdp", "tx_tc"):
+    assert k in i["eth0"], k
+r = [x for x in d["rules"] if x["rule"] == "forward eth0 tcp 8080 to %s:80" % sys.argv[2]][0]
+for k in ("id", "line", "packets_orig", "bytes_orig", "packets_reply", "bytes_reply", "flows"):
+    assert k in r, k
+assert r["packets_orig"] > 0 and r["packets_reply"] > 0 and r["flows"] > 0, r
+EOF
+)
+[ $rc -eq 0 ] && [ -z "$out" ] || rc=1
+result $rc "stats --json parses, keeps every key, counts the traffic" "$out" "$(head -c 600 "$J")"
+
+# ---- 6. stats --watch --------------------------------------------------------------
+timeout 30 nsenter --net="/run/netns/$NS_C" "$PY" "$TMP/peer.py" talk $R0 8080 6 >"$TMP/talk.out" 2>&1 &
+talk=$!
+PIDS+=("$talk")
+sleep 0.5
+W="$TMP/watch.out"
+# SIGINT as from Ctrl-C; --preserve-status: the exit status is xmasq's own
+timeout --preserve-status -s INT -k 5 2.5 nsenter --net="/run/netns/$NS_R" "$XMASQ" --pin-dir "$PIN" \
+	stats --watch 1 >"$W" 2>&1
+wrc=$?
+wait $talk
+screens=$(grep -c '^xmasq stats, every 1s' "$W")
+# the eth0 row's RX PKT/S and the rule row's PKT/S IN on screens after the first
+rates=$(awk '/^xmasq stats, every/ { s++ } s >= 2 && $1 == "eth0" { print "if=" $3 } s >= 2 && $3 == "eth0" && $4 == "tcp" && $5 == "8080" { print "rule=" $(NF-4) }' "$W" | sort -u | tr '\n' ' ')
+r=0
+[ "$screens" -ge 2 ] || r=1
+grep -Eq 'if=[0-9.]+[kMG]?( |$)' <<<"$rates" && ! grep -Eq 'if=0 ' <<<"$rates" || r=1
+grep -Eq 'rule=[0-9.]*[1-9][0-9.]*[kMG]?( |$)' <<<"$rates" || r=1
+result $r "stats --watch 1 for 2.5 s: $screens screens, non-zero rates while traffic flows ($rates)" "$(cat "$W")"
+result "$wrc" "stats --watch ends cleanly on SIGINT (exit 0)" "exit $wrc"
+timeout --preserve-status -s TERM -k 5 1.5 nsenter --net="/run/netns/$NS_R" "$XMASQ" --pin-dir "$PIN" \
+	stats --watch 0.5 --json >"$TMP/watch.json" 2>&1
+wrc=$?
+out=$("$PY" -c 'import json,sys
+n = 0
+for line in open(sys.argv[1]):
+    json.loads(line); n += 1
+assert n >= 2, n' "$TMP/watch.json" 2>&1)
+[ $wrc -eq 0 ] && [ -z "$out" ] || wrc=1
+result $wrc "stats --watch --json: one JSON object a line, ends cleanly on SIGTERM" "$out" "$(head -c 300 "$TMP/watch.json")"
+
+# ---- 7. apply --check with and without a router ---------------------------------------
+EX="$ROOT/etc/rules.conf.example"
+# the commented-out statements ("#forward ...", no space) are the examples
+sed -E 's/^#(forward|masquerade|set) /\1 /' "$EX" >"$TMP/example-active.conf"
+nex=$(grep -cE '^(forward|masquerade|set) ' "$TMP/example-active.conf")
+out=$(xm_none apply --check "$EX" 2>&1)
+rc=$?
+result $rc "etc/rules.conf.example as installed passes apply --check (no router: grammar and interfaces)" "$out"
+out=$(xm_none apply --check "$TMP/example-active.conf" 2>&1)
+rc=$?
+[ "$nex" -ge 10 ] || rc=1
+result $rc "etc/rules.conf.example with its $nex statements uncommented passes apply --check (no router)" "$out"
+out=$(xm apply --check "$TMP/example-active.conf" 2>&1)
+rc=$?
+result $rc "... and passes apply --check against the attached router" "$out"
+out=$(xm_none apply "$RULES" 2>&1)
+rc=$?
+[ $rc -eq 1 ] && grep -q "not attached" <<<"$out" || rc=9
+[ $rc -eq 1 ] && rc=0
+result $rc "apply (not --check) without a router: exit 1, says so" "$out"
+
+# ---- 7b. attach --fresh --rules: the file's conntrack-max sizes the new table
+printf 'set conntrack-max 4096\nforward eth0 tcp 8080 to %s:80\n' $B >"$TMP/ctmax.conf"
+out=$(xm attach --fresh --rules "$TMP/ctmax.conf" eth0 eth1 2>&1)
+rc=$?
+max=$(xm stats --prometheus 2>&1 | awk '$1 == "xmasq_flows_max" { print $2 }')
+[ "$max" = 4096 ] || rc=1
+result $rc "attach --fresh --rules: set conntrack-max 4096 sizes the new flow table (xmasq_flows_max $max)" "$out"
+
+# ---- 8. make install / uninstall ----------------------------------------------------
+D="$TMP/destdir"
+# -o: never rebuild here (the binary under test is the one installed)
+out=$(make -s -C "$ROOT" -o build/xmasq install DESTDIR="$D" 2>&1)
+rc=$?
+r=0 why=""
+for f in usr/local/sbin/xmasq usr/local/share/man/man8/xmasq.8 usr/local/lib/systemd/system/xmasq.service \
+	etc/xmasq/rules.conf etc/default/xmasq; do
+	[ -f "$D/$f" ] || { r=1; why="$why missing:$f"; }
+done
+[ -x "$D/usr/local/sbin/xmasq" ] || r=1
+cmp -s "$D/etc/xmasq/rules.conf" "$EX" || { r=1; why="$why rules.conf-differs"; }
+[ $rc -eq 0 ] || r=1
+result $r "make install DESTDIR=...: binary, man page, unit, /etc/xmasq/rules.conf, /etc/default/xmasq" "$why" "$out"
+
+if command -v mandoc >/dev/null 2>&1; then
+	out=$(mandoc -T lint -W all "$D/usr/local/share/man/man8/xmasq.8" 2>&1)
+	rc=$?
+	[ -z "$out" ] || rc=1
+	result $rc "man page: mandoc -T lint -W all reports nothing" "$out"
+elif command -v groff >/dev/null 2>&1; then
+	out=$(groff -man -Tutf8 -ww -z "$D/usr/local/share/man/man8/xmasq.8" 2>&1)
+	rc=$?
+	[ -z "$out" ] || rc=1
+	result $rc "man page: groff -man -ww reports no warning (mandoc not installed)" "$out"
+else
+	skip "man page lint" "neither mandoc nor groff installed"
+fi
+r=0 why=""
+for s in NAME SYNOPSIS DESCRIPTION COMMANDS "RULES FILE" FILES "EXIT STATUS" EXAMPLES "SEE ALSO"; do
+	grep -q "^\.SH \"\?$s\"\?$" "$D/usr/local/share/man/man8/xmasq.8" || { r=1; why="$why $s"; }
+done
+for w in "forward" "masquerade" "set port\\\\-range" "set conntrack\\\\-max" "set timeout" "keep\\\\-source" \
+	"allow\\\\-special" "tcp\\\\-established" "udp\\\\-assured" "\\\\-\\\\-prometheus" "\\\\-\\\\-watch" "\\\\-\\\\-rules" "bpftool"; do
+	grep -q "$w" "$D/usr/local/share/man/man8/xmasq.8" || { r=1; why="$why '$w'"; }
+done
+result $r "man page has every section and documents every statement, option and new flag" "missing:$why"
+
+UNIT="$D/usr/local/lib/systemd/system/xmasq.service"
+if command -v systemd-analyze >/dev/null 2>&1; then
+	# The unit names /usr/local/sbin/xmasq, which exists only under
+	# DESTDIR here: verify a copy pointing there (everything else it
+	# names, /bin/sh and the targets, is the host's).
+	mkdir -p "$TMP/unit"
+	sed "s|/usr/local/sbin/xmasq|$D/usr/local/sbin/xmasq|g" "$UNIT" >"$TMP/unit/xmasq.service"
+	out=$(systemd-analyze verify --man=no "$TMP/unit/xmasq.service" 2>&1)
+	rc=$?
+	[ -z "$out" ] || rc=1
+	result $rc "systemd unit: systemd-analyze verify reports nothing" "$out"
+else
+	skip "systemd unit verify" "systemd-analyze not installed (apt-get install systemd)"
+fi
+r=0
+# shellcheck disable=SC2016 # the unit's own text, not expanded here
+grep -q '^ExecStart=/usr/local/sbin/xmasq attach --mode ${XMASQ_MODE} --rules /etc/xmasq/rules.conf $XMASQ_IFACES$' "$UNIT" &&
+	grep -q '^ExecReload=/usr/local/sbin/xmasq apply /etc/xmasq/rules.conf$' "$UNIT" &&
+	grep -q '^ExecStop=/usr/local/sbin/xmasq detach --all$' "$UNIT" &&
+	grep -q '^EnvironmentFile=-/etc/default/xmasq$' "$UNIT" &&
+	grep -q '^Type=oneshot$' "$UNIT" && grep -q '^RemainAfterExit=yes$' "$UNIT" || r=1
+result $r "unit: oneshot, attach --rules on start, apply on reload, detach --all on stop" "$(cat "$UNIT")"
+
+# the operator's files are never overwritten; uninstall keeps them
+echo "# operator's edit" >>"$D/etc/xmasq/rules.conf"
+echo "XMASQ_IFACES=\"eth0\"" >>"$D/etc/default/xmasq"
+cp "$D/etc/xmasq/rules.conf" "$TMP/rules.before"
+cp "$D/etc/default/xmasq" "$TMP/default.before"
+out=$(make -s -C "$ROOT" -o build/xmasq install DESTDIR="$D" 2>&1)
+rc=$?
+cmp -s "$D/etc/xmasq/rules.conf" "$TMP/rules.before" && cmp -s "$D/etc/default/xmasq" "$TMP/default.before" || rc=1
+result $rc "a second make install keeps the operator's /etc/xmasq/rules.conf and /etc/default/xmasq" "$out"
+out=$(make -s -C "$ROOT" uninstall DESTDIR="$D" 2>&1)
+rc=$?
+left=$(cd "$D" && find . -type f | sort | tr '\n' ' ')
+[ "$left" = "./etc/default/xmasq ./etc/xmasq/rules.conf " ] || rc=1
+result $rc "make uninstall removes what install added except the /etc files" "left: $left" "$out"
+
+# ---- done --------------------------------------------------------------------------
+echo "1..$N"
+[ "$FAILED" -eq 0 ]
