@@ -31,4 +31,6 @@ int xm_cmd_stats(int argc, char **argv, const char *pin_dir);  /* cli_stats.c */
  * on the router at pin_dir and prints the outcome; returns an exit status.
  * Used by `apply` and `attach --rules`. */
 int xm_cli_apply(const char *pin_dir, const struct xm_ruleset *rs, const char *file, int check_only);
+int xm_cli_apply_ex(const char *pin_dir, const struct xm_ruleset *rs, const char *file,
+		    const struct xm_apply_opts *o);
 #endif

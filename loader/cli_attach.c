@@ -15,7 +15,7 @@
 #include "cli.h"
 
 static const char usage_attach[] =
-	"usage: xmasq attach [--mode xdp|xdp-generic|tc] [--fresh] [--rules FILE] IFACE...\n"
+	"usage: xmasq attach [--mode xdp|xdp-generic|tc] [--fresh|--migrate] [--rules FILE] IFACE...\n"
 	"Loads the data plane once, pins its maps under the pin dir (reusing them\n"
 	"if present, so flows survive), and attaches it to each IFACE: XDP (native,\n"
 	"or generic) plus tc ingress, or tc only. Enables IPv4 forwarding on each\n"
@@ -23,6 +23,8 @@ static const char usage_attach[] =
 	"(see `xmasq status`).\n"
 	"  --mode M      xdp (native, the default), xdp-generic, or tc (tc only)\n"
 	"  --fresh       drop the pinned maps first: flows and counters start over\n"
+	"  --migrate     convert pinned maps of an older layout (needed only when an\n"
+	"                upgrade changes the layout; attach says so)\n"
 	"                (the way to resize the flow table to set conntrack-max)\n"
 	"  --rules FILE  then apply FILE, as `xmasq apply FILE` does. FILE is\n"
 	"                validated before anything is attached (grammar, every\n"
@@ -93,6 +95,7 @@ int xm_cmd_attach(int argc, char **argv, const char *pin_dir)
 		{ "mode", required_argument, NULL, 'm' },
 		{ "rules", required_argument, NULL, 'r' },
 		{ "fresh", no_argument, NULL, 'f' },
+		{ "migrate", no_argument, NULL, 'g' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -122,6 +125,8 @@ int xm_cmd_attach(int argc, char **argv, const char *pin_dir)
 			file = optarg;
 		} else if (c == 'f') {
 			o.fresh = 1;
+		} else if (c == 'g') {
+			o.migrate = 1;
 		} else {
 			fputs(usage_attach, stderr);
 			return EXIT_USAGE;
