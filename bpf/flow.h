@@ -315,12 +315,18 @@ static __always_inline int xm_alloc_port(struct xm_flow_key *rkey,
 	__u32 range = (__u32)cfg->port_hi - cfg->port_lo + 1;
 	int err;
 
-	/* First try: the client's own port. */
-	err = bpf_map_update_elem(&flows, rkey, rval, BPF_NOEXIST);
-	if (err == 0)
-		return 0;
-	if (err != -17 /* EEXIST */)
-		return XM_C_DROP_CT_FULL;
+	__u16 client_port = bpf_ntohs(rkey->dport);
+
+	/* First try: the client's own port, unless the router's own
+	 * connections could be using it (ICMP ids are no ports: always). */
+	if (keep_port || rkey->proto == IPPROTO_ICMP || !cfg->local_port_hi ||
+	    client_port < cfg->local_port_lo || client_port > cfg->local_port_hi) {
+		err = bpf_map_update_elem(&flows, rkey, rval, BPF_NOEXIST);
+		if (err == 0)
+			return 0;
+		if (err != -17 /* EEXIST */)
+			return XM_C_DROP_CT_FULL;
+	}
 	if (keep_port || range == 0 || range > 65536)
 		return XM_C_DROP_NO_PORT;
 

@@ -74,7 +74,9 @@ struct xm_config {
 	__u32 ct_max;          /* flow limit (pairs); the map holds 2x entries */
 	__u32 flags;           /* XM_CFG_* */
 	__u32 timeouts[XM_TO_MAX]; /* seconds */
-	__u32 _pad;
+	__u16 local_port_lo;   /* the kernel's ephemeral ports (ip_local_port_range): */
+	__u16 local_port_hi;   /* a client port in it is never kept, it could collide
+	                          with the router's own connections */
 };
 
 /* ---- managed interfaces: hash map "ifaces", ifindex -> xm_iface --------- */

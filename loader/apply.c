@@ -24,6 +24,20 @@ static double now_us(void)
 	return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
 }
 
+/* The kernel's ephemeral port range in this network namespace. */
+static void read_local_port_range(struct xm_config *cfg)
+{
+	FILE *f = fopen("/proc/sys/net/ipv4/ip_local_port_range", "r");
+	unsigned lo, hi;
+
+	if (f && fscanf(f, "%u %u", &lo, &hi) == 2 && lo <= hi && hi <= 65535) {
+		cfg->local_port_lo = (__u16)lo;
+		cfg->local_port_hi = (__u16)hi;
+	}
+	if (f)
+		fclose(f);
+}
+
 static void meta_from_rule(const struct xm_rule *r, __u32 ifindex, struct xm_rule_meta *m)
 {
 	memset(m, 0, sizeof(*m));
@@ -607,6 +621,7 @@ int xm_apply_ex(struct xm_handle *h, const struct xm_ruleset *rs, const char *fi
 	cfg.port_lo = rs->settings.port_lo;
 	cfg.port_hi = rs->settings.port_hi;
 	memcpy(cfg.timeouts, rs->settings.timeouts, sizeof(cfg.timeouts));
+	read_local_port_range(&cfg);
 	if (bpf_map_update_elem(h->fd[XM_MAP_CONFIG], &zero, &cfg, BPF_ANY)) {
 		snprintf(err, errlen, "%s/config: %s (nothing was changed)", h->pin_dir, strerror(errno));
 		goto out;

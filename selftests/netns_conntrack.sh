@@ -25,7 +25,7 @@ ct_init
 R_O=192.0.2.1 O_ADDR=192.0.2.2
 R_P=198.18.0.1 P_ADDR=198.18.0.2 P2_ADDR=198.18.0.3
 R_M=198.18.2.1 M_ADDR=198.18.2.2 M_B=198.18.3.1 B3_ADDR=198.18.3.2
-PORT_LO=40000 PORT_HI=40015
+PORT_LO=20000 PORT_HI=20015
 
 # ---- topology ---------------------------------------------------------------
 # topo_up VARIANT: sets NS_R NS_O NS_SW NS_P NS_P2 NS_M NS_B3
@@ -412,13 +412,20 @@ check_ports() {
 	local v=$1 out rc d0 d1 x rdy=$CT_TMP/hold3.ready rel=$CT_TMP/hold3.release
 	xm_apply "tcp-syn 3 tcp-established 30 tcp-fin 2 tcp-close 2 udp 2 udp-assured 6 icmp 2"
 	xm conntrack flush >/dev/null
-	out=$(ctpy "$NS_P" 5 udpmany $O_ADDR 9000 --src $P_ADDR --ports 45000-45000 2>&1)
-	x=$(ctpy "$NS_P2" 5 udpmany $O_ADDR 9000 --src $P2_ADDR --ports 45000-45000 2>&1)
+	out=$(ctpy "$NS_P" 5 udpmany $O_ADDR 9000 --src $P_ADDR --ports 15000-15000 2>&1)
+	x=$(ctpy "$NS_P2" 5 udpmany $O_ADDR 9000 --src $P2_ADDR --ports 15000-15000 2>&1)
 	x=${x##*:}
 	rc=1
-	[ "$out" = "45000 $R_O:45000" ] && [ -n "$x" ] && [ "$x" -ge $PORT_LO ] 2>/dev/null && [ "$x" -le $PORT_HI ] && rc=0
-	tap_result $rc "$v: masquerade keeps a free client port (P:45000 -> $R_O:45000), a colliding one gets a port of $PORT_LO-$PORT_HI (P2:45000 -> $x)" \
+	[ "$out" = "15000 $R_O:15000" ] && [ -n "$x" ] && [ "$x" -ge $PORT_LO ] 2>/dev/null && [ "$x" -le $PORT_HI ] && rc=0
+	tap_result $rc "$v: masquerade keeps a free client port (P:15000 -> $R_O:15000), a colliding one gets a port of $PORT_LO-$PORT_HI (P2:15000 -> $x)" \
 		"P: $out" "P2 port: $x"
+	# A client port in the router's own ephemeral range (32768-60999) is
+	# never kept: the router's own connections could be using it.
+	x=$(ctpy "$NS_P" 5 udpmany $O_ADDR 9000 --src $P_ADDR --ports 45000-45000 2>&1)
+	x=${x##*:}
+	rc=1
+	[ -n "$x" ] && [ "$x" -ge $PORT_LO ] 2>/dev/null && [ "$x" -le $PORT_HI ] && rc=0
+	tap_result $rc "$v: a client port in the kernel's ephemeral range is replaced by one of $PORT_LO-$PORT_HI (P:45000 -> $x)" "P2 port: $x"
 
 	# exhaustion: P's flows to O:9000 from every port of the range itself
 	xm conntrack flush >/dev/null
@@ -432,10 +439,10 @@ check_ports() {
 	rc=1
 	[ "$out" = "$PORT_LO timeout" ] && [ $((d1 - d0)) -ge 1 ] && rc=0
 	tap_result $rc "$v: range exhausted: P2's colliding flow is dropped (drop_no_port +$((d1 - d0)))" "P2: $out"
-	out=$(ctpy "$NS_P2" 5 udpmany $O_ADDR 9000 --src $P2_ADDR --ports 45001-45001 2>&1)
+	out=$(ctpy "$NS_P2" 5 udpmany $O_ADDR 9000 --src $P2_ADDR --ports 15001-15001 2>&1)
 	x=$(ctpy "$NS_P2" 5 udpmany $O_ADDR 5002 --src $P2_ADDR --ports $PORT_LO-$PORT_LO 2>&1)
 	rc=1
-	[ "$out" = "45001 $R_O:45001" ] && [ "$x" = "$PORT_LO $R_O:$PORT_LO" ] && rc=0
+	[ "$out" = "15001 $R_O:15001" ] && [ "$x" = "$PORT_LO $R_O:$PORT_LO" ] && rc=0
 	tap_result $rc "$v: meanwhile a non-colliding port, and the same port towards another peer port, still work" \
 		"P2 :45001 -> O:9000: $out" "P2 :$PORT_LO -> O:5002: $x"
 	wait_for 12 count_is 0
