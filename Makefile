@@ -83,11 +83,66 @@ demo:
 	@$(MAKE) --no-print-directory all
 	@tools/demo.sh
 
-install: $(BUILD)/xmasq
-	install -D -m 0755 $(BUILD)/xmasq $(DESTDIR)$(PREFIX)/sbin/xmasq
+# bench: xmasq against iptables, nftables and a bare XDP redirect on one
+# namespace topology (tools/bench/bench.sh); results in build/bench/.
+# QUICK=1: fewer repetitions, shorter runs, fewer scenarios (< 3 minutes).
+BENCH     := $(BUILD)/bench
+QUICK     ?=
 
+$(BENCH):
+	mkdir -p $@
+
+$(BENCH)/bench.bpf.o: tools/bench/bench.bpf.c tools/bench/bench.h | $(BENCH)
+	$(CLANG) $(BPF_CFLAGS) -Itools/bench -c $< -o $@
+
+$(BENCH)/bench.skel.h: $(BENCH)/bench.bpf.o
+	$(BPFTOOL) gen skeleton $< name bench_bpf > $@.tmp && mv $@.tmp $@
+
+$(BENCH)/xbench: tools/bench/xbench.c tools/bench/bench.h $(BENCH)/bench.skel.h $(BUILD)/libxmasq.a
+	$(CC) $(CFLAGS) -Itools/bench -I$(BENCH) -o $@ $< $(BUILD)/libxmasq.a $(LDLIBS)
+
+bench:
+	@tools/deps.sh --if-missing
+	@command -v gnuplot >/dev/null && command -v iperf3 >/dev/null || tools/deps.sh
+	@$(MAKE) --no-print-directory all $(BENCH)/xbench
+	@QUICK=$(QUICK) tools/bench/bench.sh
+
+# install: the binary, the man page and the systemd unit under PREFIX; the
+# operator's files under /etc only when absent (never overwritten, and left
+# by uninstall). The unit goes to PREFIX/lib/systemd/system: systemd reads
+# both /usr/local/lib/systemd/system and /usr/lib/systemd/system. The
+# configuration stays in /etc whatever PREFIX is: the binary and the unit
+# look for it there.
+SBINDIR  ?= $(PREFIX)/sbin
+MAN8DIR  ?= $(PREFIX)/share/man/man8
+UNITDIR  ?= $(PREFIX)/lib/systemd/system
+ETCDIR   := /etc
+
+install: $(BUILD)/xmasq
+	install -D -m 0755 $(BUILD)/xmasq $(DESTDIR)$(SBINDIR)/xmasq
+	install -D -m 0644 doc/xmasq.8 $(DESTDIR)$(MAN8DIR)/xmasq.8
+	install -d $(DESTDIR)$(UNITDIR)
+	sed 's|/usr/local/sbin/xmasq|$(SBINDIR)/xmasq|g' etc/xmasq.service >$(DESTDIR)$(UNITDIR)/xmasq.service.tmp
+	chmod 0644 $(DESTDIR)$(UNITDIR)/xmasq.service.tmp
+	mv $(DESTDIR)$(UNITDIR)/xmasq.service.tmp $(DESTDIR)$(UNITDIR)/xmasq.service
+	install -d -m 0755 $(DESTDIR)$(ETCDIR)/xmasq $(DESTDIR)$(ETCDIR)/default
+	@if [ -e $(DESTDIR)$(ETCDIR)/xmasq/rules.conf ]; then \
+		echo "kept $(DESTDIR)$(ETCDIR)/xmasq/rules.conf (exists; the example is etc/rules.conf.example)"; \
+	else \
+		echo "install -m 0644 etc/rules.conf.example $(DESTDIR)$(ETCDIR)/xmasq/rules.conf"; \
+		install -m 0644 etc/rules.conf.example $(DESTDIR)$(ETCDIR)/xmasq/rules.conf; \
+	fi
+	@if [ -e $(DESTDIR)$(ETCDIR)/default/xmasq ]; then \
+		echo "kept $(DESTDIR)$(ETCDIR)/default/xmasq (exists; the example is etc/default.example)"; \
+	else \
+		echo "install -m 0644 etc/default.example $(DESTDIR)$(ETCDIR)/default/xmasq"; \
+		install -m 0644 etc/default.example $(DESTDIR)$(ETCDIR)/default/xmasq; \
+	fi
+
+# uninstall: what install put under PREFIX; the operator's /etc files stay.
 uninstall:
-	rm -f $(DESTDIR)$(PREFIX)/sbin/xmasq
+	rm -f $(DESTDIR)$(SBINDIR)/xmasq $(DESTDIR)$(MAN8DIR)/xmasq.8 $(DESTDIR)$(UNITDIR)/xmasq.service
+	@echo "kept $(DESTDIR)$(ETCDIR)/xmasq/rules.conf and $(DESTDIR)$(ETCDIR)/default/xmasq (yours; remove them by hand if unwanted)"
 
 clean:
 	rm -rf $(BUILD)
