@@ -17,14 +17,19 @@ enum xm_lookup {
 	XM_LK_DROP,
 };
 
-static __always_inline void xm_count(__u32 id, __u64 bytes)
+static __always_inline void xm_count_n(__u32 id, __u64 n, __u64 bytes)
 {
 	struct xm_counter *c = bpf_map_lookup_elem(&counters, &id);
 
 	if (c) {
-		c->packets++;
+		c->packets += n;
 		c->bytes += bytes;
 	}
+}
+
+static __always_inline void xm_count(__u32 id, __u64 bytes)
+{
+	xm_count_n(id, 1, bytes);
 }
 
 static __always_inline __u32 xm_now_s(void)
@@ -180,7 +185,7 @@ static int xm_sweep(void *map, __u32 *key, struct xm_sweep *sw)
 		sw->slice = sw->seen < sw->last ? 0 : sw->slice + 1;
 		sw->runs++;
 		if (sw->expired != expired_before)
-			xm_count(XM_C_FLOW_EXPIRED, 0);
+			xm_count_n(XM_C_FLOW_EXPIRED, sw->expired - expired_before, 0);
 	}
 	bpf_timer_start(&sw->timer, XM_SWEEP_PERIOD_NS, 0);
 	return 0;

@@ -612,7 +612,7 @@ def main():
     c.add_argument("--dst", required=True)
     c.add_argument("--src-net", required=True)
     c.add_argument("--dports", required=True)
-    c.add_argument("--sports", default="1024-65023")
+    c.add_argument("--sports", default="1024-32767")  # below the ephemeral range: ports kept
     c.add_argument("--max", type=int, default=1 << 30)
     c.add_argument("--rate", type=int, default=0)
     a = p.parse_args()

@@ -178,12 +178,12 @@ list_diag() { xm conntrack list 2>&1; }
 check_cli() {
 	local v=$1 rdy=$CT_TMP/hold8.ready rel=$CT_TMP/hold8.release out rc orig reply n m
 	xm conntrack flush >/dev/null
-	ctpy_bg "$NS_O" hold $R_O 8080 --bind $O_ADDR:41010 --ready "$rdy" --release "$rel" --secs 30 --ping 0.3
+	ctpy_bg "$NS_O" hold $R_O 8080 --bind $O_ADDR:11010 --ready "$rdy" --release "$rel" --secs 30 --ping 0.3
 	wait_for 5 test -e "$rdy"
-	out=$(ctpy "$NS_O" 5 udp $R_O 5000 --bind $O_ADDR:41011 --size 100 2>&1)
+	out=$(ctpy "$NS_O" 5 udp $R_O 5000 --bind $O_ADDR:11011 --size 100 2>&1)
 	sleep 1.2
-	orig="$O_ADDR:41010 -> $R_O:8080"
-	reply="$P_ADDR:80 -> $R_P:41010"
+	orig="$O_ADDR:11010 -> $R_O:8080"
+	reply="$P_ADDR:80 -> $R_P:11010"
 	if ct_list; then
 		out=$(json_get "$CT_TMP/list.json" "[c for c in d if c['original'] == '$orig']")
 		rc=$("$CT_PY" - "$CT_TMP/list.json" "$orig" "$reply" <<-'EOF'
@@ -226,11 +226,11 @@ check_expiry() {
 	local v=$1 out rc e0 e1 orig st rdy=$CT_TMP/hold1.ready rel=$CT_TMP/hold1.release i0 i1
 	xm conntrack flush >/dev/null
 	e0=$(counter flow_expired)
-	out=$(ctpy "$NS_O" 8 tcp $R_O 8080 WHO --bind $O_ADDR:41001 2>&1)
-	orig="$O_ADDR:41001 -> $R_O:8080"
+	out=$(ctpy "$NS_O" 8 tcp $R_O 8080 WHO --bind $O_ADDR:11001 2>&1)
+	orig="$O_ADDR:11001 -> $R_O:8080"
 	st=$(flow_field "$orig" state)
 	rc=1
-	[ "$out" = "$R_P:41001" ] && { [ "$st" = fin ] || [ "$st" = close ]; } && rc=0
+	[ "$out" = "$R_P:11001" ] && { [ "$st" = fin ] || [ "$st" = close ]; } && rc=0
 	tap_result $rc "$v: short TCP exchange through tcp/8080 (backend saw $out); flow state after it: $st" \
 		"client: $out" "$(list_diag)"
 	wait_for 6 count_is 0
@@ -244,8 +244,8 @@ check_expiry() {
 	# unreachable comes back translated, and does not make the flow assured)
 	e0=$e1
 	i0=$(counter icmp_error)
-	out=$(ctpy "$NS_O" 8 udp $R_O 5001 --bind $O_ADDR:41002 --timeout 2 2>&1)
-	orig="$O_ADDR:41002 -> $R_O:5001"
+	out=$(ctpy "$NS_O" 8 udp $R_O 5001 --bind $O_ADDR:11002 --timeout 2 2>&1)
+	orig="$O_ADDR:11002 -> $R_O:5001"
 	st=$(flow_field "$orig" state)
 	i1=$(counter icmp_error)
 	rc=1
@@ -259,11 +259,11 @@ check_expiry() {
 	tap_result $rc "$v: idle unreplied UDP flow expires (udp 2 s) within 5 s, flow_expired +$((e1 - e0))" "$(list_diag)"
 
 	e0=$e1
-	out=$(ctpy "$NS_O" 8 udp $R_O 5000 --bind $O_ADDR:41003 2>&1)
-	orig="$O_ADDR:41003 -> $R_O:5000"
+	out=$(ctpy "$NS_O" 8 udp $R_O 5000 --bind $O_ADDR:11003 2>&1)
+	orig="$O_ADDR:11003 -> $R_O:5000"
 	st=$(flow_field "$orig" state)
 	rc=1
-	[ "$out" = "$R_P:41003" ] && [ "$st" = assured ] && wait_for 6 flow_absent "$orig" && rc=0
+	[ "$out" = "$R_P:11003" ] && [ "$st" = assured ] && wait_for 6 flow_absent "$orig" && rc=0
 	e1=$(counter flow_expired)
 	[ $rc -eq 0 ] && [ $((e1 - e0)) -lt 1 ] && rc=1
 	tap_result $rc "$v: UDP echo flow is assured, then expires (udp-assured 3 s) within 6 s, flow_expired +$((e1 - e0))" \
@@ -271,12 +271,12 @@ check_expiry() {
 
 	# an idle established connection: the client keeps it open, says nothing
 	e0=$e1
-	ctpy_bg "$NS_O" hold $R_O 8080 --bind $O_ADDR:41004 --ready "$rdy" --release "$rel" --secs 30
+	ctpy_bg "$NS_O" hold $R_O 8080 --bind $O_ADDR:11004 --ready "$rdy" --release "$rel" --secs 30
 	wait_for 5 test -e "$rdy"
-	orig="$O_ADDR:41004 -> $R_O:8080"
+	orig="$O_ADDR:11004 -> $R_O:8080"
 	st=$(flow_field "$orig" state)
 	rc=1
-	[ "$(cat "$rdy" 2>/dev/null)" = "held $R_P:41004" ] && [ "$st" = established ] &&
+	[ "$(cat "$rdy" 2>/dev/null)" = "held $R_P:11004" ] && [ "$st" = established ] &&
 		wait_for 8 flow_absent "$orig" && rc=0
 	e1=$(counter flow_expired)
 	[ $rc -eq 0 ] && [ $((e1 - e0)) -lt 1 ] && rc=1
@@ -284,10 +284,10 @@ check_expiry() {
 		"greeting: $(cat "$rdy" 2>/dev/null)" "state then: $st" "$(list_diag)"
 	touch "$rel"
 	wait "$BG_PID" 2>/dev/null
-	out=$(ctpy "$NS_O" 12 tcp $R_O 8080 WHO --bind $O_ADDR:41004 --timeout 8 2>&1)
+	out=$(ctpy "$NS_O" 12 tcp $R_O 8080 WHO --bind $O_ADDR:11004 --timeout 8 2>&1)
 	st=$(flow_field "$orig" state)
 	rc=1
-	[ "$out" = "$R_P:41004" ] && [ -n "$st" ] && rc=0
+	[ "$out" = "$R_P:11004" ] && [ -n "$st" ] && rc=0
 	tap_result $rc "$v: after expiry the same client port opens a new flow (backend saw $out, state $st)" \
 		"client: $out" "$(list_diag)"
 }
@@ -311,9 +311,9 @@ check_masq() {
 
 check_keep_source() {
 	local v=$1 out rc
-	out=$(ctpy "$NS_O" 8 tcp $R_O 2525 WHO --bind $O_ADDR:41020 2>&1)
+	out=$(ctpy "$NS_O" 8 tcp $R_O 2525 WHO --bind $O_ADDR:11020 2>&1)
 	rc=1
-	[ "$out" = "$O_ADDR:41020" ] && grep -q "^tcp 25 $O_ADDR:41020 WHO" "$P_LOG" && rc=0
+	[ "$out" = "$O_ADDR:11020" ] && grep -q "^tcp 25 $O_ADDR:11020 WHO" "$P_LOG" && rc=0
 	tap_result $rc "$v: keep-source: backend saw the client $out, its reply came back through the router" \
 		"client: $out" "$(tail -n 3 "$P_LOG")"
 }
