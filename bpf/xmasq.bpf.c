@@ -131,6 +131,16 @@ static __always_inline void xm_flow_touch(void *ctx, struct xm_flow *f,
 	}
 }
 
+/* Counts a translated packet on its way out, by either hook. */
+static __always_inline void xm_sent(struct xm_flow *f, const struct xm_pkt *p, __u64 len,
+				    int by_xdp)
+{
+	if (p->icmp_error)
+		xm_count(XM_C_ICMP_ERROR, len);
+	xm_account(f, len, by_xdp);
+	xm_count(by_xdp ? XM_C_FWD_XDP : XM_C_FWD_TC, len);
+}
+
 static __always_inline void xm_set_meta(struct xdp_md *ctx, __u32 magic)
 {
 	void *data, *meta;
@@ -201,10 +211,7 @@ int xmasq_xdp(struct xdp_md *ctx)
 		xm_count(XM_C_DROP_REDIRECT, len);
 		return XDP_DROP;
 	}
-	if (p.icmp_error)
-		xm_count(XM_C_ICMP_ERROR, len);
-	xm_account(f, len, 1);
-	xm_count(XM_C_FWD_XDP, len);
+	xm_sent(f, &p, len, 1);
 	return bpf_redirect_map(&tx_ports, out, 0);
 }
 
@@ -302,10 +309,7 @@ int xmasq_tc(struct __sk_buff *skb)
 		xm_count(XM_C_DROP_TC_REWRITE, len);
 		return TC_ACT_SHOT;
 	}
-	if (p.icmp_error)
-		xm_count(XM_C_ICMP_ERROR, len);
-	xm_account(f, len, 0);
-	xm_count(XM_C_FWD_TC, len);
+	xm_sent(f, &p, len, 0);
 	if (write_macs)
 		return bpf_redirect(out, 0);
 	/* Next hop unknown: let the kernel's neighbour code resolve it. */
