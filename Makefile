@@ -54,7 +54,7 @@ $(BUILD)/libxmasq.a: $(LIB_OBJ)
 $(BUILD)/xmasq: $(CLI_OBJ) $(BUILD)/libxmasq.a
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/tests/%: selftests/%.c selftests/tap.h $(BUILD)/libxmasq.a
+$(BUILD)/tests/%: selftests/%.c $(wildcard selftests/*.h) $(BUILD)/libxmasq.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Iselftests -o $@ $< $(BUILD)/libxmasq.a $(LDLIBS)
 
@@ -62,7 +62,7 @@ $(BUILD)/san/obj/%.o: loader/%.c $(LIB_HDR) $(SKEL)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(SAN_FLAGS) -c $< -o $@
 
-$(BUILD)/san/%: selftests/%.c selftests/tap.h $(SAN_LIB_OBJ)
+$(BUILD)/san/%: selftests/%.c $(wildcard selftests/*.h) $(SAN_LIB_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(SAN_FLAGS) -Iselftests -o $@ $< $(SAN_LIB_OBJ) $(LDLIBS)
 

@@ -11,7 +11,7 @@
 #include <string.h>
 #include <netinet/in.h>
 
-#define PKT_MAX 1024
+#define PKT_MAX 2048 /* room for a 1500-byte IP packet (PMTU tests) */
 
 struct frame {
 	uint8_t b[PKT_MAX];
@@ -41,6 +41,8 @@ struct pkt_spec {
 	size_t plen;
 	int l4cs;              /* enum pkt_l4cs */
 	int raw_l4;            /* payload is the whole L4 part (fragments) */
+	int echo_reply;        /* ICMP: echo reply (type 0) instead of request */
+	uint8_t tos;
 };
 
 /* ---- Internet checksum, computed the slow and obvious way --------------- */
@@ -134,6 +136,7 @@ static inline void pkt_build(struct frame *f, const struct pkt_spec *s)
 	}
 	l4len += s->plen;
 	ip[0] = (uint8_t)(0x40 | (ihl / 4));
+	ip[1] = s->tos;
 	pkt_put16(ip + 2, (uint16_t)(ihl + l4len));
 	pkt_put16(ip + 4, s->ip_id ? s->ip_id : 0x1234);
 	pkt_put16(ip + 6, s->frag);
@@ -174,7 +177,7 @@ static inline void pkt_build(struct frame *f, const struct pkt_spec *s)
 		if (s->plen)
 			memcpy(l4 + 8, s->payload, s->plen);
 	} else {
-		l4[0] = 8; /* echo request */
+		l4[0] = s->echo_reply ? 0 : 8; /* echo reply / request */
 		pkt_put16(l4 + 4, s->sport);
 		pkt_put16(l4 + 6, 1);
 		if (s->plen)
@@ -237,7 +240,8 @@ static inline struct pkt_view pkt_view(const uint8_t *b, size_t len)
 	return v;
 }
 
-/* Stored vs. fully recomputed checksums of an IPv4 TCP/UDP frame. */
+/* Stored vs. fully recomputed checksums of an IPv4 TCP/UDP/ICMP frame
+ * (ICMP: over the whole ICMP message, no pseudo-header). */
 struct pkt_csums {
 	int ok;
 	uint16_t ip_got, ip_want, l4_got, l4_want;
@@ -249,9 +253,10 @@ static inline struct pkt_csums pkt_check_csums(const uint8_t *b, size_t len)
 	struct pkt_view v = pkt_view(b, len);
 	size_t coff;
 
-	if (!v.ok || (v.proto != IPPROTO_TCP && v.proto != IPPROTO_UDP))
+	if (!v.ok || (v.proto != IPPROTO_TCP && v.proto != IPPROTO_UDP &&
+		      v.proto != IPPROTO_ICMP))
 		return c;
-	coff = v.proto == IPPROTO_TCP ? 16 : 6;
+	coff = v.proto == IPPROTO_TCP ? 16 : v.proto == IPPROTO_UDP ? 6 : 2;
 	if (v.l4len < coff + 2)
 		return c;
 	c.ok = 1;
@@ -261,6 +266,77 @@ static inline struct pkt_csums pkt_check_csums(const uint8_t *b, size_t len)
 	c.l4_want = pkt_l4_csum(b + v.l3, b + v.l4, v.l4len, coff);
 	if (v.proto == IPPROTO_UDP && c.l4_want == 0)
 		c.l4_want = 0xffff; /* RFC 768: a computed zero is sent as ones */
+	return c;
+}
+
+/* An ICMP message (type, code, the 4 bytes after the checksum, then the
+ * quoted bytes) with its checksum computed over all of it, into msg.
+ * Returns its length. */
+static inline size_t pkt_icmp_msg(uint8_t *msg, size_t cap, uint8_t type, uint8_t code,
+				  uint32_t rest, const uint8_t *quote, size_t qlen)
+{
+	if (8 + qlen > cap)
+		return 0;
+	memset(msg, 0, 8);
+	msg[0] = type;
+	msg[1] = code;
+	msg[4] = (uint8_t)(rest >> 24);
+	msg[5] = (uint8_t)(rest >> 16);
+	msg[6] = (uint8_t)(rest >> 8);
+	msg[7] = (uint8_t)rest;
+	if (qlen)
+		memcpy(msg + 8, quote, qlen);
+	pkt_put16(msg + 2, (uint16_t)~pkt_fold(pkt_sum(msg, 8 + qlen, 0)));
+	return 8 + qlen;
+}
+
+/* Checksums of an ICMP error frame, each stored vs. fully recomputed: the
+ * outer IPv4 header, the ICMP message (whole), the quoted IPv4 header, and
+ * the quoted L4 checksum when the quote holds the whole quoted datagram
+ * (its tot_len fits; inner_l4_full says so: TCP/UDP/ICMP then checked). */
+struct pkt_icmperr_csums {
+	int ok;                /* an ICMP message with a quoted IPv4 header */
+	int inner_l4_full;
+	uint8_t inner_proto;
+	size_t inner_l3;       /* offset in the frame */
+	uint16_t ip_got, ip_want, icmp_got, icmp_want;
+	uint16_t in_ip_got, in_ip_want, in_l4_got, in_l4_want;
+};
+
+static inline struct pkt_icmperr_csums pkt_check_icmperr(const uint8_t *b, size_t len)
+{
+	struct pkt_icmperr_csums c = {0};
+	struct pkt_view v = pkt_view(b, len);
+	const uint8_t *in;
+	size_t in_ihl, qlen, coff;
+	uint16_t in_tot;
+
+	if (!v.ok || v.proto != IPPROTO_ICMP || v.l4len < 8 + 20)
+		return c;
+	c.ip_got = pkt_get16(b + v.l3 + 10);
+	c.ip_want = pkt_ip_csum(b + v.l3);
+	c.icmp_got = pkt_get16(b + v.l4 + 2);
+	c.icmp_want = pkt_l4_csum(b + v.l3, b + v.l4, v.l4len, 2);
+	c.inner_l3 = v.l4 + 8;
+	in = b + c.inner_l3;
+	qlen = v.l4len - 8u;
+	in_ihl = (size_t)(in[0] & 0x0f) * 4;
+	if ((in[0] >> 4) != 4 || in_ihl < 20 || in_ihl > qlen)
+		return c;
+	c.ok = 1;
+	c.inner_proto = in[9];
+	c.in_ip_got = pkt_get16(in + 10);
+	c.in_ip_want = pkt_ip_csum(in);
+	in_tot = pkt_get16(in + 2);
+	coff = in[9] == IPPROTO_TCP ? 16 : in[9] == IPPROTO_UDP ? 6 : 2;
+	if (in_tot == qlen && in_tot >= in_ihl + coff + 2 &&
+	    (in[9] == IPPROTO_TCP || in[9] == IPPROTO_UDP || in[9] == IPPROTO_ICMP)) {
+		c.inner_l4_full = 1;
+		c.in_l4_got = pkt_get16(in + in_ihl + coff);
+		c.in_l4_want = pkt_l4_csum(in, in + in_ihl, (uint16_t)(in_tot - in_ihl), coff);
+		if (in[9] == IPPROTO_UDP && c.in_l4_want == 0)
+			c.in_l4_want = 0xffff;
+	}
 	return c;
 }
 

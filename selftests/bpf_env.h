@@ -1,0 +1,518 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * Shared environment of the BPF_PROG_TEST_RUN tests (test_bpf*.c): the
+ * loaded skeleton and its map fds, counters, flow-table helpers, running
+ * a frame through xmasq_xdp / xmasq_tc and comparing the output byte for
+ * byte. Each test program builds its own namespace topology and rules.
+ *
+ * Everything here is static and marked unused: a program uses what it
+ * needs.
+ */
+#ifndef XMASQ_SELFTEST_BPF_ENV_H
+#define XMASQ_SELFTEST_BPF_ENV_H
+
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <net/if.h>
+#include <sched.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <linux/bpf.h>
+#include <linux/pkt_cls.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "tap.h"
+#include "pkt.h"
+#include "xmasq_abi.h"
+#include "xmasq.skel.h"
+
+#define IPV4(a, b, c, d) htonl((uint32_t)(a) << 24 | (uint32_t)(b) << 16 | \
+			       (uint32_t)(c) << 8 | (uint32_t)(d))
+
+#define TCP_FIN 0x01
+#define TCP_SYN 0x02
+#define TCP_RST 0x04
+#define TCP_PSH 0x08
+#define TCP_ACK 0x10
+
+#define ENV_UNUSED __attribute__((unused))
+
+static ENV_UNUSED struct xmasq_bpf *skel;
+static ENV_UNUSED int fd_xdp, fd_tc, fd_config, fd_ifaces, fd_txp, fd_rules,
+	   fd_rule_stats, fd_iface_stats, fd_counters, fd_flows, fd_masq_rules,
+	   fd_local_addrs, fd_frags, fd_sweeper;
+static ENV_UNUSED int ncpus;
+static ENV_UNUSED int tc_ingress_ifindex_ok = 1;
+
+static ENV_UNUSED const char *const counter_names[XM_C_MAX] = {
+#define XM_COUNTER_NAME(id, name, help) name,
+	XM_COUNTER_LIST(XM_COUNTER_NAME)
+#undef XM_COUNTER_NAME
+};
+
+/* ---- setup ------------------------------------------------------------- */
+
+__attribute__((format(printf, 1, 2)))
+static ENV_UNUSED int sh(const char *fmt, ...)
+{
+	char cmd[512];
+	va_list ap;
+	int rc;
+
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	rc = system(cmd);
+	if (rc != 0)
+		tap_diag("command failed (status %d): %s", rc, cmd);
+	return rc == 0 ? 0 : -1;
+}
+
+static ENV_UNUSED int write_file(const char *path, const char *text)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd < 0) {
+		tap_diag("open %s: %s", path, strerror(errno));
+		return -1;
+	}
+	n = write(fd, text, strlen(text));
+	close(fd);
+	return n == (ssize_t)strlen(text) ? 0 : -1;
+}
+
+static ENV_UNUSED int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	char buf[1024];
+
+	if (level == LIBBPF_DEBUG)
+		return 0;
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	buf[strcspn(buf, "\n")] = '\0';
+	printf("# libbpf: %s\n", buf);
+	return 0;
+}
+
+static ENV_UNUSED int set_iface(int ifindex, uint32_t addr, const uint8_t *mac,
+		     uint8_t slot, uint8_t flags)
+{
+	struct xm_iface v = {
+		.ifindex = (uint32_t)ifindex, .addr = addr, .slot = slot, .flags = flags,
+	};
+	uint32_t k = (uint32_t)ifindex;
+
+	memcpy(v.mac, mac, 6);
+	return bpf_map_update_elem(fd_ifaces, &k, &v, BPF_ANY);
+}
+
+static ENV_UNUSED int add_rule(uint32_t id, int ifindex, uint32_t daddr, uint16_t dport,
+		    uint8_t proto, uint8_t gen, uint32_t to_addr,
+		    uint16_t to_port, uint32_t flags)
+{
+	struct xm_rule_key k = {
+		.ifindex = (uint32_t)ifindex, .daddr = daddr, .dport = htons(dport),
+		.proto = proto, .gen = gen,
+	};
+	struct xm_rule_value v = {
+		.rule_id = id, .to_addr = to_addr, .to_port = htons(to_port),
+		.flags = flags,
+	};
+
+	return bpf_map_update_elem(fd_rules, &k, &v, BPF_NOEXIST);
+}
+
+/* ---- map helpers ------------------------------------------------------- */
+
+static ENV_UNUSED int flows_count(void)
+{
+	struct xm_flow_key k, next;
+	int n = 0;
+	void *prev = NULL;
+
+	while (bpf_map_get_next_key(fd_flows, prev, &next) == 0) {
+		k = next;
+		prev = &k;
+		if (++n > 100000)
+			break;
+	}
+	return n;
+}
+
+static ENV_UNUSED void flows_clear(void)
+{
+	struct xm_flow_key k;
+
+	/* Deleting while iterating can restart the walk: always take the
+	 * first key until none is left. */
+	while (bpf_map_get_next_key(fd_flows, NULL, &k) == 0)
+		if (bpf_map_delete_elem(fd_flows, &k))
+			break;
+}
+
+static ENV_UNUSED int flow_get(uint32_t saddr, uint32_t daddr, uint16_t sport,
+		    uint16_t dport, uint8_t proto, struct xm_flow *f)
+{
+	struct xm_flow_key k = {
+		.saddr = saddr, .daddr = daddr, .sport = htons(sport),
+		.dport = htons(dport), .proto = proto,
+	};
+
+	memset(f, 0, sizeof(*f));
+	return bpf_map_lookup_elem(fd_flows, &k, f);
+}
+
+static ENV_UNUSED void counters_read(uint64_t out[XM_C_MAX])
+{
+	struct xm_counter *v = calloc((size_t)ncpus, sizeof(*v));
+	uint32_t id;
+	int c;
+
+	memset(out, 0, sizeof(uint64_t) * XM_C_MAX);
+	if (!v)
+		return;
+	for (id = 0; id < XM_C_MAX; id++) {
+		if (bpf_map_lookup_elem(fd_counters, &id, v))
+			continue;
+		for (c = 0; c < ncpus; c++)
+			out[id] += v[c].packets;
+	}
+	free(v);
+}
+
+static ENV_UNUSED struct xm_rule_stats rule_stats_read(uint32_t id)
+{
+	struct xm_rule_stats sum = {0}, *v = calloc((size_t)ncpus, sizeof(*v));
+	int c;
+
+	if (!v)
+		return sum;
+	if (bpf_map_lookup_elem(fd_rule_stats, &id, v) == 0) {
+		for (c = 0; c < ncpus; c++) {
+			sum.packets[0] += v[c].packets[0];
+			sum.packets[1] += v[c].packets[1];
+			sum.bytes[0] += v[c].bytes[0];
+			sum.bytes[1] += v[c].bytes[1];
+			sum.flows += v[c].flows;
+		}
+	}
+	free(v);
+	return sum;
+}
+
+static ENV_UNUSED struct xm_iface_stats iface_stats_read(uint32_t slot)
+{
+	struct xm_iface_stats sum = {0}, *v = calloc((size_t)ncpus, sizeof(*v));
+	int c;
+
+	if (!v)
+		return sum;
+	if (bpf_map_lookup_elem(fd_iface_stats, &slot, v) == 0) {
+		for (c = 0; c < ncpus; c++) {
+			sum.rx_packets += v[c].rx_packets;
+			sum.tx_packets += v[c].tx_packets;
+			sum.tx_xdp += v[c].tx_xdp;
+			sum.tx_tc += v[c].tx_tc;
+		}
+	}
+	free(v);
+	return sum;
+}
+
+/* Counter deltas: snapshot before, compare after. */
+static ENV_UNUSED uint64_t cnt_before[XM_C_MAX];
+
+static ENV_UNUSED void cnt_mark(void)
+{
+	counters_read(cnt_before);
+}
+
+static ENV_UNUSED uint64_t cnt_delta(int id)
+{
+	uint64_t now[XM_C_MAX];
+
+	counters_read(now);
+	return now[id] - cnt_before[id];
+}
+
+static ENV_UNUSED void cnt_diag(void)
+{
+	uint64_t now[XM_C_MAX];
+	int i;
+
+	counters_read(now);
+	for (i = 0; i < XM_C_MAX; i++)
+		if (now[i] != cnt_before[i])
+			tap_diag("  counter %s +%llu", counter_names[i],
+				 (unsigned long long)(now[i] - cnt_before[i]));
+}
+
+/* Counter id by name: counters newer than some data plane versions are
+ * looked up this way so the test builds against either. -1 if absent. */
+static ENV_UNUSED int cnt_id(const char *name)
+{
+	int i;
+
+	for (i = 0; i < XM_C_MAX; i++)
+		if (strcmp(counter_names[i], name) == 0)
+			return i;
+	return -1;
+}
+
+static ENV_UNUSED int cnt_check(int id, uint64_t want, const char *what)
+{
+	uint64_t d = cnt_delta(id);
+
+	if (!tap_ok(d == want, "%s: counter %s +%llu", what, counter_names[id],
+		    (unsigned long long)want)) {
+		tap_diag("got +%llu; all changed counters:", (unsigned long long)d);
+		cnt_diag();
+		return 0;
+	}
+	return 1;
+}
+
+/* ---- running the programs ---------------------------------------------- */
+
+static ENV_UNUSED void diag_fmt(const char *fmt, ...)
+{
+	char buf[256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	tap_diag("%s", buf);
+}
+
+/* XDP run on ingress ifindex. out gets the frame without the metadata the
+ * program may have put in front (ctx_out.data is its length). */
+static ENV_UNUSED int run_xdp(int ifindex, const struct frame *in, struct frame *out,
+		   uint32_t *retval)
+{
+	static uint8_t buf[4096];
+	struct xdp_md ctx = {
+		.data = 0, .data_end = (uint32_t)in->len,
+		.ingress_ifindex = (uint32_t)ifindex, .rx_queue_index = 0,
+	};
+	struct xdp_md ctx_out = {0};
+	LIBBPF_OPTS(bpf_test_run_opts, o,
+		.data_in = in->b, .data_size_in = (uint32_t)in->len,
+		.data_out = buf, .data_size_out = sizeof(buf),
+		.ctx_in = &ctx, .ctx_size_in = sizeof(ctx),
+		.ctx_out = &ctx_out, .ctx_size_out = sizeof(ctx_out),
+		.repeat = 1);
+	int err;
+
+	memset(out, 0, sizeof(*out));
+	*retval = 0xdead;
+	err = bpf_prog_test_run_opts(fd_xdp, &o);
+	if (err)
+		return -errno;
+	*retval = o.retval;
+	if (ctx_out.data > o.data_size_out || o.data_size_out - ctx_out.data > PKT_MAX)
+		return -ERANGE;
+	out->len = o.data_size_out - ctx_out.data;
+	memcpy(out->b, buf + ctx_out.data, out->len);
+	return 0;
+}
+
+/* tc (sched_cls) run. BPF_PROG_TEST_RUN takes ifindex (skb->dev, since
+ * 5.10) and ingress_ifindex (skb->skb_iif) in the __sk_buff context; the
+ * program uses ingress_ifindex, else ifindex, so either is enough. The skb
+ * is CHECKSUM_NONE and a VLAN tag stays in the frame data (no hw accel). */
+static ENV_UNUSED int run_tc(int ifindex, const struct frame *in, struct frame *out,
+		  uint32_t *retval)
+{
+	static uint8_t buf[4096];
+	struct __sk_buff ctx;
+	int err;
+
+	memset(out, 0, sizeof(*out));
+	*retval = 0xdead;
+	for (;;) {
+		LIBBPF_OPTS(bpf_test_run_opts, o,
+			.data_in = in->b, .data_size_in = (uint32_t)in->len,
+			.data_out = buf, .data_size_out = sizeof(buf),
+			.ctx_in = &ctx, .ctx_size_in = sizeof(ctx),
+			.repeat = 1);
+
+		memset(&ctx, 0, sizeof(ctx));
+		ctx.ifindex = (uint32_t)ifindex;
+		if (tc_ingress_ifindex_ok)
+			ctx.ingress_ifindex = (uint32_t)ifindex;
+		err = bpf_prog_test_run_opts(fd_tc, &o);
+		if (err && errno == EINVAL && tc_ingress_ifindex_ok) {
+			tap_diag("kernel refuses __sk_buff.ingress_ifindex in test_run; using ifindex only");
+			tc_ingress_ifindex_ok = 0;
+			continue;
+		}
+		if (err)
+			return -errno;
+		if (o.data_size_out > PKT_MAX)
+			return -ERANGE;
+		*retval = o.retval;
+		out->len = o.data_size_out;
+		memcpy(out->b, buf, out->len);
+		return 0;
+	}
+}
+
+static ENV_UNUSED const char *xdp_name(uint32_t rc)
+{
+	switch (rc) {
+	case XDP_ABORTED: return "XDP_ABORTED";
+	case XDP_DROP: return "XDP_DROP";
+	case XDP_PASS: return "XDP_PASS";
+	case XDP_TX: return "XDP_TX";
+	case XDP_REDIRECT: return "XDP_REDIRECT";
+	default: return "?";
+	}
+}
+
+static ENV_UNUSED const char *tc_name(uint32_t rc)
+{
+	switch (rc) {
+	case TC_ACT_OK: return "TC_ACT_OK";
+	case TC_ACT_SHOT: return "TC_ACT_SHOT";
+	case TC_ACT_REDIRECT: return "TC_ACT_REDIRECT";
+	default: return "?";
+	}
+}
+
+static ENV_UNUSED void hexdiff(const struct frame *got, const struct frame *want)
+{
+	size_t i, n = got->len < want->len ? got->len : want->len;
+
+	pkt_hex("got ", got->b, got->len, diag_fmt);
+	pkt_hex("want", want->b, want->len, diag_fmt);
+	for (i = 0; i < n; i++)
+		if (got->b[i] != want->b[i]) {
+			tap_diag("first difference at byte %zu: got %02x want %02x",
+				 i, got->b[i], want->b[i]);
+			break;
+		}
+}
+
+static ENV_UNUSED int same_frame(const struct frame *a, const struct frame *b)
+{
+	return a->len == b->len && memcmp(a->b, b->b, a->len) == 0;
+}
+
+/* Runs one frame through XDP (tc = 0) or tc (tc = 1); checks the verdict
+ * and, when want is given, the output frame byte for byte. */
+static ENV_UNUSED int run_case(int tc, const char *what, int ifindex, const struct frame *in,
+		    uint32_t want_rc, const struct frame *want, struct frame *got)
+{
+	uint32_t rc;
+	int err = tc ? run_tc(ifindex, in, got, &rc) : run_xdp(ifindex, in, got, &rc);
+	int ok;
+
+	if (err) {
+		tap_ok(0, "%s: %s test run", what, tc ? "tc" : "XDP");
+		tap_diag("bpf_prog_test_run_opts: %s", strerror(-err));
+		pkt_hex("input", in->b, in->len, diag_fmt);
+		return 0;
+	}
+	ok = tap_ok(rc == want_rc, "%s: returns %s", what,
+		    tc ? tc_name(want_rc) : xdp_name(want_rc));
+	if (!ok) {
+		tap_diag("got %u (%s)", rc, tc ? tc_name(rc) : xdp_name(rc));
+		cnt_diag();
+	}
+	if (want) {
+		const char *how = want == in ? "passed untouched (bytes identical)" :
+					       "output frame byte-for-byte as expected";
+
+		if (!tap_ok(same_frame(got, want), "%s: %s", what, how)) {
+			hexdiff(got, want);
+			ok = 0;
+		}
+	}
+	return ok;
+}
+
+/* Checks the IPv4 and L4 checksums of a frame against full recomputation. */
+static ENV_UNUSED void check_csums(const char *what, const struct frame *f)
+{
+	struct pkt_csums c = pkt_check_csums(f->b, f->len);
+	struct pkt_view v = pkt_view(f->b, f->len);
+	const char *l4 = v.proto == IPPROTO_UDP ? "UDP" : v.proto == IPPROTO_ICMP ? "ICMP" : "TCP";
+
+	if (!tap_ok(c.ok && c.ip_got == c.ip_want,
+		    "%s: IPv4 header checksum equals full recomputation", what))
+		tap_diag("stored 0x%04x, computed 0x%04x (parse ok %d)",
+			 c.ip_got, c.ip_want, c.ok);
+	if (!tap_ok(c.ok && c.l4_got == c.l4_want,
+		    "%s: %s checksum equals full recomputation", what, l4))
+		tap_diag("stored 0x%04x, computed 0x%04x (parse ok %d)",
+			 c.l4_got, c.l4_want, c.ok);
+}
+
+static ENV_UNUSED int flow_eq(const struct xm_flow *f, uint32_t ns, uint32_t nd,
+		   uint16_t nsp, uint16_t ndp, int oif, const uint8_t *dmac,
+		   const uint8_t *smac, uint16_t vlan, uint8_t flags, uint32_t rule)
+{
+	int ok = f->new_saddr == ns && f->new_daddr == nd &&
+		 f->new_sport == htons(nsp) && f->new_dport == htons(ndp) &&
+		 f->out_ifindex == (uint32_t)oif && f->out_vlan == vlan &&
+		 f->flags == flags && f->rule_id == rule;
+
+	if (dmac && memcmp(f->out_dmac, dmac, 6))
+		ok = 0;
+	if (smac && memcmp(f->out_smac, smac, 6))
+		ok = 0;
+	if (!ok) {
+		char a[INET_ADDRSTRLEN], b[INET_ADDRSTRLEN];
+
+		inet_ntop(AF_INET, &f->new_saddr, a, sizeof(a));
+		inet_ntop(AF_INET, &f->new_daddr, b, sizeof(b));
+		tap_diag("flow: %s:%u -> %s:%u out_ifindex %u vlan %u flags 0x%x rule %u "
+			 "dmac %02x:%02x:%02x:%02x:%02x:%02x smac %02x:%02x:%02x:%02x:%02x:%02x state %u",
+			 a, ntohs(f->new_sport), b, ntohs(f->new_dport), f->out_ifindex,
+			 f->out_vlan, f->flags, f->rule_id,
+			 f->out_dmac[0], f->out_dmac[1], f->out_dmac[2], f->out_dmac[3],
+			 f->out_dmac[4], f->out_dmac[5], f->out_smac[0], f->out_smac[1],
+			 f->out_smac[2], f->out_smac[3], f->out_smac[4], f->out_smac[5],
+			 f->state);
+	}
+	return ok;
+}
+
+static ENV_UNUSED struct frame F(struct pkt_spec s)
+{
+	struct frame f;
+
+	pkt_build(&f, &s);
+	return f;
+}
+
+/* The skeleton's program and map fds into the globals above. */
+static ENV_UNUSED void env_bind_fds(void)
+{
+	fd_xdp = bpf_program__fd(skel->progs.xmasq_xdp);
+	fd_tc = bpf_program__fd(skel->progs.xmasq_tc);
+	fd_config = bpf_map__fd(skel->maps.config);
+	fd_ifaces = bpf_map__fd(skel->maps.ifaces);
+	fd_txp = bpf_map__fd(skel->maps.tx_ports);
+	fd_rules = bpf_map__fd(skel->maps.rules);
+	fd_rule_stats = bpf_map__fd(skel->maps.rule_stats);
+	fd_iface_stats = bpf_map__fd(skel->maps.iface_stats);
+	fd_counters = bpf_map__fd(skel->maps.counters);
+	fd_flows = bpf_map__fd(skel->maps.flows);
+	fd_masq_rules = bpf_map__fd(skel->maps.masq_rules);
+	fd_local_addrs = bpf_map__fd(skel->maps.local_addrs);
+	fd_frags = bpf_map__fd(skel->maps.frags);
+	fd_sweeper = bpf_map__fd(skel->maps.sweeper);
+}
+
+#endif
