@@ -13,10 +13,14 @@
 
 /* A frame from a local sender through a veth with checksum offload carries
  * only the folded pseudo-header sum in its L4 checksum (CHECKSUM_PARTIAL);
- * XDP has no way to finish it after a redirect, so such frames go to tc,
- * whose helpers handle it. A full checksum equal to that value (1 in 65536)
- * also goes to tc, which is merely slower. */
-static __always_inline int xm_csum_partial(void *data, void *data_end, const struct xm_pkt *p)
+ * XDP has no way to finish it after a redirect, so such flows go by tc,
+ * whose helpers handle it. Decided once per flow direction (the sender's
+ * offload does not change within a flow), so a flow's packets all take one
+ * path and stay in order. */
+
+/* The L4 checksum field holds exactly the pseudo-header sum. */
+static __always_inline int xm_csum_looks_partial(void *data, void *data_end,
+						 const struct xm_pkt *p, __u32 *pseudo)
 {
 	__u32 csum_off = p->csum_off, l3_off = p->l3_off;
 	struct iphdr *ip;
@@ -24,7 +28,7 @@ static __always_inline int xm_csum_partial(void *data, void *data_end, const str
 	__u32 sum;
 
 	if ((p->key.proto != IPPROTO_TCP && p->key.proto != IPPROTO_UDP) ||
-	    p->udp_csum_zero || p->icmp_error || p->frag == XM_FRAG_LATER ||
+	    p->udp_csum_zero || p->icmp_error || p->frag != XM_FRAG_NONE ||
 	    l3_off > XM_MAX_L3_OFF || csum_off > XM_MAX_L4_OFF + 16)
 		return 0;
 	ip = data + l3_off;
@@ -34,7 +38,101 @@ static __always_inline int xm_csum_partial(void *data, void *data_end, const str
 	sum = csum_add32(ip->saddr, ip->daddr);
 	sum = csum_add32(sum, bpf_htons((__u16)ip->protocol));
 	sum = csum_add32(sum, bpf_htons(bpf_ntohs(ip->tot_len) - ip->ihl * 4));
+	*pseudo = sum;
 	return csum_fold32(sum) == *check;
+}
+
+#define XM_CSUM_CHUNK 256
+#define XM_CSUM_MAX_CHUNKS 6  /* 1536 bytes of L4: a 1500-byte MTU. Longer
+                                 frames that look partial are taken to be */
+
+/* Sums n bytes (n < 2 * step) at data + *off into *sum, step bytes at a
+ * time if there are that many. */
+#define XM_CSUM_STEP(step)                                                     \
+	do {                                                                   \
+		if (*left >= (step)) {                                         \
+			void *q = data + (*off & 0x3fff);                      \
+			if (q + (step) > data_end)                             \
+				return -1;                                     \
+			*sum = bpf_csum_diff(NULL, 0, q, (step), *sum);        \
+			*off += (step);                                        \
+			*left -= (step);                                       \
+		}                                                              \
+	} while (0)
+
+static __always_inline int xm_csum_tail(void *data, void *data_end, __u32 *off,
+					__u32 *left, __u32 *sum)
+{
+	XM_CSUM_STEP(128);
+	XM_CSUM_STEP(64);
+	XM_CSUM_STEP(32);
+	XM_CSUM_STEP(16);
+	XM_CSUM_STEP(8);
+	XM_CSUM_STEP(4);
+	if (*left) { /* 1 to 3 bytes: pad to a word with zeroes */
+		__u8 *b = data + (*off & 0x3fff);
+		__u32 word = 0;
+
+		if ((void *)(b + 1) > data_end)
+			return -1;
+		((__u8 *)&word)[0] = b[0];
+		if (*left > 1) {
+			if ((void *)(b + 2) > data_end)
+				return -1;
+			((__u8 *)&word)[1] = b[1];
+		}
+		if (*left > 2) {
+			if ((void *)(b + 3) > data_end)
+				return -1;
+			((__u8 *)&word)[2] = b[2];
+		}
+		*sum = csum_add32(*sum, word);
+	}
+	return 0;
+}
+
+/* Whether the packet's L4 checksum, taken as complete, is right: the sum
+ * of pseudo-header and segment folds to 0xffff. Only asked for the first
+ * packet of a direction whose checksum looks partial. A global function:
+ * the verifier checks its loop once, apart from the caller's states. */
+__noinline int xm_xdp_csum_complete_ok(struct xdp_md *ctx, __u32 off, __u32 left, __u32 pseudo)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	__u32 sum = pseudo;
+
+	if (!ctx || off > XM_MAX_L4_OFF || left > XM_CSUM_CHUNK * XM_CSUM_MAX_CHUNKS)
+		return 0;
+	for (int i = 0; i < XM_CSUM_MAX_CHUNKS && left >= XM_CSUM_CHUNK; i++) {
+		void *q = data + (off & 0x3fff);
+
+		if (q + XM_CSUM_CHUNK > data_end)
+			return 0;
+		sum = bpf_csum_diff(NULL, 0, q, XM_CSUM_CHUNK, sum);
+		off += XM_CSUM_CHUNK;
+		left -= XM_CSUM_CHUNK;
+	}
+	if (xm_csum_tail(data, data_end, &off, &left, &sum))
+		return 0;
+	return csum_fold32(sum) == 0xffff;
+}
+
+/* Classifies this direction of the flow on its first packet at XDP. */
+static __always_inline int xm_flow_csum_partial(struct xdp_md *ctx, void *data, void *data_end,
+						const struct xm_pkt *p, struct xm_flow *f)
+{
+	__u32 pseudo = 0;
+
+	if (!(f->flags & XM_FLOW_CSUM_CHECKED)) {
+		__u8 flags = XM_FLOW_CSUM_CHECKED;
+
+		if (xm_csum_looks_partial(data, data_end, p, &pseudo) &&
+		    !xm_xdp_csum_complete_ok(ctx, p->l4_off,
+					     bpf_ntohs(p->ip->tot_len) - p->ip->ihl * 4, pseudo))
+			flags |= XM_FLOW_CSUM_PARTIAL;
+		f->flags |= flags;
+	}
+	return (f->flags & XM_FLOW_CSUM_PARTIAL) && !p->icmp_error;
 }
 
 /* Rewrites the addresses (and TTL) of an IPv4 header; returns the diff the

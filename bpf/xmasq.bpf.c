@@ -189,7 +189,7 @@ int xmasq_xdp(struct xdp_md *ctx)
 		xm_set_meta(ctx, XM_META_MAGIC_SEEN);
 		return XDP_PASS;
 	}
-	if (xm_csum_partial(data, data_end, &p))
+	if (xm_flow_csum_partial(ctx, data, data_end, &p, f))
 		return xm_xdp_to_tc(ctx, XM_C_PASS_CSUM_PARTIAL, len);
 	out = f->out_ifindex;
 	oif = bpf_map_lookup_elem(&ifaces, &out);

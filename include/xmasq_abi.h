@@ -239,6 +239,9 @@ struct xm_flow_key {
 #define XM_FLOW_REPLY        (1u << 0) /* this entry is the reply direction */
 #define XM_FLOW_L2_VALID     (1u << 1) /* out_dmac/out_smac are known */
 #define XM_FLOW_KEEP_SOURCE  (1u << 2)
+#define XM_FLOW_CSUM_CHECKED (1u << 3) /* XDP has classified this direction's */
+#define XM_FLOW_CSUM_PARTIAL (1u << 4) /* ... L4 checksums as unfinished:
+                                          all its packets go by tc, in order */
 
 enum xm_tcp_state {
 	XM_ST_NONE = 0,        /* UDP/ICMP: no replies yet */

@@ -465,7 +465,10 @@ static ENV_UNUSED int flow_eq(const struct xm_flow *f, uint32_t ns, uint32_t nd,
 	int ok = f->new_saddr == ns && f->new_daddr == nd &&
 		 f->new_sport == htons(nsp) && f->new_dport == htons(ndp) &&
 		 f->out_ifindex == (uint32_t)oif && f->out_vlan == vlan &&
-		 f->flags == flags && f->rule_id == rule;
+		 /* The checksum-path bits are set by the first packet XDP
+		  * handles in a direction: checked on their own, not here. */
+		 (f->flags & ~(XM_FLOW_CSUM_CHECKED | XM_FLOW_CSUM_PARTIAL)) == flags &&
+		 f->rule_id == rule;
 
 	if (dmac && memcmp(f->out_dmac, dmac, 6))
 		ok = 0;
