@@ -115,13 +115,19 @@ static __always_inline __u32 xm_flow_timeout(const struct xm_config *cfg, __u8 p
 }
 
 /* ---- expiry: one sweeper timer, no daemon ------------------------------
- * A single bpf_timer (map "sweeper") walks the flow table a slice at a time
- * and removes flows idle (both directions) for longer than their state's
- * timeout. One timer instead of one per flow: no allocation per new flow
- * (which fails at a few hundred flows a second on some kernels), 16 bytes
- * less per entry, and state changes need no re-arming. */
-#define XM_SWEEP_SLICES    8
-#define XM_SWEEP_PERIOD_NS (250ull * 1000 * 1000) /* one slice; table in 2 s */
+ * A single bpf_timer (map "sweeper") walks the whole flow table and removes
+ * flows idle (both directions) for longer than their state's timeout. One
+ * timer instead of one per flow: no allocation per new flow (which fails at
+ * a few hundred flows a second on some kernels), 16 bytes less per entry,
+ * and state changes need no re-arming. A hash map walk cannot resume where
+ * it stopped, so each run walks it all (every bucket of the table's
+ * capacity, and every entry), and the next run waits in proportion to that
+ * work: the sweep keeps to a few % of one CPU at any size, and a flow goes
+ * within max(250 ms, 0.1 us x capacity + 0.5 us x entries) of its timeout
+ * (about 0.3 s for the default table). */
+#define XM_SWEEP_MIN_NS       (250ull * 1000 * 1000)
+#define XM_SWEEP_NS_PER_ENTRY 500ull
+#define XM_SWEEP_NS_PER_SLOT  50ull /* per map entry of capacity (2 per flow) */
 
 /* The loader sets this before load; a sweeper armed by an older program
  * stops re-arming itself and the newer program takes the timer over. */
@@ -140,13 +146,10 @@ static long xm_sweep_one(void *map, struct xm_flow_key *key, struct xm_flow *f,
 	struct xm_sweep *sw = c->sw;
 	struct xm_flow_key pk;
 	struct xm_flow *partner;
-	__u32 last, idx = sw->seen++;
+	__u32 last;
 
 	(void)map;
-	if (idx < sw->first)
-		return 0;
-	if (idx >= sw->last)
-		return 1; /* this slice is done */
+	sw->seen++;
 	if (f->flags & XM_FLOW_REPLY)
 		return 0; /* a pair is judged by its ORIG entry */
 	xm_flow_partner_key(f, key->proto, &pk);
@@ -164,30 +167,27 @@ static long xm_sweep_one(void *map, struct xm_flow_key *key, struct xm_flow *f,
 
 static int xm_sweep(void *map, __u32 *key, struct xm_sweep *sw)
 {
-	__u32 zero = 0, per_slice;
+	__u32 zero = 0;
 	struct xm_config *cfg = bpf_map_lookup_elem(&config, &zero);
 	struct xm_sweep_ctx c = { .sw = sw, .cfg = cfg };
-	__u64 expired_before = sw->expired;
+	__u64 expired_before = sw->expired, wait = XM_SWEEP_MIN_NS;
 
 	(void)map; (void)key;
 	if (sw->epoch != xm_prog_epoch)
 		return 0; /* a newer program owns the sweep now */
 	if (cfg) {
-		/* Entries are visited in table order; a slice is an eighth of
-		 * the largest table, the last slices of a small one are empty. */
-		per_slice = (2 * cfg->ct_max) / XM_SWEEP_SLICES + 64;
 		sw->now = xm_now_s();
 		sw->seen = 0;
-		sw->first = sw->slice * per_slice;
-		sw->last = sw->first + per_slice;
 		bpf_for_each_map_elem(&flows, xm_sweep_one, &c, 0);
-		/* Past the end of the table: start over. */
-		sw->slice = sw->seen < sw->last ? 0 : sw->slice + 1;
 		sw->runs++;
 		if (sw->expired != expired_before)
 			xm_count_n(XM_C_FLOW_EXPIRED, sw->expired - expired_before, 0);
+		if ((__u64)sw->seen * XM_SWEEP_NS_PER_ENTRY +
+		    2ull * cfg->ct_max * XM_SWEEP_NS_PER_SLOT > wait)
+			wait = (__u64)sw->seen * XM_SWEEP_NS_PER_ENTRY +
+			       2ull * cfg->ct_max * XM_SWEEP_NS_PER_SLOT;
 	}
-	bpf_timer_start(&sw->timer, XM_SWEEP_PERIOD_NS, 0);
+	bpf_timer_start(&sw->timer, wait, 0);
 	return 0;
 }
 
@@ -203,7 +203,7 @@ static __noinline void xm_sweep_ensure(void)
 		return;
 	bpf_timer_init(&sw->timer, &sweeper, 1 /* CLOCK_MONOTONIC */); /* -EBUSY: inited */
 	if (bpf_timer_set_callback(&sw->timer, xm_sweep) == 0 &&
-	    bpf_timer_start(&sw->timer, XM_SWEEP_PERIOD_NS, 0) == 0)
+	    bpf_timer_start(&sw->timer, XM_SWEEP_MIN_NS, 0) == 0)
 		sw->epoch = xm_prog_epoch;
 }
 

@@ -274,17 +274,15 @@ struct xm_flow {
 };
 
 /* ---- expiry: array map "sweeper", one element --------------------------
- * A timer that walks the flow table a slice at a time (bpf/flow.h). */
+ * A timer that walks the flow table and removes idle flows (bpf/flow.h). */
 struct xm_sweep {
 	struct bpf_timer timer;
 	__u32 epoch;           /* the program generation running it */
-	__u32 slice;           /* next slice of the table to look at */
+	__u32 seen;            /* entries the last walk visited */
 	__u64 runs;
 	__u64 expired;         /* flows removed */
-	__u32 now;             /* the current walk: clock, position, bounds */
-	__u32 seen;
-	__u32 first;
-	__u32 last;
+	__u32 now;             /* the clock of the current walk */
+	__u32 _pad;
 };
 
 /* ---- fragments: LRU hash "frags" ----------------------------------------
