@@ -1,0 +1,516 @@
+#!/bin/bash
+# tools/bench/bench.sh — `make bench`: xmasq (XDP and tc modes) against the
+# iptables recipe, the same in nftables, and a bare XDP redirect, on one
+# namespace topology, interleaved (every system once per repetition), with
+# medians/min/max written to build/bench/results.{json,md,png}.
+#
+#   generator G eth0 ──── eth0 router R eth1 ──── eth0 sink S
+#   192.0.2.2               192.0.2.1  198.18.0.1         198.18.0.2
+#   (flows from 198.19.0.0/16)
+#
+# G sends with xbench's live-frame generator (BPF_PROG_TEST_RUN); S counts
+# UDP in an XDP program and drops it. The whole path runs in the softirqs
+# of the generator's CPU, so a rate is the cost of generator + router +
+# sink per packet on one core: the generator and sink costs are the same
+# for every system, so differences are the routers'.
+#
+# QUICK=1 (~2.5 min): 3 repetitions of the UDP and prog-ns scenarios with
+# 0.3 s warm-up + 0.7 s windows, one of tcp-rr, two of apply-100k; no
+# tcp-bulk, rules-* or flows-*. Full (~12 min): 5 repetitions (1 s + 2 s;
+# new flows 0.5 s + 1 s), 3 of TCP, 2 of rules-* and flows-*, 5 of
+# apply-100k.
+# Namespaces, pins and processes carry this shell's pid and are removed on
+# every exit path. Nothing outside them is touched.
+set -u
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+XMASQ=$ROOT/build/xmasq
+XB=$ROOT/build/bench/xbench
+OUT=$ROOT/build/bench
+RAW=$OUT/raw.tsv
+ID=$$
+NS_G=xb-g-$ID NS_R=xb-r-$ID NS_S=xb-s-$ID
+PIN=/sys/fs/bpf/xmasq-bench-$ID   # xmasq's pins
+SPIN=/sys/fs/bpf/xbench-$ID       # the sink's counter
+TMP=$(mktemp -d /tmp/xbench.$ID.XXXXXX)
+PIDS=()
+
+if [ -n "${QUICK:-}" ]; then
+	REPS=3 WARM=0.3 WIN=0.7 NF_WARM=0.3 NF_WIN=0.7 TCP_T=2 TCP_REPS=1 APPLY_REPS=2
+	UDP_SCEN="udp64-1flow udp64-10kflows newflows"
+	TCP_SCEN="tcp-rr"
+	EXTRA=""
+else
+	REPS=5 WARM=1 WIN=2 NF_WARM=0.5 NF_WIN=1 TCP_T=3 TCP_REPS=3 APPLY_REPS=5
+	UDP_SCEN="udp64-1flow udp64-10kflows newflows"
+	TCP_SCEN="tcp-bulk-1 tcp-bulk-8 tcp-rr"
+	EXTRA="rules flows"
+fi
+SYSTEMS="bare xmasq-xdp xmasq-tc iptables nftables"
+# xmasq's flow table: the default (262144 flows) wherever it is big enough.
+# Its expiry sweep walks the whole table (every bucket, used or not) every
+# 2 s, so a bigger table costs CPU even when nearly empty (measured here:
+# udp64-1flow 2.5 Mpps with 262144, 1.6 with 4194304). Scenarios creating
+# more flows than that get the smallest table that holds them, on a fresh
+# attach.
+CT_DEFAULT=262144
+CT_NEW=1048576                     # newflows, rules-*: < 1M flows a run
+CT_1M=1100000                      # flows-1m, prog-ns-newflow (10^6 flows)
+PROG_REPEAT=${PROG_REPEAT:-1000000}
+
+# Addresses (RFC 5737 / RFC 2544 only) and fixed MACs.
+G_IP=192.0.2.2 R0_IP=192.0.2.1 R1_IP=198.18.0.1 S_IP=198.18.0.2
+FLOW_SRC=198.19.0.1
+G_MAC=02:b0:00:00:00:02 R0_MAC=02:b0:00:00:00:01
+R1_MAC=02:b0:00:00:01:01 S_MAC=02:b0:00:00:01:02
+
+log() { printf '[bench %s] %s\n' "$(date +%T)" "$*" >&2; }
+nsx() { local ns=$1; shift; nsenter --net="/run/netns/$ns" "$@"; }
+
+cleanup() {
+	local p
+	trap - EXIT INT TERM
+	[ -e "$PIN" ] && [ -e "/run/netns/$NS_R" ] && nsx "$NS_R" "$XMASQ" --pin-dir "$PIN" detach --all >/dev/null 2>&1
+	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
+	for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null; done
+	PIDS=()
+	for ns in "$NS_G" "$NS_R" "$NS_S"; do
+		for p in $(ip netns pids "$ns" 2>/dev/null); do kill "$p" 2>/dev/null; done
+		ip netns del "$ns" 2>/dev/null
+	done
+	rm -rf "$PIN" "$SPIN"
+	case "$TMP" in /tmp/xbench.*) rm -rf "$TMP" ;; esac
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+die() { log "error: $*"; exit 1; }
+
+[ "$(id -u)" = 0 ] || die "needs root (network namespaces, BPF)"
+for c in ip ethtool nsenter iptables iptables-restore nft iperf3 gnuplot python3 bpftool; do
+	command -v "$c" >/dev/null || die "missing $c (run tools/deps.sh)"
+done
+[ -x "$XB" ] && [ -x "$XMASQ" ] || die "build first: make build/xmasq build/bench/xbench"
+grep -q ' /sys/fs/bpf bpf ' /proc/mounts || mount -t bpf bpf /sys/fs/bpf || die "no bpffs"
+
+# record SCENARIO SYSTEM VALUE
+record() { printf '%s\t%s\t%s\n' "$1" "$2" "$3" >>"$RAW"; }
+
+# ---- topology ------------------------------------------------------------------
+# topo_up udp|tcp: udp puts the counting sink on S; tcp gives S GRO
+# instead, so S's stack receives (XDP_REDIRECT into a veth delivers only if
+# the peer has an XDP program or GRO).
+topo_up() {
+	local kind=$1 ns
+	for ns in "$NS_G" "$NS_R" "$NS_S"; do
+		ip netns add "$ns" || return 1
+		nsx "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1 \
+			net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0 || return 1
+		ip -n "$ns" link set lo up
+	done
+	ip -n "$NS_R" link add eth0 address $R0_MAC type veth peer name eth0 address $G_MAC netns "$NS_G" || return 1
+	ip -n "$NS_R" link add eth1 address $R1_MAC type veth peer name eth0 address $S_MAC netns "$NS_S" || return 1
+	ip -n "$NS_G" addr add $G_IP/24 dev eth0
+	ip -n "$NS_R" addr add $R0_IP/24 dev eth0
+	ip -n "$NS_R" addr add $R1_IP/24 dev eth1
+	ip -n "$NS_S" addr add $S_IP/24 dev eth0
+	ip -n "$NS_G" link set eth0 up
+	ip -n "$NS_R" link set eth0 up
+	ip -n "$NS_R" link set eth1 up
+	ip -n "$NS_S" link set eth0 up
+	# static neighbours: no ARP in the measurements, and none needed at S
+	ip -n "$NS_G" neigh replace $R0_IP lladdr $R0_MAC dev eth0 nud permanent
+	ip -n "$NS_R" neigh replace $G_IP lladdr $G_MAC dev eth0 nud permanent
+	ip -n "$NS_R" neigh replace $S_IP lladdr $S_MAC dev eth1 nud permanent
+	ip -n "$NS_S" neigh replace $R1_IP lladdr $R1_MAC dev eth0 nud permanent
+	ip -n "$NS_G" route add default via $R0_IP dev eth0
+	ip -n "$NS_S" route add default via $R1_IP dev eth0
+	# R's eth0 takes the generator's redirected frames with GRO when no
+	# XDP program is on it (the kernel routers, xmasq-tc); G and S send
+	# complete checksums, as from a wire (TCP runs through xmasq's XDP).
+	nsx "$NS_R" ethtool -K eth0 gro on >/dev/null || return 1
+	nsx "$NS_G" ethtool -K eth0 gro on tx off >/dev/null || return 1
+	nsx "$NS_S" ethtool -K eth0 tx off >/dev/null || return 1
+	if [ "$kind" = udp ]; then
+		mkdir -p "$SPIN"
+		nsx "$NS_S" "$XB" sink attach eth0 "$SPIN/sink_cnt" >/dev/null || return 1
+	else
+		nsx "$NS_S" ethtool -K eth0 gro on >/dev/null || return 1
+	fi
+}
+
+topo_down() {
+	local p
+	if [ -e "$PIN" ]; then
+		nsx "$NS_R" "$XMASQ" --pin-dir "$PIN" detach --all >/dev/null 2>&1
+		rm -rf "$PIN"
+	fi
+	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
+	for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null; done
+	PIDS=()
+	for ns in "$NS_G" "$NS_R" "$NS_S"; do
+		# anything still running in our own namespaces is ours
+		for p in $(ip netns pids "$ns" 2>/dev/null); do kill "$p" 2>/dev/null; done
+		ip netns del "$ns" 2>/dev/null
+	done
+	rm -rf "$SPIN"
+	# veth teardown is asynchronous: let it finish before the next run
+	sleep 0.2
+}
+
+# ---- the routers under test ---------------------------------------------------------
+RULES=$TMP/rules.conf
+cat >"$RULES" <<EOF
+forward eth0 udp 5000-5255 to $S_IP:5000-5255
+forward eth0 tcp 5201 to $S_IP:5201
+forward eth0 tcp 7000 to $S_IP:7000
+EOF
+
+# xmasq_up MODE [CTMAX]: through libxmasq's attach (xbench xmasq-attach: the
+# CLI cannot size the flow table yet), rules with `xmasq apply`.
+xmasq_up() {
+	nsx "$NS_R" "$XB" xmasq-attach --pin-dir "$PIN" --mode "$1" --ct-max "${2:-$CT_DEFAULT}" eth0 eth1 >"$TMP/attach.log" 2>&1 ||
+		{ cat "$TMP/attach.log" >&2; return 1; }
+	nsx "$NS_R" "$XMASQ" --pin-dir "$PIN" apply "${3:-$RULES}" >/dev/null
+}
+
+iptables_up() {
+	nsx "$NS_R" sysctl -qw net.ipv4.ip_forward=1 || return 1
+	{
+		printf '*nat\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\n'
+		[ -n "${EXTRA_RULES:-}" ] && cat "$EXTRA_RULES.ipt"
+		cat <<EOF
+-A PREROUTING -i eth0 -p udp --dport 5000:5255 -j DNAT --to-destination $S_IP
+-A PREROUTING -i eth0 -p tcp -m multiport --dports 5201,7000 -j DNAT --to-destination $S_IP
+-A POSTROUTING -d $S_IP -j MASQUERADE
+COMMIT
+EOF
+	} | nsx "$NS_R" iptables-restore
+}
+
+nftables_up() {
+	nsx "$NS_R" sysctl -qw net.ipv4.ip_forward=1 || return 1
+	{
+		printf 'table ip xbench {\n\tchain pre {\n\t\ttype nat hook prerouting priority dstnat; policy accept;\n'
+		[ -n "${EXTRA_RULES:-}" ] && cat "$EXTRA_RULES.nft"
+		cat <<EOF
+		iifname "eth0" udp dport 5000-5255 dnat to $S_IP
+		iifname "eth0" tcp dport { 5201, 7000 } dnat to $S_IP
+	}
+	chain post {
+		type nat hook postrouting priority srcnat; policy accept;
+		ip daddr $S_IP masquerade
+	}
+}
+EOF
+	} | nsx "$NS_R" nft -f -
+}
+
+system_up() {
+	case "$1" in
+	bare) nsx "$NS_R" "$XB" bare attach eth0 eth1 $G_MAC $S_MAC >/dev/null ;;
+	xmasq-xdp) xmasq_up xdp "${2:-}" "${3:-}" ;;
+	xmasq-tc) xmasq_up tc "${2:-}" "${3:-}" ;;
+	iptables) iptables_up ;;
+	nftables) nftables_up ;;
+	esac
+}
+
+# ---- measurements ----------------------------------------------------------------------
+# gen WARMUP WINDOW ARGS...: sink rate in packets/s
+gen() {
+	local w=$1 t=$2 out
+	shift 2
+	out=$(nsx "$NS_G" "$XB" gen --dev eth0 --dmac $R0_MAC --src $FLOW_SRC --dst $R0_IP \
+		--sport 10000 --dport 5000 --sink "$SPIN/sink_cnt" --warmup "$w" --time "$t" --cpu 0 "$@") || return 1
+	python3 -c 'import json,sys; print(json.loads(sys.argv[1])["pps"])' "$out"
+}
+
+mpps() { python3 -c 'import sys; print("%.6g" % (float(sys.argv[1]) / 1e6))' "$1"; }
+
+# udp_scenario NAME SYSTEM: one run of a live UDP scenario
+udp_scenario() {
+	local pps
+	case "$1" in
+	udp64-1flow) pps=$(gen "$WARM" "$WIN" --flows 1) ;;
+	udp64-10kflows) pps=$(gen "$WARM" "$WIN" --flows 10000 --dport-bits 8) ;;
+	# every packet a new flow: indices far above the other scenarios'
+	# every packet a new flow: 0.5 s + 1 s (QUICK 0.3 + 0.7), so that a
+	# run's flows (< 1M) fit xmasq's CT_NEW table and nothing is measured
+	# against a full table
+	newflows | rules-*) pps=$(gen "$NF_WARM" "$NF_WIN" --flows 0 --first 16777216 --dport-bits 8) ;;
+	flows-1k) pps=$(gen "$WARM" "$WIN" --flows 1000 --dport-bits 8) ;;
+	flows-100k) pps=$(gen 2 "$WIN" --flows 100000 --dport-bits 8) ;;
+	flows-1m) pps=$(gen 4 "$WIN" --flows 1000000 --dport-bits 8) ;;
+	esac
+	[ -n "$pps" ] || { log "$1 on $2: no result"; return 1; }
+	record "$1" "$2" "$(mpps "$pps")"
+	log "$1 $2: $(mpps "$pps") Mpps"
+}
+
+# tcp_scenario NAME SYSTEM: one result; a failed or empty transfer is
+# retried once and, if it fails again, left out (logged in tcp-errors.log)
+tcp_scenario() {
+	local dst=$R0_IP v try
+	[ "$2" = bare ] && dst=$S_IP # no NAT: straight to the server
+	for try in 1 2; do
+		case "$1" in
+		tcp-bulk-1 | tcp-bulk-8)
+			v=$(nsx "$NS_G" timeout 60 iperf3 -c "$dst" -p 5201 -t "$TCP_T" -P "${1#tcp-bulk-}" -J 2>>"$OUT/tcp-errors.log" |
+				python3 -c 'import json,sys
+d = json.load(sys.stdin)
+bps = d.get("end", {}).get("sum_received", {}).get("bits_per_second", 0)
+if bps <= 0:
+    sys.exit("iperf3: %s" % d.get("error", "nothing received"))
+print("%.3f" % (bps / 1e9))' 2>>"$OUT/tcp-errors.log") ;;
+		tcp-rr)
+			v=$(nsx "$NS_G" timeout 60 "$XB" rr client "$dst" 7000 "$TCP_T" 2>>"$OUT/tcp-errors.log" |
+				python3 -c 'import json,sys; print("%.2f" % (json.load(sys.stdin)["tps"] / 1e3))' 2>/dev/null) ;;
+		esac
+		[ -n "$v" ] && break
+		echo "$(date +%T) $1 on $2: attempt $try failed" >>"$OUT/tcp-errors.log"
+	done
+	[ -n "$v" ] || { log "$1 on $2: no result (see $OUT/tcp-errors.log)"; return 1; }
+	record "$1" "$2" "$v"
+	log "$1 $2: $v"
+}
+
+# prog NAME ARGS...: BPF_PROG_TEST_RUN through the wrapper in R; prints ns
+prog() {
+	local out
+	out=$(nsx "$NS_R" "$XB" prog --repeat "$PROG_REPEAT" "$@") || return 1
+	python3 -c 'import json,sys
+d = json.loads(sys.argv[1])
+if d["retval"] != int(sys.argv[2]):
+    sys.exit("unexpected XDP action %d (wanted %s): %s" % (d["retval"], sys.argv[2], sys.argv[1]))
+print(d["ns"])' "$out" "$PROG_WANT"
+}
+
+prog_phase() {
+	local base b fast reply new orig="--dev eth0 --dmac $R0_MAC --smac $G_MAC --src $FLOW_SRC --dst $R0_IP"
+	topo_up udp || die "topology"
+	xmasq_up xdp || die "xmasq attach"
+	PROG_WANT=1 base=$(prog --target drop $orig) || die "prog baseline"
+	PROG_WANT=4
+	b=$(prog --target bare --bare-out eth1 --bare-dmac $S_MAC $orig) || die "prog bare"
+	# the flow first (one packet), then its fast path and its replies
+	nsx "$NS_R" "$XB" prog --repeat 1 --target "$PIN/prog_xdp" $orig >/dev/null || die "prog prime"
+	fast=$(prog --target "$PIN/prog_xdp" $orig) || die "prog fastpath"
+	reply=$(prog --target "$PIN/prog_xdp" --dev eth1 --dmac $R1_MAC --smac $S_MAC \
+		--src $S_IP --dst $R1_IP --sport 5000 --dport 10000) || die "prog reply"
+	# 10^6 new flows need a table that holds them
+	topo_down
+	topo_up udp || die "topology"
+	xmasq_up xdp $CT_1M || die "xmasq attach"
+	new=$(prog --target "$PIN/prog_xdp" $orig --flows 0 --first 16777216 --dport-bits 8) || die "prog newflow"
+	log "prog-ns (ns, wrapper $base ns subtracted): bare $((b - base)) fast $((fast - base)) reply $((reply - base)) new $((new - base))"
+	record prog-ns-wrapper wrapper "$base"
+	for s in prog-ns-bare prog-ns-fastpath prog-ns-newflow prog-ns-reply; do
+		record "$s" bare $((b - base))
+	done
+	record prog-ns-fastpath xmasq-xdp $((fast - base))
+	record prog-ns-reply xmasq-xdp $((reply - base))
+	record prog-ns-newflow xmasq-xdp $((new - base))
+	topo_down
+}
+
+# The generator and sink alone (the sink on R's eth0, no router): their
+# cost is in every rate above, so results.md can show the routers' own.
+direct_baseline() {
+	local out
+	topo_up udp || die "topology"
+	nsx "$NS_R" "$XB" sink attach eth0 "$SPIN/direct_cnt" >/dev/null || die "direct sink"
+	out=$(nsx "$NS_G" "$XB" gen --dev eth0 --dmac $R0_MAC --src $FLOW_SRC --dst $R0_IP \
+		--sink "$SPIN/direct_cnt" --warmup "$WARM" --time "$WIN" --cpu 0) || die "direct gen"
+	record gen-sink-direct direct "$(mpps "$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["pps"])' "$out")")"
+	ip -n "$NS_R" link set eth0 xdp off
+	topo_down
+}
+
+# ---- apply-100k ---------------------------------------------------------------------------
+# 100k forward rules (tcp and udp, 50000 ports each); the change: one
+# rule's backend port. xmasq: the time `xmasq apply` reports; iptables /
+# nftables: wall time of restoring the changed file, as an operator would.
+apply_files() {
+	local v=$1 f=$TMP/apply-$1
+	[ -e "$f.conf" ] && return 0
+	python3 - "$f" "$v" "$S_IP" <<'EOF'
+import sys
+f, v, s = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+first = 80 if v else 10000  # the one change: tcp 10000's backend port
+x = open(f + ".conf", "w"); i = open(f + ".ipt", "w"); n = open(f + ".nft", "w")
+i.write("*nat\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\n")
+n.write("table ip xbapply\nflush table ip xbapply\ntable ip xbapply {\n chain pre {\n  type nat hook prerouting priority dstnat; policy accept;\n")
+for proto in ("tcp", "udp"):
+    for p in range(10000, 60000):
+        to = first if (proto == "tcp" and p == 10000) else p
+        x.write("forward eth0 %s %d to %s:%d\n" % (proto, p, s, to))
+        i.write("-A PREROUTING -i eth0 -p %s --dport %d -j DNAT --to-destination %s:%d\n" % (proto, p, s, to))
+        n.write("  iifname \"eth0\" %s dport %d dnat to %s:%d\n" % (proto, p, s, to))
+x.write("set conntrack-max 262144\n")
+i.write("-A POSTROUTING -d %s -j MASQUERADE\nCOMMIT\n" % s)
+n.write(" }\n chain post {\n  type nat hook postrouting priority srcnat; policy accept;\n  ip daddr %s masquerade\n }\n}\n" % s)
+EOF
+}
+
+us_of() { # wall time of a command in us
+	local t0 t1
+	t0=$(date +%s%N)
+	"$@" >/dev/null || return 1
+	t1=$(date +%s%N)
+	echo $(((t1 - t0) / 1000))
+}
+
+apply_phase() {
+	local r v us t0 t1
+	apply_files 0 && apply_files 1
+	topo_up udp || die "topology"
+	xmasq_up xdp 262144 "$TMP/apply-0.conf" || die "xmasq apply-100k setup"
+	nsx "$NS_R" iptables-restore <"$TMP/apply-0.ipt" || die "iptables 100k"
+	nsx "$NS_R" nft -f "$TMP/apply-0.nft" || die "nft 100k"
+	# each repetition applies the other version: exactly one rule changes
+	for r in $(seq 1 "$APPLY_REPS"); do
+		v=$((r % 2))
+		t0=$(date +%s%N)
+		us=$(nsx "$NS_R" "$XMASQ" --pin-dir "$PIN" apply "$TMP/apply-$v.conf" | sed -n 's/.* in \([0-9.]*\) us$/\1/p')
+		t1=$(date +%s%N)
+		[ -n "$us" ] && record apply-100k xmasq-xdp "$us" && record apply-100k-cmd xmasq-xdp $(((t1 - t0) / 1000))
+		log "apply-100k rep $r: xmasq ${us:-?} us"
+		us=$(us_of nsx "$NS_R" iptables-restore "$TMP/apply-$v.ipt") && record apply-100k iptables "$us"
+		us=$(us_of nsx "$NS_R" nft -f "$TMP/apply-$v.nft") && record apply-100k nftables "$us"
+	done
+	topo_down
+}
+
+# ---- rules-N: new flows with N rules, ours the last ----------------------------------------
+rules_files() {
+	local n=$1
+	[ -e "$TMP/rules-$n.conf" ] && return 0
+	python3 - "$TMP/rules-$n" "$n" "$S_IP" "$RULES" <<'EOF'
+import sys
+f, n, s, base = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+x = open(f + ".conf", "w"); i = open(f + ".ipt", "w"); t = open(f + ".nft", "w")
+for k in range(n - 1):  # filler: tcp ports, then udp ports above ours
+    proto, port = ("tcp", 10000 + k) if k < 50000 else ("udp", 10000 + k - 50000)
+    x.write("forward eth0 %s %d to %s:%d\n" % (proto, port, s, port))
+    i.write("-A PREROUTING -i eth0 -p %s --dport %d -j DNAT --to-destination %s:%d\n" % (proto, port, s, port))
+    t.write("\t\tiifname \"eth0\" %s dport %d dnat to %s:%d\n" % (proto, port, s, port))
+x.write(open(base).read())
+EOF
+}
+
+rules_phase() {
+	local r sys n
+	for n in 1 1000 100000; do rules_files $n; done
+	for r in 1 2; do
+		for n in 1 1000 100000; do
+			for sys in xmasq-xdp xmasq-tc iptables nftables; do
+				topo_up udp || die "topology"
+				EXTRA_RULES=$TMP/rules-$n \
+					system_up "$sys" $CT_NEW "$TMP/rules-$n.conf" || die "$sys with $n rules"
+				udp_scenario "rules-$(case $n in 1) echo 1 ;; 1000) echo 1k ;; *) echo 100k ;; esac)" "$sys"
+				topo_down
+			done
+		done
+	done
+}
+
+# ---- flows-N: established flows cycled through ------------------------------------------------
+ct_bytes_note() {
+	# xmasq: the flow map's memory (both entries of every slot) per flow,
+	# plus the expiry timer allocated per flow (kmalloc, outside the map)
+	local ml
+	ml=$(bpftool -j map show pinned "$PIN/flows" 2>/dev/null | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d.get("bytes_memlock", 0), d["max_entries"])')
+	echo "$ml" >"$TMP/ct_mem_xmasq"
+}
+
+flows_phase() {
+	local r sys s
+	for r in 1 2; do
+		for sys in bare xmasq-xdp xmasq-tc iptables nftables; do
+			topo_up udp || die "topology"
+			system_up "$sys" || die "$sys up"
+			for s in flows-1k flows-100k flows-1m; do
+				case "$sys:$s" in
+				# nf_conntrack_max is a host-wide setting (262144 here)
+				# this benchmark does not change: 1M kernel flows cannot exist
+				iptables:flows-1m | nftables:flows-1m) continue ;;
+				xmasq-*:flows-1m)
+					topo_down
+					topo_up udp || die "topology"
+					system_up "$sys" $CT_1M || die "$sys up"
+					;;
+				esac
+				udp_scenario "$s" "$sys"
+			done
+			[ "$sys" = xmasq-xdp ] && ct_bytes_note
+			topo_down
+		done
+	done
+}
+
+# sourced with BENCH_LIB=1 (debugging): functions only
+[ -n "${BENCH_LIB:-}" ] && return 0
+
+# ---- main ---------------------------------------------------------------------------------------
+# PHASES (default: all of this mode's) picks phases, e.g. PHASES="rules
+# flows"; APPEND=1 adds to the last run's raw.tsv instead of starting over.
+PHASES=${PHASES:-udp prog tcp apply $EXTRA}
+has() { case " $PHASES " in *" $1 "*) return 0 ;; esac; return 1; }
+mkdir -p "$OUT"
+[ -n "${APPEND:-}" ] || { : >"$RAW"; rm -f "$OUT/tcp-errors.log"; }
+START=$(date +%s)
+log "machine: $(uname -r), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) cores; ${QUICK:+QUICK }reps $REPS; phases: $PHASES"
+for r in $(seq 1 "$REPS"); do
+	if has udp; then
+		log "repetition $r/$REPS: UDP"
+		for sys in $SYSTEMS; do
+			topo_up udp || die "topology"
+			system_up "$sys" || die "$sys up"
+			for s in $UDP_SCEN; do
+				case "$sys:$s" in xmasq-*:newflows)
+					nsx "$NS_R" "$XMASQ" --pin-dir "$PIN" stats --json >"$OUT/stats-$sys-rep$r.json" 2>/dev/null
+					topo_down
+					topo_up udp || die "topology"
+					system_up "$sys" $CT_NEW || die "$sys up"
+					;;
+				esac
+				udp_scenario "$s" "$sys"
+			done
+			# why xmasq dropped what it dropped (kept for the report)
+			case "$sys" in xmasq-*) nsx "$NS_R" "$XMASQ" --pin-dir "$PIN" stats --json >"$OUT/stats-$sys-newflows-rep$r.json" 2>/dev/null ;; esac
+			topo_down
+		done
+		direct_baseline
+	fi
+	if has prog; then
+		log "repetition $r/$REPS: prog-ns"
+		prog_phase
+	fi
+done
+if has tcp; then
+	for r in $(seq 1 "$TCP_REPS"); do
+		log "repetition $r/$TCP_REPS: TCP"
+		for sys in $SYSTEMS; do
+			topo_up tcp || die "topology"
+			system_up "$sys" || die "$sys up"
+			# nsenter itself in the background (not the nsx function,
+			# which would fork a subshell): $! is then the server
+			nsenter --net="/run/netns/$NS_S" iperf3 -s -B $S_IP -p 5201 >/dev/null 2>&1 &
+			PIDS+=($!)
+			nsenter --net="/run/netns/$NS_S" "$XB" rr server 7000 &
+			PIDS+=($!)
+			sleep 0.3
+			for s in $TCP_SCEN; do tcp_scenario "$s" "$sys"; done
+			topo_down
+		done
+	done
+fi
+for x in apply rules flows; do
+	has $x || continue
+	log "$x"
+	"${x}_phase"
+done
+log "done in $(($(date +%s) - START)) s; writing results"
+python3 "$ROOT/tools/bench/report.py" "$RAW" "$OUT" "$TMP/ct_mem_xmasq" ${QUICK:+--quick}

@@ -1,0 +1,195 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+"""tools/bench/report.py RAW OUTDIR [CT_MEM_FILE] [--quick]
+
+Turns bench.sh's raw measurements (lines "scenario<TAB>system<TAB>value")
+into results.json (the shape other tools read), results.md (table with
+ratios ours/iptables and ours/bare) and results.png (gnuplot).
+"""
+import datetime
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+
+# name -> (unit, higher_is_better, what it measures); order = table order
+SCENARIOS = [
+    ("udp64-1flow", "Mpps", True, "64-byte UDP, one established flow"),
+    ("udp64-10kflows", "Mpps", True, "64-byte UDP over 10,000 flows"),
+    ("newflows", "Mpps", True, "64-byte UDP, every packet a new flow"),
+    ("rules-1", "Mpps", True, "new flows with 1 forward rule"),
+    ("rules-1k", "Mpps", True, "new flows with 1,000 rules (ours last)"),
+    ("rules-100k", "Mpps", True, "new flows with 100,000 rules (ours last)"),
+    ("flows-1k", "Mpps", True, "64-byte UDP cycling over 1,000 flows"),
+    ("flows-100k", "Mpps", True, "... over 100,000 flows"),
+    ("flows-1m", "Mpps", True, "... over 1,000,000 flows"),
+    ("tcp-bulk-1", "Gbit/s", True, "iperf3, one TCP stream"),
+    ("tcp-bulk-8", "Gbit/s", True, "iperf3, 8 TCP streams"),
+    ("tcp-rr", "k trans/s", True, "1-byte TCP request/response"),
+    ("apply-100k", "us", False, "apply one changed rule on a 100k-rule set"),
+    ("prog-ns-bare", "ns/pkt", False, "BPF_PROG_TEST_RUN: bare redirect program"),
+    ("prog-ns-fastpath", "ns/pkt", False, "test run: xmasq XDP, established flow"),
+    ("prog-ns-newflow", "ns/pkt", False, "test run: xmasq XDP, every packet a new flow"),
+    ("prog-ns-reply", "ns/pkt", False, "test run: xmasq XDP, reply direction"),
+]
+SYSTEMS = ["bare", "xmasq-xdp", "xmasq-tc", "iptables", "nftables"]
+OURS = ["xmasq-xdp", "xmasq-tc"]
+
+
+def machine():
+    cpu = "?"
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    return "%s, %s, %d cores" % (platform.release(), cpu, os.cpu_count())
+
+
+def stats(vals):
+    return {"median": round(statistics.median(vals), 4), "min": round(min(vals), 4),
+            "max": round(max(vals), 4), "runs": len(vals)}
+
+
+def fmt(v):
+    if v >= 100:
+        return "%.0f" % v
+    if v >= 10:
+        return "%.1f" % v
+    return "%.3g" % v
+
+
+def main():
+    args = [a for a in sys.argv[1:] if not a.startswith("--")]
+    quick = "--quick" in sys.argv
+    raw, out = args[0], args[1]
+    ct_mem = args[2] if len(args) > 2 else None
+    data = {}
+    with open(raw) as f:
+        for line in f:
+            parts = line.rstrip("\n").split("\t")
+            if len(parts) != 3:
+                continue
+            try:
+                data.setdefault(parts[0], {}).setdefault(parts[1], []).append(float(parts[2]))
+            except ValueError:
+                pass
+    date = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0).isoformat()
+    doc = {"date": date, "machine": machine(), "scenarios": []}
+    for name, unit, hib, _ in SCENARIOS:
+        if name not in data:
+            continue
+        res = {s: stats(data[name][s]) for s in SYSTEMS if s in data[name]}
+        doc["scenarios"].append({"name": name, "unit": unit, "higher_is_better": hib, "results": res})
+    extra = {}
+    if "prog-ns-wrapper" in data:
+        extra["prog_ns_wrapper_ns"] = stats(data["prog-ns-wrapper"]["wrapper"])
+    if "gen-sink-direct" in data:
+        extra["gen_sink_direct_mpps"] = stats(data["gen-sink-direct"]["direct"])
+    if "apply-100k-cmd" in data:
+        extra["apply_100k_xmasq_command_us"] = stats(data["apply-100k-cmd"]["xmasq-xdp"])
+    if ct_mem and os.path.exists(ct_mem):
+        try:
+            mem, entries = open(ct_mem).read().split()
+            extra["xmasq_flow_map_bytes_per_flow"] = round(int(mem) / (int(entries) / 2), 1)
+        except ValueError:
+            pass
+    if extra:
+        doc["notes"] = extra
+    with open(os.path.join(out, "results.json"), "w") as f:
+        json.dump(doc, f, indent=1)
+        f.write("\n")
+
+    # ---- markdown ----
+    lines = ["Date: %s  " % date, "Machine: %s  " % doc["machine"],
+             "Run: %s; value = median of the runs, [min-max] below it.\n" % ("QUICK=1" if quick else "full"),
+             "| scenario | unit | " + " | ".join(SYSTEMS) + " | xdp/iptables | xdp/bare | tc/iptables |",
+             "|---|---|" + "---|" * len(SYSTEMS) + "---|---|---|"]
+    for sc in doc["scenarios"]:
+        r = sc["results"]
+        cells = []
+        for s in SYSTEMS:
+            if s in r:
+                cells.append("%s<br>[%s-%s]" % (fmt(r[s]["median"]), fmt(r[s]["min"]), fmt(r[s]["max"])))
+            else:
+                cells.append("-")
+
+        def ratio(a, b):
+            if a not in r or b not in r or not r[b]["median"] or not r[a]["median"]:
+                return "-"
+            x = r[a]["median"] / r[b]["median"]
+            # "x better": for costs (lower is better) the ratio is inverted
+            return "%.2fx" % (x if sc["higher_is_better"] else 1 / x)
+        lines.append("| %s | %s | %s | %s | %s | %s |" % (
+            sc["name"], sc["unit"], " | ".join(cells), ratio("xmasq-xdp", "iptables"),
+            ratio("xmasq-xdp", "bare"), ratio("xmasq-tc", "iptables")))
+    # The live rates include the generator's and the sink's work (all on
+    # one CPU); without them, what each router costs a packet:
+    direct = extra.get("gen_sink_direct_mpps", {}).get("median")
+    live = [sc for sc in doc["scenarios"] if sc["unit"] == "Mpps"]
+    if direct and live:
+        lines.append("\nRouter's own cost, ns per packet = 1000/Mpps - 1000/%.3g "
+                     "(the generator and sink alone, no router: %.3g Mpps):\n" % (direct, direct))
+        lines.append("| scenario | " + " | ".join(SYSTEMS) + " | iptables/xdp | xdp/bare |")
+        lines.append("|---|" + "---|" * len(SYSTEMS) + "---|---|")
+        for sc in live:
+            r = sc["results"]
+            cost = {s: 1000 / r[s]["median"] - 1000 / direct for s in SYSTEMS
+                    if s in r and r[s]["median"] > 0}
+            cells = ["%.0f" % cost[s] if s in cost else "-" for s in SYSTEMS]
+            def cr(a, b):
+                if a in cost and b in cost and cost[b] > 0:
+                    return "%.2fx" % (cost[a] / cost[b])
+                return "-"
+            lines.append("| %s | %s | %s | %s |" % (sc["name"], " | ".join(cells),
+                                                    cr("iptables", "xmasq-xdp"), cr("bare", "xmasq-xdp")))
+    lines.append("\nRatios are \"times as good\": rate ratios for rates, inverse ratios for costs "
+                 "(ns, us), so > 1 always means xmasq is better.")
+    if extra:
+        lines.append("\nNotes: " + json.dumps(extra))
+    with open(os.path.join(out, "results.md"), "w") as f:
+        f.write("\n".join(lines) + "\n")
+
+    # ---- plot: each scenario's medians relative to the best system ----
+    dat = os.path.join(out, "results.dat")
+    with open(dat, "w") as f:
+        f.write("scenario " + " ".join(SYSTEMS) + "\n")
+        for sc in doc["scenarios"]:
+            r = sc["results"]
+            vals = [r[s]["median"] for s in SYSTEMS if s in r and r[s]["median"] > 0]
+            if not vals:
+                continue
+            best = max(vals) if sc["higher_is_better"] else min(vals)
+            row = []
+            for s in SYSTEMS:
+                if s in r and r[s]["median"] > 0:
+                    m = r[s]["median"]
+                    row.append("%.4f" % (m / best if sc["higher_is_better"] else best / m))
+                else:
+                    row.append("0")
+            f.write("%s %s\n" % (sc["name"], " ".join(row)))
+    gp = """set terminal pngcairo size 1400,600 font "sans,10"
+set output '%s'
+set title "xmasq bench %s (%s): each scenario relative to its best system (1 = best)"
+set style data histograms
+set style histogram clustered gap 1
+set style fill solid 0.8 border -1
+set yrange [0:1.1]
+set ylabel "relative performance"
+set xtics rotate by -35
+set key outside right top
+set grid ytics
+plot for [i=2:%d] '%s' using i:xtic(1) title columnheader(i)
+""" % (os.path.join(out, "results.png"), date, doc["machine"].replace('"', ""), len(SYSTEMS) + 1, dat)
+    gpf = os.path.join(out, "results.gp")
+    with open(gpf, "w") as f:
+        f.write(gp)
+    subprocess.run(["gnuplot", gpf], check=False)
+    print("\n".join(lines))
+    print("\nwritten: %s/results.json results.md results.png" % out)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,690 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * xbench: the measuring half of `make bench` (tools/bench/bench.sh drives it).
+ *
+ *   xbench gen  ...         live-frame UDP generator; reports the rate the
+ *                           sink counted over a window after a warm-up
+ *   xbench sink attach DEV PIN | sink read PIN
+ *   xbench bare attach IN OUT IN_PEER_MAC OUT_PEER_MAC
+ *   xbench prog ...         BPF_PROG_TEST_RUN timing of a program (xmasq's
+ *                           pinned XDP program, the bare router, or nothing)
+ *   xbench xmasq-attach ... libxmasq's attach with a conntrack size
+ *   xbench rr server PORT | rr client ADDR PORT SECONDS
+ *
+ * Every command prints one line of JSON on success (what bench.sh parses)
+ * and exits 0; errors go to stderr with exit status 1 (2: usage).
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <getopt.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+#include <linux/if_link.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "bench.h"
+#include "bench.skel.h"
+#include "xmasq.h"
+
+static int usage(void)
+{
+	fputs("usage: xbench gen --dev IF --dmac MAC --smac MAC --src IP --dst IP\n"
+	      "                  [--sport N] [--dport N] [--dport-bits B] [--flows N (0: all new)]\n"
+	      "                  [--first N] [--warmup S] [--time S] --sink PIN [--cpu N]\n"
+	      "       xbench sink attach DEV PIN | sink read PIN\n"
+	      "       xbench bare attach IN OUT IN_PEER_MAC OUT_PEER_MAC\n"
+	      "       xbench prog --target PIN|bare|drop --dev IF [packet options as gen]\n"
+	      "                   [--repeat N] [--bare-out IF --bare-dmac MAC]\n"
+	      "       xbench xmasq-attach --pin-dir DIR [--mode xdp|tc] [--ct-max N] IF...\n"
+	      "       xbench rr server PORT | rr client ADDR PORT SECONDS\n"
+	      "       xbench timer-probe N\n", stderr);
+	return 2;
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static int parse_mac(const char *s, __u8 *mac)
+{
+	unsigned b[6];
+
+	if (sscanf(s, "%x:%x:%x:%x:%x:%x", &b[0], &b[1], &b[2], &b[3], &b[4], &b[5]) != 6)
+		return -1;
+	for (int i = 0; i < 6; i++)
+		mac[i] = (__u8)b[i];
+	return 0;
+}
+
+static int parse_ip(const char *s, __u32 *host)
+{
+	struct in_addr a;
+
+	if (inet_pton(AF_INET, s, &a) != 1)
+		return -1;
+	*host = ntohl(a.s_addr);
+	return 0;
+}
+
+static int if_index(const char *name)
+{
+	int i = (int)if_nametoindex(name);
+
+	if (!i)
+		fprintf(stderr, "xbench: no interface %s in this network namespace\n", name);
+	return i;
+}
+
+/* By ioctl, not /sys/class/net: under `nsenter --net` sysfs still shows
+ * the namespace it was mounted in. */
+static int if_mac(const char *name, __u8 *mac)
+{
+	struct ifreq ifr = { 0 };
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), rc;
+
+	if (fd < 0)
+		return -1;
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", name);
+	rc = ioctl(fd, SIOCGIFHWADDR, &ifr);
+	close(fd);
+	if (rc)
+		return -1;
+	memcpy(mac, ifr.ifr_hwaddr.sa_data, 6);
+	return 0;
+}
+
+static struct bench_bpf *open_skel(void)
+{
+	struct bench_bpf *skel = bench_bpf__open();
+
+	if (!skel)
+		fprintf(stderr, "xbench: cannot open the BPF object: %s\n", strerror(errno));
+	return skel;
+}
+
+static int load_skel(struct bench_bpf *skel)
+{
+	int err = bench_bpf__load(skel);
+
+	if (err)
+		fprintf(stderr, "xbench: cannot load the BPF object: %s\n", strerror(-err));
+	return err;
+}
+
+/* ---- packet options shared by gen and prog ------------------------------ */
+
+struct pkt_opts {
+	struct xb_gen_cfg cfg;
+	int have_dmac, have_smac, have_src, have_dst;
+	const char *dev;
+};
+
+enum {
+	O_DEV = 256, O_DMAC, O_SMAC, O_SRC, O_DST, O_SPORT, O_DPORT, O_DBITS,
+	O_FLOWS, O_FIRST, O_WARMUP, O_TIME, O_SINK, O_CPU, O_TARGET, O_REPEAT,
+	O_BARE_OUT, O_BARE_DMAC,
+};
+
+static const struct option pkt_longopts[] = {
+	{ "dev", required_argument, NULL, O_DEV },
+	{ "dmac", required_argument, NULL, O_DMAC },
+	{ "smac", required_argument, NULL, O_SMAC },
+	{ "src", required_argument, NULL, O_SRC },
+	{ "dst", required_argument, NULL, O_DST },
+	{ "sport", required_argument, NULL, O_SPORT },
+	{ "dport", required_argument, NULL, O_DPORT },
+	{ "dport-bits", required_argument, NULL, O_DBITS },
+	{ "flows", required_argument, NULL, O_FLOWS },
+	{ "first", required_argument, NULL, O_FIRST },
+	{ "warmup", required_argument, NULL, O_WARMUP },
+	{ "time", required_argument, NULL, O_TIME },
+	{ "sink", required_argument, NULL, O_SINK },
+	{ "cpu", required_argument, NULL, O_CPU },
+	{ "target", required_argument, NULL, O_TARGET },
+	{ "repeat", required_argument, NULL, O_REPEAT },
+	{ "bare-out", required_argument, NULL, O_BARE_OUT },
+	{ "bare-dmac", required_argument, NULL, O_BARE_DMAC },
+	{ 0 },
+};
+
+/* Handles a packet option; 1 if it was one, 0 if not, -1 if bad. */
+static int pkt_opt(struct pkt_opts *p, int c, const char *arg)
+{
+	switch (c) {
+	case O_DEV: p->dev = arg; return 1;
+	case O_DMAC: p->have_dmac = 1; return parse_mac(arg, p->cfg.dmac) ? -1 : 1;
+	case O_SMAC: p->have_smac = 1; return parse_mac(arg, p->cfg.smac) ? -1 : 1;
+	case O_SRC: p->have_src = 1; return parse_ip(arg, &p->cfg.saddr) ? -1 : 1;
+	case O_DST: p->have_dst = 1; return parse_ip(arg, &p->cfg.daddr) ? -1 : 1;
+	case O_SPORT: p->cfg.sport = (__u16)strtoul(arg, NULL, 0); return 1;
+	case O_DPORT: p->cfg.dport = (__u16)strtoul(arg, NULL, 0); return 1;
+	case O_DBITS: p->cfg.dport_bits = (__u32)strtoul(arg, NULL, 0); return p->cfg.dport_bits > 15 ? -1 : 1;
+	case O_FLOWS: p->cfg.nflows = (__u32)strtoul(arg, NULL, 0); return 1;
+	case O_FIRST: p->cfg.first = strtoull(arg, NULL, 0); return 1;
+	default: return 0;
+	}
+}
+
+static int pkt_finish(struct pkt_opts *p)
+{
+	static const char payload[XB_PAYLOAD_LEN] = "xmasq-bench-frame";
+	__u32 sum = 0;
+
+	if (!p->dev || !p->have_dmac || !p->have_src || !p->have_dst) {
+		fprintf(stderr, "xbench: --dev, --dmac, --src and --dst are required\n");
+		return -1;
+	}
+	if (!p->have_smac && if_mac(p->dev, p->cfg.smac)) {
+		fprintf(stderr, "xbench: cannot read the MAC of %s\n", p->dev);
+		return -1;
+	}
+	memcpy(p->cfg.payload, payload, XB_PAYLOAD_LEN);
+	/* The payload never changes: its checksum share is summed once here
+	 * (big-endian 16-bit words, as the BPF side adds host-order fields). */
+	for (int i = 0; i < XB_PAYLOAD_LEN; i += 2)
+		sum += (__u32)(__u8)payload[i] << 8 | (__u8)payload[i + 1];
+	p->cfg.payload_sum = sum;
+	return 0;
+}
+
+static int set_gen_cfg(struct bench_bpf *skel, const struct xb_gen_cfg *cfg)
+{
+	memcpy(&skel->bss->gen_cfg, cfg, sizeof(*cfg));
+	return 0;
+}
+
+/* Sum of the sink's per-CPU counter. */
+static int sink_read(int fd, __u64 *total)
+{
+	int ncpu = libbpf_num_possible_cpus();
+	__u64 *v;
+	__u32 zero = 0;
+
+	if (ncpu <= 0)
+		return -1;
+	v = calloc((size_t)ncpu, sizeof(*v));
+	if (!v)
+		return -1;
+	if (bpf_map_lookup_elem(fd, &zero, v)) {
+		free(v);
+		return -1;
+	}
+	*total = 0;
+	for (int i = 0; i < ncpu; i++)
+		*total += v[i];
+	free(v);
+	return 0;
+}
+
+/* ---- gen ---------------------------------------------------------------- */
+
+static int cmd_gen(int argc, char **argv)
+{
+	struct pkt_opts p = { .cfg = { .nflows = 1, .sport = 10000, .dport = 5000 } };
+	double warmup = 1, window = 2, t0 = 0, t1 = 0, tstart, t;
+	const char *sink = NULL;
+	__u64 c0 = 0, c1 = 0, sent = 0, sent0 = 0, sent1 = 0;
+	unsigned char frame[XB_FRAME_LEN] = { 0 };
+	struct xdp_md ctx_in = { .data_end = XB_FRAME_LEN };
+	struct bench_bpf *skel;
+	int c, r, sink_fd, cpu = -1, rc = 1;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "", pkt_longopts, NULL)) != -1) {
+		r = pkt_opt(&p, c, optarg);
+		if (r < 0)
+			return usage();
+		if (r)
+			continue;
+		if (c == O_WARMUP)
+			warmup = atof(optarg);
+		else if (c == O_TIME)
+			window = atof(optarg);
+		else if (c == O_SINK)
+			sink = optarg;
+		else if (c == O_CPU)
+			cpu = atoi(optarg);
+		else
+			return usage();
+	}
+	if (!sink || pkt_finish(&p))
+		return usage();
+	p.cfg.out_ifindex = (__u32)if_index(p.dev);
+	if (!p.cfg.out_ifindex)
+		return 1;
+	sink_fd = bpf_obj_get(sink);
+	if (sink_fd < 0) {
+		fprintf(stderr, "xbench: sink map %s: %s\n", sink, strerror(errno));
+		return 1;
+	}
+	if (cpu >= 0) {
+		/* The whole path (generator, veth, router, sink) runs in the
+		 * softirqs of this CPU: pinning keeps runs comparable. */
+		cpu_set_t set;
+
+		CPU_ZERO(&set);
+		CPU_SET(cpu, &set);
+		sched_setaffinity(0, sizeof(set), &set);
+	}
+	skel = open_skel();
+	if (!skel)
+		return 1;
+	set_gen_cfg(skel, &p.cfg);
+	if (load_skel(skel))
+		goto out;
+	/* The frame's ingress device is the generator's own veth: live
+	 * frames need one, and redirecting to it sends them to its peer. */
+	ctx_in.ingress_ifindex = p.cfg.out_ifindex;
+	{
+		LIBBPF_OPTS(bpf_test_run_opts, o,
+			    .data_in = frame, .data_size_in = sizeof(frame),
+			    .ctx_in = &ctx_in, .ctx_size_in = sizeof(ctx_in),
+			    .flags = BPF_F_TEST_XDP_LIVE_FRAMES,
+			    .repeat = 64);
+		int fd = bpf_program__fd(skel->progs.xb_gen);
+		double tc, per_pkt;
+
+		tstart = now_s();
+		for (;;) {
+			/* A live test run sends all its frames through the whole
+			 * path before it returns, and each run has a fixed cost
+			 * (~10 ms here: the frame pool is set up and torn down)
+			 * during which nothing is sent. Runs are therefore sized
+			 * to last ~0.25 s whatever the router's speed (from one
+			 * packet a few us with 100k iptables rules to 2 Mpps). */
+			tc = now_s();
+			if (bpf_prog_test_run_opts(fd, &o)) {
+				fprintf(stderr, "xbench: live test run: %s\n", strerror(errno));
+				goto out;
+			}
+			sent += o.repeat;
+			t = now_s();
+			per_pkt = (t - tc) / o.repeat;
+			if (per_pkt > 0) {
+				double want = 0.25 / per_pkt;
+
+				o.repeat = want > (1 << 22) ? (1 << 22) : want < 64 ? 64 : (__u32)want;
+			}
+			if (!t0 && t - tstart >= warmup) {
+				if (sink_read(sink_fd, &c0))
+					goto out_read;
+				t0 = now_s();
+				sent0 = sent;
+			} else if (t0 && t - t0 >= window) {
+				if (sink_read(sink_fd, &c1))
+					goto out_read;
+				t1 = now_s();
+				sent1 = sent;
+				break;
+			}
+		}
+	}
+	printf("{\"pps\": %.0f, \"sent_pps\": %.0f, \"window_s\": %.3f, \"received\": %llu}\n",
+	       (double)(c1 - c0) / (t1 - t0), (double)(sent1 - sent0) / (t1 - t0), t1 - t0,
+	       (unsigned long long)(c1 - c0));
+	rc = 0;
+	goto out;
+out_read:
+	fprintf(stderr, "xbench: cannot read the sink counter: %s\n", strerror(errno));
+out:
+	bench_bpf__destroy(skel);
+	close(sink_fd);
+	return rc;
+}
+
+/* ---- sink ---------------------------------------------------------------- */
+
+static int cmd_sink(int argc, char **argv)
+{
+	struct bench_bpf *skel;
+	__u64 total;
+	int rc = 1, ifindex, fd;
+
+	if (argc == 3 && !strcmp(argv[1], "read")) {
+		fd = bpf_obj_get(argv[2]);
+		if (fd < 0 || sink_read(fd, &total)) {
+			fprintf(stderr, "xbench: sink map %s: %s\n", argv[2], strerror(errno));
+			return 1;
+		}
+		printf("{\"packets\": %llu}\n", (unsigned long long)total);
+		return 0;
+	}
+	if (argc != 4 || strcmp(argv[1], "attach"))
+		return usage();
+	ifindex = if_index(argv[2]);
+	if (!ifindex)
+		return 1;
+	skel = open_skel();
+	if (!skel || load_skel(skel))
+		goto out;
+	if (bpf_map__pin(skel->maps.xb_sink_cnt, argv[3])) {
+		fprintf(stderr, "xbench: pin %s: %s\n", argv[3], strerror(errno));
+		goto out;
+	}
+	/* Native mode: a veth with an XDP program takes redirected frames. */
+	if (bpf_xdp_attach(ifindex, bpf_program__fd(skel->progs.xb_sink), XDP_FLAGS_DRV_MODE, NULL)) {
+		fprintf(stderr, "xbench: attach the sink to %s: %s\n", argv[2], strerror(errno));
+		bpf_map__unpin(skel->maps.xb_sink_cnt, argv[3]);
+		goto out;
+	}
+	printf("{\"sink\": \"%s\"}\n", argv[2]);
+	rc = 0;
+out:
+	bench_bpf__destroy(skel);
+	return rc;
+}
+
+/* ---- bare router ---------------------------------------------------------- */
+
+/* Frames arriving on `in` leave by `out` towards out_peer. */
+static int bare_port(struct bench_bpf *skel, int in, int out, const char *out_name,
+		     const __u8 *out_peer)
+{
+	struct xb_bare_port v = { .out_ifindex = (__u32)out };
+	__u32 k = (__u32)in, o = (__u32)out;
+
+	if (if_mac(out_name, v.smac)) {
+		fprintf(stderr, "xbench: cannot read the MAC of %s\n", out_name);
+		return -1;
+	}
+	memcpy(v.dmac, out_peer, 6);
+	if (bpf_map_update_elem(bpf_map__fd(skel->maps.xb_bare_ports), &k, &v, BPF_ANY) ||
+	    bpf_map_update_elem(bpf_map__fd(skel->maps.xb_bare_tx), &o, &o, BPF_ANY)) {
+		fprintf(stderr, "xbench: bare router maps: %s\n", strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+static int cmd_bare(int argc, char **argv)
+{
+	struct bench_bpf *skel;
+	__u8 in_peer[6], out_peer[6];
+	int in, out, rc = 1, fd;
+
+	if (argc != 6 || strcmp(argv[1], "attach") || parse_mac(argv[4], in_peer) ||
+	    parse_mac(argv[5], out_peer))
+		return usage();
+	in = if_index(argv[2]);
+	out = if_index(argv[3]);
+	if (!in || !out)
+		return 1;
+	skel = open_skel();
+	if (!skel || load_skel(skel))
+		goto out;
+	if (bare_port(skel, in, out, argv[3], out_peer) || bare_port(skel, out, in, argv[2], in_peer))
+		goto out;
+	fd = bpf_program__fd(skel->progs.xb_bare);
+	/* Both directions, so TCP (with its ACKs) works through it too. */
+	if (bpf_xdp_attach(in, fd, XDP_FLAGS_DRV_MODE, NULL) ||
+	    bpf_xdp_attach(out, fd, XDP_FLAGS_DRV_MODE, NULL)) {
+		fprintf(stderr, "xbench: attach the bare router: %s\n", strerror(errno));
+		bpf_xdp_detach(in, XDP_FLAGS_DRV_MODE, NULL);
+		goto out;
+	}
+	printf("{\"bare\": \"%s -> %s\"}\n", argv[2], argv[3]);
+	rc = 0;
+out:
+	bench_bpf__destroy(skel);
+	return rc;
+}
+
+/* ---- prog: BPF_PROG_TEST_RUN timing ---------------------------------------- */
+
+static int cmd_prog(int argc, char **argv)
+{
+	struct pkt_opts p = { .cfg = { .nflows = 1, .sport = 10000, .dport = 5000 } };
+	const char *target = NULL, *bare_out = NULL;
+	__u8 bare_dmac[6] = { 0 };
+	unsigned char frame[XB_FRAME_LEN] = { 0 };
+	struct xdp_md ctx_in = { .data_end = XB_FRAME_LEN };
+	unsigned long repeat = 1000000;
+	struct bench_bpf *skel;
+	int c, r, tfd = -1, rc = 1, in;
+	__u32 zero = 0;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "", pkt_longopts, NULL)) != -1) {
+		r = pkt_opt(&p, c, optarg);
+		if (r < 0)
+			return usage();
+		if (r)
+			continue;
+		if (c == O_TARGET)
+			target = optarg;
+		else if (c == O_REPEAT)
+			repeat = strtoul(optarg, NULL, 0);
+		else if (c == O_BARE_OUT)
+			bare_out = optarg;
+		else if (c == O_BARE_DMAC) {
+			if (parse_mac(optarg, bare_dmac))
+				return usage();
+		} else
+			return usage();
+	}
+	if (!target || pkt_finish(&p))
+		return usage();
+	in = if_index(p.dev);
+	if (!in)
+		return 1;
+	skel = open_skel();
+	if (!skel)
+		return 1;
+	set_gen_cfg(skel, &p.cfg);
+	if (load_skel(skel))
+		goto out;
+	if (!strcmp(target, "drop")) {
+		tfd = bpf_program__fd(skel->progs.xb_drop);
+	} else if (!strcmp(target, "bare")) {
+		int out_if = bare_out ? if_index(bare_out) : 0;
+
+		if (!out_if || bare_port(skel, in, out_if, bare_out, bare_dmac))
+			goto out;
+		tfd = bpf_program__fd(skel->progs.xb_bare);
+	} else {
+		tfd = bpf_obj_get(target);
+		if (tfd < 0) {
+			fprintf(stderr, "xbench: program %s: %s\n", target, strerror(errno));
+			goto out;
+		}
+	}
+	if (bpf_map_update_elem(bpf_map__fd(skel->maps.xb_target), &zero, &tfd, BPF_ANY)) {
+		fprintf(stderr, "xbench: tail-call target %s: %s\n", target, strerror(errno));
+		goto out;
+	}
+	/* The test run's ingress interface is the one the target expects
+	 * frames on: xmasq keys its rules by it. */
+	ctx_in.ingress_ifindex = (__u32)in;
+	{
+		LIBBPF_OPTS(bpf_test_run_opts, o,
+			    .data_in = frame, .data_size_in = sizeof(frame),
+			    .ctx_in = &ctx_in, .ctx_size_in = sizeof(ctx_in),
+			    .repeat = (int)repeat);
+
+		if (bpf_prog_test_run_opts(bpf_program__fd(skel->progs.xb_wrap), &o)) {
+			fprintf(stderr, "xbench: test run: %s\n", strerror(errno));
+			goto out;
+		}
+		printf("{\"ns\": %u, \"retval\": %u, \"repeat\": %lu}\n", o.duration, o.retval, repeat);
+	}
+	rc = 0;
+out:
+	bench_bpf__destroy(skel);
+	return rc;
+}
+
+/* ---- xmasq attach with a flow-table size ----------------------------------- */
+
+static int cmd_xmasq_attach(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "pin-dir", required_argument, NULL, 'p' },
+		{ "mode", required_argument, NULL, 'm' },
+		{ "ct-max", required_argument, NULL, 'c' },
+		{ 0 },
+	};
+	struct xm_attach_opts o = { .mode = XM_MODE_XDP, .fresh = 1 };
+	const char *pin = NULL;
+	char err[1024];
+	int c;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (c == 'p')
+			pin = optarg;
+		else if (c == 'm')
+			o.mode = !strcmp(optarg, "tc") ? XM_MODE_TC : XM_MODE_XDP;
+		else if (c == 'c')
+			o.ct_max = (unsigned)strtoul(optarg, NULL, 0);
+		else
+			return usage();
+	}
+	if (!pin || optind >= argc)
+		return usage();
+	if (xm_attach_ex(pin, argv + optind, argc - optind, &o, stderr, err, sizeof(err))) {
+		fprintf(stderr, "xbench: xmasq attach: %s\n", err);
+		return 1;
+	}
+	printf("{\"attached\": %d}\n", argc - optind);
+	return 0;
+}
+
+/* ---- rr: TCP request/response, one byte each way --------------------------- */
+
+static int cmd_rr(int argc, char **argv)
+{
+	int one = 1, s, fd;
+	char b = 'x';
+
+	if (argc == 3 && !strcmp(argv[1], "server")) {
+		struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((__u16)atoi(argv[2])) };
+
+		s = socket(AF_INET, SOCK_STREAM, 0);
+		setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+		if (s < 0 || bind(s, (void *)&a, sizeof(a)) || listen(s, 16)) {
+			perror("xbench rr server");
+			return 1;
+		}
+		for (;;) {
+			fd = accept(s, NULL, NULL);
+			if (fd < 0)
+				continue;
+			setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+			while (read(fd, &b, 1) == 1 && write(fd, &b, 1) == 1)
+				;
+			close(fd);
+		}
+	}
+	if (argc == 5 && !strcmp(argv[1], "client")) {
+		struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((__u16)atoi(argv[3])) };
+		double secs = atof(argv[4]), t0, t;
+		unsigned long n = 0;
+
+		if (inet_pton(AF_INET, argv[2], &a.sin_addr) != 1)
+			return usage();
+		/* The server may still be starting: retry for up to 3 s. */
+		for (int tries = 0;; tries++) {
+			s = socket(AF_INET, SOCK_STREAM, 0);
+			if (s >= 0 && connect(s, (void *)&a, sizeof(a)) == 0)
+				break;
+			if (s >= 0)
+				close(s);
+			if (tries >= 30) {
+				perror("xbench rr client");
+				return 1;
+			}
+			usleep(100000);
+		}
+		setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		t0 = now_s();
+		do {
+			/* A batch between clock reads keeps the clock cheap. */
+			for (int i = 0; i < 64; i++, n++)
+				if (write(s, &b, 1) != 1 || read(s, &b, 1) != 1) {
+					perror("xbench rr client");
+					return 1;
+				}
+			t = now_s();
+		} while (t - t0 < secs);
+		printf("{\"tps\": %.0f, \"transactions\": %lu}\n", n / (t - t0), n);
+		close(s);
+		return 0;
+	}
+	return usage();
+}
+
+/* ---- timer-probe: see xb_timer_probe ------------------------------------- */
+
+static int cmd_timer_probe(int argc, char **argv)
+{
+	unsigned char frame[XB_FRAME_LEN] = { 0 };
+	struct bench_bpf *skel;
+	int rc = 1;
+
+	if (argc != 2)
+		return usage();
+	skel = open_skel();
+	if (!skel || load_skel(skel))
+		goto out;
+	{
+		LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = frame, .data_size_in = sizeof(frame),
+			    .repeat = atoi(argv[1]));
+
+		if (bpf_prog_test_run_opts(bpf_program__fd(skel->progs.xb_timer_probe), &o)) {
+			fprintf(stderr, "xbench: test run: %s\n", strerror(errno));
+			goto out;
+		}
+	}
+	printf("{\"ok\": %llu, \"insert_failed\": %llu, \"enomem\": %llu, \"ebusy\": %llu, \"other\": %llu}\n",
+	       (unsigned long long)skel->bss->timer_res[0], (unsigned long long)skel->bss->timer_res[1],
+	       (unsigned long long)skel->bss->timer_res[2], (unsigned long long)skel->bss->timer_res[3],
+	       (unsigned long long)skel->bss->timer_res[4]);
+	rc = 0;
+out:
+	bench_bpf__destroy(skel);
+	return rc;
+}
+
+static int quiet(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	if (level == LIBBPF_DEBUG)
+		return 0;
+	return vfprintf(stderr, fmt, ap);
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2)
+		return usage();
+	libbpf_set_print(quiet);
+	if (!strcmp(argv[1], "gen"))
+		return cmd_gen(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "sink"))
+		return cmd_sink(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "bare"))
+		return cmd_bare(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "prog"))
+		return cmd_prog(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "xmasq-attach"))
+		return cmd_xmasq_attach(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "timer-probe"))
+		return cmd_timer_probe(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "rr"))
+		return cmd_rr(argc - 1, argv + 1);
+	return usage();
+}
