@@ -18,6 +18,13 @@ struct {
 	__type(value, struct xm_iface);
 } ifaces SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, XM_MAX_IFACES);
+	__type(key, __u32);
+	__type(value, struct xm_iface);
+} iface_slots SEC(".maps");
+
 /* Egress interfaces for XDP_REDIRECT. */
 struct {
 	__uint(type, BPF_MAP_TYPE_DEVMAP_HASH);

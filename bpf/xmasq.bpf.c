@@ -131,6 +131,18 @@ static __always_inline void xm_flow_touch(void *ctx, struct xm_flow *f,
 	}
 }
 
+/* The flow's egress interface: by slot (an array lookup), falling back to
+ * the ifindex hash if the slot was given to another interface since. */
+static __always_inline struct xm_iface *xm_flow_egress(const struct xm_flow *f)
+{
+	__u32 slot = f->out_slot, out = f->out_ifindex;
+	struct xm_iface *oif = bpf_map_lookup_elem(&iface_slots, &slot);
+
+	if (oif && oif->ifindex == out)
+		return oif;
+	return bpf_map_lookup_elem(&ifaces, &out);
+}
+
 /* Counts a translated packet on its way out, by either hook. */
 static __always_inline void xm_sent(struct xm_flow *f, const struct xm_pkt *p, __u64 len,
 				    int by_xdp)
@@ -192,7 +204,7 @@ int xmasq_xdp(struct xdp_md *ctx)
 	if (xm_flow_csum_partial(ctx, data, data_end, &p, f))
 		return xm_xdp_to_tc(ctx, XM_C_PASS_CSUM_PARTIAL, len);
 	out = f->out_ifindex;
-	oif = bpf_map_lookup_elem(&ifaces, &out);
+	oif = xm_flow_egress(f);
 	if (!oif || !(oif->flags & XM_IFACE_XDP_TX_OK))
 		return xm_xdp_to_tc(ctx, XM_C_PASS_TO_TC, len);
 	if (oif->mtu && bpf_ntohs(p.ip->tot_len) > oif->mtu) {
@@ -291,7 +303,7 @@ int xmasq_tc(struct __sk_buff *skb)
 	if (rc == XM_LK_PASS)
 		return TC_ACT_OK;
 	out = f->out_ifindex;
-	oif = bpf_map_lookup_elem(&ifaces, &out);
+	oif = xm_flow_egress(f);
 	if (oif && oif->mtu && !p.icmp_error &&
 	    xm_tc_wire_len(skb, &p, (void *)(long)skb->data, (void *)(long)skb->data_end) > oif->mtu)
 		return xm_tc_too_big(skb, &p, ifindex, oif->mtu, len);

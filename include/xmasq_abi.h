@@ -35,6 +35,7 @@
 #define XM_PIN_DIR_DEFAULT   "/sys/fs/bpf/xmasq"
 #define XM_PIN_CONFIG        "config"
 #define XM_PIN_IFACES        "ifaces"
+#define XM_PIN_IFACE_SLOTS   "iface_slots"
 #define XM_PIN_TX_PORTS      "tx_ports"
 #define XM_PIN_RULES         "rules"
 #define XM_PIN_RULE_META     "rule_meta"
@@ -96,6 +97,10 @@ struct xm_iface {
 	__u16 mtu;             /* packets longer than this get frag-needed */
 	__u16 _pad;
 };
+
+/* Array map "iface_slots": the same records indexed by xm_iface.slot, so
+ * the per-packet path reaches its egress interface with an array lookup
+ * (a flow stores the slot); ifindex 0 marks a free slot. */
 
 /* ---- forward rules ------------------------------------------------------
  * Hash map "rules": one entry per (generation, ingress, local address,

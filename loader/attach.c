@@ -360,7 +360,7 @@ static int attach_one(struct xm_handle *h, struct xmasq_bpf *skel, const char *i
 		snprintf(err, errlen, "%s: cannot record its address: %s", ifname, strerror(errno));
 		return -1;
 	}
-	if (bpf_map_update_elem(h->fd[XM_MAP_IFACES], &ifc->ifindex, ifc, BPF_ANY)) {
+	if (xm_iface_store(h, ifc)) {
 		snprintf(err, errlen, "%s: cannot record the interface: %s", ifname, strerror(errno));
 		return -1;
 	}
@@ -585,7 +585,7 @@ int xm_refresh_tx_paths(struct xm_handle *h, FILE *log)
 			v.flags = flags;
 			if (mtu)
 				v.mtu = mtu;
-			bpf_map_update_elem(h->fd[XM_MAP_IFACES], &key, &v, BPF_EXIST);
+			xm_iface_store(h, &v);
 		}
 		if (log && any_xdp)
 			fprintf(log, "%s: packets leave by %s: %s\n", name, ok ? "XDP redirect" : "tc redirect", why);
@@ -637,7 +637,7 @@ int xm_detach(const char *pin_dir, char *const *ifnames, int n, int all,
 					xm_sysctl_forwarding_off(name, log);
 			}
 		}
-		bpf_map_delete_elem(h.fd[XM_MAP_IFACES], &list[i]);
+		xm_iface_forget(&h, list[i]);
 		bpf_map_delete_elem(h.fd[XM_MAP_TX_PORTS], &list[i]);
 		if (log)
 			fprintf(log, "%s: detached\n", name);

@@ -23,6 +23,7 @@ const char *const xm_map_pin_names[XM_MAP_MAX] = {
 	[XM_MAP_LOCAL_ADDRS] = XM_PIN_LOCAL_ADDRS,
 	[XM_MAP_FRAGS] = XM_PIN_FRAGS,
 	[XM_MAP_SWEEPER] = XM_PIN_SWEEPER,
+	[XM_MAP_IFACE_SLOTS] = XM_PIN_IFACE_SLOTS,
 };
 
 #define XM_COUNTER_NAME(id, name, help) [XM_C_##id] = name,
@@ -106,4 +107,27 @@ int xm_read_rule_meta(struct xm_handle *h, struct xm_rule_meta *all)
 		if (bpf_map_lookup_elem(h->fd[XM_MAP_RULE_META], &id, &all[id]))
 			all[id].in_use = 0;
 	return 0;
+}
+
+int xm_iface_store(struct xm_handle *h, const struct xm_iface *v)
+{
+	__u32 slot = v->slot;
+
+	/* The slot first: the data plane checks its ifindex, and falls back
+	 * to the hash until both agree. */
+	if (bpf_map_update_elem(h->fd[XM_MAP_IFACE_SLOTS], &slot, v, BPF_ANY))
+		return -1;
+	return bpf_map_update_elem(h->fd[XM_MAP_IFACES], &v->ifindex, v, BPF_ANY);
+}
+
+void xm_iface_forget(struct xm_handle *h, __u32 ifindex)
+{
+	struct xm_iface v, none = {0};
+	__u32 slot;
+
+	if (bpf_map_lookup_elem(h->fd[XM_MAP_IFACES], &ifindex, &v) == 0) {
+		slot = v.slot;
+		bpf_map_update_elem(h->fd[XM_MAP_IFACE_SLOTS], &slot, &none, BPF_ANY);
+	}
+	bpf_map_delete_elem(h->fd[XM_MAP_IFACES], &ifindex);
 }

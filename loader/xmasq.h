@@ -27,6 +27,7 @@ enum xm_map_id {
 	XM_MAP_LOCAL_ADDRS,
 	XM_MAP_FRAGS,
 	XM_MAP_SWEEPER,
+	XM_MAP_IFACE_SLOTS,
 	XM_MAP_MAX,
 };
 
@@ -47,6 +48,10 @@ struct xm_handle {
  * failure and -2 on a usage/rules error, with one line in err. */
 int xm_open(struct xm_handle *h, const char *pin_dir, char *err, size_t errlen);
 void xm_close(struct xm_handle *h);
+/* Records an interface in both the ifindex hash and the slot array the
+ * data plane reads per packet; forgets it from both. */
+int xm_iface_store(struct xm_handle *h, const struct xm_iface *v);
+void xm_iface_forget(struct xm_handle *h, __u32 ifindex);
 /* Every rule_meta slot (XM_MAX_RULES of them) into all. */
 int xm_read_rule_meta(struct xm_handle *h, struct xm_rule_meta *all);
 
