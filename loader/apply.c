@@ -175,48 +175,27 @@ static int match_live(const struct xm_rule_meta *live, const struct xm_ruleset *
 }
 
 /* Deletes every rules-map entry of generation gen. */
+static int rule_key_of_gen(int fd, const void *key, void *gen)
+{
+	(void)fd;
+	return ((const struct xm_rule_key *)key)->gen == *(__u8 *)gen;
+}
+
 static void delete_gen(int fd, __u8 gen)
 {
-	struct xm_rule_key key, next, *prev = NULL;
-	struct xm_rule_key *batch = NULL;
-	size_t n = 0, cap = 0;
-
-	/* Collect first: deleting while walking a hash restarts the walk. */
-	while (bpf_map_get_next_key(fd, prev, &next) == 0) {
-		key = next;
-		prev = &key;
-		if (next.gen != gen)
-			continue;
-		if (n == cap) {
-			size_t ncap = cap ? cap * 2 : 1024;
-			struct xm_rule_key *nb = realloc(batch, ncap * sizeof(*nb));
-
-			if (!nb)
-				break;
-			batch = nb;
-			cap = ncap;
-		}
-		batch[n++] = next;
-	}
-	for (size_t i = 0; i < n; i++)
-		bpf_map_delete_elem(fd, &batch[i]);
-	free(batch);
+	xm_map_delete_if(fd, sizeof(struct xm_rule_key), rule_key_of_gen, &gen);
 }
 
 /* Deletes every masquerade entry of generation gen. */
+static int masq_key_of_gen(int fd, const void *key, void *gen)
+{
+	(void)fd;
+	return ((const struct xm_masq_key *)key)->gen == htonl(*(__u8 *)gen);
+}
+
 static void delete_masq_gen(int fd, __u8 gen)
 {
-	struct xm_masq_key key, next, *prev = NULL, batch[XM_MAX_MASQ_RULES];
-	size_t n = 0;
-
-	while (n < XM_MAX_MASQ_RULES && bpf_map_get_next_key(fd, prev, &next) == 0) {
-		key = next;
-		prev = &key;
-		if (next.gen == htonl(gen))
-			batch[n++] = next;
-	}
-	for (size_t i = 0; i < n; i++)
-		bpf_map_delete_elem(fd, &batch[i]);
+	xm_map_delete_if(fd, sizeof(struct xm_masq_key), masq_key_of_gen, &gen);
 }
 
 static int insert_masq(int fd, const struct xm_masq *q, __u32 ifindex, __u32 id, __u8 gen)
@@ -489,34 +468,29 @@ out:
 
 /* --reset-flows: drops the flows of rules that are gone (or changed), both
  * entries of each; everything else keeps flowing. */
+struct reset_ctx {
+	const struct xm_rule_meta *live;
+	const unsigned char *keep;
+};
+
+/* A flow of a rule that was live and is not kept. */
+static int flow_of_dropped_rule(int fd, const void *key, void *arg)
+{
+	const struct reset_ctx *c = arg;
+	struct xm_flow f;
+
+	return bpf_map_lookup_elem(fd, key, &f) == 0 && f.rule_id != 0 &&
+	       f.rule_id < XM_MAX_RULES && c->live[f.rule_id].in_use && !c->keep[f.rule_id];
+}
+
 static unsigned long reset_flows(struct xm_handle *h, const struct xm_rule_meta *live,
 				 const unsigned char *keep)
 {
-	struct xm_flow_key cur, next, *prev = NULL, *doomed = NULL;
-	size_t n = 0, cap = 0;
-	struct xm_flow f;
+	struct reset_ctx c = { .live = live, .keep = keep };
+	long n = xm_map_delete_if(h->fd[XM_MAP_FLOWS], sizeof(struct xm_flow_key),
+				  flow_of_dropped_rule, &c);
 
-	while (bpf_map_get_next_key(h->fd[XM_MAP_FLOWS], prev, &next) == 0) {
-		cur = next;
-		prev = &cur;
-		if (bpf_map_lookup_elem(h->fd[XM_MAP_FLOWS], &next, &f) || f.rule_id == 0 ||
-		    f.rule_id >= XM_MAX_RULES || !live[f.rule_id].in_use || keep[f.rule_id])
-			continue;
-		if (n == cap) {
-			size_t ncap = cap ? cap * 2 : 256;
-			struct xm_flow_key *nd = realloc(doomed, ncap * sizeof(*nd));
-
-			if (!nd)
-				break;
-			doomed = nd;
-			cap = ncap;
-		}
-		doomed[n++] = next;
-	}
-	for (size_t i = 0; i < n; i++)
-		bpf_map_delete_elem(h->fd[XM_MAP_FLOWS], &doomed[i]);
-	free(doomed);
-	return n / 2;
+	return n > 0 ? (unsigned long)n / 2 : 0; /* two entries a flow */
 }
 
 int xm_apply_ex(struct xm_handle *h, const struct xm_ruleset *rs, const char *filename,

@@ -131,3 +131,37 @@ void xm_iface_forget(struct xm_handle *h, __u32 ifindex)
 	}
 	bpf_map_delete_elem(h->fd[XM_MAP_IFACES], &ifindex);
 }
+
+long xm_map_delete_if(int fd, size_t key_size,
+		      int (*doomed)(int fd, const void *key, void *arg), void *arg)
+{
+	unsigned char cur[64], next[64], *keys = NULL;
+	size_t n = 0, cap = 0;
+	void *prev = NULL;
+	long deleted = 0;
+
+	if (key_size > sizeof(cur))
+		return -1;
+	/* Collect first: deleting while walking a hash restarts the walk. */
+	while (bpf_map_get_next_key(fd, prev, next) == 0) {
+		memcpy(cur, next, key_size);
+		prev = cur;
+		if (!doomed(fd, next, arg))
+			continue;
+		if (n == cap) {
+			size_t ncap = cap ? cap * 2 : 256;
+			unsigned char *nk = realloc(keys, ncap * key_size);
+
+			if (!nk)
+				break;
+			keys = nk;
+			cap = ncap;
+		}
+		memcpy(keys + n++ * key_size, next, key_size);
+	}
+	for (size_t i = 0; i < n; i++)
+		if (bpf_map_delete_elem(fd, keys + i * key_size) == 0)
+			deleted++;
+	free(keys);
+	return deleted;
+}

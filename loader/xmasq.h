@@ -52,6 +52,10 @@ void xm_close(struct xm_handle *h);
  * data plane reads per packet; forgets it from both. */
 int xm_iface_store(struct xm_handle *h, const struct xm_iface *v);
 void xm_iface_forget(struct xm_handle *h, __u32 ifindex);
+/* Deletes every key of map fd (keys of key_size <= 64 bytes) for which
+ * doomed() is true; returns how many were deleted, -1 on a bad size. */
+long xm_map_delete_if(int fd, size_t key_size,
+		      int (*doomed)(int fd, const void *key, void *arg), void *arg);
 /* Every rule_meta slot (XM_MAX_RULES of them) into all. */
 int xm_read_rule_meta(struct xm_handle *h, struct xm_rule_meta *all);
 
