@@ -128,6 +128,7 @@ static __always_inline __u32 xm_flow_timeout(const struct xm_config *cfg, __u8 p
 #define XM_SWEEP_MIN_NS       (250ull * 1000 * 1000)
 #define XM_SWEEP_NS_PER_ENTRY 500ull
 #define XM_SWEEP_NS_PER_SLOT  50ull /* per map entry of capacity (2 per flow) */
+#define XM_SWEEP_MAX_EXPIRE   16384 /* flows removed per run at most */
 
 /* The loader sets this before load; a sweeper armed by an older program
  * stops re-arming itself and the newer program takes the timer over. */
@@ -157,12 +158,16 @@ static long xm_sweep_one(void *map, struct xm_flow_key *key, struct xm_flow *f,
 	last = f->last_seen_s;
 	if (partner && partner->last_seen_s > last)
 		last = partner->last_seen_s;
-	if (sw->now - last < xm_flow_timeout(c->cfg, key->proto, f->state))
+	/* A packet on another CPU may have stamped the flow after this walk
+	 * read the clock: such a flow is busy, not idle for ~2^32 s. */
+	if (last >= sw->now || sw->now - last < xm_flow_timeout(c->cfg, key->proto, f->state))
 		return 0;
 	bpf_map_delete_elem(&flows, &pk);
 	bpf_map_delete_elem(&flows, key);
 	sw->expired++;
-	return 0;
+	/* Bounded work per run: a mass expiry is spread over several runs
+	 * instead of holding one CPU's softirq for the whole table. */
+	return sw->expired - sw->expired_at_start >= XM_SWEEP_MAX_EXPIRE;
 }
 
 static int xm_sweep(void *map, __u32 *key, struct xm_sweep *sw)
@@ -178,12 +183,15 @@ static int xm_sweep(void *map, __u32 *key, struct xm_sweep *sw)
 	if (cfg) {
 		sw->now = xm_now_s();
 		sw->seen = 0;
+		sw->expired_at_start = sw->expired;
 		bpf_for_each_map_elem(&flows, xm_sweep_one, &c, 0);
 		sw->runs++;
 		if (sw->expired != expired_before)
 			xm_count_n(XM_C_FLOW_EXPIRED, sw->expired - expired_before, 0);
-		if ((__u64)sw->seen * XM_SWEEP_NS_PER_ENTRY +
-		    2ull * cfg->ct_max * XM_SWEEP_NS_PER_SLOT > wait)
+		if (sw->expired - expired_before >= XM_SWEEP_MAX_EXPIRE)
+			; /* stopped early: go on soon */
+		else if ((__u64)sw->seen * XM_SWEEP_NS_PER_ENTRY +
+			 2ull * cfg->ct_max * XM_SWEEP_NS_PER_SLOT > wait)
 			wait = (__u64)sw->seen * XM_SWEEP_NS_PER_ENTRY +
 			       2ull * cfg->ct_max * XM_SWEEP_NS_PER_SLOT;
 	}
