@@ -91,6 +91,36 @@ static ENV_UNUSED int write_file(const char *path, const char *text)
 	return n == (ssize_t)strlen(text) ? 0 : -1;
 }
 
+/* Enters a private network namespace with the router's three NICs every
+ * BPF test uses: pub0 192.0.2.1/24, bk0 198.18.0.1/24, pub1
+ * 198.51.100.1/24 (veth pairs, fixed MACs, up, forwarding on). A test adds
+ * its own interfaces, routes and neighbours after it. */
+static ENV_UNUSED int env_base_netns(void)
+{
+	static const char *const fwd[] = { "all", "default", "pub0", "bk0", "pub1" };
+	char path[128];
+	size_t i;
+	int err = 0;
+
+	if (unshare(CLONE_NEWNET)) {
+		tap_diag("unshare(CLONE_NEWNET): %s", strerror(errno));
+		return -1;
+	}
+	err |= sh("ip link set lo up");
+	err |= sh("ip link add pub0 address 02:00:00:00:01:01 type veth peer name pub0p address 02:00:00:00:01:02");
+	err |= sh("ip link add bk0 address 02:00:00:00:02:01 type veth peer name bk0p address 02:00:00:00:02:02");
+	err |= sh("ip link add pub1 address 02:00:00:00:03:01 type veth peer name pub1p address 02:00:00:00:03:02");
+	err |= sh("ip addr add 192.0.2.1/24 dev pub0");
+	err |= sh("ip addr add 198.18.0.1/24 dev bk0");
+	err |= sh("ip addr add 198.51.100.1/24 dev pub1");
+	err |= sh("for d in pub0 pub0p bk0 bk0p pub1 pub1p; do ip link set $d up || exit 1; done");
+	for (i = 0; i < sizeof(fwd) / sizeof(fwd[0]); i++) {
+		snprintf(path, sizeof(path), "/proc/sys/net/ipv4/conf/%s/forwarding", fwd[i]);
+		err |= write_file(path, "1");
+	}
+	return err ? -1 : 0;
+}
+
 static ENV_UNUSED int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
 	char buf[1024];
