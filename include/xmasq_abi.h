@@ -287,7 +287,7 @@ struct xm_sweep {
 	__u64 runs;
 	__u64 expired;         /* flows removed */
 	__u32 now;             /* the clock of the current walk */
-	__u32 _pad;
+	__u32 last_walk_ns;    /* how long the last walk took */
 	__u64 expired_at_start; /* `expired` when the current walk began */
 };
 

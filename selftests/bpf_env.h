@@ -201,6 +201,23 @@ static ENV_UNUSED int flow_get(uint32_t saddr, uint32_t daddr, uint16_t sport,
 	return bpf_map_lookup_elem(fd_flows, &k, f);
 }
 
+/* Moves a flow entry's last packet SECS seconds into the past, as if the
+ * flow had been idle that long. 0 on success. */
+static ENV_UNUSED int flow_age(uint32_t saddr, uint32_t daddr, uint16_t sport,
+			       uint16_t dport, uint8_t proto, uint32_t secs)
+{
+	struct xm_flow_key k = {
+		.saddr = saddr, .daddr = daddr, .sport = htons(sport),
+		.dport = htons(dport), .proto = proto,
+	};
+	struct xm_flow f;
+
+	if (bpf_map_lookup_elem(fd_flows, &k, &f))
+		return -1;
+	f.last_seen_s -= secs;
+	return bpf_map_update_elem(fd_flows, &k, &f, BPF_EXIST);
+}
+
 static ENV_UNUSED void counters_read(uint64_t out[XM_C_MAX])
 {
 	struct xm_counter *v = calloc((size_t)ncpus, sizeof(*v));
