@@ -87,6 +87,8 @@ struct xm_config {
 #define XM_IFACE_XDP_GENERIC (1u << 3) /* attached in generic (skb) mode    */
 #define XM_IFACE_FWD_BY_US   (1u << 4) /* xmasq turned forwarding on: detach
                                           turns it off again               */
+#define XM_IFACE_AUTO_VETH   (1u << 5) /* attach --mode auto chose tc: veth */
+#define XM_IFACE_AUTO_NO_XDP (1u << 6) /* ... chose tc: no native XDP      */
 
 struct xm_iface {
 	__u32 ifindex;

@@ -316,7 +316,7 @@ static int attach_one(struct xm_handle *h, struct xmasq_bpf *skel, const char *i
 	struct xm_iface old;
 	int had = bpf_map_lookup_elem(h->fd[XM_MAP_IFACES], &ifc->ifindex, &old) == 0;
 	int slot = pick_slot(h->fd[XM_MAP_IFACES], ifc->ifindex);
-	int rc;
+	int rc, auto_xdp = 0;
 
 	if (slot < 0) {
 		snprintf(err, errlen, "%s: already %d interfaces managed", ifname, XM_MAX_IFACES);
@@ -331,6 +331,16 @@ static int attach_one(struct xm_handle *h, struct xmasq_bpf *skel, const char *i
 		ifc->flags |= XM_IFACE_FWD_BY_US;
 	if (had)
 		ifc->flags |= old.flags & XM_IFACE_XDP_TX_OK; /* until re-probed */
+	if (mode == XM_MODE_AUTO && had) {
+		mode = mode_of(&old);
+		ifc->flags |= old.flags & (XM_IFACE_AUTO_VETH | XM_IFACE_AUTO_NO_XDP);
+	} else if (mode == XM_MODE_AUTO && xm_ifinfo_is_veth(ifname)) {
+		mode = XM_MODE_TC;
+		ifc->flags |= XM_IFACE_AUTO_VETH;
+	} else if (mode == XM_MODE_AUTO) {
+		auto_xdp = 1;
+		mode = XM_MODE_XDP;
+	}
 
 	/* tc first: while XDP is being replaced, tc handles the traffic. */
 	rc = attach_tc(ifc->ifindex, bpf_program__fd(skel->progs.xmasq_tc), ifname, err, errlen);
@@ -342,11 +352,21 @@ static int attach_one(struct xm_handle *h, struct xmasq_bpf *skel, const char *i
 	} else {
 		rc = replace_xdp(ifc->ifindex, bpf_program__fd(skel->progs.xmasq_xdp),
 				 mode == XM_MODE_XDP_GENERIC, ifname, err, errlen);
-		if (rc)
+		if (rc && auto_xdp) {
+			/* auto: a driver without native XDP gets tc only */
+			if (log)
+				fprintf(log, "%s: no native XDP (%s): tc only\n", ifname, err);
+			err[0] = 0;
+			detach_xdp(ifc->ifindex, ifname, NULL);
+			mode = XM_MODE_TC;
+			ifc->flags |= XM_IFACE_AUTO_NO_XDP;
+		} else if (rc) {
 			return rc;
-		ifc->flags |= XM_IFACE_XDP_ATTACHED;
-		if (mode == XM_MODE_XDP_GENERIC)
-			ifc->flags |= XM_IFACE_XDP_GENERIC;
+		} else {
+			ifc->flags |= XM_IFACE_XDP_ATTACHED;
+			if (mode == XM_MODE_XDP_GENERIC)
+				ifc->flags |= XM_IFACE_XDP_GENERIC;
+		}
 	}
 	if (bpf_map_update_elem(h->fd[XM_MAP_TX_PORTS], &ifc->ifindex, &ifc->ifindex, BPF_ANY)) {
 		snprintf(err, errlen, "%s: cannot add to the redirect map: %s", ifname, strerror(errno));
@@ -365,9 +385,11 @@ static int attach_one(struct xm_handle *h, struct xmasq_bpf *skel, const char *i
 		return -1;
 	}
 	if (log)
-		fprintf(log, "%s: %s (%s), address %s masquerades\n", ifname,
+		fprintf(log, "%s: %s (%s%s), address %s masquerades\n", ifname,
 			had ? "program replaced" : "attached",
 			mode == XM_MODE_TC ? "tc" : mode == XM_MODE_XDP_GENERIC ? "xdp-generic + tc" : "xdp + tc",
+			(ifc->flags & XM_IFACE_AUTO_VETH) ? ", chosen for a veth: --mode xdp for packet rate" :
+			(ifc->flags & XM_IFACE_AUTO_NO_XDP) ? ", the driver has no native XDP" : "",
 			inet_ntoa((struct in_addr){ .s_addr = ifc->addr }));
 	return 0;
 }
@@ -536,7 +558,7 @@ int xm_attach_ex(const char *pin_dir, char *const *ifnames, int n,
 			listed |= info[i].ifindex == key;
 		if (!listed && bpf_map_lookup_elem(h.fd[XM_MAP_IFACES], &key, &cur) == 0 &&
 		    if_indextoname(key, name) && xm_ifinfo_get(name, &fresh_info, err, errlen) == 0) {
-			fresh_info.flags = cur.flags & XM_IFACE_FWD_BY_US;
+			fresh_info.flags = cur.flags & (XM_IFACE_FWD_BY_US | XM_IFACE_AUTO_VETH | XM_IFACE_AUTO_NO_XDP);
 			rc = attach_one(&h, skel, name, &fresh_info, mode_of(&cur), log, err, errlen);
 		}
 		prev = &key;

@@ -18,7 +18,7 @@ static const char usage_main[] =
 	"interface they came in on.\n"
 	"\n"
 	"commands:\n"
-	"  attach [--mode xdp|xdp-generic|tc] [--fresh] [--rules FILE] IFACE...\n"
+	"  attach [--mode auto|xdp|xdp-generic|tc] [--fresh] [--rules FILE] IFACE...\n"
 	"                                                load, pin, attach (and apply FILE)\n"
 	"  detach IFACE... | --all                       detach (--all also removes pins)\n"
 	"  apply [--check] [FILE]                        validate, then apply the difference\n"

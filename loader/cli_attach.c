@@ -15,13 +15,17 @@
 #include "cli.h"
 
 static const char usage_attach[] =
-	"usage: xmasq attach [--mode xdp|xdp-generic|tc] [--fresh|--migrate] [--rules FILE] IFACE...\n"
+	"usage: xmasq attach [--mode auto|xdp|xdp-generic|tc] [--fresh|--migrate] [--rules FILE] IFACE...\n"
 	"Loads the data plane once, pins its maps under the pin dir (reusing them\n"
 	"if present, so flows survive), and attaches it to each IFACE: XDP (native,\n"
 	"or generic) plus tc ingress, or tc only. Enables IPv4 forwarding on each\n"
 	"IFACE. Then checks, per interface, whether XDP can transmit into it\n"
 	"(see `xmasq status`).\n"
-	"  --mode M      xdp (native, the default), xdp-generic, or tc (tc only)\n"
+	"  --mode M      auto (the default): an interface managed already keeps\n"
+	"                its mode; a new veth gets tc (XDP on a veth costs TCP its\n"
+	"                TSO and GRO: bulk TCP 0.6x); any other NIC native XDP,\n"
+	"                or tc if its driver has none. xdp: native XDP plus tc;\n"
+	"                xdp-generic; tc: tc only\n"
 	"  --fresh       drop the pinned maps first: flows and counters start over\n"
 	"  --migrate     convert pinned maps of an older layout (needed only when an\n"
 	"                upgrade changes the layout; attach says so)\n"
@@ -99,7 +103,7 @@ int xm_cmd_attach(int argc, char **argv, const char *pin_dir)
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
-	struct xm_attach_opts o = { .mode = XM_MODE_XDP };
+	struct xm_attach_opts o = { .mode = XM_MODE_AUTO };
 	const char *file = NULL;
 	struct xm_ruleset rs;
 	char err[1024];
@@ -113,12 +117,14 @@ int xm_cmd_attach(int argc, char **argv, const char *pin_dir)
 		} else if (c == 'm') {
 			if (!strcmp(optarg, "xdp"))
 				o.mode = XM_MODE_XDP;
+			else if (strcmp(optarg, "auto") == 0)
+				o.mode = XM_MODE_AUTO;
 			else if (!strcmp(optarg, "xdp-generic"))
 				o.mode = XM_MODE_XDP_GENERIC;
 			else if (!strcmp(optarg, "tc"))
 				o.mode = XM_MODE_TC;
 			else {
-				fprintf(stderr, "xmasq attach: unknown mode '%s' (expected xdp, xdp-generic or tc)\n", optarg);
+				fprintf(stderr, "xmasq attach: unknown mode '%s' (expected auto, xdp, xdp-generic or tc)\n", optarg);
 				return EXIT_USAGE;
 			}
 		} else if (c == 'r') {

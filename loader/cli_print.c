@@ -42,7 +42,10 @@ const char *xm_iface_mode_name(const struct xm_iface *i)
 static const char *tx_path_reason(const struct xm_iface *i)
 {
 	if (!(i->flags & XM_IFACE_XDP_ATTACHED))
-		return "tc mode";
+		return (i->flags & XM_IFACE_AUTO_VETH) ?
+			"tc mode, chosen by auto for a veth (XDP would cost TCP its TSO and GRO; attach --mode xdp for packet rate)" :
+		       (i->flags & XM_IFACE_AUTO_NO_XDP) ?
+			"tc mode, chosen by auto: the driver has no native XDP" : "tc mode";
 	if (i->flags & XM_IFACE_XDP_TX_OK)
 		return "XDP redirect into this interface delivers";
 	return "XDP frames into this interface would be dropped (veth peer without XDP or GRO): sent by tc";

@@ -11,6 +11,8 @@
 #include <unistd.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <linux/ethtool.h>
+#include <linux/sockios.h>
 #include "ifinfo.h"
 
 static uint16_t xm_ifinfo_mtu_fd(int fd, const char *ifname)
@@ -33,6 +35,21 @@ uint16_t xm_ifinfo_mtu(const char *ifname)
 	mtu = xm_ifinfo_mtu_fd(fd, ifname);
 	close(fd);
 	return mtu;
+}
+
+int xm_ifinfo_is_veth(const char *ifname)
+{
+	struct ethtool_drvinfo info = { .cmd = ETHTOOL_GDRVINFO };
+	struct ifreq ifr = {0};
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), rc;
+
+	if (fd < 0)
+		return 0;
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifname);
+	ifr.ifr_data = (void *)&info;
+	rc = ioctl(fd, SIOCETHTOOL, &ifr) == 0 && strcmp(info.driver, "veth") == 0;
+	close(fd);
+	return rc;
 }
 
 int xm_ifinfo_get(const char *ifname, struct xm_iface *out, char *err, size_t errlen)

@@ -13,5 +13,7 @@ int xm_ifinfo_get(const char *ifname, struct xm_iface *out, char *err, size_t er
 int xm_sysctl_forwarding_on(const char *ifname, FILE *log, char *err, size_t errlen);
 /* The interface's MTU, 0 if unknown. */
 uint16_t xm_ifinfo_mtu(const char *ifname);
+/* 1 if the interface is a veth (ethtool driver name), else 0. */
+int xm_ifinfo_is_veth(const char *ifname);
 int xm_sysctl_forwarding_off(const char *ifname, FILE *log);
 #endif

@@ -11,7 +11,10 @@
 #include "xmasq_abi.h"
 #include "rules.h"
 
-enum xm_mode { XM_MODE_XDP = 0, XM_MODE_XDP_GENERIC, XM_MODE_TC };
+/* AUTO: an interface managed already keeps its mode; a new veth gets tc
+ * (XDP on a veth costs its sender TSO and its receiver GRO: TCP bulk runs
+ * at 0.6x of tc); anything else native XDP, or tc if its driver has none. */
+enum xm_mode { XM_MODE_XDP = 0, XM_MODE_XDP_GENERIC, XM_MODE_TC, XM_MODE_AUTO };
 
 enum xm_map_id {
 	XM_MAP_CONFIG = 0,

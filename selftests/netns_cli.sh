@@ -455,6 +455,39 @@ max=$(xm stats --prometheus 2>&1 | awk '$1 == "xmasq_flows_max" { print $2 }')
 [ "$max" = 4096 ] || rc=1
 result $rc "attach --fresh --rules: set conntrack-max 4096 sizes the new flow table (xmasq_flows_max $max)" "$out"
 
+# ---- 7c. attach's default mode, auto -------------------------------------------------
+# mode_of IFACE: "MODE|REASON" from status --json
+mode_of() {
+	xm status --json 2>/dev/null | "$PY" -c 'import json,sys
+for i in json.load(sys.stdin)["interfaces"]:
+    if i["name"] == sys.argv[1]: print(i["mode"] + "|" + i["tx_path_reason"])' "$1"
+}
+m=$(mode_of eth0)
+case "$m" in "tc|tc mode, chosen by auto for a veth"*) rc=0 ;; *) rc=1 ;; esac
+result $rc "attach without --mode (auto) on a veth: tc, and status says why" "eth0: $m" "attach said: $out"
+grep -q "eth0: attached (tc, chosen for a veth" <<<"$out" || rc=1
+result $rc "... and attach's own output says so too" "$out"
+out=$(xm attach --mode xdp eth0 2>&1)
+m=$(mode_of eth0)
+case "$m" in "xdp|"*) rc=0 ;; *) rc=1 ;; esac
+result $rc "attach --mode xdp on that veth: xdp" "eth0: $m" "$out"
+out=$(xm attach eth0 2>&1)
+m=$(mode_of eth0)
+case "$m" in "xdp|"*) rc=0 ;; *) rc=1 ;; esac
+result $rc "attach again without --mode: the managed interface keeps its mode (xdp)" "eth0: $m" "$out"
+ip -n "$NS_R" link add dm0 type bridge && ip -n "$NS_R" addr add 198.51.100.1/24 dev dm0 && ip -n "$NS_R" link set dm0 up
+out=$(xm attach dm0 2>&1)
+rc=$?
+m=$(mode_of dm0)
+case "$m" in "tc|tc mode, chosen by auto: the driver has no native XDP") ;; *) rc=1 ;; esac
+result $rc "attach without --mode on a bridge (no native XDP): tc only, said in status" "dm0: $m" "$out"
+out=$(xm attach --mode xdp dm0 2>&1)
+rc=$?
+[ $rc -ne 0 ] && grep -q "dm0: cannot attach XDP in native mode" <<<"$out" && rc=0 || rc=1
+result $rc "attach --mode xdp on it fails and names the interface" "$out"
+xm detach dm0 >/dev/null 2>&1
+ip -n "$NS_R" link del dm0
+
 # ---- 8. make install / uninstall ----------------------------------------------------
 D="$TMP/destdir"
 # -o: never rebuild here (the binary under test is the one installed)

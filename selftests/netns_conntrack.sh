@@ -151,7 +151,7 @@ xm_apply() {
 router_up() {
 	XM_PIN="/sys/fs/bpf/xmasq-ct-$$-$1"
 	CT_PINS+=("$NS_R $XM_PIN")
-	xm attach eth0 eth2 eth3 >"$CT_TMP/attach-$1.out" 2>&1 || { cat "$CT_TMP/attach-$1.out" >&2; return 1; }
+	xm attach --mode xdp eth0 eth2 eth3 >"$CT_TMP/attach-$1.out" 2>&1 || { cat "$CT_TMP/attach-$1.out" >&2; return 1; }
 	xm_apply "$TO_SHORT"
 }
 

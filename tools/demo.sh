@@ -60,7 +60,8 @@ step "2. Attach xmasq to the router's three NICs"
 say "(each xmasq command runs inside the router's namespace, with --pin-dir /sys/fs/bpf/xmasq-test-$$-gro)"
 ensure_bpffs
 router_xmasq_vars
-if shown attach eth0 eth1 eth2; then
+say "(--mode xdp: on veth, a plain attach would choose tc, which keeps TCP's TSO and GRO; this demo shows the XDP path)"
+if shown attach --mode xdp eth0 eth1 eth2; then
 	good "XDP and tc programs loaded and attached; maps pinned under $XM_PIN"
 else
 	bad "attach failed"

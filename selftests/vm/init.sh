@@ -74,7 +74,7 @@ step net net || { echo "XMASQ-RESULT net=1"; echo "XMASQ-DONE"; end; }
 
 printf 'forward xa tcp 8080 to 198.18.0.2:80\n' >/tmp/rules.conf
 
-step attach-xdp /usr/bin/xmasq attach xa
+step attach-xdp /usr/bin/xmasq attach --mode xdp xa
 r_attach_xdp=$?
 step attach-tc /usr/bin/xmasq attach --mode tc xb
 r_attach_tc=$?
