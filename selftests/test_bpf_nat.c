@@ -9,11 +9,11 @@
  *
  * Runs as root in a private network namespace (unshare(CLONE_NEWNET)) with
  *   pub0 (192.0.2.1/24)    "public" NIC; clients 192.0.2.10/.11, default
- *                          route via 192.0.2.254 (outside: 203.0.113.5)
+ *                          route via 192.0.2.254 (outside: 198.18.200.5)
  *   bk0  (198.18.0.1/24)   backend side: backend 198.18.0.2, another host
  *                          198.18.0.5 (hairpin), a router 198.18.0.254
- *   lan0 (10.0.0.1/16)     private side: hosts 10.0.0.10/.11 (masquerade
- *                          prefix 10.0.0.0/24), 10.0.1.10 (outside it)
+ *   lan0 (198.19.0.1/16)   private side: hosts 198.19.0.10/.11 (masquerade
+ *                          prefix 198.19.0.0/24), 198.19.1.10 (outside it)
  *   pub1 (198.51.100.1/24) an interface xmasq does not manage
  * with permanent neighbours. Nothing leaves the namespace.
  */
@@ -30,7 +30,7 @@ static const uint8_t MAC_CLIENT[6]  = { 0x02, 0, 0, 0, 0x00, 0x10 };
 static const uint8_t MAC_GW[6]      = { 0x02, 0, 0, 0, 0x00, 0xfe }; /* 192.0.2.254 */
 static const uint8_t MAC_LAN10[6]   = { 0x02, 0, 0, 0, 0x00, 0x30 };
 static const uint8_t MAC_LAN11[6]   = { 0x02, 0, 0, 0, 0x00, 0x31 };
-static const uint8_t MAC_LAN1_10[6] = { 0x02, 0, 0, 0, 0x00, 0x32 }; /* 10.0.1.10 */
+static const uint8_t MAC_LAN1_10[6] = { 0x02, 0, 0, 0, 0x00, 0x32 }; /* 198.19.1.10 */
 
 static uint32_t A_PUB0, A_CLIENT, A_GW, A_OUT, A_BK0, A_BACKEND, A_HP, A_RTR,
 		A_LAN0, A_LAN10, A_LAN11, A_LAN1_10, A_PUB1_PEER;
@@ -39,7 +39,7 @@ enum {
 	RULE_TCP = 1,        /* pub0 tcp 8080 -> backend:80 */
 	RULE_UDP = 2,        /* pub0 udp 5000 -> backend:5000 */
 	RULE_KEEP = 3,       /* pub0 tcp 8090 -> backend:90, keep source */
-	RULE_MASQ = 20,      /* masquerade 10.0.0.0/24 out of pub0 */
+	RULE_MASQ = 20,      /* masquerade 198.19.0.0/24 out of pub0 */
 };
 
 #define LOCAL_PORT_LO 32768  /* the kernel's default ephemeral range */
@@ -58,7 +58,7 @@ static int setup_netns(void)
 	if (env_base_netns())
 		return -1;
 	err |= sh("ip link add lan0 address 02:00:00:00:04:01 type veth peer name lan0p address 02:00:00:00:04:02");
-	err |= sh("ip addr add 10.0.0.1/16 dev lan0");
+	err |= sh("ip addr add 198.19.0.1/16 dev lan0");
 	err |= sh("ip link set lan0 up && ip link set lan0p up");
 	err |= write_file("/proc/sys/net/ipv4/conf/lan0/forwarding", "1");
 	err |= sh("ip route add default via 192.0.2.254 dev pub0");
@@ -66,9 +66,9 @@ static int setup_netns(void)
 	err |= sh("ip neigh add 192.0.2.10 lladdr 02:00:00:00:00:10 dev pub0 nud permanent");
 	err |= sh("ip neigh add 198.18.0.2 lladdr 02:00:00:00:00:02 dev bk0 nud permanent");
 	err |= sh("ip neigh add 198.18.0.5 lladdr 02:00:00:00:00:05 dev bk0 nud permanent");
-	err |= sh("ip neigh add 10.0.0.10 lladdr 02:00:00:00:00:30 dev lan0 nud permanent");
-	err |= sh("ip neigh add 10.0.0.11 lladdr 02:00:00:00:00:31 dev lan0 nud permanent");
-	err |= sh("ip neigh add 10.0.1.10 lladdr 02:00:00:00:00:32 dev lan0 nud permanent");
+	err |= sh("ip neigh add 198.19.0.10 lladdr 02:00:00:00:00:30 dev lan0 nud permanent");
+	err |= sh("ip neigh add 198.19.0.11 lladdr 02:00:00:00:00:31 dev lan0 nud permanent");
+	err |= sh("ip neigh add 198.19.1.10 lladdr 02:00:00:00:00:32 dev lan0 nud permanent");
 	err |= sh("ip neigh add 198.51.100.2 lladdr 02:00:00:00:00:20 dev pub1 nud permanent");
 	if_pub0 = (int)if_nametoindex("pub0");
 	if_bk0 = (int)if_nametoindex("bk0");
@@ -151,7 +151,7 @@ static int setup_maps(uint32_t timeout_all)
 	err |= add_rule(RULE_UDP, if_pub0, 0, 5000, IPPROTO_UDP, 0, A_BACKEND, 5000, 0);
 	err |= add_rule(RULE_KEEP, if_pub0, 0, 8090, IPPROTO_TCP, 0, A_BACKEND, 90,
 			XM_RULE_KEEP_SOURCE);
-	err |= add_masq(RULE_MASQ, htonl(0x0a000000), 24, 0, if_pub0);
+	err |= add_masq(RULE_MASQ, A_LAN0 & htonl(0xffffff00), 24, 0, if_pub0);
 	return err ? -1 : 0;
 }
 
@@ -329,7 +329,7 @@ static void test_masq(void)
 
 	flows_clear();
 	cnt_mark();
-	w = "XDP masq tcp SYN 10.0.0.10:12345 -> 203.0.113.5:443 on lan0 (port outside 32768-60999: kept)";
+	w = "XDP masq tcp SYN 198.19.0.10:12345 -> 198.18.200.5:443 on lan0 (port outside 32768-60999: kept)";
 	s = lan_spec(IPPROTO_TCP, A_LAN10, MAC_LAN10, 12345, A_OUT, 443, TCP_SYN);
 	in = F(s);
 	want = F(masq_of(s, 12345));
@@ -340,13 +340,13 @@ static void test_masq(void)
 	tap_ok(flow_get(A_LAN10, A_OUT, 12345, 443, IPPROTO_TCP, &f) == 0 &&
 	       flow_eq(&f, A_PUB0, A_OUT, 12345, 443, if_pub0, MAC_GW, MAC_PUB0, 0,
 		       XM_FLOW_L2_VALID, RULE_MASQ),
-	       "%s: original entry rewrites to 192.0.2.1:12345 -> 203.0.113.5:443 via pub0 to the gateway's MAC", w);
+	       "%s: original entry rewrites to 192.0.2.1:12345 -> 198.18.200.5:443 via pub0 to the gateway's MAC", w);
 	tap_ok(flow_get(A_OUT, A_PUB0, 443, 12345, IPPROTO_TCP, &f) == 0 &&
 	       flow_eq(&f, A_OUT, A_LAN10, 443, 12345, if_lan0, MAC_LAN10, MAC_LAN0, 0,
 		       XM_FLOW_REPLY | XM_FLOW_L2_VALID, RULE_MASQ),
-	       "%s: reply entry {203.0.113.5:443 -> 192.0.2.1:12345} rewrites back to 10.0.0.10:12345 via lan0", w);
+	       "%s: reply entry {198.18.200.5:443 -> 192.0.2.1:12345} rewrites back to 198.19.0.10:12345 via lan0", w);
 
-	w = "XDP masq tcp SYN-ACK 203.0.113.5:443 -> 192.0.2.1:12345 on pub0 (reply)";
+	w = "XDP masq tcp SYN-ACK 198.18.200.5:443 -> 192.0.2.1:12345 on pub0 (reply)";
 	r = out_spec(IPPROTO_TCP, 443, 12345, TCP_SYN | TCP_ACK);
 	r.payload = PAYLOAD;
 	r.plen = 13;
@@ -357,7 +357,7 @@ static void test_masq(void)
 	flow_get(A_LAN10, A_OUT, 12345, 443, IPPROTO_TCP, &f);
 	tap_ok(f.state == XM_ST_ESTABLISHED, "%s: flow ESTABLISHED (state %u)", w, f.state);
 
-	w = "XDP masq tcp SYN 10.0.0.10:40000 -> 203.0.113.5:443 (port in 32768-60999: replaced)";
+	w = "XDP masq tcp SYN 198.19.0.10:40000 -> 198.18.200.5:443 (port in 32768-60999: replaced)";
 	s = lan_spec(IPPROTO_TCP, A_LAN10, MAC_LAN10, 40000, A_OUT, 443, TCP_SYN);
 	in = F(s);
 	port = 0;
@@ -378,7 +378,7 @@ static void test_masq(void)
 	run_case(0, w, if_pub0, &in, XDP_REDIRECT, &want, &got);
 	check_csums(w, &got);
 
-	w = "XDP masq udp 10.0.0.11:5353 -> 203.0.113.5:53 (kept)";
+	w = "XDP masq udp 198.19.0.11:5353 -> 198.18.200.5:53 (kept)";
 	s = lan_spec(IPPROTO_UDP, A_LAN11, MAC_LAN11, 5353, A_OUT, 53, 0);
 	s.payload = PAYLOAD;
 	s.plen = 17;
@@ -386,7 +386,7 @@ static void test_masq(void)
 	want = F(masq_of(s, 5353));
 	run_case(0, w, if_lan0, &in, XDP_REDIRECT, &want, &got);
 	check_csums(w, &got);
-	w = "XDP masq udp reply 203.0.113.5:53 -> 192.0.2.1:5353";
+	w = "XDP masq udp reply 198.18.200.5:53 -> 192.0.2.1:5353";
 	r = out_spec(IPPROTO_UDP, 53, 5353, 0);
 	r.payload = PAYLOAD;
 	r.plen = 30;
@@ -395,7 +395,7 @@ static void test_masq(void)
 	run_case(0, w, if_pub0, &in, XDP_REDIRECT, &want, &got);
 	check_csums(w, &got);
 
-	w = "tc masq udp 10.0.0.11:45000 -> 203.0.113.5:53 (port in 32768-60999: replaced)";
+	w = "tc masq udp 198.19.0.11:45000 -> 198.18.200.5:53 (port in 32768-60999: replaced)";
 	s = lan_spec(IPPROTO_UDP, A_LAN11, MAC_LAN11, 45000, A_OUT, 53, 0);
 	s.payload = PAYLOAD;
 	s.plen = 5;
@@ -422,31 +422,31 @@ static void test_masq(void)
 	cnt_mark();
 	s = lan_spec(IPPROTO_TCP, A_LAN10, MAC_LAN10, 12346, A_LAN0, 22, TCP_SYN);
 	in = F(s);
-	run_case(0, "XDP tcp SYN 10.0.0.10 -> 10.0.0.1:22 (the router's own lan0 address)",
+	run_case(0, "XDP tcp SYN 198.19.0.10 -> 198.19.0.1:22 (the router's own lan0 address)",
 		 if_lan0, &in, XDP_PASS, &in, &got);
 	s = lan_spec(IPPROTO_TCP, A_LAN10, MAC_LAN10, 12347, A_PUB0, 22, TCP_SYN);
 	in = F(s);
-	run_case(0, "XDP tcp SYN 10.0.0.10 -> 192.0.2.1:22 (the router's own pub0 address)",
+	run_case(0, "XDP tcp SYN 198.19.0.10 -> 192.0.2.1:22 (the router's own pub0 address)",
 		 if_lan0, &in, XDP_PASS, &in, &got);
 	s = lan_spec(IPPROTO_UDP, A_LAN10, MAC_LAN10, 12348, A_LAN0, 53, 0);
 	in = F(s);
-	run_case(0, "XDP udp 10.0.0.10 -> 10.0.0.1:53 (the router's own address)",
+	run_case(0, "XDP udp 198.19.0.10 -> 198.19.0.1:53 (the router's own address)",
 		 if_lan0, &in, XDP_PASS, &in, &got);
 	s = lan_spec(IPPROTO_TCP, A_LAN1_10, MAC_LAN1_10, 12349, A_OUT, 443, TCP_SYN);
 	in = F(s);
-	run_case(0, "XDP tcp SYN from 10.0.1.10 (outside the prefix 10.0.0.0/24) to 203.0.113.5",
+	run_case(0, "XDP tcp SYN from 198.19.1.10 (outside the prefix 198.19.0.0/24) to 198.18.200.5",
 		 if_lan0, &in, XDP_PASS, &in, &got);
 	s = lan_spec(IPPROTO_UDP, A_LAN1_10, MAC_LAN1_10, 12349, A_OUT, 53, 0);
 	in = F(s);
-	run_case(0, "XDP udp from 10.0.1.10 (outside the prefix) to 203.0.113.5",
+	run_case(0, "XDP udp from 198.19.1.10 (outside the prefix) to 198.18.200.5",
 		 if_lan0, &in, XDP_PASS, &in, &got);
 	s = lan_spec(IPPROTO_TCP, A_LAN10, MAC_LAN10, 12350, A_BACKEND, 80, TCP_SYN);
 	in = F(s);
-	run_case(0, "XDP tcp SYN 10.0.0.10 -> 198.18.0.2:80 (routed out of bk0, the rule names pub0)",
+	run_case(0, "XDP tcp SYN 198.19.0.10 -> 198.18.0.2:80 (routed out of bk0, the rule names pub0)",
 		 if_lan0, &in, XDP_PASS, &in, &got);
 	s = lan_spec(IPPROTO_UDP, A_LAN10, MAC_LAN10, 12350, A_PUB1_PEER, 53, 0);
 	in = F(s);
-	run_case(0, "XDP udp 10.0.0.10 -> 198.51.100.2 (routed out of unmanaged pub1)",
+	run_case(0, "XDP udp 198.19.0.10 -> 198.51.100.2 (routed out of unmanaged pub1)",
 		 if_lan0, &in, XDP_PASS, &in, &got);
 	cnt_check(XM_C_PASS_NOT_OURS, 7, "traffic not masqueraded");
 	cnt_check(XM_C_FLOW_NEW, 0, "traffic not masqueraded");
@@ -455,7 +455,7 @@ static void test_masq(void)
 
 	/* A masquerade rule matches source and egress, not the ingress
 	 * (like -s PREFIX -o IFACE -j MASQUERADE). */
-	w = "tc masq tcp SYN 10.0.0.10:12351 -> 203.0.113.5:443 arriving on bk0 (ingress not part of the rule)";
+	w = "tc masq tcp SYN 198.19.0.10:12351 -> 198.18.200.5:443 arriving on bk0 (ingress not part of the rule)";
 	s = lan_spec(IPPROTO_TCP, A_LAN10, MAC_LAN10, 12351, A_OUT, 443, TCP_SYN);
 	s.dmac = MAC_BK0;
 	in = F(s);
@@ -480,7 +480,7 @@ static void test_masq_echo(void)
 
 	flows_clear();
 	cnt_mark();
-	w = "XDP masq ICMP echo request 10.0.0.10 id 0x0777 -> 203.0.113.5";
+	w = "XDP masq ICMP echo request 198.19.0.10 id 0x0777 -> 198.18.200.5";
 	s = lan_spec(IPPROTO_ICMP, A_LAN10, MAC_LAN10, 0x0777, A_OUT, 0, 0);
 	s.payload = PAYLOAD;
 	s.plen = 16;
@@ -493,7 +493,7 @@ static void test_masq_echo(void)
 		       XM_FLOW_REPLY | XM_FLOW_L2_VALID, RULE_MASQ),
 	       "%s: reply entry keyed on id 0x0777 (sport = dport = id)", w);
 
-	w = "XDP masq ICMP echo request 10.0.0.11 with the same id 0x0777";
+	w = "XDP masq ICMP echo request 198.19.0.11 with the same id 0x0777";
 	s = lan_spec(IPPROTO_ICMP, A_LAN11, MAC_LAN11, 0x0777, A_OUT, 0, 0);
 	s.payload = PAYLOAD;
 	s.plen = 16;
@@ -508,7 +508,7 @@ static void test_masq_echo(void)
 		hexdiff(&got, &want);
 	check_csums(w, &got);
 
-	w = "XDP masq ICMP echo reply 203.0.113.5 -> 192.0.2.1 id 0x0777";
+	w = "XDP masq ICMP echo reply 198.18.200.5 -> 192.0.2.1 id 0x0777";
 	r = out_spec(IPPROTO_ICMP, 0x0777, 0, 0);
 	r.echo_reply = 1;
 	r.payload = PAYLOAD;
@@ -530,7 +530,7 @@ static void test_masq_echo(void)
 	run_case(0, w, if_pub0, &in, XDP_REDIRECT, &want, &got);
 	check_csums(w, &got);
 
-	w = "tc masq ICMP echo request 10.0.0.11 id 0x0777 again (existing flow)";
+	w = "tc masq ICMP echo request 198.19.0.11 id 0x0777 again (existing flow)";
 	s = lan_spec(IPPROTO_ICMP, A_LAN11, MAC_LAN11, 0x0777, A_OUT, 0, 0);
 	s.payload = PAYLOAD;
 	s.plen = 3;  /* odd length */
@@ -543,7 +543,7 @@ static void test_masq_echo(void)
 	s = out_spec(IPPROTO_ICMP, 0x0999, 0, 0);
 	s.echo_reply = 1;
 	in = F(s);
-	run_case(0, "XDP ICMP echo reply 203.0.113.5 -> 192.0.2.1 with an id of no flow",
+	run_case(0, "XDP ICMP echo reply 198.18.200.5 -> 192.0.2.1 with an id of no flow",
 		 if_pub0, &in, XDP_PASS, &in, &got);
 }
 
@@ -581,13 +581,13 @@ static void test_icmp_errors(void)
 	/* Echo flows through masquerade, the second with a translated id. */
 	s = lan_spec(IPPROTO_ICMP, A_LAN10, MAC_LAN10, 0x0888, A_OUT, 0, 0);
 	in = F(s);
-	run_case(0, "ICMP errors set-up: echo 10.0.0.10 id 0x0888", if_lan0, &in,
+	run_case(0, "ICMP errors set-up: echo 198.19.0.10 id 0x0888", if_lan0, &in,
 		 XDP_REDIRECT, NULL, &got);
 	s = lan_spec(IPPROTO_ICMP, A_LAN11, MAC_LAN11, 0x0888, A_OUT, 0, 0);
 	s.payload = PAYLOAD;
 	s.plen = 12;
 	in = F(s);
-	if (run_case(0, "ICMP errors set-up: echo 10.0.0.11 id 0x0888", if_lan0, &in,
+	if (run_case(0, "ICMP errors set-up: echo 198.19.0.11 id 0x0888", if_lan0, &in,
 		     XDP_REDIRECT, NULL, &got))
 		id2 = frame_sport(&got);
 	tap_ok(id2 && id2 != 0x0888, "ICMP errors set-up: second echo got id 0x%04x (translated)", id2);
@@ -683,7 +683,7 @@ static void test_icmp_errors(void)
 	run_case(0, w, if_pub0, &in, XDP_REDIRECT, &want, &got);
 	check_icmperr(w, &got, 1);
 	nerr++;
-	w = "XDP ICMP port unreachable from 203.0.113.5 itself about the echo (outer source = it)";
+	w = "XDP ICMP port unreachable from 198.18.200.5 itself about the echo (outer source = it)";
 	in = icmp_err(MAC_PUB0, MAC_GW, A_OUT, A_PUB0, 64, 3, 3, 0, &sent, 28);
 	want = icmp_err(MAC_LAN11, MAC_LAN0, A_OUT, A_LAN11, 63, 3, 3, 0, &orig, 28);
 	run_case(0, w, if_pub0, &in, XDP_REDIRECT, &want, &got);
@@ -767,7 +767,7 @@ static void test_masq_frags(void)
 	want2 = F(e2);
 
 	cnt_mark();
-	w = "XDP masq first fragment (MF, offset 0) of udp 10.0.0.10:5400 -> 203.0.113.5:53";
+	w = "XDP masq first fragment (MF, offset 0) of udp 198.19.0.10:5400 -> 198.18.200.5:53";
 	run_case(0, w, if_lan0, &in1, XDP_REDIRECT, &want1, &got);
 	cnt_check(XM_C_FLOW_NEW, 1, w);
 	tap_ok(flows_count() == 2, "%s: flow created (two entries)", w);
@@ -780,7 +780,7 @@ static void test_masq_frags(void)
 		    fv.flow.saddr == A_LAN10 && fv.flow.daddr == A_OUT &&
 		    fv.flow.sport == htons(5400) && fv.flow.dport == htons(53) &&
 		    fv.flow.proto == IPPROTO_UDP,
-		    "%s: frags entry {10.0.0.10, 203.0.113.5, id 0x6161, udp} -> flow 10.0.0.10:5400 -> 203.0.113.5:53", w))
+		    "%s: frags entry {198.19.0.10, 198.18.200.5, id 0x6161, udp} -> flow 198.19.0.10:5400 -> 198.18.200.5:53", w))
 		tap_diag("lookup: %s; flow %08x:%u -> %08x:%u proto %u", strerror(errno),
 			 ntohl(fv.flow.saddr), ntohs(fv.flow.sport), ntohl(fv.flow.daddr),
 			 ntohs(fv.flow.dport), fv.flow.proto);
@@ -795,7 +795,7 @@ static void test_masq_frags(void)
 	run_case(1, w, if_lan0, &in2, TC_ACT_REDIRECT, &want2, &got);
 
 	cnt_mark();
-	w = "XDP masq later fragment whose first was not seen (10.0.0.10 -> 203.0.113.5, id 0x6262)";
+	w = "XDP masq later fragment whose first was not seen (198.19.0.10 -> 198.18.200.5, id 0x6262)";
 	f2.ip_id = 0x6262;
 	in2 = F(f2);
 	run_case(0, w, if_lan0, &in2, XDP_DROP, NULL, &got);
@@ -804,15 +804,15 @@ static void test_masq_frags(void)
 	run_case(1, w, if_lan0, &in2, TC_ACT_SHOT, NULL, &got);
 
 	cnt_mark();
-	w = "XDP later fragment of no flow from 10.0.0.10 to the router's own 10.0.0.1";
+	w = "XDP later fragment of no flow from 198.19.0.10 to the router's own 198.19.0.1";
 	f2.daddr = A_LAN0;
 	in2 = F(f2);
 	run_case(0, w, if_lan0, &in2, XDP_PASS, &in2, &got);
-	w = "XDP later fragment of no flow from 10.0.0.10 to the router's own 192.0.2.1";
+	w = "XDP later fragment of no flow from 198.19.0.10 to the router's own 192.0.2.1";
 	f2.daddr = A_PUB0;
 	in2 = F(f2);
 	run_case(0, w, if_lan0, &in2, XDP_PASS, &in2, &got);
-	w = "XDP later fragment of no flow from 10.0.1.10 (not masqueraded) to 203.0.113.5";
+	w = "XDP later fragment of no flow from 198.19.1.10 (not masqueraded) to 198.18.200.5";
 	f2.daddr = A_OUT;
 	f2.saddr = A_LAN1_10;
 	f2.smac = MAC_LAN1_10;
@@ -1134,7 +1134,7 @@ static void test_sweeper_armed(void)
 	rc = sweeper_read(&sw);
 	tap_ok(rc == 0 && sw.epoch == 0, "sweeper: not armed before the first flow (epoch 0x%x)", sw.epoch);
 	cnt_mark();
-	w = "sweeper: masq tcp SYN 10.0.0.10:12500 -> 203.0.113.5:443";
+	w = "sweeper: masq tcp SYN 198.19.0.10:12500 -> 198.18.200.5:443";
 	s = lan_spec(IPPROTO_TCP, A_LAN10, MAC_LAN10, 12500, A_OUT, 443, TCP_SYN);
 	in = F(s);
 	run_case(0, w, if_lan0, &in, XDP_REDIRECT, NULL, &got);
@@ -1172,15 +1172,15 @@ int main(void)
 	A_PUB0 = IPV4(192, 0, 2, 1);
 	A_CLIENT = IPV4(192, 0, 2, 10);
 	A_GW = IPV4(192, 0, 2, 254);
-	A_OUT = IPV4(203, 0, 113, 5);
+	A_OUT = IPV4(198, 18, 200, 5);
 	A_BK0 = IPV4(198, 18, 0, 1);
 	A_BACKEND = IPV4(198, 18, 0, 2);
 	A_HP = IPV4(198, 18, 0, 5);
 	A_RTR = IPV4(198, 18, 0, 254);
-	A_LAN0 = IPV4(10, 0, 0, 1);
-	A_LAN10 = IPV4(10, 0, 0, 10);
-	A_LAN11 = IPV4(10, 0, 0, 11);
-	A_LAN1_10 = IPV4(10, 0, 1, 10);
+	A_LAN0 = IPV4(198, 19, 0, 1);
+	A_LAN10 = IPV4(198, 19, 0, 10);
+	A_LAN11 = IPV4(198, 19, 0, 11);
+	A_LAN1_10 = IPV4(198, 19, 1, 10);
 	A_PUB1_PEER = IPV4(198, 51, 100, 2);
 
 	libbpf_set_print(libbpf_print);
