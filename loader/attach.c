@@ -309,6 +309,19 @@ static enum xm_mode mode_of(const struct xm_iface *v)
 	return (v->flags & XM_IFACE_XDP_GENERIC) ? XM_MODE_XDP_GENERIC : XM_MODE_XDP;
 }
 
+/* The new program takes the flow expiry timer over now (the old one stops
+ * at its next run), not only at the next new flow. Best effort: a new flow
+ * arms it anyway. */
+static void start_sweeper(struct xmasq_bpf *skel, FILE *log)
+{
+	unsigned char frame[64] = { 0 };
+	LIBBPF_OPTS(bpf_test_run_opts, t, .data_in = frame, .data_size_in = sizeof(frame),
+		    .repeat = 1);
+
+	if (bpf_prog_test_run_opts(bpf_program__fd(skel->progs.xmasq_sweep_start), &t) && log)
+		fprintf(log, "note: flow expiry starts with the next new flow (%s)\n", strerror(errno));
+}
+
 /* Attaches (or re-attaches) one interface and records it. */
 static int attach_one(struct xm_handle *h, struct xmasq_bpf *skel, const char *ifname,
 		      struct xm_iface *ifc, enum xm_mode mode, FILE *log, char *err, size_t errlen)
@@ -534,6 +547,7 @@ int xm_attach_ex(const char *pin_dir, char *const *ifnames, int n,
 		cfg.ct_max = bpf_map__max_entries(skel->maps.flows) / 2;
 		bpf_map_update_elem(bpf_map__fd(skel->maps.config), &zero, &cfg, BPF_ANY);
 	}
+	start_sweeper(skel, log);
 	if (pin_prog(skel->progs.xmasq_xdp, pin_dir, XM_PIN_PROG_XDP, err, errlen) ||
 	    pin_prog(skel->progs.xmasq_tc, pin_dir, XM_PIN_PROG_TC, err, errlen)) {
 		xmasq_bpf__destroy(skel);

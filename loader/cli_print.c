@@ -72,13 +72,22 @@ void xm_print_status(FILE *o, const struct xm_handle *h, const struct xm_snapsho
 			fprintf(o, "}");
 		}
 		fprintf(o, "],\"rules\":%zu,\"rule_ports\":%lu,\"flows\":%lu,\"flows_max\":%lu,"
-			"\"port_range\":\"%u-%u\"}\n", s->n_rules, s->rule_ports, s->flows,
-			s->flows_max, s->config.port_lo, s->config.port_hi);
+			"\"port_range\":\"%u-%u\",\"expiry\":{\"walks\":%llu,\"last_walk_ns\":%u,"
+			"\"last_walk_entries\":%u,\"flows_expired\":%llu}}\n", s->n_rules, s->rule_ports, s->flows,
+			s->flows_max, s->config.port_lo, s->config.port_hi,
+			(unsigned long long)s->sweep.runs, s->sweep.last_walk_ns, s->sweep.seen,
+			(unsigned long long)s->sweep.expired);
 		return;
 	}
 	fprintf(o, "pin dir     %s\n", h->pin_dir);
 	fprintf(o, "rules       %zu (%lu port entries)\n", s->n_rules, s->rule_ports);
 	fprintf(o, "flows       %lu of %lu\n", s->flows, s->flows_max);
+	if (s->sweep.runs)
+		fprintf(o, "expiry      %llu walks, the last over %u entries in %.1f ms; %llu flows expired\n",
+			(unsigned long long)s->sweep.runs, s->sweep.seen, s->sweep.last_walk_ns / 1e6,
+			(unsigned long long)s->sweep.expired);
+	else
+		fprintf(o, "expiry      not started (it starts with the first flow)\n");
 	fprintf(o, "ports       %u-%u (masquerade)\n\n", s->config.port_lo, s->config.port_hi);
 	fprintf(o, "%-12s %-8s %-15s %-12s %7s %7s  %s\n", "INTERFACE", "IFINDEX", "ADDRESS", "MODE",
 		"XDP-ID", "TC-ID", "PACKETS OUT BY");

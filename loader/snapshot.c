@@ -108,6 +108,8 @@ int xm_snapshot_read(struct xm_handle *h, struct xm_snapshot *s, char *err, size
 	}
 
 	s->flows = count_keys(h->fd[XM_MAP_FLOWS], sizeof(struct xm_flow_key)) / 2;
+	if (bpf_map_lookup_elem(h->fd[XM_MAP_SWEEPER], &zero, &s->sweep))
+		memset(&s->sweep, 0, sizeof(s->sweep));
 	if (bpf_obj_get_info_by_fd(h->fd[XM_MAP_FLOWS], &info, &info_len) == 0)
 		s->flows_max = info.max_entries / 2;
 	{

@@ -139,6 +139,7 @@ struct xm_snapshot {
 	unsigned long flows;      /* map entries (2 per flow) / 2 */
 	unsigned long flows_max;
 	unsigned long rule_ports; /* live rule map entries */
+	struct xm_sweep sweep;    /* the expiry sweeper's own accounting */
 };
 int xm_snapshot_read(struct xm_handle *h, struct xm_snapshot *s,
 		     char *err, size_t errlen);

@@ -24,6 +24,7 @@
 
 XM_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 XM_DATA="$XM_ROOT/selftests/data"
+. "$XM_ROOT/selftests/lib_teardown.sh"
 XMASQ="${XMASQ:-$XM_ROOT/build/xmasq}"
 if [ -x /usr/bin/python3 ]; then XM_PY=/usr/bin/python3; else XM_PY=$(command -v python3); fi
 
@@ -87,32 +88,7 @@ XM_TMP=""     # temp dir (backend files, logs)
 # topo_down: detach xmasq and remove pin dirs, stop background processes,
 # delete namespaces (everything topo_up/backend_up/router_*_up created)
 topo_down() {
-	local p ns pin
-	for pin in "${XM_PINS[@]}"; do
-		ns=${pin%% *}
-		p=${pin#* }
-		if [ -e "/run/netns/$ns" ] && [ -x "$XMASQ" ]; then
-			timeout 20 nsenter --net="/run/netns/$ns" "$XMASQ" --pin-dir "$p" detach --all >/dev/null 2>&1
-		fi
-		case "$p" in /sys/fs/bpf/xmasq-*) rm -rf "$p" ;; esac
-	done
-	for p in "${XM_PIDS[@]}"; do
-		kill "$p" 2>/dev/null
-	done
-	for ns in "${XM_NETNS[@]}"; do
-		# anything still running inside our own namespaces was started by us
-		for p in $(ip netns pids "$ns" 2>/dev/null); do
-			kill "$p" 2>/dev/null
-		done
-	done
-	for p in "${XM_PIDS[@]}"; do
-		wait "$p" 2>/dev/null
-	done
-	for ns in "${XM_NETNS[@]}"; do
-		ip netns del "$ns" 2>/dev/null
-	done
-	XM_PINS=() XM_PIDS=() XM_NETNS=()
-	return 0
+	teardown_sets XM_PINS XM_PIDS XM_NETNS
 }
 
 xm_cleanup() {

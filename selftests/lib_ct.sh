@@ -6,6 +6,7 @@
 
 CT_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 XMASQ="${XMASQ:-$CT_ROOT/build/xmasq}"
+. "$CT_ROOT/selftests/lib_teardown.sh"
 if [ -x /usr/bin/python3 ]; then CT_PY=/usr/bin/python3; else CT_PY=$(command -v python3); fi
 
 # ---- TAP ----------------------------------------------------------------------
@@ -39,32 +40,7 @@ CT_PINS=()    # "NS DIR" xmasq pin directories
 CT_TMP=""
 
 ct_teardown() {
-	local p ns pin
-	for pin in "${CT_PINS[@]}"; do
-		ns=${pin%% *}
-		p=${pin#* }
-		if [ -e "/run/netns/$ns" ] && [ -x "$XMASQ" ]; then
-			timeout 30 nsenter --net="/run/netns/$ns" "$XMASQ" --pin-dir "$p" detach --all >/dev/null 2>&1
-		fi
-		case "$p" in /sys/fs/bpf/xmasq-ct-*) rm -rf "$p" ;; esac
-	done
-	for p in "${CT_PIDS[@]}"; do
-		kill "$p" 2>/dev/null
-	done
-	for ns in "${CT_NETNS[@]}"; do
-		# whatever still runs inside our own namespaces was started by us
-		for p in $(ip netns pids "$ns" 2>/dev/null); do
-			kill "$p" 2>/dev/null
-		done
-	done
-	for p in "${CT_PIDS[@]}"; do
-		wait "$p" 2>/dev/null
-	done
-	for ns in "${CT_NETNS[@]}"; do
-		ip netns del "$ns" 2>/dev/null
-	done
-	CT_PINS=() CT_PIDS=() CT_NETNS=()
-	return 0
+	teardown_sets CT_PINS CT_PIDS CT_NETNS
 }
 
 ct_cleanup() {

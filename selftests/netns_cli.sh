@@ -320,6 +320,15 @@ r=0
 	[ "$("$PY" -c 'import json,sys; d=json.load(sys.stdin); print(len(d["interfaces"]), d["rules"])' <<<"$st" 2>/dev/null)" = "2 2" ] || r=1
 result $r "attach --rules FILE attaches eth0 eth1 and applies 2 rules in one go" "exit $rc: $out" "status: $st"
 
+# The flow expiry sweep runs from attach on, before any flow exists, and
+# status shows what it does.
+sleep 0.6
+st=$(xm status 2>&1)
+w=$(xm status --json 2>/dev/null | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["expiry"]["walks"])' 2>&1)
+r=0
+[ "${w:-0}" -ge 1 ] 2>/dev/null && grep -Eq "^expiry +[0-9]+ walks, the last over 0 entries in [0-9.]+ ms; 0 flows expired" <<<"$st" || r=1
+result $r "the expiry sweep runs from attach on, with no traffic yet ($w walks); status shows it" "$st"
+
 # ---- 3. traffic -----------------------------------------------------------------
 out=$(timeout 20 nsenter --net="/run/netns/$NS_C" "$PY" "$TMP/peer.py" talk $R0 8080 0.5 2>&1)
 rc=$?
