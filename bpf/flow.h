@@ -125,8 +125,8 @@ static __always_inline __u32 xm_flow_timeout(const struct xm_config *cfg, __u8 p
  * keeps to about 4 % of one CPU at any table size. Seen here: a walk over
  * 10^6 flows takes ~0.5 s, and the earlier fixed 0.5 us-per-entry pacing
  * spent three quarters of a core on it. A flow goes within max(250 ms,
- * 24 walks) of its timeout, at most 15 s late; a table more than 7/8 full
- * is swept every 250 ms, since there lateness costs new flows. */
+ * 24 walks) of its timeout, at most 15 s late; while the table is full and
+ * refuses new flows, every 250 ms (xm_sweep_hurry). */
 #define XM_SWEEP_MIN_NS       (250ull * 1000 * 1000)
 #define XM_SWEEP_MAX_NS       (15ull * 1000 * 1000 * 1000)
 #define XM_SWEEP_IDLE_FACTOR  24
@@ -172,7 +172,7 @@ static long xm_sweep_one(void *map, struct xm_flow_key *key, struct xm_flow *f,
 	sw->expired++;
 	/* Bounded work per run: a mass expiry is spread over several runs
 	 * instead of holding one CPU's softirq for the whole table. */
-	return sw->expired - sw->expired_at_start >= XM_SWEEP_MAX_EXPIRE;
+	return (__u32)sw->expired - sw->expired_at_start >= XM_SWEEP_MAX_EXPIRE;
 }
 
 static int xm_sweep(void *map, __u32 *key, struct xm_sweep *sw)
@@ -181,6 +181,7 @@ static int xm_sweep(void *map, __u32 *key, struct xm_sweep *sw)
 	struct xm_config *cfg = bpf_map_lookup_elem(&config, &zero);
 	struct xm_sweep_ctx c = { .sw = sw, .cfg = cfg };
 	__u64 expired_before = sw->expired, wait = XM_SWEEP_MIN_NS, took;
+	__u32 refused;
 
 	(void)map; (void)key;
 	if (sw->epoch != xm_prog_epoch)
@@ -189,7 +190,9 @@ static int xm_sweep(void *map, __u32 *key, struct xm_sweep *sw)
 		took = bpf_ktime_get_ns();
 		sw->now = xm_now_s();
 		sw->seen = 0;
-		sw->expired_at_start = sw->expired;
+		sw->expired_at_start = (__u32)sw->expired;
+		refused = sw->refused;
+		sw->refused = 0;
 		bpf_for_each_map_elem(&flows, xm_sweep_one, &c, 0);
 		took = bpf_ktime_get_ns() - took;
 		sw->runs++;
@@ -198,14 +201,25 @@ static int xm_sweep(void *map, __u32 *key, struct xm_sweep *sw)
 			xm_count_n(XM_C_FLOW_EXPIRED, sw->expired - expired_before, 0);
 		if (sw->expired - expired_before >= XM_SWEEP_MAX_EXPIRE)
 			; /* stopped early: go on soon */
-		else if ((__u64)sw->seen * 8 >= 2ull * cfg->ct_max * 7)
-			; /* nearly full: expired flows are wanted back soon */
+		else if (refused)
+			; /* the table refused flows: whatever expires is wanted back soon */
 		else if (took * XM_SWEEP_IDLE_FACTOR > wait)
 			wait = took * XM_SWEEP_IDLE_FACTOR < XM_SWEEP_MAX_NS ?
 			       took * XM_SWEEP_IDLE_FACTOR : XM_SWEEP_MAX_NS;
 	}
 	bpf_timer_start(&sw->timer, wait, 0);
 	return 0;
+}
+
+/* A new flow was refused for a full table: the next walk follows the
+ * current one at the shortest interval. */
+static __always_inline void xm_sweep_hurry(void)
+{
+	__u32 zero = 0;
+	struct xm_sweep *sw = bpf_map_lookup_elem(&sweeper, &zero);
+
+	if (sw)
+		sw->refused = 1;
 }
 
 /* Arms the sweeper if this program does not run it yet. Called when a flow
@@ -456,6 +470,8 @@ static __always_inline int xm_flow_create(void *ctx, struct xm_pkt *p,
 	/* The allocated port is the reply key's dport; oval mirrors it. */
 	why = xm_alloc_port(&rkey, &rval, cfg, t.flags & XM_RULE_KEEP_SOURCE);
 	if (why) {
+		if (why == XM_C_DROP_CT_FULL)
+			xm_sweep_hurry();
 		xm_count(why, len);
 		return XM_LK_DROP;
 	}
@@ -488,6 +504,7 @@ static __always_inline int xm_flow_create(void *ctx, struct xm_pkt *p,
 			xm_count(XM_C_FLOW_RACE, len);
 			return XM_LK_FLOW;
 		}
+		xm_sweep_hurry();
 		xm_count(XM_C_DROP_CT_FULL, len);
 		return XM_LK_DROP;
 	}

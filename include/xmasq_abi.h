@@ -290,7 +290,8 @@ struct xm_sweep {
 	__u64 expired;         /* flows removed */
 	__u32 now;             /* the clock of the current walk */
 	__u32 last_walk_ns;    /* how long the last walk took */
-	__u64 expired_at_start; /* `expired` when the current walk began */
+	__u32 expired_at_start; /* `expired` (low 32 bits) when this walk began */
+	__u32 refused;         /* new flows refused, table full, since then */
 };
 
 /* ---- fragments: LRU hash "frags" ----------------------------------------

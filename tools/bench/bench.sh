@@ -304,6 +304,10 @@ prog_phase() {
 	topo_up udp || die "topology"
 	xmasq_up xdp $CT_1M || die "xmasq attach"
 	new=$(prog --target "$PIN/prog_xdp" $orig --flows 0 --first 16777216 --dport-bits 8) || die "prog newflow"
+	# the same 10^6 packets again: established flows, each packet another
+	# one (no cache holds the table): the fast path's memory cost at scale
+	est1m=$(prog --target "$PIN/prog_xdp" $orig --flows 0 --first 16777216 --dport-bits 8) || die "prog 1m"
+	record prog-ns-fastpath-1m xmasq-xdp $((est1m - base))
 	log "prog-ns (ns, wrapper $base ns subtracted): bare $((b - base)) fast $((fast - base)) reply $((reply - base)) new $((new - base))"
 	record prog-ns-wrapper wrapper "$base"
 	for s in prog-ns-bare prog-ns-fastpath prog-ns-newflow prog-ns-reply; do
@@ -423,6 +427,15 @@ ct_bytes_note() {
 	local ml
 	ml=$(bpftool -j map show pinned "$PIN/flows" 2>/dev/null | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d.get("bytes_memlock", 0), d["max_entries"])')
 	echo "$ml" >"$TMP/ct_mem_xmasq"
+	# the same map at a power-of-two capacity (2^20 flows), where the
+	# bucket array is not rounded up
+	local pin2=$PIN-pow2 vs ks
+	ks=$(bpftool -j map show pinned "$PIN/flows" | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["bytes_key"], d["bytes_value"])')
+	set -- $ks
+	if bpftool map create "$pin2" type hash key "$1" value "$2" entries 2097152 name xb_pow2 2>/dev/null; then
+		bpftool -j map show pinned "$pin2" | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d.get("bytes_memlock", 0), d["max_entries"])' >"$TMP/ct_mem_pow2"
+		rm -f "$pin2"
+	fi
 }
 
 flows_phase() {

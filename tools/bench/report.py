@@ -96,6 +96,15 @@ def main():
             extra["xmasq_flow_map_bytes_per_flow"] = round(int(mem) / (int(entries) / 2), 1)
         except ValueError:
             pass
+    pow2 = os.path.join(os.path.dirname(ct_mem), "ct_mem_pow2") if ct_mem else None
+    if pow2 and os.path.exists(pow2):
+        try:
+            mem, entries = open(pow2).read().split()
+            extra["xmasq_flow_map_bytes_per_flow_at_2^20"] = round(int(mem) / (int(entries) / 2), 1)
+        except ValueError:
+            pass
+    if "prog-ns-fastpath-1m" in data:
+        extra["prog_ns_fastpath_1m_flows_ns"] = stats(data["prog-ns-fastpath-1m"]["xmasq-xdp"])
     if extra:
         doc["notes"] = extra
     with open(os.path.join(out, "results.json"), "w") as f:
