@@ -107,7 +107,7 @@ static __always_inline int xm_classify(void *ctx, struct xm_pkt *p, __u32 ifinde
 			.saddr = p->key.saddr, .daddr = p->key.daddr,
 			.ip_id = p->ip_id, .proto = p->key.proto,
 		};
-		struct xm_frag_value fv = { .flow = p->key, .created_s = xm_now_s() };
+		struct xm_frag_value fv = { .flow = p->key, .created_s = xm_clock_s() };
 
 		bpf_map_update_elem(&frags, &fk, &fv, BPF_ANY);
 	}
@@ -137,7 +137,7 @@ static __always_inline int xm_flow_resolve_due(const struct xm_flow *f,
 static __always_inline void xm_flow_touch(void *ctx, struct xm_flow *f,
 					  const struct xm_pkt *p, __u32 ifindex)
 {
-	__u32 now = xm_now_s();
+	__u32 now = xm_clock_s();
 
 	if (p->icmp_error)
 		return; /* says nothing about the connection's state */

@@ -281,14 +281,18 @@ struct xm_flow {
 };
 
 /* ---- expiry: array map "sweeper", one element --------------------------
- * A timer that walks the flow table and removes idle flows (bpf/flow.h). */
+ * A timer that ticks every second (the packets' clock) and walks the flow
+ * table now and then, removing idle flows (bpf/flow.h). */
 struct xm_sweep {
 	struct bpf_timer timer;
 	__u32 epoch;           /* the program generation running it */
 	__u32 seen;            /* entries the last walk visited */
-	__u64 runs;
+	__u32 runs;            /* walks */
+	__u32 ticks_to_walk;   /* clock ticks (1 s) left before the next walk */
 	__u64 expired;         /* flows removed */
-	__u32 now;             /* the clock of the current walk */
+	__u32 now;             /* CLOCK_MONOTONIC s, set every second: the clock
+	                          packets stamp flows with (one load instead of
+	                          a helper call per packet) and walks use */
 	__u32 last_walk_ns;    /* how long the last walk took */
 	__u32 expired_at_start; /* `expired` (low 32 bits) when this walk began */
 	__u32 refused;         /* new flows refused, table full, since then */

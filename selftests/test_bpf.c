@@ -806,7 +806,7 @@ static void test_xdp_handover(void)
 	/* The neighbour appears: a flow without a next-hop MAC is resolved
 	 * again by its next packet in a later second, which then goes by XDP. */
 	sh("ip neigh replace 198.18.0.3 lladdr 02:00:00:00:00:03 dev bk0 nud permanent");
-	tap_ok(flow_age(A_CLIENT, A_PUB0, 43003, 9001, IPPROTO_TCP, 1) == 0, "flow aged by 1 s");
+	tap_ok(flow_age(A_CLIENT, A_PUB0, 43003, 9001, IPPROTO_TCP, 2) == 0, "flow aged by 2 s");
 	w = "XDP tcp ACK to 9001 after the backend's neighbour appeared";
 	s.tcp_flags = TCP_ACK;
 	in = F(s);
@@ -823,8 +823,8 @@ static void test_xdp_handover(void)
 	/* Its MAC changes: a flow idle for 4 s picks the new one up at once
 	 * (a busy one within 4 s, on a second that depends on the flow). */
 	sh("ip neigh replace 198.18.0.3 lladdr 02:00:00:00:00:04 dev bk0 nud permanent");
-	tap_ok(flow_age(A_CLIENT, A_PUB0, 43003, 9001, IPPROTO_TCP, 4) == 0, "flow aged by 4 s");
-	w = "XDP tcp ACK to 9001 after the neighbour's MAC changed, flow idle 4 s";
+	tap_ok(flow_age(A_CLIENT, A_PUB0, 43003, 9001, IPPROTO_TCP, 5) == 0, "flow aged by 5 s");
+	w = "XDP tcp ACK to 9001 after the neighbour's MAC changed, flow idle 5 s";
 	{
 		static const uint8_t mac4[6] = { 0x02, 0, 0, 0, 0, 0x04 };
 		struct pkt_spec e = fwd_of(s, 43003, 80);

@@ -1162,6 +1162,75 @@ static void test_sweeper_armed(void)
 	       (unsigned long long)sw.expired, (unsigned long long)sw.runs);
 }
 
+static uint32_t mono_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint32_t)ts.tv_sec;
+}
+
+/* The sweeper's timer is also the packets' clock: it ticks every second
+ * even when walks are far apart, and new flows are stamped with it. */
+static void test_sweeper_clock(void)
+{
+	const uint32_t epoch = 0x5eed0002;
+	struct xm_sweep sw0, sw1;
+	struct pkt_spec s;
+	struct frame in, got;
+	struct xm_flow f;
+	uint32_t real;
+	int rc;
+
+	xmasq_bpf__destroy(skel);
+	skel = xmasq_bpf__open();
+	if (!skel) {
+		tap_ok(0, "clock: skeleton opens");
+		return;
+	}
+	skel->rodata->xm_prog_epoch = epoch;
+	skel->rodata->xm_sweep_idle_factor = 1000000000; /* walks 15 s apart */
+	if (!tap_ok(xmasq_bpf__load(skel) == 0, "clock: skeleton loads")) {
+		tap_diag("xmasq_bpf__load: %s", strerror(errno));
+		return;
+	}
+	env_bind_fds();
+	if (!tap_ok(setup_maps(0) == 0, "clock: maps populated"))
+		return;
+	s = lan_spec(IPPROTO_UDP, A_LAN10, MAC_LAN10, 12600, A_OUT, 53, 0);
+	in = F(s);
+	run_case(0, "clock: masq udp arms the sweeper", if_lan0, &in, XDP_REDIRECT, NULL, &got);
+	sleep_ms(1300); /* the first walk (250 ms), then 1 s ticks */
+	rc = sweeper_read(&sw0);
+	sleep_ms(2200);
+	rc |= sweeper_read(&sw1);
+	real = mono_s();
+	tap_ok(rc == 0 && sw1.now >= sw0.now + 2 && sw1.now <= real && sw1.now + 2 >= real,
+	       "clock: sweeper.now ticks every second (%u -> %u in 2.2 s; kernel clock %u)",
+	       sw0.now, sw1.now, real);
+	tap_ok(sw1.runs == sw0.runs && sw1.ticks_to_walk > 0,
+	       "clock: no walk meanwhile (runs %u -> %u, %u ticks to the next)", sw0.runs, sw1.runs,
+	       sw1.ticks_to_walk);
+	/* Set the clock far back: a flow made before the next tick carries
+	 * it (a tick in between is retried). */
+	for (int try = 0; try < 3; try++) {
+		uint32_t zero = 0;
+
+		rc = sweeper_read(&sw1);
+		sw1.now = 1000;
+		rc |= bpf_map_update_elem(bpf_map__fd(skel->maps.sweeper), &zero, &sw1, BPF_EXIST);
+		s.sport = (uint16_t)(12601 + try);
+		in = F(s);
+		run_case(0, "clock: a second flow", if_lan0, &in, XDP_REDIRECT, NULL, &got);
+		rc |= flow_get(A_LAN10, A_OUT, s.sport, 53, IPPROTO_UDP, &f);
+		if (rc || f.last_seen_s == 1000)
+			break;
+	}
+	tap_ok(rc == 0 && f.last_seen_s == 1000,
+	       "clock: a new flow is stamped with the sweeper's clock, 1000, not the kernel's (stamped %u)", f.last_seen_s);
+	flows_clear();
+}
+
 int main(void)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -1208,6 +1277,7 @@ int main(void)
 	test_pmtu();
 	test_sweeper_unarmed();
 	test_sweeper_armed();
+	test_sweeper_clock();
 
 	if (skel) {
 		flows_clear();
