@@ -804,36 +804,26 @@ static void test_xdp_handover(void)
 	check_csums(w, &got);
 
 	/* The neighbour appears: a flow without a next-hop MAC is resolved
-	 * again by its next packet in a later second, which then goes by XDP. */
-	sh("ip neigh replace 198.18.0.3 lladdr 02:00:00:00:00:03 dev bk0 nud permanent");
-	tap_ok(flow_age(A_CLIENT, A_PUB0, 43003, 9001, IPPROTO_TCP, 2) == 0, "flow aged by 2 s");
-	w = "XDP tcp ACK to 9001 after the backend's neighbour appeared";
+	 * again by its next packet in a later second, which then goes by XDP.
+	 * Then its MAC changes: a flow idle for 4 s picks the new one up at
+	 * once (a busy one within 4 s, on a second that depends on the flow). */
 	s.tcp_flags = TCP_ACK;
 	in = F(s);
-	{
-		static const uint8_t mac3[6] = { 0x02, 0, 0, 0, 0, 0x03 };
+	for (int step = 0; step < 2; step++) {
+		static const uint8_t macs[2][6] = { { 0x02, 0, 0, 0, 0, 0x03 }, { 0x02, 0, 0, 0, 0, 0x04 } };
+		uint32_t idle = step ? 5 : 2;
 		struct pkt_spec e = fwd_of(s, 43003, 80);
 
+		sh("ip neigh replace 198.18.0.3 lladdr 02:00:00:00:00:0%d dev bk0 nud permanent", 3 + step);
+		tap_ok(flow_age(A_CLIENT, A_PUB0, 43003, 9001, IPPROTO_TCP, idle) == 0, "flow aged by %u s", idle);
+		w = step ? "XDP tcp ACK to 9001 after the neighbour's MAC changed, flow idle 5 s" :
+			   "XDP tcp ACK to 9001 after the backend's neighbour appeared";
 		e.daddr = A_NONEIGH;
-		e.dmac = mac3;
+		e.dmac = macs[step];
 		want = F(e);
+		run_case(0, w, if_pub0, &in, XDP_REDIRECT, &want, &got);
+		check_csums(w, &got);
 	}
-	run_case(0, w, if_pub0, &in, XDP_REDIRECT, &want, &got);
-	check_csums(w, &got);
-	/* Its MAC changes: a flow idle for 4 s picks the new one up at once
-	 * (a busy one within 4 s, on a second that depends on the flow). */
-	sh("ip neigh replace 198.18.0.3 lladdr 02:00:00:00:00:04 dev bk0 nud permanent");
-	tap_ok(flow_age(A_CLIENT, A_PUB0, 43003, 9001, IPPROTO_TCP, 5) == 0, "flow aged by 5 s");
-	w = "XDP tcp ACK to 9001 after the neighbour's MAC changed, flow idle 5 s";
-	{
-		static const uint8_t mac4[6] = { 0x02, 0, 0, 0, 0, 0x04 };
-		struct pkt_spec e = fwd_of(s, 43003, 80);
-
-		e.daddr = A_NONEIGH;
-		e.dmac = mac4;
-		want = F(e);
-	}
-	run_case(0, w, if_pub0, &in, XDP_REDIRECT, &want, &got);
 	sh("ip neigh del 198.18.0.3 dev bk0");
 
 	/* No route at all. */

@@ -1105,6 +1105,25 @@ static void test_sweeper_unarmed(void)
 	flows_clear();
 }
 
+/* Loads the program again with the sweeper's knobs set (idle_factor 0:
+ * the default) and binds the maps. 0 on success, reported as WHAT. */
+static int reload_with_sweeper(const char *what, uint32_t epoch, uint32_t idle_factor)
+{
+	xmasq_bpf__destroy(skel);
+	skel = xmasq_bpf__open();
+	if (!skel)
+		return !tap_ok(0, "%s: skeleton opens", what);
+	skel->rodata->xm_prog_epoch = epoch;
+	if (idle_factor)
+		skel->rodata->xm_sweep_idle_factor = idle_factor;
+	if (!tap_ok(xmasq_bpf__load(skel) == 0, "%s: skeleton with xm_prog_epoch 0x%x loads", what, epoch)) {
+		tap_diag("xmasq_bpf__load: %s", strerror(errno));
+		return -1;
+	}
+	env_bind_fds();
+	return 0;
+}
+
 /* With an epoch set before load, the first new flow arms the sweeper,
  * which removes an idle pair (both entries) after its timeout. */
 static void test_sweeper_armed(void)
@@ -1117,18 +1136,8 @@ static void test_sweeper_armed(void)
 	const char *w;
 	int n = -1, waited, rc;
 
-	xmasq_bpf__destroy(skel);
-	skel = xmasq_bpf__open();
-	if (!skel) {
-		tap_ok(0, "sweeper: skeleton opens");
+	if (reload_with_sweeper("sweeper", epoch, 0))
 		return;
-	}
-	skel->rodata->xm_prog_epoch = epoch;
-	if (!tap_ok(xmasq_bpf__load(skel) == 0, "sweeper: skeleton with xm_prog_epoch 0x%x loads", epoch)) {
-		tap_diag("xmasq_bpf__load: %s", strerror(errno));
-		return;
-	}
-	env_bind_fds();
 	if (!tap_ok(setup_maps(1) == 0, "sweeper: maps populated, all timeouts 1 s"))
 		return;
 	rc = sweeper_read(&sw);
@@ -1182,19 +1191,8 @@ static void test_sweeper_clock(void)
 	uint32_t real;
 	int rc;
 
-	xmasq_bpf__destroy(skel);
-	skel = xmasq_bpf__open();
-	if (!skel) {
-		tap_ok(0, "clock: skeleton opens");
+	if (reload_with_sweeper("clock", epoch, 1000000000 /* walks 15 s apart */))
 		return;
-	}
-	skel->rodata->xm_prog_epoch = epoch;
-	skel->rodata->xm_sweep_idle_factor = 1000000000; /* walks 15 s apart */
-	if (!tap_ok(xmasq_bpf__load(skel) == 0, "clock: skeleton loads")) {
-		tap_diag("xmasq_bpf__load: %s", strerror(errno));
-		return;
-	}
-	env_bind_fds();
 	if (!tap_ok(setup_maps(0) == 0, "clock: maps populated"))
 		return;
 	s = lan_spec(IPPROTO_UDP, A_LAN10, MAC_LAN10, 12600, A_OUT, 53, 0);

@@ -17,7 +17,7 @@
 # QUICK=1 (~2.5 min): 3 repetitions of the UDP and prog-ns scenarios with
 # 0.3 s warm-up + 0.7 s windows, one of tcp-rr, two of apply-100k; no
 # tcp-bulk, rules-* or flows-*. Full (~12 min): 5 repetitions (1 s + 2 s;
-# new flows 0.5 s + 1 s), 3 of TCP, 2 of rules-* and flows-*, 5 of
+# new flows 0.5 s + 1 s), 3 of TCP and rules-*, 2 of flows-*, 5 of
 # apply-100k.
 # Namespaces, pins and processes carry this shell's pid and are removed on
 # every exit path. Nothing outside them is touched.
@@ -407,7 +407,7 @@ EOF
 rules_phase() {
 	local r sys n
 	for n in 1 1000 100000; do rules_files $n; done
-	for r in 1 2; do
+	for r in 1 2 3; do
 		for n in 1 1000 100000; do
 			for sys in xmasq-xdp xmasq-tc iptables nftables; do
 				topo_up udp || die "topology"

@@ -61,6 +61,18 @@ def fmt(v):
     return "%.3g" % v
 
 
+def bytes_per_flow(path):
+    """A "bytes_memlock max_entries" file of a flow map (two entries a
+    flow) as bytes per flow, or None."""
+    if not path or not os.path.exists(path):
+        return None
+    try:
+        mem, entries = open(path).read().split()
+        return round(int(mem) / (int(entries) / 2), 1)
+    except ValueError:
+        return None
+
+
 def main():
     args = [a for a in sys.argv[1:] if not a.startswith("--")]
     quick = "--quick" in sys.argv
@@ -90,19 +102,12 @@ def main():
         extra["gen_sink_direct_mpps"] = stats(data["gen-sink-direct"]["direct"])
     if "apply-100k-cmd" in data:
         extra["apply_100k_xmasq_command_us"] = stats(data["apply-100k-cmd"]["xmasq-xdp"])
-    if ct_mem and os.path.exists(ct_mem):
-        try:
-            mem, entries = open(ct_mem).read().split()
-            extra["xmasq_flow_map_bytes_per_flow"] = round(int(mem) / (int(entries) / 2), 1)
-        except ValueError:
-            pass
     pow2 = os.path.join(os.path.dirname(ct_mem), "ct_mem_pow2") if ct_mem else None
-    if pow2 and os.path.exists(pow2):
-        try:
-            mem, entries = open(pow2).read().split()
-            extra["xmasq_flow_map_bytes_per_flow_at_2^20"] = round(int(mem) / (int(entries) / 2), 1)
-        except ValueError:
-            pass
+    for key, path in (("xmasq_flow_map_bytes_per_flow", ct_mem),
+                      ("xmasq_flow_map_bytes_per_flow_at_2^20", pow2)):
+        per_flow = bytes_per_flow(path)
+        if per_flow is not None:
+            extra[key] = per_flow
     if "prog-ns-fastpath-1m" in data:
         extra["prog_ns_fastpath_1m_flows_ns"] = stats(data["prog-ns-fastpath-1m"]["xmasq-xdp"])
     if extra:
