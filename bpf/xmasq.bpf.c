@@ -116,7 +116,7 @@ static __always_inline int xm_classify(void *ctx, struct xm_pkt *p, __u32 ifinde
 
 /* Re-resolve a flow's next hop (a FIB lookup) every 4 s while it is busy,
  * not every second: with 10^6 flows each is touched about once a second,
- * and a lookup on every packet cost a third of the rate. The second of the
+ * which made it a lookup on nearly every packet. The second of the
  * 4 depends on the flow, so flows spread their lookups; a flow idle for
  * 4 s or more, or still without a next-hop MAC, is always re-resolved. */
 #define XM_RESOLVE_EVERY_S 4
