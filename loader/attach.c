@@ -226,6 +226,7 @@ static int attach_xdp(int ifindex, int prog_fd, int generic, const char *ifname,
 
 	if (!prog || libxdp_get_error(prog)) {
 		snprintf(err, errlen, "%s: libxdp cannot use the program", ifname);
+		errno = EINVAL;
 		return -1;
 	}
 	rc = xdp_program__attach(prog, ifindex, mode, 0);
@@ -234,6 +235,7 @@ static int attach_xdp(int ifindex, int prog_fd, int generic, const char *ifname,
 		snprintf(err, errlen, "%s: cannot attach XDP in %s mode: %s%s", ifname,
 			 generic ? "generic" : "native", strerror(-rc),
 			 generic ? "" : " (try --mode xdp-generic or --mode tc)");
+		errno = -rc; /* auto mode tells "no native XDP" from other failures */
 		return -1;
 	}
 	return 0;
@@ -365,7 +367,7 @@ static int attach_one(struct xm_handle *h, struct xmasq_bpf *skel, const char *i
 	} else {
 		rc = replace_xdp(ifc->ifindex, bpf_program__fd(skel->progs.xmasq_xdp),
 				 mode == XM_MODE_XDP_GENERIC, ifname, err, errlen);
-		if (rc && auto_xdp) {
+		if (rc && auto_xdp && errno == EOPNOTSUPP) {
 			/* auto: a driver without native XDP gets tc only */
 			if (log)
 				fprintf(log, "%s: no native XDP (%s): tc only\n", ifname, err);
