@@ -39,30 +39,8 @@ C1_SRC=198.19.1.10     # "internet client" behind C1
 B_ADDR=198.18.0.2      # backend
 BIG_MB=${BIG_MB:-50}   # size of the big download
 
-# ---- TAP -------------------------------------------------------------------
-T_NUM=0
-T_FAILED=0
-
-diag() { printf '%s\n' "$@" | sed 's/^/# /'; }
-
-tap_ok() { T_NUM=$((T_NUM + 1)); echo "ok $T_NUM - $*"; }
-
-tap_not_ok() { T_NUM=$((T_NUM + 1)); T_FAILED=$((T_FAILED + 1)); echo "not ok $T_NUM - $*"; }
-
-tap_skip() { T_NUM=$((T_NUM + 1)); echo "ok $T_NUM - $1 # SKIP ${2:-}"; }
-
-# tap_result RC DESC [DIAG...]: ok when RC is 0, else not ok plus diagnostics
-tap_result() {
-	local rc=$1 desc=$2
-	shift 2
-	if [ "$rc" -eq 0 ]; then
-		tap_ok "$desc"
-	else
-		tap_not_ok "$desc"
-		[ $# -gt 0 ] && diag "$@"
-	fi
-	return "$rc"
-}
+# ---- TAP (lib_tap.sh) and tap_check -------------------------------------------
+. "$XM_ROOT/selftests/lib_tap.sh"
 
 # tap_check DESC CMD...: runs CMD, ok when it exits 0 (output shown on failure)
 tap_check() {
@@ -71,12 +49,6 @@ tap_check() {
 	out=$("$@" 2>&1)
 	rc=$?
 	tap_result "$rc" "$desc" "${out:-(no output, exit $rc)}"
-}
-
-# tap_done: prints the plan, returns 1 when anything failed
-tap_done() {
-	echo "1..$T_NUM"
-	[ "$T_FAILED" -eq 0 ]
 }
 
 # ---- bookkeeping and teardown ---------------------------------------------

@@ -10,28 +10,7 @@ XMASQ="${XMASQ:-$CT_ROOT/build/xmasq}"
 if [ -x /usr/bin/python3 ]; then CT_PY=/usr/bin/python3; else CT_PY=$(command -v python3); fi
 
 # ---- TAP ----------------------------------------------------------------------
-T_NUM=0
-T_FAILED=0
-diag() { printf '%s\n' "$@" | sed 's/^/# /'; }
-tap_ok() { T_NUM=$((T_NUM + 1)); echo "ok $T_NUM - $*"; }
-tap_not_ok() { T_NUM=$((T_NUM + 1)); T_FAILED=$((T_FAILED + 1)); echo "not ok $T_NUM - $*"; }
-tap_skip() { T_NUM=$((T_NUM + 1)); echo "ok $T_NUM - $1 # SKIP ${2:-}"; }
-# tap_result RC DESC [DIAG...]
-tap_result() {
-	local rc=$1 desc=$2
-	shift 2
-	if [ "$rc" -eq 0 ]; then
-		tap_ok "$desc"
-	else
-		tap_not_ok "$desc"
-		[ $# -gt 0 ] && diag "$@"
-	fi
-	return "$rc"
-}
-tap_done() {
-	echo "1..$T_NUM"
-	[ "$T_FAILED" -eq 0 ]
-}
+. "$CT_ROOT/selftests/lib_tap.sh"
 
 # ---- bookkeeping and teardown ---------------------------------------------------
 CT_NETNS=()   # namespaces created here
