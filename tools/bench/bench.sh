@@ -68,17 +68,8 @@ log() { printf '[bench %s] %s\n' "$(date +%T)" "$*" >&2; }
 nsx() { local ns=$1; shift; nsenter --net="/run/netns/$ns" "$@"; }
 
 cleanup() {
-	local p
 	trap - EXIT INT TERM
-	[ -e "$PIN" ] && [ -e "/run/netns/$NS_R" ] && nsx "$NS_R" "$XMASQ" --pin-dir "$PIN" detach --all >/dev/null 2>&1
-	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
-	for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null; done
-	PIDS=()
-	for ns in "$NS_G" "$NS_R" "$NS_S"; do
-		for p in $(ip netns pids "$ns" 2>/dev/null); do kill "$p" 2>/dev/null; done
-		ip netns del "$ns" 2>/dev/null
-	done
-	rm -rf "$PIN" "$SPIN"
+	topo_down
 	case "$TMP" in /tmp/xbench.*) rm -rf "$TMP" ;; esac
 }
 trap cleanup EXIT
@@ -143,7 +134,7 @@ topo_up() {
 topo_down() {
 	local p
 	if [ -e "$PIN" ]; then
-		nsx "$NS_R" "$XMASQ" --pin-dir "$PIN" detach --all >/dev/null 2>&1
+		[ -e "/run/netns/$NS_R" ] && nsx "$NS_R" "$XMASQ" --pin-dir "$PIN" detach --all >/dev/null 2>&1
 		rm -rf "$PIN"
 	fi
 	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
@@ -421,19 +412,24 @@ rules_phase() {
 }
 
 # ---- flows-N: established flows cycled through ------------------------------------------------
+# map_fields PIN FIELD...: those fields of `bpftool map show` (JSON) for
+# the map pinned at PIN, on one line
+map_fields() {
+	local pin=$1
+	shift
+	bpftool -j map show pinned "$pin" 2>/dev/null |
+		python3 -c 'import json,sys; d=json.load(sys.stdin); print(*(d.get(f, 0) for f in sys.argv[1:]))' "$@"
+}
+
 ct_bytes_note() {
-	# xmasq: the flow map's memory (both entries of every slot) per flow,
-	# plus the expiry timer allocated per flow (kmalloc, outside the map)
-	local ml
-	ml=$(bpftool -j map show pinned "$PIN/flows" 2>/dev/null | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d.get("bytes_memlock", 0), d["max_entries"])')
-	echo "$ml" >"$TMP/ct_mem_xmasq"
+	# xmasq: the flow map's memory (both entries of every slot) per flow
+	local pin2=$PIN-pow2
+	map_fields "$PIN/flows" bytes_memlock max_entries >"$TMP/ct_mem_xmasq"
 	# the same map at a power-of-two capacity (2^20 flows), where the
 	# bucket array is not rounded up
-	local pin2=$PIN-pow2 vs ks
-	ks=$(bpftool -j map show pinned "$PIN/flows" | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["bytes_key"], d["bytes_value"])')
-	set -- $ks
+	set -- $(map_fields "$PIN/flows" bytes_key bytes_value)
 	if bpftool map create "$pin2" type hash key "$1" value "$2" entries 2097152 name xb_pow2 2>/dev/null; then
-		bpftool -j map show pinned "$pin2" | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d.get("bytes_memlock", 0), d["max_entries"])' >"$TMP/ct_mem_pow2"
+		map_fields "$pin2" bytes_memlock max_entries >"$TMP/ct_mem_pow2"
 		rm -f "$pin2"
 	fi
 }
