@@ -10,7 +10,7 @@
 
 /* Per-CPU values are summed field by field: every struct read here is made
  * of __u64 only. */
-static int read_percpu_u64s(int fd, __u32 key, int ncpus, void *out, size_t size)
+int xm_read_percpu_u64s(int fd, __u32 key, int ncpus, void *out, size_t size)
 {
 	size_t words = size / sizeof(__u64);
 	__u64 *vals = calloc((size_t)ncpus, size), *sum = out;
@@ -56,7 +56,7 @@ int xm_snapshot_read(struct xm_handle *h, struct xm_snapshot *s, char *err, size
 		return -1;
 	}
 	for (__u32 id = 0; id < XM_C_MAX; id++)
-		read_percpu_u64s(h->fd[XM_MAP_COUNTERS], id, h->ncpus, &s->counters[id],
+		xm_read_percpu_u64s(h->fd[XM_MAP_COUNTERS], id, h->ncpus, &s->counters[id],
 				 sizeof(s->counters[id]));
 
 	s->ifaces = calloc(XM_MAX_IFACES, sizeof(*s->ifaces));
@@ -72,7 +72,7 @@ int xm_snapshot_read(struct xm_handle *h, struct xm_snapshot *s, char *err, size
 			ii->xdp_prog_id = xm_xdp_prog_id((int)key);
 			ii->tc_prog_id = xm_tc_prog_id((int)key);
 			ii->tx_path = (ii->iface.flags & XM_IFACE_XDP_TX_OK) ? "xdp" : "tc";
-			read_percpu_u64s(h->fd[XM_MAP_IFACE_STATS], ii->iface.slot, h->ncpus,
+			xm_read_percpu_u64s(h->fd[XM_MAP_IFACE_STATS], ii->iface.slot, h->ncpus,
 					 &ii->st, sizeof(ii->st));
 			s->n_ifaces++;
 		}
@@ -100,7 +100,7 @@ int xm_snapshot_read(struct xm_handle *h, struct xm_snapshot *s, char *err, size
 			}
 			s->rules[s->n_rules].id = id;
 			s->rules[s->n_rules].meta = all[id];
-			read_percpu_u64s(h->fd[XM_MAP_RULE_STATS], id, h->ncpus,
+			xm_read_percpu_u64s(h->fd[XM_MAP_RULE_STATS], id, h->ncpus,
 					 &s->rules[s->n_rules].st, sizeof(s->rules[s->n_rules].st));
 			s->n_rules++;
 		}

@@ -141,6 +141,9 @@ struct xm_snapshot {
 	unsigned long rule_ports; /* live rule map entries */
 	struct xm_sweep sweep;    /* the expiry sweeper's own accounting */
 };
+/* Sums one per-CPU array element made of __u64 fields (size bytes) over
+ * ncpus CPUs into out. 0, or -1 (out zeroed). */
+int xm_read_percpu_u64s(int fd, __u32 key, int ncpus, void *out, size_t size);
 int xm_snapshot_read(struct xm_handle *h, struct xm_snapshot *s,
 		     char *err, size_t errlen);
 void xm_snapshot_free(struct xm_snapshot *s);

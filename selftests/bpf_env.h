@@ -33,6 +33,7 @@
 #include "tap.h"
 #include "pkt.h"
 #include "xmasq_abi.h"
+#include "xmasq.h"
 #include "xmasq.skel.h"
 
 #define IPV4(a, b, c, d) htonl((uint32_t)(a) << 24 | (uint32_t)(b) << 16 | \
@@ -220,58 +221,27 @@ static ENV_UNUSED int flow_age(uint32_t saddr, uint32_t daddr, uint16_t sport,
 
 static ENV_UNUSED void counters_read(uint64_t out[XM_C_MAX])
 {
-	struct xm_counter *v = calloc((size_t)ncpus, sizeof(*v));
-	uint32_t id;
-	int c;
+	struct xm_counter sum;
 
-	memset(out, 0, sizeof(uint64_t) * XM_C_MAX);
-	if (!v)
-		return;
-	for (id = 0; id < XM_C_MAX; id++) {
-		if (bpf_map_lookup_elem(fd_counters, &id, v))
-			continue;
-		for (c = 0; c < ncpus; c++)
-			out[id] += v[c].packets;
+	for (uint32_t id = 0; id < XM_C_MAX; id++) {
+		xm_read_percpu_u64s(fd_counters, id, ncpus, &sum, sizeof(sum));
+		out[id] = sum.packets;
 	}
-	free(v);
 }
 
 static ENV_UNUSED struct xm_rule_stats rule_stats_read(uint32_t id)
 {
-	struct xm_rule_stats sum = {0}, *v = calloc((size_t)ncpus, sizeof(*v));
-	int c;
+	struct xm_rule_stats sum;
 
-	if (!v)
-		return sum;
-	if (bpf_map_lookup_elem(fd_rule_stats, &id, v) == 0) {
-		for (c = 0; c < ncpus; c++) {
-			sum.packets[0] += v[c].packets[0];
-			sum.packets[1] += v[c].packets[1];
-			sum.bytes[0] += v[c].bytes[0];
-			sum.bytes[1] += v[c].bytes[1];
-			sum.flows += v[c].flows;
-		}
-	}
-	free(v);
+	xm_read_percpu_u64s(fd_rule_stats, id, ncpus, &sum, sizeof(sum));
 	return sum;
 }
 
 static ENV_UNUSED struct xm_iface_stats iface_stats_read(uint32_t slot)
 {
-	struct xm_iface_stats sum = {0}, *v = calloc((size_t)ncpus, sizeof(*v));
-	int c;
+	struct xm_iface_stats sum;
 
-	if (!v)
-		return sum;
-	if (bpf_map_lookup_elem(fd_iface_stats, &slot, v) == 0) {
-		for (c = 0; c < ncpus; c++) {
-			sum.rx_packets += v[c].rx_packets;
-			sum.tx_packets += v[c].tx_packets;
-			sum.tx_xdp += v[c].tx_xdp;
-			sum.tx_tc += v[c].tx_tc;
-		}
-	}
-	free(v);
+	xm_read_percpu_u64s(fd_iface_stats, slot, ncpus, &sum, sizeof(sum));
 	return sum;
 }
 
