@@ -466,7 +466,8 @@ int xm_attach_ex(const char *pin_dir, char *const *ifnames, int n,
 	struct xm_handle h;
 	struct xm_config cfg;
 	char path[PATH_MAX + 64];
-	__u32 zero = 0, key, *prev = NULL;
+	__u32 zero = 0, keys[XM_MAX_IFACES];
+	int managed;
 	int rc;
 
 	if (n <= 0 || n > XM_MAX_IFACES) {
@@ -565,9 +566,11 @@ int xm_attach_ex(const char *pin_dir, char *const *ifnames, int n,
 		rc = attach_one(&h, skel, ifnames[i], &info[i], o->mode, log, err, errlen);
 	/* Interfaces managed already get the new program too, each in the
 	 * mode it has: one program version on every NIC. */
-	while (rc == 0 && bpf_map_get_next_key(h.fd[XM_MAP_IFACES], prev, &key) == 0) {
+	managed = xm_iface_keys(&h, keys);
+	for (int k = 0; k < managed && rc == 0; k++) {
 		struct xm_iface cur, fresh_info;
 		char name[IF_NAMESIZE];
+		__u32 key = keys[k];
 		int listed = 0;
 
 		for (int i = 0; i < n; i++)
@@ -577,7 +580,6 @@ int xm_attach_ex(const char *pin_dir, char *const *ifnames, int n,
 			fresh_info.flags = cur.flags & (XM_IFACE_FWD_BY_US | XM_IFACE_AUTO_VETH | XM_IFACE_AUTO_NO_XDP);
 			rc = attach_one(&h, skel, name, &fresh_info, mode_of(&cur), log, err, errlen);
 		}
-		prev = &key;
 	}
 	/* XDP transmit paths depend on every interface, so probe them last. */
 	if (rc == 0)
@@ -589,24 +591,23 @@ int xm_attach_ex(const char *pin_dir, char *const *ifnames, int n,
 
 int xm_refresh_tx_paths(struct xm_handle *h, FILE *log)
 {
-	__u32 key, *prev = NULL;
+	__u32 keys[XM_MAX_IFACES];
 	struct xm_iface v;
-	int ingress_generic = 1, any_xdp = 0;
+	int ingress_generic = 1, any_xdp = 0, n = xm_iface_keys(h, keys);
 
 	/* Frames are redirected by whichever interface received them: generic
 	 * only if every XDP ingress is generic. */
-	while (bpf_map_get_next_key(h->fd[XM_MAP_IFACES], prev, &key) == 0) {
-		if (bpf_map_lookup_elem(h->fd[XM_MAP_IFACES], &key, &v) == 0 &&
+	for (int k = 0; k < n; k++) {
+		if (bpf_map_lookup_elem(h->fd[XM_MAP_IFACES], &keys[k], &v) == 0 &&
 		    (v.flags & XM_IFACE_XDP_ATTACHED)) {
 			any_xdp = 1;
 			if (!(v.flags & XM_IFACE_XDP_GENERIC))
 				ingress_generic = 0;
 		}
-		prev = &key;
 	}
-	prev = NULL;
-	while (bpf_map_get_next_key(h->fd[XM_MAP_IFACES], prev, &key) == 0) {
-		prev = &key;
+	for (int k = 0; k < n; k++) {
+		__u32 key = keys[k];
+
 		if (bpf_map_lookup_elem(h->fd[XM_MAP_IFACES], &key, &v))
 			continue;
 		char name[IF_NAMESIZE] = "?", why[160];
@@ -635,7 +636,7 @@ int xm_detach(const char *pin_dir, char *const *ifnames, int n, int all,
 	      FILE *log, char *err, size_t errlen)
 {
 	struct xm_handle h;
-	__u32 list[XM_MAX_IFACES], key, *prev = NULL;
+	__u32 list[XM_MAX_IFACES];
 	int count = 0, rc;
 
 	xm_quiet_libs();
@@ -643,10 +644,7 @@ int xm_detach(const char *pin_dir, char *const *ifnames, int n, int all,
 	if (rc)
 		return rc;
 	if (all) {
-		while (count < XM_MAX_IFACES && bpf_map_get_next_key(h.fd[XM_MAP_IFACES], prev, &key) == 0) {
-			list[count++] = key;
-			prev = &list[count - 1];
-		}
+		count = xm_iface_keys(&h, list);
 	} else {
 		for (int i = 0; i < n; i++) {
 			struct xm_iface v;

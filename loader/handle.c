@@ -109,6 +109,18 @@ int xm_read_rule_meta(struct xm_handle *h, struct xm_rule_meta *all)
 	return 0;
 }
 
+int xm_iface_keys(struct xm_handle *h, __u32 keys[XM_MAX_IFACES])
+{
+	__u32 *prev = NULL;
+	int n = 0;
+
+	while (n < XM_MAX_IFACES && bpf_map_get_next_key(h->fd[XM_MAP_IFACES], prev, &keys[n]) == 0) {
+		prev = &keys[n];
+		n++;
+	}
+	return n;
+}
+
 int xm_iface_store(struct xm_handle *h, const struct xm_iface *v)
 {
 	__u32 slot = v->slot;

@@ -54,6 +54,10 @@ void xm_close(struct xm_handle *h);
 /* Records an interface in both the ifindex hash and the slot array the
  * data plane reads per packet; forgets it from both. */
 int xm_iface_store(struct xm_handle *h, const struct xm_iface *v);
+/* The ifindexes of the managed interfaces, listed before anything changes
+ * them: storing an entry while walking the hash can revisit keys without
+ * end. Returns how many. */
+int xm_iface_keys(struct xm_handle *h, __u32 keys[XM_MAX_IFACES]);
 void xm_iface_forget(struct xm_handle *h, __u32 ifindex);
 /* Deletes every key of map fd (keys of key_size <= 64 bytes) for which
  * doomed() is true; returns how many were deleted, -1 on a bad size. */
