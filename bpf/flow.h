@@ -59,22 +59,21 @@ static __always_inline void xm_copy_mac(__u8 *dst, const __u8 *src)
 	__builtin_memcpy(dst, src, 6);
 }
 
-/* Re-resolves the next hop of an original-direction flow (at most once a
- * second, so a changed neighbour or route is picked up). Routed like the
- * flow's first packet: translated destination, the client's source (as the
+/* Re-resolves the next hop of an original-direction flow (now and then,
+ * so a changed neighbour or route is picked up). Routed like the flow's
+ * first packet: translated destination, the client's source (as the
  * kernel routes a DNATed packet before masquerading it). */
 static __always_inline void xm_flow_resolve(void *ctx, struct xm_flow *f,
 					    const struct xm_pkt *p,
-					    __u32 in_ifindex, __u16 tot_len)
+					    __u32 in_ifindex, __u32 out_ifindex)
 {
 	struct bpf_fib_lookup fib;
 	int rc;
 
 	rc = xm_fib(ctx, &fib, p->key.saddr, f->new_daddr, p->key.proto,
-		    p->key.sport, f->new_dport, tot_len, in_ifindex);
-	if (rc == BPF_FIB_LKUP_RET_SUCCESS && fib.ifindex == f->out_ifindex) {
+		    p->key.sport, f->new_dport, 0, in_ifindex);
+	if (rc == BPF_FIB_LKUP_RET_SUCCESS && fib.ifindex == out_ifindex) {
 		xm_copy_mac(f->out_dmac, fib.dmac);
-		xm_copy_mac(f->out_smac, fib.smac);
 		f->flags |= XM_FLOW_L2_VALID;
 	} else {
 		f->flags &= ~XM_FLOW_L2_VALID;
@@ -88,7 +87,7 @@ static __always_inline void xm_flow_resolve(void *ctx, struct xm_flow *f,
 static __always_inline void xm_flow_partner_key(const struct xm_flow *f, __u8 proto,
 						struct xm_flow_key *pk)
 {
-	__builtin_memset(pk, 0, sizeof(*pk));
+	*pk = (struct xm_flow_key){};
 	pk->saddr = f->new_daddr;
 	pk->daddr = f->new_saddr;
 	pk->sport = f->new_dport;
@@ -115,16 +114,16 @@ static __always_inline __u32 xm_flow_timeout(const struct xm_config *cfg, __u8 p
 }
 
 /* ---- expiry: one sweeper timer, no daemon ------------------------------
- * A single bpf_timer (map "sweeper") walks the whole flow table and removes
- * flows idle (both directions) for longer than their state's timeout. One
- * timer instead of one per flow: no allocation per new flow (which fails at
- * a few hundred flows a second on some kernels), 16 bytes less per entry,
- * and state changes need no re-arming. A hash map walk cannot resume where
- * it stopped, so each run walks it all, and the next run waits 24 times as
- * long as this one took (measured, so it holds on any machine): the sweep
- * keeps to about 4 % of one CPU at any table size. Seen here: a walk over
- * 10^6 flows takes ~0.25 s, and the earlier fixed 0.5 us-per-entry pacing
- * spent three quarters of a core on it. A flow goes within max(250 ms,
+ * A single bpf_timer (map "sweeper") walks the whole flow table, removes
+ * flows idle (both directions) for longer than their state's timeout and
+ * turns DEAD slots back into EMPTY ones (bpf/ct.h). One timer instead of
+ * one per flow: no allocation per new flow (which fails at a few hundred
+ * flows a second on some kernels), 16 bytes less per entry, and state
+ * changes need no re-arming. Each run walks the whole table, and the next
+ * run waits 24 times as long as this one took (measured, so it holds on
+ * any machine): the sweep keeps to about 4 % of one CPU at any table size.
+ * Seen here: a fixed 0.5 us-per-entry pacing once spent three quarters of
+ * a core on a table of 10^6 flows. A flow goes within max(250 ms,
  * 24 walks) of its timeout, at most 15 s late; while the table is full and
  * refuses new flows, every 250 ms (xm_sweep_hurry). */
 #define XM_SWEEP_MIN_NS       (250ull * 1000 * 1000)
@@ -161,32 +160,54 @@ struct xm_sweep_ctx {
 	struct xm_config *cfg;
 };
 
-static long xm_sweep_one(void *map, struct xm_flow_key *key, struct xm_flow *f,
+static long xm_sweep_one(void *map, __u32 *idx, struct xm_ct_slot *s,
 			 struct xm_sweep_ctx *c)
 {
 	struct xm_sweep *sw = c->sw;
+	struct xm_flow *f = &s->flow;
+	__u64 w1 = XM_CT_W1(s);
 	struct xm_flow_key pk;
-	struct xm_flow *partner;
-	__u32 last, timeout;
+	struct xm_ct_slot *ps;
+	__u32 last, timeout, pidx;
+	__u8 proto = s->key.proto;
 
 	(void)map;
+	if (w1 == 0) {
+		xm_ct_clean_before(*idx);
+		return 0;
+	}
+	/* The last slot: no chain goes past it, so it counts as followed by
+	 * an EMPTY one (a table once full has no other place to start). */
+	if (*idx == xm_ct_homes + XM_CT_PROBES - 2 && w1 == xm_ct_state_word(0, XM_CT_DEAD)) {
+		if (__sync_val_compare_and_swap(&XM_CT_W1(s), w1, 0) == w1)
+			xm_ct_clean_before(*idx);
+		return 0;
+	}
+	if (s->key.ct_state != XM_CT_LIVE)
+		return 0;
 	sw->seen++;
-	if (f->flags & XM_FLOW_REPLY)
-		return 0; /* a pair is judged by its ORIG entry */
-	xm_flow_partner_key(f, key->proto, &pk);
 	/* A packet on another CPU may have stamped the flow after this walk
 	 * read the clock: such a flow is busy, not idle for ~2^32 s. */
-	timeout = xm_flow_timeout(c->cfg, key->proto, f->state);
+	timeout = xm_flow_timeout(c->cfg, proto, f->state);
 	last = f->last_seen_s;
 	if (last >= sw->now || sw->now - last < timeout)
 		return 0; /* busy: the other direction need not be looked at */
-	partner = bpf_map_lookup_elem(&flows, &pk);
-	if (partner)
-		last = partner->last_seen_s;
-	if (last >= sw->now || sw->now - last < timeout)
+	xm_flow_partner_key(f, proto, &pk);
+	ps = xm_ct_find(&pk, &pidx);
+	if (f->flags & XM_FLOW_REPLY) {
+		/* A pair is judged by its ORIG entry; a reply whose ORIG entry
+		 * is gone (an insert that lost a race) just goes. */
+		if (!ps)
+			xm_ct_remove(s, w1);
 		return 0;
-	bpf_map_delete_elem(&flows, &pk);
-	bpf_map_delete_elem(&flows, key);
+	}
+	if (ps) {
+		last = ps->flow.last_seen_s;
+		if (last >= sw->now || sw->now - last < timeout)
+			return 0;
+		xm_ct_remove(ps, xm_ct_state_word(xm_key_w1(&pk), XM_CT_LIVE));
+	}
+	xm_ct_remove(s, w1);
 	sw->expired++;
 	/* Bounded work per run: a mass expiry is spread over several runs
 	 * instead of holding one CPU's softirq for the whole table. */
@@ -293,7 +314,7 @@ static __always_inline void xm_flow_track(struct xm_flow *f, const struct xm_pkt
 		return;
 	f->state = new;
 	xm_flow_partner_key(f, p->key.proto, &pk);
-	partner = bpf_map_lookup_elem(&flows, &pk);
+	partner = xm_flow_find(&pk);
 	if (partner)
 		partner->state = new;
 }
@@ -370,26 +391,26 @@ static __always_inline int xm_target_find(const struct xm_pkt *p, __u32 ifindex,
 	return 0;
 }
 
-/* Installs the reply entry on a free masquerade port (ICMP: echo id).
- * Returns 0, or the counter id of the reason it failed. */
-static __always_inline int xm_alloc_port(struct xm_flow_key *rkey,
-					 struct xm_flow *rval,
-					 const struct xm_config *cfg,
-					 int keep_port)
+/* Claims the reply entry's slot on a free masquerade port (ICMP: echo
+ * id); the port goes into rkey. Returns 0 with *idx set, or the counter id
+ * of the reason it failed. */
+static __always_inline int xm_alloc_port(struct xm_flow_key *rkey, const struct xm_config *cfg,
+					 int keep_port, __u32 *idx)
 {
 	__u32 range = (__u32)cfg->port_hi - cfg->port_lo + 1;
-	int err;
-
 	__u16 client_port = bpf_ntohs(rkey->dport);
+	int rc;
 
 	/* First try: the client's own port, unless the router's own
 	 * connections could be using it (ICMP ids are no ports: always). */
 	if (keep_port || rkey->proto == IPPROTO_ICMP || !cfg->local_port_hi ||
 	    client_port < cfg->local_port_lo || client_port > cfg->local_port_hi) {
-		err = bpf_map_update_elem(&flows, rkey, rval, BPF_NOEXIST);
-		if (err == 0)
+		rc = xm_ct_claim_key(rkey);
+		if (rc >= 0) {
+			*idx = (__u32)rc;
 			return 0;
-		if (err != -17 /* EEXIST */)
+		}
+		if (rc != XM_CT_ERR_EXIST)
 			return XM_C_DROP_CT_FULL;
 	}
 	if (keep_port || range == 0 || range > 65536)
@@ -401,18 +422,21 @@ static __always_inline int xm_alloc_port(struct xm_flow_key *rkey,
 		rkey->dport = bpf_htons(port);
 		if (rkey->proto == IPPROTO_ICMP)
 			rkey->sport = rkey->dport; /* the echo id is both "ports" */
-		err = bpf_map_update_elem(&flows, rkey, rval, BPF_NOEXIST);
-		if (err == 0)
+		rc = xm_ct_claim_key(rkey);
+		if (rc >= 0) {
+			*idx = (__u32)rc;
 			return 0;
-		if (err != -17)
+		}
+		if (rc != XM_CT_ERR_EXIST)
 			return XM_C_DROP_CT_FULL;
 	}
 	return XM_C_DROP_NO_PORT;
 }
 
 /* Creates both entries of a new flow for a packet matching a forward or
- * masquerade rule. Returns XM_LK_FLOW with *out set, or PASS/DROP
- * (counted). */
+ * masquerade rule. Both slots are claimed before either is published, so
+ * no half of a pair is ever seen alone. Returns XM_LK_FLOW with *out set,
+ * or PASS/DROP (counted). */
 static __always_inline int xm_flow_create(void *ctx, struct xm_pkt *p,
 					  __u32 ifindex, __u32 vlan_tci,
 					  __u64 len, struct xm_flow **out)
@@ -424,10 +448,11 @@ static __always_inline int xm_flow_create(void *ctx, struct xm_pkt *p,
 	struct xm_flow_key rkey = {};
 	struct xm_flow rval = {}, oval = {};
 	struct xm_target t = {};
-	__u32 out_ifindex, now = xm_clock_s();
+	struct xm_ct_slot *os;
+	__u32 out_ifindex, now = xm_clock_s(), ridx = 0;
 	__u8 state;
 	__be32 masq_addr;
-	int rc, why, masq;
+	int rc, why, masq, oidx;
 
 	if (!cfg)
 		return XM_LK_PASS;
@@ -481,39 +506,50 @@ static __always_inline int xm_flow_create(void *ctx, struct xm_pkt *p,
 	rkey.proto = p->key.proto;
 	if (p->key.proto == IPPROTO_ICMP)
 		rkey.sport = p->key.sport;
-	rval.new_saddr = p->key.daddr;
-	rval.new_daddr = p->key.saddr;
-	rval.new_sport = p->key.dport;
-	rval.new_dport = p->key.sport;
-	rval.out_ifindex = ifindex;
-	xm_copy_mac(rval.out_dmac, p->eth->h_source);
-	xm_copy_mac(rval.out_smac, p->eth->h_dest);
-	rval.out_vlan = vlan_tci;
-	rval.flags = XM_FLOW_REPLY | XM_FLOW_L2_VALID;
-	rval.state = state;
-	rval.rule_id = t.rule_id;
-	rval.in_slot = out_if->slot;
-	rval.out_slot = in_if->slot;
-	rval.created_s = now;
-	rval.last_seen_s = now;
-	/* The allocated port is the reply key's dport; oval mirrors it. */
-	why = xm_alloc_port(&rkey, &rval, cfg, t.flags & XM_RULE_KEEP_SOURCE);
+	why = xm_alloc_port(&rkey, cfg, t.flags & XM_RULE_KEEP_SOURCE, &ridx);
 	if (why) {
 		if (why == XM_C_DROP_CT_FULL)
 			xm_sweep_hurry();
 		xm_count(why, len);
 		return XM_LK_DROP;
 	}
+	oidx = xm_ct_claim_key(&p->key);
+	if (oidx < 0) {
+		/* Another CPU created this flow meanwhile, or the table is
+		 * full: give our reply slot back. */
+		xm_ct_release(ridx);
+		if (oidx == XM_CT_ERR_EXIST) {
+			*out = xm_flow_find(&p->key);
+			if (*out) {
+				xm_count(XM_C_FLOW_RACE, len);
+				return XM_LK_FLOW;
+			}
+		}
+		xm_sweep_hurry();
+		xm_count(XM_C_DROP_CT_FULL, len);
+		return XM_LK_DROP;
+	}
+
+	rval.new_saddr = p->key.daddr;
+	rval.new_daddr = p->key.saddr;
+	rval.new_sport = p->key.dport;
+	rval.new_dport = p->key.sport;
+	xm_copy_mac(rval.out_dmac, p->eth->h_source);
+	rval.out_vlan = vlan_tci;
+	rval.flags = XM_FLOW_REPLY | XM_FLOW_L2_VALID;
+	rval.state = state;
+	rval.rule_id = t.rule_id;
+	rval.in_slot = out_if->slot;
+	rval.out_slot = in_if->slot;
+	rval.last_seen_s = now;
 
 	/* Original direction: client -> public address:port. */
 	oval.new_saddr = masq_addr;
 	oval.new_daddr = t.to_addr;
 	oval.new_sport = rkey.dport;
 	oval.new_dport = p->key.proto == IPPROTO_ICMP ? rkey.dport : t.to_port;
-	oval.out_ifindex = out_ifindex;
 	if (rc == BPF_FIB_LKUP_RET_SUCCESS) {
 		xm_copy_mac(oval.out_dmac, fib.dmac);
-		xm_copy_mac(oval.out_smac, fib.smac);
 		oval.flags |= XM_FLOW_L2_VALID;
 	}
 	if (t.flags & XM_RULE_KEEP_SOURCE)
@@ -522,24 +558,13 @@ static __always_inline int xm_flow_create(void *ctx, struct xm_pkt *p,
 	oval.rule_id = t.rule_id;
 	oval.in_slot = in_if->slot;
 	oval.out_slot = out_if->slot;
-	oval.created_s = now;
 	oval.last_seen_s = now;
-	if (bpf_map_update_elem(&flows, &p->key, &oval, BPF_NOEXIST)) {
-		/* Another CPU created this flow (or the table filled up in
-		 * between): drop our reply half so no pair is left half-made. */
-		bpf_map_delete_elem(&flows, &rkey);
-		*out = bpf_map_lookup_elem(&flows, &p->key);
-		if (*out) {
-			xm_count(XM_C_FLOW_RACE, len);
-			return XM_LK_FLOW;
-		}
-		xm_sweep_hurry();
-		xm_count(XM_C_DROP_CT_FULL, len);
+
+	xm_ct_publish(ridx, &rkey, &rval);
+	os = xm_ct_publish((__u32)oidx, &p->key, &oval);
+	if (!os)
 		return XM_LK_DROP;
-	}
-	*out = bpf_map_lookup_elem(&flows, &p->key);
-	if (!*out)
-		return XM_LK_DROP;
+	*out = &os->flow;
 	xm_sweep_ensure();
 
 	{

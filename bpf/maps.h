@@ -69,13 +69,16 @@ struct {
 	__type(value, struct xm_counter);
 } counters SEC(".maps");
 
-/* Conntrack: a plain (not LRU) hash, so the kernel never evicts one half
- * of a pair; a full table refuses new flows instead. */
+/* Conntrack: our own hash table (bpf/ct.h) in an array, so the kernel
+ * never evicts one half of a pair; a full table refuses new flows instead.
+ * Mappable: the loader lists and removes flows through memory, not a
+ * system call per slot. */
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 2 * XM_CT_DEFAULT_MAX);
-	__type(key, struct xm_flow_key);
-	__type(value, struct xm_flow);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, XM_CT_SLOTS(XM_CT_DEFAULT_MAX));
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__type(key, __u32);
+	__type(value, struct xm_ct_slot);
 } flows SEC(".maps");
 
 struct {

@@ -288,11 +288,12 @@ static __always_inline int xm_rewrite_direct(void *data, void *data_end,
 			     f->new_sport, f->new_dport) < 0 ? -1 : 0;
 }
 
-/* Rebuilds the Ethernet header at XDP: the flow's MACs, and the VLAN tag
+/* Rebuilds the Ethernet header at XDP: the flow's next hop, the egress
+ * interface's own MAC (smac), and the VLAN tag
  * the flow leaves with (none for the forward direction, the client's tag
  * for replies). Runs last: it moves the frame start. */
 static __always_inline int xm_xdp_write_l2(struct xdp_md *ctx, int had_vlan,
-					   const struct xm_flow *f)
+					   const struct xm_flow *f, const __u8 *smac)
 {
 	void *data, *data_end;
 	int want_vlan = f->out_vlan != 0;
@@ -311,7 +312,7 @@ static __always_inline int xm_xdp_write_l2(struct xdp_md *ctx, int had_vlan,
 	if ((void *)(eth + 1) + sizeof(struct xm_vlan_hdr) > data_end)
 		return -1;
 	__builtin_memcpy(eth->h_dest, f->out_dmac, ETH_ALEN);
-	__builtin_memcpy(eth->h_source, f->out_smac, ETH_ALEN);
+	__builtin_memcpy(eth->h_source, smac, ETH_ALEN);
 	if (want_vlan) {
 		struct xm_vlan_hdr *vh = (void *)(eth + 1);
 
@@ -375,7 +376,7 @@ static __always_inline int xm_tc_rewrite_l34(struct __sk_buff *skb,
  * receive) or still in the frame (tagged frames in BPF_PROG_TEST_RUN). */
 static __always_inline int xm_tc_write_l2(struct __sk_buff *skb, int had_vlan,
 					  __u16 had_tci, const struct xm_flow *f,
-					  int write_macs)
+					  const __u8 *smac, int write_macs)
 {
 	if (had_vlan && had_tci != f->out_vlan) {
 		if (bpf_skb_vlan_pop(skb))
@@ -387,7 +388,7 @@ static __always_inline int xm_tc_write_l2(struct __sk_buff *skb, int had_vlan,
 		return -1;
 	if (write_macs) {
 		if (bpf_skb_store_bytes(skb, 0, f->out_dmac, ETH_ALEN, 0) ||
-		    bpf_skb_store_bytes(skb, ETH_ALEN, f->out_smac, ETH_ALEN, 0))
+		    bpf_skb_store_bytes(skb, ETH_ALEN, smac, ETH_ALEN, 0))
 			return -1;
 	}
 	return 0;

@@ -23,6 +23,7 @@
 
 #include "xmasq_abi.h"
 #include "maps.h"
+#include "ct.h"
 #include "parse.h"
 #include "csum.h"
 #include "flow.h"
@@ -55,7 +56,7 @@ static __always_inline int xm_classify_later_frag(const struct xm_pkt *p, __u64 
 	struct xm_config *cfg;
 
 	if (fv) {
-		*f = bpf_map_lookup_elem(&flows, &fv->flow);
+		*f = xm_flow_find(&fv->flow);
 		if (*f) {
 			xm_count(XM_C_FRAG_LATER, len);
 			return XM_LK_FLOW;
@@ -93,7 +94,7 @@ static __always_inline int xm_classify(void *ctx, struct xm_pkt *p, __u32 ifinde
 	}
 	if (p->frag == XM_FRAG_LATER)
 		return xm_classify_later_frag(p, len, f);
-	*f = bpf_map_lookup_elem(&flows, &p->key);
+	*f = xm_flow_find(&p->key);
 	if (*f) {
 		rc = XM_LK_FLOW;
 	} else if (p->icmp_error) {
@@ -135,7 +136,8 @@ static __always_inline int xm_flow_resolve_due(const struct xm_flow *f,
 /* Per-packet flow upkeep shared by both hooks: state, idle time, and the
  * forward direction's next hop, re-resolved now and then. */
 static __always_inline void xm_flow_touch(void *ctx, struct xm_flow *f,
-					  const struct xm_pkt *p, __u32 ifindex)
+					  const struct xm_pkt *p, __u32 ifindex,
+					  __u32 out_ifindex)
 {
 	__u32 now = xm_clock_s();
 
@@ -145,21 +147,20 @@ static __always_inline void xm_flow_touch(void *ctx, struct xm_flow *f,
 	if (f->last_seen_s != now) {
 		if (!(f->flags & XM_FLOW_REPLY) && p->frag != XM_FRAG_LATER &&
 		    xm_flow_resolve_due(f, p, now))
-			xm_flow_resolve(ctx, f, p, ifindex, 0);
+			xm_flow_resolve(ctx, f, p, ifindex, out_ifindex);
 		f->last_seen_s = now;
 	}
 }
 
-/* The flow's egress interface: by slot (an array lookup), falling back to
- * the ifindex hash if the slot was given to another interface since. */
+/* The flow's egress interface: its slot (an array lookup). NULL if the
+ * slot is free: the interface was detached (which removes its flows) just
+ * now. */
 static __always_inline struct xm_iface *xm_flow_egress(const struct xm_flow *f)
 {
-	__u32 slot = f->out_slot, out = f->out_ifindex;
+	__u32 slot = f->out_slot;
 	struct xm_iface *oif = bpf_map_lookup_elem(&iface_slots, &slot);
 
-	if (oif && oif->ifindex == out)
-		return oif;
-	return bpf_map_lookup_elem(&ifaces, &out);
+	return oif && oif->ifindex ? oif : NULL;
 }
 
 /* Counts a translated packet on its way out, by either hook. */
@@ -222,10 +223,10 @@ int xmasq_xdp(struct xdp_md *ctx)
 	}
 	if (xm_flow_csum_partial(ctx, data, data_end, &p, f))
 		return xm_xdp_to_tc(ctx, XM_C_PASS_CSUM_PARTIAL, len);
-	out = f->out_ifindex;
 	oif = xm_flow_egress(f);
 	if (!oif || !(oif->flags & XM_IFACE_XDP_TX_OK))
 		return xm_xdp_to_tc(ctx, XM_C_PASS_TO_TC, len);
+	out = oif->ifindex;
 	if (oif->mtu && bpf_ntohs(p.ip->tot_len) > oif->mtu) {
 		if (!(p.ip->frag_off & bpf_htons(XM_IP_DF))) {
 			xm_count(XM_C_DROP_TOO_BIG, len);
@@ -233,12 +234,12 @@ int xmasq_xdp(struct xdp_md *ctx)
 		}
 		return xm_xdp_to_tc(ctx, XM_C_PASS_TOO_BIG, len);
 	}
-	xm_flow_touch(ctx, f, &p, ifindex);
+	xm_flow_touch(ctx, f, &p, ifindex, out);
 	if (!(f->flags & XM_FLOW_L2_VALID))
 		return xm_xdp_to_tc(ctx, XM_C_PASS_NO_NEIGH, len);
 
 	if (xm_rewrite_direct(data, data_end, &p, f) ||
-	    xm_xdp_write_l2(ctx, p.has_vlan, f)) {
+	    xm_xdp_write_l2(ctx, p.has_vlan, f, oif->mac)) {
 		xm_count(XM_C_DROP_REDIRECT, len);
 		return XDP_DROP;
 	}
@@ -332,12 +333,16 @@ int xmasq_tc(struct __sk_buff *skb)
 		return TC_ACT_SHOT;
 	if (rc == XM_LK_PASS)
 		return TC_ACT_OK;
-	out = f->out_ifindex;
 	oif = xm_flow_egress(f);
-	if (oif && oif->mtu && !p.icmp_error &&
+	if (!oif) {
+		xm_count(XM_C_PASS_EGRESS_UNMANAGED, len);
+		return TC_ACT_OK;
+	}
+	out = oif->ifindex;
+	if (oif->mtu && !p.icmp_error &&
 	    xm_tc_wire_len(skb, &p, (void *)(long)skb->data, (void *)(long)skb->data_end) > oif->mtu)
 		return xm_tc_too_big(skb, &p, ifindex, oif->mtu, len);
-	xm_flow_touch(skb, f, &p, ifindex);
+	xm_flow_touch(skb, f, &p, ifindex, out);
 	write_macs = (f->flags & XM_FLOW_L2_VALID) != 0;
 
 	/* TCP/UDP may carry a CHECKSUM_PARTIAL sum: the helpers handle it.
@@ -347,7 +352,7 @@ int xmasq_tc(struct __sk_buff *skb)
 		rc = xm_tc_rewrite_l34(skb, &p, f);
 	else
 		rc = xm_rewrite_direct((void *)(long)skb->data, (void *)(long)skb->data_end, &p, f);
-	if (rc || xm_tc_write_l2(skb, had_vlan, had_tci, f, write_macs)) {
+	if (rc || xm_tc_write_l2(skb, had_vlan, had_tci, f, oif->mac, write_macs)) {
 		xm_count(XM_C_DROP_TC_REWRITE, len);
 		return TC_ACT_SHOT;
 	}

@@ -474,23 +474,27 @@ struct reset_ctx {
 };
 
 /* A flow of a rule that was live and is not kept. */
-static int flow_of_dropped_rule(int fd, const void *key, void *arg)
+static int flow_of_dropped_rule(const struct xm_ct_slot *orig, void *arg)
 {
 	const struct reset_ctx *c = arg;
-	struct xm_flow f;
+	__u32 id = orig->flow.rule_id;
 
-	return bpf_map_lookup_elem(fd, key, &f) == 0 && f.rule_id != 0 &&
-	       f.rule_id < XM_MAX_RULES && c->live[f.rule_id].in_use && !c->keep[f.rule_id];
+	return id != 0 && id < XM_MAX_RULES && c->live[id].in_use && !c->keep[id];
 }
 
 static unsigned long reset_flows(struct xm_handle *h, const struct xm_rule_meta *live,
 				 const unsigned char *keep)
 {
 	struct reset_ctx c = { .live = live, .keep = keep };
-	long n = xm_map_delete_if(h->fd[XM_MAP_FLOWS], sizeof(struct xm_flow_key),
-				  flow_of_dropped_rule, &c);
+	struct xm_ct_table t;
+	char err[256];
+	long n;
 
-	return n > 0 ? (unsigned long)n / 2 : 0; /* two entries a flow */
+	if (xm_ct_open_handle(&t, h, 1, err, sizeof(err)))
+		return 0;
+	n = xm_ct_remove_if(&t, flow_of_dropped_rule, &c);
+	xm_ct_close(&t);
+	return n > 0 ? (unsigned long)n : 0;
 }
 
 int xm_apply_ex(struct xm_handle *h, const struct xm_ruleset *rs, const char *filename,

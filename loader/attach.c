@@ -8,6 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <sys/mount.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <linux/magic.h>
@@ -409,29 +410,52 @@ static int attach_one(struct xm_handle *h, struct xmasq_bpf *skel, const char *i
 	return 0;
 }
 
+/* A new flow table's hash seed: random, so that clients cannot choose
+ * ports that pile onto one slot. */
+static __u64 new_ct_seed(void)
+{
+	__u64 seed = 0;
+
+	if (getrandom(&seed, sizeof(seed), 0) != sizeof(seed)) {
+		struct timespec ts;
+
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		seed = ((__u64)ts.tv_nsec << 32) ^ (__u64)ts.tv_sec ^ (__u64)getpid();
+	}
+	return seed | 1;
+}
+
 /* Pinned maps of another layout are never reinterpreted: refused, unless
- * the operator asks for fresh maps. */
+ * the operator asks for fresh maps. *ct_seed: the pinned flow table's
+ * seed, or a new one for a new table. */
 static int check_layout(const char *pin_dir, const struct xm_attach_opts *o,
-			char *err, size_t errlen)
+			__u64 *ct_seed, char *err, size_t errlen)
 {
 	char path[PATH_MAX + 64];
 	struct xm_config cfg;
 	__u32 zero = 0;
 	int fd, rc = 0;
 
+	*ct_seed = new_ct_seed();
 	snprintf(path, sizeof(path), "%s/%s", pin_dir, XM_PIN_CONFIG);
 	fd = bpf_obj_get(path);
 	if (fd < 0)
 		return 0; /* nothing pinned: fresh anyway */
+	if (!o->fresh && bpf_map_lookup_elem(fd, &zero, &cfg) == 0 &&
+	    cfg.layout_version == XM_LAYOUT_VERSION)
+		*ct_seed = cfg.ct_seed;
 	if (bpf_map_lookup_elem(fd, &zero, &cfg) == 0 && cfg.layout_version != XM_LAYOUT_VERSION &&
 	    !o->fresh) {
-		if (o->migrate)
+		if (o->migrate && cfg.layout_version == 1)
+			rc = 1; /* migrate.c converts it */
+		else if (o->migrate)
 			snprintf(err, errlen, "%s: maps have layout %u; this build knows no migration from it to layout %u (use --fresh: flows and counters are dropped)",
 				 pin_dir, cfg.layout_version, XM_LAYOUT_VERSION);
 		else
 			snprintf(err, errlen, "%s: maps have layout %u, this build uses %u: re-run with --migrate to convert them or --fresh to start over (drops flows and counters)",
 				 pin_dir, cfg.layout_version, XM_LAYOUT_VERSION);
-		rc = -2;
+		if (rc == 0)
+			rc = -2;
 	}
 	close(fd);
 	return rc;
@@ -467,7 +491,10 @@ int xm_attach_ex(const char *pin_dir, char *const *ifnames, int n,
 	struct xm_config cfg;
 	char path[PATH_MAX + 64];
 	__u32 zero = 0, keys[XM_MAX_IFACES];
-	int managed;
+	__u64 ct_seed = 0;
+	struct xm_migration mig;
+	unsigned ct_max = o->ct_max;
+	int managed, migrating = 0;
 	int rc;
 
 	if (n <= 0 || n > XM_MAX_IFACES) {
@@ -483,9 +510,16 @@ int xm_attach_ex(const char *pin_dir, char *const *ifnames, int n,
 	rc = ensure_pin_dir(pin_dir, err, errlen);
 	if (rc)
 		return rc;
-	rc = check_layout(pin_dir, o, err, errlen);
-	if (rc)
+	rc = check_layout(pin_dir, o, &ct_seed, err, errlen);
+	if (rc < 0)
 		return rc;
+	if (rc == 1) {
+		rc = xm_migrate_prepare(pin_dir, &mig, err, errlen);
+		if (rc)
+			return rc;
+		migrating = 1;
+		ct_max = o->ct_max ? o->ct_max : xm_migrate_ct_max(&mig);
+	}
 	if (o->fresh) {
 		unpin_maps(pin_dir);
 		if (log)
@@ -496,10 +530,12 @@ int xm_attach_ex(const char *pin_dir, char *const *ifnames, int n,
 	skel = xmasq_bpf__open();
 	if (!skel) {
 		snprintf(err, errlen, "cannot open the embedded BPF object: %s", strerror(errno));
+		if (migrating)
+			xm_migrate_abort(&mig);
 		return -1;
 	}
-	if (o->ct_max)
-		bpf_map__set_max_entries(skel->maps.flows, 2 * o->ct_max);
+	if (ct_max)
+		bpf_map__set_max_entries(skel->maps.flows, XM_CT_SLOTS(ct_max));
 	/* Each load gets its own non-zero epoch, so the flow sweeper passes
 	 * from an older program to this one (bpf/flow.h). */
 	{
@@ -516,6 +552,8 @@ int xm_attach_ex(const char *pin_dir, char *const *ifnames, int n,
 		snprintf(path, sizeof(path), "%s/%s", pin_dir, name);
 		if (reuse_devmap(map, path, err, errlen)) {
 			xmasq_bpf__destroy(skel);
+			if (migrating)
+				xm_migrate_abort(&mig);
 			return -1;
 		}
 		/* The flow table keeps its size while pinned: resizing drops it. */
@@ -525,9 +563,9 @@ int xm_attach_ex(const char *pin_dir, char *const *ifnames, int n,
 			__u32 len = sizeof(info);
 
 			if (fd >= 0 && bpf_obj_get_info_by_fd(fd, &info, &len) == 0) {
-				if (o->ct_max && info.max_entries != 2 * o->ct_max && log)
+				if (ct_max && info.max_entries != XM_CT_SLOTS(ct_max) && log)
 					fprintf(log, "%s: conntrack-max stays %u while flows are kept (attach --fresh to resize)\n",
-						pin_dir, info.max_entries / 2);
+						pin_dir, XM_CT_FLOWS_OF(info.max_entries));
 				bpf_map__set_max_entries(map, info.max_entries);
 			}
 			if (fd >= 0)
@@ -535,6 +573,9 @@ int xm_attach_ex(const char *pin_dir, char *const *ifnames, int n,
 		}
 		bpf_map__set_pin_path(map, path);
 	}
+	/* The flow table's hash: the pinned table's seed, or a new one. */
+	skel->rodata->xm_ct_seed = ct_seed;
+	skel->rodata->xm_ct_homes = bpf_map__max_entries(skel->maps.flows) - (XM_CT_PROBES - 1);
 	show_libbpf_warnings = 1;
 	rc = xmasq_bpf__load(skel);
 	show_libbpf_warnings = 0;
@@ -542,12 +583,24 @@ int xm_attach_ex(const char *pin_dir, char *const *ifnames, int n,
 		snprintf(err, errlen, "loading the BPF program failed: %s (details above; if pinned maps under %s have another shape, attach --fresh)",
 			 strerror(-rc), pin_dir);
 		xmasq_bpf__destroy(skel);
+		if (migrating)
+			xm_migrate_abort(&mig);
 		return -1;
+	}
+	if (migrating) {
+		rc = xm_migrate_finish(&mig, bpf_map__fd(skel->maps.config), bpf_map__fd(skel->maps.flows),
+				       ct_seed, log, err, errlen);
+		if (rc) {
+			xmasq_bpf__destroy(skel);
+			xm_migrate_abort(&mig);
+			return rc;
+		}
 	}
 	if (bpf_map_lookup_elem(bpf_map__fd(skel->maps.config), &zero, &cfg) == 0 &&
 	    cfg.layout_version == 0) {
 		config_defaults(&cfg);
-		cfg.ct_max = bpf_map__max_entries(skel->maps.flows) / 2;
+		cfg.ct_max = XM_CT_FLOWS_OF(bpf_map__max_entries(skel->maps.flows));
+		cfg.ct_seed = ct_seed;
 		bpf_map_update_elem(bpf_map__fd(skel->maps.config), &zero, &cfg, BPF_ANY);
 	}
 	start_sweeper(skel, log);
@@ -632,6 +685,33 @@ int xm_refresh_tx_paths(struct xm_handle *h, FILE *log)
 	return 0;
 }
 
+static int flow_uses_slot(const struct xm_ct_slot *orig, void *arg)
+{
+	__u8 slot = *(const __u8 *)arg;
+
+	return orig->flow.in_slot == slot || orig->flow.out_slot == slot;
+}
+
+/* Flows name their interfaces by slot, and a slot goes to the next
+ * interface attached: the flows through a detached interface go with it
+ * (xmasq no longer forwards them anyway). */
+static void drop_flows_of_slot(struct xm_handle *h, __u8 slot, const char *name, FILE *log)
+{
+	struct xm_ct_table t;
+	char err[256];
+	long n;
+
+	if (xm_ct_open_handle(&t, h, 1, err, sizeof(err))) {
+		if (log)
+			fprintf(log, "%s: its flows stay in the table: %s\n", name, err);
+		return;
+	}
+	n = xm_ct_remove_if(&t, flow_uses_slot, &slot);
+	xm_ct_close(&t);
+	if (log && n > 0)
+		fprintf(log, "%s: %ld flows through it removed\n", name, n);
+}
+
 int xm_detach(const char *pin_dir, char *const *ifnames, int n, int all,
 	      FILE *log, char *err, size_t errlen)
 {
@@ -666,17 +746,20 @@ int xm_detach(const char *pin_dir, char *const *ifnames, int n, int all,
 		detach_tc((int)list[i]);
 		{
 			struct xm_iface v;
+			int had = bpf_map_lookup_elem(h.fd[XM_MAP_IFACES], &list[i], &v) == 0;
 
-			if (bpf_map_lookup_elem(h.fd[XM_MAP_IFACES], &list[i], &v) == 0) {
+			if (had) {
 				bpf_map_delete_elem(h.fd[XM_MAP_LOCAL_ADDRS], &v.addr);
 				if (v.flags & XM_IFACE_FWD_BY_US)
 					xm_sysctl_forwarding_off(name, log);
 			}
+			xm_iface_forget(&h, list[i]);
+			bpf_map_delete_elem(h.fd[XM_MAP_TX_PORTS], &list[i]);
+			if (log)
+				fprintf(log, "%s: detached\n", name);
+			if (had && !all)
+				drop_flows_of_slot(&h, v.slot, name, log);
 		}
-		xm_iface_forget(&h, list[i]);
-		bpf_map_delete_elem(h.fd[XM_MAP_TX_PORTS], &list[i]);
-		if (log)
-			fprintf(log, "%s: detached\n", name);
 	}
 	xm_close(&h);
 	if (all) {

@@ -193,7 +193,7 @@ void xm_print_conntrack(FILE *o, const struct xm_conn *c, size_t n, int json)
 		fprintf(o, "[");
 	else
 		fprintf(o, "%-5s %-12s %-45s %-45s %6s %6s %10s %12s %10s %12s\n", "PROTO", "STATE",
-			"ORIGINAL (client -> router)", "REPLY (backend -> router)", "AGE", "IDLE",
+			"ORIGINAL (client -> router)", "REPLY (backend -> router)", "IDLE", "EXPIRES",
 			"PKTS IN", "BYTES IN", "PKTS BACK", "BYTES BACK");
 	for (size_t i = 0; i < n; i++) {
 		const struct xm_conn *ci = &c[i];
@@ -203,22 +203,24 @@ void xm_print_conntrack(FILE *o, const struct xm_conn *c, size_t n, int json)
 
 		if (ci->have_reply && ci->reply.last_seen_s > last)
 			last = ci->reply.last_seen_s;
+		if (last > now)
+			last = now; /* stamped by the packets' clock, a little ahead */
 		tuple_str(&ci->orig_key, t1, sizeof(t1));
 		tuple_str(&ci->reply_key, t2, sizeof(t2));
 		if (json) {
 			fprintf(o, "%s{\"proto\":\"%s\",\"state\":\"%s\",\"original\":\"%s\",\"reply\":\"%s\","
-				"\"rule_id\":%u,\"age_s\":%u,\"idle_s\":%u,\"packets_orig\":%llu,"
+				"\"rule_id\":%u,\"idle_s\":%u,\"expires_s\":%u,\"packets_orig\":%llu,"
 				"\"bytes_orig\":%llu,\"packets_reply\":%llu,\"bytes_reply\":%llu,"
 				"\"reply_entry\":%s}", i ? "," : "", proto_name(ci->orig_key.proto),
 				xm_state_name(ci->orig_key.proto, ci->orig.state), t1, t2, ci->orig.rule_id,
-				now - ci->orig.created_s, now - last,
+				now - last, ci->expires_s,
 				(unsigned long long)ci->orig.packets, (unsigned long long)ci->orig.bytes,
 				rp, rb, ci->have_reply ? "true" : "false");
 		} else {
 			fprintf(o, "%-5s %-12s %-45s %-45s %5us %5us %10llu %12llu %10llu %12llu\n",
 				proto_name(ci->orig_key.proto),
 				xm_state_name(ci->orig_key.proto, ci->orig.state), t1,
-				ci->have_reply ? t2 : "(missing)", now - ci->orig.created_s, now - last,
+				ci->have_reply ? t2 : "(missing)", now - last, ci->expires_s,
 				(unsigned long long)ci->orig.packets, (unsigned long long)ci->orig.bytes,
 				rp, rb);
 		}

@@ -12,93 +12,99 @@ uint32_t xm_monotonic_s(void)
 {
 	struct timespec ts;
 
-	/* The data plane stamps flows with bpf_ktime_get_coarse_ns(). */
+	/* The data plane stamps flows with bpf_ktime_get_coarse_ns() (or
+	 * the sweeper's copy of it, up to 1 s behind). */
 	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
 	return (uint32_t)ts.tv_sec;
 }
 
-/* Every key of the flows map; the caller frees *keys. */
-static int flow_keys(struct xm_handle *h, struct xm_flow_key **keys, size_t *n)
+/* Seconds a flow in this state may stay idle: bpf/flow.h's rule. */
+static uint32_t flow_timeout_s(const struct xm_config *cfg, uint8_t proto, uint8_t state)
 {
-	struct xm_flow_key cur, next, *prev = NULL;
-	size_t cap = 0;
+	int id;
 
-	*keys = NULL;
-	*n = 0;
-	while (bpf_map_get_next_key(h->fd[XM_MAP_FLOWS], prev, &next) == 0) {
-		if (*n == cap) {
-			size_t ncap = cap ? cap * 2 : 256;
-			struct xm_flow_key *nk = realloc(*keys, ncap * sizeof(*nk));
-
-			if (!nk) {
-				free(*keys);
-				*keys = NULL;
-				return -1;
-			}
-			*keys = nk;
-			cap = ncap;
-		}
-		(*keys)[(*n)++] = next;
-		cur = next;
-		prev = &cur;
-	}
-	return 0;
+	if (proto == 6)
+		id = state == XM_ST_ESTABLISHED ? XM_TO_TCP_EST : state == XM_ST_FIN ? XM_TO_TCP_FIN :
+		     state == XM_ST_CLOSE ? XM_TO_TCP_CLOSE : XM_TO_TCP_SYN;
+	else if (proto == 17)
+		id = state == XM_ST_ASSURED ? XM_TO_UDP_ASSURED : XM_TO_UDP;
+	else
+		id = XM_TO_ICMP;
+	return cfg->timeouts[id] ? cfg->timeouts[id] : 30;
 }
 
 int xm_conntrack_read(struct xm_handle *h, struct xm_conn **out, size_t *n_out,
 		      char *err, size_t errlen)
 {
-	struct xm_flow_key *keys;
-	struct xm_conn *conns;
-	size_t n, count = 0;
+	struct xm_ct_table t;
+	struct xm_config cfg;
+	struct xm_conn *conns = NULL;
+	size_t count = 0, cap = 0;
+	uint32_t now = xm_monotonic_s();
+	__u32 zero = 0;
+	int rc;
 
 	*out = NULL;
 	*n_out = 0;
-	if (flow_keys(h, &keys, &n)) {
-		snprintf(err, errlen, "out of memory reading %s/flows", h->pin_dir);
-		return -1;
-	}
-	conns = calloc(n ? n : 1, sizeof(*conns));
-	if (!conns) {
-		free(keys);
-		snprintf(err, errlen, "out of memory reading %s/flows", h->pin_dir);
-		return -1;
-	}
-	for (size_t i = 0; i < n; i++) {
-		struct xm_conn *c = &conns[count];
-		struct xm_flow_key pk = {0};
+	rc = xm_ct_open_handle(&t, h, 0, err, errlen);
+	if (rc)
+		return rc;
+	if (bpf_map_lookup_elem(h->fd[XM_MAP_CONFIG], &zero, &cfg))
+		memset(&cfg, 0, sizeof(cfg));
+	for (size_t i = 0; i < t.nslots; i++) {
+		const struct xm_ct_slot *s = &t.slots[i], *r;
+		struct xm_conn *c;
+		uint32_t last, timeout, idle;
 
-		if (bpf_map_lookup_elem(h->fd[XM_MAP_FLOWS], &keys[i], &c->orig))
-			continue; /* expired meanwhile */
-		if (c->orig.flags & XM_FLOW_REPLY)
-			continue; /* listed with its ORIG entry */
-		c->orig_key = keys[i];
-		pk.saddr = c->orig.new_daddr;
-		pk.daddr = c->orig.new_saddr;
-		pk.sport = c->orig.new_dport;
-		pk.dport = c->orig.new_sport;
-		pk.proto = keys[i].proto;
-		c->reply_key = pk;
-		c->have_reply = bpf_map_lookup_elem(h->fd[XM_MAP_FLOWS], &pk, &c->reply) == 0;
-		count++;
+		if (!xm_ct_slot_live(s) || (s->flow.flags & XM_FLOW_REPLY))
+			continue; /* a flow is listed by its ORIG entry */
+		if (count == cap) {
+			size_t ncap = cap ? cap * 2 : 256;
+			struct xm_conn *nc = realloc(conns, ncap * sizeof(*nc));
+
+			if (!nc) {
+				free(conns);
+				xm_ct_close(&t);
+				snprintf(err, errlen, "out of memory reading %s/flows", h->pin_dir);
+				return -1;
+			}
+			conns = nc;
+			cap = ncap;
+		}
+		c = &conns[count++];
+		memset(c, 0, sizeof(*c));
+		c->orig_key = s->key;
+		c->orig_key.ct_state = 0;
+		c->orig = s->flow;
+		xm_ct_partner_key(s, &c->reply_key);
+		r = xm_ct_lookup(&t, &c->reply_key);
+		if (r) {
+			c->reply = r->flow;
+			c->have_reply = 1;
+		}
+		last = c->orig.last_seen_s;
+		if (c->have_reply && c->reply.last_seen_s > last)
+			last = c->reply.last_seen_s;
+		idle = now > last ? now - last : 0;
+		timeout = flow_timeout_s(&cfg, c->orig_key.proto, c->orig.state);
+		c->expires_s = idle < timeout ? timeout - idle : 0;
 	}
-	free(keys);
+	xm_ct_close(&t);
 	*out = conns;
 	*n_out = count;
 	return 0;
 }
 
-static int any_key(int fd, const void *key, void *arg)
-{
-	(void)fd; (void)key; (void)arg;
-	return 1;
-}
-
 int xm_conntrack_flush(struct xm_handle *h, unsigned long *removed, char *err, size_t errlen)
 {
-	long n = xm_map_delete_if(h->fd[XM_MAP_FLOWS], sizeof(struct xm_flow_key), any_key, NULL);
+	struct xm_ct_table t;
+	long n;
+	int rc = xm_ct_open_handle(&t, h, 1, err, errlen);
 
-	(void)err; (void)errlen;
+	if (rc)
+		return rc;
+	n = xm_ct_clear(&t);
+	xm_ct_close(&t);
 	*removed = n > 0 ? (unsigned long)n / 2 : 0; /* two entries a flow */
 	return 0;
 }

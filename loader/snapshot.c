@@ -29,26 +29,9 @@ int xm_read_percpu_u64s(int fd, __u32 key, int ncpus, void *out, size_t size)
 	return 0;
 }
 
-static unsigned long count_keys(int fd, size_t key_size)
-{
-	unsigned char key[64], next[64];
-	void *prev = NULL;
-	unsigned long n = 0;
-
-	if (key_size > sizeof(key))
-		return 0;
-	while (bpf_map_get_next_key(fd, prev, next) == 0) {
-		memcpy(key, next, key_size);
-		prev = key;
-		n++;
-	}
-	return n;
-}
-
 int xm_snapshot_read(struct xm_handle *h, struct xm_snapshot *s, char *err, size_t errlen)
 {
-	struct bpf_map_info info = {0};
-	__u32 info_len = sizeof(info), zero = 0, key, walked, *prev = NULL;
+	__u32 zero = 0, key, walked, *prev = NULL;
 
 	memset(s, 0, sizeof(*s));
 	if (bpf_map_lookup_elem(h->fd[XM_MAP_CONFIG], &zero, &s->config)) {
@@ -107,11 +90,18 @@ int xm_snapshot_read(struct xm_handle *h, struct xm_snapshot *s, char *err, size
 		free(all);
 	}
 
-	s->flows = count_keys(h->fd[XM_MAP_FLOWS], sizeof(struct xm_flow_key)) / 2;
+	{
+		struct xm_ct_table t;
+		char ct_err[256];
+
+		if (xm_ct_open_handle(&t, h, 0, ct_err, sizeof(ct_err)) == 0) {
+			s->flows = xm_ct_count(&t, 1);
+			s->flows_max = XM_CT_FLOWS_OF(t.nslots);
+			xm_ct_close(&t);
+		}
+	}
 	if (bpf_map_lookup_elem(h->fd[XM_MAP_SWEEPER], &zero, &s->sweep))
 		memset(&s->sweep, 0, sizeof(s->sweep));
-	if (bpf_obj_get_info_by_fd(h->fd[XM_MAP_FLOWS], &info, &info_len) == 0)
-		s->flows_max = info.max_entries / 2;
 	{
 		struct xm_rule_key key, next, *rprev = NULL;
 

@@ -79,6 +79,22 @@ struct xm_attach_opts {
 };
 int xm_attach_ex(const char *pin_dir, char *const *ifnames, int n,
 		 const struct xm_attach_opts *o, FILE *log, char *err, size_t errlen);
+/* attach --migrate from layout 1 (migrate.c): prepare sets the changed
+ * pins aside before the load, finish converts into the new maps, abort
+ * puts the old pins back. */
+struct xm_migration {
+	char pin_dir[PATH_MAX];
+	int flows_fd;             /* the layout 1 flow map */
+	int set_aside;
+	__u32 old_config[16];     /* layout 1 config (52 bytes) */
+};
+int xm_migrate_prepare(const char *pin_dir, struct xm_migration *m, char *err, size_t errlen);
+/* The conntrack-max the old maps were made for. */
+unsigned xm_migrate_ct_max(const struct xm_migration *m);
+int xm_migrate_finish(struct xm_migration *m, int config_fd, int flows_fd, uint64_t seed,
+		      FILE *log, char *err, size_t errlen);
+void xm_migrate_abort(struct xm_migration *m);
+
 /* Detaches the given interfaces, or all of them and removes the pins. */
 int xm_detach(const char *pin_dir, char *const *ifnames, int n, int all,
 	      FILE *log, char *err, size_t errlen);
@@ -140,7 +156,7 @@ struct xm_snapshot {
 	size_t n_ifaces;
 	struct xm_rule_info *rules;
 	size_t n_rules;
-	unsigned long flows;      /* map entries (2 per flow) / 2 */
+	unsigned long flows;      /* flows (ORIG entries) in the table */
 	unsigned long flows_max;
 	unsigned long rule_ports; /* live rule map entries */
 	struct xm_sweep sweep;    /* the expiry sweeper's own accounting */
@@ -152,6 +168,39 @@ int xm_snapshot_read(struct xm_handle *h, struct xm_snapshot *s,
 		     char *err, size_t errlen);
 void xm_snapshot_free(struct xm_snapshot *s);
 
+/* ---- the flow table (bpf/ct.h), mapped into memory ---- */
+struct xm_ct_table {
+	struct xm_ct_slot *slots;
+	size_t nslots;
+	size_t map_len;
+	uint32_t homes;           /* nslots - (XM_CT_PROBES - 1) */
+	uint64_t seed;            /* config.ct_seed, or the program's */
+};
+/* Maps the table of map_fd (read-only unless writable). -2: the map is
+ * not this layout's table. */
+int xm_ct_open(struct xm_ct_table *t, int map_fd, uint64_t seed, int writable,
+	       char *err, size_t errlen);
+void xm_ct_close(struct xm_ct_table *t);
+/* The router's table: its seed from the config map. */
+int xm_ct_open_handle(struct xm_ct_table *t, struct xm_handle *h, int writable,
+		      char *err, size_t errlen);
+int xm_ct_slot_live(const struct xm_ct_slot *s);
+struct xm_ct_slot *xm_ct_lookup(const struct xm_ct_table *t, const struct xm_flow_key *k);
+/* 0, -EEXIST, -ENOSPC (no free slot within XM_CT_PROBES), -EAGAIN. */
+int xm_ct_insert(struct xm_ct_table *t, const struct xm_flow_key *k, const struct xm_flow *f);
+/* Removes a live entry: 0, or -1 if it was not live. */
+int xm_ct_remove(struct xm_ct_slot *s);
+/* Live entries (orig_only: ORIG entries, i.e. flows). */
+size_t xm_ct_count(const struct xm_ct_table *t, int orig_only);
+/* The key of the other direction's entry. */
+void xm_ct_partner_key(const struct xm_ct_slot *s, struct xm_flow_key *pk);
+/* Removes each flow (both entries) whose ORIG entry doomed() picks;
+ * returns how many flows. */
+long xm_ct_remove_if(struct xm_ct_table *t, int (*doomed)(const struct xm_ct_slot *orig, void *arg),
+		     void *arg);
+/* Removes every entry; returns how many entries. */
+long xm_ct_clear(struct xm_ct_table *t);
+
 /* ---- conntrack ---- */
 struct xm_conn {
 	struct xm_flow_key orig_key;  /* client -> public address:port */
@@ -159,6 +208,7 @@ struct xm_conn {
 	struct xm_flow_key reply_key; /* backend -> masquerade address:port */
 	struct xm_flow reply;
 	int have_reply;
+	uint32_t expires_s;           /* left before it expires, if idle on */
 };
 /* Every flow, by its ORIG entry; free *out. */
 int xm_conntrack_read(struct xm_handle *h, struct xm_conn **out, size_t *n,

@@ -134,16 +134,26 @@ static ENV_UNUSED int libbpf_print(enum libbpf_print_level level, const char *fm
 	return 0;
 }
 
+/* An interface record into both the ifindex hash and the slot array, as
+ * the loader stores it (flows reach their egress by slot). */
+static ENV_UNUSED int store_iface(const struct xm_iface *v)
+{
+	uint32_t k = v->ifindex, slot = v->slot;
+
+	if (bpf_map_update_elem(fd_ifaces, &k, v, BPF_ANY))
+		return -1;
+	return bpf_map_update_elem(bpf_map__fd(skel->maps.iface_slots), &slot, v, BPF_ANY);
+}
+
 static ENV_UNUSED int set_iface(int ifindex, uint32_t addr, const uint8_t *mac,
 		     uint8_t slot, uint8_t flags)
 {
 	struct xm_iface v = {
 		.ifindex = (uint32_t)ifindex, .addr = addr, .slot = slot, .flags = flags,
 	};
-	uint32_t k = (uint32_t)ifindex;
 
 	memcpy(v.mac, mac, 6);
-	return bpf_map_update_elem(fd_ifaces, &k, &v, BPF_ANY);
+	return store_iface(&v);
 }
 
 static ENV_UNUSED int add_rule(uint32_t id, int ifindex, uint32_t daddr, uint16_t dport,
@@ -164,42 +174,41 @@ static ENV_UNUSED int add_rule(uint32_t id, int ifindex, uint32_t daddr, uint16_
 
 /* ---- map helpers ------------------------------------------------------- */
 
+/* The flow table, mapped (libxmasq's ct_table.c), with the seed the
+ * program was loaded with. */
+static ENV_UNUSED struct xm_ct_table ct_tab;
+
 static ENV_UNUSED int flows_count(void)
 {
-	struct xm_flow_key k, next;
-	int n = 0;
-	void *prev = NULL;
-
-	while (bpf_map_get_next_key(fd_flows, prev, &next) == 0) {
-		k = next;
-		prev = &k;
-		if (++n > 100000)
-			break;
-	}
-	return n;
+	return (int)xm_ct_count(&ct_tab, 0);
 }
 
 static ENV_UNUSED void flows_clear(void)
 {
-	struct xm_flow_key k;
-
-	/* Deleting while iterating can restart the walk: always take the
-	 * first key until none is left. */
-	while (bpf_map_get_next_key(fd_flows, NULL, &k) == 0)
-		if (bpf_map_delete_elem(fd_flows, &k))
-			break;
+	xm_ct_clear(&ct_tab);
 }
 
-static ENV_UNUSED int flow_get(uint32_t saddr, uint32_t daddr, uint16_t sport,
-		    uint16_t dport, uint8_t proto, struct xm_flow *f)
+static ENV_UNUSED struct xm_ct_slot *flow_slot(uint32_t saddr, uint32_t daddr, uint16_t sport,
+					     uint16_t dport, uint8_t proto)
 {
 	struct xm_flow_key k = {
 		.saddr = saddr, .daddr = daddr, .sport = htons(sport),
 		.dport = htons(dport), .proto = proto,
 	};
 
+	return xm_ct_lookup(&ct_tab, &k);
+}
+
+static ENV_UNUSED int flow_get(uint32_t saddr, uint32_t daddr, uint16_t sport,
+		    uint16_t dport, uint8_t proto, struct xm_flow *f)
+{
+	struct xm_ct_slot *s = flow_slot(saddr, daddr, sport, dport, proto);
+
 	memset(f, 0, sizeof(*f));
-	return bpf_map_lookup_elem(fd_flows, &k, f);
+	if (!s)
+		return -1;
+	*f = s->flow;
+	return 0;
 }
 
 /* Moves a flow entry's last packet SECS seconds into the past, as if the
@@ -207,16 +216,12 @@ static ENV_UNUSED int flow_get(uint32_t saddr, uint32_t daddr, uint16_t sport,
 static ENV_UNUSED int flow_age(uint32_t saddr, uint32_t daddr, uint16_t sport,
 			       uint16_t dport, uint8_t proto, uint32_t secs)
 {
-	struct xm_flow_key k = {
-		.saddr = saddr, .daddr = daddr, .sport = htons(sport),
-		.dport = htons(dport), .proto = proto,
-	};
-	struct xm_flow f;
+	struct xm_ct_slot *s = flow_slot(saddr, daddr, sport, dport, proto);
 
-	if (bpf_map_lookup_elem(fd_flows, &k, &f))
+	if (!s)
 		return -1;
-	f.last_seen_s -= secs;
-	return bpf_map_update_elem(fd_flows, &k, &f, BPF_EXIST);
+	s->flow.last_seen_s -= secs;
+	return 0;
 }
 
 static ENV_UNUSED void counters_read(uint64_t out[XM_C_MAX])
@@ -475,13 +480,25 @@ static ENV_UNUSED void check_csums(const char *what, const struct frame *f)
 			 c.l4_got, c.l4_want, c.ok);
 }
 
+/* The ifindex of the interface in iface slot `slot`, 0 if free. */
+static ENV_UNUSED uint32_t slot_ifindex(uint32_t slot)
+{
+	struct xm_iface v = {0};
+
+	bpf_map_lookup_elem(bpf_map__fd(skel->maps.iface_slots), &slot, &v);
+	return v.ifindex;
+}
+
+/* Whether flow entry f rewrites to ns:nsp -> nd:ndp and leaves by oif
+ * (its egress slot's interface) to next hop dmac (NULL: any). */
 static ENV_UNUSED int flow_eq(const struct xm_flow *f, uint32_t ns, uint32_t nd,
 		   uint16_t nsp, uint16_t ndp, int oif, const uint8_t *dmac,
-		   const uint8_t *smac, uint16_t vlan, uint8_t flags, uint32_t rule)
+		   uint16_t vlan, uint8_t flags, uint32_t rule)
 {
+	uint32_t out_ifindex = slot_ifindex(f->out_slot);
 	int ok = f->new_saddr == ns && f->new_daddr == nd &&
 		 f->new_sport == htons(nsp) && f->new_dport == htons(ndp) &&
-		 f->out_ifindex == (uint32_t)oif && f->out_vlan == vlan &&
+		 out_ifindex == (uint32_t)oif && f->out_vlan == vlan &&
 		 /* The checksum-path bits are set by the first packet XDP
 		  * handles in a direction: checked on their own, not here. */
 		 (f->flags & ~(XM_FLOW_CSUM_CHECKED | XM_FLOW_CSUM_PARTIAL)) == flags &&
@@ -489,21 +506,17 @@ static ENV_UNUSED int flow_eq(const struct xm_flow *f, uint32_t ns, uint32_t nd,
 
 	if (dmac && memcmp(f->out_dmac, dmac, 6))
 		ok = 0;
-	if (smac && memcmp(f->out_smac, smac, 6))
-		ok = 0;
 	if (!ok) {
 		char a[INET_ADDRSTRLEN], b[INET_ADDRSTRLEN];
 
 		inet_ntop(AF_INET, &f->new_saddr, a, sizeof(a));
 		inet_ntop(AF_INET, &f->new_daddr, b, sizeof(b));
-		tap_diag("flow: %s:%u -> %s:%u out_ifindex %u vlan %u flags 0x%x rule %u "
-			 "dmac %02x:%02x:%02x:%02x:%02x:%02x smac %02x:%02x:%02x:%02x:%02x:%02x state %u",
-			 a, ntohs(f->new_sport), b, ntohs(f->new_dport), f->out_ifindex,
+		tap_diag("flow: %s:%u -> %s:%u out slot %u (ifindex %u) vlan %u flags 0x%x rule %u "
+			 "dmac %02x:%02x:%02x:%02x:%02x:%02x state %u",
+			 a, ntohs(f->new_sport), b, ntohs(f->new_dport), f->out_slot, out_ifindex,
 			 f->out_vlan, f->flags, f->rule_id,
 			 f->out_dmac[0], f->out_dmac[1], f->out_dmac[2], f->out_dmac[3],
-			 f->out_dmac[4], f->out_dmac[5], f->out_smac[0], f->out_smac[1],
-			 f->out_smac[2], f->out_smac[3], f->out_smac[4], f->out_smac[5],
-			 f->state);
+			 f->out_dmac[4], f->out_dmac[5], f->state);
 	}
 	return ok;
 }
@@ -533,6 +546,15 @@ static ENV_UNUSED void env_bind_fds(void)
 	fd_local_addrs = bpf_map__fd(skel->maps.local_addrs);
 	fd_frags = bpf_map__fd(skel->maps.frags);
 	fd_sweeper = bpf_map__fd(skel->maps.sweeper);
+	{
+		char err[256];
+
+		xm_ct_close(&ct_tab);
+		if (xm_ct_open(&ct_tab, fd_flows, skel->rodata->xm_ct_seed, 1, err, sizeof(err))) {
+			fprintf(stderr, "%s\n", err);
+			exit(1);
+		}
+	}
 }
 
 #endif

@@ -25,7 +25,11 @@
 #  5. detach eth1 under traffic through eth0: eth0's streams lose nothing,
 #     eth1 has no program left, eth0 and eth2 keep theirs;
 #  6. pinned maps of another layout_version: attach refuses (exit 2, says
-#     --migrate/--fresh), attach --fresh starts over.
+#     --migrate/--fresh), attach --fresh starts over;
+#  7. the upgrade from layout 1: a router set up by the last layout-1 build
+#     (selftests/layout1_xmasq.sh) carries TCP and UDP streams while this
+#     build attaches with --migrate: nothing lost, flows, rules and
+#     settings carried over.
 #
 # Env: LIVE_CHECKS="check_atomic ..." (a subset, for debugging), LIVE_DEBUG=1
 #      XMASQ=build/xmasq  LIVE_MODES="xdp tc" (attach modes to run, each on a
@@ -623,7 +627,7 @@ check_layout() {
 	local out rc v ids0 ids1 ct0 ct1 bytes new
 	CFG_ORIG=$(cfg_bytes)
 	v=$(cut -d' ' -f1-4 <<<"$CFG_ORIG")
-	tap_result "$({ [ "$v" = "0x01 0x00 0x00 0x00" ]; }; echo $?)" "layout: the pinned config's layout_version reads 1 ($v)" "$CFG_ORIG"
+	tap_result "$({ [ "$v" = "0x02 0x00 0x00 0x00" ]; }; echo $?)" "layout: the pinned config's layout_version reads 2 ($v)" "$CFG_ORIG"
 	# a flow to lose
 	lt "$NS_C0" 15 udp-send --dst $R_ADDR0 --src $C0_ADDR --port 5000 --tag probe-s6 --pps 50 --max-secs 0.2 \
 		--out "$D/udpc-probe-s6.json" >/dev/null 2>&1
@@ -649,8 +653,8 @@ check_layout() {
 	tap_result $? "layout: attach --fresh eth0 eth1 eth2 works" "$out"
 	status_json "$XM_TMP/st6c.json"
 	v=$(jget "$XM_TMP/st6c.json" "(d['layout_version'], d['flows'], d['rules'])")
-	tap_result "$({ [ "$v" = "(1, 0, 0)" ]; }; echo $?)" \
-		"layout: fresh maps: layout_version 1, no flows (were $ct0), no rules: $v" "$(cat "$XM_TMP/st6c.json")"
+	tap_result "$({ [ "$v" = "(2, 0, 0)" ]; }; echo $?)" \
+		"layout: fresh maps: layout_version 2, no flows (were $ct0), no rules: $v" "$(cat "$XM_TMP/st6c.json")"
 	# restore service: rules again, and traffic flows
 	out=$(xm apply "$RB/F1.conf" 2>&1)
 	tap_result $? "layout: apply the rules again after --fresh" "$out"
@@ -660,19 +664,62 @@ check_layout() {
 	streams_check s6 "layout: after --fresh" "$B_ADDR" eth0
 }
 
+# ---- 7. migration from layout 1 ----------------------------------------------------------------
+check_migrate() {
+	local old out rc v ct0 r0 r1 l0
+	if ! old=$(selftests/layout1_xmasq.sh 2>&1); then
+		T_NUM=$((T_NUM + 1))
+		echo "ok $T_NUM - $MODE: migrate # SKIP no layout 1 build: $old"
+		return
+	fi
+	xmo() { timeout --kill-after=5 60 nsenter --net="/run/netns/$NS_R" "$old" --pin-dir "$XM_PIN" "$@"; }
+	out=$(xmo attach --fresh --mode "$MODE" eth0 eth1 eth2 2>&1 && xmo apply "$RB/F1.conf" 2>&1 &&
+		printf 'set timeout udp 33\n' | cat "$RB/F1.conf" - >"$XM_TMP/F1-udp33.conf" &&
+		xmo apply "$XM_TMP/F1-udp33.conf" 2>&1)
+	tap_result $? "migrate: the layout 1 build attaches and applies the rules (set timeout udp 33)" "$out"
+	streams_start s7 eth0
+	sleep 0.5
+	ct0=$(xmo conntrack count --json 2>/dev/null | "$XM_PY" -c 'import json,sys; print(json.load(sys.stdin)["flows"])')
+	r0=$(tcp_loss) l0=$(tcp_loss_detail)
+	out=$(xm attach --mode "$MODE" eth0 eth1 eth2 2>&1)
+	rc=$?
+	tap_result "$({ [ $rc = 2 ] && grep -q -- --migrate <<<"$out"; }; echo $?)" \
+		"migrate: without --migrate this build refuses the layout 1 maps (exit $rc)" "$out"
+	out=$(xm attach --migrate --mode "$MODE" eth0 eth1 eth2 2>&1)
+	rc=$?
+	tap_result "$({ [ $rc = 0 ] && grep -q 'migrated from layout 1 to 2' <<<"$out"; }; echo $?)" \
+		"migrate: attach --migrate under traffic converts the maps ($(grep migrated <<<"$out"))" "$out"
+	sleep 1
+	streams_stop s7
+	streams_check s7 "migrate" "$B_ADDR" eth0
+	r1=$(tcp_loss)
+	loss_result migrate
+	status_json "$XM_TMP/st7.json"
+	v=$(jget "$XM_TMP/st7.json" "(d['layout_version'], d['rules'] > 0, d['flows'] >= ${ct0:-1} > 0)")
+	tap_result "$({ [ "$v" = "(2, True, True)" ]; }; echo $?)" \
+		"migrate: layout 2, rules kept, the $ct0 flows of layout 1 in the new table: $v" "$(cat "$XM_TMP/st7.json")"
+	v=$(cfg_bytes | cut -d' ' -f37-40)
+	tap_result "$({ [ "$v" = "0x21 0x00 0x00 0x00" ]; }; echo $?)" \
+		"migrate: the config carried over (udp timeout 33 s: $v)" "$(cfg_bytes)"
+	ls "$XM_PIN" | grep -q layout1
+	tap_result "$({ [ $? != 0 ]; }; echo $?)" "migrate: no layout 1 pins left behind" "$(ls "$XM_PIN")"
+	out=$(xm apply "$RB/F1.conf" 2>&1)
+	tap_result $? "migrate: the migrated router takes an apply" "$out"
+}
+
 # ---- run ------------------------------------------------------------------------------------
 for MODE in ${LIVE_MODES:-xdp tc}; do
 	diag "==== xmasq live operations, attach mode $MODE"
 	T_MODE=$SECONDS
 	CFG_ORIG=""
 	if setup; then
-		for step in ${LIVE_CHECKS:-check_atomic check_survive check_csum check_reset check_reattach check_detach_one check_layout}; do
+		for step in ${LIVE_CHECKS:-check_atomic check_survive check_csum check_reset check_reattach check_detach_one check_layout check_migrate}; do
 			t=$SECONDS
 			$step
 			diag "$step: $((SECONDS - t)) s"
 		done
 		# in case check 6 stopped half-way: the original config back
-		if [ -n "$CFG_ORIG" ] && [ "$(cut -d' ' -f1 <<<"$(cfg_bytes 2>/dev/null)")" != 0x01 ]; then
+		if [ -n "$CFG_ORIG" ] && [ "$(cut -d' ' -f1 <<<"$(cfg_bytes 2>/dev/null)")" != 0x02 ]; then
 			cfg_write "$CFG_ORIG"
 		fi
 	fi

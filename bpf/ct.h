@@ -1,0 +1,254 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/* The flow table: open addressing with linear probing over the array map
+ * "flows" (layout in xmasq_abi.h). Lock-free:
+ *  - an insert claims a free slot by compare-and-swap of its key's second
+ *    word (EMPTY/DEAD -> WRITING), fills it in, and publishes it with an
+ *    exchange (-> LIVE, a full barrier, so readers that see LIVE see the
+ *    rest on every architecture);
+ *  - a removal is a compare-and-swap LIVE -> DEAD; DEAD slots keep probe
+ *    chains intact and are reused by inserts;
+ *  - the sweeper turns DEAD slots back into EMPTY when an EMPTY one follows
+ *    them (then no chain passes through), re-checking that follower so an
+ *    insert that claimed it meanwhile is never cut off; an insert in turn
+ *    re-checks its chain after publishing and moves up if a slot before it
+ *    became EMPTY (xm_ct_settle). */
+#ifndef XMASQ_BPF_CT_H
+#define XMASQ_BPF_CT_H
+
+/* Set by the loader from the table it loads against (config.ct_seed, the
+ * map's size); constants to the verifier and the JIT. */
+const volatile __u64 xm_ct_seed = 0;
+const volatile __u32 xm_ct_homes = XM_CT_SLOTS(XM_CT_DEFAULT_MAX) - (XM_CT_PROBES - 1);
+
+#define XM_CT_W0(s) (((__u64 *)&(s)->key)[0])
+#define XM_CT_W1(s) (((volatile __u64 *)&(s)->key)[1])
+
+static __always_inline __u64 xm_key_w0(const struct xm_flow_key *k)
+{
+	return ((const __u64 *)k)[0];
+}
+
+static __always_inline __u64 xm_key_w1(const struct xm_flow_key *k)
+{
+	return ((const __u64 *)k)[1];
+}
+
+static __always_inline __u32 xm_ct_home_of(__u64 w0, __u64 w1)
+{
+	return xm_ct_home(w0, w1, xm_ct_seed, xm_ct_homes);
+}
+
+/* The live entry for (w0, w1) from probe `from` of its chain on: its slot
+ * index, or -1. A global function: the verifier checks its loop once, not
+ * at every call site. */
+__noinline int xm_ct_find_from(__u64 w0, __u64 w1, __u32 home, __u32 from)
+{
+	__u64 live = xm_ct_state_word(w1, XM_CT_LIVE), sw1;
+	struct xm_ct_slot *s;
+	__u32 idx;
+
+	for (__u32 i = from; i < XM_CT_PROBES; i++) {
+		idx = home + i;
+		s = bpf_map_lookup_elem(&flows, &idx);
+		if (!s)
+			return -1;
+		sw1 = XM_CT_W1(s);
+		if (sw1 == live && XM_CT_W0(s) == w0)
+			return (int)idx;
+		if (sw1 == 0)
+			return -1; /* EMPTY: the chain ends here */
+	}
+	return -1;
+}
+
+/* The slot holding key k, or NULL; *idx gets its index. The home slot is
+ * checked inline: the usual case is a hit (or an EMPTY home) there. */
+static __always_inline struct xm_ct_slot *xm_ct_find(const struct xm_flow_key *k, __u32 *idx)
+{
+	__u64 w0 = xm_key_w0(k), w1 = xm_key_w1(k), sw1;
+	__u32 home = xm_ct_home_of(w0, w1);
+	struct xm_ct_slot *s = bpf_map_lookup_elem(&flows, &home);
+	int at;
+
+	if (!s)
+		return NULL;
+	sw1 = XM_CT_W1(s);
+	if (sw1 == xm_ct_state_word(w1, XM_CT_LIVE) && XM_CT_W0(s) == w0) {
+		*idx = home;
+		return s;
+	}
+	if (sw1 == 0)
+		return NULL;
+	at = xm_ct_find_from(w0, w1, home, 1);
+	if (at < 0)
+		return NULL;
+	*idx = (__u32)at;
+	return bpf_map_lookup_elem(&flows, idx);
+}
+
+static __always_inline struct xm_flow *xm_flow_find(const struct xm_flow_key *k)
+{
+	__u32 idx;
+	struct xm_ct_slot *s = xm_ct_find(k, &idx);
+
+	if (!s)
+		return NULL;
+	/* Keep the null check before the offset: clang would fold both into
+	 * a select the verifier refuses. */
+	asm volatile("" : "+r"(s));
+	return &s->flow;
+}
+
+#define XM_CT_ERR_EXIST  (-17) /* EEXIST: the key is in the table */
+#define XM_CT_ERR_FULL   (-28) /* ENOSPC: no free slot within XM_CT_PROBES */
+#define XM_CT_ERR_AGAIN  (-11) /* EAGAIN: the free slot was taken meanwhile */
+
+/* Claims a slot for key (w0, w1): its index, now WRITING and holding the
+ * key, or XM_CT_ERR_*. The chain is read to its end first, so a key
+ * already live anywhere in it is found even when a DEAD slot comes first. */
+__noinline int xm_ct_claim(__u64 w0, __u64 w1)
+{
+	__u64 live = xm_ct_state_word(w1, XM_CT_LIVE), dead = xm_ct_state_word(0, XM_CT_DEAD);
+	__u64 sw1, seen = 0;
+	__u32 home = xm_ct_home_of(w0, w1), idx, free_idx = 0;
+	struct xm_ct_slot *s;
+	int have_free = 0;
+
+	for (__u32 i = 0; i < XM_CT_PROBES; i++) {
+		idx = home + i;
+		s = bpf_map_lookup_elem(&flows, &idx);
+		if (!s)
+			break;
+		sw1 = XM_CT_W1(s);
+		if (sw1 == live && XM_CT_W0(s) == w0)
+			return XM_CT_ERR_EXIST;
+		if (sw1 == 0 || sw1 == dead) {
+			if (!have_free) {
+				have_free = 1;
+				free_idx = idx;
+				seen = sw1;
+			}
+			if (sw1 == 0)
+				break;
+		}
+	}
+	if (!have_free)
+		return XM_CT_ERR_FULL;
+	s = bpf_map_lookup_elem(&flows, &free_idx);
+	if (!s)
+		return XM_CT_ERR_FULL;
+	if (__sync_val_compare_and_swap(&XM_CT_W1(s), seen,
+					xm_ct_state_word(w1, XM_CT_WRITING)) != seen)
+		return XM_CT_ERR_AGAIN;
+	XM_CT_W0(s) = w0;
+	return (int)free_idx;
+}
+
+/* After publishing key (w0, w1) at slot idx: if a slot between its home
+ * and idx has become EMPTY meanwhile (the sweeper cleaned it up while this
+ * insert was probing), lookups would stop there, so the entry moves into
+ * it. Returns the entry's index. */
+__noinline int xm_ct_settle(__u64 w0, __u64 w1, __u32 idx)
+{
+	__u64 live = xm_ct_state_word(w1, XM_CT_LIVE);
+	__u64 writing = xm_ct_state_word(w1, XM_CT_WRITING);
+	__u32 home = xm_ct_home_of(w0, w1), j;
+	struct xm_ct_slot *s, *to;
+
+	for (__u32 i = 0; i < XM_CT_PROBES; i++) {
+		j = home + i;
+		if (j >= idx)
+			return (int)idx;
+		to = bpf_map_lookup_elem(&flows, &j);
+		if (!to)
+			return (int)idx;
+		if (XM_CT_W1(to) != 0)
+			continue;
+		if (__sync_val_compare_and_swap(&XM_CT_W1(to), 0, writing) != 0)
+			continue; /* taken meanwhile: no longer EMPTY either */
+		s = bpf_map_lookup_elem(&flows, &idx);
+		if (!s) {
+			XM_CT_W1(to) = xm_ct_state_word(0, XM_CT_DEAD);
+			return (int)idx;
+		}
+		XM_CT_W0(to) = w0;
+		to->flow = s->flow;
+		__sync_lock_test_and_set(&XM_CT_W1(to), live);
+		__sync_val_compare_and_swap(&XM_CT_W1(s), live, xm_ct_state_word(0, XM_CT_DEAD));
+		return (int)j;
+	}
+	return (int)idx;
+}
+
+/* Fills in and publishes a slot claimed by xm_ct_claim; the entry's slot
+ * (it may have moved: xm_ct_settle). */
+static __always_inline struct xm_ct_slot *xm_ct_publish(__u32 idx, const struct xm_flow_key *k,
+							 const struct xm_flow *v)
+{
+	struct xm_ct_slot *s = bpf_map_lookup_elem(&flows, &idx);
+	__u64 w1 = xm_key_w1(k);
+
+	if (!s)
+		return NULL;
+	s->flow = *v;
+	__sync_lock_test_and_set(&XM_CT_W1(s), xm_ct_state_word(w1, XM_CT_LIVE));
+	idx = (__u32)xm_ct_settle(xm_key_w0(k), w1, idx);
+	return bpf_map_lookup_elem(&flows, &idx);
+}
+
+/* Removes the entry in slot s if its second word is still `live` (it was
+ * not removed and reused meanwhile). */
+static __always_inline int xm_ct_remove(struct xm_ct_slot *s, __u64 live)
+{
+	return __sync_val_compare_and_swap(&XM_CT_W1(s), live,
+					   xm_ct_state_word(0, XM_CT_DEAD)) == live ? 0 : -1;
+}
+
+/* Gives back a slot claimed but not published. */
+static __always_inline void xm_ct_release(__u32 idx)
+{
+	struct xm_ct_slot *s = bpf_map_lookup_elem(&flows, &idx);
+
+	if (s)
+		__sync_lock_test_and_set(&XM_CT_W1(s), xm_ct_state_word(0, XM_CT_DEAD));
+}
+
+/* xm_ct_claim for key k, once more if the free slot it found was taken
+ * by another CPU in between. */
+static __always_inline int xm_ct_claim_key(const struct xm_flow_key *k)
+{
+	int rc = xm_ct_claim(xm_key_w0(k), xm_key_w1(k));
+
+	if (rc == XM_CT_ERR_AGAIN)
+		rc = xm_ct_claim(xm_key_w0(k), xm_key_w1(k));
+	return rc == XM_CT_ERR_AGAIN ? XM_CT_ERR_FULL : rc;
+}
+
+/* Sweeper: slot `e` is EMPTY, so the DEAD run ending just before it is
+ * passed by no chain: those slots become EMPTY too, walking back. Each is
+ * restored if its follower was claimed meanwhile (see the top). */
+static __always_inline void xm_ct_clean_before(__u32 e)
+{
+	__u64 dead = xm_ct_state_word(0, XM_CT_DEAD);
+	struct xm_ct_slot *s, *next;
+	__u32 j, n;
+
+	for (__u32 i = 1; i <= XM_CT_PROBES; i++) {
+		if (i > e)
+			return;
+		j = e - i;
+		n = j + 1;
+		s = bpf_map_lookup_elem(&flows, &j);
+		next = bpf_map_lookup_elem(&flows, &n);
+		if (!s || !next || XM_CT_W1(s) != dead)
+			return;
+		if (__sync_val_compare_and_swap(&XM_CT_W1(s), dead, 0) != dead)
+			return;
+		if (XM_CT_W1(next) != 0) {
+			__sync_val_compare_and_swap(&XM_CT_W1(s), 0, dead);
+			return;
+		}
+	}
+}
+
+#endif

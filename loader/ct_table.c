@@ -1,0 +1,219 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/* The flow table from user space: the same open-addressing scheme as
+ * bpf/ct.h, over the array map mapped into memory, with the same atomic
+ * steps (the data plane keeps running meanwhile). */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+#include <bpf/bpf.h>
+#include "xmasq.h"
+
+#define W0(s) (((uint64_t *)&(s)->key)[0])
+#define W1(s) (((uint64_t *)&(s)->key)[1])
+
+static uint64_t key_w0(const struct xm_flow_key *k)
+{
+	union xm_ct_words u = { .key = *k };
+
+	return u.w[0];
+}
+
+static uint64_t key_w1(const struct xm_flow_key *k)
+{
+	union xm_ct_words u = { .key = *k };
+
+	u.key.ct_state = 0;
+	return u.w[1];
+}
+
+static uint64_t load_w1(const struct xm_ct_slot *s)
+{
+	return __atomic_load_n(&((const uint64_t *)&s->key)[1], __ATOMIC_ACQUIRE);
+}
+
+int xm_ct_open(struct xm_ct_table *t, int map_fd, uint64_t seed, int writable,
+	       char *err, size_t errlen)
+{
+	struct bpf_map_info info = {0};
+	__u32 len = sizeof(info);
+	long page = sysconf(_SC_PAGESIZE);
+	void *mem;
+
+	memset(t, 0, sizeof(*t));
+	if (bpf_obj_get_info_by_fd(map_fd, &info, &len)) {
+		snprintf(err, errlen, "flow table: cannot read its map info: %s", strerror(errno));
+		return -1;
+	}
+	if (info.type != BPF_MAP_TYPE_ARRAY || info.value_size != sizeof(struct xm_ct_slot) ||
+	    info.max_entries < XM_CT_PROBES) {
+		snprintf(err, errlen, "flow table: map type %u with %u-byte values is not this build's table (layout %d): attach --migrate",
+			 info.type, info.value_size, XM_LAYOUT_VERSION);
+		return -2;
+	}
+	t->nslots = info.max_entries;
+	t->homes = info.max_entries - (XM_CT_PROBES - 1);
+	t->map_len = ((size_t)info.max_entries * sizeof(struct xm_ct_slot) + (size_t)page - 1) &
+		     ~((size_t)page - 1);
+	mem = mmap(NULL, t->map_len, PROT_READ | (writable ? PROT_WRITE : 0), MAP_SHARED, map_fd, 0);
+	if (mem == MAP_FAILED) {
+		snprintf(err, errlen, "flow table: cannot map it into memory: %s", strerror(errno));
+		return -1;
+	}
+	t->slots = mem;
+	t->seed = seed;
+	return 0;
+}
+
+void xm_ct_close(struct xm_ct_table *t)
+{
+	if (t->slots)
+		munmap(t->slots, t->map_len);
+	t->slots = NULL;
+}
+
+int xm_ct_slot_live(const struct xm_ct_slot *s)
+{
+	union xm_ct_words u;
+
+	u.w[1] = load_w1(s);
+	return u.key.ct_state == XM_CT_LIVE;
+}
+
+struct xm_ct_slot *xm_ct_lookup(const struct xm_ct_table *t, const struct xm_flow_key *k)
+{
+	uint64_t w0 = key_w0(k), w1 = key_w1(k), live = xm_ct_state_word(w1, XM_CT_LIVE), sw1;
+	uint32_t home = xm_ct_home(w0, w1, t->seed, t->homes);
+
+	for (uint32_t i = 0; i < XM_CT_PROBES && home + i < t->nslots; i++) {
+		struct xm_ct_slot *s = &t->slots[home + i];
+
+		sw1 = load_w1(s);
+		if (sw1 == live && W0(s) == w0)
+			return s;
+		if (sw1 == 0)
+			return NULL;
+	}
+	return NULL;
+}
+
+int xm_ct_remove(struct xm_ct_slot *s)
+{
+	uint64_t w1 = load_w1(s);
+	union xm_ct_words u = { .w = { 0, w1 } };
+
+	if (u.key.ct_state != XM_CT_LIVE)
+		return -1;
+	return __atomic_compare_exchange_n(&W1(s), &w1, xm_ct_state_word(0, XM_CT_DEAD), 0,
+					   __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST) ? 0 : -1;
+}
+
+int xm_ct_insert(struct xm_ct_table *t, const struct xm_flow_key *k, const struct xm_flow *f)
+{
+	uint64_t w0 = key_w0(k), w1 = key_w1(k), live = xm_ct_state_word(w1, XM_CT_LIVE);
+	uint64_t dead = xm_ct_state_word(0, XM_CT_DEAD), sw1;
+	uint32_t home = xm_ct_home(w0, w1, t->seed, t->homes);
+
+	for (int attempt = 0; attempt < 4; attempt++) {
+		struct xm_ct_slot *free_slot = NULL;
+		uint64_t seen = 0;
+
+		for (uint32_t i = 0; i < XM_CT_PROBES && home + i < t->nslots; i++) {
+			struct xm_ct_slot *s = &t->slots[home + i];
+
+			sw1 = load_w1(s);
+			if (sw1 == live && W0(s) == w0)
+				return -EEXIST;
+			if ((sw1 == 0 || sw1 == dead) && !free_slot) {
+				free_slot = s;
+				seen = sw1;
+			}
+			if (sw1 == 0)
+				break;
+		}
+		if (!free_slot)
+			return -ENOSPC;
+		if (!__atomic_compare_exchange_n(&W1(free_slot), &seen,
+						 xm_ct_state_word(w1, XM_CT_WRITING), 0,
+						 __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
+			continue; /* taken by the data plane meanwhile */
+		W0(free_slot) = w0;
+		free_slot->flow = *f;
+		__atomic_store_n(&W1(free_slot), live, __ATOMIC_SEQ_CST);
+		return 0;
+	}
+	return -EAGAIN;
+}
+
+size_t xm_ct_count(const struct xm_ct_table *t, int orig_only)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < t->nslots; i++) {
+		const struct xm_ct_slot *s = &t->slots[i];
+
+		if (xm_ct_slot_live(s) && (!orig_only || !(s->flow.flags & XM_FLOW_REPLY)))
+			n++;
+	}
+	return n;
+}
+
+void xm_ct_partner_key(const struct xm_ct_slot *s, struct xm_flow_key *pk)
+{
+	memset(pk, 0, sizeof(*pk));
+	pk->saddr = s->flow.new_daddr;
+	pk->daddr = s->flow.new_saddr;
+	pk->sport = s->flow.new_dport;
+	pk->dport = s->flow.new_sport;
+	pk->proto = s->key.proto;
+}
+
+long xm_ct_remove_if(struct xm_ct_table *t, int (*doomed)(const struct xm_ct_slot *orig, void *arg),
+		     void *arg)
+{
+	long removed = 0;
+
+	for (size_t i = 0; i < t->nslots; i++) {
+		struct xm_ct_slot *s = &t->slots[i], *partner;
+		struct xm_flow_key pk;
+
+		if (!xm_ct_slot_live(s) || (s->flow.flags & XM_FLOW_REPLY) || !doomed(s, arg))
+			continue;
+		xm_ct_partner_key(s, &pk);
+		partner = xm_ct_lookup(t, &pk);
+		if (partner)
+			xm_ct_remove(partner);
+		if (xm_ct_remove(s) == 0)
+			removed++;
+	}
+	return removed;
+}
+
+long xm_ct_clear(struct xm_ct_table *t)
+{
+	long removed = 0;
+
+	for (size_t i = 0; i < t->nslots; i++)
+		if (xm_ct_remove(&t->slots[i]) == 0)
+			removed++;
+	return removed;
+}
+
+int xm_ct_open_handle(struct xm_ct_table *t, struct xm_handle *h, int writable,
+		      char *err, size_t errlen)
+{
+	struct xm_config cfg;
+	__u32 zero = 0;
+
+	if (bpf_map_lookup_elem(h->fd[XM_MAP_CONFIG], &zero, &cfg)) {
+		snprintf(err, errlen, "%s/config: cannot read it: %s", h->pin_dir, strerror(errno));
+		return -1;
+	}
+	if (cfg.layout_version != XM_LAYOUT_VERSION) {
+		snprintf(err, errlen, "%s: maps have layout %u, this build uses %u: attach --migrate first",
+			 h->pin_dir, cfg.layout_version, XM_LAYOUT_VERSION);
+		return -2;
+	}
+	return xm_ct_open(t, h->fd[XM_MAP_FLOWS], cfg.ct_seed, writable, err, errlen);
+}
