@@ -186,7 +186,11 @@ int xm_ct_open_handle(struct xm_ct_table *t, struct xm_handle *h, int writable,
 		      char *err, size_t errlen);
 int xm_ct_slot_live(const struct xm_ct_slot *s);
 struct xm_ct_slot *xm_ct_lookup(const struct xm_ct_table *t, const struct xm_flow_key *k);
-/* 0, -EEXIST, -ENOSPC (no free slot within XM_CT_PROBES), -EAGAIN. */
+/* 0, -EEXIST, -ENOSPC (no free slot within XM_CT_PROBES), -EAGAIN.
+ * Unlike the data plane's insert it does not re-check its chain after
+ * publishing (bpf/ct.h, xm_ct_settle): only for a table no sweeper is
+ * cleaning up yet (attach --migrate fills the new table before its
+ * program starts one). */
 int xm_ct_insert(struct xm_ct_table *t, const struct xm_flow_key *k, const struct xm_flow *f);
 /* Removes a live entry: 0, or -1 if it was not live. */
 int xm_ct_remove(struct xm_ct_slot *s);

@@ -587,11 +587,21 @@ has_xdp() { nsx "$NS_R" ip -d link show dev "$1" | grep -qE 'prog/xdp id|xdpgene
 has_tc() { nsx "$NS_R" tc filter show dev "$1" ingress | grep -q bpf; }
 
 check_detach_one() {
-	local out rc r0 r1 l0 names ifc
+	local out rc r0 r1 l0 names ifc via0 via1 v
 	r0=$(tcp_loss); l0=$(tcp_loss_detail)
 	streams_start s5 eth0
+	# a flow through eth1 too: detaching eth1 removes it, and only it
+	lt "$NS_C1" 15 udp-send --dst $R_ADDR1 --src $C1_ADDR --port 5000 --tag probe-s5 --pps 50 --max-secs 0.2 \
+		--out "$D/udpc-probe-s5.json" >/dev/null 2>&1
+	ct_json "$XM_TMP/ct5a.json"
+	via0=$(jget "$XM_TMP/ct5a.json" "len([c for c in d if '> $R_ADDR0:' in c['original']])")
+	via1=$(jget "$XM_TMP/ct5a.json" "len([c for c in d if '> $R_ADDR1:' in c['original']])")
 	out=$(xm detach eth1 2>&1)
 	tap_result $? "detach: xmasq detach eth1 during eth0's streams ($(tr '\n' ' ' <<<"$out"))" "$out"
+	ct_json "$XM_TMP/ct5b.json"
+	v=$(jget "$XM_TMP/ct5b.json" "(len([c for c in d if '> $R_ADDR0:' in c['original']]), len([c for c in d if '> $R_ADDR1:' in c['original']]))")
+	tap_result "$({ [ "${via1:-0}" -ge 1 ] && [ "$v" = "(${via0:-x}, 0)" ]; }; echo $?)" \
+		"detach: eth1's flows removed with it ($via1 -> 0), eth0's kept ($via0; after: $v)" "$(cat "$XM_TMP/ct5b.json")"
 	status_json "$XM_TMP/st5.json"
 	names=$(jget "$XM_TMP/st5.json" "' '.join(sorted(i['name'] for i in d['interfaces'] if i['tc_prog_id'] or i['xdp_prog_id']))")
 	tap_result "$({ [ "$names" = "eth0 eth2" ]; }; echo $?)" "detach: status --json lists programs on eth0 eth2 only ($names)" "$(cat "$XM_TMP/st5.json")"

@@ -62,14 +62,14 @@ def fmt(v):
 
 
 def bytes_per_flow(path):
-    """A "bytes_memlock max_entries" file of a flow map (two entries a
-    flow) as bytes per flow, or None."""
+    """A "bytes_memlock conntrack_max live_flows" file of the flow table as
+    (bytes per flow of its size, bytes per live flow), or None."""
     if not path or not os.path.exists(path):
         return None
     try:
-        mem, entries = open(path).read().split()
-        return round(int(mem) / (int(entries) / 2), 1)
-    except ValueError:
+        mem, flows, live = (int(x) for x in open(path).read().split())
+        return round(mem / flows, 1), round(mem / live, 1)
+    except (ValueError, ZeroDivisionError):
         return None
 
 
@@ -102,12 +102,10 @@ def main():
         extra["gen_sink_direct_mpps"] = stats(data["gen-sink-direct"]["direct"])
     if "apply-100k-cmd" in data:
         extra["apply_100k_xmasq_command_us"] = stats(data["apply-100k-cmd"]["xmasq-xdp"])
-    pow2 = os.path.join(os.path.dirname(ct_mem), "ct_mem_pow2") if ct_mem else None
-    for key, path in (("xmasq_flow_map_bytes_per_flow", ct_mem),
-                      ("xmasq_flow_map_bytes_per_flow_at_2^20", pow2)):
-        per_flow = bytes_per_flow(path)
-        if per_flow is not None:
-            extra[key] = per_flow
+    per_flow = bytes_per_flow(ct_mem)
+    if per_flow is not None:
+        extra["xmasq_flow_table_bytes_per_flow"] = per_flow[0]
+        extra["xmasq_flow_table_bytes_per_live_flow_flows_1m"] = per_flow[1]
     if "prog-ns-fastpath-1m" in data:
         extra["prog_ns_fastpath_1m_flows_ns"] = stats(data["prog-ns-fastpath-1m"]["xmasq-xdp"])
     if extra:
