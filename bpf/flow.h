@@ -32,6 +32,18 @@ static __always_inline void xm_count(__u32 id, __u64 bytes)
 	xm_count_n(id, 1, bytes);
 }
 
+/* A managed interface by ifindex, or NULL. */
+static __always_inline struct xm_iface *xm_iface_of(__u32 ifindex)
+{
+	struct xm_iface *v;
+
+	if (ifindex < XM_IFINDEX_DIRECT) {
+		v = bpf_map_lookup_elem(&iface_index, &ifindex);
+		return v && v->ifindex == ifindex ? v : NULL;
+	}
+	return bpf_map_lookup_elem(&ifaces, &ifindex);
+}
+
 static __always_inline __u32 xm_now_s(void)
 {
 	return (__u32)(bpf_ktime_get_coarse_ns() / 1000000000ull);
@@ -469,7 +481,7 @@ static __always_inline int xm_flow_create(void *ctx, struct xm_pkt *p,
 		xm_count(XM_C_PASS_NOT_OURS, len);
 		return XM_LK_PASS;
 	}
-	in_if = bpf_map_lookup_elem(&ifaces, &ifindex);
+	in_if = xm_iface_of(ifindex);
 	if (!in_if) {
 		xm_count(XM_C_PASS_NOT_OURS, len);
 		return XM_LK_PASS;
@@ -490,7 +502,7 @@ static __always_inline int xm_flow_create(void *ctx, struct xm_pkt *p,
 		xm_count(XM_C_PASS_NOT_OURS, len);
 		return XM_LK_PASS;
 	}
-	out_if = bpf_map_lookup_elem(&ifaces, &out_ifindex);
+	out_if = xm_iface_of(out_ifindex);
 	if (!out_if) {
 		xm_count(XM_C_PASS_EGRESS_UNMANAGED, len);
 		return XM_LK_PASS;

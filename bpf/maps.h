@@ -25,6 +25,13 @@ struct {
 	__type(value, struct xm_iface);
 } iface_slots SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, XM_IFINDEX_DIRECT);
+	__type(key, __u32);
+	__type(value, struct xm_iface);
+} iface_index SEC(".maps");
+
 /* Egress interfaces for XDP_REDIRECT. */
 struct {
 	__uint(type, BPF_MAP_TYPE_DEVMAP_HASH);

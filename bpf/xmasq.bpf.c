@@ -277,7 +277,7 @@ static __always_inline __u32 xm_tc_meta(struct __sk_buff *skb)
 static __always_inline int xm_tc_too_big(struct __sk_buff *skb, const struct xm_pkt *p,
 					 __u32 ifindex, __u16 mtu, __u64 len)
 {
-	struct xm_iface *in_if = bpf_map_lookup_elem(&ifaces, &ifindex);
+	struct xm_iface *in_if = xm_iface_of(ifindex);
 
 	if (!(p->ip->frag_off & bpf_htons(XM_IP_DF))) {
 		xm_count(XM_C_DROP_TOO_BIG, len);

@@ -36,6 +36,7 @@
 #define XM_PIN_CONFIG        "config"
 #define XM_PIN_IFACES        "ifaces"
 #define XM_PIN_IFACE_SLOTS   "iface_slots"
+#define XM_PIN_IFACE_INDEX   "iface_index"
 #define XM_PIN_TX_PORTS      "tx_ports"
 #define XM_PIN_RULES         "rules"
 #define XM_PIN_RULE_META     "rule_meta"
@@ -104,7 +105,12 @@ struct xm_iface {
 
 /* Array map "iface_slots": the same records indexed by xm_iface.slot, so
  * the per-packet path reaches its egress interface with an array lookup
- * (a flow stores the slot); ifindex 0 marks a free slot. */
+ * (a flow stores the slot); ifindex 0 marks a free slot.
+ * Array map "iface_index": the same records indexed by ifindex, for
+ * interfaces numbered below XM_IFINDEX_DIRECT (the NICs of a VM are 2, 3,
+ * ...): a new flow finds its two interfaces with array lookups instead of
+ * two hash lookups (~40 ns of ~700). Higher ifindexes use the hash. */
+#define XM_IFINDEX_DIRECT 1024
 
 /* ---- forward rules ------------------------------------------------------
  * Hash map "rules": one entry per (generation, ingress, local address,

@@ -24,6 +24,7 @@ const char *const xm_map_pin_names[XM_MAP_MAX] = {
 	[XM_MAP_FRAGS] = XM_PIN_FRAGS,
 	[XM_MAP_SWEEPER] = XM_PIN_SWEEPER,
 	[XM_MAP_IFACE_SLOTS] = XM_PIN_IFACE_SLOTS,
+	[XM_MAP_IFACE_INDEX] = XM_PIN_IFACE_INDEX,
 };
 
 #define XM_COUNTER_NAME(id, name, help) [XM_C_##id] = name,
@@ -54,6 +55,11 @@ int xm_open(struct xm_handle *h, const char *pin_dir, char *err, size_t errlen)
 		if (h->fd[i] < 0) {
 			int e = errno;
 
+			/* A map this layout added, missing: maps of an older one. */
+			if (e == ENOENT && i > XM_MAP_CONFIG &&
+			    bpf_map_lookup_elem(h->fd[XM_MAP_CONFIG], &zero, &cfg) == 0 &&
+			    cfg.layout_version != XM_LAYOUT_VERSION)
+				break;
 			xm_close(h);
 			if (e == ENOENT)
 				snprintf(err, errlen, "%s: xmasq is not attached here (no pinned maps; run: xmasq attach IFACE...)", pin_dir);
@@ -68,8 +74,9 @@ int xm_open(struct xm_handle *h, const char *pin_dir, char *err, size_t errlen)
 		return -1;
 	}
 	if (cfg.layout_version != XM_LAYOUT_VERSION) {
-		snprintf(err, errlen, "%s: maps have layout version %u, this xmasq uses %u (detach --all, then attach again)",
-			 pin_dir, cfg.layout_version, XM_LAYOUT_VERSION);
+		snprintf(err, errlen, "%s: maps have layout version %u, this xmasq uses %u (attach --migrate IFACE... converts them%s)",
+			 pin_dir, cfg.layout_version, XM_LAYOUT_VERSION,
+			 cfg.layout_version == 1 ? "" : " if it knows how; attach --fresh starts over");
 		xm_close(h);
 		return -1;
 	}
@@ -125,9 +132,12 @@ int xm_iface_store(struct xm_handle *h, const struct xm_iface *v)
 {
 	__u32 slot = v->slot;
 
-	/* The slot first: the data plane checks its ifindex, and falls back
-	 * to the hash until both agree. */
+	__u32 ifindex = v->ifindex;
+
 	if (bpf_map_update_elem(h->fd[XM_MAP_IFACE_SLOTS], &slot, v, BPF_ANY))
+		return -1;
+	if (ifindex < XM_IFINDEX_DIRECT &&
+	    bpf_map_update_elem(h->fd[XM_MAP_IFACE_INDEX], &ifindex, v, BPF_ANY))
 		return -1;
 	return bpf_map_update_elem(h->fd[XM_MAP_IFACES], &v->ifindex, v, BPF_ANY);
 }
@@ -141,6 +151,8 @@ void xm_iface_forget(struct xm_handle *h, __u32 ifindex)
 		slot = v.slot;
 		bpf_map_update_elem(h->fd[XM_MAP_IFACE_SLOTS], &slot, &none, BPF_ANY);
 	}
+	if (ifindex < XM_IFINDEX_DIRECT)
+		bpf_map_update_elem(h->fd[XM_MAP_IFACE_INDEX], &ifindex, &none, BPF_ANY);
 	bpf_map_delete_elem(h->fd[XM_MAP_IFACES], &ifindex);
 }
 

@@ -31,6 +31,7 @@ enum xm_map_id {
 	XM_MAP_FRAGS,
 	XM_MAP_SWEEPER,
 	XM_MAP_IFACE_SLOTS,
+	XM_MAP_IFACE_INDEX,
 	XM_MAP_MAX,
 };
 

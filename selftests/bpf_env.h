@@ -134,13 +134,15 @@ static ENV_UNUSED int libbpf_print(enum libbpf_print_level level, const char *fm
 	return 0;
 }
 
-/* An interface record into both the ifindex hash and the slot array, as
- * the loader stores it (flows reach their egress by slot). */
+/* An interface record into the ifindex hash and the slot and ifindex
+ * arrays, as the loader stores it (flows reach their egress by slot). */
 static ENV_UNUSED int store_iface(const struct xm_iface *v)
 {
 	uint32_t k = v->ifindex, slot = v->slot;
 
 	if (bpf_map_update_elem(fd_ifaces, &k, v, BPF_ANY))
+		return -1;
+	if (k < XM_IFINDEX_DIRECT && bpf_map_update_elem(bpf_map__fd(skel->maps.iface_index), &k, v, BPF_ANY))
 		return -1;
 	return bpf_map_update_elem(bpf_map__fd(skel->maps.iface_slots), &slot, v, BPF_ANY);
 }
