@@ -226,8 +226,9 @@ static __always_inline int xm_ct_claim_key(const struct xm_flow_key *k)
 
 /* Sweeper: slot `e` is EMPTY, so the DEAD run ending just before it is
  * passed by no chain: those slots become EMPTY too, walking back. Each is
- * restored if its follower was claimed meanwhile (see the top). */
-static __always_inline void xm_ct_clean_before(__u32 e)
+ * restored if its follower was claimed meanwhile (see the top). Global:
+ * verified once. */
+__noinline int xm_ct_clean_before(__u32 e)
 {
 	__u64 dead = xm_ct_state_word(0, XM_CT_DEAD);
 	struct xm_ct_slot *s, *next;
@@ -235,20 +236,21 @@ static __always_inline void xm_ct_clean_before(__u32 e)
 
 	for (__u32 i = 1; i <= XM_CT_PROBES; i++) {
 		if (i > e)
-			return;
+			return 0;
 		j = e - i;
 		n = j + 1;
 		s = bpf_map_lookup_elem(&flows, &j);
 		next = bpf_map_lookup_elem(&flows, &n);
 		if (!s || !next || XM_CT_W1(s) != dead)
-			return;
+			return 0;
 		if (__sync_val_compare_and_swap(&XM_CT_W1(s), dead, 0) != dead)
-			return;
+			return 0;
 		if (XM_CT_W1(next) != 0) {
 			__sync_val_compare_and_swap(&XM_CT_W1(s), 0, dead);
-			return;
+			return 0;
 		}
 	}
+	return 0;
 }
 
 #endif

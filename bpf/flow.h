@@ -131,15 +131,23 @@ static __always_inline __u32 xm_flow_timeout(const struct xm_config *cfg, __u8 p
  * turns DEAD slots back into EMPTY ones (bpf/ct.h). One timer instead of
  * one per flow: no allocation per new flow (which fails at a few hundred
  * flows a second on some kernels), 16 bytes less per entry, and state
- * changes need no re-arming. Each run walks the whole table, and the next
- * run waits 24 times as long as this one took (measured, so it holds on
- * any machine): the sweep keeps to about 4 % of one CPU at any table size.
- * Seen here: a fixed 0.5 us-per-entry pacing once spent three quarters of
- * a core on a table of 10^6 flows. A flow goes within max(250 ms,
- * 24 walks) of its timeout, at most 15 s late; while the table is full and
- * refuses new flows, every 250 ms (xm_sweep_hurry). */
-#define XM_SWEEP_MIN_NS       (250ull * 1000 * 1000)
+ * changes need no re-arming.
+ *
+ * The walk goes 64 slots a callback (map "sweep_groups"; a callback per
+ * slot cost ~17 ns a slot here) and a slice of the table a timer run, 1 ms
+ * apart: no run holds its CPU's softirq for long (one walk over a table of
+ * 10^6 flows once took 69 ms in one go). When a walk is done, the next one
+ * waits 24 times as long as the walk took (measured, so it holds on any
+ * machine), at least 1 s and at most 15 s: at most about 4 % of one CPU
+ * at any table size (seen here: 2.7 ms a walk of the default table, 16 ms
+ * for 10^6 flows). Not more often: a walk reads the whole table through
+ * the caches. After the table has refused a flow (xm_sweep_hurry), the
+ * next walk starts after 250 ms. */
+#define XM_SWEEP_MIN_NS       (1000ull * 1000 * 1000)
+#define XM_SWEEP_HURRY_NS     (250ull * 1000 * 1000)
 #define XM_SWEEP_MAX_NS       (15ull * 1000 * 1000 * 1000)
+#define XM_SWEEP_SLICE_GAP_NS (1000ull * 1000)
+#define XM_SWEEP_SLICE_MIN    2048  /* groups a run, at least; or 1/16 of the table */
 #define XM_SWEEP_MAX_EXPIRE   16384 /* flows removed per run at most */
 
 /* The loader sets this before load; a sweeper armed by an older program
@@ -147,6 +155,8 @@ static __always_inline __u32 xm_flow_timeout(const struct xm_config *cfg, __u8 p
 const volatile __u32 xm_prog_epoch = 0;
 /* The wait after a walk, in walk lengths (a test stretches it). */
 const volatile __u32 xm_sweep_idle_factor = 24;
+/* Groups a run, if not 0 (a test walks a small table in several runs). */
+const volatile __u32 xm_sweep_slice = 0;
 
 #define XM_CLOCK_TICK_NS (1000ull * 1000 * 1000)
 
@@ -165,104 +175,184 @@ static __always_inline __u32 xm_clock_s(void)
 	return xm_now_s();
 }
 
-/* The walk's counters live in the map value, not on the stack: the
- * verifier then sees the same state every time round the callback. */
-struct xm_sweep_ctx {
-	struct xm_sweep *sw;
-	struct xm_config *cfg;
-};
-
-static long xm_sweep_one(void *map, __u32 *idx, struct xm_ct_slot *s,
-			 struct xm_sweep_ctx *c)
+/* Removes the flow of the idle entry in slot idx, both entries, unless its
+ * other direction is busy. 1 if a flow went. A reply entry is judged with
+ * its ORIG entry, and only goes alone when that one is gone (an insert
+ * that lost a race). Global: verified once. */
+__noinline int xm_sweep_expire(__u32 idx, __u32 now, __u32 timeout)
 {
-	struct xm_sweep *sw = c->sw;
-	struct xm_flow *f = &s->flow;
-	__u64 w1 = XM_CT_W1(s);
+	struct xm_ct_slot *s = bpf_map_lookup_elem(&flows, &idx), *ps;
 	struct xm_flow_key pk;
-	struct xm_ct_slot *ps;
-	__u32 last, timeout, pidx;
-	__u8 proto = s->key.proto;
+	__u32 last, pidx;
+	__u64 w1;
 
-	(void)map;
-	if (w1 == 0) {
-		xm_ct_clean_before(*idx);
+	if (!s)
 		return 0;
-	}
-	/* The last slot: no chain goes past it, so it counts as followed by
-	 * an EMPTY one (a table once full has no other place to start). */
-	if (*idx == xm_ct_homes + XM_CT_PROBES - 2 && w1 == xm_ct_state_word(0, XM_CT_DEAD)) {
-		if (__sync_val_compare_and_swap(&XM_CT_W1(s), w1, 0) == w1)
-			xm_ct_clean_before(*idx);
-		return 0;
-	}
+	w1 = XM_CT_W1(s);
 	if (s->key.ct_state != XM_CT_LIVE)
 		return 0;
-	sw->seen++;
-	/* A packet on another CPU may have stamped the flow after this walk
-	 * read the clock: such a flow is busy, not idle for ~2^32 s. */
-	timeout = xm_flow_timeout(c->cfg, proto, f->state);
-	last = f->last_seen_s;
-	if (last >= sw->now || sw->now - last < timeout)
-		return 0; /* busy: the other direction need not be looked at */
-	xm_flow_partner_key(f, proto, &pk);
+	xm_flow_partner_key(&s->flow, s->key.proto, &pk);
 	ps = xm_ct_find(&pk, &pidx);
-	if (f->flags & XM_FLOW_REPLY) {
-		/* A pair is judged by its ORIG entry; a reply whose ORIG entry
-		 * is gone (an insert that lost a race) just goes. */
+	if (s->flow.flags & XM_FLOW_REPLY) {
 		if (!ps)
 			xm_ct_remove(s, w1);
 		return 0;
 	}
 	if (ps) {
 		last = ps->flow.last_seen_s;
-		if (last >= sw->now || sw->now - last < timeout)
+		if (last >= now || now - last < timeout)
 			return 0;
 		xm_ct_remove(ps, xm_ct_state_word(xm_key_w1(&pk), XM_CT_LIVE));
 	}
-	xm_ct_remove(s, w1);
-	sw->expired++;
-	/* Bounded work per run: a mass expiry is spread over several runs
-	 * instead of holding one CPU's softirq for the whole table. */
-	return (__u32)sw->expired - sw->expired_at_start >= XM_SWEEP_MAX_EXPIRE;
+	return xm_ct_remove(s, w1) == 0;
+}
+
+/* XM_SWEEP_GROUP slots from `base`: expires idle flows, counts live
+ * entries, cleans DEAD slots up. prev_dead: the slot before `base` is
+ * DEAD. Returns XM_SWEEP_PREV_DEAD if the group's last slot is DEAD, and
+ * XM_SWEEP_CAPPED when the run reached XM_SWEEP_MAX_EXPIRE. Global:
+ * verified once, whatever calls it. */
+#define XM_SWEEP_PREV_DEAD 1
+#define XM_SWEEP_CAPPED    2
+__noinline int xm_sweep_slots(__u32 base, __u32 prev_dead)
+{
+	__u64 dead = xm_ct_state_word(0, XM_CT_DEAD), w1;
+	__u32 last_slot = xm_ct_homes + XM_CT_PROBES - 2, idx, last, timeout, zero = 0;
+	struct xm_config *cfg = bpf_map_lookup_elem(&config, &zero);
+	struct xm_sweep *sw = bpf_map_lookup_elem(&sweeper, &zero);
+	struct xm_ct_slot *s;
+
+	if (!cfg || !sw)
+		return 0;
+	for (__u32 i = 0; i < XM_SWEEP_GROUP; i++) {
+		idx = base + i;
+		if (idx > last_slot)
+			break;
+		s = bpf_map_lookup_elem(&flows, &idx);
+		if (!s)
+			break;
+		w1 = XM_CT_W1(s);
+		if (w1 == 0) {
+			if (prev_dead)
+				xm_ct_clean_before(idx);
+			prev_dead = 0;
+			continue;
+		}
+		if (w1 == dead) {
+			prev_dead = 1;
+			/* The last slot: no chain goes past it, so it counts as
+			 * followed by an EMPTY one (a table once full has no
+			 * other place to start). */
+			if (idx == last_slot && __sync_val_compare_and_swap(&XM_CT_W1(s), dead, 0) == dead)
+				xm_ct_clean_before(idx);
+			continue;
+		}
+		prev_dead = 0;
+		if (s->key.ct_state != XM_CT_LIVE)
+			continue;
+		sw->seen++;
+		/* A packet on another CPU may have stamped the flow after this
+		 * walk read the clock: such a flow is busy, not idle for ~2^32 s. */
+		timeout = xm_flow_timeout(cfg, s->key.proto, s->flow.state);
+		last = s->flow.last_seen_s;
+		if (last >= sw->now || sw->now - last < timeout)
+			continue; /* busy: the other direction need not be looked at */
+		if (xm_sweep_expire(idx, sw->now, timeout)) {
+			sw->expired++;
+			/* Bounded work per run: a mass expiry is spread over runs. */
+			if ((__u32)sw->expired - sw->expired_at_start >= XM_SWEEP_MAX_EXPIRE)
+				return XM_SWEEP_CAPPED;
+		}
+	}
+	return prev_dead ? XM_SWEEP_PREV_DEAD : 0;
+}
+
+struct xm_sweep_ctx {
+	__u32 first, end;      /* this run's groups */
+	__u32 next;            /* the group to go on from */
+	__u32 prev_dead;       /* the slot before the next group is DEAD */
+	__u32 capped;          /* stopped at XM_SWEEP_MAX_EXPIRE */
+};
+
+static long xm_sweep_group(void *map, __u32 *g, __u32 *val, struct xm_sweep_ctx *c)
+{
+	int rc;
+
+	(void)map; (void)val;
+	if (*g < c->first)
+		return 0;
+	if (*g >= c->end)
+		return 1;
+	rc = xm_sweep_slots(*g * XM_SWEEP_GROUP, c->prev_dead);
+	if (rc & XM_SWEEP_CAPPED) {
+		c->capped = 1;
+		c->next = *g;
+		return 1;
+	}
+	c->prev_dead = rc & XM_SWEEP_PREV_DEAD;
+	c->next = *g + 1;
+	return 0;
 }
 
 static int xm_sweep(void *map, __u32 *key, struct xm_sweep *sw)
 {
-	__u32 zero = 0;
+	__u32 zero = 0, groups, slice, before;
 	struct xm_config *cfg = bpf_map_lookup_elem(&config, &zero);
-	struct xm_sweep_ctx c = { .sw = sw, .cfg = cfg };
+	struct xm_sweep_ctx c = {};
 	__u64 expired_before = sw->expired, wait = XM_SWEEP_MIN_NS, took;
-	__u32 refused;
+	struct xm_ct_slot *s;
 
 	(void)map; (void)key;
 	if (sw->epoch != xm_prog_epoch)
 		return 0; /* a newer program owns the sweep now */
 	sw->now = xm_now_s();
-	if (sw->ticks_to_walk) {
+	if (sw->next_group == 0 && sw->ticks_to_walk) {
 		sw->ticks_to_walk--;
 		bpf_timer_start(&sw->timer, XM_CLOCK_TICK_NS, 0);
 		return 0;
 	}
-	if (cfg) {
-		took = bpf_ktime_get_ns();
-		sw->seen = 0;
-		sw->expired_at_start = (__u32)sw->expired;
-		refused = sw->refused;
-		sw->refused = 0;
-		bpf_for_each_map_elem(&flows, xm_sweep_one, &c, 0);
-		took = bpf_ktime_get_ns() - took;
-		sw->runs++;
-		sw->last_walk_ns = took;
-		if (sw->expired != expired_before)
-			xm_count_n(XM_C_FLOW_EXPIRED, sw->expired - expired_before, 0);
-		if (sw->expired - expired_before >= XM_SWEEP_MAX_EXPIRE)
-			; /* stopped early: go on soon */
-		else if (refused)
-			; /* the table refused flows: whatever expires is wanted back soon */
-		else if (took * xm_sweep_idle_factor > wait)
-			wait = took * xm_sweep_idle_factor < XM_SWEEP_MAX_NS ?
-			       took * xm_sweep_idle_factor : XM_SWEEP_MAX_NS;
+	if (!cfg) {
+		bpf_timer_start(&sw->timer, XM_SWEEP_MIN_NS, 0);
+		return 0;
 	}
+	groups = (xm_ct_homes + XM_CT_PROBES - 1 + XM_SWEEP_GROUP - 1) / XM_SWEEP_GROUP;
+	slice = xm_sweep_slice ? xm_sweep_slice :
+		groups / 16 > XM_SWEEP_SLICE_MIN ? groups / 16 : XM_SWEEP_SLICE_MIN;
+	if (sw->next_group == 0 || sw->next_group >= groups) {
+		sw->next_group = 0; /* a walk begins */
+		sw->seen = 0;
+		sw->walk_ns = 0;
+	}
+	c.first = sw->next_group;
+	c.end = c.first + slice;
+	c.next = c.end;
+	if (c.first) { /* the slot before this slice, for the DEAD clean-up */
+		before = c.first * XM_SWEEP_GROUP - 1;
+		s = bpf_map_lookup_elem(&flows, &before);
+		c.prev_dead = s && XM_CT_W1(s) == xm_ct_state_word(0, XM_CT_DEAD);
+	}
+	sw->expired_at_start = (__u32)sw->expired;
+	took = bpf_ktime_get_ns();
+	bpf_for_each_map_elem(&sweep_groups, xm_sweep_group, &c, 0);
+	sw->walk_ns += (__u32)(bpf_ktime_get_ns() - took);
+	if (sw->expired != expired_before)
+		xm_count_n(XM_C_FLOW_EXPIRED, sw->expired - expired_before, 0);
+	if (c.capped || c.next < groups) {
+		sw->next_group = c.next; /* the walk goes on soon */
+		bpf_timer_start(&sw->timer, XM_SWEEP_SLICE_GAP_NS, 0);
+		return 0;
+	}
+	/* The walk is done. */
+	sw->next_group = 0;
+	sw->runs++;
+	sw->last_walk_ns = sw->walk_ns;
+	took = sw->walk_ns;
+	if (sw->refused) {
+		sw->refused = 0; /* the table refused flows: whatever expires is wanted back soon */
+		wait = XM_SWEEP_HURRY_NS;
+	} else if (took * xm_sweep_idle_factor > wait)
+		wait = took * xm_sweep_idle_factor < XM_SWEEP_MAX_NS ?
+		       took * xm_sweep_idle_factor : XM_SWEEP_MAX_NS;
 	/* The clock needs a tick every second: a longer wait is counted down
 	 * in ticks. */
 	if (wait > XM_CLOCK_TICK_NS) {
@@ -296,7 +386,7 @@ static __noinline void xm_sweep_ensure(void)
 		return;
 	bpf_timer_init(&sw->timer, &sweeper, 1 /* CLOCK_MONOTONIC */); /* -EBUSY: inited */
 	if (bpf_timer_set_callback(&sw->timer, xm_sweep) == 0 &&
-	    bpf_timer_start(&sw->timer, XM_SWEEP_MIN_NS, 0) == 0)
+	    bpf_timer_start(&sw->timer, XM_SWEEP_HURRY_NS, 0) == 0)
 		sw->epoch = xm_prog_epoch;
 }
 
@@ -404,45 +494,77 @@ static __always_inline int xm_target_find(const struct xm_pkt *p, __u32 ifindex,
 }
 
 /* Claims the reply entry's slot on a free masquerade port (ICMP: echo
- * id); the port goes into rkey. Returns 0 with *idx set, or the counter id
- * of the reason it failed. */
+ * id): first the client's own port if `try_own`, then up to
+ * XM_PORT_PROBES random ones in [lo, hi] unless XM_PORT_KEEP. (w0, w1):
+ * the reply key with the client's port. Returns the slot (its key holds
+ * the port), or XM_PORT_ERR_*. Global: the loop is verified once, not in
+ * every program (it was ~10k instructions a try inline). */
+#define XM_PORT_TRY_OWN     1
+#define XM_PORT_KEEP        2   /* the client's port or nothing */
+#define XM_PORT_ICMP        4   /* the id is both "ports" */
+#define XM_PORT_ERR_NO_PORT (-1)
+#define XM_PORT_ERR_FULL    (-2)
+__noinline int xm_ct_claim_port(__u64 w0, __u64 w1, __u32 lo_hi, __u32 how)
+{
+	__u32 lo = lo_hi & 0xffff, range = (lo_hi >> 16) - lo + 1;
+	union xm_ct_words u = { .w = { w0, w1 } };
+	int rc;
+
+	if (how & XM_PORT_TRY_OWN) {
+		rc = xm_ct_claim(w0, w1);
+		if (rc == XM_CT_ERR_AGAIN)
+			rc = xm_ct_claim(w0, w1);
+		if (rc >= 0)
+			return rc;
+		if (rc != XM_CT_ERR_EXIST)
+			return XM_PORT_ERR_FULL;
+	}
+	if ((how & XM_PORT_KEEP) || (lo_hi >> 16) < lo)
+		return XM_PORT_ERR_NO_PORT;
+	for (int i = 0; i < XM_PORT_PROBES; i++) {
+		u.key.dport = bpf_htons((__u16)(lo + bpf_get_prandom_u32() % range));
+		if (how & XM_PORT_ICMP)
+			u.key.sport = u.key.dport;
+		rc = xm_ct_claim(w0, u.w[1]);
+		if (rc == XM_CT_ERR_AGAIN)
+			rc = xm_ct_claim(w0, u.w[1]);
+		if (rc >= 0)
+			return rc;
+		if (rc != XM_CT_ERR_EXIST)
+			return XM_PORT_ERR_FULL;
+	}
+	return XM_PORT_ERR_NO_PORT;
+}
+
+/* Claims the reply entry's slot (xm_ct_claim_port) and puts the port it
+ * got into rkey. Returns 0 with *idx set, or the counter id of the reason
+ * it failed. */
 static __always_inline int xm_alloc_port(struct xm_flow_key *rkey, const struct xm_config *cfg,
 					 int keep_port, __u32 *idx)
 {
-	__u32 range = (__u32)cfg->port_hi - cfg->port_lo + 1;
 	__u16 client_port = bpf_ntohs(rkey->dport);
+	__u32 how = keep_port ? XM_PORT_KEEP : 0;
+	struct xm_ct_slot *s;
 	int rc;
 
 	/* First try: the client's own port, unless the router's own
 	 * connections could be using it (ICMP ids are no ports: always). */
 	if (keep_port || rkey->proto == IPPROTO_ICMP || !cfg->local_port_hi ||
-	    client_port < cfg->local_port_lo || client_port > cfg->local_port_hi) {
-		rc = xm_ct_claim_key(rkey);
-		if (rc >= 0) {
-			*idx = (__u32)rc;
-			return 0;
-		}
-		if (rc != XM_CT_ERR_EXIST)
-			return XM_C_DROP_CT_FULL;
-	}
-	if (keep_port || range == 0 || range > 65536)
-		return XM_C_DROP_NO_PORT;
-
-	for (int i = 0; i < XM_PORT_PROBES; i++) {
-		__u16 port = cfg->port_lo + bpf_get_prandom_u32() % range;
-
-		rkey->dport = bpf_htons(port);
-		if (rkey->proto == IPPROTO_ICMP)
-			rkey->sport = rkey->dport; /* the echo id is both "ports" */
-		rc = xm_ct_claim_key(rkey);
-		if (rc >= 0) {
-			*idx = (__u32)rc;
-			return 0;
-		}
-		if (rc != XM_CT_ERR_EXIST)
-			return XM_C_DROP_CT_FULL;
-	}
-	return XM_C_DROP_NO_PORT;
+	    client_port < cfg->local_port_lo || client_port > cfg->local_port_hi)
+		how |= XM_PORT_TRY_OWN;
+	if (rkey->proto == IPPROTO_ICMP)
+		how |= XM_PORT_ICMP;
+	rc = xm_ct_claim_port(xm_key_w0(rkey), xm_key_w1(rkey),
+			      cfg->port_lo | (__u32)cfg->port_hi << 16, how);
+	if (rc < 0)
+		return rc == XM_PORT_ERR_FULL ? XM_C_DROP_CT_FULL : XM_C_DROP_NO_PORT;
+	*idx = (__u32)rc;
+	s = bpf_map_lookup_elem(&flows, idx);
+	if (!s)
+		return XM_C_DROP_CT_FULL;
+	rkey->sport = s->key.sport;
+	rkey->dport = s->key.dport;
+	return 0;
 }
 
 /* Creates both entries of a new flow for a packet matching a forward or

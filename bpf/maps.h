@@ -118,4 +118,12 @@ struct {
 	__type(value, struct xm_sweep);
 } sweeper SEC(".maps");
 
+/* Sized with the flow table by the loader. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, (XM_CT_SLOTS(XM_CT_DEFAULT_MAX) + XM_SWEEP_GROUP - 1) / XM_SWEEP_GROUP);
+	__type(key, __u32);
+	__type(value, __u32);
+} sweep_groups SEC(".maps");
+
 #endif

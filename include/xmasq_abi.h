@@ -37,6 +37,7 @@
 #define XM_PIN_IFACES        "ifaces"
 #define XM_PIN_IFACE_SLOTS   "iface_slots"
 #define XM_PIN_IFACE_INDEX   "iface_index"
+#define XM_PIN_SWEEP_GROUPS  "sweep_groups"
 #define XM_PIN_TX_PORTS      "tx_ports"
 #define XM_PIN_RULES         "rules"
 #define XM_PIN_RULE_META     "rule_meta"
@@ -379,9 +380,16 @@ struct xm_sweep {
 	                          packets stamp flows with (one load instead of
 	                          a helper call per packet) and walks use */
 	__u32 last_walk_ns;    /* how long the last walk took */
-	__u32 expired_at_start; /* `expired` (low 32 bits) when this walk began */
-	__u32 refused;         /* new flows refused, table full, since then */
+	__u32 expired_at_start; /* `expired` (low 32 bits) when this run began */
+	__u32 refused;         /* new flows refused, table full, since the last walk */
+	__u32 next_group;      /* where the walk goes on (0: between walks) */
+	__u32 walk_ns;         /* the walk's time so far, over its runs */
 };
+
+/* Array map "sweep_groups": one element per XM_SWEEP_GROUP slots of the
+ * flow table, the sweep's iteration space (a callback per group, not per
+ * slot). The elements hold nothing. */
+#define XM_SWEEP_GROUP 64
 
 /* ---- fragments: LRU hash "frags" ----------------------------------------
  * The first fragment of a translated datagram records its flow, so later

@@ -573,6 +573,9 @@ int xm_attach_ex(const char *pin_dir, char *const *ifnames, int n,
 		}
 		bpf_map__set_pin_path(map, path);
 	}
+	/* The sweep's groups cover the table's slots. */
+	bpf_map__set_max_entries(skel->maps.sweep_groups,
+				 (bpf_map__max_entries(skel->maps.flows) + XM_SWEEP_GROUP - 1) / XM_SWEEP_GROUP);
 	/* The flow table's hash: the pinned table's seed, or a new one. */
 	skel->rodata->xm_ct_seed = ct_seed;
 	skel->rodata->xm_ct_homes = bpf_map__max_entries(skel->maps.flows) - (XM_CT_PROBES - 1);

@@ -25,6 +25,7 @@ const char *const xm_map_pin_names[XM_MAP_MAX] = {
 	[XM_MAP_SWEEPER] = XM_PIN_SWEEPER,
 	[XM_MAP_IFACE_SLOTS] = XM_PIN_IFACE_SLOTS,
 	[XM_MAP_IFACE_INDEX] = XM_PIN_IFACE_INDEX,
+	[XM_MAP_SWEEP_GROUPS] = XM_PIN_SWEEP_GROUPS,
 };
 
 #define XM_COUNTER_NAME(id, name, help) [XM_C_##id] = name,

@@ -5,7 +5,8 @@
  * BPF_PROG_TEST_RUN fill it to refusal, find every flow through its chain,
  * find them again after flows in front of them were removed (DEAD slots),
  * reuse those slots, and let the sweeper expire flows and clean DEAD slots
- * up without ever cutting a chain. After each step the table is checked
+ * up (one group of 64 slots a timer run, so a walk takes two runs)
+ * without ever cutting a chain. After each step the table is checked
  * against the invariant lookups rely on: between a live entry's home and
  * the entry, no slot is EMPTY.
  */
@@ -54,6 +55,7 @@ static int setup(void)
 	skel->rodata->xm_ct_homes = HOMES;
 	skel->rodata->xm_ct_seed = c.ct_seed;
 	skel->rodata->xm_prog_epoch = 0x5eed0003; /* the sweeper runs */
+	skel->rodata->xm_sweep_slice = 1; /* a walk of two runs, 64 slots each */
 	if (xmasq_bpf__load(skel)) {
 		tap_diag("xmasq_bpf__load: %s", strerror(errno));
 		return -1;
