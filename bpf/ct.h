@@ -11,7 +11,11 @@
  *    them (then no chain passes through), re-checking that follower so an
  *    insert that claimed it meanwhile is never cut off; an insert in turn
  *    re-checks its chain after publishing and moves up if a slot before it
- *    became EMPTY (xm_ct_settle). */
+ *    became EMPTY (xm_ct_settle).
+ * Unlike the kernel's hash map, nothing serializes two CPUs inserting the
+ * same key at the same moment (the first packets of one flow on two CPUs):
+ * both may succeed. Lookups then find the first entry; the other pair
+ * gets no packets and expires. */
 #ifndef XMASQ_BPF_CT_H
 #define XMASQ_BPF_CT_H
 

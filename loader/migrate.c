@@ -51,7 +51,7 @@ _Static_assert(sizeof(struct xm_flow_key_v1) == 16, "layout 1 flow key is 16 byt
 _Static_assert(sizeof(struct xm_flow_v1) == 64, "layout 1 flow is 64 bytes");
 
 /* The pins whose shape changed, set aside under NAME_layout1 (bpffs refuses dots). */
-static const char *const changed_pins[] = { XM_PIN_CONFIG, XM_PIN_FLOWS, XM_PIN_FRAGS };
+static const char *const changed_pins[] = { XM_PIN_CONFIG, XM_PIN_FLOWS, XM_PIN_FRAGS, XM_PIN_SWEEPER };
 #define N_CHANGED (sizeof(changed_pins) / sizeof(changed_pins[0]))
 
 static void pin_path(char *buf, size_t len, const char *dir, const char *name, int aside)
