@@ -422,7 +422,7 @@ static __always_inline void xm_flow_track(struct xm_flow *f, const struct xm_pkt
 }
 
 static __always_inline struct xm_rule_value *
-xm_rule_find(const struct xm_pkt *p, __u32 ifindex, __u32 gen)
+xm_rule_find(const struct xm_pkt *p, __u32 ifindex, __u32 gen, __u32 cfg_flags)
 {
 	struct xm_rule_key rk = {
 		.ifindex = ifindex,
@@ -433,9 +433,11 @@ xm_rule_find(const struct xm_pkt *p, __u32 ifindex, __u32 gen)
 	};
 	struct xm_rule_value *rv;
 
-	rv = bpf_map_lookup_elem(&rules, &rk);
-	if (rv)
-		return rv;
+	if (cfg_flags & XM_CFG_ADDR_RULES) {
+		rv = bpf_map_lookup_elem(&rules, &rk);
+		if (rv)
+			return rv;
+	}
 	rk.daddr = 0;
 	return bpf_map_lookup_elem(&rules, &rk);
 }
@@ -452,21 +454,23 @@ struct xm_target {
 };
 
 static __always_inline int xm_target_find(const struct xm_pkt *p, __u32 ifindex,
-					  __u32 gen, struct xm_target *t)
+					  const struct xm_config *cfg, struct xm_target *t)
 {
+	__u32 gen = cfg->active_gen & 1, cfg_flags = cfg->flags;
 	struct xm_rule_value *rule = NULL;
 	struct xm_masq_value *mv;
 	struct xm_masq_key mk;
 	__u32 *local_if;
 
-	local_if = bpf_map_lookup_elem(&local_addrs, &p->key.daddr);
-	if (p->key.proto != IPPROTO_ICMP) {
-		rule = xm_rule_find(p, ifindex, gen);
-		/* Hairpin: a host behind another NIC connecting to a forwarded
-		 * public address matches the rules of the NIC owning it. */
-		if (!rule && local_if && *local_if != ifindex)
-			rule = xm_rule_find(p, *local_if, gen);
-	}
+	/* The rule first: the usual new flow needs no other lookup (the
+	 * local-address one cost ~25 ns of ~700). */
+	if (p->key.proto != IPPROTO_ICMP)
+		rule = xm_rule_find(p, ifindex, gen, cfg_flags);
+	local_if = rule ? NULL : bpf_map_lookup_elem(&local_addrs, &p->key.daddr);
+	/* Hairpin: a host behind another NIC connecting to a forwarded
+	 * public address matches the rules of the NIC owning it. */
+	if (!rule && local_if && *local_if != ifindex && p->key.proto != IPPROTO_ICMP)
+		rule = xm_rule_find(p, *local_if, gen, cfg_flags);
 	if (rule) {
 		t->to_addr = rule->to_addr;
 		t->to_port = rule->to_port;
@@ -591,7 +595,7 @@ static __always_inline int xm_flow_create(void *ctx, struct xm_pkt *p,
 	if (!cfg)
 		return XM_LK_PASS;
 	if (p->frag == XM_FRAG_LATER || p->icmp_error ||
-	    xm_target_find(p, ifindex, cfg->active_gen & 1, &t)) {
+	    xm_target_find(p, ifindex, cfg, &t)) {
 		xm_count(XM_C_PASS_NOT_OURS, len);
 		return XM_LK_PASS;
 	}

@@ -68,6 +68,10 @@ enum xm_timeout_id {
 #define XM_CFG_GEN_DIRTY (1u << 0) /* the inactive rule generation may differ
                                       from the active one (apply interrupted):
                                       the next apply rebuilds it whole */
+#define XM_CFG_ADDR_RULES (1u << 1) /* a generation may hold forward rules for
+                                       one local address: look those up first
+                                       (without any, a new flow makes one rule
+                                       lookup instead of two) */
 
 struct xm_config {
 	__u32 layout_version;  /* XM_LAYOUT_VERSION of whoever created the maps */

@@ -407,6 +407,15 @@ static __u64 match_hash(const struct xm_rule_meta *m)
 
 /* Prints the change ("+ new", "- old", "~ old => new") and counts changed
  * rules, pairing added and removed rules by their match through a hash. */
+/* Whether any forward rule is for one local address (ADDR in IFACE:ADDR). */
+static int has_addr_rules(const struct xm_ruleset *rs)
+{
+	for (size_t i = 0; i < rs->n_rules; i++)
+		if (rs->rules[i].local_addr)
+			return 1;
+	return 0;
+}
+
 static void report_changes(const struct xm_rule_meta *live, const unsigned char *keep,
 			   const struct xm_ruleset *rs, const __u32 *ifindex, const __u32 *ids,
 			   FILE *out, struct xm_apply_result *res)
@@ -570,8 +579,13 @@ int xm_apply_ex(struct xm_handle *h, const struct xm_ruleset *rs, const char *fi
 	next = cur ^ 1;
 	full = (cfg.flags & XM_CFG_GEN_DIRTY) != 0;
 	/* Marked before the inactive generation is touched: if this apply
-	 * dies half-way, the next one rebuilds it instead of trusting it. */
+	 * dies half-way, the next one rebuilds it instead of trusting it.
+	 * Rules for one local address make the data plane look those up
+	 * first: the flag is set before such rules can be live and cleared
+	 * only once neither generation has any. */
 	cfg.flags |= XM_CFG_GEN_DIRTY;
+	if (has_addr_rules(rs))
+		cfg.flags |= XM_CFG_ADDR_RULES;
 	if (bpf_map_update_elem(h->fd[XM_MAP_CONFIG], &zero, &cfg, BPF_ANY)) {
 		snprintf(err, errlen, "%s/config: %s (nothing was changed)", h->pin_dir, strerror(errno));
 		goto out;
@@ -615,6 +629,8 @@ int xm_apply_ex(struct xm_handle *h, const struct xm_ruleset *rs, const char *fi
 	/* Bring the now inactive generation level with the active one. */
 	if (write_gen(h, rs, ifindex, ids, live, keep, cur, full, &bad_line) == 0) {
 		cfg.flags &= ~XM_CFG_GEN_DIRTY;
+		if (!has_addr_rules(rs))
+			cfg.flags &= ~XM_CFG_ADDR_RULES;
 		bpf_map_update_elem(h->fd[XM_MAP_CONFIG], &zero, &cfg, BPF_ANY);
 	}
 	if (o->reset_flows)

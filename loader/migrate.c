@@ -164,7 +164,8 @@ int xm_migrate_finish(struct xm_migration *m, int config_fd, int flows_fd, uint6
 	cfg.active_gen = o->active_gen;
 	cfg.port_lo = o->port_lo;
 	cfg.port_hi = o->port_hi;
-	cfg.flags = o->flags;
+	/* Layout 1 had no XM_CFG_ADDR_RULES: its rules may have addresses. */
+	cfg.flags = o->flags | XM_CFG_ADDR_RULES;
 	memcpy(cfg.timeouts, o->timeouts, sizeof(cfg.timeouts));
 	cfg.local_port_lo = o->local_port_lo;
 	cfg.local_port_hi = o->local_port_hi;

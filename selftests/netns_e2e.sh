@@ -180,6 +180,7 @@ check_live_change() {
 	out=$(cli "$NS_C1" udp --timeout 3 --src $C1_SRC $R_ADDR1 5000 back 2>&1)
 	tap_result "$([ "$out" = "echo:$R_ADDR2:back" ] && echo 0 || echo 1)" \
 		"$1: C1 udp/5000 forwarded again" "got: $out"
+	check_addr_rule "$1"
 	local still=no
 	kill -0 $bg 2>/dev/null && still=yes
 	wait $bg
@@ -188,6 +189,31 @@ check_live_change() {
 	[ $rc -eq 0 ] && [ "$sha" != "$BIG_SHA" ] && rc=1
 	tap_result $rc "$1: the download running across both applies completed intact (still running at the end: $still)" \
 		"$(cat "$XM_TMP/slow.out")"
+}
+
+# config_flags: the pinned config's flags byte (xm_config.flags, offset 16)
+config_flags() {
+	bpftool -j map lookup pinned "$XM_PIN/config" key 0 0 0 0 |
+		"$XM_PY" -c 'import json,sys; print(int(json.load(sys.stdin)["value"][16], 16))'
+}
+
+# check_addr_rule VARIANT: a forward rule for one local address (IFACE:ADDR)
+# works, and only such a rule set makes new flows look rules up by address
+# (XM_CFG_ADDR_RULES, bit 1 of the config flags)
+check_addr_rule() {
+	local f="$XM_TMP/addr.conf" out fl
+	{ cat "$XM_RULES_FILE"; echo "forward eth0:$R_ADDR0 tcp 8443 to $B_ADDR:80"; } >"$f"
+	out=$(xm apply "$f" 2>&1)
+	fl=$(config_flags)
+	out=$(cli "$NS_C0" tcp --timeout 3 --src $C0_SRC $R_ADDR0 8443 2>&1)
+	tap_result "$([ "$out" = connected ] && [ $((fl & 2)) = 2 ] && echo 0 || echo 1)" \
+		"$1: forward eth0:$R_ADDR0 tcp 8443 (one local address) forwards; address lookups on (flags $fl)" "got: $out"
+	out=$(xm apply "$XM_RULES_FILE" 2>&1)
+	fl=$(config_flags)
+	out=$(cli "$NS_C0" tcp --timeout 2 --src $C0_SRC $R_ADDR0 8443 2>&1)
+	tap_result "$([ "$out" != connected ] && [ $((fl & 2)) = 0 ] && echo 0 || echo 1)" \
+		"$1: without address rules tcp/8443 is gone and new flows skip the address lookup (flags $fl)" "got: $out"
+	check_forwarding_works 1 "tcp/8080 still forwarded after the address rule came and went"
 }
 
 check_detach() {

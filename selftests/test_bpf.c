@@ -77,6 +77,7 @@ static int set_config(uint32_t gen)
 	struct xm_config c = {
 		.layout_version = XM_LAYOUT_VERSION,
 		.active_gen = gen,
+		.flags = XM_CFG_ADDR_RULES, /* RULE_DADDR is for one address */
 		.port_lo = XM_DEFAULT_PORT_LO,
 		.port_hi = XM_DEFAULT_PORT_HI,
 		.ct_max = XM_CT_DEFAULT_MAX,
