@@ -531,6 +531,19 @@ static ENV_UNUSED struct frame F(struct pkt_spec s)
 	return f;
 }
 
+/* A test program's start: line-buffered TAP, libbpf's messages as TAP
+ * comments. Non-zero (a SKIP plan printed) when not root. */
+static ENV_UNUSED int env_start(void)
+{
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (geteuid() != 0) {
+		printf("1..0 # SKIP needs root (network namespace, BPF)\n");
+		return -1;
+	}
+	libbpf_set_print(libbpf_print);
+	return 0;
+}
+
 /* The skeleton's program and map fds into the globals above. */
 static ENV_UNUSED void env_bind_fds(void)
 {

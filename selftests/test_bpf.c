@@ -1030,11 +1030,8 @@ static void test_tc(void)
 
 int main(void)
 {
-	setvbuf(stdout, NULL, _IOLBF, 0);
-	if (geteuid() != 0) {
-		printf("1..0 # SKIP needs root (network namespace, BPF)\n");
+	if (env_start())
 		return 0;
-	}
 	A_PUB0 = IPV4(192, 0, 2, 1);
 	A_CLIENT = IPV4(192, 0, 2, 10);
 	A_CLIENT2 = IPV4(192, 0, 2, 11);
@@ -1045,7 +1042,6 @@ int main(void)
 	A_NOROUTE = IPV4(198, 19, 200, 1);
 	A_PUB1_PEER = IPV4(198, 51, 100, 2);
 
-	libbpf_set_print(libbpf_print);
 	if (!tap_ok(setup_netns() == 0, "private network namespace with pub0, bk0, pub1, routes and neighbours"))
 		return tap_done();
 	ncpus = libbpf_num_possible_cpus();

@@ -1230,11 +1230,8 @@ static void test_sweeper_clock(void)
 
 int main(void)
 {
-	setvbuf(stdout, NULL, _IOLBF, 0);
-	if (geteuid() != 0) {
-		printf("1..0 # SKIP needs root (network namespace, BPF)\n");
+	if (env_start())
 		return 0;
-	}
 	A_PUB0 = IPV4(192, 0, 2, 1);
 	A_CLIENT = IPV4(192, 0, 2, 10);
 	A_GW = IPV4(192, 0, 2, 254);
@@ -1249,7 +1246,6 @@ int main(void)
 	A_LAN1_10 = IPV4(198, 19, 1, 10);
 	A_PUB1_PEER = IPV4(198, 51, 100, 2);
 
-	libbpf_set_print(libbpf_print);
 	if (!tap_ok(setup_netns() == 0, "private network namespace with pub0, bk0, lan0, pub1, routes and neighbours"))
 		return tap_done();
 	ncpus = libbpf_num_possible_cpus();

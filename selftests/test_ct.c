@@ -326,16 +326,12 @@ static void test_sweeper(void)
 
 int main(void)
 {
-	setvbuf(stdout, NULL, _IOLBF, 0);
-	if (geteuid() != 0) {
-		printf("1..0 # SKIP needs root (network namespace, BPF)\n");
+	if (env_start())
 		return 0;
-	}
 	A_PUB0 = IPV4(192, 0, 2, 1);
 	A_CLIENT = IPV4(192, 0, 2, 10);
 	A_BK0 = IPV4(198, 18, 0, 1);
 	A_BACKEND = IPV4(198, 18, 0, 2);
-	libbpf_set_print(libbpf_print);
 	if (!tap_ok(setup() == 0, "namespace, a program with an 8-home flow table, one UDP rule"))
 		return tap_done();
 	test_fill();
