@@ -110,16 +110,8 @@ static __always_inline void xm_flow_partner_key(const struct xm_flow *f, __u8 pr
 static __always_inline __u32 xm_flow_timeout(const struct xm_config *cfg, __u8 proto,
 					     __u8 state)
 {
-	__u32 id;
+	__u32 id = xm_timeout_id(proto, state);
 
-	if (proto == IPPROTO_TCP)
-		id = state == XM_ST_ESTABLISHED ? XM_TO_TCP_EST :
-		     state == XM_ST_FIN ? XM_TO_TCP_FIN :
-		     state == XM_ST_CLOSE ? XM_TO_TCP_CLOSE : XM_TO_TCP_SYN;
-	else if (proto == IPPROTO_UDP)
-		id = state == XM_ST_ASSURED ? XM_TO_UDP_ASSURED : XM_TO_UDP;
-	else
-		id = XM_TO_ICMP;
 	if (id >= XM_TO_MAX)
 		return 30;
 	return cfg->timeouts[id] ? cfg->timeouts[id] : 30;

@@ -304,6 +304,19 @@ enum xm_tcp_state {
 	XM_ST_ASSURED,         /* UDP/ICMP: replies seen */
 };
 
+/* How long a flow in `state` may stay idle: config.timeouts[this]. The
+ * data plane's sweep and the loader's `conntrack list` both use it. */
+static inline __u32 xm_timeout_id(__u8 proto, __u8 state)
+{
+	if (proto == 6 /* TCP */)
+		return state == XM_ST_ESTABLISHED ? XM_TO_TCP_EST :
+		       state == XM_ST_FIN ? XM_TO_TCP_FIN :
+		       state == XM_ST_CLOSE ? XM_TO_TCP_CLOSE : XM_TO_TCP_SYN;
+	if (proto == 17 /* UDP */)
+		return state == XM_ST_ASSURED ? XM_TO_UDP_ASSURED : XM_TO_UDP;
+	return XM_TO_ICMP;
+}
+
 /* 48 bytes, so that key and value share one cache line. The egress is the
  * interface in slot out_slot (iface_slots): its ifindex and its MAC as the
  * source; a slot is not given to another interface while flows use it

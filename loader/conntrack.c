@@ -21,15 +21,8 @@ uint32_t xm_monotonic_s(void)
 /* Seconds a flow in this state may stay idle: bpf/flow.h's rule. */
 static uint32_t flow_timeout_s(const struct xm_config *cfg, uint8_t proto, uint8_t state)
 {
-	int id;
+	__u32 id = xm_timeout_id(proto, state);
 
-	if (proto == 6)
-		id = state == XM_ST_ESTABLISHED ? XM_TO_TCP_EST : state == XM_ST_FIN ? XM_TO_TCP_FIN :
-		     state == XM_ST_CLOSE ? XM_TO_TCP_CLOSE : XM_TO_TCP_SYN;
-	else if (proto == 17)
-		id = state == XM_ST_ASSURED ? XM_TO_UDP_ASSURED : XM_TO_UDP;
-	else
-		id = XM_TO_ICMP;
 	return cfg->timeouts[id] ? cfg->timeouts[id] : 30;
 }
 
