@@ -186,7 +186,6 @@ static void tuple_str(const struct xm_flow_key *k, char *buf, size_t len)
 
 void xm_print_conntrack(FILE *o, const struct xm_conn *c, size_t n, int json)
 {
-	uint32_t now = xm_monotonic_s();
 	char t1[64], t2[64];
 
 	if (json)
@@ -197,14 +196,9 @@ void xm_print_conntrack(FILE *o, const struct xm_conn *c, size_t n, int json)
 			"PKTS IN", "BYTES IN", "PKTS BACK", "BYTES BACK");
 	for (size_t i = 0; i < n; i++) {
 		const struct xm_conn *ci = &c[i];
-		uint32_t last = ci->orig.last_seen_s;
 		unsigned long long rp = ci->have_reply ? ci->reply.packets : 0;
 		unsigned long long rb = ci->have_reply ? ci->reply.bytes : 0;
 
-		if (ci->have_reply && ci->reply.last_seen_s > last)
-			last = ci->reply.last_seen_s;
-		if (last > now)
-			last = now; /* stamped by the packets' clock, a little ahead */
 		tuple_str(&ci->orig_key, t1, sizeof(t1));
 		tuple_str(&ci->reply_key, t2, sizeof(t2));
 		if (json) {
@@ -213,14 +207,14 @@ void xm_print_conntrack(FILE *o, const struct xm_conn *c, size_t n, int json)
 				"\"bytes_orig\":%llu,\"packets_reply\":%llu,\"bytes_reply\":%llu,"
 				"\"reply_entry\":%s}", i ? "," : "", proto_name(ci->orig_key.proto),
 				xm_state_name(ci->orig_key.proto, ci->orig.state), t1, t2, ci->orig.rule_id,
-				now - last, ci->expires_s,
+				ci->idle_s, ci->expires_s,
 				(unsigned long long)ci->orig.packets, (unsigned long long)ci->orig.bytes,
 				rp, rb, ci->have_reply ? "true" : "false");
 		} else {
 			fprintf(o, "%-5s %-12s %-45s %-45s %5us %5us %10llu %12llu %10llu %12llu\n",
 				proto_name(ci->orig_key.proto),
 				xm_state_name(ci->orig_key.proto, ci->orig.state), t1,
-				ci->have_reply ? t2 : "(missing)", now - last, ci->expires_s,
+				ci->have_reply ? t2 : "(missing)", ci->idle_s, ci->expires_s,
 				(unsigned long long)ci->orig.packets, (unsigned long long)ci->orig.bytes,
 				rp, rb);
 		}

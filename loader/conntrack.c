@@ -8,7 +8,8 @@
 #include <bpf/bpf.h>
 #include "xmasq.h"
 
-uint32_t xm_monotonic_s(void)
+/* The clock flows are stamped with, in seconds. */
+static uint32_t monotonic_s(void)
 {
 	struct timespec ts;
 
@@ -33,7 +34,7 @@ int xm_conntrack_read(struct xm_handle *h, struct xm_conn **out, size_t *n_out,
 	struct xm_config cfg;
 	struct xm_conn *conns = NULL;
 	size_t count = 0, cap = 0;
-	uint32_t now = xm_monotonic_s();
+	uint32_t now = monotonic_s();
 	__u32 zero = 0;
 	int rc;
 
@@ -47,7 +48,7 @@ int xm_conntrack_read(struct xm_handle *h, struct xm_conn **out, size_t *n_out,
 	for (size_t i = 0; i < t.nslots; i++) {
 		const struct xm_ct_slot *s = &t.slots[i], *r;
 		struct xm_conn *c;
-		uint32_t last, timeout, idle;
+		uint32_t last, timeout;
 
 		if (!xm_ct_slot_live(s) || (s->flow.flags & XM_FLOW_REPLY))
 			continue; /* a flow is listed by its ORIG entry */
@@ -78,9 +79,10 @@ int xm_conntrack_read(struct xm_handle *h, struct xm_conn **out, size_t *n_out,
 		last = c->orig.last_seen_s;
 		if (c->have_reply && c->reply.last_seen_s > last)
 			last = c->reply.last_seen_s;
-		idle = now > last ? now - last : 0;
+		/* The packets' clock can be a little ahead of this one. */
+		c->idle_s = now > last ? now - last : 0;
 		timeout = flow_timeout_s(&cfg, c->orig_key.proto, c->orig.state);
-		c->expires_s = idle < timeout ? timeout - idle : 0;
+		c->expires_s = c->idle_s < timeout ? timeout - c->idle_s : 0;
 	}
 	xm_ct_close(&t);
 	*out = conns;

@@ -214,6 +214,7 @@ struct xm_conn {
 	struct xm_flow_key reply_key; /* backend -> masquerade address:port */
 	struct xm_flow reply;
 	int have_reply;
+	uint32_t idle_s;              /* since the last packet either way */
 	uint32_t expires_s;           /* left before it expires, if idle on */
 };
 /* Every flow, by its ORIG entry; free *out. */
@@ -222,8 +223,6 @@ int xm_conntrack_read(struct xm_handle *h, struct xm_conn **out, size_t *n,
 /* Removes every flow; *removed counts flows (pairs). */
 int xm_conntrack_flush(struct xm_handle *h, unsigned long *removed, char *err, size_t errlen);
 const char *xm_state_name(uint8_t proto, uint8_t state);
-/* The clock flows are stamped with, in seconds. */
-uint32_t xm_monotonic_s(void);
 
 /* Canonical text of a live rule (same as xm_rule_format of the source). */
 void xm_rule_meta_format(const struct xm_rule_meta *m, char *buf, size_t len);
