@@ -105,47 +105,54 @@ static __always_inline struct xm_flow *xm_flow_find(const struct xm_flow_key *k)
 
 #define XM_CT_ERR_EXIST  (-17) /* EEXIST: the key is in the table */
 #define XM_CT_ERR_FULL   (-28) /* ENOSPC: no free slot within XM_CT_PROBES */
-#define XM_CT_ERR_AGAIN  (-11) /* EAGAIN: the free slot was taken meanwhile */
 
 /* Claims a slot for key (w0, w1): its index, now WRITING and holding the
  * key, or XM_CT_ERR_*. The chain is read to its end first, so a key
- * already live anywhere in it is found even when a DEAD slot comes first. */
+ * already live anywhere in it is found even when a DEAD slot comes first.
+ * If another CPU takes the free slot between the read and the claim, the
+ * chain is read once more; a second loss counts as no room. */
 __noinline int xm_ct_claim(__u64 w0, __u64 w1)
 {
 	__u64 live = xm_ct_state_word(w1, XM_CT_LIVE), dead = xm_ct_state_word(0, XM_CT_DEAD);
-	__u64 sw1, seen = 0;
-	__u32 home = xm_ct_home_of(w0, w1), idx, free_idx = 0;
+	__u32 home = xm_ct_home_of(w0, w1), idx, free_idx;
 	struct xm_ct_slot *s;
-	int have_free = 0;
+	__u64 sw1, seen;
+	int have_free;
 
-	for (__u32 i = 0; i < XM_CT_PROBES; i++) {
-		idx = home + i;
-		s = bpf_map_lookup_elem(&flows, &idx);
-		if (!s)
-			break;
-		sw1 = XM_CT_W1(s);
-		if (sw1 == live && XM_CT_W0(s) == w0)
-			return XM_CT_ERR_EXIST;
-		if (sw1 == 0 || sw1 == dead) {
-			if (!have_free) {
-				have_free = 1;
-				free_idx = idx;
-				seen = sw1;
-			}
-			if (sw1 == 0)
+	for (int attempt = 0; attempt < 2; attempt++) {
+		have_free = 0;
+		free_idx = 0;
+		seen = 0;
+		for (__u32 i = 0; i < XM_CT_PROBES; i++) {
+			idx = home + i;
+			s = bpf_map_lookup_elem(&flows, &idx);
+			if (!s)
 				break;
+			sw1 = XM_CT_W1(s);
+			if (sw1 == live && XM_CT_W0(s) == w0)
+				return XM_CT_ERR_EXIST;
+			if (sw1 == 0 || sw1 == dead) {
+				if (!have_free) {
+					have_free = 1;
+					free_idx = idx;
+					seen = sw1;
+				}
+				if (sw1 == 0)
+					break;
+			}
+		}
+		if (!have_free)
+			return XM_CT_ERR_FULL;
+		s = bpf_map_lookup_elem(&flows, &free_idx);
+		if (!s)
+			return XM_CT_ERR_FULL;
+		if (__sync_val_compare_and_swap(&XM_CT_W1(s), seen,
+						xm_ct_state_word(w1, XM_CT_WRITING)) == seen) {
+			XM_CT_W0(s) = w0;
+			return (int)free_idx;
 		}
 	}
-	if (!have_free)
-		return XM_CT_ERR_FULL;
-	s = bpf_map_lookup_elem(&flows, &free_idx);
-	if (!s)
-		return XM_CT_ERR_FULL;
-	if (__sync_val_compare_and_swap(&XM_CT_W1(s), seen,
-					xm_ct_state_word(w1, XM_CT_WRITING)) != seen)
-		return XM_CT_ERR_AGAIN;
-	XM_CT_W0(s) = w0;
-	return (int)free_idx;
+	return XM_CT_ERR_FULL;
 }
 
 /* After publishing key (w0, w1) at slot idx: if a slot between its home
@@ -217,15 +224,9 @@ static __always_inline void xm_ct_release(__u32 idx)
 		__sync_lock_test_and_set(&XM_CT_W1(s), xm_ct_state_word(0, XM_CT_DEAD));
 }
 
-/* xm_ct_claim for key k, once more if the free slot it found was taken
- * by another CPU in between. */
 static __always_inline int xm_ct_claim_key(const struct xm_flow_key *k)
 {
-	int rc = xm_ct_claim(xm_key_w0(k), xm_key_w1(k));
-
-	if (rc == XM_CT_ERR_AGAIN)
-		rc = xm_ct_claim(xm_key_w0(k), xm_key_w1(k));
-	return rc == XM_CT_ERR_AGAIN ? XM_CT_ERR_FULL : rc;
+	return xm_ct_claim(xm_key_w0(k), xm_key_w1(k));
 }
 
 /* Sweeper: slot `e` is EMPTY, so the DEAD run ending just before it is

@@ -508,8 +508,6 @@ __noinline int xm_ct_claim_port(__u64 w0, __u64 w1, __u32 lo_hi, __u32 how)
 
 	if (how & XM_PORT_TRY_OWN) {
 		rc = xm_ct_claim(w0, w1);
-		if (rc == XM_CT_ERR_AGAIN)
-			rc = xm_ct_claim(w0, w1);
 		if (rc >= 0)
 			return rc;
 		if (rc != XM_CT_ERR_EXIST)
@@ -522,8 +520,6 @@ __noinline int xm_ct_claim_port(__u64 w0, __u64 w1, __u32 lo_hi, __u32 how)
 		if (how & XM_PORT_ICMP)
 			u.key.sport = u.key.dport;
 		rc = xm_ct_claim(w0, u.w[1]);
-		if (rc == XM_CT_ERR_AGAIN)
-			rc = xm_ct_claim(w0, u.w[1]);
 		if (rc >= 0)
 			return rc;
 		if (rc != XM_CT_ERR_EXIST)
