@@ -92,20 +92,6 @@ static __always_inline void xm_flow_resolve(void *ctx, struct xm_flow *f,
 	}
 }
 
-#define XM_NSEC_PER_SEC 1000000000ull
-
-/* The key of the other direction's entry: the reverse of the tuple this
- * entry rewrites packets to. */
-static __always_inline void xm_flow_partner_key(const struct xm_flow *f, __u8 proto,
-						struct xm_flow_key *pk)
-{
-	*pk = (struct xm_flow_key){};
-	pk->saddr = f->new_daddr;
-	pk->daddr = f->new_saddr;
-	pk->sport = f->new_dport;
-	pk->dport = f->new_sport;
-	pk->proto = proto;
-}
 
 static __always_inline __u32 xm_flow_timeout(const struct xm_config *cfg, __u8 proto,
 					     __u8 state)

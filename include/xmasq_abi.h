@@ -364,6 +364,17 @@ static inline __u32 xm_ct_hash(__u64 w0, __u64 w1, __u64 seed)
 	return (__u32)(h >> 32);
 }
 
+/* The key of the other direction's entry: the reverse of the tuple this
+ * entry rewrites packets to. Both sides need it to pair a flow's entries. */
+static inline void xm_flow_partner_key(const struct xm_flow *f, __u8 proto,
+				       struct xm_flow_key *pk)
+{
+	*pk = (struct xm_flow_key){
+		.saddr = f->new_daddr, .daddr = f->new_saddr,
+		.sport = f->new_dport, .dport = f->new_sport, .proto = proto,
+	};
+}
+
 /* The key's two words, and the second word of the key with state `st`. */
 union xm_ct_words {
 	struct xm_flow_key key;

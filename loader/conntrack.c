@@ -70,7 +70,7 @@ int xm_conntrack_read(struct xm_handle *h, struct xm_conn **out, size_t *n_out,
 		c->orig_key = s->key;
 		c->orig_key.ct_state = 0;
 		c->orig = s->flow;
-		xm_ct_partner_key(s, &c->reply_key);
+		xm_flow_partner_key(&s->flow, s->key.proto, &c->reply_key);
 		r = xm_ct_lookup(&t, &c->reply_key);
 		if (r) {
 			c->reply = r->flow;

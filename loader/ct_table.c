@@ -159,16 +159,6 @@ size_t xm_ct_count(const struct xm_ct_table *t, int orig_only)
 	return n;
 }
 
-void xm_ct_partner_key(const struct xm_ct_slot *s, struct xm_flow_key *pk)
-{
-	memset(pk, 0, sizeof(*pk));
-	pk->saddr = s->flow.new_daddr;
-	pk->daddr = s->flow.new_saddr;
-	pk->sport = s->flow.new_dport;
-	pk->dport = s->flow.new_sport;
-	pk->proto = s->key.proto;
-}
-
 long xm_ct_remove_if(struct xm_ct_table *t, int (*doomed)(const struct xm_ct_slot *orig, void *arg),
 		     void *arg)
 {
@@ -180,7 +170,7 @@ long xm_ct_remove_if(struct xm_ct_table *t, int (*doomed)(const struct xm_ct_slo
 
 		if (!xm_ct_slot_live(s) || (s->flow.flags & XM_FLOW_REPLY) || !doomed(s, arg))
 			continue;
-		xm_ct_partner_key(s, &pk);
+		xm_flow_partner_key(&s->flow, s->key.proto, &pk);
 		partner = xm_ct_lookup(t, &pk);
 		if (partner)
 			xm_ct_remove(partner);

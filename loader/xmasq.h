@@ -198,8 +198,6 @@ int xm_ct_insert(struct xm_ct_table *t, const struct xm_flow_key *k, const struc
 int xm_ct_remove(struct xm_ct_slot *s);
 /* Live entries (orig_only: ORIG entries, i.e. flows). */
 size_t xm_ct_count(const struct xm_ct_table *t, int orig_only);
-/* The key of the other direction's entry. */
-void xm_ct_partner_key(const struct xm_ct_slot *s, struct xm_flow_key *pk);
 /* Removes each flow (both entries) whose ORIG entry doomed() picks;
  * returns how many flows. */
 long xm_ct_remove_if(struct xm_ct_table *t, int (*doomed)(const struct xm_ct_slot *orig, void *arg),
