@@ -9,25 +9,28 @@ ARCH_INC := /usr/include/$(shell uname -m)-linux-gnu
 PREFIX   ?= /usr/local
 
 CFLAGS   ?= -O2 -g
-CFLAGS   += -std=gnu11 -Wall -Wextra -Werror -Iinclude -Iloader -I$(BUILD)
+CFLAGS   += -std=gnu11 -Wall -Wextra -Werror -Iinclude -Iloader/lib -I$(BUILD)
 LDLIBS   := -lxdp -lbpf -lelf -lz
 BPF_CFLAGS := -O2 -g -target bpf -mcpu=v3 -Wall -Werror -Iinclude -I$(ARCH_INC)
 SAN_FLAGS  := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
 BPF_SRC  := $(wildcard bpf/*.c)
 BPF_HDR  := $(wildcard bpf/*.h) include/xmasq_abi.h
-LIB_SRC  := $(filter-out loader/cli%.c,$(wildcard loader/*.c))
-CLI_SRC  := $(wildcard loader/cli*.c)
-LIB_HDR  := $(wildcard loader/*.h) include/xmasq_abi.h
+# loader/lib: libxmasq; loader/cli: the xmasq CLI on top of it.
+LIB_SRC  := $(wildcard loader/lib/*.c)
+CLI_SRC  := $(wildcard loader/cli/*.c)
+LIB_HDR  := $(wildcard loader/lib/*.h) include/xmasq_abi.h
+CLI_HDR  := $(wildcard loader/cli/*.h)
 LIB_OBJ  := $(patsubst loader/%.c,$(BUILD)/obj/%.o,$(LIB_SRC))
 CLI_OBJ  := $(patsubst loader/%.c,$(BUILD)/obj/%.o,$(CLI_SRC))
 SKEL     := $(BUILD)/xmasq.skel.h
 
-# C test programs: selftests/test_*.c, each a standalone TAP program
+# C test programs: selftests/c/test_*.c, each a standalone TAP program
 # linked with libxmasq; also built with ASan/UBSan (build/san/).
-TEST_SRC := $(wildcard selftests/test_*.c)
-TEST_BIN := $(patsubst selftests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
-SAN_BIN  := $(patsubst selftests/%.c,$(BUILD)/san/%,$(TEST_SRC))
+TEST_SRC := $(wildcard selftests/c/test_*.c)
+TEST_HDR := $(wildcard selftests/c/*.h)
+TEST_BIN := $(patsubst selftests/c/%.c,$(BUILD)/tests/%,$(TEST_SRC))
+SAN_BIN  := $(patsubst selftests/c/%.c,$(BUILD)/san/%,$(TEST_SRC))
 SAN_LIB_OBJ := $(patsubst loader/%.c,$(BUILD)/san/obj/%.o,$(LIB_SRC))
 
 .PHONY: all deps check check-build demo bench install uninstall clean
@@ -44,7 +47,7 @@ $(BUILD)/xmasq.bpf.o: $(BPF_SRC) $(BPF_HDR) | $(BUILD)
 $(SKEL): $(BUILD)/xmasq.bpf.o
 	$(BPFTOOL) gen skeleton $< name xmasq_bpf > $@.tmp && mv $@.tmp $@
 
-$(BUILD)/obj/%.o: loader/%.c $(LIB_HDR) $(SKEL) | $(BUILD)
+$(BUILD)/obj/%.o: loader/%.c $(LIB_HDR) $(CLI_HDR) $(SKEL) | $(BUILD)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
 
@@ -54,17 +57,17 @@ $(BUILD)/libxmasq.a: $(LIB_OBJ)
 $(BUILD)/xmasq: $(CLI_OBJ) $(BUILD)/libxmasq.a
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/tests/%: selftests/%.c $(wildcard selftests/*.h) $(BUILD)/libxmasq.a
+$(BUILD)/tests/%: selftests/c/%.c $(TEST_HDR) $(BUILD)/libxmasq.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Iselftests -o $@ $< $(BUILD)/libxmasq.a $(LDLIBS)
+	$(CC) $(CFLAGS) -Iselftests/c -o $@ $< $(BUILD)/libxmasq.a $(LDLIBS)
 
 $(BUILD)/san/obj/%.o: loader/%.c $(LIB_HDR) $(SKEL)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(SAN_FLAGS) -c $< -o $@
 
-$(BUILD)/san/%: selftests/%.c $(wildcard selftests/*.h) $(SAN_LIB_OBJ)
+$(BUILD)/san/%: selftests/c/%.c $(TEST_HDR) $(SAN_LIB_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(SAN_FLAGS) -Iselftests -o $@ $< $(SAN_LIB_OBJ) $(LDLIBS)
+	$(CC) $(CFLAGS) $(SAN_FLAGS) -Iselftests/c -o $@ $< $(SAN_LIB_OBJ) $(LDLIBS)
 
 $(BUILD):
 	mkdir -p $@

@@ -37,14 +37,14 @@ done
 for t in build/san/test_*; do
 	[ -x "$t" ] && run_one "asan+ubsan $(basename "$t")" env ASAN_OPTIONS=detect_leaks=1 "$t"
 done
-for t in selftests/netns_*.sh; do
+for t in selftests/netns/netns_*.sh; do
 	[ -x "$t" ] && run_one "$(basename "$t")" "$t"
 done
 # The end-to-end suite again in the other attach modes.
 for mode in tc xdp-generic; do
-	run_one "netns_e2e.sh --mode $mode" env XM_MODE=$mode selftests/netns_e2e.sh
+	run_one "netns_e2e.sh --mode $mode" env XM_MODE=$mode selftests/netns/netns_e2e.sh
 done
-for t in selftests/vm_*.sh; do
+for t in selftests/vm/vm_*.sh; do
 	[ -x "$t" ] && run_one "$(basename "$t")" "$t"
 done
 

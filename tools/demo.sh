@@ -6,7 +6,7 @@
 # happened, shows `xmasq status` and `xmasq stats`, then removes everything.
 cd "$(dirname "$0")/.." || exit 2
 export BIG_MB=10
-. selftests/lib.sh
+. selftests/netns/lib.sh
 
 if [ "$(id -u)" != 0 ]; then
 	echo "demo: run as root (it creates network namespaces and loads BPF programs)" >&2

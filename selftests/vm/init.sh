@@ -1,5 +1,5 @@
 #!/bin/busybox sh
-# /init of the initramfs that selftests/vm_kernel.sh boots under QEMU.
+# /init of the initramfs that selftests/vm/vm_kernel.sh boots under QEMU.
 #
 # Loads the modules listed in /modules.load, builds a veth pair, runs xmasq
 # attach / apply / status / stats / detach on it and prints everything to the

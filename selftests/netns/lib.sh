@@ -1,5 +1,5 @@
 # shellcheck shell=bash
-# selftests/lib.sh — shared by the namespace tests and tools/demo.sh.
+# selftests/netns/lib.sh — shared by the namespace tests and tools/demo.sh.
 #
 # Builds the reference topology (an Azure-like VM with two public NICs in
 # front of a backend) out of network namespaces, runs the backend services,
@@ -22,9 +22,9 @@
 #
 # Usage: source it, call xm_init, then topo_up VARIANT (gro|plain).
 
-XM_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-XM_DATA="$XM_ROOT/selftests/data"
-. "$XM_ROOT/selftests/lib_teardown.sh"
+XM_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+XM_DATA="$XM_ROOT/selftests/netns/py"
+. "$XM_ROOT/selftests/netns/lib_teardown.sh"
 XMASQ="${XMASQ:-$XM_ROOT/build/xmasq}"
 if [ -x /usr/bin/python3 ]; then XM_PY=/usr/bin/python3; else XM_PY=$(command -v python3); fi
 
@@ -40,7 +40,7 @@ B_ADDR=198.18.0.2      # backend
 BIG_MB=${BIG_MB:-50}   # size of the big download
 
 # ---- TAP (lib_tap.sh) and tap_check -------------------------------------------
-. "$XM_ROOT/selftests/lib_tap.sh"
+. "$XM_ROOT/selftests/netns/lib_tap.sh"
 
 # tap_check DESC CMD...: runs CMD, ok when it exits 0 (output shown on failure)
 tap_check() {
@@ -98,7 +98,7 @@ nsx() {
 	nsenter --net="/run/netns/$ns" "$@"
 }
 
-# cli NS OP [--timeout S] ARGS...: selftests/data/client.py in NS, with a hard timeout
+# cli NS OP [--timeout S] ARGS...: selftests/netns/py/client.py in NS, with a hard timeout
 cli() {
 	local ns=$1 op=$2 t=10
 	shift 2

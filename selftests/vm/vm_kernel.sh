@@ -20,7 +20,7 @@
 #      VM_KERNEL_PKG=linux-image-6.1.0-NN-amd64 (default: what linux-image-amd64
 #      depends on if that is 6.1, else the newest 6.1 image apt knows)
 set -u
-ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 XMASQ="${XMASQ:-$ROOT/build/xmasq}"
 VM_DIR="${VM_DIR:-$ROOT/build/vm}"
 VM_TIMEOUT="${VM_TIMEOUT:-120}"

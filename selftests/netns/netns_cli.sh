@@ -18,7 +18,7 @@
 # Everything lives in namespaces and a pin directory named with $$, removed
 # by the EXIT trap. TAP output; exit 1 when a check fails.
 # Env: XMASQ=build/xmasq  PROMTOOL=promtool (empty: skip it)
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 XMASQ=${XMASQ:-$ROOT/build/xmasq}
 PROMTOOL=${PROMTOOL-promtool}
 if [ -x /usr/bin/python3 ]; then PY=/usr/bin/python3; else PY=$(command -v python3); fi

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
-/* Unit test of the rules parser (loader/rules.c). */
+/* Unit test of the rules parser (loader/lib/rules.c). */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>

@@ -5,9 +5,9 @@
 #   C0 192.0.2.2 ─ eth0 192.0.2.1 ┐ router R ┌ eth2 198.18.0.1 ─ B 198.18.0.2
 #   C1 198.51.100.2 ─ eth1 198.51.100.1 ┘      └                 + 198.18.0.3
 #
-# (selftests/lib.sh's topology, plus a second backend address on B). The
+# (selftests/netns/lib.sh's topology, plus a second backend address on B). The
 # client/backend veth ends have GRO on and TX checksum offload off, so XDP
-# carries the traffic. Traffic and its checks: selftests/data/live_traffic.py.
+# carries the traffic. Traffic and its checks: selftests/netns/py/live_traffic.py.
 #
 #  1. atomic apply: a rule of 2000 ports flipped 20 times between two
 #     targets under a stream of datagrams that are each a new flow; the
@@ -27,7 +27,7 @@
 #  6. pinned maps of another layout_version: attach refuses (exit 2, says
 #     --migrate/--fresh), attach --fresh starts over;
 #  7. the upgrade from layout 1: a router set up by the last layout-1 build
-#     (selftests/layout1_xmasq.sh) carries TCP and UDP streams while this
+#     (selftests/netns/layout1_xmasq.sh) carries TCP and UDP streams while this
 #     build attaches with --migrate: nothing lost, flows, rules and
 #     settings carried over.
 #
@@ -677,7 +677,7 @@ check_layout() {
 # ---- 7. migration from layout 1 ----------------------------------------------------------------
 check_migrate() {
 	local old out rc v ct0 r0 r1 l0
-	if ! old=$(selftests/layout1_xmasq.sh 2>&1); then
+	if ! old=$(selftests/netns/layout1_xmasq.sh 2>&1); then
 		T_NUM=$((T_NUM + 1))
 		echo "ok $T_NUM - $MODE: migrate # SKIP no layout 1 build: $old"
 		return

@@ -1,16 +1,16 @@
 # shellcheck shell=bash
-# selftests/lib_ct.sh — helpers of selftests/netns_conntrack.sh: TAP output,
+# selftests/netns/lib_ct.sh — helpers of selftests/netns/netns_conntrack.sh: TAP output,
 # bookkeeping and teardown of what the test creates (namespaces, background
 # processes by pid, xmasq pin directories, a temp dir), and ct.py, the
 # python3 (stdlib only) servers and clients the checks drive.
 
-CT_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+CT_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 XMASQ="${XMASQ:-$CT_ROOT/build/xmasq}"
-. "$CT_ROOT/selftests/lib_teardown.sh"
+. "$CT_ROOT/selftests/netns/lib_teardown.sh"
 if [ -x /usr/bin/python3 ]; then CT_PY=/usr/bin/python3; else CT_PY=$(command -v python3); fi
 
 # ---- TAP ----------------------------------------------------------------------
-. "$CT_ROOT/selftests/lib_tap.sh"
+. "$CT_ROOT/selftests/netns/lib_tap.sh"
 
 # ---- bookkeeping and teardown ---------------------------------------------------
 CT_NETNS=()   # namespaces created here
@@ -105,7 +105,7 @@ print(json.dumps(v) if isinstance(v, (dict, list, bool)) or v is None else v)' "
 ct_write_py() {
 	cat >"$1" <<'PYEOF'
 #!/usr/bin/env python3
-# Helper for selftests/netns_conntrack.sh (stdlib only): servers, clients,
+# Helper for selftests/netns/netns_conntrack.sh (stdlib only): servers, clients,
 # an ICMP echo client with a chosen id and a SYN flooder.
 import argparse, hashlib, os, random, select, socket, struct, sys, threading, time
 

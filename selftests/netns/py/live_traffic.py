@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Traffic of selftests/netns_live.sh (python3 stdlib only).
+"""Traffic of selftests/netns/netns_live.sh (python3 stdlib only).
 
 Senders stop when --stop-file appears (or after --max-secs); servers and
 receivers run until SIGTERM or --stop-file and keep a JSON status file up

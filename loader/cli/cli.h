@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
-/* Shared by the CLI's files only (loader/cli*.c); libxmasq never sees it. */
+/* Shared by the CLI's files only (loader/cli/); libxmasq never sees it. */
 #ifndef XMASQ_CLI_H
 #define XMASQ_CLI_H
 #include <stdio.h>

@@ -5,7 +5,7 @@
 # the maps that build really pins. Exit 1 (and a reason on stderr) when
 # the history is not there (a shallow clone, an export).
 LAYOUT1_COMMIT=167a0b9
-cd "$(dirname "$0")/.." || exit 1
+cd "$(dirname "$0")/../.." || exit 1
 out=$PWD/build/layout1
 if [ -x "$out/build/xmasq" ] && [ "$(cat "$out/.commit" 2>/dev/null)" = $LAYOUT1_COMMIT ]; then
 	echo "$out/build/xmasq"
