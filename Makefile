@@ -33,7 +33,7 @@ TEST_BIN := $(patsubst selftests/c/%.c,$(BUILD)/tests/%,$(TEST_SRC))
 SAN_BIN  := $(patsubst selftests/c/%.c,$(BUILD)/san/%,$(TEST_SRC))
 SAN_LIB_OBJ := $(patsubst loader/%.c,$(BUILD)/san/obj/%.o,$(LIB_SRC))
 
-.PHONY: all deps check check-build demo bench install uninstall clean
+.PHONY: all deps check check-build format format-check demo bench install uninstall clean
 # Keep the sanitizer objects between builds.
 .SECONDARY:
 all: $(BUILD)/xmasq
@@ -80,6 +80,13 @@ check:
 	@tools/deps.sh --if-missing
 	@$(MAKE) --no-print-directory check-build
 	@selftests/run.sh
+
+# The C sources in kernel style (.clang-format); CI runs format-check.
+C_FILES = $(shell git ls-files '*.c' '*.h' 2>/dev/null)
+format:
+	clang-format -i $(C_FILES)
+format-check:
+	@clang-format --dry-run -Werror $(C_FILES) && echo "format-check: $(words $(C_FILES)) files in kernel style"
 
 demo:
 	@tools/deps.sh --if-missing

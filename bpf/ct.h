@@ -103,8 +103,8 @@ static __always_inline struct xm_flow *xm_flow_find(const struct xm_flow_key *k)
 	return &s->flow;
 }
 
-#define XM_CT_ERR_EXIST  (-17) /* EEXIST: the key is in the table */
-#define XM_CT_ERR_FULL   (-28) /* ENOSPC: no free slot within XM_CT_PROBES */
+#define XM_CT_ERR_EXIST (-17) /* EEXIST: the key is in the table */
+#define XM_CT_ERR_FULL	(-28) /* ENOSPC: no free slot within XM_CT_PROBES */
 
 /* Claims a slot for key (w0, w1): its index, now WRITING and holding the
  * key, or XM_CT_ERR_*. The chain is read to its end first, so a key
@@ -194,7 +194,7 @@ __noinline int xm_ct_settle(__u64 w0, __u64 w1, __u32 idx)
 /* Fills in and publishes a slot claimed by xm_ct_claim; the entry's slot
  * (it may have moved: xm_ct_settle). */
 static __always_inline struct xm_ct_slot *xm_ct_publish(__u32 idx, const struct xm_flow_key *k,
-							 const struct xm_flow *v)
+							const struct xm_flow *v)
 {
 	struct xm_ct_slot *s = bpf_map_lookup_elem(&flows, &idx);
 	__u64 w1 = xm_key_w1(k);
@@ -211,8 +211,10 @@ static __always_inline struct xm_ct_slot *xm_ct_publish(__u32 idx, const struct 
  * not removed and reused meanwhile). */
 static __always_inline int xm_ct_remove(struct xm_ct_slot *s, __u64 live)
 {
-	return __sync_val_compare_and_swap(&XM_CT_W1(s), live,
-					   xm_ct_state_word(0, XM_CT_DEAD)) == live ? 0 : -1;
+	return __sync_val_compare_and_swap(&XM_CT_W1(s), live, xm_ct_state_word(0, XM_CT_DEAD)) ==
+			       live ?
+		       0 :
+		       -1;
 }
 
 /* Gives back a slot claimed but not published. */

@@ -49,9 +49,8 @@ static __always_inline __u32 xm_now_s(void)
 	return (__u32)(bpf_ktime_get_coarse_ns() / 1000000000ull);
 }
 
-static __always_inline int xm_fib(void *ctx, struct bpf_fib_lookup *fib,
-				  __be32 src, __be32 dst, __u8 proto,
-				  __be16 sport, __be16 dport, __u16 tot_len,
+static __always_inline int xm_fib(void *ctx, struct bpf_fib_lookup *fib, __be32 src, __be32 dst,
+				  __u8 proto, __be16 sport, __be16 dport, __u16 tot_len,
 				  __u32 ifindex)
 {
 	__builtin_memset(fib, 0, sizeof(*fib));
@@ -75,15 +74,14 @@ static __always_inline void xm_copy_mac(__u8 *dst, const __u8 *src)
  * so a changed neighbour or route is picked up). Routed like the flow's
  * first packet: translated destination, the client's source (as the
  * kernel routes a DNATed packet before masquerading it). */
-static __always_inline void xm_flow_resolve(void *ctx, struct xm_flow *f,
-					    const struct xm_pkt *p,
+static __always_inline void xm_flow_resolve(void *ctx, struct xm_flow *f, const struct xm_pkt *p,
 					    __u32 in_ifindex, __u32 out_ifindex)
 {
 	struct bpf_fib_lookup fib;
 	int rc;
 
-	rc = xm_fib(ctx, &fib, p->key.saddr, f->new_daddr, p->key.proto,
-		    p->key.sport, f->new_dport, 0, in_ifindex);
+	rc = xm_fib(ctx, &fib, p->key.saddr, f->new_daddr, p->key.proto, p->key.sport, f->new_dport,
+		    0, in_ifindex);
 	if (rc == BPF_FIB_LKUP_RET_SUCCESS && fib.ifindex == out_ifindex) {
 		xm_copy_mac(f->out_dmac, fib.dmac);
 		f->flags |= XM_FLOW_L2_VALID;
@@ -92,9 +90,7 @@ static __always_inline void xm_flow_resolve(void *ctx, struct xm_flow *f,
 	}
 }
 
-
-static __always_inline __u32 xm_flow_timeout(const struct xm_config *cfg, __u8 proto,
-					     __u8 state)
+static __always_inline __u32 xm_flow_timeout(const struct xm_config *cfg, __u8 proto, __u8 state)
 {
 	__u32 id = xm_timeout_id(proto, state);
 
@@ -121,9 +117,9 @@ static __always_inline __u32 xm_flow_timeout(const struct xm_config *cfg, __u8 p
  * for 10^6 flows). Not more often: a walk reads the whole table through
  * the caches. After the table has refused a flow (xm_sweep_hurry), the
  * next walk starts after 250 ms. */
-#define XM_SWEEP_MIN_NS       (1000ull * 1000 * 1000)
+#define XM_SWEEP_MIN_NS	      (1000ull * 1000 * 1000)
 #define XM_SWEEP_HURRY_NS     (250ull * 1000 * 1000)
-#define XM_SWEEP_MAX_NS       (15ull * 1000 * 1000 * 1000)
+#define XM_SWEEP_MAX_NS	      (15ull * 1000 * 1000 * 1000)
 #define XM_SWEEP_SLICE_GAP_NS (1000ull * 1000)
 #define XM_SWEEP_SLICE_MIN    2048  /* groups a run, at least; or 1/16 of the table */
 #define XM_SWEEP_MAX_EXPIRE   16384 /* flows removed per run at most */
@@ -191,7 +187,7 @@ __noinline int xm_sweep_expire(__u32 idx, __u32 now, __u32 timeout)
  * XM_SWEEP_CAPPED when the run reached XM_SWEEP_MAX_EXPIRE. Global:
  * verified once, whatever calls it. */
 #define XM_SWEEP_PREV_DEAD 1
-#define XM_SWEEP_CAPPED    2
+#define XM_SWEEP_CAPPED	   2
 __noinline int xm_sweep_slots(__u32 base, __u32 prev_dead)
 {
 	__u64 dead = xm_ct_state_word(0, XM_CT_DEAD), w1;
@@ -221,7 +217,8 @@ __noinline int xm_sweep_slots(__u32 base, __u32 prev_dead)
 			/* The last slot: no chain goes past it, so it counts as
 			 * followed by an EMPTY one (a table once full has no
 			 * other place to start). */
-			if (idx == last_slot && __sync_val_compare_and_swap(&XM_CT_W1(s), dead, 0) == dead)
+			if (idx == last_slot &&
+			    __sync_val_compare_and_swap(&XM_CT_W1(s), dead, 0) == dead)
 				xm_ct_clean_before(idx);
 			continue;
 		}
@@ -246,17 +243,18 @@ __noinline int xm_sweep_slots(__u32 base, __u32 prev_dead)
 }
 
 struct xm_sweep_ctx {
-	__u32 first, end;      /* this run's groups */
-	__u32 next;            /* the group to go on from */
-	__u32 prev_dead;       /* the slot before the next group is DEAD */
-	__u32 capped;          /* stopped at XM_SWEEP_MAX_EXPIRE */
+	__u32 first, end; /* this run's groups */
+	__u32 next;	  /* the group to go on from */
+	__u32 prev_dead;  /* the slot before the next group is DEAD */
+	__u32 capped;	  /* stopped at XM_SWEEP_MAX_EXPIRE */
 };
 
 static long xm_sweep_group(void *map, __u32 *g, __u32 *val, struct xm_sweep_ctx *c)
 {
 	int rc;
 
-	(void)map; (void)val;
+	(void)map;
+	(void)val;
 	if (*g < c->first)
 		return 0;
 	if (*g >= c->end)
@@ -280,7 +278,8 @@ static int xm_sweep(void *map, __u32 *key, struct xm_sweep *sw)
 	__u64 expired_before = sw->expired, wait = XM_SWEEP_MIN_NS, took;
 	struct xm_ct_slot *s;
 
-	(void)map; (void)key;
+	(void)map;
+	(void)key;
 	if (sw->epoch != xm_prog_epoch)
 		return 0; /* a newer program owns the sweep now */
 	sw->now = xm_now_s();
@@ -294,8 +293,9 @@ static int xm_sweep(void *map, __u32 *key, struct xm_sweep *sw)
 		return 0;
 	}
 	groups = (xm_ct_homes + XM_CT_PROBES - 1 + XM_SWEEP_GROUP - 1) / XM_SWEEP_GROUP;
-	slice = xm_sweep_slice ? xm_sweep_slice :
-		groups / 16 > XM_SWEEP_SLICE_MIN ? groups / 16 : XM_SWEEP_SLICE_MIN;
+	slice = xm_sweep_slice			 ? xm_sweep_slice :
+		groups / 16 > XM_SWEEP_SLICE_MIN ? groups / 16 :
+						   XM_SWEEP_SLICE_MIN;
 	if (sw->next_group == 0 || sw->next_group >= groups) {
 		sw->next_group = 0; /* a walk begins */
 		sw->seen = 0;
@@ -329,8 +329,8 @@ static int xm_sweep(void *map, __u32 *key, struct xm_sweep *sw)
 		sw->refused = 0; /* the table refused flows: whatever expires is wanted back soon */
 		wait = XM_SWEEP_HURRY_NS;
 	} else if (took * xm_sweep_idle_factor > wait)
-		wait = took * xm_sweep_idle_factor < XM_SWEEP_MAX_NS ?
-		       took * xm_sweep_idle_factor : XM_SWEEP_MAX_NS;
+		wait = took * xm_sweep_idle_factor < XM_SWEEP_MAX_NS ? took * xm_sweep_idle_factor :
+								       XM_SWEEP_MAX_NS;
 	/* The clock needs a tick every second: a longer wait is counted down
 	 * in ticks. */
 	if (wait > XM_CLOCK_TICK_NS) {
@@ -399,8 +399,8 @@ static __always_inline void xm_flow_track(struct xm_flow *f, const struct xm_pkt
 		partner->state = new;
 }
 
-static __always_inline struct xm_rule_value *
-xm_rule_find(const struct xm_pkt *p, __u32 ifindex, __u32 gen, __u32 cfg_flags)
+static __always_inline struct xm_rule_value *xm_rule_find(const struct xm_pkt *p, __u32 ifindex,
+							  __u32 gen, __u32 cfg_flags)
 {
 	struct xm_rule_key rk = {
 		.ifindex = ifindex,
@@ -427,8 +427,8 @@ struct xm_target {
 	__be16 to_port;
 	__u16 _pad;
 	__u32 rule_id;
-	__u32 flags;           /* XM_RULE_* */
-	__u32 out_ifindex;     /* masquerade: the egress the rule names */
+	__u32 flags;	   /* XM_RULE_* */
+	__u32 out_ifindex; /* masquerade: the egress the rule names */
 };
 
 static __always_inline int xm_target_find(const struct xm_pkt *p, __u32 ifindex,
@@ -481,9 +481,9 @@ static __always_inline int xm_target_find(const struct xm_pkt *p, __u32 ifindex,
  * the reply key with the client's port. Returns the slot (its key holds
  * the port), or XM_PORT_ERR_*. Global: the loop is verified once, not in
  * every program (it was ~10k instructions a try inline). */
-#define XM_PORT_TRY_OWN     1
-#define XM_PORT_KEEP        2   /* the client's port or nothing */
-#define XM_PORT_ICMP        4   /* the id is both "ports" */
+#define XM_PORT_TRY_OWN	    1
+#define XM_PORT_KEEP	    2 /* the client's port or nothing */
+#define XM_PORT_ICMP	    4 /* the id is both "ports" */
 #define XM_PORT_ERR_NO_PORT (-1)
 #define XM_PORT_ERR_FULL    (-2)
 __noinline int xm_ct_claim_port(__u64 w0, __u64 w1, __u32 lo_hi, __u32 how)
@@ -549,9 +549,8 @@ static __always_inline int xm_alloc_port(struct xm_flow_key *rkey, const struct 
  * masquerade rule. Both slots are claimed before either is published, so
  * no half of a pair is ever seen alone. Returns XM_LK_FLOW with *out set,
  * or PASS/DROP (counted). */
-static __always_inline int xm_flow_create(void *ctx, struct xm_pkt *p,
-					  __u32 ifindex, __u32 vlan_tci,
-					  __u64 len, struct xm_flow **out)
+static __always_inline int xm_flow_create(void *ctx, struct xm_pkt *p, __u32 ifindex,
+					  __u32 vlan_tci, __u64 len, struct xm_flow **out)
 {
 	__u32 zero = 0;
 	struct xm_config *cfg = bpf_map_lookup_elem(&config, &zero);
@@ -568,8 +567,7 @@ static __always_inline int xm_flow_create(void *ctx, struct xm_pkt *p,
 
 	if (!cfg)
 		return XM_LK_PASS;
-	if (p->frag == XM_FRAG_LATER || p->icmp_error ||
-	    xm_target_find(p, ifindex, cfg, &t)) {
+	if (p->frag == XM_FRAG_LATER || p->icmp_error || xm_target_find(p, ifindex, cfg, &t)) {
 		xm_count(XM_C_PASS_NOT_OURS, len);
 		return XM_LK_PASS;
 	}
@@ -587,8 +585,8 @@ static __always_inline int xm_flow_create(void *ctx, struct xm_pkt *p,
 		return XM_LK_PASS;
 	}
 
-	rc = xm_fib(ctx, &fib, p->key.saddr, t.to_addr, p->key.proto,
-		    p->key.sport, t.to_port, 0, ifindex);
+	rc = xm_fib(ctx, &fib, p->key.saddr, t.to_addr, p->key.proto, p->key.sport, t.to_port, 0,
+		    ifindex);
 	if (rc != BPF_FIB_LKUP_RET_SUCCESS && rc != BPF_FIB_LKUP_RET_NO_NEIGH) {
 		if (masq) { /* not routed out: the kernel's business */
 			xm_count(XM_C_PASS_NOT_OURS, len);

@@ -5,15 +5,15 @@
 #ifndef XMASQ_BPF_PARSE_H
 #define XMASQ_BPF_PARSE_H
 
-#define XM_ETH_P_IP     0x0800
-#define XM_ETH_P_8021Q  0x8100
+#define XM_ETH_P_IP	0x0800
+#define XM_ETH_P_8021Q	0x8100
 #define XM_ETH_P_8021AD 0x88A8
-#define XM_IP_MF        0x2000
-#define XM_IP_OFFSET    0x1fff
+#define XM_IP_MF	0x2000
+#define XM_IP_OFFSET	0x1fff
 
 #define XM_ICMP_ECHOREPLY     0
 #define XM_ICMP_DEST_UNREACH  3
-#define XM_ICMP_ECHO          8
+#define XM_ICMP_ECHO	      8
 #define XM_ICMP_TIME_EXCEEDED 11
 #define XM_ICMP_PARAMETERPROB 12
 
@@ -26,31 +26,31 @@ struct xm_icmp_hdr {
 	__u8 type;
 	__u8 code;
 	__sum16 checksum;
-	__be16 id;             /* echo; for errors: unused / MTU */
+	__be16 id; /* echo; for errors: unused / MTU */
 	__be16 seq;
 };
 
 enum xm_frag {
 	XM_FRAG_NONE = 0,
-	XM_FRAG_FIRST,         /* offset 0, more fragments: has the L4 header */
-	XM_FRAG_LATER,         /* offset > 0: no L4 header */
+	XM_FRAG_FIRST, /* offset 0, more fragments: has the L4 header */
+	XM_FRAG_LATER, /* offset > 0: no L4 header */
 };
 
 struct xm_pkt {
 	struct ethhdr *eth;
 	struct iphdr *ip;
-	__u32 l3_off;          /* from the start of the frame */
+	__u32 l3_off; /* from the start of the frame */
 	__u32 l4_off;
-	__u32 csum_off;        /* L4 checksum field, from frame start */
-	__u32 inner_l3_off;    /* ICMP error: the quoted IPv4 header */
+	__u32 csum_off;	    /* L4 checksum field, from frame start */
+	__u32 inner_l3_off; /* ICMP error: the quoted IPv4 header */
 	__u32 inner_l4_off;
-	__u16 vlan_tci;        /* tag found in the frame (host order), 0 = none */
-	__u8 has_vlan;         /* the tag is in the frame data (XDP) */
+	__u16 vlan_tci; /* tag found in the frame (host order), 0 = none */
+	__u8 has_vlan;	/* the tag is in the frame data (XDP) */
 	__u8 tcp_flags;
-	__u8 udp_csum_zero;    /* UDP without checksum: keep it zero */
+	__u8 udp_csum_zero; /* UDP without checksum: keep it zero */
 	__u8 icmp_type;
-	__u8 icmp_error;       /* an ICMP error quoting a TCP/UDP/echo packet */
-	__u8 frag;             /* enum xm_frag */
+	__u8 icmp_error; /* an ICMP error quoting a TCP/UDP/echo packet */
+	__u8 frag;	 /* enum xm_frag */
 	__be16 ip_id;
 	__u16 _pad;
 	/* The flow lookup key: the packet's tuple, or for an ICMP error the
@@ -62,19 +62,19 @@ struct xm_pkt {
 enum xm_parse_result {
 	XM_PARSE_OK = 0,
 	XM_PARSE_NOT_IPV4,
-	XM_PARSE_OTHER,        /* IPv4 but nothing we translate */
+	XM_PARSE_OTHER, /* IPv4 but nothing we translate */
 	XM_PARSE_MALFORMED,
 };
 
-#define XM_MAX_L3_OFF (sizeof(struct ethhdr) + sizeof(struct xm_vlan_hdr))
-#define XM_MAX_L4_OFF (XM_MAX_L3_OFF + 60)
+#define XM_MAX_L3_OFF	    (sizeof(struct ethhdr) + sizeof(struct xm_vlan_hdr))
+#define XM_MAX_L4_OFF	    (XM_MAX_L3_OFF + 60)
 /* The quoted header of an ICMP error starts 8 bytes after the outer L4. */
 #define XM_MAX_INNER_L3_OFF (XM_MAX_L4_OFF + 8)
 #define XM_MAX_INNER_L4_OFF (XM_MAX_INNER_L3_OFF + 60)
 
 /* Ports (or echo id) at l4 for proto; 0 ok, -1 truncated, 1 not ours. */
-static __always_inline int xm_parse_ports(void *data, void *data_end, __u32 l4_off,
-					  __u8 proto, __be16 *sport, __be16 *dport)
+static __always_inline int xm_parse_ports(void *data, void *data_end, __u32 l4_off, __u8 proto,
+					  __be16 *sport, __be16 *dport)
 {
 	if (l4_off > XM_MAX_INNER_L4_OFF)
 		return -1;
@@ -218,7 +218,8 @@ static __always_inline int xm_parse(void *data, void *data_end, struct xm_pkt *p
 			return XM_PARSE_OK;
 		}
 		if ((ih->type == XM_ICMP_DEST_UNREACH || ih->type == XM_ICMP_TIME_EXCEEDED ||
-		     ih->type == XM_ICMP_PARAMETERPROB) && p->frag == XM_FRAG_NONE) {
+		     ih->type == XM_ICMP_PARAMETERPROB) &&
+		    p->frag == XM_FRAG_NONE) {
 			rc = xm_parse_icmp_error(data, data_end, p);
 			return rc;
 		}

@@ -6,7 +6,7 @@
 #ifndef XMASQ_BPF_PMTU_H
 #define XMASQ_BPF_PMTU_H
 
-#define XM_IP_DF 0x4000
+#define XM_IP_DF     0x4000
 #define XM_QUOTE_MAX (60 + 8) /* the offending IP header and 8 bytes */
 
 /* Length of the IP packets the egress will send for this one: the whole
@@ -73,7 +73,7 @@ static __always_inline int xm_tc_make_frag_needed(struct __sk_buff *skb, const s
 	hdr.ip.check = ~csum_fold32((__u32)sum);
 
 	hdr.icmp.type = XM_ICMP_DEST_UNREACH;
-	hdr.icmp.code = 4; /* fragmentation needed and DF set */
+	hdr.icmp.code = 4;	       /* fragmentation needed and DF set */
 	hdr.icmp.seq = bpf_htons(mtu); /* next-hop MTU, RFC 1191 */
 	sum = bpf_csum_diff(NULL, 0, (__be32 *)&hdr.icmp, sizeof(hdr.icmp), 0);
 	if (sum < 0)

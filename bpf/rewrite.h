@@ -19,17 +19,17 @@
  * path and stay in order. */
 
 /* The L4 checksum field holds exactly the pseudo-header sum. */
-static __always_inline int xm_csum_looks_partial(void *data, void *data_end,
-						 const struct xm_pkt *p, __u32 *pseudo)
+static __always_inline int xm_csum_looks_partial(void *data, void *data_end, const struct xm_pkt *p,
+						 __u32 *pseudo)
 {
 	__u32 csum_off = p->csum_off, l3_off = p->l3_off;
 	struct iphdr *ip;
 	__u16 *check;
 	__u32 sum;
 
-	if ((p->key.proto != IPPROTO_TCP && p->key.proto != IPPROTO_UDP) ||
-	    p->udp_csum_zero || p->icmp_error || p->frag != XM_FRAG_NONE ||
-	    l3_off > XM_MAX_L3_OFF || csum_off > XM_MAX_L4_OFF + 16)
+	if ((p->key.proto != IPPROTO_TCP && p->key.proto != IPPROTO_UDP) || p->udp_csum_zero ||
+	    p->icmp_error || p->frag != XM_FRAG_NONE || l3_off > XM_MAX_L3_OFF ||
+	    csum_off > XM_MAX_L4_OFF + 16)
 		return 0;
 	ip = data + l3_off;
 	check = data + csum_off;
@@ -43,25 +43,26 @@ static __always_inline int xm_csum_looks_partial(void *data, void *data_end,
 }
 
 #define XM_CSUM_CHUNK 256
-#define XM_CSUM_MAX_CHUNKS 6  /* 1536 bytes of L4: a 1500-byte MTU. Longer
+#define XM_CSUM_MAX_CHUNKS \
+	6 /* 1536 bytes of L4: a 1500-byte MTU. Longer
                                  frames that look partial are taken to be */
 
 /* Sums n bytes (n < 2 * step) at data + *off into *sum, step bytes at a
  * time if there are that many. */
-#define XM_CSUM_STEP(step)                                                     \
-	do {                                                                   \
-		if (*left >= (step)) {                                         \
-			void *q = data + (*off & 0x3fff);                      \
-			if (q + (step) > data_end)                             \
-				return -1;                                     \
-			*sum = bpf_csum_diff(NULL, 0, q, (step), *sum);        \
-			*off += (step);                                        \
-			*left -= (step);                                       \
-		}                                                              \
+#define XM_CSUM_STEP(step)                                              \
+	do {                                                            \
+		if (*left >= (step)) {                                  \
+			void *q = data + (*off & 0x3fff);               \
+			if (q + (step) > data_end)                      \
+				return -1;                              \
+			*sum = bpf_csum_diff(NULL, 0, q, (step), *sum); \
+			*off += (step);                                 \
+			*left -= (step);                                \
+		}                                                       \
 	} while (0)
 
-static __always_inline int xm_csum_tail(void *data, void *data_end, __u32 *off,
-					__u32 *left, __u32 *sum)
+static __always_inline int xm_csum_tail(void *data, void *data_end, __u32 *off, __u32 *left,
+					__u32 *sum)
 {
 	XM_CSUM_STEP(128);
 	XM_CSUM_STEP(64);
@@ -163,9 +164,8 @@ static __always_inline __u32 xm_rewrite_ip(struct iphdr *ip, __be32 saddr, __be3
  * an enclosing ICMP error's checksum), or -1 if out of bounds. has_check:
  * whether the checksum field is in the packet (a quoted header may end
  * before it). */
-static __always_inline __s64 xm_rewrite_l4(void *data, void *data_end, __u32 l4_off,
-					   __u8 proto, __u32 pseudo,
-					   __be16 sport, __be16 dport)
+static __always_inline __s64 xm_rewrite_l4(void *data, void *data_end, __u32 l4_off, __u8 proto,
+					   __u32 pseudo, __be16 sport, __be16 dport)
 {
 	__u32 words = 0, l4_diff = pseudo;
 
@@ -222,8 +222,7 @@ static __always_inline __s64 xm_rewrite_l4(void *data, void *data_end, __u32 l4_
 
 /* An ICMP error about a flow: the outer header goes where the flow entry
  * sends packets, the quoted packet becomes the one the far side sent. */
-static __always_inline int xm_rewrite_icmp_error(void *data, void *data_end,
-						 const struct xm_pkt *p,
+static __always_inline int xm_rewrite_icmp_error(void *data, void *data_end, const struct xm_pkt *p,
 						 const struct xm_flow *f)
 {
 	__u32 l3_off = p->l3_off, l4_off = p->l4_off, in_l3 = p->inner_l3_off;
@@ -267,8 +266,8 @@ static __always_inline int xm_rewrite_icmp_error(void *data, void *data_end,
 }
 
 /* The whole L3/L4 rewrite with direct writes. */
-static __always_inline int xm_rewrite_direct(void *data, void *data_end,
-					     const struct xm_pkt *p, const struct xm_flow *f)
+static __always_inline int xm_rewrite_direct(void *data, void *data_end, const struct xm_pkt *p,
+					     const struct xm_flow *f)
 {
 	__u32 l3_off = p->l3_off;
 	struct iphdr *ip;
@@ -284,8 +283,10 @@ static __always_inline int xm_rewrite_direct(void *data, void *data_end,
 	pseudo = xm_rewrite_ip(ip, f->new_saddr, f->new_daddr, 1);
 	if (p->frag == XM_FRAG_LATER)
 		return 0; /* no L4 header; the first fragment's checksum covers it */
-	return xm_rewrite_l4(data, data_end, p->l4_off, p->key.proto, pseudo,
-			     f->new_sport, f->new_dport) < 0 ? -1 : 0;
+	return xm_rewrite_l4(data, data_end, p->l4_off, p->key.proto, pseudo, f->new_sport,
+			     f->new_dport) < 0 ?
+		       -1 :
+		       0;
 }
 
 /* Rebuilds the Ethernet header at XDP: the flow's next hop, the egress
@@ -334,8 +335,7 @@ static __always_inline int xm_xdp_write_l2(struct xdp_md *ctx, int had_vlan,
 
 /* TCP/UDP at tc: the helpers update a CHECKSUM_PARTIAL skb's pseudo-header
  * sum and leave the rest to the device, or update a full checksum. */
-static __always_inline int xm_tc_rewrite_l34(struct __sk_buff *skb,
-					     const struct xm_pkt *p,
+static __always_inline int xm_tc_rewrite_l34(struct __sk_buff *skb, const struct xm_pkt *p,
 					     const struct xm_flow *f)
 {
 	__u32 l4_flags = p->key.proto == IPPROTO_UDP ? BPF_F_MARK_MANGLED_0 : 0;
@@ -359,10 +359,8 @@ static __always_inline int xm_tc_rewrite_l34(struct __sk_buff *skb,
 					   BPF_F_PSEUDO_HDR | l4_flags | 4);
 		err |= bpf_l4_csum_replace(skb, p->csum_off, old_daddr, f->new_daddr,
 					   BPF_F_PSEUDO_HDR | l4_flags | 4);
-		err |= bpf_l4_csum_replace(skb, p->csum_off, old_sport, f->new_sport,
-					   l4_flags | 2);
-		err |= bpf_l4_csum_replace(skb, p->csum_off, old_dport, f->new_dport,
-					   l4_flags | 2);
+		err |= bpf_l4_csum_replace(skb, p->csum_off, old_sport, f->new_sport, l4_flags | 2);
+		err |= bpf_l4_csum_replace(skb, p->csum_off, old_dport, f->new_dport, l4_flags | 2);
 	}
 	err |= bpf_skb_store_bytes(skb, XM_IP_SADDR_OFF(p), &f->new_saddr, 4, 0);
 	err |= bpf_skb_store_bytes(skb, XM_IP_DADDR_OFF(p), &f->new_daddr, 4, 0);
@@ -374,9 +372,8 @@ static __always_inline int xm_tc_rewrite_l34(struct __sk_buff *skb,
 
 /* VLAN tag and MACs. A tag may sit in the skb metadata (the usual case on
  * receive) or still in the frame (tagged frames in BPF_PROG_TEST_RUN). */
-static __always_inline int xm_tc_write_l2(struct __sk_buff *skb, int had_vlan,
-					  __u16 had_tci, const struct xm_flow *f,
-					  const __u8 *smac, int write_macs)
+static __always_inline int xm_tc_write_l2(struct __sk_buff *skb, int had_vlan, __u16 had_tci,
+					  const struct xm_flow *f, const __u8 *smac, int write_macs)
 {
 	if (had_vlan && had_tci != f->out_vlan) {
 		if (bpf_skb_vlan_pop(skb))

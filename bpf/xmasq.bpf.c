@@ -38,8 +38,9 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 static __always_inline int xm_parse_counter(int rc)
 {
-	return rc == XM_PARSE_NOT_IPV4 ? XM_C_PASS_NOT_IPV4 :
-	       rc == XM_PARSE_MALFORMED ? XM_C_PASS_MALFORMED : XM_C_PASS_NOT_OURS;
+	return rc == XM_PARSE_NOT_IPV4	? XM_C_PASS_NOT_IPV4 :
+	       rc == XM_PARSE_MALFORMED ? XM_C_PASS_MALFORMED :
+					  XM_C_PASS_NOT_OURS;
 }
 
 /* A later fragment: the flow its first fragment used, if recorded. */
@@ -47,8 +48,10 @@ static __always_inline int xm_classify_later_frag(const struct xm_pkt *p, __u64 
 						  struct xm_flow **f)
 {
 	struct xm_frag_key fk = {
-		.saddr = p->key.saddr, .daddr = p->key.daddr,
-		.ip_id = p->ip_id, .proto = p->key.proto,
+		.saddr = p->key.saddr,
+		.daddr = p->key.daddr,
+		.ip_id = p->ip_id,
+		.proto = p->key.proto,
 	};
 	struct xm_frag_value *fv = bpf_map_lookup_elem(&frags, &fk);
 	struct xm_masq_key mk;
@@ -80,8 +83,8 @@ static __always_inline int xm_classify_later_frag(const struct xm_pkt *p, __u64 
 }
 
 /* Finds the packet's flow, or creates one from a rule. */
-static __always_inline int xm_classify(void *ctx, struct xm_pkt *p, __u32 ifindex,
-				       __u64 len, struct xm_flow **f)
+static __always_inline int xm_classify(void *ctx, struct xm_pkt *p, __u32 ifindex, __u64 len,
+				       struct xm_flow **f)
 {
 	int rc;
 
@@ -105,8 +108,10 @@ static __always_inline int xm_classify(void *ctx, struct xm_pkt *p, __u32 ifinde
 	}
 	if (rc == XM_LK_FLOW && p->frag == XM_FRAG_FIRST) {
 		struct xm_frag_key fk = {
-			.saddr = p->key.saddr, .daddr = p->key.daddr,
-			.ip_id = p->ip_id, .proto = p->key.proto,
+			.saddr = p->key.saddr,
+			.daddr = p->key.daddr,
+			.ip_id = p->ip_id,
+			.proto = p->key.proto,
 		};
 		struct xm_frag_value fv = { .flow = p->key, .created_s = xm_clock_s() };
 
@@ -122,22 +127,19 @@ static __always_inline int xm_classify(void *ctx, struct xm_pkt *p, __u32 ifinde
  * 4 s or more, or still without a next-hop MAC, is always re-resolved. */
 #define XM_RESOLVE_EVERY_S 4
 
-static __always_inline int xm_flow_resolve_due(const struct xm_flow *f,
-					       const struct xm_pkt *p, __u32 now)
+static __always_inline int xm_flow_resolve_due(const struct xm_flow *f, const struct xm_pkt *p,
+					       __u32 now)
 {
-	__u32 spread = bpf_ntohs(p->key.sport) + bpf_ntohs(p->key.dport) +
-		       bpf_ntohl(p->key.saddr);
+	__u32 spread = bpf_ntohs(p->key.sport) + bpf_ntohs(p->key.dport) + bpf_ntohl(p->key.saddr);
 
-	return !(f->flags & XM_FLOW_L2_VALID) ||
-	       now - f->last_seen_s >= XM_RESOLVE_EVERY_S ||
+	return !(f->flags & XM_FLOW_L2_VALID) || now - f->last_seen_s >= XM_RESOLVE_EVERY_S ||
 	       (now + spread) % XM_RESOLVE_EVERY_S == 0;
 }
 
 /* Per-packet flow upkeep shared by both hooks: state, idle time, and the
  * forward direction's next hop, re-resolved now and then. */
-static __always_inline void xm_flow_touch(void *ctx, struct xm_flow *f,
-					  const struct xm_pkt *p, __u32 ifindex,
-					  __u32 out_ifindex)
+static __always_inline void xm_flow_touch(void *ctx, struct xm_flow *f, const struct xm_pkt *p,
+					  __u32 ifindex, __u32 out_ifindex)
 {
 	__u32 now = xm_clock_s();
 
@@ -340,15 +342,16 @@ int xmasq_tc(struct __sk_buff *skb)
 	}
 	out = oif->ifindex;
 	if (oif->mtu && !p.icmp_error &&
-	    xm_tc_wire_len(skb, &p, (void *)(long)skb->data, (void *)(long)skb->data_end) > oif->mtu)
+	    xm_tc_wire_len(skb, &p, (void *)(long)skb->data, (void *)(long)skb->data_end) >
+		    oif->mtu)
 		return xm_tc_too_big(skb, &p, ifindex, oif->mtu, len);
 	xm_flow_touch(skb, f, &p, ifindex, out);
 	write_macs = (f->flags & XM_FLOW_L2_VALID) != 0;
 
 	/* TCP/UDP may carry a CHECKSUM_PARTIAL sum: the helpers handle it.
 	 * ICMP, ICMP errors and later fragments have complete checksums. */
-	if ((p.key.proto == IPPROTO_TCP || p.key.proto == IPPROTO_UDP) &&
-	    !p.icmp_error && p.frag != XM_FRAG_LATER)
+	if ((p.key.proto == IPPROTO_TCP || p.key.proto == IPPROTO_UDP) && !p.icmp_error &&
+	    p.frag != XM_FRAG_LATER)
 		rc = xm_tc_rewrite_l34(skb, &p, f);
 	else
 		rc = xm_rewrite_direct((void *)(long)skb->data, (void *)(long)skb->data_end, &p, f);

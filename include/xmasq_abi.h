@@ -20,91 +20,94 @@
 #define XM_LAYOUT_VERSION 2
 
 /* ---- limits (map sizes) ------------------------------------------------ */
-#define XM_MAX_IFACES        64       /* managed interfaces                  */
-#define XM_MAX_RULES         131072   /* forward rules (ids 1..MAX-1)        */
-#define XM_MAX_RULE_PORTS    524288   /* port entries, both generations      */
-#define XM_MAX_MASQ_RULES    8192     /* masquerade prefixes, both generations */
-#define XM_MAX_FRAGS         8192     /* datagrams being fragmented at once  */
-#define XM_CT_DEFAULT_MAX    262144   /* flows (each flow = 2 map entries)   */
-#define XM_CT_MAX_LIMIT      16777216 /* the largest `set conntrack-max`     */
-#define XM_PORT_PROBES       32       /* bounded probes when a port is taken */
-#define XM_DEFAULT_PORT_LO   20000    /* masquerade ports: below the kernel's */
-#define XM_DEFAULT_PORT_HI   32767    /* default ephemeral 32768-60999       */
+#define XM_MAX_IFACES	   64	    /* managed interfaces                  */
+#define XM_MAX_RULES	   131072   /* forward rules (ids 1..MAX-1)        */
+#define XM_MAX_RULE_PORTS  524288   /* port entries, both generations      */
+#define XM_MAX_MASQ_RULES  8192	    /* masquerade prefixes, both generations */
+#define XM_MAX_FRAGS	   8192	    /* datagrams being fragmented at once  */
+#define XM_CT_DEFAULT_MAX  262144   /* flows (each flow = 2 map entries)   */
+#define XM_CT_MAX_LIMIT	   16777216 /* the largest `set conntrack-max`     */
+#define XM_PORT_PROBES	   32	    /* bounded probes when a port is taken */
+#define XM_DEFAULT_PORT_LO 20000    /* masquerade ports: below the kernel's */
+#define XM_DEFAULT_PORT_HI 32767    /* default ephemeral 32768-60999       */
 
 /* ---- pin names (relative to the pin directory, default /sys/fs/bpf/xmasq) */
-#define XM_PIN_DIR_DEFAULT   "/sys/fs/bpf/xmasq"
-#define XM_PIN_CONFIG        "config"
-#define XM_PIN_IFACES        "ifaces"
-#define XM_PIN_IFACE_SLOTS   "iface_slots"
-#define XM_PIN_IFACE_INDEX   "iface_index"
-#define XM_PIN_SWEEP_GROUPS  "sweep_groups"
-#define XM_PIN_TX_PORTS      "tx_ports"
-#define XM_PIN_RULES         "rules"
-#define XM_PIN_RULE_META     "rule_meta"
-#define XM_PIN_RULE_STATS    "rule_stats"
-#define XM_PIN_IFACE_STATS   "iface_stats"
-#define XM_PIN_COUNTERS      "counters"
-#define XM_PIN_FLOWS         "flows"
-#define XM_PIN_MASQ_RULES    "masq_rules"
-#define XM_PIN_LOCAL_ADDRS   "local_addrs"
-#define XM_PIN_FRAGS         "frags"
-#define XM_PIN_SWEEPER       "sweeper"
-#define XM_PIN_PROG_XDP      "prog_xdp"
-#define XM_PIN_PROG_TC       "prog_tc"
+#define XM_PIN_DIR_DEFAULT  "/sys/fs/bpf/xmasq"
+#define XM_PIN_CONFIG	    "config"
+#define XM_PIN_IFACES	    "ifaces"
+#define XM_PIN_IFACE_SLOTS  "iface_slots"
+#define XM_PIN_IFACE_INDEX  "iface_index"
+#define XM_PIN_SWEEP_GROUPS "sweep_groups"
+#define XM_PIN_TX_PORTS	    "tx_ports"
+#define XM_PIN_RULES	    "rules"
+#define XM_PIN_RULE_META    "rule_meta"
+#define XM_PIN_RULE_STATS   "rule_stats"
+#define XM_PIN_IFACE_STATS  "iface_stats"
+#define XM_PIN_COUNTERS	    "counters"
+#define XM_PIN_FLOWS	    "flows"
+#define XM_PIN_MASQ_RULES   "masq_rules"
+#define XM_PIN_LOCAL_ADDRS  "local_addrs"
+#define XM_PIN_FRAGS	    "frags"
+#define XM_PIN_SWEEPER	    "sweeper"
+#define XM_PIN_PROG_XDP	    "prog_xdp"
+#define XM_PIN_PROG_TC	    "prog_tc"
 
 /* ---- global configuration: array map "config", one element ------------- */
 enum xm_timeout_id {
-	XM_TO_TCP_SYN = 0,     /* SYN seen, no reply yet        (netfilter: 120) */
-	XM_TO_TCP_EST,         /* established                   (432000 -> 7440) */
-	XM_TO_TCP_FIN,         /* FIN seen one or both ways     (120)            */
-	XM_TO_TCP_CLOSE,       /* RST or both FINs acked        (10)             */
-	XM_TO_UDP,             /* UDP, one direction only       (30)             */
-	XM_TO_UDP_ASSURED,     /* UDP, replies seen             (180)            */
-	XM_TO_ICMP,            /* ICMP echo                     (30)             */
+	XM_TO_TCP_SYN = 0, /* SYN seen, no reply yet        (netfilter: 120) */
+	XM_TO_TCP_EST,	   /* established                   (432000 -> 7440) */
+	XM_TO_TCP_FIN,	   /* FIN seen one or both ways     (120)            */
+	XM_TO_TCP_CLOSE,   /* RST or both FINs acked        (10)             */
+	XM_TO_UDP,	   /* UDP, one direction only       (30)             */
+	XM_TO_UDP_ASSURED, /* UDP, replies seen             (180)            */
+	XM_TO_ICMP,	   /* ICMP echo                     (30)             */
 	XM_TO_MAX,
 };
 
 /* config.flags */
-#define XM_CFG_GEN_DIRTY (1u << 0) /* the inactive rule generation may differ
+#define XM_CFG_GEN_DIRTY \
+	(1u << 0) /* the inactive rule generation may differ
                                       from the active one (apply interrupted):
                                       the next apply rebuilds it whole */
-#define XM_CFG_ADDR_RULES (1u << 1) /* a generation may hold forward rules for
+#define XM_CFG_ADDR_RULES \
+	(1u << 1) /* a generation may hold forward rules for
                                        one local address: look those up first
                                        (without any, a new flow makes one rule
                                        lookup instead of two) */
 
 struct xm_config {
-	__u32 layout_version;  /* XM_LAYOUT_VERSION of whoever created the maps */
-	__u32 active_gen;      /* rule generation packets use: 0 or 1 */
-	__u16 port_lo;         /* masquerade port range, host order */
+	__u32 layout_version; /* XM_LAYOUT_VERSION of whoever created the maps */
+	__u32 active_gen;     /* rule generation packets use: 0 or 1 */
+	__u16 port_lo;	      /* masquerade port range, host order */
 	__u16 port_hi;
-	__u32 ct_max;          /* flow limit (pairs); the map holds 2x entries */
-	__u32 flags;           /* XM_CFG_* */
+	__u32 ct_max;		   /* flow limit (pairs); the map holds 2x entries */
+	__u32 flags;		   /* XM_CFG_* */
 	__u32 timeouts[XM_TO_MAX]; /* seconds */
-	__u16 local_port_lo;   /* the kernel's ephemeral ports (ip_local_port_range): */
-	__u16 local_port_hi;   /* a client port in it is never kept, it could collide
+	__u16 local_port_lo;	   /* the kernel's ephemeral ports (ip_local_port_range): */
+	__u16 local_port_hi;	   /* a client port in it is never kept, it could collide
 	                          with the router's own connections */
 	__u32 _pad;
-	__u64 ct_seed;         /* flow table: hash seed, random per table */
+	__u64 ct_seed; /* flow table: hash seed, random per table */
 };
 
 /* ---- managed interfaces: hash map "ifaces", ifindex -> xm_iface --------- */
-#define XM_IFACE_XDP_TX_OK   (1u << 0) /* XDP_REDIRECT into it delivers      */
-#define XM_IFACE_TC_ATTACHED (1u << 1) /* tc ingress program present        */
+#define XM_IFACE_XDP_TX_OK    (1u << 0) /* XDP_REDIRECT into it delivers      */
+#define XM_IFACE_TC_ATTACHED  (1u << 1) /* tc ingress program present        */
 #define XM_IFACE_XDP_ATTACHED (1u << 2)
-#define XM_IFACE_XDP_GENERIC (1u << 3) /* attached in generic (skb) mode    */
-#define XM_IFACE_FWD_BY_US   (1u << 4) /* xmasq turned forwarding on: detach
+#define XM_IFACE_XDP_GENERIC  (1u << 3) /* attached in generic (skb) mode    */
+#define XM_IFACE_FWD_BY_US \
+	(1u << 4)		       /* xmasq turned forwarding on: detach
                                           turns it off again               */
 #define XM_IFACE_AUTO_VETH   (1u << 5) /* attach --mode auto chose tc: veth */
 #define XM_IFACE_AUTO_NO_XDP (1u << 6) /* ... chose tc: no native XDP      */
 
 struct xm_iface {
 	__u32 ifindex;
-	__be32 addr;           /* primary IPv4 address: masquerade source */
+	__be32 addr; /* primary IPv4 address: masquerade source */
 	__u8 mac[6];
-	__u8 slot;             /* index into iface_stats */
-	__u8 flags;            /* XM_IFACE_* */
-	__u16 mtu;             /* packets longer than this get frag-needed */
+	__u8 slot;  /* index into iface_stats */
+	__u8 flags; /* XM_IFACE_* */
+	__u16 mtu;  /* packets longer than this get frag-needed */
 	__u16 _pad;
 };
 
@@ -126,23 +129,23 @@ struct xm_iface {
  * between applies, so an apply writes only the difference, twice.
  */
 struct xm_rule_key {
-	__u32 ifindex;         /* ingress interface */
-	__be32 daddr;          /* local address matched, 0 = any of the iface's */
+	__u32 ifindex; /* ingress interface */
+	__be32 daddr;  /* local address matched, 0 = any of the iface's */
 	__be16 dport;
-	__u8 proto;            /* IPPROTO_TCP / IPPROTO_UDP */
-	__u8 gen;              /* 0 or 1 */
+	__u8 proto; /* IPPROTO_TCP / IPPROTO_UDP */
+	__u8 gen;   /* 0 or 1 */
 };
 
-#define XM_RULE_KEEP_SOURCE  (1u << 0) /* DNAT only, no masquerade */
+#define XM_RULE_KEEP_SOURCE   (1u << 0) /* DNAT only, no masquerade */
 #define XM_RULE_ALLOW_SPECIAL (1u << 1) /* loader-side check was waived */
-#define XM_RULE_MASQUERADE   (1u << 2) /* rule_meta: a masquerade rule */
+#define XM_RULE_MASQUERADE    (1u << 2) /* rule_meta: a masquerade rule */
 
 struct xm_rule_value {
-	__u32 rule_id;         /* index into rule_stats / rule_meta */
+	__u32 rule_id; /* index into rule_stats / rule_meta */
 	__be32 to_addr;
-	__be16 to_port;        /* backend port for exactly this dport */
+	__be16 to_port; /* backend port for exactly this dport */
 	__u16 _pad;
-	__u32 flags;           /* XM_RULE_* */
+	__u32 flags; /* XM_RULE_* */
 };
 
 /* ---- masquerade rules: LPM trie "masq_rules" ---------------------------
@@ -150,7 +153,7 @@ struct xm_rule_value {
  * of the key, always matched in full (prefixlen = 32 + prefix length). */
 struct xm_masq_key {
 	__u32 prefixlen;
-	__be32 gen;            /* bpf_htonl(0 or 1) */
+	__be32 gen; /* bpf_htonl(0 or 1) */
 	__be32 saddr;
 };
 struct xm_masq_value {
@@ -166,18 +169,18 @@ struct xm_masq_value {
  * The data plane never reads it. */
 #define XM_IFNAMSIZ 16
 struct xm_rule_meta {
-	__u32 in_use;          /* 0 = free slot */
+	__u32 in_use; /* 0 = free slot */
 	__u32 ifindex;
 	char ifname[XM_IFNAMSIZ];
-	__be32 daddr;          /* 0 = any */
+	__be32 daddr; /* 0 = any */
 	__be32 to_addr;
 	__u16 from_port_lo, from_port_hi;
 	__u16 to_port_lo, to_port_hi;
 	__u8 proto;
-	__u8 prefix_len;       /* masquerade rules: daddr holds the prefix */
+	__u8 prefix_len; /* masquerade rules: daddr holds the prefix */
 	__u8 _pad[2];
-	__u32 flags;           /* XM_RULE_* */
-	__u32 line;            /* line in the rules file it came from */
+	__u32 flags; /* XM_RULE_* */
+	__u32 line;  /* line in the rules file it came from */
 };
 
 /* Per-CPU array "rule_stats", indexed by rule_id. */
@@ -185,54 +188,62 @@ enum xm_dir { XM_DIR_ORIG = 0, XM_DIR_REPLY = 1, XM_DIR_MAX = 2 };
 struct xm_rule_stats {
 	__u64 packets[XM_DIR_MAX];
 	__u64 bytes[XM_DIR_MAX];
-	__u64 flows;           /* flows created */
+	__u64 flows; /* flows created */
 };
 
 /* Per-CPU array "iface_stats", indexed by xm_iface.slot. */
 struct xm_iface_stats {
-	__u64 rx_packets;      /* seen by the program on this interface */
+	__u64 rx_packets; /* seen by the program on this interface */
 	__u64 rx_bytes;
-	__u64 tx_packets;      /* translated and sent out of this interface */
+	__u64 tx_packets; /* translated and sent out of this interface */
 	__u64 tx_bytes;
-	__u64 tx_xdp;          /* ... of which by XDP redirect */
-	__u64 tx_tc;           /* ... of which by tc redirect */
+	__u64 tx_xdp; /* ... of which by XDP redirect */
+	__u64 tx_tc;  /* ... of which by tc redirect */
 };
 
 /* ---- global counters: per-CPU array "counters", indexed by xm_counter_id
  * One X-macro is the only list of counters: ids, names and help text. */
-#define XM_COUNTER_LIST(X)                                                     \
-	X(RX,               "rx",               "packets seen")                    \
-	X(PASS_NOT_IPV4,    "pass_not_ipv4",    "passed: not IPv4")                \
-	X(PASS_NOT_OURS,    "pass_not_ours",    "passed: no rule or flow matches") \
-	X(PASS_FRAGMENT,    "pass_fragment",    "passed: fragment of no flow of ours") \
-	X(PASS_TO_TC,       "pass_to_tc",       "XDP handed to tc: egress cannot take XDP frames") \
-	X(PASS_NO_NEIGH,    "pass_no_neigh",    "XDP handed to tc: next-hop MAC unknown") \
-	X(PASS_CSUM_PARTIAL, "pass_csum_partial", "XDP handed to tc: L4 checksum not yet computed (sent by a local veth with checksum offload)") \
-	X(PASS_MALFORMED,   "pass_malformed",   "passed untouched: truncated or bad IPv4/TCP/UDP header") \
-	X(PASS_TOO_BIG,     "pass_too_big",     "XDP handed to tc: too big for the egress MTU (tc answers frag-needed)") \
-	X(PASS_TTL,         "pass_ttl",         "passed untouched: TTL expires here (the kernel answers it)") \
-	X(PASS_EGRESS_UNMANAGED, "pass_egress_unmanaged", "passed: route leaves by an interface xmasq does not manage") \
-	X(FLOW_NEW,         "flow_new",         "flows created")                   \
-	X(FLOW_RACE,        "flow_race",        "flow created by another CPU first") \
-	X(FWD_XDP,          "fwd_xdp",          "translated and redirected at XDP") \
-	X(FWD_TC,           "fwd_tc",           "translated and redirected at tc") \
-	X(FRAG_NEEDED_SENT, "frag_needed_sent", "too big for the egress MTU with DF: ICMP frag-needed sent back") \
-	X(ICMP_ERROR,       "icmp_error",       "ICMP errors about a flow translated (RFC 5508)") \
-	X(FRAG_LATER,       "frag_later",       "later fragments translated like their first") \
-	X(DROP_FRAG_UNKNOWN, "drop_frag_unknown", "dropped: later fragment of a masqueraded flow whose first fragment was not seen") \
-	X(DROP_NO_ROUTE,    "drop_no_route",    "dropped: no route to the backend") \
-	X(DROP_CT_FULL,     "drop_ct_full",     "dropped: new flow, conntrack table full") \
-	X(DROP_NO_PORT,     "drop_no_port",     "dropped: new flow, no free masquerade port") \
-	X(FLOW_EXPIRED,     "flow_expired",     "flows removed after their idle timeout") \
-	X(DROP_TOO_BIG,     "drop_too_big",     "dropped: too big for the egress MTU without DF (xmasq does not fragment)") \
-	X(DROP_REDIRECT,    "drop_redirect",    "dropped: redirect failed")        \
-	X(DROP_TC_REWRITE,  "drop_tc_rewrite",  "dropped: tc could not rewrite the packet")
+#define XM_COUNTER_LIST(X)                                                                      \
+	X(RX, "rx", "packets seen")                                                             \
+	X(PASS_NOT_IPV4, "pass_not_ipv4", "passed: not IPv4")                                   \
+	X(PASS_NOT_OURS, "pass_not_ours", "passed: no rule or flow matches")                    \
+	X(PASS_FRAGMENT, "pass_fragment", "passed: fragment of no flow of ours")                \
+	X(PASS_TO_TC, "pass_to_tc", "XDP handed to tc: egress cannot take XDP frames")          \
+	X(PASS_NO_NEIGH, "pass_no_neigh", "XDP handed to tc: next-hop MAC unknown")             \
+	X(PASS_CSUM_PARTIAL, "pass_csum_partial",                                               \
+	  "XDP handed to tc: L4 checksum not yet computed (sent by a local veth with checksum " \
+	  "offload)")                                                                           \
+	X(PASS_MALFORMED, "pass_malformed",                                                     \
+	  "passed untouched: truncated or bad IPv4/TCP/UDP header")                             \
+	X(PASS_TOO_BIG, "pass_too_big",                                                         \
+	  "XDP handed to tc: too big for the egress MTU (tc answers frag-needed)")              \
+	X(PASS_TTL, "pass_ttl", "passed untouched: TTL expires here (the kernel answers it)")   \
+	X(PASS_EGRESS_UNMANAGED, "pass_egress_unmanaged",                                       \
+	  "passed: route leaves by an interface xmasq does not manage")                         \
+	X(FLOW_NEW, "flow_new", "flows created")                                                \
+	X(FLOW_RACE, "flow_race", "flow created by another CPU first")                          \
+	X(FWD_XDP, "fwd_xdp", "translated and redirected at XDP")                               \
+	X(FWD_TC, "fwd_tc", "translated and redirected at tc")                                  \
+	X(FRAG_NEEDED_SENT, "frag_needed_sent",                                                 \
+	  "too big for the egress MTU with DF: ICMP frag-needed sent back")                     \
+	X(ICMP_ERROR, "icmp_error", "ICMP errors about a flow translated (RFC 5508)")           \
+	X(FRAG_LATER, "frag_later", "later fragments translated like their first")              \
+	X(DROP_FRAG_UNKNOWN, "drop_frag_unknown",                                               \
+	  "dropped: later fragment of a masqueraded flow whose first fragment was not seen")    \
+	X(DROP_NO_ROUTE, "drop_no_route", "dropped: no route to the backend")                   \
+	X(DROP_CT_FULL, "drop_ct_full", "dropped: new flow, conntrack table full")              \
+	X(DROP_NO_PORT, "drop_no_port", "dropped: new flow, no free masquerade port")           \
+	X(FLOW_EXPIRED, "flow_expired", "flows removed after their idle timeout")               \
+	X(DROP_TOO_BIG, "drop_too_big",                                                         \
+	  "dropped: too big for the egress MTU without DF (xmasq does not fragment)")           \
+	X(DROP_REDIRECT, "drop_redirect", "dropped: redirect failed")                           \
+	X(DROP_TC_REWRITE, "drop_tc_rewrite", "dropped: tc could not rewrite the packet")
 
 enum xm_counter_id {
 #define XM_COUNTER_ENUM(id, name, help) XM_C_##id,
 	XM_COUNTER_LIST(XM_COUNTER_ENUM)
 #undef XM_COUNTER_ENUM
-	XM_C_MAX
+		XM_C_MAX
 };
 
 struct xm_counter {
@@ -268,40 +279,42 @@ struct xm_flow_key {
 	__be16 sport;
 	__be16 dport;
 	__u8 proto;
-	__u8 ct_state;         /* in the table: XM_CT_*; in a lookup key: 0 */
+	__u8 ct_state; /* in the table: XM_CT_*; in a lookup key: 0 */
 	__u8 _pad[2];
 } __attribute__((aligned(8))); /* read as two 8-byte words (BPF stack
                                   accesses must be aligned) */
 
 enum xm_ct_state {
-	XM_CT_EMPTY = 0,       /* never used since the last clean-up: ends a probe */
+	XM_CT_EMPTY = 0, /* never used since the last clean-up: ends a probe */
 	XM_CT_LIVE = 1,
-	XM_CT_WRITING = 2,     /* claimed, being filled in: not matched yet */
-	XM_CT_DEAD = 3,        /* removed: probes go on past it, inserts reuse it */
+	XM_CT_WRITING = 2, /* claimed, being filled in: not matched yet */
+	XM_CT_DEAD = 3,	   /* removed: probes go on past it, inserts reuse it */
 };
 
-#define XM_CT_PROBES         64   /* slots a key may be from its home, at most */
-#define XM_CT_SLOTS_PER_FLOW_X2 7 /* 3.5 slots a flow: at conntrack-max the
+#define XM_CT_PROBES 64 /* slots a key may be from its home, at most */
+#define XM_CT_SLOTS_PER_FLOW_X2 \
+	7 /* 3.5 slots a flow: at conntrack-max the
                                      table is 4/7 full (2 entries a flow) */
 /* Slots of the table for conntrack-max `flows`. */
-#define XM_CT_SLOTS(flows) ((flows) / 2 * XM_CT_SLOTS_PER_FLOW_X2 + XM_CT_PROBES - 1)
+#define XM_CT_SLOTS(flows)    ((flows) / 2 * XM_CT_SLOTS_PER_FLOW_X2 + XM_CT_PROBES - 1)
 /* ... and back: the conntrack-max a table of `slots` slots is for. */
 #define XM_CT_FLOWS_OF(slots) (((slots) - (XM_CT_PROBES - 1)) / XM_CT_SLOTS_PER_FLOW_X2 * 2)
 
-#define XM_FLOW_REPLY        (1u << 0) /* this entry is the reply direction */
+#define XM_FLOW_REPLY	     (1u << 0) /* this entry is the reply direction */
 #define XM_FLOW_L2_VALID     (1u << 1) /* out_dmac is known */
 #define XM_FLOW_KEEP_SOURCE  (1u << 2)
 #define XM_FLOW_CSUM_CHECKED (1u << 3) /* XDP has classified this direction's */
-#define XM_FLOW_CSUM_PARTIAL (1u << 4) /* ... L4 checksums as unfinished:
+#define XM_FLOW_CSUM_PARTIAL \
+	(1u << 4) /* ... L4 checksums as unfinished:
                                           all its packets go by tc, in order */
 
 enum xm_tcp_state {
-	XM_ST_NONE = 0,        /* UDP/ICMP: no replies yet */
+	XM_ST_NONE = 0, /* UDP/ICMP: no replies yet */
 	XM_ST_SYN_SENT,
 	XM_ST_ESTABLISHED,
 	XM_ST_FIN,
 	XM_ST_CLOSE,
-	XM_ST_ASSURED,         /* UDP/ICMP: replies seen */
+	XM_ST_ASSURED, /* UDP/ICMP: replies seen */
 };
 
 /* How long a flow in `state` may stay idle: config.timeouts[this]. The
@@ -310,8 +323,9 @@ static inline __u32 xm_timeout_id(__u8 proto, __u8 state)
 {
 	if (proto == 6 /* TCP */)
 		return state == XM_ST_ESTABLISHED ? XM_TO_TCP_EST :
-		       state == XM_ST_FIN ? XM_TO_TCP_FIN :
-		       state == XM_ST_CLOSE ? XM_TO_TCP_CLOSE : XM_TO_TCP_SYN;
+		       state == XM_ST_FIN	  ? XM_TO_TCP_FIN :
+		       state == XM_ST_CLOSE	  ? XM_TO_TCP_CLOSE :
+						    XM_TO_TCP_SYN;
 	if (proto == 17 /* UDP */)
 		return state == XM_ST_ASSURED ? XM_TO_UDP_ASSURED : XM_TO_UDP;
 	return XM_TO_ICMP;
@@ -322,18 +336,18 @@ static inline __u32 xm_timeout_id(__u8 proto, __u8 state)
  * source; a slot is not given to another interface while flows use it
  * (detach removes them). */
 struct xm_flow {
-	__be32 new_saddr;      /* rewrite: source address and port */
-	__be32 new_daddr;      /* rewrite: destination address and port */
+	__be32 new_saddr; /* rewrite: source address and port */
+	__be32 new_daddr; /* rewrite: destination address and port */
 	__be16 new_sport;
 	__be16 new_dport;
-	__u8 out_dmac[6];      /* next hop (reply: the neighbour it came from) */
-	__u16 out_vlan;        /* 802.1Q TCI to send with, 0 = untagged */
-	__u8 flags;            /* XM_FLOW_* */
-	__u8 state;            /* xm_tcp_state, the same in both entries */
-	__u8 in_slot;          /* iface_slots / iface_stats slots */
+	__u8 out_dmac[6]; /* next hop (reply: the neighbour it came from) */
+	__u16 out_vlan;	  /* 802.1Q TCI to send with, 0 = untagged */
+	__u8 flags;	  /* XM_FLOW_* */
+	__u8 state;	  /* xm_tcp_state, the same in both entries */
+	__u8 in_slot;	  /* iface_slots / iface_stats slots */
 	__u8 out_slot;
 	__u32 rule_id;
-	__u32 last_seen_s;     /* CLOCK_MONOTONIC seconds */
+	__u32 last_seen_s; /* CLOCK_MONOTONIC seconds */
 	__u64 packets;
 	__u64 bytes;
 };
@@ -366,12 +380,14 @@ static inline __u32 xm_ct_hash(__u64 w0, __u64 w1, __u64 seed)
 
 /* The key of the other direction's entry: the reverse of the tuple this
  * entry rewrites packets to. Both sides need it to pair a flow's entries. */
-static inline void xm_flow_partner_key(const struct xm_flow *f, __u8 proto,
-				       struct xm_flow_key *pk)
+static inline void xm_flow_partner_key(const struct xm_flow *f, __u8 proto, struct xm_flow_key *pk)
 {
 	*pk = (struct xm_flow_key){
-		.saddr = f->new_daddr, .daddr = f->new_saddr,
-		.sport = f->new_dport, .dport = f->new_sport, .proto = proto,
+		.saddr = f->new_daddr,
+		.daddr = f->new_saddr,
+		.sport = f->new_dport,
+		.dport = f->new_sport,
+		.proto = proto,
 	};
 }
 
@@ -399,19 +415,19 @@ static inline __u32 xm_ct_home(__u64 w0, __u64 w1, __u64 seed, __u32 homes)
  * table now and then, removing idle flows (bpf/flow.h). */
 struct xm_sweep {
 	struct bpf_timer timer;
-	__u32 epoch;           /* the program generation running it */
-	__u32 seen;            /* entries the last walk visited */
-	__u32 runs;            /* walks */
-	__u32 ticks_to_walk;   /* clock ticks (1 s) left before the next walk */
-	__u64 expired;         /* flows removed */
-	__u32 now;             /* CLOCK_MONOTONIC s, set every second: the clock
+	__u32 epoch;		/* the program generation running it */
+	__u32 seen;		/* entries the last walk visited */
+	__u32 runs;		/* walks */
+	__u32 ticks_to_walk;	/* clock ticks (1 s) left before the next walk */
+	__u64 expired;		/* flows removed */
+	__u32 now;		/* CLOCK_MONOTONIC s, set every second: the clock
 	                          packets stamp flows with (one load instead of
 	                          a helper call per packet) and walks use */
-	__u32 last_walk_ns;    /* how long the last walk took */
+	__u32 last_walk_ns;	/* how long the last walk took */
 	__u32 expired_at_start; /* `expired` (low 32 bits) when this run began */
-	__u32 refused;         /* new flows refused, table full, since the last walk */
-	__u32 next_group;      /* where the walk goes on (0: between walks) */
-	__u32 walk_ns;         /* the walk's time so far, over its runs */
+	__u32 refused;		/* new flows refused, table full, since the last walk */
+	__u32 next_group;	/* where the walk goes on (0: between walks) */
+	__u32 walk_ns;		/* the walk's time so far, over its runs */
 };
 
 /* Array map "sweep_groups": one element per XM_SWEEP_GROUP slots of the
@@ -430,7 +446,7 @@ struct xm_frag_key {
 	__u8 _pad;
 };
 struct xm_frag_value {
-	struct xm_flow_key flow;  /* the flow entry the first fragment used */
+	struct xm_flow_key flow; /* the flow entry the first fragment used */
 	__u32 created_s;
 };
 

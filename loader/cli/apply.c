@@ -68,14 +68,16 @@ int xm_cli_apply_ex(const char *pin_dir, const struct xm_ruleset *rs, const char
 		printf("diff: +%u -%u ~%u =%u rules; nothing applied (--diff)\n", res.added,
 		       res.removed, res.changed, res.kept);
 	else if (rc == 0 && check_only)
-		printf("%s: %zu forward and %zu masquerade rules OK (%u ports)%s; nothing applied (--check)\n",
+		printf("%s: %zu forward and %zu masquerade rules OK (%u ports)%s; nothing applied "
+		       "(--check)\n",
 		       file, rs->n_rules, rs->n_masqs, rs->total_ports,
 		       hp ? "" : ", interfaces exist (no router attached to check against)");
 	else if (rc == 0) {
 		printf("applied: +%u -%u ~%u =%u rules (%u port entries) in %.0f us\n", res.added,
 		       res.removed, res.changed, res.kept, res.ports, res.usecs);
 		if (o->reset_flows)
-			printf("reset: %lu flows of removed or changed rules dropped\n", res.flows_reset);
+			printf("reset: %lu flows of removed or changed rules dropped\n",
+			       res.flows_reset);
 		xm_refresh_tx_paths(&h, NULL);
 	}
 	if (hp)
@@ -86,8 +88,11 @@ int xm_cli_apply_ex(const char *pin_dir, const struct xm_ruleset *rs, const char
 int xm_cmd_apply(int argc, char **argv, const char *pin_dir)
 {
 	static const struct option opts[] = {
-		{ "check", no_argument, NULL, 'c' }, { "diff", no_argument, NULL, 'd' },
-		{ "reset-flows", no_argument, NULL, 'r' }, { "help", no_argument, NULL, 'h' }, { 0 },
+		{ "check", no_argument, NULL, 'c' },
+		{ "diff", no_argument, NULL, 'd' },
+		{ "reset-flows", no_argument, NULL, 'r' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
 	};
 	const char *file = XM_DEFAULT_RULES;
 	struct xm_apply_opts o = { .diff_out = stdout };
@@ -112,7 +117,8 @@ int xm_cmd_apply(int argc, char **argv, const char *pin_dir)
 		}
 	}
 	if (o.check_only && (o.diff_only || o.reset_flows)) {
-		fprintf(stderr, "xmasq apply: --check applies nothing: it goes with neither --diff nor --reset-flows\n");
+		fprintf(stderr, "xmasq apply: --check applies nothing: it goes with neither --diff "
+				"nor --reset-flows\n");
 		return EXIT_USAGE;
 	}
 	if (!o.diff_only)

@@ -15,7 +15,8 @@
 #include "cli.h"
 
 static const char usage_attach[] =
-	"usage: xmasq attach [--mode auto|xdp|xdp-generic|tc] [--fresh|--migrate] [--rules FILE] IFACE...\n"
+	"usage: xmasq attach [--mode auto|xdp|xdp-generic|tc] [--fresh|--migrate] [--rules FILE] "
+	"IFACE...\n"
 	"Loads the data plane once, pins its maps under the pin dir (reusing them\n"
 	"if present, so flows survive), and attaches it to each IFACE: XDP (native,\n"
 	"or generic) plus tc ingress, or tc only. Enables IPv4 forwarding on each\n"
@@ -39,7 +40,8 @@ static const char usage_attach[] =
 
 /* Is ifname among the interfaces named on the command line or those the
  * router at pin_dir already manages (s, may be NULL)? */
-static int will_be_managed(const char *ifname, char *const *names, int n, const struct xm_snapshot *s)
+static int will_be_managed(const char *ifname, char *const *names, int n,
+			   const struct xm_snapshot *s)
 {
 	for (int i = 0; i < n; i++)
 		if (!strcmp(ifname, names[i]))
@@ -52,7 +54,8 @@ static int will_be_managed(const char *ifname, char *const *names, int n, const 
 
 static int unmanaged(const char *file, const char *ifname, unsigned line, unsigned col)
 {
-	fprintf(stderr, "%s:%u:%u: interface '%s' is neither attached nor named on this command "
+	fprintf(stderr,
+		"%s:%u:%u: interface '%s' is neither attached nor named on this command "
 		"(add it: xmasq attach --rules %s ... %s); nothing was attached\n",
 		file, line, col, ifname, file, ifname);
 	return EXIT_USAGE;
@@ -84,10 +87,12 @@ static int precheck(const char *pin_dir, const struct xm_ruleset *rs, const char
 	rc = 0;
 	for (size_t i = 0; !rc && i < rs->n_rules; i++)
 		if (!will_be_managed(rs->rules[i].ifname, names, n, sp))
-			rc = unmanaged(file, rs->rules[i].ifname, rs->rules[i].line, rs->rules[i].iface_col);
+			rc = unmanaged(file, rs->rules[i].ifname, rs->rules[i].line,
+				       rs->rules[i].iface_col);
 	for (size_t i = 0; !rc && i < rs->n_masqs; i++)
 		if (!will_be_managed(rs->masqs[i].out_ifname, names, n, sp))
-			rc = unmanaged(file, rs->masqs[i].out_ifname, rs->masqs[i].line, rs->masqs[i].iface_col);
+			rc = unmanaged(file, rs->masqs[i].out_ifname, rs->masqs[i].line,
+				       rs->masqs[i].iface_col);
 	if (sp)
 		xm_snapshot_free(sp);
 	return rc;
@@ -96,12 +101,9 @@ static int precheck(const char *pin_dir, const struct xm_ruleset *rs, const char
 int xm_cmd_attach(int argc, char **argv, const char *pin_dir)
 {
 	static const struct option opts[] = {
-		{ "mode", required_argument, NULL, 'm' },
-		{ "rules", required_argument, NULL, 'r' },
-		{ "fresh", no_argument, NULL, 'f' },
-		{ "migrate", no_argument, NULL, 'g' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 },
+		{ "mode", required_argument, NULL, 'm' }, { "rules", required_argument, NULL, 'r' },
+		{ "fresh", no_argument, NULL, 'f' },	  { "migrate", no_argument, NULL, 'g' },
+		{ "help", no_argument, NULL, 'h' },	  { 0 },
 	};
 	struct xm_attach_opts o = { .mode = XM_MODE_AUTO };
 	const char *file = NULL;
@@ -124,7 +126,10 @@ int xm_cmd_attach(int argc, char **argv, const char *pin_dir)
 			else if (!strcmp(optarg, "tc"))
 				o.mode = XM_MODE_TC;
 			else {
-				fprintf(stderr, "xmasq attach: unknown mode '%s' (expected auto, xdp, xdp-generic or tc)\n", optarg);
+				fprintf(stderr,
+					"xmasq attach: unknown mode '%s' (expected auto, xdp, "
+					"xdp-generic or tc)\n",
+					optarg);
 				return EXIT_USAGE;
 			}
 		} else if (c == 'r') {
@@ -143,7 +148,8 @@ int xm_cmd_attach(int argc, char **argv, const char *pin_dir)
 		return EXIT_USAGE;
 	}
 	if (!file) {
-		rc = xm_attach_ex(pin_dir, argv + optind, argc - optind, &o, stdout, err, sizeof(err));
+		rc = xm_attach_ex(pin_dir, argv + optind, argc - optind, &o, stdout, err,
+				  sizeof(err));
 		if (rc)
 			fprintf(stderr, "xmasq: %s\n", err);
 		return rc == 0 ? 0 : rc == -2 ? EXIT_USAGE : 1;
@@ -158,7 +164,8 @@ int xm_cmd_attach(int argc, char **argv, const char *pin_dir)
 	if (rc == 0) {
 		/* A new flow table gets the size the file asks for. */
 		o.ct_max = rs.settings.ct_max;
-		rc = xm_attach_ex(pin_dir, argv + optind, argc - optind, &o, stdout, err, sizeof(err));
+		rc = xm_attach_ex(pin_dir, argv + optind, argc - optind, &o, stdout, err,
+				  sizeof(err));
 		if (rc) {
 			fprintf(stderr, "xmasq: %s\n", err);
 			rc = rc == -2 ? EXIT_USAGE : 1;
@@ -168,8 +175,11 @@ int xm_cmd_attach(int argc, char **argv, const char *pin_dir)
 			 * interface vanished meanwhile): say what state the
 			 * machine is in. */
 			if (rc)
-				fprintf(stderr, "xmasq attach: the interfaces are attached but %s was not applied "
-					"(the rules live before stay); fix it and run: xmasq apply %s\n",
+				fprintf(stderr,
+					"xmasq attach: the interfaces are attached but %s was not "
+					"applied "
+					"(the rules live before stay); fix it and run: xmasq apply "
+					"%s\n",
 					file, file);
 		}
 	}

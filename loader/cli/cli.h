@@ -5,7 +5,7 @@
 #include <stdio.h>
 #include "xmasq.h"
 
-#define EXIT_USAGE 2
+#define EXIT_USAGE	 2
 #define XM_DEFAULT_RULES "/etc/xmasq/rules.conf"
 
 /* cli_print.c: tables for people, JSON for scripts */
@@ -30,7 +30,8 @@ int xm_cmd_stats(int argc, char **argv, const char *pin_dir);  /* cli_stats.c */
 /* cli_apply.c: applies (or with check_only validates) a parsed rules file
  * on the router at pin_dir and prints the outcome; returns an exit status.
  * Used by `apply` and `attach --rules`. */
-int xm_cli_apply(const char *pin_dir, const struct xm_ruleset *rs, const char *file, int check_only);
+int xm_cli_apply(const char *pin_dir, const struct xm_ruleset *rs, const char *file,
+		 int check_only);
 int xm_cli_apply_ex(const char *pin_dir, const struct xm_ruleset *rs, const char *file,
 		    const struct xm_apply_opts *o);
 #endif

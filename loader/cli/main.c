@@ -33,14 +33,14 @@ static const char usage_main[] =
 	"\n"
 	"exit status: 0 ok, 1 runtime failure, 2 usage or rules error\n";
 
-static const char usage_detach[] =
-	"usage: xmasq detach IFACE... | --all\n"
-	"Detaches xmasq from the interfaces. --all detaches every interface and\n"
-	"removes the pins (flows and counters are lost).\n";
-static const char usage_status[] =
-	"usage: xmasq status [--json]\n"
-	"Managed interfaces, attach modes, program ids, XDP or tc transmit path,\n"
-	"rule and conntrack usage.\n";
+static const char usage_detach[] = "usage: xmasq detach IFACE... | --all\n"
+				   "Detaches xmasq from the interfaces. --all detaches every "
+				   "interface and\n"
+				   "removes the pins (flows and counters are lost).\n";
+static const char usage_status[] = "usage: xmasq status [--json]\n"
+				   "Managed interfaces, attach modes, program ids, XDP or tc "
+				   "transmit path,\n"
+				   "rule and conntrack usage.\n";
 
 /* Parses "--json"/"--check"-style flags shared by the simple commands.
  * Returns the index of the first operand, or -1 after printing usage. */
@@ -81,9 +81,11 @@ static int finish(int rc, const char *err)
 static int cmd_detach(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "all", no_argument, NULL, 1 }, { "help", no_argument, NULL, 'h' }, { 0 },
+		{ "all", no_argument, NULL, 1 },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
 	};
-	int flags[8] = {0}, help, first;
+	int flags[8] = { 0 }, help, first;
 	char err[512];
 
 	first = parse_flags(argc, argv, usage_detach, opts, flags, &help);
@@ -93,15 +95,19 @@ static int cmd_detach(int argc, char **argv)
 		fprintf(stderr, "xmasq detach: give either interfaces or --all\n%s", usage_detach);
 		return EXIT_USAGE;
 	}
-	return finish(xm_detach(pin_dir, argv + first, argc - first, flags[0], stdout, err, sizeof(err)), err);
+	return finish(xm_detach(pin_dir, argv + first, argc - first, flags[0], stdout, err,
+				sizeof(err)),
+		      err);
 }
 
 static int cmd_status(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "json", no_argument, NULL, 1 }, { "help", no_argument, NULL, 'h' }, { 0 },
+		{ "json", no_argument, NULL, 1 },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
 	};
-	int flags[8] = {0}, help, first, rc;
+	int flags[8] = { 0 }, help, first, rc;
 	struct xm_snapshot s;
 	struct xm_handle h;
 	char err[512];
@@ -110,7 +116,8 @@ static int cmd_status(int argc, char **argv)
 	if (first < 0)
 		return help ? 0 : EXIT_USAGE;
 	if (first < argc) {
-		fprintf(stderr, "xmasq status: unexpected argument '%s'\n%s", argv[first], usage_status);
+		fprintf(stderr, "xmasq status: unexpected argument '%s'\n%s", argv[first],
+			usage_status);
 		return EXIT_USAGE;
 	}
 	xm_quiet_libs();
@@ -126,18 +133,21 @@ static int cmd_status(int argc, char **argv)
 	return finish(rc, err);
 }
 
-static const char usage_conntrack[] =
-	"usage: xmasq conntrack list|count|flush [--json]\n"
-	"list: every flow with both tuples, state, age, idle time, packets and bytes\n"
-	"each way. count: flows in use and the table size. flush: remove every flow\n"
-	"(established connections through the router break).\n";
+static const char usage_conntrack[] = "usage: xmasq conntrack list|count|flush [--json]\n"
+				      "list: every flow with both tuples, state, age, idle time, "
+				      "packets and bytes\n"
+				      "each way. count: flows in use and the table size. flush: "
+				      "remove every flow\n"
+				      "(established connections through the router break).\n";
 
 static int cmd_conntrack(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "json", no_argument, NULL, 1 }, { "help", no_argument, NULL, 'h' }, { 0 },
+		{ "json", no_argument, NULL, 1 },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
 	};
-	int flags[8] = {0}, help, first, rc;
+	int flags[8] = { 0 }, help, first, rc;
 	struct xm_handle h;
 	const char *what;
 	char err[512];
@@ -147,7 +157,8 @@ static int cmd_conntrack(int argc, char **argv)
 		return help ? 0 : EXIT_USAGE;
 	if (argc - first != 1 || (strcmp(argv[first], "list") && strcmp(argv[first], "count") &&
 				  strcmp(argv[first], "flush"))) {
-		fprintf(stderr, "xmasq conntrack: expected list, count or flush\n%s", usage_conntrack);
+		fprintf(stderr, "xmasq conntrack: expected list, count or flush\n%s",
+			usage_conntrack);
 		return EXIT_USAGE;
 	}
 	what = argv[first];
@@ -232,6 +243,9 @@ int main(int argc, char **argv)
 		fputs(usage_main, stdout);
 		return 0;
 	}
-	fprintf(stderr, "xmasq: unknown command '%s' (expected attach, detach, apply, status, stats or conntrack)\n", cmd);
+	fprintf(stderr,
+		"xmasq: unknown command '%s' (expected attach, detach, apply, status, stats or "
+		"conntrack)\n",
+		cmd);
 	return EXIT_USAGE;
 }

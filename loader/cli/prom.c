@@ -47,11 +47,14 @@ static void iface_families(FILE *o, const struct xm_snapshot *s)
 		const char *name, *help;
 		size_t off;
 	} f[] = {
-		{ "xmasq_iface_rx_packets_total", "Packets received on the interface and translated by xmasq.",
+		{ "xmasq_iface_rx_packets_total",
+		  "Packets received on the interface and translated by xmasq.",
 		  offsetof(struct xm_iface_stats, rx_packets) },
-		{ "xmasq_iface_rx_bytes_total", "Bytes received on the interface and translated by xmasq.",
+		{ "xmasq_iface_rx_bytes_total",
+		  "Bytes received on the interface and translated by xmasq.",
 		  offsetof(struct xm_iface_stats, rx_bytes) },
-		{ "xmasq_iface_tx_bytes_total", "Bytes xmasq translated and sent out of the interface.",
+		{ "xmasq_iface_tx_bytes_total",
+		  "Bytes xmasq translated and sent out of the interface.",
 		  offsetof(struct xm_iface_stats, tx_bytes) },
 	};
 	char idx[16];
@@ -59,7 +62,8 @@ static void iface_families(FILE *o, const struct xm_snapshot *s)
 	if (!s->n_ifaces)
 		return;
 	family(o, "xmasq_iface_info", "gauge",
-	       "Interface managed by xmasq (always 1): attach mode, and the path translated packets leave it by.");
+	       "Interface managed by xmasq (always 1): attach mode, and the path translated "
+	       "packets leave it by.");
 	for (size_t i = 0; i < s->n_ifaces; i++) {
 		const struct xm_iface_info *ii = &s->ifaces[i];
 
@@ -68,7 +72,8 @@ static void iface_families(FILE *o, const struct xm_snapshot *s)
 		label_value(o, ii->name);
 		fputs(",ifindex=", o);
 		label_value(o, idx);
-		fprintf(o, ",mode=\"%s\",tx_path=\"%s\"} 1\n", xm_iface_mode_name(&ii->iface), ii->tx_path);
+		fprintf(o, ",mode=\"%s\",tx_path=\"%s\"} 1\n", xm_iface_mode_name(&ii->iface),
+			ii->tx_path);
 	}
 	for (size_t k = 0; k < sizeof(f) / sizeof(f[0]); k++) {
 		family(o, f[k].name, "counter", f[k].help);
@@ -85,7 +90,8 @@ static void iface_families(FILE *o, const struct xm_snapshot *s)
 	 * (tx_xdp + tx_tc == tx_packets): the path is a label, so that
 	 * sum without(path) is the total and no series is counted twice. */
 	family(o, "xmasq_iface_tx_packets_total", "counter",
-	       "Packets xmasq translated and sent out of the interface, by the path that sent them (xdp or tc).");
+	       "Packets xmasq translated and sent out of the interface, by the path that sent them "
+	       "(xdp or tc).");
 	for (size_t i = 0; i < s->n_ifaces; i++) {
 		const struct xm_iface_info *ii = &s->ifaces[i];
 
@@ -120,7 +126,8 @@ static void rule_families(FILE *o, const struct xm_snapshot *s)
 	if (!s->n_rules)
 		return;
 	family(o, "xmasq_rule_packets_total", "counter",
-	       "Packets translated by the rule; dir orig is client to backend, reply is backend to client.");
+	       "Packets translated by the rule; dir orig is client to backend, reply is backend to "
+	       "client.");
 	for (size_t i = 0; i < s->n_rules; i++)
 		for (int d = 0; d < XM_DIR_MAX; d++) {
 			fputs("xmasq_rule_packets_total{", o);
@@ -129,7 +136,8 @@ static void rule_families(FILE *o, const struct xm_snapshot *s)
 				(unsigned long long)s->rules[i].st.packets[d]);
 		}
 	family(o, "xmasq_rule_bytes_total", "counter",
-	       "Bytes translated by the rule; dir orig is client to backend, reply is backend to client.");
+	       "Bytes translated by the rule; dir orig is client to backend, reply is backend to "
+	       "client.");
 	for (size_t i = 0; i < s->n_rules; i++)
 		for (int d = 0; d < XM_DIR_MAX; d++) {
 			fputs("xmasq_rule_bytes_total{", o);
@@ -151,7 +159,8 @@ static void rule_families(FILE *o, const struct xm_snapshot *s)
 static void counter_families(FILE *o, const struct xm_snapshot *s)
 {
 	family(o, "xmasq_packets_total", "counter",
-	       "Packets counted by the data plane, by counter; xmasq_reason_info gives each counter's meaning.");
+	       "Packets counted by the data plane, by counter; xmasq_reason_info gives each "
+	       "counter's meaning.");
 	for (int c = 0; c < XM_C_MAX; c++)
 		fprintf(o, "xmasq_packets_total{counter=\"%s\"} %llu\n", xm_counter_names[c],
 			(unsigned long long)s->counters[c].packets);
@@ -160,7 +169,8 @@ static void counter_families(FILE *o, const struct xm_snapshot *s)
 	for (int c = 0; c < XM_C_MAX; c++)
 		fprintf(o, "xmasq_bytes_total{counter=\"%s\"} %llu\n", xm_counter_names[c],
 			(unsigned long long)s->counters[c].bytes);
-	family(o, "xmasq_reason_info", "gauge", "Meaning of each counter of xmasq_packets_total (always 1).");
+	family(o, "xmasq_reason_info", "gauge",
+	       "Meaning of each counter of xmasq_packets_total (always 1).");
 	for (int c = 0; c < XM_C_MAX; c++) {
 		fprintf(o, "xmasq_reason_info{counter=\"%s\",help=", xm_counter_names[c]);
 		label_value(o, xm_counter_help[c]);

@@ -138,7 +138,9 @@ int xm_cmd_stats(int argc, char **argv, const char *pin_dir)
 			break;
 		case 'w':
 			if (parse_interval(optarg, &interval)) {
-				fprintf(stderr, "xmasq stats: --watch '%s' is not a number of seconds from 0.1 to 86400\n",
+				fprintf(stderr,
+					"xmasq stats: --watch '%s' is not a number of seconds from "
+					"0.1 to 86400\n",
 					optarg);
 				return EXIT_USAGE;
 			}
@@ -149,16 +151,18 @@ int xm_cmd_stats(int argc, char **argv, const char *pin_dir)
 		}
 	}
 	if (optind < argc) {
-		fprintf(stderr, "xmasq stats: unexpected argument '%s'\n%s", argv[optind], usage_stats);
+		fprintf(stderr, "xmasq stats: unexpected argument '%s'\n%s", argv[optind],
+			usage_stats);
 		return EXIT_USAGE;
 	}
 	if (json && prom) {
-		fprintf(stderr, "xmasq stats: --json and --prometheus exclude each other (pick one format)\n");
+		fprintf(stderr, "xmasq stats: --json and --prometheus exclude each other (pick one "
+				"format)\n");
 		return EXIT_USAGE;
 	}
 	if (prom && interval > 0) {
 		fprintf(stderr, "xmasq stats: --prometheus prints one scrape; it does not --watch "
-			"(let the scraper or a timer run it)\n");
+				"(let the scraper or a timer run it)\n");
 		return EXIT_USAGE;
 	}
 	xm_quiet_libs();

@@ -42,10 +42,12 @@ static const struct xm_iface_info *prev_iface(const struct xm_snapshot *p, __u32
 	return NULL;
 }
 
-static const struct xm_rule_info *prev_rule(const struct xm_snapshot *p, const struct xm_rule_info *r)
+static const struct xm_rule_info *prev_rule(const struct xm_snapshot *p,
+					    const struct xm_rule_info *r)
 {
 	for (size_t i = 0; p && i < p->n_rules; i++)
-		if (p->rules[i].id == r->id && !memcmp(&p->rules[i].meta, &r->meta, sizeof(r->meta)))
+		if (p->rules[i].id == r->id &&
+		    !memcmp(&p->rules[i].meta, &r->meta, sizeof(r->meta)))
 			return &p->rules[i];
 	return NULL;
 }
@@ -57,7 +59,8 @@ static void ifaces(FILE *o, const struct xm_snapshot *p, const struct xm_snapsho
 	fprintf(o, "%-12s %12s %9s %9s %12s %9s %9s %12s %12s\n", "INTERFACE", "RX PKTS", "PKT/S",
 		"BYTE/S", "TX PKTS", "PKT/S", "BYTE/S", "TX BY XDP", "TX BY TC");
 	for (size_t i = 0; i < s->n_ifaces; i++) {
-		const struct xm_iface_info *ii = &s->ifaces[i], *pi = prev_iface(p, ii->iface.ifindex);
+		const struct xm_iface_info *ii = &s->ifaces[i],
+					   *pi = prev_iface(p, ii->iface.ifindex);
 		const struct xm_iface_stats *a = pi ? &pi->st : NULL, *b = &ii->st;
 
 		fprintf(o, "%-12s %12llu %9s %9s %12llu %9s %9s %12llu %12llu\n", ii->name,
@@ -75,8 +78,8 @@ static void rules(FILE *o, const struct xm_snapshot *p, const struct xm_snapshot
 {
 	char text[160], r0[16], r1[16], r2[16], r3[16], r4[16];
 
-	fprintf(o, "\n%4s %-44s %7s %7s %10s %8s %8s %10s %8s %8s\n", "ID", "RULE", "FLOWS", "FLOW/S",
-		"PKTS IN", "PKT/S", "BYTE/S", "PKTS BACK", "PKT/S", "BYTE/S");
+	fprintf(o, "\n%4s %-44s %7s %7s %10s %8s %8s %10s %8s %8s\n", "ID", "RULE", "FLOWS",
+		"FLOW/S", "PKTS IN", "PKT/S", "BYTE/S", "PKTS BACK", "PKT/S", "BYTE/S");
 	if (!s->n_rules)
 		fprintf(o, "     (no rules: xmasq apply FILE)\n");
 	for (size_t i = 0; i < s->n_rules; i++) {
@@ -88,11 +91,15 @@ static void rules(FILE *o, const struct xm_snapshot *p, const struct xm_snapshot
 			(unsigned long long)b->flows,
 			rate(r0, sizeof(r0), !!a, a ? a->flows : 0, b->flows, secs),
 			(unsigned long long)b->packets[XM_DIR_ORIG],
-			rate(r1, sizeof(r1), !!a, a ? a->packets[XM_DIR_ORIG] : 0, b->packets[XM_DIR_ORIG], secs),
-			rate(r2, sizeof(r2), !!a, a ? a->bytes[XM_DIR_ORIG] : 0, b->bytes[XM_DIR_ORIG], secs),
+			rate(r1, sizeof(r1), !!a, a ? a->packets[XM_DIR_ORIG] : 0,
+			     b->packets[XM_DIR_ORIG], secs),
+			rate(r2, sizeof(r2), !!a, a ? a->bytes[XM_DIR_ORIG] : 0,
+			     b->bytes[XM_DIR_ORIG], secs),
 			(unsigned long long)b->packets[XM_DIR_REPLY],
-			rate(r3, sizeof(r3), !!a, a ? a->packets[XM_DIR_REPLY] : 0, b->packets[XM_DIR_REPLY], secs),
-			rate(r4, sizeof(r4), !!a, a ? a->bytes[XM_DIR_REPLY] : 0, b->bytes[XM_DIR_REPLY], secs));
+			rate(r3, sizeof(r3), !!a, a ? a->packets[XM_DIR_REPLY] : 0,
+			     b->packets[XM_DIR_REPLY], secs),
+			rate(r4, sizeof(r4), !!a, a ? a->bytes[XM_DIR_REPLY] : 0,
+			     b->bytes[XM_DIR_REPLY], secs));
 	}
 }
 
@@ -127,8 +134,9 @@ void xm_print_watch(FILE *o, const char *pin_dir, double interval, const struct 
 
 	strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", localtime_r(&now, &tm));
 	fprintf(o, "xmasq stats, every %gs, %s, %s (Ctrl-C quits)\n", interval, when, pin_dir);
-	fprintf(o, "flows %lu of %lu (%.1f%%)  %s new/s   rules %zu (%lu port entries)\n\n", s->flows,
-		s->flows_max, s->flows_max ? 100.0 * (double)s->flows / (double)s->flows_max : 0.0,
+	fprintf(o, "flows %lu of %lu (%.1f%%)  %s new/s   rules %zu (%lu port entries)\n\n",
+		s->flows, s->flows_max,
+		s->flows_max ? 100.0 * (double)s->flows / (double)s->flows_max : 0.0,
 		rate(r, sizeof(r), !!prev, prev ? prev->counters[XM_C_FLOW_NEW].packets : 0,
 		     s->counters[XM_C_FLOW_NEW].packets, secs),
 		s->n_rules, s->rule_ports);

@@ -58,11 +58,10 @@ static void meta_from_rule(const struct xm_rule *r, __u32 ifindex, struct xm_rul
 /* Same rule, whatever line it is on. */
 static int meta_same(const struct xm_rule_meta *a, const struct xm_rule_meta *b)
 {
-	return a->ifindex == b->ifindex && a->daddr == b->daddr &&
-	       a->to_addr == b->to_addr && a->from_port_lo == b->from_port_lo &&
-	       a->from_port_hi == b->from_port_hi && a->to_port_lo == b->to_port_lo &&
-	       a->to_port_hi == b->to_port_hi && a->proto == b->proto &&
-	       a->flags == b->flags && a->prefix_len == b->prefix_len &&
+	return a->ifindex == b->ifindex && a->daddr == b->daddr && a->to_addr == b->to_addr &&
+	       a->from_port_lo == b->from_port_lo && a->from_port_hi == b->from_port_hi &&
+	       a->to_port_lo == b->to_port_lo && a->to_port_hi == b->to_port_hi &&
+	       a->proto == b->proto && a->flags == b->flags && a->prefix_len == b->prefix_len &&
 	       strcmp(a->ifname, b->ifname) == 0;
 }
 
@@ -96,10 +95,10 @@ static void item_meta(const struct xm_ruleset *rs, const __u32 *ifindex, size_t 
 
 void xm_rule_meta_format(const struct xm_rule_meta *m, char *buf, size_t len)
 {
-	struct xm_rule r = {0};
+	struct xm_rule r = { 0 };
 
 	if (m->flags & XM_RULE_MASQUERADE) {
-		struct xm_masq q = {0};
+		struct xm_masq q = { 0 };
 
 		q.prefix = m->daddr;
 		q.prefix_len = m->prefix_len;
@@ -124,7 +123,9 @@ void xm_rule_meta_format(const struct xm_rule_meta *m, char *buf, size_t len)
 static __u64 meta_hash(const struct xm_rule_meta *m)
 {
 	__u64 h = 1469598103934665603ull;
-	__u64 parts[] = { m->ifindex, m->daddr, m->to_addr,
+	__u64 parts[] = { m->ifindex,
+			  m->daddr,
+			  m->to_addr,
 			  (__u64)m->from_port_lo << 16 | m->from_port_hi,
 			  (__u64)m->to_port_lo << 16 | m->to_port_hi,
 			  (__u64)m->proto << 40 | (__u64)m->prefix_len << 32 | m->flags };
@@ -200,24 +201,29 @@ static void delete_masq_gen(int fd, __u8 gen)
 
 static int insert_masq(int fd, const struct xm_masq *q, __u32 ifindex, __u32 id, __u8 gen)
 {
-	struct xm_masq_key k = { .prefixlen = 32 + q->prefix_len, .gen = htonl(gen),
+	struct xm_masq_key k = { .prefixlen = 32 + q->prefix_len,
+				 .gen = htonl(gen),
 				 .saddr = q->prefix };
 	struct xm_masq_value v = { .rule_id = id, .out_ifindex = ifindex };
 
 	return bpf_map_update_elem(fd, &k, &v, BPF_ANY) ? -errno : 0;
 }
 
-static int insert_rule_ports(int fd, const struct xm_rule *r, __u32 ifindex, __u32 id,
-			     __u8 gen)
+static int insert_rule_ports(int fd, const struct xm_rule *r, __u32 ifindex, __u32 id, __u8 gen)
 {
 	for (unsigned p = r->from_lo; p <= r->from_hi; p++) {
 		unsigned to = r->to_lo == r->to_hi ? r->to_lo : r->to_lo + (p - r->from_lo);
 		struct xm_rule_key k = {
-			.ifindex = ifindex, .daddr = r->local_addr,
-			.dport = htons((__u16)p), .proto = r->proto, .gen = gen,
+			.ifindex = ifindex,
+			.daddr = r->local_addr,
+			.dport = htons((__u16)p),
+			.proto = r->proto,
+			.gen = gen,
 		};
 		struct xm_rule_value v = {
-			.rule_id = id, .to_addr = r->to_addr, .to_port = htons((__u16)to),
+			.rule_id = id,
+			.to_addr = r->to_addr,
+			.to_port = htons((__u16)to),
 			.flags = r->flags,
 		};
 
@@ -227,8 +233,8 @@ static int insert_rule_ports(int fd, const struct xm_rule *r, __u32 ifindex, __u
 	return 0;
 }
 
-static int resolve_one(struct xm_handle *h, const char *filename, const char *ifname,
-		       unsigned line, unsigned col, __u32 *ifindex, char *err, size_t errlen)
+static int resolve_one(struct xm_handle *h, const char *filename, const char *ifname, unsigned line,
+		       unsigned col, __u32 *ifindex, char *err, size_t errlen)
 {
 	struct xm_iface v;
 	__u32 idx = if_nametoindex(ifname);
@@ -239,7 +245,8 @@ static int resolve_one(struct xm_handle *h, const char *filename, const char *if
 		return -2;
 	}
 	if (h && bpf_map_lookup_elem(h->fd[XM_MAP_IFACES], &idx, &v)) {
-		snprintf(err, errlen, "%s:%u:%u: interface '%s' is not attached (run: xmasq attach %s)",
+		snprintf(err, errlen,
+			 "%s:%u:%u: interface '%s' is not attached (run: xmasq attach %s)",
 			 filename, line, col, ifname, ifname);
 		return -2;
 	}
@@ -249,10 +256,13 @@ static int resolve_one(struct xm_handle *h, const char *filename, const char *if
 
 /* Every rule's interface must be managed; ifindex[i] for item i. Names
  * are resolved once each: a large rule set names few interfaces. */
-static int resolve_ifaces(struct xm_handle *h, const struct xm_ruleset *rs,
-			  const char *filename, __u32 *ifindex, char *err, size_t errlen)
+static int resolve_ifaces(struct xm_handle *h, const struct xm_ruleset *rs, const char *filename,
+			  __u32 *ifindex, char *err, size_t errlen)
 {
-	struct { const char *name; __u32 idx; } seen[XM_MAX_IFACES];
+	struct {
+		const char *name;
+		__u32 idx;
+	} seen[XM_MAX_IFACES];
 	size_t n_seen = 0;
 
 	for (size_t i = 0; i < n_items(rs); i++) {
@@ -309,8 +319,11 @@ static void delete_rule_ports(int fd, const struct xm_rule_meta *m, __u8 gen)
 {
 	for (unsigned p = m->from_port_lo; p <= m->from_port_hi; p++) {
 		struct xm_rule_key k = {
-			.ifindex = m->ifindex, .daddr = m->daddr,
-			.dport = htons((__u16)p), .proto = m->proto, .gen = gen,
+			.ifindex = m->ifindex,
+			.daddr = m->daddr,
+			.dport = htons((__u16)p),
+			.proto = m->proto,
+			.gen = gen,
 		};
 
 		bpf_map_delete_elem(fd, &k);
@@ -321,8 +334,8 @@ static void delete_rule_ports(int fd, const struct xm_rule_meta *m, __u8 gen)
  * by deleting the removed rules' entries and adding the new ones (kept
  * rules are there already). Returns 0 or -errno, *bad_line the rule. */
 static int write_gen(struct xm_handle *h, const struct xm_ruleset *rs, const __u32 *ifindex,
-		     const __u32 *ids, const struct xm_rule_meta *live,
-		     const unsigned char *keep, __u8 gen, int full, unsigned *bad_line)
+		     const __u32 *ids, const struct xm_rule_meta *live, const unsigned char *keep,
+		     __u8 gen, int full, unsigned *bad_line)
 {
 	int rules_fd = h->fd[XM_MAP_RULES], masq_fd = h->fd[XM_MAP_MASQ_RULES], e;
 
@@ -372,8 +385,8 @@ static int write_gen(struct xm_handle *h, const struct xm_ruleset *rs, const __u
 	return 0;
 }
 
-int xm_apply(struct xm_handle *h, const struct xm_ruleset *rs, const char *filename,
-	     int check_only, struct xm_apply_result *res, char *err, size_t errlen)
+int xm_apply(struct xm_handle *h, const struct xm_ruleset *rs, const char *filename, int check_only,
+	     struct xm_apply_result *res, char *err, size_t errlen)
 {
 	struct xm_apply_opts o = { .check_only = check_only };
 
@@ -393,10 +406,8 @@ static int meta_same_match(const struct xm_rule_meta *a, const struct xm_rule_me
 static __u64 match_hash(const struct xm_rule_meta *m)
 {
 	__u64 h = 1469598103934665603ull;
-	__u64 parts[] = { m->ifindex, m->daddr,
-			  (__u64)m->from_port_lo << 16 | m->from_port_hi,
-			  (__u64)m->proto << 8 | m->prefix_len,
-			  m->flags & XM_RULE_MASQUERADE };
+	__u64 parts[] = { m->ifindex, m->daddr, (__u64)m->from_port_lo << 16 | m->from_port_hi,
+			  (__u64)m->proto << 8 | m->prefix_len, m->flags & XM_RULE_MASQUERADE };
 
 	for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++) {
 		h ^= parts[i];
@@ -507,7 +518,8 @@ static unsigned long reset_flows(struct xm_handle *h, const struct xm_rule_meta 
 }
 
 int xm_apply_ex(struct xm_handle *h, const struct xm_ruleset *rs, const char *filename,
-		const struct xm_apply_opts *o, struct xm_apply_result *res, char *err, size_t errlen)
+		const struct xm_apply_opts *o, struct xm_apply_result *res, char *err,
+		size_t errlen)
 {
 	int check_only = o->check_only;
 
@@ -557,7 +569,8 @@ int xm_apply_ex(struct xm_handle *h, const struct xm_ruleset *rs, const char *fi
 			while (free_id < XM_MAX_RULES && (live[free_id].in_use || keep[free_id]))
 				free_id++;
 			if (free_id >= XM_MAX_RULES) {
-				snprintf(err, errlen, "%s: more than %d rules live at once", filename, XM_MAX_RULES - 1);
+				snprintf(err, errlen, "%s: more than %d rules live at once",
+					 filename, XM_MAX_RULES - 1);
 				goto out;
 			}
 			ids[i] = free_id;
@@ -587,7 +600,8 @@ int xm_apply_ex(struct xm_handle *h, const struct xm_ruleset *rs, const char *fi
 	if (has_addr_rules(rs))
 		cfg.flags |= XM_CFG_ADDR_RULES;
 	if (bpf_map_update_elem(h->fd[XM_MAP_CONFIG], &zero, &cfg, BPF_ANY)) {
-		snprintf(err, errlen, "%s/config: %s (nothing was changed)", h->pin_dir, strerror(errno));
+		snprintf(err, errlen, "%s/config: %s (nothing was changed)", h->pin_dir,
+			 strerror(errno));
 		goto out;
 	}
 	for (size_t i = 0; i < rs->n_rules; i++)
@@ -596,7 +610,8 @@ int xm_apply_ex(struct xm_handle *h, const struct xm_ruleset *rs, const char *fi
 	t0 = now_us();
 	e = write_gen(h, rs, ifindex, ids, live, keep, next, full, &bad_line);
 	if (e) {
-		snprintf(err, errlen, "%s:%u: cannot add rule to the data plane: %s (nothing was changed)",
+		snprintf(err, errlen,
+			 "%s:%u: cannot add rule to the data plane: %s (nothing was changed)",
 			 filename, bad_line, strerror(-e));
 		goto out;
 	}
@@ -615,7 +630,8 @@ int xm_apply_ex(struct xm_handle *h, const struct xm_ruleset *rs, const char *fi
 	memcpy(cfg.timeouts, rs->settings.timeouts, sizeof(cfg.timeouts));
 	read_local_port_range(&cfg);
 	if (bpf_map_update_elem(h->fd[XM_MAP_CONFIG], &zero, &cfg, BPF_ANY)) {
-		snprintf(err, errlen, "%s/config: %s (nothing was changed)", h->pin_dir, strerror(errno));
+		snprintf(err, errlen, "%s/config: %s (nothing was changed)", h->pin_dir,
+			 strerror(errno));
 		goto out;
 	}
 	res->usecs = now_us() - t0;

@@ -21,8 +21,8 @@
 #include "ifinfo.h"
 #include "xmasq.skel.h"
 
-#define XM_TC_HANDLE   0x786d   /* "xm" */
-#define XM_TC_PRIORITY 1
+#define XM_TC_HANDLE	 0x786d /* "xm" */
+#define XM_TC_PRIORITY	 1
 #define XM_XDP_PROG_NAME "xmasq_xdp"
 
 /* libbpf warnings are shown only around our own load: libxdp's probing of
@@ -38,7 +38,9 @@ static int quiet_print(enum libbpf_print_level level, const char *fmt, va_list a
 
 static int quiet_xdp_print(enum libxdp_print_level level, const char *fmt, va_list ap)
 {
-	(void)level; (void)fmt; (void)ap;
+	(void)level;
+	(void)fmt;
+	(void)ap;
 	return 0;
 }
 
@@ -55,16 +57,20 @@ static int ensure_pin_dir(const char *pin_dir, char *err, size_t errlen)
 
 	if (statfs("/sys/fs/bpf", &st) || st.f_type != BPF_FS_MAGIC) {
 		if (mount("bpf", "/sys/fs/bpf", "bpf", 0, "mode=0700")) {
-			snprintf(err, errlen, "/sys/fs/bpf: cannot mount bpffs: %s", strerror(errno));
+			snprintf(err, errlen, "/sys/fs/bpf: cannot mount bpffs: %s",
+				 strerror(errno));
 			return -1;
 		}
 	}
 	if (mkdir(pin_dir, 0700) && errno != EEXIST) {
-		snprintf(err, errlen, "%s: cannot create pin directory: %s", pin_dir, strerror(errno));
+		snprintf(err, errlen, "%s: cannot create pin directory: %s", pin_dir,
+			 strerror(errno));
 		return -1;
 	}
 	if (statfs(pin_dir, &st) || st.f_type != BPF_FS_MAGIC) {
-		snprintf(err, errlen, "%s: not on a bpf filesystem (use a directory under /sys/fs/bpf)", pin_dir);
+		snprintf(err, errlen,
+			 "%s: not on a bpf filesystem (use a directory under /sys/fs/bpf)",
+			 pin_dir);
 		return -2;
 	}
 	return 0;
@@ -75,7 +81,7 @@ static int ensure_pin_dir(const char *pin_dir, char *err, size_t errlen)
  * shape ourselves and hand libbpf the fd. */
 static int reuse_devmap(struct bpf_map *map, const char *path, char *err, size_t errlen)
 {
-	struct bpf_map_info info = {0};
+	struct bpf_map_info info = { 0 };
 	__u32 len = sizeof(info);
 	int fd, rc;
 
@@ -85,9 +91,12 @@ static int reuse_devmap(struct bpf_map *map, const char *path, char *err, size_t
 	if (fd < 0)
 		return 0; /* not pinned yet: libbpf creates and pins it */
 	if (bpf_obj_get_info_by_fd(fd, &info, &len) || info.type != BPF_MAP_TYPE_DEVMAP_HASH ||
-	    info.key_size != bpf_map__key_size(map) || info.value_size != bpf_map__value_size(map) ||
+	    info.key_size != bpf_map__key_size(map) ||
+	    info.value_size != bpf_map__value_size(map) ||
 	    info.max_entries != bpf_map__max_entries(map)) {
-		snprintf(err, errlen, "%s: pinned map has another layout (detach --all, then attach again)", path);
+		snprintf(err, errlen,
+			 "%s: pinned map has another layout (detach --all, then attach again)",
+			 path);
 		close(fd);
 		return -1;
 	}
@@ -113,8 +122,8 @@ static void config_defaults(struct xm_config *c)
 	memcpy(c->timeouts, s.timeouts, sizeof(c->timeouts));
 }
 
-static int pin_prog(struct bpf_program *prog, const char *pin_dir, const char *name,
-		    char *err, size_t errlen)
+static int pin_prog(struct bpf_program *prog, const char *pin_dir, const char *name, char *err,
+		    size_t errlen)
 {
 	char path[PATH_MAX + 64];
 	int rc;
@@ -163,7 +172,8 @@ static int detach_xdp(int ifindex, const char *ifname, FILE *log)
 		else
 			rc = xdp_program__detach(p, ifindex, xdp_multiprog__attach_mode(mp), 0);
 		if (rc && log)
-			fprintf(log, "%s: detaching XDP program failed: %s\n", ifname, strerror(-rc));
+			fprintf(log, "%s: detaching XDP program failed: %s\n", ifname,
+				strerror(-rc));
 	}
 	if (mp)
 		xdp_multiprog__close(mp);
@@ -183,7 +193,8 @@ static int attach_tc(int ifindex, int prog_fd, const char *ifname, char *err, si
 	}
 	rc = bpf_tc_attach(&hook, &opts);
 	if (rc) {
-		snprintf(err, errlen, "%s: cannot attach tc ingress program: %s", ifname, strerror(-rc));
+		snprintf(err, errlen, "%s: cannot attach tc ingress program: %s", ifname,
+			 strerror(-rc));
 		return -1;
 	}
 	return 0;
@@ -218,8 +229,8 @@ uint32_t xm_xdp_prog_id(int ifindex)
 	return id;
 }
 
-static int attach_xdp(int ifindex, int prog_fd, int generic, const char *ifname,
-		      char *err, size_t errlen)
+static int attach_xdp(int ifindex, int prog_fd, int generic, const char *ifname, char *err,
+		      size_t errlen)
 {
 	struct xdp_program *prog = xdp_program__from_fd(prog_fd);
 	enum xdp_attach_mode mode = generic ? XDP_MODE_SKB : XDP_MODE_NATIVE;
@@ -246,7 +257,7 @@ static int attach_xdp(int ifindex, int prog_fd, int generic, const char *ifname,
  * free one. */
 static int pick_slot(int ifaces_fd, __u32 ifindex)
 {
-	unsigned char used[XM_MAX_IFACES] = {0};
+	unsigned char used[XM_MAX_IFACES] = { 0 };
 	__u32 key, *prev = NULL;
 	struct xm_iface v;
 
@@ -279,8 +290,8 @@ static void zero_iface_stats(struct xm_handle *h, __u32 slot)
  * (legacy attachment, same mode: XDP_FLAGS_REPLACE), so no packet sees the
  * interface without a program; else detaches and attaches (tc, attached
  * first, carries the traffic in between). */
-static int replace_xdp(int ifindex, int prog_fd, int generic, const char *ifname,
-		       char *err, size_t errlen)
+static int replace_xdp(int ifindex, int prog_fd, int generic, const char *ifname, char *err,
+		       size_t errlen)
 {
 	struct xdp_multiprog *mp;
 	struct xdp_program *old = find_our_xdp(ifindex, &mp);
@@ -292,8 +303,10 @@ static int replace_xdp(int ifindex, int prog_fd, int generic, const char *ifname
 		LIBBPF_OPTS(bpf_xdp_attach_opts, opts, .old_prog_fd = old_fd);
 
 		if (old_fd >= 0) {
-			rc = bpf_xdp_attach(ifindex, prog_fd, XDP_FLAGS_REPLACE |
-					    (generic ? XDP_FLAGS_SKB_MODE : XDP_FLAGS_DRV_MODE), &opts);
+			rc = bpf_xdp_attach(ifindex, prog_fd,
+					    XDP_FLAGS_REPLACE | (generic ? XDP_FLAGS_SKB_MODE :
+									   XDP_FLAGS_DRV_MODE),
+					    &opts);
 			close(old_fd);
 		}
 	}
@@ -322,7 +335,8 @@ static void start_sweeper(struct xmasq_bpf *skel, FILE *log)
 		    .repeat = 1);
 
 	if (bpf_prog_test_run_opts(bpf_program__fd(skel->progs.xmasq_sweep_start), &t) && log)
-		fprintf(log, "note: flow expiry starts with the next new flow (%s)\n", strerror(errno));
+		fprintf(log, "note: flow expiry starts with the next new flow (%s)\n",
+			strerror(errno));
 }
 
 /* Attaches (or re-attaches) one interface and records it. */
@@ -385,7 +399,8 @@ static int attach_one(struct xm_handle *h, struct xmasq_bpf *skel, const char *i
 		}
 	}
 	if (bpf_map_update_elem(h->fd[XM_MAP_TX_PORTS], &ifc->ifindex, &ifc->ifindex, BPF_ANY)) {
-		snprintf(err, errlen, "%s: cannot add to the redirect map: %s", ifname, strerror(errno));
+		snprintf(err, errlen, "%s: cannot add to the redirect map: %s", ifname,
+			 strerror(errno));
 		return -1;
 	}
 	if (!had)
@@ -397,15 +412,20 @@ static int attach_one(struct xm_handle *h, struct xmasq_bpf *skel, const char *i
 		return -1;
 	}
 	if (xm_iface_store(h, ifc)) {
-		snprintf(err, errlen, "%s: cannot record the interface: %s", ifname, strerror(errno));
+		snprintf(err, errlen, "%s: cannot record the interface: %s", ifname,
+			 strerror(errno));
 		return -1;
 	}
 	if (log)
 		fprintf(log, "%s: %s (%s%s), address %s masquerades\n", ifname,
 			had ? "program replaced" : "attached",
-			mode == XM_MODE_TC ? "tc" : mode == XM_MODE_XDP_GENERIC ? "xdp-generic + tc" : "xdp + tc",
-			(ifc->flags & XM_IFACE_AUTO_VETH) ? ", chosen for a veth: --mode xdp for packet rate" :
-			(ifc->flags & XM_IFACE_AUTO_NO_XDP) ? ", the driver has no native XDP" : "",
+			mode == XM_MODE_TC	    ? "tc" :
+			mode == XM_MODE_XDP_GENERIC ? "xdp-generic + tc" :
+						      "xdp + tc",
+			(ifc->flags & XM_IFACE_AUTO_VETH)   ? ", chosen for a veth: --mode xdp for "
+							      "packet rate" :
+			(ifc->flags & XM_IFACE_AUTO_NO_XDP) ? ", the driver has no native XDP" :
+							      "",
 			inet_ntoa((struct in_addr){ .s_addr = ifc->addr }));
 	return 0;
 }
@@ -428,8 +448,8 @@ static __u64 new_ct_seed(void)
 /* Pinned maps of another layout are never reinterpreted: refused, unless
  * the operator asks for fresh maps. *ct_seed: the pinned flow table's
  * seed, or a new one for a new table. */
-static int check_layout(const char *pin_dir, const struct xm_attach_opts *o,
-			__u64 *ct_seed, char *err, size_t errlen)
+static int check_layout(const char *pin_dir, const struct xm_attach_opts *o, __u64 *ct_seed,
+			char *err, size_t errlen)
 {
 	char path[PATH_MAX + 64];
 	struct xm_config cfg;
@@ -449,10 +469,15 @@ static int check_layout(const char *pin_dir, const struct xm_attach_opts *o,
 		if (o->migrate && cfg.layout_version == 1)
 			rc = 1; /* migrate.c converts it */
 		else if (o->migrate)
-			snprintf(err, errlen, "%s: maps have layout %u; this build knows no migration from it to layout %u (use --fresh: flows and counters are dropped)",
+			snprintf(err, errlen,
+				 "%s: maps have layout %u; this build knows no migration from it "
+				 "to layout %u (use --fresh: flows and counters are dropped)",
 				 pin_dir, cfg.layout_version, XM_LAYOUT_VERSION);
 		else
-			snprintf(err, errlen, "%s: maps have layout %u, this build uses %u: re-run with --migrate to convert them or --fresh to start over (drops flows and counters)",
+			snprintf(err, errlen,
+				 "%s: maps have layout %u, this build uses %u: re-run with "
+				 "--migrate to convert them or --fresh to start over (drops flows "
+				 "and counters)",
 				 pin_dir, cfg.layout_version, XM_LAYOUT_VERSION);
 		if (rc == 0)
 			rc = -2;
@@ -473,16 +498,16 @@ static void unpin_maps(const char *pin_dir)
 	}
 }
 
-int xm_attach(const char *pin_dir, char *const *ifnames, int n, enum xm_mode mode,
-	      FILE *log, char *err, size_t errlen)
+int xm_attach(const char *pin_dir, char *const *ifnames, int n, enum xm_mode mode, FILE *log,
+	      char *err, size_t errlen)
 {
 	struct xm_attach_opts o = { .mode = mode };
 
 	return xm_attach_ex(pin_dir, ifnames, n, &o, log, err, errlen);
 }
 
-int xm_attach_ex(const char *pin_dir, char *const *ifnames, int n,
-		 const struct xm_attach_opts *o, FILE *log, char *err, size_t errlen)
+int xm_attach_ex(const char *pin_dir, char *const *ifnames, int n, const struct xm_attach_opts *o,
+		 FILE *log, char *err, size_t errlen)
 {
 	struct xm_iface info[XM_MAX_IFACES];
 	struct xmasq_bpf *skel = NULL;
@@ -523,7 +548,10 @@ int xm_attach_ex(const char *pin_dir, char *const *ifnames, int n,
 	if (o->fresh) {
 		unpin_maps(pin_dir);
 		if (log)
-			fprintf(log, "%s: fresh maps (flows and counters start over; apply the rules again)\n", pin_dir);
+			fprintf(log,
+				"%s: fresh maps (flows and counters start over; apply the rules "
+				"again)\n",
+				pin_dir);
 	}
 
 	xm_quiet_libs();
@@ -542,9 +570,11 @@ int xm_attach_ex(const char *pin_dir, char *const *ifnames, int n,
 		struct timespec ts;
 
 		clock_gettime(CLOCK_MONOTONIC, &ts);
-		skel->rodata->xm_prog_epoch = ((__u32)ts.tv_nsec ^ (__u32)ts.tv_sec ^ (__u32)getpid()) | 1;
+		skel->rodata->xm_prog_epoch =
+			((__u32)ts.tv_nsec ^ (__u32)ts.tv_sec ^ (__u32)getpid()) | 1;
 	}
-	bpf_object__for_each_map(map, skel->obj) {
+	bpf_object__for_each_map(map, skel->obj)
+	{
 		const char *name = bpf_map__name(map);
 
 		if (bpf_map__is_internal(map))
@@ -559,12 +589,14 @@ int xm_attach_ex(const char *pin_dir, char *const *ifnames, int n,
 		/* The flow table keeps its size while pinned: resizing drops it. */
 		if (map == skel->maps.flows) {
 			int fd = bpf_obj_get(path);
-			struct bpf_map_info info = {0};
+			struct bpf_map_info info = { 0 };
 			__u32 len = sizeof(info);
 
 			if (fd >= 0 && bpf_obj_get_info_by_fd(fd, &info, &len) == 0) {
 				if (ct_max && info.max_entries != XM_CT_SLOTS(ct_max) && log)
-					fprintf(log, "%s: conntrack-max stays %u while flows are kept (attach --fresh to resize)\n",
+					fprintf(log,
+						"%s: conntrack-max stays %u while flows are kept "
+						"(attach --fresh to resize)\n",
 						pin_dir, XM_CT_FLOWS_OF(info.max_entries));
 				bpf_map__set_max_entries(map, info.max_entries);
 			}
@@ -575,7 +607,8 @@ int xm_attach_ex(const char *pin_dir, char *const *ifnames, int n,
 	}
 	/* The sweep's groups cover the table's slots. */
 	bpf_map__set_max_entries(skel->maps.sweep_groups,
-				 (bpf_map__max_entries(skel->maps.flows) + XM_SWEEP_GROUP - 1) / XM_SWEEP_GROUP);
+				 (bpf_map__max_entries(skel->maps.flows) + XM_SWEEP_GROUP - 1) /
+					 XM_SWEEP_GROUP);
 	/* The flow table's hash: the pinned table's seed, or a new one. */
 	skel->rodata->xm_ct_seed = ct_seed;
 	skel->rodata->xm_ct_homes = bpf_map__max_entries(skel->maps.flows) - (XM_CT_PROBES - 1);
@@ -583,7 +616,9 @@ int xm_attach_ex(const char *pin_dir, char *const *ifnames, int n,
 	rc = xmasq_bpf__load(skel);
 	show_libbpf_warnings = 0;
 	if (rc) {
-		snprintf(err, errlen, "loading the BPF program failed: %s (details above; if pinned maps under %s have another shape, attach --fresh)",
+		snprintf(err, errlen,
+			 "loading the BPF program failed: %s (details above; if pinned maps under "
+			 "%s have another shape, attach --fresh)",
 			 strerror(-rc), pin_dir);
 		xmasq_bpf__destroy(skel);
 		if (migrating)
@@ -591,8 +626,8 @@ int xm_attach_ex(const char *pin_dir, char *const *ifnames, int n,
 		return -1;
 	}
 	if (migrating) {
-		rc = xm_migrate_finish(&mig, bpf_map__fd(skel->maps.config), bpf_map__fd(skel->maps.flows),
-				       ct_seed, log, err, errlen);
+		rc = xm_migrate_finish(&mig, bpf_map__fd(skel->maps.config),
+				       bpf_map__fd(skel->maps.flows), ct_seed, log, err, errlen);
 		if (rc) {
 			xmasq_bpf__destroy(skel);
 			xm_migrate_abort(&mig);
@@ -632,9 +667,12 @@ int xm_attach_ex(const char *pin_dir, char *const *ifnames, int n,
 		for (int i = 0; i < n; i++)
 			listed |= info[i].ifindex == key;
 		if (!listed && bpf_map_lookup_elem(h.fd[XM_MAP_IFACES], &key, &cur) == 0 &&
-		    if_indextoname(key, name) && xm_ifinfo_get(name, &fresh_info, err, errlen) == 0) {
-			fresh_info.flags = cur.flags & (XM_IFACE_FWD_BY_US | XM_IFACE_AUTO_VETH | XM_IFACE_AUTO_NO_XDP);
-			rc = attach_one(&h, skel, name, &fresh_info, mode_of(&cur), log, err, errlen);
+		    if_indextoname(key, name) &&
+		    xm_ifinfo_get(name, &fresh_info, err, errlen) == 0) {
+			fresh_info.flags = cur.flags & (XM_IFACE_FWD_BY_US | XM_IFACE_AUTO_VETH |
+							XM_IFACE_AUTO_NO_XDP);
+			rc = attach_one(&h, skel, name, &fresh_info, mode_of(&cur), log, err,
+					errlen);
 		}
 	}
 	/* XDP transmit paths depend on every interface, so probe them last. */
@@ -683,7 +721,8 @@ int xm_refresh_tx_paths(struct xm_handle *h, FILE *log)
 			xm_iface_store(h, &v);
 		}
 		if (log && any_xdp)
-			fprintf(log, "%s: packets leave by %s: %s\n", name, ok ? "XDP redirect" : "tc redirect", why);
+			fprintf(log, "%s: packets leave by %s: %s\n", name,
+				ok ? "XDP redirect" : "tc redirect", why);
 	}
 	return 0;
 }
@@ -715,8 +754,8 @@ static void drop_flows_of_slot(struct xm_handle *h, __u8 slot, const char *name,
 		fprintf(log, "%s: %ld flows through it removed\n", name, n);
 }
 
-int xm_detach(const char *pin_dir, char *const *ifnames, int n, int all,
-	      FILE *log, char *err, size_t errlen)
+int xm_detach(const char *pin_dir, char *const *ifnames, int n, int all, FILE *log, char *err,
+	      size_t errlen)
 {
 	struct xm_handle h;
 	__u32 list[XM_MAX_IFACES];
@@ -734,7 +773,9 @@ int xm_detach(const char *pin_dir, char *const *ifnames, int n, int all,
 			__u32 idx = if_nametoindex(ifnames[i]);
 
 			if (!idx || bpf_map_lookup_elem(h.fd[XM_MAP_IFACES], &idx, &v)) {
-				snprintf(err, errlen, "%s: not managed by xmasq (see: xmasq status)", ifnames[i]);
+				snprintf(err, errlen,
+					 "%s: not managed by xmasq (see: xmasq status)",
+					 ifnames[i]);
 				xm_close(&h);
 				return -2;
 			}
@@ -780,7 +821,8 @@ int xm_detach(const char *pin_dir, char *const *ifnames, int n, int all,
 		if (rmdir(pin_dir) && log)
 			fprintf(log, "%s: left in place: %s\n", pin_dir, strerror(errno));
 		if (log)
-			fprintf(log, "removed all pins under %s (flows and counters are gone)\n", pin_dir);
+			fprintf(log, "removed all pins under %s (flows and counters are gone)\n",
+				pin_dir);
 	}
 	return 0;
 }

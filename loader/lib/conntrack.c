@@ -27,8 +27,8 @@ static uint32_t flow_timeout_s(const struct xm_config *cfg, uint8_t proto, uint8
 	return cfg->timeouts[id] ? cfg->timeouts[id] : 30;
 }
 
-int xm_conntrack_read(struct xm_handle *h, struct xm_conn **out, size_t *n_out,
-		      char *err, size_t errlen)
+int xm_conntrack_read(struct xm_handle *h, struct xm_conn **out, size_t *n_out, char *err,
+		      size_t errlen)
 {
 	struct xm_ct_table t;
 	struct xm_config cfg;
@@ -107,11 +107,17 @@ int xm_conntrack_flush(struct xm_handle *h, unsigned long *removed, char *err, s
 const char *xm_state_name(uint8_t proto, uint8_t state)
 {
 	switch (state) {
-	case XM_ST_SYN_SENT: return "syn-sent";
-	case XM_ST_ESTABLISHED: return "established";
-	case XM_ST_FIN: return "fin";
-	case XM_ST_CLOSE: return "close";
-	case XM_ST_ASSURED: return "assured";
-	default: return proto == 6 ? "none" : "unreplied";
+	case XM_ST_SYN_SENT:
+		return "syn-sent";
+	case XM_ST_ESTABLISHED:
+		return "established";
+	case XM_ST_FIN:
+		return "fin";
+	case XM_ST_CLOSE:
+		return "close";
+	case XM_ST_ASSURED:
+		return "assured";
+	default:
+		return proto == 6 ? "none" : "unreplied";
 	}
 }

@@ -33,10 +33,10 @@ static uint64_t load_w1(const struct xm_ct_slot *s)
 	return __atomic_load_n(&((const uint64_t *)&s->key)[1], __ATOMIC_ACQUIRE);
 }
 
-int xm_ct_open(struct xm_ct_table *t, int map_fd, uint64_t seed, int writable,
-	       char *err, size_t errlen)
+int xm_ct_open(struct xm_ct_table *t, int map_fd, uint64_t seed, int writable, char *err,
+	       size_t errlen)
 {
-	struct bpf_map_info info = {0};
+	struct bpf_map_info info = { 0 };
 	__u32 len = sizeof(info);
 	long page = sysconf(_SC_PAGESIZE);
 	void *mem;
@@ -48,7 +48,9 @@ int xm_ct_open(struct xm_ct_table *t, int map_fd, uint64_t seed, int writable,
 	}
 	if (info.type != BPF_MAP_TYPE_ARRAY || info.value_size != sizeof(struct xm_ct_slot) ||
 	    info.max_entries < XM_CT_PROBES) {
-		snprintf(err, errlen, "flow table: map type %u with %u-byte values is not this build's table (layout %d): attach --migrate",
+		snprintf(err, errlen,
+			 "flow table: map type %u with %u-byte values is not this build's table "
+			 "(layout %d): attach --migrate",
 			 info.type, info.value_size, XM_LAYOUT_VERSION);
 		return -2;
 	}
@@ -56,7 +58,8 @@ int xm_ct_open(struct xm_ct_table *t, int map_fd, uint64_t seed, int writable,
 	t->homes = info.max_entries - (XM_CT_PROBES - 1);
 	t->map_len = ((size_t)info.max_entries * sizeof(struct xm_ct_slot) + (size_t)page - 1) &
 		     ~((size_t)page - 1);
-	mem = mmap(NULL, t->map_len, PROT_READ | (writable ? PROT_WRITE : 0), MAP_SHARED, map_fd, 0);
+	mem = mmap(NULL, t->map_len, PROT_READ | (writable ? PROT_WRITE : 0), MAP_SHARED, map_fd,
+		   0);
 	if (mem == MAP_FAILED) {
 		snprintf(err, errlen, "flow table: cannot map it into memory: %s", strerror(errno));
 		return -1;
@@ -106,7 +109,9 @@ int xm_ct_remove(struct xm_ct_slot *s)
 	if (u.key.ct_state != XM_CT_LIVE)
 		return -1;
 	return __atomic_compare_exchange_n(&W1(s), &w1, xm_ct_state_word(0, XM_CT_DEAD), 0,
-					   __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST) ? 0 : -1;
+					   __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST) ?
+		       0 :
+		       -1;
 }
 
 int xm_ct_insert(struct xm_ct_table *t, const struct xm_flow_key *k, const struct xm_flow *f)
@@ -190,8 +195,8 @@ long xm_ct_clear(struct xm_ct_table *t)
 	return removed;
 }
 
-int xm_ct_open_handle(struct xm_ct_table *t, struct xm_handle *h, int writable,
-		      char *err, size_t errlen)
+int xm_ct_open_handle(struct xm_ct_table *t, struct xm_handle *h, int writable, char *err,
+		      size_t errlen)
 {
 	struct xm_config cfg;
 	__u32 zero = 0;
@@ -201,7 +206,8 @@ int xm_ct_open_handle(struct xm_ct_table *t, struct xm_handle *h, int writable,
 		return -1;
 	}
 	if (cfg.layout_version != XM_LAYOUT_VERSION) {
-		snprintf(err, errlen, "%s: maps have layout %u, this build uses %u: attach --migrate first",
+		snprintf(err, errlen,
+			 "%s: maps have layout %u, this build uses %u: attach --migrate first",
 			 h->pin_dir, cfg.layout_version, XM_LAYOUT_VERSION);
 		return -2;
 	}

@@ -63,7 +63,10 @@ int xm_open(struct xm_handle *h, const char *pin_dir, char *err, size_t errlen)
 				break;
 			xm_close(h);
 			if (e == ENOENT)
-				snprintf(err, errlen, "%s: xmasq is not attached here (no pinned maps; run: xmasq attach IFACE...)", pin_dir);
+				snprintf(err, errlen,
+					 "%s: xmasq is not attached here (no pinned maps; run: "
+					 "xmasq attach IFACE...)",
+					 pin_dir);
 			else
 				snprintf(err, errlen, "%s: %s", path, strerror(e));
 			return -1;
@@ -75,9 +78,12 @@ int xm_open(struct xm_handle *h, const char *pin_dir, char *err, size_t errlen)
 		return -1;
 	}
 	if (cfg.layout_version != XM_LAYOUT_VERSION) {
-		snprintf(err, errlen, "%s: maps have layout version %u, this xmasq uses %u (attach --migrate IFACE... converts them%s)",
+		snprintf(err, errlen,
+			 "%s: maps have layout version %u, this xmasq uses %u (attach --migrate "
+			 "IFACE... converts them%s)",
 			 pin_dir, cfg.layout_version, XM_LAYOUT_VERSION,
-			 cfg.layout_version == 1 ? "" : " if it knows how; attach --fresh starts over");
+			 cfg.layout_version == 1 ? "" :
+						   " if it knows how; attach --fresh starts over");
 		xm_close(h);
 		return -1;
 	}
@@ -122,7 +128,8 @@ int xm_iface_keys(struct xm_handle *h, __u32 keys[XM_MAX_IFACES])
 	__u32 *prev = NULL;
 	int n = 0;
 
-	while (n < XM_MAX_IFACES && bpf_map_get_next_key(h->fd[XM_MAP_IFACES], prev, &keys[n]) == 0) {
+	while (n < XM_MAX_IFACES &&
+	       bpf_map_get_next_key(h->fd[XM_MAP_IFACES], prev, &keys[n]) == 0) {
 		prev = &keys[n];
 		n++;
 	}
@@ -145,7 +152,7 @@ int xm_iface_store(struct xm_handle *h, const struct xm_iface *v)
 
 void xm_iface_forget(struct xm_handle *h, __u32 ifindex)
 {
-	struct xm_iface v, none = {0};
+	struct xm_iface v, none = { 0 };
 	__u32 slot;
 
 	if (bpf_map_lookup_elem(h->fd[XM_MAP_IFACES], &ifindex, &v) == 0) {
@@ -157,8 +164,8 @@ void xm_iface_forget(struct xm_handle *h, __u32 ifindex)
 	bpf_map_delete_elem(h->fd[XM_MAP_IFACES], &ifindex);
 }
 
-long xm_map_delete_if(int fd, size_t key_size,
-		      int (*doomed)(int fd, const void *key, void *arg), void *arg)
+long xm_map_delete_if(int fd, size_t key_size, int (*doomed)(int fd, const void *key, void *arg),
+		      void *arg)
 {
 	unsigned char cur[64], next[64], *keys = NULL;
 	size_t n = 0, cap = 0;

@@ -17,7 +17,7 @@
 
 static uint16_t xm_ifinfo_mtu_fd(int fd, const char *ifname)
 {
-	struct ifreq ifr = {0};
+	struct ifreq ifr = { 0 };
 
 	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifname);
 	if (ioctl(fd, SIOCGIFMTU, &ifr) || ifr.ifr_mtu <= 0)
@@ -40,7 +40,7 @@ uint16_t xm_ifinfo_mtu(const char *ifname)
 int xm_ifinfo_is_veth(const char *ifname)
 {
 	struct ethtool_drvinfo info = { .cmd = ETHTOOL_GDRVINFO };
-	struct ifreq ifr = {0};
+	struct ifreq ifr = { 0 };
 	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), rc;
 
 	if (fd < 0)
@@ -55,17 +55,20 @@ int xm_ifinfo_is_veth(const char *ifname)
 int xm_ifinfo_get(const char *ifname, struct xm_iface *out, char *err, size_t errlen)
 {
 	struct ifaddrs *ifa_list = NULL, *ifa;
-	struct ifreq ifr = {0};
+	struct ifreq ifr = { 0 };
 	int fd;
 
 	memset(out, 0, sizeof(*out));
 	if (strlen(ifname) >= IFNAMSIZ) {
-		snprintf(err, errlen, "interface name '%s' is too long (at most %d characters)", ifname, IFNAMSIZ - 1);
+		snprintf(err, errlen, "interface name '%s' is too long (at most %d characters)",
+			 ifname, IFNAMSIZ - 1);
 		return -2;
 	}
 	out->ifindex = if_nametoindex(ifname);
 	if (!out->ifindex) {
-		snprintf(err, errlen, "interface '%s' not found in this network namespace (see: ip -br link)", ifname);
+		snprintf(err, errlen,
+			 "interface '%s' not found in this network namespace (see: ip -br link)",
+			 ifname);
 		return -2;
 	}
 	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
@@ -97,7 +100,9 @@ int xm_ifinfo_get(const char *ifname, struct xm_iface *out, char *err, size_t er
 	}
 	freeifaddrs(ifa_list);
 	if (!out->addr) {
-		snprintf(err, errlen, "interface '%s' has no IPv4 address: masquerade needs one (ip addr add ADDR/LEN dev %s)",
+		snprintf(err, errlen,
+			 "interface '%s' has no IPv4 address: masquerade needs one (ip addr add "
+			 "ADDR/LEN dev %s)",
 			 ifname, ifname);
 		return -2;
 	}
@@ -113,11 +118,13 @@ int xm_sysctl_forwarding_off(const char *ifname, FILE *log)
 	f = fopen(path, "w");
 	if (!f || fputs("0\n", f) < 0 || fclose(f) != 0) {
 		if (log)
-			fprintf(log, "%s: could not turn forwarding off again (%s)\n", path, strerror(errno));
+			fprintf(log, "%s: could not turn forwarding off again (%s)\n", path,
+				strerror(errno));
 		return -1;
 	}
 	if (log)
-		fprintf(log, "%s: set net.ipv4.conf.%s.forwarding=0 (as before attach)\n", ifname, ifname);
+		fprintf(log, "%s: set net.ipv4.conf.%s.forwarding=0 (as before attach)\n", ifname,
+			ifname);
 	return 0;
 }
 
@@ -136,12 +143,16 @@ int xm_sysctl_forwarding_on(const char *ifname, FILE *log, char *err, size_t err
 		return 0; /* was already on: not ours to turn off later */
 	f = fopen(path, "w");
 	if (!f || fputs("1\n", f) < 0 || fclose(f) != 0) {
-		snprintf(err, errlen, "%s: cannot enable forwarding (%s); the kernel's FIB lookup refuses to route for it otherwise",
+		snprintf(err, errlen,
+			 "%s: cannot enable forwarding (%s); the kernel's FIB lookup refuses to "
+			 "route for it otherwise",
 			 path, strerror(errno));
 		return -1;
 	}
 	if (log)
-		fprintf(log, "%s: set net.ipv4.conf.%s.forwarding=1 (was %c), needed to route forwarded packets; detach turns it off again\n",
+		fprintf(log,
+			"%s: set net.ipv4.conf.%s.forwarding=1 (was %c), needed to route forwarded "
+			"packets; detach turns it off again\n",
 			ifname, ifname, was);
 	return 1;
 }

@@ -51,7 +51,8 @@ _Static_assert(sizeof(struct xm_flow_key_v1) == 16, "layout 1 flow key is 16 byt
 _Static_assert(sizeof(struct xm_flow_v1) == 64, "layout 1 flow is 64 bytes");
 
 /* The pins whose shape changed, set aside under NAME_layout1 (bpffs refuses dots). */
-static const char *const changed_pins[] = { XM_PIN_CONFIG, XM_PIN_FLOWS, XM_PIN_FRAGS, XM_PIN_SWEEPER };
+static const char *const changed_pins[] = { XM_PIN_CONFIG, XM_PIN_FLOWS, XM_PIN_FRAGS,
+					    XM_PIN_SWEEPER };
 #define N_CHANGED (sizeof(changed_pins) / sizeof(changed_pins[0]))
 
 static void pin_path(char *buf, size_t len, const char *dir, const char *name, int aside)
@@ -62,7 +63,7 @@ static void pin_path(char *buf, size_t len, const char *dir, const char *name, i
 int xm_migrate_prepare(const char *pin_dir, struct xm_migration *m, char *err, size_t errlen)
 {
 	char from[PATH_MAX + 64], to[PATH_MAX + 80];
-	struct bpf_map_info info = {0};
+	struct bpf_map_info info = { 0 };
 	__u32 len = sizeof(info), zero = 0;
 
 	memset(m, 0, sizeof(*m));
@@ -73,8 +74,9 @@ int xm_migrate_prepare(const char *pin_dir, struct xm_migration *m, char *err, s
 	if (m->flows_fd < 0 || bpf_obj_get_info_by_fd(m->flows_fd, &info, &len) ||
 	    info.type != BPF_MAP_TYPE_HASH || info.key_size != sizeof(struct xm_flow_key_v1) ||
 	    info.value_size != sizeof(struct xm_flow_v1)) {
-		snprintf(err, errlen, "%s: not a layout 1 flow map (%s); attach --fresh starts over",
-			 from, m->flows_fd < 0 ? strerror(errno) : "another shape");
+		snprintf(err, errlen,
+			 "%s: not a layout 1 flow map (%s); attach --fresh starts over", from,
+			 m->flows_fd < 0 ? strerror(errno) : "another shape");
 		xm_migrate_abort(m);
 		return -2;
 	}
@@ -148,12 +150,12 @@ static void convert_flow(const struct xm_flow_v1 *o, struct xm_flow *f)
 	f->bytes = o->bytes;
 }
 
-int xm_migrate_finish(struct xm_migration *m, int config_fd, int flows_fd, uint64_t seed,
-		      FILE *log, char *err, size_t errlen)
+int xm_migrate_finish(struct xm_migration *m, int config_fd, int flows_fd, uint64_t seed, FILE *log,
+		      char *err, size_t errlen)
 {
 	const struct xm_config_v1 *o = (const struct xm_config_v1 *)m->old_config;
 	struct xm_flow_key_v1 key, next, *prev = NULL;
-	struct xm_config cfg = {0};
+	struct xm_config cfg = { 0 };
 	struct xm_ct_table t;
 	unsigned long moved = 0, lost = 0;
 	char path[PATH_MAX + 80];
@@ -175,7 +177,8 @@ int xm_migrate_finish(struct xm_migration *m, int config_fd, int flows_fd, uint6
 		return rc;
 	cfg.ct_max = XM_CT_FLOWS_OF(t.nslots);
 	if (bpf_map_update_elem(config_fd, &zero, &cfg, BPF_ANY)) {
-		snprintf(err, errlen, "%s/config: cannot write the converted config: %s", m->pin_dir, strerror(errno));
+		snprintf(err, errlen, "%s/config: cannot write the converted config: %s",
+			 m->pin_dir, strerror(errno));
 		xm_ct_close(&t);
 		return -1;
 	}
@@ -184,7 +187,7 @@ int xm_migrate_finish(struct xm_migration *m, int config_fd, int flows_fd, uint6
 	while (bpf_map_get_next_key(m->flows_fd, prev, &next) == 0) {
 		struct xm_flow_v1 ov;
 		struct xm_flow nv;
-		struct xm_flow_key nk = {0};
+		struct xm_flow_key nk = { 0 };
 
 		key = next;
 		prev = &key;
@@ -211,9 +214,10 @@ int xm_migrate_finish(struct xm_migration *m, int config_fd, int flows_fd, uint6
 	close(m->flows_fd);
 	m->flows_fd = -1;
 	if (log)
-		fprintf(log, "%s: migrated from layout 1 to %d: %lu flow entries carried over\n", m->pin_dir,
-			XM_LAYOUT_VERSION, moved);
+		fprintf(log, "%s: migrated from layout 1 to %d: %lu flow entries carried over\n",
+			m->pin_dir, XM_LAYOUT_VERSION, moved);
 	if (lost && log)
-		fprintf(log, "%s: %lu flow entries did not fit and were dropped\n", m->pin_dir, lost);
+		fprintf(log, "%s: %lu flow entries did not fit and were dropped\n", m->pin_dir,
+			lost);
 	return 0;
 }

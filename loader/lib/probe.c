@@ -22,7 +22,7 @@
 
 static int ethtool_ioctl(const char *ifname, void *cmd)
 {
-	struct ifreq ifr = {0};
+	struct ifreq ifr = { 0 };
 	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	int rc;
 
@@ -45,7 +45,10 @@ static int driver_is_veth(const char *ifname)
 /* Sum of the driver statistics whose name ends in suffix; -1 on error. */
 static long long ethtool_stat_sum(const char *ifname, const char *suffix)
 {
-	struct { struct ethtool_sset_info hdr; __u32 len; } sset = {
+	struct {
+		struct ethtool_sset_info hdr;
+		__u32 len;
+	} sset = {
 		.hdr = { .cmd = ETHTOOL_GSSET_INFO, .sset_mask = 1ull << ETH_SS_STATS },
 	};
 	struct ethtool_gstrings *names = NULL;
@@ -69,7 +72,7 @@ static long long ethtool_stat_sum(const char *ifname, const char *suffix)
 		goto out;
 	sum = 0;
 	for (size_t i = 0; i < n; i++) {
-		char name[ETH_GSTRING_LEN + 1] = {0};
+		char name[ETH_GSTRING_LEN + 1] = { 0 };
 		size_t len;
 
 		memcpy(name, names->data + i * ETH_GSTRING_LEN, ETH_GSTRING_LEN);
@@ -97,19 +100,14 @@ static int load_redirect_prog(int ifindex)
 			     sizeof(insns) / sizeof(insns[0]), NULL);
 }
 
-int xm_probe_xdp_tx(const char *ifname, int ifindex, int ingress_generic,
-		    char *why, size_t whylen)
+int xm_probe_xdp_tx(const char *ifname, int ifindex, int ingress_generic, char *why, size_t whylen)
 {
 	/* Broadcast, IEEE "local experimental" EtherType: any stack drops it. */
 	unsigned char frame[64] = {
 		0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02, 0, 0, 0, 0, 0, 0x88, 0xb5,
 	};
-	LIBBPF_OPTS(bpf_test_run_opts, opts,
-		.data_in = frame,
-		.data_size_in = sizeof(frame),
-		.repeat = 8,
-		.flags = BPF_F_TEST_XDP_LIVE_FRAMES,
-	);
+	LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = frame, .data_size_in = sizeof(frame),
+		    .repeat = 8, .flags = BPF_F_TEST_XDP_LIVE_FRAMES, );
 	long long before, after;
 	int fd, rc;
 
@@ -123,7 +121,8 @@ int xm_probe_xdp_tx(const char *ifname, int ifindex, int ingress_generic,
 	}
 	before = ethtool_stat_sum(ifname, "_xdp_xmit");
 	if (before < 0) {
-		snprintf(why, whylen, "veth without XDP transmit counters: cannot verify, using tc");
+		snprintf(why, whylen,
+			 "veth without XDP transmit counters: cannot verify, using tc");
 		return 0;
 	}
 	fd = load_redirect_prog(ifindex);
@@ -134,7 +133,8 @@ int xm_probe_xdp_tx(const char *ifname, int ifindex, int ingress_generic,
 	rc = bpf_prog_test_run_opts(fd, &opts);
 	close(fd);
 	if (rc) {
-		snprintf(why, whylen, "kernel cannot run live-frame probe (%s, needs 5.18+): using tc",
+		snprintf(why, whylen,
+			 "kernel cannot run live-frame probe (%s, needs 5.18+): using tc",
 			 strerror(errno));
 		return 0;
 	}

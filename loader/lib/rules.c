@@ -30,31 +30,30 @@
 
 #include "rules.h"
 
-#define XM_RULES_FILE_MAX   (16u << 20)          /* bytes */
-#define XM_RULES_MAX_RULES  (XM_MAX_RULES - 1)   /* rule id 0 is unused */
+#define XM_RULES_FILE_MAX   (16u << 20)		    /* bytes */
+#define XM_RULES_MAX_RULES  (XM_MAX_RULES - 1)	    /* rule id 0 is unused */
 #define XM_RULES_MAX_PORTS  (XM_MAX_RULE_PORTS / 2) /* one generation */
-#define XM_CT_MAX_MIN       1024u
-#define XM_CT_MAX_MAX       16777216u
+#define XM_CT_MAX_MIN	    1024u
+#define XM_CT_MAX_MAX	    16777216u
 #define XM_PORT_RANGE_MIN   1024u
 #define XM_PORT_RANGE_PORTS 16u
-#define XM_TIMEOUT_MAX      2592000u             /* 30 days */
+#define XM_TIMEOUT_MAX	    2592000u /* 30 days */
 
 #define FWD_SYNTAX  "forward IFACE PROTO PORT to ADDR[:PORT]"
 #define MASQ_SYNTAX "masquerade PREFIX/LEN out IFACE"
-#define SET_SYNTAX  "set conntrack-max N, set port-range LO-HI or " \
-		    "set timeout NAME SECONDS"
-#define TIMEOUT_NAMES "tcp-syn, tcp-established, tcp-fin, tcp-close, " \
-		      "udp, udp-assured or icmp"
+#define SET_SYNTAX                                      \
+	"set conntrack-max N, set port-range LO-HI or " \
+	"set timeout NAME SECONDS"
+#define TIMEOUT_NAMES                                    \
+	"tcp-syn, tcp-established, tcp-fin, tcp-close, " \
+	"udp, udp-assured or icmp"
 #define IFNAME_CHARS "letters, digits, '_', '.', '@' or '-'"
 
 const char *const xm_timeout_names[XM_TO_MAX] = {
-	[XM_TO_TCP_SYN]     = "tcp-syn",
-	[XM_TO_TCP_EST]     = "tcp-established",
-	[XM_TO_TCP_FIN]     = "tcp-fin",
-	[XM_TO_TCP_CLOSE]   = "tcp-close",
-	[XM_TO_UDP]         = "udp",
-	[XM_TO_UDP_ASSURED] = "udp-assured",
-	[XM_TO_ICMP]        = "icmp",
+	[XM_TO_TCP_SYN] = "tcp-syn", [XM_TO_TCP_EST] = "tcp-established",
+	[XM_TO_TCP_FIN] = "tcp-fin", [XM_TO_TCP_CLOSE] = "tcp-close",
+	[XM_TO_UDP] = "udp",	     [XM_TO_UDP_ASSURED] = "udp-assured",
+	[XM_TO_ICMP] = "icmp",
 };
 
 void xm_settings_default(struct xm_settings *s)
@@ -77,21 +76,21 @@ const char *xm_special_addr_reason(uint32_t addr)
 	uint32_t h = ntohl(addr);
 
 	/* The exact addresses first: they sit inside wider blocks below. */
-	if (h == 0xa9fea9feu)                   /* 169.254.169.254 */
+	if (h == 0xa9fea9feu) /* 169.254.169.254 */
 		return "cloud metadata service";
-	if (h == 0xa83f8110u)                   /* 168.63.129.16 */
+	if (h == 0xa83f8110u) /* 168.63.129.16 */
 		return "cloud metadata service (Azure wire server)";
-	if ((h >> 24) == 0)                     /* 0.0.0.0/8 */
+	if ((h >> 24) == 0) /* 0.0.0.0/8 */
 		return "unspecified";
-	if ((h >> 24) == 127)                   /* 127.0.0.0/8 */
+	if ((h >> 24) == 127) /* 127.0.0.0/8 */
 		return "loopback";
-	if ((h >> 16) == 0xa9feu)               /* 169.254.0.0/16 */
+	if ((h >> 16) == 0xa9feu) /* 169.254.0.0/16 */
 		return "link-local";
-	if ((h >> 28) == 0xeu)                  /* 224.0.0.0/4 */
+	if ((h >> 28) == 0xeu) /* 224.0.0.0/4 */
 		return "multicast";
 	if (h == 0xffffffffu)
 		return "broadcast";
-	if ((h >> 28) == 0xfu)                  /* 240.0.0.0/4 */
+	if ((h >> 28) == 0xfu) /* 240.0.0.0/4 */
 		return "reserved";
 	return NULL;
 }
@@ -165,14 +164,13 @@ static void fmt_addr(char *buf, size_t len, uint32_t addr_be)
 {
 	uint32_t h = ntohl(addr_be);
 
-	snprintf(buf, len, "%u.%u.%u.%u", h >> 24, (h >> 16) & 0xff,
-		 (h >> 8) & 0xff, h & 0xff);
+	snprintf(buf, len, "%u.%u.%u.%u", h >> 24, (h >> 16) & 0xff, (h >> 8) & 0xff, h & 0xff);
 }
 
 /* A word as shown inside an error: at most QUOTE_MAX source bytes, bytes
  * that are not printable ASCII written as \xNN. */
 #define QUOTE_MAX 40
-#define QBUF (QUOTE_MAX * 4 + 8)
+#define QBUF	  (QUOTE_MAX * 4 + 8)
 static const char *quote(char buf[QBUF], const char *s, size_t len)
 {
 	size_t o = 0;
@@ -201,11 +199,11 @@ static const char *quote(char buf[QBUF], const char *s, size_t len)
 struct tok {
 	const char *s;
 	size_t len;
-	size_t col;            /* 1-based */
+	size_t col; /* 1-based */
 };
 
 struct lex {
-	const char *s;         /* the line without comment and line ending */
+	const char *s; /* the line without comment and line ending */
 	size_t len;
 	size_t pos;
 };
@@ -213,7 +211,7 @@ struct lex {
 /* Port table for overlap checks: open addressing, one slot per forwarded
  * (iface, local address, proto, port), value = rule index + 1. */
 struct port_slot {
-	uint32_t rule1;        /* 0 = empty */
+	uint32_t rule1; /* 0 = empty */
 	uint16_t port;
 };
 
@@ -222,7 +220,7 @@ struct parser {
 	char *err;
 	size_t errlen;
 	size_t line;
-	size_t eol_col;        /* column just after the last word */
+	size_t eol_col; /* column just after the last word */
 	struct xm_ruleset rs;
 	size_t rules_cap, masqs_cap;
 	size_t set_line_ct, set_line_ports, set_line_to[XM_TO_MAX];
@@ -234,14 +232,12 @@ static bool next_tok(struct lex *lx, struct tok *t)
 {
 	size_t start;
 
-	while (lx->pos < lx->len &&
-	       (lx->s[lx->pos] == ' ' || lx->s[lx->pos] == '\t'))
+	while (lx->pos < lx->len && (lx->s[lx->pos] == ' ' || lx->s[lx->pos] == '\t'))
 		lx->pos++;
 	if (lx->pos >= lx->len)
 		return false;
 	start = lx->pos;
-	while (lx->pos < lx->len && lx->s[lx->pos] != ' ' &&
-	       lx->s[lx->pos] != '\t')
+	while (lx->pos < lx->len && lx->s[lx->pos] != ' ' && lx->s[lx->pos] != '\t')
 		lx->pos++;
 	t->s = lx->s + start;
 	t->len = lx->pos - start;
@@ -249,16 +245,15 @@ static bool next_tok(struct lex *lx, struct tok *t)
 	return true;
 }
 
-__attribute__((format(printf, 3, 4)))
-static int fail(struct parser *ps, size_t col, const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static int fail(struct parser *ps, size_t col,
+						      const char *fmt, ...)
 {
 	va_list ap;
 	int n;
 
 	if (!ps->err || ps->errlen == 0)
 		return -1;
-	n = snprintf(ps->err, ps->errlen, "%s:%zu:%zu: ", ps->fname, ps->line,
-		     col);
+	n = snprintf(ps->err, ps->errlen, "%s:%zu:%zu: ", ps->fname, ps->line, col);
 	if (n < 0 || (size_t)n >= ps->errlen)
 		return -1;
 	va_start(ap, fmt);
@@ -297,42 +292,44 @@ static bool grow(void **arr, size_t *cap, size_t need, size_t elem)
 
 /* ---- word checkers ----------------------------------------------------- */
 
-static int check_ifname(struct parser *ps, const char *s, size_t len,
-			size_t col)
+static int check_ifname(struct parser *ps, const char *s, size_t len, size_t col)
 {
 	char q[QBUF], qc[QBUF];
 
 	if (len >= XM_IFNAMSIZ)
-		return fail(ps, col, "interface name '%s' is too long "
+		return fail(ps, col,
+			    "interface name '%s' is too long "
 			    "(expected at most %d characters)",
 			    quote(q, s, len), XM_IFNAMSIZ - 1);
 	for (size_t i = 0; i < len; i++) {
 		char c = s[i];
 
-		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		    is_digit(c) || c == '_' || c == '.' || c == '@' || c == '-')
+		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || is_digit(c) || c == '_' ||
+		    c == '.' || c == '@' || c == '-')
 			continue;
-		return fail(ps, col, "invalid character '%s' in interface "
+		return fail(ps, col,
+			    "invalid character '%s' in interface "
 			    "name '%s' (expected " IFNAME_CHARS ")",
 			    quote(qc, s + i, 1), quote(q, s, len));
 	}
 	if (tok_is(s, len, ".") || tok_is(s, len, ".."))
-		return fail(ps, col, "invalid interface name '%s' (expected "
+		return fail(ps, col,
+			    "invalid interface name '%s' (expected "
 			    "a name other than '.' and '..')",
 			    quote(q, s, len));
 	return 0;
 }
 
 struct range_words {
-	const char *word;      /* "port", "destination port" */
-	const char *form;      /* what a valid one looks like */
+	const char *word; /* "port", "destination port" */
+	const char *form; /* what a valid one looks like */
 	unsigned min, max;
 	bool single_ok;
 };
 
 /* PORT or LO-HI, each in [min, max], LO <= HI. */
-static int parse_range(struct parser *ps, const struct tok *t,
-		       const struct range_words *w, uint16_t *lo, uint16_t *hi)
+static int parse_range(struct parser *ps, const struct tok *t, const struct range_words *w,
+		       uint16_t *lo, uint16_t *hi)
 {
 	char q[QBUF];
 	const char *dash = memchr(t->s, '-', t->len);
@@ -344,21 +341,20 @@ static int parse_range(struct parser *ps, const struct tok *t,
 	if (!parse_num(t->s, llen, &a) || (dash && !parse_num(hs, hlen, &b)) ||
 	    (!dash && !w->single_ok))
 		return fail(ps, t->col, "invalid %s '%s' (expected %s)",
-			    w->single_ok ? w->word : "port range",
-			    quote(q, t->s, t->len), w->form);
+			    w->single_ok ? w->word : "port range", quote(q, t->s, t->len), w->form);
 	if (a < w->min || a > w->max)
-		return fail(ps, t->col, "%s %s out of range (expected %u-%u)",
-			    w->word, quote(q, t->s, llen), w->min, w->max);
+		return fail(ps, t->col, "%s %s out of range (expected %u-%u)", w->word,
+			    quote(q, t->s, llen), w->min, w->max);
 	if (!dash)
 		b = a;
 	else if (b < w->min || b > w->max)
-		return fail(ps, t->col + llen + 1,
-			    "%s %s out of range (expected %u-%u)",
-			    w->word, quote(q, hs, hlen), w->min, w->max);
+		return fail(ps, t->col + llen + 1, "%s %s out of range (expected %u-%u)", w->word,
+			    quote(q, hs, hlen), w->min, w->max);
 	if (a > b)
-		return fail(ps, t->col, "%s range %u-%u is reversed (expected "
-			    "%u-%u)", w->word, (unsigned)a, (unsigned)b,
-			    (unsigned)b, (unsigned)a);
+		return fail(ps, t->col,
+			    "%s range %u-%u is reversed (expected "
+			    "%u-%u)",
+			    w->word, (unsigned)a, (unsigned)b, (unsigned)b, (unsigned)a);
 	*lo = (uint16_t)a;
 	*hi = (uint16_t)b;
 	return 0;
@@ -388,8 +384,7 @@ static bool same_key(const struct xm_rule *a, const struct xm_rule *b)
 }
 
 /* Index of the rule already holding (r's key, port), or -1. */
-static long ht_find(const struct parser *ps, const struct xm_rule *r,
-		    uint16_t port)
+static long ht_find(const struct parser *ps, const struct xm_rule *r, uint16_t port)
 {
 	size_t mask = ps->ht_cap - 1;
 
@@ -405,8 +400,8 @@ static long ht_find(const struct parser *ps, const struct xm_rule *r,
 	}
 }
 
-static void ht_put(struct port_slot *tab, size_t cap, const struct xm_rule *r,
-		   uint32_t rule1, uint16_t port)
+static void ht_put(struct port_slot *tab, size_t cap, const struct xm_rule *r, uint32_t rule1,
+		   uint16_t port)
 {
 	size_t mask = cap - 1;
 	size_t i = rule_hash(r, port) & mask;
@@ -431,8 +426,8 @@ static bool ht_reserve(struct parser *ps, size_t n)
 		return false;
 	for (size_t i = 0; i < ps->ht_cap; i++)
 		if (ps->ht[i].rule1)
-			ht_put(tab, cap, &ps->rs.rules[ps->ht[i].rule1 - 1],
-			       ps->ht[i].rule1, ps->ht[i].port);
+			ht_put(tab, cap, &ps->rs.rules[ps->ht[i].rule1 - 1], ps->ht[i].rule1,
+			       ps->ht[i].port);
 	free(ps->ht);
 	ps->ht = tab;
 	ps->ht_cap = cap;
@@ -444,12 +439,10 @@ static bool ht_reserve(struct parser *ps, size_t n)
 static int parse_forward(struct parser *ps, struct lex *lx)
 {
 	static const struct range_words src_words = {
-		"port", "a port 1-65535 or a range such as 5000-5010",
-		1, 65535, true,
+		"port", "a port 1-65535 or a range such as 5000-5010", 1, 65535, true,
 	};
 	static const struct range_words dst_words = {
-		"destination port", "a port 1-65535 or a range such as 80-90",
-		1, 65535, true,
+		"destination port", "a port 1-65535 or a range such as 80-90", 1, 65535, true,
 	};
 	char q[QBUF], a1[16], a2[16];
 	struct xm_rule r;
@@ -465,12 +458,12 @@ static int parse_forward(struct parser *ps, struct lex *lx)
 
 	/* IFACE[:LOCALADDR] */
 	if (!next_tok(lx, &t))
-		return fail(ps, ps->eol_col,
-			    "missing interface (expected: " FWD_SYNTAX ")");
+		return fail(ps, ps->eol_col, "missing interface (expected: " FWD_SYNTAX ")");
 	colon = memchr(t.s, ':', t.len);
 	iflen = colon ? (size_t)(colon - t.s) : t.len;
 	if (iflen == 0)
-		return fail(ps, t.col, "missing interface name before ':' "
+		return fail(ps, t.col,
+			    "missing interface name before ':' "
 			    "(expected IFACE:ADDR such as eth1:198.51.100.4)");
 	if (check_ifname(ps, t.s, iflen, t.col))
 		return -1;
@@ -481,16 +474,19 @@ static int parse_forward(struct parser *ps, struct lex *lx)
 		size_t alen = t.len - iflen - 1;
 
 		if (alen == 0)
-			return fail(ps, t.col + iflen, "missing local address "
+			return fail(ps, t.col + iflen,
+				    "missing local address "
 				    "after ':' (expected IFACE:ADDR such as "
 				    "eth1:198.51.100.4, or IFACE alone)");
 		if (!parse_ipv4(as, alen, &addr))
-			return fail(ps, t.col + iflen + 1, "invalid local "
+			return fail(ps, t.col + iflen + 1,
+				    "invalid local "
 				    "address '%s' (expected an IPv4 address "
 				    "such as 198.51.100.4)",
 				    quote(q, as, alen));
 		if (addr == 0)
-			return fail(ps, t.col + iflen + 1, "local address "
+			return fail(ps, t.col + iflen + 1,
+				    "local address "
 				    "0.0.0.0 is not an address (expected one "
 				    "of the interface's addresses, or IFACE "
 				    "alone for any)");
@@ -499,43 +495,45 @@ static int parse_forward(struct parser *ps, struct lex *lx)
 
 	/* PROTO */
 	if (!next_tok(lx, &t))
-		return fail(ps, ps->eol_col,
-			    "missing protocol (expected: " FWD_SYNTAX ")");
+		return fail(ps, ps->eol_col, "missing protocol (expected: " FWD_SYNTAX ")");
 	if (tok_is(t.s, t.len, "tcp"))
 		r.proto = IPPROTO_TCP;
 	else if (tok_is(t.s, t.len, "udp"))
 		r.proto = IPPROTO_UDP;
 	else
-		return fail(ps, t.col, "unknown protocol '%s' (expected tcp "
-			    "or udp)", quote(q, t.s, t.len));
+		return fail(ps, t.col,
+			    "unknown protocol '%s' (expected tcp "
+			    "or udp)",
+			    quote(q, t.s, t.len));
 
 	/* PORT[-PORT] */
 	if (!next_tok(lx, &port_tok))
-		return fail(ps, ps->eol_col,
-			    "missing port (expected: " FWD_SYNTAX ")");
+		return fail(ps, ps->eol_col, "missing port (expected: " FWD_SYNTAX ")");
 	if (parse_range(ps, &port_tok, &src_words, &r.from_lo, &r.from_hi))
 		return -1;
 
 	/* to */
 	if (!next_tok(lx, &t))
-		return fail(ps, ps->eol_col,
-			    "missing 'to' (expected: " FWD_SYNTAX ")");
+		return fail(ps, ps->eol_col, "missing 'to' (expected: " FWD_SYNTAX ")");
 	if (!tok_is(t.s, t.len, "to"))
-		return fail(ps, t.col, "missing 'to' before '%s' (expected: "
-			    FWD_SYNTAX ")", quote(q, t.s, t.len));
+		return fail(ps, t.col, "missing 'to' before '%s' (expected: " FWD_SYNTAX ")",
+			    quote(q, t.s, t.len));
 
 	/* ADDR[:PORT[-PORT]] */
 	if (!next_tok(lx, &to_tok))
-		return fail(ps, ps->eol_col, "missing destination address "
+		return fail(ps, ps->eol_col,
+			    "missing destination address "
 			    "(expected: " FWD_SYNTAX ")");
 	colon = memchr(to_tok.s, ':', to_tok.len);
 	iflen = colon ? (size_t)(colon - to_tok.s) : to_tok.len;
 	if (iflen == 0)
-		return fail(ps, to_tok.col, "missing destination address "
+		return fail(ps, to_tok.col,
+			    "missing destination address "
 			    "before ':' (expected ADDR:PORT such as "
 			    "198.18.0.2:80)");
 	if (!parse_ipv4(to_tok.s, iflen, &addr))
-		return fail(ps, to_tok.col, "invalid destination address '%s' "
+		return fail(ps, to_tok.col,
+			    "invalid destination address '%s' "
 			    "(expected an IPv4 address such as 198.18.0.2)",
 			    quote(q, to_tok.s, iflen));
 	r.to_addr = htonl(addr);
@@ -547,18 +545,19 @@ static int parse_forward(struct parser *ps, struct lex *lx)
 		};
 
 		if (pt.len == 0)
-			return fail(ps, to_tok.col + iflen, "missing "
+			return fail(ps, to_tok.col + iflen,
+				    "missing "
 				    "destination port after ':' (expected "
 				    "ADDR:PORT such as 198.18.0.2:80)");
 		if (parse_range(ps, &pt, &dst_words, &r.to_lo, &r.to_hi))
 			return -1;
-		if (r.to_lo != r.to_hi &&
-		    r.to_hi - r.to_lo != r.from_hi - r.from_lo)
-			return fail(ps, pt.col, "destination range %u-%u has "
+		if (r.to_lo != r.to_hi && r.to_hi - r.to_lo != r.from_hi - r.from_lo)
+			return fail(ps, pt.col,
+				    "destination range %u-%u has "
 				    "%u ports but the source has %u (expected "
 				    "the same number of ports, or a single "
-				    "destination port)", r.to_lo, r.to_hi,
-				    r.to_hi - r.to_lo + 1u,
+				    "destination port)",
+				    r.to_lo, r.to_hi, r.to_hi - r.to_lo + 1u,
 				    r.from_hi - r.from_lo + 1u);
 	} else {
 		r.to_lo = r.from_lo;
@@ -574,11 +573,13 @@ static int parse_forward(struct parser *ps, struct lex *lx)
 		else if (tok_is(t.s, t.len, "allow-special"))
 			flag = XM_RULE_ALLOW_SPECIAL;
 		else
-			return fail(ps, t.col, "unexpected '%s' after the rule "
+			return fail(ps, t.col,
+				    "unexpected '%s' after the rule "
 				    "(expected keep-source or allow-special)",
 				    quote(q, t.s, t.len));
 		if (r.flags & flag)
-			return fail(ps, t.col, "duplicate option '%s' "
+			return fail(ps, t.col,
+				    "duplicate option '%s' "
 				    "(expected each option at most once)",
 				    quote(q, t.s, t.len));
 		r.flags |= flag;
@@ -587,21 +588,26 @@ static int parse_forward(struct parser *ps, struct lex *lx)
 	reason = xm_special_addr_reason(r.to_addr);
 	if (reason && !(r.flags & XM_RULE_ALLOW_SPECIAL)) {
 		fmt_addr(a1, sizeof(a1), r.to_addr);
-		return fail(ps, to_tok.col, "refusing to forward to %s: %s "
+		return fail(ps, to_tok.col,
+			    "refusing to forward to %s: %s "
 			    "(add allow-special to the rule if this is really "
-			    "wanted)", a1, reason);
+			    "wanted)",
+			    a1, reason);
 	}
 
 	/* limits, checked before any per-port work */
 	nports = (unsigned)r.from_hi - r.from_lo + 1u;
 	if (ps->rs.n_rules >= XM_RULES_MAX_RULES)
-		return fail(ps, 1, "too many forward rules (expected at most "
-			    "%u)", (unsigned)XM_RULES_MAX_RULES);
+		return fail(ps, 1,
+			    "too many forward rules (expected at most "
+			    "%u)",
+			    (unsigned)XM_RULES_MAX_RULES);
 	if (ps->rs.total_ports + nports > XM_RULES_MAX_PORTS)
-		return fail(ps, port_tok.col, "too many forwarded ports: %u "
+		return fail(ps, port_tok.col,
+			    "too many forwarded ports: %u "
 			    "with this rule (expected at most %u in all rules "
-			    "together)", ps->rs.total_ports + nports,
-			    (unsigned)XM_RULES_MAX_PORTS);
+			    "together)",
+			    ps->rs.total_ports + nports, (unsigned)XM_RULES_MAX_PORTS);
 
 	/* overlap with an earlier rule of the same iface, address, proto */
 	for (unsigned p = r.from_lo; p <= r.from_hi; p++) {
@@ -617,26 +623,26 @@ static int parse_forward(struct parser *ps, struct lex *lx)
 		if (r.local_addr)
 			fmt_addr(a2, sizeof(a2), r.local_addr);
 		if (lo == hi)
-			return fail(ps, port_tok.col, "port %u overlaps the "
+			return fail(ps, port_tok.col,
+				    "port %u overlaps the "
 				    "rule on line %u (expected each %s%s%s %s "
-				    "port in one rule only)", lo, o->line,
-				    r.ifname, r.local_addr ? ":" : "",
-				    r.local_addr ? a2 : "",
-				    r.proto == IPPROTO_TCP ? "tcp" : "udp");
-		return fail(ps, port_tok.col, "ports %u-%u overlap the rule "
+				    "port in one rule only)",
+				    lo, o->line, r.ifname, r.local_addr ? ":" : "",
+				    r.local_addr ? a2 : "", r.proto == IPPROTO_TCP ? "tcp" : "udp");
+		return fail(ps, port_tok.col,
+			    "ports %u-%u overlap the rule "
 			    "on line %u (expected each %s%s%s %s port in one "
-			    "rule only)", lo, hi, o->line, r.ifname,
-			    r.local_addr ? ":" : "", r.local_addr ? a2 : "",
-			    r.proto == IPPROTO_TCP ? "tcp" : "udp");
+			    "rule only)",
+			    lo, hi, o->line, r.ifname, r.local_addr ? ":" : "",
+			    r.local_addr ? a2 : "", r.proto == IPPROTO_TCP ? "tcp" : "udp");
 	}
 
-	if (!grow((void **)&ps->rs.rules, &ps->rules_cap, ps->rs.n_rules + 1,
-		  sizeof(r)) || !ht_reserve(ps, nports))
+	if (!grow((void **)&ps->rs.rules, &ps->rules_cap, ps->rs.n_rules + 1, sizeof(r)) ||
+	    !ht_reserve(ps, nports))
 		return fail_oom(ps);
 	ps->rs.rules[ps->rs.n_rules++] = r;
 	for (unsigned p = r.from_lo; p <= r.from_hi; p++)
-		ht_put(ps->ht, ps->ht_cap, &r, (uint32_t)ps->rs.n_rules,
-		       (uint16_t)p);
+		ht_put(ps->ht, ps->ht_cap, &r, (uint32_t)ps->rs.n_rules, (uint16_t)p);
 	ps->ht_n += nports;
 	ps->rs.total_ports += nports;
 	return 0;
@@ -656,61 +662,65 @@ static int parse_masquerade(struct parser *ps, struct lex *lx)
 	m.line = (unsigned)ps->line;
 
 	if (!next_tok(lx, &t))
-		return fail(ps, ps->eol_col,
-			    "missing prefix (expected: " MASQ_SYNTAX ")");
+		return fail(ps, ps->eol_col, "missing prefix (expected: " MASQ_SYNTAX ")");
 	slash = memchr(t.s, '/', t.len);
 	alen = slash ? (size_t)(slash - t.s) : t.len;
 	if (!parse_ipv4(t.s, alen, &addr))
-		return fail(ps, t.col, "invalid prefix address '%s' (expected "
+		return fail(ps, t.col,
+			    "invalid prefix address '%s' (expected "
 			    "an IPv4 address such as 10.0.0.0)",
 			    quote(q, t.s, alen));
 	if (!slash)
-		return fail(ps, t.col + t.len, "missing prefix length after "
+		return fail(ps, t.col + t.len,
+			    "missing prefix length after "
 			    "'%s' (expected PREFIX/LEN such as 10.0.0.0/16)",
 			    quote(q, t.s, t.len));
 	if (t.len - alen - 1 == 0)
-		return fail(ps, t.col + alen, "missing prefix length after "
+		return fail(ps, t.col + alen,
+			    "missing prefix length after "
 			    "'/' (expected 0-32)");
 	if (!parse_num(slash + 1, t.len - alen - 1, &plen))
-		return fail(ps, t.col + alen + 1, "invalid prefix length '%s' "
+		return fail(ps, t.col + alen + 1,
+			    "invalid prefix length '%s' "
 			    "(expected 0-32)",
 			    quote(q, slash + 1, t.len - alen - 1));
 	if (plen > 32)
-		return fail(ps, t.col + alen + 1, "prefix length %s out of "
+		return fail(ps, t.col + alen + 1,
+			    "prefix length %s out of "
 			    "range (expected 0-32)",
 			    quote(q, slash + 1, t.len - alen - 1));
 	mask = plen ? ~0u << (32 - plen) : 0;
 	if (addr & ~mask) {
 		fmt_addr(a1, sizeof(a1), htonl(addr));
 		fmt_addr(a2, sizeof(a2), htonl(addr & mask));
-		return fail(ps, t.col, "prefix %s/%u has host bits set "
-			    "(expected %s/%u)", a1, (unsigned)plen, a2,
-			    (unsigned)plen);
+		return fail(ps, t.col,
+			    "prefix %s/%u has host bits set "
+			    "(expected %s/%u)",
+			    a1, (unsigned)plen, a2, (unsigned)plen);
 	}
 	m.prefix = htonl(addr);
 	m.prefix_len = (uint8_t)plen;
 
 	if (!next_tok(lx, &t))
-		return fail(ps, ps->eol_col,
-			    "missing 'out' (expected: " MASQ_SYNTAX ")");
+		return fail(ps, ps->eol_col, "missing 'out' (expected: " MASQ_SYNTAX ")");
 	if (!tok_is(t.s, t.len, "out"))
-		return fail(ps, t.col, "missing 'out' before '%s' (expected: "
-			    MASQ_SYNTAX ")", quote(q, t.s, t.len));
+		return fail(ps, t.col, "missing 'out' before '%s' (expected: " MASQ_SYNTAX ")",
+			    quote(q, t.s, t.len));
 
 	if (!next_tok(lx, &t))
-		return fail(ps, ps->eol_col,
-			    "missing interface (expected: " MASQ_SYNTAX ")");
+		return fail(ps, ps->eol_col, "missing interface (expected: " MASQ_SYNTAX ")");
 	if (check_ifname(ps, t.s, t.len, t.col))
 		return -1;
 	memcpy(m.out_ifname, t.s, t.len);
 	m.iface_col = (unsigned)t.col;
 
 	if (next_tok(lx, &t))
-		return fail(ps, t.col, "unexpected '%s' after the rule "
-			    "(expected end of line)", quote(q, t.s, t.len));
+		return fail(ps, t.col,
+			    "unexpected '%s' after the rule "
+			    "(expected end of line)",
+			    quote(q, t.s, t.len));
 
-	if (!grow((void **)&ps->rs.masqs, &ps->masqs_cap, ps->rs.n_masqs + 1,
-		  sizeof(m)))
+	if (!grow((void **)&ps->rs.masqs, &ps->masqs_cap, ps->rs.n_masqs + 1, sizeof(m)))
 		return fail_oom(ps);
 	ps->rs.masqs[ps->rs.n_masqs++] = m;
 	return 0;
@@ -719,24 +729,26 @@ static int parse_masquerade(struct parser *ps, struct lex *lx)
 /* Reads the one value word of a `set`, in [min, max]. label names the
  * setting in errors ("conntrack-max", "timeout udp"), syntax is the statement
  * as it should be written and metavar its value word. */
-static int set_value(struct parser *ps, struct lex *lx, const char *label,
-		     const char *syntax, const char *metavar, uint32_t min,
-		     uint32_t max, uint32_t *out)
+static int set_value(struct parser *ps, struct lex *lx, const char *label, const char *syntax,
+		     const char *metavar, uint32_t min, uint32_t max, uint32_t *out)
 {
 	char q[QBUF];
 	struct tok t;
 	uint64_t v;
 
 	if (!next_tok(lx, &t))
-		return fail(ps, ps->eol_col, "missing value (expected: %s %s "
-			    "with %s %u-%u)", syntax, metavar, metavar, min,
-			    max);
+		return fail(ps, ps->eol_col,
+			    "missing value (expected: %s %s "
+			    "with %s %u-%u)",
+			    syntax, metavar, metavar, min, max);
 	if (!parse_num(t.s, t.len, &v))
-		return fail(ps, t.col, "invalid %s '%s' (expected a number "
-			    "%u-%u)", label, quote(q, t.s, t.len), min, max);
-	if (v < min || v > max)
-		return fail(ps, t.col, "%s %s out of range (expected %u-%u)",
+		return fail(ps, t.col,
+			    "invalid %s '%s' (expected a number "
+			    "%u-%u)",
 			    label, quote(q, t.s, t.len), min, max);
+	if (v < min || v > max)
+		return fail(ps, t.col, "%s %s out of range (expected %u-%u)", label,
+			    quote(q, t.s, t.len), min, max);
 	*out = (uint32_t)v;
 	return 0;
 }
@@ -744,24 +756,22 @@ static int set_value(struct parser *ps, struct lex *lx, const char *label,
 static int parse_set(struct parser *ps, struct lex *lx)
 {
 	static const struct range_words pr_words = {
-		"port", "LO-HI such as 20000-32767",
-		XM_PORT_RANGE_MIN, 65535, false,
+		"port", "LO-HI such as 20000-32767", XM_PORT_RANGE_MIN, 65535, false,
 	};
 	char q[QBUF];
 	struct tok t, name;
 	struct xm_settings *s = &ps->rs.settings;
 
 	if (!next_tok(lx, &name))
-		return fail(ps, ps->eol_col,
-			    "missing setting (expected: " SET_SYNTAX ")");
+		return fail(ps, ps->eol_col, "missing setting (expected: " SET_SYNTAX ")");
 
 	if (tok_is(name.s, name.len, "conntrack-max")) {
 		if (ps->set_line_ct)
-			return fail(ps, name.col, "conntrack-max already set "
+			return fail(ps, name.col,
+				    "conntrack-max already set "
 				    "on line %zu (expected each setting once)",
 				    ps->set_line_ct);
-		if (set_value(ps, lx, "conntrack-max",
-			      "set conntrack-max", "N", XM_CT_MAX_MIN,
+		if (set_value(ps, lx, "conntrack-max", "set conntrack-max", "N", XM_CT_MAX_MIN,
 			      XM_CT_MAX_MAX, &s->ct_max))
 			return -1;
 		ps->set_line_ct = ps->line;
@@ -769,20 +779,22 @@ static int parse_set(struct parser *ps, struct lex *lx)
 		uint16_t lo, hi;
 
 		if (ps->set_line_ports)
-			return fail(ps, name.col, "port-range already set on "
+			return fail(ps, name.col,
+				    "port-range already set on "
 				    "line %zu (expected each setting once)",
 				    ps->set_line_ports);
 		if (!next_tok(lx, &t))
-			return fail(ps, ps->eol_col, "missing value (expected: "
+			return fail(ps, ps->eol_col,
+				    "missing value (expected: "
 				    "set port-range LO-HI such as "
 				    "20000-32767)");
 		if (parse_range(ps, &t, &pr_words, &lo, &hi))
 			return -1;
 		if ((unsigned)hi - lo + 1u < XM_PORT_RANGE_PORTS)
-			return fail(ps, t.col, "port range %u-%u has only %u "
-				    "ports (expected at least %u)", lo, hi,
-				    (unsigned)hi - lo + 1u,
-				    XM_PORT_RANGE_PORTS);
+			return fail(ps, t.col,
+				    "port range %u-%u has only %u "
+				    "ports (expected at least %u)",
+				    lo, hi, (unsigned)hi - lo + 1u, XM_PORT_RANGE_PORTS);
 		s->port_lo = lo;
 		s->port_hi = hi;
 		ps->set_line_ports = ps->line;
@@ -791,34 +803,39 @@ static int parse_set(struct parser *ps, struct lex *lx)
 		int id = -1;
 
 		if (!next_tok(lx, &t))
-			return fail(ps, ps->eol_col, "missing timeout name "
+			return fail(ps, ps->eol_col,
+				    "missing timeout name "
 				    "(expected " TIMEOUT_NAMES ")");
 		for (int i = 0; i < XM_TO_MAX; i++)
 			if (tok_is(t.s, t.len, xm_timeout_names[i]))
 				id = i;
 		if (id < 0)
-			return fail(ps, t.col, "unknown timeout '%s' "
+			return fail(ps, t.col,
+				    "unknown timeout '%s' "
 				    "(expected " TIMEOUT_NAMES ")",
 				    quote(q, t.s, t.len));
 		if (ps->set_line_to[id])
-			return fail(ps, t.col, "timeout %s already set on "
+			return fail(ps, t.col,
+				    "timeout %s already set on "
 				    "line %zu (expected each setting once)",
 				    xm_timeout_names[id], ps->set_line_to[id]);
-		snprintf(syntax, sizeof(syntax), "set timeout %s",
-			 xm_timeout_names[id]);
-		if (set_value(ps, lx, syntax + 4, syntax, "SECONDS", 1,
-			      XM_TIMEOUT_MAX, &s->timeouts[id]))
+		snprintf(syntax, sizeof(syntax), "set timeout %s", xm_timeout_names[id]);
+		if (set_value(ps, lx, syntax + 4, syntax, "SECONDS", 1, XM_TIMEOUT_MAX,
+			      &s->timeouts[id]))
 			return -1;
 		ps->set_line_to[id] = ps->line;
 	} else {
-		return fail(ps, name.col, "unknown setting '%s' (expected "
+		return fail(ps, name.col,
+			    "unknown setting '%s' (expected "
 			    "conntrack-max, port-range or timeout)",
 			    quote(q, name.s, name.len));
 	}
 
 	if (next_tok(lx, &t))
-		return fail(ps, t.col, "unexpected '%s' after the setting "
-			    "(expected end of line)", quote(q, t.s, t.len));
+		return fail(ps, t.col,
+			    "unexpected '%s' after the setting "
+			    "(expected end of line)",
+			    quote(q, t.s, t.len));
 	return 0;
 }
 
@@ -833,9 +850,10 @@ static int parse_line(struct parser *ps, const char *s, size_t len)
 
 	p = memchr(s, '\0', len);
 	if (p)
-		return fail(ps, (size_t)(p - s) + 1, "NUL byte in the text "
+		return fail(ps, (size_t)(p - s) + 1,
+			    "NUL byte in the text "
 			    "(expected a text file)");
-	if (len && s[len - 1] == '\r')       /* CRLF */
+	if (len && s[len - 1] == '\r') /* CRLF */
 		len--;
 	p = memchr(s, '#', len);
 	clen = p ? (size_t)(p - s) : len;
@@ -843,9 +861,11 @@ static int parse_line(struct parser *ps, const char *s, size_t len)
 		unsigned char c = (unsigned char)s[i];
 
 		if ((c < 0x20 && c != '\t') || c == 0x7f)
-			return fail(ps, i + 1, "control character 0x%02x in "
+			return fail(ps, i + 1,
+				    "control character 0x%02x in "
 				    "the text (expected printable text, words "
-				    "separated by spaces or tabs)", c);
+				    "separated by spaces or tabs)",
+				    c);
 	}
 	while (clen && (s[clen - 1] == ' ' || s[clen - 1] == '\t'))
 		clen--;
@@ -855,15 +875,17 @@ static int parse_line(struct parser *ps, const char *s, size_t len)
 	lx.len = clen;
 	lx.pos = 0;
 	if (!next_tok(&lx, &kw))
-		return 0;                   /* blank or comment only */
+		return 0; /* blank or comment only */
 	if (tok_is(kw.s, kw.len, "forward"))
 		return parse_forward(ps, &lx);
 	if (tok_is(kw.s, kw.len, "masquerade"))
 		return parse_masquerade(ps, &lx);
 	if (tok_is(kw.s, kw.len, "set"))
 		return parse_set(ps, &lx);
-	return fail(ps, kw.col, "unknown statement '%s' (expected forward, "
-		    "masquerade or set)", quote(q, kw.s, kw.len));
+	return fail(ps, kw.col,
+		    "unknown statement '%s' (expected forward, "
+		    "masquerade or set)",
+		    quote(q, kw.s, kw.len));
 }
 
 void xm_ruleset_free(struct xm_ruleset *rs)
@@ -876,8 +898,8 @@ void xm_ruleset_free(struct xm_ruleset *rs)
 	xm_settings_default(&rs->settings);
 }
 
-int xm_rules_parse(const char *text, size_t len, const char *filename,
-		   struct xm_ruleset *out, char *err, size_t errlen)
+int xm_rules_parse(const char *text, size_t len, const char *filename, struct xm_ruleset *out,
+		   char *err, size_t errlen)
 {
 	struct parser ps;
 	size_t pos = 0;
@@ -921,8 +943,7 @@ int xm_rules_parse(const char *text, size_t len, const char *filename,
 	return 0;
 }
 
-int xm_rules_parse_file(const char *path, struct xm_ruleset *out,
-			char *err, size_t errlen)
+int xm_rules_parse_file(const char *path, struct xm_ruleset *out, char *err, size_t errlen)
 {
 	struct stat st;
 	char *buf = NULL;
@@ -943,8 +964,7 @@ int xm_rules_parse_file(const char *path, struct xm_ruleset *out,
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		goto io_err;
-	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
-	    st.st_size > (off_t)XM_RULES_FILE_MAX)
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > (off_t)XM_RULES_FILE_MAX)
 		goto too_big;
 	for (;;) {
 		ssize_t n;
@@ -984,8 +1004,10 @@ int xm_rules_parse_file(const char *path, struct xm_ruleset *out,
 
 too_big:
 	if (err && errlen)
-		snprintf(err, errlen, "%s: file is larger than 16 MiB "
-			 "(expected a rules file of at most 16 MiB)", path);
+		snprintf(err, errlen,
+			 "%s: file is larger than 16 MiB "
+			 "(expected a rules file of at most 16 MiB)",
+			 path);
 	free(buf);
 	close(fd);
 	return -1;
@@ -1018,12 +1040,11 @@ void xm_rule_format(const struct xm_rule *r, char *buf, size_t len)
 		snprintf(top, sizeof(top), "%u", r->to_lo);
 	else
 		snprintf(top, sizeof(top), "%u-%u", r->to_lo, r->to_hi);
-	snprintf(buf, len, "forward %.*s%s %s %s to %s:%s%s%s",
-		 XM_IFNAMSIZ - 1, r->ifname, local,
+	snprintf(buf, len, "forward %.*s%s %s %s to %s:%s%s%s", XM_IFNAMSIZ - 1, r->ifname, local,
 		 r->proto == IPPROTO_TCP ? "tcp" :
-		 r->proto == IPPROTO_UDP ? "udp" : "?",
-		 from, to, top,
-		 (r->flags & XM_RULE_KEEP_SOURCE) ? " keep-source" : "",
+		 r->proto == IPPROTO_UDP ? "udp" :
+					   "?",
+		 from, to, top, (r->flags & XM_RULE_KEEP_SOURCE) ? " keep-source" : "",
 		 (r->flags & XM_RULE_ALLOW_SPECIAL) ? " allow-special" : "");
 }
 
@@ -1034,6 +1055,6 @@ void xm_masq_format(const struct xm_masq *m, char *buf, size_t len)
 	if (!buf || len == 0)
 		return;
 	fmt_addr(pfx, sizeof(pfx), m->prefix);
-	snprintf(buf, len, "masquerade %s/%u out %.*s", pfx, m->prefix_len,
-		 XM_IFNAMSIZ - 1, m->out_ifname);
+	snprintf(buf, len, "masquerade %s/%u out %.*s", pfx, m->prefix_len, XM_IFNAMSIZ - 1,
+		 m->out_ifname);
 }

@@ -10,20 +10,20 @@
 /* `forward IFACE[:ADDR] PROTO PORT[-PORT] to ADDR[:PORT[-PORT]] [options]` */
 struct xm_rule {
 	char ifname[XM_IFNAMSIZ];
-	uint32_t local_addr;      /* network order, 0 = any address of ifname */
-	uint8_t proto;            /* IPPROTO_TCP or IPPROTO_UDP */
+	uint32_t local_addr;	   /* network order, 0 = any address of ifname */
+	uint8_t proto;		   /* IPPROTO_TCP or IPPROTO_UDP */
 	uint16_t from_lo, from_hi; /* host order, inclusive */
-	uint32_t to_addr;         /* network order */
-	uint16_t to_lo, to_hi;    /* host order; to_hi-to_lo == from_hi-from_lo
+	uint32_t to_addr;	   /* network order */
+	uint16_t to_lo, to_hi;	   /* host order; to_hi-to_lo == from_hi-from_lo
 	                             (1:1), or to_lo == to_hi (many to one) */
-	uint32_t flags;           /* XM_RULE_KEEP_SOURCE, XM_RULE_ALLOW_SPECIAL */
-	unsigned line;            /* 1-based line of the statement */
-	unsigned iface_col;       /* 1-based column of IFACE, for later errors */
+	uint32_t flags;		   /* XM_RULE_KEEP_SOURCE, XM_RULE_ALLOW_SPECIAL */
+	unsigned line;		   /* 1-based line of the statement */
+	unsigned iface_col;	   /* 1-based column of IFACE, for later errors */
 };
 
 /* `masquerade PREFIX/LEN out IFACE` */
 struct xm_masq {
-	uint32_t prefix;          /* network order, host bits zero */
+	uint32_t prefix; /* network order, host bits zero */
 	uint8_t prefix_len;
 	char out_ifname[XM_IFNAMSIZ];
 	unsigned line;
@@ -32,7 +32,7 @@ struct xm_masq {
 
 /* `set ...` statements; a field keeps its default unless the file sets it. */
 struct xm_settings {
-	uint32_t ct_max;              /* set conntrack-max N */
+	uint32_t ct_max;	      /* set conntrack-max N */
 	uint16_t port_lo, port_hi;    /* set port-range LO-HI */
 	uint32_t timeouts[XM_TO_MAX]; /* set timeout NAME SECONDS */
 };
@@ -43,7 +43,7 @@ struct xm_ruleset {
 	struct xm_masq *masqs;
 	size_t n_masqs;
 	struct xm_settings settings;
-	unsigned total_ports;         /* sum of (from_hi - from_lo + 1) */
+	unsigned total_ports; /* sum of (from_hi - from_lo + 1) */
 };
 
 /* Fills s with the documented defaults. */
@@ -58,12 +58,11 @@ extern const char *const xm_timeout_names[XM_TO_MAX];
  * xm_ruleset_free). On the first error returns -1, leaves *out empty and
  * writes one line "FILE:LINE:COL: what is wrong (expected ...)" to err.
  */
-int xm_rules_parse(const char *text, size_t len, const char *filename,
-		   struct xm_ruleset *out, char *err, size_t errlen);
+int xm_rules_parse(const char *text, size_t len, const char *filename, struct xm_ruleset *out,
+		   char *err, size_t errlen);
 
 /* Reads and parses a file; I/O errors are reported as "FILE: reason". */
-int xm_rules_parse_file(const char *path, struct xm_ruleset *out,
-			char *err, size_t errlen);
+int xm_rules_parse_file(const char *path, struct xm_ruleset *out, char *err, size_t errlen);
 
 void xm_ruleset_free(struct xm_ruleset *rs);
 

@@ -40,7 +40,7 @@ int xm_snapshot_read(struct xm_handle *h, struct xm_snapshot *s, char *err, size
 	}
 	for (__u32 id = 0; id < XM_C_MAX; id++)
 		xm_read_percpu_u64s(h->fd[XM_MAP_COUNTERS], id, h->ncpus, &s->counters[id],
-				 sizeof(s->counters[id]));
+				    sizeof(s->counters[id]));
 
 	s->ifaces = calloc(XM_MAX_IFACES, sizeof(*s->ifaces));
 	if (!s->ifaces)
@@ -56,7 +56,7 @@ int xm_snapshot_read(struct xm_handle *h, struct xm_snapshot *s, char *err, size
 			ii->tc_prog_id = xm_tc_prog_id((int)key);
 			ii->tx_path = (ii->iface.flags & XM_IFACE_XDP_TX_OK) ? "xdp" : "tc";
 			xm_read_percpu_u64s(h->fd[XM_MAP_IFACE_STATS], ii->iface.slot, h->ncpus,
-					 &ii->st, sizeof(ii->st));
+					    &ii->st, sizeof(ii->st));
 			s->n_ifaces++;
 		}
 		walked = key;
@@ -73,7 +73,8 @@ int xm_snapshot_read(struct xm_handle *h, struct xm_snapshot *s, char *err, size
 			if (!all[id].in_use)
 				continue;
 			if (s->n_rules % 64 == 0) {
-				struct xm_rule_info *nr = realloc(s->rules, (s->n_rules + 64) * sizeof(*nr));
+				struct xm_rule_info *nr =
+					realloc(s->rules, (s->n_rules + 64) * sizeof(*nr));
 
 				if (!nr) {
 					free(all);
@@ -84,7 +85,8 @@ int xm_snapshot_read(struct xm_handle *h, struct xm_snapshot *s, char *err, size
 			s->rules[s->n_rules].id = id;
 			s->rules[s->n_rules].meta = all[id];
 			xm_read_percpu_u64s(h->fd[XM_MAP_RULE_STATS], id, h->ncpus,
-					 &s->rules[s->n_rules].st, sizeof(s->rules[s->n_rules].st));
+					    &s->rules[s->n_rules].st,
+					    sizeof(s->rules[s->n_rules].st));
 			s->n_rules++;
 		}
 		free(all);

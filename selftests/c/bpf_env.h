@@ -36,8 +36,8 @@
 #include "xmasq.h"
 #include "xmasq.skel.h"
 
-#define IPV4(a, b, c, d) htonl((uint32_t)(a) << 24 | (uint32_t)(b) << 16 | \
-			       (uint32_t)(c) << 8 | (uint32_t)(d))
+#define IPV4(a, b, c, d) \
+	htonl((uint32_t)(a) << 24 | (uint32_t)(b) << 16 | (uint32_t)(c) << 8 | (uint32_t)(d))
 
 #define TCP_FIN 0x01
 #define TCP_SYN 0x02
@@ -48,9 +48,8 @@
 #define ENV_UNUSED __attribute__((unused))
 
 static ENV_UNUSED struct xmasq_bpf *skel;
-static ENV_UNUSED int fd_xdp, fd_tc, fd_config, fd_ifaces, fd_txp, fd_rules,
-	   fd_rule_stats, fd_iface_stats, fd_counters, fd_flows, fd_masq_rules,
-	   fd_local_addrs, fd_frags, fd_sweeper;
+static ENV_UNUSED int fd_xdp, fd_tc, fd_config, fd_ifaces, fd_txp, fd_rules, fd_rule_stats,
+	fd_iface_stats, fd_counters, fd_flows, fd_masq_rules, fd_local_addrs, fd_frags, fd_sweeper;
 static ENV_UNUSED int ncpus;
 static ENV_UNUSED int tc_ingress_ifindex_ok = 1;
 
@@ -62,8 +61,7 @@ static ENV_UNUSED const char *const counter_names[XM_C_MAX] = {
 
 /* ---- setup ------------------------------------------------------------- */
 
-__attribute__((format(printf, 1, 2)))
-static ENV_UNUSED int sh(const char *fmt, ...)
+__attribute__((format(printf, 1, 2))) static ENV_UNUSED int sh(const char *fmt, ...)
 {
 	char cmd[512];
 	va_list ap;
@@ -108,9 +106,12 @@ static ENV_UNUSED int env_base_netns(void)
 		return -1;
 	}
 	err |= sh("ip link set lo up");
-	err |= sh("ip link add pub0 address 02:00:00:00:01:01 type veth peer name pub0p address 02:00:00:00:01:02");
-	err |= sh("ip link add bk0 address 02:00:00:00:02:01 type veth peer name bk0p address 02:00:00:00:02:02");
-	err |= sh("ip link add pub1 address 02:00:00:00:03:01 type veth peer name pub1p address 02:00:00:00:03:02");
+	err |= sh("ip link add pub0 address 02:00:00:00:01:01 type veth peer name pub0p address "
+		  "02:00:00:00:01:02");
+	err |= sh("ip link add bk0 address 02:00:00:00:02:01 type veth peer name bk0p address "
+		  "02:00:00:00:02:02");
+	err |= sh("ip link add pub1 address 02:00:00:00:03:01 type veth peer name pub1p address "
+		  "02:00:00:00:03:02");
 	err |= sh("ip addr add 192.0.2.1/24 dev pub0");
 	err |= sh("ip addr add 198.18.0.1/24 dev bk0");
 	err |= sh("ip addr add 198.51.100.1/24 dev pub1");
@@ -142,16 +143,20 @@ static ENV_UNUSED int store_iface(const struct xm_iface *v)
 
 	if (bpf_map_update_elem(fd_ifaces, &k, v, BPF_ANY))
 		return -1;
-	if (k < XM_IFINDEX_DIRECT && bpf_map_update_elem(bpf_map__fd(skel->maps.iface_index), &k, v, BPF_ANY))
+	if (k < XM_IFINDEX_DIRECT &&
+	    bpf_map_update_elem(bpf_map__fd(skel->maps.iface_index), &k, v, BPF_ANY))
 		return -1;
 	return bpf_map_update_elem(bpf_map__fd(skel->maps.iface_slots), &slot, v, BPF_ANY);
 }
 
-static ENV_UNUSED int set_iface(int ifindex, uint32_t addr, const uint8_t *mac,
-		     uint8_t slot, uint8_t flags)
+static ENV_UNUSED int set_iface(int ifindex, uint32_t addr, const uint8_t *mac, uint8_t slot,
+				uint8_t flags)
 {
 	struct xm_iface v = {
-		.ifindex = (uint32_t)ifindex, .addr = addr, .slot = slot, .flags = flags,
+		.ifindex = (uint32_t)ifindex,
+		.addr = addr,
+		.slot = slot,
+		.flags = flags,
 	};
 
 	memcpy(v.mac, mac, 6);
@@ -159,15 +164,20 @@ static ENV_UNUSED int set_iface(int ifindex, uint32_t addr, const uint8_t *mac,
 }
 
 static ENV_UNUSED int add_rule(uint32_t id, int ifindex, uint32_t daddr, uint16_t dport,
-		    uint8_t proto, uint8_t gen, uint32_t to_addr,
-		    uint16_t to_port, uint32_t flags)
+			       uint8_t proto, uint8_t gen, uint32_t to_addr, uint16_t to_port,
+			       uint32_t flags)
 {
 	struct xm_rule_key k = {
-		.ifindex = (uint32_t)ifindex, .daddr = daddr, .dport = htons(dport),
-		.proto = proto, .gen = gen,
+		.ifindex = (uint32_t)ifindex,
+		.daddr = daddr,
+		.dport = htons(dport),
+		.proto = proto,
+		.gen = gen,
 	};
 	struct xm_rule_value v = {
-		.rule_id = id, .to_addr = to_addr, .to_port = htons(to_port),
+		.rule_id = id,
+		.to_addr = to_addr,
+		.to_port = htons(to_port),
 		.flags = flags,
 	};
 
@@ -191,18 +201,21 @@ static ENV_UNUSED void flows_clear(void)
 }
 
 static ENV_UNUSED struct xm_ct_slot *flow_slot(uint32_t saddr, uint32_t daddr, uint16_t sport,
-					     uint16_t dport, uint8_t proto)
+					       uint16_t dport, uint8_t proto)
 {
 	struct xm_flow_key k = {
-		.saddr = saddr, .daddr = daddr, .sport = htons(sport),
-		.dport = htons(dport), .proto = proto,
+		.saddr = saddr,
+		.daddr = daddr,
+		.sport = htons(sport),
+		.dport = htons(dport),
+		.proto = proto,
 	};
 
 	return xm_ct_lookup(&ct_tab, &k);
 }
 
-static ENV_UNUSED int flow_get(uint32_t saddr, uint32_t daddr, uint16_t sport,
-		    uint16_t dport, uint8_t proto, struct xm_flow *f)
+static ENV_UNUSED int flow_get(uint32_t saddr, uint32_t daddr, uint16_t sport, uint16_t dport,
+			       uint8_t proto, struct xm_flow *f)
 {
 	struct xm_ct_slot *s = flow_slot(saddr, daddr, sport, dport, proto);
 
@@ -215,8 +228,8 @@ static ENV_UNUSED int flow_get(uint32_t saddr, uint32_t daddr, uint16_t sport,
 
 /* Moves a flow entry's last packet SECS seconds into the past, as if the
  * flow had been idle that long. 0 on success. */
-static ENV_UNUSED int flow_age(uint32_t saddr, uint32_t daddr, uint16_t sport,
-			       uint16_t dport, uint8_t proto, uint32_t secs)
+static ENV_UNUSED int flow_age(uint32_t saddr, uint32_t daddr, uint16_t sport, uint16_t dport,
+			       uint8_t proto, uint32_t secs)
 {
 	struct xm_ct_slot *s = flow_slot(saddr, daddr, sport, dport, proto);
 
@@ -321,20 +334,20 @@ static ENV_UNUSED void diag_fmt(const char *fmt, ...)
 /* XDP run on ingress ifindex. out gets the frame without the metadata the
  * program may have put in front (ctx_out.data is its length). */
 static ENV_UNUSED int run_xdp(int ifindex, const struct frame *in, struct frame *out,
-		   uint32_t *retval)
+			      uint32_t *retval)
 {
 	static uint8_t buf[4096];
 	struct xdp_md ctx = {
-		.data = 0, .data_end = (uint32_t)in->len,
-		.ingress_ifindex = (uint32_t)ifindex, .rx_queue_index = 0,
+		.data = 0,
+		.data_end = (uint32_t)in->len,
+		.ingress_ifindex = (uint32_t)ifindex,
+		.rx_queue_index = 0,
 	};
-	struct xdp_md ctx_out = {0};
-	LIBBPF_OPTS(bpf_test_run_opts, o,
-		.data_in = in->b, .data_size_in = (uint32_t)in->len,
-		.data_out = buf, .data_size_out = sizeof(buf),
-		.ctx_in = &ctx, .ctx_size_in = sizeof(ctx),
-		.ctx_out = &ctx_out, .ctx_size_out = sizeof(ctx_out),
-		.repeat = 1);
+	struct xdp_md ctx_out = { 0 };
+	LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = in->b, .data_size_in = (uint32_t)in->len,
+		    .data_out = buf, .data_size_out = sizeof(buf), .ctx_in = &ctx,
+		    .ctx_size_in = sizeof(ctx), .ctx_out = &ctx_out,
+		    .ctx_size_out = sizeof(ctx_out), .repeat = 1);
 	int err;
 
 	memset(out, 0, sizeof(*out));
@@ -355,7 +368,7 @@ static ENV_UNUSED int run_xdp(int ifindex, const struct frame *in, struct frame 
  * program uses ingress_ifindex, else ifindex, so either is enough. The skb
  * is CHECKSUM_NONE and a VLAN tag stays in the frame data (no hw accel). */
 static ENV_UNUSED int run_tc(int ifindex, const struct frame *in, struct frame *out,
-		  uint32_t *retval)
+			     uint32_t *retval)
 {
 	static uint8_t buf[4096];
 	struct __sk_buff ctx;
@@ -364,11 +377,10 @@ static ENV_UNUSED int run_tc(int ifindex, const struct frame *in, struct frame *
 	memset(out, 0, sizeof(*out));
 	*retval = 0xdead;
 	for (;;) {
-		LIBBPF_OPTS(bpf_test_run_opts, o,
-			.data_in = in->b, .data_size_in = (uint32_t)in->len,
-			.data_out = buf, .data_size_out = sizeof(buf),
-			.ctx_in = &ctx, .ctx_size_in = sizeof(ctx),
-			.repeat = 1);
+		LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = in->b,
+			    .data_size_in = (uint32_t)in->len, .data_out = buf,
+			    .data_size_out = sizeof(buf), .ctx_in = &ctx,
+			    .ctx_size_in = sizeof(ctx), .repeat = 1);
 
 		memset(&ctx, 0, sizeof(ctx));
 		ctx.ifindex = (uint32_t)ifindex;
@@ -376,7 +388,8 @@ static ENV_UNUSED int run_tc(int ifindex, const struct frame *in, struct frame *
 			ctx.ingress_ifindex = (uint32_t)ifindex;
 		err = bpf_prog_test_run_opts(fd_tc, &o);
 		if (err && errno == EINVAL && tc_ingress_ifindex_ok) {
-			tap_diag("kernel refuses __sk_buff.ingress_ifindex in test_run; using ifindex only");
+			tap_diag("kernel refuses __sk_buff.ingress_ifindex in test_run; using "
+				 "ifindex only");
 			tc_ingress_ifindex_ok = 0;
 			continue;
 		}
@@ -394,22 +407,32 @@ static ENV_UNUSED int run_tc(int ifindex, const struct frame *in, struct frame *
 static ENV_UNUSED const char *xdp_name(uint32_t rc)
 {
 	switch (rc) {
-	case XDP_ABORTED: return "XDP_ABORTED";
-	case XDP_DROP: return "XDP_DROP";
-	case XDP_PASS: return "XDP_PASS";
-	case XDP_TX: return "XDP_TX";
-	case XDP_REDIRECT: return "XDP_REDIRECT";
-	default: return "?";
+	case XDP_ABORTED:
+		return "XDP_ABORTED";
+	case XDP_DROP:
+		return "XDP_DROP";
+	case XDP_PASS:
+		return "XDP_PASS";
+	case XDP_TX:
+		return "XDP_TX";
+	case XDP_REDIRECT:
+		return "XDP_REDIRECT";
+	default:
+		return "?";
 	}
 }
 
 static ENV_UNUSED const char *tc_name(uint32_t rc)
 {
 	switch (rc) {
-	case TC_ACT_OK: return "TC_ACT_OK";
-	case TC_ACT_SHOT: return "TC_ACT_SHOT";
-	case TC_ACT_REDIRECT: return "TC_ACT_REDIRECT";
-	default: return "?";
+	case TC_ACT_OK:
+		return "TC_ACT_OK";
+	case TC_ACT_SHOT:
+		return "TC_ACT_SHOT";
+	case TC_ACT_REDIRECT:
+		return "TC_ACT_REDIRECT";
+	default:
+		return "?";
 	}
 }
 
@@ -421,8 +444,8 @@ static ENV_UNUSED void hexdiff(const struct frame *got, const struct frame *want
 	pkt_hex("want", want->b, want->len, diag_fmt);
 	for (i = 0; i < n; i++)
 		if (got->b[i] != want->b[i]) {
-			tap_diag("first difference at byte %zu: got %02x want %02x",
-				 i, got->b[i], want->b[i]);
+			tap_diag("first difference at byte %zu: got %02x want %02x", i, got->b[i],
+				 want->b[i]);
 			break;
 		}
 }
@@ -435,7 +458,7 @@ static ENV_UNUSED int same_frame(const struct frame *a, const struct frame *b)
 /* Runs one frame through XDP (tc = 0) or tc (tc = 1); checks the verdict
  * and, when want is given, the output frame byte for byte. */
 static ENV_UNUSED int run_case(int tc, const char *what, int ifindex, const struct frame *in,
-		    uint32_t want_rc, const struct frame *want, struct frame *got)
+			       uint32_t want_rc, const struct frame *want, struct frame *got)
 {
 	uint32_t rc;
 	int err = tc ? run_tc(ifindex, in, got, &rc) : run_xdp(ifindex, in, got, &rc);
@@ -474,18 +497,16 @@ static ENV_UNUSED void check_csums(const char *what, const struct frame *f)
 
 	if (!tap_ok(c.ok && c.ip_got == c.ip_want,
 		    "%s: IPv4 header checksum equals full recomputation", what))
-		tap_diag("stored 0x%04x, computed 0x%04x (parse ok %d)",
-			 c.ip_got, c.ip_want, c.ok);
-	if (!tap_ok(c.ok && c.l4_got == c.l4_want,
-		    "%s: %s checksum equals full recomputation", what, l4))
-		tap_diag("stored 0x%04x, computed 0x%04x (parse ok %d)",
-			 c.l4_got, c.l4_want, c.ok);
+		tap_diag("stored 0x%04x, computed 0x%04x (parse ok %d)", c.ip_got, c.ip_want, c.ok);
+	if (!tap_ok(c.ok && c.l4_got == c.l4_want, "%s: %s checksum equals full recomputation",
+		    what, l4))
+		tap_diag("stored 0x%04x, computed 0x%04x (parse ok %d)", c.l4_got, c.l4_want, c.ok);
 }
 
 /* The ifindex of the interface in iface slot `slot`, 0 if free. */
 static ENV_UNUSED uint32_t slot_ifindex(uint32_t slot)
 {
-	struct xm_iface v = {0};
+	struct xm_iface v = { 0 };
 
 	bpf_map_lookup_elem(bpf_map__fd(skel->maps.iface_slots), &slot, &v);
 	return v.ifindex;
@@ -493,14 +514,14 @@ static ENV_UNUSED uint32_t slot_ifindex(uint32_t slot)
 
 /* Whether flow entry f rewrites to ns:nsp -> nd:ndp and leaves by oif
  * (its egress slot's interface) to next hop dmac (NULL: any). */
-static ENV_UNUSED int flow_eq(const struct xm_flow *f, uint32_t ns, uint32_t nd,
-		   uint16_t nsp, uint16_t ndp, int oif, const uint8_t *dmac,
-		   uint16_t vlan, uint8_t flags, uint32_t rule)
+static ENV_UNUSED int flow_eq(const struct xm_flow *f, uint32_t ns, uint32_t nd, uint16_t nsp,
+			      uint16_t ndp, int oif, const uint8_t *dmac, uint16_t vlan,
+			      uint8_t flags, uint32_t rule)
 {
 	uint32_t out_ifindex = slot_ifindex(f->out_slot);
-	int ok = f->new_saddr == ns && f->new_daddr == nd &&
-		 f->new_sport == htons(nsp) && f->new_dport == htons(ndp) &&
-		 out_ifindex == (uint32_t)oif && f->out_vlan == vlan &&
+	int ok = f->new_saddr == ns && f->new_daddr == nd && f->new_sport == htons(nsp) &&
+		 f->new_dport == htons(ndp) && out_ifindex == (uint32_t)oif &&
+		 f->out_vlan == vlan &&
 		 /* The checksum-path bits are set by the first packet XDP
 		  * handles in a direction: checked on their own, not here. */
 		 (f->flags & ~(XM_FLOW_CSUM_CHECKED | XM_FLOW_CSUM_PARTIAL)) == flags &&
@@ -516,15 +537,13 @@ static ENV_UNUSED int flow_eq(const struct xm_flow *f, uint32_t ns, uint32_t nd,
 		tap_diag("flow: %s:%u -> %s:%u out slot %u (ifindex %u) vlan %u flags 0x%x rule %u "
 			 "dmac %02x:%02x:%02x:%02x:%02x:%02x state %u",
 			 a, ntohs(f->new_sport), b, ntohs(f->new_dport), f->out_slot, out_ifindex,
-			 f->out_vlan, f->flags, f->rule_id,
-			 f->out_dmac[0], f->out_dmac[1], f->out_dmac[2], f->out_dmac[3],
-			 f->out_dmac[4], f->out_dmac[5], f->state);
+			 f->out_vlan, f->flags, f->rule_id, f->out_dmac[0], f->out_dmac[1],
+			 f->out_dmac[2], f->out_dmac[3], f->out_dmac[4], f->out_dmac[5], f->state);
 	}
 	return ok;
 }
 
-static ENV_UNUSED struct frame F(struct pkt_spec s)
-{
+static ENV_UNUSED struct frame F(struct pkt_spec s) {
 	struct frame f;
 
 	pkt_build(&f, &s);
@@ -533,7 +552,8 @@ static ENV_UNUSED struct frame F(struct pkt_spec s)
 
 /* A test program's start: line-buffered TAP, libbpf's messages as TAP
  * comments. Non-zero (a SKIP plan printed) when not root. */
-static ENV_UNUSED int env_start(void)
+static ENV_UNUSED int
+env_start(void)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (geteuid() != 0) {

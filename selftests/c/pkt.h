@@ -19,29 +19,29 @@ struct frame {
 };
 
 enum pkt_l4cs {
-	L4CS_FULL = 0,   /* correct full checksum (UDP: 0 sent as 0xffff) */
-	L4CS_ZERO,       /* UDP: no checksum (0) */
-	L4CS_PARTIAL,    /* folded pseudo-header sum, as CHECKSUM_PARTIAL leaves it */
+	L4CS_FULL = 0, /* correct full checksum (UDP: 0 sent as 0xffff) */
+	L4CS_ZERO,     /* UDP: no checksum (0) */
+	L4CS_PARTIAL,  /* folded pseudo-header sum, as CHECKSUM_PARTIAL leaves it */
 };
 
 struct pkt_spec {
 	const uint8_t *dmac, *smac;
-	int tagged;            /* one 802.1Q tag with tci */
+	int tagged; /* one 802.1Q tag with tci */
 	uint16_t tci;
-	uint16_t tpid;         /* 0 = 0x8100 */
+	uint16_t tpid;	       /* 0 = 0x8100 */
 	uint32_t saddr, daddr; /* network order */
 	uint16_t sport, dport; /* host order; ICMP echo: sport = id */
 	uint8_t proto;
 	uint8_t ttl;
 	uint8_t tcp_flags;
-	uint8_t nopts;         /* IPv4 option words (NOP NOP NOP EOL each) */
-	uint16_t frag;         /* frag_off field, host order (flags + offset) */
+	uint8_t nopts; /* IPv4 option words (NOP NOP NOP EOL each) */
+	uint16_t frag; /* frag_off field, host order (flags + offset) */
 	uint16_t ip_id;
 	const uint8_t *payload;
 	size_t plen;
-	int l4cs;              /* enum pkt_l4cs */
-	int raw_l4;            /* payload is the whole L4 part (fragments) */
-	int echo_reply;        /* ICMP: echo reply (type 0) instead of request */
+	int l4cs;	/* enum pkt_l4cs */
+	int raw_l4;	/* payload is the whole L4 part (fragments) */
+	int echo_reply; /* ICMP: echo reply (type 0) instead of request */
 	uint8_t tos;
 };
 
@@ -98,8 +98,8 @@ static inline uint16_t pkt_ip_csum(const uint8_t *ip)
 
 /* Full L4 (TCP/UDP/ICMP) checksum over the segment at l4 of length l4len,
  * with the field at csum_off (relative to l4) treated as zero. */
-static inline uint16_t pkt_l4_csum(const uint8_t *ip, const uint8_t *l4,
-				   uint16_t l4len, size_t csum_off)
+static inline uint16_t pkt_l4_csum(const uint8_t *ip, const uint8_t *l4, uint16_t l4len,
+				   size_t csum_off)
 {
 	uint32_t acc = 0;
 
@@ -129,10 +129,18 @@ static inline void pkt_build(struct frame *f, const struct pkt_spec *s)
 	ip = b + off + 2;
 	l4 = ip + ihl;
 	switch (s->raw_l4 ? 0 : s->proto) {
-	case 0: l4len = 0; break;
-	case IPPROTO_TCP: l4len = 20; break;
-	case IPPROTO_UDP: l4len = 8; break;
-	default: l4len = 8; break; /* ICMP echo */
+	case 0:
+		l4len = 0;
+		break;
+	case IPPROTO_TCP:
+		l4len = 20;
+		break;
+	case IPPROTO_UDP:
+		l4len = 8;
+		break;
+	default:
+		l4len = 8;
+		break; /* ICMP echo */
 	}
 	l4len += s->plen;
 	ip[0] = (uint8_t)(0x40 | (ihl / 4));
@@ -145,7 +153,7 @@ static inline void pkt_build(struct frame *f, const struct pkt_spec *s)
 	memcpy(ip + 12, &s->saddr, 4);
 	memcpy(ip + 16, &s->daddr, 4);
 	for (i = 0; i < s->nopts; i++) {
-		ip[20 + 4 * i] = 1;     /* NOP */
+		ip[20 + 4 * i] = 1; /* NOP */
 		ip[21 + 4 * i] = 1;
 		ip[22 + 4 * i] = 1;
 		ip[23 + 4 * i] = i + 1 == s->nopts ? 0 : 1; /* EOL last */
@@ -161,9 +169,15 @@ static inline void pkt_build(struct frame *f, const struct pkt_spec *s)
 	if (s->proto == IPPROTO_TCP) {
 		pkt_put16(l4, s->sport);
 		pkt_put16(l4 + 2, s->dport);
-		l4[4] = 0x11; l4[5] = 0x22; l4[6] = 0x33; l4[7] = 0x44; /* seq */
+		l4[4] = 0x11;
+		l4[5] = 0x22;
+		l4[6] = 0x33;
+		l4[7] = 0x44; /* seq */
 		if (s->tcp_flags & 0x10) {
-			l4[8] = 0x55; l4[9] = 0x66; l4[10] = 0x77; l4[11] = 0x88;
+			l4[8] = 0x55;
+			l4[9] = 0x66;
+			l4[10] = 0x77;
+			l4[11] = 0x88;
 		}
 		l4[12] = 5 << 4;
 		l4[13] = s->tcp_flags;
@@ -203,7 +217,7 @@ static inline void pkt_build(struct frame *f, const struct pkt_spec *s)
 /* ---- inspecting -------------------------------------------------------- */
 struct pkt_view {
 	int ok;
-	int vlan;              /* TCI or -1 */
+	int vlan; /* TCI or -1 */
 	size_t l3, l4;
 	uint16_t l4len;
 	uint8_t proto;
@@ -249,12 +263,11 @@ struct pkt_csums {
 
 static inline struct pkt_csums pkt_check_csums(const uint8_t *b, size_t len)
 {
-	struct pkt_csums c = {0};
+	struct pkt_csums c = { 0 };
 	struct pkt_view v = pkt_view(b, len);
 	size_t coff;
 
-	if (!v.ok || (v.proto != IPPROTO_TCP && v.proto != IPPROTO_UDP &&
-		      v.proto != IPPROTO_ICMP))
+	if (!v.ok || (v.proto != IPPROTO_TCP && v.proto != IPPROTO_UDP && v.proto != IPPROTO_ICMP))
 		return c;
 	coff = v.proto == IPPROTO_TCP ? 16 : v.proto == IPPROTO_UDP ? 6 : 2;
 	if (v.l4len < coff + 2)
@@ -295,17 +308,17 @@ static inline size_t pkt_icmp_msg(uint8_t *msg, size_t cap, uint8_t type, uint8_
  * the quoted L4 checksum when the quote holds the whole quoted datagram
  * (its tot_len fits; inner_l4_full says so: TCP/UDP/ICMP then checked). */
 struct pkt_icmperr_csums {
-	int ok;                /* an ICMP message with a quoted IPv4 header */
+	int ok; /* an ICMP message with a quoted IPv4 header */
 	int inner_l4_full;
 	uint8_t inner_proto;
-	size_t inner_l3;       /* offset in the frame */
+	size_t inner_l3; /* offset in the frame */
 	uint16_t ip_got, ip_want, icmp_got, icmp_want;
 	uint16_t in_ip_got, in_ip_want, in_l4_got, in_l4_want;
 };
 
 static inline struct pkt_icmperr_csums pkt_check_icmperr(const uint8_t *b, size_t len)
 {
-	struct pkt_icmperr_csums c = {0};
+	struct pkt_icmperr_csums c = { 0 };
 	struct pkt_view v = pkt_view(b, len);
 	const uint8_t *in;
 	size_t in_ihl, qlen, coff;

@@ -19,29 +19,29 @@
  */
 #include "bpf_env.h"
 
-static const uint8_t MAC_PUB0[6]    = { 0x02, 0, 0, 0, 0x01, 0x01 };
-static const uint8_t MAC_PUB0P[6]   = { 0x02, 0, 0, 0, 0x01, 0x02 };
-static const uint8_t MAC_BK0[6]     = { 0x02, 0, 0, 0, 0x02, 0x01 };
-static const uint8_t MAC_BK0P[6]    = { 0x02, 0, 0, 0, 0x02, 0x02 };
-static const uint8_t MAC_PUB1[6]    = { 0x02, 0, 0, 0, 0x03, 0x01 };
-static const uint8_t MAC_PUB1P[6]   = { 0x02, 0, 0, 0, 0x03, 0x02 };
+static const uint8_t MAC_PUB0[6] = { 0x02, 0, 0, 0, 0x01, 0x01 };
+static const uint8_t MAC_PUB0P[6] = { 0x02, 0, 0, 0, 0x01, 0x02 };
+static const uint8_t MAC_BK0[6] = { 0x02, 0, 0, 0, 0x02, 0x01 };
+static const uint8_t MAC_BK0P[6] = { 0x02, 0, 0, 0, 0x02, 0x02 };
+static const uint8_t MAC_PUB1[6] = { 0x02, 0, 0, 0, 0x03, 0x01 };
+static const uint8_t MAC_PUB1P[6] = { 0x02, 0, 0, 0, 0x03, 0x02 };
 static const uint8_t MAC_BACKEND[6] = { 0x02, 0, 0, 0, 0x00, 0x02 };
-static const uint8_t MAC_CLIENT[6]  = { 0x02, 0, 0, 0, 0x00, 0x10 };
+static const uint8_t MAC_CLIENT[6] = { 0x02, 0, 0, 0, 0x00, 0x10 };
 static const uint8_t MAC_CLIENT2[6] = { 0x02, 0, 0, 0, 0x00, 0x11 };
 
-static uint32_t A_PUB0, A_CLIENT, A_CLIENT2, A_BK0, A_BACKEND, A_NONEIGH,
-		A_NOROUTE, A_PUB1_PEER, A_OTHER;
+static uint32_t A_PUB0, A_CLIENT, A_CLIENT2, A_BK0, A_BACKEND, A_NONEIGH, A_NOROUTE, A_PUB1_PEER,
+	A_OTHER;
 
 enum {
-	RULE_TCP = 1,        /* pub0 tcp 8080 -> backend:80 */
-	RULE_UDP = 2,        /* pub0 udp 5000 -> backend:5000 */
-	RULE_RANGE = 3,      /* pub0 tcp 6000-6009 -> backend:7000-7009 */
-	RULE_NONEIGH = 4,    /* pub0 tcp 9001 -> 198.18.0.3:80 (no neighbour) */
-	RULE_NOROUTE = 5,    /* pub0 tcp 9002 -> 198.19.200.1:80 (no route) */
-	RULE_UNMANAGED = 6,  /* pub0 tcp 9003 -> 198.51.100.2:80 (via pub1) */
-	RULE_DADDR = 7,      /* pub0:192.0.2.1 tcp 8443 -> backend:443 */
-	RULE_OTHER_ADDR = 8, /* pub0:192.0.2.99 tcp 8444 -> backend:444 */
-	RULE_GEN1 = 9,       /* gen 1 only: pub0 tcp 8081 -> backend:81 */
+	RULE_TCP = 1,	       /* pub0 tcp 8080 -> backend:80 */
+	RULE_UDP = 2,	       /* pub0 udp 5000 -> backend:5000 */
+	RULE_RANGE = 3,	       /* pub0 tcp 6000-6009 -> backend:7000-7009 */
+	RULE_NONEIGH = 4,      /* pub0 tcp 9001 -> 198.18.0.3:80 (no neighbour) */
+	RULE_NOROUTE = 5,      /* pub0 tcp 9002 -> 198.19.200.1:80 (no route) */
+	RULE_UNMANAGED = 6,    /* pub0 tcp 9003 -> 198.51.100.2:80 (via pub1) */
+	RULE_DADDR = 7,	       /* pub0:192.0.2.1 tcp 8443 -> backend:443 */
+	RULE_OTHER_ADDR = 8,   /* pub0:192.0.2.99 tcp 8444 -> backend:444 */
+	RULE_GEN1 = 9,	       /* gen 1 only: pub0 tcp 8081 -> backend:81 */
 	RULE_UDP_PARTIAL = 10, /* pub0 udp 5001 -> backend:5001 */
 };
 
@@ -94,10 +94,8 @@ static int setup_maps(void)
 	int err = 0, p;
 
 	err |= set_config(0);
-	err |= set_iface(if_pub0, A_PUB0, MAC_PUB0, 0,
-			 XM_IFACE_XDP_TX_OK | XM_IFACE_XDP_ATTACHED);
-	err |= set_iface(if_bk0, A_BK0, MAC_BK0, 1,
-			 XM_IFACE_XDP_TX_OK | XM_IFACE_XDP_ATTACHED);
+	err |= set_iface(if_pub0, A_PUB0, MAC_PUB0, 0, XM_IFACE_XDP_TX_OK | XM_IFACE_XDP_ATTACHED);
+	err |= set_iface(if_bk0, A_BK0, MAC_BK0, 1, XM_IFACE_XDP_TX_OK | XM_IFACE_XDP_ATTACHED);
 	k = v = (uint32_t)if_pub0;
 	err |= bpf_map_update_elem(fd_txp, &k, &v, BPF_ANY);
 	k = v = (uint32_t)if_bk0;
@@ -106,8 +104,8 @@ static int setup_maps(void)
 	err |= add_rule(RULE_TCP, if_pub0, 0, 8080, IPPROTO_TCP, 0, A_BACKEND, 80, 0);
 	err |= add_rule(RULE_UDP, if_pub0, 0, 5000, IPPROTO_UDP, 0, A_BACKEND, 5000, 0);
 	for (p = 6000; p <= 6009; p++)
-		err |= add_rule(RULE_RANGE, if_pub0, 0, (uint16_t)p, IPPROTO_TCP, 0,
-				A_BACKEND, (uint16_t)(p + 1000), 0);
+		err |= add_rule(RULE_RANGE, if_pub0, 0, (uint16_t)p, IPPROTO_TCP, 0, A_BACKEND,
+				(uint16_t)(p + 1000), 0);
 	err |= add_rule(RULE_NONEIGH, if_pub0, 0, 9001, IPPROTO_TCP, 0, A_NONEIGH, 80, 0);
 	err |= add_rule(RULE_NOROUTE, if_pub0, 0, 9002, IPPROTO_TCP, 0, A_NOROUTE, 80, 0);
 	err |= add_rule(RULE_UNMANAGED, if_pub0, 0, 9003, IPPROTO_TCP, 0, A_PUB1_PEER, 80, 0);
@@ -123,13 +121,18 @@ static int setup_maps(void)
 static const uint8_t PAYLOAD[] = "xmasq selftest payload, 41 bytes long...";
 
 /* Client -> pub0 (as received on pub0). */
-static struct pkt_spec client_spec(uint8_t proto, uint16_t sport, uint16_t dport,
-				   uint8_t flags)
+static struct pkt_spec client_spec(uint8_t proto, uint16_t sport, uint16_t dport, uint8_t flags)
 {
 	struct pkt_spec s = {
-		.dmac = MAC_PUB0, .smac = MAC_CLIENT,
-		.saddr = A_CLIENT, .daddr = A_PUB0, .sport = sport, .dport = dport,
-		.proto = proto, .ttl = 64, .tcp_flags = flags,
+		.dmac = MAC_PUB0,
+		.smac = MAC_CLIENT,
+		.saddr = A_CLIENT,
+		.daddr = A_PUB0,
+		.sport = sport,
+		.dport = dport,
+		.proto = proto,
+		.ttl = 64,
+		.tcp_flags = flags,
 	};
 	return s;
 }
@@ -149,13 +152,19 @@ static struct pkt_spec fwd_of(struct pkt_spec s, uint16_t new_sport, uint16_t ne
 }
 
 /* Backend -> bk0 (as received on bk0). */
-static struct pkt_spec backend_spec(uint8_t proto, uint16_t sport, uint16_t dport,
-				    uint8_t flags)
+static struct pkt_spec backend_spec(uint8_t proto, uint16_t sport, uint16_t dport, uint8_t flags)
 {
 	struct pkt_spec s = {
-		.dmac = MAC_BK0, .smac = MAC_BACKEND,
-		.saddr = A_BACKEND, .daddr = A_BK0, .sport = sport, .dport = dport,
-		.proto = proto, .ttl = 64, .tcp_flags = flags, .ip_id = 0x4321,
+		.dmac = MAC_BK0,
+		.smac = MAC_BACKEND,
+		.saddr = A_BACKEND,
+		.daddr = A_BK0,
+		.sport = sport,
+		.dport = dport,
+		.proto = proto,
+		.ttl = 64,
+		.tcp_flags = flags,
+		.ip_id = 0x4321,
 	};
 	return s;
 }
@@ -201,14 +210,18 @@ static void test_xdp_tcp(void)
 	cnt_check(XM_C_FWD_XDP, 1, w);
 	tap_ok(flows_count() == 2, "%s: two flow entries (original + reply)", w);
 	tap_ok(flow_get(A_CLIENT, A_PUB0, 40000, 8080, IPPROTO_TCP, &f) == 0 &&
-	       flow_eq(&f, A_BK0, A_BACKEND, 40000, 80, if_bk0, MAC_BACKEND,
-		       0, XM_FLOW_L2_VALID, RULE_TCP) &&
-	       f.state == XM_ST_SYN_SENT && f.packets == 1,
-	       "%s: original entry {client:40000 -> pub0:8080} rewrites to bk0:40000 -> backend:80 via bk0, SYN_SENT, 1 packet", w);
+		       flow_eq(&f, A_BK0, A_BACKEND, 40000, 80, if_bk0, MAC_BACKEND, 0,
+			       XM_FLOW_L2_VALID, RULE_TCP) &&
+		       f.state == XM_ST_SYN_SENT && f.packets == 1,
+	       "%s: original entry {client:40000 -> pub0:8080} rewrites to bk0:40000 -> backend:80 "
+	       "via bk0, SYN_SENT, 1 packet",
+	       w);
 	tap_ok(flow_get(A_BACKEND, A_BK0, 80, 40000, IPPROTO_TCP, &f) == 0 &&
-	       flow_eq(&f, A_PUB0, A_CLIENT, 8080, 40000, if_pub0, MAC_CLIENT,
-		       0, XM_FLOW_REPLY | XM_FLOW_L2_VALID, RULE_TCP),
-	       "%s: reply entry {backend:80 -> bk0:40000} rewrites to pub0:8080 -> client:40000 via pub0, client's MACs", w);
+		       flow_eq(&f, A_PUB0, A_CLIENT, 8080, 40000, if_pub0, MAC_CLIENT, 0,
+			       XM_FLOW_REPLY | XM_FLOW_L2_VALID, RULE_TCP),
+	       "%s: reply entry {backend:80 -> bk0:40000} rewrites to pub0:8080 -> client:40000 "
+	       "via pub0, client's MACs",
+	       w);
 
 	w = "XDP tcp SYN-ACK 198.18.0.2:80 -> 198.18.0.1:40000 (reply)";
 	cnt_mark();
@@ -240,14 +253,17 @@ static void test_xdp_tcp(void)
 	check_csums(w, &got);
 
 	rs1 = rule_stats_read(RULE_TCP);
-	tap_ok(rs1.flows - rs0.flows == 1 && rs1.packets[XM_DIR_ORIG] - rs0.packets[XM_DIR_ORIG] == 2 &&
-	       rs1.packets[XM_DIR_REPLY] - rs0.packets[XM_DIR_REPLY] == 1,
+	tap_ok(rs1.flows - rs0.flows == 1 &&
+		       rs1.packets[XM_DIR_ORIG] - rs0.packets[XM_DIR_ORIG] == 2 &&
+		       rs1.packets[XM_DIR_REPLY] - rs0.packets[XM_DIR_REPLY] == 1,
 	       "rule_stats of the tcp rule: 1 flow, 2 original and 1 reply packets");
 	is0b = iface_stats_read(0);
 	is1b = iface_stats_read(1);
-	if (!tap_ok(is0b.rx_packets - is0a.rx_packets == 2 && is0b.tx_packets - is0a.tx_packets == 1 &&
-		    is1b.rx_packets - is1a.rx_packets == 1 && is1b.tx_packets - is1a.tx_packets == 2 &&
-		    is1b.tx_xdp - is1a.tx_xdp == 2,
+	if (!tap_ok(is0b.rx_packets - is0a.rx_packets == 2 &&
+			    is0b.tx_packets - is0a.tx_packets == 1 &&
+			    is1b.rx_packets - is1a.rx_packets == 1 &&
+			    is1b.tx_packets - is1a.tx_packets == 2 &&
+			    is1b.tx_xdp - is1a.tx_xdp == 2,
 		    "iface_stats: pub0 rx 2 tx 1, bk0 rx 1 tx 2 (by XDP)"))
 		tap_diag("pub0 rx %llu tx %llu, bk0 rx %llu tx %llu tx_xdp %llu",
 			 (unsigned long long)(is0b.rx_packets - is0a.rx_packets),
@@ -281,9 +297,9 @@ static void test_xdp_tcp(void)
 			hexdiff(&got, &want);
 		check_csums(w, &got);
 		tap_ok(flows_count() == 4 &&
-		       flow_get(A_BACKEND, A_BK0, 80, port, IPPROTO_TCP, &f) == 0 &&
-		       flow_eq(&f, A_PUB0, A_CLIENT2, 8080, 40000, if_pub0, MAC_CLIENT2,
-			       0, XM_FLOW_REPLY | XM_FLOW_L2_VALID, RULE_TCP),
+			       flow_get(A_BACKEND, A_BK0, 80, port, IPPROTO_TCP, &f) == 0 &&
+			       flow_eq(&f, A_PUB0, A_CLIENT2, 8080, 40000, if_pub0, MAC_CLIENT2, 0,
+				       XM_FLOW_REPLY | XM_FLOW_L2_VALID, RULE_TCP),
 		       "%s: reply entry keyed on the new port, back to 192.0.2.11:40000", w);
 
 		w = "XDP tcp reply to the reallocated port";
@@ -388,7 +404,7 @@ static void test_xdp_range(void)
 	run_case(0, w, if_pub0, &in, XDP_REDIRECT, &want, &got);
 	check_csums(w, &got);
 	tap_ok(flow_get(A_BACKEND, A_BK0, 7003, 40100, IPPROTO_TCP, &f) == 0 &&
-	       f.new_sport == htons(6003) && f.rule_id == RULE_RANGE,
+		       f.new_sport == htons(6003) && f.rule_id == RULE_RANGE,
 	       "%s: reply entry backend:7003 restores 6003", w);
 
 	w = "XDP port range rule: SYN to 6009 (last port)";
@@ -418,8 +434,8 @@ static void test_xdp_vlan(void)
 	in = F(s);
 	want = F(fwd_of(s, 41000, 80));
 	run_case(0, w, if_pub0, &in, XDP_REDIRECT, &want, &got);
-	tap_ok(got.len == in.len - 4 && got.b[12] == 0x08 && got.b[13] == 0x00 &&
-	       got.b[14] == 0x45, "%s: no tag, ethertype 0x0800 at byte 12, IPv4 at byte 14", w);
+	tap_ok(got.len == in.len - 4 && got.b[12] == 0x08 && got.b[13] == 0x00 && got.b[14] == 0x45,
+	       "%s: no tag, ethertype 0x0800 at byte 12, IPv4 at byte 14", w);
 	check_csums(w, &got);
 	tap_ok(flow_get(A_BACKEND, A_BK0, 80, 41000, IPPROTO_TCP, &f) == 0 && f.out_vlan == 100,
 	       "%s: reply entry remembers TCI 100", w);
@@ -437,11 +453,11 @@ static void test_xdp_vlan(void)
 	run_case(0, w, if_bk0, &in, XDP_REDIRECT, &want, &got);
 	{
 		static const uint8_t l2[18] = {
-			0x02, 0, 0, 0, 0x00, 0x10,  0x02, 0, 0, 0, 0x01, 0x01,
-			0x81, 0x00, 0x00, 0x64, 0x08, 0x00,
+			0x02, 0,    0,	  0,	0x00, 0x10, 0x02, 0,	0,
+			0,    0x01, 0x01, 0x81, 0x00, 0x00, 0x64, 0x08, 0x00,
 		};
 		tap_ok(got.len == in.len + 4 && memcmp(got.b, l2, sizeof(l2)) == 0 &&
-		       got.b[18] == 0x45,
+			       got.b[18] == 0x45,
 		       "%s: bytes 0-17 = client MAC, pub0 MAC, 81 00 00 64 08 00; IPv4 at 18", w);
 	}
 	check_csums(w, &got);
@@ -495,7 +511,8 @@ static void test_xdp_not_ours(void)
 
 	s = client_spec(IPPROTO_TCP, 40000, 8082, TCP_SYN);
 	in = F(s);
-	run_case(0, "XDP tcp SYN to a port without a rule (8082)", if_pub0, &in, XDP_PASS, &in, &got);
+	run_case(0, "XDP tcp SYN to a port without a rule (8082)", if_pub0, &in, XDP_PASS, &in,
+		 &got);
 
 	s = client_spec(IPPROTO_UDP, 40000, 8080, 0);
 	in = F(s);
@@ -509,7 +526,8 @@ static void test_xdp_not_ours(void)
 
 	s = client_spec(IPPROTO_TCP, 40000, 8080, TCP_ACK);
 	in = F(s);
-	run_case(0, "XDP tcp ACK (no SYN) to 8080 without a flow", if_pub0, &in, XDP_PASS, &in, &got);
+	run_case(0, "XDP tcp ACK (no SYN) to 8080 without a flow", if_pub0, &in, XDP_PASS, &in,
+		 &got);
 	s.tcp_flags = TCP_SYN | TCP_ACK;
 	in = F(s);
 	run_case(0, "XDP tcp SYN-ACK to 8080 without a flow", if_pub0, &in, XDP_PASS, &in, &got);
@@ -520,32 +538,32 @@ static void test_xdp_not_ours(void)
 
 	s = client_spec(IPPROTO_TCP, 40000, 8444, TCP_SYN);
 	in = F(s);
-	run_case(0, "XDP tcp SYN to 192.0.2.1:8444 (rule is for 192.0.2.99 only)", if_pub0,
-		 &in, XDP_PASS, &in, &got);
+	run_case(0, "XDP tcp SYN to 192.0.2.1:8444 (rule is for 192.0.2.99 only)", if_pub0, &in,
+		 XDP_PASS, &in, &got);
 
 	s = client_spec(IPPROTO_TCP, 40000, 8080, TCP_SYN);
 	in = F(s);
-	run_case(0, "XDP tcp SYN to 8080 arriving on bk0 (rule is for pub0)", if_bk0, &in,
-		 XDP_PASS, &in, &got);
+	run_case(0, "XDP tcp SYN to 8080 arriving on bk0 (rule is for pub0)", if_bk0, &in, XDP_PASS,
+		 &in, &got);
 	cnt_check(XM_C_PASS_NOT_OURS, 8, "XDP frames without a matching rule");
-
 
 	cnt_mark();
 	{
 		/* ARP request who-has 192.0.2.1 tell 192.0.2.10 */
 		static const uint8_t arp[42] = {
-			0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02, 0, 0, 0, 0x00, 0x10,
-			0x08, 0x06, 0x00, 0x01, 0x08, 0x00, 6, 4, 0x00, 0x01,
-			0x02, 0, 0, 0, 0x00, 0x10, 192, 0, 2, 10,
-			0, 0, 0, 0, 0, 0, 192, 0, 2, 1,
+			0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02, 0, 0, 0,    0x00,
+			0x10, 0x08, 0x06, 0x00, 0x01, 0x08, 0x00, 6, 4, 0x00, 0x01,
+			0x02, 0,    0,	  0,	0x00, 0x10, 192,  0, 2, 10,   0,
+			0,    0,    0,	  0,	0,    192,  0,	  2, 1,
 		};
 		/* IPv6 UDP 2001:db8::10 -> 2001:db8::1 port 5000 */
 		static const uint8_t ip6[62] = {
-			0x02, 0, 0, 0, 0x01, 0x01, 0x02, 0, 0, 0, 0x00, 0x10, 0x86, 0xdd,
-			0x60, 0, 0, 0, 0x00, 0x08, 17, 64,
-			0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10,
-			0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x01,
-			0x13, 0x88, 0x13, 0x88, 0x00, 0x08, 0x00, 0x00,
+			0x02, 0,    0,	  0,	0x01, 0x01, 0x02, 0,	0,    0,    0x00,
+			0x10, 0x86, 0xdd, 0x60, 0,    0,    0,	  0x00, 0x08, 17,   64,
+			0x20, 0x01, 0x0d, 0xb8, 0,    0,    0,	  0,	0,    0,    0,
+			0,    0,    0,	  0,	0x10, 0x20, 0x01, 0x0d, 0xb8, 0,    0,
+			0,    0,    0,	  0,	0,    0,    0,	  0,	0,    0x01, 0x13,
+			0x88, 0x13, 0x88, 0x00, 0x08, 0x00, 0x00,
 		};
 
 		memset(&in, 0, sizeof(in));
@@ -593,17 +611,17 @@ static void test_xdp_fragments(void)
 	f1 = s;
 	f1.raw_l4 = 1;
 	f1.ip_id = 0x5151;
-	f1.frag = 0x2000;            /* MF, offset 0 */
+	f1.frag = 0x2000; /* MF, offset 0 */
 	f1.payload = u;
 	f1.plen = 24;
 	f2 = f1;
-	f2.frag = 3;                 /* offset 24 bytes, last */
+	f2.frag = 3; /* offset 24 bytes, last */
 	f2.payload = u + 24;
 	f2.plen = 24;
 	in1 = F(f1);
 	in2 = F(f2);
 	e1 = fwd_of(f1, 46000, 5000);
-	e1.payload = ut;             /* translated UDP header, checksum of the whole */
+	e1.payload = ut; /* translated UDP header, checksum of the whole */
 	e2 = fwd_of(f2, 46000, 5000);
 	want1 = F(e1);
 	want2 = F(e2);
@@ -640,8 +658,8 @@ static void test_xdp_fragments(void)
 	s = client_spec(IPPROTO_TCP, 40000, 8082, TCP_SYN);
 	s.frag = 0x2000;
 	in1 = F(s);
-	run_case(0, "XDP first fragment of a tcp SYN to a port without a rule", if_pub0,
-		 &in1, XDP_PASS, &in1, &got);
+	run_case(0, "XDP first fragment of a tcp SYN to a port without a rule", if_pub0, &in1,
+		 XDP_PASS, &in1, &got);
 }
 
 /* Truncated and malformed headers: passed untouched, counted. */
@@ -658,28 +676,37 @@ static void test_xdp_malformed(void)
 	s = client_spec(IPPROTO_TCP, 40000, 8080, TCP_SYN);
 	base = F(s);
 
-#define MALFORMED(desc, frame_expr) do {                                    \
-	in = (frame_expr);                                                      \
-	snprintf(what, sizeof(what), "XDP malformed: %s", desc);                \
-	run_case(0, what, if_pub0, &in, XDP_PASS, &in, &got);                   \
-	n++;                                                                    \
-} while (0)
+#define MALFORMED(desc, frame_expr)                                      \
+	do {                                                             \
+		in = (frame_expr);                                       \
+		snprintf(what, sizeof(what), "XDP malformed: %s", desc); \
+		run_case(0, what, if_pub0, &in, XDP_PASS, &in, &got);    \
+		n++;                                                     \
+	} while (0)
 
-	in = base; in.len = 14;
+	in = base;
+	in.len = 14;
 	MALFORMED("IPv4 ethertype, frame ends after Ethernet (14 bytes)", in);
-	in = base; in.len = 14 + 12;
+	in = base;
+	in.len = 14 + 12;
 	MALFORMED("frame ends inside the IPv4 header (26 bytes)", in);
-	in = base; in.b[14] = 0x44; in.b[24] = in.b[25] = 0;
+	in = base;
+	in.b[14] = 0x44;
+	in.b[24] = in.b[25] = 0;
 	pkt_put16(in.b + 24, pkt_ip_csum(in.b + 14));
 	MALFORMED("ihl=4", in);
-	in = base; in.b[14] = 0x65;
+	in = base;
+	in.b[14] = 0x65;
 	MALFORMED("IP version 6 under ethertype 0x0800", in);
-	in = base; pkt_put16(in.b + 16, 16);
+	in = base;
+	pkt_put16(in.b + 16, 16);
 	pkt_put16(in.b + 24, pkt_ip_csum(in.b + 14));
 	MALFORMED("tot_len 16 < ihl*4 20", in);
-	in = base; in.len = 14 + 20 + 10;
+	in = base;
+	in.len = 14 + 20 + 10;
 	MALFORMED("frame ends inside the TCP header (10 of 20 bytes)", in);
-	in = base; in.b[14 + 20 + 12] = 4 << 4;
+	in = base;
+	in.b[14 + 20 + 12] = 4 << 4;
 	MALFORMED("TCP doff=4", in);
 	{
 		struct pkt_spec u = client_spec(IPPROTO_UDP, 40000, 5000, 0);
@@ -713,8 +740,9 @@ static void test_xdp_malformed(void)
 	 * this way (the parser bounds-checks it: see xm_parse()). */
 	in = base;
 	in.len = 13;
-	tap_ok(run_xdp(if_pub0, &in, &got, &rc) == -EINVAL,
-	       "XDP 13-byte frame (cut inside Ethernet): the kernel refuses it before the program (EINVAL)");
+	tap_ok(run_xdp(if_pub0, &in, &got, &rc) == -EINVAL, "XDP 13-byte frame (cut inside "
+							    "Ethernet): the kernel refuses it "
+							    "before the program (EINVAL)");
 }
 
 static void test_xdp_handover(void)
@@ -797,7 +825,7 @@ static void test_xdp_handover(void)
 		struct pkt_spec e = fwd_of(s, 43003, 80);
 
 		e.daddr = A_NONEIGH;
-		e.dmac = MAC_PUB0;   /* untouched: the kernel writes them */
+		e.dmac = MAC_PUB0; /* untouched: the kernel writes them */
 		e.smac = MAC_CLIENT;
 		want = F(e);
 	}
@@ -811,12 +839,15 @@ static void test_xdp_handover(void)
 	s.tcp_flags = TCP_ACK;
 	in = F(s);
 	for (int step = 0; step < 2; step++) {
-		static const uint8_t macs[2][6] = { { 0x02, 0, 0, 0, 0, 0x03 }, { 0x02, 0, 0, 0, 0, 0x04 } };
+		static const uint8_t macs[2][6] = { { 0x02, 0, 0, 0, 0, 0x03 },
+						    { 0x02, 0, 0, 0, 0, 0x04 } };
 		uint32_t idle = step ? 5 : 2;
 		struct pkt_spec e = fwd_of(s, 43003, 80);
 
-		sh("ip neigh replace 198.18.0.3 lladdr 02:00:00:00:00:0%d dev bk0 nud permanent", 3 + step);
-		tap_ok(flow_age(A_CLIENT, A_PUB0, 43003, 9001, IPPROTO_TCP, idle) == 0, "flow aged by %u s", idle);
+		sh("ip neigh replace 198.18.0.3 lladdr 02:00:00:00:00:0%d dev bk0 nud permanent",
+		   3 + step);
+		tap_ok(flow_age(A_CLIENT, A_PUB0, 43003, 9001, IPPROTO_TCP, idle) == 0,
+		       "flow aged by %u s", idle);
 		w = step ? "XDP tcp ACK to 9001 after the neighbour's MAC changed, flow idle 5 s" :
 			   "XDP tcp ACK to 9001 after the backend's neighbour appeared";
 		e.daddr = A_NONEIGH;
@@ -893,12 +924,12 @@ static void test_xdp_ttl_gen(void)
 		 if_pub0, &in, XDP_PASS, &in, &got);
 	set_config(1);
 	want = F(fwd_of(s, 44003, 81));
-	run_case(0, "XDP tcp SYN to 8081 after switching config.active_gen to 1",
-		 if_pub0, &in, XDP_REDIRECT, &want, &got);
+	run_case(0, "XDP tcp SYN to 8081 after switching config.active_gen to 1", if_pub0, &in,
+		 XDP_REDIRECT, &want, &got);
 	s = client_spec(IPPROTO_TCP, 44004, 8080, TCP_SYN);
 	in = F(s);
-	run_case(0, "XDP tcp SYN to 8080 in generation 1 (rule only in gen 0)",
-		 if_pub0, &in, XDP_PASS, &in, &got);
+	run_case(0, "XDP tcp SYN to 8080 in generation 1 (rule only in gen 0)", if_pub0, &in,
+		 XDP_PASS, &in, &got);
 	set_config(0);
 
 	w = "XDP tcp SYN to 192.0.2.1:8443 (rule for that address only)";
@@ -984,7 +1015,8 @@ static void test_tc(void)
 		struct xm_flow f;
 
 		tap_ok(flow_get(A_BACKEND, A_BK0, 80, 45003, IPPROTO_TCP, &f) == 0 &&
-		       f.out_vlan == 100, "%s: reply entry remembers TCI 100", w);
+			       f.out_vlan == 100,
+		       "%s: reply entry remembers TCI 100", w);
 	}
 	w = "tc reply for the tagged client (tag pushed as skb metadata)";
 	r = backend_spec(IPPROTO_TCP, 80, 45003, TCP_SYN | TCP_ACK);
@@ -1042,7 +1074,8 @@ int main(void)
 	A_NOROUTE = IPV4(198, 19, 200, 1);
 	A_PUB1_PEER = IPV4(198, 51, 100, 2);
 
-	if (!tap_ok(setup_netns() == 0, "private network namespace with pub0, bk0, pub1, routes and neighbours"))
+	if (!tap_ok(setup_netns() == 0, "private network namespace with pub0, bk0, pub1, routes "
+					"and neighbours"))
 		return tap_done();
 	ncpus = libbpf_num_possible_cpus();
 	skel = xmasq_bpf__open_and_load();

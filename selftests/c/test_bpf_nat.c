@@ -20,29 +20,29 @@
 #include "bpf_env.h"
 #include <time.h>
 
-static const uint8_t MAC_PUB0[6]    = { 0x02, 0, 0, 0, 0x01, 0x01 };
-static const uint8_t MAC_BK0[6]     = { 0x02, 0, 0, 0, 0x02, 0x01 };
-static const uint8_t MAC_LAN0[6]    = { 0x02, 0, 0, 0, 0x04, 0x01 };
+static const uint8_t MAC_PUB0[6] = { 0x02, 0, 0, 0, 0x01, 0x01 };
+static const uint8_t MAC_BK0[6] = { 0x02, 0, 0, 0, 0x02, 0x01 };
+static const uint8_t MAC_LAN0[6] = { 0x02, 0, 0, 0, 0x04, 0x01 };
 static const uint8_t MAC_BACKEND[6] = { 0x02, 0, 0, 0, 0x00, 0x02 };
-static const uint8_t MAC_HP[6]      = { 0x02, 0, 0, 0, 0x00, 0x05 }; /* 198.18.0.5 */
-static const uint8_t MAC_RTR[6]     = { 0x02, 0, 0, 0, 0x00, 0xfd }; /* 198.18.0.254 */
-static const uint8_t MAC_CLIENT[6]  = { 0x02, 0, 0, 0, 0x00, 0x10 };
-static const uint8_t MAC_GW[6]      = { 0x02, 0, 0, 0, 0x00, 0xfe }; /* 192.0.2.254 */
-static const uint8_t MAC_LAN10[6]   = { 0x02, 0, 0, 0, 0x00, 0x30 };
-static const uint8_t MAC_LAN11[6]   = { 0x02, 0, 0, 0, 0x00, 0x31 };
+static const uint8_t MAC_HP[6] = { 0x02, 0, 0, 0, 0x00, 0x05 };	 /* 198.18.0.5 */
+static const uint8_t MAC_RTR[6] = { 0x02, 0, 0, 0, 0x00, 0xfd }; /* 198.18.0.254 */
+static const uint8_t MAC_CLIENT[6] = { 0x02, 0, 0, 0, 0x00, 0x10 };
+static const uint8_t MAC_GW[6] = { 0x02, 0, 0, 0, 0x00, 0xfe }; /* 192.0.2.254 */
+static const uint8_t MAC_LAN10[6] = { 0x02, 0, 0, 0, 0x00, 0x30 };
+static const uint8_t MAC_LAN11[6] = { 0x02, 0, 0, 0, 0x00, 0x31 };
 static const uint8_t MAC_LAN1_10[6] = { 0x02, 0, 0, 0, 0x00, 0x32 }; /* 198.19.1.10 */
 
-static uint32_t A_PUB0, A_CLIENT, A_GW, A_OUT, A_BK0, A_BACKEND, A_HP, A_RTR,
-		A_LAN0, A_LAN10, A_LAN11, A_LAN1_10, A_PUB1_PEER;
+static uint32_t A_PUB0, A_CLIENT, A_GW, A_OUT, A_BK0, A_BACKEND, A_HP, A_RTR, A_LAN0, A_LAN10,
+	A_LAN11, A_LAN1_10, A_PUB1_PEER;
 
 enum {
-	RULE_TCP = 1,        /* pub0 tcp 8080 -> backend:80 */
-	RULE_UDP = 2,        /* pub0 udp 5000 -> backend:5000 */
-	RULE_KEEP = 3,       /* pub0 tcp 8090 -> backend:90, keep source */
-	RULE_MASQ = 20,      /* masquerade 198.19.0.0/24 out of pub0 */
+	RULE_TCP = 1,	/* pub0 tcp 8080 -> backend:80 */
+	RULE_UDP = 2,	/* pub0 udp 5000 -> backend:5000 */
+	RULE_KEEP = 3,	/* pub0 tcp 8090 -> backend:90, keep source */
+	RULE_MASQ = 20, /* masquerade 198.19.0.0/24 out of pub0 */
 };
 
-#define LOCAL_PORT_LO 32768  /* the kernel's default ephemeral range */
+#define LOCAL_PORT_LO 32768 /* the kernel's default ephemeral range */
 #define LOCAL_PORT_HI 60999
 
 static int if_pub0, if_bk0, if_lan0, if_pub1;
@@ -57,7 +57,8 @@ static int setup_netns(void)
 
 	if (env_base_netns())
 		return -1;
-	err |= sh("ip link add lan0 address 02:00:00:00:04:01 type veth peer name lan0p address 02:00:00:00:04:02");
+	err |= sh("ip link add lan0 address 02:00:00:00:04:01 type veth peer name lan0p address "
+		  "02:00:00:00:04:02");
 	err |= sh("ip addr add 198.19.0.1/16 dev lan0");
 	err |= sh("ip link set lan0 up && ip link set lan0p up");
 	err |= write_file("/proc/sys/net/ipv4/conf/lan0/forwarding", "1");
@@ -101,12 +102,14 @@ static int set_config(uint32_t timeout_all)
 	return bpf_map_update_elem(fd_config, &zero, &c, BPF_ANY);
 }
 
-static int set_iface_mtu(int ifindex, uint32_t addr, const uint8_t *mac,
-			 uint8_t slot, uint16_t mtu)
+static int set_iface_mtu(int ifindex, uint32_t addr, const uint8_t *mac, uint8_t slot, uint16_t mtu)
 {
 	struct xm_iface v = {
-		.ifindex = (uint32_t)ifindex, .addr = addr, .slot = slot,
-		.flags = XM_IFACE_XDP_TX_OK | XM_IFACE_XDP_ATTACHED, .mtu = mtu,
+		.ifindex = (uint32_t)ifindex,
+		.addr = addr,
+		.slot = slot,
+		.flags = XM_IFACE_XDP_TX_OK | XM_IFACE_XDP_ATTACHED,
+		.mtu = mtu,
 	};
 
 	memcpy(v.mac, mac, 6);
@@ -116,7 +119,9 @@ static int set_iface_mtu(int ifindex, uint32_t addr, const uint8_t *mac,
 static int add_masq(uint32_t id, uint32_t prefix, uint32_t len, uint8_t gen, int out_if)
 {
 	struct xm_masq_key k = {
-		.prefixlen = 32 + len, .gen = htonl(gen), .saddr = prefix,
+		.prefixlen = 32 + len,
+		.gen = htonl(gen),
+		.saddr = prefix,
 	};
 	struct xm_masq_value v = { .rule_id = id, .out_ifindex = (uint32_t)out_if };
 
@@ -166,13 +171,18 @@ static void frags_clear(void)
 /* ---- frames ------------------------------------------------------------ */
 
 /* Client -> pub0 (as received on pub0). */
-static struct pkt_spec client_spec(uint8_t proto, uint16_t sport, uint16_t dport,
-				   uint8_t flags)
+static struct pkt_spec client_spec(uint8_t proto, uint16_t sport, uint16_t dport, uint8_t flags)
 {
 	struct pkt_spec s = {
-		.dmac = MAC_PUB0, .smac = MAC_CLIENT,
-		.saddr = A_CLIENT, .daddr = A_PUB0, .sport = sport, .dport = dport,
-		.proto = proto, .ttl = 64, .tcp_flags = flags,
+		.dmac = MAC_PUB0,
+		.smac = MAC_CLIENT,
+		.saddr = A_CLIENT,
+		.daddr = A_PUB0,
+		.sport = sport,
+		.dport = dport,
+		.proto = proto,
+		.ttl = 64,
+		.tcp_flags = flags,
 	};
 	return s;
 }
@@ -191,13 +201,19 @@ static struct pkt_spec fwd_of(struct pkt_spec s, uint16_t new_sport, uint16_t ne
 }
 
 /* Backend -> bk0 (as received on bk0). */
-static struct pkt_spec backend_spec(uint8_t proto, uint16_t sport, uint16_t dport,
-				    uint8_t flags)
+static struct pkt_spec backend_spec(uint8_t proto, uint16_t sport, uint16_t dport, uint8_t flags)
 {
 	struct pkt_spec s = {
-		.dmac = MAC_BK0, .smac = MAC_BACKEND,
-		.saddr = A_BACKEND, .daddr = A_BK0, .sport = sport, .dport = dport,
-		.proto = proto, .ttl = 64, .tcp_flags = flags, .ip_id = 0x4321,
+		.dmac = MAC_BK0,
+		.smac = MAC_BACKEND,
+		.saddr = A_BACKEND,
+		.daddr = A_BK0,
+		.sport = sport,
+		.dport = dport,
+		.proto = proto,
+		.ttl = 64,
+		.tcp_flags = flags,
+		.ip_id = 0x4321,
 	};
 	return s;
 }
@@ -217,13 +233,20 @@ static struct pkt_spec rev_of(struct pkt_spec s, uint32_t client, const uint8_t 
 }
 
 /* Private host -> anywhere (as received on lan0). */
-static struct pkt_spec lan_spec(uint8_t proto, uint32_t src, const uint8_t *smac,
-				uint16_t sport, uint32_t dst, uint16_t dport, uint8_t flags)
+static struct pkt_spec lan_spec(uint8_t proto, uint32_t src, const uint8_t *smac, uint16_t sport,
+				uint32_t dst, uint16_t dport, uint8_t flags)
 {
 	struct pkt_spec s = {
-		.dmac = MAC_LAN0, .smac = smac,
-		.saddr = src, .daddr = dst, .sport = sport, .dport = dport,
-		.proto = proto, .ttl = 64, .tcp_flags = flags, .ip_id = 0x5678,
+		.dmac = MAC_LAN0,
+		.smac = smac,
+		.saddr = src,
+		.daddr = dst,
+		.sport = sport,
+		.dport = dport,
+		.proto = proto,
+		.ttl = 64,
+		.tcp_flags = flags,
+		.ip_id = 0x5678,
 	};
 	return s;
 }
@@ -243,9 +266,16 @@ static struct pkt_spec masq_of(struct pkt_spec s, uint16_t new_sport)
 static struct pkt_spec out_spec(uint8_t proto, uint16_t sport, uint16_t dport, uint8_t flags)
 {
 	struct pkt_spec s = {
-		.dmac = MAC_PUB0, .smac = MAC_GW,
-		.saddr = A_OUT, .daddr = A_PUB0, .sport = sport, .dport = dport,
-		.proto = proto, .ttl = 55, .tcp_flags = flags, .ip_id = 0x9abc,
+		.dmac = MAC_PUB0,
+		.smac = MAC_GW,
+		.saddr = A_OUT,
+		.daddr = A_PUB0,
+		.sport = sport,
+		.dport = dport,
+		.proto = proto,
+		.ttl = 55,
+		.tcp_flags = flags,
+		.ip_id = 0x9abc,
 	};
 	return s;
 }
@@ -265,14 +295,20 @@ static struct pkt_spec unmasq_of(struct pkt_spec s, uint32_t host, const uint8_t
 /* An ICMP error frame quoting the IP packet of `quoted` (untagged), its
  * first qlen bytes (0 = all of it). */
 static struct frame icmp_err(const uint8_t *dmac, const uint8_t *smac, uint32_t saddr,
-			     uint32_t daddr, uint8_t ttl, uint8_t type, uint8_t code,
-			     uint32_t rest, const struct frame *quoted, size_t qlen)
+			     uint32_t daddr, uint8_t ttl, uint8_t type, uint8_t code, uint32_t rest,
+			     const struct frame *quoted, size_t qlen)
 {
 	uint8_t msg[PKT_MAX];
 	struct pkt_view v = pkt_view(quoted->b, quoted->len);
 	struct pkt_spec s = {
-		.dmac = dmac, .smac = smac, .saddr = saddr, .daddr = daddr,
-		.proto = IPPROTO_ICMP, .ttl = ttl, .ip_id = 0x0e0e, .raw_l4 = 1,
+		.dmac = dmac,
+		.smac = smac,
+		.saddr = saddr,
+		.daddr = daddr,
+		.proto = IPPROTO_ICMP,
+		.ttl = ttl,
+		.ip_id = 0x0e0e,
+		.raw_l4 = 1,
 	};
 
 	if (!qlen)
@@ -306,13 +342,13 @@ static void check_icmperr(const char *what, const struct frame *f, int want_inne
 	if (!tap_ok(c.ok && c.in_ip_got == c.in_ip_want,
 		    "%s: quoted IPv4 header checksum equals full recomputation", what))
 		tap_diag("stored 0x%04x, computed 0x%04x", c.in_ip_got, c.in_ip_want);
-	if (want_inner_l4 &&
-	    !tap_ok(c.ok && c.inner_l4_full && c.in_l4_got == c.in_l4_want,
-		    "%s: quoted %s checksum equals full recomputation", what,
-		    c.inner_proto == IPPROTO_TCP ? "TCP" : c.inner_proto == IPPROTO_UDP ?
-		    "UDP" : "ICMP"))
-		tap_diag("stored 0x%04x, computed 0x%04x (whole datagram quoted: %d)",
-			 c.in_l4_got, c.in_l4_want, c.inner_l4_full);
+	if (want_inner_l4 && !tap_ok(c.ok && c.inner_l4_full && c.in_l4_got == c.in_l4_want,
+				     "%s: quoted %s checksum equals full recomputation", what,
+				     c.inner_proto == IPPROTO_TCP ? "TCP" :
+				     c.inner_proto == IPPROTO_UDP ? "UDP" :
+								    "ICMP"))
+		tap_diag("stored 0x%04x, computed 0x%04x (whole datagram quoted: %d)", c.in_l4_got,
+			 c.in_l4_want, c.inner_l4_full);
 }
 
 /* ---- 1. masquerade rules ----------------------------------------------- */
@@ -328,7 +364,8 @@ static void test_masq(void)
 
 	flows_clear();
 	cnt_mark();
-	w = "XDP masq tcp SYN 198.19.0.10:12345 -> 198.18.200.5:443 on lan0 (port outside 32768-60999: kept)";
+	w = "XDP masq tcp SYN 198.19.0.10:12345 -> 198.18.200.5:443 on lan0 (port outside "
+	    "32768-60999: kept)";
 	s = lan_spec(IPPROTO_TCP, A_LAN10, MAC_LAN10, 12345, A_OUT, 443, TCP_SYN);
 	in = F(s);
 	want = F(masq_of(s, 12345));
@@ -337,13 +374,17 @@ static void test_masq(void)
 	cnt_check(XM_C_FLOW_NEW, 1, w);
 	tap_ok(flows_count() == 2, "%s: two flow entries", w);
 	tap_ok(flow_get(A_LAN10, A_OUT, 12345, 443, IPPROTO_TCP, &f) == 0 &&
-	       flow_eq(&f, A_PUB0, A_OUT, 12345, 443, if_pub0, MAC_GW, 0,
-		       XM_FLOW_L2_VALID, RULE_MASQ),
-	       "%s: original entry rewrites to 192.0.2.1:12345 -> 198.18.200.5:443 via pub0 to the gateway's MAC", w);
+		       flow_eq(&f, A_PUB0, A_OUT, 12345, 443, if_pub0, MAC_GW, 0, XM_FLOW_L2_VALID,
+			       RULE_MASQ),
+	       "%s: original entry rewrites to 192.0.2.1:12345 -> 198.18.200.5:443 via pub0 to the "
+	       "gateway's MAC",
+	       w);
 	tap_ok(flow_get(A_OUT, A_PUB0, 443, 12345, IPPROTO_TCP, &f) == 0 &&
-	       flow_eq(&f, A_OUT, A_LAN10, 443, 12345, if_lan0, MAC_LAN10, 0,
-		       XM_FLOW_REPLY | XM_FLOW_L2_VALID, RULE_MASQ),
-	       "%s: reply entry {198.18.200.5:443 -> 192.0.2.1:12345} rewrites back to 198.19.0.10:12345 via lan0", w);
+		       flow_eq(&f, A_OUT, A_LAN10, 443, 12345, if_lan0, MAC_LAN10, 0,
+			       XM_FLOW_REPLY | XM_FLOW_L2_VALID, RULE_MASQ),
+	       "%s: reply entry {198.18.200.5:443 -> 192.0.2.1:12345} rewrites back to "
+	       "198.19.0.10:12345 via lan0",
+	       w);
 
 	w = "XDP masq tcp SYN-ACK 198.18.200.5:443 -> 192.0.2.1:12345 on pub0 (reply)";
 	r = out_spec(IPPROTO_TCP, 443, 12345, TCP_SYN | TCP_ACK);
@@ -356,15 +397,16 @@ static void test_masq(void)
 	flow_get(A_LAN10, A_OUT, 12345, 443, IPPROTO_TCP, &f);
 	tap_ok(f.state == XM_ST_ESTABLISHED, "%s: flow ESTABLISHED (state %u)", w, f.state);
 
-	w = "XDP masq tcp SYN 198.19.0.10:40000 -> 198.18.200.5:443 (port in 32768-60999: replaced)";
+	w = "XDP masq tcp SYN 198.19.0.10:40000 -> 198.18.200.5:443 (port in 32768-60999: "
+	    "replaced)";
 	s = lan_spec(IPPROTO_TCP, A_LAN10, MAC_LAN10, 40000, A_OUT, 443, TCP_SYN);
 	in = F(s);
 	port = 0;
 	if (run_case(0, w, if_lan0, &in, XDP_REDIRECT, NULL, &got))
 		port = frame_sport(&got);
 	if (!tap_ok(port >= XM_DEFAULT_PORT_LO && port <= XM_DEFAULT_PORT_HI,
-		    "%s: source port %u from port_lo..port_hi %u-%u", w, port,
-		    XM_DEFAULT_PORT_LO, XM_DEFAULT_PORT_HI))
+		    "%s: source port %u from port_lo..port_hi %u-%u", w, port, XM_DEFAULT_PORT_LO,
+		    XM_DEFAULT_PORT_HI))
 		pkt_hex("got", got.b, got.len, diag_fmt);
 	want = F(masq_of(s, port));
 	if (!tap_ok(same_frame(&got, &want), "%s: rest of the frame as expected", w))
@@ -429,24 +471,27 @@ static void test_masq(void)
 		 if_lan0, &in, XDP_PASS, &in, &got);
 	s = lan_spec(IPPROTO_UDP, A_LAN10, MAC_LAN10, 12348, A_LAN0, 53, 0);
 	in = F(s);
-	run_case(0, "XDP udp 198.19.0.10 -> 198.19.0.1:53 (the router's own address)",
-		 if_lan0, &in, XDP_PASS, &in, &got);
+	run_case(0, "XDP udp 198.19.0.10 -> 198.19.0.1:53 (the router's own address)", if_lan0, &in,
+		 XDP_PASS, &in, &got);
 	s = lan_spec(IPPROTO_TCP, A_LAN1_10, MAC_LAN1_10, 12349, A_OUT, 443, TCP_SYN);
 	in = F(s);
-	run_case(0, "XDP tcp SYN from 198.19.1.10 (outside the prefix 198.19.0.0/24) to 198.18.200.5",
+	run_case(0,
+		 "XDP tcp SYN from 198.19.1.10 (outside the prefix 198.19.0.0/24) to 198.18.200.5",
 		 if_lan0, &in, XDP_PASS, &in, &got);
 	s = lan_spec(IPPROTO_UDP, A_LAN1_10, MAC_LAN1_10, 12349, A_OUT, 53, 0);
 	in = F(s);
-	run_case(0, "XDP udp from 198.19.1.10 (outside the prefix) to 198.18.200.5",
-		 if_lan0, &in, XDP_PASS, &in, &got);
+	run_case(0, "XDP udp from 198.19.1.10 (outside the prefix) to 198.18.200.5", if_lan0, &in,
+		 XDP_PASS, &in, &got);
 	s = lan_spec(IPPROTO_TCP, A_LAN10, MAC_LAN10, 12350, A_BACKEND, 80, TCP_SYN);
 	in = F(s);
-	run_case(0, "XDP tcp SYN 198.19.0.10 -> 198.18.0.2:80 (routed out of bk0, the rule names pub0)",
+	run_case(0,
+		 "XDP tcp SYN 198.19.0.10 -> 198.18.0.2:80 (routed out of bk0, the rule names "
+		 "pub0)",
 		 if_lan0, &in, XDP_PASS, &in, &got);
 	s = lan_spec(IPPROTO_UDP, A_LAN10, MAC_LAN10, 12350, A_PUB1_PEER, 53, 0);
 	in = F(s);
-	run_case(0, "XDP udp 198.19.0.10 -> 198.51.100.2 (routed out of unmanaged pub1)",
-		 if_lan0, &in, XDP_PASS, &in, &got);
+	run_case(0, "XDP udp 198.19.0.10 -> 198.51.100.2 (routed out of unmanaged pub1)", if_lan0,
+		 &in, XDP_PASS, &in, &got);
 	cnt_check(XM_C_PASS_NOT_OURS, 7, "traffic not masqueraded");
 	cnt_check(XM_C_FLOW_NEW, 0, "traffic not masqueraded");
 	tap_ok(flows_count() == n, "traffic not masqueraded: no flow created (%d entries, was %d)",
@@ -454,7 +499,8 @@ static void test_masq(void)
 
 	/* A masquerade rule matches source and egress, not the ingress
 	 * (like -s PREFIX -o IFACE -j MASQUERADE). */
-	w = "tc masq tcp SYN 198.19.0.10:12351 -> 198.18.200.5:443 arriving on bk0 (ingress not part of the rule)";
+	w = "tc masq tcp SYN 198.19.0.10:12351 -> 198.18.200.5:443 arriving on bk0 (ingress not "
+	    "part of the rule)";
 	s = lan_spec(IPPROTO_TCP, A_LAN10, MAC_LAN10, 12351, A_OUT, 443, TCP_SYN);
 	s.dmac = MAC_BK0;
 	in = F(s);
@@ -462,8 +508,8 @@ static void test_masq(void)
 	run_case(1, w, if_bk0, &in, TC_ACT_REDIRECT, &want, &got);
 	check_csums(w, &got);
 	tap_ok(flow_get(A_OUT, A_PUB0, 443, 12351, IPPROTO_TCP, &f) == 0 &&
-	       flow_eq(&f, A_OUT, A_LAN10, 443, 12351, if_bk0, MAC_LAN10, 0,
-		       XM_FLOW_REPLY | XM_FLOW_L2_VALID, RULE_MASQ),
+		       flow_eq(&f, A_OUT, A_LAN10, 443, 12351, if_bk0, MAC_LAN10, 0,
+			       XM_FLOW_REPLY | XM_FLOW_L2_VALID, RULE_MASQ),
 	       "%s: reply entry goes back out of bk0", w);
 }
 
@@ -488,8 +534,8 @@ static void test_masq_echo(void)
 	run_case(0, w, if_lan0, &in, XDP_REDIRECT, &want, &got);
 	check_csums(w, &got);
 	tap_ok(flow_get(A_OUT, A_PUB0, 0x0777, 0x0777, IPPROTO_ICMP, &f) == 0 &&
-	       flow_eq(&f, A_OUT, A_LAN10, 0x0777, 0x0777, if_lan0, MAC_LAN10, 0,
-		       XM_FLOW_REPLY | XM_FLOW_L2_VALID, RULE_MASQ),
+		       flow_eq(&f, A_OUT, A_LAN10, 0x0777, 0x0777, if_lan0, MAC_LAN10, 0,
+			       XM_FLOW_REPLY | XM_FLOW_L2_VALID, RULE_MASQ),
 	       "%s: reply entry keyed on id 0x0777 (sport = dport = id)", w);
 
 	w = "XDP masq ICMP echo request 198.19.0.11 with the same id 0x0777";
@@ -532,7 +578,7 @@ static void test_masq_echo(void)
 	w = "tc masq ICMP echo request 198.19.0.11 id 0x0777 again (existing flow)";
 	s = lan_spec(IPPROTO_ICMP, A_LAN11, MAC_LAN11, 0x0777, A_OUT, 0, 0);
 	s.payload = PAYLOAD;
-	s.plen = 3;  /* odd length */
+	s.plen = 3; /* odd length */
 	in = F(s);
 	want = F(masq_of(s, id2));
 	run_case(1, w, if_lan0, &in, TC_ACT_REDIRECT, &want, &got);
@@ -542,8 +588,8 @@ static void test_masq_echo(void)
 	s = out_spec(IPPROTO_ICMP, 0x0999, 0, 0);
 	s.echo_reply = 1;
 	in = F(s);
-	run_case(0, "XDP ICMP echo reply 198.18.200.5 -> 192.0.2.1 with an id of no flow",
-		 if_pub0, &in, XDP_PASS, &in, &got);
+	run_case(0, "XDP ICMP echo reply 198.18.200.5 -> 192.0.2.1 with an id of no flow", if_pub0,
+		 &in, XDP_PASS, &in, &got);
 }
 
 /* ---- 3. ICMP errors (RFC 5508) ------------------------------------------ */
@@ -567,21 +613,21 @@ static void test_icmp_errors(void)
 	r = backend_spec(IPPROTO_TCP, 80, 12000, TCP_SYN | TCP_ACK);
 	in = F(r);
 	want = F(rev_of(r, A_CLIENT, MAC_CLIENT, 8080, 12000));
-	run_case(0, "ICMP errors set-up: SYN-ACK from the backend", if_bk0, &in,
-		 XDP_REDIRECT, &want, &got);
+	run_case(0, "ICMP errors set-up: SYN-ACK from the backend", if_bk0, &in, XDP_REDIRECT,
+		 &want, &got);
 	/* A UDP flow. */
 	s = client_spec(IPPROTO_UDP, 12001, 5000, 0);
 	s.payload = PAYLOAD;
 	s.plen = 9;
 	in = F(s);
 	want = F(fwd_of(s, 12001, 5000));
-	run_case(0, "ICMP errors set-up: udp 192.0.2.10:12001 -> :5000", if_pub0, &in,
-		 XDP_REDIRECT, &want, &got);
+	run_case(0, "ICMP errors set-up: udp 192.0.2.10:12001 -> :5000", if_pub0, &in, XDP_REDIRECT,
+		 &want, &got);
 	/* Echo flows through masquerade, the second with a translated id. */
 	s = lan_spec(IPPROTO_ICMP, A_LAN10, MAC_LAN10, 0x0888, A_OUT, 0, 0);
 	in = F(s);
-	run_case(0, "ICMP errors set-up: echo 198.19.0.10 id 0x0888", if_lan0, &in,
-		 XDP_REDIRECT, NULL, &got);
+	run_case(0, "ICMP errors set-up: echo 198.19.0.10 id 0x0888", if_lan0, &in, XDP_REDIRECT,
+		 NULL, &got);
 	s = lan_spec(IPPROTO_ICMP, A_LAN11, MAC_LAN11, 0x0888, A_OUT, 0, 0);
 	s.payload = PAYLOAD;
 	s.plen = 12;
@@ -589,18 +635,20 @@ static void test_icmp_errors(void)
 	if (run_case(0, "ICMP errors set-up: echo 198.19.0.11 id 0x0888", if_lan0, &in,
 		     XDP_REDIRECT, NULL, &got))
 		id2 = frame_sport(&got);
-	tap_ok(id2 && id2 != 0x0888, "ICMP errors set-up: second echo got id 0x%04x (translated)", id2);
+	tap_ok(id2 && id2 != 0x0888, "ICMP errors set-up: second echo got id 0x%04x (translated)",
+	       id2);
 	cnt_mark();
 
 	/* (a) Port unreachable from the backend about the SYN the router sent,
 	 * whole TCP header quoted. The client must see an error from the
 	 * public address about the packet it sent. */
-	w = "XDP ICMP port unreachable from the backend about the forwarded tcp SYN (TCP header quoted whole)";
+	w = "XDP ICMP port unreachable from the backend about the forwarded tcp SYN (TCP header "
+	    "quoted whole)";
 	s = client_spec(IPPROTO_TCP, 12000, 8080, TCP_SYN);
-	sent = F(fwd_of(s, 12000, 80));             /* as the backend got it */
+	sent = F(fwd_of(s, 12000, 80)); /* as the backend got it */
 	t = s;
-	t.ttl = 63;                                 /* the quote keeps the hop */
-	orig = F(t);                                /* what the client sent */
+	t.ttl = 63;  /* the quote keeps the hop */
+	orig = F(t); /* what the client sent */
 	in = icmp_err(MAC_BK0, MAC_BACKEND, A_BACKEND, A_BK0, 64, 3, 3, 0, &sent, 0);
 	want = icmp_err(MAC_CLIENT, MAC_PUB0, A_PUB0, A_CLIENT, 63, 3, 3, 0, &orig, 0);
 	run_case(0, w, if_bk0, &in, XDP_REDIRECT, &want, &got);
@@ -614,7 +662,8 @@ static void test_icmp_errors(void)
 	check_icmperr(w, &got, 0);
 	nerr++;
 
-	w = "XDP ICMP port unreachable from the backend about the forwarded udp datagram (quoted whole)";
+	w = "XDP ICMP port unreachable from the backend about the forwarded udp datagram (quoted "
+	    "whole)";
 	s = client_spec(IPPROTO_UDP, 12001, 5000, 0);
 	s.payload = PAYLOAD;
 	s.plen = 9;
@@ -669,7 +718,8 @@ static void test_icmp_errors(void)
 	nerr++;
 
 	/* (c) About an echo flow: the quoted echo id is translated back. */
-	w = "XDP ICMP host unreachable from 192.0.2.254 about the second host's echo (id translated)";
+	w = "XDP ICMP host unreachable from 192.0.2.254 about the second host's echo (id "
+	    "translated)";
 	s = lan_spec(IPPROTO_ICMP, A_LAN11, MAC_LAN11, 0x0888, A_OUT, 0, 0);
 	s.payload = PAYLOAD;
 	s.plen = 12;
@@ -712,14 +762,14 @@ static void test_icmp_errors(void)
 	s = client_spec(IPPROTO_TCP, 12000, 8080, TCP_SYN);
 	sent = F(fwd_of(s, 12000, 80));
 	in = icmp_err(MAC_BK0, MAC_BACKEND, A_BACKEND, A_BK0, 64, 3, 3, 0, &sent, 22);
-	run_case(0, "XDP ICMP port unreachable quoting the IP header + 2 bytes (ports cut)",
-		 if_bk0, &in, XDP_PASS, &in, &got);
+	run_case(0, "XDP ICMP port unreachable quoting the IP header + 2 bytes (ports cut)", if_bk0,
+		 &in, XDP_PASS, &in, &got);
 	in = icmp_err(MAC_BK0, MAC_BACKEND, A_BACKEND, A_BK0, 64, 3, 3, 0, &sent, 12);
-	run_case(0, "XDP ICMP port unreachable quoting 12 bytes of the IP header",
-		 if_bk0, &in, XDP_PASS, &in, &got);
+	run_case(0, "XDP ICMP port unreachable quoting 12 bytes of the IP header", if_bk0, &in,
+		 XDP_PASS, &in, &got);
 	in = icmp_err(MAC_BK0, MAC_BACKEND, A_BACKEND, A_BK0, 64, 3, 3, 0, &sent, 22);
-	run_case(1, "tc ICMP port unreachable quoting the IP header + 2 bytes",
-		 if_bk0, &in, TC_ACT_OK, &in, &got);
+	run_case(1, "tc ICMP port unreachable quoting the IP header + 2 bytes", if_bk0, &in,
+		 TC_ACT_OK, &in, &got);
 	cnt_check(XM_C_ICMP_ERROR, 0, "ICMP errors about no flow or with a short quote");
 }
 
@@ -729,7 +779,7 @@ static void test_masq_frags(void)
 {
 	struct pkt_spec s, f1, f2, e1, e2;
 	struct frame whole, whole_t, in1, in2, want1, want2, got;
-	struct xm_frag_key fk = {0};
+	struct xm_frag_key fk = { 0 };
 	struct xm_frag_value fv;
 	struct pkt_view v;
 	uint8_t u[48], ut[48];
@@ -751,17 +801,17 @@ static void test_masq_frags(void)
 	f1 = s;
 	f1.raw_l4 = 1;
 	f1.ip_id = 0x6161;
-	f1.frag = 0x2000;            /* MF, offset 0 */
+	f1.frag = 0x2000; /* MF, offset 0 */
 	f1.payload = u;
 	f1.plen = 24;
 	f2 = f1;
-	f2.frag = 3;                 /* offset 24 bytes, last */
+	f2.frag = 3; /* offset 24 bytes, last */
 	f2.payload = u + 24;
 	in1 = F(f1);
 	in2 = F(f2);
 	e1 = masq_of(f1, 5400);
-	e1.payload = ut;             /* translated UDP header, checksum of the whole */
-	e2 = masq_of(f2, 5400);      /* L3 only: payload untouched */
+	e1.payload = ut;	/* translated UDP header, checksum of the whole */
+	e2 = masq_of(f2, 5400); /* L3 only: payload untouched */
 	want1 = F(e1);
 	want2 = F(e2);
 
@@ -775,11 +825,12 @@ static void test_masq_frags(void)
 	fk.ip_id = htons(0x6161);
 	fk.proto = IPPROTO_UDP;
 	memset(&fv, 0, sizeof(fv));
-	if (!tap_ok(bpf_map_lookup_elem(fd_frags, &fk, &fv) == 0 &&
-		    fv.flow.saddr == A_LAN10 && fv.flow.daddr == A_OUT &&
-		    fv.flow.sport == htons(5400) && fv.flow.dport == htons(53) &&
-		    fv.flow.proto == IPPROTO_UDP,
-		    "%s: frags entry {198.19.0.10, 198.18.200.5, id 0x6161, udp} -> flow 198.19.0.10:5400 -> 198.18.200.5:53", w))
+	if (!tap_ok(bpf_map_lookup_elem(fd_frags, &fk, &fv) == 0 && fv.flow.saddr == A_LAN10 &&
+			    fv.flow.daddr == A_OUT && fv.flow.sport == htons(5400) &&
+			    fv.flow.dport == htons(53) && fv.flow.proto == IPPROTO_UDP,
+		    "%s: frags entry {198.19.0.10, 198.18.200.5, id 0x6161, udp} -> flow "
+		    "198.19.0.10:5400 -> 198.18.200.5:53",
+		    w))
 		tap_diag("lookup: %s; flow %08x:%u -> %08x:%u proto %u", strerror(errno),
 			 ntohl(fv.flow.saddr), ntohs(fv.flow.sport), ntohl(fv.flow.daddr),
 			 ntohs(fv.flow.dport), fv.flow.proto);
@@ -794,7 +845,8 @@ static void test_masq_frags(void)
 	run_case(1, w, if_lan0, &in2, TC_ACT_REDIRECT, &want2, &got);
 
 	cnt_mark();
-	w = "XDP masq later fragment whose first was not seen (198.19.0.10 -> 198.18.200.5, id 0x6262)";
+	w = "XDP masq later fragment whose first was not seen (198.19.0.10 -> 198.18.200.5, id "
+	    "0x6262)";
 	f2.ip_id = 0x6262;
 	in2 = F(f2);
 	run_case(0, w, if_lan0, &in2, XDP_DROP, NULL, &got);
@@ -817,8 +869,10 @@ static void test_masq_frags(void)
 	f2.smac = MAC_LAN1_10;
 	in2 = F(f2);
 	run_case(0, w, if_lan0, &in2, XDP_PASS, &in2, &got);
-	cnt_check(XM_C_PASS_FRAGMENT, 3, "later fragments not of a masqueraded source or for the router");
-	cnt_check(XM_C_DROP_FRAG_UNKNOWN, 0, "later fragments not of a masqueraded source or for the router");
+	cnt_check(XM_C_PASS_FRAGMENT, 3,
+		  "later fragments not of a masqueraded source or for the router");
+	cnt_check(XM_C_DROP_FRAG_UNKNOWN, 0,
+		  "later fragments not of a masqueraded source or for the router");
 }
 
 /* ---- 5. keep-source rule ------------------------------------------------ */
@@ -835,17 +889,17 @@ static void test_keep_source(void)
 	s = client_spec(IPPROTO_TCP, 12100, 8090, TCP_SYN);
 	in = F(s);
 	e = fwd_of(s, 12100, 90);
-	e.saddr = A_CLIENT;                         /* source kept */
+	e.saddr = A_CLIENT; /* source kept */
 	want = F(e);
 	run_case(0, w, if_pub0, &in, XDP_REDIRECT, &want, &got);
 	check_csums(w, &got);
 	tap_ok(flow_get(A_CLIENT, A_PUB0, 12100, 8090, IPPROTO_TCP, &f) == 0 &&
-	       flow_eq(&f, A_CLIENT, A_BACKEND, 12100, 90, if_bk0, MAC_BACKEND, 0,
-		       XM_FLOW_L2_VALID | XM_FLOW_KEEP_SOURCE, RULE_KEEP),
+		       flow_eq(&f, A_CLIENT, A_BACKEND, 12100, 90, if_bk0, MAC_BACKEND, 0,
+			       XM_FLOW_L2_VALID | XM_FLOW_KEEP_SOURCE, RULE_KEEP),
 	       "%s: original entry keeps the client's address and port, KEEP_SOURCE", w);
 	tap_ok(flow_get(A_BACKEND, A_CLIENT, 90, 12100, IPPROTO_TCP, &f) == 0 &&
-	       flow_eq(&f, A_PUB0, A_CLIENT, 8090, 12100, if_pub0, MAC_CLIENT, 0,
-		       XM_FLOW_REPLY | XM_FLOW_L2_VALID, RULE_KEEP),
+		       flow_eq(&f, A_PUB0, A_CLIENT, 8090, 12100, if_pub0, MAC_CLIENT, 0,
+			       XM_FLOW_REPLY | XM_FLOW_L2_VALID, RULE_KEEP),
 	       "%s: reply entry keyed {backend:90 -> 192.0.2.10:12100}", w);
 
 	w = "XDP keep-source reply backend:90 -> 192.0.2.10:12100";
@@ -893,13 +947,13 @@ static void test_hairpin(void)
 	s.saddr = A_HP;
 	s.daddr = A_PUB0;
 	in = F(s);
-	e = fwd_of(s, 12200, 80);                   /* from bk0's address */
+	e = fwd_of(s, 12200, 80); /* from bk0's address */
 	want = F(e);
 	run_case(0, w, if_bk0, &in, XDP_REDIRECT, &want, &got);
 	check_csums(w, &got);
 	tap_ok(flow_get(A_BACKEND, A_BK0, 80, 12200, IPPROTO_TCP, &f) == 0 &&
-	       flow_eq(&f, A_PUB0, A_HP, 8080, 12200, if_bk0, MAC_HP, 0,
-		       XM_FLOW_REPLY | XM_FLOW_L2_VALID, RULE_TCP),
+		       flow_eq(&f, A_PUB0, A_HP, 8080, 12200, if_bk0, MAC_HP, 0,
+			       XM_FLOW_REPLY | XM_FLOW_L2_VALID, RULE_TCP),
 	       "%s: reply entry sends back to 198.18.0.5 via bk0 as 192.0.2.1:8080", w);
 
 	w = "XDP hairpin reply backend:80 -> 198.18.0.1:12200";
@@ -933,8 +987,8 @@ static void test_hairpin(void)
 	s.saddr = A_HP;
 	s.daddr = A_PUB0;
 	in = F(s);
-	run_case(0, "XDP tcp SYN 198.18.0.5 -> 192.0.2.1:8082 (no rule: for the router)",
-		 if_bk0, &in, XDP_PASS, &in, &got);
+	run_case(0, "XDP tcp SYN 198.18.0.5 -> 192.0.2.1:8082 (no rule: for the router)", if_bk0,
+		 &in, XDP_PASS, &in, &got);
 }
 
 /* ---- 7. path MTU at tc -------------------------------------------------- */
@@ -956,13 +1010,13 @@ static void test_pmtu(void)
 	s.frag = 0x4000;
 	in = F(s);
 	want = F(fwd_of(s, 12300, 80));
-	run_case(1, "PMTU set-up: tcp SYN 192.0.2.10:12300 -> :8080 (bk0 mtu 1280)", if_pub0,
-		 &in, TC_ACT_REDIRECT, &want, &got);
+	run_case(1, "PMTU set-up: tcp SYN 192.0.2.10:12300 -> :8080 (bk0 mtu 1280)", if_pub0, &in,
+		 TC_ACT_REDIRECT, &want, &got);
 	r = backend_spec(IPPROTO_TCP, 80, 12300, TCP_SYN | TCP_ACK);
 	in = F(r);
 	want = F(rev_of(r, A_CLIENT, MAC_CLIENT, 8080, 12300));
-	run_case(1, "PMTU set-up: SYN-ACK from the backend", if_bk0, &in, TC_ACT_REDIRECT,
-		 &want, &got);
+	run_case(1, "PMTU set-up: SYN-ACK from the backend", if_bk0, &in, TC_ACT_REDIRECT, &want,
+		 &got);
 
 	cnt_mark();
 	w = "tc 1400-byte tcp segment with DF, egress bk0 mtu 1280";
@@ -975,8 +1029,12 @@ static void test_pmtu(void)
 		struct pkt_view v = pkt_view(got.b, got.len);
 		struct pkt_csums c = pkt_check_csums(got.b, got.len);
 		struct pkt_spec e = {
-			.dmac = MAC_CLIENT, .smac = MAC_PUB0, .saddr = A_PUB0, .daddr = A_CLIENT,
-			.proto = IPPROTO_ICMP, .raw_l4 = 1,
+			.dmac = MAC_CLIENT,
+			.smac = MAC_PUB0,
+			.saddr = A_PUB0,
+			.daddr = A_CLIENT,
+			.proto = IPPROTO_ICMP,
+			.raw_l4 = 1,
 		};
 		uint32_t sa = 0, da = 0;
 
@@ -988,18 +1046,19 @@ static void test_pmtu(void)
 		e.payload = msg;
 		want = F(e);
 		if (v.ok && got.len == want.len) {
-			memcpy(want.b + 14 + 1, got.b + 14 + 1, 1);   /* TOS */
-			memcpy(want.b + 14 + 4, got.b + 14 + 4, 5);   /* id, frag, TTL */
+			memcpy(want.b + 14 + 1, got.b + 14 + 1, 1); /* TOS */
+			memcpy(want.b + 14 + 4, got.b + 14 + 4, 5); /* id, frag, TTL */
 			pkt_put16(want.b + 14 + 10, pkt_ip_csum(want.b + 14));
 			memcpy(&sa, got.b + v.l3 + 12, 4);
 			memcpy(&da, got.b + v.l3 + 16, 4);
 		}
-		tap_ok(v.ok && memcmp(got.b, MAC_CLIENT, 6) == 0 && memcmp(got.b + 6, MAC_PUB0, 6) == 0,
+		tap_ok(v.ok && memcmp(got.b, MAC_CLIENT, 6) == 0 &&
+			       memcmp(got.b + 6, MAC_PUB0, 6) == 0,
 		       "%s: MACs swapped (to the client's MAC from pub0's)", w);
 		tap_ok(v.ok && sa == A_PUB0 && da == A_CLIENT,
 		       "%s: from the ingress interface's address 192.0.2.1 to the client", w);
-		tap_ok(v.ok && v.proto == IPPROTO_ICMP && got.b[v.l4] == 3 && got.b[v.l4 + 1] == 4 &&
-		       pkt_get16(got.b + v.l4 + 6) == 1280,
+		tap_ok(v.ok && v.proto == IPPROTO_ICMP && got.b[v.l4] == 3 &&
+			       got.b[v.l4 + 1] == 4 && pkt_get16(got.b + v.l4 + 6) == 1280,
 		       "%s: ICMP type 3 code 4, next-hop MTU field 1280", w);
 		tap_ok(v.ok && v.l4len == 8 + 28 && memcmp(got.b + v.l4 + 8, in.b + 14, 28) == 0,
 		       "%s: quotes the original IP header + 8 bytes", w);
@@ -1008,7 +1067,8 @@ static void test_pmtu(void)
 			hexdiff(&got, &want);
 		if (!tap_ok(c.ok && c.ip_got == c.ip_want && c.l4_got == c.l4_want,
 			    "%s: IPv4 and ICMP checksums equal full recomputation", w))
-			tap_diag("ip stored 0x%04x computed 0x%04x, icmp stored 0x%04x computed 0x%04x",
+			tap_diag("ip stored 0x%04x computed 0x%04x, icmp stored 0x%04x computed "
+				 "0x%04x",
 				 c.ip_got, c.ip_want, c.l4_got, c.l4_want);
 	}
 	cnt_check(XM_C_FRAG_NEEDED_SENT, 1, w);
@@ -1084,7 +1144,8 @@ static void test_sweeper_unarmed(void)
 	int rc;
 
 	counters_read(all);
-	tap_ok(all[XM_C_FLOW_EXPIRED] == 0, "no flow expired during the whole test (flow_expired %llu)",
+	tap_ok(all[XM_C_FLOW_EXPIRED] == 0,
+	       "no flow expired during the whole test (flow_expired %llu)",
 	       (unsigned long long)all[XM_C_FLOW_EXPIRED]);
 	rc = sweeper_read(&sw);
 	tap_ok(rc == 0 && sw.epoch == 0 && sw.runs == 0 && sw.expired == 0,
@@ -1115,7 +1176,8 @@ static int reload_with_sweeper(const char *what, uint32_t epoch, uint32_t idle_f
 	skel->rodata->xm_prog_epoch = epoch;
 	if (idle_factor)
 		skel->rodata->xm_sweep_idle_factor = idle_factor;
-	if (!tap_ok(xmasq_bpf__load(skel) == 0, "%s: skeleton with xm_prog_epoch 0x%x loads", what, epoch)) {
+	if (!tap_ok(xmasq_bpf__load(skel) == 0, "%s: skeleton with xm_prog_epoch 0x%x loads", what,
+		    epoch)) {
 		tap_diag("xmasq_bpf__load: %s", strerror(errno));
 		return -1;
 	}
@@ -1140,7 +1202,8 @@ static void test_sweeper_armed(void)
 	if (!tap_ok(setup_maps(1) == 0, "sweeper: maps populated, all timeouts 1 s"))
 		return;
 	rc = sweeper_read(&sw);
-	tap_ok(rc == 0 && sw.epoch == 0, "sweeper: not armed before the first flow (epoch 0x%x)", sw.epoch);
+	tap_ok(rc == 0 && sw.epoch == 0, "sweeper: not armed before the first flow (epoch 0x%x)",
+	       sw.epoch);
 	cnt_mark();
 	w = "sweeper: masq tcp SYN 198.19.0.10:12500 -> 198.18.200.5:443";
 	s = lan_spec(IPPROTO_TCP, A_LAN10, MAC_LAN10, 12500, A_OUT, 443, TCP_SYN);
@@ -1160,14 +1223,15 @@ static void test_sweeper_armed(void)
 		if (n == 0)
 			break;
 	}
-	tap_ok(n == 0 &&
-	       flow_get(A_LAN10, A_OUT, 12500, 443, IPPROTO_TCP, &f) != 0 &&
-	       flow_get(A_OUT, A_PUB0, 443, 12500, IPPROTO_TCP, &f) != 0,
-	       "sweeper: idle pair removed, both entries (after %d ms; %d entries left)", waited, n);
+	tap_ok(n == 0 && flow_get(A_LAN10, A_OUT, 12500, 443, IPPROTO_TCP, &f) != 0 &&
+		       flow_get(A_OUT, A_PUB0, 443, 12500, IPPROTO_TCP, &f) != 0,
+	       "sweeper: idle pair removed, both entries (after %d ms; %d entries left)", waited,
+	       n);
 	cnt_check(XM_C_FLOW_EXPIRED, 1, "sweeper");
 	rc = sweeper_read(&sw);
-	tap_ok(rc == 0 && sw.expired == 1 && sw.runs > 0, "sweeper: sweeper.expired 1 (%llu), runs > 0 (%llu)",
-	       (unsigned long long)sw.expired, (unsigned long long)sw.runs);
+	tap_ok(rc == 0 && sw.expired == 1 && sw.runs > 0,
+	       "sweeper: sweeper.expired 1 (%llu), runs > 0 (%llu)", (unsigned long long)sw.expired,
+	       (unsigned long long)sw.runs);
 }
 
 static uint32_t mono_s(void)
@@ -1224,7 +1288,9 @@ static void test_sweeper_clock(void)
 			break;
 	}
 	tap_ok(rc == 0 && f.last_seen_s == 1000,
-	       "clock: a new flow is stamped with the sweeper's clock, 1000, not the kernel's (stamped %u)", f.last_seen_s);
+	       "clock: a new flow is stamped with the sweeper's clock, 1000, not the kernel's "
+	       "(stamped %u)",
+	       f.last_seen_s);
 	flows_clear();
 }
 
@@ -1246,7 +1312,8 @@ int main(void)
 	A_LAN1_10 = IPV4(198, 19, 1, 10);
 	A_PUB1_PEER = IPV4(198, 51, 100, 2);
 
-	if (!tap_ok(setup_netns() == 0, "private network namespace with pub0, bk0, lan0, pub1, routes and neighbours"))
+	if (!tap_ok(setup_netns() == 0, "private network namespace with pub0, bk0, lan0, pub1, "
+					"routes and neighbours"))
 		return tap_done();
 	ncpus = libbpf_num_possible_cpus();
 	skel = xmasq_bpf__open_and_load();
@@ -1255,7 +1322,8 @@ int main(void)
 		return tap_done();
 	}
 	env_bind_fds();
-	if (!tap_ok(setup_maps(0) == 0, "config, ifaces, tx_ports, local_addrs, rules and masq_rules populated")) {
+	if (!tap_ok(setup_maps(0) == 0, "config, ifaces, tx_ports, local_addrs, rules and "
+					"masq_rules populated")) {
 		tap_diag("map update: %s", strerror(errno));
 		xmasq_bpf__destroy(skel);
 		return tap_done();

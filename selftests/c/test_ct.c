@@ -13,13 +13,13 @@
 #include "bpf_env.h"
 #include <time.h>
 
-static const uint8_t MAC_PUB0[6]    = { 0x02, 0, 0, 0, 0x01, 0x01 };
-static const uint8_t MAC_BK0[6]     = { 0x02, 0, 0, 0, 0x02, 0x01 };
+static const uint8_t MAC_PUB0[6] = { 0x02, 0, 0, 0, 0x01, 0x01 };
+static const uint8_t MAC_BK0[6] = { 0x02, 0, 0, 0, 0x02, 0x01 };
 static const uint8_t MAC_BACKEND[6] = { 0x02, 0, 0, 0, 0x00, 0x02 };
-static const uint8_t MAC_CLIENT[6]  = { 0x02, 0, 0, 0, 0x00, 0x10 };
+static const uint8_t MAC_CLIENT[6] = { 0x02, 0, 0, 0, 0x00, 0x10 };
 
-#define HOMES      8
-#define SLOTS      (HOMES + XM_CT_PROBES - 1)
+#define HOMES	   8
+#define SLOTS	   (HOMES + XM_CT_PROBES - 1)
 #define RULE_UDP   1
 #define FIRST_PORT 1000
 #define MAX_TRIES  45
@@ -35,8 +35,10 @@ static int setup(void)
 	static const uint32_t to[XM_TO_MAX] = { 120, 7440, 120, 10, 30, 180, 30 };
 	struct xm_config c = {
 		.layout_version = XM_LAYOUT_VERSION,
-		.port_lo = XM_DEFAULT_PORT_LO, .port_hi = XM_DEFAULT_PORT_HI,
-		.ct_max = XM_CT_FLOWS_OF(SLOTS), .ct_seed = 0x5eed,
+		.port_lo = XM_DEFAULT_PORT_LO,
+		.port_hi = XM_DEFAULT_PORT_HI,
+		.ct_max = XM_CT_FLOWS_OF(SLOTS),
+		.ct_seed = 0x5eed,
 	};
 	uint32_t zero = 0, k, v;
 	int err = 0;
@@ -55,7 +57,7 @@ static int setup(void)
 	skel->rodata->xm_ct_homes = HOMES;
 	skel->rodata->xm_ct_seed = c.ct_seed;
 	skel->rodata->xm_prog_epoch = 0x5eed0003; /* the sweeper runs */
-	skel->rodata->xm_sweep_slice = 1; /* a walk of two runs, 64 slots each */
+	skel->rodata->xm_sweep_slice = 1;	  /* a walk of two runs, 64 slots each */
 	if (xmasq_bpf__load(skel)) {
 		tap_diag("xmasq_bpf__load: %s", strerror(errno));
 		return -1;
@@ -76,9 +78,14 @@ static int setup(void)
 static struct pkt_spec client_udp(uint16_t sport)
 {
 	struct pkt_spec s = {
-		.dmac = MAC_PUB0, .smac = MAC_CLIENT,
-		.saddr = A_CLIENT, .daddr = A_PUB0, .sport = sport, .dport = 5000,
-		.proto = IPPROTO_UDP, .ttl = 64,
+		.dmac = MAC_PUB0,
+		.smac = MAC_CLIENT,
+		.saddr = A_CLIENT,
+		.daddr = A_PUB0,
+		.sport = sport,
+		.dport = 5000,
+		.proto = IPPROTO_UDP,
+		.ttl = 64,
 	};
 	return s;
 }
@@ -100,9 +107,14 @@ static struct frame forwarded(uint16_t sport)
 static struct frame backend_reply(uint16_t dport)
 {
 	struct pkt_spec s = {
-		.dmac = MAC_BK0, .smac = MAC_BACKEND,
-		.saddr = A_BACKEND, .daddr = A_BK0, .sport = 5000, .dport = dport,
-		.proto = IPPROTO_UDP, .ttl = 64,
+		.dmac = MAC_BK0,
+		.smac = MAC_BACKEND,
+		.saddr = A_BACKEND,
+		.daddr = A_BK0,
+		.sport = 5000,
+		.dport = dport,
+		.proto = IPPROTO_UDP,
+		.ttl = 64,
 	};
 	return F(s);
 }
@@ -155,7 +167,8 @@ static int chains_whole(const char *what, int *live, int *dead, int *displaced)
 			(*displaced)++;
 		for (uint32_t j = home; j < i; j++)
 			if (slot_state(j) == XM_CT_EMPTY) {
-				tap_diag("%s: slot %u is EMPTY between home %u and entry %u", what, j, home, i);
+				tap_diag("%s: slot %u is EMPTY between home %u and entry %u", what,
+					 j, home, i);
 				ok = 0;
 			}
 	}
@@ -166,7 +179,8 @@ static void check_chains(const char *what)
 {
 	int live, dead, displaced, whole = chains_whole(what, &live, &dead, &displaced);
 
-	tap_ok(whole, "%s: no chain is cut (%d live, %d DEAD, %d away from home)", what, live, dead, displaced);
+	tap_ok(whole, "%s: no chain is cut (%d live, %d DEAD, %d away from home)", what, live, dead,
+	       displaced);
 }
 
 /* Every flow in ports[] forwards both ways through the XDP path. */
@@ -217,7 +231,8 @@ static void test_fill(void)
 	cnt_check(XM_C_FLOW_NEW, (uint64_t)nports, w);
 	chains_whole(w, &live, &dead, &displaced);
 	tap_ok(live == 2 * nports && displaced >= live - HOMES,
-	       "%s: %d live entries, %d of them away from their home (chains exist)", w, live, displaced);
+	       "%s: %d live entries, %d of them away from their home (chains exist)", w, live,
+	       displaced);
 	check_chains(w);
 	tap_ok(all_flows_forward(w), "%s: every flow found through its chain, both directions", w);
 	{
@@ -229,8 +244,9 @@ static void test_fill(void)
 			found += flow_get(A_CLIENT, A_PUB0, ports[i], 5000, IPPROTO_UDP, &f) == 0 &&
 				 flow_get(A_BACKEND, A_BK0, 5000, ports[i], IPPROTO_UDP, &f) == 0;
 		}
-		tap_ok(found == nports, "%s: user space finds every entry with the same hash (%d of %d)",
-		       w, found, nports);
+		tap_ok(found == nports,
+		       "%s: user space finds every entry with the same hash (%d of %d)", w, found,
+		       nports);
 	}
 }
 
@@ -266,7 +282,8 @@ static void test_remove_and_reuse(void)
 			made++;
 		}
 	}
-	tap_ok(made == (int)removed, "%s: the freed slots take %d new flows (%ld freed)", w, made, removed);
+	tap_ok(made == (int)removed, "%s: the freed slots take %d new flows (%ld freed)", w, made,
+	       removed);
 	check_chains(w);
 	tap_ok(all_flows_forward(w), "%s: old and new flows forward", w);
 }
@@ -296,8 +313,9 @@ static void test_sweeper(void)
 		if (n == 2 * (nports - aged))
 			break;
 	}
-	tap_ok(n == 2 * (nports - aged), "%s: the %d idle flows expire, the others stay (%d entries after %d ms)",
-	       w, aged, n, waited);
+	tap_ok(n == 2 * (nports - aged),
+	       "%s: the %d idle flows expire, the others stay (%d entries after %d ms)", w, aged, n,
+	       waited);
 	cnt_check(XM_C_FLOW_EXPIRED, (uint64_t)aged, w);
 	{
 		int kept = 0;
@@ -317,7 +335,8 @@ static void test_sweeper(void)
 					     slot_state(i + 1) == XM_CT_EMPTY;
 		}
 		tap_ok(dead_before_empty == 0 && empty > 0,
-		       "%s: no DEAD slot is followed by an EMPTY one: cleaned up (%d DEAD, %d EMPTY)",
+		       "%s: no DEAD slot is followed by an EMPTY one: cleaned up (%d DEAD, %d "
+		       "EMPTY)",
 		       w, dead, empty);
 	}
 	check_chains(w);

@@ -23,8 +23,7 @@ static uint32_t ip(const char *s)
 }
 
 /* Parses text that must be valid; reports the error otherwise. */
-static int parse_ok(const char *text, size_t len, struct xm_ruleset *rs,
-		    const char *what)
+static int parse_ok(const char *text, size_t len, struct xm_ruleset *rs, const char *what)
 {
 	char err[512] = "";
 	int r = xm_rules_parse(text, len, FN, rs, err, sizeof(err));
@@ -34,8 +33,7 @@ static int parse_ok(const char *text, size_t len, struct xm_ruleset *rs,
 	return r == 0;
 }
 
-static void bad_n(const char *text, size_t len, const char *want,
-		  const char *what)
+static void bad_n(const char *text, size_t len, const char *want, const char *what)
 {
 	char err[512];
 	struct xm_ruleset rs;
@@ -44,8 +42,8 @@ static void bad_n(const char *text, size_t len, const char *want,
 	memset(err, 'x', sizeof(err));
 	err[sizeof(err) - 1] = '\0';
 	r = xm_rules_parse(text, len, FN, &rs, err, sizeof(err));
-	ok = r == -1 && strcmp(err, want) == 0 && rs.n_rules == 0 &&
-	     !rs.rules && rs.n_masqs == 0 && !rs.masqs;
+	ok = r == -1 && strcmp(err, want) == 0 && rs.n_rules == 0 && !rs.rules && rs.n_masqs == 0 &&
+	     !rs.masqs;
 	if (!tap_ok(ok, "rejects %s", what)) {
 		tap_diag("got:  %d '%s'", r, err);
 		tap_diag("want: -1 '%s'", want);
@@ -57,11 +55,10 @@ static void bad_n(const char *text, size_t len, const char *want,
 
 static int same_rule(const struct xm_rule *a, const struct xm_rule *b)
 {
-	return strcmp(a->ifname, b->ifname) == 0 &&
-	       a->local_addr == b->local_addr && a->proto == b->proto &&
-	       a->from_lo == b->from_lo && a->from_hi == b->from_hi &&
-	       a->to_addr == b->to_addr && a->to_lo == b->to_lo &&
-	       a->to_hi == b->to_hi && a->flags == b->flags;
+	return strcmp(a->ifname, b->ifname) == 0 && a->local_addr == b->local_addr &&
+	       a->proto == b->proto && a->from_lo == b->from_lo && a->from_hi == b->from_hi &&
+	       a->to_addr == b->to_addr && a->to_lo == b->to_lo && a->to_hi == b->to_hi &&
+	       a->flags == b->flags;
 }
 
 /* ---- valid input ------------------------------------------------------- */
@@ -73,20 +70,18 @@ static void test_single_rule(void)
 	char buf[128];
 	const struct xm_rule *r;
 
-	if (!tap_ok(parse_ok(t, strlen(t), &rs, "single"),
-		    "single forward rule parses"))
+	if (!tap_ok(parse_ok(t, strlen(t), &rs, "single"), "single forward rule parses"))
 		return;
 	r = &rs.rules[0];
-	tap_ok(rs.n_rules == 1 && rs.n_masqs == 0 && rs.total_ports == 1,
-	       "single rule: one rule, one port, no masquerade");
-	tap_ok(strcmp(r->ifname, "eth0") == 0 && r->local_addr == 0 &&
-	       r->proto == IPPROTO_TCP && r->from_lo == 8080 &&
-	       r->from_hi == 8080 && r->to_addr == ip("198.18.0.2") &&
-	       r->to_lo == 80 && r->to_hi == 80 && r->flags == 0,
+	tap_ok(rs.n_rules == 1 && rs.n_masqs == 0 && rs.total_ports == 1, "single rule: one rule, "
+									  "one port, no "
+									  "masquerade");
+	tap_ok(strcmp(r->ifname, "eth0") == 0 && r->local_addr == 0 && r->proto == IPPROTO_TCP &&
+		       r->from_lo == 8080 && r->from_hi == 8080 && r->to_addr == ip("198.18.0.2") &&
+		       r->to_lo == 80 && r->to_hi == 80 && r->flags == 0,
 	       "single rule: fields (eth0, any address, tcp 8080 -> "
 	       "198.18.0.2:80)");
-	tap_ok(r->line == 1 && r->iface_col == 9,
-	       "single rule: line 1, interface at column 9");
+	tap_ok(r->line == 1 && r->iface_col == 9, "single rule: line 1, interface at column 9");
 	xm_rule_format(r, buf, sizeof(buf));
 	tap_ok(strcmp(buf, "forward eth0 tcp 8080 to 198.18.0.2:80") == 0,
 	       "single rule: canonical form '%s'", buf);
@@ -95,49 +90,45 @@ static void test_single_rule(void)
 
 static void test_range_local_keep(void)
 {
-	static const char t[] =
-		"forward eth1:198.51.100.4 udp 5000-5010 to 198.18.0.7 "
-		"keep-source\n";
+	static const char t[] = "forward eth1:198.51.100.4 udp 5000-5010 to 198.18.0.7 "
+				"keep-source\n";
 	struct xm_ruleset rs;
 	char buf[128];
 	const struct xm_rule *r;
 
-	if (!tap_ok(parse_ok(t, strlen(t), &rs, "range"),
-		    "range rule with local address and keep-source parses"))
+	if (!tap_ok(parse_ok(t, strlen(t), &rs, "range"), "range rule with local address and "
+							  "keep-source parses"))
 		return;
 	r = &rs.rules[0];
-	tap_ok(strcmp(r->ifname, "eth1") == 0 &&
-	       r->local_addr == ip("198.51.100.4") && r->proto == IPPROTO_UDP &&
-	       r->from_lo == 5000 && r->from_hi == 5010 &&
-	       r->to_lo == 5000 && r->to_hi == 5010 &&
-	       r->to_addr == ip("198.18.0.7") &&
-	       r->flags == XM_RULE_KEEP_SOURCE && rs.total_ports == 11,
+	tap_ok(strcmp(r->ifname, "eth1") == 0 && r->local_addr == ip("198.51.100.4") &&
+		       r->proto == IPPROTO_UDP && r->from_lo == 5000 && r->from_hi == 5010 &&
+		       r->to_lo == 5000 && r->to_hi == 5010 && r->to_addr == ip("198.18.0.7") &&
+		       r->flags == XM_RULE_KEEP_SOURCE && rs.total_ports == 11,
 	       "range rule: omitted destination port = same ports, "
 	       "keep-source flag, 11 ports");
 	xm_rule_format(r, buf, sizeof(buf));
 	tap_ok(strcmp(buf, "forward eth1:198.51.100.4 udp 5000-5010 to "
-		      "198.18.0.7:5000-5010 keep-source") == 0,
+			   "198.18.0.7:5000-5010 keep-source") == 0,
 	       "range rule: canonical form prints the destination ports");
 	xm_ruleset_free(&rs);
 }
 
 static void test_port_mappings(void)
 {
-	static const char t[] =
-		"forward eth0 tcp 8000-8009 to 10.0.0.1:9000-9009\n"
-		"forward eth0 tcp 7000-7009 to 10.0.0.1:443\n"
-		"forward eth0 tcp 7010-7019 to 10.0.0.1:7010-7019\n";
+	static const char t[] = "forward eth0 tcp 8000-8009 to 10.0.0.1:9000-9009\n"
+				"forward eth0 tcp 7000-7009 to 10.0.0.1:443\n"
+				"forward eth0 tcp 7010-7019 to 10.0.0.1:7010-7019\n";
 	struct xm_ruleset rs;
 
-	if (!tap_ok(parse_ok(t, strlen(t), &rs, "mappings"),
-		    "1:1, many-to-one and adjacent ranges parse"))
+	if (!tap_ok(parse_ok(t, strlen(t), &rs, "mappings"), "1:1, many-to-one and adjacent ranges "
+							     "parse"))
 		return;
-	tap_ok(rs.n_rules == 3 && rs.total_ports == 30,
-	       "mappings: 3 rules, total_ports is the sum of source ranges");
-	tap_ok(rs.rules[0].to_lo == 9000 && rs.rules[0].to_hi == 9009,
-	       "mappings: 1:1 destination range kept");
+	tap_ok(rs.n_rules == 3 && rs.total_ports == 30, "mappings: 3 rules, total_ports is the sum "
+							"of source ranges");
+	tap_ok(rs.rules[0].to_lo == 9000 && rs.rules[0].to_hi == 9009, "mappings: 1:1 destination "
+								       "range kept");
 	tap_ok(rs.rules[1].to_lo == 443 && rs.rules[1].to_hi == 443 &&
-	       rs.rules[1].from_lo == 7000 && rs.rules[1].from_hi == 7009,
+		       rs.rules[1].from_lo == 7000 && rs.rules[1].from_hi == 7009,
 	       "mappings: many-to-one keeps a single destination port");
 	tap_ok(rs.rules[2].line == 3, "mappings: third rule on line 3");
 	xm_ruleset_free(&rs);
@@ -145,67 +136,66 @@ static void test_port_mappings(void)
 
 static void test_no_overlap(void)
 {
-	static const char t[] =
-		"forward eth0 tcp 80 to 10.0.0.1\n"
-		"forward eth0:192.0.2.1 tcp 80 to 10.0.0.2\n"
-		"forward eth0:192.0.2.2 tcp 80 to 10.0.0.3\n"
-		"forward eth0 udp 80 to 10.0.0.4\n"
-		"forward eth1 tcp 80 to 10.0.0.5\n";
+	static const char t[] = "forward eth0 tcp 80 to 10.0.0.1\n"
+				"forward eth0:192.0.2.1 tcp 80 to 10.0.0.2\n"
+				"forward eth0:192.0.2.2 tcp 80 to 10.0.0.3\n"
+				"forward eth0 udp 80 to 10.0.0.4\n"
+				"forward eth1 tcp 80 to 10.0.0.5\n";
 	struct xm_ruleset rs;
 
-	tap_ok(parse_ok(t, strlen(t), &rs, "no overlap") && rs.n_rules == 5,
-	       "same port with/without local address, other protocol or "
-	       "other interface is not an overlap");
+	tap_ok(parse_ok(t, strlen(t), &rs, "no overlap") && rs.n_rules == 5, "same port "
+									     "with/without local "
+									     "address, other "
+									     "protocol or "
+									     "other interface is "
+									     "not an overlap");
 	xm_ruleset_free(&rs);
 }
 
 static void test_allow_special(void)
 {
-	static const char t[] =
-		"forward eth0 tcp 80 to 169.254.169.254 allow-special "
-		"keep-source\n"
-		"forward eth0 tcp 81 to 127.0.0.1:8081 allow-special\n";
+	static const char t[] = "forward eth0 tcp 80 to 169.254.169.254 allow-special "
+				"keep-source\n"
+				"forward eth0 tcp 81 to 127.0.0.1:8081 allow-special\n";
 	struct xm_ruleset rs;
 	char buf[128];
 
-	if (!tap_ok(parse_ok(t, strlen(t), &rs, "allow-special"),
-		    "allow-special lets a special destination through"))
+	if (!tap_ok(parse_ok(t, strlen(t), &rs, "allow-special"), "allow-special lets a special "
+								  "destination through"))
 		return;
-	tap_ok(rs.rules[0].flags ==
-	       (XM_RULE_ALLOW_SPECIAL | XM_RULE_KEEP_SOURCE),
-	       "allow-special: both option flags set, in any order");
+	tap_ok(rs.rules[0].flags == (XM_RULE_ALLOW_SPECIAL | XM_RULE_KEEP_SOURCE), "allow-special: "
+										   "both option "
+										   "flags set, in "
+										   "any order");
 	xm_rule_format(&rs.rules[0], buf, sizeof(buf));
 	tap_ok(strcmp(buf, "forward eth0 tcp 80 to 169.254.169.254:80 "
-		      "keep-source allow-special") == 0,
+			   "keep-source allow-special") == 0,
 	       "allow-special: canonical form lists options in fixed order");
 	xm_ruleset_free(&rs);
 }
 
 static void test_masquerade(void)
 {
-	static const char t[] =
-		"masquerade 10.0.0.0/16 out eth0\n"
-		"masquerade\t0.0.0.0/0  out  wan.5@x-y_z  # everything\n"
-		"masquerade 192.0.2.7/32 out eth1\n";
+	static const char t[] = "masquerade 10.0.0.0/16 out eth0\n"
+				"masquerade\t0.0.0.0/0  out  wan.5@x-y_z  # everything\n"
+				"masquerade 192.0.2.7/32 out eth1\n";
 	struct xm_ruleset rs;
 	char buf[128];
 	const struct xm_masq *m;
 
-	if (!tap_ok(parse_ok(t, strlen(t), &rs, "masquerade"),
-		    "masquerade statements parse"))
+	if (!tap_ok(parse_ok(t, strlen(t), &rs, "masquerade"), "masquerade statements parse"))
 		return;
 	m = rs.masqs;
 	tap_ok(rs.n_masqs == 3 && rs.n_rules == 0, "masquerade: 3 entries");
 	tap_ok(m[0].prefix == ip("10.0.0.0") && m[0].prefix_len == 16 &&
-	       strcmp(m[0].out_ifname, "eth0") == 0 && m[0].line == 1 &&
-	       m[0].iface_col == 28,
+		       strcmp(m[0].out_ifname, "eth0") == 0 && m[0].line == 1 &&
+		       m[0].iface_col == 28,
 	       "masquerade: 10.0.0.0/16 out eth0, line 1, iface column 28");
 	tap_ok(m[1].prefix == 0 && m[1].prefix_len == 0 &&
-	       strcmp(m[1].out_ifname, "wan.5@x-y_z") == 0 &&
-	       m[1].iface_col == 28,
+		       strcmp(m[1].out_ifname, "wan.5@x-y_z") == 0 && m[1].iface_col == 28,
 	       "masquerade: /0, tab counted as one column, all iface chars");
-	tap_ok(m[2].prefix == ip("192.0.2.7") && m[2].prefix_len == 32,
-	       "masquerade: /32 host prefix");
+	tap_ok(m[2].prefix == ip("192.0.2.7") && m[2].prefix_len == 32, "masquerade: /32 host "
+									"prefix");
 	xm_masq_format(&m[0], buf, sizeof(buf));
 	tap_ok(strcmp(buf, "masquerade 10.0.0.0/16 out eth0") == 0,
 	       "masquerade: canonical form '%s'", buf);
@@ -214,97 +204,86 @@ static void test_masquerade(void)
 
 static void test_settings(void)
 {
-	static const char t[] =
-		"set conntrack-max 1024\n"
-		"set port-range 40000-40015\n"
-		"set timeout tcp-syn 60\n"
-		"set timeout tcp-established 86400\n"
-		"set timeout udp-assured 2592000   # 30 days\n";
+	static const char t[] = "set conntrack-max 1024\n"
+				"set port-range 40000-40015\n"
+				"set timeout tcp-syn 60\n"
+				"set timeout tcp-established 86400\n"
+				"set timeout udp-assured 2592000   # 30 days\n";
 	struct xm_ruleset rs;
 	struct xm_settings d;
 	const struct xm_settings *s = &rs.settings;
 
 	xm_settings_default(&d);
-	tap_ok(d.ct_max == XM_CT_DEFAULT_MAX && d.port_lo == 20000 &&
-	       d.port_hi == 32767 && d.timeouts[XM_TO_TCP_SYN] == 120 &&
-	       d.timeouts[XM_TO_TCP_EST] == 7440 &&
-	       d.timeouts[XM_TO_TCP_FIN] == 120 &&
-	       d.timeouts[XM_TO_TCP_CLOSE] == 10 &&
-	       d.timeouts[XM_TO_UDP] == 30 &&
-	       d.timeouts[XM_TO_UDP_ASSURED] == 180 &&
-	       d.timeouts[XM_TO_ICMP] == 30,
+	tap_ok(d.ct_max == XM_CT_DEFAULT_MAX && d.port_lo == 20000 && d.port_hi == 32767 &&
+		       d.timeouts[XM_TO_TCP_SYN] == 120 && d.timeouts[XM_TO_TCP_EST] == 7440 &&
+		       d.timeouts[XM_TO_TCP_FIN] == 120 && d.timeouts[XM_TO_TCP_CLOSE] == 10 &&
+		       d.timeouts[XM_TO_UDP] == 30 && d.timeouts[XM_TO_UDP_ASSURED] == 180 &&
+		       d.timeouts[XM_TO_ICMP] == 30,
 	       "settings: documented defaults");
-	tap_ok(strcmp(xm_timeout_names[XM_TO_TCP_EST], "tcp-established") == 0
-	       && strcmp(xm_timeout_names[XM_TO_ICMP], "icmp") == 0,
+	tap_ok(strcmp(xm_timeout_names[XM_TO_TCP_EST], "tcp-established") == 0 &&
+		       strcmp(xm_timeout_names[XM_TO_ICMP], "icmp") == 0,
 	       "settings: timeout names indexed by id");
-	if (!tap_ok(parse_ok(t, strlen(t), &rs, "settings"),
-		    "set statements parse"))
+	if (!tap_ok(parse_ok(t, strlen(t), &rs, "settings"), "set statements parse"))
 		return;
-	tap_ok(s->ct_max == 1024 && s->port_lo == 40000 &&
-	       s->port_hi == 40015 && s->timeouts[XM_TO_TCP_SYN] == 60 &&
-	       s->timeouts[XM_TO_TCP_EST] == 86400 &&
-	       s->timeouts[XM_TO_UDP_ASSURED] == 2592000,
+	tap_ok(s->ct_max == 1024 && s->port_lo == 40000 && s->port_hi == 40015 &&
+		       s->timeouts[XM_TO_TCP_SYN] == 60 && s->timeouts[XM_TO_TCP_EST] == 86400 &&
+		       s->timeouts[XM_TO_UDP_ASSURED] == 2592000,
 	       "settings: values set (minimum ct, 16-port range, max timeout)");
 	tap_ok(s->timeouts[XM_TO_UDP] == 30 && s->timeouts[XM_TO_ICMP] == 30 &&
-	       s->timeouts[XM_TO_TCP_CLOSE] == 10,
+		       s->timeouts[XM_TO_TCP_CLOSE] == 10,
 	       "settings: unset timeouts keep their defaults");
 	xm_ruleset_free(&rs);
 }
 
 static void test_empty_and_comments(void)
 {
-	static const char t[] =
-		"# only comments\n\n   \t \n#forward eth0 tcp 1 to 1.2.3.4\n";
+	static const char t[] = "# only comments\n\n   \t \n#forward eth0 tcp 1 to 1.2.3.4\n";
 	struct xm_ruleset rs;
 
-	tap_ok(parse_ok("", 0, &rs, "empty") && rs.n_rules == 0 &&
-	       rs.n_masqs == 0 && rs.total_ports == 0 &&
-	       rs.settings.ct_max == XM_CT_DEFAULT_MAX,
+	tap_ok(parse_ok("", 0, &rs, "empty") && rs.n_rules == 0 && rs.n_masqs == 0 &&
+		       rs.total_ports == 0 && rs.settings.ct_max == XM_CT_DEFAULT_MAX,
 	       "empty file: valid, zero rules, default settings");
 	xm_ruleset_free(&rs);
-	tap_ok(parse_ok(NULL, 0, &rs, "NULL") && rs.n_rules == 0,
-	       "NULL text of length 0: valid, zero rules");
+	tap_ok(parse_ok(NULL, 0, &rs, "NULL") && rs.n_rules == 0, "NULL text of length 0: valid, "
+								  "zero rules");
 	xm_ruleset_free(&rs);
-	tap_ok(parse_ok(t, strlen(t), &rs, "comments") && rs.n_rules == 0,
-	       "comments, blank and whitespace-only lines: zero rules");
+	tap_ok(parse_ok(t, strlen(t), &rs, "comments") && rs.n_rules == 0, "comments, blank and "
+									   "whitespace-only lines: "
+									   "zero rules");
 	xm_ruleset_free(&rs);
 }
 
 static void test_layout(void)
 {
-	static const char t[] =
-		"# header\n"
-		"\t forward\teth0  tcp\t22 to 10.0.0.5#no space before comment\n"
-		"\n"
-		"forward eth0 tcp 23 to 10.0.0.5";       /* no final newline */
+	static const char t[] = "# header\n"
+				"\t forward\teth0  tcp\t22 to 10.0.0.5#no space before comment\n"
+				"\n"
+				"forward eth0 tcp 23 to 10.0.0.5"; /* no final newline */
 	struct xm_ruleset rs;
 
-	if (!tap_ok(parse_ok(t, strlen(t), &rs, "layout"),
-		    "tabs, comments after statements, no final newline"))
+	if (!tap_ok(parse_ok(t, strlen(t), &rs, "layout"), "tabs, comments after statements, no "
+							   "final newline"))
 		return;
-	tap_ok(rs.n_rules == 2 && rs.rules[0].line == 2 &&
-	       rs.rules[0].iface_col == 11 && rs.rules[0].from_lo == 22 &&
-	       rs.rules[0].to_addr == ip("10.0.0.5") &&
-	       rs.rules[1].line == 4 && rs.rules[1].from_lo == 23,
+	tap_ok(rs.n_rules == 2 && rs.rules[0].line == 2 && rs.rules[0].iface_col == 11 &&
+		       rs.rules[0].from_lo == 22 && rs.rules[0].to_addr == ip("10.0.0.5") &&
+		       rs.rules[1].line == 4 && rs.rules[1].from_lo == 23,
 	       "layout: lines 2 and 4, iface column 11 with tabs");
 	xm_ruleset_free(&rs);
 }
 
 static void test_crlf(void)
 {
-	static const char t[] =
-		"forward eth0 tcp 80 to 10.0.0.1\r\n"
-		"\r\n"
-		"set conntrack-max 2048\r\n"
-		"masquerade 10.0.0.0/8 out eth0 # c\r\n";
+	static const char t[] = "forward eth0 tcp 80 to 10.0.0.1\r\n"
+				"\r\n"
+				"set conntrack-max 2048\r\n"
+				"masquerade 10.0.0.0/8 out eth0 # c\r\n";
 	struct xm_ruleset rs;
 
-	if (!tap_ok(parse_ok(t, strlen(t), &rs, "crlf"),
-		    "CRLF line endings parse"))
+	if (!tap_ok(parse_ok(t, strlen(t), &rs, "crlf"), "CRLF line endings parse"))
 		return;
 	tap_ok(rs.n_rules == 1 && rs.rules[0].to_addr == ip("10.0.0.1") &&
-	       rs.settings.ct_max == 2048 && rs.n_masqs == 1 &&
-	       strcmp(rs.masqs[0].out_ifname, "eth0") == 0,
+		       rs.settings.ct_max == 2048 && rs.n_masqs == 1 &&
+		       strcmp(rs.masqs[0].out_ifname, "eth0") == 0,
 	       "CRLF: no carriage return left in values");
 	xm_ruleset_free(&rs);
 }
@@ -335,8 +314,7 @@ static void test_round_trip(void)
 		xm_rule_format(&a.rules[0], buf, sizeof(buf));
 		ok = parse_ok(buf, strlen(buf), &b, "round trip again");
 		if (ok) {
-			ok = b.n_rules == 1 && same_rule(&a.rules[0],
-							 &b.rules[0]);
+			ok = b.n_rules == 1 && same_rule(&a.rules[0], &b.rules[0]);
 			xm_ruleset_free(&b);
 		}
 		if (!ok) {
@@ -346,7 +324,7 @@ static void test_round_trip(void)
 		xm_ruleset_free(&a);
 	}
 	tap_ok(all, "canonical form round-trips: parse -> format -> parse "
-	       "gives the same rule (7 rules, 15-char iface)");
+		    "gives the same rule (7 rules, 15-char iface)");
 }
 
 static void test_format_small_buffer(void)
@@ -359,14 +337,16 @@ static void test_format_small_buffer(void)
 		return;
 	memset(buf, 'x', sizeof(buf));
 	xm_rule_format(&rs.rules[0], buf, 8);
-	tap_ok(strcmp(buf, "forward") == 0 && buf[8] == 'x',
-	       "format truncates to the buffer and terminates it");
+	tap_ok(strcmp(buf, "forward") == 0 && buf[8] == 'x', "format truncates to the buffer and "
+							     "terminates it");
 	xm_ruleset_free(&rs);
 }
 
 static void test_special_reasons(void)
 {
-	static const struct { const char *a, *why; } t[] = {
+	static const struct {
+		const char *a, *why;
+	} t[] = {
 		{ "0.0.0.0", "unspecified" },
 		{ "0.255.1.2", "unspecified" },
 		{ "127.0.0.1", "loopback" },
@@ -390,15 +370,14 @@ static void test_special_reasons(void)
 	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
 		const char *r = xm_special_addr_reason(ip(t[i].a));
 
-		if (!(r == t[i].why ||
-		      (r && t[i].why && strcmp(r, t[i].why) == 0))) {
-			tap_diag("%s: got %s, want %s", t[i].a,
-				 r ? r : "NULL", t[i].why ? t[i].why : "NULL");
+		if (!(r == t[i].why || (r && t[i].why && strcmp(r, t[i].why) == 0))) {
+			tap_diag("%s: got %s, want %s", t[i].a, r ? r : "NULL",
+				 t[i].why ? t[i].why : "NULL");
 			all = 0;
 		}
 	}
 	tap_ok(all, "xm_special_addr_reason: every special block and its "
-	       "edges (17 addresses)");
+		    "edges (17 addresses)");
 }
 
 /* ---- invalid input: exact messages ------------------------------------- */
@@ -407,128 +386,150 @@ static void test_bad_statements(void)
 {
 	bad("forwrd eth0 tcp 80 to 10.0.0.1\n",
 	    FN ":1:1: unknown statement 'forwrd' (expected forward, "
-	    "masquerade or set)", "an unknown statement");
+	       "masquerade or set)",
+	    "an unknown statement");
 	bad("forward eth0 tcp 80 to 10.0.0.1\n"
 	    "# comment\n"
 	    "\n"
 	    "  bogus\n",
 	    FN ":4:3: unknown statement 'bogus' (expected forward, "
-	    "masquerade or set)", "a bad line after good ones (line 4)");
+	       "masquerade or set)",
+	    "a bad line after good ones (line 4)");
 	bad("forward eth0 tcpp 80 to 10.0.0.1\n",
-	    FN ":1:14: unknown protocol 'tcpp' (expected tcp or udp)",
-	    "an unknown protocol");
+	    FN ":1:14: unknown protocol 'tcpp' (expected tcp or udp)", "an unknown protocol");
 	bad("forward eth0 TCP 80 to 10.0.0.1\n",
-	    FN ":1:14: unknown protocol 'TCP' (expected tcp or udp)",
-	    "an upper-case protocol");
+	    FN ":1:14: unknown protocol 'TCP' (expected tcp or udp)", "an upper-case protocol");
 }
 
 static void test_bad_ports(void)
 {
 	bad("forward eth0 tcp 70000 to 10.0.0.1\n",
-	    FN ":1:18: port 70000 out of range (expected 1-65535)",
-	    "a port above 65535");
-	bad("forward eth0 tcp 0 to 10.0.0.1\n",
-	    FN ":1:18: port 0 out of range (expected 1-65535)", "port 0");
+	    FN ":1:18: port 70000 out of range (expected 1-65535)", "a port above 65535");
+	bad("forward eth0 tcp 0 to 10.0.0.1\n", FN ":1:18: port 0 out of range (expected 1-65535)",
+	    "port 0");
 	bad("forward eth0 tcp 80-99999999999999999999999 to 10.0.0.1\n",
 	    FN ":1:21: port 99999999999999999999999 out of range "
-	    "(expected 1-65535)", "a huge range end (column of the end)");
+	       "(expected 1-65535)",
+	    "a huge range end (column of the end)");
 	bad("forward eth0 tcp 90-80 to 10.0.0.1\n",
-	    FN ":1:18: port range 90-80 is reversed (expected 80-90)",
-	    "a reversed port range");
+	    FN ":1:18: port range 90-80 is reversed (expected 80-90)", "a reversed port range");
 	bad("forward eth0 tcp http to 10.0.0.1\n",
 	    FN ":1:18: invalid port 'http' (expected a port 1-65535 or a "
-	    "range such as 5000-5010)", "a non-numeric port");
+	       "range such as 5000-5010)",
+	    "a non-numeric port");
 	bad("forward eth0 tcp 80- to 10.0.0.1\n",
 	    FN ":1:18: invalid port '80-' (expected a port 1-65535 or a "
-	    "range such as 5000-5010)", "a range without its end");
+	       "range such as 5000-5010)",
+	    "a range without its end");
 	bad("forward eth0 tcp +80 to 10.0.0.1\n",
 	    FN ":1:18: invalid port '+80' (expected a port 1-65535 or a "
-	    "range such as 5000-5010)", "a signed port");
+	       "range such as 5000-5010)",
+	    "a signed port");
 }
 
 static void test_bad_forward_shape(void)
 {
 	bad("forward\n",
 	    FN ":1:8: missing interface (expected: forward IFACE PROTO PORT "
-	    "to ADDR[:PORT])", "forward without anything");
+	       "to ADDR[:PORT])",
+	    "forward without anything");
 	bad("forward eth0   # comment\n",
 	    FN ":1:13: missing protocol (expected: forward IFACE PROTO PORT "
-	    "to ADDR[:PORT])", "a missing protocol (column at end of words)");
+	       "to ADDR[:PORT])",
+	    "a missing protocol (column at end of words)");
 	bad("forward eth0 udp\n",
 	    FN ":1:17: missing port (expected: forward IFACE PROTO PORT to "
-	    "ADDR[:PORT])", "a missing port");
+	       "ADDR[:PORT])",
+	    "a missing port");
 	bad("forward eth0 tcp 8080-8090\n",
 	    FN ":1:27: missing 'to' (expected: forward IFACE PROTO PORT to "
-	    "ADDR[:PORT])", "a missing 'to' at end of line");
+	       "ADDR[:PORT])",
+	    "a missing 'to' at end of line");
 	bad("forward eth0 tcp 8080 10.0.0.1\n",
 	    FN ":1:23: missing 'to' before '10.0.0.1' (expected: forward "
-	    "IFACE PROTO PORT to ADDR[:PORT])", "a missing 'to' before the "
+	       "IFACE PROTO PORT to ADDR[:PORT])",
+	    "a missing 'to' before the "
 	    "address");
 	bad("forward eth0 tcp 8080 to\n",
 	    FN ":1:25: missing destination address (expected: forward IFACE "
-	    "PROTO PORT to ADDR[:PORT])", "a missing destination");
+	       "PROTO PORT to ADDR[:PORT])",
+	    "a missing destination");
 	bad("forward eth0 tcp 80 to 10.0.0.256\n",
 	    FN ":1:24: invalid destination address '10.0.0.256' (expected an "
-	    "IPv4 address such as 198.18.0.2)", "an octet above 255");
+	       "IPv4 address such as 198.18.0.2)",
+	    "an octet above 255");
 	bad("forward eth0 tcp 80 to 10.0.0.01\n",
 	    FN ":1:24: invalid destination address '10.0.0.01' (expected an "
-	    "IPv4 address such as 198.18.0.2)", "an octet with a leading 0");
+	       "IPv4 address such as 198.18.0.2)",
+	    "an octet with a leading 0");
 	bad("forward eth0 tcp 80 to example.com:80\n",
 	    FN ":1:24: invalid destination address 'example.com' (expected "
-	    "an IPv4 address such as 198.18.0.2)", "a host name");
+	       "an IPv4 address such as 198.18.0.2)",
+	    "a host name");
 	bad("forward eth0 tcp 80 to :80\n",
 	    FN ":1:24: missing destination address before ':' (expected "
-	    "ADDR:PORT such as 198.18.0.2:80)", "a destination port alone");
+	       "ADDR:PORT such as 198.18.0.2:80)",
+	    "a destination port alone");
 	bad("forward eth0 tcp 80 to 10.0.0.1:\n",
 	    FN ":1:32: missing destination port after ':' (expected "
-	    "ADDR:PORT such as 198.18.0.2:80)", "an empty destination port");
+	       "ADDR:PORT such as 198.18.0.2:80)",
+	    "an empty destination port");
 	bad("forward eth0 tcp 80 to 10.0.0.1:65536\n",
 	    FN ":1:33: destination port 65536 out of range (expected "
-	    "1-65535)", "a destination port above 65535");
+	       "1-65535)",
+	    "a destination port above 65535");
 	bad("forward eth0 tcp 80 to 10.0.0.1:x\n",
 	    FN ":1:33: invalid destination port 'x' (expected a port 1-65535 "
-	    "or a range such as 80-90)", "a non-numeric destination port");
+	       "or a range such as 80-90)",
+	    "a non-numeric destination port");
 	bad("forward eth0 tcp 8000-8009 to 10.0.0.1:80-85\n",
 	    FN ":1:40: destination range 80-85 has 6 ports but the source "
-	    "has 10 (expected the same number of ports, or a single "
-	    "destination port)", "a destination range of another length");
+	       "has 10 (expected the same number of ports, or a single "
+	       "destination port)",
+	    "a destination range of another length");
 	bad("forward eth0 tcp 80 to 10.0.0.1 extra\n",
 	    FN ":1:33: unexpected 'extra' after the rule (expected "
-	    "keep-source or allow-special)", "an unknown option");
+	       "keep-source or allow-special)",
+	    "an unknown option");
 	bad("forward eth0 tcp 80 to 10.0.0.1 keep-source keep-source\n",
 	    FN ":1:45: duplicate option 'keep-source' (expected each option "
-	    "at most once)", "a duplicated option");
+	       "at most once)",
+	    "a duplicated option");
 }
 
 static void test_bad_iface(void)
 {
 	bad("forward eth0123456789abc tcp 80 to 10.0.0.1\n",
 	    FN ":1:9: interface name 'eth0123456789abc' is too long (expected "
-	    "at most 15 characters)", "a 16-character interface name");
+	       "at most 15 characters)",
+	    "a 16-character interface name");
 	bad("forward et/h0 tcp 80 to 10.0.0.1\n",
 	    FN ":1:9: invalid character '/' in interface name 'et/h0' "
-	    "(expected letters, digits, '_', '.', '@' or '-')",
+	       "(expected letters, digits, '_', '.', '@' or '-')",
 	    "a '/' in an interface name");
 	bad("forward .. tcp 80 to 10.0.0.1\n",
 	    FN ":1:9: invalid interface name '..' (expected a name other "
-	    "than '.' and '..')", "interface name '..'");
+	       "than '.' and '..')",
+	    "interface name '..'");
 	bad("forward :192.0.2.1 tcp 80 to 10.0.0.1\n",
 	    FN ":1:9: missing interface name before ':' (expected IFACE:ADDR "
-	    "such as eth1:198.51.100.4)", "a local address without interface");
+	       "such as eth1:198.51.100.4)",
+	    "a local address without interface");
 	bad("forward eth1: tcp 80 to 10.0.0.1\n",
 	    FN ":1:13: missing local address after ':' (expected IFACE:ADDR "
-	    "such as eth1:198.51.100.4, or IFACE alone)",
+	       "such as eth1:198.51.100.4, or IFACE alone)",
 	    "an empty local address");
 	bad("forward eth1:192.0.2 tcp 80 to 10.0.0.1\n",
 	    FN ":1:14: invalid local address '192.0.2' (expected an IPv4 "
-	    "address such as 198.51.100.4)", "a short local address");
+	       "address such as 198.51.100.4)",
+	    "a short local address");
 	bad("forward eth1:0.0.0.0 tcp 80 to 10.0.0.1\n",
 	    FN ":1:14: local address 0.0.0.0 is not an address (expected one "
-	    "of the interface's addresses, or IFACE alone for any)",
+	       "of the interface's addresses, or IFACE alone for any)",
 	    "local address 0.0.0.0");
 	bad("forward eth\xc3\xa9 tcp 80 to 10.0.0.1\n",
 	    FN ":1:9: invalid character '\\xc3' in interface name "
-	    "'eth\\xc3\\xa9' (expected letters, digits, '_', '.', '@' or '-')",
+	       "'eth\\xc3\\xa9' (expected letters, digits, '_', '.', '@' or '-')",
 	    "a non-ASCII interface name (bytes escaped)");
 }
 
@@ -536,16 +537,18 @@ static void test_bad_special(void)
 {
 	bad("forward eth0 tcp 80 to 169.254.169.254\n",
 	    FN ":1:24: refusing to forward to 169.254.169.254: cloud metadata "
-	    "service (add allow-special to the rule if this is really "
-	    "wanted)", "the cloud metadata address");
+	       "service (add allow-special to the rule if this is really "
+	       "wanted)",
+	    "the cloud metadata address");
 	bad("forward eth0 tcp 80 to 127.0.0.1:8080 keep-source\n",
 	    FN ":1:24: refusing to forward to 127.0.0.1: loopback (add "
-	    "allow-special to the rule if this is really wanted)",
+	       "allow-special to the rule if this is really wanted)",
 	    "a loopback destination");
 	bad("forward eth0 udp 53 to 168.63.129.16\n",
 	    FN ":1:24: refusing to forward to 168.63.129.16: cloud metadata "
-	    "service (Azure wire server) (add allow-special to the rule if "
-	    "this is really wanted)", "the Azure wire server");
+	       "service (Azure wire server) (add allow-special to the rule if "
+	       "this is really wanted)",
+	    "the Azure wire server");
 }
 
 static void test_bad_overlap(void)
@@ -554,13 +557,13 @@ static void test_bad_overlap(void)
 	    "forward eth0 udp 8080-8090 to 10.0.0.1\n"
 	    "forward eth0 tcp 8000-8085 to 10.0.0.2:9000\n",
 	    FN ":3:18: ports 8080-8085 overlap the rule on line 1 (expected "
-	    "each eth0 tcp port in one rule only)",
+	       "each eth0 tcp port in one rule only)",
 	    "overlapping port ranges (names the earlier line)");
 	bad("set conntrack-max 4096\n"
 	    "forward eth1:192.0.2.1 udp 53 to 10.0.0.1\n"
 	    "forward eth1:192.0.2.1 udp 53 to 10.0.0.2\n",
 	    FN ":3:28: port 53 overlaps the rule on line 2 (expected each "
-	    "eth1:192.0.2.1 udp port in one rule only)",
+	       "eth1:192.0.2.1 udp port in one rule only)",
 	    "the same port twice on a local address");
 }
 
@@ -568,34 +571,39 @@ static void test_bad_masquerade(void)
 {
 	bad("masquerade\n",
 	    FN ":1:11: missing prefix (expected: masquerade PREFIX/LEN out "
-	    "IFACE)", "masquerade without a prefix");
+	       "IFACE)",
+	    "masquerade without a prefix");
 	bad("masquerade 10.0.0.1/16 out eth0\n",
 	    FN ":1:12: prefix 10.0.0.1/16 has host bits set (expected "
-	    "10.0.0.0/16)", "a prefix with host bits set");
+	       "10.0.0.0/16)",
+	    "a prefix with host bits set");
 	bad("masquerade 10.0.0.0/33 out eth0\n",
-	    FN ":1:21: prefix length 33 out of range (expected 0-32)",
-	    "a prefix length of 33");
+	    FN ":1:21: prefix length 33 out of range (expected 0-32)", "a prefix length of 33");
 	bad("masquerade 10.0.0.0/ out eth0\n",
-	    FN ":1:20: missing prefix length after '/' (expected 0-32)",
-	    "an empty prefix length");
+	    FN ":1:20: missing prefix length after '/' (expected 0-32)", "an empty prefix length");
 	bad("masquerade 10.0.0.0 out eth0\n",
 	    FN ":1:20: missing prefix length after '10.0.0.0' (expected "
-	    "PREFIX/LEN such as 10.0.0.0/16)", "a prefix without /LEN");
+	       "PREFIX/LEN such as 10.0.0.0/16)",
+	    "a prefix without /LEN");
 	bad("masquerade 10.0.0/8 out eth0\n",
 	    FN ":1:12: invalid prefix address '10.0.0' (expected an IPv4 "
-	    "address such as 10.0.0.0)", "a short prefix address");
+	       "address such as 10.0.0.0)",
+	    "a short prefix address");
 	bad("masquerade 10.0.0.0/8 via eth0\n",
 	    FN ":1:23: missing 'out' before 'via' (expected: masquerade "
-	    "PREFIX/LEN out IFACE)", "a wrong word for 'out'");
+	       "PREFIX/LEN out IFACE)",
+	    "a wrong word for 'out'");
 	bad("masquerade 10.0.0.0/8 out\n",
 	    FN ":1:26: missing interface (expected: masquerade PREFIX/LEN out "
-	    "IFACE)", "masquerade without an interface");
+	       "IFACE)",
+	    "masquerade without an interface");
 	bad("masquerade 10.0.0.0/8 out eth0 eth1\n",
 	    FN ":1:32: unexpected 'eth1' after the rule (expected end of "
-	    "line)", "words after a masquerade");
+	       "line)",
+	    "words after a masquerade");
 	bad("masquerade 10.0.0.0/8 out eth0:1\n",
 	    FN ":1:27: invalid character ':' in interface name 'eth0:1' "
-	    "(expected letters, digits, '_', '.', '@' or '-')",
+	       "(expected letters, digits, '_', '.', '@' or '-')",
 	    "an interface alias as masquerade output");
 }
 
@@ -603,58 +611,69 @@ static void test_bad_settings(void)
 {
 	bad("set\n",
 	    FN ":1:4: missing setting (expected: set conntrack-max N, set "
-	    "port-range LO-HI or set timeout NAME SECONDS)",
+	       "port-range LO-HI or set timeout NAME SECONDS)",
 	    "set without a name");
 	bad("set max-flows 10\n",
 	    FN ":1:5: unknown setting 'max-flows' (expected conntrack-max, "
-	    "port-range or timeout)", "an unknown setting");
+	       "port-range or timeout)",
+	    "an unknown setting");
 	bad("set conntrack-max 1023\n",
 	    FN ":1:19: conntrack-max 1023 out of range (expected "
-	    "1024-16777216)", "conntrack-max below the minimum");
+	       "1024-16777216)",
+	    "conntrack-max below the minimum");
 	bad("set conntrack-max 16777217\n",
 	    FN ":1:19: conntrack-max 16777217 out of range (expected "
-	    "1024-16777216)", "conntrack-max above the maximum");
+	       "1024-16777216)",
+	    "conntrack-max above the maximum");
 	bad("set conntrack-max 1e6\n",
 	    FN ":1:19: invalid conntrack-max '1e6' (expected a number "
-	    "1024-16777216)", "a non-decimal conntrack-max");
+	       "1024-16777216)",
+	    "a non-decimal conntrack-max");
 	bad("set conntrack-max\n",
 	    FN ":1:18: missing value (expected: set conntrack-max N with N "
-	    "1024-16777216)", "conntrack-max without a value");
+	       "1024-16777216)",
+	    "conntrack-max without a value");
 	bad("set conntrack-max 4096\n"
 	    "set conntrack-max 8192\n",
 	    FN ":2:5: conntrack-max already set on line 1 (expected each "
-	    "setting once)", "a repeated set (names the earlier line)");
+	       "setting once)",
+	    "a repeated set (names the earlier line)");
 	bad("set port-range 20000-20014\n",
 	    FN ":1:16: port range 20000-20014 has only 15 ports (expected at "
-	    "least 16)", "a port range of 15 ports");
-	bad("set port-range 1000-2000\n",
-	    FN ":1:16: port 1000 out of range (expected 1024-65535)",
+	       "least 16)",
+	    "a port range of 15 ports");
+	bad("set port-range 1000-2000\n", FN ":1:16: port 1000 out of range (expected 1024-65535)",
 	    "a port range below 1024");
 	bad("set port-range 20000\n",
 	    FN ":1:16: invalid port range '20000' (expected LO-HI such as "
-	    "20000-32767)", "a port range of one number");
+	       "20000-32767)",
+	    "a port range of one number");
 	bad("set port-range\n",
 	    FN ":1:15: missing value (expected: set port-range LO-HI such as "
-	    "20000-32767)", "port-range without a value");
+	       "20000-32767)",
+	    "port-range without a value");
 	bad("set port-range 20000-30000\nset port-range 40000-50000\n",
 	    FN ":2:5: port-range already set on line 1 (expected each setting "
-	    "once)", "a repeated port-range");
+	       "once)",
+	    "a repeated port-range");
 	bad("set timeout tcp-sin 10\n",
 	    FN ":1:13: unknown timeout 'tcp-sin' (expected tcp-syn, "
-	    "tcp-established, tcp-fin, tcp-close, udp, udp-assured or icmp)",
+	       "tcp-established, tcp-fin, tcp-close, udp, udp-assured or icmp)",
 	    "an unknown timeout name");
-	bad("set timeout udp 0\n",
-	    FN ":1:17: timeout udp 0 out of range (expected 1-2592000)",
+	bad("set timeout udp 0\n", FN ":1:17: timeout udp 0 out of range (expected 1-2592000)",
 	    "a timeout of 0");
 	bad("set timeout icmp\n",
 	    FN ":1:17: missing value (expected: set timeout icmp SECONDS with "
-	    "SECONDS 1-2592000)", "a timeout without seconds");
+	       "SECONDS 1-2592000)",
+	    "a timeout without seconds");
 	bad("set timeout udp 10\nset timeout tcp-fin 10\nset timeout udp 20\n",
 	    FN ":3:13: timeout udp already set on line 1 (expected each "
-	    "setting once)", "a repeated timeout");
+	       "setting once)",
+	    "a repeated timeout");
 	bad("set timeout udp 10 seconds\n",
 	    FN ":1:20: unexpected 'seconds' after the setting (expected end "
-	    "of line)", "words after a setting");
+	       "of line)",
+	    "words after a setting");
 }
 
 static void test_bad_bytes(void)
@@ -663,22 +682,21 @@ static void test_bad_bytes(void)
 				  "forward eth0 tcp 81\0 to 10.0.0.1\n";
 	static const char nul_comment[] = "# a comment with \0 inside\n";
 
-	bad_n(nul, sizeof(nul) - 1,
-	      FN ":2:20: NUL byte in the text (expected a text file)",
+	bad_n(nul, sizeof(nul) - 1, FN ":2:20: NUL byte in the text (expected a text file)",
 	      "a NUL byte (column of the byte)");
 	bad_n(nul_comment, sizeof(nul_comment) - 1,
 	      FN ":1:18: NUL byte in the text (expected a text file)",
 	      "a NUL byte inside a comment");
 	bad("forward eth0 tcp 80\x0bto 10.0.0.1\n",
 	    FN ":1:20: control character 0x0b in the text (expected printable "
-	    "text, words separated by spaces or tabs)",
+	       "text, words separated by spaces or tabs)",
 	    "a vertical tab between words");
 	bad("forward eth0 tcp 80 to 10.0.0.1\r\nforward\teth0\ttcp\t99999\r\n",
 	    FN ":2:18: port 99999 out of range (expected 1-65535)",
 	    "an error on a CRLF line, tabs one column each");
 	bad("forward eth0 tcp 80 to 10.0.0.1\r\rx\n",
 	    FN ":1:32: control character 0x0d in the text (expected printable "
-	    "text, words separated by spaces or tabs)",
+	       "text, words separated by spaces or tabs)",
 	    "a carriage return inside a line");
 }
 
@@ -694,23 +712,24 @@ static void test_bad_long(void)
 	memcpy(t + n, " tcp\n", 6);
 	bad_n(t, n + 5,
 	      FN ":1:1: unknown statement 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
-	      "...' (expected forward, masquerade or set)",
+		 "...' (expected forward, masquerade or set)",
 	      "a 1 MiB word (quoted word truncated)");
 	memcpy(t, "forward ", 8);
 	bad_n(t, n + 5,
 	      FN ":1:9: interface name 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
-	      "...' is too long (expected at most 15 characters)",
+		 "...' is too long (expected at most 15 characters)",
 	      "a 1 MiB interface name");
 	memcpy(t, "forward eth0 tcp 80 to 10.0.0.1 ", 32);
-	snprintf(want, sizeof(want), FN ":1:33: unexpected '%.40s...' after "
-		 "the rule (expected keep-source or allow-special)", t + 32);
+	snprintf(want, sizeof(want),
+		 FN ":1:33: unexpected '%.40s...' after "
+		    "the rule (expected keep-source or allow-special)",
+		 t + 32);
 	bad_n(t, n + 5, want, "a 1 MiB option word");
 	free(t);
 }
 
 /* Many generated rules: limits on the number of rules and of ports. */
-static char *gen_rules(size_t n, size_t *len,
-		       void (*line)(char *buf, size_t sz, size_t i))
+static char *gen_rules(size_t n, size_t *len, void (*line)(char *buf, size_t sz, size_t i))
 {
 	size_t cap = n * 64 + 1, o = 0;
 	char *t = malloc(cap);
@@ -734,8 +753,8 @@ static void one_port_line(char *buf, size_t sz, size_t i)
 static void full_range_line(char *buf, size_t sz, size_t i)
 {
 	if (i < 4)
-		snprintf(buf, sz, "forward e%zu %s 1-65535 to 10.0.0.1\n",
-			 i / 2, i % 2 ? "udp" : "tcp");
+		snprintf(buf, sz, "forward e%zu %s 1-65535 to 10.0.0.1\n", i / 2,
+			 i % 2 ? "udp" : "tcp");
 	else if (i == 4)
 		snprintf(buf, sz, "forward e9 tcp 1-4 to 10.0.0.1\n");
 	else
@@ -749,29 +768,29 @@ static void test_limits(void)
 	char *t;
 
 	t = gen_rules(XM_MAX_RULES - 1, &len, one_port_line);
-	tap_ok(parse_ok(t, len, &rs, "max rules") &&
-	       rs.n_rules == XM_MAX_RULES - 1 &&
-	       rs.total_ports == XM_MAX_RULES - 1,
+	tap_ok(parse_ok(t, len, &rs, "max rules") && rs.n_rules == XM_MAX_RULES - 1 &&
+		       rs.total_ports == XM_MAX_RULES - 1,
 	       "limits: %d one-port rules accepted", XM_MAX_RULES - 1);
 	xm_ruleset_free(&rs);
 	free(t);
 
 	t = gen_rules(XM_MAX_RULES, &len, one_port_line);
-	bad_n(t, len, FN ":131072:1: too many forward rules (expected at most "
-	      "131071)", "one rule more than the limit (on that line)");
+	bad_n(t, len,
+	      FN ":131072:1: too many forward rules (expected at most "
+		 "131071)",
+	      "one rule more than the limit (on that line)");
 	free(t);
 
 	t = gen_rules(5, &len, full_range_line);
-	tap_ok(parse_ok(t, len, &rs, "max ports") &&
-	       rs.total_ports == XM_MAX_RULE_PORTS / 2,
-	       "limits: exactly %d forwarded ports accepted",
-	       XM_MAX_RULE_PORTS / 2);
+	tap_ok(parse_ok(t, len, &rs, "max ports") && rs.total_ports == XM_MAX_RULE_PORTS / 2,
+	       "limits: exactly %d forwarded ports accepted", XM_MAX_RULE_PORTS / 2);
 	xm_ruleset_free(&rs);
 	free(t);
 
 	t = gen_rules(6, &len, full_range_line);
-	bad_n(t, len, FN ":6:16: too many forwarded ports: 262145 with this "
-	      "rule (expected at most 262144 in all rules together)",
+	bad_n(t, len,
+	      FN ":6:16: too many forwarded ports: 262145 with this "
+		 "rule (expected at most 262144 in all rules together)",
 	      "one port more than the limit (on that line)");
 	free(t);
 }
@@ -788,45 +807,46 @@ static void test_files(void)
 
 	fd = mkstemp(path);
 	if (fd < 0 || write(fd, t, 32) != 32) {
-		tap_ok(0, "files: cannot create a temporary file: %s",
-		       strerror(errno));
+		tap_ok(0, "files: cannot create a temporary file: %s", strerror(errno));
 		return;
 	}
 	r = xm_rules_parse_file(path, &rs, err, sizeof(err));
-	tap_ok(r == 0 && rs.n_rules == 1 && rs.rules[0].from_lo == 80,
-	       "files: a valid file parses");
+	tap_ok(r == 0 && rs.n_rules == 1 && rs.rules[0].from_lo == 80, "files: a valid file "
+								       "parses");
 	xm_ruleset_free(&rs);
 
 	if (write(fd, t + 32, sizeof(t) - 33) != (ssize_t)sizeof(t) - 33)
 		abort();
 	r = xm_rules_parse_file(path, &rs, err, sizeof(err));
-	snprintf(want, sizeof(want), "%s:2:5: unknown setting 'foo' "
-		 "(expected conntrack-max, port-range or timeout)", path);
-	tap_ok(r == -1 && strcmp(err, want) == 0 && rs.n_rules == 0,
-	       "files: errors name the file path");
+	snprintf(want, sizeof(want),
+		 "%s:2:5: unknown setting 'foo' "
+		 "(expected conntrack-max, port-range or timeout)",
+		 path);
+	tap_ok(r == -1 && strcmp(err, want) == 0 && rs.n_rules == 0, "files: errors name the file "
+								     "path");
 	xm_ruleset_free(&rs);
 
 	if (ftruncate(fd, (16 << 20) + 1) != 0)
 		abort();
 	r = xm_rules_parse_file(path, &rs, err, sizeof(err));
-	snprintf(want, sizeof(want), "%s: file is larger than 16 MiB "
-		 "(expected a rules file of at most 16 MiB)", path);
-	tap_ok(r == -1 && strcmp(err, want) == 0,
-	       "files: a file over 16 MiB is refused");
+	snprintf(want, sizeof(want),
+		 "%s: file is larger than 16 MiB "
+		 "(expected a rules file of at most 16 MiB)",
+		 path);
+	tap_ok(r == -1 && strcmp(err, want) == 0, "files: a file over 16 MiB is refused");
 	xm_ruleset_free(&rs);
 	close(fd);
 	unlink(path);
 
 	r = xm_rules_parse_file(path, &rs, err, sizeof(err));
 	snprintf(want, sizeof(want), "%s: %s", path, strerror(ENOENT));
-	tap_ok(r == -1 && strcmp(err, want) == 0,
-	       "files: a missing file is reported with strerror");
+	tap_ok(r == -1 && strcmp(err, want) == 0, "files: a missing file is reported with "
+						  "strerror");
 	xm_ruleset_free(&rs);
 
 	r = xm_rules_parse_file("/", &rs, err, sizeof(err));
 	snprintf(want, sizeof(want), "/: %s", strerror(EISDIR));
-	tap_ok(r == -1 && strcmp(err, want) == 0,
-	       "files: a directory is reported with strerror");
+	tap_ok(r == -1 && strcmp(err, want) == 0, "files: a directory is reported with strerror");
 	xm_ruleset_free(&rs);
 }
 
@@ -836,11 +856,11 @@ static void test_small_err_buffer(void)
 	char err[8];
 
 	memset(err, 'x', sizeof(err));
-	tap_ok(xm_rules_parse("bogus", 5, FN, &rs, err, sizeof(err)) == -1 &&
-	       strcmp(err, "rules.c") == 0,
+	tap_ok(xm_rules_parse("bogus", 5, FN, &rs, err, sizeof(err)) == -1 && strcmp(err, "rules."
+											  "c") == 0,
 	       "a short error buffer is filled and terminated");
-	tap_ok(xm_rules_parse("bogus", 5, FN, &rs, NULL, 0) == -1,
-	       "no error buffer: still fails cleanly");
+	tap_ok(xm_rules_parse("bogus", 5, FN, &rs, NULL, 0) == -1, "no error buffer: still fails "
+								   "cleanly");
 }
 
 int main(void)

@@ -130,9 +130,8 @@ static __always_inline int xb_write(struct xdp_md *ctx)
 	/* Payload: fixed bytes whose sum userspace precomputed. */
 	__builtin_memcpy((void *)(udp + 1), gen_cfg.payload, XB_PAYLOAD_LEN);
 	/* A real checksum (not 0), so the NAT under test has to update it. */
-	sum = gen_cfg.payload_sum + (saddr >> 16) + (saddr & 0xffff) +
-	      (daddr >> 16) + (daddr & 0xffff) + IPPROTO_UDP + 2 * XB_UDP_LEN +
-	      sport + dport;
+	sum = gen_cfg.payload_sum + (saddr >> 16) + (saddr & 0xffff) + (daddr >> 16) +
+	      (daddr & 0xffff) + IPPROTO_UDP + 2 * XB_UDP_LEN + sport + dport;
 	sum = (__u16)~fold(sum);
 	udp->check = bpf_htons(sum ? sum : 0xffff);
 	return 0;
@@ -193,8 +192,7 @@ int xb_bare(struct xdp_md *ctx)
 	struct xb_bare_port *pt;
 	__u16 old;
 
-	if ((void *)(ip + 1) > data_end || eth->h_proto != bpf_htons(ETH_P_IP) ||
-	    ip->ttl <= 1)
+	if ((void *)(ip + 1) > data_end || eth->h_proto != bpf_htons(ETH_P_IP) || ip->ttl <= 1)
 		return XDP_PASS;
 	pt = bpf_map_lookup_elem(&xb_bare_ports, &in);
 	if (!pt)

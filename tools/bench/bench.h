@@ -14,16 +14,16 @@
 struct xb_gen_cfg {
 	__u8 dmac[6];
 	__u8 smac[6];
-	__u32 saddr;           /* first source address */
+	__u32 saddr; /* first source address */
 	__u32 daddr;
-	__u16 sport;           /* first source port */
-	__u16 dport;           /* first destination port */
-	__u32 dport_bits;      /* flows spread over 2^dport_bits dports */
-	__u32 nflows;          /* flows cycled through; 0 = every packet new */
+	__u16 sport;	  /* first source port */
+	__u16 dport;	  /* first destination port */
+	__u32 dport_bits; /* flows spread over 2^dport_bits dports */
+	__u32 nflows;	  /* flows cycled through; 0 = every packet new */
 	__u32 _pad;
-	__u64 first;           /* index of the first flow */
-	__u32 out_ifindex;     /* xb_gen redirects here */
-	__u32 payload_sum;     /* ones' complement sum of the payload words */
+	__u64 first;	   /* index of the first flow */
+	__u32 out_ifindex; /* xb_gen redirects here */
+	__u32 payload_sum; /* ones' complement sum of the payload words */
 	__u8 payload[XB_PAYLOAD_LEN];
 	__u8 _pad2[6];
 };

@@ -40,7 +40,8 @@
 static int usage(void)
 {
 	fputs("usage: xbench gen --dev IF --dmac MAC --smac MAC --src IP --dst IP\n"
-	      "                  [--sport N] [--dport N] [--dport-bits B] [--flows N (0: all new)]\n"
+	      "                  [--sport N] [--dport N] [--dport-bits B] [--flows N (0: all "
+	      "new)]\n"
 	      "                  [--first N] [--warmup S] [--time S] --sink PIN [--cpu N]\n"
 	      "       xbench sink attach DEV PIN | sink read PIN\n"
 	      "       xbench bare attach IN OUT IN_PEER_MAC OUT_PEER_MAC\n"
@@ -48,7 +49,8 @@ static int usage(void)
 	      "                   [--repeat N] [--bare-out IF --bare-dmac MAC]\n"
 	      "       xbench xmasq-attach --pin-dir DIR [--mode xdp|tc] [--ct-max N] IF...\n"
 	      "       xbench rr server PORT | rr client ADDR PORT SECONDS\n"
-	      "       xbench timer-probe N\n", stderr);
+	      "       xbench timer-probe N\n",
+	      stderr);
 	return 2;
 }
 
@@ -135,9 +137,24 @@ struct pkt_opts {
 };
 
 enum {
-	O_DEV = 256, O_DMAC, O_SMAC, O_SRC, O_DST, O_SPORT, O_DPORT, O_DBITS,
-	O_FLOWS, O_FIRST, O_WARMUP, O_TIME, O_SINK, O_CPU, O_TARGET, O_REPEAT,
-	O_BARE_OUT, O_BARE_DMAC,
+	O_DEV = 256,
+	O_DMAC,
+	O_SMAC,
+	O_SRC,
+	O_DST,
+	O_SPORT,
+	O_DPORT,
+	O_DBITS,
+	O_FLOWS,
+	O_FIRST,
+	O_WARMUP,
+	O_TIME,
+	O_SINK,
+	O_CPU,
+	O_TARGET,
+	O_REPEAT,
+	O_BARE_OUT,
+	O_BARE_DMAC,
 };
 
 static const struct option pkt_longopts[] = {
@@ -166,17 +183,38 @@ static const struct option pkt_longopts[] = {
 static int pkt_opt(struct pkt_opts *p, int c, const char *arg)
 {
 	switch (c) {
-	case O_DEV: p->dev = arg; return 1;
-	case O_DMAC: p->have_dmac = 1; return parse_mac(arg, p->cfg.dmac) ? -1 : 1;
-	case O_SMAC: p->have_smac = 1; return parse_mac(arg, p->cfg.smac) ? -1 : 1;
-	case O_SRC: p->have_src = 1; return parse_ip(arg, &p->cfg.saddr) ? -1 : 1;
-	case O_DST: p->have_dst = 1; return parse_ip(arg, &p->cfg.daddr) ? -1 : 1;
-	case O_SPORT: p->cfg.sport = (__u16)strtoul(arg, NULL, 0); return 1;
-	case O_DPORT: p->cfg.dport = (__u16)strtoul(arg, NULL, 0); return 1;
-	case O_DBITS: p->cfg.dport_bits = (__u32)strtoul(arg, NULL, 0); return p->cfg.dport_bits > 15 ? -1 : 1;
-	case O_FLOWS: p->cfg.nflows = (__u32)strtoul(arg, NULL, 0); return 1;
-	case O_FIRST: p->cfg.first = strtoull(arg, NULL, 0); return 1;
-	default: return 0;
+	case O_DEV:
+		p->dev = arg;
+		return 1;
+	case O_DMAC:
+		p->have_dmac = 1;
+		return parse_mac(arg, p->cfg.dmac) ? -1 : 1;
+	case O_SMAC:
+		p->have_smac = 1;
+		return parse_mac(arg, p->cfg.smac) ? -1 : 1;
+	case O_SRC:
+		p->have_src = 1;
+		return parse_ip(arg, &p->cfg.saddr) ? -1 : 1;
+	case O_DST:
+		p->have_dst = 1;
+		return parse_ip(arg, &p->cfg.daddr) ? -1 : 1;
+	case O_SPORT:
+		p->cfg.sport = (__u16)strtoul(arg, NULL, 0);
+		return 1;
+	case O_DPORT:
+		p->cfg.dport = (__u16)strtoul(arg, NULL, 0);
+		return 1;
+	case O_DBITS:
+		p->cfg.dport_bits = (__u32)strtoul(arg, NULL, 0);
+		return p->cfg.dport_bits > 15 ? -1 : 1;
+	case O_FLOWS:
+		p->cfg.nflows = (__u32)strtoul(arg, NULL, 0);
+		return 1;
+	case O_FIRST:
+		p->cfg.first = strtoull(arg, NULL, 0);
+		return 1;
+	default:
+		return 0;
 	}
 }
 
@@ -291,11 +329,9 @@ static int cmd_gen(int argc, char **argv)
 	 * frames need one, and redirecting to it sends them to its peer. */
 	ctx_in.ingress_ifindex = p.cfg.out_ifindex;
 	{
-		LIBBPF_OPTS(bpf_test_run_opts, o,
-			    .data_in = frame, .data_size_in = sizeof(frame),
+		LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = frame, .data_size_in = sizeof(frame),
 			    .ctx_in = &ctx_in, .ctx_size_in = sizeof(ctx_in),
-			    .flags = BPF_F_TEST_XDP_LIVE_FRAMES,
-			    .repeat = 64);
+			    .flags = BPF_F_TEST_XDP_LIVE_FRAMES, .repeat = 64);
 		int fd = bpf_program__fd(skel->progs.xb_gen);
 		double tc, per_pkt;
 
@@ -318,7 +354,9 @@ static int cmd_gen(int argc, char **argv)
 			if (per_pkt > 0) {
 				double want = 0.25 / per_pkt;
 
-				o.repeat = want > (1 << 22) ? (1 << 22) : want < 64 ? 64 : (__u32)want;
+				o.repeat = want > (1 << 22) ? (1 << 22) :
+					   want < 64	    ? 64 :
+							      (__u32)want;
 			}
 			if (!t0 && t - tstart >= warmup) {
 				if (sink_read(sink_fd, &c0))
@@ -377,7 +415,8 @@ static int cmd_sink(int argc, char **argv)
 		goto out;
 	}
 	/* Native mode: a veth with an XDP program takes redirected frames. */
-	if (bpf_xdp_attach(ifindex, bpf_program__fd(skel->progs.xb_sink), XDP_FLAGS_DRV_MODE, NULL)) {
+	if (bpf_xdp_attach(ifindex, bpf_program__fd(skel->progs.xb_sink), XDP_FLAGS_DRV_MODE,
+			   NULL)) {
 		fprintf(stderr, "xbench: attach the sink to %s: %s\n", argv[2], strerror(errno));
 		bpf_map__unpin(skel->maps.xb_sink_cnt, argv[3]);
 		goto out;
@@ -427,7 +466,8 @@ static int cmd_bare(int argc, char **argv)
 	skel = open_skel();
 	if (!skel || load_skel(skel))
 		goto out;
-	if (bare_port(skel, in, out, argv[3], out_peer) || bare_port(skel, out, in, argv[2], in_peer))
+	if (bare_port(skel, in, out, argv[3], out_peer) ||
+	    bare_port(skel, out, in, argv[2], in_peer))
 		goto out;
 	fd = bpf_program__fd(skel->progs.xb_bare);
 	/* Both directions, so TCP (with its ACKs) works through it too. */
@@ -511,8 +551,7 @@ static int cmd_prog(int argc, char **argv)
 	 * frames on: xmasq keys its rules by it. */
 	ctx_in.ingress_ifindex = (__u32)in;
 	{
-		LIBBPF_OPTS(bpf_test_run_opts, o,
-			    .data_in = frame, .data_size_in = sizeof(frame),
+		LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = frame, .data_size_in = sizeof(frame),
 			    .ctx_in = &ctx_in, .ctx_size_in = sizeof(ctx_in),
 			    .repeat = (int)repeat);
 
@@ -520,7 +559,8 @@ static int cmd_prog(int argc, char **argv)
 			fprintf(stderr, "xbench: test run: %s\n", strerror(errno));
 			goto out;
 		}
-		printf("{\"ns\": %u, \"retval\": %u, \"repeat\": %lu}\n", o.duration, o.retval, repeat);
+		printf("{\"ns\": %u, \"retval\": %u, \"repeat\": %lu}\n", o.duration, o.retval,
+		       repeat);
 	}
 	rc = 0;
 out:
@@ -572,7 +612,8 @@ static int cmd_rr(int argc, char **argv)
 	char b = 'x';
 
 	if (argc == 3 && !strcmp(argv[1], "server")) {
-		struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((__u16)atoi(argv[2])) };
+		struct sockaddr_in a = { .sin_family = AF_INET,
+					 .sin_port = htons((__u16)atoi(argv[2])) };
 
 		s = socket(AF_INET, SOCK_STREAM, 0);
 		setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
@@ -591,7 +632,8 @@ static int cmd_rr(int argc, char **argv)
 		}
 	}
 	if (argc == 5 && !strcmp(argv[1], "client")) {
-		struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((__u16)atoi(argv[3])) };
+		struct sockaddr_in a = { .sin_family = AF_INET,
+					 .sin_port = htons((__u16)atoi(argv[3])) };
 		double secs = atof(argv[4]), t0, t;
 		unsigned long n = 0;
 
@@ -650,9 +692,12 @@ static int cmd_timer_probe(int argc, char **argv)
 			goto out;
 		}
 	}
-	printf("{\"ok\": %llu, \"insert_failed\": %llu, \"enomem\": %llu, \"ebusy\": %llu, \"other\": %llu}\n",
-	       (unsigned long long)skel->bss->timer_res[0], (unsigned long long)skel->bss->timer_res[1],
-	       (unsigned long long)skel->bss->timer_res[2], (unsigned long long)skel->bss->timer_res[3],
+	printf("{\"ok\": %llu, \"insert_failed\": %llu, \"enomem\": %llu, \"ebusy\": %llu, "
+	       "\"other\": %llu}\n",
+	       (unsigned long long)skel->bss->timer_res[0],
+	       (unsigned long long)skel->bss->timer_res[1],
+	       (unsigned long long)skel->bss->timer_res[2],
+	       (unsigned long long)skel->bss->timer_res[3],
 	       (unsigned long long)skel->bss->timer_res[4]);
 	rc = 0;
 out:
