@@ -1,10 +1,17 @@
 # shellcheck shell=bash
-# selftests/netns/lib.sh — shared by the namespace tests and tools/demo.sh.
+# selftests/netns/lib.sh — the one library of the namespace suites
+# (selftests/netns/netns_*.sh) and tools/demo.sh:
 #
-# Builds the reference topology (an Azure-like VM with two public NICs in
-# front of a backend) out of network namespaces, runs the backend services,
-# provides TAP helpers and ONE set of end-to-end checks that both routers
-# (xmasq, and the seed's iptables recipe) must pass.
+#   TAP            tap_ok, tap_not_ok, tap_skip, tap_result, tap_check, diag, tap_done
+#   lifetime       xm_init (root, tools, traps, temp dir), ns_add (a namespace,
+#                  registered), pyrun / pyrun_bg (selftests/netns/py/*.py in a
+#                  namespace, background ones registered), topo_down (undo
+#                  everything registered)
+#   helpers        nsx, xm, wait_for, json_get, link_stat, tcp_retrans, ...
+#   reference      topo_up: an Azure-like VM with two public NICs in front of
+#   topology       a backend, its backend services, the two routers (xmasq
+#                  and the seed's iptables recipe) and ONE set of end-to-end
+#                  checks both must pass
 #
 #   client0 C0 ─ eth0 ┐                     ┌ eth2 ─ backend B 198.18.0.2
 #   192.0.2.2         │  router R           │  (no default route)
@@ -20,11 +27,11 @@
 # xm_cleanup (installed as EXIT trap by xm_init) removes namespaces,
 # background processes (by pid), xmasq pin directories and temp files.
 #
-# Usage: source it, call xm_init, then topo_up VARIANT (gro|plain).
+# Usage: source it, call xm_init, then topo_up VARIANT (gro|plain), or
+# build another topology with ns_add.
 
 XM_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 XM_DATA="$XM_ROOT/selftests/netns/py"
-. "$XM_ROOT/selftests/netns/lib_teardown.sh"
 XMASQ="${XMASQ:-$XM_ROOT/build/xmasq}"
 if [ -x /usr/bin/python3 ]; then XM_PY=/usr/bin/python3; else XM_PY=$(command -v python3); fi
 
@@ -39,8 +46,37 @@ C1_SRC=198.19.1.10     # "internet client" behind C1
 B_ADDR=198.18.0.2      # backend
 BIG_MB=${BIG_MB:-50}   # size of the big download
 
-# ---- TAP (lib_tap.sh) and tap_check -------------------------------------------
-. "$XM_ROOT/selftests/netns/lib_tap.sh"
+# ---- TAP ----------------------------------------------------------------------
+# Numbered ok / not ok lines, diagnostics as "# " lines, and tap_done to print
+# the plan and turn failures into the exit status.
+T_NUM=0
+T_FAILED=0
+
+diag() { printf '%s\n' "$@" | sed 's/^/# /'; }
+
+tap_ok() { T_NUM=$((T_NUM + 1)); echo "ok $T_NUM - $*"; }
+
+tap_not_ok() { T_NUM=$((T_NUM + 1)); T_FAILED=$((T_FAILED + 1)); echo "not ok $T_NUM - $*"; }
+
+tap_skip() { T_NUM=$((T_NUM + 1)); echo "ok $T_NUM - $1 # SKIP ${2:-}"; }
+
+# tap_result RC DESC [DIAG...]: ok when RC is 0, else not ok plus diagnostics
+tap_result() {
+	local rc=$1 desc=$2
+	shift 2
+	if [ "$rc" -eq 0 ]; then
+		tap_ok "$desc"
+	else
+		tap_not_ok "$desc"
+		[ $# -gt 0 ] && diag "$@"
+	fi
+	return "$rc"
+}
+
+tap_done() {
+	echo "1..$T_NUM"
+	[ "$T_FAILED" -eq 0 ]
+}
 
 # tap_check DESC CMD...: runs CMD, ok when it exits 0 (output shown on failure)
 tap_check() {
@@ -57,10 +93,36 @@ XM_PIDS=()    # background processes we started
 XM_PINS=()    # "NS DIR" xmasq pin directories
 XM_TMP=""     # temp dir (backend files, logs)
 
-# topo_down: detach xmasq and remove pin dirs, stop background processes,
-# delete namespaces (everything topo_up/backend_up/router_*_up created)
+# topo_down: undoes everything registered: pin directories (detach --all in
+# their namespace, then the directory goes if it is one of ours), background
+# processes (killed and reaped), namespaces (whatever still runs inside is
+# ours and is killed, then they are deleted). Runs on exit too.
 topo_down() {
-	teardown_sets XM_PINS XM_PIDS XM_NETNS
+	local p ns pin
+	for pin in "${XM_PINS[@]}"; do
+		ns=${pin%% *}
+		p=${pin#* }
+		if [ -e "/run/netns/$ns" ] && [ -x "$XMASQ" ]; then
+			timeout 30 nsenter --net="/run/netns/$ns" "$XMASQ" --pin-dir "$p" detach --all >/dev/null 2>&1
+		fi
+		case "$p" in /sys/fs/bpf/xmasq-*) rm -rf "$p" ;; esac
+	done
+	for p in "${XM_PIDS[@]}"; do
+		kill "$p" 2>/dev/null
+	done
+	for ns in "${XM_NETNS[@]}"; do
+		for p in $(ip netns pids "$ns" 2>/dev/null); do
+			kill "$p" 2>/dev/null
+		done
+	done
+	for p in "${XM_PIDS[@]}"; do
+		wait "$p" 2>/dev/null
+	done
+	for ns in "${XM_NETNS[@]}"; do
+		ip netns del "$ns" 2>/dev/null
+	done
+	XM_PINS=() XM_PIDS=() XM_NETNS=()
+	return 0
 }
 
 xm_cleanup() {
@@ -71,23 +133,29 @@ xm_cleanup() {
 	return $rc
 }
 
+# skip_all REASON: the whole suite cannot run here (a TAP plan of 0 with the
+# reason; run.sh counts it neither passed nor failed)
+skip_all() {
+	echo "1..0 # SKIP $*"
+	exit 0
+}
+
+# xm_init [CMD...]: needs root and ip ethtool nsenter timeout python3 and
+# CMD... (else the suite is skipped); sets traps and the temp dir XM_TMP
 xm_init() {
-	if [ "$(id -u)" != 0 ]; then
-		echo "1..0 # SKIP needs root (network namespaces)"
-		exit 0
-	fi
+	[ "$(id -u)" = 0 ] || skip_all "needs root (network namespaces)"
 	local c
-	for c in ip ethtool nsenter timeout "$XM_PY"; do
-		if ! command -v "$c" >/dev/null 2>&1; then
-			echo "1..0 # SKIP missing $c (run tools/deps.sh)"
-			exit 0
-		fi
+	for c in ip ethtool nsenter timeout "$XM_PY" "$@"; do
+		command -v "$c" >/dev/null 2>&1 || skip_all "missing $c (run tools/deps.sh)"
 	done
 	trap xm_cleanup EXIT
 	trap 'exit 130' INT
 	trap 'exit 143' TERM
 	XM_TMP=$(mktemp -d /tmp/xmasq-test.$$.XXXXXX)
 }
+
+# need_xmasq: skip the suite when build/xmasq (or $XMASQ) is not built
+need_xmasq() { [ -x "$XMASQ" ] || skip_all "$XMASQ not built (make)"; }
 
 # ---- namespace helpers ------------------------------------------------------
 # nsx NS CMD...: run CMD in namespace NS (network namespace only, host mounts
@@ -96,6 +164,49 @@ nsx() {
 	local ns=$1
 	shift
 	nsenter --net="/run/netns/$ns" "$@"
+}
+
+# ns_add NS...: new namespaces, registered for topo_down, each quiet and
+# deterministic: no IPv6 (no router solicitations or DAD in the counters),
+# no reverse-path filter, lo up
+ns_add() {
+	local ns
+	for ns in "$@"; do
+		ip netns add "$ns" || return 1
+		XM_NETNS+=("$ns")
+		nsx "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1 \
+			net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0 || return 1
+		ip -n "$ns" link set lo up || return 1
+	done
+}
+
+# peers_gro NS:IFACE...: GRO on and TX checksum offload off on these veth
+# ends: an XDP_REDIRECT into them is delivered (xmasq's XDP transmit path),
+# and what they send carries complete checksums, like a real wire
+peers_gro() {
+	local p
+	for p in "$@"; do
+		nsx "${p%%:*}" ethtool -K "${p#*:}" gro on tx off >/dev/null || return 1
+	done
+}
+
+# pyrun NS SECONDS SCRIPT ARGS...: selftests/netns/py/SCRIPT in NS, killed
+# after SECONDS
+pyrun() {
+	local ns=$1 t=$2 script=$3
+	shift 3
+	timeout --kill-after=3 "$t" nsenter --net="/run/netns/$ns" "$XM_PY" "$XM_DATA/$script" "$@"
+}
+
+# pyrun_bg NS SECONDS SCRIPT ARGS...: the same in the background (SECONDS 0:
+# no limit, a server that topo_down stops); registered; sets BG_PID, the pid
+# of timeout itself (not of a subshell), so that killing it stops the script
+pyrun_bg() {
+	local ns=$1 t=$2 script=$3
+	shift 3
+	timeout --kill-after=3 "$t" nsenter --net="/run/netns/$ns" "$XM_PY" "$XM_DATA/$script" "$@" &
+	BG_PID=$!
+	XM_PIDS+=("$BG_PID")
 }
 
 # cli NS OP [--timeout S] ARGS...: selftests/netns/py/client.py in NS, with a hard timeout
@@ -163,14 +274,7 @@ topo_up() {
 	NS_C0="xm-c0-$$-$tag"
 	NS_C1="xm-c1-$$-$tag"
 	NS_B="xm-b-$$-$tag"
-	for ns in "$NS_R" "$NS_C0" "$NS_C1" "$NS_B"; do
-		ip netns add "$ns" || return 1
-		XM_NETNS+=("$ns")
-		# quiet and deterministic: no IPv6 chatter, no reverse-path filter
-		nsx "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1 \
-			net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0 || return 1
-		ip -n "$ns" link set lo up || return 1
-	done
+	ns_add "$NS_R" "$NS_C0" "$NS_C1" "$NS_B" || return 1
 	# each peer end is eth0 in its own namespace
 	ip -n "$NS_R" link add eth0 type veth peer name eth0 netns "$NS_C0" || return 1
 	ip -n "$NS_R" link add eth1 type veth peer name eth0 netns "$NS_C1" || return 1
@@ -188,9 +292,7 @@ topo_up() {
 		ip -n "${ns%%:*}" link set "${ns#*:}" up || return 1
 	done
 	if [ "$variant" = gro ]; then
-		for ns in "$NS_C0" "$NS_C1" "$NS_B"; do
-			nsx "$ns" ethtool -K eth0 gro on tx off >/dev/null || return 1
-		done
+		peers_gro "$NS_C0:eth0" "$NS_C1:eth0" "$NS_B:eth0" || return 1
 	fi
 	ip -n "$NS_R" route add default via $C0_ADDR dev eth0 || return 1
 	ip -n "$NS_C0" route add default via $R_ADDR0 dev eth0 || return 1

@@ -9,7 +9,7 @@
 #    one attaches and applies in one go;
 #  - real TCP and UDP traffic through the router, then
 #    stats --prometheus passes `promtool check metrics` (or, without
-#    promtool, the strict checker below) with non-zero values for the rule
+#    promtool, the strict checker py/promcheck.py) with non-zero values for the rule
 #    used; stats --json parses; stats --watch 1 refreshes and shows rates;
 #  - make install DESTDIR=...: binary, man page (mandoc -T lint, else groff
 #    warnings), systemd unit (systemd-analyze verify), /etc files never
@@ -18,76 +18,32 @@
 # Everything lives in namespaces and a pin directory named with $$, removed
 # by the EXIT trap. TAP output; exit 1 when a check fails.
 # Env: XMASQ=build/xmasq  PROMTOOL=promtool (empty: skip it)
-ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-XMASQ=${XMASQ:-$ROOT/build/xmasq}
+. "$(dirname "$0")/lib.sh"
+xm_init tc
+need_xmasq
+ensure_bpffs || exit 1
 PROMTOOL=${PROMTOOL-promtool}
-if [ -x /usr/bin/python3 ]; then PY=/usr/bin/python3; else PY=$(command -v python3); fi
+# the names this suite's checks use for the library's
+ROOT=$XM_ROOT PY=$XM_PY TMP=$XM_TMP
+ok() { tap_ok "$@"; }
+not_ok() { tap_not_ok "$1"; shift; [ $# -gt 0 ] && diag "$@"; }
+skip() { tap_skip "$@"; }
+result() { tap_result "$@"; }
 
 NS_R="xmcli-r-$$"
 NS_C="xmcli-c-$$"
 NS_B="xmcli-b-$$"
 PIN="/sys/fs/bpf/xmasq-cli-$$"
 PIN_NONE="/sys/fs/bpf/xmasq-cli-$$-none" # never attached: "no router here"
+XM_PIN=$PIN # lib.sh's xm
+XM_PINS+=("$NS_R $PIN" "$NS_R $PIN_NONE")
 R0=192.0.2.1 C=192.0.2.2 R1=198.18.0.1 B=198.18.0.2
 
-N=0
-FAILED=0
-ok() { N=$((N + 1)); echo "ok $N - $*"; }
-not_ok() { N=$((N + 1)); FAILED=$((FAILED + 1)); echo "not ok $N - $1"; shift; [ $# -gt 0 ] && printf '%s\n' "$@" | sed 's/^/# /'; }
-skip() { N=$((N + 1)); echo "ok $N - $1 # SKIP $2"; }
-# result RC DESC [DIAG...]
-result() { local rc=$1; shift; if [ "$rc" -eq 0 ]; then ok "$1"; else not_ok "$@"; fi; }
-
-if [ "$(id -u)" != 0 ]; then
-	echo "1..0 # SKIP needs root (network namespaces)"
-	exit 0
-fi
-for c in ip nsenter timeout tc "$PY"; do
-	if ! command -v "$c" >/dev/null 2>&1; then
-		echo "1..0 # SKIP missing $c"
-		exit 0
-	fi
-done
-if [ ! -x "$XMASQ" ]; then
-	echo "1..0 # SKIP $XMASQ not built (make all)"
-	exit 0
-fi
-
-TMP=$(mktemp -d "/tmp/xmasq-cli.$$.XXXXXX")
-PIDS=()
-cleanup() {
-	local p ns
-	trap - EXIT INT TERM
-	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
-	for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null; done
-	if [ -e "/run/netns/$NS_R" ]; then
-		timeout 20 nsenter --net="/run/netns/$NS_R" "$XMASQ" --pin-dir "$PIN" detach --all >/dev/null 2>&1
-	fi
-	rm -rf "$PIN" "$PIN_NONE"
-	for ns in "$NS_R" "$NS_C" "$NS_B"; do
-		for p in $(ip netns pids "$ns" 2>/dev/null); do kill "$p" 2>/dev/null; done
-		ip netns del "$ns" 2>/dev/null
-	done
-	case "$TMP" in /tmp/xmasq-cli.*) rm -rf "$TMP" ;; esac
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-nsx() { local ns=$1; shift; nsenter --net="/run/netns/$ns" "$@"; }
-# xm ARGS...: the CLI in the router's namespace with this run's pin dir
-xm() { timeout --kill-after=5 60 nsenter --net="/run/netns/$NS_R" "$XMASQ" --pin-dir "$PIN" "$@"; }
 xm_none() { timeout 30 nsenter --net="/run/netns/$NS_R" "$XMASQ" --pin-dir "$PIN_NONE" "$@"; }
 
 # ---- topology -------------------------------------------------------------
-topo_up() {
-	local ns
-	for ns in "$NS_R" "$NS_C" "$NS_B"; do
-		ip netns add "$ns" || return 1
-		nsx "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1 \
-			net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0 || return 1
-		ip -n "$ns" link set lo up || return 1
-	done
+cli_topo_up() {
+	ns_add "$NS_R" "$NS_C" "$NS_B" || return 1
 	ip -n "$NS_R" link add eth0 type veth peer name eth0 netns "$NS_C" || return 1
 	ip -n "$NS_R" link add eth1 type veth peer name eth0 netns "$NS_B" || return 1
 	ip -n "$NS_R" addr add $R0/24 dev eth0 && ip -n "$NS_R" addr add $R1/24 dev eth1 &&
@@ -95,163 +51,14 @@ topo_up() {
 	ip -n "$NS_R" link set eth0 up && ip -n "$NS_R" link set eth1 up &&
 		ip -n "$NS_C" link set eth0 up && ip -n "$NS_B" link set eth0 up || return 1
 	ip -n "$NS_C" route add default via $R0 || return 1
-	if ! grep -q ' /sys/fs/bpf bpf ' /proc/mounts; then
-		mount -t bpf bpf /sys/fs/bpf || return 1
-	fi
 }
 
-# The peers: a TCP and UDP echo server, and a client that talks through the
-# router for a while (1 KiB every 10 ms, so rates are clearly non-zero).
-cat >"$TMP/peer.py" <<'EOF'
-import socket, sys, threading, time
-
-def serve(addr, ready):
-    t = socket.socket(); t.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    t.bind((addr, 80)); t.listen(16)
-    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind((addr, 5000))
-    def echo(c):
-        with c:
-            while True:
-                d = c.recv(65536)
-                if not d:
-                    return
-                c.sendall(d)
-    def udp():
-        while True:
-            d, peer = u.recvfrom(65536)
-            u.sendto(d, peer)
-    threading.Thread(target=udp, daemon=True).start()
-    open(ready, "w").close()
-    while True:
-        c, _ = t.accept()
-        threading.Thread(target=echo, args=(c,), daemon=True).start()
-
-def talk(addr, port, secs):
-    s = socket.create_connection((addr, int(port)), timeout=5)
-    end, n, chunk = time.time() + float(secs), 0, b"x" * 1024
-    while time.time() < end:
-        s.sendall(chunk)
-        got = 0
-        while got < len(chunk):
-            d = s.recv(65536)
-            if not d:
-                raise SystemExit("connection closed by the backend")
-            got += len(d)
-        n += got
-        time.sleep(0.01)
-    print(n)
-
-def udp(addr, port, msg):
-    # A datagram may be lost, as any UDP client knows: up to 3 tries, and
-    # the tries it took go to stderr so that a loss is visible in the log.
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(1)
-    for i in range(3):
-        s.sendto(msg.encode(), (addr, int(port)))
-        try:
-            print(s.recvfrom(65536)[0].decode())
-            if i:
-                print("answered on try %d" % (i + 1), file=sys.stderr)
-            return
-        except socket.timeout:
-            pass
-    raise SystemExit("no answer to 3 datagrams")
-
-{"serve": serve, "talk": talk, "udp": udp}[sys.argv[1]](*sys.argv[2:])
-EOF
-
-# A strict reader of the Prometheus text format (0.0.4), used only when
-# promtool is not installed: every family has HELP and TYPE before its
-# samples, families are contiguous and appear once, names and label names
-# are valid, label values use only the three escapes, values are numbers,
-# counters end in _total, no series appears twice.
-cat >"$TMP/promcheck.py" <<'EOF'
-import re, sys
-NAME = re.compile(r'[a-zA-Z_:][a-zA-Z0-9_:]*$')
-LNAME = re.compile(r'[a-zA-Z_][a-zA-Z0-9_]*$')
-errs, help_, type_, done, series, cur = [], {}, {}, set(), set(), None
-def err(n, m): errs.append("line %d: %s" % (n, m))
-def labels(n, s):
-    out, i = [], 0
-    while i < len(s):
-        m = re.match(r'([a-zA-Z_][a-zA-Z0-9_]*)="', s[i:])
-        if not m:
-            err(n, "bad label at %r" % s[i:]); return None
-        i += m.end(); v = ""
-        while True:
-            if i >= len(s):
-                err(n, "unterminated label value"); return None
-            c = s[i]
-            if c == "\\":
-                if i + 1 >= len(s) or s[i + 1] not in '\\"n':
-                    err(n, "bad escape in label value"); return None
-                v += s[i:i + 2]; i += 2
-            elif c == '"':
-                i += 1; break
-            elif c == "\n":
-                err(n, "raw newline in label value"); return None
-            else:
-                v += c; i += 1
-        out.append((m.group(1), v))
-        if i < len(s):
-            if s[i] != ",":
-                err(n, "expected ',' between labels"); return None
-            i += 1
-    names = [k for k, _ in out]
-    if len(set(names)) != len(names):
-        err(n, "label repeated")
-    return tuple(out)
-for n, line in enumerate(sys.stdin.read().split("\n"), 1):
-    if line == "":
-        continue
-    if line.startswith("#"):
-        p = line.split(" ", 3)
-        if len(p) >= 3 and p[1] in ("HELP", "TYPE"):
-            fam = p[2]
-            if not NAME.match(fam):
-                err(n, "bad family name " + fam)
-            if fam in done or (cur and cur != fam and fam in help_ and fam in type_):
-                err(n, "family %s appears twice" % fam)
-            if cur and cur != fam:
-                done.add(cur)
-            cur = fam
-            d = help_ if p[1] == "HELP" else type_
-            if fam in d:
-                err(n, "second %s for %s" % (p[1], fam))
-            d[fam] = p[3] if len(p) > 3 else ""
-            if p[1] == "TYPE" and d[fam] not in ("counter", "gauge", "untyped", "summary", "histogram"):
-                err(n, "bad type " + d[fam])
-            if p[1] == "TYPE" and d[fam] == "counter" and not fam.endswith("_total"):
-                err(n, "counter %s does not end in _total" % fam)
-            if p[1] == "TYPE" and d[fam] != "counter" and fam.endswith("_total"):
-                err(n, "non-counter %s ends in _total" % fam)
-        continue
-    m = re.match(r'([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})? (\S+)$', line)
-    if not m:
-        err(n, "not a sample: %r" % line); continue
-    name, lab, val = m.group(1), m.group(3), m.group(4)
-    if name != cur:
-        err(n, "sample %s outside its family (current: %s)" % (name, cur))
-    if name not in help_ or name not in type_:
-        err(n, "sample %s without HELP and TYPE" % name)
-    try:
-        float(val)
-    except ValueError:
-        err(n, "value %r is not a number" % val)
-    key = (name, labels(n, lab) if lab else ())
-    if key in series:
-        err(n, "duplicate series %s" % line)
-    series.add(key)
-for e in errs:
-    print(e)
-sys.exit(1 if errs else 0)
-EOF
-
-if ! topo_up; then
+if ! cli_topo_up; then
 	echo "Bail out! cannot build the namespace topology"
 	exit 1
 fi
-nsx "$NS_B" "$PY" "$TMP/peer.py" serve $B "$TMP/ready" >"$TMP/backend.log" 2>&1 &
-PIDS+=("$!")
+nsx "$NS_B" "$PY" "$XM_DATA/cli_peer.py" serve $B "$TMP/ready" >"$TMP/backend.log" 2>&1 &
+XM_PIDS+=("$!")
 for _ in $(seq 50); do [ -e "$TMP/ready" ] && break; sleep 0.1; done
 if [ ! -e "$TMP/ready" ]; then
 	echo "Bail out! the backend did not start: $(cat "$TMP/backend.log")"
@@ -330,11 +137,11 @@ r=0
 result $r "the expiry sweep runs from attach on, with no traffic yet ($w walks); status shows it" "$st"
 
 # ---- 3. traffic -----------------------------------------------------------------
-out=$(timeout 20 nsenter --net="/run/netns/$NS_C" "$PY" "$TMP/peer.py" talk $R0 8080 0.5 2>&1)
+out=$(timeout 20 nsenter --net="/run/netns/$NS_C" "$PY" "$XM_DATA/cli_peer.py" talk $R0 8080 0.5 2>&1)
 rc=$?
 [ $rc -eq 0 ] && [ "${out:-0}" -gt 0 ] 2>/dev/null || rc=1
 result $rc "TCP echo through the router (tcp/8080 -> $B:80)" "$out"
-out=$(timeout 10 nsenter --net="/run/netns/$NS_C" "$PY" "$TMP/peer.py" udp $R0 5000 hello-$$ 2>"$TMP/udp.err")
+out=$(timeout 10 nsenter --net="/run/netns/$NS_C" "$PY" "$XM_DATA/cli_peer.py" udp $R0 5000 hello-$$ 2>"$TMP/udp.err")
 rc=$?
 [ "$out" = "hello-$$" ] || rc=1
 result $rc "UDP echo through the router (udp/5000)" "$out" "$(cat "$TMP/udp.err")" "$(xm stats 2>&1)"
@@ -344,7 +151,7 @@ result $rc "UDP echo through the router (udp/5000)" "$out" "$(cat "$TMP/udp.err"
 PROM="$TMP/metrics.prom"
 xm stats --prometheus >"$PROM" 2>"$TMP/prom.err"
 rc=$?
-out=$("$PY" "$TMP/promcheck.py" <"$PROM" 2>&1)
+out=$("$PY" "$XM_DATA/promcheck.py" <"$PROM" 2>&1)
 prc=$?
 [ $rc -eq 0 ] && [ $prc -eq 0 ] && rc2=0 || rc2=1
 result "$rc2" "stats --prometheus passes the strict text-format checker" "$out" "$(cat "$TMP/prom.err")"
@@ -405,9 +212,9 @@ EOF
 result $rc "stats --json parses, keeps every key, counts the traffic" "$out" "$(head -c 600 "$J")"
 
 # ---- 6. stats --watch --------------------------------------------------------------
-timeout 30 nsenter --net="/run/netns/$NS_C" "$PY" "$TMP/peer.py" talk $R0 8080 6 >"$TMP/talk.out" 2>&1 &
+timeout 30 nsenter --net="/run/netns/$NS_C" "$PY" "$XM_DATA/cli_peer.py" talk $R0 8080 6 >"$TMP/talk.out" 2>&1 &
 talk=$!
-PIDS+=("$talk")
+XM_PIDS+=("$talk")
 sleep 0.5
 W="$TMP/watch.out"
 # SIGINT as from Ctrl-C; --preserve-status: the exit status is xmasq's own
@@ -574,5 +381,4 @@ left=$(cd "$D" && find . -type f | sort | tr '\n' ' ')
 result $rc "make uninstall removes what install added except the /etc files" "left: $left" "$out"
 
 # ---- done --------------------------------------------------------------------------
-echo "1..$N"
-[ "$FAILED" -eq 0 ]
+tap_done

@@ -19,8 +19,23 @@
 # Env: VARIANTS="gro plain"  XMASQ=build/xmasq
 # TAP output; exit 1 when a check fails. Addresses: 192.0.2.0/24 and
 # 198.18.0.0/15 only, inside namespaces created here; all torn down on exit.
-. "$(dirname "$0")/lib_ct.sh"
-ct_init
+. "$(dirname "$0")/lib.sh"
+xm_init nft ping
+need_xmasq
+ensure_bpffs || exit 1
+
+# ctpy NS SECONDS ARGS...: py/ct.py (servers, clients, flooder) in NS, bounded
+ctpy() {
+	local ns=$1 t=$2
+	shift 2
+	pyrun "$ns" "$t" ct.py "$@"
+}
+# ctpy_bg NS ARGS...: the same in the background until topo_down; sets BG_PID
+ctpy_bg() {
+	local ns=$1
+	shift
+	pyrun_bg "$ns" 0 ct.py "$@"
+}
 
 R_O=192.0.2.1 O_ADDR=192.0.2.2
 R_P=198.18.0.1 P_ADDR=198.18.0.2 P2_ADDR=198.18.0.3
@@ -28,18 +43,12 @@ R_M=198.18.2.1 M_ADDR=198.18.2.2 M_B=198.18.3.1 B3_ADDR=198.18.3.2
 PORT_LO=20000 PORT_HI=20015
 
 # ---- topology ---------------------------------------------------------------
-# topo_up VARIANT: sets NS_R NS_O NS_SW NS_P NS_P2 NS_M NS_B3
-topo_up() {
+# ct_topo_up VARIANT: sets NS_R NS_O NS_SW NS_P NS_P2 NS_M NS_B3
+ct_topo_up() {
 	local v=$1 ns
 	NS_R="ct-r-$$-$v" NS_O="ct-o-$$-$v" NS_SW="ct-sw-$$-$v" NS_P="ct-p-$$-$v"
 	NS_P2="ct-p2-$$-$v" NS_M="ct-m-$$-$v" NS_B3="ct-b3-$$-$v"
-	for ns in "$NS_R" "$NS_O" "$NS_SW" "$NS_P" "$NS_P2" "$NS_M" "$NS_B3"; do
-		ip netns add "$ns" || return 1
-		CT_NETNS+=("$ns")
-		nsx "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1 \
-			net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0 || return 1
-		ip -n "$ns" link set lo up || return 1
-	done
+	ns_add "$NS_R" "$NS_O" "$NS_SW" "$NS_P" "$NS_P2" "$NS_M" "$NS_B3" || return 1
 	ip -n "$NS_R" link add eth0 type veth peer name eth0 netns "$NS_O" || return 1
 	ip -n "$NS_R" link add eth2 type veth peer name r netns "$NS_SW" || return 1
 	ip -n "$NS_R" link add eth3 type veth peer name eth0 netns "$NS_M" || return 1
@@ -67,9 +76,7 @@ topo_up() {
 		ip -n "${ns%%:*}" link set "${ns#*:}" up || return 1
 	done
 	if [ "$v" = gro ]; then
-		for ns in "$NS_O:eth0" "$NS_SW:r" "$NS_M:eth0" "$NS_P:eth0" "$NS_P2:eth0" "$NS_B3:eth0"; do
-			nsx "${ns%%:*}" ethtool -K "${ns#*:}" gro on tx off >/dev/null || return 1
-		done
+		peers_gro "$NS_O:eth0" "$NS_SW:r" "$NS_M:eth0" "$NS_P:eth0" "$NS_P2:eth0" "$NS_B3:eth0" || return 1
 	fi
 	nsx "$NS_M" sysctl -qw net.ipv4.ip_forward=1 || return 1
 	ip -n "$NS_P" route add default via $R_P || return 1
@@ -107,7 +114,7 @@ topo_up() {
 nft_counter() { nsx "$1" nft list counter ip xct "$2" | sed -n 's/.*packets \([0-9]*\).*/\1/p'; }
 
 services_up() {
-	local log=$CT_TMP/log-$1
+	local log=$XM_TMP/log-$1
 	mkdir -p "$log"
 	ctpy_bg "$NS_P" serve --tcp $P_ADDR:80 --tcp $P_ADDR:25 --udp $P_ADDR:5000 \
 		--log "$log/p.log" --ready "$log/p.ready" >"$log/p.out" 2>&1
@@ -118,9 +125,7 @@ services_up() {
 	wait_for 10 test -e "$log/p.ready" -a -e "$log/o.ready" -a -e "$log/b3.ready"
 }
 
-# ---- xmasq --------------------------------------------------------------------
-xm() { timeout --kill-after=5 60 nsenter --net="/run/netns/$NS_R" "$XMASQ" --pin-dir "$XM_PIN" "$@"; }
-
+# ---- xmasq (xm: lib.sh) -------------------------------------------------------
 RULES_BASE="forward eth0 tcp 8080 to $P_ADDR:80
 forward eth0 udp 5000 to $P_ADDR:5000
 forward eth0 udp 5001 to $P_ADDR:5001
@@ -134,7 +139,7 @@ TO_SHORT="tcp-syn 3 tcp-established 3 tcp-fin 2 tcp-close 2 udp 2 udp-assured 3 
 
 # xm_apply "NAME SECS ..." [EXTRA_LINE]: base rules plus these timeouts
 xm_apply() {
-	local f=$CT_TMP/rules.conf out
+	local f=$XM_TMP/rules.conf out
 	{
 		printf '%s\n' "$RULES_BASE"
 		set -- $1 "${2:-}"
@@ -150,33 +155,33 @@ xm_apply() {
 
 router_up() {
 	XM_PIN="/sys/fs/bpf/xmasq-ct-$$-$1"
-	CT_PINS+=("$NS_R $XM_PIN")
-	xm attach --mode xdp eth0 eth2 eth3 >"$CT_TMP/attach-$1.out" 2>&1 || { cat "$CT_TMP/attach-$1.out" >&2; return 1; }
+	XM_PINS+=("$NS_R $XM_PIN")
+	xm attach --mode xdp eth0 eth2 eth3 >"$XM_TMP/attach-$1.out" 2>&1 || { cat "$XM_TMP/attach-$1.out" >&2; return 1; }
 	xm_apply "$TO_SHORT"
 }
 
 # counter NAME: packets of a global counter
 counter() {
-	xm stats --json >"$CT_TMP/stats.json" 2>/dev/null &&
-		json_get "$CT_TMP/stats.json" "d['counters']['$1']['packets']"
+	xm stats --json >"$XM_TMP/stats.json" 2>/dev/null &&
+		json_get "$XM_TMP/stats.json" "d['counters']['$1']['packets']"
 }
 ct_count() {
-	xm conntrack count --json >"$CT_TMP/count.json" 2>/dev/null &&
-		json_get "$CT_TMP/count.json" "d['flows']"
+	xm conntrack count --json >"$XM_TMP/count.json" 2>/dev/null &&
+		json_get "$XM_TMP/count.json" "d['flows']"
 }
-ct_list() { xm conntrack list --json >"$CT_TMP/list.json" 2>"$CT_TMP/list.err"; }
+ct_list() { xm conntrack list --json >"$XM_TMP/list.json" 2>"$XM_TMP/list.err"; }
 # flow_field ORIGINAL FIELD: FIELD of the flow whose original tuple is ORIGINAL
 # (empty when there is none); reads a fresh list
 flow_field() {
-	ct_list && json_get "$CT_TMP/list.json" "([c['$2'] for c in d if c['original'] == '$1'] or [''])[0]"
+	ct_list && json_get "$XM_TMP/list.json" "([c['$2'] for c in d if c['original'] == '$1'] or [''])[0]"
 }
-flow_absent() { ct_list && [ "$(json_get "$CT_TMP/list.json" "len([c for c in d if c['original'] == '$1'])")" = 0 ]; }
+flow_absent() { ct_list && [ "$(json_get "$XM_TMP/list.json" "len([c for c in d if c['original'] == '$1'])")" = 0 ]; }
 count_is() { [ "$(ct_count)" = "$1" ]; }
 list_diag() { xm conntrack list 2>&1; }
 
 # ---- 8. conntrack CLI -----------------------------------------------------------
 check_cli() {
-	local v=$1 rdy=$CT_TMP/hold8.ready rel=$CT_TMP/hold8.release out rc orig reply n m
+	local v=$1 rdy=$XM_TMP/hold8.ready rel=$XM_TMP/hold8.release out rc orig reply n m
 	xm conntrack flush >/dev/null
 	ctpy_bg "$NS_O" hold $R_O 8080 --bind $O_ADDR:11010 --ready "$rdy" --release "$rel" --secs 30 --ping 0.3
 	wait_for 5 test -e "$rdy"
@@ -185,28 +190,18 @@ check_cli() {
 	orig="$O_ADDR:11010 -> $R_O:8080"
 	reply="$P_ADDR:80 -> $R_P:11010"
 	if ct_list; then
-		out=$(json_get "$CT_TMP/list.json" "[c for c in d if c['original'] == '$orig']")
-		rc=$("$CT_PY" - "$CT_TMP/list.json" "$orig" "$reply" <<-'EOF'
-			import json, sys
-			d = json.load(open(sys.argv[1]))
-			c = [c for c in d if c["original"] == sys.argv[2]]
-			ok = (len(c) == 1 and c[0]["reply"] == sys.argv[3] and c[0]["proto"] == "tcp"
-			      and c[0]["state"] == "established" and c[0]["reply_entry"] is True
-			      and c[0]["idle_s"] <= 1 and c[0]["expires_s"] == 3 - c[0]["idle_s"]
-			      and all(c[0][k] > 0 for k in ("packets_orig", "bytes_orig", "packets_reply", "bytes_reply"))
-			      and c[0]["bytes_orig"] >= 40 * c[0]["packets_orig"])
-			print(0 if ok else 1)
-		EOF
-		)
+		out=$(json_get "$XM_TMP/list.json" "[c for c in d if c['original'] == '$orig']")
+		"$XM_PY" "$XM_DATA/ct.py" flow-check "$XM_TMP/list.json" "$orig" "$reply"
+		rc=$?
 	else
-		rc=1 out=$(cat "$CT_TMP/list.err")
+		rc=1 out=$(cat "$XM_TMP/list.err")
 	fi
 	tap_result "$rc" "$v: conntrack list --json: live TCP flow with both tuples ($orig / $reply), established, idle, expires in 3 s minus idle (tcp-established 3), packets/bytes both ways" "$out"
 	out=$(xm conntrack list 2>&1)
 	rc=1
 	grep -F "$orig" <<<"$out" | grep -F "$reply" | grep -q established && rc=0
 	tap_result $rc "$v: conntrack list (table) shows the same flow" "$out"
-	n=$(json_get "$CT_TMP/list.json" "len(d)")
+	n=$(json_get "$XM_TMP/list.json" "len(d)")
 	m=$(ct_count)
 	out=$(xm conntrack count 2>&1)
 	rc=1
@@ -215,7 +210,7 @@ check_cli() {
 	out=$(xm conntrack flush --json 2>&1)
 	rc=1
 	[ "$(json_get /dev/stdin "d['removed']" <<<"$out")" = "$n" ] && count_is 0 && ct_list &&
-		[ "$(json_get "$CT_TMP/list.json" "len(d)")" = 0 ] && rc=0
+		[ "$(json_get "$XM_TMP/list.json" "len(d)")" = 0 ] && rc=0
 	tap_result $rc "$v: conntrack flush --json removes all $n flows; count 0, list []" \
 		"flush: $out" "count: $(ct_count)" "$(list_diag)"
 	touch "$rel"
@@ -223,7 +218,7 @@ check_cli() {
 
 # ---- 1. TCP states and expiry ----------------------------------------------------
 check_expiry() {
-	local v=$1 out rc e0 e1 orig st rdy=$CT_TMP/hold1.ready rel=$CT_TMP/hold1.release i0 i1
+	local v=$1 out rc e0 e1 orig st rdy=$XM_TMP/hold1.ready rel=$XM_TMP/hold1.release i0 i1
 	xm conntrack flush >/dev/null
 	e0=$(counter flow_expired)
 	out=$(ctpy "$NS_O" 8 tcp $R_O 8080 WHO --bind $O_ADDR:11001 2>&1)
@@ -329,19 +324,19 @@ check_icmp() {
 	tap_result $rc "$v: ping P -> O through masquerade; O saw $((e1 - e0)) echo requests from $R_O" "$out"
 
 	xm conntrack flush >/dev/null
-	ctpy "$NS_P" 10 icmp $O_ADDR --id 4660 --tag from-p --count 5 >"$CT_TMP/icmp-p.out" 2>&1 &
+	ctpy "$NS_P" 10 icmp $O_ADDR --id 4660 --tag from-p --count 5 >"$XM_TMP/icmp-p.out" 2>&1 &
 	p1=$!
-	ctpy "$NS_P2" 10 icmp $O_ADDR --id 4660 --tag from-p2 --count 5 >"$CT_TMP/icmp-p2.out" 2>&1 &
+	ctpy "$NS_P2" 10 icmp $O_ADDR --id 4660 --tag from-p2 --count 5 >"$XM_TMP/icmp-p2.out" 2>&1 &
 	p2=$!
 	wait $p1; a=$?
 	wait $p2; b=$?
 	ct_list
-	ids=$(json_get "$CT_TMP/list.json" "' '.join(sorted(c['reply'].split(' -> ')[1] for c in d if c['proto'] == 'icmp'))")
+	ids=$(json_get "$XM_TMP/list.json" "' '.join(sorted(c['reply'].split(' -> ')[1] for c in d if c['proto'] == 'icmp'))")
 	rc=1
 	[ $a -eq 0 ] && [ $b -eq 0 ] && [ "$(wc -w <<<"$ids")" = 2 ] &&
 		[ "${ids% *}" != "${ids#* }" ] && rc=0
 	tap_result $rc "$v: concurrent echo with the same id 4660 from P and P2: both answered; ids on the wire $ids" \
-		"P: $(cat "$CT_TMP/icmp-p.out")" "P2: $(cat "$CT_TMP/icmp-p2.out")" "$(list_diag)"
+		"P: $(cat "$XM_TMP/icmp-p.out")" "P2: $(cat "$XM_TMP/icmp-p2.out")" "$(list_diag)"
 
 	e0=$(counter icmp_error)
 	out=$(ctpy "$NS_P" 8 udp $O_ADDR 5999 --timeout 2 2>&1)
@@ -362,7 +357,7 @@ check_pmtu() {
 	[ $rc -eq 0 ] && { [ $((e1 - e0)) -lt 1 ] || [ "$mtu" != "mtu 1400" ]; } && rc=1
 	tap_result $rc "$v: PMTU: frag-needed from M (MTU 1400 behind R) reaches the client translated; 3 MB upload with DF completes (icmp_error +$((e1 - e0)), client route $mtu)" \
 		"upload: $out" "O: $(nsx "$NS_O" ip route get $R_O)"
-	if grep -q too_big "$CT_ROOT/include/xmasq_abi.h"; then
+	if grep -q too_big "$XM_ROOT/include/xmasq_abi.h"; then
 		check_too_big "$v"
 	else
 		tap_skip "$v: router's own frag-needed for an egress MTU too small" "include/xmasq_abi.h has no too_big counter yet"
@@ -373,7 +368,7 @@ check_pmtu() {
 # (`apply` re-reads the interfaces' MTUs)
 check_too_big() {
 	local v=$1 name out rc e0 e1 mtu
-	name=$(xm stats --json | "$CT_PY" -c 'import json, sys
+	name=$(xm stats --json | "$XM_PY" -c 'import json, sys
 c = json.load(sys.stdin)["counters"]
 print("frag_needed_sent" if "frag_needed_sent" in c else [k for k in c if "too_big" in k][0])' 2>/dev/null)
 	ip -n "$NS_R" link set eth3 mtu 1300
@@ -409,7 +404,7 @@ check_frags() {
 
 # ---- 3. port allocation ----------------------------------------------------------------
 check_ports() {
-	local v=$1 out rc d0 d1 x rdy=$CT_TMP/hold3.ready rel=$CT_TMP/hold3.release
+	local v=$1 out rc d0 d1 x rdy=$XM_TMP/hold3.ready rel=$XM_TMP/hold3.release
 	xm_apply "tcp-syn 3 tcp-established 30 tcp-fin 2 tcp-close 2 udp 2 udp-assured 6 icmp 2"
 	xm conntrack flush >/dev/null
 	out=$(ctpy "$NS_P" 5 udpmany $O_ADDR 9000 --src $P_ADDR --ports 15000-15000 2>&1)
@@ -482,9 +477,9 @@ flood() {
 }
 
 check_full_table() {
-	local v=$1 out rc max f0 f1 n0 n1 t0_ t1_ c_full c_after pf=$CT_TMP/stream.progress spid fl t0 t1
+	local v=$1 out rc max f0 f1 n0 n1 t0_ t1_ c_full c_after pf=$XM_TMP/stream.progress spid fl t0 t1
 	ct_count >/dev/null
-	max=$(json_get "$CT_TMP/count.json" "d['flows_max']")
+	max=$(json_get "$XM_TMP/count.json" "d['flows_max']")
 	xm_apply "tcp-syn 5 tcp-established 30 tcp-fin 2 tcp-close 2 udp 2 udp-assured 3 icmp 2"
 
 	# a modest rate of new flows: 1000 distinct SYNs at 500/s all make flows
@@ -501,9 +496,9 @@ check_full_table() {
 
 	f0=$(counter drop_ct_full)
 	# the transfer that must go on: 6 MB at 600 kB/s, started before the flood
-	ctpy "$NS_O" 60 stream $R_O 8080 6000000 600000 --progress "$pf" --timeout 10 >"$CT_TMP/stream.out" 2>&1 &
+	ctpy "$NS_O" 60 stream $R_O 8080 6000000 600000 --progress "$pf" --timeout 10 >"$XM_TMP/stream.out" 2>&1 &
 	spid=$!
-	CT_PIDS+=("$spid")
+	XM_PIDS+=("$spid")
 	sleep 1.5
 	# flows_max + 100000 distinct SYNs (10 backend ports x 64000 source ports:
 	# every one's own port is free, no port allocation needed)
@@ -514,21 +509,12 @@ check_full_table() {
 	f1=$(counter drop_ct_full)
 	wait "$spid"
 	rc=$?
-	out=$(cat "$CT_TMP/stream.out")
+	out=$(cat "$XM_TMP/stream.out")
 	rc=$([ $rc -eq 0 ] && [[ "$out" == *" match" ]] && echo 0 || echo 1)
 	tap_result "$rc" "$v: 6 MB transfer started before the flood completes, sha256 matches ($out)" "$out" "flood: $fl"
 	# bytes kept arriving during the flood: no gap over 1 s, and growth
-	rc=$("$CT_PY" - "$pf" "$t0" "$t1" <<-'EOF'
-		import sys
-		t0, t1 = float(sys.argv[2]), float(sys.argv[3])
-		pts = [tuple(map(float, l.split())) for l in open(sys.argv[1]) if l.strip()]
-		ins = [p for p in pts if t0 <= p[0] <= t1]
-		gap = max((b[0] - a[0] for a, b in zip(ins, ins[1:])), default=99)
-		grew = ins[-1][1] - ins[0][1] if len(ins) > 1 else 0
-		print("0" if gap < 1.0 and grew > 0 else "1", "gap %.2fs, %d bytes during the %.1fs flood" % (gap, grew, t1 - t0))
-	EOF
-	)
-	tap_result "${rc%% *}" "$v: the transfer kept receiving during the flood (${rc#* })" "$(tail -n 5 "$pf")"
+	out=$("$XM_PY" "$XM_DATA/ct.py" progress-check "$pf" "$t0" "$t1" 2>&1)
+	tap_result $? "$v: the transfer kept receiving during the flood ($out)" "$(tail -n 5 "$pf")"
 	rc=1
 	[ $((f1 - f0)) -gt 0 ] && [ "${c_full:-0}" -ge $((max - 10)) ] && rc=0
 	tap_result $rc "$v: SYN flood ($fl) fills the table: $c_full of $max flows, drop_ct_full +$((f1 - f0))" \
@@ -549,8 +535,8 @@ check_ct_max() {
 	# The table is sized when it is created: detach (pins and flows gone),
 	# then attach with a rules file asking for a small table.
 	xm detach --all >/dev/null 2>&1
-	printf '%s\nset conntrack-max 1024\n' "$RULES_BASE" >"$CT_TMP/ctmax.conf"
-	LAST_APPLY_OUT=$(xm attach --rules "$CT_TMP/ctmax.conf" eth0 eth2 eth3 2>&1)
+	printf '%s\nset conntrack-max 1024\n' "$RULES_BASE" >"$XM_TMP/ctmax.conf"
+	LAST_APPLY_OUT=$(xm attach --rules "$XM_TMP/ctmax.conf" eth0 eth2 eth3 2>&1)
 	out=$(xm conntrack count --json 2>&1)
 	max=$(json_get /dev/stdin "d['flows_max']" <<<"$out" 2>/dev/null)
 	rc=1
@@ -571,10 +557,10 @@ want() { [ -z "${CHECKS:-}" ] || [[ " $CHECKS " == *" $1 "* ]]; }
 
 # ---- main -------------------------------------------------------------------------------
 for v in ${VARIANTS:-gro plain}; do
-	if ! topo_up "$v" || ! services_up "$v" || ! router_up "$v"; then
+	if ! ct_topo_up "$v" || ! services_up "$v" || ! router_up "$v"; then
 		tap_not_ok "$v: topology, services and xmasq up"
-		diag "$(cat "$CT_TMP/attach-$v.out" 2>/dev/null)"
-		ct_teardown
+		diag "$(cat "$XM_TMP/attach-$v.out" 2>/dev/null)"
+		topo_down
 		continue
 	fi
 	if [ "$v" = gro ]; then
@@ -595,6 +581,6 @@ for v in ${VARIANTS:-gro plain}; do
 		want frags && check_frags "$v"
 		want paths && check_paths "$v" fwd_tc
 	fi
-	ct_teardown
+	topo_down
 done
 tap_done

@@ -15,10 +15,7 @@
 # TAP output; exit 1 when a check fails.
 . "$(dirname "$0")/lib.sh"
 xm_init
-if [ ! -x "$XMASQ" ]; then
-	echo "1..0 # SKIP $XMASQ not built (make all)"
-	exit 0
-fi
+need_xmasq
 
 ST="$XM_TMP/status.json"
 S0="$XM_TMP/stats0.json"

@@ -36,39 +36,28 @@
 #      fresh topology)
 # TAP output; exit 1 when a check fails. Needs root.
 . "$(dirname "$0")/lib.sh"
-xm_init
-if [ ! -x "$XMASQ" ]; then
-	echo "1..0 # SKIP $XMASQ not built (make)"
-	exit 0
-fi
-for c in bpftool "$XM_PY"; do
-	if ! command -v "$c" >/dev/null 2>&1; then
-		echo "1..0 # SKIP missing $c"
-		exit 0
-	fi
-done
+xm_init bpftool
+need_xmasq
 ensure_bpffs || exit 1
 # a private copy: the build tree may be rebuilt while this runs
 cp "$XMASQ" "$XM_TMP/xmasq" && XMASQ="$XM_TMP/xmasq" || exit 1
 
-LT="$XM_DATA/live_traffic.py"
 B_ADDR2=198.18.0.3
 T_START=$SECONDS
 
 # ---- helpers -------------------------------------------------------------------
-# lt NS SECONDS ARGS...: live_traffic.py in NS, bounded
+# lt NS SECONDS ARGS...: py/live_traffic.py in NS, bounded
 lt() {
 	local ns=$1 t=$2
 	shift 2
-	timeout --kill-after=3 "$t" nsenter --net="/run/netns/$ns" "$XM_PY" "$LT" "$@"
+	pyrun "$ns" "$t" live_traffic.py "$@"
 }
-# lt_bg NS SECONDS ARGS...: the same in the background; sets BG_PID
+# lt_bg NS SECONDS ARGS...: the same in the background, output to $D/bg.log;
+# sets BG_PID
 lt_bg() {
 	local ns=$1 t=$2
 	shift 2
-	timeout --kill-after=3 "$t" nsenter --net="/run/netns/$ns" "$XM_PY" "$LT" "$@" >>"$D/bg.log" 2>&1 &
-	BG_PID=$!
-	XM_PIDS+=("$BG_PID")
+	pyrun_bg "$ns" "$t" live_traffic.py "$@" >>"$D/bg.log" 2>&1
 }
 # reap SECONDS PID...: wait for PIDs to end (killed when they take longer)
 reap() {

@@ -1,113 +1,29 @@
-# shellcheck shell=bash
-# selftests/netns/lib_ct.sh — helpers of selftests/netns/netns_conntrack.sh: TAP output,
-# bookkeeping and teardown of what the test creates (namespaces, background
-# processes by pid, xmasq pin directories, a temp dir), and ct.py, the
-# python3 (stdlib only) servers and clients the checks drive.
-
-CT_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-XMASQ="${XMASQ:-$CT_ROOT/build/xmasq}"
-. "$CT_ROOT/selftests/netns/lib_teardown.sh"
-if [ -x /usr/bin/python3 ]; then CT_PY=/usr/bin/python3; else CT_PY=$(command -v python3); fi
-
-# ---- TAP ----------------------------------------------------------------------
-. "$CT_ROOT/selftests/netns/lib_tap.sh"
-
-# ---- bookkeeping and teardown ---------------------------------------------------
-CT_NETNS=()   # namespaces created here
-CT_PIDS=()    # background processes started here
-CT_PINS=()    # "NS DIR" xmasq pin directories
-CT_TMP=""
-
-ct_teardown() {
-	teardown_sets CT_PINS CT_PIDS CT_NETNS
-}
-
-ct_cleanup() {
-	local rc=$?
-	trap - EXIT INT TERM
-	ct_teardown
-	[ -n "$CT_TMP" ] && case "$CT_TMP" in /tmp/xmasq-ct.*) rm -rf "$CT_TMP" ;; esac
-	return $rc
-}
-
-# ct_init: root and tools check, traps, temp dir with ct.py
-ct_init() {
-	if [ "$(id -u)" != 0 ]; then
-		echo "1..0 # SKIP needs root (network namespaces)"
-		exit 0
-	fi
-	local c
-	for c in ip ethtool nsenter timeout nft ping "$CT_PY"; do
-		if ! command -v "$c" >/dev/null 2>&1; then
-			echo "1..0 # SKIP missing $c (run tools/deps.sh)"
-			exit 0
-		fi
-	done
-	if [ ! -x "$XMASQ" ]; then
-		echo "1..0 # SKIP $XMASQ not built (make)"
-		exit 0
-	fi
-	trap ct_cleanup EXIT
-	trap 'exit 130' INT
-	trap 'exit 143' TERM
-	CT_TMP=$(mktemp -d /tmp/xmasq-ct.$$.XXXXXX)
-	CT_PYF="$CT_TMP/ct.py"
-	ct_write_py "$CT_PYF"
-	if ! grep -q ' /sys/fs/bpf bpf ' /proc/mounts; then
-		mount -t bpf bpf /sys/fs/bpf || exit 1
-	fi
-}
-
-# nsx NS CMD...: CMD in the network namespace NS only (host mounts kept, so
-# bpffs pins survive between calls)
-nsx() {
-	local ns=$1
-	shift
-	nsenter --net="/run/netns/$ns" "$@"
-}
-
-# ctpy NS SECONDS ARGS...: ct.py in NS with a hard time limit
-ctpy() {
-	local ns=$1 t=$2
-	shift 2
-	timeout --kill-after=3 "$t" nsenter --net="/run/netns/$ns" "$CT_PY" "$CT_PYF" "$@"
-}
-
-# ctpy_bg NS ARGS...: ct.py in NS in the background (pid registered); sets BG_PID
-ctpy_bg() {
-	local ns=$1
-	shift
-	nsenter --net="/run/netns/$ns" "$CT_PY" "$CT_PYF" "$@" &
-	BG_PID=$!
-	CT_PIDS+=("$BG_PID")
-}
-
-# wait_for SECONDS CMD...: poll CMD every 0.1 s until it succeeds
-wait_for() {
-	local n=$(($1 * 10))
-	shift
-	while [ "$n" -gt 0 ]; do
-		"$@" >/dev/null 2>&1 && return 0
-		sleep 0.1
-		n=$((n - 1))
-	done
-	return 1
-}
-
-# json_get FILE PY_EXPR: eval(PY_EXPR) with d = the parsed JSON of FILE
-json_get() {
-	"$CT_PY" -c 'import json,sys
-d = json.load(open(sys.argv[1]))
-v = eval(sys.argv[2])
-print(json.dumps(v) if isinstance(v, (dict, list, bool)) or v is None else v)' "$1" "$2"
-}
-
-ct_write_py() {
-	cat >"$1" <<'PYEOF'
 #!/usr/bin/env python3
-# Helper for selftests/netns/netns_conntrack.sh (stdlib only): servers, clients,
-# an ICMP echo client with a chosen id and a SYN flooder.
-import argparse, hashlib, os, random, select, socket, struct, sys, threading, time
+"""Traffic of selftests/netns/netns_conntrack.sh (python3 stdlib only).
+
+  ct.py serve --tcp ADDR:PORT... --udp ADDR:PORT... [--log F] [--ready F]
+        TCP servers that answer one command line (WHO: the peer they saw;
+        GET: a small HTML page naming the peer; HOLD: greet, then echo until
+        closed; STREAM N RATE: N pattern bytes at RATE bytes/s; UPLOAD N:
+        read N bytes, answer "N sha256") and UDP servers that echo
+        "peer\n" + payload; every connection/datagram logged to --log.
+  ct.py tcp HOST PORT CMD        one command, print the answer
+  ct.py hold / holdmany          keep one / many connections open until
+                                 --release exists, then reset them
+  ct.py stream / upload          paced download / upload, content checked
+  ct.py udp / udpmany            datagram(s) and their echo; exit 2 timeout,
+                                 3 refused
+  ct.py icmp DST --id N          echo requests with a chosen id
+  ct.py flood --iface ...        SYNs from many addresses and ports on an
+                                 AF_PACKET socket (full frames, no ARP)
+  ct.py progress-check FILE T0 T1
+                                 from stream's --progress log: did bytes
+                                 keep arriving between T0 and T1?
+  ct.py flow-check LIST.json ORIGINAL REPLY
+                                 is the flow of conntrack list --json that
+                                 conntrack's CLI check expects there?
+"""
+import argparse, hashlib, json, os, random, select, socket, struct, sys, threading, time
 
 
 def pattern(n, seed=7):
@@ -513,6 +429,33 @@ def cmd_holdmany(a):
     return 0
 
 
+def cmd_progress_check(a):
+    """From stream's --progress log ("TIME BYTES" lines): bytes kept arriving
+    between T0 and T1 (no gap of 1 s or more, and growth). Prints the gap and
+    the growth; exit 0 when both hold."""
+    pts = [tuple(map(float, l.split())) for l in open(a.file) if l.strip()]
+    ins = [p for p in pts if a.t0 <= p[0] <= a.t1]
+    gap = max((b[0] - a_[0] for a_, b in zip(ins, ins[1:])), default=99)
+    grew = ins[-1][1] - ins[0][1] if len(ins) > 1 else 0
+    print("gap %.2fs, %d bytes during the %.1fs flood" % (gap, grew, a.t1 - a.t0))
+    return 0 if gap < 1.0 and grew > 0 else 1
+
+
+def cmd_flow_check(a):
+    """The flow of `conntrack list --json` whose original tuple is ORIGINAL:
+    exactly one, reply tuple REPLY, tcp, established, with its reply entry,
+    idle at most 1 s, expiring in 3 s minus idle (tcp-established 3), and
+    packets and bytes counted both ways. Exit 0 when all of that holds."""
+    d = json.load(open(a.list))
+    c = [c for c in d if c["original"] == a.original]
+    ok = (len(c) == 1 and c[0]["reply"] == a.reply and c[0]["proto"] == "tcp"
+          and c[0]["state"] == "established" and c[0]["reply_entry"] is True
+          and c[0]["idle_s"] <= 1 and c[0]["expires_s"] == 3 - c[0]["idle_s"]
+          and all(c[0][k] > 0 for k in ("packets_orig", "bytes_orig", "packets_reply", "bytes_reply"))
+          and c[0]["bytes_orig"] >= 40 * c[0]["packets_orig"])
+    return 0 if ok else 1
+
+
 def main():
     p = argparse.ArgumentParser()
     sub = p.add_subparsers(dest="op", required=True)
@@ -570,11 +513,17 @@ def main():
     c.add_argument("--sports", default="1024-32767")  # below the ephemeral range: ports kept
     c.add_argument("--max", type=int, default=1 << 30)
     c.add_argument("--rate", type=int, default=0)
+    c = sub.add_parser("progress-check")
+    c.add_argument("file")
+    c.add_argument("t0", type=float)
+    c.add_argument("t1", type=float)
+    c = sub.add_parser("flow-check")
+    c.add_argument("list")
+    c.add_argument("original")
+    c.add_argument("reply")
     a = p.parse_args()
-    return globals()["cmd_" + a.op](a)
+    return globals()["cmd_" + a.op.replace("-", "_")](a)
 
 
 if __name__ == "__main__":
     sys.exit(main())
-PYEOF
-}
