@@ -2,12 +2,15 @@
 # /init of the initramfs that selftests/vm/vm_kernel.sh boots under QEMU.
 #
 # Loads the modules listed in /modules.load, builds a veth pair, runs xmasq
-# attach / apply / status / stats / detach on it and prints everything to the
-# serial console between markers the host side parses:
+# attach / apply / status / stats / detach on it, then every C test program
+# in /tests (their TAP output, minutes after boot: a kernel this young is
+# what "uptime of a few seconds" means), and prints everything to the serial
+# console between markers the host side parses:
 #
 #   XMASQ-KERNEL <uname -r>
 #   XMASQ-BEGIN <step>   ... output of the step ...   XMASQ-END <step> rc=<N>
 #   XMASQ-RESULT attach_xdp=N attach_tc=N apply=N status=N stats=N detach=N
+#   XMASQ-UPTIME <step> <seconds>      (before each C test)
 #   XMASQ-DONE
 #
 # Then it powers the VM off (QEMU runs with -no-reboot, so a panic ends it too).
@@ -70,34 +73,49 @@ net() {
 }
 
 step modules mods
-step net net || { echo "XMASQ-RESULT net=1"; echo "XMASQ-DONE"; end; }
+# xmasq on the veth pair: attach, apply, status, stats, detach
+xmasq_steps() {
+	printf 'forward xa tcp 8080 to 198.18.0.2:80\n' >/tmp/rules.conf
 
-printf 'forward xa tcp 8080 to 198.18.0.2:80\n' >/tmp/rules.conf
+	step attach-xdp /usr/bin/xmasq attach --mode xdp xa
+	r_attach_xdp=$?
+	step attach-tc /usr/bin/xmasq attach --mode tc xb
+	r_attach_tc=$?
+	step apply /usr/bin/xmasq apply /tmp/rules.conf
+	r_apply=$?
+	step status /usr/bin/xmasq status --json
+	r_status=$?
+	step stats /usr/bin/xmasq stats --json
+	r_stats=$?
+	# For diagnostics: what the kernel itself says is attached.
+	step ip-link /usr/sbin/ip -d link show xa
+	step tc-filters sh -c '/usr/sbin/tc filter show dev xa ingress; /usr/sbin/tc filter show dev xb ingress'
+	step detach /usr/bin/xmasq detach --all
+	r_detach=$?
+	# After detach: nothing attached, no pins left.
+	left=0
+	/usr/sbin/ip link show xa | grep -q ' xdp' && { echo "xa still has XDP"; left=1; }
+	for d in xa xb; do
+		[ -n "$(/usr/sbin/tc filter show dev $d ingress 2>/dev/null)" ] && { echo "$d still has a tc filter"; left=1; }
+	done
+	[ -e /sys/fs/bpf/xmasq ] && { echo "pins left:"; ls /sys/fs/bpf/xmasq; left=1; }
+	echo "XMASQ-POSTDETACH left=$left"
 
-step attach-xdp /usr/bin/xmasq attach --mode xdp xa
-r_attach_xdp=$?
-step attach-tc /usr/bin/xmasq attach --mode tc xb
-r_attach_tc=$?
-step apply /usr/bin/xmasq apply /tmp/rules.conf
-r_apply=$?
-step status /usr/bin/xmasq status --json
-r_status=$?
-step stats /usr/bin/xmasq stats --json
-r_stats=$?
-# For diagnostics: what the kernel itself says is attached.
-step ip-link /usr/sbin/ip -d link show xa
-step tc-filters sh -c '/usr/sbin/tc filter show dev xa ingress; /usr/sbin/tc filter show dev xb ingress'
-step detach /usr/bin/xmasq detach --all
-r_detach=$?
-# After detach: nothing attached, no pins left.
-left=0
-/usr/sbin/ip link show xa | grep -q ' xdp' && { echo "xa still has XDP"; left=1; }
-for d in xa xb; do
-	[ -n "$(/usr/sbin/tc filter show dev $d ingress 2>/dev/null)" ] && { echo "$d still has a tc filter"; left=1; }
+	echo "XMASQ-RESULT attach_xdp=$r_attach_xdp attach_tc=$r_attach_tc apply=$r_apply status=$r_status stats=$r_stats detach=$r_detach"
+}
+
+if step net net; then
+	xmasq_steps
+else
+	echo "XMASQ-RESULT net=1"
+fi
+
+# The C tests: each enters its own network namespace, so the veth pair
+# above does not matter to them.
+for t in /tests/test_*; do
+	[ -x "$t" ] || continue
+	echo "XMASQ-UPTIME ctest-${t##*/} $(cut -d' ' -f1 /proc/uptime)"
+	step "ctest-${t##*/}" "$t"
 done
-[ -e /sys/fs/bpf/xmasq ] && { echo "pins left:"; ls /sys/fs/bpf/xmasq; left=1; }
-echo "XMASQ-POSTDETACH left=$left"
-
-echo "XMASQ-RESULT attach_xdp=$r_attach_xdp attach_tc=$r_attach_tc apply=$r_apply status=$r_status stats=$r_stats detach=$r_detach"
 echo "XMASQ-DONE"
 end

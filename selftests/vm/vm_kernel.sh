@@ -1,20 +1,25 @@
 #!/bin/bash
 # Boots Debian 12's own kernel (6.1) under QEMU and runs build/xmasq in
 # it: the BPF programs must pass the 6.1 verifier and attach (native XDP on
-# veth, tc), apply rules, report program ids and detach cleanly.
+# veth, tc), apply rules, report program ids and detach cleanly.  Then the C
+# test programs (build/tests/test_*) run in the VM, a kernel booted moments
+# before (uptime of seconds, not days), and 6.1's BPF_PROG_TEST_RUN; their
+# TAP lines come out here renumbered, named "vm 6.1: test_ct: ...".
 #
 # The kernel package is fetched with `apt-get download` (never installed into
 # the host's /boot) and cached in build/vm/, together with the few modules
 # the test loads (veth, sch_ingress, cls_bpf and their dependencies).  The
-# initramfs (busybox-static, build/xmasq, iproute2's ip/tc, their libraries,
-# selftests/vm/init.sh as /init) is rebuilt on every run.
+# initramfs (busybox-static, build/xmasq, the C tests, iproute2's ip/tc,
+# their libraries, selftests/vm/init.sh as /init) is rebuilt on every run.
 #
 # Needs: qemu-system-x86_64 (KVM when it can boot a stock kernel, else TCG
-# emulation: both take seconds), busybox (static), cpio, gzip, dpkg-deb,
+# emulation), busybox (static), dash, cpio, gzip, dpkg-deb,
 # apt-get, depmod (kmod), python3, iproute2.  Missing tools or an unknown
 # kernel package make it skip, not fail.
 #
-# Env: XMASQ=build/xmasq  VM_DIR=build/vm  VM_TIMEOUT=120 (seconds)
+# Env: XMASQ=build/xmasq  VM_DIR=build/vm  VM_TIMEOUT=600 (seconds)
+#      VM_CTESTS="build/tests/test_ct ..." (default: every build/tests/test_*;
+#      empty: none)
 #      VM_ACCEL=auto|kvm|tcg  VM_BOOT_DEADLINE=30 (seconds for KVM to reach init)
 #      VM_APPEND="..." (more kernel arguments)  VM_KEEP=1 (keep build/vm/run.*)
 #      VM_KERNEL_PKG=linux-image-6.1.0-NN-amd64 (default: what linux-image-amd64
@@ -23,7 +28,8 @@ set -u
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 XMASQ="${XMASQ:-$ROOT/build/xmasq}"
 VM_DIR="${VM_DIR:-$ROOT/build/vm}"
-VM_TIMEOUT="${VM_TIMEOUT:-120}"
+VM_TIMEOUT="${VM_TIMEOUT:-600}"
+VM_CTESTS="${VM_CTESTS-$(ls "$ROOT"/build/tests/test_* 2>/dev/null)}"
 INIT="$ROOT/selftests/vm/init.sh"
 MODULES="veth sch_ingress cls_bpf"   # module names; built-in ones are skipped
 
@@ -52,7 +58,7 @@ trap cleanup EXIT
 # ---- prerequisites ------------------------------------------------------------
 [ -x "$XMASQ" ] || skip_all "$XMASQ not built (make)"
 [ -f "$INIT" ] || bail "selftests/vm/init.sh exists"
-for c in qemu-system-x86_64 busybox cpio gzip dpkg-deb depmod python3 timeout; do
+for c in qemu-system-x86_64 busybox dash cpio gzip dpkg-deb depmod python3 timeout; do
 	command -v "$c" >/dev/null 2>&1 || skip_all "$c not installed"
 done
 mkdir -p "$VM_DIR" || bail "create $VM_DIR"
@@ -146,7 +152,17 @@ copy_elf() {
 	done
 }
 copy_elf "$(command -v busybox)" /bin/busybox || bail "copy busybox into the initramfs"
+# The C tests run their commands with system(), that is /bin/sh -c: busybox's
+# sh would run its own ip applet whatever PATH says, not iproute2's.
+copy_elf "$(command -v dash)" /bin/sh || bail "copy dash into the initramfs as /bin/sh (apt-get install dash)"
 copy_elf "$XMASQ" /usr/bin/xmasq || bail "copy $XMASQ and its libraries into the initramfs"
+mkdir -p "$S/tests"
+CTEST_NAMES=""
+for t in $VM_CTESTS; do
+	[ -x "$t" ] || continue
+	copy_elf "$t" "/tests/$(basename "$t")" || bail "copy $t and its libraries into the initramfs"
+	CTEST_NAMES="$CTEST_NAMES $(basename "$t")"
+done
 for t in ip tc; do
 	p=$(command -v "$t" 2>/dev/null) && copy_elf "$p" "/usr/sbin/$t"
 done
@@ -291,26 +307,7 @@ check_step apply "xmasq apply (forward xa tcp 8080 to 198.18.0.2:80)"
 # status: program ids as the kernel reports them
 if [ "$(step_rc status)" = 0 ]; then
 	st=$(section status)
-	if why=$(printf '%s\n' "$st" | python3 -c '
-import json, sys
-s = json.loads(sys.stdin.read())
-by = {i["name"]: i for i in s.get("interfaces", [])}
-bad = []
-for name, mode, xdp in (("xa", "xdp", True), ("xb", "tc", False)):
-    i = by.get(name)
-    if i is None:
-        bad.append(name + " missing"); continue
-    if i.get("mode") != mode:
-        bad.append("%s mode %r, expected %r" % (name, i.get("mode"), mode))
-    if not i.get("tc_prog_id"):
-        bad.append(name + " tc_prog_id is 0")
-    if xdp and not i.get("xdp_prog_id"):
-        bad.append(name + " xdp_prog_id is 0")
-    if not xdp and i.get("xdp_prog_id"):
-        bad.append(name + " has an XDP program in tc mode")
-print("; ".join(bad))
-sys.exit(1 if bad else 0)
-' 2>&1); then
+	if why=$(printf '%s\n' "$st" | python3 "$ROOT/selftests/netns/py/vm_status.py" 2>&1); then
 		tap_ok "status --json: xa mode xdp with xdp_prog_id and tc_prog_id non-zero, xb mode tc"
 	else
 		tap_not_ok "status --json: xa mode xdp with xdp_prog_id and tc_prog_id non-zero, xb mode tc"
@@ -335,6 +332,51 @@ else
 	diag "detach exit status: $(step_rc detach)" "$(section detach)"
 	diag "$(sed -n '/^XMASQ-END detach rc=/,/^XMASQ-POSTDETACH/p' "$LOG")"
 fi
+
+# ---- the C tests, run in the VM -------------------------------------------------
+KSHORT=$(printf '%s' "$KVER" | cut -d. -f1,2)
+# relay_ctest NAME: NAME's TAP lines from the console, renumbered into this
+# script's and named "vm 6.1: NAME: ..."; its diagnostics pass as they are,
+# other output (a stray kernel message) as diagnostics
+relay_ctest() {
+	local name=$1 rc up line failed=0 label="vm $KSHORT: $1"
+	up=$(sed -n "s/^XMASQ-UPTIME ctest-$name //p" "$LOG" | tail -n1)
+	if [ -z "$up" ]; then
+		tap_not_ok "$label ran in the VM"
+		diag "it never started (qemu status $qrc after ${secs}s, VM_TIMEOUT=${VM_TIMEOUT}s); end of console ($LOG):"
+		show "$(tail -n 20 "$LOG")"
+		return
+	fi
+	diag "$label: started at uptime ${up}s"
+	while IFS= read -r line; do
+		if [[ "$line" =~ ^ok\ [0-9]+(\ -)?\ ?(.*)$ ]]; then
+			tap_ok "$label: ${BASH_REMATCH[2]}"
+		elif [[ "$line" =~ ^not\ ok\ [0-9]+(\ -)?\ ?(.*)$ ]]; then
+			tap_not_ok "$label: ${BASH_REMATCH[2]}"
+			failed=1
+		elif [[ "$line" =~ ^1\.\.0\ *#\ *[Ss][Kk][Ii][Pp]\ *(.*)$ ]]; then
+			T_NUM=$((T_NUM + 1))
+			echo "ok $T_NUM - $label # SKIP ${BASH_REMATCH[1]}"
+		elif [[ "$line" =~ ^1\.\.[0-9]+ ]]; then
+			: # its plan: this script prints its own
+		elif [[ "$line" == "#"* ]]; then
+			printf '%s\n' "$line"
+		else
+			diag "$line"
+		fi
+	done < <(section "ctest-$name")
+	rc=$(step_rc "ctest-$name")
+	if [ -z "$rc" ]; then
+		tap_not_ok "$label ran to its end"
+		diag "it did not finish (qemu status $qrc after ${secs}s, VM_TIMEOUT=${VM_TIMEOUT}s); end of console ($LOG):"
+		show "$(tail -n 20 "$LOG")"
+	elif [ "$rc" != 0 ] && [ "$failed" = 0 ]; then
+		tap_not_ok "$label exited with status $rc"
+	fi
+}
+for name in $CTEST_NAMES; do
+	relay_ctest "$name"
+done
 
 if ! grep -q '^XMASQ-DONE' "$LOG"; then
 	diag "init.sh did not finish (qemu status $qrc after ${secs}s)"
