@@ -6,7 +6,8 @@
 #   lifetime       xm_init (root, tools, traps, temp dir), ns_add (a namespace,
 #                  registered), pyrun / pyrun_bg (selftests/netns/py/*.py in a
 #                  namespace, background ones registered), topo_down (undo
-#                  everything registered)
+#                  everything registered), host_sysctl_min (a global host
+#                  sysctl a check relies on)
 #   helpers        nsx, xm, wait_for, json_get, link_stat, tcp_retrans, ...
 #   reference      topo_up: an Azure-like VM with two public NICs in front of
 #   topology       a backend, its backend services, the two routers (xmasq
@@ -166,18 +167,46 @@ nsx() {
 	nsenter --net="/run/netns/$ns" "$@"
 }
 
-# ns_add NS...: new namespaces, registered for topo_down, each quiet and
-# deterministic: no IPv6 (no router solicitations or DAD in the counters),
-# no reverse-path filter, lo up
+# What every namespace starts with, whatever the host's sysctls say: a new
+# namespace copies the host's net.ipv4.conf.{all,default}.* (the kernel's
+# devconf_inherit_init_net 0), so a host that forwards (a container host),
+# filters by reverse path or answers ARP differently would otherwise change
+# what the suites see. These are the kernel's defaults, except rp_filter
+# (off: the clients' sources live on lo). Per-namespace sysctls that are not
+# copied (tcp_*, ip_local_port_range, ...) start at the kernel's defaults.
+XM_NS_SYSCTLS=()
+for c in all default; do
+	XM_NS_SYSCTLS+=("net.ipv4.conf.$c.forwarding=0" "net.ipv4.conf.$c.rp_filter=0"
+		"net.ipv4.conf.$c.accept_local=0" "net.ipv4.conf.$c.route_localnet=0"
+		"net.ipv4.conf.$c.proxy_arp=0" "net.ipv4.conf.$c.arp_ignore=0"
+		"net.ipv4.conf.$c.arp_announce=0" "net.ipv4.conf.$c.arp_filter=0"
+		"net.ipv4.conf.$c.send_redirects=1" "net.ipv4.conf.$c.accept_redirects=1")
+	# no IPv6 chatter (router solicitations, DAD) in the counters; a host
+	# booted with ipv6.disable=1 has none to turn off
+	[ -d /proc/sys/net/ipv6 ] && XM_NS_SYSCTLS+=("net.ipv6.conf.$c.disable_ipv6=1")
+done
+unset c
+
+# ns_add NS...: new namespaces, registered for topo_down, each with
+# XM_NS_SYSCTLS and lo up
 ns_add() {
 	local ns
 	for ns in "$@"; do
 		ip netns add "$ns" || return 1
 		XM_NETNS+=("$ns")
-		nsx "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1 \
-			net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0 || return 1
+		nsx "$ns" sysctl -qw "${XM_NS_SYSCTLS[@]}" || return 1
 		ip -n "$ns" link set lo up || return 1
 	done
+}
+
+# host_sysctl_min NAME MIN: the host's (global, not per-namespace) sysctl
+# NAME is at least MIN; else says so on stdout and returns 1
+host_sysctl_min() {
+	local v
+	v=$(sysctl -n "$1" 2>/dev/null) || { echo "the host has no sysctl $1"; return 1; }
+	[ "$v" -ge "$2" ] 2>/dev/null && return 0
+	echo "the host's $1 is $v, below $2"
+	return 1
 }
 
 # peers_gro NS:IFACE...: GRO on and TX checksum offload off on these veth

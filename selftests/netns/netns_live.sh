@@ -709,6 +709,13 @@ check_migrate() {
 # ---- run ------------------------------------------------------------------------------------
 for MODE in ${LIVE_MODES:-xdp tc}; do
 	diag "==== xmasq live operations, attach mode $MODE"
+	# tc mode's veths queue every packet in the per-CPU backlog, a global
+	# host setting no namespace can change: a shorter one than the kernel's
+	# default (1000) drops the streams' packets, not xmasq
+	if [ "$MODE" = tc ] && ! why=$(host_sysctl_min net.core.netdev_max_backlog 1000); then
+		tap_skip "tc mode: live operations under traffic" "$why"
+		continue
+	fi
 	T_MODE=$SECONDS
 	CFG_ORIG=""
 	if setup; then
