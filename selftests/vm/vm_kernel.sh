@@ -33,11 +33,8 @@ VM_CTESTS="${VM_CTESTS-$(ls "$ROOT"/build/tests/test_* 2>/dev/null)}"
 INIT="$ROOT/selftests/vm/init.sh"
 MODULES="veth sch_ingress cls_bpf"   # module names; built-in ones are skipped
 
-T_NUM=0
-T_FAILED=0
-diag() { printf '%s\n' "$@" | sed 's/^/# /'; }
-tap_ok() { T_NUM=$((T_NUM + 1)); echo "ok $T_NUM - $*"; }
-tap_not_ok() { T_NUM=$((T_NUM + 1)); T_FAILED=$((T_FAILED + 1)); echo "not ok $T_NUM - $*"; }
+# TAP: tap_ok, tap_not_ok, tap_skip, diag, tap_done of the tests' library
+. "$ROOT/selftests/netns/lib.sh"
 skip_all() {
 	echo "ok 1 - xmasq on Debian's 6.1 kernel in a VM # SKIP $*"
 	echo "1..1"
@@ -355,8 +352,7 @@ relay_ctest() {
 			tap_not_ok "$label: ${BASH_REMATCH[2]}"
 			failed=1
 		elif [[ "$line" =~ ^1\.\.0\ *#\ *[Ss][Kk][Ii][Pp]\ *(.*)$ ]]; then
-			T_NUM=$((T_NUM + 1))
-			echo "ok $T_NUM - $label # SKIP ${BASH_REMATCH[1]}"
+			tap_skip "$label" "${BASH_REMATCH[1]}"
 		elif [[ "$line" =~ ^1\.\.[0-9]+ ]]; then
 			: # its plan: this script prints its own
 		elif [[ "$line" == "#"* ]]; then
@@ -382,5 +378,4 @@ if ! grep -q '^XMASQ-DONE' "$LOG"; then
 	diag "init.sh did not finish (qemu status $qrc after ${secs}s)"
 fi
 diag "kernel $KPKG $KVER, accelerator $VM_ACCEL, VM ran ${secs}s, console log: $LOG"
-echo "1..$T_NUM"
-[ "$T_FAILED" -eq 0 ]
+tap_done
