@@ -3,7 +3,7 @@
  * Shared environment of the BPF_PROG_TEST_RUN tests (test_bpf*.c): the
  * loaded skeleton and its map fds, counters, flow-table helpers, running
  * a frame through xmasq_xdp / xmasq_tc and comparing the output byte for
- * byte. Each test program builds its own namespace topology and rules.
+ * byte. bpf_fixture.h builds the shared topology and set-up on it.
  *
  * Everything here is static and marked unused: a program uses what it
  * needs.
@@ -150,13 +150,14 @@ static ENV_UNUSED int store_iface(const struct xm_iface *v)
 }
 
 static ENV_UNUSED int set_iface(int ifindex, uint32_t addr, const uint8_t *mac, uint8_t slot,
-				uint8_t flags)
+				uint8_t flags, uint16_t mtu)
 {
 	struct xm_iface v = {
 		.ifindex = (uint32_t)ifindex,
 		.addr = addr,
 		.slot = slot,
 		.flags = flags,
+		.mtu = mtu,
 	};
 
 	memcpy(v.mac, mac, 6);

@@ -17,20 +17,14 @@
  * The skeleton is loaded without pinning and the maps are filled here the
  * way the loader would (one rules entry per port of a range).
  */
-#include "bpf_env.h"
+#include "bpf_fixture.h"
 
-static const uint8_t MAC_PUB0[6] = { 0x02, 0, 0, 0, 0x01, 0x01 };
-static const uint8_t MAC_PUB0P[6] = { 0x02, 0, 0, 0, 0x01, 0x02 };
-static const uint8_t MAC_BK0[6] = { 0x02, 0, 0, 0, 0x02, 0x01 };
-static const uint8_t MAC_BK0P[6] = { 0x02, 0, 0, 0, 0x02, 0x02 };
-static const uint8_t MAC_PUB1[6] = { 0x02, 0, 0, 0, 0x03, 0x01 };
-static const uint8_t MAC_PUB1P[6] = { 0x02, 0, 0, 0, 0x03, 0x02 };
-static const uint8_t MAC_BACKEND[6] = { 0x02, 0, 0, 0, 0x00, 0x02 };
-static const uint8_t MAC_CLIENT[6] = { 0x02, 0, 0, 0, 0x00, 0x10 };
 static const uint8_t MAC_CLIENT2[6] = { 0x02, 0, 0, 0, 0x00, 0x11 };
 
-static uint32_t A_PUB0, A_CLIENT, A_CLIENT2, A_BK0, A_BACKEND, A_NONEIGH, A_NOROUTE, A_PUB1_PEER,
-	A_OTHER;
+#define A_CLIENT2 IPV4(192, 0, 2, 11)
+#define A_OTHER	  IPV4(192, 0, 2, 99)
+#define A_NONEIGH IPV4(198, 18, 0, 3)
+#define A_NOROUTE IPV4(198, 19, 200, 1)
 
 enum {
 	RULE_TCP = 1,	       /* pub0 tcp 8080 -> backend:80 */
@@ -45,62 +39,30 @@ enum {
 	RULE_UDP_PARTIAL = 10, /* pub0 udp 5001 -> backend:5001 */
 };
 
-static int if_pub0, if_bk0, if_pub1;
-
 /* ---- setup ------------------------------------------------------------- */
 
 static int setup_netns(void)
 {
-	int err = 0;
-
-	if (env_base_netns())
+	if (fixture_netns())
 		return -1;
-	err |= sh("ip neigh add 198.18.0.2 lladdr 02:00:00:00:00:02 dev bk0 nud permanent");
-	err |= sh("ip neigh add 192.0.2.10 lladdr 02:00:00:00:00:10 dev pub0 nud permanent");
-	err |= sh("ip neigh add 192.0.2.11 lladdr 02:00:00:00:00:11 dev pub0 nud permanent");
-	err |= sh("ip neigh add 198.51.100.2 lladdr 02:00:00:00:00:20 dev pub1 nud permanent");
-	if_pub0 = (int)if_nametoindex("pub0");
-	if_bk0 = (int)if_nametoindex("bk0");
-	if_pub1 = (int)if_nametoindex("pub1");
-	if (!if_pub0 || !if_bk0 || !if_pub1)
-		err = -1;
-	(void)MAC_PUB0P;
-	(void)MAC_BK0P;
-	(void)MAC_PUB1P;
-	(void)MAC_PUB1;
-	return err ? -1 : 0;
+	return sh("ip neigh add 192.0.2.11 lladdr 02:00:00:00:00:11 dev pub0 nud permanent");
 }
 
 static int set_config(uint32_t gen)
 {
-	static const uint32_t to[XM_TO_MAX] = { 120, 7440, 120, 10, 30, 180, 30 };
-	struct xm_config c = {
-		.layout_version = XM_LAYOUT_VERSION,
-		.active_gen = gen,
-		.flags = XM_CFG_ADDR_RULES, /* RULE_DADDR is for one address */
-		.port_lo = XM_DEFAULT_PORT_LO,
-		.port_hi = XM_DEFAULT_PORT_HI,
-		.ct_max = XM_CT_DEFAULT_MAX,
-	};
-	uint32_t zero = 0;
+	struct xm_config c = fixture_config();
 
-	memcpy(c.timeouts, to, sizeof(to));
-	return bpf_map_update_elem(fd_config, &zero, &c, BPF_ANY);
+	c.active_gen = gen;
+	c.flags = XM_CFG_ADDR_RULES; /* RULE_DADDR is for one address */
+	return fixture_set_config(&c);
 }
 
 static int setup_maps(void)
 {
-	uint32_t k, v;
 	int err = 0, p;
 
 	err |= set_config(0);
-	err |= set_iface(if_pub0, A_PUB0, MAC_PUB0, 0, XM_IFACE_XDP_TX_OK | XM_IFACE_XDP_ATTACHED);
-	err |= set_iface(if_bk0, A_BK0, MAC_BK0, 1, XM_IFACE_XDP_TX_OK | XM_IFACE_XDP_ATTACHED);
-	k = v = (uint32_t)if_pub0;
-	err |= bpf_map_update_elem(fd_txp, &k, &v, BPF_ANY);
-	k = v = (uint32_t)if_bk0;
-	err |= bpf_map_update_elem(fd_txp, &k, &v, BPF_ANY);
-
+	err |= fixture_base_ifaces();
 	err |= add_rule(RULE_TCP, if_pub0, 0, 8080, IPPROTO_TCP, 0, A_BACKEND, 80, 0);
 	err |= add_rule(RULE_UDP, if_pub0, 0, 5000, IPPROTO_UDP, 0, A_BACKEND, 5000, 0);
 	for (p = 6000; p <= 6009; p++)
@@ -114,73 +76,6 @@ static int setup_maps(void)
 	err |= add_rule(RULE_GEN1, if_pub0, 0, 8081, IPPROTO_TCP, 1, A_BACKEND, 81, 0);
 	err |= add_rule(RULE_UDP_PARTIAL, if_pub0, 0, 5001, IPPROTO_UDP, 0, A_BACKEND, 5001, 0);
 	return err ? -1 : 0;
-}
-
-/* ---- frames ------------------------------------------------------------ */
-
-static const uint8_t PAYLOAD[] = "xmasq selftest payload, 41 bytes long...";
-
-/* Client -> pub0 (as received on pub0). */
-static struct pkt_spec client_spec(uint8_t proto, uint16_t sport, uint16_t dport, uint8_t flags)
-{
-	struct pkt_spec s = {
-		.dmac = MAC_PUB0,
-		.smac = MAC_CLIENT,
-		.saddr = A_CLIENT,
-		.daddr = A_PUB0,
-		.sport = sport,
-		.dport = dport,
-		.proto = proto,
-		.ttl = 64,
-		.tcp_flags = flags,
-	};
-	return s;
-}
-
-/* The forward translation of a client frame: to the backend from bk0. */
-static struct pkt_spec fwd_of(struct pkt_spec s, uint16_t new_sport, uint16_t new_dport)
-{
-	s.dmac = MAC_BACKEND;
-	s.smac = MAC_BK0;
-	s.tagged = 0;
-	s.saddr = A_BK0;
-	s.daddr = A_BACKEND;
-	s.sport = new_sport;
-	s.dport = new_dport;
-	s.ttl--;
-	return s;
-}
-
-/* Backend -> bk0 (as received on bk0). */
-static struct pkt_spec backend_spec(uint8_t proto, uint16_t sport, uint16_t dport, uint8_t flags)
-{
-	struct pkt_spec s = {
-		.dmac = MAC_BK0,
-		.smac = MAC_BACKEND,
-		.saddr = A_BACKEND,
-		.daddr = A_BK0,
-		.sport = sport,
-		.dport = dport,
-		.proto = proto,
-		.ttl = 64,
-		.tcp_flags = flags,
-		.ip_id = 0x4321,
-	};
-	return s;
-}
-
-/* The reply translation: back to the client from pub0's address. */
-static struct pkt_spec rev_of(struct pkt_spec s, uint32_t client, const uint8_t *cmac,
-			      uint16_t new_sport, uint16_t new_dport)
-{
-	s.dmac = cmac;
-	s.smac = MAC_PUB0;
-	s.saddr = A_PUB0;
-	s.daddr = client;
-	s.sport = new_sport;
-	s.dport = new_dport;
-	s.ttl--;
-	return s;
 }
 
 /* ---- XDP cases --------------------------------------------------------- */
@@ -208,7 +103,7 @@ static void test_xdp_tcp(void)
 	check_csums(w, &got);
 	cnt_check(XM_C_FLOW_NEW, 1, w);
 	cnt_check(XM_C_FWD_XDP, 1, w);
-	tap_ok(flows_count() == 2, "%s: two flow entries (original + reply)", w);
+	TAP_EQ(flows_count(), 2, "%s: two flow entries (original + reply)", w);
 	tap_ok(flow_get(A_CLIENT, A_PUB0, 40000, 8080, IPPROTO_TCP, &f) == 0 &&
 		       flow_eq(&f, A_BK0, A_BACKEND, 40000, 80, if_bk0, MAC_BACKEND, 0,
 			       XM_FLOW_L2_VALID, RULE_TCP) &&
@@ -231,22 +126,19 @@ static void test_xdp_tcp(void)
 	run_case(0, w, if_bk0, &in, XDP_REDIRECT, &want, &got);
 	check_csums(w, &got);
 	cnt_check(XM_C_FLOW_NEW, 0, w);
-	tap_ok(flows_count() == 2, "%s: still two flow entries", w);
-	/* xmasq_abi.h: "state: xm_tcp_state, kept in the ORIG entry". */
+	TAP_EQ(flows_count(), 2, "%s: still two flow entries", w);
+	/* Both entries carry the TCP state (bpf/flow.h: a change is written to
+	 * both; the sweeper reads the ORIG one). */
 	flow_get(A_CLIENT, A_PUB0, 40000, 8080, IPPROTO_TCP, &f);
-	if (!tap_ok(f.state == XM_ST_ESTABLISHED,
-		    "%s: original entry's TCP state is ESTABLISHED after the reply", w)) {
-		struct xm_flow fr;
-
-		flow_get(A_BACKEND, A_BK0, 80, 40000, IPPROTO_TCP, &fr);
-		tap_diag("original entry state %u, reply entry state %u (ESTABLISHED = %u)",
-			 f.state, fr.state, XM_ST_ESTABLISHED);
-	}
+	TAP_EQ(f.state, XM_ST_ESTABLISHED,
+	       "%s: original entry's TCP state is ESTABLISHED after the reply", w);
+	flow_get(A_BACKEND, A_BK0, 80, 40000, IPPROTO_TCP, &f);
+	TAP_EQ(f.state, XM_ST_ESTABLISHED,
+	       "%s: reply entry's TCP state is ESTABLISHED after the reply", w);
 
 	w = "XDP tcp ACK with 41-byte payload on the established flow";
-	s = client_spec(IPPROTO_TCP, 40000, 8080, TCP_ACK | TCP_PSH);
-	s.payload = PAYLOAD;
-	s.plen = sizeof(PAYLOAD) - 1;
+	s = with_payload(client_spec(IPPROTO_TCP, 40000, 8080, TCP_ACK | TCP_PSH),
+			 sizeof(PAYLOAD) - 1);
 	in = F(s);
 	want = F(fwd_of(s, 40000, 80));
 	run_case(0, w, if_pub0, &in, XDP_REDIRECT, &want, &got);
@@ -391,32 +283,35 @@ static void test_xdp_udp(void)
 
 static void test_xdp_range(void)
 {
-	struct pkt_spec s;
-	struct frame in, want, got;
+	struct pkt_spec to6003 = client_spec(IPPROTO_TCP, 40100, 6003, TCP_SYN),
+			to6009 = client_spec(IPPROTO_TCP, 40101, 6009, TCP_SYN);
+	const struct frame_case cases[] = {
+		{ .name = "SYN to 6003",
+		  .ifindex = if_pub0,
+		  .in = F(to6003),
+		  .verdict = XDP_REDIRECT,
+		  .out = OUT_FRAME,
+		  .want = F(fwd_of(to6003, 40100, 7003)),
+		  .csums = 1 },
+		{ .name = "SYN to 6009 (last port)",
+		  .ifindex = if_pub0,
+		  .in = F(to6009),
+		  .verdict = XDP_REDIRECT,
+		  .out = OUT_FRAME,
+		  .want = F(fwd_of(to6009, 40101, 7009)) },
+		{ .name = "SYN to 6010 (outside the range)",
+		  .ifindex = if_pub0,
+		  .in = F(client_spec(IPPROTO_TCP, 40102, 6010, TCP_SYN)),
+		  .verdict = XDP_PASS,
+		  .out = OUT_UNTOUCHED },
+	};
 	struct xm_flow f;
-	const char *w;
 
 	flows_clear();
-	w = "XDP port range rule 6000-6009 -> 7000-7009: SYN to 6003";
-	s = client_spec(IPPROTO_TCP, 40100, 6003, TCP_SYN);
-	in = F(s);
-	want = F(fwd_of(s, 40100, 7003));
-	run_case(0, w, if_pub0, &in, XDP_REDIRECT, &want, &got);
-	check_csums(w, &got);
+	FRAME_CASES_RUN("XDP port range rule 6000-6009 -> 7000-7009", cases);
 	tap_ok(flow_get(A_BACKEND, A_BK0, 7003, 40100, IPPROTO_TCP, &f) == 0 &&
 		       f.new_sport == htons(6003) && f.rule_id == RULE_RANGE,
-	       "%s: reply entry backend:7003 restores 6003", w);
-
-	w = "XDP port range rule: SYN to 6009 (last port)";
-	s = client_spec(IPPROTO_TCP, 40101, 6009, TCP_SYN);
-	in = F(s);
-	want = F(fwd_of(s, 40101, 7009));
-	run_case(0, w, if_pub0, &in, XDP_REDIRECT, &want, &got);
-
-	w = "XDP port range rule: SYN to 6010 (outside the range)";
-	s = client_spec(IPPROTO_TCP, 40102, 6010, TCP_SYN);
-	in = F(s);
-	run_case(0, w, if_pub0, &in, XDP_PASS, &in, &got);
+	       "XDP port range rule: reply entry backend:7003 restores 6003");
 }
 
 static void test_xdp_vlan(void)
@@ -465,117 +360,110 @@ static void test_xdp_vlan(void)
 
 static void test_xdp_options(void)
 {
-	struct pkt_spec s, r;
-	struct frame in, want, got;
-	const char *w;
+	struct pkt_spec syn = with_payload(client_spec(IPPROTO_TCP, 42000, 8080, TCP_SYN), 7),
+			reply = backend_spec(IPPROTO_TCP, 80, 42000, TCP_SYN | TCP_ACK),
+			udp = with_payload(with_tag(client_spec(IPPROTO_UDP, 42001, 5000, 0), 7),
+					   3);
 
-	flows_clear();
-	w = "XDP tcp SYN with IPv4 options (ihl=6)";
-	s = client_spec(IPPROTO_TCP, 42000, 8080, TCP_SYN);
-	s.nopts = 1;
-	s.payload = PAYLOAD;
-	s.plen = 7;
-	in = F(s);
-	want = F(fwd_of(s, 42000, 80));
-	run_case(0, w, if_pub0, &in, XDP_REDIRECT, &want, &got);
-	check_csums(w, &got);
+	syn.nopts = 1;
+	reply.nopts = 2;
+	udp.nopts = 10;
+	{
+		const struct frame_case cases[] = {
+			{ .name = "XDP tcp SYN with IPv4 options (ihl=6)",
+			  .ifindex = if_pub0,
+			  .in = F(syn),
+			  .verdict = XDP_REDIRECT,
+			  .out = OUT_FRAME,
+			  .want = F(fwd_of(syn, 42000, 80)),
+			  .csums = 1 },
+			{ .name = "XDP tcp reply with IPv4 options (ihl=7)",
+			  .ifindex = if_bk0,
+			  .in = F(reply),
+			  .verdict = XDP_REDIRECT,
+			  .out = OUT_FRAME,
+			  .want = F(rev_of(reply, A_CLIENT, MAC_CLIENT, 8080, 42000)),
+			  .csums = 1 },
+			{ .name = "XDP udp with IPv4 options (ihl=15, 40 bytes of options)",
+			  .ifindex = if_pub0,
+			  .in = F(udp),
+			  .verdict = XDP_REDIRECT,
+			  .out = OUT_FRAME,
+			  .want = F(fwd_of(udp, 42001, 5000)),
+			  .csums = 1 },
+		};
 
-	w = "XDP tcp reply with IPv4 options (ihl=7)";
-	r = backend_spec(IPPROTO_TCP, 80, 42000, TCP_SYN | TCP_ACK);
-	r.nopts = 2;
-	in = F(r);
-	want = F(rev_of(r, A_CLIENT, MAC_CLIENT, 8080, 42000));
-	run_case(0, w, if_bk0, &in, XDP_REDIRECT, &want, &got);
-	check_csums(w, &got);
+		flows_clear();
+		FRAME_CASES_RUN(NULL, cases);
+	}
+}
 
-	w = "XDP udp with IPv4 options (ihl=15, 40 bytes of options)";
-	s = client_spec(IPPROTO_UDP, 42001, 5000, 0);
-	s.nopts = 10;
-	s.tagged = 1;
-	s.tci = 7;
-	s.payload = PAYLOAD;
-	s.plen = 3;
-	in = F(s);
-	want = F(fwd_of(s, 42001, 5000));
-	run_case(0, w, if_pub0, &in, XDP_REDIRECT, &want, &got);
-	check_csums(w, &got);
+/* The frame of `len` bytes. */
+static struct frame raw_frame(const uint8_t *bytes, size_t len)
+{
+	struct frame f = { .len = len };
+
+	memcpy(f.b, bytes, len);
+	return f;
 }
 
 static void test_xdp_not_ours(void)
 {
-	struct pkt_spec s;
-	struct frame in, got;
+	/* ARP request who-has 192.0.2.1 tell 192.0.2.10 */
+	static const uint8_t arp[42] = {
+		0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02, 0,	0,    0, 0x00, 0x10, 0x08, 0x06,
+		0x00, 0x01, 0x08, 0x00, 6,    4,    0x00, 0x01, 0x02, 0, 0,    0,    0x00, 0x10,
+		192,  0,    2,	  10,	0,    0,    0,	  0,	0,    0, 192,  0,    2,	   1,
+	};
+	/* IPv6 UDP 2001:db8::10 -> 2001:db8::1 port 5000 */
+	static const uint8_t ip6[62] = {
+		0x02, 0,    0,	  0,	0x01, 0x01, 0x02, 0,	0,    0,    0x00, 0x10, 0x86,
+		0xdd, 0x60, 0,	  0,	0,    0x00, 0x08, 17,	64,   0x20, 0x01, 0x0d, 0xb8,
+		0,    0,    0,	  0,	0,    0,    0,	  0,	0,    0,    0,	  0x10, 0x20,
+		0x01, 0x0d, 0xb8, 0,	0,    0,    0,	  0,	0,    0,    0,	  0,	0,
+		0,    0x01, 0x13, 0x88, 0x13, 0x88, 0x00, 0x08, 0x00, 0x00,
+	};
+#define NOT_OURS(desc, ifindex_, spec)                                                     \
+	{                                                                                  \
+		.name = (desc), .ifindex = (ifindex_), .in = F(spec), .verdict = XDP_PASS, \
+		.out = OUT_UNTOUCHED, .counts = {                                          \
+			COUNTS(XM_C_PASS_NOT_OURS, 1)                                      \
+		}                                                                          \
+	}
+#define NOT_IPV4(desc, bytes)                                                              \
+	{                                                                                  \
+		.name = (desc), .ifindex = if_pub0, .in = raw_frame(bytes, sizeof(bytes)), \
+		.verdict = XDP_PASS, .out = OUT_UNTOUCHED, .counts = {                     \
+			COUNTS(XM_C_PASS_NOT_IPV4, 1)                                      \
+		}                                                                          \
+	}
+	const struct frame_case cases[] = {
+		NOT_OURS("XDP tcp SYN to a port without a rule (8082)", if_pub0,
+			 client_spec(IPPROTO_TCP, 40000, 8082, TCP_SYN)),
+		NOT_OURS("XDP udp to 8080 (the rule is tcp)", if_pub0,
+			 client_spec(IPPROTO_UDP, 40000, 8080, 0)),
+		NOT_OURS("XDP ICMP echo request to 192.0.2.1", if_pub0,
+			 with_payload(client_spec(IPPROTO_ICMP, 0x77, 0, 0), 16)),
+		NOT_OURS("XDP tcp ACK (no SYN) to 8080 without a flow", if_pub0,
+			 client_spec(IPPROTO_TCP, 40000, 8080, TCP_ACK)),
+		NOT_OURS("XDP tcp SYN-ACK to 8080 without a flow", if_pub0,
+			 client_spec(IPPROTO_TCP, 40000, 8080, TCP_SYN | TCP_ACK)),
+		NOT_OURS("XDP tcp RST to 8080 without a flow", if_pub0,
+			 client_spec(IPPROTO_TCP, 40000, 8080, TCP_RST)),
+		NOT_OURS("XDP tcp SYN to 192.0.2.1:8444 (rule is for 192.0.2.99 only)", if_pub0,
+			 client_spec(IPPROTO_TCP, 40000, 8444, TCP_SYN)),
+		NOT_OURS("XDP tcp SYN to 8080 arriving on bk0 (rule is for pub0)", if_bk0,
+			 client_spec(IPPROTO_TCP, 40000, 8080, TCP_SYN)),
+		NOT_IPV4("XDP ARP request", arp),
+		NOT_IPV4("XDP IPv6 udp to port 5000", ip6),
+	};
+#undef NOT_OURS
+#undef NOT_IPV4
 
 	flows_clear();
-	cnt_mark();
-
-	s = client_spec(IPPROTO_TCP, 40000, 8082, TCP_SYN);
-	in = F(s);
-	run_case(0, "XDP tcp SYN to a port without a rule (8082)", if_pub0, &in, XDP_PASS, &in,
-		 &got);
-
-	s = client_spec(IPPROTO_UDP, 40000, 8080, 0);
-	in = F(s);
-	run_case(0, "XDP udp to 8080 (the rule is tcp)", if_pub0, &in, XDP_PASS, &in, &got);
-
-	s = client_spec(IPPROTO_ICMP, 0x77, 0, 0);
-	s.payload = PAYLOAD;
-	s.plen = 16;
-	in = F(s);
-	run_case(0, "XDP ICMP echo request to 192.0.2.1", if_pub0, &in, XDP_PASS, &in, &got);
-
-	s = client_spec(IPPROTO_TCP, 40000, 8080, TCP_ACK);
-	in = F(s);
-	run_case(0, "XDP tcp ACK (no SYN) to 8080 without a flow", if_pub0, &in, XDP_PASS, &in,
-		 &got);
-	s.tcp_flags = TCP_SYN | TCP_ACK;
-	in = F(s);
-	run_case(0, "XDP tcp SYN-ACK to 8080 without a flow", if_pub0, &in, XDP_PASS, &in, &got);
-	s.tcp_flags = TCP_RST;
-	in = F(s);
-	run_case(0, "XDP tcp RST to 8080 without a flow", if_pub0, &in, XDP_PASS, &in, &got);
-	tap_ok(flows_count() == 0, "XDP tcp non-SYN segments without a flow create no flow");
-
-	s = client_spec(IPPROTO_TCP, 40000, 8444, TCP_SYN);
-	in = F(s);
-	run_case(0, "XDP tcp SYN to 192.0.2.1:8444 (rule is for 192.0.2.99 only)", if_pub0, &in,
-		 XDP_PASS, &in, &got);
-
-	s = client_spec(IPPROTO_TCP, 40000, 8080, TCP_SYN);
-	in = F(s);
-	run_case(0, "XDP tcp SYN to 8080 arriving on bk0 (rule is for pub0)", if_bk0, &in, XDP_PASS,
-		 &in, &got);
-	cnt_check(XM_C_PASS_NOT_OURS, 8, "XDP frames without a matching rule");
-
-	cnt_mark();
-	{
-		/* ARP request who-has 192.0.2.1 tell 192.0.2.10 */
-		static const uint8_t arp[42] = {
-			0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02, 0, 0, 0,    0x00,
-			0x10, 0x08, 0x06, 0x00, 0x01, 0x08, 0x00, 6, 4, 0x00, 0x01,
-			0x02, 0,    0,	  0,	0x00, 0x10, 192,  0, 2, 10,   0,
-			0,    0,    0,	  0,	0,    192,  0,	  2, 1,
-		};
-		/* IPv6 UDP 2001:db8::10 -> 2001:db8::1 port 5000 */
-		static const uint8_t ip6[62] = {
-			0x02, 0,    0,	  0,	0x01, 0x01, 0x02, 0,	0,    0,    0x00,
-			0x10, 0x86, 0xdd, 0x60, 0,    0,    0,	  0x00, 0x08, 17,   64,
-			0x20, 0x01, 0x0d, 0xb8, 0,    0,    0,	  0,	0,    0,    0,
-			0,    0,    0,	  0,	0x10, 0x20, 0x01, 0x0d, 0xb8, 0,    0,
-			0,    0,    0,	  0,	0,    0,    0,	  0,	0,    0x01, 0x13,
-			0x88, 0x13, 0x88, 0x00, 0x08, 0x00, 0x00,
-		};
-
-		memset(&in, 0, sizeof(in));
-		memcpy(in.b, arp, sizeof(arp));
-		in.len = sizeof(arp);
-		run_case(0, "XDP ARP request", if_pub0, &in, XDP_PASS, &in, &got);
-		memcpy(in.b, ip6, sizeof(ip6));
-		in.len = sizeof(ip6);
-		run_case(0, "XDP IPv6 udp to port 5000", if_pub0, &in, XDP_PASS, &in, &got);
-	}
-	cnt_check(XM_C_PASS_NOT_IPV4, 2, "XDP ARP and IPv6");
-	tap_ok(flows_count() == 0, "XDP frames not ours created no flow");
+	FRAME_CASES_RUN("pass", cases);
+	TAP_EQ(flows_count(), 0,
+	       "XDP frames not ours (no rule, no flow, not IPv4) created no flow");
 }
 
 /* Fragments. A data plane without fragment tracking (no "frags" map)
@@ -662,87 +550,79 @@ static void test_xdp_fragments(void)
 		 XDP_PASS, &in1, &got);
 }
 
+/* The frame cut to its first len bytes. */
+static struct frame cut_to(struct frame f, size_t len)
+{
+	f.len = len;
+	return f;
+}
+
+/* The frame with byte `at` set to v; the IPv4 header checksum (at 24,
+ * untagged) recomputed when fix_csum. */
+static struct frame with_byte(struct frame f, size_t at, uint8_t v, int fix_csum)
+{
+	f.b[at] = v;
+	if (fix_csum) {
+		pkt_put16(f.b + 24, 0);
+		pkt_put16(f.b + 24, pkt_ip_csum(f.b + 14));
+	}
+	return f;
+}
+
 /* Truncated and malformed headers: passed untouched, counted. */
 static void test_xdp_malformed(void)
 {
-	struct pkt_spec s;
-	struct frame base, in, got;
-	char what[160];
-	int n = 0;
+	struct pkt_spec tcp = client_spec(IPPROTO_TCP, 40000, 8080, TCP_SYN),
+			udp = client_spec(IPPROTO_UDP, 40000, 5000, 0), udp_opts = udp,
+			tagged = with_tag(tcp, 100);
+	struct frame base = F(tcp), short13 = cut_to(base, 13), got;
 	uint32_t rc;
 
-	flows_clear();
-	cnt_mark();
-	s = client_spec(IPPROTO_TCP, 40000, 8080, TCP_SYN);
-	base = F(s);
-
-#define MALFORMED(desc, frame_expr)                                      \
-	do {                                                             \
-		in = (frame_expr);                                       \
-		snprintf(what, sizeof(what), "XDP malformed: %s", desc); \
-		run_case(0, what, if_pub0, &in, XDP_PASS, &in, &got);    \
-		n++;                                                     \
-	} while (0)
-
-	in = base;
-	in.len = 14;
-	MALFORMED("IPv4 ethertype, frame ends after Ethernet (14 bytes)", in);
-	in = base;
-	in.len = 14 + 12;
-	MALFORMED("frame ends inside the IPv4 header (26 bytes)", in);
-	in = base;
-	in.b[14] = 0x44;
-	in.b[24] = in.b[25] = 0;
-	pkt_put16(in.b + 24, pkt_ip_csum(in.b + 14));
-	MALFORMED("ihl=4", in);
-	in = base;
-	in.b[14] = 0x65;
-	MALFORMED("IP version 6 under ethertype 0x0800", in);
-	in = base;
-	pkt_put16(in.b + 16, 16);
-	pkt_put16(in.b + 24, pkt_ip_csum(in.b + 14));
-	MALFORMED("tot_len 16 < ihl*4 20", in);
-	in = base;
-	in.len = 14 + 20 + 10;
-	MALFORMED("frame ends inside the TCP header (10 of 20 bytes)", in);
-	in = base;
-	in.b[14 + 20 + 12] = 4 << 4;
-	MALFORMED("TCP doff=4", in);
+	udp_opts.nopts = 2;
 	{
-		struct pkt_spec u = client_spec(IPPROTO_UDP, 40000, 5000, 0);
-
-		in = F(u);
-		in.len = 14 + 20 + 4;
-		MALFORMED("frame ends inside the UDP header (4 of 8 bytes)", in);
-		u.nopts = 2;
-		in = F(u);
-		in.len = 14 + 24; /* 4 of the 8 option bytes present */
-		MALFORMED("ihl=7, frame ends inside the options", in);
+#define MALFORMED(desc, frame)                                                          \
+	{                                                                               \
+		.name = (desc), .ifindex = if_pub0, .in = (frame), .verdict = XDP_PASS, \
+		.out = OUT_UNTOUCHED, .counts = {                                       \
+			COUNTS(XM_C_PASS_MALFORMED, 1)                                  \
+		}                                                                       \
 	}
-	{
-		struct pkt_spec t = s;
-
-		t.tagged = 1;
-		t.tci = 100;
-		in = F(t);
-		in.len = 16;
-		MALFORMED("frame ends inside the 802.1Q tag (16 bytes)", in);
-		in = F(t);
-		in.len = 18 + 19;
-		MALFORMED("tagged, frame ends inside the IPv4 header", in);
-	}
+		const struct frame_case cases[] = {
+			MALFORMED("IPv4 ethertype, frame ends after Ethernet (14 bytes)",
+				  cut_to(base, 14)),
+			MALFORMED("frame ends inside the IPv4 header (26 bytes)",
+				  cut_to(base, 14 + 12)),
+			MALFORMED("ihl=4", with_byte(base, 14, 0x44, 1)),
+			MALFORMED("IP version 6 under ethertype 0x0800",
+				  with_byte(base, 14, 0x65, 0)),
+			/* tot_len 16: its low byte (the high one is 0 already) */
+			MALFORMED("tot_len 16 < ihl*4 20", with_byte(base, 17, 16, 1)),
+			MALFORMED("frame ends inside the TCP header (10 of 20 bytes)",
+				  cut_to(base, 14 + 20 + 10)),
+			MALFORMED("TCP doff=4", with_byte(base, 14 + 20 + 12, 4 << 4, 0)),
+			MALFORMED("frame ends inside the UDP header (4 of 8 bytes)",
+				  cut_to(F(udp), 14 + 20 + 4)),
+			/* 4 of the 8 option bytes present */
+			MALFORMED("ihl=7, frame ends inside the options",
+				  cut_to(F(udp_opts), 14 + 24)),
+			MALFORMED("frame ends inside the 802.1Q tag (16 bytes)",
+				  cut_to(F(tagged), 16)),
+			MALFORMED("tagged, frame ends inside the IPv4 header",
+				  cut_to(F(tagged), 18 + 19)),
+		};
 #undef MALFORMED
-	cnt_check(XM_C_PASS_MALFORMED, (uint64_t)n, "XDP malformed frames");
-	tap_ok(flows_count() == 0, "XDP malformed frames created no flow");
+
+		flows_clear();
+		FRAME_CASES_RUN("XDP malformed", cases);
+	}
+	TAP_EQ(flows_count(), 0, "XDP malformed frames created no flow");
 
 	/* BPF_PROG_TEST_RUN refuses frames shorter than an Ethernet header, so
 	 * a frame cut inside the Ethernet header cannot reach the program
 	 * this way (the parser bounds-checks it: see xm_parse()). */
-	in = base;
-	in.len = 13;
-	tap_ok(run_xdp(if_pub0, &in, &got, &rc) == -EINVAL, "XDP 13-byte frame (cut inside "
-							    "Ethernet): the kernel refuses it "
-							    "before the program (EINVAL)");
+	TAP_EQ(run_xdp(if_pub0, &short13, &got, &rc), -EINVAL,
+	       "XDP 13-byte frame (cut inside Ethernet): the kernel refuses it before the "
+	       "program (EINVAL)");
 }
 
 static void test_xdp_handover(void)
@@ -796,7 +676,7 @@ static void test_xdp_handover(void)
 
 	/* Egress without XDP_TX_OK: XDP hands the packet to tc. */
 	flows_clear();
-	set_iface(if_bk0, A_BK0, MAC_BK0, 1, XM_IFACE_XDP_ATTACHED);
+	set_iface(if_bk0, A_BK0, MAC_BK0, 1, XM_IFACE_XDP_ATTACHED, 0);
 	cnt_mark();
 	w = "XDP tcp SYN when bk0 lacks XM_IFACE_XDP_TX_OK";
 	s = client_spec(IPPROTO_TCP, 43002, 8080, TCP_SYN);
@@ -808,7 +688,7 @@ static void test_xdp_handover(void)
 	want = F(fwd_of(s, 43002, 80));
 	run_case(1, w, if_pub0, &in, TC_ACT_REDIRECT, &want, &got);
 	check_csums(w, &got);
-	set_iface(if_bk0, A_BK0, MAC_BK0, 1, XM_IFACE_XDP_TX_OK | XM_IFACE_XDP_ATTACHED);
+	fixture_iface(if_bk0, A_BK0, MAC_BK0, 1, 0);
 
 	/* No neighbour for the backend: the flow is made, XDP hands over, tc
 	 * lets the kernel resolve the MAC (bpf_redirect_neigh). */
@@ -943,39 +823,92 @@ static void test_xdp_ttl_gen(void)
 
 static void test_tc(void)
 {
-	struct pkt_spec s, r;
-	struct frame in, want, got;
+	struct pkt_spec syn = client_spec(IPPROTO_TCP, 45000, 8080, TCP_SYN),
+			reply = with_payload(
+				backend_spec(IPPROTO_TCP, 80, 45000, TCP_SYN | TCP_ACK), 11),
+			udp0 = with_payload(client_spec(IPPROTO_UDP, 45001, 5000, 0), 8),
+			tagged = with_tag(client_spec(IPPROTO_TCP, 45003, 8080, TCP_SYN), 100),
+			tagged_reply = backend_spec(IPPROTO_TCP, 80, 45003, TCP_SYN | TCP_ACK),
+			opts = client_spec(IPPROTO_TCP, 45004, 8080, TCP_SYN),
+			ttl1 = client_spec(IPPROTO_TCP, 45005, 8080, TCP_SYN),
+			cut = client_spec(IPPROTO_TCP, 45008, 8080, TCP_SYN), s;
 	uint8_t pl[10] = { 't', 'c', '-', 'z', 'e', 'r', 'o', '!', 0, 0 };
+	struct frame in, want, got;
+	struct xm_flow f;
 	const char *w;
 
+	udp0.l4cs = L4CS_ZERO;
+	opts.nopts = 1;
+	ttl1.ttl = 1;
 	flows_clear();
-	cnt_mark();
-	w = "tc tcp SYN 192.0.2.10:45000 -> 192.0.2.1:8080 (forward, new flow)";
-	s = client_spec(IPPROTO_TCP, 45000, 8080, TCP_SYN);
-	in = F(s);
-	want = F(fwd_of(s, 45000, 80));
-	run_case(1, w, if_pub0, &in, TC_ACT_REDIRECT, &want, &got);
-	check_csums(w, &got);
-	cnt_check(XM_C_FWD_TC, 1, w);
-	tap_ok(flows_count() == 2, "%s: two flow entries", w);
+	{
+		const struct frame_case first = {
+			.name = "tc tcp SYN 192.0.2.10:45000 -> 192.0.2.1:8080 (forward, new flow)",
+			.tc = 1,
+			.ifindex = if_pub0,
+			.in = F(syn),
+			.verdict = TC_ACT_REDIRECT,
+			.out = OUT_FRAME,
+			.want = F(fwd_of(syn, 45000, 80)),
+			.csums = 1,
+			.counts = { COUNTS(XM_C_FWD_TC, 1) },
+		};
 
-	w = "tc tcp SYN-ACK 198.18.0.2:80 -> 198.18.0.1:45000 (reply)";
-	r = backend_spec(IPPROTO_TCP, 80, 45000, TCP_SYN | TCP_ACK);
-	r.payload = PAYLOAD;
-	r.plen = 11;
-	in = F(r);
-	want = F(rev_of(r, A_CLIENT, MAC_CLIENT, 8080, 45000));
-	run_case(1, w, if_bk0, &in, TC_ACT_REDIRECT, &want, &got);
-	check_csums(w, &got);
+		frame_case_run(NULL, &first, &got);
+		TAP_EQ(flows_count(), 2, "%s: two flow entries", first.name);
+	}
+	{
+		/* VLAN. In BPF_PROG_TEST_RUN the tag stays in the frame data, so
+		 * the forward pop is visible; the reply's push goes into the skb's
+		 * hardware-accelerated tag (skb->vlan_tci), which test_run does
+		 * not copy out: only the untagged data of the reply can be
+		 * checked. */
+		const struct frame_case cases[] = {
+			{ .name = "tc tcp SYN-ACK 198.18.0.2:80 -> 198.18.0.1:45000 (reply)",
+			  .tc = 1,
+			  .ifindex = if_bk0,
+			  .in = F(reply),
+			  .verdict = TC_ACT_REDIRECT,
+			  .out = OUT_FRAME,
+			  .want = F(rev_of(reply, A_CLIENT, MAC_CLIENT, 8080, 45000)),
+			  .csums = 1 },
+			{ .name = "tc udp 192.0.2.10:45001 -> :5000 with checksum 0",
+			  .tc = 1,
+			  .ifindex = if_pub0,
+			  .in = F(udp0),
+			  .verdict = TC_ACT_REDIRECT,
+			  .out = OUT_FRAME,
+			  .want = F(fwd_of(udp0, 45001, 5000)) },
+			{ .name = "tc tcp SYN tagged VID 100 (forward leaves untagged)",
+			  .tc = 1,
+			  .ifindex = if_pub0,
+			  .in = F(tagged),
+			  .verdict = TC_ACT_REDIRECT,
+			  .out = OUT_FRAME,
+			  .want = F(fwd_of(tagged, 45003, 80)),
+			  .csums = 1 },
+			{ .name = "tc reply for the tagged client (tag pushed as skb metadata)",
+			  .tc = 1,
+			  .ifindex = if_bk0,
+			  .in = F(tagged_reply),
+			  .verdict = TC_ACT_REDIRECT,
+			  .out = OUT_FRAME,
+			  .want = F(rev_of(tagged_reply, A_CLIENT, MAC_CLIENT, 8080, 45003)) },
+			{ .name = "tc tcp with IPv4 options (ihl=6)",
+			  .tc = 1,
+			  .ifindex = if_pub0,
+			  .in = F(opts),
+			  .verdict = TC_ACT_REDIRECT,
+			  .out = OUT_FRAME,
+			  .want = F(fwd_of(opts, 45004, 80)),
+			  .csums = 1 },
+		};
 
-	w = "tc udp 192.0.2.10:45001 -> :5000 with checksum 0";
-	s = client_spec(IPPROTO_UDP, 45001, 5000, 0);
-	s.l4cs = L4CS_ZERO;
-	s.payload = PAYLOAD;
-	s.plen = 8;
-	in = F(s);
-	want = F(fwd_of(s, 45001, 5000));
-	run_case(1, w, if_pub0, &in, TC_ACT_REDIRECT, &want, &got);
+		FRAME_CASES_RUN(NULL, cases);
+	}
+	TAP_EQ(flow_get(A_BACKEND, A_BK0, 80, 45003, IPPROTO_TCP, &f), 0,
+	       "tc tcp SYN tagged VID 100: reply entry exists");
+	TAP_EQ(f.out_vlan, 100, "tc tcp SYN tagged VID 100: reply entry remembers TCI 100");
 
 	w = "tc udp whose translated checksum computes to 0 (sent as 0xffff)";
 	s = client_spec(IPPROTO_UDP, 45002, 5000, 0);
@@ -999,110 +932,57 @@ static void test_tc(void)
 		}
 	}
 
-	/* VLAN. In BPF_PROG_TEST_RUN the tag stays in the frame data, so the
-	 * forward pop is visible; the reply's push goes into the skb's
-	 * hardware-accelerated tag (skb->vlan_tci), which test_run does not
-	 * copy out: only the untagged data of the reply can be checked. */
-	w = "tc tcp SYN tagged VID 100 (forward leaves untagged)";
-	s = client_spec(IPPROTO_TCP, 45003, 8080, TCP_SYN);
-	s.tagged = 1;
-	s.tci = 100;
-	in = F(s);
-	want = F(fwd_of(s, 45003, 80));
-	run_case(1, w, if_pub0, &in, TC_ACT_REDIRECT, &want, &got);
-	check_csums(w, &got);
 	{
-		struct xm_flow f;
-
-		tap_ok(flow_get(A_BACKEND, A_BK0, 80, 45003, IPPROTO_TCP, &f) == 0 &&
-			       f.out_vlan == 100,
-		       "%s: reply entry remembers TCI 100", w);
+#define TC_PASS(desc, frame, ...)                                                                 \
+	{                                                                                         \
+		.name = (desc), .tc = 1, .ifindex = if_pub0, .in = (frame), .verdict = TC_ACT_OK, \
+		.out = OUT_UNTOUCHED, .counts = {                                                 \
+			__VA_ARGS__                                                               \
+		}                                                                                 \
 	}
-	w = "tc reply for the tagged client (tag pushed as skb metadata)";
-	r = backend_spec(IPPROTO_TCP, 80, 45003, TCP_SYN | TCP_ACK);
-	in = F(r);
-	want = F(rev_of(r, A_CLIENT, MAC_CLIENT, 8080, 45003));
-	run_case(1, w, if_bk0, &in, TC_ACT_REDIRECT, &want, &got);
+		const struct frame_case cases[] = {
+			TC_PASS("tc tcp SYN with ttl=1 (passed to the kernel untouched)", F(ttl1),
+				COUNTS(XM_C_PASS_TTL, 1)),
+			TC_PASS("tc tcp SYN to a port without a rule",
+				F(client_spec(IPPROTO_TCP, 45006, 8082, TCP_SYN))),
+			TC_PASS("tc tcp ACK to 8080 without a flow",
+				F(client_spec(IPPROTO_TCP, 45007, 8080, TCP_ACK))),
+			TC_PASS("tc ICMP echo request", F(client_spec(IPPROTO_ICMP, 0x78, 0, 0))),
+			TC_PASS("tc frame cut inside the TCP header", cut_to(F(cut), 14 + 20 + 10),
+				COUNTS(XM_C_PASS_MALFORMED, 1)),
+			TC_PASS("tc tot_len < ihl*4", with_byte(F(cut), 17, 16, 0),
+				COUNTS(XM_C_PASS_MALFORMED, 1)),
+		};
+#undef TC_PASS
 
-	w = "tc tcp with IPv4 options (ihl=6)";
-	s = client_spec(IPPROTO_TCP, 45004, 8080, TCP_SYN);
-	s.nopts = 1;
-	in = F(s);
-	want = F(fwd_of(s, 45004, 80));
-	run_case(1, w, if_pub0, &in, TC_ACT_REDIRECT, &want, &got);
-	check_csums(w, &got);
-
-	cnt_mark();
-	w = "tc tcp SYN with ttl=1 (passed to the kernel untouched)";
-	s = client_spec(IPPROTO_TCP, 45005, 8080, TCP_SYN);
-	s.ttl = 1;
-	in = F(s);
-	run_case(1, w, if_pub0, &in, TC_ACT_OK, &in, &got);
-	cnt_check(XM_C_PASS_TTL, 1, w);
-
-	s = client_spec(IPPROTO_TCP, 45006, 8082, TCP_SYN);
-	in = F(s);
-	run_case(1, "tc tcp SYN to a port without a rule", if_pub0, &in, TC_ACT_OK, &in, &got);
-	s = client_spec(IPPROTO_TCP, 45007, 8080, TCP_ACK);
-	in = F(s);
-	run_case(1, "tc tcp ACK to 8080 without a flow", if_pub0, &in, TC_ACT_OK, &in, &got);
-	s = client_spec(IPPROTO_ICMP, 0x78, 0, 0);
-	in = F(s);
-	run_case(1, "tc ICMP echo request", if_pub0, &in, TC_ACT_OK, &in, &got);
-	cnt_mark();
-	s = client_spec(IPPROTO_TCP, 45008, 8080, TCP_SYN);
-	in = F(s);
-	in.len = 14 + 20 + 10;
-	run_case(1, "tc frame cut inside the TCP header", if_pub0, &in, TC_ACT_OK, &in, &got);
-	in = F(s);
-	pkt_put16(in.b + 16, 16);
-	run_case(1, "tc tot_len < ihl*4", if_pub0, &in, TC_ACT_OK, &in, &got);
-	cnt_check(XM_C_PASS_MALFORMED, 2, "tc malformed frames");
+		FRAME_CASES_RUN("pass", cases);
+	}
 }
 
 int main(void)
 {
-	if (env_start())
-		return 0;
-	A_PUB0 = IPV4(192, 0, 2, 1);
-	A_CLIENT = IPV4(192, 0, 2, 10);
-	A_CLIENT2 = IPV4(192, 0, 2, 11);
-	A_OTHER = IPV4(192, 0, 2, 99);
-	A_BK0 = IPV4(198, 18, 0, 1);
-	A_BACKEND = IPV4(198, 18, 0, 2);
-	A_NONEIGH = IPV4(198, 18, 0, 3);
-	A_NOROUTE = IPV4(198, 19, 200, 1);
-	A_PUB1_PEER = IPV4(198, 51, 100, 2);
+	static void (*const tests[])(void) = {
+		test_xdp_tcp,
+		test_xdp_udp,
+		test_xdp_range,
+		test_xdp_vlan,
+		test_xdp_options,
+		test_xdp_not_ours,
+		test_xdp_fragments,
+		test_xdp_malformed,
+		test_xdp_handover,
+		test_xdp_ttl_gen,
+		test_tc,
+		NULL,
+	};
+	static const struct fixture fx = {
+		.netns_what = "private network namespace with pub0, bk0, pub1, routes and "
+			      "neighbours",
+		.netns = setup_netns,
+		.maps_what = "config, ifaces, tx_ports and rules populated",
+		.maps = setup_maps,
+		.tests = tests,
+	};
 
-	if (!tap_ok(setup_netns() == 0, "private network namespace with pub0, bk0, pub1, routes "
-					"and neighbours"))
-		return tap_done();
-	ncpus = libbpf_num_possible_cpus();
-	skel = xmasq_bpf__open_and_load();
-	if (!tap_ok(skel != NULL && ncpus > 0, "skeleton opens and loads (not pinned)")) {
-		tap_diag("xmasq_bpf__open_and_load: %s", strerror(errno));
-		return tap_done();
-	}
-	env_bind_fds();
-	if (!tap_ok(setup_maps() == 0, "config, ifaces, tx_ports and rules populated")) {
-		tap_diag("map update: %s", strerror(errno));
-		xmasq_bpf__destroy(skel);
-		return tap_done();
-	}
-
-	test_xdp_tcp();
-	test_xdp_udp();
-	test_xdp_range();
-	test_xdp_vlan();
-	test_xdp_options();
-	test_xdp_not_ours();
-	test_xdp_fragments();
-	test_xdp_malformed();
-	test_xdp_handover();
-	test_xdp_ttl_gen();
-	test_tc();
-
-	flows_clear();
-	xmasq_bpf__destroy(skel);
-	return tap_done();
+	return fixture_main(&fx);
 }
