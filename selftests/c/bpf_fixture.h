@@ -242,6 +242,40 @@ static FX_UNUSED struct pkt_spec with_tag(struct pkt_spec s, uint16_t tci)
 	return s;
 }
 
+/* A UDP datagram of 48 bytes (8 + 40 of PAYLOAD) in two fragments of 24,
+ * as sent (first, later) and as translated (first_t, later_t): the first
+ * carries the translated UDP header with the checksum of the whole
+ * datagram, the later one only new addresses and TTL. The specs point
+ * into the struct: keep it alive while they are used. */
+struct udp_fragments {
+	uint8_t l4[48], l4_t[48];
+	struct pkt_spec first, later, first_t, later_t;
+};
+
+/* whole: the datagram (payload 40 bytes); whole_t: its translation. */
+static FX_UNUSED void udp_fragments(struct udp_fragments *fr, struct pkt_spec whole,
+				    struct pkt_spec whole_t, uint16_t ip_id)
+{
+	struct frame f = F(whole), t = F(whole_t);
+	struct pkt_view v = pkt_view(f.b, f.len), vt = pkt_view(t.b, t.len);
+
+	memcpy(fr->l4, f.b + v.l4, sizeof(fr->l4));
+	memcpy(fr->l4_t, t.b + vt.l4, sizeof(fr->l4_t));
+	whole.raw_l4 = whole_t.raw_l4 = 1;
+	whole.ip_id = whole_t.ip_id = ip_id;
+	whole.plen = whole_t.plen = 24;
+	whole.frag = whole_t.frag = 0x2000; /* MF, offset 0 */
+	fr->first = whole;
+	fr->first.payload = fr->l4;
+	fr->first_t = whole_t;
+	fr->first_t.payload = fr->l4_t;
+	whole.frag = whole_t.frag = 3; /* offset 24 bytes, last */
+	fr->later = whole;
+	fr->later.payload = fr->l4 + 24;
+	fr->later_t = whole_t;
+	fr->later_t.payload = fr->l4 + 24; /* payload untouched */
+}
+
 /* ---- frame cases ------------------------------------------------------- */
 
 /* What a case expects of the output frame. */

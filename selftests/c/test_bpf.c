@@ -476,43 +476,20 @@ static void test_xdp_not_ours(void)
 static void test_xdp_fragments(void)
 {
 	int tracked = bpf_object__find_map_by_name(skel->obj, "frags") != NULL;
-	struct pkt_spec s, f1, f2, e1, e2;
-	struct frame whole, whole_t, in1, in2, want1, want2, got;
-	struct pkt_view v;
-	uint8_t u[48], ut[48];
+	struct pkt_spec s = with_payload(client_spec(IPPROTO_UDP, 46000, 5000, 0), 40), f2;
+	struct udp_fragments fr;
+	struct frame in1, in2, want1, want2, got;
 	uint32_t rc;
 	const char *w;
 
 	flows_clear();
 	tap_diag("fragment tracking (frags map) %s", tracked ? "present" : "absent");
-	/* One UDP datagram of 48 bytes, fragmented 24 + 24. */
-	s = client_spec(IPPROTO_UDP, 46000, 5000, 0);
-	s.payload = PAYLOAD;
-	s.plen = 40;
-	whole = F(s);
-	v = pkt_view(whole.b, whole.len);
-	memcpy(u, whole.b + v.l4, sizeof(u));
-	whole_t = F(fwd_of(s, 46000, 5000));
-	v = pkt_view(whole_t.b, whole_t.len);
-	memcpy(ut, whole_t.b + v.l4, sizeof(ut));
-
-	f1 = s;
-	f1.raw_l4 = 1;
-	f1.ip_id = 0x5151;
-	f1.frag = 0x2000; /* MF, offset 0 */
-	f1.payload = u;
-	f1.plen = 24;
-	f2 = f1;
-	f2.frag = 3; /* offset 24 bytes, last */
-	f2.payload = u + 24;
-	f2.plen = 24;
-	in1 = F(f1);
-	in2 = F(f2);
-	e1 = fwd_of(f1, 46000, 5000);
-	e1.payload = ut; /* translated UDP header, checksum of the whole */
-	e2 = fwd_of(f2, 46000, 5000);
-	want1 = F(e1);
-	want2 = F(e2);
+	udp_fragments(&fr, s, fwd_of(s, 46000, 5000), 0x5151);
+	f2 = fr.later;
+	in1 = F(fr.first);
+	in2 = F(fr.later);
+	want1 = F(fr.first_t);
+	want2 = F(fr.later_t);
 
 	cnt_mark();
 	w = "XDP first fragment (MF, offset 0) of a udp datagram to 5000";

@@ -17,23 +17,25 @@
  *   pub1 (198.51.100.1/24) an interface xmasq does not manage
  * with permanent neighbours. Nothing leaves the namespace.
  */
-#include "bpf_env.h"
+#include "bpf_fixture.h"
 #include <time.h>
 
-static const uint8_t MAC_PUB0[6] = { 0x02, 0, 0, 0, 0x01, 0x01 };
-static const uint8_t MAC_BK0[6] = { 0x02, 0, 0, 0, 0x02, 0x01 };
 static const uint8_t MAC_LAN0[6] = { 0x02, 0, 0, 0, 0x04, 0x01 };
-static const uint8_t MAC_BACKEND[6] = { 0x02, 0, 0, 0, 0x00, 0x02 };
 static const uint8_t MAC_HP[6] = { 0x02, 0, 0, 0, 0x00, 0x05 };	 /* 198.18.0.5 */
 static const uint8_t MAC_RTR[6] = { 0x02, 0, 0, 0, 0x00, 0xfd }; /* 198.18.0.254 */
-static const uint8_t MAC_CLIENT[6] = { 0x02, 0, 0, 0, 0x00, 0x10 };
-static const uint8_t MAC_GW[6] = { 0x02, 0, 0, 0, 0x00, 0xfe }; /* 192.0.2.254 */
+static const uint8_t MAC_GW[6] = { 0x02, 0, 0, 0, 0x00, 0xfe };	 /* 192.0.2.254 */
 static const uint8_t MAC_LAN10[6] = { 0x02, 0, 0, 0, 0x00, 0x30 };
 static const uint8_t MAC_LAN11[6] = { 0x02, 0, 0, 0, 0x00, 0x31 };
 static const uint8_t MAC_LAN1_10[6] = { 0x02, 0, 0, 0, 0x00, 0x32 }; /* 198.19.1.10 */
 
-static uint32_t A_PUB0, A_CLIENT, A_GW, A_OUT, A_BK0, A_BACKEND, A_HP, A_RTR, A_LAN0, A_LAN10,
-	A_LAN11, A_LAN1_10, A_PUB1_PEER;
+#define A_GW	  IPV4(192, 0, 2, 254)
+#define A_OUT	  IPV4(198, 18, 200, 5)
+#define A_HP	  IPV4(198, 18, 0, 5)
+#define A_RTR	  IPV4(198, 18, 0, 254)
+#define A_LAN0	  IPV4(198, 19, 0, 1)
+#define A_LAN10	  IPV4(198, 19, 0, 10)
+#define A_LAN11	  IPV4(198, 19, 0, 11)
+#define A_LAN1_10 IPV4(198, 19, 1, 10)
 
 enum {
 	RULE_TCP = 1,	/* pub0 tcp 8080 -> backend:80 */
@@ -45,9 +47,7 @@ enum {
 #define LOCAL_PORT_LO 32768 /* the kernel's default ephemeral range */
 #define LOCAL_PORT_HI 60999
 
-static int if_pub0, if_bk0, if_lan0, if_pub1;
-
-static const uint8_t PAYLOAD[] = "xmasq selftest payload, 41 bytes long...";
+static int if_lan0;
 
 /* ---- setup ------------------------------------------------------------- */
 
@@ -55,7 +55,7 @@ static int setup_netns(void)
 {
 	int err = 0;
 
-	if (env_base_netns())
+	if (fixture_netns())
 		return -1;
 	err |= sh("ip link add lan0 address 02:00:00:00:04:01 type veth peer name lan0p address "
 		  "02:00:00:00:04:02");
@@ -64,56 +64,28 @@ static int setup_netns(void)
 	err |= write_file("/proc/sys/net/ipv4/conf/lan0/forwarding", "1");
 	err |= sh("ip route add default via 192.0.2.254 dev pub0");
 	err |= sh("ip neigh add 192.0.2.254 lladdr 02:00:00:00:00:fe dev pub0 nud permanent");
-	err |= sh("ip neigh add 192.0.2.10 lladdr 02:00:00:00:00:10 dev pub0 nud permanent");
-	err |= sh("ip neigh add 198.18.0.2 lladdr 02:00:00:00:00:02 dev bk0 nud permanent");
 	err |= sh("ip neigh add 198.18.0.5 lladdr 02:00:00:00:00:05 dev bk0 nud permanent");
 	err |= sh("ip neigh add 198.19.0.10 lladdr 02:00:00:00:00:30 dev lan0 nud permanent");
 	err |= sh("ip neigh add 198.19.0.11 lladdr 02:00:00:00:00:31 dev lan0 nud permanent");
 	err |= sh("ip neigh add 198.19.1.10 lladdr 02:00:00:00:00:32 dev lan0 nud permanent");
-	err |= sh("ip neigh add 198.51.100.2 lladdr 02:00:00:00:00:20 dev pub1 nud permanent");
-	if_pub0 = (int)if_nametoindex("pub0");
-	if_bk0 = (int)if_nametoindex("bk0");
 	if_lan0 = (int)if_nametoindex("lan0");
-	if_pub1 = (int)if_nametoindex("pub1");
-	if (!if_pub0 || !if_bk0 || !if_lan0 || !if_pub1)
+	if (!if_lan0)
 		err = -1;
 	return err ? -1 : 0;
 }
 
+/* The base configuration with the local port range; timeout_all, when not
+ * 0, for every timeout. */
 static int set_config(uint32_t timeout_all)
 {
-	static const uint32_t to[XM_TO_MAX] = { 120, 7440, 120, 10, 30, 180, 30 };
-	struct xm_config c = {
-		.layout_version = XM_LAYOUT_VERSION,
-		.active_gen = 0,
-		.port_lo = XM_DEFAULT_PORT_LO,
-		.port_hi = XM_DEFAULT_PORT_HI,
-		.ct_max = XM_CT_DEFAULT_MAX,
-		.local_port_lo = LOCAL_PORT_LO,
-		.local_port_hi = LOCAL_PORT_HI,
-	};
-	uint32_t zero = 0;
-	int i;
+	struct xm_config c = fixture_config();
 
-	memcpy(c.timeouts, to, sizeof(to));
+	c.local_port_lo = LOCAL_PORT_LO;
+	c.local_port_hi = LOCAL_PORT_HI;
 	if (timeout_all)
-		for (i = 0; i < XM_TO_MAX; i++)
+		for (int i = 0; i < XM_TO_MAX; i++)
 			c.timeouts[i] = timeout_all;
-	return bpf_map_update_elem(fd_config, &zero, &c, BPF_ANY);
-}
-
-static int set_iface_mtu(int ifindex, uint32_t addr, const uint8_t *mac, uint8_t slot, uint16_t mtu)
-{
-	struct xm_iface v = {
-		.ifindex = (uint32_t)ifindex,
-		.addr = addr,
-		.slot = slot,
-		.flags = XM_IFACE_XDP_TX_OK | XM_IFACE_XDP_ATTACHED,
-		.mtu = mtu,
-	};
-
-	memcpy(v.mac, mac, 6);
-	return store_iface(&v);
+	return fixture_set_config(&c);
 }
 
 static int add_masq(uint32_t id, uint32_t prefix, uint32_t len, uint8_t gen, int out_if)
@@ -137,17 +109,11 @@ static int add_local(uint32_t addr, int ifindex)
 
 static int setup_maps(uint32_t timeout_all)
 {
-	int ifs[3] = { if_pub0, if_bk0, if_lan0 }, i, err = 0;
-	uint32_t k;
+	int err = 0;
 
 	err |= set_config(timeout_all);
-	err |= set_iface_mtu(if_pub0, A_PUB0, MAC_PUB0, 0, 0);
-	err |= set_iface_mtu(if_bk0, A_BK0, MAC_BK0, 1, 0);
-	err |= set_iface_mtu(if_lan0, A_LAN0, MAC_LAN0, 2, 0);
-	for (i = 0; i < 3; i++) {
-		k = (uint32_t)ifs[i];
-		err |= bpf_map_update_elem(fd_txp, &k, &k, BPF_ANY);
-	}
+	err |= fixture_base_ifaces();
+	err |= fixture_iface(if_lan0, A_LAN0, MAC_LAN0, 2, 0);
 	err |= add_local(A_PUB0, if_pub0);
 	err |= add_local(A_BK0, if_bk0);
 	err |= add_local(A_LAN0, if_lan0);
@@ -157,6 +123,11 @@ static int setup_maps(uint32_t timeout_all)
 			XM_RULE_KEEP_SOURCE);
 	err |= add_masq(RULE_MASQ, A_LAN0 & htonl(0xffffff00), 24, 0, if_pub0);
 	return err ? -1 : 0;
+}
+
+static int setup_base_maps(void)
+{
+	return setup_maps(0);
 }
 
 static void frags_clear(void)
@@ -170,113 +141,30 @@ static void frags_clear(void)
 
 /* ---- frames ------------------------------------------------------------ */
 
-/* Client -> pub0 (as received on pub0). */
-static struct pkt_spec client_spec(uint8_t proto, uint16_t sport, uint16_t dport, uint8_t flags)
-{
-	struct pkt_spec s = {
-		.dmac = MAC_PUB0,
-		.smac = MAC_CLIENT,
-		.saddr = A_CLIENT,
-		.daddr = A_PUB0,
-		.sport = sport,
-		.dport = dport,
-		.proto = proto,
-		.ttl = 64,
-		.tcp_flags = flags,
-	};
-	return s;
-}
-
-/* The forward translation of a client frame: to the backend from bk0. */
-static struct pkt_spec fwd_of(struct pkt_spec s, uint16_t new_sport, uint16_t new_dport)
-{
-	s.dmac = MAC_BACKEND;
-	s.smac = MAC_BK0;
-	s.saddr = A_BK0;
-	s.daddr = A_BACKEND;
-	s.sport = new_sport;
-	s.dport = new_dport;
-	s.ttl--;
-	return s;
-}
-
-/* Backend -> bk0 (as received on bk0). */
-static struct pkt_spec backend_spec(uint8_t proto, uint16_t sport, uint16_t dport, uint8_t flags)
-{
-	struct pkt_spec s = {
-		.dmac = MAC_BK0,
-		.smac = MAC_BACKEND,
-		.saddr = A_BACKEND,
-		.daddr = A_BK0,
-		.sport = sport,
-		.dport = dport,
-		.proto = proto,
-		.ttl = 64,
-		.tcp_flags = flags,
-		.ip_id = 0x4321,
-	};
-	return s;
-}
-
-/* The reply translation: back to the client (addr, mac) from pub0's address. */
-static struct pkt_spec rev_of(struct pkt_spec s, uint32_t client, const uint8_t *cmac,
-			      uint16_t new_sport, uint16_t new_dport)
-{
-	s.dmac = cmac;
-	s.smac = MAC_PUB0;
-	s.saddr = A_PUB0;
-	s.daddr = client;
-	s.sport = new_sport;
-	s.dport = new_dport;
-	s.ttl--;
-	return s;
-}
-
 /* Private host -> anywhere (as received on lan0). */
 static struct pkt_spec lan_spec(uint8_t proto, uint32_t src, const uint8_t *smac, uint16_t sport,
 				uint32_t dst, uint16_t dport, uint8_t flags)
 {
-	struct pkt_spec s = {
-		.dmac = MAC_LAN0,
-		.smac = smac,
-		.saddr = src,
-		.daddr = dst,
-		.sport = sport,
-		.dport = dport,
-		.proto = proto,
-		.ttl = 64,
-		.tcp_flags = flags,
-		.ip_id = 0x5678,
-	};
+	struct pkt_spec s = spec_between(proto, smac, src, sport, MAC_LAN0, dst, dport, flags);
+
+	s.ip_id = 0x5678;
 	return s;
 }
 
 /* Masqueraded: out of pub0 to the default gateway, from pub0's address. */
 static struct pkt_spec masq_of(struct pkt_spec s, uint16_t new_sport)
 {
-	s.dmac = MAC_GW;
-	s.smac = MAC_PUB0;
-	s.saddr = A_PUB0;
-	s.sport = new_sport;
-	s.ttl--;
-	return s;
+	return spec_rewritten(s, MAC_GW, MAC_PUB0, A_PUB0, s.daddr, new_sport, s.dport);
 }
 
 /* Outside host -> pub0's address (as received on pub0 from the gateway). */
 static struct pkt_spec out_spec(uint8_t proto, uint16_t sport, uint16_t dport, uint8_t flags)
 {
-	struct pkt_spec s = {
-		.dmac = MAC_PUB0,
-		.smac = MAC_GW,
-		.saddr = A_OUT,
-		.daddr = A_PUB0,
-		.sport = sport,
-		.dport = dport,
-		.proto = proto,
-		.ttl = 55,
-		.tcp_flags = flags,
-		.ip_id = 0x9abc,
-	};
+	struct pkt_spec s =
+		spec_between(proto, MAC_GW, A_OUT, sport, MAC_PUB0, A_PUB0, dport, flags);
+
+	s.ttl = 55;
+	s.ip_id = 0x9abc;
 	return s;
 }
 
@@ -284,12 +172,7 @@ static struct pkt_spec out_spec(uint8_t proto, uint16_t sport, uint16_t dport, u
 static struct pkt_spec unmasq_of(struct pkt_spec s, uint32_t host, const uint8_t *hmac,
 				 uint16_t new_dport)
 {
-	s.dmac = hmac;
-	s.smac = MAC_LAN0;
-	s.daddr = host;
-	s.dport = new_dport;
-	s.ttl--;
-	return s;
+	return spec_rewritten(s, hmac, MAC_LAN0, s.saddr, host, s.sport, new_dport);
 }
 
 /* An ICMP error frame quoting the IP packet of `quoted` (untagged), its
@@ -1005,7 +888,7 @@ static void test_pmtu(void)
 	for (i = 0; i < sizeof(big); i++)
 		big[i] = (uint8_t)(i * 7 + 3);
 	flows_clear();
-	set_iface_mtu(if_bk0, A_BK0, MAC_BK0, 1, 1280);
+	fixture_iface(if_bk0, A_BK0, MAC_BK0, 1, 1280);
 	s = client_spec(IPPROTO_TCP, 12300, 8080, TCP_SYN);
 	s.frag = 0x4000;
 	in = F(s);
@@ -1110,7 +993,7 @@ static void test_pmtu(void)
 		tap_ok(v.ok && v.proto == IPPROTO_ICMP && got.b[v.l4] == 3 && got.b[v.l4 + 1] == 4,
 		       "%s: answered with frag-needed", w);
 	}
-	set_iface_mtu(if_bk0, A_BK0, MAC_BK0, 1, 0);
+	fixture_iface(if_bk0, A_BK0, MAC_BK0, 1, 0);
 }
 
 /* ---- 8. sweeper --------------------------------------------------------- */
@@ -1296,53 +1179,28 @@ static void test_sweeper_clock(void)
 
 int main(void)
 {
-	if (env_start())
-		return 0;
-	A_PUB0 = IPV4(192, 0, 2, 1);
-	A_CLIENT = IPV4(192, 0, 2, 10);
-	A_GW = IPV4(192, 0, 2, 254);
-	A_OUT = IPV4(198, 18, 200, 5);
-	A_BK0 = IPV4(198, 18, 0, 1);
-	A_BACKEND = IPV4(198, 18, 0, 2);
-	A_HP = IPV4(198, 18, 0, 5);
-	A_RTR = IPV4(198, 18, 0, 254);
-	A_LAN0 = IPV4(198, 19, 0, 1);
-	A_LAN10 = IPV4(198, 19, 0, 10);
-	A_LAN11 = IPV4(198, 19, 0, 11);
-	A_LAN1_10 = IPV4(198, 19, 1, 10);
-	A_PUB1_PEER = IPV4(198, 51, 100, 2);
+	static void (*const tests[])(void) = {
+		test_masq,
+		test_masq_echo,
+		test_icmp_errors,
+		test_masq_frags,
+		test_keep_source,
+		test_hairpin,
+		test_pmtu,
+		test_sweeper_unarmed,
+		test_sweeper_armed,
+		test_sweeper_clock,
+		NULL,
+	};
+	static const struct fixture fx = {
+		.netns_what = "private network namespace with pub0, bk0, lan0, pub1, routes and "
+			      "neighbours",
+		.netns = setup_netns,
+		.maps_what = "config, ifaces, tx_ports, local_addrs, rules and masq_rules "
+			     "populated",
+		.maps = setup_base_maps,
+		.tests = tests,
+	};
 
-	if (!tap_ok(setup_netns() == 0, "private network namespace with pub0, bk0, lan0, pub1, "
-					"routes and neighbours"))
-		return tap_done();
-	ncpus = libbpf_num_possible_cpus();
-	skel = xmasq_bpf__open_and_load();
-	if (!tap_ok(skel != NULL && ncpus > 0, "skeleton opens and loads (not pinned)")) {
-		tap_diag("xmasq_bpf__open_and_load: %s", strerror(errno));
-		return tap_done();
-	}
-	env_bind_fds();
-	if (!tap_ok(setup_maps(0) == 0, "config, ifaces, tx_ports, local_addrs, rules and "
-					"masq_rules populated")) {
-		tap_diag("map update: %s", strerror(errno));
-		xmasq_bpf__destroy(skel);
-		return tap_done();
-	}
-
-	test_masq();
-	test_masq_echo();
-	test_icmp_errors();
-	test_masq_frags();
-	test_keep_source();
-	test_hairpin();
-	test_pmtu();
-	test_sweeper_unarmed();
-	test_sweeper_armed();
-	test_sweeper_clock();
-
-	if (skel) {
-		flows_clear();
-		xmasq_bpf__destroy(skel);
-	}
-	return tap_done();
+	return fixture_main(&fx);
 }
