@@ -306,7 +306,8 @@ struct frame_case {
 	uint32_t verdict;
 	enum frame_out out;
 	struct frame want;
-	int csums; /* the output's IPv4 and L4 checksums recomputed */
+	/* more checks of the output, e.g. check_csums; may be NULL */
+	void (*check)(const char *what, const struct frame *got);
 	struct counter_want counts[2];
 };
 
@@ -327,8 +328,8 @@ static FX_UNUSED int frame_case_run(const char *group, const struct frame_case *
 		snprintf(what, sizeof(what), "%s", c->name);
 	cnt_mark();
 	ok = run_case(c->tc, what, c->ifindex, &c->in, c->verdict, want, got);
-	if (c->csums)
-		check_csums(what, got);
+	if (c->check)
+		c->check(what, got);
 	for (size_t i = 0; i < sizeof(c->counts) / sizeof(c->counts[0]); i++)
 		if (c->counts[i].set)
 			ok &= cnt_check(c->counts[i].id, c->counts[i].delta, what);

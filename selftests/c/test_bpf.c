@@ -292,7 +292,7 @@ static void test_xdp_range(void)
 		  .verdict = XDP_REDIRECT,
 		  .out = OUT_FRAME,
 		  .want = F(fwd_of(to6003, 40100, 7003)),
-		  .csums = 1 },
+		  .check = check_csums },
 		{ .name = "SYN to 6009 (last port)",
 		  .ifindex = if_pub0,
 		  .in = F(to6009),
@@ -376,21 +376,21 @@ static void test_xdp_options(void)
 			  .verdict = XDP_REDIRECT,
 			  .out = OUT_FRAME,
 			  .want = F(fwd_of(syn, 42000, 80)),
-			  .csums = 1 },
+			  .check = check_csums },
 			{ .name = "XDP tcp reply with IPv4 options (ihl=7)",
 			  .ifindex = if_bk0,
 			  .in = F(reply),
 			  .verdict = XDP_REDIRECT,
 			  .out = OUT_FRAME,
 			  .want = F(rev_of(reply, A_CLIENT, MAC_CLIENT, 8080, 42000)),
-			  .csums = 1 },
+			  .check = check_csums },
 			{ .name = "XDP udp with IPv4 options (ihl=15, 40 bytes of options)",
 			  .ifindex = if_pub0,
 			  .in = F(udp),
 			  .verdict = XDP_REDIRECT,
 			  .out = OUT_FRAME,
 			  .want = F(fwd_of(udp, 42001, 5000)),
-			  .csums = 1 },
+			  .check = check_csums },
 		};
 
 		flows_clear();
@@ -827,7 +827,7 @@ static void test_tc(void)
 			.verdict = TC_ACT_REDIRECT,
 			.out = OUT_FRAME,
 			.want = F(fwd_of(syn, 45000, 80)),
-			.csums = 1,
+			.check = check_csums,
 			.counts = { COUNTS(XM_C_FWD_TC, 1) },
 		};
 
@@ -848,7 +848,7 @@ static void test_tc(void)
 			  .verdict = TC_ACT_REDIRECT,
 			  .out = OUT_FRAME,
 			  .want = F(rev_of(reply, A_CLIENT, MAC_CLIENT, 8080, 45000)),
-			  .csums = 1 },
+			  .check = check_csums },
 			{ .name = "tc udp 192.0.2.10:45001 -> :5000 with checksum 0",
 			  .tc = 1,
 			  .ifindex = if_pub0,
@@ -863,7 +863,7 @@ static void test_tc(void)
 			  .verdict = TC_ACT_REDIRECT,
 			  .out = OUT_FRAME,
 			  .want = F(fwd_of(tagged, 45003, 80)),
-			  .csums = 1 },
+			  .check = check_csums },
 			{ .name = "tc reply for the tagged client (tag pushed as skb metadata)",
 			  .tc = 1,
 			  .ifindex = if_bk0,
@@ -878,7 +878,7 @@ static void test_tc(void)
 			  .verdict = TC_ACT_REDIRECT,
 			  .out = OUT_FRAME,
 			  .want = F(fwd_of(opts, 45004, 80)),
-			  .csums = 1 },
+			  .check = check_csums },
 		};
 
 		FRAME_CASES_RUN(NULL, cases);

@@ -175,30 +175,37 @@ static struct pkt_spec unmasq_of(struct pkt_spec s, uint32_t host, const uint8_t
 	return spec_rewritten(s, hmac, MAC_LAN0, s.saddr, host, s.sport, new_dport);
 }
 
+/* The MACs and addresses an ICMP error travels with. */
+struct icmp_path {
+	const uint8_t *dmac, *smac;
+	uint32_t saddr, daddr;
+};
+
 /* An ICMP error frame quoting the IP packet of `quoted` (untagged), its
  * first qlen bytes (0 = all of it). */
-static struct frame icmp_err(const uint8_t *dmac, const uint8_t *smac, uint32_t saddr,
-			     uint32_t daddr, uint8_t ttl, uint8_t type, uint8_t code, uint32_t rest,
-			     const struct frame *quoted, size_t qlen)
+static struct frame icmp_err(struct icmp_path p, uint8_t ttl, uint8_t type, uint8_t code,
+			     uint32_t rest, const struct frame *quoted, size_t qlen)
 {
 	uint8_t msg[PKT_MAX];
 	struct pkt_view v = pkt_view(quoted->b, quoted->len);
-	struct pkt_spec s = {
-		.dmac = dmac,
-		.smac = smac,
-		.saddr = saddr,
-		.daddr = daddr,
-		.proto = IPPROTO_ICMP,
-		.ttl = ttl,
-		.ip_id = 0x0e0e,
-		.raw_l4 = 1,
-	};
+	struct pkt_spec s = spec_between(IPPROTO_ICMP, p.smac, p.saddr, 0, p.dmac, p.daddr, 0, 0);
 
+	s.ttl = ttl;
+	s.ip_id = 0x0e0e;
+	s.raw_l4 = 1;
 	if (!qlen)
 		qlen = quoted->len - v.l3;
 	s.plen = pkt_icmp_msg(msg, sizeof(msg), type, code, rest, quoted->b + v.l3, qlen);
 	s.payload = msg;
 	return F(s);
+}
+
+/* The packet as it is quoted after one hop (a quote keeps the TTL the
+ * packet had when the error was raised). */
+static struct pkt_spec hop_on(struct pkt_spec s)
+{
+	s.ttl--;
+	return s;
 }
 
 /* Source port (TCP/UDP) or echo id (ICMP) of a frame; 0 if unparsable. */
@@ -232,6 +239,60 @@ static void check_icmperr(const char *what, const struct frame *f, int want_inne
 								    "ICMP"))
 		tap_diag("stored 0x%04x, computed 0x%04x (whole datagram quoted: %d)", c.in_l4_got,
 			 c.in_l4_want, c.inner_l4_full);
+}
+
+static void check_icmperr_whole(const char *what, const struct frame *f)
+{
+	check_icmperr(what, f, 1);
+}
+
+static void check_icmperr_cut(const char *what, const struct frame *f)
+{
+	check_icmperr(what, f, 0);
+}
+
+/* A frag-needed from the router 198.18.0.254 keeps its source and MTU. */
+static void check_rtr_frag_needed(const char *what, const struct frame *got)
+{
+	struct pkt_view v = pkt_view(got->b, got->len);
+	uint32_t sa = 0;
+
+	if (v.ok)
+		memcpy(&sa, got->b + v.l3 + 12, 4);
+	tap_ok(v.ok && sa == A_RTR && pkt_get16(got->b + v.l4 + 6) == 1400,
+	       "%s: outer source stays 198.18.0.254, MTU field stays 1400", what);
+	check_icmperr_cut(what, got);
+}
+
+/* An ICMP error about a flow's packet: it arrives by `in` quoting `sent`
+ * (as the far side got it) and must leave by `out` quoting `orig` (as the
+ * near side sent it), quoted alike: qlen bytes, 0 = the whole packet
+ * (then the quoted L4 checksum is checked too). Counted as icmp_error. */
+static struct frame_case icmp_err_case(const char *name, int tc, int ifindex, struct icmp_path in,
+				       struct icmp_path out, uint8_t type, uint8_t code,
+				       uint32_t rest, const struct frame *sent,
+				       const struct frame *orig, size_t qlen)
+{
+	struct frame_case c = {
+		.name = name,
+		.tc = tc,
+		.ifindex = ifindex,
+		.in = icmp_err(in, 64, type, code, rest, sent, qlen),
+		.verdict = tc ? TC_ACT_REDIRECT : XDP_REDIRECT,
+		.out = OUT_FRAME,
+		.want = icmp_err(out, 63, type, code, rest, orig, qlen),
+		.check = qlen ? check_icmperr_cut : check_icmperr_whole,
+		.counts = { COUNTS(XM_C_ICMP_ERROR, 1) },
+	};
+	return c;
+}
+
+/* The case with another check of its output. */
+static struct frame_case with_check(struct frame_case c,
+				    void (*check)(const char *what, const struct frame *got))
+{
+	c.check = check;
+	return c;
 }
 
 /* ---- 1. masquerade rules ----------------------------------------------- */
@@ -343,42 +404,48 @@ static void test_masq(void)
 
 	/* Not masqueraded. */
 	n = flows_count();
-	cnt_mark();
-	s = lan_spec(IPPROTO_TCP, A_LAN10, MAC_LAN10, 12346, A_LAN0, 22, TCP_SYN);
-	in = F(s);
-	run_case(0, "XDP tcp SYN 198.19.0.10 -> 198.19.0.1:22 (the router's own lan0 address)",
-		 if_lan0, &in, XDP_PASS, &in, &got);
-	s = lan_spec(IPPROTO_TCP, A_LAN10, MAC_LAN10, 12347, A_PUB0, 22, TCP_SYN);
-	in = F(s);
-	run_case(0, "XDP tcp SYN 198.19.0.10 -> 192.0.2.1:22 (the router's own pub0 address)",
-		 if_lan0, &in, XDP_PASS, &in, &got);
-	s = lan_spec(IPPROTO_UDP, A_LAN10, MAC_LAN10, 12348, A_LAN0, 53, 0);
-	in = F(s);
-	run_case(0, "XDP udp 198.19.0.10 -> 198.19.0.1:53 (the router's own address)", if_lan0, &in,
-		 XDP_PASS, &in, &got);
-	s = lan_spec(IPPROTO_TCP, A_LAN1_10, MAC_LAN1_10, 12349, A_OUT, 443, TCP_SYN);
-	in = F(s);
-	run_case(0,
-		 "XDP tcp SYN from 198.19.1.10 (outside the prefix 198.19.0.0/24) to 198.18.200.5",
-		 if_lan0, &in, XDP_PASS, &in, &got);
-	s = lan_spec(IPPROTO_UDP, A_LAN1_10, MAC_LAN1_10, 12349, A_OUT, 53, 0);
-	in = F(s);
-	run_case(0, "XDP udp from 198.19.1.10 (outside the prefix) to 198.18.200.5", if_lan0, &in,
-		 XDP_PASS, &in, &got);
-	s = lan_spec(IPPROTO_TCP, A_LAN10, MAC_LAN10, 12350, A_BACKEND, 80, TCP_SYN);
-	in = F(s);
-	run_case(0,
-		 "XDP tcp SYN 198.19.0.10 -> 198.18.0.2:80 (routed out of bk0, the rule names "
-		 "pub0)",
-		 if_lan0, &in, XDP_PASS, &in, &got);
-	s = lan_spec(IPPROTO_UDP, A_LAN10, MAC_LAN10, 12350, A_PUB1_PEER, 53, 0);
-	in = F(s);
-	run_case(0, "XDP udp 198.19.0.10 -> 198.51.100.2 (routed out of unmanaged pub1)", if_lan0,
-		 &in, XDP_PASS, &in, &got);
-	cnt_check(XM_C_PASS_NOT_OURS, 7, "traffic not masqueraded");
-	cnt_check(XM_C_FLOW_NEW, 0, "traffic not masqueraded");
-	tap_ok(flows_count() == n, "traffic not masqueraded: no flow created (%d entries, was %d)",
-	       flows_count(), n);
+	{
+#define NOT_MASQ(desc, spec)                                                            \
+	{                                                                               \
+		.name = (desc), .ifindex = if_lan0, .in = F(spec), .verdict = XDP_PASS, \
+		.out = OUT_UNTOUCHED, .counts = {                                       \
+			COUNTS(XM_C_PASS_NOT_OURS, 1),                                  \
+			COUNTS(XM_C_FLOW_NEW, 0)                                        \
+		}                                                                       \
+	}
+		const struct frame_case cases[] = {
+			NOT_MASQ("XDP tcp SYN 198.19.0.10 -> 198.19.0.1:22 (the router's own lan0 "
+				 "address)",
+				 lan_spec(IPPROTO_TCP, A_LAN10, MAC_LAN10, 12346, A_LAN0, 22,
+					  TCP_SYN)),
+			NOT_MASQ("XDP tcp SYN 198.19.0.10 -> 192.0.2.1:22 (the router's own pub0 "
+				 "address)",
+				 lan_spec(IPPROTO_TCP, A_LAN10, MAC_LAN10, 12347, A_PUB0, 22,
+					  TCP_SYN)),
+			NOT_MASQ("XDP udp 198.19.0.10 -> 198.19.0.1:53 (the router's own address)",
+				 lan_spec(IPPROTO_UDP, A_LAN10, MAC_LAN10, 12348, A_LAN0, 53, 0)),
+			NOT_MASQ("XDP tcp SYN from 198.19.1.10 (outside the prefix 198.19.0.0/24) "
+				 "to "
+				 "198.18.200.5",
+				 lan_spec(IPPROTO_TCP, A_LAN1_10, MAC_LAN1_10, 12349, A_OUT, 443,
+					  TCP_SYN)),
+			NOT_MASQ("XDP udp from 198.19.1.10 (outside the prefix) to 198.18.200.5",
+				 lan_spec(IPPROTO_UDP, A_LAN1_10, MAC_LAN1_10, 12349, A_OUT, 53,
+					  0)),
+			NOT_MASQ("XDP tcp SYN 198.19.0.10 -> 198.18.0.2:80 (routed out of bk0, the "
+				 "rule names pub0)",
+				 lan_spec(IPPROTO_TCP, A_LAN10, MAC_LAN10, 12350, A_BACKEND, 80,
+					  TCP_SYN)),
+			NOT_MASQ("XDP udp 198.19.0.10 -> 198.51.100.2 (routed out of unmanaged "
+				 "pub1)",
+				 lan_spec(IPPROTO_UDP, A_LAN10, MAC_LAN10, 12350, A_PUB1_PEER, 53,
+					  0)),
+		};
+#undef NOT_MASQ
+
+		FRAME_CASES_RUN("not masqueraded", cases);
+	}
+	TAP_EQ(flows_count(), n, "traffic not masqueraded: no flow created");
 
 	/* A masquerade rule matches source and egress, not the ingress
 	 * (like -s PREFIX -o IFACE -j MASQUERADE). */
@@ -479,283 +546,272 @@ static void test_masq_echo(void)
 
 static void test_icmp_errors(void)
 {
-	struct pkt_spec s, r, t;
-	struct frame in, want, got, sent, orig;
+	const struct icmp_path from_backend = { MAC_BK0, MAC_BACKEND, A_BACKEND, A_BK0 },
+			       to_client = { MAC_CLIENT, MAC_PUB0, A_PUB0, A_CLIENT },
+			       from_rtr = { MAC_BK0, MAC_RTR, A_RTR, A_BK0 },
+			       rtr_to_client = { MAC_CLIENT, MAC_PUB0, A_RTR, A_CLIENT },
+			       from_gw = { MAC_PUB0, MAC_GW, A_GW, A_PUB0 },
+			       gw_to_lan11 = { MAC_LAN11, MAC_LAN0, A_GW, A_LAN11 },
+			       from_out = { MAC_PUB0, MAC_GW, A_OUT, A_PUB0 },
+			       out_to_lan11 = { MAC_LAN11, MAC_LAN0, A_OUT, A_LAN11 };
+	struct pkt_spec tcp = client_spec(IPPROTO_TCP, 12000, 8080, TCP_SYN),
+			syn_ack = backend_spec(IPPROTO_TCP, 80, 12000, TCP_SYN | TCP_ACK),
+			udp = with_payload(client_spec(IPPROTO_UDP, 12001, 5000, 0), 9),
+			echo = with_payload(lan_spec(IPPROTO_ICMP, A_LAN11, MAC_LAN11, 0x0888,
+						     A_OUT, 0, 0),
+					    12);
+	struct frame got, tcp_sent = F(fwd_of(tcp, 12000, 80)), tcp_orig = F(hop_on(tcp)),
+			  udp_sent = F(fwd_of(udp, 12001, 5000)), udp_orig = F(hop_on(udp)),
+			  echo_sent, echo_orig = F(hop_on(echo));
 	struct xm_flow f;
 	uint16_t id2 = 0;
-	const char *w;
-	uint64_t nerr = 0;
 
 	flows_clear();
-	/* An established forwarded TCP flow. */
-	s = client_spec(IPPROTO_TCP, 12000, 8080, TCP_SYN);
-	in = F(s);
-	want = F(fwd_of(s, 12000, 80));
-	run_case(0, "ICMP errors set-up: tcp SYN 192.0.2.10:12000 -> :8080", if_pub0, &in,
-		 XDP_REDIRECT, &want, &got);
-	r = backend_spec(IPPROTO_TCP, 80, 12000, TCP_SYN | TCP_ACK);
-	in = F(r);
-	want = F(rev_of(r, A_CLIENT, MAC_CLIENT, 8080, 12000));
-	run_case(0, "ICMP errors set-up: SYN-ACK from the backend", if_bk0, &in, XDP_REDIRECT,
-		 &want, &got);
-	/* A UDP flow. */
-	s = client_spec(IPPROTO_UDP, 12001, 5000, 0);
-	s.payload = PAYLOAD;
-	s.plen = 9;
-	in = F(s);
-	want = F(fwd_of(s, 12001, 5000));
-	run_case(0, "ICMP errors set-up: udp 192.0.2.10:12001 -> :5000", if_pub0, &in, XDP_REDIRECT,
-		 &want, &got);
-	/* Echo flows through masquerade, the second with a translated id. */
-	s = lan_spec(IPPROTO_ICMP, A_LAN10, MAC_LAN10, 0x0888, A_OUT, 0, 0);
-	in = F(s);
-	run_case(0, "ICMP errors set-up: echo 198.19.0.10 id 0x0888", if_lan0, &in, XDP_REDIRECT,
-		 NULL, &got);
-	s = lan_spec(IPPROTO_ICMP, A_LAN11, MAC_LAN11, 0x0888, A_OUT, 0, 0);
-	s.payload = PAYLOAD;
-	s.plen = 12;
-	in = F(s);
-	if (run_case(0, "ICMP errors set-up: echo 198.19.0.11 id 0x0888", if_lan0, &in,
-		     XDP_REDIRECT, NULL, &got))
-		id2 = frame_sport(&got);
+	{
+		/* An established forwarded TCP flow, a UDP flow, echo flows
+		 * through masquerade (the second with a translated id). */
+		const struct frame_case setup[] = {
+			{ .name = "tcp SYN 192.0.2.10:12000 -> :8080",
+			  .ifindex = if_pub0,
+			  .in = F(tcp),
+			  .verdict = XDP_REDIRECT,
+			  .out = OUT_FRAME,
+			  .want = tcp_sent },
+			{ .name = "SYN-ACK from the backend",
+			  .ifindex = if_bk0,
+			  .in = F(syn_ack),
+			  .verdict = XDP_REDIRECT,
+			  .out = OUT_FRAME,
+			  .want = F(rev_of(syn_ack, A_CLIENT, MAC_CLIENT, 8080, 12000)) },
+			{ .name = "udp 192.0.2.10:12001 -> :5000",
+			  .ifindex = if_pub0,
+			  .in = F(udp),
+			  .verdict = XDP_REDIRECT,
+			  .out = OUT_FRAME,
+			  .want = udp_sent },
+			{ .name = "echo 198.19.0.10 id 0x0888",
+			  .ifindex = if_lan0,
+			  .in = F(lan_spec(IPPROTO_ICMP, A_LAN10, MAC_LAN10, 0x0888, A_OUT, 0, 0)),
+			  .verdict = XDP_REDIRECT },
+			{ .name = "echo 198.19.0.11 id 0x0888",
+			  .ifindex = if_lan0,
+			  .in = F(echo),
+			  .verdict = XDP_REDIRECT },
+		};
+		size_t n = sizeof(setup) / sizeof(setup[0]);
+
+		frame_cases_run("ICMP errors set-up", setup, n - 1);
+		if (frame_case_run("ICMP errors set-up", &setup[n - 1], &got))
+			id2 = frame_sport(&got);
+	}
 	tap_ok(id2 && id2 != 0x0888, "ICMP errors set-up: second echo got id 0x%04x (translated)",
 	       id2);
-	cnt_mark();
+	echo_sent = F(masq_of(echo, id2));
 
-	/* (a) Port unreachable from the backend about the SYN the router sent,
-	 * whole TCP header quoted. The client must see an error from the
-	 * public address about the packet it sent. */
-	w = "XDP ICMP port unreachable from the backend about the forwarded tcp SYN (TCP header "
-	    "quoted whole)";
-	s = client_spec(IPPROTO_TCP, 12000, 8080, TCP_SYN);
-	sent = F(fwd_of(s, 12000, 80)); /* as the backend got it */
-	t = s;
-	t.ttl = 63;  /* the quote keeps the hop */
-	orig = F(t); /* what the client sent */
-	in = icmp_err(MAC_BK0, MAC_BACKEND, A_BACKEND, A_BK0, 64, 3, 3, 0, &sent, 0);
-	want = icmp_err(MAC_CLIENT, MAC_PUB0, A_PUB0, A_CLIENT, 63, 3, 3, 0, &orig, 0);
-	run_case(0, w, if_bk0, &in, XDP_REDIRECT, &want, &got);
-	check_icmperr(w, &got, 1);
-	nerr++;
-
-	w = "XDP ICMP port unreachable about the tcp SYN, quote = IP header + 8 bytes";
-	in = icmp_err(MAC_BK0, MAC_BACKEND, A_BACKEND, A_BK0, 64, 3, 3, 0, &sent, 28);
-	want = icmp_err(MAC_CLIENT, MAC_PUB0, A_PUB0, A_CLIENT, 63, 3, 3, 0, &orig, 28);
-	run_case(0, w, if_bk0, &in, XDP_REDIRECT, &want, &got);
-	check_icmperr(w, &got, 0);
-	nerr++;
-
-	w = "XDP ICMP port unreachable from the backend about the forwarded udp datagram (quoted "
-	    "whole)";
-	s = client_spec(IPPROTO_UDP, 12001, 5000, 0);
-	s.payload = PAYLOAD;
-	s.plen = 9;
-	sent = F(fwd_of(s, 12001, 5000));
-	t = s;
-	t.ttl = 63;
-	orig = F(t);
-	in = icmp_err(MAC_BK0, MAC_BACKEND, A_BACKEND, A_BK0, 64, 3, 3, 0, &sent, 0);
-	want = icmp_err(MAC_CLIENT, MAC_PUB0, A_PUB0, A_CLIENT, 63, 3, 3, 0, &orig, 0);
-	run_case(0, w, if_bk0, &in, XDP_REDIRECT, &want, &got);
-	check_icmperr(w, &got, 1);
-	nerr++;
-	w = "tc the same udp port unreachable";
-	run_case(1, w, if_bk0, &in, TC_ACT_REDIRECT, &want, &got);
-	check_icmperr(w, &got, 1);
-	nerr++;
-
-	/* (b) From an intermediate router: its address stays. */
-	w = "XDP ICMP frag-needed (MTU 1400) from 198.18.0.254 about the tcp SYN";
-	s = client_spec(IPPROTO_TCP, 12000, 8080, TCP_SYN);
-	sent = F(fwd_of(s, 12000, 80));
-	t = s;
-	t.ttl = 63;
-	orig = F(t);
-	in = icmp_err(MAC_BK0, MAC_RTR, A_RTR, A_BK0, 64, 3, 4, 1400, &sent, 28);
-	want = icmp_err(MAC_CLIENT, MAC_PUB0, A_RTR, A_CLIENT, 63, 3, 4, 1400, &orig, 28);
-	run_case(0, w, if_bk0, &in, XDP_REDIRECT, &want, &got);
 	{
-		struct pkt_view v = pkt_view(got.b, got.len);
-		uint32_t sa = 0;
+		/* (a) Port unreachable from the backend about what the router
+		 * sent: the client must see an error from the public address
+		 * about the packet it sent. (b) From an intermediate router: its
+		 * address stays. (c) About an echo flow: the quoted echo id is
+		 * translated back. */
+		const struct frame_case cases[] = {
+			icmp_err_case("XDP ICMP port unreachable from the backend about the "
+				      "forwarded tcp SYN (TCP header quoted whole)",
+				      0, if_bk0, from_backend, to_client, 3, 3, 0, &tcp_sent,
+				      &tcp_orig, 0),
+			icmp_err_case("XDP ICMP port unreachable about the tcp SYN, quote = IP "
+				      "header + 8 bytes",
+				      0, if_bk0, from_backend, to_client, 3, 3, 0, &tcp_sent,
+				      &tcp_orig, 28),
+			icmp_err_case("XDP ICMP port unreachable from the backend about the "
+				      "forwarded udp datagram (quoted whole)",
+				      0, if_bk0, from_backend, to_client, 3, 3, 0, &udp_sent,
+				      &udp_orig, 0),
+			icmp_err_case("tc the same udp port unreachable", 1, if_bk0, from_backend,
+				      to_client, 3, 3, 0, &udp_sent, &udp_orig, 0),
+			with_check(icmp_err_case("XDP ICMP frag-needed (MTU 1400) from "
+						 "198.18.0.254 "
+						 "about the tcp SYN",
+						 0, if_bk0, from_rtr, rtr_to_client, 3, 4, 1400,
+						 &tcp_sent, &tcp_orig, 28),
+				   check_rtr_frag_needed),
+			icmp_err_case("XDP ICMP time exceeded from 198.18.0.254 about the udp "
+				      "datagram",
+				      0, if_bk0, from_rtr, rtr_to_client, 11, 0, 0, &udp_sent,
+				      &udp_orig, 0),
+			icmp_err_case("XDP ICMP host unreachable from 192.0.2.254 about the second "
+				      "host's echo (id translated)",
+				      0, if_pub0, from_gw, gw_to_lan11, 3, 1, 0, &echo_sent,
+				      &echo_orig, 0),
+			icmp_err_case("XDP ICMP port unreachable from 198.18.200.5 itself about "
+				      "the "
+				      "echo (outer source = it)",
+				      0, if_pub0, from_out, out_to_lan11, 3, 3, 0, &echo_sent,
+				      &echo_orig, 28),
+		};
 
-		if (v.ok)
-			memcpy(&sa, got.b + v.l3 + 12, 4);
-		tap_ok(v.ok && sa == A_RTR && pkt_get16(got.b + v.l4 + 6) == 1400,
-		       "%s: outer source stays 198.18.0.254, MTU field stays 1400", w);
+		FRAME_CASES_RUN(NULL, cases);
 	}
-	check_icmperr(w, &got, 0);
-	nerr++;
-
-	w = "XDP ICMP time exceeded from 198.18.0.254 about the udp datagram";
-	s = client_spec(IPPROTO_UDP, 12001, 5000, 0);
-	s.payload = PAYLOAD;
-	s.plen = 9;
-	sent = F(fwd_of(s, 12001, 5000));
-	t = s;
-	t.ttl = 63;
-	orig = F(t);
-	in = icmp_err(MAC_BK0, MAC_RTR, A_RTR, A_BK0, 64, 11, 0, 0, &sent, 0);
-	want = icmp_err(MAC_CLIENT, MAC_PUB0, A_RTR, A_CLIENT, 63, 11, 0, 0, &orig, 0);
-	run_case(0, w, if_bk0, &in, XDP_REDIRECT, &want, &got);
-	check_icmperr(w, &got, 1);
-	nerr++;
-
-	/* (c) About an echo flow: the quoted echo id is translated back. */
-	w = "XDP ICMP host unreachable from 192.0.2.254 about the second host's echo (id "
-	    "translated)";
-	s = lan_spec(IPPROTO_ICMP, A_LAN11, MAC_LAN11, 0x0888, A_OUT, 0, 0);
-	s.payload = PAYLOAD;
-	s.plen = 12;
-	sent = F(masq_of(s, id2));
-	t = s;
-	t.ttl = 63;
-	orig = F(t);
-	in = icmp_err(MAC_PUB0, MAC_GW, A_GW, A_PUB0, 64, 3, 1, 0, &sent, 0);
-	want = icmp_err(MAC_LAN11, MAC_LAN0, A_GW, A_LAN11, 63, 3, 1, 0, &orig, 0);
-	run_case(0, w, if_pub0, &in, XDP_REDIRECT, &want, &got);
-	check_icmperr(w, &got, 1);
-	nerr++;
-	w = "XDP ICMP port unreachable from 198.18.200.5 itself about the echo (outer source = it)";
-	in = icmp_err(MAC_PUB0, MAC_GW, A_OUT, A_PUB0, 64, 3, 3, 0, &sent, 28);
-	want = icmp_err(MAC_LAN11, MAC_LAN0, A_OUT, A_LAN11, 63, 3, 3, 0, &orig, 28);
-	run_case(0, w, if_pub0, &in, XDP_REDIRECT, &want, &got);
-	check_icmperr(w, &got, 0);
-	nerr++;
-
-	cnt_check(XM_C_ICMP_ERROR, nerr, "ICMP errors about flows");
 	flow_get(A_CLIENT, A_PUB0, 12000, 8080, IPPROTO_TCP, &f);
-	tap_ok(f.state == XM_ST_ESTABLISHED,
-	       "ICMP errors leave the tcp flow's state ESTABLISHED (state %u)", f.state);
+	TAP_EQ(f.state, XM_ST_ESTABLISHED, "ICMP errors leave the tcp flow's state ESTABLISHED");
 
-	/* (d) About no flow. */
-	cnt_mark();
-	s = client_spec(IPPROTO_TCP, 12999, 8080, TCP_SYN);
-	sent = F(fwd_of(s, 12999, 80));
-	in = icmp_err(MAC_BK0, MAC_BACKEND, A_BACKEND, A_BK0, 64, 3, 3, 0, &sent, 0);
-	run_case(0, "XDP ICMP port unreachable about a tcp segment of no flow", if_bk0, &in,
-		 XDP_PASS, &in, &got);
-	s = client_spec(IPPROTO_UDP, 12001, 5001, 0);
-	sent = F(fwd_of(s, 12001, 5001));
-	in = icmp_err(MAC_BK0, MAC_BACKEND, A_BACKEND, A_BK0, 64, 3, 3, 0, &sent, 0);
-	run_case(1, "tc ICMP port unreachable about a udp datagram of no flow", if_bk0, &in,
-		 TC_ACT_OK, &in, &got);
-	cnt_check(XM_C_PASS_NOT_OURS, 2, "ICMP errors about no flow");
+	{
+		struct pkt_spec unknown_tcp = client_spec(IPPROTO_TCP, 12999, 8080, TCP_SYN),
+				unknown_udp = client_spec(IPPROTO_UDP, 12001, 5001, 0);
+		struct frame unknown_tcp_sent = F(fwd_of(unknown_tcp, 12999, 80)),
+			     unknown_udp_sent = F(fwd_of(unknown_udp, 12001, 5001));
+#define ICMP_PASS(desc, tc_, quoted, qlen, ...)                                            \
+	{                                                                                  \
+		.name = (desc), .tc = (tc_), .ifindex = if_bk0,                            \
+		.in = icmp_err(from_backend, 64, 3, 3, 0, (quoted), (qlen)),               \
+		.verdict = (tc_) ? TC_ACT_OK : XDP_PASS, .out = OUT_UNTOUCHED, .counts = { \
+			COUNTS(XM_C_ICMP_ERROR, 0),                                        \
+			__VA_ARGS__                                                        \
+		}                                                                          \
+	}
+		/* (d) About no flow. (e) Quote too short. */
+		const struct frame_case cases[] = {
+			ICMP_PASS("XDP ICMP port unreachable about a tcp segment of no flow", 0,
+				  &unknown_tcp_sent, 0, COUNTS(XM_C_PASS_NOT_OURS, 1)),
+			ICMP_PASS("tc ICMP port unreachable about a udp datagram of no flow", 1,
+				  &unknown_udp_sent, 0, COUNTS(XM_C_PASS_NOT_OURS, 1)),
+			ICMP_PASS("XDP ICMP port unreachable quoting the IP header + 2 bytes "
+				  "(ports "
+				  "cut)",
+				  0, &tcp_sent, 22),
+			ICMP_PASS("XDP ICMP port unreachable quoting 12 bytes of the IP header", 0,
+				  &tcp_sent, 12),
+			ICMP_PASS("tc ICMP port unreachable quoting the IP header + 2 bytes", 1,
+				  &tcp_sent, 22),
+		};
+#undef ICMP_PASS
 
-	/* (e) Quote too short. */
-	s = client_spec(IPPROTO_TCP, 12000, 8080, TCP_SYN);
-	sent = F(fwd_of(s, 12000, 80));
-	in = icmp_err(MAC_BK0, MAC_BACKEND, A_BACKEND, A_BK0, 64, 3, 3, 0, &sent, 22);
-	run_case(0, "XDP ICMP port unreachable quoting the IP header + 2 bytes (ports cut)", if_bk0,
-		 &in, XDP_PASS, &in, &got);
-	in = icmp_err(MAC_BK0, MAC_BACKEND, A_BACKEND, A_BK0, 64, 3, 3, 0, &sent, 12);
-	run_case(0, "XDP ICMP port unreachable quoting 12 bytes of the IP header", if_bk0, &in,
-		 XDP_PASS, &in, &got);
-	in = icmp_err(MAC_BK0, MAC_BACKEND, A_BACKEND, A_BK0, 64, 3, 3, 0, &sent, 22);
-	run_case(1, "tc ICMP port unreachable quoting the IP header + 2 bytes", if_bk0, &in,
-		 TC_ACT_OK, &in, &got);
-	cnt_check(XM_C_ICMP_ERROR, 0, "ICMP errors about no flow or with a short quote");
+		FRAME_CASES_RUN("pass", cases);
+	}
 }
 
 /* ---- 4. fragments of masqueraded datagrams ------------------------------ */
 
 static void test_masq_frags(void)
 {
-	struct pkt_spec s, f1, f2, e1, e2;
-	struct frame whole, whole_t, in1, in2, want1, want2, got;
-	struct xm_frag_key fk = { 0 };
+	struct pkt_spec s = with_payload(
+				lan_spec(IPPROTO_UDP, A_LAN10, MAC_LAN10, 5400, A_OUT, 53, 0), 40),
+			unseen, to_lan0, to_pub0, unmasqueraded;
+	struct udp_fragments fr;
+	struct frame got;
+	struct xm_frag_key fk = {
+		.saddr = A_LAN10,
+		.daddr = A_OUT,
+		.ip_id = htons(0x6161),
+		.proto = IPPROTO_UDP,
+	};
 	struct xm_frag_value fv;
 	struct pkt_view v;
-	uint8_t u[48], ut[48];
-	const char *w;
 
 	flows_clear();
 	frags_clear();
-	/* One UDP datagram of 48 bytes, fragmented 24 + 24. */
-	s = lan_spec(IPPROTO_UDP, A_LAN10, MAC_LAN10, 5400, A_OUT, 53, 0);
-	s.payload = PAYLOAD;
-	s.plen = 40;
-	whole = F(s);
-	v = pkt_view(whole.b, whole.len);
-	memcpy(u, whole.b + v.l4, sizeof(u));
-	whole_t = F(masq_of(s, 5400));
-	v = pkt_view(whole_t.b, whole_t.len);
-	memcpy(ut, whole_t.b + v.l4, sizeof(ut));
+	udp_fragments(&fr, s, masq_of(s, 5400), 0x6161);
+	{
+		const struct frame_case first = {
+			.name = "XDP masq first fragment (MF, offset 0) of udp 198.19.0.10:5400 -> "
+				"198.18.200.5:53",
+			.ifindex = if_lan0,
+			.in = F(fr.first),
+			.verdict = XDP_REDIRECT,
+			.out = OUT_FRAME,
+			.want = F(fr.first_t),
+			.counts = { COUNTS(XM_C_FLOW_NEW, 1) },
+		};
 
-	f1 = s;
-	f1.raw_l4 = 1;
-	f1.ip_id = 0x6161;
-	f1.frag = 0x2000; /* MF, offset 0 */
-	f1.payload = u;
-	f1.plen = 24;
-	f2 = f1;
-	f2.frag = 3; /* offset 24 bytes, last */
-	f2.payload = u + 24;
-	in1 = F(f1);
-	in2 = F(f2);
-	e1 = masq_of(f1, 5400);
-	e1.payload = ut;	/* translated UDP header, checksum of the whole */
-	e2 = masq_of(f2, 5400); /* L3 only: payload untouched */
-	want1 = F(e1);
-	want2 = F(e2);
+		frame_case_run(NULL, &first, &got);
+		TAP_EQ(flows_count(), 2, "%s: flow created (two entries)", first.name);
+		memset(&fv, 0, sizeof(fv));
+		if (!tap_ok(bpf_map_lookup_elem(fd_frags, &fk, &fv) == 0 &&
+				    fv.flow.saddr == A_LAN10 && fv.flow.daddr == A_OUT &&
+				    fv.flow.sport == htons(5400) && fv.flow.dport == htons(53) &&
+				    fv.flow.proto == IPPROTO_UDP,
+			    "%s: frags entry {198.19.0.10, 198.18.200.5, id 0x6161, udp} -> flow "
+			    "198.19.0.10:5400 -> 198.18.200.5:53",
+			    first.name))
+			tap_diag("lookup: %s; flow %08x:%u -> %08x:%u proto %u", strerror(errno),
+				 ntohl(fv.flow.saddr), ntohs(fv.flow.sport), ntohl(fv.flow.daddr),
+				 ntohs(fv.flow.dport), fv.flow.proto);
+	}
+	{
+		const struct frame_case later = {
+			.name = "XDP masq later fragment (offset 24, same IP id): addresses, TTL, "
+				"IP "
+				"checksum only",
+			.ifindex = if_lan0,
+			.in = F(fr.later),
+			.verdict = XDP_REDIRECT,
+			.out = OUT_FRAME,
+			.want = F(fr.later_t),
+			.counts = { COUNTS(XM_C_FRAG_LATER, 1) },
+		};
 
-	cnt_mark();
-	w = "XDP masq first fragment (MF, offset 0) of udp 198.19.0.10:5400 -> 198.18.200.5:53";
-	run_case(0, w, if_lan0, &in1, XDP_REDIRECT, &want1, &got);
-	cnt_check(XM_C_FLOW_NEW, 1, w);
-	tap_ok(flows_count() == 2, "%s: flow created (two entries)", w);
-	fk.saddr = A_LAN10;
-	fk.daddr = A_OUT;
-	fk.ip_id = htons(0x6161);
-	fk.proto = IPPROTO_UDP;
-	memset(&fv, 0, sizeof(fv));
-	if (!tap_ok(bpf_map_lookup_elem(fd_frags, &fk, &fv) == 0 && fv.flow.saddr == A_LAN10 &&
-			    fv.flow.daddr == A_OUT && fv.flow.sport == htons(5400) &&
-			    fv.flow.dport == htons(53) && fv.flow.proto == IPPROTO_UDP,
-		    "%s: frags entry {198.19.0.10, 198.18.200.5, id 0x6161, udp} -> flow "
-		    "198.19.0.10:5400 -> 198.18.200.5:53",
-		    w))
-		tap_diag("lookup: %s; flow %08x:%u -> %08x:%u proto %u", strerror(errno),
-			 ntohl(fv.flow.saddr), ntohs(fv.flow.sport), ntohl(fv.flow.daddr),
-			 ntohs(fv.flow.dport), fv.flow.proto);
+		frame_case_run(NULL, &later, &got);
+		v = pkt_view(got.b, got.len);
+		tap_ok(v.ok && pkt_ip_csum(got.b + v.l3) == pkt_get16(got.b + v.l3 + 10),
+		       "%s: IPv4 header checksum equals full recomputation", later.name);
+	}
 
-	w = "XDP masq later fragment (offset 24, same IP id): addresses, TTL, IP checksum only";
-	run_case(0, w, if_lan0, &in2, XDP_REDIRECT, &want2, &got);
-	cnt_check(XM_C_FRAG_LATER, 1, w);
-	v = pkt_view(got.b, got.len);
-	tap_ok(v.ok && pkt_ip_csum(got.b + v.l3) == pkt_get16(got.b + v.l3 + 10),
-	       "%s: IPv4 header checksum equals full recomputation", w);
-	w = "tc the same later fragment";
-	run_case(1, w, if_lan0, &in2, TC_ACT_REDIRECT, &want2, &got);
+	unseen = fr.later;
+	unseen.ip_id = 0x6262;
+	to_lan0 = unseen;
+	to_lan0.daddr = A_LAN0;
+	to_pub0 = unseen;
+	to_pub0.daddr = A_PUB0;
+	unmasqueraded = unseen;
+	unmasqueraded.saddr = A_LAN1_10;
+	unmasqueraded.smac = MAC_LAN1_10;
+	{
+#define NO_FLOW(desc, spec)                                                             \
+	{                                                                               \
+		.name = (desc), .ifindex = if_lan0, .in = F(spec), .verdict = XDP_PASS, \
+		.out = OUT_UNTOUCHED, .counts = {                                       \
+			COUNTS(XM_C_PASS_FRAGMENT, 1),                                  \
+			COUNTS(XM_C_DROP_FRAG_UNKNOWN, 0)                               \
+		}                                                                       \
+	}
+		const struct frame_case cases[] = {
+			{ .name = "tc the same later fragment",
+			  .tc = 1,
+			  .ifindex = if_lan0,
+			  .in = F(fr.later),
+			  .verdict = TC_ACT_REDIRECT,
+			  .out = OUT_FRAME,
+			  .want = F(fr.later_t) },
+			{ .name = "XDP masq later fragment whose first was not seen (198.19.0.10 "
+				  "-> "
+				  "198.18.200.5, id 0x6262)",
+			  .ifindex = if_lan0,
+			  .in = F(unseen),
+			  .verdict = XDP_DROP,
+			  .counts = { COUNTS(XM_C_DROP_FRAG_UNKNOWN, 1) } },
+			{ .name = "tc the same unknown later fragment",
+			  .tc = 1,
+			  .ifindex = if_lan0,
+			  .in = F(unseen),
+			  .verdict = TC_ACT_SHOT },
+			/* Not of a masqueraded source, or for the router. */
+			NO_FLOW("XDP later fragment of no flow from 198.19.0.10 to the router's "
+				"own "
+				"198.19.0.1",
+				to_lan0),
+			NO_FLOW("XDP later fragment of no flow from 198.19.0.10 to the router's "
+				"own "
+				"192.0.2.1",
+				to_pub0),
+			NO_FLOW("XDP later fragment of no flow from 198.19.1.10 (not masqueraded) "
+				"to "
+				"198.18.200.5",
+				unmasqueraded),
+		};
+#undef NO_FLOW
 
-	cnt_mark();
-	w = "XDP masq later fragment whose first was not seen (198.19.0.10 -> 198.18.200.5, id "
-	    "0x6262)";
-	f2.ip_id = 0x6262;
-	in2 = F(f2);
-	run_case(0, w, if_lan0, &in2, XDP_DROP, NULL, &got);
-	cnt_check(XM_C_DROP_FRAG_UNKNOWN, 1, w);
-	w = "tc the same unknown later fragment";
-	run_case(1, w, if_lan0, &in2, TC_ACT_SHOT, NULL, &got);
-
-	cnt_mark();
-	w = "XDP later fragment of no flow from 198.19.0.10 to the router's own 198.19.0.1";
-	f2.daddr = A_LAN0;
-	in2 = F(f2);
-	run_case(0, w, if_lan0, &in2, XDP_PASS, &in2, &got);
-	w = "XDP later fragment of no flow from 198.19.0.10 to the router's own 192.0.2.1";
-	f2.daddr = A_PUB0;
-	in2 = F(f2);
-	run_case(0, w, if_lan0, &in2, XDP_PASS, &in2, &got);
-	w = "XDP later fragment of no flow from 198.19.1.10 (not masqueraded) to 198.18.200.5";
-	f2.daddr = A_OUT;
-	f2.saddr = A_LAN1_10;
-	f2.smac = MAC_LAN1_10;
-	in2 = F(f2);
-	run_case(0, w, if_lan0, &in2, XDP_PASS, &in2, &got);
-	cnt_check(XM_C_PASS_FRAGMENT, 3,
-		  "later fragments not of a masqueraded source or for the router");
-	cnt_check(XM_C_DROP_FRAG_UNKNOWN, 0,
-		  "later fragments not of a masqueraded source or for the router");
+		FRAME_CASES_RUN(NULL, cases);
+	}
 }
 
 /* ---- 5. keep-source rule ------------------------------------------------ */
