@@ -818,116 +818,124 @@ static void test_masq_frags(void)
 
 static void test_keep_source(void)
 {
-	struct pkt_spec s, r, e;
-	struct frame in, want, got;
+	struct pkt_spec syn = client_spec(IPPROTO_TCP, 12100, 8090, TCP_SYN),
+			reply = with_payload(
+				backend_spec(IPPROTO_TCP, 90, 12100, TCP_SYN | TCP_ACK), 6),
+			local_port_syn = client_spec(IPPROTO_TCP, 40000, 8090, TCP_SYN),
+			local_port_reply = backend_spec(IPPROTO_TCP, 90, 40000, TCP_SYN | TCP_ACK);
 	struct xm_flow f;
-	const char *w;
 
-	flows_clear();
-	w = "XDP keep-source rule: tcp SYN 192.0.2.10:12100 -> :8090";
-	s = client_spec(IPPROTO_TCP, 12100, 8090, TCP_SYN);
-	in = F(s);
-	e = fwd_of(s, 12100, 90);
-	e.saddr = A_CLIENT; /* source kept */
-	want = F(e);
-	run_case(0, w, if_pub0, &in, XDP_REDIRECT, &want, &got);
-	check_csums(w, &got);
-	tap_ok(flow_get(A_CLIENT, A_PUB0, 12100, 8090, IPPROTO_TCP, &f) == 0 &&
-		       flow_eq(&f, A_CLIENT, A_BACKEND, 12100, 90, if_bk0, MAC_BACKEND, 0,
-			       XM_FLOW_L2_VALID | XM_FLOW_KEEP_SOURCE, RULE_KEEP),
-	       "%s: original entry keeps the client's address and port, KEEP_SOURCE", w);
-	tap_ok(flow_get(A_BACKEND, A_CLIENT, 90, 12100, IPPROTO_TCP, &f) == 0 &&
-		       flow_eq(&f, A_PUB0, A_CLIENT, 8090, 12100, if_pub0, MAC_CLIENT, 0,
-			       XM_FLOW_REPLY | XM_FLOW_L2_VALID, RULE_KEEP),
-	       "%s: reply entry keyed {backend:90 -> 192.0.2.10:12100}", w);
+	reply.daddr = local_port_reply.daddr = A_CLIENT;
+	{
+		/* The source is kept. The router's own connections cannot
+		 * collide with a tuple that has the client's address: the port
+		 * is kept even in the local range. */
+		const struct frame_case cases[] = {
+			{ .name = "XDP keep-source rule: tcp SYN 192.0.2.10:12100 -> :8090",
+			  .ifindex = if_pub0,
+			  .in = F(syn),
+			  .verdict = XDP_REDIRECT,
+			  .out = OUT_FRAME,
+			  .want = F(spec_rewritten(syn, MAC_BACKEND, MAC_BK0, A_CLIENT, A_BACKEND,
+						   12100, 90)),
+			  .check = check_csums },
+			{ .name = "XDP keep-source reply backend:90 -> 192.0.2.10:12100",
+			  .ifindex = if_bk0,
+			  .in = F(reply),
+			  .verdict = XDP_REDIRECT,
+			  .out = OUT_FRAME,
+			  .want = F(rev_of(reply, A_CLIENT, MAC_CLIENT, 8090, 12100)),
+			  .check = check_csums },
+			{ .name = "tc keep-source rule: tcp SYN 192.0.2.10:40000 (in 32768-60999) "
+				  "-> "
+				  ":8090",
+			  .tc = 1,
+			  .ifindex = if_pub0,
+			  .in = F(local_port_syn),
+			  .verdict = TC_ACT_REDIRECT,
+			  .out = OUT_FRAME,
+			  .want = F(spec_rewritten(local_port_syn, MAC_BACKEND, MAC_BK0, A_CLIENT,
+						   A_BACKEND, 40000, 90)),
+			  .check = check_csums },
+			{ .name = "tc keep-source reply backend:90 -> 192.0.2.10:40000",
+			  .tc = 1,
+			  .ifindex = if_bk0,
+			  .in = F(local_port_reply),
+			  .verdict = TC_ACT_REDIRECT,
+			  .out = OUT_FRAME,
+			  .want = F(rev_of(local_port_reply, A_CLIENT, MAC_CLIENT, 8090, 40000)),
+			  .check = check_csums },
+		};
 
-	w = "XDP keep-source reply backend:90 -> 192.0.2.10:12100";
-	r = backend_spec(IPPROTO_TCP, 90, 12100, TCP_SYN | TCP_ACK);
-	r.daddr = A_CLIENT;
-	r.payload = PAYLOAD;
-	r.plen = 6;
-	in = F(r);
-	want = F(rev_of(r, A_CLIENT, MAC_CLIENT, 8090, 12100));
-	run_case(0, w, if_bk0, &in, XDP_REDIRECT, &want, &got);
-	check_csums(w, &got);
-
-	/* The router's own connections cannot collide with a tuple that has
-	 * the client's address: the port is kept even in the local range. */
-	w = "tc keep-source rule: tcp SYN 192.0.2.10:40000 (in 32768-60999) -> :8090";
-	s = client_spec(IPPROTO_TCP, 40000, 8090, TCP_SYN);
-	in = F(s);
-	e = fwd_of(s, 40000, 90);
-	e.saddr = A_CLIENT;
-	want = F(e);
-	run_case(1, w, if_pub0, &in, TC_ACT_REDIRECT, &want, &got);
-	check_csums(w, &got);
-	w = "tc keep-source reply backend:90 -> 192.0.2.10:40000";
-	r = backend_spec(IPPROTO_TCP, 90, 40000, TCP_SYN | TCP_ACK);
-	r.daddr = A_CLIENT;
-	in = F(r);
-	want = F(rev_of(r, A_CLIENT, MAC_CLIENT, 8090, 40000));
-	run_case(1, w, if_bk0, &in, TC_ACT_REDIRECT, &want, &got);
-	check_csums(w, &got);
+		flows_clear();
+		FRAME_CASES_RUN(NULL, cases);
+		tap_ok(flow_get(A_CLIENT, A_PUB0, 12100, 8090, IPPROTO_TCP, &f) == 0 &&
+			       flow_eq(&f, A_CLIENT, A_BACKEND, 12100, 90, if_bk0, MAC_BACKEND, 0,
+				       XM_FLOW_L2_VALID | XM_FLOW_KEEP_SOURCE, RULE_KEEP),
+		       "%s: original entry keeps the client's address and port, KEEP_SOURCE",
+		       cases[0].name);
+		tap_ok(flow_get(A_BACKEND, A_CLIENT, 90, 12100, IPPROTO_TCP, &f) == 0 &&
+			       flow_eq(&f, A_PUB0, A_CLIENT, 8090, 12100, if_pub0, MAC_CLIENT, 0,
+				       XM_FLOW_REPLY | XM_FLOW_L2_VALID, RULE_KEEP),
+		       "%s: reply entry keyed {backend:90 -> 192.0.2.10:12100}", cases[0].name);
+	}
 }
 
 /* ---- 6. hairpin --------------------------------------------------------- */
 
+/* The host 198.18.0.5 on bk0 -> pub0's address (as received on bk0). */
+static struct pkt_spec hairpin_spec(uint8_t proto, uint16_t sport, uint16_t dport, uint8_t flags)
+{
+	struct pkt_spec s = spec_between(proto, MAC_HP, A_HP, sport, MAC_BK0, A_PUB0, dport, flags);
+
+	s.ip_id = 0x4321;
+	return s;
+}
+
 static void test_hairpin(void)
 {
-	struct pkt_spec s, r, e;
-	struct frame in, want, got;
+	struct pkt_spec syn = hairpin_spec(IPPROTO_TCP, 12200, 8080, TCP_SYN),
+			reply = backend_spec(IPPROTO_TCP, 80, 12200, TCP_SYN | TCP_ACK),
+			udp = with_payload(hairpin_spec(IPPROTO_UDP, 12201, 5000, 0), 4);
+	const struct frame_case cases[] = {
+		/* Forwarded from bk0's address. */
+		{ .name = "XDP hairpin: tcp SYN 198.18.0.5:12200 on bk0 -> 192.0.2.1:8080 (pub0's "
+			  "forward rule)",
+		  .ifindex = if_bk0,
+		  .in = F(syn),
+		  .verdict = XDP_REDIRECT,
+		  .out = OUT_FRAME,
+		  .want = F(fwd_of(syn, 12200, 80)),
+		  .check = check_csums },
+		{ .name = "XDP hairpin reply backend:80 -> 198.18.0.1:12200",
+		  .ifindex = if_bk0,
+		  .in = F(reply),
+		  .verdict = XDP_REDIRECT,
+		  .out = OUT_FRAME,
+		  .want = F(spec_rewritten(reply, MAC_HP, MAC_BK0, A_PUB0, A_HP, 8080, 12200)),
+		  .check = check_csums },
+		{ .name = "tc hairpin: udp 198.18.0.5:12201 on bk0 -> 192.0.2.1:5000",
+		  .tc = 1,
+		  .ifindex = if_bk0,
+		  .in = F(udp),
+		  .verdict = TC_ACT_REDIRECT,
+		  .out = OUT_FRAME,
+		  .want = F(fwd_of(udp, 12201, 5000)),
+		  .check = check_csums },
+		{ .name = "XDP tcp SYN 198.18.0.5 -> 192.0.2.1:8082 (no rule: for the router)",
+		  .ifindex = if_bk0,
+		  .in = F(hairpin_spec(IPPROTO_TCP, 12202, 8082, TCP_SYN)),
+		  .verdict = XDP_PASS,
+		  .out = OUT_UNTOUCHED },
+	};
 	struct xm_flow f;
-	const char *w;
 
 	flows_clear();
-	w = "XDP hairpin: tcp SYN 198.18.0.5:12200 on bk0 -> 192.0.2.1:8080 (pub0's forward rule)";
-	s = backend_spec(IPPROTO_TCP, 12200, 8080, TCP_SYN);
-	s.smac = MAC_HP;
-	s.saddr = A_HP;
-	s.daddr = A_PUB0;
-	in = F(s);
-	e = fwd_of(s, 12200, 80); /* from bk0's address */
-	want = F(e);
-	run_case(0, w, if_bk0, &in, XDP_REDIRECT, &want, &got);
-	check_csums(w, &got);
+	FRAME_CASES_RUN(NULL, cases);
 	tap_ok(flow_get(A_BACKEND, A_BK0, 80, 12200, IPPROTO_TCP, &f) == 0 &&
 		       flow_eq(&f, A_PUB0, A_HP, 8080, 12200, if_bk0, MAC_HP, 0,
 			       XM_FLOW_REPLY | XM_FLOW_L2_VALID, RULE_TCP),
-	       "%s: reply entry sends back to 198.18.0.5 via bk0 as 192.0.2.1:8080", w);
-
-	w = "XDP hairpin reply backend:80 -> 198.18.0.1:12200";
-	r = backend_spec(IPPROTO_TCP, 80, 12200, TCP_SYN | TCP_ACK);
-	in = F(r);
-	e = r;
-	e.dmac = MAC_HP;
-	e.smac = MAC_BK0;
-	e.saddr = A_PUB0;
-	e.daddr = A_HP;
-	e.sport = 8080;
-	e.ttl--;
-	want = F(e);
-	run_case(0, w, if_bk0, &in, XDP_REDIRECT, &want, &got);
-	check_csums(w, &got);
-
-	w = "tc hairpin: udp 198.18.0.5:12201 on bk0 -> 192.0.2.1:5000";
-	s = backend_spec(IPPROTO_UDP, 12201, 5000, 0);
-	s.smac = MAC_HP;
-	s.saddr = A_HP;
-	s.daddr = A_PUB0;
-	s.payload = PAYLOAD;
-	s.plen = 4;
-	in = F(s);
-	want = F(fwd_of(s, 12201, 5000));
-	run_case(1, w, if_bk0, &in, TC_ACT_REDIRECT, &want, &got);
-	check_csums(w, &got);
-
-	s = backend_spec(IPPROTO_TCP, 12202, 8082, TCP_SYN);
-	s.smac = MAC_HP;
-	s.saddr = A_HP;
-	s.daddr = A_PUB0;
-	in = F(s);
-	run_case(0, "XDP tcp SYN 198.18.0.5 -> 192.0.2.1:8082 (no rule: for the router)", if_bk0,
-		 &in, XDP_PASS, &in, &got);
+	       "%s: reply entry sends back to 198.18.0.5 via bk0 as 192.0.2.1:8080", cases[0].name);
 }
 
 /* ---- 7. path MTU at tc -------------------------------------------------- */
