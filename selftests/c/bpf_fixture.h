@@ -311,6 +311,43 @@ struct frame_case {
 	struct counter_want counts[2];
 };
 
+/* A case translated and sent on: the hook's redirect verdict, `want`
+ * byte for byte, its checksums equal to full recomputation. */
+static FX_UNUSED struct frame_case redirect_case(const char *name, int tc, int ifindex,
+						 struct pkt_spec in, struct pkt_spec want)
+{
+	struct frame_case c = {
+		.name = name,
+		.tc = tc,
+		.ifindex = ifindex,
+		.in = F(in),
+		.verdict = tc ? TC_ACT_REDIRECT : XDP_REDIRECT,
+		.out = OUT_FRAME,
+		.want = F(want),
+		.check = check_csums,
+	};
+	return c;
+}
+
+/* The case with another check of its output (NULL: none). */
+static FX_UNUSED struct frame_case
+with_check(struct frame_case c, void (*check)(const char *what, const struct frame *got))
+{
+	c.check = check;
+	return c;
+}
+
+/* The case with one more counter delta to check. */
+static FX_UNUSED struct frame_case with_count(struct frame_case c, int id, uint64_t delta)
+{
+	for (size_t i = 0; i < sizeof(c.counts) / sizeof(c.counts[0]); i++)
+		if (!c.counts[i].set) {
+			c.counts[i] = (struct counter_want)COUNTS(id, delta);
+			break;
+		}
+	return c;
+}
+
 /* Runs one case as the subtest "group: name" (group may be NULL); got is
  * the output frame. 1 if every check passed. */
 static FX_UNUSED int frame_case_run(const char *group, const struct frame_case *c,

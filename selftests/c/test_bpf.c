@@ -286,19 +286,9 @@ static void test_xdp_range(void)
 	struct pkt_spec to6003 = client_spec(IPPROTO_TCP, 40100, 6003, TCP_SYN),
 			to6009 = client_spec(IPPROTO_TCP, 40101, 6009, TCP_SYN);
 	const struct frame_case cases[] = {
-		{ .name = "SYN to 6003",
-		  .ifindex = if_pub0,
-		  .in = F(to6003),
-		  .verdict = XDP_REDIRECT,
-		  .out = OUT_FRAME,
-		  .want = F(fwd_of(to6003, 40100, 7003)),
-		  .check = check_csums },
-		{ .name = "SYN to 6009 (last port)",
-		  .ifindex = if_pub0,
-		  .in = F(to6009),
-		  .verdict = XDP_REDIRECT,
-		  .out = OUT_FRAME,
-		  .want = F(fwd_of(to6009, 40101, 7009)) },
+		redirect_case("SYN to 6003", 0, if_pub0, to6003, fwd_of(to6003, 40100, 7003)),
+		redirect_case("SYN to 6009 (last port)", 0, if_pub0, to6009,
+			      fwd_of(to6009, 40101, 7009)),
 		{ .name = "SYN to 6010 (outside the range)",
 		  .ifindex = if_pub0,
 		  .in = F(client_spec(IPPROTO_TCP, 40102, 6010, TCP_SYN)),
@@ -370,27 +360,13 @@ static void test_xdp_options(void)
 	udp.nopts = 10;
 	{
 		const struct frame_case cases[] = {
-			{ .name = "XDP tcp SYN with IPv4 options (ihl=6)",
-			  .ifindex = if_pub0,
-			  .in = F(syn),
-			  .verdict = XDP_REDIRECT,
-			  .out = OUT_FRAME,
-			  .want = F(fwd_of(syn, 42000, 80)),
-			  .check = check_csums },
-			{ .name = "XDP tcp reply with IPv4 options (ihl=7)",
-			  .ifindex = if_bk0,
-			  .in = F(reply),
-			  .verdict = XDP_REDIRECT,
-			  .out = OUT_FRAME,
-			  .want = F(rev_of(reply, A_CLIENT, MAC_CLIENT, 8080, 42000)),
-			  .check = check_csums },
-			{ .name = "XDP udp with IPv4 options (ihl=15, 40 bytes of options)",
-			  .ifindex = if_pub0,
-			  .in = F(udp),
-			  .verdict = XDP_REDIRECT,
-			  .out = OUT_FRAME,
-			  .want = F(fwd_of(udp, 42001, 5000)),
-			  .check = check_csums },
+			redirect_case("XDP tcp SYN with IPv4 options (ihl=6)", 0, if_pub0, syn,
+				      fwd_of(syn, 42000, 80)),
+			redirect_case("XDP tcp reply with IPv4 options (ihl=7)", 0, if_bk0, reply,
+				      rev_of(reply, A_CLIENT, MAC_CLIENT, 8080, 42000)),
+			redirect_case("XDP udp with IPv4 options (ihl=15, 40 bytes of "
+				      "options)",
+				      0, if_pub0, udp, fwd_of(udp, 42001, 5000)),
 		};
 
 		flows_clear();
@@ -819,17 +795,11 @@ static void test_tc(void)
 	ttl1.ttl = 1;
 	flows_clear();
 	{
-		const struct frame_case first = {
-			.name = "tc tcp SYN 192.0.2.10:45000 -> 192.0.2.1:8080 (forward, new flow)",
-			.tc = 1,
-			.ifindex = if_pub0,
-			.in = F(syn),
-			.verdict = TC_ACT_REDIRECT,
-			.out = OUT_FRAME,
-			.want = F(fwd_of(syn, 45000, 80)),
-			.check = check_csums,
-			.counts = { COUNTS(XM_C_FWD_TC, 1) },
-		};
+		const struct frame_case first =
+			with_count(redirect_case("tc tcp SYN 192.0.2.10:45000 -> 192.0.2.1:8080 "
+						 "(forward, new flow)",
+						 1, if_pub0, syn, fwd_of(syn, 45000, 80)),
+				   XM_C_FWD_TC, 1);
 
 		frame_case_run(NULL, &first, &got);
 		TAP_EQ(flows_count(), 2, "%s: two flow entries", first.name);
@@ -841,44 +811,22 @@ static void test_tc(void)
 		 * not copy out: only the untagged data of the reply can be
 		 * checked. */
 		const struct frame_case cases[] = {
-			{ .name = "tc tcp SYN-ACK 198.18.0.2:80 -> 198.18.0.1:45000 (reply)",
-			  .tc = 1,
-			  .ifindex = if_bk0,
-			  .in = F(reply),
-			  .verdict = TC_ACT_REDIRECT,
-			  .out = OUT_FRAME,
-			  .want = F(rev_of(reply, A_CLIENT, MAC_CLIENT, 8080, 45000)),
-			  .check = check_csums },
-			{ .name = "tc udp 192.0.2.10:45001 -> :5000 with checksum 0",
-			  .tc = 1,
-			  .ifindex = if_pub0,
-			  .in = F(udp0),
-			  .verdict = TC_ACT_REDIRECT,
-			  .out = OUT_FRAME,
-			  .want = F(fwd_of(udp0, 45001, 5000)) },
-			{ .name = "tc tcp SYN tagged VID 100 (forward leaves untagged)",
-			  .tc = 1,
-			  .ifindex = if_pub0,
-			  .in = F(tagged),
-			  .verdict = TC_ACT_REDIRECT,
-			  .out = OUT_FRAME,
-			  .want = F(fwd_of(tagged, 45003, 80)),
-			  .check = check_csums },
-			{ .name = "tc reply for the tagged client (tag pushed as skb metadata)",
-			  .tc = 1,
-			  .ifindex = if_bk0,
-			  .in = F(tagged_reply),
-			  .verdict = TC_ACT_REDIRECT,
-			  .out = OUT_FRAME,
-			  .want = F(rev_of(tagged_reply, A_CLIENT, MAC_CLIENT, 8080, 45003)) },
-			{ .name = "tc tcp with IPv4 options (ihl=6)",
-			  .tc = 1,
-			  .ifindex = if_pub0,
-			  .in = F(opts),
-			  .verdict = TC_ACT_REDIRECT,
-			  .out = OUT_FRAME,
-			  .want = F(fwd_of(opts, 45004, 80)),
-			  .check = check_csums },
+			redirect_case("tc tcp SYN-ACK 198.18.0.2:80 -> 198.18.0.1:45000 "
+				      "(reply)",
+				      1, if_bk0, reply,
+				      rev_of(reply, A_CLIENT, MAC_CLIENT, 8080, 45000)),
+			/* checksum 0 (none) stays 0: not a recomputed one */
+			with_check(redirect_case("tc udp 192.0.2.10:45001 -> :5000 with checksum 0",
+						 1, if_pub0, udp0, fwd_of(udp0, 45001, 5000)),
+				   NULL),
+			redirect_case("tc tcp SYN tagged VID 100 (forward leaves "
+				      "untagged)",
+				      1, if_pub0, tagged, fwd_of(tagged, 45003, 80)),
+			redirect_case("tc reply for the tagged client (tag pushed as skb metadata)",
+				      1, if_bk0, tagged_reply,
+				      rev_of(tagged_reply, A_CLIENT, MAC_CLIENT, 8080, 45003)),
+			redirect_case("tc tcp with IPv4 options (ihl=6)", 1, if_pub0, opts,
+				      fwd_of(opts, 45004, 80)),
 		};
 
 		FRAME_CASES_RUN(NULL, cases);

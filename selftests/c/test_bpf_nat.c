@@ -287,14 +287,6 @@ static struct frame_case icmp_err_case(const char *name, int tc, int ifindex, st
 	return c;
 }
 
-/* The case with another check of its output. */
-static struct frame_case with_check(struct frame_case c,
-				    void (*check)(const char *what, const struct frame *got))
-{
-	c.check = check;
-	return c;
-}
-
 /* ---- 1. masquerade rules ----------------------------------------------- */
 
 static void test_masq(void)
@@ -831,40 +823,21 @@ static void test_keep_source(void)
 		 * collide with a tuple that has the client's address: the port
 		 * is kept even in the local range. */
 		const struct frame_case cases[] = {
-			{ .name = "XDP keep-source rule: tcp SYN 192.0.2.10:12100 -> :8090",
-			  .ifindex = if_pub0,
-			  .in = F(syn),
-			  .verdict = XDP_REDIRECT,
-			  .out = OUT_FRAME,
-			  .want = F(spec_rewritten(syn, MAC_BACKEND, MAC_BK0, A_CLIENT, A_BACKEND,
-						   12100, 90)),
-			  .check = check_csums },
-			{ .name = "XDP keep-source reply backend:90 -> 192.0.2.10:12100",
-			  .ifindex = if_bk0,
-			  .in = F(reply),
-			  .verdict = XDP_REDIRECT,
-			  .out = OUT_FRAME,
-			  .want = F(rev_of(reply, A_CLIENT, MAC_CLIENT, 8090, 12100)),
-			  .check = check_csums },
-			{ .name = "tc keep-source rule: tcp SYN 192.0.2.10:40000 (in 32768-60999) "
-				  "-> "
-				  ":8090",
-			  .tc = 1,
-			  .ifindex = if_pub0,
-			  .in = F(local_port_syn),
-			  .verdict = TC_ACT_REDIRECT,
-			  .out = OUT_FRAME,
-			  .want = F(spec_rewritten(local_port_syn, MAC_BACKEND, MAC_BK0, A_CLIENT,
-						   A_BACKEND, 40000, 90)),
-			  .check = check_csums },
-			{ .name = "tc keep-source reply backend:90 -> 192.0.2.10:40000",
-			  .tc = 1,
-			  .ifindex = if_bk0,
-			  .in = F(local_port_reply),
-			  .verdict = TC_ACT_REDIRECT,
-			  .out = OUT_FRAME,
-			  .want = F(rev_of(local_port_reply, A_CLIENT, MAC_CLIENT, 8090, 40000)),
-			  .check = check_csums },
+			redirect_case("XDP keep-source rule: tcp SYN 192.0.2.10:12100 -> :8090", 0,
+				      if_pub0, syn,
+				      spec_rewritten(syn, MAC_BACKEND, MAC_BK0, A_CLIENT, A_BACKEND,
+						     12100, 90)),
+			redirect_case("XDP keep-source reply backend:90 -> 192.0.2.10:12100", 0,
+				      if_bk0, reply,
+				      rev_of(reply, A_CLIENT, MAC_CLIENT, 8090, 12100)),
+			redirect_case("tc keep-source rule: tcp SYN 192.0.2.10:40000 (in "
+				      "32768-60999) -> :8090",
+				      1, if_pub0, local_port_syn,
+				      spec_rewritten(local_port_syn, MAC_BACKEND, MAC_BK0, A_CLIENT,
+						     A_BACKEND, 40000, 90)),
+			redirect_case("tc keep-source reply backend:90 -> 192.0.2.10:40000", 1,
+				      if_bk0, local_port_reply,
+				      rev_of(local_port_reply, A_CLIENT, MAC_CLIENT, 8090, 40000)),
 		};
 
 		flows_clear();
@@ -899,29 +872,13 @@ static void test_hairpin(void)
 			udp = with_payload(hairpin_spec(IPPROTO_UDP, 12201, 5000, 0), 4);
 	const struct frame_case cases[] = {
 		/* Forwarded from bk0's address. */
-		{ .name = "XDP hairpin: tcp SYN 198.18.0.5:12200 on bk0 -> 192.0.2.1:8080 (pub0's "
-			  "forward rule)",
-		  .ifindex = if_bk0,
-		  .in = F(syn),
-		  .verdict = XDP_REDIRECT,
-		  .out = OUT_FRAME,
-		  .want = F(fwd_of(syn, 12200, 80)),
-		  .check = check_csums },
-		{ .name = "XDP hairpin reply backend:80 -> 198.18.0.1:12200",
-		  .ifindex = if_bk0,
-		  .in = F(reply),
-		  .verdict = XDP_REDIRECT,
-		  .out = OUT_FRAME,
-		  .want = F(spec_rewritten(reply, MAC_HP, MAC_BK0, A_PUB0, A_HP, 8080, 12200)),
-		  .check = check_csums },
-		{ .name = "tc hairpin: udp 198.18.0.5:12201 on bk0 -> 192.0.2.1:5000",
-		  .tc = 1,
-		  .ifindex = if_bk0,
-		  .in = F(udp),
-		  .verdict = TC_ACT_REDIRECT,
-		  .out = OUT_FRAME,
-		  .want = F(fwd_of(udp, 12201, 5000)),
-		  .check = check_csums },
+		redirect_case("XDP hairpin: tcp SYN 198.18.0.5:12200 on bk0 -> 192.0.2.1:8080 "
+			      "(pub0's forward rule)",
+			      0, if_bk0, syn, fwd_of(syn, 12200, 80)),
+		redirect_case("XDP hairpin reply backend:80 -> 198.18.0.1:12200", 0, if_bk0, reply,
+			      spec_rewritten(reply, MAC_HP, MAC_BK0, A_PUB0, A_HP, 8080, 12200)),
+		redirect_case("tc hairpin: udp 198.18.0.5:12201 on bk0 -> 192.0.2.1:5000", 1,
+			      if_bk0, udp, fwd_of(udp, 12201, 5000)),
 		{ .name = "XDP tcp SYN 198.18.0.5 -> 192.0.2.1:8082 (no rule: for the router)",
 		  .ifindex = if_bk0,
 		  .in = F(hairpin_spec(IPPROTO_TCP, 12202, 8082, TCP_SYN)),
