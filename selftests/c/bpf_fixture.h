@@ -349,7 +349,8 @@ static FX_UNUSED struct frame_case with_count(struct frame_case c, int id, uint6
 }
 
 /* Runs one case as the subtest "group: name" (group may be NULL); got is
- * the output frame. 1 if every check passed. */
+ * the output frame. Its counter deltas are its own: the counters are
+ * marked (cnt_mark) as it starts. 1 if every check passed. */
 static FX_UNUSED int frame_case_run(const char *group, const struct frame_case *c,
 				    struct frame *got)
 {
@@ -386,5 +387,38 @@ static FX_UNUSED int frame_cases_run(const char *group, const struct frame_case 
 
 #define FRAME_CASES_RUN(group, cases) \
 	frame_cases_run(group, cases, sizeof(cases) / sizeof((cases)[0]))
+
+/* Source port (TCP/UDP) or echo id (ICMP) of a frame; 0 if unparsable. */
+static FX_UNUSED uint16_t frame_sport(const struct frame *f)
+{
+	struct pkt_view v = pkt_view(f->b, f->len);
+
+	if (!v.ok || v.l4len < 8)
+		return 0;
+	return pkt_get16(f->b + v.l4 + (v.proto == IPPROTO_ICMP ? 4 : 0));
+}
+
+/* A case whose translation picks the source port (ICMP: the echo id)
+ * from port_lo..port_hi: checks the verdict, the port, then the frame as
+ * `want` with that port, and its checksums. The port, 0 if none. */
+static FX_UNUSED uint16_t run_picking_port(const char *what, int tc, int ifindex,
+					   struct pkt_spec in, struct pkt_spec want)
+{
+	struct frame f = F(in), got, want_f;
+	uint16_t port = 0;
+
+	if (run_case(tc, what, ifindex, &f, tc ? TC_ACT_REDIRECT : XDP_REDIRECT, NULL, &got))
+		port = frame_sport(&got);
+	if (!tap_ok(port >= XM_DEFAULT_PORT_LO && port <= XM_DEFAULT_PORT_HI,
+		    "%s: source port %u from port_lo..port_hi %u-%u", what, port,
+		    XM_DEFAULT_PORT_LO, XM_DEFAULT_PORT_HI))
+		pkt_hex("got", got.b, got.len, diag_fmt);
+	want.sport = port;
+	want_f = F(want);
+	if (!tap_ok(same_frame(&got, &want_f), "%s: rest of the frame as expected", what))
+		hexdiff(&got, &want_f);
+	check_csums(what, &got);
+	return port;
+}
 
 #endif

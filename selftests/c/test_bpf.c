@@ -82,27 +82,39 @@ static int setup_maps(void)
 
 static void test_xdp_tcp(void)
 {
-	struct pkt_spec s, r;
+	struct pkt_spec syn = client_spec(IPPROTO_TCP, 40000, 8080, TCP_SYN),
+			syn_ack = backend_spec(IPPROTO_TCP, 80, 40000, TCP_SYN | TCP_ACK),
+			data = with_payload(client_spec(IPPROTO_TCP, 40000, 8080,
+							TCP_ACK | TCP_PSH),
+					    sizeof(PAYLOAD) - 1),
+			s, r;
+	const struct frame_case syn_case =
+		with_count(with_count(redirect_case("XDP tcp SYN 192.0.2.10:40000 -> "
+						    "192.0.2.1:8080 (forward)",
+						    0, if_pub0, syn, fwd_of(syn, 40000, 80)),
+				      XM_C_FLOW_NEW, 1),
+			   XM_C_FWD_XDP, 1);
+	const struct frame_case syn_ack_case = with_count(
+		redirect_case("XDP tcp SYN-ACK 198.18.0.2:80 -> 198.18.0.1:40000 (reply)", 0,
+			      if_bk0, syn_ack, rev_of(syn_ack, A_CLIENT, MAC_CLIENT, 8080, 40000)),
+		XM_C_FLOW_NEW, 0);
+	const struct frame_case data_case =
+		redirect_case("XDP tcp ACK with 41-byte payload on the established flow", 0,
+			      if_pub0, data, fwd_of(data, 40000, 80));
 	struct frame in, want, got;
 	struct xm_flow f;
 	struct xm_rule_stats rs0, rs1;
 	struct xm_iface_stats is0a, is1a, is0b, is1b;
+	uint16_t port;
 	const char *w;
 
 	flows_clear();
 	rs0 = rule_stats_read(RULE_TCP);
 	is0a = iface_stats_read(0);
 	is1a = iface_stats_read(1);
-	cnt_mark();
 
-	w = "XDP tcp SYN 192.0.2.10:40000 -> 192.0.2.1:8080 (forward)";
-	s = client_spec(IPPROTO_TCP, 40000, 8080, TCP_SYN);
-	in = F(s);
-	want = F(fwd_of(s, 40000, 80));
-	run_case(0, w, if_pub0, &in, XDP_REDIRECT, &want, &got);
-	check_csums(w, &got);
-	cnt_check(XM_C_FLOW_NEW, 1, w);
-	cnt_check(XM_C_FWD_XDP, 1, w);
+	w = syn_case.name;
+	frame_case_run(NULL, &syn_case, &got);
 	TAP_EQ(flows_count(), 2, "%s: two flow entries (original + reply)", w);
 	tap_ok(flow_get(A_CLIENT, A_PUB0, 40000, 8080, IPPROTO_TCP, &f) == 0 &&
 		       flow_eq(&f, A_BK0, A_BACKEND, 40000, 80, if_bk0, MAC_BACKEND, 0,
@@ -118,14 +130,8 @@ static void test_xdp_tcp(void)
 	       "via pub0, client's MACs",
 	       w);
 
-	w = "XDP tcp SYN-ACK 198.18.0.2:80 -> 198.18.0.1:40000 (reply)";
-	cnt_mark();
-	r = backend_spec(IPPROTO_TCP, 80, 40000, TCP_SYN | TCP_ACK);
-	in = F(r);
-	want = F(rev_of(r, A_CLIENT, MAC_CLIENT, 8080, 40000));
-	run_case(0, w, if_bk0, &in, XDP_REDIRECT, &want, &got);
-	check_csums(w, &got);
-	cnt_check(XM_C_FLOW_NEW, 0, w);
+	w = syn_ack_case.name;
+	frame_case_run(NULL, &syn_ack_case, &got);
 	TAP_EQ(flows_count(), 2, "%s: still two flow entries", w);
 	/* Both entries carry the TCP state (bpf/flow.h: a change is written to
 	 * both; the sweeper reads the ORIG one). */
@@ -136,13 +142,7 @@ static void test_xdp_tcp(void)
 	TAP_EQ(f.state, XM_ST_ESTABLISHED,
 	       "%s: reply entry's TCP state is ESTABLISHED after the reply", w);
 
-	w = "XDP tcp ACK with 41-byte payload on the established flow";
-	s = with_payload(client_spec(IPPROTO_TCP, 40000, 8080, TCP_ACK | TCP_PSH),
-			 sizeof(PAYLOAD) - 1);
-	in = F(s);
-	want = F(fwd_of(s, 40000, 80));
-	run_case(0, w, if_pub0, &in, XDP_REDIRECT, &want, &got);
-	check_csums(w, &got);
+	frame_case_run(NULL, &data_case, &got);
 
 	rs1 = rule_stats_read(RULE_TCP);
 	tap_ok(rs1.flows - rs0.flows == 1 &&
@@ -167,39 +167,20 @@ static void test_xdp_tcp(void)
 	/* A second client with the same source port: the masquerade tuple
 	 * (tcp, 198.18.0.1:40000, backend:80) is taken, so another port. */
 	w = "XDP tcp SYN 192.0.2.11:40000 -> :8080 (client port already taken)";
-	{
-		struct pkt_view v;
-		uint16_t port = 0;
+	s = client_spec(IPPROTO_TCP, 40000, 8080, TCP_SYN);
+	s.smac = MAC_CLIENT2;
+	s.saddr = A_CLIENT2;
+	port = run_picking_port(w, 0, if_pub0, s, fwd_of(s, 0, 80));
+	tap_ok(flows_count() == 4 && flow_get(A_BACKEND, A_BK0, 80, port, IPPROTO_TCP, &f) == 0 &&
+		       flow_eq(&f, A_PUB0, A_CLIENT2, 8080, 40000, if_pub0, MAC_CLIENT2, 0,
+			       XM_FLOW_REPLY | XM_FLOW_L2_VALID, RULE_TCP),
+	       "%s: reply entry keyed on the new port, back to 192.0.2.11:40000", w);
 
-		s = client_spec(IPPROTO_TCP, 40000, 8080, TCP_SYN);
-		s.smac = MAC_CLIENT2;
-		s.saddr = A_CLIENT2;
-		in = F(s);
-		if (run_case(0, w, if_pub0, &in, XDP_REDIRECT, NULL, &got)) {
-			v = pkt_view(got.b, got.len);
-			if (v.ok)
-				port = pkt_get16(got.b + v.l4);
-		}
-		if (!tap_ok(port >= XM_DEFAULT_PORT_LO && port <= XM_DEFAULT_PORT_HI,
-			    "%s: source port %u from the masquerade range %u-%u", w, port,
-			    XM_DEFAULT_PORT_LO, XM_DEFAULT_PORT_HI))
-			pkt_hex("got", got.b, got.len, diag_fmt);
-		want = F(fwd_of(s, port, 80));
-		if (!tap_ok(same_frame(&got, &want), "%s: rest of the frame as expected", w))
-			hexdiff(&got, &want);
-		check_csums(w, &got);
-		tap_ok(flows_count() == 4 &&
-			       flow_get(A_BACKEND, A_BK0, 80, port, IPPROTO_TCP, &f) == 0 &&
-			       flow_eq(&f, A_PUB0, A_CLIENT2, 8080, 40000, if_pub0, MAC_CLIENT2, 0,
-				       XM_FLOW_REPLY | XM_FLOW_L2_VALID, RULE_TCP),
-		       "%s: reply entry keyed on the new port, back to 192.0.2.11:40000", w);
-
-		w = "XDP tcp reply to the reallocated port";
-		r = backend_spec(IPPROTO_TCP, 80, port, TCP_SYN | TCP_ACK);
-		in = F(r);
-		want = F(rev_of(r, A_CLIENT2, MAC_CLIENT2, 8080, 40000));
-		run_case(0, w, if_bk0, &in, XDP_REDIRECT, &want, &got);
-	}
+	w = "XDP tcp reply to the reallocated port";
+	r = backend_spec(IPPROTO_TCP, 80, port, TCP_SYN | TCP_ACK);
+	in = F(r);
+	want = F(rev_of(r, A_CLIENT2, MAC_CLIENT2, 8080, 40000));
+	run_case(0, w, if_bk0, &in, XDP_REDIRECT, &want, &got);
 }
 
 static void test_xdp_udp(void)
