@@ -374,6 +374,15 @@ static FX_UNUSED int frame_case_run(const char *group, const struct frame_case *
 	return ok;
 }
 
+/* One case, given by value; its name, for the checks that follow it. */
+static FX_UNUSED const char *run_frame_case(struct frame_case c)
+{
+	struct frame got;
+
+	frame_case_run(NULL, &c, &got);
+	return c.name;
+}
+
 /* A table of cases, one after the other. */
 static FX_UNUSED int frame_cases_run(const char *group, const struct frame_case *cases, size_t n)
 {

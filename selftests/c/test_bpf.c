@@ -183,82 +183,80 @@ static void test_xdp_tcp(void)
 	run_case(0, w, if_bk0, &in, XDP_REDIRECT, &want, &got);
 }
 
+/* A client datagram to 5000 with a 10-byte payload in pl whose last word
+ * is chosen so that the forwarded datagram's checksum computes to 0,
+ * which must be sent as 0xffff (RFC 768). The spec; *ok 0 when no word
+ * does it. */
+static struct pkt_spec udp_summing_to_zero(uint16_t sport, uint8_t pl[10], int *ok)
+{
+	struct pkt_spec s = client_spec(IPPROTO_UDP, sport, 5000, 0);
+	struct frame t;
+	struct pkt_view v;
+
+	s.payload = pl;
+	s.plen = 10;
+	pl[8] = pl[9] = 0;
+	t = F(fwd_of(s, sport, 5000));
+	v = pkt_view(t.b, t.len);
+	/* The sum with a zero checksum field and the last word zero; the
+	 * word is its complement. */
+	pkt_put16(t.b + v.l4 + 6, 0);
+	pkt_put16(pl + 8, (uint16_t)~pkt_fold(
+				  pkt_sum(t.b + v.l4, v.l4len, pkt_pseudo(t.b + v.l3, v.l4len))));
+	t = F(fwd_of(s, sport, 5000));
+	v = pkt_view(t.b, t.len);
+	*ok = pkt_l4_csum(t.b + v.l3, t.b + v.l4, v.l4len, 6) == 0 &&
+	      pkt_get16(t.b + v.l4 + 6) == 0xffff;
+	return s;
+}
+
+/* The UDP checksum field of a frame; -1 if unparsable. */
+static int udp_csum_field(const struct frame *f)
+{
+	struct pkt_view v = pkt_view(f->b, f->len);
+
+	return v.ok && v.proto == IPPROTO_UDP ? pkt_get16(f->b + v.l4 + 6) : -1;
+}
+
 static void test_xdp_udp(void)
 {
-	struct pkt_spec s, r, e;
-	struct frame in, want, got;
+	struct pkt_spec udp = with_payload(client_spec(IPPROTO_UDP, 5353, 5000, 0), 9),
+			reply = with_payload(backend_spec(IPPROTO_UDP, 5000, 5353, 0), 20),
+			no_csum = with_payload(client_spec(IPPROTO_UDP, 5354, 5000, 0), 12), s;
 	uint8_t pl[10] = { 'u', 'd', 'p', '-', 'z', 'e', 'r', 'o', 0, 0 };
+	struct frame got;
 	const char *w;
+	int ok;
 
+	no_csum.l4cs = L4CS_ZERO;
 	flows_clear();
-	w = "XDP udp 192.0.2.10:5353 -> 192.0.2.1:5000 (forward)";
-	s = client_spec(IPPROTO_UDP, 5353, 5000, 0);
-	s.payload = PAYLOAD;
-	s.plen = 9;
-	in = F(s);
-	want = F(fwd_of(s, 5353, 5000));
-	run_case(0, w, if_pub0, &in, XDP_REDIRECT, &want, &got);
-	check_csums(w, &got);
-	tap_ok(flows_count() == 2, "%s: two flow entries", w);
-
-	w = "XDP udp 198.18.0.2:5000 -> 198.18.0.1:5353 (reply)";
-	r = backend_spec(IPPROTO_UDP, 5000, 5353, 0);
-	r.payload = PAYLOAD;
-	r.plen = 20;
-	in = F(r);
-	want = F(rev_of(r, A_CLIENT, MAC_CLIENT, 5000, 5353));
-	run_case(0, w, if_bk0, &in, XDP_REDIRECT, &want, &got);
-	check_csums(w, &got);
-
-	w = "XDP udp with checksum 0 (none)";
-	s = client_spec(IPPROTO_UDP, 5354, 5000, 0);
-	s.payload = PAYLOAD;
-	s.plen = 12;
-	s.l4cs = L4CS_ZERO;
-	in = F(s);
-	want = F(fwd_of(s, 5354, 5000));
-	run_case(0, w, if_pub0, &in, XDP_REDIRECT, &want, &got);
+	w = run_frame_case(redirect_case("XDP udp 192.0.2.10:5353 -> 192.0.2.1:5000 (forward)", 0,
+					 if_pub0, udp, fwd_of(udp, 5353, 5000)));
+	TAP_EQ(flows_count(), 2, "%s: two flow entries", w);
+	run_frame_case(redirect_case("XDP udp 198.18.0.2:5000 -> 198.18.0.1:5353 (reply)", 0,
+				     if_bk0, reply,
+				     rev_of(reply, A_CLIENT, MAC_CLIENT, 5000, 5353)));
 	{
-		struct pkt_view v = pkt_view(got.b, got.len);
+		/* checksum 0 (none) stays 0: not a recomputed one */
+		const struct frame_case c =
+			with_check(redirect_case("XDP udp with checksum 0 (none)", 0, if_pub0,
+						 no_csum, fwd_of(no_csum, 5354, 5000)),
+				   NULL);
 
-		tap_ok(v.ok && pkt_get16(got.b + v.l4 + 6) == 0,
-		       "%s: translated frame keeps UDP checksum 0", w);
+		frame_case_run(NULL, &c, &got);
+		TAP_EQ(udp_csum_field(&got), 0, "%s: translated frame keeps UDP checksum 0",
+		       c.name);
 	}
 
-	/* A payload chosen so that the translated datagram's checksum
-	 * computes to 0, which must be sent as 0xffff (RFC 768). */
 	w = "XDP udp whose translated checksum computes to 0";
-	s = client_spec(IPPROTO_UDP, 5355, 5000, 0);
-	s.payload = pl;
-	s.plen = sizeof(pl);
-	e = fwd_of(s, 5355, 5000);
-	{
-		struct frame t = F(e);
-		struct pkt_view v = pkt_view(t.b, t.len);
-		uint32_t acc;
-		uint16_t word;
+	s = udp_summing_to_zero(5355, pl, &ok);
+	if (!ok) {
+		tap_ok(1, "%s # SKIP could not construct the datagram", w);
+	} else {
+		const struct frame_case c = redirect_case(w, 0, if_pub0, s, fwd_of(s, 5355, 5000));
 
-		/* Sum of the translated datagram with a zero checksum field and
-		 * the last payload word zero; pick that word to make it 0xffff. */
-		pkt_put16(t.b + v.l4 + 6, 0);
-		acc = pkt_pseudo(t.b + v.l3, v.l4len);
-		acc = pkt_sum(t.b + v.l4, v.l4len, acc);
-		word = (uint16_t)~pkt_fold(acc);
-		pkt_put16(pl + 8, word);
-		e = fwd_of(s, 5355, 5000);
-		t = F(e);
-		v = pkt_view(t.b, t.len);
-		if (pkt_l4_csum(t.b + v.l3, t.b + v.l4, v.l4len, 6) != 0 ||
-		    pkt_get16(t.b + v.l4 + 6) != 0xffff) {
-			tap_ok(1, "%s # SKIP could not construct the datagram", w);
-		} else {
-			in = F(s);
-			want = t;
-			run_case(0, w, if_pub0, &in, XDP_REDIRECT, &want, &got);
-			v = pkt_view(got.b, got.len);
-			tap_ok(v.ok && pkt_get16(got.b + v.l4 + 6) == 0xffff,
-			       "%s: sent with checksum 0xffff", w);
-		}
+		frame_case_run(NULL, &c, &got);
+		TAP_EQ(udp_csum_field(&got), 0xffff, "%s: sent with checksum 0xffff", w);
 	}
 }
 
@@ -767,24 +765,19 @@ static void test_tc(void)
 			ttl1 = client_spec(IPPROTO_TCP, 45005, 8080, TCP_SYN),
 			cut = client_spec(IPPROTO_TCP, 45008, 8080, TCP_SYN), s;
 	uint8_t pl[10] = { 't', 'c', '-', 'z', 'e', 'r', 'o', '!', 0, 0 };
-	struct frame in, want, got;
 	struct xm_flow f;
 	const char *w;
+	int ok;
 
 	udp0.l4cs = L4CS_ZERO;
 	opts.nopts = 1;
 	ttl1.ttl = 1;
 	flows_clear();
-	{
-		const struct frame_case first =
-			with_count(redirect_case("tc tcp SYN 192.0.2.10:45000 -> 192.0.2.1:8080 "
-						 "(forward, new flow)",
-						 1, if_pub0, syn, fwd_of(syn, 45000, 80)),
-				   XM_C_FWD_TC, 1);
-
-		frame_case_run(NULL, &first, &got);
-		TAP_EQ(flows_count(), 2, "%s: two flow entries", first.name);
-	}
+	w = run_frame_case(with_count(redirect_case("tc tcp SYN 192.0.2.10:45000 -> 192.0.2.1:8080 "
+						    "(forward, new flow)",
+						    1, if_pub0, syn, fwd_of(syn, 45000, 80)),
+				      XM_C_FWD_TC, 1));
+	TAP_EQ(flows_count(), 2, "%s: two flow entries", w);
 	{
 		/* VLAN. In BPF_PROG_TEST_RUN the tag stays in the frame data, so
 		 * the forward pop is visible; the reply's push goes into the skb's
@@ -817,26 +810,11 @@ static void test_tc(void)
 	TAP_EQ(f.out_vlan, 100, "tc tcp SYN tagged VID 100: reply entry remembers TCI 100");
 
 	w = "tc udp whose translated checksum computes to 0 (sent as 0xffff)";
-	s = client_spec(IPPROTO_UDP, 45002, 5000, 0);
-	s.payload = pl;
-	s.plen = sizeof(pl);
-	{
-		struct frame t = F(fwd_of(s, 45002, 5000));
-		struct pkt_view v = pkt_view(t.b, t.len);
-		uint32_t acc;
-
-		pkt_put16(t.b + v.l4 + 6, 0);
-		acc = pkt_sum(t.b + v.l4, v.l4len, pkt_pseudo(t.b + v.l3, v.l4len));
-		pkt_put16(pl + 8, (uint16_t)~pkt_fold(acc));
-		want = F(fwd_of(s, 45002, 5000));
-		v = pkt_view(want.b, want.len);
-		if (pkt_l4_csum(want.b + v.l3, want.b + v.l4, v.l4len, 6) != 0) {
-			tap_ok(1, "%s # SKIP could not construct the datagram", w);
-		} else {
-			in = F(s);
-			run_case(1, w, if_pub0, &in, TC_ACT_REDIRECT, &want, &got);
-		}
-	}
+	s = udp_summing_to_zero(45002, pl, &ok);
+	if (!ok)
+		tap_ok(1, "%s # SKIP could not construct the datagram", w);
+	else
+		run_frame_case(redirect_case(w, 1, if_pub0, s, fwd_of(s, 45002, 5000)));
 
 	{
 #define TC_PASS(desc, frame, ...)                                                                 \

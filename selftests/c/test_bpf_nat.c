@@ -293,24 +293,17 @@ static void test_masq(void)
 			udp_local_port = with_payload(
 				lan_spec(IPPROTO_UDP, A_LAN11, MAC_LAN11, 45000, A_OUT, 53, 0), 5),
 			s;
-	struct frame got;
 	struct xm_flow f;
 	uint16_t port;
 	const char *w;
 	int n;
 
 	flows_clear();
-	{
-		const struct frame_case syn =
-			with_count(redirect_case("XDP masq tcp SYN 198.19.0.10:12345 -> "
-						 "198.18.200.5:443 on "
-						 "lan0 (port outside 32768-60999: kept)",
-						 0, if_lan0, kept, masq_of(kept, 12345)),
-				   XM_C_FLOW_NEW, 1);
-
-		w = syn.name;
-		frame_case_run(NULL, &syn, &got);
-	}
+	w = run_frame_case(with_count(redirect_case("XDP masq tcp SYN 198.19.0.10:12345 -> "
+						    "198.18.200.5:443 on lan0 (port outside "
+						    "32768-60999: kept)",
+						    0, if_lan0, kept, masq_of(kept, 12345)),
+				      XM_C_FLOW_NEW, 1));
 	TAP_EQ(flows_count(), 2, "%s: two flow entries", w);
 	tap_ok(flow_get(A_LAN10, A_OUT, 12345, 443, IPPROTO_TCP, &f) == 0 &&
 		       flow_eq(&f, A_PUB0, A_OUT, 12345, 443, if_pub0, MAC_GW, 0, XM_FLOW_L2_VALID,
@@ -325,15 +318,12 @@ static void test_masq(void)
 	       "198.19.0.10:12345 via lan0",
 	       w);
 
-	{
-		const struct frame_case reply = redirect_case(
-			"XDP masq tcp SYN-ACK 198.18.200.5:443 -> 192.0.2.1:12345 on pub0 (reply)",
-			0, if_pub0, kept_reply, unmasq_of(kept_reply, A_LAN10, MAC_LAN10, 12345));
-
-		frame_case_run(NULL, &reply, &got);
-		flow_get(A_LAN10, A_OUT, 12345, 443, IPPROTO_TCP, &f);
-		TAP_EQ(f.state, XM_ST_ESTABLISHED, "%s: flow ESTABLISHED", reply.name);
-	}
+	w = run_frame_case(redirect_case("XDP masq tcp SYN-ACK 198.18.200.5:443 -> 192.0.2.1:12345 "
+					 "on pub0 (reply)",
+					 0, if_pub0, kept_reply,
+					 unmasq_of(kept_reply, A_LAN10, MAC_LAN10, 12345)));
+	flow_get(A_LAN10, A_OUT, 12345, 443, IPPROTO_TCP, &f);
+	TAP_EQ(f.state, XM_ST_ESTABLISHED, "%s: flow ESTABLISHED", w);
 
 	port = run_picking_port("XDP masq tcp SYN 198.19.0.10:40000 -> 198.18.200.5:443 (port in "
 				"32768-60999: replaced)",
@@ -357,13 +347,8 @@ static void test_masq(void)
 				"32768-60999: replaced)",
 				1, if_lan0, udp_local_port, masq_of(udp_local_port, 0));
 	s = out_spec(IPPROTO_UDP, 53, port, 0);
-	{
-		const struct frame_case reply =
-			redirect_case("tc masq udp reply to the replaced port", 1, if_pub0, s,
-				      unmasq_of(s, A_LAN11, MAC_LAN11, 45000));
-
-		frame_case_run(NULL, &reply, &got);
-	}
+	run_frame_case(redirect_case("tc masq udp reply to the replaced port", 1, if_pub0, s,
+				     unmasq_of(s, A_LAN11, MAC_LAN11, 45000)));
 
 	/* Not masqueraded. */
 	n = flows_count();
@@ -414,16 +399,9 @@ static void test_masq(void)
 	 * (like -s PREFIX -o IFACE -j MASQUERADE). */
 	s = lan_spec(IPPROTO_TCP, A_LAN10, MAC_LAN10, 12351, A_OUT, 443, TCP_SYN);
 	s.dmac = MAC_BK0;
-	{
-		const struct frame_case on_bk0 = redirect_case("tc masq tcp SYN 198.19.0.10:12351 "
-							       "-> 198.18.200.5:443 "
-							       "arriving on bk0 (ingress not part "
-							       "of the rule)",
-							       1, if_bk0, s, masq_of(s, 12351));
-
-		w = on_bk0.name;
-		frame_case_run(NULL, &on_bk0, &got);
-	}
+	w = run_frame_case(redirect_case("tc masq tcp SYN 198.19.0.10:12351 -> 198.18.200.5:443 "
+					 "arriving on bk0 (ingress not part of the rule)",
+					 1, if_bk0, s, masq_of(s, 12351)));
 	tap_ok(flow_get(A_OUT, A_PUB0, 443, 12351, IPPROTO_TCP, &f) == 0 &&
 		       flow_eq(&f, A_OUT, A_LAN10, 443, 12351, if_bk0, MAC_LAN10, 0,
 			       XM_FLOW_REPLY | XM_FLOW_L2_VALID, RULE_MASQ),
@@ -452,23 +430,15 @@ static void test_masq_echo(void)
 			second = echo_request(A_LAN11, MAC_LAN11, 0x0777, 16),
 			second_again = echo_request(A_LAN11, MAC_LAN11, 0x0777, 3), /* odd length */
 		reply = echo_reply(0x0777, 16), reply2, want2;
-	struct frame got;
 	struct xm_flow f;
 	uint16_t id2;
 	const char *w;
 
 	flows_clear();
-	{
-		const struct frame_case request =
-			with_count(redirect_case("XDP masq ICMP echo request 198.19.0.10 id 0x0777 "
-						 "-> "
-						 "198.18.200.5",
-						 0, if_lan0, first, masq_of(first, 0x0777)),
-				   XM_C_FLOW_NEW, 1);
-
-		w = request.name;
-		frame_case_run(NULL, &request, &got);
-	}
+	w = run_frame_case(with_count(redirect_case("XDP masq ICMP echo request 198.19.0.10 id "
+						    "0x0777 -> 198.18.200.5",
+						    0, if_lan0, first, masq_of(first, 0x0777)),
+				      XM_C_FLOW_NEW, 1));
 	tap_ok(flow_get(A_OUT, A_PUB0, 0x0777, 0x0777, IPPROTO_ICMP, &f) == 0 &&
 		       flow_eq(&f, A_OUT, A_LAN10, 0x0777, 0x0777, if_lan0, MAC_LAN10, 0,
 			       XM_FLOW_REPLY | XM_FLOW_L2_VALID, RULE_MASQ),
@@ -504,18 +474,13 @@ static void test_masq_echo(void)
 
 		FRAME_CASES_RUN(NULL, cases);
 	}
-	{
-		const struct frame_case no_flow = {
-			.name = "XDP ICMP echo reply 198.18.200.5 -> 192.0.2.1 with an id of no "
-				"flow",
-			.ifindex = if_pub0,
-			.in = F(echo_reply(0x0999, 0)),
-			.verdict = XDP_PASS,
-			.out = OUT_UNTOUCHED,
-		};
-
-		frame_case_run(NULL, &no_flow, &got);
-	}
+	run_frame_case((struct frame_case){
+		.name = "XDP ICMP echo reply 198.18.200.5 -> 192.0.2.1 with an id of no flow",
+		.ifindex = if_pub0,
+		.in = F(echo_reply(0x0999, 0)),
+		.verdict = XDP_PASS,
+		.out = OUT_UNTOUCHED,
+	});
 }
 
 /* ---- 3. ICMP errors (RFC 5508) ------------------------------------------ */
@@ -716,8 +681,7 @@ static void test_masq_frags(void)
 	{
 		const struct frame_case later = {
 			.name = "XDP masq later fragment (offset 24, same IP id): addresses, TTL, "
-				"IP "
-				"checksum only",
+				"IP checksum only",
 			.ifindex = if_lan0,
 			.in = F(fr.later),
 			.verdict = XDP_REDIRECT,
@@ -916,20 +880,15 @@ static void test_pmtu(void)
 	if (run_case(1, w, if_pub0, &in, TC_ACT_REDIRECT, NULL, &got)) {
 		struct pkt_view v = pkt_view(got.b, got.len);
 		struct pkt_csums c = pkt_check_csums(got.b, got.len);
-		struct pkt_spec e = {
-			.dmac = MAC_CLIENT,
-			.smac = MAC_PUB0,
-			.saddr = A_PUB0,
-			.daddr = A_CLIENT,
-			.proto = IPPROTO_ICMP,
-			.raw_l4 = 1,
-		};
+		struct pkt_spec e =
+			spec_between(IPPROTO_ICMP, MAC_PUB0, A_PUB0, 0, MAC_CLIENT, A_CLIENT, 0, 0);
 		uint32_t sa = 0, da = 0;
 
 		/* Built independently: type 3 code 4, next-hop MTU 1280 in bytes
 		 * 6-7, the original IP header + 8 bytes quoted. The header fields
 		 * the sender chooses (TOS, id, flags, TTL) are taken from the
 		 * output, then the checksum recomputed. */
+		e.raw_l4 = 1;
 		e.plen = pkt_icmp_msg(msg, sizeof(msg), 3, 4, 1280, in.b + 14, 28);
 		e.payload = msg;
 		want = F(e);
