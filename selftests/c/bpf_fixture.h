@@ -329,6 +329,32 @@ static FX_UNUSED struct frame_case redirect_case(const char *name, int tc, int i
 	return c;
 }
 
+/* A case passed to the kernel untouched: XDP_PASS or TC_ACT_OK, the
+ * input byte for byte. */
+static FX_UNUSED struct frame_case pass_case(const char *name, int tc, int ifindex,
+					     struct pkt_spec in)
+{
+	struct frame_case c = {
+		.name = name,
+		.tc = tc,
+		.ifindex = ifindex,
+		.in = F(in),
+		.verdict = tc ? TC_ACT_OK : XDP_PASS,
+		.out = OUT_UNTOUCHED,
+	};
+	return c;
+}
+
+/* Only the IPv4 header checksum, where the L4 one is not the frame's
+ * own to check (fragments, partial checksums). */
+static FX_UNUSED void check_ip_csum(const char *what, const struct frame *got)
+{
+	struct pkt_view v = pkt_view(got->b, got->len);
+
+	tap_ok(v.ok && pkt_ip_csum(got->b + v.l3) == pkt_get16(got->b + v.l3 + 10),
+	       "%s: IPv4 header checksum equals full recomputation", what);
+}
+
 /* The case with another check of its output (NULL: none). */
 static FX_UNUSED struct frame_case
 with_check(struct frame_case c, void (*check)(const char *what, const struct frame *got))

@@ -285,46 +285,37 @@ static void test_xdp_range(void)
 
 static void test_xdp_vlan(void)
 {
-	struct pkt_spec s, r;
-	struct frame in, want, got;
+	/* The reply's L2 header: client MAC, pub0 MAC, 802.1Q VID 100, IPv4. */
+	static const uint8_t tagged_l2[18] = {
+		0x02, 0,    0,	  0,	0x00, 0x10, 0x02, 0,	0,
+		0,    0x01, 0x01, 0x81, 0x00, 0x00, 0x64, 0x08, 0x00,
+	};
+	struct pkt_spec syn = with_tag(client_spec(IPPROTO_TCP, 41000, 8080, TCP_SYN), 100),
+			reply = backend_spec(IPPROTO_TCP, 80, 41000, TCP_SYN | TCP_ACK);
+	const struct frame_case forward = redirect_case("XDP tcp SYN tagged 802.1Q VID 100 "
+							"(forward leaves untagged)",
+							0, if_pub0, syn, fwd_of(syn, 41000, 80)),
+				back = redirect_case(
+					"XDP tcp reply for the tagged client (leaves "
+					"tagged VID 100)",
+					0, if_bk0, reply,
+					with_tag(rev_of(reply, A_CLIENT, MAC_CLIENT, 8080, 41000),
+						 100));
+	struct frame got;
 	struct xm_flow f;
-	const char *w;
 
 	flows_clear();
-	w = "XDP tcp SYN tagged 802.1Q VID 100 (forward leaves untagged)";
-	s = client_spec(IPPROTO_TCP, 41000, 8080, TCP_SYN);
-	s.tagged = 1;
-	s.tci = 100;
-	in = F(s);
-	want = F(fwd_of(s, 41000, 80));
-	run_case(0, w, if_pub0, &in, XDP_REDIRECT, &want, &got);
-	tap_ok(got.len == in.len - 4 && got.b[12] == 0x08 && got.b[13] == 0x00 && got.b[14] == 0x45,
-	       "%s: no tag, ethertype 0x0800 at byte 12, IPv4 at byte 14", w);
-	check_csums(w, &got);
+	frame_case_run(NULL, &forward, &got);
+	tap_ok(got.len == forward.in.len - 4 && got.b[12] == 0x08 && got.b[13] == 0x00 &&
+		       got.b[14] == 0x45,
+	       "%s: no tag, ethertype 0x0800 at byte 12, IPv4 at byte 14", forward.name);
 	tap_ok(flow_get(A_BACKEND, A_BK0, 80, 41000, IPPROTO_TCP, &f) == 0 && f.out_vlan == 100,
-	       "%s: reply entry remembers TCI 100", w);
+	       "%s: reply entry remembers TCI 100", forward.name);
 
-	w = "XDP tcp reply for the tagged client (leaves tagged VID 100)";
-	r = backend_spec(IPPROTO_TCP, 80, 41000, TCP_SYN | TCP_ACK);
-	in = F(r);
-	{
-		struct pkt_spec e = rev_of(r, A_CLIENT, MAC_CLIENT, 8080, 41000);
-
-		e.tagged = 1;
-		e.tci = 100;
-		want = F(e);
-	}
-	run_case(0, w, if_bk0, &in, XDP_REDIRECT, &want, &got);
-	{
-		static const uint8_t l2[18] = {
-			0x02, 0,    0,	  0,	0x00, 0x10, 0x02, 0,	0,
-			0,    0x01, 0x01, 0x81, 0x00, 0x00, 0x64, 0x08, 0x00,
-		};
-		tap_ok(got.len == in.len + 4 && memcmp(got.b, l2, sizeof(l2)) == 0 &&
-			       got.b[18] == 0x45,
-		       "%s: bytes 0-17 = client MAC, pub0 MAC, 81 00 00 64 08 00; IPv4 at 18", w);
-	}
-	check_csums(w, &got);
+	frame_case_run(NULL, &back, &got);
+	tap_ok(got.len == back.in.len + 4 && memcmp(got.b, tagged_l2, sizeof(tagged_l2)) == 0 &&
+		       got.b[18] == 0x45,
+	       "%s: bytes 0-17 = client MAC, pub0 MAC, 81 00 00 64 08 00; IPv4 at 18", back.name);
 }
 
 static void test_xdp_options(void)
@@ -559,19 +550,22 @@ static void test_xdp_malformed(void)
 
 static void test_xdp_handover(void)
 {
-	struct pkt_spec s;
+	struct pkt_spec partial = client_spec(IPPROTO_TCP, 43000, 8080, TCP_SYN),
+			partial_udp = with_payload(client_spec(IPPROTO_UDP, 43001, 5001, 0), 5),
+			no_tx = client_spec(IPPROTO_TCP, 43002, 8080, TCP_SYN),
+			no_neigh = client_spec(IPPROTO_TCP, 43003, 9001, TCP_SYN),
+			no_neigh_out = fwd_of(no_neigh, 43003, 80);
 	struct frame in, want, got;
 	const char *w;
 
 	/* Partial checksum, as a local veth with tx offload sends it. */
+	partial.l4cs = partial_udp.l4cs = L4CS_PARTIAL;
 	flows_clear();
-	cnt_mark();
-	w = "XDP tcp SYN with a partial checksum (pseudo-header sum only)";
-	s = client_spec(IPPROTO_TCP, 43000, 8080, TCP_SYN);
-	s.l4cs = L4CS_PARTIAL;
-	in = F(s);
-	run_case(0, w, if_pub0, &in, XDP_PASS, &in, &got);
-	cnt_check(XM_C_PASS_CSUM_PARTIAL, 1, w);
+	run_frame_case(with_count(pass_case("XDP tcp SYN with a partial checksum (pseudo-header "
+					    "sum "
+					    "only)",
+					    0, if_pub0, partial),
+				  XM_C_PASS_CSUM_PARTIAL, 1));
 
 	/* The tc program then translates it. BPF_PROG_TEST_RUN builds a
 	 * CHECKSUM_NONE skb (ip_summed cannot be set from userspace), so the
@@ -579,176 +573,160 @@ static void test_xdp_handover(void)
 	 * and the verdict are checked here, not the L4 checksum value; a real
 	 * CHECKSUM_PARTIAL skb is a job for the namespace tests. */
 	w = "tc the same partial-checksum SYN (after XDP handed it over)";
-	{
-		struct pkt_view v;
+	in = F(partial);
+	want = F(fwd_of(partial, 43000, 80));
+	if (run_case(1, w, if_pub0, &in, TC_ACT_REDIRECT, NULL, &got)) {
+		struct pkt_view v = pkt_view(got.b, got.len);
 
-		want = F(fwd_of(s, 43000, 80));
-		if (run_case(1, w, if_pub0, &in, TC_ACT_REDIRECT, NULL, &got)) {
-			v = pkt_view(got.b, got.len);
-			if (v.ok && got.len == want.len)
-				memcpy(want.b + v.l4 + 16, got.b + v.l4 + 16, 2);
-		}
-		if (!tap_ok(same_frame(&got, &want),
-			    "%s: translated (all bytes but the L4 checksum as expected)", w))
-			hexdiff(&got, &want);
-		v = pkt_view(got.b, got.len);
-		tap_ok(v.ok && pkt_ip_csum(got.b + v.l3) == pkt_get16(got.b + v.l3 + 10),
-		       "%s: IPv4 header checksum equals full recomputation", w);
+		if (v.ok && got.len == want.len)
+			memcpy(want.b + v.l4 + 16, got.b + v.l4 + 16, 2);
 	}
+	if (!tap_ok(same_frame(&got, &want),
+		    "%s: translated (all bytes but the L4 checksum as expected)", w))
+		hexdiff(&got, &want);
+	check_ip_csum(w, &got);
 
-	w = "XDP udp with a partial checksum";
-	cnt_mark();
-	s = client_spec(IPPROTO_UDP, 43001, 5001, 0);
-	s.l4cs = L4CS_PARTIAL;
-	s.payload = PAYLOAD;
-	s.plen = 5;
-	in = F(s);
-	run_case(0, w, if_pub0, &in, XDP_PASS, &in, &got);
-	cnt_check(XM_C_PASS_CSUM_PARTIAL, 1, w);
+	run_frame_case(
+		with_count(pass_case("XDP udp with a partial checksum", 0, if_pub0, partial_udp),
+			   XM_C_PASS_CSUM_PARTIAL, 1));
 
 	/* Egress without XDP_TX_OK: XDP hands the packet to tc. */
 	flows_clear();
 	set_iface(if_bk0, A_BK0, MAC_BK0, 1, XM_IFACE_XDP_ATTACHED, 0);
-	cnt_mark();
-	w = "XDP tcp SYN when bk0 lacks XM_IFACE_XDP_TX_OK";
-	s = client_spec(IPPROTO_TCP, 43002, 8080, TCP_SYN);
-	in = F(s);
-	run_case(0, w, if_pub0, &in, XDP_PASS, &in, &got);
-	cnt_check(XM_C_PASS_TO_TC, 1, w);
-	cnt_check(XM_C_FWD_XDP, 0, w);
-	w = "tc the same SYN (egress without XDP_TX_OK)";
-	want = F(fwd_of(s, 43002, 80));
-	run_case(1, w, if_pub0, &in, TC_ACT_REDIRECT, &want, &got);
-	check_csums(w, &got);
+	{
+		const struct frame_case cases[] = {
+			with_count(with_count(pass_case("XDP tcp SYN when bk0 lacks "
+							"XM_IFACE_XDP_TX_OK",
+							0, if_pub0, no_tx),
+					      XM_C_PASS_TO_TC, 1),
+				   XM_C_FWD_XDP, 0),
+			redirect_case("tc the same SYN (egress without XDP_TX_OK)", 1, if_pub0,
+				      no_tx, fwd_of(no_tx, 43002, 80)),
+		};
+
+		FRAME_CASES_RUN(NULL, cases);
+	}
 	fixture_iface(if_bk0, A_BK0, MAC_BK0, 1, 0);
 
 	/* No neighbour for the backend: the flow is made, XDP hands over, tc
-	 * lets the kernel resolve the MAC (bpf_redirect_neigh). */
+	 * lets the kernel resolve the MAC (bpf_redirect_neigh): the MACs are
+	 * left untouched, the kernel writes them. */
 	flows_clear();
-	cnt_mark();
-	w = "XDP tcp SYN to 9001 (backend 198.18.0.3 has no neighbour entry)";
-	s = client_spec(IPPROTO_TCP, 43003, 9001, TCP_SYN);
-	in = F(s);
-	run_case(0, w, if_pub0, &in, XDP_PASS, &in, &got);
-	cnt_check(XM_C_PASS_NO_NEIGH, 1, w);
-	tap_ok(flows_count() == 2, "%s: flow created (two entries)", w);
-	w = "tc the same SYN (no neighbour: redirect_neigh, MACs left to the kernel)";
-	{
-		struct pkt_spec e = fwd_of(s, 43003, 80);
-
-		e.daddr = A_NONEIGH;
-		e.dmac = MAC_PUB0; /* untouched: the kernel writes them */
-		e.smac = MAC_CLIENT;
-		want = F(e);
-	}
-	run_case(1, w, if_pub0, &in, TC_ACT_REDIRECT, &want, &got);
-	check_csums(w, &got);
+	w = run_frame_case(with_count(pass_case("XDP tcp SYN to 9001 (backend 198.18.0.3 has no "
+						"neighbour entry)",
+						0, if_pub0, no_neigh),
+				      XM_C_PASS_NO_NEIGH, 1));
+	TAP_EQ(flows_count(), 2, "%s: flow created (two entries)", w);
+	no_neigh_out.daddr = A_NONEIGH;
+	no_neigh_out.dmac = MAC_PUB0;
+	no_neigh_out.smac = MAC_CLIENT;
+	run_frame_case(redirect_case("tc the same SYN (no neighbour: redirect_neigh, MACs left to "
+				     "the kernel)",
+				     1, if_pub0, no_neigh, no_neigh_out));
 
 	/* The neighbour appears: a flow without a next-hop MAC is resolved
 	 * again by its next packet in a later second, which then goes by XDP.
 	 * Then its MAC changes: a flow idle for 4 s picks the new one up at
 	 * once (a busy one within 4 s, on a second that depends on the flow). */
-	s.tcp_flags = TCP_ACK;
-	in = F(s);
+	no_neigh.tcp_flags = TCP_ACK;
 	for (int step = 0; step < 2; step++) {
 		static const uint8_t macs[2][6] = { { 0x02, 0, 0, 0, 0, 0x03 },
 						    { 0x02, 0, 0, 0, 0, 0x04 } };
 		uint32_t idle = step ? 5 : 2;
-		struct pkt_spec e = fwd_of(s, 43003, 80);
+		struct pkt_spec e = fwd_of(no_neigh, 43003, 80);
 
 		sh("ip neigh replace 198.18.0.3 lladdr 02:00:00:00:00:0%d dev bk0 nud permanent",
 		   3 + step);
 		tap_ok(flow_age(A_CLIENT, A_PUB0, 43003, 9001, IPPROTO_TCP, idle) == 0,
 		       "flow aged by %u s", idle);
-		w = step ? "XDP tcp ACK to 9001 after the neighbour's MAC changed, flow idle 5 s" :
-			   "XDP tcp ACK to 9001 after the backend's neighbour appeared";
 		e.daddr = A_NONEIGH;
 		e.dmac = macs[step];
-		want = F(e);
-		run_case(0, w, if_pub0, &in, XDP_REDIRECT, &want, &got);
-		check_csums(w, &got);
+		run_frame_case(redirect_case(step ? "XDP tcp ACK to 9001 after the neighbour's MAC "
+						    "changed, flow idle 5 s" :
+						    "XDP tcp ACK to 9001 after the backend's "
+						    "neighbour appeared",
+					     0, if_pub0, no_neigh, e));
 	}
 	sh("ip neigh del 198.18.0.3 dev bk0");
 
 	/* No route at all. */
 	flows_clear();
-	cnt_mark();
-	w = "XDP tcp SYN to 9002 (backend 198.19.200.1 has no route)";
-	s = client_spec(IPPROTO_TCP, 43004, 9002, TCP_SYN);
-	in = F(s);
-	run_case(0, w, if_pub0, &in, XDP_DROP, NULL, &got);
-	cnt_check(XM_C_DROP_NO_ROUTE, 1, w);
-	tap_ok(flows_count() == 0, "%s: no flow", w);
+	w = run_frame_case((struct frame_case){
+		.name = "XDP tcp SYN to 9002 (backend 198.19.200.1 has no route)",
+		.ifindex = if_pub0,
+		.in = F(client_spec(IPPROTO_TCP, 43004, 9002, TCP_SYN)),
+		.verdict = XDP_DROP,
+		.counts = { COUNTS(XM_C_DROP_NO_ROUTE, 1) },
+	});
+	TAP_EQ(flows_count(), 0, "%s: no flow", w);
 
 	/* Route leaves by an interface xmasq does not manage. */
-	cnt_mark();
-	w = "XDP tcp SYN to 9003 (backend 198.51.100.2 via unmanaged pub1)";
-	s = client_spec(IPPROTO_TCP, 43005, 9003, TCP_SYN);
-	in = F(s);
-	run_case(0, w, if_pub0, &in, XDP_PASS, &in, &got);
-	cnt_check(XM_C_PASS_EGRESS_UNMANAGED, 1, w);
-	tap_ok(flows_count() == 0, "%s: no flow", w);
+	w = run_frame_case(
+		with_count(pass_case("XDP tcp SYN to 9003 (backend 198.51.100.2 via "
+				     "unmanaged pub1)",
+				     0, if_pub0, client_spec(IPPROTO_TCP, 43005, 9003, TCP_SYN)),
+			   XM_C_PASS_EGRESS_UNMANAGED, 1));
+	TAP_EQ(flows_count(), 0, "%s: no flow", w);
 }
 
 static void test_xdp_ttl_gen(void)
 {
-	struct pkt_spec s;
-	struct frame in, want, got;
+	struct pkt_spec ttl1 = client_spec(IPPROTO_TCP, 44000, 8080, TCP_SYN),
+			syn = client_spec(IPPROTO_TCP, 44001, 8080, TCP_SYN), ack_ttl1 = syn,
+			ttl2 = client_spec(IPPROTO_TCP, 44002, 8080, TCP_SYN),
+			gen1 = client_spec(IPPROTO_TCP, 44003, 8081, TCP_SYN),
+			gen0 = client_spec(IPPROTO_TCP, 44004, 8080, TCP_SYN),
+			one_addr = client_spec(IPPROTO_TCP, 44005, 8443, TCP_SYN);
 	const char *w;
-	int n;
+
+	ttl1.ttl = 1;
+	ack_ttl1.tcp_flags = TCP_ACK;
+	ack_ttl1.ttl = 1;
+	ttl2.ttl = 2;
+	flows_clear();
+	w = run_frame_case(with_count(pass_case("XDP tcp SYN to 8080 with ttl=1 (passed to the "
+						"kernel untouched)",
+						0, if_pub0, ttl1),
+				      XM_C_PASS_TTL, 1));
+	TAP_EQ(flows_count(), 0, "%s: no flow created", w);
 
 	flows_clear();
-	cnt_mark();
-	w = "XDP tcp SYN to 8080 with ttl=1 (passed to the kernel untouched)";
-	s = client_spec(IPPROTO_TCP, 44000, 8080, TCP_SYN);
-	s.ttl = 1;
-	in = F(s);
-	run_case(0, w, if_pub0, &in, XDP_PASS, &in, &got);
-	cnt_check(XM_C_PASS_TTL, 1, w);
-	n = flows_count();
-	tap_ok(n == 0, "%s: no flow created (%d entries)", w, n);
+	{
+		const struct frame_case cases[] = {
+			{ .name = "XDP tcp SYN 44001 -> 8080 (set-up for the ttl test)",
+			  .ifindex = if_pub0,
+			  .in = F(syn),
+			  .verdict = XDP_REDIRECT },
+			with_count(pass_case("XDP tcp ACK with ttl=1 on an established flow", 0,
+					     if_pub0, ack_ttl1),
+				   XM_C_PASS_TTL, 1),
+			redirect_case("XDP tcp SYN with ttl=2 (forwarded with ttl=1)", 0, if_pub0,
+				      ttl2, fwd_of(ttl2, 44002, 80)),
+		};
 
-	w = "XDP tcp ACK with ttl=1 on an established flow";
-	flows_clear();
-	s = client_spec(IPPROTO_TCP, 44001, 8080, TCP_SYN);
-	in = F(s);
-	run_case(0, "XDP tcp SYN 44001 -> 8080 (set-up for the ttl test)", if_pub0, &in,
-		 XDP_REDIRECT, NULL, &got);
-	cnt_mark();
-	s.tcp_flags = TCP_ACK;
-	s.ttl = 1;
-	in = F(s);
-	run_case(0, w, if_pub0, &in, XDP_PASS, &in, &got);
-	cnt_check(XM_C_PASS_TTL, 1, w);
-
-	w = "XDP tcp SYN with ttl=2 (forwarded with ttl=1)";
-	s = client_spec(IPPROTO_TCP, 44002, 8080, TCP_SYN);
-	s.ttl = 2;
-	in = F(s);
-	want = F(fwd_of(s, 44002, 80));
-	run_case(0, w, if_pub0, &in, XDP_REDIRECT, &want, &got);
+		FRAME_CASES_RUN(NULL, cases);
+	}
 
 	/* Rule generations: a rule only in generation 1. */
 	flows_clear();
-	s = client_spec(IPPROTO_TCP, 44003, 8081, TCP_SYN);
-	in = F(s);
-	run_case(0, "XDP tcp SYN to 8081 while generation 0 is active (rule only in gen 1)",
-		 if_pub0, &in, XDP_PASS, &in, &got);
+	run_frame_case(pass_case("XDP tcp SYN to 8081 while generation 0 is active (rule only in "
+				 "gen 1)",
+				 0, if_pub0, gen1));
 	set_config(1);
-	want = F(fwd_of(s, 44003, 81));
-	run_case(0, "XDP tcp SYN to 8081 after switching config.active_gen to 1", if_pub0, &in,
-		 XDP_REDIRECT, &want, &got);
-	s = client_spec(IPPROTO_TCP, 44004, 8080, TCP_SYN);
-	in = F(s);
-	run_case(0, "XDP tcp SYN to 8080 in generation 1 (rule only in gen 0)", if_pub0, &in,
-		 XDP_PASS, &in, &got);
+	{
+		const struct frame_case cases[] = {
+			redirect_case("XDP tcp SYN to 8081 after switching config.active_gen to 1",
+				      0, if_pub0, gen1, fwd_of(gen1, 44003, 81)),
+			pass_case("XDP tcp SYN to 8080 in generation 1 (rule only in gen 0)", 0,
+				  if_pub0, gen0),
+		};
+
+		FRAME_CASES_RUN(NULL, cases);
+	}
 	set_config(0);
 
-	w = "XDP tcp SYN to 192.0.2.1:8443 (rule for that address only)";
-	s = client_spec(IPPROTO_TCP, 44005, 8443, TCP_SYN);
-	in = F(s);
-	want = F(fwd_of(s, 44005, 443));
-	run_case(0, w, if_pub0, &in, XDP_REDIRECT, &want, &got);
+	run_frame_case(redirect_case("XDP tcp SYN to 192.0.2.1:8443 (rule for that address only)",
+				     0, if_pub0, one_addr, fwd_of(one_addr, 44005, 443)));
 }
 
 /* ---- tc cases ---------------------------------------------------------- */
