@@ -329,20 +329,26 @@ static FX_UNUSED struct frame_case redirect_case(const char *name, int tc, int i
 	return c;
 }
 
-/* A case passed to the kernel untouched: XDP_PASS or TC_ACT_OK, the
+/* A frame passed to the kernel untouched: XDP_PASS or TC_ACT_OK, the
  * input byte for byte. */
-static FX_UNUSED struct frame_case pass_case(const char *name, int tc, int ifindex,
-					     struct pkt_spec in)
+static FX_UNUSED struct frame_case pass_frame(const char *name, int tc, int ifindex,
+					      struct frame in)
 {
 	struct frame_case c = {
 		.name = name,
 		.tc = tc,
 		.ifindex = ifindex,
-		.in = F(in),
+		.in = in,
 		.verdict = tc ? TC_ACT_OK : XDP_PASS,
 		.out = OUT_UNTOUCHED,
 	};
 	return c;
+}
+
+static FX_UNUSED struct frame_case pass_case(const char *name, int tc, int ifindex,
+					     struct pkt_spec in)
+{
+	return pass_frame(name, tc, ifindex, F(in));
 }
 
 /* Only the IPv4 header checksum, where the L4 one is not the frame's

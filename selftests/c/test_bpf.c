@@ -296,8 +296,8 @@ static void test_xdp_vlan(void)
 							"(forward leaves untagged)",
 							0, if_pub0, syn, fwd_of(syn, 41000, 80)),
 				back = redirect_case(
-					"XDP tcp reply for the tagged client (leaves "
-					"tagged VID 100)",
+					"XDP tcp reply for the tagged client (leaves tagged VID "
+					"100)",
 					0, if_bk0, reply,
 					with_tag(rev_of(reply, A_CLIENT, MAC_CLIENT, 8080, 41000),
 						 100));
@@ -334,9 +334,8 @@ static void test_xdp_options(void)
 				      fwd_of(syn, 42000, 80)),
 			redirect_case("XDP tcp reply with IPv4 options (ihl=7)", 0, if_bk0, reply,
 				      rev_of(reply, A_CLIENT, MAC_CLIENT, 8080, 42000)),
-			redirect_case("XDP udp with IPv4 options (ihl=15, 40 bytes of "
-				      "options)",
-				      0, if_pub0, udp, fwd_of(udp, 42001, 5000)),
+			redirect_case("XDP udp with IPv4 options (ihl=15, 40 bytes of options)", 0,
+				      if_pub0, udp, fwd_of(udp, 42001, 5000)),
 		};
 
 		flows_clear();
@@ -369,20 +368,11 @@ static void test_xdp_not_ours(void)
 		0x01, 0x0d, 0xb8, 0,	0,    0,    0,	  0,	0,    0,    0,	  0,	0,
 		0,    0x01, 0x13, 0x88, 0x13, 0x88, 0x00, 0x08, 0x00, 0x00,
 	};
-#define NOT_OURS(desc, ifindex_, spec)                                                     \
-	{                                                                                  \
-		.name = (desc), .ifindex = (ifindex_), .in = F(spec), .verdict = XDP_PASS, \
-		.out = OUT_UNTOUCHED, .counts = {                                          \
-			COUNTS(XM_C_PASS_NOT_OURS, 1)                                      \
-		}                                                                          \
-	}
-#define NOT_IPV4(desc, bytes)                                                              \
-	{                                                                                  \
-		.name = (desc), .ifindex = if_pub0, .in = raw_frame(bytes, sizeof(bytes)), \
-		.verdict = XDP_PASS, .out = OUT_UNTOUCHED, .counts = {                     \
-			COUNTS(XM_C_PASS_NOT_IPV4, 1)                                      \
-		}                                                                          \
-	}
+#define NOT_OURS(desc, ifindex, spec) \
+	with_count(pass_case(desc, 0, ifindex, spec), XM_C_PASS_NOT_OURS, 1)
+#define NOT_IPV4(desc, bytes)                                                     \
+	with_count(pass_frame(desc, 0, if_pub0, raw_frame(bytes, sizeof(bytes))), \
+		   XM_C_PASS_NOT_IPV4, 1)
 	const struct frame_case cases[] = {
 		NOT_OURS("XDP tcp SYN to a port without a rule (8082)", if_pub0,
 			 client_spec(IPPROTO_TCP, 40000, 8082, TCP_SYN)),
@@ -503,13 +493,8 @@ static void test_xdp_malformed(void)
 
 	udp_opts.nopts = 2;
 	{
-#define MALFORMED(desc, frame)                                                          \
-	{                                                                               \
-		.name = (desc), .ifindex = if_pub0, .in = (frame), .verdict = XDP_PASS, \
-		.out = OUT_UNTOUCHED, .counts = {                                       \
-			COUNTS(XM_C_PASS_MALFORMED, 1)                                  \
-		}                                                                       \
-	}
+#define MALFORMED(desc, frame) \
+	with_count(pass_frame(desc, 0, if_pub0, frame), XM_C_PASS_MALFORMED, 1)
 		const struct frame_case cases[] = {
 			MALFORMED("IPv4 ethertype, frame ends after Ethernet (14 bytes)",
 				  cut_to(base, 14)),
@@ -544,8 +529,8 @@ static void test_xdp_malformed(void)
 	 * a frame cut inside the Ethernet header cannot reach the program
 	 * this way (the parser bounds-checks it: see xm_parse()). */
 	TAP_EQ(run_xdp(if_pub0, &short13, &got, &rc), -EINVAL,
-	       "XDP 13-byte frame (cut inside Ethernet): the kernel refuses it before the "
-	       "program (EINVAL)");
+	       "XDP 13-byte frame (cut inside Ethernet): the kernel refuses it before the program "
+	       "(EINVAL)");
 }
 
 static void test_xdp_handover(void)
@@ -562,8 +547,7 @@ static void test_xdp_handover(void)
 	partial.l4cs = partial_udp.l4cs = L4CS_PARTIAL;
 	flows_clear();
 	run_frame_case(with_count(pass_case("XDP tcp SYN with a partial checksum (pseudo-header "
-					    "sum "
-					    "only)",
+					    "sum only)",
 					    0, if_pub0, partial),
 				  XM_C_PASS_CSUM_PARTIAL, 1));
 
@@ -662,8 +646,8 @@ static void test_xdp_handover(void)
 
 	/* Route leaves by an interface xmasq does not manage. */
 	w = run_frame_case(
-		with_count(pass_case("XDP tcp SYN to 9003 (backend 198.51.100.2 via "
-				     "unmanaged pub1)",
+		with_count(pass_case("XDP tcp SYN to 9003 (backend 198.51.100.2 via unmanaged "
+				     "pub1)",
 				     0, if_pub0, client_spec(IPPROTO_TCP, 43005, 9003, TCP_SYN)),
 			   XM_C_PASS_EGRESS_UNMANAGED, 1));
 	TAP_EQ(flows_count(), 0, "%s: no flow", w);
@@ -763,17 +747,15 @@ static void test_tc(void)
 		 * not copy out: only the untagged data of the reply can be
 		 * checked. */
 		const struct frame_case cases[] = {
-			redirect_case("tc tcp SYN-ACK 198.18.0.2:80 -> 198.18.0.1:45000 "
-				      "(reply)",
-				      1, if_bk0, reply,
+			redirect_case("tc tcp SYN-ACK 198.18.0.2:80 -> 198.18.0.1:45000 (reply)", 1,
+				      if_bk0, reply,
 				      rev_of(reply, A_CLIENT, MAC_CLIENT, 8080, 45000)),
 			/* checksum 0 (none) stays 0: not a recomputed one */
 			with_check(redirect_case("tc udp 192.0.2.10:45001 -> :5000 with checksum 0",
 						 1, if_pub0, udp0, fwd_of(udp0, 45001, 5000)),
 				   NULL),
-			redirect_case("tc tcp SYN tagged VID 100 (forward leaves "
-				      "untagged)",
-				      1, if_pub0, tagged, fwd_of(tagged, 45003, 80)),
+			redirect_case("tc tcp SYN tagged VID 100 (forward leaves untagged)", 1,
+				      if_pub0, tagged, fwd_of(tagged, 45003, 80)),
 			redirect_case("tc reply for the tagged client (tag pushed as skb metadata)",
 				      1, if_bk0, tagged_reply,
 				      rev_of(tagged_reply, A_CLIENT, MAC_CLIENT, 8080, 45003)),
@@ -795,27 +777,24 @@ static void test_tc(void)
 		run_frame_case(redirect_case(w, 1, if_pub0, s, fwd_of(s, 45002, 5000)));
 
 	{
-#define TC_PASS(desc, frame, ...)                                                                 \
-	{                                                                                         \
-		.name = (desc), .tc = 1, .ifindex = if_pub0, .in = (frame), .verdict = TC_ACT_OK, \
-		.out = OUT_UNTOUCHED, .counts = {                                                 \
-			__VA_ARGS__                                                               \
-		}                                                                                 \
-	}
 		const struct frame_case cases[] = {
-			TC_PASS("tc tcp SYN with ttl=1 (passed to the kernel untouched)", F(ttl1),
-				COUNTS(XM_C_PASS_TTL, 1)),
-			TC_PASS("tc tcp SYN to a port without a rule",
-				F(client_spec(IPPROTO_TCP, 45006, 8082, TCP_SYN))),
-			TC_PASS("tc tcp ACK to 8080 without a flow",
-				F(client_spec(IPPROTO_TCP, 45007, 8080, TCP_ACK))),
-			TC_PASS("tc ICMP echo request", F(client_spec(IPPROTO_ICMP, 0x78, 0, 0))),
-			TC_PASS("tc frame cut inside the TCP header", cut_to(F(cut), 14 + 20 + 10),
-				COUNTS(XM_C_PASS_MALFORMED, 1)),
-			TC_PASS("tc tot_len < ihl*4", with_byte(F(cut), 17, 16, 0),
-				COUNTS(XM_C_PASS_MALFORMED, 1)),
+			with_count(pass_case("tc tcp SYN with ttl=1 (passed to the kernel "
+					     "untouched)",
+					     1, if_pub0, ttl1),
+				   XM_C_PASS_TTL, 1),
+			pass_case("tc tcp SYN to a port without a rule", 1, if_pub0,
+				  client_spec(IPPROTO_TCP, 45006, 8082, TCP_SYN)),
+			pass_case("tc tcp ACK to 8080 without a flow", 1, if_pub0,
+				  client_spec(IPPROTO_TCP, 45007, 8080, TCP_ACK)),
+			pass_case("tc ICMP echo request", 1, if_pub0,
+				  client_spec(IPPROTO_ICMP, 0x78, 0, 0)),
+			with_count(pass_frame("tc frame cut inside the TCP header", 1, if_pub0,
+					      cut_to(F(cut), 14 + 20 + 10)),
+				   XM_C_PASS_MALFORMED, 1),
+			with_count(pass_frame("tc tot_len < ihl*4", 1, if_pub0,
+					      with_byte(F(cut), 17, 16, 0)),
+				   XM_C_PASS_MALFORMED, 1),
 		};
-#undef TC_PASS
 
 		FRAME_CASES_RUN("pass", cases);
 	}

@@ -353,14 +353,9 @@ static void test_masq(void)
 	/* Not masqueraded. */
 	n = flows_count();
 	{
-#define NOT_MASQ(desc, spec)                                                            \
-	{                                                                               \
-		.name = (desc), .ifindex = if_lan0, .in = F(spec), .verdict = XDP_PASS, \
-		.out = OUT_UNTOUCHED, .counts = {                                       \
-			COUNTS(XM_C_PASS_NOT_OURS, 1),                                  \
-			COUNTS(XM_C_FLOW_NEW, 0)                                        \
-		}                                                                       \
-	}
+#define NOT_MASQ(desc, spec)                                                             \
+	with_count(with_count(pass_case(desc, 0, if_lan0, spec), XM_C_PASS_NOT_OURS, 1), \
+		   XM_C_FLOW_NEW, 0)
 		const struct frame_case cases[] = {
 			NOT_MASQ("XDP tcp SYN 198.19.0.10 -> 198.19.0.1:22 (the router's own lan0 "
 				 "address)",
@@ -373,8 +368,7 @@ static void test_masq(void)
 			NOT_MASQ("XDP udp 198.19.0.10 -> 198.19.0.1:53 (the router's own address)",
 				 lan_spec(IPPROTO_UDP, A_LAN10, MAC_LAN10, 12348, A_LAN0, 53, 0)),
 			NOT_MASQ("XDP tcp SYN from 198.19.1.10 (outside the prefix 198.19.0.0/24) "
-				 "to "
-				 "198.18.200.5",
+				 "to 198.18.200.5",
 				 lan_spec(IPPROTO_TCP, A_LAN1_10, MAC_LAN1_10, 12349, A_OUT, 443,
 					  TCP_SYN)),
 			NOT_MASQ("XDP udp from 198.19.1.10 (outside the prefix) to 198.18.200.5",
@@ -571,8 +565,7 @@ static void test_icmp_errors(void)
 			icmp_err_case("tc the same udp port unreachable", 1, if_bk0, from_backend,
 				      to_client, 3, 3, 0, &udp_sent, &udp_orig, 0),
 			with_check(icmp_err_case("XDP ICMP frag-needed (MTU 1400) from "
-						 "198.18.0.254 "
-						 "about the tcp SYN",
+						 "198.18.0.254 about the tcp SYN",
 						 0, if_bk0, from_rtr, rtr_to_client, 3, 4, 1400,
 						 &tcp_sent, &tcp_orig, 28),
 				   check_rtr_frag_needed),
@@ -585,8 +578,7 @@ static void test_icmp_errors(void)
 				      0, if_pub0, from_gw, gw_to_lan11, 3, 1, 0, &echo_sent,
 				      &echo_orig, 0),
 			icmp_err_case("XDP ICMP port unreachable from 198.18.200.5 itself about "
-				      "the "
-				      "echo (outer source = it)",
+				      "the echo (outer source = it)",
 				      0, if_pub0, from_out, out_to_lan11, 3, 3, 0, &echo_sent,
 				      &echo_orig, 28),
 		};
@@ -601,24 +593,22 @@ static void test_icmp_errors(void)
 				unknown_udp = client_spec(IPPROTO_UDP, 12001, 5001, 0);
 		struct frame unknown_tcp_sent = F(fwd_of(unknown_tcp, 12999, 80)),
 			     unknown_udp_sent = F(fwd_of(unknown_udp, 12001, 5001));
-#define ICMP_PASS(desc, tc_, quoted, qlen, ...)                                            \
-	{                                                                                  \
-		.name = (desc), .tc = (tc_), .ifindex = if_bk0,                            \
-		.in = icmp_err(from_backend, 64, 3, 3, 0, (quoted), (qlen)),               \
-		.verdict = (tc_) ? TC_ACT_OK : XDP_PASS, .out = OUT_UNTOUCHED, .counts = { \
-			COUNTS(XM_C_ICMP_ERROR, 0),                                        \
-			__VA_ARGS__                                                        \
-		}                                                                          \
-	}
+#define ICMP_PASS(desc, tc, quoted, qlen)                                         \
+	with_count(pass_frame(desc, tc, if_bk0,                                   \
+			      icmp_err(from_backend, 64, 3, 3, 0, quoted, qlen)), \
+		   XM_C_ICMP_ERROR, 0)
 		/* (d) About no flow. (e) Quote too short. */
 		const struct frame_case cases[] = {
-			ICMP_PASS("XDP ICMP port unreachable about a tcp segment of no flow", 0,
-				  &unknown_tcp_sent, 0, COUNTS(XM_C_PASS_NOT_OURS, 1)),
-			ICMP_PASS("tc ICMP port unreachable about a udp datagram of no flow", 1,
-				  &unknown_udp_sent, 0, COUNTS(XM_C_PASS_NOT_OURS, 1)),
+			with_count(ICMP_PASS("XDP ICMP port unreachable about a tcp segment of no "
+					     "flow",
+					     0, &unknown_tcp_sent, 0),
+				   XM_C_PASS_NOT_OURS, 1),
+			with_count(ICMP_PASS("tc ICMP port unreachable about a udp datagram of no "
+					     "flow",
+					     1, &unknown_udp_sent, 0),
+				   XM_C_PASS_NOT_OURS, 1),
 			ICMP_PASS("XDP ICMP port unreachable quoting the IP header + 2 bytes "
-				  "(ports "
-				  "cut)",
+				  "(ports cut)",
 				  0, &tcp_sent, 22),
 			ICMP_PASS("XDP ICMP port unreachable quoting 12 bytes of the IP header", 0,
 				  &tcp_sent, 12),
@@ -655,9 +645,8 @@ static void test_masq_frags(void)
 	 * later one's payload is not the frame's to check: the IPv4 header
 	 * checksum only. */
 	w = run_frame_case(with_count(with_check(redirect_case("XDP masq first fragment (MF, "
-							       "offset "
-							       "0) of udp 198.19.0.10:5400 -> "
-							       "198.18.200.5:53",
+							       "offset 0) of udp 198.19.0.10:5400 "
+							       "-> 198.18.200.5:53",
 							       0, if_lan0, fr.first, fr.first_t),
 						 check_ip_csum),
 				      XM_C_FLOW_NEW, 1));
@@ -689,14 +678,9 @@ static void test_masq_frags(void)
 	unmasqueraded.saddr = A_LAN1_10;
 	unmasqueraded.smac = MAC_LAN1_10;
 	{
-#define NO_FLOW(desc, spec)                                                             \
-	{                                                                               \
-		.name = (desc), .ifindex = if_lan0, .in = F(spec), .verdict = XDP_PASS, \
-		.out = OUT_UNTOUCHED, .counts = {                                       \
-			COUNTS(XM_C_PASS_FRAGMENT, 1),                                  \
-			COUNTS(XM_C_DROP_FRAG_UNKNOWN, 0)                               \
-		}                                                                       \
-	}
+#define NO_FLOW(desc, spec)                                                              \
+	with_count(with_count(pass_case(desc, 0, if_lan0, spec), XM_C_PASS_FRAGMENT, 1), \
+		   XM_C_DROP_FRAG_UNKNOWN, 0)
 		const struct frame_case cases[] = {
 			{ .name = "tc the same later fragment",
 			  .tc = 1,
@@ -706,8 +690,7 @@ static void test_masq_frags(void)
 			  .out = OUT_FRAME,
 			  .want = F(fr.later_t) },
 			{ .name = "XDP masq later fragment whose first was not seen (198.19.0.10 "
-				  "-> "
-				  "198.18.200.5, id 0x6262)",
+				  "-> 198.18.200.5, id 0x6262)",
 			  .ifindex = if_lan0,
 			  .in = F(unseen),
 			  .verdict = XDP_DROP,
@@ -719,16 +702,13 @@ static void test_masq_frags(void)
 			  .verdict = TC_ACT_SHOT },
 			/* Not of a masqueraded source, or for the router. */
 			NO_FLOW("XDP later fragment of no flow from 198.19.0.10 to the router's "
-				"own "
-				"198.19.0.1",
+				"own 198.19.0.1",
 				to_lan0),
 			NO_FLOW("XDP later fragment of no flow from 198.19.0.10 to the router's "
-				"own "
-				"192.0.2.1",
+				"own 192.0.2.1",
 				to_pub0),
 			NO_FLOW("XDP later fragment of no flow from 198.19.1.10 (not masqueraded) "
-				"to "
-				"198.18.200.5",
+				"to 198.18.200.5",
 				unmasqueraded),
 		};
 #undef NO_FLOW
