@@ -145,24 +145,18 @@ static void test_xdp_tcp(void)
 	frame_case_run(NULL, &data_case, &got);
 
 	rs1 = rule_stats_read(RULE_TCP);
-	tap_ok(rs1.flows - rs0.flows == 1 &&
-		       rs1.packets[XM_DIR_ORIG] - rs0.packets[XM_DIR_ORIG] == 2 &&
-		       rs1.packets[XM_DIR_REPLY] - rs0.packets[XM_DIR_REPLY] == 1,
-	       "rule_stats of the tcp rule: 1 flow, 2 original and 1 reply packets");
+	TAP_EQ(rs1.flows - rs0.flows, 1, "rule_stats of the tcp rule: 1 flow");
+	TAP_EQ(rs1.packets[XM_DIR_ORIG] - rs0.packets[XM_DIR_ORIG], 2,
+	       "rule_stats of the tcp rule: 2 original packets");
+	TAP_EQ(rs1.packets[XM_DIR_REPLY] - rs0.packets[XM_DIR_REPLY], 1,
+	       "rule_stats of the tcp rule: 1 reply packet");
 	is0b = iface_stats_read(0);
 	is1b = iface_stats_read(1);
-	if (!tap_ok(is0b.rx_packets - is0a.rx_packets == 2 &&
-			    is0b.tx_packets - is0a.tx_packets == 1 &&
-			    is1b.rx_packets - is1a.rx_packets == 1 &&
-			    is1b.tx_packets - is1a.tx_packets == 2 &&
-			    is1b.tx_xdp - is1a.tx_xdp == 2,
-		    "iface_stats: pub0 rx 2 tx 1, bk0 rx 1 tx 2 (by XDP)"))
-		tap_diag("pub0 rx %llu tx %llu, bk0 rx %llu tx %llu tx_xdp %llu",
-			 (unsigned long long)(is0b.rx_packets - is0a.rx_packets),
-			 (unsigned long long)(is0b.tx_packets - is0a.tx_packets),
-			 (unsigned long long)(is1b.rx_packets - is1a.rx_packets),
-			 (unsigned long long)(is1b.tx_packets - is1a.tx_packets),
-			 (unsigned long long)(is1b.tx_xdp - is1a.tx_xdp));
+	TAP_EQ(is0b.rx_packets - is0a.rx_packets, 2, "iface_stats: pub0 rx 2");
+	TAP_EQ(is0b.tx_packets - is0a.tx_packets, 1, "iface_stats: pub0 tx 1");
+	TAP_EQ(is1b.rx_packets - is1a.rx_packets, 1, "iface_stats: bk0 rx 1");
+	TAP_EQ(is1b.tx_packets - is1a.tx_packets, 2, "iface_stats: bk0 tx 2");
+	TAP_EQ(is1b.tx_xdp - is1a.tx_xdp, 2, "iface_stats: bk0 tx 2 by XDP");
 
 	/* A second client with the same source port: the masquerade tuple
 	 * (tcp, 198.18.0.1:40000, backend:80) is taken, so another port. */
@@ -278,9 +272,10 @@ static void test_xdp_range(void)
 
 	flows_clear();
 	FRAME_CASES_RUN("XDP port range rule 6000-6009 -> 7000-7009", cases);
-	tap_ok(flow_get(A_BACKEND, A_BK0, 7003, 40100, IPPROTO_TCP, &f) == 0 &&
-		       f.new_sport == htons(6003) && f.rule_id == RULE_RANGE,
-	       "XDP port range rule: reply entry backend:7003 restores 6003");
+	TAP_EQ(flow_get(A_BACKEND, A_BK0, 7003, 40100, IPPROTO_TCP, &f), 0,
+	       "XDP port range rule: reply entry backend:7003 exists");
+	TAP_EQ(ntohs(f.new_sport), 6003, "XDP port range rule: reply entry restores 6003");
+	TAP_EQ(f.rule_id, RULE_RANGE, "XDP port range rule: reply entry of the range rule");
 }
 
 static void test_xdp_vlan(void)
@@ -621,7 +616,7 @@ static void test_xdp_handover(void)
 
 		sh("ip neigh replace 198.18.0.3 lladdr 02:00:00:00:00:0%d dev bk0 nud permanent",
 		   3 + step);
-		tap_ok(flow_age(A_CLIENT, A_PUB0, 43003, 9001, IPPROTO_TCP, idle) == 0,
+		TAP_EQ(flow_age(A_CLIENT, A_PUB0, 43003, 9001, IPPROTO_TCP, idle), 0,
 		       "flow aged by %u s", idle);
 		e.daddr = A_NONEIGH;
 		e.dmac = macs[step];

@@ -176,8 +176,8 @@ static void test_fill(void)
 	cnt_check(XM_C_DROP_CT_FULL, (uint64_t)refused, w);
 	cnt_check(XM_C_FLOW_NEW, (uint64_t)nports, w);
 	chains_whole(w, &live, &dead, &displaced);
-	tap_ok(live == 2 * nports && displaced >= live - HOMES,
-	       "%s: %d live entries, %d of them away from their home (chains exist)", w, live,
+	TAP_EQ(live, 2 * nports, "%s: %d live entries", w, live);
+	tap_ok(displaced >= live - HOMES, "%s: %d of them away from their home (chains exist)", w,
 	       displaced);
 	check_chains(w);
 	tap_ok(all_flows_forward(w), "%s: every flow found through its chain, both directions", w);
@@ -213,8 +213,8 @@ static void test_remove_and_reuse(void)
 	for (int i = 0; i < nports; i++)
 		if (!(ports[i] & 1))
 			ports[kept++] = ports[i];
-	tap_ok(removed == nports - kept && flows_count() == 2 * kept,
-	       "%s: %ld flows gone, %d entries left", w, removed, flows_count());
+	TAP_EQ(removed, nports - kept, "%s: %ld flows gone", w, removed);
+	TAP_EQ(flows_count(), 2 * kept, "%s: %d entries left", w, 2 * kept);
 	nports = kept;
 	check_chains(w);
 	tap_ok(all_flows_forward(w), "%s: the flows behind the removed ones are still found", w);
