@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
- * Shared environment of the BPF_PROG_TEST_RUN tests (test_bpf*.c): the
+ * Shared environment of the BPF_PROG_TEST_RUN tests (test_bpf*.c, test_ct.c): the
  * loaded skeleton and its map fds, counters, flow-table helpers, running
  * a frame through xmasq_xdp / xmasq_tc and comparing the output byte for
  * byte. bpf_fixture.h builds the shared topology and set-up on it.

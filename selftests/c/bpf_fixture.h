@@ -17,12 +17,10 @@
 
 #include "bpf_env.h"
 
-#define FX_UNUSED ENV_UNUSED
-
-static FX_UNUSED const uint8_t MAC_PUB0[6] = { 0x02, 0, 0, 0, 0x01, 0x01 };
-static FX_UNUSED const uint8_t MAC_BK0[6] = { 0x02, 0, 0, 0, 0x02, 0x01 };
-static FX_UNUSED const uint8_t MAC_BACKEND[6] = { 0x02, 0, 0, 0, 0x00, 0x02 };
-static FX_UNUSED const uint8_t MAC_CLIENT[6] = { 0x02, 0, 0, 0, 0x00, 0x10 };
+static ENV_UNUSED const uint8_t MAC_PUB0[6] = { 0x02, 0, 0, 0, 0x01, 0x01 };
+static ENV_UNUSED const uint8_t MAC_BK0[6] = { 0x02, 0, 0, 0, 0x02, 0x01 };
+static ENV_UNUSED const uint8_t MAC_BACKEND[6] = { 0x02, 0, 0, 0, 0x00, 0x02 };
+static ENV_UNUSED const uint8_t MAC_CLIENT[6] = { 0x02, 0, 0, 0, 0x00, 0x10 };
 
 #define A_PUB0	    IPV4(192, 0, 2, 1)
 #define A_CLIENT    IPV4(192, 0, 2, 10)
@@ -30,14 +28,14 @@ static FX_UNUSED const uint8_t MAC_CLIENT[6] = { 0x02, 0, 0, 0, 0x00, 0x10 };
 #define A_BACKEND   IPV4(198, 18, 0, 2)
 #define A_PUB1_PEER IPV4(198, 51, 100, 2)
 
-static FX_UNUSED int if_pub0, if_bk0, if_pub1;
+static ENV_UNUSED int if_pub0, if_bk0, if_pub1;
 
-static FX_UNUSED const uint8_t PAYLOAD[] = "xmasq selftest payload, 41 bytes long...";
+static ENV_UNUSED const uint8_t PAYLOAD[] = "xmasq selftest payload, 41 bytes long...";
 
 /* ---- setup ------------------------------------------------------------- */
 
 /* The base namespace, its neighbours and the ifindexes of its NICs. */
-static FX_UNUSED int fixture_netns(void)
+static ENV_UNUSED int fixture_netns(void)
 {
 	int err = 0;
 
@@ -56,7 +54,7 @@ static FX_UNUSED int fixture_netns(void)
 
 /* The configuration every test starts from: generation 0, the default
  * port range and table size, the loader's default timeouts. */
-static FX_UNUSED struct xm_config fixture_config(void)
+static ENV_UNUSED struct xm_config fixture_config(void)
 {
 	static const uint32_t timeouts[XM_TO_MAX] = { 120, 7440, 120, 10, 30, 180, 30 };
 	struct xm_config c = {
@@ -70,7 +68,7 @@ static FX_UNUSED struct xm_config fixture_config(void)
 	return c;
 }
 
-static FX_UNUSED int fixture_set_config(const struct xm_config *c)
+static ENV_UNUSED int fixture_set_config(const struct xm_config *c)
 {
 	uint32_t zero = 0;
 
@@ -79,8 +77,8 @@ static FX_UNUSED int fixture_set_config(const struct xm_config *c)
 
 /* A managed interface that takes XDP frames (mtu 0: no limit), and its
  * tx_ports entry for bpf_redirect_map. */
-static FX_UNUSED int fixture_iface(int ifindex, uint32_t addr, const uint8_t *mac, uint8_t slot,
-				   uint16_t mtu)
+static ENV_UNUSED int fixture_iface(int ifindex, uint32_t addr, const uint8_t *mac, uint8_t slot,
+				    uint16_t mtu)
 {
 	uint32_t k = (uint32_t)ifindex;
 
@@ -90,7 +88,7 @@ static FX_UNUSED int fixture_iface(int ifindex, uint32_t addr, const uint8_t *ma
 }
 
 /* pub0 in slot 0 and bk0 in slot 1, both taking XDP frames. */
-static FX_UNUSED int fixture_base_ifaces(void)
+static ENV_UNUSED int fixture_base_ifaces(void)
 {
 	return fixture_iface(if_pub0, A_PUB0, MAC_PUB0, 0, 0) |
 	       fixture_iface(if_bk0, A_BK0, MAC_BK0, 1, 0);
@@ -98,7 +96,7 @@ static FX_UNUSED int fixture_base_ifaces(void)
 
 /* Opens the skeleton; a program may set read-only data and map sizes
  * between this and fixture_load(). */
-static FX_UNUSED int fixture_open(void)
+static ENV_UNUSED int fixture_open(void)
 {
 	ncpus = libbpf_num_possible_cpus();
 	skel = xmasq_bpf__open();
@@ -110,7 +108,7 @@ static FX_UNUSED int fixture_open(void)
 }
 
 /* Loads the opened skeleton (not pinned) and binds its fds. */
-static FX_UNUSED int fixture_load(void)
+static ENV_UNUSED int fixture_load(void)
 {
 	if (xmasq_bpf__load(skel)) {
 		tap_diag("xmasq_bpf__load: %s", strerror(errno));
@@ -132,7 +130,7 @@ struct fixture {
 
 /* A BPF test program's main(): namespace, skeleton, maps, then each test
  * in turn; the exit status for main(). */
-static FX_UNUSED int fixture_main(const struct fixture *fx)
+static ENV_UNUSED int fixture_main(const struct fixture *fx)
 {
 	if (env_start())
 		return 0;
@@ -160,9 +158,9 @@ out:
 /* ---- frames ------------------------------------------------------------ */
 
 /* An IPv4 packet from smac/saddr:sport to dmac/daddr:dport, TTL 64. */
-static FX_UNUSED struct pkt_spec spec_between(uint8_t proto, const uint8_t *smac, uint32_t saddr,
-					      uint16_t sport, const uint8_t *dmac, uint32_t daddr,
-					      uint16_t dport, uint8_t tcp_flags)
+static ENV_UNUSED struct pkt_spec spec_between(uint8_t proto, const uint8_t *smac, uint32_t saddr,
+					       uint16_t sport, const uint8_t *dmac, uint32_t daddr,
+					       uint16_t dport, uint8_t tcp_flags)
 {
 	struct pkt_spec s = {
 		.dmac = dmac,
@@ -180,9 +178,9 @@ static FX_UNUSED struct pkt_spec spec_between(uint8_t proto, const uint8_t *smac
 
 /* The same packet after a router rewrote it: new MACs and addresses and
  * ports, one hop less, sent untagged. */
-static FX_UNUSED struct pkt_spec spec_rewritten(struct pkt_spec s, const uint8_t *dmac,
-						const uint8_t *smac, uint32_t saddr, uint32_t daddr,
-						uint16_t sport, uint16_t dport)
+static ENV_UNUSED struct pkt_spec spec_rewritten(struct pkt_spec s, const uint8_t *dmac,
+						 const uint8_t *smac, uint32_t saddr,
+						 uint32_t daddr, uint16_t sport, uint16_t dport)
 {
 	s.dmac = dmac;
 	s.smac = smac;
@@ -196,15 +194,15 @@ static FX_UNUSED struct pkt_spec spec_rewritten(struct pkt_spec s, const uint8_t
 }
 
 /* Client -> pub0 (as received on pub0). */
-static FX_UNUSED struct pkt_spec client_spec(uint8_t proto, uint16_t sport, uint16_t dport,
-					     uint8_t flags)
+static ENV_UNUSED struct pkt_spec client_spec(uint8_t proto, uint16_t sport, uint16_t dport,
+					      uint8_t flags)
 {
 	return spec_between(proto, MAC_CLIENT, A_CLIENT, sport, MAC_PUB0, A_PUB0, dport, flags);
 }
 
 /* Backend -> bk0 (as received on bk0). */
-static FX_UNUSED struct pkt_spec backend_spec(uint8_t proto, uint16_t sport, uint16_t dport,
-					      uint8_t flags)
+static ENV_UNUSED struct pkt_spec backend_spec(uint8_t proto, uint16_t sport, uint16_t dport,
+					       uint8_t flags)
 {
 	struct pkt_spec s =
 		spec_between(proto, MAC_BACKEND, A_BACKEND, sport, MAC_BK0, A_BK0, dport, flags);
@@ -214,20 +212,20 @@ static FX_UNUSED struct pkt_spec backend_spec(uint8_t proto, uint16_t sport, uin
 }
 
 /* The forward translation of a client frame: to the backend from bk0. */
-static FX_UNUSED struct pkt_spec fwd_of(struct pkt_spec s, uint16_t new_sport, uint16_t new_dport)
+static ENV_UNUSED struct pkt_spec fwd_of(struct pkt_spec s, uint16_t new_sport, uint16_t new_dport)
 {
 	return spec_rewritten(s, MAC_BACKEND, MAC_BK0, A_BK0, A_BACKEND, new_sport, new_dport);
 }
 
 /* The reply translation: back to a client (addr, mac) from pub0's address. */
-static FX_UNUSED struct pkt_spec rev_of(struct pkt_spec s, uint32_t client, const uint8_t *cmac,
-					uint16_t new_sport, uint16_t new_dport)
+static ENV_UNUSED struct pkt_spec rev_of(struct pkt_spec s, uint32_t client, const uint8_t *cmac,
+					 uint16_t new_sport, uint16_t new_dport)
 {
 	return spec_rewritten(s, cmac, MAC_PUB0, A_PUB0, client, new_sport, new_dport);
 }
 
 /* The spec with the first n bytes of PAYLOAD. */
-static FX_UNUSED struct pkt_spec with_payload(struct pkt_spec s, size_t n)
+static ENV_UNUSED struct pkt_spec with_payload(struct pkt_spec s, size_t n)
 {
 	s.payload = PAYLOAD;
 	s.plen = n;
@@ -235,7 +233,7 @@ static FX_UNUSED struct pkt_spec with_payload(struct pkt_spec s, size_t n)
 }
 
 /* The spec with an 802.1Q tag. */
-static FX_UNUSED struct pkt_spec with_tag(struct pkt_spec s, uint16_t tci)
+static ENV_UNUSED struct pkt_spec with_tag(struct pkt_spec s, uint16_t tci)
 {
 	s.tagged = 1;
 	s.tci = tci;
@@ -253,8 +251,8 @@ struct udp_fragments {
 };
 
 /* whole: the datagram (payload 40 bytes); whole_t: its translation. */
-static FX_UNUSED void udp_fragments(struct udp_fragments *fr, struct pkt_spec whole,
-				    struct pkt_spec whole_t, uint16_t ip_id)
+static ENV_UNUSED void udp_fragments(struct udp_fragments *fr, struct pkt_spec whole,
+				     struct pkt_spec whole_t, uint16_t ip_id)
 {
 	struct frame f = F(whole), t = F(whole_t);
 	struct pkt_view v = pkt_view(f.b, f.len), vt = pkt_view(t.b, t.len);
@@ -313,8 +311,8 @@ struct frame_case {
 
 /* A case translated and sent on: the hook's redirect verdict, `want`
  * byte for byte, its checksums equal to full recomputation. */
-static FX_UNUSED struct frame_case redirect_case(const char *name, int tc, int ifindex,
-						 struct pkt_spec in, struct pkt_spec want)
+static ENV_UNUSED struct frame_case redirect_case(const char *name, int tc, int ifindex,
+						  struct pkt_spec in, struct pkt_spec want)
 {
 	struct frame_case c = {
 		.name = name,
@@ -331,8 +329,8 @@ static FX_UNUSED struct frame_case redirect_case(const char *name, int tc, int i
 
 /* A frame passed to the kernel untouched: XDP_PASS or TC_ACT_OK, the
  * input byte for byte. */
-static FX_UNUSED struct frame_case pass_frame(const char *name, int tc, int ifindex,
-					      struct frame in)
+static ENV_UNUSED struct frame_case pass_frame(const char *name, int tc, int ifindex,
+					       struct frame in)
 {
 	struct frame_case c = {
 		.name = name,
@@ -345,15 +343,15 @@ static FX_UNUSED struct frame_case pass_frame(const char *name, int tc, int ifin
 	return c;
 }
 
-static FX_UNUSED struct frame_case pass_case(const char *name, int tc, int ifindex,
-					     struct pkt_spec in)
+static ENV_UNUSED struct frame_case pass_case(const char *name, int tc, int ifindex,
+					      struct pkt_spec in)
 {
 	return pass_frame(name, tc, ifindex, F(in));
 }
 
 /* Only the IPv4 header checksum, where the L4 one is not the frame's
  * own to check (fragments, partial checksums). */
-static FX_UNUSED void check_ip_csum(const char *what, const struct frame *got)
+static ENV_UNUSED void check_ip_csum(const char *what, const struct frame *got)
 {
 	struct pkt_view v = pkt_view(got->b, got->len);
 
@@ -362,7 +360,7 @@ static FX_UNUSED void check_ip_csum(const char *what, const struct frame *got)
 }
 
 /* The case with another check of its output (NULL: none). */
-static FX_UNUSED struct frame_case
+static ENV_UNUSED struct frame_case
 with_check(struct frame_case c, void (*check)(const char *what, const struct frame *got))
 {
 	c.check = check;
@@ -370,7 +368,7 @@ with_check(struct frame_case c, void (*check)(const char *what, const struct fra
 }
 
 /* The case with one more counter delta to check. */
-static FX_UNUSED struct frame_case with_count(struct frame_case c, int id, uint64_t delta)
+static ENV_UNUSED struct frame_case with_count(struct frame_case c, int id, uint64_t delta)
 {
 	for (size_t i = 0; i < sizeof(c.counts) / sizeof(c.counts[0]); i++)
 		if (!c.counts[i].set) {
@@ -383,8 +381,8 @@ static FX_UNUSED struct frame_case with_count(struct frame_case c, int id, uint6
 /* Runs one case as the subtest "group: name" (group may be NULL); got is
  * the output frame. Its counter deltas are its own: the counters are
  * marked (cnt_mark) as it starts. 1 if every check passed. */
-static FX_UNUSED int frame_case_run(const char *group, const struct frame_case *c,
-				    struct frame *got)
+static ENV_UNUSED int frame_case_run(const char *group, const struct frame_case *c,
+				     struct frame *got)
 {
 	const struct frame *want = c->out == OUT_FRAME	   ? &c->want :
 				   c->out == OUT_UNTOUCHED ? &c->in :
@@ -407,7 +405,7 @@ static FX_UNUSED int frame_case_run(const char *group, const struct frame_case *
 }
 
 /* One case, given by value; its name, for the checks that follow it. */
-static FX_UNUSED const char *run_frame_case(struct frame_case c)
+static ENV_UNUSED const char *run_frame_case(struct frame_case c)
 {
 	struct frame got;
 
@@ -416,7 +414,7 @@ static FX_UNUSED const char *run_frame_case(struct frame_case c)
 }
 
 /* A table of cases, one after the other. */
-static FX_UNUSED int frame_cases_run(const char *group, const struct frame_case *cases, size_t n)
+static ENV_UNUSED int frame_cases_run(const char *group, const struct frame_case *cases, size_t n)
 {
 	struct frame got;
 	int ok = 1;
@@ -430,7 +428,7 @@ static FX_UNUSED int frame_cases_run(const char *group, const struct frame_case 
 	frame_cases_run(group, cases, sizeof(cases) / sizeof((cases)[0]))
 
 /* Source port (TCP/UDP) or echo id (ICMP) of a frame; 0 if unparsable. */
-static FX_UNUSED uint16_t frame_sport(const struct frame *f)
+static ENV_UNUSED uint16_t frame_sport(const struct frame *f)
 {
 	struct pkt_view v = pkt_view(f->b, f->len);
 
@@ -442,8 +440,8 @@ static FX_UNUSED uint16_t frame_sport(const struct frame *f)
 /* A case whose translation picks the source port (ICMP: the echo id)
  * from port_lo..port_hi: checks the verdict, the port, then the frame as
  * `want` with that port, and its checksums. The port, 0 if none. */
-static FX_UNUSED uint16_t run_picking_port(const char *what, int tc, int ifindex,
-					   struct pkt_spec in, struct pkt_spec want)
+static ENV_UNUSED uint16_t run_picking_port(const char *what, int tc, int ifindex,
+					    struct pkt_spec in, struct pkt_spec want)
 {
 	struct frame f = F(in), got, want_f;
 	uint16_t port = 0;

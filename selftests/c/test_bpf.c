@@ -101,7 +101,7 @@ static void test_xdp_tcp(void)
 	const struct frame_case data_case =
 		redirect_case("XDP tcp ACK with 41-byte payload on the established flow", 0,
 			      if_pub0, data, fwd_of(data, 40000, 80));
-	struct frame in, want, got;
+	struct frame got;
 	struct xm_flow f;
 	struct xm_rule_stats rs0, rs1;
 	struct xm_iface_stats is0a, is1a, is0b, is1b;
@@ -170,11 +170,9 @@ static void test_xdp_tcp(void)
 			       XM_FLOW_REPLY | XM_FLOW_L2_VALID, RULE_TCP),
 	       "%s: reply entry keyed on the new port, back to 192.0.2.11:40000", w);
 
-	w = "XDP tcp reply to the reallocated port";
 	r = backend_spec(IPPROTO_TCP, 80, port, TCP_SYN | TCP_ACK);
-	in = F(r);
-	want = F(rev_of(r, A_CLIENT2, MAC_CLIENT2, 8080, 40000));
-	run_case(0, w, if_bk0, &in, XDP_REDIRECT, &want, &got);
+	run_frame_case(redirect_case("XDP tcp reply to the reallocated port", 0, if_bk0, r,
+				     rev_of(r, A_CLIENT2, MAC_CLIENT2, 8080, 40000)));
 }
 
 /* A client datagram to 5000 with a 10-byte payload in pl whose last word
