@@ -149,8 +149,8 @@ static ENV_UNUSED int store_iface(const struct xm_iface *v)
 	return bpf_map_update_elem(bpf_map__fd(skel->maps.iface_slots), &slot, v, BPF_ANY);
 }
 
-static ENV_UNUSED int set_iface(int ifindex, uint32_t addr, const uint8_t *mac, uint8_t slot,
-				uint8_t flags, uint16_t mtu)
+static ENV_UNUSED int set_iface_mtu(int ifindex, uint32_t addr, const uint8_t *mac, uint8_t slot,
+				    uint8_t flags, uint16_t mtu)
 {
 	struct xm_iface v = {
 		.ifindex = (uint32_t)ifindex,
@@ -162,6 +162,12 @@ static ENV_UNUSED int set_iface(int ifindex, uint32_t addr, const uint8_t *mac, 
 
 	memcpy(v.mac, mac, 6);
 	return store_iface(&v);
+}
+
+static ENV_UNUSED int set_iface(int ifindex, uint32_t addr, const uint8_t *mac, uint8_t slot,
+				uint8_t flags)
+{
+	return set_iface_mtu(ifindex, addr, mac, slot, flags, 0);
 }
 
 static ENV_UNUSED int add_rule(uint32_t id, int ifindex, uint32_t daddr, uint16_t dport,

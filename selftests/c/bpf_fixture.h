@@ -82,7 +82,8 @@ static ENV_UNUSED int fixture_iface(int ifindex, uint32_t addr, const uint8_t *m
 {
 	uint32_t k = (uint32_t)ifindex;
 
-	if (set_iface(ifindex, addr, mac, slot, XM_IFACE_XDP_TX_OK | XM_IFACE_XDP_ATTACHED, mtu))
+	if (set_iface_mtu(ifindex, addr, mac, slot, XM_IFACE_XDP_TX_OK | XM_IFACE_XDP_ATTACHED,
+			  mtu))
 		return -1;
 	return bpf_map_update_elem(fd_txp, &k, &k, BPF_ANY);
 }

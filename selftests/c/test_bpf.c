@@ -569,7 +569,7 @@ static void test_xdp_handover(void)
 
 	/* Egress without XDP_TX_OK: XDP hands the packet to tc. */
 	flows_clear();
-	set_iface(if_bk0, A_BK0, MAC_BK0, 1, XM_IFACE_XDP_ATTACHED, 0);
+	set_iface(if_bk0, A_BK0, MAC_BK0, 1, XM_IFACE_XDP_ATTACHED);
 	{
 		const struct frame_case cases[] = {
 			with_count(with_count(pass_case("XDP tcp SYN when bk0 lacks "
