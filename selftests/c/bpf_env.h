@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
- * Shared environment of the BPF_PROG_TEST_RUN tests (test_bpf*.c): the
+ * Shared environment of the BPF_PROG_TEST_RUN tests (test_bpf*.c, test_ct.c): the
  * loaded skeleton and its map fds, counters, flow-table helpers, running
  * a frame through xmasq_xdp / xmasq_tc and comparing the output byte for
- * byte. Each test program builds its own namespace topology and rules.
+ * byte. bpf_fixture.h builds the shared topology and set-up on it.
  *
  * Everything here is static and marked unused: a program uses what it
  * needs.
@@ -149,18 +149,25 @@ static ENV_UNUSED int store_iface(const struct xm_iface *v)
 	return bpf_map_update_elem(bpf_map__fd(skel->maps.iface_slots), &slot, v, BPF_ANY);
 }
 
-static ENV_UNUSED int set_iface(int ifindex, uint32_t addr, const uint8_t *mac, uint8_t slot,
-				uint8_t flags)
+static ENV_UNUSED int set_iface_mtu(int ifindex, uint32_t addr, const uint8_t *mac, uint8_t slot,
+				    uint8_t flags, uint16_t mtu)
 {
 	struct xm_iface v = {
 		.ifindex = (uint32_t)ifindex,
 		.addr = addr,
 		.slot = slot,
 		.flags = flags,
+		.mtu = mtu,
 	};
 
 	memcpy(v.mac, mac, 6);
 	return store_iface(&v);
+}
+
+static ENV_UNUSED int set_iface(int ifindex, uint32_t addr, const uint8_t *mac, uint8_t slot,
+				uint8_t flags)
+{
+	return set_iface_mtu(ifindex, addr, mac, slot, flags, 0);
 }
 
 static ENV_UNUSED int add_rule(uint32_t id, int ifindex, uint32_t daddr, uint16_t dport,

@@ -8,21 +8,49 @@
 
 static int tap_n, tap_failed;
 
-__attribute__((format(printf, 2, 3))) static inline int tap_ok(int cond, const char *fmt, ...)
+static inline int tap_vok(int cond, const char *fmt, va_list ap)
 {
-	va_list ap;
-
 	tap_n++;
 	if (!cond)
 		tap_failed++;
 	printf("%sok %d - ", cond ? "" : "not ", tap_n);
-	va_start(ap, fmt);
 	vprintf(fmt, ap);
-	va_end(ap);
 	printf("\n");
 	fflush(stdout);
 	return cond;
 }
+
+__attribute__((format(printf, 2, 3))) static inline int tap_ok(int cond, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	cond = tap_vok(cond, fmt, ap);
+	va_end(ap);
+	return cond;
+}
+
+/* One check that two numbers are equal; a failure shows the expression
+ * and both values. Through TAP_EQ, which passes the expression's text. */
+__attribute__((format(printf, 4, 5))) static inline int
+tap_eq(const char *expr, long long actual, long long expected, const char *fmt, ...)
+{
+	va_list ap;
+	int ok;
+
+	va_start(ap, fmt);
+	ok = tap_vok(actual == expected, fmt, ap);
+	va_end(ap);
+	if (!ok)
+		printf("# %s: expected %lld, got %lld\n", expr, expected, actual);
+	return ok;
+}
+
+/* TAP_EQ(actual, expected, "what", ...): both sides as long long, which
+ * holds every count, counter delta, port and id the tests compare (a
+ * counter that went backwards shows as negative). */
+#define TAP_EQ(actual, expected, ...) \
+	tap_eq(#actual, (long long)(actual), (long long)(expected), __VA_ARGS__)
 
 /* Diagnostics, shown under a failing check. */
 __attribute__((format(printf, 1, 2))) static inline void tap_diag(const char *fmt, ...)

@@ -17,23 +17,25 @@
  *   pub1 (198.51.100.1/24) an interface xmasq does not manage
  * with permanent neighbours. Nothing leaves the namespace.
  */
-#include "bpf_env.h"
+#include "bpf_fixture.h"
 #include <time.h>
 
-static const uint8_t MAC_PUB0[6] = { 0x02, 0, 0, 0, 0x01, 0x01 };
-static const uint8_t MAC_BK0[6] = { 0x02, 0, 0, 0, 0x02, 0x01 };
 static const uint8_t MAC_LAN0[6] = { 0x02, 0, 0, 0, 0x04, 0x01 };
-static const uint8_t MAC_BACKEND[6] = { 0x02, 0, 0, 0, 0x00, 0x02 };
 static const uint8_t MAC_HP[6] = { 0x02, 0, 0, 0, 0x00, 0x05 };	 /* 198.18.0.5 */
 static const uint8_t MAC_RTR[6] = { 0x02, 0, 0, 0, 0x00, 0xfd }; /* 198.18.0.254 */
-static const uint8_t MAC_CLIENT[6] = { 0x02, 0, 0, 0, 0x00, 0x10 };
-static const uint8_t MAC_GW[6] = { 0x02, 0, 0, 0, 0x00, 0xfe }; /* 192.0.2.254 */
+static const uint8_t MAC_GW[6] = { 0x02, 0, 0, 0, 0x00, 0xfe };	 /* 192.0.2.254 */
 static const uint8_t MAC_LAN10[6] = { 0x02, 0, 0, 0, 0x00, 0x30 };
 static const uint8_t MAC_LAN11[6] = { 0x02, 0, 0, 0, 0x00, 0x31 };
 static const uint8_t MAC_LAN1_10[6] = { 0x02, 0, 0, 0, 0x00, 0x32 }; /* 198.19.1.10 */
 
-static uint32_t A_PUB0, A_CLIENT, A_GW, A_OUT, A_BK0, A_BACKEND, A_HP, A_RTR, A_LAN0, A_LAN10,
-	A_LAN11, A_LAN1_10, A_PUB1_PEER;
+#define A_GW	  IPV4(192, 0, 2, 254)
+#define A_OUT	  IPV4(198, 18, 200, 5)
+#define A_HP	  IPV4(198, 18, 0, 5)
+#define A_RTR	  IPV4(198, 18, 0, 254)
+#define A_LAN0	  IPV4(198, 19, 0, 1)
+#define A_LAN10	  IPV4(198, 19, 0, 10)
+#define A_LAN11	  IPV4(198, 19, 0, 11)
+#define A_LAN1_10 IPV4(198, 19, 1, 10)
 
 enum {
 	RULE_TCP = 1,	/* pub0 tcp 8080 -> backend:80 */
@@ -45,9 +47,7 @@ enum {
 #define LOCAL_PORT_LO 32768 /* the kernel's default ephemeral range */
 #define LOCAL_PORT_HI 60999
 
-static int if_pub0, if_bk0, if_lan0, if_pub1;
-
-static const uint8_t PAYLOAD[] = "xmasq selftest payload, 41 bytes long...";
+static int if_lan0;
 
 /* ---- setup ------------------------------------------------------------- */
 
@@ -55,7 +55,7 @@ static int setup_netns(void)
 {
 	int err = 0;
 
-	if (env_base_netns())
+	if (fixture_netns())
 		return -1;
 	err |= sh("ip link add lan0 address 02:00:00:00:04:01 type veth peer name lan0p address "
 		  "02:00:00:00:04:02");
@@ -64,56 +64,28 @@ static int setup_netns(void)
 	err |= write_file("/proc/sys/net/ipv4/conf/lan0/forwarding", "1");
 	err |= sh("ip route add default via 192.0.2.254 dev pub0");
 	err |= sh("ip neigh add 192.0.2.254 lladdr 02:00:00:00:00:fe dev pub0 nud permanent");
-	err |= sh("ip neigh add 192.0.2.10 lladdr 02:00:00:00:00:10 dev pub0 nud permanent");
-	err |= sh("ip neigh add 198.18.0.2 lladdr 02:00:00:00:00:02 dev bk0 nud permanent");
 	err |= sh("ip neigh add 198.18.0.5 lladdr 02:00:00:00:00:05 dev bk0 nud permanent");
 	err |= sh("ip neigh add 198.19.0.10 lladdr 02:00:00:00:00:30 dev lan0 nud permanent");
 	err |= sh("ip neigh add 198.19.0.11 lladdr 02:00:00:00:00:31 dev lan0 nud permanent");
 	err |= sh("ip neigh add 198.19.1.10 lladdr 02:00:00:00:00:32 dev lan0 nud permanent");
-	err |= sh("ip neigh add 198.51.100.2 lladdr 02:00:00:00:00:20 dev pub1 nud permanent");
-	if_pub0 = (int)if_nametoindex("pub0");
-	if_bk0 = (int)if_nametoindex("bk0");
 	if_lan0 = (int)if_nametoindex("lan0");
-	if_pub1 = (int)if_nametoindex("pub1");
-	if (!if_pub0 || !if_bk0 || !if_lan0 || !if_pub1)
+	if (!if_lan0)
 		err = -1;
 	return err ? -1 : 0;
 }
 
+/* The base configuration with the local port range; timeout_all, when not
+ * 0, for every timeout. */
 static int set_config(uint32_t timeout_all)
 {
-	static const uint32_t to[XM_TO_MAX] = { 120, 7440, 120, 10, 30, 180, 30 };
-	struct xm_config c = {
-		.layout_version = XM_LAYOUT_VERSION,
-		.active_gen = 0,
-		.port_lo = XM_DEFAULT_PORT_LO,
-		.port_hi = XM_DEFAULT_PORT_HI,
-		.ct_max = XM_CT_DEFAULT_MAX,
-		.local_port_lo = LOCAL_PORT_LO,
-		.local_port_hi = LOCAL_PORT_HI,
-	};
-	uint32_t zero = 0;
-	int i;
+	struct xm_config c = fixture_config();
 
-	memcpy(c.timeouts, to, sizeof(to));
+	c.local_port_lo = LOCAL_PORT_LO;
+	c.local_port_hi = LOCAL_PORT_HI;
 	if (timeout_all)
-		for (i = 0; i < XM_TO_MAX; i++)
+		for (int i = 0; i < XM_TO_MAX; i++)
 			c.timeouts[i] = timeout_all;
-	return bpf_map_update_elem(fd_config, &zero, &c, BPF_ANY);
-}
-
-static int set_iface_mtu(int ifindex, uint32_t addr, const uint8_t *mac, uint8_t slot, uint16_t mtu)
-{
-	struct xm_iface v = {
-		.ifindex = (uint32_t)ifindex,
-		.addr = addr,
-		.slot = slot,
-		.flags = XM_IFACE_XDP_TX_OK | XM_IFACE_XDP_ATTACHED,
-		.mtu = mtu,
-	};
-
-	memcpy(v.mac, mac, 6);
-	return store_iface(&v);
+	return fixture_set_config(&c);
 }
 
 static int add_masq(uint32_t id, uint32_t prefix, uint32_t len, uint8_t gen, int out_if)
@@ -137,17 +109,11 @@ static int add_local(uint32_t addr, int ifindex)
 
 static int setup_maps(uint32_t timeout_all)
 {
-	int ifs[3] = { if_pub0, if_bk0, if_lan0 }, i, err = 0;
-	uint32_t k;
+	int err = 0;
 
 	err |= set_config(timeout_all);
-	err |= set_iface_mtu(if_pub0, A_PUB0, MAC_PUB0, 0, 0);
-	err |= set_iface_mtu(if_bk0, A_BK0, MAC_BK0, 1, 0);
-	err |= set_iface_mtu(if_lan0, A_LAN0, MAC_LAN0, 2, 0);
-	for (i = 0; i < 3; i++) {
-		k = (uint32_t)ifs[i];
-		err |= bpf_map_update_elem(fd_txp, &k, &k, BPF_ANY);
-	}
+	err |= fixture_base_ifaces();
+	err |= fixture_iface(if_lan0, A_LAN0, MAC_LAN0, 2, 0);
 	err |= add_local(A_PUB0, if_pub0);
 	err |= add_local(A_BK0, if_bk0);
 	err |= add_local(A_LAN0, if_lan0);
@@ -157,6 +123,11 @@ static int setup_maps(uint32_t timeout_all)
 			XM_RULE_KEEP_SOURCE);
 	err |= add_masq(RULE_MASQ, A_LAN0 & htonl(0xffffff00), 24, 0, if_pub0);
 	return err ? -1 : 0;
+}
+
+static int setup_base_maps(void)
+{
+	return setup_maps(0);
 }
 
 static void frags_clear(void)
@@ -170,113 +141,30 @@ static void frags_clear(void)
 
 /* ---- frames ------------------------------------------------------------ */
 
-/* Client -> pub0 (as received on pub0). */
-static struct pkt_spec client_spec(uint8_t proto, uint16_t sport, uint16_t dport, uint8_t flags)
-{
-	struct pkt_spec s = {
-		.dmac = MAC_PUB0,
-		.smac = MAC_CLIENT,
-		.saddr = A_CLIENT,
-		.daddr = A_PUB0,
-		.sport = sport,
-		.dport = dport,
-		.proto = proto,
-		.ttl = 64,
-		.tcp_flags = flags,
-	};
-	return s;
-}
-
-/* The forward translation of a client frame: to the backend from bk0. */
-static struct pkt_spec fwd_of(struct pkt_spec s, uint16_t new_sport, uint16_t new_dport)
-{
-	s.dmac = MAC_BACKEND;
-	s.smac = MAC_BK0;
-	s.saddr = A_BK0;
-	s.daddr = A_BACKEND;
-	s.sport = new_sport;
-	s.dport = new_dport;
-	s.ttl--;
-	return s;
-}
-
-/* Backend -> bk0 (as received on bk0). */
-static struct pkt_spec backend_spec(uint8_t proto, uint16_t sport, uint16_t dport, uint8_t flags)
-{
-	struct pkt_spec s = {
-		.dmac = MAC_BK0,
-		.smac = MAC_BACKEND,
-		.saddr = A_BACKEND,
-		.daddr = A_BK0,
-		.sport = sport,
-		.dport = dport,
-		.proto = proto,
-		.ttl = 64,
-		.tcp_flags = flags,
-		.ip_id = 0x4321,
-	};
-	return s;
-}
-
-/* The reply translation: back to the client (addr, mac) from pub0's address. */
-static struct pkt_spec rev_of(struct pkt_spec s, uint32_t client, const uint8_t *cmac,
-			      uint16_t new_sport, uint16_t new_dport)
-{
-	s.dmac = cmac;
-	s.smac = MAC_PUB0;
-	s.saddr = A_PUB0;
-	s.daddr = client;
-	s.sport = new_sport;
-	s.dport = new_dport;
-	s.ttl--;
-	return s;
-}
-
 /* Private host -> anywhere (as received on lan0). */
 static struct pkt_spec lan_spec(uint8_t proto, uint32_t src, const uint8_t *smac, uint16_t sport,
 				uint32_t dst, uint16_t dport, uint8_t flags)
 {
-	struct pkt_spec s = {
-		.dmac = MAC_LAN0,
-		.smac = smac,
-		.saddr = src,
-		.daddr = dst,
-		.sport = sport,
-		.dport = dport,
-		.proto = proto,
-		.ttl = 64,
-		.tcp_flags = flags,
-		.ip_id = 0x5678,
-	};
+	struct pkt_spec s = spec_between(proto, smac, src, sport, MAC_LAN0, dst, dport, flags);
+
+	s.ip_id = 0x5678;
 	return s;
 }
 
 /* Masqueraded: out of pub0 to the default gateway, from pub0's address. */
 static struct pkt_spec masq_of(struct pkt_spec s, uint16_t new_sport)
 {
-	s.dmac = MAC_GW;
-	s.smac = MAC_PUB0;
-	s.saddr = A_PUB0;
-	s.sport = new_sport;
-	s.ttl--;
-	return s;
+	return spec_rewritten(s, MAC_GW, MAC_PUB0, A_PUB0, s.daddr, new_sport, s.dport);
 }
 
 /* Outside host -> pub0's address (as received on pub0 from the gateway). */
 static struct pkt_spec out_spec(uint8_t proto, uint16_t sport, uint16_t dport, uint8_t flags)
 {
-	struct pkt_spec s = {
-		.dmac = MAC_PUB0,
-		.smac = MAC_GW,
-		.saddr = A_OUT,
-		.daddr = A_PUB0,
-		.sport = sport,
-		.dport = dport,
-		.proto = proto,
-		.ttl = 55,
-		.tcp_flags = flags,
-		.ip_id = 0x9abc,
-	};
+	struct pkt_spec s =
+		spec_between(proto, MAC_GW, A_OUT, sport, MAC_PUB0, A_PUB0, dport, flags);
+
+	s.ttl = 55;
+	s.ip_id = 0x9abc;
 	return s;
 }
 
@@ -284,33 +172,27 @@ static struct pkt_spec out_spec(uint8_t proto, uint16_t sport, uint16_t dport, u
 static struct pkt_spec unmasq_of(struct pkt_spec s, uint32_t host, const uint8_t *hmac,
 				 uint16_t new_dport)
 {
-	s.dmac = hmac;
-	s.smac = MAC_LAN0;
-	s.daddr = host;
-	s.dport = new_dport;
-	s.ttl--;
-	return s;
+	return spec_rewritten(s, hmac, MAC_LAN0, s.saddr, host, s.sport, new_dport);
 }
+
+/* The MACs and addresses an ICMP error travels with. */
+struct icmp_path {
+	const uint8_t *dmac, *smac;
+	uint32_t saddr, daddr;
+};
 
 /* An ICMP error frame quoting the IP packet of `quoted` (untagged), its
  * first qlen bytes (0 = all of it). */
-static struct frame icmp_err(const uint8_t *dmac, const uint8_t *smac, uint32_t saddr,
-			     uint32_t daddr, uint8_t ttl, uint8_t type, uint8_t code, uint32_t rest,
-			     const struct frame *quoted, size_t qlen)
+static struct frame icmp_err(struct icmp_path p, uint8_t ttl, uint8_t type, uint8_t code,
+			     uint32_t rest, const struct frame *quoted, size_t qlen)
 {
 	uint8_t msg[PKT_MAX];
 	struct pkt_view v = pkt_view(quoted->b, quoted->len);
-	struct pkt_spec s = {
-		.dmac = dmac,
-		.smac = smac,
-		.saddr = saddr,
-		.daddr = daddr,
-		.proto = IPPROTO_ICMP,
-		.ttl = ttl,
-		.ip_id = 0x0e0e,
-		.raw_l4 = 1,
-	};
+	struct pkt_spec s = spec_between(IPPROTO_ICMP, p.smac, p.saddr, 0, p.dmac, p.daddr, 0, 0);
 
+	s.ttl = ttl;
+	s.ip_id = 0x0e0e;
+	s.raw_l4 = 1;
 	if (!qlen)
 		qlen = quoted->len - v.l3;
 	s.plen = pkt_icmp_msg(msg, sizeof(msg), type, code, rest, quoted->b + v.l3, qlen);
@@ -318,14 +200,12 @@ static struct frame icmp_err(const uint8_t *dmac, const uint8_t *smac, uint32_t 
 	return F(s);
 }
 
-/* Source port (TCP/UDP) or echo id (ICMP) of a frame; 0 if unparsable. */
-static uint16_t frame_sport(const struct frame *f)
+/* The packet as it is quoted after one hop (a quote keeps the TTL the
+ * packet had when the error was raised). */
+static struct pkt_spec hop_on(struct pkt_spec s)
 {
-	struct pkt_view v = pkt_view(f->b, f->len);
-
-	if (!v.ok || v.l4len < 8)
-		return 0;
-	return pkt_get16(f->b + v.l4 + (v.proto == IPPROTO_ICMP ? 4 : 0));
+	s.ttl--;
+	return s;
 }
 
 /* All checksums of a translated ICMP error by full recomputation. */
@@ -351,28 +231,80 @@ static void check_icmperr(const char *what, const struct frame *f, int want_inne
 			 c.in_l4_want, c.inner_l4_full);
 }
 
+static void check_icmperr_whole(const char *what, const struct frame *f)
+{
+	check_icmperr(what, f, 1);
+}
+
+static void check_icmperr_cut(const char *what, const struct frame *f)
+{
+	check_icmperr(what, f, 0);
+}
+
+/* A frag-needed from the router 198.18.0.254 keeps its source and MTU. */
+static void check_rtr_frag_needed(const char *what, const struct frame *got)
+{
+	struct pkt_view v = pkt_view(got->b, got->len);
+	uint32_t sa = 0;
+
+	if (v.ok)
+		memcpy(&sa, got->b + v.l3 + 12, 4);
+	tap_ok(v.ok && sa == A_RTR && pkt_get16(got->b + v.l4 + 6) == 1400,
+	       "%s: outer source stays 198.18.0.254, MTU field stays 1400", what);
+	check_icmperr_cut(what, got);
+}
+
+/* An ICMP error about a flow's packet: it arrives by `in` quoting `sent`
+ * (as the far side got it) and must leave by `out` quoting `orig` (as the
+ * near side sent it), quoted alike: qlen bytes, 0 = the whole packet
+ * (then the quoted L4 checksum is checked too). Counted as icmp_error. */
+static struct frame_case icmp_err_case(const char *name, int tc, int ifindex, struct icmp_path in,
+				       struct icmp_path out, uint8_t type, uint8_t code,
+				       uint32_t rest, const struct frame *sent,
+				       const struct frame *orig, size_t qlen)
+{
+	struct frame_case c = {
+		.name = name,
+		.tc = tc,
+		.ifindex = ifindex,
+		.in = icmp_err(in, 64, type, code, rest, sent, qlen),
+		.verdict = tc ? TC_ACT_REDIRECT : XDP_REDIRECT,
+		.out = OUT_FRAME,
+		.want = icmp_err(out, 63, type, code, rest, orig, qlen),
+		.check = qlen ? check_icmperr_cut : check_icmperr_whole,
+		.counts = { COUNTS(XM_C_ICMP_ERROR, 1) },
+	};
+	return c;
+}
+
 /* ---- 1. masquerade rules ----------------------------------------------- */
 
 static void test_masq(void)
 {
-	struct pkt_spec s, r;
-	struct frame in, want, got;
+	struct pkt_spec kept = lan_spec(IPPROTO_TCP, A_LAN10, MAC_LAN10, 12345, A_OUT, 443,
+					TCP_SYN),
+			kept_reply = with_payload(
+				out_spec(IPPROTO_TCP, 443, 12345, TCP_SYN | TCP_ACK), 13),
+			local_port = lan_spec(IPPROTO_TCP, A_LAN10, MAC_LAN10, 40000, A_OUT, 443,
+					      TCP_SYN),
+			udp = with_payload(
+				lan_spec(IPPROTO_UDP, A_LAN11, MAC_LAN11, 5353, A_OUT, 53, 0), 17),
+			udp_reply = with_payload(out_spec(IPPROTO_UDP, 53, 5353, 0), 30),
+			udp_local_port = with_payload(
+				lan_spec(IPPROTO_UDP, A_LAN11, MAC_LAN11, 45000, A_OUT, 53, 0), 5),
+			s;
 	struct xm_flow f;
 	uint16_t port;
 	const char *w;
 	int n;
 
 	flows_clear();
-	cnt_mark();
-	w = "XDP masq tcp SYN 198.19.0.10:12345 -> 198.18.200.5:443 on lan0 (port outside "
-	    "32768-60999: kept)";
-	s = lan_spec(IPPROTO_TCP, A_LAN10, MAC_LAN10, 12345, A_OUT, 443, TCP_SYN);
-	in = F(s);
-	want = F(masq_of(s, 12345));
-	run_case(0, w, if_lan0, &in, XDP_REDIRECT, &want, &got);
-	check_csums(w, &got);
-	cnt_check(XM_C_FLOW_NEW, 1, w);
-	tap_ok(flows_count() == 2, "%s: two flow entries", w);
+	w = run_frame_case(with_count(redirect_case("XDP masq tcp SYN 198.19.0.10:12345 -> "
+						    "198.18.200.5:443 on lan0 (port outside "
+						    "32768-60999: kept)",
+						    0, if_lan0, kept, masq_of(kept, 12345)),
+				      XM_C_FLOW_NEW, 1));
+	TAP_EQ(flows_count(), 2, "%s: two flow entries", w);
 	tap_ok(flow_get(A_LAN10, A_OUT, 12345, 443, IPPROTO_TCP, &f) == 0 &&
 		       flow_eq(&f, A_PUB0, A_OUT, 12345, 443, if_pub0, MAC_GW, 0, XM_FLOW_L2_VALID,
 			       RULE_MASQ),
@@ -386,127 +318,84 @@ static void test_masq(void)
 	       "198.19.0.10:12345 via lan0",
 	       w);
 
-	w = "XDP masq tcp SYN-ACK 198.18.200.5:443 -> 192.0.2.1:12345 on pub0 (reply)";
-	r = out_spec(IPPROTO_TCP, 443, 12345, TCP_SYN | TCP_ACK);
-	r.payload = PAYLOAD;
-	r.plen = 13;
-	in = F(r);
-	want = F(unmasq_of(r, A_LAN10, MAC_LAN10, 12345));
-	run_case(0, w, if_pub0, &in, XDP_REDIRECT, &want, &got);
-	check_csums(w, &got);
+	w = run_frame_case(redirect_case("XDP masq tcp SYN-ACK 198.18.200.5:443 -> 192.0.2.1:12345 "
+					 "on pub0 (reply)",
+					 0, if_pub0, kept_reply,
+					 unmasq_of(kept_reply, A_LAN10, MAC_LAN10, 12345)));
 	flow_get(A_LAN10, A_OUT, 12345, 443, IPPROTO_TCP, &f);
-	tap_ok(f.state == XM_ST_ESTABLISHED, "%s: flow ESTABLISHED (state %u)", w, f.state);
+	TAP_EQ(f.state, XM_ST_ESTABLISHED, "%s: flow ESTABLISHED", w);
 
-	w = "XDP masq tcp SYN 198.19.0.10:40000 -> 198.18.200.5:443 (port in 32768-60999: "
-	    "replaced)";
-	s = lan_spec(IPPROTO_TCP, A_LAN10, MAC_LAN10, 40000, A_OUT, 443, TCP_SYN);
-	in = F(s);
-	port = 0;
-	if (run_case(0, w, if_lan0, &in, XDP_REDIRECT, NULL, &got))
-		port = frame_sport(&got);
-	if (!tap_ok(port >= XM_DEFAULT_PORT_LO && port <= XM_DEFAULT_PORT_HI,
-		    "%s: source port %u from port_lo..port_hi %u-%u", w, port, XM_DEFAULT_PORT_LO,
-		    XM_DEFAULT_PORT_HI))
-		pkt_hex("got", got.b, got.len, diag_fmt);
-	want = F(masq_of(s, port));
-	if (!tap_ok(same_frame(&got, &want), "%s: rest of the frame as expected", w))
-		hexdiff(&got, &want);
-	check_csums(w, &got);
-	w = "XDP masq reply to the replaced port";
-	r = out_spec(IPPROTO_TCP, 443, port, TCP_SYN | TCP_ACK);
-	in = F(r);
-	want = F(unmasq_of(r, A_LAN10, MAC_LAN10, 40000));
-	run_case(0, w, if_pub0, &in, XDP_REDIRECT, &want, &got);
-	check_csums(w, &got);
+	port = run_picking_port("XDP masq tcp SYN 198.19.0.10:40000 -> 198.18.200.5:443 (port in "
+				"32768-60999: replaced)",
+				0, if_lan0, local_port, masq_of(local_port, 0));
+	s = out_spec(IPPROTO_TCP, 443, port, TCP_SYN | TCP_ACK);
+	{
+		const struct frame_case cases[] = {
+			redirect_case("XDP masq reply to the replaced port", 0, if_pub0, s,
+				      unmasq_of(s, A_LAN10, MAC_LAN10, 40000)),
+			redirect_case("XDP masq udp 198.19.0.11:5353 -> 198.18.200.5:53 (kept)", 0,
+				      if_lan0, udp, masq_of(udp, 5353)),
+			redirect_case("XDP masq udp reply 198.18.200.5:53 -> 192.0.2.1:5353", 0,
+				      if_pub0, udp_reply,
+				      unmasq_of(udp_reply, A_LAN11, MAC_LAN11, 5353)),
+		};
 
-	w = "XDP masq udp 198.19.0.11:5353 -> 198.18.200.5:53 (kept)";
-	s = lan_spec(IPPROTO_UDP, A_LAN11, MAC_LAN11, 5353, A_OUT, 53, 0);
-	s.payload = PAYLOAD;
-	s.plen = 17;
-	in = F(s);
-	want = F(masq_of(s, 5353));
-	run_case(0, w, if_lan0, &in, XDP_REDIRECT, &want, &got);
-	check_csums(w, &got);
-	w = "XDP masq udp reply 198.18.200.5:53 -> 192.0.2.1:5353";
-	r = out_spec(IPPROTO_UDP, 53, 5353, 0);
-	r.payload = PAYLOAD;
-	r.plen = 30;
-	in = F(r);
-	want = F(unmasq_of(r, A_LAN11, MAC_LAN11, 5353));
-	run_case(0, w, if_pub0, &in, XDP_REDIRECT, &want, &got);
-	check_csums(w, &got);
+		FRAME_CASES_RUN(NULL, cases);
+	}
 
-	w = "tc masq udp 198.19.0.11:45000 -> 198.18.200.5:53 (port in 32768-60999: replaced)";
-	s = lan_spec(IPPROTO_UDP, A_LAN11, MAC_LAN11, 45000, A_OUT, 53, 0);
-	s.payload = PAYLOAD;
-	s.plen = 5;
-	in = F(s);
-	port = 0;
-	if (run_case(1, w, if_lan0, &in, TC_ACT_REDIRECT, NULL, &got))
-		port = frame_sport(&got);
-	if (!tap_ok(port >= XM_DEFAULT_PORT_LO && port <= XM_DEFAULT_PORT_HI,
-		    "%s: source port %u from port_lo..port_hi", w, port))
-		pkt_hex("got", got.b, got.len, diag_fmt);
-	want = F(masq_of(s, port));
-	if (!tap_ok(same_frame(&got, &want), "%s: rest of the frame as expected", w))
-		hexdiff(&got, &want);
-	check_csums(w, &got);
-	w = "tc masq udp reply to the replaced port";
-	r = out_spec(IPPROTO_UDP, 53, port, 0);
-	in = F(r);
-	want = F(unmasq_of(r, A_LAN11, MAC_LAN11, 45000));
-	run_case(1, w, if_pub0, &in, TC_ACT_REDIRECT, &want, &got);
-	check_csums(w, &got);
+	port = run_picking_port("tc masq udp 198.19.0.11:45000 -> 198.18.200.5:53 (port in "
+				"32768-60999: replaced)",
+				1, if_lan0, udp_local_port, masq_of(udp_local_port, 0));
+	s = out_spec(IPPROTO_UDP, 53, port, 0);
+	run_frame_case(redirect_case("tc masq udp reply to the replaced port", 1, if_pub0, s,
+				     unmasq_of(s, A_LAN11, MAC_LAN11, 45000)));
 
 	/* Not masqueraded. */
 	n = flows_count();
-	cnt_mark();
-	s = lan_spec(IPPROTO_TCP, A_LAN10, MAC_LAN10, 12346, A_LAN0, 22, TCP_SYN);
-	in = F(s);
-	run_case(0, "XDP tcp SYN 198.19.0.10 -> 198.19.0.1:22 (the router's own lan0 address)",
-		 if_lan0, &in, XDP_PASS, &in, &got);
-	s = lan_spec(IPPROTO_TCP, A_LAN10, MAC_LAN10, 12347, A_PUB0, 22, TCP_SYN);
-	in = F(s);
-	run_case(0, "XDP tcp SYN 198.19.0.10 -> 192.0.2.1:22 (the router's own pub0 address)",
-		 if_lan0, &in, XDP_PASS, &in, &got);
-	s = lan_spec(IPPROTO_UDP, A_LAN10, MAC_LAN10, 12348, A_LAN0, 53, 0);
-	in = F(s);
-	run_case(0, "XDP udp 198.19.0.10 -> 198.19.0.1:53 (the router's own address)", if_lan0, &in,
-		 XDP_PASS, &in, &got);
-	s = lan_spec(IPPROTO_TCP, A_LAN1_10, MAC_LAN1_10, 12349, A_OUT, 443, TCP_SYN);
-	in = F(s);
-	run_case(0,
-		 "XDP tcp SYN from 198.19.1.10 (outside the prefix 198.19.0.0/24) to 198.18.200.5",
-		 if_lan0, &in, XDP_PASS, &in, &got);
-	s = lan_spec(IPPROTO_UDP, A_LAN1_10, MAC_LAN1_10, 12349, A_OUT, 53, 0);
-	in = F(s);
-	run_case(0, "XDP udp from 198.19.1.10 (outside the prefix) to 198.18.200.5", if_lan0, &in,
-		 XDP_PASS, &in, &got);
-	s = lan_spec(IPPROTO_TCP, A_LAN10, MAC_LAN10, 12350, A_BACKEND, 80, TCP_SYN);
-	in = F(s);
-	run_case(0,
-		 "XDP tcp SYN 198.19.0.10 -> 198.18.0.2:80 (routed out of bk0, the rule names "
-		 "pub0)",
-		 if_lan0, &in, XDP_PASS, &in, &got);
-	s = lan_spec(IPPROTO_UDP, A_LAN10, MAC_LAN10, 12350, A_PUB1_PEER, 53, 0);
-	in = F(s);
-	run_case(0, "XDP udp 198.19.0.10 -> 198.51.100.2 (routed out of unmanaged pub1)", if_lan0,
-		 &in, XDP_PASS, &in, &got);
-	cnt_check(XM_C_PASS_NOT_OURS, 7, "traffic not masqueraded");
-	cnt_check(XM_C_FLOW_NEW, 0, "traffic not masqueraded");
-	tap_ok(flows_count() == n, "traffic not masqueraded: no flow created (%d entries, was %d)",
-	       flows_count(), n);
+	{
+#define NOT_MASQ(desc, spec)                                                             \
+	with_count(with_count(pass_case(desc, 0, if_lan0, spec), XM_C_PASS_NOT_OURS, 1), \
+		   XM_C_FLOW_NEW, 0)
+		const struct frame_case cases[] = {
+			NOT_MASQ("XDP tcp SYN 198.19.0.10 -> 198.19.0.1:22 (the router's own lan0 "
+				 "address)",
+				 lan_spec(IPPROTO_TCP, A_LAN10, MAC_LAN10, 12346, A_LAN0, 22,
+					  TCP_SYN)),
+			NOT_MASQ("XDP tcp SYN 198.19.0.10 -> 192.0.2.1:22 (the router's own pub0 "
+				 "address)",
+				 lan_spec(IPPROTO_TCP, A_LAN10, MAC_LAN10, 12347, A_PUB0, 22,
+					  TCP_SYN)),
+			NOT_MASQ("XDP udp 198.19.0.10 -> 198.19.0.1:53 (the router's own address)",
+				 lan_spec(IPPROTO_UDP, A_LAN10, MAC_LAN10, 12348, A_LAN0, 53, 0)),
+			NOT_MASQ("XDP tcp SYN from 198.19.1.10 (outside the prefix 198.19.0.0/24) "
+				 "to 198.18.200.5",
+				 lan_spec(IPPROTO_TCP, A_LAN1_10, MAC_LAN1_10, 12349, A_OUT, 443,
+					  TCP_SYN)),
+			NOT_MASQ("XDP udp from 198.19.1.10 (outside the prefix) to 198.18.200.5",
+				 lan_spec(IPPROTO_UDP, A_LAN1_10, MAC_LAN1_10, 12349, A_OUT, 53,
+					  0)),
+			NOT_MASQ("XDP tcp SYN 198.19.0.10 -> 198.18.0.2:80 (routed out of bk0, the "
+				 "rule names pub0)",
+				 lan_spec(IPPROTO_TCP, A_LAN10, MAC_LAN10, 12350, A_BACKEND, 80,
+					  TCP_SYN)),
+			NOT_MASQ("XDP udp 198.19.0.10 -> 198.51.100.2 (routed out of unmanaged "
+				 "pub1)",
+				 lan_spec(IPPROTO_UDP, A_LAN10, MAC_LAN10, 12350, A_PUB1_PEER, 53,
+					  0)),
+		};
+#undef NOT_MASQ
+
+		FRAME_CASES_RUN("not masqueraded", cases);
+	}
+	TAP_EQ(flows_count(), n, "traffic not masqueraded: no flow created");
 
 	/* A masquerade rule matches source and egress, not the ingress
 	 * (like -s PREFIX -o IFACE -j MASQUERADE). */
-	w = "tc masq tcp SYN 198.19.0.10:12351 -> 198.18.200.5:443 arriving on bk0 (ingress not "
-	    "part of the rule)";
 	s = lan_spec(IPPROTO_TCP, A_LAN10, MAC_LAN10, 12351, A_OUT, 443, TCP_SYN);
 	s.dmac = MAC_BK0;
-	in = F(s);
-	want = F(masq_of(s, 12351));
-	run_case(1, w, if_bk0, &in, TC_ACT_REDIRECT, &want, &got);
-	check_csums(w, &got);
+	w = run_frame_case(redirect_case("tc masq tcp SYN 198.19.0.10:12351 -> 198.18.200.5:443 "
+					 "arriving on bk0 (ingress not part of the rule)",
+					 1, if_bk0, s, masq_of(s, 12351)));
 	tap_ok(flow_get(A_OUT, A_PUB0, 443, 12351, IPPROTO_TCP, &f) == 0 &&
 		       flow_eq(&f, A_OUT, A_LAN10, 443, 12351, if_bk0, MAC_LAN10, 0,
 			       XM_FLOW_REPLY | XM_FLOW_L2_VALID, RULE_MASQ),
@@ -515,315 +404,253 @@ static void test_masq(void)
 
 /* ---- 2. ICMP echo through masquerade ------------------------------------ */
 
+/* An echo request from a private host, or an echo reply from outside. */
+static struct pkt_spec echo_request(uint32_t host, const uint8_t *hmac, uint16_t id, size_t plen)
+{
+	return with_payload(lan_spec(IPPROTO_ICMP, host, hmac, id, A_OUT, 0, 0), plen);
+}
+
+static struct pkt_spec echo_reply(uint16_t id, size_t plen)
+{
+	struct pkt_spec s = with_payload(out_spec(IPPROTO_ICMP, id, 0, 0), plen);
+
+	s.echo_reply = 1;
+	return s;
+}
+
 static void test_masq_echo(void)
 {
-	struct pkt_spec s, r;
-	struct frame in, want, got;
+	struct pkt_spec first = echo_request(A_LAN10, MAC_LAN10, 0x0777, 16),
+			second = echo_request(A_LAN11, MAC_LAN11, 0x0777, 16),
+			second_again = echo_request(A_LAN11, MAC_LAN11, 0x0777, 3), /* odd length */
+		reply = echo_reply(0x0777, 16), reply2, want2;
 	struct xm_flow f;
-	uint16_t id2 = 0;
+	uint16_t id2;
 	const char *w;
 
 	flows_clear();
-	cnt_mark();
-	w = "XDP masq ICMP echo request 198.19.0.10 id 0x0777 -> 198.18.200.5";
-	s = lan_spec(IPPROTO_ICMP, A_LAN10, MAC_LAN10, 0x0777, A_OUT, 0, 0);
-	s.payload = PAYLOAD;
-	s.plen = 16;
-	in = F(s);
-	want = F(masq_of(s, 0x0777));
-	run_case(0, w, if_lan0, &in, XDP_REDIRECT, &want, &got);
-	check_csums(w, &got);
+	w = run_frame_case(with_count(redirect_case("XDP masq ICMP echo request 198.19.0.10 id "
+						    "0x0777 -> 198.18.200.5",
+						    0, if_lan0, first, masq_of(first, 0x0777)),
+				      XM_C_FLOW_NEW, 1));
 	tap_ok(flow_get(A_OUT, A_PUB0, 0x0777, 0x0777, IPPROTO_ICMP, &f) == 0 &&
 		       flow_eq(&f, A_OUT, A_LAN10, 0x0777, 0x0777, if_lan0, MAC_LAN10, 0,
 			       XM_FLOW_REPLY | XM_FLOW_L2_VALID, RULE_MASQ),
 	       "%s: reply entry keyed on id 0x0777 (sport = dport = id)", w);
 
 	w = "XDP masq ICMP echo request 198.19.0.11 with the same id 0x0777";
-	s = lan_spec(IPPROTO_ICMP, A_LAN11, MAC_LAN11, 0x0777, A_OUT, 0, 0);
-	s.payload = PAYLOAD;
-	s.plen = 16;
-	in = F(s);
-	if (run_case(0, w, if_lan0, &in, XDP_REDIRECT, NULL, &got))
-		id2 = frame_sport(&got);
-	if (!tap_ok(id2 != 0x0777 && id2 >= XM_DEFAULT_PORT_LO && id2 <= XM_DEFAULT_PORT_HI,
-		    "%s: gets another id (0x%04x = %u, from port_lo..port_hi)", w, id2, id2))
-		pkt_hex("got", got.b, got.len, diag_fmt);
-	want = F(masq_of(s, id2));
-	if (!tap_ok(same_frame(&got, &want), "%s: rest of the frame as expected", w))
-		hexdiff(&got, &want);
-	check_csums(w, &got);
+	cnt_mark();
+	id2 = run_picking_port(w, 0, if_lan0, second, masq_of(second, 0));
+	cnt_check(XM_C_FLOW_NEW, 1, w);
+	tap_ok(id2 != 0x0777, "%s: gets another id (0x%04x = %u)", w, id2, id2);
 
-	w = "XDP masq ICMP echo reply 198.18.200.5 -> 192.0.2.1 id 0x0777";
-	r = out_spec(IPPROTO_ICMP, 0x0777, 0, 0);
-	r.echo_reply = 1;
-	r.payload = PAYLOAD;
-	r.plen = 16;
-	in = F(r);
-	want = F(unmasq_of(r, A_LAN10, MAC_LAN10, 0));
-	run_case(0, w, if_pub0, &in, XDP_REDIRECT, &want, &got);
-	check_csums(w, &got);
+	reply2 = echo_reply(id2, 16);
+	want2 = unmasq_of(reply2, A_LAN11, MAC_LAN11, 0);
+	want2.sport = 0x0777;
+	{
+		/* No new flow for them. */
+		const struct frame_case cases[] = {
+			with_count(redirect_case("XDP masq ICMP echo reply 198.18.200.5 -> "
+						 "192.0.2.1 id 0x0777",
+						 0, if_pub0, reply,
+						 unmasq_of(reply, A_LAN10, MAC_LAN10, 0)),
+				   XM_C_FLOW_NEW, 0),
+			with_count(redirect_case("XDP masq ICMP echo reply with the second host's "
+						 "translated id",
+						 0, if_pub0, reply2, want2),
+				   XM_C_FLOW_NEW, 0),
+			with_count(redirect_case("tc masq ICMP echo request 198.19.0.11 id 0x0777 "
+						 "again (existing flow)",
+						 1, if_lan0, second_again,
+						 masq_of(second_again, id2)),
+				   XM_C_FLOW_NEW, 0),
+		};
 
-	w = "XDP masq ICMP echo reply with the second host's translated id";
-	r = out_spec(IPPROTO_ICMP, id2, 0, 0);
-	r.echo_reply = 1;
-	r.payload = PAYLOAD;
-	r.plen = 16;
-	in = F(r);
-	r = unmasq_of(r, A_LAN11, MAC_LAN11, 0);
-	r.sport = 0x0777;
-	want = F(r);
-	run_case(0, w, if_pub0, &in, XDP_REDIRECT, &want, &got);
-	check_csums(w, &got);
-
-	w = "tc masq ICMP echo request 198.19.0.11 id 0x0777 again (existing flow)";
-	s = lan_spec(IPPROTO_ICMP, A_LAN11, MAC_LAN11, 0x0777, A_OUT, 0, 0);
-	s.payload = PAYLOAD;
-	s.plen = 3; /* odd length */
-	in = F(s);
-	want = F(masq_of(s, id2));
-	run_case(1, w, if_lan0, &in, TC_ACT_REDIRECT, &want, &got);
-	check_csums(w, &got);
-	cnt_check(XM_C_FLOW_NEW, 2, "masq ICMP echo");
-
-	s = out_spec(IPPROTO_ICMP, 0x0999, 0, 0);
-	s.echo_reply = 1;
-	in = F(s);
-	run_case(0, "XDP ICMP echo reply 198.18.200.5 -> 192.0.2.1 with an id of no flow", if_pub0,
-		 &in, XDP_PASS, &in, &got);
+		FRAME_CASES_RUN(NULL, cases);
+	}
+	run_frame_case((struct frame_case){
+		.name = "XDP ICMP echo reply 198.18.200.5 -> 192.0.2.1 with an id of no flow",
+		.ifindex = if_pub0,
+		.in = F(echo_reply(0x0999, 0)),
+		.verdict = XDP_PASS,
+		.out = OUT_UNTOUCHED,
+	});
 }
 
 /* ---- 3. ICMP errors (RFC 5508) ------------------------------------------ */
 
 static void test_icmp_errors(void)
 {
-	struct pkt_spec s, r, t;
-	struct frame in, want, got, sent, orig;
+	const struct icmp_path from_backend = { MAC_BK0, MAC_BACKEND, A_BACKEND, A_BK0 },
+			       to_client = { MAC_CLIENT, MAC_PUB0, A_PUB0, A_CLIENT },
+			       from_rtr = { MAC_BK0, MAC_RTR, A_RTR, A_BK0 },
+			       rtr_to_client = { MAC_CLIENT, MAC_PUB0, A_RTR, A_CLIENT },
+			       from_gw = { MAC_PUB0, MAC_GW, A_GW, A_PUB0 },
+			       gw_to_lan11 = { MAC_LAN11, MAC_LAN0, A_GW, A_LAN11 },
+			       from_out = { MAC_PUB0, MAC_GW, A_OUT, A_PUB0 },
+			       out_to_lan11 = { MAC_LAN11, MAC_LAN0, A_OUT, A_LAN11 };
+	struct pkt_spec tcp = client_spec(IPPROTO_TCP, 12000, 8080, TCP_SYN),
+			syn_ack = backend_spec(IPPROTO_TCP, 80, 12000, TCP_SYN | TCP_ACK),
+			udp = with_payload(client_spec(IPPROTO_UDP, 12001, 5000, 0), 9),
+			echo = with_payload(lan_spec(IPPROTO_ICMP, A_LAN11, MAC_LAN11, 0x0888,
+						     A_OUT, 0, 0),
+					    12);
+	struct frame got, tcp_sent = F(fwd_of(tcp, 12000, 80)), tcp_orig = F(hop_on(tcp)),
+			  udp_sent = F(fwd_of(udp, 12001, 5000)), udp_orig = F(hop_on(udp)),
+			  echo_sent, echo_orig = F(hop_on(echo));
 	struct xm_flow f;
 	uint16_t id2 = 0;
-	const char *w;
-	uint64_t nerr = 0;
 
 	flows_clear();
-	/* An established forwarded TCP flow. */
-	s = client_spec(IPPROTO_TCP, 12000, 8080, TCP_SYN);
-	in = F(s);
-	want = F(fwd_of(s, 12000, 80));
-	run_case(0, "ICMP errors set-up: tcp SYN 192.0.2.10:12000 -> :8080", if_pub0, &in,
-		 XDP_REDIRECT, &want, &got);
-	r = backend_spec(IPPROTO_TCP, 80, 12000, TCP_SYN | TCP_ACK);
-	in = F(r);
-	want = F(rev_of(r, A_CLIENT, MAC_CLIENT, 8080, 12000));
-	run_case(0, "ICMP errors set-up: SYN-ACK from the backend", if_bk0, &in, XDP_REDIRECT,
-		 &want, &got);
-	/* A UDP flow. */
-	s = client_spec(IPPROTO_UDP, 12001, 5000, 0);
-	s.payload = PAYLOAD;
-	s.plen = 9;
-	in = F(s);
-	want = F(fwd_of(s, 12001, 5000));
-	run_case(0, "ICMP errors set-up: udp 192.0.2.10:12001 -> :5000", if_pub0, &in, XDP_REDIRECT,
-		 &want, &got);
-	/* Echo flows through masquerade, the second with a translated id. */
-	s = lan_spec(IPPROTO_ICMP, A_LAN10, MAC_LAN10, 0x0888, A_OUT, 0, 0);
-	in = F(s);
-	run_case(0, "ICMP errors set-up: echo 198.19.0.10 id 0x0888", if_lan0, &in, XDP_REDIRECT,
-		 NULL, &got);
-	s = lan_spec(IPPROTO_ICMP, A_LAN11, MAC_LAN11, 0x0888, A_OUT, 0, 0);
-	s.payload = PAYLOAD;
-	s.plen = 12;
-	in = F(s);
-	if (run_case(0, "ICMP errors set-up: echo 198.19.0.11 id 0x0888", if_lan0, &in,
-		     XDP_REDIRECT, NULL, &got))
-		id2 = frame_sport(&got);
+	{
+		/* An established forwarded TCP flow, a UDP flow, echo flows
+		 * through masquerade (the second with a translated id). */
+		const struct frame_case setup[] = {
+			{ .name = "tcp SYN 192.0.2.10:12000 -> :8080",
+			  .ifindex = if_pub0,
+			  .in = F(tcp),
+			  .verdict = XDP_REDIRECT,
+			  .out = OUT_FRAME,
+			  .want = tcp_sent },
+			{ .name = "SYN-ACK from the backend",
+			  .ifindex = if_bk0,
+			  .in = F(syn_ack),
+			  .verdict = XDP_REDIRECT,
+			  .out = OUT_FRAME,
+			  .want = F(rev_of(syn_ack, A_CLIENT, MAC_CLIENT, 8080, 12000)) },
+			{ .name = "udp 192.0.2.10:12001 -> :5000",
+			  .ifindex = if_pub0,
+			  .in = F(udp),
+			  .verdict = XDP_REDIRECT,
+			  .out = OUT_FRAME,
+			  .want = udp_sent },
+			{ .name = "echo 198.19.0.10 id 0x0888",
+			  .ifindex = if_lan0,
+			  .in = F(lan_spec(IPPROTO_ICMP, A_LAN10, MAC_LAN10, 0x0888, A_OUT, 0, 0)),
+			  .verdict = XDP_REDIRECT },
+			{ .name = "echo 198.19.0.11 id 0x0888",
+			  .ifindex = if_lan0,
+			  .in = F(echo),
+			  .verdict = XDP_REDIRECT },
+		};
+		size_t n = sizeof(setup) / sizeof(setup[0]);
+
+		frame_cases_run("ICMP errors set-up", setup, n - 1);
+		if (frame_case_run("ICMP errors set-up", &setup[n - 1], &got))
+			id2 = frame_sport(&got);
+	}
 	tap_ok(id2 && id2 != 0x0888, "ICMP errors set-up: second echo got id 0x%04x (translated)",
 	       id2);
-	cnt_mark();
+	echo_sent = F(masq_of(echo, id2));
 
-	/* (a) Port unreachable from the backend about the SYN the router sent,
-	 * whole TCP header quoted. The client must see an error from the
-	 * public address about the packet it sent. */
-	w = "XDP ICMP port unreachable from the backend about the forwarded tcp SYN (TCP header "
-	    "quoted whole)";
-	s = client_spec(IPPROTO_TCP, 12000, 8080, TCP_SYN);
-	sent = F(fwd_of(s, 12000, 80)); /* as the backend got it */
-	t = s;
-	t.ttl = 63;  /* the quote keeps the hop */
-	orig = F(t); /* what the client sent */
-	in = icmp_err(MAC_BK0, MAC_BACKEND, A_BACKEND, A_BK0, 64, 3, 3, 0, &sent, 0);
-	want = icmp_err(MAC_CLIENT, MAC_PUB0, A_PUB0, A_CLIENT, 63, 3, 3, 0, &orig, 0);
-	run_case(0, w, if_bk0, &in, XDP_REDIRECT, &want, &got);
-	check_icmperr(w, &got, 1);
-	nerr++;
-
-	w = "XDP ICMP port unreachable about the tcp SYN, quote = IP header + 8 bytes";
-	in = icmp_err(MAC_BK0, MAC_BACKEND, A_BACKEND, A_BK0, 64, 3, 3, 0, &sent, 28);
-	want = icmp_err(MAC_CLIENT, MAC_PUB0, A_PUB0, A_CLIENT, 63, 3, 3, 0, &orig, 28);
-	run_case(0, w, if_bk0, &in, XDP_REDIRECT, &want, &got);
-	check_icmperr(w, &got, 0);
-	nerr++;
-
-	w = "XDP ICMP port unreachable from the backend about the forwarded udp datagram (quoted "
-	    "whole)";
-	s = client_spec(IPPROTO_UDP, 12001, 5000, 0);
-	s.payload = PAYLOAD;
-	s.plen = 9;
-	sent = F(fwd_of(s, 12001, 5000));
-	t = s;
-	t.ttl = 63;
-	orig = F(t);
-	in = icmp_err(MAC_BK0, MAC_BACKEND, A_BACKEND, A_BK0, 64, 3, 3, 0, &sent, 0);
-	want = icmp_err(MAC_CLIENT, MAC_PUB0, A_PUB0, A_CLIENT, 63, 3, 3, 0, &orig, 0);
-	run_case(0, w, if_bk0, &in, XDP_REDIRECT, &want, &got);
-	check_icmperr(w, &got, 1);
-	nerr++;
-	w = "tc the same udp port unreachable";
-	run_case(1, w, if_bk0, &in, TC_ACT_REDIRECT, &want, &got);
-	check_icmperr(w, &got, 1);
-	nerr++;
-
-	/* (b) From an intermediate router: its address stays. */
-	w = "XDP ICMP frag-needed (MTU 1400) from 198.18.0.254 about the tcp SYN";
-	s = client_spec(IPPROTO_TCP, 12000, 8080, TCP_SYN);
-	sent = F(fwd_of(s, 12000, 80));
-	t = s;
-	t.ttl = 63;
-	orig = F(t);
-	in = icmp_err(MAC_BK0, MAC_RTR, A_RTR, A_BK0, 64, 3, 4, 1400, &sent, 28);
-	want = icmp_err(MAC_CLIENT, MAC_PUB0, A_RTR, A_CLIENT, 63, 3, 4, 1400, &orig, 28);
-	run_case(0, w, if_bk0, &in, XDP_REDIRECT, &want, &got);
 	{
-		struct pkt_view v = pkt_view(got.b, got.len);
-		uint32_t sa = 0;
+		/* (a) Port unreachable from the backend about what the router
+		 * sent: the client must see an error from the public address
+		 * about the packet it sent. (b) From an intermediate router: its
+		 * address stays. (c) About an echo flow: the quoted echo id is
+		 * translated back. */
+		const struct frame_case cases[] = {
+			icmp_err_case("XDP ICMP port unreachable from the backend about the "
+				      "forwarded tcp SYN (TCP header quoted whole)",
+				      0, if_bk0, from_backend, to_client, 3, 3, 0, &tcp_sent,
+				      &tcp_orig, 0),
+			icmp_err_case("XDP ICMP port unreachable about the tcp SYN, quote = IP "
+				      "header + 8 bytes",
+				      0, if_bk0, from_backend, to_client, 3, 3, 0, &tcp_sent,
+				      &tcp_orig, 28),
+			icmp_err_case("XDP ICMP port unreachable from the backend about the "
+				      "forwarded udp datagram (quoted whole)",
+				      0, if_bk0, from_backend, to_client, 3, 3, 0, &udp_sent,
+				      &udp_orig, 0),
+			icmp_err_case("tc the same udp port unreachable", 1, if_bk0, from_backend,
+				      to_client, 3, 3, 0, &udp_sent, &udp_orig, 0),
+			with_check(icmp_err_case("XDP ICMP frag-needed (MTU 1400) from "
+						 "198.18.0.254 about the tcp SYN",
+						 0, if_bk0, from_rtr, rtr_to_client, 3, 4, 1400,
+						 &tcp_sent, &tcp_orig, 28),
+				   check_rtr_frag_needed),
+			icmp_err_case("XDP ICMP time exceeded from 198.18.0.254 about the udp "
+				      "datagram",
+				      0, if_bk0, from_rtr, rtr_to_client, 11, 0, 0, &udp_sent,
+				      &udp_orig, 0),
+			icmp_err_case("XDP ICMP host unreachable from 192.0.2.254 about the second "
+				      "host's echo (id translated)",
+				      0, if_pub0, from_gw, gw_to_lan11, 3, 1, 0, &echo_sent,
+				      &echo_orig, 0),
+			icmp_err_case("XDP ICMP port unreachable from 198.18.200.5 itself about "
+				      "the echo (outer source = it)",
+				      0, if_pub0, from_out, out_to_lan11, 3, 3, 0, &echo_sent,
+				      &echo_orig, 28),
+		};
 
-		if (v.ok)
-			memcpy(&sa, got.b + v.l3 + 12, 4);
-		tap_ok(v.ok && sa == A_RTR && pkt_get16(got.b + v.l4 + 6) == 1400,
-		       "%s: outer source stays 198.18.0.254, MTU field stays 1400", w);
+		FRAME_CASES_RUN(NULL, cases);
 	}
-	check_icmperr(w, &got, 0);
-	nerr++;
-
-	w = "XDP ICMP time exceeded from 198.18.0.254 about the udp datagram";
-	s = client_spec(IPPROTO_UDP, 12001, 5000, 0);
-	s.payload = PAYLOAD;
-	s.plen = 9;
-	sent = F(fwd_of(s, 12001, 5000));
-	t = s;
-	t.ttl = 63;
-	orig = F(t);
-	in = icmp_err(MAC_BK0, MAC_RTR, A_RTR, A_BK0, 64, 11, 0, 0, &sent, 0);
-	want = icmp_err(MAC_CLIENT, MAC_PUB0, A_RTR, A_CLIENT, 63, 11, 0, 0, &orig, 0);
-	run_case(0, w, if_bk0, &in, XDP_REDIRECT, &want, &got);
-	check_icmperr(w, &got, 1);
-	nerr++;
-
-	/* (c) About an echo flow: the quoted echo id is translated back. */
-	w = "XDP ICMP host unreachable from 192.0.2.254 about the second host's echo (id "
-	    "translated)";
-	s = lan_spec(IPPROTO_ICMP, A_LAN11, MAC_LAN11, 0x0888, A_OUT, 0, 0);
-	s.payload = PAYLOAD;
-	s.plen = 12;
-	sent = F(masq_of(s, id2));
-	t = s;
-	t.ttl = 63;
-	orig = F(t);
-	in = icmp_err(MAC_PUB0, MAC_GW, A_GW, A_PUB0, 64, 3, 1, 0, &sent, 0);
-	want = icmp_err(MAC_LAN11, MAC_LAN0, A_GW, A_LAN11, 63, 3, 1, 0, &orig, 0);
-	run_case(0, w, if_pub0, &in, XDP_REDIRECT, &want, &got);
-	check_icmperr(w, &got, 1);
-	nerr++;
-	w = "XDP ICMP port unreachable from 198.18.200.5 itself about the echo (outer source = it)";
-	in = icmp_err(MAC_PUB0, MAC_GW, A_OUT, A_PUB0, 64, 3, 3, 0, &sent, 28);
-	want = icmp_err(MAC_LAN11, MAC_LAN0, A_OUT, A_LAN11, 63, 3, 3, 0, &orig, 28);
-	run_case(0, w, if_pub0, &in, XDP_REDIRECT, &want, &got);
-	check_icmperr(w, &got, 0);
-	nerr++;
-
-	cnt_check(XM_C_ICMP_ERROR, nerr, "ICMP errors about flows");
 	flow_get(A_CLIENT, A_PUB0, 12000, 8080, IPPROTO_TCP, &f);
-	tap_ok(f.state == XM_ST_ESTABLISHED,
-	       "ICMP errors leave the tcp flow's state ESTABLISHED (state %u)", f.state);
+	TAP_EQ(f.state, XM_ST_ESTABLISHED, "ICMP errors leave the tcp flow's state ESTABLISHED");
 
-	/* (d) About no flow. */
-	cnt_mark();
-	s = client_spec(IPPROTO_TCP, 12999, 8080, TCP_SYN);
-	sent = F(fwd_of(s, 12999, 80));
-	in = icmp_err(MAC_BK0, MAC_BACKEND, A_BACKEND, A_BK0, 64, 3, 3, 0, &sent, 0);
-	run_case(0, "XDP ICMP port unreachable about a tcp segment of no flow", if_bk0, &in,
-		 XDP_PASS, &in, &got);
-	s = client_spec(IPPROTO_UDP, 12001, 5001, 0);
-	sent = F(fwd_of(s, 12001, 5001));
-	in = icmp_err(MAC_BK0, MAC_BACKEND, A_BACKEND, A_BK0, 64, 3, 3, 0, &sent, 0);
-	run_case(1, "tc ICMP port unreachable about a udp datagram of no flow", if_bk0, &in,
-		 TC_ACT_OK, &in, &got);
-	cnt_check(XM_C_PASS_NOT_OURS, 2, "ICMP errors about no flow");
+	{
+		struct pkt_spec unknown_tcp = client_spec(IPPROTO_TCP, 12999, 8080, TCP_SYN),
+				unknown_udp = client_spec(IPPROTO_UDP, 12001, 5001, 0);
+		struct frame unknown_tcp_sent = F(fwd_of(unknown_tcp, 12999, 80)),
+			     unknown_udp_sent = F(fwd_of(unknown_udp, 12001, 5001));
+#define ICMP_PASS(desc, tc, quoted, qlen)                                         \
+	with_count(pass_frame(desc, tc, if_bk0,                                   \
+			      icmp_err(from_backend, 64, 3, 3, 0, quoted, qlen)), \
+		   XM_C_ICMP_ERROR, 0)
+		/* (d) About no flow. (e) Quote too short. */
+		const struct frame_case cases[] = {
+			with_count(ICMP_PASS("XDP ICMP port unreachable about a tcp segment of no "
+					     "flow",
+					     0, &unknown_tcp_sent, 0),
+				   XM_C_PASS_NOT_OURS, 1),
+			with_count(ICMP_PASS("tc ICMP port unreachable about a udp datagram of no "
+					     "flow",
+					     1, &unknown_udp_sent, 0),
+				   XM_C_PASS_NOT_OURS, 1),
+			ICMP_PASS("XDP ICMP port unreachable quoting the IP header + 2 bytes "
+				  "(ports cut)",
+				  0, &tcp_sent, 22),
+			ICMP_PASS("XDP ICMP port unreachable quoting 12 bytes of the IP header", 0,
+				  &tcp_sent, 12),
+			ICMP_PASS("tc ICMP port unreachable quoting the IP header + 2 bytes", 1,
+				  &tcp_sent, 22),
+		};
+#undef ICMP_PASS
 
-	/* (e) Quote too short. */
-	s = client_spec(IPPROTO_TCP, 12000, 8080, TCP_SYN);
-	sent = F(fwd_of(s, 12000, 80));
-	in = icmp_err(MAC_BK0, MAC_BACKEND, A_BACKEND, A_BK0, 64, 3, 3, 0, &sent, 22);
-	run_case(0, "XDP ICMP port unreachable quoting the IP header + 2 bytes (ports cut)", if_bk0,
-		 &in, XDP_PASS, &in, &got);
-	in = icmp_err(MAC_BK0, MAC_BACKEND, A_BACKEND, A_BK0, 64, 3, 3, 0, &sent, 12);
-	run_case(0, "XDP ICMP port unreachable quoting 12 bytes of the IP header", if_bk0, &in,
-		 XDP_PASS, &in, &got);
-	in = icmp_err(MAC_BK0, MAC_BACKEND, A_BACKEND, A_BK0, 64, 3, 3, 0, &sent, 22);
-	run_case(1, "tc ICMP port unreachable quoting the IP header + 2 bytes", if_bk0, &in,
-		 TC_ACT_OK, &in, &got);
-	cnt_check(XM_C_ICMP_ERROR, 0, "ICMP errors about no flow or with a short quote");
+		FRAME_CASES_RUN("pass", cases);
+	}
 }
 
 /* ---- 4. fragments of masqueraded datagrams ------------------------------ */
 
 static void test_masq_frags(void)
 {
-	struct pkt_spec s, f1, f2, e1, e2;
-	struct frame whole, whole_t, in1, in2, want1, want2, got;
-	struct xm_frag_key fk = { 0 };
+	struct pkt_spec s = with_payload(
+				lan_spec(IPPROTO_UDP, A_LAN10, MAC_LAN10, 5400, A_OUT, 53, 0), 40),
+			unseen, to_lan0, to_pub0, unmasqueraded;
+	struct udp_fragments fr;
+	struct xm_frag_key fk = {
+		.saddr = A_LAN10,
+		.daddr = A_OUT,
+		.ip_id = htons(0x6161),
+		.proto = IPPROTO_UDP,
+	};
 	struct xm_frag_value fv;
-	struct pkt_view v;
-	uint8_t u[48], ut[48];
 	const char *w;
 
 	flows_clear();
 	frags_clear();
-	/* One UDP datagram of 48 bytes, fragmented 24 + 24. */
-	s = lan_spec(IPPROTO_UDP, A_LAN10, MAC_LAN10, 5400, A_OUT, 53, 0);
-	s.payload = PAYLOAD;
-	s.plen = 40;
-	whole = F(s);
-	v = pkt_view(whole.b, whole.len);
-	memcpy(u, whole.b + v.l4, sizeof(u));
-	whole_t = F(masq_of(s, 5400));
-	v = pkt_view(whole_t.b, whole_t.len);
-	memcpy(ut, whole_t.b + v.l4, sizeof(ut));
-
-	f1 = s;
-	f1.raw_l4 = 1;
-	f1.ip_id = 0x6161;
-	f1.frag = 0x2000; /* MF, offset 0 */
-	f1.payload = u;
-	f1.plen = 24;
-	f2 = f1;
-	f2.frag = 3; /* offset 24 bytes, last */
-	f2.payload = u + 24;
-	in1 = F(f1);
-	in2 = F(f2);
-	e1 = masq_of(f1, 5400);
-	e1.payload = ut;	/* translated UDP header, checksum of the whole */
-	e2 = masq_of(f2, 5400); /* L3 only: payload untouched */
-	want1 = F(e1);
-	want2 = F(e2);
-
-	cnt_mark();
-	w = "XDP masq first fragment (MF, offset 0) of udp 198.19.0.10:5400 -> 198.18.200.5:53";
-	run_case(0, w, if_lan0, &in1, XDP_REDIRECT, &want1, &got);
-	cnt_check(XM_C_FLOW_NEW, 1, w);
-	tap_ok(flows_count() == 2, "%s: flow created (two entries)", w);
-	fk.saddr = A_LAN10;
-	fk.daddr = A_OUT;
-	fk.ip_id = htons(0x6161);
-	fk.proto = IPPROTO_UDP;
+	udp_fragments(&fr, s, masq_of(s, 5400), 0x6161);
+	/* The first fragment's UDP checksum is of the whole datagram, the
+	 * later one's payload is not the frame's to check: the IPv4 header
+	 * checksum only. */
+	w = run_frame_case(with_count(with_check(redirect_case("XDP masq first fragment (MF, "
+							       "offset 0) of udp 198.19.0.10:5400 "
+							       "-> 198.18.200.5:53",
+							       0, if_lan0, fr.first, fr.first_t),
+						 check_ip_csum),
+				      XM_C_FLOW_NEW, 1));
+	TAP_EQ(flows_count(), 2, "%s: flow created (two entries)", w);
 	memset(&fv, 0, sizeof(fv));
 	if (!tap_ok(bpf_map_lookup_elem(fd_frags, &fk, &fv) == 0 && fv.flow.saddr == A_LAN10 &&
 			    fv.flow.daddr == A_OUT && fv.flow.sport == htons(5400) &&
@@ -834,161 +661,149 @@ static void test_masq_frags(void)
 		tap_diag("lookup: %s; flow %08x:%u -> %08x:%u proto %u", strerror(errno),
 			 ntohl(fv.flow.saddr), ntohs(fv.flow.sport), ntohl(fv.flow.daddr),
 			 ntohs(fv.flow.dport), fv.flow.proto);
+	run_frame_case(with_count(with_check(redirect_case("XDP masq later fragment (offset 24, "
+							   "same IP id): addresses, TTL, IP "
+							   "checksum only",
+							   0, if_lan0, fr.later, fr.later_t),
+					     check_ip_csum),
+				  XM_C_FRAG_LATER, 1));
 
-	w = "XDP masq later fragment (offset 24, same IP id): addresses, TTL, IP checksum only";
-	run_case(0, w, if_lan0, &in2, XDP_REDIRECT, &want2, &got);
-	cnt_check(XM_C_FRAG_LATER, 1, w);
-	v = pkt_view(got.b, got.len);
-	tap_ok(v.ok && pkt_ip_csum(got.b + v.l3) == pkt_get16(got.b + v.l3 + 10),
-	       "%s: IPv4 header checksum equals full recomputation", w);
-	w = "tc the same later fragment";
-	run_case(1, w, if_lan0, &in2, TC_ACT_REDIRECT, &want2, &got);
+	unseen = fr.later;
+	unseen.ip_id = 0x6262;
+	to_lan0 = unseen;
+	to_lan0.daddr = A_LAN0;
+	to_pub0 = unseen;
+	to_pub0.daddr = A_PUB0;
+	unmasqueraded = unseen;
+	unmasqueraded.saddr = A_LAN1_10;
+	unmasqueraded.smac = MAC_LAN1_10;
+	{
+#define NO_FLOW(desc, spec)                                                              \
+	with_count(with_count(pass_case(desc, 0, if_lan0, spec), XM_C_PASS_FRAGMENT, 1), \
+		   XM_C_DROP_FRAG_UNKNOWN, 0)
+		const struct frame_case cases[] = {
+			{ .name = "tc the same later fragment",
+			  .tc = 1,
+			  .ifindex = if_lan0,
+			  .in = F(fr.later),
+			  .verdict = TC_ACT_REDIRECT,
+			  .out = OUT_FRAME,
+			  .want = F(fr.later_t) },
+			{ .name = "XDP masq later fragment whose first was not seen (198.19.0.10 "
+				  "-> 198.18.200.5, id 0x6262)",
+			  .ifindex = if_lan0,
+			  .in = F(unseen),
+			  .verdict = XDP_DROP,
+			  .counts = { COUNTS(XM_C_DROP_FRAG_UNKNOWN, 1) } },
+			{ .name = "tc the same unknown later fragment",
+			  .tc = 1,
+			  .ifindex = if_lan0,
+			  .in = F(unseen),
+			  .verdict = TC_ACT_SHOT },
+			/* Not of a masqueraded source, or for the router. */
+			NO_FLOW("XDP later fragment of no flow from 198.19.0.10 to the router's "
+				"own 198.19.0.1",
+				to_lan0),
+			NO_FLOW("XDP later fragment of no flow from 198.19.0.10 to the router's "
+				"own 192.0.2.1",
+				to_pub0),
+			NO_FLOW("XDP later fragment of no flow from 198.19.1.10 (not masqueraded) "
+				"to 198.18.200.5",
+				unmasqueraded),
+		};
+#undef NO_FLOW
 
-	cnt_mark();
-	w = "XDP masq later fragment whose first was not seen (198.19.0.10 -> 198.18.200.5, id "
-	    "0x6262)";
-	f2.ip_id = 0x6262;
-	in2 = F(f2);
-	run_case(0, w, if_lan0, &in2, XDP_DROP, NULL, &got);
-	cnt_check(XM_C_DROP_FRAG_UNKNOWN, 1, w);
-	w = "tc the same unknown later fragment";
-	run_case(1, w, if_lan0, &in2, TC_ACT_SHOT, NULL, &got);
-
-	cnt_mark();
-	w = "XDP later fragment of no flow from 198.19.0.10 to the router's own 198.19.0.1";
-	f2.daddr = A_LAN0;
-	in2 = F(f2);
-	run_case(0, w, if_lan0, &in2, XDP_PASS, &in2, &got);
-	w = "XDP later fragment of no flow from 198.19.0.10 to the router's own 192.0.2.1";
-	f2.daddr = A_PUB0;
-	in2 = F(f2);
-	run_case(0, w, if_lan0, &in2, XDP_PASS, &in2, &got);
-	w = "XDP later fragment of no flow from 198.19.1.10 (not masqueraded) to 198.18.200.5";
-	f2.daddr = A_OUT;
-	f2.saddr = A_LAN1_10;
-	f2.smac = MAC_LAN1_10;
-	in2 = F(f2);
-	run_case(0, w, if_lan0, &in2, XDP_PASS, &in2, &got);
-	cnt_check(XM_C_PASS_FRAGMENT, 3,
-		  "later fragments not of a masqueraded source or for the router");
-	cnt_check(XM_C_DROP_FRAG_UNKNOWN, 0,
-		  "later fragments not of a masqueraded source or for the router");
+		FRAME_CASES_RUN(NULL, cases);
+	}
 }
 
 /* ---- 5. keep-source rule ------------------------------------------------ */
 
 static void test_keep_source(void)
 {
-	struct pkt_spec s, r, e;
-	struct frame in, want, got;
+	struct pkt_spec syn = client_spec(IPPROTO_TCP, 12100, 8090, TCP_SYN),
+			reply = with_payload(
+				backend_spec(IPPROTO_TCP, 90, 12100, TCP_SYN | TCP_ACK), 6),
+			local_port_syn = client_spec(IPPROTO_TCP, 40000, 8090, TCP_SYN),
+			local_port_reply = backend_spec(IPPROTO_TCP, 90, 40000, TCP_SYN | TCP_ACK);
 	struct xm_flow f;
-	const char *w;
 
-	flows_clear();
-	w = "XDP keep-source rule: tcp SYN 192.0.2.10:12100 -> :8090";
-	s = client_spec(IPPROTO_TCP, 12100, 8090, TCP_SYN);
-	in = F(s);
-	e = fwd_of(s, 12100, 90);
-	e.saddr = A_CLIENT; /* source kept */
-	want = F(e);
-	run_case(0, w, if_pub0, &in, XDP_REDIRECT, &want, &got);
-	check_csums(w, &got);
-	tap_ok(flow_get(A_CLIENT, A_PUB0, 12100, 8090, IPPROTO_TCP, &f) == 0 &&
-		       flow_eq(&f, A_CLIENT, A_BACKEND, 12100, 90, if_bk0, MAC_BACKEND, 0,
-			       XM_FLOW_L2_VALID | XM_FLOW_KEEP_SOURCE, RULE_KEEP),
-	       "%s: original entry keeps the client's address and port, KEEP_SOURCE", w);
-	tap_ok(flow_get(A_BACKEND, A_CLIENT, 90, 12100, IPPROTO_TCP, &f) == 0 &&
-		       flow_eq(&f, A_PUB0, A_CLIENT, 8090, 12100, if_pub0, MAC_CLIENT, 0,
-			       XM_FLOW_REPLY | XM_FLOW_L2_VALID, RULE_KEEP),
-	       "%s: reply entry keyed {backend:90 -> 192.0.2.10:12100}", w);
+	reply.daddr = local_port_reply.daddr = A_CLIENT;
+	{
+		/* The source is kept. The router's own connections cannot
+		 * collide with a tuple that has the client's address: the port
+		 * is kept even in the local range. */
+		const struct frame_case cases[] = {
+			redirect_case("XDP keep-source rule: tcp SYN 192.0.2.10:12100 -> :8090", 0,
+				      if_pub0, syn,
+				      spec_rewritten(syn, MAC_BACKEND, MAC_BK0, A_CLIENT, A_BACKEND,
+						     12100, 90)),
+			redirect_case("XDP keep-source reply backend:90 -> 192.0.2.10:12100", 0,
+				      if_bk0, reply,
+				      rev_of(reply, A_CLIENT, MAC_CLIENT, 8090, 12100)),
+			redirect_case("tc keep-source rule: tcp SYN 192.0.2.10:40000 (in "
+				      "32768-60999) -> :8090",
+				      1, if_pub0, local_port_syn,
+				      spec_rewritten(local_port_syn, MAC_BACKEND, MAC_BK0, A_CLIENT,
+						     A_BACKEND, 40000, 90)),
+			redirect_case("tc keep-source reply backend:90 -> 192.0.2.10:40000", 1,
+				      if_bk0, local_port_reply,
+				      rev_of(local_port_reply, A_CLIENT, MAC_CLIENT, 8090, 40000)),
+		};
 
-	w = "XDP keep-source reply backend:90 -> 192.0.2.10:12100";
-	r = backend_spec(IPPROTO_TCP, 90, 12100, TCP_SYN | TCP_ACK);
-	r.daddr = A_CLIENT;
-	r.payload = PAYLOAD;
-	r.plen = 6;
-	in = F(r);
-	want = F(rev_of(r, A_CLIENT, MAC_CLIENT, 8090, 12100));
-	run_case(0, w, if_bk0, &in, XDP_REDIRECT, &want, &got);
-	check_csums(w, &got);
-
-	/* The router's own connections cannot collide with a tuple that has
-	 * the client's address: the port is kept even in the local range. */
-	w = "tc keep-source rule: tcp SYN 192.0.2.10:40000 (in 32768-60999) -> :8090";
-	s = client_spec(IPPROTO_TCP, 40000, 8090, TCP_SYN);
-	in = F(s);
-	e = fwd_of(s, 40000, 90);
-	e.saddr = A_CLIENT;
-	want = F(e);
-	run_case(1, w, if_pub0, &in, TC_ACT_REDIRECT, &want, &got);
-	check_csums(w, &got);
-	w = "tc keep-source reply backend:90 -> 192.0.2.10:40000";
-	r = backend_spec(IPPROTO_TCP, 90, 40000, TCP_SYN | TCP_ACK);
-	r.daddr = A_CLIENT;
-	in = F(r);
-	want = F(rev_of(r, A_CLIENT, MAC_CLIENT, 8090, 40000));
-	run_case(1, w, if_bk0, &in, TC_ACT_REDIRECT, &want, &got);
-	check_csums(w, &got);
+		flows_clear();
+		FRAME_CASES_RUN(NULL, cases);
+		tap_ok(flow_get(A_CLIENT, A_PUB0, 12100, 8090, IPPROTO_TCP, &f) == 0 &&
+			       flow_eq(&f, A_CLIENT, A_BACKEND, 12100, 90, if_bk0, MAC_BACKEND, 0,
+				       XM_FLOW_L2_VALID | XM_FLOW_KEEP_SOURCE, RULE_KEEP),
+		       "%s: original entry keeps the client's address and port, KEEP_SOURCE",
+		       cases[0].name);
+		tap_ok(flow_get(A_BACKEND, A_CLIENT, 90, 12100, IPPROTO_TCP, &f) == 0 &&
+			       flow_eq(&f, A_PUB0, A_CLIENT, 8090, 12100, if_pub0, MAC_CLIENT, 0,
+				       XM_FLOW_REPLY | XM_FLOW_L2_VALID, RULE_KEEP),
+		       "%s: reply entry keyed {backend:90 -> 192.0.2.10:12100}", cases[0].name);
+	}
 }
 
 /* ---- 6. hairpin --------------------------------------------------------- */
 
+/* The host 198.18.0.5 on bk0 -> pub0's address (as received on bk0). */
+static struct pkt_spec hairpin_spec(uint8_t proto, uint16_t sport, uint16_t dport, uint8_t flags)
+{
+	struct pkt_spec s = spec_between(proto, MAC_HP, A_HP, sport, MAC_BK0, A_PUB0, dport, flags);
+
+	s.ip_id = 0x4321;
+	return s;
+}
+
 static void test_hairpin(void)
 {
-	struct pkt_spec s, r, e;
-	struct frame in, want, got;
+	struct pkt_spec syn = hairpin_spec(IPPROTO_TCP, 12200, 8080, TCP_SYN),
+			reply = backend_spec(IPPROTO_TCP, 80, 12200, TCP_SYN | TCP_ACK),
+			udp = with_payload(hairpin_spec(IPPROTO_UDP, 12201, 5000, 0), 4);
+	const struct frame_case cases[] = {
+		/* Forwarded from bk0's address. */
+		redirect_case("XDP hairpin: tcp SYN 198.18.0.5:12200 on bk0 -> 192.0.2.1:8080 "
+			      "(pub0's forward rule)",
+			      0, if_bk0, syn, fwd_of(syn, 12200, 80)),
+		redirect_case("XDP hairpin reply backend:80 -> 198.18.0.1:12200", 0, if_bk0, reply,
+			      spec_rewritten(reply, MAC_HP, MAC_BK0, A_PUB0, A_HP, 8080, 12200)),
+		redirect_case("tc hairpin: udp 198.18.0.5:12201 on bk0 -> 192.0.2.1:5000", 1,
+			      if_bk0, udp, fwd_of(udp, 12201, 5000)),
+		{ .name = "XDP tcp SYN 198.18.0.5 -> 192.0.2.1:8082 (no rule: for the router)",
+		  .ifindex = if_bk0,
+		  .in = F(hairpin_spec(IPPROTO_TCP, 12202, 8082, TCP_SYN)),
+		  .verdict = XDP_PASS,
+		  .out = OUT_UNTOUCHED },
+	};
 	struct xm_flow f;
-	const char *w;
 
 	flows_clear();
-	w = "XDP hairpin: tcp SYN 198.18.0.5:12200 on bk0 -> 192.0.2.1:8080 (pub0's forward rule)";
-	s = backend_spec(IPPROTO_TCP, 12200, 8080, TCP_SYN);
-	s.smac = MAC_HP;
-	s.saddr = A_HP;
-	s.daddr = A_PUB0;
-	in = F(s);
-	e = fwd_of(s, 12200, 80); /* from bk0's address */
-	want = F(e);
-	run_case(0, w, if_bk0, &in, XDP_REDIRECT, &want, &got);
-	check_csums(w, &got);
+	FRAME_CASES_RUN(NULL, cases);
 	tap_ok(flow_get(A_BACKEND, A_BK0, 80, 12200, IPPROTO_TCP, &f) == 0 &&
 		       flow_eq(&f, A_PUB0, A_HP, 8080, 12200, if_bk0, MAC_HP, 0,
 			       XM_FLOW_REPLY | XM_FLOW_L2_VALID, RULE_TCP),
-	       "%s: reply entry sends back to 198.18.0.5 via bk0 as 192.0.2.1:8080", w);
-
-	w = "XDP hairpin reply backend:80 -> 198.18.0.1:12200";
-	r = backend_spec(IPPROTO_TCP, 80, 12200, TCP_SYN | TCP_ACK);
-	in = F(r);
-	e = r;
-	e.dmac = MAC_HP;
-	e.smac = MAC_BK0;
-	e.saddr = A_PUB0;
-	e.daddr = A_HP;
-	e.sport = 8080;
-	e.ttl--;
-	want = F(e);
-	run_case(0, w, if_bk0, &in, XDP_REDIRECT, &want, &got);
-	check_csums(w, &got);
-
-	w = "tc hairpin: udp 198.18.0.5:12201 on bk0 -> 192.0.2.1:5000";
-	s = backend_spec(IPPROTO_UDP, 12201, 5000, 0);
-	s.smac = MAC_HP;
-	s.saddr = A_HP;
-	s.daddr = A_PUB0;
-	s.payload = PAYLOAD;
-	s.plen = 4;
-	in = F(s);
-	want = F(fwd_of(s, 12201, 5000));
-	run_case(1, w, if_bk0, &in, TC_ACT_REDIRECT, &want, &got);
-	check_csums(w, &got);
-
-	s = backend_spec(IPPROTO_TCP, 12202, 8082, TCP_SYN);
-	s.smac = MAC_HP;
-	s.saddr = A_HP;
-	s.daddr = A_PUB0;
-	in = F(s);
-	run_case(0, "XDP tcp SYN 198.18.0.5 -> 192.0.2.1:8082 (no rule: for the router)", if_bk0,
-		 &in, XDP_PASS, &in, &got);
+	       "%s: reply entry sends back to 198.18.0.5 via bk0 as 192.0.2.1:8080", cases[0].name);
 }
 
 /* ---- 7. path MTU at tc -------------------------------------------------- */
@@ -1005,7 +820,7 @@ static void test_pmtu(void)
 	for (i = 0; i < sizeof(big); i++)
 		big[i] = (uint8_t)(i * 7 + 3);
 	flows_clear();
-	set_iface_mtu(if_bk0, A_BK0, MAC_BK0, 1, 1280);
+	fixture_iface(if_bk0, A_BK0, MAC_BK0, 1, 1280);
 	s = client_spec(IPPROTO_TCP, 12300, 8080, TCP_SYN);
 	s.frag = 0x4000;
 	in = F(s);
@@ -1028,20 +843,15 @@ static void test_pmtu(void)
 	if (run_case(1, w, if_pub0, &in, TC_ACT_REDIRECT, NULL, &got)) {
 		struct pkt_view v = pkt_view(got.b, got.len);
 		struct pkt_csums c = pkt_check_csums(got.b, got.len);
-		struct pkt_spec e = {
-			.dmac = MAC_CLIENT,
-			.smac = MAC_PUB0,
-			.saddr = A_PUB0,
-			.daddr = A_CLIENT,
-			.proto = IPPROTO_ICMP,
-			.raw_l4 = 1,
-		};
+		struct pkt_spec e =
+			spec_between(IPPROTO_ICMP, MAC_PUB0, A_PUB0, 0, MAC_CLIENT, A_CLIENT, 0, 0);
 		uint32_t sa = 0, da = 0;
 
 		/* Built independently: type 3 code 4, next-hop MTU 1280 in bytes
 		 * 6-7, the original IP header + 8 bytes quoted. The header fields
 		 * the sender chooses (TOS, id, flags, TTL) are taken from the
 		 * output, then the checksum recomputed. */
+		e.raw_l4 = 1;
 		e.plen = pkt_icmp_msg(msg, sizeof(msg), 3, 4, 1280, in.b + 14, 28);
 		e.payload = msg;
 		want = F(e);
@@ -1110,7 +920,7 @@ static void test_pmtu(void)
 		tap_ok(v.ok && v.proto == IPPROTO_ICMP && got.b[v.l4] == 3 && got.b[v.l4 + 1] == 4,
 		       "%s: answered with frag-needed", w);
 	}
-	set_iface_mtu(if_bk0, A_BK0, MAC_BK0, 1, 0);
+	fixture_iface(if_bk0, A_BK0, MAC_BK0, 1, 0);
 }
 
 /* ---- 8. sweeper --------------------------------------------------------- */
@@ -1296,53 +1106,28 @@ static void test_sweeper_clock(void)
 
 int main(void)
 {
-	if (env_start())
-		return 0;
-	A_PUB0 = IPV4(192, 0, 2, 1);
-	A_CLIENT = IPV4(192, 0, 2, 10);
-	A_GW = IPV4(192, 0, 2, 254);
-	A_OUT = IPV4(198, 18, 200, 5);
-	A_BK0 = IPV4(198, 18, 0, 1);
-	A_BACKEND = IPV4(198, 18, 0, 2);
-	A_HP = IPV4(198, 18, 0, 5);
-	A_RTR = IPV4(198, 18, 0, 254);
-	A_LAN0 = IPV4(198, 19, 0, 1);
-	A_LAN10 = IPV4(198, 19, 0, 10);
-	A_LAN11 = IPV4(198, 19, 0, 11);
-	A_LAN1_10 = IPV4(198, 19, 1, 10);
-	A_PUB1_PEER = IPV4(198, 51, 100, 2);
+	static void (*const tests[])(void) = {
+		test_masq,
+		test_masq_echo,
+		test_icmp_errors,
+		test_masq_frags,
+		test_keep_source,
+		test_hairpin,
+		test_pmtu,
+		test_sweeper_unarmed,
+		test_sweeper_armed,
+		test_sweeper_clock,
+		NULL,
+	};
+	static const struct fixture fx = {
+		.netns_what = "private network namespace with pub0, bk0, lan0, pub1, routes and "
+			      "neighbours",
+		.netns = setup_netns,
+		.maps_what = "config, ifaces, tx_ports, local_addrs, rules and masq_rules "
+			     "populated",
+		.maps = setup_base_maps,
+		.tests = tests,
+	};
 
-	if (!tap_ok(setup_netns() == 0, "private network namespace with pub0, bk0, lan0, pub1, "
-					"routes and neighbours"))
-		return tap_done();
-	ncpus = libbpf_num_possible_cpus();
-	skel = xmasq_bpf__open_and_load();
-	if (!tap_ok(skel != NULL && ncpus > 0, "skeleton opens and loads (not pinned)")) {
-		tap_diag("xmasq_bpf__open_and_load: %s", strerror(errno));
-		return tap_done();
-	}
-	env_bind_fds();
-	if (!tap_ok(setup_maps(0) == 0, "config, ifaces, tx_ports, local_addrs, rules and "
-					"masq_rules populated")) {
-		tap_diag("map update: %s", strerror(errno));
-		xmasq_bpf__destroy(skel);
-		return tap_done();
-	}
-
-	test_masq();
-	test_masq_echo();
-	test_icmp_errors();
-	test_masq_frags();
-	test_keep_source();
-	test_hairpin();
-	test_pmtu();
-	test_sweeper_unarmed();
-	test_sweeper_armed();
-	test_sweeper_clock();
-
-	if (skel) {
-		flows_clear();
-		xmasq_bpf__destroy(skel);
-	}
-	return tap_done();
+	return fixture_main(&fx);
 }

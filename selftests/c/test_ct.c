@@ -10,13 +10,8 @@
  * against the invariant lookups rely on: between a live entry's home and
  * the entry, no slot is EMPTY.
  */
-#include "bpf_env.h"
+#include "bpf_fixture.h"
 #include <time.h>
-
-static const uint8_t MAC_PUB0[6] = { 0x02, 0, 0, 0, 0x01, 0x01 };
-static const uint8_t MAC_BK0[6] = { 0x02, 0, 0, 0, 0x02, 0x01 };
-static const uint8_t MAC_BACKEND[6] = { 0x02, 0, 0, 0, 0x00, 0x02 };
-static const uint8_t MAC_CLIENT[6] = { 0x02, 0, 0, 0, 0x00, 0x10 };
 
 #define HOMES	   8
 #define SLOTS	   (HOMES + XM_CT_PROBES - 1)
@@ -24,99 +19,50 @@ static const uint8_t MAC_CLIENT[6] = { 0x02, 0, 0, 0, 0x00, 0x10 };
 #define FIRST_PORT 1000
 #define MAX_TRIES  45
 
-static uint32_t A_PUB0, A_CLIENT, A_BK0, A_BACKEND;
-static int if_pub0, if_bk0;
 /* Client ports that got a flow, in order. */
 static uint16_t ports[MAX_TRIES];
 static int nports;
 
-static int setup(void)
+/* A table of SLOTS slots over HOMES homes, and a sweeper that walks it
+ * in two runs. */
+static int small_table(void)
 {
-	static const uint32_t to[XM_TO_MAX] = { 120, 7440, 120, 10, 30, 180, 30 };
-	struct xm_config c = {
-		.layout_version = XM_LAYOUT_VERSION,
-		.port_lo = XM_DEFAULT_PORT_LO,
-		.port_hi = XM_DEFAULT_PORT_HI,
-		.ct_max = XM_CT_FLOWS_OF(SLOTS),
-		.ct_seed = 0x5eed,
-	};
-	uint32_t zero = 0, k, v;
-	int err = 0;
-
-	if (env_base_netns())
-		return -1;
-	err |= sh("ip neigh add 198.18.0.2 lladdr 02:00:00:00:00:02 dev bk0 nud permanent");
-	err |= sh("ip neigh add 192.0.2.10 lladdr 02:00:00:00:00:10 dev pub0 nud permanent");
-	if_pub0 = (int)if_nametoindex("pub0");
-	if_bk0 = (int)if_nametoindex("bk0");
-	ncpus = libbpf_num_possible_cpus();
-	skel = xmasq_bpf__open();
-	if (!skel || !if_pub0 || !if_bk0 || ncpus <= 0)
-		return -1;
 	bpf_map__set_max_entries(skel->maps.flows, SLOTS);
 	skel->rodata->xm_ct_homes = HOMES;
-	skel->rodata->xm_ct_seed = c.ct_seed;
+	skel->rodata->xm_ct_seed = 0x5eed;
 	skel->rodata->xm_prog_epoch = 0x5eed0003; /* the sweeper runs */
 	skel->rodata->xm_sweep_slice = 1;	  /* a walk of two runs, 64 slots each */
-	if (xmasq_bpf__load(skel)) {
-		tap_diag("xmasq_bpf__load: %s", strerror(errno));
-		return -1;
-	}
-	env_bind_fds();
-	memcpy(c.timeouts, to, sizeof(to));
-	err |= bpf_map_update_elem(fd_config, &zero, &c, BPF_ANY);
-	err |= set_iface(if_pub0, A_PUB0, MAC_PUB0, 0, XM_IFACE_XDP_TX_OK | XM_IFACE_XDP_ATTACHED);
-	err |= set_iface(if_bk0, A_BK0, MAC_BK0, 1, XM_IFACE_XDP_TX_OK | XM_IFACE_XDP_ATTACHED);
-	k = v = (uint32_t)if_pub0;
-	err |= bpf_map_update_elem(fd_txp, &k, &v, BPF_ANY);
-	k = v = (uint32_t)if_bk0;
-	err |= bpf_map_update_elem(fd_txp, &k, &v, BPF_ANY);
+	return 0;
+}
+
+static int setup_maps(void)
+{
+	struct xm_config c = fixture_config();
+	int err = 0;
+
+	c.ct_max = XM_CT_FLOWS_OF(SLOTS);
+	c.ct_seed = skel->rodata->xm_ct_seed;
+	err |= fixture_set_config(&c);
+	err |= fixture_base_ifaces();
 	err |= add_rule(RULE_UDP, if_pub0, 0, 5000, IPPROTO_UDP, 0, A_BACKEND, 5000, 0);
 	return err ? -1 : 0;
 }
 
 static struct pkt_spec client_udp(uint16_t sport)
 {
-	struct pkt_spec s = {
-		.dmac = MAC_PUB0,
-		.smac = MAC_CLIENT,
-		.saddr = A_CLIENT,
-		.daddr = A_PUB0,
-		.sport = sport,
-		.dport = 5000,
-		.proto = IPPROTO_UDP,
-		.ttl = 64,
-	};
-	return s;
+	return client_spec(IPPROTO_UDP, sport, 5000, 0);
 }
 
 /* The client's datagram as the backend gets it (the client port is kept:
  * it is free in the masquerade table). */
 static struct frame forwarded(uint16_t sport)
 {
-	struct pkt_spec s = client_udp(sport);
-
-	s.dmac = MAC_BACKEND;
-	s.smac = MAC_BK0;
-	s.saddr = A_BK0;
-	s.daddr = A_BACKEND;
-	s.ttl--;
-	return F(s);
+	return F(fwd_of(client_udp(sport), sport, 5000));
 }
 
 static struct frame backend_reply(uint16_t dport)
 {
-	struct pkt_spec s = {
-		.dmac = MAC_BK0,
-		.smac = MAC_BACKEND,
-		.saddr = A_BACKEND,
-		.daddr = A_BK0,
-		.sport = 5000,
-		.dport = dport,
-		.proto = IPPROTO_UDP,
-		.ttl = 64,
-	};
-	return F(s);
+	return F(backend_spec(IPPROTO_UDP, 5000, dport, 0));
 }
 
 /* One datagram from the client; its verdict. */
@@ -230,8 +176,8 @@ static void test_fill(void)
 	cnt_check(XM_C_DROP_CT_FULL, (uint64_t)refused, w);
 	cnt_check(XM_C_FLOW_NEW, (uint64_t)nports, w);
 	chains_whole(w, &live, &dead, &displaced);
-	tap_ok(live == 2 * nports && displaced >= live - HOMES,
-	       "%s: %d live entries, %d of them away from their home (chains exist)", w, live,
+	TAP_EQ(live, 2 * nports, "%s: %d live entries", w, live);
+	tap_ok(displaced >= live - HOMES, "%s: %d of them away from their home (chains exist)", w,
 	       displaced);
 	check_chains(w);
 	tap_ok(all_flows_forward(w), "%s: every flow found through its chain, both directions", w);
@@ -244,7 +190,7 @@ static void test_fill(void)
 			found += flow_get(A_CLIENT, A_PUB0, ports[i], 5000, IPPROTO_UDP, &f) == 0 &&
 				 flow_get(A_BACKEND, A_BK0, 5000, ports[i], IPPROTO_UDP, &f) == 0;
 		}
-		tap_ok(found == nports,
+		TAP_EQ(found, nports,
 		       "%s: user space finds every entry with the same hash (%d of %d)", w, found,
 		       nports);
 	}
@@ -267,8 +213,8 @@ static void test_remove_and_reuse(void)
 	for (int i = 0; i < nports; i++)
 		if (!(ports[i] & 1))
 			ports[kept++] = ports[i];
-	tap_ok(removed == nports - kept && flows_count() == 2 * kept,
-	       "%s: %ld flows gone, %d entries left", w, removed, flows_count());
+	TAP_EQ(removed, nports - kept, "%s: %ld flows gone", w, removed);
+	TAP_EQ(flows_count(), 2 * kept, "%s: %d entries left", w, 2 * kept);
 	nports = kept;
 	check_chains(w);
 	tap_ok(all_flows_forward(w), "%s: the flows behind the removed ones are still found", w);
@@ -282,7 +228,7 @@ static void test_remove_and_reuse(void)
 			made++;
 		}
 	}
-	tap_ok(made == (int)removed, "%s: the freed slots take %d new flows (%ld freed)", w, made,
+	TAP_EQ(made, removed, "%s: the freed slots take %d new flows (%ld freed)", w, made,
 	       removed);
 	check_chains(w);
 	tap_ok(all_flows_forward(w), "%s: old and new flows forward", w);
@@ -345,18 +291,16 @@ static void test_sweeper(void)
 
 int main(void)
 {
-	if (env_start())
-		return 0;
-	A_PUB0 = IPV4(192, 0, 2, 1);
-	A_CLIENT = IPV4(192, 0, 2, 10);
-	A_BK0 = IPV4(198, 18, 0, 1);
-	A_BACKEND = IPV4(198, 18, 0, 2);
-	if (!tap_ok(setup() == 0, "namespace, a program with an 8-home flow table, one UDP rule"))
-		return tap_done();
-	test_fill();
-	test_remove_and_reuse();
-	test_sweeper();
-	xm_ct_close(&ct_tab);
-	xmasq_bpf__destroy(skel);
-	return tap_done();
+	static void (*const tests[])(void) = { test_fill, test_remove_and_reuse, test_sweeper,
+					       NULL };
+	static const struct fixture fx = {
+		.netns_what = "private network namespace with pub0, bk0, routes and neighbours",
+		.netns = fixture_netns,
+		.before_load = small_table,
+		.maps_what = "a program with an 8-home flow table, one UDP rule",
+		.maps = setup_maps,
+		.tests = tests,
+	};
+
+	return fixture_main(&fx);
 }

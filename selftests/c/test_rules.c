@@ -130,7 +130,7 @@ static void test_port_mappings(void)
 	tap_ok(rs.rules[1].to_lo == 443 && rs.rules[1].to_hi == 443 &&
 		       rs.rules[1].from_lo == 7000 && rs.rules[1].from_hi == 7009,
 	       "mappings: many-to-one keeps a single destination port");
-	tap_ok(rs.rules[2].line == 3, "mappings: third rule on line 3");
+	TAP_EQ(rs.rules[2].line, 3, "mappings: third rule on line 3");
 	xm_ruleset_free(&rs);
 }
 
@@ -163,10 +163,8 @@ static void test_allow_special(void)
 	if (!tap_ok(parse_ok(t, strlen(t), &rs, "allow-special"), "allow-special lets a special "
 								  "destination through"))
 		return;
-	tap_ok(rs.rules[0].flags == (XM_RULE_ALLOW_SPECIAL | XM_RULE_KEEP_SOURCE), "allow-special: "
-										   "both option "
-										   "flags set, in "
-										   "any order");
+	TAP_EQ(rs.rules[0].flags, XM_RULE_ALLOW_SPECIAL | XM_RULE_KEEP_SOURCE,
+	       "allow-special: both option flags set, in any order");
 	xm_rule_format(&rs.rules[0], buf, sizeof(buf));
 	tap_ok(strcmp(buf, "forward eth0 tcp 80 to 169.254.169.254:80 "
 			   "keep-source allow-special") == 0,
@@ -859,8 +857,8 @@ static void test_small_err_buffer(void)
 	tap_ok(xm_rules_parse("bogus", 5, FN, &rs, err, sizeof(err)) == -1 && strcmp(err, "rules."
 											  "c") == 0,
 	       "a short error buffer is filled and terminated");
-	tap_ok(xm_rules_parse("bogus", 5, FN, &rs, NULL, 0) == -1, "no error buffer: still fails "
-								   "cleanly");
+	TAP_EQ(xm_rules_parse("bogus", 5, FN, &rs, NULL, 0), -1,
+	       "no error buffer: still fails cleanly");
 }
 
 int main(void)
