@@ -44,9 +44,18 @@ static __always_inline struct xm_iface *xm_iface_of(__u32 ifindex)
 	return bpf_map_lookup_elem(&ifaces, &ifindex);
 }
 
+/* Seconds the data plane's clock is set ahead of the kernel's: always 0 but
+ * in tests, which age flows by moving the clock forward. Never by moving a
+ * stamp back: the clock counts from boot, and a stamp moved back past 0
+ * wraps into the future, where a flow looks busy. Read once a second (the
+ * sweeper's tick), not per packet. */
+volatile __u32 xm_clock_ahead_s = 0;
+
+/* The kernel's CLOCK_MONOTONIC_COARSE in seconds (conntrack list reads the
+ * same clock), plus xm_clock_ahead_s. */
 static __always_inline __u32 xm_now_s(void)
 {
-	return (__u32)(bpf_ktime_get_coarse_ns() / 1000000000ull);
+	return (__u32)(bpf_ktime_get_coarse_ns() / 1000000000ull) + xm_clock_ahead_s;
 }
 
 static __always_inline int xm_fib(void *ctx, struct bpf_fib_lookup *fib, __be32 src, __be32 dst,
