@@ -457,7 +457,7 @@ static int check_layout(const char *pin_dir, const struct xm_attach_opts *o, __u
 	int fd, rc = 0;
 
 	*ct_seed = new_ct_seed();
-	snprintf(path, sizeof(path), "%s/%s", pin_dir, XM_PIN_CONFIG);
+	snprintf(path, sizeof(path), "%s/%s", pin_dir, xm_map_pin_names[XM_MAP_CONFIG]);
 	fd = bpf_obj_get(path);
 	if (fd < 0)
 		return 0; /* nothing pinned: fresh anyway */

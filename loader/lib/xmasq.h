@@ -16,26 +16,6 @@
  * at 0.6x of tc); anything else native XDP, or tc if its driver has none. */
 enum xm_mode { XM_MODE_XDP = 0, XM_MODE_XDP_GENERIC, XM_MODE_TC, XM_MODE_AUTO };
 
-enum xm_map_id {
-	XM_MAP_CONFIG = 0,
-	XM_MAP_IFACES,
-	XM_MAP_TX_PORTS,
-	XM_MAP_RULES,
-	XM_MAP_RULE_META,
-	XM_MAP_RULE_STATS,
-	XM_MAP_IFACE_STATS,
-	XM_MAP_COUNTERS,
-	XM_MAP_FLOWS,
-	XM_MAP_MASQ_RULES,
-	XM_MAP_LOCAL_ADDRS,
-	XM_MAP_FRAGS,
-	XM_MAP_SWEEPER,
-	XM_MAP_IFACE_SLOTS,
-	XM_MAP_IFACE_INDEX,
-	XM_MAP_SWEEP_GROUPS,
-	XM_MAP_MAX,
-};
-
 /* Pin names, indexed by enum xm_map_id. */
 extern const char *const xm_map_pin_names[XM_MAP_MAX];
 /* Counter names and help, indexed by enum xm_counter_id. */
