@@ -9,6 +9,18 @@
 #ifndef XMASQ_BPF_REWRITE_H
 #define XMASQ_BPF_REWRITE_H
 
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <linux/in.h>
+#include <linux/ip.h>
+#include <linux/tcp.h>
+#include <linux/udp.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+#include "xmasq_abi.h"
+#include "parse.h"
+#include "csum.h"
+
 /* ---- direct writes ----------------------------------------------------- */
 
 /* A frame from a local sender through a veth with checksum offload carries
