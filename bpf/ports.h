@@ -17,7 +17,8 @@
  * XM_PORT_PROBES random ones in [lo, hi] unless XM_PORT_KEEP. (w0, w1):
  * the reply key with the client's port. Returns the slot (its key holds
  * the port), or XM_PORT_ERR_*. Global: the loop is verified once, not in
- * every program (it was ~10k instructions a try inline). */
+ * every program (inline, every try multiplied the instructions the
+ * verifier walks). */
 #define XM_PORT_TRY_OWN	    1
 #define XM_PORT_KEEP	    2 /* the client's port or nothing */
 #define XM_PORT_ICMP	    4 /* the id is both "ports" */

@@ -55,7 +55,7 @@ static __always_inline int xm_target_find(const struct xm_pkt *p, __u32 ifindex,
 	__u32 *local_if;
 
 	/* The rule first: the usual new flow needs no other lookup (the
-	 * local-address one cost ~25 ns of ~700). */
+	 * local-address one is only wanted when no rule matched). */
 	if (p->key.proto != IPPROTO_ICMP)
 		rule = xm_rule_find(p, ifindex, gen, cfg_flags);
 	local_if = rule ? NULL : bpf_map_lookup_elem(&local_addrs, &p->key.daddr);

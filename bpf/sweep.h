@@ -38,20 +38,19 @@ static __always_inline __u32 xm_flow_timeout(const struct xm_config *cfg, __u8 p
  * A single bpf_timer (map "sweeper") walks the whole flow table, removes
  * flows idle (both directions) for longer than their state's timeout and
  * turns DEAD slots back into EMPTY ones (bpf/ct.h). One timer instead of
- * one per flow: no allocation per new flow (which fails at a few hundred
- * flows a second on some kernels), 16 bytes less per entry, and state
+ * one per flow: no allocation per new flow (which fails under a high rate
+ * of new flows on some kernels), 16 bytes less per entry, and state
  * changes need no re-arming.
  *
- * The walk goes 64 slots a callback (map "sweep_groups"; a callback per
- * slot cost ~17 ns a slot here) and a slice of the table a timer run, 1 ms
- * apart: no run holds its CPU's softirq for long (one walk over a table of
- * 10^6 flows once took 69 ms in one go). When a walk is done, the next one
- * waits 24 times as long as the walk took (measured, so it holds on any
- * machine), at least 1 s and at most 15 s: at most about 4 % of one CPU
- * at any table size (seen here: 2.7 ms a walk of the default table, 16 ms
- * for 10^6 flows). Not more often: a walk reads the whole table through
- * the caches. After the table has refused a flow (xm_sweep_hurry), the
- * next walk starts after 250 ms. */
+ * The walk goes 64 slots a callback (map "sweep_groups": a callback per
+ * slot costs more than the slot's work) and a slice of the table a timer
+ * run, 1 ms apart: no run holds its CPU's softirq for long (a big table in
+ * one go would). When a walk is done, the next one waits 24 times as long
+ * as the walk took (measured each time, so it holds on any machine), at
+ * least 1 s and at most 15 s: at most about 4 % of one CPU at any table
+ * size. Not more often: a walk reads the whole table through the caches.
+ * After the table has refused a flow (xm_sweep_hurry), the next walk
+ * starts after 250 ms. */
 #define XM_SWEEP_MIN_NS	      (1000ull * 1000 * 1000)
 #define XM_SWEEP_HURRY_NS     (250ull * 1000 * 1000)
 #define XM_SWEEP_MAX_NS	      (15ull * 1000 * 1000 * 1000)
@@ -70,10 +69,10 @@ const volatile __u32 xm_sweep_slice = 0;
 #define XM_CLOCK_TICK_NS (1000ull * 1000 * 1000)
 
 /* The clock flows are stamped with, in seconds: the sweeper's, which it
- * sets every second, read with one load. The clock helper cost ~18 of the
- * ~78 ns of the established-flow fast path (PROG_TEST_RUN). Until this program runs the sweeper
- * (just loaded, or an older program still attached during an upgrade),
- * the kernel's clock. */
+ * sets every second, read with one load: the clock helper was a large
+ * share of the established-flow fast path. Until this program runs the
+ * sweeper (just loaded, or an older program still attached during an
+ * upgrade), the kernel's clock. */
 static __always_inline __u32 xm_clock_s(void)
 {
 	__u32 zero = 0;

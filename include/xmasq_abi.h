@@ -130,7 +130,7 @@ struct xm_iface {
  * Array map "iface_index": the same records indexed by ifindex, for
  * interfaces numbered below XM_IFINDEX_DIRECT (the NICs of a VM are 2, 3,
  * ...): a new flow finds its two interfaces with array lookups instead of
- * two hash lookups (~40 ns of ~700). Higher ifindexes use the hash. */
+ * two hash lookups. Higher ifindexes use the hash. */
 #define XM_IFINDEX_DIRECT 1024
 
 /* ---- forward rules ------------------------------------------------------
@@ -425,7 +425,7 @@ static inline __u32 xm_ct_home(__u64 w0, __u64 w1, __u64 seed, __u32 homes)
 
 /* ---- expiry: array map "sweeper", one element --------------------------
  * A timer that ticks every second (the packets' clock) and walks the flow
- * table now and then, removing idle flows (bpf/flow.h). */
+ * table now and then, removing idle flows (bpf/sweep.h). */
 struct xm_sweep {
 	struct bpf_timer timer;
 	__u32 epoch;		/* the program generation running it */

@@ -565,7 +565,7 @@ int xm_attach_ex(const char *pin_dir, char *const *ifnames, int n, const struct 
 	if (ct_max)
 		bpf_map__set_max_entries(skel->maps.flows, XM_CT_SLOTS(ct_max));
 	/* Each load gets its own non-zero epoch, so the flow sweeper passes
-	 * from an older program to this one (bpf/flow.h). */
+	 * from an older program to this one (bpf/sweep.h). */
 	{
 		struct timespec ts;
 

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
-/* libxmasq: everything the CLI and xmasqd do to the data plane goes through
- * here (attach, apply, status, stats). Nothing else touches the maps. */
+/* libxmasq: the API front ends (the xmasq CLI, tools, tests) use for
+ * everything they do to the data plane (attach, apply, status, stats,
+ * conntrack). Nothing else touches the maps. */
 #ifndef XMASQ_H
 #define XMASQ_H
 
@@ -12,8 +13,8 @@
 #include "rules.h"
 
 /* AUTO: an interface managed already keeps its mode; a new veth gets tc
- * (XDP on a veth costs its sender TSO and its receiver GRO: TCP bulk runs
- * at 0.6x of tc); anything else native XDP, or tc if its driver has none. */
+ * (XDP on a veth costs its sender TSO and its receiver GRO: bulk TCP is
+ * slower than with tc); anything else native XDP, or tc if its driver has none. */
 enum xm_mode { XM_MODE_XDP = 0, XM_MODE_XDP_GENERIC, XM_MODE_TC, XM_MODE_AUTO };
 
 /* Pin names, indexed by enum xm_map_id. */

@@ -296,7 +296,7 @@ static void sleep_ms(int ms)
 		;
 }
 
-/* The data plane's clock now, in seconds (bpf/clock.h: the kernel's
+/* The data plane's clock now, in seconds (bpf/sweep.h: the kernel's
  * CLOCK_MONOTONIC_COARSE, plus what the test set it ahead by). */
 static uint32_t dp_clock_s(void)
 {
