@@ -17,7 +17,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <xdp/libxdp.h>
-#include "xmasq.h"
+#include "xmasq_internal.h"
 #include "ifinfo.h"
 #include "xmasq.skel.h"
 
@@ -498,14 +498,6 @@ static void unpin_maps(const char *pin_dir)
 	}
 }
 
-int xm_attach(const char *pin_dir, char *const *ifnames, int n, enum xm_mode mode, FILE *log,
-	      char *err, size_t errlen)
-{
-	struct xm_attach_opts o = { .mode = mode };
-
-	return xm_attach_ex(pin_dir, ifnames, n, &o, log, err, errlen);
-}
-
 int xm_attach_ex(const char *pin_dir, char *const *ifnames, int n, const struct xm_attach_opts *o,
 		 FILE *log, char *err, size_t errlen)
 {
@@ -683,7 +675,7 @@ int xm_attach_ex(const char *pin_dir, char *const *ifnames, int n, const struct 
 	return rc;
 }
 
-int xm_refresh_tx_paths(struct xm_handle *h, FILE *log)
+void xm_refresh_tx_paths(struct xm_handle *h, FILE *log)
 {
 	__u32 keys[XM_MAX_IFACES];
 	struct xm_iface v;
@@ -724,7 +716,6 @@ int xm_refresh_tx_paths(struct xm_handle *h, FILE *log)
 			fprintf(log, "%s: packets leave by %s: %s\n", name,
 				ok ? "XDP redirect" : "tc redirect", why);
 	}
-	return 0;
 }
 
 static int flow_uses_slot(const struct xm_ct_slot *orig, void *arg)

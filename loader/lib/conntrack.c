@@ -6,7 +6,7 @@
 #include <string.h>
 #include <time.h>
 #include <bpf/bpf.h>
-#include "xmasq.h"
+#include "xmasq_internal.h"
 
 /* The clock flows are stamped with, in seconds. */
 static uint32_t monotonic_s(void)

@@ -7,7 +7,7 @@
 #include <unistd.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
-#include "xmasq.h"
+#include "xmasq_internal.h"
 
 #define XM_MAP_PIN_NAME(id, name) [XM_MAP_##id] = #name,
 const char *const xm_map_pin_names[XM_MAP_MAX] = { XM_MAP_LIST(XM_MAP_PIN_NAME) };
@@ -85,7 +85,7 @@ void xm_close(struct xm_handle *h)
 	}
 }
 
-int xm_read_rule_meta(struct xm_handle *h, struct xm_rule_meta *all)
+void xm_read_rule_meta(struct xm_handle *h, struct xm_rule_meta *all)
 {
 	__u32 *keys = calloc(XM_MAX_RULES, sizeof(*keys));
 	__u32 count = XM_MAX_RULES, out_batch = 0;
@@ -99,14 +99,13 @@ int xm_read_rule_meta(struct xm_handle *h, struct xm_rule_meta *all)
 					  &count, &opts);
 		if ((rc == 0 || errno == ENOENT) && count == XM_MAX_RULES) {
 			free(keys);
-			return 0;
+			return;
 		}
 		free(keys);
 	}
 	for (__u32 id = 0; id < XM_MAX_RULES; id++)
 		if (bpf_map_lookup_elem(h->fd[XM_MAP_RULE_META], &id, &all[id]))
 			all[id].in_use = 0;
-	return 0;
 }
 
 int xm_iface_keys(struct xm_handle *h, __u32 keys[XM_MAX_IFACES])

@@ -11,7 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <bpf/bpf.h>
-#include "xmasq.h"
+#include "xmasq_internal.h"
 
 /* Layout 1, as older builds pinned it. */
 struct xm_config_v1 {
