@@ -11,11 +11,12 @@
 #include "ct.h"
 #include "stats.h"
 
-/* Seconds the data plane's clock is set ahead of the kernel's: always 0 but
- * in tests, which age flows by moving the clock forward. Never by moving a
- * stamp back: the clock counts from boot, and a stamp moved back past 0
- * wraps into the future, where a flow looks busy. Read once a second (the
- * sweeper's tick), not per packet. */
+/* Seconds added to the kernel's clock: always 0 but in tests, which age
+ * flows by moving the clock forward (never by moving a stamp back: the
+ * clock counts from boot, and a stamp moved back past 0 wraps into the
+ * future, where a flow looks busy), or make it read as just after boot.
+ * Read by the sweeper's tick once a second; per packet only until this
+ * program runs the sweeper (xm_clock_s). */
 volatile __u32 xm_clock_ahead_s = 0;
 
 /* The kernel's CLOCK_MONOTONIC_COARSE in seconds (conntrack list reads the
