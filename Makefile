@@ -72,7 +72,27 @@ $(BUILD)/san/%: selftests/c/%.c $(TEST_HDR) $(SAN_LIB_OBJ)
 $(BUILD):
 	mkdir -p $@
 
-check-build: $(BUILD)/xmasq $(TEST_BIN) $(SAN_BIN)
+check-build: $(BUILD)/xmasq $(TEST_BIN) $(SAN_BIN) check-headers
+
+# Every header compiles on its own (includes what it uses): bpf/*.h with
+# the BPF flags, the ABI header with both, the library's with the
+# userspace flags (unused static functions are expected in a header alone).
+# One stamp per header, remade when any header changes.
+HDR_STAMP := $(BUILD)/hdrcheck
+BPF_HDR_STAMPS := $(patsubst %,$(HDR_STAMP)/%.bpf,$(BPF_HDR))
+LIB_HDR_STAMPS := $(patsubst %,$(HDR_STAMP)/%.user,$(LIB_HDR))
+.PHONY: check-headers
+check-headers: $(BPF_HDR_STAMPS) $(LIB_HDR_STAMPS)
+
+$(HDR_STAMP)/%.bpf: % $(BPF_HDR)
+	@mkdir -p $(dir $@)
+	$(CLANG) $(BPF_CFLAGS) -Wno-unused-function -fsyntax-only -x c -include $< /dev/null
+	@touch $@
+
+$(HDR_STAMP)/%.user: % $(LIB_HDR) $(SKEL)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Wno-unused-function -fsyntax-only -x c -include $< /dev/null
+	@touch $@
 
 # Everything: unit, sanitizer, BPF_PROG_TEST_RUN and namespace tests.
 # Ends with one line "N passed, N failed".

@@ -4,6 +4,9 @@
 #ifndef XMASQ_BPF_CSUM_H
 #define XMASQ_BPF_CSUM_H
 
+#include <linux/types.h>
+#include <bpf/bpf_helpers.h>
+
 static __always_inline __u32 csum_add32(__u32 a, __u32 b)
 {
 	__u64 s = (__u64)a + b;

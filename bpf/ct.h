@@ -19,6 +19,11 @@
 #ifndef XMASQ_BPF_CT_H
 #define XMASQ_BPF_CT_H
 
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+#include "xmasq_abi.h"
+#include "maps.h"
+
 /* Set by the loader from the table it loads against (config.ct_seed, the
  * map's size); constants to the verifier and the JIT. */
 const volatile __u64 xm_ct_seed = 0;

@@ -4,6 +4,10 @@
 #ifndef XMASQ_BPF_MAPS_H
 #define XMASQ_BPF_MAPS_H
 
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+#include "xmasq_abi.h"
+
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 1);

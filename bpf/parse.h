@@ -5,6 +5,16 @@
 #ifndef XMASQ_BPF_PARSE_H
 #define XMASQ_BPF_PARSE_H
 
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <linux/in.h>
+#include <linux/ip.h>
+#include <linux/tcp.h>
+#include <linux/udp.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+#include "xmasq_abi.h"
+
 #define XM_ETH_P_IP	0x0800
 #define XM_ETH_P_8021Q	0x8100
 #define XM_ETH_P_8021AD 0x88A8

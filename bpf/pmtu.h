@@ -6,6 +6,17 @@
 #ifndef XMASQ_BPF_PMTU_H
 #define XMASQ_BPF_PMTU_H
 
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <linux/in.h>
+#include <linux/ip.h>
+#include <linux/tcp.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+#include "xmasq_abi.h"
+#include "parse.h"
+#include "csum.h"
+
 #define XM_IP_DF     0x4000
 #define XM_QUOTE_MAX (60 + 8) /* the offending IP header and 8 bytes */
 

@@ -9,6 +9,18 @@
 #ifndef XMASQ_BPF_REWRITE_H
 #define XMASQ_BPF_REWRITE_H
 
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <linux/in.h>
+#include <linux/ip.h>
+#include <linux/tcp.h>
+#include <linux/udp.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+#include "xmasq_abi.h"
+#include "parse.h"
+#include "csum.h"
+
 /* ---- direct writes ----------------------------------------------------- */
 
 /* A frame from a local sender through a veth with checksum offload carries
@@ -42,10 +54,10 @@ static __always_inline int xm_csum_looks_partial(void *data, void *data_end, con
 	return csum_fold32(sum) == *check;
 }
 
-#define XM_CSUM_CHUNK 256
-#define XM_CSUM_MAX_CHUNKS \
-	6 /* 1536 bytes of L4: a 1500-byte MTU. Longer
-                                 frames that look partial are taken to be */
+#define XM_CSUM_CHUNK	   256
+/* 1536 bytes of L4: a 1500-byte MTU. A longer frame whose checksum looks
+ * partial is taken to be partial: it goes by tc, which is right either way. */
+#define XM_CSUM_MAX_CHUNKS 6
 
 /* Sums n bytes (n < 2 * step) at data + *off into *sum, step bytes at a
  * time if there are that many. */
@@ -161,9 +173,8 @@ static __always_inline __u32 xm_rewrite_ip(struct iphdr *ip, __be32 saddr, __be3
 
 /* Rewrites the ports (or echo id) at l4 and the L4 checksum, given the
  * pseudo-header diff. Returns the diff of every 16-bit word changed (for
- * an enclosing ICMP error's checksum), or -1 if out of bounds. has_check:
- * whether the checksum field is in the packet (a quoted header may end
- * before it). */
+ * an enclosing ICMP error's checksum), or -1 if out of bounds. A quoted
+ * header may end before its checksum field: then only the ports change. */
 static __always_inline __s64 xm_rewrite_l4(void *data, void *data_end, __u32 l4_off, __u8 proto,
 					   __u32 pseudo, __be16 sport, __be16 dport)
 {
@@ -290,9 +301,9 @@ static __always_inline int xm_rewrite_direct(void *data, void *data_end, const s
 }
 
 /* Rebuilds the Ethernet header at XDP: the flow's next hop, the egress
- * interface's own MAC (smac), and the VLAN tag
- * the flow leaves with (none for the forward direction, the client's tag
- * for replies). Runs last: it moves the frame start. */
+ * interface's own MAC (smac), and the VLAN tag the flow leaves with (none
+ * for the forward direction, the client's tag for replies). Runs last: it
+ * moves the frame start. */
 static __always_inline int xm_xdp_write_l2(struct xdp_md *ctx, int had_vlan,
 					   const struct xm_flow *f, const __u8 *smac)
 {

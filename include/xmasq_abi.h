@@ -31,26 +31,39 @@
 #define XM_DEFAULT_PORT_LO 20000    /* masquerade ports: below the kernel's */
 #define XM_DEFAULT_PORT_HI 32767    /* default ephemeral 32768-60999       */
 
-/* ---- pin names (relative to the pin directory, default /sys/fs/bpf/xmasq) */
-#define XM_PIN_DIR_DEFAULT  "/sys/fs/bpf/xmasq"
-#define XM_PIN_CONFIG	    "config"
-#define XM_PIN_IFACES	    "ifaces"
-#define XM_PIN_IFACE_SLOTS  "iface_slots"
-#define XM_PIN_IFACE_INDEX  "iface_index"
-#define XM_PIN_SWEEP_GROUPS "sweep_groups"
-#define XM_PIN_TX_PORTS	    "tx_ports"
-#define XM_PIN_RULES	    "rules"
-#define XM_PIN_RULE_META    "rule_meta"
-#define XM_PIN_RULE_STATS   "rule_stats"
-#define XM_PIN_IFACE_STATS  "iface_stats"
-#define XM_PIN_COUNTERS	    "counters"
-#define XM_PIN_FLOWS	    "flows"
-#define XM_PIN_MASQ_RULES   "masq_rules"
-#define XM_PIN_LOCAL_ADDRS  "local_addrs"
-#define XM_PIN_FRAGS	    "frags"
-#define XM_PIN_SWEEPER	    "sweeper"
-#define XM_PIN_PROG_XDP	    "prog_xdp"
-#define XM_PIN_PROG_TC	    "prog_tc"
+/* ---- maps: the one list -------------------------------------------------
+ * Every map bpf/maps.h defines, as X(ID, name): the name is the map's name
+ * in the program and its pin name under the pin directory (default
+ * /sys/fs/bpf/xmasq). Userspace opens, pins and removes the maps from this
+ * list (enum xm_map_id, xm_map_pin_names); selftests/c/test_maps.c fails
+ * when the program and the list differ. config comes first: it tells the
+ * layout of the others. */
+#define XM_MAP_LIST(X)              \
+	X(CONFIG, config)           \
+	X(IFACES, ifaces)           \
+	X(TX_PORTS, tx_ports)       \
+	X(RULES, rules)             \
+	X(RULE_META, rule_meta)     \
+	X(RULE_STATS, rule_stats)   \
+	X(IFACE_STATS, iface_stats) \
+	X(COUNTERS, counters)       \
+	X(FLOWS, flows)             \
+	X(MASQ_RULES, masq_rules)   \
+	X(LOCAL_ADDRS, local_addrs) \
+	X(FRAGS, frags)             \
+	X(SWEEPER, sweeper)         \
+	X(IFACE_SLOTS, iface_slots) \
+	X(IFACE_INDEX, iface_index) \
+	X(SWEEP_GROUPS, sweep_groups)
+
+#define XM_MAP_ENUM(id, name) XM_MAP_##id,
+enum xm_map_id { XM_MAP_LIST(XM_MAP_ENUM) XM_MAP_MAX };
+#undef XM_MAP_ENUM
+
+/* ---- pins that are not maps -------------------------------------------- */
+#define XM_PIN_DIR_DEFAULT "/sys/fs/bpf/xmasq"
+#define XM_PIN_PROG_XDP	   "prog_xdp"
+#define XM_PIN_PROG_TC	   "prog_tc"
 
 /* ---- global configuration: array map "config", one element ------------- */
 enum xm_timeout_id {
@@ -117,7 +130,7 @@ struct xm_iface {
  * Array map "iface_index": the same records indexed by ifindex, for
  * interfaces numbered below XM_IFINDEX_DIRECT (the NICs of a VM are 2, 3,
  * ...): a new flow finds its two interfaces with array lookups instead of
- * two hash lookups (~40 ns of ~700). Higher ifindexes use the hash. */
+ * two hash lookups. Higher ifindexes use the hash. */
 #define XM_IFINDEX_DIRECT 1024
 
 /* ---- forward rules ------------------------------------------------------
@@ -412,7 +425,7 @@ static inline __u32 xm_ct_home(__u64 w0, __u64 w1, __u64 seed, __u32 homes)
 
 /* ---- expiry: array map "sweeper", one element --------------------------
  * A timer that ticks every second (the packets' clock) and walks the flow
- * table now and then, removing idle flows (bpf/flow.h). */
+ * table now and then, removing idle flows (bpf/sweep.h). */
 struct xm_sweep {
 	struct bpf_timer timer;
 	__u32 epoch;		/* the program generation running it */

@@ -28,7 +28,7 @@ static int router_absent(const char *pin_dir)
 {
 	char path[PATH_MAX + 16];
 
-	snprintf(path, sizeof(path), "%s/%s", pin_dir, XM_PIN_CONFIG);
+	snprintf(path, sizeof(path), "%s/%s", pin_dir, xm_map_pin_names[XM_MAP_CONFIG]);
 	return access(path, F_OK) && errno == ENOENT;
 }
 

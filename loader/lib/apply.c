@@ -14,7 +14,7 @@
 #include <time.h>
 #include <arpa/inet.h>
 #include <bpf/bpf.h>
-#include "xmasq.h"
+#include "xmasq_internal.h"
 
 static double now_us(void)
 {

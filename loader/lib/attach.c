@@ -17,7 +17,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <xdp/libxdp.h>
-#include "xmasq.h"
+#include "xmasq_internal.h"
 #include "ifinfo.h"
 #include "xmasq.skel.h"
 
@@ -457,7 +457,7 @@ static int check_layout(const char *pin_dir, const struct xm_attach_opts *o, __u
 	int fd, rc = 0;
 
 	*ct_seed = new_ct_seed();
-	snprintf(path, sizeof(path), "%s/%s", pin_dir, XM_PIN_CONFIG);
+	snprintf(path, sizeof(path), "%s/%s", pin_dir, xm_map_pin_names[XM_MAP_CONFIG]);
 	fd = bpf_obj_get(path);
 	if (fd < 0)
 		return 0; /* nothing pinned: fresh anyway */
@@ -496,14 +496,6 @@ static void unpin_maps(const char *pin_dir)
 		snprintf(path, sizeof(path), "%s/%s", pin_dir, xm_map_pin_names[i]);
 		unlink(path);
 	}
-}
-
-int xm_attach(const char *pin_dir, char *const *ifnames, int n, enum xm_mode mode, FILE *log,
-	      char *err, size_t errlen)
-{
-	struct xm_attach_opts o = { .mode = mode };
-
-	return xm_attach_ex(pin_dir, ifnames, n, &o, log, err, errlen);
 }
 
 int xm_attach_ex(const char *pin_dir, char *const *ifnames, int n, const struct xm_attach_opts *o,
@@ -565,7 +557,7 @@ int xm_attach_ex(const char *pin_dir, char *const *ifnames, int n, const struct 
 	if (ct_max)
 		bpf_map__set_max_entries(skel->maps.flows, XM_CT_SLOTS(ct_max));
 	/* Each load gets its own non-zero epoch, so the flow sweeper passes
-	 * from an older program to this one (bpf/flow.h). */
+	 * from an older program to this one (bpf/sweep.h). */
 	{
 		struct timespec ts;
 
@@ -683,7 +675,7 @@ int xm_attach_ex(const char *pin_dir, char *const *ifnames, int n, const struct 
 	return rc;
 }
 
-int xm_refresh_tx_paths(struct xm_handle *h, FILE *log)
+void xm_refresh_tx_paths(struct xm_handle *h, FILE *log)
 {
 	__u32 keys[XM_MAX_IFACES];
 	struct xm_iface v;
@@ -724,7 +716,6 @@ int xm_refresh_tx_paths(struct xm_handle *h, FILE *log)
 			fprintf(log, "%s: packets leave by %s: %s\n", name,
 				ok ? "XDP redirect" : "tc redirect", why);
 	}
-	return 0;
 }
 
 static int flow_uses_slot(const struct xm_ct_slot *orig, void *arg)

@@ -6,7 +6,7 @@
 #include <string.h>
 #include <time.h>
 #include <bpf/bpf.h>
-#include "xmasq.h"
+#include "xmasq_internal.h"
 
 /* The clock flows are stamped with, in seconds. */
 static uint32_t monotonic_s(void)
@@ -19,7 +19,7 @@ static uint32_t monotonic_s(void)
 	return (uint32_t)ts.tv_sec;
 }
 
-/* Seconds a flow in this state may stay idle: bpf/flow.h's rule. */
+/* Seconds a flow in this state may stay idle: bpf/sweep.h's rule (xm_flow_timeout). */
 static uint32_t flow_timeout_s(const struct xm_config *cfg, uint8_t proto, uint8_t state)
 {
 	__u32 id = xm_timeout_id(proto, state);

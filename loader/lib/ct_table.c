@@ -8,7 +8,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 #include <bpf/bpf.h>
-#include "xmasq.h"
+#include "xmasq_internal.h"
 
 #define W0(s) (((uint64_t *)&(s)->key)[0])
 #define W1(s) (((uint64_t *)&(s)->key)[1])
@@ -101,7 +101,8 @@ struct xm_ct_slot *xm_ct_lookup(const struct xm_ct_table *t, const struct xm_flo
 	return NULL;
 }
 
-int xm_ct_remove(struct xm_ct_slot *s)
+/* Removes a live entry: 0, or -1 if it was not live. */
+static int ct_remove(struct xm_ct_slot *s)
 {
 	uint64_t w1 = load_w1(s);
 	union xm_ct_words u = { .w = { 0, w1 } };
@@ -178,8 +179,8 @@ long xm_ct_remove_if(struct xm_ct_table *t, int (*doomed)(const struct xm_ct_slo
 		xm_flow_partner_key(&s->flow, s->key.proto, &pk);
 		partner = xm_ct_lookup(t, &pk);
 		if (partner)
-			xm_ct_remove(partner);
-		if (xm_ct_remove(s) == 0)
+			ct_remove(partner);
+		if (ct_remove(s) == 0)
 			removed++;
 	}
 	return removed;
@@ -190,7 +191,7 @@ long xm_ct_clear(struct xm_ct_table *t)
 	long removed = 0;
 
 	for (size_t i = 0; i < t->nslots; i++)
-		if (xm_ct_remove(&t->slots[i]) == 0)
+		if (ct_remove(&t->slots[i]) == 0)
 			removed++;
 	return removed;
 }

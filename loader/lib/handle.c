@@ -7,26 +7,11 @@
 #include <unistd.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
-#include "xmasq.h"
+#include "xmasq_internal.h"
 
-const char *const xm_map_pin_names[XM_MAP_MAX] = {
-	[XM_MAP_CONFIG] = XM_PIN_CONFIG,
-	[XM_MAP_IFACES] = XM_PIN_IFACES,
-	[XM_MAP_TX_PORTS] = XM_PIN_TX_PORTS,
-	[XM_MAP_RULES] = XM_PIN_RULES,
-	[XM_MAP_RULE_META] = XM_PIN_RULE_META,
-	[XM_MAP_RULE_STATS] = XM_PIN_RULE_STATS,
-	[XM_MAP_IFACE_STATS] = XM_PIN_IFACE_STATS,
-	[XM_MAP_COUNTERS] = XM_PIN_COUNTERS,
-	[XM_MAP_FLOWS] = XM_PIN_FLOWS,
-	[XM_MAP_MASQ_RULES] = XM_PIN_MASQ_RULES,
-	[XM_MAP_LOCAL_ADDRS] = XM_PIN_LOCAL_ADDRS,
-	[XM_MAP_FRAGS] = XM_PIN_FRAGS,
-	[XM_MAP_SWEEPER] = XM_PIN_SWEEPER,
-	[XM_MAP_IFACE_SLOTS] = XM_PIN_IFACE_SLOTS,
-	[XM_MAP_IFACE_INDEX] = XM_PIN_IFACE_INDEX,
-	[XM_MAP_SWEEP_GROUPS] = XM_PIN_SWEEP_GROUPS,
-};
+#define XM_MAP_PIN_NAME(id, name) [XM_MAP_##id] = #name,
+const char *const xm_map_pin_names[XM_MAP_MAX] = { XM_MAP_LIST(XM_MAP_PIN_NAME) };
+#undef XM_MAP_PIN_NAME
 
 #define XM_COUNTER_NAME(id, name, help) [XM_C_##id] = name,
 #define XM_COUNTER_HELP(id, name, help) [XM_C_##id] = help,
@@ -73,7 +58,8 @@ int xm_open(struct xm_handle *h, const char *pin_dir, char *err, size_t errlen)
 		}
 	}
 	if (bpf_map_lookup_elem(h->fd[XM_MAP_CONFIG], &zero, &cfg)) {
-		snprintf(err, errlen, "%s/%s: %s", pin_dir, XM_PIN_CONFIG, strerror(errno));
+		snprintf(err, errlen, "%s/%s: %s", pin_dir, xm_map_pin_names[XM_MAP_CONFIG],
+			 strerror(errno));
 		xm_close(h);
 		return -1;
 	}
@@ -99,7 +85,7 @@ void xm_close(struct xm_handle *h)
 	}
 }
 
-int xm_read_rule_meta(struct xm_handle *h, struct xm_rule_meta *all)
+void xm_read_rule_meta(struct xm_handle *h, struct xm_rule_meta *all)
 {
 	__u32 *keys = calloc(XM_MAX_RULES, sizeof(*keys));
 	__u32 count = XM_MAX_RULES, out_batch = 0;
@@ -113,14 +99,13 @@ int xm_read_rule_meta(struct xm_handle *h, struct xm_rule_meta *all)
 					  &count, &opts);
 		if ((rc == 0 || errno == ENOENT) && count == XM_MAX_RULES) {
 			free(keys);
-			return 0;
+			return;
 		}
 		free(keys);
 	}
 	for (__u32 id = 0; id < XM_MAX_RULES; id++)
 		if (bpf_map_lookup_elem(h->fd[XM_MAP_RULE_META], &id, &all[id]))
 			all[id].in_use = 0;
-	return 0;
 }
 
 int xm_iface_keys(struct xm_handle *h, __u32 keys[XM_MAX_IFACES])

@@ -11,7 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <bpf/bpf.h>
-#include "xmasq.h"
+#include "xmasq_internal.h"
 
 /* Layout 1, as older builds pinned it. */
 struct xm_config_v1 {
@@ -51,9 +51,9 @@ _Static_assert(sizeof(struct xm_flow_key_v1) == 16, "layout 1 flow key is 16 byt
 _Static_assert(sizeof(struct xm_flow_v1) == 64, "layout 1 flow is 64 bytes");
 
 /* The pins whose shape changed, set aside under NAME_layout1 (bpffs refuses dots). */
-static const char *const changed_pins[] = { XM_PIN_CONFIG, XM_PIN_FLOWS, XM_PIN_FRAGS,
-					    XM_PIN_SWEEPER };
-#define N_CHANGED (sizeof(changed_pins) / sizeof(changed_pins[0]))
+static const enum xm_map_id changed_maps[] = { XM_MAP_CONFIG, XM_MAP_FLOWS, XM_MAP_FRAGS,
+					       XM_MAP_SWEEPER };
+#define N_CHANGED (sizeof(changed_maps) / sizeof(changed_maps[0]))
 
 static void pin_path(char *buf, size_t len, const char *dir, const char *name, int aside)
 {
@@ -69,7 +69,7 @@ int xm_migrate_prepare(const char *pin_dir, struct xm_migration *m, char *err, s
 	memset(m, 0, sizeof(*m));
 	m->flows_fd = -1;
 	snprintf(m->pin_dir, sizeof(m->pin_dir), "%s", pin_dir);
-	pin_path(from, sizeof(from), pin_dir, XM_PIN_FLOWS, 0);
+	pin_path(from, sizeof(from), pin_dir, xm_map_pin_names[XM_MAP_FLOWS], 0);
 	m->flows_fd = bpf_obj_get(from);
 	if (m->flows_fd < 0 || bpf_obj_get_info_by_fd(m->flows_fd, &info, &len) ||
 	    info.type != BPF_MAP_TYPE_HASH || info.key_size != sizeof(struct xm_flow_key_v1) ||
@@ -80,7 +80,7 @@ int xm_migrate_prepare(const char *pin_dir, struct xm_migration *m, char *err, s
 		xm_migrate_abort(m);
 		return -2;
 	}
-	pin_path(from, sizeof(from), pin_dir, XM_PIN_CONFIG, 0);
+	pin_path(from, sizeof(from), pin_dir, xm_map_pin_names[XM_MAP_CONFIG], 0);
 	{
 		int fd = bpf_obj_get(from);
 		int rc = fd < 0 ? -1 : bpf_map_lookup_elem(fd, &zero, m->old_config);
@@ -94,8 +94,8 @@ int xm_migrate_prepare(const char *pin_dir, struct xm_migration *m, char *err, s
 		}
 	}
 	for (size_t i = 0; i < N_CHANGED; i++) {
-		pin_path(from, sizeof(from), pin_dir, changed_pins[i], 0);
-		pin_path(to, sizeof(to), pin_dir, changed_pins[i], 1);
+		pin_path(from, sizeof(from), pin_dir, xm_map_pin_names[changed_maps[i]], 0);
+		pin_path(to, sizeof(to), pin_dir, xm_map_pin_names[changed_maps[i]], 1);
 		if (rename(from, to) && errno != ENOENT) {
 			snprintf(err, errlen, "%s: cannot set it aside: %s", from, strerror(errno));
 			xm_migrate_abort(m);
@@ -119,8 +119,9 @@ void xm_migrate_abort(struct xm_migration *m)
 
 	if (m->set_aside) {
 		for (size_t i = 0; i < N_CHANGED; i++) {
-			pin_path(from, sizeof(from), m->pin_dir, changed_pins[i], 1);
-			pin_path(to, sizeof(to), m->pin_dir, changed_pins[i], 0);
+			pin_path(from, sizeof(from), m->pin_dir, xm_map_pin_names[changed_maps[i]],
+				 1);
+			pin_path(to, sizeof(to), m->pin_dir, xm_map_pin_names[changed_maps[i]], 0);
 			unlink(to); /* a new map pinned meanwhile */
 			rename(from, to);
 		}
@@ -207,7 +208,7 @@ int xm_migrate_finish(struct xm_migration *m, int config_fd, int flows_fd, uint6
 	}
 	xm_ct_close(&t);
 	for (size_t i = 0; i < N_CHANGED; i++) {
-		pin_path(path, sizeof(path), m->pin_dir, changed_pins[i], 1);
+		pin_path(path, sizeof(path), m->pin_dir, xm_map_pin_names[changed_maps[i]], 1);
 		unlink(path);
 	}
 	m->set_aside = 0;

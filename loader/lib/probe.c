@@ -18,7 +18,7 @@
 #include <linux/ethtool.h>
 #include <linux/sockios.h>
 #include <bpf/bpf.h>
-#include "xmasq.h"
+#include "xmasq_internal.h"
 
 static int ethtool_ioctl(const char *ifname, void *cmd)
 {

@@ -226,6 +226,7 @@ struct parser {
 	size_t set_line_ct, set_line_ports, set_line_to[XM_TO_MAX];
 	struct port_slot *ht;
 	size_t ht_cap, ht_n;
+	bool oom; /* failed for want of memory, not for the text */
 };
 
 static bool next_tok(struct lex *lx, struct tok *t)
@@ -264,6 +265,7 @@ __attribute__((format(printf, 3, 4))) static int fail(struct parser *ps, size_t 
 
 static int fail_oom(struct parser *ps)
 {
+	ps->oom = true;
 	if (ps->err && ps->errlen)
 		snprintf(ps->err, ps->errlen, "%s: out of memory", ps->fname);
 	return -1;
@@ -933,7 +935,7 @@ int xm_rules_parse(const char *text, size_t len, const char *filename, struct xm
 			memset(out, 0, sizeof(*out));
 			xm_settings_default(&out->settings);
 		}
-		return -1;
+		return ps.oom ? -1 : -2;
 	}
 	if (!out) {
 		xm_ruleset_free(&ps.rs);
@@ -959,7 +961,7 @@ int xm_rules_parse_file(const char *path, struct xm_ruleset *out, char *err, siz
 	if (!path) {
 		if (err && errlen)
 			snprintf(err, errlen, "(null): %s", strerror(EINVAL));
-		return -1;
+		return -2;
 	}
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
@@ -1010,7 +1012,7 @@ too_big:
 			 path);
 	free(buf);
 	close(fd);
-	return -1;
+	return -2;
 io_err:
 	ret = errno;
 	if (err && errlen)

@@ -55,13 +55,15 @@ extern const char *const xm_timeout_names[XM_TO_MAX];
 
 /*
  * Parses a whole rules text. On success returns 0 and fills *out (free with
- * xm_ruleset_free). On the first error returns -1, leaves *out empty and
- * writes one line "FILE:LINE:COL: what is wrong (expected ...)" to err.
+ * xm_ruleset_free). On the first error returns -2 (-1 when out of memory),
+ * leaves *out empty and writes one line "FILE:LINE:COL: what is wrong
+ * (expected ...)" to err.
  */
 int xm_rules_parse(const char *text, size_t len, const char *filename, struct xm_ruleset *out,
 		   char *err, size_t errlen);
 
-/* Reads and parses a file; I/O errors are reported as "FILE: reason". */
+/* Reads and parses a file: -2 for a rules error or a file too big, -1 for
+ * an I/O error, reported as "FILE: reason". */
 int xm_rules_parse_file(const char *path, struct xm_ruleset *out, char *err, size_t errlen);
 
 void xm_ruleset_free(struct xm_ruleset *rs);

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <bpf/bpf.h>
-#include "xmasq.h"
+#include "xmasq_internal.h"
 
 /* Per-CPU values are summed field by field: every struct read here is made
  * of __u64 only. */

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
-/* libxmasq: everything the CLI and xmasqd do to the data plane goes through
- * here (attach, apply, status, stats). Nothing else touches the maps. */
+/* libxmasq: the API front ends (the xmasq CLI, tools, tests) use for
+ * everything they do to the data plane (attach, apply, status, stats,
+ * conntrack). Nothing else touches the maps. */
 #ifndef XMASQ_H
 #define XMASQ_H
 
@@ -12,29 +13,9 @@
 #include "rules.h"
 
 /* AUTO: an interface managed already keeps its mode; a new veth gets tc
- * (XDP on a veth costs its sender TSO and its receiver GRO: TCP bulk runs
- * at 0.6x of tc); anything else native XDP, or tc if its driver has none. */
+ * (XDP on a veth costs its sender TSO and its receiver GRO: bulk TCP is
+ * slower than with tc); anything else native XDP, or tc if its driver has none. */
 enum xm_mode { XM_MODE_XDP = 0, XM_MODE_XDP_GENERIC, XM_MODE_TC, XM_MODE_AUTO };
-
-enum xm_map_id {
-	XM_MAP_CONFIG = 0,
-	XM_MAP_IFACES,
-	XM_MAP_TX_PORTS,
-	XM_MAP_RULES,
-	XM_MAP_RULE_META,
-	XM_MAP_RULE_STATS,
-	XM_MAP_IFACE_STATS,
-	XM_MAP_COUNTERS,
-	XM_MAP_FLOWS,
-	XM_MAP_MASQ_RULES,
-	XM_MAP_LOCAL_ADDRS,
-	XM_MAP_FRAGS,
-	XM_MAP_SWEEPER,
-	XM_MAP_IFACE_SLOTS,
-	XM_MAP_IFACE_INDEX,
-	XM_MAP_SWEEP_GROUPS,
-	XM_MAP_MAX,
-};
 
 /* Pin names, indexed by enum xm_map_id. */
 extern const char *const xm_map_pin_names[XM_MAP_MAX];
@@ -49,30 +30,19 @@ struct xm_handle {
 	int ncpus;
 };
 
-/* Errors: functions returning int give 0 on success, -1 on a runtime
- * failure and -2 on a usage/rules error, with one line in err. */
+/* Errors, throughout the library (rules.h too): a function that takes an
+ * err buffer returns 0 on success, -1 on a runtime failure or -2 on a
+ * usage or rules error, with one line in err naming the object, the
+ * reason and the fix. Functions without one (counts, lookups, predicates)
+ * say what they return beside them. The library never prints: progress
+ * goes to the caller's `log` stream (NULL: none), and only libbpf's own
+ * warnings while the program loads (the verifier's log) reach stderr. */
 int xm_open(struct xm_handle *h, const char *pin_dir, char *err, size_t errlen);
 void xm_close(struct xm_handle *h);
-/* Records an interface in both the ifindex hash and the slot array the
- * data plane reads per packet; forgets it from both. */
-int xm_iface_store(struct xm_handle *h, const struct xm_iface *v);
-/* The ifindexes of the managed interfaces, listed before anything changes
- * them: storing an entry while walking the hash can revisit keys without
- * end. Returns how many. */
-int xm_iface_keys(struct xm_handle *h, __u32 keys[XM_MAX_IFACES]);
-void xm_iface_forget(struct xm_handle *h, __u32 ifindex);
-/* Deletes every key of map fd (keys of key_size <= 64 bytes) for which
- * doomed() is true; returns how many were deleted, -1 on a bad size. */
-long xm_map_delete_if(int fd, size_t key_size, int (*doomed)(int fd, const void *key, void *arg),
-		      void *arg);
-/* Every rule_meta slot (XM_MAX_RULES of them) into all. */
-int xm_read_rule_meta(struct xm_handle *h, struct xm_rule_meta *all);
 
 /* Loads the program (reusing pinned maps when present), pins it, and
  * attaches XDP (unless mode is tc) and tc ingress on each interface.
  * Progress lines go to log. */
-int xm_attach(const char *pin_dir, char *const *ifnames, int n, enum xm_mode mode, FILE *log,
-	      char *err, size_t errlen);
 struct xm_attach_opts {
 	enum xm_mode mode;
 	int fresh;	 /* drop pinned maps, start over */
@@ -81,21 +51,6 @@ struct xm_attach_opts {
 };
 int xm_attach_ex(const char *pin_dir, char *const *ifnames, int n, const struct xm_attach_opts *o,
 		 FILE *log, char *err, size_t errlen);
-/* attach --migrate from layout 1 (migrate.c): prepare sets the changed
- * pins aside before the load, finish converts into the new maps, abort
- * puts the old pins back. */
-struct xm_migration {
-	char pin_dir[PATH_MAX];
-	int flows_fd; /* the layout 1 flow map */
-	int set_aside;
-	__u32 old_config[16]; /* layout 1 config (52 bytes) */
-};
-int xm_migrate_prepare(const char *pin_dir, struct xm_migration *m, char *err, size_t errlen);
-/* The conntrack-max the old maps were made for. */
-unsigned xm_migrate_ct_max(const struct xm_migration *m);
-int xm_migrate_finish(struct xm_migration *m, int config_fd, int flows_fd, uint64_t seed, FILE *log,
-		      char *err, size_t errlen);
-void xm_migrate_abort(struct xm_migration *m);
 
 /* Detaches the given interfaces, or all of them and removes the pins. */
 int xm_detach(const char *pin_dir, char *const *ifnames, int n, int all, FILE *log, char *err,
@@ -103,10 +58,7 @@ int xm_detach(const char *pin_dir, char *const *ifnames, int n, int all, FILE *l
 
 /* Re-checks which managed interfaces XDP_REDIRECT delivers into and
  * updates their XM_IFACE_XDP_TX_OK flag. */
-int xm_refresh_tx_paths(struct xm_handle *h, FILE *log);
-/* Whether XDP frames redirected into ifname are delivered: 1 yes, 0 no,
- * with a short reason. */
-int xm_probe_xdp_tx(const char *ifname, int ifindex, int ingress_generic, char *why, size_t whylen);
+void xm_refresh_tx_paths(struct xm_handle *h, FILE *log);
 
 struct xm_apply_result {
 	unsigned added, removed, kept;
@@ -120,9 +72,6 @@ struct xm_apply_result {
 int xm_apply(struct xm_handle *h, const struct xm_ruleset *rs, const char *filename, int check_only,
 	     struct xm_apply_result *res, char *err, size_t errlen);
 
-/* Program ids attached to an interface by xmasq, 0 when none. */
-uint32_t xm_xdp_prog_id(int ifindex);
-uint32_t xm_tc_prog_id(int ifindex);
 /* Keeps libbpf/libxdp quiet but for warnings. */
 void xm_quiet_libs(void);
 
@@ -180,19 +129,7 @@ struct xm_ct_table {
 int xm_ct_open(struct xm_ct_table *t, int map_fd, uint64_t seed, int writable, char *err,
 	       size_t errlen);
 void xm_ct_close(struct xm_ct_table *t);
-/* The router's table: its seed from the config map. */
-int xm_ct_open_handle(struct xm_ct_table *t, struct xm_handle *h, int writable, char *err,
-		      size_t errlen);
-int xm_ct_slot_live(const struct xm_ct_slot *s);
 struct xm_ct_slot *xm_ct_lookup(const struct xm_ct_table *t, const struct xm_flow_key *k);
-/* 0, -EEXIST, -ENOSPC (no free slot within XM_CT_PROBES), -EAGAIN.
- * Unlike the data plane's insert it does not re-check its chain after
- * publishing (bpf/ct.h, xm_ct_settle): only for a table no sweeper is
- * cleaning up yet (attach --migrate fills the new table before its
- * program starts one). */
-int xm_ct_insert(struct xm_ct_table *t, const struct xm_flow_key *k, const struct xm_flow *f);
-/* Removes a live entry: 0, or -1 if it was not live. */
-int xm_ct_remove(struct xm_ct_slot *s);
 /* Live entries (orig_only: ORIG entries, i.e. flows). */
 size_t xm_ct_count(const struct xm_ct_table *t, int orig_only);
 /* Removes each flow (both entries) whose ORIG entry doomed() picks;

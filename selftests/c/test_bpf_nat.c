@@ -1061,7 +1061,7 @@ static void test_sweeper_clock(void)
 	struct pkt_spec s;
 	struct frame in, got;
 	struct xm_flow f;
-	uint32_t real;
+	uint32_t real, mark;
 	int rc;
 
 	if (reload_with_sweeper("clock", epoch, 1000000000 /* walks 15 s apart */))
@@ -1082,25 +1082,77 @@ static void test_sweeper_clock(void)
 	tap_ok(sw1.runs == sw0.runs && sw1.ticks_to_walk > 0,
 	       "clock: no walk meanwhile (runs %u -> %u, %u ticks to the next)", sw0.runs, sw1.runs,
 	       sw1.ticks_to_walk);
-	/* Set the clock far back: a flow made before the next tick carries
-	 * it (a tick in between is retried). */
+	/* Set the clock far ahead (never back: it counts from boot): a flow
+	 * made before the next tick carries it (a tick in between is
+	 * retried). */
+	mark = real + 100000;
 	for (int try = 0; try < 3; try++) {
 		uint32_t zero = 0;
 
 		rc = sweeper_read(&sw1);
-		sw1.now = 1000;
+		sw1.now = mark;
 		rc |= bpf_map_update_elem(bpf_map__fd(skel->maps.sweeper), &zero, &sw1, BPF_EXIST);
 		s.sport = (uint16_t)(12601 + try);
 		in = F(s);
 		run_case(0, "clock: a second flow", if_lan0, &in, XDP_REDIRECT, NULL, &got);
 		rc |= flow_get(A_LAN10, A_OUT, s.sport, 53, IPPROTO_UDP, &f);
-		if (rc || f.last_seen_s == 1000)
+		if (rc || f.last_seen_s == mark)
 			break;
 	}
-	tap_ok(rc == 0 && f.last_seen_s == 1000,
-	       "clock: a new flow is stamped with the sweeper's clock, 1000, not the kernel's "
+	tap_ok(rc == 0 && f.last_seen_s == mark,
+	       "clock: a new flow is stamped with the sweeper's clock, %u, not the kernel's "
 	       "(stamped %u)",
-	       f.last_seen_s);
+	       mark, f.last_seen_s);
+	flows_clear();
+}
+
+/* A router starts at boot, when the clock (seconds since boot) reads a few
+ * seconds: flows are stamped with it, outlive walks within their timeout
+ * (nothing may compute "now - timeout" for a time before boot) and expire
+ * after it, as at any other time. The data plane's clock is set to read
+ * 2 s (xm_clock_ahead_s wraps around: kernel clock + it = 2). */
+static void test_sweeper_boot(void)
+{
+	const uint32_t epoch = 0x5eed0004;
+	struct xm_sweep sw;
+	struct pkt_spec s;
+	struct frame in, got;
+	struct xm_flow f;
+	int n = -1, waited, rc;
+
+	if (reload_with_sweeper("boot", epoch, 0))
+		return;
+	skel->bss->xm_clock_ahead_s = 2 - mono_s();
+	if (!tap_ok(setup_maps(0) == 0, "boot: maps populated, default timeouts"))
+		return;
+	s = lan_spec(IPPROTO_TCP, A_LAN10, MAC_LAN10, 12700, A_OUT, 443, TCP_SYN);
+	in = F(s);
+	run_case(0, "boot: masq tcp SYN with the clock at 2 s", if_lan0, &in, XDP_REDIRECT, NULL,
+		 &got);
+	rc = flow_get(A_LAN10, A_OUT, 12700, 443, IPPROTO_TCP, &f);
+	tap_ok(rc == 0 && f.last_seen_s >= 1 && f.last_seen_s <= 4,
+	       "boot: the new flow is stamped %u, the clock just after boot", f.last_seen_s);
+	sleep_ms(1500); /* the first walk comes 250 ms after the flow */
+	rc = sweeper_read(&sw);
+	n = flows_count();
+	tap_ok(rc == 0 && sw.runs >= 1 && n == 2 && sw.now >= 1 && sw.now <= 6,
+	       "boot: the flow outlives a walk within its 120 s timeout (sweeper.now %u, %u "
+	       "walks, %d entries)",
+	       sw.now, sw.runs, n);
+	set_config(1);
+	for (waited = 0; waited < 6000;) {
+		sleep_ms(100);
+		waited += 100;
+		n = flows_count();
+		if (n == 0)
+			break;
+	}
+	tap_ok(n == 0, "boot: with a 1 s timeout the idle pair goes (after %d ms; %d entries left)",
+	       waited, n);
+	rc = sweeper_read(&sw);
+	tap_ok(rc == 0 && sw.expired == 1 && sw.now <= 15,
+	       "boot: sweeper.expired 1 (%llu), its clock still counts from boot (%u)",
+	       (unsigned long long)sw.expired, sw.now);
 	flows_clear();
 }
 
@@ -1117,6 +1169,7 @@ int main(void)
 		test_sweeper_unarmed,
 		test_sweeper_armed,
 		test_sweeper_clock,
+		test_sweeper_boot,
 		NULL,
 	};
 	static const struct fixture fx = {

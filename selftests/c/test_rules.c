@@ -42,7 +42,7 @@ static void bad_n(const char *text, size_t len, const char *want, const char *wh
 	memset(err, 'x', sizeof(err));
 	err[sizeof(err) - 1] = '\0';
 	r = xm_rules_parse(text, len, FN, &rs, err, sizeof(err));
-	ok = r == -1 && strcmp(err, want) == 0 && rs.n_rules == 0 && !rs.rules && rs.n_masqs == 0 &&
+	ok = r == -2 && strcmp(err, want) == 0 && rs.n_rules == 0 && !rs.rules && rs.n_masqs == 0 &&
 	     !rs.masqs;
 	if (!tap_ok(ok, "rejects %s", what)) {
 		tap_diag("got:  %d '%s'", r, err);
@@ -820,7 +820,7 @@ static void test_files(void)
 		 "%s:2:5: unknown setting 'foo' "
 		 "(expected conntrack-max, port-range or timeout)",
 		 path);
-	tap_ok(r == -1 && strcmp(err, want) == 0 && rs.n_rules == 0, "files: errors name the file "
+	tap_ok(r == -2 && strcmp(err, want) == 0 && rs.n_rules == 0, "files: errors name the file "
 								     "path");
 	xm_ruleset_free(&rs);
 
@@ -831,7 +831,7 @@ static void test_files(void)
 		 "%s: file is larger than 16 MiB "
 		 "(expected a rules file of at most 16 MiB)",
 		 path);
-	tap_ok(r == -1 && strcmp(err, want) == 0, "files: a file over 16 MiB is refused");
+	tap_ok(r == -2 && strcmp(err, want) == 0, "files: a file over 16 MiB is refused");
 	xm_ruleset_free(&rs);
 	close(fd);
 	unlink(path);
@@ -854,10 +854,10 @@ static void test_small_err_buffer(void)
 	char err[8];
 
 	memset(err, 'x', sizeof(err));
-	tap_ok(xm_rules_parse("bogus", 5, FN, &rs, err, sizeof(err)) == -1 && strcmp(err, "rules."
+	tap_ok(xm_rules_parse("bogus", 5, FN, &rs, err, sizeof(err)) == -2 && strcmp(err, "rules."
 											  "c") == 0,
 	       "a short error buffer is filled and terminated");
-	TAP_EQ(xm_rules_parse("bogus", 5, FN, &rs, NULL, 0), -1,
+	TAP_EQ(xm_rules_parse("bogus", 5, FN, &rs, NULL, 0), -2,
 	       "no error buffer: still fails cleanly");
 }
 

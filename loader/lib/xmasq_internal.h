@@ -1,0 +1,67 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/* libxmasq's own declarations, shared between its files: not for front
+ * ends, which use xmasq.h only. Same error convention as xmasq.h. */
+#ifndef XMASQ_INTERNAL_H
+#define XMASQ_INTERNAL_H
+
+#include <stdio.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <linux/limits.h>
+#include "xmasq_abi.h"
+#include "xmasq.h"
+
+/* ---- interfaces (handle.c, probe.c) ---- */
+/* Records an interface in both the ifindex hash and the slot array the
+ * data plane reads per packet (0, or -1 with errno); forgets it from both. */
+int xm_iface_store(struct xm_handle *h, const struct xm_iface *v);
+/* The ifindexes of the managed interfaces, listed before anything changes
+ * them: storing an entry while walking the hash can revisit keys without
+ * end. Returns how many. */
+int xm_iface_keys(struct xm_handle *h, __u32 keys[XM_MAX_IFACES]);
+void xm_iface_forget(struct xm_handle *h, __u32 ifindex);
+/* Whether XDP frames redirected into ifname are delivered: 1 yes, 0 no,
+ * with a short reason. */
+int xm_probe_xdp_tx(const char *ifname, int ifindex, int ingress_generic, char *why, size_t whylen);
+/* Program ids attached to an interface by xmasq, 0 when none. */
+uint32_t xm_xdp_prog_id(int ifindex);
+uint32_t xm_tc_prog_id(int ifindex);
+
+/* ---- maps (handle.c) ---- */
+/* Deletes every key of map fd (keys of key_size <= 64 bytes) for which
+ * doomed() is true; returns how many were deleted, -1 on a bad size. */
+long xm_map_delete_if(int fd, size_t key_size, int (*doomed)(int fd, const void *key, void *arg),
+		      void *arg);
+/* Every rule_meta slot (XM_MAX_RULES of them) into all; a slot that
+ * cannot be read counts as unused. */
+void xm_read_rule_meta(struct xm_handle *h, struct xm_rule_meta *all);
+
+/* ---- the flow table (ct_table.c) ---- */
+/* The router's table, with its seed from the config map. */
+int xm_ct_open_handle(struct xm_ct_table *t, struct xm_handle *h, int writable, char *err,
+		      size_t errlen);
+int xm_ct_slot_live(const struct xm_ct_slot *s);
+/* 0, -EEXIST, -ENOSPC (no free slot within XM_CT_PROBES), -EAGAIN.
+ * Unlike the data plane's insert it does not re-check its chain after
+ * publishing (bpf/ct.h, xm_ct_settle): only for a table no sweeper is
+ * cleaning up yet (attach --migrate fills the new table before its
+ * program starts one). */
+int xm_ct_insert(struct xm_ct_table *t, const struct xm_flow_key *k, const struct xm_flow *f);
+
+/* ---- attach --migrate from layout 1 (migrate.c) ----
+ * prepare sets the changed pins aside before the load, finish converts
+ * into the new maps, abort puts the old pins back. */
+struct xm_migration {
+	char pin_dir[PATH_MAX];
+	int flows_fd; /* the layout 1 flow map */
+	int set_aside;
+	__u32 old_config[16]; /* layout 1 config (52 bytes) */
+};
+int xm_migrate_prepare(const char *pin_dir, struct xm_migration *m, char *err, size_t errlen);
+/* The conntrack-max the old maps were made for. */
+unsigned xm_migrate_ct_max(const struct xm_migration *m);
+int xm_migrate_finish(struct xm_migration *m, int config_fd, int flows_fd, uint64_t seed, FILE *log,
+		      char *err, size_t errlen);
+void xm_migrate_abort(struct xm_migration *m);
+
+#endif
