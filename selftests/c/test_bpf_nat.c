@@ -1159,18 +1159,9 @@ static void test_sweeper_boot(void)
 int main(void)
 {
 	static void (*const tests[])(void) = {
-		test_masq,
-		test_masq_echo,
-		test_icmp_errors,
-		test_masq_frags,
-		test_keep_source,
-		test_hairpin,
-		test_pmtu,
-		test_sweeper_unarmed,
-		test_sweeper_armed,
-		test_sweeper_clock,
-		test_sweeper_boot,
-		NULL,
+		test_masq,	    test_masq_echo,	test_icmp_errors,  test_masq_frags,
+		test_keep_source,   test_hairpin,	test_pmtu,	   test_sweeper_unarmed,
+		test_sweeper_armed, test_sweeper_clock, test_sweeper_boot, NULL,
 	};
 	static const struct fixture fx = {
 		.netns_what = "private network namespace with pub0, bk0, lan0, pub1, routes and "
