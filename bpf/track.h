@@ -15,35 +15,69 @@
 #define XM_TCP_RST 0x04
 #define XM_TCP_ACK 0x10
 
-/* Connection state, from the flags of each packet. Both entries carry the
- * state; a change is written to both (the sweeper reads the ORIG one). */
-static __always_inline void xm_flow_track(struct xm_flow *f, const struct xm_pkt *p)
+/* Writes a state change to both entries of the flow whose entry has key
+ * (w0, w1) (the packet's), and the FIN notes (first_fin: this direction's
+ * first FIN). Global: it runs a few times a connection, so the packet
+ * path stays short for the verifier. */
+__noinline int xm_flow_state_set(__u64 w0, __u64 w1, __u32 new, __u32 first_fin)
 {
-	int reply = (f->flags & XM_FLOW_REPLY) != 0;
-	__u8 old = f->state, new = old, fl = p->tcp_flags;
-	struct xm_flow *partner;
+	union xm_ct_words u = { .w = { w0, w1 } };
+	struct xm_flow *f = xm_flow_find(&u.key), *partner;
 	struct xm_flow_key pk;
 
+	if (!f)
+		return 0;
+	xm_flow_partner_key(f, u.key.proto, &pk);
+	partner = xm_flow_find(&pk);
+	f->state = new;
+	if (partner)
+		partner->state = new;
+	if (first_fin) {
+		f->flags |= XM_FLOW_FIN_SENT;
+		if (partner && (partner->flags & XM_FLOW_FIN_SENT)) {
+			f->flags |= XM_FLOW_FIN_BOTH;
+			partner->flags |= XM_FLOW_FIN_BOTH;
+		}
+	}
+	if (new == XM_ST_SYN_SENT) {
+		f->flags &= ~(XM_FLOW_FIN_SENT | XM_FLOW_FIN_BOTH);
+		if (partner)
+			partner->flags &= ~(XM_FLOW_FIN_SENT | XM_FLOW_FIN_BOTH);
+	}
+	return 0;
+}
+
+/* Connection state, from the flags of each packet. Both entries carry the
+ * state (the sweeper reads the ORIG one). Each entry also notes whether
+ * its direction has sent a FIN, and both note when both have: the next
+ * ACK from a side then is the last ACK of the close, and the flow moves to
+ * CLOSE, where a new flow may take its port (xm_ct_claim_reply). */
+static __always_inline void xm_flow_track(struct xm_flow *f, const struct xm_pkt *p)
+{
+	int reply = (f->flags & XM_FLOW_REPLY) != 0, first_fin = 0;
+	__u8 old = f->state, new = old, fl = p->tcp_flags;
+
+	if (p->frag == XM_FRAG_LATER)
+		return; /* no flags, and found through its first fragment's key */
 	if (p->key.proto == IPPROTO_TCP) {
-		if (fl & XM_TCP_RST)
+		if (fl & XM_TCP_RST) {
 			new = XM_ST_CLOSE;
-		else if (fl & XM_TCP_FIN)
+		} else if (fl & XM_TCP_FIN) {
 			new = old == XM_ST_CLOSE ? XM_ST_CLOSE : XM_ST_FIN;
-		else if ((fl & (XM_TCP_SYN | XM_TCP_ACK)) == XM_TCP_SYN && !reply &&
-			 (old == XM_ST_FIN || old == XM_ST_CLOSE))
+			first_fin = !(f->flags & XM_FLOW_FIN_SENT);
+		} else if ((fl & (XM_TCP_SYN | XM_TCP_ACK)) == XM_TCP_SYN && !reply &&
+			   (old == XM_ST_FIN || old == XM_ST_CLOSE)) {
 			new = XM_ST_SYN_SENT; /* the client reuses the tuple */
-		else if (reply && old == XM_ST_SYN_SENT)
+		} else if (reply && old == XM_ST_SYN_SENT) {
 			new = XM_ST_ESTABLISHED;
+		} else if (old == XM_ST_FIN && (fl & XM_TCP_ACK) && (f->flags & XM_FLOW_FIN_BOTH)) {
+			new = XM_ST_CLOSE; /* the last ACK */
+		}
 	} else if (reply && old == XM_ST_NONE) {
 		new = XM_ST_ASSURED;
 	}
-	if (new == old)
-		return;
-	f->state = new;
-	xm_flow_partner_key(f, p->key.proto, &pk);
-	partner = xm_flow_find(&pk);
-	if (partner)
-		partner->state = new;
+	if (new != old || first_fin)
+		xm_flow_state_set(xm_key_w0(&p->key), xm_key_w1(&p->key), new, first_fin);
 }
 
 #endif

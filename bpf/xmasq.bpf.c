@@ -101,7 +101,7 @@ static __always_inline int xm_classify(void *ctx, struct xm_pkt *p, __u32 ifinde
 		return xm_classify_later_frag(p, len, f);
 	*f = xm_flow_find(&p->key);
 	if (*f) {
-		rc = XM_LK_FLOW;
+		rc = p->key.proto == IPPROTO_TCP ? xm_tcp_guard(ctx, p, *f, len) : XM_LK_FLOW;
 	} else if (p->icmp_error) {
 		xm_count(XM_C_PASS_NOT_OURS, len);
 		return XM_LK_PASS; /* about nothing of ours */

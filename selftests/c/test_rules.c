@@ -212,7 +212,7 @@ static void test_settings(void)
 	const struct xm_settings *s = &rs.settings;
 
 	xm_settings_default(&d);
-	tap_ok(d.ct_max == XM_CT_DEFAULT_MAX && d.port_lo == 20000 && d.port_hi == 32767 &&
+	tap_ok(d.ct_max == XM_CT_DEFAULT_MAX && d.port_lo == 1024 && d.port_hi == 65535 &&
 		       d.timeouts[XM_TO_TCP_SYN] == 120 && d.timeouts[XM_TO_TCP_EST] == 7440 &&
 		       d.timeouts[XM_TO_TCP_FIN] == 120 && d.timeouts[XM_TO_TCP_CLOSE] == 10 &&
 		       d.timeouts[XM_TO_UDP] == 30 && d.timeouts[XM_TO_UDP_ASSURED] == 180 &&
