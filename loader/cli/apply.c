@@ -1,26 +1,11 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
-/* `xmasq apply [--check] [FILE]`, and the apply step `attach --rules` shares
+/* `xmasq apply [--check] [--diff] [--reset-flows] [FILE]`, and the apply step `attach --rules` shares
  * with it so that both print and fail the same way. */
 #include <errno.h>
-#include <getopt.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 #include "cli.h"
-
-static const char usage_apply[] =
-	"usage: xmasq apply [--check | --diff] [--reset-flows] [FILE]\n"
-	"Validates FILE (default " XM_DEFAULT_RULES ") and applies the difference to\n"
-	"the running data plane atomically: a packet sees the old rule set or the\n"
-	"new one, never a mix. Nothing is applied if any line is wrong. Prints\n"
-	"'applied: +ADDED -REMOVED ~CHANGED =KEPT rules ... in N us' (the time from\n"
-	"the first write to the switch).\n"
-	"  --check        only validate: against the router when one is attached at\n"
-	"                 the pin dir, else the grammar and that each interface exists\n"
-	"  --diff         print the change ('+ rule', '- rule', '~ old => new') and\n"
-	"                 apply nothing\n"
-	"  --reset-flows  also drop the flows of removed and changed rules (by default\n"
-	"                 they keep their translation until they end, as netfilter's do)\n";
 
 /* Is there a router (its config map pinned) at pin_dir? Only "no such
  * file" means no: any other error is left for xm_open to report. */
@@ -32,25 +17,8 @@ static int router_absent(const char *pin_dir)
 	return access(path, F_OK) && errno == ENOENT;
 }
 
-static int report(int rc, const char *err, const char *file)
-{
-	/* Rules errors already read FILE:LINE:COL: ...; others get our name. */
-	if (strncmp(err, file, strlen(file)) == 0)
-		fprintf(stderr, "%s\n", err);
-	else
-		fprintf(stderr, "xmasq: %s\n", err);
-	return rc == -2 ? EXIT_USAGE : 1;
-}
-
-int xm_cli_apply(const char *pin_dir, const struct xm_ruleset *rs, const char *file, int check_only)
-{
-	struct xm_apply_opts o = { .check_only = check_only };
-
-	return xm_cli_apply_ex(pin_dir, rs, file, &o);
-}
-
-int xm_cli_apply_ex(const char *pin_dir, const struct xm_ruleset *rs, const char *file,
-		    const struct xm_apply_opts *o)
+int xm_cli_apply(const char *pin_dir, const struct xm_ruleset *rs, const char *file,
+		 const struct xm_apply_opts *o)
 {
 	int check_only = o->check_only;
 	struct xm_apply_result res;
@@ -62,7 +30,7 @@ int xm_cli_apply_ex(const char *pin_dir, const struct xm_ruleset *rs, const char
 	if (rc && check_only && router_absent(pin_dir))
 		hp = NULL; /* xm_apply then checks without a router */
 	else if (rc)
-		return report(rc, err, file);
+		return cli_fail(rc, err, file);
 	rc = xm_apply_ex(hp, rs, file, o, &res, err, sizeof(err));
 	if (rc == 0 && o->diff_only)
 		printf("diff: +%u -%u ~%u =%u rules; nothing applied (--diff)\n", res.added,
@@ -82,59 +50,62 @@ int xm_cli_apply_ex(const char *pin_dir, const struct xm_ruleset *rs, const char
 	}
 	if (hp)
 		xm_close(hp);
-	return rc ? report(rc, err, file) : 0;
+	/* Rules errors read FILE:LINE:COL: ... already; others get our name. */
+	return cli_fail(rc, err, file);
 }
 
-int xm_cmd_apply(int argc, char **argv, const char *pin_dir)
+struct apply_opts {
+	int check, diff, reset_flows;
+};
+
+static int run_apply(const struct cli_global *g, void *opts, int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "check", no_argument, NULL, 'c' },
-		{ "diff", no_argument, NULL, 'd' },
-		{ "reset-flows", no_argument, NULL, 'r' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 },
-	};
-	const char *file = XM_DEFAULT_RULES;
-	struct xm_apply_opts o = { .diff_out = stdout };
-	int c, rc;
+	const struct apply_opts *o = opts;
+	struct xm_apply_opts lib = { .check_only = o->check,
+				     .diff_only = o->diff,
+				     .reset_flows = o->reset_flows,
+				     .diff_out = o->diff ? stdout : NULL };
+	const char *file = argc > 0 ? argv[0] : XM_DEFAULT_RULES;
 	struct xm_ruleset rs;
 	char err[1024];
+	int rc;
 
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		if (c == 'h') {
-			fputs(usage_apply, stdout);
-			return 0;
-		} else if (c == 'c') {
-			o.check_only = 1;
-		} else if (c == 'd') {
-			o.diff_only = 1;
-		} else if (c == 'r') {
-			o.reset_flows = 1;
-		} else {
-			fputs(usage_apply, stderr);
-			return EXIT_USAGE;
-		}
-	}
-	if (o.check_only && (o.diff_only || o.reset_flows)) {
-		fprintf(stderr, "xmasq apply: --check applies nothing: it goes with neither --diff "
-				"nor --reset-flows\n");
-		return EXIT_USAGE;
-	}
-	if (!o.diff_only)
-		o.diff_out = NULL;
-	if (argc - optind > 1) {
-		fprintf(stderr, "xmasq apply: one rules file at most\n%s", usage_apply);
-		return EXIT_USAGE;
-	}
-	if (optind < argc)
-		file = argv[optind];
+	if (o->check && (o->diff || o->reset_flows))
+		return cli_usage_error(&cli_cmd_apply, "--check applies nothing: it goes with "
+						       "neither --diff nor --reset-flows");
+	if (argc > 1)
+		return cli_usage_error(&cli_cmd_apply, "one rules file at most");
 	if (xm_rules_parse_file(file, &rs, err, sizeof(err))) {
 		fprintf(stderr, "%s\n", err);
 		return EXIT_USAGE;
 	}
-	xm_quiet_libs();
-	rc = xm_cli_apply_ex(pin_dir, &rs, file, &o);
+	rc = xm_cli_apply(g->pin_dir, &rs, file, &lib);
 	xm_ruleset_free(&rs);
 	return rc;
 }
+
+static const struct cli_option apply_options[] = {
+	CLI_FLAG("check", 0, struct apply_opts, check,
+		 "only validate: against the router when one is attached at the pin dir, else "
+		 "the grammar and that each interface exists"),
+	CLI_FLAG("diff", 0, struct apply_opts, diff,
+		 "print the change ('+ rule', '- rule', '~ old => new') and apply nothing"),
+	CLI_FLAG("reset-flows", 0, struct apply_opts, reset_flows,
+		 "also drop the flows of removed and changed rules (by default they keep their "
+		 "translation until they end, as netfilter's do)"),
+	{ 0 },
+};
+
+const struct cli_command cli_cmd_apply = {
+	.name = "apply",
+	.operands = "[FILE]",
+	.summary = "validate, then apply the difference",
+	.description = "Validates FILE (default " XM_DEFAULT_RULES ") and applies the "
+		       "difference to the running data plane atomically: a packet sees the old "
+		       "rule set or the new one, never a mix. Nothing is applied if any line is "
+		       "wrong. Prints 'applied: +ADDED -REMOVED ~CHANGED =KEPT rules ... in N "
+		       "us' (the time from the first write to the switch).",
+	.options = apply_options,
+	.opts = &(struct apply_opts){ 0 },
+	.run = run_apply,
+};

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
-/* `xmasq attach [--mode M] [--rules FILE] IFACE...`.
+/* `xmasq attach [--mode MODE] [--fresh] [--migrate] [--rules FILE] IFACE...`.
  *
  * With --rules, everything about FILE that can be known before attaching is
  * checked before attaching (grammar, interfaces exist, each rule's interface
@@ -7,36 +7,11 @@
  * leaves the machine as it was: exit 2 and nothing attached. Checking
  * against the router itself (xm_apply with check_only) cannot happen yet:
  * the interfaces being attached are not in its maps. */
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include "cli.h"
-
-static const char usage_attach[] =
-	"usage: xmasq attach [--mode auto|xdp|xdp-generic|tc] [--fresh|--migrate] [--rules FILE] "
-	"IFACE...\n"
-	"Loads the data plane once, pins its maps under the pin dir (reusing them\n"
-	"if present, so flows survive), and attaches it to each IFACE: XDP (native,\n"
-	"or generic) plus tc ingress, or tc only. Enables IPv4 forwarding on each\n"
-	"IFACE. Then checks, per interface, whether XDP can transmit into it\n"
-	"(see `xmasq status`).\n"
-	"  --mode M      auto (the default): an interface managed already keeps\n"
-	"                its mode; a new veth gets tc (XDP on a veth costs TCP its\n"
-	"                TSO and GRO: bulk TCP 0.6x); any other NIC native XDP,\n"
-	"                or tc if its driver has none. xdp: native XDP plus tc;\n"
-	"                xdp-generic; tc: tc only\n"
-	"  --fresh       drop the pinned maps first: flows and counters start over\n"
-	"  --migrate     convert pinned maps of an older layout (needed only when an\n"
-	"                upgrade changes the layout; attach says so)\n"
-	"                (the way to resize the flow table to set conntrack-max)\n"
-	"  --rules FILE  then apply FILE, as `xmasq apply FILE` does. FILE is\n"
-	"                validated before anything is attached (grammar, every\n"
-	"                interface it names exists and is attached already or\n"
-	"                named here): if it is wrong, nothing is attached and the\n"
-	"                exit status is 2. Its set conntrack-max sizes the flow\n"
-	"                table when the maps are created.\n";
 
 /* Is ifname among the interfaces named on the command line or those the
  * router at pin_dir already manages (s, may be NULL)? */
@@ -75,7 +50,7 @@ static int precheck(const char *pin_dir, const struct xm_ruleset *rs, const char
 	rc = xm_apply(NULL, rs, file, 1, &res, err, sizeof(err));
 	if (rc) {
 		fprintf(stderr, "%s; nothing was attached\n", err);
-		return rc == -2 ? EXIT_USAGE : 1;
+		return cli_exit_status(rc);
 	}
 	/* A router already there may manage more interfaces than we name
 	 * (not after --fresh: its interface map is dropped with the rest). */
@@ -98,91 +73,117 @@ static int precheck(const char *pin_dir, const struct xm_ruleset *rs, const char
 	return rc;
 }
 
-int xm_cmd_attach(int argc, char **argv, const char *pin_dir)
-{
-	static const struct option opts[] = {
-		{ "mode", required_argument, NULL, 'm' }, { "rules", required_argument, NULL, 'r' },
-		{ "fresh", no_argument, NULL, 'f' },	  { "migrate", no_argument, NULL, 'g' },
-		{ "help", no_argument, NULL, 'h' },	  { 0 },
-	};
-	struct xm_attach_opts o = { .mode = XM_MODE_AUTO };
-	const char *file = NULL;
-	struct xm_ruleset rs;
-	char err[1024];
-	int c, rc;
+struct attach_opts {
+	struct xm_attach_opts lib;
+	const char *rules;
+};
 
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "hm:", opts, NULL)) != -1) {
-		if (c == 'h') {
-			fputs(usage_attach, stdout);
+static int set_mode(void *opts, const struct cli_option *opt, const char *arg)
+{
+	static const struct {
+		const char *name;
+		enum xm_mode mode;
+	} modes[] = {
+		{ "auto", XM_MODE_AUTO },
+		{ "xdp", XM_MODE_XDP },
+		{ "xdp-generic", XM_MODE_XDP_GENERIC },
+		{ "tc", XM_MODE_TC },
+	};
+
+	(void)opt;
+	for (size_t i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
+		if (!strcmp(arg, modes[i].name)) {
+			((struct attach_opts *)opts)->lib.mode = modes[i].mode;
 			return 0;
-		} else if (c == 'm') {
-			if (!strcmp(optarg, "xdp"))
-				o.mode = XM_MODE_XDP;
-			else if (strcmp(optarg, "auto") == 0)
-				o.mode = XM_MODE_AUTO;
-			else if (!strcmp(optarg, "xdp-generic"))
-				o.mode = XM_MODE_XDP_GENERIC;
-			else if (!strcmp(optarg, "tc"))
-				o.mode = XM_MODE_TC;
-			else {
-				fprintf(stderr,
-					"xmasq attach: unknown mode '%s' (expected auto, xdp, "
-					"xdp-generic or tc)\n",
-					optarg);
-				return EXIT_USAGE;
-			}
-		} else if (c == 'r') {
-			file = optarg;
-		} else if (c == 'f') {
-			o.fresh = 1;
-		} else if (c == 'g') {
-			o.migrate = 1;
-		} else {
-			fputs(usage_attach, stderr);
-			return EXIT_USAGE;
 		}
 	}
-	if (optind >= argc) {
-		fprintf(stderr, "xmasq attach: no interface given\n%s", usage_attach);
-		return EXIT_USAGE;
-	}
-	if (!file) {
-		rc = xm_attach_ex(pin_dir, argv + optind, argc - optind, &o, stdout, err,
-				  sizeof(err));
-		if (rc)
-			fprintf(stderr, "xmasq: %s\n", err);
-		return rc == 0 ? 0 : rc == -2 ? EXIT_USAGE : 1;
-	}
+	return cli_usage_error(&cli_cmd_attach,
+			       "unknown mode '%s': expected auto, xdp, xdp-generic or tc", arg);
+}
 
-	if (xm_rules_parse_file(file, &rs, err, sizeof(err))) {
+/* Attaches and, with --rules, applies the file checked already. */
+static int attach_and_apply(const char *pin_dir, struct attach_opts *o, const struct xm_ruleset *rs,
+			    char **ifnames, int n)
+{
+	struct xm_apply_opts apply = { 0 };
+	char err[1024];
+	int rc;
+
+	rc = xm_attach_ex(pin_dir, ifnames, n, &o->lib, stdout, err, sizeof(err));
+	if (rc)
+		return cli_fail(rc, err, NULL);
+	if (!rs)
+		return 0;
+	rc = xm_cli_apply(pin_dir, rs, o->rules, &apply);
+	/* Unlikely after the pre-check, but possible (an interface vanished
+	 * meanwhile): say what state the machine is in. */
+	if (rc)
+		fprintf(stderr,
+			"xmasq: attach: the interfaces are attached but %s was not applied (the "
+			"rules live before stay); fix it and run: xmasq apply %s\n",
+			o->rules, o->rules);
+	return rc;
+}
+
+static int run_attach(const struct cli_global *g, void *opts, int argc, char **argv)
+{
+	struct attach_opts *o = opts;
+	struct xm_ruleset rs;
+	char err[1024];
+	int rc;
+
+	if (argc == 0)
+		return cli_usage_error(&cli_cmd_attach, "no interface given");
+	if (!o->rules)
+		return attach_and_apply(g->pin_dir, o, NULL, argv, argc);
+	if (xm_rules_parse_file(o->rules, &rs, err, sizeof(err))) {
 		fprintf(stderr, "%s; nothing was attached\n", err);
 		return EXIT_USAGE;
 	}
-	xm_quiet_libs();
-	rc = precheck(pin_dir, &rs, file, argv + optind, argc - optind, o.fresh);
-	if (rc == 0) {
-		/* A new flow table gets the size the file asks for. */
-		o.ct_max = rs.settings.ct_max;
-		rc = xm_attach_ex(pin_dir, argv + optind, argc - optind, &o, stdout, err,
-				  sizeof(err));
-		if (rc) {
-			fprintf(stderr, "xmasq: %s\n", err);
-			rc = rc == -2 ? EXIT_USAGE : 1;
-		} else {
-			rc = xm_cli_apply(pin_dir, &rs, file, 0);
-			/* Unlikely after the pre-check, but possible (an
-			 * interface vanished meanwhile): say what state the
-			 * machine is in. */
-			if (rc)
-				fprintf(stderr,
-					"xmasq attach: the interfaces are attached but %s was not "
-					"applied "
-					"(the rules live before stay); fix it and run: xmasq apply "
-					"%s\n",
-					file, file);
-		}
-	}
+	rc = precheck(g->pin_dir, &rs, o->rules, argv, argc, o->lib.fresh);
+	if (rc)
+		goto cleanup;
+	/* A new flow table gets the size the file asks for. */
+	o->lib.ct_max = rs.settings.ct_max;
+	rc = attach_and_apply(g->pin_dir, o, &rs, argv, argc);
+cleanup:
 	xm_ruleset_free(&rs);
 	return rc;
 }
+
+static const struct cli_option attach_options[] = {
+	{ "mode", 'm', "MODE",
+	  "auto (the default): an interface managed already keeps its mode; a new veth gets "
+	  "tc (XDP on a veth costs TCP its TSO and GRO: bulk TCP 0.6x); any other NIC native "
+	  "XDP, or tc if its driver has none. xdp: native XDP plus tc; xdp-generic: generic "
+	  "XDP plus tc; tc: tc only",
+	  set_mode, 0 },
+	CLI_FLAG("fresh", 0, struct attach_opts, lib.fresh,
+		 "drop the pinned maps first: flows and counters start over (the way to resize "
+		 "the flow table to the file's set conntrack-max)"),
+	CLI_FLAG("migrate", 0, struct attach_opts, lib.migrate,
+		 "convert pinned maps of layout 1 (builds before the flow table of layout 2) "
+		 "to this layout under traffic, keeping rules, counters and flows; needed only "
+		 "when attach says the pinned layout differs"),
+	CLI_STRING("rules", 0, "FILE", struct attach_opts, rules,
+		   "then apply FILE, as `xmasq apply FILE` does. FILE is validated before "
+		   "anything is attached (grammar, every interface it names exists and is "
+		   "attached already or named here): if it is wrong, nothing is attached and "
+		   "the exit status is 2. Its set conntrack-max sizes the flow table when the "
+		   "maps are created"),
+	{ 0 },
+};
+
+const struct cli_command cli_cmd_attach = {
+	.name = "attach",
+	.operands = "IFACE...",
+	.summary = "load, pin and attach the data plane (and apply FILE)",
+	.description = "Loads the data plane once, pins its maps under the pin dir (reusing "
+		       "them if present, so flows survive), and attaches it to each IFACE: XDP "
+		       "(native, or generic) plus tc ingress, or tc only. Enables IPv4 "
+		       "forwarding on each IFACE. Then checks, per interface, whether XDP can "
+		       "transmit into it (see `xmasq status`).",
+	.options = attach_options,
+	.opts = &(struct attach_opts){ .lib = { .mode = XM_MODE_AUTO } },
+	.run = run_attach,
+};

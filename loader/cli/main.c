@@ -1,251 +1,286 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
-/* The xmasq command line: global options and dispatch, and the small
- * commands (detach, status, conntrack); attach, apply and stats live in
- * cli_attach.c, cli_apply.c and cli_stats.c. Exit codes: 0 ok, 1 runtime
- * failure, 2 usage or rules error. */
-#include <getopt.h>
+/* The xmasq command line: the command table, the global options and
+ * dispatch, and the small commands (detach, status, conntrack); attach,
+ * apply and stats live in attach.c, apply.c and stats.c, the parser and
+ * the usage texts in params.c. Exit codes: 0 ok, 1 runtime failure, 2
+ * usage or rules error. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "cli.h"
 
-static const char *pin_dir = XM_PIN_DIR_DEFAULT;
+/* ---- detach ---- */
+struct detach_opts {
+	int all;
+};
 
-static const char usage_main[] =
-	"usage: xmasq [--pin-dir DIR] COMMAND [ARGS]\n"
-	"\n"
-	"NAPT router on XDP: port forwarding with masquerade, replies out of the\n"
-	"interface they came in on.\n"
-	"\n"
-	"commands:\n"
-	"  attach [--mode auto|xdp|xdp-generic|tc] [--fresh] [--rules FILE] IFACE...\n"
-	"                                                load, pin, attach (and apply FILE)\n"
-	"  detach IFACE... | --all                       detach (--all also removes pins)\n"
-	"  apply [--check] [FILE]                        validate, then apply the difference\n"
-	"  status [--json]                               interfaces, modes, program ids, usage\n"
-	"  stats [--json|--prometheus] [--watch N]       counters per interface, rule, reason\n"
-	"  conntrack list|count|flush [--json]           the flow table\n"
-	"\n"
-	"options:\n"
-	"  --pin-dir DIR   where maps and programs are pinned (default " XM_PIN_DIR_DEFAULT ");\n"
-	"                  one directory per router instance\n"
-	"  -h, --help      this text; COMMAND --help for a command's\n"
-	"\n"
-	"exit status: 0 ok, 1 runtime failure, 2 usage or rules error\n";
-
-static const char usage_detach[] = "usage: xmasq detach IFACE... | --all\n"
-				   "Detaches xmasq from the interfaces. --all detaches every "
-				   "interface and\n"
-				   "removes the pins (flows and counters are lost).\n";
-static const char usage_status[] = "usage: xmasq status [--json]\n"
-				   "Managed interfaces, attach modes, program ids, XDP or tc "
-				   "transmit path,\n"
-				   "rule and conntrack usage.\n";
-
-/* Parses "--json"/"--check"-style flags shared by the simple commands.
- * Returns the index of the first operand, or -1 after printing usage. */
-static int parse_flags(int argc, char **argv, const char *usage, const struct option *opts,
-		       int *flag_vals, int *help)
+static int run_detach(const struct cli_global *g, void *opts, int argc, char **argv)
 {
-	int c, idx;
-
-	optind = 1;
-	*help = 0;
-	while ((c = getopt_long(argc, argv, "h", opts, &idx)) != -1) {
-		if (c == 'h') {
-			*help = 1;
-			fputs(usage, stdout);
-			return -1;
-		}
-		if (c == 0)
-			continue;
-		if (c >= 1 && c <= 8) {
-			flag_vals[c - 1] = 1;
-			continue;
-		}
-		fputs(usage, stderr);
-		return -1;
-	}
-	return optind;
-}
-
-static int finish(int rc, const char *err)
-{
-	if (rc) {
-		fprintf(stderr, "xmasq: %s\n", err);
-		return rc == -2 ? EXIT_USAGE : 1;
-	}
-	return 0;
-}
-
-static int cmd_detach(int argc, char **argv)
-{
-	static const struct option opts[] = {
-		{ "all", no_argument, NULL, 1 },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 },
-	};
-	int flags[8] = { 0 }, help, first;
+	const struct detach_opts *o = opts;
 	char err[512];
+	int rc;
 
-	first = parse_flags(argc, argv, usage_detach, opts, flags, &help);
-	if (first < 0)
-		return help ? 0 : EXIT_USAGE;
-	if (flags[0] == (first < argc)) {
-		fprintf(stderr, "xmasq detach: give either interfaces or --all\n%s", usage_detach);
-		return EXIT_USAGE;
-	}
-	return finish(xm_detach(pin_dir, argv + first, argc - first, flags[0], stdout, err,
-				sizeof(err)),
-		      err);
+	if (o->all == (argc > 0))
+		return cli_usage_error(&cli_cmd_detach, "give either interfaces or --all");
+	rc = xm_detach(g->pin_dir, argv, argc, o->all, stdout, err, sizeof(err));
+	return cli_fail(rc, err, NULL);
 }
 
-static int cmd_status(int argc, char **argv)
+static const struct cli_option detach_options[] = {
+	CLI_FLAG("all", 0, struct detach_opts, all,
+		 "detach from every interface and remove the pins: flows and counters are "
+		 "lost"),
+	{ 0 },
+};
+
+const struct cli_command cli_cmd_detach = {
+	.name = "detach",
+	.operands = "[IFACE...]",
+	.summary = "detach from the interfaces (--all: from every one, and remove the pins)",
+	.description = "Detaches xmasq from each IFACE; the flows through it are removed, the "
+		       "other interfaces and their flows are untouched. Give interfaces or "
+		       "--all, not both.",
+	.options = detach_options,
+	.opts = &(struct detach_opts){ 0 },
+	.run = run_detach,
+};
+
+/* ---- status ---- */
+struct status_opts {
+	int json;
+};
+
+static int run_status(const struct cli_global *g, void *opts, int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "json", no_argument, NULL, 1 },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 },
-	};
-	int flags[8] = { 0 }, help, first, rc;
+	const struct status_opts *o = opts;
 	struct xm_snapshot s;
 	struct xm_handle h;
 	char err[512];
+	int rc;
 
-	first = parse_flags(argc, argv, usage_status, opts, flags, &help);
-	if (first < 0)
-		return help ? 0 : EXIT_USAGE;
-	if (first < argc) {
-		fprintf(stderr, "xmasq status: unexpected argument '%s'\n%s", argv[first],
-			usage_status);
-		return EXIT_USAGE;
-	}
-	xm_quiet_libs();
-	rc = xm_open(&h, pin_dir, err, sizeof(err));
+	if (argc > 0)
+		return cli_usage_error(&cli_cmd_status, "unexpected argument '%s'", argv[0]);
+	rc = xm_open(&h, g->pin_dir, err, sizeof(err));
 	if (rc)
-		return finish(rc, err);
+		return cli_fail(rc, err, NULL);
 	rc = xm_snapshot_read(&h, &s, err, sizeof(err));
 	if (rc == 0) {
-		xm_print_status(stdout, &h, &s, flags[0]);
+		xm_print_status(stdout, &h, &s, o->json);
 		xm_snapshot_free(&s);
 	}
 	xm_close(&h);
-	return finish(rc, err);
+	return cli_fail(rc, err, NULL);
 }
 
-static const char usage_conntrack[] = "usage: xmasq conntrack list|count|flush [--json]\n"
-				      "list: every flow with both tuples, state, age, idle time, "
-				      "packets and bytes\n"
-				      "each way. count: flows in use and the table size. flush: "
-				      "remove every flow\n"
-				      "(established connections through the router break).\n";
+static const struct cli_option status_options[] = {
+	CLI_FLAG("json", 0, struct status_opts, json, "one JSON object instead of the table"),
+	{ 0 },
+};
 
-static int cmd_conntrack(int argc, char **argv)
+const struct cli_command cli_cmd_status = {
+	.name = "status",
+	.summary = "interfaces, modes, program ids, usage",
+	.description = "Managed interfaces, attach modes, program ids, XDP or tc transmit "
+		       "path, rule and conntrack usage, and the expiry sweep.",
+	.options = status_options,
+	.opts = &(struct status_opts){ 0 },
+	.run = run_status,
+};
+
+/* ---- conntrack ---- */
+struct conntrack_opts {
+	int json;
+};
+
+static int conntrack_list(struct xm_handle *h, int json, char *err, size_t errlen)
 {
-	static const struct option opts[] = {
-		{ "json", no_argument, NULL, 1 },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 },
-	};
-	int flags[8] = { 0 }, help, first, rc;
+	struct xm_conn *c;
+	size_t n;
+	int rc;
+
+	rc = xm_conntrack_read(h, &c, &n, err, errlen);
+	if (rc == 0) {
+		xm_print_conntrack(stdout, c, n, json);
+		free(c);
+	}
+	return rc;
+}
+
+static int conntrack_count(struct xm_handle *h, int json, char *err, size_t errlen)
+{
+	struct xm_snapshot s;
+	int rc;
+
+	rc = xm_snapshot_read(h, &s, err, errlen);
+	if (rc == 0) {
+		if (json)
+			printf("{\"flows\":%lu,\"flows_max\":%lu}\n", s.flows, s.flows_max);
+		else
+			printf("%lu flows of %lu\n", s.flows, s.flows_max);
+		xm_snapshot_free(&s);
+	}
+	return rc;
+}
+
+static int conntrack_flush(struct xm_handle *h, int json, char *err, size_t errlen)
+{
+	unsigned long removed;
+	int rc;
+
+	rc = xm_conntrack_flush(h, &removed, err, errlen);
+	if (rc == 0) {
+		if (json)
+			printf("{\"removed\":%lu}\n", removed);
+		else
+			printf("removed %lu flows\n", removed);
+	}
+	return rc;
+}
+
+static const struct {
+	const char *name;
+	int (*run)(struct xm_handle *h, int json, char *err, size_t errlen);
+} conntrack_actions[] = {
+	{ "list", conntrack_list },
+	{ "count", conntrack_count },
+	{ "flush", conntrack_flush },
+};
+
+static int run_conntrack(const struct cli_global *g, void *opts, int argc, char **argv)
+{
+	const struct conntrack_opts *o = opts;
 	struct xm_handle h;
-	const char *what;
 	char err[512];
+	size_t i;
+	int rc;
 
-	first = parse_flags(argc, argv, usage_conntrack, opts, flags, &help);
-	if (first < 0)
-		return help ? 0 : EXIT_USAGE;
-	if (argc - first != 1 || (strcmp(argv[first], "list") && strcmp(argv[first], "count") &&
-				  strcmp(argv[first], "flush"))) {
-		fprintf(stderr, "xmasq conntrack: expected list, count or flush\n%s",
-			usage_conntrack);
-		return EXIT_USAGE;
-	}
-	what = argv[first];
-	rc = xm_open(&h, pin_dir, err, sizeof(err));
+	for (i = 0; argc == 1 && i < sizeof(conntrack_actions) / sizeof(conntrack_actions[0]); i++)
+		if (!strcmp(argv[0], conntrack_actions[i].name))
+			break;
+	if (argc != 1 || i == sizeof(conntrack_actions) / sizeof(conntrack_actions[0]))
+		return cli_usage_error(&cli_cmd_conntrack, "expected list, count or flush");
+	rc = xm_open(&h, g->pin_dir, err, sizeof(err));
 	if (rc)
-		return finish(rc, err);
-	if (!strcmp(what, "list")) {
-		struct xm_conn *c;
-		size_t n;
-
-		rc = xm_conntrack_read(&h, &c, &n, err, sizeof(err));
-		if (rc == 0) {
-			xm_print_conntrack(stdout, c, n, flags[0]);
-			free(c);
-		}
-	} else if (!strcmp(what, "count")) {
-		struct xm_snapshot s;
-
-		rc = xm_snapshot_read(&h, &s, err, sizeof(err));
-		if (rc == 0) {
-			if (flags[0])
-				printf("{\"flows\":%lu,\"flows_max\":%lu}\n", s.flows, s.flows_max);
-			else
-				printf("%lu flows of %lu\n", s.flows, s.flows_max);
-			xm_snapshot_free(&s);
-		}
-	} else {
-		unsigned long removed;
-
-		rc = xm_conntrack_flush(&h, &removed, err, sizeof(err));
-		if (rc == 0) {
-			if (flags[0])
-				printf("{\"removed\":%lu}\n", removed);
-			else
-				printf("removed %lu flows\n", removed);
-		}
-	}
+		return cli_fail(rc, err, NULL);
+	rc = conntrack_actions[i].run(&h, o->json, err, sizeof(err));
 	xm_close(&h);
-	return finish(rc, err);
+	return cli_fail(rc, err, NULL);
+}
+
+static const struct cli_option conntrack_options[] = {
+	CLI_FLAG("json", 0, struct conntrack_opts, json, "JSON instead of text"),
+	{ 0 },
+};
+
+const struct cli_command cli_cmd_conntrack = {
+	.name = "conntrack",
+	.operands = "list|count|flush",
+	.summary = "the flow table",
+	.description = "list: every flow with both tuples, state, age, idle time, packets and "
+		       "bytes each way. count: flows in use and the table size. flush: remove "
+		       "every flow (established connections through the router break).",
+	.options = conntrack_options,
+	.opts = &(struct conntrack_opts){ 0 },
+	.run = run_conntrack,
+};
+
+/* ---- the command line ---- */
+static const struct cli_command *const commands[] = {
+	&cli_cmd_attach, &cli_cmd_detach,    &cli_cmd_apply, &cli_cmd_status,
+	&cli_cmd_stats,	 &cli_cmd_conntrack, NULL,
+};
+
+static int count_verbose(void *opts, const struct cli_option *opt, const char *arg)
+{
+	(void)opt;
+	(void)arg;
+	((struct cli_global *)opts)->verbose++;
+	return 0;
+}
+
+static const struct cli_option global_options[] = {
+	CLI_STRING("pin-dir", 0, "DIR", struct cli_global, pin_dir,
+		   "where maps and programs are pinned (default " XM_PIN_DIR_DEFAULT "); one "
+		   "directory "
+		   "per router "
+		   "instance"),
+	{ "verbose", 'v', NULL,
+	  "show libbpf's and libxdp's messages (the verifier log when a load fails); "
+	  "twice (-vv): their debug messages too",
+	  count_verbose, 0 },
+	{ 0 },
+};
+
+static const struct cli_command *find_command(const char *name)
+{
+	for (const struct cli_command *const *c = commands; *c; c++)
+		if (!strcmp((*c)->name, name))
+			return *c;
+	return NULL;
+}
+
+static int unknown_command(const char *name)
+{
+	char names[128] = "";
+
+	for (const struct cli_command *const *c = commands; *c; c++)
+		snprintf(names + strlen(names), sizeof(names) - strlen(names), "%s%s",
+			 c == commands ? "" :
+			 c[1]	       ? ", " :
+					 " or ",
+			 (*c)->name);
+	return cli_usage_error(NULL, "unknown command '%s': expected %s", name, names);
+}
+
+/* `xmasq help [COMMAND]` */
+static int help(int argc, char **argv)
+{
+	const struct cli_command *cmd;
+
+	if (argc < 2) {
+		cli_usage_main(stdout, commands, global_options);
+		return 0;
+	}
+	if (argc > 2)
+		return cli_usage_error(NULL, "help: one command at most");
+	cmd = find_command(argv[1]);
+	if (!cmd)
+		return unknown_command(argv[1]);
+	cli_usage_command(stdout, cmd);
+	return 0;
 }
 
 int main(int argc, char **argv)
 {
-	int i = 1;
+	struct cli_global g = { .pin_dir = XM_PIN_DIR_DEFAULT };
+	const struct cli_command *cmd;
+	int first, status;
 
-	while (i < argc && argv[i][0] == '-') {
-		if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-			fputs(usage_main, stdout);
-			return 0;
-		} else if (!strcmp(argv[i], "--pin-dir") && i + 1 < argc) {
-			pin_dir = argv[i + 1];
-			i += 2;
-		} else if (!strncmp(argv[i], "--pin-dir=", 10)) {
-			pin_dir = argv[i] + 10;
-			i++;
-		} else {
-			fprintf(stderr, "xmasq: unknown option '%s'\n%s", argv[i], usage_main);
-			return EXIT_USAGE;
-		}
+	first = cli_parse(NULL, global_options, &g, argc, argv, &status);
+	if (first < 0) {
+		if (status == 0)
+			cli_usage_main(stdout, commands, global_options);
+		return status;
 	}
-	if (i >= argc) {
-		fputs(usage_main, stderr);
+	if (first >= argc) {
+		cli_usage_main(stderr, commands, global_options);
 		return EXIT_USAGE;
 	}
-	const char *cmd = argv[i];
-
-	argc -= i;
-	argv += i;
-	if (!strcmp(cmd, "attach"))
-		return xm_cmd_attach(argc, argv, pin_dir);
-	if (!strcmp(cmd, "detach"))
-		return cmd_detach(argc, argv);
-	if (!strcmp(cmd, "apply"))
-		return xm_cmd_apply(argc, argv, pin_dir);
-	if (!strcmp(cmd, "status"))
-		return cmd_status(argc, argv);
-	if (!strcmp(cmd, "stats"))
-		return xm_cmd_stats(argc, argv, pin_dir);
-	if (!strcmp(cmd, "conntrack"))
-		return cmd_conntrack(argc, argv);
-	if (!strcmp(cmd, "help")) {
-		fputs(usage_main, stdout);
-		return 0;
+	/* Without -v, libbpf and libxdp stay quiet but for warnings while
+	 * the data plane loads; the library's errors say the rest. */
+	xm_log_set_verbosity(g.verbose);
+	argc -= first;
+	argv += first;
+	if (!strcmp(argv[0], "help"))
+		return help(argc, argv);
+	cmd = find_command(argv[0]);
+	if (!cmd)
+		return unknown_command(argv[0]);
+	first = cli_parse(cmd, cmd->options, cmd->opts, argc, argv, &status);
+	if (first < 0) {
+		if (status == 0)
+			cli_usage_command(stdout, cmd);
+		return status;
 	}
-	fprintf(stderr,
-		"xmasq: unknown command '%s' (expected attach, detach, apply, status, stats or "
-		"conntrack)\n",
-		cmd);
-	return EXIT_USAGE;
+	return cmd->run(&g, cmd->opts, argc - first, argv + first);
 }

@@ -1,24 +1,12 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
-/* `xmasq stats [--json|--prometheus] [--watch N]`. */
+/* `xmasq stats [--json] [--prometheus] [--watch SECONDS]`. */
 #include <errno.h>
-#include <getopt.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 #include "cli.h"
-
-static const char usage_stats[] =
-	"usage: xmasq stats [--json | --prometheus] [--watch SECONDS]\n"
-	"Packets and bytes per interface and per rule, flows, and every counter\n"
-	"with the reason it counts.\n"
-	"  --json          one JSON object (the keys scripts rely on never change)\n"
-	"  --prometheus    Prometheus text exposition format (e.g. for node_exporter's\n"
-	"                  textfile collector)\n"
-	"  --watch SECONDS refresh every SECONDS (0.1 to 86400) like top: totals and\n"
-	"                  rates per second, non-zero counters, conntrack use; with\n"
-	"                  --json, one JSON object a line instead. Ctrl-C ends it.\n";
 
 /* Set by SIGINT/SIGTERM: the watch loop ends between two screens, so the
  * terminal is never left half-drawn and the exit status is 0. */
@@ -95,98 +83,84 @@ static int watch(struct xm_handle *h, double interval, int json, char *err, size
 	return rc;
 }
 
-/* SECONDS: a plain decimal number, 0.1 to 86400. */
-static int parse_interval(const char *s, double *out)
+struct stats_opts {
+	int json, prometheus;
+	double interval; /* --watch; 0: one snapshot */
+};
+
+/* --watch SECONDS: a plain decimal number, 0.1 to 86400. */
+static int set_interval(void *opts, const struct cli_option *opt, const char *arg)
 {
 	char *end;
 	double v;
 
+	(void)opt;
 	errno = 0;
-	v = strtod(s, &end);
-	if (errno || end == s || *end || !(v >= 0.1 && v <= 86400))
-		return -1;
-	*out = v;
+	v = strtod(arg, &end);
+	if (errno || end == arg || *end || !(v >= 0.1 && v <= 86400))
+		return cli_usage_error(&cli_cmd_stats,
+				       "--watch '%s' is not a number of seconds from 0.1 to 86400",
+				       arg);
+	((struct stats_opts *)opts)->interval = v;
 	return 0;
 }
 
-int xm_cmd_stats(int argc, char **argv, const char *pin_dir)
+static int run_stats(const struct cli_global *g, void *opts, int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ "prometheus", no_argument, NULL, 'p' },
-		{ "watch", required_argument, NULL, 'w' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 },
-	};
-	int c, json = 0, prom = 0, rc;
-	double interval = 0;
+	const struct stats_opts *o = opts;
 	struct xm_snapshot s;
 	struct xm_handle h;
 	char err[512];
+	int rc;
 
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'h':
-			fputs(usage_stats, stdout);
-			return 0;
-		case 'j':
-			json = 1;
-			break;
-		case 'p':
-			prom = 1;
-			break;
-		case 'w':
-			if (parse_interval(optarg, &interval)) {
-				fprintf(stderr,
-					"xmasq stats: --watch '%s' is not a number of seconds from "
-					"0.1 to 86400\n",
-					optarg);
-				return EXIT_USAGE;
-			}
-			break;
-		default:
-			fputs(usage_stats, stderr);
-			return EXIT_USAGE;
-		}
-	}
-	if (optind < argc) {
-		fprintf(stderr, "xmasq stats: unexpected argument '%s'\n%s", argv[optind],
-			usage_stats);
-		return EXIT_USAGE;
-	}
-	if (json && prom) {
-		fprintf(stderr, "xmasq stats: --json and --prometheus exclude each other (pick one "
-				"format)\n");
-		return EXIT_USAGE;
-	}
-	if (prom && interval > 0) {
-		fprintf(stderr, "xmasq stats: --prometheus prints one scrape; it does not --watch "
-				"(let the scraper or a timer run it)\n");
-		return EXIT_USAGE;
-	}
-	xm_quiet_libs();
-	rc = xm_open(&h, pin_dir, err, sizeof(err));
-	if (rc) {
-		fprintf(stderr, "xmasq: %s\n", err);
-		return rc == -2 ? EXIT_USAGE : 1;
-	}
-	if (interval > 0) {
-		rc = watch(&h, interval, json, err, sizeof(err));
+	if (argc > 0)
+		return cli_usage_error(&cli_cmd_stats, "unexpected argument '%s'", argv[0]);
+	if (o->json && o->prometheus)
+		return cli_usage_error(&cli_cmd_stats, "--json and --prometheus exclude each other "
+						       "(pick one format)");
+	if (o->prometheus && o->interval > 0)
+		return cli_usage_error(&cli_cmd_stats, "--prometheus prints one scrape; it does "
+						       "not --watch (let the "
+						       "scraper or a timer run it)");
+	rc = xm_open(&h, g->pin_dir, err, sizeof(err));
+	if (rc)
+		return cli_fail(rc, err, NULL);
+	if (o->interval > 0) {
+		rc = watch(&h, o->interval, o->json, err, sizeof(err));
 	} else {
 		rc = xm_snapshot_read(&h, &s, err, sizeof(err));
 		if (rc == 0) {
-			if (prom)
+			if (o->prometheus)
 				xm_print_prometheus(stdout, &s);
 			else
-				xm_print_stats(stdout, &s, json);
+				xm_print_stats(stdout, &s, o->json);
 			xm_snapshot_free(&s);
 		}
 	}
 	xm_close(&h);
-	if (rc) {
-		fprintf(stderr, "xmasq: %s\n", err);
-		return rc == -2 ? EXIT_USAGE : 1;
-	}
-	return 0;
+	return cli_fail(rc, err, NULL);
 }
+
+static const struct cli_option stats_options[] = {
+	CLI_FLAG("json", 0, struct stats_opts, json,
+		 "one JSON object (the keys scripts rely on never change)"),
+	CLI_FLAG("prometheus", 0, struct stats_opts, prometheus,
+		 "Prometheus text exposition format (e.g. for node_exporter's textfile "
+		 "collector)"),
+	{ "watch", 0, "SECONDS",
+	  "refresh every SECONDS (0.1 to 86400) like top: totals and rates per second, "
+	  "non-zero counters, conntrack use; with --json, one JSON object a line instead. "
+	  "Ctrl-C ends it",
+	  set_interval, 0 },
+	{ 0 },
+};
+
+const struct cli_command cli_cmd_stats = {
+	.name = "stats",
+	.summary = "counters per interface, rule, reason",
+	.description = "Packets and bytes per interface and per rule, flows, and every counter "
+		       "with the reason it counts.",
+	.options = stats_options,
+	.opts = &(struct stats_opts){ 0 },
+	.run = run_stats,
+};

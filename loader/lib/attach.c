@@ -46,6 +46,8 @@ static int quiet_xdp_print(enum libxdp_print_level level, const char *fmt, va_li
 
 void xm_quiet_libs(void)
 {
+	if (xm_log_verbosity() > 0)
+		return; /* the operator asked for their messages (log.c) */
 	libbpf_set_print(quiet_print);
 	libxdp_set_print(quiet_xdp_print);
 }

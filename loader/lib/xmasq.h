@@ -159,4 +159,11 @@ const char *xm_state_name(uint8_t proto, uint8_t state);
 /* Canonical text of a live rule (same as xm_rule_format of the source). */
 void xm_rule_meta_format(const struct xm_rule_meta *m, char *buf, size_t len);
 
+/* ---- log.c: libbpf's and libxdp's own messages ---- */
+/* 0 (the default): as xm_quiet_libs; 1: every message but debug ones to
+ * stderr; 2: debug ones too. Above 0, xm_quiet_libs (which attach and
+ * detach call) leaves the messages on. */
+void xm_log_set_verbosity(int verbosity);
+int xm_log_verbosity(void);
+
 #endif

@@ -4,7 +4,9 @@
 #   client C 192.0.2.2 ── eth0 192.0.2.1  router R  eth1 198.18.0.1 ── backend B 198.18.0.2
 #                        (default via R)                             (no route back)
 #
-#  - every command's --help exits 0, an unknown option exits 2;
+#  - every command's --help exits 0 and lists exactly its options, an
+#    unknown option or command exits 2 naming it, a runtime failure exits
+#    1; -v shows libbpf's messages;
 #  - attach --rules: a wrong rules file attaches nothing (exit 2); a good
 #    one attaches and applies in one go;
 #  - real TCP and UDP traffic through the router, then
@@ -84,6 +86,77 @@ for args in "stats --watch 0" "stats --watch x" "stats --json --prometheus" "sta
 	[ $? -eq 2 ] || { rc=1; bad="$bad '$args'"; }
 done
 result $rc "bad option values (--watch 0, --json with --prometheus, ...) exit 2" "not 2:$bad"
+
+# help_options TEXT: the options a --help text lists, one a line ("-m --mode")
+help_options() { sed -nE 's/^(  -[a-z], |      )(--[a-z-]+).*/\1\2/p' <<<"$1" | tr -d ',' | sed 's/^ *//'; }
+# Every command's --help lists exactly the options of its table (the ones
+# scripts rely on: none may go), `xmasq help CMD` prints the same, and the
+# command accepts each option it lists.
+declare -A OPTS=(
+	[attach]="-m --mode|--fresh|--migrate|--rules|-h --help"
+	[detach]="--all|-h --help"
+	[apply]="--check|--diff|--reset-flows|-h --help"
+	[status]="--json|-h --help"
+	[stats]="--json|--prometheus|--watch|-h --help"
+	[conntrack]="--json|-h --help"
+)
+rc=0 bad=""
+for cmd in attach detach apply status stats conntrack; do
+	h=$(xm "$cmd" --help 2>&1)
+	got=$(help_options "$h" | paste -sd '|')
+	[ "$got" = "${OPTS[$cmd]}" ] || { rc=1; bad="$bad $cmd:[$got]"; }
+	[ "$(xm help "$cmd" 2>&1)" = "$h" ] || { rc=1; bad="$bad 'help $cmd' differs"; }
+	grep -q "^usage: xmasq .*$cmd" <<<"$h" || { rc=1; bad="$bad $cmd:no-usage-line"; }
+	for o in $(help_options "$h" | awk '{ print $NF }'); do
+		[ "$o" = --help ] && continue
+		# against the pin dir with no router, no interface named: harmless
+		e=$(xm_none "$cmd" "$o" x 2>&1)
+		grep -q "unknown option\|ambiguous option\|takes no argument" <<<"$e" &&
+			{ rc=1; bad="$bad '$cmd $o' refused: $e"; }
+	done
+done
+h=$(xm --help 2>&1)
+got=$(help_options "$h" | paste -sd '|')
+[ "$got" = "--pin-dir|-v --verbose|-h --help" ] || { rc=1; bad="$bad global:[$got]"; }
+cmds=$(sed -n '/^commands:/,/^$/p' <<<"$h" | awk '/^  [a-z]/ { print $1 }' | paste -sd ' ')
+[ "$cmds" = "attach detach apply status stats conntrack" ] || { rc=1; bad="$bad commands:[$cmds]"; }
+result $rc "every command's --help (and xmasq help CMD) lists exactly its table's options, each accepted" \
+	"wrong:$bad"
+
+# An unknown option or command: exit 2, a message that names it and points
+# to the right --help.
+rc=0 bad=""
+for cmd in attach detach apply status stats conntrack; do
+	e=$(xm "$cmd" --no-such-option 2>&1 >/dev/null)
+	r=$?
+	[ $r -eq 2 ] && grep -q "^xmasq: $cmd: unknown option '--no-such-option' (see xmasq $cmd --help)$" <<<"$e" ||
+		{ rc=1; bad="$bad [$cmd: exit $r: $e]"; }
+done
+for args in "--no-such-option status" "no-such-command" "help no-such-command"; do
+	# shellcheck disable=SC2086
+	e=$(xm $args 2>&1 >/dev/null)
+	r=$?
+	w=${args%% status}
+	w=${w##help }
+	[ $r -eq 2 ] && grep -q -- "'$w'.*(see xmasq --help)$" <<<"$e" || { rc=1; bad="$bad [$args: exit $r: $e]"; }
+done
+e=$(xm attach --m eth0 2>&1)
+r=$?
+[ $r -eq 2 ] && grep -q -- "ambiguous option '--m': --mode or --migrate" <<<"$e" || { rc=1; bad="$bad [attach --m: exit $r: $e]"; }
+e=$(xm attach --rules 2>&1)
+r=$?
+[ $r -eq 2 ] && grep -q -- "option '--rules' needs an argument (FILE)" <<<"$e" || { rc=1; bad="$bad [attach --rules: exit $r: $e]"; }
+result $rc "an unknown option or command exits 2 naming it and pointing to its --help" "wrong:$bad"
+
+# A runtime failure (no router at the pin dir) exits 1 and says where.
+rc=0 bad=""
+for args in "status" "stats --json" "conntrack count" "detach --all" "apply --diff $ROOT/etc/rules.conf.example"; do
+	# shellcheck disable=SC2086
+	e=$(xm_none $args 2>&1 >/dev/null)
+	r=$?
+	[ $r -eq 1 ] && grep -q "$PIN_NONE" <<<"$e" || { rc=1; bad="$bad [$args: exit $r: $e]"; }
+done
+result $rc "a runtime failure (no router at the pin dir) exits 1 and names the pin dir" "wrong:$bad"
 
 # ---- 2. attach --rules ---------------------------------------------------------
 # nothing_attached: no XDP or tc program on the router's NICs, no pins
@@ -303,6 +376,23 @@ rc=$?
 result $rc "attach --mode xdp on it fails and names the interface" "$out"
 xm detach dm0 >/dev/null 2>&1
 ip -n "$NS_R" link del dm0
+
+# ---- 7d. -v: libbpf's and libxdp's own messages ----------------------------------
+# Without -v they stay quiet (only warnings while the program loads); -v
+# shows them, -vv their debug messages too (libbpf's object loading).
+quiet=$(xm attach eth0 2>&1)
+rc=$?
+verbose=$(xm -v attach eth0 2>&1)
+rv=$?
+debug=$(xm --verbose -v attach eth0 2>&1)
+rd=$?
+nq=$(grep -cE '^lib(bpf|xdp): ' <<<"$quiet")
+nv=$(grep -cE '^lib(bpf|xdp): ' <<<"$verbose")
+r=0
+[ $rc -eq 0 ] && [ $rv -eq 0 ] && [ $rd -eq 0 ] && [ "$nq" -eq 0 ] && [ "$nv" -ge 1 ] &&
+	grep -q "^libbpf: loading object" <<<"$debug" && ! grep -q "^libbpf: loading object" <<<"$verbose" || r=1
+result $r "-v shows libbpf/libxdp messages attach hides without it ($nq without, $nv with -v); -vv their debug ones" \
+	"without -v (exit $rc): $quiet" "with -v (exit $rv): $verbose" "-vv (exit $rd): $(head -5 <<<"$debug")"
 
 # ---- 8. make install / uninstall ----------------------------------------------------
 D="$TMP/destdir"
