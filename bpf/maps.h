@@ -75,7 +75,7 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, XM_C_MAX);
+	__uint(max_entries, XM_COUNTER_SLOTS);
 	__type(key, __u32);
 	__type(value, struct xm_counter);
 } counters SEC(".maps");

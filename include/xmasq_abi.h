@@ -215,7 +215,11 @@ struct xm_iface_stats {
 };
 
 /* ---- global counters: per-CPU array "counters", indexed by xm_counter_id
- * One X-macro is the only list of counters: ids, names and help text. */
+ * One X-macro is the only list of counters: ids, names and help text.
+ * New counters go at the end: an id keeps its meaning across builds, so
+ * attach carries a pinned map's counts over to a newer build's. The map
+ * has XM_COUNTER_SLOTS entries, room for counters to come without a new
+ * map shape. */
 #define XM_COUNTER_LIST(X)                                                                        \
 	X(RX, "rx", "packets seen")                                                               \
 	X(PASS_NOT_IPV4, "pass_not_ipv4", "passed: not IPv4")                                     \
@@ -246,17 +250,17 @@ struct xm_iface_stats {
 	X(DROP_NO_ROUTE, "drop_no_route", "dropped: no route to the backend")                     \
 	X(DROP_CT_FULL, "drop_ct_full", "dropped: new flow, conntrack table full")                \
 	X(DROP_NO_PORT, "drop_no_port", "dropped: new flow, no free masquerade port")             \
+	X(FLOW_EXPIRED, "flow_expired", "flows removed after their idle timeout")                 \
+	X(DROP_TOO_BIG, "drop_too_big",                                                           \
+	  "dropped: too big for the egress MTU without DF (xmasq does not fragment)")             \
+	X(DROP_REDIRECT, "drop_redirect", "dropped: redirect failed")                             \
+	X(DROP_TC_REWRITE, "drop_tc_rewrite", "dropped: tc could not rewrite the packet")         \
 	X(FLOW_PORT_REUSED, "flow_port_reused",                                                   \
 	  "new flows on the port of a closed TCP flow (RST, or FINs both ways and the last ACK)") \
 	X(PASS_ROUTER_PORT, "pass_router_port",                                                   \
 	  "passed: SYN-ACK for the router's own connection on a port a closed flow held")         \
 	X(DROP_STALE_SEGMENT, "drop_stale_segment",                                               \
-	  "dropped: FIN or data from the backend before its SYN-ACK (an older connection's)")     \
-	X(FLOW_EXPIRED, "flow_expired", "flows removed after their idle timeout")                 \
-	X(DROP_TOO_BIG, "drop_too_big",                                                           \
-	  "dropped: too big for the egress MTU without DF (xmasq does not fragment)")             \
-	X(DROP_REDIRECT, "drop_redirect", "dropped: redirect failed")                             \
-	X(DROP_TC_REWRITE, "drop_tc_rewrite", "dropped: tc could not rewrite the packet")
+	  "dropped: FIN or data from the backend before its SYN-ACK (an older connection's)")
 
 enum xm_counter_id {
 #define XM_COUNTER_ENUM(id, name, help) XM_C_##id,
@@ -264,6 +268,9 @@ enum xm_counter_id {
 #undef XM_COUNTER_ENUM
 		XM_C_MAX
 };
+
+#define XM_COUNTER_SLOTS 64
+_Static_assert(XM_C_MAX <= XM_COUNTER_SLOTS, "more counters than the counters map holds");
 
 struct xm_counter {
 	__u64 packets;

@@ -513,6 +513,7 @@ int xm_attach_ex(const char *pin_dir, char *const *ifnames, int n, const struct 
 	__u64 ct_seed = 0;
 	struct xm_migration mig;
 	unsigned ct_max = o->ct_max;
+	struct xm_counters_carry carry = { .old_fd = -1 };
 	int managed, migrating = 0;
 	int rc;
 
@@ -575,6 +576,14 @@ int xm_attach_ex(const char *pin_dir, char *const *ifnames, int n, const struct 
 			continue; /* .rodata and friends are private to each load */
 		snprintf(path, sizeof(path), "%s/%s", pin_dir, name);
 		if (reuse_devmap(map, path, err, errlen)) {
+			xm_counters_carry_abort(&carry);
+			xmasq_bpf__destroy(skel);
+			if (migrating)
+				xm_migrate_abort(&mig);
+			return -1;
+		}
+		if (map == skel->maps.counters &&
+		    xm_counters_carry_take(&carry, path, bpf_map__max_entries(map), err, errlen)) {
 			xmasq_bpf__destroy(skel);
 			if (migrating)
 				xm_migrate_abort(&mig);
@@ -609,6 +618,10 @@ int xm_attach_ex(const char *pin_dir, char *const *ifnames, int n, const struct 
 	show_libbpf_warnings = 1;
 	rc = xmasq_bpf__load(skel);
 	show_libbpf_warnings = 0;
+	if (rc)
+		xm_counters_carry_abort(&carry);
+	else
+		xm_counters_carry_put(&carry, bpf_map__fd(skel->maps.counters));
 	if (rc) {
 		snprintf(err, errlen,
 			 "loading the BPF program failed: %s (details above; if pinned maps under "

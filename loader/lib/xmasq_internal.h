@@ -64,4 +64,19 @@ int xm_migrate_finish(struct xm_migration *m, int config_fd, int flows_fd, uint6
 		      char *err, size_t errlen);
 void xm_migrate_abort(struct xm_migration *m);
 
+/* Counts of a pinned counters map of another size, carried into the new
+ * one (counters_carry.c): take before the load (the pin goes), put after
+ * it, abort if it failed (the old pin comes back). */
+struct xm_counters_carry {
+	int old_fd; /* -1: nothing to carry */
+	int ncpus;
+	__u32 n;
+	struct xm_counter *vals;
+	char path[4096];
+};
+int xm_counters_carry_take(struct xm_counters_carry *c, const char *path, __u32 entries, char *err,
+			   size_t errlen);
+void xm_counters_carry_put(struct xm_counters_carry *c, int new_fd);
+void xm_counters_carry_abort(struct xm_counters_carry *c);
+
 #endif

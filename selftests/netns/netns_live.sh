@@ -665,7 +665,7 @@ check_layout() {
 
 # ---- 7. migration from layout 1 ----------------------------------------------------------------
 check_migrate() {
-	local old out rc v ct0 r0 r1 l0
+	local old out rc v ct0 r0 r1 l0 fn0 fn1
 	if ! old=$(selftests/netns/layout1_xmasq.sh 2>&1); then
 		T_NUM=$((T_NUM + 1))
 		echo "ok $T_NUM - $MODE: migrate # SKIP no layout 1 build: $old"
@@ -679,6 +679,7 @@ check_migrate() {
 	streams_start s7 eth0
 	sleep 0.5
 	ct0=$(xmo conntrack count --json 2>/dev/null | "$XM_PY" -c 'import json,sys; print(json.load(sys.stdin)["flows"])')
+	fn0=$(xmo stats --json 2>/dev/null | "$XM_PY" -c 'import json,sys; print(json.load(sys.stdin)["counters"]["flow_new"]["packets"])')
 	r0=$(tcp_loss) l0=$(tcp_loss_detail)
 	out=$(xm attach --mode "$MODE" eth0 eth1 eth2 2>&1)
 	rc=$?
@@ -700,6 +701,11 @@ check_migrate() {
 	v=$(cfg_bytes | cut -d' ' -f37-40)
 	tap_result "$({ [ "$v" = "0x21 0x00 0x00 0x00" ]; }; echo $?)" \
 		"migrate: the config carried over (udp timeout 33 s: $v)" "$(cfg_bytes)"
+	# layout 1's counters map is shorter (fewer counters): its counts are
+	# carried into the new one
+	fn1=$(xm stats --json 2>/dev/null | "$XM_PY" -c 'import json,sys; print(json.load(sys.stdin)["counters"]["flow_new"]["packets"])')
+	tap_result "$({ [ "${fn0:-0}" -gt 0 ] && [ "${fn1:-0}" -ge "$fn0" ]; }; echo $?)" \
+		"migrate: the counters carried over into the longer counters map (flow_new $fn0 -> $fn1)"
 	ls "$XM_PIN" | grep -q layout1
 	tap_result "$({ [ $? != 0 ]; }; echo $?)" "migrate: no layout 1 pins left behind" "$(ls "$XM_PIN")"
 	out=$(xm apply "$RB/F1.conf" 2>&1)
