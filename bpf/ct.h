@@ -196,17 +196,28 @@ __noinline int xm_ct_settle(__u64 w0, __u64 w1, __u32 idx)
 	return (int)idx;
 }
 
-/* Fills in and publishes a slot claimed by xm_ct_claim; the entry's slot
+/* A slot claimed by xm_ct_claim, its value zeroed to be filled in where
+ * it lies (no copy on the stack: the new-flow path's stack is nearly
+ * full); NULL if idx is out of the table. */
+static __always_inline struct xm_flow *xm_ct_claimed_value(__u32 idx)
+{
+	struct xm_ct_slot *s = bpf_map_lookup_elem(&flows, &idx);
+
+	if (!s)
+		return NULL;
+	__builtin_memset(&s->flow, 0, sizeof(s->flow));
+	return &s->flow;
+}
+
+/* Publishes a slot claimed by xm_ct_claim and filled in; the entry's slot
  * (it may have moved: xm_ct_settle). */
-static __always_inline struct xm_ct_slot *xm_ct_publish(__u32 idx, const struct xm_flow_key *k,
-							const struct xm_flow *v)
+static __always_inline struct xm_ct_slot *xm_ct_publish(__u32 idx, const struct xm_flow_key *k)
 {
 	struct xm_ct_slot *s = bpf_map_lookup_elem(&flows, &idx);
 	__u64 w1 = xm_key_w1(k);
 
 	if (!s)
 		return NULL;
-	s->flow = *v;
 	__sync_lock_test_and_set(&XM_CT_W1(s), xm_ct_state_word(w1, XM_CT_LIVE));
 	idx = (__u32)xm_ct_settle(xm_key_w0(k), w1, idx);
 	return bpf_map_lookup_elem(&flows, &idx);

@@ -71,7 +71,7 @@ static __always_inline int xm_flow_create(void *ctx, struct xm_pkt *p, __u32 ifi
 	struct xm_iface *in_if, *out_if;
 	struct bpf_fib_lookup fib;
 	struct xm_flow_key rkey = {};
-	struct xm_flow rval = {}, oval = {};
+	struct xm_flow *rval, *oval;
 	struct xm_target t = {};
 	struct xm_ct_slot *os;
 	__u32 out_ifindex, now = xm_clock_s(), ridx = 0;
@@ -120,6 +120,13 @@ static __always_inline int xm_flow_create(void *ctx, struct xm_pkt *p, __u32 ifi
 		return XM_LK_PASS;
 	}
 	masq_addr = (t.flags & XM_RULE_KEEP_SOURCE) ? p->key.saddr : out_if->addr;
+	/* A rule with an `as` list: one of its addresses (xm_addr_set_pick). */
+	if (cfg->flags & XM_CFG_ADDR_SETS) {
+		__be32 a = xm_addr_set_pick(t.rule_id, masq ? p->key.saddr : bpf_get_prandom_u32());
+
+		if (a)
+			masq_addr = a;
+	}
 	state = p->key.proto == IPPROTO_TCP ? XM_ST_SYN_SENT : XM_ST_NONE;
 
 	/* Reply direction: backend -> masquerade address:port. */
@@ -154,38 +161,47 @@ static __always_inline int xm_flow_create(void *ctx, struct xm_pkt *p, __u32 ifi
 		return XM_LK_DROP;
 	}
 
-	rval.new_saddr = p->key.daddr;
-	rval.new_daddr = p->key.saddr;
-	rval.new_sport = p->key.dport;
-	rval.new_dport = p->key.sport;
-	xm_copy_mac(rval.out_dmac, p->eth->h_source);
-	rval.out_vlan = vlan_tci;
-	rval.flags = XM_FLOW_REPLY | XM_FLOW_L2_VALID;
-	rval.state = state;
-	rval.rule_id = t.rule_id;
-	rval.in_slot = out_if->slot;
-	rval.out_slot = in_if->slot;
-	rval.last_seen_s = now;
+	/* Both slots are ours (WRITING) until published: filled in place. */
+	rval = xm_ct_claimed_value(ridx);
+	oval = xm_ct_claimed_value((__u32)oidx);
+	if (!rval || !oval) {
+		xm_ct_release(ridx);
+		xm_ct_release((__u32)oidx);
+		xm_count(XM_C_DROP_CT_FULL, len);
+		return XM_LK_DROP;
+	}
+	rval->new_saddr = p->key.daddr;
+	rval->new_daddr = p->key.saddr;
+	rval->new_sport = p->key.dport;
+	rval->new_dport = p->key.sport;
+	xm_copy_mac(rval->out_dmac, p->eth->h_source);
+	rval->out_vlan = vlan_tci;
+	rval->flags = XM_FLOW_REPLY | XM_FLOW_L2_VALID;
+	rval->state = state;
+	rval->rule_id = t.rule_id;
+	rval->in_slot = out_if->slot;
+	rval->out_slot = in_if->slot;
+	rval->last_seen_s = now;
 
 	/* Original direction: client -> public address:port. */
-	oval.new_saddr = masq_addr;
-	oval.new_daddr = t.to_addr;
-	oval.new_sport = rkey.dport;
-	oval.new_dport = p->key.proto == IPPROTO_ICMP ? rkey.dport : t.to_port;
+	oval->new_saddr = masq_addr;
+	oval->new_daddr = t.to_addr;
+	oval->new_sport = rkey.dport;
+	oval->new_dport = p->key.proto == IPPROTO_ICMP ? rkey.dport : t.to_port;
 	if (rc == BPF_FIB_LKUP_RET_SUCCESS) {
-		xm_copy_mac(oval.out_dmac, fib.dmac);
-		oval.flags |= XM_FLOW_L2_VALID;
+		xm_copy_mac(oval->out_dmac, fib.dmac);
+		oval->flags |= XM_FLOW_L2_VALID;
 	}
 	if (t.flags & XM_RULE_KEEP_SOURCE)
-		oval.flags |= XM_FLOW_KEEP_SOURCE;
-	oval.state = state;
-	oval.rule_id = t.rule_id;
-	oval.in_slot = in_if->slot;
-	oval.out_slot = out_if->slot;
-	oval.last_seen_s = now;
+		oval->flags |= XM_FLOW_KEEP_SOURCE;
+	oval->state = state;
+	oval->rule_id = t.rule_id;
+	oval->in_slot = in_if->slot;
+	oval->out_slot = out_if->slot;
+	oval->last_seen_s = now;
 
-	xm_ct_publish(ridx, &rkey, &rval);
-	os = xm_ct_publish((__u32)oidx, &p->key, &oval);
+	xm_ct_publish(ridx, &rkey);
+	os = xm_ct_publish((__u32)oidx, &p->key);
 	if (!os)
 		return XM_LK_DROP;
 	*out = &os->flow;

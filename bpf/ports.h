@@ -101,17 +101,79 @@ __noinline int xm_ct_claim_reply(__u64 w0, __u64 w1)
 #define XM_PORT_ERR_NO_PORT (-1)
 #define XM_PORT_ERR_FULL    (-2)
 
-/* Claims the reply entry's slot: (w0, w1) is the reply key with the
- * client's port. Tries that port (see above), then, unless XM_PORT_KEEP,
- * up to XM_PORT_PROBES random ones of the port range. Returns the slot
- * (its key holds the port), or XM_PORT_ERR_*. Global: the loop is
- * verified once, and the choice adds no paths to the packet's. */
+/* A flow key's words (xm_flow_key: saddr, daddr | sport, dport, proto,
+ * ct_state) taken apart and put together without a copy of the key on
+ * the stack, which the port search cannot afford: BPF is little-endian
+ * here, so the first field is the low half of a word. Ports in host
+ * order. */
+_Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "xm_flow_key words: little-endian");
+#define XM_W1_SPORT(w1) bpf_ntohs((__u16)(w1))
+#define XM_W1_DPORT(w1) bpf_ntohs((__u16)((w1) >> 16))
+#define XM_W1_PROTO(w1) ((__u8)((w1) >> 32))
+
+static __always_inline __u64 xm_w1_with_ports(__u64 w1, __u32 sport, __u32 dport)
+{
+	return (w1 & ~0xffffffffull) | bpf_htons((__u16)sport) |
+	       (__u64)bpf_htons((__u16)dport) << 16;
+}
+
+static __always_inline __u64 xm_w0_with_daddr(__u64 w0, __be32 daddr)
+{
+	return (w0 & 0xffffffffull) | (__u64)daddr << 32;
+}
+
+/* The address a new flow of rule rule_id leaves with, from the rule's
+ * `as` list: the one `seed` picks (a masquerade passes the client's
+ * address, so a host keeps one public address for all its flows, RFC 4787
+ * REQ-2; a forward a random number, so even one busy client spreads over
+ * every address). 0 when the rule has no list. A flow whose address has
+ * no port left is refused, even if another address has one: a fallback
+ * would need another call level, and the stack is full (see
+ * xm_ct_claim_port). Global: verified once. */
+__noinline __u32 xm_addr_set_pick(__u32 rule_id, __u32 seed)
+{
+	__u32 zero = 0, sid, n, i;
+	struct xm_config *cfg = bpf_map_lookup_elem(&config, &zero);
+	struct xm_rule_meta *m;
+	struct xm_addr_set *set;
+
+	if (!cfg || !(cfg->flags & XM_CFG_ADDR_SETS))
+		return 0;
+	m = bpf_map_lookup_elem(&rule_meta, &rule_id);
+	if (!m || !m->addr_set)
+		return 0;
+	sid = m->addr_set;
+	set = bpf_map_lookup_elem(&addr_sets, &sid);
+	if (!set)
+		return 0;
+	n = set->n;
+	if (n == 0 || n > XM_ADDR_SET_MAX)
+		return 0;
+	i = (__u32)(((__u64)seed * 0x9e3779b97f4a7c15ull) >> 32) % n; /* all of seed's bits */
+	/* Hide what clang knows of i (below n), so the bound check stays
+	 * for the verifier, which does not know n <= XM_ADDR_SET_MAX. */
+	asm volatile("" : "+r"(i));
+	if (i >= XM_ADDR_SET_MAX)
+		return 0;
+	return set->addr[i];
+}
+
+/* Claims the reply entry's slot on one address: (w0, w1) is the reply key
+ * with the client's address and port. Tries that port (see above), then,
+ * unless XM_PORT_KEEP, up to XM_PORT_PROBES ports
+ * of the range: from a random start in random odd steps, so no port is
+ * tried twice and a range of up to XM_PORT_PROBES ports is tried whole (a
+ * small range's last free port is found, not missed by chance). Returns
+ * the slot (its key holds the port), or XM_PORT_ERR_*. Global: the loop
+ * is verified once, and the choice adds no paths to the packet's. The
+ * deepest call chain (packet, this, xm_ct_claim_reply, xm_ct_remove_flow,
+ * xm_ct_find_from) just fits 6.1's 512 bytes, where every frame is
+ * rounded up to 32: no further level. */
 __noinline int xm_ct_claim_port(__u64 w0, __u64 w1, __u32 how)
 {
-	union xm_ct_words u = { .w = { w0, w1 } };
-	__u32 zero = 0, lo, hi, slo, shi, skip = 0, range, port, own;
+	__u32 zero = 0, lo, hi, slo, shi, skip = 0, range, own, port, at, step;
 	struct xm_config *cfg = bpf_map_lookup_elem(&config, &zero);
-	__u8 proto = u.key.proto;
+	__u8 proto = XM_W1_PROTO(w1);
 	int rc;
 
 	if (!cfg)
@@ -120,7 +182,7 @@ __noinline int xm_ct_claim_port(__u64 w0, __u64 w1, __u32 how)
 	hi = cfg->port_hi;
 	slo = cfg->local_port_lo;
 	shi = cfg->local_port_hi;
-	own = bpf_ntohs(u.key.dport);
+	own = XM_W1_DPORT(w1);
 	/* UDP skips the router's ephemeral ports: [slo, shi] within [lo, hi] */
 	if (proto == IPPROTO_UDP && shi && slo <= hi && shi >= lo) {
 		slo = slo < lo ? lo : slo;
@@ -140,35 +202,40 @@ __noinline int xm_ct_claim_port(__u64 w0, __u64 w1, __u32 how)
 	if ((how & XM_PORT_KEEP) || hi < lo || hi - lo + 1 <= skip)
 		return XM_PORT_ERR_NO_PORT;
 	range = hi - lo + 1 - skip;
+	at = bpf_get_prandom_u32() % range;
+	step = (bpf_get_prandom_u32() % range) | 1;
+	if (step >= range)
+		step = 1;
 	for (int i = 0; i < XM_PORT_PROBES; i++) {
-		port = lo + bpf_get_prandom_u32() % range;
+		port = lo + at;
 		if (skip && port >= slo)
 			port += skip;
-		u.key.dport = bpf_htons((__u16)port);
-		if (proto == IPPROTO_ICMP)
-			u.key.sport = u.key.dport;
-		rc = xm_ct_claim_reply(w0, u.w[1]);
+		rc = xm_ct_claim_reply(
+			w0,
+			xm_w1_with_ports(w1, proto == IPPROTO_ICMP ? port : XM_W1_SPORT(w1), port));
 		if (rc >= 0)
 			return rc;
 		if (rc != XM_CT_ERR_EXIST)
 			return XM_PORT_ERR_FULL;
+		at = (at + step) % range;
 	}
 	return XM_PORT_ERR_NO_PORT;
 }
 
-/* Claims the reply entry's slot (xm_ct_claim_port) and puts the port it
- * got into rkey. Returns 0 with *idx set, or the counter id of the reason
- * it failed. */
+/* Claims the reply entry's slot (xm_ct_claim_port) on rkey's address and
+ * puts the port it got into rkey. Returns 0 with *idx set, or the counter
+ * id of the reason it failed. */
 static __always_inline int xm_alloc_port(void *ctx, struct xm_flow_key *rkey, int keep_port,
 					 __u32 *idx)
 {
 	__u32 how = keep_port ? XM_PORT_KEEP : 0;
+	__u64 w0 = xm_key_w0(rkey), w1 = xm_key_w1(rkey);
 	struct xm_ct_slot *s;
 	int rc;
 
 	if (!keep_port && xm_router_socket(ctx, rkey))
 		how |= XM_PORT_ROUTER_SOCK;
-	rc = xm_ct_claim_port(xm_key_w0(rkey), xm_key_w1(rkey), how);
+	rc = xm_ct_claim_port(w0, w1, how);
 	if (rc < 0)
 		return rc == XM_PORT_ERR_FULL ? XM_C_DROP_CT_FULL : XM_C_DROP_NO_PORT;
 	*idx = (__u32)rc;

@@ -23,6 +23,8 @@
 #define XM_MAX_IFACES	   64	    /* managed interfaces                  */
 #define XM_MAX_RULES	   131072   /* forward rules (ids 1..MAX-1)        */
 #define XM_MAX_RULE_PORTS  524288   /* port entries, both generations      */
+#define XM_ADDR_SET_MAX	   8	    /* addresses of one rule's `as` list     */
+#define XM_ADDR_SETS	   1024	    /* distinct `as` lists live at once      */
 #define XM_MAX_MASQ_RULES  8192	    /* masquerade prefixes, both generations */
 #define XM_MAX_FRAGS	   8192	    /* datagrams being fragmented at once  */
 #define XM_CT_DEFAULT_MAX  262144   /* flows (each flow = 2 map entries)   */
@@ -38,23 +40,24 @@
  * list (enum xm_map_id, xm_map_pin_names); selftests/c/test_maps.c fails
  * when the program and the list differ. config comes first: it tells the
  * layout of the others. */
-#define XM_MAP_LIST(X)              \
-	X(CONFIG, config)           \
-	X(IFACES, ifaces)           \
-	X(TX_PORTS, tx_ports)       \
-	X(RULES, rules)             \
-	X(RULE_META, rule_meta)     \
-	X(RULE_STATS, rule_stats)   \
-	X(IFACE_STATS, iface_stats) \
-	X(COUNTERS, counters)       \
-	X(FLOWS, flows)             \
-	X(MASQ_RULES, masq_rules)   \
-	X(LOCAL_ADDRS, local_addrs) \
-	X(FRAGS, frags)             \
-	X(SWEEPER, sweeper)         \
-	X(IFACE_SLOTS, iface_slots) \
-	X(IFACE_INDEX, iface_index) \
-	X(SWEEP_GROUPS, sweep_groups)
+#define XM_MAP_LIST(X)                \
+	X(CONFIG, config)             \
+	X(IFACES, ifaces)             \
+	X(TX_PORTS, tx_ports)         \
+	X(RULES, rules)               \
+	X(RULE_META, rule_meta)       \
+	X(RULE_STATS, rule_stats)     \
+	X(IFACE_STATS, iface_stats)   \
+	X(COUNTERS, counters)         \
+	X(FLOWS, flows)               \
+	X(MASQ_RULES, masq_rules)     \
+	X(LOCAL_ADDRS, local_addrs)   \
+	X(FRAGS, frags)               \
+	X(SWEEPER, sweeper)           \
+	X(IFACE_SLOTS, iface_slots)   \
+	X(IFACE_INDEX, iface_index)   \
+	X(SWEEP_GROUPS, sweep_groups) \
+	X(ADDR_SETS, addr_sets)
 
 #define XM_MAP_ENUM(id, name) XM_MAP_##id,
 enum xm_map_id { XM_MAP_LIST(XM_MAP_ENUM) XM_MAP_MAX };
@@ -87,6 +90,19 @@ enum xm_timeout_id {
                                        one local address: look those up first
                                        (without any, a new flow makes one rule
                                        lookup instead of two) */
+
+#define XM_CFG_ADDR_SETS \
+	(1u << 2) /* some rule has an `as` list: new flows look
+	                                       their rule's up (addr_sets) */
+
+/* ---- `as` lists: array map "addr_sets", index = rule_meta.addr_set ------
+ * The addresses a rule's flows may leave with. An index holds one list
+ * for as long as a live rule uses it: apply writes a new list under an
+ * index no live rule uses, before the switch. Index 0 is never used. */
+struct xm_addr_set {
+	__u32 n; /* 1..XM_ADDR_SET_MAX */
+	__be32 addr[XM_ADDR_SET_MAX];
+};
 
 struct xm_config {
 	__u32 layout_version; /* XM_LAYOUT_VERSION of whoever created the maps */
@@ -191,9 +207,9 @@ struct xm_rule_meta {
 	__u16 to_port_lo, to_port_hi;
 	__u8 proto;
 	__u8 prefix_len; /* masquerade rules: daddr holds the prefix */
-	__u8 _pad[2];
-	__u32 flags; /* XM_RULE_* */
-	__u32 line;  /* line in the rules file it came from */
+	__u16 addr_set;	 /* `as` list: index into addr_sets, 0 = none */
+	__u32 flags;	 /* XM_RULE_* */
+	__u32 line;	 /* line in the rules file it came from */
 };
 
 /* Per-CPU array "rule_stats", indexed by rule_id. */

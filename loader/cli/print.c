@@ -111,7 +111,7 @@ void xm_print_status(FILE *o, const struct xm_handle *h, const struct xm_snapsho
 
 void xm_print_stats(FILE *o, const struct xm_snapshot *s, int json)
 {
-	char rule[160];
+	char rule[320];
 
 	if (json) {
 		fprintf(o, "{\"counters\":{");
@@ -140,7 +140,7 @@ void xm_print_stats(FILE *o, const struct xm_snapshot *s, int json)
 		for (size_t i = 0; i < s->n_rules; i++) {
 			const struct xm_rule_info *ri = &s->rules[i];
 
-			xm_rule_meta_format(&ri->meta, rule, sizeof(rule));
+			xm_rule_meta_format(&ri->meta, &ri->as, rule, sizeof(rule));
 			fprintf(o, "%s{\"id\":%u,\"rule\":", i ? "," : "", ri->id);
 			json_str(o, rule);
 			fprintf(o,
@@ -170,7 +170,7 @@ void xm_print_stats(FILE *o, const struct xm_snapshot *s, int json)
 	for (size_t i = 0; i < s->n_rules; i++) {
 		const struct xm_rule_info *ri = &s->rules[i];
 
-		xm_rule_meta_format(&ri->meta, rule, sizeof(rule));
+		xm_rule_meta_format(&ri->meta, &ri->as, rule, sizeof(rule));
 		fprintf(o, "%4u %-5u %-52s %8llu %10llu %12llu %10llu %12llu\n", ri->id,
 			ri->meta.line, rule, (unsigned long long)ri->st.flows,
 			(unsigned long long)ri->st.packets[XM_DIR_ORIG],

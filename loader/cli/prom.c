@@ -107,9 +107,9 @@ static void iface_families(FILE *o, const struct xm_snapshot *s)
 /* rule="...",id="N",iface="..." — the labels every rule series carries. */
 static void rule_labels(FILE *o, const struct xm_rule_info *ri)
 {
-	char text[160], id[16];
+	char text[320], id[16];
 
-	xm_rule_meta_format(&ri->meta, text, sizeof(text));
+	xm_rule_meta_format(&ri->meta, &ri->as, text, sizeof(text));
 	snprintf(id, sizeof(id), "%u", ri->id);
 	fputs("rule=", o);
 	label_value(o, text);

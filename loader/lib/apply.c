@@ -62,7 +62,7 @@ static int meta_same(const struct xm_rule_meta *a, const struct xm_rule_meta *b)
 	       a->from_port_lo == b->from_port_lo && a->from_port_hi == b->from_port_hi &&
 	       a->to_port_lo == b->to_port_lo && a->to_port_hi == b->to_port_hi &&
 	       a->proto == b->proto && a->flags == b->flags && a->prefix_len == b->prefix_len &&
-	       strcmp(a->ifname, b->ifname) == 0;
+	       a->addr_set == b->addr_set && strcmp(a->ifname, b->ifname) == 0;
 }
 
 static void meta_from_masq(const struct xm_masq *q, __u32 ifindex, struct xm_rule_meta *m)
@@ -84,28 +84,37 @@ static size_t n_items(const struct xm_ruleset *rs)
 	return rs->n_rules + rs->n_masqs;
 }
 
-static void item_meta(const struct xm_ruleset *rs, const __u32 *ifindex, size_t i,
-		      struct xm_rule_meta *m)
+static void item_meta(const struct xm_ruleset *rs, const __u32 *ifindex, const __u16 *set_of,
+		      size_t i, struct xm_rule_meta *m)
 {
 	if (i < rs->n_rules)
 		meta_from_rule(&rs->rules[i], ifindex[i], m);
 	else
 		meta_from_masq(&rs->masqs[i - rs->n_rules], ifindex[i], m);
+	m->addr_set = set_of[i];
 }
 
-void xm_rule_meta_format(const struct xm_rule_meta *m, char *buf, size_t len)
+void xm_rule_meta_format(const struct xm_rule_meta *m, const struct xm_addr_set *as, char *buf,
+			 size_t len)
 {
 	struct xm_rule r = { 0 };
+	struct xm_addr_list l = { 0 };
 
+	if (as && as->n <= XM_ADDR_SET_MAX) {
+		l.n = (uint8_t)as->n;
+		memcpy(l.addr, as->addr, as->n * sizeof(as->addr[0]));
+	}
 	if (m->flags & XM_RULE_MASQUERADE) {
 		struct xm_masq q = { 0 };
 
 		q.prefix = m->daddr;
 		q.prefix_len = m->prefix_len;
 		snprintf(q.out_ifname, sizeof(q.out_ifname), "%s", m->ifname);
+		q.as = l;
 		xm_masq_format(&q, buf, len);
 		return;
 	}
+	r.as = l;
 
 	snprintf(r.ifname, sizeof(r.ifname), "%s", m->ifname);
 	r.local_addr = m->daddr;
@@ -128,7 +137,8 @@ static __u64 meta_hash(const struct xm_rule_meta *m)
 			  m->to_addr,
 			  (__u64)m->from_port_lo << 16 | m->from_port_hi,
 			  (__u64)m->to_port_lo << 16 | m->to_port_hi,
-			  (__u64)m->proto << 40 | (__u64)m->prefix_len << 32 | m->flags };
+			  (__u64)m->addr_set << 48 | (__u64)m->proto << 40 |
+				  (__u64)m->prefix_len << 32 | m->flags };
 
 	for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++) {
 		h ^= parts[i];
@@ -140,7 +150,7 @@ static __u64 meta_hash(const struct xm_rule_meta *m)
 /* For each new rule, the id of an identical live rule (ids[i], keep[id]=1),
  * found through an open-addressing table of the live rules. */
 static int match_live(const struct xm_rule_meta *live, const struct xm_ruleset *rs,
-		      const __u32 *ifindex, __u32 *ids, unsigned char *keep,
+		      const __u32 *ifindex, const __u16 *set_of, __u32 *ids, unsigned char *keep,
 		      struct xm_apply_result *res)
 {
 	size_t cap = 2 * XM_MAX_RULES, mask = cap - 1;
@@ -159,7 +169,7 @@ static int match_live(const struct xm_rule_meta *live, const struct xm_ruleset *
 		table[slot] = id;
 	}
 	for (size_t i = 0; i < n_items(rs); i++) {
-		item_meta(rs, ifindex, i, &m);
+		item_meta(rs, ifindex, set_of, i, &m);
 		for (size_t slot = meta_hash(&m) & mask; table[slot]; slot = (slot + 1) & mask) {
 			__u32 id = table[slot];
 
@@ -428,13 +438,14 @@ static int has_addr_rules(const struct xm_ruleset *rs)
 }
 
 static void report_changes(const struct xm_rule_meta *live, const unsigned char *keep,
-			   const struct xm_ruleset *rs, const __u32 *ifindex, const __u32 *ids,
-			   FILE *out, struct xm_apply_result *res)
+			   const struct xm_ruleset *rs, const __u32 *ifindex, const __u16 *set_of,
+			   const struct xm_as_table *as, const __u32 *ids, FILE *out,
+			   struct xm_apply_result *res)
 {
 	size_t cap = 2 * XM_MAX_RULES, mask = cap - 1;
 	__u32 *removed = calloc(cap, sizeof(*removed));
 	unsigned char *paired = calloc(XM_MAX_RULES, 1);
-	char a[192], b[192];
+	char a[320], b[320];
 	struct xm_rule_meta m;
 
 	if (!removed || !paired)
@@ -453,15 +464,16 @@ static void report_changes(const struct xm_rule_meta *live, const unsigned char 
 
 		if (keep[ids[i]] != 2)
 			continue;
-		item_meta(rs, ifindex, i, &m);
-		xm_rule_meta_format(&m, b, sizeof(b));
+		item_meta(rs, ifindex, set_of, i, &m);
+		xm_rule_meta_format(&m, xm_as_of(as, m.addr_set), b, sizeof(b));
 		for (size_t slot = match_hash(&m) & mask; removed[slot]; slot = (slot + 1) & mask) {
 			__u32 id = removed[slot];
 
 			if (!paired[id] && meta_same_match(&live[id], &m)) {
 				paired[id] = 1;
 				changed = 1;
-				xm_rule_meta_format(&live[id], a, sizeof(a));
+				xm_rule_meta_format(&live[id], xm_as_of(as, live[id].addr_set), a,
+						    sizeof(a));
 				if (out)
 					fprintf(out, "~ %s => %s\n", a, b);
 				break;
@@ -477,7 +489,8 @@ static void report_changes(const struct xm_rule_meta *live, const unsigned char 
 	}
 	for (__u32 id = 1; out && id < XM_MAX_RULES; id++) {
 		if (live[id].in_use && !keep[id] && !paired[id]) {
-			xm_rule_meta_format(&live[id], a, sizeof(a));
+			xm_rule_meta_format(&live[id], xm_as_of(as, live[id].addr_set), a,
+					    sizeof(a));
 			fprintf(out, "- %s\n", a);
 		}
 	}
@@ -525,7 +538,9 @@ int xm_apply_ex(struct xm_handle *h, const struct xm_ruleset *rs, const char *fi
 
 	struct xm_rule_meta *live = NULL, m;
 	struct xm_rule_stats *zero_stats = NULL;
+	struct xm_as_table *as = NULL;
 	__u32 *ifindex = NULL, *ids = NULL, zero = 0;
+	__u16 *set_of = NULL;
 	unsigned char *keep = NULL;
 	struct xm_config cfg;
 	unsigned bad_line = 0;
@@ -537,14 +552,18 @@ int xm_apply_ex(struct xm_handle *h, const struct xm_ruleset *rs, const char *fi
 	memset(res, 0, sizeof(*res));
 	ifindex = calloc(n_items(rs) + 1, sizeof(*ifindex));
 	ids = calloc(n_items(rs) + 1, sizeof(*ids));
+	set_of = calloc(n_items(rs) + 1, sizeof(*set_of));
 	live = calloc(XM_MAX_RULES, sizeof(*live));
 	keep = calloc(XM_MAX_RULES, 1);
+	as = calloc(1, sizeof(*as));
 	zero_stats = h ? calloc(h->ncpus, sizeof(*zero_stats)) : NULL;
-	if (!ifindex || !ids || !live || !keep || (h && !zero_stats)) {
+	if (!ifindex || !ids || !set_of || !live || !keep || !as || (h && !zero_stats)) {
 		snprintf(err, errlen, "out of memory");
 		goto out;
 	}
 	rc = resolve_ifaces(h, rs, filename, ifindex, err, errlen);
+	if (!rc)
+		rc = xm_as_check(rs, filename, err, errlen);
 	if (rc || check_only || !h)
 		goto out;
 	rc = -1;
@@ -554,9 +573,13 @@ int xm_apply_ex(struct xm_handle *h, const struct xm_ruleset *rs, const char *fi
 	}
 	xm_read_rule_meta(h, live);
 	live[0].in_use = 0; /* id 0 is never used */
+	rc = xm_as_assign(as, h, live, rs, set_of, filename, err, errlen);
+	if (rc)
+		goto out;
+	rc = -1;
 
 	/* Match each rule to a live one, or give it a free id. */
-	if (match_live(live, rs, ifindex, ids, keep, res)) {
+	if (match_live(live, rs, ifindex, set_of, ids, keep, res)) {
 		snprintf(err, errlen, "out of memory");
 		goto out;
 	}
@@ -582,7 +605,7 @@ int xm_apply_ex(struct xm_handle *h, const struct xm_ruleset *rs, const char *fi
 	for (__u32 id = 1; id < XM_MAX_RULES; id++)
 		if (live[id].in_use && !keep[id])
 			res->removed++;
-	report_changes(live, keep, rs, ifindex, ids, o->diff_out, res);
+	report_changes(live, keep, rs, ifindex, set_of, as, ids, o->diff_out, res);
 	if (o->diff_only) {
 		rc = 0;
 		goto out;
@@ -599,6 +622,8 @@ int xm_apply_ex(struct xm_handle *h, const struct xm_ruleset *rs, const char *fi
 	cfg.flags |= XM_CFG_GEN_DIRTY;
 	if (has_addr_rules(rs))
 		cfg.flags |= XM_CFG_ADDR_RULES;
+	if (as->any)
+		cfg.flags |= XM_CFG_ADDR_SETS;
 	if (bpf_map_update_elem(h->fd[XM_MAP_CONFIG], &zero, &cfg, BPF_ANY)) {
 		snprintf(err, errlen, "%s/config: %s (nothing was changed)", h->pin_dir,
 			 strerror(errno));
@@ -608,6 +633,12 @@ int xm_apply_ex(struct xm_handle *h, const struct xm_ruleset *rs, const char *fi
 		res->ports += rs->rules[i].from_hi - rs->rules[i].from_lo + 1;
 
 	t0 = now_us();
+	e = xm_as_write(as, h);
+	if (e) {
+		snprintf(err, errlen, "%s/addr_sets: %s (nothing was changed)", h->pin_dir,
+			 strerror(-e));
+		goto out;
+	}
 	e = write_gen(h, rs, ifindex, ids, live, keep, next, full, &bad_line);
 	if (e) {
 		snprintf(err, errlen,
@@ -618,7 +649,7 @@ int xm_apply_ex(struct xm_handle *h, const struct xm_ruleset *rs, const char *fi
 	for (size_t i = 0; i < n_items(rs); i++) {
 		if (keep[ids[i]] != 2)
 			continue;
-		item_meta(rs, ifindex, i, &m);
+		item_meta(rs, ifindex, set_of, i, &m);
 		bpf_map_update_elem(h->fd[XM_MAP_RULE_STATS], &ids[i], zero_stats, BPF_ANY);
 		bpf_map_update_elem(h->fd[XM_MAP_RULE_META], &ids[i], &m, BPF_ANY);
 	}
@@ -638,7 +669,7 @@ int xm_apply_ex(struct xm_handle *h, const struct xm_ruleset *rs, const char *fi
 
 	/* Kept rules that moved to another line of the file. */
 	for (size_t i = 0; i < n_items(rs); i++) {
-		item_meta(rs, ifindex, i, &m);
+		item_meta(rs, ifindex, set_of, i, &m);
 		if (keep[ids[i]] == 1 && live[ids[i]].line != m.line)
 			bpf_map_update_elem(h->fd[XM_MAP_RULE_META], &ids[i], &m, BPF_ANY);
 	}
@@ -647,6 +678,8 @@ int xm_apply_ex(struct xm_handle *h, const struct xm_ruleset *rs, const char *fi
 		cfg.flags &= ~XM_CFG_GEN_DIRTY;
 		if (!has_addr_rules(rs))
 			cfg.flags &= ~XM_CFG_ADDR_RULES;
+		if (!as->any)
+			cfg.flags &= ~XM_CFG_ADDR_SETS;
 		bpf_map_update_elem(h->fd[XM_MAP_CONFIG], &zero, &cfg, BPF_ANY);
 	}
 	if (o->reset_flows)
@@ -659,6 +692,8 @@ int xm_apply_ex(struct xm_handle *h, const struct xm_ruleset *rs, const char *fi
 out:
 	free(ifindex);
 	free(ids);
+	free(set_of);
+	free(as);
 	free(live);
 	free(keep);
 	free(zero_stats);

@@ -3,8 +3,8 @@
  * Rules file parser: the one definition of the rules grammar.
  *
  *   forward IFACE[:LOCALADDR] PROTO PORT[-PORT] to ADDR[:PORT[-PORT]]
- *           [keep-source] [allow-special]
- *   masquerade PREFIX/LEN out IFACE
+ *           [keep-source] [allow-special] [as ADDR[,ADDR...]]
+ *   masquerade PREFIX/LEN out IFACE [as ADDR[,ADDR...]]
  *   set conntrack-max N
  *   set port-range LO-HI
  *   set timeout NAME SECONDS
@@ -40,7 +40,8 @@
 #define XM_TIMEOUT_MAX	    2592000u /* 30 days */
 
 #define FWD_SYNTAX  "forward IFACE PROTO PORT to ADDR[:PORT]"
-#define MASQ_SYNTAX "masquerade PREFIX/LEN out IFACE"
+#define MASQ_SYNTAX "masquerade PREFIX/LEN out IFACE [as ADDR[,ADDR...]]"
+#define AS_SYNTAX   "as ADDR[,ADDR...] such as as 192.0.2.1,192.0.2.5"
 #define SET_SYNTAX                                      \
 	"set conntrack-max N, set port-range LO-HI or " \
 	"set timeout NAME SECONDS"
@@ -438,6 +439,47 @@ static bool ht_reserve(struct parser *ps, size_t n)
 
 /* ---- statements -------------------------------------------------------- */
 
+/* The list after `as`: up to XM_ADDR_SET_MAX IPv4 addresses separated by
+ * commas, no spaces, each once. That they are the router's own is checked
+ * when the rules are applied. */
+static int parse_as(struct parser *ps, struct lex *lx, size_t as_col, struct xm_addr_list *l)
+{
+	char q[QBUF], a[16];
+	struct tok t;
+	size_t at = 0, n;
+	uint32_t addr;
+
+	if (l->n)
+		return fail(ps, as_col,
+			    "duplicate option 'as' (expected each option at most once)");
+	if (!next_tok(lx, &t))
+		return fail(ps, ps->eol_col,
+			    "missing addresses after 'as' (expected " AS_SYNTAX ")");
+	l->col = (unsigned)t.col;
+	while (at <= t.len) {
+		const char *comma = memchr(t.s + at, ',', t.len - at);
+
+		n = comma ? (size_t)(comma - (t.s + at)) : t.len - at;
+		if (!parse_ipv4(t.s + at, n, &addr))
+			return fail(ps, t.col + at,
+				    "invalid address '%s' after 'as' (expected " AS_SYNTAX ")",
+				    quote(q, t.s + at, n));
+		if (l->n == XM_ADDR_SET_MAX)
+			return fail(ps, t.col + at,
+				    "more than %d addresses after 'as' (expected at most %d)",
+				    XM_ADDR_SET_MAX, XM_ADDR_SET_MAX);
+		for (unsigned i = 0; i < l->n; i++)
+			if (l->addr[i] == htonl(addr)) {
+				fmt_addr(a, sizeof(a), htonl(addr));
+				return fail(ps, t.col + at,
+					    "address %s twice after 'as' (expected each once)", a);
+			}
+		l->addr[l->n++] = htonl(addr);
+		at += n + 1;
+	}
+	return 0;
+}
+
 static int parse_forward(struct parser *ps, struct lex *lx)
 {
 	static const struct range_words src_words = {
@@ -570,6 +612,11 @@ static int parse_forward(struct parser *ps, struct lex *lx)
 	while (next_tok(lx, &t)) {
 		uint32_t flag;
 
+		if (tok_is(t.s, t.len, "as")) {
+			if (parse_as(ps, lx, t.col, &r.as))
+				return -1;
+			continue;
+		}
 		if (tok_is(t.s, t.len, "keep-source"))
 			flag = XM_RULE_KEEP_SOURCE;
 		else if (tok_is(t.s, t.len, "allow-special"))
@@ -577,7 +624,7 @@ static int parse_forward(struct parser *ps, struct lex *lx)
 		else
 			return fail(ps, t.col,
 				    "unexpected '%s' after the rule "
-				    "(expected keep-source or allow-special)",
+				    "(expected keep-source, allow-special or as)",
 				    quote(q, t.s, t.len));
 		if (r.flags & flag)
 			return fail(ps, t.col,
@@ -586,6 +633,10 @@ static int parse_forward(struct parser *ps, struct lex *lx)
 				    quote(q, t.s, t.len));
 		r.flags |= flag;
 	}
+	if (r.as.n && (r.flags & XM_RULE_KEEP_SOURCE))
+		return fail(ps, r.as.col,
+			    "'as' and keep-source exclude each other (keep-source sends the "
+			    "client's own address; drop one)");
 
 	reason = xm_special_addr_reason(r.to_addr);
 	if (reason && !(r.flags & XM_RULE_ALLOW_SPECIAL)) {
@@ -716,11 +767,15 @@ static int parse_masquerade(struct parser *ps, struct lex *lx)
 	memcpy(m.out_ifname, t.s, t.len);
 	m.iface_col = (unsigned)t.col;
 
-	if (next_tok(lx, &t))
-		return fail(ps, t.col,
-			    "unexpected '%s' after the rule "
-			    "(expected end of line)",
-			    quote(q, t.s, t.len));
+	while (next_tok(lx, &t)) {
+		if (!tok_is(t.s, t.len, "as"))
+			return fail(ps, t.col,
+				    "unexpected '%s' after the rule "
+				    "(expected as or end of line)",
+				    quote(q, t.s, t.len));
+		if (parse_as(ps, lx, t.col, &m.as))
+			return -1;
+	}
 
 	if (!grow((void **)&ps->rs.masqs, &ps->masqs_cap, ps->rs.n_masqs + 1, sizeof(m)))
 		return fail_oom(ps);
@@ -1023,9 +1078,23 @@ io_err:
 	return -1;
 }
 
+void xm_addr_list_format(const struct xm_addr_list *l, char *buf, size_t len)
+{
+	size_t at = 0;
+	char a[16];
+
+	if (!buf || len == 0)
+		return;
+	buf[0] = 0;
+	for (unsigned i = 0; i < l->n && at < len; i++) {
+		fmt_addr(a, sizeof(a), l->addr[i]);
+		at += (size_t)snprintf(buf + at, len - at, "%s%s", i ? "," : " as ", a);
+	}
+}
+
 void xm_rule_format(const struct xm_rule *r, char *buf, size_t len)
 {
-	char local[17] = "", to[16], from[12], top[12];
+	char local[17] = "", to[16], from[12], top[12], as[8 + XM_ADDR_SET_MAX * 16];
 
 	if (!buf || len == 0)
 		return;
@@ -1042,21 +1111,23 @@ void xm_rule_format(const struct xm_rule *r, char *buf, size_t len)
 		snprintf(top, sizeof(top), "%u", r->to_lo);
 	else
 		snprintf(top, sizeof(top), "%u-%u", r->to_lo, r->to_hi);
-	snprintf(buf, len, "forward %.*s%s %s %s to %s:%s%s%s", XM_IFNAMSIZ - 1, r->ifname, local,
+	xm_addr_list_format(&r->as, as, sizeof(as));
+	snprintf(buf, len, "forward %.*s%s %s %s to %s:%s%s%s%s", XM_IFNAMSIZ - 1, r->ifname, local,
 		 r->proto == IPPROTO_TCP ? "tcp" :
 		 r->proto == IPPROTO_UDP ? "udp" :
 					   "?",
 		 from, to, top, (r->flags & XM_RULE_KEEP_SOURCE) ? " keep-source" : "",
-		 (r->flags & XM_RULE_ALLOW_SPECIAL) ? " allow-special" : "");
+		 (r->flags & XM_RULE_ALLOW_SPECIAL) ? " allow-special" : "", as);
 }
 
 void xm_masq_format(const struct xm_masq *m, char *buf, size_t len)
 {
-	char pfx[16];
+	char pfx[16], as[8 + XM_ADDR_SET_MAX * 16];
 
 	if (!buf || len == 0)
 		return;
 	fmt_addr(pfx, sizeof(pfx), m->prefix);
-	snprintf(buf, len, "masquerade %s/%u out %.*s", pfx, m->prefix_len, XM_IFNAMSIZ - 1,
-		 m->out_ifname);
+	xm_addr_list_format(&m->as, as, sizeof(as));
+	snprintf(buf, len, "masquerade %s/%u out %.*s%s", pfx, m->prefix_len, XM_IFNAMSIZ - 1,
+		 m->out_ifname, as);
 }

@@ -7,6 +7,14 @@
 #include <stdint.h>
 #include "xmasq_abi.h"
 
+/* `as ADDR[,ADDR...]`: the addresses a rule's flows leave with (each a
+ * local address of the router) instead of the egress NIC's primary one. */
+struct xm_addr_list {
+	uint8_t n;
+	uint32_t addr[XM_ADDR_SET_MAX]; /* network order, in the file's order */
+	unsigned col;			/* 1-based column of the list */
+};
+
 /* `forward IFACE[:ADDR] PROTO PORT[-PORT] to ADDR[:PORT[-PORT]] [options]` */
 struct xm_rule {
 	char ifname[XM_IFNAMSIZ];
@@ -17,15 +25,17 @@ struct xm_rule {
 	uint16_t to_lo, to_hi;	   /* host order; to_hi-to_lo == from_hi-from_lo
 	                             (1:1), or to_lo == to_hi (many to one) */
 	uint32_t flags;		   /* XM_RULE_KEEP_SOURCE, XM_RULE_ALLOW_SPECIAL */
+	struct xm_addr_list as;	   /* `as`: n == 0 without */
 	unsigned line;		   /* 1-based line of the statement */
 	unsigned iface_col;	   /* 1-based column of IFACE, for later errors */
 };
 
-/* `masquerade PREFIX/LEN out IFACE` */
+/* `masquerade PREFIX/LEN out IFACE [as ADDR[,ADDR...]]` */
 struct xm_masq {
 	uint32_t prefix; /* network order, host bits zero */
 	uint8_t prefix_len;
 	char out_ifname[XM_IFNAMSIZ];
+	struct xm_addr_list as;
 	unsigned line;
 	unsigned iface_col;
 };
@@ -67,6 +77,9 @@ int xm_rules_parse(const char *text, size_t len, const char *filename, struct xm
 int xm_rules_parse_file(const char *path, struct xm_ruleset *out, char *err, size_t errlen);
 
 void xm_ruleset_free(struct xm_ruleset *rs);
+
+/* Writes the `as` list (" as 192.0.2.1,192.0.2.5"; "" when empty). */
+void xm_addr_list_format(const struct xm_addr_list *l, char *buf, size_t len);
 
 /* Writes the canonical one-line form of a rule ("forward eth0 tcp 8080 to
  * 198.18.0.2:80"), as used in status, stats and diffs. */

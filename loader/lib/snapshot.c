@@ -84,6 +84,13 @@ int xm_snapshot_read(struct xm_handle *h, struct xm_snapshot *s, char *err, size
 			}
 			s->rules[s->n_rules].id = id;
 			s->rules[s->n_rules].meta = all[id];
+			memset(&s->rules[s->n_rules].as, 0, sizeof(s->rules[s->n_rules].as));
+			if (all[id].addr_set) {
+				__u32 sid = all[id].addr_set;
+
+				bpf_map_lookup_elem(h->fd[XM_MAP_ADDR_SETS], &sid,
+						    &s->rules[s->n_rules].as);
+			}
 			xm_read_percpu_u64s(h->fd[XM_MAP_RULE_STATS], id, h->ncpus,
 					    &s->rules[s->n_rules].st,
 					    sizeof(s->rules[s->n_rules].st));

@@ -97,6 +97,7 @@ struct xm_rule_info {
 	uint32_t id;
 	struct xm_rule_meta meta;
 	struct xm_rule_stats st; /* summed over CPUs */
+	struct xm_addr_set as;	 /* its `as` list (n 0: none) */
 };
 struct xm_snapshot {
 	struct xm_config config;
@@ -156,8 +157,10 @@ int xm_conntrack_read(struct xm_handle *h, struct xm_conn **out, size_t *n, char
 int xm_conntrack_flush(struct xm_handle *h, unsigned long *removed, char *err, size_t errlen);
 const char *xm_state_name(uint8_t proto, uint8_t state);
 
-/* Canonical text of a live rule (same as xm_rule_format of the source). */
-void xm_rule_meta_format(const struct xm_rule_meta *m, char *buf, size_t len);
+/* Canonical text of a live rule (same as xm_rule_format of the source);
+ * as: its `as` list (xm_rule_info.as), or NULL. */
+void xm_rule_meta_format(const struct xm_rule_meta *m, const struct xm_addr_set *as, char *buf,
+			 size_t len);
 
 /* ---- log.c: libbpf's and libxdp's own messages ---- */
 /* 0 (the default): as xm_quiet_libs; 1: every message but debug ones to

@@ -79,4 +79,24 @@ int xm_counters_carry_take(struct xm_counters_carry *c, const char *path, __u32 
 void xm_counters_carry_put(struct xm_counters_carry *c, int new_fd);
 void xm_counters_carry_abort(struct xm_counters_carry *c);
 
+/* `as` lists (addr_sets.c). */
+struct xm_as_table {
+	struct xm_addr_set set[XM_ADDR_SETS];
+	unsigned char used[XM_ADDR_SETS];  /* a live rule uses it (read from the map) */
+	unsigned char fresh[XM_ADDR_SETS]; /* new in this apply: to write */
+	int any;			   /* some rule of the new set has a list */
+};
+/* Every address of every list is the router's: of the masquerade's `out`
+ * interface, or of any interface for a forward. -2 with FILE:LINE:COL. */
+int xm_as_check(const struct xm_ruleset *rs, const char *filename, char *err, size_t errlen);
+/* set_of[i]: the addr_sets index of item i's list (0: none), reusing the
+ * live rules' indexes (h may be NULL: nothing live). */
+int xm_as_assign(struct xm_as_table *t, struct xm_handle *h, const struct xm_rule_meta *live,
+		 const struct xm_ruleset *rs, __u16 *set_of, const char *filename, char *err,
+		 size_t errlen);
+/* Writes the new lists, before any rule uses them: 0 or -errno. */
+int xm_as_write(const struct xm_as_table *t, struct xm_handle *h);
+/* The list under index sid, or NULL. */
+const struct xm_addr_set *xm_as_of(const struct xm_as_table *t, __u16 sid);
+
 #endif

@@ -350,6 +350,17 @@ static ENV_UNUSED struct frame_case pass_case(const char *name, int tc, int ifin
 	return pass_frame(name, tc, ifindex, F(in));
 }
 
+/* A case the program drops (XDP_DROP / TC_ACT_SHOT). */
+static ENV_UNUSED struct frame_case drop_case(const char *name, int tc, int ifindex,
+					      struct pkt_spec in)
+{
+	struct frame_case c = pass_case(name, tc, ifindex, in);
+
+	c.verdict = tc ? TC_ACT_SHOT : XDP_DROP;
+	c.out = OUT_ANY;
+	return c;
+}
+
 /* Only the IPv4 header checksum, where the L4 one is not the frame's
  * own to check (fragments, partial checksums). */
 static ENV_UNUSED void check_ip_csum(const char *what, const struct frame *got)

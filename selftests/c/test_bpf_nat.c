@@ -27,6 +27,7 @@ static const uint8_t MAC_GW[6] = { 0x02, 0, 0, 0, 0x00, 0xfe };	 /* 192.0.2.254 
 static const uint8_t MAC_LAN10[6] = { 0x02, 0, 0, 0, 0x00, 0x30 };
 static const uint8_t MAC_LAN11[6] = { 0x02, 0, 0, 0, 0x00, 0x31 };
 static const uint8_t MAC_LAN1_10[6] = { 0x02, 0, 0, 0, 0x00, 0x32 }; /* 198.19.1.10 */
+static const uint8_t MAC_LAN13[6] = { 0x02, 0, 0, 0, 0x00, 0x33 };   /* 198.19.0.13 */
 
 #define A_GW	  IPV4(192, 0, 2, 254)
 #define A_OUT	  IPV4(198, 18, 200, 5)
@@ -36,6 +37,7 @@ static const uint8_t MAC_LAN1_10[6] = { 0x02, 0, 0, 0, 0x00, 0x32 }; /* 198.19.1
 #define A_LAN10	  IPV4(198, 19, 0, 10)
 #define A_LAN11	  IPV4(198, 19, 0, 11)
 #define A_LAN1_10 IPV4(198, 19, 1, 10)
+#define A_LAN13	  IPV4(198, 19, 0, 13) /* paired with the other address of test_masq_as's list */
 
 enum {
 	RULE_TCP = 1,	/* pub0 tcp 8080 -> backend:80 */
@@ -67,6 +69,7 @@ static int setup_netns(void)
 	err |= sh("ip neigh add 198.18.0.5 lladdr 02:00:00:00:00:05 dev bk0 nud permanent");
 	err |= sh("ip neigh add 198.19.0.10 lladdr 02:00:00:00:00:30 dev lan0 nud permanent");
 	err |= sh("ip neigh add 198.19.0.11 lladdr 02:00:00:00:00:31 dev lan0 nud permanent");
+	err |= sh("ip neigh add 198.19.0.13 lladdr 02:00:00:00:00:33 dev lan0 nud permanent");
 	err |= sh("ip neigh add 198.19.1.10 lladdr 02:00:00:00:00:32 dev lan0 nud permanent");
 	if_lan0 = (int)if_nametoindex("lan0");
 	if (!if_lan0)
@@ -423,6 +426,96 @@ static struct pkt_spec echo_reply(uint16_t id, size_t plen)
 
 	s.echo_reply = 1;
 	return s;
+}
+
+/* ---- 1b. a masquerade `as` list ------------------------------------------ */
+
+/* The source address and port of a translated frame (untagged IPv4). */
+static void frame_source(const struct frame *f, uint32_t *addr, uint16_t *port)
+{
+	memcpy(addr, f->b + 14 + 12, 4);
+	*port = frame_sport(f);
+}
+
+/* The list index xm_addr_set_pick gives a masqueraded host (its address
+ * as stored, network order, is the seed). */
+static unsigned paired_index(uint32_t host, unsigned n)
+{
+	return (unsigned)(((uint64_t)host * 0x9e3779b97f4a7c15ull) >> 32) % n;
+}
+
+/* One masquerade port (20000) on two addresses: every flow of a host
+ * leaves with its paired address (RFC 4787 REQ-2), to any destination;
+ * a host whose address has no port left for a peer is refused; a host
+ * paired with the other address gets that one. */
+static void test_masq_as(void)
+{
+	const uint32_t a2 = IPV4(192, 0, 2, 3), other = IPV4(198, 18, 200, 6);
+	const uint32_t hosts[2] = { A_LAN10, A_LAN13 };
+	const uint8_t *macs[2] = { MAC_LAN10, MAC_LAN13 };
+	struct xm_addr_set set = { .n = 2, .addr = { A_PUB0, a2 } };
+	struct xm_config c = fixture_config();
+	struct xm_rule_meta meta = { 0 };
+	uint32_t sid = 1, id = RULE_MASQ, saddr;
+	uint16_t sport;
+	struct frame f, got;
+	unsigned h1 = 0, h2 = 1;
+	char what[160];
+
+	flows_clear();
+	c.local_port_lo = LOCAL_PORT_LO;
+	c.local_port_hi = LOCAL_PORT_HI;
+	c.port_lo = c.port_hi = 20000;
+	c.flags |= XM_CFG_ADDR_SETS;
+	meta.in_use = 1;
+	meta.flags = XM_RULE_MASQUERADE;
+	meta.addr_set = 1;
+	if (!tap_ok(paired_index(hosts[h1], 2) != paired_index(hosts[h2], 2) &&
+			    fixture_set_config(&c) == 0 &&
+			    bpf_map_update_elem(bpf_map__fd(skel->maps.addr_sets), &sid, &set,
+						BPF_ANY) == 0 &&
+			    bpf_map_update_elem(bpf_map__fd(skel->maps.rule_meta), &id, &meta,
+						BPF_ANY) == 0,
+		    "masq as: one port, the list 192.0.2.1,192.0.2.3 on the masquerade rule"))
+		return;
+	for (int i = 0; i < 4; i++) {
+		unsigned h = i == 3 ? h2 : h1;
+		uint32_t want = set.addr[paired_index(hosts[h], 2)];
+		struct pkt_spec in = lan_spec(IPPROTO_UDP, hosts[h], macs[h], 45000 + i,
+					      i == 1 ? other : A_OUT, 53, 0);
+
+		snprintf(what, sizeof(what), "XDP masq as: udp from host %u port %u to %s", h,
+			 45000 + i, i == 1 ? "198.18.200.6:53" : "198.18.200.5:53");
+		f = F(with_payload(in, 8));
+		cnt_mark();
+		if (i == 2) {
+			/* port 20000 of the paired address is taken for this peer */
+			run_case(0, what, if_lan0, &f, XDP_DROP, NULL, &got);
+			TAP_EQ(cnt_delta(XM_C_DROP_NO_PORT), 1, "%s: drop_no_port", what);
+			continue;
+		}
+		saddr = 0;
+		sport = 0;
+		if (run_case(0, what, if_lan0, &f, XDP_REDIRECT, NULL, &got))
+			frame_source(&got, &saddr, &sport);
+		check_csums(what, &got);
+		tap_ok(saddr == want && sport == 20000,
+		       "%s: leaves from the host's paired address %08x, port 20000 (got %08x:%u)",
+		       what, ntohl(want), ntohl(saddr), sport);
+	}
+	{
+		struct pkt_spec r = out_spec(IPPROTO_UDP, 53, 20000, 0);
+
+		r.daddr = set.addr[paired_index(hosts[h2], 2)];
+		run_frame_case(
+			redirect_case("XDP masq as: the reply to the other address comes back", 0,
+				      if_pub0, with_payload(r, 8),
+				      unmasq_of(with_payload(r, 8), hosts[h2], macs[h2], 45003)));
+	}
+	meta.addr_set = 0;
+	bpf_map_update_elem(bpf_map__fd(skel->maps.rule_meta), &id, &meta, BPF_ANY);
+	set_config(0);
+	flows_clear();
 }
 
 static void test_masq_echo(void)
@@ -1166,9 +1259,19 @@ static void test_sweeper_boot(void)
 int main(void)
 {
 	static void (*const tests[])(void) = {
-		test_masq,	    test_masq_echo,	test_icmp_errors,  test_masq_frags,
-		test_keep_source,   test_hairpin,	test_pmtu,	   test_sweeper_unarmed,
-		test_sweeper_armed, test_sweeper_clock, test_sweeper_boot, NULL,
+		test_masq,
+		test_masq_as,
+		test_masq_echo,
+		test_icmp_errors,
+		test_masq_frags,
+		test_keep_source,
+		test_hairpin,
+		test_pmtu,
+		test_sweeper_unarmed,
+		test_sweeper_armed,
+		test_sweeper_clock,
+		test_sweeper_boot,
+		NULL, /* the list's end: one entry a line */
 	};
 	static const struct fixture fx = {
 		.netns_what = "private network namespace with pub0, bk0, lan0, pub1, routes and "

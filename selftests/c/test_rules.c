@@ -58,7 +58,8 @@ static int same_rule(const struct xm_rule *a, const struct xm_rule *b)
 	return strcmp(a->ifname, b->ifname) == 0 && a->local_addr == b->local_addr &&
 	       a->proto == b->proto && a->from_lo == b->from_lo && a->from_hi == b->from_hi &&
 	       a->to_addr == b->to_addr && a->to_lo == b->to_lo && a->to_hi == b->to_hi &&
-	       a->flags == b->flags;
+	       a->flags == b->flags && a->as.n == b->as.n &&
+	       memcmp(a->as.addr, b->as.addr, sizeof(a->as.addr)) == 0;
 }
 
 /* ---- valid input ------------------------------------------------------- */
@@ -200,6 +201,28 @@ static void test_masquerade(void)
 	xm_ruleset_free(&rs);
 }
 
+/* `as ADDR[,ADDR...]` on forwards and masquerades. */
+static void test_as_lists(void)
+{
+	static const char t[] = "forward eth0 tcp 8080 to 198.18.8.2:80 as 198.18.0.1,198.18.0.3\n"
+				"masquerade 198.19.0.0/16 out eth0 as 192.0.2.1\n";
+	struct xm_ruleset rs;
+	char buf[256];
+
+	if (!tap_ok(parse_ok(t, strlen(t), &rs, "as"), "as: lists on a forward and a masquerade"))
+		return;
+	tap_ok(rs.rules[0].as.n == 2 && rs.rules[0].as.addr[0] == ip("198.18.0.1") &&
+		       rs.rules[0].as.addr[1] == ip("198.18.0.3") && rs.rules[0].as.col == 43,
+	       "as: forward's list in the file's order, column 43");
+	tap_ok(rs.masqs[0].as.n == 1 && rs.masqs[0].as.addr[0] == ip("192.0.2.1"), "as: "
+										   "masquerade's "
+										   "list");
+	xm_masq_format(&rs.masqs[0], buf, sizeof(buf));
+	tap_ok(strcmp(buf, "masquerade 198.19.0.0/16 out eth0 as 192.0.2.1") == 0,
+	       "as: masquerade's canonical form '%s'", buf);
+	xm_ruleset_free(&rs);
+}
+
 static void test_settings(void)
 {
 	static const char t[] = "set conntrack-max 1024\n"
@@ -297,6 +320,9 @@ static void test_round_trip(void)
 		"forward eth3 udp 65535 to 127.0.0.1:1 allow-special",
 		("forward lo1:192.0.2.255 tcp 9-10 to 10.0.0.1:20-21 "
 		 "allow-special keep-source"),
+		"forward eth0 tcp 80 to 10.0.0.1 as 192.0.2.1,192.0.2.5",
+		("forward eth0 tcp 81 to 10.0.0.1 allow-special as 1.1.1.1,2.2.2.2,3.3.3.3,"
+		 "4.4.4.4,5.5.5.5,6.6.6.6,7.7.7.7,255.255.255.255"),
 	};
 	int all = 1;
 
@@ -322,7 +348,7 @@ static void test_round_trip(void)
 		xm_ruleset_free(&a);
 	}
 	tap_ok(all, "canonical form round-trips: parse -> format -> parse "
-		    "gives the same rule (7 rules, 15-char iface)");
+		    "gives the same rule (9 rules, 15-char iface, as lists of 2 and 8)");
 }
 
 static void test_format_small_buffer(void)
@@ -487,7 +513,7 @@ static void test_bad_forward_shape(void)
 	    "a destination range of another length");
 	bad("forward eth0 tcp 80 to 10.0.0.1 extra\n",
 	    FN ":1:33: unexpected 'extra' after the rule (expected "
-	       "keep-source or allow-special)",
+	       "keep-source, allow-special or as)",
 	    "an unknown option");
 	bad("forward eth0 tcp 80 to 10.0.0.1 keep-source keep-source\n",
 	    FN ":1:45: duplicate option 'keep-source' (expected each option "
@@ -565,11 +591,48 @@ static void test_bad_overlap(void)
 	    "the same port twice on a local address");
 }
 
+static void test_bad_as(void)
+{
+	bad("forward eth0 tcp 80 to 10.0.0.1 as\n",
+	    FN ":1:35: missing addresses after 'as' (expected as ADDR[,ADDR...] such as as "
+	       "192.0.2.1,192.0.2.5)",
+	    "'as' without addresses");
+	bad("forward eth0 tcp 80 to 10.0.0.1 as 192.0.2.1,,192.0.2.2\n",
+	    FN ":1:46: invalid address '' after 'as' (expected as ADDR[,ADDR...] such as as "
+	       "192.0.2.1,192.0.2.5)",
+	    "an empty address in an 'as' list");
+	bad("forward eth0 tcp 80 to 10.0.0.1 as 192.0.2.1,\n",
+	    FN ":1:46: invalid address '' after 'as' (expected as ADDR[,ADDR...] such as as "
+	       "192.0.2.1,192.0.2.5)",
+	    "a trailing comma in an 'as' list");
+	bad("forward eth0 tcp 80 to 10.0.0.1 as 192.0.2.300\n",
+	    FN ":1:36: invalid address '192.0.2.300' after 'as' (expected as ADDR[,ADDR...] "
+	       "such as as 192.0.2.1,192.0.2.5)",
+	    "a bad address in an 'as' list");
+	bad("forward eth0 tcp 80 to 10.0.0.1 as 192.0.2.1,192.0.2.1\n",
+	    FN ":1:46: address 192.0.2.1 twice after 'as' (expected each once)",
+	    "an address twice in an 'as' list");
+	bad("forward eth0 tcp 80 to 10.0.0.1 as 1.0.0.1,1.0.0.2,1.0.0.3,1.0.0.4,1.0.0.5,1.0.0.6,"
+	    "1.0.0.7,1.0.0.8,1.0.0.9\n",
+	    FN ":1:100: more than 8 addresses after 'as' (expected at most 8)",
+	    "nine addresses after 'as'");
+	bad("forward eth0 tcp 80 to 10.0.0.1 as 192.0.2.1 as 192.0.2.2\n",
+	    FN ":1:46: duplicate option 'as' (expected each option at most once)",
+	    "two 'as' lists");
+	bad("forward eth0 tcp 80 to 10.0.0.1 keep-source as 192.0.2.1\n",
+	    FN ":1:48: 'as' and keep-source exclude each other (keep-source sends the client's "
+	       "own address; drop one)",
+	    "'as' with keep-source");
+	bad("masquerade 10.0.0.0/8 out eth0 as 192.0.2.1 extra\n",
+	    FN ":1:45: unexpected 'extra' after the rule (expected as or end of line)",
+	    "a word after a masquerade's 'as' list");
+}
+
 static void test_bad_masquerade(void)
 {
 	bad("masquerade\n",
 	    FN ":1:11: missing prefix (expected: masquerade PREFIX/LEN out "
-	       "IFACE)",
+	       "IFACE [as ADDR[,ADDR...]])",
 	    "masquerade without a prefix");
 	bad("masquerade 10.0.0.1/16 out eth0\n",
 	    FN ":1:12: prefix 10.0.0.1/16 has host bits set (expected "
@@ -589,14 +652,14 @@ static void test_bad_masquerade(void)
 	    "a short prefix address");
 	bad("masquerade 10.0.0.0/8 via eth0\n",
 	    FN ":1:23: missing 'out' before 'via' (expected: masquerade "
-	       "PREFIX/LEN out IFACE)",
+	       "PREFIX/LEN out IFACE [as ADDR[,ADDR...]])",
 	    "a wrong word for 'out'");
 	bad("masquerade 10.0.0.0/8 out\n",
 	    FN ":1:26: missing interface (expected: masquerade PREFIX/LEN out "
-	       "IFACE)",
+	       "IFACE [as ADDR[,ADDR...]])",
 	    "masquerade without an interface");
 	bad("masquerade 10.0.0.0/8 out eth0 eth1\n",
-	    FN ":1:32: unexpected 'eth1' after the rule (expected end of "
+	    FN ":1:32: unexpected 'eth1' after the rule (expected as or end of "
 	       "line)",
 	    "words after a masquerade");
 	bad("masquerade 10.0.0.0/8 out eth0:1\n",
@@ -720,7 +783,7 @@ static void test_bad_long(void)
 	memcpy(t, "forward eth0 tcp 80 to 10.0.0.1 ", 32);
 	snprintf(want, sizeof(want),
 		 FN ":1:33: unexpected '%.40s...' after "
-		    "the rule (expected keep-source or allow-special)",
+		    "the rule (expected keep-source, allow-special or as)",
 		 t + 32);
 	bad_n(t, n + 5, want, "a 1 MiB option word");
 	free(t);
@@ -886,6 +949,8 @@ int main(void)
 	test_bad_settings();
 	test_bad_bytes();
 	test_bad_long();
+	test_as_lists();
+	test_bad_as();
 	test_limits();
 	test_files();
 	test_small_err_buffer();

@@ -177,6 +177,43 @@ check_port_choice() {
 		"router's GET /whoami: $out" "pass_router_port $n0 -> $n1" "flow: $(flow_state 40005)"
 }
 
+# check_as_list MODE: a forward with `as` two of eth2's addresses and a
+# 16-port range: 40 UDP flows whose client ports cannot be kept spread
+# over both addresses (a forward picks one at random per flow), each
+# holding at most its 16 ports, the rest refused; stats, diff and the
+# refusal of an address the router does not have.
+check_as_list() {
+	local mode=$1 out rc n0 n1 a1 a2 rules="$XM_TMP/as-$1.conf"
+	ip -n "$NS_R" addr add 198.18.0.3/24 dev eth2
+	printf '%s\nforward eth0 udp 6000 to %s:5000 as %s,198.18.0.3\nset port-range 20000-20015\n' \
+		"$XM_RULES" "$B_ADDR" "$R_ADDR2" >"$rules"
+	out=$(xm apply "$rules" 2>&1 && xm conntrack flush 2>&1)
+	tap_result $? "$mode: as: a forward with two addresses applies (flows flushed)" "$out"
+	n0=$(counter drop_no_port)
+	: >"$BACKEND_LOG/udp.log"
+	out=$(pyrun "$NS_C0" 15 ports.py udp-many --src $C0_SRC --sports 40100-40139 "$R_ADDR0" 6000 2>&1)
+	n1=$(counter drop_no_port)
+	a1=$(grep -c "^$R_ADDR2:" "$BACKEND_LOG/udp.log")
+	a2=$(grep -c "^198.18.0.3:" "$BACKEND_LOG/udp.log")
+	[ "$a1" -ge 1 ] && [ "$a2" -ge 1 ] && [ "$a1" -le 16 ] && [ "$a2" -le 16 ] &&
+		[ "$out" = $((a1 + a2)) ] && [ "$out" -gt 16 ] && [ $((n1 - n0)) = $((40 - out)) ]
+	tap_result $? "$mode: as: 40 flows over two addresses of 16 ports: $out through ($a1 + $a2), the rest refused" \
+		"answered: $out" "backend saw $R_ADDR2 $a1 times, 198.18.0.3 $a2 times" \
+		"drop_no_port +$((n1 - n0))"
+	out=$(xm stats 2>&1)
+	grep -q "forward eth0 udp 6000 to $B_ADDR:5000 as $R_ADDR2,198.18.0.3" <<<"$out"
+	tap_result $? "$mode: as: stats shows the rule with its list" "$out"
+	sed -i "s/ as $R_ADDR2,198.18.0.3/ as 198.18.0.3/" "$rules"
+	out=$(xm apply --diff "$rules" 2>&1)
+	grep -qF "~ forward eth0 udp 6000 to $B_ADDR:5000 as $R_ADDR2,198.18.0.3 => forward eth0 udp 6000 to $B_ADDR:5000 as 198.18.0.3" <<<"$out"
+	tap_result $? "$mode: as: apply --diff shows the list's change" "$out"
+	sed -i "s/ as 198.18.0.3/ as 198.18.0.9/" "$rules"
+	out=$(xm apply "$rules" 2>&1)
+	rc=$?
+	[ $rc = 2 ] && grep -q "198.18.0.9 is not an address of this router" <<<"$out"
+	tap_result $? "$mode: as: an address the router lacks is refused, nothing applied (exit $rc)" "$out"
+}
+
 for mode in xdp:gro tc:plain; do
 	router=${mode%%:*} variant=${mode#*:}
 	diag "==== port choice, xmasq $router, $variant veth peers"
@@ -189,6 +226,7 @@ for mode in xdp:gro tc:plain; do
 	router_xmasq_vars
 	tap_check "xmasq router set up ($router mode)" router_xmasq_up "$router"
 	check_port_choice "xmasq $router"
+	check_as_list "xmasq $router"
 	topo_down
 done
 

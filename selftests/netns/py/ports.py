@@ -6,6 +6,9 @@
                                              send from IP:P, print the reply
   ports.py hold tcp|udp ADDR PORT            listen (TCP) or bind (UDP) on
                                              ADDR:PORT until killed
+  ports.py udp-many --src IP --sports LO-HI HOST PORT
+                                             one datagram from each port, print
+                                             how many were answered
   ports.py closed --src IP --sport P HOST PORT
                                              open a TCP connection from IP:P
                                              and close it first (the client's
@@ -55,6 +58,26 @@ def udp(a):
     print(data.decode())
 
 
+def udp_many(a):
+    lo, hi = (int(x) for x in a.sports.split("-"))
+    socks = []
+    for port in range(lo, hi + 1):
+        s = bound(socket.SOCK_DGRAM, a.src, port)
+        s.sendto(b"many-%d" % port, (a.host, a.port))
+        socks.append(s)
+    answered = 0
+    deadline = time.time() + a.timeout
+    for s in socks:
+        s.settimeout(max(0.05, deadline - time.time()))
+        try:
+            s.recvfrom(65535)
+            answered += 1
+        except socket.timeout:
+            pass
+        s.close()
+    print(answered)
+
+
 def hold(a):
     kind = socket.SOCK_STREAM if a.proto == "tcp" else socket.SOCK_DGRAM
     s = bound(kind, a.addr, a.port)
@@ -89,6 +112,12 @@ def main():
         sub.choices[name].add_argument("host")
         sub.choices[name].add_argument("port", type=int)
     sub.choices["udp"].add_argument("payload")
+    p = sub.add_parser("udp-many")
+    p.add_argument("--src", default="")
+    p.add_argument("--sports", required=True)
+    p.add_argument("--timeout", type=float, default=3.0)
+    p.add_argument("host")
+    p.add_argument("port", type=int)
     p = sub.add_parser("hold")
     p.add_argument("proto", choices=["tcp", "udp"])
     p.add_argument("addr")
@@ -96,7 +125,8 @@ def main():
     p.add_argument("--timeout", type=float, default=120.0)
     a = ap.parse_args()
     try:
-        {"whoami": whoami, "udp": udp, "hold": hold, "closed": closed}[a.op](a)
+        {"whoami": whoami, "udp": udp, "udp-many": udp_many, "hold": hold,
+         "closed": closed}[a.op](a)
     except Exception as e:  # the shell test reads the message
         print("%s: %s" % (type(e).__name__, e))
         return 1
