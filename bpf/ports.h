@@ -169,8 +169,12 @@ static __always_inline int xm_alloc_port(void *ctx, struct xm_flow_key *rkey, in
 	if (!keep_port && xm_router_socket(ctx, rkey))
 		how |= XM_PORT_ROUTER_SOCK;
 	rc = xm_ct_claim_port(xm_key_w0(rkey), xm_key_w1(rkey), how);
-	if (rc < 0)
-		return rc == XM_PORT_ERR_FULL ? XM_C_DROP_CT_FULL : XM_C_DROP_NO_PORT;
+	if (rc == XM_PORT_ERR_FULL)
+		return XM_C_DROP_CT_FULL;
+	if (rc < 0) {
+		xm_count_port_exhausted(xm_key_w0(rkey), xm_key_w1(rkey));
+		return XM_C_DROP_NO_PORT;
+	}
 	*idx = (__u32)rc;
 	s = bpf_map_lookup_elem(&flows, idx);
 	if (!s)
