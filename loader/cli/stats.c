@@ -41,7 +41,7 @@ static void sleep_until(double until)
 }
 
 /* A walk of the whole flow table for the ports in use: at most this often
- * whatever the --watch interval (16 MB at the default conntrack-max). */
+ * whatever the --watch interval (56 MB at the default conntrack-max). */
 #define PORT_USE_EVERY_S 1.0
 
 static int watch(struct xm_handle *h, double interval, int json, char *err, size_t errlen)

@@ -191,7 +191,7 @@ struct xm_port_use {
 /* Ports a new flow of proto may get at a peer (its group's capacity). */
 uint32_t xm_port_capacity(const struct xm_config *cfg, uint8_t proto);
 /* Groups and the busiest of them from a mapped flow table (reads every
- * slot: 16 MB at the default conntrack-max, a few ms). */
+ * slot: 56 MB at the default conntrack-max, about 10 ms). */
 int xm_port_use_scan(const struct xm_ct_table *t, const struct xm_config *cfg,
 		     struct xm_port_use *pu, char *err, size_t errlen);
 /* The router's groups and its exhausted peers; free with xm_port_use_free. */
