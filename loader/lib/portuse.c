@@ -208,6 +208,8 @@ static int read_exhausted(struct xm_handle *h, struct xm_port_use *pu, char *err
 	/* The data plane's clock: bpf_ktime_get_coarse_ns(). */
 	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
 	now = (uint32_t)ts.tv_sec;
+	if (fd < 0)
+		return 0; /* attached by a build without the map (xm_open) */
 	pu->exhausted = calloc(XM_MAX_PORT_EXHAUSTED, sizeof(*pu->exhausted));
 	if (!pu->exhausted) {
 		snprintf(err, errlen, "%s/port_exhausted: out of memory reading it", h->pin_dir);

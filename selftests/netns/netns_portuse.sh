@@ -13,7 +13,9 @@
 #    drop_no_port, and the exhausted peer with as many drops everywhere
 #    (text, JSON, xmasq_port_exhausted_drops_total); the Prometheus text
 #    passes py/promcheck.py and promtool check metrics;
-#  - stats --watch --json carries the ports too.
+#  - stats --watch --json carries the ports too;
+#  - a router attached by a build without the map port_exhausted: status
+#    works without it, and attach again adds it, flows kept.
 #
 # TAP output; exit 1 when a check fails. Env: XMASQ, PROMTOOL (empty: skip it).
 . "$(dirname "$0")/lib.sh"
@@ -160,5 +162,16 @@ print(n)' "$XM_TMP/watch.jsonl" $BPORT 2>&1)
 rc=1
 [ "$lines" -ge 4 ] && [ "$good" = "$lines" ] && rc=0
 tap_result $rc "stats --watch 0.2 --json: every line carries the ports in use ($lines lines)" "good: $good; $(head -c 600 "$XM_TMP/watch.jsonl")"
+
+# ---- 5. a router attached by a build without port_exhausted ---------------------
+rm -f "$XM_PIN/port_exhausted"
+xm status >"$XM_TMP/status.txt" 2>&1
+rc=$?
+grep -q "^port use    2 peers; busiest $R_ADDR2 -> $B_ADDR:$BPORT/tcp 16 of 16" "$XM_TMP/status.txt" &&
+	! grep -q '^drop_no_port' "$XM_TMP/status.txt" || rc=1
+tap_result $rc "status without the map port_exhausted (an older build's router): exit 0, the ports in use, no exhausted peers" 	"$(cat "$XM_TMP/status.txt")"
+xm attach eth0 eth1 eth2 >"$XM_TMP/reattach.log" 2>&1 && test -e "$XM_PIN/port_exhausted" &&
+	[ "$(tcp_group <(xm status --json))" = "16 16 1.0" ]
+tap_result $? "attach again pins port_exhausted and keeps the flows (16 of 16)" "$(cat "$XM_TMP/reattach.log")"
 
 tap_done
