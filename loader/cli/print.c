@@ -79,6 +79,7 @@ static void group_use(FILE *o, const struct xm_port_group *g)
 void xm_print_port_use_text(FILE *o, const struct xm_port_use *pu, int table)
 {
 	char a[INET_ADDRSTRLEN], peer[48], n1[32];
+	size_t shown = table ? XM_PORT_USE_BUSIEST : 3; /* exhausted peers */
 
 	if (!pu)
 		return;
@@ -110,13 +111,16 @@ void xm_print_port_use_text(FILE *o, const struct xm_port_use *pu, int table)
 	if (pu->over_warn > pu->n_busiest)
 		fprintf(o, "WARNING     %lu more peers above %.0f %%\n",
 			pu->over_warn - pu->n_busiest, 100 * XM_PORT_USE_WARN);
-	for (size_t i = 0; i < pu->n_exhausted && i < (table ? XM_PORT_USE_BUSIEST : 3); i++) {
+	for (size_t i = 0; i < pu->n_exhausted && i < shown; i++) {
 		const struct xm_port_exhaustion *e = &pu->exhausted[i];
 
 		fprintf(o, "drop_no_port %s via %s: %s (last %u s ago)\n",
 			peer_str(&e->peer, peer, sizeof(peer)), ip_str(e->peer.addr, a),
 			thousands(n1, sizeof(n1), e->drops), e->ago_s);
 	}
+	if (pu->n_exhausted > shown)
+		fprintf(o, "drop_no_port %zu more peers (--json lists them all)\n",
+			pu->n_exhausted - shown);
 }
 
 void xm_print_port_use_json(FILE *o, const struct xm_port_use *pu)
