@@ -137,4 +137,12 @@ struct {
 	__type(value, __u32);
 } sweep_groups SEC(".maps");
 
+/* Which peers ran out of masquerade ports (bpf/ports.h). */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, XM_MAX_PORT_EXHAUSTED);
+	__type(key, struct xm_port_peer);
+	__type(value, struct xm_port_exhausted);
+} port_exhausted SEC(".maps");
+
 #endif

@@ -74,11 +74,11 @@ __noinline int xm_ct_remove_flow(__u64 w0, __u64 w1, __u32 any)
  * same way; a late segment of the old connection is dropped by
  * xm_tcp_guard, not translated into the new one). Global: called in the
  * port search's loop. */
-__noinline int xm_ct_claim_reply(__u64 w0, __u64 w1)
+__noinline int xm_ct_claim_reply(__u64 w0, __u64 w1, __u32 reclaim)
 {
 	int rc = xm_ct_claim(w0, w1);
 
-	if (rc != XM_CT_ERR_EXIST || xm_ct_remove_flow(w0, w1, 0))
+	if (rc != XM_CT_ERR_EXIST || !reclaim || xm_ct_remove_flow(w0, w1, 0))
 		return rc;
 	rc = xm_ct_claim(w0, w1);
 	if (rc >= 0)
@@ -160,9 +160,9 @@ __noinline __u32 xm_addr_set_pick(__u32 rule_id, __u32 seed)
 
 /* Claims the reply entry's slot on one address: (w0, w1) is the reply key
  * with the client's address and port. Tries that port (see above), then,
- * unless XM_PORT_KEEP, up to XM_PORT_PROBES ports
- * of the range: from a random start in random odd steps, so no port is
- * tried twice and a range of up to XM_PORT_PROBES ports is tried whole (a
+ * unless XM_PORT_KEEP, up to XM_PORT_PROBES ports of the range (the
+ * second half may take a closed flow's): from a random start in random
+ * odd steps, so a range of up to XM_PORT_PROBES ports is tried whole (a
  * small range's last free port is found, not missed by chance). Returns
  * the slot (its key holds the port), or XM_PORT_ERR_*. Global: the loop
  * is verified once, and the choice adds no paths to the packet's. The
@@ -189,11 +189,16 @@ __noinline int xm_ct_claim_port(__u64 w0, __u64 w1, __u32 how)
 		shi = shi > hi ? hi : shi;
 		skip = shi - slo + 1;
 	}
+	/* Free ports first, the ports of closed flows only in the second half
+	 * of the search (or for keep-source, which has no other): the backend
+	 * may still hold a closed connection's tuple in TIME_WAIT, and refuses
+	 * a new SYN on it unless its sequence or timestamp happens to be
+	 * higher. */
 	if ((how & XM_PORT_KEEP) || proto == IPPROTO_ICMP ||
 	    (!(how & XM_PORT_ROUTER_SOCK) &&
 	     (proto == IPPROTO_TCP || !cfg->local_port_hi || own < cfg->local_port_lo ||
 	      own > cfg->local_port_hi))) {
-		rc = xm_ct_claim_reply(w0, w1);
+		rc = xm_ct_claim_reply(w0, w1, how & XM_PORT_KEEP);
 		if (rc >= 0)
 			return rc;
 		if (rc != XM_CT_ERR_EXIST)
@@ -212,7 +217,8 @@ __noinline int xm_ct_claim_port(__u64 w0, __u64 w1, __u32 how)
 			port += skip;
 		rc = xm_ct_claim_reply(
 			w0,
-			xm_w1_with_ports(w1, proto == IPPROTO_ICMP ? port : XM_W1_SPORT(w1), port));
+			xm_w1_with_ports(w1, proto == IPPROTO_ICMP ? port : XM_W1_SPORT(w1), port),
+			i >= XM_PORT_PROBES / 2);
 		if (rc >= 0)
 			return rc;
 		if (rc != XM_CT_ERR_EXIST)
@@ -236,8 +242,12 @@ static __always_inline int xm_alloc_port(void *ctx, struct xm_flow_key *rkey, in
 	if (!keep_port && xm_router_socket(ctx, rkey))
 		how |= XM_PORT_ROUTER_SOCK;
 	rc = xm_ct_claim_port(w0, w1, how);
-	if (rc < 0)
-		return rc == XM_PORT_ERR_FULL ? XM_C_DROP_CT_FULL : XM_C_DROP_NO_PORT;
+	if (rc == XM_PORT_ERR_FULL)
+		return XM_C_DROP_CT_FULL;
+	if (rc < 0) {
+		xm_count_port_exhausted(w0, w1);
+		return XM_C_DROP_NO_PORT;
+	}
 	*idx = (__u32)rc;
 	s = bpf_map_lookup_elem(&flows, idx);
 	if (!s)

@@ -1,11 +1,13 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
-/* Counting: the global counters (ids in xmasq_abi.h), and per flow, per
- * interface and per rule packets and bytes. */
+/* Counting: the global counters (ids in xmasq_abi.h), per flow, per
+ * interface and per rule packets and bytes, and the peers that ran out
+ * of masquerade ports. */
 #ifndef XMASQ_BPF_STATS_H
 #define XMASQ_BPF_STATS_H
 
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
+#include <linux/in.h>
 #include "xmasq_abi.h"
 #include "maps.h"
 
@@ -53,6 +55,36 @@ static __always_inline void xm_account(struct xm_flow *f, __u64 len, int by_xdp)
 		rs->packets[dir & 1]++;
 		rs->bytes[dir & 1] += len;
 	}
+}
+
+/* Records in port_exhausted that a new flow with reply key (w0, w1) got
+ * no port: drop_no_port alone does not say which backend ran out. Rare
+ * (the flow is dropped anyway), so a map update is fine; global: adds no
+ * paths to the packet's. The clock is the one conntrack list reads. */
+__noinline int xm_count_port_exhausted(__u64 w0, __u64 w1)
+{
+	union xm_ct_words u = { .w = { w0, w1 } };
+	struct xm_port_peer k = {
+		.peer = u.key.saddr,
+		.addr = u.key.daddr,
+		.peer_port = u.key.proto == IPPROTO_ICMP ? 0 : u.key.sport,
+		.proto = u.key.proto,
+	};
+	struct xm_port_exhausted first = { .drops = 1 }, *v;
+	__u32 now = (__u32)(bpf_ktime_get_coarse_ns() / 1000000000ull);
+
+	v = bpf_map_lookup_elem(&port_exhausted, &k);
+	if (!v) {
+		first.last_s = now;
+		if (!bpf_map_update_elem(&port_exhausted, &k, &first, BPF_NOEXIST))
+			return 0;
+		v = bpf_map_lookup_elem(&port_exhausted, &k); /* another CPU's */
+		if (!v)
+			return -1;
+	}
+	__sync_fetch_and_add(&v->drops, 1);
+	v->last_s = now;
+	return 0;
 }
 
 #endif

@@ -57,7 +57,8 @@
 	X(IFACE_SLOTS, iface_slots)   \
 	X(IFACE_INDEX, iface_index)   \
 	X(SWEEP_GROUPS, sweep_groups) \
-	X(ADDR_SETS, addr_sets)
+	X(ADDR_SETS, addr_sets)       \
+	X(PORT_EXHAUSTED, port_exhausted)
 
 #define XM_MAP_ENUM(id, name) XM_MAP_##id,
 enum xm_map_id { XM_MAP_LIST(XM_MAP_ENUM) XM_MAP_MAX };
@@ -492,6 +493,30 @@ struct xm_frag_key {
 struct xm_frag_value {
 	struct xm_flow_key flow; /* the flow entry the first fragment used */
 	__u32 created_s;
+};
+
+/* ---- masquerade port exhaustion: LRU hash "port_exhausted" ---------------
+ * One entry per peer a new flow found no free masquerade port for (counter
+ * drop_no_port), so that status can say which backend ran out. A peer is
+ * what a flow's reply key shares with every other flow that competes for
+ * the same ports: protocol, peer address and port (the backend, or the
+ * destination of a masqueraded host; 0 for ICMP echo, whose ids are shared
+ * by the whole address) and the masquerade address. LRU: peers quiet for
+ * long give way to new ones. */
+#define XM_MAX_PORT_EXHAUSTED 1024
+
+struct xm_port_peer {
+	__be32 peer; /* backend or destination address */
+	__be32 addr; /* masquerade address */
+	__be16 peer_port;
+	__u8 proto;
+	__u8 _pad;
+};
+
+struct xm_port_exhausted {
+	__u64 drops;  /* new flows refused for want of a port */
+	__u32 last_s; /* CLOCK_MONOTONIC_COARSE seconds of the last one */
+	__u32 _pad;
 };
 
 #endif /* XMASQ_ABI_H */

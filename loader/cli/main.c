@@ -65,7 +65,13 @@ static int run_status(const struct cli_global *g, void *opts, int argc, char **a
 		return cli_fail(rc, err, NULL);
 	rc = xm_snapshot_read(&h, &s, err, sizeof(err));
 	if (rc == 0) {
-		xm_print_status(stdout, &h, &s, o->json);
+		struct xm_port_use pu;
+
+		rc = xm_port_use_read(&h, &pu, err, sizeof(err));
+		if (rc == 0) {
+			xm_print_status(stdout, &h, &s, &pu, o->json);
+			xm_port_use_free(&pu);
+		}
 		xm_snapshot_free(&s);
 	}
 	xm_close(&h);
@@ -81,7 +87,9 @@ const struct cli_command cli_cmd_status = {
 	.name = "status",
 	.summary = "interfaces, modes, program ids, usage",
 	.description = "Managed interfaces, attach modes, program ids, XDP or tc transmit "
-		       "path, rule and conntrack usage, and the expiry sweep.",
+		       "path, rule and conntrack usage, the expiry sweep, and masquerade ports "
+		       "in use per masquerade address and peer (the busiest, a WARNING above 80 % "
+		       "of a peer's ports, the peers that ran out: drop_no_port).",
 	.options = status_options,
 	.opts = &(struct status_opts){ 0 },
 	.run = run_status,

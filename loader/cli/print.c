@@ -30,6 +30,131 @@ static void json_str(FILE *o, const char *s)
 	fputc('"', o);
 }
 
+/* 12345678 -> "12,345,678": port counts are read at a glance. */
+static const char *thousands(char *buf, size_t len, unsigned long long v)
+{
+	char digits[24];
+	size_t n = (size_t)snprintf(digits, sizeof(digits), "%llu", v), o = 0;
+
+	for (size_t i = 0; i < n && o + 2 < len; i++) {
+		if (i && (n - i) % 3 == 0)
+			buf[o++] = ',';
+		buf[o++] = digits[i];
+	}
+	buf[o] = 0;
+	return buf;
+}
+
+static const char *proto_name(__u8 proto)
+{
+	return proto == 6 ? "tcp" : proto == 17 ? "udp" : proto == 1 ? "icmp" : "?";
+}
+
+/* "198.18.0.2:80/tcp" (ICMP: "198.18.0.2/icmp"). */
+static const char *peer_str(const struct xm_port_peer *p, char *buf, size_t len)
+{
+	char a[INET_ADDRSTRLEN];
+
+	if (p->proto == 1)
+		snprintf(buf, len, "%s/%s", ip_str(p->peer, a), proto_name(p->proto));
+	else
+		snprintf(buf, len, "%s:%u/%s", ip_str(p->peer, a), ntohs(p->peer_port),
+			 proto_name(p->proto));
+	return buf;
+}
+
+/* "13 of 16 (81 %)", and the flows on kept client ports outside the
+ * range, which take nothing from the capacity. */
+static void group_use(FILE *o, const struct xm_port_group *g)
+{
+	char n1[32], n2[32];
+
+	fprintf(o, "%s of %s (%.0f %%)", thousands(n1, sizeof(n1), g->in_range),
+		thousands(n2, sizeof(n2), g->capacity), 100.0 * g->share);
+	if (g->in_use > g->in_range)
+		fprintf(o, " + %s on kept client ports outside the range",
+			thousands(n1, sizeof(n1), g->in_use - g->in_range));
+}
+
+void xm_print_port_use_text(FILE *o, const struct xm_port_use *pu, int table)
+{
+	char a[INET_ADDRSTRLEN], peer[48], n1[32];
+	size_t shown = table ? XM_PORT_USE_BUSIEST : 3; /* exhausted peers */
+
+	if (!pu)
+		return;
+	fprintf(o, "port use    %lu peer%s", pu->groups, pu->groups == 1 ? "" : "s");
+	if (pu->n_busiest) {
+		fprintf(o, "; busiest %s -> %s ", ip_str(pu->busiest[0].peer.addr, a),
+			peer_str(&pu->busiest[0].peer, peer, sizeof(peer)));
+		group_use(o, &pu->busiest[0]);
+	}
+	fputc('\n', o);
+	for (size_t i = table ? 1 : pu->n_busiest; i < pu->n_busiest; i++) {
+		fprintf(o, "            %s -> %s ", ip_str(pu->busiest[i].peer.addr, a),
+			peer_str(&pu->busiest[i].peer, peer, sizeof(peer)));
+		group_use(o, &pu->busiest[i]);
+		fputc('\n', o);
+	}
+	for (size_t i = 0; i < pu->n_busiest; i++) {
+		const struct xm_port_group *g = &pu->busiest[i];
+
+		if (g->share <= XM_PORT_USE_WARN)
+			break;
+		fprintf(o,
+			"WARNING     %s -> %s uses %.0f %% of its masquerade ports: new flows "
+			"are refused (drop_no_port) as it nears 100 %%; widen `set port-range` "
+			"or spread the load over more backends\n",
+			ip_str(g->peer.addr, a), peer_str(&g->peer, peer, sizeof(peer)),
+			100.0 * g->share);
+	}
+	if (pu->over_warn > pu->n_busiest)
+		fprintf(o, "WARNING     %lu more peers above %.0f %%\n",
+			pu->over_warn - pu->n_busiest, 100 * XM_PORT_USE_WARN);
+	for (size_t i = 0; i < pu->n_exhausted && i < shown; i++) {
+		const struct xm_port_exhaustion *e = &pu->exhausted[i];
+
+		fprintf(o, "drop_no_port %s via %s: %s (last %u s ago)\n",
+			peer_str(&e->peer, peer, sizeof(peer)), ip_str(e->peer.addr, a),
+			thousands(n1, sizeof(n1), e->drops), e->ago_s);
+	}
+	if (pu->n_exhausted > shown)
+		fprintf(o, "drop_no_port %zu more peers (--json lists them all)\n",
+			pu->n_exhausted - shown);
+}
+
+void xm_print_port_use_json(FILE *o, const struct xm_port_use *pu)
+{
+	char a[INET_ADDRSTRLEN], b[INET_ADDRSTRLEN];
+
+	if (!pu)
+		return;
+	fprintf(o, "\"ports\":{\"peers\":%lu,\"over_warn\":%lu,\"busiest\":[", pu->groups,
+		pu->over_warn);
+	for (size_t i = 0; i < pu->n_busiest; i++) {
+		const struct xm_port_group *g = &pu->busiest[i];
+
+		fprintf(o,
+			"%s{\"proto\":\"%s\",\"addr\":\"%s\",\"peer\":\"%s\",\"port\":%u,"
+			"\"in_use\":%u,\"in_range\":%u,\"capacity\":%u,\"share\":%.4f}",
+			i ? "," : "", proto_name(g->peer.proto), ip_str(g->peer.addr, a),
+			ip_str(g->peer.peer, b), ntohs(g->peer.peer_port), g->in_use, g->in_range,
+			g->capacity, g->share);
+	}
+	fprintf(o, "],\"exhausted\":[");
+	for (size_t i = 0; i < pu->n_exhausted; i++) {
+		const struct xm_port_exhaustion *e = &pu->exhausted[i];
+
+		fprintf(o,
+			"%s{\"proto\":\"%s\",\"addr\":\"%s\",\"peer\":\"%s\",\"port\":%u,"
+			"\"drops\":%llu,\"last_s_ago\":%u}",
+			i ? "," : "", proto_name(e->peer.proto), ip_str(e->peer.addr, a),
+			ip_str(e->peer.peer, b), ntohs(e->peer.peer_port),
+			(unsigned long long)e->drops, e->ago_s);
+	}
+	fprintf(o, "]}");
+}
+
 const char *xm_iface_mode_name(const struct xm_iface *i)
 {
 	if (i->flags & XM_IFACE_XDP_GENERIC)
@@ -54,7 +179,8 @@ static const char *tx_path_reason(const struct xm_iface *i)
 	       "sent by tc";
 }
 
-void xm_print_status(FILE *o, const struct xm_handle *h, const struct xm_snapshot *s, int json)
+void xm_print_status(FILE *o, const struct xm_handle *h, const struct xm_snapshot *s,
+		     const struct xm_port_use *pu, int json)
 {
 	char a[INET_ADDRSTRLEN];
 
@@ -80,10 +206,15 @@ void xm_print_status(FILE *o, const struct xm_handle *h, const struct xm_snapsho
 		fprintf(o,
 			"],\"rules\":%zu,\"rule_ports\":%lu,\"flows\":%lu,\"flows_max\":%lu,"
 			"\"port_range\":\"%u-%u\",\"expiry\":{\"walks\":%llu,\"last_walk_ns\":%u,"
-			"\"last_walk_entries\":%u,\"flows_expired\":%llu}}\n",
+			"\"last_walk_entries\":%u,\"flows_expired\":%llu}",
 			s->n_rules, s->rule_ports, s->flows, s->flows_max, s->config.port_lo,
 			s->config.port_hi, (unsigned long long)s->sweep.runs, s->sweep.last_walk_ns,
 			s->sweep.seen, (unsigned long long)s->sweep.expired);
+		if (pu) {
+			fputc(',', o);
+			xm_print_port_use_json(o, pu);
+		}
+		fprintf(o, "}\n");
 		return;
 	}
 	fprintf(o, "pin dir     %s\n", h->pin_dir);
@@ -97,7 +228,9 @@ void xm_print_status(FILE *o, const struct xm_handle *h, const struct xm_snapsho
 			s->sweep.last_walk_ns / 1e6, (unsigned long long)s->sweep.expired);
 	else
 		fprintf(o, "expiry      not started (it starts with the first flow)\n");
-	fprintf(o, "ports       %u-%u (masquerade)\n\n", s->config.port_lo, s->config.port_hi);
+	fprintf(o, "ports       %u-%u (masquerade)\n", s->config.port_lo, s->config.port_hi);
+	xm_print_port_use_text(o, pu, 1);
+	fputc('\n', o);
 	fprintf(o, "%-12s %-8s %-15s %-12s %7s %7s  %s\n", "INTERFACE", "IFINDEX", "ADDRESS",
 		"MODE", "XDP-ID", "TC-ID", "PACKETS OUT BY");
 	for (size_t i = 0; i < s->n_ifaces; i++) {
@@ -109,7 +242,7 @@ void xm_print_status(FILE *o, const struct xm_handle *h, const struct xm_snapsho
 	}
 }
 
-void xm_print_stats(FILE *o, const struct xm_snapshot *s, int json)
+void xm_print_stats(FILE *o, const struct xm_snapshot *s, const struct xm_port_use *pu, int json)
 {
 	char rule[320];
 
@@ -152,7 +285,12 @@ void xm_print_stats(FILE *o, const struct xm_snapshot *s, int json)
 				(unsigned long long)ri->st.bytes[XM_DIR_REPLY],
 				(unsigned long long)ri->st.flows);
 		}
-		fprintf(o, "],\"flows\":%lu,\"flows_max\":%lu}\n", s->flows, s->flows_max);
+		fprintf(o, "],\"flows\":%lu,\"flows_max\":%lu", s->flows, s->flows_max);
+		if (pu) {
+			fputc(',', o);
+			xm_print_port_use_json(o, pu);
+		}
+		fprintf(o, "}\n");
 		return;
 	}
 	fprintf(o, "%-12s %12s %14s %12s %14s %12s %12s\n", "INTERFACE", "RX PKTS", "RX BYTES",
@@ -178,17 +316,13 @@ void xm_print_stats(FILE *o, const struct xm_snapshot *s, int json)
 			(unsigned long long)ri->st.packets[XM_DIR_REPLY],
 			(unsigned long long)ri->st.bytes[XM_DIR_REPLY]);
 	}
-	fprintf(o, "\nflows %lu of %lu\n\n%-24s %12s %14s  %s\n", s->flows, s->flows_max, "COUNTER",
-		"PACKETS", "BYTES", "MEANING");
+	fprintf(o, "\nflows %lu of %lu\n", s->flows, s->flows_max);
+	xm_print_port_use_text(o, pu, 0);
+	fprintf(o, "\n%-24s %12s %14s  %s\n", "COUNTER", "PACKETS", "BYTES", "MEANING");
 	for (int c = 0; c < XM_C_MAX; c++)
 		fprintf(o, "%-24s %12llu %14llu  %s\n", xm_counter_names[c],
 			(unsigned long long)s->counters[c].packets,
 			(unsigned long long)s->counters[c].bytes, xm_counter_help[c]);
-}
-
-static const char *proto_name(__u8 proto)
-{
-	return proto == 6 ? "tcp" : proto == 17 ? "udp" : proto == 1 ? "icmp" : "?";
 }
 
 static void tuple_str(const struct xm_flow_key *k, char *buf, size_t len)

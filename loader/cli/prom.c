@@ -178,7 +178,73 @@ static void counter_families(FILE *o, const struct xm_snapshot *s)
 	}
 }
 
-void xm_print_prometheus(FILE *o, const struct xm_snapshot *s)
+/* proto="tcp",addr="MASQUERADE",peer="PEER",port="P": a peer's labels. */
+static void peer_labels(FILE *o, const struct xm_port_peer *p)
+{
+	char a[INET_ADDRSTRLEN], b[INET_ADDRSTRLEN];
+	struct in_addr ia = { .s_addr = p->addr }, ib = { .s_addr = p->peer };
+
+	inet_ntop(AF_INET, &ia, a, sizeof(a));
+	inet_ntop(AF_INET, &ib, b, sizeof(b));
+	fprintf(o, "proto=\"%s\",addr=\"%s\",peer=\"%s\",port=\"%u\"",
+		p->proto == 6  ? "tcp" :
+		p->proto == 17 ? "udp" :
+				 "icmp",
+		a, b, ntohs(p->peer_port));
+}
+
+/* Only the busiest groups get series (their number stays bounded whatever
+ * the number of peers); the exhausted peers all do, at most the size of
+ * port_exhausted. */
+static void port_families(FILE *o, const struct xm_port_use *pu)
+{
+	static const struct {
+		const char *name, *help;
+		int what; /* 0 in_use, 1 capacity, 2 share */
+	} f[] = {
+		{ "xmasq_ports_in_use",
+		  "Masquerade ports held by flows to the peer from the masquerade address (the "
+		  "busiest peers only).",
+		  0 },
+		{ "xmasq_ports_capacity",
+		  "Masquerade ports a new flow to the peer may get: the port range (UDP: without "
+		  "the router's ephemeral ports).",
+		  1 },
+		{ "xmasq_ports_used_ratio",
+		  "Share of the capacity in use (ports inside the range over the capacity); new "
+		  "flows are refused as it nears 1.",
+		  2 },
+	};
+
+	family(o, "xmasq_port_peers", "gauge",
+	       "Peers (protocol, masquerade address, backend or destination) with flows now.");
+	fprintf(o, "xmasq_port_peers %lu\n", pu->groups);
+	for (size_t k = 0; pu->n_busiest && k < sizeof(f) / sizeof(f[0]); k++) {
+		family(o, f[k].name, "gauge", f[k].help);
+		for (size_t i = 0; i < pu->n_busiest; i++) {
+			const struct xm_port_group *g = &pu->busiest[i];
+
+			fprintf(o, "%s{", f[k].name);
+			peer_labels(o, &g->peer);
+			if (f[k].what == 2)
+				fprintf(o, "} %.4f\n", g->share);
+			else
+				fprintf(o, "} %u\n", f[k].what ? g->capacity : g->in_use);
+		}
+	}
+	if (!pu->n_exhausted)
+		return;
+	family(o, "xmasq_port_exhausted_drops_total", "counter",
+	       "New flows to the peer dropped for want of a free masquerade port (drop_no_port "
+	       "by peer).");
+	for (size_t i = 0; i < pu->n_exhausted; i++) {
+		fputs("xmasq_port_exhausted_drops_total{", o);
+		peer_labels(o, &pu->exhausted[i].peer);
+		fprintf(o, "} %llu\n", (unsigned long long)pu->exhausted[i].drops);
+	}
+}
+
+void xm_print_prometheus(FILE *o, const struct xm_snapshot *s, const struct xm_port_use *pu)
 {
 	iface_families(o, s);
 	rule_families(o, s);
@@ -192,4 +258,6 @@ void xm_print_prometheus(FILE *o, const struct xm_snapshot *s)
 	family(o, "xmasq_rule_port_entries", "gauge",
 	       "Port entries of the live forward rules (a port range counts one per port).");
 	fprintf(o, "xmasq_rule_port_entries %lu\n", s->rule_ports);
+	if (pu)
+		port_families(o, pu);
 }

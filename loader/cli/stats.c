@@ -40,8 +40,14 @@ static void sleep_until(double until)
 	}
 }
 
+/* A walk of the whole flow table for the ports in use: at most this often
+ * whatever the --watch interval (56 MB at the default conntrack-max). */
+#define PORT_USE_EVERY_S 1.0
+
 static int watch(struct xm_handle *h, double interval, int json, char *err, size_t errlen)
 {
+	struct xm_port_use pu = { 0 };
+	double pu_at = -PORT_USE_EVERY_S;
 	struct xm_snapshot snap[2];
 	struct sigaction sa = { .sa_handler = on_signal };
 	int cur = 0, have_prev = 0, tty = isatty(STDOUT_FILENO), rc = 0;
@@ -55,15 +61,24 @@ static int watch(struct xm_handle *h, double interval, int json, char *err, size
 		if (rc)
 			break;
 		t[cur] = mono_now();
+		if (t[cur] - pu_at >= PORT_USE_EVERY_S * 0.95) {
+			xm_port_use_free(&pu);
+			rc = xm_port_use_read(h, &pu, err, errlen);
+			if (rc) {
+				xm_snapshot_free(&snap[cur]);
+				break;
+			}
+			pu_at = t[cur];
+		}
 		if (json) {
-			xm_print_stats(stdout, &snap[cur], 1);
+			xm_print_stats(stdout, &snap[cur], &pu, 1);
 		} else {
 			/* Clear and home only on a terminal: piped into a file
 			 * or a test, the screens simply follow each other. */
 			if (tty)
 				fputs("\033[H\033[2J", stdout);
 			xm_print_watch(stdout, h->pin_dir, interval, have_prev ? &snap[!cur] : NULL,
-				       &snap[cur], t[cur] - t[!cur]);
+				       &snap[cur], &pu, t[cur] - t[!cur]);
 			if (!tty)
 				fputs("\n", stdout);
 		}
@@ -80,6 +95,7 @@ static int watch(struct xm_handle *h, double interval, int json, char *err, size
 	}
 	if (have_prev)
 		xm_snapshot_free(&snap[!cur]);
+	xm_port_use_free(&pu);
 	return rc;
 }
 
@@ -128,12 +144,17 @@ static int run_stats(const struct cli_global *g, void *opts, int argc, char **ar
 	if (o->interval > 0) {
 		rc = watch(&h, o->interval, o->json, err, sizeof(err));
 	} else {
+		struct xm_port_use pu;
+
 		rc = xm_snapshot_read(&h, &s, err, sizeof(err));
 		if (rc == 0) {
-			if (o->prometheus)
-				xm_print_prometheus(stdout, &s);
-			else
-				xm_print_stats(stdout, &s, o->json);
+			rc = xm_port_use_read(&h, &pu, err, sizeof(err));
+			if (rc == 0 && o->prometheus)
+				xm_print_prometheus(stdout, &s, &pu);
+			else if (rc == 0)
+				xm_print_stats(stdout, &s, &pu, o->json);
+			if (rc == 0)
+				xm_port_use_free(&pu);
 			xm_snapshot_free(&s);
 		}
 	}
@@ -149,8 +170,9 @@ static const struct cli_option stats_options[] = {
 		 "collector)"),
 	{ "watch", 0, "SECONDS",
 	  "refresh every SECONDS (0.1 to 86400) like top: totals and rates per second, "
-	  "non-zero counters, conntrack use; with --json, one JSON object a line instead. "
-	  "Ctrl-C ends it",
+	  "non-zero counters, conntrack and port use; with --json, one JSON object a line "
+	  "instead. The ports in use are counted at most once a second (a walk of the whole "
+	  "flow table): shorter intervals repeat the last count. Ctrl-C ends it",
 	  set_interval, 0 },
 	{ 0 },
 };
@@ -158,8 +180,9 @@ static const struct cli_option stats_options[] = {
 const struct cli_command cli_cmd_stats = {
 	.name = "stats",
 	.summary = "counters per interface, rule, reason",
-	.description = "Packets and bytes per interface and per rule, flows, and every counter "
-		       "with the reason it counts.",
+	.description = "Packets and bytes per interface and per rule, flows, masquerade ports in "
+		       "use (the busiest peer, a WARNING above 80 % of its ports, the peers that "
+		       "ran out: drop_no_port), and every counter with the reason it counts.",
 	.options = stats_options,
 	.opts = &(struct stats_opts){ 0 },
 	.run = run_stats,

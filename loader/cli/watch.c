@@ -126,7 +126,7 @@ static void counters(FILE *o, const struct xm_snapshot *p, const struct xm_snaps
 }
 
 void xm_print_watch(FILE *o, const char *pin_dir, double interval, const struct xm_snapshot *prev,
-		    const struct xm_snapshot *s, double secs)
+		    const struct xm_snapshot *s, const struct xm_port_use *pu, double secs)
 {
 	char when[32], r[16];
 	time_t now = time(NULL);
@@ -134,12 +134,13 @@ void xm_print_watch(FILE *o, const char *pin_dir, double interval, const struct 
 
 	strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", localtime_r(&now, &tm));
 	fprintf(o, "xmasq stats, every %gs, %s, %s (Ctrl-C quits)\n", interval, when, pin_dir);
-	fprintf(o, "flows %lu of %lu (%.1f%%)  %s new/s   rules %zu (%lu port entries)\n\n",
-		s->flows, s->flows_max,
-		s->flows_max ? 100.0 * (double)s->flows / (double)s->flows_max : 0.0,
+	fprintf(o, "flows %lu of %lu (%.1f%%)  %s new/s   rules %zu (%lu port entries)\n", s->flows,
+		s->flows_max, s->flows_max ? 100.0 * (double)s->flows / (double)s->flows_max : 0.0,
 		rate(r, sizeof(r), !!prev, prev ? prev->counters[XM_C_FLOW_NEW].packets : 0,
 		     s->counters[XM_C_FLOW_NEW].packets, secs),
 		s->n_rules, s->rule_ports);
+	xm_print_port_use_text(o, pu, 0);
+	fputc('\n', o);
 	ifaces(o, prev, s, secs);
 	rules(o, prev, s, secs);
 	counters(o, prev, s, secs);

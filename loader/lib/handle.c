@@ -41,6 +41,11 @@ int xm_open(struct xm_handle *h, const char *pin_dir, char *err, size_t errlen)
 		if (h->fd[i] < 0) {
 			int e = errno;
 
+			/* Added within layout 2: a router attached by an older
+			 * build has none until attached again, and the readers
+			 * go without it (status must not fail on an upgrade). */
+			if (e == ENOENT && i == XM_MAP_PORT_EXHAUSTED)
+				continue;
 			/* A map this layout added, missing: maps of an older one. */
 			if (e == ENOENT && i > XM_MAP_CONFIG &&
 			    bpf_map_lookup_elem(h->fd[XM_MAP_CONFIG], &zero, &cfg) == 0 &&

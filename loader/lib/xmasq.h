@@ -157,6 +157,48 @@ int xm_conntrack_read(struct xm_handle *h, struct xm_conn **out, size_t *n, char
 int xm_conntrack_flush(struct xm_handle *h, unsigned long *removed, char *err, size_t errlen);
 const char *xm_state_name(uint8_t proto, uint8_t state);
 
+/* ---- masquerade ports in use (portuse.c) ----
+ * Flows that compete for the same masquerade ports form a group: one
+ * protocol, masquerade address and peer (struct xm_port_peer: the backend,
+ * or a masqueraded host's destination). A new flow keeps its client's port
+ * where it can, else takes a random one of the group's capacity: the
+ * ports of `set port-range` (UDP: minus the router's ephemeral range).
+ * share = in_range / capacity, at most 1; kept client ports outside the
+ * range count in in_use only, they take nothing from the capacity. With
+ * 32 random probes a new flow starts to be refused above about 90 %. */
+#define XM_PORT_USE_BUSIEST 8	 /* groups a read keeps, busiest first */
+#define XM_PORT_USE_WARN    0.80 /* share above which front ends warn */
+
+struct xm_port_group {
+	struct xm_port_peer peer;
+	uint32_t in_use;   /* flows (reply entries), keep-source ones aside */
+	uint32_t in_range; /* ... on a port of the capacity */
+	uint32_t capacity;
+	double share; /* in_range / capacity (1 when capacity is 0) */
+};
+struct xm_port_exhaustion {
+	struct xm_port_peer peer;
+	uint64_t drops; /* new flows refused for want of a port */
+	uint32_t ago_s; /* since the last one */
+};
+struct xm_port_use {
+	unsigned long groups;	 /* groups with at least one flow */
+	unsigned long over_warn; /* ... with a share above XM_PORT_USE_WARN */
+	size_t n_busiest;
+	struct xm_port_group busiest[XM_PORT_USE_BUSIEST]; /* by share, then in_use */
+	struct xm_port_exhaustion *exhausted; /* every peer in port_exhausted, most drops first */
+	size_t n_exhausted;
+};
+/* Ports a new flow of proto may get at a peer (its group's capacity). */
+uint32_t xm_port_capacity(const struct xm_config *cfg, uint8_t proto);
+/* Groups and the busiest of them from a mapped flow table (reads every
+ * slot: 56 MB at the default conntrack-max, about 10 ms). */
+int xm_port_use_scan(const struct xm_ct_table *t, const struct xm_config *cfg,
+		     struct xm_port_use *pu, char *err, size_t errlen);
+/* The router's groups and its exhausted peers; free with xm_port_use_free. */
+int xm_port_use_read(struct xm_handle *h, struct xm_port_use *pu, char *err, size_t errlen);
+void xm_port_use_free(struct xm_port_use *pu);
+
 /* Canonical text of a live rule (same as xm_rule_format of the source);
  * as: its `as` list (xm_rule_info.as), or NULL. */
 void xm_rule_meta_format(const struct xm_rule_meta *m, const struct xm_addr_set *as, char *buf,

@@ -43,6 +43,8 @@ enum {
 
 /* ---- a closed TCP flow's port ------------------------------------------ */
 
+static int set_config(uint32_t gen);
+
 /* The state both entries of client 192.0.2.10:port's flow through RULE_TCP
  * hold, -1 if they are gone or disagree. */
 static int tcp_flow_state(uint32_t client, uint16_t port, uint16_t masq_port)
@@ -55,54 +57,61 @@ static int tcp_flow_state(uint32_t client, uint16_t port, uint16_t masq_port)
 	return o.state;
 }
 
-/* FINs both ways and the last ACK close a flow at once; a new client on the
- * same port then takes the closed flow's reply key (the client's port is
- * kept), and the backend's late FIN or data of the old connection is not
- * translated into the new one before its SYN-ACK. */
+/* FINs both ways and the last ACK close a flow at once; with one port in
+ * the range, a new client on the same port then takes the closed flow's
+ * reply key (free ports are tried first: none is), and the backend's late
+ * FIN or data of the old connection is not translated into the new one
+ * before its SYN-ACK. */
 static void test_tcp_close_reuse(void)
 {
-	struct pkt_spec syn = client_spec(IPPROTO_TCP, 41000, 8080, TCP_SYN),
-			synack = backend_spec(IPPROTO_TCP, 80, 41000, TCP_SYN | TCP_ACK),
-			cfin = client_spec(IPPROTO_TCP, 41000, 8080, TCP_FIN | TCP_ACK),
-			bfin = backend_spec(IPPROTO_TCP, 80, 41000, TCP_FIN | TCP_ACK),
-			cack = client_spec(IPPROTO_TCP, 41000, 8080, TCP_ACK),
-			syn2 = client_spec(IPPROTO_TCP, 41000, 8080, TCP_SYN),
-			late_fin = backend_spec(IPPROTO_TCP, 80, 41000, TCP_FIN | TCP_ACK),
-			late_data = with_payload(backend_spec(IPPROTO_TCP, 80, 41000, TCP_ACK), 20),
-			bare_ack = backend_spec(IPPROTO_TCP, 80, 41000, TCP_ACK),
-			synack2 = backend_spec(IPPROTO_TCP, 80, 41000, TCP_SYN | TCP_ACK);
+	struct pkt_spec syn = client_spec(IPPROTO_TCP, 20000, 8080, TCP_SYN),
+			synack = backend_spec(IPPROTO_TCP, 80, 20000, TCP_SYN | TCP_ACK),
+			cfin = client_spec(IPPROTO_TCP, 20000, 8080, TCP_FIN | TCP_ACK),
+			bfin = backend_spec(IPPROTO_TCP, 80, 20000, TCP_FIN | TCP_ACK),
+			cack = client_spec(IPPROTO_TCP, 20000, 8080, TCP_ACK),
+			syn2 = client_spec(IPPROTO_TCP, 20000, 8080, TCP_SYN),
+			late_fin = backend_spec(IPPROTO_TCP, 80, 20000, TCP_FIN | TCP_ACK),
+			late_data = with_payload(backend_spec(IPPROTO_TCP, 80, 20000, TCP_ACK), 20),
+			bare_ack = backend_spec(IPPROTO_TCP, 80, 20000, TCP_ACK),
+			synack2 = backend_spec(IPPROTO_TCP, 80, 20000, TCP_SYN | TCP_ACK);
+
+	struct xm_config c = fixture_config();
 
 	syn2.saddr = A_CLIENT2;
 	syn2.smac = MAC_CLIENT2;
+	c.flags = XM_CFG_ADDR_RULES;
+	c.port_lo = c.port_hi = 20000;
+	if (!tap_ok(fixture_set_config(&c) == 0, "close: the port range is 20000 alone"))
+		return;
 	flows_clear();
 	{
 		const struct frame_case cases[] = {
-			redirect_case("close: tcp SYN 192.0.2.10:41000 -> :8080 (port kept)", 0,
-				      if_pub0, syn, fwd_of(syn, 41000, 80)),
+			redirect_case("close: tcp SYN 192.0.2.10:20000 -> :8080 (port kept)", 0,
+				      if_pub0, syn, fwd_of(syn, 20000, 80)),
 			redirect_case("close: SYN-ACK", 0, if_bk0, synack,
-				      rev_of(synack, A_CLIENT, MAC_CLIENT, 8080, 41000)),
+				      rev_of(synack, A_CLIENT, MAC_CLIENT, 8080, 20000)),
 			redirect_case("close: the client's FIN", 0, if_pub0, cfin,
-				      fwd_of(cfin, 41000, 80)),
+				      fwd_of(cfin, 20000, 80)),
 			redirect_case("close: the backend's FIN", 0, if_bk0, bfin,
-				      rev_of(bfin, A_CLIENT, MAC_CLIENT, 8080, 41000)),
+				      rev_of(bfin, A_CLIENT, MAC_CLIENT, 8080, 20000)),
 		};
 
 		FRAME_CASES_RUN(NULL, cases);
 	}
-	TAP_EQ(tcp_flow_state(A_CLIENT, 41000, 41000), XM_ST_FIN,
+	TAP_EQ(tcp_flow_state(A_CLIENT, 20000, 20000), XM_ST_FIN,
 	       "close: FINs both ways, no last ACK yet: FIN");
 	run_frame_case(
-		redirect_case("close: the last ACK", 0, if_pub0, cack, fwd_of(cack, 41000, 80)));
-	TAP_EQ(tcp_flow_state(A_CLIENT, 41000, 41000), XM_ST_CLOSE,
+		redirect_case("close: the last ACK", 0, if_pub0, cack, fwd_of(cack, 20000, 80)));
+	TAP_EQ(tcp_flow_state(A_CLIENT, 20000, 20000), XM_ST_CLOSE,
 	       "close: after the last ACK both entries are CLOSE");
 
-	run_frame_case(with_count(redirect_case("close: another client's SYN from port 41000 "
+	run_frame_case(with_count(redirect_case("close: another client's SYN from port 20000 "
 						"takes the closed flow's port",
-						0, if_pub0, syn2, fwd_of(syn2, 41000, 80)),
+						0, if_pub0, syn2, fwd_of(syn2, 20000, 80)),
 				  XM_C_FLOW_PORT_REUSED, 1));
-	TAP_EQ(tcp_flow_state(A_CLIENT, 41000, 41000), -1, "close: the closed flow is gone");
-	TAP_EQ(tcp_flow_state(A_CLIENT2, 41000, 41000), XM_ST_SYN_SENT,
-	       "close: the new flow holds port 41000, SYN_SENT");
+	TAP_EQ(tcp_flow_state(A_CLIENT, 20000, 20000), -1, "close: the closed flow is gone");
+	TAP_EQ(tcp_flow_state(A_CLIENT2, 20000, 20000), XM_ST_SYN_SENT,
+	       "close: the new flow holds port 20000, SYN_SENT");
 	{
 		const struct frame_case cases[] = {
 			with_count(drop_case("close: a late FIN of the old connection is dropped",
@@ -115,16 +124,17 @@ static void test_tcp_close_reuse(void)
 				      "new "
 				      "client",
 				      0, if_bk0, bare_ack,
-				      rev_of(bare_ack, A_CLIENT2, MAC_CLIENT2, 8080, 41000)),
+				      rev_of(bare_ack, A_CLIENT2, MAC_CLIENT2, 8080, 20000)),
 			redirect_case("close: the new connection's SYN-ACK", 0, if_bk0, synack2,
-				      rev_of(synack2, A_CLIENT2, MAC_CLIENT2, 8080, 41000)),
+				      rev_of(synack2, A_CLIENT2, MAC_CLIENT2, 8080, 20000)),
 		};
 
 		FRAME_CASES_RUN(NULL, cases);
 	}
-	TAP_EQ(tcp_flow_state(A_CLIENT2, 41000, 41000), XM_ST_ESTABLISHED,
+	TAP_EQ(tcp_flow_state(A_CLIENT2, 20000, 20000), XM_ST_ESTABLISHED,
 	       "close: the new flow ESTABLISHED");
 	flows_clear();
+	set_config(0);
 }
 
 static int setup_netns(void)

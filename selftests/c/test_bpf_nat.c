@@ -3,7 +3,8 @@
  * BPF_PROG_TEST_RUN test of the data plane, second part (the first is
  * test_bpf.c): masquerade rules, ICMP echo through masquerade, ICMP errors
  * (RFC 5508), fragments of masqueraded datagrams, keep-source rules,
- * hairpin, path MTU at tc, and the sweeper. Output frames are compared
+ * hairpin, path MTU at tc, the sweeper, and masquerade ports in use and
+ * exhausted (port_exhausted, libxmasq's scan). Output frames are compared
  * byte for byte with frames built independently here; checksums are
  * verified by full recomputation (pkt.h), never incrementally.
  *
@@ -1256,6 +1257,149 @@ static void test_sweeper_boot(void)
 	flows_clear();
 }
 
+/* ---- 8. ports in use, and a peer that runs out ------------------------- */
+
+#define TINY_PORT_LO 20000 /* 16 ports, outside the router's ephemeral range */
+#define TINY_PORT_HI 20015
+
+/* The capacity of a group: the port range, UDP without the ephemeral one. */
+static void test_port_capacity(void)
+{
+	struct xm_config c = fixture_config();
+
+	c.local_port_lo = LOCAL_PORT_LO;
+	c.local_port_hi = LOCAL_PORT_HI;
+	TAP_EQ(xm_port_capacity(&c, IPPROTO_TCP), 64512, "capacity: tcp, ports 1024-65535");
+	TAP_EQ(xm_port_capacity(&c, IPPROTO_UDP), 64512 - (LOCAL_PORT_HI - LOCAL_PORT_LO + 1),
+	       "capacity: udp, ports 1024-65535 without the ephemeral 32768-60999");
+	TAP_EQ(xm_port_capacity(&c, IPPROTO_ICMP), 64512, "capacity: icmp echo ids as ports");
+	c.port_lo = 40000;
+	c.port_hi = 40099;
+	TAP_EQ(xm_port_capacity(&c, IPPROTO_UDP), 0,
+	       "capacity: udp, a range inside the ephemeral one leaves none");
+	c.local_port_hi = 0;
+	TAP_EQ(xm_port_capacity(&c, IPPROTO_UDP), 100,
+	       "capacity: udp, ephemeral range unknown: the whole range");
+}
+
+/* The group (udp, bk0's address, backend:5000) in a scan of the table. */
+static const struct xm_port_group *udp5000_group(struct xm_port_use *pu)
+{
+	struct xm_config c;
+	uint32_t zero = 0;
+	char err[256];
+
+	memset(pu, 0, sizeof(*pu));
+	if (bpf_map_lookup_elem(fd_config, &zero, &c) ||
+	    xm_port_use_scan(&ct_tab, &c, pu, err, sizeof(err))) {
+		tap_diag("port use scan: %s", err);
+		return NULL;
+	}
+	for (size_t i = 0; i < pu->n_busiest; i++)
+		if (pu->busiest[i].peer.peer == A_BACKEND && pu->busiest[i].peer.addr == A_BK0 &&
+		    pu->busiest[i].peer.peer_port == htons(5000) &&
+		    pu->busiest[i].peer.proto == IPPROTO_UDP)
+			return &pu->busiest[i];
+	return NULL;
+}
+
+/* A UDP client port in the router's ephemeral range is never kept, so a
+ * single client fills a 16-port range with kept ports and then runs out. */
+static void test_port_exhaustion(void)
+{
+	int fd_exh = bpf_map__fd(skel->maps.port_exhausted);
+	struct xm_config c = fixture_config();
+	struct xm_port_peer k = {
+		.peer = A_BACKEND,
+		.addr = A_BK0,
+		.peer_port = htons(5000),
+		.proto = IPPROTO_UDP,
+	};
+	struct xm_port_exhausted v = { 0 };
+	const struct xm_port_group *g;
+	struct xm_port_use pu;
+	struct timespec ts;
+	char name[128];
+	int kept = 0, rc;
+
+	c.local_port_lo = LOCAL_PORT_LO;
+	c.local_port_hi = LOCAL_PORT_HI;
+	c.port_lo = TINY_PORT_LO;
+	c.port_hi = TINY_PORT_HI;
+	flows_clear();
+	if (!tap_ok(fixture_set_config(&c) == 0, "ports: config with port-range %u-%u",
+		    TINY_PORT_LO, TINY_PORT_HI))
+		return;
+	for (uint16_t p = TINY_PORT_LO; p <= TINY_PORT_HI; p++) {
+		struct pkt_spec in = with_payload(client_spec(IPPROTO_UDP, p, 5000, 0), 4);
+		struct frame_case fc = redirect_case("", 0, if_pub0, in, fwd_of(in, p, 5000));
+		struct frame got;
+
+		snprintf(name, sizeof(name), "ports: udp 192.0.2.10:%u -> :5000 keeps its port", p);
+		fc.name = name;
+		kept += frame_case_run(NULL, &fc, &got);
+		if (p == TINY_PORT_LO + 12) {
+			g = udp5000_group(&pu);
+			tap_ok(g && pu.groups == 1 && g->in_use == 13 && g->in_range == 13 &&
+				       g->capacity == 16 && g->share == 13.0 / 16 &&
+				       pu.over_warn == 1,
+			       "ports: 13 flows: the scan finds 1 group, 13 of 16 in use (81 %%, "
+			       "above the warning) (groups %lu, in_use %u, in_range %u, capacity "
+			       "%u, "
+			       "over_warn %lu)",
+			       pu.groups, g ? g->in_use : 0, g ? g->in_range : 0,
+			       g ? g->capacity : 0, pu.over_warn);
+		}
+	}
+	TAP_EQ(kept, 16, "ports: 16 flows keep their in-range client ports");
+	{
+		struct pkt_spec in = with_payload(client_spec(IPPROTO_UDP, 12000, 5000, 0), 4);
+
+		run_frame_case(redirect_case("ports: udp 192.0.2.10:12000 (outside the range) "
+					     "keeps its port",
+					     0, if_pub0, in, fwd_of(in, 12000, 5000)));
+	}
+	for (int i = 0; i < 3; i++) {
+		struct frame_case fc = {
+			.name = "ports: udp 192.0.2.10:40000 (ephemeral: not kept) finds no free "
+				"port: dropped",
+			.ifindex = if_pub0,
+			.in = F(with_payload(client_spec(IPPROTO_UDP, 40000, 5000, 0), 4)),
+			.verdict = XDP_DROP,
+			.out = OUT_ANY,
+			.counts = { COUNTS(XM_C_DROP_NO_PORT, 1), COUNTS(XM_C_FLOW_NEW, 0) },
+		};
+
+		run_frame_case(fc);
+	}
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	rc = bpf_map_lookup_elem(fd_exh, &k, &v);
+	tap_ok(rc == 0 && v.drops == 3 && v.last_s <= (uint32_t)ts.tv_sec &&
+		       v.last_s + 2 >= (uint32_t)ts.tv_sec,
+	       "ports: port_exhausted {udp, backend:5000, via 198.18.0.1}: 3 drops, the last "
+	       "now (drops %llu, last %u, now %u)",
+	       (unsigned long long)v.drops, v.last_s, (unsigned)ts.tv_sec);
+	g = udp5000_group(&pu);
+	tap_ok(g && pu.groups == 1 && g->in_use == 17 && g->in_range == 16 && g->capacity == 16 &&
+		       g->share == 1.0,
+	       "ports: full: 16 of 16 in the range (100 %%), 17 in use with the kept port "
+	       "outside it (in_use %u, in_range %u)",
+	       g ? g->in_use : 0, g ? g->in_range : 0);
+
+	/* keep-source flows hold no masquerade port: not counted */
+	run_frame_case(redirect_case("ports: keep-source tcp SYN 192.0.2.10:12300 -> :8090", 0,
+				     if_pub0, client_spec(IPPROTO_TCP, 12300, 8090, TCP_SYN),
+				     spec_rewritten(client_spec(IPPROTO_TCP, 12300, 8090, TCP_SYN),
+						    MAC_BACKEND, MAC_BK0, A_CLIENT, A_BACKEND,
+						    12300, 90)));
+	g = udp5000_group(&pu);
+	TAP_EQ(pu.groups, 1, "ports: a keep-source flow makes no group");
+
+	flows_clear();
+	bpf_map_delete_elem(fd_exh, &k);
+	set_config(0);
+}
+
 int main(void)
 {
 	static void (*const tests[])(void) = {
@@ -1271,6 +1415,8 @@ int main(void)
 		test_sweeper_armed,
 		test_sweeper_clock,
 		test_sweeper_boot,
+		test_port_capacity,
+		test_port_exhaustion,
 		NULL, /* the list's end: one entry a line */
 	};
 	static const struct fixture fx = {

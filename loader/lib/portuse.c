@@ -1,0 +1,263 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/* Masquerade ports in use per (protocol, masquerade address, peer), from
+ * the mapped flow table, and the peers that ran out (map port_exhausted). */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <arpa/inet.h>
+#include <bpf/bpf.h>
+#include "xmasq_internal.h"
+
+/* UDP skips the router's ephemeral ports: the part of [slo, shi] within
+ * [lo, hi], as bpf/ports.h's xm_ct_claim_port computes it. 0 if none. */
+static uint32_t udp_skip(const struct xm_config *cfg, uint32_t *slo, uint32_t *shi)
+{
+	uint32_t lo = cfg->port_lo, hi = cfg->port_hi;
+
+	*slo = cfg->local_port_lo;
+	*shi = cfg->local_port_hi;
+	if (!*shi || *slo > hi || *shi < lo)
+		return 0;
+	if (*slo < lo)
+		*slo = lo;
+	if (*shi > hi)
+		*shi = hi;
+	return *shi - *slo + 1;
+}
+
+uint32_t xm_port_capacity(const struct xm_config *cfg, uint8_t proto)
+{
+	uint32_t range, skip = 0, slo, shi;
+
+	if (cfg->port_hi < cfg->port_lo)
+		return 0;
+	range = (uint32_t)cfg->port_hi - cfg->port_lo + 1;
+	if (proto == 17 /* UDP */)
+		skip = udp_skip(cfg, &slo, &shi);
+	return range > skip ? range - skip : 0;
+}
+
+/* Whether a random port pick could have given `port` (in host order). */
+static int port_in_capacity(const struct xm_config *cfg, uint8_t proto, uint32_t port)
+{
+	uint32_t slo, shi;
+
+	if (port < cfg->port_lo || port > cfg->port_hi)
+		return 0;
+	return proto != 17 || !udp_skip(cfg, &slo, &shi) || port < slo || port > shi;
+}
+
+/* The groups seen so far: open addressing, linear probing, a power of two
+ * of slots, at most half full. */
+struct group_set {
+	struct xm_port_group *g;
+	size_t cap, n;
+};
+
+static size_t peer_hash(const struct xm_port_peer *p, size_t cap)
+{
+	uint64_t w0 = ((uint64_t)p->peer << 32) | p->addr;
+	uint64_t w1 = ((uint64_t)p->peer_port << 8) | p->proto;
+
+	return (size_t)(xm_ct_hash(w0, w1, 0) & (cap - 1));
+}
+
+static int same_peer(const struct xm_port_peer *a, const struct xm_port_peer *b)
+{
+	return a->peer == b->peer && a->addr == b->addr && a->peer_port == b->peer_port &&
+	       a->proto == b->proto;
+}
+
+static struct xm_port_group *group_find(struct group_set *s, const struct xm_port_peer *p)
+{
+	size_t i = peer_hash(p, s->cap);
+
+	while (s->g[i].capacity && !same_peer(&s->g[i].peer, p))
+		i = (i + 1) & (s->cap - 1);
+	return &s->g[i];
+}
+
+/* Doubles the set; -1 when out of memory. */
+static int group_grow(struct group_set *s)
+{
+	struct group_set big = { .cap = s->cap ? s->cap * 2 : 256 };
+
+	big.g = calloc(big.cap, sizeof(*big.g));
+	if (!big.g)
+		return -1;
+	for (size_t i = 0; i < s->cap; i++)
+		if (s->g[i].capacity)
+			*group_find(&big, &s->g[i].peer) = s->g[i];
+	big.n = s->n;
+	free(s->g);
+	*s = big;
+	return 0;
+}
+
+/* Busiest first: the larger share, then more flows, then the peer. */
+static int busier(const struct xm_port_group *a, const struct xm_port_group *b)
+{
+	if (a->share != b->share)
+		return a->share > b->share;
+	if (a->in_use != b->in_use)
+		return a->in_use > b->in_use;
+	return memcmp(&a->peer, &b->peer, sizeof(a->peer)) < 0;
+}
+
+/* Keeps the XM_PORT_USE_BUSIEST busiest groups, in order. */
+static void keep_if_busy(struct xm_port_use *pu, const struct xm_port_group *g)
+{
+	size_t i = pu->n_busiest;
+
+	if (i == XM_PORT_USE_BUSIEST) {
+		if (!busier(g, &pu->busiest[i - 1]))
+			return;
+		i--;
+	} else {
+		pu->n_busiest++;
+	}
+	for (; i > 0 && busier(g, &pu->busiest[i - 1]); i--)
+		pu->busiest[i] = pu->busiest[i - 1];
+	pu->busiest[i] = *g;
+}
+
+int xm_port_use_scan(const struct xm_ct_table *t, const struct xm_config *cfg,
+		     struct xm_port_use *pu, char *err, size_t errlen)
+{
+	struct group_set set = { 0 };
+
+	pu->groups = pu->over_warn = 0;
+	pu->n_busiest = 0;
+	if (group_grow(&set))
+		goto oom;
+	/* Each flow by its ORIG entry: its flags say keep-source, and the
+	 * reply key follows from it (xm_flow_partner_key) without a lookup. */
+	for (size_t i = 0; i < t->nslots; i++) {
+		const struct xm_ct_slot *s = &t->slots[i];
+		struct xm_flow f = s->flow;
+		struct xm_flow_key rk;
+		struct xm_port_peer p;
+		struct xm_port_group *g;
+
+		if (!xm_ct_slot_live(s) || (f.flags & (XM_FLOW_REPLY | XM_FLOW_KEEP_SOURCE)))
+			continue;
+		xm_flow_partner_key(&f, s->key.proto, &rk);
+		p = (struct xm_port_peer){
+			.peer = rk.saddr,
+			.addr = rk.daddr,
+			.peer_port = rk.proto == 1 /* ICMP */ ? 0 : rk.sport,
+			.proto = rk.proto,
+		};
+		g = group_find(&set, &p);
+		if (!g->capacity) {
+			if (2 * (set.n + 1) > set.cap) {
+				if (group_grow(&set))
+					goto oom;
+				g = group_find(&set, &p);
+			}
+			g->peer = p;
+			/* 0 marks a free slot: a group of capacity 0 is kept
+			 * as 1 here and put right below. */
+			g->capacity = xm_port_capacity(cfg, p.proto) ?: 1;
+			set.n++;
+		}
+		g->in_use++;
+		if (port_in_capacity(cfg, p.proto, ntohs(rk.dport)))
+			g->in_range++;
+	}
+	for (size_t i = 0; i < set.cap; i++) {
+		struct xm_port_group *g = &set.g[i];
+
+		if (!g->capacity)
+			continue;
+		g->capacity = xm_port_capacity(cfg, g->peer.proto);
+		g->share = g->capacity ? (double)g->in_range / g->capacity : 1.0;
+		if (g->share > XM_PORT_USE_WARN)
+			pu->over_warn++;
+		keep_if_busy(pu, g);
+	}
+	pu->groups = set.n;
+	free(set.g);
+	return 0;
+oom:
+	free(set.g);
+	snprintf(err, errlen, "flow table: out of memory counting the ports in use");
+	return -1;
+}
+
+static int most_drops_first(const void *a, const void *b)
+{
+	const struct xm_port_exhaustion *x = a, *y = b;
+
+	if (x->drops != y->drops)
+		return x->drops < y->drops ? 1 : -1;
+	return x->ago_s < y->ago_s ? -1 : x->ago_s > y->ago_s;
+}
+
+/* Every entry of port_exhausted, most drops first. */
+static int read_exhausted(struct xm_handle *h, struct xm_port_use *pu, char *err, size_t errlen)
+{
+	int fd = h->fd[XM_MAP_PORT_EXHAUSTED];
+	struct xm_port_peer key, next, *prev = NULL;
+	struct xm_port_exhausted v;
+	struct timespec ts;
+	uint32_t now;
+
+	/* The data plane's clock: bpf_ktime_get_coarse_ns(). */
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	now = (uint32_t)ts.tv_sec;
+	if (fd < 0)
+		return 0; /* attached by a build without the map (xm_open) */
+	pu->exhausted = calloc(XM_MAX_PORT_EXHAUSTED, sizeof(*pu->exhausted));
+	if (!pu->exhausted) {
+		snprintf(err, errlen, "%s/port_exhausted: out of memory reading it", h->pin_dir);
+		return -1;
+	}
+	while (pu->n_exhausted < XM_MAX_PORT_EXHAUSTED &&
+	       bpf_map_get_next_key(fd, prev, &next) == 0) {
+		if (bpf_map_lookup_elem(fd, &next, &v) == 0) {
+			struct xm_port_exhaustion *e = &pu->exhausted[pu->n_exhausted++];
+
+			e->peer = next;
+			e->drops = v.drops;
+			e->ago_s = now > v.last_s ? now - v.last_s : 0;
+		}
+		key = next;
+		prev = &key;
+	}
+	qsort(pu->exhausted, pu->n_exhausted, sizeof(*pu->exhausted), most_drops_first);
+	return 0;
+}
+
+int xm_port_use_read(struct xm_handle *h, struct xm_port_use *pu, char *err, size_t errlen)
+{
+	struct xm_ct_table t;
+	struct xm_config cfg;
+	__u32 zero = 0;
+	int rc;
+
+	memset(pu, 0, sizeof(*pu));
+	if (bpf_map_lookup_elem(h->fd[XM_MAP_CONFIG], &zero, &cfg)) {
+		snprintf(err, errlen, "%s/config: cannot read it: %s", h->pin_dir, strerror(errno));
+		return -1;
+	}
+	rc = xm_ct_open_handle(&t, h, 0, err, errlen);
+	if (rc)
+		return rc;
+	rc = xm_port_use_scan(&t, &cfg, pu, err, errlen);
+	xm_ct_close(&t);
+	if (rc == 0)
+		rc = read_exhausted(h, pu, err, errlen);
+	if (rc)
+		xm_port_use_free(pu);
+	return rc;
+}
+
+void xm_port_use_free(struct xm_port_use *pu)
+{
+	free(pu->exhausted);
+	pu->exhausted = NULL;
+	pu->n_exhausted = 0;
+}
