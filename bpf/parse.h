@@ -52,7 +52,8 @@ struct xm_pkt {
 	__u8 icmp_error; /* an ICMP error quoting a TCP/UDP/echo packet */
 	__u8 frag;	 /* enum xm_frag */
 	__be16 ip_id;
-	__u16 _pad;
+	__u8 tcp_data; /* the TCP segment carries payload */
+	__u8 _pad;
 	/* The flow lookup key: the packet's tuple, or for an ICMP error the
 	 * reverse of the quoted packet's tuple (the entry that would carry a
 	 * reply to it). ICMP echo: the id is both ports. */
@@ -192,6 +193,7 @@ static __always_inline int xm_parse(void *data, void *data_end, struct xm_pkt *p
 		p->key.dport = th->dest;
 		p->csum_off = p->l4_off + offsetof(struct tcphdr, check);
 		p->tcp_flags = ((__u8 *)th)[13];
+		p->tcp_data = bpf_ntohs(ip->tot_len) > ihl + th->doff * 4;
 		return XM_PARSE_OK;
 	}
 	if (ip->protocol == IPPROTO_UDP) {

@@ -82,6 +82,37 @@ static __always_inline int xm_classify_later_frag(const struct xm_pkt *p, __u64 
 	return XM_LK_PASS;
 }
 
+/* What a reply-direction TCP segment of a known flow may not do:
+ * - a SYN-ACK on a flow that sent no SYN: the router's own connection
+ *   got a port a lingering flow still held (the kernel cannot see
+ *   xmasq's ports). The flow gives way and the kernel gets the packet.
+ * - a FIN or data in SYN_SENT: a late segment of the connection that held
+ *   this port before (xm_ct_claim_reply) must not reach the new one.
+ * A pure ACK still passes: a backend in TIME_WAIT answers the new SYN
+ * with one, the client's RST ends that TIME_WAIT and its next SYN opens
+ * the connection. Costs two flag tests on other segments. */
+static __always_inline int xm_tcp_guard(void *ctx, const struct xm_pkt *p, struct xm_flow *f,
+					__u64 len)
+{
+	__u8 fl = p->tcp_flags;
+
+	if (!(f->flags & XM_FLOW_REPLY) || p->icmp_error)
+		return XM_LK_FLOW;
+	if ((fl & (XM_TCP_SYN | XM_TCP_ACK)) == (XM_TCP_SYN | XM_TCP_ACK)) {
+		if (f->state == XM_ST_SYN_SENT || !xm_router_socket(ctx, &p->key) ||
+		    xm_ct_remove_flow(xm_key_w0(&p->key), xm_key_w1(&p->key), 1))
+			return XM_LK_FLOW;
+		xm_count(XM_C_PASS_ROUTER_PORT, len);
+		return XM_LK_PASS;
+	}
+	if (f->state == XM_ST_SYN_SENT && !(fl & (XM_TCP_SYN | XM_TCP_RST)) &&
+	    ((fl & XM_TCP_FIN) || p->tcp_data)) {
+		xm_count(XM_C_DROP_STALE_SEGMENT, len);
+		return XM_LK_DROP;
+	}
+	return XM_LK_FLOW;
+}
+
 /* Finds the packet's flow, or creates one from a rule. */
 static __always_inline int xm_classify(void *ctx, struct xm_pkt *p, __u32 ifindex, __u64 len,
 				       struct xm_flow **f)
@@ -99,7 +130,7 @@ static __always_inline int xm_classify(void *ctx, struct xm_pkt *p, __u32 ifinde
 		return xm_classify_later_frag(p, len, f);
 	*f = xm_flow_find(&p->key);
 	if (*f) {
-		rc = XM_LK_FLOW;
+		rc = p->key.proto == IPPROTO_TCP ? xm_tcp_guard(ctx, p, *f, len) : XM_LK_FLOW;
 	} else if (p->icmp_error) {
 		xm_count(XM_C_PASS_NOT_OURS, len);
 		return XM_LK_PASS; /* about nothing of ours */

@@ -28,8 +28,8 @@
 #define XM_CT_DEFAULT_MAX  262144   /* flows (each flow = 2 map entries)   */
 #define XM_CT_MAX_LIMIT	   16777216 /* the largest `set conntrack-max`     */
 #define XM_PORT_PROBES	   32	    /* bounded probes when a port is taken */
-#define XM_DEFAULT_PORT_LO 20000    /* masquerade ports: below the kernel's */
-#define XM_DEFAULT_PORT_HI 32767    /* default ephemeral 32768-60999       */
+#define XM_DEFAULT_PORT_LO 1024	    /* masquerade ports: every unprivileged  */
+#define XM_DEFAULT_PORT_HI 65535    /* one (UDP skips the router's ephemeral) */
 
 /* ---- pin names (relative to the pin directory, default /sys/fs/bpf/xmasq) */
 #define XM_PIN_DIR_DEFAULT  "/sys/fs/bpf/xmasq"
@@ -203,40 +203,46 @@ struct xm_iface_stats {
 
 /* ---- global counters: per-CPU array "counters", indexed by xm_counter_id
  * One X-macro is the only list of counters: ids, names and help text. */
-#define XM_COUNTER_LIST(X)                                                                      \
-	X(RX, "rx", "packets seen")                                                             \
-	X(PASS_NOT_IPV4, "pass_not_ipv4", "passed: not IPv4")                                   \
-	X(PASS_NOT_OURS, "pass_not_ours", "passed: no rule or flow matches")                    \
-	X(PASS_FRAGMENT, "pass_fragment", "passed: fragment of no flow of ours")                \
-	X(PASS_TO_TC, "pass_to_tc", "XDP handed to tc: egress cannot take XDP frames")          \
-	X(PASS_NO_NEIGH, "pass_no_neigh", "XDP handed to tc: next-hop MAC unknown")             \
-	X(PASS_CSUM_PARTIAL, "pass_csum_partial",                                               \
-	  "XDP handed to tc: L4 checksum not yet computed (sent by a local veth with checksum " \
-	  "offload)")                                                                           \
-	X(PASS_MALFORMED, "pass_malformed",                                                     \
-	  "passed untouched: truncated or bad IPv4/TCP/UDP header")                             \
-	X(PASS_TOO_BIG, "pass_too_big",                                                         \
-	  "XDP handed to tc: too big for the egress MTU (tc answers frag-needed)")              \
-	X(PASS_TTL, "pass_ttl", "passed untouched: TTL expires here (the kernel answers it)")   \
-	X(PASS_EGRESS_UNMANAGED, "pass_egress_unmanaged",                                       \
-	  "passed: route leaves by an interface xmasq does not manage")                         \
-	X(FLOW_NEW, "flow_new", "flows created")                                                \
-	X(FLOW_RACE, "flow_race", "flow created by another CPU first")                          \
-	X(FWD_XDP, "fwd_xdp", "translated and redirected at XDP")                               \
-	X(FWD_TC, "fwd_tc", "translated and redirected at tc")                                  \
-	X(FRAG_NEEDED_SENT, "frag_needed_sent",                                                 \
-	  "too big for the egress MTU with DF: ICMP frag-needed sent back")                     \
-	X(ICMP_ERROR, "icmp_error", "ICMP errors about a flow translated (RFC 5508)")           \
-	X(FRAG_LATER, "frag_later", "later fragments translated like their first")              \
-	X(DROP_FRAG_UNKNOWN, "drop_frag_unknown",                                               \
-	  "dropped: later fragment of a masqueraded flow whose first fragment was not seen")    \
-	X(DROP_NO_ROUTE, "drop_no_route", "dropped: no route to the backend")                   \
-	X(DROP_CT_FULL, "drop_ct_full", "dropped: new flow, conntrack table full")              \
-	X(DROP_NO_PORT, "drop_no_port", "dropped: new flow, no free masquerade port")           \
-	X(FLOW_EXPIRED, "flow_expired", "flows removed after their idle timeout")               \
-	X(DROP_TOO_BIG, "drop_too_big",                                                         \
-	  "dropped: too big for the egress MTU without DF (xmasq does not fragment)")           \
-	X(DROP_REDIRECT, "drop_redirect", "dropped: redirect failed")                           \
+#define XM_COUNTER_LIST(X)                                                                        \
+	X(RX, "rx", "packets seen")                                                               \
+	X(PASS_NOT_IPV4, "pass_not_ipv4", "passed: not IPv4")                                     \
+	X(PASS_NOT_OURS, "pass_not_ours", "passed: no rule or flow matches")                      \
+	X(PASS_FRAGMENT, "pass_fragment", "passed: fragment of no flow of ours")                  \
+	X(PASS_TO_TC, "pass_to_tc", "XDP handed to tc: egress cannot take XDP frames")            \
+	X(PASS_NO_NEIGH, "pass_no_neigh", "XDP handed to tc: next-hop MAC unknown")               \
+	X(PASS_CSUM_PARTIAL, "pass_csum_partial",                                                 \
+	  "XDP handed to tc: L4 checksum not yet computed (sent by a local veth with checksum "   \
+	  "offload)")                                                                             \
+	X(PASS_MALFORMED, "pass_malformed",                                                       \
+	  "passed untouched: truncated or bad IPv4/TCP/UDP header")                               \
+	X(PASS_TOO_BIG, "pass_too_big",                                                           \
+	  "XDP handed to tc: too big for the egress MTU (tc answers frag-needed)")                \
+	X(PASS_TTL, "pass_ttl", "passed untouched: TTL expires here (the kernel answers it)")     \
+	X(PASS_EGRESS_UNMANAGED, "pass_egress_unmanaged",                                         \
+	  "passed: route leaves by an interface xmasq does not manage")                           \
+	X(FLOW_NEW, "flow_new", "flows created")                                                  \
+	X(FLOW_RACE, "flow_race", "flow created by another CPU first")                            \
+	X(FWD_XDP, "fwd_xdp", "translated and redirected at XDP")                                 \
+	X(FWD_TC, "fwd_tc", "translated and redirected at tc")                                    \
+	X(FRAG_NEEDED_SENT, "frag_needed_sent",                                                   \
+	  "too big for the egress MTU with DF: ICMP frag-needed sent back")                       \
+	X(ICMP_ERROR, "icmp_error", "ICMP errors about a flow translated (RFC 5508)")             \
+	X(FRAG_LATER, "frag_later", "later fragments translated like their first")                \
+	X(DROP_FRAG_UNKNOWN, "drop_frag_unknown",                                                 \
+	  "dropped: later fragment of a masqueraded flow whose first fragment was not seen")      \
+	X(DROP_NO_ROUTE, "drop_no_route", "dropped: no route to the backend")                     \
+	X(DROP_CT_FULL, "drop_ct_full", "dropped: new flow, conntrack table full")                \
+	X(DROP_NO_PORT, "drop_no_port", "dropped: new flow, no free masquerade port")             \
+	X(FLOW_PORT_REUSED, "flow_port_reused",                                                   \
+	  "new flows on the port of a closed TCP flow (RST, or FINs both ways and the last ACK)") \
+	X(PASS_ROUTER_PORT, "pass_router_port",                                                   \
+	  "passed: SYN-ACK for the router's own connection on a port a closed flow held")         \
+	X(DROP_STALE_SEGMENT, "drop_stale_segment",                                               \
+	  "dropped: FIN or data from the backend before its SYN-ACK (an older connection's)")     \
+	X(FLOW_EXPIRED, "flow_expired", "flows removed after their idle timeout")                 \
+	X(DROP_TOO_BIG, "drop_too_big",                                                           \
+	  "dropped: too big for the egress MTU without DF (xmasq does not fragment)")             \
+	X(DROP_REDIRECT, "drop_redirect", "dropped: redirect failed")                             \
 	X(DROP_TC_REWRITE, "drop_tc_rewrite", "dropped: tc could not rewrite the packet")
 
 enum xm_counter_id {
@@ -305,8 +311,10 @@ enum xm_ct_state {
 #define XM_FLOW_KEEP_SOURCE  (1u << 2)
 #define XM_FLOW_CSUM_CHECKED (1u << 3) /* XDP has classified this direction's */
 #define XM_FLOW_CSUM_PARTIAL \
-	(1u << 4) /* ... L4 checksums as unfinished:
+	(1u << 4)		   /* ... L4 checksums as unfinished:
                                           all its packets go by tc, in order */
+#define XM_FLOW_FIN_SENT (1u << 5) /* TCP: this direction has sent a FIN */
+#define XM_FLOW_FIN_BOTH (1u << 6) /* TCP: both directions have */
 
 enum xm_tcp_state {
 	XM_ST_NONE = 0, /* UDP/ICMP: no replies yet */

@@ -1,0 +1,228 @@
+#!/bin/bash
+# Port capacity of a forward under real load: nginx behind
+# `forward eth0 tcp 8080 to 198.18.0.2:80`, Apache's ab opening short
+# connections (no keep-alive, as load and health checkers do), first from
+# one client (60,000 connections, 64 at a time), then from four client
+# addresses at once (40,000 each). Every connection leaves a lingering
+# flow (the backend closes first: its side keeps TIME_WAIT), so a router
+# that hoards ports while flows linger stalls after a few thousand.
+#
+# The same load runs through the iptables recipe in the same topology
+# first: where it passes and xmasq fails, xmasq has a bug. xmasq runs in
+# xdp mode (veth peers with GRO, so redirected frames are delivered) and in
+# tc mode (plain veth peers).
+#
+# Then which port a forwarded flow leaves with (check_port_choice): the
+# client's own where it is free, inside the router's ephemeral range too
+# for TCP; never one the router's own sockets hold; a TCP flow closed by
+# FINs both ways and the last ACK gives its port up to the router's own
+# connection. TAP output; exit 1 when a check fails.
+. "$(dirname "$0")/lib.sh"
+xm_init
+for c in ab nginx; do
+	command -v $c >/dev/null || { echo "1..0 # SKIP $c missing (run tools/deps.sh)"; exit 0; }
+done
+
+AB_ONE=${AB_ONE:-60000}  # connections from one client
+AB_EACH=${AB_EACH:-40000} # connections from each of four clients
+AB_CONC=64
+# four client addresses on C0's link, each with its own ephemeral ports
+FOUR_SRC="192.0.2.10 192.0.2.11 192.0.2.12 192.0.2.13"
+
+# nginx_up: nginx on the backend's tcp/80 answering every request with a
+# short body, its files under this run's temp dir
+nginx_up() {
+	local dir="$XM_TMP/nginx-$TOPO_VARIANT"
+	mkdir -p "$dir"
+	cat >"$dir/nginx.conf" <<EOF
+worker_processes 2;
+pid $dir/nginx.pid;
+error_log $dir/error.log;
+daemon off;
+events { worker_connections 8192; }
+http {
+	access_log off;
+	client_body_temp_path $dir;
+	proxy_temp_path $dir;
+	fastcgi_temp_path $dir;
+	uwsgi_temp_path $dir;
+	scgi_temp_path $dir;
+	server {
+		listen $B_ADDR:80 backlog=4096;
+		location / { return 200 "ok\n"; }
+	}
+}
+EOF
+	nsx "$NS_B" nginx -c "$dir/nginx.conf" -p "$dir" >"$dir/stdout" 2>&1 &
+	XM_PIDS+=($!)
+	wait_port "$NS_B" tcp $B_ADDR 80 || { cat "$dir/stdout" "$dir/error.log" >&2; return 1; }
+}
+
+# ab_run N [SRC]: N connections from C0 (bound to SRC when given) to the
+# forward; prints "complete failed exit" of ab
+ab_run() {
+	local n=$1 src=${2:-} out bind=()
+	[ -n "$src" ] && bind=(-B "$src")
+	out=$(timeout --kill-after=5 180 nsenter --net="/run/netns/$NS_C0" \
+		ab -q -n "$n" -c $AB_CONC -s 10 -r "${bind[@]}" "http://$R_ADDR0:8080/" 2>&1)
+	local rc=$?
+	local done failed
+	done=$(awk '/^Complete requests:/ { print $3 }' <<<"$out")
+	failed=$(awk '/^Failed requests:/ { print $3 }' <<<"$out")
+	echo "${done:-0} ${failed:-?} $rc"
+	[ "$rc" -eq 0 ] || printf '%s\n' "$out" | tail -n 5 >&2
+}
+
+# check_load LABEL: the one-client and four-client loads through the
+# router set up now, each completing with no failure
+check_load() {
+	local label=$1 res done failed rc i pids=() f
+	res=$(ab_run "$AB_ONE" 2>"$XM_TMP/ab-err")
+	read -r done failed rc <<<"$res"
+	[ "$rc" -eq 0 ] && [ "$done" -eq "$AB_ONE" ] && [ "$failed" = 0 ]
+	tap_result $? "$label: one client, $AB_ONE connections ($AB_CONC at a time): all complete, none failed" \
+		"ab: $done complete, $failed failed, exit $rc" "$(cat "$XM_TMP/ab-err")"
+
+	i=0
+	for src in $FOUR_SRC; do
+		ab_run "$AB_EACH" "$src" >"$XM_TMP/ab-$i" 2>"$XM_TMP/ab-err-$i" &
+		pids+=($!)
+		i=$((i + 1))
+	done
+	wait "${pids[@]}"
+	rc=0
+	for f in "$XM_TMP"/ab-[0-9]; do
+		read -r done failed res <<<"$(cat "$f")"
+		if [ "$res" != 0 ] || [ "$done" != "$AB_EACH" ] || [ "$failed" != 0 ]; then
+			rc=1
+			diag "$(basename "$f"): ab $done complete, $failed failed, exit $res" "$(cat "${f/ab-/ab-err-}")"
+		fi
+	done
+	tap_result $rc "$label: four clients at once, $AB_EACH connections each: all complete, none failed"
+	rm -f "$XM_TMP"/ab-[0-9] "$XM_TMP"/ab-err-[0-9]
+}
+
+four_clients_up() {
+	local a
+	for a in $FOUR_SRC; do
+		ip -n "$NS_C0" addr add "$a/24" dev eth0 || return 1
+	done
+}
+
+# iptables keeps every connection in its conntrack table (TIME_WAIT 120 s):
+# the host's nf_conntrack_max must hold both loads
+ipt_room() {
+	local max
+	modprobe nf_conntrack 2>/dev/null
+	max=$(cat /proc/sys/net/netfilter/nf_conntrack_max 2>/dev/null || echo 0)
+	[ "$max" -ge $((AB_ONE + 4 * AB_EACH + 10000)) ]
+}
+
+# port_seen_udp: the source port the backend saw on its last UDP datagram
+port_seen_udp() { tail -n 1 "$BACKEND_LOG/udp.log" | sed -E 's/^[0-9.]+:([0-9]+) .*/\1/'; }
+
+# counter NAME: its packets in this router's stats
+counter() {
+	xm stats --json >"$XM_TMP/stats.json" 2>/dev/null &&
+		json_get "$XM_TMP/stats.json" "d['counters']['$1']['packets']"
+}
+
+# flow_state SPORT: the state of the forwarded flow from C0's port SPORT
+flow_state() {
+	xm conntrack list --json >"$XM_TMP/ct.json" 2>/dev/null &&
+		json_get "$XM_TMP/ct.json" "[c['state'] for c in d if c['original'].startswith('$C0_SRC:$1 ')]"
+}
+
+# check_port_choice MODE: the router's own sockets against the ports
+# forwarded flows take (the router's ephemeral range is 32768-60999)
+check_port_choice() {
+	local mode=$1 out rc seen n0 n1
+	local pc="ports.py"
+	out=$(pyrun "$NS_C0" 10 $pc whoami --src $C0_SRC --sport 40001 "http://$R_ADDR0:8080/whoami" 2>&1)
+	[ "$out" = "$R_ADDR2:40001" ]
+	tap_result $? "$mode: TCP keeps the client's port 40001 (in the router's ephemeral range)" "backend saw: $out"
+
+	pyrun_bg "$NS_R" 60 $pc hold tcp 0.0.0.0 40002
+	wait_port "$NS_R" tcp 0.0.0.0 40002
+	out=$(pyrun "$NS_C0" 10 $pc whoami --src $C0_SRC --sport 40002 "http://$R_ADDR0:8080/whoami" 2>&1)
+	rc=$?
+	[ $rc -eq 0 ] && [ "${out%%:*}" = "$R_ADDR2" ] && [ "${out#*:}" != 40002 ]
+	tap_result $? "$mode: TCP does not keep port 40002, the router listens on it (got ${out#*:})" "backend saw: $out"
+
+	out=$(pyrun "$NS_C0" 10 $pc udp --src $C0_SRC --sport 40003 "$R_ADDR0" 5000 p3 2>&1)
+	seen=$(port_seen_udp)
+	[ "$out" = "echo:$R_ADDR2:p3" ] && [ "$seen" != 40003 ] && { [ "$seen" -lt 32768 ] || [ "$seen" -gt 60999 ]; }
+	tap_result $? "$mode: UDP from port 40003 leaves outside the router's ephemeral range (port $seen)" "reply: $out"
+
+	out=$(pyrun "$NS_C0" 10 $pc udp --src $C0_SRC --sport 20001 "$R_ADDR0" 5000 p4 2>&1)
+	seen=$(port_seen_udp)
+	[ "$out" = "echo:$R_ADDR2:p4" ] && [ "$seen" = 20001 ]
+	tap_result $? "$mode: UDP keeps the client's port 20001 (free, outside the ephemeral range)" "reply: $out, backend saw port $seen"
+
+	pyrun_bg "$NS_R" 60 $pc hold udp 0.0.0.0 20002
+	wait_port "$NS_R" udp 0.0.0.0 20002
+	out=$(pyrun "$NS_C0" 10 $pc udp --src $C0_SRC --sport 20002 "$R_ADDR0" 5000 p5 2>&1)
+	seen=$(port_seen_udp)
+	[ "$out" = "echo:$R_ADDR2:p5" ] && [ "$seen" != 20002 ]
+	tap_result $? "$mode: UDP does not keep port 20002, a router socket is bound to it (port $seen)" "reply: $out"
+
+	out=$(pyrun "$NS_C0" 10 $pc closed --src $C0_SRC --sport 40005 "$R_ADDR0" 8080 2>&1)
+	rc=$?
+	[ $rc -eq 0 ] && wait_for 3 test "$(flow_state 40005)" = '["close"]'
+	tap_result $? "$mode: FINs both ways and the last ACK close the flow at once" \
+		"client: $out" "flow state: $(flow_state 40005)"
+	n0=$(counter pass_router_port)
+	out=$(pyrun "$NS_R" 10 $pc whoami --src $R_ADDR2 --sport 40005 "http://$B_ADDR:80/whoami" 2>&1)
+	n1=$(counter pass_router_port)
+	[ "$out" = "$R_ADDR2:40005" ] && [ "$((n1 - n0))" -ge 1 ] && [ "$(flow_state 40005)" = '[]' ]
+	tap_result $? "$mode: the router's own connection from port 40005 gets its SYN-ACK; the closed flow gives way" \
+		"router's GET /whoami: $out" "pass_router_port $n0 -> $n1" "flow: $(flow_state 40005)"
+}
+
+for mode in xdp:gro tc:plain; do
+	router=${mode%%:*} variant=${mode#*:}
+	diag "==== port choice, xmasq $router, $variant veth peers"
+	if ! topo_up "$variant" "choice-$router" || ! backend_up; then
+		tap_not_ok "$router: build topology and backend"
+		topo_down
+		continue
+	fi
+	nsx "$NS_R" sysctl -qw net.ipv4.ip_local_port_range="32768 60999"
+	router_xmasq_vars
+	tap_check "xmasq router set up ($router mode)" router_xmasq_up "$router"
+	check_port_choice "xmasq $router"
+	topo_down
+done
+
+for run in iptables:plain xdp:gro tc:plain; do
+	router=${run%%:*} variant=${run#*:}
+	diag "==== $router router, $variant veth peers"
+	if ! topo_up "$variant" "$router" || ! four_clients_up || ! nginx_up; then
+		tap_not_ok "$router: build topology and nginx backend"
+		topo_down
+		continue
+	fi
+	if [ "$router" = iptables ]; then
+		if ! command -v iptables >/dev/null || ! ipt_room; then
+			tap_skip "iptables: one client" "needs iptables and nf_conntrack_max >= $((AB_ONE + 4 * AB_EACH + 10000))"
+			tap_skip "iptables: four clients" "needs iptables and nf_conntrack_max >= $((AB_ONE + 4 * AB_EACH + 10000))"
+			topo_down
+			continue
+		fi
+		tap_check "iptables router set up" router_iptables_up connmark
+		check_load "iptables"
+	else
+		router_xmasq_vars
+		tap_check "xmasq router set up ($router mode)" router_xmasq_up "$router"
+		check_load "xmasq $router"
+		dnp=$(counter drop_no_port)
+		[ "${dnp:-x}" = 0 ]
+		tap_result $? "xmasq $router: no new flow was refused for want of a port (drop_no_port ${dnp:-?})"
+		reused=$(counter flow_port_reused)
+		[ "${reused:-0}" -gt 0 ]
+		tap_result $? "xmasq $router: new flows took the ports of closed ones (flow_port_reused ${reused:-?})"
+		diag "xmasq $router: flow_new $(counter flow_new), flow_port_reused $reused, drop_stale_segment $(counter drop_stale_segment)"
+	fi
+	topo_down
+done
+tap_done
