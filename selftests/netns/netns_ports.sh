@@ -18,10 +18,8 @@
 # FINs both ways and the last ACK gives its port up to the router's own
 # connection. TAP output; exit 1 when a check fails.
 . "$(dirname "$0")/lib.sh"
-xm_init
-for c in ab nginx; do
-	command -v $c >/dev/null || { echo "1..0 # SKIP $c missing (run tools/deps.sh)"; exit 0; }
-done
+xm_init ab nginx
+need_xmasq
 
 AB_ONE=${AB_ONE:-60000}  # connections from one client
 AB_EACH=${AB_EACH:-40000} # connections from each of four clients
