@@ -540,6 +540,13 @@ cps_run() {
 # json_field FILE FIELD
 json_field() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$1" "$2"; }
 
+# cps_why FILE.json LABEL: what ab said about the failures, if any
+cps_why() {
+	python3 -c 'import json,sys
+for w in json.load(open(sys.argv[1]))["why"]:
+    print("%s: %s" % (sys.argv[2], w))' "$1" "$2"
+}
+
 # cps_scenario SYSTEM: one tcp-cps run on the router set up now: the rate
 # (thousands of connections/s), its failures and slow connections
 cps_scenario() {
@@ -549,6 +556,7 @@ cps_scenario() {
 	record tcp-cps-failed "$1" "$(json_field "$f.json" failed)"
 	record tcp-cps-slow "$1" "$(json_field "$f.json" slow)"
 	record tcp-cps-longest-ms "$1" "$(json_field "$f.json" longest_ms)"
+	cps_why "$f.json" "tcp-cps on $1" >>"$OUT/tcp-errors.log"
 	log "tcp-cps $1: $(json_field "$f.json" cps) conn/s, $(json_field "$f.json" connections) connections, $(json_field "$f.json" failed) failed, $(json_field "$f.json" slow) over 1 s"
 }
 
