@@ -22,7 +22,7 @@
 # 1 s (a lost SYN) are counted and reported with the rate.
 #
 # QUICK=1 (~2.5 min): 3 repetitions of the UDP and prog-ns scenarios with
-# 0.3 s warm-up + 0.7 s windows, one of tcp-rr, two of apply-100k, one 3 s
+# 0.3 s warm-up + 0.7 s windows, one of tcp-rr, two of apply-100k, one 2 s
 # tcp-cps; no tcp-bulk, rules-* or flows-*. Full (~14 min): 5 repetitions
 # (1 s + 2 s; new flows 0.5 s + 1 s), 3 of TCP, tcp-cps (10 s) and
 # rules-*, 2 of flows-*, 5 of apply-100k.
@@ -44,13 +44,13 @@ PIDS=()
 
 if [ -n "${QUICK:-}" ]; then
 	REPS=3 WARM=0.3 WIN=0.7 NF_WARM=0.3 NF_WIN=0.7 TCP_T=2 TCP_REPS=1 APPLY_REPS=2
-	CPS_T=3 CPS_REPS=1
+	CPS_T=2
 	UDP_SCEN="udp64-1flow udp64-10kflows newflows"
 	TCP_SCEN="tcp-rr"
 	EXTRA=""
 else
 	REPS=5 WARM=1 WIN=2 NF_WARM=0.5 NF_WIN=1 TCP_T=3 TCP_REPS=3 APPLY_REPS=5
-	CPS_T=10 CPS_REPS=3
+	CPS_T=10
 	UDP_SCEN="udp64-1flow udp64-10kflows newflows"
 	TCP_SCEN="tcp-bulk-1 tcp-bulk-8 tcp-rr"
 	EXTRA="rules flows"
@@ -550,14 +550,20 @@ for w in json.load(open(sys.argv[1]))["why"]:
 # cps_scenario SYSTEM: one tcp-cps run on the router set up now: the rate
 # (thousands of connections/s), its failures and slow connections
 cps_scenario() {
-	local f=$TMP/cps-$1
+	local f=$TMP/cps-$1 k v
 	cps_run "$CPS_T" "$f" || { log "tcp-cps on $1: no result"; return 1; }
-	record tcp-cps "$1" "$(python3 -c 'import json,sys; print("%.3f" % (json.load(open(sys.argv[1]))["cps"] / 1e3))' "$f.json")"
-	record tcp-cps-failed "$1" "$(json_field "$f.json" failed)"
-	record tcp-cps-slow "$1" "$(json_field "$f.json" slow)"
-	record tcp-cps-longest-ms "$1" "$(json_field "$f.json" longest_ms)"
-	cps_why "$f.json" "tcp-cps on $1" >>"$OUT/tcp-errors.log"
-	log "tcp-cps $1: $(json_field "$f.json" cps) conn/s, $(json_field "$f.json" connections) connections, $(json_field "$f.json" failed) failed, $(json_field "$f.json" slow) over 1 s"
+	while read -r k v; do
+		record "$k" "$1" "$v"
+	done < <(python3 -c 'import json,sys
+d = json.load(open(sys.argv[1]))
+print("tcp-cps %.3f" % (d["cps"] / 1e3))
+for k in ("failed", "slow", "longest_ms"):
+    print("tcp-cps-%s %s" % (k.replace("_", "-"), d[k]))
+for w in d["why"]:
+    sys.stderr.write("tcp-cps on %s: %s\n" % (sys.argv[2], w))
+open(sys.argv[1] + ".log", "w").write("%(cps).0f conn/s, %(connections)d connections, %(failed)d failed, "
+                                      "%(slow)d over 1 s (longest %(longest_ms).0f ms)" % d)' "$f.json" "$1" 2>>"$OUT/tcp-errors.log")
+	log "tcp-cps $1: $(cat "$f.json.log")"
 }
 
 # sourced with BENCH_LIB=1 (debugging, soak.sh): functions only
@@ -599,12 +605,19 @@ for r in $(seq 1 "$REPS"); do
 		prog_phase
 	fi
 done
-if has tcp; then
+# tcp-cps runs on the TCP phase's routers, after the other TCP scenarios;
+# not on bare: no NAT, so no port forward to S's nginx (nothing would send
+# the replies back either)
+if has tcp || has cps; then
 	for r in $(seq 1 "$TCP_REPS"); do
 		log "repetition $r/$TCP_REPS: TCP"
 		for sys in $SYSTEMS; do
+			has tcp || [ "$sys" != bare ] || continue
 			topo_up tcp || die "topology"
 			system_up "$sys" || die "$sys up"
+			if has cps && [ "$sys" != bare ]; then
+				cps_up || die "nginx"
+			fi
 			# nsenter itself in the background (not the nsx function,
 			# which would fork a subshell): $! is then the server
 			nsenter --net="/run/netns/$NS_S" iperf3 -s -B $S_IP -p 5201 >/dev/null 2>&1 &
@@ -612,22 +625,13 @@ if has tcp; then
 			nsenter --net="/run/netns/$NS_S" "$XB" rr server 7000 &
 			PIDS+=($!)
 			sleep 0.3
-			for s in $TCP_SCEN; do tcp_scenario "$s" "$sys"; done
-			topo_down
-		done
-	done
-fi
-# tcp-cps: the bare redirect has no NAT (no port to forward to S's nginx,
-# nothing to send replies back by): not measured
-if has cps; then
-	for r in $(seq 1 "$CPS_REPS"); do
-		log "repetition $r/$CPS_REPS: tcp-cps"
-		for sys in xmasq-xdp xmasq-tc iptables nftables; do
-			topo_up tcp || die "topology"
-			system_up "$sys" || die "$sys up"
-			cps_up || die "nginx"
-			cps_scenario "$sys"
-			case "$sys" in xmasq-*) nsx "$NS_R" "$XMASQ" --pin-dir "$PIN" stats --json >"$OUT/stats-$sys-cps-rep$r.json" 2>/dev/null ;; esac
+			if has tcp; then
+				for s in $TCP_SCEN; do tcp_scenario "$s" "$sys"; done
+			fi
+			if has cps && [ "$sys" != bare ]; then
+				cps_scenario "$sys"
+				case "$sys" in xmasq-*) nsx "$NS_R" "$XMASQ" --pin-dir "$PIN" stats --json >"$OUT/stats-$sys-cps-rep$r.json" 2>/dev/null ;; esac
+			fi
 			topo_down
 		done
 	done
