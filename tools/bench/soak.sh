@@ -3,7 +3,8 @@
 # CPS_CLIENTS client addresses, a new TCP connection per request, to nginx
 # behind `forward eth0 tcp 8080 to S:80`) through xmasq alone, for
 # SOAK_SECONDS (600) as fast as the clients go, in SOAK_MODE (tc: the mode
-# for veth; or xdp). One line a minute (connections, conn/s, failed,
+# for veth; or xdp; iptables or nftables run the same load through the
+# kernel's NAT instead, for reference). One line a minute (connections, conn/s, failed,
 # slower than 1 s, flows in the table, drops), then the totals and
 # xmasq's counters. Exit 1 when any connection failed (refused, reset,
 # timed out, non-2xx) or a minute completed none.
@@ -13,12 +14,21 @@ BENCH_LIB=1 . "$(dirname "${BASH_SOURCE[0]}")/bench.sh"
 
 SOAK_SECONDS=${SOAK_SECONDS:-600}
 SOAK_MODE=${SOAK_MODE:-tc}
-case "$SOAK_MODE" in xdp | tc) ;; *) die "SOAK_MODE is xdp or tc" ;; esac
+case "$SOAK_MODE" in
+xdp | tc) SYS=xmasq-$SOAK_MODE ;;
+iptables | nftables) SYS=$SOAK_MODE ;;
+*) die "SOAK_MODE is tc, xdp, iptables or nftables" ;;
+esac
 case "$SOAK_SECONDS" in '' | *[!0-9]* | 0) die "SOAK_SECONDS is a number of seconds" ;; esac
 
 # counters: xmasq's stats as "flows flows_max flow_new flow_port_reused
-# drop_no_port drop_ct_full"
+# drop_no_port drop_ct_full"; for the kernel's NAT, its conntrack entries
+# and limit (the rest: -)
 counters() {
+	if [ "$SYS" = "$SOAK_MODE" ]; then
+		echo "$(nsx "$NS_R" cat /proc/sys/net/netfilter/nf_conntrack_count) $(cat /proc/sys/net/netfilter/nf_conntrack_max) - - - -"
+		return
+	fi
 	nsx "$NS_R" "$XMASQ" --pin-dir "$PIN" stats --json 2>/dev/null | python3 -c 'import json,sys
 d = json.load(sys.stdin)
 c = d["counters"]
@@ -26,9 +36,9 @@ print(d["flows"], d["flows_max"], *(c[k]["packets"] for k in ("flow_new", "flow_
 }
 
 topo_up tcp || die "topology"
-system_up "xmasq-$SOAK_MODE" || die "xmasq ($SOAK_MODE) up"
+system_up "$SYS" || die "$SYS up"
 cps_up || die "nginx"
-log "soak: xmasq $SOAK_MODE mode, $SOAK_SECONDS s, $CPS_CLIENTS clients, $CPS_CONC connections open at once"
+log "soak: $SYS, $SOAK_SECONDS s, $CPS_CLIENTS clients, $CPS_CONC connections open at once"
 
 total=0 failed=0 slow=0 longest=0 left=$SOAK_SECONDS k=0 start=$(date +%s)
 while [ "$left" -gt 0 ]; do
@@ -53,9 +63,10 @@ done
 secs=$(($(date +%s) - start))
 read -r flows fmax new reused noport ctfull <<<"$(counters)"
 log "soak done: $total connections in $secs s ($((total / (secs > 0 ? secs : 1))) conn/s), $failed failed, $slow over 1 s (longest $longest ms)"
-log "xmasq counters: flow_new $new, flow_port_reused $reused, drop_no_port $noport, drop_ct_full $ctfull; conntrack use: $flows of $fmax flows"
+log "$SYS counters: flow_new $new, flow_port_reused $reused, drop_no_port $noport, drop_ct_full $ctfull; conntrack use: $flows of $fmax flows"
 mkdir -p "$OUT"
+num() { case "$1" in '' | *[!0-9]*) echo null ;; *) echo "$1" ;; esac; }
 printf '{"mode": "%s", "seconds": %d, "connections": %d, "failed": %d, "slow": %d, "longest_ms": %d, "flow_new": %s, "flow_port_reused": %s, "drop_no_port": %s, "drop_ct_full": %s, "flows": %s, "flows_max": %s}\n' \
-	"$SOAK_MODE" "$secs" "$total" "$failed" "$slow" "$longest" "${new:-null}" "${reused:-null}" "${noport:-null}" "${ctfull:-null}" "${flows:-null}" "${fmax:-null}" >"$OUT/soak.json"
+	"$SOAK_MODE" "$secs" "$total" "$failed" "$slow" "$longest" "$(num "${new:-}")" "$(num "${reused:-}")" "$(num "${noport:-}")" "$(num "${ctfull:-}")" "$(num "${flows:-}")" "$(num "${fmax:-}")" >"$OUT/soak.json"
 [ "$failed" -eq 0 ] || { log "FAIL: $failed failed connections"; exit 1; }
 exit 0
