@@ -23,7 +23,7 @@
 #
 # QUICK=1 (~2.5 min): 3 repetitions of the UDP and prog-ns scenarios with
 # 0.3 s warm-up + 0.7 s windows, one of tcp-rr, two of apply-100k, one 2 s
-# tcp-cps; no tcp-bulk, rules-* or flows-*. Full (~14 min): 5 repetitions
+# tcp-cps; no tcp-bulk, rules-* or flows-*. Full (~15 min): 5 repetitions
 # (1 s + 2 s; new flows 0.5 s + 1 s), 3 of TCP, tcp-cps (10 s) and
 # rules-*, 2 of flows-*, 5 of apply-100k.
 # Namespaces, pins and processes carry this shell's pid and are removed on
