@@ -1,13 +1,14 @@
 #!/bin/bash
 # tools/bench/soak.sh — `make soak`: bench.sh's tcp-cps load (ab from
 # CPS_CLIENTS client addresses, a new TCP connection per request, to nginx
-# behind `forward eth0 tcp 8080 to S:80`) through xmasq alone, for
-# SOAK_SECONDS (600) as fast as the clients go, in SOAK_MODE (tc: the mode
-# for veth; or xdp; iptables or nftables run the same load through the
-# kernel's NAT instead, for reference). One line a minute (connections, conn/s, failed,
-# slower than 1 s, flows in the table, drops), then the totals and
-# xmasq's counters. Exit 1 when any connection failed (refused, reset,
-# timed out, non-2xx) or a minute completed none.
+# behind `forward eth0 tcp 8080 to S:80`) through xmasq, for SOAK_SECONDS
+# (600) as fast as the clients go, in SOAK_MODE (tc: the mode for veth; or
+# xdp; iptables or nftables put the kernel's NAT there instead, for
+# reference). One line a minute (connections, conn/s, failed, slower than
+# 1 s, flows in the table, drops), then the totals and the counters; ab's
+# reports of a minute with failures are kept in build/bench/soak-fail-*.
+# Exit 1 when any connection failed (refused, reset, timed out, non-2xx)
+# or a minute completed none.
 # Same topology, namespaces and cleanup as bench.sh (sourced for them).
 set -u
 BENCH_LIB=1 . "$(dirname "${BASH_SOURCE[0]}")/bench.sh"
@@ -35,6 +36,8 @@ c = d["counters"]
 print(d["flows"], d["flows_max"], *(c[k]["packets"] for k in ("flow_new", "flow_port_reused", "drop_no_port", "drop_ct_full")))'
 }
 
+mkdir -p "$OUT"
+rm -f "$OUT"/soak-fail-*
 topo_up tcp || die "topology"
 system_up "$SYS" || die "$SYS up"
 cps_up || die "nginx"
@@ -52,7 +55,10 @@ print(d["connections"], d["cps"], d["failed"], d["slow"], int(d["longest_ms"]))'
 	else
 		n=0 cps=0 fl=1 sl=0 lg=0 # not one connection in a minute: a failure
 	fi
-	[ "$fl" -gt 0 ] && cps_why "$f.json" "minute $k" >&2
+	if [ "$fl" -gt 0 ]; then
+		cps_why "$f.json" "minute $k" >&2
+		for i in $(seq "$CPS_CLIENTS"); do cp "$f.$i.txt" "$OUT/soak-fail-minute$k-ab$i.txt"; done
+	fi
 	total=$((total + n)) failed=$((failed + fl)) slow=$((slow + sl))
 	[ "$lg" -gt "$longest" ] && longest=$lg
 	read -r flows fmax new reused noport ctfull <<<"$(counters)"
@@ -64,7 +70,6 @@ secs=$(($(date +%s) - start))
 read -r flows fmax new reused noport ctfull <<<"$(counters)"
 log "soak done: $total connections in $secs s ($((total / (secs > 0 ? secs : 1))) conn/s), $failed failed, $slow over 1 s (longest $longest ms)"
 log "$SYS counters: flow_new $new, flow_port_reused $reused, drop_no_port $noport, drop_ct_full $ctfull; conntrack use: $flows of $fmax flows"
-mkdir -p "$OUT"
 num() { case "$1" in '' | *[!0-9]*) echo null ;; *) echo "$1" ;; esac; }
 printf '{"mode": "%s", "seconds": %d, "connections": %d, "failed": %d, "slow": %d, "longest_ms": %d, "flow_new": %s, "flow_port_reused": %s, "drop_no_port": %s, "drop_ct_full": %s, "flows": %s, "flows_max": %s}\n' \
 	"$SOAK_MODE" "$secs" "$total" "$failed" "$slow" "$longest" "$(num "${new:-}")" "$(num "${reused:-}")" "$(num "${noport:-}")" "$(num "${ctfull:-}")" "$(num "${flows:-}")" "$(num "${fmax:-}")" >"$OUT/soak.json"
