@@ -14,11 +14,18 @@
 # sink per packet on one core: the generator and sink costs are the same
 # for every system, so differences are the routers'.
 #
+# tcp-cps: connections per second through a forward to nginx on S, each
+# HTTP request its own TCP connection (ab, no keep-alive), from
+# CPS_CLIENTS (4) client addresses on G at once: more client tuples than
+# the router has masquerade ports towards one backend, as at a busy
+# service. Failed connections, non-2xx answers and connections slower than
+# 1 s (a lost SYN) are counted and reported with the rate.
+#
 # QUICK=1 (~2.5 min): 3 repetitions of the UDP and prog-ns scenarios with
-# 0.3 s warm-up + 0.7 s windows, one of tcp-rr, two of apply-100k; no
-# tcp-bulk, rules-* or flows-*. Full (~12 min): 5 repetitions (1 s + 2 s;
-# new flows 0.5 s + 1 s), 3 of TCP and rules-*, 2 of flows-*, 5 of
-# apply-100k.
+# 0.3 s warm-up + 0.7 s windows, one of tcp-rr, two of apply-100k, one 2 s
+# tcp-cps; no tcp-bulk, rules-* or flows-*. Full (~15 min): 5 repetitions
+# (1 s + 2 s; new flows 0.5 s + 1 s), 3 of TCP, tcp-cps (10 s) and
+# rules-*, 2 of flows-*, 5 of apply-100k.
 # Namespaces, pins and processes carry this shell's pid and are removed on
 # every exit path. Nothing outside them is touched.
 set -u
@@ -37,11 +44,13 @@ PIDS=()
 
 if [ -n "${QUICK:-}" ]; then
 	REPS=3 WARM=0.3 WIN=0.7 NF_WARM=0.3 NF_WIN=0.7 TCP_T=2 TCP_REPS=1 APPLY_REPS=2
+	CPS_T=2
 	UDP_SCEN="udp64-1flow udp64-10kflows newflows"
 	TCP_SCEN="tcp-rr"
 	EXTRA=""
 else
 	REPS=5 WARM=1 WIN=2 NF_WARM=0.5 NF_WIN=1 TCP_T=3 TCP_REPS=3 APPLY_REPS=5
+	CPS_T=10
 	UDP_SCEN="udp64-1flow udp64-10kflows newflows"
 	TCP_SCEN="tcp-bulk-1 tcp-bulk-8 tcp-rr"
 	EXTRA="rules flows"
@@ -56,6 +65,9 @@ CT_DEFAULT=262144
 CT_NEW=2097152                     # newflows, rules-*: < 2M flows a run (1.5M seen)
 CT_1M=1100000                      # flows-1m, prog-ns-newflow (10^6 flows)
 PROG_REPEAT=${PROG_REPEAT:-1000000}
+# tcp-cps: client addresses on G (192.0.2.11...), connections open at
+# once over all of them, the forwarded port (to S's nginx on 80)
+CPS_CLIENTS=${CPS_CLIENTS:-4} CPS_CONC=${CPS_CONC:-64} CPS_PORT=8080
 
 # Addresses (RFC 5737 / RFC 2544 only) and fixed MACs.
 G_IP=192.0.2.2 R0_IP=192.0.2.1 R1_IP=198.18.0.1 S_IP=198.18.0.2
@@ -78,7 +90,7 @@ trap 'exit 143' TERM
 die() { log "error: $*"; exit 1; }
 
 [ "$(id -u)" = 0 ] || die "needs root (network namespaces, BPF)"
-for c in ip ethtool nsenter iptables iptables-restore nft iperf3 gnuplot python3 bpftool; do
+for c in ip ethtool nsenter iptables iptables-restore nft iperf3 gnuplot python3 bpftool ab nginx; do
 	command -v "$c" >/dev/null || die "missing $c (run tools/deps.sh)"
 done
 [ -x "$XB" ] && [ -x "$XMASQ" ] || die "build first: make build/xmasq build/bench/xbench"
@@ -155,6 +167,7 @@ cat >"$RULES" <<EOF
 forward eth0 udp 5000-5255 to $S_IP:5000-5255
 forward eth0 tcp 5201 to $S_IP:5201
 forward eth0 tcp 7000 to $S_IP:7000
+forward eth0 tcp $CPS_PORT to $S_IP:80
 EOF
 
 # xmasq_up MODE [CTMAX]: through libxmasq's attach (xbench xmasq-attach: the
@@ -173,6 +186,7 @@ iptables_up() {
 		cat <<EOF
 -A PREROUTING -i eth0 -p udp --dport 5000:5255 -j DNAT --to-destination $S_IP
 -A PREROUTING -i eth0 -p tcp -m multiport --dports 5201,7000 -j DNAT --to-destination $S_IP
+-A PREROUTING -i eth0 -p tcp --dport $CPS_PORT -j DNAT --to-destination $S_IP:80
 -A POSTROUTING -d $S_IP -j MASQUERADE
 COMMIT
 EOF
@@ -187,6 +201,7 @@ nftables_up() {
 		cat <<EOF
 		iifname "eth0" udp dport 5000-5255 dnat to $S_IP
 		iifname "eth0" tcp dport { 5201, 7000 } dnat to $S_IP
+		iifname "eth0" tcp dport $CPS_PORT dnat to $S_IP:80
 	}
 	chain post {
 		type nat hook postrouting priority srcnat; policy accept;
@@ -453,13 +468,111 @@ flows_phase() {
 	done
 }
 
-# sourced with BENCH_LIB=1 (debugging): functions only
+# ---- tcp-cps: new TCP connections per second ----------------------------------------------
+# nginx_up: nginx on S's tcp/80 answering every request with "ok", one
+# worker per core, its files in this run's temp dir
+nginx_up() {
+	local d=$TMP/nginx i
+	mkdir -p "$d"
+	cat >"$d/nginx.conf" <<EOF
+worker_processes $(nproc);
+pid $d/nginx.pid;
+error_log $d/error.log;
+daemon off;
+events { worker_connections 16384; }
+http {
+	access_log off;
+	client_body_temp_path $d;
+	proxy_temp_path $d;
+	fastcgi_temp_path $d;
+	uwsgi_temp_path $d;
+	scgi_temp_path $d;
+	server {
+		listen $S_IP:80 backlog=4096 reuseport;
+		location / { return 200 "ok\n"; }
+	}
+}
+EOF
+	nsenter --net="/run/netns/$NS_S" nginx -c "$d/nginx.conf" -p "$d" >"$d/stdout" 2>&1 &
+	PIDS+=($!)
+	for i in $(seq 50); do
+		[ -n "$(nsx "$NS_S" ss -Htln "sport = :80")" ] && return 0
+		sleep 0.1
+	done
+	cat "$d/stdout" "$d/error.log" >&2
+	return 1
+}
+
+# cps_up: the clients' addresses on G, then nginx
+cps_up() {
+	local i
+	for i in $(seq "$CPS_CLIENTS"); do
+		ip -n "$NS_G" addr add 192.0.2.$((10 + i))/24 dev eth0 || return 1
+	done
+	nginx_up
+}
+
+# cps_run SECONDS FILE: CPS_CLIENTS ab processes at once, one per client
+# address, each opening a new connection per request (no -k) for SECONDS;
+# writes FILE.json: connections, cps, failed (ab's failed requests and
+# non-2xx answers, plus one per ab that did not end normally, e.g. 10 s
+# without any answer), slow (connections that took over 1 s: a SYN or
+# segment lost and resent), longest_ms. Returns 1 without a result.
+cps_run() {
+	local t=$1 f=$2 i pids=() rc
+	for i in $(seq "$CPS_CLIENTS"); do
+		# -n: room for 50k connections/s per client (-t stops it first)
+		nsenter --net="/run/netns/$NS_G" timeout --kill-after=5 $((t + 30)) \
+			ab -q -t "$t" -n $((t * 50000)) -c $((CPS_CONC / CPS_CLIENTS)) -s 10 -r \
+			-B 192.0.2.$((10 + i)) -g "$f.$i.tsv" "http://$R0_IP:$CPS_PORT/" >"$f.$i.txt" 2>&1 &
+		pids+=($!)
+	done
+	for i in $(seq "$CPS_CLIENTS"); do
+		wait "${pids[$((i - 1))]}"
+		echo "exit $?" >>"$f.$i.txt"
+	done
+	python3 "$ROOT/tools/bench/cps_sum.py" "$f" "$CPS_CLIENTS"
+	rc=$?
+	rm -f "$f".*.tsv
+	return $rc
+}
+
+# json_field FILE FIELD
+json_field() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$1" "$2"; }
+
+# cps_why FILE.json LABEL: what ab said about the failures, if any
+cps_why() {
+	python3 -c 'import json,sys
+for w in json.load(open(sys.argv[1]))["why"]:
+    print("%s: %s" % (sys.argv[2], w))' "$1" "$2"
+}
+
+# cps_scenario SYSTEM: one tcp-cps run on the router set up now: the rate
+# (thousands of connections/s), its failures and slow connections
+cps_scenario() {
+	local f=$TMP/cps-$1 k v
+	cps_run "$CPS_T" "$f" || { log "tcp-cps on $1: no result"; return 1; }
+	while read -r k v; do
+		record "$k" "$1" "$v"
+	done < <(python3 -c 'import json,sys
+d = json.load(open(sys.argv[1]))
+print("tcp-cps %.3f" % (d["cps"] / 1e3))
+for k in ("failed", "slow", "longest_ms"):
+    print("tcp-cps-%s %s" % (k.replace("_", "-"), d[k]))
+for w in d["why"]:
+    sys.stderr.write("tcp-cps on %s: %s\n" % (sys.argv[2], w))
+open(sys.argv[1] + ".log", "w").write("%(cps).0f conn/s, %(connections)d connections, %(failed)d failed, "
+                                      "%(slow)d over 1 s (longest %(longest_ms).0f ms)" % d)' "$f.json" "$1" 2>>"$OUT/tcp-errors.log")
+	log "tcp-cps $1: $(cat "$f.json.log")"
+}
+
+# sourced with BENCH_LIB=1 (debugging, soak.sh): functions only
 [ -n "${BENCH_LIB:-}" ] && return 0
 
 # ---- main ---------------------------------------------------------------------------------------
 # PHASES (default: all of this mode's) picks phases, e.g. PHASES="rules
 # flows"; APPEND=1 adds to the last run's raw.tsv instead of starting over.
-PHASES=${PHASES:-udp prog tcp apply $EXTRA}
+PHASES=${PHASES:-udp prog tcp cps apply $EXTRA}
 has() { case " $PHASES " in *" $1 "*) return 0 ;; esac; return 1; }
 mkdir -p "$OUT"
 [ -n "${APPEND:-}" ] || { : >"$RAW"; rm -f "$OUT/tcp-errors.log"; }
@@ -492,12 +605,19 @@ for r in $(seq 1 "$REPS"); do
 		prog_phase
 	fi
 done
-if has tcp; then
+# tcp-cps runs on the TCP phase's routers, after the other TCP scenarios;
+# not on bare: no NAT, so no port forward to S's nginx (nothing would send
+# the replies back either)
+if has tcp || has cps; then
 	for r in $(seq 1 "$TCP_REPS"); do
 		log "repetition $r/$TCP_REPS: TCP"
 		for sys in $SYSTEMS; do
+			has tcp || [ "$sys" != bare ] || continue
 			topo_up tcp || die "topology"
 			system_up "$sys" || die "$sys up"
+			if has cps && [ "$sys" != bare ]; then
+				cps_up || die "nginx"
+			fi
 			# nsenter itself in the background (not the nsx function,
 			# which would fork a subshell): $! is then the server
 			nsenter --net="/run/netns/$NS_S" iperf3 -s -B $S_IP -p 5201 >/dev/null 2>&1 &
@@ -505,7 +625,13 @@ if has tcp; then
 			nsenter --net="/run/netns/$NS_S" "$XB" rr server 7000 &
 			PIDS+=($!)
 			sleep 0.3
-			for s in $TCP_SCEN; do tcp_scenario "$s" "$sys"; done
+			if has tcp; then
+				for s in $TCP_SCEN; do tcp_scenario "$s" "$sys"; done
+			fi
+			if has cps && [ "$sys" != bare ]; then
+				cps_scenario "$sys"
+				case "$sys" in xmasq-*) nsx "$NS_R" "$XMASQ" --pin-dir "$PIN" stats --json >"$OUT/stats-$sys-cps-rep$r.json" 2>/dev/null ;; esac
+			fi
 			topo_down
 		done
 	done

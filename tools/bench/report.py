@@ -28,6 +28,7 @@ SCENARIOS = [
     ("tcp-bulk-1", "Gbit/s", True, "iperf3, one TCP stream"),
     ("tcp-bulk-8", "Gbit/s", True, "iperf3, 8 TCP streams"),
     ("tcp-rr", "k trans/s", True, "1-byte TCP request/response"),
+    ("tcp-cps", "k conn/s", True, "HTTP to nginx, a new TCP connection per request (no bare: no NAT)"),
     ("apply-100k", "us", False, "apply one changed rule on a 100k-rule set"),
     ("prog-ns-bare", "ns/pkt", False, "BPF_PROG_TEST_RUN: bare redirect program"),
     ("prog-ns-fastpath", "ns/pkt", False, "test run: xmasq XDP, established flow"),
@@ -94,6 +95,14 @@ def main():
         if name not in data:
             continue
         res = {s: stats(data[name][s]) for s in SYSTEMS if s in data[name]}
+        if name == "tcp-cps":
+            # every run's failures and slow connections, summed: a figure
+            # with any failure is suspect
+            for s in res:
+                for k in ("failed", "slow"):
+                    res[s][k] = int(sum(data.get("tcp-cps-" + k, {}).get(s, [])))
+                res[s]["longest_ms"] = max(data.get("tcp-cps-longest-ms", {}).get(s, [0]))
+                res[s]["suspect"] = res[s]["failed"] > 0
         doc["scenarios"].append({"name": name, "unit": unit, "higher_is_better": hib, "results": res})
     extra = {}
     if "prog-ns-wrapper" in data:
@@ -124,7 +133,8 @@ def main():
         cells = []
         for s in SYSTEMS:
             if s in r:
-                cells.append("%s<br>[%s-%s]" % (fmt(r[s]["median"]), fmt(r[s]["min"]), fmt(r[s]["max"])))
+                cells.append("%s%s<br>[%s-%s]" % (fmt(r[s]["median"]), " (!)" if r[s].get("suspect") else "",
+                                                  fmt(r[s]["min"]), fmt(r[s]["max"])))
             else:
                 cells.append("-")
 
@@ -137,6 +147,16 @@ def main():
         lines.append("| %s | %s | %s | %s | %s | %s |" % (
             sc["name"], sc["unit"], " | ".join(cells), ratio("xmasq-xdp", "iptables"),
             ratio("xmasq-xdp", "bare"), ratio("xmasq-tc", "iptables")))
+    cps = next((sc for sc in doc["scenarios"] if sc["name"] == "tcp-cps"), None)
+    if cps:
+        r = cps["results"]
+        lines.append("\ntcp-cps, all runs: failed connections (refused, reset, timed out, non-2xx; "
+                     "(!) above: any failure makes the figure suspect), connections over 1 s "
+                     "(a SYN or segment lost and resent), the longest:\n")
+        lines.append("| | " + " | ".join(s for s in SYSTEMS if s in r) + " |")
+        lines.append("|---|" + "---|" * len(r))
+        for k, what in (("failed", "failed"), ("slow", "over 1 s"), ("longest_ms", "longest (ms)")):
+            lines.append("| %s | %s |" % (what, " | ".join("%d" % r[s][k] for s in SYSTEMS if s in r)))
     # The live rates include the generator's and the sink's work (all on
     # one CPU); without them, what each router costs a packet:
     direct = extra.get("gen_sink_direct_mpps", {}).get("median")
