@@ -25,7 +25,28 @@ if [ "$(id -u)" != 0 ]; then
 	exit 1
 fi
 export DEBIAN_FRONTEND=noninteractive
+# nginx and prometheus are installed for their programs (the tests start
+# nginx in their own namespaces; promtool checks metrics), not as services:
+# started on the host they would listen there. Daemons this run installs
+# are not started (policy-rc.d), and left disabled under systemd.
+new_daemons=""
+for d in nginx prometheus; do
+	command -v "$d" >/dev/null 2>&1 || new_daemons="$new_daemons $d"
+done
+own_policy=""
+if [ ! -e /usr/sbin/policy-rc.d ]; then
+	printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+	chmod 0755 /usr/sbin/policy-rc.d
+	own_policy=1
+	trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+fi
 apt-get update -qq
 # shellcheck disable=SC2086
 apt-get install -y -qq --no-install-recommends $PKGS >/dev/null
+if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then
+	for d in $new_daemons; do
+		systemctl disable --now "$d" >/dev/null 2>&1 || true
+	done
+fi
+[ -n "$own_policy" ] && rm -f /usr/sbin/policy-rc.d
 echo "tools/deps.sh: dependencies installed"
