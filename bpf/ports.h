@@ -117,11 +117,6 @@ static __always_inline __u64 xm_w1_with_ports(__u64 w1, __u32 sport, __u32 dport
 	       (__u64)bpf_htons((__u16)dport) << 16;
 }
 
-static __always_inline __u64 xm_w0_with_daddr(__u64 w0, __be32 daddr)
-{
-	return (w0 & 0xffffffffull) | (__u64)daddr << 32;
-}
-
 /* The address a new flow of rule rule_id leaves with, from the rule's
  * `as` list: the one `seed` picks (a masquerade passes the client's
  * address, so a host keeps one public address for all its flows, RFC 4787
