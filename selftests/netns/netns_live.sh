@@ -210,19 +210,27 @@ tcp_ext() {
 # the sender retransmitted after duplicate ACKs or a timeout, or a tail loss
 # probe repaired a real loss. (RetransSegs alone is not one: a tail loss
 # probe of a paced, often idle stream retransmits without any loss.)
+# A tail loss probe whose segment the receiver reported as a duplicate
+# (TCPDSACKOldSent) repaired nothing: the original arrived, only later than
+# the probe timer (a few ms, which a re-attach verifying its program on one
+# of two cores can cost). The sender still counts it as a recovery when the
+# original's ACK comes first, so such recoveries are not counted.
 # In tc mode TCPOFOQueue is left out: a veth without XDP has no NAPI, each
 # CPU queues what it sends in its own backlog, and a TCP sender transmits
 # from its own CPU and from the softirq of whichever CPU took the ACK, so
 # veth itself reorders a segment now and then (the kernel's own forwarding
 # does the same here). Loss signs still count; the streams' own byte-order
 # checks stay strict in every mode.
-LOSS_NAMES="TCPOFOQueue TCPFastRetrans TCPSlowStartRetrans TCPTimeouts TCPLossProbeRecovery"
+LOSS_NAMES="TCPOFOQueue TCPFastRetrans TCPSlowStartRetrans TCPTimeouts"
 tcp_loss() {
-	local ns n=0 names=$LOSS_NAMES
+	local ns n=0 rec=0 dup=0 names=$LOSS_NAMES
 	[ "$MODE" = tc ] && names=${LOSS_NAMES#TCPOFOQueue }
 	for ns in "$NS_C0" "$NS_C1" "$NS_B"; do
 		n=$((n + $(tcp_ext "$ns" $names)))
+		rec=$((rec + $(tcp_ext "$ns" TCPLossProbeRecovery)))
+		dup=$((dup + $(tcp_ext "$ns" TCPDSACKOldSent)))
 	done
+	[ "$rec" -gt "$dup" ] && n=$((n + rec - dup))
 	echo $n
 }
 # tcp_loss_detail: every counter of tcp_loss plus retransmissions, per namespace
@@ -230,7 +238,7 @@ tcp_loss_detail() {
 	local ns nm
 	for ns in "$NS_C0" "$NS_C1" "$NS_B"; do
 		printf '%s:' "${ns%%-*}"
-		for nm in $LOSS_NAMES TCPLossProbes TCPDSACKOldSent TCPDSACKRecv TCPSACKReorder TCPTSReorder TCPRenoReorder; do
+		for nm in $LOSS_NAMES TCPLossProbeRecovery TCPLossProbes TCPDSACKOldSent TCPDSACKRecv TCPSACKReorder TCPTSReorder TCPRenoReorder; do
 			printf ' %s=%s' "$nm" "$(tcp_ext "$ns" $nm)"
 		done
 		printf ' RetransSegs=%s\n' "$(tcp_retrans "$ns")"
