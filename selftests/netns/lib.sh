@@ -365,6 +365,12 @@ forward eth1 udp 5000 to $B_ADDR:5000"
 # xm ARGS...: build/xmasq in the router namespace with this run's pin dir
 xm() { timeout --kill-after=5 60 nsenter --net="/run/netns/$NS_R" "$XMASQ" --pin-dir "$XM_PIN" "$@"; }
 
+# counter NAME: the packets of xmasq's global counter NAME in this router
+counter() {
+	xm stats --json >"$XM_TMP/stats.json" 2>/dev/null &&
+		json_get "$XM_TMP/stats.json" "d['counters']['$1']['packets']"
+}
+
 # router_xmasq_vars: XM_PIN (this router's pin dir, registered for teardown)
 # and XM_RULES_FILE. Idempotent; call it in the main shell before anything
 # that runs router_xmasq_up in a subshell.

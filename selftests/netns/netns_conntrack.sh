@@ -164,11 +164,6 @@ router_up() {
 	xm_apply "$TO_SHORT"
 }
 
-# counter NAME: packets of a global counter
-counter() {
-	xm stats --json >"$XM_TMP/stats.json" 2>/dev/null &&
-		json_get "$XM_TMP/stats.json" "d['counters']['$1']['packets']"
-}
 ct_count() {
 	xm conntrack count --json >"$XM_TMP/count.json" 2>/dev/null &&
 		json_get "$XM_TMP/count.json" "d['flows']"

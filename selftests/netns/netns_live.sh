@@ -711,7 +711,7 @@ check_migrate() {
 		"migrate: the config carried over (udp timeout 33 s: $v)" "$(cfg_bytes)"
 	# layout 1's counters map is shorter (fewer counters): its counts are
 	# carried into the new one
-	fn1=$(xm stats --json 2>/dev/null | "$XM_PY" -c 'import json,sys; print(json.load(sys.stdin)["counters"]["flow_new"]["packets"])')
+	fn1=$(counter flow_new)
 	tap_result "$({ [ "${fn0:-0}" -gt 0 ] && [ "${fn1:-0}" -ge "$fn0" ]; }; echo $?)" \
 		"migrate: the counters carried over into the longer counters map (flow_new $fn0 -> $fn1)"
 	ls "$XM_PIN" | grep -q layout1

@@ -119,12 +119,6 @@ ipt_room() {
 # port_seen_udp: the source port the backend saw on its last UDP datagram
 port_seen_udp() { tail -n 1 "$BACKEND_LOG/udp.log" | sed -E 's/^[0-9.]+:([0-9]+) .*/\1/'; }
 
-# counter NAME: its packets in this router's stats
-counter() {
-	xm stats --json >"$XM_TMP/stats.json" 2>/dev/null &&
-		json_get "$XM_TMP/stats.json" "d['counters']['$1']['packets']"
-}
-
 # flow_state SPORT: the state of the forwarded flow from C0's port SPORT
 flow_state() {
 	xm conntrack list --json >"$XM_TMP/ct.json" 2>/dev/null &&
