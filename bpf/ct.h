@@ -48,9 +48,8 @@ static __always_inline __u32 xm_ct_home_of(__u64 w0, __u64 w1)
 }
 
 /* The live entry for (w0, w1) from probe `from` of its chain on: its slot
- * index, or -1. A global function: the verifier checks its loop once, not
- * at every call site. */
-__noinline int xm_ct_find_from(__u64 w0, __u64 w1, __u32 home, __u32 from)
+ * index, or -1. */
+static __always_inline int xm_ct_probe(__u64 w0, __u64 w1, __u32 home, __u32 from)
 {
 	__u64 live = xm_ct_state_word(w1, XM_CT_LIVE), sw1;
 	struct xm_ct_slot *s;
@@ -70,9 +69,20 @@ __noinline int xm_ct_find_from(__u64 w0, __u64 w1, __u32 home, __u32 from)
 	return -1;
 }
 
+/* xm_ct_probe as a global function: the verifier checks its loop once,
+ * not at every call site. */
+__noinline int xm_ct_find_from(__u64 w0, __u64 w1, __u32 home, __u32 from)
+{
+	return xm_ct_probe(w0, w1, home, from);
+}
+
 /* The slot holding key k, or NULL; *idx gets its index. The home slot is
- * checked inline: the usual case is a hit (or an EMPTY home) there. */
-static __always_inline struct xm_ct_slot *xm_ct_find(const struct xm_flow_key *k, __u32 *idx)
+ * checked inline: the usual case is a hit (or an EMPTY home) there; the
+ * rest of the chain by xm_ct_find_from, or inline when `nocall` (a global
+ * function at the end of the deepest call chain has no call level left,
+ * bpf/ports.h). */
+static __always_inline struct xm_ct_slot *xm_ct_find_in(const struct xm_flow_key *k, __u32 *idx,
+							int nocall)
 {
 	__u64 w0 = xm_key_w0(k), w1 = xm_key_w1(k), sw1;
 	__u32 home = xm_ct_home_of(w0, w1);
@@ -88,11 +98,16 @@ static __always_inline struct xm_ct_slot *xm_ct_find(const struct xm_flow_key *k
 	}
 	if (sw1 == 0)
 		return NULL;
-	at = xm_ct_find_from(w0, w1, home, 1);
+	at = nocall ? xm_ct_probe(w0, w1, home, 1) : xm_ct_find_from(w0, w1, home, 1);
 	if (at < 0)
 		return NULL;
 	*idx = (__u32)at;
 	return bpf_map_lookup_elem(&flows, idx);
+}
+
+static __always_inline struct xm_ct_slot *xm_ct_find(const struct xm_flow_key *k, __u32 *idx)
+{
+	return xm_ct_find_in(k, idx, 0);
 }
 
 static __always_inline struct xm_flow *xm_flow_find(const struct xm_flow_key *k)

@@ -81,7 +81,7 @@ static __always_inline int xm_flow_create(void *ctx, struct xm_pkt *p, __u32 ifi
 
 	if (!cfg)
 		return XM_LK_PASS;
-	if (p->frag == XM_FRAG_LATER || p->icmp_error || xm_target_find(p, ifindex, cfg, &t)) {
+	if (p->frag == XM_FRAG_LATER || p->icmp_error || xm_target_find(ctx, p, ifindex, cfg, &t)) {
 		xm_count(XM_C_PASS_NOT_OURS, len);
 		return XM_LK_PASS;
 	}
@@ -110,7 +110,7 @@ static __always_inline int xm_flow_create(void *ctx, struct xm_pkt *p, __u32 ifi
 		return XM_LK_DROP;
 	}
 	out_ifindex = fib.ifindex;
-	if (masq && out_ifindex != t.out_ifindex) {
+	if (masq && t.out_ifindex && out_ifindex != t.out_ifindex) {
 		xm_count(XM_C_PASS_NOT_OURS, len);
 		return XM_LK_PASS;
 	}
@@ -127,6 +127,10 @@ static __always_inline int xm_flow_create(void *ctx, struct xm_pkt *p, __u32 ifi
 		if (a)
 			masq_addr = a;
 	}
+	/* Hairpinned: the sender's public address, the one it sent to (its
+	 * mapping's). Without a branch, which would double the paths the
+	 * verifier walks from here on. */
+	masq_addr ^= (masq_addr ^ p->key.daddr) & -(__u32)((t.flags / XM_TARGET_HAIRPIN) & 1);
 	state = p->key.proto == IPPROTO_TCP ? XM_ST_SYN_SENT : XM_ST_NONE;
 
 	/* Reply direction: backend -> masquerade address:port. */
@@ -137,7 +141,11 @@ static __always_inline int xm_flow_create(void *ctx, struct xm_pkt *p, __u32 ifi
 	rkey.proto = p->key.proto;
 	if (p->key.proto == IPPROTO_ICMP)
 		rkey.sport = p->key.sport;
-	why = xm_alloc_port(ctx, &rkey, t.flags & XM_RULE_KEEP_SOURCE, &ridx);
+	/* A masqueraded host keeps one public port for every destination
+	 * (endpoint-independent mapping): its host endpoint goes along. */
+	why = xm_alloc_port(ctx, &rkey,
+			    XM_NAT_HOST(p->key.saddr, p->key.sport, p->key.proto) & -(__u64)masq,
+			    t.flags & XM_RULE_KEEP_SOURCE, &ridx);
 	if (why) {
 		if (why == XM_C_DROP_CT_FULL)
 			xm_sweep_hurry();
@@ -194,6 +202,14 @@ static __always_inline int xm_flow_create(void *ctx, struct xm_pkt *p, __u32 ifi
 	}
 	if (t.flags & XM_RULE_KEEP_SOURCE)
 		oval->flags |= XM_FLOW_KEEP_SOURCE;
+	/* A flow let in through a mapping keeps it alive (the sweeper stamps
+	 * it while the flow lives); a masqueraded host's flow makes or stamps
+	 * its host's mapping and, when it could have its host's port, does
+	 * the same (xm_nat_note). Without branches: each would double the
+	 * paths the verifier walks from here on. */
+	oval->flags |= ((t.flags / XM_TARGET_INBOUND) & 1) * XM_FLOW_NAT_MAPPED;
+	xm_nat_note(XM_NAT_HOST(p->key.saddr, p->key.sport, p->key.proto) & -(__u64)masq, ridx,
+		    (__u32)oidx);
 	oval->state = state;
 	oval->rule_id = t.rule_id;
 	oval->in_slot = in_if->slot;
@@ -214,6 +230,10 @@ static __always_inline int xm_flow_create(void *ctx, struct xm_pkt *p, __u32 ifi
 		if (rs)
 			rs->flows++;
 	}
+	if (t.flags & XM_TARGET_HAIRPIN)
+		xm_count(XM_C_FLOW_HAIRPIN, 0);
+	else if (t.flags & XM_TARGET_INBOUND)
+		xm_count(XM_C_FLOW_NAT_INBOUND, 0);
 	xm_count(XM_C_FLOW_NEW, len);
 	return XM_LK_FLOW;
 }

@@ -145,4 +145,21 @@ struct {
 	__type(value, struct xm_port_exhausted);
 } port_exhausted SEC(".maps");
 
+/* Masqueraded hosts' mappings (bpf/nat.h); sized with the flow table by
+ * the loader. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, XM_CT_DEFAULT_MAX);
+	__type(key, struct xm_nat_key);
+	__type(value, struct xm_nat_value);
+} nat_mappings SEC(".maps");
+
+/* Room for the new-flow path (xmasq_abi.h). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct xm_scratch);
+} scratch SEC(".maps");
+
 #endif

@@ -14,6 +14,7 @@
 #include "maps.h"
 #include "ct.h"
 #include "stats.h"
+#include "nat.h"
 
 /* Whether the router itself has a socket that a packet with tuple k (as
  * received) would reach: a connection, a listener, or a bound UDP socket.
@@ -55,7 +56,7 @@ __noinline int xm_ct_remove_flow(__u64 w0, __u64 w1, __u32 any)
 	struct xm_flow_key pk;
 	__u32 idx, pidx;
 
-	s = xm_ct_find(&u.key, &idx);
+	s = xm_ct_find_in(&u.key, &idx, 1);
 	if (!s)
 		return -1;
 	if (!any && (u.key.proto != IPPROTO_TCP || s->flow.state != XM_ST_CLOSE))
@@ -63,22 +64,36 @@ __noinline int xm_ct_remove_flow(__u64 w0, __u64 w1, __u32 any)
 	xm_flow_partner_key(&s->flow, u.key.proto, &pk);
 	if (xm_ct_remove(s, xm_ct_state_word(w1, XM_CT_LIVE)))
 		return -1;
-	ps = xm_ct_find(&pk, &pidx);
+	ps = xm_ct_find_in(&pk, &pidx, 1);
 	if (ps)
 		xm_ct_remove(ps, xm_ct_state_word(xm_key_w1(&pk), XM_CT_LIVE));
 	return 0;
 }
 
+/* `how` of the search, and what it tells xm_ct_claim_reply. */
+#define XM_PORT_KEEP	    1 /* keep-source: the client's port or nothing */
+#define XM_PORT_ROUTER_SOCK 2 /* the router has a socket on the client's port */
+#define XM_PORT_RECLAIM	    1 /* (claim_reply) a closed TCP flow's tuple may go */
+#define XM_PORT_NAT	    4 /* a masqueraded host's flow (its endpoint: scratch) */
+
 /* Claims key (w0, w1) for a new flow's reply entry: free, or held by a
  * closed TCP flow, which goes (netfilter reuses TIME_WAIT tuples the
  * same way; a late segment of the old connection is dropped by
- * xm_tcp_guard, not translated into the new one). Global: called in the
- * port search's loop. */
-__noinline int xm_ct_claim_reply(__u64 w0, __u64 w1, __u32 reclaim)
+ * xm_tcp_guard, not translated into the new one). For a masqueraded
+ * host's flow (XM_PORT_NAT), never a public port another host's mapping
+ * holds. Global: called in the port search's loop. */
+__noinline int xm_ct_claim_reply(__u64 w0, __u64 w1, __u32 how)
 {
-	int rc = xm_ct_claim(w0, w1);
+	int rc;
 
-	if (rc != XM_CT_ERR_EXIST || !reclaim || xm_ct_remove_flow(w0, w1, 0))
+	/* Pressed for ports (the search's second half), a port may serve
+	 * two hosts towards different peers, as netfilter's would: their
+	 * flows' tuples still differ, only the second host's flow has no
+	 * mapping of its own (nat_mapping_split). */
+	if ((how & (XM_PORT_NAT | XM_PORT_RECLAIM)) == XM_PORT_NAT && xm_nat_port_taken(w0, w1))
+		return XM_CT_ERR_EXIST;
+	rc = xm_ct_claim(w0, w1);
+	if (rc != XM_CT_ERR_EXIST || !(how & XM_PORT_RECLAIM) || xm_ct_remove_flow(w0, w1, 0))
 		return rc;
 	rc = xm_ct_claim(w0, w1);
 	if (rc >= 0)
@@ -96,8 +111,6 @@ __noinline int xm_ct_claim_reply(__u64 w0, __u64 w1, __u32 reclaim)
  * way. A UDP reply cannot be told apart, so UDP stays out of the router's
  * ephemeral range (ip_local_port_range), kept or random. ICMP echo ids
  * are no ports: the client's is always tried first. */
-#define XM_PORT_KEEP	    1 /* keep-source: the client's port or nothing */
-#define XM_PORT_ROUTER_SOCK 2 /* the router has a socket on the client's port */
 #define XM_PORT_ERR_NO_PORT (-1)
 #define XM_PORT_ERR_FULL    (-2)
 
@@ -153,17 +166,39 @@ __noinline __u32 xm_addr_set_pick(__u32 rule_id, __u32 seed)
 	return set->addr[i];
 }
 
+/* Claims the reply entry's slot for the flow of masqueraded host `host`
+ * on its live mapping's port (endpoint-independent mapping; a closed
+ * flow's tuple may be taken over). XM_CT_ERR_EXIST when the host has no
+ * mapping on this address or that tuple is taken: the search
+ * (xm_ct_claim_port) comes next. Global, called from the packet: the
+ * search's frame has no room for it. */
+__noinline int xm_ct_claim_mapped(__u64 w0, __u64 w1, __u64 host)
+{
+	__u32 port = xm_nat_port_of(host, (__u32)(w0 >> 32));
+
+	if (!port)
+		return XM_CT_ERR_EXIST;
+	return xm_ct_claim_reply(
+		w0,
+		xm_w1_with_ports(w1, XM_W1_PROTO(w1) == IPPROTO_ICMP ? port : XM_W1_SPORT(w1),
+				 port),
+		XM_PORT_NAT | XM_PORT_RECLAIM);
+}
+
 /* Claims the reply entry's slot on one address: (w0, w1) is the reply key
  * with the client's address and port. Tries that port (see above), then,
- * unless XM_PORT_KEEP, up to XM_PORT_PROBES ports of the range (the
- * second half may take a closed flow's): from a random start in random
- * odd steps, so a range of up to XM_PORT_PROBES ports is tried whole (a
- * small range's last free port is found, not missed by chance). Returns
- * the slot (its key holds the port), or XM_PORT_ERR_*. Global: the loop
- * is verified once, and the choice adds no paths to the packet's. The
- * deepest call chain (packet, this, xm_ct_claim_reply, xm_ct_remove_flow,
+ * unless XM_PORT_KEEP, up to
+ * XM_PORT_PROBES ports of the range (the second half may take a closed
+ * flow's): from a random start in random odd steps, so a range of up to
+ * XM_PORT_PROBES ports is tried whole (a small range's last free port is
+ * found, not missed by chance). A host's new mapping never takes a port
+ * another host's mapping holds (xm_ct_claim_reply). Returns the slot (its
+ * key holds the port), or XM_PORT_ERR_*. Global: the loop is verified
+ * once, and the choice adds no paths to the packet's. The deepest call
+ * chain (packet, this, xm_ct_claim_reply, xm_ct_remove_flow,
  * xm_ct_find_from) just fits 6.1's 512 bytes, where every frame is
- * rounded up to 32: no further level. */
+ * rounded up to 32: no further level, and this frame must stay within 64
+ * bytes (`how` carries the host and the flags in one word for that). */
 __noinline int xm_ct_claim_port(__u64 w0, __u64 w1, __u32 how)
 {
 	__u32 zero = 0, lo, hi, slo, shi, skip = 0, range, own, port, at, step;
@@ -193,7 +228,7 @@ __noinline int xm_ct_claim_port(__u64 w0, __u64 w1, __u32 how)
 	    (!(how & XM_PORT_ROUTER_SOCK) &&
 	     (proto == IPPROTO_TCP || !cfg->local_port_hi || own < cfg->local_port_lo ||
 	      own > cfg->local_port_hi))) {
-		rc = xm_ct_claim_reply(w0, w1, how & XM_PORT_KEEP);
+		rc = xm_ct_claim_reply(w0, w1, how & (XM_PORT_KEEP | XM_PORT_NAT));
 		if (rc >= 0)
 			return rc;
 		if (rc != XM_CT_ERR_EXIST)
@@ -213,7 +248,7 @@ __noinline int xm_ct_claim_port(__u64 w0, __u64 w1, __u32 how)
 		rc = xm_ct_claim_reply(
 			w0,
 			xm_w1_with_ports(w1, proto == IPPROTO_ICMP ? port : XM_W1_SPORT(w1), port),
-			i >= XM_PORT_PROBES / 2);
+			(how & XM_PORT_NAT) | (i >= XM_PORT_PROBES / 2 ? XM_PORT_RECLAIM : 0));
 		if (rc >= 0)
 			return rc;
 		if (rc != XM_CT_ERR_EXIST)
@@ -223,20 +258,36 @@ __noinline int xm_ct_claim_port(__u64 w0, __u64 w1, __u32 how)
 	return XM_PORT_ERR_NO_PORT;
 }
 
-/* Claims the reply entry's slot (xm_ct_claim_port) on rkey's address and
- * puts the port it got into rkey. Returns 0 with *idx set, or the counter
- * id of the reason it failed. */
-static __always_inline int xm_alloc_port(void *ctx, struct xm_flow_key *rkey, int keep_port,
+/* Claims the reply entry's slot on rkey's address, its host's mapping's
+ * port first for the flow of masqueraded host `host` (XM_NAT_HOST, or 0:
+ * xm_ct_claim_mapped), else or then the search (xm_ct_claim_port), and
+ * puts the port it got into rkey. `keep`: keep-source. Returns 0 with
+ * *idx set, or the counter id of the reason it failed. */
+static __always_inline int xm_alloc_port(void *ctx, struct xm_flow_key *rkey, __u64 host, int keep,
 					 __u32 *idx)
 {
-	__u32 how = keep_port ? XM_PORT_KEEP : 0;
 	__u64 w0 = xm_key_w0(rkey), w1 = xm_key_w1(rkey);
+	__u32 how = keep ? XM_PORT_KEEP : 0, zero = 0;
+	struct xm_scratch *sc;
 	struct xm_ct_slot *s;
-	int rc;
+	int rc = XM_CT_ERR_EXIST;
 
-	if (!keep_port && xm_router_socket(ctx, rkey))
-		how |= XM_PORT_ROUTER_SOCK;
-	rc = xm_ct_claim_port(w0, w1, how);
+	if (host) {
+		/* The search's frames have no room for the host: it waits here. */
+		sc = bpf_map_lookup_elem(&scratch, &zero);
+		if (!sc)
+			return XM_C_DROP_NO_PORT;
+		sc->nat_host = host;
+		how = XM_PORT_NAT;
+		rc = xm_ct_claim_mapped(w0, w1, host);
+	}
+	if (rc == XM_CT_ERR_EXIST) {
+		if (!keep && xm_router_socket(ctx, rkey))
+			how |= XM_PORT_ROUTER_SOCK;
+		rc = xm_ct_claim_port(w0, w1, how);
+	} else if (rc < 0) {
+		rc = XM_PORT_ERR_FULL;
+	}
 	if (rc == XM_PORT_ERR_FULL)
 		return XM_C_DROP_CT_FULL;
 	if (rc < 0) {

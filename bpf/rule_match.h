@@ -12,6 +12,10 @@
 #include "xmasq_abi.h"
 #include "maps.h"
 #include "parse.h"
+#include "stats.h"
+#include "nat.h"
+#include "ports.h"
+#include "track.h"
 
 static __always_inline struct xm_rule_value *xm_rule_find(const struct xm_pkt *p, __u32 ifindex,
 							  __u32 gen, __u32 cfg_flags)
@@ -35,17 +39,59 @@ static __always_inline struct xm_rule_value *xm_rule_find(const struct xm_pkt *p
 }
 
 /* Where a new flow goes: from a forward rule, or from a masquerade rule
- * (destination unchanged, leaves by the rule's interface). */
+ * (destination unchanged, leaves by the rule's interface), or to a
+ * masqueraded host through its mapping (XM_TARGET_*). */
+#define XM_TARGET_HAIRPIN (1u << 16) /* from a host behind the router */
+#define XM_TARGET_INBOUND (1u << 17) /* from outside, admitted by nat-filtering */
+
 struct xm_target {
 	__be32 to_addr;
 	__be16 to_port;
 	__u16 _pad;
 	__u32 rule_id;
 	__u32 flags;	   /* XM_RULE_* */
-	__u32 out_ifindex; /* masquerade: the egress the rule names */
+	__u32 out_ifindex; /* masquerade: the egress the rule names (0: any) */
 };
 
-static __always_inline int xm_target_find(const struct xm_pkt *p, __u32 ifindex,
+/* A new TCP or UDP packet to one of the router's addresses that no forward
+ * takes: a masqueraded host's mapping may (xm_nat_inbound). From a host
+ * behind the router (mv: its masquerade rule) it is hairpinned, from
+ * outside admitted as nat-filtering says; never when the router itself
+ * has a socket for it. */
+static __always_inline int xm_target_mapping(void *ctx, const struct xm_pkt *p,
+					     const struct xm_config *cfg, struct xm_masq_key *mk,
+					     struct xm_masq_value *mv, struct xm_target *t)
+{
+	__u32 filter = mv ? XM_CFG_NAT_FILTER_ANY :
+			    cfg->flags & (XM_CFG_NAT_FILTER_ADDR | XM_CFG_NAT_FILTER_ANY);
+	__u64 host;
+
+	host = xm_nat_inbound(xm_key_w0(&p->key), xm_key_w1(&p->key), filter);
+	if (!host || xm_router_socket(ctx, &p->key))
+		return -1;
+	if (host == 1) {
+		xm_count(XM_C_PASS_NAT_FILTERED, 0);
+		return -1;
+	}
+	t->to_addr = XM_NAT_HOST_ADDR(host);
+	t->to_port = XM_NAT_HOST_PORT(host);
+	t->out_ifindex = 0;
+	if (mv) {
+		t->rule_id = mv->rule_id;
+		t->flags = XM_RULE_MASQUERADE | XM_TARGET_HAIRPIN;
+		return 0;
+	}
+	/* Counted under the host's masquerade rule, which must still be live. */
+	mk->saddr = t->to_addr;
+	mv = bpf_map_lookup_elem(&masq_rules, mk);
+	if (!mv)
+		return -1;
+	t->rule_id = mv->rule_id;
+	t->flags = XM_RULE_KEEP_SOURCE | XM_TARGET_INBOUND;
+	return 0;
+}
+
+static __always_inline int xm_target_find(void *ctx, const struct xm_pkt *p, __u32 ifindex,
 					  const struct xm_config *cfg, struct xm_target *t)
 {
 	__u32 gen = cfg->active_gen & 1, cfg_flags = cfg->flags;
@@ -71,14 +117,19 @@ static __always_inline int xm_target_find(const struct xm_pkt *p, __u32 ifindex,
 		t->out_ifindex = 0;
 		return 0;
 	}
-	if (local_if)
-		return -1; /* for the router itself */
-	if (p->key.proto == IPPROTO_ICMP && p->icmp_type != XM_ICMP_ECHO)
+	if (p->key.proto == IPPROTO_ICMP && (local_if || p->icmp_type != XM_ICMP_ECHO))
+		return -1;
+	/* Only a TCP SYN may open a flow to a mapping: the router's own
+	 * connections' segments pay no lookup. */
+	if (local_if && p->key.proto == IPPROTO_TCP &&
+	    (p->tcp_flags & (XM_TCP_SYN | XM_TCP_ACK | XM_TCP_RST)) != XM_TCP_SYN)
 		return -1;
 	mk.prefixlen = 64;
 	mk.gen = bpf_htonl(gen);
 	mk.saddr = p->key.saddr;
 	mv = bpf_map_lookup_elem(&masq_rules, &mk);
+	if (local_if) /* for the router itself, or a mapping */
+		return xm_target_mapping(ctx, p, cfg, &mk, mv, t);
 	if (!mv)
 		return -1;
 	t->to_addr = p->key.daddr;

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
-/* Expiry and the clock: the sweeper timer that removes idle flows and
- * keeps the clock flows are stamped with. */
+/* Expiry: the sweeper timer that removes idle flows and keeps the clock
+ * (bpf/clock.h) flows are stamped with. */
 #ifndef XMASQ_BPF_SWEEP_H
 #define XMASQ_BPF_SWEEP_H
 
@@ -10,21 +10,8 @@
 #include "maps.h"
 #include "ct.h"
 #include "stats.h"
-
-/* Seconds added to the kernel's clock: always 0 but in tests, which age
- * flows by moving the clock forward (never by moving a stamp back: the
- * clock counts from boot, and a stamp moved back past 0 wraps into the
- * future, where a flow looks busy), or make it read as just after boot.
- * Read by the sweeper's tick once a second; per packet only until this
- * program runs the sweeper (xm_clock_s). */
-volatile __u32 xm_clock_ahead_s = 0;
-
-/* The kernel's CLOCK_MONOTONIC_COARSE in seconds (conntrack list reads the
- * same clock), plus xm_clock_ahead_s. */
-static __always_inline __u32 xm_now_s(void)
-{
-	return (__u32)(bpf_ktime_get_coarse_ns() / 1000000000ull) + xm_clock_ahead_s;
-}
+#include "clock.h"
+#include "nat.h"
 
 static __always_inline __u32 xm_flow_timeout(const struct xm_config *cfg, __u8 proto, __u8 state)
 {
@@ -59,29 +46,17 @@ static __always_inline __u32 xm_flow_timeout(const struct xm_config *cfg, __u8 p
 #define XM_SWEEP_SLICE_MIN    2048  /* groups a run, at least; or 1/16 of the table */
 #define XM_SWEEP_MAX_EXPIRE   16384 /* flows removed per run at most */
 
-/* The loader sets this before load; a sweeper armed by an older program
- * stops re-arming itself and the newer program takes the timer over. */
-const volatile __u32 xm_prog_epoch = 0;
 /* The wait after a walk, in walk lengths (a test stretches it). */
 const volatile __u32 xm_sweep_idle_factor = 24;
 /* Groups a run, if not 0 (a test walks a small table in several runs). */
 const volatile __u32 xm_sweep_slice = 0;
 
-#define XM_CLOCK_TICK_NS (1000ull * 1000 * 1000)
-
-/* The clock flows are stamped with, in seconds: the sweeper's, which it
- * sets every second, read with one load: the clock helper was a large
- * share of the established-flow fast path. Until this program runs the
- * sweeper (just loaded, or an older program still attached during an
- * upgrade), the kernel's clock. */
-static __always_inline __u32 xm_clock_s(void)
+static __always_inline int xm_sweep_no_inbound_refresh(void)
 {
 	__u32 zero = 0;
-	struct xm_sweep *sw = bpf_map_lookup_elem(&sweeper, &zero);
+	struct xm_config *cfg = bpf_map_lookup_elem(&config, &zero);
 
-	if (sw && sw->epoch == xm_prog_epoch && sw->now)
-		return sw->now;
-	return xm_now_s();
+	return cfg && (cfg->flags & XM_CFG_NAT_NO_INBOUND_REFRESH);
 }
 
 /* Removes the flow of the idle entry in slot idx, both entries, unless its
@@ -107,12 +82,18 @@ __noinline int xm_sweep_expire(__u32 idx, __u32 now, __u32 timeout)
 			xm_ct_remove(s, w1);
 		return 0;
 	}
-	if (ps) {
+	/* `set nat-inbound-refresh no`: a masqueraded host's UDP flow lives
+	 * by what it sends (RFC 4787 REQ-6), not by what comes in. */
+	if (ps &&
+	    !(s->key.proto == IPPROTO_UDP &&
+	      (s->flow.flags & (XM_FLOW_NAT_MAPPED | XM_FLOW_KEEP_SOURCE)) == XM_FLOW_NAT_MAPPED &&
+	      xm_sweep_no_inbound_refresh())) {
 		last = ps->flow.last_seen_s;
 		if (last >= now || now - last < timeout)
 			return 0;
-		xm_ct_remove(ps, xm_ct_state_word(xm_key_w1(&pk), XM_CT_LIVE));
 	}
+	if (ps)
+		xm_ct_remove(ps, xm_ct_state_word(xm_key_w1(&pk), XM_CT_LIVE));
 	return xm_ct_remove(s, w1) == 0;
 }
 
@@ -161,6 +142,8 @@ __noinline int xm_sweep_slots(__u32 base, __u32 prev_dead)
 		if (s->key.ct_state != XM_CT_LIVE)
 			continue;
 		sw->seen++;
+		if ((s->flow.flags & (XM_FLOW_NAT_MAPPED | XM_FLOW_REPLY)) == XM_FLOW_NAT_MAPPED)
+			xm_nat_keep(idx, sw->now);
 		/* A packet on another CPU may have stamped the flow after this
 		 * walk read the clock: such a flow is busy, not idle for ~2^32 s. */
 		timeout = xm_flow_timeout(cfg, s->key.proto, s->flow.state);

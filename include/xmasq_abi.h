@@ -40,25 +40,27 @@
  * list (enum xm_map_id, xm_map_pin_names); selftests/c/test_maps.c fails
  * when the program and the list differ. config comes first: it tells the
  * layout of the others. */
-#define XM_MAP_LIST(X)                \
-	X(CONFIG, config)             \
-	X(IFACES, ifaces)             \
-	X(TX_PORTS, tx_ports)         \
-	X(RULES, rules)               \
-	X(RULE_META, rule_meta)       \
-	X(RULE_STATS, rule_stats)     \
-	X(IFACE_STATS, iface_stats)   \
-	X(COUNTERS, counters)         \
-	X(FLOWS, flows)               \
-	X(MASQ_RULES, masq_rules)     \
-	X(LOCAL_ADDRS, local_addrs)   \
-	X(FRAGS, frags)               \
-	X(SWEEPER, sweeper)           \
-	X(IFACE_SLOTS, iface_slots)   \
-	X(IFACE_INDEX, iface_index)   \
-	X(SWEEP_GROUPS, sweep_groups) \
-	X(ADDR_SETS, addr_sets)       \
-	X(PORT_EXHAUSTED, port_exhausted)
+#define XM_MAP_LIST(X)                    \
+	X(CONFIG, config)                 \
+	X(IFACES, ifaces)                 \
+	X(TX_PORTS, tx_ports)             \
+	X(RULES, rules)                   \
+	X(RULE_META, rule_meta)           \
+	X(RULE_STATS, rule_stats)         \
+	X(IFACE_STATS, iface_stats)       \
+	X(COUNTERS, counters)             \
+	X(FLOWS, flows)                   \
+	X(MASQ_RULES, masq_rules)         \
+	X(LOCAL_ADDRS, local_addrs)       \
+	X(FRAGS, frags)                   \
+	X(SWEEPER, sweeper)               \
+	X(IFACE_SLOTS, iface_slots)       \
+	X(IFACE_INDEX, iface_index)       \
+	X(SWEEP_GROUPS, sweep_groups)     \
+	X(ADDR_SETS, addr_sets)           \
+	X(PORT_EXHAUSTED, port_exhausted) \
+	X(NAT_MAPPINGS, nat_mappings)     \
+	X(SCRATCH, scratch)
 
 #define XM_MAP_ENUM(id, name) XM_MAP_##id,
 enum xm_map_id { XM_MAP_LIST(XM_MAP_ENUM) XM_MAP_MAX };
@@ -95,6 +97,15 @@ enum xm_timeout_id {
 #define XM_CFG_ADDR_SETS \
 	(1u << 2) /* some rule has an `as` list: new flows look
 	                                       their rule's up (addr_sets) */
+/* `set nat-filtering`: which outside hosts may open a flow to a live
+ * mapping of a masqueraded host (RFC 4787 section 5). Neither bit:
+ * address-and-port-dependent (only the hosts and ports it sent to, which
+ * needs no lookup: their flows exist). */
+#define XM_CFG_NAT_FILTER_ADDR	      (1u << 3) /* address-dependent */
+#define XM_CFG_NAT_FILTER_ANY	      (1u << 4) /* endpoint-independent */
+/* `set nat-inbound-refresh no`: a masqueraded UDP flow's timer is refreshed
+ * by its outbound packets only (RFC 4787 REQ-6). */
+#define XM_CFG_NAT_NO_INBOUND_REFRESH (1u << 5)
 
 /* ---- `as` lists: array map "addr_sets", index = rule_meta.addr_set ------
  * The addresses a rule's flows may leave with. An index holds one list
@@ -277,7 +288,18 @@ struct xm_iface_stats {
 	X(PASS_ROUTER_PORT, "pass_router_port",                                                   \
 	  "passed: SYN-ACK for the router's own connection on a port a closed flow held")         \
 	X(DROP_STALE_SEGMENT, "drop_stale_segment",                                               \
-	  "dropped: FIN or data from the backend before its SYN-ACK (an older connection's)")
+	  "dropped: FIN or data from the backend before its SYN-ACK (an older connection's)")     \
+	X(FLOW_NAT_INBOUND, "flow_nat_inbound",                                                   \
+	  "flows an outside host opened to a masqueraded host's mapping (nat-filtering)")         \
+	X(FLOW_HAIRPIN, "flow_hairpin",                                                           \
+	  "flows from a masqueraded host to a mapped public address:port (hairpin)")              \
+	X(NAT_MAPPING_NEW, "nat_mapping_new",                                                     \
+	  "mappings made: a masqueraded host's address:port got its public port")                 \
+	X(NAT_MAPPING_SPLIT, "nat_mapping_split",                                                 \
+	  "new flows that could not use their host's mapping (tuple taken) and left with "        \
+	  "another port")                                                                         \
+	X(PASS_NAT_FILTERED, "pass_nat_filtered",                                                 \
+	  "passed: new packet from outside to a mapping that nat-filtering does not admit")
 
 enum xm_counter_id {
 #define XM_COUNTER_ENUM(id, name, help) XM_C_##id,
@@ -352,6 +374,10 @@ enum xm_ct_state {
                                           all its packets go by tc, in order */
 #define XM_FLOW_FIN_SENT (1u << 5) /* TCP: this direction has sent a FIN */
 #define XM_FLOW_FIN_BOTH (1u << 6) /* TCP: both directions have */
+#define XM_FLOW_NAT_MAPPED \
+	(1u << 7) /* ORIG entry of a masqueraded flow that
+	                                      uses its host's mapping (nat_mappings):
+	                                      the sweeper keeps the mapping alive */
 
 enum xm_tcp_state {
 	XM_ST_NONE = 0, /* UDP/ICMP: no replies yet */
@@ -517,6 +543,50 @@ struct xm_port_exhausted {
 	__u64 drops;  /* new flows refused for want of a port */
 	__u32 last_s; /* CLOCK_MONOTONIC_COARSE seconds of the last one */
 	__u32 _pad;
+};
+
+/* ---- NAT mappings: LRU hash "nat_mappings" ------------------------------
+ * Endpoint-independent mapping (RFC 4787 REQ-1, RFC 5382 REQ-1): while a
+ * masqueraded host's address:port has flows, all of them leave with one
+ * public address:port. Three kinds of entry:
+ *   INT  (host address, public address, host port) -> public port
+ *   EXT  (public address, 0, public port)          -> host address and port
+ *   PEER (public address, remote address, public port) -> - : the mapping
+ *        has sent to that address (address-dependent filtering only)
+ * A flow carries its whole translation, so the mappings only steer new
+ * flows: which port, and who may come in. They live while a flow uses
+ * them: new flows and the sweeper (for every XM_FLOW_NAT_MAPPED flow on
+ * each walk, at most XM_SWEEP_MAX_NS apart) stamp them, and one not
+ * stamped for XM_NAT_LEASE_S is free. LRU: a full map evicts the longest
+ * unstamped first; a mapping lost that way costs only its independence. */
+enum xm_nat_kind {
+	XM_NAT_INT = 1,
+	XM_NAT_EXT = 2,
+	XM_NAT_PEER = 3,
+};
+#define XM_NAT_LEASE_S 30
+
+struct xm_nat_key {
+	__be32 addr;
+	__be32 peer;
+	__be16 port;
+	__u8 proto;
+	__u8 kind; /* xm_nat_kind */
+};
+
+struct xm_nat_value {
+	__be32 addr; /* EXT: host address */
+	__be16 port; /* INT: public port; EXT: host port */
+	__u16 _pad;
+	__u32 last_s; /* stamp: clock seconds */
+};
+
+/* ---- per-CPU array "scratch", one element ----------------------------
+ * Room the new-flow path needs where its stack has none: the deepest call
+ * chain fills 6.1's 512 bytes (bpf/ports.h). A program run is not
+ * preempted by another on its CPU, so one element a CPU serves all. */
+struct xm_scratch {
+	__u64 nat_host; /* the new flow's host (XM_NAT_HOST), for the port search */
 };
 
 #endif /* XMASQ_ABI_H */

@@ -659,6 +659,7 @@ int xm_apply_ex(struct xm_handle *h, const struct xm_ruleset *rs, const char *fi
 	cfg.port_lo = rs->settings.port_lo;
 	cfg.port_hi = rs->settings.port_hi;
 	memcpy(cfg.timeouts, rs->settings.timeouts, sizeof(cfg.timeouts));
+	cfg.flags = (cfg.flags & ~XM_CFG_NAT_MASK) | rs->settings.nat_flags;
 	read_local_port_range(&cfg);
 	if (bpf_map_update_elem(h->fd[XM_MAP_CONFIG], &zero, &cfg, BPF_ANY)) {
 		snprintf(err, errlen, "%s/config: %s (nothing was changed)", h->pin_dir,

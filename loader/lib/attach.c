@@ -111,6 +111,25 @@ static int reuse_devmap(struct bpf_map *map, const char *path, char *err, size_t
 	return 0;
 }
 
+/* The size of pinned map `name` under pin_dir, or `fallback` when there is
+ * none: a pinned map is reused only with its own shape. */
+static __u32 pinned_max_entries(const char *pin_dir, const char *name, __u32 fallback)
+{
+	char path[PATH_MAX + 64];
+	struct bpf_map_info info = { 0 };
+	__u32 len = sizeof(info);
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", pin_dir, name);
+	fd = bpf_obj_get(path);
+	if (fd < 0)
+		return fallback;
+	if (bpf_obj_get_info_by_fd(fd, &info, &len) || !info.max_entries)
+		info.max_entries = fallback;
+	close(fd);
+	return info.max_entries;
+}
+
 static void config_defaults(struct xm_config *c)
 {
 	struct xm_settings s;
@@ -608,6 +627,13 @@ int xm_attach_ex(const char *pin_dir, char *const *ifnames, int n, const struct 
 		}
 		bpf_map__set_pin_path(map, path);
 	}
+	/* The mappings hold as many entries as the table holds flows (two a
+	 * masqueraded host's address:port, LRU beyond), and keep their size
+	 * while pinned, like the flow table. */
+	bpf_map__set_max_entries(
+		skel->maps.nat_mappings,
+		pinned_max_entries(pin_dir, "nat_mappings",
+				   XM_CT_FLOWS_OF(bpf_map__max_entries(skel->maps.flows))));
 	/* The sweep's groups cover the table's slots. */
 	bpf_map__set_max_entries(skel->maps.sweep_groups,
 				 (bpf_map__max_entries(skel->maps.flows) + XM_SWEEP_GROUP - 1) /

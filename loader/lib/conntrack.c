@@ -90,6 +90,20 @@ int xm_conntrack_read(struct xm_handle *h, struct xm_conn **out, size_t *n_out, 
 	return 0;
 }
 
+/* Every NAT mapping goes with the flows: a mapping lives only while its
+ * flows do. The next key is read before the current one goes. */
+static void flush_nat_mappings(int fd)
+{
+	struct xm_nat_key k, next;
+	int have = fd >= 0 && bpf_map_get_next_key(fd, NULL, &k) == 0;
+
+	while (have) {
+		have = bpf_map_get_next_key(fd, &k, &next) == 0;
+		bpf_map_delete_elem(fd, &k);
+		k = next;
+	}
+}
+
 int xm_conntrack_flush(struct xm_handle *h, unsigned long *removed, char *err, size_t errlen)
 {
 	struct xm_ct_table t;
@@ -100,6 +114,7 @@ int xm_conntrack_flush(struct xm_handle *h, unsigned long *removed, char *err, s
 		return rc;
 	n = xm_ct_clear(&t);
 	xm_ct_close(&t);
+	flush_nat_mappings(h->fd[XM_MAP_NAT_MAPPINGS]);
 	*removed = n > 0 ? (unsigned long)n / 2 : 0; /* two entries a flow */
 	return 0;
 }

@@ -8,6 +8,8 @@
  *   set conntrack-max N
  *   set port-range LO-HI
  *   set timeout NAME SECONDS
+ *   set nat-filtering address-port-dependent|address-dependent|endpoint-independent
+ *   set nat-inbound-refresh yes|no
  *
  * One statement a line, words separated by spaces or tabs, `#` starts a
  * comment anywhere. The parser never copies a word into a fixed buffer: a
@@ -42,9 +44,10 @@
 #define FWD_SYNTAX  "forward IFACE PROTO PORT to ADDR[:PORT]"
 #define MASQ_SYNTAX "masquerade PREFIX/LEN out IFACE [as ADDR[,ADDR...]]"
 #define AS_SYNTAX   "as ADDR[,ADDR...] such as as 192.0.2.1,192.0.2.5"
-#define SET_SYNTAX                                      \
-	"set conntrack-max N, set port-range LO-HI or " \
-	"set timeout NAME SECONDS"
+#define SET_SYNTAX                                                              \
+	"set conntrack-max N, set port-range LO-HI, set timeout NAME SECONDS, " \
+	"set nat-filtering MODE or set nat-inbound-refresh yes|no"
+#define NAT_FILTERING_NAMES "address-port-dependent, address-dependent or endpoint-independent"
 #define TIMEOUT_NAMES                                    \
 	"tcp-syn, tcp-established, tcp-fin, tcp-close, " \
 	"udp, udp-assured or icmp"
@@ -56,6 +59,15 @@ const char *const xm_timeout_names[XM_TO_MAX] = {
 	[XM_TO_UDP] = "udp",	     [XM_TO_UDP_ASSURED] = "udp-assured",
 	[XM_TO_ICMP] = "icmp",
 };
+
+const char *xm_nat_filtering_name(uint32_t nat_flags)
+{
+	if (nat_flags & XM_CFG_NAT_FILTER_ANY)
+		return "endpoint-independent";
+	if (nat_flags & XM_CFG_NAT_FILTER_ADDR)
+		return "address-dependent";
+	return "address-port-dependent";
+}
 
 void xm_settings_default(struct xm_settings *s)
 {
@@ -225,6 +237,7 @@ struct parser {
 	struct xm_ruleset rs;
 	size_t rules_cap, masqs_cap;
 	size_t set_line_ct, set_line_ports, set_line_to[XM_TO_MAX];
+	size_t set_line_filtering, set_line_refresh;
 	struct port_slot *ht;
 	size_t ht_cap, ht_n;
 	bool oom; /* failed for want of memory, not for the text */
@@ -881,10 +894,51 @@ static int parse_set(struct parser *ps, struct lex *lx)
 			      &s->timeouts[id]))
 			return -1;
 		ps->set_line_to[id] = ps->line;
+	} else if (tok_is(name.s, name.len, "nat-filtering")) {
+		static const uint32_t modes[] = { 0, XM_CFG_NAT_FILTER_ADDR,
+						  XM_CFG_NAT_FILTER_ANY };
+		int mode = -1;
+
+		if (ps->set_line_filtering)
+			return fail(ps, name.col,
+				    "nat-filtering already set on line %zu (expected each setting "
+				    "once)",
+				    ps->set_line_filtering);
+		if (!next_tok(lx, &t))
+			return fail(ps, ps->eol_col,
+				    "missing value (expected " NAT_FILTERING_NAMES ")");
+		for (int i = 0; i < 3; i++)
+			if (tok_is(t.s, t.len, xm_nat_filtering_name(modes[i])))
+				mode = i;
+		if (mode < 0)
+			return fail(ps, t.col,
+				    "unknown nat-filtering '%s' (expected " NAT_FILTERING_NAMES ")",
+				    quote(q, t.s, t.len));
+		s->nat_flags = (s->nat_flags & ~(XM_CFG_NAT_FILTER_ADDR | XM_CFG_NAT_FILTER_ANY)) |
+			       modes[mode];
+		ps->set_line_filtering = ps->line;
+	} else if (tok_is(name.s, name.len, "nat-inbound-refresh")) {
+		if (ps->set_line_refresh)
+			return fail(ps, name.col,
+				    "nat-inbound-refresh already set on line %zu (expected each "
+				    "setting once)",
+				    ps->set_line_refresh);
+		if (!next_tok(lx, &t))
+			return fail(ps, ps->eol_col, "missing value (expected yes or no)");
+		if (tok_is(t.s, t.len, "no"))
+			s->nat_flags |= XM_CFG_NAT_NO_INBOUND_REFRESH;
+		else if (tok_is(t.s, t.len, "yes"))
+			s->nat_flags &= ~XM_CFG_NAT_NO_INBOUND_REFRESH;
+		else
+			return fail(ps, t.col,
+				    "unknown nat-inbound-refresh '%s' (expected yes or no)",
+				    quote(q, t.s, t.len));
+		ps->set_line_refresh = ps->line;
 	} else {
 		return fail(ps, name.col,
 			    "unknown setting '%s' (expected "
-			    "conntrack-max, port-range or timeout)",
+			    "conntrack-max, port-range, timeout, nat-filtering or "
+			    "nat-inbound-refresh)",
 			    quote(q, name.s, name.len));
 	}
 

@@ -45,7 +45,16 @@ struct xm_settings {
 	uint32_t ct_max;	      /* set conntrack-max N */
 	uint16_t port_lo, port_hi;    /* set port-range LO-HI */
 	uint32_t timeouts[XM_TO_MAX]; /* set timeout NAME SECONDS */
+	uint32_t nat_flags;	      /* set nat-filtering, set nat-inbound-refresh:
+					 XM_CFG_NAT_* */
 };
+
+/* The config.flags bits the settings own. */
+#define XM_CFG_NAT_MASK \
+	(XM_CFG_NAT_FILTER_ADDR | XM_CFG_NAT_FILTER_ANY | XM_CFG_NAT_NO_INBOUND_REFRESH)
+
+/* `set nat-filtering` values, indexed by what the flags hold. */
+const char *xm_nat_filtering_name(uint32_t nat_flags);
 
 struct xm_ruleset {
 	struct xm_rule *rules;

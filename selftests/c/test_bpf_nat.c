@@ -310,10 +310,10 @@ static void test_masq(void)
 				      XM_C_FLOW_NEW, 1));
 	TAP_EQ(flows_count(), 2, "%s: two flow entries", w);
 	tap_ok(flow_get(A_LAN10, A_OUT, 12345, 443, IPPROTO_TCP, &f) == 0 &&
-		       flow_eq(&f, A_PUB0, A_OUT, 12345, 443, if_pub0, MAC_GW, 0, XM_FLOW_L2_VALID,
-			       RULE_MASQ),
+		       flow_eq(&f, A_PUB0, A_OUT, 12345, 443, if_pub0, MAC_GW, 0,
+			       XM_FLOW_L2_VALID | XM_FLOW_NAT_MAPPED, RULE_MASQ),
 	       "%s: original entry rewrites to 192.0.2.1:12345 -> 198.18.200.5:443 via pub0 to the "
-	       "gateway's MAC",
+	       "gateway's MAC, and uses its host's mapping",
 	       w);
 	tap_ok(flow_get(A_OUT, A_PUB0, 443, 12345, IPPROTO_TCP, &f) == 0 &&
 		       flow_eq(&f, A_OUT, A_LAN10, 443, 12345, if_lan0, MAC_LAN10, 0,

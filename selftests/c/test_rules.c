@@ -253,7 +253,44 @@ static void test_settings(void)
 	tap_ok(s->timeouts[XM_TO_UDP] == 30 && s->timeouts[XM_TO_ICMP] == 30 &&
 		       s->timeouts[XM_TO_TCP_CLOSE] == 10,
 	       "settings: unset timeouts keep their defaults");
+	TAP_EQ(s->nat_flags, 0u,
+	       "settings: nat-filtering address-port-dependent and inbound refresh "
+	       "by default");
 	xm_ruleset_free(&rs);
+
+	{
+		static const struct {
+			const char *text;
+			uint32_t flags;
+			const char *name;
+		} nat[] = {
+			{ "set nat-filtering address-port-dependent\n", 0,
+			  "address-port-dependent" },
+			{ "set nat-filtering address-dependent\n", XM_CFG_NAT_FILTER_ADDR,
+			  "address-dependent" },
+			{ "set nat-filtering endpoint-independent\n", XM_CFG_NAT_FILTER_ANY,
+			  "endpoint-independent" },
+			{ "set nat-inbound-refresh no\n", XM_CFG_NAT_NO_INBOUND_REFRESH,
+			  "address-port-dependent" },
+			{ "set nat-inbound-refresh yes\nset nat-filtering endpoint-independent\n",
+			  XM_CFG_NAT_FILTER_ANY, "endpoint-independent" },
+		};
+
+		for (size_t i = 0; i < sizeof(nat) / sizeof(nat[0]); i++) {
+			if (!tap_ok(parse_ok(nat[i].text, strlen(nat[i].text), &rs, "settings"),
+				    "settings: '%.*s' parses", (int)strcspn(nat[i].text, "\n"),
+				    nat[i].text))
+				continue;
+			TAP_EQ(rs.settings.nat_flags, nat[i].flags,
+			       "settings: '%.*s' sets its flags", (int)strcspn(nat[i].text, "\n"),
+			       nat[i].text);
+			tap_ok(strcmp(xm_nat_filtering_name(rs.settings.nat_flags), nat[i].name) ==
+				       0,
+			       "settings: '%.*s' is shown as nat-filtering %s",
+			       (int)strcspn(nat[i].text, "\n"), nat[i].text, nat[i].name);
+			xm_ruleset_free(&rs);
+		}
+	}
 }
 
 static void test_empty_and_comments(void)
@@ -672,12 +709,30 @@ static void test_bad_settings(void)
 {
 	bad("set\n",
 	    FN ":1:4: missing setting (expected: set conntrack-max N, set "
-	       "port-range LO-HI or set timeout NAME SECONDS)",
+	       "port-range LO-HI, set timeout NAME SECONDS, set nat-filtering MODE or set "
+	       "nat-inbound-refresh yes|no)",
 	    "set without a name");
 	bad("set max-flows 10\n",
 	    FN ":1:5: unknown setting 'max-flows' (expected conntrack-max, "
-	       "port-range or timeout)",
+	       "port-range, timeout, nat-filtering or nat-inbound-refresh)",
 	    "an unknown setting");
+	bad("set nat-filtering full-cone\n",
+	    FN ":1:19: unknown nat-filtering 'full-cone' (expected address-port-dependent, "
+	       "address-dependent or endpoint-independent)",
+	    "an unknown nat-filtering");
+	bad("set nat-filtering\n",
+	    FN ":1:18: missing value (expected address-port-dependent, address-dependent or "
+	       "endpoint-independent)",
+	    "nat-filtering without a value");
+	bad("set nat-filtering address-dependent\nset nat-filtering endpoint-independent\n",
+	    FN ":2:5: nat-filtering already set on line 1 (expected each setting once)",
+	    "nat-filtering twice");
+	bad("set nat-inbound-refresh maybe\n",
+	    FN ":1:25: unknown nat-inbound-refresh 'maybe' (expected yes or no)",
+	    "an unknown nat-inbound-refresh");
+	bad("set nat-filtering endpoint-independent extra\n",
+	    FN ":1:40: unexpected 'extra' after the setting (expected end of line)",
+	    "words after nat-filtering");
 	bad("set conntrack-max 1023\n",
 	    FN ":1:19: conntrack-max 1023 out of range (expected "
 	       "1024-16777216)",
@@ -881,7 +936,8 @@ static void test_files(void)
 	r = xm_rules_parse_file(path, &rs, err, sizeof(err));
 	snprintf(want, sizeof(want),
 		 "%s:2:5: unknown setting 'foo' "
-		 "(expected conntrack-max, port-range or timeout)",
+		 "(expected conntrack-max, port-range, timeout, nat-filtering or "
+		 "nat-inbound-refresh)",
 		 path);
 	tap_ok(r == -2 && strcmp(err, want) == 0 && rs.n_rules == 0, "files: errors name the file "
 								     "path");
