@@ -5,10 +5,10 @@ set -e
 PKGS="clang clang-format llvm make gcc libc6-dev libbpf-dev libxdp-dev libelf-dev zlib1g-dev bpftool \
       iproute2 iptables nftables ethtool socat tcpdump python3 util-linux procps iputils-ping \
       qemu-system-x86 busybox-static cpio kmod gnuplot-nox iperf3 prometheus mandoc systemd \
-      apache2-utils nginx-light"
+      apache2-utils nginx-light coturn"
 
 missing() {
-	for c in clang clang-format llc bpftool ip tc iptables nft ethtool socat tcpdump python3 nsenter ping qemu-system-x86_64 busybox cpio depmod promtool mandoc systemd-analyze ab nginx; do
+	for c in clang clang-format llc bpftool ip tc iptables nft ethtool socat tcpdump python3 nsenter ping qemu-system-x86_64 busybox cpio depmod promtool mandoc systemd-analyze ab nginx turnserver turnutils_natdiscovery; do
 		command -v "$c" >/dev/null 2>&1 || return 0
 	done
 	for h in /usr/include/bpf/libbpf.h /usr/include/xdp/libxdp.h /usr/include/gelf.h /usr/include/zlib.h; do
@@ -25,13 +25,14 @@ if [ "$(id -u)" != 0 ]; then
 	exit 1
 fi
 export DEBIAN_FRONTEND=noninteractive
-# nginx and prometheus are installed for their programs (the tests start
-# nginx in their own namespaces; promtool checks metrics), not as services:
+# nginx, prometheus and coturn are installed for their programs (the tests
+# start nginx and turnserver in their own namespaces; promtool checks
+# metrics), not as services:
 # started on the host they would listen there. Daemons this run installs
 # are not started (policy-rc.d), and left disabled under systemd.
 new_daemons=""
-for d in nginx prometheus; do
-	command -v "$d" >/dev/null 2>&1 || new_daemons="$new_daemons $d"
+for d in nginx:nginx prometheus:prometheus turnserver:coturn; do # program:service
+	command -v "${d%%:*}" >/dev/null 2>&1 || new_daemons="$new_daemons ${d#*:}"
 done
 own_policy=""
 if [ ! -e /usr/sbin/policy-rc.d ]; then
