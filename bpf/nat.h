@@ -135,9 +135,12 @@ __noinline int xm_nat_note(__u64 host, __u32 idx, __u32 oidx)
 		if (!xm_nat_owned_by(v, host))
 			goto split;
 		v->last_s = now;
+		__sync_fetch_and_add(&v->refs, 1);
 	} else {
+		nv.refs = 1;
 		if (bpf_map_update_elem(&nat_mappings, &k, &nv, BPF_ANY))
 			goto split;
+		nv.refs = 0;
 		xm_count(XM_C_NAT_MAPPING_NEW, 0);
 	}
 	if (cfg->flags & XM_CFG_NAT_FILTER_ADDR) {
@@ -190,6 +193,32 @@ __noinline __u64 xm_nat_inbound(__u64 w0, __u64 w1, __u32 filter)
 	k.kind = XM_NAT_PEER;
 	v = bpf_map_lookup_elem(&nat_mappings, &k);
 	return v && xm_nat_live(v, now) ? host : 1;
+}
+
+/* The sweeper expires a flow of host's that counted in the refs of its
+ * mapping on public ext_w (address | port << 32): the last one takes the
+ * mapping with it, so its port is free at once. */
+__noinline int xm_nat_unref(__u64 host, __u64 ext_w)
+{
+	struct xm_nat_key k = {
+		.addr = (__u32)ext_w,
+		.port = (__u16)(ext_w >> 32),
+		.proto = XM_NAT_HOST_PROTO(host),
+		.kind = XM_NAT_EXT,
+	};
+	struct xm_nat_value *v = bpf_map_lookup_elem(&nat_mappings, &k);
+
+	if (!v || !xm_nat_owned_by(v, host) || __sync_fetch_and_add(&v->refs, -1) > 1)
+		return 0;
+	bpf_map_delete_elem(&nat_mappings, &k);
+	k.addr = XM_NAT_HOST_ADDR(host);
+	k.peer = (__u32)ext_w;
+	k.port = XM_NAT_HOST_PORT(host);
+	k.kind = XM_NAT_INT;
+	v = bpf_map_lookup_elem(&nat_mappings, &k);
+	if (v && v->port == (__u16)(ext_w >> 32))
+		bpf_map_delete_elem(&nat_mappings, &k);
+	return 0;
 }
 
 /* The sweeper's visit to the ORIG entry of a flow using a mapping: stamps

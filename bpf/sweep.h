@@ -92,6 +92,9 @@ __noinline int xm_sweep_expire(__u32 idx, __u32 now, __u32 timeout)
 		if (last >= now || now - last < timeout)
 			return 0;
 	}
+	if ((s->flow.flags & (XM_FLOW_NAT_MAPPED | XM_FLOW_KEEP_SOURCE)) == XM_FLOW_NAT_MAPPED)
+		xm_nat_unref(XM_NAT_HOST(s->key.saddr, s->key.sport, s->key.proto),
+			     s->flow.new_saddr | (__u64)s->flow.new_sport << 32);
 	if (ps)
 		xm_ct_remove(ps, xm_ct_state_word(xm_key_w1(&pk), XM_CT_LIVE));
 	return xm_ct_remove(s, w1) == 0;

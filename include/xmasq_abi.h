@@ -557,7 +557,10 @@ struct xm_port_exhausted {
  * flows: which port, and who may come in. They live while a flow uses
  * them: new flows and the sweeper (for every XM_FLOW_NAT_MAPPED flow on
  * each walk, at most XM_SWEEP_MAX_NS apart) stamp them, and one not
- * stamped for XM_NAT_LEASE_S is free. LRU: a full map evicts the longest
+ * stamped for XM_NAT_LEASE_S is free. The sweeper removes a mapping at
+ * once when it expires the last flow that counted in its refs; flows
+ * removed otherwise (a closed flow's port taken over, a flush, a NIC
+ * gone) leave it to the lease. LRU: a full map evicts the longest
  * unstamped first; a mapping lost that way costs only its independence. */
 enum xm_nat_kind {
 	XM_NAT_INT = 1,
@@ -579,6 +582,7 @@ struct xm_nat_value {
 	__be16 port; /* INT: public port; EXT: host port */
 	__u16 _pad;
 	__u32 last_s; /* stamp: clock seconds */
+	__u32 refs;   /* EXT: the host's flows that use it and expire by the sweeper */
 };
 
 /* ---- per-CPU array "scratch", one element ----------------------------

@@ -907,6 +907,138 @@ static void test_hairpin(void)
 	       "%s: reply entry sends back to 198.18.0.5 via bk0 as 192.0.2.1:8080", cases[0].name);
 }
 
+/* ---- NAT behaviour: endpoint-independent mapping, filtering, hairpin ----- */
+
+#define A_OUT2	 IPV4(198, 18, 200, 6)
+#define A_STRNGR IPV4(198, 18, 200, 99) /* an outside host no private host sent to */
+
+static void nat_mappings_clear(void)
+{
+	int fd = bpf_map__fd(skel->maps.nat_mappings);
+	struct xm_nat_key k;
+
+	while (bpf_map_get_next_key(fd, NULL, &k) == 0)
+		if (bpf_map_delete_elem(fd, &k))
+			break;
+}
+
+static int set_nat_filtering(uint32_t flags)
+{
+	struct xm_config c;
+	uint32_t zero = 0;
+
+	if (bpf_map_lookup_elem(fd_config, &zero, &c))
+		return -1;
+	c.flags = (c.flags & ~(XM_CFG_NAT_FILTER_ADDR | XM_CFG_NAT_FILTER_ANY)) | flags;
+	return bpf_map_update_elem(fd_config, &zero, &c, BPF_ANY);
+}
+
+/* An outside host's UDP datagram to pub0's address, port dport. */
+static struct pkt_spec from_outside(uint32_t host, uint16_t sport, uint16_t dport)
+{
+	struct pkt_spec s = with_payload(
+		spec_between(IPPROTO_UDP, MAC_GW, host, sport, MAC_PUB0, A_PUB0, dport, 0), 6);
+
+	s.ttl = 55;
+	return s;
+}
+
+static void test_nat_behaviour(void)
+{
+	struct pkt_spec a1 = with_payload(
+				lan_spec(IPPROTO_UDP, A_LAN11, MAC_LAN11, 45000, A_OUT, 53, 0), 8),
+			a2 = with_payload(
+				lan_spec(IPPROTO_UDP, A_LAN11, MAC_LAN11, 45000, A_OUT2, 53, 0), 8),
+			b = with_payload(
+				lan_spec(IPPROTO_UDP, A_LAN10, MAC_LAN10, 45000, A_OUT2, 53, 0), 8),
+			in;
+	uint16_t p_a, p_b;
+	const char *w;
+
+	flows_clear();
+	nat_mappings_clear();
+	/* 45000 is in the router's ephemeral range: not kept, a port is
+	 * picked, and then kept for every destination. */
+	p_a = run_picking_port("mapping: udp 198.19.0.11:45000 -> 198.18.200.5:53", 0, if_lan0, a1,
+			       masq_of(a1, 0));
+	run_frame_case(with_count(with_count(redirect_case("mapping: udp 198.19.0.11:45000 -> "
+							   "198.18.200.6:53 (another destination)",
+							   1, if_lan0, a2, masq_of(a2, p_a)),
+					     XM_C_NAT_MAPPING_NEW, 0),
+				  XM_C_NAT_MAPPING_SPLIT, 0));
+	p_b = run_picking_port("mapping: udp 198.19.0.10:45000 -> 198.18.200.6:53 (another host, "
+			       "same port number)",
+			       0, if_lan0, b, masq_of(b, 0));
+	tap_ok(p_b != p_a, "mapping: the other host's public port %u is not the first host's %u",
+	       p_b, p_a);
+
+	/* Filtering: address-and-port-dependent by default. */
+	in = from_outside(A_OUT, 999, p_a);
+	run_frame_case(with_count(with_count(pass_case("filtering address-port-dependent: "
+						       "198.18.200.5:999 (another port) -> the "
+						       "mapping: to the kernel",
+						       0, if_pub0, in),
+					     XM_C_PASS_NAT_FILTERED, 1),
+				  XM_C_FLOW_NEW, 0));
+	if (!tap_ok(set_nat_filtering(XM_CFG_NAT_FILTER_ADDR) == 0, "set nat-filtering "
+								    "address-dependent"))
+		return;
+	/* The addresses a mapping sends to are noted by its flows made from
+	 * then on: one more to 198.18.200.5, another port. */
+	in = with_payload(lan_spec(IPPROTO_UDP, A_LAN11, MAC_LAN11, 45000, A_OUT, 54, 0), 8);
+	run_frame_case(redirect_case("filtering address-dependent: udp 198.19.0.11:45000 -> "
+				     "198.18.200.5:54 (the mapping's port)",
+				     0, if_lan0, in, masq_of(in, p_a)));
+	in = from_outside(A_OUT, 999, p_a);
+	w = run_frame_case(
+		with_count(redirect_case("filtering address-dependent: "
+					 "198.18.200.5:999 -> the mapping: to "
+					 "198.19.0.11:45000",
+					 0, if_pub0, in, unmasq_of(in, A_LAN11, MAC_LAN11, 45000)),
+			   XM_C_FLOW_NAT_INBOUND, 1));
+	in = from_outside(A_STRNGR, 999, p_a);
+	run_frame_case(with_count(pass_case("filtering address-dependent: 198.18.200.99 (never "
+					    "sent to) -> the mapping: to the kernel",
+					    0, if_pub0, in),
+				  XM_C_PASS_NAT_FILTERED, 1));
+	if (!tap_ok(set_nat_filtering(XM_CFG_NAT_FILTER_ANY) == 0, "set nat-filtering "
+								   "endpoint-independent"))
+		return;
+	run_frame_case(
+		with_count(redirect_case("filtering endpoint-independent: 198.18.200.99 -> "
+					 "the mapping: to 198.19.0.11:45000",
+					 1, if_pub0, in, unmasq_of(in, A_LAN11, MAC_LAN11, 45000)),
+			   XM_C_FLOW_NAT_INBOUND, 1));
+	in = from_outside(A_STRNGR, 999, 22222);
+	run_frame_case(with_count(pass_case("filtering endpoint-independent: to a port no mapping "
+					    "holds: to the kernel",
+					    0, if_pub0, in),
+				  XM_C_PASS_NAT_FILTERED, 0));
+	set_nat_filtering(0);
+	(void)w;
+
+	/* Hairpin: 198.19.0.10 sends from 7000 (kept: outside the ephemeral
+	 * range) to the first host's mapping; the first host sees it from
+	 * 198.19.0.10's own mapping, 192.0.2.1:7000. */
+	in = with_payload(lan_spec(IPPROTO_UDP, A_LAN10, MAC_LAN10, 7000, A_PUB0, p_a, 0), 8);
+	run_frame_case(with_count(redirect_case("hairpin: udp 198.19.0.10:7000 -> 192.0.2.1 (the "
+						"router) at the "
+						"first host's mapping: to 198.19.0.11:45000 from "
+						"192.0.2.1:7000",
+						0, if_lan0, in,
+						spec_rewritten(in, MAC_LAN11, MAC_LAN0, A_PUB0,
+							       A_LAN11, 7000, 45000)),
+				  XM_C_FLOW_HAIRPIN, 1));
+	in = with_payload(lan_spec(IPPROTO_UDP, A_LAN11, MAC_LAN11, 45000, A_PUB0, 7000, 0), 8);
+	run_frame_case(
+		redirect_case("hairpin reply: 198.19.0.11:45000 -> 192.0.2.1:7000: to "
+			      "198.19.0.10:7000 from the first host's mapping",
+			      1, if_lan0, in,
+			      spec_rewritten(in, MAC_LAN10, MAC_LAN0, A_PUB0, A_LAN10, p_a, 7000)));
+	flows_clear();
+	nat_mappings_clear();
+}
+
 /* ---- 7. path MTU at tc -------------------------------------------------- */
 
 static void test_pmtu(void)
@@ -1143,6 +1275,69 @@ static void test_sweeper_armed(void)
 	tap_ok(rc == 0 && sw.expired == 1 && sw.runs > 0,
 	       "sweeper: sweeper.expired 1 (%llu), runs > 0 (%llu)", (unsigned long long)sw.expired,
 	       (unsigned long long)sw.runs);
+}
+
+/* RFC 4787 REQ-6: with `set nat-inbound-refresh no` a masqueraded host's
+ * UDP flow lives by what the host sends; by default (as netfilter)
+ * inbound packets keep it too. The data plane's clock jumps 1000 s ahead:
+ * the host's side has been idle that long, the outside's is stamped as
+ * busy. */
+static void test_nat_inbound_refresh(void)
+{
+	const uint32_t epoch = 0x5eed0005;
+	struct pkt_spec s = lan_spec(IPPROTO_UDP, A_LAN10, MAC_LAN10, 12700, A_OUT, 53, 0);
+	struct frame in = F(s), got;
+	struct xm_ct_slot *r;
+	struct xm_sweep sw0, sw;
+	struct timespec ts;
+	int gone = 0, waited;
+
+	if (reload_with_sweeper("inbound refresh", epoch, 0))
+		return;
+	if (!tap_ok(setup_maps(0) == 0, "inbound refresh: maps populated"))
+		return;
+	run_case(0, "inbound refresh: masq udp 198.19.0.10:12700 -> 198.18.200.5:53", if_lan0, &in,
+		 XDP_REDIRECT, NULL, &got);
+	skel->bss->xm_clock_ahead_s += 1000;
+	for (int round = 0; round < 2; round++) {
+		uint32_t zero = 0;
+
+		if (round == 1) {
+			struct xm_config c;
+
+			bpf_map_lookup_elem(fd_config, &zero, &c);
+			c.flags |= XM_CFG_NAT_NO_INBOUND_REFRESH;
+			bpf_map_update_elem(fd_config, &zero, &c, BPF_ANY);
+		}
+		/* The outside's side busy: stamped ahead of the clock. */
+		clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+		r = flow_slot(A_OUT, A_PUB0, 53, 12700, IPPROTO_UDP);
+		if (!tap_ok(r != NULL, "inbound refresh: the reply entry is there (round %d)",
+			    round))
+			return;
+		r->flow.last_seen_s = (uint32_t)ts.tv_sec + skel->bss->xm_clock_ahead_s + 10;
+		/* Two whole walks, or the flow gone. */
+		sweeper_read(&sw0);
+		for (waited = 0; waited < 8000; waited += 100) {
+			sleep_ms(100);
+			gone = flow_slot(A_LAN10, A_OUT, 12700, 53, IPPROTO_UDP) == NULL;
+			if (sweeper_read(&sw) == 0 && sw.runs >= sw0.runs + 3 && round == 0)
+				break;
+			if (gone)
+				break;
+		}
+		if (round == 0)
+			tap_ok(!gone,
+			       "inbound refresh yes (default): the flow outlives %llu walks while "
+			       "only the outside sends",
+			       (unsigned long long)(sw.runs - sw0.runs));
+		else
+			tap_ok(gone,
+			       "inbound refresh no: the flow the host has not used for 1000 s "
+			       "expires although the outside sends (after %d ms)",
+			       waited);
+	}
+	flows_clear();
 }
 
 static uint32_t mono_s(void)
@@ -1410,11 +1605,13 @@ int main(void)
 		test_masq_frags,
 		test_keep_source,
 		test_hairpin,
+		test_nat_behaviour,
 		test_pmtu,
 		test_sweeper_unarmed,
 		test_sweeper_armed,
 		test_sweeper_clock,
 		test_sweeper_boot,
+		test_nat_inbound_refresh,
 		test_port_capacity,
 		test_port_exhaustion,
 		NULL, /* the list's end: one entry a line */
