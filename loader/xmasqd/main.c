@@ -57,6 +57,26 @@ static const struct option_spec options[] = {
 	{ 0 },
 };
 
+/* Writes text from column `indent`, wrapped at 80 columns. */
+static void wrap(FILE *o, const char *text, int indent)
+{
+	int col = indent;
+
+	while (*text) {
+		int word = (int)strcspn(text, " ");
+
+		if (col > indent && col + 1 + word > 80) {
+			fprintf(o, "\n%*s", indent, "");
+			col = indent;
+		}
+		fprintf(o, " %.*s", word, text);
+		col += 1 + word;
+		text += word;
+		text += strspn(text, " ");
+	}
+	fputc('\n', o);
+}
+
 static void usage(FILE *o)
 {
 	fputs("usage: xmasqd [--pin-dir DIR] --rules FILE\n"
@@ -73,9 +93,11 @@ static void usage(FILE *o)
 		char item[48];
 
 		snprintf(item, sizeof(item), "--%s %s", s->name, s->arg);
-		fprintf(o, "  %-22s %s\n", item, s->help);
+		fprintf(o, "  %-20s", item);
+		wrap(o, s->help, 22);
 	}
-	fprintf(o, "  %-22s %s\n", "--help", "print this help and exit");
+	fprintf(o, "  %-20s", "--help");
+	wrap(o, "print this help and exit", 22);
 }
 
 static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -130,6 +152,15 @@ static int parse_args(int argc, char **argv, struct xmd_options *o, int *done)
 	if (!o->listen && (o->cert || o->key || o->client_ca || o->allow_keys || o->origin))
 		return usage_error("--cert, --key, --client-ca, --allow-keys and --origin go with "
 				   "--listen");
+	for (int i = 0; i < 2; i++) {
+		const char *hp = i ? o->health : o->listen;
+		struct sockaddr_storage ss;
+		socklen_t len;
+		char err[300];
+
+		if (hp && xmd_parse_hostport(hp, &ss, &len, err, sizeof(err)))
+			return usage_error("--%s %s", i ? "health" : "listen", err);
+	}
 	if (o->origin &&
 	    (strncmp(o->origin, "https://", 8) || !o->origin[8] || strchr(o->origin + 8, '/')))
 		return usage_error("--origin '%s' is not https://HOST:PORT", o->origin);
