@@ -100,8 +100,9 @@ $(BUILD):
 check-build: $(BUILD)/xmasq $(BUILD)/xmasqd $(TEST_BIN) $(SAN_BIN) check-headers
 
 # Every header compiles on its own (includes what it uses): bpf/*.h with
-# the BPF flags, the ABI header with both, the library's with the
-# userspace flags, xmasqd's too (unused static functions are expected in a header alone).
+# the BPF flags, the ABI header with both, the library's and xmasqd's with
+# the userspace flags (unused static functions are expected in a header
+# alone).
 # One stamp per header, remade when any header changes.
 HDR_STAMP := $(BUILD)/hdrcheck
 BPF_HDR_STAMPS := $(patsubst %,$(HDR_STAMP)/%.bpf,$(BPF_HDR))
