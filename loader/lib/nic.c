@@ -109,8 +109,7 @@ void xm_count_event(struct xm_handle *h, enum xm_counter_id id)
 	free(vals);
 }
 
-/* Fills the next event (and counts it); NULL when ev is full. */
-static struct xm_follow_event *emit(struct xm_handle *h, struct xm_follow_event *ev, size_t max,
+struct xm_follow_event *xm_follow_emit(struct xm_handle *h, struct xm_follow_event *ev, size_t max,
 				    size_t *n, enum xm_follow_kind kind, const char *name,
 				    __u32 ifindex)
 {
@@ -285,14 +284,14 @@ size_t xm_nic_refresh(struct xm_handle *h, __u32 ifindex, struct xm_follow_event
 		return 0;
 	if (!if_indextoname(ifindex, name)) {
 		if (xm_nic_mark_gone(h, ifindex, NULL, &gone_ev)) {
-			e = emit(h, ev, max, &n, XM_FOLLOW_GONE, gone_ev.name, ifindex);
+			e = xm_follow_emit(h, ev, max, &n, XM_FOLLOW_GONE, gone_ev.name, ifindex);
 			if (e)
 				*e = gone_ev;
 		}
 		return n;
 	}
 	if (xm_ifinfo_read(name, &now, err, sizeof(err))) {
-		e = emit(h, ev, max, &n, XM_FOLLOW_ERROR, name, ifindex);
+		e = xm_follow_emit(h, ev, max, &n, XM_FOLLOW_ERROR, name, ifindex);
 		if (e)
 			snprintf(e->detail, sizeof(e->detail), "cannot read it: %s", err);
 		return n;
@@ -305,7 +304,7 @@ size_t xm_nic_refresh(struct xm_handle *h, __u32 ifindex, struct xm_follow_event
 		nv.addr = now.addr;
 	if (!memcmp(&nv, &v, sizeof(v))) {
 		if (!now.addr) {
-			e = emit(h, ev, max, &n, XM_FOLLOW_NO_ADDRESS, name, ifindex);
+			e = xm_follow_emit(h, ev, max, &n, XM_FOLLOW_NO_ADDRESS, name, ifindex);
 			if (e)
 				e->old_addr = v.addr;
 		}
@@ -316,14 +315,14 @@ size_t xm_nic_refresh(struct xm_handle *h, __u32 ifindex, struct xm_follow_event
 	 * neither. Each map holds one whole entry at a time. */
 	if (nv.addr != v.addr &&
 	    bpf_map_update_elem(h->fd[XM_MAP_LOCAL_ADDRS], &nv.addr, &ifindex, BPF_ANY)) {
-		e = emit(h, ev, max, &n, XM_FOLLOW_ERROR, name, ifindex);
+		e = xm_follow_emit(h, ev, max, &n, XM_FOLLOW_ERROR, name, ifindex);
 		if (e)
 			snprintf(e->detail, sizeof(e->detail), "cannot record its address: %s",
 				 strerror(errno));
 		return n;
 	}
 	if (xm_iface_store(h, &nv)) {
-		e = emit(h, ev, max, &n, XM_FOLLOW_ERROR, name, ifindex);
+		e = xm_follow_emit(h, ev, max, &n, XM_FOLLOW_ERROR, name, ifindex);
 		if (e)
 			snprintf(e->detail, sizeof(e->detail), "cannot update its entry: %s",
 				 strerror(errno));
@@ -332,7 +331,7 @@ size_t xm_nic_refresh(struct xm_handle *h, __u32 ifindex, struct xm_follow_event
 	if (nv.addr != v.addr) {
 		unsigned long dropped = xm_nic_addr_moved(h, &nv, v.addr);
 
-		e = emit(h, ev, max, &n, XM_FOLLOW_ADDRESS, name, ifindex);
+		e = xm_follow_emit(h, ev, max, &n, XM_FOLLOW_ADDRESS, name, ifindex);
 		if (e) {
 			e->old_addr = v.addr;
 			e->new_addr = nv.addr;
@@ -340,14 +339,14 @@ size_t xm_nic_refresh(struct xm_handle *h, __u32 ifindex, struct xm_follow_event
 		}
 	}
 	if (memcmp(nv.mac, v.mac, sizeof(v.mac))) {
-		e = emit(h, ev, max, &n, XM_FOLLOW_MAC, name, ifindex);
+		e = xm_follow_emit(h, ev, max, &n, XM_FOLLOW_MAC, name, ifindex);
 		if (e) {
 			memcpy(e->old_mac, v.mac, 6);
 			memcpy(e->new_mac, nv.mac, 6);
 		}
 	}
 	if (nv.mtu != v.mtu) {
-		e = emit(h, ev, max, &n, XM_FOLLOW_MTU, name, ifindex);
+		e = xm_follow_emit(h, ev, max, &n, XM_FOLLOW_MTU, name, ifindex);
 		if (e) {
 			e->old_mtu = v.mtu;
 			e->new_mtu = nv.mtu;

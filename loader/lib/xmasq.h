@@ -261,8 +261,7 @@ struct xm_follow {
 	struct {
 		uint32_t ifindex;
 		int running;
-	} link[XM_MAX_IFACES]; /* last known link state of managed NICs */
-	unsigned long counts[XM_FOLLOW_KINDS];
+	} link[XM_MAX_IFACES]; /* last known link state of managed NICs (0: free) */
 };
 int xm_follow_open(struct xm_follow *f, struct xm_handle *h, char *err, size_t errlen);
 int xm_follow_fd(const struct xm_follow *f);

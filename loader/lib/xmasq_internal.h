@@ -57,6 +57,11 @@ void xm_rules_move_iface(struct xm_handle *h, __u32 from_ifindex, __u32 to_ifind
  * go (their replies can no longer arrive; the next packet of the client
  * makes a new flow with the new address). Returns the flows removed. */
 unsigned long xm_nic_addr_moved(struct xm_handle *h, const struct xm_iface *ifc, __be32 old_addr);
+/* Counts an event of kind (XM_C_NIC_*) and fills ev[*n] with its kind,
+ * name and ifindex (the rest zero), or returns NULL when ev is full. */
+struct xm_follow_event *xm_follow_emit(struct xm_handle *h, struct xm_follow_event *ev, size_t max,
+				       size_t *n, enum xm_follow_kind kind, const char *name,
+				       __u32 ifindex);
 /* Adds one to a counter of userspace's own (XM_C_NIC_*). */
 void xm_count_event(struct xm_handle *h, enum xm_counter_id id);
 
