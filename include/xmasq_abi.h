@@ -133,7 +133,7 @@ struct xm_config {
 /* The NIC was deleted: its entry keeps its slot (and the flows through
  * it) for a NIC of the same name to come back to; iface_index and
  * iface_slots no longer hold it, so no packet path finds it. */
-#define XM_IFACE_GONE (1u << 7)
+#define XM_IFACE_GONE	     (1u << 7)
 
 struct xm_iface {
 	__u32 ifindex;
@@ -281,7 +281,7 @@ struct xm_iface_stats {
 	X(PASS_ROUTER_PORT, "pass_router_port",                                                   \
 	  "passed: SYN-ACK for the router's own connection on a port a closed flow held")         \
 	X(DROP_STALE_SEGMENT, "drop_stale_segment",                                               \
-	  "dropped: FIN or data from the backend before its SYN-ACK (an older connection's)")   \
+	  "dropped: FIN or data from the backend before its SYN-ACK (an older connection's)")     \
 	X(NIC_ADDRESS, "nic_address",                                                             \
 	  "NIC events (not packets): a managed NIC's primary IPv4 address changed, maps updated") \
 	X(NIC_MAC, "nic_mac", "NIC events: a managed NIC's MAC address changed, maps updated")    \

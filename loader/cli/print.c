@@ -180,7 +180,7 @@ static const char *tx_path_reason(const struct xm_iface *i)
 }
 
 /* A managed NIC that was deleted: said plainly, not a stale row. */
-#define XM_GONE_NOTE                                                                       \
+#define XM_GONE_NOTE                                                                          \
 	"gone (deleted; xmasq re-attaches it if it comes back under xmasqd or xmasq follow, " \
 	"or: xmasq attach NAME; xmasq detach NAME forgets it)"
 
@@ -206,7 +206,8 @@ void xm_print_status(FILE *o, const struct xm_handle *h, const struct xm_snapsho
 				xm_iface_mode_name(&ii->iface), ii->xdp_prog_id, ii->tc_prog_id,
 				ii->tx_path);
 			json_str(o, tx_path_reason(&ii->iface));
-			fprintf(o, ",\"gone\":%s}", ii->gone ? "true" : "false");
+			fprintf(o, ",\"mtu\":%u,\"gone\":%s}", ii->iface.mtu,
+				ii->gone ? "true" : "false");
 		}
 		fprintf(o,
 			"],\"rules\":%zu,\"rule_ports\":%lu,\"flows\":%lu,\"flows_max\":%lu,"

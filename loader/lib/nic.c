@@ -13,11 +13,16 @@
 #include "ifinfo.h"
 
 static const char *const kind_names[XM_FOLLOW_KINDS] = {
-	[XM_FOLLOW_ADDRESS] = "address",       [XM_FOLLOW_MAC] = "mac",
-	[XM_FOLLOW_MTU] = "mtu",	       [XM_FOLLOW_DOWN] = "down",
-	[XM_FOLLOW_UP] = "up",		       [XM_FOLLOW_GONE] = "gone",
-	[XM_FOLLOW_BACK] = "back",	       [XM_FOLLOW_RESYNC] = "resync",
-	[XM_FOLLOW_NO_ADDRESS] = "no-address", [XM_FOLLOW_ERROR] = "error",
+	[XM_FOLLOW_ADDRESS] = "address",
+	[XM_FOLLOW_MAC] = "mac",
+	[XM_FOLLOW_MTU] = "mtu",
+	[XM_FOLLOW_DOWN] = "down",
+	[XM_FOLLOW_UP] = "up",
+	[XM_FOLLOW_GONE] = "gone",
+	[XM_FOLLOW_BACK] = "back",
+	[XM_FOLLOW_RESYNC] = "resync",
+	[XM_FOLLOW_NO_ADDRESS] = "no-address",
+	[XM_FOLLOW_ERROR] = "error",
 };
 
 /* The counter each kind adds to (XM_C_MAX: none). */
@@ -51,8 +56,9 @@ void xm_follow_event_format(const struct xm_follow_event *ev, char *buf, size_t 
 
 	switch (ev->kind) {
 	case XM_FOLLOW_ADDRESS:
-		snprintf(buf, len, "%s: address %s -> %s (maps updated, %lu flows of the old one "
-				   "dropped)",
+		snprintf(buf, len,
+			 "%s: address %s -> %s (maps updated, %lu flows of the old one "
+			 "dropped)",
 			 ev->name, ip_str(ev->old_addr, a), ip_str(ev->new_addr, b),
 			 ev->flows_dropped);
 		break;
@@ -110,8 +116,8 @@ void xm_count_event(struct xm_handle *h, enum xm_counter_id id)
 }
 
 struct xm_follow_event *xm_follow_emit(struct xm_handle *h, struct xm_follow_event *ev, size_t max,
-				    size_t *n, enum xm_follow_kind kind, const char *name,
-				    __u32 ifindex)
+				       size_t *n, enum xm_follow_kind kind, const char *name,
+				       __u32 ifindex)
 {
 	struct xm_follow_event *e;
 
@@ -213,7 +219,8 @@ static int addr_of_other(struct xm_handle *h, __be32 addr, __u32 ifindex)
 	int n = xm_iface_keys(h, keys);
 
 	for (int k = 0; k < n; k++)
-		if (keys[k] != ifindex && bpf_map_lookup_elem(h->fd[XM_MAP_IFACES], &keys[k], &v) == 0 &&
+		if (keys[k] != ifindex &&
+		    bpf_map_lookup_elem(h->fd[XM_MAP_IFACES], &keys[k], &v) == 0 &&
 		    !(v.flags & XM_IFACE_GONE) && v.addr == addr)
 			return 1;
 	return 0;

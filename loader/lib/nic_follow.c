@@ -122,9 +122,8 @@ static void on_link(struct follow_batch *b, const struct nlmsghdr *nlh)
 	}
 	if (nlh->nlmsg_type == RTM_DELLINK) {
 		if (xm_nic_mark_gone(h, ifindex, name, &gone)) {
-			struct xm_follow_event *e = xm_follow_emit(h, b->ev, b->max, &b->n,
-								   XM_FOLLOW_GONE, gone.name,
-								   ifindex);
+			struct xm_follow_event *e = xm_follow_emit(
+				h, b->ev, b->max, &b->n, XM_FOLLOW_GONE, gone.name, ifindex);
 			if (e)
 				*e = gone;
 		}
@@ -186,7 +185,8 @@ static void adopt(struct follow_batch *b, const char *name)
 	} else if (rc < 0) {
 		e = xm_follow_emit(b->f->h, b->ev, b->max, &b->n, XM_FOLLOW_ERROR, name, 0);
 		if (e)
-			snprintf(e->detail, sizeof(e->detail), "%.*s", (int)sizeof(e->detail) - 1, err);
+			snprintf(e->detail, sizeof(e->detail), "%.*s", (int)sizeof(e->detail) - 1,
+				 err);
 	}
 }
 
