@@ -8,8 +8,6 @@
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
-#include <bpf/bpf.h>
 #include "cli.h"
 
 #define FOLLOW_EVENTS 128
@@ -37,25 +35,6 @@ static void print_events(const struct xm_follow_event *ev, int n)
 	fflush(stdout);
 }
 
-/* The id of the router's pinned config map, 0 if there is none: a new one
- * (attach --fresh) means new maps, which the handle must follow. */
-static __u32 config_map_id(const char *pin_dir)
-{
-	char path[PATH_MAX + 16];
-	struct bpf_map_info info = { 0 };
-	__u32 len = sizeof(info), id = 0;
-	int fd;
-
-	snprintf(path, sizeof(path), "%s/%s", pin_dir, xm_map_pin_names[XM_MAP_CONFIG]);
-	fd = bpf_obj_get(path);
-	if (fd < 0)
-		return 0;
-	if (bpf_obj_get_info_by_fd(fd, &info, &len) == 0)
-		id = info.id;
-	close(fd);
-	return id;
-}
-
 struct follow_opts {
 	int once;
 };
@@ -68,7 +47,6 @@ static int run_follow(const struct cli_global *g, void *opts, int argc, char **a
 	struct xm_follow f;
 	struct xm_handle h;
 	char err[512];
-	__u32 map_id;
 	int rc, n;
 
 	if (argc > 0)
@@ -76,7 +54,6 @@ static int run_follow(const struct cli_global *g, void *opts, int argc, char **a
 	rc = xm_open(&h, g->pin_dir, err, sizeof(err));
 	if (rc)
 		return cli_fail(rc, err, NULL);
-	map_id = config_map_id(g->pin_dir);
 	rc = xm_follow_open(&f, &h, err, sizeof(err));
 	if (rc) {
 		xm_close(&h);
@@ -95,8 +72,7 @@ static int run_follow(const struct cli_global *g, void *opts, int argc, char **a
 	fflush(stdout);
 	while (!stop) {
 		struct pollfd p = { .fd = xm_follow_fd(&f), .events = POLLIN };
-		int r = poll(&p, 1, 1000);
-		__u32 id;
+		int r = poll(&p, 1, 1000), stale;
 
 		if (r < 0 && errno == EINTR)
 			continue;
@@ -115,10 +91,10 @@ static int run_follow(const struct cli_global *g, void *opts, int argc, char **a
 			continue;
 		}
 		/* Quiet second: are these still the router's maps? */
-		id = config_map_id(g->pin_dir);
-		if (id == map_id)
+		stale = xm_follow_stale(&f);
+		if (!stale)
 			continue;
-		if (!id) {
+		if (stale < 0) {
 			printf("%s: the router was detached (no pinned maps): stopping\n",
 			       g->pin_dir);
 			break;
@@ -127,7 +103,6 @@ static int run_follow(const struct cli_global *g, void *opts, int argc, char **a
 		rc = xm_open(&h, g->pin_dir, err, sizeof(err));
 		if (rc)
 			break;
-		map_id = id;
 		printf("%s: new maps (attached again with --fresh): following them\n", g->pin_dir);
 		n = xm_follow_resync(&f, ev, FOLLOW_EVENTS, err, sizeof(err));
 		print_events(ev, n > 0 ? n : 0);

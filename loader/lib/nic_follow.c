@@ -9,6 +9,7 @@
 #include <net/if.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/socket.h>
 #include <libmnl/libmnl.h>
 #include <linux/if_link.h>
@@ -306,6 +307,29 @@ int xm_follow_process(struct xm_follow *f, struct xm_follow_event *ev, size_t ma
 	for (size_t i = 0; i < b.n_dirty; i++)
 		b.n += xm_nic_refresh(f->h, b.dirty[i], next_ev(&b), b.max - b.n);
 	return (int)b.n;
+}
+
+static __u32 map_id_of_fd(int fd)
+{
+	struct bpf_map_info info = { 0 };
+	__u32 len = sizeof(info);
+
+	return fd >= 0 && bpf_obj_get_info_by_fd(fd, &info, &len) == 0 ? info.id : 0;
+}
+
+int xm_follow_stale(const struct xm_follow *f)
+{
+	char path[PATH_MAX + 16];
+	__u32 pinned;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", f->h->pin_dir, xm_map_pin_names[XM_MAP_CONFIG]);
+	fd = bpf_obj_get(path);
+	if (fd < 0)
+		return -1;
+	pinned = map_id_of_fd(fd);
+	close(fd);
+	return pinned != map_id_of_fd(f->h->fd[XM_MAP_CONFIG]);
 }
 
 void xm_follow_close(struct xm_follow *f)

@@ -272,6 +272,11 @@ int xm_follow_process(struct xm_follow *f, struct xm_follow_event *ev, size_t ma
  * catch what changed before it. Returns events written, or -1. */
 int xm_follow_resync(struct xm_follow *f, struct xm_follow_event *ev, size_t max, char *err,
 		     size_t errlen);
+/* Whether the router's pinned maps are still the handle's: 0 yes; 1 no,
+ * `attach --fresh` made new ones (close and open the handle again, then
+ * xm_follow_resync); -1 none are pinned any more (`detach --all`). Cheap:
+ * call it when poll() times out (every second or so). */
+int xm_follow_stale(const struct xm_follow *f);
 void xm_follow_close(struct xm_follow *f);
 
 /* ---- log.c: libbpf's and libxdp's own messages ---- */

@@ -72,7 +72,8 @@ forward wan udp 5000 to $B:5000
 forward wan tcp 8081 to $B2:80
 masquerade 198.18.8.0/24 out wan
 RULES
-if ! out=$(xm attach wan lan vf0 2>&1 && xm apply "$RULES" 2>&1); then
+# vf0 in native XDP (a VF would be): it must come back in that mode
+if ! out=$(xm attach wan lan 2>&1 && xm attach --mode xdp vf0 2>&1 && xm apply "$RULES" 2>&1); then
 	echo "Bail out! attach/apply failed: $out"
 	exit 1
 fi
@@ -152,8 +153,9 @@ wait_for 2 logged "vf0: back"
 tap_result $? "vf0 created again: 'vf0: back' (attached again) logged" "$(cat "$FOLLOW_LOG")"
 new_ifindex=$(iface_json vf0 ifindex)
 rc=0
-[ "$new_ifindex" != "$old_ifindex" ] && iface_is vf0 gone false && [ "$(iface_json vf0 tc_prog_id)" -gt 0 ] || rc=1
-tap_result $rc "status: vf0 present again, new ifindex ($old_ifindex -> $new_ifindex), its program attached" "$(cat "$XM_TMP/st.json")"
+[ "$new_ifindex" != "$old_ifindex" ] && iface_is vf0 gone false && [ "$(iface_json vf0 tc_prog_id)" -gt 0 ] &&
+	iface_is vf0 mode xdp && [ "$(iface_json vf0 xdp_prog_id)" -gt 0 ] || rc=1
+tap_result $rc "status: vf0 present again, new ifindex ($old_ifindex -> $new_ifindex), in its mode (xdp + tc) with both programs" "$(cat "$XM_TMP/st.json")"
 out=$(who 8081)
 [ "$out" = "$VF" ]
 tap_result $? "tcp/8081 through vf0 works again (its rule moved to the new ifindex)" "got: $out"
