@@ -345,7 +345,7 @@ static void start_sweeper(struct xmasq_bpf *skel, FILE *log)
 int xm_attach_iface(struct xm_handle *h, int xdp_fd, int tc_fd, const char *ifname,
 		    struct xm_iface *ifc, enum xm_mode mode, FILE *log, char *err, size_t errlen)
 {
-	struct xm_iface old, gone;
+	struct xm_iface old, gone = { 0 };
 	int had = bpf_map_lookup_elem(h->fd[XM_MAP_IFACES], &ifc->ifindex, &old) == 0;
 	/* A NIC deleted and created again under its name (hot-plug): its
 	 * slot, mode and rules, so that its flows go on. */
@@ -426,8 +426,8 @@ int xm_attach_iface(struct xm_handle *h, int xdp_fd, int tc_fd, const char *ifna
 			 strerror(errno));
 		return -1;
 	}
-	if (had && old.addr != ifc->addr)
-		xm_nic_addr_moved(h, ifc, old.addr);
+	if ((had || back) && (had ? old.addr : gone.addr) != ifc->addr)
+		xm_nic_addr_moved(h, ifc, had ? old.addr : gone.addr);
 	if (back) {
 		__u32 gone_ifindex = gone.ifindex;
 
