@@ -93,6 +93,7 @@ extern const struct cli_command cli_cmd_stats;	   /* stats.c */
 extern const struct cli_command cli_cmd_detach;	   /* main.c */
 extern const struct cli_command cli_cmd_status;	   /* main.c */
 extern const struct cli_command cli_cmd_conntrack; /* main.c */
+extern const struct cli_command cli_cmd_follow;	   /* follow.c */
 
 /* apply.c: applies (or with o->check_only validates) a parsed rules file
  * on the router at pin_dir and prints the outcome; returns an exit status.

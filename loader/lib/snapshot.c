@@ -50,7 +50,11 @@ int xm_snapshot_read(struct xm_handle *h, struct xm_snapshot *s, char *err, size
 		struct xm_iface_info *ii = &s->ifaces[s->n_ifaces];
 
 		if (bpf_map_lookup_elem(h->fd[XM_MAP_IFACES], &key, &ii->iface) == 0) {
-			if (!if_indextoname(key, ii->name))
+			/* Gone: deleted (the follower marked it), or its
+			 * ifindex no longer exists (nothing followed it). */
+			ii->gone = (ii->iface.flags & XM_IFACE_GONE) ||
+				   !if_indextoname(key, ii->name);
+			if (ii->gone && xm_iface_name_get(h->pin_dir, ii->iface.slot, ii->name))
 				snprintf(ii->name, sizeof(ii->name), "#%u", key);
 			ii->xdp_prog_id = xm_xdp_prog_id((int)key);
 			ii->tc_prog_id = xm_tc_prog_id((int)key);

@@ -69,7 +69,7 @@ fi
 
 # ---- 1. --help and unknown options -------------------------------------------
 rc=0 bad=""
-for cmd in "" attach detach apply status stats conntrack; do
+for cmd in "" attach detach apply status stats conntrack follow; do
 	# shellcheck disable=SC2086
 	xm $cmd --help >/dev/null 2>&1 || { rc=1; bad="$bad '$cmd --help'"; }
 	# shellcheck disable=SC2086
@@ -99,9 +99,10 @@ declare -A OPTS=(
 	[status]="--json|-h --help"
 	[stats]="--json|--prometheus|--watch|-h --help"
 	[conntrack]="--json|-h --help"
+	[follow]="--once|-h --help"
 )
 rc=0 bad=""
-for cmd in attach detach apply status stats conntrack; do
+for cmd in attach detach apply status stats conntrack follow; do
 	h=$(xm "$cmd" --help 2>&1)
 	got=$(help_options "$h" | paste -sd '|')
 	[ "$got" = "${OPTS[$cmd]}" ] || { rc=1; bad="$bad $cmd:[$got]"; }
@@ -119,14 +120,14 @@ h=$(xm --help 2>&1)
 got=$(help_options "$h" | paste -sd '|')
 [ "$got" = "--pin-dir|-v --verbose|-h --help" ] || { rc=1; bad="$bad global:[$got]"; }
 cmds=$(sed -n '/^commands:/,/^$/p' <<<"$h" | awk '/^  [a-z]/ { print $1 }' | paste -sd ' ')
-[ "$cmds" = "attach detach apply status stats conntrack" ] || { rc=1; bad="$bad commands:[$cmds]"; }
+[ "$cmds" = "attach detach apply status stats conntrack follow" ] || { rc=1; bad="$bad commands:[$cmds]"; }
 result $rc "every command's --help (and xmasq help CMD) lists exactly its table's options, each accepted" \
 	"wrong:$bad"
 
 # An unknown option or command: exit 2, a message that names it and points
 # to the right --help.
 rc=0 bad=""
-for cmd in attach detach apply status stats conntrack; do
+for cmd in attach detach apply status stats conntrack follow; do
 	e=$(xm "$cmd" --no-such-option 2>&1 >/dev/null)
 	r=$?
 	[ $r -eq 2 ] && grep -q "^xmasq: $cmd: unknown option '--no-such-option' (see xmasq $cmd --help)$" <<<"$e" ||
