@@ -45,8 +45,12 @@ int xmd_health_check(char *reason, size_t len)
 		if (!ii) {
 			snprintf(reason, len, "%s is not attached (xmasq attach %s)", name, name);
 			ok = 0;
-		} else if (!ifindex || ifindex != ii->iface.ifindex) {
-			snprintf(reason, len, "%s (ifindex %u) is gone", name, ii->iface.ifindex);
+		} else if (ii->gone || !ifindex || ifindex != ii->iface.ifindex) {
+			/* The follower re-attaches it when it comes back. */
+			snprintf(reason, len,
+				 "%s (ifindex %u) is gone: deleted; it is attached again when it "
+				 "comes back under its name",
+				 name, ii->iface.ifindex);
 			ok = 0;
 		} else if (!ii->tc_prog_id ||
 			   ((ii->iface.flags & XM_IFACE_XDP_ATTACHED) && !ii->xdp_prog_id)) {

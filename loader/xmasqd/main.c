@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <sys/signalfd.h>
 #include <microhttpd.h>
@@ -330,6 +331,26 @@ int xmd_add_source(int fd, void (*ready)(void *arg), void *arg)
 	return 0;
 }
 
+#define MAX_TICKS 4
+static struct xmd_source ticks[MAX_TICKS]; /* fd unused */
+static int n_ticks;
+
+int xmd_add_tick(void (*tick)(void *arg), void *arg)
+{
+	if (n_ticks == MAX_TICKS)
+		return -1;
+	ticks[n_ticks++] = (struct xmd_source){ -1, tick, arg };
+	return 0;
+}
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
 static int mhd_fd(struct MHD_Daemon *d)
 {
 	const union MHD_DaemonInfo *di = MHD_get_daemon_info(d, MHD_DAEMON_INFO_EPOLL_FD);
@@ -340,10 +361,12 @@ static int mhd_fd(struct MHD_Daemon *d)
 static int loop(struct MHD_Daemon *https, struct MHD_Daemon *health, int sigfd)
 {
 	struct MHD_Daemon *daemons[2] = { https, health };
+	uint64_t next_tick = now_ms() + 1000;
 
 	for (;;) {
 		struct pollfd p[3 + MAX_SOURCES];
-		int np = 0, timeout = 1000;
+		uint64_t now = now_ms();
+		int np = 0, timeout = now < next_tick ? (int)(next_tick - now) : 0;
 
 		p[np++] = (struct pollfd){ .fd = sigfd, .events = POLLIN };
 		for (int i = 0; i < 2; i++) {
@@ -379,6 +402,12 @@ static int loop(struct MHD_Daemon *https, struct MHD_Daemon *health, int sigfd)
 		for (int i = 0, k = np - n_sources; i < n_sources; i++, k++)
 			if (p[k].revents)
 				sources[i].ready(sources[i].arg);
+		/* Once a second, however busy: the ticks' checks are cheap. */
+		if (now_ms() >= next_tick) {
+			for (int i = 0; i < n_ticks; i++)
+				ticks[i].ready(ticks[i].arg);
+			next_tick = now_ms() + 1000;
+		}
 	}
 }
 
@@ -414,10 +443,12 @@ int main(int argc, char **argv)
 	rc = start_router();
 	if (rc)
 		return rc;
-	/* The NIC follower (libxmasq's xm_follow_*, being written apart) goes
-	 * here: open it on the pin dir for xmd.managed, then
-	 * xmd_add_source(its netlink fd, its event handler, it), so that the
-	 * loop runs it between requests. */
+	/* The NIC follower: a new address, MAC, MTU, link state, a NIC
+	 * deleted and back are in the maps within a second, no apply. */
+	if (xmd_follow_start(err, sizeof(err))) {
+		fprintf(stderr, "xmasqd: %s\n", err);
+		return 1;
+	}
 	if (xmd.opt.listen) {
 		https = xmd_https_start(ca_pem, err, sizeof(err));
 		if (!https) {

@@ -178,5 +178,13 @@ struct xmd_source {
 	void *arg;
 };
 int xmd_add_source(int fd, void (*ready)(void *arg), void *arg);
+/* tick() runs on the main thread about once a second. */
+int xmd_add_tick(void (*tick)(void *arg), void *arg);
+
+/* ---- follow.c: the NIC follower (libxmasq's) in the loop ---- */
+/* Opens it on the pin dir, adds its socket and tick, and catches up with
+ * what changed before it listened (each event a line on stdout). -1 with
+ * err. */
+int xmd_follow_start(char *err, size_t errlen);
 
 #endif
