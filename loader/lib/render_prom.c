@@ -233,7 +233,8 @@ static void rule_families(FILE *o, const struct xm_snapshot *s)
 		  "to client.",
 		  0 },
 		{ "xmasq_rule_bytes_total",
-		  "Bytes translated by the rule; dir orig is client to backend, reply is backend to "
+		  "Bytes translated by the rule; dir orig is client to backend, reply is backend "
+		  "to "
 		  "client.",
 		  1 },
 		{ "xmasq_rule_flows_total", "Flows (connections) the rule created.", 2 },
