@@ -39,7 +39,7 @@ TEST_BIN := $(patsubst selftests/c/%.c,$(BUILD)/tests/%,$(TEST_SRC))
 SAN_BIN  := $(patsubst selftests/c/%.c,$(BUILD)/san/%,$(TEST_SRC))
 SAN_LIB_OBJ := $(patsubst loader/%.c,$(BUILD)/san/obj/%.o,$(LIB_SRC))
 
-.PHONY: all deps check check-build format format-check demo bench soak install uninstall clean
+.PHONY: all deps check check-build format format-check demo bench bench-xmasqd soak install uninstall clean
 # Keep the sanitizer objects between builds.
 .SECONDARY:
 all: $(BUILD)/xmasq $(BUILD)/xmasqd
@@ -140,7 +140,9 @@ demo:
 	@tools/demo.sh
 
 # bench: xmasq against iptables, nftables and a bare XDP redirect on one
-# namespace topology (tools/bench/bench.sh); results in build/bench/.
+# namespace topology (tools/bench/bench.sh), then xmasqd's API timings,
+# idle CPU and memory (tools/bench/xmasqd_bench.sh, under a minute; alone:
+# make bench-xmasqd); results in build/bench/.
 # QUICK=1: fewer repetitions, shorter runs, fewer scenarios (< 3 minutes).
 BENCH     := $(BUILD)/bench
 QUICK     ?=
@@ -162,6 +164,12 @@ bench:
 	@command -v gnuplot >/dev/null && command -v iperf3 >/dev/null || tools/deps.sh
 	@$(MAKE) --no-print-directory all $(BENCH)/xbench
 	@QUICK=$(QUICK) tools/bench/bench.sh
+	@tools/bench/xmasqd_bench.sh
+
+bench-xmasqd:
+	@tools/deps.sh --if-missing
+	@$(MAKE) --no-print-directory all
+	@tools/bench/xmasqd_bench.sh
 
 # soak: the tcp-cps load (new TCP connections through a forward to nginx)
 # through xmasq alone for SOAK_SECONDS (600), in SOAK_MODE (tc; or xdp);

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <jansson.h>
 #include <microhttpd.h>
 #include "xmasqd.h"
@@ -251,8 +252,17 @@ int xmd_api_rules_check(struct xmd_req *q)
 /* PUT /api/rules: version check, parse, validate against the router, save
  * FILE.tmp (fsynced), apply, then FILE.tmp over FILE. Any failure before
  * the apply changes nothing; a failed apply removes FILE.tmp. */
+static double now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
+}
+
 int xmd_api_rules_put(struct xmd_req *q)
 {
+	double t0 = now_us(), live_us;
 	char *cur = NULL, cur_version[XMD_SHA256_HEX], new_version[XMD_SHA256_HEX], err[1024];
 	const char *text, *version;
 	struct xm_ruleset rs = { 0 };
@@ -308,6 +318,7 @@ int xmd_api_rules_put(struct xmd_req *q)
 	}
 	json_decref(doc);
 	xmd_apply_ruleset(&rs, xmd.opt.rules, 0, &a);
+	live_us = now_us() - t0;
 	xm_ruleset_free(&rs);
 	xmd.last_apply_ok = a.rc == 0;
 	snprintf(xmd.last_apply_err, sizeof(xmd.last_apply_err), "%s", a.rc ? a.err : "");
@@ -327,11 +338,12 @@ int xmd_api_rules_put(struct xmd_req *q)
 	fprintf(stderr, "xmasqd: %s (%s) from %s: applied +%u -%u ~%u =%u rules in %.0f us\n",
 		q->client.subject, q->client.key_sha256, q->client.from, a.res.added, a.res.removed,
 		a.res.changed, a.res.kept, a.res.usecs);
-	j = json_pack("{s:b, s:f, s:s, s:o, s:I, s:I, s:I, s:I, s:I}", "applied", 1, "us",
-		      round(a.res.usecs * 10) / 10, "version", new_version, "diff",
-		      diff_lines(a.diff, a.diff_len), "added", (json_int_t)a.res.added, "removed",
-		      (json_int_t)a.res.removed, "changed", (json_int_t)a.res.changed, "kept",
-		      (json_int_t)a.res.kept, "ports", (json_int_t)a.res.ports);
+	j = json_pack("{s:b, s:f, s:f, s:s, s:o, s:I, s:I, s:I, s:I, s:I}", "applied", 1, "us",
+		      round(a.res.usecs * 10) / 10, "request_us", round(live_us), "version",
+		      new_version, "diff", diff_lines(a.diff, a.diff_len), "added",
+		      (json_int_t)a.res.added, "removed", (json_int_t)a.res.removed, "changed",
+		      (json_int_t)a.res.changed, "kept", (json_int_t)a.res.kept, "ports",
+		      (json_int_t)a.res.ports);
 	if (ev) {
 		json_object_set_new(ev, "result", json_string("applied"));
 		json_object_set_new(ev, "diff", diff_lines(a.diff, a.diff_len));

@@ -9,14 +9,17 @@
 # (certificates made here with openssl); curl runs in R too. Measures:
 #  - PUT /api/rules changing one rule's backend port, on a 1-rule and on a
 #    100,000-rule file (tcp and udp, 50,000 ports each): the server's own
-#    `us` (apply, first write to the switch) and curl's round trip (from
-#    the request's first byte to the answer's last, TLS handshake not
-#    included), REPS of each, median [min-max]
+#    `us` (apply, first write to the switch), its `request_us` (from the
+#    whole request read to the apply done: JSON, parse, checks, the fsynced
+#    save, apply) and curl's round trip (from the request's first byte to
+#    the answer's last, TLS handshake not included), REPS of each, median
+#    [min-max]
 #  - GET /api/status and GET /metrics with 100,000 rules: the same round
 #    trip, and the body size
 #  - xmasqd idle with 100,000 rules: CPU over IDLE_S (10 s) from
 #    /proc/PID/stat, resident memory (VmRSS, and the peak VmHWM)
-# Results: build/bench/xmasqd.json and xmasqd.md (also printed).
+# Results: build/bench/xmasqd.json and xmasqd.md (also printed); the
+# daemon's log in xmasqd-bench.log.
 # XMASQD_WRAP="perf record -g -o FILE" runs xmasqd under a profiler.
 # Everything carries this shell's pid and is removed on every exit path.
 set -u
@@ -39,6 +42,7 @@ die() {
 }
 cleanup() {
 	[ -n "$XMD_PID" ] && kill "$XMD_PID" 2>/dev/null && wait "$XMD_PID" 2>/dev/null
+	[ -e "$TMP/xmasqd.log" ] && cp "$TMP/xmasqd.log" "$OUT/xmasqd-bench.log"
 	[ -e "$PIN" ] && nsenter --net="/run/netns/$NS_R" "$ROOT/build/xmasq" --pin-dir "$PIN" detach --all >/dev/null 2>&1
 	rm -rf "$PIN"
 	for ns in "$NS_R" "$NS_C" "$NS_S"; do ip netns del "$ns" 2>/dev/null; done
@@ -118,7 +122,8 @@ curl_api() {
 		awk 'NR > 1 { print prev } { prev = $0 } END { split(prev, a, " "); printf "%s %d\n", a[1], (a[3] - a[2]) * 1e6 }'
 }
 
-# put N V: PUT the file `rules N V`; prints "SERVER_US ROUNDTRIP_US"
+# put N V: PUT the file `rules N V`; prints "SWITCH_US REQUEST_US
+# ROUNDTRIP_US" (the apply's us, the server's request_us, curl's)
 put() {
 	local version
 	version=$(curl_api "$URL/api/rules" | sed '$d' | python3 -c 'import json,sys; print(json.load(sys.stdin)["version"])') ||
@@ -134,7 +139,8 @@ lines = open(sys.argv[1]).read().splitlines()
 status, rt = lines[-1].split()
 if status != "200":
     sys.exit("PUT: %s %s" % (status, " ".join(lines[:-1])[:300]))
-print(json.loads("\n".join(lines[:-1]))["us"], rt)
+d = json.loads("\n".join(lines[:-1]))
+print(d["us"], d["request_us"], rt)
 EOF
 }
 
@@ -200,15 +206,18 @@ def fmt(v, unit):
     return "%s [%s-%s]" % (s(m), s(min(v)), s(max(v))) if len(v) > 1 else s(m)
 
 j = {"cpu": cpu, "kernel": kernel, "cpus": int(ncpu)}
-md = ["| what | server (us of the apply) | round trip |", "|---|---|---|"]
+md = ["| what | switch (`us`) | request read to live (`request_us`) | round trip (curl) |",
+      "|---|---|---|---|"]
 for k, what in (("put-1", "PUT /api/rules, 1 rule, one changed"),
                 ("put-100k-first", "PUT /api/rules, 1 -> 100,000 rules"),
                 ("put-100k", "PUT /api/rules, 100,000 rules, one changed")):
-    j[k] = {"server_us": col(k, 0), "roundtrip_us": col(k, 1)}
-    md.append("| %s | %s | %s |" % (what, fmt(col(k, 0), "us"), fmt(col(k, 1), "us")))
+    j[k] = {"switch_us": col(k, 0), "request_us": col(k, 1), "roundtrip_us": col(k, 2)}
+    md.append("| %s | %s | %s | %s |" % (what, fmt(col(k, 0), "us"), fmt(col(k, 1), "us"), fmt(col(k, 2), "us")))
 for k, what in (("get-status", "GET /api/status, 100,000 rules"), ("get-metrics", "GET /metrics, 100,000 rules")):
     j[k] = {"roundtrip_us": col(k, 0), "bytes": col(k, 1)}
-    md.append("| %s (%.1f MB) | | %s |" % (what, (col(k, 1) or [0])[0] / 1e6, fmt(col(k, 0), "us")))
+    size = (col(k, 1) or [0])[0]
+    size = "%.1f MB" % (size / 1e6) if size >= 1e6 else "%.1f kB" % (size / 1e3)
+    md.append("| %s (%s) | | | %s |" % (what, size, fmt(col(k, 0), "us")))
 cpu_ns, wall_ns = rows["idle-cpu"][0]
 rss, hwm = rows["rss"][0]
 j["idle"] = {"cpu_percent": 100 * cpu_ns / wall_ns, "rss_kb": rss, "peak_rss_kb": hwm}
