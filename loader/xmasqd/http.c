@@ -318,6 +318,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	free(q->body);
 	free(q);
 	*con_cls = NULL;
+	xmd.served = 1;
 }
 
 static void mhd_log(void *cls, const char *fmt, va_list ap)

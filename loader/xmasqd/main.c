@@ -7,6 +7,7 @@
  * ok, 1 runtime failure, 2 usage or rules error. */
 #include <errno.h>
 #include <getopt.h>
+#include <malloc.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <poll.h>
@@ -343,6 +344,17 @@ int xmd_add_tick(void (*tick)(void *arg), void *arg)
 	return 0;
 }
 
+/* After requests, the heap's free memory goes back to the system: a
+ * large rules file or /metrics leaves many small blocks freed behind. */
+static void trim_tick(void *arg)
+{
+	(void)arg;
+	if (!xmd.served)
+		return;
+	xmd.served = 0;
+	malloc_trim(0);
+}
+
 static uint64_t now_ms(void)
 {
 	struct timespec ts;
@@ -418,6 +430,10 @@ int main(int argc, char **argv)
 	int done = 0, rc, sigfd;
 	sigset_t set;
 
+	/* Large buffers (a /metrics body, a rules file) from mmap, given
+	 * back when freed: glibc would otherwise raise its threshold after
+	 * the first one and keep tens of MB of heap for an idle daemon. */
+	mallopt(M_MMAP_THRESHOLD, 256 * 1024);
 	xmd.opt.pin_dir = XM_PIN_DIR_DEFAULT;
 	rc = parse_args(argc, argv, &xmd.opt, &done);
 	if (rc || done)
@@ -465,6 +481,7 @@ int main(int argc, char **argv)
 		}
 		printf("serving http://%s/healthz\n", xmd.opt.health);
 	}
+	xmd_add_tick(trim_tick, NULL);
 	fflush(stdout);
 	rc = loop(https, health, sigfd);
 	if (https)

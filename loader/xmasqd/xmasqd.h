@@ -49,6 +49,7 @@ struct xmd_state {
 	int last_apply_ok;
 	char last_apply_err[1024];
 	FILE *audit; /* --audit-log, or NULL */
+	int served;  /* a request completed since the last tick */
 };
 extern struct xmd_state xmd;
 

@@ -25,7 +25,7 @@
 set -u
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-XMASQD=$ROOT/build/xmasqd
+XMASQD=${XMASQD:-$ROOT/build/xmasqd}
 OUT=$ROOT/build/bench
 ID=$$
 NS_R=xdb-r-$ID NS_C=xdb-c-$ID NS_S=xdb-s-$ID
