@@ -140,7 +140,7 @@ status, rt = lines[-1].split()
 if status != "200":
     sys.exit("PUT: %s %s" % (status, " ".join(lines[:-1])[:300]))
 d = json.loads("\n".join(lines[:-1]))
-print(d["us"], d["request_us"], rt)
+print(d["us"], d.get("request_us", "nan"), rt)  # request_us: not in older xmasqd
 EOF
 }
 
@@ -196,7 +196,7 @@ for line in open(res):
     rows.setdefault(k, []).append([float(x) for x in v])
 
 def col(k, i):
-    return [r[i] for r in rows.get(k, [])]
+    return [r[i] for r in rows.get(k, []) if r[i] == r[i]]  # NaN: not measured
 
 def fmt(v, unit):
     if not v:
