@@ -16,6 +16,8 @@
 #     logged by xmasqd; the UDP stream through the forward goes on with the
 #     new address and a new connection works (flows masqueraded with the
 #     old address, the TCP stream's, are dropped by design)
+#  4. `xmasq attach --fresh` replaces the maps under xmasqd: it takes the
+#     new ones (logged) and lan's next address change reaches them
 # TAP output; exit 1 when a check fails.
 . "$(dirname "$0")/lib.sh"
 # shellcheck source=selftests/netns/xmasqd_lib.sh
@@ -28,7 +30,7 @@ ensure_bpffs || exit 1
 NS_R="xmdf-r-$$" NS_C="xmdf-c-$$" NS_B="xmdf-b-$$" NS_B2="xmdf-b2-$$"
 XM_PIN="/sys/fs/bpf/xmasqd-follow-$$"
 XM_PINS+=("$NS_R $XM_PIN")
-R_WAN=192.0.2.1 C=192.0.2.2 LAN1=198.18.8.1 LAN2=198.18.8.7 B=198.18.8.2
+R_WAN=192.0.2.1 C=192.0.2.2 LAN1=198.18.8.1 LAN2=198.18.8.7 LAN3=198.18.8.9 B=198.18.8.2
 VF=198.18.9.1 B2=198.18.9.2
 PORT=8443 URL="https://router.test:8443"
 peer() { local ns=$1; shift; nsx "$ns" timeout 20 "$XM_PY" "$XM_DATA/follow_peer.py" "$@"; }
@@ -170,6 +172,21 @@ tap_result $? "a new connection through the forward works, the backend sees $LAN
 
 stream_grows masq recv
 tap_result $? "the UDP stream through the masquerade carries on" "$(cat "$XM_TMP/masq.json")"
+# ---- 4. new maps under it: xmasqd follows them -------------------------------------
+out=$(xm attach --fresh --rules "$RULES" wan lan vf0 2>&1)
+tap_result $? "xmasq attach --fresh under xmasqd (new maps)" "$out"
+# A tick may see the old pins gone before the new ones are pinned: then
+# "detached", and "attached again" on the next one.
+wait_for 3 grep -Eq "new maps \(attached again with --fresh\): following them|a router is attached again: following its NICs" "$LOG"
+tap_result $? "xmasqd takes the new maps within a tick or two" "$(cat "$LOG")"
+ip -n "$NS_R" addr del $LAN2/24 dev lan && ip -n "$NS_R" addr add $LAN3/24 dev lan &&
+	ip -n "$NS_B" route replace default via $LAN3 && ip -n "$NS_B" neigh flush dev eth0
+wait_for 2 iface_is lan addr $LAN3
+tap_result $? "lan $LAN2 -> $LAN3 after --fresh: in the new maps within 2 s" "$(cat "$XM_TMP/st.json")" "$(cat "$LOG")"
+out=$(who 8080)
+[ "$out" = "$LAN3" ]
+tap_result $? "a new connection through the forward works, the backend sees $LAN3" "got: $out"
+
 kill -TERM "$XMD_PID"
 wait "$XMD_PID"
 tap_result $? "SIGTERM: xmasqd exits 0" "$(cat "$XMD_LOG".*)"
