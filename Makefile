@@ -10,7 +10,7 @@ PREFIX   ?= /usr/local
 
 CFLAGS   ?= -O2 -g
 CFLAGS   += -std=gnu11 -Wall -Wextra -Werror -Iinclude -Iloader/lib -I$(BUILD)
-LDLIBS   := -lxdp -lbpf -lelf -lz
+LDLIBS   := -lxdp -lbpf -lelf -lz -lmnl
 BPF_CFLAGS := -O2 -g -target bpf -mcpu=v3 -Wall -Werror -Iinclude -I$(ARCH_INC)
 SAN_FLAGS  := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
@@ -23,6 +23,12 @@ LIB_HDR  := $(wildcard loader/lib/*.h) include/xmasq_abi.h
 CLI_HDR  := $(wildcard loader/cli/*.h)
 LIB_OBJ  := $(patsubst loader/%.c,$(BUILD)/obj/%.o,$(LIB_SRC))
 CLI_OBJ  := $(patsubst loader/%.c,$(BUILD)/obj/%.o,$(CLI_SRC))
+# loader/xmasqd: the daemon, with the page under www/ embedded.
+XMASQD_SRC := $(wildcard loader/xmasqd/*.c)
+XMASQD_HDR := $(wildcard loader/xmasqd/*.h)
+XMASQD_OBJ := $(patsubst loader/%.c,$(BUILD)/obj/%.o,$(XMASQD_SRC)) $(BUILD)/obj/xmasqd/www_data.o
+XMASQD_LDLIBS := -lmicrohttpd -lgnutls -ljansson -lm
+WWW_FILES := $(shell find loader/xmasqd/www -type f ! -name '.*' 2>/dev/null | LC_ALL=C sort)
 SKEL     := $(BUILD)/xmasq.skel.h
 
 # C test programs: selftests/c/test_*.c, each a standalone TAP program
@@ -33,10 +39,10 @@ TEST_BIN := $(patsubst selftests/c/%.c,$(BUILD)/tests/%,$(TEST_SRC))
 SAN_BIN  := $(patsubst selftests/c/%.c,$(BUILD)/san/%,$(TEST_SRC))
 SAN_LIB_OBJ := $(patsubst loader/%.c,$(BUILD)/san/obj/%.o,$(LIB_SRC))
 
-.PHONY: all deps check check-build format format-check demo bench soak install uninstall clean
+.PHONY: all deps check check-build format format-check demo bench bench-xmasqd soak install uninstall clean
 # Keep the sanitizer objects between builds.
 .SECONDARY:
-all: $(BUILD)/xmasq
+all: $(BUILD)/xmasq $(BUILD)/xmasqd
 
 deps:
 	@tools/deps.sh
@@ -47,7 +53,7 @@ $(BUILD)/xmasq.bpf.o: $(BPF_SRC) $(BPF_HDR) | $(BUILD)
 $(SKEL): $(BUILD)/xmasq.bpf.o
 	$(BPFTOOL) gen skeleton $< name xmasq_bpf > $@.tmp && mv $@.tmp $@
 
-$(BUILD)/obj/%.o: loader/%.c $(LIB_HDR) $(CLI_HDR) $(SKEL) | $(BUILD)
+$(BUILD)/obj/%.o: loader/%.c $(LIB_HDR) $(CLI_HDR) $(XMASQD_HDR) $(SKEL) | $(BUILD)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
 
@@ -56,6 +62,25 @@ $(BUILD)/libxmasq.a: $(LIB_OBJ)
 
 $(BUILD)/xmasq: $(CLI_OBJ) $(BUILD)/libxmasq.a
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+# The page: regenerated when a file under www/ changes, is added or goes
+# (the list of names is a prerequisite too, rewritten only when it differs).
+$(BUILD)/www/www.list: FORCE
+	@mkdir -p $(dir $@)
+	@echo "$(WWW_FILES)" | cmp -s - $@ || echo "$(WWW_FILES)" >$@
+
+$(BUILD)/www/www_data.c: loader/xmasqd/embed_www.sh $(BUILD)/www/www.list $(WWW_FILES)
+	loader/xmasqd/embed_www.sh loader/xmasqd/www $@
+
+$(BUILD)/obj/xmasqd/www_data.o: $(BUILD)/www/www_data.c $(XMASQD_HDR) $(LIB_HDR)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Iloader/xmasqd -c $< -o $@
+
+$(BUILD)/xmasqd: $(XMASQD_OBJ) $(BUILD)/libxmasq.a
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS) $(XMASQD_LDLIBS)
+
+.PHONY: FORCE
+FORCE:
 
 $(BUILD)/tests/%: selftests/c/%.c $(TEST_HDR) $(BUILD)/libxmasq.a
 	@mkdir -p $(dir $@)
@@ -72,15 +97,16 @@ $(BUILD)/san/%: selftests/c/%.c $(TEST_HDR) $(SAN_LIB_OBJ)
 $(BUILD):
 	mkdir -p $@
 
-check-build: $(BUILD)/xmasq $(TEST_BIN) $(SAN_BIN) check-headers
+check-build: $(BUILD)/xmasq $(BUILD)/xmasqd $(TEST_BIN) $(SAN_BIN) check-headers
 
 # Every header compiles on its own (includes what it uses): bpf/*.h with
-# the BPF flags, the ABI header with both, the library's with the
-# userspace flags (unused static functions are expected in a header alone).
+# the BPF flags, the ABI header with both, the library's and xmasqd's with
+# the userspace flags (unused static functions are expected in a header
+# alone).
 # One stamp per header, remade when any header changes.
 HDR_STAMP := $(BUILD)/hdrcheck
 BPF_HDR_STAMPS := $(patsubst %,$(HDR_STAMP)/%.bpf,$(BPF_HDR))
-LIB_HDR_STAMPS := $(patsubst %,$(HDR_STAMP)/%.user,$(LIB_HDR))
+LIB_HDR_STAMPS := $(patsubst %,$(HDR_STAMP)/%.user,$(LIB_HDR) $(XMASQD_HDR))
 .PHONY: check-headers
 check-headers: $(BPF_HDR_STAMPS) $(LIB_HDR_STAMPS)
 
@@ -89,7 +115,7 @@ $(HDR_STAMP)/%.bpf: % $(BPF_HDR)
 	$(CLANG) $(BPF_CFLAGS) -Wno-unused-function -fsyntax-only -x c -include $< /dev/null
 	@touch $@
 
-$(HDR_STAMP)/%.user: % $(LIB_HDR) $(SKEL)
+$(HDR_STAMP)/%.user: % $(LIB_HDR) $(XMASQD_HDR) $(SKEL)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Wno-unused-function -fsyntax-only -x c -include $< /dev/null
 	@touch $@
@@ -114,7 +140,9 @@ demo:
 	@tools/demo.sh
 
 # bench: xmasq against iptables, nftables and a bare XDP redirect on one
-# namespace topology (tools/bench/bench.sh); results in build/bench/.
+# namespace topology (tools/bench/bench.sh), then xmasqd's API timings,
+# idle CPU and memory (tools/bench/xmasqd_bench.sh, under a minute; alone:
+# make bench-xmasqd); results in build/bench/.
 # QUICK=1: fewer repetitions, shorter runs, fewer scenarios (< 3 minutes).
 BENCH     := $(BUILD)/bench
 QUICK     ?=
@@ -136,6 +164,12 @@ bench:
 	@command -v gnuplot >/dev/null && command -v iperf3 >/dev/null || tools/deps.sh
 	@$(MAKE) --no-print-directory all $(BENCH)/xbench
 	@QUICK=$(QUICK) tools/bench/bench.sh
+	@tools/bench/xmasqd_bench.sh
+
+bench-xmasqd:
+	@tools/deps.sh --if-missing
+	@$(MAKE) --no-print-directory all
+	@tools/bench/xmasqd_bench.sh
 
 # soak: the tcp-cps load (new TCP connections through a forward to nginx)
 # through xmasq alone for SOAK_SECONDS (600), in SOAK_MODE (tc; or xdp);
@@ -159,13 +193,17 @@ MAN8DIR  ?= $(PREFIX)/share/man/man8
 UNITDIR  ?= $(PREFIX)/lib/systemd/system
 ETCDIR   := /etc
 
-install: $(BUILD)/xmasq
+install: $(BUILD)/xmasq $(BUILD)/xmasqd
 	install -D -m 0755 $(BUILD)/xmasq $(DESTDIR)$(SBINDIR)/xmasq
+	install -D -m 0755 $(BUILD)/xmasqd $(DESTDIR)$(SBINDIR)/xmasqd
 	install -D -m 0644 doc/xmasq.8 $(DESTDIR)$(MAN8DIR)/xmasq.8
+	install -D -m 0644 doc/xmasqd.8 $(DESTDIR)$(MAN8DIR)/xmasqd.8
 	install -d $(DESTDIR)$(UNITDIR)
-	sed 's|/usr/local/sbin/xmasq|$(SBINDIR)/xmasq|g' etc/xmasq.service >$(DESTDIR)$(UNITDIR)/xmasq.service.tmp
-	chmod 0644 $(DESTDIR)$(UNITDIR)/xmasq.service.tmp
-	mv $(DESTDIR)$(UNITDIR)/xmasq.service.tmp $(DESTDIR)$(UNITDIR)/xmasq.service
+	for u in xmasq xmasqd; do \
+		sed 's|/usr/local/sbin/|$(SBINDIR)/|g' etc/$$u.service >$(DESTDIR)$(UNITDIR)/$$u.service.tmp && \
+		chmod 0644 $(DESTDIR)$(UNITDIR)/$$u.service.tmp && \
+		mv $(DESTDIR)$(UNITDIR)/$$u.service.tmp $(DESTDIR)$(UNITDIR)/$$u.service || exit 1; \
+	done
 	install -d -m 0755 $(DESTDIR)$(ETCDIR)/xmasq $(DESTDIR)$(ETCDIR)/default
 	@if [ -e $(DESTDIR)$(ETCDIR)/xmasq/rules.conf ]; then \
 		echo "kept $(DESTDIR)$(ETCDIR)/xmasq/rules.conf (exists; the example is etc/rules.conf.example)"; \
@@ -179,11 +217,18 @@ install: $(BUILD)/xmasq
 		echo "install -m 0644 etc/default.example $(DESTDIR)$(ETCDIR)/default/xmasq"; \
 		install -m 0644 etc/default.example $(DESTDIR)$(ETCDIR)/default/xmasq; \
 	fi
+	@if [ -e $(DESTDIR)$(ETCDIR)/default/xmasqd ]; then \
+		echo "kept $(DESTDIR)$(ETCDIR)/default/xmasqd (exists; the example is etc/default-xmasqd.example)"; \
+	else \
+		echo "install -m 0644 etc/default-xmasqd.example $(DESTDIR)$(ETCDIR)/default/xmasqd"; \
+		install -m 0644 etc/default-xmasqd.example $(DESTDIR)$(ETCDIR)/default/xmasqd; \
+	fi
 
 # uninstall: what install put under PREFIX; the operator's /etc files stay.
 uninstall:
 	rm -f $(DESTDIR)$(SBINDIR)/xmasq $(DESTDIR)$(MAN8DIR)/xmasq.8 $(DESTDIR)$(UNITDIR)/xmasq.service
-	@echo "kept $(DESTDIR)$(ETCDIR)/xmasq/rules.conf and $(DESTDIR)$(ETCDIR)/default/xmasq (yours; remove them by hand if unwanted)"
+	rm -f $(DESTDIR)$(SBINDIR)/xmasqd $(DESTDIR)$(MAN8DIR)/xmasqd.8 $(DESTDIR)$(UNITDIR)/xmasqd.service
+	@echo "kept $(DESTDIR)$(ETCDIR)/xmasq/rules.conf, $(DESTDIR)$(ETCDIR)/default/xmasq and $(DESTDIR)$(ETCDIR)/default/xmasqd (yours; remove them by hand if unwanted)"
 
 clean:
 	rm -rf $(BUILD)

@@ -101,7 +101,11 @@ static __always_inline int xm_flow_create(void *ctx, struct xm_pkt *p, __u32 ifi
 
 	rc = xm_fib(ctx, &fib, p->key.saddr, t.to_addr, p->key.proto, p->key.sport, t.to_port, 0,
 		    ifindex);
-	if (rc != BPF_FIB_LKUP_RET_SUCCESS && rc != BPF_FIB_LKUP_RET_NO_NEIGH) {
+	/* FRAG_NEEDED (tc: the kernel found the route, then the packet
+	 * longer than the egress MTU) is routed: the egress MTU check below
+	 * answers it with frag-needed, as for a flow's later packets. */
+	if (rc != BPF_FIB_LKUP_RET_SUCCESS && rc != BPF_FIB_LKUP_RET_NO_NEIGH &&
+	    rc != BPF_FIB_LKUP_RET_FRAG_NEEDED) {
 		if (masq) { /* not routed out: the kernel's business */
 			xm_count(XM_C_PASS_NOT_OURS, len);
 			return XM_LK_PASS;

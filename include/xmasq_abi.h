@@ -141,6 +141,10 @@ struct xm_config {
                                           turns it off again               */
 #define XM_IFACE_AUTO_VETH   (1u << 5) /* attach --mode auto chose tc: veth */
 #define XM_IFACE_AUTO_NO_XDP (1u << 6) /* ... chose tc: no native XDP      */
+/* The NIC was deleted: its entry keeps its slot (and the flows through
+ * it) for a NIC of the same name to come back to; iface_index and
+ * iface_slots no longer hold it, so no packet path finds it. */
+#define XM_IFACE_GONE	     (1u << 7)
 
 struct xm_iface {
 	__u32 ifindex;
@@ -299,7 +303,18 @@ struct xm_iface_stats {
 	  "new flows that could not use their host's mapping (tuple taken) and left with "        \
 	  "another port")                                                                         \
 	X(PASS_NAT_FILTERED, "pass_nat_filtered",                                                 \
-	  "passed: new packet from outside to a mapping that nat-filtering does not admit")
+	  "passed: new packet from outside to a mapping that nat-filtering does not admit")       \
+	X(NIC_ADDRESS, "nic_address",                                                             \
+	  "NIC events (not packets): a managed NIC's primary IPv4 address changed, maps updated") \
+	X(NIC_MAC, "nic_mac", "NIC events: a managed NIC's MAC address changed, maps updated")    \
+	X(NIC_MTU, "nic_mtu", "NIC events: a managed NIC's MTU changed, maps updated")            \
+	X(NIC_DOWN, "nic_down", "NIC events: a managed NIC's link went down")                     \
+	X(NIC_UP, "nic_up", "NIC events: a managed NIC's link came up")                           \
+	X(NIC_GONE, "nic_gone", "NIC events: a managed NIC was deleted")                          \
+	X(NIC_BACK, "nic_back",                                                                   \
+	  "NIC events: a deleted NIC came back under its name and was attached again")            \
+	X(NIC_RESYNC, "nic_resync",                                                               \
+	  "NIC events: netlink overran (ENOBUFS): every managed NIC read afresh")
 
 enum xm_counter_id {
 #define XM_COUNTER_ENUM(id, name, help) XM_C_##id,

@@ -31,7 +31,12 @@ int xm_cli_apply(const char *pin_dir, const struct xm_ruleset *rs, const char *f
 		hp = NULL; /* xm_apply then checks without a router */
 	else if (rc)
 		return cli_fail(rc, err, file);
-	rc = xm_apply_ex(hp, rs, file, o, &res, err, sizeof(err));
+	{
+		struct xm_apply_opts with_log = *o;
+
+		with_log.log = stdout; /* NICs read afresh that changed */
+		rc = xm_apply_ex(hp, rs, file, &with_log, &res, err, sizeof(err));
+	}
 	if (rc == 0 && o->diff_only)
 		printf("diff: +%u -%u ~%u =%u rules; nothing applied (--diff)\n", res.added,
 		       res.removed, res.changed, res.kept);

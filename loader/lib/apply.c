@@ -530,6 +530,25 @@ static unsigned long reset_flows(struct xm_handle *h, const struct xm_rule_meta 
 	return n > 0 ? (unsigned long)n : 0;
 }
 
+/* The NICs are read afresh on every apply: an address, MAC or MTU that
+ * changed since attach is in the maps before the rules go live. */
+static void refresh_nics(struct xm_handle *h, FILE *log, struct xm_apply_result *res)
+{
+	struct xm_follow_event ev[XM_MAX_IFACES];
+	char line[320], err[256];
+	size_t n = 0;
+
+	xm_nics_refresh(h, ev, XM_MAX_IFACES, &n, err, sizeof(err));
+	for (size_t i = 0; i < n; i++) {
+		if (ev[i].kind != XM_FOLLOW_NO_ADDRESS && ev[i].kind != XM_FOLLOW_ERROR)
+			res->nics_updated++;
+		if (log) {
+			xm_follow_event_format(&ev[i], line, sizeof(line));
+			fprintf(log, "%s\n", line);
+		}
+	}
+}
+
 int xm_apply_ex(struct xm_handle *h, const struct xm_ruleset *rs, const char *filename,
 		const struct xm_apply_opts *o, struct xm_apply_result *res, char *err,
 		size_t errlen)
@@ -610,6 +629,7 @@ int xm_apply_ex(struct xm_handle *h, const struct xm_ruleset *rs, const char *fi
 		rc = 0;
 		goto out;
 	}
+	refresh_nics(h, o->log, res);
 
 	cur = cfg.active_gen & 1;
 	next = cur ^ 1;

@@ -361,12 +361,15 @@ static void start_sweeper(struct xmasq_bpf *skel, FILE *log)
 }
 
 /* Attaches (or re-attaches) one interface and records it. */
-static int attach_one(struct xm_handle *h, struct xmasq_bpf *skel, const char *ifname,
-		      struct xm_iface *ifc, enum xm_mode mode, FILE *log, char *err, size_t errlen)
+int xm_attach_iface(struct xm_handle *h, int xdp_fd, int tc_fd, const char *ifname,
+		    struct xm_iface *ifc, enum xm_mode mode, FILE *log, char *err, size_t errlen)
 {
-	struct xm_iface old;
+	struct xm_iface old, gone = { 0 };
 	int had = bpf_map_lookup_elem(h->fd[XM_MAP_IFACES], &ifc->ifindex, &old) == 0;
-	int slot = pick_slot(h->fd[XM_MAP_IFACES], ifc->ifindex);
+	/* A NIC deleted and created again under its name (hot-plug): its
+	 * slot, mode and rules, so that its flows go on. */
+	int back = !had && xm_nic_gone_by_name(h, ifname, &gone);
+	int slot = back ? gone.slot : pick_slot(h->fd[XM_MAP_IFACES], ifc->ifindex);
 	int rc, auto_xdp = 0;
 
 	if (slot < 0) {
@@ -382,9 +385,10 @@ static int attach_one(struct xm_handle *h, struct xmasq_bpf *skel, const char *i
 		ifc->flags |= XM_IFACE_FWD_BY_US;
 	if (had)
 		ifc->flags |= old.flags & XM_IFACE_XDP_TX_OK; /* until re-probed */
-	if (mode == XM_MODE_AUTO && had) {
-		mode = mode_of(&old);
-		ifc->flags |= old.flags & (XM_IFACE_AUTO_VETH | XM_IFACE_AUTO_NO_XDP);
+	if (mode == XM_MODE_AUTO && (had || back)) {
+		mode = mode_of(had ? &old : &gone);
+		ifc->flags |= (had ? old.flags : gone.flags) &
+			      (XM_IFACE_AUTO_VETH | XM_IFACE_AUTO_NO_XDP);
 	} else if (mode == XM_MODE_AUTO && xm_ifinfo_is_veth(ifname)) {
 		mode = XM_MODE_TC;
 		ifc->flags |= XM_IFACE_AUTO_VETH;
@@ -392,17 +396,21 @@ static int attach_one(struct xm_handle *h, struct xmasq_bpf *skel, const char *i
 		auto_xdp = 1;
 		mode = XM_MODE_XDP;
 	}
+	/* Its rules first: no packet comes in by the new ifindex before the
+	 * programs are there, none by the old one any more. */
+	if (back)
+		xm_rules_move_iface(h, gone.ifindex, ifc->ifindex);
 
 	/* tc first: while XDP is being replaced, tc handles the traffic. */
-	rc = attach_tc(ifc->ifindex, bpf_program__fd(skel->progs.xmasq_tc), ifname, err, errlen);
+	rc = attach_tc(ifc->ifindex, tc_fd, ifname, err, errlen);
 	if (rc)
 		return rc;
 	ifc->flags |= XM_IFACE_TC_ATTACHED;
 	if (mode == XM_MODE_TC) {
 		detach_xdp(ifc->ifindex, ifname, NULL);
 	} else {
-		rc = replace_xdp(ifc->ifindex, bpf_program__fd(skel->progs.xmasq_xdp),
-				 mode == XM_MODE_XDP_GENERIC, ifname, err, errlen);
+		rc = replace_xdp(ifc->ifindex, xdp_fd, mode == XM_MODE_XDP_GENERIC, ifname, err,
+				 errlen);
 		if (rc && auto_xdp && errno == EOPNOTSUPP) {
 			/* auto: a driver without native XDP gets tc only */
 			if (log)
@@ -424,10 +432,10 @@ static int attach_one(struct xm_handle *h, struct xmasq_bpf *skel, const char *i
 			 strerror(errno));
 		return -1;
 	}
-	if (!had)
+	if (!had && !back)
 		zero_iface_stats(h, ifc->slot);
-	else if (old.addr != ifc->addr)
-		bpf_map_delete_elem(h->fd[XM_MAP_LOCAL_ADDRS], &old.addr);
+	/* The new address is the router's before the entry says so, and the
+	 * old one stops being it only after: no packet sees neither. */
 	if (bpf_map_update_elem(h->fd[XM_MAP_LOCAL_ADDRS], &ifc->addr, &ifc->ifindex, BPF_ANY)) {
 		snprintf(err, errlen, "%s: cannot record its address: %s", ifname, strerror(errno));
 		return -1;
@@ -437,9 +445,19 @@ static int attach_one(struct xm_handle *h, struct xmasq_bpf *skel, const char *i
 			 strerror(errno));
 		return -1;
 	}
+	if ((had || back) && (had ? old.addr : gone.addr) != ifc->addr)
+		xm_nic_addr_moved(h, ifc, had ? old.addr : gone.addr);
+	if (back) {
+		__u32 gone_ifindex = gone.ifindex;
+
+		bpf_map_delete_elem(h->fd[XM_MAP_IFACES], &gone_ifindex);
+	}
+	xm_iface_name_set(h->pin_dir, ifc->slot, ifname);
 	if (log)
 		fprintf(log, "%s: %s (%s%s), address %s masquerades\n", ifname,
-			had ? "program replaced" : "attached",
+			had  ? "program replaced" :
+			back ? "attached again (it had been deleted; same slot, mode and rules)" :
+			       "attached",
 			mode == XM_MODE_TC	    ? "tc" :
 			mode == XM_MODE_XDP_GENERIC ? "xdp-generic + tc" :
 						      "xdp + tc",
@@ -517,6 +535,8 @@ static void unpin_maps(const char *pin_dir)
 		snprintf(path, sizeof(path), "%s/%s", pin_dir, xm_map_pin_names[i]);
 		unlink(path);
 	}
+	snprintf(path, sizeof(path), "%s/%s", pin_dir, XM_PIN_IFACE_NAMES);
+	unlink(path);
 }
 
 int xm_attach_ex(const char *pin_dir, char *const *ifnames, int n, const struct xm_attach_opts *o,
@@ -533,7 +553,7 @@ int xm_attach_ex(const char *pin_dir, char *const *ifnames, int n, const struct 
 	struct xm_migration mig;
 	unsigned ct_max = o->ct_max;
 	struct xm_counters_carry carry = { .old_fd = -1 };
-	int managed, migrating = 0;
+	int managed, migrating = 0, xdp_fd, tc_fd;
 	int rc;
 
 	if (n <= 0 || n > XM_MAX_IFACES) {
@@ -686,26 +706,47 @@ int xm_attach_ex(const char *pin_dir, char *const *ifnames, int n, const struct 
 		return rc;
 	}
 
+	/* NICs deleted since they were attached are marked gone first: one
+	 * named here again takes its old slot and rules. */
+	{
+		size_t nev = 0;
+
+		xm_nics_refresh(&h, NULL, 0, &nev, err, errlen);
+		err[0] = 0;
+	}
+	xdp_fd = bpf_program__fd(skel->progs.xmasq_xdp);
+	tc_fd = bpf_program__fd(skel->progs.xmasq_tc);
 	for (int i = 0; i < n && rc == 0; i++)
-		rc = attach_one(&h, skel, ifnames[i], &info[i], o->mode, log, err, errlen);
+		rc = xm_attach_iface(&h, xdp_fd, tc_fd, ifnames[i], &info[i], o->mode, log, err,
+				     errlen);
 	/* Interfaces managed already get the new program too, each in the
-	 * mode it has: one program version on every NIC. */
+	 * mode it has: one program version on every NIC. Each is read
+	 * afresh (address, MAC, MTU); a gone one back under its name is
+	 * attached again. */
 	managed = xm_iface_keys(&h, keys);
 	for (int k = 0; k < managed && rc == 0; k++) {
 		struct xm_iface cur, fresh_info;
-		char name[IF_NAMESIZE];
+		char name[IF_NAMESIZE], why[256];
 		__u32 key = keys[k];
 		int listed = 0;
 
 		for (int i = 0; i < n; i++)
 			listed |= info[i].ifindex == key;
-		if (!listed && bpf_map_lookup_elem(h.fd[XM_MAP_IFACES], &key, &cur) == 0 &&
-		    if_indextoname(key, name) &&
-		    xm_ifinfo_get(name, &fresh_info, err, errlen) == 0) {
+		if (listed || bpf_map_lookup_elem(h.fd[XM_MAP_IFACES], &key, &cur))
+			continue;
+		if (cur.flags & XM_IFACE_GONE) {
+			if (xm_iface_name_get(pin_dir, cur.slot, name) == 0 &&
+			    xm_ifinfo_get(name, &fresh_info, why, sizeof(why)) == 0)
+				rc = xm_attach_iface(&h, xdp_fd, tc_fd, name, &fresh_info,
+						     XM_MODE_AUTO, log, err, errlen);
+			continue;
+		}
+		if (if_indextoname(key, name) &&
+		    xm_ifinfo_get(name, &fresh_info, why, sizeof(why)) == 0) {
 			fresh_info.flags = cur.flags & (XM_IFACE_FWD_BY_US | XM_IFACE_AUTO_VETH |
 							XM_IFACE_AUTO_NO_XDP);
-			rc = attach_one(&h, skel, name, &fresh_info, mode_of(&cur), log, err,
-					errlen);
+			rc = xm_attach_iface(&h, xdp_fd, tc_fd, name, &fresh_info, mode_of(&cur),
+					     log, err, errlen);
 		}
 	}
 	/* XDP transmit paths depend on every interface, so probe them last. */
@@ -735,7 +776,8 @@ void xm_refresh_tx_paths(struct xm_handle *h, FILE *log)
 	for (int k = 0; k < n; k++) {
 		__u32 key = keys[k];
 
-		if (bpf_map_lookup_elem(h->fd[XM_MAP_IFACES], &key, &v))
+		if (bpf_map_lookup_elem(h->fd[XM_MAP_IFACES], &key, &v) ||
+		    (v.flags & XM_IFACE_GONE))
 			continue;
 		char name[IF_NAMESIZE] = "?", why[160];
 		int ok = 0;
@@ -804,6 +846,9 @@ int xm_detach(const char *pin_dir, char *const *ifnames, int n, int all, FILE *l
 			struct xm_iface v;
 			__u32 idx = if_nametoindex(ifnames[i]);
 
+			/* A managed NIC that is gone is detached by its name. */
+			if (xm_nic_gone_by_name(&h, ifnames[i], &v))
+				idx = v.ifindex;
 			if (!idx || bpf_map_lookup_elem(h.fd[XM_MAP_IFACES], &idx, &v)) {
 				snprintf(err, errlen,
 					 "%s: not managed by xmasq (see: xmasq status)",
@@ -816,8 +861,13 @@ int xm_detach(const char *pin_dir, char *const *ifnames, int n, int all, FILE *l
 	}
 	for (int i = 0; i < count; i++) {
 		char name[IF_NAMESIZE] = "?";
+		struct xm_iface g;
+		int gone = bpf_map_lookup_elem(h.fd[XM_MAP_IFACES], &list[i], &g) == 0 &&
+			   (g.flags & XM_IFACE_GONE);
 
-		if_indextoname(list[i], name);
+		if (!if_indextoname(list[i], name) &&
+		    (!gone || xm_iface_name_get(pin_dir, g.slot, name)))
+			snprintf(name, sizeof(name), "#%u", list[i]);
 		detach_xdp((int)list[i], name, log);
 		detach_tc((int)list[i]);
 		{
@@ -826,7 +876,7 @@ int xm_detach(const char *pin_dir, char *const *ifnames, int n, int all, FILE *l
 
 			if (had) {
 				bpf_map_delete_elem(h.fd[XM_MAP_LOCAL_ADDRS], &v.addr);
-				if (v.flags & XM_IFACE_FWD_BY_US)
+				if ((v.flags & XM_IFACE_FWD_BY_US) && !gone)
 					xm_sysctl_forwarding_off(name, log);
 			}
 			xm_iface_forget(&h, list[i]);
@@ -839,7 +889,7 @@ int xm_detach(const char *pin_dir, char *const *ifnames, int n, int all, FILE *l
 	}
 	xm_close(&h);
 	if (all) {
-		const char *extra[] = { XM_PIN_PROG_XDP, XM_PIN_PROG_TC };
+		const char *extra[] = { XM_PIN_PROG_XDP, XM_PIN_PROG_TC, XM_PIN_IFACE_NAMES };
 		char path[PATH_MAX + 64];
 
 		for (int i = 0; i < XM_MAP_MAX; i++) {

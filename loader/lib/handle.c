@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/mman.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include "xmasq_internal.h"
@@ -91,13 +92,41 @@ void xm_close(struct xm_handle *h)
 	}
 }
 
+/* The rule_meta array read through a read-only mapping when the map was
+ * made BPF_F_MMAPABLE: a memory copy instead of a kernel copy per entry
+ * (each about 0.2 us: 131072 of them were most of a small apply). 0, or
+ * -1 when the map cannot be mapped. */
+static int read_rule_meta_mmap(int fd, struct xm_rule_meta *all)
+{
+	struct bpf_map_info info = { 0 };
+	__u32 len = sizeof(info);
+	size_t stride, size, page = (size_t)sysconf(_SC_PAGESIZE);
+	const char *p;
+
+	if (bpf_obj_get_info_by_fd(fd, &info, &len) || !(info.map_flags & BPF_F_MMAPABLE) ||
+	    info.max_entries < XM_MAX_RULES || info.value_size != sizeof(*all))
+		return -1;
+	stride = (sizeof(*all) + 7) & ~(size_t)7; /* an array's element size */
+	size = ((size_t)info.max_entries * stride + page - 1) & ~(page - 1);
+	p = mmap(NULL, size, PROT_READ, MAP_SHARED, fd, 0);
+	if (p == MAP_FAILED)
+		return -1;
+	for (size_t id = 0; id < XM_MAX_RULES; id++)
+		memcpy(&all[id], p + id * stride, sizeof(*all));
+	munmap((void *)p, size);
+	return 0;
+}
+
 void xm_read_rule_meta(struct xm_handle *h, struct xm_rule_meta *all)
 {
-	__u32 *keys = calloc(XM_MAX_RULES, sizeof(*keys));
+	__u32 *keys;
 	__u32 count = XM_MAX_RULES, out_batch = 0;
 	LIBBPF_OPTS(bpf_map_batch_opts, opts);
 	int rc;
 
+	if (read_rule_meta_mmap(h->fd[XM_MAP_RULE_META], all) == 0)
+		return;
+	keys = calloc(XM_MAX_RULES, sizeof(*keys));
 	/* One batch call instead of XM_MAX_RULES lookups (5.6+); the array
 	 * returns every index in order. */
 	if (keys) {

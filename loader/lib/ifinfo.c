@@ -54,6 +54,20 @@ int xm_ifinfo_is_veth(const char *ifname)
 
 int xm_ifinfo_get(const char *ifname, struct xm_iface *out, char *err, size_t errlen)
 {
+	int rc = xm_ifinfo_read(ifname, out, err, errlen);
+
+	if (rc == 0 && !out->addr) {
+		snprintf(err, errlen,
+			 "interface '%s' has no IPv4 address: masquerade needs one (ip addr add "
+			 "ADDR/LEN dev %s)",
+			 ifname, ifname);
+		return -2;
+	}
+	return rc;
+}
+
+int xm_ifinfo_read(const char *ifname, struct xm_iface *out, char *err, size_t errlen)
+{
 	struct ifaddrs *ifa_list = NULL, *ifa;
 	struct ifreq ifr = { 0 };
 	int fd;
@@ -99,14 +113,21 @@ int xm_ifinfo_get(const char *ifname, struct xm_iface *out, char *err, size_t er
 		}
 	}
 	freeifaddrs(ifa_list);
-	if (!out->addr) {
-		snprintf(err, errlen,
-			 "interface '%s' has no IPv4 address: masquerade needs one (ip addr add "
-			 "ADDR/LEN dev %s)",
-			 ifname, ifname);
-		return -2;
-	}
 	return 0;
+}
+
+int xm_ifinfo_running(const char *ifname)
+{
+	struct ifreq ifr = { 0 };
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), up = 0;
+
+	if (fd < 0)
+		return 0;
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifname);
+	if (ioctl(fd, SIOCGIFFLAGS, &ifr) == 0)
+		up = (ifr.ifr_flags & IFF_UP) && (ifr.ifr_flags & IFF_RUNNING);
+	close(fd);
+	return up;
 }
 
 int xm_sysctl_forwarding_off(const char *ifname, FILE *log)

@@ -8,6 +8,10 @@
 
 /* Fills ifindex, MAC and primary IPv4 address. 0, -1 runtime, -2 usage. */
 int xm_ifinfo_get(const char *ifname, struct xm_iface *out, char *err, size_t errlen);
+/* The same, but an interface without an IPv4 address is no error (addr 0). */
+int xm_ifinfo_read(const char *ifname, struct xm_iface *out, char *err, size_t errlen);
+/* 1 if the link is up and running (IFF_UP and IFF_RUNNING), else 0. */
+int xm_ifinfo_running(const char *ifname);
 /* Sets net.ipv4.conf.IFNAME.forwarding=1, saying so on log when changed.
  * Returns 1 if it changed it, 0 if it was on already, -1 on failure. */
 int xm_sysctl_forwarding_on(const char *ifname, FILE *log, char *err, size_t errlen);

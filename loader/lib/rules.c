@@ -32,7 +32,6 @@
 
 #include "rules.h"
 
-#define XM_RULES_FILE_MAX   (16u << 20)		    /* bytes */
 #define XM_RULES_MAX_RULES  (XM_MAX_RULES - 1)	    /* rule id 0 is unused */
 #define XM_RULES_MAX_PORTS  (XM_MAX_RULE_PORTS / 2) /* one generation */
 #define XM_CT_MAX_MIN	    1024u
@@ -1052,6 +1051,25 @@ int xm_rules_parse(const char *text, size_t len, const char *filename, struct xm
 	}
 	*out = ps.rs;
 	return 0;
+}
+
+int xm_rules_error_place(const char *err, const char *filename, unsigned *line, unsigned *col,
+			 const char **message)
+{
+	size_t flen = strlen(filename);
+	unsigned l, c;
+	int used = 0;
+
+	*line = *col = 0;
+	*message = err;
+	if (strncmp(err, filename, flen) || err[flen] != ':')
+		return 0;
+	if (sscanf(err + flen, ":%u:%u: %n", &l, &c, &used) != 2 || used == 0)
+		return 0;
+	*line = l;
+	*col = c;
+	*message = err + flen + used;
+	return 1;
 }
 
 int xm_rules_parse_file(const char *path, struct xm_ruleset *out, char *err, size_t errlen)

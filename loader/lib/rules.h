@@ -81,11 +81,21 @@ extern const char *const xm_timeout_names[XM_TO_MAX];
 int xm_rules_parse(const char *text, size_t len, const char *filename, struct xm_ruleset *out,
 		   char *err, size_t errlen);
 
+/* The largest rules text read or accepted (a file, or xmasqd's PUT). */
+#define XM_RULES_FILE_MAX (16u << 20) /* bytes */
+
 /* Reads and parses a file: -2 for a rules error or a file too big, -1 for
  * an I/O error, reported as "FILE: reason". */
 int xm_rules_parse_file(const char *path, struct xm_ruleset *out, char *err, size_t errlen);
 
 void xm_ruleset_free(struct xm_ruleset *rs);
+
+/* The errors of xm_rules_parse and xm_apply that point into the rules
+ * read "FILE:LINE:COL: message". For front ends that show the place apart
+ * (xmasqd's JSON): 1 with *line, *col and *message (inside err) when err
+ * begins with filename and a place, else 0 (*message is err). */
+int xm_rules_error_place(const char *err, const char *filename, unsigned *line, unsigned *col,
+			 const char **message);
 
 /* Writes the `as` list (" as 192.0.2.1,192.0.2.5"; "" when empty). */
 void xm_addr_list_format(const struct xm_addr_list *l, char *buf, size_t len);

@@ -29,6 +29,59 @@ int xm_read_percpu_u64s(int fd, __u32 key, int ncpus, void *out, size_t size)
 	return 0;
 }
 
+/* Entries per batch call: bounded buffers (a chunk of rule_stats is
+ * XM_BATCH * ncpus * 40 bytes) for one syscall where there were XM_BATCH. */
+#define XM_BATCH 8192
+
+/* Reads the per-CPU array entries [first, first + *n) of fd in one batch
+ * call into vals (*n * ncpus values of size bytes, CPU by CPU); *n is how
+ * many it read (fewer at the end of the array). 0, or -1 (errno). */
+static int percpu_array_batch(int fd, __u32 first, __u32 *n, void *keys, void *vals)
+{
+	LIBBPF_OPTS(bpf_map_batch_opts, opts);
+	__u32 in = first, out = 0;
+	int rc;
+
+	/* An array's batch starts at index in_batch and goes in order. */
+	rc = bpf_map_lookup_batch(fd, first ? &in : NULL, &out, keys, vals, n, &opts);
+	if (rc && errno == ENOENT)
+		return 0; /* the end of the array: *n says how many came */
+	return rc;
+}
+
+/* Each in-use rule's counters, summed over the CPUs: a batch call per
+ * XM_BATCH ids, else a lookup per rule. */
+static void read_rule_stats(struct xm_handle *h, struct xm_snapshot *s)
+{
+	int fd = h->fd[XM_MAP_RULE_STATS];
+	size_t words = sizeof(struct xm_rule_stats) / sizeof(__u64), r = 0;
+	__u32 *keys = calloc(XM_BATCH, sizeof(*keys));
+	__u64 *vals = calloc((size_t)XM_BATCH * h->ncpus, sizeof(struct xm_rule_stats));
+
+	for (__u32 first = 0; keys && vals && r < s->n_rules && first < XM_MAX_RULES;) {
+		__u32 n = XM_BATCH;
+
+		if (percpu_array_batch(fd, first, &n, keys, vals) || !n)
+			break;
+		for (; r < s->n_rules && s->rules[r].id < first + n; r++) {
+			const __u64 *v = vals + (size_t)(s->rules[r].id - first) * h->ncpus * words;
+			__u64 *sum = (__u64 *)&s->rules[r].st;
+
+			memset(sum, 0, sizeof(s->rules[r].st));
+			for (int c = 0; c < h->ncpus; c++)
+				for (size_t w = 0; w < words; w++)
+					sum[w] += v[(size_t)c * words + w];
+		}
+		first += n;
+	}
+	/* No batch operations (before 5.6), or no memory: one at a time. */
+	for (; r < s->n_rules; r++)
+		xm_read_percpu_u64s(fd, s->rules[r].id, h->ncpus, &s->rules[r].st,
+				    sizeof(s->rules[r].st));
+	free(keys);
+	free(vals);
+}
+
 int xm_snapshot_read(struct xm_handle *h, struct xm_snapshot *s, char *err, size_t errlen)
 {
 	__u32 zero = 0, key, walked, *prev = NULL;
@@ -50,7 +103,11 @@ int xm_snapshot_read(struct xm_handle *h, struct xm_snapshot *s, char *err, size
 		struct xm_iface_info *ii = &s->ifaces[s->n_ifaces];
 
 		if (bpf_map_lookup_elem(h->fd[XM_MAP_IFACES], &key, &ii->iface) == 0) {
-			if (!if_indextoname(key, ii->name))
+			/* Gone: deleted (the follower marked it), or its
+			 * ifindex no longer exists (nothing followed it). */
+			ii->gone = (ii->iface.flags & XM_IFACE_GONE) ||
+				   !if_indextoname(key, ii->name);
+			if (ii->gone && xm_iface_name_get(h->pin_dir, ii->iface.slot, ii->name))
 				snprintf(ii->name, sizeof(ii->name), "#%u", key);
 			ii->xdp_prog_id = xm_xdp_prog_id((int)key);
 			ii->tc_prog_id = xm_tc_prog_id((int)key);
@@ -82,6 +139,14 @@ int xm_snapshot_read(struct xm_handle *h, struct xm_snapshot *s, char *err, size
 				}
 				s->rules = nr;
 			}
+			/* The port entries a forward puts in each rule
+			 * generation: one per port of its range (apply.c).
+			 * Counted here, not by walking the rules hash: that
+			 * walk (half a million buckets) cost more than the
+			 * rest of the snapshot. */
+			if (!(all[id].flags & XM_RULE_MASQUERADE))
+				s->rule_ports += (unsigned long)all[id].from_port_hi -
+						 all[id].from_port_lo + 1;
 			s->rules[s->n_rules].id = id;
 			s->rules[s->n_rules].meta = all[id];
 			memset(&s->rules[s->n_rules].as, 0, sizeof(s->rules[s->n_rules].as));
@@ -91,12 +156,10 @@ int xm_snapshot_read(struct xm_handle *h, struct xm_snapshot *s, char *err, size
 				bpf_map_lookup_elem(h->fd[XM_MAP_ADDR_SETS], &sid,
 						    &s->rules[s->n_rules].as);
 			}
-			xm_read_percpu_u64s(h->fd[XM_MAP_RULE_STATS], id, h->ncpus,
-					    &s->rules[s->n_rules].st,
-					    sizeof(s->rules[s->n_rules].st));
 			s->n_rules++;
 		}
 		free(all);
+		read_rule_stats(h, s);
 	}
 
 	{
@@ -111,16 +174,6 @@ int xm_snapshot_read(struct xm_handle *h, struct xm_snapshot *s, char *err, size
 	}
 	if (bpf_map_lookup_elem(h->fd[XM_MAP_SWEEPER], &zero, &s->sweep))
 		memset(&s->sweep, 0, sizeof(s->sweep));
-	{
-		struct xm_rule_key key, next, *rprev = NULL;
-
-		while (bpf_map_get_next_key(h->fd[XM_MAP_RULES], rprev, &next) == 0) {
-			if (next.gen == (s->config.active_gen & 1))
-				s->rule_ports++;
-			key = next;
-			rprev = &key;
-		}
-	}
 	return 0;
 oom:
 	snprintf(err, errlen, "out of memory");

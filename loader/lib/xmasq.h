@@ -66,6 +66,7 @@ struct xm_apply_result {
 	unsigned long flows_reset; /* flows dropped by reset_flows */
 	unsigned ports;		   /* rule map entries now live */
 	double usecs;		   /* time from first write to the switch */
+	unsigned nics_updated;	   /* managed NICs whose entry changed (read afresh) */
 };
 /* Validates rs against the live router (interfaces attached, ...) and, if
  * check_only is 0, applies the difference. Nothing changes on error. */
@@ -80,6 +81,7 @@ struct xm_apply_opts {
 	int diff_only;	 /* compute and print the change, apply nothing */
 	int reset_flows; /* drop the flows of removed and changed rules */
 	FILE *diff_out;	 /* where "+ rule", "- rule", "~ old => new" go */
+	FILE *log;	 /* NICs read afresh that changed: one line each */
 };
 int xm_apply_ex(struct xm_handle *h, const struct xm_ruleset *rs, const char *filename,
 		const struct xm_apply_opts *o, struct xm_apply_result *res, char *err,
@@ -88,7 +90,8 @@ int xm_apply_ex(struct xm_handle *h, const struct xm_ruleset *rs, const char *fi
 /* ---- reading state ---- */
 struct xm_iface_info {
 	struct xm_iface iface;
-	char name[XM_IFNAMSIZ];
+	char name[XM_IFNAMSIZ]; /* "#IFINDEX" if gone with no name on record */
+	int gone;		/* deleted (XM_IFACE_GONE, or its ifindex no longer exists) */
 	uint32_t xdp_prog_id, tc_prog_id;
 	const char *tx_path;	  /* "xdp" or "tc" */
 	struct xm_iface_stats st; /* summed over CPUs */
@@ -203,6 +206,98 @@ void xm_port_use_free(struct xm_port_use *pu);
  * as: its `as` list (xm_rule_info.as), or NULL. */
 void xm_rule_meta_format(const struct xm_rule_meta *m, const struct xm_addr_set *as, char *buf,
 			 size_t len);
+
+/* ---- render.c: status, stats and conntrack as tables for people and JSON
+ * for scripts; render_prom.c: Prometheus. The CLI and xmasqd both print
+ * through these, into the stream they choose (open_memstream for a
+ * response body), so their outputs are the same bytes. ---- */
+/* pu: the ports in use (xm_port_use_read), NULL to leave them out */
+void xm_print_status(FILE *o, const struct xm_handle *h, const struct xm_snapshot *s,
+		     const struct xm_port_use *pu, int json);
+void xm_print_stats(FILE *o, const struct xm_snapshot *s, const struct xm_port_use *pu, int json);
+/* The ports in use as lines of text (table: every busiest group, else the
+ * busiest only) with a WARNING per group above XM_PORT_USE_WARN and the
+ * peers that ran out; as the JSON member "ports":{...}. */
+void xm_print_port_use_text(FILE *o, const struct xm_port_use *pu, int table);
+void xm_print_port_use_json(FILE *o, const struct xm_port_use *pu);
+void xm_print_conntrack(FILE *o, const struct xm_conn *c, size_t n, int json);
+/* "xdp", "xdp-generic" or "tc": how xmasq is attached to the interface */
+const char *xm_iface_mode_name(const struct xm_iface *i);
+
+/* render_prom.c: Prometheus text exposition format (version 0.0.4) */
+void xm_print_prometheus(FILE *o, const struct xm_snapshot *s, const struct xm_port_use *pu);
+
+/* ---- NICs: following their changes (nic.c, nic_follow.c) ----
+ * A managed NIC's entry holds what the data plane uses of it: primary
+ * IPv4 address (the masquerade source), MAC, MTU, ifindex. attach, apply
+ * and the follower read the NICs afresh and bring the entries up to date.
+ * A managed NIC that is deleted keeps its entry, flagged XM_IFACE_GONE,
+ * and its slot: a NIC created again under the same name is attached again
+ * in the same mode and its flows go on. */
+enum xm_follow_kind {
+	XM_FOLLOW_ADDRESS, /* new primary address: maps updated */
+	XM_FOLLOW_MAC,
+	XM_FOLLOW_MTU,
+	XM_FOLLOW_DOWN,	      /* link down (not up and running) */
+	XM_FOLLOW_UP,	      /* ... up again */
+	XM_FOLLOW_GONE,	      /* deleted */
+	XM_FOLLOW_BACK,	      /* created again under its name: attached again */
+	XM_FOLLOW_RESYNC,     /* netlink overran: every NIC read afresh */
+	XM_FOLLOW_NO_ADDRESS, /* lost its IPv4 address: the old one stays until a new one */
+	XM_FOLLOW_ERROR,      /* a change could not be applied: see detail */
+	XM_FOLLOW_KINDS
+};
+struct xm_follow_event {
+	enum xm_follow_kind kind;
+	char name[XM_IFNAMSIZ];
+	uint32_t ifindex;
+	uint32_t old_ifindex; /* BACK: the deleted NIC's */
+	__be32 old_addr, new_addr;
+	uint8_t old_mac[6], new_mac[6];
+	uint16_t old_mtu, new_mtu;
+	unsigned long flows_dropped; /* ADDRESS: flows masqueraded with the old address */
+	char detail[192];	     /* ERROR: the reason; BACK: the mode */
+};
+/* Its kind's name ("address", "mac", ...). */
+const char *xm_follow_kind_name(enum xm_follow_kind k);
+/* One line: "lan: address 198.18.8.1 -> 198.18.8.7 (maps updated, 2 flows dropped)". */
+void xm_follow_event_format(const struct xm_follow_event *ev, char *buf, size_t len);
+
+/* Reads every managed NIC afresh and updates the entries that differ;
+ * NICs that vanished are marked gone (their programs went with them).
+ * Writes up to max events, *n the number written (more are counted in
+ * the counters only). 0, or -1. attach and apply call it. */
+int xm_nics_refresh(struct xm_handle *h, struct xm_follow_event *ev, size_t max, size_t *n,
+		    char *err, size_t errlen);
+
+/* The follower: an rtnetlink socket (RTMGRP_LINK, RTMGRP_IPV4_IFADDR).
+ * Put xm_follow_fd in a poll() set; when it is readable, call
+ * xm_follow_process, which reads every pending message, coalesces them
+ * (one refresh per NIC however many messages) and updates the maps. The
+ * handle must stay open while the follower is. */
+struct xm_follow {
+	void *nl; /* struct mnl_socket */
+	struct xm_handle *h;
+	struct {
+		uint32_t ifindex;
+		int running;
+	} link[XM_MAX_IFACES]; /* last known link state of managed NICs (0: free) */
+};
+int xm_follow_open(struct xm_follow *f, struct xm_handle *h, char *err, size_t errlen);
+int xm_follow_fd(const struct xm_follow *f);
+/* Returns the number of events written to ev (at most max), or -1. */
+int xm_follow_process(struct xm_follow *f, struct xm_follow_event *ev, size_t max, char *err,
+		      size_t errlen);
+/* A full pass, as after an overrun: also right after xm_follow_open, to
+ * catch what changed before it. Returns events written, or -1. */
+int xm_follow_resync(struct xm_follow *f, struct xm_follow_event *ev, size_t max, char *err,
+		     size_t errlen);
+/* Whether the router's pinned maps are still the handle's: 0 yes; 1 no,
+ * `attach --fresh` made new ones (close and open the handle again, then
+ * xm_follow_resync); -1 none are pinned any more (`detach --all`). Cheap:
+ * call it when poll() times out (every second or so). */
+int xm_follow_stale(const struct xm_follow *f);
+void xm_follow_close(struct xm_follow *f);
 
 /* ---- log.c: libbpf's and libxdp's own messages ---- */
 /* 0 (the default): as xm_quiet_libs; 1: every message but debug ones to

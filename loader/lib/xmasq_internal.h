@@ -27,6 +27,50 @@ int xm_probe_xdp_tx(const char *ifname, int ifindex, int ingress_generic, char *
 uint32_t xm_xdp_prog_id(int ifindex);
 uint32_t xm_tc_prog_id(int ifindex);
 
+/* ---- NICs (nic.c) ----
+ * iface_names: an array map of userspace's own (no program reads it),
+ * pinned beside the others, slot -> interface name, so that a NIC that
+ * is gone can still be named and found again by its name. */
+#define XM_PIN_IFACE_NAMES "iface_names"
+int xm_iface_name_set(const char *pin_dir, __u8 slot, const char *name);
+/* 0 and name filled, or -1 (none on record). */
+int xm_iface_name_get(const char *pin_dir, __u8 slot, char name[XM_IFNAMSIZ]);
+/* The gone entry recorded under name: 1 (out filled), or 0. */
+int xm_nic_gone_by_name(struct xm_handle *h, const char *name, struct xm_iface *out);
+/* Marks a managed NIC that no longer exists gone (see xmasq.h): 1 and ev
+ * filled if it was not already, else 0. */
+int xm_nic_mark_gone(struct xm_handle *h, __u32 ifindex, const char *name,
+		     struct xm_follow_event *ev);
+/* Reads one managed NIC afresh (see xm_nics_refresh): events written. */
+size_t xm_nic_refresh(struct xm_handle *h, __u32 ifindex, struct xm_follow_event *ev, size_t max);
+/* A gone NIC of this name exists again and has an IPv4 address: attach
+ * the pinned programs to it in its old mode, in its old slot, and move its
+ * rules to its new ifindex. 1 (ev filled), 0 (nothing to do yet), -1. */
+int xm_nic_adopt(struct xm_handle *h, const char *name, struct xm_follow_event *ev, char *err,
+		 size_t errlen);
+/* The rules of from_ifindex (both generations, masquerades, rule_meta)
+ * now name to_ifindex. */
+void xm_rules_move_iface(struct xm_handle *h, __u32 from_ifindex, __u32 to_ifindex);
+/* A managed NIC's address changed from old_addr (its entry, ifc, holds the
+ * new one already): old_addr stops being the router's (unless another
+ * managed NIC has it) and the flows masqueraded with it through this NIC
+ * go (their replies can no longer arrive; the next packet of the client
+ * makes a new flow with the new address). Returns the flows removed. */
+unsigned long xm_nic_addr_moved(struct xm_handle *h, const struct xm_iface *ifc, __be32 old_addr);
+/* Counts an event of kind (XM_C_NIC_*) and fills ev[*n] with its kind,
+ * name and ifindex (the rest zero), or returns NULL when ev is full. */
+struct xm_follow_event *xm_follow_emit(struct xm_handle *h, struct xm_follow_event *ev, size_t max,
+				       size_t *n, enum xm_follow_kind kind, const char *name,
+				       __u32 ifindex);
+/* Adds one to a counter of userspace's own (XM_C_NIC_*). */
+void xm_count_event(struct xm_handle *h, enum xm_counter_id id);
+
+/* ---- attach.c ----
+ * Attaches the programs (fds) to one interface and records it; a gone
+ * entry of the same name gives its slot, mode and rules (xm_nic_adopt). */
+int xm_attach_iface(struct xm_handle *h, int xdp_fd, int tc_fd, const char *ifname,
+		    struct xm_iface *ifc, enum xm_mode mode, FILE *log, char *err, size_t errlen);
+
 /* ---- maps (handle.c) ---- */
 /* Deletes every key of map fd (keys of key_size <= 64 bytes) for which
  * doomed() is true; returns how many were deleted, -1 on a bad size. */

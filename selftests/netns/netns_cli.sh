@@ -69,7 +69,7 @@ fi
 
 # ---- 1. --help and unknown options -------------------------------------------
 rc=0 bad=""
-for cmd in "" attach detach apply status stats conntrack; do
+for cmd in "" attach detach apply status stats conntrack follow; do
 	# shellcheck disable=SC2086
 	xm $cmd --help >/dev/null 2>&1 || { rc=1; bad="$bad '$cmd --help'"; }
 	# shellcheck disable=SC2086
@@ -99,9 +99,10 @@ declare -A OPTS=(
 	[status]="--json|-h --help"
 	[stats]="--json|--prometheus|--watch|-h --help"
 	[conntrack]="--json|-h --help"
+	[follow]="--once|-h --help"
 )
 rc=0 bad=""
-for cmd in attach detach apply status stats conntrack; do
+for cmd in attach detach apply status stats conntrack follow; do
 	h=$(xm "$cmd" --help 2>&1)
 	got=$(help_options "$h" | paste -sd '|')
 	[ "$got" = "${OPTS[$cmd]}" ] || { rc=1; bad="$bad $cmd:[$got]"; }
@@ -119,14 +120,14 @@ h=$(xm --help 2>&1)
 got=$(help_options "$h" | paste -sd '|')
 [ "$got" = "--pin-dir|-v --verbose|-h --help" ] || { rc=1; bad="$bad global:[$got]"; }
 cmds=$(sed -n '/^commands:/,/^$/p' <<<"$h" | awk '/^  [a-z]/ { print $1 }' | paste -sd ' ')
-[ "$cmds" = "attach detach apply status stats conntrack" ] || { rc=1; bad="$bad commands:[$cmds]"; }
+[ "$cmds" = "attach detach apply status stats conntrack follow" ] || { rc=1; bad="$bad commands:[$cmds]"; }
 result $rc "every command's --help (and xmasq help CMD) lists exactly its table's options, each accepted" \
 	"wrong:$bad"
 
 # An unknown option or command: exit 2, a message that names it and points
 # to the right --help.
 rc=0 bad=""
-for cmd in attach detach apply status stats conntrack; do
+for cmd in attach detach apply status stats conntrack follow; do
 	e=$(xm "$cmd" --no-such-option 2>&1 >/dev/null)
 	r=$?
 	[ $r -eq 2 ] && grep -q "^xmasq: $cmd: unknown option '--no-such-option' (see xmasq $cmd --help)$" <<<"$e" ||
@@ -397,7 +398,7 @@ result $r "-v shows libbpf/libxdp messages attach hides without it ($nq without,
 # ---- 8. make install / uninstall ----------------------------------------------------
 D="$TMP/destdir"
 # -o: never rebuild here (the binary under test is the one installed)
-out=$(make -s -C "$ROOT" -o build/xmasq install DESTDIR="$D" 2>&1)
+out=$(make -s -C "$ROOT" -o build/xmasq -o build/xmasqd install DESTDIR="$D" 2>&1)
 rc=$?
 r=0 why=""
 for f in usr/local/sbin/xmasq usr/local/share/man/man8/xmasq.8 usr/local/lib/systemd/system/xmasq.service \
@@ -460,14 +461,14 @@ echo "# operator's edit" >>"$D/etc/xmasq/rules.conf"
 echo "XMASQ_IFACES=\"eth0\"" >>"$D/etc/default/xmasq"
 cp "$D/etc/xmasq/rules.conf" "$TMP/rules.before"
 cp "$D/etc/default/xmasq" "$TMP/default.before"
-out=$(make -s -C "$ROOT" -o build/xmasq install DESTDIR="$D" 2>&1)
+out=$(make -s -C "$ROOT" -o build/xmasq -o build/xmasqd install DESTDIR="$D" 2>&1)
 rc=$?
 cmp -s "$D/etc/xmasq/rules.conf" "$TMP/rules.before" && cmp -s "$D/etc/default/xmasq" "$TMP/default.before" || rc=1
 result $rc "a second make install keeps the operator's /etc/xmasq/rules.conf and /etc/default/xmasq" "$out"
 out=$(make -s -C "$ROOT" uninstall DESTDIR="$D" 2>&1)
 rc=$?
 left=$(cd "$D" && find . -type f | sort | tr '\n' ' ')
-[ "$left" = "./etc/default/xmasq ./etc/xmasq/rules.conf " ] || rc=1
+[ "$left" = "./etc/default/xmasq ./etc/default/xmasqd ./etc/xmasq/rules.conf " ] || rc=1
 result $rc "make uninstall removes what install added except the /etc files" "left: $left" "$out"
 
 # ---- done --------------------------------------------------------------------------

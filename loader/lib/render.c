@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
-/* `xmasq status` and `xmasq stats` output: tables for people, JSON for
- * scripts. */
+/* Status, stats and conntrack output: tables for people, JSON for scripts.
+ * Written to the caller's stream: `xmasq` prints it, xmasqd sends it as a
+ * response body, the same bytes either way. */
 #include <stdio.h>
 #include <string.h>
 #include <arpa/inet.h>
-#include "cli.h"
+#include "xmasq.h"
 
 static const char *ip_str(__be32 a, char *buf)
 {
@@ -179,6 +180,11 @@ static const char *tx_path_reason(const struct xm_iface *i)
 	       "sent by tc";
 }
 
+/* A managed NIC that was deleted: said plainly, not a stale row. */
+#define XM_GONE_NOTE                                                                          \
+	"gone (deleted; xmasq re-attaches it if it comes back under xmasqd or xmasq follow, " \
+	"or: xmasq attach NAME; xmasq detach NAME forgets it)"
+
 void xm_print_status(FILE *o, const struct xm_handle *h, const struct xm_snapshot *s,
 		     const struct xm_port_use *pu, int json)
 {
@@ -201,7 +207,8 @@ void xm_print_status(FILE *o, const struct xm_handle *h, const struct xm_snapsho
 				xm_iface_mode_name(&ii->iface), ii->xdp_prog_id, ii->tc_prog_id,
 				ii->tx_path);
 			json_str(o, tx_path_reason(&ii->iface));
-			fprintf(o, "}");
+			fprintf(o, ",\"mtu\":%u,\"gone\":%s}", ii->iface.mtu,
+				ii->gone ? "true" : "false");
 		}
 		fprintf(o,
 			"],\"rules\":%zu,\"rule_ports\":%lu,\"flows\":%lu,\"flows_max\":%lu,"
@@ -236,6 +243,12 @@ void xm_print_status(FILE *o, const struct xm_handle *h, const struct xm_snapsho
 	for (size_t i = 0; i < s->n_ifaces; i++) {
 		const struct xm_iface_info *ii = &s->ifaces[i];
 
+		if (ii->gone) {
+			fprintf(o, "%-12s %-8u %-15s %-12s %7s %7s  %s\n", ii->name,
+				ii->iface.ifindex, ip_str(ii->iface.addr, a),
+				xm_iface_mode_name(&ii->iface), "-", "-", XM_GONE_NOTE);
+			continue;
+		}
 		fprintf(o, "%-12s %-8u %-15s %-12s %7u %7u  %s (%s)\n", ii->name, ii->iface.ifindex,
 			ip_str(ii->iface.addr, a), xm_iface_mode_name(&ii->iface), ii->xdp_prog_id,
 			ii->tc_prog_id, ii->tx_path, tx_path_reason(&ii->iface));

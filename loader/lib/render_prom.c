@@ -7,23 +7,59 @@
  * _total. A family with no samples (no rules yet) is left out entirely so
  * that no parser has to accept an empty family. */
 #include <stdio.h>
+#include <stdio_ext.h>
+#include <stdlib.h>
+#include <string.h>
 #include <arpa/inet.h>
-#include "cli.h"
+#include "xmasq.h"
 
 /* Label values: backslash, double quote and newline are the only escapes
- * the format defines; every other byte (UTF-8 included) passes as is. */
+ * the format defines; every other byte (UTF-8 included) passes as is.
+ * Written into dst (room for 2 * strlen(s) + 3), returns the length. */
+static size_t label_escape(char *dst, const char *s)
+{
+	size_t n = 0;
+
+	dst[n++] = '"';
+	for (; *s; s++) {
+		if (*s == '\\' || *s == '"' || *s == '\n') {
+			dst[n++] = '\\';
+			dst[n++] = *s == '\n' ? 'n' : *s;
+		} else {
+			dst[n++] = *s;
+		}
+	}
+	dst[n++] = '"';
+	return n;
+}
+
 static void label_value(FILE *o, const char *s)
 {
-	fputc('"', o);
-	for (; *s; s++) {
-		if (*s == '\\' || *s == '"')
-			fprintf(o, "\\%c", *s);
-		else if (*s == '\n')
-			fputs("\\n", o);
-		else
-			fputc(*s, o);
+	char buf[2 * 512 + 3];
+
+	if (strlen(s) < 512) {
+		fwrite(buf, 1, label_escape(buf, s), o);
+		return;
+	}
+	for (fputc('"', o); *s; s++) {
+		if (*s == '\\' || *s == '"' || *s == '\n')
+			fputc('\\', o);
+		fputc(*s == '\n' ? 'n' : *s, o);
 	}
 	fputc('"', o);
+}
+
+/* " 123\n": a sample's value and the line's end, without printf. */
+static void value_line(FILE *o, unsigned long long v)
+{
+	char buf[24], *p = buf + sizeof(buf);
+
+	*--p = '\n';
+	do
+		*--p = (char)('0' + v % 10);
+	while (v /= 10);
+	*--p = ' ';
+	fwrite(p, 1, (size_t)(buf + sizeof(buf) - p), o);
 }
 
 /* HELP text: only backslash and newline are escaped there. */
@@ -104,53 +140,133 @@ static void iface_families(FILE *o, const struct xm_snapshot *s)
 	}
 }
 
-/* rule="...",id="N",iface="..." — the labels every rule series carries. */
-static void rule_labels(FILE *o, const struct xm_rule_info *ri)
+/* rule="...",id="N",iface="..." — the labels every rule series carries,
+ * made once per rule (each rule has five series) into one buffer: *offs
+ * (n_rules + 1 offsets) says where each starts. NULL without memory. */
+static char *rule_labels(const struct xm_snapshot *s, size_t **offs)
 {
-	char text[320], id[16];
+	char *all = NULL;
+	size_t len = 0, *off = calloc(s->n_rules + 1, sizeof(*off));
+	FILE *o = off ? open_memstream(&all, &len) : NULL;
 
-	xm_rule_meta_format(&ri->meta, &ri->as, text, sizeof(text));
-	snprintf(id, sizeof(id), "%u", ri->id);
-	fputs("rule=", o);
-	label_value(o, text);
-	fputs(",id=", o);
-	label_value(o, id);
-	fputs(",iface=", o);
-	label_value(o, ri->meta.ifname);
+	if (!o) {
+		free(off);
+		return NULL;
+	}
+	__fsetlocking(o, FSETLOCKING_BYCALLER);
+	for (size_t i = 0; i < s->n_rules; i++) {
+		const struct xm_rule_info *ri = &s->rules[i];
+		char text[320], buf[2 * sizeof(text) + 2 * XM_IFNAMSIZ + 64];
+		size_t n;
+
+		xm_rule_meta_format(&ri->meta, &ri->as, text, sizeof(text));
+		memcpy(buf, "rule=", 5);
+		n = 5 + label_escape(buf + 5, text);
+		n += (size_t)snprintf(buf + n, sizeof(buf) - n, ",id=\"%u\",iface=", ri->id);
+		n += label_escape(buf + n, ri->meta.ifname);
+		fwrite(buf, 1, n, o);
+		off[i + 1] = off[i] + n;
+	}
+	if (fclose(o)) {
+		free(all);
+		free(off);
+		return NULL;
+	}
+	*offs = off;
+	return all;
+}
+
+/* NAME{LABELS,dir="D"} V\n, or NAME{LABELS} V\n without dir: put
+ * together here and written with one call (a stream copies small writes
+ * byte by byte). */
+static void rule_sample(FILE *o, const char *name, size_t name_len, const char *labels,
+			size_t labels_len, const char *dir, unsigned long long v)
+{
+	char line[1536], *p;
+	size_t dir_len = dir ? strlen(dir) : 0;
+
+	if (name_len + labels_len + dir_len + 40 > sizeof(line)) {
+		fwrite(name, 1, name_len, o);
+		fputc('{', o);
+		fwrite(labels, 1, labels_len, o);
+		if (dir)
+			fprintf(o, ",dir=\"%s\"", dir);
+		fputc('}', o);
+		value_line(o, v);
+		return;
+	}
+	memcpy(line, name, name_len);
+	p = line + name_len;
+	*p++ = '{';
+	memcpy(p, labels, labels_len);
+	p += labels_len;
+	if (dir) {
+		memcpy(p, ",dir=\"", 6);
+		memcpy(p + 6, dir, dir_len);
+		p += 6 + dir_len;
+		*p++ = '"';
+	}
+	*p++ = '}';
+	{
+		char num[24], *q = num + sizeof(num);
+
+		do
+			*--q = (char)('0' + v % 10);
+		while (v /= 10);
+		*p++ = ' ';
+		memcpy(p, q, (size_t)(num + sizeof(num) - q));
+		p += num + sizeof(num) - q;
+	}
+	*p++ = '\n';
+	fwrite(line, 1, (size_t)(p - line), o);
 }
 
 static void rule_families(FILE *o, const struct xm_snapshot *s)
 {
 	static const char *const dir_name[XM_DIR_MAX] = { "orig", "reply" };
+	static const struct {
+		const char *name, *help;
+		int what; /* 0 packets, 1 bytes, 2 flows */
+	} f[] = {
+		{ "xmasq_rule_packets_total",
+		  "Packets translated by the rule; dir orig is client to backend, reply is backend "
+		  "to client.",
+		  0 },
+		{ "xmasq_rule_bytes_total",
+		  "Bytes translated by the rule; dir orig is client to backend, reply is backend "
+		  "to "
+		  "client.",
+		  1 },
+		{ "xmasq_rule_flows_total", "Flows (connections) the rule created.", 2 },
+	};
+	size_t *off = NULL;
+	char *labels;
 
 	if (!s->n_rules)
 		return;
-	family(o, "xmasq_rule_packets_total", "counter",
-	       "Packets translated by the rule; dir orig is client to backend, reply is backend to "
-	       "client.");
-	for (size_t i = 0; i < s->n_rules; i++)
-		for (int d = 0; d < XM_DIR_MAX; d++) {
-			fputs("xmasq_rule_packets_total{", o);
-			rule_labels(o, &s->rules[i]);
-			fprintf(o, ",dir=\"%s\"} %llu\n", dir_name[d],
-				(unsigned long long)s->rules[i].st.packets[d]);
+	labels = rule_labels(s, &off);
+	if (!labels)
+		return; /* out of memory: the families are left out */
+	for (size_t k = 0; k < sizeof(f) / sizeof(f[0]); k++) {
+		size_t name_len = strlen(f[k].name);
+
+		family(o, f[k].name, "counter", f[k].help);
+		for (size_t i = 0; i < s->n_rules; i++) {
+			const struct xm_rule_stats *st = &s->rules[i].st;
+			const char *l = labels + off[i];
+			size_t ll = off[i + 1] - off[i];
+
+			if (f[k].what == 2) {
+				rule_sample(o, f[k].name, name_len, l, ll, NULL, st->flows);
+				continue;
+			}
+			for (int d = 0; d < XM_DIR_MAX; d++)
+				rule_sample(o, f[k].name, name_len, l, ll, dir_name[d],
+					    f[k].what ? st->bytes[d] : st->packets[d]);
 		}
-	family(o, "xmasq_rule_bytes_total", "counter",
-	       "Bytes translated by the rule; dir orig is client to backend, reply is backend to "
-	       "client.");
-	for (size_t i = 0; i < s->n_rules; i++)
-		for (int d = 0; d < XM_DIR_MAX; d++) {
-			fputs("xmasq_rule_bytes_total{", o);
-			rule_labels(o, &s->rules[i]);
-			fprintf(o, ",dir=\"%s\"} %llu\n", dir_name[d],
-				(unsigned long long)s->rules[i].st.bytes[d]);
-		}
-	family(o, "xmasq_rule_flows_total", "counter", "Flows (connections) the rule created.");
-	for (size_t i = 0; i < s->n_rules; i++) {
-		fputs("xmasq_rule_flows_total{", o);
-		rule_labels(o, &s->rules[i]);
-		fprintf(o, "} %llu\n", (unsigned long long)s->rules[i].st.flows);
 	}
+	free(labels);
+	free(off);
 }
 
 /* The global counters are two families labelled by counter name. A family
@@ -246,6 +362,13 @@ static void port_families(FILE *o, const struct xm_port_use *pu)
 
 void xm_print_prometheus(FILE *o, const struct xm_snapshot *s, const struct xm_port_use *pu)
 {
+	/* Millions of small writes (five series a rule): one thread writes
+	 * o here, so the stream's lock is taken once, not per call. */
+	int locking;
+
+	flockfile(o);
+	locking = __fsetlocking(o, FSETLOCKING_BYCALLER);
+
 	iface_families(o, s);
 	rule_families(o, s);
 	counter_families(o, s);
@@ -260,4 +383,6 @@ void xm_print_prometheus(FILE *o, const struct xm_snapshot *s, const struct xm_p
 	fprintf(o, "xmasq_rule_port_entries %lu\n", s->rule_ports);
 	if (pu)
 		port_families(o, pu);
+	__fsetlocking(o, locking);
+	funlockfile(o);
 }

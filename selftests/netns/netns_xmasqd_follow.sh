@@ -1,0 +1,194 @@
+#!/bin/bash
+# netns_xmasqd_follow.sh — xmasqd follows the NICs by itself (issue 11,
+# items 6 and 7): no `xmasq follow`, no apply, traffic running.
+#
+#   client C 192.0.2.2 ── wan 192.0.2.1  router R  lan 198.18.8.1 ── backend B 198.18.8.2
+#                                                  vf0 198.18.9.1 ── backend B2 198.18.9.2
+#   forward wan tcp 8080 -> B:80, wan udp 5000 -> B:5000, wan tcp 8081 -> B2:80
+#   masquerade 198.18.8.0/24 out wan
+#
+# xmasqd attaches wan lan vf0, serves HTTPS (for /metrics) and /healthz.
+#  1. vf0 deleted: /healthz 503 naming vf0, status says gone, the streams
+#     through lan and wan carry on; /metrics counts nic_gone
+#  2. vf0 created again: re-attached by xmasqd (logged), tcp/8081 works
+#     again, /healthz 200
+#  3. lan's address changed (.1 -> .7): in the maps within a bounded wait,
+#     logged by xmasqd; the UDP stream through the forward goes on with the
+#     new address and a new connection works (flows masqueraded with the
+#     old address, the TCP stream's, are dropped by design)
+#  4. `xmasq attach --fresh` replaces the maps under xmasqd: it takes the
+#     new ones (logged) and lan's next address change reaches them
+# TAP output; exit 1 when a check fails.
+. "$(dirname "$0")/lib.sh"
+# shellcheck source=selftests/netns/xmasqd_lib.sh
+source "$(dirname "$0")/xmasqd_lib.sh"
+xm_init curl openssl unshare
+need_xmasq
+[ -x "$XMASQD" ] || skip_all "$XMASQD not built (make)"
+ensure_bpffs || exit 1
+
+NS_R="xmdf-r-$$" NS_C="xmdf-c-$$" NS_B="xmdf-b-$$" NS_B2="xmdf-b2-$$"
+XM_PIN="/sys/fs/bpf/xmasqd-follow-$$"
+XM_PINS+=("$NS_R $XM_PIN")
+R_WAN=192.0.2.1 C=192.0.2.2 LAN1=198.18.8.1 LAN2=198.18.8.7 LAN3=198.18.8.9 B=198.18.8.2
+VF=198.18.9.1 B2=198.18.9.2
+PORT=8443 URL="https://router.test:8443"
+peer() { local ns=$1; shift; nsx "$ns" timeout 20 "$XM_PY" "$XM_DATA/follow_peer.py" "$@"; }
+
+vf0_up() {
+	ip -n "$NS_R" link add vf0 type veth peer name eth0 netns "$NS_B2" || return 1
+	ip -n "$NS_R" addr add $VF/24 dev vf0 && ip -n "$NS_B2" addr add $B2/24 dev eth0 || return 1
+	ip -n "$NS_R" link set vf0 up && ip -n "$NS_B2" link set eth0 up
+}
+
+topo() {
+	ns_add "$NS_R" "$NS_C" "$NS_B" "$NS_B2" || return 1
+	ip -n "$NS_R" link add wan type veth peer name eth0 netns "$NS_C" || return 1
+	ip -n "$NS_R" link add lan type veth peer name eth0 netns "$NS_B" || return 1
+	ip -n "$NS_R" addr add $R_WAN/24 dev wan && ip -n "$NS_R" addr add $LAN1/24 dev lan &&
+		ip -n "$NS_C" addr add $C/24 dev eth0 && ip -n "$NS_B" addr add $B/24 dev eth0 || return 1
+	ip -n "$NS_R" link set wan up && ip -n "$NS_R" link set lan up &&
+		ip -n "$NS_C" link set eth0 up && ip -n "$NS_B" link set eth0 up || return 1
+	ip -n "$NS_R" link set lo up || return 1
+	ip -n "$NS_C" route add default via $R_WAN && ip -n "$NS_B" route add default via $LAN1 || return 1
+	vf0_up
+}
+
+start_server() { # NS ADDR
+	local ready="$XM_TMP/ready-$1"
+	nsx "$1" "$XM_PY" "$XM_DATA/follow_peer.py" serve "$2" "$ready" >"$XM_TMP/serve-$1.log" 2>&1 &
+	XM_PIDS+=("$!")
+	wait_for 10 test -e "$ready"
+}
+
+XMD_CERTS="$XM_TMP/certs"
+xmasqd_certs "$XMD_CERTS" || skip_all "openssl could not make the test certificates"
+if ! topo || ! start_server "$NS_B" $B || ! start_server "$NS_B2" $B2 || ! start_server "$NS_C" $C; then
+	echo "Bail out! cannot build the namespace topology"
+	exit 1
+fi
+RULES="$XM_TMP/rules.conf"
+cat >"$RULES" <<RULES
+forward wan tcp 8080 to $B:80
+forward wan udp 5000 to $B:5000
+forward wan tcp 8081 to $B2:80
+masquerade 198.18.8.0/24 out wan
+RULES
+
+xmasqd_bg "$NS_R" --pin-dir "$XM_PIN" --rules "$RULES" --listen 127.0.0.1:$PORT \
+	--cert "$XMD_CERTS/server.pem" --key "$XMD_CERTS/server.key" --client-ca "$XMD_CERTS/ca.pem" \
+	--origin "$URL" --health 127.0.0.1:8080 wan lan vf0
+LOG="$XMD_LOG.out"
+if ! wait_port "$NS_R" tcp 127.0.0.1 8080 20 || ! wait_port "$NS_R" tcp 127.0.0.1 $PORT; then
+	tap_not_ok "xmasqd starts, attaches wan lan vf0 and listens" "$(cat "$XMD_LOG".*)"
+	tap_done
+fi
+grep -q "following the managed NICs" "$LOG"
+tap_result $? "xmasqd starts, attaches wan lan vf0 and follows their NICs (no xmasq follow)" "$(cat "$XMD_LOG".*)"
+
+# health: the body, then the status on a line of its own
+health() { timeout 10 nsenter --net="/run/netns/$NS_R" curl -sS -w '\n%{http_code}' http://127.0.0.1:8080/healthz 2>&1; }
+health_is() { [ "$(health | tail -n 1)" = "$1" ]; }
+metrics() { xmasqd_curl "$NS_R" $PORT client "$URL/metrics"; }
+iface_json() {
+	xm status --json >"$XM_TMP/st.json" 2>/dev/null &&
+		json_get "$XM_TMP/st.json" "[i['$2'] for i in d['interfaces'] if i['name'] == '$1'][0]"
+}
+iface_is() { [ "$(iface_json "$1" "$2")" = "$3" ]; }
+stream_val() { json_get "$XM_TMP/$1.json" "d['$2']" 2>/dev/null; }
+stream_at_least() { local v; v=$(stream_val "$1" "$2") && [ "${v:-0}" -ge "$3" ]; }
+stream_grows() {
+	local v0
+	v0=$(stream_val "$1" "$2") || v0=0
+	wait_for 5 stream_at_least "$1" "$2" $((v0 + 5))
+}
+stream_seen() { [ "$(stream_val "$1" seen)" = "$2" ]; }
+logged() { grep -q -- "$1" "$LOG"; }
+who() { peer "$NS_C" who $R_WAN "$1"; }
+
+out=$(health)
+[ "$(tail -n 1 <<<"$out")" = 200 ]
+tap_result $? "/healthz: 200 with wan lan vf0 attached" "$out"
+out=$(who 8080)
+[ "$out" = "$LAN1" ]
+tap_result $? "before: tcp/8080 through the forward, the backend sees $LAN1" "got: $out"
+
+nsx "$NS_C" timeout 300 "$XM_PY" "$XM_DATA/follow_peer.py" udp-stream $R_WAN 5000 "$XM_TMP/fwd.json" &
+XM_PIDS+=("$!")
+nsx "$NS_B" timeout 300 "$XM_PY" "$XM_DATA/follow_peer.py" udp-stream $C 5000 "$XM_TMP/masq.json" &
+XM_PIDS+=("$!")
+nsx "$NS_C" timeout 300 "$XM_PY" "$XM_DATA/follow_peer.py" tcp-stream $R_WAN 8080 "$XM_TMP/tcp.json" &
+XM_PIDS+=("$!")
+stream_grows fwd recv && stream_grows masq recv && stream_grows tcp echoed
+tap_result $? "streams running: UDP through the forward and the masquerade, TCP through the forward" \
+	"$(cat "$XM_TMP"/fwd.json "$XM_TMP"/masq.json "$XM_TMP"/tcp.json 2>&1)"
+
+# ---- 1. vf0 deleted ---------------------------------------------------------------
+out=$(who 8081)
+[ "$out" = "$VF" ]
+tap_result $? "before: tcp/8081 through vf0, the backend sees $VF" "got: $out"
+ip -n "$NS_R" link del vf0
+wait_for 2 logged "vf0: gone"
+tap_result $? "vf0 deleted: xmasqd logs 'vf0: gone'" "$(cat "$LOG")"
+wait_for 2 health_is 503
+out=$(health)
+[ "$(tail -n 1 <<<"$out")" = 503 ] && grep -q "vf0.*gone" <<<"$out"
+tap_result $? "/healthz: 503 naming vf0, gone" "$out"
+iface_is vf0 gone true
+tap_result $? "status --json: vf0 gone" "$(cat "$XM_TMP/st.json")"
+out=$(metrics)
+v=$(sed -n 's/^xmasq_packets_total{counter="nic_gone"} //p' <<<"$out")
+[ "${v:-0}" -ge 1 ]
+tap_result $? "/metrics counts it: xmasq_packets_total{counter=\"nic_gone\"} ${v:-missing}" "$(grep nic_ <<<"$out")"
+stream_grows fwd recv && stream_grows masq recv && stream_grows tcp echoed
+tap_result $? "the streams through lan and wan carry on" "$(cat "$XM_TMP"/fwd.json "$XM_TMP"/masq.json "$XM_TMP"/tcp.json 2>&1)"
+
+# ---- 2. vf0 created again -------------------------------------------------------------
+vf0_up
+wait_for 3 logged "vf0: back"
+tap_result $? "vf0 created again: xmasqd attaches it again ('vf0: back' logged)" "$(cat "$LOG")"
+rc=0
+iface_is vf0 gone false && [ "$(iface_json vf0 tc_prog_id)" -gt 0 ] || rc=1
+tap_result $rc "status: vf0 present again with its programs" "$(cat "$XM_TMP/st.json")"
+out=$(who 8081)
+[ "$out" = "$VF" ]
+tap_result $? "tcp/8081 through vf0 works again" "got: $out"
+wait_for 2 health_is 200
+out=$(health)
+[ "$(tail -n 1 <<<"$out")" = 200 ]
+tap_result $? "/healthz: 200 again" "$out"
+# ---- 3. lan's address changed ---------------------------------------------------
+ip -n "$NS_R" addr del $LAN1/24 dev lan && ip -n "$NS_R" addr add $LAN2/24 dev lan &&
+	ip -n "$NS_B" route replace default via $LAN2 && ip -n "$NS_B" neigh flush dev eth0
+wait_for 2 iface_is lan addr $LAN2
+tap_result $? "lan $LAN1 -> $LAN2: in the maps within 2 s, no apply" "$(cat "$XM_TMP/st.json")"
+wait_for 2 logged "lan: address $LAN1 -> $LAN2"
+tap_result $? "xmasqd logs 'lan: address $LAN1 -> $LAN2'" "$(cat "$LOG")"
+wait_for 5 stream_seen fwd $LAN2
+tap_result $? "the UDP stream through the forward goes on, the backend now sees $LAN2" "$(cat "$XM_TMP/fwd.json")"
+out=$(who 8080)
+[ "$out" = "$LAN2" ]
+tap_result $? "a new connection through the forward works, the backend sees $LAN2" "got: $out"
+
+stream_grows masq recv
+tap_result $? "the UDP stream through the masquerade carries on" "$(cat "$XM_TMP/masq.json")"
+# ---- 4. new maps under it: xmasqd follows them -------------------------------------
+out=$(xm attach --fresh --rules "$RULES" wan lan vf0 2>&1)
+tap_result $? "xmasq attach --fresh under xmasqd (new maps)" "$out"
+# A tick may see the old pins gone before the new ones are pinned: then
+# "detached", and "attached again" on the next one.
+wait_for 3 grep -Eq "new maps \(attached again with --fresh\): following them|a router is attached again: following its NICs" "$LOG"
+tap_result $? "xmasqd takes the new maps within a tick or two" "$(cat "$LOG")"
+ip -n "$NS_R" addr del $LAN2/24 dev lan && ip -n "$NS_R" addr add $LAN3/24 dev lan &&
+	ip -n "$NS_B" route replace default via $LAN3 && ip -n "$NS_B" neigh flush dev eth0
+wait_for 2 iface_is lan addr $LAN3
+tap_result $? "lan $LAN2 -> $LAN3 after --fresh: in the new maps within 2 s" "$(cat "$XM_TMP/st.json")" "$(cat "$LOG")"
+out=$(who 8080)
+[ "$out" = "$LAN3" ]
+tap_result $? "a new connection through the forward works, the backend sees $LAN3" "got: $out"
+
+kill -TERM "$XMD_PID"
+wait "$XMD_PID"
+tap_result $? "SIGTERM: xmasqd exits 0" "$(cat "$XMD_LOG".*)"
+diag "xmasqd's log:" "$(cat "$XMD_LOG".*)"
+tap_done
