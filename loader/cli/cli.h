@@ -81,23 +81,6 @@ int cli_exit_status(int lib_rc);
  * place, FILE:LINE:COL, i.e. begins with prefix) and returns the status. */
 int cli_fail(int lib_rc, const char *err, const char *prefix);
 
-/* print.c: tables for people, JSON for scripts */
-/* pu: the ports in use (xm_port_use_read), NULL to leave them out */
-void xm_print_status(FILE *o, const struct xm_handle *h, const struct xm_snapshot *s,
-		     const struct xm_port_use *pu, int json);
-void xm_print_stats(FILE *o, const struct xm_snapshot *s, const struct xm_port_use *pu, int json);
-/* The ports in use as lines of text (table: every busiest group, else the
- * busiest only) with a WARNING per group above XM_PORT_USE_WARN and the
- * peers that ran out; as the JSON member "ports":{...}. */
-void xm_print_port_use_text(FILE *o, const struct xm_port_use *pu, int table);
-void xm_print_port_use_json(FILE *o, const struct xm_port_use *pu);
-void xm_print_conntrack(FILE *o, const struct xm_conn *c, size_t n, int json);
-/* "xdp", "xdp-generic" or "tc": how xmasq is attached to the interface */
-const char *xm_iface_mode_name(const struct xm_iface *i);
-
-/* prom.c: Prometheus text exposition format (version 0.0.4) */
-void xm_print_prometheus(FILE *o, const struct xm_snapshot *s, const struct xm_port_use *pu);
-
 /* watch.c: one `stats --watch` screen; rates are computed against prev
  * (NULL on the first screen), secs apart. */
 void xm_print_watch(FILE *o, const char *pin_dir, double interval, const struct xm_snapshot *prev,

@@ -1000,6 +1000,25 @@ int xm_rules_parse(const char *text, size_t len, const char *filename, struct xm
 	return 0;
 }
 
+int xm_rules_error_place(const char *err, const char *filename, unsigned *line, unsigned *col,
+			 const char **message)
+{
+	size_t flen = strlen(filename);
+	unsigned l, c;
+	int used = 0;
+
+	*line = *col = 0;
+	*message = err;
+	if (strncmp(err, filename, flen) || err[flen] != ':')
+		return 0;
+	if (sscanf(err + flen, ":%u:%u: %n", &l, &c, &used) != 2 || used == 0)
+		return 0;
+	*line = l;
+	*col = c;
+	*message = err + flen + used;
+	return 1;
+}
+
 int xm_rules_parse_file(const char *path, struct xm_ruleset *out, char *err, size_t errlen)
 {
 	struct stat st;

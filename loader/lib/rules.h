@@ -78,6 +78,13 @@ int xm_rules_parse_file(const char *path, struct xm_ruleset *out, char *err, siz
 
 void xm_ruleset_free(struct xm_ruleset *rs);
 
+/* The errors of xm_rules_parse and xm_apply that point into the rules
+ * read "FILE:LINE:COL: message". For front ends that show the place apart
+ * (xmasqd's JSON): 1 with *line, *col and *message (inside err) when err
+ * begins with filename and a place, else 0 (*message is err). */
+int xm_rules_error_place(const char *err, const char *filename, unsigned *line, unsigned *col,
+			 const char **message);
+
 /* Writes the `as` list (" as 192.0.2.1,192.0.2.5"; "" when empty). */
 void xm_addr_list_format(const struct xm_addr_list *l, char *buf, size_t len);
 

@@ -204,6 +204,26 @@ void xm_port_use_free(struct xm_port_use *pu);
 void xm_rule_meta_format(const struct xm_rule_meta *m, const struct xm_addr_set *as, char *buf,
 			 size_t len);
 
+/* ---- render.c: status, stats and conntrack as tables for people and JSON
+ * for scripts; render_prom.c: Prometheus. The CLI and xmasqd both print
+ * through these, into the stream they choose (open_memstream for a
+ * response body), so their outputs are the same bytes. ---- */
+/* pu: the ports in use (xm_port_use_read), NULL to leave them out */
+void xm_print_status(FILE *o, const struct xm_handle *h, const struct xm_snapshot *s,
+		     const struct xm_port_use *pu, int json);
+void xm_print_stats(FILE *o, const struct xm_snapshot *s, const struct xm_port_use *pu, int json);
+/* The ports in use as lines of text (table: every busiest group, else the
+ * busiest only) with a WARNING per group above XM_PORT_USE_WARN and the
+ * peers that ran out; as the JSON member "ports":{...}. */
+void xm_print_port_use_text(FILE *o, const struct xm_port_use *pu, int table);
+void xm_print_port_use_json(FILE *o, const struct xm_port_use *pu);
+void xm_print_conntrack(FILE *o, const struct xm_conn *c, size_t n, int json);
+/* "xdp", "xdp-generic" or "tc": how xmasq is attached to the interface */
+const char *xm_iface_mode_name(const struct xm_iface *i);
+
+/* render_prom.c: Prometheus text exposition format (version 0.0.4) */
+void xm_print_prometheus(FILE *o, const struct xm_snapshot *s, const struct xm_port_use *pu);
+
 /* ---- log.c: libbpf's and libxdp's own messages ---- */
 /* 0 (the default): as xm_quiet_libs; 1: every message but debug ones to
  * stderr; 2: debug ones too. Above 0, xm_quiet_libs (which attach and

@@ -8,7 +8,7 @@
  * that no parser has to accept an empty family. */
 #include <stdio.h>
 #include <arpa/inet.h>
-#include "cli.h"
+#include "xmasq.h"
 
 /* Label values: backslash, double quote and newline are the only escapes
  * the format defines; every other byte (UTF-8 included) passes as is. */

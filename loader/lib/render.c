@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
-/* `xmasq status` and `xmasq stats` output: tables for people, JSON for
- * scripts. */
+/* Status, stats and conntrack output: tables for people, JSON for scripts.
+ * Written to the caller's stream: `xmasq` prints it, xmasqd sends it as a
+ * response body, the same bytes either way. */
 #include <stdio.h>
 #include <string.h>
 #include <arpa/inet.h>
-#include "cli.h"
+#include "xmasq.h"
 
 static const char *ip_str(__be32 a, char *buf)
 {
