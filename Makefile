@@ -23,6 +23,12 @@ LIB_HDR  := $(wildcard loader/lib/*.h) include/xmasq_abi.h
 CLI_HDR  := $(wildcard loader/cli/*.h)
 LIB_OBJ  := $(patsubst loader/%.c,$(BUILD)/obj/%.o,$(LIB_SRC))
 CLI_OBJ  := $(patsubst loader/%.c,$(BUILD)/obj/%.o,$(CLI_SRC))
+# loader/xmasqd: the daemon, with the page under www/ embedded.
+XMASQD_SRC := $(wildcard loader/xmasqd/*.c)
+XMASQD_HDR := $(wildcard loader/xmasqd/*.h)
+XMASQD_OBJ := $(patsubst loader/%.c,$(BUILD)/obj/%.o,$(XMASQD_SRC)) $(BUILD)/obj/xmasqd/www_data.o
+XMASQD_LDLIBS := -lmicrohttpd -lgnutls -ljansson
+WWW_FILES := $(shell find loader/xmasqd/www -type f ! -name '.*' 2>/dev/null | LC_ALL=C sort)
 SKEL     := $(BUILD)/xmasq.skel.h
 
 # C test programs: selftests/c/test_*.c, each a standalone TAP program
@@ -36,7 +42,7 @@ SAN_LIB_OBJ := $(patsubst loader/%.c,$(BUILD)/san/obj/%.o,$(LIB_SRC))
 .PHONY: all deps check check-build format format-check demo bench soak install uninstall clean
 # Keep the sanitizer objects between builds.
 .SECONDARY:
-all: $(BUILD)/xmasq
+all: $(BUILD)/xmasq $(BUILD)/xmasqd
 
 deps:
 	@tools/deps.sh
@@ -47,7 +53,7 @@ $(BUILD)/xmasq.bpf.o: $(BPF_SRC) $(BPF_HDR) | $(BUILD)
 $(SKEL): $(BUILD)/xmasq.bpf.o
 	$(BPFTOOL) gen skeleton $< name xmasq_bpf > $@.tmp && mv $@.tmp $@
 
-$(BUILD)/obj/%.o: loader/%.c $(LIB_HDR) $(CLI_HDR) $(SKEL) | $(BUILD)
+$(BUILD)/obj/%.o: loader/%.c $(LIB_HDR) $(CLI_HDR) $(XMASQD_HDR) $(SKEL) | $(BUILD)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
 
@@ -56,6 +62,25 @@ $(BUILD)/libxmasq.a: $(LIB_OBJ)
 
 $(BUILD)/xmasq: $(CLI_OBJ) $(BUILD)/libxmasq.a
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+# The page: regenerated when a file under www/ changes, is added or goes
+# (the list of names is a prerequisite too, rewritten only when it differs).
+$(BUILD)/www/www.list: FORCE
+	@mkdir -p $(dir $@)
+	@echo "$(WWW_FILES)" | cmp -s - $@ || echo "$(WWW_FILES)" >$@
+
+$(BUILD)/www/www_data.c: loader/xmasqd/embed_www.sh $(BUILD)/www/www.list $(WWW_FILES)
+	loader/xmasqd/embed_www.sh loader/xmasqd/www $@
+
+$(BUILD)/obj/xmasqd/www_data.o: $(BUILD)/www/www_data.c $(XMASQD_HDR) $(LIB_HDR)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Iloader/xmasqd -c $< -o $@
+
+$(BUILD)/xmasqd: $(XMASQD_OBJ) $(BUILD)/libxmasq.a
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS) $(XMASQD_LDLIBS)
+
+.PHONY: FORCE
+FORCE:
 
 $(BUILD)/tests/%: selftests/c/%.c $(TEST_HDR) $(BUILD)/libxmasq.a
 	@mkdir -p $(dir $@)
@@ -72,7 +97,7 @@ $(BUILD)/san/%: selftests/c/%.c $(TEST_HDR) $(SAN_LIB_OBJ)
 $(BUILD):
 	mkdir -p $@
 
-check-build: $(BUILD)/xmasq $(TEST_BIN) $(SAN_BIN) check-headers
+check-build: $(BUILD)/xmasq $(BUILD)/xmasqd $(TEST_BIN) $(SAN_BIN) check-headers
 
 # Every header compiles on its own (includes what it uses): bpf/*.h with
 # the BPF flags, the ABI header with both, the library's with the
@@ -159,7 +184,7 @@ MAN8DIR  ?= $(PREFIX)/share/man/man8
 UNITDIR  ?= $(PREFIX)/lib/systemd/system
 ETCDIR   := /etc
 
-install: $(BUILD)/xmasq
+install: $(BUILD)/xmasq $(BUILD)/xmasqd
 	install -D -m 0755 $(BUILD)/xmasq $(DESTDIR)$(SBINDIR)/xmasq
 	install -D -m 0644 doc/xmasq.8 $(DESTDIR)$(MAN8DIR)/xmasq.8
 	install -d $(DESTDIR)$(UNITDIR)

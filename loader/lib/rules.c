@@ -30,7 +30,6 @@
 
 #include "rules.h"
 
-#define XM_RULES_FILE_MAX   (16u << 20)		    /* bytes */
 #define XM_RULES_MAX_RULES  (XM_MAX_RULES - 1)	    /* rule id 0 is unused */
 #define XM_RULES_MAX_PORTS  (XM_MAX_RULE_PORTS / 2) /* one generation */
 #define XM_CT_MAX_MIN	    1024u

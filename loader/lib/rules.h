@@ -72,6 +72,9 @@ extern const char *const xm_timeout_names[XM_TO_MAX];
 int xm_rules_parse(const char *text, size_t len, const char *filename, struct xm_ruleset *out,
 		   char *err, size_t errlen);
 
+/* The largest rules text read or accepted (a file, or xmasqd's PUT). */
+#define XM_RULES_FILE_MAX (16u << 20) /* bytes */
+
 /* Reads and parses a file: -2 for a rules error or a file too big, -1 for
  * an I/O error, reported as "FILE: reason". */
 int xm_rules_parse_file(const char *path, struct xm_ruleset *out, char *err, size_t errlen);

@@ -1,0 +1,359 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/* xmasqd: attaches (with IFACEs) or takes over the router under the pin
+ * dir, applies --rules FILE, then serves the page and the API over HTTPS
+ * (--listen) and /healthz over HTTP (--health) from one thread. SIGHUP
+ * applies FILE again; SIGTERM and SIGINT end it. Exiting never detaches:
+ * the data plane forwards on without the daemon. Exit codes as xmasq: 0
+ * ok, 1 runtime failure, 2 usage or rules error. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/signalfd.h>
+#include <microhttpd.h>
+#include "xmasqd.h"
+
+struct xmd_state xmd;
+
+/* ---- the command line: one table gives the parser and the usage ---- */
+struct option_spec {
+	const char *name, *arg, *help;
+	size_t field; /* offset of the const char * in struct xmd_options */
+};
+
+#define OPT(name, arg, field, help)                                  \
+	{                                                            \
+		name, arg, help, offsetof(struct xmd_options, field) \
+	}
+static const struct option_spec options[] = {
+	OPT("pin-dir", "DIR", pin_dir,
+	    "where the maps and programs are pinned (default " XM_PIN_DIR_DEFAULT ")"),
+	OPT("rules", "FILE", rules,
+	    "the rules file: applied at start and on SIGHUP, shown and saved by the page"),
+	OPT("listen", "ADDR:PORT", listen, "serve the page and the API over HTTPS there only"),
+	OPT("cert", "FILE", cert, "the server's certificate chain (PEM)"),
+	OPT("key", "FILE", key, "its private key (PEM, unencrypted)"),
+	OPT("client-ca", "FILE", client_ca,
+	    "admit clients whose certificate chains to this CA (PEM) with the clientAuth "
+	    "purpose"),
+	OPT("allow-keys", "FILE", allow_keys,
+	    "admit clients whose public key's SHA-256 (of the SubjectPublicKeyInfo, hex) is "
+	    "listed, one a line"),
+	OPT("origin", "URL", origin,
+	    "https://HOST:PORT the page is opened at (default https://LISTEN): changes "
+	    "must come from it"),
+	OPT("audit-log", "FILE", audit_log, "append every change there, one JSON line each"),
+	OPT("health", "ADDR:PORT", health, "plain HTTP GET /healthz for load balancers"),
+	OPT("etcd", "URLS", etcd, "(not yet supported: the fleet agent comes later)"),
+	OPT("router-id", "ID", etcd, "(with --etcd)"),
+	OPT("ruleset", "NAME", etcd, "(with --etcd)"),
+	OPT("cache", "FILE", etcd, "(with --etcd)"),
+	{ 0 },
+};
+
+static void usage(FILE *o)
+{
+	fputs("usage: xmasqd [--pin-dir DIR] --rules FILE\n"
+	      "              [--listen ADDR:PORT --cert FILE --key FILE\n"
+	      "               (--client-ca FILE | --allow-keys FILE)]\n"
+	      "              [--origin https://HOST:PORT] [--audit-log FILE]\n"
+	      "              [--health ADDR:PORT] [IFACE...]\n\n"
+	      "The xmasq daemon: attaches IFACEs (else manages what is attached under the\n"
+	      "pin dir), applies FILE, serves the page and JSON API over HTTPS to clients\n"
+	      "holding a trusted key, and /healthz. SIGHUP applies FILE again. Exiting\n"
+	      "never detaches. See xmasqd(8).\n\noptions:\n",
+	      o);
+	for (const struct option_spec *s = options; s->name; s++) {
+		char item[48];
+
+		snprintf(item, sizeof(item), "--%s %s", s->name, s->arg);
+		fprintf(o, "  %-22s %s\n", item, s->help);
+	}
+	fprintf(o, "  %-22s %s\n", "--help", "print this help and exit");
+}
+
+static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int usage_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("xmasqd: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputs(" (see xmasqd --help)\n", stderr);
+	return XMD_EXIT_USAGE;
+}
+
+/* 0 to run, else the exit status (after --help: 0 with *done set). */
+static int parse_args(int argc, char **argv, struct xmd_options *o, int *done)
+{
+	struct option longopts[sizeof(options) / sizeof(options[0]) + 1];
+	size_t n = 0;
+	int c;
+
+	for (const struct option_spec *s = options; s->name; s++, n++)
+		longopts[n] = (struct option){ s->name, required_argument, NULL, 256 + (int)n };
+	longopts[n++] = (struct option){ "help", no_argument, NULL, 'h' };
+	longopts[n] = (struct option){ 0 };
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+		if (c == 'h') {
+			usage(stdout);
+			*done = 1;
+			return 0;
+		}
+		if (c == ':')
+			return usage_error("option '%s' needs an argument", argv[optind - 1]);
+		if (c == '?')
+			return usage_error("unknown option '%s'", argv[optind - 1]);
+		*(const char **)((char *)o + options[c - 256].field) = optarg;
+	}
+	o->ifaces = argv + optind;
+	o->n_ifaces = argc - optind;
+	if (o->etcd)
+		return usage_error("--etcd, --router-id, --ruleset and --cache are not yet "
+				   "supported (the fleet agent comes later): leave them out");
+	if (!o->rules)
+		return usage_error("--rules FILE is required");
+	if (o->listen && (!o->cert || !o->key))
+		return usage_error("--listen needs --cert FILE and --key FILE");
+	if (o->listen && !o->client_ca && !o->allow_keys)
+		return usage_error("--listen needs --client-ca FILE or --allow-keys FILE: the page "
+				   "is only for clients holding a key you trust");
+	if (!o->listen && (o->cert || o->key || o->client_ca || o->allow_keys || o->origin))
+		return usage_error("--cert, --key, --client-ca, --allow-keys and --origin go with "
+				   "--listen");
+	if (o->origin &&
+	    (strncmp(o->origin, "https://", 8) || !o->origin[8] || strchr(o->origin + 8, '/')))
+		return usage_error("--origin '%s' is not https://HOST:PORT", o->origin);
+	return 0;
+}
+
+static void copy_str(char *dst, size_t size, const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b);
+
+	if (la >= size)
+		la = size - 1;
+	if (lb >= size - la)
+		lb = size - la - 1;
+	memcpy(dst, a, la);
+	memcpy(dst + la, b, lb);
+	dst[la + lb] = 0;
+}
+
+/* --origin's HOST:PORT is what a browser's Host header says. */
+static void origin_setup(void)
+{
+	const struct xmd_options *o = &xmd.opt;
+
+	if (!o->listen)
+		return;
+	if (o->origin)
+		copy_str(xmd.origin, sizeof(xmd.origin), o->origin, "");
+	else
+		copy_str(xmd.origin, sizeof(xmd.origin), "https://", o->listen);
+	/* https://host is https://host:443 */
+	if (!strchr(xmd.origin + 8, ':') || xmd.origin[strlen(xmd.origin) - 1] == ']')
+		copy_str(xmd.origin_host, sizeof(xmd.origin_host), xmd.origin + 8, ":443");
+	else
+		copy_str(xmd.origin_host, sizeof(xmd.origin_host), xmd.origin + 8, "");
+	copy_str(xmd.listen_host, sizeof(xmd.listen_host), o->listen, "");
+}
+
+/* ---- start: attach and apply, as `xmasq attach --rules FILE IFACE...` ---- */
+static int start_router(void)
+{
+	const struct xmd_options *o = &xmd.opt;
+	struct xm_attach_opts ao = { .mode = XM_MODE_AUTO };
+	struct xm_apply_result res;
+	struct xm_ruleset rs;
+	struct xmd_apply a;
+	struct xm_snapshot s;
+	struct xm_handle h;
+	char err[1024];
+	int rc;
+
+	if (xm_rules_parse_file(o->rules, &rs, err, sizeof(err))) {
+		fprintf(stderr, "xmasqd: %s; nothing was attached\n", err);
+		return XMD_EXIT_USAGE;
+	}
+	if (o->n_ifaces) {
+		/* The grammar and the interfaces' existence, before attaching. */
+		rc = xm_apply(NULL, &rs, o->rules, 1, &res, err, sizeof(err));
+		if (rc == 0) {
+			ao.ct_max = rs.settings.ct_max;
+			rc = xm_attach_ex(o->pin_dir, o->ifaces, o->n_ifaces, &ao, stdout, err,
+					  sizeof(err));
+		}
+		if (rc) {
+			fprintf(stderr, "xmasqd: %s\n", err);
+			xm_ruleset_free(&rs);
+			return rc == -2 ? XMD_EXIT_USAGE : 1;
+		}
+	} else if (xm_open(&h, o->pin_dir, err, sizeof(err))) {
+		fprintf(stderr,
+			"xmasqd: %s (no router at %s: name the interfaces to attach, xmasqd "
+			"--rules "
+			"%s IFACE..., or attach them first: xmasq attach)\n",
+			err, o->pin_dir, o->rules);
+		xm_ruleset_free(&rs);
+		return 1;
+	} else {
+		xm_close(&h);
+	}
+	rc = xmd_apply_ruleset(&rs, o->rules, 0, &a);
+	xm_ruleset_free(&rs);
+	if (rc) {
+		fprintf(stderr, "xmasqd: %s: not applied (the rules live before stay): %s\n",
+			o->rules, a.err);
+		return rc == -2 ? XMD_EXIT_USAGE : 1;
+	}
+	printf("applied: +%u -%u ~%u =%u rules (%u port entries) in %.0f us\n", a.res.added,
+	       a.res.removed, a.res.changed, a.res.kept, a.res.ports, a.res.usecs);
+	xmd_apply_free(&a);
+	xmd.last_apply_ok = 1;
+	/* The interfaces managed from now on: /healthz watches them. */
+	if (xm_open(&h, o->pin_dir, err, sizeof(err)) ||
+	    xm_snapshot_read(&h, &s, err, sizeof(err))) {
+		fprintf(stderr, "xmasqd: %s\n", err);
+		return 1;
+	}
+	xmd.managed = calloc(s.n_ifaces + 1, sizeof(*xmd.managed));
+	for (size_t i = 0; xmd.managed && i < s.n_ifaces; i++)
+		xmd.managed[xmd.n_managed++] = strdup(s.ifaces[i].name);
+	xm_snapshot_free(&s);
+	xm_close(&h);
+	return 0;
+}
+
+/* ---- the loop ---- */
+#define MAX_SOURCES 8
+static struct xmd_source sources[MAX_SOURCES];
+static int n_sources;
+
+int xmd_add_source(int fd, void (*ready)(void *arg), void *arg)
+{
+	if (n_sources == MAX_SOURCES)
+		return -1;
+	sources[n_sources++] = (struct xmd_source){ fd, ready, arg };
+	return 0;
+}
+
+static int mhd_fd(struct MHD_Daemon *d)
+{
+	const union MHD_DaemonInfo *di = MHD_get_daemon_info(d, MHD_DAEMON_INFO_EPOLL_FD);
+
+	return di ? di->epoll_fd : -1;
+}
+
+static int loop(struct MHD_Daemon *https, struct MHD_Daemon *health, int sigfd)
+{
+	struct MHD_Daemon *daemons[2] = { https, health };
+
+	for (;;) {
+		struct pollfd p[3 + MAX_SOURCES];
+		int np = 0, timeout = 1000;
+
+		p[np++] = (struct pollfd){ .fd = sigfd, .events = POLLIN };
+		for (int i = 0; i < 2; i++) {
+			MHD_UNSIGNED_LONG_LONG t;
+
+			if (!daemons[i])
+				continue;
+			p[np++] = (struct pollfd){ .fd = mhd_fd(daemons[i]), .events = POLLIN };
+			if (MHD_get_timeout(daemons[i], &t) == MHD_YES && t < (unsigned)timeout)
+				timeout = (int)t;
+		}
+		/* The NIC follower (xm_follow_*) adds its netlink socket with
+		 * xmd_add_source; its events run here, between requests. */
+		for (int i = 0; i < n_sources; i++)
+			p[np++] = (struct pollfd){ .fd = sources[i].fd, .events = POLLIN };
+		if (poll(p, (nfds_t)np, timeout) < 0 && errno != EINTR) {
+			perror("xmasqd: poll");
+			return 1;
+		}
+		if (p[0].revents & POLLIN) {
+			struct signalfd_siginfo si;
+
+			if (read(sigfd, &si, sizeof(si)) == sizeof(si)) {
+				if (si.ssi_signo == SIGHUP)
+					xmd_reapply_file("SIGHUP");
+				else
+					return 0;
+			}
+		}
+		for (int i = 0; i < 2; i++)
+			if (daemons[i])
+				MHD_run(daemons[i]);
+		for (int i = 0, k = np - n_sources; i < n_sources; i++, k++)
+			if (p[k].revents)
+				sources[i].ready(sources[i].arg);
+	}
+}
+
+int main(int argc, char **argv)
+{
+	struct MHD_Daemon *https = NULL, *health = NULL;
+	char err[1024], *ca_pem = NULL;
+	int done = 0, rc, sigfd;
+	sigset_t set;
+
+	xmd.opt.pin_dir = XM_PIN_DIR_DEFAULT;
+	rc = parse_args(argc, argv, &xmd.opt, &done);
+	if (rc || done)
+		return rc;
+	origin_setup();
+	/* Signals are read from a signalfd in the loop, never handled
+	 * asynchronously; SIGPIPE from a closed client is ignored. */
+	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(&set);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+	sigfd = signalfd(-1, &set, SFD_CLOEXEC);
+	if (xmd.opt.listen && xmd_tls_init(&xmd.opt, &ca_pem, err, sizeof(err))) {
+		fprintf(stderr, "xmasqd: %s\n", err);
+		return XMD_EXIT_USAGE;
+	}
+	if (xmd.opt.audit_log && xmd_audit_open(xmd.opt.audit_log, err, sizeof(err))) {
+		fprintf(stderr, "xmasqd: %s\n", err);
+		return 1;
+	}
+	rc = start_router();
+	if (rc)
+		return rc;
+	if (xmd.opt.listen) {
+		https = xmd_https_start(ca_pem, err, sizeof(err));
+		if (!https) {
+			fprintf(stderr, "xmasqd: %s\n", err);
+			return 1;
+		}
+		printf("serving https://%s (origin %s)\n", xmd.opt.listen, xmd.origin);
+	}
+	if (xmd.opt.health) {
+		health = xmd_health_start(err, sizeof(err));
+		if (!health) {
+			fprintf(stderr, "xmasqd: %s\n", err);
+			return 1;
+		}
+		printf("serving http://%s/healthz\n", xmd.opt.health);
+	}
+	fflush(stdout);
+	rc = loop(https, health, sigfd);
+	if (https)
+		MHD_stop_daemon(https);
+	if (health)
+		MHD_stop_daemon(health);
+	free(ca_pem);
+	printf("stopped; the data plane keeps forwarding (xmasq detach to stop it)\n");
+	return rc;
+}

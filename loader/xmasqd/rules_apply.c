@@ -1,0 +1,91 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/* The one way rules go live in xmasqd (at start, on SIGHUP, by PUT
+ * /api/rules): libxmasq's parser and diff/apply, exactly as `xmasq apply`. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <jansson.h>
+#include "xmasqd.h"
+
+int xmd_parse(const char *text, size_t len, const char *filename, struct xm_ruleset *rs,
+	      struct xmd_apply *a)
+{
+	memset(a, 0, sizeof(*a));
+	a->rc = xm_rules_parse(text, len, filename, rs, a->err, sizeof(a->err));
+	return a->rc;
+}
+
+int xmd_apply_ruleset(const struct xm_ruleset *rs, const char *filename, int check_only,
+		      struct xmd_apply *a)
+{
+	struct xm_apply_opts o = { .check_only = check_only };
+	struct xm_handle h;
+
+	memset(a, 0, sizeof(*a));
+	a->rc = xm_open(&h, xmd.opt.pin_dir, a->err, sizeof(a->err));
+	if (a->rc)
+		return a->rc;
+	if (!check_only) {
+		o.diff_out = open_memstream(&a->diff, &a->diff_len);
+		if (!o.diff_out) {
+			snprintf(a->err, sizeof(a->err), "out of memory");
+			xm_close(&h);
+			return a->rc = -1;
+		}
+	}
+	a->rc = xm_apply_ex(&h, rs, filename, &o, &a->res, a->err, sizeof(a->err));
+	if (o.diff_out)
+		fclose(o.diff_out);
+	if (a->rc == 0 && !check_only)
+		xm_refresh_tx_paths(&h, NULL);
+	xm_close(&h);
+	return a->rc;
+}
+
+void xmd_apply_free(struct xmd_apply *a)
+{
+	free(a->diff);
+	a->diff = NULL;
+}
+
+void xmd_reapply_file(const char *why)
+{
+	struct xm_ruleset rs;
+	struct xmd_apply a;
+	char *text = NULL, version[XMD_SHA256_HEX] = "";
+	size_t len;
+	json_t *ev;
+
+	if (xmd_rules_read(xmd.opt.rules, &text, &len, a.err, sizeof(a.err))) {
+		a.rc = -1;
+	} else {
+		xmd_sha256_hex(text, len, version);
+		if (xmd_parse(text, len, xmd.opt.rules, &rs, &a) == 0) {
+			xmd_apply_ruleset(&rs, xmd.opt.rules, 0, &a);
+			xm_ruleset_free(&rs);
+		}
+	}
+	xmd.last_apply_ok = a.rc == 0;
+	if (a.rc) {
+		snprintf(xmd.last_apply_err, sizeof(xmd.last_apply_err), "%s", a.err);
+		fprintf(stderr, "xmasqd: %s: %s was not applied (the rules live before stay): %s\n",
+			why, xmd.opt.rules, a.err);
+	} else {
+		xmd.last_apply_err[0] = 0;
+		fprintf(stderr,
+			"xmasqd: %s: applied %s: +%u -%u ~%u =%u rules (%u port entries) in %.0f "
+			"us\n",
+			why, xmd.opt.rules, a.res.added, a.res.removed, a.res.changed, a.res.kept,
+			a.res.ports, a.res.usecs);
+	}
+	ev = json_pack("{s:s, s:s, s:s, s:s, s:s}", "who", why, "from", "local", "what",
+		       "apply the rules file", "after", version, "result",
+		       a.rc ? "failed" : "applied");
+	if (ev && a.rc)
+		json_object_set_new(ev, "error", json_string(a.err));
+	if (ev && a.diff)
+		json_object_set_new(ev, "diff", json_stringn(a.diff, a.diff_len));
+	xmd_audit_write(ev);
+	xmd_apply_free(&a);
+	free(text);
+}

@@ -1,0 +1,181 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/* Shared by xmasqd's files only (loader/xmasqd/). xmasqd is a front end on
+ * libxmasq like the CLI: it never touches the maps itself.
+ *
+ * One thread: the main loop (main.c) polls the HTTPS and health daemons
+ * (libmicrohttpd in external epoll mode), a signalfd and any extra sources
+ * (the NIC follower's netlink socket), so a request, a SIGHUP and a NIC
+ * event never run at the same time and nothing needs a lock. */
+#ifndef XMASQD_H
+#define XMASQD_H
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/socket.h>
+#include <gnutls/gnutls.h>
+#include <gnutls/abstract.h>
+#include "xmasq.h"
+
+#define XMD_EXIT_USAGE 2
+/* A request body: the rules text (at most XM_RULES_FILE_MAX) JSON-escaped. */
+#define XMD_BODY_MAX   (XM_RULES_FILE_MAX + (1u << 20))
+#define XMD_SHA256_HEX 65 /* 64 hex digits and the NUL */
+
+struct xmd_options {
+	const char *pin_dir;
+	const char *rules;
+	const char *listen;
+	const char *cert, *key;
+	const char *client_ca, *allow_keys;
+	const char *origin;
+	const char *audit_log;
+	const char *health;
+	const char *etcd; /* refused for now: the fleet agent comes later */
+	char **ifaces;
+	int n_ifaces;
+};
+
+/* What /healthz reports: the interfaces the daemon manages (those named
+ * on its command line and those attached when it started) and how the
+ * last apply went. */
+struct xmd_state {
+	struct xmd_options opt;
+	char origin[512];      /* --origin, or https://LISTEN */
+	char origin_host[512]; /* its HOST:PORT: the Host header wanted */
+	char listen_host[512]; /* LISTEN as a Host header may give it */
+	char **managed;	       /* interface names */
+	size_t n_managed;
+	int last_apply_ok;
+	char last_apply_err[1024];
+	FILE *audit; /* --audit-log, or NULL */
+};
+extern struct xmd_state xmd;
+
+/* ---- addr.c ---- */
+/* "ADDR:PORT" ("[V6]:PORT" for IPv6) into *ss; -1 with err filled. */
+int xmd_parse_hostport(const char *s, struct sockaddr_storage *ss, socklen_t *len, char *err,
+		       size_t errlen);
+/* "ADDR:PORT" of a socket address, IPv6 in brackets. */
+void xmd_format_sockaddr(const struct sockaddr *sa, char *buf, size_t len);
+
+/* ---- tls.c: the handshake refuses clients the operator does not trust ---- */
+/* Loads --cert/--key, --client-ca (its PEM stays in *ca_pem for
+ * MHD_OPTION_HTTPS_MEM_TRUST) and --allow-keys. -1 with err filled. */
+int xmd_tls_init(const struct xmd_options *o, char **ca_pem, char *err, size_t errlen);
+/* For MHD_OPTION_HTTPS_CERT_CALLBACK: gives the server certificate, and
+ * makes the session require a client one and verify it on receipt. */
+int xmd_tls_retrieve_cert(gnutls_session_t session, const gnutls_datum_t *req_ca_rdn, int nreqs,
+			  const gnutls_pk_algorithm_t *pk_algos, int pk_algos_length,
+			  gnutls_pcert_st **pcert, unsigned int *pcert_length,
+			  gnutls_privkey_t *pkey);
+/* The client's identity of a verified session: its certificate's subject
+ * and the SHA-256 of its SubjectPublicKeyInfo (what --allow-keys lists). */
+struct xmd_client {
+	char subject[512];
+	char key_sha256[XMD_SHA256_HEX];
+	char from[64]; /* ADDR:PORT */
+};
+void xmd_tls_client(gnutls_session_t session, struct xmd_client *c);
+void xmd_sha256_hex(const void *data, size_t len, char out[XMD_SHA256_HEX]);
+
+/* ---- store.c: the rules file, never lost ---- */
+/* Reads FILE whole (at most XM_RULES_FILE_MAX); free *text. -1 with err. */
+int xmd_rules_read(const char *path, char **text, size_t *len, char *err, size_t errlen);
+/* Writes text to FILE.tmp beside FILE and fsyncs it: nothing else changes.
+ * -1 with err naming the file and the reason (*errnum: errno). */
+int xmd_rules_stage(const char *path, const char *text, size_t len, int *errnum, char *err,
+		    size_t errlen);
+/* Keeps FILE as FILE.prev, renames FILE.tmp over FILE, fsyncs the dir. */
+int xmd_rules_commit(const char *path, char *err, size_t errlen);
+void xmd_rules_unstage(const char *path);
+
+/* ---- rules_apply.c: the one way rules go live (startup, SIGHUP, PUT) ---- */
+struct xmd_apply {
+	int rc;		/* 0, -1 runtime, -2 rules error */
+	char err[1024]; /* when rc != 0 */
+	struct xm_apply_result res;
+	char *diff; /* "+ rule\n- rule\n~ old => new\n" (malloc'd) */
+	size_t diff_len;
+};
+/* Parses text; errors name `filename` (FILE:LINE:COL). 0, or a->rc. */
+int xmd_parse(const char *text, size_t len, const char *filename, struct xm_ruleset *rs,
+	      struct xmd_apply *a);
+/* Validates rs against the router and, unless check_only, applies the
+ * difference (a->diff lists it). Nothing changes on error. 0, or a->rc. */
+int xmd_apply_ruleset(const struct xm_ruleset *rs, const char *filename, int check_only,
+		      struct xmd_apply *a);
+void xmd_apply_free(struct xmd_apply *a);
+/* Applies --rules FILE again (SIGHUP); logs to stderr; records the result. */
+void xmd_reapply_file(const char *why);
+
+/* ---- http.c: the HTTPS daemon: checks every request, then routes it ---- */
+struct MHD_Daemon;
+struct MHD_Connection;
+struct MHD_Daemon *xmd_https_start(const char *ca_pem, char *err, size_t errlen);
+
+/* One request while it is read and answered. */
+struct xmd_req {
+	struct MHD_Connection *conn;
+	const char *url, *method;
+	char *body; /* the upload, NUL-terminated */
+	size_t len, cap;
+	int too_big; /* more than XMD_BODY_MAX: 413 at the end */
+	int started; /* the first call (headers) is done */
+	struct xmd_client client;
+	void *audit;	     /* json_t: the audit event of a change, or NULL */
+	char extra_name[32]; /* one more response header (Retry-After, X-Flows) */
+	char extra_value[64];
+};
+/* Queue a response (body malloc'd, taken over; NULL for none) with the
+ * headers every response carries. Writes q->audit if set, with status. */
+int xmd_reply(struct xmd_req *q, unsigned status, const char *type, char *body, size_t len);
+int xmd_reply_json(struct xmd_req *q, unsigned status, void *json); /* json_t, consumed */
+int xmd_reply_error(struct xmd_req *q, unsigned status, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* ---- api.c: the endpoints ---- */
+int xmd_api_status(struct xmd_req *q);
+int xmd_api_stats(struct xmd_req *q);
+int xmd_api_conntrack(struct xmd_req *q);
+int xmd_api_metrics(struct xmd_req *q);
+int xmd_api_rules_get(struct xmd_req *q);
+int xmd_api_rules_put(struct xmd_req *q);
+int xmd_api_rules_check(struct xmd_req *q);
+
+/* ---- health.c: plain HTTP GET /healthz for load balancers ---- */
+struct MHD_Daemon *xmd_health_start(char *err, size_t errlen);
+/* 1 healthy, 0 not (reason in buf). */
+int xmd_health_check(char *reason, size_t len);
+
+/* ---- audit.c ---- */
+int xmd_audit_open(const char *path, char *err, size_t errlen);
+/* Appends one JSON line: who, from where, what, and the result. ev is a
+ * jansson object (consumed). */
+void xmd_audit_write(void *ev);
+
+/* ---- ratelimit.c: changes per client key ---- */
+/* 1 if the client with this key may make a change now; else 0 and
+ * *retry_s says when it may. */
+int xmd_rate_allow(const char *key_sha256, unsigned *retry_s);
+
+/* ---- www.c: the page, embedded at build time (build/www/www_data.c) ---- */
+struct xmd_asset {
+	const char *path; /* "/index.html" */
+	const unsigned char *data;
+	size_t len;
+};
+extern const struct xmd_asset xmd_assets[]; /* ends with path NULL */
+const struct xmd_asset *xmd_asset_find(const char *url);
+const char *xmd_content_type(const char *path);
+
+/* ---- main.c: the poll loop's extra sources ----
+ * The NIC follower (xm_follow_*, libxmasq) registers its netlink socket
+ * here: ready() runs on the main thread when fd is readable. */
+struct xmd_source {
+	int fd;
+	void (*ready)(void *arg);
+	void *arg;
+};
+int xmd_add_source(int fd, void (*ready)(void *arg), void *arg);
+
+#endif
