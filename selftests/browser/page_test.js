@@ -235,10 +235,20 @@ async function phaseRates(browser) {
 		if (!(parseFloat(pps) > 0)) return `total packets/s: ${pps}`;
 		return true;
 	});
-	// the screenshot for the README: some history in the charts, all rules listed
-	await search(page, '');
+	await step('"busiest first" puts the rule with traffic at the top of the table', async () => {
+		await search(page, '');
+		await page.check('#rules-busiest');
+		await page.waitForFunction((rule) => {
+			const rows = [...document.querySelectorAll('#rules-rows .vt-row:not(.hidden)')];
+			rows.sort((a, b) => parseFloat(a.style.top) - parseFloat(b.style.top));
+			return rows.length && rows[0].dataset.rule === rule;
+		}, args.rule);
+		return true;
+	});
+	// the screenshots for the README: some history in the charts
 	await page.waitForTimeout(+args['chart-ms'] || 0);
 	await page.screenshot({ path: path.join(args.shots, 'page.png'), fullPage: true });
+	await page.screenshot({ path: path.join(args.shots, 'page-top.png') });
 	await step('no script errors and no CSP violations on the page', async () => (log.length ? log.join('\n') : true));
 }
 

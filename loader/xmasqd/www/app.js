@@ -131,6 +131,7 @@ const state = {
 	rules: [], // stats.rules with .key, .lc, .ports added
 	filtered: null, // Int32Array of indexes into rules, or null = all
 	query: '',
+	busiest: false, // order the table by packets/s
 	rulesSig: '',
 	version: null,
 	loadedText: '',
@@ -167,7 +168,7 @@ function tokenMatches(r, tok) {
 function applyFilter() {
 	const toks = state.query.toLowerCase().split(/\s+/).filter(Boolean);
 	if (toks.length === 0) {
-		state.filtered = null;
+		state.filtered = state.busiest ? Int32Array.from(state.rules.keys()) : null;
 	} else {
 		const idx = [];
 		const rules = state.rules;
@@ -183,17 +184,31 @@ function applyFilter() {
 		}
 		state.filtered = Int32Array.from(idx);
 	}
+	if (state.busiest) sortBusiest();
 	const shown = state.filtered ? state.filtered.length : state.rules.length;
 	const count = $('rules-count');
 	count.dataset.total = state.rules.length;
 	count.dataset.shown = shown;
-	count.textContent = state.filtered
+	count.textContent = toks.length
 		? `${fmtNum(shown)} of ${fmtNum(state.rules.length)} rules match`
 		: `${fmtNum(state.rules.length)} rules`;
 	$('rules-spacer').style.height = shown * ROW_H + 'px';
 	// short lists take their own height; long ones scroll in 14 rows
 	$('rules-view').style.height = Math.max(2, Math.min(shown, 14)) * ROW_H + 2 + 'px';
 	renderRows(true);
+}
+
+// Busiest first: by packets/s, then by line; ties keep the file's order.
+function sortBusiest() {
+	const pps = (i) => {
+		const r = state.rates.get(state.rules[i].key);
+		return r && r.pps > 0 ? r.pps : 0;
+	};
+	const idx = Array.from(state.filtered);
+	const w = new Float64Array(state.rules.length);
+	for (const i of idx) w[i] = pps(i);
+	idx.sort((a, b) => w[b] - w[a] || a - b);
+	state.filtered = Int32Array.from(idx);
 }
 
 // ---- stats polling -----------------------------------------------------------
@@ -270,6 +285,7 @@ async function pollStats() {
 		state.stats = data;
 		takeRules(data);
 		computeRates(data, performance.now());
+		if (state.busiest) applyFilter();
 		renderStats();
 		setConn(true, 'live');
 	} catch (e) {
@@ -556,9 +572,9 @@ function showErrors(errors) {
 		const li = el('li');
 		li.dataset.line = e.line || '';
 		li.dataset.col = e.col || '';
-		const where = el('a', 'where', e.line ? `line ${e.line}` + (e.col ? `, column ${e.col}` : '') : 'file');
+		const where = el('a', 'where', (e.line ? `line ${e.line}` + (e.col ? `, column ${e.col}` : '') : 'the file') + ':');
 		where.href = '#rules-text';
-		li.append(where, el('span', 'msg', e.message));
+		li.append(where, document.createTextNode(' '), el('span', 'msg', e.message));
 		ul.append(li);
 		if (e.line && !state.errorLines.has(e.line)) state.errorLines.set(e.line, e.message);
 	}
@@ -573,8 +589,7 @@ async function loadRules() {
 		state.version = data.version;
 		state.loadedText = data.text;
 		setText(data.text);
-		$('rules-version').textContent = 'version ' + data.version;
-		$('rules-version').dataset.version = data.version;
+		showVersion(data.version);
 		return true;
 	} catch (e) {
 		showResult('bad', 'could not load the rules: ' + e.message);
@@ -582,10 +597,21 @@ async function loadRules() {
 	}
 }
 
-function describeApplied(a) {
-	if (a === undefined || a === null) return '';
-	if (typeof a !== 'object') return String(a);
-	return Object.entries(a).map(([k, v]) => `${k} ${typeof v === 'object' ? JSON.stringify(v) : v}`).join(', ');
+// What an apply or a check did, from the counts in its answer.
+function describeCounts(d) {
+	const parts = [];
+	for (const k of ['added', 'removed', 'changed', 'kept', 'forwards', 'masquerades', 'ports']) {
+		if (typeof d[k] === 'number') parts.push(`${fmtNum(d[k])} ${k}`);
+	}
+	if (typeof d.applied === 'string') parts.push(d.applied);
+	return parts.join(', ');
+}
+
+function showVersion(v) {
+	const e = $('rules-version');
+	e.dataset.version = v;
+	e.textContent = 'version ' + String(v).slice(0, 12);
+	e.title = 'version ' + v;
 }
 
 function showDiff(diff) {
@@ -616,7 +642,7 @@ async function checkRules() {
 	try {
 		const { status, data } = await api('POST', '/api/rules/check', { text: ta().value, version: state.version });
 		if (status === 200) {
-			const what = describeApplied(data.applied || data.summary || data.rules);
+			const what = describeCounts(data);
 			showResult('good', 'The rules are valid' + (what ? ': ' + what : '') + '. Nothing was changed.');
 			showDiff(data.diff);
 		} else if (status === 422) {
@@ -642,12 +668,11 @@ async function applyRules() {
 		if (status === 200) {
 			state.version = data.version;
 			state.loadedText = text;
-			$('rules-version').textContent = 'version ' + data.version;
-			$('rules-version').dataset.version = data.version;
+			showVersion(data.version);
 			onTextChanged();
 			const live = el('span', 'live-time', `${fmtNum(data.us)} µs`);
 			live.id = 'apply-us';
-			const what = describeApplied(data.applied);
+			const what = describeCounts(data);
 			showResult('good', [document.createTextNode('Applied: live in '), live,
 				document.createTextNode(` on the router (${rtt.toFixed(0)} ms round trip)` + (what ? '; ' + what : '') +
 					'.')]);
@@ -679,12 +704,15 @@ function showStale(data) {
 	const pre = el('pre', 'mono', mine);
 	keep.append(pre);
 	reload.addEventListener('click', async () => {
-		if (await loadRules()) showResult('info', 'Reloaded the current rules' +
-			(state.version !== undefined ? ` (version ${state.version})` : '') + '. Make your change again, then Apply.');
+		if (await loadRules()) {
+			showResult('info', `Reloaded the current rules (version ${String(state.version).slice(0, 12)}). ` +
+				'Make your change again, then Apply.');
+		}
 	});
 	showResult('stale', [el('strong', '', 'Someone else changed the rules'),
-		document.createTextNode(` since you loaded them (your version ${state.version}` +
-			(data && data.version !== undefined ? `, now ${data.version}` : '') + '). Nothing was applied. '),
+		document.createTextNode(` since you loaded them (your version ${String(state.version).slice(0, 12)}` +
+			(data && data.version !== undefined ? `, now ${String(data.version).slice(0, 12)}` : '') +
+			'). Nothing was applied. '),
 		reload, keep]);
 }
 
@@ -851,6 +879,10 @@ function init() {
 			$('rules-view').scrollTop = 0;
 			applyFilter();
 		}, 120);
+	});
+	$('rules-busiest').addEventListener('change', (ev) => {
+		state.busiest = ev.target.checked;
+		applyFilter();
 	});
 	$('rules-view').addEventListener('scroll', () => requestAnimationFrame(renderRows));
 	$('rules-rows').addEventListener('click', onRowAction);
