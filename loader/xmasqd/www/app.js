@@ -97,7 +97,8 @@ function drawChart(canvas, ring, opts) {
 	for (let i = 0; i < n; i++) max = Math.max(max, ring[(tick - n + i) % HISTORY]);
 	const top = opts.labels ? 14 : 2;
 	const scale = max > 0 ? (h - top - 2) / max : 0;
-	const dx = w / (HISTORY - 1);
+	// at least 30 samples wide, so a young chart is not a sliver at the right
+	const dx = w / (Math.max(n, 30) - 1);
 	g.beginPath();
 	for (let i = 0; i < n; i++) {
 		const x = w - (n - 1 - i) * dx;
@@ -373,7 +374,7 @@ function renderPorts() {
 		return;
 	}
 	const exhausted = (p.exhausted || []).length;
-	$('ports-summary').textContent = `${fmtNum(p.peers)} peers in use; ${fmtNum(p.over_warn)} above the warning ` +
+	$('ports-summary').textContent = `${fmtNum(p.peers)} ${p.peers === 1 ? 'peer' : 'peers'} in use; ${fmtNum(p.over_warn)} above the warning ` +
 		`share; ${fmtNum(exhausted)} exhausted` + (state.status && state.status.port_range
 		? `; ports ${state.status.port_range}` : '');
 	const rows = (p.exhausted || []).concat(p.busiest || []);
