@@ -27,7 +27,7 @@ CLI_OBJ  := $(patsubst loader/%.c,$(BUILD)/obj/%.o,$(CLI_SRC))
 XMASQD_SRC := $(wildcard loader/xmasqd/*.c)
 XMASQD_HDR := $(wildcard loader/xmasqd/*.h)
 XMASQD_OBJ := $(patsubst loader/%.c,$(BUILD)/obj/%.o,$(XMASQD_SRC)) $(BUILD)/obj/xmasqd/www_data.o
-XMASQD_LDLIBS := -lmicrohttpd -lgnutls -ljansson
+XMASQD_LDLIBS := -lmicrohttpd -lgnutls -ljansson -lm
 WWW_FILES := $(shell find loader/xmasqd/www -type f ! -name '.*' 2>/dev/null | LC_ALL=C sort)
 SKEL     := $(BUILD)/xmasq.skel.h
 

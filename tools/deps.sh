@@ -5,13 +5,14 @@ set -e
 PKGS="clang clang-format llvm make gcc libc6-dev libbpf-dev libxdp-dev libelf-dev zlib1g-dev bpftool \
       iproute2 iptables nftables ethtool socat tcpdump python3 util-linux procps iputils-ping \
       qemu-system-x86 busybox-static cpio kmod gnuplot-nox iperf3 prometheus mandoc systemd \
-      apache2-utils nginx-light"
+      apache2-utils nginx-light libmicrohttpd-dev libgnutls28-dev libjansson-dev curl openssl"
 
 missing() {
-	for c in clang clang-format llc bpftool ip tc iptables nft ethtool socat tcpdump python3 nsenter ping qemu-system-x86_64 busybox cpio depmod promtool mandoc systemd-analyze ab nginx; do
+	for c in clang clang-format llc bpftool ip tc iptables nft ethtool socat tcpdump python3 nsenter ping qemu-system-x86_64 busybox cpio depmod promtool mandoc systemd-analyze ab nginx curl openssl; do
 		command -v "$c" >/dev/null 2>&1 || return 0
 	done
-	for h in /usr/include/bpf/libbpf.h /usr/include/xdp/libxdp.h /usr/include/gelf.h /usr/include/zlib.h; do
+	for h in /usr/include/bpf/libbpf.h /usr/include/xdp/libxdp.h /usr/include/gelf.h /usr/include/zlib.h \
+		/usr/include/microhttpd.h /usr/include/gnutls/gnutls.h /usr/include/jansson.h; do
 		[ -e "$h" ] || return 0
 	done
 	return 1
