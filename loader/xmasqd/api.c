@@ -328,10 +328,10 @@ int xmd_api_rules_put(struct xmd_req *q)
 		q->client.subject, q->client.key_sha256, q->client.from, a.res.added, a.res.removed,
 		a.res.changed, a.res.kept, a.res.usecs);
 	j = json_pack("{s:b, s:f, s:s, s:o, s:I, s:I, s:I, s:I, s:I}", "applied", 1, "us",
-		      round(a.res.usecs * 10) / 10, "version", new_version, "diff", diff_lines(a.diff, a.diff_len),
-		      "added", (json_int_t)a.res.added, "removed", (json_int_t)a.res.removed,
-		      "changed", (json_int_t)a.res.changed, "kept", (json_int_t)a.res.kept, "ports",
-		      (json_int_t)a.res.ports);
+		      round(a.res.usecs * 10) / 10, "version", new_version, "diff",
+		      diff_lines(a.diff, a.diff_len), "added", (json_int_t)a.res.added, "removed",
+		      (json_int_t)a.res.removed, "changed", (json_int_t)a.res.changed, "kept",
+		      (json_int_t)a.res.kept, "ports", (json_int_t)a.res.ports);
 	if (ev) {
 		json_object_set_new(ev, "result", json_string("applied"));
 		json_object_set_new(ev, "diff", diff_lines(a.diff, a.diff_len));
