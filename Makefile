@@ -27,7 +27,7 @@ CLI_OBJ  := $(patsubst loader/%.c,$(BUILD)/obj/%.o,$(CLI_SRC))
 XMASQD_SRC := $(wildcard loader/xmasqd/*.c)
 XMASQD_HDR := $(wildcard loader/xmasqd/*.h)
 XMASQD_OBJ := $(patsubst loader/%.c,$(BUILD)/obj/%.o,$(XMASQD_SRC)) $(BUILD)/obj/xmasqd/www_data.o
-XMASQD_LDLIBS := -lmicrohttpd -lgnutls -ljansson
+XMASQD_LDLIBS := -lmicrohttpd -lgnutls -ljansson -lm
 WWW_FILES := $(shell find loader/xmasqd/www -type f ! -name '.*' 2>/dev/null | LC_ALL=C sort)
 SKEL     := $(BUILD)/xmasq.skel.h
 
@@ -186,11 +186,15 @@ ETCDIR   := /etc
 
 install: $(BUILD)/xmasq $(BUILD)/xmasqd
 	install -D -m 0755 $(BUILD)/xmasq $(DESTDIR)$(SBINDIR)/xmasq
+	install -D -m 0755 $(BUILD)/xmasqd $(DESTDIR)$(SBINDIR)/xmasqd
 	install -D -m 0644 doc/xmasq.8 $(DESTDIR)$(MAN8DIR)/xmasq.8
+	install -D -m 0644 doc/xmasqd.8 $(DESTDIR)$(MAN8DIR)/xmasqd.8
 	install -d $(DESTDIR)$(UNITDIR)
-	sed 's|/usr/local/sbin/xmasq|$(SBINDIR)/xmasq|g' etc/xmasq.service >$(DESTDIR)$(UNITDIR)/xmasq.service.tmp
-	chmod 0644 $(DESTDIR)$(UNITDIR)/xmasq.service.tmp
-	mv $(DESTDIR)$(UNITDIR)/xmasq.service.tmp $(DESTDIR)$(UNITDIR)/xmasq.service
+	for u in xmasq xmasqd; do \
+		sed 's|/usr/local/sbin/|$(SBINDIR)/|g' etc/$$u.service >$(DESTDIR)$(UNITDIR)/$$u.service.tmp && \
+		chmod 0644 $(DESTDIR)$(UNITDIR)/$$u.service.tmp && \
+		mv $(DESTDIR)$(UNITDIR)/$$u.service.tmp $(DESTDIR)$(UNITDIR)/$$u.service || exit 1; \
+	done
 	install -d -m 0755 $(DESTDIR)$(ETCDIR)/xmasq $(DESTDIR)$(ETCDIR)/default
 	@if [ -e $(DESTDIR)$(ETCDIR)/xmasq/rules.conf ]; then \
 		echo "kept $(DESTDIR)$(ETCDIR)/xmasq/rules.conf (exists; the example is etc/rules.conf.example)"; \
@@ -204,11 +208,18 @@ install: $(BUILD)/xmasq $(BUILD)/xmasqd
 		echo "install -m 0644 etc/default.example $(DESTDIR)$(ETCDIR)/default/xmasq"; \
 		install -m 0644 etc/default.example $(DESTDIR)$(ETCDIR)/default/xmasq; \
 	fi
+	@if [ -e $(DESTDIR)$(ETCDIR)/default/xmasqd ]; then \
+		echo "kept $(DESTDIR)$(ETCDIR)/default/xmasqd (exists; the example is etc/default-xmasqd.example)"; \
+	else \
+		echo "install -m 0644 etc/default-xmasqd.example $(DESTDIR)$(ETCDIR)/default/xmasqd"; \
+		install -m 0644 etc/default-xmasqd.example $(DESTDIR)$(ETCDIR)/default/xmasqd; \
+	fi
 
 # uninstall: what install put under PREFIX; the operator's /etc files stay.
 uninstall:
 	rm -f $(DESTDIR)$(SBINDIR)/xmasq $(DESTDIR)$(MAN8DIR)/xmasq.8 $(DESTDIR)$(UNITDIR)/xmasq.service
-	@echo "kept $(DESTDIR)$(ETCDIR)/xmasq/rules.conf and $(DESTDIR)$(ETCDIR)/default/xmasq (yours; remove them by hand if unwanted)"
+	rm -f $(DESTDIR)$(SBINDIR)/xmasqd $(DESTDIR)$(MAN8DIR)/xmasqd.8 $(DESTDIR)$(UNITDIR)/xmasqd.service
+	@echo "kept $(DESTDIR)$(ETCDIR)/xmasq/rules.conf, $(DESTDIR)$(ETCDIR)/default/xmasq and $(DESTDIR)$(ETCDIR)/default/xmasqd (yours; remove them by hand if unwanted)"
 
 clean:
 	rm -rf $(BUILD)

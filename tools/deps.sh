@@ -5,16 +5,18 @@ set -e
 PKGS="clang clang-format llvm make gcc libc6-dev libbpf-dev libxdp-dev libelf-dev zlib1g-dev bpftool \
       iproute2 iptables nftables ethtool socat tcpdump python3 util-linux procps iputils-ping \
       qemu-system-x86 busybox-static cpio kmod gnuplot-nox iperf3 prometheus mandoc systemd \
-      apache2-utils nginx-light chromium nodejs"
+      apache2-utils nginx-light libmicrohttpd-dev libgnutls28-dev libjansson-dev curl openssl \
+      chromium nodejs"
 # The page's browser test: Debian's chromium driven by playwright-core, which
 # npm installs into tools/browser/node_modules (pinned by its package-lock.json).
 BROWSER_DIR="$(cd "$(dirname "$0")" && pwd)/browser"
 
 missing() {
-	for c in clang clang-format llc bpftool ip tc iptables nft ethtool socat tcpdump python3 nsenter ping qemu-system-x86_64 busybox cpio depmod promtool mandoc systemd-analyze ab nginx chromium node npm openssl; do
+	for c in clang clang-format llc bpftool ip tc iptables nft ethtool socat tcpdump python3 nsenter ping qemu-system-x86_64 busybox cpio depmod promtool mandoc systemd-analyze ab nginx curl openssl chromium node npm; do
 		command -v "$c" >/dev/null 2>&1 || return 0
 	done
-	for h in /usr/include/bpf/libbpf.h /usr/include/xdp/libxdp.h /usr/include/gelf.h /usr/include/zlib.h; do
+	for h in /usr/include/bpf/libbpf.h /usr/include/xdp/libxdp.h /usr/include/gelf.h /usr/include/zlib.h \
+		/usr/include/microhttpd.h /usr/include/gnutls/gnutls.h /usr/include/jansson.h; do
 		[ -e "$h" ] || return 0
 	done
 	[ -e "$BROWSER_DIR/node_modules/playwright-core/package.json" ] || return 0
@@ -47,7 +49,6 @@ fi
 apt-get update -qq
 # npm comes with some builds of nodejs (NodeSource's); Debian's is a package of its own
 command -v npm >/dev/null 2>&1 || PKGS="$PKGS npm"
-command -v openssl >/dev/null 2>&1 || PKGS="$PKGS openssl"
 # shellcheck disable=SC2086
 apt-get install -y -qq --no-install-recommends $PKGS >/dev/null
 (cd "$BROWSER_DIR" && npm ci --no-audit --no-fund --loglevel=error) >/dev/null

@@ -4,6 +4,7 @@
  * --json`, `conntrack list --json` and `stats --prometheus` print); the
  * rules go through libxmasq's parser and diff/apply as `xmasq apply`. */
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -327,14 +328,14 @@ int xmd_api_rules_put(struct xmd_req *q)
 		q->client.subject, q->client.key_sha256, q->client.from, a.res.added, a.res.removed,
 		a.res.changed, a.res.kept, a.res.usecs);
 	j = json_pack("{s:b, s:f, s:s, s:o, s:I, s:I, s:I, s:I, s:I}", "applied", 1, "us",
-		      a.res.usecs, "version", new_version, "diff", diff_lines(a.diff, a.diff_len),
-		      "added", (json_int_t)a.res.added, "removed", (json_int_t)a.res.removed,
-		      "changed", (json_int_t)a.res.changed, "kept", (json_int_t)a.res.kept, "ports",
-		      (json_int_t)a.res.ports);
+		      round(a.res.usecs * 10) / 10, "version", new_version, "diff",
+		      diff_lines(a.diff, a.diff_len), "added", (json_int_t)a.res.added, "removed",
+		      (json_int_t)a.res.removed, "changed", (json_int_t)a.res.changed, "kept",
+		      (json_int_t)a.res.kept, "ports", (json_int_t)a.res.ports);
 	if (ev) {
 		json_object_set_new(ev, "result", json_string("applied"));
 		json_object_set_new(ev, "diff", diff_lines(a.diff, a.diff_len));
-		json_object_set_new(ev, "us", json_real(a.res.usecs));
+		json_object_set_new(ev, "us", json_real(round(a.res.usecs * 10) / 10));
 	}
 	xmd_apply_free(&a);
 	return xmd_reply_json(q, MHD_HTTP_OK, j);

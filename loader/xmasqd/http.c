@@ -128,13 +128,14 @@ static int check_headers(struct xmd_req *q, int *queued)
 	const char *origin = header(c, "Origin"), *cl = header(c, MHD_HTTP_HEADER_CONTENT_LENGTH);
 
 	*queued = 1;
-	if (!host || (strcasecmp(host, xmd.origin_host) && strcasecmp(host, xmd.listen_host)))
+	if (!host || (strcasecmp(host, xmd.origin_host) && strcasecmp(host, xmd.listen_host) &&
+		      (!xmd.origin_host_bare[0] || strcasecmp(host, xmd.origin_host_bare))))
 		return xmd_reply_error(q, 421,
 				       "Host '%s' is not this server's (expected %s, as in "
 				       "--origin)",
 				       host ? host : "", xmd.origin_host);
 	if (changes_state(q->method)) {
-		if (!origin || strcmp(origin, xmd.origin))
+		if (!origin || strcasecmp(origin, xmd.origin))
 			return xmd_reply_error(q, MHD_HTTP_FORBIDDEN,
 					       "a change needs Origin %s (got '%s'): cross-site "
 					       "requests are refused",

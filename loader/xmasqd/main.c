@@ -149,22 +149,30 @@ static void copy_str(char *dst, size_t size, const char *a, const char *b)
 	dst[la + lb] = 0;
 }
 
-/* --origin's HOST:PORT is what a browser's Host header says. */
+/* The Origin a browser sends for --origin, and the Host headers it may
+ * send: a browser leaves the default port 443 out of both. */
 static void origin_setup(void)
 {
 	const struct xmd_options *o = &xmd.opt;
+	char given[512], *colon, *bracket;
 
 	if (!o->listen)
 		return;
-	if (o->origin)
-		copy_str(xmd.origin, sizeof(xmd.origin), o->origin, "");
-	else
-		copy_str(xmd.origin, sizeof(xmd.origin), "https://", o->listen);
-	/* https://host is https://host:443 */
-	if (!strchr(xmd.origin + 8, ':') || xmd.origin[strlen(xmd.origin) - 1] == ']')
-		copy_str(xmd.origin_host, sizeof(xmd.origin_host), xmd.origin + 8, ":443");
-	else
-		copy_str(xmd.origin_host, sizeof(xmd.origin_host), xmd.origin + 8, "");
+	copy_str(given, sizeof(given), o->origin ? o->origin + 8 : o->listen, "");
+	colon = strrchr(given, ':');
+	bracket = strrchr(given, ']');
+	if (colon && bracket && colon < bracket)
+		colon = NULL; /* [2001:db8::1] without a port */
+	if (!colon || !strcmp(colon, ":443")) {
+		if (colon)
+			*colon = 0;
+		copy_str(xmd.origin, sizeof(xmd.origin), "https://", given);
+		copy_str(xmd.origin_host, sizeof(xmd.origin_host), given, ":443");
+		copy_str(xmd.origin_host_bare, sizeof(xmd.origin_host_bare), given, "");
+	} else {
+		copy_str(xmd.origin, sizeof(xmd.origin), "https://", given);
+		copy_str(xmd.origin_host, sizeof(xmd.origin_host), given, "");
+	}
 	copy_str(xmd.listen_host, sizeof(xmd.listen_host), o->listen, "");
 }
 
@@ -331,6 +339,10 @@ int main(int argc, char **argv)
 	rc = start_router();
 	if (rc)
 		return rc;
+	/* The NIC follower (libxmasq's xm_follow_*, being written apart) goes
+	 * here: open it on the pin dir for xmd.managed, then
+	 * xmd_add_source(its netlink fd, its event handler, it), so that the
+	 * loop runs it between requests. */
 	if (xmd.opt.listen) {
 		https = xmd_https_start(ca_pem, err, sizeof(err));
 		if (!https) {

@@ -40,10 +40,11 @@ struct xmd_options {
  * last apply went. */
 struct xmd_state {
 	struct xmd_options opt;
-	char origin[512];      /* --origin, or https://LISTEN */
-	char origin_host[512]; /* its HOST:PORT: the Host header wanted */
-	char listen_host[512]; /* LISTEN as a Host header may give it */
-	char **managed;	       /* interface names */
+	char origin[512];	    /* --origin (without :443), or https://LISTEN */
+	char origin_host[512];	    /* its HOST:PORT: the Host header wanted */
+	char origin_host_bare[512]; /* HOST alone when the port is 443, else "" */
+	char listen_host[512];	    /* LISTEN as a Host header may give it */
+	char **managed;		    /* interface names */
 	size_t n_managed;
 	int last_apply_ok;
 	char last_apply_err[1024];

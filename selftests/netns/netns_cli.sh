@@ -398,7 +398,7 @@ result $r "-v shows libbpf/libxdp messages attach hides without it ($nq without,
 # ---- 8. make install / uninstall ----------------------------------------------------
 D="$TMP/destdir"
 # -o: never rebuild here (the binary under test is the one installed)
-out=$(make -s -C "$ROOT" -o build/xmasq install DESTDIR="$D" 2>&1)
+out=$(make -s -C "$ROOT" -o build/xmasq -o build/xmasqd install DESTDIR="$D" 2>&1)
 rc=$?
 r=0 why=""
 for f in usr/local/sbin/xmasq usr/local/share/man/man8/xmasq.8 usr/local/lib/systemd/system/xmasq.service \
@@ -461,14 +461,14 @@ echo "# operator's edit" >>"$D/etc/xmasq/rules.conf"
 echo "XMASQ_IFACES=\"eth0\"" >>"$D/etc/default/xmasq"
 cp "$D/etc/xmasq/rules.conf" "$TMP/rules.before"
 cp "$D/etc/default/xmasq" "$TMP/default.before"
-out=$(make -s -C "$ROOT" -o build/xmasq install DESTDIR="$D" 2>&1)
+out=$(make -s -C "$ROOT" -o build/xmasq -o build/xmasqd install DESTDIR="$D" 2>&1)
 rc=$?
 cmp -s "$D/etc/xmasq/rules.conf" "$TMP/rules.before" && cmp -s "$D/etc/default/xmasq" "$TMP/default.before" || rc=1
 result $rc "a second make install keeps the operator's /etc/xmasq/rules.conf and /etc/default/xmasq" "$out"
 out=$(make -s -C "$ROOT" uninstall DESTDIR="$D" 2>&1)
 rc=$?
 left=$(cd "$D" && find . -type f | sort | tr '\n' ' ')
-[ "$left" = "./etc/default/xmasq ./etc/xmasq/rules.conf " ] || rc=1
+[ "$left" = "./etc/default/xmasq ./etc/default/xmasqd ./etc/xmasq/rules.conf " ] || rc=1
 result $rc "make uninstall removes what install added except the /etc files" "left: $left" "$out"
 
 # ---- done --------------------------------------------------------------------------
