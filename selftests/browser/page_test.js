@@ -174,6 +174,34 @@ async function phaseEdit(browser) {
 		return true;
 	});
 
+	await step('a row\'s Edit and Remove change those lines of the text; Apply makes it live', async () => {
+		const [editPort, newPort, rmPort] = args['edit-ports'].split(',');
+		await search(page, editPort);
+		await page.click('#rules-rows .vt-row:not(.hidden) button[data-act=edit]');
+		if ((await page.inputValue('#fwd-form input[name=ports]')) !== editPort) return 'Edit did not fill the form';
+		const title = await page.textContent('#fwd-title');
+		const line = +/line (\d+)/.exec(title)[1];
+		await page.fill('#fwd-form input[name=ports]', newPort);
+		await page.click('#fwd-submit');
+		let lines = (await page.inputValue('#rules-text')).split('\n');
+		if (!lines[line - 1].includes(` ${newPort} `)) return `line ${line} is "${lines[line - 1]}" after Replace`;
+		await search(page, rmPort);
+		await page.click('#rules-rows .vt-row:not(.hidden) button[data-act=remove]');
+		lines = (await page.inputValue('#rules-text')).split('\n');
+		if (lines.some((l) => l.includes(` ${rmPort} `))) return `the line of port ${rmPort} is still in the text`;
+		await page.click('#btn-apply');
+		await page.waitForSelector('#result.good #apply-us');
+		const diff = await page.textContent('#diff');
+		diag(`diff: ${diff.trim().replace(/\n/g, ' | ')}`);
+		if (!diff.includes(newPort) || !diff.includes(rmPort)) return `the diff lacks ${newPort} or ${rmPort}: ${diff}`;
+		await page.waitForFunction((n) => +document.getElementById('rules-count').dataset.total === n, want);
+		if ((await search(page, newPort)).shown !== 1 || (await search(page, rmPort)).shown !== 0) {
+			return 'the table does not show the edited rule, or still shows the removed one';
+		}
+		await search(page, '');
+		return true;
+	});
+
 	await step('a second editor with the old version is told someone else changed the rules, and can reload', async () => {
 		await other.fill('#rules-text', (await other.inputValue('#rules-text')) + 'forward eth1 udp 7 to 198.18.0.2:7\n');
 		await other.click('#btn-apply');

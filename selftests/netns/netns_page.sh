@@ -6,6 +6,7 @@
 #   - the rules table lists every rule (1,000 here) and its search filters them;
 #   - a forward added with the page's form goes live: a client namespace then
 #     reaches the backend namespace through it (refused before: the control);
+#   - a row's Edit and Remove change the text, and Apply makes that live;
 #   - a second editor with an old version is told, and nothing is overwritten;
 #   - a bad line shows the parser's message at its line and column;
 #   - the new rule's packets/s on the page is above 0 while traffic flows.
@@ -102,7 +103,7 @@ tap_result $? "xmasqd listens on $R_ADDR2:$PORT in the router's namespace" "$(ta
 tap_result $? "control: $R_ADDR0:$NEW_PORT does not reach the backend before the page adds it"
 
 page edit --rules $((GEN + 4)) --forward "eth0 tcp $NEW_PORT $B_ADDR:80" \
-	--search-port 20500 --search-iface eth0 --search-iface-n 2 --search-addr "$B_ADDR:5000" --search-addr-n 2 \
+	--search-port 20500 --edit-ports 20600,30600,20601 --search-iface eth0 --search-iface-n 2 --search-addr "$B_ADDR:5000" --search-addr-n 2 \
 	--bad-line "forward eth0 tcp 99999 to $B_ADDR:80" --bad-message "port 99999 out of range" --bad-col 18
 
 wait_for 5 new_forward_works
