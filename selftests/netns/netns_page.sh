@@ -64,11 +64,12 @@ page() {
 		*) diag "$kind $rest" ;;
 		esac
 	done < <(
-		timeout --kill-after=5 150 nsenter --net="/run/netns/$NS_R" \
+		(timeout --kill-after=5 150 nsenter --net="/run/netns/$NS_R" \
 			env NODE_EXTRA_CA_CERTS="$CERTS/ca.pem" CHROMIUM="$CHROMIUM" HOME="$XM_TMP" \
 			node "$XM_ROOT/selftests/browser/page_test.js" "$phase" --url "$URL" \
 			--cert "$CERTS/client.pem" --key "$CERTS/client.key" --shots "$SHOTS" "$@" 2>&1
 		echo "EXIT $?"
+	) | tee "$SHOTS/page_test-$phase.log"
 	)
 }
 

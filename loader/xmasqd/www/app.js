@@ -190,6 +190,7 @@ function applyFilter() {
 	const count = $('rules-count');
 	count.dataset.total = state.rules.length;
 	count.dataset.shown = shown;
+	count.dataset.query = state.query;
 	count.textContent = toks.length
 		? `${fmtNum(shown)} of ${fmtNum(state.rules.length)} rules match`
 		: `${fmtNum(state.rules.length)} rules`;
