@@ -40,7 +40,7 @@ void xmd_audit_write(void *event)
 	snprintf(when, sizeof(when), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900,
 		 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000);
 	json_object_set_new(ev, "time", json_string(when));
-	line = json_dumps(ev, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	line = json_dumps(ev, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(12));
 	json_decref(ev);
 	if (!line)
 		return;

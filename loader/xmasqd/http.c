@@ -69,7 +69,7 @@ int xmd_reply(struct xmd_req *q, unsigned status, const char *type, char *body, 
 
 int xmd_reply_json(struct xmd_req *q, unsigned status, void *json)
 {
-	char *s = json_dumps(json, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	char *s = json_dumps(json, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(12));
 	size_t len;
 
 	json_decref(json);

@@ -57,6 +57,26 @@ static const struct option_spec options[] = {
 	{ 0 },
 };
 
+/* Writes text from column `indent`, wrapped at 80 columns. */
+static void wrap(FILE *o, const char *text, int indent)
+{
+	int col = indent;
+
+	while (*text) {
+		int word = (int)strcspn(text, " ");
+
+		if (col > indent && col + 1 + word > 80) {
+			fprintf(o, "\n%*s", indent, "");
+			col = indent;
+		}
+		fprintf(o, " %.*s", word, text);
+		col += 1 + word;
+		text += word;
+		text += strspn(text, " ");
+	}
+	fputc('\n', o);
+}
+
 static void usage(FILE *o)
 {
 	fputs("usage: xmasqd [--pin-dir DIR] --rules FILE\n"
@@ -73,9 +93,11 @@ static void usage(FILE *o)
 		char item[48];
 
 		snprintf(item, sizeof(item), "--%s %s", s->name, s->arg);
-		fprintf(o, "  %-22s %s\n", item, s->help);
+		fprintf(o, "  %-20s", item);
+		wrap(o, s->help, 22);
 	}
-	fprintf(o, "  %-22s %s\n", "--help", "print this help and exit");
+	fprintf(o, "  %-20s", "--help");
+	wrap(o, "print this help and exit", 22);
 }
 
 static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -130,6 +152,15 @@ static int parse_args(int argc, char **argv, struct xmd_options *o, int *done)
 	if (!o->listen && (o->cert || o->key || o->client_ca || o->allow_keys || o->origin))
 		return usage_error("--cert, --key, --client-ca, --allow-keys and --origin go with "
 				   "--listen");
+	for (int i = 0; i < 2; i++) {
+		const char *hp = i ? o->health : o->listen;
+		struct sockaddr_storage ss;
+		socklen_t len;
+		char err[300];
+
+		if (hp && xmd_parse_hostport(hp, &ss, &len, err, sizeof(err)))
+			return usage_error("--%s %s", i ? "health" : "listen", err);
+	}
 	if (o->origin &&
 	    (strncmp(o->origin, "https://", 8) || !o->origin[8] || strchr(o->origin + 8, '/')))
 		return usage_error("--origin '%s' is not https://HOST:PORT", o->origin);
@@ -177,6 +208,36 @@ static void origin_setup(void)
 }
 
 /* ---- start: attach and apply, as `xmasq attach --rules FILE IFACE...` ---- */
+
+/* Every interface a rule names is named here or attached already (s, the
+ * router before this start, may be NULL): else attaching would leave the
+ * rules unapplicable. 0, or -2 with err. */
+static int all_managed(const struct xm_ruleset *rs, const struct xm_snapshot *s, char *err,
+		       size_t errlen)
+{
+	const struct xmd_options *o = &xmd.opt;
+
+	for (size_t i = 0; i < rs->n_rules + rs->n_masqs; i++) {
+		int rule = i < rs->n_rules, found = 0;
+		const char *name = rule ? rs->rules[i].ifname :
+					  rs->masqs[i - rs->n_rules].out_ifname;
+		unsigned line = rule ? rs->rules[i].line : rs->masqs[i - rs->n_rules].line;
+		unsigned col = rule ? rs->rules[i].iface_col : rs->masqs[i - rs->n_rules].iface_col;
+
+		for (int k = 0; k < o->n_ifaces && !found; k++)
+			found = !strcmp(name, o->ifaces[k]);
+		for (size_t k = 0; s && k < s->n_ifaces && !found; k++)
+			found = !strcmp(name, s->ifaces[k].name);
+		if (!found) {
+			snprintf(err, errlen,
+				 "%s:%u:%u: interface '%s' is neither attached nor named on the "
+				 "command line (add it: xmasqd ... %s)",
+				 o->rules, line, col, name, name);
+			return -2;
+		}
+	}
+	return 0;
+}
 static int start_router(void)
 {
 	const struct xmd_options *o = &xmd.opt;
@@ -194,15 +255,29 @@ static int start_router(void)
 		return XMD_EXIT_USAGE;
 	}
 	if (o->n_ifaces) {
-		/* The grammar and the interfaces' existence, before attaching. */
+		/* The grammar, the interfaces' existence, and that each will
+		 * be managed, before attaching anything. */
 		rc = xm_apply(NULL, &rs, o->rules, 1, &res, err, sizeof(err));
+		if (rc == 0) {
+			struct xm_snapshot *sp = NULL;
+
+			if (xm_open(&h, o->pin_dir, err, sizeof(err)) == 0) {
+				if (xm_snapshot_read(&h, &s, err, sizeof(err)) == 0)
+					sp = &s;
+				xm_close(&h);
+			}
+			rc = all_managed(&rs, sp, err, sizeof(err));
+			if (sp)
+				xm_snapshot_free(sp);
+		}
 		if (rc == 0) {
 			ao.ct_max = rs.settings.ct_max;
 			rc = xm_attach_ex(o->pin_dir, o->ifaces, o->n_ifaces, &ao, stdout, err,
 					  sizeof(err));
 		}
 		if (rc) {
-			fprintf(stderr, "xmasqd: %s\n", err);
+			fprintf(stderr, "xmasqd: %s%s\n", err,
+				rc == -2 ? "; nothing was attached" : "");
 			xm_ruleset_free(&rs);
 			return rc == -2 ? XMD_EXIT_USAGE : 1;
 		}

@@ -293,8 +293,15 @@ void xmd_tls_client(gnutls_session_t session, struct xmd_client *c)
 	c->key_sha256[0] = 0;
 	if (peer_crt(session, &crt))
 		return;
-	if (gnutls_x509_crt_get_dn3(crt, &dn, 0) >= 0)
-		snprintf(c->subject, sizeof(c->subject), "%.*s", (int)dn.size, (char *)dn.data);
+	if (gnutls_x509_crt_get_dn3(crt, &dn, 0) >= 0) {
+		size_t n = dn.size < sizeof(c->subject) - 1 ? dn.size : sizeof(c->subject) - 1;
+
+		/* Printable ASCII only: it goes into logs and JSON as is. */
+		for (size_t i = 0; i < n; i++)
+			c->subject[i] = dn.data[i] >= 0x20 && dn.data[i] < 0x7f ? (char)dn.data[i] :
+										  '?';
+		c->subject[n] = 0;
+	}
 	gnutls_free(dn.data);
 	key_sha256(crt, c->key_sha256);
 	gnutls_x509_crt_deinit(crt);

@@ -924,6 +924,32 @@ static void test_small_err_buffer(void)
 	       "no error buffer: still fails cleanly");
 }
 
+/* xm_rules_error_place: the parser's own error, and what it must leave
+ * alone (another file's name, a prefix of the name, no place). */
+static void test_error_place(void)
+{
+	const char *text = "forward eth0 tcp 80 to 198.18.0.2:80\nforward eth0 tcp 81 to "
+			   "1.2.3:80\n";
+	unsigned line, col;
+	const char *msg;
+	char err[512];
+
+	TAP_EQ(xm_rules_parse(text, strlen(text), FN, NULL, err, sizeof(err)), -2,
+	       "error place: the parser refuses line 2");
+	TAP_EQ(xm_rules_error_place(err, FN, &line, &col, &msg), 1, "error place: found in '%s'",
+	       err);
+	TAP_EQ(line, 2, "error place: line");
+	TAP_EQ(col, 24, "error place: column");
+	tap_ok(strcmp(msg, err + strlen(FN ":2:24: ")) == 0, "error place: the message after it");
+	TAP_EQ(xm_rules_error_place(err, "rules", &line, &col, &msg), 0,
+	       "error place: another file name: none");
+	TAP_EQ(xm_rules_error_place(err, "rules.con", &line, &col, &msg), 0,
+	       "error place: a prefix of the name: none");
+	tap_ok(msg == err && line == 0 && col == 0, "error place: none leaves the whole message");
+	TAP_EQ(xm_rules_error_place(FN ": No such file or directory", FN, &line, &col, &msg), 0,
+	       "error place: an I/O error has none");
+}
+
 int main(void)
 {
 	test_single_rule();
@@ -954,5 +980,6 @@ int main(void)
 	test_limits();
 	test_files();
 	test_small_err_buffer();
+	test_error_place();
 	return tap_done();
 }

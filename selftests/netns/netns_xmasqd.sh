@@ -428,6 +428,12 @@ check_forwarding_works 0 "xmasqd gone: the data plane keeps forwarding"
 out=$(cd "$XM_TMP" && timeout 10 "$XMASQD" --rules x --listen 127.0.0.1:1 --cert c --key k 2>&1)
 [ $? -eq 2 ] && grep -q -- "--client-ca FILE or --allow-keys FILE" <<<"$out"
 tap_result $? "--listen without --client-ca or --allow-keys: exit 2 and why" "$out"
+XM_PINS+=("$NS_R $XM_PIN-2")
+out=$(timeout 30 nsenter --net="/run/netns/$NS_R" "$XMASQD" --pin-dir "$XM_PIN-2" --rules "$RULES" eth0 2>&1)
+rc=$?
+[ $rc -eq 2 ] && grep -q "rules.conf:2:9: interface 'eth1' is neither attached nor named.*nothing was attached" <<<"$out" &&
+	[ ! -e "$XM_PIN-2" ]
+tap_result $? "IFACEs that leave a rule's interface unmanaged: exit 2 at its line, nothing attached" "exit $rc: $out"
 out=$(timeout 10 "$XMASQD" --rules x --etcd http://192.0.2.9:2379 2>&1)
 [ $? -eq 2 ] && grep -q "not yet supported" <<<"$out"
 tap_result $? "--etcd: not yet supported, exit 2" "$out"
