@@ -92,6 +92,21 @@ async function openPage(browser, log) {
 	return page;
 }
 
+// the editor's window: its first line's number and its lines
+async function editorWindow(page) {
+	const first = +(await page.$eval('#rules-text', (t) => t.dataset.first));
+	return { first, lines: (await page.inputValue('#rules-text')).split('\n') };
+}
+
+// addForward(page, [IFACE, PROTO, PORT, TO]): fills the form and adds the line
+async function addForward(page, f) {
+	await page.fill('#fwd-form input[name=iface]', f[0]);
+	await page.selectOption('#fwd-form select[name=proto]', f[1]);
+	await page.fill('#fwd-form input[name=ports]', f[2]);
+	await page.fill('#fwd-form input[name=to]', f[3]);
+	await page.click('#fwd-submit');
+}
+
 async function rulesCount(page) {
 	return page.$eval('#rules-count', (e) => ({ total: +e.dataset.total, shown: +e.dataset.shown }));
 }
@@ -141,7 +156,9 @@ async function phaseEdit(browser) {
 	await step('search by port, address and interface filters the table', async () => {
 		let c = await search(page, args['search-port']);
 		const line = await page.locator('#rules-rows .vt-row:not(.hidden) .c-rule').first().textContent();
-		if (c.shown !== 1 || !line.includes(args['search-port'])) return `port ${args['search-port']}: ${c.shown} shown, first "${line}"`;
+		if (c.shown !== +args['search-port-n'] || !line.includes(args['search-port'])) {
+			return `port ${args['search-port']}: ${c.shown} shown, want ${args['search-port-n']}; first "${line}"`;
+		}
 		c = await search(page, args['search-iface']);
 		if (c.shown !== +args['search-iface-n']) return `"${args['search-iface']}": ${c.shown} shown, want ${args['search-iface-n']}`;
 		c = await search(page, args['search-addr']);
@@ -152,13 +169,8 @@ async function phaseEdit(browser) {
 	});
 
 	await step(`a forward added with the form and applied: "${ruleText}"`, async () => {
-		await page.fill('#fwd-form input[name=iface]', fwd[0]);
-		await page.selectOption('#fwd-form select[name=proto]', fwd[1]);
-		await page.fill('#fwd-form input[name=ports]', fwd[2]);
-		await page.fill('#fwd-form input[name=to]', fwd[3]);
-		await page.click('#fwd-submit');
-		const text = await page.inputValue('#rules-text');
-		if (!text.split('\n').includes(ruleText)) return 'the form did not add the line to the text';
+		await addForward(page, fwd);
+		if (!(await editorWindow(page)).lines.includes(ruleText)) return 'the form did not add the line to the text';
 		const v0 = await page.$eval('#rules-version', (e) => e.dataset.version);
 		await page.click('#btn-apply');
 		await page.waitForSelector('#result.good #apply-us');
@@ -184,19 +196,20 @@ async function phaseEdit(browser) {
 		const line = +/line (\d+)/.exec(title)[1];
 		await page.fill('#fwd-form input[name=ports]', newPort);
 		await page.click('#fwd-submit');
-		let lines = (await page.inputValue('#rules-text')).split('\n');
-		if (!lines[line - 1].includes(` ${newPort} `)) return `line ${line} is "${lines[line - 1]}" after Replace`;
+		let w = await editorWindow(page);
+		const got = w.lines[line - w.first] || '';
+		if (!got.includes(` ${newPort} `)) return `line ${line} is "${got}" after Replace`;
 		await search(page, rmPort);
 		await page.click('#rules-rows .vt-row:not(.hidden) button[data-act=remove]');
-		lines = (await page.inputValue('#rules-text')).split('\n');
-		if (lines.some((l) => l.includes(` ${rmPort} `))) return `the line of port ${rmPort} is still in the text`;
+		w = await editorWindow(page);
+		if (w.lines.some((l) => l.includes(`tcp ${rmPort} `))) return `the line of tcp port ${rmPort} is still in the text`;
 		await page.click('#btn-apply');
 		await page.waitForSelector('#result.good #apply-us');
 		const diff = await page.$$eval('#diff > div', (ds) => ds.map((d) => d.textContent).join(' | '));
 		diag(`diff: ${diff}`);
 		if (!diff.includes(newPort) || !diff.includes(rmPort)) return `the diff lacks ${newPort} or ${rmPort}: ${diff}`;
 		await page.waitForFunction((n) => +document.getElementById('rules-count').dataset.total === n, want);
-		if ((await search(page, newPort)).shown !== 1 || (await search(page, rmPort)).shown !== 0) {
+		if ((await search(page, newPort)).shown !== 1 || (await search(page, rmPort)).shown !== +args['rm-left']) {
 			return 'the table does not show the edited rule, or still shows the removed one';
 		}
 		await search(page, '');
@@ -204,24 +217,29 @@ async function phaseEdit(browser) {
 	});
 
 	await step('a second editor with the old version is told someone else changed the rules, and can reload', async () => {
-		await other.fill('#rules-text', (await other.inputValue('#rules-text')) + 'forward eth1 udp 7 to 198.18.0.2:7\n');
+		await addForward(other, ['eth1', 'udp', '7', '198.18.0.2:7']);
 		await other.click('#btn-apply');
 		await other.waitForSelector('#result.stale');
 		const msg = await other.textContent('#result');
 		if (!/someone else changed the rules/i.test(msg)) return `shown: ${msg}`;
 		await other.click('#btn-stale-reload');
 		await other.waitForSelector('#result.info');
-		const text = await other.inputValue('#rules-text');
-		if (!text.split('\n').includes(ruleText)) return 'the reloaded text lacks the rule the first editor added';
+		await other.fill('#goto-line', '999999');
+		await other.click('#goto-btn');
+		if (!(await editorWindow(other)).lines.includes(ruleText)) {
+			return 'the reloaded text lacks the rule the first editor added';
+		}
 		return true;
 	});
 
 	await step('a bad line shows the parser\'s message at its line and column; nothing applied', async () => {
-		const before = await page.inputValue('#rules-text');
-		const lines = before.replace(/\n$/, '').split('\n');
-		lines.push(args['bad-line']);
-		const badLine = lines.length;
-		await page.fill('#rules-text', lines.join('\n') + '\n');
+		// typed at the end of the file: go to its last line, then type
+		await page.fill('#goto-line', '999999');
+		await page.click('#goto-btn');
+		const badLine = +(await page.$eval('#editor-pos', (e) => e.dataset.total));
+		await page.focus('#rules-text');
+		await page.keyboard.press('Control+End');
+		await page.keyboard.type(args['bad-line']);
 		const v0 = await page.$eval('#rules-version', (e) => e.dataset.version);
 		await page.click('#btn-apply');
 		const li = page.locator(`#errors li[data-line="${badLine}"]`);

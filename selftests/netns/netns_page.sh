@@ -3,7 +3,8 @@
 # by playwright-core, selftests/browser/page_test.js), against the daemon in a
 # router namespace, with certificates made here by the openssl CLI:
 #   - a browser without a client certificate is refused;
-#   - the rules table lists every rule (1,000 here) and its search filters them;
+#   - the rules table lists every rule (1,000; PAGE_RULES=100000 for a big
+#     table) and its search filters them;
 #   - a forward added with the page's form goes live: a client namespace then
 #     reaches the backend namespace through it (refused before: the control);
 #   - a row's Edit and Remove change the text, and Apply makes that live;
@@ -25,7 +26,10 @@ need_xmasq
 CHROMIUM=/usr/lib/chromium/chromium
 [ -x "$CHROMIUM" ] || CHROMIUM=$(command -v chromium) || skip_all "chromium is not installed (tools/deps.sh)"
 
-GEN=996                       # generated rules, beside the four of lib.sh
+# PAGE_RULES rules in all (the four of lib.sh and generated ones; up to
+# 120,000): PAGE_RULES=100000 shows the page at scale, 1,000 keeps it quick
+PAGE_RULES=${PAGE_RULES:-1000}
+GEN=$((PAGE_RULES - 4))
 NEW_PORT=9090                 # the forward the browser adds
 NEW_RULE="forward eth0 tcp $NEW_PORT to $B_ADDR:80"
 PORT=8443
@@ -84,12 +88,23 @@ mkdir -p "$SHOTS"
 tap_check "test certificates made with openssl (CA, server, clientAuth client)" make_certs
 
 topo_up gro page && backend_up || { tap_not_ok "topology and backend up"; tap_done; exit 1; }
-for ((i = 0; i < GEN; i++)); do
-	XM_RULES+=$'\n'"forward eth1 tcp $((20000 + i)) to $B_ADDR:80"
-done
+# generated: eth1 tcp 20000-59999, then eth1 udp, then eth2 tcp, same ports
+gen_rules() {
+	awk -v n="$GEN" -v b="$B_ADDR" 'BEGIN {
+		split("eth1 tcp,eth1 udp,eth2 tcp", g, ",")
+		for (i = 0; i < n; i++) printf "forward %s %d to %s:80\n", g[int(i / 40000) + 1], 20000 + i % 40000, b
+	}'
+}
+# port_rules PORT: how many generated rules have PORT
+port_rules() {
+	local g n=0
+	for g in 0 1 2; do [ $((g * 40000 + $1 - 20000)) -lt "$GEN" ] && n=$((n + 1)); done
+	echo $n
+}
+XM_RULES+=$'\n'"$(gen_rules)"
 ensure_bpffs
 router_xmasq_vars # in this shell: tap_check runs router_xmasq_up in a subshell
-tap_check "xmasq attached to the router's NICs with $((GEN + 4)) rules" router_xmasq_up xdp
+tap_check "xmasq attached to the router's NICs with $PAGE_RULES rules" router_xmasq_up xdp
 
 nsx "$NS_R" "$XMASQD" --pin-dir "$XM_PIN" --rules "$XM_RULES_FILE" --listen "$R_ADDR2:$PORT" \
 	--cert "$CERTS/server.pem" --key "$CERTS/server.key" --client-ca "$CERTS/ca.pem" \
@@ -103,8 +118,9 @@ tap_result $? "xmasqd listens on $R_ADDR2:$PORT in the router's namespace" "$(ta
 ! new_forward_works
 tap_result $? "control: $R_ADDR0:$NEW_PORT does not reach the backend before the page adds it"
 
-page edit --rules $((GEN + 4)) --forward "eth0 tcp $NEW_PORT $B_ADDR:80" \
-	--search-port 20500 --edit-ports 20600,30600,20601 --search-iface eth0 --search-iface-n 2 --search-addr "$B_ADDR:5000" --search-addr-n 2 \
+page edit --rules "$PAGE_RULES" --forward "eth0 tcp $NEW_PORT $B_ADDR:80" \
+	--search-port 20500 --search-port-n "$(port_rules 20500)" \
+	--edit-ports 20600,65100,20601 --rm-left "$(($(port_rules 20601) - 1))" --search-iface eth0 --search-iface-n 2 --search-addr "$B_ADDR:5000" --search-addr-n 2 \
 	--bad-line "forward eth0 tcp 99999 to $B_ADDR:80" --bad-message "port 99999 out of range" --bad-col 18
 
 wait_for 5 new_forward_works

@@ -135,6 +135,7 @@ const state = {
 	busiest: false, // order the table by packets/s
 	rulesSig: '',
 	version: null,
+	text: '', // the rules file being edited (the textarea shows a window of it)
 	loadedText: '',
 	errorLines: new Map(), // line -> message
 	editing: null, // {kind: 'forward'|'masquerade', line}
@@ -481,19 +482,80 @@ function lineCount(text) {
 	return n;
 }
 
-let gutterLines = 1;
+// A textarea lays out all its text again on every change: about 4 s for
+// 100,000 lines here. So the editor holds the whole file in state.text and
+// shows a window of it: all of a file up to WHOLE_LINES lines, else
+// WINDOW_LINES lines around where you are (go to a line, an error, a row's
+// Edit). Typing in the window edits the file in place.
+const WHOLE_LINES = 5000;
+const WINDOW_LINES = 2000;
+const win = { first: 1, prefix: '', suffix: '', lines: 1 };
+let totalLines = 1;
 let gutterQueued = false;
+
+// offsetOfLine(text, n): where line n (1-based) starts, or -1 past the end
+function offsetOfLine(text, n) {
+	let at = 0;
+	for (let k = 1; k < n; k++) {
+		const i = text.indexOf('\n', at);
+		if (i === -1) return -1;
+		at = i + 1;
+	}
+	return at;
+}
+
+function lineRange(text, line) {
+	const start = offsetOfLine(text, line);
+	if (start < 0) return null;
+	let end = text.indexOf('\n', start);
+	if (end === -1) end = text.length;
+	return [start, end];
+}
+
+// openWindow(line): the textarea shows the lines around LINE
+function openWindow(line) {
+	const text = state.text;
+	totalLines = lineCount(text);
+	let first = 1;
+	let last = totalLines;
+	if (totalLines > WHOLE_LINES) {
+		first = Math.max(1, Math.min(line - WINDOW_LINES / 2, totalLines - WINDOW_LINES + 1));
+		last = Math.min(totalLines, first + WINDOW_LINES - 1);
+	}
+	const a = offsetOfLine(text, first);
+	const b = last < totalLines ? offsetOfLine(text, last + 1) : text.length;
+	win.first = first;
+	win.prefix = text.slice(0, a);
+	win.suffix = text.slice(b);
+	const t = ta();
+	t.value = text.slice(a, b);
+	t.dataset.first = first;
+	win.lines = lineCount(t.value);
+	showPosition();
+	queueGutter();
+}
+
+function showPosition() {
+	const pos = $('editor-pos');
+	pos.dataset.total = totalLines;
+	pos.dataset.first = win.first;
+	const whole = win.prefix === '' && win.suffix === '';
+	pos.textContent = whole ? `${fmtNum(totalLines)} lines`
+		: `lines ${fmtNum(win.first)}–${fmtNum(win.first + win.lines - 1)} of ${fmtNum(totalLines)} ` +
+			'(a window of the file: go to a line to move it)';
+}
 
 // The gutter shows only the line numbers in view, moved with the textarea.
 function renderGutter() {
 	gutterQueued = false;
 	const t = ta();
 	const inner = $('gutter-inner');
-	const first = Math.floor(t.scrollTop / LINE_H);
+	const top = Math.floor(t.scrollTop / LINE_H);
 	const visible = Math.ceil(t.clientHeight / LINE_H) + 1;
-	const last = Math.min(gutterLines, first + visible);
+	const last = Math.min(win.lines, top + visible);
 	inner.replaceChildren();
-	for (let n = first + 1; n <= last; n++) {
+	for (let k = top + 1; k <= last; k++) {
+		const n = win.first + k - 1;
 		const d = el('div', 'gl', String(n));
 		d.dataset.line = n;
 		const msg = state.errorLines.get(n);
@@ -503,7 +565,7 @@ function renderGutter() {
 		}
 		inner.append(d);
 	}
-	inner.style.transform = `translateY(${first * LINE_H - t.scrollTop}px)`;
+	inner.style.transform = `translateY(${top * LINE_H - t.scrollTop}px)`;
 }
 
 function queueGutter() {
@@ -513,39 +575,40 @@ function queueGutter() {
 	}
 }
 
-function onTextChanged() {
-	gutterLines = lineCount(ta().value);
-	const dirty = ta().value !== state.loadedText;
+function showDirty() {
+	const dirty = state.text !== state.loadedText;
 	$('dirty').textContent = dirty ? 'edited, not applied' : '';
 	$('dirty').classList.toggle('warn', dirty);
+}
+
+// typed in the window: the file is the text around it plus the window
+function onTextInput() {
+	const v = ta().value;
+	state.text = win.prefix + v + win.suffix;
+	const lines = lineCount(v);
+	totalLines += lines - win.lines;
+	win.lines = lines;
+	showPosition();
+	showDirty();
 	queueGutter();
 }
 
-function setText(text) {
-	ta().value = text;
-	onTextChanged();
-}
-
-function lineRange(text, line) {
-	let start = 0;
-	for (let n = 1; n < line; n++) {
-		const i = text.indexOf('\n', start);
-		if (i === -1) return null;
-		start = i + 1;
-	}
-	let end = text.indexOf('\n', start);
-	if (end === -1) end = text.length;
-	return [start, end];
+// setText(TEXT[, LINE]): the whole file replaced; the window around LINE
+function setText(text, line) {
+	state.text = text;
+	openWindow(line || 1);
+	showDirty();
 }
 
 function gotoLine(line, col) {
+	if (line < win.first || line >= win.first + win.lines) openWindow(line);
 	const t = ta();
-	const r = lineRange(t.value, line);
+	const r = lineRange(t.value, line - win.first + 1);
 	if (!r) return;
 	t.focus();
 	const at = col ? Math.min(r[0] + col - 1, r[1]) : r[0];
 	t.setSelectionRange(at, r[1]);
-	t.scrollTop = Math.max(0, (line - 4) * LINE_H);
+	t.scrollTop = Math.max(0, (line - win.first - 3) * LINE_H);
 	queueGutter();
 }
 
@@ -642,7 +705,7 @@ function showDiff(diff) {
 async function checkRules() {
 	clearOutcome();
 	try {
-		const { status, data } = await api('POST', '/api/rules/check', { text: ta().value, version: state.version });
+		const { status, data } = await api('POST', '/api/rules/check', { text: state.text, version: state.version });
 		if (status === 200) {
 			const what = describeCounts(data);
 			showResult('good', 'The rules are valid' + (what ? ': ' + what : '') + '. Nothing was changed.');
@@ -660,7 +723,7 @@ async function checkRules() {
 
 async function applyRules() {
 	clearOutcome();
-	const text = ta().value;
+	const text = state.text;
 	const btn = $('btn-apply');
 	btn.disabled = true;
 	const t0 = performance.now();
@@ -671,7 +734,7 @@ async function applyRules() {
 			state.version = data.version;
 			state.loadedText = text;
 			showVersion(data.version);
-			onTextChanged();
+			showDirty();
 			const live = el('span', 'live-time', `${fmtNum(data.us)} µs`);
 			live.id = 'apply-us';
 			const what = describeCounts(data);
@@ -697,14 +760,15 @@ async function applyRules() {
 
 // Someone else applied first: never overwrite them; keep this text to copy.
 function showStale(data) {
-	const mine = ta().value;
+	// your change: the lines you have that the rules you loaded had not
+	const had = new Set(state.loadedText.split('\n'));
+	const mine = state.text.split('\n').filter((l) => l.trim() !== '' && !had.has(l));
 	const reload = el('button', 'primary', 'Reload their rules');
 	reload.type = 'button';
 	reload.id = 'btn-stale-reload';
 	const keep = el('details', 'mine');
-	keep.append(el('summary', '', 'your edited text (copy what you need before reloading)'));
-	const pre = el('pre', 'mono', mine);
-	keep.append(pre);
+	keep.append(el('summary', '', `your new or changed lines (${mine.length}; copy them before reloading)`));
+	keep.append(el('pre', 'mono', mine.slice(0, 1000).join('\n') + (mine.length > 1000 ? '\n…' : '')));
 	reload.addEventListener('click', async () => {
 		if (await loadRules()) {
 			showResult('info', `Reloaded the current rules (version ${String(state.version).slice(0, 12)}). ` +
@@ -726,36 +790,40 @@ function normRule(line) {
 // Where the table's rule is in the editor: its line if that still holds
 // it, else the first line that does (the text may have been edited).
 function findRuleLine(r) {
-	const lines = ta().value.split('\n');
-	if (r.line >= 1 && r.line <= lines.length && normRule(lines[r.line - 1]) === r.rule) return r.line;
-	const i = lines.findIndex((l) => normRule(l) === r.rule);
+	const range = lineRange(state.text, r.line);
+	if (range && normRule(state.text.slice(range[0], range[1])) === r.rule) return r.line;
+	const i = state.text.split('\n').findIndex((l) => normRule(l) === r.rule);
 	if (i >= 0) return i + 1;
 	// the file may spell the rule differently from the canonical form
-	if (r.line >= 1 && r.line <= lines.length && state.loadedText === ta().value) return r.line;
+	if (range && state.loadedText === state.text) return r.line;
 	return 0;
 }
 
+// replaceLine(LINE, TEXT): TEXT instead of line LINE; null removes it
 function replaceLine(line, newText) {
-	const t = ta();
-	const range = lineRange(t.value, line);
+	const v = state.text;
+	const range = lineRange(v, line);
 	if (!range) return;
 	let [s, e] = range;
 	if (newText === null) {
 		// remove the line and its newline
-		if (e < t.value.length) e++;
+		if (e < v.length) e++;
 		else if (s > 0) s--;
-		setText(t.value.slice(0, s) + t.value.slice(e));
+		setText(v.slice(0, s) + v.slice(e), line);
 	} else {
-		setText(t.value.slice(0, s) + newText + t.value.slice(e));
+		setText(v.slice(0, s) + newText + v.slice(e), line);
 	}
 }
 
+// appendLine(TEXT): a new last line; returns its number
 function appendLine(text) {
-	const t = ta();
-	let v = t.value;
+	let v = state.text;
 	if (v.length && !v.endsWith('\n')) v += '\n';
-	setText(v + text + '\n');
-	gotoLine(lineCount(ta().value) - 1);
+	v += text + '\n';
+	const line = lineCount(v) - 1;
+	setText(v, line);
+	gotoLine(line);
+	return line;
 }
 
 function forwardFromForm(f) {
@@ -819,8 +887,7 @@ function onFormSubmit(kind, ev) {
 		showResult('info', `Line ${state.editing.line} is now "${text}". Press Apply to make it live.`);
 		gotoLine(state.editing.line);
 	} else {
-		appendLine(text);
-		showResult('info', `Added "${text}" at line ${lineCount(ta().value) - 1}. Press Apply to make it live.`);
+		showResult('info', `Added "${text}" at line ${appendLine(text)}. Press Apply to make it live.`);
 	}
 	resetForm(f);
 	setEditing(null, 0);
@@ -893,15 +960,20 @@ function init() {
 		queueGutter();
 	});
 	const t = ta();
-	t.addEventListener('input', onTextChanged);
+	t.addEventListener('input', onTextInput);
 	t.addEventListener('scroll', queueGutter);
 	$('btn-check').addEventListener('click', checkRules);
 	$('btn-apply').addEventListener('click', applyRules);
 	$('btn-reload').addEventListener('click', async () => {
 		clearOutcome();
-		if (ta().value !== state.loadedText &&
+		if (state.text !== state.loadedText &&
 			!window.confirm('Discard your edits and load the rules as they are on the router?')) return;
 		if (await loadRules()) showResult('info', 'Loaded the rules from the router.');
+	});
+	$('goto-form').addEventListener('submit', (ev) => {
+		ev.preventDefault();
+		const n = parseInt($('goto-line').value, 10);
+		if (n >= 1) gotoLine(Math.min(n, totalLines));
 	});
 	$('errors').addEventListener('click', (ev) => {
 		const li = ev.target.closest('li');
