@@ -232,6 +232,17 @@ async function phaseEdit(browser) {
 		return true;
 	});
 
+	await step('Check validates the text and applies nothing', async () => {
+		const v0 = await page.$eval('#rules-version', (e) => e.dataset.version);
+		await page.click('#btn-check');
+		await page.waitForSelector('#result.good');
+		const msg = await page.textContent('#result');
+		const v1 = await page.$eval('#rules-version', (e) => e.dataset.version);
+		diag(`check: ${msg}`);
+		if (!/valid/.test(msg)) return `shown: ${msg}`;
+		return v1 === v0 ? true : `the version changed (${v0} -> ${v1})`;
+	});
+
 	await step('a bad line shows the parser\'s message at its line and column; nothing applied', async () => {
 		// typed at the end of the file: go to its last line, then type
 		await page.fill('#goto-line', '999999');
