@@ -100,12 +100,13 @@ $(BUILD):
 check-build: $(BUILD)/xmasq $(BUILD)/xmasqd $(TEST_BIN) $(SAN_BIN) check-headers
 
 # Every header compiles on its own (includes what it uses): bpf/*.h with
-# the BPF flags, the ABI header with both, the library's with the
-# userspace flags (unused static functions are expected in a header alone).
+# the BPF flags, the ABI header with both, the library's and xmasqd's with
+# the userspace flags (unused static functions are expected in a header
+# alone).
 # One stamp per header, remade when any header changes.
 HDR_STAMP := $(BUILD)/hdrcheck
 BPF_HDR_STAMPS := $(patsubst %,$(HDR_STAMP)/%.bpf,$(BPF_HDR))
-LIB_HDR_STAMPS := $(patsubst %,$(HDR_STAMP)/%.user,$(LIB_HDR))
+LIB_HDR_STAMPS := $(patsubst %,$(HDR_STAMP)/%.user,$(LIB_HDR) $(XMASQD_HDR))
 .PHONY: check-headers
 check-headers: $(BPF_HDR_STAMPS) $(LIB_HDR_STAMPS)
 
@@ -114,7 +115,7 @@ $(HDR_STAMP)/%.bpf: % $(BPF_HDR)
 	$(CLANG) $(BPF_CFLAGS) -Wno-unused-function -fsyntax-only -x c -include $< /dev/null
 	@touch $@
 
-$(HDR_STAMP)/%.user: % $(LIB_HDR) $(SKEL)
+$(HDR_STAMP)/%.user: % $(LIB_HDR) $(XMASQD_HDR) $(SKEL)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Wno-unused-function -fsyntax-only -x c -include $< /dev/null
 	@touch $@
