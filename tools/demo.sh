@@ -140,7 +140,18 @@ shown status
 echo
 shown stats
 
-step "6. Clean up"
+step "6. The web page (xmasqd)"
+. tools/demo_page.sh
+# in this shell, not $(...): it starts xmasqd and a relay, registered for the clean-up
+if demo_page_up >"$XM_TMP/page.why" 2>&1; then
+	good "xmasqd serves the page and its API for this router, over TLS locked by a client certificate"
+	demo_page_print
+	demo_page_wait
+else
+	say "(no page: $(cat "$XM_TMP/page.why"))"
+fi
+
+step "7. Clean up"
 topo_down
 good "namespaces, programs, pins and processes removed"
 echo

@@ -5,16 +5,21 @@ set -e
 PKGS="clang clang-format llvm make gcc libc6-dev libbpf-dev libxdp-dev libelf-dev zlib1g-dev bpftool \
       iproute2 iptables nftables ethtool socat tcpdump python3 util-linux procps iputils-ping \
       qemu-system-x86 busybox-static cpio kmod gnuplot-nox iperf3 prometheus mandoc systemd \
-      apache2-utils nginx-light coturn libmnl-dev libmicrohttpd-dev libgnutls28-dev libjansson-dev curl openssl"
+      apache2-utils nginx-light coturn libmnl-dev libmicrohttpd-dev libgnutls28-dev libjansson-dev curl openssl \
+      chromium nodejs"
+# The page's browser test: Debian's chromium driven by playwright-core, which
+# npm installs into tools/browser/node_modules (pinned by its package-lock.json).
+BROWSER_DIR="$(cd "$(dirname "$0")" && pwd)/browser"
 
 missing() {
-	for c in clang clang-format llc bpftool ip tc iptables nft ethtool socat tcpdump python3 nsenter ping qemu-system-x86_64 busybox cpio depmod promtool mandoc systemd-analyze ab nginx turnserver turnutils_natdiscovery curl openssl; do
+	for c in clang clang-format llc bpftool ip tc iptables nft ethtool socat tcpdump python3 nsenter ping qemu-system-x86_64 busybox cpio depmod promtool mandoc systemd-analyze ab nginx turnserver turnutils_natdiscovery curl openssl chromium node npm; do
 		command -v "$c" >/dev/null 2>&1 || return 0
 	done
 	for h in /usr/include/bpf/libbpf.h /usr/include/xdp/libxdp.h /usr/include/gelf.h /usr/include/zlib.h \
 		/usr/include/libmnl/libmnl.h /usr/include/microhttpd.h /usr/include/gnutls/gnutls.h /usr/include/jansson.h; do
 		[ -e "$h" ] || return 0
 	done
+	[ -e "$BROWSER_DIR/node_modules/playwright-core/package.json" ] || return 0
 	return 1
 }
 
@@ -43,8 +48,11 @@ if [ ! -e /usr/sbin/policy-rc.d ]; then
 	trap 'rm -f /usr/sbin/policy-rc.d' EXIT
 fi
 apt-get update -qq
+# npm comes with some builds of nodejs (NodeSource's); Debian's is a package of its own
+command -v npm >/dev/null 2>&1 || PKGS="$PKGS npm"
 # shellcheck disable=SC2086
 apt-get install -y -qq --no-install-recommends $PKGS >/dev/null
+(cd "$BROWSER_DIR" && npm ci --no-audit --no-fund --loglevel=error) >/dev/null
 if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then
 	for d in $new_daemons; do
 		systemctl disable --now "$d" >/dev/null 2>&1 || true

@@ -261,10 +261,15 @@ void xm_print_stats(FILE *o, const struct xm_snapshot *s, const struct xm_port_u
 
 	if (json) {
 		fprintf(o, "{\"counters\":{");
-		for (int c = 0; c < XM_C_MAX; c++)
-			fprintf(o, "%s\"%s\":{\"packets\":%llu,\"bytes\":%llu}", c ? "," : "",
+		/* help: the meaning, for readers of the JSON (the web page) */
+		for (int c = 0; c < XM_C_MAX; c++) {
+			fprintf(o,
+				"%s\"%s\":{\"packets\":%llu,\"bytes\":%llu,\"help\":", c ? "," : "",
 				xm_counter_names[c], (unsigned long long)s->counters[c].packets,
 				(unsigned long long)s->counters[c].bytes);
+			json_str(o, xm_counter_help[c]);
+			fputc('}', o);
+		}
 		fprintf(o, "},\"interfaces\":[");
 		for (size_t i = 0; i < s->n_ifaces; i++) {
 			const struct xm_iface_info *ii = &s->ifaces[i];

@@ -272,7 +272,8 @@ import json, sys
 d = json.load(open(sys.argv[1]))
 assert set(d) >= {"counters", "interfaces", "rules", "flows", "flows_max"}, sorted(d)
 for k in ("rx", "flow_new", "drop_ct_full"):
-    assert set(d["counters"][k]) == {"packets", "bytes"}, k
+    assert set(d["counters"][k]) == {"packets", "bytes", "help"}, k
+    assert d["counters"][k]["help"], k
 i = {x["name"]: x for x in d["interfaces"]}
 for k in ("ifindex", "rx_packets", "rx_bytes", "tx_packets", "tx_bytes", "tx_xdp", "tx_tc"):
     assert k in i["eth0"], k
