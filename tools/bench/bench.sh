@@ -45,13 +45,13 @@ PIDS=()
 if [ -n "${QUICK:-}" ]; then
 	REPS=3 WARM=0.3 WIN=0.7 NF_WARM=0.3 NF_WIN=0.7 TCP_T=2 TCP_REPS=1 APPLY_REPS=2
 	CPS_T=2
-	UDP_SCEN="udp64-1flow udp64-10kflows newflows"
+	UDP_SCEN="udp64-1flow udp64-10kflows newflows newflows-masq"
 	TCP_SCEN="tcp-rr"
 	EXTRA=""
 else
 	REPS=5 WARM=1 WIN=2 NF_WARM=0.5 NF_WIN=1 TCP_T=3 TCP_REPS=3 APPLY_REPS=5
 	CPS_T=10
-	UDP_SCEN="udp64-1flow udp64-10kflows newflows"
+	UDP_SCEN="udp64-1flow udp64-10kflows newflows newflows-masq"
 	TCP_SCEN="tcp-bulk-1 tcp-bulk-8 tcp-rr"
 	EXTRA="rules flows"
 fi
@@ -168,6 +168,7 @@ forward eth0 udp 5000-5255 to $S_IP:5000-5255
 forward eth0 tcp 5201 to $S_IP:5201
 forward eth0 tcp 7000 to $S_IP:7000
 forward eth0 tcp $CPS_PORT to $S_IP:80
+masquerade 198.19.0.0/16 out eth1
 EOF
 
 # xmasq_up MODE [CTMAX]: through libxmasq's attach (xbench xmasq-attach: the
@@ -227,7 +228,7 @@ system_up() {
 gen() {
 	local w=$1 t=$2 out
 	shift 2
-	out=$(nsx "$NS_G" "$XB" gen --dev eth0 --dmac $R0_MAC --src $FLOW_SRC --dst $R0_IP \
+	out=$(nsx "$NS_G" "$XB" gen --dev eth0 --dmac $R0_MAC --src $FLOW_SRC --dst "${GEN_DST:-$R0_IP}" \
 		--sport 10000 --dport 5000 --sink "$SPIN/sink_cnt" --warmup "$w" --time "$t" --cpu 0 "$@") || return 1
 	python3 -c 'import json,sys; print(json.loads(sys.argv[1])["pps"])' "$out"
 }
@@ -245,6 +246,10 @@ udp_scenario() {
 	# run's flows (< 2M) fit xmasq's CT_NEW table and nothing is measured
 	# against a full table
 	newflows | rules-*) pps=$(gen "$NF_WARM" "$NF_WIN" --flows 0 --first 16777216 --dport-bits 8) ;;
+	# the same, sent straight to S and masqueraded (no forward): each host
+	# address:port opens 256 flows (one per destination port), so 1 in
+	# 256 new flows makes a mapping and the others reuse it
+	newflows-masq) pps=$(GEN_DST=$S_IP gen "$NF_WARM" "$NF_WIN" --flows 0 --first 33554432 --dport-bits 8) ;;
 	flows-1k) pps=$(gen "$WARM" "$WIN" --flows 1000 --dport-bits 8) ;;
 	flows-100k) pps=$(gen 2 "$WIN" --flows 100000 --dport-bits 8) ;;
 	flows-1m) pps=$(gen 4 "$WIN" --flows 1000000 --dport-bits 8) ;;
@@ -330,7 +335,7 @@ direct_baseline() {
 	local out
 	topo_up udp || die "topology"
 	nsx "$NS_R" "$XB" sink attach eth0 "$SPIN/direct_cnt" >/dev/null || die "direct sink"
-	out=$(nsx "$NS_G" "$XB" gen --dev eth0 --dmac $R0_MAC --src $FLOW_SRC --dst $R0_IP \
+	out=$(nsx "$NS_G" "$XB" gen --dev eth0 --dmac $R0_MAC --src $FLOW_SRC --dst "${GEN_DST:-$R0_IP}" \
 		--sink "$SPIN/direct_cnt" --warmup "$WARM" --time "$WIN" --cpu 0) || die "direct gen"
 	record gen-sink-direct direct "$(mpps "$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["pps"])' "$out")")"
 	ip -n "$NS_R" link set eth0 xdp off
@@ -585,7 +590,7 @@ for r in $(seq 1 "$REPS"); do
 			topo_up udp || die "topology"
 			system_up "$sys" || die "$sys up"
 			for s in $UDP_SCEN; do
-				case "$sys:$s" in xmasq-*:newflows)
+				case "$sys:$s" in xmasq-*:newflows | xmasq-*:newflows-masq)
 					nsx "$NS_R" "$XMASQ" --pin-dir "$PIN" stats --json >"$OUT/stats-$sys-rep$r.json" 2>/dev/null
 					topo_down
 					topo_up udp || die "topology"

@@ -19,6 +19,7 @@ SCENARIOS = [
     ("udp64-1flow", "Mpps", True, "64-byte UDP, one established flow"),
     ("udp64-10kflows", "Mpps", True, "64-byte UDP over 10,000 flows"),
     ("newflows", "Mpps", True, "64-byte UDP, every packet a new flow"),
+    ("newflows-masq", "Mpps", True, "the same masqueraded (no forward): 256 flows a mapping"),
     ("rules-1", "Mpps", True, "new flows with 1 forward rule"),
     ("rules-1k", "Mpps", True, "new flows with 1,000 rules (ours last)"),
     ("rules-100k", "Mpps", True, "new flows with 100,000 rules (ours last)"),
