@@ -27,6 +27,18 @@ static const char *header(struct MHD_Connection *c, const char *name)
 	return MHD_lookup_connection_value(c, MHD_HEADER_KIND, name);
 }
 
+/* Every response: no framing, no sniffing, no caching, nothing loaded
+ * from elsewhere (the page's assets are all served here). */
+static void add_security_headers(struct MHD_Response *r)
+{
+	MHD_add_response_header(r, "Content-Security-Policy",
+				"default-src 'self'; frame-ancestors 'none'");
+	MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+	MHD_add_response_header(r, "Cache-Control", "no-store");
+	MHD_add_response_header(r, "X-Frame-Options", "DENY");
+	MHD_add_response_header(r, "Referrer-Policy", "no-referrer");
+}
+
 int xmd_reply(struct xmd_req *q, unsigned status, const char *type, char *body, size_t len)
 {
 	struct MHD_Response *r;
@@ -40,12 +52,7 @@ int xmd_reply(struct xmd_req *q, unsigned status, const char *type, char *body, 
 	}
 	if (type)
 		MHD_add_response_header(r, "Content-Type", type);
-	MHD_add_response_header(r, "Content-Security-Policy",
-				"default-src 'self'; frame-ancestors 'none'");
-	MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
-	MHD_add_response_header(r, "Cache-Control", "no-store");
-	MHD_add_response_header(r, "X-Frame-Options", "DENY");
-	MHD_add_response_header(r, "Referrer-Policy", "no-referrer");
+	add_security_headers(r);
 	if (status == MHD_HTTP_METHOD_NOT_ALLOWED)
 		MHD_add_response_header(r, "Allow",
 					!strcmp(q->url, "/api/rules")	    ? "GET, HEAD, PUT" :
@@ -175,12 +182,7 @@ static int serve_asset(struct xmd_req *q)
 	if (!r)
 		return MHD_NO;
 	MHD_add_response_header(r, "Content-Type", xmd_content_type(a->path));
-	MHD_add_response_header(r, "Content-Security-Policy",
-				"default-src 'self'; frame-ancestors 'none'");
-	MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
-	MHD_add_response_header(r, "Cache-Control", "no-store");
-	MHD_add_response_header(r, "X-Frame-Options", "DENY");
-	MHD_add_response_header(r, "Referrer-Policy", "no-referrer");
+	add_security_headers(r);
 	ret = MHD_queue_response(q->conn, MHD_HTTP_OK, r);
 	MHD_destroy_response(r);
 	return ret;
