@@ -74,3 +74,18 @@ stream_grows() {
 stream_seen() { [ "$(stream_val "$1" seen)" = "$2" ]; }
 logged() { grep -q -- "$1" "$FOLLOW_LOG"; }
 who() { peer "$NS_C" who $R_WAN "$1"; }
+
+# streams_up: the traffic the changes happen under (UDP through the forward
+# and the masquerade, TCP through the forward, each writing its counts to
+# XM_TMP/NAME.json), checked running
+streams_up() {
+	nsx "$NS_C" timeout 300 "$XM_PY" "$XM_DATA/follow_peer.py" udp-stream $R_WAN 5000 "$XM_TMP/fwd.json" &
+	XM_PIDS+=("$!")
+	nsx "$NS_B" timeout 300 "$XM_PY" "$XM_DATA/follow_peer.py" udp-stream $C 5000 "$XM_TMP/masq.json" &
+	XM_PIDS+=("$!")
+	nsx "$NS_C" timeout 300 "$XM_PY" "$XM_DATA/follow_peer.py" tcp-stream $R_WAN 8080 "$XM_TMP/tcp.json" &
+	XM_PIDS+=("$!")
+	stream_grows fwd recv && stream_grows masq recv && stream_grows tcp echoed
+	tap_result $? "streams running: UDP through the forward and the masquerade, TCP through the forward" \
+		"$(cat "$XM_TMP"/fwd.json "$XM_TMP"/masq.json "$XM_TMP"/tcp.json 2>&1)"
+}

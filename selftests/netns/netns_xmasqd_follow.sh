@@ -61,15 +61,7 @@ out=$(who 8080)
 [ "$out" = "$LAN1" ]
 tap_result $? "before: tcp/8080 through the forward, the backend sees $LAN1" "got: $out"
 
-nsx "$NS_C" timeout 300 "$XM_PY" "$XM_DATA/follow_peer.py" udp-stream $R_WAN 5000 "$XM_TMP/fwd.json" &
-XM_PIDS+=("$!")
-nsx "$NS_B" timeout 300 "$XM_PY" "$XM_DATA/follow_peer.py" udp-stream $C 5000 "$XM_TMP/masq.json" &
-XM_PIDS+=("$!")
-nsx "$NS_C" timeout 300 "$XM_PY" "$XM_DATA/follow_peer.py" tcp-stream $R_WAN 8080 "$XM_TMP/tcp.json" &
-XM_PIDS+=("$!")
-stream_grows fwd recv && stream_grows masq recv && stream_grows tcp echoed
-tap_result $? "streams running: UDP through the forward and the masquerade, TCP through the forward" \
-	"$(cat "$XM_TMP"/fwd.json "$XM_TMP"/masq.json "$XM_TMP"/tcp.json 2>&1)"
+streams_up
 
 # ---- 1. vf0 deleted ---------------------------------------------------------------
 out=$(who 8081)
