@@ -179,4 +179,14 @@ struct {
 	__type(value, __u64);
 } rule_refused SEC(".maps");
 
+/* Flows per source (xmasq_abi.h); mappable: the loader takes a removed
+ * flow's count off through memory, atomically. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, XM_SOURCE_SLOTS);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__type(key, __u32);
+	__type(value, __s64);
+} source_flows SEC(".maps");
+
 #endif

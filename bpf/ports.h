@@ -15,6 +15,7 @@
 #include "ct.h"
 #include "stats.h"
 #include "nat.h"
+#include "quota.h"
 
 /* Whether the router itself has a socket that a packet with tuple k (as
  * received) would reach: a connection, a listener, or a bound UDP socket.
@@ -62,11 +63,16 @@ __noinline int xm_ct_remove_flow(__u64 w0, __u64 w1, __u32 any)
 	if (!any && (u.key.proto != IPPROTO_TCP || s->flow.state != XM_ST_CLOSE))
 		return -1;
 	xm_flow_partner_key(&s->flow, u.key.proto, &pk);
+	/* The flow's source (its ORIG entry's), in a word already on the
+	 * frame: the slot may be another flow's once removed. */
+	if (s->flow.flags & XM_FLOW_REPLY)
+		u.key.saddr = s->flow.new_daddr;
 	if (xm_ct_remove(s, xm_ct_state_word(w1, XM_CT_LIVE)))
 		return -1;
 	ps = xm_ct_find_in(&pk, &pidx, 1);
 	if (ps)
 		xm_ct_remove(ps, xm_ct_state_word(xm_key_w1(&pk), XM_CT_LIVE));
+	xm_source_add(u.key.saddr, -1);
 	return 0;
 }
 

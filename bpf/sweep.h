@@ -10,6 +10,7 @@
 #include "maps.h"
 #include "ct.h"
 #include "stats.h"
+#include "quota.h"
 #include "clock.h"
 #include "nat.h"
 
@@ -97,7 +98,11 @@ __noinline int xm_sweep_expire(__u32 idx, __u32 now, __u32 timeout)
 			     s->flow.new_saddr | (__u64)s->flow.new_sport << 32);
 	if (ps)
 		xm_ct_remove(ps, xm_ct_state_word(xm_key_w1(&pk), XM_CT_LIVE));
-	return xm_ct_remove(s, w1) == 0;
+	pk.saddr = s->key.saddr; /* the source, before the slot may be reused */
+	if (xm_ct_remove(s, w1))
+		return 0;
+	xm_source_add(pk.saddr, -1);
+	return 1;
 }
 
 /* XM_SWEEP_GROUP slots from `base`: expires idle flows, counts live

@@ -65,7 +65,8 @@
 	X(NAT_MAPPINGS, nat_mappings)     \
 	X(SCRATCH, scratch)               \
 	X(ALLOW_LISTS, allow_lists)       \
-	X(RULE_REFUSED, rule_refused)
+	X(RULE_REFUSED, rule_refused)     \
+	X(SOURCE_FLOWS, source_flows)
 
 #define XM_MAP_ENUM(id, name) XM_MAP_##id,
 enum xm_map_id { XM_MAP_LIST(XM_MAP_ENUM) XM_MAP_MAX };
@@ -132,8 +133,8 @@ struct xm_config {
 	__u16 local_port_lo;	   /* the kernel's ephemeral ports (ip_local_port_range): */
 	__u16 local_port_hi;	   /* a client port in it is never kept, it could collide
 	                          with the router's own connections */
-	__u32 _pad;
-	__u64 ct_seed; /* flow table: hash seed, random per table */
+	__u32 flows_per_source;	   /* `set flows-per-source`: 0 = no limit */
+	__u64 ct_seed;		   /* flow table: hash seed, random per table */
 };
 
 /* ---- managed interfaces: hash map "ifaces", ifindex -> xm_iface --------- */
@@ -345,7 +346,9 @@ struct xm_iface_stats {
 	X(NIC_RESYNC, "nic_resync",                                                               \
 	  "NIC events: netlink overran (ENOBUFS): every managed NIC read afresh")                 \
 	X(DROP_NOT_ALLOWED, "drop_not_allowed",                                                   \
-	  "dropped: new flow to a forward whose `from` list does not hold its source")
+	  "dropped: new flow to a forward whose `from` list does not hold its source")            \
+	X(DROP_SOURCE_QUOTA, "drop_source_quota",                                                 \
+	  "dropped: new flow from a source that holds flows-per-source flows already")
 
 enum xm_counter_id {
 #define XM_COUNTER_ENUM(id, name, help) XM_C_##id,
@@ -630,6 +633,40 @@ struct xm_nat_value {
 	__u32 last_s; /* stamp: clock seconds */
 	__u32 refs;   /* EXT: the host's flows that use it and expire by the sweeper */
 };
+
+/* ---- flows per source: array map "source_flows" (mmapable) ------------
+ * How many flows each source (the ORIG direction's source address) holds,
+ * for `set flows-per-source`, as a count-min sketch: XM_SOURCE_ROWS rows
+ * of XM_SOURCE_BUCKETS signed 64-bit counters, a source counting in one bucket
+ * of each row (keyed by the table's random seed: a client cannot aim at
+ * another's buckets). A flow adds 1 to its source's buckets when it is
+ * made and takes 1 when it is removed, whoever removes it (the sweeper, a
+ * port takeover, conntrack flush, a NIC gone, detach); every flow counts,
+ * quota or not, so the counts are right when a quota is set. A source
+ * is refused when its smallest bucket is at the quota. No entry is ever
+ * made, so no number of sources fills anything up or evicts a count: a
+ * bucket holds at least its sources' flows, never fewer. An innocent
+ * source is refused only when both its buckets are full of others' flows:
+ * the flows of a row add up to at most conntrack-max, so at most
+ * conntrack-max / quota buckets of a row are full (16 of 65536 at the
+ * defaults): a chance of (16 / 65536)^2 = 6e-8 a source. IPv6 sources will
+ * hash into the same counters. */
+#define XM_SOURCE_ROWS		  2
+#define XM_SOURCE_BUCKETS	  65536
+#define XM_SOURCE_SLOTS		  (XM_SOURCE_ROWS * XM_SOURCE_BUCKETS)
+/* The default quota: a 16th of conntrack-max (16384 of 262144), so that
+ * 16 hosts at least share a full table and one host never holds more than
+ * 6 %. */
+#define XM_FLOWS_PER_SOURCE_SHARE 16
+
+static inline __u32 xm_source_slot(__u32 saddr, __u64 seed, __u32 row)
+{
+	__u64 h = ((__u64)saddr ^ seed ^ ((__u64)(row + 1) << 32)) * 0x9e3779b97f4a7c15ull;
+
+	h ^= h >> 29;
+	h *= 0xbf58476d1ce4e5b9ull;
+	return row * XM_SOURCE_BUCKETS + (__u32)(h >> 48);
+}
 
 /* ---- per-CPU array "scratch", one element ----------------------------
  * Room the new-flow path needs where its stack has none: the deepest call

@@ -69,8 +69,7 @@ int xm_allow_lists_read(struct xm_handle *h, struct xm_src_list **lists, struct 
 			}
 			ks[n++] = k;
 		}
-		if (id && id < XM_ALLOW_LISTS && is_v4_mapped(&k) &&
-		    l[id].n < XM_ALLOW_LIST_MAX) {
+		if (id && id < XM_ALLOW_LISTS && is_v4_mapped(&k) && l[id].n < XM_ALLOW_LIST_MAX) {
 			struct xm_src_prefix p = { .addr = k.addr[3],
 						   .len = (uint8_t)(k.prefixlen -
 								    XM_ALLOW_V4_PLEN(0)) };

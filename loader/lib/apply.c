@@ -718,6 +718,9 @@ int xm_apply_ex(struct xm_handle *h, const struct xm_ruleset *rs, const char *fi
 	cfg.port_hi = rs->settings.port_hi;
 	memcpy(cfg.timeouts, rs->settings.timeouts, sizeof(cfg.timeouts));
 	cfg.flags = (cfg.flags & ~XM_CFG_NAT_MASK) | rs->settings.nat_flags;
+	cfg.flows_per_source = rs->settings.flows_per_source == XM_FLOWS_PER_SOURCE_AUTO ?
+				       cfg.ct_max / XM_FLOWS_PER_SOURCE_SHARE :
+				       rs->settings.flows_per_source;
 	read_local_port_range(&cfg);
 	if (bpf_map_update_elem(h->fd[XM_MAP_CONFIG], &zero, &cfg, BPF_ANY)) {
 		snprintf(err, errlen, "%s/config: %s (nothing was changed)", h->pin_dir,

@@ -710,6 +710,7 @@ int xm_attach_ex(const char *pin_dir, char *const *ifnames, int n, const struct 
 	    cfg.layout_version == 0) {
 		config_defaults(&cfg);
 		cfg.ct_max = XM_CT_FLOWS_OF(bpf_map__max_entries(skel->maps.flows));
+		cfg.flows_per_source = cfg.ct_max / XM_FLOWS_PER_SOURCE_SHARE;
 		cfg.ct_seed = ct_seed;
 		bpf_map_update_elem(bpf_map__fd(skel->maps.config), &zero, &cfg, BPF_ANY);
 	}

@@ -4,6 +4,7 @@
  * steps (the data plane keeps running meanwhile). */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -73,7 +74,10 @@ void xm_ct_close(struct xm_ct_table *t)
 {
 	if (t->slots)
 		munmap(t->slots, t->map_len);
+	if (t->source_flows)
+		munmap(t->source_flows, t->source_flows_len);
 	t->slots = NULL;
+	t->source_flows = NULL;
 }
 
 int xm_ct_slot_live(const struct xm_ct_slot *s)
@@ -165,6 +169,17 @@ size_t xm_ct_count(const struct xm_ct_table *t, int orig_only)
 	return n;
 }
 
+/* A removed flow's source holds one flow less (xmasq_abi.h,
+ * source_flows): atomic, as the data plane's additions are. */
+static void source_take(const struct xm_ct_table *t, uint32_t saddr)
+{
+	if (!t->source_flows)
+		return;
+	for (uint32_t row = 0; row < XM_SOURCE_ROWS; row++)
+		__atomic_fetch_sub(&t->source_flows[xm_source_slot(saddr, t->seed, row)], 1,
+				   __ATOMIC_SEQ_CST);
+}
+
 long xm_ct_remove_if(struct xm_ct_table *t, int (*doomed)(const struct xm_ct_slot *orig, void *arg),
 		     void *arg)
 {
@@ -173,6 +188,7 @@ long xm_ct_remove_if(struct xm_ct_table *t, int (*doomed)(const struct xm_ct_slo
 	for (size_t i = 0; i < t->nslots; i++) {
 		struct xm_ct_slot *s = &t->slots[i], *partner;
 		struct xm_flow_key pk;
+		uint32_t saddr;
 
 		if (!xm_ct_slot_live(s) || (s->flow.flags & XM_FLOW_REPLY) || !doomed(s, arg))
 			continue;
@@ -180,19 +196,70 @@ long xm_ct_remove_if(struct xm_ct_table *t, int (*doomed)(const struct xm_ct_slo
 		partner = xm_ct_lookup(t, &pk);
 		if (partner)
 			ct_remove(partner);
-		if (ct_remove(s) == 0)
+		saddr = s->key.saddr;
+		if (ct_remove(s) == 0) {
+			source_take(t, saddr);
 			removed++;
+		}
 	}
 	return removed;
+}
+
+int xm_ct_sources(const struct xm_ct_table *t, struct xm_ct_sources *out)
+{
+	size_t cap = 1024, mask, n = 0;
+	struct {
+		uint32_t addr;
+		uint32_t flows; /* 0: free */
+	} * tab;
+
+	memset(out, 0, sizeof(*out));
+	while (cap < 2 * (t->nslots / 3))
+		cap *= 2;
+	tab = calloc(cap, sizeof(*tab));
+	if (!tab)
+		return -1;
+	mask = cap - 1;
+	for (size_t i = 0; i < t->nslots; i++) {
+		const struct xm_ct_slot *s = &t->slots[i];
+		size_t at;
+
+		if (!xm_ct_slot_live(s) || (s->flow.flags & XM_FLOW_REPLY))
+			continue;
+		at = (size_t)(s->key.saddr * 2654435761u) & mask;
+		while (tab[at].flows && tab[at].addr != s->key.saddr)
+			at = (at + 1) & mask;
+		if (!tab[at].flows) {
+			if (2 * (n + 1) > cap)
+				continue; /* more sources than the table's flows allow */
+			tab[at].addr = s->key.saddr;
+			n++;
+		}
+		if (++tab[at].flows > out->busiest_flows) {
+			out->busiest_flows = tab[at].flows;
+			out->busiest = tab[at].addr;
+		}
+	}
+	out->sources = n;
+	free(tab);
+	return 0;
 }
 
 long xm_ct_clear(struct xm_ct_table *t)
 {
 	long removed = 0;
 
-	for (size_t i = 0; i < t->nslots; i++)
-		if (ct_remove(&t->slots[i]) == 0)
+	for (size_t i = 0; i < t->nslots; i++) {
+		struct xm_ct_slot *s = &t->slots[i];
+		uint32_t saddr = s->key.saddr;
+		int orig = !(s->flow.flags & XM_FLOW_REPLY);
+
+		if (ct_remove(s) == 0) {
+			if (orig)
+				source_take(t, saddr);
 			removed++;
+		}
+	}
 	return removed;
 }
 
@@ -201,6 +268,9 @@ int xm_ct_open_handle(struct xm_ct_table *t, struct xm_handle *h, int writable, 
 {
 	struct xm_config cfg;
 	__u32 zero = 0;
+	size_t len;
+	void *mem;
+	int rc;
 
 	if (bpf_map_lookup_elem(h->fd[XM_MAP_CONFIG], &zero, &cfg)) {
 		snprintf(err, errlen, "%s/config: cannot read it: %s", h->pin_dir, strerror(errno));
@@ -212,5 +282,15 @@ int xm_ct_open_handle(struct xm_ct_table *t, struct xm_handle *h, int writable, 
 			 h->pin_dir, cfg.layout_version, XM_LAYOUT_VERSION);
 		return -2;
 	}
-	return xm_ct_open(t, h->fd[XM_MAP_FLOWS], cfg.ct_seed, writable, err, errlen);
+	rc = xm_ct_open(t, h->fd[XM_MAP_FLOWS], cfg.ct_seed, writable, err, errlen);
+	if (rc || !writable || h->fd[XM_MAP_SOURCE_FLOWS] < 0)
+		return rc;
+	/* Without it (maps of an older build) flows still go; no count to keep. */
+	len = (size_t)XM_SOURCE_SLOTS * sizeof(int64_t);
+	mem = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, h->fd[XM_MAP_SOURCE_FLOWS], 0);
+	if (mem != MAP_FAILED) {
+		t->source_flows = mem;
+		t->source_flows_len = len;
+	}
+	return 0;
 }

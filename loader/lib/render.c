@@ -213,10 +213,13 @@ void xm_print_status(FILE *o, const struct xm_handle *h, const struct xm_snapsho
 		fprintf(o,
 			"],\"rules\":%zu,\"rule_ports\":%lu,\"flows\":%lu,\"flows_max\":%lu,"
 			"\"port_range\":\"%u-%u\",\"expiry\":{\"walks\":%llu,\"last_walk_ns\":%u,"
-			"\"last_walk_entries\":%u,\"flows_expired\":%llu}",
+			"\"last_walk_entries\":%u,\"flows_expired\":%llu},\"flows_per_source\":%u,"
+			"\"sources\":%lu,\"busiest_source\":\"%s\",\"busiest_source_flows\":%lu",
 			s->n_rules, s->rule_ports, s->flows, s->flows_max, s->config.port_lo,
 			s->config.port_hi, (unsigned long long)s->sweep.runs, s->sweep.last_walk_ns,
-			s->sweep.seen, (unsigned long long)s->sweep.expired);
+			s->sweep.seen, (unsigned long long)s->sweep.expired,
+			s->config.flows_per_source, s->sources.sources,
+			ip_str(s->sources.busiest, a), s->sources.busiest_flows);
 		if (pu) {
 			fputc(',', o);
 			xm_print_port_use_json(o, pu);
@@ -227,6 +230,14 @@ void xm_print_status(FILE *o, const struct xm_handle *h, const struct xm_snapsho
 	fprintf(o, "pin dir     %s\n", h->pin_dir);
 	fprintf(o, "rules       %zu (%lu port entries)\n", s->n_rules, s->rule_ports);
 	fprintf(o, "flows       %lu of %lu\n", s->flows, s->flows_max);
+	if (s->sources.sources)
+		fprintf(o, "sources     %lu, the busiest %s with %lu flows\n", s->sources.sources,
+			ip_str(s->sources.busiest, a), s->sources.busiest_flows);
+	if (s->config.flows_per_source)
+		fprintf(o, "per source  at most %u flows (set flows-per-source)\n",
+			s->config.flows_per_source);
+	else
+		fprintf(o, "per source  no limit (set flows-per-source 0)\n");
 	if (s->sweep.runs)
 		fprintf(o,
 			"expiry      %llu walks, the last over %u entries in %.1f ms; %llu flows "

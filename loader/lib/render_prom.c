@@ -386,6 +386,15 @@ void xm_print_prometheus(FILE *o, const struct xm_snapshot *s, const struct xm_p
 	fprintf(o, "xmasq_flows %lu\n", s->flows);
 	family(o, "xmasq_flows_max", "gauge", "Size of the conntrack table, in flows.");
 	fprintf(o, "xmasq_flows_max %lu\n", s->flows_max);
+	family(o, "xmasq_sources", "gauge",
+	       "Source addresses holding flows (their ORIG direction's).");
+	fprintf(o, "xmasq_sources %lu\n", s->sources.sources);
+	family(o, "xmasq_source_flows_busiest", "gauge",
+	       "Flows of the source holding the most (set flows-per-source caps it).");
+	fprintf(o, "xmasq_source_flows_busiest %lu\n", s->sources.busiest_flows);
+	family(o, "xmasq_flows_per_source", "gauge",
+	       "The flows-per-source quota in force (0: no limit).");
+	fprintf(o, "xmasq_flows_per_source %u\n", s->config.flows_per_source);
 	family(o, "xmasq_rules", "gauge", "Rules live in the data plane (forward and masquerade).");
 	fprintf(o, "xmasq_rules %zu\n", s->n_rules);
 	family(o, "xmasq_rule_port_entries", "gauge",

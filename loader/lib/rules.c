@@ -11,6 +11,7 @@
  *   set timeout NAME SECONDS
  *   set nat-filtering address-port-dependent|address-dependent|endpoint-independent
  *   set nat-inbound-refresh yes|no
+ *   set flows-per-source N
  *
  * One statement a line, words separated by spaces or tabs, `#` starts a
  * comment anywhere. The parser never copies a word into a fixed buffer: a
@@ -47,7 +48,7 @@
 #define FROM_SYNTAX "from PREFIX[,PREFIX...] such as from 192.0.2.0/25,198.51.100.7"
 #define SET_SYNTAX                                                              \
 	"set conntrack-max N, set port-range LO-HI, set timeout NAME SECONDS, " \
-	"set nat-filtering MODE or set nat-inbound-refresh yes|no"
+	"set nat-filtering MODE, set nat-inbound-refresh yes|no or set flows-per-source N"
 #define NAT_FILTERING_NAMES "address-port-dependent, address-dependent or endpoint-independent"
 #define TIMEOUT_NAMES                                    \
 	"tcp-syn, tcp-established, tcp-fin, tcp-close, " \
@@ -83,6 +84,7 @@ void xm_settings_default(struct xm_settings *s)
 	s->timeouts[XM_TO_UDP] = 30;
 	s->timeouts[XM_TO_UDP_ASSURED] = 180;
 	s->timeouts[XM_TO_ICMP] = 30;
+	s->flows_per_source = XM_FLOWS_PER_SOURCE_AUTO;
 }
 
 const char *xm_special_addr_reason(uint32_t addr)
@@ -238,7 +240,7 @@ struct parser {
 	struct xm_ruleset rs;
 	size_t rules_cap, masqs_cap;
 	size_t set_line_ct, set_line_ports, set_line_to[XM_TO_MAX];
-	size_t set_line_filtering, set_line_refresh;
+	size_t set_line_filtering, set_line_refresh, set_line_quota;
 	struct port_slot *ht;
 	size_t ht_cap, ht_n;
 	bool oom; /* failed for want of memory, not for the text */
@@ -1024,11 +1026,21 @@ static int parse_set(struct parser *ps, struct lex *lx)
 				    "unknown nat-inbound-refresh '%s' (expected yes or no)",
 				    quote(q, t.s, t.len));
 		ps->set_line_refresh = ps->line;
+	} else if (tok_is(name.s, name.len, "flows-per-source")) {
+		if (ps->set_line_quota)
+			return fail(ps, name.col,
+				    "flows-per-source already set on line %zu (expected each "
+				    "setting once)",
+				    ps->set_line_quota);
+		if (set_value(ps, lx, "flows-per-source", "set flows-per-source", "N", 0,
+			      XM_CT_MAX_MAX, &s->flows_per_source))
+			return -1;
+		ps->set_line_quota = ps->line;
 	} else {
 		return fail(ps, name.col,
 			    "unknown setting '%s' (expected "
-			    "conntrack-max, port-range, timeout, nat-filtering or "
-			    "nat-inbound-refresh)",
+			    "conntrack-max, port-range, timeout, nat-filtering, "
+			    "nat-inbound-refresh or flows-per-source)",
 			    quote(q, name.s, name.len));
 	}
 

@@ -64,7 +64,12 @@ struct xm_settings {
 	uint32_t timeouts[XM_TO_MAX]; /* set timeout NAME SECONDS */
 	uint32_t nat_flags;	      /* set nat-filtering, set nat-inbound-refresh:
 					 XM_CFG_NAT_* */
+	uint32_t flows_per_source;    /* set flows-per-source N (0: no limit), or
+					 XM_FLOWS_PER_SOURCE_AUTO */
 };
+
+/* flows-per-source not set: the table's conntrack-max / XM_FLOWS_PER_SOURCE_SHARE. */
+#define XM_FLOWS_PER_SOURCE_AUTO UINT32_MAX
 
 /* The config.flags bits the settings own. */
 #define XM_CFG_NAT_MASK \

@@ -202,6 +202,7 @@ int xm_snapshot_read(struct xm_handle *h, struct xm_snapshot *s, char *err, size
 
 		if (xm_ct_open_handle(&t, h, 0, ct_err, sizeof(ct_err)) == 0) {
 			s->flows = xm_ct_count(&t, 1);
+			xm_ct_sources(&t, &s->sources);
 			s->flows_max = XM_CT_FLOWS_OF(t.nslots);
 			xm_ct_close(&t);
 		}

@@ -104,6 +104,13 @@ struct xm_rule_info {
 	struct xm_src_list from; /* its `from` list (n 0: none; pfx freed with the snapshot) */
 	uint64_t refused;	 /* new flows its `from` list refused, summed over CPUs */
 };
+/* The sources (ORIG directions' source addresses) of the flows: how
+ * many, and the one with the most flows (xm_ct_sources). */
+struct xm_ct_sources {
+	unsigned long sources;
+	uint32_t busiest; /* network order; 0 without flows */
+	unsigned long busiest_flows;
+};
 struct xm_snapshot {
 	struct xm_config config;
 	struct xm_counter counters[XM_C_MAX];
@@ -113,8 +120,9 @@ struct xm_snapshot {
 	size_t n_rules;
 	unsigned long flows; /* flows (ORIG entries) in the table */
 	unsigned long flows_max;
-	unsigned long rule_ports; /* live rule map entries */
-	struct xm_sweep sweep;	  /* the expiry sweeper's own accounting */
+	struct xm_ct_sources sources; /* of the flows in the table */
+	unsigned long rule_ports;     /* live rule map entries */
+	struct xm_sweep sweep;	      /* the expiry sweeper's own accounting */
 };
 /* Sums one per-CPU array element made of __u64 fields (size bytes) over
  * ncpus CPUs into out. 0, or -1 (out zeroed). */
@@ -127,8 +135,11 @@ struct xm_ct_table {
 	struct xm_ct_slot *slots;
 	size_t nslots;
 	size_t map_len;
-	uint32_t homes; /* nslots - (XM_CT_PROBES - 1) */
-	uint64_t seed;	/* config.ct_seed, or the program's */
+	uint32_t homes;	       /* nslots - (XM_CT_PROBES - 1) */
+	uint64_t seed;	       /* config.ct_seed, or the program's */
+	int64_t *source_flows; /* the map source_flows, mapped when writable (or NULL):
+				  a flow removed here is taken off its source's count */
+	size_t source_flows_len;
 };
 /* Maps the table of map_fd (read-only unless writable). -2: the map is
  * not this layout's table. */
@@ -144,6 +155,8 @@ long xm_ct_remove_if(struct xm_ct_table *t, int (*doomed)(const struct xm_ct_slo
 		     void *arg);
 /* Removes every entry; returns how many entries. */
 long xm_ct_clear(struct xm_ct_table *t);
+/* Counts the table's sources into out. 0, or -1 out of memory. */
+int xm_ct_sources(const struct xm_ct_table *t, struct xm_ct_sources *out);
 
 /* ---- conntrack ---- */
 struct xm_conn {

@@ -709,12 +709,12 @@ static void test_bad_settings(void)
 {
 	bad("set\n",
 	    FN ":1:4: missing setting (expected: set conntrack-max N, set "
-	       "port-range LO-HI, set timeout NAME SECONDS, set nat-filtering MODE or set "
-	       "nat-inbound-refresh yes|no)",
+	       "port-range LO-HI, set timeout NAME SECONDS, set nat-filtering MODE, set "
+	       "nat-inbound-refresh yes|no or set flows-per-source N)",
 	    "set without a name");
 	bad("set max-flows 10\n",
 	    FN ":1:5: unknown setting 'max-flows' (expected conntrack-max, "
-	       "port-range, timeout, nat-filtering or nat-inbound-refresh)",
+	       "port-range, timeout, nat-filtering, nat-inbound-refresh or flows-per-source)",
 	    "an unknown setting");
 	bad("set nat-filtering full-cone\n",
 	    FN ":1:19: unknown nat-filtering 'full-cone' (expected address-port-dependent, "
@@ -936,8 +936,8 @@ static void test_files(void)
 	r = xm_rules_parse_file(path, &rs, err, sizeof(err));
 	snprintf(want, sizeof(want),
 		 "%s:2:5: unknown setting 'foo' "
-		 "(expected conntrack-max, port-range, timeout, nat-filtering or "
-		 "nat-inbound-refresh)",
+		 "(expected conntrack-max, port-range, timeout, nat-filtering, "
+		 "nat-inbound-refresh or flows-per-source)",
 		 path);
 	tap_ok(r == -2 && strcmp(err, want) == 0 && rs.n_rules == 0, "files: errors name the file "
 								     "path");
@@ -1120,6 +1120,33 @@ static void test_bad_from(void)
 	    "'from' on a masquerade");
 }
 
+static void test_flows_per_source(void)
+{
+	struct xm_ruleset rs;
+	static const char t[] = "set flows-per-source 100\n", off[] = "set flows-per-source 0\n";
+
+	if (tap_ok(parse_ok(t, strlen(t), &rs, "flows-per-source"), "set flows-per-source parses"))
+		TAP_EQ(rs.settings.flows_per_source, 100, "flows-per-source: 100");
+	xm_ruleset_free(&rs);
+	if (tap_ok(parse_ok(off, strlen(off), &rs, "flows-per-source 0"), "set flows-per-source 0 "
+									  "parses"))
+		TAP_EQ(rs.settings.flows_per_source, 0, "flows-per-source: 0 (no limit)");
+	xm_ruleset_free(&rs);
+	if (tap_ok(parse_ok("", 0, &rs, "empty"), "empty rules parse"))
+		TAP_EQ(rs.settings.flows_per_source, XM_FLOWS_PER_SOURCE_AUTO,
+		       "flows-per-source: default is the table's share (AUTO)");
+	xm_ruleset_free(&rs);
+	bad("set flows-per-source 10\nset flows-per-source 20\n",
+	    FN ":2:5: flows-per-source already set on line 1 (expected each setting once)",
+	    "flows-per-source twice");
+	bad("set flows-per-source 16777217\n",
+	    FN ":1:22: flows-per-source 16777217 out of range (expected 0-16777216)",
+	    "flows-per-source over the largest table");
+	bad("set flows-per-source many\n",
+	    FN ":1:22: invalid flows-per-source 'many' (expected a number 0-16777216)",
+	    "flows-per-source not a number");
+}
+
 int main(void)
 {
 	test_single_rule();
@@ -1150,6 +1177,7 @@ int main(void)
 	test_from_lists();
 	test_from_max();
 	test_bad_from();
+	test_flows_per_source();
 	test_limits();
 	test_files();
 	test_small_err_buffer();

@@ -12,6 +12,11 @@
 #     while a new connection from it is refused; a source the new list
 #     admits connects;
 #  4. the list removed: every source connects again.
+#  5. set flows-per-source 5: one source floods new connections until
+#     refused (5 open, the rest refused, drop_source_quota counts), another
+#     source still connects, an established connection carries on; once
+#     the flows close and expire (short timeouts) status counts no source
+#     and the first source opens 5 again.
 # TAP output; exit 1 when a check fails. Needs root.
 . "$(dirname "$0")/lib.sh"
 xm_init curl bpftool
@@ -94,8 +99,59 @@ run_mode() {
 		json_get "$XM_TMP/al.json" "len(d)")
 	[ "${d:-1}" = 0 ]
 	tap_result $? "$mode: the lists no rule names are gone from allow_lists ($d left)"
+	run_quota "$mode"
 	xm detach --all >/dev/null
 	topo_down
+}
+
+json_status() { xm status --json >"$XM_TMP/status.json" 2>/dev/null && json_get "$XM_TMP/status.json" "$1"; }
+no_sources() { [ "$(json_status "d['sources']")" = 0 ]; }
+
+run_quota() {
+	local mode=$1 out n0 n1 pid
+	printf '%s\n' "forward eth0 tcp $ECHO_PORT to $B_ADDR:$ECHO_PORT" "set flows-per-source 5" \
+		"set timeout tcp-syn 2" "set timeout tcp-fin 2" "set timeout tcp-close 1" \
+		"set timeout tcp-established 30" >"$XM_TMP/quota.conf"
+	xm apply "$XM_TMP/quota.conf" >/dev/null
+	tap_result $? "$mode: apply set flows-per-source 5"
+	[ "$(json_status "d['flows_per_source']")" = 5 ]
+	tap_result $? "$mode: status --json says flows_per_source 5"
+	# the earlier checks' connections (all closed) expire first
+	wait_for 30 no_sources
+	tap_result $? "$mode: the earlier connections expired (short timeouts)"
+	n0=$(stats_get "d['counters']['drop_source_quota']['packets']")
+	rm -f "$XM_TMP/flood-$mode" "$XM_TMP/flood-go-$mode"
+	pyrun "$NS_C0" 60 guard.py flood --dst $R_ADDR0 --port $ECHO_PORT --src $OK_SRC --n 8 \
+		--timeout 1 --ready "$XM_TMP/flood-$mode" --go "$XM_TMP/flood-go-$mode" \
+		>"$XM_TMP/flood-out-$mode" 2>&1 &
+	pid=$!
+	wait_for 30 test -e "$XM_TMP/flood-$mode"
+	out=$(cat "$XM_TMP/flood-$mode" 2>/dev/null)
+	[ "$out" = "opened 5 refused 3" ]
+	tap_result $? "$mode: $OK_SRC floods 8 connections: 5 open, 3 refused ($out)"
+	n1=$(stats_get "d['counters']['drop_source_quota']['packets']")
+	[ -n "$n1" ] && [ "$n1" -ge $((${n0:-0} + 3)) ]
+	tap_result $? "$mode: drop_source_quota counts the refused SYNs ($n0 -> $n1)"
+	[ "$(json_status "d['busiest_source_flows']")" = 5 ] && [ "$(json_status "d['busiest_source']")" = $OK_SRC ]
+	tap_result $? "$mode: status names $OK_SRC the busiest source, 5 flows" "$(cat "$XM_TMP/status.json")"
+	out=$(tcp_connect $BAD_SRC)
+	tap_result $? "$mode: another source ($BAD_SRC) still connects" "$out"
+	touch "$XM_TMP/flood-go-$mode"
+	wait "$pid"
+	tap_result $? "$mode: an established connection of the flooding source carries on" "$(cat "$XM_TMP/flood-out-$mode")"
+	wait_for 30 no_sources
+	tap_result $? "$mode: the flows closed and expired: status counts no source ($(json_status "d['sources']"))"
+	rm -f "$XM_TMP/flood-$mode" "$XM_TMP/flood-go-$mode"
+	pyrun "$NS_C0" 60 guard.py flood --dst $R_ADDR0 --port $ECHO_PORT --src $OK_SRC --n 5 \
+		--timeout 1 --ready "$XM_TMP/flood-$mode" --go "$XM_TMP/flood-go-$mode" \
+		>"$XM_TMP/flood-out-$mode" 2>&1 &
+	pid=$!
+	wait_for 30 test -e "$XM_TMP/flood-$mode"
+	out=$(cat "$XM_TMP/flood-$mode" 2>/dev/null)
+	touch "$XM_TMP/flood-go-$mode"
+	wait "$pid"
+	[ "$out" = "opened 5 refused 0" ]
+	tap_result $? "$mode: its counts went back to 0: $OK_SRC opens 5 again ($out)"
 }
 
 for m in ${GUARD_MODES:-xdp tc}; do

@@ -10,6 +10,13 @@
                                        creates --ready, waits for FILE, then echoes another
                                        on the same connection: exit 0 when
                                        both came back
+  flood --dst A --port P --src S --n N --ready FILE --go FILE
+                                       N connections one after the other
+                                       (each echoing a line, or refused
+                                       within --timeout), held open; writes
+                                       "opened K refused R" to --ready,
+                                       waits for --go, then the first one
+                                       must still echo: exit 0
 """
 import argparse
 import os
@@ -44,9 +51,37 @@ def dial(a):
     return s, s.makefile("rwb")
 
 
+def flood(a):
+    held, refused = [], 0
+    for _ in range(a.n):
+        try:
+            s, f = dial(a)
+            if not exchange(f, "open"):
+                raise OSError("no echo")
+            held.append((s, f))
+        except OSError:
+            refused += 1
+    with open(a.ready + ".tmp", "w") as out:
+        out.write("opened %d refused %d\n" % (len(held), refused))
+    os.rename(a.ready + ".tmp", a.ready)
+    end = time.time() + 60
+    while not os.path.exists(a.go) and time.time() < end:
+        time.sleep(0.05)
+    ok = bool(held)
+    try:
+        ok = ok and exchange(held[0][1], "still")
+    except OSError:
+        ok = False
+    for s, _ in held:
+        s.close()
+    print("first connection still echoes" if ok else "first connection broken")
+    return 0 if ok else 1
+
+
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("op", choices=["echo-server", "connect", "hold"])
+    ap.add_argument("op", choices=["echo-server", "connect", "hold", "flood"])
+    ap.add_argument("--n", type=int, default=1)
     ap.add_argument("--addr", default="")
     ap.add_argument("--dst", default="")
     ap.add_argument("--src", default="")
@@ -62,6 +97,8 @@ def main():
             open(a.ready, "w").close()
         srv.serve_forever()
         return 0
+    if a.op == "flood":
+        return flood(a)
     try:
         s, f = dial(a)
         if not exchange(f, "first"):
