@@ -63,16 +63,21 @@ __noinline int xm_ct_remove_flow(__u64 w0, __u64 w1, __u32 any)
 	if (!any && (u.key.proto != IPPROTO_TCP || s->flow.state != XM_ST_CLOSE))
 		return -1;
 	xm_flow_partner_key(&s->flow, u.key.proto, &pk);
-	/* The flow's source (its ORIG entry's), in a word already on the
-	 * frame: the slot may be another flow's once removed. */
-	if (s->flow.flags & XM_FLOW_REPLY)
+	/* The flow's source (its ORIG entry's) and whether that entry is the
+	 * partner, in the key already on the frame: the slot may be another
+	 * flow's once removed. Whoever removes the ORIG entry takes the flow
+	 * off its source's count, so two removers count it once. */
+	if (s->flow.flags & XM_FLOW_REPLY) {
 		u.key.saddr = s->flow.new_daddr;
+		u.key.ct_state = 1;
+	}
 	if (xm_ct_remove(s, xm_ct_state_word(w1, XM_CT_LIVE)))
 		return -1;
 	ps = xm_ct_find_in(&pk, &pidx, 1);
-	if (ps)
-		xm_ct_remove(ps, xm_ct_state_word(xm_key_w1(&pk), XM_CT_LIVE));
-	xm_source_add(u.key.saddr, -1);
+	if (ps && xm_ct_remove(ps, xm_ct_state_word(xm_key_w1(&pk), XM_CT_LIVE)) == 0)
+		u.key.ct_state = u.key.ct_state ? 2 : 0;
+	if (u.key.ct_state != 1)
+		xm_source_add(u.key.saddr, -1);
 	return 0;
 }
 

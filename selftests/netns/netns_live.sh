@@ -252,9 +252,11 @@ BASE="forward eth0 tcp 8080 to $B_ADDR:80
 forward eth0 udp 5000 to $B_ADDR:5000
 forward eth1 tcp 8080 to $B_ADDR:80
 forward eth1 udp 5000 to $B_ADDR:5000"
-# check 1: the 2000-port rule, one target per file
-printf '%s\nforward eth0 udp 20000-21999 to %s:20000-21999\n' "$BASE" "$B_ADDR" >"$RB/A.conf"
-printf '%s\nforward eth0 udp 20000-21999 to %s:20000-21999\n' "$BASE" "$B_ADDR2" >"$RB/B.conf"
+# check 1: the 2000-port rule, one target per file; every datagram is a
+# new flow from one client, tens of thousands: no per-source quota
+# (netns_guard.sh tests it)
+printf '%s\nforward eth0 udp 20000-21999 to %s:20000-21999\nset flows-per-source 0\n' "$BASE" "$B_ADDR" >"$RB/A.conf"
+printf '%s\nforward eth0 udp 20000-21999 to %s:20000-21999\nset flows-per-source 0\n' "$BASE" "$B_ADDR2" >"$RB/B.conf"
 # check 2: F1 the base; F2 adds unrelated rules and removes an unrelated
 # one; F3 changes the streams' own rules (eth0 tcp/8080, udp/5000 -> .3)
 printf '%s\n' "$BASE" >"$RB/F1.conf"
