@@ -82,6 +82,7 @@ CPS_CLIENTS=${CPS_CLIENTS:-4} CPS_CONC=${CPS_CONC:-64} CPS_PORT=8080
 # Addresses (RFC 5737 / RFC 2544 only) and fixed MACs.
 G_IP=192.0.2.2 R0_IP=192.0.2.1 R1_IP=198.18.0.1 S_IP=198.18.0.2
 FLOW_SRC=198.19.0.1
+NQ=$(nproc)
 G_MAC=02:b0:00:00:00:02 R0_MAC=02:b0:00:00:00:01
 R1_MAC=02:b0:00:00:01:01 S_MAC=02:b0:00:00:01:02
 
@@ -121,8 +122,13 @@ topo_up() {
 			net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0 || return 1
 		ip -n "$ns" link set lo up
 	done
-	ip -n "$NS_R" link add eth0 address $R0_MAC type veth peer name eth0 address $G_MAC netns "$NS_G" || return 1
-	ip -n "$NS_R" link add eth1 address $R1_MAC type veth peer name eth0 address $S_MAC netns "$NS_S" || return 1
+	# a queue per CPU, as a multi-queue NIC has: a veth sends redirected
+	# frames to its peer's queue (sending CPU mod queues), so with one
+	# queue two CPUs would share one ring and one NAPI
+	ip -n "$NS_R" link add eth0 address $R0_MAC numtxqueues "$NQ" numrxqueues "$NQ" type veth \
+		peer name eth0 address $G_MAC numtxqueues "$NQ" numrxqueues "$NQ" netns "$NS_G" || return 1
+	ip -n "$NS_R" link add eth1 address $R1_MAC numtxqueues "$NQ" numrxqueues "$NQ" type veth \
+		peer name eth0 address $S_MAC numtxqueues "$NQ" numrxqueues "$NQ" netns "$NS_S" || return 1
 	ip -n "$NS_G" addr add $G_IP/24 dev eth0
 	ip -n "$NS_R" addr add $R0_IP/24 dev eth0
 	ip -n "$NS_R" addr add $R1_IP/24 dev eth1
