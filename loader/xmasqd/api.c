@@ -27,7 +27,7 @@ static int render(struct xmd_req *q, enum render what)
 	char err[512], *buf = NULL;
 	size_t len = 0;
 	FILE *o;
-	int rc;
+	int rc, ok = 0;
 
 	rc = xm_open(&h, xmd.opt.pin_dir, err, sizeof(err));
 	if (rc)
@@ -42,21 +42,26 @@ static int render(struct xmd_req *q, enum render what)
 		xm_close(&h);
 		return xmd_reply_error(q, MHD_HTTP_INTERNAL_SERVER_ERROR, "%s", err);
 	}
-	o = open_memstream(&buf, &len);
-	if (o) {
+	if (what == R_PROMETHEUS) {
+		/* The rules' labels outlive the request: the same while the
+		 * rules are (most of the rendering at 100,000 rules). */
+		static struct xm_prom_cache labels;
+
+		ok = xm_render_prometheus(&s, &pu, &labels, &buf, &len) == 0;
+	} else if ((o = open_memstream(&buf, &len))) {
 		if (what == R_STATUS)
 			xm_print_status(o, &h, &s, &pu, 1);
-		else if (what == R_STATS)
-			xm_print_stats(o, &s, &pu, 1);
 		else
-			xm_print_prometheus(o, &s, &pu);
-		fclose(o);
+			xm_print_stats(o, &s, &pu, 1);
+		ok = fclose(o) == 0;
 	}
 	xm_port_use_free(&pu);
 	xm_snapshot_free(&s);
 	xm_close(&h);
-	if (!o)
+	if (!ok) {
+		free(buf);
 		return xmd_reply_error(q, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
+	}
 	return xmd_reply(q, MHD_HTTP_OK,
 			 what == R_PROMETHEUS ? "text/plain; version=0.0.4; charset=utf-8" :
 						"application/json",
