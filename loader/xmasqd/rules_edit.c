@@ -110,7 +110,7 @@ int xmd_rules_edit(const char *cur, size_t cur_len, void *edits_json, char **out
 		}
 		/* the untouched lines before it, then its own */
 		fwrite(cur + start[next - 1], 1, start[line - 1] - start[next - 1], o);
-		if (line > 1 && cur[start[line - 1] - 1] != '\n')
+		if (line > 1 && cur[start[line - 1] - 1] != '\n' && json_array_size(ins))
 			fputc('\n', o); /* the last line had no newline: now it has one */
 		for (size_t k = 0; ins && k < json_array_size(ins); k++) {
 			json_t *t = json_array_get(ins, k);
