@@ -153,7 +153,7 @@ patch() {
 	version=$(curl_api "$URL/api/rules" | sed '$d' | python3 -c 'import json,sys; print(json.load(sys.stdin)["version"])') ||
 		return 1
 	python3 -c 'import json,sys; print(json.dumps({"version": sys.argv[2], "edits": [{"line": 1, "delete": 1, "insert": [sys.argv[1]]}]}))' \
-		"$(rules "$1" "$2" | head -n 1)" "$version" >"$TMP/patch.json"
+		"$(rules 1 "$2")" "$version" >"$TMP/patch.json"
 	curl_api -X PATCH -H "Origin: $URL" -H 'Content-Type: application/json' --data-binary @"$TMP/patch.json" \
 		"$URL/api/rules" >"$TMP/put.out"
 	python3 - "$TMP/put.out" <<'EOF'
