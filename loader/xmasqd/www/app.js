@@ -736,6 +736,12 @@ function lineEdit(from, to) {
 	return { line: head + 1, delete: a.length - head - tail, insert: insert.map((l) => l.slice(0, -1)) };
 }
 
+// SHA-256 (hex) of text, as the server's version of the rules.
+async function sha256Hex(text) {
+	const d = await crypto.subtle.digest('SHA-256', new TextEncoder().encode(text));
+	return Array.from(new Uint8Array(d), (b) => b.toString(16).padStart(2, '0')).join('');
+}
+
 async function applyRules() {
 	clearOutcome();
 	const text = state.text;
@@ -748,9 +754,13 @@ async function applyRules() {
 			await api('PATCH', '/api/rules', { version: state.version, edits: [edit] }) :
 			await api('PUT', '/api/rules', { text, version: state.version });
 		const rtt = performance.now() - t0;
+		// The server's text should be this one by the rules of PATCH; if
+		// not, the next edit must not be numbered against the wrong
+		// lines: the server's text is loaded instead.
+		const reloaded = status === 200 && edit && (await sha256Hex(text)) !== data.version && (await loadRules());
 		if (status === 200) {
 			state.version = data.version;
-			state.loadedText = text;
+			if (!reloaded) state.loadedText = text;
 			showVersion(data.version);
 			showDirty();
 			const live = el('span', 'live-time', `${fmtNum(data.us)} µs`);
