@@ -60,7 +60,8 @@ static int edit_fields(json_t *e, size_t i, json_int_t *line, json_int_t *del, j
 	for (size_t k = 0; *ins && k < json_array_size(*ins); k++) {
 		json_t *t = json_array_get(*ins, k);
 
-		if (!json_is_string(t) || memchr(json_string_value(t), '\n', json_string_length(t)) ||
+		if (!json_is_string(t) ||
+		    memchr(json_string_value(t), '\n', json_string_length(t)) ||
 		    memchr(json_string_value(t), 0, json_string_length(t))) {
 			snprintf(err, errlen,
 				 "edit %zu: insert[%zu] is not one line of text (a string without "
@@ -83,8 +84,9 @@ int xmd_rules_edit(const char *cur, size_t cur_len, void *edits_json, char **out
 	int rc = -1;
 
 	if (!json_is_array(edits) || !json_array_size(edits)) {
-		snprintf(err, errlen, "expected \"edits\": [{\"line\": N, \"delete\": K, "
-				      "\"insert\": [LINES]}, ...], at least one");
+		snprintf(err, errlen,
+			 "expected \"edits\": [{\"line\": N, \"delete\": K, "
+			 "\"insert\": [LINES]}, ...], at least one");
 		return -1;
 	}
 	start = line_starts(cur, cur_len, &nlines);
@@ -104,7 +106,8 @@ int xmd_rules_edit(const char *cur, size_t cur_len, void *edits_json, char **out
 		    del > (json_int_t)nlines + 1 - line) {
 			snprintf(err, errlen,
 				 "edit %zu: line %lld delete %lld is outside lines %zu to %zu (the "
-				 "file has %zu lines; edits go in order of line and do not overlap)",
+				 "file has %zu lines; edits go in order of line and do not "
+				 "overlap)",
 				 i, (long long)line, (long long)del, next, nlines + 1, nlines);
 			goto out;
 		}
