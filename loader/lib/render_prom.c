@@ -7,7 +7,7 @@
  * _total. A family with no samples (no rules yet) is left out entirely so
  * that no parser has to accept an empty family. */
 #include <stdio.h>
-#include <stdio_ext.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <arpa/inet.h>
@@ -47,19 +47,6 @@ static void label_value(FILE *o, const char *s)
 		fputc(*s == '\n' ? 'n' : *s, o);
 	}
 	fputc('"', o);
-}
-
-/* " 123\n": a sample's value and the line's end, without printf. */
-static void value_line(FILE *o, unsigned long long v)
-{
-	char buf[24], *p = buf + sizeof(buf);
-
-	*--p = '\n';
-	do
-		*--p = (char)('0' + v % 10);
-	while (v /= 10);
-	*--p = ' ';
-	fwrite(p, 1, (size_t)(buf + sizeof(buf) - p), o);
 }
 
 /* HELP text: only backslash and newline are escaped there. */
@@ -140,20 +127,81 @@ static void iface_families(FILE *o, const struct xm_snapshot *s)
 	}
 }
 
-/* rule="...",id="N",iface="..." — the labels every rule series carries,
- * made once per rule (each rule has five series) into one buffer: *offs
- * (n_rules + 1 offsets) says where each starts. NULL without memory. */
-static char *rule_labels(const struct xm_snapshot *s, size_t **offs)
-{
-	char *all = NULL;
-	size_t len = 0, *off = calloc(s->n_rules + 1, sizeof(*off));
-	FILE *o = off ? open_memstream(&all, &len) : NULL;
+/* The output of the rule families: one growing buffer written with
+ * memcpy (55 MB for 100,000 rules; a FILE stream costs a call per piece). */
+struct prom_buf {
+	char *p;
+	size_t len, cap;
+	int oom;
+};
 
-	if (!o) {
-		free(off);
-		return NULL;
+static int pb_reserve(struct prom_buf *b, size_t more)
+{
+	size_t cap = b->cap ? b->cap : 1 << 16;
+	char *np;
+
+	if (b->oom)
+		return -1;
+	if (b->len + more <= b->cap)
+		return 0;
+	while (cap < b->len + more)
+		cap *= 2;
+	np = realloc(b->p, cap);
+	if (!np) {
+		b->oom = 1;
+		return -1;
 	}
-	__fsetlocking(o, FSETLOCKING_BYCALLER);
+	b->p = np;
+	b->cap = cap;
+	return 0;
+}
+
+static void pb_put(struct prom_buf *b, const void *data, size_t n)
+{
+	if (pb_reserve(b, n) == 0) {
+		memcpy(b->p + b->len, data, n);
+		b->len += n;
+	}
+}
+
+/* Identity of the rule set the labels were made from: every byte the
+ * labels are made of (id, meta, `as` list), hashed (FNV-1a over words). */
+static uint64_t rules_key(const struct xm_snapshot *s)
+{
+	uint64_t h = 0xcbf29ce484222325ull ^ s->n_rules;
+
+	for (size_t i = 0; i < s->n_rules; i++) {
+		const struct xm_rule_info *ri = &s->rules[i];
+		const struct xm_rule_meta *m = &ri->meta;
+		uint32_t w[sizeof(*m) / 4];
+		size_t nas = ri->as.n <= XM_ADDR_SET_MAX ? ri->as.n : 0;
+
+		memcpy(w, m, sizeof(w));
+		h = (h ^ ri->id) * 0x100000001b3ull;
+		for (size_t k = 0; k < sizeof(w) / 4; k++)
+			if (k != offsetof(struct xm_rule_meta, line) / 4)
+				h = (h ^ w[k]) * 0x100000001b3ull;
+		h = (h ^ nas) * 0x100000001b3ull;
+		for (size_t k = 0; k < nas; k++)
+			h = (h ^ ri->as.addr[k]) * 0x100000001b3ull;
+	}
+	return h;
+}
+
+/* rule="...",id="N",iface="..." — the labels every rule series carries,
+ * made once per rule into one buffer (c->off: n_rules + 1 offsets), and
+ * kept in c while the rules stay the same. 0, or -1 without memory. */
+static int rule_labels(const struct xm_snapshot *s, struct xm_prom_cache *c)
+{
+	uint64_t key = rules_key(s);
+	struct prom_buf b = { 0 };
+	size_t *off;
+
+	if (c->labels && c->n_rules == s->n_rules && c->key == key)
+		return 0;
+	off = calloc(s->n_rules + 1, sizeof(*off));
+	if (!off)
+		return -1;
 	for (size_t i = 0; i < s->n_rules; i++) {
 		const struct xm_rule_info *ri = &s->rules[i];
 		char text[XM_RULE_TEXT_MAX], buf[2 * sizeof(text) + 2 * XM_IFNAMSIZ + 64];
@@ -164,66 +212,77 @@ static char *rule_labels(const struct xm_snapshot *s, size_t **offs)
 		n = 5 + label_escape(buf + 5, text);
 		n += (size_t)snprintf(buf + n, sizeof(buf) - n, ",id=\"%u\",iface=", ri->id);
 		n += label_escape(buf + n, ri->meta.ifname);
-		fwrite(buf, 1, n, o);
+		pb_put(&b, buf, n);
 		off[i + 1] = off[i] + n;
 	}
-	if (fclose(o)) {
-		free(all);
+	if (b.oom) {
+		free(b.p);
 		free(off);
-		return NULL;
+		return -1;
 	}
-	*offs = off;
-	return all;
+	xm_prom_cache_free(c);
+	c->labels = b.p;
+	c->off = off;
+	c->n_rules = s->n_rules;
+	c->key = key;
+	return 0;
 }
 
-/* NAME{LABELS,dir="D"} V\n, or NAME{LABELS} V\n without dir: put
- * together here and written with one call (a stream copies small writes
- * byte by byte). */
-static void rule_sample(FILE *o, const char *name, size_t name_len, const char *labels,
-			size_t labels_len, const char *dir, unsigned long long v)
+void xm_prom_cache_free(struct xm_prom_cache *c)
 {
-	char line[1536], *p;
-	size_t dir_len = dir ? strlen(dir) : 0;
+	free(c->labels);
+	free(c->off);
+	memset(c, 0, sizeof(*c));
+}
 
-	if (name_len + labels_len + dir_len + 40 > sizeof(line)) {
-		fwrite(name, 1, name_len, o);
-		fputc('{', o);
-		fwrite(labels, 1, labels_len, o);
-		if (dir)
-			fprintf(o, ",dir=\"%s\"", dir);
-		fputc('}', o);
-		value_line(o, v);
-		return;
-	}
-	memcpy(line, name, name_len);
-	p = line + name_len;
+/* NAME{LABELS,dir="D"} V\n, or NAME{LABELS} V\n without dir (dir is
+ * ',dir="orig"' as a whole, or ""), at p, which has room; returns the end. */
+static char *rule_sample(char *p, const char *name, size_t name_len, const char *labels,
+			 size_t labels_len, const char *dir, size_t dir_len, unsigned long long v)
+{
+	char num[24], *q = num + sizeof(num);
+
+	memcpy(p, name, name_len);
+	p += name_len;
 	*p++ = '{';
 	memcpy(p, labels, labels_len);
 	p += labels_len;
-	if (dir) {
-		memcpy(p, ",dir=\"", 6);
-		memcpy(p + 6, dir, dir_len);
-		p += 6 + dir_len;
-		*p++ = '"';
-	}
+	memcpy(p, dir, dir_len);
+	p += dir_len;
 	*p++ = '}';
-	{
-		char num[24], *q = num + sizeof(num);
-
-		do
-			*--q = (char)('0' + v % 10);
-		while (v /= 10);
-		*p++ = ' ';
-		memcpy(p, q, (size_t)(num + sizeof(num) - q));
-		p += num + sizeof(num) - q;
-	}
+	*p++ = ' ';
+	do
+		*--q = (char)('0' + v % 10);
+	while (v /= 10);
+	memcpy(p, q, (size_t)(num + sizeof(num) - q));
+	p += num + sizeof(num) - q;
 	*p++ = '\n';
-	fwrite(line, 1, (size_t)(p - line), o);
+	return p;
 }
 
-static void rule_families(FILE *o, const struct xm_snapshot *s)
+/* HELP and TYPE of a family into b (the few families of the rules). */
+static void pb_family(struct prom_buf *b, const char *name, const char *type, const char *help)
 {
-	static const char *const dir_name[XM_DIR_MAX] = { "orig", "reply" };
+	char *text = NULL;
+	size_t len = 0;
+	FILE *o = open_memstream(&text, &len);
+
+	if (!o) {
+		b->oom = 1;
+		return;
+	}
+	family(o, name, type, help);
+	if (fclose(o))
+		b->oom = 1;
+	else
+		pb_put(b, text, len);
+	free(text);
+}
+
+static void rule_families(struct prom_buf *b, const struct xm_snapshot *s,
+			  struct xm_prom_cache *cache)
+{
+	static const char *const dir_label[XM_DIR_MAX] = { ",dir=\"orig\"", ",dir=\"reply\"" };
 	static const struct {
 		const char *name, *help;
 		int what; /* 0 packets, 1 bytes, 2 flows, 3 refused */
@@ -243,25 +302,32 @@ static void rule_families(FILE *o, const struct xm_snapshot *s)
 		  "a from list only).",
 		  3 },
 	};
-	size_t *off = NULL;
-	char *labels;
+	struct xm_prom_cache own = { 0 };
+	struct xm_prom_cache *c = cache ? cache : &own;
 
 	if (!s->n_rules)
 		return;
-	labels = rule_labels(s, &off);
-	if (!labels)
-		return; /* out of memory: the families are left out */
+	if (rule_labels(s, c)) {
+		b->oom = 1;
+		return;
+	}
 	for (size_t k = 0; k < sizeof(f) / sizeof(f[0]); k++) {
 		size_t name_len = strlen(f[k].name);
+		/* name, labels, dir, value: the most a series takes */
+		size_t room = (name_len + 64) * s->n_rules * 2 + c->off[s->n_rules] * 2;
+		char *p;
 
-		family(o, f[k].name, "counter", f[k].help);
+		pb_family(b, f[k].name, "counter", f[k].help);
+		if (pb_reserve(b, room))
+			break;
+		p = b->p + b->len;
 		for (size_t i = 0; i < s->n_rules; i++) {
 			const struct xm_rule_stats *st = &s->rules[i].st;
-			const char *l = labels + off[i];
-			size_t ll = off[i + 1] - off[i];
+			const char *l = c->labels + c->off[i];
+			size_t ll = c->off[i + 1] - c->off[i];
 
 			if (f[k].what == 2) {
-				rule_sample(o, f[k].name, name_len, l, ll, NULL, st->flows);
+				p = rule_sample(p, f[k].name, name_len, l, ll, "", 0, st->flows);
 				continue;
 			}
 			if (f[k].what == 3) {
@@ -271,12 +337,14 @@ static void rule_families(FILE *o, const struct xm_snapshot *s)
 				continue;
 			}
 			for (int d = 0; d < XM_DIR_MAX; d++)
-				rule_sample(o, f[k].name, name_len, l, ll, dir_name[d],
-					    f[k].what ? st->bytes[d] : st->packets[d]);
+				p = rule_sample(p, f[k].name, name_len, l, ll, dir_label[d],
+						strlen(dir_label[d]),
+						f[k].what ? st->bytes[d] : st->packets[d]);
 		}
+		b->len = (size_t)(p - b->p);
 	}
-	free(labels);
-	free(off);
+	if (!cache)
+		xm_prom_cache_free(&own);
 }
 
 /* The global counters are two families labelled by counter name. A family
@@ -370,17 +438,9 @@ static void port_families(FILE *o, const struct xm_port_use *pu)
 	}
 }
 
-void xm_print_prometheus(FILE *o, const struct xm_snapshot *s, const struct xm_port_use *pu)
+/* Everything but the rule families: small, written through a stream. */
+static void other_families(FILE *o, const struct xm_snapshot *s, const struct xm_port_use *pu)
 {
-	/* Millions of small writes (five series a rule): one thread writes
-	 * o here, so the stream's lock is taken once, not per call. */
-	int locking;
-
-	flockfile(o);
-	locking = __fsetlocking(o, FSETLOCKING_BYCALLER);
-
-	iface_families(o, s);
-	rule_families(o, s);
 	counter_families(o, s);
 	family(o, "xmasq_flows", "gauge", "Flows (connections) in the conntrack table now.");
 	fprintf(o, "xmasq_flows %lu\n", s->flows);
@@ -402,6 +462,59 @@ void xm_print_prometheus(FILE *o, const struct xm_snapshot *s, const struct xm_p
 	fprintf(o, "xmasq_rule_port_entries %lu\n", s->rule_ports);
 	if (pu)
 		port_families(o, pu);
-	__fsetlocking(o, locking);
-	funlockfile(o);
+}
+
+/* The interface families (iface), or the ones after the rules, appended to b. */
+static void pb_stream(struct prom_buf *b, const struct xm_snapshot *s, const struct xm_port_use *pu,
+		      int iface)
+{
+	char *text = NULL;
+	size_t len = 0;
+	FILE *o = open_memstream(&text, &len);
+
+	if (!o) {
+		b->oom = 1;
+		return;
+	}
+	if (iface)
+		iface_families(o, s);
+	else
+		other_families(o, s, pu);
+	if (fclose(o))
+		b->oom = 1;
+	else
+		pb_put(b, text, len);
+	free(text);
+}
+
+int xm_render_prometheus(const struct xm_snapshot *s, const struct xm_port_use *pu,
+			 struct xm_prom_cache *cache, char **buf, size_t *len)
+{
+	struct prom_buf b = { 0 };
+
+	pb_stream(&b, s, pu, 1);
+	rule_families(&b, s, cache);
+	pb_stream(&b, s, pu, 0);
+	if (b.oom) {
+		free(b.p);
+		return -1;
+	}
+	*buf = b.p;
+	*len = b.len;
+	return 0;
+}
+
+void xm_print_prometheus(FILE *o, const struct xm_snapshot *s, const struct xm_port_use *pu)
+{
+	char *buf;
+	size_t len;
+
+	if (xm_render_prometheus(s, pu, NULL, &buf, &len) == 0) {
+		fwrite(buf, 1, len, o);
+		free(buf);
+		return;
+	}
+	/* No memory for the whole text: what needs none (no rule series). */
+	iface_families(o, s);
+	other_families(o, s, pu);
 }

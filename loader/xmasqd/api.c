@@ -27,7 +27,7 @@ static int render(struct xmd_req *q, enum render what)
 	char err[512], *buf = NULL;
 	size_t len = 0;
 	FILE *o;
-	int rc;
+	int rc, ok = 0;
 
 	rc = xm_open(&h, xmd.opt.pin_dir, err, sizeof(err));
 	if (rc)
@@ -42,21 +42,26 @@ static int render(struct xmd_req *q, enum render what)
 		xm_close(&h);
 		return xmd_reply_error(q, MHD_HTTP_INTERNAL_SERVER_ERROR, "%s", err);
 	}
-	o = open_memstream(&buf, &len);
-	if (o) {
+	if (what == R_PROMETHEUS) {
+		/* The rules' labels outlive the request: the same while the
+		 * rules are (most of the rendering at 100,000 rules). */
+		static struct xm_prom_cache labels;
+
+		ok = xm_render_prometheus(&s, &pu, &labels, &buf, &len) == 0;
+	} else if ((o = open_memstream(&buf, &len))) {
 		if (what == R_STATUS)
 			xm_print_status(o, &h, &s, &pu, 1);
-		else if (what == R_STATS)
-			xm_print_stats(o, &s, &pu, 1);
 		else
-			xm_print_prometheus(o, &s, &pu);
-		fclose(o);
+			xm_print_stats(o, &s, &pu, 1);
+		ok = fclose(o) == 0;
 	}
 	xm_port_use_free(&pu);
 	xm_snapshot_free(&s);
 	xm_close(&h);
-	if (!o)
+	if (!ok) {
+		free(buf);
 		return xmd_reply_error(q, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
+	}
 	return xmd_reply(q, MHD_HTTP_OK,
 			 what == R_PROMETHEUS ? "text/plain; version=0.0.4; charset=utf-8" :
 						"application/json",
@@ -260,63 +265,151 @@ static double now_us(void)
 	return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
 }
 
+/* 429 when this client's key made too many changes; 0 to go on. */
+static int rate_limited(struct xmd_req *q, int *ret)
+{
+	unsigned retry;
+
+	if (xmd_rate_allow(q->client.key_sha256[0] ? q->client.key_sha256 : "?", &retry))
+		return 0;
+	snprintf(q->extra_name, sizeof(q->extra_name), "Retry-After");
+	snprintf(q->extra_value, sizeof(q->extra_value), "%u", retry);
+	*ret = xmd_reply_error(q, MHD_HTTP_TOO_MANY_REQUESTS,
+			       "too many changes from this key: try again in %u s", retry);
+	return -1;
+}
+
+/* 409 with the version now, when the client's is not it (text: the
+ * text sent, whose version the audit log keeps; NULL for edits). */
+static int stale(struct xmd_req *q, const char *version, const char *cur_version, const char *text,
+		 size_t len, int *ret)
+{
+	char new_version[XMD_SHA256_HEX];
+
+	if (!strcmp(version, cur_version))
+		return 0;
+	if (q->audit) {
+		json_object_set_new(q->audit, "before", json_string(cur_version));
+		if (text) {
+			xmd_sha256_hex(text, len, new_version);
+			json_object_set_new(q->audit, "after", json_string(new_version));
+		}
+		json_object_set_new(q->audit, "error", json_string("stale version"));
+	}
+	*ret = xmd_reply_json(q, MHD_HTTP_CONFLICT,
+			      json_pack("{s:s, s:s}", "error",
+					"the rules changed since you read them: reload them (GET "
+					"/api/rules), redo your change and send it with the new "
+					"version",
+					"version", cur_version));
+	return -1;
+}
+
+static int replace_rules(struct xmd_req *q, double t0, const char *text, size_t len,
+			 const char *cur_version);
+
 int xmd_api_rules_put(struct xmd_req *q)
 {
-	double t0 = now_us(), live_us;
-	char *cur = NULL, cur_version[XMD_SHA256_HEX], new_version[XMD_SHA256_HEX], err[1024];
+	double t0 = now_us();
+	char *cur = NULL, cur_version[XMD_SHA256_HEX];
 	const char *text, *version;
-	struct xm_ruleset rs = { 0 };
-	struct xmd_apply a = { 0 };
-	json_t *doc = NULL, *ev = q->audit, *j;
-	unsigned retry;
+	json_t *doc = NULL;
 	size_t len, cur_len;
-	int ret, errnum = 0;
+	int ret;
 
-	if (!xmd_rate_allow(q->client.key_sha256[0] ? q->client.key_sha256 : "?", &retry)) {
-		snprintf(q->extra_name, sizeof(q->extra_name), "Retry-After");
-		snprintf(q->extra_value, sizeof(q->extra_value), "%u", retry);
-		return xmd_reply_error(q, MHD_HTTP_TOO_MANY_REQUESTS,
-				       "too many changes from this key: try again in %u s", retry);
-	}
-	if (parse_body(q, &text, &len, &version, &doc, &ret))
+	if (rate_limited(q, &ret) || parse_body(q, &text, &len, &version, &doc, &ret))
 		return ret;
 	if (current_rules(q, &cur, &cur_len, cur_version)) {
 		json_decref(doc);
 		return MHD_YES;
 	}
 	free(cur);
+	if (stale(q, version, cur_version, text, len, &ret) == 0)
+		ret = replace_rules(q, t0, text, len, cur_version);
+	json_decref(doc);
+	return ret;
+}
+
+/* PATCH /api/rules {"version": V, "edits": [...]}: the edits (rules_edit.c)
+ * made to the file V names, then as PUT of the result; the audit log keeps
+ * the edits, not the text. */
+int xmd_api_rules_patch(struct xmd_req *q)
+{
+	double t0 = now_us();
+	char *cur = NULL, *text = NULL, cur_version[XMD_SHA256_HEX], err[512];
+	json_t *doc, *v, *edits;
+	json_error_t je;
+	size_t len, cur_len;
+	int ret;
+
+	if (rate_limited(q, &ret))
+		return ret;
+	doc = json_loadb(q->body ? q->body : "", q->len, JSON_REJECT_DUPLICATES, &je);
+	v = json_object_get(doc, "version");
+	edits = json_object_get(doc, "edits");
+	if (!json_is_string(v) || !json_is_array(edits)) {
+		json_decref(doc);
+		if (doc)
+			return xmd_reply_error(q, MHD_HTTP_BAD_REQUEST,
+					       "expected {\"version\": V, \"edits\": [{\"line\": "
+					       "N, "
+					       "\"delete\": K, \"insert\": [LINES]}, ...]}");
+		return xmd_reply_error(q, MHD_HTTP_BAD_REQUEST,
+				       "malformed JSON at line %d column %d: %s (expected "
+				       "{\"version\": V, \"edits\": [...]})",
+				       je.line, je.column, je.text);
+	}
+	if (q->audit)
+		json_object_set(q->audit, "edits", edits);
+	if (current_rules(q, &cur, &cur_len, cur_version)) {
+		json_decref(doc);
+		return MHD_YES;
+	}
+	if (stale(q, json_string_value(v), cur_version, NULL, 0, &ret) == 0) {
+		if (xmd_rules_edit(cur, cur_len, edits, &text, &len, err, sizeof(err))) {
+			if (q->audit)
+				json_object_set_new(q->audit, "before", json_string(cur_version));
+			ret = xmd_reply_error(q, MHD_HTTP_BAD_REQUEST, "%s", err);
+		} else {
+			ret = replace_rules(q, t0, text, len, cur_version);
+		}
+	}
+	free(cur);
+	free(text);
+	json_decref(doc);
+	return ret;
+}
+
+/* The new text of the rules, the version checked: parse, validate against
+ * the router, save FILE.tmp (fsynced), apply, then FILE.tmp over FILE. */
+static int replace_rules(struct xmd_req *q, double t0, const char *text, size_t len,
+			 const char *cur_version)
+{
+	double live_us;
+	char new_version[XMD_SHA256_HEX], err[1024];
+	struct xm_ruleset rs = { 0 };
+	struct xmd_apply a = { 0 };
+	json_t *ev = q->audit, *j;
+	int ret, errnum = 0;
+
 	xmd_sha256_hex(text, len, new_version);
 	if (ev) {
 		json_object_set_new(ev, "before", json_string(cur_version));
 		json_object_set_new(ev, "after", json_string(new_version));
 	}
-	if (strcmp(version, cur_version)) {
-		json_decref(doc);
-		j = json_pack("{s:s, s:s}", "error",
-			      "the rules changed since you read them: reload them (GET "
-			      "/api/rules), "
-			      "redo your change and send it with the new version",
-			      "version", cur_version);
-		if (ev)
-			json_object_set_new(ev, "error", json_string("stale version"));
-		return xmd_reply_json(q, MHD_HTTP_CONFLICT, j);
-	}
 	if (xmd_parse(text, len, xmd.opt.rules, &rs, &a) ||
 	    xmd_apply_ruleset(&rs, xmd.opt.rules, 1, &a)) {
 		xm_ruleset_free(&rs);
-		json_decref(doc);
 		return apply_failed(q, &a);
 	}
 	if (xmd_rules_stage(xmd.opt.rules, text, len, &errnum, err, sizeof(err))) {
 		xm_ruleset_free(&rs);
-		json_decref(doc);
 		return xmd_reply_error(q,
 				       errnum == ENOSPC || errnum == EDQUOT ?
 					       MHD_HTTP_INSUFFICIENT_STORAGE :
 					       MHD_HTTP_INTERNAL_SERVER_ERROR,
 				       "%s", err);
 	}
-	json_decref(doc);
 	xmd_apply_ruleset(&rs, xmd.opt.rules, 0, &a);
 	live_us = now_us() - t0;
 	xm_ruleset_free(&rs);

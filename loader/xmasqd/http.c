@@ -55,7 +55,7 @@ int xmd_reply(struct xmd_req *q, unsigned status, const char *type, char *body, 
 	add_security_headers(r);
 	if (status == MHD_HTTP_METHOD_NOT_ALLOWED)
 		MHD_add_response_header(r, "Allow",
-					!strcmp(q->url, "/api/rules")	    ? "GET, HEAD, PUT" :
+					!strcmp(q->url, "/api/rules") ? "GET, HEAD, PUT, PATCH" :
 					!strcmp(q->url, "/api/rules/check") ? "POST" :
 									      "GET, HEAD");
 	if (q->extra_name[0])
@@ -197,6 +197,7 @@ static const struct route {
 	{ "GET", "/api/conntrack", xmd_api_conntrack },
 	{ "GET", "/api/rules", xmd_api_rules_get },
 	{ "PUT", "/api/rules", xmd_api_rules_put },
+	{ "PATCH", "/api/rules", xmd_api_rules_patch },
 	{ "POST", "/api/rules/check", xmd_api_rules_check },
 	{ "GET", "/metrics", xmd_api_metrics },
 };
@@ -270,10 +271,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
 		xmd_format_sockaddr(ci ? ci->client_addr : NULL, q->client.from,
 				    sizeof(q->client.from));
-		if (!strcmp(method, "PUT") && !strcmp(url, "/api/rules"))
-			q->audit = json_pack("{s:s, s:s, s:s, s:s}", "who", q->client.subject,
+		if ((!strcmp(method, "PUT") || !strcmp(method, "PATCH")) && !strcmp(url, "/api/"
+											 "rules"))
+			q->audit = json_pack("{s:s, s:s, s:s, s:s+}", "who", q->client.subject,
 					     "key_sha256", q->client.key_sha256, "from",
-					     q->client.from, "what", "PUT /api/rules");
+					     q->client.from, "what", method, " /api/rules");
 		/* Never reached: the handshake refuses a client without a
 		 * verified certificate. Kept so a mistake there fails closed. */
 		if (!q->client.key_sha256[0])

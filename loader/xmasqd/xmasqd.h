@@ -142,7 +142,14 @@ int xmd_api_conntrack(struct xmd_req *q);
 int xmd_api_metrics(struct xmd_req *q);
 int xmd_api_rules_get(struct xmd_req *q);
 int xmd_api_rules_put(struct xmd_req *q);
+int xmd_api_rules_patch(struct xmd_req *q);
 int xmd_api_rules_check(struct xmd_req *q);
+
+/* ---- rules_edit.c: PATCH's line edits ---- */
+/* The text cur with edits (a json_t array, as PATCH /api/rules takes)
+ * made, into *out (malloc'd); 0, or -1 with why in err. */
+int xmd_rules_edit(const char *cur, size_t cur_len, void *edits, char **out, size_t *out_len,
+		   char *err, size_t errlen);
 
 /* ---- health.c: plain HTTP GET /healthz for load balancers ---- */
 struct MHD_Daemon *xmd_health_start(char *err, size_t errlen);

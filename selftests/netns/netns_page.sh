@@ -141,5 +141,17 @@ XM_PIDS+=($TRAFFIC)
 page rates --rule "$NEW_RULE" --search-port $NEW_PORT --chart-ms 6000
 kill $TRAFFIC 2>/dev/null
 
+# the page sends its edits as PATCH (a line edit, not the whole file); only
+# a text whose last line has no newline goes as PUT (the bad line typed at
+# the end, refused)
+"$XM_PY" - "$XM_TMP/audit.log" <<'EOF'
+import json, sys
+lines = [json.loads(l) for l in open(sys.argv[1])]
+patches = [l for l in lines if l.get("what") == "PATCH /api/rules" and l.get("status") == 200 and l.get("edits")]
+puts = [l for l in lines if l.get("what") == "PUT /api/rules" and l.get("status") == 200]
+sys.exit(0 if len(patches) >= 2 and not puts else 1)
+EOF
+tap_result $? "the page's applies are PATCH /api/rules line edits (the audit log shows their edits), none a PUT" \
+	"$(cut -c1-200 "$XM_TMP/audit.log")"
 [ -s "$XM_TMP/audit.log" ] && diag "audit log: $(tail -n 2 "$XM_TMP/audit.log" | cut -c1-300)"
 tap_done

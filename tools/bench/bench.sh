@@ -21,10 +21,18 @@
 # service. Failed connections, non-2xx answers and connections slower than
 # 1 s (a lost SYN) are counted and reported with the rate.
 #
-# QUICK=1 (~2.5 min): 3 repetitions of the UDP and prog-ns scenarios with
+# Telling noise from change: the UDP scenarios also measure xmasq-xdp a
+# second time as if it were another system (xmasq-xdp-aa, the A/A
+# control): report.py compares the two and says whether the run can judge
+# a difference at all. Systems take turns in short windows, in an order
+# rotated every repetition, so drift (a neighbour's load, the clock)
+# spreads over all of them instead of favouring one; tables give medians
+# and interquartile ranges.
+#
+# QUICK=1 (~3 min): 3 repetitions of the UDP and prog-ns scenarios with
 # 0.3 s warm-up + 0.7 s windows, one of tcp-rr, two of apply-100k, one 2 s
-# tcp-cps; no tcp-bulk, rules-* or flows-*. Full (~15 min): 5 repetitions
-# (1 s + 2 s; new flows 0.5 s + 1 s), 3 of TCP, tcp-cps (10 s) and
+# tcp-cps; no tcp-bulk, rules-* or flows-*. Full (~17 min): 9 repetitions
+# (0.5 s + 1 s; new flows 0.3 s + 0.7 s), 3 of TCP, tcp-cps (10 s) and
 # rules-*, 2 of flows-*, 5 of apply-100k.
 # Namespaces, pins and processes carry this shell's pid and are removed on
 # every exit path. Nothing outside them is touched.
@@ -45,17 +53,18 @@ PIDS=()
 if [ -n "${QUICK:-}" ]; then
 	REPS=3 WARM=0.3 WIN=0.7 NF_WARM=0.3 NF_WIN=0.7 TCP_T=2 TCP_REPS=1 APPLY_REPS=2
 	CPS_T=2
-	UDP_SCEN="udp64-1flow udp64-10kflows newflows newflows-masq"
+	UDP_SCEN="udp64-1flow udp64-10kflows udp64-10kflows-2cpu newflows newflows-masq"
 	TCP_SCEN="tcp-rr"
 	EXTRA=""
 else
-	REPS=5 WARM=1 WIN=2 NF_WARM=0.5 NF_WIN=1 TCP_T=3 TCP_REPS=3 APPLY_REPS=5
+	REPS=9 WARM=0.5 WIN=1 NF_WARM=0.3 NF_WIN=0.7 TCP_T=3 TCP_REPS=3 APPLY_REPS=5
 	CPS_T=10
-	UDP_SCEN="udp64-1flow udp64-10kflows newflows newflows-masq"
+	UDP_SCEN="udp64-1flow udp64-10kflows udp64-10kflows-2cpu newflows newflows-masq"
 	TCP_SCEN="tcp-bulk-1 tcp-bulk-8 tcp-rr"
 	EXTRA="rules flows"
 fi
 SYSTEMS="bare xmasq-xdp xmasq-tc iptables nftables"
+UDP_SYSTEMS="$SYSTEMS xmasq-xdp-aa" # the A/A control: xmasq-xdp measured twice
 # xmasq's flow table: the default (262144 flows) wherever it is big enough.
 # Its expiry sweep walks the whole table (every slot, used or not), so a
 # bigger table costs more even when nearly empty. Scenarios creating more
@@ -65,6 +74,7 @@ CT_DEFAULT=262144
 CT_NEW=2097152                     # newflows, rules-*: < 2M flows a run (1.5M seen)
 CT_1M=1100000                      # flows-1m, prog-ns-newflow (10^6 flows)
 PROG_REPEAT=${PROG_REPEAT:-1000000}
+PROG_ROUNDS=${PROG_ROUNDS:-40}          # alternations of program and wrapper
 # tcp-cps: client addresses on G (192.0.2.11...), connections open at
 # once over all of them, the forwarded port (to S's nginx on 80)
 CPS_CLIENTS=${CPS_CLIENTS:-4} CPS_CONC=${CPS_CONC:-64} CPS_PORT=8080
@@ -72,6 +82,7 @@ CPS_CLIENTS=${CPS_CLIENTS:-4} CPS_CONC=${CPS_CONC:-64} CPS_PORT=8080
 # Addresses (RFC 5737 / RFC 2544 only) and fixed MACs.
 G_IP=192.0.2.2 R0_IP=192.0.2.1 R1_IP=198.18.0.1 S_IP=198.18.0.2
 FLOW_SRC=198.19.0.1
+NQ=$(nproc)
 G_MAC=02:b0:00:00:00:02 R0_MAC=02:b0:00:00:00:01
 R1_MAC=02:b0:00:00:01:01 S_MAC=02:b0:00:00:01:02
 
@@ -111,8 +122,13 @@ topo_up() {
 			net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0 || return 1
 		ip -n "$ns" link set lo up
 	done
-	ip -n "$NS_R" link add eth0 address $R0_MAC type veth peer name eth0 address $G_MAC netns "$NS_G" || return 1
-	ip -n "$NS_R" link add eth1 address $R1_MAC type veth peer name eth0 address $S_MAC netns "$NS_S" || return 1
+	# a queue per CPU, as a multi-queue NIC has: a veth sends redirected
+	# frames to its peer's queue (sending CPU mod queues), so with one
+	# queue two CPUs would share one ring and one NAPI
+	ip -n "$NS_R" link add eth0 address $R0_MAC numtxqueues "$NQ" numrxqueues "$NQ" type veth \
+		peer name eth0 address $G_MAC numtxqueues "$NQ" numrxqueues "$NQ" netns "$NS_G" || return 1
+	ip -n "$NS_R" link add eth1 address $R1_MAC numtxqueues "$NQ" numrxqueues "$NQ" type veth \
+		peer name eth0 address $S_MAC numtxqueues "$NQ" numrxqueues "$NQ" netns "$NS_S" || return 1
 	ip -n "$NS_G" addr add $G_IP/24 dev eth0
 	ip -n "$NS_R" addr add $R0_IP/24 dev eth0
 	ip -n "$NS_R" addr add $R1_IP/24 dev eth1
@@ -218,7 +234,7 @@ EOF
 system_up() {
 	case "$1" in
 	bare) nsx "$NS_R" "$XB" bare attach eth0 eth1 $G_MAC $S_MAC >/dev/null ;;
-	xmasq-xdp) xmasq_up xdp "${2:-}" "${3:-}" ;;
+	xmasq-xdp | xmasq-xdp-aa) xmasq_up xdp "${2:-}" "${3:-}" ;;
 	xmasq-tc) xmasq_up tc "${2:-}" "${3:-}" ;;
 	iptables) iptables_up ;;
 	nftables) nftables_up ;;
@@ -235,6 +251,22 @@ gen() {
 	python3 -c 'import json,sys; print(json.loads(sys.argv[1])["pps"])' "$out"
 }
 
+# gen2 WARMUP WINDOW ARGS...: the same from two generators at once, one on
+# each of CPUs 0 and 1, each with its own flows (another source address
+# block): the aggregate rate in packets/s. Both read the one sink counter
+# (all CPUs) over windows of the same length started together, so each
+# sees the aggregate; their mean is taken.
+gen2() {
+	local w=$1 t=$2 a b
+	shift 2
+	gen "$w" "$t" "$@" --cpu 0 >"$TMP/gen-cpu0" &
+	FLOW_SRC=198.19.128.1 gen "$w" "$t" "$@" --cpu 1 >"$TMP/gen-cpu1"
+	wait
+	a=$(cat "$TMP/gen-cpu0") b=$(cat "$TMP/gen-cpu1")
+	[ -n "$a" ] && [ -n "$b" ] || return 1
+	python3 -c 'import sys; print("%.0f" % ((float(sys.argv[1]) + float(sys.argv[2])) / 2))' "$a" "$b"
+}
+
 mpps() { python3 -c 'import sys; print("%.6g" % (float(sys.argv[1]) / 1e6))' "$1"; }
 
 # udp_scenario NAME SYSTEM: one run of a live UDP scenario
@@ -243,6 +275,10 @@ udp_scenario() {
 	case "$1" in
 	udp64-1flow) pps=$(gen "$WARM" "$WIN" --flows 1) ;;
 	udp64-10kflows) pps=$(gen "$WARM" "$WIN" --flows 10000 --dport-bits 8) ;;
+	# both CPUs, 5,000 flows each: nothing written per packet may be
+	# shared between them (counters, flow entries, the sweeper) if this is
+	# to come out near 2x udp64-10kflows
+	udp64-10kflows-2cpu) pps=$(gen2 "$WARM" "$WIN" --flows 5000 --dport-bits 8) ;;
 	# every packet a new flow: indices far above the other scenarios'
 	# every packet a new flow: 0.5 s + 1 s (QUICK 0.3 + 0.7), so that a
 	# run's flows (< 2M) fit xmasq's CT_NEW table and nothing is measured
@@ -290,24 +326,33 @@ print("%.3f" % (bps / 1e9))' 2>>"$OUT/tcp-errors.log") ;;
 	log "$1 $2: $v"
 }
 
-# prog NAME ARGS...: BPF_PROG_TEST_RUN through the wrapper in R; prints ns
+# prog ARGS...: a program's own cost in ns a packet through the wrapper in
+# R: PROG_ROUNDS short test runs of it alternated with runs of the wrapper
+# alone on the same frames, the median of the differences (xbench prog
+# --rounds), so drift between two long runs cannot turn a cost negative.
+# Sets PROG_WRAPPER to the wrapper's own median.
 prog() {
 	local out
-	out=$(nsx "$NS_R" "$XB" prog --repeat "$PROG_REPEAT" "$@") || return 1
-	python3 -c 'import json,sys
+	out=$(nsx "$NS_R" "$XB" prog --repeat "$PROG_REPEAT" --rounds "$PROG_ROUNDS" "$@") || return 1
+	out=$(python3 -c 'import json,sys
 d = json.loads(sys.argv[1])
 if d["retval"] != int(sys.argv[2]):
     sys.exit("unexpected XDP action %d (wanted %s): %s" % (d["retval"], sys.argv[2], sys.argv[1]))
-print(d["ns"])' "$out" "$PROG_WANT"
+print("%.1f %.1f" % (d["ns"], d["wrapper_ns"]))' "$out" "$PROG_WANT") || return 1
+	PROG_WRAPPER=${out#* }
+	echo "${out% *}"
 }
 
 prog_phase() {
-	local base b fast reply new orig="--dev eth0 --dmac $R0_MAC --smac $G_MAC --src $FLOW_SRC --dst $R0_IP"
+	local b fast reply new est1m orig="--dev eth0 --dmac $R0_MAC --smac $G_MAC --src $FLOW_SRC --dst $R0_IP"
 	topo_up udp || die "topology"
 	xmasq_up xdp || die "xmasq attach"
-	PROG_WANT=1 base=$(prog --target drop $orig) || die "prog baseline"
 	PROG_WANT=4
-	b=$(prog --target bare --bare-out eth1 --bare-dmac $S_MAC $orig) || die "prog bare"
+	# (command substitutions run in subshells: the wrapper's figure is
+	# taken from a measurement made in this shell)
+	prog --target bare --bare-out eth1 --bare-dmac $S_MAC $orig >"$TMP/prog" || die "prog bare"
+	b=$(cat "$TMP/prog")
+	record prog-ns-wrapper wrapper "$PROG_WRAPPER"
 	# the flow first (one packet), then its fast path and its replies
 	nsx "$NS_R" "$XB" prog --repeat 1 --target "$PIN/prog_xdp" $orig >/dev/null || die "prog prime"
 	fast=$(prog --target "$PIN/prog_xdp" $orig) || die "prog fastpath"
@@ -321,15 +366,14 @@ prog_phase() {
 	# the same 10^6 packets again: established flows, each packet another
 	# one (no cache holds the table): the fast path's memory cost at scale
 	est1m=$(prog --target "$PIN/prog_xdp" $orig --flows 0 --first 16777216 --dport-bits 8) || die "prog 1m"
-	record prog-ns-fastpath-1m xmasq-xdp $((est1m - base))
-	log "prog-ns (ns, wrapper $base ns subtracted): bare $((b - base)) fast $((fast - base)) reply $((reply - base)) new $((new - base))"
-	record prog-ns-wrapper wrapper "$base"
+	record prog-ns-fastpath-1m xmasq-xdp "$est1m"
+	log "prog-ns (ns, wrapper $PROG_WRAPPER ns taken out): bare $b fast $fast reply $reply new $new 1m $est1m"
 	for s in prog-ns-bare prog-ns-fastpath prog-ns-newflow prog-ns-reply; do
-		record "$s" bare $((b - base))
+		record "$s" bare "$b"
 	done
-	record prog-ns-fastpath xmasq-xdp $((fast - base))
-	record prog-ns-reply xmasq-xdp $((reply - base))
-	record prog-ns-newflow xmasq-xdp $((new - base))
+	record prog-ns-fastpath xmasq-xdp "$fast"
+	record prog-ns-reply xmasq-xdp "$reply"
+	record prog-ns-newflow xmasq-xdp "$new"
 	topo_down
 }
 
@@ -583,6 +627,13 @@ open(sys.argv[1] + ".log", "w").write("%(cps).0f conn/s, %(connections)d connect
 # flows"; APPEND=1 adds to the last run's raw.tsv instead of starting over.
 PHASES=${PHASES:-udp prog tcp cps apply $EXTRA}
 has() { case " $PHASES " in *" $1 "*) return 0 ;; esac; return 1; }
+# rotate N WORD...: the words, starting at the Nth (wrapping around)
+rotate() {
+	local n=$1
+	shift
+	n=$(((n - 1) % $#))
+	echo "${@:n+1}" "${@:1:n}"
+}
 mkdir -p "$OUT"
 [ -n "${APPEND:-}" ] || { : >"$RAW"; rm -f "$OUT/tcp-errors.log"; }
 START=$(date +%s)
@@ -590,7 +641,7 @@ log "machine: $(uname -r), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 |
 for r in $(seq 1 "$REPS"); do
 	if has udp; then
 		log "repetition $r/$REPS: UDP"
-		for sys in $SYSTEMS; do
+		for sys in $(rotate "$r" $UDP_SYSTEMS); do
 			topo_up udp || die "topology"
 			system_up "$sys" || die "$sys up"
 			prev=established

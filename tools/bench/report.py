@@ -18,6 +18,7 @@ import sys
 SCENARIOS = [
     ("udp64-1flow", "Mpps", True, "64-byte UDP, one established flow"),
     ("udp64-10kflows", "Mpps", True, "64-byte UDP over 10,000 flows"),
+    ("udp64-10kflows-2cpu", "Mpps", True, "the same from both CPUs at once, 5,000 flows each"),
     ("newflows", "Mpps", True, "64-byte UDP, every packet a new flow"),
     ("newflows-masq", "Mpps", True, "the same masqueraded (no forward): 256 flows a mapping"),
     ("rules-1", "Mpps", True, "new flows with 1 forward rule"),
@@ -38,21 +39,78 @@ SCENARIOS = [
 ]
 SYSTEMS = ["bare", "xmasq-xdp", "xmasq-tc", "iptables", "nftables"]
 OURS = ["xmasq-xdp", "xmasq-tc"]
+AA = "xmasq-xdp-aa"  # xmasq-xdp measured again as if another system
+# The A/A control's allowed spread: its median ratio must be within this of
+# 1.00 on every live scenario, or differences this size can't be judged.
+AA_SPREAD = 0.05
 
 
-def machine():
-    cpu = "?"
+def cpu_info():
+    """The CPU model, microcode and the kernel's mitigations, which decide
+    what a call, a return or a TLB miss costs (and so these figures)."""
+    cpu, microcode = "?", "?"
     with open("/proc/cpuinfo") as f:
         for line in f:
-            if line.startswith("model name"):
+            if line.startswith("model name") and cpu == "?":
                 cpu = line.split(":", 1)[1].strip()
-                break
-    return "%s, %s, %d cores" % (platform.release(), cpu, os.cpu_count())
+            elif line.startswith("microcode") and microcode == "?":
+                microcode = line.split(":", 1)[1].strip()
+    vulns = {}
+    vdir = "/sys/devices/system/cpu/vulnerabilities"
+    if os.path.isdir(vdir):
+        for name in sorted(os.listdir(vdir)):
+            try:
+                vulns[name] = open(os.path.join(vdir, name)).read().strip()
+            except OSError:
+                pass
+    return {"cpu": cpu, "microcode": microcode, "kernel": platform.release(),
+            "cores": os.cpu_count(), "vulnerabilities": vulns}
+
+
+def machine(info):
+    return "%s, %s, %d cores" % (info["kernel"], info["cpu"], info["cores"])
+
+
+def mitigations_line(vulns):
+    """The mitigations that put work on every call or return (retpolines,
+    return thunks, IBRS...) in one line: the rest are listed in the JSON."""
+    keep = ("spectre_v2", "retbleed", "spec_rstack_overflow", "srbds", "gather_data_sampling",
+            "its", "mds", "tsa")
+    return "; ".join("%s: %s" % (k, vulns[k]) for k in keep if k in vulns) or "-"
+
+
+def quantiles(vals):
+    """Median and quartiles (inclusive method: defined for 2+ values)."""
+    if len(vals) < 2:
+        return vals[0], vals[0], vals[0]
+    q1, q2, q3 = statistics.quantiles(vals, n=4, method="inclusive")
+    return q1, q2, q3
 
 
 def stats(vals):
-    return {"median": round(statistics.median(vals), 4), "min": round(min(vals), 4),
-            "max": round(max(vals), 4), "runs": len(vals)}
+    q1, med, q3 = quantiles(vals)
+    return {"median": round(med, 4), "q1": round(q1, 4), "q3": round(q3, 4),
+            "min": round(min(vals), 4), "max": round(max(vals), 4), "runs": len(vals)}
+
+
+def aa_control(data):
+    """Per live scenario: the ratio xmasq-xdp / xmasq-xdp-aa of each
+    repetition (paired in order), its median and quartiles, and whether the
+    run can judge differences of AA_SPREAD."""
+    rows, ok = [], True
+    for name, unit, _, _ in SCENARIOS:
+        d = data.get(name, {})
+        if unit != "Mpps" or "xmasq-xdp" not in d or AA not in d:
+            continue
+        pairs = [a / b for a, b in zip(d["xmasq-xdp"], d[AA]) if b > 0]
+        if not pairs:
+            continue
+        q1, med, q3 = quantiles(pairs)
+        good = abs(med - 1) <= AA_SPREAD
+        ok = ok and good
+        rows.append({"scenario": name, "median": round(med, 4), "q1": round(q1, 4),
+                     "q3": round(q3, 4), "within": good})
+    return rows, ok
 
 
 def fmt(v):
@@ -91,11 +149,15 @@ def main():
             except ValueError:
                 pass
     date = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0).isoformat()
-    doc = {"date": date, "machine": machine(), "scenarios": []}
+    info = cpu_info()
+    doc = {"date": date, "machine": machine(info), "machine_detail": info, "scenarios": []}
+    aa_rows, aa_ok = aa_control(data)
+    if aa_rows:
+        doc["aa_control"] = {"spread": AA_SPREAD, "judgeable": aa_ok, "scenarios": aa_rows}
     for name, unit, hib, _ in SCENARIOS:
         if name not in data:
             continue
-        res = {s: stats(data[name][s]) for s in SYSTEMS if s in data[name]}
+        res = {s: stats(data[name][s]) for s in SYSTEMS + [AA] if s in data[name]}
         if name == "tcp-cps":
             # every run's failures and slow connections, summed: a figure
             # with any failure is suspect
@@ -126,16 +188,31 @@ def main():
 
     # ---- markdown ----
     lines = ["Date: %s  " % date, "Machine: %s  " % doc["machine"],
-             "Run: %s; value = median of the runs, [min-max] below it.\n" % ("QUICK=1" if quick else "full"),
-             "| scenario | unit | " + " | ".join(SYSTEMS) + " | xdp/iptables | xdp/bare | tc/iptables |",
-             "|---|---|" + "---|" * len(SYSTEMS) + "---|---|---|"]
+             "Microcode %s; mitigations: %s  " % (info["microcode"], mitigations_line(info["vulnerabilities"])),
+             "Run: %s; value = median of the runs, [interquartile range] below it.\n" % (
+                 "QUICK=1" if quick else "full")]
+    if aa_rows:
+        worst = max(aa_rows, key=lambda x: abs(x["median"] - 1))
+        if aa_ok:
+            lines.append("**A/A control: judgeable.** xmasq-xdp measured twice as two systems came out "
+                         "within ±%d %% of itself on every live scenario (worst %s: %.3fx), so "
+                         "differences larger than that are not noise.\n" % (
+                             AA_SPREAD * 100, worst["scenario"], worst["median"]))
+        else:
+            lines.append("**A/A control: TOO NOISY TO JUDGE.** xmasq-xdp measured twice as two systems "
+                         "differs from itself by more than ±%d %% (%s: %.3fx, IQR %.3f-%.3f): "
+                         "differences of that size in this run are noise; run again on a quieter "
+                         "machine.\n" % (AA_SPREAD * 100, worst["scenario"], worst["median"],
+                                         worst["q1"], worst["q3"]))
+    lines += ["| scenario | unit | " + " | ".join(SYSTEMS) + " | xdp/iptables | xdp/bare | tc/iptables |",
+              "|---|---|" + "---|" * len(SYSTEMS) + "---|---|---|"]
     for sc in doc["scenarios"]:
         r = sc["results"]
         cells = []
         for s in SYSTEMS:
             if s in r:
                 cells.append("%s%s<br>[%s-%s]" % (fmt(r[s]["median"]), " (!)" if r[s].get("suspect") else "",
-                                                  fmt(r[s]["min"]), fmt(r[s]["max"])))
+                                                  fmt(r[s]["q1"]), fmt(r[s]["q3"])))
             else:
                 cells.append("-")
 
@@ -180,6 +257,23 @@ def main():
                                                     cr("iptables", "xmasq-xdp"), cr("bare", "xmasq-xdp")))
     lines.append("\nRatios are \"times as good\": rate ratios for rates, inverse ratios for costs "
                  "(ns, us), so > 1 always means xmasq is better.")
+    one, two = (next((sc["results"] for sc in doc["scenarios"] if sc["name"] == n), None)
+                for n in ("udp64-10kflows", "udp64-10kflows-2cpu"))
+    if one and two:
+        lines.append("\nTwo cores: udp64-10kflows-2cpu / udp64-10kflows (target 1.9x; below it, something "
+                     "written per packet is shared between the CPUs):\n")
+        lines.append("| " + " | ".join(s for s in SYSTEMS if s in one and s in two) + " |")
+        lines.append("|" + "---|" * len([s for s in SYSTEMS if s in one and s in two]))
+        lines.append("| " + " | ".join("%.2fx" % (two[s]["median"] / one[s]["median"]) for s in SYSTEMS
+                                       if s in one and s in two and one[s]["median"]) + " |")
+    if aa_rows:
+        lines.append("\nA/A control (xmasq-xdp / %s, each repetition's pair; must be 1.00 ± %.2f):\n"
+                     % (AA, AA_SPREAD))
+        lines.append("| scenario | median | IQR | within |")
+        lines.append("|---|---|---|---|")
+        for a in aa_rows:
+            lines.append("| %s | %.3fx | %.3f-%.3f | %s |" % (a["scenario"], a["median"], a["q1"], a["q3"],
+                                                          "yes" if a["within"] else "**no**"))
     if extra:
         lines.append("\nNotes: " + json.dumps(extra))
     with open(os.path.join(out, "results.md"), "w") as f:

@@ -14,6 +14,8 @@
 #    save, apply) and curl's round trip (from the request's first byte to
 #    the answer's last, TLS handshake not included), REPS of each, median
 #    [min-max]
+#  - PATCH /api/rules replacing that rule's line (the page's way), on the
+#    same two files: the same three figures
 #  - GET /api/status and GET /metrics with 100,000 rules: the same round
 #    trip, and the body size
 #  - xmasqd idle with 100,000 rules: CPU over IDLE_S (10 s) from
@@ -144,6 +146,27 @@ print(d["us"], d.get("request_us", "nan"), rt)  # request_us: not in older xmasq
 EOF
 }
 
+# patch N V: PATCH /api/rules replacing line 1 by that of `rules N V` (the
+# file holds `rules N 1-V`); prints as put
+patch() {
+	local version
+	version=$(curl_api "$URL/api/rules" | sed '$d' | python3 -c 'import json,sys; print(json.load(sys.stdin)["version"])') ||
+		return 1
+	python3 -c 'import json,sys; print(json.dumps({"version": sys.argv[2], "edits": [{"line": 1, "delete": 1, "insert": [sys.argv[1]]}]}))' \
+		"$(rules 1 "$2")" "$version" >"$TMP/patch.json"
+	curl_api -X PATCH -H "Origin: $URL" -H 'Content-Type: application/json' --data-binary @"$TMP/patch.json" \
+		"$URL/api/rules" >"$TMP/put.out"
+	python3 - "$TMP/put.out" <<'EOF'
+import json, sys
+lines = open(sys.argv[1]).read().splitlines()
+status, rt = lines[-1].split()
+if status != "200":
+    sys.exit("PATCH: %s %s" % (status, " ".join(lines[:-1])[:300]))
+d = json.loads("\n".join(lines[:-1]))
+print(d["us"], d["request_us"], rt)
+EOF
+}
+
 # get PATH: prints "ROUNDTRIP_US BYTES"
 get() {
 	curl_api "$URL$1" >"$TMP/get.out"
@@ -164,6 +187,11 @@ for r in $(seq "$REPS"); do
 	x=$(put 1 $((r % 2))) || die "PUT 1 rule failed: $x"
 	echo "put-1 $x" >>"$RES"
 done
+log "PATCH at 1 rule ($REPS times)"
+for r in $(seq "$REPS"); do
+	x=$(patch 1 $(((r + REPS) % 2))) || die "PATCH 1 rule failed: $x"
+	echo "patch-1 $x" >>"$RES"
+done
 log "PUT of 100,000 rules (from 1)"
 x=$(put 100000 0) || die "PUT 100k failed: $x"
 echo "put-100k-first $x" >>"$RES"
@@ -171,6 +199,11 @@ log "PUT at 100,000 rules, one changed ($REPS times)"
 for r in $(seq "$REPS"); do
 	x=$(put 100000 $((r % 2))) || die "PUT 100k failed: $x"
 	echo "put-100k $x" >>"$RES"
+done
+log "PATCH at 100,000 rules, one line replaced ($REPS times)"
+for r in $(seq "$REPS"); do
+	x=$(patch 100000 $(((r + REPS) % 2))) || die "PATCH 100k failed: $x"
+	echo "patch-100k $x" >>"$RES"
 done
 for p in /api/status /metrics; do
 	log "GET $p at 100,000 rules ($REPS times)"
@@ -210,7 +243,9 @@ md = ["| what | switch (`us`) | request read to live (`request_us`) | round trip
       "|---|---|---|---|"]
 for k, what in (("put-1", "PUT /api/rules, 1 rule, one changed"),
                 ("put-100k-first", "PUT /api/rules, 1 -> 100,000 rules"),
-                ("put-100k", "PUT /api/rules, 100,000 rules, one changed")):
+                ("put-100k", "PUT /api/rules, 100,000 rules, one changed"),
+                ("patch-1", "PATCH /api/rules, 1 rule, its line replaced"),
+                ("patch-100k", "PATCH /api/rules, 100,000 rules, one line replaced")):
     j[k] = {"switch_us": col(k, 0), "request_us": col(k, 1), "roundtrip_us": col(k, 2)}
     md.append("| %s | %s | %s | %s |" % (what, fmt(col(k, 0), "us"), fmt(col(k, 1), "us"), fmt(col(k, 2), "us")))
 for k, what in (("get-status", "GET /api/status, 100,000 rules"), ("get-metrics", "GET /metrics, 100,000 rules")):

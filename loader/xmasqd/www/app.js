@@ -1,7 +1,7 @@
 // xmasqd's page: live view of the router and an editor of its rules.
 // Plain JS, no framework; the CSP (default-src 'self') forbids inline code,
 // so every handler is attached here. Only the API in DESIGN's xmasqd section
-// is used: /api/status, /api/stats, /api/rules, /api/rules/check.
+// is used: /api/status, /api/stats, /api/rules (GET, PATCH, PUT), /api/rules/check.
 'use strict';
 
 const STATS_EVERY_MS = 2000; // rates need two samples; slower when the poll is slow
@@ -721,6 +721,27 @@ async function checkRules() {
 	}
 }
 
+// The change from the text loaded to text as one PATCH edit: the lines
+// between the common first and last lines replaced (a change to one rule of
+// 100,000 sends that rule, not the file). null when only the whole text
+// says it exactly (a last line without newline, a NUL): then PUT.
+function lineEdit(from, to) {
+	const split = (t) => t.match(/[^\n]*\n|[^\n]+$/g) || [];
+	const a = split(from), b = split(to);
+	let head = 0, tail = 0;
+	while (head < a.length && head < b.length && a[head] === b[head]) head++;
+	while (tail < a.length - head && tail < b.length - head && a[a.length - 1 - tail] === b[b.length - 1 - tail]) tail++;
+	const insert = b.slice(head, b.length - tail);
+	if (insert.some((l) => !l.endsWith('\n') || l.includes('\0'))) return null;
+	return { line: head + 1, delete: a.length - head - tail, insert: insert.map((l) => l.slice(0, -1)) };
+}
+
+// SHA-256 (hex) of text, as the server's version of the rules.
+async function sha256Hex(text) {
+	const d = await crypto.subtle.digest('SHA-256', new TextEncoder().encode(text));
+	return Array.from(new Uint8Array(d), (b) => b.toString(16).padStart(2, '0')).join('');
+}
+
 async function applyRules() {
 	clearOutcome();
 	const text = state.text;
@@ -728,11 +749,18 @@ async function applyRules() {
 	btn.disabled = true;
 	const t0 = performance.now();
 	try {
-		const { status, data } = await api('PUT', '/api/rules', { text, version: state.version });
+		const edit = typeof state.loadedText === 'string' ? lineEdit(state.loadedText, text) : null;
+		const { status, data } = edit ?
+			await api('PATCH', '/api/rules', { version: state.version, edits: [edit] }) :
+			await api('PUT', '/api/rules', { text, version: state.version });
 		const rtt = performance.now() - t0;
+		// The server's text should be this one by the rules of PATCH; if
+		// not, the next edit must not be numbered against the wrong
+		// lines: the server's text is loaded instead.
+		const reloaded = status === 200 && edit && (await sha256Hex(text)) !== data.version && (await loadRules());
 		if (status === 200) {
 			state.version = data.version;
-			state.loadedText = text;
+			if (!reloaded) state.loadedText = text;
 			showVersion(data.version);
 			showDirty();
 			const live = el('span', 'live-time', `${fmtNum(data.us)} µs`);

@@ -1,0 +1,146 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/* PATCH /api/rules: line edits made to the rules file's text, so that a
+ * change to one rule of 100,000 sends and audits that rule, not 3.5 MB.
+ *
+ * Edits are [{"line": N, "delete": K, "insert": ["text", ...]}, ...]:
+ * each removes K lines from line N (1-based, of the file as read, the one
+ * "version" names) and puts the inserted lines there; N may be one past the
+ * last line (an append). The edits come in increasing order of line and do
+ * not overlap, so each one's numbers stay those of the file the client read. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <jansson.h>
+#include "xmasqd.h"
+
+/* Where each line of text starts (n + 1 offsets: the last is the end). */
+static size_t *line_starts(const char *text, size_t len, size_t *n)
+{
+	size_t cap = 1024, count = 0, pos = 0, *s = malloc(cap * sizeof(*s));
+
+	while (s) {
+		const char *nl;
+
+		if (count + 2 > cap) {
+			size_t *ns = realloc(s, (cap *= 2) * sizeof(*s));
+
+			if (!ns) {
+				free(s);
+				return NULL;
+			}
+			s = ns;
+		}
+		if (pos >= len)
+			break;
+		s[count++] = pos;
+		nl = memchr(text + pos, '\n', len - pos);
+		pos = nl ? (size_t)(nl - text) + 1 : len;
+	}
+	if (s) {
+		s[count] = len;
+		*n = count;
+	}
+	return s;
+}
+
+static int edit_fields(json_t *e, size_t i, json_int_t *line, json_int_t *del, json_t **ins,
+		       char *err, size_t errlen)
+{
+	json_t *l = json_object_get(e, "line"), *d = json_object_get(e, "delete");
+
+	*ins = json_object_get(e, "insert");
+	if (!json_is_object(e) || !json_is_integer(l) || (d && !json_is_integer(d)) ||
+	    (*ins && !json_is_array(*ins))) {
+		snprintf(err, errlen,
+			 "edit %zu: expected {\"line\": N, \"delete\": K, \"insert\": [LINES]}", i);
+		return -1;
+	}
+	*line = json_integer_value(l);
+	*del = d ? json_integer_value(d) : 0;
+	for (size_t k = 0; *ins && k < json_array_size(*ins); k++) {
+		json_t *t = json_array_get(*ins, k);
+
+		if (!json_is_string(t) ||
+		    memchr(json_string_value(t), '\n', json_string_length(t)) ||
+		    memchr(json_string_value(t), 0, json_string_length(t))) {
+			snprintf(err, errlen,
+				 "edit %zu: insert[%zu] is not one line of text (a string without "
+				 "newline)",
+				 i, k);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+int xmd_rules_edit(const char *cur, size_t cur_len, void *edits_json, char **out, size_t *out_len,
+		   char *err, size_t errlen)
+{
+	json_t *edits = edits_json;
+	size_t nlines, *start, next = 1; /* the first line not yet copied */
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *o;
+	int rc = -1;
+
+	if (!json_is_array(edits) || !json_array_size(edits)) {
+		snprintf(err, errlen,
+			 "expected \"edits\": [{\"line\": N, \"delete\": K, "
+			 "\"insert\": [LINES]}, ...], at least one");
+		return -1;
+	}
+	start = line_starts(cur, cur_len, &nlines);
+	o = start ? open_memstream(&buf, &len) : NULL;
+	if (!o) {
+		free(start);
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	for (size_t i = 0; i < json_array_size(edits); i++) {
+		json_int_t line, del;
+		json_t *ins;
+
+		if (edit_fields(json_array_get(edits, i), i, &line, &del, &ins, err, errlen))
+			goto out;
+		if (line < (json_int_t)next || line > (json_int_t)nlines + 1 || del < 0 ||
+		    del > (json_int_t)nlines + 1 - line) {
+			snprintf(err, errlen,
+				 "edit %zu: line %lld delete %lld is outside lines %zu to %zu (the "
+				 "file has %zu lines; edits go in order of line and do not "
+				 "overlap)",
+				 i, (long long)line, (long long)del, next, nlines + 1, nlines);
+			goto out;
+		}
+		/* the untouched lines before it, then its own */
+		fwrite(cur + start[next - 1], 1, start[line - 1] - start[next - 1], o);
+		if (line > 1 && cur[start[line - 1] - 1] != '\n' && json_array_size(ins))
+			fputc('\n', o); /* the last line had no newline: now it has one */
+		for (size_t k = 0; ins && k < json_array_size(ins); k++) {
+			json_t *t = json_array_get(ins, k);
+
+			fwrite(json_string_value(t), 1, json_string_length(t), o);
+			fputc('\n', o);
+		}
+		next = (size_t)(line + del);
+	}
+	fwrite(cur + start[next - 1], 1, start[nlines] - start[next - 1], o);
+	rc = 0;
+out:
+	if (fclose(o) && rc == 0) {
+		snprintf(err, errlen, "out of memory");
+		rc = -1;
+	}
+	free(start);
+	if (rc == 0 && len > XM_RULES_FILE_MAX) {
+		snprintf(err, errlen, "the edited file would be %zu bytes, more than %u", len,
+			 XM_RULES_FILE_MAX);
+		rc = -1;
+	}
+	if (rc) {
+		free(buf);
+		return rc;
+	}
+	*out = buf;
+	*out_len = len;
+	return 0;
+}
