@@ -332,8 +332,8 @@ static void rule_families(struct prom_buf *b, const struct xm_snapshot *s,
 			}
 			if (f[k].what == 3) {
 				if (s->rules[i].from.n)
-					rule_sample(o, f[k].name, name_len, l, ll, NULL,
-						    s->rules[i].refused);
+					p = rule_sample(p, f[k].name, name_len, l, ll, "", 0,
+							s->rules[i].refused);
 				continue;
 			}
 			for (int d = 0; d < XM_DIR_MAX; d++)
