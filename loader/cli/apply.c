@@ -15,7 +15,7 @@ static const struct derived_from {
 	const char *net_file, *site;
 	unsigned own_lines;
 	const struct xm_derived *d;
-} *derived_from;
+} * derived_from;
 
 /* Is there a router (its config map pinned) at pin_dir? Only "no such
  * file" means no: any other error is left for xm_open to report. */
@@ -69,7 +69,8 @@ int xm_cli_apply(const char *pin_dir, const struct xm_ruleset *rs, const char *f
 		xm_sites_error_remap(err, sizeof(err), file, derived_from->own_lines,
 				     derived_from->d, derived_from->net_file, derived_from->site);
 	/* Rules errors read FILE:LINE:COL: ... already; others get our name. */
-	if (rc && derived_from && strncmp(err, derived_from->net_file, strlen(derived_from->net_file)) == 0) {
+	if (rc && derived_from &&
+	    strncmp(err, derived_from->net_file, strlen(derived_from->net_file)) == 0) {
 		fprintf(stderr, "%s\n", err);
 		return cli_exit_status(rc);
 	}
@@ -132,7 +133,8 @@ static int run_apply(const struct cli_global *g, void *opts, int argc, char **ar
 		if (parse_with_network(o, file, argc > 0, &rs, &d, &from.own_lines))
 			return EXIT_USAGE;
 		if (o->diff || o->check)
-			printf("%zu rules derived for site %s from %s (after the %u lines of %s):\n%s",
+			printf("%zu rules derived for site %s from %s (after the %u lines of "
+			       "%s):\n%s",
 			       d.n_rules, o->site, o->network, from.own_lines, file, d.text);
 		derived_from = &from;
 		rc = xm_cli_apply(g->pin_dir, &rs, file, &lib);

@@ -32,8 +32,8 @@ static void print_summary(const char *file, const struct xm_network *net)
 {
 	char a[16];
 
-	printf("%s: %zu sites, %zu services, %zu imports OK\n", file, net->n_sites,
-	       net->n_services, net->n_imports);
+	printf("%s: %zu sites, %zu services, %zu imports OK\n", file, net->n_sites, net->n_services,
+	       net->n_imports);
 	for (size_t i = 0; i < net->n_sites; i++) {
 		const struct xm_site *st = &net->sites[i];
 		unsigned exports = 0, imports = 0;

@@ -172,8 +172,9 @@ static int parse_ports(struct net_parser *p, const char *s, size_t len, size_t c
 static int check_name(struct net_parser *p, const struct word *w, const char *what)
 {
 	if (w->len >= XM_SITE_NAME_MAX)
-		return fail(p, w->col, "%s name '%.*s' is too long (expected at most %d characters)",
-			    what, shown(w), w->s, XM_SITE_NAME_MAX - 1);
+		return fail(p, w->col,
+			    "%s name '%.*s' is too long (expected at most %d characters)", what,
+			    shown(w), w->s, XM_SITE_NAME_MAX - 1);
 	for (size_t i = 0; i < w->len; i++) {
 		char c = w->s[i];
 
@@ -271,8 +272,7 @@ static int parse_site(struct net_parser *p)
 				    p->net.sites[i].name, p->net.sites[i].line);
 	memcpy(st.name, w.s, w.len);
 
-	if (expect(p, "public", SITE_SYNTAX) ||
-	    need_word(p, &w, "public address", SITE_SYNTAX))
+	if (expect(p, "public", SITE_SYNTAX) || need_word(p, &w, "public address", SITE_SYNTAX))
 		return -1;
 	while (at <= w.len) {
 		const char *comma = memchr(w.s + at, ',', w.len - at);
@@ -287,7 +287,8 @@ static int parse_site(struct net_parser *p)
 		if (check_special(p, addr, w.col + at, "public address"))
 			return -1;
 		if (st.n_public == XM_SITE_ADDRS_MAX)
-			return fail(p, w.col + at, "more than %d public addresses (expected at most %d)",
+			return fail(p, w.col + at,
+				    "more than %d public addresses (expected at most %d)",
 				    XM_SITE_ADDRS_MAX, XM_SITE_ADDRS_MAX);
 		for (size_t i = 0; i < p->net.n_sites; i++)
 			for (unsigned j = 0; j < p->net.sites[i].n_public; j++)
@@ -301,8 +302,8 @@ static int parse_site(struct net_parser *p)
 		for (unsigned j = 0; j < st.n_public; j++)
 			if (st.public_addr[j] == addr) {
 				fmt_addr(a, addr);
-				return fail(p, w.col + at, "public address %s twice (expected each once)",
-					    a);
+				return fail(p, w.col + at,
+					    "public address %s twice (expected each once)", a);
 			}
 		st.public_addr[st.n_public++] = addr;
 		at += n + 1;
@@ -322,8 +323,9 @@ static int parse_site(struct net_parser *p)
 			    st.public_if);
 	memcpy(st.private_if, w.s, w.len);
 	if (next_word(p, &w))
-		return fail(p, w.col, "unexpected '%.*s' (expected end of line after: " SITE_SYNTAX
-			    ")", shown(&w), w.s);
+		return fail(p, w.col,
+			    "unexpected '%.*s' (expected end of line after: " SITE_SYNTAX ")",
+			    shown(&w), w.s);
 	if (!grow((void **)&p->net.sites, &p->sites_cap, p->net.n_sites + 1, sizeof(st)))
 		return fail_oom(p);
 	p->net.sites[p->net.n_sites++] = st;
@@ -374,8 +376,7 @@ static int parse_service(struct net_parser *p)
 				    shown(&ports), ports.s, o->name, o->line,
 				    p->net.sites[sv.site].name);
 	}
-	if (expect(p, "to", SERVICE_SYNTAX) ||
-	    need_word(p, &w, "backend address", SERVICE_SYNTAX))
+	if (expect(p, "to", SERVICE_SYNTAX) || need_word(p, &w, "backend address", SERVICE_SYNTAX))
 		return -1;
 	colon = memchr(w.s, ':', w.len);
 	alen = colon ? (size_t)(colon - w.s) : w.len;
@@ -430,8 +431,8 @@ static int parse_import(struct net_parser *p)
 			im.service = i;
 	if (im.service == p->net.n_services)
 		return fail(p, w.col,
-			    "unknown service '%.*s' (expected a service declared above: " SERVICE_SYNTAX
-			    ")",
+			    "unknown service '%.*s' (expected a service declared "
+			    "above: " SERVICE_SYNTAX ")",
 			    shown(&w), w.s);
 	sv = &p->net.services[im.service];
 	n_ports = sv->port_hi - sv->port_lo + 1u;
@@ -488,8 +489,9 @@ static int parse_import(struct net_parser *p)
 		}
 	}
 	if (next_word(p, &w))
-		return fail(p, w.col, "unexpected '%.*s' (expected end of line after: " IMPORT_SYNTAX
-			    ")", shown(&w), w.s);
+		return fail(p, w.col,
+			    "unexpected '%.*s' (expected end of line after: " IMPORT_SYNTAX ")",
+			    shown(&w), w.s);
 	if (!grow((void **)&p->net.imports, &p->imports_cap, p->net.n_imports + 1, sizeof(im)))
 		return fail_oom(p);
 	p->net.imports[p->net.n_imports++] = im;
@@ -682,8 +684,8 @@ static int derive_export(const struct xm_network *net, const char *fname, size_t
 
 /* The importer's rule: the VIP on its private NIC, to the exporter's first
  * public address (the source becomes this router's: masqueraded). */
-static void derive_import(const struct xm_network *net, const char *fname, const struct xm_import *im,
-			  struct out_buf *o)
+static void derive_import(const struct xm_network *net, const char *fname,
+			  const struct xm_import *im, struct out_buf *o)
 {
 	const struct xm_service *sv = &net->services[im->service];
 	const struct xm_site *me = &net->sites[im->site];
@@ -694,9 +696,9 @@ static void derive_import(const struct xm_network *net, const char *fname, const
 	fmt_addr(peer, exp->public_addr[0]);
 	fmt_ports(ports, im->vip_lo, im->vip_lo + (unsigned)(sv->port_hi - sv->port_lo));
 	fmt_ports(peer_ports, sv->port_lo, sv->port_hi);
-	emit(o, im->line, "forward %s:%s %s %s to %s:%s # %s:%u: service %s from %s", me->private_if,
-	     vip, sv->proto == IPPROTO_TCP ? "tcp" : "udp", ports, peer, peer_ports, fname,
-	     im->line, sv->name, exp->name);
+	emit(o, im->line, "forward %s:%s %s %s to %s:%s # %s:%u: service %s from %s",
+	     me->private_if, vip, sv->proto == IPPROTO_TCP ? "tcp" : "udp", ports, peer, peer_ports,
+	     fname, im->line, sv->name, exp->name);
 	o->d->n_rules++;
 }
 
@@ -848,8 +850,9 @@ void xm_sites_error_remap(char *err, size_t errlen, const char *rules_fname, uns
 
 int xm_rules_parse_with_network(const char *rules_text, size_t rules_len, const char *rules_fname,
 				const char *net_text, size_t net_len, const char *net_fname,
-				const char *site, struct xm_ruleset *out, struct xm_derived *derived,
-				unsigned *own_lines, char *err, size_t errlen)
+				const char *site, struct xm_ruleset *out,
+				struct xm_derived *derived, unsigned *own_lines, char *err,
+				size_t errlen)
 {
 	struct xm_network net;
 	struct xm_derived d;

@@ -97,8 +97,9 @@ int xm_text_read_file(const char *path, char **text, size_t *len, char *err, siz
  */
 int xm_rules_parse_with_network(const char *rules_text, size_t rules_len, const char *rules_fname,
 				const char *net_text, size_t net_len, const char *net_fname,
-				const char *site, struct xm_ruleset *out, struct xm_derived *derived,
-				unsigned *own_lines, char *err, size_t errlen);
+				const char *site, struct xm_ruleset *out,
+				struct xm_derived *derived, unsigned *own_lines, char *err,
+				size_t errlen);
 
 /* Rewrites an error "RULES:LINE:COL: msg" whose LINE is past own_lines
  * (a derived rule) to point at the network file's line, in place. */
