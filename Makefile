@@ -39,7 +39,7 @@ TEST_BIN := $(patsubst selftests/c/%.c,$(BUILD)/tests/%,$(TEST_SRC))
 SAN_BIN  := $(patsubst selftests/c/%.c,$(BUILD)/san/%,$(TEST_SRC))
 SAN_LIB_OBJ := $(patsubst loader/%.c,$(BUILD)/san/obj/%.o,$(LIB_SRC))
 
-.PHONY: all deps check check-build format format-check demo bench bench-xmasqd soak install uninstall clean
+.PHONY: all deps check check-build format format-check demo demo-sites bench bench-xmasqd soak install uninstall clean
 # Keep the sanitizer objects between builds.
 .SECONDARY:
 all: $(BUILD)/xmasq $(BUILD)/xmasqd
@@ -138,6 +138,14 @@ demo:
 	@tools/deps.sh --if-missing
 	@$(MAKE) --no-print-directory all
 	@tools/demo.sh
+
+# demo-sites: three sites' routers in namespaces, one network file, services
+# reached both ways through private addresses, a non-member refused, a
+# change applied at every site (tools/demo_sites.sh, under a minute).
+demo-sites:
+	@tools/deps.sh --if-missing
+	@$(MAKE) --no-print-directory all
+	@tools/demo_sites.sh
 
 # bench: xmasq against iptables, nftables and a bare XDP redirect on one
 # namespace topology (tools/bench/bench.sh), then xmasqd's API timings,
