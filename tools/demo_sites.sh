@@ -105,7 +105,7 @@ else
 	bad "rome's host reached berlin's web site: $out"
 fi
 say "paris's rules and what each has refused (xmasq stats):"
-site_xm paris stats 2>&1 | sed -n '/^ *ID /,$p' | indent
+site_xm paris stats 2>&1 | sed -n '/^ *ID /,/^$/p' | indent
 
 step "7. A change, published once, live at every site"
 cat >>"$SITES_NET" <<NET

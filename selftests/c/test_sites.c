@@ -9,18 +9,19 @@
 
 #define NET "net.conf"
 
-static const char two_sites[] =
-	"# paris and berlin exchange a database and a web site; rome is a member\n"
-	"site paris  public 198.51.100.10 on eth0 private eth1\n"
-	"site berlin public 198.51.100.20 on eth0 private lan0\n"
-	"site rome   public 198.51.100.30,198.51.100.31 on wan private lan\n"
-	"\n"
-	"service db  at paris  tcp 5432 to 10.1.0.5   # the database\n"
-	"service web at berlin tcp 80   to 10.2.0.7:8080\n"
-	"service dns at berlin udp 5300-5301 to 10.2.0.9:53\n"
-	"import db  into berlin at 10.2.255.1\n"
-	"import web into paris  at 10.1.255.1:8080\n"
-	"import db  into rome   at 10.3.255.1\n";
+static const char two_sites[] = "# paris and berlin exchange a database and a web site; rome is a "
+				"member\n"
+				"site paris  public 198.51.100.10 on eth0 private eth1\n"
+				"site berlin public 198.51.100.20 on eth0 private lan0\n"
+				"site rome   public 198.51.100.30,198.51.100.31 on wan private "
+				"lan\n"
+				"\n"
+				"service db  at paris  tcp 5432 to 10.1.0.5   # the database\n"
+				"service web at berlin tcp 80   to 10.2.0.7:8080\n"
+				"service dns at berlin udp 5300-5301 to 10.2.0.9:53\n"
+				"import db  into berlin at 10.2.255.1\n"
+				"import web into paris  at 10.1.255.1:8080\n"
+				"import db  into rome   at 10.3.255.1\n";
 
 static int derive(const char *text, const char *site, struct xm_derived *d, char *err,
 		  size_t errlen)
@@ -109,14 +110,16 @@ static void bad(const char *text, const char *want, const char *what)
 
 static void test_errors(void)
 {
-	bad("sight a\n", "net.conf:1:1: unknown statement 'sight' (expected site, service or import)",
+	bad("sight a\n",
+	    "net.conf:1:1: unknown statement 'sight' (expected site, service or import)",
 	    "an unknown statement");
 	bad("site a public 192.0.2.1 on eth0\n",
 	    "net.conf:1:32: missing 'private' (expected: site NAME public ADDR[,ADDR...] on IFACE "
 	    "private IFACE)",
 	    "a site without its private NIC (column at the line's end)");
 	bad("site Paris public 192.0.2.1 on eth0 private eth1\n",
-	    "net.conf:1:6: invalid character 'P' in site name 'Paris' (expected lower-case letters, "
+	    "net.conf:1:6: invalid character 'P' in site name 'Paris' (expected lower-case "
+	    "letters, "
 	    "digits, '_' or '-')",
 	    "an upper-case site name");
 	bad(S1 "site a public 192.0.2.2 on eth0 private eth1\n",
@@ -153,18 +156,21 @@ static void test_errors(void)
 	    "5000-5010)",
 	    "a port out of range");
 	bad(S1 SV "service db2 at a tcp 5000-6000 to 10.1.0.6\n",
-	    "net.conf:3:22: port 5000-6000 overlaps service db on line 2 (expected each of site a's "
+	    "net.conf:3:22: port 5000-6000 overlaps service db on line 2 (expected each of site "
+	    "a's "
 	    "public ports in one service)",
 	    "two services on one public port");
 	bad(S1 SV "service db at a tcp 5433 to 10.1.0.6\n",
-	    "net.conf:3:9: service 'db' already declared on line 2 (expected each service name once)",
+	    "net.conf:3:9: service 'db' already declared on line 2 (expected each service name "
+	    "once)",
 	    "a service name twice");
 	bad(S1 "service md at a tcp 80 to 169.254.169.254\n",
 	    "net.conf:2:27: backend address 169.254.169.254 is not usable: cloud metadata service "
 	    "(expected an ordinary unicast address)",
 	    "the metadata service as a backend");
 	bad(S1 "service r at a tcp 80-81 to 10.1.0.5:90-92\n",
-	    "net.conf:2:38: backend range 90-92 has 3 ports but the service 2 (expected as many, or "
+	    "net.conf:2:38: backend range 90-92 has 3 ports but the service 2 (expected as many, "
+	    "or "
 	    "one backend port)",
 	    "unequal port ranges");
 	bad(S1 SV "import db into a at 10.1.255.1\n",
@@ -227,7 +233,8 @@ static int rules_know_from(void)
 
 static void test_with_own_rules(void)
 {
-	static const char own[] = "masquerade 10.1.0.0/16 out eth0\nforward eth0 tcp 22 to 10.1.0.2";
+	static const char own[] = "masquerade 10.1.0.0/16 out eth0\nforward eth0 tcp 22 to "
+				  "10.1.0.2";
 	static const char clash[] = "forward eth0 tcp 5432 to 10.1.0.9\n";
 	static const char bad_own[] = "forward eth0 tcp 22 to\n";
 	struct xm_ruleset rs;
@@ -243,7 +250,8 @@ static void test_with_own_rules(void)
 	       "an error in the router's own rules names its file: %s", err);
 
 	if (!rules_know_from()) {
-		printf("ok %d - # SKIP own rules with derived ones: the rules grammar has no `from` "
+		printf("ok %d - # SKIP own rules with derived ones: the rules grammar has no "
+		       "`from` "
 		       "yet\n",
 		       ++tap_n);
 		return;

@@ -72,7 +72,7 @@ tap_result $? "the new service is live: paris's host reaches it at 198.19.1.81" 
 echo "import nothing into paris at 198.19.1.99" >>"$SITES_NET"
 out=$(sites_apply 2>&1)
 rc=$?
-[ $rc -ne 0 ] && [ "$(echo "$out" | grep -c "$SITES_NET:14:8: unknown service 'nothing'")" = 3 ]
+[ $rc -ne 0 ] && [ "$(echo "$out" | grep -c "$SITES_NET:13:8: unknown service 'nothing'")" = 3 ]
 tap_result $? "a broken network file is refused at every router, naming its line" "$out"
 out=$(web_get paris "http://198.19.1.81/" 2>&1)
 [ "$out" = "hello from berlin's web site" ]
