@@ -198,6 +198,7 @@ soak:
 # look for it there.
 SBINDIR  ?= $(PREFIX)/sbin
 MAN8DIR  ?= $(PREFIX)/share/man/man8
+MAN5DIR  ?= $(PREFIX)/share/man/man5
 UNITDIR  ?= $(PREFIX)/lib/systemd/system
 ETCDIR   := /etc
 
@@ -206,6 +207,7 @@ install: $(BUILD)/xmasq $(BUILD)/xmasqd
 	install -D -m 0755 $(BUILD)/xmasqd $(DESTDIR)$(SBINDIR)/xmasqd
 	install -D -m 0644 doc/xmasq.8 $(DESTDIR)$(MAN8DIR)/xmasq.8
 	install -D -m 0644 doc/xmasqd.8 $(DESTDIR)$(MAN8DIR)/xmasqd.8
+	install -D -m 0644 doc/xmasq-sites.5 $(DESTDIR)$(MAN5DIR)/xmasq-sites.5
 	install -d $(DESTDIR)$(UNITDIR)
 	for u in xmasq xmasqd; do \
 		sed 's|/usr/local/sbin/|$(SBINDIR)/|g' etc/$$u.service >$(DESTDIR)$(UNITDIR)/$$u.service.tmp && \
@@ -236,6 +238,7 @@ install: $(BUILD)/xmasq $(BUILD)/xmasqd
 uninstall:
 	rm -f $(DESTDIR)$(SBINDIR)/xmasq $(DESTDIR)$(MAN8DIR)/xmasq.8 $(DESTDIR)$(UNITDIR)/xmasq.service
 	rm -f $(DESTDIR)$(SBINDIR)/xmasqd $(DESTDIR)$(MAN8DIR)/xmasqd.8 $(DESTDIR)$(UNITDIR)/xmasqd.service
+	rm -f $(DESTDIR)$(MAN5DIR)/xmasq-sites.5
 	@echo "kept $(DESTDIR)$(ETCDIR)/xmasq/rules.conf, $(DESTDIR)$(ETCDIR)/default/xmasq and $(DESTDIR)$(ETCDIR)/default/xmasqd (yours; remove them by hand if unwanted)"
 
 clean:
