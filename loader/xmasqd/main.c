@@ -258,7 +258,12 @@ static int start_router(void)
 	char err[1024];
 	int rc;
 
-	{
+	if (!o->network) {
+		if (xm_rules_parse_file(o->rules, &rs, err, sizeof(err))) {
+			fprintf(stderr, "xmasqd: %s; nothing was attached\n", err);
+			return XMD_EXIT_USAGE;
+		}
+	} else {
 		char *text = NULL;
 		size_t len;
 
