@@ -68,6 +68,19 @@ out=$(web_get paris "http://198.19.1.81/" 2>&1)
 [ "$out" = "hello from berlin's web site" ]
 tap_result $? "the new service is live: paris's host reaches it at 198.19.1.81" "$out"
 
+# xmasqd derives the same: started on paris with an empty rules file of its
+# own, it finds nothing to change
+XMASQD="${XMASQD:-$XM_ROOT/build/xmasqd}"
+: >"$XM_TMP/paris-own.conf"
+nsenter --net="/run/netns/${SITE_R[paris]}" "$XMASQD" --pin-dir "${SITE_PIN[paris]}" --rules "$XM_TMP/paris-own.conf" \
+	--network "$SITES_NET" --site paris >"$XM_TMP/xmasqd-paris.log" 2>&1 &
+XM_PIDS+=($!)
+wait_for 10 grep -q "^applied: " "$XM_TMP/xmasqd-paris.log"
+grep -q "^applied: +0 -0 ~0 =3 rules" "$XM_TMP/xmasqd-paris.log"
+tap_result $? "xmasqd --network --site derives paris's rules alike (nothing to change)" \
+	"$(cat "$XM_TMP/xmasqd-paris.log")"
+kill "${XM_PIDS[-1]}" 2>/dev/null # xmasqd itself: nsenter execs it
+
 # a broken network file: refused at every router, the old rules stay
 echo "import nothing into paris at 198.19.1.99" >>"$SITES_NET"
 out=$(sites_apply 2>&1)
