@@ -20,6 +20,7 @@
 #include "track.h"
 #include "rule_match.h"
 #include "ports.h"
+#include "guard.h"
 
 /* Outcome of looking a packet up: use the flow, or pass / drop it. */
 enum xm_lookup {
@@ -123,6 +124,11 @@ static __always_inline int xm_flow_create(void *ctx, struct xm_pkt *p, __u32 ifi
 		xm_count(XM_C_PASS_EGRESS_UNMANAGED, len);
 		return XM_LK_PASS;
 	}
+	/* A forward with a `from` list admits its sources only. Here, after
+	 * the route: earlier, the branch made the tc program's verification
+	 * 15 % longer (here 3 %). */
+	if (t.allow_list && !xm_allow_admit(t.allow_list, t.rule_id, p->key.saddr, (__u32)len))
+		return XM_LK_DROP;
 	masq_addr = (t.flags & XM_RULE_KEEP_SOURCE) ? p->key.saddr : out_if->addr;
 	/* A rule with an `as` list: one of its addresses (xm_addr_set_pick). */
 	if (cfg->flags & XM_CFG_ADDR_SETS) {

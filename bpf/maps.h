@@ -162,4 +162,21 @@ struct {
 	__type(value, struct xm_scratch);
 } scratch SEC(".maps");
 
+/* `from` lists (xmasq_abi.h): (list id, source) -> the prefix's index in
+ * its list, which nothing reads. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, XM_ALLOW_PREFIXES);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct xm_allow_key);
+	__type(value, __u32);
+} allow_lists SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, XM_MAX_RULES);
+	__type(key, __u32);
+	__type(value, __u64);
+} rule_refused SEC(".maps");
+
 #endif

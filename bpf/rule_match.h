@@ -47,7 +47,7 @@ static __always_inline struct xm_rule_value *xm_rule_find(const struct xm_pkt *p
 struct xm_target {
 	__be32 to_addr;
 	__be16 to_port;
-	__u16 _pad;
+	__u16 allow_list; /* the forward's `from` list, 0: any source */
 	__u32 rule_id;
 	__u32 flags;	   /* XM_RULE_* */
 	__u32 out_ifindex; /* masquerade: the egress the rule names (0: any) */
@@ -114,6 +114,7 @@ static __always_inline int xm_target_find(void *ctx, const struct xm_pkt *p, __u
 		t->to_port = rule->to_port;
 		t->rule_id = rule->rule_id;
 		t->flags = rule->flags;
+		t->allow_list = rule->allow_list;
 		t->out_ifindex = 0;
 		return 0;
 	}

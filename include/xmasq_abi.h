@@ -25,6 +25,9 @@
 #define XM_MAX_RULE_PORTS  524288   /* port entries, both generations      */
 #define XM_ADDR_SET_MAX	   8	    /* addresses of one rule's `as` list     */
 #define XM_ADDR_SETS	   1024	    /* distinct `as` lists live at once      */
+#define XM_ALLOW_LIST_MAX  64	    /* prefixes of one rule's `from` list    */
+#define XM_ALLOW_LISTS	   65536    /* `from` list ids (1..MAX-1)            */
+#define XM_ALLOW_PREFIXES  65536    /* `from` prefixes, old and new lists    */
 #define XM_MAX_MASQ_RULES  8192	    /* masquerade prefixes, both generations */
 #define XM_MAX_FRAGS	   8192	    /* datagrams being fragmented at once  */
 #define XM_CT_DEFAULT_MAX  262144   /* flows (each flow = 2 map entries)   */
@@ -60,7 +63,9 @@
 	X(ADDR_SETS, addr_sets)           \
 	X(PORT_EXHAUSTED, port_exhausted) \
 	X(NAT_MAPPINGS, nat_mappings)     \
-	X(SCRATCH, scratch)
+	X(SCRATCH, scratch)               \
+	X(ALLOW_LISTS, allow_lists)       \
+	X(RULE_REFUSED, rule_refused)
 
 #define XM_MAP_ENUM(id, name) XM_MAP_##id,
 enum xm_map_id { XM_MAP_LIST(XM_MAP_ENUM) XM_MAP_MAX };
@@ -188,10 +193,31 @@ struct xm_rule_key {
 struct xm_rule_value {
 	__u32 rule_id; /* index into rule_stats / rule_meta */
 	__be32 to_addr;
-	__be16 to_port; /* backend port for exactly this dport */
-	__u16 _pad;
-	__u32 flags; /* XM_RULE_* */
+	__be16 to_port;	  /* backend port for exactly this dport */
+	__u16 allow_list; /* `from` list: its id in allow_lists, 0 = any source */
+	__u32 flags;	  /* XM_RULE_* */
 };
+
+/* ---- `from` lists: LPM trie "allow_lists" -------------------------------
+ * The sources a forward admits. One trie holds every list: the key is the
+ * list id (always matched in full) and a source address, so a new flow's
+ * check is one lookup whatever the number of rules and prefixes. Sources
+ * are 128 bits: an IPv4 source is stored IPv4-mapped (::ffff:a.b.c.d), so
+ * IPv6 prefixes fit later without a new map shape. prefixlen = 32 (list)
+ * + 96 + IPv4 prefix length. Identical lists share an id; apply writes a
+ * new list under an id no live rule uses, before the rules that name it,
+ * and removes an old one after the rules that named it are gone. */
+struct xm_allow_key {
+	__u32 prefixlen;
+	__be32 list;	/* bpf_htonl(list id) */
+	__be32 addr[4]; /* IPv6, or IPv4-mapped: 0, 0, htonl(0xffff), IPv4 */
+};
+#define XM_ALLOW_V4_PLEN(len) (32 + 96 + (len)) /* key prefixlen of an IPv4 /len */
+
+/* rule_meta.flags bits 16-31: the rule's `from` list id (0: none), so that
+ * the rule's identity, and so --diff, covers its list. */
+#define XM_RULE_META_ALLOW_SHIFT  16
+#define XM_RULE_META_ALLOW(flags) ((__u16)((flags) >> XM_RULE_META_ALLOW_SHIFT))
 
 /* ---- masquerade rules: LPM trie "masq_rules" ---------------------------
  * Source prefix -> egress interface. The generation is the first 32 bits
@@ -227,6 +253,9 @@ struct xm_rule_meta {
 	__u32 flags;	 /* XM_RULE_* */
 	__u32 line;	 /* line in the rules file it came from */
 };
+
+/* Per-CPU array "rule_refused", indexed by rule_id: new flows its `from`
+ * list refused (__u64). Apart from rule_stats, whose shape stays. */
 
 /* Per-CPU array "rule_stats", indexed by rule_id. */
 enum xm_dir { XM_DIR_ORIG = 0, XM_DIR_REPLY = 1, XM_DIR_MAX = 2 };
@@ -314,7 +343,9 @@ struct xm_iface_stats {
 	X(NIC_BACK, "nic_back",                                                                   \
 	  "NIC events: a deleted NIC came back under its name and was attached again")            \
 	X(NIC_RESYNC, "nic_resync",                                                               \
-	  "NIC events: netlink overran (ENOBUFS): every managed NIC read afresh")
+	  "NIC events: netlink overran (ENOBUFS): every managed NIC read afresh")                 \
+	X(DROP_NOT_ALLOWED, "drop_not_allowed",                                                   \
+	  "dropped: new flow to a forward whose `from` list does not hold its source")
 
 enum xm_counter_id {
 #define XM_COUNTER_ENUM(id, name, help) XM_C_##id,
@@ -605,7 +636,8 @@ struct xm_nat_value {
  * chain fills 6.1's 512 bytes (bpf/ports.h). A program run is not
  * preempted by another on its CPU, so one element a CPU serves all. */
 struct xm_scratch {
-	__u64 nat_host; /* the new flow's host (XM_NAT_HOST), for the port search */
+	__u64 nat_host;		   /* the new flow's host (XM_NAT_HOST), for the port search */
+	struct xm_allow_key allow; /* the new flow's source, for its `from` check */
 };
 
 #endif /* XMASQ_ABI_H */

@@ -84,18 +84,28 @@ static size_t n_items(const struct xm_ruleset *rs)
 	return rs->n_rules + rs->n_masqs;
 }
 
-static void item_meta(const struct xm_ruleset *rs, const __u32 *ifindex, const __u16 *set_of,
-		      size_t i, struct xm_rule_meta *m)
+/* What each item of a rule set refers to beside itself: its `as` list
+ * (set_of) and its `from` list (list_of), by index. */
+struct item_refs {
+	const __u16 *set_of;
+	const __u16 *list_of;
+};
+
+static void item_meta(const struct xm_ruleset *rs, const __u32 *ifindex,
+		      const struct item_refs *refs, size_t i, struct xm_rule_meta *m)
 {
-	if (i < rs->n_rules)
+	const __u16 *set_of = refs->set_of;
+
+	if (i < rs->n_rules) {
 		meta_from_rule(&rs->rules[i], ifindex[i], m);
-	else
+		m->flags |= (__u32)refs->list_of[i] << XM_RULE_META_ALLOW_SHIFT;
+	} else
 		meta_from_masq(&rs->masqs[i - rs->n_rules], ifindex[i], m);
 	m->addr_set = set_of[i];
 }
 
-void xm_rule_meta_format(const struct xm_rule_meta *m, const struct xm_addr_set *as, char *buf,
-			 size_t len)
+void xm_rule_meta_format(const struct xm_rule_meta *m, const struct xm_addr_set *as,
+			 const struct xm_src_list *from, char *buf, size_t len)
 {
 	struct xm_rule r = { 0 };
 	struct xm_addr_list l = { 0 };
@@ -115,6 +125,8 @@ void xm_rule_meta_format(const struct xm_rule_meta *m, const struct xm_addr_set 
 		return;
 	}
 	r.as = l;
+	if (from && XM_RULE_META_ALLOW(m->flags))
+		r.from = *from;
 
 	snprintf(r.ifname, sizeof(r.ifname), "%s", m->ifname);
 	r.local_addr = m->daddr;
@@ -124,7 +136,7 @@ void xm_rule_meta_format(const struct xm_rule_meta *m, const struct xm_addr_set 
 	r.to_addr = m->to_addr;
 	r.to_lo = m->to_port_lo;
 	r.to_hi = m->to_port_hi;
-	r.flags = m->flags;
+	r.flags = m->flags & ~(~0u << XM_RULE_META_ALLOW_SHIFT);
 	xm_rule_format(&r, buf, len);
 }
 
@@ -150,8 +162,8 @@ static __u64 meta_hash(const struct xm_rule_meta *m)
 /* For each new rule, the id of an identical live rule (ids[i], keep[id]=1),
  * found through an open-addressing table of the live rules. */
 static int match_live(const struct xm_rule_meta *live, const struct xm_ruleset *rs,
-		      const __u32 *ifindex, const __u16 *set_of, __u32 *ids, unsigned char *keep,
-		      struct xm_apply_result *res)
+		      const __u32 *ifindex, const struct item_refs *refs, __u32 *ids,
+		      unsigned char *keep, struct xm_apply_result *res)
 {
 	size_t cap = 2 * XM_MAX_RULES, mask = cap - 1;
 	__u32 *table = calloc(cap, sizeof(*table));
@@ -169,7 +181,7 @@ static int match_live(const struct xm_rule_meta *live, const struct xm_ruleset *
 		table[slot] = id;
 	}
 	for (size_t i = 0; i < n_items(rs); i++) {
-		item_meta(rs, ifindex, set_of, i, &m);
+		item_meta(rs, ifindex, refs, i, &m);
 		for (size_t slot = meta_hash(&m) & mask; table[slot]; slot = (slot + 1) & mask) {
 			__u32 id = table[slot];
 
@@ -219,7 +231,8 @@ static int insert_masq(int fd, const struct xm_masq *q, __u32 ifindex, __u32 id,
 	return bpf_map_update_elem(fd, &k, &v, BPF_ANY) ? -errno : 0;
 }
 
-static int insert_rule_ports(int fd, const struct xm_rule *r, __u32 ifindex, __u32 id, __u8 gen)
+static int insert_rule_ports(int fd, const struct xm_rule *r, __u32 ifindex, __u32 id,
+			     __u16 allow_list, __u8 gen)
 {
 	for (unsigned p = r->from_lo; p <= r->from_hi; p++) {
 		unsigned to = r->to_lo == r->to_hi ? r->to_lo : r->to_lo + (p - r->from_lo);
@@ -234,6 +247,7 @@ static int insert_rule_ports(int fd, const struct xm_rule *r, __u32 ifindex, __u
 			.rule_id = id,
 			.to_addr = r->to_addr,
 			.to_port = htons((__u16)to),
+			.allow_list = allow_list,
 			.flags = r->flags,
 		};
 
@@ -344,8 +358,9 @@ static void delete_rule_ports(int fd, const struct xm_rule_meta *m, __u8 gen)
  * by deleting the removed rules' entries and adding the new ones (kept
  * rules are there already). Returns 0 or -errno, *bad_line the rule. */
 static int write_gen(struct xm_handle *h, const struct xm_ruleset *rs, const __u32 *ifindex,
-		     const __u32 *ids, const struct xm_rule_meta *live, const unsigned char *keep,
-		     __u8 gen, int full, unsigned *bad_line)
+		     const struct item_refs *refs, const __u32 *ids,
+		     const struct xm_rule_meta *live, const unsigned char *keep, __u8 gen, int full,
+		     unsigned *bad_line)
 {
 	int rules_fd = h->fd[XM_MAP_RULES], masq_fd = h->fd[XM_MAP_MASQ_RULES], e;
 
@@ -375,7 +390,8 @@ static int write_gen(struct xm_handle *h, const struct xm_ruleset *rs, const __u
 	for (size_t i = 0; i < rs->n_rules; i++) {
 		if (!full && keep[ids[i]] != 2)
 			continue;
-		e = insert_rule_ports(rules_fd, &rs->rules[i], ifindex[i], ids[i], gen);
+		e = insert_rule_ports(rules_fd, &rs->rules[i], ifindex[i], ids[i], refs->list_of[i],
+				      gen);
 		if (e) {
 			*bad_line = rs->rules[i].line;
 			return e;
@@ -438,14 +454,15 @@ static int has_addr_rules(const struct xm_ruleset *rs)
 }
 
 static void report_changes(const struct xm_rule_meta *live, const unsigned char *keep,
-			   const struct xm_ruleset *rs, const __u32 *ifindex, const __u16 *set_of,
-			   const struct xm_as_table *as, const __u32 *ids, FILE *out,
+			   const struct xm_ruleset *rs, const __u32 *ifindex,
+			   const struct item_refs *refs, const struct xm_as_table *as,
+			   const struct xm_allow_table *allow, const __u32 *ids, FILE *out,
 			   struct xm_apply_result *res)
 {
 	size_t cap = 2 * XM_MAX_RULES, mask = cap - 1;
 	__u32 *removed = calloc(cap, sizeof(*removed));
 	unsigned char *paired = calloc(XM_MAX_RULES, 1);
-	char a[320], b[320];
+	char a[XM_RULE_TEXT_MAX], b[XM_RULE_TEXT_MAX];
 	struct xm_rule_meta m;
 
 	if (!removed || !paired)
@@ -464,16 +481,19 @@ static void report_changes(const struct xm_rule_meta *live, const unsigned char 
 
 		if (keep[ids[i]] != 2)
 			continue;
-		item_meta(rs, ifindex, set_of, i, &m);
-		xm_rule_meta_format(&m, xm_as_of(as, m.addr_set), b, sizeof(b));
+		item_meta(rs, ifindex, refs, i, &m);
+		xm_rule_meta_format(&m, xm_as_of(as, m.addr_set),
+				    xm_allow_of(allow, XM_RULE_META_ALLOW(m.flags)), b, sizeof(b));
 		for (size_t slot = match_hash(&m) & mask; removed[slot]; slot = (slot + 1) & mask) {
 			__u32 id = removed[slot];
 
 			if (!paired[id] && meta_same_match(&live[id], &m)) {
 				paired[id] = 1;
 				changed = 1;
-				xm_rule_meta_format(&live[id], xm_as_of(as, live[id].addr_set), a,
-						    sizeof(a));
+				xm_rule_meta_format(&live[id], xm_as_of(as, live[id].addr_set),
+						    xm_allow_of(allow,
+								XM_RULE_META_ALLOW(live[id].flags)),
+						    a, sizeof(a));
 				if (out)
 					fprintf(out, "~ %s => %s\n", a, b);
 				break;
@@ -489,8 +509,9 @@ static void report_changes(const struct xm_rule_meta *live, const unsigned char 
 	}
 	for (__u32 id = 1; out && id < XM_MAX_RULES; id++) {
 		if (live[id].in_use && !keep[id] && !paired[id]) {
-			xm_rule_meta_format(&live[id], xm_as_of(as, live[id].addr_set), a,
-					    sizeof(a));
+			xm_rule_meta_format(&live[id], xm_as_of(as, live[id].addr_set),
+					    xm_allow_of(allow, XM_RULE_META_ALLOW(live[id].flags)),
+					    a, sizeof(a));
 			fprintf(out, "- %s\n", a);
 		}
 	}
@@ -558,8 +579,11 @@ int xm_apply_ex(struct xm_handle *h, const struct xm_ruleset *rs, const char *fi
 	struct xm_rule_meta *live = NULL, m;
 	struct xm_rule_stats *zero_stats = NULL;
 	struct xm_as_table *as = NULL;
+	struct xm_allow_table allow = { 0 };
 	__u32 *ifindex = NULL, *ids = NULL, zero = 0;
-	__u16 *set_of = NULL;
+	__u16 *set_of = NULL, *list_of = NULL;
+	struct item_refs refs;
+	__u64 *zero_refused = NULL;
 	unsigned char *keep = NULL;
 	struct xm_config cfg;
 	unsigned bad_line = 0;
@@ -572,11 +596,16 @@ int xm_apply_ex(struct xm_handle *h, const struct xm_ruleset *rs, const char *fi
 	ifindex = calloc(n_items(rs) + 1, sizeof(*ifindex));
 	ids = calloc(n_items(rs) + 1, sizeof(*ids));
 	set_of = calloc(n_items(rs) + 1, sizeof(*set_of));
+	list_of = calloc(n_items(rs) + 1, sizeof(*list_of));
+	refs.set_of = set_of;
+	refs.list_of = list_of;
 	live = calloc(XM_MAX_RULES, sizeof(*live));
 	keep = calloc(XM_MAX_RULES, 1);
 	as = calloc(1, sizeof(*as));
 	zero_stats = h ? calloc(h->ncpus, sizeof(*zero_stats)) : NULL;
-	if (!ifindex || !ids || !set_of || !live || !keep || !as || (h && !zero_stats)) {
+	zero_refused = h ? calloc(h->ncpus, sizeof(*zero_refused)) : NULL;
+	if (!ifindex || !ids || !set_of || !list_of || !live || !keep || !as ||
+	    (h && (!zero_stats || !zero_refused))) {
 		snprintf(err, errlen, "out of memory");
 		goto out;
 	}
@@ -593,12 +622,14 @@ int xm_apply_ex(struct xm_handle *h, const struct xm_ruleset *rs, const char *fi
 	xm_read_rule_meta(h, live);
 	live[0].in_use = 0; /* id 0 is never used */
 	rc = xm_as_assign(as, h, live, rs, set_of, filename, err, errlen);
+	if (!rc)
+		rc = xm_allow_assign(&allow, h, live, rs, list_of, filename, err, errlen);
 	if (rc)
 		goto out;
 	rc = -1;
 
 	/* Match each rule to a live one, or give it a free id. */
-	if (match_live(live, rs, ifindex, set_of, ids, keep, res)) {
+	if (match_live(live, rs, ifindex, &refs, ids, keep, res)) {
 		snprintf(err, errlen, "out of memory");
 		goto out;
 	}
@@ -624,7 +655,7 @@ int xm_apply_ex(struct xm_handle *h, const struct xm_ruleset *rs, const char *fi
 	for (__u32 id = 1; id < XM_MAX_RULES; id++)
 		if (live[id].in_use && !keep[id])
 			res->removed++;
-	report_changes(live, keep, rs, ifindex, set_of, as, ids, o->diff_out, res);
+	report_changes(live, keep, rs, ifindex, &refs, as, &allow, ids, o->diff_out, res);
 	if (o->diff_only) {
 		rc = 0;
 		goto out;
@@ -659,7 +690,13 @@ int xm_apply_ex(struct xm_handle *h, const struct xm_ruleset *rs, const char *fi
 			 strerror(-e));
 		goto out;
 	}
-	e = write_gen(h, rs, ifindex, ids, live, keep, next, full, &bad_line);
+	e = xm_allow_write(&allow, h);
+	if (e) {
+		snprintf(err, errlen, "%s/allow_lists: %s (nothing was changed)", h->pin_dir,
+			 strerror(-e));
+		goto out;
+	}
+	e = write_gen(h, rs, ifindex, &refs, ids, live, keep, next, full, &bad_line);
 	if (e) {
 		snprintf(err, errlen,
 			 "%s:%u: cannot add rule to the data plane: %s (nothing was changed)",
@@ -669,8 +706,9 @@ int xm_apply_ex(struct xm_handle *h, const struct xm_ruleset *rs, const char *fi
 	for (size_t i = 0; i < n_items(rs); i++) {
 		if (keep[ids[i]] != 2)
 			continue;
-		item_meta(rs, ifindex, set_of, i, &m);
+		item_meta(rs, ifindex, &refs, i, &m);
 		bpf_map_update_elem(h->fd[XM_MAP_RULE_STATS], &ids[i], zero_stats, BPF_ANY);
+		bpf_map_update_elem(h->fd[XM_MAP_RULE_REFUSED], &ids[i], zero_refused, BPF_ANY);
 		bpf_map_update_elem(h->fd[XM_MAP_RULE_META], &ids[i], &m, BPF_ANY);
 	}
 
@@ -690,12 +728,12 @@ int xm_apply_ex(struct xm_handle *h, const struct xm_ruleset *rs, const char *fi
 
 	/* Kept rules that moved to another line of the file. */
 	for (size_t i = 0; i < n_items(rs); i++) {
-		item_meta(rs, ifindex, set_of, i, &m);
+		item_meta(rs, ifindex, &refs, i, &m);
 		if (keep[ids[i]] == 1 && live[ids[i]].line != m.line)
 			bpf_map_update_elem(h->fd[XM_MAP_RULE_META], &ids[i], &m, BPF_ANY);
 	}
 	/* Bring the now inactive generation level with the active one. */
-	if (write_gen(h, rs, ifindex, ids, live, keep, cur, full, &bad_line) == 0) {
+	if (write_gen(h, rs, ifindex, &refs, ids, live, keep, cur, full, &bad_line) == 0) {
 		cfg.flags &= ~XM_CFG_GEN_DIRTY;
 		if (!has_addr_rules(rs))
 			cfg.flags &= ~XM_CFG_ADDR_RULES;
@@ -703,6 +741,8 @@ int xm_apply_ex(struct xm_handle *h, const struct xm_ruleset *rs, const char *fi
 			cfg.flags &= ~XM_CFG_ADDR_SETS;
 		bpf_map_update_elem(h->fd[XM_MAP_CONFIG], &zero, &cfg, BPF_ANY);
 	}
+	/* No rule of either generation names them now. */
+	xm_allow_prune(&allow, h);
 	if (o->reset_flows)
 		res->flows_reset = reset_flows(h, live, keep);
 	memset(&m, 0, sizeof(m));
@@ -714,6 +754,9 @@ out:
 	free(ifindex);
 	free(ids);
 	free(set_of);
+	free(list_of);
+	free(zero_refused);
+	xm_allow_free(&allow);
 	free(as);
 	free(live);
 	free(keep);

@@ -111,6 +111,21 @@ static int reuse_devmap(struct bpf_map *map, const char *path, char *err, size_t
 	return 0;
 }
 
+/* Unpins the map at path when its value size differs from map's. */
+static void drop_pin_of_other_size(struct bpf_map *map, const char *path)
+{
+	struct bpf_map_info info = { 0 };
+	__u32 len = sizeof(info);
+	int fd = bpf_obj_get(path);
+
+	if (fd < 0)
+		return;
+	if (bpf_obj_get_info_by_fd(fd, &info, &len) == 0 &&
+	    info.value_size != bpf_map__value_size(map))
+		unlink(path);
+	close(fd);
+}
+
 /* The size of pinned map `name` under pin_dir, or `fallback` when there is
  * none: a pinned map is reused only with its own shape. */
 static __u32 pinned_max_entries(const char *pin_dir, const char *name, __u32 fallback)
@@ -628,6 +643,10 @@ int xm_attach_ex(const char *pin_dir, char *const *ifnames, int n, const struct 
 				xm_migrate_abort(&mig);
 			return -1;
 		}
+		/* scratch holds nothing between packets: one of another
+		 * shape (an older build's) is made afresh, not refused. */
+		if (map == skel->maps.scratch)
+			drop_pin_of_other_size(map, path);
 		/* The flow table keeps its size while pinned: resizing drops it. */
 		if (map == skel->maps.flows) {
 			int fd = bpf_obj_get(path);

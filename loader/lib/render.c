@@ -257,7 +257,7 @@ void xm_print_status(FILE *o, const struct xm_handle *h, const struct xm_snapsho
 
 void xm_print_stats(FILE *o, const struct xm_snapshot *s, const struct xm_port_use *pu, int json)
 {
-	char rule[320];
+	char rule[XM_RULE_TEXT_MAX];
 
 	if (json) {
 		fprintf(o, "{\"counters\":{");
@@ -291,17 +291,18 @@ void xm_print_stats(FILE *o, const struct xm_snapshot *s, const struct xm_port_u
 		for (size_t i = 0; i < s->n_rules; i++) {
 			const struct xm_rule_info *ri = &s->rules[i];
 
-			xm_rule_meta_format(&ri->meta, &ri->as, rule, sizeof(rule));
+			xm_rule_meta_format(&ri->meta, &ri->as, &ri->from, rule, sizeof(rule));
 			fprintf(o, "%s{\"id\":%u,\"rule\":", i ? "," : "", ri->id);
 			json_str(o, rule);
 			fprintf(o,
 				",\"line\":%u,\"packets_orig\":%llu,\"bytes_orig\":%llu,"
-				"\"packets_reply\":%llu,\"bytes_reply\":%llu,\"flows\":%llu}",
+				"\"packets_reply\":%llu,\"bytes_reply\":%llu,\"flows\":%llu,"
+				"\"refused\":%llu}",
 				ri->meta.line, (unsigned long long)ri->st.packets[XM_DIR_ORIG],
 				(unsigned long long)ri->st.bytes[XM_DIR_ORIG],
 				(unsigned long long)ri->st.packets[XM_DIR_REPLY],
 				(unsigned long long)ri->st.bytes[XM_DIR_REPLY],
-				(unsigned long long)ri->st.flows);
+				(unsigned long long)ri->st.flows, (unsigned long long)ri->refused);
 		}
 		fprintf(o, "],\"flows\":%lu,\"flows_max\":%lu", s->flows, s->flows_max);
 		if (pu) {
@@ -321,18 +322,19 @@ void xm_print_stats(FILE *o, const struct xm_snapshot *s, const struct xm_port_u
 			(unsigned long long)ii->st.tx_packets, (unsigned long long)ii->st.tx_bytes,
 			(unsigned long long)ii->st.tx_xdp, (unsigned long long)ii->st.tx_tc);
 	}
-	fprintf(o, "\n%4s %-5s %-52s %8s %10s %12s %10s %12s\n", "ID", "LINE", "RULE", "FLOWS",
-		"PKTS IN", "BYTES IN", "PKTS BACK", "BYTES BACK");
+	fprintf(o, "\n%4s %-5s %-52s %8s %10s %12s %10s %12s %8s\n", "ID", "LINE", "RULE", "FLOWS",
+		"PKTS IN", "BYTES IN", "PKTS BACK", "BYTES BACK", "REFUSED");
 	for (size_t i = 0; i < s->n_rules; i++) {
 		const struct xm_rule_info *ri = &s->rules[i];
 
-		xm_rule_meta_format(&ri->meta, &ri->as, rule, sizeof(rule));
-		fprintf(o, "%4u %-5u %-52s %8llu %10llu %12llu %10llu %12llu\n", ri->id,
+		xm_rule_meta_format(&ri->meta, &ri->as, &ri->from, rule, sizeof(rule));
+		fprintf(o, "%4u %-5u %-52s %8llu %10llu %12llu %10llu %12llu %8llu\n", ri->id,
 			ri->meta.line, rule, (unsigned long long)ri->st.flows,
 			(unsigned long long)ri->st.packets[XM_DIR_ORIG],
 			(unsigned long long)ri->st.bytes[XM_DIR_ORIG],
 			(unsigned long long)ri->st.packets[XM_DIR_REPLY],
-			(unsigned long long)ri->st.bytes[XM_DIR_REPLY]);
+			(unsigned long long)ri->st.bytes[XM_DIR_REPLY],
+			(unsigned long long)ri->refused);
 	}
 	fprintf(o, "\nflows %lu of %lu\n", s->flows, s->flows_max);
 	xm_print_port_use_text(o, pu, 0);

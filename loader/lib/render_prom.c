@@ -156,10 +156,10 @@ static char *rule_labels(const struct xm_snapshot *s, size_t **offs)
 	__fsetlocking(o, FSETLOCKING_BYCALLER);
 	for (size_t i = 0; i < s->n_rules; i++) {
 		const struct xm_rule_info *ri = &s->rules[i];
-		char text[320], buf[2 * sizeof(text) + 2 * XM_IFNAMSIZ + 64];
+		char text[XM_RULE_TEXT_MAX], buf[2 * sizeof(text) + 2 * XM_IFNAMSIZ + 64];
 		size_t n;
 
-		xm_rule_meta_format(&ri->meta, &ri->as, text, sizeof(text));
+		xm_rule_meta_format(&ri->meta, &ri->as, &ri->from, text, sizeof(text));
 		memcpy(buf, "rule=", 5);
 		n = 5 + label_escape(buf + 5, text);
 		n += (size_t)snprintf(buf + n, sizeof(buf) - n, ",id=\"%u\",iface=", ri->id);
@@ -226,7 +226,7 @@ static void rule_families(FILE *o, const struct xm_snapshot *s)
 	static const char *const dir_name[XM_DIR_MAX] = { "orig", "reply" };
 	static const struct {
 		const char *name, *help;
-		int what; /* 0 packets, 1 bytes, 2 flows */
+		int what; /* 0 packets, 1 bytes, 2 flows, 3 refused */
 	} f[] = {
 		{ "xmasq_rule_packets_total",
 		  "Packets translated by the rule; dir orig is client to backend, reply is backend "
@@ -238,6 +238,10 @@ static void rule_families(FILE *o, const struct xm_snapshot *s)
 		  "client.",
 		  1 },
 		{ "xmasq_rule_flows_total", "Flows (connections) the rule created.", 2 },
+		{ "xmasq_rule_refused_total",
+		  "New flows the rule's from list refused: their source is not in it (rules with "
+		  "a from list only).",
+		  3 },
 	};
 	size_t *off = NULL;
 	char *labels;
@@ -258,6 +262,12 @@ static void rule_families(FILE *o, const struct xm_snapshot *s)
 
 			if (f[k].what == 2) {
 				rule_sample(o, f[k].name, name_len, l, ll, NULL, st->flows);
+				continue;
+			}
+			if (f[k].what == 3) {
+				if (s->rules[i].from.n)
+					rule_sample(o, f[k].name, name_len, l, ll, NULL,
+						    s->rules[i].refused);
 				continue;
 			}
 			for (int d = 0; d < XM_DIR_MAX; d++)

@@ -4,6 +4,7 @@
  *
  *   forward IFACE[:LOCALADDR] PROTO PORT[-PORT] to ADDR[:PORT[-PORT]]
  *           [keep-source] [allow-special] [as ADDR[,ADDR...]]
+ *           [from PREFIX[,PREFIX...]]
  *   masquerade PREFIX/LEN out IFACE [as ADDR[,ADDR...]]
  *   set conntrack-max N
  *   set port-range LO-HI
@@ -43,6 +44,7 @@
 #define FWD_SYNTAX  "forward IFACE PROTO PORT to ADDR[:PORT]"
 #define MASQ_SYNTAX "masquerade PREFIX/LEN out IFACE [as ADDR[,ADDR...]]"
 #define AS_SYNTAX   "as ADDR[,ADDR...] such as as 192.0.2.1,192.0.2.5"
+#define FROM_SYNTAX "from PREFIX[,PREFIX...] such as from 192.0.2.0/25,198.51.100.7"
 #define SET_SYNTAX                                                              \
 	"set conntrack-max N, set port-range LO-HI, set timeout NAME SECONDS, " \
 	"set nat-filtering MODE or set nat-inbound-refresh yes|no"
@@ -492,6 +494,83 @@ static int parse_as(struct parser *ps, struct lex *lx, size_t as_col, struct xm_
 	return 0;
 }
 
+static int cmp_src_prefix(const void *a, const void *b)
+{
+	const struct xm_src_prefix *x = a, *y = b;
+	uint32_t ax = ntohl(x->addr), ay = ntohl(y->addr);
+
+	if (ax != ay)
+		return ax < ay ? -1 : 1;
+	return (int)x->len - (int)y->len;
+}
+
+/* The list after `from`: up to XM_ALLOW_LIST_MAX IPv4 prefixes (a bare
+ * address is a /32) separated by commas, no spaces, each once, host bits
+ * zero (a typo such as 192.0.2.1/24 is refused, not widened). Sorted:
+ * the order written does not matter to the check. */
+static int parse_from(struct parser *ps, struct lex *lx, size_t from_col,
+		      struct xm_src_prefix pfx[XM_ALLOW_LIST_MAX], struct xm_src_list *l)
+{
+	char q[QBUF], a1[16], a2[16];
+	struct tok t;
+	size_t at = 0;
+
+	if (l->col)
+		return fail(ps, from_col,
+			    "duplicate option 'from' (expected each option at most once)");
+	if (!next_tok(lx, &t))
+		return fail(ps, ps->eol_col,
+			    "missing prefixes after 'from' (expected " FROM_SYNTAX ")");
+	l->col = (unsigned)t.col;
+	while (at <= t.len) {
+		const char *comma = memchr(t.s + at, ',', t.len - at);
+		size_t n = comma ? (size_t)(comma - (t.s + at)) : t.len - at;
+		const char *item = t.s + at, *slash = memchr(item, '/', n);
+		size_t alen = slash ? (size_t)(slash - item) : n;
+		uint64_t plen = 32;
+		uint32_t addr, mask;
+
+		if (n == 0)
+			return fail(ps, t.col + at,
+				    "missing prefix %s ',' after 'from' (expected " FROM_SYNTAX ")",
+				    at == 0 ? "before" : "after");
+		if (!parse_ipv4(item, alen, &addr))
+			return fail(ps, t.col + at,
+				    "invalid address '%s' after 'from' (expected " FROM_SYNTAX ")",
+				    quote(q, item, alen));
+		if (slash &&
+		    (n - alen - 1 == 0 || !parse_num(slash + 1, n - alen - 1, &plen) || plen > 32))
+			return fail(ps, t.col + at + alen + 1,
+				    "invalid prefix length '%s' after 'from' (expected 0-32)",
+				    quote(q, slash + 1, n - alen - 1));
+		mask = plen ? ~0u << (32 - plen) : 0;
+		if (addr & ~mask) {
+			fmt_addr(a1, sizeof(a1), htonl(addr));
+			fmt_addr(a2, sizeof(a2), htonl(addr & mask));
+			return fail(ps, t.col + at,
+				    "prefix %s/%u after 'from' has host bits set (expected %s/%u, "
+				    "or %s alone for one host)",
+				    a1, (unsigned)plen, a2, (unsigned)plen, a1);
+		}
+		if (l->n == XM_ALLOW_LIST_MAX)
+			return fail(ps, t.col + at,
+				    "more than %d prefixes after 'from' (expected at most %d: a "
+				    "shorter prefix covers several)",
+				    XM_ALLOW_LIST_MAX, XM_ALLOW_LIST_MAX);
+		for (unsigned i = 0; i < l->n; i++)
+			if (pfx[i].addr == htonl(addr) && pfx[i].len == plen)
+				return fail(ps, t.col + at,
+					    "prefix '%s' twice after 'from' (expected each once)",
+					    quote(q, item, n));
+		pfx[l->n].addr = htonl(addr);
+		pfx[l->n].len = (uint8_t)plen;
+		l->n++;
+		at += n + 1;
+	}
+	qsort(pfx, l->n, sizeof(pfx[0]), cmp_src_prefix);
+	return 0;
+}
+
 static int parse_forward(struct parser *ps, struct lex *lx)
 {
 	static const struct range_words src_words = {
@@ -501,6 +580,7 @@ static int parse_forward(struct parser *ps, struct lex *lx)
 		"destination port", "a port 1-65535 or a range such as 80-90", 1, 65535, true,
 	};
 	char q[QBUF], a1[16], a2[16];
+	struct xm_src_prefix from[XM_ALLOW_LIST_MAX];
 	struct xm_rule r;
 	struct tok t, port_tok, to_tok;
 	const char *colon, *reason;
@@ -629,6 +709,11 @@ static int parse_forward(struct parser *ps, struct lex *lx)
 				return -1;
 			continue;
 		}
+		if (tok_is(t.s, t.len, "from")) {
+			if (parse_from(ps, lx, t.col, from, &r.from))
+				return -1;
+			continue;
+		}
 		if (tok_is(t.s, t.len, "keep-source"))
 			flag = XM_RULE_KEEP_SOURCE;
 		else if (tok_is(t.s, t.len, "allow-special"))
@@ -636,7 +721,7 @@ static int parse_forward(struct parser *ps, struct lex *lx)
 		else
 			return fail(ps, t.col,
 				    "unexpected '%s' after the rule "
-				    "(expected keep-source, allow-special or as)",
+				    "(expected keep-source, allow-special, as or from)",
 				    quote(q, t.s, t.len));
 		if (r.flags & flag)
 			return fail(ps, t.col,
@@ -705,6 +790,12 @@ static int parse_forward(struct parser *ps, struct lex *lx)
 	if (!grow((void **)&ps->rs.rules, &ps->rules_cap, ps->rs.n_rules + 1, sizeof(r)) ||
 	    !ht_reserve(ps, nports))
 		return fail_oom(ps);
+	if (r.from.n) {
+		r.from.pfx = malloc(r.from.n * sizeof(r.from.pfx[0]));
+		if (!r.from.pfx)
+			return fail_oom(ps);
+		memcpy(r.from.pfx, from, r.from.n * sizeof(r.from.pfx[0]));
+	}
 	ps->rs.rules[ps->rs.n_rules++] = r;
 	for (unsigned p = r.from_lo; p <= r.from_hi; p++)
 		ht_put(ps->ht, ps->ht_cap, &r, (uint32_t)ps->rs.n_rules, (uint16_t)p);
@@ -1002,6 +1093,8 @@ void xm_ruleset_free(struct xm_ruleset *rs)
 {
 	if (!rs)
 		return;
+	for (size_t i = 0; i < rs->n_rules; i++)
+		free(rs->rules[i].from.pfx);
 	free(rs->rules);
 	free(rs->masqs);
 	memset(rs, 0, sizeof(*rs));
@@ -1164,9 +1257,38 @@ void xm_addr_list_format(const struct xm_addr_list *l, char *buf, size_t len)
 	}
 }
 
+void xm_src_list_format(const struct xm_src_list *l, char *buf, size_t len)
+{
+	size_t at = 0;
+	char a[16];
+
+	if (!buf || len == 0)
+		return;
+	buf[0] = 0;
+	for (unsigned i = 0; i < l->n && at < len; i++) {
+		fmt_addr(a, sizeof(a), l->pfx[i].addr);
+		if (l->pfx[i].len == 32)
+			at += (size_t)snprintf(buf + at, len - at, "%s%s", i ? "," : " from ", a);
+		else
+			at += (size_t)snprintf(buf + at, len - at, "%s%s/%u", i ? "," : " from ", a,
+					       l->pfx[i].len);
+	}
+}
+
+int xm_src_list_same(const struct xm_src_list *a, const struct xm_src_list *b)
+{
+	if (a->n != b->n)
+		return 0;
+	for (unsigned i = 0; i < a->n; i++)
+		if (a->pfx[i].addr != b->pfx[i].addr || a->pfx[i].len != b->pfx[i].len)
+			return 0;
+	return 1;
+}
+
 void xm_rule_format(const struct xm_rule *r, char *buf, size_t len)
 {
 	char local[17] = "", to[16], from[12], top[12], as[8 + XM_ADDR_SET_MAX * 16];
+	char src[8 + XM_ALLOW_LIST_MAX * 19];
 
 	if (!buf || len == 0)
 		return;
@@ -1184,12 +1306,14 @@ void xm_rule_format(const struct xm_rule *r, char *buf, size_t len)
 	else
 		snprintf(top, sizeof(top), "%u-%u", r->to_lo, r->to_hi);
 	xm_addr_list_format(&r->as, as, sizeof(as));
-	snprintf(buf, len, "forward %.*s%s %s %s to %s:%s%s%s%s", XM_IFNAMSIZ - 1, r->ifname, local,
+	xm_src_list_format(&r->from, src, sizeof(src));
+	snprintf(buf, len, "forward %.*s%s %s %s to %s:%s%s%s%s%s", XM_IFNAMSIZ - 1, r->ifname,
+		 local,
 		 r->proto == IPPROTO_TCP ? "tcp" :
 		 r->proto == IPPROTO_UDP ? "udp" :
 					   "?",
 		 from, to, top, (r->flags & XM_RULE_KEEP_SOURCE) ? " keep-source" : "",
-		 (r->flags & XM_RULE_ALLOW_SPECIAL) ? " allow-special" : "", as);
+		 (r->flags & XM_RULE_ALLOW_SPECIAL) ? " allow-special" : "", as, src);
 }
 
 void xm_masq_format(const struct xm_masq *m, char *buf, size_t len)

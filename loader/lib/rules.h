@@ -15,6 +15,22 @@ struct xm_addr_list {
 	unsigned col;			/* 1-based column of the list */
 };
 
+/* `from PREFIX[,PREFIX...]`: the sources a forward admits (a bare address
+ * is a /32). Sorted by address then length, each once, host bits zero. */
+struct xm_src_prefix {
+	uint32_t addr; /* network order */
+	uint8_t len;   /* 0-32 */
+};
+struct xm_src_list {
+	uint16_t n;		   /* 0: any source */
+	unsigned col;		   /* 1-based column of the list */
+	struct xm_src_prefix *pfx; /* n entries, malloc'd (freed with the rule set) */
+};
+
+/* The longest text xm_rule_format writes (a `from` list of
+ * XM_ALLOW_LIST_MAX prefixes included). */
+#define XM_RULE_TEXT_MAX (256 + XM_ALLOW_LIST_MAX * 19)
+
 /* `forward IFACE[:ADDR] PROTO PORT[-PORT] to ADDR[:PORT[-PORT]] [options]` */
 struct xm_rule {
 	char ifname[XM_IFNAMSIZ];
@@ -26,6 +42,7 @@ struct xm_rule {
 	                             (1:1), or to_lo == to_hi (many to one) */
 	uint32_t flags;		   /* XM_RULE_KEEP_SOURCE, XM_RULE_ALLOW_SPECIAL */
 	struct xm_addr_list as;	   /* `as`: n == 0 without */
+	struct xm_src_list from;   /* `from`: n == 0 without */
 	unsigned line;		   /* 1-based line of the statement */
 	unsigned iface_col;	   /* 1-based column of IFACE, for later errors */
 };
@@ -99,6 +116,13 @@ int xm_rules_error_place(const char *err, const char *filename, unsigned *line, 
 
 /* Writes the `as` list (" as 192.0.2.1,192.0.2.5"; "" when empty). */
 void xm_addr_list_format(const struct xm_addr_list *l, char *buf, size_t len);
+
+/* Writes the `from` list (" from 192.0.2.0/25,198.51.100.7"; "" when
+ * empty; /32 prefixes as bare addresses). */
+void xm_src_list_format(const struct xm_src_list *l, char *buf, size_t len);
+
+/* Same prefixes (lists are kept sorted): 1 or 0. */
+int xm_src_list_same(const struct xm_src_list *a, const struct xm_src_list *b);
 
 /* Writes the canonical one-line form of a rule ("forward eth0 tcp 8080 to
  * 198.18.0.2:80"), as used in status, stats and diffs. */

@@ -51,6 +51,36 @@ static int percpu_array_batch(int fd, __u32 first, __u32 *n, void *keys, void *v
 
 /* Each in-use rule's counters, summed over the CPUs: a batch call per
  * XM_BATCH ids, else a lookup per rule. */
+/* The `from` lists of the rules that have one, and their refusals: the
+ * trie is read only when some rule names a list. 0, or -1 out of memory. */
+static int read_rule_lists(struct xm_handle *h, struct xm_snapshot *s)
+{
+	struct xm_src_list *lists = NULL;
+
+	for (size_t i = 0; i < s->n_rules; i++) {
+		struct xm_rule_info *ri = &s->rules[i];
+		__u32 lid = XM_RULE_META_ALLOW(ri->meta.flags);
+
+		if (!lid || (ri->meta.flags & XM_RULE_MASQUERADE))
+			continue;
+		if (!lists && xm_allow_lists_read(h, &lists, NULL, NULL))
+			return -1;
+		xm_read_percpu_u64s(h->fd[XM_MAP_RULE_REFUSED], ri->id, h->ncpus, &ri->refused,
+				    sizeof(ri->refused));
+		if (lid >= XM_ALLOW_LISTS || !lists[lid].n)
+			continue;
+		ri->from.pfx = malloc(lists[lid].n * sizeof(lists[lid].pfx[0]));
+		if (!ri->from.pfx) {
+			xm_allow_lists_free(lists);
+			return -1;
+		}
+		memcpy(ri->from.pfx, lists[lid].pfx, lists[lid].n * sizeof(lists[lid].pfx[0]));
+		ri->from.n = lists[lid].n;
+	}
+	xm_allow_lists_free(lists);
+	return 0;
+}
+
 static void read_rule_stats(struct xm_handle *h, struct xm_snapshot *s)
 {
 	int fd = h->fd[XM_MAP_RULE_STATS];
@@ -156,10 +186,14 @@ int xm_snapshot_read(struct xm_handle *h, struct xm_snapshot *s, char *err, size
 				bpf_map_lookup_elem(h->fd[XM_MAP_ADDR_SETS], &sid,
 						    &s->rules[s->n_rules].as);
 			}
+			memset(&s->rules[s->n_rules].from, 0, sizeof(s->rules[s->n_rules].from));
+			s->rules[s->n_rules].refused = 0;
 			s->n_rules++;
 		}
 		free(all);
 		read_rule_stats(h, s);
+		if (read_rule_lists(h, s))
+			goto oom;
 	}
 
 	{
@@ -183,6 +217,8 @@ oom:
 
 void xm_snapshot_free(struct xm_snapshot *s)
 {
+	for (size_t i = 0; s->rules && i < s->n_rules; i++)
+		free(s->rules[i].from.pfx);
 	free(s->ifaces);
 	free(s->rules);
 	s->ifaces = NULL;

@@ -101,6 +101,8 @@ struct xm_rule_info {
 	struct xm_rule_meta meta;
 	struct xm_rule_stats st; /* summed over CPUs */
 	struct xm_addr_set as;	 /* its `as` list (n 0: none) */
+	struct xm_src_list from; /* its `from` list (n 0: none; pfx freed with the snapshot) */
+	uint64_t refused;	 /* new flows its `from` list refused, summed over CPUs */
 };
 struct xm_snapshot {
 	struct xm_config config;
@@ -203,9 +205,10 @@ int xm_port_use_read(struct xm_handle *h, struct xm_port_use *pu, char *err, siz
 void xm_port_use_free(struct xm_port_use *pu);
 
 /* Canonical text of a live rule (same as xm_rule_format of the source);
- * as: its `as` list (xm_rule_info.as), or NULL. */
-void xm_rule_meta_format(const struct xm_rule_meta *m, const struct xm_addr_set *as, char *buf,
-			 size_t len);
+ * as: its `as` list (xm_rule_info.as), from: its `from` list
+ * (xm_rule_info.from), or NULL. buf: XM_RULE_TEXT_MAX holds any rule. */
+void xm_rule_meta_format(const struct xm_rule_meta *m, const struct xm_addr_set *as,
+			 const struct xm_src_list *from, char *buf, size_t len);
 
 /* ---- render.c: status, stats and conntrack as tables for people and JSON
  * for scripts; render_prom.c: Prometheus. The CLI and xmasqd both print

@@ -143,4 +143,36 @@ int xm_as_write(const struct xm_as_table *t, struct xm_handle *h);
 /* The list under index sid, or NULL. */
 const struct xm_addr_set *xm_as_of(const struct xm_as_table *t, __u16 sid);
 
+/* `from` lists (allow_lists.c). used[id]: */
+#define XM_ALLOW_USED  1 /* a live rule names it (its entries are in the trie) */
+#define XM_ALLOW_FRESH 2 /* new in this apply: to write */
+#define XM_ALLOW_KEPT  4 /* a rule of the new set names it */
+struct xm_allow_table {
+	struct xm_src_list *list;  /* [XM_ALLOW_LISTS]: each id's prefixes */
+	unsigned char *used;	   /* [XM_ALLOW_LISTS]: XM_ALLOW_* */
+	__u16 *by_hash;		   /* open addressing over the lists' contents */
+	struct xm_allow_key *keys; /* every trie entry, as read */
+	size_t n_keys;
+	size_t prefixes; /* in the trie once the new lists are written */
+};
+/* list_of[i]: the id of rule i's `from` list (0: none), reusing the live
+ * rules' ids (h may be NULL: nothing live). Free with xm_allow_free. */
+int xm_allow_assign(struct xm_allow_table *t, struct xm_handle *h, const struct xm_rule_meta *live,
+		    const struct xm_ruleset *rs, __u16 *list_of, const char *filename, char *err,
+		    size_t errlen);
+/* Before any rule names them: removes lists no live rule names, writes
+ * the new ones. 0 or -errno. */
+int xm_allow_write(const struct xm_allow_table *t, struct xm_handle *h);
+/* After the switch and the other generation: removes the lists the new
+ * rule set no longer names. */
+void xm_allow_prune(const struct xm_allow_table *t, struct xm_handle *h);
+void xm_allow_free(struct xm_allow_table *t);
+/* The list under id, or NULL. */
+const struct xm_src_list *xm_allow_of(const struct xm_allow_table *t, __u32 id);
+/* Every list of the trie, by id (lists[XM_ALLOW_LISTS]), and its keys
+ * when keys is not NULL. 0, or -1 out of memory. */
+int xm_allow_lists_read(struct xm_handle *h, struct xm_src_list **lists, struct xm_allow_key **keys,
+			size_t *n_keys);
+void xm_allow_lists_free(struct xm_src_list *lists);
+
 #endif

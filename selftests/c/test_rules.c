@@ -550,7 +550,7 @@ static void test_bad_forward_shape(void)
 	    "a destination range of another length");
 	bad("forward eth0 tcp 80 to 10.0.0.1 extra\n",
 	    FN ":1:33: unexpected 'extra' after the rule (expected "
-	       "keep-source, allow-special or as)",
+	       "keep-source, allow-special, as or from)",
 	    "an unknown option");
 	bad("forward eth0 tcp 80 to 10.0.0.1 keep-source keep-source\n",
 	    FN ":1:45: duplicate option 'keep-source' (expected each option "
@@ -838,7 +838,7 @@ static void test_bad_long(void)
 	memcpy(t, "forward eth0 tcp 80 to 10.0.0.1 ", 32);
 	snprintf(want, sizeof(want),
 		 FN ":1:33: unexpected '%.40s...' after "
-		    "the rule (expected keep-source, allow-special or as)",
+		    "the rule (expected keep-source, allow-special, as or from)",
 		 t + 32);
 	bad_n(t, n + 5, want, "a 1 MiB option word");
 	free(t);
@@ -1006,6 +1006,120 @@ static void test_error_place(void)
 	       "error place: an I/O error has none");
 }
 
+static void test_from_lists(void)
+{
+	static const char t[] = "forward eth0 tcp 22 to 10.0.0.5 from 198.51.100.7,192.0.2.0/25\n"
+				"forward eth0 tcp 23 to 10.0.0.5 as 192.0.2.1 from 0.0.0.0/0\n"
+				"forward eth0 tcp 24 to 10.0.0.5 from 192.0.2.0/25,192.0.2.0/24\n";
+	struct xm_ruleset rs, rs2;
+	char buf[XM_RULE_TEXT_MAX], err[256];
+	const struct xm_src_list *l;
+
+	if (!tap_ok(parse_ok(t, strlen(t), &rs, "from"), "from lists parse"))
+		return;
+	l = &rs.rules[0].from;
+	tap_ok(l->n == 2 && l->col == 38 && l->pfx[0].addr == ip("192.0.2.0") &&
+		       l->pfx[0].len == 25 && l->pfx[1].addr == ip("198.51.100.7") &&
+		       l->pfx[1].len == 32,
+	       "from: sorted by address, a bare address is a /32, column of the list");
+	xm_rule_format(&rs.rules[0], buf, sizeof(buf));
+	tap_ok(strcmp(buf, "forward eth0 tcp 22 to 10.0.0.5:22 from 192.0.2.0/25,198.51.100.7") ==
+		       0,
+	       "from: canonical form '%s'", buf);
+	xm_rule_format(&rs.rules[1], buf, sizeof(buf));
+	tap_ok(strcmp(buf, "forward eth0 tcp 23 to 10.0.0.5:23 as 192.0.2.1 from 0.0.0.0/0") == 0,
+	       "from: after as, /0 kept ('%s')", buf);
+	tap_ok(rs.rules[2].from.n == 2 && rs.rules[2].from.pfx[0].len == 24, "from: nested "
+									     "prefixes are two "
+									     "prefixes, the "
+									     "shorter first");
+	tap_ok(rs.rules[0].flags == 0, "from: no option flag");
+	/* The canonical form parses back to the same list. */
+	xm_rule_format(&rs.rules[0], buf, sizeof(buf));
+	strcat(buf, "\n");
+	tap_ok(xm_rules_parse(buf, strlen(buf), FN, &rs2, err, sizeof(err)) == 0 &&
+		       xm_src_list_same(&rs2.rules[0].from, &rs.rules[0].from),
+	       "from: canonical form round-trips");
+	xm_ruleset_free(&rs2);
+	tap_ok(!xm_src_list_same(&rs.rules[0].from, &rs.rules[2].from), "from: different lists "
+									"differ");
+	xm_ruleset_free(&rs);
+}
+
+static void test_from_max(void)
+{
+	char text[2048];
+	size_t at;
+	struct xm_ruleset rs;
+
+	at = (size_t)snprintf(text, sizeof(text), "forward eth0 tcp 22 to 10.0.0.5 from ");
+	for (int i = 0; i < XM_ALLOW_LIST_MAX; i++)
+		at += (size_t)snprintf(text + at, sizeof(text) - at, "%s198.51.100.%d",
+				       i ? "," : "", i);
+	snprintf(text + at, sizeof(text) - at, "\n");
+	if (tap_ok(parse_ok(text, strlen(text), &rs, "64 prefixes"),
+		   "from: %d prefixes are accepted", XM_ALLOW_LIST_MAX)) {
+		char buf[XM_RULE_TEXT_MAX];
+
+		xm_rule_format(&rs.rules[0], buf, sizeof(buf));
+		tap_ok(strstr(buf, "198.51.100.63") != NULL, "from: the longest list formats "
+							     "whole");
+		xm_ruleset_free(&rs);
+	}
+	snprintf(text + at, sizeof(text) - at, ",198.51.100.64\n");
+	bad(text,
+	    FN ":1:924: more than 64 prefixes after 'from' (expected at most 64: a shorter "
+	       "prefix covers several)",
+	    "65 prefixes after 'from'");
+}
+
+static void test_bad_from(void)
+{
+	bad("forward eth0 tcp 22 to 10.0.0.5 from\n",
+	    FN ":1:37: missing prefixes after 'from' (expected from PREFIX[,PREFIX...] such as "
+	       "from 192.0.2.0/25,198.51.100.7)",
+	    "'from' without prefixes");
+	bad("forward eth0 tcp 22 to 10.0.0.5 from 192.0.2.0/25,,198.51.100.7\n",
+	    FN ":1:51: missing prefix after ',' after 'from' (expected from PREFIX[,PREFIX...] "
+	       "such as from 192.0.2.0/25,198.51.100.7)",
+	    "an empty prefix in a 'from' list");
+	bad("forward eth0 tcp 22 to 10.0.0.5 from ,192.0.2.1\n",
+	    FN ":1:38: missing prefix before ',' after 'from' (expected from PREFIX[,PREFIX...] "
+	       "such as from 192.0.2.0/25,198.51.100.7)",
+	    "a leading comma in a 'from' list");
+	bad("forward eth0 tcp 22 to 10.0.0.5 from 192.0.2.1,\n",
+	    FN ":1:48: missing prefix after ',' after 'from' (expected from PREFIX[,PREFIX...] "
+	       "such as from 192.0.2.0/25,198.51.100.7)",
+	    "a trailing comma in a 'from' list");
+	bad("forward eth0 tcp 22 to 10.0.0.5 from 192.0.2.300/32\n",
+	    FN ":1:38: invalid address '192.0.2.300' after 'from' (expected from "
+	       "PREFIX[,PREFIX...] such as from 192.0.2.0/25,198.51.100.7)",
+	    "a bad address in a 'from' list");
+	bad("forward eth0 tcp 22 to 10.0.0.5 from 192.0.2.0/33\n",
+	    FN ":1:48: invalid prefix length '33' after 'from' (expected 0-32)",
+	    "a prefix length over 32");
+	bad("forward eth0 tcp 22 to 10.0.0.5 from 192.0.2.0/\n",
+	    FN ":1:48: invalid prefix length '' after 'from' (expected 0-32)",
+	    "a '/' without a length");
+	bad("forward eth0 tcp 22 to 10.0.0.5 from 192.0.2.1/24\n",
+	    FN ":1:38: prefix 192.0.2.1/24 after 'from' has host bits set (expected "
+	       "192.0.2.0/24, or 192.0.2.1 alone for one host)",
+	    "host bits set in a 'from' prefix");
+	bad("forward eth0 tcp 22 to 10.0.0.5 from 192.0.2.7,192.0.2.7/32\n",
+	    FN ":1:48: prefix '192.0.2.7/32' twice after 'from' (expected each once)",
+	    "the same prefix twice (bare and /32)");
+	bad("forward eth0 tcp 22 to 10.0.0.5 from 192.0.2.7 from 192.0.2.8\n",
+	    FN ":1:48: duplicate option 'from' (expected each option at most once)",
+	    "two 'from' lists");
+	bad("forward eth0 tcp 22 to 10.0.0.5 from 192.0.2.7 192.0.2.8\n",
+	    FN ":1:48: unexpected '192.0.2.8' after the rule (expected keep-source, allow-special, "
+	       "as or from)",
+	    "a space inside a 'from' list");
+	bad("masquerade 10.0.0.0/8 out eth0 from 192.0.2.1\n",
+	    FN ":1:32: unexpected 'from' after the rule (expected as or end of line)",
+	    "'from' on a masquerade");
+}
+
 int main(void)
 {
 	test_single_rule();
@@ -1033,6 +1147,9 @@ int main(void)
 	test_bad_long();
 	test_as_lists();
 	test_bad_as();
+	test_from_lists();
+	test_from_max();
+	test_bad_from();
 	test_limits();
 	test_files();
 	test_small_err_buffer();
