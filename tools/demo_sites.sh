@@ -69,9 +69,10 @@ indent <"$SITES_NET"
 step "3. What each router derives from it, by its site name"
 for s in "${SITES[@]}"; do
 	printf '   %s$ xmasq sites derive --site %s %s%s\n' "$D" "$s" "${SITES_NET##*/}" "$N"
-	"$XMASQ" sites derive --site "$s" "$SITES_NET" | indent
+	(cd "$XM_TMP" && "$XMASQ" sites derive --site "$s" "${SITES_NET##*/}") | indent
 done
-say "" "The exporter's forward admits only the importers' public addresses (from);" \
+say "" "rome exports nothing and imports nothing: no rules." \
+	"The exporter's forward admits only the importers' public addresses (from);" \
 	"the importer's forward gives the service a private address, masqueraded to its public one."
 
 step "4. Apply it at every router"
