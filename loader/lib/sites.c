@@ -30,7 +30,7 @@
 #define IMPORT_SYNTAX  "import SERVICE into SITE at ADDR[:PORT]"
 #define NAME_CHARS     "lower-case letters, digits, '_' or '-'"
 #define SHOW_MAX       40 /* bytes of a word shown in an error */
-#define FROM_MAX       64 /* addresses in one `from` list (the rules grammar's limit) */
+#define FROM_MAX       XM_ALLOW_LIST_MAX /* addresses in one `from` list */
 
 struct word {
 	const char *s;
@@ -660,7 +660,7 @@ static int derive_export(const struct xm_network *net, const char *fname, size_t
 		}
 		for (unsigned j = 0; j < imp->n_public; j++, n_from++) {
 			fmt_addr(a, imp->public_addr[j]);
-			at += (size_t)snprintf(from + at, sizeof(from) - at, "%s%s/32",
+			at += (size_t)snprintf(from + at, sizeof(from) - at, "%s%s",
 					       n_from ? "," : "", a);
 		}
 		if (wat < sizeof(who))

@@ -59,14 +59,14 @@ static void test_derive_each_site(void)
 
 	derives(two_sites, "paris",
 		"# derived for site paris from net.conf: change net.conf, not these lines\n"
-		"forward eth0 tcp 5432 to 10.1.0.5:5432 from 198.51.100.20/32,198.51.100.30/32,"
-		"198.51.100.31/32 # net.conf:6: service db for berlin,rome\n"
+		"forward eth0 tcp 5432 to 10.1.0.5:5432 from 198.51.100.20,198.51.100.30,"
+		"198.51.100.31 # net.conf:6: service db for berlin,rome\n"
 		"forward eth1:10.1.255.1 tcp 8080 to 198.51.100.20:80 # net.conf:10: service web "
 		"from berlin\n",
 		2, "paris: the export for two sites' addresses, the import at its VIP and port");
 	derives(two_sites, "berlin",
 		"# derived for site berlin from net.conf: change net.conf, not these lines\n"
-		"forward eth0 tcp 80 to 10.2.0.7:8080 from 198.51.100.10/32 # net.conf:7: service "
+		"forward eth0 tcp 80 to 10.2.0.7:8080 from 198.51.100.10 # net.conf:7: service "
 		"web for paris\n"
 		"# net.conf:8: service dns: no site imports it, not forwarded\n"
 		"forward lan0:10.2.255.1 tcp 5432 to 198.51.100.10:5432 # net.conf:9: service db "

@@ -23,7 +23,7 @@ fi
 tap_check "xmasq sites check reads the network file" "$XMASQ" sites check "$SITES_NET"
 
 out=$(site_xm paris apply --diff --network "$SITES_NET" --site paris 2>&1)
-echo "$out" | grep -q "from 198.51.100.20/32 # $SITES_NET:6: service db for berlin" &&
+echo "$out" | grep -q "from 198.51.100.20 # $SITES_NET:6: service db for berlin" &&
 	echo "$out" | grep -q "^+ forward eth1:$WEB_VIP tcp 80 to 198.51.100.20:80" &&
 	echo "$out" | grep -q "nothing applied (--diff)"
 tap_result $? "apply --diff shows paris's derived rules with their network file lines" "$out"
