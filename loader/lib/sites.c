@@ -29,7 +29,7 @@
 #define SERVICE_SYNTAX "service NAME at SITE PROTO PORT[-PORT] to ADDR[:PORT[-PORT]]"
 #define IMPORT_SYNTAX  "import SERVICE into SITE at ADDR[:PORT]"
 #define NAME_CHARS     "lower-case letters, digits, '_' or '-'"
-#define SHOW_MAX       40 /* bytes of a word shown in an error */
+#define SHOW_MAX       40		 /* bytes of a word shown in an error */
 #define FROM_MAX       XM_ALLOW_LIST_MAX /* addresses in one `from` list */
 
 struct word {
