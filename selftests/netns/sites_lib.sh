@@ -121,9 +121,3 @@ db_query() {
 
 # web_get FROM_SITE URL
 web_get() { nsx "${SITE_H[$1]}" curl -sS --max-time 5 "$2"; }
-
-# rules_know_from: whether this build's rules grammar has `from` lists
-rules_know_from() {
-	printf 'forward lo tcp 1 to 192.0.2.1 from 192.0.2.0/24\n' >"$XM_TMP/probe-from.conf"
-	"$XMASQ" --pin-dir "$XM_TMP/no-router" apply --check "$XM_TMP/probe-from.conf" >/dev/null 2>&1
-}
