@@ -843,8 +843,11 @@ void xm_sites_error_remap(char *err, size_t errlen, const char *rules_fname, uns
 	copy = strdup(msg);
 	if (!copy)
 		return;
-	snprintf(err, errlen, "%s:%u:1: in the rules derived for site %s: %s", net_fname,
-		 d->line_of[dl], site, copy);
+	/* Derived rules never clash with each other (the network parser
+	 * refuses that): a line a message names is one of the router's own. */
+	snprintf(err, errlen, "%s:%u:1: in the rules derived for site %s: %s%s%s%s", net_fname,
+		 d->line_of[dl], site, copy, strstr(copy, " line ") ? " (the line named is " : "",
+		 strstr(copy, " line ") ? rules_fname : "", strstr(copy, " line ") ? "'s)" : "");
 	free(copy);
 }
 

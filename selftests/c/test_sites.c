@@ -262,7 +262,7 @@ static void test_with_own_rules(void)
 					 sizeof(err));
 	tap_ok(rc == -2 && !strcmp(err, "net.conf:6:1: in the rules derived for site paris: port "
 					"5432 overlaps the rule on line 1 (expected each eth0 tcp "
-					"port in one rule only)"),
+					"port in one rule only) (the line named is rules.conf's)"),
 	       "a derived rule clashing with an own one names the network file's line: %s", err);
 }
 
