@@ -39,7 +39,7 @@ TEST_BIN := $(patsubst selftests/c/%.c,$(BUILD)/tests/%,$(TEST_SRC))
 SAN_BIN  := $(patsubst selftests/c/%.c,$(BUILD)/san/%,$(TEST_SRC))
 SAN_LIB_OBJ := $(patsubst loader/%.c,$(BUILD)/san/obj/%.o,$(LIB_SRC))
 
-.PHONY: all deps check check-build format format-check demo bench bench-xmasqd soak install uninstall clean
+.PHONY: all deps check check-build format format-check demo demo-sites bench bench-xmasqd soak install uninstall clean
 # Keep the sanitizer objects between builds.
 .SECONDARY:
 all: $(BUILD)/xmasq $(BUILD)/xmasqd
@@ -139,6 +139,14 @@ demo:
 	@$(MAKE) --no-print-directory all
 	@tools/demo.sh
 
+# demo-sites: three sites' routers in namespaces, one network file, services
+# reached both ways through private addresses, a non-member refused, a
+# change applied at every site (tools/demo_sites.sh, under a minute).
+demo-sites:
+	@tools/deps.sh --if-missing
+	@$(MAKE) --no-print-directory all
+	@tools/demo_sites.sh
+
 # bench: xmasq against iptables, nftables and a bare XDP redirect on one
 # namespace topology (tools/bench/bench.sh), then xmasqd's API timings,
 # idle CPU and memory (tools/bench/xmasqd_bench.sh, under a minute; alone:
@@ -190,6 +198,7 @@ soak:
 # look for it there.
 SBINDIR  ?= $(PREFIX)/sbin
 MAN8DIR  ?= $(PREFIX)/share/man/man8
+MAN5DIR  ?= $(PREFIX)/share/man/man5
 UNITDIR  ?= $(PREFIX)/lib/systemd/system
 ETCDIR   := /etc
 
@@ -198,6 +207,7 @@ install: $(BUILD)/xmasq $(BUILD)/xmasqd
 	install -D -m 0755 $(BUILD)/xmasqd $(DESTDIR)$(SBINDIR)/xmasqd
 	install -D -m 0644 doc/xmasq.8 $(DESTDIR)$(MAN8DIR)/xmasq.8
 	install -D -m 0644 doc/xmasqd.8 $(DESTDIR)$(MAN8DIR)/xmasqd.8
+	install -D -m 0644 doc/xmasq-sites.5 $(DESTDIR)$(MAN5DIR)/xmasq-sites.5
 	install -d $(DESTDIR)$(UNITDIR)
 	for u in xmasq xmasqd; do \
 		sed 's|/usr/local/sbin/|$(SBINDIR)/|g' etc/$$u.service >$(DESTDIR)$(UNITDIR)/$$u.service.tmp && \
@@ -228,6 +238,7 @@ install: $(BUILD)/xmasq $(BUILD)/xmasqd
 uninstall:
 	rm -f $(DESTDIR)$(SBINDIR)/xmasq $(DESTDIR)$(MAN8DIR)/xmasq.8 $(DESTDIR)$(UNITDIR)/xmasq.service
 	rm -f $(DESTDIR)$(SBINDIR)/xmasqd $(DESTDIR)$(MAN8DIR)/xmasqd.8 $(DESTDIR)$(UNITDIR)/xmasqd.service
+	rm -f $(DESTDIR)$(MAN5DIR)/xmasq-sites.5
 	@echo "kept $(DESTDIR)$(ETCDIR)/xmasq/rules.conf, $(DESTDIR)$(ETCDIR)/default/xmasq and $(DESTDIR)$(ETCDIR)/default/xmasqd (yours; remove them by hand if unwanted)"
 
 clean:

@@ -94,6 +94,7 @@ extern const struct cli_command cli_cmd_detach;	   /* main.c */
 extern const struct cli_command cli_cmd_status;	   /* main.c */
 extern const struct cli_command cli_cmd_conntrack; /* main.c */
 extern const struct cli_command cli_cmd_follow;	   /* follow.c */
+extern const struct cli_command cli_cmd_sites;	   /* sites.c */
 
 /* apply.c: applies (or with o->check_only validates) a parsed rules file
  * on the router at pin_dir and prints the outcome; returns an exit status.

@@ -38,6 +38,10 @@ static const struct option_spec options[] = {
 	    "where the maps and programs are pinned (default " XM_PIN_DIR_DEFAULT ")"),
 	OPT("rules", "FILE", rules,
 	    "the rules file: applied at start and on SIGHUP, shown and saved by the page"),
+	OPT("network", "FILE", network,
+	    "a network file of sites (xmasq-sites(5)): the rules --site derives from it follow "
+	    "--rules FILE's, read again whenever FILE is"),
+	OPT("site", "NAME", site, "this router's site in --network's file"),
 	OPT("listen", "ADDR:PORT", listen, "serve the page and the API over HTTPS there only"),
 	OPT("cert", "FILE", cert, "the server's certificate chain (PEM)"),
 	OPT("key", "FILE", key, "its private key (PEM, unencrypted)"),
@@ -146,6 +150,8 @@ static int parse_args(int argc, char **argv, struct xmd_options *o, int *done)
 				   "supported (the fleet agent comes later): leave them out");
 	if (!o->rules)
 		return usage_error("--rules FILE is required");
+	if (!o->network != !o->site)
+		return usage_error("--network FILE and --site NAME go together");
 	if (o->listen && (!o->cert || !o->key))
 		return usage_error("--listen needs --cert FILE and --key FILE");
 	if (o->listen && !o->client_ca && !o->allow_keys)
@@ -252,9 +258,25 @@ static int start_router(void)
 	char err[1024];
 	int rc;
 
-	if (xm_rules_parse_file(o->rules, &rs, err, sizeof(err))) {
-		fprintf(stderr, "xmasqd: %s; nothing was attached\n", err);
-		return XMD_EXIT_USAGE;
+	if (!o->network) {
+		if (xm_rules_parse_file(o->rules, &rs, err, sizeof(err))) {
+			fprintf(stderr, "xmasqd: %s; nothing was attached\n", err);
+			return XMD_EXIT_USAGE;
+		}
+	} else {
+		char *text = NULL;
+		size_t len;
+
+		rc = xmd_rules_read(o->rules, &text, &len, err, sizeof(err));
+		if (rc == 0) {
+			rc = xmd_parse(text, len, o->rules, &rs, &a);
+			snprintf(err, sizeof(err), "%s", a.err);
+		}
+		free(text);
+		if (rc) {
+			fprintf(stderr, "xmasqd: %s; nothing was attached\n", err);
+			return XMD_EXIT_USAGE;
+		}
 	}
 	if (o->n_ifaces) {
 		/* The grammar, the interfaces' existence, and that each will

@@ -6,12 +6,27 @@
 #include <string.h>
 #include <jansson.h>
 #include "xmasqd.h"
+#include "sites.h"
 
 int xmd_parse(const char *text, size_t len, const char *filename, struct xm_ruleset *rs,
 	      struct xmd_apply *a)
 {
+	char *net = NULL;
+	size_t net_len;
+	unsigned own_lines;
+
 	memset(a, 0, sizeof(*a));
-	a->rc = xm_rules_parse(text, len, filename, rs, a->err, sizeof(a->err));
+	if (!xmd.opt.network) {
+		a->rc = xm_rules_parse(text, len, filename, rs, a->err, sizeof(a->err));
+		return a->rc;
+	}
+	/* --network: the derived rules follow, read afresh with the rules */
+	a->rc = xm_text_read_file(xmd.opt.network, &net, &net_len, a->err, sizeof(a->err));
+	if (a->rc == 0)
+		a->rc = xm_rules_parse_with_network(text, len, filename, net, net_len,
+						    xmd.opt.network, xmd.opt.site, rs, NULL,
+						    &own_lines, a->err, sizeof(a->err));
+	free(net);
 	return a->rc;
 }
 

@@ -24,6 +24,7 @@
 struct xmd_options {
 	const char *pin_dir;
 	const char *rules;
+	const char *network, *site; /* --network FILE --site NAME: derived rules too */
 	const char *listen;
 	const char *cert, *key;
 	const char *client_ca, *allow_keys;

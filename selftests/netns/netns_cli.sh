@@ -95,14 +95,15 @@ help_options() { sed -nE 's/^(  -[a-z], |      )(--[a-z-]+).*/\1\2/p' <<<"$1" | 
 declare -A OPTS=(
 	[attach]="-m --mode|--fresh|--migrate|--rules|-h --help"
 	[detach]="--all|-h --help"
-	[apply]="--check|--diff|--reset-flows|-h --help"
+	[apply]="--check|--diff|--reset-flows|--network|--site|-h --help"
 	[status]="--json|-h --help"
 	[stats]="--json|--prometheus|--watch|-h --help"
 	[conntrack]="--json|-h --help"
 	[follow]="--once|-h --help"
+	[sites]="--site|-h --help"
 )
 rc=0 bad=""
-for cmd in attach detach apply status stats conntrack follow; do
+for cmd in attach detach apply status stats conntrack follow sites; do
 	h=$(xm "$cmd" --help 2>&1)
 	got=$(help_options "$h" | paste -sd '|')
 	[ "$got" = "${OPTS[$cmd]}" ] || { rc=1; bad="$bad $cmd:[$got]"; }
@@ -120,7 +121,7 @@ h=$(xm --help 2>&1)
 got=$(help_options "$h" | paste -sd '|')
 [ "$got" = "--pin-dir|-v --verbose|-h --help" ] || { rc=1; bad="$bad global:[$got]"; }
 cmds=$(sed -n '/^commands:/,/^$/p' <<<"$h" | awk '/^  [a-z]/ { print $1 }' | paste -sd ' ')
-[ "$cmds" = "attach detach apply status stats conntrack follow" ] || { rc=1; bad="$bad commands:[$cmds]"; }
+[ "$cmds" = "attach detach apply status stats conntrack follow sites" ] || { rc=1; bad="$bad commands:[$cmds]"; }
 result $rc "every command's --help (and xmasq help CMD) lists exactly its table's options, each accepted" \
 	"wrong:$bad"
 
