@@ -113,7 +113,7 @@ static __always_inline __u64 xm_tcp_opts_word(void *o, void *end, __u32 at, __u3
 	if (at + 4 <= n && o + at + 4 <= end)
 		v = *(__u32 *)(o + at);
 	if (at + 8 <= n && o + at + 8 <= end)
-		v |= (__u64)*(__u32 *)(o + at + 4) << 32;
+		v |= (__u64) * (__u32 *)(o + at + 4) << 32;
 	return v;
 }
 

@@ -29,7 +29,7 @@ static int setup_maps(void)
 static void syn_opts(uint8_t o[20], uint8_t wscale)
 {
 	static const uint8_t base[20] = { 2, 4, 0x05, 0xb4, 4, 2, 8, 10, 0, 0,
-					  0, 1, 0, 0, 0, 0, 1, 3, 3, 0 };
+					  0, 1, 0,    0,    0, 0, 1, 3,	 3, 0 };
 
 	memcpy(o, base, sizeof(base));
 	o[19] = wscale;
@@ -72,7 +72,8 @@ static struct frame tcp_frame(struct pkt_spec s, uint32_t seq, uint32_t ack, uin
 static void step(const char *what, int tc, int ifindex, struct frame in, int sent, int id)
 {
 	struct frame got;
-	uint32_t want = sent ? (tc ? TC_ACT_REDIRECT : XDP_REDIRECT) : (tc ? TC_ACT_SHOT : XDP_DROP);
+	uint32_t want = sent ? (tc ? TC_ACT_REDIRECT : XDP_REDIRECT) :
+			       (tc ? TC_ACT_SHOT : XDP_DROP);
 
 	cnt_mark();
 	run_case(tc, what, ifindex, &in, want, NULL, &got);
@@ -120,8 +121,9 @@ static void tcpwin_story(int tc, uint16_t port)
 	TAP_EQ(flow_state(port), XM_ST_ESTABLISHED, "%s %u: ESTABLISHED", hook, port);
 	flow_get(A_CLIENT, A_PUB0, port, 8080, IPPROTO_TCP, &o);
 	flow_get(A_BACKEND, A_BK0, 80, port, IPPROTO_TCP, &r);
-	tap_ok(o.tcp_win >> XM_TCP_WIN_SCALE_SHIFT == 8 && r.tcp_win >> XM_TCP_WIN_SCALE_SHIFT == 3 &&
-		       o.tcp_ack == b1 && r.tcp_ack == c1,
+	tap_ok(o.tcp_win >> XM_TCP_WIN_SCALE_SHIFT == 8 &&
+		       r.tcp_win >> XM_TCP_WIN_SCALE_SHIFT == 3 && o.tcp_ack == b1 &&
+		       r.tcp_ack == c1,
 	       "%s %u: scales 7 and 2 known, last ACKs kept (client %#x ack %u, backend %#x "
 	       "ack %u)",
 	       hook, port, o.tcp_win, o.tcp_ack, r.tcp_win, r.tcp_ack);
@@ -129,12 +131,11 @@ static void tcpwin_story(int tc, uint16_t port)
 	/* Outside the window: dropped, counted, nothing changes. */
 	step(W("%s", hook, port, "RST to the client 1 MB past its window: dropped"), tc, if_bk0,
 	     tcp_frame(BS(TCP_RST), b1 + 1000000, 0, 0, NULL, 0), 0, XM_C_TCP_RST_OUT_OF_WINDOW);
-	step(W("%s", hook, port, "RST to the backend 100 kB past its window: dropped"), tc,
-	     if_pub0, tcp_frame(CS(TCP_RST | TCP_ACK), c1 + 100000, b1, 0, NULL, 0), 0,
+	step(W("%s", hook, port, "RST to the backend 100 kB past its window: dropped"), tc, if_pub0,
+	     tcp_frame(CS(TCP_RST | TCP_ACK), c1 + 100000, b1, 0, NULL, 0), 0,
 	     XM_C_TCP_RST_OUT_OF_WINDOW);
-	step(W("%s", hook, port, "RST to the client just behind its last ACK: dropped"), tc,
-	     if_bk0, tcp_frame(BS(TCP_RST), b1 - 1, 0, 0, NULL, 0), 0,
-	     XM_C_TCP_RST_OUT_OF_WINDOW);
+	step(W("%s", hook, port, "RST to the client just behind its last ACK: dropped"), tc, if_bk0,
+	     tcp_frame(BS(TCP_RST), b1 - 1, 0, 0, NULL, 0), 0, XM_C_TCP_RST_OUT_OF_WINDOW);
 	step(W("%s", hook, port, "FIN to the backend 50 kB ahead: dropped"), tc, if_pub0,
 	     tcp_frame(CS(TCP_FIN | TCP_ACK), c1 + 50000, b1, 100, NULL, 0), 0,
 	     XM_C_TCP_FIN_OUT_OF_WINDOW);
