@@ -59,8 +59,10 @@ static __always_inline int xm_tcp_guard(void *ctx, int is_xdp, struct xm_pkt *p,
 			  XM_SEQ_OK;
 		if (rc == XM_SEQ_DROP)
 			return XM_LK_DROP;
-		if (rc == XM_SEQ_KEEP)
+		if (rc == XM_SEQ_KEEP) {
+			p->tcp_rst_inexact = (fl & XM_TCP_RST) != 0;
 			p->tcp_flags = fl = 0; /* forwarded, but tracked as nothing */
+		}
 	}
 	if (!(f->flags & XM_FLOW_REPLY))
 		return XM_LK_FLOW;

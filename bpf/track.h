@@ -10,6 +10,8 @@
 #include "ct.h"
 #include "parse.h"
 #include "tcp_window.h"
+#include "clock.h"
+#include "maps.h"
 
 /* The window scales once the SYN-ACK (of entry f) is seen: synack_ws is
  * its option (shift + 1, 0 = none), the partner's tcp_win holds the SYN's.
@@ -34,10 +36,31 @@ static __always_inline void xm_tcp_scales_set(struct xm_flow *f, struct xm_flow 
 	f->tcp_ack = 0;
 }
 
+/* After a RST in the window but not exact, the state stays (the
+ * endpoint may answer with a challenge ACK), but the flow is stamped as
+ * if idle for all of its established timeout but tcp-close's: it expires
+ * as a closed one would unless another packet comes (as netfilter does). */
+static __always_inline void xm_tcp_rst_inexact_timeout(struct xm_flow *f, struct xm_flow *partner)
+{
+	__u32 zero = 0, now = xm_clock_s(), back;
+	struct xm_config *cfg = bpf_map_lookup_elem(&config, &zero);
+
+	if (!cfg || cfg->timeouts[XM_TO_TCP_EST] <= cfg->timeouts[XM_TO_TCP_CLOSE])
+		return;
+	back = cfg->timeouts[XM_TO_TCP_EST] - cfg->timeouts[XM_TO_TCP_CLOSE];
+	if (now <= back)
+		return;
+	f->last_seen_s = now - back;
+	partner->last_seen_s = now - back;
+}
+
+#define XM_TRACK_SYNACK	     0x100 /* synack_ws: the packet is the SYN-ACK */
+#define XM_TRACK_RST_INEXACT 0x200 /* ... a RST in the window, not exact */
+
 /* Writes a state change to both entries of the flow whose entry has key
  * (w0, w1) (the packet's), and the FIN notes (first_fin: this direction's
- * first FIN). synack_ws: the packet is the SYN-ACK, its window scale
- * option + 0x100. Global: it runs a few times a connection, so the packet
+ * first FIN). synack_ws: XM_TRACK_SYNACK and the SYN-ACK's window scale
+ * option, or XM_TRACK_RST_INEXACT. Global: it runs a few times a connection, so the packet
  * path stays short for the verifier. */
 __noinline int xm_flow_state_set(__u64 w0, __u64 w1, __u32 new, __u32 first_fin, __u32 synack_ws)
 {
@@ -67,8 +90,10 @@ __noinline int xm_flow_state_set(__u64 w0, __u64 w1, __u32 new, __u32 first_fin,
 			partner->tcp_ack = 0;
 		}
 	}
-	if (synack_ws && partner)
+	if ((synack_ws & XM_TRACK_SYNACK) && partner)
 		xm_tcp_scales_set(f, partner, synack_ws & 0xff);
+	if ((synack_ws & XM_TRACK_RST_INEXACT) && partner)
+		xm_tcp_rst_inexact_timeout(f, partner);
 	return 0;
 }
 
@@ -88,6 +113,11 @@ static __always_inline void xm_flow_track(void *ctx, int is_xdp, struct xm_flow 
 	if (p->frag == XM_FRAG_LATER)
 		return; /* no flags, and found through its first fragment's key */
 	if (p->key.proto == IPPROTO_TCP) {
+		if (p->tcp_rst_inexact) {
+			xm_flow_state_set(xm_key_w0(&p->key), xm_key_w1(&p->key), old, 0,
+					  XM_TRACK_RST_INEXACT);
+			return;
+		}
 		th = xm_tcp_header(ctx, is_xdp, p, &end);
 		if (!th) {
 		} else if ((fl & (XM_TCP_SYN | XM_TCP_ACK)) == XM_TCP_ACK) {
@@ -98,7 +128,7 @@ static __always_inline void xm_flow_track(void *ctx, int is_xdp, struct xm_flow 
 			f->tcp_win = xm_tcp_syn_wscale(th, end) << XM_TCP_WIN_SCALE_SHIFT;
 			f->tcp_ack = 0;
 		} else if (reply && old == XM_ST_SYN_SENT && (fl & XM_TCP_SYN)) {
-			synack_ws = 0x100 | xm_tcp_syn_wscale(th, end);
+			synack_ws = XM_TRACK_SYNACK | xm_tcp_syn_wscale(th, end);
 		}
 		if (fl & XM_TCP_RST) {
 			new = XM_ST_CLOSE;

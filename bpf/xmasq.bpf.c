@@ -148,13 +148,14 @@ static __always_inline void xm_flow_touch(void *ctx, int is_xdp, struct xm_flow 
 
 	if (p->icmp_error)
 		return; /* says nothing about the connection's state */
-	xm_flow_track(ctx, is_xdp, f, p);
 	if (f->last_seen_s != now) {
 		if (!(f->flags & XM_FLOW_REPLY) && p->frag != XM_FRAG_LATER &&
 		    xm_flow_resolve_due(f, p, now))
 			xm_flow_resolve(ctx, f, p, ifindex, out_ifindex);
 		f->last_seen_s = now;
 	}
+	/* After the stamp: a RST may stamp the flow back (bpf/track.h). */
+	xm_flow_track(ctx, is_xdp, f, p);
 }
 
 /* The flow's egress interface: its slot (an array lookup). NULL if the

@@ -102,6 +102,7 @@ static void tcpwin_story(int tc, uint16_t port)
 			bs = backend_spec(IPPROTO_TCP, 80, port, 0);
 	uint8_t copt[20], bopt[20];
 	struct xm_flow o, r;
+	uint32_t stamp;
 	char what[160];
 
 #define CS(fl) (cs.tcp_flags = (fl), cs)
@@ -154,10 +155,25 @@ static void tcpwin_story(int tc, uint16_t port)
 	TAP_EQ(flow_state(port), XM_ST_ESTABLISHED,
 	       "%s %u: still ESTABLISHED after the out-of-window segments", hook, port);
 
-	/* In the window but not exact: sent on, the state kept. */
+	/* In the window but not exact: sent on, the state kept, and the flow
+	 * stamped to expire by tcp-close's timeout unless more comes. */
+	flow_get(A_CLIENT, A_PUB0, port, 8080, IPPROTO_TCP, &o);
+	stamp = o.last_seen_s;
 	step(W("%s", hook, port, "RST to the client 10000 ahead (window 12800): sent on"), tc,
 	     if_bk0, tcp_frame(BS(TCP_RST), b1 + 10000, 0, 0, NULL, 0), 1,
 	     XM_C_TCP_RST_IN_WINDOW_INEXACT);
+	flow_get(A_CLIENT, A_PUB0, port, 8080, IPPROTO_TCP, &o);
+	flow_get(A_BACKEND, A_BK0, 80, port, IPPROTO_TCP, &r);
+	tap_ok(stamp - o.last_seen_s >= 7430 - 1 && stamp - r.last_seen_s >= 7430 - 1 &&
+		       stamp - o.last_seen_s <= 7430 + 1,
+	       "%s %u: after the inexact RST both entries look idle for 7440 - 10 s (stamps %u, "
+	       "%u; %u before)",
+	       hook, port, o.last_seen_s, r.last_seen_s, stamp);
+	step(W("%s", hook, port, "the client's next ACK"), tc, if_pub0,
+	     tcp_frame(CS(TCP_ACK), c1, b1, 100, NULL, 0), 1, -1);
+	flow_get(A_CLIENT, A_PUB0, port, 8080, IPPROTO_TCP, &o);
+	tap_ok(o.last_seen_s >= stamp, "%s %u: ... and the next packet stamps it afresh (%u)", hook,
+	       port, o.last_seen_s);
 	step(W("%s", hook, port, "RST to the backend 3000 ahead (window 4000): sent on"), tc,
 	     if_pub0, tcp_frame(CS(TCP_RST), c1 + 3000, 0, 0, NULL, 0), 1,
 	     XM_C_TCP_RST_IN_WINDOW_INEXACT);
