@@ -38,12 +38,34 @@ enum xm_lookup {
  * A pure ACK still passes: a backend in TIME_WAIT answers the new SYN
  * with one, the client's RST ends that TIME_WAIT and its next SYN opens
  * the connection. Costs two flag tests on other segments. */
-static __always_inline int xm_tcp_guard(void *ctx, const struct xm_pkt *p, struct xm_flow *f,
+static __always_inline int xm_tcp_guard(void *ctx, int is_xdp, struct xm_pkt *p, struct xm_flow *f,
 					__u64 len)
 {
 	__u8 fl = p->tcp_flags;
+	struct tcphdr *th;
+	void *end;
+	int rc;
 
-	if (!(f->flags & XM_FLOW_REPLY) || p->icmp_error)
+	if (p->icmp_error)
+		return XM_LK_FLOW;
+	/* A RST, FIN or SYN on an established or closing flow: in the
+	 * receiver's window, or it changes nothing (bpf/tcp_window.h). Not a
+	 * SYN-ACK from the backend: that is for the check below. */
+	if ((fl & (XM_TCP_SYN | XM_TCP_RST | XM_TCP_FIN)) &&
+	    (f->state == XM_ST_ESTABLISHED || f->state == XM_ST_FIN) &&
+	    !((f->flags & XM_FLOW_REPLY) && (fl & XM_TCP_SYN) && (fl & XM_TCP_ACK))) {
+		th = xm_tcp_header(ctx, is_xdp, p, &end);
+		rc = th ? xm_tcp_seq_check(xm_key_w0(&p->key), xm_key_w1(&p->key),
+					   bpf_ntohl(th->seq), fl, (__u32)len) :
+			  XM_SEQ_OK;
+		if (rc == XM_SEQ_DROP)
+			return XM_LK_DROP;
+		if (rc == XM_SEQ_KEEP) {
+			p->tcp_rst_inexact = (fl & XM_TCP_RST) != 0;
+			p->tcp_flags = fl = 0; /* forwarded, but tracked as nothing */
+		}
+	}
+	if (!(f->flags & XM_FLOW_REPLY))
 		return XM_LK_FLOW;
 	if ((fl & (XM_TCP_SYN | XM_TCP_ACK)) == (XM_TCP_SYN | XM_TCP_ACK)) {
 		if (f->state == XM_ST_SYN_SENT || !xm_router_socket(ctx, &p->key) ||

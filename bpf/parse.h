@@ -62,8 +62,8 @@ struct xm_pkt {
 	__u8 icmp_error; /* an ICMP error quoting a TCP/UDP/echo packet */
 	__u8 frag;	 /* enum xm_frag */
 	__be16 ip_id;
-	__u8 tcp_data; /* the TCP segment carries payload */
-	__u8 _pad;
+	__u8 tcp_data;	      /* the TCP segment carries payload */
+	__u8 tcp_rst_inexact; /* a RST in the window, not exact (bpf/flow.h) */
 	/* The flow lookup key: the packet's tuple, or for an ICMP error the
 	 * reverse of the quoted packet's tuple (the entry that would carry a
 	 * reply to it). ICMP echo: the id is both ports. */

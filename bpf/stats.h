@@ -32,9 +32,12 @@ static __always_inline void xm_account(struct xm_flow *f, __u64 len, int by_xdp)
 	struct xm_iface_stats *is;
 	struct xm_rule_stats *rs;
 	int dir = (f->flags & XM_FLOW_REPLY) ? XM_DIR_REPLY : XM_DIR_ORIG;
+	__u32 b = f->bytes_lo + (__u32)len;
 
 	f->packets++;
-	f->bytes += len;
+	if (b < f->bytes_lo)
+		f->bytes_hi++;
+	f->bytes_lo = b;
 	is = bpf_map_lookup_elem(&iface_stats, &slot);
 	if (is) {
 		is->tx_packets++;

@@ -9,17 +9,60 @@
 #include "xmasq_abi.h"
 #include "ct.h"
 #include "parse.h"
+#include "tcp_window.h"
+#include "clock.h"
+#include "maps.h"
 
-#define XM_TCP_FIN 0x01
-#define XM_TCP_SYN 0x02
-#define XM_TCP_RST 0x04
-#define XM_TCP_ACK 0x10
+/* The window scales once the SYN-ACK (of entry f) is seen: synack_ws is
+ * its option (shift + 1, 0 = none), the partner's tcp_win holds the SYN's.
+ * Without the option on both, neither side scales (RFC 7323 section
+ * 1.3); with it on the SYN-ACK only (the SYN's unseen), the scales stay
+ * unknown. */
+static __always_inline void xm_tcp_scales_set(struct xm_flow *f, struct xm_flow *partner,
+					      __u32 synack_ws)
+{
+	__u16 syn_ws = partner->tcp_win >> XM_TCP_WIN_SCALE_SHIFT;
+
+	if (synack_ws && syn_ws) {
+		f->tcp_win = synack_ws << XM_TCP_WIN_SCALE_SHIFT;
+	} else if (!synack_ws) {
+		f->tcp_win = 1 << XM_TCP_WIN_SCALE_SHIFT;
+		partner->tcp_win = (partner->tcp_win & XM_TCP_WIN_MASK) |
+				   1 << XM_TCP_WIN_SCALE_SHIFT;
+	} else {
+		f->tcp_win = 0;
+		partner->tcp_win &= XM_TCP_WIN_MASK;
+	}
+	f->tcp_ack = 0;
+}
+
+/* After a RST in the window but not exact, the state stays (the
+ * endpoint may answer with a challenge ACK), but the flow is stamped as
+ * if idle for all of its established timeout but tcp-close's: it expires
+ * as a closed one would unless another packet comes (as netfilter does). */
+static __always_inline void xm_tcp_rst_inexact_timeout(struct xm_flow *f, struct xm_flow *partner)
+{
+	__u32 zero = 0, now = xm_clock_s(), back;
+	struct xm_config *cfg = bpf_map_lookup_elem(&config, &zero);
+
+	if (!cfg || cfg->timeouts[XM_TO_TCP_EST] <= cfg->timeouts[XM_TO_TCP_CLOSE])
+		return;
+	back = cfg->timeouts[XM_TO_TCP_EST] - cfg->timeouts[XM_TO_TCP_CLOSE];
+	if (now <= back)
+		return;
+	f->last_seen_s = now - back;
+	partner->last_seen_s = now - back;
+}
+
+#define XM_TRACK_SYNACK	     0x100 /* synack_ws: the packet is the SYN-ACK */
+#define XM_TRACK_RST_INEXACT 0x200 /* ... a RST in the window, not exact */
 
 /* Writes a state change to both entries of the flow whose entry has key
  * (w0, w1) (the packet's), and the FIN notes (first_fin: this direction's
- * first FIN). Global: it runs a few times a connection, so the packet
+ * first FIN). synack_ws: XM_TRACK_SYNACK and the SYN-ACK's window scale
+ * option, or XM_TRACK_RST_INEXACT. Global: it runs a few times a connection, so the packet
  * path stays short for the verifier. */
-__noinline int xm_flow_state_set(__u64 w0, __u64 w1, __u32 new, __u32 first_fin)
+__noinline int xm_flow_state_set(__u64 w0, __u64 w1, __u32 new, __u32 first_fin, __u32 synack_ws)
 {
 	union xm_ct_words u = { .w = { w0, w1 } };
 	struct xm_flow *f = xm_flow_find(&u.key), *partner;
@@ -41,9 +84,16 @@ __noinline int xm_flow_state_set(__u64 w0, __u64 w1, __u32 new, __u32 first_fin)
 	}
 	if (new == XM_ST_SYN_SENT) {
 		f->flags &= ~(XM_FLOW_FIN_SENT | XM_FLOW_FIN_BOTH);
-		if (partner)
+		if (partner) {
 			partner->flags &= ~(XM_FLOW_FIN_SENT | XM_FLOW_FIN_BOTH);
+			partner->tcp_win = 0; /* the old connection's */
+			partner->tcp_ack = 0;
+		}
 	}
+	if ((synack_ws & XM_TRACK_SYNACK) && partner)
+		xm_tcp_scales_set(f, partner, synack_ws & 0xff);
+	if ((synack_ws & XM_TRACK_RST_INEXACT) && partner)
+		xm_tcp_rst_inexact_timeout(f, partner);
 	return 0;
 }
 
@@ -52,14 +102,34 @@ __noinline int xm_flow_state_set(__u64 w0, __u64 w1, __u32 new, __u32 first_fin)
  * its direction has sent a FIN, and both note when both have: the next
  * ACK from a side then is the last ACK of the close, and the flow moves to
  * CLOSE, where a new flow may take its port (xm_ct_claim_reply). */
-static __always_inline void xm_flow_track(struct xm_flow *f, const struct xm_pkt *p)
+static __always_inline void xm_flow_track(void *ctx, int is_xdp, struct xm_flow *f,
+					  const struct xm_pkt *p)
 {
-	int reply = (f->flags & XM_FLOW_REPLY) != 0, first_fin = 0;
+	int reply = (f->flags & XM_FLOW_REPLY) != 0, first_fin = 0, synack_ws = 0;
 	__u8 old = f->state, new = old, fl = p->tcp_flags;
+	struct tcphdr *th;
+	void *end;
 
 	if (p->frag == XM_FRAG_LATER)
 		return; /* no flags, and found through its first fragment's key */
 	if (p->key.proto == IPPROTO_TCP) {
+		if (p->tcp_rst_inexact) {
+			xm_flow_state_set(xm_key_w0(&p->key), xm_key_w1(&p->key), old, 0,
+					  XM_TRACK_RST_INEXACT);
+			return;
+		}
+		th = xm_tcp_header(ctx, is_xdp, p, &end);
+		if (!th) {
+		} else if ((fl & (XM_TCP_SYN | XM_TCP_ACK)) == XM_TCP_ACK) {
+			xm_tcp_window_note(f, th);
+		} else if ((fl & (XM_TCP_SYN | XM_TCP_ACK)) == XM_TCP_SYN && !reply) {
+			/* The client's SYN: its window scale option, until the
+			 * SYN-ACK tells whether both use one. */
+			f->tcp_win = xm_tcp_syn_wscale(th, end) << XM_TCP_WIN_SCALE_SHIFT;
+			f->tcp_ack = 0;
+		} else if (reply && old == XM_ST_SYN_SENT && (fl & XM_TCP_SYN)) {
+			synack_ws = XM_TRACK_SYNACK | xm_tcp_syn_wscale(th, end);
+		}
 		if (fl & XM_TCP_RST) {
 			new = XM_ST_CLOSE;
 		} else if (fl & XM_TCP_FIN) {
@@ -76,8 +146,9 @@ static __always_inline void xm_flow_track(struct xm_flow *f, const struct xm_pkt
 	} else if (reply && old == XM_ST_NONE) {
 		new = XM_ST_ASSURED;
 	}
-	if (new != old || first_fin)
-		xm_flow_state_set(xm_key_w0(&p->key), xm_key_w1(&p->key), new, first_fin);
+	if (new != old || first_fin || synack_ws)
+		xm_flow_state_set(xm_key_w0(&p->key), xm_key_w1(&p->key), new, first_fin,
+				  synack_ws);
 }
 
 #endif

@@ -85,8 +85,8 @@ static __always_inline int xm_classify_later_frag(const struct xm_pkt *p, __u64 
 }
 
 /* Finds the packet's flow, or creates one from a rule. */
-static __always_inline int xm_classify(void *ctx, struct xm_pkt *p, __u32 ifindex, __u64 len,
-				       struct xm_flow **f)
+static __always_inline int xm_classify(void *ctx, int is_xdp, struct xm_pkt *p, __u32 ifindex,
+				       __u64 len, struct xm_flow **f)
 {
 	int rc;
 
@@ -101,7 +101,8 @@ static __always_inline int xm_classify(void *ctx, struct xm_pkt *p, __u32 ifinde
 		return xm_classify_later_frag(p, len, f);
 	*f = xm_flow_find(&p->key);
 	if (*f) {
-		rc = p->key.proto == IPPROTO_TCP ? xm_tcp_guard(ctx, p, *f, len) : XM_LK_FLOW;
+		rc = p->key.proto == IPPROTO_TCP ? xm_tcp_guard(ctx, is_xdp, p, *f, len) :
+						   XM_LK_FLOW;
 	} else if (p->icmp_error) {
 		xm_count(XM_C_PASS_NOT_OURS, len);
 		return XM_LK_PASS; /* about nothing of ours */
@@ -140,20 +141,21 @@ static __always_inline int xm_flow_resolve_due(const struct xm_flow *f, const st
 
 /* Per-packet flow upkeep shared by both hooks: state, idle time, and the
  * forward direction's next hop, re-resolved now and then. */
-static __always_inline void xm_flow_touch(void *ctx, struct xm_flow *f, const struct xm_pkt *p,
-					  __u32 ifindex, __u32 out_ifindex)
+static __always_inline void xm_flow_touch(void *ctx, int is_xdp, struct xm_flow *f,
+					  const struct xm_pkt *p, __u32 ifindex, __u32 out_ifindex)
 {
 	__u32 now = xm_clock_s();
 
 	if (p->icmp_error)
 		return; /* says nothing about the connection's state */
-	xm_flow_track(f, p);
 	if (f->last_seen_s != now) {
 		if (!(f->flags & XM_FLOW_REPLY) && p->frag != XM_FRAG_LATER &&
 		    xm_flow_resolve_due(f, p, now))
 			xm_flow_resolve(ctx, f, p, ifindex, out_ifindex);
 		f->last_seen_s = now;
 	}
+	/* After the stamp: a RST may stamp the flow back (bpf/track.h). */
+	xm_flow_track(ctx, is_xdp, f, p);
 }
 
 /* The flow's egress interface: its slot (an array lookup). NULL if the
@@ -218,7 +220,7 @@ int xmasq_xdp(struct xdp_md *ctx)
 		return XDP_PASS;
 	}
 
-	rc = xm_classify(ctx, &p, ifindex, len, &f);
+	rc = xm_classify(ctx, 1, &p, ifindex, len, &f);
 	if (rc == XM_LK_DROP)
 		return XDP_DROP;
 	if (rc == XM_LK_PASS) {
@@ -238,7 +240,7 @@ int xmasq_xdp(struct xdp_md *ctx)
 		}
 		return xm_xdp_to_tc(ctx, XM_C_PASS_TOO_BIG, len);
 	}
-	xm_flow_touch(ctx, f, &p, ifindex, out);
+	xm_flow_touch(ctx, 1, f, &p, ifindex, out);
 	if (!(f->flags & XM_FLOW_L2_VALID))
 		return xm_xdp_to_tc(ctx, XM_C_PASS_NO_NEIGH, len);
 
@@ -332,7 +334,7 @@ int xmasq_tc(struct __sk_buff *skb)
 		p.vlan_tci = had_tci;
 	}
 
-	rc = xm_classify(skb, &p, ifindex, len, &f);
+	rc = xm_classify(skb, 0, &p, ifindex, len, &f);
 	if (rc == XM_LK_DROP)
 		return TC_ACT_SHOT;
 	if (rc == XM_LK_PASS)
@@ -347,7 +349,7 @@ int xmasq_tc(struct __sk_buff *skb)
 	    xm_tc_wire_len(skb, &p, (void *)(long)skb->data, (void *)(long)skb->data_end) >
 		    oif->mtu)
 		return xm_tc_too_big(skb, &p, ifindex, oif->mtu, len);
-	xm_flow_touch(skb, f, &p, ifindex, out);
+	xm_flow_touch(skb, 0, f, &p, ifindex, out);
 	write_macs = (f->flags & XM_FLOW_L2_VALID) != 0;
 
 	/* TCP/UDP may carry a CHECKSUM_PARTIAL sum: the helpers handle it.

@@ -348,7 +348,16 @@ struct xm_iface_stats {
 	X(DROP_NOT_ALLOWED, "drop_not_allowed",                                                   \
 	  "dropped: new flow to a forward whose `from` list does not hold its source")            \
 	X(DROP_SOURCE_QUOTA, "drop_source_quota",                                                 \
-	  "dropped: new flow from a source that holds flows-per-source flows already")
+	  "dropped: new flow from a source that holds flows-per-source flows already")            \
+	X(TCP_RST_OUT_OF_WINDOW, "tcp_rst_out_of_window",                                         \
+	  "dropped: TCP RST whose sequence number is outside the receiver's window")              \
+	X(TCP_RST_IN_WINDOW_INEXACT, "tcp_rst_in_window_inexact",                                 \
+	  "passed, state kept: TCP RST in the receiver's window but not exact (RFC 5961: the "    \
+	  "endpoint answers with a challenge ACK)")                                               \
+	X(TCP_FIN_OUT_OF_WINDOW, "tcp_fin_out_of_window",                                         \
+	  "dropped: TCP FIN whose sequence number is outside the receiver's window")              \
+	X(TCP_SYN_ON_ESTABLISHED, "tcp_syn_on_established",                                       \
+	  "passed, state kept: TCP SYN on an established flow (the endpoint answers it)")
 
 enum xm_counter_id {
 #define XM_COUNTER_ENUM(id, name, help) XM_C_##id,
@@ -468,9 +477,33 @@ struct xm_flow {
 	__u8 out_slot;
 	__u32 rule_id;
 	__u32 last_seen_s; /* CLOCK_MONOTONIC seconds */
-	__u64 packets;
-	__u64 bytes;
+	__u32 packets;	   /* wraps at 2^32 */
+	/* TCP, what this direction (the sender of this entry's packets) has
+	 * shown of its receive window (bpf/track.h): tcp_ack, the last ACK it
+	 * sent (where it expects its peer's data next); tcp_win, its largest
+	 * advertised window, XM_TCP_WIN_*. Both 0: nothing seen yet. */
+	__u32 tcp_ack;
+	__u32 bytes_lo; /* bytes: 48 bits, bytes_hi:bytes_lo (xm_flow_bytes) */
+	__u16 bytes_hi;
+	__u16 tcp_win;
 };
+
+_Static_assert(sizeof(struct xm_flow) == 48, "a flow entry and its key share one cache line");
+
+/* xm_flow.tcp_win: the low 12 bits the largest raw (unscaled) window
+ * seen, in units of 32 bytes rounded up, plus 1 (0: none seen yet); the
+ * top 4 bits the window scale (RFC 7323) plus 1, known once the SYN and
+ * the SYN-ACK were seen (0: not known, taken as the largest, 14). */
+#define XM_TCP_WIN_UNIT_SHIFT  5
+#define XM_TCP_WIN_MASK	       0x0fffu
+#define XM_TCP_WIN_SCALE_SHIFT 12
+#define XM_TCP_WSCALE_MAX      14
+
+/* A flow entry's byte count. */
+static inline __u64 xm_flow_bytes(const struct xm_flow *f)
+{
+	return (__u64)f->bytes_hi << 32 | f->bytes_lo;
+}
 
 struct xm_ct_slot {
 	struct xm_flow_key key;

@@ -377,7 +377,7 @@ void xm_print_conntrack(FILE *o, const struct xm_conn *c, size_t n, int json)
 	for (size_t i = 0; i < n; i++) {
 		const struct xm_conn *ci = &c[i];
 		unsigned long long rp = ci->have_reply ? ci->reply.packets : 0;
-		unsigned long long rb = ci->have_reply ? ci->reply.bytes : 0;
+		unsigned long long rb = ci->have_reply ? xm_flow_bytes(&ci->reply) : 0;
 
 		tuple_str(&ci->orig_key, t1, sizeof(t1));
 		tuple_str(&ci->reply_key, t2, sizeof(t2));
@@ -393,7 +393,7 @@ void xm_print_conntrack(FILE *o, const struct xm_conn *c, size_t n, int json)
 				xm_state_name(ci->orig_key.proto, ci->orig.state), t1, t2,
 				ci->orig.rule_id, ci->idle_s, ci->expires_s,
 				(unsigned long long)ci->orig.packets,
-				(unsigned long long)ci->orig.bytes, rp, rb,
+				(unsigned long long)xm_flow_bytes(&ci->orig), rp, rb,
 				ci->have_reply ? "true" : "false");
 		} else {
 			fprintf(o, "%-5s %-12s %-45s %-45s %5us %5us %10llu %12llu %10llu %12llu\n",
@@ -401,7 +401,7 @@ void xm_print_conntrack(FILE *o, const struct xm_conn *c, size_t n, int json)
 				xm_state_name(ci->orig_key.proto, ci->orig.state), t1,
 				ci->have_reply ? t2 : "(missing)", ci->idle_s, ci->expires_s,
 				(unsigned long long)ci->orig.packets,
-				(unsigned long long)ci->orig.bytes, rp, rb);
+				(unsigned long long)xm_flow_bytes(&ci->orig), rp, rb);
 		}
 	}
 	if (json)

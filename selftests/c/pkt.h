@@ -173,12 +173,11 @@ static inline void pkt_build(struct frame *f, const struct pkt_spec *s)
 		l4[5] = 0x22;
 		l4[6] = 0x33;
 		l4[7] = 0x44; /* seq */
-		if (s->tcp_flags & 0x10) {
-			l4[8] = 0x55;
-			l4[9] = 0x66;
-			l4[10] = 0x77;
-			l4[11] = 0x88;
-		}
+		/* The ACK number equals the sequence number, so that both
+		 * sides' segments lie exactly at the other's last ACK: the
+		 * router's window checks (bpf/tcp_window.h) take them. */
+		if (s->tcp_flags & 0x10)
+			memcpy(l4 + 8, l4 + 4, 4);
 		l4[12] = 5 << 4;
 		l4[13] = s->tcp_flags;
 		pkt_put16(l4 + 14, 64240);

@@ -1,0 +1,178 @@
+#!/usr/bin/env python3
+"""Traffic of selftests/netns/netns_tcpwin.sh (python3 stdlib only, root).
+
+  tcpwin.py --client-ns NS --backend-ns NS --dst ADDR:PORT --src ADDR
+            --backend ADDR --mode far|exact [--wait S]
+
+One process in two namespaces (setns between socket creations): an echo
+server in the backend's, a TCP connection from the client's through the
+router, and AF_PACKET sniffers on both ends' eth0 that learn the sequence
+numbers and the backend-side tuple. Then RSTs are forged on raw sockets
+knowing the tuple only:
+  far:   one each way, 2^31 away from the next sequence number (outside any
+         window); after --wait seconds the connection must still echo:
+         exit 0 if it does, 1 if not.
+  exact: one from the client's tuple at exactly the sequence number the
+         backend expects: the connection must die: exit 0 if it does.
+"""
+import argparse, ctypes, os, socket, struct, sys, threading, time
+
+CLONE_NEWNET = 0x40000000
+libc = ctypes.CDLL(None, use_errno=True)
+
+
+def enter(ns):
+    fd = os.open("/run/netns/" + ns, os.O_RDONLY)
+    try:
+        if libc.setns(fd, CLONE_NEWNET) != 0:
+            raise OSError(ctypes.get_errno(), "setns " + ns)
+    finally:
+        os.close(fd)
+
+
+def csum(b):
+    if len(b) % 2:
+        b += b"\0"
+    s = sum(struct.unpack("!%dH" % (len(b) // 2), b))
+    while s >> 16:
+        s = (s & 0xFFFF) + (s >> 16)
+    return ~s & 0xFFFF
+
+
+def send_rst(raw, src, sport, dst, dport, seq):
+    tcp = struct.pack("!HHIIBBHHH", sport, dport, seq & 0xFFFFFFFF, 0, 5 << 4, 0x04, 0, 0, 0)
+    pseudo = socket.inet_aton(src) + socket.inet_aton(dst) + struct.pack("!BBH", 0, 6, len(tcp))
+    tcp = tcp[:16] + struct.pack("!H", csum(pseudo + tcp)) + tcp[18:]
+    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(tcp), 0x1234, 0x4000, 64, 6, 0,
+                     socket.inet_aton(src), socket.inet_aton(dst))
+    raw.sendto(ip + tcp, (dst, 0))
+
+
+def sniffer():
+    # ETH_P_ALL: a protocol's own taps see only what comes in
+    s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0003))
+    s.bind(("eth0", 0))
+    s.setblocking(False)
+    return s
+
+
+def segments(snf):
+    """(saddr, sport, daddr, dport, seq, end) of every TCP frame queued."""
+    out = []
+    while True:
+        try:
+            f = snf.recv(65535)
+        except BlockingIOError:
+            return out
+        ip = f[14:]
+        if f[12:14] != b"\x08\x00" or len(ip) < 40 or ip[9] != 6:
+            continue
+        ihl = (ip[0] & 15) * 4
+        tot = struct.unpack("!H", ip[2:4])[0]
+        t = ip[ihl:]
+        sport, dport, seq = struct.unpack("!HHI", t[:8])
+        doff = (t[12] >> 4) * 4
+        n = tot - ihl - doff + (1 if t[13] & 0x03 else 0)
+        out.append((socket.inet_ntoa(ip[12:16]), sport, socket.inet_ntoa(ip[16:20]), dport,
+                    seq, (seq + n) & 0xFFFFFFFF))
+
+
+def after(a, b):
+    return ((a - b) & 0xFFFFFFFF) < 0x80000000
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--client-ns", required=True)
+    ap.add_argument("--backend-ns", required=True)
+    ap.add_argument("--dst", required=True)
+    ap.add_argument("--src", required=True)
+    ap.add_argument("--backend", required=True)
+    ap.add_argument("--mode", choices=("far", "exact"), required=True)
+    ap.add_argument("--wait", type=float, default=2.0)
+    a = ap.parse_args()
+    raddr, port = a.dst.split(":")
+    port = int(port)
+
+    enter(a.backend_ns)
+    srv = socket.socket()
+    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    srv.bind((a.backend, port))
+    srv.listen(1)
+    b_snf = sniffer()
+    b_raw = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
+
+    def echo():
+        c, _ = srv.accept()
+        with c:
+            while True:
+                try:
+                    d = c.recv(4096)
+                except OSError:
+                    return
+                if not d:
+                    return
+                c.sendall(d)
+
+    threading.Thread(target=echo, daemon=True).start()
+    enter(a.client_ns)
+    c_snf = sniffer()
+    c_raw = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
+    cs = socket.socket()
+    cs.bind((a.src, 0))
+    cs.settimeout(5)
+    cs.connect((raddr, port))
+    cport = cs.getsockname()[1]
+
+    def ping(tag):
+        try:
+            cs.sendall(tag)
+            got = b""
+            while len(got) < len(tag):
+                d = cs.recv(4096)
+                if not d:
+                    return "closed"
+                got += d
+            return "ok" if got == tag else "wrong echo"
+        except OSError as e:
+            return str(e)
+
+    r = ping(b"hello\n")
+    if r != "ok":
+        print("# no echo before the forged RSTs: " + r)
+        return 2
+    time.sleep(0.3)  # the last ACKs on the wire
+    c_nxt = b_nxt = None
+    mport = None
+    for s in segments(c_snf):
+        if s[0] == a.src and s[1] == cport and (c_nxt is None or after(s[5], c_nxt)):
+            c_nxt = s[5]
+    for s in segments(b_snf):
+        if s[0] == a.backend and s[1] == port:
+            mport, bdst = s[3], s[2]
+            if b_nxt is None or after(s[5], b_nxt):
+                b_nxt = s[5]
+    if c_nxt is None or b_nxt is None:
+        print("# sniffers saw no segments (client %s, backend %s)" % (c_nxt, b_nxt))
+        return 2
+    print("# client %s:%d next seq %u; backend side %s:%d -> %s:%d next seq %u"
+          % (a.src, cport, c_nxt, a.backend, port, bdst, mport, b_nxt))
+    if a.mode == "far":
+        send_rst(c_raw, a.src, cport, raddr, port, c_nxt + 0x80000000)
+        send_rst(b_raw, a.backend, port, bdst, mport, b_nxt + 0x80000000)
+        time.sleep(a.wait)
+        r = ping(b"still there?\n")
+        print("# after the forged RSTs: " + r)
+        return 0 if r == "ok" else 1
+    send_rst(c_raw, a.src, cport, raddr, port, c_nxt)
+    time.sleep(a.wait)
+    r = ping(b"still there?\n")
+    if r == "ok":  # the first write after a reset may still succeed
+        time.sleep(0.5)
+        r = ping(b"and now?\n")
+    print("# after the exact RST: " + r)
+    return 0 if r != "ok" else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
