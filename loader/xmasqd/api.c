@@ -57,6 +57,8 @@ static int render(struct xmd_req *q, enum render what)
 	xm_close(&h);
 	if (!o)
 		return xmd_reply_error(q, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
+	if (xmd_fleet_on())
+		buf = xmd_fleet_render(buf, &len, what == R_PROMETHEUS);
 	return xmd_reply(q, MHD_HTTP_OK,
 			 what == R_PROMETHEUS ? "text/plain; version=0.0.4; charset=utf-8" :
 						"application/json",
@@ -306,6 +308,13 @@ int xmd_api_rules_put(struct xmd_req *q)
 		xm_ruleset_free(&rs);
 		json_decref(doc);
 		return apply_failed(q, &a);
+	}
+	if (xmd_fleet_on()) {
+		/* The store is the source of the rules: publish, not apply. */
+		xm_ruleset_free(&rs);
+		ret = xmd_fleet_put(q, text, len);
+		json_decref(doc);
+		return ret;
 	}
 	if (xmd_rules_stage(xmd.opt.rules, text, len, &errnum, err, sizeof(err))) {
 		xm_ruleset_free(&rs);
