@@ -274,6 +274,10 @@ static void *keeper(void *arg)
 			next_keepalive = mono_ms() + KEEPALIVE_EVERY_MS;
 		} else if (mono_ms() >= next_keepalive) {
 			ok = xm_etcd_lease_keepalive(&e, lease, &ttl, err, sizeof(err)) == 0;
+			/* Expired while the store was away: some members say so
+			 * with a TTL of 0, others with an error. */
+			if (!ok && strstr(err, "lease not found"))
+				ok = 1, ttl = 0;
 			if (ok && ttl <= 0) {
 				/* expired while we were cut off: a new one, status again */
 				lease = 0;
