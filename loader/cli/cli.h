@@ -97,7 +97,7 @@ extern const struct cli_command cli_cmd_apply;	   /* apply.c */
 extern const struct cli_command cli_cmd_stats;	   /* stats.c */
 extern const struct cli_command cli_cmd_detach;	   /* main.c */
 extern const struct cli_command cli_cmd_status;	   /* main.c */
-extern const struct cli_command cli_cmd_publish;  /* publish.c */
+extern const struct cli_command cli_cmd_publish;   /* publish.c */
 extern const struct cli_command cli_cmd_conntrack; /* main.c */
 extern const struct cli_command cli_cmd_follow;	   /* follow.c */
 

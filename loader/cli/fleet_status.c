@@ -24,7 +24,8 @@ static json_t *fleet_state(const char *pin_dir)
 	if (pid <= 0 || (kill((pid_t)pid, 0) && errno == ESRCH)) {
 		json_object_set_new(j, "stale", json_true());
 		json_object_set_new(j, "store_error",
-				    json_string("xmasqd is not running: nothing follows the store"));
+				    json_string("xmasqd is not running: nothing follows the "
+						"store"));
 	}
 	return j;
 }
@@ -46,17 +47,20 @@ void cli_print_status_fleet(const char *pin_dir, struct xm_handle *h, const stru
 			printf("fleet: ruleset %s as router %s, revision %lld applied%s\n",
 			       json_string_value(json_object_get(f, "ruleset")),
 			       json_string_value(json_object_get(f, "router_id")),
-			       (long long)json_integer_value(json_object_get(f, "applied_revision")),
-			       json_is_true(json_object_get(f, "stale")) ?
-				       ", STALE: the store is unreachable (forwarding with these "
-				       "rules)" :
-				       "");
+			       (long long)json_integer_value(json_object_get(f, "applied_"
+										"revision")),
+			       json_is_true(json_object_get(f, "stale")) ? ", STALE: the store is "
+									   "unreachable "
+									   "(forwarding with these "
+									   "rules)" :
+									   "");
 			if (serr && *serr && json_is_true(json_object_get(f, "stale")))
 				printf("fleet: %s\n", serr);
 			if (err && *err)
 				printf("fleet: revision %lld did not apply: %s\n",
-				       (long long)json_integer_value(
-					       json_object_get(f, "error_revision")),
+				       (long long)json_integer_value(json_object_get(f, "error_"
+											"revisio"
+											"n")),
 				       err);
 		}
 		json_decref(f);

@@ -61,8 +61,8 @@ static int read_file(const char *path, char **text, size_t *len)
 
 static int valid_name(const char *s)
 {
-	return *s && strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") ==
-			     strlen(s);
+	return *s && strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._"
+			       "-") == strlen(s);
 }
 
 static double now_s(void)
@@ -101,8 +101,10 @@ static int wait_applied(struct xm_etcd *e, const char *name, int64_t revision, d
 			json_t *st = json_loadb(kvs[i].value, kvs[i].len, 0, NULL);
 			const char *rs = json_string_value(json_object_get(st, "ruleset"));
 			const char *id = kvs[i].key + plen;
-			json_int_t applied = json_integer_value(json_object_get(st, "applied_revision"));
-			json_int_t err_rev = json_integer_value(json_object_get(st, "error_revision"));
+			json_int_t applied = json_integer_value(json_object_get(st, "applied_"
+										    "revision"));
+			json_int_t err_rev = json_integer_value(json_object_get(st, "error_"
+										    "revision"));
 			const char *why = json_string_value(json_object_get(st, "error"));
 			int stale = json_is_true(json_object_get(st, "stale"));
 
@@ -119,7 +121,8 @@ static int wait_applied(struct xm_etcd *e, const char *name, int64_t revision, d
 				} else {
 					snprintf(pending + strlen(pending),
 						 sizeof(pending) - strlen(pending),
-						 "  %s has not applied it (it has revision %lld%s)\n",
+						 "  %s has not applied it (it has revision "
+						 "%lld%s)\n",
 						 id, (long long)applied,
 						 stale ? ", and it is cut off from the store" : "");
 				}
@@ -165,7 +168,8 @@ static int run_publish(const struct cli_global *g, void *opts, int argc, char **
 	if (argc != 1)
 		return cli_usage_error(&cli_cmd_publish, "give one rules FILE");
 	if (!o->etcd || !o->ruleset)
-		return cli_usage_error(&cli_cmd_publish, "--etcd URLS and --ruleset NAME are needed");
+		return cli_usage_error(&cli_cmd_publish, "--etcd URLS and --ruleset NAME are "
+							 "needed");
 	if (!valid_name(o->ruleset))
 		return cli_usage_error(&cli_cmd_publish,
 				       "--ruleset '%s': use letters, digits, '.', '_' and '-'",
@@ -212,14 +216,16 @@ static int run_publish(const struct cli_global *g, void *opts, int argc, char **
 	} else if (rc == 1) {
 		if (revision)
 			fprintf(stderr,
-				"xmasq: publish: refused: ruleset %s was published at revision %lld, "
+				"xmasq: publish: refused: ruleset %s was published at revision "
+				"%lld, "
 				"not %lld as --if-revision says (someone published since: read it, "
 				"merge your change, and publish again with --if-revision %lld)\n",
 				o->ruleset, (long long)revision, (long long)if_rev,
 				(long long)revision);
 		else
 			fprintf(stderr,
-				"xmasq: publish: refused: ruleset %s does not exist, so it is not at "
+				"xmasq: publish: refused: ruleset %s does not exist, so it is not "
+				"at "
 				"revision %lld (publish with --if-revision 0 to create it)\n",
 				o->ruleset, (long long)if_rev);
 		rc = 1;

@@ -28,7 +28,8 @@ int xm_etcd_init(struct xm_etcd *e, const char *urls, char *err, size_t errlen)
 		if (len == 0 || (strncmp(p, "http://", 7) && strncmp(p, "https://", 8)) ||
 		    memchr(p, ' ', len)) {
 			snprintf(err, errlen,
-				 "etcd endpoint '%.*s' is not http://HOST:PORT (give URLs separated "
+				 "etcd endpoint '%.*s' is not http://HOST:PORT (give URLs "
+				 "separated "
 				 "by commas, e.g. http://192.0.2.10:2379,http://192.0.2.11:2379)",
 				 (int)len, p);
 			goto fail;
@@ -244,7 +245,8 @@ static json_t *call(struct xm_etcd *e, const char *path, json_t *body, char *err
 			char m[220];
 
 			gateway_error(b.data ? b.data : "", m, sizeof(m));
-			snprintf(why[i], sizeof(why[i]), "%.100s: HTTP %ld: %.220s", e->urls[k], code, m);
+			snprintf(why[i], sizeof(why[i]), "%.100s: HTTP %ld: %.220s", e->urls[k],
+				 code, m);
 		} else if (!(res = json_loadb(b.data ? b.data : "", b.len, 0, NULL)))
 			snprintf(why[i], sizeof(why[i]), "%s: the answer is not JSON", e->urls[k]);
 		else
@@ -339,8 +341,9 @@ int xm_etcd_put(struct xm_etcd *e, const char *key, const char *value, size_t le
 	*revision = num(json_object_get(res, "header"), "revision");
 	if (!ok) {
 		/* responses[0].response_range.kvs[0].mod_revision */
-		rr = json_object_get(json_array_get(json_object_get(res, "responses"), 0),
-				     "response_range");
+		rr = json_object_get(json_array_get(json_object_get(res, "responses"), 0), "respons"
+											   "e_"
+											   "range");
 		*revision = num(json_array_get(json_object_get(rr, "kvs"), 0), "mod_revision");
 	}
 	json_decref(res);
@@ -363,11 +366,10 @@ int xm_etcd_lease_grant(struct xm_etcd *e, int ttl_s, int64_t *id, char *err, si
 	return 0;
 }
 
-int xm_etcd_lease_keepalive(struct xm_etcd *e, int64_t id, int64_t *ttl, char *err,
-			    size_t errlen)
+int xm_etcd_lease_keepalive(struct xm_etcd *e, int64_t id, int64_t *ttl, char *err, size_t errlen)
 {
-	json_t *res = call(e, "/v3/lease/keepalive", json_pack("{s:o}", "ID", num_json(id)), err,
-			   errlen);
+	json_t *res =
+		call(e, "/v3/lease/keepalive", json_pack("{s:o}", "ID", num_json(id)), err, errlen);
 
 	if (!res)
 		return -1;
@@ -414,8 +416,11 @@ static void watch_message(struct watch *w, json_t *m)
 		w->failed = 1;
 		return;
 	}
-	if (json_is_true(json_object_get(r, "created")))
+	if (json_is_true(json_object_get(r, "created"))) {
 		w->created = 1;
+		if (w->on_event(NULL, 0, w->arg))
+			w->stop = 1;
+	}
 	if (num(r, "compact_revision") > 0) {
 		w->compact_revision = num(r, "compact_revision");
 		w->compacted = 1;

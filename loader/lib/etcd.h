@@ -47,13 +47,13 @@ int xm_etcd_put(struct xm_etcd *e, const char *key, const char *value, size_t le
 
 int xm_etcd_lease_grant(struct xm_etcd *e, int ttl_s, int64_t *id, char *err, size_t errlen);
 /* *ttl: the seconds left, 0 when the lease has expired (grant a new one). */
-int xm_etcd_lease_keepalive(struct xm_etcd *e, int64_t id, int64_t *ttl, char *err,
-			    size_t errlen);
+int xm_etcd_lease_keepalive(struct xm_etcd *e, int64_t id, int64_t *ttl, char *err, size_t errlen);
 
 /* One watch stream on key from start_revision, on the first endpoint that
  * takes it. on_event(kv, deleted, arg) for each change (kv->mod_revision
- * its revision), in order; returning non-zero ends the watch. keep_going
- * (arg) is asked about every 100 ms: 0 ends it; idle_ms > 0 ends a watch
+ * its revision), in order, and once with kv NULL when the stream is
+ * established; returning non-zero ends the watch. keep_going(arg) is asked
+ * about once a second: 0 ends it; idle_ms > 0 ends a watch
  * that has received nothing for that long (so a silent partition is seen).
  * Returns 0 when ended by a callback or idle, 1 when start_revision was
  * compacted (*compact_revision set: read the key whole instead), -1 on

@@ -115,6 +115,10 @@ static int on_event(const struct xm_etcd_kv *kv, int deleted, void *arg)
 {
 	int64_t *next = arg;
 
+	if (!kv) {
+		set_store(&fl.watch_ok, 1, NULL); /* the watch is up: the store is here */
+		return 0;
+	}
 	if (!deleted)
 		post_text(kv->value, kv->len, kv->mod_revision);
 	else
@@ -155,8 +159,9 @@ static int full_read(struct xm_etcd *e, char *err, size_t errlen)
 	if (n)
 		post_text(kvs[0].value, kvs[0].len, kvs[0].mod_revision);
 	else
-		fprintf(stderr, "xmasqd: fleet: %s does not exist yet (publish it: xmasq publish); "
-				"the rules live stay\n",
+		fprintf(stderr,
+			"xmasqd: fleet: %s does not exist yet (publish it: xmasq publish); "
+			"the rules live stay\n",
 			fl.key);
 	xm_etcd_kvs_free(kvs, n);
 	pthread_mutex_lock(&fl.mu);
@@ -192,7 +197,8 @@ static void *watcher(void *arg)
 				   &watch_next, &created, &compacted, err, sizeof(err));
 		if (rc == 1) {
 			fprintf(stderr,
-				"xmasqd: fleet: revision %lld was compacted (now from %lld): reading "
+				"xmasqd: fleet: revision %lld was compacted (now from %lld): "
+				"reading "
 				"%s whole\n",
 				(long long)watch_next, (long long)compacted, fl.key);
 			need_read = 1;
@@ -322,7 +328,8 @@ static void *keeper(void *arg)
 		pthread_mutex_lock(&fl.mu);
 		if (!fl.dirty) {
 			struct timespec until;
-			uint64_t now = mono_ms(), wait = next_keepalive > now ? next_keepalive - now : 0;
+			uint64_t now = mono_ms(),
+				 wait = next_keepalive > now ? next_keepalive - now : 0;
 
 			clock_gettime(CLOCK_REALTIME, &until);
 			until.tv_sec += (time_t)(wait / 1000);
@@ -535,7 +542,8 @@ int xmd_fleet_put(struct xmd_req *q, const char *text, size_t len)
 				       err);
 	if (rc == 1)
 		return xmd_reply_error(q, MHD_HTTP_CONFLICT,
-				       "not published: rule set %s is at revision %lld in etcd, not "
+				       "not published: rule set %s is at revision %lld in etcd, "
+				       "not "
 				       "%lld as live here; reload the rules once this router has "
 				       "it, then redo your change",
 				       xmd.opt.ruleset, (long long)rev, (long long)base);

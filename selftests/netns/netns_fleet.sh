@@ -51,14 +51,14 @@ for i in 1 2; do
 		"$XM_TMP/probe$i" "$XM_TMP/probe.stop" &
 	XM_PIDS+=($!)
 done
-wait_for 20 lines_over "$XM_TMP/probe1" 200
-wait_for 20 lines_over "$XM_TMP/probe2" 200
+wait_for 20 lines_over "$XM_TMP/probe1" 100
+wait_for 20 lines_over "$XM_TMP/probe2" 100
 out=$(publish --ruleset web --wait 30 "$NEW" 2>&1)
 tap_result $? "publish --wait: 1,000 ports changed, applied by every router" "$out"
 rev1=$(head_rev)
 n1=$(wc -l <"$XM_TMP/probe1") n2=$(wc -l <"$XM_TMP/probe2")
-wait_for 20 lines_over "$XM_TMP/probe1" $((n1 + 200))
-wait_for 20 lines_over "$XM_TMP/probe2" $((n2 + 200))
+wait_for 20 lines_over "$XM_TMP/probe1" $((n1 + 100))
+wait_for 20 lines_over "$XM_TMP/probe2" $((n2 + 100))
 touch "$XM_TMP/probe.stop"
 for i in 1 2; do
 	out=$("$XM_PY" "$XM_DATA/fleet_probe.py" check "$XM_TMP/probe$i")
@@ -158,7 +158,7 @@ for i in 1 2 3; do member_start "$i"; done
 wait_for 40 fleet_healthy &&
 	wait_for 30 local_is 1 'd["stale"]' False &&
 	wait_for 30 local_is 2 'd["stale"]' False
-tap_result $? "the store back: no router is stale"
+tap_result $? "the store back: no router is stale" "$(local_fleet_field 1 d 2>&1)" "$(local_fleet_field 2 d 2>&1)"
 
 # ---- a router joins; a killed router's status goes with its lease ----
 router_up 3 "$OLD" || diag "$(cat "${FL_XLOG[3]}")"
