@@ -148,7 +148,7 @@ static int wait_applied(struct xm_etcd *e, const char *name, int64_t revision, d
 				(long long)revision, secs, done, bound, name, failures, pending);
 			return 1;
 		}
-		struct timespec ts = { 0, 50 * 1000 * 1000 };
+		struct timespec ts = { 0, 10 * 1000 * 1000 };
 		nanosleep(&ts, NULL);
 	}
 }

@@ -121,9 +121,14 @@ router_xmasqd() {
 	shift
 	FL_XN=$((${FL_XN:-0} + 1))
 	FL_XLOG[i]="$XM_TMP/xmasqd$i-$FL_XN.log"
+	local page=()
+	# FL_TLS (xmasqd_certs' directory): r1 serves the page on 127.0.0.1:8443
+	[ "$i" = 1 ] && [ -n "$FL_TLS" ] && page=(--listen 127.0.0.1:8443 --cert "$FL_TLS/server.pem"
+		--key "$FL_TLS/server.key" --client-ca "$FL_TLS/ca.pem")
 	nsenter --net="/run/netns/$(router_ns "$i")" "$XMASQD" --pin-dir "$(router_pin "$i")" \
 		--rules "$XM_TMP/r$i.rules" --cache "$XM_TMP/r$i.cache" --etcd "$FL_URLS" \
-		--router-id "r$i" --ruleset web --audit-log "$XM_TMP/r$i.audit" "$@" >"${FL_XLOG[i]}" 2>&1 &
+		--router-id "r$i" --ruleset web --audit-log "$XM_TMP/r$i.audit" "${page[@]}" "$@" \
+		>"${FL_XLOG[i]}" 2>&1 &
 	FL_XPID[i]=$!
 	XM_PIDS+=($!)
 	wait_for 20 grep -q "^applied" "${FL_XLOG[i]}"

@@ -12,6 +12,7 @@
 # killed (its status key goes with its lease).
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/fleet_lib.sh"
+. "$(dirname "$0")/xmasqd_lib.sh"
 xm_init etcd etcdctl iptables
 need_xmasq
 [ -x "$XMASQD" ] || skip_all "$XMASQD not built (make)"
@@ -28,6 +29,15 @@ for p in list(range(first, first + 1000)) + [int(x) for x in sys.argv[2:]]:
 OLD=$XM_TMP/old.rules NEW=$XM_TMP/new.rules
 rules "$OLD" 20000
 rules "$NEW" 21000
+
+XMD_CERTS="$XM_TMP/certs" FL_TLS="$XM_TMP/certs"
+xmasqd_certs "$XMD_CERTS" || skip_all "openssl could not make the test certificates"
+# page GET|PUT PATH [CURL ARGS...]: r1's page and API
+page() {
+	xmasqd_curl "$(router_ns 1)" 8443 client -X "$1" -H "Origin: https://127.0.0.1:8443" \
+		-H "Host: 127.0.0.1:8443" "${@:3}" "https://router.test:8443$2"
+}
+metric_is() { page GET /metrics | grep -x "$1 $2" >/dev/null; } # NAME VALUE
 
 fleet_up 3 || { tap_not_ok "three etcd members up"; diag "$(tail -n 5 "$XM_TMP"/etcd*.log)"; tap_done; exit 1; }
 tap_ok "three etcd members up (each in its own namespace)"
@@ -104,6 +114,10 @@ done
 tap_result $ok "an invalid revision (etcdctl put): old rules stay live, the error is in each status" \
 	"$(fleet_ctl get --prefix /xmasq/v1/status/ 2>&1)"
 
+metric_is xmasq_fleet_error 1 && metric_is xmasq_fleet_applied_revision "$rev2" && metric_is xmasq_fleet_stale 0
+tap_result $? "/metrics: xmasq_fleet_error 1, xmasq_fleet_applied_revision $rev2, xmasq_fleet_stale 0" \
+	"$(page GET /metrics | grep fleet)"
+
 # ---- the leader killed ----
 leader=$(fleet_leader)
 member_kill "$leader"
@@ -114,6 +128,20 @@ rc=$?
 tap_result $? "leader m$leader killed: publish --wait succeeds and every router forwards the change" "$out"
 member_start "$leader"
 wait_for 30 fleet_healthy
+
+# ---- the page publishes ----
+page GET /api/rules >"$XM_TMP/get.json"
+"$XM_PY" -c 'import json,sys
+d = json.load(open(sys.argv[1]))
+print(json.dumps({"text": d["text"] + "forward eth0 tcp 22350 to 198.18.0.2:9000\n", "version": d["version"]}))' \
+	"$XM_TMP/get.json" >"$XM_TMP/put.json"
+page PUT /api/rules -H 'Content-Type: application/json' --data-binary @"$XM_TMP/put.json" >"$XM_TMP/put.out"
+revp=$(json_get "$XM_TMP/put.out" 'd["revision"]' 2>/dev/null)
+[ -n "$revp" ] && [ "$revp" = "$(head_rev)" ] &&
+	wait_for 20 store_is 1 'd["applied_revision"]' "$revp" &&
+	wait_for 20 store_is 2 'd["applied_revision"]' "$revp" && connects 2 22350
+tap_result $? "PUT /api/rules on r1 publishes to the store (revision $revp) and reaches every router" \
+	"$(cat "$XM_TMP/put.out")"
 
 # ---- a router cut off (minority), the majority writes and compacts ----
 r2=$(router_ns 2)
@@ -145,6 +173,8 @@ for i in 1 2 3; do member_kill "$i"; done
 wait_for 30 local_is 1 'd["stale"]' True &&
 	rxm 1 status | grep -q "STALE: the store is unreachable"
 tap_result $? "every member killed: xmasq status says stale" "$(rxm 1 status 2>&1 | tail -3)"
+metric_is xmasq_fleet_stale 1 && page GET /api/status 2>&1 | "$XM_PY" -c 'import json,sys; sys.exit(0 if json.load(sys.stdin)["fleet"]["stale"] is True else 1)'
+tap_result $? "store down: /metrics says xmasq_fleet_stale 1 and /api/status fleet.stale true"
 touch "$XM_TMP/hold.go"
 wait_for 10 grep -q "ok\|fail" "$XM_TMP/hold.out"
 grep -q ok "$XM_TMP/hold.out" && connects 1 22500 && connects 2 21999
@@ -171,4 +201,6 @@ wait_for 30 key_gone /xmasq/v1/status/r3
 tap_result $? "r3 killed: its status key is gone within the lease (15 s)"
 connects 3 22500
 tap_result $? "r3's data plane keeps forwarding without its daemon"
+# the state file of the daemon killed with SIGKILL (the others remove theirs)
+rm -f "/run/xmasq/fleet$(router_pin 3 | tr / _).json"
 tap_done
