@@ -55,6 +55,7 @@ static struct fleet {
 	int watch_ok, lease_ok;
 	int rewatch; /* the keeper reached the store again: restart the watch */
 	char store_error[1024];
+	int stopping; /* xmasqd is exiting: the state file stays removed */
 } fl = { .mu = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER, .efd = -1 };
 
 int xmd_fleet_on(void)
@@ -307,7 +308,11 @@ static void *keeper(void *arg)
 		local = status_json_locked(1);
 		pthread_mutex_unlock(&fl.mu);
 		if (local && (!last_local || strcmp(local, last_local))) {
-			write_state_file(local);
+			/* under the lock: xmd_fleet_stop removes the file for good */
+			pthread_mutex_lock(&fl.mu);
+			if (!fl.stopping)
+				write_state_file(local);
+			pthread_mutex_unlock(&fl.mu);
 			free(last_local);
 			last_local = local;
 		} else {
@@ -456,8 +461,11 @@ int xmd_fleet_start(const char *live_text, size_t live_len, char *err, size_t er
 
 void xmd_fleet_stop(void)
 {
+	pthread_mutex_lock(&fl.mu);
+	fl.stopping = 1;
 	if (fl.state_path[0])
 		unlink(fl.state_path);
+	pthread_mutex_unlock(&fl.mu);
 }
 
 /* ---- what the page and /metrics show ---- */

@@ -202,5 +202,5 @@ tap_result $? "r3 killed: its status key is gone within the lease (15 s)"
 connects 3 22500
 tap_result $? "r3's data plane keeps forwarding without its daemon"
 # the state file of the daemon killed with SIGKILL (the others remove theirs)
-rm -f "/run/xmasq/fleet$(router_pin 3 | tr / _).json"
+rm -f "/run/xmasq/fleet$(router_pin 3 | tr / _).json"*
 tap_done
