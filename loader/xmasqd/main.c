@@ -19,6 +19,7 @@
 #include <unistd.h>
 #include <sys/signalfd.h>
 #include <microhttpd.h>
+#include "etcd.h"
 #include "xmasqd.h"
 
 struct xmd_state xmd;
@@ -150,6 +151,14 @@ static int parse_args(int argc, char **argv, struct xmd_options *o, int *done)
 		return usage_error("--etcd needs --router-id ID and --ruleset NAME");
 	if (!o->etcd && (o->router_id || o->ruleset || o->cache))
 		return usage_error("--router-id, --ruleset and --cache go with --etcd");
+	if (o->etcd) {
+		struct xm_etcd e;
+		char err[512];
+
+		if (xm_etcd_init(&e, o->etcd, err, sizeof(err)))
+			return usage_error("--etcd: %s", err);
+		xm_etcd_free(&e);
+	}
 	if (!o->rules)
 		return usage_error("--rules FILE is required");
 	if (o->listen && (!o->cert || !o->key))
