@@ -387,6 +387,21 @@ static void apply_pending(void *arg)
 		xmd_apply_ruleset(&rs, name, 0, &a);
 		xm_ruleset_free(&rs);
 	}
+	/* The status first: the rules are live now (the keeper tells the
+	 * store while the cache is written). */
+	pthread_mutex_lock(&fl.mu);
+	if (a.rc == 0) {
+		fl.applied_rev = rev;
+		snprintf(fl.sha256, sizeof(fl.sha256), "%s", sha);
+		fl.error[0] = 0;
+		fl.error_rev = 0;
+	} else {
+		fl.error_rev = rev;
+		snprintf(fl.error, sizeof(fl.error), "%s", a.err);
+	}
+	fl.dirty = 1;
+	pthread_cond_signal(&fl.wake);
+	pthread_mutex_unlock(&fl.mu);
 	if (a.rc == 0 && !same) {
 		/* The cache: what the router boots from when the store is down. */
 		if (xmd_rules_stage(xmd.opt.rules, text, len, &errnum, err, sizeof(err)) ||
@@ -411,19 +426,6 @@ static void apply_pending(void *arg)
 			json_object_set_new(ev, "diff", json_stringn(a.diff, a.diff_len));
 		xmd_audit_write(ev);
 	}
-	pthread_mutex_lock(&fl.mu);
-	if (a.rc == 0) {
-		fl.applied_rev = rev;
-		snprintf(fl.sha256, sizeof(fl.sha256), "%s", sha);
-		fl.error[0] = 0;
-		fl.error_rev = 0;
-	} else {
-		fl.error_rev = rev;
-		snprintf(fl.error, sizeof(fl.error), "%s", a.err);
-	}
-	fl.dirty = 1;
-	pthread_cond_signal(&fl.wake);
-	pthread_mutex_unlock(&fl.mu);
 	xmd_apply_free(&a);
 	free(text);
 }

@@ -74,7 +74,7 @@ for i in 1 2; do
 	out=$("$XM_PY" "$XM_DATA/fleet_probe.py" check "$XM_TMP/probe$i")
 	tap_result $? "router r$i: every probe saw the old set whole or the new set whole ($out)" "$out"
 done
-cmp -s "$XM_TMP/r1.cache" "$NEW"
+wait_for 10 cmp -s "$XM_TMP/r1.cache" "$NEW"
 tap_result $? "the applied revision is written to the cache file"
 grep -q "\"who\":\"fleet revision $rev1\"" "$XM_TMP/r1.audit" &&
 	grep -q "fleet revision $rev1: applied" "${FL_XLOG[1]}"
@@ -161,7 +161,7 @@ wait_for 40 local_is 2 'd["applied_revision"]' "$headp" &&
 	wait_for 20 local_is 2 'd["stale"]' False
 ok=$?
 fleet_ctl get --print-value-only /xmasq/v1/rulesets/web >"$XM_TMP/store.rules"
-[ $ok -eq 0 ] && cmp -s "$XM_TMP/r2.cache" "$XM_TMP/p2.rules" && connects 2 22500
+[ $ok -eq 0 ] && wait_for 10 cmp -s "$XM_TMP/r2.cache" "$XM_TMP/p2.rules" && connects 2 22500
 tap_result $? "healed: r2 catches up (revision $headp) and its rules equal the store's" \
 	"$(local_fleet_field 2 'd' 2>&1)" "$(grep fleet "${FL_XLOG[2]}" | tail -5)"
 
