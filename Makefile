@@ -10,7 +10,7 @@ PREFIX   ?= /usr/local
 
 CFLAGS   ?= -O2 -g
 CFLAGS   += -std=gnu11 -Wall -Wextra -Werror -Iinclude -Iloader/lib -I$(BUILD)
-LDLIBS   := -lxdp -lbpf -lelf -lz -lmnl
+LDLIBS   := -lxdp -lbpf -lelf -lz -lmnl -lcurl -ljansson -lgnutls
 BPF_CFLAGS := -O2 -g -target bpf -mcpu=v3 -Wall -Werror -Iinclude -I$(ARCH_INC)
 SAN_FLAGS  := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 

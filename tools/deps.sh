@@ -5,18 +5,20 @@ set -e
 PKGS="clang clang-format llvm make gcc libc6-dev libbpf-dev libxdp-dev libelf-dev zlib1g-dev bpftool \
       iproute2 iptables nftables ethtool socat tcpdump python3 util-linux procps iputils-ping \
       qemu-system-x86 busybox-static cpio kmod gnuplot-nox iperf3 prometheus mandoc systemd \
-      apache2-utils nginx-light coturn libmnl-dev libmicrohttpd-dev libgnutls28-dev libjansson-dev curl openssl \
+      apache2-utils nginx-light coturn libmnl-dev libmicrohttpd-dev libgnutls28-dev libjansson-dev libcurl4-gnutls-dev curl openssl \
+      etcd-server etcd-client \
       chromium nodejs"
 # The page's browser test: Debian's chromium driven by playwright-core, which
 # npm installs into tools/browser/node_modules (pinned by its package-lock.json).
 BROWSER_DIR="$(cd "$(dirname "$0")" && pwd)/browser"
 
 missing() {
-	for c in clang clang-format llc bpftool ip tc iptables nft ethtool socat tcpdump python3 nsenter ping qemu-system-x86_64 busybox cpio depmod promtool mandoc systemd-analyze ab nginx turnserver turnutils_natdiscovery curl openssl chromium node npm; do
+	for c in clang clang-format llc bpftool ip tc iptables nft ethtool socat tcpdump python3 nsenter ping qemu-system-x86_64 busybox cpio depmod promtool mandoc systemd-analyze ab nginx turnserver turnutils_natdiscovery curl openssl chromium node npm etcd etcdctl; do
 		command -v "$c" >/dev/null 2>&1 || return 0
 	done
 	for h in /usr/include/bpf/libbpf.h /usr/include/xdp/libxdp.h /usr/include/gelf.h /usr/include/zlib.h \
-		/usr/include/libmnl/libmnl.h /usr/include/microhttpd.h /usr/include/gnutls/gnutls.h /usr/include/jansson.h; do
+		/usr/include/libmnl/libmnl.h /usr/include/microhttpd.h /usr/include/gnutls/gnutls.h /usr/include/jansson.h \
+		"/usr/include/$(uname -m)-linux-gnu/curl/curl.h"; do
 		[ -e "$h" ] || return 0
 	done
 	[ -e "$BROWSER_DIR/node_modules/playwright-core/package.json" ] || return 0
@@ -31,13 +33,13 @@ if [ "$(id -u)" != 0 ]; then
 	exit 1
 fi
 export DEBIAN_FRONTEND=noninteractive
-# nginx, prometheus and coturn are installed for their programs (the tests
-# start nginx and turnserver in their own namespaces; promtool checks
+# nginx, prometheus, coturn and etcd-server are installed for their programs (the tests
+# start nginx, turnserver and etcd members in their own namespaces; promtool checks
 # metrics), not as services:
 # started on the host they would listen there. Daemons this run installs
 # are not started (policy-rc.d), and left disabled under systemd.
 new_daemons=""
-for d in nginx:nginx prometheus:prometheus turnserver:coturn; do # program:service
+for d in nginx:nginx prometheus:prometheus turnserver:coturn etcd:etcd; do # program:service
 	command -v "${d%%:*}" >/dev/null 2>&1 || new_daemons="$new_daemons ${d#*:}"
 done
 own_policy=""

@@ -86,12 +86,18 @@ int cli_fail(int lib_rc, const char *err, const char *prefix);
 void xm_print_watch(FILE *o, const char *pin_dir, double interval, const struct xm_snapshot *prev,
 		    const struct xm_snapshot *cur, const struct xm_port_use *pu, double secs);
 
+/* fleet_status.c: `xmasq status` with the fleet agent's state (xmasqd
+ * --etcd on this pin dir): its rule set, revision, and whether it is stale. */
+void cli_print_status_fleet(const char *pin_dir, struct xm_handle *h, const struct xm_snapshot *s,
+			    const struct xm_port_use *pu, int json);
+
 /* The commands, each in its own file with its options table. */
 extern const struct cli_command cli_cmd_attach;	   /* attach.c */
 extern const struct cli_command cli_cmd_apply;	   /* apply.c */
 extern const struct cli_command cli_cmd_stats;	   /* stats.c */
 extern const struct cli_command cli_cmd_detach;	   /* main.c */
 extern const struct cli_command cli_cmd_status;	   /* main.c */
+extern const struct cli_command cli_cmd_publish;   /* publish.c */
 extern const struct cli_command cli_cmd_conntrack; /* main.c */
 extern const struct cli_command cli_cmd_follow;	   /* follow.c */
 extern const struct cli_command cli_cmd_sites;	   /* sites.c */

@@ -69,7 +69,7 @@ static int run_status(const struct cli_global *g, void *opts, int argc, char **a
 
 		rc = xm_port_use_read(&h, &pu, err, sizeof(err));
 		if (rc == 0) {
-			xm_print_status(stdout, &h, &s, &pu, o->json);
+			cli_print_status_fleet(g->pin_dir, &h, &s, &pu, o->json);
 			xm_port_use_free(&pu);
 		}
 		xm_snapshot_free(&s);
@@ -194,9 +194,9 @@ const struct cli_command cli_cmd_conntrack = {
 
 /* ---- the command line ---- */
 static const struct cli_command *const commands[] = {
-	&cli_cmd_attach, &cli_cmd_detach, &cli_cmd_apply,
-	&cli_cmd_status, &cli_cmd_stats,  &cli_cmd_conntrack,
-	&cli_cmd_follow, &cli_cmd_sites,  NULL,
+	&cli_cmd_attach, &cli_cmd_detach,  &cli_cmd_apply,   &cli_cmd_status,
+	&cli_cmd_stats,	 &cli_cmd_conntrack, &cli_cmd_follow, &cli_cmd_sites,
+	&cli_cmd_publish, NULL,
 };
 
 static int count_verbose(void *opts, const struct cli_option *opt, const char *arg)

@@ -62,6 +62,8 @@ static int render(struct xmd_req *q, enum render what)
 		free(buf);
 		return xmd_reply_error(q, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
 	}
+	if (xmd_fleet_on())
+		buf = xmd_fleet_render(buf, &len, what == R_PROMETHEUS);
 	return xmd_reply(q, MHD_HTTP_OK,
 			 what == R_PROMETHEUS ? "text/plain; version=0.0.4; charset=utf-8" :
 						"application/json",
@@ -401,6 +403,13 @@ static int replace_rules(struct xmd_req *q, double t0, const char *text, size_t 
 	    xmd_apply_ruleset(&rs, xmd.opt.rules, 1, &a)) {
 		xm_ruleset_free(&rs);
 		return apply_failed(q, &a);
+	}
+	if (xmd_fleet_on()) {
+		/* The store is the source of the rules: publish, not apply. */
+		xm_ruleset_free(&rs);
+		ret = xmd_fleet_put(q, text, len);
+		json_decref(doc);
+		return ret;
 	}
 	if (xmd_rules_stage(xmd.opt.rules, text, len, &errnum, err, sizeof(err))) {
 		xm_ruleset_free(&rs);

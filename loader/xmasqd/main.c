@@ -19,6 +19,7 @@
 #include <unistd.h>
 #include <sys/signalfd.h>
 #include <microhttpd.h>
+#include "etcd.h"
 #include "xmasqd.h"
 
 struct xmd_state xmd;
@@ -56,10 +57,13 @@ static const struct option_spec options[] = {
 	    "must come from it"),
 	OPT("audit-log", "FILE", audit_log, "append every change there, one JSON line each"),
 	OPT("health", "ADDR:PORT", health, "plain HTTP GET /healthz for load balancers"),
-	OPT("etcd", "URLS", etcd, "(not yet supported: the fleet agent comes later)"),
-	OPT("router-id", "ID", etcd, "(with --etcd)"),
-	OPT("ruleset", "NAME", etcd, "(with --etcd)"),
-	OPT("cache", "FILE", etcd, "(with --etcd)"),
+	OPT("etcd", "URLS", etcd,
+	    "take the rules from this etcd cluster (client URLs, comma-separated): the fleet"),
+	OPT("router-id", "ID", router_id, "this router's name in the fleet (status/ID)"),
+	OPT("ruleset", "NAME", ruleset, "the rule set it follows (rulesets/NAME)"),
+	OPT("cache", "FILE", cache,
+	    "the last applied revision, booted from when the store is down (default: the "
+	    "--rules FILE)"),
 	{ 0 },
 };
 
@@ -89,7 +93,9 @@ static void usage(FILE *o)
 	      "              [--listen ADDR:PORT --cert FILE --key FILE\n"
 	      "               (--client-ca FILE | --allow-keys FILE)]\n"
 	      "              [--origin https://HOST:PORT] [--audit-log FILE]\n"
-	      "              [--health ADDR:PORT] [IFACE...]\n\n"
+	      "              [--health ADDR:PORT]\n"
+	      "              [--etcd URL[,URL...] --router-id ID --ruleset NAME [--cache FILE]]\n"
+	      "              [IFACE...]\n\n"
 	      "The xmasq daemon: attaches IFACEs (else manages what is attached under the\n"
 	      "pin dir), applies FILE, serves the page and JSON API over HTTPS to clients\n"
 	      "holding a trusted key, and /healthz. SIGHUP applies FILE again. Exiting\n"
@@ -145,9 +151,18 @@ static int parse_args(int argc, char **argv, struct xmd_options *o, int *done)
 	}
 	o->ifaces = argv + optind;
 	o->n_ifaces = argc - optind;
-	if (o->etcd)
-		return usage_error("--etcd, --router-id, --ruleset and --cache are not yet "
-				   "supported (the fleet agent comes later): leave them out");
+	if (o->etcd && (!o->router_id || !o->ruleset))
+		return usage_error("--etcd needs --router-id ID and --ruleset NAME");
+	if (!o->etcd && (o->router_id || o->ruleset || o->cache))
+		return usage_error("--router-id, --ruleset and --cache go with --etcd");
+	if (o->etcd) {
+		struct xm_etcd e;
+		char err[512];
+
+		if (xm_etcd_init(&e, o->etcd, err, sizeof(err)))
+			return usage_error("--etcd: %s", err);
+		xm_etcd_free(&e);
+	}
 	if (!o->rules)
 		return usage_error("--rules FILE is required");
 	if (!o->network != !o->site)
@@ -445,6 +460,29 @@ static int loop(struct MHD_Daemon *https, struct MHD_Daemon *health, int sigfd)
 	}
 }
 
+/* --etcd: the rules booted from become the cache (a --cache FILE that
+ * does not exist yet starts as a copy of --rules FILE). */
+static int fleet_start(char *err, size_t errlen)
+{
+	char *text = NULL;
+	size_t len = 0;
+	int errnum, rc;
+
+	if (xmd_rules_read(xmd.opt.rules, &text, &len, err, errlen))
+		return -1;
+	if (xmd.opt.cache && strcmp(xmd.opt.cache, xmd.opt.rules)) {
+		if (xmd_rules_stage(xmd.opt.cache, text, len, &errnum, err, errlen) ||
+		    xmd_rules_commit(xmd.opt.cache, err, errlen)) {
+			free(text);
+			return -1;
+		}
+		xmd.opt.rules = xmd.opt.cache;
+	}
+	rc = xmd_fleet_start(text, len, err, errlen);
+	free(text);
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	struct MHD_Daemon *https = NULL, *health = NULL;
@@ -478,9 +516,17 @@ int main(int argc, char **argv)
 		fprintf(stderr, "xmasqd: %s\n", err);
 		return 1;
 	}
+	/* The fleet boots from its cache, so a store that is down does not
+	 * stop forwarding; the cache is then what each revision rewrites. */
+	if (xmd.opt.etcd && xmd.opt.cache && access(xmd.opt.cache, F_OK) == 0)
+		xmd.opt.rules = xmd.opt.cache;
 	rc = start_router();
 	if (rc)
 		return rc;
+	if (xmd.opt.etcd && fleet_start(err, sizeof(err))) {
+		fprintf(stderr, "xmasqd: %s\n", err);
+		return 1;
+	}
 	/* The NIC follower: a new address, MAC, MTU, link state, a NIC
 	 * deleted and back are in the maps within a second, no apply. */
 	if (xmd_follow_start(err, sizeof(err))) {
@@ -511,6 +557,8 @@ int main(int argc, char **argv)
 	if (health)
 		MHD_stop_daemon(health);
 	free(ca_pem);
+	if (xmd.opt.etcd)
+		xmd_fleet_stop();
 	printf("stopped; the data plane keeps forwarding (xmasq detach to stop it)\n");
 	return rc;
 }

@@ -31,7 +31,8 @@ struct xmd_options {
 	const char *origin;
 	const char *audit_log;
 	const char *health;
-	const char *etcd; /* refused for now: the fleet agent comes later */
+	const char *etcd; /* the fleet: etcd URLs, or NULL */
+	const char *router_id, *ruleset, *cache;
 	char **ifaces;
 	int n_ifaces;
 };
@@ -195,5 +196,16 @@ int xmd_add_tick(void (*tick)(void *arg), void *arg);
  * what changed before it listened (each event a line on stdout). -1 with
  * err. */
 int xmd_follow_start(char *err, size_t errlen);
+
+/* ---- fleet.c: the fleet agent (--etcd), in threads of its own ---- */
+int xmd_fleet_on(void);
+/* Starts following the rule set; live_text: the rules live now. */
+int xmd_fleet_start(const char *live_text, size_t live_len, char *err, size_t errlen);
+void xmd_fleet_stop(void);
+/* /api/status with "fleet" added, /metrics with the xmasq_fleet_* lines
+ * (takes buf, returns the new one). */
+char *xmd_fleet_render(char *buf, size_t *len, int prometheus);
+/* PUT /api/rules with --etcd: publishes the (valid) text instead. */
+int xmd_fleet_put(struct xmd_req *q, const char *text, size_t len);
 
 #endif

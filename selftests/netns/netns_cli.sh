@@ -101,9 +101,10 @@ declare -A OPTS=(
 	[conntrack]="--json|-h --help"
 	[follow]="--once|-h --help"
 	[sites]="--site|-h --help"
+	[publish]="--etcd|--ruleset|--if-revision|--wait|-h --help"
 )
 rc=0 bad=""
-for cmd in attach detach apply status stats conntrack follow sites; do
+for cmd in attach detach apply status stats conntrack follow sites publish; do
 	h=$(xm "$cmd" --help 2>&1)
 	got=$(help_options "$h" | paste -sd '|')
 	[ "$got" = "${OPTS[$cmd]}" ] || { rc=1; bad="$bad $cmd:[$got]"; }
@@ -121,14 +122,14 @@ h=$(xm --help 2>&1)
 got=$(help_options "$h" | paste -sd '|')
 [ "$got" = "--pin-dir|-v --verbose|-h --help" ] || { rc=1; bad="$bad global:[$got]"; }
 cmds=$(sed -n '/^commands:/,/^$/p' <<<"$h" | awk '/^  [a-z]/ { print $1 }' | paste -sd ' ')
-[ "$cmds" = "attach detach apply status stats conntrack follow sites" ] || { rc=1; bad="$bad commands:[$cmds]"; }
+[ "$cmds" = "attach detach apply status stats conntrack follow sites publish" ] || { rc=1; bad="$bad commands:[$cmds]"; }
 result $rc "every command's --help (and xmasq help CMD) lists exactly its table's options, each accepted" \
 	"wrong:$bad"
 
 # An unknown option or command: exit 2, a message that names it and points
 # to the right --help.
 rc=0 bad=""
-for cmd in attach detach apply status stats conntrack follow; do
+for cmd in attach detach apply status stats conntrack follow publish; do
 	e=$(xm "$cmd" --no-such-option 2>&1 >/dev/null)
 	r=$?
 	[ $r -eq 2 ] && grep -q "^xmasq: $cmd: unknown option '--no-such-option' (see xmasq $cmd --help)$" <<<"$e" ||

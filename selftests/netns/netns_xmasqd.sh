@@ -484,8 +484,8 @@ rc=$?
 	[ ! -e "$XM_PIN-2" ]
 tap_result $? "IFACEs that leave a rule's interface unmanaged: exit 2 at its line, nothing attached" "exit $rc: $out"
 out=$(timeout 10 "$XMASQD" --rules x --etcd http://192.0.2.9:2379 2>&1)
-[ $? -eq 2 ] && grep -q "not yet supported" <<<"$out"
-tap_result $? "--etcd: not yet supported, exit 2" "$out"
+[ $? -eq 2 ] && grep -q "needs --router-id ID and --ruleset NAME" <<<"$out"
+tap_result $? "--etcd without --router-id and --ruleset: exit 2 and why" "$out"
 
 # ---- 7. install ------------------------------------------------------------------------
 D="$XM_TMP/destdir"
