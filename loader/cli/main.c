@@ -194,9 +194,8 @@ const struct cli_command cli_cmd_conntrack = {
 
 /* ---- the command line ---- */
 static const struct cli_command *const commands[] = {
-	&cli_cmd_attach, &cli_cmd_detach,  &cli_cmd_apply,   &cli_cmd_status,
-	&cli_cmd_stats,	 &cli_cmd_conntrack, &cli_cmd_follow, &cli_cmd_sites,
-	&cli_cmd_publish, NULL,
+	&cli_cmd_attach,    &cli_cmd_detach, &cli_cmd_apply, &cli_cmd_status,  &cli_cmd_stats,
+	&cli_cmd_conntrack, &cli_cmd_follow, &cli_cmd_sites, &cli_cmd_publish, NULL,
 };
 
 static int count_verbose(void *opts, const struct cli_option *opt, const char *arg)

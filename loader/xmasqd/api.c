@@ -407,9 +407,7 @@ static int replace_rules(struct xmd_req *q, double t0, const char *text, size_t 
 	if (xmd_fleet_on()) {
 		/* The store is the source of the rules: publish, not apply. */
 		xm_ruleset_free(&rs);
-		ret = xmd_fleet_put(q, text, len);
-		json_decref(doc);
-		return ret;
+		return xmd_fleet_put(q, text, len);
 	}
 	if (xmd_rules_stage(xmd.opt.rules, text, len, &errnum, err, sizeof(err))) {
 		xm_ruleset_free(&rs);
