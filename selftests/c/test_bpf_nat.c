@@ -997,10 +997,14 @@ static void test_nat_behaviour(void)
 					 0, if_pub0, in, unmasq_of(in, A_LAN11, MAC_LAN11, 45000)),
 			   XM_C_FLOW_NAT_INBOUND, 1));
 	in = from_outside(A_STRNGR, 999, p_a);
-	run_frame_case(with_count(pass_case("filtering address-dependent: 198.18.200.99 (never "
-					    "sent to) -> the mapping: to the kernel",
-					    0, if_pub0, in),
-				  XM_C_PASS_NAT_FILTERED, 1));
+	/* Counted once, as filtered: not pass_not_ours too (fuzz_dataplane
+	 * found both counting it). */
+	run_frame_case(with_count(with_count(pass_case("filtering address-dependent: "
+						       "198.18.200.99 (never sent to) -> the "
+						       "mapping: to the kernel",
+						       0, if_pub0, in),
+					     XM_C_PASS_NAT_FILTERED, 1),
+				  XM_C_PASS_NOT_OURS, 0));
 	if (!tap_ok(set_nat_filtering(XM_CFG_NAT_FILTER_ANY) == 0, "set nat-filtering "
 								   "endpoint-independent"))
 		return;

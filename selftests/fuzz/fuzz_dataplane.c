@@ -139,7 +139,8 @@ static struct frame icmp_error(const uint8_t *smac, uint32_t saddr, const uint8_
 	return F(s);
 }
 
-struct template {
+struct template
+{
 	const char *name;
 	int in; /* IN_* */
 	struct frame f;
@@ -160,30 +161,35 @@ static void build_templates(void)
 			out_tcp = spec_between(IPPROTO_TCP, MAC_PUB0, A_PUB0, 33001, MAC_GW,
 					       A_CLIENT, 443, TCP_SYN);
 	struct udp_fragments fr;
-	struct pkt_spec echo_reply = spec_between(IPPROTO_ICMP, MAC_CLIENT, A_CLIENT, 0x77,
-						  MAC_PUB0, A_PUB0, 0, 0);
+	struct pkt_spec echo_reply =
+		spec_between(IPPROTO_ICMP, MAC_CLIENT, A_CLIENT, 0x77, MAC_PUB0, A_PUB0, 0, 0);
 	int i = 0;
 
 	echo_reply.echo_reply = 1;
 	udp_fragments(&fr, with_payload(client_spec(IPPROTO_UDP, 21002, 5000, 0), 40),
 		      with_payload(client_spec(IPPROTO_UDP, 21002, 5000, 0), 40), 0x5151);
 #define T(n, i_, fr_) templates[i++] = (struct template){ n, i_, fr_ }
-	T("client tcp SYN to the forward", IN_PUB0, F(client_spec(IPPROTO_TCP, 40000, 8080, TCP_SYN)));
+	T("client tcp SYN to the forward", IN_PUB0,
+	  F(client_spec(IPPROTO_TCP, 40000, 8080, TCP_SYN)));
 	T("client tcp ACK with data", IN_PUB0,
 	  F(with_payload(client_spec(IPPROTO_TCP, 40000, 8080, TCP_ACK | TCP_PSH), 41)));
-	T("backend tcp SYN-ACK", IN_BK0, F(backend_spec(IPPROTO_TCP, 80, 40000, TCP_SYN | TCP_ACK)));
+	T("backend tcp SYN-ACK", IN_BK0,
+	  F(backend_spec(IPPROTO_TCP, 80, 40000, TCP_SYN | TCP_ACK)));
 	T("backend tcp ACK with data", IN_BK0,
 	  F(with_payload(backend_spec(IPPROTO_TCP, 80, 40000, TCP_ACK | TCP_PSH), 30)));
-	T("client tcp FIN-ACK", IN_PUB0, F(client_spec(IPPROTO_TCP, 40000, 8080, TCP_FIN | TCP_ACK)));
+	T("client tcp FIN-ACK", IN_PUB0,
+	  F(client_spec(IPPROTO_TCP, 40000, 8080, TCP_FIN | TCP_ACK)));
 	T("client tcp RST", IN_PUB0, F(client_spec(IPPROTO_TCP, 40000, 8080, TCP_RST)));
 	T("client udp to the forward", IN_PUB0,
 	  F(with_payload(client_spec(IPPROTO_UDP, 21000, 5000, 0), 20)));
-	T("backend udp reply", IN_BK0, F(with_payload(backend_spec(IPPROTO_UDP, 5000, 21000, 0), 20)));
+	T("backend udp reply", IN_BK0,
+	  F(with_payload(backend_spec(IPPROTO_UDP, 5000, 21000, 0), 20)));
 	T("client tcp SYN keep-source", IN_PUB0, F(client_spec(IPPROTO_TCP, 40001, 8090, TCP_SYN)));
 	T("backend SYN-ACK keep-source", IN_BK0,
 	  F(spec_between(IPPROTO_TCP, MAC_BACKEND, A_BACKEND, 90, MAC_BK0, A_CLIENT, 40001,
 			 TCP_SYN | TCP_ACK)));
-	T("client tcp SYN to the range", IN_PUB0, F(client_spec(IPPROTO_TCP, 40002, 6005, TCP_SYN)));
+	T("client tcp SYN to the range", IN_PUB0,
+	  F(client_spec(IPPROTO_TCP, 40002, 6005, TCP_SYN)));
 	T("lan udp masqueraded", IN_LAN0, F(with_payload(lan_udp, 12)));
 	T("outside udp reply to the masquerade", IN_PUB0,
 	  F(spec_between(IPPROTO_UDP, MAC_GW, A_CLIENT, 53, MAC_PUB0, A_PUB0, 23000, 0)));
@@ -347,7 +353,8 @@ static void mutate(struct frame *f, const uint8_t m[4])
 		break;
 	}
 	case M_VLAN_DEL:
-		if (f->len >= 16 && (pkt_get16(f->b + 12) == 0x8100 || pkt_get16(f->b + 12) == 0x88a8))
+		if (f->len >= 16 &&
+		    (pkt_get16(f->b + 12) == 0x8100 || pkt_get16(f->b + 12) == 0x88a8))
 			remove_bytes(f, 12, 4);
 		break;
 	case M_TOT_LEN:
@@ -505,8 +512,8 @@ static const uint8_t *cur_data;
 static size_t cur_len;
 static int cur_index;
 
-__attribute__((format(printf, 3, 4))) static void fail(const struct record *r, const struct frame *out,
-						      const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static void
+fail(const struct record *r, const struct frame *out, const char *fmt, ...)
 {
 	char buf[512];
 	va_list ap;
@@ -534,9 +541,9 @@ static void classify_counters(void)
 	for (int i = 0; i < XM_C_MAX; i++) {
 		const char *n = counter_names[i];
 
-		outcome_kind[i] = !strncmp(n, "pass_", 5)     ? 1 :
-				  !strncmp(n, "drop_", 5)     ? 2 :
-				  !strncmp(n, "fwd_", 4)      ? 3 :
+		outcome_kind[i] = !strncmp(n, "pass_", 5)	 ? 1 :
+				  !strncmp(n, "drop_", 5)	 ? 2 :
+				  !strncmp(n, "fwd_", 4)	 ? 3 :
 				  !strcmp(n, "frag_needed_sent") ? 3 :
 								   0;
 	}
@@ -549,8 +556,8 @@ static void counters_now(uint64_t out[XM_C_MAX])
 	uint32_t count = XM_C_MAX, out_batch;
 	LIBBPF_OPTS(bpf_map_batch_opts, o);
 
-	if (ncpus > 256 || bpf_map_lookup_batch(fd_counters, NULL, &out_batch, keys, vals, &count,
-						&o) ||
+	if (ncpus > 256 ||
+	    bpf_map_lookup_batch(fd_counters, NULL, &out_batch, keys, vals, &count, &o) ||
 	    count != XM_C_MAX) {
 		counters_read(out);
 		return;
@@ -620,7 +627,8 @@ static void check_flow_of(const struct record *r, const struct frame *out)
 			fail(r, out, "later fragment redirected without a first fragment recorded");
 		s = xm_ct_lookup(&ct_tab, &fv.flow);
 		if (!s)
-			fail(r, out, "later fragment redirected, its first fragment's flow is gone");
+			fail(r, out,
+			     "later fragment redirected, its first fragment's flow is gone");
 		memcpy(&osrc, out->b + vo.l3 + 12, 4);
 		memcpy(&odst, out->b + vo.l3 + 16, 4);
 		if (osrc != s->flow.new_saddr || odst != s->flow.new_daddr)
@@ -628,16 +636,19 @@ static void check_flow_of(const struct record *r, const struct frame *out)
 		return;
 	}
 	ti = tuple_at(ip, r->f.len - vi.l3);
-	if (ip[9] == IPPROTO_ICMP && vi.l4len >= 8 + 28 && ti.ok &&
-	    r->f.b[vi.l4] != 0 && r->f.b[vi.l4] != 8) {
+	if (ip[9] == IPPROTO_ICMP && vi.l4len >= 8 + 28 && ti.ok && r->f.b[vi.l4] != 0 &&
+	    r->f.b[vi.l4] != 8) {
 		/* An ICMP error: the entry of a reply to the quoted packet. */
 		struct tuple q = tuple_at(r->f.b + vi.l4 + 8, r->f.len - vi.l4 - 8), qo;
 		struct xm_flow_key k;
 
 		if (!q.ok)
 			fail(r, out, "ICMP error redirected, its quote unreadable");
-		k = (struct xm_flow_key){ .saddr = q.k.daddr, .daddr = q.k.saddr, .sport = q.k.dport,
-					  .dport = q.k.sport, .proto = q.k.proto };
+		k = (struct xm_flow_key){ .saddr = q.k.daddr,
+					  .daddr = q.k.saddr,
+					  .sport = q.k.dport,
+					  .dport = q.k.sport,
+					  .proto = q.k.proto };
 		if (q.k.proto == IPPROTO_ICMP)
 			k.sport = k.dport = q.k.sport;
 		s = xm_ct_lookup(&ct_tab, &k);
@@ -703,7 +714,8 @@ static void check_sent(const struct record *r, const struct frame *out, int buil
 		struct pkt_icmperr_csums e = pkt_check_icmperr(out->b, out->len);
 
 		if (!e.ok || e.ip_got != e.ip_want || e.icmp_got != e.icmp_want)
-			fail(r, out, "frag-needed built with wrong checksums (ip %04x/%04x icmp %04x/%04x)",
+			fail(r, out,
+			     "frag-needed built with wrong checksums (ip %04x/%04x icmp %04x/%04x)",
 			     e.ip_got, e.ip_want, e.icmp_got, e.icmp_want);
 		return;
 	}
@@ -789,7 +801,10 @@ static void run_record(const struct record *r)
 	}
 	kind = outcome_kind[outcome];
 	if (r->tc)
-		want_kind = rc == TC_ACT_OK ? 1 : rc == TC_ACT_SHOT ? 2 : rc == TC_ACT_REDIRECT ? 3 : 0;
+		want_kind = rc == TC_ACT_OK	  ? 1 :
+			    rc == TC_ACT_SHOT	  ? 2 :
+			    rc == TC_ACT_REDIRECT ? 3 :
+						    0;
 	else
 		want_kind = rc == XDP_PASS ? 1 : rc == XDP_DROP ? 2 : rc == XDP_REDIRECT ? 3 : 0;
 	if (!want_kind)
@@ -805,8 +820,9 @@ static void run_record(const struct record *r)
 
 	if (trace)
 		fprintf(stderr, "packet %d: %s %s template %d (%s), %zu bytes: %s\n", cur_index,
-			r->tc ? "tc" : "XDP", (const char *[]){ "pub0", "bk0", "lan0", "pub1" }[r->in],
-			r->tmpl, r->tmpl >= 0 ? templates[r->tmpl].name : "raw", r->f.len,
+			r->tc ? "tc" : "XDP",
+			(const char *[]){ "pub0", "bk0", "lan0", "pub1" }[r->in], r->tmpl,
+			r->tmpl >= 0 ? templates[r->tmpl].name : "raw", r->f.len,
 			counter_names[outcome]);
 	feedback((uint32_t)outcome << 8 | (uint32_t)r->tc << 4 | (uint32_t)r->in,
 		 (uint32_t)(r->tmpl + 1));
@@ -847,14 +863,14 @@ static void write_seeds(const char *dir)
 {
 	/* Conversations: (template, hook) pairs. */
 	static const uint8_t convs[][8] = {
-		{ 0, 2, 1, 3, 4, 5 },	 /* tcp forward: SYN, SYN-ACK, data both ways, FIN, RST */
-		{ 6, 7, 16 },		 /* udp forward, reply, ICMP error about it */
-		{ 8, 9 },		 /* keep-source */
-		{ 10 },			 /* the range */
-		{ 11, 12 },		 /* masqueraded udp and its reply */
-		{ 13, 17 },		 /* masqueraded tcp, frag-needed about it */
-		{ 14, 15 },		 /* masqueraded echo and reply */
-		{ 18, 19 },		 /* fragments */
+		{ 0, 2, 1, 3, 4, 5 }, /* tcp forward: SYN, SYN-ACK, data both ways, FIN, RST */
+		{ 6, 7, 16 },	      /* udp forward, reply, ICMP error about it */
+		{ 8, 9 },	      /* keep-source */
+		{ 10 },		      /* the range */
+		{ 11, 12 },	      /* masqueraded udp and its reply */
+		{ 13, 17 },	      /* masqueraded tcp, frag-needed about it */
+		{ 14, 15 },	      /* masqueraded echo and reply */
+		{ 18, 19 },	      /* fragments */
 		{ 20, 21, 22, 23, 24, 25 },
 	};
 	uint8_t buf[64];
@@ -897,7 +913,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	(void)argv;
 	if (env_start() || setup_netns() || fixture_open() || small_table() || fixture_load() ||
 	    setup_maps()) {
-		fprintf(stderr, "fuzz_dataplane: set-up failed (needs root): %s\n", strerror(errno));
+		fprintf(stderr, "fuzz_dataplane: set-up failed (needs root): %s\n",
+			strerror(errno));
 		exit(1);
 	}
 	ifindex_of[IN_PUB0] = if_pub0;
