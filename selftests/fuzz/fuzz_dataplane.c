@@ -33,7 +33,8 @@
  * did (program, outcome, notes such as flow_new, the flow's state) feeds
  * it through libFuzzer's extra counters.
  *
- * FUZZ_DATAPLANE_TRACE=1 prints each packet's outcome.
+ * FUZZ_DATAPLANE_TRACE=1 prints each packet's outcome; FUZZ_DATAPLANE_COARSE=1
+ * feeds libFuzzer only (outcome, template, hook), for -merge.
  * FUZZ_DATAPLANE_SEEDS=DIR writes the seed inputs (one per template and
  * the usual conversations) into DIR and exits.
  */
@@ -734,12 +735,19 @@ static void check_sent(const struct record *r, const struct frame *out, int buil
 
 __attribute__((section("__libfuzzer_extra_counters"))) static uint8_t extra[1 << 14];
 
+/* FUZZ_DATAPLANE_COARSE: only which outcome each template and hook
+ * reached, once (for -merge into the small corpus kept in the tree). */
+static int coarse;
+
 static void feedback(uint32_t a, uint32_t b)
 {
 	uint32_t h = (a * 0x9e3779b1u) ^ (b * 0x85ebca6bu);
 
 	h ^= h >> 15;
-	extra[h % sizeof(extra)]++;
+	if (coarse)
+		extra[h % sizeof(extra)] = 1;
+	else
+		extra[h % sizeof(extra)]++;
 }
 
 /* ---- the run ----------------------------------------------------------- */
@@ -826,6 +834,8 @@ static void run_record(const struct record *r)
 			counter_names[outcome]);
 	feedback((uint32_t)outcome << 8 | (uint32_t)r->tc << 4 | (uint32_t)r->in,
 		 (uint32_t)(r->tmpl + 1));
+	if (coarse)
+		return;
 	feedback(0x10000u | (uint32_t)outcome << 1 | (uint32_t)r->tc, notes);
 	feedback(0x20000u | (uint32_t)cur_index, (uint32_t)outcome);
 }
@@ -922,6 +932,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	ifindex_of[IN_LAN0] = if_lan0;
 	ifindex_of[IN_PUB1] = if_pub1;
 	trace = getenv("FUZZ_DATAPLANE_TRACE") != NULL;
+	coarse = getenv("FUZZ_DATAPLANE_COARSE") != NULL;
 	classify_counters();
 	build_templates();
 	if (seeds) {
