@@ -39,7 +39,8 @@ TEST_BIN := $(patsubst selftests/c/%.c,$(BUILD)/tests/%,$(TEST_SRC))
 SAN_BIN  := $(patsubst selftests/c/%.c,$(BUILD)/san/%,$(TEST_SRC))
 SAN_LIB_OBJ := $(patsubst loader/%.c,$(BUILD)/san/obj/%.o,$(LIB_SRC))
 
-.PHONY: all deps check check-build format format-check demo demo-sites bench bench-xmasqd soak install uninstall clean
+.PHONY: all deps check check-build format format-check demo demo-sites bench bench-xmasqd soak install uninstall clean \
+	fuzz fuzz-build
 # Keep the sanitizer objects between builds.
 .SECONDARY:
 all: $(BUILD)/xmasq $(BUILD)/xmasqd
@@ -97,7 +98,7 @@ $(BUILD)/san/%: selftests/c/%.c $(TEST_HDR) $(SAN_LIB_OBJ)
 $(BUILD):
 	mkdir -p $@
 
-check-build: $(BUILD)/xmasq $(BUILD)/xmasqd $(TEST_BIN) $(SAN_BIN) check-headers
+check-build: $(BUILD)/xmasq $(BUILD)/xmasqd $(TEST_BIN) $(SAN_BIN) $(FUZZ_BIN) check-headers
 
 # Every header compiles on its own (includes what it uses): bpf/*.h with
 # the BPF flags, the ABI header with both, the library's and xmasqd's with
@@ -119,6 +120,34 @@ $(HDR_STAMP)/%.user: % $(LIB_HDR) $(XMASQD_HDR) $(SKEL)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Wno-unused-function -fsyntax-only -x c -include $< /dev/null
 	@touch $@
+
+# Fuzzing (selftests/fuzz): libFuzzer harnesses built by clang with ASan
+# and UBSan under build/fuzz/: fuzz_rules (the rules parser) and
+# fuzz_dataplane (XDP and tc through BPF_PROG_TEST_RUN). `make fuzz` builds
+# them and runs each for FUZZ_SECONDS (600) over a copy of its corpus in
+# build/fuzz/corpus/; `make check` replays selftests/fuzz/corpus/ and
+# fuzzes each briefly (selftests/fuzz/run_fuzz.sh).
+FUZZ       := $(BUILD)/fuzz
+FUZZ_CC    ?= clang
+FUZZ_FLAGS := -g -O1 -std=gnu11 -Wall -Wextra -Werror -fno-omit-frame-pointer \
+	      -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+	      -Iinclude -Iloader/lib -I$(BUILD) -Iselftests/c
+FUZZ_BIN   := $(FUZZ)/fuzz_rules $(FUZZ)/fuzz_dataplane
+FUZZ_SECONDS ?= 600
+
+$(FUZZ)/fuzz_rules: selftests/fuzz/fuzz_rules.c loader/lib/rules.c loader/lib/rules.h include/xmasq_abi.h
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ selftests/fuzz/fuzz_rules.c loader/lib/rules.c
+
+$(FUZZ)/fuzz_dataplane: selftests/fuzz/fuzz_dataplane.c $(TEST_HDR) $(BUILD)/libxmasq.a $(SKEL)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $< $(BUILD)/libxmasq.a $(LDLIBS)
+
+fuzz-build: $(FUZZ_BIN)
+
+fuzz:
+	@$(MAKE) --no-print-directory fuzz-build
+	@FUZZ_SECONDS=$(FUZZ_SECONDS) selftests/fuzz/run_fuzz.sh --long
 
 # Everything: unit, sanitizer, BPF_PROG_TEST_RUN and namespace tests.
 # Ends with one line "N passed, N failed".

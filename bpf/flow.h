@@ -104,8 +104,11 @@ static __always_inline int xm_flow_create(void *ctx, struct xm_pkt *p, __u32 ifi
 
 	if (!cfg)
 		return XM_LK_PASS;
-	if (p->frag == XM_FRAG_LATER || p->icmp_error || xm_target_find(ctx, p, ifindex, cfg, &t)) {
-		xm_count(XM_C_PASS_NOT_OURS, len);
+	rc = p->frag == XM_FRAG_LATER || p->icmp_error ? -1 :
+							 xm_target_find(ctx, p, ifindex, cfg, &t);
+	if (rc) {
+		xm_count(rc == XM_TARGET_FILTERED ? XM_C_PASS_NAT_FILTERED : XM_C_PASS_NOT_OURS,
+			 len);
 		return XM_LK_PASS;
 	}
 	masq = (t.flags & XM_RULE_MASQUERADE) != 0;

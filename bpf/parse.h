@@ -144,7 +144,9 @@ static __always_inline int xm_parse_icmp_error(void *data, void *data_end, struc
 	return XM_PARSE_OK;
 }
 
-static __always_inline int xm_parse(void *data, void *data_end, struct xm_pkt *p)
+/* len: the whole frame's length (XDP: data_end - data; tc: skb->len,
+ * which may reach past data_end). */
+static __always_inline int xm_parse(void *data, void *data_end, __u64 len, struct xm_pkt *p)
 {
 	struct ethhdr *eth = data;
 	struct iphdr *ip;
@@ -177,6 +179,10 @@ static __always_inline int xm_parse(void *data, void *data_end, struct xm_pkt *p
 	if (ip->version != 4 || ihl < sizeof(*ip))
 		return XM_PARSE_MALFORMED;
 	if (bpf_ntohs(ip->tot_len) < ihl)
+		return XM_PARSE_MALFORMED;
+	/* Longer than the frame: the kernel drops it (ip_rcv), so must a
+	 * router; translated, it would leave with the length a lie. */
+	if (l3_off + bpf_ntohs(ip->tot_len) > len)
 		return XM_PARSE_MALFORMED;
 	p->ip = ip;
 	p->l3_off = l3_off;

@@ -175,8 +175,8 @@ static __always_inline __u32 xm_rewrite_ip(struct iphdr *ip, __be32 saddr, __be3
  * pseudo-header diff. Returns the diff of every 16-bit word changed (for
  * an enclosing ICMP error's checksum), or -1 if out of bounds. A quoted
  * header may end before its checksum field: then only the ports change. */
-static __always_inline __s64 xm_rewrite_l4(void *data, void *data_end, __u32 l4_off, __u8 proto,
-					   __u32 pseudo, __be16 sport, __be16 dport)
+static __always_inline __s64 xm_rewrite_l4(void *data, void *data_end, __u32 l4_off, __u32 end_off,
+					   __u8 proto, __u32 pseudo, __be16 sport, __be16 dport)
 {
 	__u32 words = 0, l4_diff = pseudo;
 
@@ -195,8 +195,11 @@ static __always_inline __s64 xm_rewrite_l4(void *data, void *data_end, __u32 l4_
 		ports[0] = sport;
 		ports[1] = dport;
 		check = data + l4_off + (proto == IPPROTO_TCP ? 16 : 6);
-		if ((void *)(check + 1) > data_end)
-			return words; /* quoted header cut before its checksum */
+		/* A quoted header cut before its checksum: the bytes there, if
+		 * the frame goes on, are not the ICMP message's (padding). */
+		if ((void *)(check + 1) > data_end ||
+		    l4_off + (proto == IPPROTO_TCP ? 18 : 8) > end_off)
+			return words;
 		if (proto == IPPROTO_UDP && *check == 0)
 			return words; /* no checksum: keep it so */
 		{
@@ -239,6 +242,7 @@ static __always_inline int xm_rewrite_icmp_error(void *data, void *data_end, con
 	__u32 l3_off = p->l3_off, l4_off = p->l4_off, in_l3 = p->inner_l3_off;
 	struct iphdr *ip, *in;
 	struct xm_icmp_hdr *ih;
+	__u32 end_off;
 	__be32 outer_saddr, in_saddr, in_daddr;
 	__u32 icmp_diff, in_pseudo, in_ipcheck_old;
 	__s64 words;
@@ -251,6 +255,7 @@ static __always_inline int xm_rewrite_icmp_error(void *data, void *data_end, con
 	if ((void *)(ip + 1) > data_end || (void *)(ih + 1) > data_end ||
 	    (void *)(in + 1) > data_end)
 		return -1;
+	end_off = l3_off + bpf_ntohs(ip->tot_len); /* where the ICMP message ends */
 
 	/* An error sent by the quoted packet's destination itself must seem
 	 * to come from the address the far side knows it by. */
@@ -267,7 +272,7 @@ static __always_inline int xm_rewrite_icmp_error(void *data, void *data_end, con
 	in_pseudo = xm_rewrite_ip(in, in_saddr, in_daddr, 0);
 	icmp_diff = csum_diff16(icmp_diff, in_ipcheck_old, in->check);
 
-	words = xm_rewrite_l4(data, data_end, p->inner_l4_off, p->key.proto, in_pseudo,
+	words = xm_rewrite_l4(data, data_end, p->inner_l4_off, end_off, p->key.proto, in_pseudo,
 			      f->new_dport, f->new_sport);
 	if (words < 0)
 		return -1;
@@ -294,7 +299,7 @@ static __always_inline int xm_rewrite_direct(void *data, void *data_end, const s
 	pseudo = xm_rewrite_ip(ip, f->new_saddr, f->new_daddr, 1);
 	if (p->frag == XM_FRAG_LATER)
 		return 0; /* no L4 header; the first fragment's checksum covers it */
-	return xm_rewrite_l4(data, data_end, p->l4_off, p->key.proto, pseudo, f->new_sport,
+	return xm_rewrite_l4(data, data_end, p->l4_off, ~0u, p->key.proto, pseudo, f->new_sport,
 			     f->new_dport) < 0 ?
 		       -1 :
 		       0;

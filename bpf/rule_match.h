@@ -53,6 +53,10 @@ struct xm_target {
 	__u32 out_ifindex; /* masquerade: the egress the rule names (0: any) */
 };
 
+/* xm_target_find: no target because nat-filtering refused the packet
+ * (counted pass_nat_filtered, not pass_not_ours: one outcome a packet). */
+#define XM_TARGET_FILTERED 1
+
 /* A new TCP or UDP packet to one of the router's addresses that no forward
  * takes: a masqueraded host's mapping may (xm_nat_inbound). From a host
  * behind the router (mv: its masquerade rule) it is hairpinned, from
@@ -69,10 +73,8 @@ static __always_inline int xm_target_mapping(void *ctx, const struct xm_pkt *p,
 	host = xm_nat_inbound(xm_key_w0(&p->key), xm_key_w1(&p->key), filter);
 	if (!host || xm_router_socket(ctx, &p->key))
 		return -1;
-	if (host == 1) {
-		xm_count(XM_C_PASS_NAT_FILTERED, 0);
-		return -1;
-	}
+	if (host == 1)
+		return XM_TARGET_FILTERED;
 	t->to_addr = XM_NAT_HOST_ADDR(host);
 	t->to_port = XM_NAT_HOST_PORT(host);
 	t->out_ifindex = 0;

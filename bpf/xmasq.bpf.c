@@ -213,7 +213,7 @@ int xmasq_xdp(struct xdp_md *ctx)
 	int rc;
 
 	xm_count(XM_C_RX, len);
-	rc = xm_parse(data, data_end, &p);
+	rc = xm_parse(data, data_end, len, &p);
 	if (rc != XM_PARSE_OK) {
 		xm_count(xm_parse_counter(rc), len);
 		xm_set_meta(ctx, XM_META_MAGIC_SEEN);
@@ -320,7 +320,7 @@ int xmasq_tc(struct __sk_buff *skb)
 	bpf_skb_pull_data(skb, len < XM_TC_PULL_LEN ? len : XM_TC_PULL_LEN);
 	data = (void *)(long)skb->data;
 	data_end = (void *)(long)skb->data_end;
-	rc = xm_parse(data, data_end, &p);
+	rc = xm_parse(data, data_end, len, &p);
 	if (rc != XM_PARSE_OK) {
 		if (meta != XM_META_MAGIC_TO_TC)
 			xm_count(xm_parse_counter(rc), len);

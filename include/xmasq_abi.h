@@ -281,7 +281,10 @@ struct xm_iface_stats {
  * New counters go at the end: an id keeps its meaning across builds, so
  * attach carries a pinned map's counts over to a newer build's. The map
  * has XM_COUNTER_SLOTS entries, room for counters to come without a new
- * map shape. */
+ * map shape. Every packet a program sees counts in rx and in exactly one
+ * outcome counter, named pass_*, drop_*, fwd_* or frag_needed_sent (the
+ * others are notes about a packet counted there, or not about packets):
+ * selftests/fuzz/fuzz_dataplane checks it by these names. */
 #define XM_COUNTER_LIST(X)                                                                        \
 	X(RX, "rx", "packets seen")                                                               \
 	X(PASS_NOT_IPV4, "pass_not_ipv4", "passed: not IPv4")                                     \

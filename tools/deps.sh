@@ -2,7 +2,7 @@
 # Installs xmasq's build and test dependencies from Debian's archive.
 # --if-missing: do nothing when every needed command and header is present.
 set -e
-PKGS="clang clang-format llvm make gcc libc6-dev libbpf-dev libxdp-dev libelf-dev zlib1g-dev bpftool \
+PKGS="clang clang-format llvm libclang-rt-dev make gcc libc6-dev libbpf-dev libxdp-dev libelf-dev zlib1g-dev bpftool \
       iproute2 iptables nftables ethtool socat tcpdump python3 util-linux procps iputils-ping \
       qemu-system-x86 busybox-static cpio kmod gnuplot-nox iperf3 prometheus mandoc systemd \
       apache2-utils nginx-light coturn libmnl-dev libmicrohttpd-dev libgnutls28-dev libjansson-dev libcurl4-gnutls-dev curl openssl \
@@ -21,6 +21,8 @@ missing() {
 		"/usr/include/$(uname -m)-linux-gnu/curl/curl.h"; do
 		[ -e "$h" ] || return 0
 	done
+	# libFuzzer (make fuzz), from libclang-rt-dev
+	[ -e "$(clang --print-runtime-dir 2>/dev/null)/libclang_rt.fuzzer-$(uname -m).a" ] || return 0
 	[ -e "$BROWSER_DIR/node_modules/playwright-core/package.json" ] || return 0
 	return 1
 }

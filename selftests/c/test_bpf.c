@@ -599,6 +599,10 @@ static void test_xdp_malformed(void)
 			MALFORMED("TCP doff=4", with_byte(base, 14 + 20 + 12, 4 << 4, 0)),
 			MALFORMED("frame ends inside the UDP header (4 of 8 bytes)",
 				  cut_to(F(udp), 14 + 20 + 4)),
+			/* headers whole, the payload cut: tot_len says 20 bytes more
+			 * (found by selftests/fuzz: it was translated and sent) */
+			MALFORMED("tot_len longer than the frame (UDP payload cut)",
+				  cut_to(F(with_payload(udp, 20)), 14 + 20 + 8)),
 			/* 4 of the 8 option bytes present */
 			MALFORMED("ihl=7, frame ends inside the options",
 				  cut_to(F(udp_opts), 14 + 24)),
@@ -882,6 +886,13 @@ static void test_tc(void)
 				   XM_C_PASS_MALFORMED, 1),
 			with_count(pass_frame("tc tot_len < ihl*4", 1, if_pub0,
 					      with_byte(F(cut), 17, 16, 0)),
+				   XM_C_PASS_MALFORMED, 1),
+			with_count(pass_frame("tc tot_len longer than the frame (UDP payload cut)",
+					      1, if_pub0,
+					      cut_to(F(with_payload(client_spec(IPPROTO_UDP, 45008,
+										5000, 0),
+								    20)),
+						     14 + 20 + 8)),
 				   XM_C_PASS_MALFORMED, 1),
 		};
 
