@@ -196,12 +196,12 @@ __noinline int xm_tcp_seq_check(__u64 w0, __u64 w1, __u32 seq, __u32 fl, __u32 l
 			xm_count(XM_C_TCP_RST_IN_WINDOW_INEXACT, len);
 			return XM_SEQ_KEEP;
 		}
-		xm_count(XM_C_TCP_RST_OUT_OF_WINDOW, len);
+		xm_count(XM_C_DROP_TCP_RST_OUT_OF_WINDOW, len);
 		return XM_SEQ_DROP;
 	}
 	if (d + win <= 2 * win)
 		return XM_SEQ_OK;
-	xm_count(XM_C_TCP_FIN_OUT_OF_WINDOW, len);
+	xm_count(XM_C_DROP_TCP_FIN_OUT_OF_WINDOW, len);
 	return XM_SEQ_DROP;
 }
 

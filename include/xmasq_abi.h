@@ -352,12 +352,12 @@ struct xm_iface_stats {
 	  "dropped: new flow to a forward whose `from` list does not hold its source")            \
 	X(DROP_SOURCE_QUOTA, "drop_source_quota",                                                 \
 	  "dropped: new flow from a source that holds flows-per-source flows already")            \
-	X(TCP_RST_OUT_OF_WINDOW, "tcp_rst_out_of_window",                                         \
+	X(DROP_TCP_RST_OUT_OF_WINDOW, "drop_tcp_rst_out_of_window",                               \
 	  "dropped: TCP RST whose sequence number is outside the receiver's window")              \
 	X(TCP_RST_IN_WINDOW_INEXACT, "tcp_rst_in_window_inexact",                                 \
 	  "passed, state kept: TCP RST in the receiver's window but not exact (RFC 5961: the "    \
 	  "endpoint answers with a challenge ACK)")                                               \
-	X(TCP_FIN_OUT_OF_WINDOW, "tcp_fin_out_of_window",                                         \
+	X(DROP_TCP_FIN_OUT_OF_WINDOW, "drop_tcp_fin_out_of_window",                               \
 	  "dropped: TCP FIN whose sequence number is outside the receiver's window")              \
 	X(TCP_SYN_ON_ESTABLISHED, "tcp_syn_on_established",                                       \
 	  "passed, state kept: TCP SYN on an established flow (the endpoint answers it)")

@@ -131,27 +131,29 @@ static void tcpwin_story(int tc, uint16_t port)
 
 	/* Outside the window: dropped, counted, nothing changes. */
 	step(W("%s", hook, port, "RST to the client 1 MB past its window: dropped"), tc, if_bk0,
-	     tcp_frame(BS(TCP_RST), b1 + 1000000, 0, 0, NULL, 0), 0, XM_C_TCP_RST_OUT_OF_WINDOW);
+	     tcp_frame(BS(TCP_RST), b1 + 1000000, 0, 0, NULL, 0), 0,
+	     XM_C_DROP_TCP_RST_OUT_OF_WINDOW);
 	step(W("%s", hook, port, "RST to the backend 100 kB past its window: dropped"), tc, if_pub0,
 	     tcp_frame(CS(TCP_RST | TCP_ACK), c1 + 100000, b1, 0, NULL, 0), 0,
-	     XM_C_TCP_RST_OUT_OF_WINDOW);
+	     XM_C_DROP_TCP_RST_OUT_OF_WINDOW);
 	step(W("%s", hook, port, "RST to the client just behind its last ACK: dropped"), tc, if_bk0,
-	     tcp_frame(BS(TCP_RST), b1 - 1, 0, 0, NULL, 0), 0, XM_C_TCP_RST_OUT_OF_WINDOW);
+	     tcp_frame(BS(TCP_RST), b1 - 1, 0, 0, NULL, 0), 0, XM_C_DROP_TCP_RST_OUT_OF_WINDOW);
 	step(W("%s", hook, port, "FIN to the backend 50 kB ahead: dropped"), tc, if_pub0,
 	     tcp_frame(CS(TCP_FIN | TCP_ACK), c1 + 50000, b1, 100, NULL, 0), 0,
-	     XM_C_TCP_FIN_OUT_OF_WINDOW);
+	     XM_C_DROP_TCP_FIN_OUT_OF_WINDOW);
 	step(W("%s", hook, port, "FIN to the client 100 kB behind: dropped"), tc, if_bk0,
 	     tcp_frame(BS(TCP_FIN | TCP_ACK), b1 - 100000, c1, 1000, NULL, 0), 0,
-	     XM_C_TCP_FIN_OUT_OF_WINDOW);
+	     XM_C_DROP_TCP_FIN_OUT_OF_WINDOW);
 	/* The backend's window is scaled by 2, not 7 or 14: 10000 is out. */
 	step(W("%s", hook, port, "RST to the backend 10000 ahead (window 4000): dropped"), tc,
 	     if_pub0, tcp_frame(CS(TCP_RST), c1 + 10000, 0, 0, NULL, 0), 0,
-	     XM_C_TCP_RST_OUT_OF_WINDOW);
+	     XM_C_DROP_TCP_RST_OUT_OF_WINDOW);
 	/* A spoofed ACK far ahead does not move the backend's last ACK. */
 	step(W("%s", hook, port, "a spoofed ACK from the backend 1 MB ahead is sent on"), tc,
 	     if_bk0, tcp_frame(BS(TCP_ACK), b1, c1 + 1000000, 1000, NULL, 0), 1, -1);
 	step(W("%s", hook, port, "... and a RST at that ACK is still dropped"), tc, if_pub0,
-	     tcp_frame(CS(TCP_RST), c1 + 1000000, 0, 0, NULL, 0), 0, XM_C_TCP_RST_OUT_OF_WINDOW);
+	     tcp_frame(CS(TCP_RST), c1 + 1000000, 0, 0, NULL, 0), 0,
+	     XM_C_DROP_TCP_RST_OUT_OF_WINDOW);
 	TAP_EQ(flow_state(port), XM_ST_ESTABLISHED,
 	       "%s %u: still ESTABLISHED after the out-of-window segments", hook, port);
 
@@ -229,7 +231,7 @@ static void test_fin_in_window(void)
 	     tcp_frame(bs, b1, c1, 2000, NULL, 0), 1, -1);
 	cs.tcp_flags = TCP_FIN | TCP_ACK;
 	step("fin 30003: FIN 100000 ahead of an unscaled window: dropped", 0, if_pub0,
-	     tcp_frame(cs, c1 + 100000, b1, 60000, NULL, 0), 0, XM_C_TCP_FIN_OUT_OF_WINDOW);
+	     tcp_frame(cs, c1 + 100000, b1, 60000, NULL, 0), 0, XM_C_DROP_TCP_FIN_OUT_OF_WINDOW);
 	step("fin 30003: FIN 1000 ahead (window 2000): sent on", 1, if_pub0,
 	     tcp_frame(cs, c1 + 1000, b1, 60000, NULL, 0), 1, -1);
 	TAP_EQ(flow_state(port), XM_ST_FIN, "fin 30003: an in-window FIN moves the flow to FIN");

@@ -252,7 +252,7 @@ for run in iptables:plain xdp:gro tc:plain; do
 		[ "${reused:-0}" -gt 0 ]
 		tap_result $? "xmasq $router: new flows took the ports of closed ones (flow_port_reused ${reused:-?})"
 		diag "xmasq $router: flow_new $(counter flow_new), flow_port_reused $reused, drop_stale_segment $(counter drop_stale_segment)" \
-			"tcp_rst_out_of_window $(counter tcp_rst_out_of_window), tcp_rst_in_window_inexact $(counter tcp_rst_in_window_inexact), tcp_fin_out_of_window $(counter tcp_fin_out_of_window), tcp_syn_on_established $(counter tcp_syn_on_established)"
+			"drop_tcp_rst_out_of_window $(counter drop_tcp_rst_out_of_window), tcp_rst_in_window_inexact $(counter tcp_rst_in_window_inexact), drop_tcp_fin_out_of_window $(counter drop_tcp_fin_out_of_window), tcp_syn_on_established $(counter tcp_syn_on_established)"
 	fi
 	topo_down
 done

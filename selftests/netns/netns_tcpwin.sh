@@ -48,13 +48,13 @@ $RULES_EXTRA"
 	router_xmasq_vars
 	tap_check "$mode: xmasq attached ($mode) with a forward of tcp $PORT and tcp-close 1 s" \
 		router_xmasq_up "$mode"
-	before=$(counter tcp_rst_out_of_window)
+	before=$(counter drop_tcp_rst_out_of_window)
 	out=$(tcpwin far 2>&1)
 	tap_result $? "$mode: a connection survives RSTs forged 2^31 outside the window both ways" "$out"
 	diag "$out"
-	tap_result "$(counter_at_least tcp_rst_out_of_window $((before + 2)); echo $?)" \
-		"$mode: both forged RSTs counted in tcp_rst_out_of_window" \
-		"tcp_rst_out_of_window: $before before, $(counter tcp_rst_out_of_window) after"
+	tap_result "$(counter_at_least drop_tcp_rst_out_of_window $((before + 2)); echo $?)" \
+		"$mode: both forged RSTs counted in drop_tcp_rst_out_of_window" \
+		"drop_tcp_rst_out_of_window: $before before, $(counter drop_tcp_rst_out_of_window) after"
 	out=$(tcpwin exact 2>&1)
 	tap_result $? "$mode: control: a RST forged at the exact sequence number ends the connection" "$out"
 	diag "$out"
