@@ -23,8 +23,8 @@
 # At the end the load stops and, for xmasq: every flow expires (flows 0
 # within SOAK_DRAIN s), every masquerade port is free (status: no peers),
 # no slot of the flow table is left live or half-written (xbench ct-slots
-# reads them all), memory is flat (the RSS of `stats --watch` and `follow`
-# at the end within 1 MiB of the end of the first minute; the maps' memlock
+# reads them all), memory is flat (the anonymous RSS of `stats --watch` and
+# `follow` at the end within 1 MiB of the end of the first minute; the maps' memlock
 # unchanged from the start).
 # Exit 1 when any connection failed (refused, reset, timed out, non-2xx), a
 # minute completed none, an apply failed, no UDP echo came back, or an end
@@ -82,7 +82,9 @@ RULES
 
 is_xmasq() { [ "$SYS" != "$SOAK_MODE" ]; }
 xm() { nsx "$NS_R" "$XMASQ" --pin-dir "$PIN" "$@"; }
-rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0; }
+# anonymous memory only: what a leak grows (the flow table the tools map
+# while they read it counts in VmRSS as shared pages, 56 MB at a time)
+rss_kb() { awk '/^RssAnon:/ { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0; }
 # memlock of every map pinned in PIN, in bytes
 memlock() {
 	local f sum=0 m
