@@ -518,8 +518,10 @@ static int check_layout(const char *pin_dir, const struct xm_attach_opts *o, __u
 	if (!o->fresh && bpf_map_lookup_elem(fd, &zero, &cfg) == 0 &&
 	    cfg.layout_version == XM_LAYOUT_VERSION)
 		*ct_seed = cfg.ct_seed;
+	/* Layout 0: the maps of an attach killed before it configured them
+	 * (nothing ran on them yet): this attach finishes the job. */
 	if (bpf_map_lookup_elem(fd, &zero, &cfg) == 0 && cfg.layout_version != XM_LAYOUT_VERSION &&
-	    !o->fresh) {
+	    cfg.layout_version != 0 && !o->fresh) {
 		if (o->migrate && cfg.layout_version == 1)
 			rc = 1; /* migrate.c converts it */
 		else if (o->migrate)

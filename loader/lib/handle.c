@@ -1,11 +1,15 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /* Opening the pinned maps of one router instance. */
+#include <dirent.h>
 #include <errno.h>
+#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <sys/mman.h>
+#include <sys/vfs.h>
+#include <linux/magic.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include "xmasq_internal.h"
@@ -20,6 +24,33 @@ const char *const xm_counter_names[XM_C_MAX] = { XM_COUNTER_LIST(XM_COUNTER_NAME
 const char *const xm_counter_help[XM_C_MAX] = { XM_COUNTER_LIST(XM_COUNTER_HELP) };
 #undef XM_COUNTER_NAME
 #undef XM_COUNTER_HELP
+
+/* Whether pin_dir holds anything: some pins, so a missing one was removed. */
+static int pin_dir_has_pins(const char *pin_dir)
+{
+	DIR *d = opendir(pin_dir);
+	struct dirent *e;
+	int found = 0;
+
+	if (!d)
+		return 0;
+	while (!found && (e = readdir(d)))
+		found = strcmp(e->d_name, ".") && strcmp(e->d_name, "..");
+	closedir(d);
+	return found;
+}
+
+/* Whether pin_dir (or, when it does not exist, its parent) is on bpffs. */
+static int on_bpffs(const char *pin_dir)
+{
+	char parent[PATH_MAX];
+	struct statfs st;
+
+	if (statfs(pin_dir, &st) == 0)
+		return st.f_type == BPF_FS_MAGIC;
+	snprintf(parent, sizeof(parent), "%s", pin_dir);
+	return statfs(dirname(parent), &st) == 0 && st.f_type == BPF_FS_MAGIC;
+}
 
 int xm_open(struct xm_handle *h, const char *pin_dir, char *err, size_t errlen)
 {
@@ -54,7 +85,22 @@ int xm_open(struct xm_handle *h, const char *pin_dir, char *err, size_t errlen)
 			    cfg.layout_version != XM_LAYOUT_VERSION)
 				break;
 			xm_close(h);
-			if (e == ENOENT)
+			if (e == ENOENT && pin_dir_has_pins(pin_dir))
+				snprintf(err, errlen,
+					 "%s: pinned map missing (removed by hand?): the router's "
+					 "maps "
+					 "are incomplete; run: xmasq attach --fresh IFACE... "
+					 "(drops "
+					 "flows and counters), then apply the rules again",
+					 path);
+			else if (e == ENOENT && !on_bpffs(pin_dir))
+				snprintf(err, errlen,
+					 "%s: xmasq is not attached here: no bpffs is mounted on "
+					 "/sys/fs/bpf (xmasq attach mounts it; or: mount -t bpf "
+					 "bpf "
+					 "/sys/fs/bpf)",
+					 pin_dir);
+			else if (e == ENOENT)
 				snprintf(err, errlen,
 					 "%s: xmasq is not attached here (no pinned maps; run: "
 					 "xmasq attach IFACE...)",
@@ -67,6 +113,14 @@ int xm_open(struct xm_handle *h, const char *pin_dir, char *err, size_t errlen)
 	if (bpf_map_lookup_elem(h->fd[XM_MAP_CONFIG], &zero, &cfg)) {
 		snprintf(err, errlen, "%s/%s: %s", pin_dir, xm_map_pin_names[XM_MAP_CONFIG],
 			 strerror(errno));
+		xm_close(h);
+		return -1;
+	}
+	if (cfg.layout_version == 0) {
+		snprintf(err, errlen,
+			 "%s: an attach did not finish (the maps were never configured): run "
+			 "xmasq attach IFACE... again",
+			 pin_dir);
 		xm_close(h);
 		return -1;
 	}

@@ -10,6 +10,8 @@
  *                           pinned XDP program, the bare router, or nothing)
  *   xbench xmasq-attach ... libxmasq's attach with a conntrack size
  *   xbench rr server PORT | rr client ADDR PORT SECONDS
+ *   xbench ct-slots PIN_DIR  the flow table's slots by state (make soak:
+ *                           nothing may stay live or half-written)
  *
  * Every command prints one line of JSON on success (what bench.sh parses)
  * and exits 0; errors go to stderr with exit status 1 (2: usage).
@@ -26,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -49,7 +52,8 @@ static int usage(void)
 	      "                   [--repeat N] [--rounds K] [--bare-out IF --bare-dmac MAC]\n"
 	      "       xbench xmasq-attach --pin-dir DIR [--mode xdp|tc] [--ct-max N] IF...\n"
 	      "       xbench rr server PORT | rr client ADDR PORT SECONDS\n"
-	      "       xbench timer-probe N\n",
+	      "       xbench timer-probe N\n"
+	      "       xbench ct-slots PIN_DIR\n",
 	      stderr);
 	return 2;
 }
@@ -693,6 +697,49 @@ static int cmd_xmasq_attach(int argc, char **argv)
 	return 0;
 }
 
+/* ---- ct-slots: the flow table read through memory, as the library does ---- */
+
+static int cmd_ct_slots(int argc, char **argv)
+{
+	unsigned long n[4] = { 0 }, other = 0;
+	struct bpf_map_info info = { 0 };
+	__u32 len = sizeof(info);
+	char path[4096];
+	size_t size;
+	void *mem;
+	int fd;
+
+	if (argc != 2)
+		return usage();
+	snprintf(path, sizeof(path), "%s/flows", argv[1]);
+	fd = bpf_obj_get(path);
+	if (fd < 0 || bpf_obj_get_info_by_fd(fd, &info, &len)) {
+		fprintf(stderr, "xbench: %s: %s\n", path, strerror(errno));
+		return 1;
+	}
+	size = (size_t)info.max_entries * sizeof(struct xm_ct_slot);
+	mem = mmap(NULL, size, PROT_READ, MAP_SHARED, fd, 0);
+	if (mem == MAP_FAILED) {
+		fprintf(stderr, "xbench: mmap %s: %s\n", path, strerror(errno));
+		return 1;
+	}
+	for (__u32 i = 0; i < info.max_entries; i++) {
+		__u8 st = __atomic_load_n(&((struct xm_ct_slot *)mem)[i].key.ct_state,
+					  __ATOMIC_RELAXED);
+		if (st < 4)
+			n[st]++;
+		else
+			other++;
+	}
+	munmap(mem, size);
+	close(fd);
+	printf("{\"slots\": %u, \"empty\": %lu, \"live\": %lu, \"writing\": %lu, "
+	       "\"dead\": %lu, \"other\": %lu}\n",
+	       info.max_entries, n[XM_CT_EMPTY], n[XM_CT_LIVE], n[XM_CT_WRITING], n[XM_CT_DEAD],
+	       other);
+	return 0;
+}
+
 /* ---- rr: TCP request/response, one byte each way --------------------------- */
 
 static int cmd_rr(int argc, char **argv)
@@ -818,6 +865,8 @@ int main(int argc, char **argv)
 		return cmd_xmasq_attach(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "timer-probe"))
 		return cmd_timer_probe(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "ct-slots"))
+		return cmd_ct_slots(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "rr"))
 		return cmd_rr(argc - 1, argv + 1);
 	return usage();

@@ -11,10 +11,17 @@
                                      a datagram every 20 ms, replies counted;
                                      OUT (JSON, rewritten every 0.1 s):
                                      {"sent", "recv", "seen"} until SIGTERM
-  follow_peer.py tcp-stream ADDR PORT OUT
-                                     one TCP connection, 1 KiB every 20 ms,
-                                     echoed bytes counted; OUT as above with
-                                     "echoed", "error"
+                                     (then up to 1 s for the last replies)
+  follow_peer.py tcp-stream ADDR PORT OUT [CHUNK]
+                                     one TCP connection, CHUNK bytes (1024)
+                                     every 20 ms, echoed bytes counted; OUT as
+                                     above with "echoed", "error"; on SIGTERM
+                                     up to 3 s for the rest of the echo
+  follow_peer.py probe ADDR PORT OUT
+                                     a new flow every 10 ms (a datagram from a
+                                     fresh socket), each waiting up to 1 s for
+                                     its answer; OUT: {"sent", "lost",
+                                     "seen": {ADDR: answers}} until SIGTERM
   follow_peer.py pmtu ADDR PORT SIZE SECS
                                      DF datagrams of SIZE bytes until the
                                      route's path MTU drops below SIZE+28;
@@ -95,9 +102,16 @@ def udp_stream(addr, port, out):
         if time.time() - last > 0.1:
             write_json(out, st)
             last = time.time()
+    end = time.time() + 1
+    while st["recv"] < st["sent"] and time.time() < end:
+        try:
+            s.recvfrom(2048)
+            st["recv"] += 1
+        except OSError:
+            time.sleep(0.01)
     write_json(out, st)
 
-def tcp_stream(addr, port, out):
+def tcp_stream(addr, port, out, chunk_size=1024):
     signal.signal(signal.SIGTERM, lambda *_: STOP.set())
     st = {"sent": 0, "echoed": 0, "seen": "", "error": ""}
     try:
@@ -105,11 +119,10 @@ def tcp_stream(addr, port, out):
         s.setblocking(False)
     except OSError as e:
         st["error"] = str(e); write_json(out, st); return
-    buf, chunk, last = b"", b"x" * 1024, 0
+    buf, chunk, last = b"", b"x" * int(chunk_size), 0
     while not STOP.is_set():
         try:
-            s.send(chunk)
-            st["sent"] += 1024
+            st["sent"] += s.send(chunk)
         except BlockingIOError:
             pass
         except OSError as e:
@@ -135,6 +148,37 @@ def tcp_stream(addr, port, out):
             break
         if time.time() - last > 0.1:
             write_json(out, st); last = time.time()
+    end = time.time() + 3
+    while not st["error"] and st["echoed"] < st["sent"] and time.time() < end:
+        try:
+            d = s.recv(65536)
+            if not d:
+                st["error"] = "closed by the peer"
+            st["echoed"] += len(d)
+        except BlockingIOError:
+            time.sleep(0.01)
+        except OSError as e:
+            st["error"] = str(e)
+    write_json(out, st)
+
+def probe(addr, port, out):
+    signal.signal(signal.SIGTERM, lambda *_: STOP.set())
+    st = {"sent": 0, "lost": 0, "seen": {}}
+    last = 0
+    while not STOP.is_set():
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.settimeout(1)
+            try:
+                s.sendto(b"probe%d" % st["sent"], (addr, int(port)))
+                st["sent"] += 1
+                d, _ = s.recvfrom(2048)
+                seen = d.split(b" ")[0].decode()
+                st["seen"][seen] = st["seen"].get(seen, 0) + 1
+            except OSError:
+                st["lost"] += 1
+        if time.time() - last > 0.1:
+            write_json(out, st); last = time.time()
+        time.sleep(0.01)
     write_json(out, st)
 
 def pmtu(addr, port, size, secs):
@@ -154,4 +198,4 @@ def pmtu(addr, port, size, secs):
     print("none (path MTU %d)" % s.getsockopt(socket.IPPROTO_IP, 14)); sys.exit(1)
 
 {"serve": serve, "who": who, "udp-stream": udp_stream, "tcp-stream": tcp_stream,
- "pmtu": pmtu}[sys.argv[1]](*sys.argv[2:])
+ "pmtu": pmtu, "probe": probe}[sys.argv[1]](*sys.argv[2:])
