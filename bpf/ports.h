@@ -77,7 +77,7 @@ __noinline int xm_ct_remove_flow(__u64 w0, __u64 w1, __u32 any)
 	if (ps && xm_ct_remove(ps, xm_ct_state_word(xm_key_w1(&pk), XM_CT_LIVE)) == 0)
 		u.key.ct_state = u.key.ct_state ? 2 : 0;
 	if (u.key.ct_state != 1)
-		xm_source_add(u.key.saddr, -1);
+		xm_source_add_inline(u.key.saddr, -1);
 	return 0;
 }
 

@@ -21,6 +21,16 @@
 #include "parse.h"
 #include "csum.h"
 
+/* After a bounds check on an offset: masks it with `mask` (a power of two
+ * minus one at or above the bound checked, so the value is unchanged) in
+ * an instruction clang cannot drop. clang may spill an offset before its
+ * check and reload the unchecked stack copy after it; 6.1's verifier does
+ * not carry a bound from a register to its stack copy (newer kernels do)
+ * and refuses the packet access. The mask bounds whatever copy is used. */
+#define xm_keep_bound(v, mask) asm volatile("%[x] &= %[m]" : [x] "+r"(v) : [m] "i"(mask))
+_Static_assert(XM_MAX_L3_OFF <= 0x1f && XM_MAX_L4_OFF + 16 <= 0x7f && XM_MAX_INNER_L3_OFF <= 0xff &&
+		       XM_MAX_INNER_L4_OFF <= 0xff,
+	       "the masks of xm_keep_bound below must cover the offsets' bounds");
 /* ---- direct writes ----------------------------------------------------- */
 
 /* A frame from a local sender through a veth with checksum offload carries
@@ -43,6 +53,8 @@ static __always_inline int xm_csum_looks_partial(void *data, void *data_end, con
 	    p->icmp_error || p->frag != XM_FRAG_NONE || l3_off > XM_MAX_L3_OFF ||
 	    csum_off > XM_MAX_L4_OFF + 16)
 		return 0;
+	xm_keep_bound(l3_off, 0x1f);
+	xm_keep_bound(csum_off, 0x7f);
 	ip = data + l3_off;
 	check = data + csum_off;
 	if ((void *)(ip + 1) > data_end || (void *)(check + 1) > data_end)
@@ -182,6 +194,7 @@ static __always_inline __s64 xm_rewrite_l4(void *data, void *data_end, __u32 l4_
 
 	if (l4_off > XM_MAX_INNER_L4_OFF)
 		return -1;
+	xm_keep_bound(l4_off, 0xff);
 	if (proto == IPPROTO_TCP || proto == IPPROTO_UDP) {
 		__be16 *ports = data + l4_off;
 		__sum16 *check;
@@ -249,6 +262,9 @@ static __always_inline int xm_rewrite_icmp_error(void *data, void *data_end, con
 
 	if (l3_off > XM_MAX_L3_OFF || l4_off > XM_MAX_L4_OFF || in_l3 > XM_MAX_INNER_L3_OFF)
 		return -1;
+	xm_keep_bound(l3_off, 0x1f);
+	xm_keep_bound(l4_off, 0x7f);
+	xm_keep_bound(in_l3, 0xff);
 	ip = data + l3_off;
 	ih = data + l4_off;
 	in = data + in_l3;
@@ -285,14 +301,15 @@ static __always_inline int xm_rewrite_icmp_error(void *data, void *data_end, con
 static __always_inline int xm_rewrite_direct(void *data, void *data_end, const struct xm_pkt *p,
 					     const struct xm_flow *f)
 {
-	__u32 l3_off = p->l3_off;
 	struct iphdr *ip;
-	__u32 pseudo;
+	__u32 l3_off, pseudo;
 
 	if (p->icmp_error)
 		return xm_rewrite_icmp_error(data, data_end, p, f);
+	l3_off = p->l3_off;
 	if (l3_off > XM_MAX_L3_OFF)
 		return -1;
+	xm_keep_bound(l3_off, 0x1f);
 	ip = data + l3_off;
 	if ((void *)(ip + 1) > data_end)
 		return -1;
