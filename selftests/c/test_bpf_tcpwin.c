@@ -105,6 +105,13 @@ static void tcpwin_story(int tc, uint16_t port)
 	uint32_t stamp;
 	char what[160];
 
+	/* The clock reads as at least 3 hours after boot: an inexact RST
+	 * stamps the flow 7430 s back, which a kernel booted minutes ago (the
+	 * 6.1 VM) cannot go; the stamps stay and the check below would fail
+	 * on uptime, not on the data plane. */
+	if (skel->bss->xm_clock_ahead_s < 3 * 3600)
+		skel->bss->xm_clock_ahead_s = 3 * 3600;
+
 #define CS(fl) (cs.tcp_flags = (fl), cs)
 #define BS(fl) (bs.tcp_flags = (fl), bs)
 #define W(...) (snprintf(what, sizeof(what), "%s %u: " __VA_ARGS__), what)
