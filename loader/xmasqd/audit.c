@@ -50,3 +50,16 @@ void xmd_audit_write(void *event)
 			strerror(errno));
 	free(line);
 }
+
+void xmd_audit_apply(const char *who, const char *from, const char *what, const char *after,
+		     const struct xmd_apply *a)
+{
+	json_t *ev = json_pack("{s:s, s:s, s:s, s:s, s:s}", "who", who, "from", from, "what", what,
+			       "after", after, "result", a->rc ? "failed" : "applied");
+
+	if (ev && a->rc)
+		json_object_set_new(ev, "error", json_string(a->err));
+	if (ev && a->diff)
+		json_object_set_new(ev, "diff", json_stringn(a->diff, a->diff_len));
+	xmd_audit_write(ev);
+}

@@ -360,7 +360,6 @@ static void apply_pending(void *arg)
 	int64_t rev;
 	size_t len;
 	char *text;
-	json_t *ev;
 	int errnum, same;
 
 	(void)arg;
@@ -416,16 +415,8 @@ static void apply_pending(void *arg)
 		fprintf(stderr, "xmasqd: %s was not applied (the rules live before stay): %s\n",
 			who, a.err);
 	}
-	if (!same) {
-		ev = json_pack("{s:s, s:s, s:s, s:s, s:s}", "who", who, "from", "etcd", "what",
-			       "apply the fleet's rule set", "after", sha, "result",
-			       a.rc ? "failed" : "applied");
-		if (ev && a.rc)
-			json_object_set_new(ev, "error", json_string(a.err));
-		if (ev && a.diff)
-			json_object_set_new(ev, "diff", json_stringn(a.diff, a.diff_len));
-		xmd_audit_write(ev);
-	}
+	if (!same)
+		xmd_audit_apply(who, "etcd", "apply the fleet's rule set", sha, &a);
 	xmd_apply_free(&a);
 	free(text);
 }

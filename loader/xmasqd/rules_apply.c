@@ -4,7 +4,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <jansson.h>
 #include "xmasqd.h"
 #include "sites.h"
 
@@ -69,7 +68,6 @@ void xmd_reapply_file(const char *why)
 	struct xmd_apply a;
 	char *text = NULL, version[XMD_SHA256_HEX] = "";
 	size_t len;
-	json_t *ev;
 
 	if (xmd_rules_read(xmd.opt.rules, &text, &len, a.err, sizeof(a.err))) {
 		a.rc = -1;
@@ -93,14 +91,7 @@ void xmd_reapply_file(const char *why)
 			why, xmd.opt.rules, a.res.added, a.res.removed, a.res.changed, a.res.kept,
 			a.res.ports, a.res.usecs);
 	}
-	ev = json_pack("{s:s, s:s, s:s, s:s, s:s}", "who", why, "from", "local", "what",
-		       "apply the rules file", "after", version, "result",
-		       a.rc ? "failed" : "applied");
-	if (ev && a.rc)
-		json_object_set_new(ev, "error", json_string(a.err));
-	if (ev && a.diff)
-		json_object_set_new(ev, "diff", json_stringn(a.diff, a.diff_len));
-	xmd_audit_write(ev);
+	xmd_audit_apply(why, "local", "apply the rules file", version, &a);
 	xmd_apply_free(&a);
 	free(text);
 }

@@ -163,6 +163,11 @@ int xmd_audit_open(const char *path, char *err, size_t errlen);
 /* Appends one JSON line: who, from where, what, and the result. ev is a
  * jansson object (consumed). */
 void xmd_audit_write(void *ev);
+/* Audits an apply not made by a request (a file read at start or on
+ * SIGHUP, a fleet revision): who, from, what, the new version, and the
+ * result with its error and diff. */
+void xmd_audit_apply(const char *who, const char *from, const char *what, const char *after,
+		     const struct xmd_apply *a);
 
 /* ---- ratelimit.c: changes per client key ---- */
 /* 1 if the client with this key may make a change now; else 0 and
