@@ -25,7 +25,7 @@
 # no slot of the flow table is left live or half-written (xbench ct-slots
 # reads them all), memory is flat (the anonymous RSS of `stats --watch` and
 # `follow` at the end within 1 MiB of the end of the first minute; the maps' memlock
-# not above the start's).
+# not more than 4 KiB above the start's).
 # Exit 1 when any connection failed (refused, reset, timed out, non-2xx), a
 # minute completed none, an apply failed, no UDP echo came back, or an end
 # check failed (the line names it and its counter).
@@ -241,8 +241,13 @@ print(p["peers"], sum(g["in_use"] for g in p["busiest"]))' "$TMP/status.json" 2>
 	[ "${rss_f:-0}" -gt 0 ] && [ "$rss_f" -le $((rss_follow0 + 1024)) ]
 	check $? "follow RSS flat ($rss_follow0 kB after minute 1, $rss_f kB at the end)"
 	memlock1=$(memlock)
-	[ "$memlock1" -le "$MEMLOCK0" ]
-	check $? "maps' memlock not grown ($MEMLOCK0 B at the start, $memlock1 B at the end)"
+	# Maps allocated as they fill (the allow-list trie's nodes, the
+	# kernel's accounting of hash elements) move by an element or two
+	# between two moments with the same rules and no flows: seen +176 B
+	# after 2 minutes and -176 B after 30. A leak grows with the run; 4 KiB
+	# is a few elements and far below one per flow or apply.
+	[ "$memlock1" -le $((MEMLOCK0 + 4096)) ]
+	check $? "maps' memlock not grown beyond 4 KiB ($MEMLOCK0 B at the start, $memlock1 B at the end)"
 fi
 
 num() { case "$1" in '' | *[!0-9]*) echo null ;; *) echo "$1" ;; esac; }
