@@ -222,7 +222,7 @@ SOAK_MODE    ?= tc
 soak:
 	@tools/deps.sh --if-missing
 	@$(MAKE) --no-print-directory all $(BENCH)/xbench
-	@SOAK_SECONDS=$(SOAK_SECONDS) MINUTES=$(MINUTES) SOAK_MODE=$(SOAK_MODE) SOAK_FAILED_OK=$(SOAK_FAILED_OK) tools/bench/soak.sh
+	@SOAK_SECONDS=$(SOAK_SECONDS) MINUTES=$(MINUTES) SOAK_MODE=$(SOAK_MODE) SOAK_FAILED_PER_MILLION=$(SOAK_FAILED_PER_MILLION) tools/bench/soak.sh
 
 # install: the binary, the man page and the systemd unit under PREFIX; the
 # operator's files under /etc only when absent (never overwritten, and left

@@ -156,7 +156,7 @@ fi
 log "soak: $SYS, $SOAK_SECONDS s, $CPS_CLIENTS clients, $CPS_CONC connections open at once; UDP $SOAK_UDP_RATE new flows/s, a ping flood, applies every 5 s"
 
 udp() { python3 -c 'import json,sys; d = json.load(open(sys.argv[1])); print(d["sent"], d["echoed"])' "$TMP/udp.json" 2>/dev/null || echo "0 0"; }
-total=0 failed=0 slow=0 longest=0 left=$SOAK_SECONDS k=0 start=$(date +%s)
+total=0 failed=0 slow=0 longest=0 stalled=0 left=$SOAK_SECONDS k=0 start=$(date +%s)
 rss_watch0=0 rss_follow0=0
 while [ "$left" -gt 0 ]; do
 	t=$((left < 60 ? left : 60))
@@ -167,7 +167,7 @@ while [ "$left" -gt 0 ]; do
 d = json.load(open(sys.argv[1]))
 print(d["connections"], d["cps"], d["failed"], d["slow"], int(d["longest_ms"]))' "$f.json")"
 	else
-		n=0 cps=0 fl=1 sl=0 lg=0 # not one connection in a minute: a failure
+		n=0 cps=0 fl=1 sl=0 lg=0 stalled=1 # not one connection in a minute: a failure
 	fi
 	if [ "$fl" -gt 0 ]; then
 		cps_why "$f.json" "minute $k" >&2
@@ -254,14 +254,18 @@ num() { case "$1" in '' | *[!0-9]*) echo null ;; *) echo "$1" ;; esac; }
 printf '{"mode": "%s", "seconds": %d, "connections": %d, "failed": %d, "slow": %d, "longest_ms": %d, "flow_new": %s, "flow_port_reused": %s, "drop_no_port": %s, "drop_ct_full": %s, "flows": %s, "flows_max": %s, "udp_sent": %s, "udp_echoed": %s, "applies": %s, "drain_seconds": %s, "rss_watch_kb": [%s, %s], "rss_follow_kb": [%s, %s], "memlock": [%s, %s], "end_checks_failed": %d}\n' \
 	"$SOAK_MODE" "$secs" "$total" "$failed" "$slow" "$longest" "$(num "${new:-}")" "$(num "${reused:-}")" "$(num "${noport:-}")" "$(num "${ctfull:-}")" "$(num "${flows:-}")" "$(num "${fmax:-}")" \
 	"$(num "$usent")" "$(num "$uecho")" "$(num "$applies_n")" "$(num "$drain_s")" "$(num "$rss_watch0")" "$(num "$rss_w")" "$(num "$rss_follow0")" "$(num "$rss_f")" "$(num "$MEMLOCK0")" "$(num "$memlock1")" "$checks_failed" >"$OUT/soak.json"
-# SOAK_FAILED_OK (0): failed connections tolerated. CI's short soak sets it
-# to a few: about one connection in a million still fails (a reset or short
-# read on an established connection, issue 17's open item, cause not yet
-# found), and a 2-minute soak must not turn red on that known bug alone.
-if [ "$failed" -gt "${SOAK_FAILED_OK:-0}" ]; then
-	log "FAIL: $failed failed connections"
+# SOAK_FAILED_PER_MILLION (0): failed connections tolerated per million.
+# CI's short soak sets it: about two connections in a million still fail
+# (a reset or short read on an established connection, issue 17's open
+# item, cause not yet found; 3 in 1.6M in a 2-minute CI soak), and the
+# known bug alone must not turn CI red by chance, while a regression
+# (one in ten thousand) still does.
+allowed=$((total * ${SOAK_FAILED_PER_MILLION:-0} / 1000000))
+[ "$stalled" -eq 0 ] || allowed=0 # a minute without one connection is never tolerated
+if [ "$failed" -gt "$allowed" ]; then
+	log "FAIL: $failed failed connections (at most $allowed allowed)"
 	exit 1
 fi
-[ "$failed" -eq 0 ] || log "$failed failed connections, tolerated (SOAK_FAILED_OK=${SOAK_FAILED_OK})"
+[ "$failed" -eq 0 ] || log "$failed failed connections, tolerated (SOAK_FAILED_PER_MILLION=$SOAK_FAILED_PER_MILLION)"
 [ "$checks_failed" -eq 0 ] || { log "FAIL: $checks_failed end checks failed"; exit 1; }
 exit 0
