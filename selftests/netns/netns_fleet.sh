@@ -121,6 +121,10 @@ tap_result $? "/metrics: xmasq_fleet_error 1, xmasq_fleet_applied_revision $rev2
 # ---- the leader killed ----
 leader=$(fleet_leader)
 member_kill "$leader"
+# Writes wait for the two left to elect a leader (no etcd client can
+# write before): publish once they have, as an operator's retry would.
+new_leader() { local l; l=$(fleet_leader); [ -n "$l" ] && [ "$l" != "$leader" ]; }
+wait_for 30 new_leader
 rules "$XM_TMP/l.rules" 21000 22300
 out=$(publish --ruleset web --wait 30 "$XM_TMP/l.rules" 2>&1)
 rc=$?
@@ -130,6 +134,9 @@ member_start "$leader"
 wait_for 30 fleet_healthy
 
 # ---- the page publishes ----
+# (r1 edits what it has live: the head, once its watch has it)
+head=$(head_rev)
+wait_for 30 store_is 1 'd["applied_revision"]' "$head"
 page GET /api/rules >"$XM_TMP/get.json"
 "$XM_PY" -c 'import json,sys
 d = json.load(open(sys.argv[1]))
