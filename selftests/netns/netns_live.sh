@@ -206,31 +206,32 @@ tcp_ext() {
 			     else { s = 0; for (j = 1; j <= n; j++) if (w[j] in c) s += $(c[w[j]]); print s } }' /proc/net/netstat
 }
 # tcp_loss: signs that a TCP segment was lost or reordered on the way, in
-# the clients and the backend: the receiver queued a segment out of order,
-# the sender retransmitted after duplicate ACKs or a timeout, or a tail loss
-# probe repaired a real loss. (RetransSegs alone is not one: a tail loss
-# probe of a paced, often idle stream retransmits without any loss.)
-# A tail loss probe whose segment the receiver reported as a duplicate
-# (TCPDSACKOldSent) repaired nothing: the original arrived, only later than
-# the probe timer (a few ms, which a re-attach verifying its program on one
-# of two cores can cost). The sender still counts it as a recovery when the
-# original's ACK comes first, so such recoveries are not counted.
+# the clients and the backend: retransmissions that repaired something,
+# and (XDP mode) segments the receiver queued out of order.
+# A retransmission repaired nothing when the receiver reported its segment
+# as a duplicate (a D-SACK, counted per segment by the sender in
+# TCPDSACKRecvSegs): the original had arrived, only later than the sender's
+# probe or dup-ACK logic expected. A paced, often idle stream on two busy
+# cores sends such tail loss probes and fast retransmits whenever a process
+# keeps a CPU for a few ms (a re-attach verifying its program can), so
+# counting retransmissions, probes or recoveries as such depends on the
+# machine's load; a segment the router dropped is retransmitted and never
+# reported as a duplicate, so it still counts here.
 # In tc mode TCPOFOQueue is left out: a veth without XDP has no NAPI, each
 # CPU queues what it sends in its own backlog, and a TCP sender transmits
 # from its own CPU and from the softirq of whichever CPU took the ACK, so
 # veth itself reorders a segment now and then (the kernel's own forwarding
-# does the same here). Loss signs still count; the streams' own byte-order
-# checks stay strict in every mode.
+# does the same here). The streams' own byte-order checks stay strict in
+# every mode.
 LOSS_NAMES="TCPOFOQueue TCPFastRetrans TCPSlowStartRetrans TCPTimeouts"
 tcp_loss() {
-	local ns n=0 rec=0 dup=0 names=$LOSS_NAMES
-	[ "$MODE" = tc ] && names=${LOSS_NAMES#TCPOFOQueue }
+	local ns n=0 retrans dup
 	for ns in "$NS_C0" "$NS_C1" "$NS_B"; do
-		n=$((n + $(tcp_ext "$ns" $names)))
-		rec=$((rec + $(tcp_ext "$ns" TCPLossProbeRecovery)))
-		dup=$((dup + $(tcp_ext "$ns" TCPDSACKOldSent)))
+		retrans=$(tcp_retrans "$ns")
+		dup=$(tcp_ext "$ns" TCPDSACKRecvSegs)
+		[ "$retrans" -gt "$dup" ] && n=$((n + retrans - dup))
+		[ "$MODE" = tc ] || n=$((n + $(tcp_ext "$ns" TCPOFOQueue)))
 	done
-	[ "$rec" -gt "$dup" ] && n=$((n + rec - dup))
 	echo $n
 }
 # tcp_loss_detail: every counter of tcp_loss plus retransmissions, per namespace
@@ -238,7 +239,7 @@ tcp_loss_detail() {
 	local ns nm
 	for ns in "$NS_C0" "$NS_C1" "$NS_B"; do
 		printf '%s:' "${ns%%-*}"
-		for nm in $LOSS_NAMES TCPLossProbeRecovery TCPLossProbes TCPDSACKOldSent TCPDSACKRecv TCPSACKReorder TCPTSReorder TCPRenoReorder; do
+		for nm in $LOSS_NAMES TCPLossProbeRecovery TCPLossProbes TCPDSACKOldSent TCPDSACKRecv TCPDSACKRecvSegs TCPSACKReorder TCPTSReorder TCPRenoReorder; do
 			printf ' %s=%s' "$nm" "$(tcp_ext "$ns" $nm)"
 		done
 		printf ' RetransSegs=%s\n' "$(tcp_retrans "$ns")"

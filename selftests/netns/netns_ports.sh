@@ -72,23 +72,47 @@ ab_run() {
 }
 
 # check_load LABEL: the one-client and four-client loads through the
-# router set up now, each completing with no failure
+# router set up now, each completing with no failure. The iptables recipe
+# is the yardstick, not the code under test: when it fails, the router's
+# netfilter counters are shown and the load runs once more (a failure of
+# the second run fails the check); xmasq's loads run once.
 check_load() {
-	local label=$1 res done failed rc i pids=() f
+	local label=$1 rc tries=1
+	[ "$label" = iptables ] && tries=2
+	rc=1
+	for _ in $(seq $tries); do
+		one_client_load "$label" && rc=0 && break
+		[ "$label" = iptables ] && diag "iptables: netfilter after the failed run: $(nf_stats)"
+	done
+	tap_result $rc "$label: one client, $AB_ONE connections ($AB_CONC at a time): all complete, none failed"
+	rc=1
+	for _ in $(seq $tries); do
+		four_client_load && rc=0 && break
+		[ "$label" = iptables ] && diag "iptables: netfilter after the failed run: $(nf_stats)"
+	done
+	tap_result $rc "$label: four clients at once, $AB_EACH connections each: all complete, none failed"
+}
+
+# one_client_load: AB_ONE connections from C0, none failed (diag otherwise)
+one_client_load() {
+	local res done failed rc
 	res=$(ab_run "$AB_ONE" 2>"$XM_TMP/ab-err")
 	read -r done failed rc <<<"$res"
-	[ "$rc" -eq 0 ] && [ "$done" -eq "$AB_ONE" ] && [ "$failed" = 0 ]
-	tap_result $? "$label: one client, $AB_ONE connections ($AB_CONC at a time): all complete, none failed" \
-		"ab: $done complete, $failed failed, exit $rc" "$(cat "$XM_TMP/ab-err")"
+	[ "$rc" -eq 0 ] && [ "$done" -eq "$AB_ONE" ] && [ "$failed" = 0 ] && return 0
+	diag "$1: one client: ab $done complete, $failed failed, exit $rc" "$(cat "$XM_TMP/ab-err")"
+	return 1
+}
 
-	i=0
+# four_client_load: AB_EACH connections from each of FOUR_SRC at once,
+# none failed (diag otherwise)
+four_client_load() {
+	local res done failed rc=0 i=0 pids=() f src
 	for src in $FOUR_SRC; do
 		ab_run "$AB_EACH" "$src" >"$XM_TMP/ab-$i" 2>"$XM_TMP/ab-err-$i" &
 		pids+=($!)
 		i=$((i + 1))
 	done
 	wait "${pids[@]}"
-	rc=0
 	for f in "$XM_TMP"/ab-[0-9]; do
 		read -r done failed res <<<"$(cat "$f")"
 		if [ "$res" != 0 ] || [ "$done" != "$AB_EACH" ] || [ "$failed" != 0 ]; then
@@ -96,8 +120,18 @@ check_load() {
 			diag "$(basename "$f"): ab $done complete, $failed failed, exit $res" "$(cat "${f/ab-/ab-err-}")"
 		fi
 	done
-	tap_result $rc "$label: four clients at once, $AB_EACH connections each: all complete, none failed"
 	rm -f "$XM_TMP"/ab-[0-9] "$XM_TMP"/ab-err-[0-9]
+	return $rc
+}
+
+# nf_stats: the router namespace's conntrack counters that explain a
+# failed connection (summed over CPUs), and its table's size
+nf_stats() {
+	nsx "$NS_R" python3 -c '
+rows = [l.split() for l in open("/proc/net/stat/nf_conntrack")]
+s = {k: sum(int(r[i], 16) for r in rows[1:]) for i, k in enumerate(rows[0])}
+print("entries %d, insert_failed %d, drop %d, early_drop %d, invalid %d, clashres %d" % (
+    int(rows[1][0], 16), s["insert_failed"], s["drop"], s["early_drop"], s["invalid"], s["clashres"]))' 2>&1
 }
 
 four_clients_up() {
