@@ -29,6 +29,13 @@
 # spreads over all of them instead of favouring one; tables give medians
 # and interquartile ranges.
 #
+# Before and after: BASE=DIR (a build directory of another commit, with
+# its xmasq and bench/xbench: `make build/xmasq build/bench/xbench` in a
+# worktree of that commit) adds that build to the UDP scenarios as the
+# system xmasq-xdp-base, measured in the same rotation as the others, and
+# the report pairs it with xmasq-xdp as it pairs the A/A control: the two
+# builds compared in one run on one machine.
+#
 # QUICK=1 (~3 min): 3 repetitions of the UDP and prog-ns scenarios with
 # 0.3 s warm-up + 0.7 s windows, one of tcp-rr, two of apply-100k, one 2 s
 # tcp-cps; no tcp-bulk, rules-* or flows-*. Full (~17 min): 9 repetitions
@@ -65,6 +72,11 @@ else
 fi
 SYSTEMS="bare xmasq-xdp xmasq-tc iptables nftables"
 UDP_SYSTEMS="$SYSTEMS xmasq-xdp-aa" # the A/A control: xmasq-xdp measured twice
+BASE=${BASE:-}
+if [ -n "$BASE" ]; then
+	BASE=$(cd "$BASE" && pwd) || exit 1
+	UDP_SYSTEMS="$UDP_SYSTEMS xmasq-xdp-base"
+fi
 # xmasq's flow table: the default (262144 flows) wherever it is big enough.
 # Its expiry sweep walks the whole table (every slot, used or not), so a
 # bigger table costs more even when nearly empty. Scenarios creating more
@@ -105,6 +117,8 @@ for c in ip ethtool nsenter iptables iptables-restore nft iperf3 gnuplot python3
 	command -v "$c" >/dev/null || die "missing $c (run tools/deps.sh)"
 done
 [ -x "$XB" ] && [ -x "$XMASQ" ] || die "build first: make build/xmasq build/bench/xbench"
+[ -z "$BASE" ] || { [ -x "$BASE/bench/xbench" ] && [ -x "$BASE/xmasq" ]; } ||
+	die "BASE=$BASE: no xmasq and bench/xbench there (make build/xmasq build/bench/xbench in that commit)"
 grep -q ' /sys/fs/bpf bpf ' /proc/mounts || mount -t bpf bpf /sys/fs/bpf || die "no bpffs"
 
 # record SCENARIO SYSTEM VALUE
@@ -191,11 +205,23 @@ EOF
 
 # xmasq_up MODE [CTMAX]: through libxmasq's attach (xbench xmasq-attach: the
 # CLI cannot size the flow table yet), rules with `xmasq apply`.
+# xmasq_up MODE [CT_MAX [RULES [BUILD_DIR]]]: attach and apply with the
+# build in BUILD_DIR (default this one's)
 xmasq_up() {
-	nsx "$NS_R" "$XB" xmasq-attach --pin-dir "$PIN" --mode "$1" --ct-max "${2:-$CT_DEFAULT}" eth0 eth1 >"$TMP/attach.log" 2>&1 ||
+	local xb=$XB xm=$XMASQ rules=${3:-$RULES}
+	if [ -n "${4:-}" ]; then
+		# an older build has no flows-per-source (the quota this file
+		# sets out of reach): the same rules without it
+		xb=$4/bench/xbench xm=$4/xmasq
+		grep -v '^set flows-per-source' "$rules" >"$TMP/rules-base.conf"
+		rules=$TMP/rules-base.conf
+	fi
+	nsx "$NS_R" "$xb" xmasq-attach --pin-dir "$PIN" --mode "$1" --ct-max "${2:-$CT_DEFAULT}" eth0 eth1 >"$TMP/attach.log" 2>&1 ||
 		{ cat "$TMP/attach.log" >&2; return 1; }
-	nsx "$NS_R" "$XMASQ" --pin-dir "$PIN" apply "${3:-$RULES}" >/dev/null
+	nsx "$NS_R" "$xm" --pin-dir "$PIN" apply "$rules" >/dev/null
 }
+# xmasq_of SYSTEM: the xmasq command of the build SYSTEM runs
+xmasq_of() { if [ "$1" = xmasq-xdp-base ]; then echo "$BASE/xmasq"; else echo "$XMASQ"; fi; }
 
 iptables_up() {
 	nsx "$NS_R" sysctl -qw net.ipv4.ip_forward=1 || return 1
@@ -235,6 +261,7 @@ system_up() {
 	case "$1" in
 	bare) nsx "$NS_R" "$XB" bare attach eth0 eth1 $G_MAC $S_MAC >/dev/null ;;
 	xmasq-xdp | xmasq-xdp-aa) xmasq_up xdp "${2:-}" "${3:-}" ;;
+	xmasq-xdp-base) xmasq_up xdp "${2:-}" "${3:-}" "$BASE" ;;
 	xmasq-tc) xmasq_up tc "${2:-}" "${3:-}" ;;
 	iptables) iptables_up ;;
 	nftables) nftables_up ;;
@@ -649,7 +676,7 @@ for r in $(seq 1 "$REPS"); do
 				# why xmasq dropped what it dropped (kept for the report):
 				# its counters after the scenarios on one table
 				case "$sys:$s" in xmasq-*:newflows | xmasq-*:newflows-masq)
-					nsx "$NS_R" "$XMASQ" --pin-dir "$PIN" stats --json >"$OUT/stats-$sys-$prev-rep$r.json" 2>/dev/null
+					nsx "$NS_R" "$(xmasq_of "$sys")" --pin-dir "$PIN" stats --json >"$OUT/stats-$sys-$prev-rep$r.json" 2>/dev/null
 					topo_down
 					topo_up udp || die "topology"
 					system_up "$sys" $CT_NEW || die "$sys up"
@@ -658,7 +685,7 @@ for r in $(seq 1 "$REPS"); do
 				esac
 				udp_scenario "$s" "$sys"
 			done
-			case "$sys" in xmasq-*) nsx "$NS_R" "$XMASQ" --pin-dir "$PIN" stats --json >"$OUT/stats-$sys-$prev-rep$r.json" 2>/dev/null ;; esac
+			case "$sys" in xmasq-*) nsx "$NS_R" "$(xmasq_of "$sys")" --pin-dir "$PIN" stats --json >"$OUT/stats-$sys-$prev-rep$r.json" 2>/dev/null ;; esac
 			topo_down
 		done
 		direct_baseline

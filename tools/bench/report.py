@@ -40,6 +40,7 @@ SCENARIOS = [
 SYSTEMS = ["bare", "xmasq-xdp", "xmasq-tc", "iptables", "nftables"]
 OURS = ["xmasq-xdp", "xmasq-tc"]
 AA = "xmasq-xdp-aa"  # xmasq-xdp measured again as if another system
+BASE = "xmasq-xdp-base"  # another build's xmasq-xdp (bench.sh BASE=DIR)
 # The A/A control's allowed spread: its median ratio must be within this of
 # 1.00 on every live scenario, or differences this size can't be judged.
 AA_SPREAD = 0.05
@@ -93,24 +94,29 @@ def stats(vals):
             "min": round(min(vals), 4), "max": round(max(vals), 4), "runs": len(vals)}
 
 
-def aa_control(data):
-    """Per live scenario: the ratio xmasq-xdp / xmasq-xdp-aa of each
-    repetition (paired in order), its median and quartiles, and whether the
-    run can judge differences of AA_SPREAD."""
-    rows, ok = [], True
+def paired_ratios(data, other):
+    """Per live scenario: the ratio xmasq-xdp / OTHER of each repetition
+    (paired in order: both ran in the same rotation), with its median and
+    quartiles and whether the median is within AA_SPREAD of 1."""
+    rows = []
     for name, unit, _, _ in SCENARIOS:
         d = data.get(name, {})
-        if unit != "Mpps" or "xmasq-xdp" not in d or AA not in d:
+        if unit != "Mpps" or "xmasq-xdp" not in d or other not in d:
             continue
-        pairs = [a / b for a, b in zip(d["xmasq-xdp"], d[AA]) if b > 0]
+        pairs = [a / b for a, b in zip(d["xmasq-xdp"], d[other]) if b > 0]
         if not pairs:
             continue
         q1, med, q3 = quantiles(pairs)
-        good = abs(med - 1) <= AA_SPREAD
-        ok = ok and good
         rows.append({"scenario": name, "median": round(med, 4), "q1": round(q1, 4),
-                     "q3": round(q3, 4), "within": good})
-    return rows, ok
+                     "q3": round(q3, 4), "within": abs(med - 1) <= AA_SPREAD})
+    return rows
+
+
+def aa_control(data):
+    """The A/A control's pairs, and whether the run can judge differences
+    of AA_SPREAD (every scenario's A/A median within it)."""
+    rows = paired_ratios(data, AA)
+    return rows, all(r["within"] for r in rows)
 
 
 def fmt(v):
@@ -154,10 +160,13 @@ def main():
     aa_rows, aa_ok = aa_control(data)
     if aa_rows:
         doc["aa_control"] = {"spread": AA_SPREAD, "judgeable": aa_ok, "scenarios": aa_rows}
+    base_rows = paired_ratios(data, BASE)
+    if base_rows:
+        doc["base_comparison"] = {"spread": AA_SPREAD, "scenarios": base_rows}
     for name, unit, hib, _ in SCENARIOS:
         if name not in data:
             continue
-        res = {s: stats(data[name][s]) for s in SYSTEMS + [AA] if s in data[name]}
+        res = {s: stats(data[name][s]) for s in SYSTEMS + [AA, BASE] if s in data[name]}
         if name == "tcp-cps":
             # every run's failures and slow connections, summed: a figure
             # with any failure is suspect
@@ -274,6 +283,18 @@ def main():
         for a in aa_rows:
             lines.append("| %s | %.3fx | %.3f-%.3f | %s |" % (a["scenario"], a["median"], a["q1"], a["q3"],
                                                           "yes" if a["within"] else "**no**"))
+    if base_rows:
+        lines.append("\nThis build against another (xmasq-xdp / %s, each repetition's pair, the same "
+                     "rotation; within = median within 1.00 ± %.2f%s):\n"
+                     % (BASE, AA_SPREAD, "" if aa_ok or not aa_rows else
+                        "; the A/A control above says this run cannot judge that"))
+        lines.append("| scenario | this build, Mpps | other build, Mpps | ratio (median) | IQR | within |")
+        lines.append("|---|---|---|---|---|---|")
+        for b in base_rows:
+            r = next(sc["results"] for sc in doc["scenarios"] if sc["name"] == b["scenario"])
+            lines.append("| %s | %s | %s | %.3fx | %.3f-%.3f | %s |" % (
+                b["scenario"], fmt(r["xmasq-xdp"]["median"]), fmt(r[BASE]["median"]), b["median"],
+                b["q1"], b["q3"], "yes" if b["within"] else "**no**"))
     if extra:
         lines.append("\nNotes: " + json.dumps(extra))
     with open(os.path.join(out, "results.md"), "w") as f:

@@ -140,6 +140,18 @@ PIDS+=($!)
 ping_churn &
 PIDS+=($!)
 LOAD_PIDS=("$UDP_PID" "$FLOOD_PID" "$!")
+# SOAK_CAPTURE=DIR: every TCP RST and ICMP error seen by the clients and by
+# the backend, to pcap files in DIR (a failed connection ends in one of
+# them; the rest of the load is not captured)
+if [ -n "${SOAK_CAPTURE:-}" ]; then
+	mkdir -p "$SOAK_CAPTURE" || die "SOAK_CAPTURE=$SOAK_CAPTURE: cannot create it"
+	for ns in "$NS_G" "$NS_S"; do
+		nsenter --net="/run/netns/$ns" tcpdump -i eth0 -s 200 -U -w "$SOAK_CAPTURE/${ns%-*}.pcap" \
+			'tcp[tcpflags] & tcp-rst != 0 or (icmp and icmp[icmptype] != icmp-echo and icmp[icmptype] != icmp-echoreply)' \
+			>/dev/null 2>&1 &
+		PIDS+=($!)
+	done
+fi
 WATCH_PID= FOLLOW_PID= MEMLOCK0=0
 if is_xmasq; then
 	applies &
