@@ -32,12 +32,12 @@
 #include "parse.h"
 #include "csum.h"
 
-#define XM_IP_DF	 0x4000
-#define XM_QUOTE_IP_MAX	 60 /* the offending IP header, options and all */
-#define XM_QUOTE_L4_MAX	 20 /* and its first L4 bytes: a TCP header without options */
-#define XM_QUOTE_L4_TCP	 20
-#define XM_QUOTE_L4_MIN	 8 /* RFC 792: at least 64 bits of the datagram */
-#define XM_QUOTE_TCP_CSUM 8  /* the checksum field, in 16-bit words of the L4 quote */
+#define XM_IP_DF	  0x4000
+#define XM_QUOTE_IP_MAX	  60 /* the offending IP header, options and all */
+#define XM_QUOTE_L4_MAX	  20 /* and its first L4 bytes: a TCP header without options */
+#define XM_QUOTE_L4_TCP	  20
+#define XM_QUOTE_L4_MIN	  8 /* RFC 792: at least 64 bits of the datagram */
+#define XM_QUOTE_TCP_CSUM 8 /* the checksum field, in 16-bit words of the L4 quote */
 #define XM_QUOTE_UDP_CSUM 3
 
 /* Length of the IP packets the egress will send for this one: the whole
@@ -108,9 +108,12 @@ __noinline int xm_tc_frag_needed(struct __sk_buff *skb, __u32 l3_off, __be32 rou
 	__u16 ql4[XM_QUOTE_L4_MAX / 2] = {};
 	struct iphdr *qip = (struct iphdr *)m.qip;
 	__u32 ihl, l4_len, quote_len, csum_diff;
-	__u8 macs[12];
+	__u8 *macs = (__u8 *)&m.ip; /* m.ip's first 12 bytes, before it is built */
 	__s64 sum;
 
+	/* Stored at once, not kept (in registers spilled to the stack). */
+	m.ip.saddr = router_addr;
+	m.icmp.seq = bpf_htons((__u16)mtu); /* next-hop MTU, RFC 1191 */
 	if (!skb || l3_off > XM_MAX_L3_OFF ||
 	    bpf_skb_load_bytes(skb, l3_off, m.qip, sizeof(struct iphdr)) || qip->version != 4)
 		return -1;
@@ -121,9 +124,14 @@ __noinline int xm_tc_frag_needed(struct __sk_buff *skb, __u32 l3_off, __be32 rou
 	l4_len = qip->protocol == IPPROTO_TCP ? XM_QUOTE_L4_TCP : XM_QUOTE_L4_MIN;
 	quote_len = ihl + l4_len;
 	if (bpf_skb_load_bytes(skb, l3_off, m.qip, ihl) ||
-	    bpf_skb_load_bytes(skb, l3_off + ihl, ql4, l4_len) ||
-	    bpf_skb_load_bytes(skb, 0, macs, 12))
+	    bpf_skb_load_bytes(skb, l3_off + ihl, ql4, l4_len))
 		return -1;
+	/* Back to where it came from: the MACs swapped (the Ethernet header
+	 * moves to the front as the room below is made). */
+	if (bpf_skb_load_bytes(skb, 0, macs, 12) || bpf_skb_store_bytes(skb, 0, macs + 6, 6, 0) ||
+	    bpf_skb_store_bytes(skb, 6, macs, 6, 0))
+		return -1;
+	__builtin_memset(macs, 0, 12);
 
 	/* The quoted header as its (first) segment left the sender. */
 	csum_diff = csum_diff16(0, qip->tot_len, bpf_htons(seg_len));
@@ -145,7 +153,6 @@ __noinline int xm_tc_frag_needed(struct __sk_buff *skb, __u32 l3_off, __be32 rou
 	m.ip.tot_len = bpf_htons(sizeof(m.ip) + sizeof(m.icmp) + quote_len);
 	m.ip.ttl = 64;
 	m.ip.protocol = IPPROTO_ICMP;
-	m.ip.saddr = router_addr;
 	m.ip.daddr = qip->saddr;
 	sum = bpf_csum_diff(NULL, 0, (__be32 *)&m.ip, sizeof(m.ip), 0);
 	if (sum < 0)
@@ -153,8 +160,7 @@ __noinline int xm_tc_frag_needed(struct __sk_buff *skb, __u32 l3_off, __be32 rou
 	m.ip.check = ~csum_fold32((__u32)sum);
 
 	m.icmp.type = XM_ICMP_DEST_UNREACH;
-	m.icmp.code = 4;		      /* fragmentation needed and DF set */
-	m.icmp.seq = bpf_htons((__u16)mtu); /* next-hop MTU, RFC 1191 */
+	m.icmp.code = 4; /* fragmentation needed and DF set */
 	sum = bpf_csum_diff(NULL, 0, (__be32 *)&m.icmp, sizeof(m.icmp) + ihl, 0);
 	if (sum < 0)
 		return -1;
@@ -163,10 +169,7 @@ __noinline int xm_tc_frag_needed(struct __sk_buff *skb, __u32 l3_off, __be32 rou
 		return -1;
 	m.icmp.checksum = ~csum_fold32((__u32)sum);
 
-	/* Back to where it came from: swap the MACs. */
-	if (bpf_skb_store_bytes(skb, 0, macs + 6, 6, 0) ||
-	    bpf_skb_store_bytes(skb, 6, macs, 6, 0) ||
-	    bpf_skb_store_bytes(skb, l3_off, &m, sizeof(m.ip) + sizeof(m.icmp) + ihl, 0) ||
+	if (bpf_skb_store_bytes(skb, l3_off, &m, sizeof(m.ip) + sizeof(m.icmp) + ihl, 0) ||
 	    bpf_skb_store_bytes(skb, l3_off + sizeof(m.ip) + sizeof(m.icmp) + ihl, ql4, l4_len, 0))
 		return -1;
 	return 0;

@@ -1139,7 +1139,8 @@ static void check_frag_needed(const char *w, const struct frame *in, const struc
 			    pkt_get16(got->b + v.l4 + 6) == mtu,
 		    "%s: ICMP type 3 code 4, next-hop MTU field %u", w, mtu))
 		tap_diag("MTU field %u", v.ok ? pkt_get16(got->b + v.l4 + 6) : 0);
-	tap_ok(v.ok && v.l4len == 8 + qlen && memcmp(got->b + v.l4 + 8 + 12, in->b + 14 + 12, 8) == 0 &&
+	tap_ok(v.ok && v.l4len == 8 + qlen &&
+		       memcmp(got->b + v.l4 + 8 + 12, in->b + 14 + 12, 8) == 0 &&
 		       memcmp(got->b + v.l4 + 8 + 20, in->b + 14 + 20, csum_at - 20) == 0,
 	       "%s: quotes the original addresses and the first %zu bytes of %s", w, l4q,
 	       vin.proto == IPPROTO_TCP ? "TCP" : "UDP");
@@ -1148,8 +1149,8 @@ static void check_frag_needed(const char *w, const struct frame *in, const struc
 	tap_ok(v.ok && v.l4len == 8 + qlen &&
 		       csum_finished(got->b + v.l4 + 8 + ihl, l4q) ==
 			       pkt_get16(got->b + v.l4 + 8 + csum_at),
-	       "%s: finishing the quoted %s checksum (CHECKSUM_PARTIAL) would leave it as it is",
-	       w, vin.proto == IPPROTO_TCP ? "TCP" : "UDP");
+	       "%s: finishing the quoted %s checksum (CHECKSUM_PARTIAL) would leave it as it is", w,
+	       vin.proto == IPPROTO_TCP ? "TCP" : "UDP");
 	tap_ok(v.ok && got->b[v.l3 + 8] > 0, "%s: TTL %u", w, v.ok ? got->b[v.l3 + 8] : 0);
 	if (!tap_ok(same_frame(got, &want), "%s: whole frame as built independently", w))
 		hexdiff(got, &want);
@@ -1168,12 +1169,13 @@ static void test_pmtu(void)
 		{ "tc GSO tcp packet of 2 segments of 600 bytes (640 on the wire, 1240 in all), "
 		  "mtu 1000: forwarded whole",
 		  1200, 600, 2 },
-		{ "tc the same with gso_segs 0 (as a tap leaves it): forwarded whole", 1200, 600, 0 },
+		{ "tc the same with gso_segs 0 (as a tap leaves it): forwarded whole", 1200, 600,
+		  0 },
 		{ "tc GSO tcp packet of 2 segments of 960 bytes (exactly the mtu on the wire): "
 		  "forwarded whole",
 		  1920, 960, 2 },
-		{ "tc GSO tcp packet of one short segment (940 bytes, gso_size 1448): forwarded", 900,
-		  1448, 1 },
+		{ "tc GSO tcp packet of one short segment (940 bytes, gso_size 1448): forwarded",
+		  900, 1448, 1 },
 	};
 	static uint8_t big[2000];
 	struct pkt_spec s, r;
