@@ -1178,6 +1178,7 @@ static void test_pmtu(void)
 		  900, 1448, 1 },
 	};
 	static uint8_t big[2000];
+	struct xm_flow f0, f1;
 	struct pkt_spec s, r;
 	struct frame in, want, got;
 	size_t i;
@@ -1209,6 +1210,19 @@ static void test_pmtu(void)
 	if (run_case(1, w, if_pub0, &in, TC_ACT_REDIRECT, NULL, &got))
 		check_frag_needed(w, &in, &got, 1280, 1400);
 	cnt_check(XM_C_FRAG_NEEDED_SENT, 1, w);
+
+	/* Its flow lives on while the sender's packets are answered by
+	 * frag-needed (netfilter's conntrack sees them before the forward
+	 * path's MTU check): else it expires and a retransmission, without a
+	 * flow, goes to the router's stack, which resets the connection. */
+	w = "tc the 1400-byte segment again, its flow idle for 100 s";
+	flow_get(A_CLIENT, A_PUB0, 12300, 8080, IPPROTO_TCP, &f0);
+	flow_age(A_CLIENT, A_PUB0, 12300, 8080, IPPROTO_TCP, 100);
+	run_case(1, w, if_pub0, &in, TC_ACT_REDIRECT, NULL, &got);
+	flow_get(A_CLIENT, A_PUB0, 12300, 8080, IPPROTO_TCP, &f1);
+	tap_ok(f0.last_seen_s && f1.last_seen_s >= f0.last_seen_s,
+	       "%s: answered by frag-needed, it stamps its flow (last seen %u, aged to %u, now %u)",
+	       w, f0.last_seen_s, f0.last_seen_s - 100, f1.last_seen_s);
 
 	cnt_mark();
 	w = "tc 1400-byte tcp segment without DF";
