@@ -111,7 +111,8 @@ __noinline int xm_tc_frag_needed(struct __sk_buff *skb, __u32 l3_off, __be32 rou
 	__u8 *macs = (__u8 *)&m.ip; /* m.ip's first 12 bytes, before it is built */
 	__s64 sum;
 
-	/* Stored at once, not kept (in registers spilled to the stack). */
+	/* Stored at once, rather than kept in registers the helper calls would
+	 * spill to the stack. */
 	m.ip.saddr = router_addr;
 	m.icmp.seq = bpf_htons((__u16)mtu); /* next-hop MTU, RFC 1191 */
 	if (!skb || l3_off > XM_MAX_L3_OFF ||
