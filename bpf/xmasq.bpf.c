@@ -279,9 +279,15 @@ static __always_inline __u32 xm_tc_meta(struct __sk_buff *skb)
 
 /* Too big for the egress: frag-needed back to the sender if it set DF (or
  * sent TCP segments, which always do), else dropped: xmasq does not
- * fragment. */
+ * fragment. seg_len: the length of the packet (of a GSO packet, its first
+ * segment) on the wire. A frag-needed that cannot be made is counted and
+ * the packet dropped: passing it to the kernel would be worse (for a
+ * forward it is addressed to the router itself, whose stack answers a
+ * TCP segment with a RST; translated, the kernel's own frag-needed would
+ * go to the masquerade address). The sender retransmits, and its flow
+ * stays (xm_flow_touch ran). */
 static __always_inline int xm_tc_too_big(struct __sk_buff *skb, const struct xm_pkt *p,
-					 __u32 ifindex, __u16 mtu, __u64 len)
+					 __u32 ifindex, __u16 mtu, __u32 seg_len, __u64 len)
 {
 	struct xm_iface *in_if = xm_iface_of(ifindex);
 
@@ -289,7 +295,7 @@ static __always_inline int xm_tc_too_big(struct __sk_buff *skb, const struct xm_
 		xm_count(XM_C_DROP_TOO_BIG, len);
 		return TC_ACT_SHOT;
 	}
-	if (!in_if || xm_tc_make_frag_needed(skb, p, in_if->addr, mtu)) {
+	if (!in_if || xm_tc_frag_needed(skb, p->l3_off, in_if->addr, mtu, seg_len)) {
 		xm_count(XM_C_DROP_TC_REWRITE, len);
 		return TC_ACT_SHOT;
 	}
@@ -345,11 +351,17 @@ int xmasq_tc(struct __sk_buff *skb)
 		return TC_ACT_OK;
 	}
 	out = oif->ifindex;
-	if (oif->mtu && !p.icmp_error &&
-	    xm_tc_wire_len(skb, &p, (void *)(long)skb->data, (void *)(long)skb->data_end) >
-		    oif->mtu)
-		return xm_tc_too_big(skb, &p, ifindex, oif->mtu, len);
+	/* Before the MTU check: a packet answered by frag-needed keeps its
+	 * flow alive too, as netfilter's conntrack sees it before the
+	 * forward path's MTU check. */
 	xm_flow_touch(skb, 0, f, &p, ifindex, out);
+	if (oif->mtu && !p.icmp_error) {
+		__u32 seg_len = xm_tc_wire_len(skb, &p, (void *)(long)skb->data,
+					       (void *)(long)skb->data_end);
+
+		if (seg_len > oif->mtu)
+			return xm_tc_too_big(skb, &p, ifindex, oif->mtu, seg_len, len);
+	}
 	write_macs = (f->flags & XM_FLOW_L2_VALID) != 0;
 
 	/* TCP/UDP may carry a CHECKSUM_PARTIAL sum: the helpers handle it.

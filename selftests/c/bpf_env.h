@@ -370,6 +370,11 @@ static ENV_UNUSED int run_xdp(int ifindex, const struct frame *in, struct frame 
 	return 0;
 }
 
+/* Set around a tc run_case to make the skb a GSO one (as GRO or a TSO
+ * sender on a veth make them): segments of tc_gso_size payload bytes,
+ * tc_gso_segs of them (0 as a tap leaves it). */
+static ENV_UNUSED uint32_t tc_gso_size, tc_gso_segs;
+
 /* tc (sched_cls) run. BPF_PROG_TEST_RUN takes ifindex (skb->dev, since
  * 5.10) and ingress_ifindex (skb->skb_iif) in the __sk_buff context; the
  * program uses ingress_ifindex, else ifindex, so either is enough. The skb
@@ -393,6 +398,8 @@ static ENV_UNUSED int run_tc(int ifindex, const struct frame *in, struct frame *
 		ctx.ifindex = (uint32_t)ifindex;
 		if (tc_ingress_ifindex_ok)
 			ctx.ingress_ifindex = (uint32_t)ifindex;
+		ctx.gso_size = tc_gso_size;
+		ctx.gso_segs = tc_gso_segs;
 		err = bpf_prog_test_run_opts(fd_tc, &o);
 		if (err && errno == EINVAL && tc_ingress_ifindex_ok) {
 			tap_diag("kernel refuses __sk_buff.ingress_ifindex in test_run; using "

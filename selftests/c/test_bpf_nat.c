@@ -1067,12 +1067,120 @@ static void test_nat_behaviour(void)
 
 /* ---- 7. path MTU at tc -------------------------------------------------- */
 
+/* What finishing a CHECKSUM_PARTIAL sum writes into the checksum field at
+ * b + field_off, summing b[0, n) (the kernel's skb_checksum_help). */
+static uint16_t csum_finished(const uint8_t *b, size_t n)
+{
+	uint32_t sum = 0;
+	size_t i;
+
+	for (i = 0; i + 1 < n; i += 2)
+		sum += pkt_get16(b + i);
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	return (uint16_t)~sum ? (uint16_t)~sum : 0xffff;
+}
+
+/* The value of the field at b + field_off that csum_finished leaves as it
+ * is, found by trying every one. */
+static uint16_t csum_fixed_point(uint8_t *b, size_t n, size_t field_off)
+{
+	uint32_t f;
+
+	for (f = 1; f <= 0xffff; f++) {
+		pkt_put16(b + field_off, (uint16_t)f);
+		if (csum_finished(b, n) == f)
+			return (uint16_t)f;
+	}
+	return 0;
+}
+
+/* got must be the frag-needed (next-hop MTU mtu) for the frame `in` that
+ * came in on pub0 from the client: built independently, it quotes in's IP
+ * header with the total length seg_len (a GSO packet's first segment),
+ * then 20 bytes of TCP header or 8 of UDP, whose checksum field holds the
+ * value a checksum offload finishing it over the quote leaves as is. The
+ * header fields the sender chooses (TOS, id, flags, TTL) are taken from
+ * the output, then the checksum recomputed. */
+static void check_frag_needed(const char *w, const struct frame *in, const struct frame *got,
+			      uint16_t mtu, uint16_t seg_len)
+{
+	struct pkt_view v = pkt_view(got->b, got->len), vin = pkt_view(in->b, in->len);
+	struct pkt_csums c = pkt_check_csums(got->b, got->len);
+	struct pkt_spec e =
+		spec_between(IPPROTO_ICMP, MAC_PUB0, A_PUB0, 0, MAC_CLIENT, A_CLIENT, 0, 0);
+	size_t ihl = vin.ok ? vin.l4 - vin.l3 : 20, l4q = vin.proto == IPPROTO_TCP ? 20 : 8;
+	size_t csum_at = ihl + (vin.proto == IPPROTO_TCP ? 16 : 6), qlen = ihl + l4q;
+	uint8_t quote[80], msg[96];
+	struct frame want;
+	uint32_t sa = 0, da = 0;
+
+	memcpy(quote, in->b + 14, qlen);
+	pkt_put16(quote + 2, seg_len);
+	pkt_put16(quote + 10, 0);
+	pkt_put16(quote + 10, pkt_ip_csum(quote));
+	pkt_put16(quote + csum_at, csum_fixed_point(quote + ihl, l4q, csum_at - ihl));
+	e.raw_l4 = 1;
+	e.plen = pkt_icmp_msg(msg, sizeof(msg), 3, 4, mtu, quote, qlen);
+	e.payload = msg;
+	want = F(e);
+	if (v.ok && got->len == want.len) {
+		memcpy(want.b + 14 + 1, got->b + 14 + 1, 1); /* TOS */
+		memcpy(want.b + 14 + 4, got->b + 14 + 4, 5); /* id, frag, TTL */
+		pkt_put16(want.b + 14 + 10, pkt_ip_csum(want.b + 14));
+		memcpy(&sa, got->b + v.l3 + 12, 4);
+		memcpy(&da, got->b + v.l3 + 16, 4);
+	}
+	tap_ok(v.ok && memcmp(got->b, MAC_CLIENT, 6) == 0 && memcmp(got->b + 6, MAC_PUB0, 6) == 0,
+	       "%s: MACs swapped (to the client's MAC from pub0's)", w);
+	tap_ok(v.ok && sa == A_PUB0 && da == A_CLIENT,
+	       "%s: from the ingress interface's address 192.0.2.1 to the client", w);
+	if (!tap_ok(v.ok && v.proto == IPPROTO_ICMP && got->b[v.l4] == 3 && got->b[v.l4 + 1] == 4 &&
+			    pkt_get16(got->b + v.l4 + 6) == mtu,
+		    "%s: ICMP type 3 code 4, next-hop MTU field %u", w, mtu))
+		tap_diag("MTU field %u", v.ok ? pkt_get16(got->b + v.l4 + 6) : 0);
+	tap_ok(v.ok && v.l4len == 8 + qlen &&
+		       memcmp(got->b + v.l4 + 8 + 12, in->b + 14 + 12, 8) == 0 &&
+		       memcmp(got->b + v.l4 + 8 + 20, in->b + 14 + 20, csum_at - 20) == 0,
+	       "%s: quotes the original addresses and the first %zu bytes of %s", w, l4q,
+	       vin.proto == IPPROTO_TCP ? "TCP" : "UDP");
+	tap_ok(v.ok && pkt_get16(got->b + v.l4 + 8 + 2) == seg_len,
+	       "%s: the quoted total length is %u (the packet as it would have left)", w, seg_len);
+	tap_ok(v.ok && v.l4len == 8 + qlen &&
+		       csum_finished(got->b + v.l4 + 8 + ihl, l4q) ==
+			       pkt_get16(got->b + v.l4 + 8 + csum_at),
+	       "%s: finishing the quoted %s checksum (CHECKSUM_PARTIAL) would leave it as it is", w,
+	       vin.proto == IPPROTO_TCP ? "TCP" : "UDP");
+	tap_ok(v.ok && got->b[v.l3 + 8] > 0, "%s: TTL %u", w, v.ok ? got->b[v.l3 + 8] : 0);
+	if (!tap_ok(same_frame(got, &want), "%s: whole frame as built independently", w))
+		hexdiff(got, &want);
+	if (!tap_ok(c.ok && c.ip_got == c.ip_want && c.l4_got == c.l4_want,
+		    "%s: IPv4 and ICMP checksums equal full recomputation", w))
+		tap_diag("ip stored 0x%04x computed 0x%04x, icmp stored 0x%04x computed 0x%04x",
+			 c.ip_got, c.ip_want, c.l4_got, c.l4_want);
+}
+
 static void test_pmtu(void)
 {
-	static uint8_t big[1400];
+	static const struct {
+		const char *what;
+		uint32_t plen, gso_size, gso_segs;
+	} gso_fits[] = {
+		{ "tc GSO tcp packet of 2 segments of 600 bytes (640 on the wire, 1240 in all), "
+		  "mtu 1000: forwarded whole",
+		  1200, 600, 2 },
+		{ "tc the same with gso_segs 0 (as a tap leaves it): forwarded whole", 1200, 600,
+		  0 },
+		{ "tc GSO tcp packet of 2 segments of 960 bytes (exactly the mtu on the wire): "
+		  "forwarded whole",
+		  1920, 960, 2 },
+		{ "tc GSO tcp packet of one short segment (940 bytes, gso_size 1448): forwarded",
+		  900, 1448, 1 },
+	};
+	static uint8_t big[2000];
+	struct xm_flow f0, f1;
 	struct pkt_spec s, r;
 	struct frame in, want, got;
-	uint8_t msg[64];
 	size_t i;
 	const char *w;
 
@@ -1099,48 +1207,22 @@ static void test_pmtu(void)
 	s.payload = big;
 	s.plen = 1400 - 40;
 	in = F(s);
-	if (run_case(1, w, if_pub0, &in, TC_ACT_REDIRECT, NULL, &got)) {
-		struct pkt_view v = pkt_view(got.b, got.len);
-		struct pkt_csums c = pkt_check_csums(got.b, got.len);
-		struct pkt_spec e =
-			spec_between(IPPROTO_ICMP, MAC_PUB0, A_PUB0, 0, MAC_CLIENT, A_CLIENT, 0, 0);
-		uint32_t sa = 0, da = 0;
-
-		/* Built independently: type 3 code 4, next-hop MTU 1280 in bytes
-		 * 6-7, the original IP header + 8 bytes quoted. The header fields
-		 * the sender chooses (TOS, id, flags, TTL) are taken from the
-		 * output, then the checksum recomputed. */
-		e.raw_l4 = 1;
-		e.plen = pkt_icmp_msg(msg, sizeof(msg), 3, 4, 1280, in.b + 14, 28);
-		e.payload = msg;
-		want = F(e);
-		if (v.ok && got.len == want.len) {
-			memcpy(want.b + 14 + 1, got.b + 14 + 1, 1); /* TOS */
-			memcpy(want.b + 14 + 4, got.b + 14 + 4, 5); /* id, frag, TTL */
-			pkt_put16(want.b + 14 + 10, pkt_ip_csum(want.b + 14));
-			memcpy(&sa, got.b + v.l3 + 12, 4);
-			memcpy(&da, got.b + v.l3 + 16, 4);
-		}
-		tap_ok(v.ok && memcmp(got.b, MAC_CLIENT, 6) == 0 &&
-			       memcmp(got.b + 6, MAC_PUB0, 6) == 0,
-		       "%s: MACs swapped (to the client's MAC from pub0's)", w);
-		tap_ok(v.ok && sa == A_PUB0 && da == A_CLIENT,
-		       "%s: from the ingress interface's address 192.0.2.1 to the client", w);
-		tap_ok(v.ok && v.proto == IPPROTO_ICMP && got.b[v.l4] == 3 &&
-			       got.b[v.l4 + 1] == 4 && pkt_get16(got.b + v.l4 + 6) == 1280,
-		       "%s: ICMP type 3 code 4, next-hop MTU field 1280", w);
-		tap_ok(v.ok && v.l4len == 8 + 28 && memcmp(got.b + v.l4 + 8, in.b + 14, 28) == 0,
-		       "%s: quotes the original IP header + 8 bytes", w);
-		tap_ok(v.ok && got.b[v.l3 + 8] > 0, "%s: TTL %u", w, v.ok ? got.b[v.l3 + 8] : 0);
-		if (!tap_ok(same_frame(&got, &want), "%s: whole frame as built independently", w))
-			hexdiff(&got, &want);
-		if (!tap_ok(c.ok && c.ip_got == c.ip_want && c.l4_got == c.l4_want,
-			    "%s: IPv4 and ICMP checksums equal full recomputation", w))
-			tap_diag("ip stored 0x%04x computed 0x%04x, icmp stored 0x%04x computed "
-				 "0x%04x",
-				 c.ip_got, c.ip_want, c.l4_got, c.l4_want);
-	}
+	if (run_case(1, w, if_pub0, &in, TC_ACT_REDIRECT, NULL, &got))
+		check_frag_needed(w, &in, &got, 1280, 1400);
 	cnt_check(XM_C_FRAG_NEEDED_SENT, 1, w);
+
+	/* Its flow lives on while the sender's packets are answered by
+	 * frag-needed (netfilter's conntrack sees them before the forward
+	 * path's MTU check): else it expires and a retransmission, without a
+	 * flow, goes to the router's stack, which resets the connection. */
+	w = "tc the 1400-byte segment again, its flow idle for 100 s";
+	flow_get(A_CLIENT, A_PUB0, 12300, 8080, IPPROTO_TCP, &f0);
+	flow_age(A_CLIENT, A_PUB0, 12300, 8080, IPPROTO_TCP, 100);
+	run_case(1, w, if_pub0, &in, TC_ACT_REDIRECT, NULL, &got);
+	flow_get(A_CLIENT, A_PUB0, 12300, 8080, IPPROTO_TCP, &f1);
+	tap_ok(f0.last_seen_s && f1.last_seen_s >= f0.last_seen_s,
+	       "%s: answered by frag-needed, it stamps its flow (last seen %u, aged to %u, now %u)",
+	       w, f0.last_seen_s, f0.last_seen_s - 100, f1.last_seen_s);
 
 	cnt_mark();
 	w = "tc 1400-byte tcp segment without DF";
@@ -1179,6 +1261,45 @@ static void test_pmtu(void)
 		tap_ok(v.ok && v.proto == IPPROTO_ICMP && got.b[v.l4] == 3 && got.b[v.l4 + 1] == 4,
 		       "%s: answered with frag-needed", w);
 	}
+
+	/* A GSO packet (GRO'd, or from a TSO sender on a veth) is too big
+	 * only if its segments are: the egress device cuts it. */
+	fixture_iface(if_bk0, A_BK0, MAC_BK0, 1, 1000);
+	s.frag = 0x4000;
+	for (i = 0; i < sizeof(gso_fits) / sizeof(gso_fits[0]); i++) {
+		w = gso_fits[i].what;
+		s.plen = gso_fits[i].plen;
+		in = F(s);
+		want = F(fwd_of(s, 12300, 80));
+		cnt_mark();
+		tc_gso_size = gso_fits[i].gso_size;
+		tc_gso_segs = gso_fits[i].gso_segs;
+		run_case(1, w, if_pub0, &in, TC_ACT_REDIRECT, &want, &got);
+		tc_gso_size = tc_gso_segs = 0;
+		cnt_check(XM_C_FWD_TC, 1, w);
+		cnt_check(XM_C_FRAG_NEEDED_SENT, 0, w);
+	}
+	cnt_mark();
+	w = "tc GSO tcp packet of 2 segments of 980 bytes (1020 on the wire), mtu 1000";
+	s.plen = 1960;
+	in = F(s);
+	tc_gso_size = 980;
+	tc_gso_segs = 2;
+	if (run_case(1, w, if_pub0, &in, TC_ACT_REDIRECT, NULL, &got))
+		check_frag_needed(w, &in, &got, 1000, 1020);
+	tc_gso_size = tc_gso_segs = 0;
+	cnt_check(XM_C_FRAG_NEEDED_SENT, 1, w);
+
+	cnt_mark();
+	w = "tc 1400-byte udp datagram with DF, mtu 1000";
+	s = client_spec(IPPROTO_UDP, 12301, 5000, 0);
+	s.frag = 0x4000;
+	s.payload = big;
+	s.plen = 1400 - 28;
+	in = F(s);
+	if (run_case(1, w, if_pub0, &in, TC_ACT_REDIRECT, NULL, &got))
+		check_frag_needed(w, &in, &got, 1000, 1400);
+	cnt_check(XM_C_FRAG_NEEDED_SENT, 1, w);
 	fixture_iface(if_bk0, A_BK0, MAC_BK0, 1, 0);
 }
 

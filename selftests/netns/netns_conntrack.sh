@@ -14,7 +14,8 @@
 #
 # Variant "gro" (GRO on and TX checksum offload off on the peers' ends, so
 # xmasq's XDP transmits) runs every check; variant "plain" (default veth
-# peers: the tc path) runs masquerade, hairpin, ICMP and fragments again.
+# peers: the tc path, which sees the client's GSO packets) runs masquerade,
+# hairpin, ICMP, the router's own frag-needed and fragments again.
 #
 # Env: VARIANTS="gro plain"  XMASQ=build/xmasq
 # TAP output; exit 1 when a check fails. Addresses: 192.0.2.0/24 and
@@ -586,6 +587,8 @@ for v in ${VARIANTS:-gro plain}; do
 		want masq && check_masq "$v"
 		want icmp && check_icmp "$v"
 		want frags && check_frags "$v"
+		# the tc path with the client's GSO packets (TSO on its veth)
+		want pmtu && check_too_big "$v"
 		want paths && check_paths "$v" fwd_tc
 	fi
 	topo_down
