@@ -31,6 +31,7 @@
 #define KEEPALIVE_EVERY_MS 5000
 #define WATCH_IDLE_MS	   10000
 #define RETRY_MS	   500
+#define STATUS_RETRY_MS	   100
 
 static struct fleet {
 	pthread_mutex_t mu;
@@ -43,7 +44,8 @@ static struct fleet {
 	char *pending;
 	size_t pending_len;
 	int64_t pending_rev;
-	int64_t seen_rev; /* the last revision of the key seen */
+	uint64_t pending_ms; /* when the watch brought it (monotonic) */
+	int64_t seen_rev;    /* the last revision of the key seen */
 
 	/* main -> keeper */
 	int64_t applied_rev, error_rev;
@@ -75,6 +77,14 @@ static void sleep_ms(long ms)
 	nanosleep(&ts, NULL);
 }
 
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
 /* ---- the watcher ---- */
 static void post_text(const char *text, size_t len, int64_t rev)
 {
@@ -92,6 +102,7 @@ static void post_text(const char *text, size_t len, int64_t rev)
 	fl.pending = copy;
 	fl.pending_len = len;
 	fl.pending_rev = rev;
+	fl.pending_ms = mono_ms();
 	pthread_mutex_unlock(&fl.mu);
 	if (write(fl.efd, &one, sizeof(one)) < 0) {
 		/* the counter is non-zero already: the main thread will look */
@@ -194,8 +205,9 @@ static void *watcher(void *arg)
 			need_read = 0;
 			set_store(&fl.watch_ok, 1, NULL);
 		}
-		rc = xm_etcd_watch(&e, fl.key, watch_next, WATCH_IDLE_MS, on_event, keep_watching,
-				   &watch_next, &created, &compacted, err, sizeof(err));
+		rc = xm_etcd_watch(&e, fl.key, 0, watch_next, WATCH_IDLE_MS, on_event,
+				   keep_watching, &watch_next, &created, &compacted, err,
+				   sizeof(err));
 		if (rc == 1) {
 			fprintf(stderr,
 				"xmasqd: fleet: revision %lld was compacted (now from %lld): "
@@ -213,14 +225,6 @@ static void *watcher(void *arg)
 }
 
 /* ---- the keeper: lease and status ---- */
-static uint64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 /* The status as JSON (malloc'd); under fl.mu. */
 static char *status_json_locked(int with_local)
 {
@@ -326,6 +330,8 @@ static void *keeper(void *arg)
 				pthread_mutex_lock(&fl.mu);
 				fl.dirty = 1;
 				pthread_mutex_unlock(&fl.mu);
+				/* no leader yet, say: again shortly, not at once */
+				sleep_ms(STATUS_RETRY_MS);
 			}
 		}
 		free(status);
@@ -356,7 +362,7 @@ static void apply_pending(void *arg)
 	char who[64], name[600], sha[XMD_SHA256_HEX], err[1024];
 	struct xm_ruleset rs;
 	struct xmd_apply a = { 0 };
-	uint64_t count;
+	uint64_t count, came_ms = 0, live_ms;
 	int64_t rev;
 	size_t len;
 	char *text;
@@ -369,6 +375,7 @@ static void apply_pending(void *arg)
 	text = fl.pending;
 	len = fl.pending_len;
 	rev = fl.pending_rev;
+	came_ms = fl.pending_ms;
 	fl.pending = NULL;
 	same = text && fl.applied_rev && rev <= fl.applied_rev;
 	pthread_mutex_unlock(&fl.mu);
@@ -388,6 +395,7 @@ static void apply_pending(void *arg)
 	}
 	/* The status first: the rules are live now (the keeper tells the
 	 * store while the cache is written). */
+	live_ms = mono_ms();
 	pthread_mutex_lock(&fl.mu);
 	if (a.rc == 0) {
 		fl.applied_rev = rev;
@@ -409,8 +417,11 @@ static void apply_pending(void *arg)
 				(long long)rev, err);
 		xmd.last_apply_ok = 1;
 		xmd.last_apply_err[0] = 0;
-		fprintf(stderr, "xmasqd: %s: applied +%u -%u ~%u =%u rules in %.0f us\n", who,
-			a.res.added, a.res.removed, a.res.changed, a.res.kept, a.res.usecs);
+		fprintf(stderr,
+			"xmasqd: %s: applied +%u -%u ~%u =%u rules in %.0f us (live %llu ms "
+			"after the watch brought it)\n",
+			who, a.res.added, a.res.removed, a.res.changed, a.res.kept, a.res.usecs,
+			(unsigned long long)(live_ms - came_ms));
 	} else if (a.rc) {
 		fprintf(stderr, "xmasqd: %s was not applied (the rules live before stay): %s\n",
 			who, a.err);

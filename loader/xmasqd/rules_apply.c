@@ -15,6 +15,14 @@ int xmd_parse(const char *text, size_t len, const char *filename, struct xm_rule
 	unsigned own_lines;
 
 	memset(a, 0, sizeof(*a));
+	if (xmd.opt.site && !xmd.opt.network) {
+		/* --etcd --site: the rule set is the network file itself (the
+		 * fleet distributes it); this router's rules are derived */
+		a->rc = xm_rules_parse_with_network("", 0, filename, text, len, filename,
+						    xmd.opt.site, rs, NULL, &own_lines, a->err,
+						    sizeof(a->err));
+		return a->rc;
+	}
 	if (!xmd.opt.network) {
 		a->rc = xm_rules_parse(text, len, filename, rs, a->err, sizeof(a->err));
 		return a->rc;
