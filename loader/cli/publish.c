@@ -107,13 +107,15 @@ struct pub {
 };
 
 /* The key now: *mod its mod_revision (0: absent), *ours when it holds
- * our text, *at the store's revision of the read. */
+ * our text, *at the store's revision of the read. The value (megabytes
+ * for 100,000 rules) is read only when a write of ours got no answer. */
 static int read_key(struct pub *p, int64_t *mod, int *ours, int64_t *at)
 {
+	int flags = p->unanswered_base >= 0 ? 0 : XM_ETCD_KEYS_ONLY;
 	struct xm_etcd_kv *kvs;
 	size_t n;
 
-	if (xm_etcd_range(p->e, p->key, 0, &kvs, &n, at, p->err, sizeof(p->err)))
+	if (xm_etcd_range(p->e, p->key, flags, &kvs, &n, at, p->err, sizeof(p->err)))
 		return -1;
 	*mod = n ? kvs[0].mod_revision : 0;
 	*ours = n && kvs[0].len == p->len && !memcmp(kvs[0].value, p->text, p->len);

@@ -158,7 +158,8 @@ static int waiter_read(struct xm_etcd *e, struct waiter *w, char *err, size_t er
 	size_t n;
 	int64_t rev;
 
-	if (xm_etcd_range(e, XM_FLEET_PREFIX "status/", 1, &kvs, &n, &rev, err, errlen))
+	if (xm_etcd_range(e, XM_FLEET_PREFIX "status/", XM_ETCD_PREFIX, &kvs, &n, &rev, err,
+			  errlen))
 		return -1;
 	waiter_clear(w);
 	for (size_t i = 0; i < n; i++)

@@ -363,11 +363,15 @@ static json_t *range_req(const char *key, int prefix)
 	return r;
 }
 
-int xm_etcd_range(struct xm_etcd *e, const char *key, int prefix, struct xm_etcd_kv **kvs,
-		  size_t *n, int64_t *revision, char *err, size_t errlen)
+int xm_etcd_range(struct xm_etcd *e, const char *key, int flags, struct xm_etcd_kv **kvs, size_t *n,
+		  int64_t *revision, char *err, size_t errlen)
 {
-	json_t *res = call(e, "/v3/kv/range", range_req(key, prefix), err, errlen), *arr;
+	json_t *req = range_req(key, flags & XM_ETCD_PREFIX), *res, *arr;
 	size_t i;
+
+	if (flags & XM_ETCD_KEYS_ONLY)
+		json_object_set_new(req, "keys_only", json_true());
+	res = call(e, "/v3/kv/range", req, err, errlen);
 
 	*kvs = NULL;
 	*n = 0;

@@ -45,10 +45,13 @@ struct xm_etcd_kv {
 };
 void xm_etcd_kvs_free(struct xm_etcd_kv *kvs, size_t n);
 
-/* Reads key (prefix: every key starting with it). *kvs (n of them) and
- * *revision, the store's revision of the read. */
-int xm_etcd_range(struct xm_etcd *e, const char *key, int prefix, struct xm_etcd_kv **kvs,
-		  size_t *n, int64_t *revision, char *err, size_t errlen);
+/* Reads key (XM_ETCD_PREFIX: every key starting with it; XM_ETCD_KEYS_ONLY:
+ * without their values). *kvs (n of them) and *revision, the store's
+ * revision of the read. */
+#define XM_ETCD_PREFIX	  1
+#define XM_ETCD_KEYS_ONLY 2
+int xm_etcd_range(struct xm_etcd *e, const char *key, int flags, struct xm_etcd_kv **kvs, size_t *n,
+		  int64_t *revision, char *err, size_t errlen);
 
 /* Writes key in one transaction, under lease (0: none). if_mod_revision
  * >= 0: only when the key's mod_revision is still that (0: the key does

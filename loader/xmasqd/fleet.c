@@ -362,7 +362,7 @@ static void apply_pending(void *arg)
 	char who[64], name[600], sha[XMD_SHA256_HEX], err[1024];
 	struct xm_ruleset rs;
 	struct xmd_apply a = { 0 };
-	uint64_t count, came_ms = 0, live_ms;
+	uint64_t count, came_ms = 0, start_ms, parsed_ms = 0, live_ms;
 	int64_t rev;
 	size_t len;
 	char *text;
@@ -389,8 +389,10 @@ static void apply_pending(void *arg)
 	pthread_mutex_lock(&fl.mu);
 	same = !strcmp(sha, fl.sha256);
 	pthread_mutex_unlock(&fl.mu);
+	start_ms = mono_ms();
 	if (!same && xmd_parse(text, len, name, &rs, &a) == 0) {
-		xmd_apply_ruleset(&rs, name, 0, &a);
+		parsed_ms = mono_ms();
+		xmd_apply_ruleset(&rs, name, XMD_APPLY_PROBE_LATER, &a);
 		xm_ruleset_free(&rs);
 	}
 	/* The status first: the rules are live now (the keeper tells the
@@ -410,6 +412,7 @@ static void apply_pending(void *arg)
 	pthread_cond_signal(&fl.wake);
 	pthread_mutex_unlock(&fl.mu);
 	if (a.rc == 0 && !same) {
+		xmd_probe_tx_paths();
 		/* The cache: what the router boots from when the store is down. */
 		if (xmd_rules_stage(xmd.opt.rules, text, len, &errnum, err, sizeof(err)) ||
 		    xmd_rules_commit(xmd.opt.rules, err, sizeof(err)))
@@ -419,9 +422,13 @@ static void apply_pending(void *arg)
 		xmd.last_apply_err[0] = 0;
 		fprintf(stderr,
 			"xmasqd: %s: applied +%u -%u ~%u =%u rules in %.0f us (live %llu ms "
-			"after the watch brought it)\n",
+			"after the watch brought it: %llu waiting, %llu parsing, %llu "
+			"applying)\n",
 			who, a.res.added, a.res.removed, a.res.changed, a.res.kept, a.res.usecs,
-			(unsigned long long)(live_ms - came_ms));
+			(unsigned long long)(live_ms - came_ms),
+			(unsigned long long)(start_ms - came_ms),
+			(unsigned long long)(parsed_ms - start_ms),
+			(unsigned long long)(live_ms - parsed_ms));
 	} else if (a.rc) {
 		fprintf(stderr, "xmasqd: %s was not applied (the rules live before stay): %s\n",
 			who, a.err);

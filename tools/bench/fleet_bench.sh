@@ -12,7 +12,8 @@
 # prints them (the write: etcd's commit; then until every router's status
 # came back), the routers' apply times from their logs, and the members'
 # WAL fsync and backend commit means from their /metrics.
-# Results: build/bench/fleet.json and fleet.md (also printed).
+# Results: build/bench/fleet.json and fleet.md (also printed); the routers'
+# logs in fleet-xmasqd{1,2,3}.log.
 # Usage: tools/bench/fleet_bench.sh
 . "$(dirname "$0")/../../selftests/netns/lib.sh"
 . "$(dirname "$0")/../../selftests/netns/fleet_lib.sh"
@@ -74,7 +75,7 @@ phase() {
 	echo "$m0 $(member_metrics)" >"$XM_TMP/$name.metrics"
 	for i in 1 2 3; do
 		tail -n +"$((logpos[i] + 1))" "${FL_XLOG[i]}" |
-			sed -n 's/.*fleet revision [0-9]*: applied .* in \([0-9]*\) us (live \([0-9]*\) ms after.*/\1 \2/p'
+			sed -n 's/.*fleet revision [0-9]*: applied .* in \([0-9]*\) us (live \([0-9]*\) ms after the watch brought it: \([0-9]*\) waiting, \([0-9]*\) parsing, \([0-9]*\) applying.*/\1 \2 \3 \4 \5/p'
 	done >"$XM_TMP/$name.applies"
 }
 
@@ -84,6 +85,8 @@ publish --ruleset web "$XM_TMP/boot.rules" >/dev/null || exit 1
 for i in 1 2 3; do router_up "$i" "$XM_TMP/boot.rules" || { echo "router $i did not start" >&2; exit 1; }; done
 phase 1k 1000 "$ROUNDS" || exit 1
 phase 100k 100000 "$ROUNDS_100K" || exit 1
+
+for i in 1 2 3; do cp "${FL_XLOG[i]}" "$OUT/fleet-xmasqd$i.log"; done
 
 # fsync on this disk, outside etcd: 200 4 KiB writes with O_DSYNC
 fsync_us=$(dd if=/dev/zero of="$XM_TMP/dsync" bs=4k count=200 oflag=dsync 2>&1 |
@@ -101,7 +104,7 @@ j = {"cpu": cpu, "kernel": kernel, "cores": int(ncpu), "load": load,
 md = ["fleet publish-to-live, 3 routers, 3 etcd members (fsync on), %s, %s cores, Linux %s, "
       "load average %s; a 4 KiB O_DSYNC write on this disk: %s us" % (cpu, ncpu, kernel, load, fsync_us),
       "", "| set | rounds | publish --wait (whole command) | the write (etcd commit) | "
-      "then every router's status | router apply | watch to live | etcd WAL fsync | etcd backend commit |",
+      "then every router's status | router apply (the switch) | watch to live (median: waiting, parsing, applying) | etcd WAL fsync | etcd backend commit |",
       "|---|---|---|---|---|---|---|---|---|"]
 for name, label in (("1k", "1 rule changed of 1,000"), ("100k", "1 rule changed of 100,000")):
     rows = [l.split() for l in open("%s/%s.tsv" % (tmp, name)) if l.strip()]
@@ -111,6 +114,7 @@ for name, label in (("1k", "1 rule changed of 1,000"), ("100k", "1 rule changed 
     ap = [l.split() for l in open("%s/%s.applies" % (tmp, name)) if l.strip()]
     apply_us = [int(a[0]) for a in ap]
     live_ms = [int(a[1]) for a in ap]
+    parts = [statistics.median([int(a[k]) for a in ap]) for k in (2, 3, 4)]
     m = [float(x) for x in open("%s/%s.metrics" % (tmp, name)).read().split()]
     fs = (m[4] - m[0]) / max(1, m[5] - m[1]) * 1000
     bc = (m[6] - m[2]) / max(1, m[7] - m[3]) * 1000
@@ -120,12 +124,13 @@ for name, label in (("1k", "1 rule changed of 1,000"), ("100k", "1 rule changed 
          "routers_ms": {"median": statistics.median(routers), "p99": pct(routers, 0.99)},
          "apply_us": {"median": statistics.median(apply_us), "p99": pct(apply_us, 0.99)},
          "watch_to_live_ms": {"median": statistics.median(live_ms), "p99": pct(live_ms, 0.99)},
+         "watch_to_live_parts_ms_median": {"waiting": parts[0], "parsing": parts[1], "applying": parts[2]},
          "etcd_wal_fsync_ms_mean": round(fs, 2), "etcd_backend_commit_ms_mean": round(bc, 2)}
     j["sets"][name] = s
     f = lambda d, u="ms": "%.0f / %.0f %s" % (d["median"], d["p99"], u)
-    md.append("| %s | %d | %s | %s | %s | %s | %s | %.1f ms | %.1f ms |" % (
+    md.append("| %s | %d | %s | %s | %s | %s | %s (%.0f, %.0f, %.0f) | %.1f ms | %.1f ms |" % (
         label, s["rounds"], f(s["whole_ms"]), f(s["write_ms"]), f(s["routers_ms"]),
-        f(s["apply_us"], "us"), f(s["watch_to_live_ms"]), fs, bc))
+        f(s["apply_us"], "us"), f(s["watch_to_live_ms"]), parts[0], parts[1], parts[2], fs, bc))
 md.append("")
 md.append("(median / p99; router apply and watch-to-live over the 3 routers' rounds)")
 json.dump(j, open(out + "/fleet.json", "w"), indent=1)
