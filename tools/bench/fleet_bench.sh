@@ -99,6 +99,8 @@ tmp, out, cpu, kernel, ncpu, load, fsync_us = sys.argv[1:8]
 def pct(v, q):
     v = sorted(v)
     return v[min(len(v) - 1, int(len(v) * q))] if v else float("nan")
+def med(v):
+    return statistics.median(v) if v else float("nan")
 j = {"cpu": cpu, "kernel": kernel, "cores": int(ncpu), "load": load,
      "dd_dsync_4k_us": int(fsync_us or 0), "sets": {}}
 md = ["fleet publish-to-live, 3 routers, 3 etcd members (fsync on), %s, %s cores, Linux %s, "
@@ -112,18 +114,18 @@ for name, label in (("1k", "1 rule changed of 1,000"), ("100k", "1 rule changed 
     write = [int(r[1]) for r in rows if len(r) > 1]
     routers = [int(r[2]) for r in rows if len(r) > 2]
     ap = [l.split() for l in open("%s/%s.applies" % (tmp, name)) if l.strip()]
-    apply_us = [int(a[0]) for a in ap]
-    live_ms = [int(a[1]) for a in ap]
-    parts = [statistics.median([int(a[k]) for a in ap]) for k in (2, 3, 4)]
+    apply_us = [int(a[0]) for a in ap if len(a) > 1]
+    live_ms = [int(a[1]) for a in ap if len(a) > 1]
+    parts = [med([int(a[k]) for a in ap if len(a) > k]) for k in (2, 3, 4)]
     m = [float(x) for x in open("%s/%s.metrics" % (tmp, name)).read().split()]
     fs = (m[4] - m[0]) / max(1, m[5] - m[1]) * 1000
     bc = (m[6] - m[2]) / max(1, m[7] - m[3]) * 1000
     s = {"rounds": len(rows),
-         "whole_ms": {"median": statistics.median(whole), "p99": pct(whole, 0.99), "max": max(whole)},
-         "write_ms": {"median": statistics.median(write), "p99": pct(write, 0.99)},
-         "routers_ms": {"median": statistics.median(routers), "p99": pct(routers, 0.99)},
-         "apply_us": {"median": statistics.median(apply_us), "p99": pct(apply_us, 0.99)},
-         "watch_to_live_ms": {"median": statistics.median(live_ms), "p99": pct(live_ms, 0.99)},
+         "whole_ms": {"median": med(whole), "p99": pct(whole, 0.99), "max": max(whole) if whole else float("nan")},
+         "write_ms": {"median": med(write), "p99": pct(write, 0.99)},
+         "routers_ms": {"median": med(routers), "p99": pct(routers, 0.99)},
+         "apply_us": {"median": med(apply_us), "p99": pct(apply_us, 0.99)},
+         "watch_to_live_ms": {"median": med(live_ms), "p99": pct(live_ms, 0.99)},
          "watch_to_live_parts_ms_median": {"waiting": parts[0], "parsing": parts[1], "applying": parts[2]},
          "etcd_wal_fsync_ms_mean": round(fs, 2), "etcd_backend_commit_ms_mean": round(bc, 2)}
     j["sets"][name] = s
