@@ -141,6 +141,7 @@ revl=$(head_rev)
 [ $rc -eq 0 ] && echo "$out" | grep -q "published ruleset web: revision $revl " &&
 	connects 1 22300 && connects 2 22300
 tap_result $? "leader m$leader killed, publish at once: it gets through the election and every router forwards the change" "$out"
+diag "$out"
 member_start "$leader"
 wait_for 30 fleet_healthy
 
