@@ -536,6 +536,27 @@ char *xmd_fleet_render(char *buf, size_t *len, int prometheus)
 	return prometheus ? metrics_add(buf, len) : status_add(buf, len);
 }
 
+/* After a write that got no answer: 1 when the key holds text at a
+ * revision after base (*rev), 0 when it does not, -1 when it cannot be
+ * read. */
+static int read_back(struct xm_etcd *e, const char *text, size_t len, int64_t base, int64_t *rev)
+{
+	struct xm_etcd_kv *kvs;
+	size_t n;
+	int64_t at;
+	char err[1024];
+	int landed;
+
+	if (xm_etcd_range(e, fl.key, 0, &kvs, &n, &at, err, sizeof(err)))
+		return -1;
+	landed = n && kvs[0].mod_revision > base && kvs[0].len == len &&
+		 !memcmp(kvs[0].value, text, len);
+	if (landed)
+		*rev = kvs[0].mod_revision;
+	xm_etcd_kvs_free(kvs, n);
+	return landed;
+}
+
 /* PUT /api/rules with --etcd: the text (validated already) goes to the
  * store as a new revision, compared on the revision live here, and comes
  * back through the watch like any other. */
@@ -553,6 +574,22 @@ int xmd_fleet_put(struct xmd_req *q, const char *text, size_t len)
 		return xmd_reply_error(q, MHD_HTTP_INTERNAL_SERVER_ERROR, "%s", err);
 	e.timeout_ms = 1000;
 	rc = xm_etcd_put(&e, fl.key, text, len, 0, base, &rev, err, sizeof(err));
+	if (rc != 0 && e.ambiguous) {
+		/* A member took the write and did not answer: did it land? */
+		int landed = read_back(&e, text, len, base, &rev);
+
+		if (landed < 0) {
+			xm_etcd_free(&e);
+			return xmd_reply_error(q, MHD_HTTP_SERVICE_UNAVAILABLE,
+					       "perhaps published: %s, and the store could not be "
+					       "read back; reload the rules to see whether rule "
+					       "set "
+					       "%s moved past revision %lld",
+					       err, xmd.opt.ruleset, (long long)base);
+		}
+		if (landed)
+			rc = 0;
+	}
 	xm_etcd_free(&e);
 	if (rc < 0)
 		return xmd_reply_error(q, MHD_HTTP_SERVICE_UNAVAILABLE,
