@@ -185,6 +185,7 @@ static int full_read(struct xm_etcd *e, char *err, size_t errlen)
 
 static void *watcher(void *arg)
 {
+	unsigned h = 0;
 	struct xm_etcd e;
 	char err[2048];
 	int need_read = 1;
@@ -192,6 +193,12 @@ static void *watcher(void *arg)
 	(void)arg;
 	if (xm_etcd_init(&e, fl.urls, err, sizeof(err)))
 		return NULL;
+	/* Routers start their watches on different members: each member's
+	 * gateway encodes every event once per watcher (megabytes for a
+	 * large rule set). */
+	for (const char *c = xmd.opt.router_id; *c; c++)
+		h = h * 31 + (unsigned char)*c;
+	e.cur = (int)(h % (unsigned)e.n);
 	for (;;) {
 		int created, rc;
 		int64_t compacted;
