@@ -39,7 +39,7 @@ TEST_BIN := $(patsubst selftests/c/%.c,$(BUILD)/tests/%,$(TEST_SRC))
 SAN_BIN  := $(patsubst selftests/c/%.c,$(BUILD)/san/%,$(TEST_SRC))
 SAN_LIB_OBJ := $(patsubst loader/%.c,$(BUILD)/san/obj/%.o,$(LIB_SRC))
 
-.PHONY: all deps check check-build format format-check demo demo-sites bench bench-xmasqd soak install uninstall clean \
+.PHONY: all deps check check-build format format-check demo demo-sites bench bench-xmasqd bench-fleet soak install uninstall clean \
 	fuzz fuzz-build
 # Keep the sanitizer objects between builds.
 .SECONDARY:
@@ -182,7 +182,9 @@ demo-sites:
 # bench: xmasq against iptables, nftables and a bare XDP redirect on one
 # namespace topology (tools/bench/bench.sh), then xmasqd's API timings,
 # idle CPU and memory (tools/bench/xmasqd_bench.sh, under a minute; alone:
-# make bench-xmasqd); results in build/bench/.
+# make bench-xmasqd), then the fleet's publish-to-live latency on a local
+# 3-member etcd (tools/bench/fleet_bench.sh, about 2 minutes; alone: make
+# bench-fleet); results in build/bench/.
 # QUICK=1: fewer repetitions, shorter runs, fewer scenarios (< 3 minutes).
 BENCH     := $(BUILD)/bench
 QUICK     ?=
@@ -205,11 +207,17 @@ bench:
 	@$(MAKE) --no-print-directory all $(BENCH)/xbench
 	@QUICK=$(QUICK) tools/bench/bench.sh
 	@tools/bench/xmasqd_bench.sh
+	@tools/bench/fleet_bench.sh
 
 bench-xmasqd:
 	@tools/deps.sh --if-missing
 	@$(MAKE) --no-print-directory all
 	@tools/bench/xmasqd_bench.sh
+
+bench-fleet:
+	@tools/deps.sh --if-missing
+	@$(MAKE) --no-print-directory all
+	@tools/bench/fleet_bench.sh
 
 # soak: a mixed load through xmasq (the tcp-cps churn of new TCP
 # connections to nginx, new UDP flows, a ping flood, applies, expiry sweeps)

@@ -91,6 +91,11 @@ void xm_print_watch(FILE *o, const char *pin_dir, double interval, const struct 
 void cli_print_status_fleet(const char *pin_dir, struct xm_handle *h, const struct xm_snapshot *s,
 			    const struct xm_port_use *pu, int json);
 
+/* publish_wait.c: `xmasq publish --wait`: 0 when every live router bound
+ * to name has applied revision within secs, 1 otherwise (printed). */
+struct xm_etcd;
+int cli_publish_wait(struct xm_etcd *e, const char *name, int64_t revision, double secs);
+
 /* The commands, each in its own file with its options table. */
 extern const struct cli_command cli_cmd_attach;	   /* attach.c */
 extern const struct cli_command cli_cmd_apply;	   /* apply.c */

@@ -43,12 +43,16 @@ void cli_print_status_fleet(const char *pin_dir, struct xm_handle *h, const stru
 		if (f) {
 			const char *err = json_string_value(json_object_get(f, "error"));
 			const char *serr = json_string_value(json_object_get(f, "store_error"));
+			const char *sha = json_string_value(json_object_get(f, "sha256"));
 
-			printf("fleet: ruleset %s as router %s, revision %lld applied%s\n",
+			printf("fleet: ruleset %s as router %s, revision %lld applied (sha256 "
+			       "%.12s), store seen at revision %lld%s\n",
 			       json_string_value(json_object_get(f, "ruleset")),
 			       json_string_value(json_object_get(f, "router_id")),
 			       (long long)json_integer_value(json_object_get(f, "applied_"
 										"revision")),
+			       sha && *sha ? sha : "-",
+			       (long long)json_integer_value(json_object_get(f, "seen_revision")),
 			       json_is_true(json_object_get(f, "stale")) ? ", STALE: the store is "
 									   "unreachable "
 									   "(forwarding with these "

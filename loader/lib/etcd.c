@@ -66,6 +66,10 @@ void xm_etcd_free(struct xm_etcd *e)
 	for (int i = 0; i < e->n; i++)
 		free(e->urls[i]);
 	e->n = 0;
+	if (e->curl)
+		curl_easy_cleanup(e->curl);
+	curl_slist_free_all(e->headers);
+	e->curl = e->headers = NULL;
 }
 
 void xm_etcd_kvs_free(struct xm_etcd_kv *kvs, size_t n)
@@ -184,18 +188,38 @@ static size_t collect(char *p, size_t size, size_t n, void *arg)
 	return buf_add(arg, p, size * n) ? 0 : size * n;
 }
 
-static CURL *easy(const char *url, const char *body, struct curl_slist *hdr)
+/* JSON bodies; no "Expect: 100-continue" (curl sends it before a large
+ * body and waits a round trip for the go-ahead). */
+static struct curl_slist *json_headers(void)
 {
-	CURL *c = curl_easy_init();
+	struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json"), *h2;
 
-	if (!c)
+	if (!h)
 		return NULL;
+	h2 = curl_slist_append(h, "Expect:");
+	if (!h2)
+		curl_slist_free_all(h);
+	return h2;
+}
+
+static void easy_setup(CURL *c, const char *url, const char *body, struct curl_slist *hdr)
+{
 	curl_easy_setopt(c, CURLOPT_URL, url);
 	curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+	curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdr);
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, (long)CONNECT_TIMEOUT_MS);
 	curl_easy_setopt(c, CURLOPT_PROXY, "");
+	curl_easy_setopt(c, CURLOPT_TCP_NODELAY, 1L);
+}
+
+static CURL *easy(const char *url, const char *body, struct curl_slist *hdr)
+{
+	CURL *c = curl_easy_init();
+
+	if (c)
+		easy_setup(c, url, body, hdr);
 	return c;
 }
 
@@ -211,58 +235,110 @@ static void gateway_error(const char *data, char *out, size_t len)
 	json_decref(j);
 }
 
-/* POSTs body (consumed) to path; the response object, or NULL with err. */
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Answers after which etcd did not apply the request: it refused it
+ * before proposing (no leader, overloaded) or it was malformed. */
+static int definite_refusal(long code, const char *message)
+{
+	return code == 400 || code == 404 || strstr(message, "no leader") ||
+	       strstr(message, "too many requests") || strstr(message, "not capable") ||
+	       strstr(message, "too large");
+}
+
+/* POSTs body (consumed) to path; the response object, or NULL with err
+ * (and e->ambiguous). Endpoints in turn, the last one that answered
+ * first; one curl handle, so a connection is reused while it lives. */
 static json_t *call(struct xm_etcd *e, const char *path, json_t *body, char *err, size_t errlen)
 {
 	char *text = json_dumps(body, JSON_COMPACT);
-	struct curl_slist *hdr = curl_slist_append(NULL, "Content-Type: application/json");
 	char why[XM_ETCD_MAX_ENDPOINTS][400];
 	json_t *res = NULL;
+	int ambiguous = -1; /* the attempt that was sent and not answered */
 
 	json_decref(body);
-	for (int i = 0; i < e->n && text && !res; i++) {
-		int k = (e->cur + i) % e->n;
+	e->ambiguous = 0;
+	if (!e->headers)
+		e->headers = json_headers();
+	if (!e->curl)
+		e->curl = curl_easy_init();
+	if (!text || !e->headers || !e->curl) {
+		snprintf(err, errlen, "out of memory");
+		free(text);
+		return NULL;
+	}
+	for (int i = 0; i < e->n && !res; i++) {
+		int k = (e->cur + i) % e->n, last = i == e->n - 1;
 		char url[512];
 		struct buf b = { 0 };
-		long code = 0;
-		CURL *c;
+		long code = 0, sent = 0, timeout = e->timeout_ms;
+		CURL *c = e->curl;
 		CURLcode rc;
 
+		if (e->deadline_ms) {
+			uint64_t now = mono_ms();
+
+			if (now + 50 >= e->deadline_ms && i > 0) {
+				snprintf(why[i], sizeof(why[i]), "%s: not tried (out of time)",
+					 e->urls[k]);
+				last = 1;
+				goto next;
+			}
+			if (now + (uint64_t)timeout > e->deadline_ms)
+				timeout = now + 50 >= e->deadline_ms ? 50 :
+								       (long)(e->deadline_ms - now);
+		}
 		snprintf(url, sizeof(url), "%s%s", e->urls[k], path);
-		c = easy(url, text, hdr);
-		if (!c)
-			break;
-		curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, e->timeout_ms);
+		easy_setup(c, url, text, e->headers);
+		curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, timeout);
 		curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
 		curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
 		rc = curl_easy_perform(c);
 		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
-		curl_easy_cleanup(c);
-		if (rc != CURLE_OK)
+		curl_easy_getinfo(c, CURLINFO_REQUEST_SIZE, &sent);
+		if (rc != CURLE_OK) {
 			snprintf(why[i], sizeof(why[i]), "%s: %s", e->urls[k],
 				 curl_easy_strerror(rc));
-		else if (code != 200) {
+			/* Sent and no answer: the member may have applied it. */
+			if (sent > 0 && rc != CURLE_COULDNT_CONNECT &&
+			    rc != CURLE_COULDNT_RESOLVE_HOST)
+				ambiguous = i;
+		} else if (code != 200) {
 			char m[220];
 
 			gateway_error(b.data ? b.data : "", m, sizeof(m));
 			snprintf(why[i], sizeof(why[i]), "%.100s: HTTP %ld: %.220s", e->urls[k],
 				 code, m);
-		} else if (!(res = json_loadb(b.data ? b.data : "", b.len, 0, NULL)))
+			if (!definite_refusal(code, m))
+				ambiguous = i;
+		} else if (!(res = json_loadb(b.data ? b.data : "", b.len, 0, NULL))) {
 			snprintf(why[i], sizeof(why[i]), "%s: the answer is not JSON", e->urls[k]);
-		else
+			ambiguous = i;
+		} else {
 			e->cur = k;
+		}
 		free(b.data);
-		if (!res && i == e->n - 1) {
-			size_t off = (size_t)snprintf(err, errlen, "etcd unreachable:");
+next:
+		if (res && ambiguous >= 0) {
+			e->ambiguous = 1;
+			snprintf(err, errlen, "%s", why[ambiguous]);
+		}
+		if (!res && last) {
+			size_t off = (size_t)snprintf(err, errlen, "no etcd member took it:");
 
+			e->ambiguous = ambiguous >= 0;
 			for (int w = 0; w <= i && off < errlen; w++)
 				off += (size_t)snprintf(err + off, errlen - off, "%s %s",
 							w ? ";" : "", why[w]);
+			break;
 		}
 	}
-	if (!text)
-		snprintf(err, errlen, "out of memory");
-	curl_slist_free_all(hdr);
 	free(text);
 	return res;
 }
@@ -287,11 +363,15 @@ static json_t *range_req(const char *key, int prefix)
 	return r;
 }
 
-int xm_etcd_range(struct xm_etcd *e, const char *key, int prefix, struct xm_etcd_kv **kvs,
-		  size_t *n, int64_t *revision, char *err, size_t errlen)
+int xm_etcd_range(struct xm_etcd *e, const char *key, int flags, struct xm_etcd_kv **kvs, size_t *n,
+		  int64_t *revision, char *err, size_t errlen)
 {
-	json_t *res = call(e, "/v3/kv/range", range_req(key, prefix), err, errlen), *arr;
+	json_t *req = range_req(key, flags & XM_ETCD_PREFIX), *res, *arr;
 	size_t i;
+
+	if (flags & XM_ETCD_KEYS_ONLY)
+		json_object_set_new(req, "keys_only", json_true());
+	res = call(e, "/v3/kv/range", req, err, errlen);
 
 	*kvs = NULL;
 	*n = 0;
@@ -382,7 +462,7 @@ int xm_etcd_lease_keepalive(struct xm_etcd *e, int64_t id, int64_t *ttl, char *e
 /* ---- watch ---- */
 struct watch {
 	struct buf b;
-	size_t off;
+	size_t off, tried; /* tried: what was unparsed at the last try */
 	int created, stop, failed, compacted;
 	int64_t compact_revision;
 	char error[256];
@@ -453,10 +533,16 @@ static void watch_message(struct watch *w, json_t *m)
 static size_t watch_data(char *p, size_t size, size_t n, void *arg)
 {
 	struct watch *w = arg;
+	int delimited = memchr(p, '\n', size * n) != NULL;
 
 	if (buf_add(&w->b, p, size * n))
 		return 0;
 	clock_gettime(CLOCK_MONOTONIC, &w->last);
+	/* The gateway ends each message with a newline: parse when one came,
+	 * or when the unparsed part has doubled since the last try, so a
+	 * message of megabytes is not parsed again at each piece of it. */
+	if (!delimited && w->tried && w->b.len - w->off < 2 * w->tried)
+		return size * n;
 	for (;;) {
 		json_error_t je;
 		json_t *m;
@@ -465,8 +551,11 @@ static size_t watch_data(char *p, size_t size, size_t n, void *arg)
 		if (w->off >= w->b.len)
 			break;
 		m = json_loadb(w->b.data + w->off, w->b.len - w->off, JSON_DISABLE_EOF_CHECK, &je);
-		if (!m)
-			break; /* the rest of it has not come yet */
+		if (!m) {
+			w->tried = w->b.len - w->off; /* the rest of it has not come yet */
+			break;
+		}
+		w->tried = 0;
 		w->off += (size_t)je.position;
 		watch_message(w, m);
 		json_decref(m);
@@ -499,13 +588,14 @@ static int watch_progress(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut
 	return 0;
 }
 
-int xm_etcd_watch(struct xm_etcd *e, const char *key, int64_t start_revision, long idle_ms,
+int xm_etcd_watch(struct xm_etcd *e, const char *key, int prefix, int64_t start_revision,
+		  long idle_ms,
 		  int (*on_event)(const struct xm_etcd_kv *kv, int deleted, void *arg),
 		  int (*keep_going)(void *arg), void *arg, int *created, int64_t *compact_revision,
 		  char *err, size_t errlen)
 {
-	json_t *cr = range_req(key, 0), *req;
-	struct curl_slist *hdr = curl_slist_append(NULL, "Content-Type: application/json");
+	json_t *cr = range_req(key, prefix), *req;
+	struct curl_slist *hdr = json_headers();
 	char *text, why[XM_ETCD_MAX_ENDPOINTS][400];
 	int rc = -1;
 
@@ -531,6 +621,8 @@ int xm_etcd_watch(struct xm_etcd *e, const char *key, int64_t start_revision, lo
 		if (!c)
 			break;
 		clock_gettime(CLOCK_MONOTONIC, &w.last);
+		/* a revision of 100,000 rules is a message of about 6 MB */
+		curl_easy_setopt(c, CURLOPT_BUFFERSIZE, 256L * 1024);
 		curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, watch_data);
 		curl_easy_setopt(c, CURLOPT_WRITEDATA, &w);
 		curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);

@@ -5,8 +5,9 @@
  * answer within a short timeout (a minority member, a partition) gives way
  * to the next, and the one that answered is tried first next time. Any
  * member serves reads and forwards writes to the leader, so a leader
- * change needs nothing but a retry. One object per thread. Functions
- * return 0 or -1 with err naming the endpoints and the reason. */
+ * change needs nothing but a retry. One object per thread: it keeps one
+ * curl handle, so its requests reuse their connections. Functions return
+ * 0 or -1 with err naming the endpoints and the reason. */
 #ifndef XMASQ_ETCD_H
 #define XMASQ_ETCD_H
 #include <stddef.h>
@@ -19,6 +20,17 @@ struct xm_etcd {
 	char *urls[XM_ETCD_MAX_ENDPOINTS]; /* "http://HOST:PORT", no trailing / */
 	int n, cur;
 	long timeout_ms; /* one request on one endpoint (default 1500) */
+	/* 0, or a CLOCK_MONOTONIC time in ms that no request outlasts and
+	 * after which no further endpoint is tried. */
+	uint64_t deadline_ms;
+	/* After a call: 1 when a member took the request and no definite
+	 * answer came back from it (a timeout, "leader changed"), so a write
+	 * may have landed there even if another member answered after (err
+	 * then says what happened); 0 when every failure was certain (refused
+	 * connections, "no leader"). */
+	int ambiguous;
+	void *curl; /* the handle requests share (connections kept alive) */
+	void *headers;
 };
 
 /* "URL[,URL...]": -1 with err when a URL is not http(s)://HOST:PORT. */
@@ -33,10 +45,13 @@ struct xm_etcd_kv {
 };
 void xm_etcd_kvs_free(struct xm_etcd_kv *kvs, size_t n);
 
-/* Reads key (prefix: every key starting with it). *kvs (n of them) and
- * *revision, the store's revision of the read. */
-int xm_etcd_range(struct xm_etcd *e, const char *key, int prefix, struct xm_etcd_kv **kvs,
-		  size_t *n, int64_t *revision, char *err, size_t errlen);
+/* Reads key (XM_ETCD_PREFIX: every key starting with it; XM_ETCD_KEYS_ONLY:
+ * without their values). *kvs (n of them) and *revision, the store's
+ * revision of the read. */
+#define XM_ETCD_PREFIX	  1
+#define XM_ETCD_KEYS_ONLY 2
+int xm_etcd_range(struct xm_etcd *e, const char *key, int flags, struct xm_etcd_kv **kvs, size_t *n,
+		  int64_t *revision, char *err, size_t errlen);
 
 /* Writes key in one transaction, under lease (0: none). if_mod_revision
  * >= 0: only when the key's mod_revision is still that (0: the key does
@@ -49,7 +64,7 @@ int xm_etcd_lease_grant(struct xm_etcd *e, int ttl_s, int64_t *id, char *err, si
 /* *ttl: the seconds left, 0 when the lease has expired (grant a new one). */
 int xm_etcd_lease_keepalive(struct xm_etcd *e, int64_t id, int64_t *ttl, char *err, size_t errlen);
 
-/* One watch stream on key from start_revision, on the first endpoint that
+/* One watch stream on key (prefix: every key under it) from start_revision, on the first endpoint that
  * takes it. on_event(kv, deleted, arg) for each change (kv->mod_revision
  * its revision), in order, and once with kv NULL when the stream is
  * established; returning non-zero ends the watch. keep_going(arg) is asked
@@ -59,7 +74,8 @@ int xm_etcd_lease_keepalive(struct xm_etcd *e, int64_t id, int64_t *ttl, char *e
  * compacted (*compact_revision set: read the key whole instead), -1 on
  * error (every endpoint failed or the stream broke). *created: the stream
  * was established (the store was reached). */
-int xm_etcd_watch(struct xm_etcd *e, const char *key, int64_t start_revision, long idle_ms,
+int xm_etcd_watch(struct xm_etcd *e, const char *key, int prefix, int64_t start_revision,
+		  long idle_ms,
 		  int (*on_event)(const struct xm_etcd_kv *kv, int deleted, void *arg),
 		  int (*keep_going)(void *arg), void *arg, int *created, int64_t *compact_revision,
 		  char *err, size_t errlen);

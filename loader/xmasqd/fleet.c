@@ -31,6 +31,7 @@
 #define KEEPALIVE_EVERY_MS 5000
 #define WATCH_IDLE_MS	   10000
 #define RETRY_MS	   500
+#define STATUS_RETRY_MS	   100
 
 static struct fleet {
 	pthread_mutex_t mu;
@@ -43,7 +44,8 @@ static struct fleet {
 	char *pending;
 	size_t pending_len;
 	int64_t pending_rev;
-	int64_t seen_rev; /* the last revision of the key seen */
+	uint64_t pending_ms; /* when the watch brought it (monotonic) */
+	int64_t seen_rev;    /* the last revision of the key seen */
 
 	/* main -> keeper */
 	int64_t applied_rev, error_rev;
@@ -75,6 +77,14 @@ static void sleep_ms(long ms)
 	nanosleep(&ts, NULL);
 }
 
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
 /* ---- the watcher ---- */
 static void post_text(const char *text, size_t len, int64_t rev)
 {
@@ -92,6 +102,7 @@ static void post_text(const char *text, size_t len, int64_t rev)
 	fl.pending = copy;
 	fl.pending_len = len;
 	fl.pending_rev = rev;
+	fl.pending_ms = mono_ms();
 	pthread_mutex_unlock(&fl.mu);
 	if (write(fl.efd, &one, sizeof(one)) < 0) {
 		/* the counter is non-zero already: the main thread will look */
@@ -174,6 +185,7 @@ static int full_read(struct xm_etcd *e, char *err, size_t errlen)
 
 static void *watcher(void *arg)
 {
+	unsigned h = 0;
 	struct xm_etcd e;
 	char err[2048];
 	int need_read = 1;
@@ -181,6 +193,12 @@ static void *watcher(void *arg)
 	(void)arg;
 	if (xm_etcd_init(&e, fl.urls, err, sizeof(err)))
 		return NULL;
+	/* Routers start their watches on different members: each member's
+	 * gateway encodes every event once per watcher (megabytes for a
+	 * large rule set). */
+	for (const char *c = xmd.opt.router_id; *c; c++)
+		h = h * 31 + (unsigned char)*c;
+	e.cur = (int)(h % (unsigned)e.n);
 	for (;;) {
 		int created, rc;
 		int64_t compacted;
@@ -194,8 +212,9 @@ static void *watcher(void *arg)
 			need_read = 0;
 			set_store(&fl.watch_ok, 1, NULL);
 		}
-		rc = xm_etcd_watch(&e, fl.key, watch_next, WATCH_IDLE_MS, on_event, keep_watching,
-				   &watch_next, &created, &compacted, err, sizeof(err));
+		rc = xm_etcd_watch(&e, fl.key, 0, watch_next, WATCH_IDLE_MS, on_event,
+				   keep_watching, &watch_next, &created, &compacted, err,
+				   sizeof(err));
 		if (rc == 1) {
 			fprintf(stderr,
 				"xmasqd: fleet: revision %lld was compacted (now from %lld): "
@@ -213,14 +232,6 @@ static void *watcher(void *arg)
 }
 
 /* ---- the keeper: lease and status ---- */
-static uint64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 /* The status as JSON (malloc'd); under fl.mu. */
 static char *status_json_locked(int with_local)
 {
@@ -326,6 +337,8 @@ static void *keeper(void *arg)
 				pthread_mutex_lock(&fl.mu);
 				fl.dirty = 1;
 				pthread_mutex_unlock(&fl.mu);
+				/* no leader yet, say: again shortly, not at once */
+				sleep_ms(STATUS_RETRY_MS);
 			}
 		}
 		free(status);
@@ -356,7 +369,7 @@ static void apply_pending(void *arg)
 	char who[64], name[600], sha[XMD_SHA256_HEX], err[1024];
 	struct xm_ruleset rs;
 	struct xmd_apply a = { 0 };
-	uint64_t count;
+	uint64_t count, came_ms = 0, start_ms, parsed_ms = 0, live_ms;
 	int64_t rev;
 	size_t len;
 	char *text;
@@ -369,6 +382,7 @@ static void apply_pending(void *arg)
 	text = fl.pending;
 	len = fl.pending_len;
 	rev = fl.pending_rev;
+	came_ms = fl.pending_ms;
 	fl.pending = NULL;
 	same = text && fl.applied_rev && rev <= fl.applied_rev;
 	pthread_mutex_unlock(&fl.mu);
@@ -382,12 +396,15 @@ static void apply_pending(void *arg)
 	pthread_mutex_lock(&fl.mu);
 	same = !strcmp(sha, fl.sha256);
 	pthread_mutex_unlock(&fl.mu);
+	start_ms = mono_ms();
 	if (!same && xmd_parse(text, len, name, &rs, &a) == 0) {
-		xmd_apply_ruleset(&rs, name, 0, &a);
+		parsed_ms = mono_ms();
+		xmd_apply_ruleset(&rs, name, XMD_APPLY_PROBE_LATER, &a);
 		xm_ruleset_free(&rs);
 	}
 	/* The status first: the rules are live now (the keeper tells the
 	 * store while the cache is written). */
+	live_ms = mono_ms();
 	pthread_mutex_lock(&fl.mu);
 	if (a.rc == 0) {
 		fl.applied_rev = rev;
@@ -402,6 +419,7 @@ static void apply_pending(void *arg)
 	pthread_cond_signal(&fl.wake);
 	pthread_mutex_unlock(&fl.mu);
 	if (a.rc == 0 && !same) {
+		xmd_probe_tx_paths();
 		/* The cache: what the router boots from when the store is down. */
 		if (xmd_rules_stage(xmd.opt.rules, text, len, &errnum, err, sizeof(err)) ||
 		    xmd_rules_commit(xmd.opt.rules, err, sizeof(err)))
@@ -409,8 +427,15 @@ static void apply_pending(void *arg)
 				(long long)rev, err);
 		xmd.last_apply_ok = 1;
 		xmd.last_apply_err[0] = 0;
-		fprintf(stderr, "xmasqd: %s: applied +%u -%u ~%u =%u rules in %.0f us\n", who,
-			a.res.added, a.res.removed, a.res.changed, a.res.kept, a.res.usecs);
+		fprintf(stderr,
+			"xmasqd: %s: applied +%u -%u ~%u =%u rules in %.0f us (live %llu ms "
+			"after the watch brought it: %llu waiting, %llu parsing, %llu "
+			"applying)\n",
+			who, a.res.added, a.res.removed, a.res.changed, a.res.kept, a.res.usecs,
+			(unsigned long long)(live_ms - came_ms),
+			(unsigned long long)(start_ms - came_ms),
+			(unsigned long long)(parsed_ms - start_ms),
+			(unsigned long long)(live_ms - parsed_ms));
 	} else if (a.rc) {
 		fprintf(stderr, "xmasqd: %s was not applied (the rules live before stay): %s\n",
 			who, a.err);
@@ -518,6 +543,27 @@ char *xmd_fleet_render(char *buf, size_t *len, int prometheus)
 	return prometheus ? metrics_add(buf, len) : status_add(buf, len);
 }
 
+/* After a write that got no answer: 1 when the key holds text at a
+ * revision after base (*rev), 0 when it does not, -1 when it cannot be
+ * read. */
+static int read_back(struct xm_etcd *e, const char *text, size_t len, int64_t base, int64_t *rev)
+{
+	struct xm_etcd_kv *kvs;
+	size_t n;
+	int64_t at;
+	char err[1024];
+	int landed;
+
+	if (xm_etcd_range(e, fl.key, 0, &kvs, &n, &at, err, sizeof(err)))
+		return -1;
+	landed = n && kvs[0].mod_revision > base && kvs[0].len == len &&
+		 !memcmp(kvs[0].value, text, len);
+	if (landed)
+		*rev = kvs[0].mod_revision;
+	xm_etcd_kvs_free(kvs, n);
+	return landed;
+}
+
 /* PUT /api/rules with --etcd: the text (validated already) goes to the
  * store as a new revision, compared on the revision live here, and comes
  * back through the watch like any other. */
@@ -535,6 +581,22 @@ int xmd_fleet_put(struct xmd_req *q, const char *text, size_t len)
 		return xmd_reply_error(q, MHD_HTTP_INTERNAL_SERVER_ERROR, "%s", err);
 	e.timeout_ms = 1000;
 	rc = xm_etcd_put(&e, fl.key, text, len, 0, base, &rev, err, sizeof(err));
+	if (rc != 0 && e.ambiguous) {
+		/* A member took the write and did not answer: did it land? */
+		int landed = read_back(&e, text, len, base, &rev);
+
+		if (landed < 0) {
+			xm_etcd_free(&e);
+			return xmd_reply_error(q, MHD_HTTP_SERVICE_UNAVAILABLE,
+					       "perhaps published: %s, and the store could not be "
+					       "read back; reload the rules to see whether rule "
+					       "set "
+					       "%s moved past revision %lld",
+					       err, xmd.opt.ruleset, (long long)base);
+		}
+		if (landed)
+			rc = 0;
+	}
 	xm_etcd_free(&e);
 	if (rc < 0)
 		return xmd_reply_error(q, MHD_HTTP_SERVICE_UNAVAILABLE,

@@ -42,7 +42,9 @@ static const struct option_spec options[] = {
 	OPT("network", "FILE", network,
 	    "a network file of sites (xmasq-sites(5)): the rules --site derives from it follow "
 	    "--rules FILE's, read again whenever FILE is"),
-	OPT("site", "NAME", site, "this router's site in --network's file"),
+	OPT("site", "NAME", site,
+	    "this router's site in --network's file; with --etcd and no --network, the rule "
+	    "set is a network file and the rules are derived for NAME"),
 	OPT("listen", "ADDR:PORT", listen, "serve the page and the API over HTTPS there only"),
 	OPT("cert", "FILE", cert, "the server's certificate chain (PEM)"),
 	OPT("key", "FILE", key, "its private key (PEM, unencrypted)"),
@@ -165,8 +167,11 @@ static int parse_args(int argc, char **argv, struct xmd_options *o, int *done)
 	}
 	if (!o->rules)
 		return usage_error("--rules FILE is required");
-	if (!o->network != !o->site)
-		return usage_error("--network FILE and --site NAME go together");
+	if (o->network && !o->site)
+		return usage_error("--network FILE needs --site NAME");
+	if (o->site && !o->network && !o->etcd)
+		return usage_error("--site NAME goes with --network FILE, or with --etcd (the "
+				   "rule set is then a network file: xmasq publish --network)");
 	if (o->listen && (!o->cert || !o->key))
 		return usage_error("--listen needs --cert FILE and --key FILE");
 	if (o->listen && !o->client_ca && !o->allow_keys)
@@ -273,7 +278,7 @@ static int start_router(void)
 	char err[1024];
 	int rc;
 
-	if (!o->network) {
+	if (!o->network && !o->site) {
 		if (xm_rules_parse_file(o->rules, &rs, err, sizeof(err))) {
 			fprintf(stderr, "xmasqd: %s; nothing was attached\n", err);
 			return XMD_EXIT_USAGE;

@@ -15,6 +15,14 @@ int xmd_parse(const char *text, size_t len, const char *filename, struct xm_rule
 	unsigned own_lines;
 
 	memset(a, 0, sizeof(*a));
+	if (xmd.opt.site && !xmd.opt.network) {
+		/* --etcd --site: the rule set is the network file itself (the
+		 * fleet distributes it); this router's rules are derived */
+		a->rc = xm_rules_parse_with_network("", 0, filename, text, len, filename,
+						    xmd.opt.site, rs, NULL, &own_lines, a->err,
+						    sizeof(a->err));
+		return a->rc;
+	}
 	if (!xmd.opt.network) {
 		a->rc = xm_rules_parse(text, len, filename, rs, a->err, sizeof(a->err));
 		return a->rc;
@@ -29,9 +37,10 @@ int xmd_parse(const char *text, size_t len, const char *filename, struct xm_rule
 	return a->rc;
 }
 
-int xmd_apply_ruleset(const struct xm_ruleset *rs, const char *filename, int check_only,
+int xmd_apply_ruleset(const struct xm_ruleset *rs, const char *filename, int how,
 		      struct xmd_apply *a)
 {
+	int check_only = how & XMD_APPLY_CHECK;
 	struct xm_apply_opts o = { .check_only = check_only };
 	struct xm_handle h;
 
@@ -50,10 +59,21 @@ int xmd_apply_ruleset(const struct xm_ruleset *rs, const char *filename, int che
 	a->rc = xm_apply_ex(&h, rs, filename, &o, &a->res, a->err, sizeof(a->err));
 	if (o.diff_out)
 		fclose(o.diff_out);
-	if (a->rc == 0 && !check_only)
+	if (a->rc == 0 && !check_only && !(how & XMD_APPLY_PROBE_LATER))
 		xm_refresh_tx_paths(&h, NULL);
 	xm_close(&h);
 	return a->rc;
+}
+
+void xmd_probe_tx_paths(void)
+{
+	struct xm_handle h;
+	char err[256];
+
+	if (xm_open(&h, xmd.opt.pin_dir, err, sizeof(err)) == 0) {
+		xm_refresh_tx_paths(&h, NULL);
+		xm_close(&h);
+	}
 }
 
 void xmd_apply_free(struct xmd_apply *a)

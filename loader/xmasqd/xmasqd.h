@@ -104,10 +104,17 @@ struct xmd_apply {
 /* Parses text; errors name `filename` (FILE:LINE:COL). 0, or a->rc. */
 int xmd_parse(const char *text, size_t len, const char *filename, struct xm_ruleset *rs,
 	      struct xmd_apply *a);
-/* Validates rs against the router and, unless check_only, applies the
- * difference (a->diff lists it). Nothing changes on error. 0, or a->rc. */
-int xmd_apply_ruleset(const struct xm_ruleset *rs, const char *filename, int check_only,
+/* Validates rs against the router and, unless how has XMD_APPLY_CHECK,
+ * applies the difference (a->diff lists it) and probes each NIC's XDP
+ * transmit path again, as `xmasq apply` does (XMD_APPLY_PROBE_LATER: the
+ * caller calls xmd_probe_tx_paths once it has said the rules are live;
+ * on veths the probe takes tens of ms). Nothing changes on error. 0, or
+ * a->rc. */
+#define XMD_APPLY_CHECK	      1
+#define XMD_APPLY_PROBE_LATER 2
+int xmd_apply_ruleset(const struct xm_ruleset *rs, const char *filename, int how,
 		      struct xmd_apply *a);
+void xmd_probe_tx_paths(void);
 void xmd_apply_free(struct xmd_apply *a);
 /* Applies --rules FILE again (SIGHUP); logs to stderr; records the result. */
 void xmd_reapply_file(const char *why);

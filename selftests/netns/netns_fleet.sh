@@ -4,8 +4,10 @@
 # client and a backend each. A 1,000-port change published while clients
 # probe (each router shows the old set whole, then the new set whole);
 # two publishers from one revision (one wins); a revision that does not
-# parse (kept out, its error in the status); the leader killed (publishes
-# still reach every router); a router cut off while the majority writes and
+# parse (kept out, its error in the status); the leader killed and a
+# publish at once (it gets through the election and reaches every
+# router); a write whose answer is lost (read back; or, when nothing can
+# be read, said to be unknown); a router cut off while the majority writes and
 # compacts, then healed (it equals the store); every member killed
 # (connections old and new keep working, status stale, a restarted router
 # boots from its cache); a router joining (reaches the head) and one
@@ -54,6 +56,14 @@ for i in 1 2; do
 done
 tap_result $ok "both routers report revision $rev0 applied (status under their lease)" \
 	"$(fleet_ctl get --prefix /xmasq/v1/status/ 2>&1)"
+# The status record of DESIGN: applied_revision, sha256 (of the text
+# live), error, stale; and the ruleset, error_revision, seen_revision.
+sha_old=$(sha256sum "$OLD" | cut -d' ' -f1)
+[ "$(fleet_status_field 1 'd["sha256"]')" = "$sha_old" ] &&
+	[ "$(fleet_status_field 1 'd["ruleset"], d["error"], d["error_revision"], d["stale"], d["seen_revision"] >= d["applied_revision"]')" = "('web', '', 0, False, True)" ] &&
+	rxm 1 status | grep -q "^fleet: ruleset web as router r1, revision $rev0 applied (sha256 ${sha_old:0:12}), store seen at revision [0-9]"
+tap_result $? "the status record: sha256 of the text live, ruleset, error, stale, seen revision (store and xmasq status)" \
+	"$(fleet_status_field 1 d 2>&1)" "$(rxm 1 status 2>&1 | grep fleet)"
 
 # ---- a 1,000-port change while clients probe ----
 for i in 1 2; do
@@ -119,19 +129,58 @@ tap_result $? "/metrics: xmasq_fleet_error 1, xmasq_fleet_applied_revision $rev2
 	"$(page GET /metrics | grep fleet)"
 
 # ---- the leader killed ----
+# Publish at once, during the election: no member can take a write until
+# the two left have a leader, and publish keeps trying (--timeout) until
+# one does, each write compared on the revision it read.
 leader=$(fleet_leader)
-member_kill "$leader"
-# Writes wait for the two left to elect a leader (no etcd client can
-# write before): publish once they have, as an operator's retry would.
-new_leader() { local l; l=$(fleet_leader); [ -n "$l" ] && [ "$l" != "$leader" ]; }
-wait_for 30 new_leader
 rules "$XM_TMP/l.rules" 21000 22300
-out=$(publish --ruleset web --wait 30 "$XM_TMP/l.rules" 2>&1)
+member_kill "$leader"
+out=$(publish --ruleset web --timeout 25 --wait 25 "$XM_TMP/l.rules" 2>&1)
 rc=$?
-[ $rc -eq 0 ] && connects 1 22300 && connects 2 22300
-tap_result $? "leader m$leader killed: publish --wait succeeds and every router forwards the change" "$out"
+revl=$(head_rev)
+[ $rc -eq 0 ] && echo "$out" | grep -q "published ruleset web: revision $revl " &&
+	connects 1 22300 && connects 2 22300
+tap_result $? "leader m$leader killed, publish at once: it gets through the election and every router forwards the change" "$out"
+diag "$out"
 member_start "$leader"
 wait_for 30 fleet_healthy
+
+# ---- a write whose answer is lost ----
+# In the publisher's namespace, answers to a successful write (the only
+# ones that say "succeeded") are dropped: the write lands and publish
+# hears nothing from that member.
+sw_drop() { nsx "$FL_SW" iptables "$1" INPUT -p tcp --sport 2379 -m string --algo bm --string "$2" -j DROP; }
+key_version() { fleet_ctl get "/xmasq/v1/rulesets/$1" -w json | "$XM_PY" -c 'import json,sys; print(json.load(sys.stdin).get("kvs", [{}])[0].get("version", 0))'; }
+if sw_drop -I '"succeeded"' 2>/dev/null; then
+	sw_drop -D '"succeeded"'
+	v0=$(key_version web)
+	rules "$XM_TMP/lost.rules" 21000 22300 22310 # keeps 22300 (r2 is checked on it below)
+	sw_drop -I '"succeeded"'
+	out=$(publish --ruleset web --timeout 25 --wait 25 "$XM_TMP/lost.rules" 2>&1)
+	rc=$?
+	sw_drop -D '"succeeded"'
+	revl=$(head_rev)
+	[ $rc -eq 0 ] && echo "$out" | grep -q "published ruleset web: revision $revl " &&
+		echo "$out" | grep -q "reading ruleset web back found this file's text at revision $revl" &&
+		[ "$(key_version web)" = $((v0 + 1)) ] && connects 1 22310 && connects 2 22310
+	tap_result $? "a write whose answer is lost: publish reads the key back, reports that revision, wrote it once" \
+		"$out" "version before: $v0, after: $(key_version web)"
+
+	# Answers naming the new key dropped too: after the write nothing
+	# can be read back, so publish cannot know and must say so.
+	amb=$(printf %s /xmasq/v1/rulesets/amb | base64 -w0)
+	sw_drop -I '"succeeded"' && sw_drop -I "$amb"
+	out=$(publish --ruleset amb --timeout 5 "$XM_TMP/lost.rules" 2>&1)
+	rc=$?
+	sw_drop -D '"succeeded"' && sw_drop -D "$amb"
+	[ $rc -eq 3 ] && echo "$out" | grep -q "MAY HAVE LANDED" && ! echo "$out" | grep -q "nothing was published" &&
+		[ "$(key_version amb)" = 1 ]
+	tap_result $? "no answer and no read-back: publish says the write may have landed (exit 3), and it had" "$out"
+	fleet_ctl del /xmasq/v1/rulesets/amb >/dev/null
+else
+	tap_skip "a write whose answer is lost" "iptables' string match is missing"
+	tap_skip "no answer and no read-back" "iptables' string match is missing"
+fi
 
 # ---- the page publishes ----
 # (r1 edits what it has live: the head, once its watch has it)
@@ -210,4 +259,29 @@ connects 3 22500
 tap_result $? "r3's data plane keeps forwarding without its daemon"
 # the state file of the daemon killed with SIGKILL (the others remove theirs)
 rm -f "/run/xmasq/fleet$(router_pin 3 | tr / _).json"*
+
+# ---- sites through the fleet: the rule set is a network file ----
+# r3 comes back as site "a" (xmasqd --etcd --site a): it derives its rules
+# from each revision of ruleset "net". Its client (192.0.2.2) is site b's
+# public address, which a's export admits.
+netfile() { # FILE PORT
+	printf '%s\n' "site a public 192.0.2.1 on eth0 private eth1" \
+		"site b public 192.0.2.2 on eth0 private eth1" \
+		"service svc at a tcp $2 to 198.18.0.2:9000" \
+		"import svc into b at 198.19.255.1" >"$1"
+}
+netfile "$XM_TMP/net1.conf" 9100
+netfile "$XM_TMP/net2.conf" 9200
+out=$(publish --ruleset net --network --wait 20 "$XM_TMP/net1.conf" 2>&1) &&
+	! publish --ruleset net "$XM_TMP/net1.conf" >/dev/null 2>&1
+tap_result $? "publish --network: a network file is validated as one and published (not as rules)" "$out"
+cp "$XM_TMP/net1.conf" "$XM_TMP/r3.rules"
+cp "$XM_TMP/net1.conf" "$XM_TMP/r3.cache"
+FL_RULESET=net router_xmasqd 3 --site a
+wait_for 20 store_is 3 'd["ruleset"], d["applied_revision"] > 0' "('net', True)" && connects 3 9100
+tap_result $? "xmasqd --etcd --site a: the rules derived from ruleset net are live" \
+	"$(cat "${FL_XLOG[3]}")" "$(rxm 3 status 2>&1 | tail -3)"
+out=$(publish --ruleset net --network --wait 20 "$XM_TMP/net2.conf" 2>&1)
+[ $? -eq 0 ] && connects 3 9200 && ! connects 3 9100
+tap_result $? "the network file changed and published once: site a forwards the moved service" "$out" "$(cat "${FL_XLOG[3]}")"
 tap_done
