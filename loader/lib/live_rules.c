@@ -33,7 +33,7 @@
 
 /* line_id: a line the full path owns (set, masquerade, forward with a
  * list); the low bits keep its rule id, if any, to move its line. */
-#define LINE_FULL (1u << 31)
+#define LINE_FULL  (1u << 31)
 #define LINE_ID(v) ((v) & ~LINE_FULL)
 
 /* The most rules an edit adds line by line (they are checked against
@@ -97,16 +97,15 @@ static size_t ent_hash(const struct xm_live_rules *lr, const struct port_ent *e)
 	return port_hash(m->ifname, m->daddr, m->proto, e->port);
 }
 
-static int same_port_key(const struct xm_rule_meta *m, const char *ifname, __u32 daddr,
-			 __u8 proto)
+static int same_port_key(const struct xm_rule_meta *m, const char *ifname, __u32 daddr, __u8 proto)
 {
 	return m->proto == proto && m->daddr == daddr &&
 	       strncmp(m->ifname, ifname, XM_IFNAMSIZ) == 0;
 }
 
 /* The live rule forwarding (ifname, daddr, proto, port), or 0. */
-static __u32 port_find(const struct xm_live_rules *lr, const char *ifname, __u32 daddr,
-		       __u8 proto, __u16 port)
+static __u32 port_find(const struct xm_live_rules *lr, const char *ifname, __u32 daddr, __u8 proto,
+		       __u16 port)
 {
 	size_t mask = lr->ports_cap - 1;
 
@@ -407,8 +406,8 @@ static int read_edit(const struct xm_live_rules *lr, const char *text, size_t te
 			}
 			e->removed[e->n_removed++] = v;
 			e->gone[v] = 1;
-			e->removed_ports +=
-				(unsigned)meta_at(lr, v)->from_port_hi - meta_at(lr, v)->from_port_lo + 1u;
+			e->removed_ports += (unsigned)meta_at(lr, v)->from_port_hi -
+					    meta_at(lr, v)->from_port_lo + 1u;
 			e->removed_addr_rules += meta_at(lr, v)->daddr != 0;
 		}
 		for (unsigned l = 0; l < hk->ins; l++) {
@@ -507,7 +506,8 @@ static void report_edit(const struct xm_live_rules *lr, struct edit *e, FILE *ou
 		for (size_t k = 0; paired && k < e->n_removed; k++) {
 			const struct xm_rule_meta *old = meta_at(lr, e->removed[k]);
 
-			if (e->gone[e->removed[k]] != 1 || paired[k] || !xm_meta_same_match(old, &m))
+			if (e->gone[e->removed[k]] != 1 || paired[k] ||
+			    !xm_meta_same_match(old, &m))
 				continue;
 			paired[k] = 1;
 			changed = 1;
@@ -595,8 +595,8 @@ int xm_live_rules_apply(struct xm_live_rules *lr, struct xm_handle *h, const cha
 	if (!lr || lr->stale || o->check_only || o->diff_only || o->reset_flows)
 		return 1;
 	/* Still the rule_meta it was built on, changed by nobody else. */
-	if (bpf_obj_get_info_by_fd(h->fd[XM_MAP_RULE_META], &info, &len) ||
-	    info.id != lr->map_id || meta_at(lr, 0)->line != lr->stamp)
+	if (bpf_obj_get_info_by_fd(h->fd[XM_MAP_RULE_META], &info, &len) || info.id != lr->map_id ||
+	    meta_at(lr, 0)->line != lr->stamp)
 		return 1;
 	if (bpf_map_lookup_elem(h->fd[XM_MAP_CONFIG], &zero, &cfg) ||
 	    (cfg.flags & XM_CFG_GEN_DIRTY))

@@ -88,7 +88,7 @@ void xm_meta_carry_abort(struct xm_meta_carry *c)
 {
 	if (c->old_fd < 0)
 		return;
-	unlink(c->path);			  /* a new map pinned by a load that failed later */
+	unlink(c->path);		 /* a new map pinned by a load that failed later */
 	bpf_obj_pin(c->old_fd, c->path); /* the running router keeps its map */
 	close(c->old_fd);
 	free(c->vals);

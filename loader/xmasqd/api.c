@@ -515,8 +515,10 @@ static int patch_fast(struct xmd_req *q, double t0, char *text, size_t len,
 	xm_close(&h);
 	if (a.rc) {
 		xmd_rules_unstage(xmd.opt.rules);
-		if (a.rc == 1 || a.rc == -1)
-			xmd_cache_drop_live(); /* the full path, and it is built again */
+		/* 1: nothing was touched, what is kept stays right (the full
+		 * path drops it if it applies); -1: it may be behind */
+		if (a.rc == -1)
+			xmd_cache_drop_live();
 		if (a.rc == 1) {
 			xmd_apply_free(&a);
 			return 1;

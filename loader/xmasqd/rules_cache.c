@@ -17,7 +17,7 @@ static struct {
 	size_t len;
 	char version[XMD_SHA256_HEX];
 	struct stat st;
-	int known;	/* st is the file's as text was read or written */
+	int known; /* st is the file's as text was read or written */
 	struct xm_live_rules *lr;
 } cache;
 
