@@ -50,7 +50,8 @@ struct port_ent {
 struct xm_live_rules {
 	__u32 map_id; /* rule_meta's (another map: another router) */
 	__u32 stamp;  /* xm_meta_stamp after the last apply */
-	char *map;    /* rule_meta, mapped */
+	char *map;    /* rule_meta, mapped while in use (its pages are not kept
+		       * resident between edits) */
 	size_t stride, map_len;
 	__u32 *line_id; /* [1..n_lines]: the rule id on the line, 0, LINE_FULL */
 	unsigned n_lines;
@@ -203,6 +204,23 @@ static void ports_remove(struct xm_live_rules *lr, __u32 id)
 
 /* ---- building it after a full apply ------------------------------------ */
 
+static int map_meta(struct xm_live_rules *lr, int fd)
+{
+	lr->map = mmap(NULL, lr->map_len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (lr->map == MAP_FAILED) {
+		lr->map = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+static void unmap_meta(struct xm_live_rules *lr)
+{
+	if (lr->map)
+		munmap(lr->map, lr->map_len);
+	lr->map = NULL;
+}
+
 void xm_live_rules_free(struct xm_live_rules *lr)
 {
 	if (!lr)
@@ -246,11 +264,8 @@ struct xm_live_rules *xm_live_rules_build(struct xm_handle *h, const struct xm_r
 	lr->map_id = info.id;
 	lr->stride = (sizeof(struct xm_rule_meta) + 7) & ~(size_t)7;
 	lr->map_len = ((size_t)info.max_entries * lr->stride + page - 1) & ~(page - 1);
-	lr->map = mmap(NULL, lr->map_len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	if (lr->map == MAP_FAILED) {
-		lr->map = NULL;
+	if (map_meta(lr, fd))
 		goto fail;
-	}
 	lr->n_lines = n_lines;
 	lr->line_id = calloc((size_t)n_lines + 2, sizeof(*lr->line_id));
 	lr->used = calloc(XM_MAX_RULES, 1);
@@ -305,6 +320,7 @@ struct xm_live_rules *xm_live_rules_build(struct xm_handle *h, const struct xm_r
 	lr->n_masqs = (unsigned)rs->n_masqs;
 	lr->total_ports = rs->total_ports;
 	lr->settings = rs->settings;
+	unmap_meta(lr);
 	return lr;
 fail:
 	xm_live_rules_free(lr);
@@ -596,11 +612,14 @@ int xm_live_rules_apply(struct xm_live_rules *lr, struct xm_handle *h, const cha
 		return 1;
 	/* Still the rule_meta it was built on, changed by nobody else. */
 	if (bpf_obj_get_info_by_fd(h->fd[XM_MAP_RULE_META], &info, &len) || info.id != lr->map_id ||
-	    meta_at(lr, 0)->line != lr->stamp)
+	    map_meta(lr, h->fd[XM_MAP_RULE_META]))
 		return 1;
+	rc = 1;
+	if (meta_at(lr, 0)->line != lr->stamp)
+		goto out;
 	if (bpf_map_lookup_elem(h->fd[XM_MAP_CONFIG], &zero, &cfg) ||
 	    (cfg.flags & XM_CFG_GEN_DIRTY))
-		return 1; /* the full path rebuilds the inactive generation */
+		goto out; /* the full path rebuilds the inactive generation */
 	rc = read_edit(lr, new_text, new_len, hunks, n_hunks, filename, &e, err, errlen);
 	if (rc && rc != -2)
 		goto out;
@@ -757,6 +776,7 @@ int xm_live_rules_apply(struct xm_live_rules *lr, struct xm_handle *h, const cha
 	xm_meta_stamp_bump(h);
 	lr->stamp = meta_at(lr, 0)->line;
 out:
+	unmap_meta(lr);
 	free(zero_stats);
 	free(zero_refused);
 	edit_free(&e);

@@ -424,10 +424,11 @@ static void put_back(const struct prev_rules *prev, char *why, size_t whylen)
 
 /* After the switch: the save (fsync, rename), the previous rules put back
  * if it fails. 0, or the error reply was queued (*ret). */
-static int save_after_switch(struct xmd_req *q, const struct prev_rules *prev, int *ret)
+static int save_after_switch(struct xmd_req *q, const struct prev_rules *prev, const char *text,
+			     size_t len, int *ret)
 {
 	char err[1400];
-	int rc = xmd_rules_commit(xmd.opt.rules, err, sizeof(err));
+	int rc = xmd_rules_commit(xmd.opt.rules, text, len, err, sizeof(err));
 
 	if (rc == 0)
 		return 0;
@@ -484,6 +485,7 @@ static int patch_fast(struct xmd_req *q, double t0, char *text, size_t len,
 {
 	struct xm_live_rules *lr = xmd_cache_lr();
 	double saved_at;
+	int reserved;
 	struct xm_apply_opts o = { 0 };
 	struct xmd_apply a = { 0 };
 	char new_version[XMD_SHA256_HEX], err[1024];
@@ -494,9 +496,14 @@ static int patch_fast(struct xmd_req *q, double t0, char *text, size_t len,
 		return 1;
 	if (xm_open(&h, xmd.opt.pin_dir, a.err, sizeof(a.err)))
 		return 1;
-	/* The new text in FILE.tmp first: a full or read-only disk fails
-	 * before anything goes live. */
-	if (xmd_rules_stage(xmd.opt.rules, text, len, &errnum, err, sizeof(err))) {
+	/* FILE.tmp's room first: a full or read-only disk fails before
+	 * anything goes live; the text is written after the switch. */
+	reserved = xmd_rules_reserve(xmd.opt.rules, len, &errnum, err, sizeof(err));
+	if (reserved == 1 && !xmd_rules_stage(xmd.opt.rules, text, len, &errnum, err, sizeof(err)))
+		reserved = 1;
+	else if (reserved == 1)
+		reserved = -1;
+	if (reserved < 0) {
 		xm_close(&h);
 		*ret = save_failed(q, errnum, err);
 		return 0;
@@ -531,7 +538,7 @@ static int patch_fast(struct xmd_req *q, double t0, char *text, size_t len,
 	}
 	xmd.last_apply_ok = 1;
 	xmd.last_apply_err[0] = 0;
-	if (save_after_switch(q, prev, ret)) {
+	if (save_after_switch(q, prev, reserved == 0 ? text : NULL, len, ret)) {
 		xmd_apply_free(&a);
 		return 0;
 	}
@@ -606,7 +613,7 @@ static int replace_rules(struct xmd_req *q, double t0, const char *text, size_t 
 		xmd_apply_free(&a);
 		return ret;
 	}
-	if (save_after_switch(q, prev, &ret)) {
+	if (save_after_switch(q, prev, NULL, 0, &ret)) {
 		xm_ruleset_free(&rs);
 		xmd_apply_free(&a);
 		return ret;

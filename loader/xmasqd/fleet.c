@@ -404,7 +404,7 @@ static void apply_pending(void *arg)
 	if (a.rc == 0 && !same) {
 		/* The cache: what the router boots from when the store is down. */
 		if (xmd_rules_stage(xmd.opt.rules, text, len, &errnum, err, sizeof(err)) ||
-		    xmd_rules_commit(xmd.opt.rules, err, sizeof(err)))
+		    xmd_rules_commit(xmd.opt.rules, NULL, 0, err, sizeof(err)))
 			fprintf(stderr, "xmasqd: fleet: revision %lld is live but %s\n",
 				(long long)rev, err);
 		xmd.last_apply_ok = 1;

@@ -82,7 +82,7 @@ int xmd_rules_edit(const char *cur, size_t cur_len, void *edits_json, char **out
 	char *buf = NULL;
 	size_t len = 0, written = 0;
 	long shift = 0; /* new line number - old, after the edits so far */
-	FILE *o;
+	size_t cap = cur_len + 1;
 	int rc = -1;
 
 	if (!json_is_array(edits) || !json_array_size(edits)) {
@@ -91,10 +91,19 @@ int xmd_rules_edit(const char *cur, size_t cur_len, void *edits_json, char **out
 			 "\"insert\": [LINES]}, ...], at least one");
 		return -1;
 	}
+	/* The edited text's room, at most, allocated once (3.5 MB at
+	 * 100,000 rules: a stream growing by copies cost 10 ms). */
+	for (size_t i = 0; i < json_array_size(edits); i++) {
+		json_t *ins = json_object_get(json_array_get(edits, i), "insert");
+
+		cap += 1; /* a newline added to a last line without one */
+		for (size_t k = 0; json_is_array(ins) && k < json_array_size(ins); k++)
+			cap += json_string_length(json_array_get(ins, k)) + 1;
+	}
 	start = line_starts(cur, cur_len, &nlines);
 	hunks = calloc(json_array_size(edits), sizeof(*hunks));
-	o = start && hunks ? open_memstream(&buf, &len) : NULL;
-	if (!o) {
+	buf = start && hunks ? malloc(cap) : NULL;
+	if (!buf) {
 		free(start);
 		free(hunks);
 		snprintf(err, errlen, "out of memory");
@@ -116,12 +125,10 @@ int xmd_rules_edit(const char *cur, size_t cur_len, void *edits_json, char **out
 			goto out;
 		}
 		/* the untouched lines before it, then its own */
-		fwrite(cur + start[next - 1], 1, start[line - 1] - start[next - 1], o);
+		memcpy(buf + written, cur + start[next - 1], start[line - 1] - start[next - 1]);
 		written += start[line - 1] - start[next - 1];
-		if (line > 1 && cur[start[line - 1] - 1] != '\n' && json_array_size(ins)) {
-			fputc('\n', o); /* the last line had no newline: now it has one */
-			written++;
-		}
+		if (line > 1 && cur[start[line - 1] - 1] != '\n' && json_array_size(ins))
+			buf[written++] = '\n'; /* the last line had no newline: now it has one */
 		hunks[i].old_line = (unsigned)line;
 		hunks[i].del = (unsigned)del;
 		hunks[i].new_line = (unsigned)(line + shift);
@@ -130,20 +137,18 @@ int xmd_rules_edit(const char *cur, size_t cur_len, void *edits_json, char **out
 		for (size_t k = 0; ins && k < json_array_size(ins); k++) {
 			json_t *t = json_array_get(ins, k);
 
-			fwrite(json_string_value(t), 1, json_string_length(t), o);
-			fputc('\n', o);
-			written += json_string_length(t) + 1;
+			memcpy(buf + written, json_string_value(t), json_string_length(t));
+			written += json_string_length(t);
+			buf[written++] = '\n';
 		}
 		shift += (long)hunks[i].ins - (long)del;
 		next = (size_t)(line + del);
 	}
-	fwrite(cur + start[next - 1], 1, start[nlines] - start[next - 1], o);
+	memcpy(buf + written, cur + start[next - 1], start[nlines] - start[next - 1]);
+	written += start[nlines] - start[next - 1];
+	len = written;
 	rc = 0;
 out:
-	if (fclose(o) && rc == 0) {
-		snprintf(err, errlen, "out of memory");
-		rc = -1;
-	}
 	free(start);
 	if (rc == 0 && len > XM_RULES_FILE_MAX) {
 		snprintf(err, errlen, "the edited file would be %zu bytes, more than %u", len,

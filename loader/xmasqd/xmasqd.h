@@ -93,7 +93,11 @@ int xmd_rules_stage(const char *path, const char *text, size_t len, int *errnum,
 /* fsyncs FILE.tmp, keeps FILE as FILE.prev, renames FILE.tmp over FILE,
  * fsyncs the dir. -1: not saved (FILE.tmp removed, FILE as it was), -2:
  * saved but the directory's fsync failed; err says which. */
-int xmd_rules_commit(const char *path, char *err, size_t errlen);
+int xmd_rules_commit(const char *path, const char *text, size_t len, char *err, size_t errlen);
+/* Creates FILE.tmp with len bytes reserved (fallocate: a full or read-only
+ * disk fails here) for xmd_rules_commit to write text into. 0, 1 when the
+ * file system cannot reserve (then xmd_rules_stage), or -1 as stage. */
+int xmd_rules_reserve(const char *path, size_t len, int *errnum, char *err, size_t errlen);
 void xmd_rules_unstage(const char *path);
 
 /* ---- rules_apply.c: the one way rules go live (startup, SIGHUP, PUT) ---- */
