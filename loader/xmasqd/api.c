@@ -381,8 +381,12 @@ int xmd_api_rules_patch(struct xmd_req *q)
 		return MHD_YES;
 	}
 	if (stale(q, json_string_value(v), prev.version, NULL, 0, &ret) == 0) {
-		if (xmd_rules_edit(prev.text, prev.len, edits, &text, &len, &hunks, &n_hunks, err,
-				   sizeof(err))) {
+		const size_t *starts;
+		size_t n_lines;
+
+		starts = xmd_cache_line_starts(&n_lines);
+		if (xmd_rules_edit(prev.text, prev.len, starts, n_lines, edits, &text, &len, &hunks,
+				   &n_hunks, err, sizeof(err))) {
 			if (q->audit)
 				json_object_set_new(q->audit, "before", json_string(prev.version));
 			ret = xmd_reply_error(q, MHD_HTTP_BAD_REQUEST, "%s", err);

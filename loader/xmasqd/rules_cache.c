@@ -17,7 +17,9 @@ static struct {
 	size_t len;
 	char version[XMD_SHA256_HEX];
 	struct stat st;
-	int known; /* st is the file's as text was read or written */
+	int known;	/* st is the file's as text was read or written */
+	size_t *starts; /* the text's line starts, for the next edit */
+	size_t n_lines;
 	struct xm_live_rules *lr;
 } cache;
 
@@ -50,8 +52,10 @@ int xmd_cache_get(const char **text, size_t *len, const char **version, char *er
 	 * be its rules line by line. */
 	xmd_cache_drop_live();
 	free(cache.text);
+	free(cache.starts);
 	cache.text = t;
 	cache.len = n;
+	cache.starts = xmd_line_starts(t, n, &cache.n_lines);
 	xmd_sha256_hex(t, n, cache.version);
 	cache.known = stat(xmd.opt.rules, &after) == 0 && same_file(&before, &after);
 	cache.st = after;
@@ -67,8 +71,10 @@ void xmd_cache_put(char *text, size_t len, const char *version, int keep_live)
 	if (!keep_live)
 		xmd_cache_drop_live();
 	free(cache.text);
+	free(cache.starts);
 	cache.text = text;
 	cache.len = len;
+	cache.starts = text ? xmd_line_starts(text, len, &cache.n_lines) : NULL;
 	snprintf(cache.version, sizeof(cache.version), "%s", version);
 	cache.known = text && stat(xmd.opt.rules, &cache.st) == 0;
 }
@@ -99,6 +105,12 @@ void xmd_cache_live(const struct xm_ruleset *rs)
 		return;
 	cache.lr = xm_live_rules_build(&h, rs, count_lines(cache.text, cache.len));
 	xm_close(&h);
+}
+
+const size_t *xmd_cache_line_starts(size_t *n)
+{
+	*n = cache.n_lines;
+	return cache.starts;
 }
 
 struct xm_live_rules *xmd_cache_lr(void)

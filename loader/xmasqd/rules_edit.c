@@ -14,7 +14,7 @@
 #include "xmasqd.h"
 
 /* Where each line of text starts (n + 1 offsets: the last is the end). */
-static size_t *line_starts(const char *text, size_t len, size_t *n)
+size_t *xmd_line_starts(const char *text, size_t len, size_t *n)
 {
 	size_t cap = 1024, count = 0, pos = 0, *s = malloc(cap * sizeof(*s));
 
@@ -73,9 +73,11 @@ static int edit_fields(json_t *e, size_t i, json_int_t *line, json_int_t *del, j
 	return 0;
 }
 
-int xmd_rules_edit(const char *cur, size_t cur_len, void *edits_json, char **out, size_t *out_len,
-		   struct xm_text_hunk **hunks_out, size_t *n_hunks, char *err, size_t errlen)
+int xmd_rules_edit(const char *cur, size_t cur_len, const size_t *cur_starts, size_t cur_lines,
+		   void *edits_json, char **out, size_t *out_len, struct xm_text_hunk **hunks_out,
+		   size_t *n_hunks, char *err, size_t errlen)
 {
+	size_t *own = NULL;
 	json_t *edits = edits_json;
 	size_t nlines, *start, next = 1; /* the first line not yet copied */
 	struct xm_text_hunk *hunks;
@@ -100,11 +102,16 @@ int xmd_rules_edit(const char *cur, size_t cur_len, void *edits_json, char **out
 		for (size_t k = 0; json_is_array(ins) && k < json_array_size(ins); k++)
 			cap += json_string_length(json_array_get(ins, k)) + 1;
 	}
-	start = line_starts(cur, cur_len, &nlines);
+	if (cur_starts) {
+		start = (size_t *)cur_starts;
+		nlines = cur_lines;
+	} else {
+		start = own = xmd_line_starts(cur, cur_len, &nlines);
+	}
 	hunks = calloc(json_array_size(edits), sizeof(*hunks));
 	buf = start && hunks ? malloc(cap) : NULL;
 	if (!buf) {
-		free(start);
+		free(own);
 		free(hunks);
 		snprintf(err, errlen, "out of memory");
 		return -1;
@@ -149,7 +156,7 @@ int xmd_rules_edit(const char *cur, size_t cur_len, void *edits_json, char **out
 	len = written;
 	rc = 0;
 out:
-	free(start);
+	free(own);
 	if (rc == 0 && len > XM_RULES_FILE_MAX) {
 		snprintf(err, errlen, "the edited file would be %zu bytes, more than %u", len,
 			 XM_RULES_FILE_MAX);
