@@ -55,6 +55,9 @@ struct {
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, XM_MAX_RULES);
+	/* userspace reads the whole array as memory (apply, status): a
+	 * copy instead of XM_MAX_RULES kernel copies */
+	__uint(map_flags, BPF_F_MMAPABLE);
 	__type(key, __u32);
 	__type(value, struct xm_rule_meta);
 } rule_meta SEC(".maps");

@@ -25,7 +25,7 @@ static double now_us(void)
 }
 
 /* The kernel's ephemeral port range in this network namespace. */
-static void read_local_port_range(struct xm_config *cfg)
+void xm_read_local_port_range(struct xm_config *cfg)
 {
 	FILE *f = fopen("/proc/sys/net/ipv4/ip_local_port_range", "r");
 	unsigned lo, hi;
@@ -38,7 +38,7 @@ static void read_local_port_range(struct xm_config *cfg)
 		fclose(f);
 }
 
-static void meta_from_rule(const struct xm_rule *r, __u32 ifindex, struct xm_rule_meta *m)
+void xm_meta_from_rule(const struct xm_rule *r, __u32 ifindex, struct xm_rule_meta *m)
 {
 	memset(m, 0, sizeof(*m));
 	m->in_use = 1;
@@ -56,7 +56,7 @@ static void meta_from_rule(const struct xm_rule *r, __u32 ifindex, struct xm_rul
 }
 
 /* Same rule, whatever line it is on. */
-static int meta_same(const struct xm_rule_meta *a, const struct xm_rule_meta *b)
+int xm_meta_same(const struct xm_rule_meta *a, const struct xm_rule_meta *b)
 {
 	return a->ifindex == b->ifindex && a->daddr == b->daddr && a->to_addr == b->to_addr &&
 	       a->from_port_lo == b->from_port_lo && a->from_port_hi == b->from_port_hi &&
@@ -97,7 +97,7 @@ static void item_meta(const struct xm_ruleset *rs, const __u32 *ifindex,
 	const __u16 *set_of = refs->set_of;
 
 	if (i < rs->n_rules) {
-		meta_from_rule(&rs->rules[i], ifindex[i], m);
+		xm_meta_from_rule(&rs->rules[i], ifindex[i], m);
 		m->flags |= (__u32)refs->list_of[i] << XM_RULE_META_ALLOW_SHIFT;
 	} else
 		meta_from_masq(&rs->masqs[i - rs->n_rules], ifindex[i], m);
@@ -185,7 +185,7 @@ static int match_live(const struct xm_rule_meta *live, const struct xm_ruleset *
 		for (size_t slot = meta_hash(&m) & mask; table[slot]; slot = (slot + 1) & mask) {
 			__u32 id = table[slot];
 
-			if (!keep[id] && meta_same(&live[id], &m)) {
+			if (!keep[id] && xm_meta_same(&live[id], &m)) {
 				ids[i] = id;
 				keep[id] = 1;
 				res->kept++;
@@ -231,8 +231,8 @@ static int insert_masq(int fd, const struct xm_masq *q, __u32 ifindex, __u32 id,
 	return bpf_map_update_elem(fd, &k, &v, BPF_ANY) ? -errno : 0;
 }
 
-static int insert_rule_ports(int fd, const struct xm_rule *r, __u32 ifindex, __u32 id,
-			     __u16 allow_list, __u8 gen)
+int xm_insert_rule_ports(int fd, const struct xm_rule *r, __u32 ifindex, __u32 id, __u16 allow_list,
+			 __u8 gen)
 {
 	for (unsigned p = r->from_lo; p <= r->from_hi; p++) {
 		unsigned to = r->to_lo == r->to_hi ? r->to_lo : r->to_lo + (p - r->from_lo);
@@ -257,8 +257,8 @@ static int insert_rule_ports(int fd, const struct xm_rule *r, __u32 ifindex, __u
 	return 0;
 }
 
-static int resolve_one(struct xm_handle *h, const char *filename, const char *ifname, unsigned line,
-		       unsigned col, __u32 *ifindex, char *err, size_t errlen)
+int xm_resolve_iface(struct xm_handle *h, const char *filename, const char *ifname, unsigned line,
+		     unsigned col, __u32 *ifindex, char *err, size_t errlen)
 {
 	struct xm_iface v;
 	__u32 idx = if_nametoindex(ifname);
@@ -310,7 +310,7 @@ static int resolve_ifaces(struct xm_handle *h, const struct xm_ruleset *rs, cons
 			ifindex[i] = seen[k].idx;
 			continue;
 		}
-		rc = resolve_one(h, filename, name, line, col, &ifindex[i], err, errlen);
+		rc = xm_resolve_iface(h, filename, name, line, col, &ifindex[i], err, errlen);
 		if (rc)
 			return rc;
 		if (n_seen < XM_MAX_IFACES) {
@@ -339,7 +339,7 @@ static void rule_from_meta(const struct xm_rule_meta *m, struct xm_rule *r, stru
 	q->prefix_len = m->prefix_len;
 }
 
-static void delete_rule_ports(int fd, const struct xm_rule_meta *m, __u8 gen)
+void xm_delete_rule_ports(int fd, const struct xm_rule_meta *m, __u8 gen)
 {
 	for (unsigned p = m->from_port_lo; p <= m->from_port_hi; p++) {
 		struct xm_rule_key k = {
@@ -383,15 +383,15 @@ static int write_gen(struct xm_handle *h, const struct xm_ruleset *rs, const __u
 				k.saddr = q.prefix;
 				bpf_map_delete_elem(masq_fd, &k);
 			} else {
-				delete_rule_ports(rules_fd, &live[id], gen);
+				xm_delete_rule_ports(rules_fd, &live[id], gen);
 			}
 		}
 	}
 	for (size_t i = 0; i < rs->n_rules; i++) {
 		if (!full && keep[ids[i]] != 2)
 			continue;
-		e = insert_rule_ports(rules_fd, &rs->rules[i], ifindex[i], ids[i], refs->list_of[i],
-				      gen);
+		e = xm_insert_rule_ports(rules_fd, &rs->rules[i], ifindex[i], ids[i],
+					 refs->list_of[i], gen);
 		if (e) {
 			*bad_line = rs->rules[i].line;
 			return e;
@@ -421,7 +421,7 @@ int xm_apply(struct xm_handle *h, const struct xm_ruleset *rs, const char *filen
 
 /* Same place in the rule space (what a packet matches), whatever target:
  * a removed and an added rule with the same match are one changed rule. */
-static int meta_same_match(const struct xm_rule_meta *a, const struct xm_rule_meta *b)
+int xm_meta_same_match(const struct xm_rule_meta *a, const struct xm_rule_meta *b)
 {
 	return a->ifindex == b->ifindex && a->daddr == b->daddr && a->proto == b->proto &&
 	       a->from_port_lo == b->from_port_lo && a->from_port_hi == b->from_port_hi &&
@@ -487,7 +487,7 @@ static void report_changes(const struct xm_rule_meta *live, const unsigned char 
 		for (size_t slot = match_hash(&m) & mask; removed[slot]; slot = (slot + 1) & mask) {
 			__u32 id = removed[slot];
 
-			if (!paired[id] && meta_same_match(&live[id], &m)) {
+			if (!paired[id] && xm_meta_same_match(&live[id], &m)) {
 				paired[id] = 1;
 				changed = 1;
 				xm_rule_meta_format(&live[id], xm_as_of(as, live[id].addr_set),
@@ -553,7 +553,7 @@ static unsigned long reset_flows(struct xm_handle *h, const struct xm_rule_meta 
 
 /* The NICs are read afresh on every apply: an address, MAC or MTU that
  * changed since attach is in the maps before the rules go live. */
-static void refresh_nics(struct xm_handle *h, FILE *log, struct xm_apply_result *res)
+void xm_apply_refresh_nics(struct xm_handle *h, FILE *log, struct xm_apply_result *res)
 {
 	struct xm_follow_event ev[XM_MAX_IFACES];
 	char line[320], err[256];
@@ -660,7 +660,7 @@ int xm_apply_ex(struct xm_handle *h, const struct xm_ruleset *rs, const char *fi
 		rc = 0;
 		goto out;
 	}
-	refresh_nics(h, o->log, res);
+	xm_apply_refresh_nics(h, o->log, res);
 
 	cur = cfg.active_gen & 1;
 	next = cur ^ 1;
@@ -683,6 +683,8 @@ int xm_apply_ex(struct xm_handle *h, const struct xm_ruleset *rs, const char *fi
 	for (size_t i = 0; i < rs->n_rules; i++)
 		res->ports += rs->rules[i].from_hi - rs->rules[i].from_lo + 1;
 
+	/* rule_meta changes from here, even if this apply fails half-way */
+	xm_meta_stamp_bump(h);
 	t0 = now_us();
 	e = xm_as_write(as, h);
 	if (e) {
@@ -721,13 +723,14 @@ int xm_apply_ex(struct xm_handle *h, const struct xm_ruleset *rs, const char *fi
 	cfg.flows_per_source = rs->settings.flows_per_source == XM_FLOWS_PER_SOURCE_AUTO ?
 				       cfg.ct_max / XM_FLOWS_PER_SOURCE_SHARE :
 				       rs->settings.flows_per_source;
-	read_local_port_range(&cfg);
+	xm_read_local_port_range(&cfg);
 	if (bpf_map_update_elem(h->fd[XM_MAP_CONFIG], &zero, &cfg, BPF_ANY)) {
 		snprintf(err, errlen, "%s/config: %s (nothing was changed)", h->pin_dir,
 			 strerror(errno));
 		goto out;
 	}
-	res->usecs = now_us() - t0;
+	res->switched_at = now_us();
+	res->usecs = res->switched_at - t0;
 
 	/* Kept rules that moved to another line of the file. */
 	for (size_t i = 0; i < n_items(rs); i++) {
@@ -752,6 +755,7 @@ int xm_apply_ex(struct xm_handle *h, const struct xm_ruleset *rs, const char *fi
 	for (__u32 id = 1; id < XM_MAX_RULES; id++)
 		if (live[id].in_use && !keep[id])
 			bpf_map_update_elem(h->fd[XM_MAP_RULE_META], &id, &m, BPF_ANY);
+	xm_meta_stamp_bump(h);
 	rc = 0;
 out:
 	free(ifindex);

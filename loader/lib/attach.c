@@ -570,6 +570,7 @@ int xm_attach_ex(const char *pin_dir, char *const *ifnames, int n, const struct 
 	struct xm_migration mig;
 	unsigned ct_max = o->ct_max;
 	struct xm_counters_carry carry = { .old_fd = -1 };
+	struct xm_meta_carry meta_carry = { .old_fd = -1 };
 	int managed, migrating = 0, xdp_fd, tc_fd;
 	int rc;
 
@@ -633,6 +634,7 @@ int xm_attach_ex(const char *pin_dir, char *const *ifnames, int n, const struct 
 		snprintf(path, sizeof(path), "%s/%s", pin_dir, name);
 		if (reuse_devmap(map, path, err, errlen)) {
 			xm_counters_carry_abort(&carry);
+			xm_meta_carry_abort(&meta_carry);
 			xmasq_bpf__destroy(skel);
 			if (migrating)
 				xm_migrate_abort(&mig);
@@ -640,6 +642,16 @@ int xm_attach_ex(const char *pin_dir, char *const *ifnames, int n, const struct 
 		}
 		if (map == skel->maps.counters &&
 		    xm_counters_carry_take(&carry, path, bpf_map__max_entries(map), err, errlen)) {
+			xm_meta_carry_abort(&meta_carry);
+			xmasq_bpf__destroy(skel);
+			if (migrating)
+				xm_migrate_abort(&mig);
+			return -1;
+		}
+		if (map == skel->maps.rule_meta &&
+		    xm_meta_carry_take(&meta_carry, path, bpf_map__map_flags(map),
+				       bpf_map__max_entries(map), err, errlen)) {
+			xm_counters_carry_abort(&carry);
 			xmasq_bpf__destroy(skel);
 			if (migrating)
 				xm_migrate_abort(&mig);
@@ -685,10 +697,21 @@ int xm_attach_ex(const char *pin_dir, char *const *ifnames, int n, const struct 
 	show_libbpf_warnings = 1;
 	rc = xmasq_bpf__load(skel);
 	show_libbpf_warnings = 0;
-	if (rc)
+	if (rc == 0 &&
+	    xm_meta_carry_put(&meta_carry, bpf_map__fd(skel->maps.rule_meta), err, errlen)) {
 		xm_counters_carry_abort(&carry);
-	else
+		xm_meta_carry_abort(&meta_carry);
+		xmasq_bpf__destroy(skel);
+		if (migrating)
+			xm_migrate_abort(&mig);
+		return -1;
+	}
+	if (rc) {
+		xm_counters_carry_abort(&carry);
+		xm_meta_carry_abort(&meta_carry);
+	} else {
 		xm_counters_carry_put(&carry, bpf_map__fd(skel->maps.counters));
+	}
 	if (rc) {
 		snprintf(err, errlen,
 			 "loading the BPF program failed: %s (details above; if pinned maps under "

@@ -197,6 +197,25 @@ void xm_read_rule_meta(struct xm_handle *h, struct xm_rule_meta *all)
 			all[id].in_use = 0;
 }
 
+__u32 xm_meta_stamp(struct xm_handle *h)
+{
+	struct xm_rule_meta m;
+	__u32 zero = 0;
+
+	if (bpf_map_lookup_elem(h->fd[XM_MAP_RULE_META], &zero, &m))
+		return 0;
+	return m.line;
+}
+
+void xm_meta_stamp_bump(struct xm_handle *h)
+{
+	struct xm_rule_meta m = { 0 };
+	__u32 zero = 0;
+
+	m.line = xm_meta_stamp(h) + 1;
+	bpf_map_update_elem(h->fd[XM_MAP_RULE_META], &zero, &m, BPF_ANY);
+}
+
 int xm_iface_keys(struct xm_handle *h, __u32 keys[XM_MAX_IFACES])
 {
 	__u32 *prev = NULL;

@@ -450,6 +450,7 @@ void xm_rules_move_iface(struct xm_handle *h, __u32 from_ifindex, __u32 to_ifind
 		}
 	}
 	free(all);
+	xm_meta_stamp_bump(h);
 }
 
 static int pinned_prog(const char *pin_dir, const char *name)

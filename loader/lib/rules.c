@@ -1049,6 +1049,8 @@ static int parse_set(struct parser *ps, struct lex *lx)
 			    "unexpected '%s' after the setting "
 			    "(expected end of line)",
 			    quote(q, t.s, t.len));
+	if (ps->rs.n_set_lines < XM_SET_LINES_MAX)
+		ps->rs.set_line[ps->rs.n_set_lines++] = (unsigned)ps->line;
 	return 0;
 }
 
@@ -1155,6 +1157,35 @@ int xm_rules_parse(const char *text, size_t len, const char *filename, struct xm
 		return 0;
 	}
 	*out = ps.rs;
+	return 0;
+}
+
+int xm_rules_parse_line(const char *s, size_t len, unsigned line, const char *filename,
+			struct xm_rule *r, enum xm_line_kind *kind, char *err, size_t errlen)
+{
+	struct parser ps;
+	int ret;
+
+	memset(&ps, 0, sizeof(ps));
+	ps.fname = filename ? filename : "rules";
+	ps.err = err;
+	ps.errlen = errlen;
+	ps.line = line;
+	xm_settings_default(&ps.rs.settings);
+	if (err && errlen)
+		err[0] = '\0';
+	ret = parse_line(&ps, s, len);
+	free(ps.ht);
+	*kind = XM_LINE_BLANK;
+	if (ret == 0 && ps.rs.n_rules == 1 && !ps.rs.rules[0].as.n && !ps.rs.rules[0].from.n) {
+		*kind = XM_LINE_FORWARD;
+		*r = ps.rs.rules[0];
+	} else if (ret == 0 && (ps.rs.n_rules || ps.rs.n_masqs || ps.rs.n_set_lines)) {
+		*kind = XM_LINE_OTHER;
+	}
+	xm_ruleset_free(&ps.rs);
+	if (ret)
+		return ps.oom ? -1 : -2;
 	return 0;
 }
 

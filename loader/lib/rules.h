@@ -78,6 +78,10 @@ struct xm_settings {
 /* `set nat-filtering` values, indexed by what the flags hold. */
 const char *xm_nat_filtering_name(uint32_t nat_flags);
 
+/* Settings a file can hold: conntrack-max, port-range, the timeouts,
+ * nat-filtering, nat-inbound-refresh, flows-per-source. */
+#define XM_SET_LINES_MAX (5 + XM_TO_MAX)
+
 struct xm_ruleset {
 	struct xm_rule *rules;
 	size_t n_rules;
@@ -85,6 +89,9 @@ struct xm_ruleset {
 	size_t n_masqs;
 	struct xm_settings settings;
 	unsigned total_ports; /* sum of (from_hi - from_lo + 1) */
+	/* the lines of the `set` statements (each setting is set once) */
+	unsigned set_line[XM_SET_LINES_MAX];
+	size_t n_set_lines;
 };
 
 /* Fills s with the documented defaults. */
@@ -102,6 +109,24 @@ extern const char *const xm_timeout_names[XM_TO_MAX];
  */
 int xm_rules_parse(const char *text, size_t len, const char *filename, struct xm_ruleset *out,
 		   char *err, size_t errlen);
+
+/* What one line is, parsed alone (xm_rules_parse_line). */
+enum xm_line_kind {
+	XM_LINE_BLANK,	 /* empty, or a comment */
+	XM_LINE_FORWARD, /* a forward without `as` or `from` list */
+	XM_LINE_OTHER,	 /* anything else: a set, a masquerade, a forward with lists */
+};
+
+/*
+ * Parses one line (without its newline) as line `line` of filename, alone:
+ * what an edit of a few lines of a large file needs. 0 and *kind (*r filled
+ * for XM_LINE_FORWARD; XM_LINE_OTHER is not checked further: parse the
+ * whole text). -2 with the error xm_rules_parse would give for this line,
+ * when the line itself is wrong; -1 when out of memory. What depends on
+ * other lines (overlaps, limits, a setting set twice) is not checked.
+ */
+int xm_rules_parse_line(const char *s, size_t len, unsigned line, const char *filename,
+			struct xm_rule *r, enum xm_line_kind *kind, char *err, size_t errlen);
 
 /* The largest rules text read or accepted (a file, or xmasqd's PUT). */
 #define XM_RULES_FILE_MAX (16u << 20) /* bytes */

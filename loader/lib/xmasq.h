@@ -66,6 +66,8 @@ struct xm_apply_result {
 	unsigned long flows_reset; /* flows dropped by reset_flows */
 	unsigned ports;		   /* rule map entries now live */
 	double usecs;		   /* time from first write to the switch */
+	double switched_at;	   /* CLOCK_MONOTONIC time of the switch, in us */
+	int incremental;	   /* applied by xm_live_rules_apply, line by line */
 	unsigned nics_updated;	   /* managed NICs whose entry changed (read afresh) */
 };
 /* Validates rs against the live router (interfaces attached, ...) and, if
@@ -86,6 +88,43 @@ struct xm_apply_opts {
 int xm_apply_ex(struct xm_handle *h, const struct xm_ruleset *rs, const char *filename,
 		const struct xm_apply_opts *o, struct xm_apply_result *res, char *err,
 		size_t errlen);
+
+/* ---- a rule set kept between applies (xmasqd's line edits) ----
+ * What the last apply made live, line by line (each line's rule id, the
+ * ids in use, an index of the forwarded ports), so that an edit of a few
+ * lines of a large file is parsed, checked and applied alone, with the
+ * result, the diff and the errors of a full parse and apply of the edited
+ * text. Lines holding a `set`, a masquerade or a forward with an `as` or
+ * `from` list are left to the full path. */
+struct xm_live_rules;
+
+/* Lines old_line.. old_line + del - 1 of the old text replaced by the ins
+ * lines from new_line of the new text, which start at byte new_off. Hunks
+ * come in order and do not overlap. */
+struct xm_text_hunk {
+	unsigned old_line, del;
+	unsigned new_line, ins;
+	size_t new_off;
+};
+
+/* After a successful full apply of rs, parsed from a text of n_lines
+ * lines: what is live now. NULL when it cannot be kept (out of memory, a
+ * rule_meta map that cannot be mapped, the live rules not those of rs). */
+struct xm_live_rules *xm_live_rules_build(struct xm_handle *h, const struct xm_ruleset *rs,
+					  unsigned n_lines);
+void xm_live_rules_free(struct xm_live_rules *lr);
+
+/* Applies the edits (hunks) that made new_text of the text lr was built
+ * for: 0 applied (res; the diff to o->diff_out; lr follows), -2 a rules
+ * error in err as the full parse gives it, nothing changed, -1 a runtime
+ * error (err; lr is stale: free it), or 1: not possible line by line (an
+ * edited line the full path owns, an error whose report needs the whole
+ * text, the live rules changed by someone else): parse and apply the
+ * whole text instead, and free lr. */
+int xm_live_rules_apply(struct xm_live_rules *lr, struct xm_handle *h, const char *new_text,
+			size_t new_len, const struct xm_text_hunk *hunks, size_t n_hunks,
+			const char *filename, const struct xm_apply_opts *o,
+			struct xm_apply_result *res, char *err, size_t errlen);
 
 /* ---- reading state ---- */
 struct xm_iface_info {

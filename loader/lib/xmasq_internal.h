@@ -79,6 +79,23 @@ long xm_map_delete_if(int fd, size_t key_size, int (*doomed)(int fd, const void 
 /* Every rule_meta slot (XM_MAX_RULES of them) into all; a slot that
  * cannot be read counts as unused. */
 void xm_read_rule_meta(struct xm_handle *h, struct xm_rule_meta *all);
+/* rule_meta slot 0 (id 0 is never a rule) counts the changes to the
+ * others in its `line`: every writer adds one, so a copy kept elsewhere
+ * (xm_live_rules) knows whether it is still the live one. */
+__u32 xm_meta_stamp(struct xm_handle *h);
+void xm_meta_stamp_bump(struct xm_handle *h);
+
+/* ---- apply.c's pieces, for the line-by-line apply (live_rules.c) ---- */
+void xm_read_local_port_range(struct xm_config *cfg);
+void xm_meta_from_rule(const struct xm_rule *r, __u32 ifindex, struct xm_rule_meta *m);
+int xm_meta_same(const struct xm_rule_meta *a, const struct xm_rule_meta *b);
+int xm_meta_same_match(const struct xm_rule_meta *a, const struct xm_rule_meta *b);
+int xm_insert_rule_ports(int fd, const struct xm_rule *r, __u32 ifindex, __u32 id, __u16 allow_list,
+			 __u8 gen);
+void xm_delete_rule_ports(int fd, const struct xm_rule_meta *m, __u8 gen);
+int xm_resolve_iface(struct xm_handle *h, const char *filename, const char *ifname, unsigned line,
+		     unsigned col, __u32 *ifindex, char *err, size_t errlen);
+void xm_apply_refresh_nics(struct xm_handle *h, FILE *log, struct xm_apply_result *res);
 
 /* ---- the flow table (ct_table.c) ---- */
 /* The router's table, with its seed from the config map. */
@@ -122,6 +139,19 @@ int xm_counters_carry_take(struct xm_counters_carry *c, const char *path, __u32 
 			   size_t errlen);
 void xm_counters_carry_put(struct xm_counters_carry *c, int new_fd);
 void xm_counters_carry_abort(struct xm_counters_carry *c);
+
+/* A pinned rule_meta of other flags (an older build's, without
+ * BPF_F_MMAPABLE), carried into the new map (meta_carry.c) the same way. */
+struct xm_meta_carry {
+	int old_fd; /* -1: nothing to carry */
+	__u32 n;
+	struct xm_rule_meta *vals;
+	char path[4096];
+};
+int xm_meta_carry_take(struct xm_meta_carry *c, const char *path, __u32 flags, __u32 entries,
+		       char *err, size_t errlen);
+int xm_meta_carry_put(struct xm_meta_carry *c, int new_fd, char *err, size_t errlen);
+void xm_meta_carry_abort(struct xm_meta_carry *c);
 
 /* `as` lists (addr_sets.c). */
 struct xm_as_table {

@@ -128,29 +128,28 @@ int xmd_api_conntrack(struct xmd_req *q)
 
 /* ---- the rules ---- */
 
-/* The rules file now and its version (SHA-256 of the text). */
-static int current_rules(struct xmd_req *q, char **text, size_t *len, char version[])
+/* The rules file now and its version (SHA-256 of the text), from
+ * rules_cache.c: read and hashed again only when the file changed. */
+static int current_rules(struct xmd_req *q, const char **text, size_t *len, const char **version)
 {
 	char err[512];
 
-	if (xmd_rules_read(xmd.opt.rules, text, len, err, sizeof(err))) {
+	if (xmd_cache_get(text, len, version, err, sizeof(err))) {
 		xmd_reply_error(q, MHD_HTTP_INTERNAL_SERVER_ERROR, "%s", err);
 		return -1;
 	}
-	xmd_sha256_hex(*text, *len, version);
 	return 0;
 }
 
 int xmd_api_rules_get(struct xmd_req *q)
 {
-	char *text, version[XMD_SHA256_HEX];
+	const char *text, *version;
 	size_t len;
 	json_t *j;
 
-	if (current_rules(q, &text, &len, version))
+	if (current_rules(q, &text, &len, &version))
 		return MHD_YES;
 	j = json_pack("{s:s%, s:s}", "text", text, len, "version", version);
-	free(text);
 	if (!j)
 		return xmd_reply_error(q, MHD_HTTP_INTERNAL_SERVER_ERROR,
 				       "%s is not UTF-8 text: edit it with xmasq apply",
@@ -256,9 +255,10 @@ int xmd_api_rules_check(struct xmd_req *q)
 	return ret;
 }
 
-/* PUT /api/rules: version check, parse, validate against the router, save
- * FILE.tmp (fsynced), apply, then FILE.tmp over FILE. Any failure before
- * the apply changes nothing; a failed apply removes FILE.tmp. */
+/* PUT /api/rules: version check, parse, validate against the router,
+ * write FILE.tmp, apply, then the save (store.c). Any failure before the
+ * apply changes nothing; a failed apply removes FILE.tmp; a failed save
+ * puts the rules before back. */
 static double now_us(void)
 {
 	struct timespec ts;
@@ -307,42 +307,55 @@ static int stale(struct xmd_req *q, const char *version, const char *cur_version
 	return -1;
 }
 
+struct prev_rules {
+	const char *text; /* the rules file (and live rules) before the change */
+	size_t len;
+	const char *version;
+};
+
 static int replace_rules(struct xmd_req *q, double t0, const char *text, size_t len,
-			 const char *cur_version);
+			 const struct prev_rules *prev, int by_lines);
 
 int xmd_api_rules_put(struct xmd_req *q)
 {
 	double t0 = now_us();
-	char *cur = NULL, cur_version[XMD_SHA256_HEX];
 	const char *text, *version;
+	struct prev_rules prev;
 	json_t *doc = NULL;
-	size_t len, cur_len;
+	size_t len;
 	int ret;
 
 	if (rate_limited(q, &ret) || parse_body(q, &text, &len, &version, &doc, &ret))
 		return ret;
-	if (current_rules(q, &cur, &cur_len, cur_version)) {
+	if (current_rules(q, &prev.text, &prev.len, &prev.version)) {
 		json_decref(doc);
 		return MHD_YES;
 	}
-	free(cur);
-	if (stale(q, version, cur_version, text, len, &ret) == 0)
-		ret = replace_rules(q, t0, text, len, cur_version);
+	if (stale(q, version, prev.version, text, len, &ret) == 0)
+		ret = replace_rules(q, t0, text, len, &prev, 1);
 	json_decref(doc);
 	return ret;
 }
 
+static int patch_fast(struct xmd_req *q, double t0, char *text, size_t len,
+		      const struct xm_text_hunk *hunks, size_t n_hunks,
+		      const struct prev_rules *prev, int *ret, int *took);
+
 /* PATCH /api/rules {"version": V, "edits": [...]}: the edits (rules_edit.c)
- * made to the file V names, then as PUT of the result; the audit log keeps
- * the edits, not the text. */
+ * made to the file V names. Applied line by line (libxmasq's
+ * xm_live_rules) when what is live is known line by line and the edit
+ * allows it, else as PUT of the result; the audit log keeps the edits,
+ * not the text. */
 int xmd_api_rules_patch(struct xmd_req *q)
 {
 	double t0 = now_us();
-	char *cur = NULL, *text = NULL, cur_version[XMD_SHA256_HEX], err[512];
+	char *text = NULL, err[512];
+	struct xm_text_hunk *hunks = NULL;
+	struct prev_rules prev;
 	json_t *doc, *v, *edits;
 	json_error_t je;
-	size_t len, cur_len;
-	int ret;
+	size_t len, n_hunks = 0;
+	int ret, took = 0;
 
 	if (rate_limited(q, &ret))
 		return ret;
@@ -363,40 +376,220 @@ int xmd_api_rules_patch(struct xmd_req *q)
 	}
 	if (q->audit)
 		json_object_set(q->audit, "edits", edits);
-	if (current_rules(q, &cur, &cur_len, cur_version)) {
+	if (current_rules(q, &prev.text, &prev.len, &prev.version)) {
 		json_decref(doc);
 		return MHD_YES;
 	}
-	if (stale(q, json_string_value(v), cur_version, NULL, 0, &ret) == 0) {
-		if (xmd_rules_edit(cur, cur_len, edits, &text, &len, err, sizeof(err))) {
+	if (stale(q, json_string_value(v), prev.version, NULL, 0, &ret) == 0) {
+		const size_t *starts;
+		size_t n_lines;
+
+		starts = xmd_cache_line_starts(&n_lines);
+		if (xmd_rules_edit(prev.text, prev.len, starts, n_lines, edits, &text, &len, &hunks,
+				   &n_hunks, err, sizeof(err))) {
 			if (q->audit)
-				json_object_set_new(q->audit, "before", json_string(cur_version));
+				json_object_set_new(q->audit, "before", json_string(prev.version));
 			ret = xmd_reply_error(q, MHD_HTTP_BAD_REQUEST, "%s", err);
-		} else {
-			ret = replace_rules(q, t0, text, len, cur_version);
+		} else if (patch_fast(q, t0, text, len, hunks, n_hunks, &prev, &ret, &took)) {
+			ret = replace_rules(q, t0, text, len, &prev, 0);
+		} else if (took) {
+			text = NULL; /* the cache has it */
 		}
 	}
-	free(cur);
 	free(text);
+	free(hunks);
 	json_decref(doc);
 	return ret;
 }
 
-/* The new text of the rules, the version checked: parse, validate against
- * the router, save FILE.tmp (fsynced), apply, then FILE.tmp over FILE. */
-static int replace_rules(struct xmd_req *q, double t0, const char *text, size_t len,
-			 const char *cur_version)
+/* The save failed after the switch: the rules before go live again (the
+ * full path: what is live is not known line by line any more). */
+static void put_back(const struct prev_rules *prev, char *why, size_t whylen)
 {
-	double live_us;
+	struct xm_ruleset rs = { 0 };
+	struct xmd_apply a;
+	size_t n = strlen(why);
+
+	xmd_cache_drop_live();
+	if (xmd_parse(prev->text, prev->len, xmd.opt.rules, &rs, &a) == 0)
+		xmd_apply_ruleset(&rs, xmd.opt.rules, 0, &a);
+	xm_ruleset_free(&rs);
+	xmd_apply_free(&a);
+	xmd.last_apply_ok = a.rc == 0;
+	snprintf(xmd.last_apply_err, sizeof(xmd.last_apply_err), "%s", a.rc ? a.err : "");
+	if (a.rc == 0)
+		snprintf(why + n, whylen - n, " (nothing was changed: the rules before are live)");
+	else
+		snprintf(why + n, whylen - n,
+			 " (the new rules are live and the rules before could not be put back: "
+			 "%s)",
+			 a.err);
+}
+
+/* After the switch: the save (fsync, rename), the previous rules put back
+ * if it fails. 0, or the error reply was queued (*ret). */
+static int save_after_switch(struct xmd_req *q, const struct prev_rules *prev, const char *text,
+			     size_t len, int *ret)
+{
+	char err[1400];
+	int rc = xmd_rules_commit(xmd.opt.rules, text, len, err, sizeof(err));
+
+	if (rc == 0)
+		return 0;
+	if (rc == -1) {
+		put_back(prev, err, sizeof(err));
+		*ret = xmd_reply_error(q, MHD_HTTP_INTERNAL_SERVER_ERROR, "%s", err);
+		return -1;
+	}
+	/* Live and in FILE, the directory entry maybe not on disk yet. */
+	*ret = xmd_reply_error(q, MHD_HTTP_INTERNAL_SERVER_ERROR, "the new rules are live but %s",
+			       err);
+	return -1;
+}
+
+/* The 200 of an applied change, audited. */
+static int applied(struct xmd_req *q, double t0, const struct xmd_apply *a, const char *version,
+		   double saved_at)
+{
+	json_t *ev = q->audit, *j;
+
+	fprintf(stderr, "xmasqd: %s (%s) from %s: applied +%u -%u ~%u =%u rules in %.0f us%s\n",
+		q->client.subject, q->client.key_sha256, q->client.from, a->res.added,
+		a->res.removed, a->res.changed, a->res.kept, a->res.usecs,
+		a->res.incremental ? " (line by line)" : "");
+	j = json_pack("{s:b, s:f, s:f, s:f, s:b, s:s, s:o, s:I, s:I, s:I, s:I, s:I}", "applied", 1,
+		      "us", round(a->res.usecs * 10) / 10, "request_us",
+		      round(a->res.switched_at - t0), "saved_us", round(saved_at - t0),
+		      "incremental", a->res.incremental, "version", version, "diff",
+		      diff_lines(a->diff, a->diff_len), "added", (json_int_t)a->res.added,
+		      "removed", (json_int_t)a->res.removed, "changed", (json_int_t)a->res.changed,
+		      "kept", (json_int_t)a->res.kept, "ports", (json_int_t)a->res.ports);
+	if (ev) {
+		json_object_set_new(ev, "result", json_string("applied"));
+		json_object_set_new(ev, "diff", diff_lines(a->diff, a->diff_len));
+		json_object_set_new(ev, "us", json_real(round(a->res.usecs * 10) / 10));
+	}
+	return xmd_reply_json(q, MHD_HTTP_OK, j);
+}
+
+static int save_failed(struct xmd_req *q, int errnum, const char *err)
+{
+	return xmd_reply_error(q,
+			       errnum == ENOSPC || errnum == EDQUOT ?
+				       MHD_HTTP_INSUFFICIENT_STORAGE :
+				       MHD_HTTP_INTERNAL_SERVER_ERROR,
+			       "%s", err);
+}
+
+/* The edit line by line: 1 when it cannot be (then the full path), else
+ * 0 with the reply queued (*ret); text is the cache's then. */
+static int patch_fast(struct xmd_req *q, double t0, char *text, size_t len,
+		      const struct xm_text_hunk *hunks, size_t n_hunks,
+		      const struct prev_rules *prev, int *ret, int *took)
+{
+	struct xm_live_rules *lr = xmd_cache_lr();
+	double saved_at;
+	int reserved;
+	struct xm_apply_opts o = { 0 };
+	struct xmd_apply a = { 0 };
 	char new_version[XMD_SHA256_HEX], err[1024];
+	struct xm_handle h;
+	int errnum = 0;
+
+	if (!lr || xmd_fleet_on() || xmd.opt.network)
+		return 1;
+	if (xm_open(&h, xmd.opt.pin_dir, a.err, sizeof(a.err)))
+		return 1;
+	/* FILE.tmp's room first: a full or read-only disk fails before
+	 * anything goes live; the text is written after the switch. */
+	reserved = xmd_rules_reserve(xmd.opt.rules, len, &errnum, err, sizeof(err));
+	if (reserved == 1 && !xmd_rules_stage(xmd.opt.rules, text, len, &errnum, err, sizeof(err)))
+		reserved = 1;
+	else if (reserved == 1)
+		reserved = -1;
+	if (reserved < 0) {
+		xm_close(&h);
+		*ret = save_failed(q, errnum, err);
+		return 0;
+	}
+	o.diff_out = open_memstream(&a.diff, &a.diff_len);
+	if (!o.diff_out) {
+		xm_close(&h);
+		xmd_rules_unstage(xmd.opt.rules);
+		return 1;
+	}
+	a.rc = xm_live_rules_apply(lr, &h, text, len, hunks, n_hunks, xmd.opt.rules, &o, &a.res,
+				   a.err, sizeof(a.err));
+	fclose(o.diff_out);
+	if (a.rc == 0)
+		xm_refresh_tx_paths(&h, NULL);
+	xm_close(&h);
+	if (a.rc) {
+		xmd_rules_unstage(xmd.opt.rules);
+		/* 1: nothing was touched, what is kept stays right (the full
+		 * path drops it if it applies); -1: it may be behind */
+		if (a.rc == -1)
+			xmd_cache_drop_live();
+		if (a.rc == 1) {
+			xmd_apply_free(&a);
+			return 1;
+		}
+		if (q->audit)
+			json_object_set_new(q->audit, "before", json_string(prev->version));
+		*ret = apply_failed(q, &a);
+		xmd_apply_free(&a);
+		return 0;
+	}
+	xmd.last_apply_ok = 1;
+	xmd.last_apply_err[0] = 0;
+	if (save_after_switch(q, prev, reserved == 0 ? text : NULL, len, ret)) {
+		xmd_apply_free(&a);
+		return 0;
+	}
+	xmd_sha256_hex(text, len, new_version);
+	if (q->audit) {
+		json_object_set_new(q->audit, "before", json_string(prev->version));
+		json_object_set_new(q->audit, "after", json_string(new_version));
+	}
+	saved_at = now_us();
+	xmd_cache_put(text, len, new_version, 1); /* lr follows the new text */
+	*took = 1;
+	*ret = applied(q, t0, &a, new_version, saved_at);
+	xmd_apply_free(&a);
+	return 0;
+}
+
+/* The new text of the rules, the version checked: parse, validate against
+ * the router, write FILE.tmp, apply, then save it (fsync, rename over
+ * FILE; the rules before put back if that fails). by_lines: first as an
+ * edit of the lines between those both texts begin and end with. */
+static int replace_rules(struct xmd_req *q, double t0, const char *text, size_t len,
+			 const struct prev_rules *prev, int by_lines)
+{
+	char new_version[XMD_SHA256_HEX], err[1024], *copy;
 	struct xm_ruleset rs = { 0 };
 	struct xmd_apply a = { 0 };
-	json_t *ev = q->audit, *j;
+	json_t *ev = q->audit;
 	int ret, errnum = 0;
+	double saved_at;
 
+	if (by_lines && xmd_cache_lr() && !xmd_fleet_on() && !xmd.opt.network &&
+	    (copy = malloc(len + 1))) {
+		struct xm_text_hunk hk;
+		int took = 0;
+
+		memcpy(copy, text, len);
+		xmd_text_hunk(prev->text, prev->len, copy, len, &hk);
+		if (patch_fast(q, t0, copy, len, &hk, 1, prev, &ret, &took) == 0) {
+			if (!took)
+				free(copy);
+			return ret;
+		}
+		free(copy);
+	}
 	xmd_sha256_hex(text, len, new_version);
 	if (ev) {
-		json_object_set_new(ev, "before", json_string(cur_version));
+		json_object_set_new(ev, "before", json_string(prev->version));
 		json_object_set_new(ev, "after", json_string(new_version));
 	}
 	if (xmd_parse(text, len, xmd.opt.rules, &rs, &a) ||
@@ -411,44 +604,35 @@ static int replace_rules(struct xmd_req *q, double t0, const char *text, size_t 
 	}
 	if (xmd_rules_stage(xmd.opt.rules, text, len, &errnum, err, sizeof(err))) {
 		xm_ruleset_free(&rs);
-		return xmd_reply_error(q,
-				       errnum == ENOSPC || errnum == EDQUOT ?
-					       MHD_HTTP_INSUFFICIENT_STORAGE :
-					       MHD_HTTP_INTERNAL_SERVER_ERROR,
-				       "%s", err);
+		return save_failed(q, errnum, err);
 	}
+	xmd_cache_drop_live();
 	xmd_apply_ruleset(&rs, xmd.opt.rules, 0, &a);
-	live_us = now_us() - t0;
-	xm_ruleset_free(&rs);
 	xmd.last_apply_ok = a.rc == 0;
 	snprintf(xmd.last_apply_err, sizeof(xmd.last_apply_err), "%s", a.rc ? a.err : "");
 	if (a.rc) {
+		xm_ruleset_free(&rs);
 		xmd_rules_unstage(xmd.opt.rules);
 		ret = apply_failed(q, &a);
 		xmd_apply_free(&a);
 		return ret;
 	}
-	if (xmd_rules_commit(xmd.opt.rules, err, sizeof(err))) {
-		/* Live but not saved: say so plainly (rare: the temp file was
-		 * written a moment ago in the same directory). */
+	if (save_after_switch(q, prev, NULL, 0, &ret)) {
+		xm_ruleset_free(&rs);
 		xmd_apply_free(&a);
-		return xmd_reply_error(q, MHD_HTTP_INTERNAL_SERVER_ERROR,
-				       "the new rules are live but %s", err);
+		return ret;
 	}
-	fprintf(stderr, "xmasqd: %s (%s) from %s: applied +%u -%u ~%u =%u rules in %.0f us\n",
-		q->client.subject, q->client.key_sha256, q->client.from, a.res.added, a.res.removed,
-		a.res.changed, a.res.kept, a.res.usecs);
-	j = json_pack("{s:b, s:f, s:f, s:s, s:o, s:I, s:I, s:I, s:I, s:I}", "applied", 1, "us",
-		      round(a.res.usecs * 10) / 10, "request_us", round(live_us), "version",
-		      new_version, "diff", diff_lines(a.diff, a.diff_len), "added",
-		      (json_int_t)a.res.added, "removed", (json_int_t)a.res.removed, "changed",
-		      (json_int_t)a.res.changed, "kept", (json_int_t)a.res.kept, "ports",
-		      (json_int_t)a.res.ports);
-	if (ev) {
-		json_object_set_new(ev, "result", json_string("applied"));
-		json_object_set_new(ev, "diff", diff_lines(a.diff, a.diff_len));
-		json_object_set_new(ev, "us", json_real(round(a.res.usecs * 10) / 10));
+	saved_at = now_us();
+	copy = malloc(len + 1);
+	if (copy) {
+		memcpy(copy, text, len);
+		xmd_cache_put(copy, len, new_version, 0);
+		xmd_cache_live(&rs); /* for the next edit */
+	} else {
+		xmd_cache_put(NULL, 0, "", 0);
 	}
+	xm_ruleset_free(&rs);
+	ret = applied(q, t0, &a, new_version, saved_at);
 	xmd_apply_free(&a);
-	return xmd_reply_json(q, MHD_HTTP_OK, j);
+	return ret;
 }

@@ -422,7 +422,7 @@ static void apply_pending(void *arg)
 		xmd_probe_tx_paths();
 		/* The cache: what the router boots from when the store is down. */
 		if (xmd_rules_stage(xmd.opt.rules, text, len, &errnum, err, sizeof(err)) ||
-		    xmd_rules_commit(xmd.opt.rules, err, sizeof(err)))
+		    xmd_rules_commit(xmd.opt.rules, NULL, 0, err, sizeof(err)))
 			fprintf(stderr, "xmasqd: fleet: revision %lld is live but %s\n",
 				(long long)rev, err);
 		xmd.last_apply_ok = 1;

@@ -477,7 +477,7 @@ static int fleet_start(char *err, size_t errlen)
 		return -1;
 	if (xmd.opt.cache && strcmp(xmd.opt.cache, xmd.opt.rules)) {
 		if (xmd_rules_stage(xmd.opt.cache, text, len, &errnum, err, errlen) ||
-		    xmd_rules_commit(xmd.opt.cache, err, errlen)) {
+		    xmd_rules_commit(xmd.opt.cache, NULL, 0, err, errlen)) {
 			free(text);
 			return -1;
 		}

@@ -89,12 +89,19 @@ void xmd_reapply_file(const char *why)
 	char *text = NULL, version[XMD_SHA256_HEX] = "";
 	size_t len;
 
+	xmd_cache_drop_live();
 	if (xmd_rules_read(xmd.opt.rules, &text, &len, a.err, sizeof(a.err))) {
 		a.rc = -1;
 	} else {
 		xmd_sha256_hex(text, len, version);
 		if (xmd_parse(text, len, xmd.opt.rules, &rs, &a) == 0) {
 			xmd_apply_ruleset(&rs, xmd.opt.rules, 0, &a);
+			if (a.rc == 0) {
+				/* the text applied is the one the next edit edits */
+				xmd_cache_put(text, len, version, 0);
+				text = NULL;
+				xmd_cache_live(&rs);
+			}
 			xm_ruleset_free(&rs);
 		}
 	}

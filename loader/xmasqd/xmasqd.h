@@ -85,12 +85,19 @@ void xmd_sha256_hex(const void *data, size_t len, char out[XMD_SHA256_HEX]);
 /* ---- store.c: the rules file, never lost ---- */
 /* Reads FILE whole (at most XM_RULES_FILE_MAX); free *text. -1 with err. */
 int xmd_rules_read(const char *path, char **text, size_t *len, char *err, size_t errlen);
-/* Writes text to FILE.tmp beside FILE and fsyncs it: nothing else changes.
- * -1 with err naming the file and the reason (*errnum: errno). */
+/* Writes text to FILE.tmp beside FILE (a full or read-only disk fails
+ * here): nothing else changes. -1 with err naming the file and the
+ * reason (*errnum: errno). */
 int xmd_rules_stage(const char *path, const char *text, size_t len, int *errnum, char *err,
 		    size_t errlen);
-/* Keeps FILE as FILE.prev, renames FILE.tmp over FILE, fsyncs the dir. */
-int xmd_rules_commit(const char *path, char *err, size_t errlen);
+/* fsyncs FILE.tmp, keeps FILE as FILE.prev, renames FILE.tmp over FILE,
+ * fsyncs the dir. -1: not saved (FILE.tmp removed, FILE as it was), -2:
+ * saved but the directory's fsync failed; err says which. */
+int xmd_rules_commit(const char *path, const char *text, size_t len, char *err, size_t errlen);
+/* Creates FILE.tmp with len bytes reserved (fallocate: a full or read-only
+ * disk fails here) for xmd_rules_commit to write text into. 0, 1 when the
+ * file system cannot reserve (then xmd_rules_stage), or -1 as stage. */
+int xmd_rules_reserve(const char *path, size_t len, int *errnum, char *err, size_t errlen);
 void xmd_rules_unstage(const char *path);
 
 /* ---- rules_apply.c: the one way rules go live (startup, SIGHUP, PUT) ---- */
@@ -157,8 +164,34 @@ int xmd_api_rules_check(struct xmd_req *q);
 /* ---- rules_edit.c: PATCH's line edits ---- */
 /* The text cur with edits (a json_t array, as PATCH /api/rules takes)
  * made, into *out (malloc'd); 0, or -1 with why in err. */
-int xmd_rules_edit(const char *cur, size_t cur_len, void *edits, char **out, size_t *out_len,
-		   char *err, size_t errlen);
+int xmd_rules_edit(const char *cur, size_t cur_len, const size_t *cur_starts, size_t cur_lines,
+		   void *edits, char **out, size_t *out_len, struct xm_text_hunk **hunks,
+		   size_t *n_hunks, char *err, size_t errlen);
+/* Where each line of text starts (*n lines; n + 1 offsets, the last is
+ * the end), malloc'd; NULL when out of memory. cur_starts above: those of
+ * cur, or NULL to find them. */
+size_t *xmd_line_starts(const char *text, size_t len, size_t *n);
+
+/* The one hunk that makes new of old: the whole lines both begin with
+ * and end with kept, those between replaced (a PUT as an edit). */
+void xmd_text_hunk(const char *old, size_t old_len, const char *new, size_t new_len,
+		   struct xm_text_hunk *hk);
+
+/* ---- rules_cache.c: the rules file's text and version, and the rules
+ * live line by line, kept between requests ---- */
+/* The file's text and version (read again only when the file changed);
+ * the pointers stay valid until the next xmd_cache_* call. -1 with err. */
+int xmd_cache_get(const char **text, size_t *len, const char **version, char *err, size_t errlen);
+/* The text just saved (taken over, malloc'd) and its version; keep_live:
+ * the rules live line by line were brought to it (an edit applied). */
+void xmd_cache_put(char *text, size_t len, const char *version, int keep_live);
+/* After a full apply of rs, parsed from the cached text: keep the rules
+ * live line by line (libxmasq's xm_live_rules) for the next edit. */
+void xmd_cache_live(const struct xm_ruleset *rs);
+struct xm_live_rules *xmd_cache_lr(void);
+/* The cached text's line starts (xmd_line_starts), or NULL. */
+const size_t *xmd_cache_line_starts(size_t *n);
+void xmd_cache_drop_live(void);
 
 /* ---- health.c: plain HTTP GET /healthz for load balancers ---- */
 struct MHD_Daemon *xmd_health_start(char *err, size_t errlen);

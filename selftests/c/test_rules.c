@@ -1147,6 +1147,58 @@ static void test_flows_per_source(void)
 	    "flows-per-source not a number");
 }
 
+/* One line parsed alone (line-by-line applies): the kind, the rule, and
+ * the very error the whole text gives for that line; the `set` lines of a
+ * whole parse recorded. */
+static void test_parse_line(void)
+{
+	static const char *const wrong[] = {
+		"forward eth0 tcp 99999 to 198.18.0.2",
+		"forward eth0 tcp 80 to 127.0.0.1",
+		"forwrd eth0 tcp 80 to 198.18.0.2",
+		"forward eth0 tcp 80 to 198.18.0.2 as 192.0.2.1 keep-source",
+	};
+	const char *prefix = "# first\nforward eth1 udp 53 to 198.18.0.3\n";
+	char err[512], want[512], text[256];
+	enum xm_line_kind kind;
+	struct xm_ruleset rs;
+	struct xm_rule r;
+	int rc;
+
+	rc = xm_rules_parse_line("forward eth0:192.0.2.1 tcp 8080-8081 to 198.18.0.2:80-81 "
+				 "keep-source",
+				 68, 7, FN, &r, &kind, err, sizeof(err));
+	tap_ok(rc == 0 && kind == XM_LINE_FORWARD && r.line == 7 && r.from_lo == 8080 &&
+		       r.from_hi == 8081 && r.to_lo == 80 && r.local_addr == ip("192.0.2.1") &&
+		       r.flags == XM_RULE_KEEP_SOURCE && strcmp(r.ifname, "eth0") == 0,
+	       "parse_line: a forward, at the line given");
+	rc = xm_rules_parse_line("  # only a comment", 18, 3, FN, &r, &kind, err, sizeof(err));
+	tap_ok(rc == 0 && kind == XM_LINE_BLANK, "parse_line: a comment is blank");
+	rc = xm_rules_parse_line("set timeout udp 60", 18, 3, FN, &r, &kind, err, sizeof(err));
+	tap_ok(rc == 0 && kind == XM_LINE_OTHER, "parse_line: a set is the full path's");
+	rc = xm_rules_parse_line("masquerade 10.0.0.0/8 out eth1", 30, 3, FN, &r, &kind, err,
+				 sizeof(err));
+	tap_ok(rc == 0 && kind == XM_LINE_OTHER, "parse_line: a masquerade is the full path's");
+	rc = xm_rules_parse_line("forward eth0 tcp 80 to 198.18.0.2 from 192.0.2.0/24", 51, 3, FN,
+				 &r, &kind, err, sizeof(err));
+	tap_ok(rc == 0 && kind == XM_LINE_OTHER, "parse_line: a forward with `from` is the full "
+						 "path's");
+	for (size_t i = 0; i < sizeof(wrong) / sizeof(wrong[0]); i++) {
+		snprintf(text, sizeof(text), "%s%s\n", prefix, wrong[i]);
+		xm_rules_parse(text, strlen(text), FN, &rs, want, sizeof(want));
+		rc = xm_rules_parse_line(wrong[i], strlen(wrong[i]), 3, FN, &r, &kind, err,
+					 sizeof(err));
+		if (!tap_ok(rc == -2 && strcmp(err, want) == 0,
+			    "parse_line: the whole parse's error for '%s'", wrong[i]))
+			tap_diag("alone: %d '%s'; whole: '%s'", rc, err, want);
+	}
+	snprintf(text, sizeof(text), "set port-range 20000-30000\n%s\nset timeout udp 9\n", prefix);
+	rc = parse_ok(text, strlen(text), &rs, "set lines");
+	tap_ok(rc && rs.n_set_lines == 2 && rs.set_line[0] == 1 && rs.set_line[1] == 5,
+	       "the parser records the lines of its `set` statements");
+	xm_ruleset_free(&rs);
+}
+
 int main(void)
 {
 	test_single_rule();
@@ -1182,5 +1234,6 @@ int main(void)
 	test_files();
 	test_small_err_buffer();
 	test_error_place();
+	test_parse_line();
 	return tap_done();
 }

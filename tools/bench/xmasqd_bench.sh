@@ -10,14 +10,16 @@
 #  - PUT /api/rules changing one rule's backend port, on a 1-rule and on a
 #    100,000-rule file (tcp and udp, 50,000 ports each): the server's own
 #    `us` (apply, first write to the switch), its `request_us` (from the
-#    whole request read to the apply done: JSON, parse, checks, the fsynced
-#    save, apply) and curl's round trip (from the request's first byte to
-#    the answer's last, TLS handshake not included), REPS of each, median
-#    [min-max]
+#    whole request read to the switch: JSON, parse, checks, the temp file
+#    written, apply), its `saved_us` (to the file fsynced and renamed), curl's
+#    round trip (from the request's first byte to the answer's last, TLS
+#    handshake not included) and xmasqd's CPU time for the request
+#    (/proc/PID/schedstat: less sensitive to the machine's load), REPS of
+#    each, median [min-max]
 #  - PATCH /api/rules replacing that rule's line (the page's way), on the
-#    same two files: the same three figures
+#    same two files: the same figures (line by line: `incremental`)
 #  - GET /api/status and GET /metrics with 100,000 rules: the same round
-#    trip, and the body size
+#    trip, xmasqd's CPU time, and the body size
 #  - xmasqd idle with 100,000 rules: CPU over IDLE_S (10 s) from
 #    /proc/PID/stat, resident memory (VmRSS, and the peak VmHWM)
 # Results: build/bench/xmasqd.json and xmasqd.md (also printed); the
@@ -124,8 +126,28 @@ curl_api() {
 		awk 'NR > 1 { print prev } { prev = $0 } END { split(prev, a, " "); printf "%s %d\n", a[1], (a[3] - a[2]) * 1e6 }'
 }
 
+# xmasqd's CPU time so far, ns
+cpu_ns() { cut -d' ' -f1 "/proc/$XMD_PID/schedstat"; }
+
+# report FILE WHAT CPU_NS: the figures of a PUT or PATCH answer
+report() {
+	python3 - "$@" <<'EOF'
+import json, sys
+lines = open(sys.argv[1]).read().splitlines()
+status, rt = lines[-1].split()
+if status != "200":
+    sys.exit("%s: %s %s" % (sys.argv[2], status, " ".join(lines[:-1])[:300]))
+d = json.loads("\n".join(lines[:-1]))
+# request_us, saved_us: not in older xmasqd
+print(d["us"], d.get("request_us", "nan"), rt, d.get("saved_us", "nan"), int(sys.argv[3]) / 1000,
+      int(bool(d.get("incremental"))))
+EOF
+}
+
 # put N V: PUT the file `rules N V`; prints "SWITCH_US REQUEST_US
-# ROUNDTRIP_US" (the apply's us, the server's request_us, curl's)
+# ROUNDTRIP_US SAVED_US CPU_US INCREMENTAL" (the apply's us, the server's
+# request_us, curl's, the server's saved_us, xmasqd's CPU time, 1 if line
+# by line)
 put() {
 	local version
 	version=$(curl_api "$URL/api/rules" | sed '$d' | python3 -c 'import json,sys; print(json.load(sys.stdin)["version"])') ||
@@ -133,17 +155,11 @@ put() {
 	rules "$1" "$2" >"$TMP/text"
 	python3 -c 'import json,sys; print(json.dumps({"text": open(sys.argv[1]).read() + "\n", "version": sys.argv[2]}))' \
 		"$TMP/text" "$version" >"$TMP/put.json"
+	c0=$(cpu_ns)
 	curl_api -X PUT -H "Origin: $URL" -H 'Content-Type: application/json' --data-binary @"$TMP/put.json" \
 		"$URL/api/rules" >"$TMP/put.out"
-	python3 - "$TMP/put.out" <<'EOF'
-import json, sys
-lines = open(sys.argv[1]).read().splitlines()
-status, rt = lines[-1].split()
-if status != "200":
-    sys.exit("PUT: %s %s" % (status, " ".join(lines[:-1])[:300]))
-d = json.loads("\n".join(lines[:-1]))
-print(d["us"], d.get("request_us", "nan"), rt)  # request_us: not in older xmasqd
-EOF
+	c1=$(cpu_ns)
+	report "$TMP/put.out" PUT $((c1 - c0))
 }
 
 # patch N V: PATCH /api/rules replacing line 1 by that of `rules N V` (the
@@ -154,29 +170,26 @@ patch() {
 		return 1
 	python3 -c 'import json,sys; print(json.dumps({"version": sys.argv[2], "edits": [{"line": 1, "delete": 1, "insert": [sys.argv[1]]}]}))' \
 		"$(rules 1 "$2")" "$version" >"$TMP/patch.json"
+	c0=$(cpu_ns)
 	curl_api -X PATCH -H "Origin: $URL" -H 'Content-Type: application/json' --data-binary @"$TMP/patch.json" \
 		"$URL/api/rules" >"$TMP/put.out"
-	python3 - "$TMP/put.out" <<'EOF'
-import json, sys
-lines = open(sys.argv[1]).read().splitlines()
-status, rt = lines[-1].split()
-if status != "200":
-    sys.exit("PATCH: %s %s" % (status, " ".join(lines[:-1])[:300]))
-d = json.loads("\n".join(lines[:-1]))
-print(d["us"], d["request_us"], rt)
-EOF
+	c1=$(cpu_ns)
+	report "$TMP/put.out" PATCH $((c1 - c0))
 }
 
-# get PATH: prints "ROUNDTRIP_US BYTES"
+# get PATH: prints "ROUNDTRIP_US BYTES CPU_US"
 get() {
+	local c0 c1
+	c0=$(cpu_ns)
 	curl_api "$URL$1" >"$TMP/get.out"
-	python3 - "$TMP/get.out" <<'EOF'
+	c1=$(cpu_ns)
+	python3 - "$TMP/get.out" $((c1 - c0)) <<'EOF'
 import sys
 data = open(sys.argv[1]).read().splitlines()
 status, rt = data[-1].split()
 if status != "200":
     sys.exit("GET: " + status)
-print(rt, sum(len(l) + 1 for l in data[:-1]))
+print(rt, sum(len(l) + 1 for l in data[:-1]), int(sys.argv[2]) / 1000)
 EOF
 }
 
@@ -220,9 +233,9 @@ t1=$(ticks) w1=$(date +%s%N)
 echo "idle-cpu $(((t1 - t0) * 1000000000 / $(getconf CLK_TCK))) $((w1 - w0))" >>"$RES"
 echo "rss $(awk '/^VmRSS/ { print $2 }' "/proc/$XMD_PID/status") $(awk '/^VmHWM/ { print $2 }' "/proc/$XMD_PID/status")" >>"$RES"
 
-python3 - "$RES" "$OUT" "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')" "$(uname -r)" "$(nproc)" <<'EOF'
+python3 - "$RES" "$OUT" "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')" "$(uname -r)" "$(nproc)" "$(cut -d' ' -f1-3 /proc/loadavg)" <<'EOF'
 import json, statistics, sys
-res, out, cpu, kernel, ncpu = sys.argv[1:]
+res, out, cpu, kernel, ncpu, load = sys.argv[1:]
 rows = {}
 for line in open(res):
     k, *v = line.split()
@@ -238,21 +251,25 @@ def fmt(v, unit):
     s = lambda x: ("%.2f ms" % (x / 1000)) if unit == "us" else "%d" % x
     return "%s [%s-%s]" % (s(m), s(min(v)), s(max(v))) if len(v) > 1 else s(m)
 
-j = {"cpu": cpu, "kernel": kernel, "cpus": int(ncpu)}
-md = ["| what | switch (`us`) | request read to live (`request_us`) | round trip (curl) |",
-      "|---|---|---|---|"]
+j = {"cpu": cpu, "kernel": kernel, "cpus": int(ncpu), "loadavg": load}
+md = ["| what | switch (`us`) | request read to live (`request_us`) | to saved (`saved_us`) | round trip (curl) | xmasqd CPU |",
+      "|---|---|---|---|---|---|"]
 for k, what in (("put-1", "PUT /api/rules, 1 rule, one changed"),
                 ("put-100k-first", "PUT /api/rules, 1 -> 100,000 rules"),
                 ("put-100k", "PUT /api/rules, 100,000 rules, one changed"),
                 ("patch-1", "PATCH /api/rules, 1 rule, its line replaced"),
                 ("patch-100k", "PATCH /api/rules, 100,000 rules, one line replaced")):
-    j[k] = {"switch_us": col(k, 0), "request_us": col(k, 1), "roundtrip_us": col(k, 2)}
-    md.append("| %s | %s | %s | %s |" % (what, fmt(col(k, 0), "us"), fmt(col(k, 1), "us"), fmt(col(k, 2), "us")))
+    j[k] = {"switch_us": col(k, 0), "request_us": col(k, 1), "roundtrip_us": col(k, 2),
+            "saved_us": col(k, 3), "cpu_us": col(k, 4), "incremental": col(k, 5)}
+    inc = col(k, 5)
+    what += " (line by line)" if inc and all(inc) else ""
+    md.append("| %s | %s | %s | %s | %s | %s |" % (what, fmt(col(k, 0), "us"), fmt(col(k, 1), "us"),
+                                                fmt(col(k, 3), "us"), fmt(col(k, 2), "us"), fmt(col(k, 4), "us")))
 for k, what in (("get-status", "GET /api/status, 100,000 rules"), ("get-metrics", "GET /metrics, 100,000 rules")):
-    j[k] = {"roundtrip_us": col(k, 0), "bytes": col(k, 1)}
+    j[k] = {"roundtrip_us": col(k, 0), "bytes": col(k, 1), "cpu_us": col(k, 2)}
     size = (col(k, 1) or [0])[0]
     size = "%.1f MB" % (size / 1e6) if size >= 1e6 else "%.1f kB" % (size / 1e3)
-    md.append("| %s (%s) | | | %s |" % (what, size, fmt(col(k, 0), "us")))
+    md.append("| %s (%s) | | | | %s | %s |" % (what, size, fmt(col(k, 0), "us"), fmt(col(k, 2), "us")))
 cpu_ns, wall_ns = rows["idle-cpu"][0]
 rss, hwm = rows["rss"][0]
 j["idle"] = {"cpu_percent": 100 * cpu_ns / wall_ns, "rss_kb": rss, "peak_rss_kb": hwm}
@@ -260,7 +277,7 @@ md.append("")
 md.append("xmasqd idle with 100,000 rules: %.2f %% of a CPU over %.0f s; resident %.1f MB (peak %.1f MB, while serving the above)"
           % (100 * cpu_ns / wall_ns, wall_ns / 1e9, rss / 1024, hwm / 1024))
 md.append("")
-md.append("%s, %s CPUs, Linux %s" % (cpu, ncpu, kernel))
+md.append("%s, %s CPUs, Linux %s, load average %s at the end" % (cpu, ncpu, kernel, load))
 json.dump(j, open(out + "/xmasqd.json", "w"), indent=1)
 open(out + "/xmasqd.md", "w").write("\n".join(md) + "\n")
 print("\n".join(md))
