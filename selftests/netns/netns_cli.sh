@@ -101,7 +101,7 @@ declare -A OPTS=(
 	[conntrack]="--json|-h --help"
 	[follow]="--once|-h --help"
 	[sites]="--site|-h --help"
-	[publish]="--etcd|--ruleset|--if-revision|--wait|-h --help"
+	[publish]="--etcd|--ruleset|--if-revision|--wait|--network|--timeout|-h --help"
 )
 rc=0 bad=""
 for cmd in attach detach apply status stats conntrack follow sites publish; do
