@@ -207,7 +207,7 @@ bench:
 	@$(MAKE) --no-print-directory all $(BENCH)/xbench
 	@QUICK=$(QUICK) tools/bench/bench.sh
 	@tools/bench/xmasqd_bench.sh
-	@tools/bench/fleet_bench.sh
+	@QUICK=$(QUICK) tools/bench/fleet_bench.sh
 
 bench-xmasqd:
 	@tools/deps.sh --if-missing
@@ -217,7 +217,7 @@ bench-xmasqd:
 bench-fleet:
 	@tools/deps.sh --if-missing
 	@$(MAKE) --no-print-directory all
-	@tools/bench/fleet_bench.sh
+	@QUICK=$(QUICK) tools/bench/fleet_bench.sh
 
 # soak: a mixed load through xmasq (the tcp-cps churn of new TCP
 # connections to nginx, new UDP flows, a ping flood, applies, expiry sweeps)

@@ -13,11 +13,14 @@ run_one() {
 	local name="$1"; shift
 	[ -n "$pattern" ] && [[ "$name" != *"$pattern"* ]] && return
 	echo "# ---- $name"
-	local out rc
+	local out rc started
 	out=$(mktemp)
+	started=$SECONDS
 	timeout --kill-after=10 900 "$@" >"$out" 2>&1
 	rc=$?
 	cat "$out"
+	# How long each suite took: CI must stay under 25 minutes in all.
+	echo "# ---- $name: $((SECONDS - started)) s"
 	local p f s
 	p=$(grep -cE '^ok [0-9]+' "$out" | tr -d ' ')
 	s=$(grep -cE '^ok [0-9]+ .*# SKIP' "$out" | tr -d ' ')

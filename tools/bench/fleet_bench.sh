@@ -14,9 +14,14 @@
 # WAL fsync and backend commit means from their /metrics.
 # Results: build/bench/fleet.json and fleet.md (also printed); the routers'
 # logs in fleet-xmasqd{1,2,3}.log.
+# QUICK=1 (CI's smoke run): 20 and 4 rounds, enough to prove it works.
 # Usage: tools/bench/fleet_bench.sh
 . "$(dirname "$0")/../../selftests/netns/lib.sh"
 . "$(dirname "$0")/../../selftests/netns/fleet_lib.sh"
+if [ "${QUICK:-0}" = 1 ]; then
+	ROUNDS=${ROUNDS:-20}
+	ROUNDS_100K=${ROUNDS_100K:-4}
+fi
 ROUNDS=${ROUNDS:-100}
 ROUNDS_100K=${ROUNDS_100K:-20}
 OUT=$XM_ROOT/build/bench
