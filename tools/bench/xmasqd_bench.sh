@@ -231,7 +231,10 @@ t0=$(ticks) w0=$(date +%s%N)
 sleep "$IDLE_S"
 t1=$(ticks) w1=$(date +%s%N)
 echo "idle-cpu $(((t1 - t0) * 1000000000 / $(getconf CLK_TCK))) $((w1 - w0))" >>"$RES"
-echo "rss $(awk '/^VmRSS/ { print $2 }' "/proc/$XMD_PID/status") $(awk '/^VmHWM/ { print $2 }' "/proc/$XMD_PID/status")" >>"$RES"
+# VmRSS counts the mmapped rule_meta map's pages too (kernel memory shared
+# with the data plane): the parts say how much is the daemon's own heap.
+status_kb() { awk -v k="$1:" '$1 == k { print $2 }' "/proc/$XMD_PID/status"; }
+echo "rss $(status_kb VmRSS) $(status_kb VmHWM) $(status_kb RssAnon) $(status_kb RssFile) $(status_kb RssShmem)" >>"$RES"
 
 python3 - "$RES" "$OUT" "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')" "$(uname -r)" "$(nproc)" "$(cut -d' ' -f1-3 /proc/loadavg)" <<'EOF'
 import json, statistics, sys
@@ -271,11 +274,14 @@ for k, what in (("get-status", "GET /api/status, 100,000 rules"), ("get-metrics"
     size = "%.1f MB" % (size / 1e6) if size >= 1e6 else "%.1f kB" % (size / 1e3)
     md.append("| %s (%s) | | | | %s | %s |" % (what, size, fmt(col(k, 0), "us"), fmt(col(k, 2), "us")))
 cpu_ns, wall_ns = rows["idle-cpu"][0]
-rss, hwm = rows["rss"][0]
-j["idle"] = {"cpu_percent": 100 * cpu_ns / wall_ns, "rss_kb": rss, "peak_rss_kb": hwm}
+rss, hwm, anon, file_, shmem = (rows["rss"][0] + [float("nan")] * 5)[:5]
+j["idle"] = {"cpu_percent": 100 * cpu_ns / wall_ns, "rss_kb": rss, "peak_rss_kb": hwm,
+             "rss_anon_kb": anon, "rss_file_kb": file_, "rss_shmem_kb": shmem}
 md.append("")
-md.append("xmasqd idle with 100,000 rules: %.2f %% of a CPU over %.0f s; resident %.1f MB (peak %.1f MB, while serving the above)"
-          % (100 * cpu_ns / wall_ns, wall_ns / 1e9, rss / 1024, hwm / 1024))
+md.append("xmasqd idle with 100,000 rules: %.2f %% of a CPU over %.0f s; resident %.1f MB (peak %.1f MB, while serving the above); "
+          "of the resident: %.1f MB its own heap and stacks (RssAnon), %.1f MB files and libraries (RssFile), %.1f MB shared memory "
+          "such as mmapped BPF maps (RssShmem)"
+          % (100 * cpu_ns / wall_ns, wall_ns / 1e9, rss / 1024, hwm / 1024, anon / 1024, file_ / 1024, shmem / 1024))
 md.append("")
 md.append("%s, %s CPUs, Linux %s, load average %s at the end" % (cpu, ncpu, kernel, load))
 json.dump(j, open(out + "/xmasqd.json", "w"), indent=1)
