@@ -234,6 +234,12 @@ echo "idle-cpu $(((t1 - t0) * 1000000000 / $(getconf CLK_TCK))) $((w1 - w0))" >>
 # VmRSS counts the mmapped rule_meta map's pages too (kernel memory shared
 # with the data plane): the parts say how much is the daemon's own heap.
 status_kb() { awk -v k="$1:" '$1 == k { print $2 }' "/proc/$XMD_PID/status"; }
+# Where the resident memory is, by mapping (heap, libraries, BPF maps):
+awk '/^[0-9a-f]+-[0-9a-f]+ / { name = NF >= 6 ? $6 : "[anon]" }
+	$1 == "Rss:" { kb[name] += $2 }
+	END { for (n in kb) if (kb[n] >= 512) printf "%8d kB  %s\n", kb[n], n }' \
+	"/proc/$XMD_PID/smaps" | sort -rn >"$OUT/xmasqd-smaps.txt"
+log "resident by mapping (>= 512 kB): $(tr -s ' \n' ' ' <"$OUT/xmasqd-smaps.txt")"
 echo "rss $(status_kb VmRSS) $(status_kb VmHWM) $(status_kb RssAnon) $(status_kb RssFile) $(status_kb RssShmem)" >>"$RES"
 
 python3 - "$RES" "$OUT" "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')" "$(uname -r)" "$(nproc)" "$(cut -d' ' -f1-3 /proc/loadavg)" <<'EOF'
