@@ -94,10 +94,30 @@ flow_packets_orig() {
 	local f="$XM_TMP/ct-flow.json"
 	ct_json "$f" && jget "$f" "[c['packets_orig'] for c in d if '$1' in c['original']][0]"
 }
-# sum of the drop_* counters
+# drops_total [XM]: the sum of xmasq's drop_* counters (XM: the xmasq
+# command to ask, default xm; check_migrate asks the layout 1 build)
 drops_total() {
 	local f="$XM_TMP/drops.json"
-	stats_json "$f" && jget "$f" "sum(v['packets'] for k, v in d['counters'].items() if k.startswith('drop'))"
+	"${1:-xm}" stats --json >"$f" 2>"$f.err" &&
+		jget "$f" "sum(v['packets'] for k, v in d['counters'].items() if k.startswith('drop'))"
+}
+# path_drops: what the kernels on the way dropped or refused: every link's
+# rx and tx drops in the four namespaces, the router's IP discards and
+# errors, and the RSTs the router's own stack sent (a stream packet handed
+# to it would be answered with one)
+path_drops() {
+	local ns n=0 v
+	for ns in "$NS_R" "$NS_C0" "$NS_C1" "$NS_B"; do
+		v=$(nsx "$ns" ip -s -j link show | "$XM_PY" -c 'import json, sys
+print(sum(l["stats64"]["rx"]["dropped"] + l["stats64"]["tx"]["dropped"] for l in json.load(sys.stdin)))') || return 1
+		n=$((n + v))
+	done
+	# /proc/net/snmp: a header line, then a value line, per protocol
+	v=$(nsx "$NS_R" awk -v want="Ip:InHdrErrors Ip:InAddrErrors Ip:InDiscards Ip:OutDiscards Ip:OutNoRoutes Tcp:OutRsts" '
+		$1 in head { for (i = 2; i <= NF; i++) if (index(" " want " ", " " $1 head[$1, i] " ")) s += $i; next }
+		{ head[$1] = 1; for (i = 2; i <= NF; i++) head[$1, i] = $i }
+		END { print s + 0 }' /proc/net/snmp) || return 1
+	echo $((n + v))
 }
 flow_new_count() {
 	local f="$XM_TMP/fn.json"
@@ -179,10 +199,23 @@ csum_handovers() { echo $((${CSUM1:-0} - ${CSUM0:-0})); }
 # tap_todo DESC REASON: a failure explained by a known xmasq bug (reported
 # by its own check, which fails)
 tap_todo() { T_NUM=$((T_NUM + 1)); echo "not ok $T_NUM - $MODE: $1 # TODO $2"; }
-# loss_result NAME: the TCP loss-sign check (r0, r1, l0 of the caller)
+# loss_result NAME [XM]: the TCP loss-sign check (r0, r1, l0 and k0, the
+# drops_and_path snapshot taken with r0, of the caller).
+# In tc mode veth reorders (see tcp_loss), and under load the receiver's
+# D-SACK for one of dozens of spurious retransmissions can go missing (seen
+# once in CI: 47 retransmissions, 46 D-SACKed segments). There the check
+# asks what loss would have left behind instead: a drop_* counter of
+# xmasq's, a link's drop count, an IP discard or a RST of the router's.
+# XDP mode keeps the strict check.
+drops_and_path() { echo "$(drops_total "${1:-xm}") $(path_drops)"; }
 loss_result() {
-	local desc="$1: TCP saw no lost or reordered segment (loss signs +$((r1 - r0)))"
-	if [ $((r1 - r0)) -ne 0 ] && [ "$(csum_handovers)" -gt 0 ]; then
+	local desc="$1: TCP saw no lost or reordered segment (loss signs +$((r1 - r0)))" k1
+	k1=$(drops_and_path)
+	if [ $((r1 - r0)) -ne 0 ] && [ "$MODE" = tc ] && [ -n "${k0:-}" ] && [ "$k1" = "$k0" ] &&
+		[[ "$k0" =~ ^[0-9]+\ [0-9]+$ ]]; then
+		tap_result 0 "$1: TCP: $((r1 - r0)) retransmission(s) without a D-SACK, and nothing on the way dropped a packet (xmasq drops, path drops: $k0 -> $k1): veth's reordering in tc mode"
+		diag "before:" "$l0" "after:" "$(tcp_loss_detail)"
+	elif [ $((r1 - r0)) -ne 0 ] && [ "$(csum_handovers)" -gt 0 ]; then
 		tap_todo "$desc" "$(csum_handovers) complete packets taken for checksum-partial and handed to tc: see the csum check"
 		diag "before:" "$l0" "after:" "$(tcp_loss_detail)"
 	else
@@ -360,9 +393,9 @@ check_atomic() {
 udp_local() { jget "$D/udpc-$1.json" "d['local']"; }
 
 check_survive() {
-	local i f out rc=0 n=0 r0 r1 l0 d0 d1 po sent probe fx0 fx1
+	local i f out rc=0 n=0 r0 r1 l0 k0 d0 d1 po sent probe fx0 fx1
 	out=$(xm apply "$RB/F1.conf" 2>&1) || diag "apply F1: $out"
-	r0=$(tcp_loss); l0=$(tcp_loss_detail)
+	r0=$(tcp_loss); l0=$(tcp_loss_detail); k0=$(drops_and_path)
 	d0=$(drops_total)
 	fx0=$(fwd_counts)
 	streams_start s2 eth0
@@ -519,9 +552,9 @@ check_reset() {
 
 # ---- 4. attach again 10 times under traffic ---------------------------------------------------------
 check_reattach() {
-	local i out rc=0 ids prev="" r0 r1 l0 d0 d1 fx0 fx1 c0 rx prevrx=0 ct idsok=0 rxok=0 ctok=0 po sent
+	local i out rc=0 ids prev="" r0 r1 l0 k0 d0 d1 fx0 fx1 c0 rx prevrx=0 ct idsok=0 rxok=0 ctok=0 po sent
 	out=$(xm apply --reset-flows "$RB/F1.conf" 2>&1) || diag "apply F1: $out"
-	r0=$(tcp_loss); l0=$(tcp_loss_detail)
+	r0=$(tcp_loss); l0=$(tcp_loss_detail); k0=$(drops_and_path)
 	d0=$(drops_total)
 	fx0=$(fwd_counts)
 	c0=$(nonzero_counters)
@@ -587,8 +620,8 @@ has_xdp() { nsx "$NS_R" ip -d link show dev "$1" | grep -qE 'prog/xdp id|xdpgene
 has_tc() { nsx "$NS_R" tc filter show dev "$1" ingress | grep -q bpf; }
 
 check_detach_one() {
-	local out rc r0 r1 l0 names ifc via0 via1 v
-	r0=$(tcp_loss); l0=$(tcp_loss_detail)
+	local out rc r0 r1 l0 k0 names ifc via0 via1 v
+	r0=$(tcp_loss); l0=$(tcp_loss_detail); k0=$(drops_and_path)
 	streams_start s5 eth0
 	# a flow through eth1 too: detaching eth1 removes it, and only it
 	lt "$NS_C1" 15 udp-send --dst $R_ADDR1 --src $C1_ADDR --port 5000 --tag probe-s5 --pps 50 --max-secs 0.2 \
@@ -676,7 +709,7 @@ check_layout() {
 
 # ---- 7. migration from layout 1 ----------------------------------------------------------------
 check_migrate() {
-	local old out rc v ct0 r0 r1 l0 fn0 fn1
+	local old out rc v ct0 r0 r1 l0 k0 fn0 fn1
 	if ! old=$(selftests/netns/layout1_xmasq.sh 2>&1); then
 		T_NUM=$((T_NUM + 1))
 		echo "ok $T_NUM - $MODE: migrate # SKIP no layout 1 build: $old"
@@ -691,7 +724,7 @@ check_migrate() {
 	sleep 0.5
 	ct0=$(xmo conntrack count --json 2>/dev/null | "$XM_PY" -c 'import json,sys; print(json.load(sys.stdin)["flows"])')
 	fn0=$(xmo stats --json 2>/dev/null | "$XM_PY" -c 'import json,sys; print(json.load(sys.stdin)["counters"]["flow_new"]["packets"])')
-	r0=$(tcp_loss) l0=$(tcp_loss_detail)
+	r0=$(tcp_loss) l0=$(tcp_loss_detail) k0=$(drops_and_path xmo)
 	out=$(xm attach --mode "$MODE" eth0 eth1 eth2 2>&1)
 	rc=$?
 	tap_result "$({ [ $rc = 2 ] && grep -q -- --migrate <<<"$out"; }; echo $?)" \

@@ -70,6 +70,8 @@ else
 	TCP_SCEN="tcp-bulk-1 tcp-bulk-8 tcp-rr"
 	EXTRA="rules flows"
 fi
+# BENCH_REPS=N overrides the repetitions (CI's smoke run: 1)
+REPS=${BENCH_REPS:-$REPS}
 SYSTEMS="bare xmasq-xdp xmasq-tc iptables nftables"
 UDP_SYSTEMS="$SYSTEMS xmasq-xdp-aa" # the A/A control: xmasq-xdp measured twice
 BASE=${BASE:-}
