@@ -216,7 +216,7 @@ bench-xmasqd:
 
 bench-fleet:
 	@tools/deps.sh --if-missing
-	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory all $(BENCH)/xbench
 	@QUICK=$(QUICK) tools/bench/fleet_bench.sh
 
 # soak: a mixed load through xmasq (the tcp-cps churn of new TCP

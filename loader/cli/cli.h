@@ -96,6 +96,10 @@ void cli_print_status_fleet(const char *pin_dir, struct xm_handle *h, const stru
 struct xm_etcd;
 int cli_publish_wait(struct xm_etcd *e, const char *name, int64_t revision, double secs);
 
+/* clock.c: the monotonic clock and a sleep, in seconds */
+double cli_now_s(void);
+void cli_sleep_s(double s);
+
 /* The commands, each in its own file with its options table. */
 extern const struct cli_command cli_cmd_attach;	   /* attach.c */
 extern const struct cli_command cli_cmd_apply;	   /* apply.c */

@@ -23,64 +23,10 @@ struct publish_opts {
 	int network;
 };
 
-static int read_file(const char *path, char **text, size_t *len)
-{
-	FILE *f = fopen(path, "re");
-	size_t cap = 65536, n = 0;
-	char *buf = NULL;
-
-	if (!f)
-		return -1;
-	for (;;) {
-		char *p = realloc(buf, cap + 1);
-
-		if (!p) {
-			free(buf);
-			fclose(f);
-			errno = ENOMEM;
-			return -1;
-		}
-		buf = p;
-		n += fread(buf + n, 1, cap - n, f);
-		if (n < cap || cap > XM_RULES_FILE_MAX)
-			break;
-		cap *= 2;
-	}
-	if (ferror(f) || n > XM_RULES_FILE_MAX) {
-		int e = ferror(f) ? EIO : EFBIG;
-
-		free(buf);
-		fclose(f);
-		errno = e;
-		return -1;
-	}
-	fclose(f);
-	buf[n] = 0;
-	*text = buf;
-	*len = n;
-	return 0;
-}
-
 static int valid_name(const char *s)
 {
 	return *s && strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._"
 			       "-") == strlen(s);
-}
-
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void sleep_s(double s)
-{
-	struct timespec ts = { (time_t)s, (long)((s - (double)(time_t)s) * 1e9) };
-
-	if (s > 0)
-		nanosleep(&ts, NULL);
 }
 
 /* ---- the write, through failovers and leader elections ---- */
@@ -139,14 +85,14 @@ static enum publish_result publish_text(struct pub *p)
 	p->checked_at = 0;
 	for (;;) {
 		int64_t mod, at, rev;
-		double left = p->deadline - now_s();
+		double left = p->deadline - cli_now_s();
 		int ours, rc;
 
 		if (left <= 0)
 			return unanswered ? PUB_UNKNOWN : PUB_NOT_PUBLISHED;
 		if (base < 0) {
 			if (read_key(p, &mod, &ours, &at)) {
-				sleep_s(pause < left ? pause : left);
+				cli_sleep_s(pause < left ? pause : left);
 				pause = pause * 2 < 0.5 ? pause * 2 : 0.5;
 				continue;
 			}
@@ -187,8 +133,8 @@ static enum publish_result publish_text(struct pub *p)
 			unanswered = 1;
 			base = -1;
 		}
-		left = p->deadline - now_s();
-		sleep_s(pause < left ? pause : left);
+		left = p->deadline - cli_now_s();
+		cli_sleep_s(pause < left ? pause : left);
 		pause = pause * 2 < 0.5 ? pause * 2 : 0.5;
 	}
 }
@@ -236,9 +182,8 @@ static int run_publish(const struct cli_global *g, void *opts, int argc, char **
 			return cli_usage_error(&cli_cmd_publish, "--timeout '%s' is not seconds",
 					       o->timeout);
 	}
-	if (read_file(argv[0], &text, &len)) {
-		fprintf(stderr, "xmasq: publish: %s: cannot read it: %s\n", argv[0],
-			strerror(errno));
+	if (xm_text_read_file(argv[0], &text, &len, err, sizeof(err))) {
+		fprintf(stderr, "xmasq: publish: %s\n", err);
 		return 1;
 	}
 	/* The same parser as apply: nothing is written when a line is wrong. */
@@ -264,7 +209,7 @@ static int run_publish(const struct cli_global *g, void *opts, int argc, char **
 	}
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	snprintf(key, sizeof(key), XM_FLEET_PREFIX "rulesets/%s", o->ruleset);
-	t0 = now_s();
+	t0 = cli_now_s();
 	p = (struct pub){ .e = &e, .key = key, .text = text, .len = len, .if_rev = if_rev };
 	p.deadline = t0 + timeout_s;
 	/* no request outlasts it */
@@ -272,7 +217,7 @@ static int run_publish(const struct cli_global *g, void *opts, int argc, char **
 	switch (publish_text(&p)) {
 	case PUB_DONE:
 		printf("published ruleset %s: revision %lld (%.0f ms)\n", o->ruleset,
-		       (long long)p.revision, (now_s() - t0) * 1000);
+		       (long long)p.revision, (cli_now_s() - t0) * 1000);
 		fflush(stdout);
 		if (p.found_back)
 			fprintf(stderr,

@@ -11,22 +11,6 @@
 #include "cli.h"
 #include "etcd.h"
 
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void sleep_s(double s)
-{
-	struct timespec ts = { (time_t)s, (long)((s - (double)(time_t)s) * 1e9) };
-
-	if (s > 0)
-		nanosleep(&ts, NULL);
-}
-
 struct router_status {
 	char *id;
 	json_t *st;
@@ -148,7 +132,7 @@ static int before_deadline(void *arg)
 {
 	const struct waiter *w = arg;
 
-	return now_s() < w->deadline;
+	return cli_now_s() < w->deadline;
 }
 
 /* Reads every status key whole: 0, or -1 with err. */
@@ -176,8 +160,8 @@ static int waiter_read(struct xm_etcd *e, struct waiter *w, char *err, size_t er
  * applied, 1 otherwise (printed). */
 int cli_publish_wait(struct xm_etcd *e, const char *name, int64_t revision, double secs)
 {
-	struct waiter w = { .name = name, .revision = revision, .deadline = now_s() + secs };
-	double t0 = now_s();
+	struct waiter w = { .name = name, .revision = revision, .deadline = cli_now_s() + secs };
+	double t0 = cli_now_s();
 	int have = 0; /* w holds every status key as of w.next - 1 */
 	int ever = 0; /* w was read once at least */
 	char err[2048] = "";
@@ -192,9 +176,9 @@ int cli_publish_wait(struct xm_etcd *e, const char *name, int64_t revision, doub
 			have = waiter_read(e, &w, err, sizeof(err)) == 0;
 			ever |= have;
 			if (!have)
-				sleep_s(0.1);
+				cli_sleep_s(0.1);
 		}
-		if ((have && w.answered) || now_s() >= w.deadline)
+		if ((have && w.answered) || cli_now_s() >= w.deadline)
 			break;
 		if (!have)
 			continue;
@@ -203,7 +187,7 @@ int cli_publish_wait(struct xm_etcd *e, const char *name, int64_t revision, doub
 		if (rc != 0) {
 			have = 0; /* compacted or broken: read it whole again */
 			if (rc < 0)
-				sleep_s(0.05);
+				cli_sleep_s(0.05);
 		}
 	}
 	if (!ever) {
@@ -219,7 +203,7 @@ int cli_publish_wait(struct xm_etcd *e, const char *name, int64_t revision, doub
 		else
 			printf("applied by %zu of %zu routers bound to %s (%.0f ms after "
 			       "publishing)\n",
-			       t.done, t.bound, name, (now_s() - t0) * 1000);
+			       t.done, t.bound, name, (cli_now_s() - t0) * 1000);
 		if (t.failed)
 			fprintf(stderr, "xmasq: publish: revision %lld failed:\n%s",
 				(long long)revision, t.failures);

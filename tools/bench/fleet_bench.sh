@@ -12,6 +12,16 @@
 # prints them (the write: etcd's commit; then until every router's status
 # came back), the routers' apply times from their logs, and the members'
 # WAL fsync and backend commit means from their /metrics.
+# The data plane meanwhile (issue 13: its rates unchanged while rule sets
+# stream in): router 1 forwards a UDP load (xbench gen from its client,
+# 1,000 flows to the 100,000-rule set's UDP forwards, through xmasq's XDP,
+# to xbench's sink on its backend, which counts and drops UDP only), in
+# 1 s windows: DP_WINDOWS of them with nothing published, then windows
+# for as long as ROUNDS_100K more rounds of the 100,000-rule set run
+# (after the latency phases, which are not pinned). The generator and the packet path
+# (the sender's softirq) are on CPU 0; etcd, the routers' xmasqd and
+# publish are moved to CPU 1 (taskset), so what the rate shows is the rule
+# updates' own effect on the data plane, not two processes sharing a CPU.
 # Results: build/bench/fleet.json and fleet.md (also printed); the routers'
 # logs in fleet-xmasqd{1,2,3}.log.
 # QUICK=1 (CI's smoke run): 20 and 4 rounds, enough to prove it works.
@@ -21,9 +31,12 @@
 if [ "${QUICK:-0}" = 1 ]; then
 	ROUNDS=${ROUNDS:-20}
 	ROUNDS_100K=${ROUNDS_100K:-4}
+	DP_WINDOWS=${DP_WINDOWS:-3}
 fi
 ROUNDS=${ROUNDS:-100}
 ROUNDS_100K=${ROUNDS_100K:-20}
+DP_WINDOWS=${DP_WINDOWS:-10}
+XB=$XM_ROOT/build/bench/xbench
 OUT=$XM_ROOT/build/bench
 xm_init etcd etcdctl curl
 need_xmasq
@@ -52,6 +65,57 @@ member_metrics() {
 		/^etcd_disk_backend_commit_duration_seconds_sum/ {cs += $2}
 		/^etcd_disk_backend_commit_duration_seconds_count/ {cc += $2}
 		END {print fs + 0, fc + 0, cs + 0, cc + 0}'
+}
+
+# ---- the data plane under the rounds ----------------------------------------------------------
+DP_SINK=/sys/fs/bpf/xmasq-test-$$-sink # xmasq-*: lib.sh's teardown removes it
+dp_up() {
+	local r c b
+	r=$(router_ns 1) c=$(client_ns 1) b="xf-b1-$$"
+	[ -x "$XB" ] || { echo "fleet-bench: $XB not built (make build/bench/xbench)" >&2; return 1; }
+	XM_PINS+=("$b $DP_SINK")
+	mkdir -p "$DP_SINK" && nsx "$b" "$XB" sink attach eth0 "$DP_SINK/sink_cnt" >/dev/null || return 1
+	DP_DMAC=$(nsx "$r" cat /sys/class/net/eth0/address) || return 1
+	# the backend's MAC known before the first window (the sink passes ARP)
+	nsx "$r" ping -c 1 -W 2 198.18.0.2 >/dev/null
+}
+# dp_window: one 1 s window's rate through router 1, packets/s
+dp_window() {
+	local out
+	out=$(nsx "$(client_ns 1)" "$XB" gen --dev eth0 --dmac "$DP_DMAC" --src 198.19.0.1 --dst 192.0.2.1 \
+		--sport 10000 --dport 10000 --dport-bits 8 --flows 1000 --sink "$DP_SINK/sink_cnt" \
+		--warmup 0.2 --time 1 --cpu 0) || return 1
+	"$XM_PY" -c 'import json, sys; print(json.loads(sys.argv[1])["pps"])' "$out"
+}
+# to_cpu1: etcd's members and the routers' xmasqd (every thread) on CPU 1
+to_cpu1() {
+	local p
+	for p in "${FL_EPID[@]}" "${FL_XPID[@]}"; do
+		[ -n "$p" ] && taskset -a -p 2 "$p" >/dev/null 2>&1
+	done
+}
+
+# dp_phase ROUNDS: after the latency phases (which run unpinned), the
+# data plane's windows, quiet and then while ROUNDS more 1-rule changes of
+# the 100,000-rule set are published one after another
+dp_phase() {
+	local r f dp_pid
+	to_cpu1
+	echo "fleet-bench: the data plane: $DP_WINDOWS windows with nothing published" >&2
+	for r in $(seq 1 "$DP_WINDOWS"); do dp_window || return 1; done >"$XM_TMP/dp-quiet"
+	echo "fleet-bench: the data plane while $1 rounds of the 100,000-rule set are published" >&2
+	rm -f "$XM_TMP/dp-stop"
+	(while [ ! -e "$XM_TMP/dp-stop" ]; do dp_window || break; done >"$XM_TMP/dp-rounds") &
+	dp_pid=$!
+	for r in $(seq 1 "$1"); do
+		f="$XM_TMP/100k-b.rules"
+		[ $((r % 2)) = 0 ] && f="$XM_TMP/100k-a.rules"
+		taskset -c 1 timeout 60 nsenter --net="/run/netns/$FL_SW" "$XMASQ" publish --etcd "$FL_URLS" \
+			--ruleset web --wait 60 "$f" >/dev/null || { echo "data plane round $r failed" >&2; break; }
+	done
+	touch "$XM_TMP/dp-stop"
+	wait "$dp_pid"
+	echo "$1" >"$XM_TMP/dp-published"
 }
 
 # phase NAME N ROUNDS: the rounds on an N-rule set; lines into $XM_TMP/NAME.tsv
@@ -88,8 +152,10 @@ fleet_up 3 || { echo "etcd did not start" >&2; exit 1; }
 gen 1000 9000 "$XM_TMP/boot.rules"
 publish --ruleset web "$XM_TMP/boot.rules" >/dev/null || exit 1
 for i in 1 2 3; do router_up "$i" "$XM_TMP/boot.rules" || { echo "router $i did not start" >&2; exit 1; }; done
+dp_up || { echo "fleet-bench: the data plane's generator and sink did not start" >&2; exit 1; }
 phase 1k 1000 "$ROUNDS" || exit 1
 phase 100k 100000 "$ROUNDS_100K" || exit 1
+dp_phase "$ROUNDS_100K" || exit 1
 
 for i in 1 2 3; do cp "${FL_XLOG[i]}" "$OUT/fleet-xmasqd$i.log"; done
 
@@ -140,6 +206,29 @@ for name, label in (("1k", "1 rule changed of 1,000"), ("100k", "1 rule changed 
         f(s["apply_us"], "us"), f(s["watch_to_live_ms"]), parts[0], parts[1], parts[2], fs, bc))
 md.append("")
 md.append("(median / p99; router apply and watch-to-live over the 3 routers' rounds)")
+def rates(name):
+    try:
+        return [float(l) for l in open("%s/%s" % (tmp, name)) if l.strip()]
+    except OSError:
+        return []
+def quartiles(v):
+    v = sorted(v)
+    return (pct(v, 0.25), med(v), pct(v, 0.75)) if v else (float("nan"),) * 3
+quiet, during = rates("dp-quiet"), rates("dp-rounds")
+if quiet and during:
+    q, d = quartiles(quiet), quartiles(during)
+    j["data_plane_mpps"] = {"quiet": {"q1": q[0] / 1e6, "median": q[1] / 1e6, "q3": q[2] / 1e6, "windows": len(quiet)},
+                            "during_100k_rounds": {"q1": d[0] / 1e6, "median": d[1] / 1e6, "q3": d[2] / 1e6, "windows": len(during)},
+                            "ratio": d[1] / q[1] if q[1] else float("nan")}
+    md.append("")
+    md.append("The data plane meanwhile (router 1, UDP, 1,000 flows, XDP; generator and packet path on CPU 0, "
+              "etcd, xmasqd and publish on CPU 1), 1 s windows:")
+    md.append("")
+    md.append("| | windows | Mpps, median [q1-q3] |")
+    md.append("|---|---|---|")
+    md.append("| nothing published | %d | %.3f [%.3f-%.3f] |" % (len(quiet), q[1] / 1e6, q[0] / 1e6, q[2] / 1e6))
+    md.append("| while %s 1-rule changes of the 100,000-rule set are published | %d | %.3f [%.3f-%.3f] |" % (open(tmp + "/dp-published").read().strip(), len(during), d[1] / 1e6, d[0] / 1e6, d[2] / 1e6))
+    md.append("| ratio (during / quiet, medians) | | %.3f |" % (d[1] / q[1] if q[1] else float("nan")))
 json.dump(j, open(out + "/fleet.json", "w"), indent=1)
 open(out + "/fleet.md", "w").write("\n".join(md) + "\n")
 print("\n".join(md))
