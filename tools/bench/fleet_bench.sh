@@ -75,6 +75,10 @@ dp_up() {
 	[ -x "$XB" ] || { echo "fleet-bench: $XB not built (make build/bench/xbench)" >&2; return 1; }
 	XM_PINS+=("$b $DP_SINK")
 	mkdir -p "$DP_SINK" && nsx "$b" "$XB" sink attach eth0 "$DP_SINK/sink_cnt" >/dev/null || return 1
+	# xmasqd's auto mode chose tc for these veths; the measure is of XDP,
+	# xmasq's fast mode: attached again in it (xmasqd manages what is
+	# attached), the generator's frames then land in its XDP program
+	rxm 1 attach --mode xdp eth0 eth1 >/dev/null || return 1
 	DP_DMAC=$(nsx "$r" cat /sys/class/net/eth0/address) || return 1
 	# the backend's MAC known before the first window (the sink passes ARP)
 	nsx "$r" ping -c 1 -W 2 198.18.0.2 >/dev/null
