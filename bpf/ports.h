@@ -380,11 +380,10 @@ static __always_inline int xm_alloc_port(void *ctx, struct xm_flow_key *rkey, __
 	} else if (rc < 0) {
 		rc = XM_PORT_ERR_FULL;
 	}
+	how = (how & XM_PORT_NAT) | XM_PORT_ROUTER_SOCK | XM_PORT_NEXT |
+	      rule_id << XM_PORT_RULE_SHIFT;
 	for (__u32 tried = 1; rc == XM_PORT_ERR_NO_PORT && tried < XM_ADDR_SET_MAX; tried++)
-		rc = xm_ct_claim_port(w0, w1,
-				      (how & XM_PORT_NAT) | XM_PORT_ROUTER_SOCK | XM_PORT_NEXT |
-					      tried << XM_PORT_TRIED_SHIFT |
-					      rule_id << XM_PORT_RULE_SHIFT);
+		rc = xm_ct_claim_port(w0, w1, how | tried << XM_PORT_TRIED_SHIFT);
 	if (rc == XM_PORT_ERR_FULL)
 		return XM_C_DROP_CT_FULL;
 	if (rc < 0) {

@@ -1874,8 +1874,8 @@ static void test_fwd_as_fallback(void)
 				   XM_C_DROP_NO_PORT, 1),
 			XM_C_FLOW_NEW, 0));
 	}
-	/* one peer entry per address: 4 refusals without a list on 198.18.0.1,
-	 * 4 with it on the address tried last */
+	/* 4 refusals without a list under 198.18.0.1, 4 with it under the
+	 * address each picked first */
 	for (int i = 0; i < 2; i++) {
 		pk.addr = set.addr[i];
 		if (bpf_map_lookup_elem(fd_exh, &pk, &v) == 0)
