@@ -382,8 +382,11 @@ static __always_inline int xm_alloc_port(void *ctx, struct xm_flow_key *rkey, __
 	}
 	how = (how & XM_PORT_NAT) | XM_PORT_ROUTER_SOCK | XM_PORT_NEXT |
 	      rule_id << XM_PORT_RULE_SHIFT;
-	for (__u32 tried = 1; rc == XM_PORT_ERR_NO_PORT && tried < XM_ADDR_SET_MAX; tried++)
-		rc = xm_ct_claim_port(w0, w1, how | tried << XM_PORT_TRIED_SHIFT);
+	/* the step shifted into place: one counter for the verifier to walk */
+	for (__u32 step = 1u << XM_PORT_TRIED_SHIFT;
+	     rc == XM_PORT_ERR_NO_PORT && step < XM_ADDR_SET_MAX << XM_PORT_TRIED_SHIFT;
+	     step += 1u << XM_PORT_TRIED_SHIFT)
+		rc = xm_ct_claim_port(w0, w1, how | step);
 	if (rc == XM_PORT_ERR_FULL)
 		return XM_C_DROP_CT_FULL;
 	if (rc < 0) {
