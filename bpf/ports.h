@@ -283,11 +283,12 @@ __noinline int xm_ct_claim_port(__u64 w0, __u64 w1, __u32 how)
 	if (!cfg)
 		return XM_PORT_ERR_FULL;
 	if (how & XM_PORT_NEXT) {
-		port = xm_addr_set_next(how >> XM_PORT_RULE_SHIFT, (__u32)(w0 >> 32),
-					XM_PORT_TRIED(how));
-		if (!port)
+		__u32 next = xm_addr_set_next(how >> XM_PORT_RULE_SHIFT, (__u32)(w0 >> 32),
+					      XM_PORT_TRIED(how));
+
+		if (!next)
 			return XM_PORT_ERR_NO_ADDR;
-		w0 = (__u32)w0 | (__u64)port << 32;
+		w0 = (__u32)w0 | (__u64)next << 32;
 		sc = (how & XM_PORT_NAT) ? bpf_map_lookup_elem(&scratch, &zero) : NULL;
 		if (sc) {
 			rc = xm_ct_claim_on_mapping(w0, w1, sc->nat_host);
