@@ -178,10 +178,12 @@ static __always_inline int xm_flow_create(void *ctx, struct xm_pkt *p, __u32 ifi
 	if (p->key.proto == IPPROTO_ICMP)
 		rkey.sport = p->key.sport;
 	/* A masqueraded host keeps one public port for every destination
-	 * (endpoint-independent mapping): its host endpoint goes along. */
+	 * (endpoint-independent mapping): its host endpoint goes along. An
+	 * address with no port left gives way to the next of the `as` list:
+	 * rkey.daddr is the one the flow got. */
 	why = xm_alloc_port(ctx, &rkey,
 			    XM_NAT_HOST(p->key.saddr, p->key.sport, p->key.proto) & -(__u64)masq,
-			    t.flags & XM_RULE_KEEP_SOURCE, &ridx);
+			    t.flags & XM_RULE_KEEP_SOURCE, t.rule_id, &ridx);
 	if (why) {
 		if (why == XM_C_DROP_CT_FULL)
 			xm_sweep_hurry();
@@ -228,7 +230,7 @@ static __always_inline int xm_flow_create(void *ctx, struct xm_pkt *p, __u32 ifi
 	rval->last_seen_s = now;
 
 	/* Original direction: client -> public address:port. */
-	oval->new_saddr = masq_addr;
+	oval->new_saddr = rkey.daddr;
 	oval->new_daddr = t.to_addr;
 	oval->new_sport = rkey.dport;
 	oval->new_dport = p->key.proto == IPPROTO_ICMP ? rkey.dport : t.to_port;

@@ -86,6 +86,14 @@ __noinline int xm_ct_remove_flow(__u64 w0, __u64 w1, __u32 any)
 #define XM_PORT_ROUTER_SOCK 2 /* the router has a socket on the client's port */
 #define XM_PORT_RECLAIM	    1 /* (claim_reply) a closed TCP flow's tuple may go */
 #define XM_PORT_NAT	    4 /* a masqueraded host's flow (its endpoint: scratch) */
+/* (claim_port) not on the key's address but on the `as` list's address
+ * XM_PORT_TRIED places after it; the rule above XM_PORT_RULE_SHIFT */
+#define XM_PORT_NEXT	    8
+#define XM_PORT_TRIED_SHIFT 4 /* 3 bits: 1..XM_ADDR_SET_MAX - 1 */
+#define XM_PORT_TRIED(how)  (((how) >> XM_PORT_TRIED_SHIFT) & 7)
+#define XM_PORT_RULE_SHIFT  8
+_Static_assert(XM_ADDR_SET_MAX <= 8 && XM_MAX_RULES <= 1u << (32 - XM_PORT_RULE_SHIFT),
+	       "xm_ct_claim_port's `how` holds the tries and the rule");
 
 /* Claims key (w0, w1) for a new flow's reply entry: free, or held by a
  * closed TCP flow, which goes (netfilter reuses TIME_WAIT tuples the
@@ -124,6 +132,7 @@ __noinline int xm_ct_claim_reply(__u64 w0, __u64 w1, __u32 how)
  * are no ports: the client's is always tried first. */
 #define XM_PORT_ERR_NO_PORT (-1)
 #define XM_PORT_ERR_FULL    (-2)
+#define XM_PORT_ERR_NO_ADDR (-3) /* XM_PORT_NEXT: the list has no further address */
 
 /* A flow key's words (xm_flow_key: saddr, daddr | sport, dport, proto,
  * ct_state) taken apart and put together without a copy of the key on
@@ -141,32 +150,43 @@ static __always_inline __u64 xm_w1_with_ports(__u64 w1, __u32 sport, __u32 dport
 	       (__u64)bpf_htons((__u16)dport) << 16;
 }
 
-/* The address a new flow of rule rule_id leaves with, from the rule's
- * `as` list: the one `seed` picks (a masquerade passes the client's
- * address, so a host keeps one public address for all its flows, RFC 4787
- * REQ-2; a forward a random number, so even one busy client spreads over
- * every address). 0 when the rule has no list. A flow whose address has
- * no port left is refused, even if another address has one: a fallback
- * would need another call level, and the stack is full (see
- * xm_ct_claim_port). Global: verified once. */
-__noinline __u32 xm_addr_set_pick(__u32 rule_id, __u32 seed)
+/* Rule rule_id's `as` list, or NULL when it has none (or a bad one). */
+static __always_inline struct xm_addr_set *xm_addr_set_of(__u32 rule_id)
 {
-	__u32 zero = 0, sid, n, i;
+	__u32 zero = 0, sid;
 	struct xm_config *cfg = bpf_map_lookup_elem(&config, &zero);
 	struct xm_rule_meta *m;
 	struct xm_addr_set *set;
 
 	if (!cfg || !(cfg->flags & XM_CFG_ADDR_SETS))
-		return 0;
+		return NULL;
 	m = bpf_map_lookup_elem(&rule_meta, &rule_id);
 	if (!m || !m->addr_set)
-		return 0;
+		return NULL;
 	sid = m->addr_set;
 	set = bpf_map_lookup_elem(&addr_sets, &sid);
+	if (!set || set->n == 0 || set->n > XM_ADDR_SET_MAX)
+		return NULL;
+	return set;
+}
+
+/* The address a new flow of rule rule_id tries first, from the rule's
+ * `as` list: the one `seed` picks (a masquerade passes the client's
+ * address, so a host keeps one public address for all its flows, RFC 4787
+ * REQ-2; a forward a random number, so even one busy client spreads over
+ * every address). 0 when the rule has no list. When that address has no
+ * port left for the flow's peer, the flow tries the list's others in
+ * order (xm_addr_set_next); a host's later flows still try its paired
+ * address first, where its mapping lives. Global: verified once. */
+__noinline __u32 xm_addr_set_pick(__u32 rule_id, __u32 seed)
+{
+	struct xm_addr_set *set = xm_addr_set_of(rule_id);
+	__u32 n, i;
+
 	if (!set)
 		return 0;
 	n = set->n;
-	if (n == 0 || n > XM_ADDR_SET_MAX)
+	if (n == 0)
 		return 0;
 	i = (__u32)(((__u64)seed * 0x9e3779b97f4a7c15ull) >> 32) % n; /* all of seed's bits */
 	/* Hide what clang knows of i (below n), so the bound check stays
@@ -177,13 +197,39 @@ __noinline __u32 xm_addr_set_pick(__u32 rule_id, __u32 seed)
 	return set->addr[i];
 }
 
+/* The address `tried` places after `first` in rule rule_id's `as` list,
+ * wrapping (for a new flow that found no port on the `tried` addresses
+ * from `first` on): 0 once it has tried all, or when the rule has no list
+ * or first is not on it (a hairpinned flow's address, or the list
+ * changed). Global: verified once. */
+__noinline __u32 xm_addr_set_next(__u32 rule_id, __u32 first, __u32 tried)
+{
+	struct xm_addr_set *set = xm_addr_set_of(rule_id);
+	__u32 n, at;
+
+	if (!set)
+		return 0;
+	n = set->n;
+	if (tried >= n)
+		return 0;
+	for (__u32 i = 0; i < XM_ADDR_SET_MAX && i < n; i++) {
+		if (set->addr[i] != first)
+			continue;
+		at = (i + tried) % n;
+		asm volatile("" : "+r"(at)); /* as in xm_addr_set_pick */
+		if (at >= XM_ADDR_SET_MAX)
+			return 0;
+		return set->addr[at];
+	}
+	return 0;
+}
+
 /* Claims the reply entry's slot for the flow of masqueraded host `host`
  * on its live mapping's port (endpoint-independent mapping; a closed
  * flow's tuple may be taken over). XM_CT_ERR_EXIST when the host has no
  * mapping on this address or that tuple is taken: the search
- * (xm_ct_claim_port) comes next. Global, called from the packet: the
- * search's frame has no room for it. */
-__noinline int xm_ct_claim_mapped(__u64 w0, __u64 w1, __u64 host)
+ * (xm_ct_claim_port) comes next. */
+static __always_inline int xm_ct_claim_on_mapping(__u64 w0, __u64 w1, __u64 host)
 {
 	__u32 port = xm_nat_port_of(host, (__u32)(w0 >> 32));
 
@@ -196,6 +242,13 @@ __noinline int xm_ct_claim_mapped(__u64 w0, __u64 w1, __u64 host)
 		XM_PORT_NAT | XM_PORT_RECLAIM);
 }
 
+/* xm_ct_claim_on_mapping, global, called from the packet: the search's
+ * frame has no room for it. */
+__noinline int xm_ct_claim_mapped(__u64 w0, __u64 w1, __u64 host)
+{
+	return xm_ct_claim_on_mapping(w0, w1, host);
+}
+
 /* Claims the reply entry's slot on one address: (w0, w1) is the reply key
  * with the client's address and port. Tries that port (see above), then,
  * unless XM_PORT_KEEP, up to
@@ -204,21 +257,47 @@ __noinline int xm_ct_claim_mapped(__u64 w0, __u64 w1, __u64 host)
  * XM_PORT_PROBES ports is tried whole (a small range's last free port is
  * found, not missed by chance). A host's new mapping never takes a port
  * another host's mapping holds (xm_ct_claim_reply). Returns the slot (its
- * key holds the port), or XM_PORT_ERR_*. Global: the loop is verified
- * once, and the choice adds no paths to the packet's. The deepest call
- * chain (packet, this, xm_ct_claim_reply, xm_ct_remove_flow,
- * xm_ct_find_from) just fits 6.1's 512 bytes, where every frame is
+ * key holds the address and port), or XM_PORT_ERR_*.
+ *
+ * With XM_PORT_NEXT, not on the key's address (the one the flow tried
+ * first) but on the `as` list's address XM_PORT_TRIED(how) places after
+ * it (xm_addr_set_next; XM_PORT_ERR_NO_ADDR after the last): there a
+ * masqueraded host's live mapping goes first, and the caller sets
+ * XM_PORT_ROUTER_SOCK (the router's sockets were asked about the first
+ * address only). The packet calls this once an address, so the list costs
+ * its verification one call a step.
+ *
+ * Global: the loop is verified once, and the choice adds no paths to the
+ * packet's. The deepest call chain (packet, this, xm_ct_claim_reply,
+ * xm_ct_remove_flow) just fits 6.1's 512 bytes, where every frame is
  * rounded up to 32: no further level, and this frame must stay within 64
- * bytes (`how` carries the host and the flags in one word for that). */
+ * bytes (the host waits in scratch, the rule and the step ride in `how`). */
 __noinline int xm_ct_claim_port(__u64 w0, __u64 w1, __u32 how)
 {
 	__u32 zero = 0, lo, hi, slo, shi, skip = 0, range, own, port, at, step;
 	struct xm_config *cfg = bpf_map_lookup_elem(&config, &zero);
 	__u8 proto = XM_W1_PROTO(w1);
+	struct xm_scratch *sc;
 	int rc;
 
 	if (!cfg)
 		return XM_PORT_ERR_FULL;
+	if (how & XM_PORT_NEXT) {
+		__u32 next = xm_addr_set_next(how >> XM_PORT_RULE_SHIFT, (__u32)(w0 >> 32),
+					      XM_PORT_TRIED(how));
+
+		if (!next)
+			return XM_PORT_ERR_NO_ADDR;
+		w0 = (__u32)w0 | (__u64)next << 32;
+		sc = (how & XM_PORT_NAT) ? bpf_map_lookup_elem(&scratch, &zero) : NULL;
+		if (sc) {
+			rc = xm_ct_claim_on_mapping(w0, w1, sc->nat_host);
+			if (rc >= 0)
+				return rc;
+			if (rc != XM_CT_ERR_EXIST)
+				return XM_PORT_ERR_FULL;
+		}
+	}
 	lo = cfg->port_lo;
 	hi = cfg->port_hi;
 	slo = cfg->local_port_lo;
@@ -271,11 +350,14 @@ __noinline int xm_ct_claim_port(__u64 w0, __u64 w1, __u32 how)
 
 /* Claims the reply entry's slot on rkey's address, its host's mapping's
  * port first for the flow of masqueraded host `host` (XM_NAT_HOST, or 0:
- * xm_ct_claim_mapped), else or then the search (xm_ct_claim_port), and
- * puts the port it got into rkey. `keep`: keep-source. Returns 0 with
- * *idx set, or the counter id of the reason it failed. */
+ * xm_ct_claim_mapped), else or then the search (xm_ct_claim_port). When
+ * the address has no port left, the next addresses of rule rule_id's `as`
+ * list are searched in turn (XM_PORT_NEXT) until one has: a list exists
+ * to give a peer more ports. Puts the address and port it got into rkey.
+ * `keep`: keep-source. Returns 0 with *idx set, or the counter id of the
+ * reason it failed. */
 static __always_inline int xm_alloc_port(void *ctx, struct xm_flow_key *rkey, __u64 host, int keep,
-					 __u32 *idx)
+					 __u32 rule_id, __u32 *idx)
 {
 	__u64 w0 = xm_key_w0(rkey), w1 = xm_key_w1(rkey);
 	__u32 how = keep ? XM_PORT_KEEP : 0, zero = 0;
@@ -299,6 +381,13 @@ static __always_inline int xm_alloc_port(void *ctx, struct xm_flow_key *rkey, __
 	} else if (rc < 0) {
 		rc = XM_PORT_ERR_FULL;
 	}
+	how = (how & XM_PORT_NAT) | XM_PORT_ROUTER_SOCK | XM_PORT_NEXT |
+	      rule_id << XM_PORT_RULE_SHIFT;
+	/* the step shifted into place: one counter for the verifier to walk */
+	for (__u32 step = 1u << XM_PORT_TRIED_SHIFT;
+	     rc == XM_PORT_ERR_NO_PORT && step < XM_ADDR_SET_MAX << XM_PORT_TRIED_SHIFT;
+	     step += 1u << XM_PORT_TRIED_SHIFT)
+		rc = xm_ct_claim_port(w0, w1, how | step);
 	if (rc == XM_PORT_ERR_FULL)
 		return XM_C_DROP_CT_FULL;
 	if (rc < 0) {
@@ -309,6 +398,7 @@ static __always_inline int xm_alloc_port(void *ctx, struct xm_flow_key *rkey, __
 	s = bpf_map_lookup_elem(&flows, idx);
 	if (!s)
 		return XM_C_DROP_CT_FULL;
+	rkey->daddr = s->key.daddr;
 	rkey->sport = s->key.sport;
 	rkey->dport = s->key.dport;
 	return 0;

@@ -458,11 +458,13 @@ static unsigned paired_index(uint32_t host, unsigned n)
 
 /* One masquerade port (20000) on two addresses: every flow of a host
  * leaves with its paired address (RFC 4787 REQ-2), to any destination;
- * a host whose address has no port left for a peer is refused; a host
- * paired with the other address gets that one. */
+ * a flow whose paired address has no port left for its peer leaves with
+ * the other address, and its reply comes back; the host's next flow
+ * still tries its paired address first; a flow for which neither address
+ * has a port is refused (drop_no_port, once). */
 static void test_masq_as(void)
 {
-	const uint32_t a2 = IPV4(192, 0, 2, 3), other = IPV4(198, 18, 200, 6);
+	const uint32_t a2 = IPV4(192, 0, 2, 3);
 	const uint32_t hosts[2] = { A_LAN10, A_LAN13 };
 	const uint8_t *macs[2] = { MAC_LAN10, MAC_LAN13 };
 	struct xm_addr_set set = { .n = 2, .addr = { A_PUB0, a2 } };
@@ -471,8 +473,26 @@ static void test_masq_as(void)
 	uint32_t sid = 1, id = RULE_MASQ, saddr;
 	uint16_t sport;
 	struct frame f, got;
-	unsigned h1 = 0, h2 = 1;
-	char what[160];
+	const unsigned h1 = 0, h2 = 1;
+	const unsigned p1 = paired_index(hosts[h1], 2);
+	/* in order: each flow finds the ports the ones before it took */
+	const struct {
+		unsigned h;
+		uint16_t port;
+		uint32_t peer;
+		int paired; /* 1: the host's paired address, 0: the other one */
+		int refused;
+	} flows[] = {
+		{ 0, 45000, IPV4(198, 18, 200, 5), 1, 0 },
+		{ 0, 45001, IPV4(198, 18, 200, 6), 1, 0 },
+		/* the paired address's port is taken for this peer: the other */
+		{ 0, 45002, IPV4(198, 18, 200, 5), 0, 0 },
+		/* h2's paired address is h1's other: taken, and h1's too */
+		{ 1, 45003, IPV4(198, 18, 200, 5), 0, 1 },
+		/* a new peer: the paired address first again */
+		{ 0, 45004, IPV4(198, 18, 200, 7), 1, 0 },
+	};
+	char what[200];
 
 	flows_clear();
 	c.local_port_lo = LOCAL_PORT_LO;
@@ -490,20 +510,20 @@ static void test_masq_as(void)
 						BPF_ANY) == 0,
 		    "masq as: one port, the list 192.0.2.1,192.0.2.3 on the masquerade rule"))
 		return;
-	for (int i = 0; i < 4; i++) {
-		unsigned h = i == 3 ? h2 : h1;
-		uint32_t want = set.addr[paired_index(hosts[h], 2)];
-		struct pkt_spec in = lan_spec(IPPROTO_UDP, hosts[h], macs[h], 45000 + i,
-					      i == 1 ? other : A_OUT, 53, 0);
+	for (size_t i = 0; i < sizeof(flows) / sizeof(flows[0]); i++) {
+		unsigned h = flows[i].h, pi = paired_index(hosts[h], 2);
+		uint32_t want = set.addr[flows[i].paired ? pi : 1 - pi];
+		struct pkt_spec in = lan_spec(IPPROTO_UDP, hosts[h], macs[h], flows[i].port,
+					      flows[i].peer, 53, 0);
 
-		snprintf(what, sizeof(what), "XDP masq as: udp from host %u port %u to %s", h,
-			 45000 + i, i == 1 ? "198.18.200.6:53" : "198.18.200.5:53");
+		snprintf(what, sizeof(what), "XDP masq as: udp from host %u port %u to %08x:53", h,
+			 flows[i].port, ntohl(flows[i].peer));
 		f = F(with_payload(in, 8));
 		cnt_mark();
-		if (i == 2) {
-			/* port 20000 of the paired address is taken for this peer */
+		if (flows[i].refused) {
 			run_case(0, what, if_lan0, &f, XDP_DROP, NULL, &got);
-			TAP_EQ(cnt_delta(XM_C_DROP_NO_PORT), 1, "%s: drop_no_port", what);
+			TAP_EQ(cnt_delta(XM_C_DROP_NO_PORT), 1,
+			       "%s: neither address has a port for this peer: drop_no_port", what);
 			continue;
 		}
 		saddr = 0;
@@ -512,17 +532,25 @@ static void test_masq_as(void)
 			frame_source(&got, &saddr, &sport);
 		check_csums(what, &got);
 		tap_ok(saddr == want && sport == 20000,
-		       "%s: leaves from the host's paired address %08x, port 20000 (got %08x:%u)",
-		       what, ntohl(want), ntohl(saddr), sport);
+		       "%s: leaves from the host's %s address %08x, port 20000 (got %08x:%u)", what,
+		       flows[i].paired ? "paired" : "other", ntohl(want), ntohl(saddr), sport);
+		TAP_EQ(cnt_delta(XM_C_DROP_NO_PORT), 0, "%s: drop_no_port unchanged", what);
 	}
 	{
 		struct pkt_spec r = out_spec(IPPROTO_UDP, 53, 20000, 0);
 
-		r.daddr = set.addr[paired_index(hosts[h2], 2)];
+		r.daddr = set.addr[1 - p1];
 		run_frame_case(
-			redirect_case("XDP masq as: the reply to the other address comes back", 0,
-				      if_pub0, with_payload(r, 8),
-				      unmasq_of(with_payload(r, 8), hosts[h2], macs[h2], 45003)));
+			redirect_case("XDP masq as: the reply to the other address comes back to "
+				      "45002",
+				      0, if_pub0, with_payload(r, 8),
+				      unmasq_of(with_payload(r, 8), hosts[h1], macs[h1], 45002)));
+		r.daddr = set.addr[p1];
+		run_frame_case(
+			redirect_case("XDP masq as: the reply to the paired address comes back to "
+				      "45000",
+				      0, if_pub0, with_payload(r, 8),
+				      unmasq_of(with_payload(r, 8), hosts[h1], macs[h1], 45000)));
 	}
 	meta.addr_set = 0;
 	bpf_map_update_elem(bpf_map__fd(skel->maps.rule_meta), &id, &meta, BPF_ANY);
@@ -1742,6 +1770,131 @@ static void test_port_exhaustion(void)
 	set_config(0);
 }
 
+/* A forward `as` list whose first address is out of ports: a 2-port
+ * range; rule RULE_UDP (no list) leaves from bk0's address and takes both
+ * of its ports towards backend:5000, then the flows of a forward to the
+ * same backend with `as` bk0's address,198.18.0.3 leave from 198.18.0.3
+ * whichever address they picked (at random), and their replies come back;
+ * with both addresses full the next flow is refused, counted once. Four
+ * rounds (XDP, tc), so a pick that only happened to be right passes by
+ * chance once in 256. */
+#define RULE_AS	 4
+#define A_BK0_AS IPV4(198, 18, 0, 3)
+
+static void test_fwd_as_fallback(void)
+{
+	int fd_exh = bpf_map__fd(skel->maps.port_exhausted);
+	struct xm_addr_set set = { .n = 2, .addr = { A_BK0, A_BK0_AS } };
+	struct xm_rule_key rk = {
+		.ifindex = (uint32_t)if_pub0,
+		.dport = htons(6000),
+		.proto = IPPROTO_UDP,
+	};
+	struct xm_port_peer pk = {
+		.peer = A_BACKEND,
+		.peer_port = htons(5000),
+		.proto = IPPROTO_UDP,
+	};
+	struct xm_port_exhausted v;
+	struct xm_config c = fixture_config();
+	struct xm_rule_meta meta = { .in_use = 1, .addr_set = 2 };
+	uint32_t sid = 2, id = RULE_AS;
+	uint64_t drops = 0;
+	char what[200];
+
+	c.local_port_lo = LOCAL_PORT_LO;
+	c.local_port_hi = LOCAL_PORT_HI;
+	c.port_lo = TINY_PORT_LO;
+	c.port_hi = TINY_PORT_LO + 1;
+	c.flags |= XM_CFG_ADDR_SETS;
+	if (!tap_ok(fixture_set_config(&c) == 0 &&
+			    bpf_map_update_elem(bpf_map__fd(skel->maps.addr_sets), &sid, &set,
+						BPF_ANY) == 0 &&
+			    bpf_map_update_elem(bpf_map__fd(skel->maps.rule_meta), &id, &meta,
+						BPF_ANY) == 0 &&
+			    add_rule(RULE_AS, if_pub0, 0, 6000, IPPROTO_UDP, 0, A_BACKEND, 5000,
+				     0) == 0,
+		    "fwd as: ports %u-%u, pub0 udp 6000 -> backend:5000 as 198.18.0.1,198.18.0.3",
+		    TINY_PORT_LO, TINY_PORT_LO + 1))
+		goto out;
+	for (int round = 0; round < 4; round++) {
+		int tc = round & 1;
+		const char *hook = tc ? "tc" : "XDP";
+		uint16_t port[2];
+
+		flows_clear();
+		for (int i = 0; i < 2; i++) {
+			uint16_t cport = (uint16_t)(40000 + 10 * round + i);
+			struct pkt_spec in =
+				with_payload(client_spec(IPPROTO_UDP, cport, 5000, 0), 4);
+
+			snprintf(what, sizeof(what),
+				 "fwd as %s round %d: udp :%u -> :5000 (no list) from 198.18.0.1",
+				 hook, round, cport);
+			port[i] = run_picking_port(what, tc, if_pub0, in, fwd_of(in, 0, 5000));
+		}
+		TAP_EQ(port[0] + port[1], 2 * TINY_PORT_LO + 1,
+		       "fwd as %s round %d: 198.18.0.1's two ports are taken", hook, round);
+		run_frame_case(with_count(
+			drop_case("fwd as: a rule without a list has no other address: refused", tc,
+				  if_pub0,
+				  with_payload(client_spec(IPPROTO_UDP, 40009, 5000, 0), 4)),
+			XM_C_DROP_NO_PORT, 1));
+		for (int i = 0; i < 2; i++) {
+			uint16_t cport = (uint16_t)(40002 + 10 * round + i);
+			struct pkt_spec in = with_payload(client_spec(IPPROTO_UDP, cport, 6000, 0),
+							  4),
+					want = spec_rewritten(in, MAC_BACKEND, MAC_BK0, A_BK0_AS,
+							      A_BACKEND, 0, 5000),
+					r;
+
+			snprintf(what, sizeof(what),
+				 "fwd as %s round %d: udp :%u -> :6000 leaves from 198.18.0.3",
+				 hook, round, cport);
+			cnt_mark();
+			port[i] = run_picking_port(what, tc, if_pub0, in, want);
+			TAP_EQ(cnt_delta(XM_C_DROP_NO_PORT), 0, "%s: drop_no_port unchanged", what);
+			r = with_payload(backend_spec(IPPROTO_UDP, 5000, port[i], 0), 6);
+			r.daddr = A_BK0_AS;
+			snprintf(what, sizeof(what),
+				 "fwd as %s round %d: the reply to 198.18.0.3:%u comes back to :%u",
+				 hook, round, port[i], cport);
+			run_frame_case(redirect_case(what, tc, if_bk0, r,
+						     rev_of(r, A_CLIENT, MAC_CLIENT, 6000, cport)));
+		}
+		TAP_EQ(port[0] + port[1], 2 * TINY_PORT_LO + 1,
+		       "fwd as %s round %d: 198.18.0.3's two ports are taken", hook, round);
+		snprintf(what, sizeof(what),
+			 "fwd as %s round %d: with both addresses full a flow is refused", hook,
+			 round);
+		run_frame_case(with_count(
+			with_count(drop_case(what, tc, if_pub0,
+					     with_payload(client_spec(IPPROTO_UDP, 40008, 6000, 0),
+							  4)),
+				   XM_C_DROP_NO_PORT, 1),
+			XM_C_FLOW_NEW, 0));
+	}
+	/* 4 refusals without a list under 198.18.0.1, 4 with it under the
+	 * address each picked first */
+	for (int i = 0; i < 2; i++) {
+		pk.addr = set.addr[i];
+		if (bpf_map_lookup_elem(fd_exh, &pk, &v) == 0)
+			drops += v.drops;
+	}
+	TAP_EQ(drops, 8, "fwd as: port_exhausted counts each refused flow once");
+out:
+	for (int i = 0; i < 2; i++) {
+		pk.addr = set.addr[i];
+		bpf_map_delete_elem(fd_exh, &pk);
+	}
+	bpf_map_delete_elem(fd_rules, &rk);
+	meta.in_use = 0;
+	meta.addr_set = 0;
+	bpf_map_update_elem(bpf_map__fd(skel->maps.rule_meta), &id, &meta, BPF_ANY);
+	set_config(0);
+	flows_clear();
+}
+
 int main(void)
 {
 	static void (*const tests[])(void) = {
@@ -1761,6 +1914,7 @@ int main(void)
 		test_nat_inbound_refresh,
 		test_port_capacity,
 		test_port_exhaustion,
+		test_fwd_as_fallback,
 		NULL, /* the list's end: one entry a line */
 	};
 	static const struct fixture fx = {
