@@ -226,6 +226,7 @@ int xm_ct_sources(const struct xm_ct_table *t, struct xm_ct_sources *out)
 
 		if (!xm_ct_slot_live(s) || (s->flow.flags & XM_FLOW_REPLY))
 			continue;
+		out->flows++;
 		at = (size_t)(s->key.saddr * 2654435761u) & mask;
 		while (tab[at].flows && tab[at].addr != s->key.saddr)
 			at = (at + 1) & mask;

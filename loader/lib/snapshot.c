@@ -201,8 +201,12 @@ int xm_snapshot_read(struct xm_handle *h, struct xm_snapshot *s, char *err, size
 		char ct_err[256];
 
 		if (xm_ct_open_handle(&t, h, 0, ct_err, sizeof(ct_err)) == 0) {
-			s->flows = xm_ct_count(&t, 1);
-			xm_ct_sources(&t, &s->sources);
+			/* one walk of the table (58 MB at the default size)
+			 * for both: the flows and their sources */
+			if (xm_ct_sources(&t, &s->sources) == 0)
+				s->flows = s->sources.flows;
+			else
+				s->flows = xm_ct_count(&t, 1);
 			s->flows_max = XM_CT_FLOWS_OF(t.nslots);
 			xm_ct_close(&t);
 		}

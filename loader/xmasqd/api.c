@@ -42,13 +42,9 @@ static int render(struct xmd_req *q, enum render what)
 		xm_close(&h);
 		return xmd_reply_error(q, MHD_HTTP_INTERNAL_SERVER_ERROR, "%s", err);
 	}
-	if (what == R_PROMETHEUS) {
-		/* The rules' labels outlive the request: the same while the
-		 * rules are (most of the rendering at 100,000 rules). */
-		static struct xm_prom_cache labels;
-
-		ok = xm_render_prometheus(&s, &pu, &labels, &buf, &len) == 0;
-	} else if ((o = open_memstream(&buf, &len))) {
+	if (what == R_PROMETHEUS)
+		ok = xm_render_prometheus(&s, &pu, &buf, &len) == 0;
+	else if ((o = open_memstream(&buf, &len))) {
 		if (what == R_STATUS)
 			xm_print_status(o, &h, &s, &pu, 1);
 		else
@@ -381,7 +377,7 @@ int xmd_api_rules_patch(struct xmd_req *q)
 		return MHD_YES;
 	}
 	if (stale(q, json_string_value(v), prev.version, NULL, 0, &ret) == 0) {
-		const size_t *starts;
+		const uint32_t *starts;
 		size_t n_lines;
 
 		starts = xmd_cache_line_starts(&n_lines);
