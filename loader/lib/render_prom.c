@@ -22,13 +22,19 @@ static size_t label_escape(char *dst, const char *s)
 	size_t n = 0;
 
 	dst[n++] = '"';
-	for (; *s; s++) {
-		if (*s == '\\' || *s == '"' || *s == '\n') {
-			dst[n++] = '\\';
-			dst[n++] = *s == '\n' ? 'n' : *s;
-		} else {
-			dst[n++] = *s;
-		}
+	/* runs without an escape copied whole (a rule's text for each of
+	 * 100,000 rules: byte by byte was a fifth of the rendering) */
+	for (;;) {
+		size_t run = strcspn(s, "\\\"\n");
+
+		memcpy(dst + n, s, run);
+		n += run;
+		s += run;
+		if (!*s)
+			break;
+		dst[n++] = '\\';
+		dst[n++] = *s == '\n' ? 'n' : *s;
+		s++;
 	}
 	dst[n++] = '"';
 	return n;
@@ -276,6 +282,11 @@ static void rule_families(struct prom_buf *b, const struct xm_snapshot *s)
 	};
 
 	if (!s->n_rules)
+		return;
+	/* Room for about all of it at once (~330 bytes a rule): a buffer
+	 * doubled from small was moved some ten times; pages not written
+	 * are never made resident. */
+	if (pb_reserve(b, s->n_rules * 384))
 		return;
 	rule_info_family(b, s);
 	for (size_t k = 0; k < sizeof(f) / sizeof(f[0]); k++) {

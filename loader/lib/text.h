@@ -69,12 +69,20 @@ static inline void xm_text_u64(struct xm_text *t, uint64_t v)
 static inline void xm_text_ipv4(struct xm_text *t, uint32_t addr_be)
 {
 	const unsigned char *b = (const unsigned char *)&addr_be;
+	char a[16], *p = a;
 
 	for (int i = 0; i < 4; i++) {
+		unsigned v = b[i];
+
 		if (i)
-			xm_text_put(t, ".", 1);
-		xm_text_u64(t, b[i]);
+			*p++ = '.';
+		if (v >= 100)
+			*p++ = (char)('0' + v / 100);
+		if (v >= 10)
+			*p++ = (char)('0' + v / 10 % 10);
+		*p++ = (char)('0' + v % 10);
 	}
+	xm_text_put(t, a, (size_t)(p - a));
 }
 
 #endif

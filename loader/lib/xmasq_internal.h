@@ -102,6 +102,24 @@ void xm_apply_refresh_nics(struct xm_handle *h, FILE *log, struct xm_apply_resul
 int xm_ct_open_handle(struct xm_ct_table *t, struct xm_handle *h, int writable, char *err,
 		      size_t errlen);
 int xm_ct_slot_live(const struct xm_ct_slot *s);
+/* xm_snapshot_read without the flow table's figures (flows, flows_max,
+ * sources: 0); xm_snapshot_port_use_read adds them from its own walk. */
+int xm_snapshot_read_rules(struct xm_handle *h, struct xm_snapshot *s, char *err, size_t errlen);
+/* The sources of the flows, counted as a walk of the table meets their
+ * ORIG entries (xm_ct_sources; the port use's walk does it on the way). */
+struct xm_source_tally {
+	struct {
+		uint32_t addr;
+		uint32_t flows; /* 0: free */
+	} * tab;
+	size_t cap, n;
+	struct xm_ct_sources *out;
+};
+/* out zeroed; 0, or -1 out of memory */
+int xm_source_tally_start(struct xm_source_tally *st, const struct xm_ct_table *t,
+			  struct xm_ct_sources *out);
+void xm_source_tally_add(struct xm_source_tally *st, uint32_t saddr);
+void xm_source_tally_end(struct xm_source_tally *st);
 /* 0, -EEXIST, -ENOSPC (no free slot within XM_CT_PROBES), -EAGAIN.
  * Unlike the data plane's insert it does not re-check its chain after
  * publishing (bpf/ct.h, xm_ct_settle): only for a table no sweeper is

@@ -32,12 +32,7 @@ static int render(struct xmd_req *q, enum render what)
 	rc = xm_open(&h, xmd.opt.pin_dir, err, sizeof(err));
 	if (rc)
 		return xmd_reply_error(q, MHD_HTTP_SERVICE_UNAVAILABLE, "%s", err);
-	rc = xm_snapshot_read(&h, &s, err, sizeof(err));
-	if (rc == 0) {
-		rc = xm_port_use_read(&h, &pu, err, sizeof(err));
-		if (rc)
-			xm_snapshot_free(&s);
-	}
+	rc = xm_snapshot_port_use_read(&h, &s, &pu, err, sizeof(err));
 	if (rc) {
 		xm_close(&h);
 		return xmd_reply_error(q, MHD_HTTP_INTERNAL_SERVER_ERROR, "%s", err);

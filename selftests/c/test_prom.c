@@ -74,8 +74,11 @@ static void test_rule_series(void)
 	r[1].refused = 9;
 	r[1].st.bytes[1] = UINT64_MAX;
 	r[2].id = 9;
-	r[2].meta = (struct xm_rule_meta){ .in_use = 1, .ifname = "eth1", .daddr = ip("198.18.0.0"),
-					   .prefix_len = 15, .flags = XM_RULE_MASQUERADE };
+	r[2].meta = (struct xm_rule_meta){ .in_use = 1,
+					   .ifname = "eth1",
+					   .daddr = ip("198.18.0.0"),
+					   .prefix_len = 15,
+					   .flags = XM_RULE_MASQUERADE };
 	r[2].as = (struct xm_addr_set){ .n = 2, .addr = { ip("192.0.2.1"), ip("192.0.2.3") } };
 	s.rules = r;
 	s.n_rules = 3;
@@ -90,7 +93,8 @@ static void test_rule_series(void)
 	tap_ok(has_line(buf, "xmasq_rule_info{id=\"3\",rule=\"forward eth0 tcp 8080 to "
 			     "198.18.0.2:80\",iface=\"eth0\"} 1"),
 	       "xmasq_rule_info: id, text and interface of a rule");
-	tap_ok(has_line(buf, "xmasq_rule_info{id=\"70000\",rule=\"forward we\\\"ird\\\\:198.51.100.4 "
+	tap_ok(has_line(buf, "xmasq_rule_info{id=\"70000\",rule=\"forward "
+			     "we\\\"ird\\\\:198.51.100.4 "
 			     "udp 5000-5010 to 198.18.0.7:5000-5010 keep-source from "
 			     "192.0.2.0/25,203.0.113.9\",iface=\"we\\\"ird\\\\\"} 1"),
 	       "xmasq_rule_info: quote and backslash escaped, local address, range, from list");
@@ -120,7 +124,8 @@ static void test_rule_series(void)
 	}
 	{
 		static const char *const fam[] = { "xmasq_rule_info", "xmasq_rule_packets_total",
-						   "xmasq_rule_bytes_total", "xmasq_rule_flows_total",
+						   "xmasq_rule_bytes_total",
+						   "xmasq_rule_flows_total",
 						   "xmasq_rule_refused_total" };
 		int ok = 1;
 
@@ -142,8 +147,12 @@ static void test_rule_series(void)
 
 static void test_format_cut(void)
 {
-	struct xm_rule r = { .ifname = "eth0", .proto = 6, .from_lo = 8080, .from_hi = 8080,
-			     .to_lo = 80, .to_hi = 80 };
+	struct xm_rule r = { .ifname = "eth0",
+			     .proto = 6,
+			     .from_lo = 8080,
+			     .from_hi = 8080,
+			     .to_lo = 80,
+			     .to_hi = 80 };
 	char buf[64], cut[11];
 
 	r.to_addr = ip("255.255.255.255");
