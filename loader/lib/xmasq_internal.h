@@ -79,6 +79,10 @@ long xm_map_delete_if(int fd, size_t key_size, int (*doomed)(int fd, const void 
 /* Every rule_meta slot (XM_MAX_RULES of them) into all; a slot that
  * cannot be read counts as unused. */
 void xm_read_rule_meta(struct xm_handle *h, struct xm_rule_meta *all);
+/* rule_meta mapped read-only: entry id at id * stride (XM_MAX_RULES of
+ * them; munmap len bytes after), or NULL when the map is not
+ * BPF_F_MMAPABLE: read it with xm_read_rule_meta then. */
+const void *xm_rule_meta_map(struct xm_handle *h, size_t *stride, size_t *len);
 /* rule_meta slot 0 (id 0 is never a rule) counts the changes to the
  * others in its `line`: every writer adds one, so a copy kept elsewhere
  * (xm_live_rules) knows whether it is still the live one. */
