@@ -150,6 +150,17 @@ void xm_close(struct xm_handle *h)
  * made BPF_F_MMAPABLE: a memory copy instead of a kernel copy per entry
  * (each about 0.2 us: 131072 of them were most of a small apply). 0, or
  * -1 when the map cannot be mapped. */
+void xm_hugepage_hint(void *p, size_t len)
+{
+	size_t huge = 2u << 20;
+	uintptr_t start = ((uintptr_t)p + huge - 1) & ~(uintptr_t)(huge - 1);
+	uintptr_t end = ((uintptr_t)p + len) & ~(uintptr_t)(huge - 1);
+
+	/* only whole huge pages inside the buffer; without THP, EINVAL */
+	if (len >= 4 * huge && end > start)
+		madvise((void *)start, end - start, MADV_HUGEPAGE);
+}
+
 const void *xm_rule_meta_map(struct xm_handle *h, size_t *stride, size_t *len)
 {
 	struct bpf_map_info info = { 0 };

@@ -183,6 +183,7 @@ int xm_snapshot_read_rules(struct xm_handle *h, struct xm_snapshot *s, char *err
 			rule_meta_done(base, copy, map_len);
 			goto oom;
 		}
+		xm_hugepage_hint(s->rules, in_use * sizeof(*s->rules));
 		for (__u32 id = 1; id < XM_MAX_RULES && s->n_rules < in_use; id++) {
 			const struct xm_rule_meta *m = META(id);
 			struct xm_rule_info *ri = &s->rules[s->n_rules];

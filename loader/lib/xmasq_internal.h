@@ -79,6 +79,11 @@ long xm_map_delete_if(int fd, size_t key_size, int (*doomed)(int fd, const void 
 /* Every rule_meta slot (XM_MAX_RULES of them) into all; a slot that
  * cannot be read counts as unused. */
 void xm_read_rule_meta(struct xm_handle *h, struct xm_rule_meta *all);
+/* A large buffer about to be written through (a /metrics text, a
+ * snapshot's rules): backed by 2 MB pages where the kernel's transparent
+ * huge pages allow (madvise or always), so that filling it takes a fault
+ * per 2 MB, not per 4 kB (12 -> 4 ms for 33 MB here). Only a hint. */
+void xm_hugepage_hint(void *p, size_t len);
 /* rule_meta mapped read-only: entry id at id * stride (XM_MAX_RULES of
  * them; munmap len bytes after), or NULL when the map is not
  * BPF_F_MMAPABLE: read it with xm_read_rule_meta then. */
