@@ -138,7 +138,8 @@ FUZZ_BIN   := $(FUZZ)/fuzz_rules $(FUZZ)/fuzz_dataplane
 check-build: $(FUZZ_BIN)
 FUZZ_SECONDS ?= 600
 
-$(FUZZ)/fuzz_rules: selftests/fuzz/fuzz_rules.c loader/lib/rules.c loader/lib/rules.h include/xmasq_abi.h
+$(FUZZ)/fuzz_rules: selftests/fuzz/fuzz_rules.c loader/lib/rules.c loader/lib/rules.h loader/lib/text.h \
+		include/xmasq_abi.h
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ selftests/fuzz/fuzz_rules.c loader/lib/rules.c
 

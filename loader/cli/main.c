@@ -63,16 +63,15 @@ static int run_status(const struct cli_global *g, void *opts, int argc, char **a
 	rc = xm_open(&h, g->pin_dir, err, sizeof(err));
 	if (rc)
 		return cli_fail(rc, err, NULL);
-	rc = xm_snapshot_read(&h, &s, err, sizeof(err));
-	if (rc == 0) {
+	{
 		struct xm_port_use pu;
 
-		rc = xm_port_use_read(&h, &pu, err, sizeof(err));
+		rc = xm_snapshot_port_use_read(&h, &s, &pu, err, sizeof(err));
 		if (rc == 0) {
 			cli_print_status_fleet(g->pin_dir, &h, &s, &pu, o->json);
 			xm_port_use_free(&pu);
+			xm_snapshot_free(&s);
 		}
-		xm_snapshot_free(&s);
 	}
 	xm_close(&h);
 	return cli_fail(rc, err, NULL);

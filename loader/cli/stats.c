@@ -146,15 +146,13 @@ static int run_stats(const struct cli_global *g, void *opts, int argc, char **ar
 	} else {
 		struct xm_port_use pu;
 
-		rc = xm_snapshot_read(&h, &s, err, sizeof(err));
+		rc = xm_snapshot_port_use_read(&h, &s, &pu, err, sizeof(err));
 		if (rc == 0) {
-			rc = xm_port_use_read(&h, &pu, err, sizeof(err));
-			if (rc == 0 && o->prometheus)
+			if (o->prometheus)
 				xm_print_prometheus(stdout, &s, &pu);
-			else if (rc == 0)
+			else
 				xm_print_stats(stdout, &s, &pu, o->json);
-			if (rc == 0)
-				xm_port_use_free(&pu);
+			xm_port_use_free(&pu);
 			xm_snapshot_free(&s);
 		}
 	}

@@ -128,7 +128,8 @@ void xm_rule_meta_format(const struct xm_rule_meta *m, const struct xm_addr_set 
 	if (from && XM_RULE_META_ALLOW(m->flags))
 		r.from = *from;
 
-	snprintf(r.ifname, sizeof(r.ifname), "%s", m->ifname);
+	/* not snprintf: /metrics formats every rule on each scrape */
+	memcpy(r.ifname, m->ifname, strnlen(m->ifname, sizeof(r.ifname) - 1));
 	r.local_addr = m->daddr;
 	r.proto = m->proto;
 	r.from_lo = m->from_port_lo;

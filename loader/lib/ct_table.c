@@ -205,43 +205,61 @@ long xm_ct_remove_if(struct xm_ct_table *t, int (*doomed)(const struct xm_ct_slo
 	return removed;
 }
 
-int xm_ct_sources(const struct xm_ct_table *t, struct xm_ct_sources *out)
+int xm_source_tally_start(struct xm_source_tally *st, const struct xm_ct_table *t,
+			  struct xm_ct_sources *out)
 {
-	size_t cap = 1024, mask, n = 0;
-	struct {
-		uint32_t addr;
-		uint32_t flows; /* 0: free */
-	} * tab;
+	size_t cap = 1024;
 
 	memset(out, 0, sizeof(*out));
 	while (cap < 2 * (t->nslots / 3))
 		cap *= 2;
-	tab = calloc(cap, sizeof(*tab));
-	if (!tab)
+	st->tab = calloc(cap, sizeof(*st->tab));
+	st->cap = cap;
+	st->n = 0;
+	st->out = out;
+	return st->tab ? 0 : -1;
+}
+
+void xm_source_tally_add(struct xm_source_tally *st, uint32_t saddr)
+{
+	size_t mask = st->cap - 1, at = (size_t)(saddr * 2654435761u) & mask;
+	struct xm_ct_sources *out = st->out;
+
+	out->flows++;
+	while (st->tab[at].flows && st->tab[at].addr != saddr)
+		at = (at + 1) & mask;
+	if (!st->tab[at].flows) {
+		if (2 * (st->n + 1) > st->cap)
+			return; /* more sources than the table's flows allow */
+		st->tab[at].addr = saddr;
+		st->n++;
+	}
+	if (++st->tab[at].flows > out->busiest_flows) {
+		out->busiest_flows = st->tab[at].flows;
+		out->busiest = saddr;
+	}
+}
+
+void xm_source_tally_end(struct xm_source_tally *st)
+{
+	st->out->sources = st->n;
+	free(st->tab);
+	st->tab = NULL;
+}
+
+int xm_ct_sources(const struct xm_ct_table *t, struct xm_ct_sources *out)
+{
+	struct xm_source_tally st;
+
+	if (xm_source_tally_start(&st, t, out))
 		return -1;
-	mask = cap - 1;
 	for (size_t i = 0; i < t->nslots; i++) {
 		const struct xm_ct_slot *s = &t->slots[i];
-		size_t at;
 
-		if (!xm_ct_slot_live(s) || (s->flow.flags & XM_FLOW_REPLY))
-			continue;
-		at = (size_t)(s->key.saddr * 2654435761u) & mask;
-		while (tab[at].flows && tab[at].addr != s->key.saddr)
-			at = (at + 1) & mask;
-		if (!tab[at].flows) {
-			if (2 * (n + 1) > cap)
-				continue; /* more sources than the table's flows allow */
-			tab[at].addr = s->key.saddr;
-			n++;
-		}
-		if (++tab[at].flows > out->busiest_flows) {
-			out->busiest_flows = tab[at].flows;
-			out->busiest = tab[at].addr;
-		}
+		if (xm_ct_slot_live(s) && !(s->flow.flags & XM_FLOW_REPLY))
+			xm_source_tally_add(&st, s->key.saddr);
 	}
-	out->sources = n;
-	free(tab);
+	xm_source_tally_end(&st);
 	return 0;
 }
 

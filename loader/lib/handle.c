@@ -150,24 +150,44 @@ void xm_close(struct xm_handle *h)
  * made BPF_F_MMAPABLE: a memory copy instead of a kernel copy per entry
  * (each about 0.2 us: 131072 of them were most of a small apply). 0, or
  * -1 when the map cannot be mapped. */
-static int read_rule_meta_mmap(int fd, struct xm_rule_meta *all)
+void xm_hugepage_hint(void *p, size_t len)
+{
+	size_t huge = 2u << 20;
+	uintptr_t start = ((uintptr_t)p + huge - 1) & ~(uintptr_t)(huge - 1);
+	uintptr_t end = ((uintptr_t)p + len) & ~(uintptr_t)(huge - 1);
+
+	/* only whole huge pages inside the buffer; without THP, EINVAL */
+	if (len >= 4 * huge && end > start)
+		madvise((void *)start, end - start, MADV_HUGEPAGE);
+}
+
+const void *xm_rule_meta_map(struct xm_handle *h, size_t *stride, size_t *len)
 {
 	struct bpf_map_info info = { 0 };
-	__u32 len = sizeof(info);
-	size_t stride, size, page = (size_t)sysconf(_SC_PAGESIZE);
-	const char *p;
+	__u32 info_len = sizeof(info);
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	void *p;
 
-	if (bpf_obj_get_info_by_fd(fd, &info, &len) || !(info.map_flags & BPF_F_MMAPABLE) ||
-	    info.max_entries < XM_MAX_RULES || info.value_size != sizeof(*all))
-		return -1;
-	stride = (sizeof(*all) + 7) & ~(size_t)7; /* an array's element size */
-	size = ((size_t)info.max_entries * stride + page - 1) & ~(page - 1);
-	p = mmap(NULL, size, PROT_READ, MAP_SHARED, fd, 0);
-	if (p == MAP_FAILED)
+	if (bpf_obj_get_info_by_fd(h->fd[XM_MAP_RULE_META], &info, &info_len) ||
+	    !(info.map_flags & BPF_F_MMAPABLE) || info.max_entries < XM_MAX_RULES ||
+	    info.value_size != sizeof(struct xm_rule_meta))
+		return NULL;
+	*stride = (sizeof(struct xm_rule_meta) + 7) & ~(size_t)7; /* an array's element size */
+	*len = ((size_t)info.max_entries * *stride + page - 1) & ~(page - 1);
+	p = mmap(NULL, *len, PROT_READ, MAP_SHARED, h->fd[XM_MAP_RULE_META], 0);
+	return p == MAP_FAILED ? NULL : p;
+}
+
+static int read_rule_meta_mmap(struct xm_handle *h, struct xm_rule_meta *all)
+{
+	size_t stride, len;
+	const char *p = xm_rule_meta_map(h, &stride, &len);
+
+	if (!p)
 		return -1;
 	for (size_t id = 0; id < XM_MAX_RULES; id++)
 		memcpy(&all[id], p + id * stride, sizeof(*all));
-	munmap((void *)p, size);
+	munmap((void *)p, len);
 	return 0;
 }
 
@@ -178,7 +198,7 @@ void xm_read_rule_meta(struct xm_handle *h, struct xm_rule_meta *all)
 	LIBBPF_OPTS(bpf_map_batch_opts, opts);
 	int rc;
 
-	if (read_rule_meta_mmap(h->fd[XM_MAP_RULE_META], all) == 0)
+	if (read_rule_meta_mmap(h, all) == 0)
 		return;
 	keys = calloc(XM_MAX_RULES, sizeof(*keys));
 	/* One batch call instead of XM_MAX_RULES lookups (5.6+); the array

@@ -123,8 +123,9 @@ static void keep_if_busy(struct xm_port_use *pu, const struct xm_port_group *g)
 	pu->busiest[i] = *g;
 }
 
-int xm_port_use_scan(const struct xm_ct_table *t, const struct xm_config *cfg,
-		     struct xm_port_use *pu, char *err, size_t errlen)
+/* The groups; with st, the flows' sources on the same walk. */
+static int scan(const struct xm_ct_table *t, const struct xm_config *cfg, struct xm_port_use *pu,
+		struct xm_source_tally *st, char *err, size_t errlen)
 {
 	struct group_set set = { 0 };
 
@@ -141,7 +142,11 @@ int xm_port_use_scan(const struct xm_ct_table *t, const struct xm_config *cfg,
 		struct xm_port_peer p;
 		struct xm_port_group *g;
 
-		if (!xm_ct_slot_live(s) || (f.flags & (XM_FLOW_REPLY | XM_FLOW_KEEP_SOURCE)))
+		if (!xm_ct_slot_live(s) || (f.flags & XM_FLOW_REPLY))
+			continue;
+		if (st)
+			xm_source_tally_add(st, s->key.saddr);
+		if (f.flags & XM_FLOW_KEEP_SOURCE)
 			continue;
 		xm_flow_partner_key(&f, s->key.proto, &rk);
 		p = (struct xm_port_peer){
@@ -185,6 +190,12 @@ oom:
 	free(set.g);
 	snprintf(err, errlen, "flow table: out of memory counting the ports in use");
 	return -1;
+}
+
+int xm_port_use_scan(const struct xm_ct_table *t, const struct xm_config *cfg,
+		     struct xm_port_use *pu, char *err, size_t errlen)
+{
+	return scan(t, cfg, pu, NULL, err, errlen);
 }
 
 static int most_drops_first(const void *a, const void *b)
@@ -231,8 +242,12 @@ static int read_exhausted(struct xm_handle *h, struct xm_port_use *pu, char *err
 	return 0;
 }
 
-int xm_port_use_read(struct xm_handle *h, struct xm_port_use *pu, char *err, size_t errlen)
+/* The port use; with s, the flows and their sources into s too, from the
+ * same walk of the table. */
+static int port_use_read(struct xm_handle *h, struct xm_port_use *pu, struct xm_snapshot *s,
+			 char *err, size_t errlen)
 {
+	struct xm_source_tally st;
 	struct xm_ct_table t;
 	struct xm_config cfg;
 	__u32 zero = 0;
@@ -246,12 +261,40 @@ int xm_port_use_read(struct xm_handle *h, struct xm_port_use *pu, char *err, siz
 	rc = xm_ct_open_handle(&t, h, 0, err, errlen);
 	if (rc)
 		return rc;
-	rc = xm_port_use_scan(&t, &cfg, pu, err, errlen);
+	if (s && xm_source_tally_start(&st, &t, &s->sources)) {
+		xm_ct_close(&t);
+		snprintf(err, errlen, "flow table: out of memory counting the sources");
+		return -1;
+	}
+	rc = scan(&t, &cfg, pu, s ? &st : NULL, err, errlen);
+	if (s) {
+		xm_source_tally_end(&st);
+		s->flows = s->sources.flows;
+		s->flows_max = XM_CT_FLOWS_OF(t.nslots);
+	}
 	xm_ct_close(&t);
 	if (rc == 0)
 		rc = read_exhausted(h, pu, err, errlen);
 	if (rc)
 		xm_port_use_free(pu);
+	return rc;
+}
+
+int xm_port_use_read(struct xm_handle *h, struct xm_port_use *pu, char *err, size_t errlen)
+{
+	return port_use_read(h, pu, NULL, err, errlen);
+}
+
+int xm_snapshot_port_use_read(struct xm_handle *h, struct xm_snapshot *s, struct xm_port_use *pu,
+			      char *err, size_t errlen)
+{
+	int rc = xm_snapshot_read_rules(h, s, err, errlen);
+
+	if (rc)
+		return rc;
+	rc = port_use_read(h, pu, s, err, errlen);
+	if (rc)
+		xm_snapshot_free(s);
 	return rc;
 }
 

@@ -33,6 +33,7 @@
 #include <sys/stat.h>
 
 #include "rules.h"
+#include "text.h"
 
 #define XM_RULES_MAX_RULES  (XM_MAX_RULES - 1)	    /* rule id 0 is unused */
 #define XM_RULES_MAX_PORTS  (XM_MAX_RULE_PORTS / 2) /* one generation */
@@ -178,9 +179,9 @@ static bool parse_ipv4(const char *s, size_t len, uint32_t *out)
 
 static void fmt_addr(char *buf, size_t len, uint32_t addr_be)
 {
-	uint32_t h = ntohl(addr_be);
+	struct xm_text t = xm_text_at(buf, len);
 
-	snprintf(buf, len, "%u.%u.%u.%u", h >> 24, (h >> 16) & 0xff, (h >> 8) & 0xff, h & 0xff);
+	xm_text_ipv4(&t, addr_be);
 }
 
 /* A word as shown inside an error: at most QUOTE_MAX source bytes, bytes
@@ -1286,36 +1287,45 @@ io_err:
 	return -1;
 }
 
+/* The lists as rule texts end: " as A,B", " from P,Q/24" (nothing when empty). */
+static void text_addr_list(struct xm_text *t, const struct xm_addr_list *l)
+{
+	for (unsigned i = 0; i < l->n; i++) {
+		xm_text_str(t, i ? "," : " as ");
+		xm_text_ipv4(t, l->addr[i]);
+	}
+}
+
+static void text_src_list(struct xm_text *t, const struct xm_src_list *l)
+{
+	for (unsigned i = 0; i < l->n; i++) {
+		xm_text_str(t, i ? "," : " from ");
+		xm_text_ipv4(t, l->pfx[i].addr);
+		if (l->pfx[i].len != 32) {
+			xm_text_put(t, "/", 1);
+			xm_text_u64(t, l->pfx[i].len);
+		}
+	}
+}
+
 void xm_addr_list_format(const struct xm_addr_list *l, char *buf, size_t len)
 {
-	size_t at = 0;
-	char a[16];
+	struct xm_text t;
 
 	if (!buf || len == 0)
 		return;
-	buf[0] = 0;
-	for (unsigned i = 0; i < l->n && at < len; i++) {
-		fmt_addr(a, sizeof(a), l->addr[i]);
-		at += (size_t)snprintf(buf + at, len - at, "%s%s", i ? "," : " as ", a);
-	}
+	t = xm_text_at(buf, len);
+	text_addr_list(&t, l);
 }
 
 void xm_src_list_format(const struct xm_src_list *l, char *buf, size_t len)
 {
-	size_t at = 0;
-	char a[16];
+	struct xm_text t;
 
 	if (!buf || len == 0)
 		return;
-	buf[0] = 0;
-	for (unsigned i = 0; i < l->n && at < len; i++) {
-		fmt_addr(a, sizeof(a), l->pfx[i].addr);
-		if (l->pfx[i].len == 32)
-			at += (size_t)snprintf(buf + at, len - at, "%s%s", i ? "," : " from ", a);
-		else
-			at += (size_t)snprintf(buf + at, len - at, "%s%s/%u", i ? "," : " from ", a,
-					       l->pfx[i].len);
-	}
+	t = xm_text_at(buf, len);
+	text_src_list(&t, l);
 }
 
 int xm_src_list_same(const struct xm_src_list *a, const struct xm_src_list *b)
@@ -1328,45 +1338,57 @@ int xm_src_list_same(const struct xm_src_list *a, const struct xm_src_list *b)
 	return 1;
 }
 
+/* PORT or LO-HI */
+static void text_ports(struct xm_text *t, uint16_t lo, uint16_t hi)
+{
+	xm_text_u64(t, lo);
+	if (lo != hi) {
+		xm_text_put(t, "-", 1);
+		xm_text_u64(t, hi);
+	}
+}
+
 void xm_rule_format(const struct xm_rule *r, char *buf, size_t len)
 {
-	char local[17] = "", to[16], from[12], top[12], as[8 + XM_ADDR_SET_MAX * 16];
-	char src[8 + XM_ALLOW_LIST_MAX * 19];
+	struct xm_text t;
 
 	if (!buf || len == 0)
 		return;
+	t = xm_text_at(buf, len);
+	xm_text_str(&t, "forward ");
+	xm_text_strn(&t, r->ifname, XM_IFNAMSIZ - 1);
 	if (r->local_addr) {
-		local[0] = ':';
-		fmt_addr(local + 1, sizeof(local) - 1, r->local_addr);
+		xm_text_put(&t, ":", 1);
+		xm_text_ipv4(&t, r->local_addr);
 	}
-	fmt_addr(to, sizeof(to), r->to_addr);
-	if (r->from_lo == r->from_hi)
-		snprintf(from, sizeof(from), "%u", r->from_lo);
-	else
-		snprintf(from, sizeof(from), "%u-%u", r->from_lo, r->from_hi);
-	if (r->to_lo == r->to_hi)
-		snprintf(top, sizeof(top), "%u", r->to_lo);
-	else
-		snprintf(top, sizeof(top), "%u-%u", r->to_lo, r->to_hi);
-	xm_addr_list_format(&r->as, as, sizeof(as));
-	xm_src_list_format(&r->from, src, sizeof(src));
-	snprintf(buf, len, "forward %.*s%s %s %s to %s:%s%s%s%s%s", XM_IFNAMSIZ - 1, r->ifname,
-		 local,
-		 r->proto == IPPROTO_TCP ? "tcp" :
-		 r->proto == IPPROTO_UDP ? "udp" :
-					   "?",
-		 from, to, top, (r->flags & XM_RULE_KEEP_SOURCE) ? " keep-source" : "",
-		 (r->flags & XM_RULE_ALLOW_SPECIAL) ? " allow-special" : "", as, src);
+	xm_text_str(&t, r->proto == IPPROTO_TCP ? " tcp " :
+			r->proto == IPPROTO_UDP ? " udp " :
+						  " ? ");
+	text_ports(&t, r->from_lo, r->from_hi);
+	xm_text_str(&t, " to ");
+	xm_text_ipv4(&t, r->to_addr);
+	xm_text_put(&t, ":", 1);
+	text_ports(&t, r->to_lo, r->to_hi);
+	if (r->flags & XM_RULE_KEEP_SOURCE)
+		xm_text_str(&t, " keep-source");
+	if (r->flags & XM_RULE_ALLOW_SPECIAL)
+		xm_text_str(&t, " allow-special");
+	text_addr_list(&t, &r->as);
+	text_src_list(&t, &r->from);
 }
 
 void xm_masq_format(const struct xm_masq *m, char *buf, size_t len)
 {
-	char pfx[16], as[8 + XM_ADDR_SET_MAX * 16];
+	struct xm_text t;
 
 	if (!buf || len == 0)
 		return;
-	fmt_addr(pfx, sizeof(pfx), m->prefix);
-	xm_addr_list_format(&m->as, as, sizeof(as));
-	snprintf(buf, len, "masquerade %s/%u out %.*s%s", pfx, m->prefix_len, XM_IFNAMSIZ - 1,
-		 m->out_ifname, as);
+	t = xm_text_at(buf, len);
+	xm_text_str(&t, "masquerade ");
+	xm_text_ipv4(&t, m->prefix);
+	xm_text_put(&t, "/", 1);
+	xm_text_u64(&t, m->prefix_len);
+	xm_text_str(&t, " out ");
+	xm_text_strn(&t, m->out_ifname, XM_IFNAMSIZ - 1);
+	text_addr_list(&t, &m->as);
 }

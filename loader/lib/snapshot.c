@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <bpf/bpf.h>
 #include "xmasq_internal.h"
 
@@ -112,7 +113,15 @@ static void read_rule_stats(struct xm_handle *h, struct xm_snapshot *s)
 	free(vals);
 }
 
-int xm_snapshot_read(struct xm_handle *h, struct xm_snapshot *s, char *err, size_t errlen)
+static void rule_meta_done(const char *base, struct xm_rule_meta *copy, size_t map_len)
+{
+	if (copy)
+		free(copy);
+	else
+		munmap((void *)base, map_len);
+}
+
+int xm_snapshot_read_rules(struct xm_handle *h, struct xm_snapshot *s, char *err, size_t errlen)
 {
 	__u32 zero = 0, key, walked, *prev = NULL;
 
@@ -151,62 +160,63 @@ int xm_snapshot_read(struct xm_handle *h, struct xm_snapshot *s, char *err, size
 	}
 
 	{
-		struct xm_rule_meta *all = calloc(XM_MAX_RULES, sizeof(*all));
+		/* rule_meta read where it is (mapped), else copied */
+		size_t in_use = 0, map_len = 0, stride = sizeof(struct xm_rule_meta);
+		const char *base = xm_rule_meta_map(h, &stride, &map_len);
+		struct xm_rule_meta *copy = NULL;
 
-		if (!all)
+		if (!base) {
+			copy = malloc(XM_MAX_RULES * sizeof(*copy));
+			if (!copy)
+				goto oom;
+			xm_read_rule_meta(h, copy);
+			base = (const char *)copy;
+			stride = sizeof(*copy);
+		}
+#define META(id) ((const struct xm_rule_meta *)(base + (size_t)(id)*stride))
+		/* The array at its size at once (16 MB at 100,000 rules: grown
+		 * 64 rules at a time, it was moved 1,500 times). */
+		for (__u32 id = 1; id < XM_MAX_RULES; id++)
+			in_use += !!META(id)->in_use;
+		s->rules = malloc((in_use ? in_use : 1) * sizeof(*s->rules));
+		if (!s->rules) {
+			rule_meta_done(base, copy, map_len);
 			goto oom;
-		xm_read_rule_meta(h, all);
-		for (__u32 id = 1; id < XM_MAX_RULES; id++) {
-			if (!all[id].in_use)
-				continue;
-			if (s->n_rules % 64 == 0) {
-				struct xm_rule_info *nr =
-					realloc(s->rules, (s->n_rules + 64) * sizeof(*nr));
+		}
+		xm_hugepage_hint(s->rules, in_use * sizeof(*s->rules));
+		for (__u32 id = 1; id < XM_MAX_RULES && s->n_rules < in_use; id++) {
+			const struct xm_rule_meta *m = META(id);
+			struct xm_rule_info *ri = &s->rules[s->n_rules];
 
-				if (!nr) {
-					free(all);
-					goto oom;
-				}
-				s->rules = nr;
-			}
+			if (!m->in_use)
+				continue;
 			/* The port entries a forward puts in each rule
 			 * generation: one per port of its range (apply.c).
 			 * Counted here, not by walking the rules hash: that
 			 * walk (half a million buckets) cost more than the
 			 * rest of the snapshot. */
-			if (!(all[id].flags & XM_RULE_MASQUERADE))
-				s->rule_ports += (unsigned long)all[id].from_port_hi -
-						 all[id].from_port_lo + 1;
-			s->rules[s->n_rules].id = id;
-			s->rules[s->n_rules].meta = all[id];
-			memset(&s->rules[s->n_rules].as, 0, sizeof(s->rules[s->n_rules].as));
-			if (all[id].addr_set) {
-				__u32 sid = all[id].addr_set;
+			if (!(m->flags & XM_RULE_MASQUERADE))
+				s->rule_ports +=
+					(unsigned long)m->from_port_hi - m->from_port_lo + 1;
+			ri->id = id;
+			ri->meta = *m;
+			memset(&ri->as, 0, sizeof(ri->as));
+			if (m->addr_set) {
+				__u32 sid = m->addr_set;
 
-				bpf_map_lookup_elem(h->fd[XM_MAP_ADDR_SETS], &sid,
-						    &s->rules[s->n_rules].as);
+				bpf_map_lookup_elem(h->fd[XM_MAP_ADDR_SETS], &sid, &ri->as);
 			}
-			memset(&s->rules[s->n_rules].from, 0, sizeof(s->rules[s->n_rules].from));
-			s->rules[s->n_rules].refused = 0;
+			memset(&ri->from, 0, sizeof(ri->from));
+			ri->refused = 0;
 			s->n_rules++;
 		}
-		free(all);
+#undef META
+		rule_meta_done(base, copy, map_len);
 		read_rule_stats(h, s);
 		if (read_rule_lists(h, s))
 			goto oom;
 	}
 
-	{
-		struct xm_ct_table t;
-		char ct_err[256];
-
-		if (xm_ct_open_handle(&t, h, 0, ct_err, sizeof(ct_err)) == 0) {
-			s->flows = xm_ct_count(&t, 1);
-			xm_ct_sources(&t, &s->sources);
-			s->flows_max = XM_CT_FLOWS_OF(t.nslots);
-			xm_ct_close(&t);
-		}
-	}
 	if (bpf_map_lookup_elem(h->fd[XM_MAP_SWEEPER], &zero, &s->sweep))
 		memset(&s->sweep, 0, sizeof(s->sweep));
 	return 0;
@@ -214,6 +224,25 @@ oom:
 	snprintf(err, errlen, "out of memory");
 	xm_snapshot_free(s);
 	return -1;
+}
+
+int xm_snapshot_read(struct xm_handle *h, struct xm_snapshot *s, char *err, size_t errlen)
+{
+	struct xm_ct_table t;
+	char ct_err[256];
+	int rc = xm_snapshot_read_rules(h, s, err, errlen);
+
+	if (rc)
+		return rc;
+	if (xm_ct_open_handle(&t, h, 0, ct_err, sizeof(ct_err)) == 0) {
+		if (xm_ct_sources(&t, &s->sources) == 0)
+			s->flows = s->sources.flows;
+		else
+			s->flows = xm_ct_count(&t, 1);
+		s->flows_max = XM_CT_FLOWS_OF(t.nslots);
+		xm_ct_close(&t);
+	}
+	return 0;
 }
 
 void xm_snapshot_free(struct xm_snapshot *s)

@@ -144,8 +144,10 @@ struct xm_rule_info {
 	uint64_t refused;	 /* new flows its `from` list refused, summed over CPUs */
 };
 /* The sources (ORIG directions' source addresses) of the flows: how
- * many, and the one with the most flows (xm_ct_sources). */
+ * many, and the one with the most flows (xm_ct_sources); and the flows
+ * (ORIG entries), counted on the same walk of the table. */
 struct xm_ct_sources {
+	unsigned long flows;
 	unsigned long sources;
 	uint32_t busiest; /* network order; 0 without flows */
 	unsigned long busiest_flows;
@@ -254,6 +256,11 @@ int xm_port_use_scan(const struct xm_ct_table *t, const struct xm_config *cfg,
 		     struct xm_port_use *pu, char *err, size_t errlen);
 /* The router's groups and its exhausted peers; free with xm_port_use_free. */
 int xm_port_use_read(struct xm_handle *h, struct xm_port_use *pu, char *err, size_t errlen);
+/* xm_snapshot_read and xm_port_use_read in one, walking the flow table
+ * once for both (its flows, their sources, the ports in use): a walk is
+ * ~10 ms at the default size. 0, or -1 with nothing to free. */
+int xm_snapshot_port_use_read(struct xm_handle *h, struct xm_snapshot *s, struct xm_port_use *pu,
+			      char *err, size_t errlen);
 void xm_port_use_free(struct xm_port_use *pu);
 
 /* Canonical text of a live rule (same as xm_rule_format of the source);
@@ -281,19 +288,9 @@ const char *xm_iface_mode_name(const struct xm_iface *i);
 
 /* render_prom.c: Prometheus text exposition format (version 0.0.4) */
 void xm_print_prometheus(FILE *o, const struct xm_snapshot *s, const struct xm_port_use *pu);
-/* The rules' label strings, kept from one rendering to the next while the
- * rule set stays the same (zeroed to start; xm_prom_cache_free at the end). */
-struct xm_prom_cache {
-	uint64_t key;
-	size_t n_rules;
-	char *labels;
-	size_t *off;
-};
-void xm_prom_cache_free(struct xm_prom_cache *c);
-/* The same text into *buf (malloc'd, *len bytes); cache may be NULL.
- * 0, or -1 without memory. */
-int xm_render_prometheus(const struct xm_snapshot *s, const struct xm_port_use *pu,
-			 struct xm_prom_cache *cache, char **buf, size_t *len);
+/* The same text into *buf (malloc'd, *len bytes). 0, or -1 without memory. */
+int xm_render_prometheus(const struct xm_snapshot *s, const struct xm_port_use *pu, char **buf,
+			 size_t *len);
 
 /* ---- NICs: following their changes (nic.c, nic_follow.c) ----
  * A managed NIC's entry holds what the data plane uses of it: primary

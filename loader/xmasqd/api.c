@@ -32,23 +32,14 @@ static int render(struct xmd_req *q, enum render what)
 	rc = xm_open(&h, xmd.opt.pin_dir, err, sizeof(err));
 	if (rc)
 		return xmd_reply_error(q, MHD_HTTP_SERVICE_UNAVAILABLE, "%s", err);
-	rc = xm_snapshot_read(&h, &s, err, sizeof(err));
-	if (rc == 0) {
-		rc = xm_port_use_read(&h, &pu, err, sizeof(err));
-		if (rc)
-			xm_snapshot_free(&s);
-	}
+	rc = xm_snapshot_port_use_read(&h, &s, &pu, err, sizeof(err));
 	if (rc) {
 		xm_close(&h);
 		return xmd_reply_error(q, MHD_HTTP_INTERNAL_SERVER_ERROR, "%s", err);
 	}
-	if (what == R_PROMETHEUS) {
-		/* The rules' labels outlive the request: the same while the
-		 * rules are (most of the rendering at 100,000 rules). */
-		static struct xm_prom_cache labels;
-
-		ok = xm_render_prometheus(&s, &pu, &labels, &buf, &len) == 0;
-	} else if ((o = open_memstream(&buf, &len))) {
+	if (what == R_PROMETHEUS)
+		ok = xm_render_prometheus(&s, &pu, &buf, &len) == 0;
+	else if ((o = open_memstream(&buf, &len))) {
 		if (what == R_STATUS)
 			xm_print_status(o, &h, &s, &pu, 1);
 		else
@@ -381,7 +372,7 @@ int xmd_api_rules_patch(struct xmd_req *q)
 		return MHD_YES;
 	}
 	if (stale(q, json_string_value(v), prev.version, NULL, 0, &ret) == 0) {
-		const size_t *starts;
+		const uint32_t *starts;
 		size_t n_lines;
 
 		starts = xmd_cache_line_starts(&n_lines);

@@ -17,8 +17,8 @@ static struct {
 	size_t len;
 	char version[XMD_SHA256_HEX];
 	struct stat st;
-	int known;	/* st is the file's as text was read or written */
-	size_t *starts; /* the text's line starts, for the next edit */
+	int known;	  /* st is the file's as text was read or written */
+	uint32_t *starts; /* the text's line starts, for the next edit */
 	size_t n_lines;
 	struct xm_live_rules *lr;
 } cache;
@@ -107,7 +107,7 @@ void xmd_cache_live(const struct xm_ruleset *rs)
 	xm_close(&h);
 }
 
-const size_t *xmd_cache_line_starts(size_t *n)
+const uint32_t *xmd_cache_line_starts(size_t *n)
 {
 	*n = cache.n_lines;
 	return cache.starts;

@@ -13,16 +13,19 @@
 #include <jansson.h>
 #include "xmasqd.h"
 
-/* Where each line of text starts (n + 1 offsets: the last is the end). */
-size_t *xmd_line_starts(const char *text, size_t len, size_t *n)
+/* Where each line of text starts (n + 1 offsets: the last is the end).
+ * 32-bit offsets (a rules file is at most XM_RULES_FILE_MAX bytes): the
+ * cache keeps them for 100,000 lines. */
+uint32_t *xmd_line_starts(const char *text, size_t len, size_t *n)
 {
-	size_t cap = 1024, count = 0, pos = 0, *s = malloc(cap * sizeof(*s));
+	size_t cap = 1024, count = 0, pos = 0;
+	uint32_t *s = len <= UINT32_MAX ? malloc(cap * sizeof(*s)) : NULL, *fit;
 
 	while (s) {
 		const char *nl;
 
 		if (count + 2 > cap) {
-			size_t *ns = realloc(s, (cap *= 2) * sizeof(*s));
+			uint32_t *ns = realloc(s, (cap *= 2) * sizeof(*s));
 
 			if (!ns) {
 				free(s);
@@ -32,15 +35,17 @@ size_t *xmd_line_starts(const char *text, size_t len, size_t *n)
 		}
 		if (pos >= len)
 			break;
-		s[count++] = pos;
+		s[count++] = (uint32_t)pos;
 		nl = memchr(text + pos, '\n', len - pos);
 		pos = nl ? (size_t)(nl - text) + 1 : len;
 	}
-	if (s) {
-		s[count] = len;
-		*n = count;
-	}
-	return s;
+	if (!s)
+		return NULL;
+	s[count] = (uint32_t)len;
+	*n = count;
+	/* no room kept beyond the lines: the array stays for the next edit */
+	fit = realloc(s, (count + 1) * sizeof(*s));
+	return fit ? fit : s;
 }
 
 static int edit_fields(json_t *e, size_t i, json_int_t *line, json_int_t *del, json_t **ins,
@@ -73,13 +78,14 @@ static int edit_fields(json_t *e, size_t i, json_int_t *line, json_int_t *del, j
 	return 0;
 }
 
-int xmd_rules_edit(const char *cur, size_t cur_len, const size_t *cur_starts, size_t cur_lines,
+int xmd_rules_edit(const char *cur, size_t cur_len, const uint32_t *cur_starts, size_t cur_lines,
 		   void *edits_json, char **out, size_t *out_len, struct xm_text_hunk **hunks_out,
 		   size_t *n_hunks, char *err, size_t errlen)
 {
-	size_t *own = NULL;
+	uint32_t *own = NULL;
+	const uint32_t *start;
 	json_t *edits = edits_json;
-	size_t nlines, *start, next = 1; /* the first line not yet copied */
+	size_t nlines, next = 1; /* the first line not yet copied */
 	struct xm_text_hunk *hunks;
 	char *buf = NULL;
 	size_t len = 0, written = 0;
@@ -103,7 +109,7 @@ int xmd_rules_edit(const char *cur, size_t cur_len, const size_t *cur_starts, si
 			cap += json_string_length(json_array_get(ins, k)) + 1;
 	}
 	if (cur_starts) {
-		start = (size_t *)cur_starts;
+		start = cur_starts;
 		nlines = cur_lines;
 	} else {
 		start = own = xmd_line_starts(cur, cur_len, &nlines);

@@ -164,13 +164,13 @@ int xmd_api_rules_check(struct xmd_req *q);
 /* ---- rules_edit.c: PATCH's line edits ---- */
 /* The text cur with edits (a json_t array, as PATCH /api/rules takes)
  * made, into *out (malloc'd); 0, or -1 with why in err. */
-int xmd_rules_edit(const char *cur, size_t cur_len, const size_t *cur_starts, size_t cur_lines,
+int xmd_rules_edit(const char *cur, size_t cur_len, const uint32_t *cur_starts, size_t cur_lines,
 		   void *edits, char **out, size_t *out_len, struct xm_text_hunk **hunks,
 		   size_t *n_hunks, char *err, size_t errlen);
 /* Where each line of text starts (*n lines; n + 1 offsets, the last is
  * the end), malloc'd; NULL when out of memory. cur_starts above: those of
  * cur, or NULL to find them. */
-size_t *xmd_line_starts(const char *text, size_t len, size_t *n);
+uint32_t *xmd_line_starts(const char *text, size_t len, size_t *n);
 
 /* The one hunk that makes new of old: the whole lines both begin with
  * and end with kept, those between replaced (a PUT as an edit). */
@@ -190,7 +190,7 @@ void xmd_cache_put(char *text, size_t len, const char *version, int keep_live);
 void xmd_cache_live(const struct xm_ruleset *rs);
 struct xm_live_rules *xmd_cache_lr(void);
 /* The cached text's line starts (xmd_line_starts), or NULL. */
-const size_t *xmd_cache_line_starts(size_t *n);
+const uint32_t *xmd_cache_line_starts(size_t *n);
 void xmd_cache_drop_live(void);
 
 /* ---- health.c: plain HTTP GET /healthz for load balancers ---- */

@@ -243,10 +243,16 @@ fi
 # metric NAME LABEL-SUBSTRING: the value of the first sample of NAME whose
 # labels contain the substring
 metric() { awk -v n="$1" -v l="$2" 'index($0, n "{") == 1 && index($0, l) { print $NF; exit } index($0, n " ") == 1 && l == "" { print $NF; exit }' "$PROM"; }
-rule_lbl="rule=\"forward eth0 tcp 8080 to $B:80\",id=\""
+# The rule's series carry its id; xmasq_rule_info carries its text
+rule_id=$(awk -v t="rule=\"forward eth0 tcp 8080 to $B:80\"" 'index($0, "xmasq_rule_info{id=\"") == 1 && index($0, t) { split($0, a, "\""); print a[2]; exit }' "$PROM")
+rule_lbl="{id=\"${rule_id:-none}\""
 r=0 why=""
+grep -q "^xmasq_rule_info{id=\"${rule_id:-none}\",rule=\"forward eth0 tcp 8080 to $B:80\",iface=\"eth0\"} 1$" "$PROM" ||
+	{ r=1; why="$why rule_info"; }
+# the long labels only there: no rule series repeats the text
+grep '^xmasq_rule_[a-z_]*_total{' "$PROM" | grep -q 'rule=\|iface=' && { r=1; why="$why text-in-series"; }
 for fam in xmasq_iface_info xmasq_iface_rx_packets_total xmasq_iface_rx_bytes_total xmasq_iface_tx_packets_total \
-	xmasq_iface_tx_bytes_total xmasq_rule_packets_total xmasq_rule_bytes_total xmasq_rule_flows_total \
+	xmasq_iface_tx_bytes_total xmasq_rule_info xmasq_rule_packets_total xmasq_rule_bytes_total xmasq_rule_flows_total \
 	xmasq_packets_total xmasq_bytes_total xmasq_reason_info xmasq_flows xmasq_flows_max; do
 	grep -q "^# TYPE $fam " "$PROM" || { r=1; why="$why missing:$fam"; }
 done

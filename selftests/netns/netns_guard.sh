@@ -61,8 +61,11 @@ run_mode() {
 	[ -n "$n1" ] && [ "$n1" -gt "${n0:-0}" ] && [ -n "$r1" ] && [ "$r1" -ge 1 ]
 	tap_result $? "$mode: drop_not_allowed ($n0 -> $n1) and the rule's refused ($r1) count the SYNs"
 	xm stats --prometheus >"$XM_TMP/prom" 2>&1
-	grep -q '^xmasq_rule_refused_total{rule="forward eth0 tcp 8080 to 198.18.0.2:80 from 192.0.2.0/25,203.0.113.9",.*} [1-9]' "$XM_TMP/prom"
-	tap_result $? "$mode: Prometheus has xmasq_rule_refused_total for the rule" "$(grep refused "$XM_TMP/prom")"
+	# the rule's text is in xmasq_rule_info, its counters carry its id
+	id=$(sed -n 's/^xmasq_rule_info{id="\([0-9]*\)",rule="forward eth0 tcp 8080 to 198.18.0.2:80 from 192.0.2.0\/25,203.0.113.9",iface="eth0"} 1$/\1/p' "$XM_TMP/prom")
+	[ -n "$id" ] && grep -q "^xmasq_rule_refused_total{id=\"$id\"} [1-9]" "$XM_TMP/prom"
+	tap_result $? "$mode: Prometheus has xmasq_rule_refused_total for the rule (id ${id:-none} in xmasq_rule_info)" \
+		"$(grep 'refused\|rule_info' "$XM_TMP/prom")"
 
 	# 2. --diff
 	rules "from 192.0.2.128/25"

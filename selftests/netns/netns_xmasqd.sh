@@ -257,12 +257,15 @@ body_of "$out" >"$XM_TMP/patch.json"
 		"True|['+ forward eth0 tcp 9095 to $B_ADDR:80', '- $LAST']|True" ] &&
 	[ "$(tail -n 1 "$RULES")" = "forward eth0 tcp 9095 to $B_ADDR:80" ] && [ "$(grep -c "" "$RULES")" = "$NL" ]
 tap_result $? "PATCH /api/rules: line $NL replaced, 200 {applied, version, diff: [+ 9095, - the old line]}, the file edited" "$out"
-# xmasqd keeps the rules' metric labels between scrapes (an earlier GET
-# /metrics made them): the new rule must be there, the replaced one gone
+# After the PATCH: the new rule's info and series (by its id), none of the
+# replaced one's
 api client GET /metrics >"$XM_TMP/metrics2.txt"
-grep -qF "xmasq_rule_flows_total{rule=\"forward eth0 tcp 9095 to $B_ADDR:80\"" "$XM_TMP/metrics2.txt" &&
-	! grep -qF "rule=\"$LAST\"" "$XM_TMP/metrics2.txt"
-tap_result $? "GET /metrics after the PATCH: the new rule's series, none of the replaced one" "$(grep xmasq_rule_flows "$XM_TMP/metrics2.txt")"
+id=$(sed -n 's/^xmasq_rule_info{id="\([0-9]*\)",rule="forward eth0 tcp 9095 to '"$B_ADDR"':80",iface="eth0"} 1$/\1/p' "$XM_TMP/metrics2.txt")
+[ -n "$id" ] && grep -q "^xmasq_rule_flows_total{id=\"$id\"} " "$XM_TMP/metrics2.txt" &&
+	! grep -qF "rule=\"$LAST\"" "$XM_TMP/metrics2.txt" &&
+	[ "$(grep -c '^xmasq_rule_info{' "$XM_TMP/metrics2.txt")" = "$(grep -c '^xmasq_rule_flows_total{' "$XM_TMP/metrics2.txt")" ]
+tap_result $? "GET /metrics after the PATCH: the new rule's info and series (id ${id:-none}), none of the replaced one" \
+	"$(grep 'xmasq_rule_flows\|xmasq_rule_info' "$XM_TMP/metrics2.txt")"
 VP2=$(file_version)
 out=$(change client PATCH /api/rules "$(patch_json "$VP2" '[{"line": 2, "delete": 0, "insert": ["# two lines in", "forward eth0 tcp 9096 to '"$B_ADDR"':80x"]}]')")
 [ "$(status_of "$out")" = 422 ] &&

@@ -119,11 +119,17 @@ done
 nsx "$NS_R" ss -Hltn "src 127.0.0.1:$PORT" | grep -q . || die "xmasqd did not start: $(cat "$TMP/xmasqd.log")"
 
 # curl_api ARGS...: prints the body, then "STATUS ROUNDTRIP_US" (from the
-# request's first byte, after the handshake, to the answer's last)
+# request's first byte, after the handshake, to the answer's last). curl
+# writes the body to a file: piped through awk line by line, the 30-55 MB
+# of /metrics kept curl, and so the server, waiting on awk.
 curl_api() {
+	rm -f "$TMP/body"
 	nsx "$NS_R" curl -sS --cacert "$TMP/ca.pem" --cert "$TMP/client.pem" --key "$TMP/client.key" \
-		--resolve "router.test:$PORT:127.0.0.1" -w '\n%{http_code} %{time_appconnect} %{time_total}\n' "$@" |
-		awk 'NR > 1 { print prev } { prev = $0 } END { split(prev, a, " "); printf "%s %d\n", a[1], (a[3] - a[2]) * 1e6 }'
+		--resolve "router.test:$PORT:127.0.0.1" -o "$TMP/body" \
+		-w '%{http_code} %{time_appconnect} %{time_total}\n' "$@" >"$TMP/curl.w"
+	[ -e "$TMP/body" ] && cat "$TMP/body"
+	echo
+	awk '{ printf "%s %d\n", $1, ($3 - $2) * 1e6 }' "$TMP/curl.w"
 }
 
 # xmasqd's CPU time so far, ns
