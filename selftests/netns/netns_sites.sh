@@ -9,6 +9,8 @@
 # everywhere and the old rules stay. TAP output; exit 1 when a check fails.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/sites_lib.sh"
+# shellcheck source=selftests/netns/xmasqd_lib.sh
+. "$(dirname "$0")/xmasqd_lib.sh"
 xm_init socat curl
 need_xmasq
 
@@ -68,16 +70,33 @@ out=$(web_get paris "http://198.19.1.81/" 2>&1)
 tap_result $? "the new service is live: paris's host reaches it at 198.19.1.81" "$out"
 
 # xmasqd derives the same: started on paris with an empty rules file of its
-# own, it finds nothing to change
+# own, it finds nothing to change; its page's rule table (GET /api/stats,
+# what the page draws) lists the derived rules
 XMASQD="${XMASQD:-$XM_ROOT/build/xmasqd}"
+XMD_CERTS="$XM_TMP/certs"
+page_opts=()
+xmasqd_certs "$XMD_CERTS" && page_opts=(--listen 127.0.0.1:8443 --cert "$XMD_CERTS/server.pem"
+	--key "$XMD_CERTS/server.key" --client-ca "$XMD_CERTS/ca.pem")
 : >"$XM_TMP/paris-own.conf"
 nsenter --net="/run/netns/${SITE_R[paris]}" "$XMASQD" --pin-dir "${SITE_PIN[paris]}" --rules "$XM_TMP/paris-own.conf" \
-	--network "$SITES_NET" --site paris >"$XM_TMP/xmasqd-paris.log" 2>&1 &
+	--network "$SITES_NET" --site paris "${page_opts[@]}" >"$XM_TMP/xmasqd-paris.log" 2>&1 &
 XM_PIDS+=($!)
 wait_for 10 grep -q "^applied: " "$XM_TMP/xmasqd-paris.log"
 grep -q "^applied: +0 -0 ~0 =3 rules" "$XM_TMP/xmasqd-paris.log"
 tap_result $? "xmasqd --network --site derives paris's rules alike (nothing to change)" \
 	"$(cat "$XM_TMP/xmasqd-paris.log")"
+if [ ${#page_opts[@]} -gt 0 ]; then
+	wait_port "${SITE_R[paris]}" tcp 127.0.0.1 8443
+	out=$(xmasqd_curl "${SITE_R[paris]}" 8443 client -H "Host: 127.0.0.1:8443" "https://router.test:8443/api/stats" 2>&1)
+	echo "$out" | "$XM_PY" -c 'import json, sys
+rules = [r["rule"] for r in json.load(sys.stdin)["rules"]]
+want = ["forward eth1:'"$WEB_VIP"' tcp 80 to 198.51.100.20:80"]
+sys.exit(0 if len(rules) == 3 and all(w in rules for w in want) and any(" from 198.51.100.20" in r for r in rules) else 1)'
+	tap_result $? "the page's rule table (GET /api/stats) lists the 3 derived rules, the import and the export with its from" \
+		"$(echo "$out" | head -c 3000)"
+else
+	tap_skip "the page's rule table lists the derived rules" "openssl could not make the test certificates"
+fi
 kill "${XM_PIDS[-1]}" 2>/dev/null # xmasqd itself: nsenter execs it
 
 # a broken network file: refused at every router, the old rules stay
