@@ -166,6 +166,8 @@ static int pb_reserve(struct prom_buf *b, size_t more)
 
 static void pb_put(struct prom_buf *b, const void *data, size_t n)
 {
+	if (n == 0)
+		return; /* nothing, and b->p may not exist yet: memcpy wants pointers */
 	if (pb_reserve(b, n) == 0) {
 		memcpy(b->p + b->len, data, n);
 		b->len += n;
