@@ -181,7 +181,7 @@ static __always_inline int xm_flow_create(void *ctx, struct xm_pkt *p, __u32 ifi
 	 * (endpoint-independent mapping): its host endpoint goes along. An
 	 * address with no port left gives way to the next of the `as` list:
 	 * rkey.daddr is the one the flow got. */
-	why = xm_alloc_port(ctx, &rkey,
+	why = xm_alloc_port(ctx, &rkey, p->key.saddr, p->key.sport,
 			    XM_NAT_HOST(p->key.saddr, p->key.sport, p->key.proto) & -(__u64)masq,
 			    t.flags & XM_RULE_KEEP_SOURCE, t.rule_id, &ridx);
 	if (why) {

@@ -192,4 +192,12 @@ struct {
 	__type(value, __s64);
 } source_flows SEC(".maps");
 
+/* Reply keys a peer may hold in TIME_WAIT (xmasq_abi.h). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, XM_TIME_WAIT_SLOTS);
+	__type(key, __u32);
+	__type(value, struct xm_time_wait);
+} time_waits SEC(".maps");
+
 #endif

@@ -16,6 +16,7 @@
 #include "stats.h"
 #include "nat.h"
 #include "quota.h"
+#include "time_wait.h"
 
 /* Whether the router itself has a socket that a packet with tuple k (as
  * received) would reach: a connection, a listener, or a bound UDP socket.
@@ -43,6 +44,22 @@ static __always_inline int xm_router_socket(void *ctx, const struct xm_flow_key 
 		return 0;
 	bpf_sk_release(sk);
 	return 1;
+}
+
+/* A flow key's words (xm_flow_key: saddr, daddr | sport, dport, proto,
+ * ct_state) taken apart and put together without a copy of the key on
+ * the stack, which the port search cannot afford: BPF is little-endian
+ * here, so the first field is the low half of a word. Ports in host
+ * order. */
+_Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "xm_flow_key words: little-endian");
+#define XM_W1_SPORT(w1) bpf_ntohs((__u16)(w1))
+#define XM_W1_DPORT(w1) bpf_ntohs((__u16)((w1) >> 16))
+#define XM_W1_PROTO(w1) ((__u8)((w1) >> 32))
+
+static __always_inline __u64 xm_w1_with_ports(__u64 w1, __u32 sport, __u32 dport)
+{
+	return (w1 & ~0xffffffffull) | bpf_htons((__u16)sport) |
+	       (__u64)bpf_htons((__u16)dport) << 16;
 }
 
 /* Removes the flow whose entry has key (w0, w1), both entries, if it is
@@ -82,10 +99,11 @@ __noinline int xm_ct_remove_flow(__u64 w0, __u64 w1, __u32 any)
 }
 
 /* `how` of the search, and what it tells xm_ct_claim_reply. */
-#define XM_PORT_KEEP	    1 /* keep-source: the client's port or nothing */
-#define XM_PORT_ROUTER_SOCK 2 /* the router has a socket on the client's port */
-#define XM_PORT_RECLAIM	    1 /* (claim_reply) a closed TCP flow's tuple may go */
-#define XM_PORT_NAT	    4 /* a masqueraded host's flow (its endpoint: scratch) */
+#define XM_PORT_KEEP	    1	 /* keep-source: the client's port or nothing */
+#define XM_PORT_ROUTER_SOCK 2	 /* the router has a socket on the client's port */
+#define XM_PORT_RECLAIM	    1	 /* (claim_reply) a closed TCP flow's tuple may go */
+#define XM_PORT_NOTED	    0x80 /* (claim_reply) ... and a tuple noted in time_waits */
+#define XM_PORT_NAT	    4	 /* a masqueraded host's flow (its endpoint: scratch) */
 /* (claim_port) not on the key's address but on the `as` list's address
  * XM_PORT_TRIED places after it; the rule above XM_PORT_RULE_SHIFT */
 #define XM_PORT_NEXT	    8
@@ -103,13 +121,28 @@ _Static_assert(XM_ADDR_SET_MAX <= 8 && XM_MAX_RULES <= 1u << (32 - XM_PORT_RULE_
  * holds. Global: called in the port search's loop. */
 __noinline int xm_ct_claim_reply(__u64 w0, __u64 w1, __u32 how)
 {
+	__u32 zero = 0;
+	struct xm_scratch *sc;
 	int rc;
+
+	/* Free ports first means free at the peer too: a key whose peer may
+	 * hold it in TIME_WAIT for another client is passed over, unless the
+	 * search is pressed (its second half: XM_PORT_NOTED) or has no other
+	 * choice (keep-source: XM_PORT_RECLAIM). */
+	if (!(how & (XM_PORT_RECLAIM | XM_PORT_NOTED)) && XM_W1_PROTO(w1) == IPPROTO_TCP) {
+		sc = bpf_map_lookup_elem(&scratch, &zero);
+		if (sc && xm_time_wait_other(w0, w1, sc->client, sc->client_port)) {
+			xm_count(XM_C_FLOW_PORT_TIME_WAIT, 0);
+			return XM_CT_ERR_EXIST;
+		}
+	}
 
 	/* Pressed for ports (the search's second half), a port may serve
 	 * two hosts towards different peers, as netfilter's would: their
 	 * flows' tuples still differ, only the second host's flow has no
 	 * mapping of its own (nat_mapping_split). */
-	if ((how & (XM_PORT_NAT | XM_PORT_RECLAIM)) == XM_PORT_NAT && xm_nat_port_taken(w0, w1))
+	if ((how & (XM_PORT_NAT | XM_PORT_NOTED | XM_PORT_RECLAIM)) == XM_PORT_NAT &&
+	    xm_nat_port_taken(w0, w1))
 		return XM_CT_ERR_EXIST;
 	rc = xm_ct_claim(w0, w1);
 	if (rc != XM_CT_ERR_EXIST || !(how & XM_PORT_RECLAIM) || xm_ct_remove_flow(w0, w1, 0))
@@ -133,22 +166,6 @@ __noinline int xm_ct_claim_reply(__u64 w0, __u64 w1, __u32 how)
 #define XM_PORT_ERR_NO_PORT (-1)
 #define XM_PORT_ERR_FULL    (-2)
 #define XM_PORT_ERR_NO_ADDR (-3) /* XM_PORT_NEXT: the list has no further address */
-
-/* A flow key's words (xm_flow_key: saddr, daddr | sport, dport, proto,
- * ct_state) taken apart and put together without a copy of the key on
- * the stack, which the port search cannot afford: BPF is little-endian
- * here, so the first field is the low half of a word. Ports in host
- * order. */
-_Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "xm_flow_key words: little-endian");
-#define XM_W1_SPORT(w1) bpf_ntohs((__u16)(w1))
-#define XM_W1_DPORT(w1) bpf_ntohs((__u16)((w1) >> 16))
-#define XM_W1_PROTO(w1) ((__u8)((w1) >> 32))
-
-static __always_inline __u64 xm_w1_with_ports(__u64 w1, __u32 sport, __u32 dport)
-{
-	return (w1 & ~0xffffffffull) | bpf_htons((__u16)sport) |
-	       (__u64)bpf_htons((__u16)dport) << 16;
-}
 
 /* Rule rule_id's `as` list, or NULL when it has none (or a bad one). */
 static __always_inline struct xm_addr_set *xm_addr_set_of(__u32 rule_id)
@@ -252,7 +269,7 @@ __noinline int xm_ct_claim_mapped(__u64 w0, __u64 w1, __u64 host)
 /* Claims the reply entry's slot on one address: (w0, w1) is the reply key
  * with the client's address and port. Tries that port (see above), then,
  * unless XM_PORT_KEEP, up to
- * XM_PORT_PROBES ports of the range (the second half may take a closed
+ * XM_PORT_PROBES ports of the range (the last quarter may take a closed
  * flow's): from a random start in random odd steps, so a range of up to
  * XM_PORT_PROBES ports is tried whole (a small range's last free port is
  * found, not missed by chance). A host's new mapping never takes a port
@@ -309,11 +326,13 @@ __noinline int xm_ct_claim_port(__u64 w0, __u64 w1, __u32 how)
 		shi = shi > hi ? hi : shi;
 		skip = shi - slo + 1;
 	}
-	/* Free ports first, the ports of closed flows only in the second half
-	 * of the search (or for keep-source, which has no other): the backend
-	 * may still hold a closed connection's tuple in TIME_WAIT, and refuses
-	 * a new SYN on it unless its sequence or timestamp happens to be
-	 * higher. */
+	/* Free ports first, the ports of closed flows only in the last
+	 * quarter of the search (or for keep-source, which has no other): the
+	 * backend may still hold a closed connection's tuple in TIME_WAIT, and
+	 * refuses a new SYN on it unless its sequence or timestamp happens to
+	 * be higher. In the first half "free" includes free at the backend: no
+	 * TIME_WAIT of another client noted (time_waits); then any free port;
+	 * then a closed flow's, whose TIME_WAIT is the youngest. */
 	if ((how & XM_PORT_KEEP) || proto == IPPROTO_ICMP ||
 	    (!(how & XM_PORT_ROUTER_SOCK) &&
 	     (proto == IPPROTO_TCP || !cfg->local_port_hi || own < cfg->local_port_lo ||
@@ -338,7 +357,8 @@ __noinline int xm_ct_claim_port(__u64 w0, __u64 w1, __u32 how)
 		rc = xm_ct_claim_reply(
 			w0,
 			xm_w1_with_ports(w1, proto == IPPROTO_ICMP ? port : XM_W1_SPORT(w1), port),
-			(how & XM_PORT_NAT) | (i >= XM_PORT_PROBES / 2 ? XM_PORT_RECLAIM : 0));
+			(how & XM_PORT_NAT) | (i >= XM_PORT_PROBES / 2 ? XM_PORT_NOTED : 0) |
+				(i >= XM_PORT_PROBES * 3 / 4 ? XM_PORT_RECLAIM : 0));
 		if (rc >= 0)
 			return rc;
 		if (rc != XM_CT_ERR_EXIST)
@@ -356,20 +376,23 @@ __noinline int xm_ct_claim_port(__u64 w0, __u64 w1, __u32 how)
  * to give a peer more ports. Puts the address and port it got into rkey.
  * `keep`: keep-source. Returns 0 with *idx set, or the counter id of the
  * reason it failed. */
-static __always_inline int xm_alloc_port(void *ctx, struct xm_flow_key *rkey, __u64 host, int keep,
-					 __u32 rule_id, __u32 *idx)
+static __always_inline int xm_alloc_port(void *ctx, struct xm_flow_key *rkey, __be32 client,
+					 __be16 client_port, __u64 host, int keep, __u32 rule_id,
+					 __u32 *idx)
 {
 	__u64 w0 = xm_key_w0(rkey), w1 = xm_key_w1(rkey);
 	__u32 how = keep ? XM_PORT_KEEP : 0, zero = 0;
-	struct xm_scratch *sc;
+	struct xm_scratch *sc = bpf_map_lookup_elem(&scratch, &zero);
 	struct xm_ct_slot *s;
 	int rc = XM_CT_ERR_EXIST;
 
+	/* The search's frames have no room for the client and the host: they
+	 * wait here. */
+	if (!sc)
+		return XM_C_DROP_NO_PORT;
+	sc->client = client;
+	sc->client_port = client_port;
 	if (host) {
-		/* The search's frames have no room for the host: it waits here. */
-		sc = bpf_map_lookup_elem(&scratch, &zero);
-		if (!sc)
-			return XM_C_DROP_NO_PORT;
 		sc->nat_host = host;
 		how = XM_PORT_NAT;
 		rc = xm_ct_claim_mapped(w0, w1, host);

@@ -66,7 +66,8 @@
 	X(SCRATCH, scratch)               \
 	X(ALLOW_LISTS, allow_lists)       \
 	X(RULE_REFUSED, rule_refused)     \
-	X(SOURCE_FLOWS, source_flows)
+	X(SOURCE_FLOWS, source_flows)     \
+	X(TIME_WAITS, time_waits)
 
 #define XM_MAP_ENUM(id, name) XM_MAP_##id,
 enum xm_map_id { XM_MAP_LIST(XM_MAP_ENUM) XM_MAP_MAX };
@@ -360,7 +361,10 @@ struct xm_iface_stats {
 	X(DROP_TCP_FIN_OUT_OF_WINDOW, "drop_tcp_fin_out_of_window",                               \
 	  "dropped: TCP FIN whose sequence number is outside the receiver's window")              \
 	X(TCP_SYN_ON_ESTABLISHED, "tcp_syn_on_established",                                       \
-	  "passed, state kept: TCP SYN on an established flow (the endpoint answers it)")
+	  "passed, state kept: TCP SYN on an established flow (the endpoint answers it)")         \
+	X(FLOW_PORT_TIME_WAIT, "flow_port_time_wait",                                             \
+	  "ports a new TCP flow passed over: its peer may still hold the tuple in TIME_WAIT "     \
+	  "for another client")
 
 enum xm_counter_id {
 #define XM_COUNTER_ENUM(id, name, help) XM_C_##id,
@@ -704,12 +708,54 @@ static inline __u32 xm_source_slot(__u32 saddr, __u64 seed, __u32 row)
 	return row * XM_SOURCE_BUCKETS + (__u32)(h >> 48);
 }
 
+/* ---- array map "time_waits": tuples a peer may hold in TIME_WAIT --------
+ * A TCP endpoint that closes first keeps the connection's tuple in
+ * TIME_WAIT (Linux: 60 s) and takes a new SYN on it only if the SYN's
+ * timestamp (or sequence number) is higher (RFC 6191). A client's
+ * timestamps go on only within one of its own tuples (Linux 6.18 offsets
+ * them by a hash of the 4-tuple; older kernels by the address pair), so
+ * through the router a public port's next connection is safe only from
+ * the client address and port that left the TIME_WAIT; from another, the
+ * peer refuses the SYN about half the time (PAWS), and the client waits
+ * for it to be resent, or fails. When a flow's reply side (the backend of
+ * a forward, the server a masqueraded host talked to) sends the last ACK
+ * of a close, it closed first: the flow's reply key is noted here with
+ * its client's address and port and when the TIME_WAIT ends. The port
+ * search passes over a key noted for another client in its first half
+ * (free ports first), so a free one goes to a client whose SYN the peer
+ * takes, and a busy port space still gets every port. An array indexed by
+ * a hash of the key: a collision only overwrites an older note, and a
+ * note only steers a choice, so nothing is ever full or wrong. */
+#define XM_TIME_WAIT_SLOTS (1u << 19) /* 6 MiB */
+#define XM_TIME_WAIT_S	   60	      /* Linux's TCP_TIMEWAIT_LEN */
+
+struct xm_time_wait {
+	__u32 until_s;	    /* clock seconds; 0: nothing noted */
+	__be32 client;	    /* the closed flow's client (its ORIG source) */
+	__be16 client_port; /* ... and its port */
+	__u16 _pad;
+};
+
+/* The note's slot for a reply key's words (xm_flow_key: saddr, daddr |
+ * sport, dport, proto; the slot state byte left out). */
+static inline __u32 xm_time_wait_slot(__u64 w0, __u64 w1)
+{
+	__u64 h = (w0 ^ ((w1 & 0xffffffffffull) << 13)) * 0x9e3779b97f4a7c15ull;
+
+	h ^= h >> 32;
+	h *= 0xbf58476d1ce4e5b9ull;
+	return (__u32)(h >> 45) & (XM_TIME_WAIT_SLOTS - 1);
+}
+
 /* ---- per-CPU array "scratch", one element ----------------------------
  * Room the new-flow path needs where its stack has none: the deepest call
  * chain fills 6.1's 512 bytes (bpf/ports.h). A program run is not
  * preempted by another on its CPU, so one element a CPU serves all. */
 struct xm_scratch {
-	__u64 nat_host;		   /* the new flow's host (XM_NAT_HOST), for the port search */
+	__u64 nat_host;	    /* the new flow's host (XM_NAT_HOST), for the port search */
+	__be32 client;	    /* the new flow's source address and port, for the */
+	__be16 client_port; /* port search (time_waits) */
+	__u16 _pad;
 	struct xm_allow_key allow; /* the new flow's source, for its `from` check */
 };
 

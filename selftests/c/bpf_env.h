@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <linux/bpf.h>
 #include <linux/pkt_cls.h>
@@ -205,6 +206,16 @@ static ENV_UNUSED int flows_count(void)
 static ENV_UNUSED void flows_clear(void)
 {
 	xm_ct_clear(&ct_tab);
+}
+
+/* The kernel's monotonic clock in seconds, as the data plane reads it
+ * (without xm_clock_ahead_s). */
+static ENV_UNUSED uint32_t mono_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint32_t)ts.tv_sec;
 }
 
 static ENV_UNUSED struct xm_ct_slot *flow_slot(uint32_t saddr, uint32_t daddr, uint16_t sport,

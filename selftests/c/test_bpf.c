@@ -137,6 +137,161 @@ static void test_tcp_close_reuse(void)
 	set_config(0);
 }
 
+/* The note (time_waits) of backend:80 -> pub0's bk0 address:port, or
+ * until_s 0 when it cannot be read. */
+static struct xm_time_wait time_wait_of(uint16_t masq_port)
+{
+	struct xm_flow_key k = {
+		.saddr = A_BACKEND,
+		.daddr = A_BK0,
+		.sport = htons(80),
+		.dport = htons(masq_port),
+		.proto = IPPROTO_TCP,
+	};
+	uint32_t slot = xm_time_wait_slot(((uint64_t *)&k)[0], ((uint64_t *)&k)[1]);
+	struct xm_time_wait tw = { 0 };
+
+	if (bpf_map_lookup_elem(bpf_map__fd(skel->maps.time_waits), &slot, &tw))
+		tw.until_s = 0;
+	return tw;
+}
+
+static void time_wait_forget(uint16_t masq_port)
+{
+	struct xm_flow_key k = {
+		.saddr = A_BACKEND,
+		.daddr = A_BK0,
+		.sport = htons(80),
+		.dport = htons(masq_port),
+		.proto = IPPROTO_TCP,
+	};
+	uint32_t slot = xm_time_wait_slot(((uint64_t *)&k)[0], ((uint64_t *)&k)[1]);
+	struct xm_time_wait none = { 0 };
+
+	bpf_map_update_elem(bpf_map__fd(skel->maps.time_waits), &slot, &none, BPF_ANY);
+}
+
+static uint64_t counter_now(int id)
+{
+	uint64_t c[XM_C_MAX];
+
+	counters_read(c);
+	return c[id];
+}
+
+/* A close whose last ACK comes from the backend (it closed first: it
+ * holds the tuple in TIME_WAIT for 60 s) is noted; another client's new
+ * flow then passes over that port while a free one is left, the same
+ * client's (address and port) does not, and the note ends after 60 s. A close the client
+ * ended is not noted. */
+static void test_tcp_time_wait(void)
+{
+	struct pkt_spec syn = client_spec(IPPROTO_TCP, 20000, 8080, TCP_SYN),
+			synack = backend_spec(IPPROTO_TCP, 80, 20000, TCP_SYN | TCP_ACK),
+			bfin = backend_spec(IPPROTO_TCP, 80, 20000, TCP_FIN | TCP_ACK),
+			cfin = client_spec(IPPROTO_TCP, 20000, 8080, TCP_FIN | TCP_ACK),
+			back = backend_spec(IPPROTO_TCP, 80, 20000, TCP_ACK),
+			cack = client_spec(IPPROTO_TCP, 20000, 8080, TCP_ACK),
+			syn2 = client_spec(IPPROTO_TCP, 20000, 8080, TCP_SYN);
+	struct xm_config c = fixture_config();
+	struct xm_time_wait tw;
+	uint64_t before;
+	uint32_t now;
+
+	syn2.saddr = A_CLIENT2;
+	syn2.smac = MAC_CLIENT2;
+	c.flags = XM_CFG_ADDR_RULES;
+	c.port_lo = 20000;
+	c.port_hi = 20001;
+	if (!tap_ok(fixture_set_config(&c) == 0, "time-wait: the port range is 20000-20001"))
+		return;
+	flows_clear();
+	time_wait_forget(20000);
+	time_wait_forget(20001);
+	{
+		const struct frame_case cases[] = {
+			redirect_case("time-wait: tcp SYN 192.0.2.10:20000 (port kept)", 0, if_pub0,
+				      syn, fwd_of(syn, 20000, 80)),
+			redirect_case("time-wait: SYN-ACK", 0, if_bk0, synack,
+				      rev_of(synack, A_CLIENT, MAC_CLIENT, 8080, 20000)),
+			redirect_case("time-wait: the backend's FIN first", 0, if_bk0, bfin,
+				      rev_of(bfin, A_CLIENT, MAC_CLIENT, 8080, 20000)),
+			redirect_case("time-wait: the client's FIN", 0, if_pub0, cfin,
+				      fwd_of(cfin, 20000, 80)),
+		};
+
+		FRAME_CASES_RUN(NULL, cases);
+	}
+	TAP_EQ(time_wait_of(20000).until_s, 0, "time-wait: nothing noted before the last ACK");
+	run_frame_case(redirect_case("time-wait: the backend's last ACK", 0, if_bk0, back,
+				     rev_of(back, A_CLIENT, MAC_CLIENT, 8080, 20000)));
+	TAP_EQ(tcp_flow_state(A_CLIENT, 20000, 20000), XM_ST_CLOSE, "time-wait: the flow is CLOSE");
+	tw = time_wait_of(20000);
+	now = mono_s() + skel->bss->xm_clock_ahead_s;
+	TAP_EQ(tw.client, A_CLIENT, "time-wait: the backend's TIME_WAIT noted with the client");
+	TAP_EQ(ntohs(tw.client_port), 20000, "time-wait: ... and the client's port");
+	tap_ok(tw.until_s >= now + XM_TIME_WAIT_S - 1 && tw.until_s <= now + XM_TIME_WAIT_S + 1,
+	       "time-wait: ... for 60 s (until %u, now %u)", tw.until_s, now);
+
+	/* The flow expires; the port is free in the table, not at the backend. */
+	flows_clear();
+	before = counter_now(XM_C_FLOW_PORT_TIME_WAIT);
+	run_frame_case(redirect_case("time-wait: another client's SYN from port 20000 gets 20001",
+				     0, if_pub0, syn2, fwd_of(syn2, 20001, 80)));
+	tap_ok(counter_now(XM_C_FLOW_PORT_TIME_WAIT) > before, "time-wait: flow_port_time_wait "
+							       "counted the port passed over");
+	flows_clear();
+	before = counter_now(XM_C_FLOW_PORT_TIME_WAIT);
+	run_frame_case(redirect_case("time-wait: the same client's SYN keeps port 20000", 0,
+				     if_pub0, syn, fwd_of(syn, 20000, 80)));
+	TAP_EQ(counter_now(XM_C_FLOW_PORT_TIME_WAIT), before,
+	       "time-wait: ... passing over nothing");
+
+	/* Pressed (one port, noted): the search's second half takes it. */
+	flows_clear();
+	c.port_hi = 20000;
+	fixture_set_config(&c);
+	run_frame_case(redirect_case("time-wait: with no other port, another client still gets "
+				     "20000",
+				     0, if_pub0, syn2, fwd_of(syn2, 20000, 80)));
+
+	/* 60 s later the note is over. */
+	flows_clear();
+	c.port_hi = 20001;
+	fixture_set_config(&c);
+	skel->bss->xm_clock_ahead_s += XM_TIME_WAIT_S + 1;
+	before = counter_now(XM_C_FLOW_PORT_TIME_WAIT);
+	run_frame_case(redirect_case("time-wait: 61 s on, another client keeps port 20000", 0,
+				     if_pub0, syn2, fwd_of(syn2, 20000, 80)));
+	TAP_EQ(counter_now(XM_C_FLOW_PORT_TIME_WAIT), before,
+	       "time-wait: ... passing over nothing");
+
+	/* The client closes first: it holds the TIME_WAIT, the backend none. */
+	flows_clear();
+	time_wait_forget(20000);
+	{
+		const struct frame_case cases[] = {
+			redirect_case("time-wait: client-first close: SYN", 0, if_pub0, syn,
+				      fwd_of(syn, 20000, 80)),
+			redirect_case("time-wait: client-first close: SYN-ACK", 0, if_bk0, synack,
+				      rev_of(synack, A_CLIENT, MAC_CLIENT, 8080, 20000)),
+			redirect_case("time-wait: client-first close: the client's FIN", 0, if_pub0,
+				      cfin, fwd_of(cfin, 20000, 80)),
+			redirect_case("time-wait: client-first close: the backend's FIN", 0, if_bk0,
+				      bfin, rev_of(bfin, A_CLIENT, MAC_CLIENT, 8080, 20000)),
+			redirect_case("time-wait: client-first close: the client's last ACK", 0,
+				      if_pub0, cack, fwd_of(cack, 20000, 80)),
+		};
+
+		FRAME_CASES_RUN(NULL, cases);
+	}
+	TAP_EQ(tcp_flow_state(A_CLIENT, 20000, 20000), XM_ST_CLOSE,
+	       "time-wait: client-first close: CLOSE");
+	TAP_EQ(time_wait_of(20000).until_s, 0, "time-wait: client-first close: nothing noted");
+	flows_clear();
+	set_config(0);
+}
+
 static int setup_netns(void)
 {
 	if (fixture_netns())
@@ -915,6 +1070,7 @@ int main(void)
 		test_xdp_ttl_gen,
 		test_tc,
 		test_tcp_close_reuse,
+		test_tcp_time_wait,
 		NULL,
 	};
 	static const struct fixture fx = {

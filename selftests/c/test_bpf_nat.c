@@ -1515,14 +1515,6 @@ static void test_nat_inbound_refresh(void)
 	flows_clear();
 }
 
-static uint32_t mono_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint32_t)ts.tv_sec;
-}
-
 /* The sweeper's timer is also the packets' clock: it ticks every second
  * even when walks are far apart, and new flows are stamped with it. */
 static void test_sweeper_clock(void)

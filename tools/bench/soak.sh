@@ -204,6 +204,12 @@ secs=$(($(date +%s) - start))
 read -r flows fmax new reused noport ctfull <<<"$(counters)"
 log "soak done: $total connections in $secs s ($((total / (secs > 0 ? secs : 1))) conn/s), $failed failed, $slow over 1 s (longest $longest ms)"
 log "$SYS counters: flow_new $new, flow_port_reused $reused, drop_no_port $noport, drop_ct_full $ctfull; conntrack use: $flows of $fmax flows"
+# The backend's TIME_WAITs, and the new SYNs it refused on one (PAWS: a
+# client's timestamp older than the last one seen on that tuple; such a
+# client waits for its SYN to be resent, or fails).
+read -r tw_made tw_paws <<<"$(nsx "$NS_S" awk 'NR == 1 { for (i = 1; i <= NF; i++) h[$i] = i }
+	NR == 2 { print $h["TW"], ("PAWSTimewait" in h) ? $h["PAWSTimewait"] : "-" }' /proc/net/netstat)"
+log "backend: $tw_made connections closed into TIME_WAIT, $tw_paws new SYNs refused on one (PAWSTimewait)"
 
 # ---- the end: the load stops; everything it held must be given back ----------
 kill -INT "$FLOOD_PID" 2>/dev/null # ping's summary
@@ -263,9 +269,9 @@ print(p["peers"], sum(g["in_use"] for g in p["busiest"]))' "$TMP/status.json" 2>
 fi
 
 num() { case "$1" in '' | *[!0-9]*) echo null ;; *) echo "$1" ;; esac; }
-printf '{"mode": "%s", "seconds": %d, "connections": %d, "failed": %d, "slow": %d, "longest_ms": %d, "flow_new": %s, "flow_port_reused": %s, "drop_no_port": %s, "drop_ct_full": %s, "flows": %s, "flows_max": %s, "udp_sent": %s, "udp_echoed": %s, "applies": %s, "drain_seconds": %s, "rss_watch_kb": [%s, %s], "rss_follow_kb": [%s, %s], "memlock": [%s, %s], "end_checks_failed": %d}\n' \
+printf '{"mode": "%s", "seconds": %d, "connections": %d, "failed": %d, "slow": %d, "longest_ms": %d, "flow_new": %s, "flow_port_reused": %s, "drop_no_port": %s, "drop_ct_full": %s, "flows": %s, "flows_max": %s, "udp_sent": %s, "udp_echoed": %s, "applies": %s, "drain_seconds": %s, "rss_watch_kb": [%s, %s], "rss_follow_kb": [%s, %s], "memlock": [%s, %s], "backend_time_waits": %s, "backend_paws_timewait": %s, "end_checks_failed": %d}\n' \
 	"$SOAK_MODE" "$secs" "$total" "$failed" "$slow" "$longest" "$(num "${new:-}")" "$(num "${reused:-}")" "$(num "${noport:-}")" "$(num "${ctfull:-}")" "$(num "${flows:-}")" "$(num "${fmax:-}")" \
-	"$(num "$usent")" "$(num "$uecho")" "$(num "$applies_n")" "$(num "$drain_s")" "$(num "$rss_watch0")" "$(num "$rss_w")" "$(num "$rss_follow0")" "$(num "$rss_f")" "$(num "$MEMLOCK0")" "$(num "$memlock1")" "$checks_failed" >"$OUT/soak.json"
+	"$(num "$usent")" "$(num "$uecho")" "$(num "$applies_n")" "$(num "$drain_s")" "$(num "$rss_watch0")" "$(num "$rss_w")" "$(num "$rss_follow0")" "$(num "$rss_f")" "$(num "$MEMLOCK0")" "$(num "$memlock1")" "$(num "${tw_made:-}")" "$(num "${tw_paws:-}")" "$checks_failed" >"$OUT/soak.json"
 # SOAK_FAILED_PER_MILLION (0): failed connections tolerated per million.
 # CI's short soak sets it: about two connections in a million still fail
 # (a reset or short read on an established connection, issue 17's open
