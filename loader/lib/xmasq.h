@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include <linux/limits.h>
 #include "xmasq_abi.h"
 #include "rules.h"
@@ -291,6 +292,14 @@ void xm_print_prometheus(FILE *o, const struct xm_snapshot *s, const struct xm_p
 /* The same text into *buf (malloc'd, *len bytes). 0, or -1 without memory. */
 int xm_render_prometheus(const struct xm_snapshot *s, const struct xm_port_use *pu, char **buf,
 			 size_t *len);
+/* The same text a part at a time (s and pu must outlive the stream):
+ * next points *data at the next part (valid until the next call) and
+ * returns its length, 0 at the end, -1 without memory. */
+struct xm_prom_stream;
+struct xm_prom_stream *xm_prom_stream_new(const struct xm_snapshot *s,
+					  const struct xm_port_use *pu);
+ssize_t xm_prom_stream_next(struct xm_prom_stream *g, const char **data);
+void xm_prom_stream_free(struct xm_prom_stream *g);
 
 /* ---- NICs: following their changes (nic.c, nic_follow.c) ----
  * A managed NIC's entry holds what the data plane uses of it: primary
