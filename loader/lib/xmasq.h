@@ -258,8 +258,9 @@ int xm_port_use_scan(const struct xm_ct_table *t, const struct xm_config *cfg,
 /* The router's groups and its exhausted peers; free with xm_port_use_free. */
 int xm_port_use_read(struct xm_handle *h, struct xm_port_use *pu, char *err, size_t errlen);
 /* xm_snapshot_read and xm_port_use_read in one, walking the flow table
- * once for both (its flows, their sources, the ports in use): a walk is
- * ~10 ms at the default size. 0, or -1 with nothing to free. */
+ * once for both (its flows, their sources, the ports in use), in a thread
+ * of its own while the rules are read: a walk is 10-25 ms at the default
+ * size. 0, or -1 with nothing to free. */
 int xm_snapshot_port_use_read(struct xm_handle *h, struct xm_snapshot *s, struct xm_port_use *pu,
 			      char *err, size_t errlen);
 void xm_port_use_free(struct xm_port_use *pu);

@@ -143,8 +143,8 @@ static int decode_string(char **pp, const char *end, int check, char **out, size
 }
 
 /* One pass over the object: check (nothing written), or decode. */
-static int object(char *body, size_t len, int check, const char *const *names,
-		  const char **values, size_t *lens, size_t n_names)
+static int object(char *body, size_t len, int check, const char *const *names, const char **values,
+		  size_t *lens, size_t n_names)
 {
 	const char *end = body + len;
 	char *p = body, *keys[MAX_MEMBERS];

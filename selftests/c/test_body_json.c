@@ -50,12 +50,12 @@ static void cases(void)
 		{ "{\"text\":\"\\\\\",\"version\":\"\\\"\"}", 1 },
 		{ "{\"text\":\"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80\",\"version\":\"x\"}", 1 },
 		{ "{\"text\":\"x\",\"version\":\"y\",\"note\":\"z\"}", 1 },
-		{ "{\"text\":\"\\u00e9\",\"version\":\"y\"}", 0 },   /* \u: jansson's */
-		{ "{\"text\":\"\xc3\",\"version\":\"y\"}", 0 },       /* cut UTF-8 */
-		{ "{\"text\":\"\xc0\xaf\",\"version\":\"y\"}", 0 },   /* overlong */
-		{ "{\"text\":\"\xed\xa0\x80\",\"version\":\"y\"}", 0 }, /* a surrogate */
+		{ "{\"text\":\"\\u00e9\",\"version\":\"y\"}", 0 },	    /* \u: jansson's */
+		{ "{\"text\":\"\xc3\",\"version\":\"y\"}", 0 },		    /* cut UTF-8 */
+		{ "{\"text\":\"\xc0\xaf\",\"version\":\"y\"}", 0 },	    /* overlong */
+		{ "{\"text\":\"\xed\xa0\x80\",\"version\":\"y\"}", 0 },	    /* a surrogate */
 		{ "{\"text\":\"\xf4\x90\x80\x80\",\"version\":\"y\"}", 0 }, /* past U+10FFFF */
-		{ "{\"text\":\"a\tb\",\"version\":\"y\"}", 0 },        /* raw control */
+		{ "{\"text\":\"a\tb\",\"version\":\"y\"}", 0 },		    /* raw control */
 		{ "{\"text\":\"x\",\"text\":\"y\",\"version\":\"y\"}", 0 },
 		{ "{\"text\":\"x\"}", 0 },
 		{ "{\"text\":\"x\",\"version\":1}", 0 },
@@ -83,9 +83,31 @@ static void cases(void)
 static void random_bodies(void)
 {
 	static const char *const piece[] = {
-		"{", "}", "\"", ":", ",", " ", "\n", "\\", "\\n", "\\\"", "\\u0041", "text",
-		"version", "a", "\xc3\xa9", "\xc3", "\x01", "1", "\"text\":\"", "\"version\":\"",
-		"\",", "\"}", "\\\\", "\xf0\x9f\x98\x80", "\xed\xa0\x80",
+		"{",
+		"}",
+		"\"",
+		":",
+		",",
+		" ",
+		"\n",
+		"\\",
+		"\\n",
+		"\\\"",
+		"\\u0041",
+		"text",
+		"version",
+		"a",
+		"\xc3\xa9",
+		"\xc3",
+		"\x01",
+		"1",
+		"\"text\":\"",
+		"\"version\":\"",
+		"\",",
+		"\"}",
+		"\\\\",
+		"\xf0\x9f\x98\x80",
+		"\xed\xa0\x80",
 	};
 	int wrong = 0, taken = 0;
 	unsigned seed = 11;
@@ -116,8 +138,8 @@ static void random_bodies(void)
 				tap_diag("wrong: %.*s", (int)len, body);
 		}
 	}
-	tap_ok(!wrong && taken > 1000, "50,000 random bodies: %d taken, as jansson reads them; %d wrong",
-	       taken, wrong);
+	tap_ok(!wrong && taken > 1000,
+	       "50,000 random bodies: %d taken, as jansson reads them; %d wrong", taken, wrong);
 }
 
 int main(void)
