@@ -236,25 +236,13 @@ int xmd_api_rules_get(struct xmd_req *q)
 }
 
 /* The body {"text": ..., "version": ...}; 0, or the 400 was queued.
- * *doc: what to json_decref after (NULL when decoded in place). */
+ * *doc: what to json_decref after. */
 static int parse_body(struct xmd_req *q, const char **text, size_t *len, const char **version,
 		      json_t **doc, int *ret)
 {
-	static const char *const names[] = { "text", "version" };
-	const char *vals[2];
-	size_t lens[2];
 	json_error_t je;
 	json_t *t, *v;
 
-	*doc = NULL;
-	/* the plain shape decoded in place (body_json.c), else jansson */
-	if (q->body && xmd_body_strings(q->body, q->len, names, vals, lens, version ? 2 : 1) == 0) {
-		*text = vals[0];
-		*len = lens[0];
-		if (version)
-			*version = vals[1];
-		return 0;
-	}
 	*doc = json_loadb(q->body ? q->body : "", q->len, JSON_REJECT_DUPLICATES, &je);
 	if (!*doc) {
 		*ret = xmd_reply_error(q, MHD_HTTP_BAD_REQUEST,
@@ -421,13 +409,6 @@ int xmd_api_rules_put(struct xmd_req *q)
 	if (current_rules(q, &prev.text, &prev.len, &prev.version)) {
 		json_decref(doc);
 		return MHD_YES;
-	}
-	/* Decoded in place: the text moved to the start of the body, which
-	 * the line-by-line path then keeps instead of a copy of it. */
-	if (!doc) {
-		memmove(q->body, text, len);
-		q->body[len] = 0;
-		text = q->body;
 	}
 	if (stale(q, version, prev.version, text, len, &ret) == 0)
 		ret = replace_rules(q, t0, text, len, &prev, 1);
@@ -671,31 +652,19 @@ static int replace_rules(struct xmd_req *q, double t0, const char *text, size_t 
 	int ret, errnum = 0;
 	double saved_at;
 
-	if (by_lines && xmd_cache_lr() && !xmd_fleet_on() && !xmd.opt.network) {
+	if (by_lines && xmd_cache_lr() && !xmd_fleet_on() && !xmd.opt.network &&
+	    (copy = malloc(len + 1))) {
 		struct xm_text_hunk hk;
-		int took = 0, own = text == q->body;
+		int took = 0;
 
-		/* the body's buffer when text is it (a fresh 3 MB copy was
-		 * a good part of the time before the switch), else a copy;
-		 * patch_fast hands it to the cache when it applies */
-		if (own) {
-			copy = q->body;
-			q->body = NULL;
-		} else if ((copy = malloc(len + 1))) {
-			memcpy(copy, text, len);
-		}
-		if (copy) {
-			xmd_text_hunk(prev->text, prev->len, copy, len, &hk);
-			if (patch_fast(q, t0, copy, len, &hk, 1, prev, &ret, &took) == 0) {
-				if (!took)
-					free(copy);
-				return ret;
-			}
-			if (own)
-				q->body = copy; /* text still */
-			else
+		memcpy(copy, text, len);
+		xmd_text_hunk(prev->text, prev->len, copy, len, &hk);
+		if (patch_fast(q, t0, copy, len, &hk, 1, prev, &ret, &took) == 0) {
+			if (!took)
 				free(copy);
+			return ret;
 		}
+		free(copy);
 	}
 	xmd_sha256_hex(text, len, new_version);
 	if (ev) {

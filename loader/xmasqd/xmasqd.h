@@ -155,13 +155,6 @@ int xmd_reply_json(struct xmd_req *q, unsigned status, void *json); /* json_t, c
 int xmd_reply_error(struct xmd_req *q, unsigned status, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
-/* ---- body_json.c: {"NAME": "STRING", ...} decoded in place ----
- * values[i] (NUL-ended, lens[i] bytes) of each of names, when the body is
- * an object of string members only, in plain JSON (no \u escape): 0.
- * Else -1, the body untouched: read it with jansson. */
-int xmd_body_strings(char *body, size_t len, const char *const *names, const char **values,
-		     size_t *lens, size_t n_names);
-
 /* ---- api.c: the endpoints ---- */
 int xmd_api_status(struct xmd_req *q);
 int xmd_api_stats(struct xmd_req *q);
