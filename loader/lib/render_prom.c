@@ -174,38 +174,53 @@ static void pb_put(struct prom_buf *b, const void *data, size_t n)
 	}
 }
 
+/* Text written through a stream (the small families, where a FILE's
+ * convenience costs nothing), then appended to b by pb_close. */
+struct pb_text {
+	char *text;
+	size_t len;
+	FILE *o;
+};
+
+static FILE *pb_open(struct prom_buf *b, struct pb_text *t)
+{
+	t->text = NULL;
+	t->len = 0;
+	t->o = b->oom ? NULL : open_memstream(&t->text, &t->len);
+	if (!t->o)
+		b->oom = 1;
+	return t->o;
+}
+
+static void pb_close(struct prom_buf *b, struct pb_text *t)
+{
+	if (fclose(t->o))
+		b->oom = 1;
+	else
+		pb_put(b, t->text, t->len);
+	free(t->text);
+}
+
 /* HELP and TYPE of a family into b (the few families of the rules). */
 static void pb_family(struct prom_buf *b, const char *name, const char *type, const char *help)
 {
-	char *text = NULL;
-	size_t len = 0;
-	FILE *o = open_memstream(&text, &len);
+	struct pb_text t;
 
-	if (!o) {
-		b->oom = 1;
+	if (!pb_open(b, &t))
 		return;
-	}
-	family(o, name, type, help);
-	if (fclose(o))
-		b->oom = 1;
-	else
-		pb_put(b, text, len);
-	free(text);
+	family(t.o, name, type, help);
+	pb_close(b, &t);
 }
 
 /* xmasq_rule_info{id="N",rule="TEXT",iface="IFACE"} 1: the one series
  * that carries a rule's text, written once per rule. The rule series
  * carry its id only (a rule's text five times over was 55 MB at 100,000
  * rules): PromQL joins them, * on(id) group_left(rule, iface). */
-static void rule_info_family(struct prom_buf *b, const struct xm_snapshot *s)
+static void rule_info_rows(struct prom_buf *b, const struct xm_snapshot *s, size_t from, size_t to)
 {
 	static const char head[] = "xmasq_rule_info{id=\"";
 
-	pb_family(b, "xmasq_rule_info", "gauge",
-		  "Rule live in the data plane (always 1): its text as xmasq status shows it and "
-		  "its interface. The xmasq_rule_* series carry its id only; join them with "
-		  "* on(instance, id) group_left(rule, iface) xmasq_rule_info.");
-	for (size_t i = 0; i < s->n_rules && !b->oom; i++) {
+	for (size_t i = from; i < to && !b->oom; i++) {
 		const struct xm_rule_info *ri = &s->rules[i];
 		char text[XM_RULE_TEXT_MAX], name[XM_IFNAMSIZ + 1], d[20], *id, *p;
 		size_t tl, il;
@@ -288,70 +303,63 @@ static char *rule_sample(char *p, const struct piece *head, const char *id, size
 	return p;
 }
 
-static void rule_families(struct prom_buf *b, const struct xm_snapshot *s)
+static const struct rule_family {
+	const char *name, *help;
+	int what; /* 0 packets, 1 bytes, 2 flows, 3 refused */
+} rule_fams[] = {
+	{ "xmasq_rule_packets_total",
+	  "Packets translated by the rule (xmasq_rule_info gives its text); dir orig is "
+	  "client to backend, reply is backend to client.",
+	  0 },
+	{ "xmasq_rule_bytes_total",
+	  "Bytes translated by the rule; dir orig is client to backend, reply is backend "
+	  "to client.",
+	  1 },
+	{ "xmasq_rule_flows_total", "Flows (connections) the rule created.", 2 },
+	{ "xmasq_rule_refused_total",
+	  "New flows the rule's from list refused: their source is not in it (rules with "
+	  "a from list only).",
+	  3 },
+};
+#define N_RULE_FAMS (sizeof(rule_fams) / sizeof(rule_fams[0]))
+
+/* The samples of rule family f for rules [from, to). */
+static void rule_rows(struct prom_buf *b, const struct xm_snapshot *s, const struct rule_family *f,
+		      size_t from, size_t to)
 {
-	static const struct {
-		const char *name, *help;
-		int what; /* 0 packets, 1 bytes, 2 flows, 3 refused */
-	} f[] = {
-		{ "xmasq_rule_packets_total",
-		  "Packets translated by the rule (xmasq_rule_info gives its text); dir orig is "
-		  "client to backend, reply is backend to client.",
-		  0 },
-		{ "xmasq_rule_bytes_total",
-		  "Bytes translated by the rule; dir orig is client to backend, reply is backend "
-		  "to client.",
-		  1 },
-		{ "xmasq_rule_flows_total", "Flows (connections) the rule created.", 2 },
-		{ "xmasq_rule_refused_total",
-		  "New flows the rule's from list refused: their source is not in it (rules with "
-		  "a from list only).",
-		  3 },
-	};
+	struct piece head = piece_of(f->name, "{id=\""), plain = piece_of("\"", "} ");
+	struct piece dir[XM_DIR_MAX] = { piece_of("\"", ",dir=\"orig\"} "), piece_of("\"", ",dir="
+											   "\"reply"
+											   "\"}"
+											   " ") };
+	/* name, id, dir, value and punctuation: the most a series takes;
+	 * and a piece's room past the last */
+	size_t room = (head.len + 64) * (to - from) * XM_DIR_MAX + PIECE;
+	char *p;
 
-	if (!s->n_rules)
+	if (pb_reserve(b, room))
 		return;
-	/* Room for about all of it at once (~330 bytes a rule): a buffer
-	 * doubled from small was moved some ten times; pages not written
-	 * are never made resident. */
-	if (pb_reserve(b, s->n_rules * 384))
-		return;
-	rule_info_family(b, s);
-	for (size_t k = 0; k < sizeof(f) / sizeof(f[0]); k++) {
-		struct piece head = piece_of(f[k].name, "{id=\""), plain = piece_of("\"", "} ");
-		struct piece dir[XM_DIR_MAX] = { piece_of("\"", ",dir=\"orig\"} "),
-						 piece_of("\"", ",dir=\"reply\"} ") };
-		/* name, id, dir, value and punctuation: the most a series
-		 * takes; and a piece's room past the last */
-		size_t room = (head.len + 64) * s->n_rules * XM_DIR_MAX + PIECE;
-		char *p;
+	p = b->p + b->len;
+	for (size_t i = from; i < to; i++) {
+		const struct xm_rule_stats *st = &s->rules[i].st;
+		char idb[20 + PIECE];
+		const char *id;
+		size_t il = digits_in(idb, s->rules[i].id, &id);
 
-		pb_family(b, f[k].name, "counter", f[k].help);
-		if (pb_reserve(b, room))
-			break;
-		p = b->p + b->len;
-		for (size_t i = 0; i < s->n_rules; i++) {
-			const struct xm_rule_stats *st = &s->rules[i].st;
-			char idb[20 + PIECE];
-			const char *id;
-			size_t il = digits_in(idb, s->rules[i].id, &id);
-
-			if (f[k].what == 2) {
-				p = rule_sample(p, &head, id, il, &plain, st->flows);
-				continue;
-			}
-			if (f[k].what == 3) {
-				if (s->rules[i].from.n)
-					p = rule_sample(p, &head, id, il, &plain,
-							s->rules[i].refused);
-				continue;
-			}
-			for (int d = 0; d < XM_DIR_MAX; d++)
-				p = rule_sample(p, &head, id, il, &dir[d],
-						f[k].what ? st->bytes[d] : st->packets[d]);
+		if (f->what == 2) {
+			p = rule_sample(p, &head, id, il, &plain, st->flows);
+			continue;
 		}
-		b->len = (size_t)(p - b->p);
+		if (f->what == 3) {
+			if (s->rules[i].from.n)
+				p = rule_sample(p, &head, id, il, &plain, s->rules[i].refused);
+			continue;
+		}
+		for (int d = 0; d < XM_DIR_MAX; d++)
+			p = rule_sample(p, &head, id, il, &dir[d],
+					f->what ? st->bytes[d] : st->packets[d]);
 	}
+	b->len = (size_t)(p - b->p);
 }
 
 /* The global counters are two families labelled by counter name. A family
@@ -475,33 +483,93 @@ static void other_families(FILE *o, const struct xm_snapshot *s, const struct xm
 static void pb_stream(struct prom_buf *b, const struct xm_snapshot *s, const struct xm_port_use *pu,
 		      int iface)
 {
-	char *text = NULL;
-	size_t len = 0;
-	FILE *o = open_memstream(&text, &len);
+	struct pb_text t;
 
-	if (!o) {
-		b->oom = 1;
+	if (!pb_open(b, &t))
 		return;
-	}
 	if (iface)
-		iface_families(o, s);
+		iface_families(t.o, s);
 	else
-		other_families(o, s, pu);
-	if (fclose(o))
-		b->oom = 1;
-	else
-		pb_put(b, text, len);
-	free(text);
+		other_families(t.o, s, pu);
+	pb_close(b, &t);
+}
+
+/* The text is made a step at a time: the interface families, the rules'
+ * families RULES_A_STEP rules at a time, then the rest. One whole text
+ * (xm_render_prometheus) is the steps appended to one buffer; a stream
+ * (xm_prom_stream_next, xmasqd's /metrics) hands out each step's text
+ * from a buffer used again, so 30 MB are never in memory at once and
+ * sending starts while the rest is still to be made. */
+#define RULES_A_STEP 1024
+
+enum prom_phase { PH_IFACE, PH_RULE_INFO, PH_RULES, PH_OTHER, PH_END };
+
+struct xm_prom_stream {
+	const struct xm_snapshot *s;
+	const struct xm_port_use *pu;
+	enum prom_phase phase;
+	size_t k, i; /* the rule family, the next rule */
+	struct prom_buf step;
+};
+
+/* The next step's text appended to out: 1, or 0 when there is no more. */
+static int prom_step(struct xm_prom_stream *g, struct prom_buf *out)
+{
+	const struct xm_snapshot *s = g->s;
+	size_t to = g->i + RULES_A_STEP < s->n_rules ? g->i + RULES_A_STEP : s->n_rules;
+
+	switch (g->phase) {
+	case PH_IFACE:
+		pb_stream(out, s, g->pu, 1);
+		g->phase = s->n_rules ? PH_RULE_INFO : PH_OTHER;
+		return 1;
+	case PH_RULE_INFO:
+		if (!g->i)
+			pb_family(out, "xmasq_rule_info", "gauge",
+				  "Rule live in the data plane (always 1): its text as xmasq "
+				  "status "
+				  "shows it and its interface. The xmasq_rule_* series carry its "
+				  "id "
+				  "only; join them with * on(instance, id) group_left(rule, iface) "
+				  "xmasq_rule_info.");
+		rule_info_rows(out, s, g->i, to);
+		break;
+	case PH_RULES:
+		if (!g->i)
+			pb_family(out, rule_fams[g->k].name, "counter", rule_fams[g->k].help);
+		rule_rows(out, s, &rule_fams[g->k], g->i, to);
+		break;
+	case PH_OTHER:
+		pb_stream(out, s, g->pu, 0);
+		g->phase = PH_END;
+		return 1;
+	case PH_END:
+		return 0;
+	}
+	g->i = to;
+	if (to == s->n_rules) {
+		g->i = 0;
+		if (g->phase == PH_RULE_INFO)
+			g->phase = PH_RULES, g->k = 0;
+		else if (++g->k == N_RULE_FAMS)
+			g->phase = PH_OTHER;
+	}
+	return 1;
 }
 
 int xm_render_prometheus(const struct xm_snapshot *s, const struct xm_port_use *pu, char **buf,
 			 size_t *len)
 {
+	struct xm_prom_stream g = { .s = s, .pu = pu };
 	struct prom_buf b = { 0 };
 
-	pb_stream(&b, s, pu, 1);
-	rule_families(&b, s);
-	pb_stream(&b, s, pu, 0);
+	/* Room for about all of it at once (~330 bytes a rule): a buffer
+	 * doubled from small was moved some ten times; pages not written
+	 * are never made resident. */
+	if (s->n_rules)
+		pb_reserve(&b, s->n_rules * 384);
+	while (!b.oom && prom_step(&g, &b))
+		;
 	if (b.oom) {
 		free(b.p);
 		return -1;
@@ -509,6 +577,36 @@ int xm_render_prometheus(const struct xm_snapshot *s, const struct xm_port_use *
 	*buf = b.p;
 	*len = b.len;
 	return 0;
+}
+
+struct xm_prom_stream *xm_prom_stream_new(const struct xm_snapshot *s, const struct xm_port_use *pu)
+{
+	struct xm_prom_stream *g = calloc(1, sizeof(*g));
+
+	if (g) {
+		g->s = s;
+		g->pu = pu;
+	}
+	return g;
+}
+
+ssize_t xm_prom_stream_next(struct xm_prom_stream *g, const char **data)
+{
+	g->step.len = 0;
+	while (!g->step.len && !g->step.oom && prom_step(g, &g->step))
+		;
+	if (g->step.oom)
+		return -1;
+	*data = g->step.p;
+	return (ssize_t)g->step.len;
+}
+
+void xm_prom_stream_free(struct xm_prom_stream *g)
+{
+	if (!g)
+		return;
+	free(g->step.p);
+	free(g);
 }
 
 void xm_print_prometheus(FILE *o, const struct xm_snapshot *s, const struct xm_port_use *pu)

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include <linux/limits.h>
 #include "xmasq_abi.h"
 #include "rules.h"
@@ -257,8 +258,9 @@ int xm_port_use_scan(const struct xm_ct_table *t, const struct xm_config *cfg,
 /* The router's groups and its exhausted peers; free with xm_port_use_free. */
 int xm_port_use_read(struct xm_handle *h, struct xm_port_use *pu, char *err, size_t errlen);
 /* xm_snapshot_read and xm_port_use_read in one, walking the flow table
- * once for both (its flows, their sources, the ports in use): a walk is
- * ~10 ms at the default size. 0, or -1 with nothing to free. */
+ * once for both (its flows, their sources, the ports in use), in a thread
+ * of its own while the rules are read: a walk is 10-25 ms at the default
+ * size. 0, or -1 with nothing to free. */
 int xm_snapshot_port_use_read(struct xm_handle *h, struct xm_snapshot *s, struct xm_port_use *pu,
 			      char *err, size_t errlen);
 void xm_port_use_free(struct xm_port_use *pu);
@@ -291,6 +293,14 @@ void xm_print_prometheus(FILE *o, const struct xm_snapshot *s, const struct xm_p
 /* The same text into *buf (malloc'd, *len bytes). 0, or -1 without memory. */
 int xm_render_prometheus(const struct xm_snapshot *s, const struct xm_port_use *pu, char **buf,
 			 size_t *len);
+/* The same text a part at a time (s and pu must outlive the stream):
+ * next points *data at the next part (valid until the next call) and
+ * returns its length, 0 at the end, -1 without memory. */
+struct xm_prom_stream;
+struct xm_prom_stream *xm_prom_stream_new(const struct xm_snapshot *s,
+					  const struct xm_port_use *pu);
+ssize_t xm_prom_stream_next(struct xm_prom_stream *g, const char **data);
+void xm_prom_stream_free(struct xm_prom_stream *g);
 
 /* ---- NICs: following their changes (nic.c, nic_follow.c) ----
  * A managed NIC's entry holds what the data plane uses of it: primary

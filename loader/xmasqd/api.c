@@ -18,7 +18,94 @@
 
 enum render { R_STATUS, R_STATS, R_PROMETHEUS };
 
-/* A snapshot of the router rendered into a buffer. */
+/* /metrics is sent as it is made (xm_prom_stream): 30 MB at 100,000
+ * rules never in memory at once, and TLS and the client at work on the
+ * first parts while the rest is rendered. What it is made from lives as
+ * long as the response. */
+struct metrics {
+	struct xm_snapshot s;
+	struct xm_port_use pu;
+	struct xm_prom_stream *g;
+	const char *data; /* the part being sent, avail bytes left */
+	size_t avail;
+	char *fleet; /* the xmasq_fleet_* lines, sent last */
+	size_t fleet_len;
+};
+
+static void metrics_free(void *cls)
+{
+	struct metrics *m = cls;
+
+	xm_prom_stream_free(m->g);
+	xm_port_use_free(&m->pu);
+	xm_snapshot_free(&m->s);
+	free(m->fleet);
+	free(m);
+}
+
+static ssize_t metrics_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+	struct metrics *m = cls;
+	size_t n = 0;
+
+	(void)pos;
+	while (n < max) {
+		if (!m->avail && m->g) {
+			ssize_t got = xm_prom_stream_next(m->g, &m->data);
+
+			if (got < 0)
+				return MHD_CONTENT_READER_END_WITH_ERROR;
+			m->avail = (size_t)got;
+			if (!got) {
+				xm_prom_stream_free(m->g);
+				m->g = NULL;
+				m->data = m->fleet;
+				m->avail = m->fleet_len;
+			}
+		}
+		if (!m->avail)
+			break;
+		{
+			size_t take = m->avail < max - n ? m->avail : max - n;
+
+			memcpy(buf + n, m->data, take);
+			m->data += take;
+			m->avail -= take;
+			n += take;
+		}
+	}
+	return n ? (ssize_t)n : MHD_CONTENT_READER_END_OF_STREAM;
+}
+
+static int metrics(struct xmd_req *q, struct xm_handle *h)
+{
+	struct metrics *m = calloc(1, sizeof(*m));
+	struct MHD_Response *r;
+	char err[512];
+
+	if (!m)
+		return xmd_reply_error(q, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
+	if (xm_snapshot_port_use_read(h, &m->s, &m->pu, err, sizeof(err))) {
+		free(m);
+		return xmd_reply_error(q, MHD_HTTP_INTERNAL_SERVER_ERROR, "%s", err);
+	}
+	m->g = xm_prom_stream_new(&m->s, &m->pu);
+	if (m->g && xmd_fleet_on() && !(m->fleet = xmd_fleet_metrics(&m->fleet_len))) {
+		xm_prom_stream_free(m->g);
+		m->g = NULL;
+	}
+	/* block size: the most asked of metrics_read at once */
+	r = m->g ? MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 256 * 1024, metrics_read, m,
+						     metrics_free) :
+		   NULL;
+	if (!r) {
+		metrics_free(m);
+		return xmd_reply_error(q, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
+	}
+	return xmd_reply_response(q, MHD_HTTP_OK, "text/plain; version=0.0.4; charset=utf-8", r);
+}
+
+/* A snapshot of the router rendered into a buffer (/metrics: streamed). */
 static int render(struct xmd_req *q, enum render what)
 {
 	struct xm_port_use pu;
@@ -32,14 +119,17 @@ static int render(struct xmd_req *q, enum render what)
 	rc = xm_open(&h, xmd.opt.pin_dir, err, sizeof(err));
 	if (rc)
 		return xmd_reply_error(q, MHD_HTTP_SERVICE_UNAVAILABLE, "%s", err);
+	if (what == R_PROMETHEUS) {
+		rc = metrics(q, &h);
+		xm_close(&h);
+		return rc;
+	}
 	rc = xm_snapshot_port_use_read(&h, &s, &pu, err, sizeof(err));
 	if (rc) {
 		xm_close(&h);
 		return xmd_reply_error(q, MHD_HTTP_INTERNAL_SERVER_ERROR, "%s", err);
 	}
-	if (what == R_PROMETHEUS)
-		ok = xm_render_prometheus(&s, &pu, &buf, &len) == 0;
-	else if ((o = open_memstream(&buf, &len))) {
+	if ((o = open_memstream(&buf, &len))) {
 		if (what == R_STATUS)
 			xm_print_status(o, &h, &s, &pu, 1);
 		else
@@ -54,11 +144,8 @@ static int render(struct xmd_req *q, enum render what)
 		return xmd_reply_error(q, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
 	}
 	if (xmd_fleet_on())
-		buf = xmd_fleet_render(buf, &len, what == R_PROMETHEUS);
-	return xmd_reply(q, MHD_HTTP_OK,
-			 what == R_PROMETHEUS ? "text/plain; version=0.0.4; charset=utf-8" :
-						"application/json",
-			 buf, len);
+		buf = xmd_fleet_status_add(buf, &len);
+	return xmd_reply(q, MHD_HTTP_OK, "application/json", buf, len);
 }
 
 int xmd_api_status(struct xmd_req *q)
@@ -148,7 +235,8 @@ int xmd_api_rules_get(struct xmd_req *q)
 	return xmd_reply_json(q, MHD_HTTP_OK, j);
 }
 
-/* The body {"text": ..., "version": ...}; 0, or the 400 was queued. */
+/* The body {"text": ..., "version": ...}; 0, or the 400 was queued.
+ * *doc: what to json_decref after. */
 static int parse_body(struct xmd_req *q, const char **text, size_t *len, const char **version,
 		      json_t **doc, int *ret)
 {

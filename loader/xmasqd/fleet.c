@@ -487,7 +487,7 @@ void xmd_fleet_stop(void)
 }
 
 /* ---- what the page and /metrics show ---- */
-static char *status_add(char *status_json, size_t *len)
+char *xmd_fleet_status_add(char *status_json, size_t *len)
 {
 	json_t *j = json_loadb(status_json, *len, 0, NULL), *f;
 	char *local, *out;
@@ -509,15 +509,14 @@ static char *status_add(char *status_json, size_t *len)
 	return out;
 }
 
-static char *metrics_add(char *text, size_t *len)
+char *xmd_fleet_metrics(size_t *len)
 {
 	char *out = NULL;
 	size_t n = 0;
 	FILE *o = open_memstream(&out, &n);
 
 	if (!o)
-		return text;
-	fwrite(text, 1, *len, o);
+		return NULL;
 	pthread_mutex_lock(&fl.mu);
 	fprintf(o,
 		"# HELP xmasq_fleet_stale 1 when the router cannot reach its etcd store (it "
@@ -531,16 +530,10 @@ static char *metrics_add(char *text, size_t *len)
 	pthread_mutex_unlock(&fl.mu);
 	if (fclose(o)) {
 		free(out);
-		return text;
+		return NULL;
 	}
-	free(text);
 	*len = n;
 	return out;
-}
-
-char *xmd_fleet_render(char *buf, size_t *len, int prometheus)
-{
-	return prometheus ? metrics_add(buf, len) : status_add(buf, len);
 }
 
 /* After a write that got no answer: 1 when the key holds text at a

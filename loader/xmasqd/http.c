@@ -39,17 +39,10 @@ static void add_security_headers(struct MHD_Response *r)
 	MHD_add_response_header(r, "Referrer-Policy", "no-referrer");
 }
 
-int xmd_reply(struct xmd_req *q, unsigned status, const char *type, char *body, size_t len)
+int xmd_reply_response(struct xmd_req *q, unsigned status, const char *type, struct MHD_Response *r)
 {
-	struct MHD_Response *r;
 	enum MHD_Result ret;
 
-	r = MHD_create_response_from_buffer(body ? len : 0, body ? body : (char *)"",
-					    body ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
-	if (!r) {
-		free(body);
-		return MHD_NO;
-	}
 	if (type)
 		MHD_add_response_header(r, "Content-Type", type);
 	add_security_headers(r);
@@ -72,6 +65,19 @@ int xmd_reply(struct xmd_req *q, unsigned status, const char *type, char *body, 
 	ret = MHD_queue_response(q->conn, status, r);
 	MHD_destroy_response(r);
 	return ret;
+}
+
+int xmd_reply(struct xmd_req *q, unsigned status, const char *type, char *body, size_t len)
+{
+	struct MHD_Response *r;
+
+	r = MHD_create_response_from_buffer(body ? len : 0, body ? body : (char *)"",
+					    body ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+	if (!r) {
+		free(body);
+		return MHD_NO;
+	}
+	return xmd_reply_response(q, status, type, r);
 }
 
 int xmd_reply_json(struct xmd_req *q, unsigned status, void *json)

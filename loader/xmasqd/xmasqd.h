@@ -147,6 +147,10 @@ struct xmd_req {
 /* Queue a response (body malloc'd, taken over; NULL for none) with the
  * headers every response carries. Writes q->audit if set, with status. */
 int xmd_reply(struct xmd_req *q, unsigned status, const char *type, char *body, size_t len);
+/* The same for a response made by the caller (taken over). */
+struct MHD_Response;
+int xmd_reply_response(struct xmd_req *q, unsigned status, const char *type,
+		       struct MHD_Response *r);
 int xmd_reply_json(struct xmd_req *q, unsigned status, void *json); /* json_t, consumed */
 int xmd_reply_error(struct xmd_req *q, unsigned status, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -247,9 +251,11 @@ int xmd_fleet_on(void);
 /* Starts following the rule set; live_text: the rules live now. */
 int xmd_fleet_start(const char *live_text, size_t live_len, char *err, size_t errlen);
 void xmd_fleet_stop(void);
-/* /api/status with "fleet" added, /metrics with the xmasq_fleet_* lines
- * (takes buf, returns the new one). */
-char *xmd_fleet_render(char *buf, size_t *len, int prometheus);
+/* /api/status and /api/stats with "fleet" added (takes buf, returns the
+ * new one). */
+char *xmd_fleet_status_add(char *buf, size_t *len);
+/* The xmasq_fleet_* families of /metrics (malloc'd, *len bytes), or NULL. */
+char *xmd_fleet_metrics(size_t *len);
 /* PUT /api/rules with --etcd: publishes the (valid) text instead. */
 int xmd_fleet_put(struct xmd_req *q, const char *text, size_t len);
 

@@ -23,7 +23,8 @@ static struct xm_rule_meta forward(const char *ifname, uint8_t proto, uint16_t l
 {
 	struct xm_rule_meta m = { .in_use = 1, .proto = proto };
 
-	strncpy(m.ifname, ifname, sizeof(m.ifname));
+	/* all of its XM_IFNAMSIZ bytes, not NUL-ended when that long */
+	memcpy(m.ifname, ifname, strnlen(ifname, sizeof(m.ifname)));
 	m.to_addr = ip(to);
 	m.from_port_lo = lo;
 	m.from_port_hi = hi;
@@ -168,9 +169,53 @@ static void test_format_cut(void)
 	tap_ok(cut[0] == 0, "xm_rule_format: a 1-byte buffer gets the NUL only");
 }
 
+/* /metrics is sent a part at a time (xmasqd): the parts make the same
+ * text, over more rules than one part holds. */
+static void test_stream(void)
+{
+	size_t n = 2500, len = 0, got = 0, parts = 0;
+	struct xm_rule_info *r = calloc(n, sizeof(*r));
+	struct xm_snapshot s = { 0 };
+	struct xm_prom_stream *g;
+	char *whole = NULL, *joined;
+	const char *part;
+	ssize_t k;
+	int same = 0;
+
+	for (size_t i = 0; r && i < n; i++) {
+		r[i].id = (uint32_t)i + 1;
+		r[i].meta = forward("eth0", i % 2 ? 17 : 6, (uint16_t)(1000 + i),
+				    (uint16_t)(1000 + i), "198.18.0.2", 80, 80);
+		r[i].st.packets[0] = i * 7;
+		r[i].st.bytes[1] = i * 1000;
+	}
+	s.rules = r;
+	s.n_rules = n;
+	if (!r || xm_render_prometheus(&s, NULL, &whole, &len)) {
+		tap_ok(0, "stream: the whole text to compare with");
+		free(r);
+		return;
+	}
+	joined = malloc(len + 1);
+	g = xm_prom_stream_new(&s, NULL);
+	while (g && joined && (k = xm_prom_stream_next(g, &part)) > 0 && got + (size_t)k <= len) {
+		memcpy(joined + got, part, (size_t)k);
+		got += (size_t)k;
+		parts++;
+	}
+	same = g && joined && got == len && !memcmp(joined, whole, len);
+	tap_ok(same && parts > 5, "stream: %zu parts make the same %zu bytes as the whole text",
+	       parts, len);
+	xm_prom_stream_free(g);
+	free(joined);
+	free(whole);
+	free(r);
+}
+
 int main(void)
 {
 	test_rule_series();
+	test_stream();
 	test_format_cut();
 	return tap_done();
 }

@@ -21,7 +21,8 @@
 #     (421); security headers on every response, never a CORS header; the
 #     audit log; a per-key limit on changes (429)
 #  5. the rules file: SIGKILL during saves leaves it whole; a read-only
-#     directory gives a clear error and changes nothing live
+#     directory and a full disk (a 64 kB tmpfs) give a clear error and
+#     change nothing live
 #  6. /healthz 200, then 503 after a NIC is detached and after a failed
 #     apply (SIGHUP with a wrong file); SIGTERM leaves the data plane
 #     forwarding
@@ -407,6 +408,75 @@ nsenter -t "$MAIN_PID" -m umount "$RULES_DIR"
 out=$(change client PUT /api/rules "$(put_json "$RO_TEXT" "$V3")")
 [ "$(status_of "$out")" = 200 ]
 tap_result $? "writable again: the same PUT applies" "$out"
+
+# a full disk: the rules directory on a 64 kB tmpfs in xmasqd's mount
+# namespace alone, holding the file as it is; a PUT and a PATCH whose
+# file does not fit fail before anything goes live (FILE.tmp's room is
+# taken first), name the file and ENOSPC, and say what to do
+# live_rules: each live rule's id, text and line, as the data plane has them
+live_rules() { xm stats --json | jq_py '"\n".join("%d %s @%d" % (r["id"], r["rule"], r["line"]) for r in d["rules"])'; }
+V4=$(file_version)
+OLD4=$(cat "$RULES")
+LIVE4=$(live_rules)
+cp "$RULES" "$XM_TMP/rules.before-full"
+nsenter -t "$MAIN_PID" -m sh -c "mount -t tmpfs -o size=64k,mode=0755 xmasq-full '$RULES_DIR' &&
+	cp '$XM_TMP/rules.before-full' '$RULES'"
+full_dir() { nsenter -t "$MAIN_PID" -m sh -c "cd '$RULES_DIR' && ls -A && sha256sum rules.conf"; }
+# the request bodies as files (160 kB: too long for one argument)
+"$XM_PY" - "$RULES" "$B_ADDR" "$V4" "$XM_TMP/full-put.json" "$XM_TMP/full-patch.json" <<'EOF2'
+import json, sys
+rules, backend, version, put, patch = sys.argv[1:]
+new = ["forward eth0 tcp 9096 to %s:80" % backend] + [
+    "# padding %06d %s" % (i, "." * 64) for i in range(2000)]
+text = open(rules).read()
+text += ("" if text.endswith("\n") else "\n") + "\n".join(new) + "\n"
+json.dump({"text": text, "version": version}, open(put, "w"))
+json.dump({"version": version, "edits": [{"line": 1, "delete": 0, "insert": new}]}, open(patch, "w"))
+EOF2
+out=$(change client PUT /api/rules @"$XM_TMP/full-put.json")
+[ "$(status_of "$out")" = 507 ] &&
+	grep -q "cannot save the rules: $RULES.tmp: No space left on device (nothing was applied.*free space" <<<"$out"
+tap_result $? "full disk: PUT of a file that does not fit: 507 naming $(basename "$RULES").tmp, ENOSPC and the fix" "$out"
+out=$(api client GET /api/rules)
+[ "$(status_of "$out")" = 200 ] &&
+	[ "$(body_of "$out" | jq_py 'd["version"]')" = "$V4" ] &&
+	[ "$(body_of "$out" | jq_py 'd["text"]')" = "$OLD4" ]
+tap_result $? "... GET /api/rules: the old text and version" "$out"
+dir=$(full_dir)
+[ "$(tail -n 1 <<<"$dir" | cut -d' ' -f1)" = "$V4" ] && ! grep -q 'rules.conf.tmp' <<<"$dir"
+tap_result $? "... the file on the full disk unchanged, no rules.conf.tmp left behind" "$dir"
+out=$(change client PATCH /api/rules @"$XM_TMP/full-patch.json")
+[ "$(status_of "$out")" = 507 ] && grep -q "No space left on device" <<<"$out"
+tap_result $? "full disk: PATCH of the same: 507, ENOSPC" "$out"
+LIVE_AFTER=$(live_rules)
+[ -n "$LIVE4" ] && [ "$LIVE_AFTER" = "$LIVE4" ] && ! grep -q 'tcp 9096' <<<"$LIVE_AFTER"
+tap_result $? "... nothing live changed: the same rules (ids, texts, lines), none for 9096" "$LIVE_AFTER"
+check_forwarding_works 0 "... the forwards before the full disk still forward"
+# Those went the full way (the file read afresh from the tmpfs). A line-
+# by-line change takes FILE.tmp's room (fallocate) before the switch:
+# a change that fits goes live, the disk is then filled up, and the next
+# one fails there, with the one before still live.
+out=$(change client PUT /api/rules "$(put_json "$OLD4
+forward eth0 tcp 9097 to $B_ADDR:80" "$V4")")
+V5=$(nsenter -t "$MAIN_PID" -m sha256sum "$RULES" | cut -d' ' -f1)
+nsenter -t "$MAIN_PID" -m sh -c "dd if=/dev/zero of='$RULES_DIR/filler' bs=4k 2>/dev/null; true"
+LIVE5=$(live_rules)
+out2=$(change client PUT /api/rules "$(put_json "$OLD4
+forward eth0 tcp 9098 to $B_ADDR:80" "$V5")")
+[ "$(status_of "$out")" = 200 ] && [ "$(status_of "$out2")" = 507 ] &&
+	grep -q "cannot save the rules: $RULES.tmp: No space left on device (nothing was applied" <<<"$out2" &&
+	[ "$(live_rules)" = "$LIVE5" ] && grep -q 'tcp 9097' <<<"$LIVE5" &&
+	[ "$(nsenter -t "$MAIN_PID" -m sha256sum "$RULES" | cut -d' ' -f1)" = "$V5" ]
+tap_result $? "full disk, line by line: 507 before the switch (ENOSPC), the change before it still live and in the file" "$out" "$out2" "$LIVE5"
+nsenter -t "$MAIN_PID" -m umount "$RULES_DIR"
+[ "$(file_version)" = "$V4" ]
+tap_result $? "... and the file under the tmpfs is the same too"
+out=$(change client PUT /api/rules @"$XM_TMP/full-put.json")
+[ "$(status_of "$out")" = 200 ] && xm stats --json | grep -q 'tcp 9096'
+tap_result $? "room again: the same PUT applies (9096 live)" "$out"
+out=$(change client PUT /api/rules "$(put_json "$OLD4" "$(file_version)")")
+[ "$(status_of "$out")" = 200 ]
+tap_result $? "... and the rules before put back" "$out"
 
 # SIGKILL during saves: a second daemon, killed at random moments while it
 # saves a 1.5 MB rules file; the file is always one of the two texts, whole
