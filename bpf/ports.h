@@ -354,6 +354,11 @@ __noinline int xm_ct_claim_port(__u64 w0, __u64 w1, __u32 how)
 		port = lo + at;
 		if (skip && port >= slo)
 			port += skip;
+		/* No port free at the backend too (every one noted: more new
+		 * connections than the ports hold for 60 s): the client's own
+		 * port first again, whose last user was often this client. */
+		if (i == XM_PORT_PROBES / 2 && proto == IPPROTO_TCP && !(how & XM_PORT_ROUTER_SOCK))
+			port = own;
 		rc = xm_ct_claim_reply(
 			w0,
 			xm_w1_with_ports(w1, proto == IPPROTO_ICMP ? port : XM_W1_SPORT(w1), port),
