@@ -137,9 +137,8 @@ static void test_tcp_close_reuse(void)
 	set_config(0);
 }
 
-/* The note (time_waits) of backend:80 -> pub0's bk0 address:port, or
- * until_s 0 when it cannot be read. */
-static struct xm_time_wait time_wait_of(uint16_t masq_port)
+/* The time_waits slot of backend:80 -> the router's bk0 address:port. */
+static uint32_t time_wait_slot_of(uint16_t masq_port)
 {
 	struct xm_flow_key k = {
 		.saddr = A_BACKEND,
@@ -148,7 +147,14 @@ static struct xm_time_wait time_wait_of(uint16_t masq_port)
 		.dport = htons(masq_port),
 		.proto = IPPROTO_TCP,
 	};
-	uint32_t slot = xm_time_wait_slot(((uint64_t *)&k)[0], ((uint64_t *)&k)[1]);
+
+	return xm_time_wait_slot(((uint64_t *)&k)[0], ((uint64_t *)&k)[1]);
+}
+
+/* Its note, or until_s 0 when it cannot be read. */
+static struct xm_time_wait time_wait_of(uint16_t masq_port)
+{
+	uint32_t slot = time_wait_slot_of(masq_port);
 	struct xm_time_wait tw = { 0 };
 
 	if (bpf_map_lookup_elem(bpf_map__fd(skel->maps.time_waits), &slot, &tw))
@@ -158,14 +164,7 @@ static struct xm_time_wait time_wait_of(uint16_t masq_port)
 
 static void time_wait_forget(uint16_t masq_port)
 {
-	struct xm_flow_key k = {
-		.saddr = A_BACKEND,
-		.daddr = A_BK0,
-		.sport = htons(80),
-		.dport = htons(masq_port),
-		.proto = IPPROTO_TCP,
-	};
-	uint32_t slot = xm_time_wait_slot(((uint64_t *)&k)[0], ((uint64_t *)&k)[1]);
+	uint32_t slot = time_wait_slot_of(masq_port);
 	struct xm_time_wait none = { 0 };
 
 	bpf_map_update_elem(bpf_map__fd(skel->maps.time_waits), &slot, &none, BPF_ANY);
