@@ -26,7 +26,7 @@ need_xmasq
 AB_ONE=${AB_ONE:-60000}  # connections from one client
 AB_EACH=${AB_EACH:-40000} # connections from each of four clients
 AB_CONC=64
-AB_TW=${AB_TW:-4000} # connections from each of four clients, below 64 k in 60 s
+AB_TW=${AB_TW:-2500} # connections from each of four clients, below 64 k in 60 s
 # four client addresses on C0's link, each with its own ephemeral ports
 FOUR_SRC="192.0.2.10 192.0.2.11 192.0.2.12 192.0.2.13"
 
