@@ -225,7 +225,7 @@ bench-fleet:
 # for SOAK_SECONDS (600) or MINUTES=N, in SOAK_MODE (tc; or xdp); per-minute
 # lines; then every flow must expire, every port be free, no slot stay
 # marked and memory stay flat; fails when a connection or an end check did
-# (tools/bench/soak.sh). Not part of check; CI runs MINUTES=2.
+# (tools/bench/soak.sh). Not part of check; CI runs SOAK_SECONDS=90.
 SOAK_SECONDS ?= 600
 SOAK_MODE    ?= tc
 soak:

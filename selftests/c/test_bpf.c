@@ -57,6 +57,29 @@ static int tcp_flow_state(uint32_t client, uint16_t port, uint16_t masq_port)
 	return o.state;
 }
 
+/* The frames of a forwarded TCP connection on kept port 20000 and its
+ * close, and a second client's SYN from the same port. */
+struct tcp_close_frames {
+	struct pkt_spec syn, synack, cfin, bfin, cack, back, syn2;
+};
+
+static struct tcp_close_frames tcp_close_frames(void)
+{
+	struct tcp_close_frames f = {
+		.syn = client_spec(IPPROTO_TCP, 20000, 8080, TCP_SYN),
+		.synack = backend_spec(IPPROTO_TCP, 80, 20000, TCP_SYN | TCP_ACK),
+		.cfin = client_spec(IPPROTO_TCP, 20000, 8080, TCP_FIN | TCP_ACK),
+		.bfin = backend_spec(IPPROTO_TCP, 80, 20000, TCP_FIN | TCP_ACK),
+		.cack = client_spec(IPPROTO_TCP, 20000, 8080, TCP_ACK),
+		.back = backend_spec(IPPROTO_TCP, 80, 20000, TCP_ACK),
+		.syn2 = client_spec(IPPROTO_TCP, 20000, 8080, TCP_SYN),
+	};
+
+	f.syn2.saddr = A_CLIENT2;
+	f.syn2.smac = MAC_CLIENT2;
+	return f;
+}
+
 /* FINs both ways and the last ACK close a flow at once; with one port in
  * the range, a new client on the same port then takes the closed flow's
  * reply key (free ports are tried first: none is), and the backend's late
@@ -64,21 +87,14 @@ static int tcp_flow_state(uint32_t client, uint16_t port, uint16_t masq_port)
  * before its SYN-ACK. */
 static void test_tcp_close_reuse(void)
 {
-	struct pkt_spec syn = client_spec(IPPROTO_TCP, 20000, 8080, TCP_SYN),
-			synack = backend_spec(IPPROTO_TCP, 80, 20000, TCP_SYN | TCP_ACK),
-			cfin = client_spec(IPPROTO_TCP, 20000, 8080, TCP_FIN | TCP_ACK),
-			bfin = backend_spec(IPPROTO_TCP, 80, 20000, TCP_FIN | TCP_ACK),
-			cack = client_spec(IPPROTO_TCP, 20000, 8080, TCP_ACK),
-			syn2 = client_spec(IPPROTO_TCP, 20000, 8080, TCP_SYN),
-			late_fin = backend_spec(IPPROTO_TCP, 80, 20000, TCP_FIN | TCP_ACK),
+	const struct tcp_close_frames f = tcp_close_frames();
+	struct pkt_spec late_fin = backend_spec(IPPROTO_TCP, 80, 20000, TCP_FIN | TCP_ACK),
 			late_data = with_payload(backend_spec(IPPROTO_TCP, 80, 20000, TCP_ACK), 20),
 			bare_ack = backend_spec(IPPROTO_TCP, 80, 20000, TCP_ACK),
 			synack2 = backend_spec(IPPROTO_TCP, 80, 20000, TCP_SYN | TCP_ACK);
 
 	struct xm_config c = fixture_config();
 
-	syn2.saddr = A_CLIENT2;
-	syn2.smac = MAC_CLIENT2;
 	c.flags = XM_CFG_ADDR_RULES;
 	c.port_lo = c.port_hi = 20000;
 	if (!tap_ok(fixture_set_config(&c) == 0, "close: the port range is 20000 alone"))
@@ -87,27 +103,27 @@ static void test_tcp_close_reuse(void)
 	{
 		const struct frame_case cases[] = {
 			redirect_case("close: tcp SYN 192.0.2.10:20000 -> :8080 (port kept)", 0,
-				      if_pub0, syn, fwd_of(syn, 20000, 80)),
-			redirect_case("close: SYN-ACK", 0, if_bk0, synack,
-				      rev_of(synack, A_CLIENT, MAC_CLIENT, 8080, 20000)),
-			redirect_case("close: the client's FIN", 0, if_pub0, cfin,
-				      fwd_of(cfin, 20000, 80)),
-			redirect_case("close: the backend's FIN", 0, if_bk0, bfin,
-				      rev_of(bfin, A_CLIENT, MAC_CLIENT, 8080, 20000)),
+				      if_pub0, f.syn, fwd_of(f.syn, 20000, 80)),
+			redirect_case("close: SYN-ACK", 0, if_bk0, f.synack,
+				      rev_of(f.synack, A_CLIENT, MAC_CLIENT, 8080, 20000)),
+			redirect_case("close: the client's FIN", 0, if_pub0, f.cfin,
+				      fwd_of(f.cfin, 20000, 80)),
+			redirect_case("close: the backend's FIN", 0, if_bk0, f.bfin,
+				      rev_of(f.bfin, A_CLIENT, MAC_CLIENT, 8080, 20000)),
 		};
 
 		FRAME_CASES_RUN(NULL, cases);
 	}
 	TAP_EQ(tcp_flow_state(A_CLIENT, 20000, 20000), XM_ST_FIN,
 	       "close: FINs both ways, no last ACK yet: FIN");
-	run_frame_case(
-		redirect_case("close: the last ACK", 0, if_pub0, cack, fwd_of(cack, 20000, 80)));
+	run_frame_case(redirect_case("close: the last ACK", 0, if_pub0, f.cack,
+				     fwd_of(f.cack, 20000, 80)));
 	TAP_EQ(tcp_flow_state(A_CLIENT, 20000, 20000), XM_ST_CLOSE,
 	       "close: after the last ACK both entries are CLOSE");
 
 	run_frame_case(with_count(redirect_case("close: another client's SYN from port 20000 "
 						"takes the closed flow's port",
-						0, if_pub0, syn2, fwd_of(syn2, 20000, 80)),
+						0, if_pub0, f.syn2, fwd_of(f.syn2, 20000, 80)),
 				  XM_C_FLOW_PORT_REUSED, 1));
 	TAP_EQ(tcp_flow_state(A_CLIENT, 20000, 20000), -1, "close: the closed flow is gone");
 	TAP_EQ(tcp_flow_state(A_CLIENT2, 20000, 20000), XM_ST_SYN_SENT,
@@ -185,20 +201,12 @@ static uint64_t counter_now(int id)
  * ended is not noted. */
 static void test_tcp_time_wait(void)
 {
-	struct pkt_spec syn = client_spec(IPPROTO_TCP, 20000, 8080, TCP_SYN),
-			synack = backend_spec(IPPROTO_TCP, 80, 20000, TCP_SYN | TCP_ACK),
-			bfin = backend_spec(IPPROTO_TCP, 80, 20000, TCP_FIN | TCP_ACK),
-			cfin = client_spec(IPPROTO_TCP, 20000, 8080, TCP_FIN | TCP_ACK),
-			back = backend_spec(IPPROTO_TCP, 80, 20000, TCP_ACK),
-			cack = client_spec(IPPROTO_TCP, 20000, 8080, TCP_ACK),
-			syn2 = client_spec(IPPROTO_TCP, 20000, 8080, TCP_SYN);
+	const struct tcp_close_frames f = tcp_close_frames();
 	struct xm_config c = fixture_config();
 	struct xm_time_wait tw;
 	uint64_t before;
 	uint32_t now;
 
-	syn2.saddr = A_CLIENT2;
-	syn2.smac = MAC_CLIENT2;
 	c.flags = XM_CFG_ADDR_RULES;
 	c.port_lo = 20000;
 	c.port_hi = 20001;
@@ -210,20 +218,20 @@ static void test_tcp_time_wait(void)
 	{
 		const struct frame_case cases[] = {
 			redirect_case("time-wait: tcp SYN 192.0.2.10:20000 (port kept)", 0, if_pub0,
-				      syn, fwd_of(syn, 20000, 80)),
-			redirect_case("time-wait: SYN-ACK", 0, if_bk0, synack,
-				      rev_of(synack, A_CLIENT, MAC_CLIENT, 8080, 20000)),
-			redirect_case("time-wait: the backend's FIN first", 0, if_bk0, bfin,
-				      rev_of(bfin, A_CLIENT, MAC_CLIENT, 8080, 20000)),
-			redirect_case("time-wait: the client's FIN", 0, if_pub0, cfin,
-				      fwd_of(cfin, 20000, 80)),
+				      f.syn, fwd_of(f.syn, 20000, 80)),
+			redirect_case("time-wait: SYN-ACK", 0, if_bk0, f.synack,
+				      rev_of(f.synack, A_CLIENT, MAC_CLIENT, 8080, 20000)),
+			redirect_case("time-wait: the backend's FIN first", 0, if_bk0, f.bfin,
+				      rev_of(f.bfin, A_CLIENT, MAC_CLIENT, 8080, 20000)),
+			redirect_case("time-wait: the client's FIN", 0, if_pub0, f.cfin,
+				      fwd_of(f.cfin, 20000, 80)),
 		};
 
 		FRAME_CASES_RUN(NULL, cases);
 	}
 	TAP_EQ(time_wait_of(20000).until_s, 0, "time-wait: nothing noted before the last ACK");
-	run_frame_case(redirect_case("time-wait: the backend's last ACK", 0, if_bk0, back,
-				     rev_of(back, A_CLIENT, MAC_CLIENT, 8080, 20000)));
+	run_frame_case(redirect_case("time-wait: the backend's last ACK", 0, if_bk0, f.back,
+				     rev_of(f.back, A_CLIENT, MAC_CLIENT, 8080, 20000)));
 	TAP_EQ(tcp_flow_state(A_CLIENT, 20000, 20000), XM_ST_CLOSE, "time-wait: the flow is CLOSE");
 	tw = time_wait_of(20000);
 	now = mono_s() + skel->bss->xm_clock_ahead_s;
@@ -236,13 +244,13 @@ static void test_tcp_time_wait(void)
 	flows_clear();
 	before = counter_now(XM_C_FLOW_PORT_TIME_WAIT);
 	run_frame_case(redirect_case("time-wait: another client's SYN from port 20000 gets 20001",
-				     0, if_pub0, syn2, fwd_of(syn2, 20001, 80)));
+				     0, if_pub0, f.syn2, fwd_of(f.syn2, 20001, 80)));
 	tap_ok(counter_now(XM_C_FLOW_PORT_TIME_WAIT) > before, "time-wait: flow_port_time_wait "
 							       "counted the port passed over");
 	flows_clear();
 	before = counter_now(XM_C_FLOW_PORT_TIME_WAIT);
 	run_frame_case(redirect_case("time-wait: the same client's SYN keeps port 20000", 0,
-				     if_pub0, syn, fwd_of(syn, 20000, 80)));
+				     if_pub0, f.syn, fwd_of(f.syn, 20000, 80)));
 	TAP_EQ(counter_now(XM_C_FLOW_PORT_TIME_WAIT), before,
 	       "time-wait: ... passing over nothing");
 
@@ -252,7 +260,7 @@ static void test_tcp_time_wait(void)
 	fixture_set_config(&c);
 	run_frame_case(redirect_case("time-wait: with no other port, another client still gets "
 				     "20000",
-				     0, if_pub0, syn2, fwd_of(syn2, 20000, 80)));
+				     0, if_pub0, f.syn2, fwd_of(f.syn2, 20000, 80)));
 
 	/* 60 s later the note is over. */
 	flows_clear();
@@ -261,7 +269,7 @@ static void test_tcp_time_wait(void)
 	skel->bss->xm_clock_ahead_s += XM_TIME_WAIT_S + 1;
 	before = counter_now(XM_C_FLOW_PORT_TIME_WAIT);
 	run_frame_case(redirect_case("time-wait: 61 s on, another client keeps port 20000", 0,
-				     if_pub0, syn2, fwd_of(syn2, 20000, 80)));
+				     if_pub0, f.syn2, fwd_of(f.syn2, 20000, 80)));
 	TAP_EQ(counter_now(XM_C_FLOW_PORT_TIME_WAIT), before,
 	       "time-wait: ... passing over nothing");
 
@@ -270,16 +278,16 @@ static void test_tcp_time_wait(void)
 	time_wait_forget(20000);
 	{
 		const struct frame_case cases[] = {
-			redirect_case("time-wait: client-first close: SYN", 0, if_pub0, syn,
-				      fwd_of(syn, 20000, 80)),
-			redirect_case("time-wait: client-first close: SYN-ACK", 0, if_bk0, synack,
-				      rev_of(synack, A_CLIENT, MAC_CLIENT, 8080, 20000)),
+			redirect_case("time-wait: client-first close: SYN", 0, if_pub0, f.syn,
+				      fwd_of(f.syn, 20000, 80)),
+			redirect_case("time-wait: client-first close: SYN-ACK", 0, if_bk0, f.synack,
+				      rev_of(f.synack, A_CLIENT, MAC_CLIENT, 8080, 20000)),
 			redirect_case("time-wait: client-first close: the client's FIN", 0, if_pub0,
-				      cfin, fwd_of(cfin, 20000, 80)),
+				      f.cfin, fwd_of(f.cfin, 20000, 80)),
 			redirect_case("time-wait: client-first close: the backend's FIN", 0, if_bk0,
-				      bfin, rev_of(bfin, A_CLIENT, MAC_CLIENT, 8080, 20000)),
+				      f.bfin, rev_of(f.bfin, A_CLIENT, MAC_CLIENT, 8080, 20000)),
 			redirect_case("time-wait: client-first close: the client's last ACK", 0,
-				      if_pub0, cack, fwd_of(cack, 20000, 80)),
+				      if_pub0, f.cack, fwd_of(f.cack, 20000, 80)),
 		};
 
 		FRAME_CASES_RUN(NULL, cases);
