@@ -157,7 +157,7 @@ fuzz:
 # Ends with one line "N passed, N failed".
 check:
 	@tools/deps.sh --if-missing
-	@$(MAKE) --no-print-directory check-build
+	@$(MAKE) --no-print-directory -j$$(nproc) check-build
 	@selftests/run.sh
 
 # The C sources in kernel style (.clang-format); CI runs format-check.
@@ -225,7 +225,7 @@ bench-fleet:
 # for SOAK_SECONDS (600) or MINUTES=N, in SOAK_MODE (tc; or xdp); per-minute
 # lines; then every flow must expire, every port be free, no slot stay
 # marked and memory stay flat; fails when a connection or an end check did
-# (tools/bench/soak.sh). Not part of check; CI runs SOAK_SECONDS=90.
+# (tools/bench/soak.sh). Not part of check; CI runs SOAK_SECONDS=60.
 SOAK_SECONDS ?= 600
 SOAK_MODE    ?= tc
 soak:

@@ -77,9 +77,10 @@ done
 # The fuzz harnesses: their corpora replayed, then a short fuzz of each.
 run_one "fuzz (selftests/fuzz/run_fuzz.sh)" selftests/fuzz/run_fuzz.sh
 # Namespace suites that time no stream and wait on no deadline shorter than
-# seconds (command-line behaviour, port-use reports) use the VM's wait too:
-# the VM takes one CPU, as it did beside the unit tests.
-BESIDE_VM="netns_cli.sh netns_portuse.sh"
+# seconds (command-line behaviour, port-use reports, the sites' rules, the
+# xmasqd API) use the VM's wait too: the VM takes one CPU, as it did beside
+# the unit tests.
+BESIDE_VM="netns_cli.sh netns_portuse.sh netns_sites.sh netns_xmasqd.sh"
 for n in $BESIDE_VM; do
 	[ -x "selftests/netns/$n" ] && run_one "$n" "selftests/netns/$n"
 done
