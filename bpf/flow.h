@@ -21,6 +21,7 @@
 #include "rule_match.h"
 #include "ports.h"
 #include "guard.h"
+#include "ts_shift.h"
 
 /* Outcome of looking a packet up: use the flow, or pass / drop it. */
 enum xm_lookup {
@@ -86,7 +87,7 @@ static __always_inline int xm_tcp_guard(void *ctx, int is_xdp, struct xm_pkt *p,
  * masquerade rule. Both slots are claimed before either is published, so
  * no half of a pair is ever seen alone. Returns XM_LK_FLOW with *out set,
  * or PASS/DROP (counted). */
-static __always_inline int xm_flow_create(void *ctx, struct xm_pkt *p, __u32 ifindex,
+static __always_inline int xm_flow_create(void *ctx, int is_xdp, struct xm_pkt *p, __u32 ifindex,
 					  __u32 vlan_tci, __u64 len, struct xm_flow **out)
 {
 	__u32 zero = 0;
@@ -97,7 +98,7 @@ static __always_inline int xm_flow_create(void *ctx, struct xm_pkt *p, __u32 ifi
 	struct xm_flow *rval, *oval;
 	struct xm_target t = {};
 	struct xm_ct_slot *os;
-	__u32 out_ifindex, now = xm_clock_s(), ridx = 0;
+	__u32 out_ifindex, now = xm_clock_s(), ridx = 0, tsd;
 	__u8 state;
 	__be32 masq_addr;
 	int rc, why, masq, oidx;
@@ -253,6 +254,20 @@ static __always_inline int xm_flow_create(void *ctx, struct xm_pkt *p, __u32 ifi
 	oval->in_slot = in_if->slot;
 	oval->out_slot = out_if->slot;
 	oval->last_seen_s = now;
+	/* Its reply key in TIME_WAIT for another client: timestamps shifted
+	 * (bpf/ts_shift.h), the delta in place before anyone sees the flow.
+	 * Found last, when little else is live: the new-flow path's stack is
+	 * at 6.1's limit. */
+	tsd = 0;
+	if (p->key.proto == IPPROTO_TCP)
+		tsd = is_xdp ? xm_ts_delta_xdp(ctx, p->l4_off, xm_key_w0(&rkey), xm_key_w1(&rkey),
+					       (__u64)p->key.saddr << 16 | p->key.sport) :
+			       xm_ts_delta_tc(ctx, p->l4_off, xm_key_w0(&rkey), xm_key_w1(&rkey),
+					      (__u64)p->key.saddr << 16 | p->key.sport);
+	rval->packets = tsd;
+	oval->packets = tsd;
+	rval->bytes_hi = tsd ? XM_FLOW_HI_TS_SHIFT : 0;
+	oval->bytes_hi = rval->bytes_hi;
 
 	xm_ct_publish(ridx, &rkey);
 	os = xm_ct_publish((__u32)oidx, &p->key);
@@ -273,6 +288,8 @@ static __always_inline int xm_flow_create(void *ctx, struct xm_pkt *p, __u32 ifi
 		xm_count(XM_C_FLOW_HAIRPIN, 0);
 	else if (t.flags & XM_TARGET_INBOUND)
 		xm_count(XM_C_FLOW_NAT_INBOUND, 0);
+	if (tsd)
+		xm_count(XM_C_FLOW_TS_SHIFTED, 0);
 	xm_count(XM_C_FLOW_NEW, len);
 	return XM_LK_FLOW;
 }

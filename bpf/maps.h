@@ -200,4 +200,12 @@ struct {
 	__type(value, struct xm_time_wait);
 } time_waits SEC(".maps");
 
+/* The last timestamp the peer took, for each note of time_waits. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, XM_TIME_WAIT_SLOTS);
+	__type(key, __u32);
+	__type(value, __u32);
+} time_wait_ts SEC(".maps");
+
 #endif

@@ -77,8 +77,10 @@ enum xm_parse_result {
 	XM_PARSE_MALFORMED,
 };
 
-#define XM_MAX_L3_OFF	    (sizeof(struct ethhdr) + sizeof(struct xm_vlan_hdr))
-#define XM_MAX_L4_OFF	    (XM_MAX_L3_OFF + 60)
+#define XM_MAX_L3_OFF  (sizeof(struct ethhdr) + sizeof(struct xm_vlan_hdr))
+#define XM_MAX_L4_OFF  (XM_MAX_L3_OFF + 60)
+#define XM_L4_OFF_MASK 0x7f /* covers XM_MAX_L4_OFF */
+_Static_assert(XM_MAX_L4_OFF <= XM_L4_OFF_MASK, "XM_L4_OFF_MASK covers every L4 offset");
 /* The quoted header of an ICMP error starts 8 bytes after the outer L4. */
 #define XM_MAX_INNER_L3_OFF (XM_MAX_L4_OFF + 8)
 #define XM_MAX_INNER_L4_OFF (XM_MAX_INNER_L3_OFF + 60)

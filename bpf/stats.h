@@ -34,9 +34,10 @@ static __always_inline void xm_account(struct xm_flow *f, __u64 len, int by_xdp)
 	int dir = (f->flags & XM_FLOW_REPLY) ? XM_DIR_REPLY : XM_DIR_ORIG;
 	__u32 b = f->bytes_lo + (__u32)len;
 
-	f->packets++;
-	if (b < f->bytes_lo)
-		f->bytes_hi++;
+	f->packets += !(f->bytes_hi & XM_FLOW_HI_TS_SHIFT); /* else the delta */
+	if (b < f->bytes_lo) /* the top bit is no count (XM_FLOW_HI_TS_SHIFT) */
+		f->bytes_hi = (f->bytes_hi & ~XM_FLOW_BYTES_HI_MASK) |
+			      ((f->bytes_hi + 1) & XM_FLOW_BYTES_HI_MASK);
 	f->bytes_lo = b;
 	is = bpf_map_lookup_elem(&iface_stats, &slot);
 	if (is) {

@@ -63,14 +63,20 @@ static __always_inline void xm_tcp_window_note(struct xm_flow *f, const struct t
 		f->tcp_win = (w & ~XM_TCP_WIN_MASK) | m;
 }
 
-/* The window scale option among a SYN's options, given as five words of
- * 8 bytes (byte i in word i / 8, little-endian; zeros past the options):
- * its shift + 1 (above 14 counts as 14), 0 if absent. Global, with the
- * bytes as arguments: its loop is verified once, and the caller needs no
- * stack for them. */
-__noinline int xm_tcp_opts_wscale(__u64 w0, __u64 w1, __u64 w2, __u64 w3, __u64 w4)
+#define XM_TCP_OPT_WSCALE     3
+#define XM_TCP_OPT_WSCALE_LEN 3
+#define XM_TCP_OPT_TS	      8
+#define XM_TCP_OPT_TS_LEN     10
+
+/* The window scale and timestamps options among a segment's options,
+ * given as five words of 8 bytes (byte i in word i / 8, little-endian;
+ * zeros past the options): in bits 0-7 the window scale's shift + 1
+ * (above 14 counts as 14), in bits 8-15 the timestamps option's offset
+ * + 1; 0 where absent. Global, with the bytes as arguments: its loop is
+ * verified once, and the caller needs no stack for them. */
+__noinline int xm_tcp_opts_scan(__u64 w0, __u64 w1, __u64 w2, __u64 w3, __u64 w4)
 {
-	__u32 skip = 0, phase = 0, kind = 0, b;
+	__u32 skip = 0, phase = 0, kind = 0, b, found = 0;
 
 	/* Byte by byte, shifting the 40 bytes down (no variable stack
 	 * offsets): phase 0 wants a kind, 1 its length, 2 the shift. */
@@ -84,24 +90,27 @@ __noinline int xm_tcp_opts_wscale(__u64 w0, __u64 w1, __u64 w2, __u64 w3, __u64 
 		if (skip) {
 			skip--;
 		} else if (phase == 2) {
-			return (b < XM_TCP_WSCALE_MAX ? b : XM_TCP_WSCALE_MAX) + 1;
+			found |= (b < XM_TCP_WSCALE_MAX ? b : XM_TCP_WSCALE_MAX) + 1;
+			phase = 0;
 		} else if (phase == 1) {
-			if (kind == 3 && b == 3) {
+			if (b < 2)
+				return found; /* malformed */
+			if (kind == XM_TCP_OPT_WSCALE && b == XM_TCP_OPT_WSCALE_LEN) {
 				phase = 2;
 				continue;
 			}
-			if (b < 2)
-				return 0; /* malformed */
+			if (kind == XM_TCP_OPT_TS && b == XM_TCP_OPT_TS_LEN)
+				found |= (__u32)k << 8; /* its kind at k - 1 */
 			skip = b - 2;
 			phase = 0;
 		} else if (b == 0) { /* end of options */
-			return 0;
+			return found;
 		} else if (b != 1) { /* not a no-op */
 			kind = b;
 			phase = 1;
 		}
 	}
-	return 0;
+	return found;
 }
 
 /* Eight bytes of TCP options from o (n bytes of options in all), the part
@@ -117,7 +126,7 @@ static __always_inline __u64 xm_tcp_opts_word(void *o, void *end, __u32 at, __u3
 	return v;
 }
 
-/* A SYN's window scale option (xm_tcp_opts_wscale) from its TCP header at
+/* A SYN's window scale option (xm_tcp_opts_scan) from its TCP header at
  * th. */
 static __always_inline int xm_tcp_syn_wscale(struct tcphdr *th, void *end)
 {
@@ -126,18 +135,17 @@ static __always_inline int xm_tcp_syn_wscale(struct tcphdr *th, void *end)
 
 	if (th->doff <= 5)
 		return 0;
-	return xm_tcp_opts_wscale(xm_tcp_opts_word(o, end, 0, n), xm_tcp_opts_word(o, end, 8, n),
-				  xm_tcp_opts_word(o, end, 16, n), xm_tcp_opts_word(o, end, 24, n),
-				  xm_tcp_opts_word(o, end, 32, n));
+	return 0xff &
+	       xm_tcp_opts_scan(xm_tcp_opts_word(o, end, 0, n), xm_tcp_opts_word(o, end, 8, n),
+				xm_tcp_opts_word(o, end, 16, n), xm_tcp_opts_word(o, end, 24, n),
+				xm_tcp_opts_word(o, end, 32, n));
 }
 
-/* The packet's TCP header again (xm_pkt keeps no pointer to it), or NULL;
- * end gets the frame's end. is_xdp: a constant where this is inlined. */
-static __always_inline struct tcphdr *xm_tcp_header(void *ctx, int is_xdp, const struct xm_pkt *p,
-						    void **end)
+/* The TCP header at l4 of the packet in ctx, or NULL; end gets the
+ * frame's end. is_xdp: a constant where this is inlined. */
+static __always_inline struct tcphdr *xm_tcp_header_at(void *ctx, int is_xdp, __u32 l4, void **end)
 {
 	void *data, *th;
-	__u32 l4 = p->l4_off;
 
 	if (is_xdp) {
 		data = (void *)(long)((struct xdp_md *)ctx)->data;
@@ -148,10 +156,21 @@ static __always_inline struct tcphdr *xm_tcp_header(void *ctx, int is_xdp, const
 	}
 	if (l4 > XM_MAX_L4_OFF)
 		return NULL;
-	th = data + l4;
+	/* masked too, behind a barrier clang cannot see through (it would
+	 * drop the mask as redundant): a bound the 6.1 verifier keeps
+	 * whichever copy of l4 the addition uses */
+	asm volatile("" : "+r"(l4));
+	th = data + (l4 & XM_L4_OFF_MASK);
 	if (th + sizeof(struct tcphdr) > *end)
 		return NULL;
 	return th;
+}
+
+/* The packet's TCP header again (xm_pkt keeps no pointer to it), or NULL. */
+static __always_inline struct tcphdr *xm_tcp_header(void *ctx, int is_xdp, const struct xm_pkt *p,
+						    void **end)
+{
+	return xm_tcp_header_at(ctx, is_xdp, p->l4_off, end);
 }
 
 /* A RST, FIN or SYN (flags fl, sequence number seq, frame length len) on

@@ -13,6 +13,7 @@
 #include "clock.h"
 #include "maps.h"
 #include "time_wait.h"
+#include "ts_shift.h"
 
 /* The window scales once the SYN-ACK (of entry f) is seen: synack_ws is
  * its option (shift + 1, 0 = none), the partner's tcp_win holds the SYN's.
@@ -57,12 +58,11 @@ static __always_inline void xm_tcp_rst_inexact_timeout(struct xm_flow *f, struct
 
 #define XM_TRACK_SYNACK	     0x100 /* synack_ws: the packet is the SYN-ACK */
 #define XM_TRACK_RST_INEXACT 0x200 /* ... a RST in the window, not exact */
-#define XM_TRACK_TIME_WAIT   0x400 /* ... the reply side's last ACK of a close */
 
 /* Writes a state change to both entries of the flow whose entry has key
  * (w0, w1) (the packet's), and the FIN notes (first_fin: this direction's
  * first FIN). synack_ws: XM_TRACK_SYNACK and the SYN-ACK's window scale
- * option, or XM_TRACK_RST_INEXACT, or XM_TRACK_TIME_WAIT. Global: it runs a few times a connection, so the packet
+ * option, or XM_TRACK_RST_INEXACT. Global: it runs a few times a connection, so the packet
  * path stays short for the verifier. */
 __noinline int xm_flow_state_set(__u64 w0, __u64 w1, __u32 new, __u32 first_fin, __u32 synack_ws)
 {
@@ -96,9 +96,6 @@ __noinline int xm_flow_state_set(__u64 w0, __u64 w1, __u32 new, __u32 first_fin,
 		xm_tcp_scales_set(f, partner, synack_ws & 0xff);
 	if ((synack_ws & XM_TRACK_RST_INEXACT) && partner)
 		xm_tcp_rst_inexact_timeout(f, partner);
-	/* The reply entry's new destination is the client. */
-	if (synack_ws & XM_TRACK_TIME_WAIT)
-		xm_time_wait_note(w0, w1, f->new_daddr, f->new_dport);
 	return 0;
 }
 
@@ -147,9 +144,16 @@ static __always_inline void xm_flow_track(void *ctx, int is_xdp, struct xm_flow 
 			new = XM_ST_ESTABLISHED;
 		} else if (old == XM_ST_FIN && (fl & XM_TCP_ACK) && (f->flags & XM_FLOW_FIN_BOTH)) {
 			new = XM_ST_CLOSE; /* the last ACK */
-			/* sent by the side that closed first, now in TIME_WAIT */
-			if (reply)
-				synack_ws = XM_TRACK_TIME_WAIT;
+			/* sent by the side that closed first, now in TIME_WAIT:
+			 * the reply entry's new destination is the client */
+			if (reply && is_xdp)
+				xm_ts_note_xdp(ctx, p->l4_off, xm_key_w0(&p->key),
+					       xm_key_w1(&p->key),
+					       (__u64)f->new_daddr << 16 | f->new_dport);
+			else if (reply)
+				xm_ts_note_tc(ctx, p->l4_off, xm_key_w0(&p->key),
+					      xm_key_w1(&p->key),
+					      (__u64)f->new_daddr << 16 | f->new_dport);
 		}
 	} else if (reply && old == XM_ST_NONE) {
 		new = XM_ST_ASSURED;

@@ -107,7 +107,7 @@ static __always_inline int xm_classify(void *ctx, int is_xdp, struct xm_pkt *p, 
 		xm_count(XM_C_PASS_NOT_OURS, len);
 		return XM_LK_PASS; /* about nothing of ours */
 	} else {
-		rc = xm_flow_create(ctx, p, ifindex, p->vlan_tci, len, f);
+		rc = xm_flow_create(ctx, is_xdp, p, ifindex, p->vlan_tci, len, f);
 	}
 	if (rc == XM_LK_FLOW && p->frag == XM_FRAG_FIRST) {
 		struct xm_frag_key fk = {
@@ -244,6 +244,8 @@ int xmasq_xdp(struct xdp_md *ctx)
 	if (!(f->flags & XM_FLOW_L2_VALID))
 		return xm_xdp_to_tc(ctx, XM_C_PASS_NO_NEIGH, len);
 
+	if (xm_ts_shift_due(f, &p))
+		xm_ts_packet_xdp(ctx, p.l4_off, f->packets, f->flags & XM_FLOW_REPLY);
 	if (xm_rewrite_direct(data, data_end, &p, f) ||
 	    xm_xdp_write_l2(ctx, p.has_vlan, f, oif->mac)) {
 		xm_count(XM_C_DROP_REDIRECT, len);
@@ -367,9 +369,11 @@ int xmasq_tc(struct __sk_buff *skb)
 	/* TCP/UDP may carry a CHECKSUM_PARTIAL sum: the helpers handle it.
 	 * ICMP, ICMP errors and later fragments have complete checksums. */
 	if ((p.key.proto == IPPROTO_TCP || p.key.proto == IPPROTO_UDP) && !p.icmp_error &&
-	    p.frag != XM_FRAG_LATER)
+	    p.frag != XM_FRAG_LATER) {
+		if (xm_ts_shift_due(f, &p))
+			xm_ts_packet_tc(skb, p.l4_off, f->packets, f->flags & XM_FLOW_REPLY);
 		rc = xm_tc_rewrite_l34(skb, &p, f);
-	else
+	} else
 		rc = xm_rewrite_direct((void *)(long)skb->data, (void *)(long)skb->data_end, &p, f);
 	if (rc || xm_tc_write_l2(skb, had_vlan, had_tci, f, oif->mac, write_macs)) {
 		xm_count(XM_C_DROP_TC_REWRITE, len);

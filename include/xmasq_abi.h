@@ -67,7 +67,8 @@
 	X(ALLOW_LISTS, allow_lists)       \
 	X(RULE_REFUSED, rule_refused)     \
 	X(SOURCE_FLOWS, source_flows)     \
-	X(TIME_WAITS, time_waits)
+	X(TIME_WAITS, time_waits)         \
+	X(TIME_WAIT_TS, time_wait_ts)
 
 #define XM_MAP_ENUM(id, name) XM_MAP_##id,
 enum xm_map_id { XM_MAP_LIST(XM_MAP_ENUM) XM_MAP_MAX };
@@ -364,7 +365,10 @@ struct xm_iface_stats {
 	  "passed, state kept: TCP SYN on an established flow (the endpoint answers it)")         \
 	X(FLOW_PORT_TIME_WAIT, "flow_port_time_wait",                                             \
 	  "ports a new TCP flow passed over: its peer may still hold the tuple in TIME_WAIT "     \
-	  "for another client")
+	  "for another client")                                                                   \
+	X(FLOW_TS_SHIFTED, "flow_ts_shifted",                                                     \
+	  "new TCP flows on a tuple their peer may hold in TIME_WAIT for another client: their "  \
+	  "timestamps shifted past the old connection's")
 
 enum xm_counter_id {
 #define XM_COUNTER_ENUM(id, name, help) XM_C_##id,
@@ -490,10 +494,19 @@ struct xm_flow {
 	 * sent (where it expects its peer's data next); tcp_win, its largest
 	 * advertised window, XM_TCP_WIN_*. Both 0: nothing seen yet. */
 	__u32 tcp_ack;
-	__u32 bytes_lo; /* bytes: 48 bits, bytes_hi:bytes_lo (xm_flow_bytes) */
-	__u16 bytes_hi;
+	__u32 bytes_lo; /* bytes: 47 bits, bytes_hi:bytes_lo (xm_flow_bytes) */
+	__u16 bytes_hi; /* and XM_FLOW_HI_TS_SHIFT */
 	__u16 tcp_win;
 };
+
+/* xm_flow.bytes_hi: its top bit marks a flow whose TCP timestamps are
+ * shifted (bpf/ts_shift.h; the flags byte is full), the rest counts.
+ * Such an entry holds the shift's delta in `packets` (added to TSval in
+ * the client's direction, taken off TSecr in the reply's) and counts no
+ * packets: the delta lives and goes with the flow, and the fast path
+ * reads it from the cache line it has in hand. */
+#define XM_FLOW_BYTES_HI_MASK 0x7fffu
+#define XM_FLOW_HI_TS_SHIFT   0x8000u
 
 _Static_assert(sizeof(struct xm_flow) == 48, "a flow entry and its key share one cache line");
 
@@ -509,7 +522,7 @@ _Static_assert(sizeof(struct xm_flow) == 48, "a flow entry and its key share one
 /* A flow entry's byte count. */
 static inline __u64 xm_flow_bytes(const struct xm_flow *f)
 {
-	return (__u64)f->bytes_hi << 32 | f->bytes_lo;
+	return (__u64)(f->bytes_hi & XM_FLOW_BYTES_HI_MASK) << 32 | f->bytes_lo;
 }
 
 struct xm_ct_slot {
@@ -733,8 +746,13 @@ struct xm_time_wait {
 	__u32 until_s;	    /* clock seconds; 0: nothing noted */
 	__be32 client;	    /* the closed flow's client (its ORIG source) */
 	__be16 client_port; /* ... and its port */
-	__u16 _pad;
+	__u16 flags;	    /* XM_TIME_WAIT_* */
 };
+
+/* The last ACK carried timestamps: the TSecr, the last TSval the peer
+ * took from the old connection, is in the same slot of array map
+ * "time_wait_ts" (__u32; a map of its own, added within layout 2). */
+#define XM_TIME_WAIT_HAS_TS 1
 
 /* The note's slot for a reply key's words (xm_flow_key: saddr, daddr |
  * sport, dport, proto; the slot state byte left out). */

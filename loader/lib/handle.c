@@ -76,9 +76,9 @@ int xm_open(struct xm_handle *h, const char *pin_dir, char *err, size_t errlen)
 			/* Added within layout 2: a router attached by an older
 			 * build has none until attached again, and the readers
 			 * go without it (status must not fail on an upgrade). */
-			if (e == ENOENT &&
-			    (i == XM_MAP_PORT_EXHAUSTED || i == XM_MAP_NAT_MAPPINGS ||
-			     i == XM_MAP_SCRATCH || i == XM_MAP_TIME_WAITS))
+			if (e == ENOENT && (i == XM_MAP_PORT_EXHAUSTED ||
+					    i == XM_MAP_NAT_MAPPINGS || i == XM_MAP_SCRATCH ||
+					    i == XM_MAP_TIME_WAITS || i == XM_MAP_TIME_WAIT_TS))
 				continue;
 			/* A map this layout added, missing: maps of an older one. */
 			if (e == ENOENT && i > XM_MAP_CONFIG &&

@@ -149,7 +149,7 @@ static void convert_flow(const struct xm_flow_v1 *o, struct xm_flow *f)
 	f->last_seen_s = o->last_seen_s;
 	f->packets = (__u32)o->packets;
 	f->bytes_lo = (__u32)o->bytes;
-	f->bytes_hi = (__u16)(o->bytes >> 32);
+	f->bytes_hi = (__u16)(o->bytes >> 32) & XM_FLOW_BYTES_HI_MASK;
 }
 
 int xm_migrate_finish(struct xm_migration *m, int config_fd, int flows_fd, uint64_t seed, FILE *log,

@@ -364,9 +364,19 @@ static void tuple_str(const struct xm_flow_key *k, char *buf, size_t len)
 		 ip_str(k->daddr, b), ntohs(k->dport));
 }
 
+/* A flow entry's packet count as text: "-" (JSON null) for an entry whose
+ * timestamps are shifted, which holds the shift's delta there instead. */
+static const char *flow_packets_str(const struct xm_flow *f, int json, char *buf, size_t len)
+{
+	if (f->bytes_hi & XM_FLOW_HI_TS_SHIFT)
+		return json ? "null" : "-";
+	snprintf(buf, len, "%u", f->packets);
+	return buf;
+}
+
 void xm_print_conntrack(FILE *o, const struct xm_conn *c, size_t n, int json)
 {
-	char t1[64], t2[64];
+	char t1[64], t2[64], po[16], pr[16];
 
 	if (json)
 		fprintf(o, "[");
@@ -376,8 +386,15 @@ void xm_print_conntrack(FILE *o, const struct xm_conn *c, size_t n, int json)
 			"EXPIRES", "PKTS IN", "BYTES IN", "PKTS BACK", "BYTES BACK");
 	for (size_t i = 0; i < n; i++) {
 		const struct xm_conn *ci = &c[i];
-		unsigned long long rp = ci->have_reply ? ci->reply.packets : 0;
 		unsigned long long rb = ci->have_reply ? xm_flow_bytes(&ci->reply) : 0;
+		const char *sp = flow_packets_str(&ci->orig, json, po, sizeof(po));
+		const char *rp =
+			ci->have_reply ? flow_packets_str(&ci->reply, json, pr, sizeof(pr)) : "0";
+		char td[16] = "null";
+
+		/* both entries hold the same delta */
+		if (ci->orig.bytes_hi & XM_FLOW_HI_TS_SHIFT)
+			snprintf(td, sizeof(td), "%u", ci->orig.packets);
 
 		tuple_str(&ci->orig_key, t1, sizeof(t1));
 		tuple_str(&ci->reply_key, t2, sizeof(t2));
@@ -385,22 +402,19 @@ void xm_print_conntrack(FILE *o, const struct xm_conn *c, size_t n, int json)
 			fprintf(o,
 				"%s{\"proto\":\"%s\",\"state\":\"%s\",\"original\":\"%s\","
 				"\"reply\":\"%s\","
-				"\"rule_id\":%u,\"idle_s\":%u,\"expires_s\":%u,\"packets_orig\":%"
-				"llu,"
-				"\"bytes_orig\":%llu,\"packets_reply\":%llu,\"bytes_reply\":%llu,"
-				"\"reply_entry\":%s}",
+				"\"rule_id\":%u,\"idle_s\":%u,\"expires_s\":%u,\"packets_orig\":%s,"
+				"\"bytes_orig\":%llu,\"packets_reply\":%s,\"bytes_reply\":%llu,"
+				"\"ts_delta\":%s,\"reply_entry\":%s}",
 				i ? "," : "", proto_name(ci->orig_key.proto),
 				xm_state_name(ci->orig_key.proto, ci->orig.state), t1, t2,
-				ci->orig.rule_id, ci->idle_s, ci->expires_s,
-				(unsigned long long)ci->orig.packets,
-				(unsigned long long)xm_flow_bytes(&ci->orig), rp, rb,
+				ci->orig.rule_id, ci->idle_s, ci->expires_s, sp,
+				(unsigned long long)xm_flow_bytes(&ci->orig), rp, rb, td,
 				ci->have_reply ? "true" : "false");
 		} else {
-			fprintf(o, "%-5s %-12s %-45s %-45s %5us %5us %10llu %12llu %10llu %12llu\n",
+			fprintf(o, "%-5s %-12s %-45s %-45s %5us %5us %10s %12llu %10s %12llu\n",
 				proto_name(ci->orig_key.proto),
 				xm_state_name(ci->orig_key.proto, ci->orig.state), t1,
-				ci->have_reply ? t2 : "(missing)", ci->idle_s, ci->expires_s,
-				(unsigned long long)ci->orig.packets,
+				ci->have_reply ? t2 : "(missing)", ci->idle_s, ci->expires_s, sp,
 				(unsigned long long)xm_flow_bytes(&ci->orig), rp, rb);
 		}
 	}

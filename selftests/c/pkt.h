@@ -34,8 +34,10 @@ struct pkt_spec {
 	uint8_t proto;
 	uint8_t ttl;
 	uint8_t tcp_flags;
-	uint8_t nopts; /* IPv4 option words (NOP NOP NOP EOL each) */
-	uint16_t frag; /* frag_off field, host order (flags + offset) */
+	uint8_t nopts;		 /* IPv4 option words (NOP NOP NOP EOL each) */
+	uint8_t tcp_optlen;	 /* TCP options: a multiple of 4 bytes, at most 40 */
+	const uint8_t *tcp_opts; /* ... and their bytes */
+	uint16_t frag;		 /* frag_off field, host order (flags + offset) */
 	uint16_t ip_id;
 	const uint8_t *payload;
 	size_t plen;
@@ -133,7 +135,7 @@ static inline void pkt_build(struct frame *f, const struct pkt_spec *s)
 		l4len = 0;
 		break;
 	case IPPROTO_TCP:
-		l4len = 20;
+		l4len = 20 + s->tcp_optlen;
 		break;
 	case IPPROTO_UDP:
 		l4len = 8;
@@ -178,11 +180,13 @@ static inline void pkt_build(struct frame *f, const struct pkt_spec *s)
 		 * router's window checks (bpf/tcp_window.h) take them. */
 		if (s->tcp_flags & 0x10)
 			memcpy(l4 + 8, l4 + 4, 4);
-		l4[12] = 5 << 4;
+		l4[12] = (uint8_t)((5 + s->tcp_optlen / 4) << 4);
 		l4[13] = s->tcp_flags;
 		pkt_put16(l4 + 14, 64240);
+		if (s->tcp_optlen)
+			memcpy(l4 + 20, s->tcp_opts, s->tcp_optlen);
 		if (s->plen)
-			memcpy(l4 + 20, s->payload, s->plen);
+			memcpy(l4 + 20 + s->tcp_optlen, s->payload, s->plen);
 	} else if (s->proto == IPPROTO_UDP) {
 		pkt_put16(l4, s->sport);
 		pkt_put16(l4 + 2, s->dport);

@@ -299,6 +299,228 @@ static void test_tcp_time_wait(void)
 	set_config(0);
 }
 
+/* ---- timestamps shifted on a tuple in TIME_WAIT ------------------------ */
+
+/* TCP options: a SYN's (MSS, SACK permitted, timestamps, NOP, window
+ * scale: TSval at option byte 8), the usual NOP NOP timestamps (TSval at
+ * 4), and one with the timestamps at an odd offset (NOP, timestamps, NOP:
+ * TSval at 3, its checksum words straddled). */
+struct ts_opts {
+	uint8_t b[20];
+	uint8_t len;
+};
+
+static void put32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)(v >> 24);
+	p[1] = (uint8_t)(v >> 16);
+	p[2] = (uint8_t)(v >> 8);
+	p[3] = (uint8_t)v;
+}
+
+static struct ts_opts ts_syn(uint32_t tsval)
+{
+	struct ts_opts o = { { 2, 4, 5, 180, 4, 2, 8, 10, 0, 0, 0, 0, 0, 0, 0, 0, 1, 3, 3, 7 },
+			     20 };
+
+	put32(o.b + 8, tsval);
+	return o;
+}
+
+static struct ts_opts ts_usual(uint32_t tsval, uint32_t tsecr)
+{
+	struct ts_opts o = { { 1, 1, 8, 10 }, 12 };
+
+	put32(o.b + 4, tsval);
+	put32(o.b + 8, tsecr);
+	return o;
+}
+
+static struct ts_opts ts_odd(uint32_t tsval, uint32_t tsecr)
+{
+	struct ts_opts o = { { 1, 8, 10 }, 12 };
+
+	put32(o.b + 3, tsval);
+	put32(o.b + 7, tsecr);
+	o.b[11] = 1;
+	return o;
+}
+
+static struct pkt_spec with_opts(struct pkt_spec s, const struct ts_opts *o)
+{
+	s.tcp_opts = o->b;
+	s.tcp_optlen = o->len;
+	return s;
+}
+
+static uint32_t time_wait_ts_of(uint16_t masq_port)
+{
+	uint32_t slot = time_wait_slot_of(masq_port), v = 0;
+
+	bpf_map_lookup_elem(bpf_map__fd(skel->maps.time_wait_ts), &slot, &v);
+	return v;
+}
+
+/* A connection on the one port 20000 the backend closes first: its last
+ * ACK notes the client's last timestamp it took (TSecr 1001). A second
+ * client then takes that port with a SYN whose own clock is behind
+ * (TSval 500): its timestamps go out shifted past 1001 (+ 65,536), the
+ * backend's TSecr come back unshifted, in every option layout, with
+ * checksums equal to full recomputation; both entries hold the delta.
+ * By XDP (tc 0) and by tc (tc 1). */
+static void test_tcp_ts_shift(int tc)
+{
+	const char *hook = tc ? "ts-shift tc" : "ts-shift xdp";
+	const struct tcp_close_frames f = tcp_close_frames();
+	const uint32_t delta = 1001 + 65536 - 500;
+	struct ts_opts a_syn = ts_syn(1000), b_synack = ts_usual(5000, 1000),
+		       b_fin = ts_usual(5001, 1000), a_fin = ts_usual(1001, 5001),
+		       b_ack = ts_usual(5002, 1001), c_syn = ts_syn(500),
+		       c_syn_out = ts_syn(500 + delta), s_synack = ts_usual(6000, 500 + delta),
+		       s_synack_out = ts_usual(6000, 500), c_ack = ts_usual(501, 6000),
+		       c_ack_out = ts_usual(501 + delta, 6000), c_odd = ts_odd(502, 6001),
+		       c_odd_out = ts_odd(502 + delta, 6001), s_odd = ts_odd(6002, 502 + delta),
+		       s_odd_out = ts_odd(6002, 502);
+	struct pkt_spec c_data = with_payload(with_opts(f.syn2, &c_odd), 20),
+			c_ack_in = with_opts(f.syn2, &c_ack),
+			c_ack_in_out = with_opts(f.syn2, &c_ack_out);
+	struct xm_config c = fixture_config();
+	char w[160];
+
+	c_data.tcp_flags = c_ack_in.tcp_flags = c_ack_in_out.tcp_flags = TCP_ACK;
+	c.flags = XM_CFG_ADDR_RULES;
+	c.port_lo = c.port_hi = 20000;
+	snprintf(w, sizeof(w), "%s: the port range is 20000 alone", hook);
+	if (!tap_ok(fixture_set_config(&c) == 0, "%s", w))
+		return;
+	flows_clear();
+	time_wait_forget(20000);
+	{
+		const struct frame_case cases[] = {
+			redirect_case("ts-shift: the first client's SYN, TSval 1000: unshifted", tc,
+				      if_pub0, with_opts(f.syn, &a_syn),
+				      fwd_of(with_opts(f.syn, &a_syn), 20000, 80)),
+			redirect_case("ts-shift: SYN-ACK", tc, if_bk0,
+				      with_opts(f.synack, &b_synack),
+				      rev_of(with_opts(f.synack, &b_synack), A_CLIENT, MAC_CLIENT,
+					     8080, 20000)),
+			redirect_case("ts-shift: the backend's FIN first", tc, if_bk0,
+				      with_opts(f.bfin, &b_fin),
+				      rev_of(with_opts(f.bfin, &b_fin), A_CLIENT, MAC_CLIENT, 8080,
+					     20000)),
+			redirect_case("ts-shift: the client's FIN, TSval 1001", tc, if_pub0,
+				      with_opts(f.cfin, &a_fin),
+				      fwd_of(with_opts(f.cfin, &a_fin), 20000, 80)),
+			redirect_case("ts-shift: the backend's last ACK, TSecr 1001", tc, if_bk0,
+				      with_opts(f.back, &b_ack),
+				      rev_of(with_opts(f.back, &b_ack), A_CLIENT, MAC_CLIENT, 8080,
+					     20000)),
+		};
+
+		FRAME_CASES_RUN(hook, cases);
+	}
+	{
+		struct xm_flow o, r;
+		int rc = flow_get(A_CLIENT, A_PUB0, 20000, 8080, IPPROTO_TCP, &o) |
+			 flow_get(A_BACKEND, A_BK0, 80, 20000, IPPROTO_TCP, &r);
+
+		snprintf(w, sizeof(w), "%s: the closed first flow is not shifted", hook);
+		tap_ok(rc == 0 && !((o.bytes_hi | r.bytes_hi) & XM_FLOW_HI_TS_SHIFT) &&
+			       o.packets == 2 && r.packets == 3,
+		       "%s (bytes_hi %#x %#x, packets %u %u)", w, o.bytes_hi, r.bytes_hi, o.packets,
+		       r.packets);
+	}
+	snprintf(w, sizeof(w), "%s: the note has the timestamp 1001 the backend took last", hook);
+	tap_ok((time_wait_of(20000).flags & XM_TIME_WAIT_HAS_TS) && time_wait_ts_of(20000) == 1001,
+	       "%s (flags %u, ts %u)", w, time_wait_of(20000).flags, time_wait_ts_of(20000));
+	{
+		const struct frame_case cases[] = {
+			with_count(redirect_case("ts-shift: another client's SYN from port 20000, "
+						 "TSval 500: out as 66,537",
+						 tc, if_pub0, with_opts(f.syn2, &c_syn),
+						 fwd_of(with_opts(f.syn2, &c_syn_out), 20000, 80)),
+				   XM_C_FLOW_TS_SHIFTED, 1),
+			redirect_case("ts-shift: its SYN-ACK, TSecr 66,537: back as 500", tc,
+				      if_bk0, with_opts(f.synack, &s_synack),
+				      rev_of(with_opts(f.synack, &s_synack_out), A_CLIENT2,
+					     MAC_CLIENT2, 8080, 20000)),
+			redirect_case("ts-shift: its ACK (NOP NOP timestamps): TSval shifted, "
+				      "TSecr "
+				      "not",
+				      tc, if_pub0, c_ack_in, fwd_of(c_ack_in_out, 20000, 80)),
+			redirect_case("ts-shift: data with the timestamps at an odd offset: "
+				      "shifted, "
+				      "checksum right",
+				      tc, if_pub0, c_data,
+				      fwd_of(with_opts(c_data, &c_odd_out), 20000, 80)),
+			redirect_case("ts-shift: the backend's reply at an odd offset: TSecr back",
+				      tc, if_bk0, with_opts(f.back, &s_odd),
+				      rev_of(with_opts(f.back, &s_odd_out), A_CLIENT2, MAC_CLIENT2,
+					     8080, 20000)),
+		};
+
+		FRAME_CASES_RUN(hook, cases);
+	}
+	/* Both entries marked, the delta where they counted packets. */
+	{
+		struct xm_flow o, r;
+		int rc = flow_get(A_CLIENT2, A_PUB0, 20000, 8080, IPPROTO_TCP, &o) |
+			 flow_get(A_BACKEND, A_BK0, 80, 20000, IPPROTO_TCP, &r);
+
+		snprintf(w, sizeof(w), "%s: both entries marked shifted, holding the delta %u",
+			 hook, delta);
+		tap_ok(rc == 0 && (o.bytes_hi & r.bytes_hi & XM_FLOW_HI_TS_SHIFT) &&
+			       o.packets == delta && r.packets == delta,
+		       "%s (orig %u, reply %u)", w, o.packets, r.packets);
+	}
+	/* ... and still after the close, FINs both ways and the last ACK. */
+	{
+		struct ts_opts bf = ts_usual(6003, 503 + delta), bf_out = ts_usual(6003, 503),
+			       cf = ts_usual(503, 6003), cf_out = ts_usual(503 + delta, 6003),
+			       ba = ts_usual(6004, 504 + delta), ba_out = ts_usual(6004, 504);
+		struct pkt_spec cfin = with_opts(f.syn2, &cf),
+				cfin_out = with_opts(f.syn2, &cf_out);
+		struct xm_flow o, r;
+		int rc;
+
+		cfin.tcp_flags = cfin_out.tcp_flags = TCP_FIN | TCP_ACK;
+		{
+			const struct frame_case cases[] = {
+				redirect_case("ts-shift: the backend's FIN", tc, if_bk0,
+					      with_opts(f.bfin, &bf),
+					      rev_of(with_opts(f.bfin, &bf_out), A_CLIENT2,
+						     MAC_CLIENT2, 8080, 20000)),
+				redirect_case("ts-shift: the client's FIN", tc, if_pub0, cfin,
+					      fwd_of(cfin_out, 20000, 80)),
+				redirect_case("ts-shift: the backend's last ACK", tc, if_bk0,
+					      with_opts(f.back, &ba),
+					      rev_of(with_opts(f.back, &ba_out), A_CLIENT2,
+						     MAC_CLIENT2, 8080, 20000)),
+			};
+
+			FRAME_CASES_RUN(hook, cases);
+		}
+		rc = flow_get(A_CLIENT2, A_PUB0, 20000, 8080, IPPROTO_TCP, &o) |
+		     flow_get(A_BACKEND, A_BK0, 80, 20000, IPPROTO_TCP, &r);
+		snprintf(w, sizeof(w), "%s: closed, both entries still hold the delta", hook);
+		tap_ok(rc == 0 && (o.bytes_hi & r.bytes_hi & XM_FLOW_HI_TS_SHIFT) &&
+			       o.packets == delta && r.packets == delta,
+		       "%s (orig %u, reply %u, state %u)", w, o.packets, r.packets, o.state);
+	}
+	flows_clear();
+	set_config(0);
+}
+
+static void test_tcp_ts_shift_xdp(void)
+{
+	test_tcp_ts_shift(0);
+}
+
+static void test_tcp_ts_shift_tc(void)
+{
+	test_tcp_ts_shift(1);
+}
+
 static int setup_netns(void)
 {
 	if (fixture_netns())
@@ -1078,6 +1300,8 @@ int main(void)
 		test_tc,
 		test_tcp_close_reuse,
 		test_tcp_time_wait,
+		test_tcp_ts_shift_xdp,
+		test_tcp_ts_shift_tc,
 		NULL,
 	};
 	static const struct fixture fx = {

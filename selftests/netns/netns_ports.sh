@@ -97,8 +97,22 @@ check_load() {
 	done
 	tap_result $rc "$label: four clients at once, $AB_EACH connections each: all complete, none failed"
 	paws1=$(backend_paws_refused)
-	[ "$paws0" != - ] && [ "$paws1" != - ] &&
-		diag "$label: four clients, $((4 * AB_EACH)) connections, beyond what 64 k ports hold for 60 s: the backend refused $((paws1 - paws0)) SYNs on a TIME_WAIT tuple (PAWSTimewait)"
+	if [ "$paws0" = - ] || [ "$paws1" = - ]; then
+		[ "$label" = iptables ] ||
+			tap_skip "$label: beyond the ports' capacity, SYNs the backend refused on a TIME_WAIT tuple" "this kernel does not count TcpExtPAWSTimewait (newer kernels do)"
+		return
+	fi
+	local n=$((paws1 - paws0)) most=$((4 * AB_EACH / 1000))
+	if [ "$label" = iptables ]; then
+		diag "iptables: four clients, $((4 * AB_EACH)) connections, beyond what 64 k ports hold for 60 s: the backend refused $n SYNs on a TIME_WAIT tuple (PAWSTimewait)"
+		return
+	fi
+	# Ports go round while the backend still holds them in TIME_WAIT for
+	# other clients: their timestamps are shifted past the old
+	# connection's (bpf/ts_shift.h), so the backend takes the SYNs
+	# (without the shift it refused about 5,500 here; iptables about 55,000).
+	[ "$n" -le "$most" ]
+	tap_result $? "$label: four clients, $((4 * AB_EACH)) connections, beyond what 64 k ports hold for 60 s: the backend refused $n SYNs on a TIME_WAIT tuple (PAWSTimewait; at most $most; flow_ts_shifted $(counter flow_ts_shifted))"
 }
 
 # backend_paws_refused: the SYNs the backend refused on a TIME_WAIT tuple

@@ -49,17 +49,17 @@ esac
 case "$SOAK_SECONDS" in '' | *[!0-9]* | 0) die "SOAK_SECONDS is a number of seconds" ;; esac
 
 # counters: xmasq's stats as "flows flows_max flow_new flow_port_reused
-# drop_no_port drop_ct_full"; for the kernel's NAT, its conntrack entries
-# and limit (the rest: -)
+# drop_no_port drop_ct_full flow_ts_shifted"; for the kernel's NAT, its
+# conntrack entries and limit (the rest: -)
 counters() {
 	if [ "$SYS" = "$SOAK_MODE" ]; then
-		echo "$(nsx "$NS_R" cat /proc/sys/net/netfilter/nf_conntrack_count) $(cat /proc/sys/net/netfilter/nf_conntrack_max) - - - -"
+		echo "$(nsx "$NS_R" cat /proc/sys/net/netfilter/nf_conntrack_count) $(cat /proc/sys/net/netfilter/nf_conntrack_max) - - - - -"
 		return
 	fi
 	nsx "$NS_R" "$XMASQ" --pin-dir "$PIN" stats --json 2>/dev/null | python3 -c 'import json,sys
 d = json.load(sys.stdin)
 c = d["counters"]
-print(d["flows"], d["flows_max"], *(c[k]["packets"] for k in ("flow_new", "flow_port_reused", "drop_no_port", "drop_ct_full")))'
+print(d["flows"], d["flows_max"], *(c[k]["packets"] for k in ("flow_new", "flow_port_reused", "drop_no_port", "drop_ct_full", "flow_ts_shifted")))'
 }
 
 # the two rule sets the applies alternate between: the same forwards,
@@ -187,7 +187,7 @@ print(d["connections"], d["cps"], d["failed"], d["slow"], int(d["longest_ms"]))'
 	fi
 	total=$((total + n)) failed=$((failed + fl)) slow=$((slow + sl))
 	[ "$lg" -gt "$longest" ] && longest=$lg
-	read -r flows fmax new reused noport ctfull <<<"$(counters)"
+	read -r flows fmax new reused noport ctfull shifted <<<"$(counters)"
 	read -r usent uecho <<<"$(udp)"
 	more=
 	if is_xmasq; then
@@ -201,9 +201,9 @@ print(d["connections"], d["cps"], d["failed"], d["slow"], int(d["longest_ms"]))'
 done
 
 secs=$(($(date +%s) - start))
-read -r flows fmax new reused noport ctfull <<<"$(counters)"
+read -r flows fmax new reused noport ctfull shifted <<<"$(counters)"
 log "soak done: $total connections in $secs s ($((total / (secs > 0 ? secs : 1))) conn/s), $failed failed, $slow over 1 s (longest $longest ms)"
-log "$SYS counters: flow_new $new, flow_port_reused $reused, drop_no_port $noport, drop_ct_full $ctfull; conntrack use: $flows of $fmax flows"
+log "$SYS counters: flow_new $new, flow_port_reused $reused, flow_ts_shifted $shifted, drop_no_port $noport, drop_ct_full $ctfull; conntrack use: $flows of $fmax flows"
 # The backend's TIME_WAITs, and the new SYNs it refused on one (PAWS: a
 # client's timestamp older than the last one seen on that tuple; such a
 # client waits for its SYN to be resent, or fails).
@@ -269,8 +269,8 @@ print(p["peers"], sum(g["in_use"] for g in p["busiest"]))' "$TMP/status.json" 2>
 fi
 
 num() { case "$1" in '' | *[!0-9]*) echo null ;; *) echo "$1" ;; esac; }
-printf '{"mode": "%s", "seconds": %d, "connections": %d, "failed": %d, "slow": %d, "longest_ms": %d, "flow_new": %s, "flow_port_reused": %s, "drop_no_port": %s, "drop_ct_full": %s, "flows": %s, "flows_max": %s, "udp_sent": %s, "udp_echoed": %s, "applies": %s, "drain_seconds": %s, "rss_watch_kb": [%s, %s], "rss_follow_kb": [%s, %s], "memlock": [%s, %s], "backend_time_waits": %s, "backend_paws_timewait": %s, "end_checks_failed": %d}\n' \
-	"$SOAK_MODE" "$secs" "$total" "$failed" "$slow" "$longest" "$(num "${new:-}")" "$(num "${reused:-}")" "$(num "${noport:-}")" "$(num "${ctfull:-}")" "$(num "${flows:-}")" "$(num "${fmax:-}")" \
+printf '{"mode": "%s", "seconds": %d, "connections": %d, "failed": %d, "slow": %d, "longest_ms": %d, "flow_new": %s, "flow_port_reused": %s, "flow_ts_shifted": %s, "drop_no_port": %s, "drop_ct_full": %s, "flows": %s, "flows_max": %s, "udp_sent": %s, "udp_echoed": %s, "applies": %s, "drain_seconds": %s, "rss_watch_kb": [%s, %s], "rss_follow_kb": [%s, %s], "memlock": [%s, %s], "backend_time_waits": %s, "backend_paws_timewait": %s, "end_checks_failed": %d}\n' \
+	"$SOAK_MODE" "$secs" "$total" "$failed" "$slow" "$longest" "$(num "${new:-}")" "$(num "${reused:-}")" "$(num "${shifted:-}")" "$(num "${noport:-}")" "$(num "${ctfull:-}")" "$(num "${flows:-}")" "$(num "${fmax:-}")" \
 	"$(num "$usent")" "$(num "$uecho")" "$(num "$applies_n")" "$(num "$drain_s")" "$(num "$rss_watch0")" "$(num "$rss_w")" "$(num "$rss_follow0")" "$(num "$rss_f")" "$(num "$MEMLOCK0")" "$(num "$memlock1")" "$(num "${tw_made:-}")" "$(num "${tw_paws:-}")" "$checks_failed" >"$OUT/soak.json"
 # SOAK_FAILED_PER_MILLION (0): failed connections tolerated per million.
 # CI's short soak sets it: the churn runs far beyond what one address's
