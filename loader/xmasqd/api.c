@@ -653,7 +653,7 @@ static int replace_rules(struct xmd_req *q, double t0, const char *text, size_t 
 	double saved_at;
 
 	if (by_lines && xmd_cache_lr() && !xmd_fleet_on() && !xmd.opt.network &&
-	    (copy = malloc(len + 1))) {
+	    (copy = xmd_cache_room(len + 1))) {
 		struct xm_text_hunk hk;
 		int took = 0;
 

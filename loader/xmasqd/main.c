@@ -386,15 +386,25 @@ int xmd_add_tick(void (*tick)(void *arg), void *arg)
 	return 0;
 }
 
+/* Seconds without a request before the room kept for the next rules
+ * text goes back (xmd_cache_idle): an operator's edits a few seconds
+ * apart find it, an idle daemon does not keep it. */
+#define IDLE_TICKS 5
+
 /* After requests, the heap's free memory goes back to the system: a
  * large rules file or /metrics leaves many small blocks freed behind. */
 static void trim_tick(void *arg)
 {
+	static unsigned idle;
+
 	(void)arg;
-	if (!xmd.served)
-		return;
-	xmd.served = 0;
-	malloc_trim(0);
+	if (xmd.served) {
+		xmd.served = 0;
+		idle = 0;
+		malloc_trim(0);
+	} else if (++idle == IDLE_TICKS) {
+		xmd_cache_idle();
+	}
 }
 
 static uint64_t now_ms(void)

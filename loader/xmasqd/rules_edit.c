@@ -115,7 +115,7 @@ int xmd_rules_edit(const char *cur, size_t cur_len, const uint32_t *cur_starts, 
 		start = own = xmd_line_starts(cur, cur_len, &nlines);
 	}
 	hunks = calloc(json_array_size(edits), sizeof(*hunks));
-	buf = start && hunks ? malloc(cap) : NULL;
+	buf = start && hunks ? xmd_cache_room(cap) : NULL;
 	if (!buf) {
 		free(own);
 		free(hunks);

@@ -189,6 +189,12 @@ int xmd_cache_get(const char **text, size_t *len, const char **version, char *er
 /* The text just saved (taken over, malloc'd) and its version; keep_live:
  * the rules live line by line were brought to it (an edit applied). */
 void xmd_cache_put(char *text, size_t len, const char *version, int keep_live);
+/* size bytes of malloc'd room for a new text: the text before the last
+ * change when it is large enough (its pages already touched), else new.
+ * Given to xmd_cache_put or freed. */
+char *xmd_cache_room(size_t size);
+/* No request for a while: the room kept for the next text is given back. */
+void xmd_cache_idle(void);
 /* After a full apply of rs, parsed from the cached text: keep the rules
  * live line by line (libxmasq's xm_live_rules) for the next edit. */
 void xmd_cache_live(const struct xm_ruleset *rs);

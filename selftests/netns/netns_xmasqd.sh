@@ -287,6 +287,33 @@ tap_result $r "PATCH: edits out of order, overlapping, past the end, with a newl
 out=$(change client PATCH /api/rules "$(patch_json "$VP2" '[{"line": '"$NL"', "delete": 1, "insert": ["'"$LAST"'"]}]')")
 [ "$(status_of "$out")" = 200 ] && [ "$(tail -n 1 "$RULES")" = "$LAST" ]
 tap_result $? "PATCH: the line put back" "$out"
+# Edits in a row that grow and shrink the text: each new text is built in
+# the room the text before the last change leaves (rules_cache.c), so a
+# reused buffer that kept a stale byte or was still in use would show here.
+r=0 why=""
+for e in '[{"line": 1, "delete": 0, "insert": ["# a comment of some length, added first", "# and one more"]}]' \
+	'[{"line": 1, "delete": 2, "insert": ["#"]}]' \
+	'[{"line": 1, "delete": 1, "insert": ["# longer than the one before it, by a good many bytes: ........................................"]}]' \
+	'[{"line": 1, "delete": 1}]'; do
+	before=$(cat "$RULES"; echo .)
+	out=$(change client PATCH /api/rules "$(patch_json "$(file_version)" "$e")")
+	want=$("$XM_PY" - "${before%.}" "$e" <<'EOF2'
+import json, sys
+lines = sys.argv[1].splitlines(keepends=True)
+for ed in reversed(json.loads(sys.argv[2])):
+    at = ed["line"] - 1
+    lines[at:at + ed.get("delete", 0)] = [l + "\n" for l in ed.get("insert", [])]
+sys.stdout.write("".join(lines) + ".")
+EOF2
+)
+	got=$(cat "$RULES"; echo .)
+	o2=$(api client GET /api/rules)
+	served=$(body_of "$o2" | "$XM_PY" -c 'import json,sys; sys.stdout.write(json.loads(sys.stdin.read())["text"] + ".")')
+	if [ "$(status_of "$out")" != 200 ] || [ "$got" != "$want" ] || [ "$served" != "$want" ]; then
+		r=1 why="$why [$e: $(status_of "$out"), file and GET as expected: $([ "$got" = "$want" ] && echo yes || echo no)]"
+	fi
+done
+tap_result $r "PATCH four times in a row, the text growing and shrinking: the file and GET /api/rules are each edit's exact result" "$why"
 "$XM_PY" - "$AUDIT" "$VP" "$VP2" <<'EOF2'
 import json, sys
 lines = [json.loads(l) for l in open(sys.argv[1]) if '"PATCH /api/rules"' in l]
