@@ -74,6 +74,9 @@ done
 for t in build/san/test_*; do
 	[ -x "$t" ] && run_one "asan+ubsan $(basename "$t")" env ASAN_OPTIONS=detect_leaks=1 "$t"
 done
+# Each program's deepest call chain within 6.1's 512 bytes of stack (the VM
+# suite finds an overflow only after minutes of emulation).
+run_one "bpf_stack (selftests/bpf_stack.py)" python3 selftests/bpf_stack.py build/xmasq.bpf.o
 # The fuzz harnesses: their corpora replayed, then a short fuzz of each.
 run_one "fuzz (selftests/fuzz/run_fuzz.sh)" selftests/fuzz/run_fuzz.sh
 # Namespace suites that time no stream and wait on no deadline shorter than
