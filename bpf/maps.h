@@ -208,4 +208,51 @@ struct {
 	__type(value, __u32);
 } time_wait_ts SEC(".maps");
 
+/* ---- IPv6 (xmasq_abi.h) ---- */
+
+/* xmasq_tc6, which the tc program hands IPv6 packets to. Pinned: a prog
+ * array's entries are cleared when its last user reference goes. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PROG_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} progs6 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, XM_MAX_RULE_PORTS);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct xm_rule6_key);
+	__type(value, struct xm_rule6_value);
+} rules6 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, XM_MAX_RULES);
+	__type(key, __u32);
+	__type(value, struct xm_rule_addrs6);
+} rule_addrs6 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, XM_MAX_IFACES);
+	__type(key, __u32);
+	__type(value, struct xm_iface6);
+} iface_addrs6 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 2 * XM_CT6_MAX);
+	__type(key, struct xm_flow6_key);
+	__type(value, struct xm_flow6);
+} flows6 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct xm_sweep6);
+} sweeper6 SEC(".maps");
+
 #endif

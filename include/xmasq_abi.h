@@ -68,7 +68,13 @@
 	X(RULE_REFUSED, rule_refused)     \
 	X(SOURCE_FLOWS, source_flows)     \
 	X(TIME_WAITS, time_waits)         \
-	X(TIME_WAIT_TS, time_wait_ts)
+	X(TIME_WAIT_TS, time_wait_ts)     \
+	X(PROGS6, progs6)                 \
+	X(RULES6, rules6)                 \
+	X(RULE_ADDRS6, rule_addrs6)       \
+	X(IFACE_ADDRS6, iface_addrs6)     \
+	X(FLOWS6, flows6)                 \
+	X(SWEEPER6, sweeper6)
 
 #define XM_MAP_ENUM(id, name) XM_MAP_##id,
 enum xm_map_id { XM_MAP_LIST(XM_MAP_ENUM) XM_MAP_MAX };
@@ -192,6 +198,9 @@ struct xm_rule_key {
 #define XM_RULE_KEEP_SOURCE   (1u << 0) /* DNAT only, no masquerade */
 #define XM_RULE_ALLOW_SPECIAL (1u << 1) /* loader-side check was waived */
 #define XM_RULE_MASQUERADE    (1u << 2) /* rule_meta: a masquerade rule */
+#define XM_RULE_V6 \
+	(1u << 3) /* rule_meta: an IPv6 forward; its addresses are in
+	             rule_addrs6 (rule_meta.daddr and to_addr are 0) */
 
 struct xm_rule_value {
 	__u32 rule_id; /* index into rule_stats / rule_meta */
@@ -289,7 +298,7 @@ struct xm_iface_stats {
  * selftests/fuzz/fuzz_dataplane checks it by these names. */
 #define XM_COUNTER_LIST(X)                                                                        \
 	X(RX, "rx", "packets seen")                                                               \
-	X(PASS_NOT_IPV4, "pass_not_ipv4", "passed: not IPv4")                                     \
+	X(PASS_NOT_IPV4, "pass_not_ipv4", "passed: neither IPv4 nor IPv6 (ARP, ...)")             \
 	X(PASS_NOT_OURS, "pass_not_ours", "passed: no rule or flow matches")                      \
 	X(PASS_FRAGMENT, "pass_fragment", "passed: fragment of no flow of ours")                  \
 	X(PASS_TO_TC, "pass_to_tc", "XDP handed to tc: egress cannot take XDP frames")            \
@@ -368,7 +377,14 @@ struct xm_iface_stats {
 	  "for another client")                                                                   \
 	X(FLOW_TS_SHIFTED, "flow_ts_shifted",                                                     \
 	  "new TCP flows on a tuple their peer may hold in TIME_WAIT for another client: their "  \
-	  "timestamps shifted past the old connection's")
+	  "timestamps shifted past the old connection's")                                         \
+	X(RX_IPV6, "rx_ipv6", "IPv6 packets seen (of rx)")                                        \
+	X(PASS_IPV6_TO_TC, "pass_ipv6_to_tc", "XDP handed to tc: IPv6 (tc translates it)")        \
+	X(PASS_IPV6_EXT, "pass_ipv6_ext",                                                         \
+	  "passed untouched: IPv6 with extension headers (not walked yet)")                       \
+	X(DROP_NO_IPV6_ADDR, "drop_no_ipv6_addr",                                                 \
+	  "dropped: new IPv6 flow, the egress NIC has no global IPv6 address to leave with")      \
+	X(FLOW_NEW_IPV6, "flow_new_ipv6", "flows created for IPv6 clients (of flow_new)")
 
 enum xm_counter_id {
 #define XM_COUNTER_ENUM(id, name, help) XM_C_##id,
@@ -776,5 +792,110 @@ struct xm_scratch {
 	__u16 _pad;
 	struct xm_allow_key allow; /* the new flow's source, for its `from` check */
 };
+
+/* ---- IPv6 -----------------------------------------------------------------
+ * Forwards whose clients and backend are IPv6 (6->6), TCP and UDP. Their
+ * path is tc's: the tc program hands every IPv6 packet to program
+ * xmasq_tc6 (bpf/v6_*.h) through prog array "progs6" (index 0), so the IPv4
+ * programs' verification stays as it was; XDP hands IPv6 packets to tc
+ * (pass_ipv6_to_tc). Maps added within layout 2. A rule's generation,
+ * rule_id, rule_stats, `from` list (allow_lists holds 128-bit sources) and
+ * the counters are shared with IPv4. */
+#define XM_PROGS6_TC 0 /* progs6 index of xmasq_tc6 */
+
+/* Hash map "rules6": as "rules", on IPv6 addresses. */
+struct xm_rule6_key {
+	__u32 ifindex; /* ingress interface */
+	__be16 dport;
+	__u8 proto;	 /* IPPROTO_TCP / IPPROTO_UDP */
+	__u8 gen;	 /* 0 or 1 */
+	__be32 daddr[4]; /* local address matched; all zero: any address the
+	                    interface receives for */
+};
+
+struct xm_rule6_value {
+	__u32 rule_id;
+	__be16 to_port;	  /* backend port for exactly this dport */
+	__u16 allow_list; /* `from` list id (IPv6 prefixes), 0 = any source */
+	__be32 to_addr[4];
+	__u32 flags; /* XM_RULE_* (XM_RULE_V6 set) */
+};
+
+/* Array map "rule_addrs6", indexed by rule_id: an IPv6 forward's
+ * addresses as written (rule_meta has XM_RULE_V6), for userspace only. */
+struct xm_rule_addrs6 {
+	__be32 daddr[4];   /* all zero: any */
+	__be32 to_addr[4]; /* backend */
+};
+
+/* Array map "iface_addrs6", indexed by xm_iface.slot: the NIC's IPv6
+ * address flows leave with (its first global, non-temporary address);
+ * all zero: none (new IPv6 flows out of it are dropped, drop_no_ipv6_addr). */
+struct xm_iface6 {
+	__be32 addr[4];
+};
+
+/* Hash map "flows6": IPv6 conntrack, two entries a flow (original and
+ * reply direction, as in "flows"), inserted with BPF_NOEXIST: the reply
+ * key first (it claims the masquerade port), then the original. The
+ * kernel's hash map for now: one lookup is a call and about three cache
+ * lines; the own table's 64-byte slots cannot hold a 40-byte key with a
+ * 72-byte value. XM_CT6_MAX flows. */
+#define XM_CT6_MAX 65536
+
+struct xm_flow6_key {
+	__be32 saddr[4];
+	__be32 daddr[4];
+	__be16 sport;
+	__be16 dport;
+	__u8 proto;
+	__u8 _pad[3];
+};
+
+struct xm_flow6 {
+	__be32 new_saddr[4]; /* rewrite: source address and port */
+	__be32 new_daddr[4]; /* rewrite: destination address and port */
+	__be16 new_sport;
+	__be16 new_dport;
+	__u8 out_dmac[6]; /* next hop (reply: the neighbour it came from) */
+	__u8 flags;	  /* XM_FLOW_REPLY, XM_FLOW_L2_VALID, XM_FLOW_KEEP_SOURCE,
+	                     XM_FLOW_FIN_SENT, XM_FLOW_FIN_BOTH */
+	__u8 state;	  /* xm_tcp_state, kept in both entries */
+	__u8 in_slot;	  /* iface_slots / iface_stats slots */
+	__u8 out_slot;
+	__u16 _pad;
+	__u32 rule_id;
+	__u32 last_seen_s; /* clock seconds (bpf/clock.h) */
+	__u64 packets;
+	__u64 bytes;
+};
+
+_Static_assert(sizeof(struct xm_flow6_key) == 40, "flows6 key layout");
+_Static_assert(sizeof(struct xm_flow6) == 72, "flows6 value layout");
+
+/* The other direction's key of an IPv6 flow entry. */
+static inline void xm_flow6_partner_key(const struct xm_flow6 *f, __u8 proto,
+					struct xm_flow6_key *pk)
+{
+	for (int i = 0; i < 4; i++) {
+		pk->saddr[i] = f->new_daddr[i];
+		pk->daddr[i] = f->new_saddr[i];
+	}
+	pk->sport = f->new_dport;
+	pk->dport = f->new_sport;
+	pk->proto = proto;
+	pk->_pad[0] = pk->_pad[1] = pk->_pad[2] = 0;
+}
+
+/* Array map "sweeper6", one element: the timer that removes idle IPv6
+ * flows (bpf/v6_sweep.h), armed by xmasq_tc6's first new flow. */
+struct xm_sweep6 {
+	struct bpf_timer timer;
+	__u32 epoch; /* xm_prog_epoch of the program that armed it */
+	__u32 runs;  /* walks */
+	__u64 expired;
+};
+
+#define XM_SWEEP6_EVERY_S 2 /* a walk every 2 s */
 
 #endif /* XMASQ_ABI_H */
