@@ -104,13 +104,14 @@ static __always_inline int xm6_port_local(const struct xm_config *cfg, __u16 por
 static __always_inline int xm6_claim_reply(const struct xm_config *cfg, struct xm_flow6_key *rkey,
 					   const struct xm_flow6 *rval, int keep_source)
 {
-	__u32 span = (__u32)cfg->port_hi - cfg->port_lo + 1;
+	__u32 span = (__u32)cfg->port_hi - cfg->port_lo + 1, rnd;
+	__u32 local_span = (__u32)cfg->local_port_hi - cfg->local_port_lo + 1;
 	__u16 port = bpf_ntohs(rkey->dport);
-	long rc;
+	int rc; /* 6.1's map update returns an int: its upper half is not the sign */
 
 	if (keep_source || (port >= cfg->port_lo && port <= cfg->port_hi &&
 			    !xm6_port_local(cfg, port))) {
-		rc = bpf_map_update_elem(&flows6, rkey, rval, BPF_NOEXIST);
+		rc = (int)bpf_map_update_elem(&flows6, rkey, rval, BPF_NOEXIST);
 		if (!rc)
 			return 0;
 		if (keep_source || rc != -17 /* EEXIST */)
@@ -118,12 +119,16 @@ static __always_inline int xm6_claim_reply(const struct xm_config *cfg, struct x
 	}
 	if (cfg->port_hi < cfg->port_lo)
 		return XM_C_DROP_NO_PORT;
+	/* One random start, then a large odd stride (distinct ports for the
+	 * default range): no helper call inside the loop, as 6.1's verifier
+	 * refuses a loop whose head follows a call. */
+	rnd = bpf_get_prandom_u32();
 	for (int i = 0; i < XM_PORT_PROBES; i++) {
-		port = cfg->port_lo + bpf_get_prandom_u32() % span;
-		if (xm6_port_local(cfg, port) && span > (__u32)cfg->local_port_hi - cfg->local_port_lo + 1)
+		port = cfg->port_lo + (rnd + (__u32)i * 40503u) % span;
+		if (xm6_port_local(cfg, port) && span > local_span)
 			continue;
 		rkey->dport = bpf_htons(port);
-		rc = bpf_map_update_elem(&flows6, rkey, rval, BPF_NOEXIST);
+		rc = (int)bpf_map_update_elem(&flows6, rkey, rval, BPF_NOEXIST);
 		if (!rc)
 			return 0;
 		if (rc != -17)
@@ -276,14 +281,15 @@ static __always_inline struct xm_flow6 *xm6_flow_create(void *ctx, struct xm_pkt
 __noinline int xm6_state_set(struct xm_flow6_key *key, __u32 new, __u32 first_fin)
 {
 	struct xm_flow6 *f, *partner;
-	struct xm_flow6_key pk;
+	struct xm_flow6_key k, pk;
 
 	if (!key)
 		return 0;
-	f = bpf_map_lookup_elem(&flows6, key);
+	__builtin_memcpy(&k, key, sizeof(k)); /* 6.1: a map key must be on the stack */
+	f = bpf_map_lookup_elem(&flows6, &k);
 	if (!f)
 		return 0;
-	xm_flow6_partner_key(f, key->proto, &pk);
+	xm_flow6_partner_key(f, k.proto, &pk);
 	partner = bpf_map_lookup_elem(&flows6, &pk);
 	f->state = new;
 	if (partner)
