@@ -46,7 +46,8 @@ int xm_ct6_read(struct xm_handle *h, struct xm_ct6_entries *out, char *err, size
 				out->keys = nk;
 			if (!nk || !nv) {
 				xm_ct6_free(out);
-				snprintf(err, errlen, "out of memory reading %s/flows6", h->pin_dir);
+				snprintf(err, errlen, "out of memory reading %s/flows6",
+					 h->pin_dir);
 				return -1;
 			}
 			out->vals = nv;
@@ -77,8 +78,8 @@ int xm_ct6_read(struct xm_handle *h, struct xm_ct6_entries *out, char *err, size
 			if (out->n == cap) {
 				size_t ncap = cap ? cap * 2 : CT6_BATCH;
 				struct xm_flow6_key *nk = realloc(out->keys, ncap * sizeof(*nk));
-				struct xm_flow6 *nv =
-					nk ? realloc(out->vals, ncap * sizeof(*nv)) : NULL;
+				struct xm_flow6 *nv = nk ? realloc(out->vals, ncap * sizeof(*nv)) :
+							   NULL;
 
 				if (nk)
 					out->keys = nk;
