@@ -153,7 +153,9 @@ int main(void)
 				 0),
 	       "two flows written into flows6");
 	{
-		struct xm_flow6_key k = { .proto = IPPROTO_UDP, .sport = htons(9), .dport = htons(9) };
+		struct xm_flow6_key k = { .proto = IPPROTO_UDP,
+					  .sport = htons(9),
+					  .dport = htons(9) };
 		struct xm_flow6 v = { .flags = XM_FLOW_REPLY };
 
 		ip6("2001:db8:2::9", k.saddr);
@@ -195,7 +197,8 @@ int main(void)
 		       strstr(text, "\"original\":\"[2001:db8:1::10]:40000 -> "
 				    "[2001:db8:1::1]:443\"") &&
 		       strstr(text, "\"family\":6") && strstr(text, "\"packets_orig\":10,") &&
-		       strstr(text, "\"bytes_orig\":1000,") && strstr(text, "\"packets_reply\":5,") &&
+		       strstr(text, "\"bytes_orig\":1000,") &&
+		       strstr(text, "\"packets_reply\":5,") &&
 		       strstr(text, "\"state\":\"established\""),
 	       "JSON: tuples, family 6, packets and bytes both ways, state");
 	if (text && !strstr(text, "\"family\":6"))

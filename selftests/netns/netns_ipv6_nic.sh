@@ -12,7 +12,9 @@
 #     for lan; a second attach replaces the progs6 entry;
 #  2. wan's IPv6 address changed, `xmasq apply` reads it afresh;
 #  3. under `xmasq follow`: changed again, then removed, each in the map
-#     within a second, logged and counted (nic_address);
+#     within a second, logged and counted (nic_address); then the same
+#     under xmasqd's follower (its log, its /api/status-equivalent
+#     status --json);
 #  4. conntrack: an IPv6 flow written into flows6 is listed once with its
 #     addresses in brackets (text and --json), counted, and flushed (both
 #     entries);
@@ -22,8 +24,10 @@
 #  6. detach: both NICs' IPv6 sysctls as they were.
 # TAP output; exit 1 when a check fails.
 . "$(dirname "$0")/lib.sh"
-xm_init bpftool
+xm_init bpftool unshare
 need_xmasq
+XMASQD="${XMASQD:-$XM_ROOT/build/xmasqd}"
+[ -x "$XMASQD" ] || skip_all "$XMASQD not built (make)"
 ensure_bpffs || exit 1
 [ -d /proc/sys/net/ipv6 ] || skip_all "the kernel has no IPv6 (ipv6.disable=1)"
 
@@ -142,6 +146,24 @@ tap_result $? "nic_address counted the IPv6 changes ($n0 -> $n1)"
 ip -n "$NS_R" addr add $A1/64 dev wan nodad
 wait_for 1 addr6_is wan "$A1"
 tap_result $? "follower: $A1 back on wan, in the map" "$(cat "$XM_TMP/st.json")"
+kill "${XM_PIDS[-1]}" 2>/dev/null
+
+# xmasqd's follower (the daemon without its HTTPS page: --health only)
+unshare -m --propagation private nsenter --net="/run/netns/$NS_R" "$XMASQD" --pin-dir "$XM_PIN" \
+	--rules "$RULES" --health 127.0.0.1:8080 >"$XM_TMP/xmasqd.out" 2>"$XM_TMP/xmasqd.err" &
+XM_PIDS+=("$!")
+FOLLOW_LOG="$XM_TMP/xmasqd.out"
+wait_for 10 logged "following the managed NICs"
+tap_result $? "xmasqd runs and follows the NICs" "$(cat "$XM_TMP"/xmasqd.*)"
+ip -n "$NS_R" addr add $A2/64 dev wan nodad && ip -n "$NS_R" addr del $A1/64 dev wan
+wait_for 1 addr6_is wan "$A2"
+tap_result $? "xmasqd: wan's new IPv6 address $A2 in the map within a second" "$(cat "$XM_TMP/st.json")"
+wait_for 1 logged "nic: wan: IPv6 address $A1 -> $A2"
+tap_result $? "xmasqd: logged 'nic: wan: IPv6 address $A1 -> $A2'" "$(cat "$XM_TMP"/xmasqd.*)"
+ip -n "$NS_R" addr add $A1/64 dev wan nodad && ip -n "$NS_R" addr del $A2/64 dev wan
+wait_for 1 addr6_is wan "$A1"
+tap_result $? "xmasqd: $A1 back on wan, in the map" "$(cat "$XM_TMP/st.json")"
+kill "${XM_PIDS[-1]}" 2>/dev/null
 
 # ---- 4. conntrack --------------------------------------------------------------
 rc=0
@@ -167,7 +189,6 @@ grep -q "^removed 1 flows" <<<"$out" && [ "$(bpftool -j map dump pinned "$XM_PIN
 tap_result $? "conntrack flush: 1 flow removed, flows6 empty (both entries)" "$out" "$(bpftool map dump pinned "$XM_PIN/flows6" 2>&1)"
 
 # ---- 5. a router attached by an older build -------------------------------------
-kill "${XM_PIDS[-1]}" 2>/dev/null
 flows_id=$(map_id flows)
 for m in progs6 rules6 rule_addrs6 iface_addrs6 flows6 sweeper6; do rm -f "$XM_PIN/$m"; done
 out=$(xm status 2>&1) && ! grep -q "^flows6" <<<"$out" && xm conntrack list >/dev/null 2>&1 &&
