@@ -26,7 +26,8 @@ static const char *const kind_names[XM_FOLLOW_KINDS] = {
 	[XM_FOLLOW_ADDRESS6] = "address6",
 };
 
-/* The counter each kind adds to (XM_C_MAX: none). */
+/* The counter each kind adds to (XM_C_MAX: none); an IPv6 address
+ * change counts as an address change. */
 static const enum xm_counter_id kind_counter[XM_FOLLOW_KINDS] = {
 	[XM_FOLLOW_ADDRESS] = XM_C_NIC_ADDRESS,
 	[XM_FOLLOW_MAC] = XM_C_NIC_MAC,
@@ -38,7 +39,7 @@ static const enum xm_counter_id kind_counter[XM_FOLLOW_KINDS] = {
 	[XM_FOLLOW_RESYNC] = XM_C_NIC_RESYNC,
 	[XM_FOLLOW_NO_ADDRESS] = XM_C_MAX,
 	[XM_FOLLOW_ERROR] = XM_C_MAX,
-	[XM_FOLLOW_ADDRESS6] = XM_C_NIC_ADDRESS, /* an address change either way */
+	[XM_FOLLOW_ADDRESS6] = XM_C_NIC_ADDRESS,
 };
 
 const char *xm_follow_kind_name(enum xm_follow_kind k)
