@@ -826,7 +826,6 @@ int xm_attach_ex(const char *pin_dir, char *const *ifnames, int n, const struct 
 		    xm_ifinfo_get(name, &fresh_info, why, sizeof(why)) == 0) {
 			fresh_info.flags = cur.flags & (XM_IFACE_FWD_BY_US | XM_IFACE_AUTO_VETH |
 							XM_IFACE_AUTO_NO_XDP);
-			fresh_info.flags6 = cur.flags6;
 			rc = xm_attach_iface(&h, xdp_fd, tc_fd, name, &fresh_info, mode_of(&cur),
 					     log, err, errlen);
 		}
