@@ -36,8 +36,8 @@ static __always_inline void xm6_addr_copy(__be32 *dst, const __be32 *src)
 
 /* The forward rule for a new packet: one for its destination address,
  * else one for any address of its ingress NIC. */
-static __always_inline struct xm_rule6_value *xm6_rule_find(const struct xm_pkt6 *p,
-							   __u32 ifindex, __u32 gen)
+static __always_inline struct xm_rule6_value *xm6_rule_find(const struct xm_pkt6 *p, __u32 ifindex,
+							    __u32 gen)
 {
 	struct xm_rule6_key rk = {
 		.ifindex = ifindex,
@@ -108,8 +108,8 @@ static __always_inline int xm6_claim_reply(const struct xm_config *cfg, struct x
 	__u16 port = bpf_ntohs(rkey->dport);
 	long rc;
 
-	if (keep_source || (port >= cfg->port_lo && port <= cfg->port_hi &&
-			    !xm6_port_local(cfg, port))) {
+	if (keep_source ||
+	    (port >= cfg->port_lo && port <= cfg->port_hi && !xm6_port_local(cfg, port))) {
 		rc = bpf_map_update_elem(&flows6, rkey, rval, BPF_NOEXIST);
 		if (!rc)
 			return 0;
@@ -120,7 +120,8 @@ static __always_inline int xm6_claim_reply(const struct xm_config *cfg, struct x
 		return XM_C_DROP_NO_PORT;
 	for (int i = 0; i < XM_PORT_PROBES; i++) {
 		port = cfg->port_lo + bpf_get_prandom_u32() % span;
-		if (xm6_port_local(cfg, port) && span > (__u32)cfg->local_port_hi - cfg->local_port_lo + 1)
+		if (xm6_port_local(cfg, port) &&
+		    span > (__u32)cfg->local_port_hi - cfg->local_port_lo + 1)
 			continue;
 		rkey->dport = bpf_htons(port);
 		rc = bpf_map_update_elem(&flows6, rkey, rval, BPF_NOEXIST);
@@ -136,8 +137,8 @@ static __always_inline int xm6_claim_reply(const struct xm_config *cfg, struct x
  * forward: the reply key first (it claims the port), then the original;
  * a reply packet cannot come before the original is in. Returns the
  * original entry, or NULL with *verdict set (pass 0, drop 1) and counted. */
-static __always_inline struct xm_flow6 *xm6_flow_create(void *ctx, struct xm_pkt6 *p,
-							__u32 ifindex, __u64 len, int *verdict)
+static __always_inline struct xm_flow6 *xm6_flow_create(void *ctx, struct xm_pkt6 *p, __u32 ifindex,
+							__u64 len, int *verdict)
 {
 	__u32 zero = 0, now = xm_clock_s(), slot;
 	struct xm_config *cfg = bpf_map_lookup_elem(&config, &zero);

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <arpa/inet.h>
 #include <bpf/bpf.h>
 #include "xmasq_internal.h"
@@ -130,6 +131,31 @@ unsigned long xm_ct6_max(const struct xm_handle *h)
 	return info.max_entries / 2; /* two entries a flow */
 }
 
+/* The per-source count an IPv6 client's flows are in (source_flows): as
+ * xm6_source_id in bpf/v6_sweep.h, which must stay the same: its /64,
+ * folded to 32 bits. */
+static uint32_t source6_id(const __be32 saddr[4])
+{
+	return saddr[0] ^ saddr[1] ^ 0x36000000u; /* raw words, as the program computes it */
+}
+
+/* source_flows, writable (NULL without it: maps of an older build, or
+ * not mappable), and the seed its slots are hashed with. */
+static int64_t *source_flows_map(struct xm_handle *h, uint64_t *seed)
+{
+	size_t len = (size_t)XM_SOURCE_SLOTS * sizeof(int64_t);
+	struct xm_config cfg;
+	__u32 zero = 0;
+	void *mem;
+
+	if (h->fd[XM_MAP_SOURCE_FLOWS] < 0 ||
+	    bpf_map_lookup_elem(h->fd[XM_MAP_CONFIG], &zero, &cfg))
+		return NULL;
+	*seed = cfg.ct_seed;
+	mem = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, h->fd[XM_MAP_SOURCE_FLOWS], 0);
+	return mem == MAP_FAILED ? NULL : mem;
+}
+
 long xm_ct6_remove_if(struct xm_handle *h,
 		      int (*doomed)(const struct xm_flow6_key *k, const struct xm_flow6 *orig,
 				    void *arg),
@@ -139,9 +165,12 @@ long xm_ct6_remove_if(struct xm_handle *h,
 	struct xm_flow6_key pk;
 	char err[128];
 	long removed = 0;
+	uint64_t seed = 0;
+	int64_t *sources;
 
 	if (xm_ct6_read(h, &e, err, sizeof(err)))
 		return -1;
+	sources = e.n ? source_flows_map(h, &seed) : NULL;
 	for (size_t i = 0; i < e.n; i++) {
 		if ((e.vals[i].flags & XM_FLOW_REPLY) ||
 		    (doomed && !doomed(&e.keys[i], &e.vals[i], arg)))
@@ -150,14 +179,23 @@ long xm_ct6_remove_if(struct xm_handle *h,
 		 * the data plane inserts it first too (xmasq_abi.h). */
 		xm_flow6_partner_key(&e.vals[i], e.keys[i].proto, &pk);
 		bpf_map_delete_elem(h->fd[XM_MAP_FLOWS6], &pk);
-		if (bpf_map_delete_elem(h->fd[XM_MAP_FLOWS6], &e.keys[i]) == 0)
-			removed++;
+		if (bpf_map_delete_elem(h->fd[XM_MAP_FLOWS6], &e.keys[i]))
+			continue; /* expired meanwhile: the sweeper took its count */
+		removed++;
+		/* its source holds one flow less, as when the sweeper expires
+		 * it (atomic, as the data plane's additions are) */
+		for (uint32_t row = 0; sources && row < XM_SOURCE_ROWS; row++)
+			__atomic_fetch_sub(
+				&sources[xm_source_slot(source6_id(e.keys[i].saddr), seed, row)], 1,
+				__ATOMIC_SEQ_CST);
 	}
 	/* A flush also takes reply entries whose original is gone (a half
 	 * pair the sweeper has not reached yet). */
 	for (size_t i = 0; !doomed && i < e.n; i++)
 		if (e.vals[i].flags & XM_FLOW_REPLY)
 			bpf_map_delete_elem(h->fd[XM_MAP_FLOWS6], &e.keys[i]);
+	if (sources)
+		munmap(sources, (size_t)XM_SOURCE_SLOTS * sizeof(int64_t));
 	xm_ct6_free(&e);
 	return removed;
 }

@@ -4,7 +4,8 @@
  * router): each flow listed once, by its original entry, with its reply
  * entry found through xm_flow6_partner_key; addresses in brackets; state,
  * idle and expiry from config.timeouts; a flow without its reply entry
- * marked; removal by slot takes both entries of a flow and no other;
+ * marked; removal by slot takes both entries of a flow and no other,
+ * and its source's count in source_flows (the sweeper's accounting);
  * a flush leaves nothing, stray reply entries included; a router
  * attached by an older build (no flows6) reads as empty. */
 #include <stdlib.h>
@@ -102,6 +103,34 @@ static char *render(const struct xm_conn *c, size_t n, int json)
 	return text;
 }
 
+/* source_flows' buckets of an IPv6 source: bpf/v6_sweep.h's id. */
+static int64_t source_count(int fd, const char *saddr, uint64_t seed)
+{
+	__be32 a[4];
+	int64_t min = INT64_MAX, v;
+
+	ip6(saddr, a);
+	for (uint32_t row = 0; row < XM_SOURCE_ROWS; row++) {
+		uint32_t slot = xm_source_slot(a[0] ^ a[1] ^ 0x36000000u, seed, row);
+
+		if (bpf_map_lookup_elem(fd, &slot, &v) == 0 && v < min)
+			min = v;
+	}
+	return min;
+}
+
+static void source_set(int fd, const char *saddr, uint64_t seed, int64_t v)
+{
+	__be32 a[4];
+
+	ip6(saddr, a);
+	for (uint32_t row = 0; row < XM_SOURCE_ROWS; row++) {
+		uint32_t slot = xm_source_slot(a[0] ^ a[1] ^ 0x36000000u, seed, row);
+
+		bpf_map_update_elem(fd, &slot, &v, BPF_ANY);
+	}
+}
+
 static int in_slot3(const struct xm_flow6_key *k, const struct xm_flow6 *orig, void *arg)
 {
 	(void)k;
@@ -143,12 +172,29 @@ int main(void)
 	if (!tap_ok(fd >= 0, "a flows6-shaped hash map (needs root)"))
 		return tap_done();
 	h.fd[XM_MAP_FLOWS6] = fd;
+	{
+		LIBBPF_OPTS(bpf_map_create_opts, mmapable, .map_flags = BPF_F_MMAPABLE);
+		struct xm_config conf = { .layout_version = XM_LAYOUT_VERSION, .ct_seed = 0x5eed };
+		__u32 zero = 0;
+
+		h.fd[XM_MAP_CONFIG] =
+			bpf_map_create(BPF_MAP_TYPE_ARRAY, "config", 4, sizeof(conf), 1, NULL);
+		h.fd[XM_MAP_SOURCE_FLOWS] = bpf_map_create(BPF_MAP_TYPE_ARRAY, "source_flows", 4,
+							   sizeof(int64_t), XM_SOURCE_SLOTS,
+							   &mmapable);
+		tap_ok(h.fd[XM_MAP_CONFIG] >= 0 && h.fd[XM_MAP_SOURCE_FLOWS] >= 0 &&
+			       !bpf_map_update_elem(h.fd[XM_MAP_CONFIG], &zero, &conf, BPF_ANY),
+		       "config and source_flows maps");
+		/* the two flows' sources (two /64s), counted as the data plane counts them */
+		source_set(h.fd[XM_MAP_SOURCE_FLOWS], "2001:db8:1::10", 0x5eed, 1);
+		source_set(h.fd[XM_MAP_SOURCE_FLOWS], "2001:db8:7::11", 0x5eed, 1);
+	}
 
 	/* a TCP flow, a UDP one without its reply entry, a stray reply entry */
 	tap_ok(!add_flow(fd, IPPROTO_TCP, "2001:db8:1::10", 40000, "2001:db8:1::1", 443,
 			 "2001:db8:2::1", 50000, "2001:db8:2::2", 80, XM_ST_ESTABLISHED, 3, 4, 5,
 			 10, 1) &&
-		       !add_flow(fd, IPPROTO_UDP, "2001:db8:1::11", 5353, "2001:db8:1::1", 53,
+		       !add_flow(fd, IPPROTO_UDP, "2001:db8:7::11", 5353, "2001:db8:1::1", 53,
 				 "2001:db8:2::1", 5353, "2001:db8:2::3", 53, XM_ST_NONE, 1, 4, 2, 1,
 				 0),
 	       "two flows written into flows6");
@@ -187,7 +233,7 @@ int main(void)
 	       "text: the TCP flow's two tuples, addresses in brackets, its state");
 	if (text && !strstr(text, "[2001:db8:1::10]"))
 		tap_diag("%s", text);
-	tap_ok(text && strstr(text, "[2001:db8:1::11]:5353 -> [2001:db8:1::1]:53") &&
+	tap_ok(text && strstr(text, "[2001:db8:7::11]:5353 -> [2001:db8:1::1]:53") &&
 		       strstr(text, "(missing)") && strstr(text, "unreplied"),
 	       "text: the UDP flow without its reply entry says (missing), unreplied");
 	tap_ok(text && !strstr(text, "2001:db8:2::9"), "text: the stray reply entry is no flow");
@@ -209,8 +255,14 @@ int main(void)
 	TAP_EQ(xm_ct6_remove_if(&h, in_slot3, NULL), 1, "removal by slot: the TCP flow (slot 3)");
 	TAP_EQ(entries(fd), 2, "... both its entries gone, the UDP flow and the stray entry kept");
 	TAP_EQ(xm_ct6_count(&h), 1, "... 1 flow left");
+	TAP_EQ(source_count(h.fd[XM_MAP_SOURCE_FLOWS], "2001:db8:1::10", 0x5eed), 0,
+	       "... its source holds no flow any more (source_flows)");
+	TAP_EQ(source_count(h.fd[XM_MAP_SOURCE_FLOWS], "2001:db8:7::11", 0x5eed), 1,
+	       "... the other source keeps its flow");
 	TAP_EQ(xm_ct6_remove_if(&h, NULL, NULL), 1, "flush: 1 flow removed");
 	TAP_EQ(entries(fd), 0, "flush: flows6 empty, the stray reply entry too");
+	TAP_EQ(source_count(h.fd[XM_MAP_SOURCE_FLOWS], "2001:db8:7::11", 0x5eed), 0,
+	       "flush: the flushed flow's source holds none (a stray reply entry takes nothing)");
 
 	tap_ok(!strcmp(xm_ip6_str(zero, buf, sizeof(buf)), "-"), "no IPv6 address shows as -");
 	ip6("2001:db8::1", a);
