@@ -36,8 +36,8 @@ static __always_inline void xm6_addr_copy(__be32 *dst, const __be32 *src)
 
 /* The forward rule for a new packet: one for its destination address,
  * else one for any address of its ingress NIC. */
-static __always_inline struct xm_rule6_value *xm6_rule_find(const struct xm_pkt6 *p,
-							   __u32 ifindex, __u32 gen)
+static __always_inline struct xm_rule6_value *xm6_rule_find(const struct xm_pkt6 *p, __u32 ifindex,
+							    __u32 gen)
 {
 	struct xm_rule6_key rk = {
 		.ifindex = ifindex,
@@ -109,8 +109,8 @@ static __always_inline int xm6_claim_reply(const struct xm_config *cfg, struct x
 	__u16 port = bpf_ntohs(rkey->dport);
 	int rc; /* 6.1's map update returns an int: its upper half is not the sign */
 
-	if (keep_source || (port >= cfg->port_lo && port <= cfg->port_hi &&
-			    !xm6_port_local(cfg, port))) {
+	if (keep_source ||
+	    (port >= cfg->port_lo && port <= cfg->port_hi && !xm6_port_local(cfg, port))) {
 		rc = (int)bpf_map_update_elem(&flows6, rkey, rval, BPF_NOEXIST);
 		if (!rc)
 			return 0;
@@ -141,8 +141,8 @@ static __always_inline int xm6_claim_reply(const struct xm_config *cfg, struct x
  * forward: the reply key first (it claims the port), then the original;
  * a reply packet cannot come before the original is in. Returns the
  * original entry, or NULL with *verdict set (pass 0, drop 1) and counted. */
-static __always_inline struct xm_flow6 *xm6_flow_create(void *ctx, struct xm_pkt6 *p,
-							__u32 ifindex, __u64 len, int *verdict)
+static __always_inline struct xm_flow6 *xm6_flow_create(void *ctx, struct xm_pkt6 *p, __u32 ifindex,
+							__u64 len, int *verdict)
 {
 	__u32 zero = 0, now = xm_clock_s(), slot;
 	struct xm_config *cfg = bpf_map_lookup_elem(&config, &zero);

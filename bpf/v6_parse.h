@@ -82,8 +82,7 @@ static __always_inline int xm_parse6(void *data, void *data_end, __u64 len, stru
 	if (ip6->nexthdr == IPPROTO_TCP) {
 		struct tcphdr *th = data + p->l4_off;
 
-		if ((void *)(th + 1) > data_end || th->doff < 5 ||
-		    p->payload_len < th->doff * 4)
+		if ((void *)(th + 1) > data_end || th->doff < 5 || p->payload_len < th->doff * 4)
 			return XM_PARSE6_MALFORMED;
 		p->key.sport = th->source;
 		p->key.dport = th->dest;

@@ -217,7 +217,8 @@ int xmasq_xdp(struct xdp_md *ctx)
 	rc = xm_parse(data, data_end, len, &p);
 	if (rc != XM_PARSE_OK) {
 		/* IPv6 is translated on the tc path (xmasq_tc6). */
-		if (rc == XM_PARSE_NOT_IPV4 && p.eth && p.eth->h_proto == bpf_htons(XM_ETH_P_IPV6)) {
+		if (rc == XM_PARSE_NOT_IPV4 && p.eth &&
+		    p.eth->h_proto == bpf_htons(XM_ETH_P_IPV6)) {
 			xm_count(XM_C_RX_IPV6, len);
 			return xm_xdp_to_tc(ctx, XM_C_PASS_IPV6_TO_TC, len);
 		}
@@ -423,11 +424,11 @@ static __always_inline int xm6_tc_rewrite(struct __sk_buff *skb, const struct xm
 	    bpf_l4_csum_replace(skb, p->csum_off, 0, diff, BPF_F_PSEUDO_HDR | mangled0) ||
 	    bpf_l4_csum_replace(skb, p->csum_off, p->key.sport, f->new_sport, 2 | mangled0) ||
 	    bpf_l4_csum_replace(skb, p->csum_off, p->key.dport, f->new_dport, 2 | mangled0) ||
-	    bpf_skb_store_bytes(skb, p->l3_off + offsetof(struct ipv6hdr, saddr), f->new_saddr,
-				32, 0) ||
+	    bpf_skb_store_bytes(skb, p->l3_off + offsetof(struct ipv6hdr, saddr), f->new_saddr, 32,
+				0) ||
 	    bpf_skb_store_bytes(skb, p->l4_off, &f->new_sport, 4, 0) ||
-	    bpf_skb_store_bytes(skb, p->l3_off + offsetof(struct ipv6hdr, hop_limit), &hop_limit,
-				1, 0))
+	    bpf_skb_store_bytes(skb, p->l3_off + offsetof(struct ipv6hdr, hop_limit), &hop_limit, 1,
+				0))
 		return -1;
 	return 0;
 }

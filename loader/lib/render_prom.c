@@ -461,6 +461,11 @@ static void other_families(FILE *o, const struct xm_snapshot *s, const struct xm
 	fprintf(o, "xmasq_flows %lu\n", s->flows);
 	family(o, "xmasq_flows_max", "gauge", "Size of the conntrack table, in flows.");
 	fprintf(o, "xmasq_flows_max %lu\n", s->flows_max);
+	family(o, "xmasq_flows6", "gauge", "IPv6 flows (connections) in the flows6 table now.");
+	fprintf(o, "xmasq_flows6 %lu\n", s->flows6);
+	family(o, "xmasq_flows6_max", "gauge",
+	       "Size of the IPv6 flow table flows6, in flows (0: not created yet).");
+	fprintf(o, "xmasq_flows6_max %lu\n", s->flows6_max);
 	family(o, "xmasq_sources", "gauge",
 	       "Source addresses holding flows (their ORIG direction's).");
 	fprintf(o, "xmasq_sources %lu\n", s->sources.sources);

@@ -153,6 +153,7 @@ int xm_snapshot_read_rules(struct xm_handle *h, struct xm_snapshot *s, char *err
 			ii->tx_path = (ii->iface.flags & XM_IFACE_XDP_TX_OK) ? "xdp" : "tc";
 			xm_read_percpu_u64s(h->fd[XM_MAP_IFACE_STATS], ii->iface.slot, h->ncpus,
 					    &ii->st, sizeof(ii->st));
+			xm_iface6_get(h, ii->iface.slot, ii->addr6);
 			s->n_ifaces++;
 		}
 		walked = key;
@@ -219,6 +220,8 @@ int xm_snapshot_read_rules(struct xm_handle *h, struct xm_snapshot *s, char *err
 
 	if (bpf_map_lookup_elem(h->fd[XM_MAP_SWEEPER], &zero, &s->sweep))
 		memset(&s->sweep, 0, sizeof(s->sweep));
+	s->flows6 = xm_ct6_count(h);
+	s->flows6_max = xm_ct6_max(h);
 	return 0;
 oom:
 	snprintf(err, errlen, "out of memory");

@@ -21,8 +21,7 @@ struct addr6 {
 	uint8_t b[16];
 };
 
-static inline struct addr6 A6(const char *s)
-{
+static inline struct addr6 A6(const char *s) {
 	struct addr6 a;
 
 	if (inet_pton(AF_INET6, s, a.b) != 1)
@@ -84,8 +83,7 @@ static inline void pkt6_fill(uint8_t *p, size_t n)
 		p[i] = (uint8_t)('a' + i % 26);
 }
 
-static inline struct frame F6(struct spec6 s)
-{
+static inline struct frame F6(struct spec6 s) {
 	struct frame f = { 0 };
 	uint8_t *ip = f.b + 14, *l4 = ip + 40;
 	size_t l4len = (s.proto == IPPROTO_TCP ? TCP_HDR_LEN : UDP_HDR_LEN) + s.payload;
@@ -128,11 +126,11 @@ static inline struct frame F6(struct spec6 s)
 	return f;
 }
 
-
 /* 1 when f is an IPv6 TCP or UDP frame (no extension header) whose L4
  * checksum equals full recomputation; 0 when it is one whose checksum is
  * wrong; -1 when it is not one. */
-static inline int pkt6_csum_ok(const struct frame *f)
+static inline int
+pkt6_csum_ok(const struct frame *f)
 {
 	const uint8_t *ip = f->b + 14;
 	size_t l4len;

@@ -97,7 +97,7 @@ static int run6(const char *what, int ifindex, struct spec6 in, uint32_t verdict
 	if (want)
 		fwant = F6(*want);
 	ok = run_case(1, what, ifindex, &fin, verdict,
-		      want		       ? &fwant :
+		      want		   ? &fwant :
 		      verdict == TC_ACT_OK ? &fin :
 					     NULL,
 		      got);
@@ -106,8 +106,8 @@ static int run6(const char *what, int ifindex, struct spec6 in, uint32_t verdict
 	return ok;
 }
 
-static int flow6_get(struct addr6 s, struct addr6 d, uint16_t sport, uint16_t dport,
-		     uint8_t proto, struct xm_flow6 *out)
+static int flow6_get(struct addr6 s, struct addr6 d, uint16_t sport, uint16_t dport, uint8_t proto,
+		     struct xm_flow6 *out)
 {
 	struct xm_flow6_key k = { .sport = htons(sport), .dport = htons(dport), .proto = proto };
 
@@ -175,12 +175,12 @@ static int netns6(void)
 	return err ? -1 : 0;
 }
 
-#define RULE_TCP    7
-#define RULE_UDP    8
-#define RULE_KEEP   9
-#define RULE_ALLOW  10
+#define RULE_TCP     7
+#define RULE_UDP     8
+#define RULE_KEEP    9
+#define RULE_ALLOW   10
 #define RULE_NONEIGH 11
-#define ALLOW_LIST  3
+#define ALLOW_LIST   3
 
 static int maps6(void)
 {
@@ -209,8 +209,7 @@ static int maps6(void)
 			 XM_RULE_KEEP_SOURCE, 0);
 	err |= add_rule6(RULE_ALLOW, if_pub0, NULL, 443, IPPROTO_TCP, a_backend, 8443, 0,
 			 ALLOW_LIST);
-	err |= add_rule6(RULE_NONEIGH, if_pub0, NULL, 90, IPPROTO_UDP, A6("fd00:9::5"), 9000, 0,
-			 0);
+	err |= add_rule6(RULE_NONEIGH, if_pub0, NULL, 90, IPPROTO_UDP, A6("fd00:9::5"), 9000, 0, 0);
 	memcpy(ak.addr, a_client.b, 16);
 	err |= bpf_map_update_elem(bpf_map__fd(skel->maps.allow_lists), &ak, &one, BPF_ANY);
 	err |= bpf_map_update_elem(bpf_map__fd(skel->maps.progs6), &idx, &prog, BPF_ANY);
@@ -243,15 +242,20 @@ static void test_tcp6(void)
 	cnt_check(XM_C_RX_IPV6, 1, "tcp6 SYN");
 	cnt_check(XM_C_RX, 1, "tcp6 SYN");
 	TAP_EQ(flows6_count(), 2, "tcp6: a flow is two entries in flows6");
-	if (tap_ok(flow6_get(a_client, a_pub0, 20000, 80, IPPROTO_TCP, &o) == 0,
-		   "tcp6: original entry under the client's tuple")) {
+	if (tap_ok(flow6_get(a_client, a_pub0, 20000, 80, IPPROTO_TCP, &o) == 0, "tcp6: original "
+										 "entry under the "
+										 "client's "
+										 "tuple")) {
 		TAP_EQ(o.state, XM_ST_SYN_SENT, "tcp6: original entry SYN_SENT");
 		TAP_EQ(o.rule_id, RULE_TCP, "tcp6: original entry's rule");
 		TAP_EQ(o.flags & XM_FLOW_REPLY, 0, "tcp6: original entry is not the reply");
 		TAP_EQ(o.packets, 1, "tcp6: original entry counted the SYN");
 	}
-	tap_ok(flow6_get(a_backend, a_bk0, 8080, 20000, IPPROTO_TCP, &r) == 0,
-	       "tcp6: reply entry under backend -> [fd00:8::1]:20000 (the client's port kept)");
+	tap_ok(flow6_get(a_backend, a_bk0, 8080, 20000, IPPROTO_TCP, &r) == 0, "tcp6: reply entry "
+									       "under backend -> "
+									       "[fd00:8::1]:20000 "
+									       "(the client's port "
+									       "kept)");
 
 	run6("tcp6 SYN-ACK back to the client by pub0", if_bk0, synack, TC_ACT_REDIRECT, &back,
 	     &got);
@@ -373,8 +377,8 @@ static void test_udp6(void)
 	fwd.dst = A6("fd00:9::5");
 	memcpy(fwd.dmac, MAC_PUB0, 6); /* untouched by xmasq */
 	memcpy(fwd.smac, MAC_CLIENT, 6);
-	run6("udp6 to a backend whose next hop is unresolved: redirected by neighbour", if_pub0,
-	     q, TC_ACT_REDIRECT, &fwd, &got);
+	run6("udp6 to a backend whose next hop is unresolved: redirected by neighbour", if_pub0, q,
+	     TC_ACT_REDIRECT, &fwd, &got);
 }
 
 static void test_keep_source6(void)
@@ -469,8 +473,8 @@ static void test_expiry6(void)
 }
 
 static void (*const tests[])(void) = {
-	test_tcp6, test_port_clash6, test_udp6, test_keep_source6, test_allow6, test_pass6,
-	test_expiry6, NULL,
+	test_tcp6,   test_port_clash6, test_udp6,    test_keep_source6,
+	test_allow6, test_pass6,       test_expiry6, NULL,
 };
 
 int main(void)

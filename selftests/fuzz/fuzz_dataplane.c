@@ -258,12 +258,21 @@ static void build_templates(void)
 	  F(spec_between(IPPROTO_TCP, MAC_CLIENT, A_PUB1_PEER, 40005, MAC_PUB0, A_PUB0, 8080,
 			 TCP_SYN)));
 	{
-		struct spec6 c6 = { .src = A6("2001:db8:1::10"), .dst = A6("2001:db8:1::1"),
-				    .proto = IPPROTO_TCP, .hop = 64, .tcp_flags = TCP_SYN,
-				    .sport = 20000, .dport = 8080, .payload = 0 };
-		struct spec6 b6 = { .src = A6("fd00:8::2"), .dst = A6("fd00:8::1"),
-				    .proto = IPPROTO_TCP, .hop = 64,
-				    .tcp_flags = TCP_SYN | TCP_ACK, .sport = 80, .dport = 20000,
+		struct spec6 c6 = { .src = A6("2001:db8:1::10"),
+				    .dst = A6("2001:db8:1::1"),
+				    .proto = IPPROTO_TCP,
+				    .hop = 64,
+				    .tcp_flags = TCP_SYN,
+				    .sport = 20000,
+				    .dport = 8080,
+				    .payload = 0 };
+		struct spec6 b6 = { .src = A6("fd00:8::2"),
+				    .dst = A6("fd00:8::1"),
+				    .proto = IPPROTO_TCP,
+				    .hop = 64,
+				    .tcp_flags = TCP_SYN | TCP_ACK,
+				    .sport = 80,
+				    .dport = 20000,
 				    .payload = 0 };
 
 		memcpy(c6.dmac, MAC_PUB0, 6);
