@@ -207,6 +207,9 @@ int xm_snapshot_read_rules(struct xm_handle *h, struct xm_snapshot *s, char *err
 				bpf_map_lookup_elem(h->fd[XM_MAP_ADDR_SETS], &sid, &ri->as);
 			}
 			memset(&ri->from, 0, sizeof(ri->from));
+			memset(&ri->addrs6, 0, sizeof(ri->addrs6));
+			if ((m->flags & XM_RULE_V6) && h->fd[XM_MAP_RULE_ADDRS6] >= 0)
+				bpf_map_lookup_elem(h->fd[XM_MAP_RULE_ADDRS6], &id, &ri->addrs6);
 			ri->refused = 0;
 			s->n_rules++;
 		}
