@@ -77,6 +77,7 @@ static int read_rule_lists(struct xm_handle *h, struct xm_snapshot *s)
 		}
 		memcpy(ri->from.pfx, lists[lid].pfx, lists[lid].n * sizeof(lists[lid].pfx[0]));
 		ri->from.n = lists[lid].n;
+		ri->from.v6 = lists[lid].v6;
 	}
 	xm_allow_lists_free(lists);
 	return 0;
