@@ -348,6 +348,45 @@ static void delete_rule6_ports(int fd6, const struct xm_rule_meta *m,
 	}
 }
 
+void xm_rules6_move_iface(struct xm_handle *h, __u32 from_ifindex, __u32 to_ifindex)
+{
+	int fd = h->fd[XM_MAP_RULES6];
+	struct xm_rule6_key k, *prev = NULL, *keys = NULL;
+	struct xm_rule6_value v;
+	size_t n = 0, cap = 0;
+
+	if (fd < 0)
+		return;
+	/* Keys listed before anything changes: storing while walking a hash
+	 * can revisit keys without end. */
+	while (bpf_map_get_next_key(fd, prev, &k) == 0) {
+		if (n == cap) {
+			size_t ncap = cap ? cap * 2 : 256;
+			struct xm_rule6_key *nk = realloc(keys, ncap * sizeof(*nk));
+
+			if (!nk)
+				break;
+			keys = nk;
+			cap = ncap;
+		}
+		keys[n++] = k;
+		prev = &keys[n - 1];
+	}
+	/* Copies under the new ifindex first, then the old keys go. */
+	for (size_t i = 0; i < n; i++) {
+		struct xm_rule6_key nk = keys[i];
+
+		if (keys[i].ifindex != from_ifindex || bpf_map_lookup_elem(fd, &keys[i], &v))
+			continue;
+		nk.ifindex = to_ifindex;
+		bpf_map_update_elem(fd, &nk, &v, BPF_ANY);
+	}
+	for (size_t i = 0; i < n; i++)
+		if (keys[i].ifindex == from_ifindex)
+			bpf_map_delete_elem(fd, &keys[i]);
+	free(keys);
+}
+
 int xm_insert_rule_ports(int fd, const struct xm_rule *r, __u32 ifindex, __u32 id, __u16 allow_list,
 			 __u8 gen)
 {

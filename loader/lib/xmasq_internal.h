@@ -109,6 +109,10 @@ int xm_meta_same_match(const struct xm_rule_meta *a, const struct xm_rule_addrs6
 int xm_insert_rule_ports(int fd, const struct xm_rule *r, __u32 ifindex, __u32 id, __u16 allow_list,
 			 __u8 gen);
 void xm_delete_rule_ports(int fd, const struct xm_rule_meta *m, __u8 gen);
+/* The IPv6 forwards' entries of from_ifindex (map rules6, both
+ * generations) under to_ifindex: xm_rules_move_iface's IPv6 part (their
+ * rule_meta moves with the IPv4 ones'). */
+void xm_rules6_move_iface(struct xm_handle *h, __u32 from_ifindex, __u32 to_ifindex);
 int xm_resolve_iface(struct xm_handle *h, const char *filename, const char *ifname, unsigned line,
 		     unsigned col, __u32 *ifindex, char *err, size_t errlen);
 void xm_apply_refresh_nics(struct xm_handle *h, FILE *log, struct xm_apply_result *res);

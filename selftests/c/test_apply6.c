@@ -20,7 +20,7 @@
 #include <bpf/libbpf.h>
 
 #include "tap.h"
-#include "xmasq.h"
+#include "xmasq_internal.h"
 #include "xmasq.skel.h"
 
 #define FN "rules.conf"
@@ -309,12 +309,42 @@ static void test_apply_v6(void)
 					same = 0;
 				}
 			}
+			{
+				char *prom = NULL;
+				size_t plen = 0;
+
+				tap_ok(xm_render_prometheus(&s, NULL, &prom, &plen) == 0 && prom &&
+					       strstr(prom, "rule=\"forward lo tcp 443 to "
+							    "[fd00:8::2]:8443\"") &&
+					       strstr(prom, "rule=\"forward lo:[2001:db8:1::1] udp "
+							    "5000-5002 to [fd00:8::3]:5000-5002 "
+							    "from "
+							    "2001:db8:100::/48,2001:db8:200::7\""),
+				       "read back: Prometheus' rule labels show the IPv6 forwards");
+				free(prom);
+			}
 			xm_snapshot_free(&s);
 			xm_ruleset_free(&rs);
 		} else {
 			same = 0;
 		}
 		tap_ok(same, "read back: status formats each live rule as the file's rule");
+	}
+
+	/* a NIC that came back under another ifindex (nic.c) */
+	{
+		unsigned lo = ifindex_lo, moved = 0;
+
+		xm_rules6_move_iface(&h, lo, 4242);
+		ifindex_lo = 4242;
+		for (__u8 gen = 0; gen < 2; gen++)
+			moved += lookup6(gen, "::", 443, IPPROTO_TCP, &v) == 0 &&
+				 lookup6(gen, "2001:db8:1::1", 5001, IPPROTO_UDP, &v) == 0;
+		ifindex_lo = lo;
+		xm_rules6_move_iface(&h, 4242, lo);
+		tap_ok(moved == 2 && lookup6(0, "::", 443, IPPROTO_TCP, &v) == 0 &&
+			       count_keys(h.fd[XM_MAP_RULES6], sizeof(struct xm_rule6_key)) == 8,
+		       "xm_rules6_move_iface: the IPv6 entries under the new ifindex, and back");
 	}
 
 	/* a change: new backend for 443, the udp forward gone */
