@@ -611,12 +611,13 @@ static __u64 match_hash(const struct xm_rule_meta *m, const struct xm_rule_addrs
 
 /* Prints the change ("+ new", "- old", "~ old => new") and counts changed
  * rules, pairing added and removed rules by their match through a hash. */
-/* Whether any forward rule is for one local address (ADDR in IFACE:ADDR),
- * IPv6 ones included: the flag tells the data plane to look those up. */
+/* Whether any IPv4 forward rule is for one local address (ADDR in
+ * IFACE:ADDR): the flag makes the IPv4 path look those up first. The IPv6
+ * path (bpf/v6_flow.h) always looks up the address, then any. */
 static int has_addr_rules(const struct xm_ruleset *rs)
 {
 	for (size_t i = 0; i < rs->n_rules; i++)
-		if (xm_rule_has_local_addr(&rs->rules[i]))
+		if (!xm_rule_is_v6(&rs->rules[i]) && rs->rules[i].local_addr)
 			return 1;
 	return 0;
 }

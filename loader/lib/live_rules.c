@@ -305,7 +305,7 @@ struct xm_live_rules *xm_live_rules_build(struct xm_handle *h, const struct xm_r
 			lr->line_id[r->line] |= LINE_FULL;
 		if (r->as.n)
 			lr->as_any = 1;
-		if (xm_rule_has_local_addr(r))
+		if (!xm_rule_is_v6(r) && r->local_addr) /* as apply.c's has_addr_rules */
 			lr->n_addr_rules++;
 	}
 	for (size_t i = 0; i < rs->n_masqs; i++) {
