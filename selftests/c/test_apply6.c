@@ -26,6 +26,7 @@
 #define FN "rules.conf"
 
 static struct xmasq_bpf *skel;
+static int reset_flows; /* apply --reset-flows */
 static struct xm_handle h;
 static unsigned ifindex_lo;
 
@@ -105,7 +106,7 @@ static int parse(const char *text, struct xm_ruleset *rs)
 static int apply(struct xm_handle *hd, const char *text, int diff_only, struct xm_apply_result *res,
 		 char *diff, size_t difflen, char *err, size_t errlen)
 {
-	struct xm_apply_opts o = { .diff_only = diff_only };
+	struct xm_apply_opts o = { .diff_only = diff_only, .reset_flows = reset_flows };
 	struct xm_ruleset rs;
 	FILE *f = fmemopen(diff, difflen, "w");
 	int rc;
@@ -347,13 +348,39 @@ static void test_apply_v6(void)
 		       "xm_rules6_move_iface: the IPv6 entries under the new ifindex, and back");
 	}
 
+	/* flows6 entries: a pair of the udp forward, the ORIG entry of one of
+	 * 443's, one of the IPv4 rule's id (kept: it stays) */
+	{
+		const __u32 ids[4] = { idudp, idudp, id443, id4 };
+		struct xm_flow6_key k;
+		struct xm_flow6 f;
+
+		ok = 1;
+		for (int i = 0; i < 4; i++) {
+			memset(&k, 0, sizeof(k));
+			memset(&f, 0, sizeof(f));
+			k.sport = htons((__u16)(40000 + i));
+			k.proto = IPPROTO_TCP;
+			f.rule_id = ids[i];
+			f.flags = i == 1 ? XM_FLOW_REPLY : 0;
+			ok &= bpf_map_update_elem(h.fd[XM_MAP_FLOWS6], &k, &f, BPF_ANY) == 0;
+		}
+		tap_ok(ok, "flows6: four entries made for --reset-flows");
+	}
+
 	/* a change: new backend for 443, the udp forward gone */
+	reset_flows = 1;
 	rc = apply(&h,
 		   "forward lo tcp 8080 to 198.18.0.2:80\n"
 		   "forward lo tcp 443 to [fd00:8::9]:8443\n",
 		   0, &res, diff, sizeof(diff), err, sizeof(err));
+	reset_flows = 0;
 	tap_ok(rc == 0 && res.changed == 1 && res.removed == 1 && res.added == 0 && res.kept == 1,
 	       "change: one changed, one removed, the IPv4 forward kept");
+	tap_ok(res.flows_reset == 2 &&
+		       count_keys(h.fd[XM_MAP_FLOWS6], sizeof(struct xm_flow6_key)) == 1,
+	       "change --reset-flows: the IPv6 flows of the changed and removed rules gone (2 "
+	       "flows, 3 entries), the kept rule's entry stays");
 	if (!tap_ok(strcmp(diff, "~ forward lo tcp 443 to [fd00:8::2]:8443 => forward lo tcp 443 "
 				 "to [fd00:8::9]:8443\n"
 				 "- forward lo:[2001:db8:1::1] udp 5000-5002 to "
