@@ -641,14 +641,41 @@ static int check_v6_maps(const struct xm_handle *h, const struct xm_ruleset *rs,
 	return 0;
 }
 
+int xm_rule_addrs6_read_all(struct xm_handle *h, struct xm_rule_addrs6 *all)
+{
+	LIBBPF_OPTS(bpf_map_batch_opts, opts);
+	__u32 count = XM_MAX_RULES, out_batch = 0;
+	__u32 *keys;
+	int rc;
+
+	if (h->fd[XM_MAP_RULE_ADDRS6] < 0)
+		return -1;
+	keys = calloc(XM_MAX_RULES, sizeof(*keys));
+	if (!keys)
+		return -1;
+	/* an array's batch returns every index in order (5.6+) */
+	rc = bpf_map_lookup_batch(h->fd[XM_MAP_RULE_ADDRS6], NULL, &out_batch, keys, all, &count,
+				  &opts);
+	free(keys);
+	return (rc == 0 || errno == ENOENT) && count == XM_MAX_RULES ? 0 : -1;
+}
+
 /* The addresses of the live IPv6 forwards, by id (zero for the others):
- * rule_meta does not hold them. */
+ * rule_meta does not hold them. A lookup each when they are few, else
+ * the whole array in one call. */
 static void read_live_addrs6(struct xm_handle *h, const struct xm_rule_meta *live,
 			     struct xm_rule_addrs6 *live6)
 {
 	int fd = h->fd[XM_MAP_RULE_ADDRS6];
+	size_t n6 = 0;
 
-	for (__u32 id = 1; fd >= 0 && id < XM_MAX_RULES; id++)
+	if (fd < 0)
+		return;
+	for (__u32 id = 1; id < XM_MAX_RULES; id++)
+		n6 += live[id].in_use && (live[id].flags & XM_RULE_V6);
+	if (n6 > XM_ADDRS6_BATCH_FROM && xm_rule_addrs6_read_all(h, live6) == 0)
+		return;
+	for (__u32 id = 1; n6 && id < XM_MAX_RULES; id++)
 		if (live[id].in_use && (live[id].flags & XM_RULE_V6) &&
 		    bpf_map_lookup_elem(fd, &id, &live6[id]))
 			memset(&live6[id], 0, sizeof(live6[id]));

@@ -113,6 +113,11 @@ void xm_delete_rule_ports(int fd, const struct xm_rule_meta *m, __u8 gen);
  * generations) under to_ifindex: xm_rules_move_iface's IPv6 part (their
  * rule_meta moves with the IPv4 ones'). */
 void xm_rules6_move_iface(struct xm_handle *h, __u32 from_ifindex, __u32 to_ifindex);
+/* Every rule_addrs6 entry (XM_MAX_RULES of them, 4 MB) into all in one
+ * batch call: 0, or -1 (no map, no memory, a kernel before 5.6). Cheaper
+ * than a lookup per IPv6 rule above XM_ADDRS6_BATCH_FROM of them. */
+#define XM_ADDRS6_BATCH_FROM 256
+int xm_rule_addrs6_read_all(struct xm_handle *h, struct xm_rule_addrs6 *all);
 int xm_resolve_iface(struct xm_handle *h, const char *filename, const char *ifname, unsigned line,
 		     unsigned col, __u32 *ifindex, char *err, size_t errlen);
 void xm_apply_refresh_nics(struct xm_handle *h, FILE *log, struct xm_apply_result *res);

@@ -457,6 +457,71 @@ static void test_line_edits(void)
 	apply(&h, "", 0, &res, diff, sizeof(diff), err, sizeof(err));
 }
 
+/* More IPv6 forwards than XM_ADDRS6_BATCH_FROM: apply and status read
+ * rule_addrs6 whole, in one call. */
+static void test_many_v6(void)
+{
+	const int n = XM_ADDRS6_BATCH_FROM + 44;
+	size_t cap = (size_t)n * 64, at = 0;
+	char *text = malloc(cap), diff[4096], err[512];
+	struct xm_apply_result res;
+	struct xm_snapshot s;
+	int rc, same = 1;
+
+	if (!text)
+		return;
+	for (int i = 0; i < n; i++)
+		at += (size_t)snprintf(text + at, cap - at,
+				       "forward lo tcp %d to [fd00:9::%x]:80\n", 10000 + i, i + 1);
+	rc = apply(&h, text, 0, &res, diff, sizeof(diff), err, sizeof(err));
+	tap_ok(rc == 0 && res.added == (unsigned)n, "many: %d IPv6 forwards applied", n);
+	{
+		struct xm_rule_addrs6 *all = calloc(XM_MAX_RULES, sizeof(*all));
+		struct in6_addr want = ip6("fd00:9::1");
+		__u32 id = id_of_line(1);
+
+		tap_ok(all && xm_rule_addrs6_read_all(&h, all) == 0 && id &&
+			       memcmp(all[id].to_addr, &want, 16) == 0,
+		       "many: xm_rule_addrs6_read_all reads the array in one call");
+		free(all);
+	}
+	rc = apply(&h, text, 1, &res, diff, sizeof(diff), err, sizeof(err));
+	tap_ok(rc == 0 && diff[0] == 0 && res.kept == (unsigned)n && res.added == 0, "many: read "
+										     "back whole, "
+										     "the same "
+										     "file diffs "
+										     "empty");
+	if (xm_snapshot_read(&h, &s, err, sizeof(err)) == 0) {
+		same = s.n_rules == (size_t)n;
+		for (size_t i = 0; same && i < s.n_rules; i++) {
+			char got[XM_RULE_TEXT_MAX], want[XM_RULE_TEXT_MAX];
+			unsigned line = s.rules[i].meta.line;
+
+			xm_rule_meta_format(&s.rules[i].meta, &s.rules[i].addrs6, NULL, NULL, got,
+					    sizeof(got));
+			snprintf(want, sizeof(want), "forward lo tcp %u to [fd00:9::%x]:80",
+				 10000 + line - 1, line);
+			same = strcmp(got, want) == 0;
+			if (!same)
+				tap_diag("line %u: '%s', want '%s'", line, got, want);
+		}
+		xm_snapshot_free(&s);
+	} else {
+		same = 0;
+	}
+	tap_ok(same, "many: status shows every rule with its addresses");
+	/* one backend changed: only it in the diff */
+	at = (size_t)(strstr(text, "[fd00:9::7]") - text);
+	memcpy(text + at, "[fd00:9::f]", 11);
+	rc = apply(&h, text, 0, &res, diff, sizeof(diff), err, sizeof(err));
+	tap_ok(rc == 0 && res.changed == 1 && res.kept == (unsigned)n - 1 &&
+		       strcmp(diff, "~ forward lo tcp 10006 to [fd00:9::7]:80 => forward lo tcp "
+				    "10006 to [fd00:9::f]:80\n") == 0,
+	       "many: one changed backend is the one '~' line");
+	apply(&h, "", 0, &res, diff, sizeof(diff), err, sizeof(err));
+	free(text);
+}
+
 int main(void)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -470,6 +535,7 @@ int main(void)
 	test_missing_maps();
 	test_apply_v6();
 	test_line_edits();
+	test_many_v6();
 	xmasq_bpf__destroy(skel);
 	return tap_done();
 }
