@@ -521,6 +521,7 @@ void xm_rules_move_iface(struct xm_handle *h, __u32 from_ifindex, __u32 to_ifind
 		}
 	}
 	free(mkeys);
+	xm_rules6_move_iface(h, from_ifindex, to_ifindex);
 	all = calloc(XM_MAX_RULES, sizeof(*all));
 	if (!all)
 		return;

@@ -140,10 +140,11 @@ struct xm_iface_info {
 struct xm_rule_info {
 	uint32_t id;
 	struct xm_rule_meta meta;
-	struct xm_rule_stats st; /* summed over CPUs */
-	struct xm_addr_set as;	 /* its `as` list (n 0: none) */
-	struct xm_src_list from; /* its `from` list (n 0: none; pfx freed with the snapshot) */
-	uint64_t refused;	 /* new flows its `from` list refused, summed over CPUs */
+	struct xm_rule_stats st;      /* summed over CPUs */
+	struct xm_addr_set as;	      /* its `as` list (n 0: none) */
+	struct xm_src_list from;      /* its `from` list (n 0: none; pfx freed with the snapshot) */
+	struct xm_rule_addrs6 addrs6; /* XM_RULE_V6 in meta.flags: its addresses (rule_addrs6) */
+	uint64_t refused;	      /* new flows its `from` list refused, summed over CPUs */
 };
 /* The sources (ORIG directions' source addresses) of the flows: how
  * many, and the one with the most flows (xm_ct_sources); and the flows
@@ -277,10 +278,12 @@ int xm_snapshot_port_use_read(struct xm_handle *h, struct xm_snapshot *s, struct
 void xm_port_use_free(struct xm_port_use *pu);
 
 /* Canonical text of a live rule (same as xm_rule_format of the source);
- * as: its `as` list (xm_rule_info.as), from: its `from` list
+ * a6: an IPv6 forward's addresses (xm_rule_info.addrs6; NULL or unused
+ * for IPv4), as: its `as` list (xm_rule_info.as), from: its `from` list
  * (xm_rule_info.from), or NULL. buf: XM_RULE_TEXT_MAX holds any rule. */
-void xm_rule_meta_format(const struct xm_rule_meta *m, const struct xm_addr_set *as,
-			 const struct xm_src_list *from, char *buf, size_t len);
+void xm_rule_meta_format(const struct xm_rule_meta *m, const struct xm_rule_addrs6 *a6,
+			 const struct xm_addr_set *as, const struct xm_src_list *from, char *buf,
+			 size_t len);
 
 /* ---- render.c: status, stats and conntrack as tables for people and JSON
  * for scripts; render_prom.c: Prometheus. The CLI and xmasqd both print

@@ -126,12 +126,28 @@ void xm_meta_stamp_bump(struct xm_handle *h);
 
 /* ---- apply.c's pieces, for the line-by-line apply (live_rules.c) ---- */
 void xm_read_local_port_range(struct xm_config *cfg);
+/* An IPv6 forward's meta has daddr and to_addr 0: its addresses are
+ * beside it (rule_addrs6), and the comparisons take them (NULL: not
+ * compared; ignored for IPv4 rules). */
 void xm_meta_from_rule(const struct xm_rule *r, __u32 ifindex, struct xm_rule_meta *m);
-int xm_meta_same(const struct xm_rule_meta *a, const struct xm_rule_meta *b);
-int xm_meta_same_match(const struct xm_rule_meta *a, const struct xm_rule_meta *b);
+/* The rule_addrs6 entry of r (all zero for an IPv4 rule). */
+void xm_addrs6_from_rule(const struct xm_rule *r, struct xm_rule_addrs6 *a6);
+int xm_meta_same(const struct xm_rule_meta *a, const struct xm_rule_addrs6 *a6,
+		 const struct xm_rule_meta *b, const struct xm_rule_addrs6 *b6);
+int xm_meta_same_match(const struct xm_rule_meta *a, const struct xm_rule_addrs6 *a6,
+		       const struct xm_rule_meta *b, const struct xm_rule_addrs6 *b6);
 int xm_insert_rule_ports(int fd, const struct xm_rule *r, __u32 ifindex, __u32 id, __u16 allow_list,
 			 __u8 gen);
 void xm_delete_rule_ports(int fd, const struct xm_rule_meta *m, __u8 gen);
+/* The IPv6 forwards' entries of from_ifindex (map rules6, both
+ * generations) under to_ifindex: xm_rules_move_iface's IPv6 part (their
+ * rule_meta moves with the IPv4 ones'). */
+void xm_rules6_move_iface(struct xm_handle *h, __u32 from_ifindex, __u32 to_ifindex);
+/* Every rule_addrs6 entry (XM_MAX_RULES of them, 4 MB) into all in one
+ * batch call: 0, or -1 (no map, no memory, a kernel before 5.6). Cheaper
+ * than a lookup per IPv6 rule above XM_ADDRS6_BATCH_FROM of them. */
+#define XM_ADDRS6_BATCH_FROM 256
+int xm_rule_addrs6_read_all(struct xm_handle *h, struct xm_rule_addrs6 *all);
 int xm_resolve_iface(struct xm_handle *h, const char *filename, const char *ifname, unsigned line,
 		     unsigned col, __u32 *ifindex, char *err, size_t errlen);
 void xm_apply_refresh_nics(struct xm_handle *h, FILE *log, struct xm_apply_result *res);
