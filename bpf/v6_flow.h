@@ -195,7 +195,7 @@ static __always_inline struct xm_flow6 *xm6_flow_create(void *ctx, struct xm_pkt
 		return NULL;
 	}
 	if (cfg->flows_per_source &&
-	    !xm_source_below(xm6_source_id(p->key.saddr), cfg->flows_per_source)) {
+	    !xm_source_below(xm_source6_id(p->key.saddr), cfg->flows_per_source)) {
 		xm_count(XM_C_DROP_SOURCE_QUOTA, len);
 		*verdict = 1;
 		return NULL;
@@ -266,7 +266,7 @@ static __always_inline struct xm_flow6 *xm6_flow_create(void *ctx, struct xm_pkt
 		*verdict = 1;
 		return NULL;
 	}
-	xm_source_add(xm6_source_id(p->key.saddr), 1);
+	xm_source_add(xm_source6_id(p->key.saddr), 1);
 	xm6_sweep_ensure();
 	rs = bpf_map_lookup_elem(&rule_stats, &rule_id);
 	if (rs)

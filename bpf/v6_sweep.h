@@ -16,13 +16,6 @@
 #include "quota.h"
 #include "sweep.h"
 
-/* The per-source count of an IPv6 client: its /64, the block one host or
- * one site gets (RFC 6177), folded to 32 bits; the same sketch as IPv4's. */
-static __always_inline __u32 xm6_source_id(const __be32 *saddr)
-{
-	return saddr[0] ^ saddr[1] ^ 0x36000000u;
-}
-
 struct xm6_walk {
 	struct xm_config *cfg;
 	__u32 now;
@@ -49,7 +42,7 @@ static long xm6_sweep_entry(void *map, struct xm_flow6_key *key, struct xm_flow6
 	timeout = xm_flow_timeout(w->cfg, key->proto, f->state);
 	if (last >= w->now || w->now - last < timeout)
 		return 0;
-	xm_source_add(xm6_source_id(key->saddr), -1);
+	xm_source_add(xm_source6_id(key->saddr), -1);
 	if (pf)
 		bpf_map_delete_elem(&flows6, &pk);
 	bpf_map_delete_elem(&flows6, key);

@@ -270,6 +270,7 @@ int xmasq_sweep_start(struct xdp_md *ctx)
 {
 	(void)ctx;
 	xm_sweep_ensure();
+	xm6_sweep_ensure(); /* IPv6's, if flows6 holds flows from before */
 	return XDP_PASS;
 }
 

@@ -745,6 +745,15 @@ static inline __u32 xm_source_slot(__u32 saddr, __u64 seed, __u32 row)
 	return row * XM_SOURCE_BUCKETS + (__u32)(h >> 48);
 }
 
+/* The per-source count of an IPv6 client (source_flows): its /64, the
+ * block one host or one site gets (RFC 6177), folded to 32 bits (raw
+ * words, as they are in the packet). The data plane and the loader, which
+ * takes a removed flow's count off, must agree. */
+static inline __u32 xm_source6_id(const __be32 *saddr)
+{
+	return saddr[0] ^ saddr[1] ^ 0x36000000u;
+}
+
 /* ---- array map "time_waits": tuples a peer may hold in TIME_WAIT --------
  * A TCP endpoint that closes first keeps the connection's tuple in
  * TIME_WAIT (Linux: 60 s) and takes a new SYN on it only if the SYN's

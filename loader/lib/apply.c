@@ -766,40 +766,16 @@ static int flow_of_dropped_rule(const struct xm_ct_slot *orig, void *arg)
 	return id != 0 && id < XM_MAX_RULES && c->live[id].in_use && !c->keep[id];
 }
 
-/* The IPv6 flows (map flows6) of rules that are gone or changed: both
- * entries of a flow carry its rule id. Returns the flows (ORIG entries). */
-static unsigned long reset_flows6(struct xm_handle *h, const struct reset_ctx *c)
+/* An IPv6 flow of a rule that was live and is not kept: both entries of
+ * a flow carry its rule id. */
+static int flow6_of_dropped_rule(const struct xm_flow6_key *k, const struct xm_flow6 *orig,
+				 void *arg)
 {
-	int fd = h->fd[XM_MAP_FLOWS6];
-	struct xm_flow6_key *keys, *prev = NULL;
-	struct xm_flow6 f;
-	size_t n = 0, cap = 2 * XM_CT6_MAX;
-	unsigned long flows = 0;
+	const struct reset_ctx *c = arg;
+	__u32 id = orig->rule_id;
 
-	if (fd < 0)
-		return 0;
-	keys = malloc(cap * sizeof(*keys));
-	if (!keys)
-		return 0;
-	/* Listed before anything is deleted: deleting while walking a hash
-	 * can skip or revisit keys. */
-	while (n < cap && bpf_map_get_next_key(fd, prev, &keys[n]) == 0) {
-		prev = &keys[n];
-		n++;
-	}
-	for (size_t i = 0; i < n; i++) {
-		__u32 id;
-
-		if (bpf_map_lookup_elem(fd, &keys[i], &f))
-			continue;
-		id = f.rule_id;
-		if (!id || id >= XM_MAX_RULES || !c->live[id].in_use || c->keep[id])
-			continue;
-		if (bpf_map_delete_elem(fd, &keys[i]) == 0 && !(f.flags & XM_FLOW_REPLY))
-			flows++;
-	}
-	free(keys);
-	return flows;
+	(void)k;
+	return id != 0 && id < XM_MAX_RULES && c->live[id].in_use && !c->keep[id];
 }
 
 static unsigned long reset_flows(struct xm_handle *h, const struct xm_rule_meta *live,
@@ -808,13 +784,14 @@ static unsigned long reset_flows(struct xm_handle *h, const struct xm_rule_meta 
 	struct reset_ctx c = { .live = live, .keep = keep };
 	struct xm_ct_table t;
 	char err[256];
-	long n = 0;
+	long n = 0, n6;
 
 	if (xm_ct_open_handle(&t, h, 1, err, sizeof(err)) == 0) {
 		n = xm_ct_remove_if(&t, flow_of_dropped_rule, &c);
 		xm_ct_close(&t);
 	}
-	return (n > 0 ? (unsigned long)n : 0) + reset_flows6(h, &c);
+	n6 = h->fd[XM_MAP_FLOWS6] >= 0 ? xm_ct6_remove_if(h, flow6_of_dropped_rule, &c) : 0;
+	return (n > 0 ? (unsigned long)n : 0) + (n6 > 0 ? (unsigned long)n6 : 0);
 }
 
 /* The NICs are read afresh on every apply: an address, MAC or MTU that

@@ -131,14 +131,6 @@ unsigned long xm_ct6_max(const struct xm_handle *h)
 	return info.max_entries / 2; /* two entries a flow */
 }
 
-/* The per-source count an IPv6 client's flows are in (source_flows): as
- * xm6_source_id in bpf/v6_sweep.h, which must stay the same: its /64,
- * folded to 32 bits. */
-static uint32_t source6_id(const __be32 saddr[4])
-{
-	return saddr[0] ^ saddr[1] ^ 0x36000000u; /* raw words, as the program computes it */
-}
-
 /* source_flows, writable (NULL without it: maps of an older build, or
  * not mappable), and the seed its slots are hashed with. */
 static int64_t *source_flows_map(struct xm_handle *h, uint64_t *seed)
@@ -186,7 +178,7 @@ long xm_ct6_remove_if(struct xm_handle *h,
 		 * it (atomic, as the data plane's additions are) */
 		for (uint32_t row = 0; sources && row < XM_SOURCE_ROWS; row++)
 			__atomic_fetch_sub(
-				&sources[xm_source_slot(source6_id(e.keys[i].saddr), seed, row)], 1,
+				&sources[xm_source_slot(xm_source6_id(e.keys[i].saddr), seed, row)], 1,
 				__ATOMIC_SEQ_CST);
 	}
 	/* A flush also takes reply entries whose original is gone (a half

@@ -363,6 +363,9 @@ static void test_apply_v6(void)
 			k.proto = IPPROTO_TCP;
 			f.rule_id = ids[i];
 			f.flags = i == 1 ? XM_FLOW_REPLY : 0;
+			/* the udp pair: each entry's partner key is the other's */
+			if (i < 2)
+				f.new_dport = htons((__u16)(40001 - i));
 			ok &= bpf_map_update_elem(h.fd[XM_MAP_FLOWS6], &k, &f, BPF_ANY) == 0;
 		}
 		tap_ok(ok, "flows6: four entries made for --reset-flows");
