@@ -486,7 +486,7 @@ int xm_attach_iface(struct xm_handle *h, int xdp_fd, int tc_fd, const char *ifna
 	}
 	xm_iface_name_set(h->pin_dir, ifc->slot, ifname);
 	if (log)
-		fprintf(log, "%s: %s (%s%s), address %s masquerades%s%s\n", ifname,
+		fprintf(log, "%s: %s (%s%s), %s%s%s%s%s\n", ifname,
 			had  ? "program replaced" :
 			back ? "attached again (it had been deleted; same slot, mode and rules)" :
 			       "attached",
@@ -497,7 +497,9 @@ int xm_attach_iface(struct xm_handle *h, int xdp_fd, int tc_fd, const char *ifna
 							      "packet rate" :
 			(ifc->flags & XM_IFACE_AUTO_NO_XDP) ? ", the driver has no native XDP" :
 							      "",
-			inet_ntoa((struct in_addr){ .s_addr = ifc->addr }),
+			ifc->addr ? "address " : "no IPv4 address",
+			ifc->addr ? inet_ntoa((struct in_addr){ .s_addr = ifc->addr }) : "",
+			ifc->addr ? " masquerades" : "",
 			xm_ip6_str(addr6, a6, sizeof(a6))[0] == '-' ? " (no global IPv6 address)" :
 								      ", IPv6 ",
 			a6[0] == '-' ? "" : a6);

@@ -178,8 +178,8 @@ long xm_ct6_remove_if(struct xm_handle *h,
 		 * it (atomic, as the data plane's additions are) */
 		for (uint32_t row = 0; sources && row < XM_SOURCE_ROWS; row++)
 			__atomic_fetch_sub(
-				&sources[xm_source_slot(xm_source6_id(e.keys[i].saddr), seed, row)], 1,
-				__ATOMIC_SEQ_CST);
+				&sources[xm_source_slot(xm_source6_id(e.keys[i].saddr), seed, row)],
+				1, __ATOMIC_SEQ_CST);
 	}
 	/* A flush also takes reply entries whose original is gone (a half
 	 * pair the sweeper has not reached yet). */

@@ -59,11 +59,15 @@ int xm_ifinfo_is_veth(const char *ifname)
 int xm_ifinfo_get(const char *ifname, struct xm_iface *out, char *err, size_t errlen)
 {
 	int rc = xm_ifinfo_read(ifname, out, err, errlen);
+	__be32 addr6[4];
+	char why[128];
 
-	if (rc == 0 && !out->addr) {
+	/* An IPv6-only NIC serves IPv6 forwards: it needs an address of
+	 * either family to leave with. */
+	if (rc == 0 && !out->addr && xm_ifinfo_addr6(out->ifindex, addr6, why, sizeof(why)) <= 0) {
 		snprintf(err, errlen,
-			 "interface '%s' has no IPv4 address: masquerade needs one (ip addr add "
-			 "ADDR/LEN dev %s)",
+			 "interface '%s' has neither an IPv4 nor a global IPv6 address: masquerade "
+			 "needs one (ip addr add ADDR/LEN dev %s)",
 			 ifname, ifname);
 		return -2;
 	}

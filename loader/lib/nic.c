@@ -392,7 +392,8 @@ size_t xm_nic_refresh(struct xm_handle *h, __u32 ifindex, struct xm_follow_event
 	if (now.addr)
 		nv.addr = now.addr;
 	if (!memcmp(&nv, &v, sizeof(v))) {
-		if (!now.addr) {
+		/* (a NIC that never had one serves IPv6 only: nothing to say) */
+		if (!now.addr && v.addr) {
 			e = xm_follow_emit(h, ev, max, &n, XM_FOLLOW_NO_ADDRESS, name, ifindex);
 			if (e)
 				e->old_addr = v.addr;

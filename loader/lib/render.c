@@ -203,7 +203,7 @@ void xm_print_status(FILE *o, const struct xm_handle *h, const struct xm_snapsho
 				",\"ifindex\":%u,\"addr\":\"%s\",\"mode\":\"%s\",\"xdp_prog_id\":%"
 				"u,"
 				"\"tc_prog_id\":%u,\"tx_path\":\"%s\",\"tx_path_reason\":",
-				ii->iface.ifindex, ip_str(ii->iface.addr, a),
+				ii->iface.ifindex, ii->iface.addr ? ip_str(ii->iface.addr, a) : "-",
 				xm_iface_mode_name(&ii->iface), ii->xdp_prog_id, ii->tc_prog_id,
 				ii->tx_path);
 			json_str(o, tx_path_reason(&ii->iface));
@@ -264,13 +264,13 @@ void xm_print_status(FILE *o, const struct xm_handle *h, const struct xm_snapsho
 
 		if (ii->gone) {
 			fprintf(o, "%-12s %-8u %-15s %-25s %-12s %7s %7s  %s\n", ii->name,
-				ii->iface.ifindex, ip_str(ii->iface.addr, a),
+				ii->iface.ifindex, ii->iface.addr ? ip_str(ii->iface.addr, a) : "-",
 				xm_ip6_str(ii->addr6, a6, sizeof(a6)),
 				xm_iface_mode_name(&ii->iface), "-", "-", XM_GONE_NOTE);
 			continue;
 		}
 		fprintf(o, "%-12s %-8u %-15s %-25s %-12s %7u %7u  %s (%s)\n", ii->name,
-			ii->iface.ifindex, ip_str(ii->iface.addr, a),
+			ii->iface.ifindex, ii->iface.addr ? ip_str(ii->iface.addr, a) : "-",
 			xm_ip6_str(ii->addr6, a6, sizeof(a6)), xm_iface_mode_name(&ii->iface),
 			ii->xdp_prog_id, ii->tc_prog_id, ii->tx_path, tx_path_reason(&ii->iface));
 	}
