@@ -137,68 +137,76 @@ static __always_inline int xm6_claim_reply(const struct xm_config *cfg, struct x
 	return XM_C_DROP_NO_PORT;
 }
 
+/* What xm6_flow_new did. */
+enum xm6_new {
+	XM6_NEW_FLOW = 0, /* the flow exists now (made here, or by another CPU) */
+	XM6_NEW_PASS,	  /* not ours: to the kernel (counted) */
+	XM6_NEW_DROP,	  /* refused (counted) */
+};
+
 /* Creates both entries of a new flow for a packet that matches an IPv6
  * forward: the reply key first (it claims the port), then the original;
- * a reply packet cannot come before the original is in. Returns the
- * original entry, or NULL with *verdict set (pass 0, drop 1) and counted. */
-static __always_inline struct xm_flow6 *xm6_flow_create(void *ctx, struct xm_pkt6 *p, __u32 ifindex,
-							__u64 len, int *verdict)
+ * a reply packet cannot come before the original is in. Global, its
+ * buffers on a frame of its own (the packet program's would not hold
+ * them and a Packet Too Big's on 6.1): the caller looks the flow up. */
+__noinline int xm6_flow_new(struct __sk_buff *ctx, struct xm_pkt6 *p, __u32 ifindex, __u32 len)
 {
 	__u32 zero = 0, now = xm_clock_s(), slot;
 	struct xm_config *cfg = bpf_map_lookup_elem(&config, &zero);
 	struct xm_rule6_value *rule;
 	struct xm_iface *in_if, *out_if;
 	struct xm_iface6 *masq;
-	struct bpf_fib_lookup fib;
 	struct xm_flow6_key rkey = {};
 	struct xm_flow6 v = {};
 	struct xm_rule_stats *rs;
-	__u32 rule_id;
-	__u8 state;
+	__u32 rule_id, out_ifindex;
+	__u8 state, dmac[6];
 	int rc, why;
 
-	*verdict = 0;
-	if (!cfg)
-		return NULL;
+	if (!p || !cfg)
+		return XM6_NEW_PASS;
 	rule = xm6_rule_find(p, ifindex, cfg->active_gen & 1);
 	if (!rule) {
 		xm_count(XM_C_PASS_NOT_OURS, len);
-		return NULL;
+		return XM6_NEW_PASS;
 	}
 	/* Only a TCP SYN opens a TCP flow. */
 	if (p->key.proto == IPPROTO_TCP &&
 	    (p->tcp_flags & (XM_TCP_SYN | XM_TCP_ACK | XM_TCP_RST)) != XM_TCP_SYN) {
 		xm_count(XM_C_PASS_NOT_OURS, len);
-		return NULL;
+		return XM6_NEW_PASS;
 	}
 	in_if = xm_iface_of(ifindex);
 	if (!in_if) {
 		xm_count(XM_C_PASS_NOT_OURS, len);
-		return NULL;
+		return XM6_NEW_PASS;
 	}
 	rule_id = rule->rule_id;
-	rc = xm6_fib(ctx, &fib, p->key.saddr, rule->to_addr, p->key.proto, p->key.sport,
-		     rule->to_port, ifindex);
+	{ /* scoped: its 64 bytes of stack are the entry's below */
+		struct bpf_fib_lookup fib;
+
+		rc = xm6_fib(ctx, &fib, p->key.saddr, rule->to_addr, p->key.proto,
+			     p->key.sport, rule->to_port, ifindex);
+		out_ifindex = fib.ifindex;
+		__builtin_memcpy(dmac, fib.dmac, 6);
+	}
 	if (rc != BPF_FIB_LKUP_RET_SUCCESS && rc != BPF_FIB_LKUP_RET_NO_NEIGH &&
 	    rc != BPF_FIB_LKUP_RET_FRAG_NEEDED) {
 		xm_count(XM_C_DROP_NO_ROUTE, len);
-		*verdict = 1;
-		return NULL;
+		return XM6_NEW_DROP;
 	}
-	out_if = xm_iface_of(fib.ifindex);
+	out_if = xm_iface_of(out_ifindex);
 	if (!out_if) {
 		xm_count(XM_C_PASS_EGRESS_UNMANAGED, len);
-		return NULL;
+		return XM6_NEW_PASS;
 	}
 	if (rule->allow_list && !xm6_allow_admit(rule->allow_list, rule_id, p->key.saddr, len)) {
-		*verdict = 1;
-		return NULL;
+		return XM6_NEW_DROP;
 	}
 	if (cfg->flows_per_source &&
 	    !xm_source_below(xm_source6_id(p->key.saddr), cfg->flows_per_source)) {
 		xm_count(XM_C_DROP_SOURCE_QUOTA, len);
-		*verdict = 1;
-		return NULL;
+		return XM6_NEW_DROP;
 	}
 	state = p->key.proto == IPPROTO_TCP ? XM_ST_SYN_SENT : XM_ST_NONE;
 
@@ -211,8 +219,7 @@ static __always_inline struct xm_flow6 *xm6_flow_create(void *ctx, struct xm_pkt
 		masq = bpf_map_lookup_elem(&iface_addrs6, &slot);
 		if (!masq || xm6_addr_zero(masq->addr)) {
 			xm_count(XM_C_DROP_NO_IPV6_ADDR, len);
-			*verdict = 1;
-			return NULL;
+			return XM6_NEW_DROP;
 		}
 		xm6_addr_copy(rkey.daddr, masq->addr);
 	}
@@ -233,8 +240,7 @@ static __always_inline struct xm_flow6 *xm6_flow_create(void *ctx, struct xm_pkt
 	why = xm6_claim_reply(cfg, &rkey, &v, rule->flags & XM_RULE_KEEP_SOURCE);
 	if (why) {
 		xm_count(why, len);
-		*verdict = 1;
-		return NULL;
+		return XM6_NEW_DROP;
 	}
 
 	/* Original direction: client -> the address it sent to. */
@@ -244,36 +250,43 @@ static __always_inline struct xm_flow6 *xm6_flow_create(void *ctx, struct xm_pkt
 	v.new_dport = rkey.sport;
 	v.flags = 0;
 	if (rc == BPF_FIB_LKUP_RET_SUCCESS) {
-		__builtin_memcpy(v.out_dmac, fib.dmac, 6);
+		__builtin_memcpy(v.out_dmac, dmac, 6);
 		v.flags |= XM_FLOW_L2_VALID;
 	}
 	if (rule->flags & XM_RULE_KEEP_SOURCE)
 		v.flags |= XM_FLOW_KEEP_SOURCE;
 	v.in_slot = in_if->slot;
 	v.out_slot = out_if->slot;
-	if (bpf_map_update_elem(&flows6, &p->key, &v, BPF_NOEXIST)) {
-		struct xm_flow6 *f;
-
+	/* the original key: the reply entry's key reversed, before the
+	 * rewrite (6.1: a map key must be on the stack, p is not) */
+	xm6_addr_copy(rkey.saddr, p->key.saddr);
+	xm6_addr_copy(rkey.daddr, p->key.daddr);
+	rkey.sport = p->key.sport;
+	rkey.dport = p->key.dport;
+	if (bpf_map_update_elem(&flows6, &rkey, &v, BPF_NOEXIST)) {
 		/* Another CPU made this flow meanwhile, or the table is full:
 		 * give the reply entry back. */
+		if (bpf_map_lookup_elem(&flows6, &rkey))
+			rc = XM6_NEW_FLOW;
+		else
+			rc = XM6_NEW_DROP;
+		xm_flow6_partner_key(&v, rkey.proto, &rkey);
 		bpf_map_delete_elem(&flows6, &rkey);
-		f = bpf_map_lookup_elem(&flows6, &p->key);
-		if (f) {
+		if (rc == XM6_NEW_FLOW) {
 			xm_count(XM_C_FLOW_RACE, 0);
-			return f;
+			return XM6_NEW_FLOW;
 		}
 		xm_count(XM_C_DROP_CT_FULL, len);
-		*verdict = 1;
-		return NULL;
+		return XM6_NEW_DROP;
 	}
-	xm_source_add(xm_source6_id(p->key.saddr), 1);
+	xm_source_add_inline(xm_source6_id(p->key.saddr), 1);
 	xm6_sweep_ensure();
 	rs = bpf_map_lookup_elem(&rule_stats, &rule_id);
 	if (rs)
 		rs->flows++;
 	xm_count(XM_C_FLOW_NEW, 0);
 	xm_count(XM_C_FLOW_NEW_IPV6, 0);
-	return bpf_map_lookup_elem(&flows6, &p->key);
+	return XM6_NEW_FLOW;
 }
 
 /* Writes a state change (and the FIN notes) to both entries of the flow

@@ -32,6 +32,7 @@
 #include "rewrite.h"
 #include "pmtu.h"
 #include "v6_flow.h"
+#include "v6_pmtu.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -453,7 +454,7 @@ int xmasq_tc6(struct __sk_buff *skb)
 	struct xm_flow6 *f;
 	struct xm_iface *oif;
 	void *data, *data_end;
-	int rc, verdict;
+	int rc;
 	__u32 slot, out;
 
 	if (!skb->cb[0]) { /* XDP did not count it */
@@ -481,9 +482,14 @@ int xmasq_tc6(struct __sk_buff *skb)
 	}
 	f = bpf_map_lookup_elem(&flows6, &p.key);
 	if (!f) {
-		f = xm6_flow_create(skb, &p, ifindex, len, &verdict);
-		if (!f)
-			return verdict ? TC_ACT_SHOT : TC_ACT_OK;
+		rc = xm6_flow_new(skb, &p, ifindex, (__u32)len);
+		if (rc != XM6_NEW_FLOW)
+			return rc == XM6_NEW_DROP ? TC_ACT_SHOT : TC_ACT_OK;
+		f = bpf_map_lookup_elem(&flows6, &p.key);
+		if (!f) { /* removed meanwhile (a flush): the next packet makes it */
+			xm_count(XM_C_PASS_NOT_OURS, len);
+			return TC_ACT_OK;
+		}
 	}
 	slot = f->out_slot;
 	oif = bpf_map_lookup_elem(&iface_slots, &slot);
@@ -493,11 +499,21 @@ int xmasq_tc6(struct __sk_buff *skb)
 	}
 	out = oif->ifindex;
 	xm6_flow_touch(skb, f, &p, ifindex, out);
-	/* IPv6 routers never fragment. A Packet Too Big back is to come;
-	 * until then the sender's PMTU discovery sees a loss. */
-	if (oif->mtu && !skb->gso_size && len - p.l3_off > oif->mtu) {
-		xm_count(XM_C_DROP_TOO_BIG, len);
-		return TC_ACT_SHOT;
+	/* IPv6 routers never fragment: too big for the egress, its sender
+	 * gets a Packet Too Big (from the address it sent to), by the NIC it
+	 * came in on. A GSO packet is too big only when its segments are. */
+	if (oif->mtu) {
+		__u32 seg_len = xm6_wire_len(skb, &p, (void *)(long)skb->data,
+					     (void *)(long)skb->data_end);
+
+		if (seg_len > oif->mtu) {
+			if (xm6_tc_packet_too_big(skb, p.l3_off, oif->mtu, seg_len)) {
+				xm_count(XM_C_DROP_TC_REWRITE, len);
+				return TC_ACT_SHOT;
+			}
+			xm_count(XM_C_FRAG_NEEDED_SENT, len);
+			return bpf_redirect(ifindex, 0);
+		}
 	}
 	if (xm6_tc_rewrite(skb, &p, f)) {
 		xm_count(XM_C_DROP_TC_REWRITE, len);

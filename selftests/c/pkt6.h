@@ -147,4 +147,28 @@ pkt6_csum_ok(const struct frame *f)
 	return (uint16_t)(ip[40 + at] << 8 | ip[40 + at + 1]) == l4_csum6(ip, l4len, ip[6], at);
 }
 
+/* The ICMPv6 checksum of an IPv6 frame without extension headers,
+ * as it is and as full recomputation gives it (RFC 4443 section 2.3). */
+struct pkt6_icmp_csum {
+	int ok; /* the frame is IPv6 + ICMPv6, whole */
+	uint16_t got, want;
+};
+
+static inline struct pkt6_icmp_csum pkt6_icmp_csum(const struct frame *f)
+{
+	struct pkt6_icmp_csum c = { 0 };
+	const uint8_t *ip = f->b + 14;
+	size_t len;
+
+	if (f->len < 14 + 40 + 8 || f->b[12] != 0x86 || f->b[13] != 0xdd || ip[6] != 58)
+		return c;
+	len = (size_t)ip[4] << 8 | ip[5];
+	if (14 + 40 + len > f->len || len < 8)
+		return c;
+	c.ok = 1;
+	c.got = (uint16_t)(ip[42] << 8 | ip[43]);
+	c.want = l4_csum6(ip, len, 58, 2);
+	return c;
+}
+
 #endif

@@ -451,6 +451,61 @@ static void test_pass6(void)
 	cnt_check(XM_C_PASS_MALFORMED, 1, "ipv6 longer than its frame");
 }
 
+/* Too big for the egress (bk0 at MTU 1280 here): the client gets an
+ * ICMPv6 Packet Too Big from the address it sent to, by pub0; a GSO
+ * packet whose segments fit goes on. */
+static void test_too_big6(void)
+{
+	struct spec6 syn = client6(IPPROTO_TCP, 24000, 80, TCP_SYN), big;
+	struct spec6 fwd = to_backend(syn, a_bk0, 24000, 8080);
+	struct frame fin, got;
+	const uint8_t *ip, *icmp;
+	uint32_t rc;
+	struct pkt6_icmp_csum c;
+
+	run6("tcp6 too-big: the flow's SYN", if_pub0, syn, TC_ACT_REDIRECT, &fwd, &got);
+	fixture_iface(if_bk0, A_BK0, MAC_BK0, 1, 1280);
+	big = syn;
+	big.tcp_flags = TCP_ACK;
+	big.payload = 1300; /* 1360 bytes of IPv6 */
+	fin = F6(big);
+	cnt_mark();
+	run_tc(if_pub0, &fin, &got, &rc);
+	if (!TAP_EQ(rc, TC_ACT_REDIRECT, "tcp6 1360 bytes to a 1280-byte egress: sent back"))
+		cnt_diag();
+	cnt_check(XM_C_FRAG_NEEDED_SENT, 1, "tcp6 too big");
+	ip = got.b + 14;
+	icmp = ip + 40;
+	TAP_EQ(got.len, 14 + 40 + 8 + 40 + 20, "packet too big: Ethernet, IPv6, ICMPv6, 60 quoted");
+	tap_ok(!memcmp(got.b, MAC_CLIENT, 6) && !memcmp(got.b + 6, MAC_PUB0, 6),
+	       "packet too big: to the client's MAC, from pub0's");
+	tap_ok(ip[0] >> 4 == 6 && ip[6] == 58 && ip[7] == 64 && (ip[4] << 8 | ip[5]) == 68,
+	       "packet too big: IPv6, next header ICMPv6, hop limit 64, payload 68");
+	tap_ok(!memcmp(ip + 8, a_pub0.b, 16) && !memcmp(ip + 24, a_client.b, 16),
+	       "packet too big: from [2001:db8:1::1] (where the client sent), to the client");
+	tap_ok(icmp[0] == 2 && icmp[1] == 0 &&
+		       (uint32_t)(icmp[4] << 24 | icmp[5] << 16 | icmp[6] << 8 | icmp[7]) == 1280,
+	       "packet too big: type 2 code 0, MTU 1280");
+	tap_ok(!memcmp(icmp + 8, fin.b + 14, 40) && !memcmp(icmp + 48, fin.b + 54, 16) &&
+		       !memcmp(icmp + 66, fin.b + 72, 2),
+	       "packet too big: quotes the packet as sent (IPv6 header, TCP header but its "
+	       "checksum)");
+	c = pkt6_icmp_csum(&got);
+	tap_ok(c.ok && c.got == c.want, "packet too big: ICMPv6 checksum 0x%04x equals full "
+	       "recomputation 0x%04x", c.got, c.want);
+
+	/* GSO: 1300 bytes in segments of 1000 (1060 bytes of IPv6 each) */
+	tc_gso_size = 1000;
+	tc_gso_segs = 2;
+	cnt_mark();
+	run_tc(if_pub0, &fin, &got, &rc);
+	tc_gso_size = tc_gso_segs = 0;
+	TAP_EQ(rc, TC_ACT_REDIRECT, "tcp6 GSO whose segments fit 1280: forwarded");
+	cnt_check(XM_C_FWD_TC, 1, "tcp6 GSO segments fit");
+	TAP_EQ(got.len, fin.len, "tcp6 GSO: forwarded whole (the egress cuts it)");
+	fixture_iface(if_bk0, A_BK0, MAC_BK0, 1, 0);
+}
+
 /* The sweeper: flows idle past their timeout go, both entries. */
 static void test_expiry6(void)
 {
@@ -474,7 +529,7 @@ static void test_expiry6(void)
 
 static void (*const tests[])(void) = {
 	test_tcp6,   test_port_clash6, test_udp6,    test_keep_source6,
-	test_allow6, test_pass6,       test_expiry6, NULL,
+	test_allow6, test_pass6,       test_too_big6, test_expiry6, NULL,
 };
 
 int main(void)

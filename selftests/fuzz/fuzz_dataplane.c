@@ -184,7 +184,7 @@ struct template
 	struct frame f;
 };
 
-#define NTEMPLATES 29
+#define NTEMPLATES 30
 static struct template templates[NTEMPLATES];
 
 static void build_templates(void)
@@ -285,6 +285,8 @@ static void build_templates(void)
 		c6.dport = 5000;
 		c6.payload = 20;
 		T("client udp6 to the IPv6 forward", IN_PUB0, F6(c6));
+		c6.payload = 1100;
+		T("client udp6 to the IPv6 forward, 1100 bytes (over bk0's MTU)", IN_PUB0, F6(c6));
 	}
 #undef T
 	/* The big one: 1100 bytes of UDP payload, DF set. */
@@ -778,7 +780,12 @@ static void check_sent(const struct record *r, const struct frame *out, int buil
 	struct csum_state in = csum_state(&r->f), o = csum_state(out);
 
 	if (pkt6_csum_ok(&r->f) >= 0) { /* IPv6 (xmasq_tc6) */
-		if (pkt6_csum_ok(&r->f) == 1 && pkt6_csum_ok(out) != 1)
+		struct pkt6_icmp_csum c = pkt6_icmp_csum(out);
+
+		if (built && (!c.ok || c.got != c.want))
+			fail(r, out, "Packet Too Big built with a wrong ICMPv6 checksum (%04x/%04x)",
+			     c.got, c.want);
+		else if (!built && pkt6_csum_ok(&r->f) == 1 && pkt6_csum_ok(out) != 1)
 			fail(r, out, "IPv6 L4 checksum wrong after translation");
 		return;
 	}
