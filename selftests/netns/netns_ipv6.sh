@@ -439,6 +439,19 @@ run_xmasq() {
 		[ "$p" -gt 0 ]
 		tap_result $? "$L: counters: XDP handed IPv6 to tc (pass_ipv6_to_tc $p)"
 	fi
+	# every IPv6 forward counted under its rule, both ways (rule_stats
+	# are shared with IPv4), by its line in the file
+	local unused
+	unused=$(json_get "$S1" '" ".join("line %d (orig %s, reply %s)" % (r["line"], r.get("packets_orig"), r.get("packets_reply")) for r in d["rules"] if r["line"] <= 6 and not (r.get("packets_orig") and r.get("packets_reply")))' 2>&1)
+	[ -z "$unused" ] && [ "$(json_get "$S1" 'len([r for r in d["rules"] if r["line"] <= 6])' 2>/dev/null)" = 6 ]
+	tap_result $? "$L: stats: each of the 6 IPv6 forwards counted under its rule, both ways" \
+		"not counted: ${unused:-?}" "$(json_get "$S1" 'd["rules"]' 2>&1 | head -c 2000)"
+	# the same counters on Prometheus
+	xm stats --prometheus >"$XM_TMP/prom6" 2>&1
+	m=$(awk 'index($0, "xmasq_packets_total{") == 1 && index($0, "counter=\"flow_new_ipv6\"") { print $NF; exit }' "$XM_TMP/prom6")
+	[ "${m:-0}" -gt 0 ] 2>/dev/null
+	tap_result $? "$L: Prometheus: xmasq_packets_total{counter=\"flow_new_ipv6\"} ${m:-absent}" \
+		"$(grep -i 'ipv6' "$XM_TMP/prom6" | head -n 10)"
 	d=$(stat6 "$S1" drop_no_ipv6_addr)
 	[ "$d" = 0 ]
 	tap_result $? "$L: counters: drop_no_ipv6_addr 0 (every NIC has its IPv6 address: $d)"
