@@ -198,8 +198,11 @@ check6_client() {
 	other1=$(link_stat "$OTHER_NS" eth0 rx_packets)
 	rc=0
 	[ $((other1 - other0)) -gt 20 ] && rc=1
-	tap_result $rc "$L: $CLABEL: replies did not leak out of the other NIC ($((other1 - other0)) packets there)" \
-		"the other client's eth0 received $((other1 - other0)) packets meanwhile"
+	# (and there were replies)
+	[ "${FWD_OK[$2]}" = 1 ] || rc=1
+	tap_result $rc "$L: $CLABEL: replies came back through $CIF, none out of the other NIC ($((other1 - other0)) packets there)" \
+		"the other client's eth0 received $((other1 - other0)) packets meanwhile" \
+		"TCP through this forward answered: ${FWD_OK[$2]}"
 }
 
 # check6_tcp_load LABEL N: the big download (sha256) and AB_N short
