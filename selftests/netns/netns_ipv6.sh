@@ -2,12 +2,14 @@
 # IPv6 forwards, slice 1: IPv6 clients to an IPv6 backend (6->6), TCP and
 # UDP, end to end in the two-NIC topology of netns_e2e.sh with IPv6 added:
 #
-#   client0 C0 ─ eth0 ┐                       ┌ eth2 ─ backend B fd00:8::2
-#   2001:db8:0:1::2   │  router R             │  (no default route)
-#   src 2001:db8:ff00::10 ├ eth0 2001:db8:0:1::1 ┤
-#                     ├ eth1 2001:db8:0:2::1  └ eth2 fd00:8::1
-#   client1 C1 ─ eth0 ┘  IPv6 default via 2001:db8:0:1::2 dev eth0
-#   2001:db8:0:2::2, src 2001:db8:ff01::10       (and the IPv4 of netns_e2e.sh)
+#   C0 2001:db8:0:1::2 ── eth0 2001:db8:0:1::1 ┐
+#   src 2001:db8:ff00::10 on lo                 ├ router R ── eth2 fd00:8::1 ── B fd00:8::2
+#   C1 2001:db8:0:2::2 ── eth1 2001:db8:0:2::1 ┘
+#   src 2001:db8:ff01::10 on lo
+#
+# R: IPv6 default route via C0 (eth0) only, no ip -6 rules (and netns_e2e.sh's
+# IPv4 beside). B: no default route, routes to the two client sources only
+# (for keep-source).
 #
 # Each client's source lives on its lo, off every router link: a reply to
 # C1 reaches it only if the router sends it out of eth1 although its
@@ -27,9 +29,10 @@
 # ip -6 rule on the router, IPv6 forwarding on for the managed NICs, the
 # flow in `conntrack list` while open, counters, and a live apply dropping
 # the IPv6 forwards (new connections refused, the file's IPv4 forward
-# carrying on) and adding them back; the ip6tables router does the same
-# live change with ip6tables -D / -A. Where ip6tables passes and xmasq
-# fails, xmasq is wrong.
+# carrying on: tcp/8090, a port of its own) and adding them back; the
+# IPv6 forwards' rule stats and Prometheus. The ip6tables router does the
+# same live change with ip6tables -D / -A. Where ip6tables passes and
+# xmasq fails, xmasq is wrong.
 #
 # Env: ROUTERS="ip6tables xdp auto"  XMASQ=build/xmasq  BIG_MB=50  AB_N=200
 # TAP output; exit 1 when a check fails.
