@@ -3,7 +3,7 @@
 # UDP, end to end in the two-NIC topology of netns_e2e.sh with IPv6 added:
 #
 #   C0 2001:db8:0:1::2 ── eth0 2001:db8:0:1::1 ┐
-#   src 2001:db8:ff00::10 on lo                 ├ router R ── eth2 fd00:8::1 ── B fd00:8::2
+#   src 2001:db8:ff00::10 on lo                ├ router R ── eth2 fd00:8::1 ── B fd00:8::2
 #   C1 2001:db8:0:2::2 ── eth1 2001:db8:0:2::1 ┘
 #   src 2001:db8:ff01::10 on lo
 #
