@@ -31,6 +31,7 @@
 #include "flow.h"
 #include "rewrite.h"
 #include "pmtu.h"
+#include "v6_flow.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -215,6 +216,12 @@ int xmasq_xdp(struct xdp_md *ctx)
 	xm_count(XM_C_RX, len);
 	rc = xm_parse(data, data_end, len, &p);
 	if (rc != XM_PARSE_OK) {
+		/* IPv6 is translated on the tc path (xmasq_tc6). */
+		if (rc == XM_PARSE_NOT_IPV4 && p.eth &&
+		    p.eth->h_proto == bpf_htons(XM_ETH_P_IPV6)) {
+			xm_count(XM_C_RX_IPV6, len);
+			return xm_xdp_to_tc(ctx, XM_C_PASS_IPV6_TO_TC, len);
+		}
 		xm_count(xm_parse_counter(rc), len);
 		xm_set_meta(ctx, XM_META_MAGIC_SEEN);
 		return XDP_PASS;
@@ -321,6 +328,19 @@ int xmasq_tc(struct __sk_buff *skb)
 
 	if (meta == XM_META_MAGIC_SEEN)
 		return TC_ACT_OK;
+	/* IPv6: its own program, verified on its own (the IPv4 one is near
+	 * the verifier's limits on older kernels). cb[0] tells it whether
+	 * XDP counted the packet already. */
+	if (skb->protocol == bpf_htons(XM_ETH_P_IPV6)) {
+		skb->cb[0] = meta == XM_META_MAGIC_TO_TC;
+		bpf_tail_call(skb, &progs6, XM_PROGS6_TC);
+		/* No IPv6 program (maps of an older attach): passed, as before. */
+		if (meta != XM_META_MAGIC_TO_TC) {
+			xm_count(XM_C_RX, len);
+			xm_count(XM_C_PASS_NOT_OURS, len);
+		}
+		return TC_ACT_OK;
+	}
 	if (meta != XM_META_MAGIC_TO_TC)
 		xm_count(XM_C_RX, len);
 
@@ -386,10 +406,112 @@ int xmasq_tc(struct __sk_buff *skb)
 	return bpf_redirect_neigh(out, NULL, 0, 0);
 }
 
-/* IPv6: the tc program hands IPv6 packets here (progs6). */
+/* ---- IPv6 (bpf/v6_*.h) ------------------------------------------------ */
+
+/* Rewrites an IPv6 packet of flow f in place: addresses, ports, hop
+ * limit, the L4 checksum by difference (the helpers also keep a
+ * CHECKSUM_PARTIAL sum right). No IPv4 header checksum to mend. */
+static __always_inline int xm6_tc_rewrite(struct __sk_buff *skb, const struct xm_pkt6 *p,
+					  const struct xm_flow6 *f)
+{
+	__u64 mangled0 = p->key.proto == IPPROTO_UDP ? BPF_F_MARK_MANGLED_0 : 0;
+	__u8 hop_limit = p->hop_limit - 1;
+	__s64 diff;
+
+	/* saddr and daddr are adjacent in the key, the entry and the header */
+	diff = bpf_csum_diff((__be32 *)p->key.saddr, 32, (__be32 *)f->new_saddr, 32, 0);
+	if (diff < 0 ||
+	    bpf_l4_csum_replace(skb, p->csum_off, 0, diff, BPF_F_PSEUDO_HDR | mangled0) ||
+	    bpf_l4_csum_replace(skb, p->csum_off, p->key.sport, f->new_sport, 2 | mangled0) ||
+	    bpf_l4_csum_replace(skb, p->csum_off, p->key.dport, f->new_dport, 2 | mangled0) ||
+	    bpf_skb_store_bytes(skb, p->l3_off + offsetof(struct ipv6hdr, saddr), f->new_saddr, 32,
+				0) ||
+	    bpf_skb_store_bytes(skb, p->l4_off, &f->new_sport, 4, 0) ||
+	    bpf_skb_store_bytes(skb, p->l3_off + offsetof(struct ipv6hdr, hop_limit), &hop_limit, 1,
+				0))
+		return -1;
+	return 0;
+}
+
+static __always_inline int xm6_parse_counter(int rc)
+{
+	return rc == XM_PARSE6_EXT	 ? XM_C_PASS_IPV6_EXT :
+	       rc == XM_PARSE6_MALFORMED ? XM_C_PASS_MALFORMED :
+					   XM_C_PASS_NOT_OURS;
+}
+
+#define XM_TC6_PULL_LEN (sizeof(struct ethhdr) + sizeof(struct ipv6hdr) + sizeof(struct tcphdr))
+
+/* IPv6 on the tc path, reached from xmasq_tc by a tail call (progs6). */
 SEC("tc")
 int xmasq_tc6(struct __sk_buff *skb)
 {
-	(void)skb;
-	return TC_ACT_OK;
+	__u32 ifindex = skb->ingress_ifindex ? skb->ingress_ifindex : skb->ifindex;
+	__u64 len = skb->len;
+	struct xm_pkt6 p = {};
+	struct xm_flow6 *f;
+	struct xm_iface *oif;
+	void *data, *data_end;
+	int rc, verdict;
+	__u32 slot, out;
+
+	if (!skb->cb[0]) { /* XDP did not count it */
+		xm_count(XM_C_RX, len);
+		xm_count(XM_C_RX_IPV6, len);
+	}
+	/* A tag the NIC took off: not yet (the reply would need it back). */
+	if (skb->vlan_present) {
+		xm_count(XM_C_PASS_NOT_OURS, len);
+		return TC_ACT_OK;
+	}
+	bpf_skb_pull_data(skb, len < XM_TC6_PULL_LEN ? len : XM_TC6_PULL_LEN);
+	data = (void *)(long)skb->data;
+	data_end = (void *)(long)skb->data_end;
+	rc = xm_parse6(data, data_end, len, &p);
+	if (rc != XM_PARSE6_OK) {
+		xm_count(xm6_parse_counter(rc), len);
+		return TC_ACT_OK;
+	}
+	/* Not to be forwarded: the kernel answers it (time exceeded), or it
+	 * is for the router. */
+	if (p.hop_limit <= 1) {
+		xm_count(XM_C_PASS_TTL, len);
+		return TC_ACT_OK;
+	}
+	f = bpf_map_lookup_elem(&flows6, &p.key);
+	if (!f) {
+		f = xm6_flow_create(skb, &p, ifindex, len, &verdict);
+		if (!f)
+			return verdict ? TC_ACT_SHOT : TC_ACT_OK;
+	}
+	slot = f->out_slot;
+	oif = bpf_map_lookup_elem(&iface_slots, &slot);
+	if (!oif || !oif->ifindex) {
+		xm_count(XM_C_PASS_EGRESS_UNMANAGED, len);
+		return TC_ACT_OK;
+	}
+	out = oif->ifindex;
+	xm6_flow_touch(skb, f, &p, ifindex, out);
+	/* IPv6 routers never fragment. A Packet Too Big back is to come;
+	 * until then the sender's PMTU discovery sees a loss. */
+	if (oif->mtu && !skb->gso_size && len - p.l3_off > oif->mtu) {
+		xm_count(XM_C_DROP_TOO_BIG, len);
+		return TC_ACT_SHOT;
+	}
+	if (xm6_tc_rewrite(skb, &p, f)) {
+		xm_count(XM_C_DROP_TC_REWRITE, len);
+		return TC_ACT_SHOT;
+	}
+	xm6_account(f, len);
+	xm_count(XM_C_FWD_TC, len);
+	if (f->flags & XM_FLOW_L2_VALID) {
+		if (bpf_skb_store_bytes(skb, 0, f->out_dmac, ETH_ALEN, 0) ||
+		    bpf_skb_store_bytes(skb, ETH_ALEN, oif->mac, ETH_ALEN, 0)) {
+			xm_count(XM_C_DROP_TC_REWRITE, len);
+			return TC_ACT_SHOT;
+		}
+		return bpf_redirect(out, 0);
+	}
+	/* Next hop unknown: the kernel's neighbour code resolves it. */
+	return bpf_redirect_neigh(out, NULL, 0, 0);
 }

@@ -164,11 +164,19 @@ struct xm_iface {
 	__u32 ifindex;
 	__be32 addr; /* primary IPv4 address: masquerade source */
 	__u8 mac[6];
-	__u8 slot;  /* index into iface_stats */
-	__u8 flags; /* XM_IFACE_* */
-	__u16 mtu;  /* packets longer than this get frag-needed */
-	__u16 _pad;
+	__u8 slot;   /* index into iface_stats */
+	__u8 flags;  /* XM_IFACE_* */
+	__u16 mtu;   /* packets longer than this get frag-needed */
+	__u8 flags6; /* XM_IFACE6_*: what attach changed of the NIC's IPv6 sysctls */
+	__u8 _pad;
 };
+
+/* xm_iface.flags6 (an older build leaves 0: it changed nothing). Attach
+ * sets net.ipv6.conf.IFACE.forwarding=1 (bpf_fib_lookup refuses AF_INET6
+ * otherwise), and accept_ra 1 -> 2 first so the NIC keeps its default
+ * route from router advertisements; detach restores what these say. */
+#define XM_IFACE6_FWD_BY_US (1u << 0) /* forwarding was 0: detach sets 0 */
+#define XM_IFACE6_RA_BY_US  (1u << 1) /* accept_ra was 1: detach sets 1 */
 
 /* Array map "iface_slots": the same records indexed by xm_iface.slot, so
  * the per-packet path reaches its egress interface with an array lookup

@@ -66,7 +66,8 @@ static int run_follow(const struct cli_global *g, void *opts, int argc, char **a
 		goto out;
 	sigaction(SIGINT, &sa, NULL); /* no SA_RESTART: poll returns EINTR */
 	sigaction(SIGTERM, &sa, NULL);
-	printf("following the managed NICs of %s (address, MAC, MTU, link, deleted and back); "
+	printf("following the managed NICs of %s (address, IPv6 address, MAC, MTU, link, deleted "
+	       "and back); "
 	       "Ctrl-C stops\n",
 	       g->pin_dir);
 	fflush(stdout);
@@ -121,7 +122,8 @@ static const struct cli_option follow_options[] = {
 
 const struct cli_command cli_cmd_follow = {
 	.name = "follow",
-	.summary = "follow the managed NICs (address, MAC, MTU, link, hot-plug) in the foreground",
+	.summary = "follow the managed NICs (address, IPv6 address, MAC, MTU, link, hot-plug) in "
+		   "the foreground",
 	.description = "Listens to the kernel's link and IPv4 address notifications "
 		       "(rtnetlink) and keeps the maps true to the managed NICs within a "
 		       "second, without an apply: a new primary address (DHCP), MAC or MTU, "

@@ -121,7 +121,12 @@ static int conntrack_count(struct xm_handle *h, int json, char *err, size_t errl
 	rc = xm_snapshot_read(h, &s, err, errlen);
 	if (rc == 0) {
 		if (json)
-			printf("{\"flows\":%lu,\"flows_max\":%lu}\n", s.flows, s.flows_max);
+			printf("{\"flows\":%lu,\"flows_max\":%lu,\"flows6\":%lu,\"flows6_max\":%lu}"
+			       "\n",
+			       s.flows, s.flows_max, s.flows6, s.flows6_max);
+		else if (s.flows6_max)
+			printf("%lu flows of %lu, %lu IPv6 flows of %lu\n", s.flows, s.flows_max,
+			       s.flows6, s.flows6_max);
 		else
 			printf("%lu flows of %lu\n", s.flows, s.flows_max);
 		xm_snapshot_free(&s);

@@ -3,7 +3,10 @@
  * trie (layout in xmasq_abi.h). Identical lists share an id. An id keeps
  * its prefixes while a live rule names it: a new list goes under an id no
  * live rule names, before any rule names it, and an old one is removed
- * after the switch, so no packet ever sees half a list. */
+ * after the switch, so no packet ever sees half a list. An IPv4 list's
+ * keys are IPv4-mapped, an IPv6 list's are its prefixes as written (the
+ * parser refuses IPv4-mapped ones in an IPv6 list, so a list read back has
+ * one family). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +23,10 @@ static int is_v4_mapped(const struct xm_allow_key *k)
 	       k->addr[0] == 0 && k->addr[1] == 0 && k->addr[2] == htonl(0xffff);
 }
 
+/* The trie key's prefix length of an IPv6 /len: the list id, then the
+ * address. */
+#define ALLOW_V6_PLEN(len) (32 + (len))
+
 static int cmp_prefix(const void *a, const void *b)
 {
 	const struct xm_src_prefix *x = a, *y = b;
@@ -28,6 +35,14 @@ static int cmp_prefix(const void *a, const void *b)
 	if (ax != ay)
 		return ax < ay ? -1 : 1;
 	return (int)x->len - (int)y->len;
+}
+
+static int cmp_prefix6(const void *a, const void *b)
+{
+	const struct xm_src_prefix *x = a, *y = b;
+	int c = memcmp(&x->addr6, &y->addr6, sizeof(x->addr6));
+
+	return c ? c : (int)x->len - (int)y->len;
 }
 
 static int add_prefix(struct xm_src_list *l, const struct xm_src_prefix *p)
@@ -69,18 +84,29 @@ int xm_allow_lists_read(struct xm_handle *h, struct xm_src_list **lists, struct 
 			}
 			ks[n++] = k;
 		}
-		if (id && id < XM_ALLOW_LISTS && is_v4_mapped(&k) && l[id].n < XM_ALLOW_LIST_MAX) {
-			struct xm_src_prefix p = { .addr = k.addr[3],
-						   .len = (uint8_t)(k.prefixlen -
-								    XM_ALLOW_V4_PLEN(0)) };
+		if (id && id < XM_ALLOW_LISTS && l[id].n < XM_ALLOW_LIST_MAX) {
+			struct xm_src_prefix p;
 
+			memset(&p, 0, sizeof(p));
+			if (is_v4_mapped(&k)) {
+				p.addr = k.addr[3];
+				p.len = (uint8_t)(k.prefixlen - XM_ALLOW_V4_PLEN(0));
+			} else if (k.prefixlen >= ALLOW_V6_PLEN(0) &&
+				   k.prefixlen <= ALLOW_V6_PLEN(128)) {
+				memcpy(&p.addr6, k.addr, sizeof(p.addr6));
+				p.len = (uint8_t)(k.prefixlen - ALLOW_V6_PLEN(0));
+				l[id].v6 = 1;
+			} else {
+				continue;
+			}
 			if (add_prefix(&l[id], &p))
 				goto oom;
 		}
 	}
 	for (__u32 id = 1; id < XM_ALLOW_LISTS; id++)
 		if (l[id].n > 1)
-			qsort(l[id].pfx, l[id].n, sizeof(l[id].pfx[0]), cmp_prefix);
+			qsort(l[id].pfx, l[id].n, sizeof(l[id].pfx[0]),
+			      l[id].v6 ? cmp_prefix6 : cmp_prefix);
 	*lists = l;
 	if (keys) {
 		*keys = ks;
@@ -107,7 +133,11 @@ static uint32_t list_hash(const struct xm_src_list *l)
 	uint32_t h = 2166136261u;
 
 	for (unsigned i = 0; i < l->n; i++) {
-		h = (h ^ l->pfx[i].addr) * 16777619u;
+		if (l->v6)
+			for (unsigned b = 0; b < 16; b++)
+				h = (h ^ l->pfx[i].addr6.s6_addr[b]) * 16777619u;
+		else
+			h = (h ^ l->pfx[i].addr) * 16777619u;
 		h = (h ^ l->pfx[i].len) * 16777619u;
 	}
 	return h;
@@ -201,6 +231,7 @@ int xm_allow_assign(struct xm_allow_table *t, struct xm_handle *h, const struct 
 				goto oom;
 			memcpy(t->list[id].pfx, l->pfx, l->n * sizeof(l->pfx[0]));
 			t->list[id].n = l->n;
+			t->list[id].v6 = l->v6;
 			t->used[id] |= XM_ALLOW_FRESH;
 			t->prefixes += l->n;
 			hash_put(t, id);
@@ -238,11 +269,17 @@ int xm_allow_write(const struct xm_allow_table *t, struct xm_handle *h)
 		if (!(t->used[id] & XM_ALLOW_FRESH))
 			continue;
 		for (unsigned i = 0; i < t->list[id].n; i++) {
+			const struct xm_src_prefix *p = &t->list[id].pfx[i];
 			struct xm_allow_key k = {
-				.prefixlen = XM_ALLOW_V4_PLEN(t->list[id].pfx[i].len),
+				.prefixlen = XM_ALLOW_V4_PLEN(p->len),
 				.list = htonl(id),
-				.addr = { 0, 0, htonl(0xffff), t->list[id].pfx[i].addr },
+				.addr = { 0, 0, htonl(0xffff), p->addr },
 			};
+
+			if (t->list[id].v6) {
+				k.prefixlen = ALLOW_V6_PLEN(p->len);
+				memcpy(k.addr, &p->addr6, sizeof(k.addr));
+			}
 
 			if (bpf_map_update_elem(fd, &k, &one, BPF_ANY))
 				return -errno;

@@ -5,6 +5,12 @@
  * write of config.active_gen switches every CPU over, so a packet sees the
  * old rule set or the new one, never a mix. Unchanged rules keep their id
  * (and so their counters); flows of any rule keep their translation.
+ *
+ * IPv6 forwards (XM_RULE_V6) go the same way, their port entries in map
+ * rules6: rule_meta holds them with daddr and to_addr 0, their addresses
+ * in rule_addrs6 at the same id. A rule's identity (what keeps its id) is
+ * its meta and, for IPv6, those addresses (struct xm_rule_addrs6 beside
+ * each meta below).
  */
 #include <errno.h>
 #include <net/if.h>
@@ -44,8 +50,10 @@ void xm_meta_from_rule(const struct xm_rule *r, __u32 ifindex, struct xm_rule_me
 	m->in_use = 1;
 	m->ifindex = ifindex;
 	snprintf(m->ifname, sizeof(m->ifname), "%s", r->ifname);
-	m->daddr = r->local_addr;
-	m->to_addr = r->to_addr;
+	if (!xm_rule_is_v6(r)) {
+		m->daddr = r->local_addr;
+		m->to_addr = r->to_addr;
+	}
 	m->from_port_lo = r->from_lo;
 	m->from_port_hi = r->from_hi;
 	m->to_port_lo = r->to_lo;
@@ -55,14 +63,39 @@ void xm_meta_from_rule(const struct xm_rule *r, __u32 ifindex, struct xm_rule_me
 	m->line = r->line;
 }
 
-/* Same rule, whatever line it is on. */
-int xm_meta_same(const struct xm_rule_meta *a, const struct xm_rule_meta *b)
+void xm_addrs6_from_rule(const struct xm_rule *r, struct xm_rule_addrs6 *a6)
 {
-	return a->ifindex == b->ifindex && a->daddr == b->daddr && a->to_addr == b->to_addr &&
-	       a->from_port_lo == b->from_port_lo && a->from_port_hi == b->from_port_hi &&
-	       a->to_port_lo == b->to_port_lo && a->to_port_hi == b->to_port_hi &&
-	       a->proto == b->proto && a->flags == b->flags && a->prefix_len == b->prefix_len &&
-	       a->addr_set == b->addr_set && strcmp(a->ifname, b->ifname) == 0;
+	memset(a6, 0, sizeof(*a6));
+	if (!xm_rule_is_v6(r))
+		return;
+	memcpy(a6->daddr, &r->local_addr6, sizeof(a6->daddr));
+	memcpy(a6->to_addr, &r->to_addr6, sizeof(a6->to_addr));
+}
+
+/* The IPv6 addresses of two metas agree (or are not to be compared). */
+static int addrs6_same(const struct xm_rule_meta *a, const struct xm_rule_addrs6 *a6,
+		       const struct xm_rule_addrs6 *b6)
+{
+	return !(a->flags & XM_RULE_V6) || !a6 || !b6 || memcmp(a6, b6, sizeof(*a6)) == 0;
+}
+
+static int daddr6_same(const struct xm_rule_meta *a, const struct xm_rule_addrs6 *a6,
+		       const struct xm_rule_addrs6 *b6)
+{
+	return !(a->flags & XM_RULE_V6) || !a6 || !b6 ||
+	       memcmp(a6->daddr, b6->daddr, sizeof(a6->daddr)) == 0;
+}
+
+/* Same rule, whatever line it is on. */
+int xm_meta_same(const struct xm_rule_meta *a, const struct xm_rule_addrs6 *a6,
+		 const struct xm_rule_meta *b, const struct xm_rule_addrs6 *b6)
+{
+	return addrs6_same(a, a6, b6) && a->ifindex == b->ifindex && a->daddr == b->daddr &&
+	       a->to_addr == b->to_addr && a->from_port_lo == b->from_port_lo &&
+	       a->from_port_hi == b->from_port_hi && a->to_port_lo == b->to_port_lo &&
+	       a->to_port_hi == b->to_port_hi && a->proto == b->proto && a->flags == b->flags &&
+	       a->prefix_len == b->prefix_len && a->addr_set == b->addr_set &&
+	       strcmp(a->ifname, b->ifname) == 0;
 }
 
 static void meta_from_masq(const struct xm_masq *q, __u32 ifindex, struct xm_rule_meta *m)
@@ -92,20 +125,24 @@ struct item_refs {
 };
 
 static void item_meta(const struct xm_ruleset *rs, const __u32 *ifindex,
-		      const struct item_refs *refs, size_t i, struct xm_rule_meta *m)
+		      const struct item_refs *refs, size_t i, struct xm_rule_meta *m,
+		      struct xm_rule_addrs6 *a6)
 {
 	const __u16 *set_of = refs->set_of;
 
+	memset(a6, 0, sizeof(*a6));
 	if (i < rs->n_rules) {
 		xm_meta_from_rule(&rs->rules[i], ifindex[i], m);
+		xm_addrs6_from_rule(&rs->rules[i], a6);
 		m->flags |= (__u32)refs->list_of[i] << XM_RULE_META_ALLOW_SHIFT;
 	} else
 		meta_from_masq(&rs->masqs[i - rs->n_rules], ifindex[i], m);
 	m->addr_set = set_of[i];
 }
 
-void xm_rule_meta_format(const struct xm_rule_meta *m, const struct xm_addr_set *as,
-			 const struct xm_src_list *from, char *buf, size_t len)
+void xm_rule_meta_format(const struct xm_rule_meta *m, const struct xm_rule_addrs6 *a6,
+			 const struct xm_addr_set *as, const struct xm_src_list *from, char *buf,
+			 size_t len)
 {
 	struct xm_rule r = { 0 };
 	struct xm_addr_list l = { 0 };
@@ -130,19 +167,44 @@ void xm_rule_meta_format(const struct xm_rule_meta *m, const struct xm_addr_set 
 
 	/* not snprintf: /metrics formats every rule on each scrape */
 	memcpy(r.ifname, m->ifname, strnlen(m->ifname, sizeof(r.ifname) - 1));
-	r.local_addr = m->daddr;
 	r.proto = m->proto;
 	r.from_lo = m->from_port_lo;
 	r.from_hi = m->from_port_hi;
-	r.to_addr = m->to_addr;
 	r.to_lo = m->to_port_lo;
 	r.to_hi = m->to_port_hi;
 	r.flags = m->flags & ~(~0u << XM_RULE_META_ALLOW_SHIFT);
+	if (m->flags & XM_RULE_V6) {
+		/* without its addresses (a router without rule_addrs6) it
+		 * shows as to [::], never as an IPv4 rule */
+		if (a6) {
+			memcpy(&r.local_addr6, a6->daddr, sizeof(r.local_addr6));
+			memcpy(&r.to_addr6, a6->to_addr, sizeof(r.to_addr6));
+		}
+	} else {
+		r.local_addr = m->daddr;
+		r.to_addr = m->to_addr;
+	}
 	xm_rule_format(&r, buf, len);
 }
 
+/* The IPv6 addresses' words, folded into a hash (none for IPv4). */
+static __u64 addrs6_hash(__u64 h, const struct xm_rule_meta *m, const struct xm_rule_addrs6 *a6,
+			 int daddr_only)
+{
+	const __u32 *w = (const __u32 *)a6;
+	size_t n = daddr_only ? 4 : 8;
+
+	if (!(m->flags & XM_RULE_V6) || !a6)
+		return h;
+	for (size_t i = 0; i < n; i++) {
+		h ^= w[i];
+		h *= 1099511628211ull;
+	}
+	return h;
+}
+
 /* Identity hash of a rule: every field meta_same compares. */
-static __u64 meta_hash(const struct xm_rule_meta *m)
+static __u64 meta_hash(const struct xm_rule_meta *m, const struct xm_rule_addrs6 *a6)
 {
 	__u64 h = 1469598103934665603ull;
 	__u64 parts[] = { m->ifindex,
@@ -157,36 +219,39 @@ static __u64 meta_hash(const struct xm_rule_meta *m)
 		h ^= parts[i];
 		h *= 1099511628211ull;
 	}
-	return h;
+	return addrs6_hash(h, m, a6, 0);
 }
 
 /* For each new rule, the id of an identical live rule (ids[i], keep[id]=1),
  * found through an open-addressing table of the live rules. */
-static int match_live(const struct xm_rule_meta *live, const struct xm_ruleset *rs,
-		      const __u32 *ifindex, const struct item_refs *refs, __u32 *ids,
-		      unsigned char *keep, struct xm_apply_result *res)
+static int match_live(const struct xm_rule_meta *live, const struct xm_rule_addrs6 *live6,
+		      const struct xm_ruleset *rs, const __u32 *ifindex,
+		      const struct item_refs *refs, __u32 *ids, unsigned char *keep,
+		      struct xm_apply_result *res)
 {
 	size_t cap = 2 * XM_MAX_RULES, mask = cap - 1;
 	__u32 *table = calloc(cap, sizeof(*table));
 	struct xm_rule_meta m;
+	struct xm_rule_addrs6 a6;
 
 	if (!table)
 		return -1;
 	for (__u32 id = 1; id < XM_MAX_RULES; id++) {
 		if (!live[id].in_use)
 			continue;
-		size_t slot = meta_hash(&live[id]) & mask;
+		size_t slot = meta_hash(&live[id], &live6[id]) & mask;
 
 		while (table[slot])
 			slot = (slot + 1) & mask;
 		table[slot] = id;
 	}
 	for (size_t i = 0; i < n_items(rs); i++) {
-		item_meta(rs, ifindex, refs, i, &m);
-		for (size_t slot = meta_hash(&m) & mask; table[slot]; slot = (slot + 1) & mask) {
+		item_meta(rs, ifindex, refs, i, &m, &a6);
+		for (size_t slot = meta_hash(&m, &a6) & mask; table[slot];
+		     slot = (slot + 1) & mask) {
 			__u32 id = table[slot];
 
-			if (!keep[id] && xm_meta_same(&live[id], &m)) {
+			if (!keep[id] && xm_meta_same(&live[id], &live6[id], &m, &a6)) {
 				ids[i] = id;
 				keep[id] = 1;
 				res->kept++;
@@ -205,9 +270,17 @@ static int rule_key_of_gen(int fd, const void *key, void *gen)
 	return ((const struct xm_rule_key *)key)->gen == *(__u8 *)gen;
 }
 
-static void delete_gen(int fd, __u8 gen)
+static int rule6_key_of_gen(int fd, const void *key, void *gen)
+{
+	(void)fd;
+	return ((const struct xm_rule6_key *)key)->gen == *(__u8 *)gen;
+}
+
+static void delete_gen(int fd, int fd6, __u8 gen)
 {
 	xm_map_delete_if(fd, sizeof(struct xm_rule_key), rule_key_of_gen, &gen);
+	if (fd6 >= 0)
+		xm_map_delete_if(fd6, sizeof(struct xm_rule6_key), rule6_key_of_gen, &gen);
 }
 
 /* Deletes every masquerade entry of generation gen. */
@@ -230,6 +303,88 @@ static int insert_masq(int fd, const struct xm_masq *q, __u32 ifindex, __u32 id,
 	struct xm_masq_value v = { .rule_id = id, .out_ifindex = ifindex };
 
 	return bpf_map_update_elem(fd, &k, &v, BPF_ANY) ? -errno : 0;
+}
+
+/* An IPv6 forward's entries in rules6: as xm_insert_rule_ports's. */
+static int insert_rule6_ports(int fd6, const struct xm_rule *r, __u32 ifindex, __u32 id,
+			      __u16 allow_list, __u8 gen)
+{
+	for (unsigned p = r->from_lo; p <= r->from_hi; p++) {
+		unsigned to = r->to_lo == r->to_hi ? r->to_lo : r->to_lo + (p - r->from_lo);
+		struct xm_rule6_key k;
+		struct xm_rule6_value v;
+
+		memset(&k, 0, sizeof(k)); /* no padding left to chance: it is hashed */
+		memset(&v, 0, sizeof(v));
+		k.ifindex = ifindex;
+		k.dport = htons((__u16)p);
+		k.proto = r->proto;
+		k.gen = gen;
+		memcpy(k.daddr, &r->local_addr6, sizeof(k.daddr));
+		v.rule_id = id;
+		v.to_port = htons((__u16)to);
+		v.allow_list = allow_list;
+		memcpy(v.to_addr, &r->to_addr6, sizeof(v.to_addr));
+		v.flags = r->flags;
+		if (bpf_map_update_elem(fd6, &k, &v, BPF_ANY))
+			return -errno;
+	}
+	return 0;
+}
+
+static void delete_rule6_ports(int fd6, const struct xm_rule_meta *m,
+			       const struct xm_rule_addrs6 *a6, __u8 gen)
+{
+	for (unsigned p = m->from_port_lo; p <= m->from_port_hi; p++) {
+		struct xm_rule6_key k;
+
+		memset(&k, 0, sizeof(k));
+		k.ifindex = m->ifindex;
+		k.dport = htons((__u16)p);
+		k.proto = m->proto;
+		k.gen = gen;
+		memcpy(k.daddr, a6->daddr, sizeof(k.daddr));
+		bpf_map_delete_elem(fd6, &k);
+	}
+}
+
+void xm_rules6_move_iface(struct xm_handle *h, __u32 from_ifindex, __u32 to_ifindex)
+{
+	int fd = h->fd[XM_MAP_RULES6];
+	struct xm_rule6_key k, *prev = NULL, *keys = NULL;
+	struct xm_rule6_value v;
+	size_t n = 0, cap = 0;
+
+	if (fd < 0)
+		return;
+	/* Keys listed before anything changes: storing while walking a hash
+	 * can revisit keys without end. */
+	while (bpf_map_get_next_key(fd, prev, &k) == 0) {
+		if (n == cap) {
+			size_t ncap = cap ? cap * 2 : 256;
+			struct xm_rule6_key *nk = realloc(keys, ncap * sizeof(*nk));
+
+			if (!nk)
+				break;
+			keys = nk;
+			cap = ncap;
+		}
+		keys[n++] = k;
+		prev = &keys[n - 1];
+	}
+	/* Copies under the new ifindex first, then the old keys go. */
+	for (size_t i = 0; i < n; i++) {
+		struct xm_rule6_key nk = keys[i];
+
+		if (keys[i].ifindex != from_ifindex || bpf_map_lookup_elem(fd, &keys[i], &v))
+			continue;
+		nk.ifindex = to_ifindex;
+		bpf_map_update_elem(fd, &nk, &v, BPF_ANY);
+	}
+	for (size_t i = 0; i < n; i++)
+		if (keys[i].ifindex == from_ifindex)
+			bpf_map_delete_elem(fd, &keys[i]);
+	free(keys);
 }
 
 int xm_insert_rule_ports(int fd, const struct xm_rule *r, __u32 ifindex, __u32 id, __u16 allow_list,
@@ -360,13 +515,14 @@ void xm_delete_rule_ports(int fd, const struct xm_rule_meta *m, __u8 gen)
  * rules are there already). Returns 0 or -errno, *bad_line the rule. */
 static int write_gen(struct xm_handle *h, const struct xm_ruleset *rs, const __u32 *ifindex,
 		     const struct item_refs *refs, const __u32 *ids,
-		     const struct xm_rule_meta *live, const unsigned char *keep, __u8 gen, int full,
-		     unsigned *bad_line)
+		     const struct xm_rule_meta *live, const struct xm_rule_addrs6 *live6,
+		     const unsigned char *keep, __u8 gen, int full, unsigned *bad_line)
 {
 	int rules_fd = h->fd[XM_MAP_RULES], masq_fd = h->fd[XM_MAP_MASQ_RULES], e;
+	int rules6_fd = h->fd[XM_MAP_RULES6];
 
 	if (full) {
-		delete_gen(rules_fd, gen);
+		delete_gen(rules_fd, rules6_fd, gen);
 		delete_masq_gen(masq_fd, gen);
 	} else {
 		for (__u32 id = 1; id < XM_MAX_RULES; id++) {
@@ -383,6 +539,9 @@ static int write_gen(struct xm_handle *h, const struct xm_ruleset *rs, const __u
 				k.gen = htonl(gen);
 				k.saddr = q.prefix;
 				bpf_map_delete_elem(masq_fd, &k);
+			} else if (live[id].flags & XM_RULE_V6) {
+				if (rules6_fd >= 0)
+					delete_rule6_ports(rules6_fd, &live[id], &live6[id], gen);
 			} else {
 				xm_delete_rule_ports(rules_fd, &live[id], gen);
 			}
@@ -391,8 +550,12 @@ static int write_gen(struct xm_handle *h, const struct xm_ruleset *rs, const __u
 	for (size_t i = 0; i < rs->n_rules; i++) {
 		if (!full && keep[ids[i]] != 2)
 			continue;
-		e = xm_insert_rule_ports(rules_fd, &rs->rules[i], ifindex[i], ids[i],
-					 refs->list_of[i], gen);
+		if (xm_rule_is_v6(&rs->rules[i]))
+			e = insert_rule6_ports(rules6_fd, &rs->rules[i], ifindex[i], ids[i],
+					       refs->list_of[i], gen);
+		else
+			e = xm_insert_rule_ports(rules_fd, &rs->rules[i], ifindex[i], ids[i],
+						 refs->list_of[i], gen);
 		if (e) {
 			*bad_line = rs->rules[i].line;
 			return e;
@@ -422,56 +585,121 @@ int xm_apply(struct xm_handle *h, const struct xm_ruleset *rs, const char *filen
 
 /* Same place in the rule space (what a packet matches), whatever target:
  * a removed and an added rule with the same match are one changed rule. */
-int xm_meta_same_match(const struct xm_rule_meta *a, const struct xm_rule_meta *b)
+int xm_meta_same_match(const struct xm_rule_meta *a, const struct xm_rule_addrs6 *a6,
+		       const struct xm_rule_meta *b, const struct xm_rule_addrs6 *b6)
 {
-	return a->ifindex == b->ifindex && a->daddr == b->daddr && a->proto == b->proto &&
+	return (a->flags & XM_RULE_V6) == (b->flags & XM_RULE_V6) && daddr6_same(a, a6, b6) &&
+	       a->ifindex == b->ifindex && a->daddr == b->daddr && a->proto == b->proto &&
 	       a->from_port_lo == b->from_port_lo && a->from_port_hi == b->from_port_hi &&
 	       a->prefix_len == b->prefix_len &&
 	       (a->flags & XM_RULE_MASQUERADE) == (b->flags & XM_RULE_MASQUERADE);
 }
 
-static __u64 match_hash(const struct xm_rule_meta *m)
+static __u64 match_hash(const struct xm_rule_meta *m, const struct xm_rule_addrs6 *a6)
 {
 	__u64 h = 1469598103934665603ull;
 	__u64 parts[] = { m->ifindex, m->daddr, (__u64)m->from_port_lo << 16 | m->from_port_hi,
-			  (__u64)m->proto << 8 | m->prefix_len, m->flags & XM_RULE_MASQUERADE };
+			  (__u64)m->proto << 8 | m->prefix_len,
+			  m->flags & (XM_RULE_MASQUERADE | XM_RULE_V6) };
 
 	for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++) {
 		h ^= parts[i];
 		h *= 1099511628211ull;
 	}
-	return h;
+	return addrs6_hash(h, m, a6, 1);
 }
 
 /* Prints the change ("+ new", "- old", "~ old => new") and counts changed
  * rules, pairing added and removed rules by their match through a hash. */
-/* Whether any forward rule is for one local address (ADDR in IFACE:ADDR). */
+/* Whether any IPv4 forward rule is for one local address (ADDR in
+ * IFACE:ADDR): the flag makes the IPv4 path look those up first. The IPv6
+ * path (bpf/v6_flow.h) always looks up the address, then any. */
 static int has_addr_rules(const struct xm_ruleset *rs)
 {
 	for (size_t i = 0; i < rs->n_rules; i++)
-		if (rs->rules[i].local_addr)
+		if (!xm_rule_is_v6(&rs->rules[i]) && rs->rules[i].local_addr)
 			return 1;
 	return 0;
 }
 
-static void report_changes(const struct xm_rule_meta *live, const unsigned char *keep,
-			   const struct xm_ruleset *rs, const __u32 *ifindex,
-			   const struct item_refs *refs, const struct xm_as_table *as,
-			   const struct xm_allow_table *allow, const __u32 *ids, FILE *out,
-			   struct xm_apply_result *res)
+/* An IPv6 forward needs maps rules6 and rule_addrs6, which a router
+ * attached by an older build lacks (the handle has -1 for them). */
+static int check_v6_maps(const struct xm_handle *h, const struct xm_ruleset *rs,
+			 const char *filename, char *err, size_t errlen)
+{
+	if (!h || (h->fd[XM_MAP_RULES6] >= 0 && h->fd[XM_MAP_RULE_ADDRS6] >= 0))
+		return 0;
+	for (size_t i = 0; i < rs->n_rules; i++)
+		if (xm_rule_is_v6(&rs->rules[i])) {
+			snprintf(err, errlen,
+				 "%s:%u:%u: IPv6 forward, but the router's maps have no IPv6 rules "
+				 "(it was attached by an older build: run xmasq attach again to "
+				 "load the IPv6 maps; nothing was changed)",
+				 filename, rs->rules[i].line, rs->rules[i].iface_col);
+			return -2;
+		}
+	return 0;
+}
+
+int xm_rule_addrs6_read_all(struct xm_handle *h, struct xm_rule_addrs6 *all)
+{
+	LIBBPF_OPTS(bpf_map_batch_opts, opts);
+	__u32 count = XM_MAX_RULES, out_batch = 0;
+	__u32 *keys;
+	int rc;
+
+	if (h->fd[XM_MAP_RULE_ADDRS6] < 0)
+		return -1;
+	keys = calloc(XM_MAX_RULES, sizeof(*keys));
+	if (!keys)
+		return -1;
+	/* an array's batch returns every index in order (5.6+) */
+	rc = bpf_map_lookup_batch(h->fd[XM_MAP_RULE_ADDRS6], NULL, &out_batch, keys, all, &count,
+				  &opts);
+	free(keys);
+	return (rc == 0 || errno == ENOENT) && count == XM_MAX_RULES ? 0 : -1;
+}
+
+/* The addresses of the live IPv6 forwards, by id (zero for the others):
+ * rule_meta does not hold them. A lookup each when they are few, else
+ * the whole array in one call. */
+static void read_live_addrs6(struct xm_handle *h, const struct xm_rule_meta *live,
+			     struct xm_rule_addrs6 *live6)
+{
+	int fd = h->fd[XM_MAP_RULE_ADDRS6];
+	size_t n6 = 0;
+
+	if (fd < 0)
+		return;
+	for (__u32 id = 1; id < XM_MAX_RULES; id++)
+		n6 += live[id].in_use && (live[id].flags & XM_RULE_V6);
+	if (n6 > XM_ADDRS6_BATCH_FROM && xm_rule_addrs6_read_all(h, live6) == 0)
+		return;
+	for (__u32 id = 1; n6 && id < XM_MAX_RULES; id++)
+		if (live[id].in_use && (live[id].flags & XM_RULE_V6) &&
+		    bpf_map_lookup_elem(fd, &id, &live6[id]))
+			memset(&live6[id], 0, sizeof(live6[id]));
+}
+
+static void report_changes(const struct xm_rule_meta *live, const struct xm_rule_addrs6 *live6,
+			   const unsigned char *keep, const struct xm_ruleset *rs,
+			   const __u32 *ifindex, const struct item_refs *refs,
+			   const struct xm_as_table *as, const struct xm_allow_table *allow,
+			   const __u32 *ids, FILE *out, struct xm_apply_result *res)
 {
 	size_t cap = 2 * XM_MAX_RULES, mask = cap - 1;
 	__u32 *removed = calloc(cap, sizeof(*removed));
 	unsigned char *paired = calloc(XM_MAX_RULES, 1);
 	char a[XM_RULE_TEXT_MAX], b[XM_RULE_TEXT_MAX];
 	struct xm_rule_meta m;
+	struct xm_rule_addrs6 a6;
 
 	if (!removed || !paired)
 		goto out;
 	for (__u32 id = 1; id < XM_MAX_RULES; id++) {
 		if (!live[id].in_use || keep[id])
 			continue;
-		size_t slot = match_hash(&live[id]) & mask;
+		size_t slot = match_hash(&live[id], &live6[id]) & mask;
 
 		while (removed[slot])
 			slot = (slot + 1) & mask;
@@ -482,19 +710,20 @@ static void report_changes(const struct xm_rule_meta *live, const unsigned char 
 
 		if (keep[ids[i]] != 2)
 			continue;
-		item_meta(rs, ifindex, refs, i, &m);
-		xm_rule_meta_format(&m, xm_as_of(as, m.addr_set),
+		item_meta(rs, ifindex, refs, i, &m, &a6);
+		xm_rule_meta_format(&m, &a6, xm_as_of(as, m.addr_set),
 				    xm_allow_of(allow, XM_RULE_META_ALLOW(m.flags)), b, sizeof(b));
-		for (size_t slot = match_hash(&m) & mask; removed[slot]; slot = (slot + 1) & mask) {
+		for (size_t slot = match_hash(&m, &a6) & mask; removed[slot];
+		     slot = (slot + 1) & mask) {
 			__u32 id = removed[slot];
 
-			if (!paired[id] && xm_meta_same_match(&live[id], &m)) {
+			if (!paired[id] && xm_meta_same_match(&live[id], &live6[id], &m, &a6)) {
 				paired[id] = 1;
 				changed = 1;
-				xm_rule_meta_format(&live[id], xm_as_of(as, live[id].addr_set),
-						    xm_allow_of(allow,
-								XM_RULE_META_ALLOW(live[id].flags)),
-						    a, sizeof(a));
+				xm_rule_meta_format(
+					&live[id], &live6[id], xm_as_of(as, live[id].addr_set),
+					xm_allow_of(allow, XM_RULE_META_ALLOW(live[id].flags)), a,
+					sizeof(a));
 				if (out)
 					fprintf(out, "~ %s => %s\n", a, b);
 				break;
@@ -510,7 +739,7 @@ static void report_changes(const struct xm_rule_meta *live, const unsigned char 
 	}
 	for (__u32 id = 1; out && id < XM_MAX_RULES; id++) {
 		if (live[id].in_use && !keep[id] && !paired[id]) {
-			xm_rule_meta_format(&live[id], xm_as_of(as, live[id].addr_set),
+			xm_rule_meta_format(&live[id], &live6[id], xm_as_of(as, live[id].addr_set),
 					    xm_allow_of(allow, XM_RULE_META_ALLOW(live[id].flags)),
 					    a, sizeof(a));
 			fprintf(out, "- %s\n", a);
@@ -537,19 +766,55 @@ static int flow_of_dropped_rule(const struct xm_ct_slot *orig, void *arg)
 	return id != 0 && id < XM_MAX_RULES && c->live[id].in_use && !c->keep[id];
 }
 
+/* The IPv6 flows (map flows6) of rules that are gone or changed: both
+ * entries of a flow carry its rule id. Returns the flows (ORIG entries). */
+static unsigned long reset_flows6(struct xm_handle *h, const struct reset_ctx *c)
+{
+	int fd = h->fd[XM_MAP_FLOWS6];
+	struct xm_flow6_key *keys, *prev = NULL;
+	struct xm_flow6 f;
+	size_t n = 0, cap = 2 * XM_CT6_MAX;
+	unsigned long flows = 0;
+
+	if (fd < 0)
+		return 0;
+	keys = malloc(cap * sizeof(*keys));
+	if (!keys)
+		return 0;
+	/* Listed before anything is deleted: deleting while walking a hash
+	 * can skip or revisit keys. */
+	while (n < cap && bpf_map_get_next_key(fd, prev, &keys[n]) == 0) {
+		prev = &keys[n];
+		n++;
+	}
+	for (size_t i = 0; i < n; i++) {
+		__u32 id;
+
+		if (bpf_map_lookup_elem(fd, &keys[i], &f))
+			continue;
+		id = f.rule_id;
+		if (!id || id >= XM_MAX_RULES || !c->live[id].in_use || c->keep[id])
+			continue;
+		if (bpf_map_delete_elem(fd, &keys[i]) == 0 && !(f.flags & XM_FLOW_REPLY))
+			flows++;
+	}
+	free(keys);
+	return flows;
+}
+
 static unsigned long reset_flows(struct xm_handle *h, const struct xm_rule_meta *live,
 				 const unsigned char *keep)
 {
 	struct reset_ctx c = { .live = live, .keep = keep };
 	struct xm_ct_table t;
 	char err[256];
-	long n;
+	long n = 0;
 
-	if (xm_ct_open_handle(&t, h, 1, err, sizeof(err)))
-		return 0;
-	n = xm_ct_remove_if(&t, flow_of_dropped_rule, &c);
-	xm_ct_close(&t);
-	return n > 0 ? (unsigned long)n : 0;
+	if (xm_ct_open_handle(&t, h, 1, err, sizeof(err)) == 0) {
+		n = xm_ct_remove_if(&t, flow_of_dropped_rule, &c);
+		xm_ct_close(&t);
+	}
+	return (n > 0 ? (unsigned long)n : 0) + reset_flows6(h, &c);
 }
 
 /* The NICs are read afresh on every apply: an address, MAC or MTU that
@@ -578,6 +843,7 @@ int xm_apply_ex(struct xm_handle *h, const struct xm_ruleset *rs, const char *fi
 	int check_only = o->check_only;
 
 	struct xm_rule_meta *live = NULL, m;
+	struct xm_rule_addrs6 *live6 = NULL, a6;
 	struct xm_rule_stats *zero_stats = NULL;
 	struct xm_as_table *as = NULL;
 	struct xm_allow_table allow = { 0 };
@@ -601,11 +867,12 @@ int xm_apply_ex(struct xm_handle *h, const struct xm_ruleset *rs, const char *fi
 	refs.set_of = set_of;
 	refs.list_of = list_of;
 	live = calloc(XM_MAX_RULES, sizeof(*live));
+	live6 = calloc(XM_MAX_RULES, sizeof(*live6)); /* touched only for IPv6 rules */
 	keep = calloc(XM_MAX_RULES, 1);
 	as = calloc(1, sizeof(*as));
 	zero_stats = h ? calloc(h->ncpus, sizeof(*zero_stats)) : NULL;
 	zero_refused = h ? calloc(h->ncpus, sizeof(*zero_refused)) : NULL;
-	if (!ifindex || !ids || !set_of || !list_of || !live || !keep || !as ||
+	if (!ifindex || !ids || !set_of || !list_of || !live || !live6 || !keep || !as ||
 	    (h && (!zero_stats || !zero_refused))) {
 		snprintf(err, errlen, "out of memory");
 		goto out;
@@ -613,6 +880,8 @@ int xm_apply_ex(struct xm_handle *h, const struct xm_ruleset *rs, const char *fi
 	rc = resolve_ifaces(h, rs, filename, ifindex, err, errlen);
 	if (!rc)
 		rc = xm_as_check(rs, filename, err, errlen);
+	if (!rc)
+		rc = check_v6_maps(h, rs, filename, err, errlen);
 	if (rc || check_only || !h)
 		goto out;
 	rc = -1;
@@ -622,6 +891,7 @@ int xm_apply_ex(struct xm_handle *h, const struct xm_ruleset *rs, const char *fi
 	}
 	xm_read_rule_meta(h, live);
 	live[0].in_use = 0; /* id 0 is never used */
+	read_live_addrs6(h, live, live6);
 	rc = xm_as_assign(as, h, live, rs, set_of, filename, err, errlen);
 	if (!rc)
 		rc = xm_allow_assign(&allow, h, live, rs, list_of, filename, err, errlen);
@@ -630,7 +900,7 @@ int xm_apply_ex(struct xm_handle *h, const struct xm_ruleset *rs, const char *fi
 	rc = -1;
 
 	/* Match each rule to a live one, or give it a free id. */
-	if (match_live(live, rs, ifindex, &refs, ids, keep, res)) {
+	if (match_live(live, live6, rs, ifindex, &refs, ids, keep, res)) {
 		snprintf(err, errlen, "out of memory");
 		goto out;
 	}
@@ -656,7 +926,7 @@ int xm_apply_ex(struct xm_handle *h, const struct xm_ruleset *rs, const char *fi
 	for (__u32 id = 1; id < XM_MAX_RULES; id++)
 		if (live[id].in_use && !keep[id])
 			res->removed++;
-	report_changes(live, keep, rs, ifindex, &refs, as, &allow, ids, o->diff_out, res);
+	report_changes(live, live6, keep, rs, ifindex, &refs, as, &allow, ids, o->diff_out, res);
 	if (o->diff_only) {
 		rc = 0;
 		goto out;
@@ -699,7 +969,7 @@ int xm_apply_ex(struct xm_handle *h, const struct xm_ruleset *rs, const char *fi
 			 strerror(-e));
 		goto out;
 	}
-	e = write_gen(h, rs, ifindex, &refs, ids, live, keep, next, full, &bad_line);
+	e = write_gen(h, rs, ifindex, &refs, ids, live, live6, keep, next, full, &bad_line);
 	if (e) {
 		snprintf(err, errlen,
 			 "%s:%u: cannot add rule to the data plane: %s (nothing was changed)",
@@ -709,7 +979,14 @@ int xm_apply_ex(struct xm_handle *h, const struct xm_ruleset *rs, const char *fi
 	for (size_t i = 0; i < n_items(rs); i++) {
 		if (keep[ids[i]] != 2)
 			continue;
-		item_meta(rs, ifindex, &refs, i, &m);
+		item_meta(rs, ifindex, &refs, i, &m, &a6);
+		/* the addresses before the meta that says where they are */
+		if ((m.flags & XM_RULE_V6) &&
+		    bpf_map_update_elem(h->fd[XM_MAP_RULE_ADDRS6], &ids[i], &a6, BPF_ANY)) {
+			snprintf(err, errlen, "%s/rule_addrs6: %s (nothing was changed)",
+				 h->pin_dir, strerror(errno));
+			goto out;
+		}
 		bpf_map_update_elem(h->fd[XM_MAP_RULE_STATS], &ids[i], zero_stats, BPF_ANY);
 		bpf_map_update_elem(h->fd[XM_MAP_RULE_REFUSED], &ids[i], zero_refused, BPF_ANY);
 		bpf_map_update_elem(h->fd[XM_MAP_RULE_META], &ids[i], &m, BPF_ANY);
@@ -735,12 +1012,12 @@ int xm_apply_ex(struct xm_handle *h, const struct xm_ruleset *rs, const char *fi
 
 	/* Kept rules that moved to another line of the file. */
 	for (size_t i = 0; i < n_items(rs); i++) {
-		item_meta(rs, ifindex, &refs, i, &m);
+		item_meta(rs, ifindex, &refs, i, &m, &a6);
 		if (keep[ids[i]] == 1 && live[ids[i]].line != m.line)
 			bpf_map_update_elem(h->fd[XM_MAP_RULE_META], &ids[i], &m, BPF_ANY);
 	}
 	/* Bring the now inactive generation level with the active one. */
-	if (write_gen(h, rs, ifindex, &refs, ids, live, keep, cur, full, &bad_line) == 0) {
+	if (write_gen(h, rs, ifindex, &refs, ids, live, live6, keep, cur, full, &bad_line) == 0) {
 		cfg.flags &= ~XM_CFG_GEN_DIRTY;
 		if (!has_addr_rules(rs))
 			cfg.flags &= ~XM_CFG_ADDR_RULES;
@@ -753,9 +1030,14 @@ int xm_apply_ex(struct xm_handle *h, const struct xm_ruleset *rs, const char *fi
 	if (o->reset_flows)
 		res->flows_reset = reset_flows(h, live, keep);
 	memset(&m, 0, sizeof(m));
-	for (__u32 id = 1; id < XM_MAX_RULES; id++)
-		if (live[id].in_use && !keep[id])
-			bpf_map_update_elem(h->fd[XM_MAP_RULE_META], &id, &m, BPF_ANY);
+	memset(&a6, 0, sizeof(a6));
+	for (__u32 id = 1; id < XM_MAX_RULES; id++) {
+		if (!live[id].in_use || keep[id])
+			continue;
+		bpf_map_update_elem(h->fd[XM_MAP_RULE_META], &id, &m, BPF_ANY);
+		if ((live[id].flags & XM_RULE_V6) && h->fd[XM_MAP_RULE_ADDRS6] >= 0)
+			bpf_map_update_elem(h->fd[XM_MAP_RULE_ADDRS6], &id, &a6, BPF_ANY);
+	}
 	xm_meta_stamp_bump(h);
 	rc = 0;
 out:
@@ -767,6 +1049,7 @@ out:
 	xm_allow_free(&allow);
 	free(as);
 	free(live);
+	free(live6);
 	free(keep);
 	free(zero_stats);
 	return rc;

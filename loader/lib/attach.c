@@ -385,6 +385,8 @@ int xm_attach_iface(struct xm_handle *h, int xdp_fd, int tc_fd, const char *ifna
 	 * slot, mode and rules, so that its flows go on. */
 	int back = !had && xm_nic_gone_by_name(h, ifname, &gone);
 	int slot = back ? gone.slot : pick_slot(h->fd[XM_MAP_IFACES], ifc->ifindex);
+	__be32 addr6[4];
+	char a6[INET6_ADDRSTRLEN];
 	int rc, auto_xdp = 0;
 
 	if (slot < 0) {
@@ -400,6 +402,12 @@ int xm_attach_iface(struct xm_handle *h, int xdp_fd, int tc_fd, const char *ifna
 		ifc->flags |= XM_IFACE_FWD_BY_US;
 	if (had)
 		ifc->flags |= old.flags & XM_IFACE_XDP_TX_OK; /* until re-probed */
+	rc = xm_sysctl_ipv6_on(ifname, log, err, errlen);
+	if (rc < 0)
+		return rc;
+	ifc->flags6 = (__u8)rc;
+	if (had)
+		ifc->flags6 |= old.flags6 & (XM_IFACE6_FWD_BY_US | XM_IFACE6_RA_BY_US);
 	if (mode == XM_MODE_AUTO && (had || back)) {
 		mode = mode_of(had ? &old : &gone);
 		ifc->flags |= (had ? old.flags : gone.flags) &
@@ -455,6 +463,15 @@ int xm_attach_iface(struct xm_handle *h, int xdp_fd, int tc_fd, const char *ifna
 		snprintf(err, errlen, "%s: cannot record its address: %s", ifname, strerror(errno));
 		return -1;
 	}
+	/* Its IPv6 address before the entry: xmasq_tc6 finds the NIC by
+	 * the entry, then its address by the slot. */
+	if (xm_ifinfo_addr6(ifc->ifindex, addr6, err, errlen) < 0)
+		return -1;
+	if (xm_iface6_store(h, ifc->slot, addr6)) {
+		snprintf(err, errlen, "%s: cannot record its IPv6 address in %s/%s: %s", ifname,
+			 h->pin_dir, xm_map_pin_names[XM_MAP_IFACE_ADDRS6], strerror(errno));
+		return -1;
+	}
 	if (xm_iface_store(h, ifc)) {
 		snprintf(err, errlen, "%s: cannot record the interface: %s", ifname,
 			 strerror(errno));
@@ -469,7 +486,7 @@ int xm_attach_iface(struct xm_handle *h, int xdp_fd, int tc_fd, const char *ifna
 	}
 	xm_iface_name_set(h->pin_dir, ifc->slot, ifname);
 	if (log)
-		fprintf(log, "%s: %s (%s%s), address %s masquerades\n", ifname,
+		fprintf(log, "%s: %s (%s%s), address %s masquerades%s%s\n", ifname,
 			had  ? "program replaced" :
 			back ? "attached again (it had been deleted; same slot, mode and rules)" :
 			       "attached",
@@ -480,7 +497,10 @@ int xm_attach_iface(struct xm_handle *h, int xdp_fd, int tc_fd, const char *ifna
 							      "packet rate" :
 			(ifc->flags & XM_IFACE_AUTO_NO_XDP) ? ", the driver has no native XDP" :
 							      "",
-			inet_ntoa((struct in_addr){ .s_addr = ifc->addr }));
+			inet_ntoa((struct in_addr){ .s_addr = ifc->addr }),
+			xm_ip6_str(addr6, a6, sizeof(a6))[0] == '-' ? " (no global IPv6 address)" :
+								      ", IPv6 ",
+			a6[0] == '-' ? "" : a6);
 	return 0;
 }
 
@@ -740,6 +760,22 @@ int xm_attach_ex(const char *pin_dir, char *const *ifnames, int n, const struct 
 		bpf_map_update_elem(bpf_map__fd(skel->maps.config), &zero, &cfg, BPF_ANY);
 	}
 	start_sweeper(skel, log);
+	/* xmasq_tc6 into progs6 before the tc program that hands IPv6 packets
+	 * to it is attached: a new program never meets an empty entry, and
+	 * an older program still attached meets the new one (same maps). */
+	{
+		__u32 idx = XM_PROGS6_TC;
+		int tc6_fd = bpf_program__fd(skel->progs.xmasq_tc6);
+
+		if (bpf_map_update_elem(bpf_map__fd(skel->maps.progs6), &idx, &tc6_fd, BPF_ANY)) {
+			snprintf(err, errlen,
+				 "%s/%s: cannot store the IPv6 program xmasq_tc6 in it: %s (attach "
+				 "--fresh if the pinned map has another shape)",
+				 pin_dir, xm_map_pin_names[XM_MAP_PROGS6], strerror(errno));
+			xmasq_bpf__destroy(skel);
+			return -1;
+		}
+	}
 	if (pin_prog(skel->progs.xmasq_xdp, pin_dir, XM_PIN_PROG_XDP, err, errlen) ||
 	    pin_prog(skel->progs.xmasq_tc, pin_dir, XM_PIN_PROG_TC, err, errlen)) {
 		xmasq_bpf__destroy(skel);
@@ -853,6 +889,14 @@ static int flow_uses_slot(const struct xm_ct_slot *orig, void *arg)
 	return orig->flow.in_slot == slot || orig->flow.out_slot == slot;
 }
 
+static int flow6_uses_slot(const struct xm_flow6_key *k, const struct xm_flow6 *orig, void *arg)
+{
+	__u8 slot = *(const __u8 *)arg;
+
+	(void)k;
+	return orig->in_slot == slot || orig->out_slot == slot;
+}
+
 /* Flows name their interfaces by slot, and a slot goes to the next
  * interface attached: the flows through a detached interface go with it
  * (xmasq no longer forwards them anyway). */
@@ -860,7 +904,7 @@ static void drop_flows_of_slot(struct xm_handle *h, __u8 slot, const char *name,
 {
 	struct xm_ct_table t;
 	char err[256];
-	long n;
+	long n, n6;
 
 	if (xm_ct_open_handle(&t, h, 1, err, sizeof(err))) {
 		if (log)
@@ -869,6 +913,9 @@ static void drop_flows_of_slot(struct xm_handle *h, __u8 slot, const char *name,
 	}
 	n = xm_ct_remove_if(&t, flow_uses_slot, &slot);
 	xm_ct_close(&t);
+	n6 = xm_ct6_remove_if(h, flow6_uses_slot, &slot);
+	if (n6 > 0)
+		n = (n > 0 ? n : 0) + n6;
 	if (log && n > 0)
 		fprintf(log, "%s: %ld flows through it removed\n", name, n);
 }
@@ -923,6 +970,8 @@ int xm_detach(const char *pin_dir, char *const *ifnames, int n, int all, FILE *l
 				bpf_map_delete_elem(h.fd[XM_MAP_LOCAL_ADDRS], &v.addr);
 				if ((v.flags & XM_IFACE_FWD_BY_US) && !gone)
 					xm_sysctl_forwarding_off(name, log);
+				if (v.flags6 && !gone)
+					xm_sysctl_ipv6_off(name, v.flags6, log);
 			}
 			xm_iface_forget(&h, list[i]);
 			bpf_map_delete_elem(h.fd[XM_MAP_TX_PORTS], &list[i]);

@@ -85,6 +85,10 @@ int xm_conntrack_read(struct xm_handle *h, struct xm_conn **out, size_t *n_out, 
 		c->expires_s = c->idle_s < timeout ? timeout - c->idle_s : 0;
 	}
 	xm_ct_close(&t);
+	if (xm_ct6_conns(h, &cfg, now, &conns, &count, err, errlen)) {
+		free(conns);
+		return -1;
+	}
 	*out = conns;
 	*n_out = count;
 	return 0;
@@ -116,6 +120,13 @@ int xm_conntrack_flush(struct xm_handle *h, unsigned long *removed, char *err, s
 	xm_ct_close(&t);
 	flush_nat_mappings(h->fd[XM_MAP_NAT_MAPPINGS]);
 	*removed = n > 0 ? (unsigned long)n / 2 : 0; /* two entries a flow */
+	n = xm_ct6_remove_if(h, NULL, NULL);
+	if (n < 0) {
+		snprintf(err, errlen, "%s/flows6: out of memory listing the IPv6 flows to remove",
+			 h->pin_dir);
+		return -1;
+	}
+	*removed += (unsigned long)n;
 	return 0;
 }
 

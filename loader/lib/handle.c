@@ -52,6 +52,26 @@ static int on_bpffs(const char *pin_dir)
 	return statfs(dirname(parent), &st) == 0 && st.f_type == BPF_FS_MAGIC;
 }
 
+int xm_map_optional(int id)
+{
+	switch (id) {
+	case XM_MAP_PORT_EXHAUSTED:
+	case XM_MAP_NAT_MAPPINGS:
+	case XM_MAP_SCRATCH:
+	case XM_MAP_TIME_WAITS:
+	case XM_MAP_TIME_WAIT_TS:
+	case XM_MAP_PROGS6:
+	case XM_MAP_RULES6:
+	case XM_MAP_RULE_ADDRS6:
+	case XM_MAP_IFACE_ADDRS6:
+	case XM_MAP_FLOWS6:
+	case XM_MAP_SWEEPER6:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
 int xm_open(struct xm_handle *h, const char *pin_dir, char *err, size_t errlen)
 {
 	char path[PATH_MAX + 64];
@@ -76,9 +96,7 @@ int xm_open(struct xm_handle *h, const char *pin_dir, char *err, size_t errlen)
 			/* Added within layout 2: a router attached by an older
 			 * build has none until attached again, and the readers
 			 * go without it (status must not fail on an upgrade). */
-			if (e == ENOENT && (i == XM_MAP_PORT_EXHAUSTED ||
-					    i == XM_MAP_NAT_MAPPINGS || i == XM_MAP_SCRATCH ||
-					    i == XM_MAP_TIME_WAITS || i == XM_MAP_TIME_WAIT_TS))
+			if (e == ENOENT && xm_map_optional(i))
 				continue;
 			/* A map this layout added, missing: maps of an older one. */
 			if (e == ENOENT && i > XM_MAP_CONFIG &&
@@ -264,14 +282,40 @@ int xm_iface_store(struct xm_handle *h, const struct xm_iface *v)
 	return bpf_map_update_elem(h->fd[XM_MAP_IFACES], &v->ifindex, v, BPF_ANY);
 }
 
+int xm_iface6_store(struct xm_handle *h, __u8 slot, const __be32 addr[4])
+{
+	struct xm_iface6 v;
+	__u32 key = slot;
+
+	if (h->fd[XM_MAP_IFACE_ADDRS6] < 0)
+		return 0; /* maps of an older attach: no IPv6 yet */
+	memcpy(v.addr, addr, sizeof(v.addr));
+	return bpf_map_update_elem(h->fd[XM_MAP_IFACE_ADDRS6], &key, &v, BPF_ANY) ? -1 : 0;
+}
+
+int xm_iface6_get(const struct xm_handle *h, __u8 slot, __be32 addr[4])
+{
+	struct xm_iface6 v;
+	__u32 key = slot;
+
+	memset(addr, 0, sizeof(v.addr));
+	if (h->fd[XM_MAP_IFACE_ADDRS6] < 0 ||
+	    bpf_map_lookup_elem(h->fd[XM_MAP_IFACE_ADDRS6], &key, &v))
+		return -1;
+	memcpy(addr, v.addr, sizeof(v.addr));
+	return 0;
+}
+
 void xm_iface_forget(struct xm_handle *h, __u32 ifindex)
 {
 	struct xm_iface v, none = { 0 };
+	static const __be32 no_addr6[4];
 	__u32 slot;
 
 	if (bpf_map_lookup_elem(h->fd[XM_MAP_IFACES], &ifindex, &v) == 0) {
 		slot = v.slot;
 		bpf_map_update_elem(h->fd[XM_MAP_IFACE_SLOTS], &slot, &none, BPF_ANY);
+		xm_iface6_store(h, v.slot, no_addr6); /* the slot's next NIC starts clean */
 	}
 	if (ifindex < XM_IFINDEX_DIRECT)
 		bpf_map_update_elem(h->fd[XM_MAP_IFACE_INDEX], &ifindex, &none, BPF_ANY);

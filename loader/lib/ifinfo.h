@@ -20,4 +20,18 @@ uint16_t xm_ifinfo_mtu(const char *ifname);
 /* 1 if the interface is a veth (ethtool driver name), else 0. */
 int xm_ifinfo_is_veth(const char *ifname);
 int xm_sysctl_forwarding_off(const char *ifname, FILE *log);
+
+/* The IPv6 address flows leave ifindex with: its first global-scope
+ * address that is neither temporary, tentative nor failed DAD, a
+ * non-deprecated one preferred. 1 found, 0 none (out all zero), -1 the
+ * kernel could not be asked (err). */
+int xm_ifinfo_addr6(uint32_t ifindex, __be32 out[4], char *err, size_t errlen);
+/* Sets net.ipv6.conf.IFNAME.forwarding=1 and, when accept_ra is 1, first
+ * accept_ra=2 (forwarding=1 would make the NIC ignore router
+ * advertisements and purge the default routes they gave). Returns the
+ * XM_IFACE6_* bits of what it changed, 0 when nothing (IPv6 disabled on
+ * the NIC included), -1 on failure (err). */
+int xm_sysctl_ipv6_on(const char *ifname, FILE *log, char *err, size_t errlen);
+/* Undoes what xm_sysctl_ipv6_on changed (its XM_IFACE6_* bits). */
+void xm_sysctl_ipv6_off(const char *ifname, uint8_t changed, FILE *log);
 #endif

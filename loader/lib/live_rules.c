@@ -32,7 +32,8 @@
 #include "xmasq_internal.h"
 
 /* line_id: a line the full path owns (set, masquerade, forward with a
- * list); the low bits keep its rule id, if any, to move its line. */
+ * list, IPv6 forward); the low bits keep its rule id, if any, to move its
+ * line. */
 #define LINE_FULL  (1u << 31)
 #define LINE_ID(v) ((v) & ~LINE_FULL)
 
@@ -40,8 +41,10 @@
  * each other pair by pair). */
 #define XM_LIVE_EDIT_MAX 1024
 
-/* One forwarded port of a live rule: the parser's overlap key
- * (interface name, local address, protocol, port) read from rule_meta. */
+/* One forwarded port of a live IPv4 rule: the parser's overlap key
+ * (interface name, local address, protocol, port) read from rule_meta.
+ * IPv6 rules are not indexed: they never overlap an IPv4 one, and their
+ * lines are the full path's. */
 struct port_ent {
 	__u32 id; /* 0: empty */
 	__u16 port;
@@ -233,7 +236,8 @@ void xm_live_rules_free(struct xm_live_rules *lr)
 	free(lr);
 }
 
-/* The live meta of rule id is that of r (whatever its line). */
+/* The live meta of rule id is that of r (whatever its line; an IPv6
+ * rule's addresses, in rule_addrs6, are not compared). */
 static int meta_is_rule(const struct xm_rule_meta *m, const struct xm_rule *r)
 {
 	struct xm_rule_meta want;
@@ -242,7 +246,7 @@ static int meta_is_rule(const struct xm_rule_meta *m, const struct xm_rule *r)
 	want.flags |= m->flags & (~0u << XM_RULE_META_ALLOW_SHIFT);
 	want.addr_set = m->addr_set;
 	want.prefix_len = m->prefix_len;
-	return xm_meta_same(m, &want);
+	return xm_meta_same(m, NULL, &want, NULL);
 }
 
 struct xm_live_rules *xm_live_rules_build(struct xm_handle *h, const struct xm_ruleset *rs,
@@ -294,13 +298,14 @@ struct xm_live_rules *xm_live_rules_build(struct xm_handle *h, const struct xm_r
 		const struct xm_rule *r = &rs->rules[i];
 		__u32 v = r->line <= n_lines ? lr->line_id[r->line] : 0;
 
-		if (!v || (v & LINE_FULL) || !meta_is_rule(meta_at(lr, v), r) || ports_add(lr, v))
+		if (!v || (v & LINE_FULL) || !meta_is_rule(meta_at(lr, v), r) ||
+		    (!xm_rule_is_v6(r) && ports_add(lr, v)))
 			goto fail;
-		if (r->as.n || r->from.n)
+		if (r->as.n || r->from.n || xm_rule_is_v6(r))
 			lr->line_id[r->line] |= LINE_FULL;
 		if (r->as.n)
 			lr->as_any = 1;
-		if (r->local_addr)
+		if (!xm_rule_is_v6(r) && r->local_addr) /* as apply.c's has_addr_rules */
 			lr->n_addr_rules++;
 	}
 	for (size_t i = 0; i < rs->n_masqs; i++) {
@@ -518,16 +523,16 @@ static void report_edit(const struct xm_live_rules *lr, struct edit *e, FILE *ou
 		if (ad->reused)
 			continue;
 		xm_meta_from_rule(&ad->r, ad->ifindex, &m);
-		xm_rule_meta_format(&m, NULL, NULL, b, sizeof(b));
+		xm_rule_meta_format(&m, NULL, NULL, NULL, b, sizeof(b));
 		for (size_t k = 0; paired && k < e->n_removed; k++) {
 			const struct xm_rule_meta *old = meta_at(lr, e->removed[k]);
 
 			if (e->gone[e->removed[k]] != 1 || paired[k] ||
-			    !xm_meta_same_match(old, &m))
+			    !xm_meta_same_match(old, NULL, &m, NULL))
 				continue;
 			paired[k] = 1;
 			changed = 1;
-			xm_rule_meta_format(old, NULL, NULL, a, sizeof(a));
+			xm_rule_meta_format(old, NULL, NULL, NULL, a, sizeof(a));
 			if (out)
 				fprintf(out, "~ %s => %s\n", a, b);
 			break;
@@ -543,7 +548,7 @@ static void report_edit(const struct xm_live_rules *lr, struct edit *e, FILE *ou
 	for (size_t k = 0; out && k < e->n_removed; k++) {
 		if (e->gone[e->removed[k]] != 1 || (paired && paired[k]))
 			continue;
-		xm_rule_meta_format(meta_at(lr, e->removed[k]), NULL, NULL, a, sizeof(a));
+		xm_rule_meta_format(meta_at(lr, e->removed[k]), NULL, NULL, NULL, a, sizeof(a));
 		fprintf(out, "- %s\n", a);
 	}
 	free(paired);
@@ -654,7 +659,7 @@ int xm_live_rules_apply(struct xm_live_rules *lr, struct xm_handle *h, const cha
 		for (size_t k = 0; k < e.n_removed; k++) {
 			__u32 id = e.removed[k];
 
-			if (e.gone[id] == 1 && xm_meta_same(meta_at(lr, id), &m)) {
+			if (e.gone[id] == 1 && xm_meta_same(meta_at(lr, id), NULL, &m, NULL)) {
 				a->id = id;
 				a->reused = 1;
 				e.gone[id] = 2;

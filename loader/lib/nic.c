@@ -23,15 +23,23 @@ static const char *const kind_names[XM_FOLLOW_KINDS] = {
 	[XM_FOLLOW_RESYNC] = "resync",
 	[XM_FOLLOW_NO_ADDRESS] = "no-address",
 	[XM_FOLLOW_ERROR] = "error",
+	[XM_FOLLOW_ADDRESS6] = "address6",
 };
 
-/* The counter each kind adds to (XM_C_MAX: none). */
+/* The counter each kind adds to (XM_C_MAX: none); an IPv6 address
+ * change counts as an address change. */
 static const enum xm_counter_id kind_counter[XM_FOLLOW_KINDS] = {
-	[XM_FOLLOW_ADDRESS] = XM_C_NIC_ADDRESS, [XM_FOLLOW_MAC] = XM_C_NIC_MAC,
-	[XM_FOLLOW_MTU] = XM_C_NIC_MTU,		[XM_FOLLOW_DOWN] = XM_C_NIC_DOWN,
-	[XM_FOLLOW_UP] = XM_C_NIC_UP,		[XM_FOLLOW_GONE] = XM_C_NIC_GONE,
-	[XM_FOLLOW_BACK] = XM_C_NIC_BACK,	[XM_FOLLOW_RESYNC] = XM_C_NIC_RESYNC,
-	[XM_FOLLOW_NO_ADDRESS] = XM_C_MAX,	[XM_FOLLOW_ERROR] = XM_C_MAX,
+	[XM_FOLLOW_ADDRESS] = XM_C_NIC_ADDRESS,
+	[XM_FOLLOW_MAC] = XM_C_NIC_MAC,
+	[XM_FOLLOW_MTU] = XM_C_NIC_MTU,
+	[XM_FOLLOW_DOWN] = XM_C_NIC_DOWN,
+	[XM_FOLLOW_UP] = XM_C_NIC_UP,
+	[XM_FOLLOW_GONE] = XM_C_NIC_GONE,
+	[XM_FOLLOW_BACK] = XM_C_NIC_BACK,
+	[XM_FOLLOW_RESYNC] = XM_C_NIC_RESYNC,
+	[XM_FOLLOW_NO_ADDRESS] = XM_C_MAX,
+	[XM_FOLLOW_ERROR] = XM_C_MAX,
+	[XM_FOLLOW_ADDRESS6] = XM_C_NIC_ADDRESS,
 };
 
 const char *xm_follow_kind_name(enum xm_follow_kind k)
@@ -62,6 +70,20 @@ void xm_follow_event_format(const struct xm_follow_event *ev, char *buf, size_t 
 			 ev->name, ip_str(ev->old_addr, a), ip_str(ev->new_addr, b),
 			 ev->flows_dropped);
 		break;
+	case XM_FOLLOW_ADDRESS6: {
+		char a6[INET6_ADDRSTRLEN], b6[INET6_ADDRSTRLEN];
+
+		xm_ip6_str(ev->old_addr6, a6, sizeof(a6));
+		xm_ip6_str(ev->new_addr6, b6, sizeof(b6));
+		snprintf(buf, len,
+			 "%s: IPv6 address %s -> %s (maps updated, %lu flows of the old one "
+			 "dropped%s)",
+			 ev->name, a6, b6, ev->flows_dropped,
+			 b6[0] == '-' ? "; new IPv6 flows out of it are dropped until it has a "
+					"global address" :
+					"");
+		break;
+	}
 	case XM_FOLLOW_MAC:
 		snprintf(buf, len, "%s: mac %s -> %s (maps updated)", ev->name,
 			 mac_str(ev->old_mac, ma), mac_str(ev->new_mac, mb));
@@ -279,6 +301,65 @@ int xm_nic_mark_gone(struct xm_handle *h, __u32 ifindex, const char *name,
 	return 1;
 }
 
+/* ---- an IPv6 address that is no longer the NIC's ---- */
+struct masq6_via {
+	__u8 slot;
+	__be32 addr[4];
+};
+
+static int flow6_masqueraded_via(const struct xm_flow6_key *k, const struct xm_flow6 *orig,
+				 void *arg)
+{
+	const struct masq6_via *m = arg;
+
+	(void)k;
+	return orig->out_slot == m->slot && !memcmp(orig->new_saddr, m->addr, sizeof(m->addr));
+}
+
+/* Brings iface_addrs6[slot] up to date: an event when it changed, the
+ * flows masqueraded with the old address dropped (their replies would
+ * come to an address the NIC no longer has). */
+static size_t nic_refresh6(struct xm_handle *h, const struct xm_iface *v, const char *name,
+			   struct xm_follow_event *ev, size_t max)
+{
+	static const __be32 none[4];
+	struct xm_follow_event *e;
+	struct masq6_via m = { .slot = v->slot };
+	__be32 now[4];
+	char err[160];
+	size_t n = 0;
+	long dropped = 0;
+
+	if (h->fd[XM_MAP_IFACE_ADDRS6] < 0)
+		return 0; /* an older attach: no IPv6 data plane to tell */
+	if (xm_ifinfo_addr6(v->ifindex, now, err, sizeof(err)) < 0) {
+		e = xm_follow_emit(h, ev, max, &n, XM_FOLLOW_ERROR, name, v->ifindex);
+		if (e)
+			snprintf(e->detail, sizeof(e->detail), "cannot read its IPv6 address: %s",
+				 err);
+		return n;
+	}
+	xm_iface6_get(h, v->slot, m.addr);
+	if (!memcmp(now, m.addr, sizeof(now)))
+		return 0;
+	if (xm_iface6_store(h, v->slot, now)) {
+		e = xm_follow_emit(h, ev, max, &n, XM_FOLLOW_ERROR, name, v->ifindex);
+		if (e)
+			snprintf(e->detail, sizeof(e->detail), "cannot record its IPv6 address: %s",
+				 strerror(errno));
+		return n;
+	}
+	if (memcmp(m.addr, none, sizeof(none)))
+		dropped = xm_ct6_remove_if(h, flow6_masqueraded_via, &m);
+	e = xm_follow_emit(h, ev, max, &n, XM_FOLLOW_ADDRESS6, name, v->ifindex);
+	if (e) {
+		memcpy(e->old_addr6, m.addr, sizeof(e->old_addr6));
+		memcpy(e->new_addr6, now, sizeof(e->new_addr6));
+		e->flows_dropped = dropped > 0 ? (unsigned long)dropped : 0;
+	}
+	return n;
+}
+
 /* ---- read afresh ---- */
 size_t xm_nic_refresh(struct xm_handle *h, __u32 ifindex, struct xm_follow_event *ev, size_t max)
 {
@@ -303,6 +384,7 @@ size_t xm_nic_refresh(struct xm_handle *h, __u32 ifindex, struct xm_follow_event
 			snprintf(e->detail, sizeof(e->detail), "cannot read it: %s", err);
 		return n;
 	}
+	n += nic_refresh6(h, &v, name, ev, max);
 	nv = v;
 	memcpy(nv.mac, now.mac, sizeof(nv.mac));
 	if (now.mtu)
@@ -439,6 +521,7 @@ void xm_rules_move_iface(struct xm_handle *h, __u32 from_ifindex, __u32 to_ifind
 		}
 	}
 	free(mkeys);
+	xm_rules6_move_iface(h, from_ifindex, to_ifindex);
 	all = calloc(XM_MAX_RULES, sizeof(*all));
 	if (!all)
 		return;

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
-/* The NIC follower: rtnetlink link and IPv4 address notifications, read
+/* The NIC follower: rtnetlink link and IPv4/IPv6 address notifications, read
  * with libmnl (Debian's libmnl: the message walking, attribute parsing
  * and bounds checks are its, not ours), turned into map updates (nic.c).
  * Messages are only hints: what a NIC is now is read from the kernel when
@@ -144,11 +144,14 @@ static void on_addr(struct follow_batch *b, const struct nlmsghdr *nlh)
 	char name[IF_NAMESIZE];
 	struct xm_iface v;
 
-	if (ifa->ifa_family != AF_INET)
+	if (ifa->ifa_family != AF_INET && ifa->ifa_family != AF_INET6)
 		return;
+	/* IPv6: also the flag changes of an address (tentative -> usable
+	 * after DAD, deprecated) come as RTM_NEWADDR. */
 	if (managed(b->f->h, ifa->ifa_index, &v) && !(v.flags & XM_IFACE_GONE))
 		add_dirty(b, ifa->ifa_index);
-	else if (nlh->nlmsg_type == RTM_NEWADDR && if_indextoname(ifa->ifa_index, name))
+	else if (ifa->ifa_family == AF_INET && nlh->nlmsg_type == RTM_NEWADDR &&
+		 if_indextoname(ifa->ifa_index, name))
 		add_adopt(b, name); /* a NIC back needs its address to be attached */
 }
 
@@ -237,7 +240,8 @@ int xm_follow_open(struct xm_follow *f, struct xm_handle *h, char *err, size_t e
 		snprintf(err, errlen, "rtnetlink socket: %s", strerror(errno));
 		return -1;
 	}
-	if (mnl_socket_bind(nl, RTMGRP_LINK | RTMGRP_IPV4_IFADDR, MNL_SOCKET_AUTOPID)) {
+	if (mnl_socket_bind(nl, RTMGRP_LINK | RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR,
+			    MNL_SOCKET_AUTOPID)) {
 		snprintf(err, errlen,
 			 "rtnetlink: cannot subscribe to link and address changes: %s (needs "
 			 "CAP_NET_ADMIN in this network namespace)",

@@ -188,7 +188,7 @@ static const char *tx_path_reason(const struct xm_iface *i)
 void xm_print_status(FILE *o, const struct xm_handle *h, const struct xm_snapshot *s,
 		     const struct xm_port_use *pu, int json)
 {
-	char a[INET_ADDRSTRLEN];
+	char a[INET_ADDRSTRLEN], a6[INET6_ADDRSTRLEN];
 
 	if (json) {
 		fprintf(o, "{\"pin_dir\":");
@@ -207,17 +207,23 @@ void xm_print_status(FILE *o, const struct xm_handle *h, const struct xm_snapsho
 				xm_iface_mode_name(&ii->iface), ii->xdp_prog_id, ii->tc_prog_id,
 				ii->tx_path);
 			json_str(o, tx_path_reason(&ii->iface));
-			fprintf(o, ",\"mtu\":%u,\"gone\":%s}", ii->iface.mtu,
+			fprintf(o, ",\"mtu\":%u,\"gone\":%s,\"addr6\":", ii->iface.mtu,
 				ii->gone ? "true" : "false");
+			/* null: no IPv6 address, as `-` in the table */
+			if (xm_ip6_str(ii->addr6, a6, sizeof(a6))[0] == '-')
+				fprintf(o, "null}");
+			else
+				fprintf(o, "\"%s\"}", a6);
 		}
 		fprintf(o,
 			"],\"rules\":%zu,\"rule_ports\":%lu,\"flows\":%lu,\"flows_max\":%lu,"
-			"\"port_range\":\"%u-%u\",\"expiry\":{\"walks\":%llu,\"last_walk_ns\":%u,"
+			"\"flows6\":%lu,\"flows6_max\":%lu,\"port_range\":\"%u-%u\",\"expiry\":{"
+			"\"walks\":%llu,\"last_walk_ns\":%u,"
 			"\"last_walk_entries\":%u,\"flows_expired\":%llu},\"flows_per_source\":%u,"
 			"\"sources\":%lu,\"busiest_source\":\"%s\",\"busiest_source_flows\":%lu",
-			s->n_rules, s->rule_ports, s->flows, s->flows_max, s->config.port_lo,
-			s->config.port_hi, (unsigned long long)s->sweep.runs, s->sweep.last_walk_ns,
-			s->sweep.seen, (unsigned long long)s->sweep.expired,
+			s->n_rules, s->rule_ports, s->flows, s->flows_max, s->flows6, s->flows6_max,
+			s->config.port_lo, s->config.port_hi, (unsigned long long)s->sweep.runs,
+			s->sweep.last_walk_ns, s->sweep.seen, (unsigned long long)s->sweep.expired,
 			s->config.flows_per_source, s->sources.sources,
 			ip_str(s->sources.busiest, a), s->sources.busiest_flows);
 		if (pu) {
@@ -230,6 +236,8 @@ void xm_print_status(FILE *o, const struct xm_handle *h, const struct xm_snapsho
 	fprintf(o, "pin dir     %s\n", h->pin_dir);
 	fprintf(o, "rules       %zu (%lu port entries)\n", s->n_rules, s->rule_ports);
 	fprintf(o, "flows       %lu of %lu\n", s->flows, s->flows_max);
+	if (s->flows6_max)
+		fprintf(o, "flows6      %lu of %lu (IPv6)\n", s->flows6, s->flows6_max);
 	if (s->sources.sources)
 		fprintf(o, "sources     %lu, the busiest %s with %lu flows\n", s->sources.sources,
 			ip_str(s->sources.busiest, a), s->sources.busiest_flows);
@@ -249,20 +257,22 @@ void xm_print_status(FILE *o, const struct xm_handle *h, const struct xm_snapsho
 	fprintf(o, "ports       %u-%u (masquerade)\n", s->config.port_lo, s->config.port_hi);
 	xm_print_port_use_text(o, pu, 1);
 	fputc('\n', o);
-	fprintf(o, "%-12s %-8s %-15s %-12s %7s %7s  %s\n", "INTERFACE", "IFINDEX", "ADDRESS",
-		"MODE", "XDP-ID", "TC-ID", "PACKETS OUT BY");
+	fprintf(o, "%-12s %-8s %-15s %-25s %-12s %7s %7s  %s\n", "INTERFACE", "IFINDEX", "ADDRESS",
+		"IPV6 ADDRESS", "MODE", "XDP-ID", "TC-ID", "PACKETS OUT BY");
 	for (size_t i = 0; i < s->n_ifaces; i++) {
 		const struct xm_iface_info *ii = &s->ifaces[i];
 
 		if (ii->gone) {
-			fprintf(o, "%-12s %-8u %-15s %-12s %7s %7s  %s\n", ii->name,
+			fprintf(o, "%-12s %-8u %-15s %-25s %-12s %7s %7s  %s\n", ii->name,
 				ii->iface.ifindex, ip_str(ii->iface.addr, a),
+				xm_ip6_str(ii->addr6, a6, sizeof(a6)),
 				xm_iface_mode_name(&ii->iface), "-", "-", XM_GONE_NOTE);
 			continue;
 		}
-		fprintf(o, "%-12s %-8u %-15s %-12s %7u %7u  %s (%s)\n", ii->name, ii->iface.ifindex,
-			ip_str(ii->iface.addr, a), xm_iface_mode_name(&ii->iface), ii->xdp_prog_id,
-			ii->tc_prog_id, ii->tx_path, tx_path_reason(&ii->iface));
+		fprintf(o, "%-12s %-8u %-15s %-25s %-12s %7u %7u  %s (%s)\n", ii->name,
+			ii->iface.ifindex, ip_str(ii->iface.addr, a),
+			xm_ip6_str(ii->addr6, a6, sizeof(a6)), xm_iface_mode_name(&ii->iface),
+			ii->xdp_prog_id, ii->tc_prog_id, ii->tx_path, tx_path_reason(&ii->iface));
 	}
 }
 
@@ -302,7 +312,8 @@ void xm_print_stats(FILE *o, const struct xm_snapshot *s, const struct xm_port_u
 		for (size_t i = 0; i < s->n_rules; i++) {
 			const struct xm_rule_info *ri = &s->rules[i];
 
-			xm_rule_meta_format(&ri->meta, &ri->as, &ri->from, rule, sizeof(rule));
+			xm_rule_meta_format(&ri->meta, &ri->addrs6, &ri->as, &ri->from, rule,
+					    sizeof(rule));
 			fprintf(o, "%s{\"id\":%u,\"rule\":", i ? "," : "", ri->id);
 			json_str(o, rule);
 			fprintf(o,
@@ -315,7 +326,8 @@ void xm_print_stats(FILE *o, const struct xm_snapshot *s, const struct xm_port_u
 				(unsigned long long)ri->st.bytes[XM_DIR_REPLY],
 				(unsigned long long)ri->st.flows, (unsigned long long)ri->refused);
 		}
-		fprintf(o, "],\"flows\":%lu,\"flows_max\":%lu", s->flows, s->flows_max);
+		fprintf(o, "],\"flows\":%lu,\"flows_max\":%lu,\"flows6\":%lu,\"flows6_max\":%lu",
+			s->flows, s->flows_max, s->flows6, s->flows6_max);
 		if (pu) {
 			fputc(',', o);
 			xm_print_port_use_json(o, pu);
@@ -338,7 +350,7 @@ void xm_print_stats(FILE *o, const struct xm_snapshot *s, const struct xm_port_u
 	for (size_t i = 0; i < s->n_rules; i++) {
 		const struct xm_rule_info *ri = &s->rules[i];
 
-		xm_rule_meta_format(&ri->meta, &ri->as, &ri->from, rule, sizeof(rule));
+		xm_rule_meta_format(&ri->meta, &ri->addrs6, &ri->as, &ri->from, rule, sizeof(rule));
 		fprintf(o, "%4u %-5u %-52s %8llu %10llu %12llu %10llu %12llu %8llu\n", ri->id,
 			ri->meta.line, rule, (unsigned long long)ri->st.flows,
 			(unsigned long long)ri->st.packets[XM_DIR_ORIG],
@@ -348,12 +360,26 @@ void xm_print_stats(FILE *o, const struct xm_snapshot *s, const struct xm_port_u
 			(unsigned long long)ri->refused);
 	}
 	fprintf(o, "\nflows %lu of %lu\n", s->flows, s->flows_max);
+	if (s->flows6_max)
+		fprintf(o, "flows6 %lu of %lu (IPv6)\n", s->flows6, s->flows6_max);
 	xm_print_port_use_text(o, pu, 0);
 	fprintf(o, "\n%-24s %12s %14s  %s\n", "COUNTER", "PACKETS", "BYTES", "MEANING");
 	for (int c = 0; c < XM_C_MAX; c++)
 		fprintf(o, "%-24s %12llu %14llu  %s\n", xm_counter_names[c],
 			(unsigned long long)s->counters[c].packets,
 			(unsigned long long)s->counters[c].bytes, xm_counter_help[c]);
+}
+
+/* "[2001:db8::1]:443 -> [2001:db8::2]:80": brackets keep the port apart */
+static void tuple6_str(const struct xm_flow6_key *k, char *buf, size_t len)
+{
+	char a[INET6_ADDRSTRLEN], b[INET6_ADDRSTRLEN];
+
+	if (!inet_ntop(AF_INET6, k->saddr, a, sizeof(a)))
+		snprintf(a, sizeof(a), "?");
+	if (!inet_ntop(AF_INET6, k->daddr, b, sizeof(b)))
+		snprintf(b, sizeof(b), "?");
+	snprintf(buf, len, "[%s]:%u -> [%s]:%u", a, ntohs(k->sport), b, ntohs(k->dport));
 }
 
 static void tuple_str(const struct xm_flow_key *k, char *buf, size_t len)
@@ -376,7 +402,7 @@ static const char *flow_packets_str(const struct xm_flow *f, int json, char *buf
 
 void xm_print_conntrack(FILE *o, const struct xm_conn *c, size_t n, int json)
 {
-	char t1[64], t2[64], po[16], pr[16];
+	char t1[128], t2[128], po[24], pr[24];
 
 	if (json)
 		fprintf(o, "[");
@@ -386,36 +412,49 @@ void xm_print_conntrack(FILE *o, const struct xm_conn *c, size_t n, int json)
 			"EXPIRES", "PKTS IN", "BYTES IN", "PKTS BACK", "BYTES BACK");
 	for (size_t i = 0; i < n; i++) {
 		const struct xm_conn *ci = &c[i];
-		unsigned long long rb = ci->have_reply ? xm_flow_bytes(&ci->reply) : 0;
-		const char *sp = flow_packets_str(&ci->orig, json, po, sizeof(po));
-		const char *rp =
-			ci->have_reply ? flow_packets_str(&ci->reply, json, pr, sizeof(pr)) : "0";
+		unsigned long long ob, rb;
+		const char *sp, *rp;
 		char td[16] = "null";
 
-		/* both entries hold the same delta */
-		if (ci->orig.bytes_hi & XM_FLOW_HI_TS_SHIFT)
-			snprintf(td, sizeof(td), "%u", ci->orig.packets);
-
-		tuple_str(&ci->orig_key, t1, sizeof(t1));
-		tuple_str(&ci->reply_key, t2, sizeof(t2));
+		if (ci->v6) {
+			ob = ci->orig6.bytes;
+			rb = ci->have_reply ? ci->reply6.bytes : 0;
+			snprintf(po, sizeof(po), "%llu", (unsigned long long)ci->orig6.packets);
+			snprintf(pr, sizeof(pr), "%llu",
+				 ci->have_reply ? (unsigned long long)ci->reply6.packets : 0ULL);
+			sp = po;
+			rp = pr;
+			tuple6_str(&ci->orig6_key, t1, sizeof(t1));
+			tuple6_str(&ci->reply6_key, t2, sizeof(t2));
+		} else {
+			ob = xm_flow_bytes(&ci->orig);
+			rb = ci->have_reply ? xm_flow_bytes(&ci->reply) : 0;
+			sp = flow_packets_str(&ci->orig, json, po, sizeof(po));
+			rp = ci->have_reply ? flow_packets_str(&ci->reply, json, pr, sizeof(pr)) :
+					      "0";
+			/* both entries hold the same delta */
+			if (ci->orig.bytes_hi & XM_FLOW_HI_TS_SHIFT)
+				snprintf(td, sizeof(td), "%u", ci->orig.packets);
+			tuple_str(&ci->orig_key, t1, sizeof(t1));
+			tuple_str(&ci->reply_key, t2, sizeof(t2));
+		}
 		if (json) {
 			fprintf(o,
 				"%s{\"proto\":\"%s\",\"state\":\"%s\",\"original\":\"%s\","
 				"\"reply\":\"%s\","
 				"\"rule_id\":%u,\"idle_s\":%u,\"expires_s\":%u,\"packets_orig\":%s,"
 				"\"bytes_orig\":%llu,\"packets_reply\":%s,\"bytes_reply\":%llu,"
-				"\"ts_delta\":%s,\"reply_entry\":%s}",
+				"\"ts_delta\":%s,\"reply_entry\":%s,\"family\":%u}",
 				i ? "," : "", proto_name(ci->orig_key.proto),
 				xm_state_name(ci->orig_key.proto, ci->orig.state), t1, t2,
-				ci->orig.rule_id, ci->idle_s, ci->expires_s, sp,
-				(unsigned long long)xm_flow_bytes(&ci->orig), rp, rb, td,
-				ci->have_reply ? "true" : "false");
+				ci->orig.rule_id, ci->idle_s, ci->expires_s, sp, ob, rp, rb, td,
+				ci->have_reply ? "true" : "false", ci->v6 ? 6 : 4);
 		} else {
 			fprintf(o, "%-5s %-12s %-45s %-45s %5us %5us %10s %12llu %10s %12llu\n",
 				proto_name(ci->orig_key.proto),
 				xm_state_name(ci->orig_key.proto, ci->orig.state), t1,
 				ci->have_reply ? t2 : "(missing)", ci->idle_s, ci->expires_s, sp,
-				(unsigned long long)xm_flow_bytes(&ci->orig), rp, rb);
+				ob, rp, rb);
 		}
 	}
 	if (json)

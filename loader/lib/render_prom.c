@@ -225,7 +225,7 @@ static void rule_info_rows(struct prom_buf *b, const struct xm_snapshot *s, size
 		char text[XM_RULE_TEXT_MAX], name[XM_IFNAMSIZ + 1], d[20], *id, *p;
 		size_t tl, il;
 
-		xm_rule_meta_format(&ri->meta, &ri->as, &ri->from, text, sizeof(text));
+		xm_rule_meta_format(&ri->meta, &ri->addrs6, &ri->as, &ri->from, text, sizeof(text));
 		tl = strlen(text);
 		/* ifname need not end within its XM_IFNAMSIZ bytes */
 		il = strnlen(ri->meta.ifname, XM_IFNAMSIZ);
@@ -461,6 +461,11 @@ static void other_families(FILE *o, const struct xm_snapshot *s, const struct xm
 	fprintf(o, "xmasq_flows %lu\n", s->flows);
 	family(o, "xmasq_flows_max", "gauge", "Size of the conntrack table, in flows.");
 	fprintf(o, "xmasq_flows_max %lu\n", s->flows_max);
+	family(o, "xmasq_flows6", "gauge", "IPv6 flows (connections) in the flows6 table now.");
+	fprintf(o, "xmasq_flows6 %lu\n", s->flows6);
+	family(o, "xmasq_flows6_max", "gauge",
+	       "Size of the IPv6 flow table flows6, in flows (0: not created yet).");
+	fprintf(o, "xmasq_flows6_max %lu\n", s->flows6_max);
 	family(o, "xmasq_sources", "gauge",
 	       "Source addresses holding flows (their ORIG direction's).");
 	fprintf(o, "xmasq_sources %lu\n", s->sources.sources);

@@ -5,6 +5,8 @@
  *   forward IFACE[:LOCALADDR] PROTO PORT[-PORT] to ADDR[:PORT[-PORT]]
  *           [keep-source] [allow-special] [as ADDR[,ADDR...]]
  *           [from PREFIX[,PREFIX...]]
+ *     (an IPv6 address is written in brackets, as in URLs: eth0:[2001:db8::1],
+ *     to [fd00:8::2]:8443; `from` prefixes need none: 2001:db8:100::/48)
  *   masquerade PREFIX/LEN out IFACE [as ADDR[,ADDR...]]
  *   set conntrack-max N
  *   set port-range LO-HI
@@ -47,6 +49,11 @@
 #define MASQ_SYNTAX "masquerade PREFIX/LEN out IFACE [as ADDR[,ADDR...]]"
 #define AS_SYNTAX   "as ADDR[,ADDR...] such as as 192.0.2.1,192.0.2.5"
 #define FROM_SYNTAX "from PREFIX[,PREFIX...] such as from 192.0.2.0/25,198.51.100.7"
+#define FROM6_SYNTAX                       \
+	"from PREFIX[,PREFIX...] such as " \
+	"from 2001:db8:100::/48,2001:db8:200::7"
+#define LOCAL6_FORM "IFACE:[ADDR] such as eth0:[2001:db8:1::1]"
+#define TO6_FORM    "[ADDR] or [ADDR]:PORT such as [fd00:8::2]:8443"
 #define SET_SYNTAX                                                              \
 	"set conntrack-max N, set port-range LO-HI, set timeout NAME SECONDS, " \
 	"set nat-filtering MODE, set nat-inbound-refresh yes|no or set flows-per-source N"
@@ -110,6 +117,57 @@ const char *xm_special_addr_reason(uint32_t addr)
 	if ((h >> 28) == 0xfu) /* 240.0.0.0/4 */
 		return "reserved";
 	return NULL;
+}
+
+const char *xm_special_addr6_reason(const struct in6_addr *addr)
+{
+	static const struct in6_addr metadata = { { { 0xfd, 0x00, 0x0e, 0xc2, 0, 0, 0, 0, 0, 0, 0,
+						      0, 0, 0, 0x02, 0x54 } } };
+	const uint8_t *b = addr->s6_addr;
+
+	if (memcmp(addr, &metadata, sizeof(metadata)) == 0) /* fd00:ec2::254 (AWS) */
+		return "cloud metadata service";
+	if (IN6_IS_ADDR_UNSPECIFIED(addr))
+		return "unspecified";
+	if (IN6_IS_ADDR_LOOPBACK(addr))
+		return "loopback";
+	if (b[0] == 0xfe && (b[1] & 0xc0) == 0x80) /* fe80::/10 */
+		return "link-local";
+	if (b[0] == 0xff) /* ff00::/8 */
+		return "multicast";
+	if (IN6_IS_ADDR_V4MAPPED(addr)) /* ::ffff:0:0/96 */
+		return "IPv4-mapped";
+	return NULL;
+}
+
+bool xm_ipv6_parse(const char *s, size_t len, struct in6_addr *out)
+{
+	char buf[INET6_ADDRSTRLEN];
+
+	/* inet_pton needs the text NUL-terminated; nothing longer is an address */
+	if (len == 0 || len >= sizeof(buf) || memchr(s, '\0', len))
+		return false;
+	memcpy(buf, s, len);
+	buf[len] = '\0';
+	return inet_pton(AF_INET6, buf, out) == 1;
+}
+
+void xm_ipv6_format(const struct in6_addr *addr, char *buf, size_t len)
+{
+	if (!buf || len == 0)
+		return;
+	if (!inet_ntop(AF_INET6, addr, buf, (socklen_t)len))
+		buf[0] = '\0';
+}
+
+static bool addr6_is_zero(const struct in6_addr *a)
+{
+	return IN6_IS_ADDR_UNSPECIFIED(a);
+}
+
+bool xm_rule_has_local_addr(const struct xm_rule *r)
+{
+	return xm_rule_is_v6(r) ? !addr6_is_zero(&r->local_addr6) : r->local_addr != 0;
 }
 
 /* ---- small helpers ----------------------------------------------------- */
@@ -388,7 +446,14 @@ static uint32_t rule_hash(const struct xm_rule *r, uint16_t port)
 
 	for (size_t i = 0; i < XM_IFNAMSIZ && r->ifname[i]; i++)
 		h = (h ^ (uint8_t)r->ifname[i]) * 16777619u;
-	h = (h ^ r->local_addr) * 16777619u;
+	if (xm_rule_is_v6(r)) {
+		/* an IPv6 rule never meets an IPv4 one: a different hash too */
+		for (size_t i = 0; i < 16; i++)
+			h = (h ^ r->local_addr6.s6_addr[i]) * 16777619u;
+		h = (h ^ 6u) * 16777619u;
+	} else {
+		h = (h ^ r->local_addr) * 16777619u;
+	}
 	h = (h ^ r->proto) * 16777619u;
 	h = (h ^ port) * 16777619u;
 	h ^= h >> 15;
@@ -397,10 +462,16 @@ static uint32_t rule_hash(const struct xm_rule *r, uint16_t port)
 	return h;
 }
 
+/* Same (iface, local address, proto), per family: an IPv4 and an IPv6
+ * forward never overlap. */
 static bool same_key(const struct xm_rule *a, const struct xm_rule *b)
 {
-	return a->proto == b->proto && a->local_addr == b->local_addr &&
-	       strncmp(a->ifname, b->ifname, XM_IFNAMSIZ) == 0;
+	if (xm_rule_is_v6(a) != xm_rule_is_v6(b) || a->proto != b->proto)
+		return false;
+	if (xm_rule_is_v6(a) ? memcmp(&a->local_addr6, &b->local_addr6, 16) != 0 :
+			       a->local_addr != b->local_addr)
+		return false;
+	return strncmp(a->ifname, b->ifname, XM_IFNAMSIZ) == 0;
 }
 
 /* Index of the rule already holding (r's key, port), or -1. */
@@ -507,11 +578,95 @@ static int cmp_src_prefix(const void *a, const void *b)
 	return (int)x->len - (int)y->len;
 }
 
-/* The list after `from`: up to XM_ALLOW_LIST_MAX IPv4 prefixes (a bare
- * address is a /32) separated by commas, no spaces, each once, host bits
- * zero (a typo such as 192.0.2.1/24 is refused, not widened). Sorted:
- * the order written does not matter to the check. */
-static int parse_from(struct parser *ps, struct lex *lx, size_t from_col,
+static int cmp_src_prefix6(const void *a, const void *b)
+{
+	const struct xm_src_prefix *x = a, *y = b;
+	int c = memcmp(&x->addr6, &y->addr6, sizeof(x->addr6));
+
+	return c ? c : (int)x->len - (int)y->len;
+}
+
+/* Keeps the first plen bits of a; whether any bit went. */
+static bool mask6(struct in6_addr *a, unsigned plen)
+{
+	bool had_host_bits = false;
+
+	for (unsigned i = 0; i < 16; i++) {
+		unsigned keep = plen >= 8 * (i + 1) ? 8 : plen > 8 * i ? plen - 8 * i : 0;
+		uint8_t m = (uint8_t)(keep ? 0xff << (8 - keep) : 0);
+
+		if (a->s6_addr[i] & ~m)
+			had_host_bits = true;
+		a->s6_addr[i] &= m;
+	}
+	return had_host_bits;
+}
+
+/* One IPv6 item of a `from` list: ADDR[/LEN], the address also in
+ * brackets ([ADDR]/LEN) as elsewhere. 0 with *p, or the error. */
+static int parse_from_item6(struct parser *ps, const char *item, size_t n, size_t col,
+			    struct xm_src_prefix *p)
+{
+	char q[QBUF], a1[INET6_ADDRSTRLEN], a2[INET6_ADDRSTRLEN];
+	const char *slash = memchr(item, '/', n);
+	size_t alen = slash ? (size_t)(slash - item) : n;
+	const char *a = item;
+	size_t al = alen;
+	uint64_t plen = 128;
+	uint32_t v4;
+	struct in6_addr net;
+
+	if (al && a[0] == '[') {
+		if (al < 2 || a[al - 1] != ']')
+			return fail(ps, col,
+				    "unclosed '[' in '%s' after 'from' (expected [ADDR] or "
+				    "ADDR, such as 2001:db8:200::7)",
+				    quote(q, item, n));
+		a++;
+		al -= 2;
+	}
+	if (!xm_ipv6_parse(a, al, &p->addr6)) {
+		if (parse_ipv4(a, al, &v4))
+			return fail(ps, col,
+				    "IPv4 prefix '%s' in the 'from' list of an IPv6 forward "
+				    "(expected IPv6 prefixes such as 2001:db8:100::/48: a forward "
+				    "admits clients of its backend's family)",
+				    quote(q, item, n));
+		return fail(ps, col,
+			    "invalid address '%s' after 'from' (expected " FROM6_SYNTAX ")",
+			    quote(q, a, al));
+	}
+	if (slash &&
+	    (n - alen - 1 == 0 || !parse_num(slash + 1, n - alen - 1, &plen) || plen > 128))
+		return fail(ps, col + alen + 1,
+			    "invalid prefix length '%s' after 'from' (expected 0-128)",
+			    quote(q, slash + 1, n - alen - 1));
+	/* The trie stores IPv4 sources IPv4-mapped: such a prefix would read
+	 * back as an IPv4 one. An IPv6 client never has such a source. */
+	if (IN6_IS_ADDR_V4MAPPED(&p->addr6) && plen >= 96)
+		return fail(ps, col,
+			    "IPv4-mapped prefix '%s' in the 'from' list of an IPv6 forward "
+			    "(expected IPv6 prefixes such as 2001:db8:100::/48)",
+			    quote(q, item, n));
+	net = p->addr6;
+	if (mask6(&net, (unsigned)plen)) {
+		xm_ipv6_format(&p->addr6, a1, sizeof(a1));
+		xm_ipv6_format(&net, a2, sizeof(a2));
+		return fail(ps, col,
+			    "prefix %s/%u after 'from' has host bits set (expected %s/%u, "
+			    "or %s alone for one host)",
+			    a1, (unsigned)plen, a2, (unsigned)plen, a1);
+	}
+	p->len = (uint8_t)plen;
+	return 0;
+}
+
+/* The list after `from`: up to XM_ALLOW_LIST_MAX prefixes of the
+ * forward's family (a bare address is a /32 or /128) separated by commas,
+ * no spaces, each once, host bits zero (a typo such as 192.0.2.1/24 is
+ * refused, not widened). Sorted: the order written does not matter to the
+ * check. */
+static int parse_from(struct parser *ps, struct lex *lx, size_t from_col, bool v6,
 		      struct xm_src_prefix pfx[XM_ALLOW_LIST_MAX], struct xm_src_list *l)
 {
 	char q[QBUF], a1[16], a2[16];
@@ -522,9 +677,10 @@ static int parse_from(struct parser *ps, struct lex *lx, size_t from_col,
 		return fail(ps, from_col,
 			    "duplicate option 'from' (expected each option at most once)");
 	if (!next_tok(lx, &t))
-		return fail(ps, ps->eol_col,
-			    "missing prefixes after 'from' (expected " FROM_SYNTAX ")");
+		return fail(ps, ps->eol_col, "missing prefixes after 'from' (expected %s)",
+			    v6 ? FROM6_SYNTAX : FROM_SYNTAX);
 	l->col = (unsigned)t.col;
+	l->v6 = v6;
 	while (at <= t.len) {
 		const char *comma = memchr(t.s + at, ',', t.len - at);
 		size_t n = comma ? (size_t)(comma - (t.s + at)) : t.len - at;
@@ -532,15 +688,34 @@ static int parse_from(struct parser *ps, struct lex *lx, size_t from_col,
 		size_t alen = slash ? (size_t)(slash - item) : n;
 		uint64_t plen = 32;
 		uint32_t addr, mask;
+		struct xm_src_prefix p;
 
 		if (n == 0)
 			return fail(ps, t.col + at,
-				    "missing prefix %s ',' after 'from' (expected " FROM_SYNTAX ")",
-				    at == 0 ? "before" : "after");
-		if (!parse_ipv4(item, alen, &addr))
+				    "missing prefix %s ',' after 'from' (expected %s)",
+				    at == 0 ? "before" : "after", v6 ? FROM6_SYNTAX : FROM_SYNTAX);
+		memset(&p, 0, sizeof(p));
+		if (v6) {
+			if (parse_from_item6(ps, item, n, t.col + at, &p))
+				return -1;
+			goto add;
+		}
+		if (!parse_ipv4(item, alen, &addr)) {
+			struct in6_addr a6;
+			bool bracketed = alen >= 2 && item[0] == '[' && item[alen - 1] == ']';
+
+			if (xm_ipv6_parse(item + bracketed, alen - 2 * bracketed, &a6))
+				return fail(ps, t.col + at,
+					    "IPv6 prefix '%s' in the 'from' list of an IPv4 "
+					    "forward "
+					    "(expected IPv4 prefixes such as 192.0.2.0/25: a "
+					    "forward "
+					    "admits clients of its backend's family)",
+					    quote(q, item, n));
 			return fail(ps, t.col + at,
 				    "invalid address '%s' after 'from' (expected " FROM_SYNTAX ")",
 				    quote(q, item, alen));
+		}
 		if (slash &&
 		    (n - alen - 1 == 0 || !parse_num(slash + 1, n - alen - 1, &plen) || plen > 32))
 			return fail(ps, t.col + at + alen + 1,
@@ -555,23 +730,62 @@ static int parse_from(struct parser *ps, struct lex *lx, size_t from_col,
 				    "or %s alone for one host)",
 				    a1, (unsigned)plen, a2, (unsigned)plen, a1);
 		}
+		p.addr = htonl(addr);
+		p.len = (uint8_t)plen;
+add:
 		if (l->n == XM_ALLOW_LIST_MAX)
 			return fail(ps, t.col + at,
 				    "more than %d prefixes after 'from' (expected at most %d: a "
 				    "shorter prefix covers several)",
 				    XM_ALLOW_LIST_MAX, XM_ALLOW_LIST_MAX);
 		for (unsigned i = 0; i < l->n; i++)
-			if (pfx[i].addr == htonl(addr) && pfx[i].len == plen)
+			if ((v6 ? cmp_src_prefix6(&pfx[i], &p) : cmp_src_prefix(&pfx[i], &p)) == 0)
 				return fail(ps, t.col + at,
 					    "prefix '%s' twice after 'from' (expected each once)",
 					    quote(q, item, n));
-		pfx[l->n].addr = htonl(addr);
-		pfx[l->n].len = (uint8_t)plen;
-		l->n++;
+		pfx[l->n++] = p;
 		at += n + 1;
 	}
-	qsort(pfx, l->n, sizeof(pfx[0]), cmp_src_prefix);
+	qsort(pfx, l->n, sizeof(pfx[0]), v6 ? cmp_src_prefix6 : cmp_src_prefix);
 	return 0;
+}
+
+/* "[ADDR]" at the start of s (len bytes, s[0] == '['): the IPv6 address,
+ * and in *used the bytes up to and with ']'. what names it in errors,
+ * form says how it is written. */
+static int parse_bracketed6(struct parser *ps, const char *s, size_t len, size_t col,
+			    const char *what, const char *form, struct in6_addr *out, size_t *used)
+{
+	char q[QBUF];
+	const char *close = memchr(s, ']', len);
+	size_t alen;
+
+	if (!close)
+		return fail(ps, col, "unclosed '[' in %s '%s' (expected %s)", what,
+			    quote(q, s, len), form);
+	alen = (size_t)(close - s) - 1;
+	if (alen == 0)
+		return fail(ps, col, "missing %s inside '[]' (expected %s)", what, form);
+	if (!xm_ipv6_parse(s + 1, alen, out))
+		return fail(ps, col + 1, "invalid %s '%s' (expected an IPv6 address in %s)", what,
+			    quote(q, s + 1, alen), form);
+	*used = alen + 2;
+	return 0;
+}
+
+/* IFACE[:ADDR] with the local address for the error text: "eth0",
+ * "eth0:198.51.100.4", "eth0:[2001:db8::1]". */
+static void text_iface_local(struct xm_text *t, const struct xm_rule *r)
+{
+	xm_text_strn(t, r->ifname, XM_IFNAMSIZ - 1);
+	if (xm_rule_is_v6(r) && !addr6_is_zero(&r->local_addr6)) {
+		xm_text_str(t, ":[");
+		xm_text_ipv6(t, &r->local_addr6);
+		xm_text_put(t, "]", 1);
+	} else if (!xm_rule_is_v6(r) && r->local_addr) {
+		xm_text_put(t, ":", 1);
+		xm_text_ipv4(t, r->local_addr);
+	}
 }
 
 static int parse_forward(struct parser *ps, struct lex *lx)
@@ -582,13 +796,15 @@ static int parse_forward(struct parser *ps, struct lex *lx)
 	static const struct range_words dst_words = {
 		"destination port", "a port 1-65535 or a range such as 80-90", 1, 65535, true,
 	};
-	char q[QBUF], a1[16], a2[16];
+	char q[QBUF], a1[INET6_ADDRSTRLEN], key[XM_IFNAMSIZ + INET6_ADDRSTRLEN + 4];
 	struct xm_src_prefix from[XM_ALLOW_LIST_MAX];
 	struct xm_rule r;
 	struct tok t, port_tok, to_tok;
 	const char *colon, *reason;
-	size_t iflen;
-	uint32_t addr;
+	size_t iflen, local_col = 0;
+	uint32_t addr, local4 = 0;
+	struct in6_addr local6, to6;
+	bool local_v6 = false, v6 = false;
 	unsigned nports;
 	long other;
 
@@ -612,24 +828,48 @@ static int parse_forward(struct parser *ps, struct lex *lx)
 		const char *as = colon + 1;
 		size_t alen = t.len - iflen - 1;
 
+		local_col = t.col + iflen + 1;
 		if (alen == 0)
 			return fail(ps, t.col + iflen,
 				    "missing local address "
 				    "after ':' (expected IFACE:ADDR such as "
 				    "eth1:198.51.100.4, or IFACE alone)");
-		if (!parse_ipv4(as, alen, &addr))
-			return fail(ps, t.col + iflen + 1,
+		if (as[0] == '[') {
+			size_t used;
+
+			if (parse_bracketed6(ps, as, alen, local_col, "local address", LOCAL6_FORM,
+					     &local6, &used))
+				return -1;
+			if (used != alen)
+				return fail(ps, local_col + used,
+					    "unexpected '%s' after ']' (expected " LOCAL6_FORM ")",
+					    quote(q, as + used, alen - used));
+			if (addr6_is_zero(&local6))
+				return fail(ps, local_col + 1,
+					    "local address :: is not an address (expected one of "
+					    "the interface's addresses, or IFACE alone for any)");
+			local_v6 = true;
+		} else if (!parse_ipv4(as, alen, &addr)) {
+			if (xm_ipv6_parse(as, alen, &local6))
+				return fail(ps, local_col,
+					    "IPv6 local address '%s' without brackets (expected "
+					    "IFACE:[ADDR] such as %.*s:[%s])",
+					    quote(q, as, alen), (int)iflen, t.s,
+					    quote(q, as, alen));
+			return fail(ps, local_col,
 				    "invalid local "
 				    "address '%s' (expected an IPv4 address "
 				    "such as 198.51.100.4)",
 				    quote(q, as, alen));
-		if (addr == 0)
-			return fail(ps, t.col + iflen + 1,
+		} else if (addr == 0) {
+			return fail(ps, local_col,
 				    "local address "
 				    "0.0.0.0 is not an address (expected one "
 				    "of the interface's addresses, or IFACE "
 				    "alone for any)");
-		r.local_addr = htonl(addr);
+		} else {
+			local4 = htonl(addr);
+		}
 	}
 
 	/* PROTO */
@@ -663,19 +903,61 @@ static int parse_forward(struct parser *ps, struct lex *lx)
 		return fail(ps, ps->eol_col,
 			    "missing destination address "
 			    "(expected: " FWD_SYNTAX ")");
-	colon = memchr(to_tok.s, ':', to_tok.len);
-	iflen = colon ? (size_t)(colon - to_tok.s) : to_tok.len;
-	if (iflen == 0)
+	if (to_tok.s[0] == '[') {
+		size_t used;
+
+		if (parse_bracketed6(ps, to_tok.s, to_tok.len, to_tok.col, "destination address",
+				     TO6_FORM, &to6, &used))
+			return -1;
+		if (used < to_tok.len && to_tok.s[used] != ':')
+			return fail(ps, to_tok.col + used,
+				    "unexpected '%s' after ']' (expected " TO6_FORM ")",
+				    quote(q, to_tok.s + used, to_tok.len - used));
+		v6 = true;
+		iflen = used;
+		colon = used < to_tok.len ? to_tok.s + used : NULL;
+	} else {
+		colon = memchr(to_tok.s, ':', to_tok.len);
+		iflen = colon ? (size_t)(colon - to_tok.s) : to_tok.len;
+		if (iflen == 0)
+			return fail(ps, to_tok.col,
+				    "missing destination address "
+				    "before ':' (expected ADDR:PORT such as "
+				    "198.18.0.2:80)");
+		if (!parse_ipv4(to_tok.s, iflen, &addr)) {
+			if (xm_ipv6_parse(to_tok.s, to_tok.len, &to6))
+				return fail(ps, to_tok.col,
+					    "IPv6 destination address '%s' without brackets "
+					    "(expected [%s] or [%s]:PORT)",
+					    quote(q, to_tok.s, to_tok.len),
+					    quote(q, to_tok.s, to_tok.len),
+					    quote(q, to_tok.s, to_tok.len));
+			return fail(ps, to_tok.col,
+				    "invalid destination address '%s' "
+				    "(expected an IPv4 address such as 198.18.0.2)",
+				    quote(q, to_tok.s, iflen));
+		}
+		r.to_addr = htonl(addr);
+	}
+	/* The backend's family is the forward's: the local address must agree. */
+	if (local_v6 && !v6)
 		return fail(ps, to_tok.col,
-			    "missing destination address "
-			    "before ':' (expected ADDR:PORT such as "
-			    "198.18.0.2:80)");
-	if (!parse_ipv4(to_tok.s, iflen, &addr))
+			    "IPv6 clients to an IPv4 backend (6->4) are not supported yet "
+			    "(expected an IPv6 backend such as [fd00:8::2], or an IPv4 local "
+			    "address)");
+	if (local4 && v6)
 		return fail(ps, to_tok.col,
-			    "invalid destination address '%s' "
-			    "(expected an IPv4 address such as 198.18.0.2)",
-			    quote(q, to_tok.s, iflen));
-	r.to_addr = htonl(addr);
+			    "IPv4 clients to an IPv6 backend are not supported (expected an IPv4 "
+			    "backend, or an IPv6 local address such as %.*s:[2001:db8:1::1])",
+			    (int)strnlen(r.ifname, XM_IFNAMSIZ), r.ifname);
+	if (v6) {
+		r.flags |= XM_RULE_V6;
+		r.to_addr6 = to6;
+		if (local_v6)
+			r.local_addr6 = local6;
+	} else {
+		r.local_addr = local4;
+	}
 	if (colon) {
 		struct tok pt = {
 			.s = colon + 1,
@@ -686,8 +968,9 @@ static int parse_forward(struct parser *ps, struct lex *lx)
 		if (pt.len == 0)
 			return fail(ps, to_tok.col + iflen,
 				    "missing "
-				    "destination port after ':' (expected "
-				    "ADDR:PORT such as 198.18.0.2:80)");
+				    "destination port after ':' (expected %s)",
+				    v6 ? "[ADDR]:PORT such as [fd00:8::2]:8443" :
+					 "ADDR:PORT such as 198.18.0.2:80");
 		if (parse_range(ps, &pt, &dst_words, &r.to_lo, &r.to_hi))
 			return -1;
 		if (r.to_lo != r.to_hi && r.to_hi - r.to_lo != r.from_hi - r.from_lo)
@@ -708,12 +991,17 @@ static int parse_forward(struct parser *ps, struct lex *lx)
 		uint32_t flag;
 
 		if (tok_is(t.s, t.len, "as")) {
+			if (v6)
+				return fail(ps, t.col,
+					    "'as' on an IPv6 forward is not supported yet (drop "
+					    "it: "
+					    "its flows leave with the interface's IPv6 address)");
 			if (parse_as(ps, lx, t.col, &r.as))
 				return -1;
 			continue;
 		}
 		if (tok_is(t.s, t.len, "from")) {
-			if (parse_from(ps, lx, t.col, from, &r.from))
+			if (parse_from(ps, lx, t.col, v6, from, &r.from))
 				return -1;
 			continue;
 		}
@@ -738,14 +1026,17 @@ static int parse_forward(struct parser *ps, struct lex *lx)
 			    "'as' and keep-source exclude each other (keep-source sends the "
 			    "client's own address; drop one)");
 
-	reason = xm_special_addr_reason(r.to_addr);
+	reason = v6 ? xm_special_addr6_reason(&r.to_addr6) : xm_special_addr_reason(r.to_addr);
 	if (reason && !(r.flags & XM_RULE_ALLOW_SPECIAL)) {
-		fmt_addr(a1, sizeof(a1), r.to_addr);
+		if (v6)
+			xm_ipv6_format(&r.to_addr6, a1, sizeof(a1));
+		else
+			fmt_addr(a1, sizeof(a1), r.to_addr);
 		return fail(ps, to_tok.col,
-			    "refusing to forward to %s: %s "
+			    "refusing to forward to %s%s%s: %s "
 			    "(add allow-special to the rule if this is really "
 			    "wanted)",
-			    a1, reason);
+			    v6 ? "[" : "", a1, v6 ? "]" : "", reason);
 	}
 
 	/* limits, checked before any per-port work */
@@ -773,21 +1064,24 @@ static int parse_forward(struct parser *ps, struct lex *lx)
 		o = &ps->rs.rules[other];
 		lo = p;
 		hi = o->from_hi < r.from_hi ? o->from_hi : r.from_hi;
-		if (r.local_addr)
-			fmt_addr(a2, sizeof(a2), r.local_addr);
+		{
+			struct xm_text kt = xm_text_at(key, sizeof(key));
+
+			if (v6)
+				xm_text_str(&kt, "IPv6 ");
+			text_iface_local(&kt, &r);
+		}
 		if (lo == hi)
 			return fail(ps, port_tok.col,
 				    "port %u overlaps the "
-				    "rule on line %u (expected each %s%s%s %s "
+				    "rule on line %u (expected each %s %s "
 				    "port in one rule only)",
-				    lo, o->line, r.ifname, r.local_addr ? ":" : "",
-				    r.local_addr ? a2 : "", r.proto == IPPROTO_TCP ? "tcp" : "udp");
+				    lo, o->line, key, r.proto == IPPROTO_TCP ? "tcp" : "udp");
 		return fail(ps, port_tok.col,
 			    "ports %u-%u overlap the rule "
-			    "on line %u (expected each %s%s%s %s port in one "
+			    "on line %u (expected each %s %s port in one "
 			    "rule only)",
-			    lo, hi, o->line, r.ifname, r.local_addr ? ":" : "",
-			    r.local_addr ? a2 : "", r.proto == IPPROTO_TCP ? "tcp" : "udp");
+			    lo, hi, o->line, key, r.proto == IPPROTO_TCP ? "tcp" : "udp");
 	}
 
 	if (!grow((void **)&ps->rs.rules, &ps->rules_cap, ps->rs.n_rules + 1, sizeof(r)) ||
@@ -1178,7 +1472,9 @@ int xm_rules_parse_line(const char *s, size_t len, unsigned line, const char *fi
 	ret = parse_line(&ps, s, len);
 	free(ps.ht);
 	*kind = XM_LINE_BLANK;
-	if (ret == 0 && ps.rs.n_rules == 1 && !ps.rs.rules[0].as.n && !ps.rs.rules[0].from.n) {
+	/* IPv6 forwards take the full path too (live_rules.c keeps IPv4 ones) */
+	if (ret == 0 && ps.rs.n_rules == 1 && !ps.rs.rules[0].as.n && !ps.rs.rules[0].from.n &&
+	    !xm_rule_is_v6(&ps.rs.rules[0])) {
 		*kind = XM_LINE_FORWARD;
 		*r = ps.rs.rules[0];
 	} else if (ret == 0 && (ps.rs.n_rules || ps.rs.n_masqs || ps.rs.n_set_lines)) {
@@ -1300,8 +1596,11 @@ static void text_src_list(struct xm_text *t, const struct xm_src_list *l)
 {
 	for (unsigned i = 0; i < l->n; i++) {
 		xm_text_str(t, i ? "," : " from ");
-		xm_text_ipv4(t, l->pfx[i].addr);
-		if (l->pfx[i].len != 32) {
+		if (l->v6)
+			xm_text_ipv6(t, &l->pfx[i].addr6);
+		else
+			xm_text_ipv4(t, l->pfx[i].addr);
+		if (l->pfx[i].len != (l->v6 ? 128 : 32)) {
 			xm_text_put(t, "/", 1);
 			xm_text_u64(t, l->pfx[i].len);
 		}
@@ -1330,10 +1629,11 @@ void xm_src_list_format(const struct xm_src_list *l, char *buf, size_t len)
 
 int xm_src_list_same(const struct xm_src_list *a, const struct xm_src_list *b)
 {
-	if (a->n != b->n)
+	if (a->n != b->n || (a->n && a->v6 != b->v6))
 		return 0;
 	for (unsigned i = 0; i < a->n; i++)
-		if (a->pfx[i].addr != b->pfx[i].addr || a->pfx[i].len != b->pfx[i].len)
+		if ((a->v6 ? cmp_src_prefix6(&a->pfx[i], &b->pfx[i]) :
+			     cmp_src_prefix(&a->pfx[i], &b->pfx[i])) != 0)
 			return 0;
 	return 1;
 }
@@ -1356,18 +1656,20 @@ void xm_rule_format(const struct xm_rule *r, char *buf, size_t len)
 		return;
 	t = xm_text_at(buf, len);
 	xm_text_str(&t, "forward ");
-	xm_text_strn(&t, r->ifname, XM_IFNAMSIZ - 1);
-	if (r->local_addr) {
-		xm_text_put(&t, ":", 1);
-		xm_text_ipv4(&t, r->local_addr);
-	}
+	text_iface_local(&t, r);
 	xm_text_str(&t, r->proto == IPPROTO_TCP ? " tcp " :
 			r->proto == IPPROTO_UDP ? " udp " :
 						  " ? ");
 	text_ports(&t, r->from_lo, r->from_hi);
-	xm_text_str(&t, " to ");
-	xm_text_ipv4(&t, r->to_addr);
-	xm_text_put(&t, ":", 1);
+	if (xm_rule_is_v6(r)) {
+		xm_text_str(&t, " to [");
+		xm_text_ipv6(&t, &r->to_addr6);
+		xm_text_str(&t, "]:");
+	} else {
+		xm_text_str(&t, " to ");
+		xm_text_ipv4(&t, r->to_addr);
+		xm_text_put(&t, ":", 1);
+	}
 	text_ports(&t, r->to_lo, r->to_hi);
 	if (r->flags & XM_RULE_KEEP_SOURCE)
 		xm_text_str(&t, " keep-source");

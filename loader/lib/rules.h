@@ -3,8 +3,10 @@
 #ifndef XMASQ_RULES_H
 #define XMASQ_RULES_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <netinet/in.h>
 #include "xmasq_abi.h"
 
 /* `as ADDR[,ADDR...]`: the addresses a rule's flows leave with (each a
@@ -16,36 +18,59 @@ struct xm_addr_list {
 };
 
 /* `from PREFIX[,PREFIX...]`: the sources a forward admits (a bare address
- * is a /32). Sorted by address then length, each once, host bits zero. */
+ * is a /32, or a /128). Sorted by address then length, each once, host
+ * bits zero. One family a list: the rule's. */
 struct xm_src_prefix {
-	uint32_t addr; /* network order */
-	uint8_t len;   /* 0-32 */
+	union {
+		uint32_t addr;	       /* IPv4, network order */
+		struct in6_addr addr6; /* IPv6 (the list's v6) */
+	};
+	uint8_t len; /* 0-32, or 0-128 */
 };
 struct xm_src_list {
 	uint16_t n;		   /* 0: any source */
+	uint8_t v6;		   /* the prefixes are IPv6 */
 	unsigned col;		   /* 1-based column of the list */
 	struct xm_src_prefix *pfx; /* n entries, malloc'd (freed with the rule set) */
 };
 
 /* The longest text xm_rule_format writes (a `from` list of
- * XM_ALLOW_LIST_MAX prefixes included). */
-#define XM_RULE_TEXT_MAX (256 + XM_ALLOW_LIST_MAX * 19)
+ * XM_ALLOW_LIST_MAX prefixes included: IPv6 ones are up to 44 bytes). */
+#define XM_RULE_TEXT_MAX (256 + XM_ALLOW_LIST_MAX * 45)
 
-/* `forward IFACE[:ADDR] PROTO PORT[-PORT] to ADDR[:PORT[-PORT]] [options]` */
+/* `forward IFACE[:ADDR] PROTO PORT[-PORT] to ADDR[:PORT[-PORT]] [options]`.
+ * The family is the backend's: with XM_RULE_V6 in flags, the addresses are
+ * local_addr6 and to_addr6 (written [ADDR6] in the file), else local_addr
+ * and to_addr. Unions, so an IPv4 rule stays small (100,000-rule files). */
 struct xm_rule {
 	char ifname[XM_IFNAMSIZ];
-	uint32_t local_addr;	   /* network order, 0 = any address of ifname */
+	union {
+		uint32_t local_addr;	     /* IPv4: network order, 0 = any address of ifname */
+		struct in6_addr local_addr6; /* IPv6: all zero = any */
+	};
 	uint8_t proto;		   /* IPPROTO_TCP or IPPROTO_UDP */
 	uint16_t from_lo, from_hi; /* host order, inclusive */
-	uint32_t to_addr;	   /* network order */
-	uint16_t to_lo, to_hi;	   /* host order; to_hi-to_lo == from_hi-from_lo
+	union {
+		uint32_t to_addr;	  /* IPv4: network order */
+		struct in6_addr to_addr6; /* IPv6 */
+	};
+	uint16_t to_lo, to_hi;	 /* host order; to_hi-to_lo == from_hi-from_lo
 	                             (1:1), or to_lo == to_hi (many to one) */
-	uint32_t flags;		   /* XM_RULE_KEEP_SOURCE, XM_RULE_ALLOW_SPECIAL */
-	struct xm_addr_list as;	   /* `as`: n == 0 without */
-	struct xm_src_list from;   /* `from`: n == 0 without */
-	unsigned line;		   /* 1-based line of the statement */
-	unsigned iface_col;	   /* 1-based column of IFACE, for later errors */
+	uint32_t flags;		 /* XM_RULE_KEEP_SOURCE, XM_RULE_ALLOW_SPECIAL, XM_RULE_V6 */
+	struct xm_addr_list as;	 /* `as`: n == 0 without */
+	struct xm_src_list from; /* `from`: n == 0 without */
+	unsigned line;		 /* 1-based line of the statement */
+	unsigned iface_col;	 /* 1-based column of IFACE, for later errors */
 };
+
+/* An IPv6 forward (its addresses are local_addr6 and to_addr6). */
+static inline bool xm_rule_is_v6(const struct xm_rule *r)
+{
+	return (r->flags & XM_RULE_V6) != 0;
+}
+
+/* Whether r is for one local address (IFACE:ADDR), of either family. */
+bool xm_rule_has_local_addr(const struct xm_rule *r);
 
 /* `masquerade PREFIX/LEN out IFACE [as ADDR[,ADDR...]]` */
 struct xm_masq {
@@ -148,7 +173,7 @@ int xm_rules_error_place(const char *err, const char *filename, unsigned *line, 
 void xm_addr_list_format(const struct xm_addr_list *l, char *buf, size_t len);
 
 /* Writes the `from` list (" from 192.0.2.0/25,198.51.100.7"; "" when
- * empty; /32 prefixes as bare addresses). */
+ * empty; /32 and /128 prefixes as bare addresses, IPv6 ones unbracketed). */
 void xm_src_list_format(const struct xm_src_list *l, char *buf, size_t len);
 
 /* Same prefixes (lists are kept sorted): 1 or 0. */
@@ -166,5 +191,17 @@ void xm_masq_format(const struct xm_masq *m, char *buf, size_t len);
  * allow-special? Returns a short reason ("loopback", "cloud metadata
  * service", ...) or NULL. */
 const char *xm_special_addr_reason(uint32_t addr);
+/* The same for an IPv6 backend: ::, ::1, fe80::/10, ff00::/8, ::ffff:0:0/96,
+ * the cloud metadata address fd00:ec2::254; NULL for the others. */
+const char *xm_special_addr6_reason(const struct in6_addr *addr);
+
+/* IPv6 addresses, the project's way (inet_pton / inet_ntop; never by
+ * hand). xm_ipv6_parse: the len bytes at s (no brackets, no zone) as an
+ * address: true, or false for anything else. xm_ipv6_format: the
+ * canonical text (RFC 5952) into buf, which INET6_ADDRSTRLEN bytes hold.
+ * In rules and rule listings an address with a port is written in
+ * brackets, [ADDR]:PORT, as in URLs. */
+bool xm_ipv6_parse(const char *s, size_t len, struct in6_addr *out);
+void xm_ipv6_format(const struct in6_addr *addr, char *buf, size_t len);
 
 #endif

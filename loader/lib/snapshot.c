@@ -77,6 +77,7 @@ static int read_rule_lists(struct xm_handle *h, struct xm_snapshot *s)
 		}
 		memcpy(ri->from.pfx, lists[lid].pfx, lists[lid].n * sizeof(lists[lid].pfx[0]));
 		ri->from.n = lists[lid].n;
+		ri->from.v6 = lists[lid].v6;
 	}
 	xm_allow_lists_free(lists);
 	return 0;
@@ -153,6 +154,7 @@ int xm_snapshot_read_rules(struct xm_handle *h, struct xm_snapshot *s, char *err
 			ii->tx_path = (ii->iface.flags & XM_IFACE_XDP_TX_OK) ? "xdp" : "tc";
 			xm_read_percpu_u64s(h->fd[XM_MAP_IFACE_STATS], ii->iface.slot, h->ncpus,
 					    &ii->st, sizeof(ii->st));
+			xm_iface6_get(h, ii->iface.slot, ii->addr6);
 			s->n_ifaces++;
 		}
 		walked = key;
@@ -161,9 +163,10 @@ int xm_snapshot_read_rules(struct xm_handle *h, struct xm_snapshot *s, char *err
 
 	{
 		/* rule_meta read where it is (mapped), else copied */
-		size_t in_use = 0, map_len = 0, stride = sizeof(struct xm_rule_meta);
+		size_t in_use = 0, n6 = 0, map_len = 0, stride = sizeof(struct xm_rule_meta);
 		const char *base = xm_rule_meta_map(h, &stride, &map_len);
 		struct xm_rule_meta *copy = NULL;
+		struct xm_rule_addrs6 *all6 = NULL; /* rule_addrs6 whole, when worth it */
 
 		if (!base) {
 			copy = malloc(XM_MAX_RULES * sizeof(*copy));
@@ -176,11 +179,21 @@ int xm_snapshot_read_rules(struct xm_handle *h, struct xm_snapshot *s, char *err
 #define META(id) ((const struct xm_rule_meta *)(base + (size_t)(id)*stride))
 		/* The array at its size at once (16 MB at 100,000 rules: grown
 		 * 64 rules at a time, it was moved 1,500 times). */
-		for (__u32 id = 1; id < XM_MAX_RULES; id++)
+		for (__u32 id = 1; id < XM_MAX_RULES; id++) {
 			in_use += !!META(id)->in_use;
+			n6 += META(id)->in_use && (META(id)->flags & XM_RULE_V6);
+		}
+		if (n6 > XM_ADDRS6_BATCH_FROM) {
+			all6 = malloc(XM_MAX_RULES * sizeof(*all6));
+			if (all6 && xm_rule_addrs6_read_all(h, all6)) {
+				free(all6);
+				all6 = NULL;
+			}
+		}
 		s->rules = malloc((in_use ? in_use : 1) * sizeof(*s->rules));
 		if (!s->rules) {
 			rule_meta_done(base, copy, map_len);
+			free(all6);
 			goto oom;
 		}
 		xm_hugepage_hint(s->rules, in_use * sizeof(*s->rules));
@@ -207,11 +220,17 @@ int xm_snapshot_read_rules(struct xm_handle *h, struct xm_snapshot *s, char *err
 				bpf_map_lookup_elem(h->fd[XM_MAP_ADDR_SETS], &sid, &ri->as);
 			}
 			memset(&ri->from, 0, sizeof(ri->from));
+			memset(&ri->addrs6, 0, sizeof(ri->addrs6));
+			if ((m->flags & XM_RULE_V6) && all6)
+				ri->addrs6 = all6[id];
+			else if ((m->flags & XM_RULE_V6) && h->fd[XM_MAP_RULE_ADDRS6] >= 0)
+				bpf_map_lookup_elem(h->fd[XM_MAP_RULE_ADDRS6], &id, &ri->addrs6);
 			ri->refused = 0;
 			s->n_rules++;
 		}
 #undef META
 		rule_meta_done(base, copy, map_len);
+		free(all6);
 		read_rule_stats(h, s);
 		if (read_rule_lists(h, s))
 			goto oom;
@@ -219,6 +238,8 @@ int xm_snapshot_read_rules(struct xm_handle *h, struct xm_snapshot *s, char *err
 
 	if (bpf_map_lookup_elem(h->fd[XM_MAP_SWEEPER], &zero, &s->sweep))
 		memset(&s->sweep, 0, sizeof(s->sweep));
+	s->flows6 = xm_ct6_count(h);
+	s->flows6_max = xm_ct6_max(h);
 	return 0;
 oom:
 	snprintf(err, errlen, "out of memory");

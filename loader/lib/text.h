@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <arpa/inet.h>
 
 struct xm_text {
 	char *buf;
@@ -83,6 +84,17 @@ static inline void xm_text_ipv4(struct xm_text *t, uint32_t addr_be)
 		*p++ = (char)('0' + v % 10);
 	}
 	xm_text_put(t, a, (size_t)(p - a));
+}
+
+/* An IPv6 address (16 bytes, network order) in its canonical form
+ * (inet_ntop: RFC 5952), without brackets. */
+static inline void xm_text_ipv6(struct xm_text *t, const void *addr16)
+{
+	char a[INET6_ADDRSTRLEN];
+
+	if (!inet_ntop(AF_INET6, addr16, a, sizeof(a)))
+		a[0] = 0;
+	xm_text_str(t, a);
 }
 
 #endif

@@ -135,14 +135,16 @@ struct xm_iface_info {
 	uint32_t xdp_prog_id, tc_prog_id;
 	const char *tx_path;	  /* "xdp" or "tc" */
 	struct xm_iface_stats st; /* summed over CPUs */
+	__be32 addr6[4];	  /* iface_addrs6: its IPv6 address, all zero: none */
 };
 struct xm_rule_info {
 	uint32_t id;
 	struct xm_rule_meta meta;
-	struct xm_rule_stats st; /* summed over CPUs */
-	struct xm_addr_set as;	 /* its `as` list (n 0: none) */
-	struct xm_src_list from; /* its `from` list (n 0: none; pfx freed with the snapshot) */
-	uint64_t refused;	 /* new flows its `from` list refused, summed over CPUs */
+	struct xm_rule_stats st;      /* summed over CPUs */
+	struct xm_addr_set as;	      /* its `as` list (n 0: none) */
+	struct xm_src_list from;      /* its `from` list (n 0: none; pfx freed with the snapshot) */
+	struct xm_rule_addrs6 addrs6; /* XM_RULE_V6 in meta.flags: its addresses (rule_addrs6) */
+	uint64_t refused;	      /* new flows its `from` list refused, summed over CPUs */
 };
 /* The sources (ORIG directions' source addresses) of the flows: how
  * many, and the one with the most flows (xm_ct_sources); and the flows
@@ -162,6 +164,8 @@ struct xm_snapshot {
 	size_t n_rules;
 	unsigned long flows; /* flows (ORIG entries) in the table */
 	unsigned long flows_max;
+	unsigned long flows6;	      /* IPv6 flows (flows6, ORIG entries) */
+	unsigned long flows6_max;     /* 0: no flows6 (attached by an older build) */
 	struct xm_ct_sources sources; /* of the flows in the table */
 	unsigned long rule_ports;     /* live rule map entries */
 	struct xm_sweep sweep;	      /* the expiry sweeper's own accounting */
@@ -209,11 +213,19 @@ struct xm_conn {
 	int have_reply;
 	uint32_t idle_s;    /* since the last packet either way */
 	uint32_t expires_s; /* left before it expires, if idle on */
+	/* An IPv6 flow (flows6): its entries are these; of the IPv4 members
+	 * only orig_key.proto, orig.state and orig.rule_id are set. */
+	int v6;
+	struct xm_flow6_key orig6_key, reply6_key;
+	struct xm_flow6 orig6, reply6;
 };
-/* Every flow, by its ORIG entry; free *out. */
+/* "2001:db8::1"; "-" when all zero. */
+const char *xm_ip6_str(const __be32 a[4], char *buf, size_t len);
+/* Every flow, by its ORIG entry, IPv4 ones (flows) then IPv6 ones
+ * (flows6); free *out. */
 int xm_conntrack_read(struct xm_handle *h, struct xm_conn **out, size_t *n, char *err,
 		      size_t errlen);
-/* Removes every flow; *removed counts flows (pairs). */
+/* Removes every flow, IPv4 and IPv6; *removed counts flows (pairs). */
 int xm_conntrack_flush(struct xm_handle *h, unsigned long *removed, char *err, size_t errlen);
 const char *xm_state_name(uint8_t proto, uint8_t state);
 
@@ -266,10 +278,12 @@ int xm_snapshot_port_use_read(struct xm_handle *h, struct xm_snapshot *s, struct
 void xm_port_use_free(struct xm_port_use *pu);
 
 /* Canonical text of a live rule (same as xm_rule_format of the source);
- * as: its `as` list (xm_rule_info.as), from: its `from` list
+ * a6: an IPv6 forward's addresses (xm_rule_info.addrs6; NULL or unused
+ * for IPv4), as: its `as` list (xm_rule_info.as), from: its `from` list
  * (xm_rule_info.from), or NULL. buf: XM_RULE_TEXT_MAX holds any rule. */
-void xm_rule_meta_format(const struct xm_rule_meta *m, const struct xm_addr_set *as,
-			 const struct xm_src_list *from, char *buf, size_t len);
+void xm_rule_meta_format(const struct xm_rule_meta *m, const struct xm_rule_addrs6 *a6,
+			 const struct xm_addr_set *as, const struct xm_src_list *from, char *buf,
+			 size_t len);
 
 /* ---- render.c: status, stats and conntrack as tables for people and JSON
  * for scripts; render_prom.c: Prometheus. The CLI and xmasqd both print
@@ -320,6 +334,7 @@ enum xm_follow_kind {
 	XM_FOLLOW_RESYNC,     /* netlink overran: every NIC read afresh */
 	XM_FOLLOW_NO_ADDRESS, /* lost its IPv4 address: the old one stays until a new one */
 	XM_FOLLOW_ERROR,      /* a change could not be applied: see detail */
+	XM_FOLLOW_ADDRESS6,   /* new IPv6 address (or none now): iface_addrs6 updated */
 	XM_FOLLOW_KINDS
 };
 struct xm_follow_event {
@@ -330,8 +345,9 @@ struct xm_follow_event {
 	__be32 old_addr, new_addr;
 	uint8_t old_mac[6], new_mac[6];
 	uint16_t old_mtu, new_mtu;
-	unsigned long flows_dropped; /* ADDRESS: flows masqueraded with the old address */
-	char detail[192];	     /* ERROR: the reason; BACK: the mode */
+	unsigned long flows_dropped;	   /* ADDRESS(6): flows masqueraded with the old address */
+	__be32 old_addr6[4], new_addr6[4]; /* ADDRESS6; all zero: none */
+	char detail[192];		   /* ERROR: the reason; BACK: the mode */
 };
 /* Its kind's name ("address", "mac", ...). */
 const char *xm_follow_kind_name(enum xm_follow_kind k);
@@ -345,7 +361,7 @@ void xm_follow_event_format(const struct xm_follow_event *ev, char *buf, size_t 
 int xm_nics_refresh(struct xm_handle *h, struct xm_follow_event *ev, size_t max, size_t *n,
 		    char *err, size_t errlen);
 
-/* The follower: an rtnetlink socket (RTMGRP_LINK, RTMGRP_IPV4_IFADDR).
+/* The follower: an rtnetlink socket (RTMGRP_LINK, RTMGRP_IPV{4,6}_IFADDR).
  * Put xm_follow_fd in a poll() set; when it is readable, call
  * xm_follow_process, which reads every pending message, coalesces them
  * (one refresh per NIC however many messages) and updates the maps. The

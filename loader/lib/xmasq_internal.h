@@ -15,6 +15,36 @@
 /* Records an interface in both the ifindex hash and the slot array the
  * data plane reads per packet (0, or -1 with errno); forgets it from both. */
 int xm_iface_store(struct xm_handle *h, const struct xm_iface *v);
+/* iface_addrs6[slot]: the NIC's IPv6 address (all zero: none). A router
+ * attached by an older build has no such map: store does nothing (0),
+ * get gives all zero and -1. 0, or -1 with errno. */
+int xm_iface6_store(struct xm_handle *h, __u8 slot, const __be32 addr[4]);
+int xm_iface6_get(const struct xm_handle *h, __u8 slot, __be32 addr[4]);
+/* ---- the IPv6 flow table flows6 (ct6.c); no map (an older attach): empty ---- */
+struct xm_ct6_entries {
+	struct xm_flow6_key *keys;
+	struct xm_flow6 *vals;
+	size_t n;
+};
+/* Every entry (both directions). 0, or -1 out of memory (err). */
+int xm_ct6_read(struct xm_handle *h, struct xm_ct6_entries *out, char *err, size_t errlen);
+void xm_ct6_free(struct xm_ct6_entries *e);
+/* Flows (ORIG entries) in flows6, and how many it holds at most. */
+unsigned long xm_ct6_count(struct xm_handle *h);
+unsigned long xm_ct6_max(const struct xm_handle *h);
+/* Removes each flow (both entries) whose ORIG entry doomed() picks, or,
+ * doomed NULL, every entry; returns how many flows, -1 out of memory. */
+long xm_ct6_remove_if(struct xm_handle *h,
+		      int (*doomed)(const struct xm_flow6_key *k, const struct xm_flow6 *orig,
+				    void *arg),
+		      void *arg);
+/* Appends the IPv6 flows to (*conns, *n) as xm_conntrack_read lists them. */
+int xm_ct6_conns(struct xm_handle *h, const struct xm_config *cfg, uint32_t now,
+		 struct xm_conn **conns, size_t *n, char *err, size_t errlen);
+/* 1 if map id may be missing under a layout-2 pin dir (added within the
+ * layout: a router attached by an older build has none until attached
+ * again; xm_open leaves its fd -1 and the readers go without it). */
+int xm_map_optional(int id);
 /* The ifindexes of the managed interfaces, listed before anything changes
  * them: storing an entry while walking the hash can revisit keys without
  * end. Returns how many. */
@@ -96,12 +126,28 @@ void xm_meta_stamp_bump(struct xm_handle *h);
 
 /* ---- apply.c's pieces, for the line-by-line apply (live_rules.c) ---- */
 void xm_read_local_port_range(struct xm_config *cfg);
+/* An IPv6 forward's meta has daddr and to_addr 0: its addresses are
+ * beside it (rule_addrs6), and the comparisons take them (NULL: not
+ * compared; ignored for IPv4 rules). */
 void xm_meta_from_rule(const struct xm_rule *r, __u32 ifindex, struct xm_rule_meta *m);
-int xm_meta_same(const struct xm_rule_meta *a, const struct xm_rule_meta *b);
-int xm_meta_same_match(const struct xm_rule_meta *a, const struct xm_rule_meta *b);
+/* The rule_addrs6 entry of r (all zero for an IPv4 rule). */
+void xm_addrs6_from_rule(const struct xm_rule *r, struct xm_rule_addrs6 *a6);
+int xm_meta_same(const struct xm_rule_meta *a, const struct xm_rule_addrs6 *a6,
+		 const struct xm_rule_meta *b, const struct xm_rule_addrs6 *b6);
+int xm_meta_same_match(const struct xm_rule_meta *a, const struct xm_rule_addrs6 *a6,
+		       const struct xm_rule_meta *b, const struct xm_rule_addrs6 *b6);
 int xm_insert_rule_ports(int fd, const struct xm_rule *r, __u32 ifindex, __u32 id, __u16 allow_list,
 			 __u8 gen);
 void xm_delete_rule_ports(int fd, const struct xm_rule_meta *m, __u8 gen);
+/* The IPv6 forwards' entries of from_ifindex (map rules6, both
+ * generations) under to_ifindex: xm_rules_move_iface's IPv6 part (their
+ * rule_meta moves with the IPv4 ones'). */
+void xm_rules6_move_iface(struct xm_handle *h, __u32 from_ifindex, __u32 to_ifindex);
+/* Every rule_addrs6 entry (XM_MAX_RULES of them, 4 MB) into all in one
+ * batch call: 0, or -1 (no map, no memory, a kernel before 5.6). Cheaper
+ * than a lookup per IPv6 rule above XM_ADDRS6_BATCH_FROM of them. */
+#define XM_ADDRS6_BATCH_FROM 256
+int xm_rule_addrs6_read_all(struct xm_handle *h, struct xm_rule_addrs6 *all);
 int xm_resolve_iface(struct xm_handle *h, const char *filename, const char *ifname, unsigned line,
 		     unsigned col, __u32 *ifindex, char *err, size_t errlen);
 void xm_apply_refresh_nics(struct xm_handle *h, FILE *log, struct xm_apply_result *res);

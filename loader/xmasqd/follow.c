@@ -115,7 +115,8 @@ int xmd_follow_start(char *err, size_t errlen)
 		xm_close(&fol.h);
 		return -1;
 	}
-	printf("following the managed NICs (address, MAC, MTU, link, deleted and back)\n");
+	printf("following the managed NICs (address, IPv6 address, MAC, MTU, link, deleted and "
+	       "back)\n");
 	resync();
 	return 0;
 }

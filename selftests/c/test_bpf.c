@@ -864,7 +864,11 @@ static void test_xdp_not_ours(void)
 		NOT_OURS("XDP tcp SYN to 8080 arriving on bk0 (rule is for pub0)", if_bk0,
 			 client_spec(IPPROTO_TCP, 40000, 8080, TCP_SYN)),
 		NOT_IPV4("XDP ARP request", arp),
-		NOT_IPV4("XDP IPv6 udp to port 5000", ip6),
+		/* IPv6 is tc's (xmasq_tc6): XDP hands it over */
+		with_count(with_count(pass_frame("XDP IPv6 udp to port 5000", 0, if_pub0,
+						 raw_frame(ip6, sizeof(ip6))),
+				      XM_C_PASS_IPV6_TO_TC, 1),
+			   XM_C_PASS_NOT_IPV4, 0),
 	};
 #undef NOT_OURS
 #undef NOT_IPV4

@@ -56,7 +56,8 @@ static int has_line(const char *text, const char *line)
 
 static void test_rule_series(void)
 {
-	struct xm_src_prefix pfx[2] = { { ip("192.0.2.0"), 25 }, { ip("203.0.113.9"), 32 } };
+	struct xm_src_prefix pfx[2] = { { .addr = ip("192.0.2.0"), .len = 25 },
+					{ .addr = ip("203.0.113.9"), .len = 32 } };
 	struct xm_rule_info r[3] = { 0 };
 	struct xm_snapshot s = { 0 };
 	char *buf = NULL;

@@ -53,13 +53,27 @@ static void bad_n(const char *text, size_t len, const char *want, const char *wh
 
 #define bad(text, want, what) bad_n(text, strlen(text), want, what)
 
+static struct in6_addr ip6(const char *s)
+{
+	struct in6_addr a;
+
+	if (inet_pton(AF_INET6, s, &a) != 1)
+		abort();
+	return a;
+}
+
+/* The parser zeroes a rule first: an IPv4 rule's addresses are the first
+ * 4 bytes of the IPv6 fields and the rest is zero, so 16 bytes compare
+ * either family. */
 static int same_rule(const struct xm_rule *a, const struct xm_rule *b)
 {
-	return strcmp(a->ifname, b->ifname) == 0 && a->local_addr == b->local_addr &&
-	       a->proto == b->proto && a->from_lo == b->from_lo && a->from_hi == b->from_hi &&
-	       a->to_addr == b->to_addr && a->to_lo == b->to_lo && a->to_hi == b->to_hi &&
-	       a->flags == b->flags && a->as.n == b->as.n &&
-	       memcmp(a->as.addr, b->as.addr, sizeof(a->as.addr)) == 0;
+	return strcmp(a->ifname, b->ifname) == 0 &&
+	       memcmp(&a->local_addr6, &b->local_addr6, 16) == 0 && a->proto == b->proto &&
+	       a->from_lo == b->from_lo && a->from_hi == b->from_hi &&
+	       memcmp(&a->to_addr6, &b->to_addr6, 16) == 0 && a->to_lo == b->to_lo &&
+	       a->to_hi == b->to_hi && a->flags == b->flags && a->as.n == b->as.n &&
+	       memcmp(a->as.addr, b->as.addr, sizeof(a->as.addr)) == 0 &&
+	       xm_src_list_same(&a->from, &b->from);
 }
 
 /* ---- valid input ------------------------------------------------------- */
@@ -360,12 +374,19 @@ static void test_round_trip(void)
 		"forward eth0 tcp 80 to 10.0.0.1 as 192.0.2.1,192.0.2.5",
 		("forward eth0 tcp 81 to 10.0.0.1 allow-special as 1.1.1.1,2.2.2.2,3.3.3.3,"
 		 "4.4.4.4,5.5.5.5,6.6.6.6,7.7.7.7,255.255.255.255"),
+		"forward eth0 tcp 443 to [fd00:8::2]:8443",
+		"forward eth0:[2001:db8:1::1] udp 5000-5010 to [fd00:8::2]",
+		"forward eth0 tcp 22 to [fd00:8::5] keep-source from "
+		"2001:db8:100::/48,2001:db8:200::7",
+		"forward eth0:[2001:DB8:0:0::1] tcp 9-10 to [FD00:0:0::1]:20-21 from [2001:db8::7]",
+		"forward eth0 tcp 80 to [::1] allow-special from ::/0",
+		"forward eth0 tcp 80 to 198.18.0.2 from 192.0.2.0/25,198.51.100.7",
 	};
 	int all = 1;
 
 	for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++) {
 		struct xm_ruleset a, b;
-		char buf[256];
+		char buf[XM_RULE_TEXT_MAX];
 		int ok;
 
 		if (!parse_ok(lines[i], strlen(lines[i]), &a, "round trip")) {
@@ -385,7 +406,8 @@ static void test_round_trip(void)
 		xm_ruleset_free(&a);
 	}
 	tap_ok(all, "canonical form round-trips: parse -> format -> parse "
-		    "gives the same rule (9 rules, 15-char iface, as lists of 2 and 8)");
+		    "gives the same rule (15 rules, 15-char iface, as lists of 2 and 8, IPv6 "
+		    "ones with and without local address, from lists of both families)");
 }
 
 static void test_format_small_buffer(void)
@@ -1199,6 +1221,317 @@ static void test_parse_line(void)
 	xm_ruleset_free(&rs);
 }
 
+/* ---- IPv6 forwards (6->6) ---------------------------------------------- */
+
+static void test_v6_forwards(void)
+{
+	static const char t[] = "forward eth0 tcp 443 to [fd00:8::2]:8443\n"
+				"forward eth0:[2001:db8:1::1] udp 5000-5010 to [fd00:8::2]\n"
+				"forward eth1 tcp 22 to [fd00:8::5] keep-source from "
+				"2001:db8:200::7,2001:db8:100::/48,[2001:db8:300::1]/128\n";
+	struct xm_ruleset rs;
+	char buf[XM_RULE_TEXT_MAX];
+	const struct xm_rule *r;
+	struct in6_addr any;
+
+	memset(&any, 0, sizeof(any));
+	if (!tap_ok(parse_ok(t, strlen(t), &rs, "v6"), "IPv6 forwards parse"))
+		return;
+	r = &rs.rules[0];
+	tap_ok(rs.n_rules == 3 && rs.total_ports == 13, "v6: 3 rules, 13 ports");
+	tap_ok(xm_rule_is_v6(r) && r->flags == XM_RULE_V6 && r->proto == IPPROTO_TCP &&
+		       memcmp(&r->local_addr6, &any, 16) == 0 && r->from_lo == 443 &&
+		       r->to_lo == 8443 && !xm_rule_has_local_addr(r),
+	       "v6: [fd00:8::2]:8443, any local address, XM_RULE_V6 the only flag");
+	{
+		struct in6_addr want = ip6("fd00:8::2");
+
+		tap_ok(memcmp(&r->to_addr6, &want, 16) == 0, "v6: backend address fd00:8::2");
+	}
+	xm_rule_format(r, buf, sizeof(buf));
+	tap_ok(strcmp(buf, "forward eth0 tcp 443 to [fd00:8::2]:8443") == 0,
+	       "v6: canonical form '%s'", buf);
+	r = &rs.rules[1];
+	{
+		struct in6_addr want = ip6("2001:db8:1::1");
+
+		tap_ok(xm_rule_is_v6(r) && memcmp(&r->local_addr6, &want, 16) == 0 &&
+			       xm_rule_has_local_addr(r) && r->proto == IPPROTO_UDP &&
+			       r->to_lo == 5000 && r->to_hi == 5010 && r->iface_col == 9,
+		       "v6: local address 2001:db8:1::1, same ports without a destination port");
+	}
+	xm_rule_format(r, buf, sizeof(buf));
+	tap_ok(strcmp(buf, "forward eth0:[2001:db8:1::1] udp 5000-5010 to "
+			   "[fd00:8::2]:5000-5010") == 0,
+	       "v6: canonical form with local address '%s'", buf);
+	r = &rs.rules[2];
+	{
+		struct in6_addr p100 = ip6("2001:db8:100::"), p200 = ip6("2001:db8:200::7"),
+				p300 = ip6("2001:db8:300::1");
+
+		tap_ok(r->from.n == 3 && r->from.v6 && r->from.col == 53 &&
+			       memcmp(&r->from.pfx[0].addr6, &p100, 16) == 0 &&
+			       r->from.pfx[0].len == 48 &&
+			       memcmp(&r->from.pfx[1].addr6, &p200, 16) == 0 &&
+			       r->from.pfx[1].len == 128 &&
+			       memcmp(&r->from.pfx[2].addr6, &p300, 16) == 0 &&
+			       r->from.pfx[2].len == 128,
+		       "v6: from list sorted, bare and bracketed addresses are /128, column 53");
+	}
+	TAP_EQ(r->flags, XM_RULE_V6 | XM_RULE_KEEP_SOURCE, "v6: keep-source on an IPv6 forward");
+	xm_rule_format(r, buf, sizeof(buf));
+	tap_ok(strcmp(buf, "forward eth1 tcp 22 to [fd00:8::5]:22 keep-source from "
+			   "2001:db8:100::/48,2001:db8:200::7,2001:db8:300::1") == 0,
+	       "v6: from list formatted without brackets, /128 bare: '%s'", buf);
+	xm_ruleset_free(&rs);
+}
+
+static void test_v6_overlap(void)
+{
+	static const char ok[] = "forward eth0 tcp 80 to 10.0.0.1\n"
+				 "forward eth0 tcp 80 to [fd00::1]\n"
+				 "forward eth0:[2001:db8::1] tcp 80 to [fd00::2]\n"
+				 "forward eth0:[2001:db8::2] tcp 80 to [fd00::3]\n"
+				 "forward eth0 udp 80 to [fd00::4]\n"
+				 "forward eth1 tcp 80 to [fd00::5]\n"
+				 "forward eth0:192.0.2.1 tcp 80 to 10.0.0.2\n";
+	struct xm_ruleset rs;
+
+	tap_ok(parse_ok(ok, strlen(ok), &rs, "v6 no overlap") && rs.n_rules == 7,
+	       "v6 overlap: an IPv4 and an IPv6 forward of one port do not overlap, nor IPv6 "
+	       "ones of other local addresses, protocols or interfaces");
+	xm_ruleset_free(&rs);
+	bad("forward eth0 tcp 80 to [fd00::1]\nforward eth0 tcp 79-81 to [fd00::2]\n",
+	    FN ":2:18: port 80 overlaps the rule on line 1 (expected each IPv6 eth0 tcp port in "
+	       "one rule only)",
+	    "two IPv6 forwards of one port");
+	bad("forward eth0:[2001:db8::1] tcp 80-90 to [fd00::1]\n"
+	    "forward eth0:[2001:0db8:0::1] tcp 85-95 to [fd00::1]\n",
+	    FN ":2:35: ports 85-90 overlap the rule on line 1 (expected each IPv6 "
+	       "eth0:[2001:db8::1] tcp port in one rule only)",
+	    "two IPv6 forwards of one local address, written differently");
+}
+
+static void test_v6_special_reasons(void)
+{
+	static const struct {
+		const char *a, *why;
+	} t[] = {
+		{ "::", "unspecified" },
+		{ "::1", "loopback" },
+		{ "fe80::1", "link-local" },
+		{ "febf:ffff::1", "link-local" },
+		{ "ff02::1", "multicast" },
+		{ "ff05::1:3", "multicast" },
+		{ "::ffff:10.0.0.1", "IPv4-mapped" },
+		{ "fd00:ec2::254", "cloud metadata service" },
+		{ "fec0::1", NULL },
+		{ "fe7f:ffff::1", NULL },
+		{ "::2", NULL },
+		{ "fd00:ec2::253", NULL },
+		{ "2001:db8::1", NULL },
+		{ "64:ff9b::a00:1", NULL },
+	};
+	int all = 1;
+
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		struct in6_addr a = ip6(t[i].a);
+		const char *r = xm_special_addr6_reason(&a);
+
+		if (!(r == t[i].why || (r && t[i].why && strcmp(r, t[i].why) == 0))) {
+			tap_diag("%s: got %s, want %s", t[i].a, r ? r : "NULL",
+				 t[i].why ? t[i].why : "NULL");
+			all = 0;
+		}
+	}
+	tap_ok(all, "xm_special_addr6_reason: every special block and its edges (14 addresses)");
+}
+
+static void test_v6_helpers(void)
+{
+	struct in6_addr a, want = ip6("2001:db8::1");
+	char buf[INET6_ADDRSTRLEN], small[4];
+
+	tap_ok(xm_ipv6_parse("2001:DB8:0::1]", 13, &a) && memcmp(&a, &want, 16) == 0,
+	       "xm_ipv6_parse: the length given, not the NUL, ends the text");
+	tap_ok(!xm_ipv6_parse("", 0, &a) && !xm_ipv6_parse("192.0.2.1", 9, &a) &&
+		       !xm_ipv6_parse("fe80::1%eth0", 12, &a) &&
+		       !xm_ipv6_parse("1:2:3:4:5:6:7:8:9", 17, &a) &&
+		       !xm_ipv6_parse("::1\0::", 6, &a) &&
+		       !xm_ipv6_parse("1111:2222:3333:4444:5555:6666:7777:8888:9999", 44, &a),
+	       "xm_ipv6_parse: refuses empty, IPv4, a zone, 9 groups, a NUL, too long");
+	xm_ipv6_format(&want, buf, sizeof(buf));
+	tap_ok(strcmp(buf, "2001:db8::1") == 0, "xm_ipv6_format: canonical (RFC 5952) '%s'", buf);
+	xm_ipv6_format(&want, small, sizeof(small));
+	TAP_EQ(small[0], 0, "xm_ipv6_format: a buffer too small gives \"\"");
+}
+
+static void test_bad_v6(void)
+{
+	static const struct {
+		const char *text, *want, *what;
+	} t[] = {
+		{ "forward eth0:[2001:db8:1::1] tcp 80 to 10.0.0.1",
+		  ":1:40: IPv6 clients to an IPv4 backend (6->4) are not supported yet (expected "
+		  "an "
+		  "IPv6 backend such as [fd00:8::2], or an IPv4 local address)",
+		  "an IPv6 local address with an IPv4 backend (6->4)" },
+		{ "forward eth0:192.0.2.1 tcp 80 to [fd00::1]",
+		  ":1:34: IPv4 clients to an IPv6 backend are not supported (expected an IPv4 "
+		  "backend, or an IPv6 local address such as eth0:[2001:db8:1::1])",
+		  "an IPv4 local address with an IPv6 backend" },
+		{ "forward eth0 tcp 80 to [fd00::1]:80 as 192.0.2.1",
+		  ":1:37: 'as' on an IPv6 forward is not supported yet (drop it: its flows leave "
+		  "with the interface's IPv6 address)",
+		  "'as' on an IPv6 forward" },
+		{ "forward eth0 tcp 80 to [fd00::1] from 10.0.0.0/8",
+		  ":1:39: IPv4 prefix '10.0.0.0/8' in the 'from' list of an IPv6 forward (expected "
+		  "IPv6 prefixes such as 2001:db8:100::/48: a forward admits clients of its "
+		  "backend's family)",
+		  "an IPv4 prefix in an IPv6 forward's from list" },
+		{ "forward eth0 tcp 80 to 10.0.0.1 from 192.0.2.0/24,fd00::/8",
+		  ":1:51: IPv6 prefix 'fd00::/8' in the 'from' list of an IPv4 forward (expected "
+		  "IPv4 prefixes such as 192.0.2.0/25: a forward admits clients of its backend's "
+		  "family)",
+		  "an IPv6 prefix in an IPv4 forward's from list" },
+		{ "forward eth0 tcp 80 to [fd00::1] from fd00::/129",
+		  ":1:46: invalid prefix length '129' after 'from' (expected 0-128)",
+		  "an IPv6 prefix length over 128" },
+		{ "forward eth0 tcp 80 to [fd00::1] from fd00::1/64",
+		  ":1:39: prefix fd00::1/64 after 'from' has host bits set (expected fd00::/64, or "
+		  "fd00::1 alone for one host)",
+		  "host bits set in an IPv6 from prefix" },
+		{ "forward eth0 tcp 80 to [fd00::1] from ::ffff:10.0.0.0/104",
+		  ":1:39: IPv4-mapped prefix '::ffff:10.0.0.0/104' in the 'from' list of an IPv6 "
+		  "forward (expected IPv6 prefixes such as 2001:db8:100::/48)",
+		  "an IPv4-mapped prefix in an IPv6 from list" },
+		{ "forward eth0 tcp 80 to [fd00::1] from 2001:db8::/32,2001:db8:0::/32",
+		  ":1:53: prefix '2001:db8:0::/32' twice after 'from' (expected each once)",
+		  "one IPv6 prefix twice, written differently" },
+		{ "forward eth0 tcp 80 to [fd00::1] from [2001:db8::1",
+		  ":1:39: unclosed '[' in '[2001:db8::1' after 'from' (expected [ADDR] or ADDR, "
+		  "such "
+		  "as 2001:db8:200::7)",
+		  "an unclosed bracket in a from list" },
+		{ "forward eth0 tcp 80 to [fd00::1] from zz::",
+		  ":1:39: invalid address 'zz::' after 'from' (expected from PREFIX[,PREFIX...] "
+		  "such "
+		  "as from 2001:db8:100::/48,2001:db8:200::7)",
+		  "a bad IPv6 address in a from list" },
+		{ "forward eth0 tcp 80 to [fd00::1",
+		  ":1:24: unclosed '[' in destination address '[fd00::1' (expected [ADDR] or "
+		  "[ADDR]:PORT such as [fd00:8::2]:8443)",
+		  "an unclosed bracket in the backend" },
+		{ "forward eth0 tcp 80 to [fd00::1]x",
+		  ":1:33: unexpected 'x' after ']' (expected [ADDR] or [ADDR]:PORT such as "
+		  "[fd00:8::2]:8443)",
+		  "text after the backend's bracket" },
+		{ "forward eth0 tcp 80 to [fd00::g]:80",
+		  ":1:25: invalid destination address 'fd00::g' (expected an IPv6 address in "
+		  "[ADDR] "
+		  "or [ADDR]:PORT such as [fd00:8::2]:8443)",
+		  "a bad IPv6 backend address" },
+		{ "forward eth0 tcp 80 to [192.0.2.1]:80",
+		  ":1:25: invalid destination address '192.0.2.1' (expected an IPv6 address in "
+		  "[ADDR] or [ADDR]:PORT such as [fd00:8::2]:8443)",
+		  "an IPv4 address in brackets" },
+		{ "forward eth0 tcp 80 to []:80",
+		  ":1:24: missing destination address inside '[]' (expected [ADDR] or [ADDR]:PORT "
+		  "such as [fd00:8::2]:8443)",
+		  "empty brackets as the backend" },
+		{ "forward eth0 tcp 80 to [fd00::1]:",
+		  ":1:33: missing destination port after ':' (expected [ADDR]:PORT such as "
+		  "[fd00:8::2]:8443)",
+		  "an IPv6 backend's ':' without a port" },
+		{ "forward eth0 tcp 80 to [fd00::1]:0",
+		  ":1:34: destination port 0 out of range (expected 1-65535)",
+		  "an IPv6 backend's port 0" },
+		{ "forward eth0 tcp 80 to fd00::1",
+		  ":1:24: IPv6 destination address 'fd00::1' without brackets (expected [fd00::1] "
+		  "or "
+		  "[fd00::1]:PORT)",
+		  "an IPv6 backend without brackets" },
+		{ "forward eth0:fd00::1 tcp 80 to [fd00::1]",
+		  ":1:14: IPv6 local address 'fd00::1' without brackets (expected IFACE:[ADDR] "
+		  "such "
+		  "as eth0:[fd00::1])",
+		  "an IPv6 local address without brackets" },
+		{ "forward eth0:[fd00::1 tcp 80 to [fd00::1]",
+		  ":1:14: unclosed '[' in local address '[fd00::1' (expected IFACE:[ADDR] such as "
+		  "eth0:[2001:db8:1::1])",
+		  "an unclosed bracket in the local address" },
+		{ "forward eth0:[] tcp 80 to [fd00::1]",
+		  ":1:14: missing local address inside '[]' (expected IFACE:[ADDR] such as "
+		  "eth0:[2001:db8:1::1])",
+		  "empty brackets as the local address" },
+		{ "forward eth0:[fd00::1]x tcp 80 to [fd00::1]",
+		  ":1:23: unexpected 'x' after ']' (expected IFACE:[ADDR] such as "
+		  "eth0:[2001:db8:1::1])",
+		  "text after the local address's bracket" },
+		{ "forward eth0:[fd00::1]:80 tcp 80 to [fd00::1]",
+		  ":1:23: unexpected ':80' after ']' (expected IFACE:[ADDR] such as "
+		  "eth0:[2001:db8:1::1])",
+		  "a port after the local address" },
+		{ "forward eth0:[::] tcp 80 to [fd00::1]",
+		  ":1:15: local address :: is not an address (expected one of the interface's "
+		  "addresses, or IFACE alone for any)",
+		  "the local address ::" },
+		{ "forward eth0:[fe80::1%eth0] tcp 80 to [fd00::1]",
+		  ":1:15: invalid local address 'fe80::1%eth0' (expected an IPv6 address in "
+		  "IFACE:[ADDR] such as eth0:[2001:db8:1::1])",
+		  "a zone in the local address" },
+		{ "forward eth0 tcp 80 to [::1]",
+		  ":1:24: refusing to forward to [::1]: loopback (add allow-special to the rule if "
+		  "this is really wanted)",
+		  "an IPv6 loopback backend" },
+		{ "forward eth0 tcp 80 to [fe80::1]:80",
+		  ":1:24: refusing to forward to [fe80::1]: link-local (add allow-special to the "
+		  "rule if this is really wanted)",
+		  "an IPv6 link-local backend" },
+		{ "forward eth0 tcp 80 to [ff02::1]",
+		  ":1:24: refusing to forward to [ff02::1]: multicast (add allow-special to the "
+		  "rule if this is really wanted)",
+		  "an IPv6 multicast backend" },
+		{ "forward eth0 tcp 80 to [::ffff:10.0.0.1]",
+		  ":1:24: refusing to forward to [::ffff:10.0.0.1]: IPv4-mapped (add allow-special "
+		  "to the rule if this is really wanted)",
+		  "an IPv4-mapped backend" },
+		{ "forward eth0 tcp 80 to [::]",
+		  ":1:24: refusing to forward to [::]: unspecified (add allow-special to the rule "
+		  "if "
+		  "this is really wanted)",
+		  "the IPv6 backend ::" },
+	};
+
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		char want[512];
+
+		snprintf(want, sizeof(want), "%s%s", FN, t[i].want);
+		bad(t[i].text, want, t[i].what);
+	}
+}
+
+static void test_v6_parse_line(void)
+{
+	char err[512];
+	enum xm_line_kind kind;
+	struct xm_rule r;
+	const char *v6 = "forward eth0 tcp 443 to [fd00:8::2]:8443";
+	const char *bad6 = "forward eth0 tcp 443 to [fd00:8::2";
+	int rc;
+
+	rc = xm_rules_parse_line(v6, strlen(v6), 4, FN, &r, &kind, err, sizeof(err));
+	tap_ok(rc == 0 && kind == XM_LINE_OTHER, "parse_line: an IPv6 forward is the full path's "
+						 "(line-by-line applies are IPv4)");
+	rc = xm_rules_parse_line(bad6, strlen(bad6), 4, FN, &r, &kind, err, sizeof(err));
+	if (!tap_ok(rc == -2 && strcmp(err, FN ":4:25: unclosed '[' in destination address "
+					       "'[fd00:8::2' (expected [ADDR] or [ADDR]:PORT such "
+					       "as "
+					       "[fd00:8::2]:8443)") == 0,
+		    "parse_line: a wrong IPv6 forward's error at its line"))
+		tap_diag("got %d '%s'", rc, err);
+}
+
 int main(void)
 {
 	test_single_rule();
@@ -1235,5 +1568,11 @@ int main(void)
 	test_small_err_buffer();
 	test_error_place();
 	test_parse_line();
+	test_v6_forwards();
+	test_v6_overlap();
+	test_v6_special_reasons();
+	test_v6_helpers();
+	test_bad_v6();
+	test_v6_parse_line();
 	return tap_done();
 }

@@ -39,6 +39,7 @@
  * the usual conversations) into DIR and exits.
  */
 #include "bpf_fixture.h"
+#include "pkt6.h"
 #include <sys/stat.h>
 
 /* ---- topology and rules ------------------------------------------------ */
@@ -51,7 +52,7 @@ static const uint8_t MAC_GW[6] = { 0x02, 0, 0, 0, 0x00, 0xfe };
 #define A_LAN10 IPV4(198, 19, 0, 10)
 #define A_GW	IPV4(192, 0, 2, 254)
 
-enum { RULE_TCP = 1, RULE_UDP, RULE_KEEP, RULE_RANGE, RULE_MASQ = 20 };
+enum { RULE_TCP = 1, RULE_UDP, RULE_KEEP, RULE_RANGE, RULE_TCP6, RULE_UDP6, RULE_MASQ = 20 };
 
 #define BK0_MTU 1000 /* frames longer go the too-big ways */
 #define SLOTS	XM_CT_SLOTS(2048)
@@ -72,6 +73,13 @@ static int setup_netns(void)
 	err |= sh("ip route add default via 192.0.2.254 dev pub0");
 	err |= sh("ip neigh add 192.0.2.254 lladdr 02:00:00:00:00:fe dev pub0 nud permanent");
 	err |= sh("ip neigh add 198.19.0.10 lladdr 02:00:00:00:00:30 dev lan0 nud permanent");
+	/* IPv6: client 2001:db8:1::10 on pub0, backend fd00:8::2 on bk0 */
+	err |= sh("sysctl -qw net.ipv6.conf.all.forwarding=1");
+	err |= sh("ip -6 addr add 2001:db8:1::1/64 dev pub0 nodad");
+	err |= sh("ip -6 addr add fd00:8::1/64 dev bk0 nodad");
+	err |= sh("ip -6 neigh add fd00:8::2 lladdr 02:00:00:00:00:02 dev bk0 nud permanent");
+	err |= sh("ip -6 neigh add 2001:db8:1::10 lladdr 02:00:00:00:00:10 dev pub0 nud "
+		  "permanent");
 	if_lan0 = (int)if_nametoindex("lan0");
 	return err || !if_lan0 ? -1 : 0;
 }
@@ -82,6 +90,34 @@ static int small_table(void)
 	skel->rodata->xm_ct_homes = SLOTS - (XM_CT_PROBES - 1);
 	skel->rodata->xm_ct_seed = 0xf022;
 	return 0;
+}
+
+/* IPv6 forwards: tcp 8080 and udp 5000 of pub0 to [fd00:8::2], and
+ * xmasq_tc6 behind xmasq_tc. */
+static int setup_maps6(void)
+{
+	uint32_t idx = XM_PROGS6_TC, prog = (uint32_t)bpf_program__fd(skel->progs.xmasq_tc6);
+	struct xm_iface6 a0, a1;
+	struct xm_rule6_key k = { .ifindex = (uint32_t)if_pub0, .proto = IPPROTO_TCP };
+	struct xm_rule6_value v = { .rule_id = RULE_TCP6, .flags = XM_RULE_V6 };
+	uint32_t s0 = 0, s1 = 1;
+	int err = 0;
+
+	inet_pton(AF_INET6, "2001:db8:1::1", a0.addr);
+	inet_pton(AF_INET6, "fd00:8::1", a1.addr);
+	inet_pton(AF_INET6, "fd00:8::2", v.to_addr);
+	err |= bpf_map_update_elem(bpf_map__fd(skel->maps.iface_addrs6), &s0, &a0, BPF_ANY);
+	err |= bpf_map_update_elem(bpf_map__fd(skel->maps.iface_addrs6), &s1, &a1, BPF_ANY);
+	k.dport = htons(8080);
+	v.to_port = htons(80);
+	err |= bpf_map_update_elem(bpf_map__fd(skel->maps.rules6), &k, &v, BPF_ANY);
+	k.proto = IPPROTO_UDP;
+	k.dport = htons(5000);
+	v.to_port = htons(5000);
+	v.rule_id = RULE_UDP6;
+	err |= bpf_map_update_elem(bpf_map__fd(skel->maps.rules6), &k, &v, BPF_ANY);
+	err |= bpf_map_update_elem(bpf_map__fd(skel->maps.progs6), &idx, &prog, BPF_ANY);
+	return err;
 }
 
 static int setup_maps(void)
@@ -112,6 +148,7 @@ static int setup_maps(void)
 		err |= add_rule(RULE_RANGE, if_pub0, 0, p, IPPROTO_TCP, 0, A_BACKEND,
 				(uint16_t)(p + 1000), 0);
 	err |= bpf_map_update_elem(fd_masq_rules, &mk, &mv, BPF_ANY);
+	err |= setup_maps6();
 	return err ? -1 : 0;
 }
 
@@ -147,7 +184,7 @@ struct template
 	struct frame f;
 };
 
-#define NTEMPLATES 26
+#define NTEMPLATES 29
 static struct template templates[NTEMPLATES];
 
 static void build_templates(void)
@@ -220,6 +257,35 @@ static void build_templates(void)
 	T("peer tcp SYN on an unmanaged NIC", IN_PUB1,
 	  F(spec_between(IPPROTO_TCP, MAC_CLIENT, A_PUB1_PEER, 40005, MAC_PUB0, A_PUB0, 8080,
 			 TCP_SYN)));
+	{
+		struct spec6 c6 = { .src = A6("2001:db8:1::10"),
+				    .dst = A6("2001:db8:1::1"),
+				    .proto = IPPROTO_TCP,
+				    .hop = 64,
+				    .tcp_flags = TCP_SYN,
+				    .sport = 20000,
+				    .dport = 8080,
+				    .payload = 0 };
+		struct spec6 b6 = { .src = A6("fd00:8::2"),
+				    .dst = A6("fd00:8::1"),
+				    .proto = IPPROTO_TCP,
+				    .hop = 64,
+				    .tcp_flags = TCP_SYN | TCP_ACK,
+				    .sport = 80,
+				    .dport = 20000,
+				    .payload = 0 };
+
+		memcpy(c6.dmac, MAC_PUB0, 6);
+		memcpy(c6.smac, MAC_CLIENT, 6);
+		memcpy(b6.dmac, MAC_BK0, 6);
+		memcpy(b6.smac, MAC_BACKEND, 6);
+		T("client tcp6 SYN to the IPv6 forward", IN_PUB0, F6(c6));
+		T("backend tcp6 SYN-ACK", IN_BK0, F6(b6));
+		c6.proto = IPPROTO_UDP;
+		c6.dport = 5000;
+		c6.payload = 20;
+		T("client udp6 to the IPv6 forward", IN_PUB0, F6(c6));
+	}
 #undef T
 	/* The big one: 1100 bytes of UDP payload, DF set. */
 	{
@@ -711,6 +777,11 @@ static void check_sent(const struct record *r, const struct frame *out, int buil
 {
 	struct csum_state in = csum_state(&r->f), o = csum_state(out);
 
+	if (pkt6_csum_ok(&r->f) >= 0) { /* IPv6 (xmasq_tc6) */
+		if (pkt6_csum_ok(&r->f) == 1 && pkt6_csum_ok(out) != 1)
+			fail(r, out, "IPv6 L4 checksum wrong after translation");
+		return;
+	}
 	if (built) { /* xmasq's own frag-needed */
 		struct pkt_icmperr_csums e = pkt_check_icmperr(out->b, out->len);
 
@@ -775,8 +846,10 @@ static void run_record(const struct record *r)
 	int err, outcome = -1, kind, nout = 0, want_kind;
 
 	/* The kernel's test run refuses frames shorter than an Ethernet
-	 * header, and tc's shorter than one with an IPv4 header (EINVAL). */
-	if (r->f.len < 14 || (r->tc && r->f.len < 14 + 20))
+	 * header, and tc's shorter than one with an IPv4 header, or an IPv6
+	 * one when the type says IPv6 (EINVAL). */
+	if (r->f.len < 14 || (r->tc && r->f.len < 14 + 20) ||
+	    (r->tc && r->f.b[12] == 0x86 && r->f.b[13] == 0xdd && r->f.len < 14 + 40))
 		return;
 	counters_now(before);
 	err = r->tc ? run_tc(ifindex_of[r->in], &r->f, &out, &rc) :

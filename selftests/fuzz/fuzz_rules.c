@@ -73,8 +73,12 @@ static char *render(const struct xm_ruleset *rs, size_t *outlen)
 {
 	struct xm_settings def;
 	size_t cap = 256 + (rs->n_rules + rs->n_masqs) * 256 + XM_TO_MAX * 64, n = 0;
-	char *buf = malloc(cap);
+	char *buf;
 
+	/* a `from` list is longer than the rest of its rule: up to 45 bytes a prefix */
+	for (size_t i = 0; i < rs->n_rules; i++)
+		cap += rs->rules[i].from.n * 45u;
+	buf = malloc(cap + 1);
 	if (!buf)
 		abort();
 	xm_settings_default(&def);
@@ -105,16 +109,22 @@ static char *render(const struct xm_ruleset *rs, size_t *outlen)
 		n += (size_t)snprintf(buf + n, cap - n, "set nat-inbound-refresh no\n");
 	if (n >= cap)
 		abort();
+	buf[n] = '\0'; /* for die() */
 	*outlen = n;
 	return buf;
 }
 
-/* The same rule, ignoring where it was written. */
+/* The same rule, ignoring where it was written (and where its `from`
+ * list is in memory: the lists are compared by their prefixes). */
 static int same_rule(struct xm_rule a, struct xm_rule b)
 {
+	if (!xm_src_list_same(&a.from, &b.from) || a.from.v6 != b.from.v6)
+		return 0;
 	a.line = b.line = 0;
 	a.iface_col = b.iface_col = 0;
 	a.as.col = b.as.col = 0;
+	memset(&a.from, 0, sizeof(a.from));
+	memset(&b.from, 0, sizeof(b.from));
 	return memcmp(&a, &b, sizeof(a)) == 0;
 }
 

@@ -1,0 +1,396 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/* IPv6 flows for xmasq_tc6: a forward's new flow (DNAT + masquerade to
+ * the egress NIC's IPv6 address, with a port of its own), its state and
+ * its accounting. Table: map "flows6" (xmasq_abi.h). */
+#ifndef XMASQ_BPF_V6_FLOW_H
+#define XMASQ_BPF_V6_FLOW_H
+
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+#include <linux/in.h>
+#include "xmasq_abi.h"
+#include "maps.h"
+#include "clock.h"
+#include "stats.h"
+#include "fib.h"
+#include "quota.h"
+#include "tcp_window.h"
+#include "v6_parse.h"
+#include "v6_sweep.h"
+
+#define XM_AF_INET6 10
+
+static __always_inline int xm6_addr_zero(const __be32 *a)
+{
+	return !(a[0] | a[1] | a[2] | a[3]);
+}
+
+static __always_inline void xm6_addr_copy(__be32 *dst, const __be32 *src)
+{
+	dst[0] = src[0];
+	dst[1] = src[1];
+	dst[2] = src[2];
+	dst[3] = src[3];
+}
+
+/* The forward rule for a new packet: one for its destination address,
+ * else one for any address of its ingress NIC. */
+static __always_inline struct xm_rule6_value *xm6_rule_find(const struct xm_pkt6 *p, __u32 ifindex,
+							    __u32 gen)
+{
+	struct xm_rule6_key rk = {
+		.ifindex = ifindex,
+		.dport = p->key.dport,
+		.proto = p->key.proto,
+		.gen = gen,
+	};
+	struct xm_rule6_value *rv;
+
+	xm6_addr_copy(rk.daddr, p->key.daddr);
+	rv = bpf_map_lookup_elem(&rules6, &rk);
+	if (rv)
+		return rv;
+	rk.daddr[0] = rk.daddr[1] = rk.daddr[2] = rk.daddr[3] = 0;
+	return bpf_map_lookup_elem(&rules6, &rk);
+}
+
+static __always_inline int xm6_fib(void *ctx, struct bpf_fib_lookup *fib, const __be32 *src,
+				   const __be32 *dst, __u8 proto, __be16 sport, __be16 dport,
+				   __u32 ifindex)
+{
+	__builtin_memset(fib, 0, sizeof(*fib));
+	fib->family = XM_AF_INET6;
+	fib->l4_protocol = proto;
+	fib->sport = sport;
+	fib->dport = dport;
+	xm6_addr_copy(fib->ipv6_src, src);
+	xm6_addr_copy(fib->ipv6_dst, dst);
+	fib->ifindex = ifindex;
+	return bpf_fib_lookup(ctx, fib, sizeof(*fib), 0);
+}
+
+/* 1 when `from` list `list` holds the IPv6 source, else 0, counted. */
+static __always_inline int xm6_allow_admit(__u32 list, __u32 rule_id, const __be32 *saddr,
+					   __u64 len)
+{
+	struct xm_allow_key k = {
+		.prefixlen = 32 + 128,
+		.list = bpf_htonl(list),
+	};
+	__u64 *refused;
+
+	xm6_addr_copy(k.addr, saddr);
+	if (bpf_map_lookup_elem(&allow_lists, &k))
+		return 1;
+	refused = bpf_map_lookup_elem(&rule_refused, &rule_id);
+	if (refused)
+		*refused += 1;
+	xm_count(XM_C_DROP_NOT_ALLOWED, len);
+	return 0;
+}
+
+/* Is `port` (host order) one the router's own connections may use? */
+static __always_inline int xm6_port_local(const struct xm_config *cfg, __u16 port)
+{
+	return port >= cfg->local_port_lo && port <= cfg->local_port_hi;
+}
+
+/* Inserts the reply entry *rval under *rkey with a masquerade port of its
+ * own: the client's port if free (and not one the router's own sockets
+ * may hold), else random ports of the range, XM_PORT_PROBES at most.
+ * keep_source: the client's address is the source, its port stays. 0, or
+ * the counter of the refusal. */
+static __always_inline int xm6_claim_reply(const struct xm_config *cfg, struct xm_flow6_key *rkey,
+					   const struct xm_flow6 *rval, int keep_source)
+{
+	__u32 span = (__u32)cfg->port_hi - cfg->port_lo + 1, rnd;
+	__u32 local_span = (__u32)cfg->local_port_hi - cfg->local_port_lo + 1;
+	__u16 port = bpf_ntohs(rkey->dport);
+	int rc; /* 6.1's map update returns an int: its upper half is not the sign */
+
+	if (keep_source ||
+	    (port >= cfg->port_lo && port <= cfg->port_hi && !xm6_port_local(cfg, port))) {
+		rc = (int)bpf_map_update_elem(&flows6, rkey, rval, BPF_NOEXIST);
+		if (!rc)
+			return 0;
+		if (keep_source || rc != -17 /* EEXIST */)
+			return rc == -17 ? XM_C_DROP_NO_PORT : XM_C_DROP_CT_FULL;
+	}
+	if (cfg->port_hi < cfg->port_lo)
+		return XM_C_DROP_NO_PORT;
+	/* One random start, then a large odd stride (distinct ports for the
+	 * default range): no helper call inside the loop, as 6.1's verifier
+	 * refuses a loop whose head follows a call. */
+	rnd = bpf_get_prandom_u32();
+	for (int i = 0; i < XM_PORT_PROBES; i++) {
+		port = cfg->port_lo + (rnd + (__u32)i * 40503u) % span;
+		if (xm6_port_local(cfg, port) && span > local_span)
+			continue;
+		rkey->dport = bpf_htons(port);
+		rc = (int)bpf_map_update_elem(&flows6, rkey, rval, BPF_NOEXIST);
+		if (!rc)
+			return 0;
+		if (rc != -17)
+			return XM_C_DROP_CT_FULL;
+	}
+	return XM_C_DROP_NO_PORT;
+}
+
+/* Creates both entries of a new flow for a packet that matches an IPv6
+ * forward: the reply key first (it claims the port), then the original;
+ * a reply packet cannot come before the original is in. Returns the
+ * original entry, or NULL with *verdict set (pass 0, drop 1) and counted. */
+static __always_inline struct xm_flow6 *xm6_flow_create(void *ctx, struct xm_pkt6 *p, __u32 ifindex,
+							__u64 len, int *verdict)
+{
+	__u32 zero = 0, now = xm_clock_s(), slot;
+	struct xm_config *cfg = bpf_map_lookup_elem(&config, &zero);
+	struct xm_rule6_value *rule;
+	struct xm_iface *in_if, *out_if;
+	struct xm_iface6 *masq;
+	struct bpf_fib_lookup fib;
+	struct xm_flow6_key rkey = {};
+	struct xm_flow6 v = {};
+	struct xm_rule_stats *rs;
+	__u32 rule_id;
+	__u8 state;
+	int rc, why;
+
+	*verdict = 0;
+	if (!cfg)
+		return NULL;
+	rule = xm6_rule_find(p, ifindex, cfg->active_gen & 1);
+	if (!rule) {
+		xm_count(XM_C_PASS_NOT_OURS, len);
+		return NULL;
+	}
+	/* Only a TCP SYN opens a TCP flow. */
+	if (p->key.proto == IPPROTO_TCP &&
+	    (p->tcp_flags & (XM_TCP_SYN | XM_TCP_ACK | XM_TCP_RST)) != XM_TCP_SYN) {
+		xm_count(XM_C_PASS_NOT_OURS, len);
+		return NULL;
+	}
+	in_if = xm_iface_of(ifindex);
+	if (!in_if) {
+		xm_count(XM_C_PASS_NOT_OURS, len);
+		return NULL;
+	}
+	rule_id = rule->rule_id;
+	rc = xm6_fib(ctx, &fib, p->key.saddr, rule->to_addr, p->key.proto, p->key.sport,
+		     rule->to_port, ifindex);
+	if (rc != BPF_FIB_LKUP_RET_SUCCESS && rc != BPF_FIB_LKUP_RET_NO_NEIGH &&
+	    rc != BPF_FIB_LKUP_RET_FRAG_NEEDED) {
+		xm_count(XM_C_DROP_NO_ROUTE, len);
+		*verdict = 1;
+		return NULL;
+	}
+	out_if = xm_iface_of(fib.ifindex);
+	if (!out_if) {
+		xm_count(XM_C_PASS_EGRESS_UNMANAGED, len);
+		return NULL;
+	}
+	if (rule->allow_list && !xm6_allow_admit(rule->allow_list, rule_id, p->key.saddr, len)) {
+		*verdict = 1;
+		return NULL;
+	}
+	if (cfg->flows_per_source &&
+	    !xm_source_below(xm6_source_id(p->key.saddr), cfg->flows_per_source)) {
+		xm_count(XM_C_DROP_SOURCE_QUOTA, len);
+		*verdict = 1;
+		return NULL;
+	}
+	state = p->key.proto == IPPROTO_TCP ? XM_ST_SYN_SENT : XM_ST_NONE;
+
+	/* Reply direction: backend -> masquerade address:port. */
+	xm6_addr_copy(rkey.saddr, rule->to_addr);
+	if (rule->flags & XM_RULE_KEEP_SOURCE) {
+		xm6_addr_copy(rkey.daddr, p->key.saddr);
+	} else {
+		slot = out_if->slot;
+		masq = bpf_map_lookup_elem(&iface_addrs6, &slot);
+		if (!masq || xm6_addr_zero(masq->addr)) {
+			xm_count(XM_C_DROP_NO_IPV6_ADDR, len);
+			*verdict = 1;
+			return NULL;
+		}
+		xm6_addr_copy(rkey.daddr, masq->addr);
+	}
+	rkey.sport = rule->to_port;
+	rkey.dport = p->key.sport;
+	rkey.proto = p->key.proto;
+	xm6_addr_copy(v.new_saddr, p->key.daddr);
+	xm6_addr_copy(v.new_daddr, p->key.saddr);
+	v.new_sport = p->key.dport;
+	v.new_dport = p->key.sport;
+	__builtin_memcpy(v.out_dmac, p->src_mac, 6);
+	v.flags = XM_FLOW_REPLY | XM_FLOW_L2_VALID;
+	v.state = state;
+	v.in_slot = out_if->slot;
+	v.out_slot = in_if->slot;
+	v.rule_id = rule_id;
+	v.last_seen_s = now;
+	why = xm6_claim_reply(cfg, &rkey, &v, rule->flags & XM_RULE_KEEP_SOURCE);
+	if (why) {
+		xm_count(why, len);
+		*verdict = 1;
+		return NULL;
+	}
+
+	/* Original direction: client -> the address it sent to. */
+	xm6_addr_copy(v.new_saddr, rkey.daddr);
+	xm6_addr_copy(v.new_daddr, rkey.saddr);
+	v.new_sport = rkey.dport;
+	v.new_dport = rkey.sport;
+	v.flags = 0;
+	if (rc == BPF_FIB_LKUP_RET_SUCCESS) {
+		__builtin_memcpy(v.out_dmac, fib.dmac, 6);
+		v.flags |= XM_FLOW_L2_VALID;
+	}
+	if (rule->flags & XM_RULE_KEEP_SOURCE)
+		v.flags |= XM_FLOW_KEEP_SOURCE;
+	v.in_slot = in_if->slot;
+	v.out_slot = out_if->slot;
+	if (bpf_map_update_elem(&flows6, &p->key, &v, BPF_NOEXIST)) {
+		struct xm_flow6 *f;
+
+		/* Another CPU made this flow meanwhile, or the table is full:
+		 * give the reply entry back. */
+		bpf_map_delete_elem(&flows6, &rkey);
+		f = bpf_map_lookup_elem(&flows6, &p->key);
+		if (f) {
+			xm_count(XM_C_FLOW_RACE, 0);
+			return f;
+		}
+		xm_count(XM_C_DROP_CT_FULL, len);
+		*verdict = 1;
+		return NULL;
+	}
+	xm_source_add(xm6_source_id(p->key.saddr), 1);
+	xm6_sweep_ensure();
+	rs = bpf_map_lookup_elem(&rule_stats, &rule_id);
+	if (rs)
+		rs->flows++;
+	xm_count(XM_C_FLOW_NEW, 0);
+	xm_count(XM_C_FLOW_NEW_IPV6, 0);
+	return bpf_map_lookup_elem(&flows6, &p->key);
+}
+
+/* Writes a state change (and the FIN notes) to both entries of the flow
+ * whose entry f has key `key`. Global: runs a few times a connection. */
+__noinline int xm6_state_set(struct xm_flow6_key *key, __u32 new, __u32 first_fin)
+{
+	struct xm_flow6 *f, *partner;
+	struct xm_flow6_key k, pk;
+
+	if (!key)
+		return 0;
+	__builtin_memcpy(&k, key, sizeof(k)); /* 6.1: a map key must be on the stack */
+	f = bpf_map_lookup_elem(&flows6, &k);
+	if (!f)
+		return 0;
+	xm_flow6_partner_key(f, k.proto, &pk);
+	partner = bpf_map_lookup_elem(&flows6, &pk);
+	f->state = new;
+	if (partner)
+		partner->state = new;
+	if (first_fin) {
+		f->flags |= XM_FLOW_FIN_SENT;
+		if (partner && (partner->flags & XM_FLOW_FIN_SENT)) {
+			f->flags |= XM_FLOW_FIN_BOTH;
+			partner->flags |= XM_FLOW_FIN_BOTH;
+		}
+	}
+	if (new == XM_ST_SYN_SENT) {
+		f->flags &= ~(XM_FLOW_FIN_SENT | XM_FLOW_FIN_BOTH);
+		if (partner)
+			partner->flags &= ~(XM_FLOW_FIN_SENT | XM_FLOW_FIN_BOTH);
+	}
+	return 0;
+}
+
+/* Connection state from the packet's flags, as for IPv4 (bpf/track.h),
+ * without the window checks: both entries carry it, the sweeper reads
+ * the original's. */
+static __always_inline void xm6_flow_track(struct xm_flow6 *f, struct xm_pkt6 *p)
+{
+	int reply = (f->flags & XM_FLOW_REPLY) != 0, first_fin = 0;
+	__u8 old = f->state, new = old, fl = p->tcp_flags;
+
+	if (p->key.proto == IPPROTO_TCP) {
+		if (fl & XM_TCP_RST) {
+			new = XM_ST_CLOSE;
+		} else if (fl & XM_TCP_FIN) {
+			new = old == XM_ST_CLOSE ? XM_ST_CLOSE : XM_ST_FIN;
+			first_fin = !(f->flags & XM_FLOW_FIN_SENT);
+		} else if ((fl & (XM_TCP_SYN | XM_TCP_ACK)) == XM_TCP_SYN && !reply &&
+			   (old == XM_ST_FIN || old == XM_ST_CLOSE)) {
+			new = XM_ST_SYN_SENT; /* the client reuses the tuple */
+		} else if (reply && old == XM_ST_SYN_SENT) {
+			new = XM_ST_ESTABLISHED;
+		} else if (old == XM_ST_FIN && (fl & XM_TCP_ACK) && (f->flags & XM_FLOW_FIN_BOTH)) {
+			new = XM_ST_CLOSE; /* the last ACK */
+		}
+	} else if (reply && old == XM_ST_NONE) {
+		new = XM_ST_ASSURED;
+	}
+	if (new != old || first_fin)
+		xm6_state_set(&p->key, new, first_fin);
+}
+
+/* Counts a translated packet: the flow, its interfaces and its rule. */
+static __always_inline void xm6_account(struct xm_flow6 *f, __u64 len)
+{
+	__u32 slot = f->out_slot, id = f->rule_id;
+	int dir = (f->flags & XM_FLOW_REPLY) ? XM_DIR_REPLY : XM_DIR_ORIG;
+	struct xm_iface_stats *is;
+	struct xm_rule_stats *rs;
+
+	f->packets++;
+	f->bytes += len;
+	is = bpf_map_lookup_elem(&iface_stats, &slot);
+	if (is) {
+		is->tx_packets++;
+		is->tx_bytes += len;
+		is->tx_tc++;
+	}
+	slot = f->in_slot;
+	is = bpf_map_lookup_elem(&iface_stats, &slot);
+	if (is) {
+		is->rx_packets++;
+		is->rx_bytes += len;
+	}
+	rs = bpf_map_lookup_elem(&rule_stats, &id);
+	if (rs) {
+		rs->packets[dir & 1]++;
+		rs->bytes[dir & 1] += len;
+	}
+}
+
+/* Per packet: the stamp, and the original direction's next hop re-resolved
+ * every 4 s while busy (a flow without one, at once), as for IPv4. */
+static __always_inline void xm6_flow_touch(void *ctx, struct xm_flow6 *f, struct xm_pkt6 *p,
+					   __u32 ifindex, __u32 out_ifindex)
+{
+	__u32 now = xm_clock_s();
+	struct bpf_fib_lookup fib;
+	int rc;
+
+	if (f->last_seen_s != now) {
+		if (!(f->flags & XM_FLOW_REPLY) &&
+		    (!(f->flags & XM_FLOW_L2_VALID) || now % 4 == p->key.sport % 4)) {
+			rc = xm6_fib(ctx, &fib, p->key.saddr, f->new_daddr, p->key.proto,
+				     p->key.sport, f->new_dport, ifindex);
+			if (rc == BPF_FIB_LKUP_RET_SUCCESS && fib.ifindex == out_ifindex) {
+				__builtin_memcpy(f->out_dmac, fib.dmac, 6);
+				f->flags |= XM_FLOW_L2_VALID;
+			} else {
+				f->flags &= ~XM_FLOW_L2_VALID;
+			}
+		}
+		f->last_seen_s = now;
+	}
+	xm6_flow_track(f, p);
+}
+
+#endif

@@ -1,0 +1,150 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * IPv6 test frames (Ethernet, IPv6, TCP or UDP, payload) with correct
+ * checksums, and the L4 checksum recomputed in full to check what a
+ * program sent: test_bpf6.c and the data-plane fuzzer.
+ */
+#ifndef XMASQ_SELFTEST_PKT6_H
+#define XMASQ_SELFTEST_PKT6_H
+
+#include <arpa/inet.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <netinet/in.h>
+#include "pkt.h"
+
+#define TCP_HDR_LEN 20
+#define UDP_HDR_LEN 8
+
+struct addr6 {
+	uint8_t b[16];
+};
+
+static inline struct addr6 A6(const char *s) {
+	struct addr6 a;
+
+	if (inet_pton(AF_INET6, s, a.b) != 1)
+		abort();
+	return a;
+}
+
+/* What a test frame is: Ethernet, IPv6, TCP or UDP, payload. */
+struct spec6 {
+	uint8_t dmac[6], smac[6];
+	struct addr6 src, dst;
+	uint8_t proto, hop, tcp_flags;
+	uint16_t sport, dport;
+	size_t payload;
+	uint8_t nexthdr; /* 0: proto (no extension header) */
+};
+
+static inline uint16_t csum_fold32(uint32_t sum)
+{
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	return (uint16_t)sum;
+}
+
+static inline uint32_t csum_add_bytes(uint32_t sum, const uint8_t *b, size_t n)
+{
+	for (size_t i = 0; i + 1 < n; i += 2)
+		sum += (uint32_t)b[i] << 8 | b[i + 1];
+	if (n & 1)
+		sum += (uint32_t)b[n - 1] << 8;
+	return sum;
+}
+
+/* The L4 checksum of an IPv6 packet (RFC 8200 section 8.1), computed over
+ * everything: what the checksum field must hold. */
+static inline uint16_t l4_csum6(const uint8_t *ip6, size_t l4len, uint8_t proto, size_t csum_at)
+{
+	uint8_t pseudo[40] = { 0 };
+	uint32_t sum;
+	uint16_t c;
+	uint8_t l4[PKT_MAX];
+
+	memcpy(pseudo, ip6 + 8, 32);
+	pseudo[34] = (uint8_t)(l4len >> 8);
+	pseudo[35] = (uint8_t)l4len;
+	pseudo[39] = proto;
+	memcpy(l4, ip6 + 40, l4len);
+	l4[csum_at] = l4[csum_at + 1] = 0;
+	sum = csum_add_bytes(0, pseudo, sizeof(pseudo));
+	sum = csum_add_bytes(sum, l4, l4len);
+	c = (uint16_t)~csum_fold32(sum);
+	return proto == IPPROTO_UDP && c == 0 ? 0xffff : c;
+}
+
+/* A payload that is not all zeros (a checksum must cover it). */
+static inline void pkt6_fill(uint8_t *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		p[i] = (uint8_t)('a' + i % 26);
+}
+
+static inline struct frame F6(struct spec6 s) {
+	struct frame f = { 0 };
+	uint8_t *ip = f.b + 14, *l4 = ip + 40;
+	size_t l4len = (s.proto == IPPROTO_TCP ? TCP_HDR_LEN : UDP_HDR_LEN) + s.payload;
+	uint16_t c;
+
+	memcpy(f.b, s.dmac, 6);
+	memcpy(f.b + 6, s.smac, 6);
+	f.b[12] = 0x86;
+	f.b[13] = 0xdd;
+	ip[0] = 0x60;
+	ip[4] = (uint8_t)(l4len >> 8);
+	ip[5] = (uint8_t)l4len;
+	ip[6] = s.nexthdr ? s.nexthdr : s.proto;
+	ip[7] = s.hop;
+	memcpy(ip + 8, s.src.b, 16);
+	memcpy(ip + 24, s.dst.b, 16);
+	l4[0] = (uint8_t)(s.sport >> 8);
+	l4[1] = (uint8_t)s.sport;
+	l4[2] = (uint8_t)(s.dport >> 8);
+	l4[3] = (uint8_t)s.dport;
+	if (s.proto == IPPROTO_TCP) {
+		l4[4] = 0x11; /* seq */
+		l4[8] = 0x22; /* ack */
+		l4[12] = 5 << 4;
+		l4[13] = s.tcp_flags;
+		l4[14] = 0xfa;
+		pkt6_fill(l4 + TCP_HDR_LEN, s.payload);
+		c = l4_csum6(ip, l4len, IPPROTO_TCP, 16);
+		l4[16] = (uint8_t)(c >> 8);
+		l4[17] = (uint8_t)c;
+	} else {
+		l4[4] = (uint8_t)(l4len >> 8);
+		l4[5] = (uint8_t)l4len;
+		pkt6_fill(l4 + UDP_HDR_LEN, s.payload);
+		c = l4_csum6(ip, l4len, IPPROTO_UDP, 6);
+		l4[6] = (uint8_t)(c >> 8);
+		l4[7] = (uint8_t)c;
+	}
+	f.len = 14 + 40 + l4len;
+	return f;
+}
+
+/* 1 when f is an IPv6 TCP or UDP frame (no extension header) whose L4
+ * checksum equals full recomputation; 0 when it is one whose checksum is
+ * wrong; -1 when it is not one. */
+static inline int
+pkt6_csum_ok(const struct frame *f)
+{
+	const uint8_t *ip = f->b + 14;
+	size_t l4len;
+	size_t at;
+
+	if (f->len < 14 + 40 + 8 || f->b[12] != 0x86 || f->b[13] != 0xdd)
+		return -1;
+	l4len = (size_t)ip[4] << 8 | ip[5];
+	if (ip[6] != IPPROTO_TCP && ip[6] != IPPROTO_UDP)
+		return -1;
+	if (14 + 40 + l4len > f->len || l4len < (ip[6] == IPPROTO_TCP ? 20u : 8u))
+		return -1;
+	at = ip[6] == IPPROTO_TCP ? 16 : 6;
+	return (uint16_t)(ip[40 + at] << 8 | ip[40 + at + 1]) == l4_csum6(ip, l4len, ip[6], at);
+}
+
+#endif

@@ -1,0 +1,541 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * IPv6 forwards applied to the maps of the real BPF object (loaded, never
+ * attached nor pinned; no network namespace: the rules name the
+ * loopback interface, recorded as managed in this object's maps only):
+ * rules6 and rule_addrs6 hold what apply.c writes, rule_meta has
+ * XM_RULE_V6 with daddr and to_addr 0, the `from` list is in allow_lists
+ * with IPv6 keys, the live set read back diffs empty against the file and
+ * formats as the file does, a change is a "~" line with the IPv4 rule
+ * kept, and a router without the IPv6 maps refuses the file whole.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <net/if.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "tap.h"
+#include "xmasq_internal.h"
+#include "xmasq.skel.h"
+
+#define FN "rules.conf"
+
+static struct xmasq_bpf *skel;
+static int reset_flows; /* apply --reset-flows */
+static struct xm_handle h;
+static unsigned ifindex_lo;
+
+static struct in6_addr ip6(const char *s)
+{
+	struct in6_addr a;
+
+	if (inet_pton(AF_INET6, s, &a) != 1)
+		abort();
+	return a;
+}
+
+static int quiet(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	char buf[1024];
+
+	if (level == LIBBPF_DEBUG)
+		return 0;
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	buf[strcspn(buf, "\n")] = '\0';
+	printf("# libbpf: %s\n", buf);
+	return 0;
+}
+
+/* The loaded object's maps as a router's handle; loopback managed. */
+static int setup(void)
+{
+	struct xm_config c = {
+		.layout_version = XM_LAYOUT_VERSION,
+		.port_lo = XM_DEFAULT_PORT_LO,
+		.port_hi = XM_DEFAULT_PORT_HI,
+		.ct_max = XM_CT_DEFAULT_MAX,
+	};
+	struct xm_iface lo = { 0 };
+	__u32 zero = 0;
+
+	skel = xmasq_bpf__open_and_load();
+	if (!skel) {
+		tap_diag("xmasq_bpf__open_and_load: %s", strerror(errno));
+		return -1;
+	}
+	memset(&h, 0, sizeof(h));
+	snprintf(h.pin_dir, sizeof(h.pin_dir), "(test object)");
+	h.ncpus = libbpf_num_possible_cpus();
+	for (int i = 0; i < XM_MAP_MAX; i++) {
+		struct bpf_map *m = bpf_object__find_map_by_name(skel->obj, xm_map_pin_names[i]);
+
+		h.fd[i] = m ? bpf_map__fd(m) : -1;
+		if (h.fd[i] < 0) {
+			tap_diag("map %s not in the object", xm_map_pin_names[i]);
+			return -1;
+		}
+	}
+	ifindex_lo = if_nametoindex("lo");
+	lo.ifindex = ifindex_lo;
+	lo.addr = htonl(INADDR_LOOPBACK);
+	return ifindex_lo && bpf_map_update_elem(h.fd[XM_MAP_CONFIG], &zero, &c, BPF_ANY) == 0 &&
+			       bpf_map_update_elem(h.fd[XM_MAP_IFACES], &ifindex_lo, &lo,
+						   BPF_ANY) == 0 ?
+		       0 :
+		       -1;
+}
+
+static int parse(const char *text, struct xm_ruleset *rs)
+{
+	char err[512];
+
+	if (xm_rules_parse(text, strlen(text), FN, rs, err, sizeof(err))) {
+		tap_diag("parse: %s", err);
+		return -1;
+	}
+	return 0;
+}
+
+/* Applies text (diff_only: computes and prints the change only); the
+ * diff lines in diff[]. Returns the apply's result code. */
+static int apply(struct xm_handle *hd, const char *text, int diff_only, struct xm_apply_result *res,
+		 char *diff, size_t difflen, char *err, size_t errlen)
+{
+	struct xm_apply_opts o = { .diff_only = diff_only, .reset_flows = reset_flows };
+	struct xm_ruleset rs;
+	FILE *f = fmemopen(diff, difflen, "w");
+	int rc;
+
+	memset(diff, 0, difflen);
+	if (!f || parse(text, &rs)) {
+		if (f)
+			fclose(f);
+		return -99;
+	}
+	o.diff_out = f;
+	rc = xm_apply_ex(hd, &rs, FN, &o, res, err, errlen);
+	fclose(f);
+	xm_ruleset_free(&rs);
+	return rc;
+}
+
+static unsigned count_keys(int fd, size_t key_size)
+{
+	char k[64], prev[64];
+	unsigned n = 0;
+
+	if (key_size > sizeof(k))
+		return 0;
+	while (bpf_map_get_next_key(fd, n ? prev : NULL, k) == 0) {
+		memcpy(prev, k, key_size);
+		n++;
+	}
+	return n;
+}
+
+static unsigned meta_in_use(void)
+{
+	struct xm_rule_meta m;
+	unsigned n = 0;
+
+	for (__u32 id = 1; id < 64; id++)
+		if (bpf_map_lookup_elem(h.fd[XM_MAP_RULE_META], &id, &m) == 0 && m.in_use)
+			n++;
+	return n;
+}
+
+static int lookup6(__u8 gen, const char *daddr, __u16 port, __u8 proto, struct xm_rule6_value *v)
+{
+	struct xm_rule6_key k;
+	struct in6_addr a = ip6(daddr);
+
+	memset(&k, 0, sizeof(k));
+	k.ifindex = ifindex_lo;
+	k.dport = htons(port);
+	k.proto = proto;
+	k.gen = gen;
+	memcpy(k.daddr, &a, sizeof(k.daddr));
+	return bpf_map_lookup_elem(h.fd[XM_MAP_RULES6], &k, v);
+}
+
+static const char text_a[] = "forward lo tcp 8080 to 198.18.0.2:80\n"
+			     "forward lo tcp 443 to [fd00:8::2]:8443\n"
+			     "forward lo:[2001:db8:1::1] udp 5000-5002 to [fd00:8::3] from "
+			     "2001:db8:100::/48,2001:db8:200::7\n";
+
+/* A router attached by an older build: no rules6, no rule_addrs6. */
+static void test_missing_maps(void)
+{
+	struct xm_handle old = h;
+	struct xm_apply_result res;
+	char diff[4096], err[512];
+	int rc;
+
+	old.fd[XM_MAP_RULES6] = -1;
+	old.fd[XM_MAP_RULE_ADDRS6] = -1;
+	rc = apply(&old, text_a, 0, &res, diff, sizeof(diff), err, sizeof(err));
+	if (!tap_ok(rc == -2 && strcmp(err, FN ":2:9: IPv6 forward, but the router's maps have no "
+					       "IPv6 "
+					       "rules (it was attached by an older build: run "
+					       "xmasq "
+					       "attach again to load the IPv6 maps; nothing was "
+					       "changed)") == 0,
+		    "no IPv6 maps: a file with IPv6 forwards is refused, at its first one"))
+		tap_diag("got %d '%s'", rc, err);
+	tap_ok(meta_in_use() == 0 &&
+		       count_keys(h.fd[XM_MAP_RULES], sizeof(struct xm_rule_key)) == 0,
+	       "no IPv6 maps: nothing was changed (no rule_meta, no rules entry)");
+	rc = apply(&old, "forward lo tcp 8080 to 198.18.0.2:80\n", 0, &res, diff, sizeof(diff), err,
+		   sizeof(err));
+	if (!tap_ok(rc == 0 && res.added == 1 &&
+			    count_keys(h.fd[XM_MAP_RULES], sizeof(struct xm_rule_key)) == 2,
+		    "no IPv6 maps: a file without IPv6 forwards applies as before"))
+		tap_diag("got %d '%s'", rc, err);
+}
+
+static __u32 id_of_line(unsigned line)
+{
+	struct xm_rule_meta m;
+
+	for (__u32 id = 1; id < 64; id++)
+		if (bpf_map_lookup_elem(h.fd[XM_MAP_RULE_META], &id, &m) == 0 && m.in_use &&
+		    m.line == line)
+			return id;
+	return 0;
+}
+
+static void test_apply_v6(void)
+{
+	struct xm_apply_result res;
+	struct xm_rule6_value v;
+	struct xm_rule_meta m;
+	struct xm_rule_addrs6 a6;
+	struct in6_addr b2 = ip6("fd00:8::2"), b3 = ip6("fd00:8::3"), l1 = ip6("2001:db8:1::1");
+	char diff[4096], err[512];
+	__u32 id4 = id_of_line(1), id443, idudp;
+	int rc, ok = 1;
+
+	rc = apply(&h, text_a, 0, &res, diff, sizeof(diff), err, sizeof(err));
+	if (!tap_ok(rc == 0 && res.added == 2 && res.kept == 1 && res.removed == 0, "apply: two "
+										    "IPv6 forwards "
+										    "added beside "
+										    "the IPv4 one, "
+										    "kept"))
+		tap_diag("got %d '%s' added %u kept %u", rc, err, res.added, res.kept);
+	if (!tap_ok(strcmp(diff, "+ forward lo tcp 443 to [fd00:8::2]:8443\n"
+				 "+ forward lo:[2001:db8:1::1] udp 5000-5002 to "
+				 "[fd00:8::3]:5000-5002 from "
+				 "2001:db8:100::/48,2001:db8:200::7\n") == 0,
+		    "apply: the diff shows the IPv6 forwards in brackets"))
+		tap_diag("diff:\n%s", diff);
+	TAP_EQ(id_of_line(1), id4, "apply: the IPv4 forward keeps its id");
+	id443 = id_of_line(2);
+	idudp = id_of_line(3);
+	tap_ok(id443 && idudp && id443 != idudp && id443 != id4, "apply: ids for the new forwards");
+
+	/* rules6: one entry per port per generation, any address as zero */
+	for (__u8 gen = 0; gen < 2; gen++) {
+		ok &= lookup6(gen, "::", 443, IPPROTO_TCP, &v) == 0 && v.rule_id == id443 &&
+		      v.to_port == htons(8443) && !memcmp(v.to_addr, &b2, 16) &&
+		      v.allow_list == 0 && v.flags == XM_RULE_V6;
+		for (__u16 p = 5000; p <= 5002; p++)
+			ok &= lookup6(gen, "2001:db8:1::1", p, IPPROTO_UDP, &v) == 0 &&
+			      v.rule_id == idudp && v.to_port == htons(p) &&
+			      !memcmp(v.to_addr, &b3, 16) && v.allow_list != 0 &&
+			      v.flags == XM_RULE_V6;
+	}
+	tap_ok(ok, "rules6: 443 (any address) and 5000-5002 (2001:db8:1::1) in both generations");
+	TAP_EQ(count_keys(h.fd[XM_MAP_RULES6], sizeof(struct xm_rule6_key)), 8,
+	       "rules6: 4 ports x 2 generations, nothing else");
+	TAP_EQ(count_keys(h.fd[XM_MAP_RULES], sizeof(struct xm_rule_key)), 2,
+	       "rules: the IPv4 forward only");
+
+	/* rule_meta and rule_addrs6 */
+	ok = bpf_map_lookup_elem(h.fd[XM_MAP_RULE_META], &idudp, &m) == 0 &&
+	     (m.flags & XM_RULE_V6) && m.daddr == 0 && m.to_addr == 0 && m.ifindex == ifindex_lo &&
+	     m.from_port_lo == 5000 && m.from_port_hi == 5002 && m.proto == IPPROTO_UDP &&
+	     XM_RULE_META_ALLOW(m.flags) == v.allow_list && m.line == 3;
+	tap_ok(ok, "rule_meta: XM_RULE_V6, daddr and to_addr 0, its list id, line 3");
+	ok = bpf_map_lookup_elem(h.fd[XM_MAP_RULE_ADDRS6], &idudp, &a6) == 0 &&
+	     !memcmp(a6.daddr, &l1, 16) && !memcmp(a6.to_addr, &b3, 16);
+	tap_ok(ok, "rule_addrs6: local 2001:db8:1::1, backend fd00:8::3");
+	ok = bpf_map_lookup_elem(h.fd[XM_MAP_RULE_ADDRS6], &id443, &a6) == 0 &&
+	     !memcmp(a6.to_addr, &b2, 16) && a6.daddr[0] == 0 && a6.daddr[3] == 0;
+	tap_ok(ok, "rule_addrs6: any local address (zero), backend fd00:8::2");
+
+	/* allow_lists: the list's two prefixes, IPv6 keys */
+	{
+		struct xm_allow_key k;
+		struct in6_addr src = ip6("2001:db8:100:ab::9"), other = ip6("2001:db8:200::8");
+		__u32 val;
+
+		memset(&k, 0, sizeof(k));
+		k.prefixlen = 32 + 128;
+		k.list = htonl(v.allow_list);
+		memcpy(k.addr, &src, 16);
+		ok = bpf_map_lookup_elem(h.fd[XM_MAP_ALLOW_LISTS], &k, &val) == 0;
+		memcpy(k.addr, &other, 16);
+		ok &= bpf_map_lookup_elem(h.fd[XM_MAP_ALLOW_LISTS], &k, &val) != 0;
+		tap_ok(ok, "allow_lists: 2001:db8:100:ab::9 in the list, 2001:db8:200::8 not");
+		TAP_EQ(count_keys(h.fd[XM_MAP_ALLOW_LISTS], sizeof(k)), 2,
+		       "allow_lists: two entries (/48 and /128)");
+	}
+
+	/* the live set read back: an empty diff, the same texts */
+	rc = apply(&h, text_a, 1, &res, diff, sizeof(diff), err, sizeof(err));
+	tap_ok(rc == 0 && diff[0] == 0 && res.added == 0 && res.removed == 0 && res.changed == 0 &&
+		       res.kept == 3,
+	       "read back: the same file diffs empty against the live rules");
+	{
+		struct xm_snapshot s;
+		struct xm_ruleset rs;
+		char text[XM_RULE_TEXT_MAX], want[XM_RULE_TEXT_MAX];
+		int same = 1;
+
+		if (parse(text_a, &rs) == 0 && xm_snapshot_read(&h, &s, err, sizeof(err)) == 0) {
+			same = s.n_rules == 3;
+			for (size_t i = 0; same && i < s.n_rules; i++) {
+				const struct xm_rule_info *ri = &s.rules[i];
+
+				xm_rule_meta_format(&ri->meta, &ri->addrs6, &ri->as, &ri->from,
+						    text, sizeof(text));
+				xm_rule_format(&rs.rules[ri->meta.line - 1], want, sizeof(want));
+				if (strcmp(text, want)) {
+					tap_diag("live '%s', file '%s'", text, want);
+					same = 0;
+				}
+			}
+			{
+				char *prom = NULL;
+				size_t plen = 0;
+
+				tap_ok(xm_render_prometheus(&s, NULL, &prom, &plen) == 0 && prom &&
+					       strstr(prom, "rule=\"forward lo tcp 443 to "
+							    "[fd00:8::2]:8443\"") &&
+					       strstr(prom, "rule=\"forward lo:[2001:db8:1::1] udp "
+							    "5000-5002 to [fd00:8::3]:5000-5002 "
+							    "from "
+							    "2001:db8:100::/48,2001:db8:200::7\""),
+				       "read back: Prometheus' rule labels show the IPv6 forwards");
+				free(prom);
+			}
+			xm_snapshot_free(&s);
+			xm_ruleset_free(&rs);
+		} else {
+			same = 0;
+		}
+		tap_ok(same, "read back: status formats each live rule as the file's rule");
+	}
+
+	/* a NIC that came back under another ifindex (nic.c) */
+	{
+		unsigned lo = ifindex_lo, moved = 0;
+
+		xm_rules6_move_iface(&h, lo, 4242);
+		ifindex_lo = 4242;
+		for (__u8 gen = 0; gen < 2; gen++)
+			moved += lookup6(gen, "::", 443, IPPROTO_TCP, &v) == 0 &&
+				 lookup6(gen, "2001:db8:1::1", 5001, IPPROTO_UDP, &v) == 0;
+		ifindex_lo = lo;
+		xm_rules6_move_iface(&h, 4242, lo);
+		tap_ok(moved == 2 && lookup6(0, "::", 443, IPPROTO_TCP, &v) == 0 &&
+			       count_keys(h.fd[XM_MAP_RULES6], sizeof(struct xm_rule6_key)) == 8,
+		       "xm_rules6_move_iface: the IPv6 entries under the new ifindex, and back");
+	}
+
+	/* flows6 entries: a pair of the udp forward, the ORIG entry of one of
+	 * 443's, one of the IPv4 rule's id (kept: it stays) */
+	{
+		const __u32 ids[4] = { idudp, idudp, id443, id4 };
+		struct xm_flow6_key k;
+		struct xm_flow6 f;
+
+		ok = 1;
+		for (int i = 0; i < 4; i++) {
+			memset(&k, 0, sizeof(k));
+			memset(&f, 0, sizeof(f));
+			k.sport = htons((__u16)(40000 + i));
+			k.proto = IPPROTO_TCP;
+			f.rule_id = ids[i];
+			f.flags = i == 1 ? XM_FLOW_REPLY : 0;
+			ok &= bpf_map_update_elem(h.fd[XM_MAP_FLOWS6], &k, &f, BPF_ANY) == 0;
+		}
+		tap_ok(ok, "flows6: four entries made for --reset-flows");
+	}
+
+	/* a change: new backend for 443, the udp forward gone */
+	reset_flows = 1;
+	rc = apply(&h,
+		   "forward lo tcp 8080 to 198.18.0.2:80\n"
+		   "forward lo tcp 443 to [fd00:8::9]:8443\n",
+		   0, &res, diff, sizeof(diff), err, sizeof(err));
+	reset_flows = 0;
+	tap_ok(rc == 0 && res.changed == 1 && res.removed == 1 && res.added == 0 && res.kept == 1,
+	       "change: one changed, one removed, the IPv4 forward kept");
+	tap_ok(res.flows_reset == 2 &&
+		       count_keys(h.fd[XM_MAP_FLOWS6], sizeof(struct xm_flow6_key)) == 1,
+	       "change --reset-flows: the IPv6 flows of the changed and removed rules gone (2 "
+	       "flows, 3 entries), the kept rule's entry stays");
+	if (!tap_ok(strcmp(diff, "~ forward lo tcp 443 to [fd00:8::2]:8443 => forward lo tcp 443 "
+				 "to [fd00:8::9]:8443\n"
+				 "- forward lo:[2001:db8:1::1] udp 5000-5002 to "
+				 "[fd00:8::3]:5000-5002 from "
+				 "2001:db8:100::/48,2001:db8:200::7\n") == 0,
+		    "change: the diff pairs the IPv6 change and lists the removal"))
+		tap_diag("diff:\n%s", diff);
+	TAP_EQ(id_of_line(1), id4, "change: the IPv4 forward still has its id");
+	{
+		struct in6_addr b9 = ip6("fd00:8::9");
+
+		ok = 1;
+		for (__u8 gen = 0; gen < 2; gen++)
+			ok &= lookup6(gen, "::", 443, IPPROTO_TCP, &v) == 0 &&
+			      !memcmp(v.to_addr, &b9, 16) && v.rule_id == id_of_line(2);
+		tap_ok(ok, "change: rules6 443 -> fd00:8::9 in both generations");
+	}
+	TAP_EQ(count_keys(h.fd[XM_MAP_RULES6], sizeof(struct xm_rule6_key)), 2,
+	       "change: the udp forward's 6 entries gone");
+	TAP_EQ(count_keys(h.fd[XM_MAP_ALLOW_LISTS], sizeof(struct xm_allow_key)), 0,
+	       "change: its from list gone from allow_lists");
+	rc = apply(&h, "", 0, &res, diff, sizeof(diff), err, sizeof(err));
+	tap_ok(rc == 0 && res.removed == 2 && meta_in_use() == 0 &&
+		       count_keys(h.fd[XM_MAP_RULES6], sizeof(struct xm_rule6_key)) == 0,
+	       "an empty file removes every forward, IPv6 ones included");
+}
+
+/* xmasqd's line-by-line applies (live_rules.c) with IPv6 forwards in the
+ * file: an edit of an IPv6 line goes to the full path, one of an IPv4 line
+ * is applied alone and leaves the IPv6 forwards as they were. */
+static void test_line_edits(void)
+{
+	static const char edited[] = "forward lo tcp 8081 to 198.18.0.2:80\n"
+				     "forward lo tcp 443 to [fd00:8::2]:8443\n"
+				     "forward lo:[2001:db8:1::1] udp 5000-5002 to [fd00:8::3] from "
+				     "2001:db8:100::/48,2001:db8:200::7\n";
+	static const char edited6[] = "forward lo tcp 8080 to 198.18.0.2:80\n"
+				      "forward lo tcp 444 to [fd00:8::2]:8443\n"
+				      "forward lo:[2001:db8:1::1] udp 5000-5002 to [fd00:8::3] "
+				      "from "
+				      "2001:db8:100::/48,2001:db8:200::7\n";
+	struct xm_apply_opts o = { 0 };
+	struct xm_apply_result res;
+	struct xm_live_rules *lr;
+	struct xm_ruleset rs;
+	char diff[4096], err[512];
+	size_t line2 = strchr(edited6, '\n') - edited6 + 1;
+	struct xm_text_hunk first = { 1, 1, 1, 1, 0 }, second = { 2, 1, 2, 1, line2 };
+	int rc;
+
+	rc = apply(&h, text_a, 0, &res, diff, sizeof(diff), err, sizeof(err));
+	if (!tap_ok(rc == 0 && parse(text_a, &rs) == 0, "line edits: the file applied whole"))
+		return;
+	lr = xm_live_rules_build(&h, &rs, 3);
+	xm_ruleset_free(&rs);
+	if (!tap_ok(lr != NULL, "line edits: the live rules kept with IPv6 forwards among them"))
+		return;
+	rc = xm_live_rules_apply(lr, &h, edited6, strlen(edited6), &second, 1, FN, &o, &res, err,
+				 sizeof(err));
+	TAP_EQ(rc, 1, "line edits: an edited IPv6 line goes to the full path");
+	rc = xm_live_rules_apply(lr, &h, edited, strlen(edited), &first, 1, FN, &o, &res, err,
+				 sizeof(err));
+	if (!tap_ok(rc == 0 && res.incremental && res.changed == 0 && res.added == 1 &&
+			    res.removed == 1,
+		    "line edits: an edited IPv4 line is applied alone"))
+		tap_diag("got %d '%s'", rc, err);
+	TAP_EQ(count_keys(h.fd[XM_MAP_RULES6], sizeof(struct xm_rule6_key)), 8,
+	       "line edits: the IPv6 forwards' entries untouched");
+	rc = apply(&h, edited, 1, &res, diff, sizeof(diff), err, sizeof(err));
+	if (!tap_ok(rc == 0 && diff[0] == 0 && res.kept == 3, "line edits: the edited file diffs "
+							      "empty against the live rules"))
+		tap_diag("got %d '%s' diff '%s'", rc, err, diff);
+	xm_live_rules_free(lr);
+	apply(&h, "", 0, &res, diff, sizeof(diff), err, sizeof(err));
+}
+
+/* More IPv6 forwards than XM_ADDRS6_BATCH_FROM: apply and status read
+ * rule_addrs6 whole, in one call. */
+static void test_many_v6(void)
+{
+	const int n = XM_ADDRS6_BATCH_FROM + 44;
+	size_t cap = (size_t)n * 64, at = 0;
+	char *text = malloc(cap), diff[4096], err[512];
+	struct xm_apply_result res;
+	struct xm_snapshot s;
+	int rc, same = 1;
+
+	if (!text)
+		return;
+	for (int i = 0; i < n; i++)
+		at += (size_t)snprintf(text + at, cap - at,
+				       "forward lo tcp %d to [fd00:9::%x]:80\n", 10000 + i, i + 1);
+	rc = apply(&h, text, 0, &res, diff, sizeof(diff), err, sizeof(err));
+	tap_ok(rc == 0 && res.added == (unsigned)n, "many: %d IPv6 forwards applied", n);
+	{
+		struct xm_rule_addrs6 *all = calloc(XM_MAX_RULES, sizeof(*all));
+		struct in6_addr want = ip6("fd00:9::1");
+		__u32 id = id_of_line(1);
+
+		tap_ok(all && xm_rule_addrs6_read_all(&h, all) == 0 && id &&
+			       memcmp(all[id].to_addr, &want, 16) == 0,
+		       "many: xm_rule_addrs6_read_all reads the array in one call");
+		free(all);
+	}
+	rc = apply(&h, text, 1, &res, diff, sizeof(diff), err, sizeof(err));
+	tap_ok(rc == 0 && diff[0] == 0 && res.kept == (unsigned)n && res.added == 0, "many: read "
+										     "back whole, "
+										     "the same "
+										     "file diffs "
+										     "empty");
+	if (xm_snapshot_read(&h, &s, err, sizeof(err)) == 0) {
+		same = s.n_rules == (size_t)n;
+		for (size_t i = 0; same && i < s.n_rules; i++) {
+			char got[XM_RULE_TEXT_MAX], want[XM_RULE_TEXT_MAX];
+			unsigned line = s.rules[i].meta.line;
+
+			xm_rule_meta_format(&s.rules[i].meta, &s.rules[i].addrs6, NULL, NULL, got,
+					    sizeof(got));
+			snprintf(want, sizeof(want), "forward lo tcp %u to [fd00:9::%x]:80",
+				 10000 + line - 1, line);
+			same = strcmp(got, want) == 0;
+			if (!same)
+				tap_diag("line %u: '%s', want '%s'", line, got, want);
+		}
+		xm_snapshot_free(&s);
+	} else {
+		same = 0;
+	}
+	tap_ok(same, "many: status shows every rule with its addresses");
+	/* one backend changed: only it in the diff */
+	at = (size_t)(strstr(text, "[fd00:9::7]") - text);
+	memcpy(text + at, "[fd00:9::f]", 11);
+	rc = apply(&h, text, 0, &res, diff, sizeof(diff), err, sizeof(err));
+	tap_ok(rc == 0 && res.changed == 1 && res.kept == (unsigned)n - 1 &&
+		       strcmp(diff, "~ forward lo tcp 10006 to [fd00:9::7]:80 => forward lo tcp "
+				    "10006 to [fd00:9::f]:80\n") == 0,
+	       "many: one changed backend is the one '~' line");
+	apply(&h, "", 0, &res, diff, sizeof(diff), err, sizeof(err));
+	free(text);
+}
+
+int main(void)
+{
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (geteuid() != 0) {
+		printf("1..0 # SKIP needs root (BPF)\n");
+		return 0;
+	}
+	libbpf_set_print(quiet);
+	if (!tap_ok(setup() == 0, "the BPF object loaded, its maps as a router's, lo managed"))
+		return tap_done();
+	test_missing_maps();
+	test_apply_v6();
+	test_line_edits();
+	test_many_v6();
+	xmasq_bpf__destroy(skel);
+	return tap_done();
+}

@@ -1,0 +1,492 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * BPF_PROG_TEST_RUN tests of the IPv6 path (xmasq_tc6, reached from
+ * xmasq_tc by a tail call): 6->6 forwards, TCP and UDP, both directions.
+ * Every rewritten field is compared with the expected frame byte for
+ * byte, and every L4 checksum with a full recomputation.
+ *
+ * Topology (the base one, with IPv6 added):
+ *   pub0 2001:db8:1::1/64  client 2001:db8:1::10 (and ::11), MAC_CLIENT
+ *   bk0  fd00:8::1/64      backend fd00:8::2, MAC_BACKEND
+ */
+#include "bpf_fixture.h"
+#include "pkt6.h"
+
+static const uint8_t MAC_CLIENT2[6] = { 0x02, 0, 0, 0, 0x00, 0x11 };
+
+static struct addr6 a_pub0, a_client, a_client2, a_bk0, a_backend, a_other;
+
+static struct spec6 client6(uint8_t proto, uint16_t sport, uint16_t dport, uint8_t flags)
+{
+	struct spec6 s = {
+		.src = a_client,
+		.dst = a_pub0,
+		.proto = proto,
+		.hop = 64,
+		.tcp_flags = flags,
+		.sport = sport,
+		.dport = dport,
+		.payload = 16,
+	};
+
+	memcpy(s.dmac, MAC_PUB0, 6);
+	memcpy(s.smac, MAC_CLIENT, 6);
+	return s;
+}
+
+/* The same packet as it leaves towards the backend. */
+static struct spec6 to_backend(struct spec6 s, struct addr6 src, uint16_t sport, uint16_t dport)
+{
+	memcpy(s.dmac, MAC_BACKEND, 6);
+	memcpy(s.smac, MAC_BK0, 6);
+	s.src = src;
+	s.dst = a_backend;
+	s.sport = sport;
+	s.dport = dport;
+	s.hop--;
+	return s;
+}
+
+static struct spec6 backend6(uint8_t proto, uint16_t sport, struct addr6 dst, uint16_t dport,
+			     uint8_t flags)
+{
+	struct spec6 s = {
+		.src = a_backend,
+		.dst = dst,
+		.proto = proto,
+		.hop = 64,
+		.tcp_flags = flags,
+		.sport = sport,
+		.dport = dport,
+		.payload = 24,
+	};
+
+	memcpy(s.dmac, MAC_BK0, 6);
+	memcpy(s.smac, MAC_BACKEND, 6);
+	return s;
+}
+
+/* Checks the L4 checksum of an IPv6 frame against full recomputation. */
+static int check_csum6(const char *what, const struct frame *f)
+{
+	const uint8_t *ip = f->b + 14;
+	size_t l4len;
+	uint8_t proto;
+	size_t at;
+	uint16_t got, want;
+
+	if (f->len < 14 + 40 + 8)
+		return tap_ok(0, "%s: frame long enough for a checksum (%zu bytes)", what, f->len);
+	l4len = (size_t)ip[4] << 8 | ip[5];
+	proto = ip[6];
+	at = proto == IPPROTO_TCP ? 16 : 6;
+	got = (uint16_t)(ip[40 + at] << 8 | ip[40 + at + 1]);
+	want = l4_csum6(ip, l4len, proto, at);
+	return tap_ok(got == want, "%s: %s checksum 0x%04x equals full recomputation 0x%04x", what,
+		      proto == IPPROTO_TCP ? "TCP" : "UDP", got, want);
+}
+
+/* One frame through xmasq_tc (which tail-calls xmasq_tc6); the verdict,
+ * the frame byte for byte (want NULL: untouched) and its checksum. */
+static int run6(const char *what, int ifindex, struct spec6 in, uint32_t verdict,
+		const struct spec6 *want, struct frame *got)
+{
+	struct frame fin = F6(in), fwant;
+	int ok;
+
+	if (want)
+		fwant = F6(*want);
+	ok = run_case(1, what, ifindex, &fin, verdict,
+		      want		   ? &fwant :
+		      verdict == TC_ACT_OK ? &fin :
+					     NULL,
+		      got);
+	if (want)
+		ok &= check_csum6(what, got);
+	return ok;
+}
+
+static int flow6_get(struct addr6 s, struct addr6 d, uint16_t sport, uint16_t dport, uint8_t proto,
+		     struct xm_flow6 *out)
+{
+	struct xm_flow6_key k = { .sport = htons(sport), .dport = htons(dport), .proto = proto };
+
+	memcpy(k.saddr, s.b, 16);
+	memcpy(k.daddr, d.b, 16);
+	return bpf_map_lookup_elem(bpf_map__fd(skel->maps.flows6), &k, out);
+}
+
+static int flows6_count(void)
+{
+	int fd = bpf_map__fd(skel->maps.flows6), n = 0;
+	struct xm_flow6_key k, next;
+	void *prev = NULL;
+
+	while (!bpf_map_get_next_key(fd, prev, &next)) {
+		k = next;
+		prev = &k;
+		n++;
+	}
+	return n;
+}
+
+static int add_rule6(uint32_t id, int ifindex, const struct addr6 *daddr, uint16_t dport,
+		     uint8_t proto, struct addr6 to, uint16_t to_port, uint32_t flags,
+		     uint16_t allow_list)
+{
+	struct xm_rule6_key k = {
+		.ifindex = (uint32_t)ifindex,
+		.dport = htons(dport),
+		.proto = proto,
+	};
+	struct xm_rule6_value v = {
+		.rule_id = id,
+		.to_port = htons(to_port),
+		.allow_list = allow_list,
+		.flags = flags | XM_RULE_V6,
+	};
+
+	if (daddr)
+		memcpy(k.daddr, daddr->b, 16);
+	memcpy(v.to_addr, to.b, 16);
+	return bpf_map_update_elem(bpf_map__fd(skel->maps.rules6), &k, &v, BPF_NOEXIST);
+}
+
+static int set_addr6(uint32_t slot, struct addr6 a)
+{
+	struct xm_iface6 v;
+
+	memcpy(v.addr, a.b, 16);
+	return bpf_map_update_elem(bpf_map__fd(skel->maps.iface_addrs6), &slot, &v, BPF_ANY);
+}
+
+static int netns6(void)
+{
+	int err = fixture_netns();
+
+	err |= sh("sysctl -qw net.ipv6.conf.all.forwarding=1");
+	err |= sh("ip -6 addr add 2001:db8:1::1/64 dev pub0 nodad");
+	err |= sh("ip -6 addr add fd00:8::1/64 dev bk0 nodad");
+	err |= sh("ip -6 neigh add fd00:8::2 lladdr 02:00:00:00:00:02 dev bk0 nud permanent");
+	err |= sh("ip -6 neigh add 2001:db8:1::10 lladdr 02:00:00:00:00:10 dev pub0 nud "
+		  "permanent");
+	/* fd00:9::/64 is routed by a neighbour whose MAC is not known */
+	err |= sh("ip -6 route add fd00:9::/64 via fd00:8::9 dev bk0");
+	return err ? -1 : 0;
+}
+
+#define RULE_TCP     7
+#define RULE_UDP     8
+#define RULE_KEEP    9
+#define RULE_ALLOW   10
+#define RULE_NONEIGH 11
+#define ALLOW_LIST   3
+
+static int maps6(void)
+{
+	struct xm_config c = fixture_config();
+	uint32_t idx = XM_PROGS6_TC, prog = (uint32_t)bpf_program__fd(skel->progs.xmasq_tc6);
+	struct xm_allow_key ak = { .prefixlen = 32 + 64, .list = htonl(ALLOW_LIST) };
+	uint32_t one = 1;
+	int err = 0;
+
+	a_pub0 = A6("2001:db8:1::1");
+	a_client = A6("2001:db8:1::10");
+	a_client2 = A6("2001:db8:1::11");
+	a_bk0 = A6("fd00:8::1");
+	a_backend = A6("fd00:8::2");
+	a_other = A6("2001:db8:2::10");
+	/* the router's own ephemeral ports, as the loader sets them */
+	c.local_port_lo = 32768;
+	c.local_port_hi = 60999;
+	err |= fixture_set_config(&c);
+	err |= fixture_base_ifaces();
+	err |= set_addr6(0, a_pub0);
+	err |= set_addr6(1, a_bk0);
+	err |= add_rule6(RULE_TCP, if_pub0, NULL, 80, IPPROTO_TCP, a_backend, 8080, 0, 0);
+	err |= add_rule6(RULE_UDP, if_pub0, &a_pub0, 5353, IPPROTO_UDP, a_backend, 53, 0, 0);
+	err |= add_rule6(RULE_KEEP, if_pub0, NULL, 81, IPPROTO_TCP, a_backend, 8081,
+			 XM_RULE_KEEP_SOURCE, 0);
+	err |= add_rule6(RULE_ALLOW, if_pub0, NULL, 443, IPPROTO_TCP, a_backend, 8443, 0,
+			 ALLOW_LIST);
+	err |= add_rule6(RULE_NONEIGH, if_pub0, NULL, 90, IPPROTO_UDP, A6("fd00:9::5"), 9000, 0, 0);
+	memcpy(ak.addr, a_client.b, 16);
+	err |= bpf_map_update_elem(bpf_map__fd(skel->maps.allow_lists), &ak, &one, BPF_ANY);
+	err |= bpf_map_update_elem(bpf_map__fd(skel->maps.progs6), &idx, &prog, BPF_ANY);
+	return err ? -1 : 0;
+}
+
+/* A TCP connection both ways: SYN, SYN-ACK, ACK, FIN, FIN, last ACK. */
+static void test_tcp6(void)
+{
+	struct spec6 syn = client6(IPPROTO_TCP, 20000, 80, TCP_SYN);
+	struct spec6 fwd = to_backend(syn, a_bk0, 20000, 8080);
+	struct spec6 synack = backend6(IPPROTO_TCP, 8080, a_bk0, 20000, TCP_SYN | TCP_ACK);
+	struct spec6 back = synack;
+	struct xm_flow6 o = { 0 }, r = { 0 };
+	struct frame got;
+
+	memcpy(back.dmac, MAC_CLIENT, 6);
+	memcpy(back.smac, MAC_PUB0, 6);
+	back.src = a_pub0;
+	back.dst = a_client;
+	back.sport = 80;
+	back.hop--;
+
+	cnt_mark();
+	run6("tcp6 SYN to [2001:db8:1::1]:80 -> [fd00:8::2]:8080", if_pub0, syn, TC_ACT_REDIRECT,
+	     &fwd, &got);
+	cnt_check(XM_C_FLOW_NEW, 1, "tcp6 SYN");
+	cnt_check(XM_C_FLOW_NEW_IPV6, 1, "tcp6 SYN");
+	cnt_check(XM_C_FWD_TC, 1, "tcp6 SYN");
+	cnt_check(XM_C_RX_IPV6, 1, "tcp6 SYN");
+	cnt_check(XM_C_RX, 1, "tcp6 SYN");
+	TAP_EQ(flows6_count(), 2, "tcp6: a flow is two entries in flows6");
+	if (tap_ok(flow6_get(a_client, a_pub0, 20000, 80, IPPROTO_TCP, &o) == 0, "tcp6: original "
+										 "entry under the "
+										 "client's "
+										 "tuple")) {
+		TAP_EQ(o.state, XM_ST_SYN_SENT, "tcp6: original entry SYN_SENT");
+		TAP_EQ(o.rule_id, RULE_TCP, "tcp6: original entry's rule");
+		TAP_EQ(o.flags & XM_FLOW_REPLY, 0, "tcp6: original entry is not the reply");
+		TAP_EQ(o.packets, 1, "tcp6: original entry counted the SYN");
+	}
+	tap_ok(flow6_get(a_backend, a_bk0, 8080, 20000, IPPROTO_TCP, &r) == 0, "tcp6: reply entry "
+									       "under backend -> "
+									       "[fd00:8::1]:20000 "
+									       "(the client's port "
+									       "kept)");
+
+	run6("tcp6 SYN-ACK back to the client by pub0", if_bk0, synack, TC_ACT_REDIRECT, &back,
+	     &got);
+	flow6_get(a_client, a_pub0, 20000, 80, IPPROTO_TCP, &o);
+	flow6_get(a_backend, a_bk0, 8080, 20000, IPPROTO_TCP, &r);
+	TAP_EQ(o.state, XM_ST_ESTABLISHED, "tcp6: SYN-ACK: original entry ESTABLISHED");
+	TAP_EQ(r.state, XM_ST_ESTABLISHED, "tcp6: SYN-ACK: reply entry ESTABLISHED");
+
+	syn.tcp_flags = TCP_ACK;
+	syn.payload = 40;
+	fwd = to_backend(syn, a_bk0, 20000, 8080);
+	run6("tcp6 data to the backend", if_pub0, syn, TC_ACT_REDIRECT, &fwd, &got);
+	syn.tcp_flags = TCP_FIN | TCP_ACK;
+	syn.payload = 0;
+	fwd = to_backend(syn, a_bk0, 20000, 8080);
+	run6("tcp6 client FIN", if_pub0, syn, TC_ACT_REDIRECT, &fwd, &got);
+	synack.tcp_flags = back.tcp_flags = TCP_FIN | TCP_ACK;
+	run6("tcp6 backend FIN", if_bk0, synack, TC_ACT_REDIRECT, &back, &got);
+	flow6_get(a_client, a_pub0, 20000, 80, IPPROTO_TCP, &o);
+	TAP_EQ(o.state, XM_ST_FIN, "tcp6: FINs both ways: FIN");
+	TAP_EQ(!!(o.flags & XM_FLOW_FIN_BOTH), 1, "tcp6: FINs both ways noted");
+	syn.tcp_flags = TCP_ACK;
+	fwd = to_backend(syn, a_bk0, 20000, 8080);
+	run6("tcp6 last ACK", if_pub0, syn, TC_ACT_REDIRECT, &fwd, &got);
+	flow6_get(a_client, a_pub0, 20000, 80, IPPROTO_TCP, &o);
+	flow6_get(a_backend, a_bk0, 8080, 20000, IPPROTO_TCP, &r);
+	TAP_EQ(o.state, XM_ST_CLOSE, "tcp6: last ACK: CLOSE (original)");
+	TAP_EQ(r.state, XM_ST_CLOSE, "tcp6: last ACK: CLOSE (reply)");
+	{
+		struct xm_rule_stats rs = rule_stats_read(RULE_TCP);
+
+		TAP_EQ(rs.flows, 1, "tcp6: rule counted one flow");
+		TAP_EQ(rs.packets[XM_DIR_ORIG], 4, "tcp6: rule counted 4 packets to the backend");
+		TAP_EQ(rs.packets[XM_DIR_REPLY], 2, "tcp6: rule counted 2 packets back");
+	}
+}
+
+/* A second client on the same source port: the backend would see two
+ * connections on one tuple, so the second gets another port. */
+static void test_port_clash6(void)
+{
+	struct spec6 a = client6(IPPROTO_TCP, 21000, 80, TCP_SYN);
+	struct spec6 b = a, want;
+	struct frame got;
+	uint16_t port;
+
+	b.src = a_client2;
+	memcpy(b.smac, MAC_CLIENT2, 6);
+	want = to_backend(a, a_bk0, 21000, 8080);
+	run6("tcp6 clash: first client keeps port 21000", if_pub0, a, TC_ACT_REDIRECT, &want, &got);
+	want = to_backend(b, a_bk0, 21000, 8080);
+	{
+		struct frame fin = F6(b);
+		uint32_t rc;
+
+		cnt_mark();
+		run_tc(if_pub0, &fin, &got, &rc);
+		if (!TAP_EQ(rc, TC_ACT_REDIRECT, "tcp6 clash: second client redirected"))
+			cnt_diag();
+	}
+	port = (uint16_t)(got.b[14 + 40] << 8 | got.b[14 + 41]);
+	tap_ok(port != 21000 && port >= XM_DEFAULT_PORT_LO && (port < 32768 || port > 60999),
+	       "tcp6 clash: second client got port %u: not 21000, in the range, not one of the "
+	       "router's own",
+	       port);
+	want.sport = port;
+	{
+		struct frame fw = F6(want);
+
+		tap_ok(same_frame(&got, &fw), "tcp6 clash: second client's frame as expected");
+	}
+	check_csum6("tcp6 clash: second client", &got);
+
+	/* a client port among the router's own ephemeral ports (32768-60999
+	 * here) is not kept: the router's connections could collide */
+	a = client6(IPPROTO_TCP, 40000, 80, TCP_SYN);
+	{
+		struct frame fin = F6(a);
+		uint32_t rc;
+
+		run_tc(if_pub0, &fin, &got, &rc);
+		TAP_EQ(rc, TC_ACT_REDIRECT, "tcp6 from port 40000: redirected");
+	}
+	port = (uint16_t)(got.b[14 + 40] << 8 | got.b[14 + 41]);
+	tap_ok(port != 40000 && (port < 32768 || port > 60999),
+	       "tcp6 from port 40000 (the router's ephemeral range): left with port %u outside it",
+	       port);
+}
+
+static void test_udp6(void)
+{
+	struct spec6 q = client6(IPPROTO_UDP, 5000, 5353, 0);
+	struct spec6 fwd = to_backend(q, a_bk0, 5000, 53);
+	struct spec6 ans = backend6(IPPROTO_UDP, 53, a_bk0, 5000, 0), back = ans;
+	struct spec6 other = q;
+	struct xm_flow6 o;
+	struct frame got;
+
+	memcpy(back.dmac, MAC_CLIENT, 6);
+	memcpy(back.smac, MAC_PUB0, 6);
+	back.src = a_pub0;
+	back.dst = a_client;
+	back.sport = 5353;
+	back.hop--;
+	run6("udp6 to [2001:db8:1::1]:5353 (rule for that address) -> [fd00:8::2]:53", if_pub0, q,
+	     TC_ACT_REDIRECT, &fwd, &got);
+	run6("udp6 answer back to the client", if_bk0, ans, TC_ACT_REDIRECT, &back, &got);
+	flow6_get(a_client, a_pub0, 5000, 5353, IPPROTO_UDP, &o);
+	TAP_EQ(o.state, XM_ST_ASSURED, "udp6: answered: ASSURED");
+	other.dst = A6("2001:db8:1::99");
+	cnt_mark();
+	run6("udp6 to another address of pub0: the rule is for 2001:db8:1::1 only", if_pub0, other,
+	     TC_ACT_OK, NULL, &got);
+	cnt_check(XM_C_PASS_NOT_OURS, 1, "udp6 other address");
+	/* a next hop whose MAC is unknown: sent through the kernel's
+	 * neighbour code (bpf_redirect_neigh), its MACs left to it */
+	q = client6(IPPROTO_UDP, 5001, 90, 0);
+	fwd = to_backend(q, a_bk0, 5001, 9000);
+	fwd.dst = A6("fd00:9::5");
+	memcpy(fwd.dmac, MAC_PUB0, 6); /* untouched by xmasq */
+	memcpy(fwd.smac, MAC_CLIENT, 6);
+	run6("udp6 to a backend whose next hop is unresolved: redirected by neighbour", if_pub0, q,
+	     TC_ACT_REDIRECT, &fwd, &got);
+}
+
+static void test_keep_source6(void)
+{
+	struct spec6 syn = client6(IPPROTO_TCP, 22000, 81, TCP_SYN);
+	struct spec6 fwd = to_backend(syn, a_client, 22000, 8081);
+	struct frame got;
+
+	run6("tcp6 keep-source: the backend sees the client's address", if_pub0, syn,
+	     TC_ACT_REDIRECT, &fwd, &got);
+	tap_ok(flow6_get(a_backend, a_client, 8081, 22000, IPPROTO_TCP, &(struct xm_flow6){ 0 }) ==
+		       0,
+	       "tcp6 keep-source: reply entry to the client's own address");
+}
+
+static void test_allow6(void)
+{
+	struct spec6 syn = client6(IPPROTO_TCP, 23000, 443, TCP_SYN);
+	struct spec6 fwd = to_backend(syn, a_bk0, 23000, 8443);
+	struct spec6 bad = syn;
+	struct frame got;
+
+	run6("tcp6 from-list: a source in 2001:db8:1::/64 admitted", if_pub0, syn, TC_ACT_REDIRECT,
+	     &fwd, &got);
+	bad.src = a_other;
+	cnt_mark();
+	run6("tcp6 from-list: 2001:db8:2::10 refused", if_pub0, bad, TC_ACT_SHOT, NULL, &got);
+	cnt_check(XM_C_DROP_NOT_ALLOWED, 1, "tcp6 from-list refusal");
+}
+
+static void test_pass6(void)
+{
+	struct spec6 ack = client6(IPPROTO_TCP, 44000, 80, TCP_ACK);
+	struct spec6 ttl = client6(IPPROTO_TCP, 44001, 80, TCP_SYN);
+	struct spec6 hbh = client6(IPPROTO_UDP, 44002, 5353, 0);
+	struct spec6 icmp = client6(IPPROTO_UDP, 0, 0, 0);
+	struct frame got, fin;
+	uint32_t rc;
+
+	cnt_mark();
+	run6("tcp6 ACK without a flow: passed", if_pub0, ack, TC_ACT_OK, NULL, &got);
+	cnt_check(XM_C_PASS_NOT_OURS, 1, "tcp6 ACK without a flow");
+	ttl.hop = 1;
+	cnt_mark();
+	run6("tcp6 SYN with hop limit 1: the kernel's (time exceeded)", if_pub0, ttl, TC_ACT_OK,
+	     NULL, &got);
+	cnt_check(XM_C_PASS_TTL, 1, "hop limit 1");
+	hbh.nexthdr = 0; /* hop-by-hop header in front */
+	fin = F6(hbh);
+	fin.b[14 + 6] = 0;
+	cnt_mark();
+	run_tc(if_pub0, &fin, &got, &rc);
+	TAP_EQ(rc, TC_ACT_OK, "ipv6 with a hop-by-hop header: passed");
+	tap_ok(same_frame(&fin, &got), "ipv6 with a hop-by-hop header: untouched");
+	cnt_check(XM_C_PASS_IPV6_EXT, 1, "hop-by-hop");
+	/* ICMPv6 (a neighbour solicitation, say): the kernel's */
+	fin = F6(icmp);
+	fin.b[14 + 6] = 58;
+	cnt_mark();
+	run_tc(if_pub0, &fin, &got, &rc);
+	TAP_EQ(rc, TC_ACT_OK, "icmpv6: passed");
+	tap_ok(same_frame(&fin, &got), "icmpv6: untouched");
+	cnt_check(XM_C_PASS_NOT_OURS, 1, "icmpv6");
+	/* payload length past the frame */
+	fin = F6(client6(IPPROTO_UDP, 44003, 5353, 0));
+	fin.b[14 + 5] += 8;
+	cnt_mark();
+	run_tc(if_pub0, &fin, &got, &rc);
+	TAP_EQ(rc, TC_ACT_OK, "ipv6 longer than its frame: passed");
+	cnt_check(XM_C_PASS_MALFORMED, 1, "ipv6 longer than its frame");
+}
+
+/* The sweeper: flows idle past their timeout go, both entries. */
+static void test_expiry6(void)
+{
+	struct xm_sweep6 sw;
+	uint32_t zero = 0;
+	int n = flows6_count(), left = n;
+
+	tap_ok(bpf_map_lookup_elem(bpf_map__fd(skel->maps.sweeper6), &zero, &sw) == 0 &&
+		       sw.epoch == skel->rodata->xm_prog_epoch + 1,
+	       "sweeper6 armed by the first IPv6 flow");
+	tap_ok(n > 0, "flows6 holds the tests' flows (%d entries)", n);
+	/* 3 hours on: past every timeout but tcp-established's (2 h 4 min) */
+	skel->bss->xm_clock_ahead_s = 3 * 3600;
+	for (int i = 0; i < 100 && left; i++) {
+		usleep(100 * 1000);
+		left = flows6_count();
+	}
+	TAP_EQ(left, 0, "sweeper6: every idle IPv6 flow removed, both entries, within 10 s");
+	skel->bss->xm_clock_ahead_s = 0;
+}
+
+static void (*const tests[])(void) = {
+	test_tcp6,   test_port_clash6, test_udp6,    test_keep_source6,
+	test_allow6, test_pass6,       test_expiry6, NULL,
+};
+
+int main(void)
+{
+	static const struct fixture fx = {
+		.netns_what = "network namespace with IPv6 on pub0 and bk0",
+		.netns = netns6,
+		.maps_what = "IPv6 forwards, interface addresses and progs6 set",
+		.maps = maps6,
+		.tests = tests,
+	};
+	int rc = fixture_main(&fx);
+
+	return rc;
+}
