@@ -29,7 +29,7 @@
 # ip -6 rule on the router, IPv6 forwarding on for the managed NICs, the
 # flow in `conntrack list` while open, counters, and a live apply dropping
 # the IPv6 forwards (new connections refused, the file's IPv4 forward
-# carrying on: tcp/8090, a port of its own) and adding them back; the
+# of the same port carrying on) and adding them back; the
 # IPv6 forwards' rule stats and Prometheus. The ip6tables router does the
 # same live change with ip6tables -D / -A. Where ip6tables passes and
 # xmasq fails, xmasq is wrong.
@@ -49,9 +49,14 @@ C6_1=2001:db8:0:2::2      # client1's link address
 C0_SRC6=2001:db8:ff00::10 # "internet client" behind C0
 C1_SRC6=2001:db8:ff01::10 # "internet client" behind C1
 B6=fd00:8::2              # backend
-V4_PORT=8090              # the IPv4 forward kept beside the IPv6 ones
+V4_PORT=8080              # the IPv4 forward of the IPv6 ones' port (families do not overlap)
 AB_N=${AB_N:-200}
 FWD_OK=() # FWD_OK[N]: client N's TCP forward answered (check6_client)
+# In names shared with other test runs on this host (namespaces, bpffs pin
+# directories), beside $$: runs in other PID namespaces share /run/netns
+# and /sys/fs/bpf and may have the same $$ (seen: another run's teardown
+# removed this run's pins). The temp dir's random part.
+XM6_ID=${XM_TMP##*.}
 
 # v6x ADDR: the address written out in full (as socat reports peers)
 v6x() { "$XM_PY" -c 'import ipaddress, sys; print(ipaddress.ip_address(sys.argv[1]).exploded)' "$1"; }
@@ -247,12 +252,24 @@ check6_keep_source() {
 	done
 }
 
+# check6_v4 DESC: C0's HTTP to the IPv4 forward R_ADDR0:V4_PORT answers,
+# the backend saw the router's IPv4 address
+check6_v4() {
+	local out rc
+	out=$(timeout 10 nsenter --net="/run/netns/$NS_C0" curl -sS --interface $C0_SRC --connect-timeout 3 \
+		--max-time 5 "http://$R_ADDR0:$V4_PORT/whoami" 2>&1)
+	rc=$?
+	[ $rc -eq 0 ] && [ "$out" != "$R_ADDR2" ] && rc=1
+	tap_result $rc "$1 (backend saw $out)" "$out"
+}
+
 # check6_live LABEL DROP_CMD ADD_CMD: DROP_CMD takes the IPv6 forwards
 # away: new IPv6 connections through either NIC fail at once (refused or
 # timed out within 3 s) and UDP gets no answer, while the IPv4 forward
 # (C0 -> 192.0.2.1:8090) carries on; ADD_CMD puts them back: they work again
 check6_live() {
 	local L=$1 drop=$2 add=$3 out rc i t0 ok
+	check6_v4 "$L: the IPv4 forward $R_ADDR0:$V4_PORT works beside the IPv6 ones"
 	out=$($drop 2>&1)
 	tap_result $? "$L: live change: the IPv6 forwards removed ($drop)" "$out"
 	for i in 0 1; do
@@ -269,11 +286,7 @@ check6_live() {
 		tap_result $ok "$L: live change: C$i -> [$CR] tcp/8080 and udp/5000 no longer forwarded (curl: ${out:-?})" \
 			"tcp: rc=$rc $out" "udp: ${u:-no answer}" "forwarded before the change: ${FWD_OK[$i]:-0}"
 	done
-	out=$(timeout 10 nsenter --net="/run/netns/$NS_C0" curl -sS --interface $C0_SRC --connect-timeout 3 \
-		--max-time 5 "http://$R_ADDR0:$V4_PORT/whoami" 2>&1)
-	rc=$?
-	[ $rc -eq 0 ] && [ "$out" != "$R_ADDR2" ] && rc=1
-	tap_result $rc "$L: live change: the IPv4 forward $R_ADDR0:$V4_PORT still works meanwhile (backend saw $out)" "$out"
+	check6_v4 "$L: live change: the IPv4 forward $R_ADDR0:$V4_PORT still works meanwhile"
 	out=$($add 2>&1)
 	tap_result $? "$L: live change: the IPv6 forwards back ($add)" "$out"
 	for i in 0 1; do
@@ -369,7 +382,10 @@ stat6() { json_get "$1" "d['counters'].get('$2', {}).get('packets', 0)" 2>/dev/n
 run_xmasq() {
 	local mode=$1 L="xmasq $1" out rc ifc m f want
 	local S0="$XM_TMP/stats6-0.json" S1="$XM_TMP/stats6-1.json"
-	router_xmasq_vars
+	# not router_xmasq_vars: a pin directory only this run can name
+	XM_PIN="/sys/fs/bpf/xmasq-test-$$-$XM6_ID-$mode"
+	XM_RULES_FILE="$XM_TMP/rules-$mode.conf"
+	XM_PINS+=("$NS_R $XM_PIN")
 	{ xm_rules_v6; xm_rules_v4; } >"$XM_RULES_FILE"
 	xm_rules_v4 >"$XM_TMP/rules-v4only.conf"
 	ensure_bpffs
@@ -474,7 +490,7 @@ for router in ${ROUTERS:-ip6tables xdp auto}; do
 	diag "==== $router router, $variant veth peers"
 	[ "$router" != ip6tables ] && [ ! -x "$XMASQ" ] && { tap_not_ok "$router: $XMASQ not built"; continue; }
 	# not in a subshell: they set NS_* and register what topo_down undoes
-	if ! topo6_up "$variant" "6$router" >"$XM_TMP/topo.out" 2>&1 || ! backend6_up >>"$XM_TMP/topo.out" 2>&1; then
+	if ! topo6_up "$variant" "6$router-$XM6_ID" >"$XM_TMP/topo.out" 2>&1 || ! backend6_up >>"$XM_TMP/topo.out" 2>&1; then
 		tap_not_ok "$router: IPv6 topology and backend"
 		diag "$(cat "$XM_TMP/topo.out")"
 		topo_down
