@@ -181,7 +181,8 @@ check6_client() {
 	out=$(whoami "$2" 2>&1)
 	rc=$?
 	[ $rc -eq 0 ] && [ "$out" != "$R6_2" ] && rc=1
-	tap_result $rc "$L: $CLABEL: backend saw the router's $R6_2 (masquerade)" "whoami: $out"
+	tap_result $rc "$L: $CLABEL: backend saw the router's $R6_2 (masquerade)" "whoami: $out" \
+		"the backend's last requests (peer, port, path):" "$(tail -n 3 "$NGX_LOG" 2>&1)"
 	FWD_OK[$2]=$([ $rc -eq 0 ] && echo 1 || echo 0)
 	if [ "${FWD_OK[$2]}" = 1 ]; then
 		check6_tcp_load "$L" "$2"
