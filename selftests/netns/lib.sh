@@ -199,6 +199,26 @@ ns_add() {
 	done
 }
 
+# ns_ipv6 NS...: IPv6 back on in namespaces made by ns_add (which turns it
+# off), on their links made so far and on those made later, with no
+# duplicate address detection (addresses usable at once; add them with
+# nodad too) and no router solicitations or advertisements taken. Returns 1
+# on a host without IPv6.
+ns_ipv6() {
+	local ns d s
+	[ -d /proc/sys/net/ipv6 ] || return 1
+	for ns in "$@"; do
+		s=()
+		for d in default all $(ip -n "$ns" -o link show | awk -F': ' '{ sub(/@.*/, "", $2); print $2 }'); do
+			s+=("net.ipv6.conf.$d.accept_dad=0" "net.ipv6.conf.$d.accept_ra=0"
+				"net.ipv6.conf.$d.router_solicitations=0")
+		done
+		# "all" last: it turns every link's disable_ipv6 off too
+		nsx "$ns" sysctl -qw "${s[@]}" net.ipv6.conf.default.disable_ipv6=0 \
+			net.ipv6.conf.all.disable_ipv6=0 || return 1
+	done
+}
+
 # host_sysctl_min NAME MIN: the host's (global, not per-namespace) sysctl
 # NAME is at least MIN; else says so on stdout and returns 1
 host_sysctl_min() {
@@ -277,8 +297,28 @@ v = eval(sys.argv[2])
 print(json.dumps(v) if isinstance(v, (dict, list, bool)) or v is None else v)' "$1" "$2"
 }
 
-# link_stat NS IFACE rx_packets|tx_packets|...
-link_stat() { nsx "$1" cat "/sys/class/net/$2/statistics/$3"; }
+# link_stat NS IFACE rx_packets|tx_packets|rx_bytes|tx_bytes|rx_errors|...
+# (_dropped too): from the namespace's /proc/net/dev. Not from
+# /sys/class/net: under nsenter --net, sysfs (mounted by the host) still
+# shows the host's interfaces, so a namespace's eth0 there is the host's.
+link_stat() {
+	nsx "$1" awk -v dev="$2" -v stat="$3" '
+		BEGIN {
+			split("bytes packets errors dropped", f)
+			for (i = 1; i <= 4; i++) { c["rx_" f[i]] = i; c["tx_" f[i]] = i + 8 }
+			if (!(stat in c)) exit 2
+		}
+		{
+			n = index($0, ":")
+			name = substr($0, 1, n - 1)
+			gsub(/ /, "", name)
+			if (n == 0 || name != dev) next
+			$0 = substr($0, n + 1)
+			print $(c[stat])
+			found = 1
+		}
+		END { exit found ? 0 : 1 }' /proc/net/dev
+}
 
 # tcp_retrans NS: the namespace's TCP RetransSegs counter
 tcp_retrans() {

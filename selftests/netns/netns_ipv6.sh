@@ -1,0 +1,507 @@
+#!/bin/bash
+# IPv6 forwards, slice 1: IPv6 clients to an IPv6 backend (6->6), TCP and
+# UDP, end to end in the two-NIC topology of netns_e2e.sh with IPv6 added:
+#
+#   C0 2001:db8:0:1::2 ── eth0 2001:db8:0:1::1 ┐
+#   src 2001:db8:ff00::10 on lo                ├ router R ── eth2 fd00:8::1 ── B fd00:8::2
+#   C1 2001:db8:0:2::2 ── eth1 2001:db8:0:2::1 ┘
+#   src 2001:db8:ff01::10 on lo
+#
+# R: IPv6 default route via C0 (eth0) only, no ip -6 rules (and netns_e2e.sh's
+# IPv4 beside). B: no default route, routes to the two client sources only
+# (for keep-source).
+#
+# Each client's source lives on its lo, off every router link: a reply to
+# C1 reaches it only if the router sends it out of eth1 although its
+# routing table says eth0.
+#
+# The same checks run against three routers, each in a fresh topology:
+#   ip6tables  DNAT + MASQUERADE, the IPv4 seed's `ip -6 rule from
+#              2001:db8:0:2::1` (shown failing C1, as in IPv4), then the
+#              connmark/fwmark return path it needs; the yardstick
+#   xdp        xmasq attached --mode xdp, GRO veth peers (XDP hands IPv6 to
+#              tc: pass_ipv6_to_tc)
+#   auto       xmasq attached without --mode (tc on a veth), plain peers
+# Through each public NIC: a 50 MB download with its SHA-256 (curl, nginx
+# on the backend), 200 short connections (ab), UDP request/response
+# (socat), the backend seeing the router's fd00:8::1 (and the client with
+# keep-source), no reply leaking out of the other NIC. xmasq's own: no
+# ip -6 rule on the router, IPv6 forwarding on for the managed NICs, the
+# flow in `conntrack list` while open, counters, and a live apply dropping
+# the IPv6 forwards (new connections refused, the file's IPv4 forward
+# of the same port carrying on) and adding them back; the
+# IPv6 forwards' rule stats and Prometheus. The ip6tables router does the
+# same live change with ip6tables -D / -A. Where ip6tables passes and
+# xmasq fails, xmasq is wrong.
+#
+# Env: ROUTERS="ip6tables xdp auto"  XMASQ=build/xmasq  BIG_MB=50  AB_N=200
+# TAP output; exit 1 when a check fails.
+. "$(dirname "$0")/lib.sh"
+xm_init iptables ip6tables curl ab socat nginx
+[ -d /proc/sys/net/ipv6 ] || skip_all "the kernel has no IPv6 (ipv6.disable=1)"
+
+# ---- addresses (RFC 3849 documentation prefix, RFC 4193 private) ---------------
+R6_0=2001:db8:0:1::1      # router eth0 (public IPv6 1, default route)
+R6_1=2001:db8:0:2::1      # router eth1 (public IPv6 2)
+R6_2=fd00:8::1            # router eth2 (towards the backend)
+C6_0=2001:db8:0:1::2      # client0's link address (the router's gateway)
+C6_1=2001:db8:0:2::2      # client1's link address
+C0_SRC6=2001:db8:ff00::10 # "internet client" behind C0
+C1_SRC6=2001:db8:ff01::10 # "internet client" behind C1
+B6=fd00:8::2              # backend
+V4_PORT=8080              # the IPv4 forward of the IPv6 ones' port (families do not overlap)
+AB_N=${AB_N:-200}
+FWD_OK=() # FWD_OK[N]: client N's TCP forward answered (check6_client)
+# In names shared with other test runs on this host (namespaces, bpffs pin
+# directories), beside $$: runs in other PID namespaces share /run/netns
+# and /sys/fs/bpf and may have the same $$ (seen: another run's teardown
+# removed this run's pins). The temp dir's random part.
+XM6_ID=${XM_TMP##*.}
+
+# v6x ADDR: the address written out in full (as socat reports peers)
+v6x() { "$XM_PY" -c 'import ipaddress, sys; print(ipaddress.ip_address(sys.argv[1]).exploded)' "$1"; }
+R6_2_X=$(v6x $R6_2)
+
+# ---- topology ---------------------------------------------------------------------
+# topo6_up VARIANT TAG: netns_e2e.sh's topology (IPv4 too) with IPv6 on top
+topo6_up() {
+	topo_up "$1" "$2" || return 1
+	ns_ipv6 "$NS_R" "$NS_C0" "$NS_C1" "$NS_B" || return 1
+	local a
+	for a in "$NS_R $R6_0/64 eth0" "$NS_R $R6_1/64 eth1" "$NS_R $R6_2/64 eth2" \
+		"$NS_C0 $C6_0/64 eth0" "$NS_C0 $C0_SRC6/128 lo" \
+		"$NS_C1 $C6_1/64 eth0" "$NS_C1 $C1_SRC6/128 lo" "$NS_B $B6/64 eth0"; do
+		set -- $a
+		ip -n "$1" -6 addr add "$2" dev "$3" nodad || return 1
+	done
+	ip -n "$NS_R" -6 route add default via $C6_0 dev eth0 || return 1
+	ip -n "$NS_C0" -6 route add default via $R6_0 dev eth0 || return 1
+	ip -n "$NS_C1" -6 route add default via $R6_1 dev eth0 || return 1
+	# no default route on the backend: routes to the two clients only, for
+	# keep-source (masquerade shows itself in what the backend saw)
+	ip -n "$NS_B" -6 route add $C0_SRC6/128 via $R6_2 dev eth0 || return 1
+	ip -n "$NS_B" -6 route add $C1_SRC6/128 via $R6_2 dev eth0 || return 1
+}
+
+# backend6_up: nginx on [B6]:80 and :81 (81 for keep-source) and on the
+# IPv4 backend's :80, serving index.html, big.bin ($BIG_MB MB) and /whoami
+# (the peer address it saw); socat's UDP echo on [B6]:5000 answering
+# "echo:[PEER]:PAYLOAD". Sets BIG_SHA, NGX_LOG.
+backend6_up() {
+	local www="$XM_TMP/www" dir="$XM_TMP/nginx-$NS_B"
+	mkdir -p "$www" "$dir"
+	if [ ! -f "$www/big.bin" ]; then
+		echo "<html><body><h1>xmasq-test-index</h1></body></html>" >"$www/index.html"
+		head -c $((BIG_MB * 1024 * 1024)) /dev/urandom >"$www/big.bin"
+	fi
+	BIG_SHA=$(sha256sum "$www/big.bin" | cut -d' ' -f1)
+	NGX_LOG="$dir/access.log"
+	cat >"$dir/nginx.conf" <<EOF
+user root;
+worker_processes 1;
+pid $dir/nginx.pid;
+error_log $dir/error.log;
+daemon off;
+events { worker_connections 1024; }
+http {
+	log_format peer '\$remote_addr \$server_port \$request_uri';
+	access_log $NGX_LOG peer;
+	client_body_temp_path $dir;
+	proxy_temp_path $dir;
+	fastcgi_temp_path $dir;
+	uwsgi_temp_path $dir;
+	scgi_temp_path $dir;
+	sendfile on;
+	server {
+		listen [$B6]:80;
+		listen [$B6]:81;
+		listen $B_ADDR:80;
+		root $www;
+		location = /whoami { default_type text/plain; return 200 "\$remote_addr\n"; }
+	}
+}
+EOF
+	nsx "$NS_B" nginx -c "$dir/nginx.conf" -p "$dir" >"$dir/stdout" 2>&1 &
+	XM_PIDS+=($!)
+	# shellcheck disable=SC2016 # expanded by socat's shell
+	nsx "$NS_B" socat "UDP6-RECVFROM:5000,bind=[$B6],fork" \
+		SYSTEM:'echo "echo:$SOCAT_PEERADDR:$(cat)"' >"$dir/udp.out" 2>&1 &
+	XM_PIDS+=($!)
+	wait_port "$NS_B" tcp "[$B6]" 80 && wait_port "$NS_B" tcp "[$B6]" 81 &&
+		wait_port "$NS_B" tcp $B_ADDR 80 && wait_port "$NS_B" udp "[$B6]" 5000 ||
+		{ cat "$dir/stdout" "$dir/error.log" "$dir/udp.out" >&2; return 1; }
+}
+
+# ---- clients ----------------------------------------------------------------------
+# ccurl NS SRC ARGS...: curl in NS from SRC, connect within 3 s, bounded
+ccurl() {
+	local ns=$1 src=$2
+	shift 2
+	timeout --kill-after=3 60 nsenter --net="/run/netns/$ns" \
+		curl -sS -g --interface "$src" --connect-timeout 3 "$@"
+}
+
+# client6_vars N: CNS CSRC CR CIF OTHER_NS CLABEL for client N (0|1)
+client6_vars() {
+	if [ "$1" = 0 ]; then
+		CNS=$NS_C0 CSRC=$C0_SRC6 CR=$R6_0 CIF=eth0 OTHER_NS=$NS_C1
+	else
+		CNS=$NS_C1 CSRC=$C1_SRC6 CR=$R6_1 CIF=eth1 OTHER_NS=$NS_C0
+	fi
+	CLABEL="C$1 [$CSRC] -> [$CR]:8080 ($CIF)"
+}
+
+# whoami N [PORT] [MAXTIME]: the address the backend saw for client N's
+# HTTP request to the router's PORT (8080)
+whoami() {
+	client6_vars "$1"
+	ccurl "$CNS" "$CSRC" --max-time "${3:-5}" "http://[$CR]:${2:-8080}/whoami"
+}
+
+# udp6 NS SRC DST PORT PAYLOAD: one datagram, the reply printed (3 tries:
+# a first datagram may race neighbour discovery)
+udp6() {
+	local i out
+	for i in 1 2 3; do
+		out=$(printf %s "$5" | timeout --kill-after=2 5 nsenter --net="/run/netns/$1" \
+			socat -T 1 - "UDP6:[$3]:$4,bind=[$2]" 2>/dev/null)
+		[ -n "$out" ] && break
+	done
+	printf '%s\n' "$out"
+	[ -n "$out" ]
+}
+
+# check6_client LABEL N: whoami, the big download, ab, UDP through client N;
+# nothing of it out of the other NIC. Sets FWD_OK[N].
+check6_client() {
+	local L=$1 out rc other0 other1
+	client6_vars "$2"
+	other0=$(link_stat "$OTHER_NS" eth0 rx_packets)
+
+	out=$(whoami "$2" 2>&1)
+	rc=$?
+	[ $rc -eq 0 ] && [ "$out" != "$R6_2" ] && rc=1
+	tap_result $rc "$L: $CLABEL: backend saw the router's $R6_2 (masquerade)" "whoami: $out" \
+		"the backend's last requests (peer, port, path):" "$(tail -n 3 "$NGX_LOG" 2>&1)"
+	FWD_OK[$2]=$([ $rc -eq 0 ] && echo 1 || echo 0)
+	if [ "${FWD_OK[$2]}" = 1 ]; then
+		check6_tcp_load "$L" "$2"
+	else
+		# not forwarded at all: the download and ab would only time out
+		tap_not_ok "$L: $CLABEL: ${BIG_MB} MB download, sha256 matches"
+		diag "not tried: this forward does not work (above)"
+		tap_not_ok "$L: $CLABEL: $AB_N short connections (ab)"
+		diag "not tried: this forward does not work (above)"
+	fi
+
+	local payload="hello-$2-$RANDOM"
+	out=$(udp6 "$CNS" "$CSRC" "$CR" 5000 "$payload")
+	rc=$?
+	[ $rc -eq 0 ] && [ "$out" != "echo:[$R6_2_X]:$payload" ] && rc=1
+	tap_result $rc "$L: C$2 [$CSRC] -> [$CR]:5000 ($CIF): UDP request/response, backend saw $R6_2" \
+		"got: ${out:-nothing}" "want: echo:[$R6_2_X]:$payload"
+
+	# the replies went out of the NIC the requests came in on: the client
+	# got them (above) and the other client's link stayed quiet (MLD and
+	# neighbour discovery may send a few)
+	other1=$(link_stat "$OTHER_NS" eth0 rx_packets)
+	rc=0
+	[ $((other1 - other0)) -gt 20 ] && rc=1
+	# (and there were replies)
+	[ "${FWD_OK[$2]}" = 1 ] || rc=1
+	tap_result $rc "$L: $CLABEL: replies came back through $CIF, none out of the other NIC ($((other1 - other0)) packets there)" \
+		"the other client's eth0 received $((other1 - other0)) packets meanwhile" \
+		"TCP through this forward answered: ${FWD_OK[$2]}"
+}
+
+# check6_tcp_load LABEL N: the big download (sha256) and AB_N short
+# connections through client N (client6_vars N done)
+check6_tcp_load() {
+	local L=$1 out rc sha bytes secs ndone failed
+	rm -f "$XM_TMP/dl.bin"
+	out=$(ccurl "$CNS" "$CSRC" --max-time 40 -o "$XM_TMP/dl.bin" -w '%{size_download} %{time_total}' \
+		"http://[$CR]:8080/big.bin" 2>&1)
+	rc=$?
+	read -r bytes secs <<<"$out"
+	sha=$(sha256sum "$XM_TMP/dl.bin" 2>/dev/null | cut -d' ' -f1)
+	rm -f "$XM_TMP/dl.bin"
+	[ $rc -eq 0 ] && [ "$sha" != "$BIG_SHA" ] && rc=1
+	tap_result $rc "$L: $CLABEL: ${BIG_MB} MB download, sha256 matches (${bytes:-0} bytes, ${secs:-?} s)" \
+		"curl: $out" "got sha256 ${sha:-none}, want $BIG_SHA"
+
+	out=$(timeout --kill-after=3 60 nsenter --net="/run/netns/$CNS" \
+		ab -q -n "$AB_N" -c 8 -s 5 -B "$CSRC" "http://[$CR]:8080/index.html" 2>&1)
+	rc=$?
+	ndone=$(awk '/^Complete requests:/ { print $3 }' <<<"$out")
+	failed=$(awk '/^Failed requests:/ { print $3 }' <<<"$out")
+	[ $rc -eq 0 ] && { [ "$ndone" != "$AB_N" ] || [ "$failed" != 0 ]; } && rc=1
+	tap_result $rc "$L: $CLABEL: $AB_N short connections (ab, 8 at a time): ${ndone:-0} complete, ${failed:-?} failed" \
+		"$(tail -n 5 <<<"$out")"
+}
+
+# check6_keep_source LABEL: tcp/8081 (keep-source) through each NIC: the
+# backend saw the client's own address
+check6_keep_source() {
+	local L=$1 i out rc
+	for i in 0 1; do
+		client6_vars $i
+		out=$(whoami $i 8081 2>&1)
+		rc=$?
+		[ $rc -eq 0 ] && [ "$out" != "$CSRC" ] && rc=1
+		tap_result $rc "$L: C$i [$CSRC] -> [$CR]:8081 ($CIF) keep-source: backend saw the client's $CSRC" \
+			"whoami: $out"
+	done
+}
+
+# check6_v4 DESC: C0's HTTP to the IPv4 forward R_ADDR0:V4_PORT answers,
+# the backend saw the router's IPv4 address
+check6_v4() {
+	local out rc
+	out=$(timeout 10 nsenter --net="/run/netns/$NS_C0" curl -sS --interface $C0_SRC --connect-timeout 3 \
+		--max-time 5 "http://$R_ADDR0:$V4_PORT/whoami" 2>&1)
+	rc=$?
+	[ $rc -eq 0 ] && [ "$out" != "$R_ADDR2" ] && rc=1
+	tap_result $rc "$1 (backend saw $out)" "$out"
+}
+
+# check6_live LABEL DROP_CMD ADD_CMD: DROP_CMD takes the IPv6 forwards
+# away: new IPv6 connections through either NIC fail at once (refused or
+# timed out within 3 s) and UDP gets no answer, while the IPv4 forward
+# (C0 -> 192.0.2.1:8090) carries on; ADD_CMD puts them back: they work again
+check6_live() {
+	local L=$1 drop=$2 add=$3 out rc i t0 ok
+	check6_v4 "$L: the IPv4 forward $R_ADDR0:$V4_PORT works beside the IPv6 ones"
+	out=$($drop 2>&1)
+	tap_result $? "$L: live change: the IPv6 forwards removed ($drop)" "$out"
+	for i in 0 1; do
+		client6_vars $i
+		t0=$SECONDS
+		out=$(whoami $i 8080 3 2>&1)
+		rc=$?
+		local u
+		u=$(udp6 "$CNS" "$CSRC" "$CR" 5000 gone)
+		ok=1
+		[ $rc -ne 0 ] && [ -z "$u" ] && [ $((SECONDS - t0)) -le 12 ] && ok=0
+		# "no longer": it must have been forwarded before
+		[ "${FWD_OK[$i]:-0}" = 1 ] || ok=1
+		tap_result $ok "$L: live change: C$i -> [$CR] tcp/8080 and udp/5000 no longer forwarded (curl: ${out:-?})" \
+			"tcp: rc=$rc $out" "udp: ${u:-no answer}" "forwarded before the change: ${FWD_OK[$i]:-0}"
+	done
+	check6_v4 "$L: live change: the IPv4 forward $R_ADDR0:$V4_PORT still works meanwhile"
+	out=$($add 2>&1)
+	tap_result $? "$L: live change: the IPv6 forwards back ($add)" "$out"
+	for i in 0 1; do
+		client6_vars $i
+		out=$(whoami $i 2>&1)
+		rc=$?
+		[ $rc -eq 0 ] && [ "$out" != "$R6_2" ] && rc=1
+		tap_result $rc "$L: live change: C$i -> [$CR]:8080 forwarded again (backend saw $out)" "$out"
+	done
+}
+
+# ---- the ip6tables router -----------------------------------------------------------
+IPT6=(ip6tables -w)
+ipt6_dnat() { # -A|-D
+	local ifc r
+	for ifc in eth0 eth1; do
+		for r in tcp:8080:80 udp:5000:5000 tcp:8081:81; do
+			IFS=: read -r p from to <<<"$r"
+			nsx "$NS_R" "${IPT6[@]}" -t nat "$1" PREROUTING -i $ifc -p "$p" --dport "$from" \
+				-j DNAT --to-destination "[$B6]:$to" || return 1
+		done
+	done
+}
+ipt6_drop() { ipt6_dnat -D; }
+ipt6_add() { ipt6_dnat -A; }
+
+# router_ip6tables_up: forwarding, DNAT per ingress NIC, MASQUERADE towards
+# the backend (not for tcp/81: keep-source), the IPv4 seed's source routing
+# for eth1's address, and an IPv4 forward (tcp/8090) for the live change
+router_ip6tables_up() {
+	nsx "$NS_R" sysctl -qw net.ipv6.conf.all.forwarding=1 net.ipv4.ip_forward=1 || return 1
+	ipt6_add || return 1
+	nsx "$NS_R" "${IPT6[@]}" -t nat -A POSTROUTING -d $B6 -p tcp --dport 80 -j MASQUERADE || return 1
+	nsx "$NS_R" "${IPT6[@]}" -t nat -A POSTROUTING -d $B6 -p udp --dport 5000 -j MASQUERADE || return 1
+	ip -n "$NS_R" -6 rule add from $R6_1 table 101 || return 1
+	ip -n "$NS_R" -6 route add default via $C6_1 dev eth1 table 101 || return 1
+	nsx "$NS_R" iptables -w -t nat -A PREROUTING -i eth0 -p tcp --dport $V4_PORT \
+		-j DNAT --to-destination $B_ADDR:80 || return 1
+	nsx "$NS_R" iptables -w -t nat -A POSTROUTING -d $B_ADDR -j MASQUERADE
+}
+
+# router_ip6tables_connmark: the return path DNAT'd replies need (their
+# source becomes eth1's address only in POSTROUTING, after routing)
+router_ip6tables_connmark() {
+	nsx "$NS_R" "${IPT6[@]}" -t mangle -A PREROUTING -i eth1 -m conntrack --ctstate NEW \
+		-j CONNMARK --set-mark 101 || return 1
+	nsx "$NS_R" "${IPT6[@]}" -t mangle -A PREROUTING -i eth2 -j CONNMARK --restore-mark || return 1
+	ip -n "$NS_R" -6 rule add fwmark 101 table 101
+}
+
+run_ip6tables() {
+	local L=ip6tables out rc c0 c1 o0 o1
+	if ! out=$(nsx "$NS_R" ip6tables -w -t nat -S 2>&1); then
+		tap_skip "$L: ip6tables router" "no ip6tables nat table in this kernel: $out"
+		return
+	fi
+	tap_check "$L: router set up (DNAT + MASQUERADE + the seed's ip -6 rule from $R6_1)" router_ip6tables_up
+	# the seed's recipe alone: C0 works, C1's replies leave by eth0 (C0
+	# gets them) and C1 times out
+	c0=$(whoami 0 2>&1)
+	o0=$(link_stat "$NS_C0" eth0 rx_packets)
+	c1=$(whoami 1 8080 4 2>&1)
+	rc=$?
+	o1=$(link_stat "$NS_C0" eth0 rx_packets)
+	[ "$c0" = "$R6_2" ] && [ $rc -ne 0 ] && [ $((o1 - o0)) -gt 0 ]
+	tap_result $? "$L: without a return path C0 works and C1's replies leave by eth0 and are lost (as in IPv4: DNAT needs policy routing)" \
+		"C0 whoami: $c0" "C1 whoami (rc $rc): $c1" "C0's eth0 received $((o1 - o0)) packets meanwhile"
+	tap_check "$L: connmark/fwmark return path for eth1 (ip -6 rule fwmark 101)" router_ip6tables_connmark
+	for c in 0 1; do
+		check6_client "$L" $c
+	done
+	check6_keep_source "$L"
+	check6_live "$L" ipt6_drop ipt6_add
+}
+
+# ---- the xmasq router ----------------------------------------------------------------
+# xm_rules_v6 / xm_rules_v4: the rules file's IPv6 and IPv4 forwards
+xm_rules_v6() {
+	local ifc
+	for ifc in eth0 eth1; do
+		echo "forward $ifc tcp 8080 to [$B6]:80"
+		echo "forward $ifc udp 5000 to [$B6]:5000"
+		echo "forward $ifc tcp 8081 to [$B6]:81 keep-source"
+	done
+}
+xm_rules_v4() { echo "forward eth0 tcp $V4_PORT to $B_ADDR:80"; }
+xm_apply_full() { xm apply "$XM_RULES_FILE"; }
+xm_apply_v4only() { xm apply "$XM_TMP/rules-v4only.conf"; }
+
+# stat6 JSON NAME: packets of counter NAME in a saved stats --json (0 when absent)
+stat6() { json_get "$1" "d['counters'].get('$2', {}).get('packets', 0)" 2>/dev/null || echo 0; }
+
+run_xmasq() {
+	local mode=$1 L="xmasq $1" out rc ifc m f want
+	local S0="$XM_TMP/stats6-0.json" S1="$XM_TMP/stats6-1.json"
+	# not router_xmasq_vars: a pin directory only this run can name
+	XM_PIN="/sys/fs/bpf/xmasq-test-$$-$XM6_ID-$mode"
+	XM_RULES_FILE="$XM_TMP/rules-$mode.conf"
+	XM_PINS+=("$NS_R $XM_PIN")
+	{ xm_rules_v6; xm_rules_v4; } >"$XM_RULES_FILE"
+	xm_rules_v4 >"$XM_TMP/rules-v4only.conf"
+	ensure_bpffs
+	if [ "$mode" = auto ]; then
+		out=$(xm attach eth0 eth1 eth2 2>&1)
+	else
+		out=$(xm attach --mode "$mode" eth0 eth1 eth2 2>&1)
+	fi
+	if ! tap_result $? "$L: attach eth0 eth1 eth2" "$out"; then
+		return
+	fi
+	out=$(xm apply "$XM_RULES_FILE" 2>&1)
+	tap_result $? "$L: apply $(wc -l <"$XM_RULES_FILE") forwards, IPv6 (to [$B6]) and IPv4" "$out" "$(cat "$XM_RULES_FILE")"
+	# status: the mode asked for (auto: tc on a veth); IPv6 forwarding on
+	want=$mode
+	[ "$mode" = auto ] && want=tc
+	xm status --json >"$XM_TMP/status6.json" 2>&1
+	for ifc in eth0 eth1 eth2; do
+		m=$(json_get "$XM_TMP/status6.json" "[i['mode'] for i in d['interfaces'] if i['name'] == '$ifc'][0]" 2>/dev/null)
+		f=$(nsx "$NS_R" sysctl -n "net.ipv6.conf.$ifc.forwarding" 2>&1)
+		[ "$m" = "$want" ] && [ "$f" = 1 ]
+		tap_result $? "$L: $ifc in $want mode, net.ipv6.conf.$ifc.forwarding on (mode ${m:-?}, forwarding $f)" \
+			"$(head -c 2000 "$XM_TMP/status6.json")"
+	done
+	# the proof below rests on this: the router's own routing sends C1's
+	# replies out of eth0, no policy rule says otherwise
+	out=$(nsx "$NS_R" ip -6 route get $C1_SRC6 from $R6_1 2>&1)
+	local nrules
+	nrules=$(nsx "$NS_R" ip -6 rule show | grep -vcE '^(0|32766):')
+	[ "$nrules" = 0 ] && grep -q 'dev eth0' <<<"$out"
+	tap_result $? "$L: router has no ip -6 rules and routes $C1_SRC6 out of eth0" "$out" "$(nsx "$NS_R" ip -6 rule show)"
+
+	xm stats --json >"$S0" 2>&1
+	for c in 0 1; do
+		check6_client "$L" $c
+	done
+	check6_keep_source "$L"
+
+	# a flow in conntrack list while its connection is open: a slow
+	# download from C1
+	timeout --kill-after=2 20 nsenter --net="/run/netns/$NS_C1" curl -sS -g --interface $C1_SRC6 \
+		--connect-timeout 3 --limit-rate 256k -o /dev/null "http://[$R6_1]:8080/big.bin" >/dev/null 2>&1 &
+	local bg=$!
+	XM_PIDS+=("$bg")
+	flow_listed() {
+		xm conntrack list >"$XM_TMP/ct6.txt" 2>&1 &&
+			grep -F "[$C1_SRC6]:" "$XM_TMP/ct6.txt" | grep -qF "[$B6]:80"
+	}
+	# until listed, or the download gave up
+	listed_or_gone() { flow_listed || ! kill -0 "$bg" 2>/dev/null; }
+	wait_for 5 listed_or_gone
+	flow_listed
+	tap_result $? "$L: conntrack list shows the open IPv6 flow [$C1_SRC6]:* -> [$B6]:80 (bracketed)" \
+		"$(head -n 20 "$XM_TMP/ct6.txt")"
+	kill "$bg" 2>/dev/null
+	wait "$bg" 2>/dev/null
+
+	xm stats --json >"$S1" 2>&1
+	local n0 n1 r0 r1 p d
+	n0=$(stat6 "$S0" flow_new_ipv6)
+	n1=$(stat6 "$S1" flow_new_ipv6)
+	r0=$(stat6 "$S0" rx_ipv6)
+	r1=$(stat6 "$S1" rx_ipv6)
+	# about 2 x (1 + 1 + AB_N TCP + 1 UDP + 1 keep-source) + the slow
+	# download, but not exactly: ab's sockets bind before they connect, and
+	# a port the last connection to the backend used may come again, a
+	# tuple whose closed flow xmasq may take up again
+	[ $((n1 - n0)) -ge "$AB_N" ] && [ $((r1 - r0)) -gt 0 ]
+	tap_result $? "$L: counters: flow_new_ipv6 +$((n1 - n0)) (about $((2 * (AB_N + 4) + 1)), at least $AB_N), rx_ipv6 +$((r1 - r0))" \
+		"$(json_get "$S1" '" ".join("%s=%s" % (k, v["packets"]) for k, v in sorted(d["counters"].items()) if v.get("packets"))' 2>&1 | head -c 2000)"
+	p=$(stat6 "$S1" pass_ipv6_to_tc)
+	if [ "$mode" = xdp ]; then
+		[ "$p" -gt 0 ]
+		tap_result $? "$L: counters: XDP handed IPv6 to tc (pass_ipv6_to_tc $p)"
+	fi
+	# every IPv6 forward counted under its rule, both ways (rule_stats
+	# are shared with IPv4), by its line in the file
+	local unused
+	unused=$(json_get "$S1" '" ".join("line %d (orig %s, reply %s)" % (r["line"], r.get("packets_orig"), r.get("packets_reply")) for r in d["rules"] if r["line"] <= 6 and not (r.get("packets_orig") and r.get("packets_reply")))' 2>&1)
+	[ -z "$unused" ] && [ "$(json_get "$S1" 'len([r for r in d["rules"] if r["line"] <= 6])' 2>/dev/null)" = 6 ]
+	tap_result $? "$L: stats: each of the 6 IPv6 forwards counted under its rule, both ways" \
+		"not counted: ${unused:-?}" "$(json_get "$S1" 'd["rules"]' 2>&1 | head -c 2000)"
+	# the same counters on Prometheus
+	xm stats --prometheus >"$XM_TMP/prom6" 2>&1
+	m=$(awk 'index($0, "xmasq_packets_total{") == 1 && index($0, "counter=\"flow_new_ipv6\"") { print $NF; exit }' "$XM_TMP/prom6")
+	[ "${m:-0}" -gt 0 ] 2>/dev/null
+	tap_result $? "$L: Prometheus: xmasq_packets_total{counter=\"flow_new_ipv6\"} ${m:-absent}" \
+		"$(grep -i 'ipv6' "$XM_TMP/prom6" | head -n 10)"
+	d=$(stat6 "$S1" drop_no_ipv6_addr)
+	[ "$d" = 0 ]
+	tap_result $? "$L: counters: drop_no_ipv6_addr 0 (every NIC has its IPv6 address: $d)"
+
+	check6_live "$L" xm_apply_v4only xm_apply_full
+}
+
+for router in ${ROUTERS:-ip6tables xdp auto}; do
+	case $router in
+	ip6tables | auto) variant=plain ;;
+	xdp) variant=gro ;;
+	*) echo "unknown router $router (ip6tables|xdp|auto)" >&2; exit 2 ;;
+	esac
+	diag "==== $router router, $variant veth peers"
+	[ "$router" != ip6tables ] && [ ! -x "$XMASQ" ] && { tap_not_ok "$router: $XMASQ not built"; continue; }
+	# not in a subshell: they set NS_* and register what topo_down undoes
+	if ! topo6_up "$variant" "6$router-$XM6_ID" >"$XM_TMP/topo.out" 2>&1 || ! backend6_up >>"$XM_TMP/topo.out" 2>&1; then
+		tap_not_ok "$router: IPv6 topology and backend"
+		diag "$(cat "$XM_TMP/topo.out")"
+		topo_down
+		continue
+	fi
+	if [ "$router" = ip6tables ]; then
+		run_ip6tables
+	else
+		run_xmasq "$router"
+	fi
+	topo_down
+done
+tap_done
