@@ -185,8 +185,8 @@ __noinline int xm6_flow_new(struct __sk_buff *ctx, struct xm_pkt6 *p, __u32 ifin
 	{ /* scoped: its 64 bytes of stack are the entry's below */
 		struct bpf_fib_lookup fib;
 
-		rc = xm6_fib(ctx, &fib, p->key.saddr, rule->to_addr, p->key.proto,
-			     p->key.sport, rule->to_port, ifindex);
+		rc = xm6_fib(ctx, &fib, p->key.saddr, rule->to_addr, p->key.proto, p->key.sport,
+			     rule->to_port, ifindex);
 		out_ifindex = fib.ifindex;
 		__builtin_memcpy(dmac, fib.dmac, 6);
 	}

@@ -22,10 +22,10 @@
 #include "pmtu.h"
 #include "v6_parse.h"
 
-#define XM_ICMPV6		 58
-#define XM_ICMPV6_PKT_TOOBIG	 2
-#define XM_IPV6_MIN_MTU		 1280
-#define XM_IPV6_HLEN		 40
+#define XM_ICMPV6	     58
+#define XM_ICMPV6_PKT_TOOBIG 2
+#define XM_IPV6_MIN_MTU	     1280
+#define XM_IPV6_HLEN	     40
 
 /* Length of the IPv6 packets the egress will send for this one: the
  * whole packet, or for a GSO/GRO packet its first segment. */
@@ -54,8 +54,7 @@ static __always_inline __u32 xm6_wire_len(struct __sk_buff *skb, const struct xm
  * length as its first segment had it, seg_len) and the first L4 bytes; the
  * MACs swapped. 0 if the skb is that ICMPv6 now, -1 on failure (the skb
  * may be cut: drop it). Global: its buffers on a frame of its own. */
-__noinline int xm6_tc_packet_too_big(struct __sk_buff *skb, __u32 l3_off, __u32 mtu,
-				     __u32 seg_len)
+__noinline int xm6_tc_packet_too_big(struct __sk_buff *skb, __u32 l3_off, __u32 mtu, __u32 seg_len)
 {
 	struct {
 		struct ipv6hdr ip6;

@@ -503,8 +503,8 @@ int xmasq_tc6(struct __sk_buff *skb)
 	 * gets a Packet Too Big (from the address it sent to), by the NIC it
 	 * came in on. A GSO packet is too big only when its segments are. */
 	if (oif->mtu) {
-		__u32 seg_len = xm6_wire_len(skb, &p, (void *)(long)skb->data,
-					     (void *)(long)skb->data_end);
+		__u32 seg_len =
+			xm6_wire_len(skb, &p, (void *)(long)skb->data, (void *)(long)skb->data_end);
 
 		if (seg_len > oif->mtu) {
 			if (xm6_tc_packet_too_big(skb, p.l3_off, oif->mtu, seg_len)) {

@@ -326,7 +326,7 @@ struct xm_iface_stats {
 	X(FWD_XDP, "fwd_xdp", "translated and redirected at XDP")                                 \
 	X(FWD_TC, "fwd_tc", "translated and redirected at tc")                                    \
 	X(FRAG_NEEDED_SENT, "frag_needed_sent",                                                   \
-	  "too big for the egress MTU with DF: ICMP frag-needed sent back")                       \
+	  "too big for the egress MTU (DF): ICMP frag-needed, IPv6 Packet Too Big, sent back")    \
 	X(ICMP_ERROR, "icmp_error", "ICMP errors about a flow translated (RFC 5508)")             \
 	X(FRAG_LATER, "frag_later", "later fragments translated like their first")                \
 	X(DROP_FRAG_UNKNOWN, "drop_frag_unknown",                                                 \

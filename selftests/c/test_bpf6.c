@@ -477,12 +477,18 @@ static void test_too_big6(void)
 	ip = got.b + 14;
 	icmp = ip + 40;
 	TAP_EQ(got.len, 14 + 40 + 8 + 40 + 20, "packet too big: Ethernet, IPv6, ICMPv6, 60 quoted");
-	tap_ok(!memcmp(got.b, MAC_CLIENT, 6) && !memcmp(got.b + 6, MAC_PUB0, 6),
-	       "packet too big: to the client's MAC, from pub0's");
+	tap_ok(!memcmp(got.b, MAC_CLIENT, 6) && !memcmp(got.b + 6, MAC_PUB0, 6), "packet too big: "
+										 "to the client's "
+										 "MAC, from "
+										 "pub0's");
 	tap_ok(ip[0] >> 4 == 6 && ip[6] == 58 && ip[7] == 64 && (ip[4] << 8 | ip[5]) == 68,
 	       "packet too big: IPv6, next header ICMPv6, hop limit 64, payload 68");
-	tap_ok(!memcmp(ip + 8, a_pub0.b, 16) && !memcmp(ip + 24, a_client.b, 16),
-	       "packet too big: from [2001:db8:1::1] (where the client sent), to the client");
+	tap_ok(!memcmp(ip + 8, a_pub0.b, 16) && !memcmp(ip + 24, a_client.b, 16), "packet too big: "
+										  "from "
+										  "[2001:db8:1::1] "
+										  "(where the "
+										  "client sent), "
+										  "to the client");
 	tap_ok(icmp[0] == 2 && icmp[1] == 0 &&
 		       (uint32_t)(icmp[4] << 24 | icmp[5] << 16 | icmp[6] << 8 | icmp[7]) == 1280,
 	       "packet too big: type 2 code 0, MTU 1280");
@@ -491,8 +497,10 @@ static void test_too_big6(void)
 	       "packet too big: quotes the packet as sent (IPv6 header, TCP header but its "
 	       "checksum)");
 	c = pkt6_icmp_csum(&got);
-	tap_ok(c.ok && c.got == c.want, "packet too big: ICMPv6 checksum 0x%04x equals full "
-	       "recomputation 0x%04x", c.got, c.want);
+	tap_ok(c.ok && c.got == c.want,
+	       "packet too big: ICMPv6 checksum 0x%04x equals full "
+	       "recomputation 0x%04x",
+	       c.got, c.want);
 
 	/* GSO: 1300 bytes in segments of 1000 (1060 bytes of IPv6 each) */
 	tc_gso_size = 1000;
@@ -528,8 +536,8 @@ static void test_expiry6(void)
 }
 
 static void (*const tests[])(void) = {
-	test_tcp6,   test_port_clash6, test_udp6,    test_keep_source6,
-	test_allow6, test_pass6,       test_too_big6, test_expiry6, NULL,
+	test_tcp6,     test_port_clash6, test_udp6, test_keep_source6, test_allow6, test_pass6,
+	test_too_big6, test_expiry6,	 NULL,
 };
 
 int main(void)

@@ -783,8 +783,9 @@ static void check_sent(const struct record *r, const struct frame *out, int buil
 		struct pkt6_icmp_csum c = pkt6_icmp_csum(out);
 
 		if (built && (!c.ok || c.got != c.want))
-			fail(r, out, "Packet Too Big built with a wrong ICMPv6 checksum (%04x/%04x)",
-			     c.got, c.want);
+			fail(r, out,
+			     "Packet Too Big built with a wrong ICMPv6 checksum (%04x/%04x)", c.got,
+			     c.want);
 		else if (!built && pkt6_csum_ok(&r->f) == 1 && pkt6_csum_ok(out) != 1)
 			fail(r, out, "IPv6 L4 checksum wrong after translation");
 		return;
