@@ -26,19 +26,15 @@ static __always_inline void xm_count(__u32 id, __u64 bytes)
 	xm_count_n(id, 1, bytes);
 }
 
-static __always_inline void xm_account(struct xm_flow *f, __u64 len, int by_xdp)
+/* A translated packet's share of its interfaces' and its rule's counts
+ * (both families): out of out_slot, into in_slot, direction dir. */
+static __always_inline void xm_account_paths(__u32 out_slot, __u32 in_slot, __u32 id, int dir,
+					     __u64 len, int by_xdp)
 {
-	__u32 slot = f->out_slot, id = f->rule_id;
+	__u32 slot = out_slot;
 	struct xm_iface_stats *is;
 	struct xm_rule_stats *rs;
-	int dir = (f->flags & XM_FLOW_REPLY) ? XM_DIR_REPLY : XM_DIR_ORIG;
-	__u32 b = f->bytes_lo + (__u32)len;
 
-	f->packets += !(f->bytes_hi & XM_FLOW_HI_TS_SHIFT); /* else the delta */
-	if (b < f->bytes_lo) /* the top bit is no count (XM_FLOW_HI_TS_SHIFT) */
-		f->bytes_hi = (f->bytes_hi & ~XM_FLOW_BYTES_HI_MASK) |
-			      ((f->bytes_hi + 1) & XM_FLOW_BYTES_HI_MASK);
-	f->bytes_lo = b;
 	is = bpf_map_lookup_elem(&iface_stats, &slot);
 	if (is) {
 		is->tx_packets++;
@@ -48,7 +44,7 @@ static __always_inline void xm_account(struct xm_flow *f, __u64 len, int by_xdp)
 		else
 			is->tx_tc++;
 	}
-	slot = f->in_slot;
+	slot = in_slot;
 	is = bpf_map_lookup_elem(&iface_stats, &slot);
 	if (is) {
 		is->rx_packets++;
@@ -59,6 +55,19 @@ static __always_inline void xm_account(struct xm_flow *f, __u64 len, int by_xdp)
 		rs->packets[dir & 1]++;
 		rs->bytes[dir & 1] += len;
 	}
+}
+
+static __always_inline void xm_account(struct xm_flow *f, __u64 len, int by_xdp)
+{
+	int dir = (f->flags & XM_FLOW_REPLY) ? XM_DIR_REPLY : XM_DIR_ORIG;
+	__u32 b = f->bytes_lo + (__u32)len;
+
+	f->packets += !(f->bytes_hi & XM_FLOW_HI_TS_SHIFT); /* else the delta */
+	if (b < f->bytes_lo) /* the top bit is no count (XM_FLOW_HI_TS_SHIFT) */
+		f->bytes_hi = (f->bytes_hi & ~XM_FLOW_BYTES_HI_MASK) |
+			      ((f->bytes_hi + 1) & XM_FLOW_BYTES_HI_MASK);
+	f->bytes_lo = b;
+	xm_account_paths(f->out_slot, f->in_slot, f->rule_id, dir, len, by_xdp);
 }
 
 /* Records in port_exhausted that a new flow with reply key (w0, w1) got

@@ -354,30 +354,10 @@ static __always_inline void xm6_flow_track(struct xm_flow6 *f, struct xm_pkt6 *p
 /* Counts a translated packet: the flow, its interfaces and its rule. */
 static __always_inline void xm6_account(struct xm_flow6 *f, __u64 len)
 {
-	__u32 slot = f->out_slot, id = f->rule_id;
-	int dir = (f->flags & XM_FLOW_REPLY) ? XM_DIR_REPLY : XM_DIR_ORIG;
-	struct xm_iface_stats *is;
-	struct xm_rule_stats *rs;
-
 	f->packets++;
 	f->bytes += len;
-	is = bpf_map_lookup_elem(&iface_stats, &slot);
-	if (is) {
-		is->tx_packets++;
-		is->tx_bytes += len;
-		is->tx_tc++;
-	}
-	slot = f->in_slot;
-	is = bpf_map_lookup_elem(&iface_stats, &slot);
-	if (is) {
-		is->rx_packets++;
-		is->rx_bytes += len;
-	}
-	rs = bpf_map_lookup_elem(&rule_stats, &id);
-	if (rs) {
-		rs->packets[dir & 1]++;
-		rs->bytes[dir & 1] += len;
-	}
+	xm_account_paths(f->out_slot, f->in_slot, f->rule_id,
+			 (f->flags & XM_FLOW_REPLY) ? XM_DIR_REPLY : XM_DIR_ORIG, len, 0);
 }
 
 /* Per packet: the stamp, and the original direction's next hop re-resolved

@@ -124,15 +124,17 @@ static ENV_UNUSED int env_base_netns(void)
 	return err ? -1 : 0;
 }
 
+/* libbpf's warnings as TAP comments, every line of them: a verifier log
+ * comes as one message of many lines, its reason at the end. */
 static ENV_UNUSED int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
-	char buf[1024];
+	char buf[16384], *line, *save = NULL;
 
 	if (level == LIBBPF_DEBUG)
 		return 0;
 	vsnprintf(buf, sizeof(buf), fmt, ap);
-	buf[strcspn(buf, "\n")] = '\0';
-	printf("# libbpf: %s\n", buf);
+	for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
+		printf("# libbpf: %s\n", line);
 	return 0;
 }
 

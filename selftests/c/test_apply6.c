@@ -9,6 +9,7 @@
  * formats as the file does, a change is a "~" line with the IPv4 rule
  * kept, and a router without the IPv6 maps refuses the file whole.
  */
+#define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
 #include <net/if.h>
@@ -19,9 +20,8 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
-#include "tap.h"
+#include "bpf_env.h"
 #include "xmasq_internal.h"
-#include "xmasq.skel.h"
 
 #define FN "rules.conf"
 
@@ -37,18 +37,6 @@ static struct in6_addr ip6(const char *s)
 	if (inet_pton(AF_INET6, s, &a) != 1)
 		abort();
 	return a;
-}
-
-static int quiet(enum libbpf_print_level level, const char *fmt, va_list ap)
-{
-	char buf[1024];
-
-	if (level == LIBBPF_DEBUG)
-		return 0;
-	vsnprintf(buf, sizeof(buf), fmt, ap);
-	buf[strcspn(buf, "\n")] = '\0';
-	printf("# libbpf: %s\n", buf);
-	return 0;
 }
 
 /* The loaded object's maps as a router's handle; loopback managed. */
@@ -532,7 +520,7 @@ int main(void)
 		printf("1..0 # SKIP needs root (BPF)\n");
 		return 0;
 	}
-	libbpf_set_print(quiet);
+	libbpf_set_print(libbpf_print);
 	if (!tap_ok(setup() == 0, "the BPF object loaded, its maps as a router's, lo managed"))
 		return tap_done();
 	test_missing_maps();
