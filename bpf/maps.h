@@ -255,4 +255,12 @@ struct {
 	__type(value, struct xm_sweep6);
 } sweeper6 SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, XM_MAX_MASQ_RULES);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct xm_masq6_key);
+	__type(value, struct xm_masq_value);
+} masq_rules6 SEC(".maps");
+
 #endif

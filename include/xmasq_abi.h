@@ -74,7 +74,8 @@
 	X(RULE_ADDRS6, rule_addrs6)       \
 	X(IFACE_ADDRS6, iface_addrs6)     \
 	X(FLOWS6, flows6)                 \
-	X(SWEEPER6, sweeper6)
+	X(SWEEPER6, sweeper6)             \
+	X(MASQ_RULES6, masq_rules6)
 
 #define XM_MAP_ENUM(id, name) XM_MAP_##id,
 enum xm_map_id { XM_MAP_LIST(XM_MAP_ENUM) XM_MAP_MAX };
@@ -838,8 +839,21 @@ struct xm_rule6_value {
 	__u32 flags; /* XM_RULE_* (XM_RULE_V6 set) */
 };
 
+/* LPM trie "masq_rules6": `masquerade PREFIX6/LEN out IFACE`, as
+ * "masq_rules" on IPv6 sources: the generation is the first 32 bits of
+ * the key, always matched in full (prefixlen = 32 + prefix length); the
+ * value is a struct xm_masq_value. Its rule_meta entry has
+ * XM_RULE_MASQUERADE | XM_RULE_V6 and prefix_len, the prefix in
+ * rule_addrs6[rule_id].daddr. */
+struct xm_masq6_key {
+	__u32 prefixlen;
+	__be32 gen; /* bpf_htonl(0 or 1) */
+	__be32 saddr[4];
+};
+
 /* Array map "rule_addrs6", indexed by rule_id: an IPv6 forward's
- * addresses as written (rule_meta has XM_RULE_V6), for userspace only. */
+ * addresses as written (rule_meta has XM_RULE_V6), for userspace only;
+ * for an IPv6 masquerade, its prefix in daddr. */
 struct xm_rule_addrs6 {
 	__be32 daddr[4];   /* all zero: any */
 	__be32 to_addr[4]; /* backend */

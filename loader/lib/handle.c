@@ -65,6 +65,7 @@ int xm_map_optional(int id)
 	case XM_MAP_RULE_ADDRS6:
 	case XM_MAP_IFACE_ADDRS6:
 	case XM_MAP_FLOWS6:
+	case XM_MAP_MASQ_RULES6:
 	case XM_MAP_SWEEPER6:
 		return 1;
 	default:
