@@ -1,0 +1,531 @@
+#!/bin/bash
+# IPv6 masquerade (NAT66), end to end: hosts of a private IPv6 prefix behind
+# the router reach an outside server with the router's wan0 address, as
+# `ip6tables -t nat -A POSTROUTING -s fd00:1::/64 -o wan0 -j MASQUERADE`
+# does. The rules file:
+#
+#   masquerade 198.18.9.0/24 out wan0     (IPv4 beside: both families live)
+#   masquerade fd00:1::/64 out wan0
+#
+#   H0 fd00:1::10, 198.18.9.10 ─┐
+#                               ├ br0 (switch SW) ─ lan0 fd00:1::1 ┐
+#   H1 fd00:1::11, 198.18.9.11 ─┘                  198.18.9.1      │ router R
+#                                                                  │
+#   S 2001:db8:50::99, 192.0.2.99 ─────────────── wan0 2001:db8:50::1, 192.0.2.1
+#
+# H0, H1: default routes via lan0. R: default routes via S. S: its link
+# routes only, no route to fd00:1::/64 (nor to 198.18.9.0/24): a reply
+# comes back only if the router masqueraded the request.
+#
+# The same checks run against three routers, each in a fresh topology:
+#   ip6tables  MASQUERADE (and iptables' for IPv4), forwarding on; the yardstick
+#   xdp        xmasq attached --mode xdp, GRO on the peers of lan0 and wan0
+#              (XDP hands IPv6 to tc: pass_ipv6_to_tc)
+#   auto       xmasq attached without --mode (tc on a veth), plain peers
+# Each: the server saw the router's 2001:db8:50::1 (nginx's /whoami, the
+# access log, socat's UDP echo of the peer), a 20 MB download with its
+# SHA-256 (curl, nginx), 200 short connections (ab), UDP request/response
+# (socat), IPv4 masquerade beside; H0 and H1 from the same source port to
+# the same server port, TCP held open at once and UDP, both answered, the
+# second given another port; the rule's counters (ip6tables -v, xmasq
+# stats); xmasq: the open flow in `conntrack list` with bracketed
+# addresses, flow_new_ipv6; a live change: the IPv6 masquerade removed
+# (xmasq apply / ip6tables -D): new IPv6 connections fail within the
+# bound, the IPv4 masquerade carries on; put back: they work again.
+# Where ip6tables passes and xmasq fails, xmasq is wrong.
+#
+# Env: ROUTERS="ip6tables xdp auto"  XMASQ=build/xmasq  BIG_MB=20  AB_N=200
+# TAP output; exit 1 when a check fails.
+BIG_MB=${BIG_MB:-20}
+. "$(dirname "$0")/lib.sh"
+xm_init iptables ip6tables curl ab socat nginx ss
+[ -d /proc/sys/net/ipv6 ] || skip_all "the kernel has no IPv6 (ipv6.disable=1)"
+
+# ---- addresses (RFC 3849 documentation prefix outside, RFC 4193 inside) ----------
+LAN6=fd00:1::/64
+R_LAN6=fd00:1::1          # router lan0
+H0_6=fd00:1::10           # LAN host 0
+H1_6=fd00:1::11           # LAN host 1
+R_WAN6=2001:db8:50::1     # router wan0: the masquerade address
+S6=2001:db8:50::99        # outside server
+LAN4=198.18.9.0/24
+R_LAN4=198.18.9.1 H0_4=198.18.9.10 H1_4=198.18.9.11
+R_WAN4=192.0.2.1 S4=192.0.2.99
+SAME_TCP_PORT=40000 # H0 and H1 both from this port to [S6]:7000
+SAME_UDP_PORT=40001 # ... and from this one to [S6]:5000
+AB_N=${AB_N:-200}
+# In names shared with other runs on this host (namespaces, bpffs pin
+# directories), beside $$ (other PID namespaces may have the same): the
+# temp dir's random part.
+XM66_ID=${XM_TMP##*.}
+
+# v6x ADDR: the address written out in full (as socat reports peers)
+v6x() { "$XM_PY" -c 'import ipaddress, sys; print(ipaddress.ip_address(sys.argv[1]).exploded)' "$1"; }
+R_WAN6_X=$(v6x $R_WAN6)
+
+# ---- topology ---------------------------------------------------------------------
+# topo66_up VARIANT(gro|plain) TAG: sets NS_R NS_SW NS_H0 NS_H1 NS_S
+topo66_up() {
+	local variant=$1 tag=$2 a
+	NS_R="xm66-r-$$-$tag" NS_SW="xm66-sw-$$-$tag" NS_H0="xm66-h0-$$-$tag"
+	NS_H1="xm66-h1-$$-$tag" NS_S="xm66-s-$$-$tag"
+	ns_add "$NS_R" "$NS_SW" "$NS_H0" "$NS_H1" "$NS_S" || return 1
+	# the LAN: a bridge in its own namespace (two hosts and the router)
+	ip -n "$NS_SW" link add br0 type bridge mcast_snooping 0 || return 1
+	ip -n "$NS_R" link add lan0 type veth peer name r0 netns "$NS_SW" || return 1
+	ip -n "$NS_H0" link add eth0 type veth peer name h0 netns "$NS_SW" || return 1
+	ip -n "$NS_H1" link add eth0 type veth peer name h1 netns "$NS_SW" || return 1
+	for a in r0 h0 h1; do
+		ip -n "$NS_SW" link set "$a" master br0 up || return 1
+	done
+	ip -n "$NS_SW" link set br0 up || return 1
+	ip -n "$NS_R" link add wan0 type veth peer name eth0 netns "$NS_S" || return 1
+	ns_ipv6 "$NS_R" "$NS_H0" "$NS_H1" "$NS_S" || return 1
+	for a in "$NS_R $R_LAN6/64 $R_LAN4/24 lan0" "$NS_R $R_WAN6/64 $R_WAN4/24 wan0" \
+		"$NS_H0 $H0_6/64 $H0_4/24 eth0" "$NS_H1 $H1_6/64 $H1_4/24 eth0" \
+		"$NS_S $S6/64 $S4/24 eth0"; do
+		set -- $a
+		ip -n "$1" -6 addr add "$2" dev "$4" nodad || return 1
+		ip -n "$1" addr add "$3" dev "$4" || return 1
+		ip -n "$1" link set "$4" up || return 1
+	done
+	if [ "$variant" = gro ]; then
+		# xmasq's XDP redirects into lan0 and wan0: their peers take them
+		peers_gro "$NS_SW:r0" "$NS_S:eth0" || return 1
+	fi
+	ip -n "$NS_R" -6 route add default via $S6 dev wan0 || return 1
+	ip -n "$NS_R" route add default via $S4 dev wan0 || return 1
+	for a in "$NS_H0" "$NS_H1"; do
+		ip -n "$a" -6 route add default via $R_LAN6 dev eth0 || return 1
+		ip -n "$a" route add default via $R_LAN4 dev eth0 || return 1
+	done
+	# S: link routes only, nothing back to the LAN's prefixes
+}
+
+# server_up: nginx on [S6]:80 and S4:80 serving index.html, big.bin ($BIG_MB
+# MB) and /whoami (the peer address); socat on [S6]:5000/udp answering
+# "echo:[PEER]:PEERPORT:PAYLOAD" and on [S6]:7000/tcp saying
+# "peer:[PEER]:PEERPORT" and holding the connection until the client's EOF.
+# Sets BIG_SHA, NGX_LOG.
+server_up() {
+	local www="$XM_TMP/www" dir="$XM_TMP/srv-$NS_S"
+	mkdir -p "$www" "$dir"
+	if [ ! -f "$www/big.bin" ]; then
+		echo "<html><body><h1>xmasq-test-index</h1></body></html>" >"$www/index.html"
+		head -c $((BIG_MB * 1024 * 1024)) /dev/urandom >"$www/big.bin"
+	fi
+	BIG_SHA=$(sha256sum "$www/big.bin" | cut -d' ' -f1)
+	NGX_LOG="$dir/access.log"
+	cat >"$dir/nginx.conf" <<EOF
+user root;
+worker_processes 1;
+pid $dir/nginx.pid;
+error_log $dir/error.log;
+daemon off;
+events { worker_connections 1024; }
+http {
+	log_format peer '\$remote_addr \$remote_port \$request_uri';
+	access_log $NGX_LOG peer;
+	client_body_temp_path $dir;
+	proxy_temp_path $dir;
+	fastcgi_temp_path $dir;
+	uwsgi_temp_path $dir;
+	scgi_temp_path $dir;
+	sendfile on;
+	server {
+		listen [$S6]:80;
+		listen $S4:80;
+		root $www;
+		location = /whoami { default_type text/plain; return 200 "\$remote_addr\n"; }
+	}
+}
+EOF
+	nsx "$NS_S" nginx -c "$dir/nginx.conf" -p "$dir" >"$dir/stdout" 2>&1 &
+	XM_PIDS+=($!)
+	# shellcheck disable=SC2016 # expanded by socat's shell
+	nsx "$NS_S" socat "UDP6-RECVFROM:5000,bind=[$S6],fork" \
+		SYSTEM:'echo "echo:$SOCAT_PEERADDR:$SOCAT_PEERPORT:$(cat)"' >"$dir/udp.out" 2>&1 &
+	XM_PIDS+=($!)
+	# shellcheck disable=SC2016
+	nsx "$NS_S" socat "TCP6-LISTEN:7000,bind=[$S6],reuseaddr,fork" \
+		SYSTEM:'echo "peer:$SOCAT_PEERADDR:$SOCAT_PEERPORT"; cat >/dev/null' >"$dir/tcp7000.out" 2>&1 &
+	XM_PIDS+=($!)
+	wait_port "$NS_S" tcp "[$S6]" 80 && wait_port "$NS_S" tcp $S4 80 &&
+		wait_port "$NS_S" udp "[$S6]" 5000 && wait_port "$NS_S" tcp "[$S6]" 7000 ||
+		{ cat "$dir/stdout" "$dir/error.log" "$dir/udp.out" "$dir/tcp7000.out" >&2; return 1; }
+}
+
+# ---- clients ----------------------------------------------------------------------
+# host_vars N: HNS HSRC HSRC4 HLABEL for LAN host N (0|1)
+host_vars() {
+	if [ "$1" = 0 ]; then
+		HNS=$NS_H0 HSRC=$H0_6 HSRC4=$H0_4
+	else
+		HNS=$NS_H1 HSRC=$H1_6 HSRC4=$H1_4
+	fi
+	HLABEL="H$1 [$HSRC] -> [$S6]"
+}
+
+# hcurl N ARGS...: curl from LAN host N's IPv6 address, connect within 3 s, bounded
+hcurl() {
+	host_vars "$1"
+	shift
+	timeout --kill-after=3 40 nsenter --net="/run/netns/$HNS" \
+		curl -sS -g --interface "$HSRC" --connect-timeout 3 "$@"
+}
+
+# whoami6 N [MAXTIME]: the address the server saw for host N's request
+whoami6() { hcurl "$1" --max-time "${2:-5}" "http://[$S6]/whoami"; }
+
+# whoami4 N: the same over IPv4
+whoami4() {
+	host_vars "$1"
+	timeout --kill-after=3 10 nsenter --net="/run/netns/$HNS" curl -sS --interface "$HSRC4" \
+		--connect-timeout 3 --max-time 5 "http://$S4/whoami"
+}
+
+# udp6 N PAYLOAD [SPORT]: one datagram from host N to [S6]:5000 (from port
+# SPORT), the reply printed (3 tries of 1 s: a first datagram may race
+# neighbour discovery)
+udp6() {
+	local i out bind
+	host_vars "$1"
+	bind="[$HSRC]"
+	[ -n "${3:-}" ] && bind="[$HSRC]:$3,reuseaddr"
+	for i in 1 2 3; do
+		out=$(printf %s "$2" | timeout --kill-after=2 5 nsenter --net="/run/netns/$HNS" \
+			socat -T 1 - "UDP6:[$S6]:5000,bind=$bind" 2>/dev/null)
+		[ -n "$out" ] && break
+	done
+	printf '%s\n' "$out"
+	[ -n "$out" ]
+}
+
+# ---- checks shared by the three routers ---------------------------------------------
+# check_basic L: whoami, the download, ab, UDP from H0; IPv4 beside.
+# Sets V6_OK (H0's TCP answered) and UDP_OK (its UDP). Where these fail,
+# later checks of the protocol are not tried (they would only time out):
+# not ok at once.
+check_basic() {
+	local L=$1 out rc sha bytes secs ndone failed payload
+	host_vars 0
+	out=$(whoami6 0 2>&1)
+	rc=$?
+	[ $rc -eq 0 ] && [ "$out" != "$R_WAN6" ] && rc=1
+	tap_result $rc "$L: $HLABEL:80: server saw the router's $R_WAN6 (masquerade; /whoami: ${out:-nothing})" \
+		"whoami: $out" "the server's last requests (peer, port, path):" "$(tail -n 3 "$NGX_LOG" 2>&1)"
+	V6_OK=$([ $rc -eq 0 ] && echo 1 || echo 0)
+
+	if [ "$V6_OK" = 1 ]; then
+		rm -f "$XM_TMP/dl.bin"
+		out=$(hcurl 0 --max-time 30 -o "$XM_TMP/dl.bin" -w '%{size_download} %{time_total}' \
+			"http://[$S6]/big.bin" 2>&1)
+		rc=$?
+		read -r bytes secs <<<"$out"
+		sha=$(sha256sum "$XM_TMP/dl.bin" 2>/dev/null | cut -d' ' -f1)
+		rm -f "$XM_TMP/dl.bin"
+		[ $rc -eq 0 ] && [ "$sha" != "$BIG_SHA" ] && rc=1
+		tap_result $rc "$L: $HLABEL:80: ${BIG_MB} MB download, sha256 matches (${bytes:-0} bytes, ${secs:-?} s)" \
+			"curl: $out" "got sha256 ${sha:-none}, want $BIG_SHA"
+
+		out=$(timeout --kill-after=3 40 nsenter --net="/run/netns/$NS_H0" \
+			ab -q -n "$AB_N" -c 8 -s 5 -B "$H0_6" "http://[$S6]/index.html" 2>&1)
+		rc=$?
+		ndone=$(awk '/^Complete requests:/ { print $3 }' <<<"$out")
+		failed=$(awk '/^Failed requests:/ { print $3 }' <<<"$out")
+		[ $rc -eq 0 ] && { [ "$ndone" != "$AB_N" ] || [ "$failed" != 0 ]; } && rc=1
+		tap_result $rc "$L: $HLABEL:80: $AB_N short connections (ab, 8 at a time): ${ndone:-0} complete, ${failed:-?} failed" \
+			"$(tail -n 5 <<<"$out")"
+	else
+		# not masqueraded at all: the download and ab would only time out
+		tap_not_ok "$L: $HLABEL:80: ${BIG_MB} MB download, sha256 matches"
+		diag "not tried: H0's IPv6 TCP is not answered (above)"
+		tap_not_ok "$L: $HLABEL:80: $AB_N short connections (ab)"
+		diag "not tried: H0's IPv6 TCP is not answered (above)"
+	fi
+
+	payload="hello-$RANDOM"
+	out=$(udp6 0 "$payload")
+	rc=$?
+	[ $rc -eq 0 ] && [[ "$out" != "echo:[$R_WAN6_X]:"*":$payload" ]] && rc=1
+	tap_result $rc "$L: $HLABEL:5000: UDP request/response, the server saw $R_WAN6" \
+		"got: ${out:-nothing}" "want: echo:[$R_WAN6_X]:PORT:$payload"
+	UDP_OK=$([ $rc -eq 0 ] && echo 1 || echo 0)
+
+	check_v4 "$L: IPv4 beside: H0 $H0_4 -> $S4:80, the server saw the router's $R_WAN4"
+}
+
+# check_v4 DESC: H0's IPv4 HTTP answered, the server saw R_WAN4
+check_v4() {
+	local out rc
+	out=$(whoami4 0 2>&1)
+	rc=$?
+	[ $rc -eq 0 ] && [ "$out" != "$R_WAN4" ] && rc=1
+	tap_result $rc "$1 (saw ${out:-nothing})" "$out"
+}
+
+# check_same_port L: H0 and H1 from the same TCP source port to [S6]:7000,
+# both connections held open at once and answered, the server seeing the
+# router's address with two different ports; the same with UDP
+check_same_port() {
+	local L=$1 i rc out o0 o1 a0 a1 p0 p1 nest pids=()
+	local tdesc="$L: H0 and H1 both from tcp port $SAME_TCP_PORT to [$S6]:7000, open at once"
+	local udesc="$L: H0 and H1 both from udp port $SAME_UDP_PORT to [$S6]:5000"
+	if [ "${V6_OK:-0}" != 1 ]; then
+		tap_not_ok "$tdesc"
+		diag "not tried: H0's IPv6 TCP is not answered (above)"
+	else
+		check_same_port_tcp
+	fi
+	if [ "${UDP_OK:-0}" != 1 ]; then
+		tap_not_ok "$udesc"
+		diag "not tried: H0's IPv6 UDP is not answered (above)"
+	else
+		check_same_port_udp
+	fi
+}
+
+# (check_same_port's halves: its locals)
+check_same_port_tcp() {
+	for i in 0 1; do
+		host_vars $i
+		rm -f "$XM_TMP/same$i.out"
+		# stdin open for 2 s: the connection is held that long, then closed
+		sleep 2 | timeout --kill-after=2 10 nsenter --net="/run/netns/$HNS" \
+			socat -T 8 - "TCP6:[$S6]:7000,bind=[$HSRC]:$SAME_TCP_PORT,reuseaddr,connect-timeout=3" \
+			>"$XM_TMP/same$i.out" 2>&1 &
+		pids+=($!)
+		XM_PIDS+=($!)
+	done
+	both_answered() { grep -q '^peer:' "$XM_TMP/same0.out" && grep -q '^peer:' "$XM_TMP/same1.out"; }
+	wait_for 5 both_answered
+	# both still open: the server holds two connections from the router
+	est_count() {
+		nsx "$NS_S" ss -Htn state established "( sport = :7000 )" | grep -cF "[$R_WAN6]:"
+	}
+	nest=$(est_count)
+	for i in "${pids[@]}"; do
+		wait "$i" 2>/dev/null
+	done
+	o0=$(head -n 1 "$XM_TMP/same0.out") o1=$(head -n 1 "$XM_TMP/same1.out")
+	a0=${o0#peer:} p0=${a0##*:} a0=${a0%:*}
+	a1=${o1#peer:} p1=${a1##*:} a1=${a1%:*}
+	rc=1
+	[[ "$o0" == peer:* ]] && [[ "$o1" == peer:* ]] && [ "$a0" = "[$R_WAN6_X]" ] && [ "$a1" = "[$R_WAN6_X]" ] &&
+		[ "$p0" != "$p1" ] && [ "$nest" = 2 ] && rc=0
+	tap_result $rc "$tdesc: both answered, from $R_WAN6 ports ${p0:-?} and ${p1:-?} ($nest connections at the server)" \
+		"H0 got: ${o0:-nothing} $(tail -n +2 "$XM_TMP/same0.out" | head -n 3)" \
+		"H1 got: ${o1:-nothing} $(tail -n +2 "$XM_TMP/same1.out" | head -n 3)" \
+		"want: peer:[$R_WAN6_X]:PORT from each, two ports, 2 established at the server"
+}
+
+check_same_port_udp() {
+	o0=$(udp6 0 same0 $SAME_UDP_PORT)
+	o1=$(udp6 1 same1 $SAME_UDP_PORT)
+	a0=${o0#echo:} a0=${a0%:same0} p0=${a0##*:} a0=${a0%:*}
+	a1=${o1#echo:} a1=${a1%:same1} p1=${a1##*:} a1=${a1%:*}
+	rc=1
+	[[ "$o0" == echo:*:same0 ]] && [[ "$o1" == echo:*:same1 ]] && [ "$a0" = "[$R_WAN6_X]" ] &&
+		[ "$a1" = "[$R_WAN6_X]" ] && [ "$p0" != "$p1" ] && rc=0
+	tap_result $rc "$udesc: both answered, from $R_WAN6 ports ${p0:-?} and ${p1:-?}" \
+		"H0 got: ${o0:-nothing}" "H1 got: ${o1:-nothing}" "want: echo:[$R_WAN6_X]:PORT:sameN, two ports"
+}
+
+# check_server_log L: every request nginx logged came from the router's
+# addresses, none from the LAN's
+check_server_log() {
+	local n bad
+	n=$(wc -l <"$NGX_LOG" 2>/dev/null || echo 0)
+	bad=$(grep -vE "^($R_WAN6|$R_WAN4) " "$NGX_LOG" 2>/dev/null | head -n 5)
+	[ "$n" -gt 0 ] && [ -z "$bad" ]
+	tap_result $? "$1: the server's access log: $n requests, all from $R_WAN6 or $R_WAN4, none from $LAN6 or $LAN4" \
+		"not from the router: ${bad:-none}" "$(tail -n 3 "$NGX_LOG" 2>&1)"
+}
+
+# check_live L DROP_CMD ADD_CMD: DROP_CMD takes the IPv6 masquerade away:
+# H0's new IPv6 connections fail (within 3 s each, the whole probe 12 s)
+# and UDP gets no answer, while IPv4 masquerade carries on; ADD_CMD puts it
+# back: IPv6 works again
+check_live() {
+	local L=$1 drop=$2 add=$3 out rc u t0 ok
+	out=$($drop 2>&1)
+	tap_result $? "$L: live change: the IPv6 masquerade removed ($drop)" "$out"
+	if [ "${V6_OK:-0}" != 1 ] && [ "${UDP_OK:-0}" != 1 ]; then
+		tap_not_ok "$L: live change: H0's new IPv6 connections fail"
+		diag "not tried: H0's IPv6 was not masqueraded before the change either (above)"
+		check_v4 "$L: live change: IPv4 masquerade still works meanwhile"
+		out=$($add 2>&1)
+		tap_result $? "$L: live change: the IPv6 masquerade back ($add)" "$out"
+		tap_not_ok "$L: live change: H0's IPv6 masqueraded again"
+		diag "not tried: H0's IPv6 was not masqueraded before the change either (above)"
+		return
+	fi
+	t0=$SECONDS
+	out=$(whoami6 0 3 2>&1)
+	rc=$?
+	u=$(udp6 0 gone)
+	ok=1
+	[ $rc -ne 0 ] && [ -z "$u" ] && [ $((SECONDS - t0)) -le 12 ] && ok=0
+	# "no longer": it must have worked before
+	[ "${V6_OK:-0}" = 1 ] || ok=1
+	tap_result $ok "$L: live change: H0's new IPv6 connections fail in $((SECONDS - t0)) s (tcp: ${out:-?}; udp: ${u:-no answer})" \
+		"tcp: rc=$rc $out" "udp: ${u:-no answer}" "worked before the change: ${V6_OK:-0}"
+	check_v4 "$L: live change: IPv4 masquerade still works meanwhile"
+	out=$($add 2>&1)
+	tap_result $? "$L: live change: the IPv6 masquerade back ($add)" "$out"
+	t0=$SECONDS
+	out=$(whoami6 0 2>&1)
+	rc=$?
+	[ $rc -eq 0 ] && [ "$out" != "$R_WAN6" ] && rc=1
+	u=$(udp6 0 back)
+	[ $rc -eq 0 ] && [[ "$u" != "echo:[$R_WAN6_X]:"*":back" ]] && rc=1
+	tap_result $rc "$L: live change: H0's IPv6 masqueraded again in $((SECONDS - t0)) s (tcp: server saw ${out:-nothing}; udp: ${u:-no answer})" \
+		"tcp: $out" "udp: $u"
+}
+
+# ---- the ip6tables router -----------------------------------------------------------
+IPT6=(ip6tables -w)
+ipt6_masq() { nsx "$NS_R" "${IPT6[@]}" -t nat "$1" POSTROUTING -s $LAN6 -o wan0 -j MASQUERADE; }
+ipt6_drop() { ipt6_masq -D; }
+ipt6_add() { ipt6_masq -A; }
+
+router_ip6tables_up() {
+	nsx "$NS_R" sysctl -qw net.ipv6.conf.all.forwarding=1 net.ipv4.ip_forward=1 || return 1
+	ipt6_add || return 1
+	nsx "$NS_R" iptables -w -t nat -A POSTROUTING -s $LAN4 -o wan0 -j MASQUERADE
+}
+
+run_ip6tables() {
+	local L=ip6tables out n
+	if ! out=$(nsx "$NS_R" ip6tables -w -t nat -S 2>&1); then
+		tap_skip "$L: ip6tables router" "no ip6tables nat table in this kernel: $out"
+		return
+	fi
+	tap_check "$L: router set up (ip6tables -t nat -A POSTROUTING -s $LAN6 -o wan0 -j MASQUERADE, iptables' for $LAN4, forwarding on)" \
+		router_ip6tables_up
+	check_basic "$L"
+	check_same_port "$L"
+	out=$(nsx "$NS_R" "${IPT6[@]}" -t nat -L POSTROUTING -v -x -n 2>&1)
+	n=$(awk '/MASQUERADE/ && index($0, "fd00:1::/64") { print $1; exit }' <<<"$out")
+	[ "${n:-0}" -ge "$AB_N" ] 2>/dev/null
+	tap_result $? "$L: the MASQUERADE rule counted ${n:-no} connections (at least $AB_N)" "$out"
+	check_server_log "$L"
+	check_live "$L" ipt6_drop ipt6_add
+}
+
+# ---- the xmasq router ----------------------------------------------------------------
+xm_apply_full() { xm apply "$XM_RULES_FILE"; }
+xm_apply_v4only() { xm apply "$XM_TMP/rules-v4only.conf"; }
+
+# stat66 JSON NAME: packets of counter NAME in a saved stats --json (0 when absent)
+stat66() { json_get "$1" "d['counters'].get('$2', {}).get('packets', 0)" 2>/dev/null || echo 0; }
+
+run_xmasq() {
+	local mode=$1 L="xmasq $1" out rc
+	local S0="$XM_TMP/stats66-0.json" S1="$XM_TMP/stats66-1.json"
+	# a pin directory only this run can name
+	XM_PIN="/sys/fs/bpf/xmasq-test-$$-$XM66_ID-nat66-$mode"
+	XM_RULES_FILE="$XM_TMP/rules66-$mode.conf"
+	XM_PINS+=("$NS_R $XM_PIN")
+	printf 'masquerade %s out wan0\nmasquerade %s out wan0\n' $LAN4 $LAN6 >"$XM_RULES_FILE"
+	printf 'masquerade %s out wan0\n' $LAN4 >"$XM_TMP/rules-v4only.conf"
+	ensure_bpffs
+	if [ "$mode" = auto ]; then
+		out=$(xm attach lan0 wan0 2>&1)
+	else
+		out=$(xm attach --mode "$mode" lan0 wan0 2>&1)
+	fi
+	tap_result $? "$L: attach lan0 wan0" "$out" || return
+	out=$(xm apply "$XM_RULES_FILE" 2>&1)
+	tap_result $? "$L: apply the IPv4 and the IPv6 masquerade" "$out" "$(cat "$XM_RULES_FILE")"
+
+	xm stats --json >"$S0" 2>&1
+	check_basic "$L"
+	check_same_port "$L"
+
+	# the flow in conntrack list while its connection is open: a slow
+	# download from H1
+	if [ "${V6_OK:-0}" != 1 ]; then
+		tap_not_ok "$L: conntrack list shows the open flow [$H1_6]:* -> [$S6]:80"
+		diag "not tried: H0's IPv6 TCP is not answered (above)"
+	else
+		check_ct_listed "$L"
+	fi
+	xm_counters "$L" "$S0" "$S1" "$mode"
+	check_server_log "$L"
+	check_live "$L" xm_apply_v4only xm_apply_full
+}
+
+# check_ct_listed L: a slow download from H1 listed by conntrack list
+# (bracketed addresses, the masquerade address in the reply tuple)
+check_ct_listed() {
+	local L=$1
+	timeout --kill-after=2 20 nsenter --net="/run/netns/$NS_H1" curl -sS -g --interface $H1_6 \
+		--connect-timeout 3 --limit-rate 256k -o /dev/null "http://[$S6]/big.bin" >/dev/null 2>&1 &
+	local bg=$!
+	XM_PIDS+=("$bg")
+	flow_listed() {
+		xm conntrack list >"$XM_TMP/ct66.txt" 2>&1 &&
+			grep -F "[$H1_6]:" "$XM_TMP/ct66.txt" | grep -F "[$S6]:80" | grep -qF "[$R_WAN6]:"
+	}
+	listed_or_gone() { flow_listed || ! kill -0 "$bg" 2>/dev/null; }
+	wait_for 6 listed_or_gone
+	flow_listed
+	tap_result $? "$L: conntrack list shows the open flow [$H1_6]:* -> [$S6]:80, reply [$S6]:80 -> [$R_WAN6]:*" \
+		"$(head -n 20 "$XM_TMP/ct66.txt")"
+	kill "$bg" 2>/dev/null
+	wait "$bg" 2>/dev/null
+}
+
+# xm_counters L S0 S1 MODE: flow_new_ipv6 from S0 (saved before the
+# traffic) to now, pass_ipv6_to_tc (xdp), the masquerade rule's line in
+# `xmasq stats`
+xm_counters() {
+	local L=$1 S0=$2 S1=$3 mode=$4
+	xm stats --json >"$S1" 2>&1
+	xm stats >"$XM_TMP/stats66.txt" 2>&1
+	local n0 n1 p line fl pin pback
+	n0=$(stat66 "$S0" flow_new_ipv6)
+	n1=$(stat66 "$S1" flow_new_ipv6)
+	# about 1 + AB_N + 1 (UDP) + 2 x 2 (same port) + 1 (conntrack), not
+	# exactly (a tuple's closed flow may be taken up again)
+	[ $((n1 - n0)) -ge "$AB_N" ]
+	tap_result $? "$L: counters: flow_new_ipv6 +$((n1 - n0)) (about $((AB_N + 7)), at least $AB_N)" \
+		"$(json_get "$S1" '" ".join("%s=%s" % (k, v["packets"]) for k, v in sorted(d["counters"].items()) if v.get("packets"))' 2>&1 | head -c 2000)"
+	if [ "$mode" = xdp ]; then
+		p=$(stat66 "$S1" pass_ipv6_to_tc)
+		[ "$p" -gt 0 ]
+		tap_result $? "$L: counters: XDP handed IPv6 to tc (pass_ipv6_to_tc $p)"
+	fi
+	# the rule's line in `xmasq stats`: ID LINE RULE... FLOWS PKTS-IN BYTES-IN PKTS-BACK BYTES-BACK REFUSED
+	line=$(grep -F "$LAN6" "$XM_TMP/stats66.txt" | grep -F masquerade | head -n 1)
+	[ -n "$line" ] && read -r fl pin pback <<<"$(awk 'NF >= 6 { print $(NF-5), $(NF-4), $(NF-2) }' <<<"$line")"
+	[ -n "$line" ] && [ "${fl:-0}" -ge "$AB_N" ] 2>/dev/null && [ "${pin:-0}" -gt 0 ] && [ "${pback:-0}" -gt 0 ]
+	tap_result $? "$L: stats: the rule 'masquerade $LAN6 out wan0' counted ${fl:-no} flows, ${pin:-no} packets out and ${pback:-no} back" \
+		"${line:-no such rule line}" "$(sed -n '/^ *ID /,/^$/p' "$XM_TMP/stats66.txt" | head -n 10)"
+}
+
+for router in ${ROUTERS:-ip6tables xdp auto}; do
+	case $router in
+	ip6tables | auto) variant=plain ;;
+	xdp) variant=gro ;;
+	*) echo "unknown router $router (ip6tables|xdp|auto)" >&2; exit 2 ;;
+	esac
+	diag "==== $router router, $variant veth peers"
+	[ "$router" != ip6tables ] && [ ! -x "$XMASQ" ] && { tap_not_ok "$router: $XMASQ not built"; continue; }
+	t0=$SECONDS
+	if ! topo66_up "$variant" "$router-$XM66_ID" >"$XM_TMP/topo.out" 2>&1 || ! server_up >>"$XM_TMP/topo.out" 2>&1; then
+		tap_not_ok "$router: NAT66 topology and server"
+		diag "$(cat "$XM_TMP/topo.out")"
+		topo_down
+		continue
+	fi
+	if [ "$router" = ip6tables ]; then
+		run_ip6tables
+	else
+		run_xmasq "$router"
+	fi
+	topo_down
+	diag "$router: $((SECONDS - t0)) s"
+done
+tap_done
