@@ -498,7 +498,7 @@ xm_counters() {
 		tap_result $? "$L: counters: XDP handed IPv6 to tc (pass_ipv6_to_tc $p)"
 	fi
 	# the rule's line in `xmasq stats`: ID LINE RULE... FLOWS PKTS-IN BYTES-IN PKTS-BACK BYTES-BACK REFUSED
-	line=$(grep -F "$LAN6" "$XM_TMP/stats66.txt" | grep -F masquerade | head -n 1)
+	line=$(grep -F "fd00:1::" "$XM_TMP/stats66.txt" | grep -F masquerade | head -n 1)
 	[ -n "$line" ] && read -r fl pin pback <<<"$(awk 'NF >= 6 { print $(NF-5), $(NF-4), $(NF-2) }' <<<"$line")"
 	[ -n "$line" ] && [ "${fl:-0}" -ge "$AB_N" ] 2>/dev/null && [ "${pin:-0}" -gt 0 ] && [ "${pback:-0}" -gt 0 ]
 	tap_result $? "$L: stats: the rule 'masquerade $LAN6 out wan0' counted ${fl:-no} flows, ${pin:-no} packets out and ${pback:-no} back" \
