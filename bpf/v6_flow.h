@@ -128,6 +128,8 @@ static __always_inline int xm6_claim_reply(const struct xm_config *cfg, struct x
 		if (xm6_port_local(cfg, port) && span > local_span)
 			continue;
 		rkey->dport = bpf_htons(port);
+		if (rkey->proto == XM_NEXTHDR_ICMPV6) /* an echo id is both "ports" */
+			rkey->sport = rkey->dport;
 		rc = (int)bpf_map_update_elem(&flows6, rkey, rval, BPF_NOEXIST);
 		if (!rc)
 			return 0;
@@ -135,6 +137,48 @@ static __always_inline int xm6_claim_reply(const struct xm_config *cfg, struct x
 			return XM_C_DROP_CT_FULL;
 	}
 	return XM_C_DROP_NO_PORT;
+}
+
+/* Where a new IPv6 flow goes: a forward's backend, or, for a host of a
+ * masqueraded prefix, where it sent to (leaving by the rule's NIC). */
+struct xm6_target {
+	__be32 addr[4];
+	__be16 port;
+	__u16 allow_list; /* a forward's `from` list, 0: any source */
+	__u32 rule_id;
+	__u32 flags;	   /* XM_RULE_*: XM_RULE_MASQUERADE for a masquerade */
+	__u32 out_ifindex; /* masquerade: the egress the rule names */
+};
+
+/* The packet's target: a forward of its ingress NIC first, else a
+ * masquerade of its source. 0, or -1: none. */
+static __always_inline int xm6_target_find(const struct xm_pkt6 *p, __u32 ifindex, __u32 gen,
+					   struct xm6_target *t)
+{
+	struct xm_rule6_value *rule = xm6_rule_find(p, ifindex, gen);
+	struct xm_masq6_key mk = { .prefixlen = 32 + 128, .gen = bpf_htonl(gen) };
+	struct xm_masq_value *mv;
+
+	if (rule) {
+		xm6_addr_copy(t->addr, rule->to_addr);
+		t->port = rule->to_port;
+		t->allow_list = rule->allow_list;
+		t->rule_id = rule->rule_id;
+		t->flags = rule->flags;
+		t->out_ifindex = 0;
+		return 0;
+	}
+	xm6_addr_copy(mk.saddr, p->key.saddr);
+	mv = bpf_map_lookup_elem(&masq_rules6, &mk);
+	if (!mv)
+		return -1;
+	xm6_addr_copy(t->addr, p->key.daddr);
+	t->port = p->key.dport;
+	t->allow_list = 0;
+	t->rule_id = mv->rule_id;
+	t->flags = XM_RULE_MASQUERADE;
+	t->out_ifindex = mv->out_ifindex;
+	return 0;
 }
 
 /* What xm6_flow_new did. */
@@ -153,7 +197,7 @@ __noinline int xm6_flow_new(struct __sk_buff *ctx, struct xm_pkt6 *p, __u32 ifin
 {
 	__u32 zero = 0, now = xm_clock_s(), slot;
 	struct xm_config *cfg = bpf_map_lookup_elem(&config, &zero);
-	struct xm_rule6_value *rule;
+	struct xm6_target t;
 	struct xm_iface *in_if, *out_if;
 	struct xm_iface6 *masq;
 	struct xm_flow6_key rkey = {};
@@ -161,18 +205,20 @@ __noinline int xm6_flow_new(struct __sk_buff *ctx, struct xm_pkt6 *p, __u32 ifin
 	struct xm_rule_stats *rs;
 	__u32 rule_id, out_ifindex;
 	__u8 state, dmac[6];
-	int rc, why;
+	int rc, why, masquerade;
 
 	if (!p || !cfg)
 		return XM6_NEW_PASS;
-	rule = xm6_rule_find(p, ifindex, cfg->active_gen & 1);
-	if (!rule) {
+	if (xm6_target_find(p, ifindex, cfg->active_gen & 1, &t)) {
 		xm_count(XM_C_PASS_NOT_OURS, len);
 		return XM6_NEW_PASS;
 	}
-	/* Only a TCP SYN opens a TCP flow. */
-	if (p->key.proto == IPPROTO_TCP &&
-	    (p->tcp_flags & (XM_TCP_SYN | XM_TCP_ACK | XM_TCP_RST)) != XM_TCP_SYN) {
+	masquerade = (t.flags & XM_RULE_MASQUERADE) != 0;
+	/* Only a TCP SYN opens a TCP flow, an echo request an ICMPv6 one
+	 * (a forward never matches ICMPv6: its rules are TCP and UDP). */
+	if ((p->key.proto == IPPROTO_TCP &&
+	     (p->tcp_flags & (XM_TCP_SYN | XM_TCP_ACK | XM_TCP_RST)) != XM_TCP_SYN) ||
+	    (p->key.proto == XM_NEXTHDR_ICMPV6 && p->icmp_type != XM_ICMPV6_ECHO_REQUEST)) {
 		xm_count(XM_C_PASS_NOT_OURS, len);
 		return XM6_NEW_PASS;
 	}
@@ -181,26 +227,36 @@ __noinline int xm6_flow_new(struct __sk_buff *ctx, struct xm_pkt6 *p, __u32 ifin
 		xm_count(XM_C_PASS_NOT_OURS, len);
 		return XM6_NEW_PASS;
 	}
-	rule_id = rule->rule_id;
+	rule_id = t.rule_id;
 	{ /* scoped: its 64 bytes of stack are the entry's below */
 		struct bpf_fib_lookup fib;
 
-		rc = xm6_fib(ctx, &fib, p->key.saddr, rule->to_addr, p->key.proto, p->key.sport,
-			     rule->to_port, ifindex);
+		rc = xm6_fib(ctx, &fib, p->key.saddr, t.addr, p->key.proto, p->key.sport, t.port,
+			     ifindex);
 		out_ifindex = fib.ifindex;
 		__builtin_memcpy(dmac, fib.dmac, 6);
 	}
 	if (rc != BPF_FIB_LKUP_RET_SUCCESS && rc != BPF_FIB_LKUP_RET_NO_NEIGH &&
 	    rc != BPF_FIB_LKUP_RET_FRAG_NEEDED) {
+		if (masquerade) { /* not routed out (for the router itself, say): the kernel's */
+			xm_count(XM_C_PASS_NOT_OURS, len);
+			return XM6_NEW_PASS;
+		}
 		xm_count(XM_C_DROP_NO_ROUTE, len);
 		return XM6_NEW_DROP;
+	}
+	/* A masqueraded host's packet leaving by another NIC than the
+	 * rule's: not this rule's. */
+	if (masquerade && t.out_ifindex && out_ifindex != t.out_ifindex) {
+		xm_count(XM_C_PASS_NOT_OURS, len);
+		return XM6_NEW_PASS;
 	}
 	out_if = xm_iface_of(out_ifindex);
 	if (!out_if) {
 		xm_count(XM_C_PASS_EGRESS_UNMANAGED, len);
 		return XM6_NEW_PASS;
 	}
-	if (rule->allow_list && !xm6_allow_admit(rule->allow_list, rule_id, p->key.saddr, len)) {
+	if (t.allow_list && !xm6_allow_admit(t.allow_list, rule_id, p->key.saddr, len)) {
 		return XM6_NEW_DROP;
 	}
 	if (cfg->flows_per_source &&
@@ -211,8 +267,8 @@ __noinline int xm6_flow_new(struct __sk_buff *ctx, struct xm_pkt6 *p, __u32 ifin
 	state = p->key.proto == IPPROTO_TCP ? XM_ST_SYN_SENT : XM_ST_NONE;
 
 	/* Reply direction: backend -> masquerade address:port. */
-	xm6_addr_copy(rkey.saddr, rule->to_addr);
-	if (rule->flags & XM_RULE_KEEP_SOURCE) {
+	xm6_addr_copy(rkey.saddr, t.addr);
+	if (t.flags & XM_RULE_KEEP_SOURCE) {
 		xm6_addr_copy(rkey.daddr, p->key.saddr);
 	} else {
 		slot = out_if->slot;
@@ -223,7 +279,7 @@ __noinline int xm6_flow_new(struct __sk_buff *ctx, struct xm_pkt6 *p, __u32 ifin
 		}
 		xm6_addr_copy(rkey.daddr, masq->addr);
 	}
-	rkey.sport = rule->to_port;
+	rkey.sport = t.port;
 	rkey.dport = p->key.sport;
 	rkey.proto = p->key.proto;
 	xm6_addr_copy(v.new_saddr, p->key.daddr);
@@ -237,7 +293,7 @@ __noinline int xm6_flow_new(struct __sk_buff *ctx, struct xm_pkt6 *p, __u32 ifin
 	v.out_slot = in_if->slot;
 	v.rule_id = rule_id;
 	v.last_seen_s = now;
-	why = xm6_claim_reply(cfg, &rkey, &v, rule->flags & XM_RULE_KEEP_SOURCE);
+	why = xm6_claim_reply(cfg, &rkey, &v, t.flags & XM_RULE_KEEP_SOURCE);
 	if (why) {
 		xm_count(why, len);
 		return XM6_NEW_DROP;
@@ -253,7 +309,7 @@ __noinline int xm6_flow_new(struct __sk_buff *ctx, struct xm_pkt6 *p, __u32 ifin
 		__builtin_memcpy(v.out_dmac, dmac, 6);
 		v.flags |= XM_FLOW_L2_VALID;
 	}
-	if (rule->flags & XM_RULE_KEEP_SOURCE)
+	if (t.flags & XM_RULE_KEEP_SOURCE)
 		v.flags |= XM_FLOW_KEEP_SOURCE;
 	v.in_slot = in_if->slot;
 	v.out_slot = out_if->slot;

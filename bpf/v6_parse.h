@@ -25,6 +25,10 @@
 #define XM_NEXTHDR_AUTH	    51
 #define XM_NEXTHDR_DEST	    60
 #define XM_NEXTHDR_MOBILITY 135
+#define XM_NEXTHDR_ICMPV6   58
+
+#define XM_ICMPV6_ECHO_REQUEST 128
+#define XM_ICMPV6_ECHO_REPLY   129
 
 struct xm_pkt6 {
 	__u32 l3_off;
@@ -33,7 +37,10 @@ struct xm_pkt6 {
 	__u16 payload_len;
 	__u8 tcp_flags;
 	__u8 hop_limit;
-	struct xm_flow6_key key; /* the packet's tuple */
+	__u8 icmp_type; /* ICMPv6 echo: 128 request, 129 reply */
+	/* The flow lookup key: the packet's tuple; ICMPv6 echo: its id as
+	 * both ports, as for IPv4's ICMP echo. */
+	struct xm_flow6_key key;
 	__u8 src_mac[6];
 };
 
@@ -102,6 +109,21 @@ static __always_inline int xm_parse6(void *data, void *data_end, __u64 len, stru
 		p->key.sport = uh->source;
 		p->key.dport = uh->dest;
 		p->csum_off = p->l4_off + offsetof(struct udphdr, check);
+		return XM_PARSE6_OK;
+	}
+	/* ICMPv6 echo (masqueraded hosts' pings); every other ICMPv6 message
+	 * (NDP, router advertisements, errors) is the kernel's. */
+	if (ip6->nexthdr == XM_NEXTHDR_ICMPV6) {
+		__u8 *ih = data + p->l4_off;
+
+		if ((void *)(ih + 8) > data_end || p->payload_len < 8)
+			return XM_PARSE6_MALFORMED;
+		if (ih[0] != XM_ICMPV6_ECHO_REQUEST && ih[0] != XM_ICMPV6_ECHO_REPLY)
+			return XM_PARSE6_OTHER;
+		p->icmp_type = ih[0];
+		p->key.sport = *(__be16 *)(ih + 4);
+		p->key.dport = p->key.sport;
+		p->csum_off = p->l4_off + 2;
 		return XM_PARSE6_OK;
 	}
 	return XM_PARSE6_OTHER;

@@ -6,7 +6,7 @@
  * in on. As bpf/pmtu.h does for IPv4 (GSO packets judged by their
  * segments; a CHECKSUM_PARTIAL quote's checksum field set to the value
  * finishing it leaves alone). The quote is the IPv6 header and the first
- * L4 bytes (TCP: 20, UDP: 8): what the sender's stack needs to find the
+ * L4 bytes (TCP: 20, UDP and ICMPv6 echo: 8): what the sender's stack needs to find the
  * connection; RFC 4443 allows less than the 1280 bytes it suggests. */
 #ifndef XMASQ_BPF_V6_PMTU_H
 #define XMASQ_BPF_V6_PMTU_H
@@ -84,7 +84,7 @@ __noinline int xm6_tc_packet_too_big(struct __sk_buff *skb, __u32 l3_off, __u32 
 	m.qip.payload_len = bpf_htons((__u16)(seg_len - XM_IPV6_HLEN));
 	if (m.qip.nexthdr == IPPROTO_TCP)
 		ql4[XM_QUOTE_TCP_CSUM] = xm_quote_csum_fixed(ql4, l4_len / 2, XM_QUOTE_TCP_CSUM);
-	else
+	else if (m.qip.nexthdr == IPPROTO_UDP) /* (an ICMPv6 echo's sum is whole) */
 		ql4[XM_QUOTE_UDP_CSUM] = xm_quote_csum_fixed(ql4, l4_len / 2, XM_QUOTE_UDP_CSUM);
 
 	/* Shrink first: it also drops any GSO state. */

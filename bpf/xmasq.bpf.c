@@ -424,13 +424,21 @@ static __always_inline int xm6_tc_rewrite(struct __sk_buff *skb, const struct xm
 	diff = bpf_csum_diff((__be32 *)p->key.saddr, 32, (__be32 *)f->new_saddr, 32, 0);
 	if (diff < 0 ||
 	    bpf_l4_csum_replace(skb, p->csum_off, 0, diff, BPF_F_PSEUDO_HDR | mangled0) ||
-	    bpf_l4_csum_replace(skb, p->csum_off, p->key.sport, f->new_sport, 2 | mangled0) ||
-	    bpf_l4_csum_replace(skb, p->csum_off, p->key.dport, f->new_dport, 2 | mangled0) ||
 	    bpf_skb_store_bytes(skb, p->l3_off + offsetof(struct ipv6hdr, saddr), f->new_saddr, 32,
 				0) ||
-	    bpf_skb_store_bytes(skb, p->l4_off, &f->new_sport, 4, 0) ||
 	    bpf_skb_store_bytes(skb, p->l3_off + offsetof(struct ipv6hdr, hop_limit), &hop_limit, 1,
 				0))
+		return -1;
+	/* ICMPv6 echo: the id, once, after type, code and checksum */
+	if (p->key.proto == XM_NEXTHDR_ICMPV6)
+		return bpf_l4_csum_replace(skb, p->csum_off, p->key.sport, f->new_sport, 2) ||
+				       bpf_skb_store_bytes(skb, p->l4_off + 4, &f->new_sport, 2,
+							   0) ?
+			       -1 :
+			       0;
+	if (bpf_l4_csum_replace(skb, p->csum_off, p->key.sport, f->new_sport, 2 | mangled0) ||
+	    bpf_l4_csum_replace(skb, p->csum_off, p->key.dport, f->new_dport, 2 | mangled0) ||
+	    bpf_skb_store_bytes(skb, p->l4_off, &f->new_sport, 4, 0))
 		return -1;
 	return 0;
 }

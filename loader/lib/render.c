@@ -48,7 +48,11 @@ static const char *thousands(char *buf, size_t len, unsigned long long v)
 
 static const char *proto_name(__u8 proto)
 {
-	return proto == 6 ? "tcp" : proto == 17 ? "udp" : proto == 1 ? "icmp" : "?";
+	return proto == 6  ? "tcp" :
+	       proto == 17 ? "udp" :
+	       proto == 1  ? "icmp" :
+	       proto == 58 ? "icmp6" :
+			     "?";
 }
 
 /* "198.18.0.2:80/tcp" (ICMP: "198.18.0.2/icmp"). */

@@ -33,7 +33,8 @@ static inline struct addr6 A6(const char *s) {
 struct spec6 {
 	uint8_t dmac[6], smac[6];
 	struct addr6 src, dst;
-	uint8_t proto, hop, tcp_flags;
+	uint8_t proto, hop, tcp_flags; /* proto 58: an ICMPv6 echo, sport its id */
+	uint8_t icmp_type;	       /* 128 request (0: 128), 129 reply */
 	uint16_t sport, dport;
 	size_t payload;
 	uint8_t nexthdr; /* 0: proto (no extension header) */
@@ -86,7 +87,8 @@ static inline void pkt6_fill(uint8_t *p, size_t n)
 static inline struct frame F6(struct spec6 s) {
 	struct frame f = { 0 };
 	uint8_t *ip = f.b + 14, *l4 = ip + 40;
-	size_t l4len = (s.proto == IPPROTO_TCP ? TCP_HDR_LEN : UDP_HDR_LEN) + s.payload;
+	size_t l4len = (s.proto == IPPROTO_TCP ? TCP_HDR_LEN : UDP_HDR_LEN) +
+		       s.payload; /* 8: UDP, ICMPv6 */
 	uint16_t c;
 
 	memcpy(f.b, s.dmac, 6);
@@ -114,6 +116,15 @@ static inline struct frame F6(struct spec6 s) {
 		c = l4_csum6(ip, l4len, IPPROTO_TCP, 16);
 		l4[16] = (uint8_t)(c >> 8);
 		l4[17] = (uint8_t)c;
+	} else if (s.proto == 58) {
+		l4[0] = s.icmp_type ? s.icmp_type : 128;
+		l4[4] = (uint8_t)(s.sport >> 8); /* id */
+		l4[5] = (uint8_t)s.sport;
+		l4[7] = 1; /* seq */
+		pkt6_fill(l4 + 8, s.payload);
+		c = l4_csum6(ip, l4len, 58, 2);
+		l4[2] = (uint8_t)(c >> 8);
+		l4[3] = (uint8_t)c;
 	} else {
 		l4[4] = (uint8_t)(l4len >> 8);
 		l4[5] = (uint8_t)l4len;
@@ -126,7 +137,7 @@ static inline struct frame F6(struct spec6 s) {
 	return f;
 }
 
-/* 1 when f is an IPv6 TCP or UDP frame (no extension header) whose L4
+/* 1 when f is an IPv6 TCP, UDP or ICMPv6 echo frame (no extension header) whose L4
  * checksum equals full recomputation; 0 when it is one whose checksum is
  * wrong; -1 when it is not one. */
 static inline int
@@ -139,11 +150,13 @@ pkt6_csum_ok(const struct frame *f)
 	if (f->len < 14 + 40 + 8 || f->b[12] != 0x86 || f->b[13] != 0xdd)
 		return -1;
 	l4len = (size_t)ip[4] << 8 | ip[5];
-	if (ip[6] != IPPROTO_TCP && ip[6] != IPPROTO_UDP)
+	if (ip[6] != IPPROTO_TCP && ip[6] != IPPROTO_UDP && ip[6] != 58)
 		return -1;
 	if (14 + 40 + l4len > f->len || l4len < (ip[6] == IPPROTO_TCP ? 20u : 8u))
 		return -1;
-	at = ip[6] == IPPROTO_TCP ? 16 : 6;
+	if (ip[6] == 58 && ip[40] != 128 && ip[40] != 129)
+		return -1; /* ICMPv6 echo only */
+	at = ip[6] == IPPROTO_TCP ? 16 : ip[6] == 58 ? 2 : 6;
 	return (uint16_t)(ip[40 + at] << 8 | ip[40 + at + 1]) == l4_csum6(ip, l4len, ip[6], at);
 }
 

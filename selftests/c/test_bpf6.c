@@ -79,11 +79,14 @@ static int check_csum6(const char *what, const struct frame *f)
 		return tap_ok(0, "%s: frame long enough for a checksum (%zu bytes)", what, f->len);
 	l4len = (size_t)ip[4] << 8 | ip[5];
 	proto = ip[6];
-	at = proto == IPPROTO_TCP ? 16 : 6;
+	at = proto == IPPROTO_TCP ? 16 : proto == 58 ? 2 : 6;
 	got = (uint16_t)(ip[40 + at] << 8 | ip[40 + at + 1]);
 	want = l4_csum6(ip, l4len, proto, at);
 	return tap_ok(got == want, "%s: %s checksum 0x%04x equals full recomputation 0x%04x", what,
-		      proto == IPPROTO_TCP ? "TCP" : "UDP", got, want);
+		      proto == IPPROTO_TCP ? "TCP" :
+		      proto == 58	   ? "ICMPv6" :
+					     "UDP",
+		      got, want);
 }
 
 /* One frame through xmasq_tc (which tail-calls xmasq_tc6); the verdict,
@@ -180,6 +183,7 @@ static int netns6(void)
 #define RULE_KEEP    9
 #define RULE_ALLOW   10
 #define RULE_NONEIGH 11
+#define RULE_MASQ    12
 #define ALLOW_LIST   3
 
 static int maps6(void)
@@ -210,6 +214,15 @@ static int maps6(void)
 	err |= add_rule6(RULE_ALLOW, if_pub0, NULL, 443, IPPROTO_TCP, a_backend, 8443, 0,
 			 ALLOW_LIST);
 	err |= add_rule6(RULE_NONEIGH, if_pub0, NULL, 90, IPPROTO_UDP, A6("fd00:9::5"), 9000, 0, 0);
+	{ /* masquerade fd00:8::/64 out pub0: bk0's hosts reach the outside */
+		struct xm_masq6_key mk = { .prefixlen = 32 + 64, .gen = 0 };
+		struct xm_masq_value mv = { .rule_id = RULE_MASQ,
+					    .out_ifindex = (uint32_t)if_pub0 };
+
+		memcpy(mk.saddr, a_bk0.b, 16);
+		memset((uint8_t *)mk.saddr + 8, 0, 8);
+		err |= bpf_map_update_elem(bpf_map__fd(skel->maps.masq_rules6), &mk, &mv, BPF_ANY);
+	}
 	memcpy(ak.addr, a_client.b, 16);
 	err |= bpf_map_update_elem(bpf_map__fd(skel->maps.allow_lists), &ak, &one, BPF_ANY);
 	err |= bpf_map_update_elem(bpf_map__fd(skel->maps.progs6), &idx, &prog, BPF_ANY);
@@ -514,6 +527,104 @@ static void test_too_big6(void)
 	fixture_iface(if_bk0, A_BK0, MAC_BK0, 1, 0);
 }
 
+/* masquerade fd00:8::/64 out pub0: the backend's network reaches the
+ * client's with pub0's address, and the answers come back. */
+static void test_masquerade6(void)
+{
+	struct spec6 out = backend6(IPPROTO_TCP, 30000, a_client, 443, TCP_SYN), want = out;
+	struct spec6 back = client6(IPPROTO_TCP, 443, 30000, TCP_SYN | TCP_ACK), wantb;
+	struct spec6 local = backend6(IPPROTO_UDP, 30001, a_bk0, 53, 0);
+	struct spec6 lan = backend6(IPPROTO_UDP, 30002, A6("fd00:8::5"), 53, 0);
+	struct xm_flow6 o;
+	struct frame got;
+
+	memcpy(want.dmac, MAC_CLIENT, 6);
+	memcpy(want.smac, MAC_PUB0, 6);
+	want.src = a_pub0;
+	want.hop--;
+	cnt_mark();
+	run6("tcp6 masquerade: [fd00:8::2]:30000 -> [2001:db8:1::10]:443 leaves pub0 as "
+	     "[2001:db8:1::1]:30000",
+	     if_bk0, out, TC_ACT_REDIRECT, &want, &got);
+	cnt_check(XM_C_FLOW_NEW_IPV6, 1, "tcp6 masquerade");
+	if (tap_ok(flow6_get(a_backend, a_client, 30000, 443, IPPROTO_TCP, &o) == 0, "tcp6 "
+										     "masquerade: "
+										     "the flow's "
+										     "original "
+										     "entry"))
+		TAP_EQ(o.rule_id, RULE_MASQ, "tcp6 masquerade: counted under the masquerade rule");
+	/* the answer, to the router's address, back to the host */
+	back.dst = a_pub0;
+	back.src = a_client;
+	wantb = back;
+	memcpy(wantb.dmac, MAC_BACKEND, 6);
+	memcpy(wantb.smac, MAC_BK0, 6);
+	wantb.dst = a_backend;
+	wantb.hop--;
+	run6("tcp6 masquerade: the answer goes back to [fd00:8::2]:30000 by bk0", if_pub0, back,
+	     TC_ACT_REDIRECT, &wantb, &got);
+	cnt_mark();
+	run6("udp6 from a masqueraded host to the router itself: the kernel's", if_bk0, local,
+	     TC_ACT_OK, NULL, &got);
+	cnt_check(XM_C_PASS_NOT_OURS, 1, "udp6 to the router");
+	cnt_mark();
+	run6("udp6 from a masqueraded host to its own network (routed back by bk0, not the "
+	     "rule's pub0): not masqueraded",
+	     if_bk0, lan, TC_ACT_OK, NULL, &got);
+	cnt_check(XM_C_PASS_NOT_OURS, 1, "udp6 to the host's own network");
+
+	/* ping: the echo id is the port; the reply finds its way back */
+	{
+		struct spec6 ping = backend6(58, 0x4242, a_client, 0x4242, 0), wp, pong, wpong;
+		struct xm_flow6 r;
+
+		ping.payload = 24;
+		wp = ping;
+		memcpy(wp.dmac, MAC_CLIENT, 6);
+		memcpy(wp.smac, MAC_PUB0, 6);
+		wp.src = a_pub0;
+		wp.hop--;
+		run6("icmp6 echo from a masqueraded host: leaves pub0 as [2001:db8:1::1], id "
+		     "0x4242 "
+		     "kept",
+		     if_bk0, ping, TC_ACT_REDIRECT, &wp, &got);
+		tap_ok(flow6_get(a_client, a_pub0, 0x4242, 0x4242, 58, &r) == 0, "icmp6 echo: "
+										 "reply entry "
+										 "keyed by the id "
+										 "in both ports");
+		pong = client6(58, 0x4242, 0x4242, 0);
+		pong.icmp_type = 129;
+		pong.dst = a_pub0;
+		pong.payload = 24;
+		wpong = pong;
+		memcpy(wpong.dmac, MAC_BACKEND, 6);
+		memcpy(wpong.smac, MAC_BK0, 6);
+		wpong.dst = a_backend;
+		wpong.hop--;
+		run6("icmp6 echo reply: back to [fd00:8::2] by bk0", if_pub0, pong, TC_ACT_REDIRECT,
+		     &wpong, &got);
+		/* a second host pinging with the same id gets another */
+		ping.src = A6("fd00:8::3");
+		{
+			struct frame fin = F6(ping);
+			uint32_t rc;
+			uint16_t id;
+
+			run_tc(if_bk0, &fin, &got, &rc);
+			id = (uint16_t)(got.b[14 + 44] << 8 | got.b[14 + 45]);
+			tap_ok(rc == TC_ACT_REDIRECT && id != 0x4242,
+			       "icmp6 echo: a second host with the same id leaves with id 0x%04x",
+			       id);
+			check_csum6("icmp6 echo: a second host", &got);
+		}
+		cnt_mark();
+		pong.icmp_type = 128; /* a request from outside to the router: the kernel's */
+		pong.sport = pong.dport = 0x5151;
+		run6("icmp6 echo request from outside to the router: the kernel's", if_pub0, pong,
+		     TC_ACT_OK, NULL, &got);
+	}
+}
+
 /* The sweeper: flows idle past their timeout go, both entries. */
 static void test_expiry6(void)
 {
@@ -536,8 +647,8 @@ static void test_expiry6(void)
 }
 
 static void (*const tests[])(void) = {
-	test_tcp6,     test_port_clash6, test_udp6, test_keep_source6, test_allow6, test_pass6,
-	test_too_big6, test_expiry6,	 NULL,
+	test_tcp6,  test_port_clash6, test_udp6,	test_keep_source6, test_allow6,
+	test_pass6, test_too_big6,    test_masquerade6, test_expiry6,	   NULL,
 };
 
 int main(void)

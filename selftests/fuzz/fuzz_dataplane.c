@@ -77,6 +77,7 @@ static int setup_netns(void)
 	err |= sh("sysctl -qw net.ipv6.conf.all.forwarding=1");
 	err |= sh("ip -6 addr add 2001:db8:1::1/64 dev pub0 nodad");
 	err |= sh("ip -6 addr add fd00:8::1/64 dev bk0 nodad");
+	err |= sh("ip -6 addr add fd00:19::1/64 dev lan0 nodad");
 	err |= sh("ip -6 neigh add fd00:8::2 lladdr 02:00:00:00:00:02 dev bk0 nud permanent");
 	err |= sh("ip -6 neigh add 2001:db8:1::10 lladdr 02:00:00:00:00:10 dev pub0 nud "
 		  "permanent");
@@ -116,6 +117,14 @@ static int setup_maps6(void)
 	v.to_port = htons(5000);
 	v.rule_id = RULE_UDP6;
 	err |= bpf_map_update_elem(bpf_map__fd(skel->maps.rules6), &k, &v, BPF_ANY);
+	{ /* masquerade fd00:19::/64 out pub0 */
+		struct xm_masq6_key mk = { .prefixlen = 32 + 64 };
+		struct xm_masq_value mv = { .rule_id = RULE_MASQ,
+					    .out_ifindex = (uint32_t)if_pub0 };
+
+		inet_pton(AF_INET6, "fd00:19::", mk.saddr);
+		err |= bpf_map_update_elem(bpf_map__fd(skel->maps.masq_rules6), &mk, &mv, BPF_ANY);
+	}
 	err |= bpf_map_update_elem(bpf_map__fd(skel->maps.progs6), &idx, &prog, BPF_ANY);
 	return err;
 }
@@ -184,7 +193,7 @@ struct template
 	struct frame f;
 };
 
-#define NTEMPLATES 30
+#define NTEMPLATES 32
 static struct template templates[NTEMPLATES];
 
 static void build_templates(void)
@@ -287,6 +296,20 @@ static void build_templates(void)
 		T("client udp6 to the IPv6 forward", IN_PUB0, F6(c6));
 		c6.payload = 1100;
 		T("client udp6 to the IPv6 forward, 1100 bytes (over bk0's MTU)", IN_PUB0, F6(c6));
+		c6.src = A6("fd00:19::10");
+		c6.dst = A6("2001:db8:1::10");
+		memcpy(c6.dmac, MAC_LAN0, 6);
+		memcpy(c6.smac, MAC_LAN10, 6);
+		c6.proto = 58;
+		c6.sport = c6.dport = 0x77;
+		c6.payload = 16;
+		T("lan icmp6 echo masqueraded", IN_LAN0, F6(c6));
+		c6.proto = IPPROTO_TCP;
+		c6.tcp_flags = TCP_SYN;
+		c6.sport = 33003;
+		c6.dport = 443;
+		c6.payload = 0;
+		T("lan tcp6 SYN masqueraded", IN_LAN0, F6(c6));
 	}
 #undef T
 	/* The big one: 1100 bytes of UDP payload, DF set. */
