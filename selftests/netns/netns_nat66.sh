@@ -51,8 +51,11 @@ S6=2001:db8:50::99        # outside server
 LAN4=198.18.9.0/24
 R_LAN4=198.18.9.1 H0_4=198.18.9.10 H1_4=198.18.9.11
 R_WAN4=192.0.2.1 S4=192.0.2.99
-SAME_TCP_PORT=40000 # H0 and H1 both from this port to [S6]:7000
-SAME_UDP_PORT=40001 # ... and from this one to [S6]:5000
+# H0 and H1 both from SAME_TCP_PORT to [S6]:7000 and from SAME_UDP_PORT to
+# [S6]:5000: below the router's ephemeral range (ip_local_port_range,
+# 32768-60999), where a masquerade keeps the first host's own port
+SAME_TCP_PORT=20000
+SAME_UDP_PORT=20001
 AB_N=${AB_N:-200}
 # In names shared with other runs on this host (namespaces, bpffs pin
 # directories), beside $$ (other PID namespaces may have the same): the
@@ -264,9 +267,10 @@ check_v4() {
 	tap_result $rc "$1 (saw ${out:-nothing})" "$out"
 }
 
-# check_same_port L: H0 and H1 from the same TCP source port to [S6]:7000,
-# both connections held open at once and answered, the server seeing the
-# router's address with two different ports; the same with UDP
+# check_same_port L: H0, then H1, from the same TCP source port to
+# [S6]:7000, both connections held open at once and answered, the server
+# seeing the router's address, H0's own port and another for H1; the same
+# with UDP
 check_same_port() {
 	local L=$1 i rc out o0 o1 a0 a1 p0 p1 nest pids=()
 	local tdesc="$L: H0 and H1 both from tcp port $SAME_TCP_PORT to [$S6]:7000, open at once"
@@ -290,12 +294,15 @@ check_same_port_tcp() {
 	for i in 0 1; do
 		host_vars $i
 		rm -f "$XM_TMP/same$i.out"
-		# stdin open for 2 s: the connection is held that long, then closed
-		sleep 2 | timeout --kill-after=2 10 nsenter --net="/run/netns/$HNS" \
+		# stdin open for 3 s (H0) and 2 s (H1): the connection is held
+		# that long, then closed
+		sleep $((3 - i)) | timeout --kill-after=2 10 nsenter --net="/run/netns/$HNS" \
 			socat -T 8 - "TCP6:[$S6]:7000,bind=[$HSRC]:$SAME_TCP_PORT,reuseaddr,connect-timeout=3" \
 			>"$XM_TMP/same$i.out" 2>&1 &
 		pids+=($!)
 		XM_PIDS+=($!)
+		# H0 first
+		[ $i = 0 ] && wait_for 4 grep -q '^peer:' "$XM_TMP/same0.out"
 	done
 	both_answered() { grep -q '^peer:' "$XM_TMP/same0.out" && grep -q '^peer:' "$XM_TMP/same1.out"; }
 	wait_for 5 both_answered
@@ -312,11 +319,11 @@ check_same_port_tcp() {
 	a1=${o1#peer:} p1=${a1##*:} a1=${a1%:*}
 	rc=1
 	[[ "$o0" == peer:* ]] && [[ "$o1" == peer:* ]] && [ "$a0" = "[$R_WAN6_X]" ] && [ "$a1" = "[$R_WAN6_X]" ] &&
-		[ "$p0" != "$p1" ] && [ "$nest" = 2 ] && rc=0
-	tap_result $rc "$tdesc: both answered, from $R_WAN6 ports ${p0:-?} and ${p1:-?} ($nest connections at the server)" \
+		[ "$p0" = $SAME_TCP_PORT ] && [ "$p0" != "$p1" ] && [ "$nest" = 2 ] && rc=0
+	tap_result $rc "$tdesc: both answered, from $R_WAN6 ports ${p0:-?} (H0's own) and ${p1:-?} ($nest connections at the server)" \
 		"H0 got: ${o0:-nothing} $(tail -n +2 "$XM_TMP/same0.out" | head -n 3)" \
 		"H1 got: ${o1:-nothing} $(tail -n +2 "$XM_TMP/same1.out" | head -n 3)" \
-		"want: peer:[$R_WAN6_X]:PORT from each, two ports, 2 established at the server"
+		"want: peer:[$R_WAN6_X]:$SAME_TCP_PORT for H0, peer:[$R_WAN6_X]:ANOTHER for H1, 2 established at the server"
 }
 
 check_same_port_udp() {
@@ -326,9 +333,10 @@ check_same_port_udp() {
 	a1=${o1#echo:} a1=${a1%:same1} p1=${a1##*:} a1=${a1%:*}
 	rc=1
 	[[ "$o0" == echo:*:same0 ]] && [[ "$o1" == echo:*:same1 ]] && [ "$a0" = "[$R_WAN6_X]" ] &&
-		[ "$a1" = "[$R_WAN6_X]" ] && [ "$p0" != "$p1" ] && rc=0
-	tap_result $rc "$udesc: both answered, from $R_WAN6 ports ${p0:-?} and ${p1:-?}" \
-		"H0 got: ${o0:-nothing}" "H1 got: ${o1:-nothing}" "want: echo:[$R_WAN6_X]:PORT:sameN, two ports"
+		[ "$a1" = "[$R_WAN6_X]" ] && [ "$p0" = $SAME_UDP_PORT ] && [ "$p0" != "$p1" ] && rc=0
+	tap_result $rc "$udesc: both answered, from $R_WAN6 ports ${p0:-?} (H0's own) and ${p1:-?}" \
+		"H0 got: ${o0:-nothing}" "H1 got: ${o1:-nothing}" \
+		"want: echo:[$R_WAN6_X]:$SAME_UDP_PORT:same0 for H0, echo:[$R_WAN6_X]:ANOTHER:same1 for H1"
 }
 
 # check_server_log L: every request nginx logged came from the router's
