@@ -143,14 +143,17 @@ http {
 	}
 }
 EOF
-	nsx "$NS_S" nginx -c "$dir/nginx.conf" -p "$dir" >"$dir/stdout" 2>&1 &
+	# the servers in sessions of their own (setsid: the same pid, no fork):
+	# a signal one sends its process group does not reach this script (a
+	# run was ended by a SIGTERM from the servers' side)
+	nsx "$NS_S" setsid nginx -c "$dir/nginx.conf" -p "$dir" >"$dir/stdout" 2>&1 &
 	XM_PIDS+=($!)
 	# shellcheck disable=SC2016 # expanded by socat's shell
-	nsx "$NS_S" socat "UDP6-RECVFROM:5000,bind=[$S6],fork" \
+	nsx "$NS_S" setsid socat "UDP6-RECVFROM:5000,bind=[$S6],fork" \
 		SYSTEM:'echo "echo:$SOCAT_PEERADDR:$SOCAT_PEERPORT:$(cat)"' >"$dir/udp.out" 2>&1 &
 	XM_PIDS+=($!)
 	# shellcheck disable=SC2016
-	nsx "$NS_S" socat "TCP6-LISTEN:7000,bind=[$S6],reuseaddr,fork" \
+	nsx "$NS_S" setsid socat "TCP6-LISTEN:7000,bind=[$S6],reuseaddr,fork" \
 		SYSTEM:'echo "peer:$SOCAT_PEERADDR:$SOCAT_PEERPORT"; cat >/dev/null' >"$dir/tcp7000.out" 2>&1 &
 	XM_PIDS+=($!)
 	wait_port "$NS_S" tcp "[$S6]" 80 && wait_port "$NS_S" tcp $S4 80 &&
