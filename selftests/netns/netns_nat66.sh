@@ -161,6 +161,17 @@ EOF
 		{ cat "$dir/stdout" "$dir/error.log" "$dir/udp.out" "$dir/tcp7000.out" >&2; return 1; }
 }
 
+# pid_reaped PID: PID, waited for, off XM_PIDS: topo_down would kill it by
+# number, and with pid_max 32768 and other suites running, that number may
+# be another process's by then
+pid_reaped() {
+	local p keep=()
+	for p in "${XM_PIDS[@]}"; do
+		[ "$p" != "$1" ] && keep+=("$p")
+	done
+	XM_PIDS=("${keep[@]}")
+}
+
 # ---- clients ----------------------------------------------------------------------
 # host_vars N: HNS HSRC HSRC4 HLABEL for LAN host N (0|1)
 host_vars() {
@@ -316,6 +327,7 @@ check_same_port_tcp() {
 	nest=$(est_count)
 	for i in "${pids[@]}"; do
 		wait "$i" 2>/dev/null
+		pid_reaped "$i"
 	done
 	o0=$(head -n 1 "$XM_TMP/same0.out") o1=$(head -n 1 "$XM_TMP/same1.out")
 	a0=${o0#peer:} p0=${a0##*:} a0=${a0%:*}
@@ -487,6 +499,7 @@ check_ct_listed() {
 		"$(head -n 20 "$XM_TMP/ct66.txt")"
 	kill "$bg" 2>/dev/null
 	wait "$bg" 2>/dev/null
+	pid_reaped "$bg"
 }
 
 # xm_counters L S0 S1 MODE: flow_new_ipv6 from S0 (saved before the
