@@ -791,6 +791,59 @@ static void test_masq6(void)
 	}
 }
 
+/* xmasqd's line-by-line applies with an IPv6 masquerade in the file: an
+ * edit of its line goes to the full path, one of an IPv4 forward's line is
+ * applied alone and leaves masq_rules6 as it was. */
+static void test_masq6_line_edits(void)
+{
+	static const char edited[] = "forward lo tcp 8081 to 198.18.0.2:80\n"
+				     "masquerade 10.0.0.0/16 out lo\n"
+				     "masquerade fd00:1::/64 out lo\n"
+				     "masquerade [2001:db8:100::]/48 out lo\n";
+	static const char edited6[] = "forward lo tcp 8080 to 198.18.0.2:80\n"
+				      "masquerade 10.0.0.0/16 out lo\n"
+				      "masquerade fd00:2::/64 out lo\n"
+				      "masquerade [2001:db8:100::]/48 out lo\n";
+	struct xm_apply_opts o = { 0 };
+	struct xm_apply_result res;
+	struct xm_live_rules *lr;
+	struct xm_ruleset rs;
+	char diff[4096], err[512];
+	size_t line3 = (size_t)(strstr(edited6, "masquerade fd00:2") - edited6);
+	struct xm_text_hunk first = { 1, 1, 1, 1, 0 }, third = { 3, 1, 3, 1, line3 };
+	int rc;
+
+	rc = apply(&h, text_m, 0, &res, diff, sizeof(diff), err, sizeof(err));
+	if (!tap_ok(rc == 0 && parse(text_m, &rs) == 0, "masq6 line edits: the file applied whole"))
+		return;
+	lr = xm_live_rules_build(&h, &rs, 4);
+	xm_ruleset_free(&rs);
+	if (!tap_ok(lr != NULL, "masq6 line edits: the live rules kept with IPv6 masquerades"))
+		return;
+	rc = xm_live_rules_apply(lr, &h, edited6, strlen(edited6), &third, 1, FN, &o, &res, err,
+				 sizeof(err));
+	TAP_EQ(rc, 1, "masq6 line edits: an edited IPv6 masquerade line goes to the full path");
+	rc = xm_live_rules_apply(lr, &h, edited, strlen(edited), &first, 1, FN, &o, &res, err,
+				 sizeof(err));
+	if (!tap_ok(rc == 0 && res.incremental && res.added == 1 && res.removed == 1, "masq6 line "
+										      "edits: an "
+										      "edited IPv4 "
+										      "forward "
+										      "line is "
+										      "applied "
+										      "alone"))
+		tap_diag("got %d '%s'", rc, err);
+	TAP_EQ(count_keys(h.fd[XM_MAP_MASQ_RULES6], sizeof(struct xm_masq6_key)), 4,
+	       "masq6 line edits: masq_rules6 untouched");
+	rc = apply(&h, edited, 1, &res, diff, sizeof(diff), err, sizeof(err));
+	if (!tap_ok(rc == 0 && diff[0] == 0 && res.kept == 4, "masq6 line edits: the edited file "
+							      "diffs empty against the live "
+							      "rules"))
+		tap_diag("got %d '%s' diff '%s'", rc, err, diff);
+	xm_live_rules_free(lr);
+	apply(&h, "", 0, &res, diff, sizeof(diff), err, sizeof(err));
+}
+
 int main(void)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -806,6 +859,7 @@ int main(void)
 	test_line_edits();
 	test_many_v6();
 	test_masq6();
+	test_masq6_line_edits();
 	xmasq_bpf__destroy(skel);
 	return tap_done();
 }
