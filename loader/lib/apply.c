@@ -721,32 +721,36 @@ static int has_addr_rules(const struct xm_ruleset *rs)
 static int check_v6_maps(const struct xm_handle *h, const struct xm_ruleset *rs,
 			 const char *filename, char *err, size_t errlen)
 {
+	const struct xm_rule *fwd = NULL;
+	const struct xm_masq *masq = NULL;
+
 	if (!h)
 		return 0;
+	if (h->fd[XM_MAP_RULES6] < 0 || h->fd[XM_MAP_RULE_ADDRS6] < 0)
+		for (size_t i = 0; !fwd && i < rs->n_rules; i++)
+			if (xm_rule_is_v6(&rs->rules[i]))
+				fwd = &rs->rules[i];
 	if (h->fd[XM_MAP_MASQ_RULES6] < 0 || h->fd[XM_MAP_RULE_ADDRS6] < 0)
-		for (size_t i = 0; i < rs->n_masqs; i++)
-			if (xm_masq_is_v6(&rs->masqs[i])) {
-				snprintf(err, errlen,
-					 "%s:%u:%u: IPv6 masquerade, but the router's maps have no "
-					 "IPv6 masquerade rules (it was attached by an older "
-					 "build: "
-					 "run xmasq attach again to load the IPv6 maps; nothing "
-					 "was "
-					 "changed)",
-					 filename, rs->masqs[i].line, rs->masqs[i].prefix_col);
-				return -2;
-			}
-	if (h->fd[XM_MAP_RULES6] >= 0 && h->fd[XM_MAP_RULE_ADDRS6] >= 0)
-		return 0;
-	for (size_t i = 0; i < rs->n_rules; i++)
-		if (xm_rule_is_v6(&rs->rules[i])) {
-			snprintf(err, errlen,
-				 "%s:%u:%u: IPv6 forward, but the router's maps have no IPv6 rules "
-				 "(it was attached by an older build: run xmasq attach again to "
-				 "load the IPv6 maps; nothing was changed)",
-				 filename, rs->rules[i].line, rs->rules[i].iface_col);
-			return -2;
-		}
+		for (size_t i = 0; !masq && i < rs->n_masqs; i++)
+			if (xm_masq_is_v6(&rs->masqs[i]))
+				masq = &rs->masqs[i];
+	/* the first such line of the file */
+	if (masq && (!fwd || masq->line < fwd->line)) {
+		snprintf(err, errlen,
+			 "%s:%u:%u: IPv6 masquerade, but the router's maps have no IPv6 masquerade "
+			 "rules (it was attached by an older build: run xmasq attach again to load "
+			 "the IPv6 maps; nothing was changed)",
+			 filename, masq->line, masq->prefix_col);
+		return -2;
+	}
+	if (fwd) {
+		snprintf(err, errlen,
+			 "%s:%u:%u: IPv6 forward, but the router's maps have no IPv6 rules "
+			 "(it was attached by an older build: run xmasq attach again to "
+			 "load the IPv6 maps; nothing was changed)",
+			 filename, fwd->line, fwd->iface_col);
+		return -2;
+	}
 	return 0;
 }
 

@@ -542,6 +542,12 @@ static int flow6_at(__u16 sport)
 	return bpf_map_lookup_elem(h.fd[XM_MAP_FLOWS6], &k, &f) == 0;
 }
 
+/* An IPv6 masquerade and an IPv6 forward, in both orders. */
+static const char text_mf[] = "masquerade fd00:1::/64 out lo\n"
+			      "forward lo tcp 443 to [fd00:8::2]:8443\n";
+static const char text_fm[] = "forward lo tcp 443 to [fd00:8::2]:8443\n"
+			      "masquerade fd00:1::/64 out lo\n";
+
 static const char text_m[] = "forward lo tcp 8080 to 198.18.0.2:80\n"
 			     "masquerade 10.0.0.0/16 out lo\n"
 			     "masquerade fd00:1::/64 out lo\n"
@@ -760,11 +766,18 @@ static void test_masq6(void)
 		old = h;
 		old.fd[XM_MAP_RULE_ADDRS6] = -1;
 		rc = apply(&old, text_m, 0, &res, diff, sizeof(diff), err, sizeof(err));
-		tap_ok(rc == -2 && strstr(err, "IPv6 masquerade, but the router's maps"), "no "
-											  "rule_"
-											  "addrs6: "
-											  "refused "
-											  "too");
+		ok = rc == -2 && strstr(err, "IPv6 masquerade, but the router's maps");
+		tap_ok(ok, "no rule_addrs6: refused too");
+		old.fd[XM_MAP_RULES6] = -1;
+		old.fd[XM_MAP_MASQ_RULES6] = -1;
+		rc = apply(&old, text_mf, 0, &res, diff, sizeof(diff), err, sizeof(err));
+		ok = rc == -2 && strncmp(err, FN ":1:12: IPv6 masquerade,", 33) == 0;
+		tap_ok(ok, "no IPv6 maps: a masquerade before a forward is the one named");
+		rc = apply(&old, text_fm, 0, &res, diff, sizeof(diff), err, sizeof(err));
+		ok = rc == -2 && strncmp(err, FN ":1:9: IPv6 forward,", 29) == 0;
+		tap_ok(ok, "no IPv6 maps: a forward before a masquerade is the one named");
+		ok = meta_in_use() == before && id_of_line(3) == id64;
+		tap_ok(ok, "no IPv6 maps: still nothing changed");
 	}
 	rc = apply(&h, "", 0, &res, diff, sizeof(diff), err, sizeof(err));
 	tap_ok(rc == 0 && meta_in_use() == 0 && count_keys(fd6, sizeof(struct xm_masq6_key)) == 0 &&
@@ -844,6 +857,47 @@ static void test_masq6_line_edits(void)
 	apply(&h, "", 0, &res, diff, sizeof(diff), err, sizeof(err));
 }
 
+/* An apply after one that died half-way (XM_CFG_GEN_DIRTY) rebuilds each
+ * generation whole: masq_rules6 included, a stray entry gone. */
+static void test_masq6_dirty(void)
+{
+	int fd6 = h.fd[XM_MAP_MASQ_RULES6];
+	struct xm_apply_result res;
+	struct xm_masq_value v = { .rule_id = 77, .out_ifindex = 4242 };
+	struct xm_masq6_key k;
+	struct in6_addr stray = ip6("fd00:99::");
+	struct xm_config c;
+	char diff[4096], err[512];
+	__u32 zero = 0;
+	int rc, ok;
+
+	rc = apply(&h, text_m, 0, &res, diff, sizeof(diff), err, sizeof(err));
+	memset(&k, 0, sizeof(k));
+	k.prefixlen = 32 + 32;
+	memcpy(k.saddr, &stray, 16);
+	ok = rc == 0 && bpf_map_lookup_elem(h.fd[XM_MAP_CONFIG], &zero, &c) == 0;
+	for (__u8 gen = 0; ok && gen < 2; gen++) {
+		k.gen = htonl(gen);
+		ok = bpf_map_update_elem(fd6, &k, &v, BPF_ANY) == 0;
+	}
+	c.flags |= XM_CFG_GEN_DIRTY;
+	ok = ok && bpf_map_update_elem(h.fd[XM_MAP_CONFIG], &zero, &c, BPF_ANY) == 0;
+	if (!tap_ok(ok, "masq6 dirty: a stray entry in each generation, the generations dirty"))
+		return;
+	rc = apply(&h, text_m, 0, &res, diff, sizeof(diff), err, sizeof(err));
+	ok = rc == 0 && res.kept == 4 && count_keys(fd6, sizeof(struct xm_masq6_key)) == 4 &&
+	     masq6_lookup(fd6, 0, "fd00:99::1", &v) == -1 &&
+	     masq6_lookup(fd6, 1, "fd00:99::1", &v) == -1 &&
+	     masq6_lookup(fd6, 0, "fd00:1::1", &v) == 0 && v.rule_id == id_of_line(3) &&
+	     masq6_lookup(fd6, 1, "fd00:1::1", &v) == 0 && v.rule_id == id_of_line(3) &&
+	     bpf_map_lookup_elem(h.fd[XM_MAP_CONFIG], &zero, &c) == 0 &&
+	     !(c.flags & XM_CFG_GEN_DIRTY);
+	if (!tap_ok(ok, "masq6 dirty: both generations rebuilt whole, the stray entries gone"))
+		tap_diag("got %d '%s', %u entries", rc, err,
+			 count_keys(fd6, sizeof(struct xm_masq6_key)));
+	apply(&h, "", 0, &res, diff, sizeof(diff), err, sizeof(err));
+}
+
 int main(void)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -860,6 +914,7 @@ int main(void)
 	test_many_v6();
 	test_masq6();
 	test_masq6_line_edits();
+	test_masq6_dirty();
 	xmasq_bpf__destroy(skel);
 	return tap_done();
 }
