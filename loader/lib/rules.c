@@ -41,6 +41,7 @@
 
 #define XM_RULES_MAX_RULES  (XM_MAX_RULES - 1)	    /* rule id 0 is unused */
 #define XM_RULES_MAX_PORTS  (XM_MAX_RULE_PORTS / 2) /* one generation */
+#define XM_RULES_MAX_MASQS6 (XM_MAX_MASQ_RULES / 2) /* masq_rules6, one generation */
 #define XM_CT_MAX_MIN	    1024u
 #define XM_CT_MAX_MAX	    16777216u
 #define XM_PORT_RANGE_MIN   1024u
@@ -301,6 +302,7 @@ struct parser {
 	size_t eol_col; /* column just after the last word */
 	struct xm_ruleset rs;
 	size_t rules_cap, masqs_cap;
+	size_t n_masqs6; /* IPv6 masquerades so far */
 	size_t set_line_ct, set_line_ports, set_line_to[XM_TO_MAX];
 	size_t set_line_filtering, set_line_refresh, set_line_quota;
 	struct port_slot *ht;
@@ -1245,8 +1247,12 @@ prefix_done:
 			return -1;
 	}
 
+	if (xm_masq_is_v6(&m) && ps->n_masqs6 >= XM_RULES_MAX_MASQS6)
+		return fail(ps, 1, "too many IPv6 masquerades (expected at most %u)",
+			    (unsigned)XM_RULES_MAX_MASQS6);
 	/* IPv6: one trie entry a prefix, so each prefix once (a longer
-	 * prefix inside a shorter one is fine: the longest match wins) */
+	 * prefix inside a shorter one is fine: the longest match wins).
+	 * Quadratic, but over at most XM_RULES_MAX_MASQS6 of them. */
 	for (size_t i = 0; xm_masq_is_v6(&m) && i < ps->rs.n_masqs; i++) {
 		const struct xm_masq *o = &ps->rs.masqs[i];
 		char p6[INET6_ADDRSTRLEN];
@@ -1264,6 +1270,7 @@ prefix_done:
 	if (!grow((void **)&ps->rs.masqs, &ps->masqs_cap, ps->rs.n_masqs + 1, sizeof(m)))
 		return fail_oom(ps);
 	ps->rs.masqs[ps->rs.n_masqs++] = m;
+	ps->n_masqs6 += xm_masq_is_v6(&m);
 	return 0;
 }
 

@@ -1654,6 +1654,23 @@ static void test_bad_v6_masquerade(void)
 	    FN ":2:12: prefix ::/0 is masqueraded by the rule on line 1 already (expected each "
 	       "IPv6 prefix in one masquerade only)",
 	    "::/0 twice");
+	{
+		/* one more than masq_rules6 holds in a generation, all distinct */
+		const unsigned n = XM_MAX_MASQ_RULES / 2 + 1;
+		size_t cap = (size_t)n * 40, at = 0;
+		char *text = malloc(cap), want[128];
+
+		if (text) {
+			for (unsigned i = 0; i < n; i++)
+				at += (size_t)snprintf(text + at, cap - at,
+						       "masquerade fd00:%x::/32 out eth0\n", i);
+			snprintf(want, sizeof(want),
+				 FN ":%u:1: too many IPv6 masquerades (expected at most %u)", n,
+				 n - 1);
+			bad_n(text, at, want, "more IPv6 masquerades than masq_rules6 holds");
+			free(text);
+		}
+	}
 	rc = xm_rules_parse_line("masquerade fd00:1::/64 out eth1", 31, 4, FN, &r, &kind, err,
 				 sizeof(err));
 	tap_ok(rc == 0 && kind == XM_LINE_OTHER, "parse_line: an IPv6 masquerade is the full "
