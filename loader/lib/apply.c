@@ -11,6 +11,10 @@
  * in rule_addrs6 at the same id. A rule's identity (what keeps its id) is
  * its meta and, for IPv6, those addresses (struct xm_rule_addrs6 beside
  * each meta below).
+ *
+ * IPv6 masquerades (XM_RULE_MASQUERADE | XM_RULE_V6) go to the LPM trie
+ * masq_rules6 as IPv4 ones go to masq_rules; their meta has daddr 0 and
+ * prefix_len, the prefix in rule_addrs6[id].daddr.
  */
 #include <errno.h>
 #include <net/if.h>
@@ -104,10 +108,19 @@ static void meta_from_masq(const struct xm_masq *q, __u32 ifindex, struct xm_rul
 	m->in_use = 1;
 	m->ifindex = ifindex;
 	snprintf(m->ifname, sizeof(m->ifname), "%s", q->out_ifname);
-	m->daddr = q->prefix;
+	if (!xm_masq_is_v6(q))
+		m->daddr = q->prefix;
 	m->prefix_len = q->prefix_len;
-	m->flags = XM_RULE_MASQUERADE;
+	m->flags = XM_RULE_MASQUERADE | (q->flags & XM_RULE_V6);
 	m->line = q->line;
+}
+
+/* An IPv6 masquerade's prefix where rule_addrs6 keeps it (daddr). */
+static void addrs6_from_masq(const struct xm_masq *q, struct xm_rule_addrs6 *a6)
+{
+	memset(a6, 0, sizeof(*a6));
+	if (xm_masq_is_v6(q))
+		memcpy(a6->daddr, &q->prefix6, sizeof(a6->daddr));
 }
 
 /* Forward rules and masquerade rules share one id space: item i is
@@ -135,8 +148,10 @@ static void item_meta(const struct xm_ruleset *rs, const __u32 *ifindex,
 		xm_meta_from_rule(&rs->rules[i], ifindex[i], m);
 		xm_addrs6_from_rule(&rs->rules[i], a6);
 		m->flags |= (__u32)refs->list_of[i] << XM_RULE_META_ALLOW_SHIFT;
-	} else
+	} else {
 		meta_from_masq(&rs->masqs[i - rs->n_rules], ifindex[i], m);
+		addrs6_from_masq(&rs->masqs[i - rs->n_rules], a6);
+	}
 	m->addr_set = set_of[i];
 }
 
@@ -154,7 +169,15 @@ void xm_rule_meta_format(const struct xm_rule_meta *m, const struct xm_rule_addr
 	if (m->flags & XM_RULE_MASQUERADE) {
 		struct xm_masq q = { 0 };
 
-		q.prefix = m->daddr;
+		if (m->flags & XM_RULE_V6) {
+			/* without its prefix (a router without rule_addrs6)
+			 * it shows as ::/LEN, never as an IPv4 one */
+			q.flags = XM_RULE_V6;
+			if (a6)
+				memcpy(&q.prefix6, a6->daddr, sizeof(q.prefix6));
+		} else {
+			q.prefix = m->daddr;
+		}
 		q.prefix_len = m->prefix_len;
 		snprintf(q.out_ifname, sizeof(q.out_ifname), "%s", m->ifname);
 		q.as = l;
@@ -295,8 +318,37 @@ static void delete_masq_gen(int fd, __u8 gen)
 	xm_map_delete_if(fd, sizeof(struct xm_masq_key), masq_key_of_gen, &gen);
 }
 
-static int insert_masq(int fd, const struct xm_masq *q, __u32 ifindex, __u32 id, __u8 gen)
+static int masq6_key_of_gen(int fd, const void *key, void *gen)
 {
+	(void)fd;
+	return ((const struct xm_masq6_key *)key)->gen == htonl(*(__u8 *)gen);
+}
+
+static void delete_masq6_gen(int fd6, __u8 gen)
+{
+	if (fd6 >= 0)
+		xm_map_delete_if(fd6, sizeof(struct xm_masq6_key), masq6_key_of_gen, &gen);
+}
+
+/* An IPv6 masquerade's key in masq_rules6: prefix (16 bytes) of plen bits. */
+static void masq6_key(struct xm_masq6_key *k, const void *prefix, __u8 plen, __u8 gen)
+{
+	memset(k, 0, sizeof(*k));
+	k->prefixlen = 32 + plen;
+	k->gen = htonl(gen);
+	memcpy(k->saddr, prefix, sizeof(k->saddr));
+}
+
+static int insert_masq(int fd, int fd6, const struct xm_masq *q, __u32 ifindex, __u32 id, __u8 gen)
+{
+	if (xm_masq_is_v6(q)) {
+		struct xm_masq6_key k6;
+		struct xm_masq_value v6 = { .rule_id = id, .out_ifindex = ifindex };
+
+		masq6_key(&k6, &q->prefix6, q->prefix_len, gen);
+		return bpf_map_update_elem(fd6, &k6, &v6, BPF_ANY) ? -errno : 0;
+	}
+
 	struct xm_masq_key k = { .prefixlen = 32 + q->prefix_len,
 				 .gen = htonl(gen),
 				 .saddr = q->prefix };
@@ -348,6 +400,38 @@ static void delete_rule6_ports(int fd6, const struct xm_rule_meta *m,
 	}
 }
 
+/* IPv6 masquerades out of from_ifindex leave by to_ifindex (their value:
+ * the key holds no interface, so each is rewritten in place). */
+static void move_masq6_iface(struct xm_handle *h, __u32 from_ifindex, __u32 to_ifindex)
+{
+	int fd = h->fd[XM_MAP_MASQ_RULES6];
+	struct xm_masq6_key k, *prev = NULL, *keys = NULL;
+	struct xm_masq_value v;
+	size_t n = 0, cap = 0;
+
+	if (fd < 0)
+		return;
+	while (bpf_map_get_next_key(fd, prev, &k) == 0) {
+		if (n == cap) {
+			size_t ncap = cap ? cap * 2 : 64;
+			struct xm_masq6_key *nk = realloc(keys, ncap * sizeof(*nk));
+
+			if (!nk)
+				break;
+			keys = nk;
+			cap = ncap;
+		}
+		keys[n++] = k;
+		prev = &keys[n - 1];
+	}
+	for (size_t i = 0; i < n; i++)
+		if (bpf_map_lookup_elem(fd, &keys[i], &v) == 0 && v.out_ifindex == from_ifindex) {
+			v.out_ifindex = to_ifindex;
+			bpf_map_update_elem(fd, &keys[i], &v, BPF_EXIST);
+		}
+	free(keys);
+}
+
 void xm_rules6_move_iface(struct xm_handle *h, __u32 from_ifindex, __u32 to_ifindex)
 {
 	int fd = h->fd[XM_MAP_RULES6];
@@ -385,6 +469,7 @@ void xm_rules6_move_iface(struct xm_handle *h, __u32 from_ifindex, __u32 to_ifin
 		if (keys[i].ifindex == from_ifindex)
 			bpf_map_delete_elem(fd, &keys[i]);
 	free(keys);
+	move_masq6_iface(h, from_ifindex, to_ifindex);
 }
 
 int xm_insert_rule_ports(int fd, const struct xm_rule *r, __u32 ifindex, __u32 id, __u16 allow_list,
@@ -519,11 +604,12 @@ static int write_gen(struct xm_handle *h, const struct xm_ruleset *rs, const __u
 		     const unsigned char *keep, __u8 gen, int full, unsigned *bad_line)
 {
 	int rules_fd = h->fd[XM_MAP_RULES], masq_fd = h->fd[XM_MAP_MASQ_RULES], e;
-	int rules6_fd = h->fd[XM_MAP_RULES6];
+	int rules6_fd = h->fd[XM_MAP_RULES6], masq6_fd = h->fd[XM_MAP_MASQ_RULES6];
 
 	if (full) {
 		delete_gen(rules_fd, rules6_fd, gen);
 		delete_masq_gen(masq_fd, gen);
+		delete_masq6_gen(masq6_fd, gen);
 	} else {
 		for (__u32 id = 1; id < XM_MAX_RULES; id++) {
 			struct xm_rule r;
@@ -531,7 +617,14 @@ static int write_gen(struct xm_handle *h, const struct xm_ruleset *rs, const __u
 
 			if (!live[id].in_use || keep[id])
 				continue;
-			if (live[id].flags & XM_RULE_MASQUERADE) {
+			if ((live[id].flags & XM_RULE_MASQUERADE) &&
+			    (live[id].flags & XM_RULE_V6)) {
+				struct xm_masq6_key k6;
+
+				masq6_key(&k6, live6[id].daddr, live[id].prefix_len, gen);
+				if (masq6_fd >= 0)
+					bpf_map_delete_elem(masq6_fd, &k6);
+			} else if (live[id].flags & XM_RULE_MASQUERADE) {
 				struct xm_masq_key k;
 
 				rule_from_meta(&live[id], &r, &q);
@@ -566,7 +659,7 @@ static int write_gen(struct xm_handle *h, const struct xm_ruleset *rs, const __u
 
 		if (!full && keep[ids[item]] != 2)
 			continue;
-		e = insert_masq(masq_fd, &rs->masqs[i], ifindex[item], ids[item], gen);
+		e = insert_masq(masq_fd, masq6_fd, &rs->masqs[i], ifindex[item], ids[item], gen);
 		if (e) {
 			*bad_line = rs->masqs[i].line;
 			return e;
@@ -622,22 +715,42 @@ static int has_addr_rules(const struct xm_ruleset *rs)
 	return 0;
 }
 
-/* An IPv6 forward needs maps rules6 and rule_addrs6, which a router
- * attached by an older build lacks (the handle has -1 for them). */
+/* An IPv6 forward needs maps rules6 and rule_addrs6, an IPv6 masquerade
+ * masq_rules6 and rule_addrs6, which a router attached by an older build
+ * lacks (the handle has -1 for them). */
 static int check_v6_maps(const struct xm_handle *h, const struct xm_ruleset *rs,
 			 const char *filename, char *err, size_t errlen)
 {
-	if (!h || (h->fd[XM_MAP_RULES6] >= 0 && h->fd[XM_MAP_RULE_ADDRS6] >= 0))
+	const struct xm_rule *fwd = NULL;
+	const struct xm_masq *masq = NULL;
+
+	if (!h)
 		return 0;
-	for (size_t i = 0; i < rs->n_rules; i++)
-		if (xm_rule_is_v6(&rs->rules[i])) {
-			snprintf(err, errlen,
-				 "%s:%u:%u: IPv6 forward, but the router's maps have no IPv6 rules "
-				 "(it was attached by an older build: run xmasq attach again to "
-				 "load the IPv6 maps; nothing was changed)",
-				 filename, rs->rules[i].line, rs->rules[i].iface_col);
-			return -2;
-		}
+	if (h->fd[XM_MAP_RULES6] < 0 || h->fd[XM_MAP_RULE_ADDRS6] < 0)
+		for (size_t i = 0; !fwd && i < rs->n_rules; i++)
+			if (xm_rule_is_v6(&rs->rules[i]))
+				fwd = &rs->rules[i];
+	if (h->fd[XM_MAP_MASQ_RULES6] < 0 || h->fd[XM_MAP_RULE_ADDRS6] < 0)
+		for (size_t i = 0; !masq && i < rs->n_masqs; i++)
+			if (xm_masq_is_v6(&rs->masqs[i]))
+				masq = &rs->masqs[i];
+	/* the first such line of the file */
+	if (masq && (!fwd || masq->line < fwd->line)) {
+		snprintf(err, errlen,
+			 "%s:%u:%u: IPv6 masquerade, but the router's maps have no IPv6 masquerade "
+			 "rules (it was attached by an older build: run xmasq attach again to load "
+			 "the IPv6 maps; nothing was changed)",
+			 filename, masq->line, masq->prefix_col);
+		return -2;
+	}
+	if (fwd) {
+		snprintf(err, errlen,
+			 "%s:%u:%u: IPv6 forward, but the router's maps have no IPv6 rules "
+			 "(it was attached by an older build: run xmasq attach again to "
+			 "load the IPv6 maps; nothing was changed)",
+			 filename, fwd->line, fwd->iface_col);
+		return -2;
+	}
 	return 0;
 }
 

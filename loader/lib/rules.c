@@ -8,6 +8,8 @@
  *     (an IPv6 address is written in brackets, as in URLs: eth0:[2001:db8::1],
  *     to [fd00:8::2]:8443; `from` prefixes need none: 2001:db8:100::/48)
  *   masquerade PREFIX/LEN out IFACE [as ADDR[,ADDR...]]
+ *     (an IPv6 prefix is written bare, fd00:1::/64, or [fd00:1::]/64; no
+ *     `as` on it yet)
  *   set conntrack-max N
  *   set port-range LO-HI
  *   set timeout NAME SECONDS
@@ -39,16 +41,18 @@
 
 #define XM_RULES_MAX_RULES  (XM_MAX_RULES - 1)	    /* rule id 0 is unused */
 #define XM_RULES_MAX_PORTS  (XM_MAX_RULE_PORTS / 2) /* one generation */
+#define XM_RULES_MAX_MASQS6 (XM_MAX_MASQ_RULES / 2) /* masq_rules6, one generation */
 #define XM_CT_MAX_MIN	    1024u
 #define XM_CT_MAX_MAX	    16777216u
 #define XM_PORT_RANGE_MIN   1024u
 #define XM_PORT_RANGE_PORTS 16u
 #define XM_TIMEOUT_MAX	    2592000u /* 30 days */
 
-#define FWD_SYNTAX  "forward IFACE PROTO PORT to ADDR[:PORT]"
-#define MASQ_SYNTAX "masquerade PREFIX/LEN out IFACE [as ADDR[,ADDR...]]"
-#define AS_SYNTAX   "as ADDR[,ADDR...] such as as 192.0.2.1,192.0.2.5"
-#define FROM_SYNTAX "from PREFIX[,PREFIX...] such as from 192.0.2.0/25,198.51.100.7"
+#define FWD_SYNTAX    "forward IFACE PROTO PORT to ADDR[:PORT]"
+#define MASQ_SYNTAX   "masquerade PREFIX/LEN out IFACE [as ADDR[,ADDR...]]"
+#define MASQ6_EXAMPLE "fd00:1::/64"
+#define AS_SYNTAX     "as ADDR[,ADDR...] such as as 192.0.2.1,192.0.2.5"
+#define FROM_SYNTAX   "from PREFIX[,PREFIX...] such as from 192.0.2.0/25,198.51.100.7"
 #define FROM6_SYNTAX                       \
 	"from PREFIX[,PREFIX...] such as " \
 	"from 2001:db8:100::/48,2001:db8:200::7"
@@ -298,6 +302,7 @@ struct parser {
 	size_t eol_col; /* column just after the last word */
 	struct xm_ruleset rs;
 	size_t rules_cap, masqs_cap;
+	size_t n_masqs6; /* IPv6 masquerades so far */
 	size_t set_line_ct, set_line_ports, set_line_to[XM_TO_MAX];
 	size_t set_line_filtering, set_line_refresh, set_line_quota;
 	struct port_slot *ht;
@@ -1101,6 +1106,59 @@ static int parse_forward(struct parser *ps, struct lex *lx)
 	return 0;
 }
 
+/* An IPv6 masquerade's PREFIX6/LEN, the address bare or in brackets
+ * ([ADDR]/LEN, as in a `from` list): 0 with m->prefix6 and m->prefix_len,
+ * or the error. */
+static int parse_masq_prefix6(struct parser *ps, const struct tok *t, struct xm_masq *m)
+{
+	char q[QBUF], a1[INET6_ADDRSTRLEN], a2[INET6_ADDRSTRLEN];
+	const char *slash = memchr(t->s, '/', t->len);
+	size_t alen = slash ? (size_t)(slash - t->s) : t->len;
+	const char *a = t->s;
+	size_t al = alen, acol = t->col;
+	uint64_t plen;
+	struct in6_addr net;
+
+	if (al && a[0] == '[') {
+		if (al < 2 || a[al - 1] != ']')
+			return fail(ps, t->col,
+				    "unclosed '[' in prefix '%s' (expected ADDR/LEN or [ADDR]/LEN "
+				    "such as " MASQ6_EXAMPLE ")",
+				    quote(q, t->s, t->len));
+		a++;
+		al -= 2;
+		acol++;
+	}
+	if (!xm_ipv6_parse(a, al, &m->prefix6))
+		return fail(ps, acol,
+			    "invalid IPv6 prefix address '%s' (expected an IPv6 address such as "
+			    "fd00:1::)",
+			    quote(q, a, al));
+	if (!slash)
+		return fail(ps, t->col + t->len,
+			    "missing prefix length after '%s' (expected PREFIX/LEN such "
+			    "as " MASQ6_EXAMPLE ")",
+			    quote(q, t->s, t->len));
+	if (t->len - alen - 1 == 0)
+		return fail(ps, t->col + alen, "missing prefix length after '/' (expected 0-128)");
+	if (!parse_num(slash + 1, t->len - alen - 1, &plen))
+		return fail(ps, t->col + alen + 1, "invalid prefix length '%s' (expected 0-128)",
+			    quote(q, slash + 1, t->len - alen - 1));
+	if (plen > 128)
+		return fail(ps, t->col + alen + 1, "prefix length %s out of range (expected 0-128)",
+			    quote(q, slash + 1, t->len - alen - 1));
+	net = m->prefix6;
+	if (mask6(&net, (unsigned)plen)) {
+		xm_ipv6_format(&m->prefix6, a1, sizeof(a1));
+		xm_ipv6_format(&net, a2, sizeof(a2));
+		return fail(ps, t->col, "prefix %s/%u has host bits set (expected %s/%u)", a1,
+			    (unsigned)plen, a2, (unsigned)plen);
+	}
+	m->prefix_len = (uint8_t)plen;
+	m->flags = XM_RULE_V6;
+	return 0;
+}
+
 static int parse_masquerade(struct parser *ps, struct lex *lx)
 {
 	char q[QBUF], a1[16], a2[16];
@@ -1116,8 +1174,15 @@ static int parse_masquerade(struct parser *ps, struct lex *lx)
 
 	if (!next_tok(lx, &t))
 		return fail(ps, ps->eol_col, "missing prefix (expected: " MASQ_SYNTAX ")");
+	m.prefix_col = (unsigned)t.col;
 	slash = memchr(t.s, '/', t.len);
 	alen = slash ? (size_t)(slash - t.s) : t.len;
+	/* IPv6: an address with a ':' (an IPv4 one never has one), or brackets */
+	if (t.s[0] == '[' || memchr(t.s, ':', alen)) {
+		if (parse_masq_prefix6(ps, &t, &m))
+			return -1;
+		goto prefix_done;
+	}
 	if (!parse_ipv4(t.s, alen, &addr))
 		return fail(ps, t.col,
 			    "invalid prefix address '%s' (expected "
@@ -1153,6 +1218,7 @@ static int parse_masquerade(struct parser *ps, struct lex *lx)
 	}
 	m.prefix = htonl(addr);
 	m.prefix_len = (uint8_t)plen;
+prefix_done:
 
 	if (!next_tok(lx, &t))
 		return fail(ps, ps->eol_col, "missing 'out' (expected: " MASQ_SYNTAX ")");
@@ -1173,13 +1239,38 @@ static int parse_masquerade(struct parser *ps, struct lex *lx)
 				    "unexpected '%s' after the rule "
 				    "(expected as or end of line)",
 				    quote(q, t.s, t.len));
+		if (xm_masq_is_v6(&m))
+			return fail(ps, t.col,
+				    "'as' on an IPv6 masquerade is not supported yet (drop it: its "
+				    "flows leave with the interface's IPv6 address)");
 		if (parse_as(ps, lx, t.col, &m.as))
 			return -1;
+	}
+
+	if (xm_masq_is_v6(&m) && ps->n_masqs6 >= XM_RULES_MAX_MASQS6)
+		return fail(ps, 1, "too many IPv6 masquerades (expected at most %u)",
+			    (unsigned)XM_RULES_MAX_MASQS6);
+	/* IPv6: one trie entry a prefix, so each prefix once (a longer
+	 * prefix inside a shorter one is fine: the longest match wins).
+	 * Quadratic, but over at most XM_RULES_MAX_MASQS6 of them. */
+	for (size_t i = 0; xm_masq_is_v6(&m) && i < ps->rs.n_masqs; i++) {
+		const struct xm_masq *o = &ps->rs.masqs[i];
+		char p6[INET6_ADDRSTRLEN];
+
+		if (!xm_masq_is_v6(o) || o->prefix_len != m.prefix_len ||
+		    memcmp(&o->prefix6, &m.prefix6, sizeof(m.prefix6)))
+			continue;
+		xm_ipv6_format(&m.prefix6, p6, sizeof(p6));
+		return fail(ps, m.prefix_col,
+			    "prefix %s/%u is masqueraded by the rule on line %u already (expected "
+			    "each IPv6 prefix in one masquerade only)",
+			    p6, (unsigned)m.prefix_len, o->line);
 	}
 
 	if (!grow((void **)&ps->rs.masqs, &ps->masqs_cap, ps->rs.n_masqs + 1, sizeof(m)))
 		return fail_oom(ps);
 	ps->rs.masqs[ps->rs.n_masqs++] = m;
+	ps->n_masqs6 += xm_masq_is_v6(&m);
 	return 0;
 }
 
@@ -1687,7 +1778,10 @@ void xm_masq_format(const struct xm_masq *m, char *buf, size_t len)
 		return;
 	t = xm_text_at(buf, len);
 	xm_text_str(&t, "masquerade ");
-	xm_text_ipv4(&t, m->prefix);
+	if (xm_masq_is_v6(m))
+		xm_text_ipv6(&t, &m->prefix6);
+	else
+		xm_text_ipv4(&t, m->prefix);
 	xm_text_put(&t, "/", 1);
 	xm_text_u64(&t, m->prefix_len);
 	xm_text_str(&t, " out ");

@@ -72,15 +72,29 @@ static inline bool xm_rule_is_v6(const struct xm_rule *r)
 /* Whether r is for one local address (IFACE:ADDR), of either family. */
 bool xm_rule_has_local_addr(const struct xm_rule *r);
 
-/* `masquerade PREFIX/LEN out IFACE [as ADDR[,ADDR...]]` */
+/* `masquerade PREFIX/LEN out IFACE [as ADDR[,ADDR...]]`. The family is
+ * the prefix's: with XM_RULE_V6 in flags, prefix6 (written bare,
+ * fd00:1::/64, or in brackets, [fd00:1::]/64; no `as` yet), else prefix.
+ * A union, as struct xm_rule's addresses. */
 struct xm_masq {
-	uint32_t prefix; /* network order, host bits zero */
-	uint8_t prefix_len;
+	union {
+		uint32_t prefix;	 /* IPv4: network order, host bits zero */
+		struct in6_addr prefix6; /* IPv6: host bits zero */
+	};
+	uint8_t prefix_len; /* 0-32, or 0-128 */
+	uint32_t flags;	    /* XM_RULE_V6 or 0 */
 	char out_ifname[XM_IFNAMSIZ];
-	struct xm_addr_list as;
+	struct xm_addr_list as; /* IPv4 only */
 	unsigned line;
 	unsigned iface_col;
+	unsigned prefix_col; /* 1-based column of PREFIX, for later errors */
 };
+
+/* An IPv6 masquerade (its prefix is prefix6). */
+static inline bool xm_masq_is_v6(const struct xm_masq *m)
+{
+	return (m->flags & XM_RULE_V6) != 0;
+}
 
 /* `set ...` statements; a field keeps its default unless the file sets it. */
 struct xm_settings {
@@ -184,7 +198,8 @@ int xm_src_list_same(const struct xm_src_list *a, const struct xm_src_list *b);
 void xm_rule_format(const struct xm_rule *r, char *buf, size_t len);
 
 /* Writes the canonical one-line form of a masquerade statement
- * ("masquerade 10.0.0.0/16 out eth0"). */
+ * ("masquerade 10.0.0.0/16 out eth0", "masquerade fd00:1::/64 out eth0":
+ * an IPv6 prefix unbracketed). */
 void xm_masq_format(const struct xm_masq *m, char *buf, size_t len);
 
 /* Is addr (network order) one xmasq refuses to forward to without

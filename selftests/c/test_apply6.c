@@ -8,6 +8,9 @@
  * with IPv6 keys, the live set read back diffs empty against the file and
  * formats as the file does, a change is a "~" line with the IPv4 rule
  * kept, and a router without the IPv6 maps refuses the file whole.
+ * IPv6 masquerades likewise: masq_rules6 in both generations, their
+ * prefix in rule_addrs6, read back, removed (--reset-flows), refused
+ * without masq_rules6.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -513,6 +516,388 @@ static void test_many_v6(void)
 	free(text);
 }
 
+/* masq_rules6: the rule id and interface of the longest prefix holding
+ * src in generation gen; -1 when none. */
+static int masq6_lookup(int fd, __u8 gen, const char *src, struct xm_masq_value *v)
+{
+	struct xm_masq6_key k;
+	struct in6_addr a = ip6(src);
+
+	memset(&k, 0, sizeof(k));
+	k.prefixlen = 32 + 128;
+	k.gen = htonl(gen);
+	memcpy(k.saddr, &a, sizeof(k.saddr));
+	return bpf_map_lookup_elem(fd, &k, v) ? -1 : 0;
+}
+
+/* Whether flows6 holds the UDP entry test_masq6 made with this sport. */
+static int flow6_at(__u16 sport)
+{
+	struct xm_flow6_key k;
+	struct xm_flow6 f;
+
+	memset(&k, 0, sizeof(k));
+	k.sport = htons(sport);
+	k.proto = IPPROTO_UDP;
+	return bpf_map_lookup_elem(h.fd[XM_MAP_FLOWS6], &k, &f) == 0;
+}
+
+/* An IPv6 masquerade and an IPv6 forward, in both orders. */
+static const char text_mf[] = "masquerade fd00:1::/64 out lo\n"
+			      "forward lo tcp 443 to [fd00:8::2]:8443\n";
+static const char text_fm[] = "forward lo tcp 443 to [fd00:8::2]:8443\n"
+			      "masquerade fd00:1::/64 out lo\n";
+
+static const char text_m[] = "forward lo tcp 8080 to 198.18.0.2:80\n"
+			     "masquerade 10.0.0.0/16 out lo\n"
+			     "masquerade fd00:1::/64 out lo\n"
+			     "masquerade [2001:db8:100::]/48 out lo\n";
+
+/* IPv6 masquerades: masq_rules6 in both generations, rule_meta with
+ * XM_RULE_MASQUERADE | XM_RULE_V6 and the prefix in rule_addrs6, read
+ * back as written, a removal (with --reset-flows), and a router without
+ * masq_rules6 refusing the file whole. */
+static void test_masq6(void)
+{
+	int fd6 = h.fd[XM_MAP_MASQ_RULES6];
+	struct in6_addr p64 = ip6("fd00:1::"), p48 = ip6("2001:db8:100::");
+	struct xm_apply_result res;
+	struct xm_masq_value v;
+	struct xm_rule_meta m;
+	struct xm_rule_addrs6 a6;
+	char diff[4096], err[512];
+	__u32 id4, id64, id48;
+	int rc, ok = 1;
+
+	rc = apply(&h, text_m, 0, &res, diff, sizeof(diff), err, sizeof(err));
+	if (!tap_ok(rc == 0 && res.added == 4 && res.removed == 0, "masq6: a forward, an IPv4 and "
+								   "two IPv6 masquerades applied"))
+		tap_diag("got %d '%s' added %u removed %u", rc, err, res.added, res.removed);
+	if (!tap_ok(strcmp(diff, "+ forward lo tcp 8080 to 198.18.0.2:80\n"
+				 "+ masquerade 10.0.0.0/16 out lo\n"
+				 "+ masquerade fd00:1::/64 out lo\n"
+				 "+ masquerade 2001:db8:100::/48 out lo\n") == 0,
+		    "masq6: the diff shows the IPv6 masquerades unbracketed"))
+		tap_diag("diff:\n%s", diff);
+	id4 = id_of_line(2);
+	id64 = id_of_line(3);
+	id48 = id_of_line(4);
+	tap_ok(id4 && id64 && id48 && id64 != id48 && id4 != id64 && id4 != id48, "masq6: an id "
+										  "each");
+
+	/* masq_rules6: longest prefix of a source, both generations */
+	for (__u8 gen = 0; gen < 2; gen++) {
+		ok &= masq6_lookup(fd6, gen, "fd00:1::5", &v) == 0 && v.rule_id == id64 &&
+		      v.out_ifindex == ifindex_lo;
+		ok &= masq6_lookup(fd6, gen, "2001:db8:100:7::1", &v) == 0 && v.rule_id == id48 &&
+		      v.out_ifindex == ifindex_lo;
+		ok &= masq6_lookup(fd6, gen, "fd00:2::1", &v) == -1;
+	}
+	tap_ok(ok, "masq_rules6: fd00:1::5 -> the /64, 2001:db8:100:7::1 -> the /48, "
+		   "fd00:2::1 none, in both generations");
+	TAP_EQ(count_keys(fd6, sizeof(struct xm_masq6_key)), 4,
+	       "masq_rules6: 2 prefixes x 2 generations, nothing else");
+	TAP_EQ(count_keys(h.fd[XM_MAP_MASQ_RULES], sizeof(struct xm_masq_key)), 2,
+	       "masq_rules: the IPv4 masquerade only");
+	{
+		struct xm_masq6_key k;
+
+		memset(&k, 0, sizeof(k));
+		k.prefixlen = 32 + 64;
+		k.gen = htonl(1);
+		memcpy(k.saddr, &p64, 16);
+		tap_ok(bpf_map_lookup_elem(fd6, &k, &v) == 0 && v.rule_id == id64, "masq_rules6: "
+										   "key {prefixlen "
+										   "32 + 64, gen "
+										   "htonl(1), "
+										   "fd00:1::}");
+	}
+
+	/* rule_meta and rule_addrs6 */
+	ok = bpf_map_lookup_elem(h.fd[XM_MAP_RULE_META], &id64, &m) == 0 &&
+	     m.flags == (XM_RULE_MASQUERADE | XM_RULE_V6) && m.prefix_len == 64 && m.daddr == 0 &&
+	     m.to_addr == 0 && m.ifindex == ifindex_lo && strcmp(m.ifname, "lo") == 0 &&
+	     m.line == 3 && m.addr_set == 0;
+	tap_ok(ok, "rule_meta: MASQUERADE | V6, prefix_len 64, daddr 0, lo, line 3");
+	ok = bpf_map_lookup_elem(h.fd[XM_MAP_RULE_ADDRS6], &id64, &a6) == 0 &&
+	     !memcmp(a6.daddr, &p64, 16) && !a6.to_addr[0] && !a6.to_addr[1] && !a6.to_addr[2] &&
+	     !a6.to_addr[3];
+	ok &= bpf_map_lookup_elem(h.fd[XM_MAP_RULE_ADDRS6], &id48, &a6) == 0 &&
+	      !memcmp(a6.daddr, &p48, 16);
+	tap_ok(ok, "rule_addrs6: daddr the prefix (fd00:1::, 2001:db8:100::), to_addr zero");
+	ok = bpf_map_lookup_elem(h.fd[XM_MAP_RULE_META], &id4, &m) == 0 &&
+	     m.flags == XM_RULE_MASQUERADE && m.prefix_len == 16 && m.daddr == htonl(0x0a000000);
+	tap_ok(ok, "rule_meta: the IPv4 masquerade as before");
+
+	/* the live set read back: an empty diff, the same texts */
+	rc = apply(&h, text_m, 1, &res, diff, sizeof(diff), err, sizeof(err));
+	if (!tap_ok(rc == 0 && diff[0] == 0 && res.added == 0 && res.removed == 0 &&
+			    res.changed == 0 && res.kept == 4,
+		    "masq6 read back: the same file diffs empty against the live rules"))
+		tap_diag("got %d '%s' diff '%s'", rc, err, diff);
+	{
+		struct xm_snapshot s;
+		struct xm_ruleset rs;
+		char text[XM_RULE_TEXT_MAX], want[XM_RULE_TEXT_MAX];
+		int same = 1;
+
+		if (parse(text_m, &rs) == 0 && xm_snapshot_read(&h, &s, err, sizeof(err)) == 0) {
+			same = s.n_rules == 4;
+			for (size_t i = 0; same && i < s.n_rules; i++) {
+				const struct xm_rule_info *ri = &s.rules[i];
+				unsigned line = ri->meta.line;
+
+				xm_rule_meta_format(&ri->meta, &ri->addrs6, &ri->as, &ri->from,
+						    text, sizeof(text));
+				if (line == 1)
+					xm_rule_format(&rs.rules[0], want, sizeof(want));
+				else
+					xm_masq_format(&rs.masqs[line - 2], want, sizeof(want));
+				if (strcmp(text, want)) {
+					tap_diag("live '%s', file '%s'", text, want);
+					same = 0;
+				}
+			}
+			{
+				char *prom = NULL;
+				size_t plen = 0;
+
+				tap_ok(xm_render_prometheus(&s, NULL, &prom, &plen) == 0 && prom &&
+					       strstr(prom, "rule=\"masquerade fd00:1::/64 out "
+							    "lo\"") &&
+					       strstr(prom, "rule=\"masquerade 2001:db8:100::/48 "
+							    "out lo\""),
+				       "masq6 read back: Prometheus' rule labels show the IPv6 "
+				       "masquerades");
+				free(prom);
+			}
+			xm_snapshot_free(&s);
+			xm_ruleset_free(&rs);
+		} else {
+			same = 0;
+		}
+		tap_ok(same, "masq6 read back: status formats each live rule as the file's");
+	}
+
+	/* a NIC that came back under another ifindex (nic.c) */
+	xm_rules6_move_iface(&h, ifindex_lo, 4242);
+	ok = 1;
+	for (__u8 gen = 0; gen < 2; gen++)
+		ok &= masq6_lookup(fd6, gen, "fd00:1::5", &v) == 0 && v.out_ifindex == 4242;
+	xm_rules6_move_iface(&h, 4242, ifindex_lo);
+	ok &= masq6_lookup(fd6, 0, "2001:db8:100::1", &v) == 0 && v.out_ifindex == ifindex_lo &&
+	      count_keys(fd6, sizeof(struct xm_masq6_key)) == 4;
+	tap_ok(ok, "xm_rules6_move_iface: masq_rules6 leaves by the new ifindex, and back");
+
+	/* flows6: a pair of the /48's, the ORIG entry of one of the /64's */
+	{
+		const __u32 ids[3] = { id48, id48, id64 };
+		struct xm_flow6_key k;
+		struct xm_flow6 f;
+
+		ok = 1;
+		for (int i = 0; i < 3; i++) {
+			memset(&k, 0, sizeof(k));
+			memset(&f, 0, sizeof(f));
+			k.sport = htons((__u16)(41000 + i));
+			k.proto = IPPROTO_UDP;
+			f.rule_id = ids[i];
+			f.flags = i == 1 ? XM_FLOW_REPLY : 0;
+			if (i < 2)
+				f.new_dport = htons((__u16)(41001 - i));
+			ok &= bpf_map_update_elem(h.fd[XM_MAP_FLOWS6], &k, &f, BPF_ANY) == 0;
+		}
+		tap_ok(ok, "masq6: flows6 entries made for --reset-flows");
+	}
+
+	/* a removal: the /48 goes */
+	reset_flows = 1;
+	rc = apply(&h,
+		   "forward lo tcp 8080 to 198.18.0.2:80\n"
+		   "masquerade 10.0.0.0/16 out lo\n"
+		   "masquerade fd00:1::/64 out lo\n",
+		   0, &res, diff, sizeof(diff), err, sizeof(err));
+	reset_flows = 0;
+	if (!tap_ok(rc == 0 && res.removed == 1 && res.kept == 3 && res.added == 0 &&
+			    strcmp(diff, "- masquerade 2001:db8:100::/48 out lo\n") == 0,
+		    "masq6 removal: one removed, the rest kept, the diff's '-' line"))
+		tap_diag("got %d '%s' removed %u kept %u diff '%s'", rc, err, res.removed, res.kept,
+			 diff);
+	if (!tap_ok(res.flows_reset == 1 && !flow6_at(41000) && !flow6_at(41001) && flow6_at(41002),
+		    "masq6 removal --reset-flows: the /48's flow gone (both entries), the /64's "
+		    "stays"))
+		tap_diag("flows_reset %lu, flows6 entries %u", (unsigned long)res.flows_reset,
+			 count_keys(h.fd[XM_MAP_FLOWS6], sizeof(struct xm_flow6_key)));
+	ok = masq6_lookup(fd6, 0, "2001:db8:100::1", &v) == -1 &&
+	     masq6_lookup(fd6, 1, "2001:db8:100::1", &v) == -1 &&
+	     masq6_lookup(fd6, 0, "fd00:1::5", &v) == 0 && v.rule_id == id64 &&
+	     masq6_lookup(fd6, 1, "fd00:1::5", &v) == 0 && v.rule_id == id64 &&
+	     count_keys(fd6, sizeof(struct xm_masq6_key)) == 2;
+	tap_ok(ok, "masq6 removal: the /48 gone from both generations, the /64 kept");
+	ok = bpf_map_lookup_elem(h.fd[XM_MAP_RULE_META], &id48, &m) == 0 && !m.in_use &&
+	     bpf_map_lookup_elem(h.fd[XM_MAP_RULE_ADDRS6], &id48, &a6) == 0 && !a6.daddr[0] &&
+	     id_of_line(3) == id64;
+	tap_ok(ok, "masq6 removal: its rule_meta and rule_addrs6 cleared, the /64 keeps its id");
+
+	/* a router without masq_rules6 (attached before IPv6 masquerades) */
+	{
+		struct xm_handle old = h;
+		unsigned before = meta_in_use();
+
+		old.fd[XM_MAP_MASQ_RULES6] = -1;
+		rc = apply(&old, text_m, 0, &res, diff, sizeof(diff), err, sizeof(err));
+		if (!tap_ok(rc == -2 && strcmp(err, FN ":3:12: IPv6 masquerade, but the router's "
+						       "maps "
+						       "have no IPv6 masquerade rules (it was "
+						       "attached "
+						       "by an older build: run xmasq attach again "
+						       "to "
+						       "load the IPv6 maps; nothing was "
+						       "changed)") == 0,
+			    "no masq_rules6: a file with IPv6 masquerades is refused, at its first "
+			    "one's prefix"))
+			tap_diag("got %d '%s'", rc, err);
+		tap_ok(meta_in_use() == before &&
+			       count_keys(fd6, sizeof(struct xm_masq6_key)) == 2 &&
+			       count_keys(h.fd[XM_MAP_MASQ_RULES], sizeof(struct xm_masq_key)) ==
+				       2 &&
+			       id_of_line(3) == id64 && diff[0] == 0,
+		       "no masq_rules6: nothing was changed");
+		old = h;
+		old.fd[XM_MAP_RULE_ADDRS6] = -1;
+		rc = apply(&old, text_m, 0, &res, diff, sizeof(diff), err, sizeof(err));
+		ok = rc == -2 && strstr(err, "IPv6 masquerade, but the router's maps");
+		tap_ok(ok, "no rule_addrs6: refused too");
+		old.fd[XM_MAP_RULES6] = -1;
+		old.fd[XM_MAP_MASQ_RULES6] = -1;
+		rc = apply(&old, text_mf, 0, &res, diff, sizeof(diff), err, sizeof(err));
+		ok = rc == -2 && strncmp(err, FN ":1:12: IPv6 masquerade,", 33) == 0;
+		tap_ok(ok, "no IPv6 maps: a masquerade before a forward is the one named");
+		rc = apply(&old, text_fm, 0, &res, diff, sizeof(diff), err, sizeof(err));
+		ok = rc == -2 && strncmp(err, FN ":1:9: IPv6 forward,", 29) == 0;
+		tap_ok(ok, "no IPv6 maps: a forward before a masquerade is the one named");
+		ok = meta_in_use() == before && id_of_line(3) == id64;
+		tap_ok(ok, "no IPv6 maps: still nothing changed");
+	}
+	rc = apply(&h, "", 0, &res, diff, sizeof(diff), err, sizeof(err));
+	tap_ok(rc == 0 && meta_in_use() == 0 && count_keys(fd6, sizeof(struct xm_masq6_key)) == 0 &&
+		       count_keys(h.fd[XM_MAP_MASQ_RULES], sizeof(struct xm_masq_key)) == 0,
+	       "masq6: an empty file removes every masquerade");
+	{
+		struct xm_handle old = h;
+
+		old.fd[XM_MAP_MASQ_RULES6] = -1;
+		rc = apply(&old, "masquerade 10.0.0.0/16 out lo\n", 0, &res, diff, sizeof(diff),
+			   err, sizeof(err));
+		tap_ok(rc == 0 && res.added == 1 &&
+			       count_keys(h.fd[XM_MAP_MASQ_RULES], sizeof(struct xm_masq_key)) == 2,
+		       "no masq_rules6: a file without IPv6 masquerades applies as before");
+		apply(&h, "", 0, &res, diff, sizeof(diff), err, sizeof(err));
+	}
+	{
+		struct xm_flow6_key k;
+
+		memset(&k, 0, sizeof(k));
+		k.sport = htons(41002);
+		k.proto = IPPROTO_UDP;
+		bpf_map_delete_elem(h.fd[XM_MAP_FLOWS6], &k);
+	}
+}
+
+/* xmasqd's line-by-line applies with an IPv6 masquerade in the file: an
+ * edit of its line goes to the full path, one of an IPv4 forward's line is
+ * applied alone and leaves masq_rules6 as it was. */
+static void test_masq6_line_edits(void)
+{
+	static const char edited[] = "forward lo tcp 8081 to 198.18.0.2:80\n"
+				     "masquerade 10.0.0.0/16 out lo\n"
+				     "masquerade fd00:1::/64 out lo\n"
+				     "masquerade [2001:db8:100::]/48 out lo\n";
+	static const char edited6[] = "forward lo tcp 8080 to 198.18.0.2:80\n"
+				      "masquerade 10.0.0.0/16 out lo\n"
+				      "masquerade fd00:2::/64 out lo\n"
+				      "masquerade [2001:db8:100::]/48 out lo\n";
+	struct xm_apply_opts o = { 0 };
+	struct xm_apply_result res;
+	struct xm_live_rules *lr;
+	struct xm_ruleset rs;
+	char diff[4096], err[512];
+	size_t line3 = (size_t)(strstr(edited6, "masquerade fd00:2") - edited6);
+	struct xm_text_hunk first = { 1, 1, 1, 1, 0 }, third = { 3, 1, 3, 1, line3 };
+	int rc;
+
+	rc = apply(&h, text_m, 0, &res, diff, sizeof(diff), err, sizeof(err));
+	if (!tap_ok(rc == 0 && parse(text_m, &rs) == 0, "masq6 line edits: the file applied whole"))
+		return;
+	lr = xm_live_rules_build(&h, &rs, 4);
+	xm_ruleset_free(&rs);
+	if (!tap_ok(lr != NULL, "masq6 line edits: the live rules kept with IPv6 masquerades"))
+		return;
+	rc = xm_live_rules_apply(lr, &h, edited6, strlen(edited6), &third, 1, FN, &o, &res, err,
+				 sizeof(err));
+	TAP_EQ(rc, 1, "masq6 line edits: an edited IPv6 masquerade line goes to the full path");
+	rc = xm_live_rules_apply(lr, &h, edited, strlen(edited), &first, 1, FN, &o, &res, err,
+				 sizeof(err));
+	if (!tap_ok(rc == 0 && res.incremental && res.added == 1 && res.removed == 1, "masq6 line "
+										      "edits: an "
+										      "edited IPv4 "
+										      "forward "
+										      "line is "
+										      "applied "
+										      "alone"))
+		tap_diag("got %d '%s'", rc, err);
+	TAP_EQ(count_keys(h.fd[XM_MAP_MASQ_RULES6], sizeof(struct xm_masq6_key)), 4,
+	       "masq6 line edits: masq_rules6 untouched");
+	rc = apply(&h, edited, 1, &res, diff, sizeof(diff), err, sizeof(err));
+	if (!tap_ok(rc == 0 && diff[0] == 0 && res.kept == 4, "masq6 line edits: the edited file "
+							      "diffs empty against the live "
+							      "rules"))
+		tap_diag("got %d '%s' diff '%s'", rc, err, diff);
+	xm_live_rules_free(lr);
+	apply(&h, "", 0, &res, diff, sizeof(diff), err, sizeof(err));
+}
+
+/* An apply after one that died half-way (XM_CFG_GEN_DIRTY) rebuilds each
+ * generation whole: masq_rules6 included, a stray entry gone. */
+static void test_masq6_dirty(void)
+{
+	int fd6 = h.fd[XM_MAP_MASQ_RULES6];
+	struct xm_apply_result res;
+	struct xm_masq_value v = { .rule_id = 77, .out_ifindex = 4242 };
+	struct xm_masq6_key k;
+	struct in6_addr stray = ip6("fd00:99::");
+	struct xm_config c;
+	char diff[4096], err[512];
+	__u32 zero = 0;
+	int rc, ok;
+
+	rc = apply(&h, text_m, 0, &res, diff, sizeof(diff), err, sizeof(err));
+	memset(&k, 0, sizeof(k));
+	k.prefixlen = 32 + 32;
+	memcpy(k.saddr, &stray, 16);
+	ok = rc == 0 && bpf_map_lookup_elem(h.fd[XM_MAP_CONFIG], &zero, &c) == 0;
+	for (__u8 gen = 0; ok && gen < 2; gen++) {
+		k.gen = htonl(gen);
+		ok = bpf_map_update_elem(fd6, &k, &v, BPF_ANY) == 0;
+	}
+	c.flags |= XM_CFG_GEN_DIRTY;
+	ok = ok && bpf_map_update_elem(h.fd[XM_MAP_CONFIG], &zero, &c, BPF_ANY) == 0;
+	if (!tap_ok(ok, "masq6 dirty: a stray entry in each generation, the generations dirty"))
+		return;
+	rc = apply(&h, text_m, 0, &res, diff, sizeof(diff), err, sizeof(err));
+	ok = rc == 0 && res.kept == 4 && count_keys(fd6, sizeof(struct xm_masq6_key)) == 4 &&
+	     masq6_lookup(fd6, 0, "fd00:99::1", &v) == -1 &&
+	     masq6_lookup(fd6, 1, "fd00:99::1", &v) == -1 &&
+	     masq6_lookup(fd6, 0, "fd00:1::1", &v) == 0 && v.rule_id == id_of_line(3) &&
+	     masq6_lookup(fd6, 1, "fd00:1::1", &v) == 0 && v.rule_id == id_of_line(3) &&
+	     bpf_map_lookup_elem(h.fd[XM_MAP_CONFIG], &zero, &c) == 0 &&
+	     !(c.flags & XM_CFG_GEN_DIRTY);
+	if (!tap_ok(ok, "masq6 dirty: both generations rebuilt whole, the stray entries gone"))
+		tap_diag("got %d '%s', %u entries", rc, err,
+			 count_keys(fd6, sizeof(struct xm_masq6_key)));
+	apply(&h, "", 0, &res, diff, sizeof(diff), err, sizeof(err));
+}
+
 int main(void)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -527,6 +912,9 @@ int main(void)
 	test_apply_v6();
 	test_line_edits();
 	test_many_v6();
+	test_masq6();
+	test_masq6_line_edits();
+	test_masq6_dirty();
 	xmasq_bpf__destroy(skel);
 	return tap_done();
 }

@@ -132,6 +132,7 @@ static int same_masq(struct xm_masq a, struct xm_masq b)
 {
 	a.line = b.line = 0;
 	a.iface_col = b.iface_col = 0;
+	a.prefix_col = b.prefix_col = 0;
 	a.as.col = b.as.col = 0;
 	return memcmp(&a, &b, sizeof(a)) == 0;
 }
