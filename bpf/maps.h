@@ -263,4 +263,15 @@ struct {
 	__type(value, struct xm_masq_value);
 } masq_rules6 SEC(".maps");
 
+/* xmasq_tc46, which the tc program hands IPv4 replies of 6->4 flows to
+ * (xmasq_abi.h). A map of its own, not a second progs6 entry: a pinned
+ * map's size is part of its identity, and progs6 exists on routers
+ * attached by earlier builds. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PROG_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} progs46 SEC(".maps");
+
 #endif

@@ -75,7 +75,8 @@
 	X(IFACE_ADDRS6, iface_addrs6)     \
 	X(FLOWS6, flows6)                 \
 	X(SWEEPER6, sweeper6)             \
-	X(MASQ_RULES6, masq_rules6)
+	X(MASQ_RULES6, masq_rules6)       \
+	X(PROGS46, progs46)
 
 #define XM_MAP_ENUM(id, name) XM_MAP_##id,
 enum xm_map_id { XM_MAP_LIST(XM_MAP_ENUM) XM_MAP_MAX };
@@ -393,7 +394,11 @@ struct xm_iface_stats {
 	  "passed untouched: IPv6 with extension headers (not walked yet)")                       \
 	X(DROP_NO_IPV6_ADDR, "drop_no_ipv6_addr",                                                 \
 	  "dropped: new IPv6 flow, the egress NIC has no global IPv6 address to leave with")      \
-	X(FLOW_NEW_IPV6, "flow_new_ipv6", "flows created for IPv6 clients (of flow_new)")
+	X(FLOW_NEW_IPV6, "flow_new_ipv6", "flows created for IPv6 clients (of flow_new)")         \
+	X(FLOW_NEW_6TO4, "flow_new_6to4",                                                         \
+	  "flows created for IPv6 clients of IPv4 backends (of flow_new_ipv6)")                   \
+	X(PASS_6TO4_TO_TC, "pass_6to4_to_tc",                                                     \
+	  "XDP handed to tc: an IPv4 reply to an IPv6 client (tc translates it to IPv6)")
 
 enum xm_counter_id {
 #define XM_COUNTER_ENUM(id, name, help) XM_C_##id,
@@ -821,6 +826,29 @@ struct xm_scratch {
  * the counters are shared with IPv4. */
 #define XM_PROGS6_TC 0 /* progs6 index of xmasq_tc6 */
 
+/*
+ * IPv6 clients of IPv4 backends (6->4, RFC 7915 header translation with
+ * RFC 6146's state): a rules6 entry with XM_RULE_TO_V4, its backend in
+ * to_addr as ::ffff:a.b.c.d (rule_addrs6 too). Such a flow's two entries
+ * are in flows6 with XM_FLOW6_TO_V4: the original under the client's IPv6
+ * tuple, rewritten to IPv4 addresses held as ::ffff:a.b.c.d; the reply
+ * under the IPv4 reply tuple, addresses as ::ffff:a.b.c.d. The IPv4 table
+ * "flows" holds a stub under the same reply tuple: it claims the
+ * masquerade port among IPv4 flows (one allocator for both) and tells
+ * the IPv4 programs that a reply is an IPv6 client's. A stub has
+ * out_slot = in_slot = XM_SLOT_IPV6_FLOW, flags XM_FLOW_REPLY, state
+ * XM_ST_NONE, the rule's rule_id, and nothing else: the IPv4 sweeper
+ * leaves it, the IPv6 sweeper removes it with its flow. XDP hands such a
+ * reply to tc (pass_6to4_to_tc); the tc program hands it to xmasq_tc46
+ * through prog array "progs46" (index XM_PROGS46_TC), which translates it
+ * to IPv6.
+ */
+#define XM_RULE_TO_V4	   (1u << 4) /* rules6 / rule_meta: an IPv6 forward to an IPv4 backend */
+#define XM_FLOW6_TO_V4	   (1u << 3) /* flows6: an entry of a 6->4 flow */
+#define XM_SLOT_IPV6_FLOW  0xff	     /* flows: a 6->4 flow's stub (its slots) */
+#define XM_PROGS46_TC	   0	     /* progs46 index of xmasq_tc46 */
+_Static_assert(XM_MAX_IFACES < XM_SLOT_IPV6_FLOW, "a stub's slot is no interface's");
+
 /* Hash map "rules6": as "rules", on IPv6 addresses. */
 struct xm_rule6_key {
 	__u32 ifindex; /* ingress interface */
@@ -890,7 +918,7 @@ struct xm_flow6 {
 	__be16 new_dport;
 	__u8 out_dmac[6]; /* next hop (reply: the neighbour it came from) */
 	__u8 flags;	  /* XM_FLOW_REPLY, XM_FLOW_L2_VALID, XM_FLOW_KEEP_SOURCE,
-	                     XM_FLOW_FIN_SENT, XM_FLOW_FIN_BOTH */
+	                     XM_FLOW_FIN_SENT, XM_FLOW_FIN_BOTH, XM_FLOW6_TO_V4 */
 	__u8 state;	  /* xm_tcp_state, kept in both entries */
 	__u8 in_slot;	  /* iface_slots / iface_stats slots */
 	__u8 out_slot;
