@@ -38,6 +38,7 @@ struct xm_pkt6 {
 	__u8 tcp_flags;
 	__u8 hop_limit;
 	__u8 icmp_type; /* ICMPv6 echo: 128 request, 129 reply */
+	__u8 tclass;	/* traffic class (6->4: the IPv4 TOS) */
 	/* The flow lookup key: the packet's tuple; ICMPv6 echo: its id as
 	 * both ports, as for IPv4's ICMP echo. */
 	struct xm_flow6_key key;
@@ -81,6 +82,7 @@ static __always_inline int xm_parse6(void *data, void *data_end, __u64 len, stru
 	p->l4_off = l3_off + sizeof(*ip6);
 	p->payload_len = bpf_ntohs(ip6->payload_len);
 	p->hop_limit = ip6->hop_limit;
+	p->tclass = ip6->priority << 4 | ip6->flow_lbl[0] >> 4;
 	__builtin_memcpy(p->key.saddr, &ip6->saddr, 16);
 	__builtin_memcpy(p->key.daddr, &ip6->daddr, 16);
 	p->key.proto = ip6->nexthdr;
