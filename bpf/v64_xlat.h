@@ -24,6 +24,8 @@
 #include "fib.h"
 #include "quota.h"
 #include "v6_flow.h"
+#include "csum.h"
+#include "parse.h"
 
 #define XM_ETH_P_IP	 0x0800
 #define XM_V64_HDR_DIFF	 20 /* an IPv6 header is 20 bytes longer than IPv4's */
@@ -78,8 +80,8 @@ __noinline int xm64_flow_plan(struct __sk_buff *ctx, struct xm_pkt6 *p, __u32 if
 		xm_count(XM_C_PASS_NOT_OURS, len);
 		return XM6_NEW_PASS;
 	}
-	rc = xm_fib(ctx, &fib, 0, sc->plan.backend, p->key.proto, p->key.sport, sc->plan.to_port,
-		    0, ifindex);
+	rc = xm_fib(ctx, &fib, 0, sc->plan.backend, p->key.proto, p->key.sport, sc->plan.to_port, 0,
+		    ifindex);
 	if (rc != BPF_FIB_LKUP_RET_SUCCESS && rc != BPF_FIB_LKUP_RET_NO_NEIGH &&
 	    rc != BPF_FIB_LKUP_RET_FRAG_NEEDED) {
 		xm_count(XM_C_DROP_NO_ROUTE, len);
@@ -309,8 +311,9 @@ struct xm64_pkt {
  * addresses, and the Ethernet header to the client's neighbour. p: the
  * flow key (ports in it as sent). 0, or -1: drop. Global: its buffers on
  * a frame of its own. */
-__noinline int xm64_tc_to_v6(struct __sk_buff *skb, const struct xm_pkt6 *p, const struct xm64_pkt *q,
-			     const struct xm_flow6_key *fk, __u32 out_slot)
+__noinline int xm64_tc_to_v6(struct __sk_buff *skb, const struct xm_pkt6 *p,
+			     const struct xm64_pkt *q, const struct xm_flow6_key *fk,
+			     __u32 out_slot)
 {
 	struct {
 		__u16 align; /* the IPv6 header 4-aligned, as csum_diff reads it */
@@ -319,6 +322,7 @@ __noinline int xm64_tc_to_v6(struct __sk_buff *skb, const struct xm_pkt6 *p, con
 		__be16 type;
 		struct ipv6hdr ip6;
 	} h = {};
+	struct xm_flow6_key k;
 	struct xm_flow6 *f;
 	struct xm_iface *oif;
 	__be32 from[2];
@@ -327,7 +331,8 @@ __noinline int xm64_tc_to_v6(struct __sk_buff *skb, const struct xm_pkt6 *p, con
 
 	if (!skb || !p || !q || !fk)
 		return -1;
-	f = bpf_map_lookup_elem(&flows6, fk);
+	__builtin_memcpy(&k, fk, sizeof(k)); /* 6.1: a map key must be on the stack */
+	f = bpf_map_lookup_elem(&flows6, &k);
 	oif = bpf_map_lookup_elem(&iface_slots, &out_slot);
 	if (!f || !oif)
 		return -1;
@@ -358,6 +363,149 @@ __noinline int xm64_tc_to_v6(struct __sk_buff *skb, const struct xm_pkt6 *p, con
 	h.ip6.nexthdr = p->key.proto;
 	h.ip6.hop_limit = q->ttl - 1;
 	return bpf_skb_store_bytes(skb, 0, h.dst, sizeof(h) - sizeof(h.align), 0) ? -1 : 0;
+}
+
+/* RFC 7915 section 4.2: the ICMPv6 type and code of an ICMPv4 error
+ * (type << 8 | code), 0 when it has none (dropped); *mtu: a Packet Too
+ * Big's, from a frag-needed's next-hop MTU (20 bytes more as IPv6, at
+ * least IPv6's minimum, 1280). */
+static __always_inline __u32 xm64_icmp_type(__u8 type, __u8 code, __u32 *mtu)
+{
+	if (type == XM_ICMP_TIME_EXCEEDED)
+		return code <= 1 ? 3u << 8 | code : 0;
+	if (type != XM_ICMP_DEST_UNREACH)
+		return 0;
+	switch (code) {
+	case 0: /* net, host unreachable and their kin: no route */
+	case 1:
+	case 5:
+	case 6:
+	case 7:
+	case 8:
+	case 11:
+	case 12:
+		return 1u << 8;
+	case 3: /* port unreachable */
+		return 1u << 8 | 4;
+	case 4: /* fragmentation needed: Packet Too Big */
+		*mtu = *mtu + XM_V64_HDR_DIFF < 1280 ? 1280 : *mtu + XM_V64_HDR_DIFF;
+		return 2u << 8;
+	case 9: /* administratively prohibited */
+	case 10:
+	case 13:
+	case 15:
+		return 1u << 8 | 1;
+	default:
+		return 0;
+	}
+}
+
+/* Turns an ICMPv4 error about a 6->4 flow (its reply entry's key fk:
+ * the quote's tuple reversed, mapped) into the ICMPv6 error its IPv6
+ * client must get (RFC 7915 section 4.2): from the address the client
+ * sent to (the reporter's IPv4 address has no IPv6 form here), the quote
+ * translated back to the packet the client sent, its first 8 L4 bytes
+ * (a UDP checksum in them mended), the ICMPv6 checksum computed whole;
+ * the Ethernet header to the client's neighbour. The ICMPv4 message is
+ * at l4_off. 0, -1: the skb may be half done (drop it), 1: no ICMPv6
+ * form. Global: its buffers on a frame of its own. */
+__noinline int xm64_tc_icmp_to_v6(struct __sk_buff *skb, const struct xm_flow6_key *fk,
+				  __u32 out_slot, __u32 l4_off)
+{
+	struct {
+		__u16 align; /* the IPv6 headers 4-aligned, as csum_diff reads them */
+		__u8 dst[ETH_ALEN];
+		__u8 src[ETH_ALEN];
+		__be16 type;
+		struct ipv6hdr ip6;
+		__u8 icmp_type, icmp_code;
+		__sum16 icmp_csum;
+		__be32 word; /* Packet Too Big: the MTU */
+		struct ipv6hdr qip6;
+		__u8 ql4[8];
+	} m = {};
+	struct xm_flow6_key k;
+	struct iphdr qip;
+	__u8 icmp4[8], ttl;
+	__be32 pseudo[2], qaddrs[2];
+	struct xm_flow6 *f;
+	struct xm_iface *oif;
+	__u32 type, mtu, len6 = 8 + XM_IPV6_HDR_LEN + 8, diff;
+	__s64 sum;
+	__u16 qsum;
+
+	if (!skb || !fk || l4_off > 64)
+		return -1;
+	__builtin_memcpy(&k, fk, sizeof(k)); /* 6.1: a map key must be on the stack */
+	f = bpf_map_lookup_elem(&flows6, &k);
+	oif = bpf_map_lookup_elem(&iface_slots, &out_slot);
+	if (!f || !oif || bpf_skb_load_bytes(skb, l4_off, icmp4, 8) ||
+	    bpf_skb_load_bytes(skb, l4_off + 8, &qip, sizeof(qip)) ||
+	    bpf_skb_load_bytes(skb, l4_off + 8 + sizeof(qip), m.ql4, 8) ||
+	    bpf_skb_load_bytes(skb, sizeof(struct ethhdr) + offsetof(struct iphdr, ttl), &ttl, 1))
+		return -1;
+	mtu = (__u32)icmp4[6] << 8 | icmp4[7];
+	type = xm64_icmp_type(icmp4[0], icmp4[1], &mtu);
+	if (!type)
+		return 1;
+	m.icmp_type = type >> 8;
+	m.icmp_code = type & 0xff;
+	if (m.icmp_type == 2)
+		m.word = bpf_htonl(mtu);
+
+	/* the quote: the packet the client sent (client -> the router's
+	 * IPv6 address), as far as the ICMPv4 message quoted it */
+	m.qip6.version = 6;
+	m.qip6.priority = qip.tos >> 4;
+	m.qip6.flow_lbl[0] = (qip.tos & 0x0f) << 4;
+	m.qip6.payload_len = bpf_htons(bpf_ntohs(qip.tot_len) - sizeof(struct iphdr));
+	m.qip6.nexthdr = qip.protocol;
+	m.qip6.hop_limit = qip.ttl;
+	__builtin_memcpy(&m.qip6.saddr, f->new_daddr, 16);
+	__builtin_memcpy(&m.qip6.daddr, f->new_saddr, 16);
+	if (qip.protocol == IPPROTO_UDP) { /* its checksum is in the 8 bytes */
+		qaddrs[0] = qip.saddr;
+		qaddrs[1] = qip.daddr;
+		sum = bpf_csum_diff(qaddrs, 8, (__be32 *)&m.qip6.saddr, 32, 0);
+		if (sum < 0)
+			return -1;
+		diff = csum_diff16((__u32)sum, *(__u16 *)m.ql4, f->new_dport);
+		diff = csum_diff16(diff, *(__u16 *)(m.ql4 + 2), f->new_sport);
+		__builtin_memcpy(&qsum, m.ql4 + 6, 2);
+		if (qsum) {
+			qsum = csum_apply(qsum, diff);
+			__builtin_memcpy(m.ql4 + 6, qsum ? &qsum : &(__u16){ 0xffff }, 2);
+		}
+	}
+	__builtin_memcpy(m.ql4, &f->new_dport, 2);
+	__builtin_memcpy(m.ql4 + 2, &f->new_sport, 2);
+
+	m.ip6.version = 6;
+	m.ip6.payload_len = bpf_htons(len6);
+	m.ip6.nexthdr = XM_NEXTHDR_ICMPV6;
+	m.ip6.hop_limit = ttl > 1 ? ttl - 1 : 1;
+	__builtin_memcpy(&m.ip6.saddr, f->new_saddr, 16);
+	__builtin_memcpy(&m.ip6.daddr, f->new_daddr, 16);
+	/* RFC 4443 section 2.3: the pseudo-header and the message */
+	pseudo[0] = bpf_htonl(len6);
+	pseudo[1] = bpf_htonl(XM_NEXTHDR_ICMPV6);
+	sum = bpf_csum_diff(NULL, 0, (__be32 *)&m.ip6.saddr, 32, 0);
+	if (sum >= 0)
+		sum = bpf_csum_diff(NULL, 0, pseudo, sizeof(pseudo), (__u32)sum);
+	if (sum >= 0)
+		sum = bpf_csum_diff(NULL, 0, (__be32 *)&m.icmp_type, len6, (__u32)sum);
+	if (sum < 0)
+		return -1;
+	m.icmp_csum = ~csum_fold32((__u32)sum);
+	__builtin_memcpy(m.dst, f->out_dmac, ETH_ALEN);
+	__builtin_memcpy(m.src, oif->mac, ETH_ALEN);
+	m.type = bpf_htons(XM_ETH_P_IPV6);
+
+	if (bpf_skb_change_proto(skb, bpf_htons(XM_ETH_P_IPV6), 0) ||
+	    bpf_skb_change_tail(skb, sizeof(m) - sizeof(m.align), 0) ||
+	    bpf_skb_store_bytes(skb, 0, m.dst, sizeof(m) - sizeof(m.align), 0))
+		return -1;
+	return 0;
 }
 
 #endif

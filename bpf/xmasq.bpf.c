@@ -34,6 +34,7 @@
 #include "v6_flow.h"
 #include "v6_pmtu.h"
 #include "v64_xlat.h"
+#include "v6_icmp.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -459,7 +460,10 @@ static __always_inline int xm6_parse_counter(int rc)
 					   XM_C_PASS_NOT_OURS;
 }
 
-#define XM_TC6_PULL_LEN (sizeof(struct ethhdr) + sizeof(struct ipv6hdr) + sizeof(struct tcphdr))
+/* headers, and an ICMPv6 error's quoted headers */
+#define XM_TC6_PULL_LEN                                                    \
+	(sizeof(struct ethhdr) + sizeof(struct ipv6hdr) + XM_ICMP6_QUOTE + \
+	 sizeof(struct ipv6hdr) + sizeof(struct tcphdr))
 
 /* IPv6 on the tc path, reached from xmasq_tc by a tail call (progs6). */
 SEC("tc")
@@ -498,6 +502,12 @@ int xmasq_tc6(struct __sk_buff *skb)
 		return TC_ACT_OK;
 	}
 	f = bpf_map_lookup_elem(&flows6, &p.key);
+	/* An ICMPv6 error about no flow of ours (or about a 6->4 flow's
+	 * IPv6 side: not translated yet) is the kernel's. */
+	if (p.icmp_error && (!f || (f->flags & XM_FLOW6_TO_V4))) {
+		xm_count(XM_C_PASS_NOT_OURS, len);
+		return TC_ACT_OK;
+	}
 	if (!f) {
 		rc = xm6_flow_new(skb, &p, ifindex, (__u32)len);
 		if (rc == XM6_NEW_TO_V4)
@@ -517,6 +527,14 @@ int xmasq_tc6(struct __sk_buff *skb)
 		return TC_ACT_OK;
 	}
 	out = oif->ifindex;
+	if (p.icmp_error) { /* says nothing about the flow's state; small */
+		if (xm6_tc_icmp_error(skb, &p)) {
+			xm_count(XM_C_DROP_TC_REWRITE, len);
+			return TC_ACT_SHOT;
+		}
+		xm_count(XM_C_ICMP_ERROR, len);
+		goto send;
+	}
 	xm6_flow_touch(skb, f, &p, ifindex, out);
 	/* IPv6 routers never fragment: too big for the egress, its sender
 	 * gets a Packet Too Big (from the address it sent to), by the NIC it
@@ -545,6 +563,7 @@ int xmasq_tc6(struct __sk_buff *skb)
 		xm_count(XM_C_DROP_TC_REWRITE, len);
 		return TC_ACT_SHOT;
 	}
+send:
 	xm6_account(f, len);
 	xm_count(XM_C_FWD_TC, len);
 	if (f->flags & XM_FLOW_L2_VALID) {
@@ -557,6 +576,53 @@ int xmasq_tc6(struct __sk_buff *skb)
 	}
 	/* Next hop unknown: the kernel's neighbour code resolves it. */
 	return bpf_redirect_neigh(out, NULL, 0, 0);
+}
+
+#define XM_TC46_PULL_LEN \
+	(sizeof(struct ethhdr) + 2 * sizeof(struct iphdr) + 8 + sizeof(struct tcphdr))
+
+/* An ICMPv4 error about a 6->4 flow (its quote: our translated packet),
+ * to its IPv6 client as ICMPv6 (bpf/v64_xlat.h). */
+static __always_inline int xm64_tc46_icmp_error(struct __sk_buff *skb, void *data, void *data_end,
+						__u32 l4_off, __u64 len)
+{
+	__u8 *icmp = data + l4_off;
+	struct iphdr *qip = (struct iphdr *)(icmp + 8);
+	__be16 *qports = (__be16 *)(qip + 1);
+	struct xm_flow6_key k = {};
+	struct xm_flow6 *f;
+	struct xm_iface *oif;
+	__u32 slot;
+	int rc;
+
+	if ((void *)(qports + 4) > data_end || qip->ihl != 5 ||
+	    (qip->protocol != IPPROTO_TCP && qip->protocol != IPPROTO_UDP)) {
+		xm_count(XM_C_DROP_6TO4_UNTRANSLATABLE, len);
+		return TC_ACT_SHOT;
+	}
+	xm64_map(k.saddr, qip->daddr);
+	xm64_map(k.daddr, qip->saddr);
+	k.sport = qports[1];
+	k.dport = qports[0];
+	k.proto = qip->protocol;
+	f = bpf_map_lookup_elem(&flows6, &k);
+	if (!f || !(f->flags & XM_FLOW6_TO_V4)) {
+		xm_count(XM_C_PASS_NOT_OURS, len);
+		return TC_ACT_OK;
+	}
+	slot = f->out_slot;
+	rc = xm64_tc_icmp_to_v6(skb, &k, slot, l4_off);
+	if (rc) {
+		xm_count(rc > 0 ? XM_C_DROP_6TO4_UNTRANSLATABLE : XM_C_DROP_TC_REWRITE, len);
+		return TC_ACT_SHOT;
+	}
+	f = bpf_map_lookup_elem(&flows6, &k);
+	if (f)
+		xm6_account(f, len);
+	xm_count(XM_C_ICMP_ERROR, len);
+	xm_count(XM_C_FWD_TC, len);
+	oif = bpf_map_lookup_elem(&iface_slots, &slot);
+	return oif ? bpf_redirect(oif->ifindex, 0) : TC_ACT_SHOT;
 }
 
 /* IPv4 replies of 6->4 flows, reached from xmasq_tc by a tail call
@@ -581,10 +647,11 @@ int xmasq_tc46(struct __sk_buff *skb)
 	__u32 slot, l4_off = sizeof(struct ethhdr) + sizeof(struct iphdr), seg_len, gso;
 
 	if (skb->vlan_present) { /* a tag the client's side would not take */
-		xm_count(XM_C_DROP_TC_REWRITE, len);
+		xm_count(XM_C_DROP_6TO4_UNTRANSLATABLE, len);
 		return TC_ACT_SHOT;
 	}
-	bpf_skb_pull_data(skb, len < l4_off + 20 ? len : l4_off + 20);
+	/* headers, and an ICMP error's quoted ones */
+	bpf_skb_pull_data(skb, len < XM_TC46_PULL_LEN ? len : XM_TC46_PULL_LEN);
 	data = (void *)(long)skb->data;
 	data_end = (void *)(long)skb->data_end;
 	eth = data;
@@ -632,8 +699,10 @@ int xmasq_tc46(struct __sk_buff *skb)
 		p.key.dport = uh->dest;
 		q.csum_off = l4_off + offsetof(struct udphdr, check);
 		seg_len = sizeof(*ip) + sizeof(*uh);
-	} else { /* ICMP errors about the flow: not translated yet */
-		xm_count(XM_C_DROP_TC_REWRITE, len);
+	} else if (ip->protocol == IPPROTO_ICMP) {
+		return xm64_tc46_icmp_error(skb, data, data_end, l4_off, len);
+	} else {
+		xm_count(XM_C_DROP_6TO4_UNTRANSLATABLE, len);
 		return TC_ACT_SHOT;
 	}
 	xm64_map(p.key.saddr, ip->saddr);

@@ -398,7 +398,10 @@ struct xm_iface_stats {
 	X(FLOW_NEW_6TO4, "flow_new_6to4",                                                         \
 	  "flows created for IPv6 clients of IPv4 backends (of flow_new_ipv6)")                   \
 	X(PASS_6TO4_TO_TC, "pass_6to4_to_tc",                                                     \
-	  "XDP handed to tc: an IPv4 reply to an IPv6 client (tc translates it to IPv6)")
+	  "XDP handed to tc: an IPv4 reply to an IPv6 client (tc translates it to IPv6)")         \
+	X(DROP_6TO4_UNTRANSLATABLE, "drop_6to4_untranslatable",                                   \
+	  "dropped: an IPv4 packet to an IPv6 client that has no IPv6 form here (IP options, "    \
+	  "fragments, an ICMP message RFC 7915 drops)")
 
 enum xm_counter_id {
 #define XM_COUNTER_ENUM(id, name, help) XM_C_##id,
