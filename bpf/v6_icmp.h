@@ -106,7 +106,8 @@ __noinline int xm6_tc_icmp_error(struct __sk_buff *skb, const struct xm_pkt6 *p)
 	hop = p->hop_limit - 1;
 	if (bpf_l4_csum_replace(skb, p->csum_off, 0, pseudo_diff, BPF_F_PSEUDO_HDR) ||
 	    bpf_l4_csum_replace(skb, p->csum_off, 0, msg_diff, 0) ||
-	    bpf_skb_store_bytes(skb, p->l3_off + offsetof(struct ipv6hdr, saddr), new.osrc, 32, 0) ||
+	    bpf_skb_store_bytes(skb, p->l3_off + offsetof(struct ipv6hdr, saddr), new.osrc, 32,
+				0) ||
 	    bpf_skb_store_bytes(skb, in_l3 + offsetof(struct ipv6hdr, saddr), new.isrc, 32, 0) ||
 	    bpf_skb_store_bytes(skb, p->l3_off + offsetof(struct ipv6hdr, hop_limit), &hop, 1, 0))
 		return -1;

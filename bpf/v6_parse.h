@@ -74,7 +74,7 @@ static __always_inline int xm_parse6_icmp_error(void *data, void *data_end, stru
 	struct ipv6hdr *in6 = data + p->l4_off + XM_ICMP6_QUOTE;
 	__u8 *l4 = (__u8 *)(in6 + 1);
 
-	if ((void *)(l4 + 8) > data_end || in6->version != 6)
+	if ((void *)(l4 + 4) > data_end || in6->version != 6)
 		return XM_PARSE6_OTHER;
 	__builtin_memcpy(p->key.saddr, &in6->daddr, 16);
 	__builtin_memcpy(p->key.daddr, &in6->saddr, 16);
@@ -82,7 +82,7 @@ static __always_inline int xm_parse6_icmp_error(void *data, void *data_end, stru
 	if (in6->nexthdr == IPPROTO_TCP || in6->nexthdr == IPPROTO_UDP) {
 		p->key.sport = *(__be16 *)(l4 + 2);
 		p->key.dport = *(__be16 *)l4;
-	} else if (in6->nexthdr == XM_NEXTHDR_ICMPV6 &&
+	} else if (in6->nexthdr == XM_NEXTHDR_ICMPV6 && (void *)(l4 + 8) <= data_end &&
 		   (l4[0] == XM_ICMPV6_ECHO_REQUEST || l4[0] == XM_ICMPV6_ECHO_REPLY)) {
 		p->key.sport = *(__be16 *)(l4 + 4);
 		p->key.dport = p->key.sport;
@@ -149,8 +149,9 @@ static __always_inline int xm_parse6(void *data, void *data_end, __u64 len, stru
 		p->csum_off = p->l4_off + offsetof(struct udphdr, check);
 		return XM_PARSE6_OK;
 	}
-	/* ICMPv6 echo (masqueraded hosts' pings); every other ICMPv6 message
-	 * (NDP, router advertisements, errors) is the kernel's. */
+	/* ICMPv6 echo (masqueraded hosts' pings) and errors about our flows;
+	 * every other ICMPv6 message (NDP, router advertisements) is the
+	 * kernel's. */
 	if (ip6->nexthdr == XM_NEXTHDR_ICMPV6) {
 		__u8 *ih = data + p->l4_off;
 

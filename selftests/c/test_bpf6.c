@@ -882,6 +882,161 @@ static void test_6to4_udp(void)
 	       "6->4 udp: its stub in the IPv4 table");
 }
 
+/* ---- ICMP errors about IPv6 flows ---------------------------------------- */
+
+/* An IPv6 frame with ICMPv6 error type/code (and its 32-bit word: a
+ * Packet Too Big's MTU) quoting qlen bytes from quote, its checksum
+ * computed whole. */
+static struct frame icmp6_err(const uint8_t *dmac, const uint8_t *smac, struct addr6 src,
+			      struct addr6 dst, uint8_t hop, uint8_t type, uint8_t code,
+			      uint32_t word, const uint8_t *quote, size_t qlen)
+{
+	struct frame f = { 0 };
+	uint8_t *ip = f.b + 14, *m = ip + 40;
+	size_t mlen = 8 + qlen;
+	uint16_t c;
+
+	memcpy(f.b, dmac, 6);
+	memcpy(f.b + 6, smac, 6);
+	f.b[12] = 0x86;
+	f.b[13] = 0xdd;
+	ip[0] = 0x60;
+	ip[4] = (uint8_t)(mlen >> 8);
+	ip[5] = (uint8_t)mlen;
+	ip[6] = 58;
+	ip[7] = hop;
+	memcpy(ip + 8, src.b, 16);
+	memcpy(ip + 24, dst.b, 16);
+	m[0] = type;
+	m[1] = code;
+	m[4] = (uint8_t)(word >> 24);
+	m[5] = (uint8_t)(word >> 16);
+	m[6] = (uint8_t)(word >> 8);
+	m[7] = (uint8_t)word;
+	memcpy(m + 8, quote, qlen);
+	c = l4_csum6(ip, mlen, 58, 2);
+	m[2] = (uint8_t)(c >> 8);
+	m[3] = (uint8_t)c;
+	f.len = 14 + 40 + mlen;
+	return f;
+}
+
+/* A router behind bk0, and the backend itself, answer a forwarded UDP
+ * packet (the flow of test_udp6) with ICMPv6 errors: the client gets
+ * them about the packet it sent, quote and all checksums mended. */
+static void test_icmp6_errors(void)
+{
+	struct spec6 q = client6(IPPROTO_UDP, 5000, 5353, 0);
+	struct frame sent = F6(to_backend(q, a_bk0, 5000, 53)), as_client, in, want, got;
+
+	q.hop = 63; /* a quote keeps the hop limit the packet had there */
+	as_client = F6(q);
+	in = icmp6_err(MAC_BK0, MAC_BACKEND, A6("fd00:8::99"), a_bk0, 64, 2, 0, 1400, sent.b + 14,
+		       sent.len - 14);
+	want = icmp6_err(MAC_CLIENT, MAC_PUB0, A6("fd00:8::99"), a_client, 63, 2, 0, 1400,
+			 as_client.b + 14, as_client.len - 14);
+	cnt_mark();
+	run_case(1, "icmp6 Packet Too Big from a router behind bk0, to the client", if_bk0, &in,
+		 TC_ACT_REDIRECT, &want, &got);
+	check_csum6("icmp6 Packet Too Big", &got);
+	cnt_check(XM_C_ICMP_ERROR, 1, "icmp6 Packet Too Big");
+
+	/* from the backend itself: from the address the client sent to */
+	in = icmp6_err(MAC_BK0, MAC_BACKEND, a_backend, a_bk0, 64, 1, 4, 0, sent.b + 14,
+		       sent.len - 14);
+	want = icmp6_err(MAC_CLIENT, MAC_PUB0, a_pub0, a_client, 63, 1, 4, 0, as_client.b + 14,
+			 as_client.len - 14);
+	run_case(1, "icmp6 port unreachable from the backend, to the client from [2001:db8:1::1]",
+		 if_bk0, &in, TC_ACT_REDIRECT, &want, &got);
+	check_csum6("icmp6 port unreachable", &got);
+
+	/* a quote cut after the ports: no quoted checksum to mend */
+	in = icmp6_err(MAC_BK0, MAC_BACKEND, A6("fd00:8::99"), a_bk0, 64, 3, 0, 0, sent.b + 14,
+		       40 + 4);
+	want = icmp6_err(MAC_CLIENT, MAC_PUB0, A6("fd00:8::99"), a_client, 63, 3, 0, 0,
+			 as_client.b + 14, 40 + 4);
+	/* the quoted payload length stays as quoted */
+	run_case(1, "icmp6 time exceeded, a short quote", if_bk0, &in, TC_ACT_REDIRECT, &want,
+		 &got);
+
+	/* about no flow of ours: the kernel's */
+	sent = F6(to_backend(client6(IPPROTO_UDP, 5999, 5353, 0), a_bk0, 5999, 53));
+	in = icmp6_err(MAC_BK0, MAC_BACKEND, A6("fd00:8::99"), a_bk0, 64, 1, 0, 0, sent.b + 14,
+		       sent.len - 14);
+	cnt_mark();
+	run_case(1, "icmp6 error about no flow: passed", if_bk0, &in, TC_ACT_OK, &in, &got);
+	cnt_check(XM_C_PASS_NOT_OURS, 1, "icmp6 error about no flow");
+}
+
+/* An ICMPv4 error from 198.18.0.99 about 6->4 flow's packet (the UDP
+ * flow of test_6to4_udp) as it left: an ICMPv6 error to the client. */
+static struct frame icmp4_err(uint8_t type, uint8_t code, uint32_t rest, const struct frame *quoted)
+{
+	static uint8_t msg[PKT_MAX];
+	struct pkt_spec ps = {
+		.dmac = MAC_BK0,
+		.smac = MAC_BACKEND,
+		.saddr = IPV4(198, 18, 0, 99),
+		.daddr = A_BK0,
+		.proto = IPPROTO_ICMP,
+		.ttl = 64,
+		.raw_l4 = 1,
+		.payload = msg,
+	};
+	struct frame f;
+
+	ps.plen =
+		pkt_icmp_msg(msg, sizeof(msg), type, code, rest, quoted->b + 14, quoted->len - 14);
+	pkt_build(&f, &ps);
+	return f;
+}
+
+static void test_6to4_icmp(void)
+{
+	struct spec6 q = client6(IPPROTO_UDP, 6000, 5354, 0);
+	struct frame f6 = F6(q), sent, as_client, in, want, got;
+	uint32_t rc;
+
+	run_tc(if_pub0, &f6, &sent, &rc);
+	TAP_EQ(rc, TC_ACT_REDIRECT, "6->4 udp again: forwarded (the packet an error will quote)");
+	q.hop = 63;
+	as_client = F6(q);
+	/* frag-needed, MTU 1400 on the IPv4 side: 1420 for IPv6 */
+	in = icmp4_err(3, 4, 1400, &sent);
+	want = icmp6_err(MAC_CLIENT, MAC_PUB0, a_pub0, a_client, 63, 2, 0, 1420, as_client.b + 14,
+			 40 + 8);
+	cnt_mark();
+	run_case(1, "6->4 frag-needed (MTU 1400) -> ICMPv6 Packet Too Big (MTU 1420)", if_bk0, &in,
+		 TC_ACT_REDIRECT, &want, &got);
+	check_csum6("6->4 Packet Too Big", &got);
+	cnt_check(XM_C_ICMP_ERROR, 1, "6->4 frag-needed");
+	cnt_mark();
+	run_xdp(if_bk0, &in, &got, &rc);
+	TAP_EQ(rc, XDP_PASS, "6->4 frag-needed by XDP: to tc");
+	cnt_check(XM_C_PASS_6TO4_TO_TC, 1, "6->4 frag-needed by XDP");
+	/* a small MTU: IPv6's minimum */
+	in = icmp4_err(3, 4, 576, &sent);
+	want = icmp6_err(MAC_CLIENT, MAC_PUB0, a_pub0, a_client, 63, 2, 0, 1280, as_client.b + 14,
+			 40 + 8);
+	run_case(1, "6->4 frag-needed (MTU 576) -> Packet Too Big with IPv6's minimum, 1280",
+		 if_bk0, &in, TC_ACT_REDIRECT, &want, &got);
+	in = icmp4_err(3, 3, 0, &sent);
+	want = icmp6_err(MAC_CLIENT, MAC_PUB0, a_pub0, a_client, 63, 1, 4, 0, as_client.b + 14,
+			 40 + 8);
+	run_case(1, "6->4 port unreachable -> ICMPv6 port unreachable", if_bk0, &in,
+		 TC_ACT_REDIRECT, &want, &got);
+	in = icmp4_err(11, 0, 0, &sent);
+	want = icmp6_err(MAC_CLIENT, MAC_PUB0, a_pub0, a_client, 63, 3, 0, 0, as_client.b + 14,
+			 40 + 8);
+	run_case(1, "6->4 time exceeded -> ICMPv6 time exceeded", if_bk0, &in, TC_ACT_REDIRECT,
+		 &want, &got);
+	in = icmp4_err(3, 2, 0, &sent);
+	cnt_mark();
+	run_case(1, "6->4 protocol unreachable: no ICMPv6 form here, dropped", if_bk0, &in,
+		 TC_ACT_SHOT, NULL, &got);
+	cnt_check(XM_C_DROP_6TO4_UNTRANSLATABLE, 1, "6->4 protocol unreachable");
+}
+
 /* After test_expiry6: the IPv6 sweeper removed the 6->4 flows with
  * their stubs. */
 static void test_6to4_expiry(void)
@@ -895,10 +1050,9 @@ static void test_6to4_expiry(void)
 }
 
 static void (*const tests[])(void) = {
-	test_tcp6,     test_port_clash6, test_udp6,	test_keep_source6,
-	test_allow6,   test_pass6,	 test_too_big6, test_masquerade6,
-	test_6to4_tcp, test_6to4_udp,	 test_expiry6,	test_6to4_expiry,
-	NULL,
+	test_tcp6,	   test_port_clash6, test_udp6,	       test_keep_source6, test_allow6,
+	test_pass6,	   test_too_big6,    test_masquerade6, test_6to4_tcp,	  test_6to4_udp,
+	test_icmp6_errors, test_6to4_icmp,   test_expiry6,     test_6to4_expiry,  NULL,
 };
 
 int main(void)
