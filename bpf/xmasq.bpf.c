@@ -570,9 +570,10 @@ int xmasq_tc6(struct __sk_buff *skb)
 			return rc == XM6_NEW_DROP ? TC_ACT_SHOT : TC_ACT_OK;
 	}
 	f = bpf_map_lookup_elem(&flows6, &p.key);
-	/* An ICMPv6 error about no flow of ours (or about a 6->4 flow's
-	 * IPv6 side: not translated yet) is the kernel's. */
-	if (p.icmp_error && (!f || (f->flags & XM_FLOW6_TO_V4))) {
+	/* An ICMPv6 error about no flow of ours is the kernel's (as one
+	 * about a 6->4 flow's client side: it has no IPv6 packets of ours) */
+	if (p.icmp_error && (!f || (f->flags & (XM_FLOW6_TO_V4 | XM_FLOW_REPLY)) ==
+					   (XM_FLOW6_TO_V4 | XM_FLOW_REPLY))) {
 		xm_count(XM_C_PASS_NOT_OURS, len);
 		return TC_ACT_OK;
 	}
@@ -605,8 +606,12 @@ int xmasq_tc6(struct __sk_buff *skb)
 	}
 	out = oif->ifindex;
 	if (p.icmp_error) { /* says nothing about the flow's state; small */
-		if (xm6_tc_icmp_error(skb, &p)) {
-			xm_count(XM_C_DROP_TC_REWRITE, len);
+		/* about a 6->4 flow's reply: to its IPv4 backend as ICMPv4 */
+		rc = (f->flags & XM_FLOW6_TO_V4) ? xm64_tc_icmp_to_v4(skb, &p, slot) :
+						   xm6_tc_icmp_error(skb, &p);
+		if (rc) {
+			xm_count(rc > 0 ? XM_C_DROP_6TO4_UNTRANSLATABLE : XM_C_DROP_TC_REWRITE,
+				 len);
 			return TC_ACT_SHOT;
 		}
 		xm_count(XM_C_ICMP_ERROR, len);

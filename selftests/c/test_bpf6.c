@@ -1250,6 +1250,75 @@ static void test_6to4_icmp(void)
 	cnt_check(XM_C_DROP_6TO4_UNTRANSLATABLE, 1, "6->4 protocol unreachable");
 }
 
+/* An IPv4 frame as pkt_build makes it, with identification 0. */
+static void build_id0(struct frame *f, const struct pkt_spec *ps)
+{
+	pkt_build(f, ps);
+	f->b[14 + 4] = f->b[14 + 5] = 0;
+	f->b[14 + 10] = f->b[14 + 11] = 0;
+	pkt_put16(f->b + 14 + 10, pkt_ip_csum(f->b + 14));
+}
+
+/* An ICMPv6 error from the client's side about a 6->4 flow's reply
+ * (a hop with a smaller MTU): an ICMPv4 error to the IPv4 backend about
+ * the packet it sent (RFC 7915 section 5.2). */
+static void test_6to4_icmp_back(void)
+{
+	struct frame reply4 = backend4(IPPROTO_UDP, 53, 6000, 0, 0), reply6, in, want, got;
+	uint8_t quote4[28], msg[64];
+	struct pkt_spec ps = {
+		.dmac = MAC_BACKEND,
+		.smac = MAC_BK0,
+		.saddr = A_BK0,
+		.daddr = A_BACKEND,
+		.proto = IPPROTO_ICMP,
+		.ttl = 63,
+		.raw_l4 = 1,
+		.payload = msg,
+	};
+	uint32_t rc;
+
+	run_tc(if_bk0, &reply4, &reply6, &rc);
+	TAP_EQ(rc, TC_ACT_REDIRECT, "6->4 udp reply: to the client as IPv6 (to be quoted)");
+	/* the quote as the backend sent the reply: its TTL where the error
+	 * was raised, the first 8 UDP bytes as sent */
+	memcpy(quote4, reply4.b + 14, 28);
+	quote4[8] = 63;
+	quote4[4] = quote4[5] = 0; /* its identification is not known here */
+	quote4[10] = quote4[11] = 0;
+	pkt_put16(quote4 + 10, pkt_ip_csum(quote4));
+	in = icmp6_err(MAC_PUB0, MAC_CLIENT, A6("2001:db8:1::99"), a_pub0, 64, 2, 0, 1280,
+		       reply6.b + 14, reply6.len - 14);
+	ps.plen = pkt_icmp_msg(msg, sizeof(msg), 3, 4, 1260, quote4, sizeof(quote4));
+	build_id0(&want, &ps);
+	cnt_mark();
+	run_case(1,
+		 "6->4 Packet Too Big (MTU 1280) from the client's side -> frag-needed (MTU "
+		 "1260) to the backend",
+		 if_pub0, &in, TC_ACT_REDIRECT, &want, &got);
+	cnt_check(XM_C_ICMP_ERROR, 1, "6->4 Packet Too Big from the client's side");
+	{
+		struct pkt_icmperr_csums c = pkt_check_icmperr(got.b, got.len);
+
+		tap_ok(c.ok && c.ip_got == c.ip_want && c.icmp_got == c.icmp_want &&
+			       c.in_ip_got == c.in_ip_want,
+		       "6->4 frag-needed: outer, ICMP and quoted IPv4 checksums equal full "
+		       "recomputation");
+	}
+	in = icmp6_err(MAC_PUB0, MAC_CLIENT, a_client, a_pub0, 64, 1, 4, 0, reply6.b + 14,
+		       reply6.len - 14);
+	ps.plen = pkt_icmp_msg(msg, sizeof(msg), 3, 3, 0, quote4, sizeof(quote4));
+	build_id0(&want, &ps);
+	run_case(1, "6->4 port unreachable from the client -> ICMPv4 port unreachable", if_pub0,
+		 &in, TC_ACT_REDIRECT, &want, &got);
+	in = icmp6_err(MAC_PUB0, MAC_CLIENT, a_client, a_pub0, 64, 4, 0, 0, reply6.b + 14,
+		       reply6.len - 14);
+	cnt_mark();
+	run_case(1, "6->4 parameter problem (erroneous header field): no ICMPv4 form, dropped",
+		 if_pub0, &in, TC_ACT_SHOT, NULL, &got);
+	cnt_check(XM_C_DROP_6TO4_UNTRANSLATABLE, 1, "6->4 parameter problem");
+}
+
 /* After test_expiry6: the IPv6 sweeper removed the 6->4 flows with
  * their stubs. */
 static void test_6to4_expiry(void)
@@ -1263,23 +1332,12 @@ static void test_6to4_expiry(void)
 }
 
 static void (*const tests[])(void) = {
-	test_tcp6,
-	test_port_clash6,
-	test_udp6,
-	test_keep_source6,
-	test_allow6,
-	test_pass6,
-	test_too_big6,
-	test_masquerade6,
-	test_6to4_tcp,
-	test_6to4_udp,
-	test_ext_headers6,
-	test_fragments6,
-	test_icmp6_errors,
-	test_6to4_icmp,
-	test_expiry6,
-	test_6to4_expiry,
-	NULL,
+	test_tcp6,	   test_port_clash6,  test_udp6,
+	test_keep_source6, test_allow6,	      test_pass6,
+	test_too_big6,	   test_masquerade6,  test_6to4_tcp,
+	test_6to4_udp,	   test_ext_headers6, test_fragments6,
+	test_icmp6_errors, test_6to4_icmp,    test_6to4_icmp_back,
+	test_expiry6,	   test_6to4_expiry,  NULL,
 };
 
 int main(void)
