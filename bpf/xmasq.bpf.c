@@ -628,7 +628,7 @@ int xmasq_tc6(struct __sk_buff *skb)
 		__u32 mtu = oif->mtu + (f->flags & XM_FLOW6_TO_V4 ? XM_V64_HDR_DIFF : 0);
 
 		if (seg_len > mtu) {
-			if (xm6_tc_packet_too_big(skb, p.l3_off, mtu, seg_len)) {
+			if (xm6_tc_packet_too_big(skb, p.l3_off, mtu, seg_len, f->in_slot)) {
 				xm_count(XM_C_DROP_TC_REWRITE, len);
 				return TC_ACT_SHOT;
 			}

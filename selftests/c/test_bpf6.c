@@ -728,6 +728,30 @@ static void test_expiry6(void)
 	skel->bss->xm_clock_ahead_s = 0;
 }
 
+/* A masqueraded host's packet too big for the way out: the Packet Too
+ * Big comes from the router's address on the host's side (bk0), not
+ * from the remote the host sent to. */
+static void test_too_big_masq6(void)
+{
+	struct spec6 u = backend6(IPPROTO_UDP, 30100, a_client, 53, 0);
+	struct frame fin, got;
+	uint32_t rc;
+
+	u.payload = 1300;
+	fixture_iface(if_pub0, A_PUB0, MAC_PUB0, 0, 1280);
+	fin = F6(u);
+	cnt_mark();
+	run_tc(if_bk0, &fin, &got, &rc);
+	TAP_EQ(rc, TC_ACT_REDIRECT,
+	       "udp6 masqueraded, 1356 bytes to a 1280-byte egress: sent back");
+	cnt_check(XM_C_FRAG_NEEDED_SENT, 1, "udp6 masqueraded too big");
+	tap_ok(got.len > 54 && !memcmp(got.b + 14 + 8, a_bk0.b, 16) &&
+		       !memcmp(got.b + 14 + 24, a_backend.b, 16) && got.b[54] == 2,
+	       "packet too big to a masqueraded host: from the router's [fd00:8::1] (bk0), to "
+	       "the host");
+	fixture_iface(if_pub0, A_PUB0, MAC_PUB0, 0, 0);
+}
+
 /* ---- 6->4: IPv6 clients of an IPv4 backend ---------------------------- */
 
 /* The IPv4 frame 6->4 makes of IPv6 frame `in`: every field checked
@@ -1332,12 +1356,11 @@ static void test_6to4_expiry(void)
 }
 
 static void (*const tests[])(void) = {
-	test_tcp6,	   test_port_clash6,  test_udp6,
-	test_keep_source6, test_allow6,	      test_pass6,
-	test_too_big6,	   test_masquerade6,  test_6to4_tcp,
-	test_6to4_udp,	   test_ext_headers6, test_fragments6,
-	test_icmp6_errors, test_6to4_icmp,    test_6to4_icmp_back,
-	test_expiry6,	   test_6to4_expiry,  NULL,
+	test_tcp6,	    test_port_clash6,  test_udp6,      test_keep_source6,
+	test_allow6,	    test_pass6,	       test_too_big6,  test_masquerade6,
+	test_too_big_masq6, test_6to4_tcp,     test_6to4_udp,  test_ext_headers6,
+	test_fragments6,    test_icmp6_errors, test_6to4_icmp, test_6to4_icmp_back,
+	test_expiry6,	    test_6to4_expiry,  NULL,
 };
 
 int main(void)
