@@ -79,7 +79,9 @@ __noinline int xm_sweep_expire(__u32 idx, __u32 now, __u32 timeout)
 	xm_flow_partner_key(&s->flow, s->key.proto, &pk);
 	ps = xm_ct_find(&pk, &pidx);
 	if (s->flow.flags & XM_FLOW_REPLY) {
-		if (!ps)
+		/* a 6->4 flow's stub has no partner here: it goes with its
+		 * flow, by the IPv6 sweeper (v6_sweep.h) */
+		if (!ps && s->flow.out_slot != XM_SLOT_IPV6_FLOW)
 			xm_ct_remove(s, w1);
 		return 0;
 	}

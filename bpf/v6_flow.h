@@ -186,6 +186,7 @@ enum xm6_new {
 	XM6_NEW_FLOW = 0, /* the flow exists now (made here, or by another CPU) */
 	XM6_NEW_PASS,	  /* not ours: to the kernel (counted) */
 	XM6_NEW_DROP,	  /* refused (counted) */
+	XM6_NEW_TO_V4,	  /* a forward to an IPv4 backend: xm64_flow_new's */
 };
 
 /* Creates both entries of a new flow for a packet that matches an IPv6
@@ -213,6 +214,8 @@ __noinline int xm6_flow_new(struct __sk_buff *ctx, struct xm_pkt6 *p, __u32 ifin
 		xm_count(XM_C_PASS_NOT_OURS, len);
 		return XM6_NEW_PASS;
 	}
+	if (t.flags & XM_RULE_TO_V4)
+		return XM6_NEW_TO_V4;
 	masquerade = (t.flags & XM_RULE_MASQUERADE) != 0;
 	/* Only a TCP SYN opens a TCP flow, an echo request an ICMPv6 one
 	 * (a forward never matches ICMPv6: its rules are TCP and UDP). */

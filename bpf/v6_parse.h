@@ -29,6 +29,10 @@
 
 #define XM_ICMPV6_ECHO_REQUEST 128
 #define XM_ICMPV6_ECHO_REPLY   129
+#define XM_ICMPV6_ERROR_MAX    4 /* 1-4: unreachable, too big, time exceeded, parameter */
+#define XM_IPV6_HDR_LEN	       40
+/* An ICMPv6 error's quote starts 8 bytes into the message. */
+#define XM_ICMP6_QUOTE	       8
 
 struct xm_pkt6 {
 	__u32 l3_off;
@@ -37,7 +41,9 @@ struct xm_pkt6 {
 	__u16 payload_len;
 	__u8 tcp_flags;
 	__u8 hop_limit;
-	__u8 icmp_type; /* ICMPv6 echo: 128 request, 129 reply */
+	__u8 icmp_type;	 /* ICMPv6 echo: 128 request, 129 reply */
+	__u8 tclass;	 /* traffic class (6->4: the IPv4 TOS) */
+	__u8 icmp_error; /* an ICMPv6 error: key is its quote's tuple reversed */
 	/* The flow lookup key: the packet's tuple; ICMPv6 echo: its id as
 	 * both ports, as for IPv4's ICMP echo. */
 	struct xm_flow6_key key;
@@ -56,6 +62,37 @@ static __always_inline int xm_nexthdr_is_ext(__u8 nh)
 	return nh == XM_NEXTHDR_HOP || nh == XM_NEXTHDR_ROUTING || nh == XM_NEXTHDR_FRAGMENT ||
 	       nh == XM_NEXTHDR_ESP || nh == XM_NEXTHDR_AUTH || nh == XM_NEXTHDR_DEST ||
 	       nh == XM_NEXTHDR_MOBILITY;
+}
+
+/* An ICMPv6 error (type 1-4): about a flow of ours when its quote is one
+ * of our packets as it left. The key becomes the quoted tuple reversed:
+ * the direction the error travels, as for IPv4 (xm_parse_icmp_error).
+ * A quote without its ports (or an echo's id) is the kernel's. */
+static __always_inline int xm_parse6_icmp_error(void *data, void *data_end, struct xm_pkt6 *p,
+						__u8 type)
+{
+	struct ipv6hdr *in6 = data + p->l4_off + XM_ICMP6_QUOTE;
+	__u8 *l4 = (__u8 *)(in6 + 1);
+
+	if ((void *)(l4 + 4) > data_end || in6->version != 6)
+		return XM_PARSE6_OTHER;
+	__builtin_memcpy(p->key.saddr, &in6->daddr, 16);
+	__builtin_memcpy(p->key.daddr, &in6->saddr, 16);
+	p->key.proto = in6->nexthdr;
+	if (in6->nexthdr == IPPROTO_TCP || in6->nexthdr == IPPROTO_UDP) {
+		p->key.sport = *(__be16 *)(l4 + 2);
+		p->key.dport = *(__be16 *)l4;
+	} else if (in6->nexthdr == XM_NEXTHDR_ICMPV6 && (void *)(l4 + 8) <= data_end &&
+		   (l4[0] == XM_ICMPV6_ECHO_REQUEST || l4[0] == XM_ICMPV6_ECHO_REPLY)) {
+		p->key.sport = *(__be16 *)(l4 + 4);
+		p->key.dport = p->key.sport;
+	} else {
+		return XM_PARSE6_OTHER;
+	}
+	p->icmp_type = type;
+	p->icmp_error = 1;
+	p->csum_off = p->l4_off + 2;
+	return XM_PARSE6_OK;
 }
 
 /* len: the whole frame's length (skb->len, which may reach past data_end). */
@@ -81,6 +118,7 @@ static __always_inline int xm_parse6(void *data, void *data_end, __u64 len, stru
 	p->l4_off = l3_off + sizeof(*ip6);
 	p->payload_len = bpf_ntohs(ip6->payload_len);
 	p->hop_limit = ip6->hop_limit;
+	p->tclass = ip6->priority << 4 | ip6->flow_lbl[0] >> 4;
 	__builtin_memcpy(p->key.saddr, &ip6->saddr, 16);
 	__builtin_memcpy(p->key.daddr, &ip6->daddr, 16);
 	p->key.proto = ip6->nexthdr;
@@ -111,13 +149,16 @@ static __always_inline int xm_parse6(void *data, void *data_end, __u64 len, stru
 		p->csum_off = p->l4_off + offsetof(struct udphdr, check);
 		return XM_PARSE6_OK;
 	}
-	/* ICMPv6 echo (masqueraded hosts' pings); every other ICMPv6 message
-	 * (NDP, router advertisements, errors) is the kernel's. */
+	/* ICMPv6 echo (masqueraded hosts' pings) and errors about our flows;
+	 * every other ICMPv6 message (NDP, router advertisements) is the
+	 * kernel's. */
 	if (ip6->nexthdr == XM_NEXTHDR_ICMPV6) {
 		__u8 *ih = data + p->l4_off;
 
 		if ((void *)(ih + 8) > data_end || p->payload_len < 8)
 			return XM_PARSE6_MALFORMED;
+		if (ih[0] >= 1 && ih[0] <= XM_ICMPV6_ERROR_MAX)
+			return xm_parse6_icmp_error(data, data_end, p, ih[0]);
 		if (ih[0] != XM_ICMPV6_ECHO_REQUEST && ih[0] != XM_ICMPV6_ECHO_REPLY)
 			return XM_PARSE6_OTHER;
 		p->icmp_type = ih[0];

@@ -15,6 +15,24 @@
 #include "stats.h"
 #include "quota.h"
 #include "sweep.h"
+#include "ports.h"
+
+/* A 6->4 flow's stub in the IPv4 table (xmasq_abi.h, XM_RULE_TO_V4)
+ * goes with the flow: found by the flow's reply key, whose addresses are
+ * the IPv4 ones, mapped. xm_ct_remove_flow finds no partner for a stub
+ * (its rewrite fields are zero) and counts no source (a reply entry). */
+static __always_inline void xm64_stub_remove(const struct xm_flow6_key *reply)
+{
+	struct xm_flow_key k = {
+		.saddr = reply->saddr[3],
+		.daddr = reply->daddr[3],
+		.sport = reply->sport,
+		.dport = reply->dport,
+		.proto = reply->proto,
+	};
+
+	xm_ct_remove_flow(xm_key_w0(&k), xm_key_w1(&k), 1);
+}
 
 struct xm6_walk {
 	struct xm_config *cfg;
@@ -33,8 +51,11 @@ static long xm6_sweep_entry(void *map, struct xm_flow6_key *key, struct xm_flow6
 	xm_flow6_partner_key(f, key->proto, &pk);
 	pf = bpf_map_lookup_elem(&flows6, &pk);
 	if (f->flags & XM_FLOW_REPLY) {
-		if (!pf) /* an insert that lost a race, or half a removal */
+		if (!pf) { /* an insert that lost a race, or half a removal */
+			if (f->flags & XM_FLOW6_TO_V4)
+				xm64_stub_remove(key);
 			bpf_map_delete_elem(&flows6, key);
+		}
 		return 0;
 	}
 	if (pf && pf->last_seen_s > last)
@@ -43,6 +64,8 @@ static long xm6_sweep_entry(void *map, struct xm_flow6_key *key, struct xm_flow6
 	if (last >= w->now || w->now - last < timeout)
 		return 0;
 	xm_source_add(xm_source6_id(key->saddr), -1);
+	if (f->flags & XM_FLOW6_TO_V4)
+		xm64_stub_remove(&pk);
 	if (pf)
 		bpf_map_delete_elem(&flows6, &pk);
 	bpf_map_delete_elem(&flows6, key);

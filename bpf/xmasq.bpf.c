@@ -33,6 +33,8 @@
 #include "pmtu.h"
 #include "v6_flow.h"
 #include "v6_pmtu.h"
+#include "v64_xlat.h"
+#include "v6_icmp.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -235,6 +237,9 @@ int xmasq_xdp(struct xdp_md *ctx)
 		xm_set_meta(ctx, XM_META_MAGIC_SEEN);
 		return XDP_PASS;
 	}
+	/* An IPv6 client's flow: tc translates its replies (xmasq_tc46). */
+	if (f->out_slot == XM_SLOT_IPV6_FLOW)
+		return xm_xdp_to_tc(ctx, XM_C_PASS_6TO4_TO_TC, len);
 	if (xm_flow_csum_partial(ctx, data, data_end, &p, f))
 		return xm_xdp_to_tc(ctx, XM_C_PASS_CSUM_PARTIAL, len);
 	oif = xm_flow_egress(f);
@@ -369,6 +374,11 @@ int xmasq_tc(struct __sk_buff *skb)
 		return TC_ACT_SHOT;
 	if (rc == XM_LK_PASS)
 		return TC_ACT_OK;
+	if (f->out_slot == XM_SLOT_IPV6_FLOW) { /* a reply to an IPv6 client */
+		bpf_tail_call(skb, &progs46, XM_PROGS46_TC);
+		xm_count(XM_C_PASS_NOT_OURS, len); /* no xmasq_tc46: maps of an older attach */
+		return TC_ACT_OK;
+	}
 	oif = xm_flow_egress(f);
 	if (!oif) {
 		xm_count(XM_C_PASS_EGRESS_UNMANAGED, len);
@@ -450,7 +460,10 @@ static __always_inline int xm6_parse_counter(int rc)
 					   XM_C_PASS_NOT_OURS;
 }
 
-#define XM_TC6_PULL_LEN (sizeof(struct ethhdr) + sizeof(struct ipv6hdr) + sizeof(struct tcphdr))
+/* headers, and an ICMPv6 error's quoted headers */
+#define XM_TC6_PULL_LEN                                                    \
+	(sizeof(struct ethhdr) + sizeof(struct ipv6hdr) + XM_ICMP6_QUOTE + \
+	 sizeof(struct ipv6hdr) + sizeof(struct tcphdr))
 
 /* IPv6 on the tc path, reached from xmasq_tc by a tail call (progs6). */
 SEC("tc")
@@ -489,8 +502,16 @@ int xmasq_tc6(struct __sk_buff *skb)
 		return TC_ACT_OK;
 	}
 	f = bpf_map_lookup_elem(&flows6, &p.key);
+	/* An ICMPv6 error about no flow of ours (or about a 6->4 flow's
+	 * IPv6 side: not translated yet) is the kernel's. */
+	if (p.icmp_error && (!f || (f->flags & XM_FLOW6_TO_V4))) {
+		xm_count(XM_C_PASS_NOT_OURS, len);
+		return TC_ACT_OK;
+	}
 	if (!f) {
 		rc = xm6_flow_new(skb, &p, ifindex, (__u32)len);
+		if (rc == XM6_NEW_TO_V4)
+			rc = xm64_flow_new(skb, &p, ifindex, (__u32)len);
 		if (rc != XM6_NEW_FLOW)
 			return rc == XM6_NEW_DROP ? TC_ACT_SHOT : TC_ACT_OK;
 		f = bpf_map_lookup_elem(&flows6, &p.key);
@@ -506,6 +527,14 @@ int xmasq_tc6(struct __sk_buff *skb)
 		return TC_ACT_OK;
 	}
 	out = oif->ifindex;
+	if (p.icmp_error) { /* says nothing about the flow's state; small */
+		if (xm6_tc_icmp_error(skb, &p)) {
+			xm_count(XM_C_DROP_TC_REWRITE, len);
+			return TC_ACT_SHOT;
+		}
+		xm_count(XM_C_ICMP_ERROR, len);
+		goto send;
+	}
 	xm6_flow_touch(skb, f, &p, ifindex, out);
 	/* IPv6 routers never fragment: too big for the egress, its sender
 	 * gets a Packet Too Big (from the address it sent to), by the NIC it
@@ -513,9 +542,11 @@ int xmasq_tc6(struct __sk_buff *skb)
 	if (oif->mtu) {
 		__u32 seg_len =
 			xm6_wire_len(skb, &p, (void *)(long)skb->data, (void *)(long)skb->data_end);
+		/* 6->4: the IPv4 packet is 20 bytes shorter */
+		__u32 mtu = oif->mtu + (f->flags & XM_FLOW6_TO_V4 ? XM_V64_HDR_DIFF : 0);
 
-		if (seg_len > oif->mtu) {
-			if (xm6_tc_packet_too_big(skb, p.l3_off, oif->mtu, seg_len)) {
+		if (seg_len > mtu) {
+			if (xm6_tc_packet_too_big(skb, p.l3_off, mtu, seg_len)) {
 				xm_count(XM_C_DROP_TC_REWRITE, len);
 				return TC_ACT_SHOT;
 			}
@@ -523,10 +554,16 @@ int xmasq_tc6(struct __sk_buff *skb)
 			return bpf_redirect(ifindex, 0);
 		}
 	}
-	if (xm6_tc_rewrite(skb, &p, f)) {
+	if (f->flags & XM_FLOW6_TO_V4)
+		rc = xm64_tc_to_v4(skb, &p, f->new_saddr[3], f->new_daddr[3],
+				   f->new_sport | (__u32)f->new_dport << 16);
+	else
+		rc = xm6_tc_rewrite(skb, &p, f);
+	if (rc) {
 		xm_count(XM_C_DROP_TC_REWRITE, len);
 		return TC_ACT_SHOT;
 	}
+send:
 	xm6_account(f, len);
 	xm_count(XM_C_FWD_TC, len);
 	if (f->flags & XM_FLOW_L2_VALID) {
@@ -541,11 +578,174 @@ int xmasq_tc6(struct __sk_buff *skb)
 	return bpf_redirect_neigh(out, NULL, 0, 0);
 }
 
+#define XM_TC46_PULL_LEN \
+	(sizeof(struct ethhdr) + 2 * sizeof(struct iphdr) + 8 + sizeof(struct tcphdr))
+
+/* An ICMPv4 error about a 6->4 flow (its quote: our translated packet),
+ * to its IPv6 client as ICMPv6 (bpf/v64_xlat.h). */
+static __always_inline int xm64_tc46_icmp_error(struct __sk_buff *skb, void *data, void *data_end,
+						__u32 l4_off, __u64 len)
+{
+	__u8 *icmp = data + l4_off;
+	struct iphdr *qip = (struct iphdr *)(icmp + 8);
+	__be16 *qports = (__be16 *)(qip + 1);
+	struct xm_flow6_key k = {};
+	struct xm_flow6 *f;
+	struct xm_iface *oif;
+	__u32 slot;
+	int rc;
+
+	if ((void *)(qports + 4) > data_end || qip->ihl != 5 ||
+	    (qip->protocol != IPPROTO_TCP && qip->protocol != IPPROTO_UDP)) {
+		xm_count(XM_C_DROP_6TO4_UNTRANSLATABLE, len);
+		return TC_ACT_SHOT;
+	}
+	xm64_map(k.saddr, qip->daddr);
+	xm64_map(k.daddr, qip->saddr);
+	k.sport = qports[1];
+	k.dport = qports[0];
+	k.proto = qip->protocol;
+	f = bpf_map_lookup_elem(&flows6, &k);
+	if (!f || !(f->flags & XM_FLOW6_TO_V4)) {
+		xm_count(XM_C_PASS_NOT_OURS, len);
+		return TC_ACT_OK;
+	}
+	slot = f->out_slot;
+	rc = xm64_tc_icmp_to_v6(skb, &k, slot, l4_off);
+	if (rc) {
+		xm_count(rc > 0 ? XM_C_DROP_6TO4_UNTRANSLATABLE : XM_C_DROP_TC_REWRITE, len);
+		return TC_ACT_SHOT;
+	}
+	f = bpf_map_lookup_elem(&flows6, &k);
+	if (f)
+		xm6_account(f, len);
+	xm_count(XM_C_ICMP_ERROR, len);
+	xm_count(XM_C_FWD_TC, len);
+	oif = bpf_map_lookup_elem(&iface_slots, &slot);
+	return oif ? bpf_redirect(oif->ifindex, 0) : TC_ACT_SHOT;
+}
+
 /* IPv4 replies of 6->4 flows, reached from xmasq_tc by a tail call
- * (progs46): translated to IPv6 (bpf/v64_*.h). */
+ * (progs46) when the IPv4 table's entry for the packet is a stub
+ * (XM_SLOT_IPV6_FLOW): the flow is in flows6 under the mapped tuple.
+ * Translated to IPv6 (bpf/v64_xlat.h) and sent to the client by the NIC
+ * it came in on. Counted in rx by xmasq_tc already. TCP and UDP without
+ * IP options or fragments; the rest is dropped, counted: the router
+ * itself has no use for it. */
 SEC("tc")
 int xmasq_tc46(struct __sk_buff *skb)
 {
-	(void)skb;
-	return TC_ACT_OK;
+	__u32 ifindex = skb->ingress_ifindex ? skb->ingress_ifindex : skb->ifindex;
+	__u64 len = skb->len;
+	struct xm_pkt6 p = {};
+	struct xm64_pkt q = {};
+	struct xm_flow6 *f;
+	struct xm_iface *oif;
+	void *data, *data_end;
+	struct ethhdr *eth;
+	struct iphdr *ip;
+	__u32 slot, l4_off = sizeof(struct ethhdr) + sizeof(struct iphdr), seg_len, gso;
+
+	if (skb->vlan_present) { /* a tag the client's side would not take */
+		xm_count(XM_C_DROP_6TO4_UNTRANSLATABLE, len);
+		return TC_ACT_SHOT;
+	}
+	/* headers, and an ICMP error's quoted ones */
+	bpf_skb_pull_data(skb, len < XM_TC46_PULL_LEN ? len : XM_TC46_PULL_LEN);
+	data = (void *)(long)skb->data;
+	data_end = (void *)(long)skb->data_end;
+	eth = data;
+	ip = data + sizeof(*eth);
+	if ((void *)(ip + 1) > data_end || eth->h_proto != bpf_htons(XM_ETH_P_IP) || ip->ihl != 5) {
+		xm_count(XM_C_DROP_TC_REWRITE, len);
+		return TC_ACT_SHOT;
+	}
+	if (ip->frag_off & bpf_htons(0x3fff)) { /* MF or an offset */
+		xm_count(XM_C_DROP_FRAG_UNKNOWN, len);
+		return TC_ACT_SHOT;
+	}
+	if (ip->ttl <= 1) { /* the kernel answers time exceeded */
+		xm_count(XM_C_PASS_TTL, len);
+		return TC_ACT_OK;
+	}
+	p.key.proto = ip->protocol;
+	q.tot_len = bpf_ntohs(ip->tot_len);
+	q.tos = ip->tos;
+	q.ttl = ip->ttl;
+	q.saddr = ip->saddr;
+	q.daddr = ip->daddr;
+	q.df = (ip->frag_off & XM_IP_DF_BE) != 0;
+	if (ip->protocol == IPPROTO_TCP) {
+		struct tcphdr *th = data + l4_off;
+
+		if ((void *)(th + 1) > data_end) {
+			xm_count(XM_C_DROP_TC_REWRITE, len);
+			return TC_ACT_SHOT;
+		}
+		p.key.sport = th->source;
+		p.key.dport = th->dest;
+		p.tcp_flags = ((__u8 *)th)[13];
+		q.csum_off = l4_off + offsetof(struct tcphdr, check);
+		seg_len = sizeof(*ip) + th->doff * 4;
+	} else if (ip->protocol == IPPROTO_UDP) {
+		struct udphdr *uh = data + l4_off;
+
+		/* IPv6 needs a UDP checksum, a sum by difference needs one */
+		if ((void *)(uh + 1) > data_end || !uh->check) {
+			xm_count(XM_C_DROP_TC_REWRITE, len);
+			return TC_ACT_SHOT;
+		}
+		p.key.sport = uh->source;
+		p.key.dport = uh->dest;
+		q.csum_off = l4_off + offsetof(struct udphdr, check);
+		seg_len = sizeof(*ip) + sizeof(*uh);
+	} else if (ip->protocol == IPPROTO_ICMP) {
+		return xm64_tc46_icmp_error(skb, data, data_end, l4_off, len);
+	} else {
+		xm_count(XM_C_DROP_6TO4_UNTRANSLATABLE, len);
+		return TC_ACT_SHOT;
+	}
+	xm64_map(p.key.saddr, ip->saddr);
+	xm64_map(p.key.daddr, ip->daddr);
+	f = bpf_map_lookup_elem(&flows6, &p.key);
+	if (!f || !(f->flags & XM_FLOW6_TO_V4)) { /* the flow went, its stub not yet */
+		xm_count(XM_C_PASS_NOT_OURS, len);
+		return TC_ACT_OK;
+	}
+	slot = f->out_slot;
+	oif = bpf_map_lookup_elem(&iface_slots, &slot);
+	if (!oif || !oif->ifindex) {
+		xm_count(XM_C_PASS_EGRESS_UNMANAGED, len);
+		return TC_ACT_OK;
+	}
+	if (f->last_seen_s != xm_clock_s())
+		f->last_seen_s = xm_clock_s();
+	xm6_flow_track(f, &p);
+	/* 20 bytes more as IPv6: too big for the client's side, the backend
+	 * gets a frag-needed for 20 bytes less (it set DF: TCP always does),
+	 * else it is dropped (an IPv6 router does not fragment). */
+	gso = skb->gso_size;
+	seg_len = gso && seg_len + gso < q.tot_len ? seg_len + gso : q.tot_len;
+	if (oif->mtu && seg_len + XM_V64_HDR_DIFF > oif->mtu) {
+		if (!q.df) {
+			xm_count(XM_C_DROP_TOO_BIG, len);
+			return TC_ACT_SHOT;
+		}
+		if (xm_tc_frag_needed(skb, sizeof(struct ethhdr), q.daddr,
+				      oif->mtu - XM_V64_HDR_DIFF, seg_len)) {
+			xm_count(XM_C_DROP_TC_REWRITE, len);
+			return TC_ACT_SHOT;
+		}
+		xm_count(XM_C_FRAG_NEEDED_SENT, len);
+		return bpf_redirect(ifindex, 0);
+	}
+	if (xm64_tc_to_v6(skb, &p, &q, &p.key, slot)) {
+		xm_count(XM_C_DROP_TC_REWRITE, len);
+		return TC_ACT_SHOT;
+	}
+	f = bpf_map_lookup_elem(&flows6, &p.key);
+	if (f)
+		xm6_account(f, len);
+	xm_count(XM_C_FWD_TC, len);
+	return bpf_redirect(oif->ifindex, 0);
 }

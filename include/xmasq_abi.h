@@ -398,7 +398,10 @@ struct xm_iface_stats {
 	X(FLOW_NEW_6TO4, "flow_new_6to4",                                                         \
 	  "flows created for IPv6 clients of IPv4 backends (of flow_new_ipv6)")                   \
 	X(PASS_6TO4_TO_TC, "pass_6to4_to_tc",                                                     \
-	  "XDP handed to tc: an IPv4 reply to an IPv6 client (tc translates it to IPv6)")
+	  "XDP handed to tc: an IPv4 reply to an IPv6 client (tc translates it to IPv6)")         \
+	X(DROP_6TO4_UNTRANSLATABLE, "drop_6to4_untranslatable",                                   \
+	  "dropped: an IPv4 packet to an IPv6 client that has no IPv6 form here (IP options, "    \
+	  "fragments, an ICMP message RFC 7915 drops)")
 
 enum xm_counter_id {
 #define XM_COUNTER_ENUM(id, name, help) XM_C_##id,
@@ -808,13 +811,31 @@ static inline __u32 xm_time_wait_slot(__u64 w0, __u64 w1)
  * Room the new-flow path needs where its stack has none: the deepest call
  * chain fills 6.1's 512 bytes (bpf/ports.h). A program run is not
  * preempted by another on its CPU, so one element a CPU serves all. */
+/* A 6->4 flow being made (bpf/v64_xlat.h), between the steps whose
+ * frames would not hold it together on 6.1's stack. */
+struct xm64_plan {
+	__be32 backend;
+	__be32 router; /* the egress NIC's IPv4 address */
+	__u32 rule_id;
+	__be16 to_port;
+	__u8 in_slot;
+	__u8 out_slot;
+	__u8 dmac[6]; /* the backend's next hop, if l2_valid */
+	__u8 l2_valid;
+	__u8 _pad;
+};
+
 struct xm_scratch {
 	__u64 nat_host;	    /* the new flow's host (XM_NAT_HOST), for the port search */
 	__be32 client;	    /* the new flow's source address and port, for the */
 	__be16 client_port; /* port search (time_waits) */
 	__u16 _pad;
-	struct xm_allow_key allow; /* the new flow's source, for its `from` check */
+	union {
+		struct xm_allow_key allow; /* the new flow's source, for its `from` check */
+		struct xm64_plan plan;	   /* an IPv6 client's: 6->4 */
+	};
 };
+_Static_assert(sizeof(struct xm64_plan) == sizeof(struct xm_allow_key), "scratch keeps its size");
 
 /* ---- IPv6 -----------------------------------------------------------------
  * Forwards whose clients and backend are IPv6 (6->6), TCP and UDP. Their
@@ -843,10 +864,10 @@ struct xm_scratch {
  * through prog array "progs46" (index XM_PROGS46_TC), which translates it
  * to IPv6.
  */
-#define XM_RULE_TO_V4	   (1u << 4) /* rules6 / rule_meta: an IPv6 forward to an IPv4 backend */
-#define XM_FLOW6_TO_V4	   (1u << 3) /* flows6: an entry of a 6->4 flow */
-#define XM_SLOT_IPV6_FLOW  0xff	     /* flows: a 6->4 flow's stub (its slots) */
-#define XM_PROGS46_TC	   0	     /* progs46 index of xmasq_tc46 */
+#define XM_RULE_TO_V4	  (1u << 4) /* rules6 / rule_meta: an IPv6 forward to an IPv4 backend */
+#define XM_FLOW6_TO_V4	  (1u << 3) /* flows6: an entry of a 6->4 flow */
+#define XM_SLOT_IPV6_FLOW 0xff	    /* flows: a 6->4 flow's stub (its slots) */
+#define XM_PROGS46_TC	  0	    /* progs46 index of xmasq_tc46 */
 _Static_assert(XM_MAX_IFACES < XM_SLOT_IPV6_FLOW, "a stub's slot is no interface's");
 
 /* Hash map "rules6": as "rules", on IPv6 addresses. */

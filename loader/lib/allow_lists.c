@@ -4,9 +4,10 @@
  * its prefixes while a live rule names it: a new list goes under an id no
  * live rule names, before any rule names it, and an old one is removed
  * after the switch, so no packet ever sees half a list. An IPv4 list's
- * keys are IPv4-mapped, an IPv6 list's are its prefixes as written (the
- * parser refuses IPv4-mapped ones in an IPv6 list, so a list read back has
- * one family). */
+ * keys are IPv4-mapped, an IPv6 list's are its prefixes as written, its
+ * IPv4 ones (a `family any` forward's mixed list) IPv4-mapped too: the
+ * parser refuses IPv4-mapped prefixes written as IPv6, so a list read
+ * back with only mapped keys is an IPv4 list, else an IPv6 one. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -87,22 +88,29 @@ int xm_allow_lists_read(struct xm_handle *h, struct xm_src_list **lists, struct 
 		if (id && id < XM_ALLOW_LISTS && l[id].n < XM_ALLOW_LIST_MAX) {
 			struct xm_src_prefix p;
 
+			/* every prefix as 128 bits until the list's family is
+			 * known (below) */
 			memset(&p, 0, sizeof(p));
-			if (is_v4_mapped(&k)) {
-				p.addr = k.addr[3];
-				p.len = (uint8_t)(k.prefixlen - XM_ALLOW_V4_PLEN(0));
-			} else if (k.prefixlen >= ALLOW_V6_PLEN(0) &&
-				   k.prefixlen <= ALLOW_V6_PLEN(128)) {
-				memcpy(&p.addr6, k.addr, sizeof(p.addr6));
-				p.len = (uint8_t)(k.prefixlen - ALLOW_V6_PLEN(0));
-				l[id].v6 = 1;
-			} else {
+			if (k.prefixlen < ALLOW_V6_PLEN(0) || k.prefixlen > ALLOW_V6_PLEN(128))
 				continue;
-			}
+			memcpy(&p.addr6, k.addr, sizeof(p.addr6));
+			p.len = (uint8_t)(k.prefixlen - ALLOW_V6_PLEN(0));
+			if (!is_v4_mapped(&k))
+				l[id].v6 = 1;
 			if (add_prefix(&l[id], &p))
 				goto oom;
 		}
 	}
+	for (__u32 id = 1; id < XM_ALLOW_LISTS; id++)
+		for (unsigned i = 0; !l[id].v6 && i < l[id].n; i++) {
+			struct xm_src_prefix *p = &l[id].pfx[i];
+			uint32_t v4 = xm_ipv4_of_mapped(&p->addr6);
+			uint8_t len = (uint8_t)(p->len - 96);
+
+			memset(p, 0, sizeof(*p));
+			p->addr = v4;
+			p->len = len;
+		}
 	for (__u32 id = 1; id < XM_ALLOW_LISTS; id++)
 		if (l[id].n > 1)
 			qsort(l[id].pfx, l[id].n, sizeof(l[id].pfx[0]),

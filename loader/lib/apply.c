@@ -12,6 +12,15 @@
  * its meta and, for IPv6, those addresses (struct xm_rule_addrs6 beside
  * each meta below).
  *
+ * Forwards for IPv6 clients of an IPv4 backend (6->4, XM_RULE_TO_V4) are
+ * in rules6 too, to the backend IPv4-mapped (::ffff:a.b.c.d), which
+ * rule_addrs6[id].to_addr holds as well. rule_meta tells the two kinds
+ * apart as struct xm_rule does (rules.h): XM_RULE_V6 | XM_RULE_TO_V4 is
+ * for IPv6 clients only, its addresses in rule_addrs6 as any IPv6
+ * forward's; XM_RULE_TO_V4 alone is `family any`, an IPv4 rule in
+ * rule_meta (daddr 0, to_addr the backend) with entries in both maps
+ * under one id, so one set of counters.
+ *
  * IPv6 masquerades (XM_RULE_MASQUERADE | XM_RULE_V6) go to the LPM trie
  * masq_rules6 as IPv4 ones go to masq_rules; their meta has daddr 0 and
  * prefix_len, the prefix in rule_addrs6[id].daddr.
@@ -69,11 +78,16 @@ void xm_meta_from_rule(const struct xm_rule *r, __u32 ifindex, struct xm_rule_me
 
 void xm_addrs6_from_rule(const struct xm_rule *r, struct xm_rule_addrs6 *a6)
 {
+	struct in6_addr mapped;
+
 	memset(a6, 0, sizeof(*a6));
-	if (!xm_rule_is_v6(r))
-		return;
-	memcpy(a6->daddr, &r->local_addr6, sizeof(a6->daddr));
-	memcpy(a6->to_addr, &r->to_addr6, sizeof(a6->to_addr));
+	if (xm_rule_is_v6(r)) {
+		memcpy(a6->daddr, &r->local_addr6, sizeof(a6->daddr));
+		memcpy(a6->to_addr, &r->to_addr6, sizeof(a6->to_addr));
+	} else if (xm_rule_to_v4(r)) { /* family any: its IPv6 clients' backend */
+		xm_ipv4_mapped(r->to_addr, &mapped);
+		memcpy(a6->to_addr, &mapped, sizeof(a6->to_addr));
+	}
 }
 
 /* The IPv6 addresses of two metas agree (or are not to be compared). */
@@ -357,10 +371,18 @@ static int insert_masq(int fd, int fd6, const struct xm_masq *q, __u32 ifindex, 
 	return bpf_map_update_elem(fd, &k, &v, BPF_ANY) ? -errno : 0;
 }
 
-/* An IPv6 forward's entries in rules6: as xm_insert_rule_ports's. */
+/* The entries in rules6 of a forward's IPv6 clients: as
+ * xm_insert_rule_ports's. A `family any` rule's are for any address of
+ * the interface, to its backend IPv4-mapped. */
 static int insert_rule6_ports(int fd6, const struct xm_rule *r, __u32 ifindex, __u32 id,
 			      __u16 allow_list, __u8 gen)
 {
+	struct xm_rule_addrs6 a6;
+	__u32 flags = r->flags;
+
+	xm_addrs6_from_rule(r, &a6);
+	if (xm_rule_to_v4(r))
+		flags |= XM_RULE_V6;
 	for (unsigned p = r->from_lo; p <= r->from_hi; p++) {
 		unsigned to = r->to_lo == r->to_hi ? r->to_lo : r->to_lo + (p - r->from_lo);
 		struct xm_rule6_key k;
@@ -372,12 +394,12 @@ static int insert_rule6_ports(int fd6, const struct xm_rule *r, __u32 ifindex, _
 		k.dport = htons((__u16)p);
 		k.proto = r->proto;
 		k.gen = gen;
-		memcpy(k.daddr, &r->local_addr6, sizeof(k.daddr));
+		memcpy(k.daddr, a6.daddr, sizeof(k.daddr));
 		v.rule_id = id;
 		v.to_port = htons((__u16)to);
 		v.allow_list = allow_list;
-		memcpy(v.to_addr, &r->to_addr6, sizeof(v.to_addr));
-		v.flags = r->flags;
+		memcpy(v.to_addr, a6.to_addr, sizeof(v.to_addr));
+		v.flags = flags;
 		if (bpf_map_update_elem(fd6, &k, &v, BPF_ANY))
 			return -errno;
 	}
@@ -484,12 +506,13 @@ int xm_insert_rule_ports(int fd, const struct xm_rule *r, __u32 ifindex, __u32 i
 			.proto = r->proto,
 			.gen = gen,
 		};
+		/* a `family any` rule's IPv4 clients: an IPv4 forward's entry */
 		struct xm_rule_value v = {
 			.rule_id = id,
 			.to_addr = r->to_addr,
 			.to_port = htons((__u16)to),
 			.allow_list = allow_list,
-			.flags = r->flags,
+			.flags = r->flags & ~XM_RULE_TO_V4,
 		};
 
 		if (bpf_map_update_elem(fd, &k, &v, BPF_ANY))
@@ -636,17 +659,24 @@ static int write_gen(struct xm_handle *h, const struct xm_ruleset *rs, const __u
 				if (rules6_fd >= 0)
 					delete_rule6_ports(rules6_fd, &live[id], &live6[id], gen);
 			} else {
+				/* family any: its IPv6 clients' entries are for
+				 * any address (daddr all zero) */
+				static const struct xm_rule_addrs6 any6;
+
 				xm_delete_rule_ports(rules_fd, &live[id], gen);
+				if ((live[id].flags & XM_RULE_TO_V4) && rules6_fd >= 0)
+					delete_rule6_ports(rules6_fd, &live[id], &any6, gen);
 			}
 		}
 	}
 	for (size_t i = 0; i < rs->n_rules; i++) {
 		if (!full && keep[ids[i]] != 2)
 			continue;
-		if (xm_rule_is_v6(&rs->rules[i]))
+		e = 0;
+		if (xm_rule_v6_clients(&rs->rules[i]))
 			e = insert_rule6_ports(rules6_fd, &rs->rules[i], ifindex[i], ids[i],
 					       refs->list_of[i], gen);
-		else
+		if (!e && xm_rule_v4_clients(&rs->rules[i]))
 			e = xm_insert_rule_ports(rules_fd, &rs->rules[i], ifindex[i], ids[i],
 						 refs->list_of[i], gen);
 		if (e) {
@@ -721,15 +751,30 @@ static int has_addr_rules(const struct xm_ruleset *rs)
 static int check_v6_maps(const struct xm_handle *h, const struct xm_ruleset *rs,
 			 const char *filename, char *err, size_t errlen)
 {
-	const struct xm_rule *fwd = NULL;
+	const struct xm_rule *fwd = NULL, *fwd64 = NULL;
 	const struct xm_masq *masq = NULL;
 
 	if (!h)
 		return 0;
 	if (h->fd[XM_MAP_RULES6] < 0 || h->fd[XM_MAP_RULE_ADDRS6] < 0)
 		for (size_t i = 0; !fwd && i < rs->n_rules; i++)
-			if (xm_rule_is_v6(&rs->rules[i]))
+			if (xm_rule_v6_clients(&rs->rules[i]))
 				fwd = &rs->rules[i];
+	/* 6->4 needs the program that translates the replies (progs46):
+	 * without it, IPv4 replies of such flows would never reach their
+	 * clients */
+	if (h->fd[XM_MAP_PROGS46] < 0 || h->fd[XM_MAP_FLOWS6] < 0)
+		for (size_t i = 0; !fwd64 && i < rs->n_rules; i++)
+			if (xm_rule_to_v4(&rs->rules[i]))
+				fwd64 = &rs->rules[i];
+	if (fwd64 && (!fwd || fwd64->line < fwd->line)) {
+		snprintf(err, errlen,
+			 "%s:%u:%u: forward for IPv6 clients of an IPv4 backend, but the router's "
+			 "maps have no 6->4 translation (progs46: it was attached by an older "
+			 "build: run xmasq attach again to load it; nothing was changed)",
+			 filename, fwd64->line, fwd64->iface_col);
+		return -2;
+	}
 	if (h->fd[XM_MAP_MASQ_RULES6] < 0 || h->fd[XM_MAP_RULE_ADDRS6] < 0)
 		for (size_t i = 0; !masq && i < rs->n_masqs; i++)
 			if (xm_masq_is_v6(&rs->masqs[i]))
@@ -1071,7 +1116,7 @@ int xm_apply_ex(struct xm_handle *h, const struct xm_ruleset *rs, const char *fi
 			continue;
 		item_meta(rs, ifindex, &refs, i, &m, &a6);
 		/* the addresses before the meta that says where they are */
-		if ((m.flags & XM_RULE_V6) &&
+		if ((m.flags & (XM_RULE_V6 | XM_RULE_TO_V4)) &&
 		    bpf_map_update_elem(h->fd[XM_MAP_RULE_ADDRS6], &ids[i], &a6, BPF_ANY)) {
 			snprintf(err, errlen, "%s/rule_addrs6: %s (nothing was changed)",
 				 h->pin_dir, strerror(errno));
@@ -1125,7 +1170,8 @@ int xm_apply_ex(struct xm_handle *h, const struct xm_ruleset *rs, const char *fi
 		if (!live[id].in_use || keep[id])
 			continue;
 		bpf_map_update_elem(h->fd[XM_MAP_RULE_META], &id, &m, BPF_ANY);
-		if ((live[id].flags & XM_RULE_V6) && h->fd[XM_MAP_RULE_ADDRS6] >= 0)
+		if ((live[id].flags & (XM_RULE_V6 | XM_RULE_TO_V4)) &&
+		    h->fd[XM_MAP_RULE_ADDRS6] >= 0)
 			bpf_map_update_elem(h->fd[XM_MAP_RULE_ADDRS6], &id, &a6, BPF_ANY);
 	}
 	xm_meta_stamp_bump(h);

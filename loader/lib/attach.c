@@ -778,6 +778,22 @@ int xm_attach_ex(const char *pin_dir, char *const *ifnames, int n, const struct 
 			return -1;
 		}
 	}
+	/* xmasq_tc46 into progs46 likewise: the tc program hands it the IPv4
+	 * replies of 6->4 flows */
+	{
+		__u32 idx = XM_PROGS46_TC;
+		int tc46_fd = bpf_program__fd(skel->progs.xmasq_tc46);
+
+		if (bpf_map_update_elem(bpf_map__fd(skel->maps.progs46), &idx, &tc46_fd, BPF_ANY)) {
+			snprintf(err, errlen,
+				 "%s/%s: cannot store the 6->4 program xmasq_tc46 in it: %s "
+				 "(attach "
+				 "--fresh if the pinned map has another shape)",
+				 pin_dir, xm_map_pin_names[XM_MAP_PROGS46], strerror(errno));
+			xmasq_bpf__destroy(skel);
+			return -1;
+		}
+	}
 	if (pin_prog(skel->progs.xmasq_xdp, pin_dir, XM_PIN_PROG_XDP, err, errlen) ||
 	    pin_prog(skel->progs.xmasq_tc, pin_dir, XM_PIN_PROG_TC, err, errlen)) {
 		xmasq_bpf__destroy(skel);

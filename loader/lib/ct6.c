@@ -148,6 +148,23 @@ static int64_t *source_flows_map(struct xm_handle *h, uint64_t *seed)
 	return mem == MAP_FAILED ? NULL : mem;
 }
 
+/* The stub a 6->4 flow holds in the IPv4 table "flows" goes with it:
+ * its key is the reply entry's (rkey), addresses unmapped. */
+static void remove_stub(struct xm_ct_table *t, int have_table, const struct xm_flow6_key *rkey)
+{
+	struct xm_flow_key k;
+
+	if (!have_table)
+		return;
+	memset(&k, 0, sizeof(k));
+	k.saddr = rkey->saddr[3];
+	k.daddr = rkey->daddr[3];
+	k.sport = rkey->sport;
+	k.dport = rkey->dport;
+	k.proto = rkey->proto;
+	xm_ct_remove_stub(t, &k);
+}
+
 long xm_ct6_remove_if(struct xm_handle *h,
 		      int (*doomed)(const struct xm_flow6_key *k, const struct xm_flow6 *orig,
 				    void *arg),
@@ -155,14 +172,19 @@ long xm_ct6_remove_if(struct xm_handle *h,
 {
 	struct xm_ct6_entries e;
 	struct xm_flow6_key pk;
+	struct xm_ct_table t4;
 	char err[128];
 	long removed = 0;
 	uint64_t seed = 0;
 	int64_t *sources;
+	int have_t4 = 0;
 
 	if (xm_ct6_read(h, &e, err, sizeof(err)))
 		return -1;
 	sources = e.n ? source_flows_map(h, &seed) : NULL;
+	for (size_t i = 0; !have_t4 && i < e.n; i++)
+		if (e.vals[i].flags & XM_FLOW6_TO_V4)
+			have_t4 = xm_ct_open_handle(&t4, h, 1, err, sizeof(err)) == 0;
 	for (size_t i = 0; i < e.n; i++) {
 		if ((e.vals[i].flags & XM_FLOW_REPLY) ||
 		    (doomed && !doomed(&e.keys[i], &e.vals[i], arg)))
@@ -171,6 +193,10 @@ long xm_ct6_remove_if(struct xm_handle *h,
 		 * the data plane inserts it first too (xmasq_abi.h). */
 		xm_flow6_partner_key(&e.vals[i], e.keys[i].proto, &pk);
 		bpf_map_delete_elem(h->fd[XM_MAP_FLOWS6], &pk);
+		/* then its stub, which claimed the port among IPv4 flows, as
+		 * the IPv6 sweeper does */
+		if (e.vals[i].flags & XM_FLOW6_TO_V4)
+			remove_stub(&t4, have_t4, &pk);
 		if (bpf_map_delete_elem(h->fd[XM_MAP_FLOWS6], &e.keys[i]))
 			continue; /* expired meanwhile: the sweeper took its count */
 		removed++;
@@ -184,8 +210,12 @@ long xm_ct6_remove_if(struct xm_handle *h,
 	/* A flush also takes reply entries whose original is gone (a half
 	 * pair the sweeper has not reached yet). */
 	for (size_t i = 0; !doomed && i < e.n; i++)
-		if (e.vals[i].flags & XM_FLOW_REPLY)
-			bpf_map_delete_elem(h->fd[XM_MAP_FLOWS6], &e.keys[i]);
+		if ((e.vals[i].flags & XM_FLOW_REPLY) &&
+		    bpf_map_delete_elem(h->fd[XM_MAP_FLOWS6], &e.keys[i]) == 0 &&
+		    (e.vals[i].flags & XM_FLOW6_TO_V4))
+			remove_stub(&t4, have_t4, &e.keys[i]);
+	if (have_t4)
+		xm_ct_close(&t4);
 	if (sources)
 		munmap(sources, (size_t)XM_SOURCE_SLOTS * sizeof(int64_t));
 	xm_ct6_free(&e);

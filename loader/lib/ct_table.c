@@ -180,6 +180,13 @@ static void source_take(const struct xm_ct_table *t, uint32_t saddr)
 				   __ATOMIC_SEQ_CST);
 }
 
+int xm_ct_remove_stub(struct xm_ct_table *t, const struct xm_flow_key *k)
+{
+	struct xm_ct_slot *s = xm_ct_lookup(t, k);
+
+	return s && xm_ct_is_stub(&s->flow) ? ct_remove(s) : -1;
+}
+
 long xm_ct_remove_if(struct xm_ct_table *t, int (*doomed)(const struct xm_ct_slot *orig, void *arg),
 		     void *arg)
 {

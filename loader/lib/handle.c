@@ -67,6 +67,7 @@ int xm_map_optional(int id)
 	case XM_MAP_FLOWS6:
 	case XM_MAP_MASQ_RULES6:
 	case XM_MAP_SWEEPER6:
+	case XM_MAP_PROGS46:
 		return 1;
 	default:
 		return 0;

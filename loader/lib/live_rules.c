@@ -299,9 +299,9 @@ struct xm_live_rules *xm_live_rules_build(struct xm_handle *h, const struct xm_r
 		__u32 v = r->line <= n_lines ? lr->line_id[r->line] : 0;
 
 		if (!v || (v & LINE_FULL) || !meta_is_rule(meta_at(lr, v), r) ||
-		    (!xm_rule_is_v6(r) && ports_add(lr, v)))
+		    (xm_rule_v4_clients(r) && ports_add(lr, v)))
 			goto fail;
-		if (r->as.n || r->from.n || xm_rule_is_v6(r))
+		if (r->as.n || r->from.n || xm_rule_v6_clients(r))
 			lr->line_id[r->line] |= LINE_FULL;
 		if (r->as.n)
 			lr->as_any = 1;

@@ -386,6 +386,15 @@ static void tuple6_str(const struct xm_flow6_key *k, char *buf, size_t len)
 	snprintf(buf, len, "[%s]:%u -> [%s]:%u", a, ntohs(k->sport), b, ntohs(k->dport));
 }
 
+/* A 6->4 flow's reply tuple, IPv4 held IPv4-mapped: as the IPv4 it is. */
+static void tuple64_str(const struct xm_flow6_key *k, char *buf, size_t len)
+{
+	char a[INET_ADDRSTRLEN], b[INET_ADDRSTRLEN];
+
+	snprintf(buf, len, "%s:%u -> %s:%u", ip_str(k->saddr[3], a), ntohs(k->sport),
+		 ip_str(k->daddr[3], b), ntohs(k->dport));
+}
+
 static void tuple_str(const struct xm_flow_key *k, char *buf, size_t len)
 {
 	char a[INET_ADDRSTRLEN], b[INET_ADDRSTRLEN];
@@ -429,7 +438,10 @@ void xm_print_conntrack(FILE *o, const struct xm_conn *c, size_t n, int json)
 			sp = po;
 			rp = pr;
 			tuple6_str(&ci->orig6_key, t1, sizeof(t1));
-			tuple6_str(&ci->reply6_key, t2, sizeof(t2));
+			if (ci->orig6.flags & XM_FLOW6_TO_V4)
+				tuple64_str(&ci->reply6_key, t2, sizeof(t2));
+			else
+				tuple6_str(&ci->reply6_key, t2, sizeof(t2));
 		} else {
 			ob = xm_flow_bytes(&ci->orig);
 			rb = ci->have_reply ? xm_flow_bytes(&ci->reply) : 0;
@@ -448,11 +460,13 @@ void xm_print_conntrack(FILE *o, const struct xm_conn *c, size_t n, int json)
 				"\"reply\":\"%s\","
 				"\"rule_id\":%u,\"idle_s\":%u,\"expires_s\":%u,\"packets_orig\":%s,"
 				"\"bytes_orig\":%llu,\"packets_reply\":%s,\"bytes_reply\":%llu,"
-				"\"ts_delta\":%s,\"reply_entry\":%s,\"family\":%u}",
+				"\"ts_delta\":%s,\"reply_entry\":%s,\"family\":%u,"
+				"\"backend_family\":%u}",
 				i ? "," : "", proto_name(ci->orig_key.proto),
 				xm_state_name(ci->orig_key.proto, ci->orig.state), t1, t2,
 				ci->orig.rule_id, ci->idle_s, ci->expires_s, sp, ob, rp, rb, td,
-				ci->have_reply ? "true" : "false", ci->v6 ? 6 : 4);
+				ci->have_reply ? "true" : "false", ci->v6 ? 6 : 4,
+				ci->v6 && !(ci->orig6.flags & XM_FLOW6_TO_V4) ? 6 : 4);
 		} else {
 			fprintf(o, "%-5s %-12s %-45s %-45s %5us %5us %10s %12llu %10s %12llu\n",
 				proto_name(ci->orig_key.proto),

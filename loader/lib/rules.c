@@ -4,9 +4,11 @@
  *
  *   forward IFACE[:LOCALADDR] PROTO PORT[-PORT] to ADDR[:PORT[-PORT]]
  *           [keep-source] [allow-special] [as ADDR[,ADDR...]]
- *           [from PREFIX[,PREFIX...]]
+ *           [from PREFIX[,PREFIX...]] [family ipv4|ipv6|any]
  *     (an IPv6 address is written in brackets, as in URLs: eth0:[2001:db8::1],
- *     to [fd00:8::2]:8443; `from` prefixes need none: 2001:db8:100::/48)
+ *     to [fd00:8::2]:8443; `from` prefixes need none: 2001:db8:100::/48.
+ *     family: the clients served, by default the local address's family,
+ *     else the backend's; IPv6 clients of an IPv4 backend are 6->4)
  *   masquerade PREFIX/LEN out IFACE [as ADDR[,ADDR...]]
  *     (an IPv6 prefix is written bare, fd00:1::/64, or [fd00:1::]/64; no
  *     `as` on it yet)
@@ -292,6 +294,7 @@ struct lex {
 struct port_slot {
 	uint32_t rule1; /* 0 = empty */
 	uint16_t port;
+	bool v6; /* the rule's IPv6 clients (a `family any` rule has a slot for each) */
 };
 
 struct parser {
@@ -445,16 +448,32 @@ static int parse_range(struct parser *ps, const struct tok *t, const struct rang
 
 /* ---- overlap table ----------------------------------------------------- */
 
-static uint32_t rule_hash(const struct xm_rule *r, uint16_t port)
+/* Whether r serves clients of that family (a `family any` rule both). */
+static bool rule_serves(const struct xm_rule *r, bool v6)
+{
+	return v6 ? xm_rule_v6_clients(r) : xm_rule_v4_clients(r);
+}
+
+/* The IPv6 local address r's IPv6 clients come to (all zero: any). */
+static const struct in6_addr *local6_of(const struct xm_rule *r)
+{
+	static const struct in6_addr any6;
+
+	return xm_rule_is_v6(r) ? &r->local_addr6 : &any6;
+}
+
+/* Hash of (iface, local address, proto, port) for r's clients of one
+ * family. */
+static uint32_t rule_hash(const struct xm_rule *r, uint16_t port, bool v6)
 {
 	uint32_t h = 2166136261u;
 
 	for (size_t i = 0; i < XM_IFNAMSIZ && r->ifname[i]; i++)
 		h = (h ^ (uint8_t)r->ifname[i]) * 16777619u;
-	if (xm_rule_is_v6(r)) {
-		/* an IPv6 rule never meets an IPv4 one: a different hash too */
+	if (v6) {
+		/* an IPv6 key never meets an IPv4 one: a different hash too */
 		for (size_t i = 0; i < 16; i++)
-			h = (h ^ r->local_addr6.s6_addr[i]) * 16777619u;
+			h = (h ^ local6_of(r)->s6_addr[i]) * 16777619u;
 		h = (h ^ 6u) * 16777619u;
 	} else {
 		h = (h ^ r->local_addr) * 16777619u;
@@ -467,45 +486,46 @@ static uint32_t rule_hash(const struct xm_rule *r, uint16_t port)
 	return h;
 }
 
-/* Same (iface, local address, proto), per family: an IPv4 and an IPv6
- * forward never overlap. */
-static bool same_key(const struct xm_rule *a, const struct xm_rule *b)
+/* Same (iface, local address, proto) for clients of one family: an IPv4
+ * and an IPv6 forward never overlap; a `family any` rule meets both. */
+static bool same_key(const struct xm_rule *a, const struct xm_rule *b, bool v6)
 {
-	if (xm_rule_is_v6(a) != xm_rule_is_v6(b) || a->proto != b->proto)
+	if (!rule_serves(a, v6) || !rule_serves(b, v6) || a->proto != b->proto)
 		return false;
-	if (xm_rule_is_v6(a) ? memcmp(&a->local_addr6, &b->local_addr6, 16) != 0 :
-			       a->local_addr != b->local_addr)
+	if (v6 ? memcmp(local6_of(a), local6_of(b), 16) != 0 : a->local_addr != b->local_addr)
 		return false;
 	return strncmp(a->ifname, b->ifname, XM_IFNAMSIZ) == 0;
 }
 
-/* Index of the rule already holding (r's key, port), or -1. */
-static long ht_find(const struct parser *ps, const struct xm_rule *r, uint16_t port)
+/* Index of the rule already holding (r's key, port) for clients of one
+ * family, or -1. */
+static long ht_find(const struct parser *ps, const struct xm_rule *r, uint16_t port, bool v6)
 {
 	size_t mask = ps->ht_cap - 1;
 
 	if (!ps->ht_cap)
 		return -1;
-	for (size_t i = rule_hash(r, port) & mask;; i = (i + 1) & mask) {
+	for (size_t i = rule_hash(r, port, v6) & mask;; i = (i + 1) & mask) {
 		const struct port_slot *s = &ps->ht[i];
 
 		if (!s->rule1)
 			return -1;
-		if (s->port == port && same_key(&ps->rs.rules[s->rule1 - 1], r))
+		if (s->port == port && s->v6 == v6 && same_key(&ps->rs.rules[s->rule1 - 1], r, v6))
 			return (long)s->rule1 - 1;
 	}
 }
 
 static void ht_put(struct port_slot *tab, size_t cap, const struct xm_rule *r, uint32_t rule1,
-		   uint16_t port)
+		   uint16_t port, bool v6)
 {
 	size_t mask = cap - 1;
-	size_t i = rule_hash(r, port) & mask;
+	size_t i = rule_hash(r, port, v6) & mask;
 
 	while (tab[i].rule1)
 		i = (i + 1) & mask;
 	tab[i].rule1 = rule1;
 	tab[i].port = port;
+	tab[i].v6 = v6;
 }
 
 static bool ht_reserve(struct parser *ps, size_t n)
@@ -523,7 +543,7 @@ static bool ht_reserve(struct parser *ps, size_t n)
 	for (size_t i = 0; i < ps->ht_cap; i++)
 		if (ps->ht[i].rule1)
 			ht_put(tab, cap, &ps->rs.rules[ps->ht[i].rule1 - 1], ps->ht[i].rule1,
-			       ps->ht[i].port);
+			       ps->ht[i].port, ps->ht[i].v6);
 	free(ps->ht);
 	ps->ht = tab;
 	ps->ht_cap = cap;
@@ -607,10 +627,22 @@ static bool mask6(struct in6_addr *a, unsigned plen)
 	return had_host_bits;
 }
 
+/* How a `from` list's items are read: the rule's one family (FROM_V6_TO_V4:
+ * IPv6 clients of an IPv4 backend), or either while the rule's family is
+ * not known yet (`family` may follow `from`): IPv4 prefixes then stored
+ * IPv4-mapped, and settle_from decides once the line is read. */
+enum from_mode { FROM_V4, FROM_V6, FROM_V6_TO_V4, FROM_EITHER };
+
+/* The first IPv4 and the first IPv6 item of a list (len 0: none), for the
+ * errors only the rule's family can tell. */
+struct from_seen {
+	struct tok v4, v6;
+};
+
 /* One IPv6 item of a `from` list: ADDR[/LEN], the address also in
  * brackets ([ADDR]/LEN) as elsewhere. 0 with *p, or the error. */
 static int parse_from_item6(struct parser *ps, const char *item, size_t n, size_t col,
-			    struct xm_src_prefix *p)
+			    enum from_mode mode, struct xm_src_prefix *p)
 {
 	char q[QBUF], a1[INET6_ADDRSTRLEN], a2[INET6_ADDRSTRLEN];
 	const char *slash = memchr(item, '/', n);
@@ -631,15 +663,20 @@ static int parse_from_item6(struct parser *ps, const char *item, size_t n, size_
 		al -= 2;
 	}
 	if (!xm_ipv6_parse(a, al, &p->addr6)) {
+		if (parse_ipv4(a, al, &v4) && mode == FROM_V6_TO_V4)
+			return fail(ps, col,
+				    "IPv4 prefix '%s' in the 'from' list of a forward for IPv6 "
+				    "clients (expected IPv6 prefixes such as 2001:db8:100::/48: "
+				    "an IPv6 local address admits IPv6 clients only)",
+				    quote(q, item, n));
 		if (parse_ipv4(a, al, &v4))
 			return fail(ps, col,
 				    "IPv4 prefix '%s' in the 'from' list of an IPv6 forward "
 				    "(expected IPv6 prefixes such as 2001:db8:100::/48: a forward "
 				    "admits clients of its backend's family)",
 				    quote(q, item, n));
-		return fail(ps, col,
-			    "invalid address '%s' after 'from' (expected " FROM6_SYNTAX ")",
-			    quote(q, a, al));
+		return fail(ps, col, "invalid address '%s' after 'from' (expected %s)",
+			    quote(q, a, al), mode == FROM_EITHER ? FROM_SYNTAX : FROM6_SYNTAX);
 	}
 	if (slash &&
 	    (n - alen - 1 == 0 || !parse_num(slash + 1, n - alen - 1, &plen) || plen > 128))
@@ -648,6 +685,12 @@ static int parse_from_item6(struct parser *ps, const char *item, size_t n, size_
 			    quote(q, slash + 1, n - alen - 1));
 	/* The trie stores IPv4 sources IPv4-mapped: such a prefix would read
 	 * back as an IPv4 one. An IPv6 client never has such a source. */
+	if (IN6_IS_ADDR_V4MAPPED(&p->addr6) && plen >= 96 && mode == FROM_EITHER)
+		return fail(ps, col,
+			    "IPv4-mapped prefix '%s' in the 'from' list (expected IPv6 "
+			    "prefixes such as 2001:db8:100::/48, or the IPv4 prefix written as "
+			    "one, such as 192.0.2.0/24)",
+			    quote(q, item, n));
 	if (IN6_IS_ADDR_V4MAPPED(&p->addr6) && plen >= 96)
 		return fail(ps, col,
 			    "IPv4-mapped prefix '%s' in the 'from' list of an IPv6 forward "
@@ -666,15 +709,66 @@ static int parse_from_item6(struct parser *ps, const char *item, size_t n, size_
 	return 0;
 }
 
-/* The list after `from`: up to XM_ALLOW_LIST_MAX prefixes of the
- * forward's family (a bare address is a /32 or /128) separated by commas,
- * no spaces, each once, host bits zero (a typo such as 192.0.2.1/24 is
- * refused, not widened). Sorted: the order written does not matter to the
- * check. */
-static int parse_from(struct parser *ps, struct lex *lx, size_t from_col, bool v6,
-		      struct xm_src_prefix pfx[XM_ALLOW_LIST_MAX], struct xm_src_list *l)
+/* One IPv4 item of a `from` list: ADDR[/LEN]. 0 with *p (IPv4-mapped
+ * for FROM_EITHER), or the error. */
+static int parse_from_item4(struct parser *ps, const char *item, size_t n, size_t col,
+			    enum from_mode mode, struct xm_src_prefix *p)
 {
 	char q[QBUF], a1[16], a2[16];
+	const char *slash = memchr(item, '/', n);
+	size_t alen = slash ? (size_t)(slash - item) : n;
+	uint64_t plen = 32;
+	uint32_t addr, mask;
+
+	if (!parse_ipv4(item, alen, &addr)) {
+		struct in6_addr a6;
+		bool bracketed = alen >= 2 && item[0] == '[' && item[alen - 1] == ']';
+
+		if (mode == FROM_V4 && xm_ipv6_parse(item + bracketed, alen - 2 * bracketed, &a6))
+			return fail(ps, col,
+				    "IPv6 prefix '%s' in the 'from' list of an IPv4 forward "
+				    "(expected IPv4 prefixes such as 192.0.2.0/25: an IPv4 local "
+				    "address admits IPv4 clients only)",
+				    quote(q, item, n));
+		return fail(ps, col, "invalid address '%s' after 'from' (expected %s)",
+			    quote(q, item, alen), FROM_SYNTAX);
+	}
+	if (slash && (n - alen - 1 == 0 || !parse_num(slash + 1, n - alen - 1, &plen) || plen > 32))
+		return fail(ps, col + alen + 1,
+			    "invalid prefix length '%s' after 'from' (expected 0-32)",
+			    quote(q, slash + 1, n - alen - 1));
+	mask = plen ? ~0u << (32 - plen) : 0;
+	if (addr & ~mask) {
+		fmt_addr(a1, sizeof(a1), htonl(addr));
+		fmt_addr(a2, sizeof(a2), htonl(addr & mask));
+		return fail(ps, col,
+			    "prefix %s/%u after 'from' has host bits set (expected %s/%u, "
+			    "or %s alone for one host)",
+			    a1, (unsigned)plen, a2, (unsigned)plen, a1);
+	}
+	if (mode == FROM_EITHER) {
+		xm_ipv4_mapped(htonl(addr), &p->addr6);
+		p->len = (uint8_t)(96 + plen);
+	} else {
+		p->addr = htonl(addr);
+		p->len = (uint8_t)plen;
+	}
+	return 0;
+}
+
+/* The list after `from`: up to XM_ALLOW_LIST_MAX prefixes (a bare address
+ * is a /32 or /128) separated by commas, no spaces, each once, host bits
+ * zero (a typo such as 192.0.2.1/24 is refused, not widened). Sorted: the
+ * order written does not matter to the check. */
+static int parse_from(struct parser *ps, struct lex *lx, size_t from_col, enum from_mode mode,
+		      struct xm_src_prefix pfx[XM_ALLOW_LIST_MAX], struct xm_src_list *l,
+		      struct from_seen *seen)
+{
+	/* until `family` says otherwise, a forward to an IPv4 backend is
+	 * for IPv4 clients */
+	const char *syntax = mode == FROM_V4 || mode == FROM_EITHER ? FROM_SYNTAX : FROM6_SYNTAX;
+	int (*cmp)(const void *, const void *) = mode == FROM_V4 ? cmp_src_prefix : cmp_src_prefix6;
+	char q[QBUF];
 	struct tok t;
 	size_t at = 0;
 
@@ -682,77 +776,66 @@ static int parse_from(struct parser *ps, struct lex *lx, size_t from_col, bool v
 		return fail(ps, from_col,
 			    "duplicate option 'from' (expected each option at most once)");
 	if (!next_tok(lx, &t))
-		return fail(ps, ps->eol_col, "missing prefixes after 'from' (expected %s)",
-			    v6 ? FROM6_SYNTAX : FROM_SYNTAX);
+		return fail(ps, ps->eol_col, "missing prefixes after 'from' (expected %s)", syntax);
 	l->col = (unsigned)t.col;
-	l->v6 = v6;
+	l->v6 = mode != FROM_V4;
 	while (at <= t.len) {
 		const char *comma = memchr(t.s + at, ',', t.len - at);
 		size_t n = comma ? (size_t)(comma - (t.s + at)) : t.len - at;
 		const char *item = t.s + at, *slash = memchr(item, '/', n);
 		size_t alen = slash ? (size_t)(slash - item) : n;
-		uint64_t plen = 32;
-		uint32_t addr, mask;
+		struct tok item_tok = { .s = item, .len = n, .col = t.col + at };
 		struct xm_src_prefix p;
+		int rc;
 
 		if (n == 0)
 			return fail(ps, t.col + at,
 				    "missing prefix %s ',' after 'from' (expected %s)",
-				    at == 0 ? "before" : "after", v6 ? FROM6_SYNTAX : FROM_SYNTAX);
+				    at == 0 ? "before" : "after", syntax);
 		memset(&p, 0, sizeof(p));
-		if (v6) {
-			if (parse_from_item6(ps, item, n, t.col + at, &p))
-				return -1;
-			goto add;
+		/* an IPv6 address always has a ':', an IPv4 one never */
+		if (mode == FROM_V6 || mode == FROM_V6_TO_V4 ||
+		    (mode == FROM_EITHER && memchr(item, ':', alen))) {
+			rc = parse_from_item6(ps, item, n, t.col + at, mode, &p);
+			if (!rc && !seen->v6.len)
+				seen->v6 = item_tok;
+		} else {
+			rc = parse_from_item4(ps, item, n, t.col + at, mode, &p);
+			if (!rc && !seen->v4.len)
+				seen->v4 = item_tok;
 		}
-		if (!parse_ipv4(item, alen, &addr)) {
-			struct in6_addr a6;
-			bool bracketed = alen >= 2 && item[0] == '[' && item[alen - 1] == ']';
-
-			if (xm_ipv6_parse(item + bracketed, alen - 2 * bracketed, &a6))
-				return fail(ps, t.col + at,
-					    "IPv6 prefix '%s' in the 'from' list of an IPv4 "
-					    "forward "
-					    "(expected IPv4 prefixes such as 192.0.2.0/25: a "
-					    "forward "
-					    "admits clients of its backend's family)",
-					    quote(q, item, n));
-			return fail(ps, t.col + at,
-				    "invalid address '%s' after 'from' (expected " FROM_SYNTAX ")",
-				    quote(q, item, alen));
-		}
-		if (slash &&
-		    (n - alen - 1 == 0 || !parse_num(slash + 1, n - alen - 1, &plen) || plen > 32))
-			return fail(ps, t.col + at + alen + 1,
-				    "invalid prefix length '%s' after 'from' (expected 0-32)",
-				    quote(q, slash + 1, n - alen - 1));
-		mask = plen ? ~0u << (32 - plen) : 0;
-		if (addr & ~mask) {
-			fmt_addr(a1, sizeof(a1), htonl(addr));
-			fmt_addr(a2, sizeof(a2), htonl(addr & mask));
-			return fail(ps, t.col + at,
-				    "prefix %s/%u after 'from' has host bits set (expected %s/%u, "
-				    "or %s alone for one host)",
-				    a1, (unsigned)plen, a2, (unsigned)plen, a1);
-		}
-		p.addr = htonl(addr);
-		p.len = (uint8_t)plen;
-add:
+		if (rc)
+			return -1;
 		if (l->n == XM_ALLOW_LIST_MAX)
 			return fail(ps, t.col + at,
 				    "more than %d prefixes after 'from' (expected at most %d: a "
 				    "shorter prefix covers several)",
 				    XM_ALLOW_LIST_MAX, XM_ALLOW_LIST_MAX);
 		for (unsigned i = 0; i < l->n; i++)
-			if ((v6 ? cmp_src_prefix6(&pfx[i], &p) : cmp_src_prefix(&pfx[i], &p)) == 0)
+			if (cmp(&pfx[i], &p) == 0)
 				return fail(ps, t.col + at,
 					    "prefix '%s' twice after 'from' (expected each once)",
 					    quote(q, item, n));
 		pfx[l->n++] = p;
 		at += n + 1;
 	}
-	qsort(pfx, l->n, sizeof(pfx[0]), v6 ? cmp_src_prefix6 : cmp_src_prefix);
+	qsort(pfx, l->n, sizeof(pfx[0]), cmp);
 	return 0;
+}
+
+/* An IPv4-mapped list (read FROM_EITHER) as the IPv4 list it is: the
+ * same trie keys, printed and compared as IPv4. */
+static void from_list_to_v4(struct xm_src_prefix *pfx, struct xm_src_list *l)
+{
+	for (unsigned i = 0; i < l->n; i++) {
+		uint32_t v4 = xm_ipv4_of_mapped(&pfx[i].addr6);
+		uint8_t len = (uint8_t)(pfx[i].len - 96);
+
+		memset(&pfx[i], 0, sizeof(pfx[i]));
+		pfx[i].addr = v4;
+		pfx[i].len = len;
+	}
+	l->v6 = 0;
 }
 
 /* "[ADDR]" at the start of s (len bytes, s[0] == '['): the IPv6 address,
@@ -793,6 +876,115 @@ static void text_iface_local(struct xm_text *t, const struct xm_rule *r)
 	}
 }
 
+/* `family ipv4|ipv6|any`: the clients a forward serves. */
+enum rule_family { FAMILY_DEFAULT, FAMILY_IPV4, FAMILY_IPV6, FAMILY_ANY };
+static const char *const family_names[] = { "", "ipv4", "ipv6", "any" };
+
+static int parse_family(struct parser *ps, struct lex *lx, const struct tok *kw,
+			struct tok *family_tok, enum rule_family *family)
+{
+	char q[QBUF];
+	struct tok t;
+
+	if (*family != FAMILY_DEFAULT)
+		return fail(ps, kw->col,
+			    "duplicate option 'family' (expected each option at most once)");
+	if (!next_tok(lx, &t))
+		return fail(ps, ps->eol_col,
+			    "missing family after 'family' (expected ipv4, ipv6 or any)");
+	for (int f = FAMILY_IPV4; f <= FAMILY_ANY; f++)
+		if (tok_is(t.s, t.len, family_names[f])) {
+			*family = (enum rule_family)f;
+			*family_tok = t;
+			return 0;
+		}
+	return fail(ps, t.col, "unknown family '%s' (expected ipv4, ipv6 or any)",
+		    quote(q, t.s, t.len));
+}
+
+/* Once a forward's line is read: which clients it serves (the `family`
+ * given, else the local address's, else the backend's), checked against
+ * its local address and options, and r's flags, addresses and `from`
+ * list laid out for it (struct xm_rule). local6: the IPv6 local address,
+ * or NULL. */
+static int settle_family(struct parser *ps, struct xm_rule *r, enum rule_family family,
+			 const struct tok *family_tok, bool local4, const struct in6_addr *local6,
+			 const struct tok *as_tok, const struct tok *keep_tok,
+			 const struct from_seen *seen, struct xm_src_prefix *from)
+{
+	int ifl = (int)strnlen(r->ifname, XM_IFNAMSIZ);
+	const char *name = family_names[family];
+	char q[QBUF];
+	uint32_t backend;
+
+	if (xm_rule_is_v6(r)) {
+		if (family == FAMILY_IPV4 || family == FAMILY_ANY)
+			return fail(ps, family_tok->col,
+				    "IPv4 clients of an IPv6 backend are not supported (expected "
+				    "family ipv6, or no family: a forward to an IPv6 backend "
+				    "serves IPv6 clients)");
+		return 0;
+	}
+	if (local4 && (family == FAMILY_IPV6 || family == FAMILY_ANY))
+		return fail(ps, family_tok->col,
+			    "family %s with an IPv4 local address (expected family ipv4, an "
+			    "IPv6 local address such as %.*s:[2001:db8:1::1] for IPv6 clients, "
+			    "or %.*s alone for family any)",
+			    name, ifl, r->ifname, ifl, r->ifname);
+	if (local6 && (family == FAMILY_IPV4 || family == FAMILY_ANY))
+		return fail(ps, family_tok->col,
+			    "family %s with an IPv6 local address (expected family ipv6, an "
+			    "IPv4 local address for IPv4 clients, or %.*s alone for family any)",
+			    name, ifl, r->ifname);
+	if (family == FAMILY_DEFAULT)
+		family = local6 ? FAMILY_IPV6 : FAMILY_IPV4;
+	name = family_names[family];
+	if (family == FAMILY_IPV4) {
+		if (seen->v6.len)
+			return fail(ps, seen->v6.col,
+				    "IPv6 prefix '%s' in the 'from' list of a forward for IPv4 "
+				    "clients (expected IPv4 prefixes such as 192.0.2.0/25, or "
+				    "family any to admit IPv6 clients too)",
+				    quote(q, seen->v6.s, seen->v6.len));
+		if (r->from.n && r->from.v6)
+			from_list_to_v4(from, &r->from);
+		return 0;
+	}
+
+	/* IPv6 clients of the IPv4 backend (6->4) */
+	if (keep_tok->len)
+		return fail(ps, keep_tok->col,
+			    "keep-source on a forward for IPv6 clients of an IPv4 backend "
+			    "(family %s): an IPv6 client's address cannot be an IPv4 packet's "
+			    "source (drop keep-source, or family ipv4 for IPv4 clients only)",
+			    name);
+	if (as_tok->len)
+		return fail(ps, as_tok->col,
+			    "'as' on a forward for IPv6 clients of an IPv4 backend (family %s) "
+			    "is not supported yet (drop it: their flows leave with the "
+			    "interface's IPv4 address; or family ipv4 for IPv4 clients only)",
+			    name);
+	if (family == FAMILY_ANY) {
+		r->flags |= XM_RULE_TO_V4;
+		if (r->from.n && !seen->v6.len)
+			from_list_to_v4(from, &r->from);
+		return 0;
+	}
+	if (seen->v4.len)
+		return fail(ps, seen->v4.col,
+			    "IPv4 prefix '%s' in the 'from' list of a forward for IPv6 clients "
+			    "only (family ipv6) would admit no one (expected IPv6 prefixes such as "
+			    "2001:db8:100::/48, or family any to admit IPv4 clients too)",
+			    quote(q, seen->v4.s, seen->v4.len));
+	backend = r->to_addr;
+	r->flags |= XM_RULE_V6 | XM_RULE_TO_V4;
+	xm_ipv4_mapped(backend, &r->to_addr6);
+	memset(&r->local_addr6, 0, sizeof(r->local_addr6));
+	if (local6)
+		r->local_addr6 = *local6;
+	return 0;
+}
+
 static int parse_forward(struct parser *ps, struct lex *lx)
 {
 	static const struct range_words src_words = {
@@ -810,8 +1002,11 @@ static int parse_forward(struct parser *ps, struct lex *lx)
 	uint32_t addr, local4 = 0;
 	struct in6_addr local6, to6;
 	bool local_v6 = false, v6 = false;
-	unsigned nports;
-	long other;
+	struct from_seen seen = { 0 };
+	struct tok family_tok = { 0 }, as_tok = { 0 }, keep_tok = { 0 };
+	enum rule_family family = FAMILY_DEFAULT;
+	enum from_mode from_mode;
+	unsigned nports, nfamilies = 0;
 
 	memset(&r, 0, sizeof(r));
 	r.line = (unsigned)ps->line;
@@ -944,12 +1139,9 @@ static int parse_forward(struct parser *ps, struct lex *lx)
 		}
 		r.to_addr = htonl(addr);
 	}
-	/* The backend's family is the forward's: the local address must agree. */
-	if (local_v6 && !v6)
-		return fail(ps, to_tok.col,
-			    "IPv6 clients to an IPv4 backend (6->4) are not supported yet "
-			    "(expected an IPv6 backend such as [fd00:8::2], or an IPv4 local "
-			    "address)");
+	/* The backend's family is the forward's unless `family` says more
+	 * (checked once the options are read): IPv4 clients are never sent
+	 * to an IPv6 backend. */
 	if (local4 && v6)
 		return fail(ps, to_tok.col,
 			    "IPv4 clients to an IPv6 backend are not supported (expected an IPv4 "
@@ -963,6 +1155,7 @@ static int parse_forward(struct parser *ps, struct lex *lx)
 	} else {
 		r.local_addr = local4;
 	}
+	from_mode = v6 ? FROM_V6 : local_v6 ? FROM_V6_TO_V4 : local4 ? FROM_V4 : FROM_EITHER;
 	if (colon) {
 		struct tok pt = {
 			.s = colon + 1,
@@ -995,7 +1188,13 @@ static int parse_forward(struct parser *ps, struct lex *lx)
 	while (next_tok(lx, &t)) {
 		uint32_t flag;
 
+		if (tok_is(t.s, t.len, "family")) {
+			if (parse_family(ps, lx, &t, &family_tok, &family))
+				return -1;
+			continue;
+		}
 		if (tok_is(t.s, t.len, "as")) {
+			as_tok = t;
 			if (v6)
 				return fail(ps, t.col,
 					    "'as' on an IPv6 forward is not supported yet (drop "
@@ -1006,19 +1205,21 @@ static int parse_forward(struct parser *ps, struct lex *lx)
 			continue;
 		}
 		if (tok_is(t.s, t.len, "from")) {
-			if (parse_from(ps, lx, t.col, v6, from, &r.from))
+			if (parse_from(ps, lx, t.col, from_mode, from, &r.from, &seen))
 				return -1;
 			continue;
 		}
-		if (tok_is(t.s, t.len, "keep-source"))
+		if (tok_is(t.s, t.len, "keep-source")) {
 			flag = XM_RULE_KEEP_SOURCE;
-		else if (tok_is(t.s, t.len, "allow-special"))
+			keep_tok = t;
+		} else if (tok_is(t.s, t.len, "allow-special")) {
 			flag = XM_RULE_ALLOW_SPECIAL;
-		else
+		} else {
 			return fail(ps, t.col,
 				    "unexpected '%s' after the rule "
-				    "(expected keep-source, allow-special, as or from)",
+				    "(expected keep-source, allow-special, as, from or family)",
 				    quote(q, t.s, t.len));
+		}
 		if (r.flags & flag)
 			return fail(ps, t.col,
 				    "duplicate option '%s' "
@@ -1031,6 +1232,8 @@ static int parse_forward(struct parser *ps, struct lex *lx)
 			    "'as' and keep-source exclude each other (keep-source sends the "
 			    "client's own address; drop one)");
 
+	/* the backend checked in its own family, before a 6->4 rule holds it
+	 * IPv4-mapped */
 	reason = v6 ? xm_special_addr6_reason(&r.to_addr6) : xm_special_addr_reason(r.to_addr);
 	if (reason && !(r.flags & XM_RULE_ALLOW_SPECIAL)) {
 		if (v6)
@@ -1043,6 +1246,9 @@ static int parse_forward(struct parser *ps, struct lex *lx)
 			    "wanted)",
 			    v6 ? "[" : "", a1, v6 ? "]" : "", reason);
 	}
+	if (settle_family(ps, &r, family, &family_tok, local4 != 0, local_v6 ? &local6 : NULL,
+			  &as_tok, &keep_tok, &seen, from))
+		return -1;
 
 	/* limits, checked before any per-port work */
 	nports = (unsigned)r.from_hi - r.from_lo + 1u;
@@ -1058,39 +1264,45 @@ static int parse_forward(struct parser *ps, struct lex *lx)
 			    "together)",
 			    ps->rs.total_ports + nports, (unsigned)XM_RULES_MAX_PORTS);
 
-	/* overlap with an earlier rule of the same iface, address, proto */
-	for (unsigned p = r.from_lo; p <= r.from_hi; p++) {
-		const struct xm_rule *o;
-		unsigned lo, hi;
+	/* overlap with an earlier rule of the same iface, address, proto,
+	 * for each family of clients the rule serves */
+	for (int fam = 0; fam < 2; fam++) {
+		bool fv6 = fam == 1;
 
-		other = ht_find(ps, &r, (uint16_t)p);
-		if (other < 0)
+		if (!rule_serves(&r, fv6))
 			continue;
-		o = &ps->rs.rules[other];
-		lo = p;
-		hi = o->from_hi < r.from_hi ? o->from_hi : r.from_hi;
-		{
+		nfamilies++;
+		for (unsigned p = r.from_lo; p <= r.from_hi; p++) {
+			const struct xm_rule *o;
+			unsigned lo, hi;
+			long other = ht_find(ps, &r, (uint16_t)p, fv6);
 			struct xm_text kt = xm_text_at(key, sizeof(key));
 
-			if (v6)
+			if (other < 0)
+				continue;
+			o = &ps->rs.rules[other];
+			lo = p;
+			hi = o->from_hi < r.from_hi ? o->from_hi : r.from_hi;
+			if (fv6)
 				xm_text_str(&kt, "IPv6 ");
 			text_iface_local(&kt, &r);
-		}
-		if (lo == hi)
+			if (lo == hi)
+				return fail(ps, port_tok.col,
+					    "port %u overlaps the "
+					    "rule on line %u (expected each %s %s "
+					    "port in one rule only)",
+					    lo, o->line, key,
+					    r.proto == IPPROTO_TCP ? "tcp" : "udp");
 			return fail(ps, port_tok.col,
-				    "port %u overlaps the "
-				    "rule on line %u (expected each %s %s "
-				    "port in one rule only)",
-				    lo, o->line, key, r.proto == IPPROTO_TCP ? "tcp" : "udp");
-		return fail(ps, port_tok.col,
-			    "ports %u-%u overlap the rule "
-			    "on line %u (expected each %s %s port in one "
-			    "rule only)",
-			    lo, hi, o->line, key, r.proto == IPPROTO_TCP ? "tcp" : "udp");
+				    "ports %u-%u overlap the rule "
+				    "on line %u (expected each %s %s port in one "
+				    "rule only)",
+				    lo, hi, o->line, key, r.proto == IPPROTO_TCP ? "tcp" : "udp");
+		}
 	}
 
 	if (!grow((void **)&ps->rs.rules, &ps->rules_cap, ps->rs.n_rules + 1, sizeof(r)) ||
-	    !ht_reserve(ps, nports))
+	    !ht_reserve(ps, (size_t)nports * nfamilies))
 		return fail_oom(ps);
 	if (r.from.n) {
 		r.from.pfx = malloc(r.from.n * sizeof(r.from.pfx[0]));
@@ -1099,9 +1311,11 @@ static int parse_forward(struct parser *ps, struct lex *lx)
 		memcpy(r.from.pfx, from, r.from.n * sizeof(r.from.pfx[0]));
 	}
 	ps->rs.rules[ps->rs.n_rules++] = r;
-	for (unsigned p = r.from_lo; p <= r.from_hi; p++)
-		ht_put(ps->ht, ps->ht_cap, &r, (uint32_t)ps->rs.n_rules, (uint16_t)p);
-	ps->ht_n += nports;
+	for (int fam = 0; fam < 2; fam++)
+		for (unsigned p = r.from_lo; rule_serves(&r, fam == 1) && p <= r.from_hi; p++)
+			ht_put(ps->ht, ps->ht_cap, &r, (uint32_t)ps->rs.n_rules, (uint16_t)p,
+			       fam == 1);
+	ps->ht_n += (size_t)nports * nfamilies;
 	ps->rs.total_ports += nports;
 	return 0;
 }
@@ -1563,9 +1777,10 @@ int xm_rules_parse_line(const char *s, size_t len, unsigned line, const char *fi
 	ret = parse_line(&ps, s, len);
 	free(ps.ht);
 	*kind = XM_LINE_BLANK;
-	/* IPv6 forwards take the full path too (live_rules.c keeps IPv4 ones) */
+	/* forwards for IPv6 clients take the full path too (live_rules.c
+	 * keeps IPv4 ones) */
 	if (ret == 0 && ps.rs.n_rules == 1 && !ps.rs.rules[0].as.n && !ps.rs.rules[0].from.n &&
-	    !xm_rule_is_v6(&ps.rs.rules[0])) {
+	    !xm_rule_v6_clients(&ps.rs.rules[0])) {
 		*kind = XM_LINE_FORWARD;
 		*r = ps.rs.rules[0];
 	} else if (ret == 0 && (ps.rs.n_rules || ps.rs.n_masqs || ps.rs.n_set_lines)) {
@@ -1686,14 +1901,19 @@ static void text_addr_list(struct xm_text *t, const struct xm_addr_list *l)
 static void text_src_list(struct xm_text *t, const struct xm_src_list *l)
 {
 	for (unsigned i = 0; i < l->n; i++) {
+		/* an IPv6 list's IPv4-mapped prefixes are IPv4 ones (rules.h) */
+		bool v4 = !l->v6 || (IN6_IS_ADDR_V4MAPPED(&l->pfx[i].addr6) && l->pfx[i].len >= 96);
+		unsigned len = l->v6 && v4 ? l->pfx[i].len - 96u : l->pfx[i].len;
+
 		xm_text_str(t, i ? "," : " from ");
-		if (l->v6)
+		if (!v4)
 			xm_text_ipv6(t, &l->pfx[i].addr6);
 		else
-			xm_text_ipv4(t, l->pfx[i].addr);
-		if (l->pfx[i].len != (l->v6 ? 128 : 32)) {
+			xm_text_ipv4(t,
+				     l->v6 ? xm_ipv4_of_mapped(&l->pfx[i].addr6) : l->pfx[i].addr);
+		if (len != (v4 ? 32u : 128u)) {
 			xm_text_put(t, "/", 1);
-			xm_text_u64(t, l->pfx[i].len);
+			xm_text_u64(t, len);
 		}
 	}
 }
@@ -1752,16 +1972,21 @@ void xm_rule_format(const struct xm_rule *r, char *buf, size_t len)
 			r->proto == IPPROTO_UDP ? " udp " :
 						  " ? ");
 	text_ports(&t, r->from_lo, r->from_hi);
-	if (xm_rule_is_v6(r)) {
+	if (xm_rule_is_v6(r) && !xm_rule_to_v4(r)) {
 		xm_text_str(&t, " to [");
 		xm_text_ipv6(&t, &r->to_addr6);
 		xm_text_str(&t, "]:");
 	} else {
 		xm_text_str(&t, " to ");
-		xm_text_ipv4(&t, r->to_addr);
+		xm_text_ipv4(&t, xm_rule_is_v6(r) ? xm_ipv4_of_mapped(&r->to_addr6) : r->to_addr);
 		xm_text_put(&t, ":", 1);
 	}
 	text_ports(&t, r->to_lo, r->to_hi);
+	/* `family` where it is not the default (settle_family) */
+	if (xm_rule_to_v4(r) && !xm_rule_is_v6(r))
+		xm_text_str(&t, " family any");
+	else if (xm_rule_to_v4(r) && !xm_rule_has_local_addr(r))
+		xm_text_str(&t, " family ipv6");
 	if (r->flags & XM_RULE_KEEP_SOURCE)
 		xm_text_str(&t, " keep-source");
 	if (r->flags & XM_RULE_ALLOW_SPECIAL)

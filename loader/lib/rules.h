@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include <netinet/in.h>
 #include "xmasq_abi.h"
 
@@ -19,7 +20,10 @@ struct xm_addr_list {
 
 /* `from PREFIX[,PREFIX...]`: the sources a forward admits (a bare address
  * is a /32, or a /128). Sorted by address then length, each once, host
- * bits zero. One family a list: the rule's. */
+ * bits zero. An IPv4 list (v6 0) holds IPv4 prefixes; an IPv6 list may
+ * also hold IPv4 ones, IPv4-mapped (::ffff:a.b.c.d/96+LEN), as the
+ * `family any` forwards' mixed lists do (the parser refuses such a
+ * prefix written as IPv6, so a mapped one is always an IPv4 prefix). */
 struct xm_src_prefix {
 	union {
 		uint32_t addr;	       /* IPv4, network order */
@@ -39,9 +43,21 @@ struct xm_src_list {
 #define XM_RULE_TEXT_MAX (256 + XM_ALLOW_LIST_MAX * 45)
 
 /* `forward IFACE[:ADDR] PROTO PORT[-PORT] to ADDR[:PORT[-PORT]] [options]`.
- * The family is the backend's: with XM_RULE_V6 in flags, the addresses are
- * local_addr6 and to_addr6 (written [ADDR6] in the file), else local_addr
- * and to_addr. Unions, so an IPv4 rule stays small (100,000-rule files). */
+ * Which clients it serves (`family`, by default the local address's, else
+ * the backend's) decides where its addresses are. Unions, so an IPv4 rule
+ * stays small (100,000-rule files):
+ *   IPv4 clients, IPv4 backend: flags without XM_RULE_V6 / XM_RULE_TO_V4;
+ *     local_addr, to_addr.
+ *   IPv6 clients, IPv6 backend: XM_RULE_V6; local_addr6, to_addr6.
+ *   IPv6 clients, IPv4 backend (6->4, `family ipv6` or an IPv6 local
+ *     address): XM_RULE_V6 | XM_RULE_TO_V4; local_addr6, and to_addr6 the
+ *     backend IPv4-mapped (::ffff:a.b.c.d), as rules6 and rule_addrs6
+ *     hold it.
+ *   both (`family any`, IPv4 backend, no local address): XM_RULE_TO_V4
+ *     alone; local_addr (0) and to_addr, as an IPv4 rule, whose IPv6
+ *     clients are served by rules6 entries to ::ffff:to_addr.
+ * rule_meta's flags are the same (XM_RULE_TO_V4 without XM_RULE_V6 is
+ * `family any`). */
 struct xm_rule {
 	char ifname[XM_IFNAMSIZ];
 	union {
@@ -56,7 +72,8 @@ struct xm_rule {
 	};
 	uint16_t to_lo, to_hi;	 /* host order; to_hi-to_lo == from_hi-from_lo
 	                             (1:1), or to_lo == to_hi (many to one) */
-	uint32_t flags;		 /* XM_RULE_KEEP_SOURCE, XM_RULE_ALLOW_SPECIAL, XM_RULE_V6 */
+	uint32_t flags;		 /* XM_RULE_KEEP_SOURCE, XM_RULE_ALLOW_SPECIAL, XM_RULE_V6,
+				    XM_RULE_TO_V4 */
 	struct xm_addr_list as;	 /* `as`: n == 0 without */
 	struct xm_src_list from; /* `from`: n == 0 without */
 	unsigned line;		 /* 1-based line of the statement */
@@ -67,6 +84,43 @@ struct xm_rule {
 static inline bool xm_rule_is_v6(const struct xm_rule *r)
 {
 	return (r->flags & XM_RULE_V6) != 0;
+}
+
+/* Serves IPv6 clients of an IPv4 backend (6->4): `family ipv6` or `family
+ * any` with an IPv4 backend. */
+static inline bool xm_rule_to_v4(const struct xm_rule *r)
+{
+	return (r->flags & XM_RULE_TO_V4) != 0;
+}
+
+/* Serves IPv4 clients (its entries in map rules). */
+static inline bool xm_rule_v4_clients(const struct xm_rule *r)
+{
+	return (r->flags & XM_RULE_V6) == 0;
+}
+
+/* Serves IPv6 clients (its entries in map rules6). */
+static inline bool xm_rule_v6_clients(const struct xm_rule *r)
+{
+	return (r->flags & (XM_RULE_V6 | XM_RULE_TO_V4)) != 0;
+}
+
+/* The IPv4 address behind an IPv4-mapped one (::ffff:a.b.c.d). */
+static inline uint32_t xm_ipv4_of_mapped(const struct in6_addr *a)
+{
+	uint32_t v4;
+
+	memcpy(&v4, &a->s6_addr[12], sizeof(v4));
+	return v4;
+}
+
+/* ::ffff:a.b.c.d for an IPv4 address (network order). */
+static inline void xm_ipv4_mapped(uint32_t v4, struct in6_addr *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->s6_addr[10] = 0xff;
+	out->s6_addr[11] = 0xff;
+	memcpy(&out->s6_addr[12], &v4, sizeof(v4));
 }
 
 /* Whether r is for one local address (IFACE:ADDR), of either family. */

@@ -201,6 +201,15 @@ long xm_ct_remove_if(struct xm_ct_table *t, int (*doomed)(const struct xm_ct_slo
 		     void *arg);
 /* Removes every entry; returns how many entries. */
 long xm_ct_clear(struct xm_ct_table *t);
+/* A 6->4 flow's stub (xmasq_abi.h): a REPLY entry the IPv6 side owns,
+ * never an IPv4 flow's. */
+static inline int xm_ct_is_stub(const struct xm_flow *f)
+{
+	return f->out_slot == XM_SLOT_IPV6_FLOW && f->in_slot == XM_SLOT_IPV6_FLOW;
+}
+/* Removes the stub under k (its IPv4 reply tuple), if there is one: 0,
+ * or -1 (none, or the entry there is no stub). */
+int xm_ct_remove_stub(struct xm_ct_table *t, const struct xm_flow_key *k);
 /* Counts the table's sources into out. 0, or -1 out of memory. */
 int xm_ct_sources(const struct xm_ct_table *t, struct xm_ct_sources *out);
 

@@ -38,6 +38,7 @@ struct spec6 {
 	uint16_t sport, dport;
 	size_t payload;
 	uint8_t nexthdr; /* 0: proto (no extension header) */
+	uint8_t tclass;	 /* traffic class */
 };
 
 static inline uint16_t csum_fold32(uint32_t sum)
@@ -95,7 +96,8 @@ static inline struct frame F6(struct spec6 s) {
 	memcpy(f.b + 6, s.smac, 6);
 	f.b[12] = 0x86;
 	f.b[13] = 0xdd;
-	ip[0] = 0x60;
+	ip[0] = (uint8_t)(0x60 | s.tclass >> 4);
+	ip[1] = (uint8_t)(s.tclass << 4);
 	ip[4] = (uint8_t)(l4len >> 8);
 	ip[5] = (uint8_t)l4len;
 	ip[6] = s.nexthdr ? s.nexthdr : s.proto;

@@ -898,6 +898,223 @@ static void test_masq6_dirty(void)
 	apply(&h, "", 0, &res, diff, sizeof(diff), err, sizeof(err));
 }
 
+/* IPv6 clients of IPv4 backends (6->4): a `family any` rule in rules (an
+ * IPv4 forward's entry) and rules6 (any address, backend IPv4-mapped)
+ * under one id, a 6->4 rule for one IPv6 address, their rule_meta and
+ * rule_addrs6, a mixed `from` list in allow_lists, the live set diffing
+ * empty, a router without progs46 refusing the file whole, and a reset
+ * taking a 6->4 flow's stub out of the IPv4 table. */
+static const char text_64[] = "forward lo tcp 8080 to 198.18.0.2:80 family any from "
+			      "192.0.2.0/24,2001:db8:100::/48\n"
+			      "forward lo:[2001:db8:1::1] udp 53 to 198.18.0.3\n";
+
+static int allow_has(__u16 list, const char *src)
+{
+	struct xm_allow_key k = { .prefixlen = 32 + 128, .list = htonl(list) };
+	struct in6_addr a = ip6(src);
+	__u32 v;
+
+	memcpy(k.addr, &a, sizeof(k.addr));
+	return bpf_map_lookup_elem(h.fd[XM_MAP_ALLOW_LISTS], &k, &v) == 0;
+}
+
+/* A 6->4 flow of rule id, as the data plane writes it (xmasq_abi.h):
+ * [2001:db8:9::1]:40000 -> [2001:db8:1::1]:8080 masqueraded to
+ * 127.0.0.1:mport -> 198.18.0.2:80, and its stub. */
+static int add_flow64(__u32 id, __u16 mport, struct xm_flow_key *stub_key)
+{
+	struct xm_flow6_key ok = { .proto = IPPROTO_TCP }, rk;
+	struct xm_flow6 ov = { 0 }, rv = { 0 };
+	struct in6_addr client = ip6("2001:db8:9::1"), pub = ip6("2001:db8:1::1"),
+			router4 = ip6("::ffff:127.0.0.1"), backend = ip6("::ffff:198.18.0.2");
+	struct xm_flow stub = { 0 };
+	struct xm_ct_table t;
+	char err[256];
+	int rc;
+
+	memcpy(ok.saddr, &client, 16);
+	memcpy(ok.daddr, &pub, 16);
+	ok.sport = htons(40000);
+	ok.dport = htons(8080);
+	memcpy(ov.new_saddr, &router4, 16);
+	memcpy(ov.new_daddr, &backend, 16);
+	ov.new_sport = htons(mport);
+	ov.new_dport = htons(80);
+	ov.flags = XM_FLOW6_TO_V4;
+	ov.rule_id = id;
+	xm_flow6_partner_key(&ov, IPPROTO_TCP, &rk);
+	memcpy(rv.new_saddr, &pub, 16);
+	memcpy(rv.new_daddr, &client, 16);
+	rv.new_sport = ok.dport;
+	rv.new_dport = ok.sport;
+	rv.flags = XM_FLOW_REPLY | XM_FLOW6_TO_V4;
+	rv.rule_id = id;
+	memset(stub_key, 0, sizeof(*stub_key));
+	stub_key->saddr = rk.saddr[3];
+	stub_key->daddr = rk.daddr[3];
+	stub_key->sport = rk.sport;
+	stub_key->dport = rk.dport;
+	stub_key->proto = IPPROTO_TCP;
+	stub.out_slot = stub.in_slot = XM_SLOT_IPV6_FLOW;
+	stub.flags = XM_FLOW_REPLY;
+	stub.rule_id = id;
+	if (xm_ct_open_handle(&t, &h, 1, err, sizeof(err))) {
+		tap_diag("%s", err);
+		return -1;
+	}
+	rc = xm_ct_insert(&t, stub_key, &stub);
+	xm_ct_close(&t);
+	return rc || bpf_map_update_elem(h.fd[XM_MAP_FLOWS6], &rk, &rv, BPF_NOEXIST) ||
+	       bpf_map_update_elem(h.fd[XM_MAP_FLOWS6], &ok, &ov, BPF_NOEXIST);
+}
+
+static int stub_there(const struct xm_flow_key *k)
+{
+	struct xm_ct_table t;
+	char err[256];
+	int there;
+
+	if (xm_ct_open_handle(&t, &h, 0, err, sizeof(err)))
+		return -1;
+	there = xm_ct_lookup(&t, k) != NULL;
+	xm_ct_close(&t);
+	return there;
+}
+
+static void test_apply_v64(void)
+{
+	struct in6_addr m2 = ip6("::ffff:198.18.0.2"), m3 = ip6("::ffff:198.18.0.3"),
+			l1 = ip6("2001:db8:1::1");
+	struct xm_handle old = h;
+	struct xm_apply_result res;
+	struct xm_rule6_value v6;
+	struct xm_rule_value v4;
+	struct xm_rule_meta m;
+	struct xm_rule_addrs6 a6;
+	struct xm_config cfg;
+	struct xm_flow_key stub_key;
+	char diff[4096], err[512];
+	__u32 zero = 0, id_any, id_64;
+	__u8 gen;
+	int rc;
+
+	/* an older attach: no progs46 */
+	old.fd[XM_MAP_PROGS46] = -1;
+	rc = apply(&old, text_64, 0, &res, diff, sizeof(diff), err, sizeof(err));
+	if (!tap_ok(rc == -2 && strcmp(err, FN ":1:9: forward for IPv6 clients of an IPv4 "
+					       "backend, but the router's maps have no 6->4 "
+					       "translation (progs46: it was attached by an older "
+					       "build: run xmasq attach again to load it; nothing "
+					       "was changed)") == 0,
+		    "v64: no progs46: a file with a 6->4 forward is refused, at its first one"))
+		tap_diag("got %d '%s'", rc, err);
+	tap_ok(meta_in_use() == 0 &&
+		       count_keys(h.fd[XM_MAP_RULES], sizeof(struct xm_rule_key)) == 0 &&
+		       count_keys(h.fd[XM_MAP_RULES6], sizeof(struct xm_rule6_key)) == 0,
+	       "v64: no progs46: nothing was changed");
+
+	rc = apply(&h, text_64, 0, &res, diff, sizeof(diff), err, sizeof(err));
+	if (!tap_ok(rc == 0 && res.added == 2, "v64: family any and a 6->4 rule applied"))
+		tap_diag("got %d '%s'", rc, err);
+	bpf_map_lookup_elem(h.fd[XM_MAP_CONFIG], &zero, &cfg);
+	gen = cfg.active_gen & 1;
+	id_any = id_of_line(1);
+	id_64 = id_of_line(2);
+
+	/* family any: one id, entries in both maps */
+	{
+		struct xm_rule_key k = { .ifindex = ifindex_lo,
+					 .dport = htons(8080),
+					 .proto = IPPROTO_TCP,
+					 .gen = gen };
+
+		tap_ok(bpf_map_lookup_elem(h.fd[XM_MAP_RULES], &k, &v4) == 0 &&
+			       v4.rule_id == id_any && v4.to_addr == inet_addr("198.18.0.2") &&
+			       v4.to_port == htons(80) && v4.flags == 0 && v4.allow_list != 0,
+		       "v64: family any: an IPv4 forward's entry in rules (flags 0, its list)");
+	}
+	tap_ok(lookup6(gen, "::", 8080, IPPROTO_TCP, &v6) == 0 && v6.rule_id == id_any &&
+		       v6.flags == (XM_RULE_V6 | XM_RULE_TO_V4) &&
+		       memcmp(v6.to_addr, &m2, 16) == 0 && v6.to_port == htons(80) &&
+		       v6.allow_list == v4.allow_list,
+	       "v64: family any: rules6 entry for any address, V6 | TO_V4, to "
+	       "::ffff:198.18.0.2:80, "
+	       "the same list");
+	tap_ok(lookup6(gen ^ 1, "::", 8080, IPPROTO_TCP, &v6) == 0 && v6.rule_id == id_any,
+	       "v64: family any: the other generation too");
+	tap_ok(allow_has(v4.allow_list, "::ffff:192.0.2.7") &&
+		       allow_has(v4.allow_list, "2001:db8:100::1") &&
+		       !allow_has(v4.allow_list, "::ffff:192.0.3.7") &&
+		       !allow_has(v4.allow_list, "2001:db8:200::1"),
+	       "v64: the mixed list admits 192.0.2.0/24 (IPv4-mapped) and 2001:db8:100::/48");
+	tap_ok(bpf_map_lookup_elem(h.fd[XM_MAP_RULE_META], &id_any, &m) == 0 &&
+		       (m.flags & 0xffff) == XM_RULE_TO_V4 && m.daddr == 0 &&
+		       m.to_addr == inet_addr("198.18.0.2"),
+	       "v64: family any's rule_meta: XM_RULE_TO_V4 without XM_RULE_V6, IPv4 addresses");
+	tap_ok(bpf_map_lookup_elem(h.fd[XM_MAP_RULE_ADDRS6], &id_any, &a6) == 0 &&
+		       memcmp(a6.to_addr, &m2, 16) == 0,
+	       "v64: family any's rule_addrs6: the backend IPv4-mapped");
+
+	/* 6->4 for one address */
+	tap_ok(lookup6(gen, "2001:db8:1::1", 53, IPPROTO_UDP, &v6) == 0 && v6.rule_id == id_64 &&
+		       v6.flags == (XM_RULE_V6 | XM_RULE_TO_V4) &&
+		       memcmp(v6.to_addr, &m3, 16) == 0 && v6.to_port == htons(53) &&
+		       v6.allow_list == 0,
+	       "v64: eth0:[addr6] to an IPv4 backend: rules6 entry, V6 | TO_V4, mapped backend");
+	tap_ok(bpf_map_lookup_elem(h.fd[XM_MAP_RULE_META], &id_64, &m) == 0 &&
+		       (m.flags & 0xffff) == (XM_RULE_V6 | XM_RULE_TO_V4) && m.to_addr == 0 &&
+		       bpf_map_lookup_elem(h.fd[XM_MAP_RULE_ADDRS6], &id_64, &a6) == 0 &&
+		       memcmp(a6.daddr, &l1, 16) == 0 && memcmp(a6.to_addr, &m3, 16) == 0,
+	       "v64: the 6->4 rule's rule_meta (V6 | TO_V4) and rule_addrs6");
+	TAP_EQ(count_keys(h.fd[XM_MAP_RULES], sizeof(struct xm_rule_key)), 2,
+	       "v64: rules: the family any rule's port in both generations only");
+
+	/* read back: the same rules */
+	rc = apply(&h, text_64, 1, &res, diff, sizeof(diff), err, sizeof(err));
+	if (!tap_ok(rc == 0 && res.kept == 2 && res.added == 0 && diff[0] == 0, "v64: the live set "
+										"diffs empty "
+										"against the file"))
+		tap_diag("got %d '%s' diff '%s'", rc, err, diff);
+	rc = apply(&h, "forward lo tcp 8080 to 198.18.0.2:80 family ipv6\n", 1, &res, diff,
+		   sizeof(diff), err, sizeof(err));
+	if (!tap_ok(rc == 0 &&
+			    strstr(diff, "- forward lo tcp 8080 to 198.18.0.2:80 family any from "
+					 "192.0.2.0/24,2001:db8:100::/48\n") &&
+			    strstr(diff, "+ forward lo tcp 8080 to 198.18.0.2:80 family ipv6\n") &&
+			    strstr(diff, "- forward lo:[2001:db8:1::1] udp 53 to 198.18.0.3:53\n"),
+		    "v64: --diff prints the live rules with their family"))
+		tap_diag("got %d '%s' diff '%s'", rc, err, diff);
+
+	/* a reset takes the 6->4 flow and its stub (the tables emptied of
+	 * the earlier tests' flows first) */
+	{
+		unsigned long flushed;
+
+		xm_conntrack_flush(&h, &flushed, err, sizeof(err));
+	}
+	tap_ok(add_flow64(id_any, 50001, &stub_key) == 0 && stub_there(&stub_key) == 1, "v64: a "
+											"6->4 flow "
+											"in flows6 "
+											"and its "
+											"stub in "
+											"flows");
+	reset_flows = 1;
+	rc = apply(&h, "forward lo tcp 8080 to 198.18.0.2:80\n", 0, &res, diff, sizeof(diff), err,
+		   sizeof(err));
+	reset_flows = 0;
+	if (!tap_ok(rc == 0 && res.flows_reset == 1 &&
+			    count_keys(h.fd[XM_MAP_FLOWS6], sizeof(struct xm_flow6_key)) == 0 &&
+			    stub_there(&stub_key) == 0,
+		    "v64: family any -> ipv4 with --reset-flows: the 6->4 flow gone, its stub too"))
+		tap_diag("got %d '%s', %lu reset, %u flows6 entries, stub %d", rc, err,
+			 (unsigned long)res.flows_reset,
+			 count_keys(h.fd[XM_MAP_FLOWS6], sizeof(struct xm_flow6_key)),
+			 stub_there(&stub_key));
+	TAP_EQ(count_keys(h.fd[XM_MAP_RULES6], sizeof(struct xm_rule6_key)), 0,
+	       "v64: family ipv4 again: no rules6 entry left");
+	apply(&h, "", 0, &res, diff, sizeof(diff), err, sizeof(err));
+}
+
 int main(void)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -915,6 +1132,7 @@ int main(void)
 	test_masq6();
 	test_masq6_line_edits();
 	test_masq6_dirty();
+	test_apply_v64();
 	xmasq_bpf__destroy(skel);
 	return tap_done();
 }

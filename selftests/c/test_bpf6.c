@@ -184,6 +184,8 @@ static int netns6(void)
 #define RULE_ALLOW   10
 #define RULE_NONEIGH 11
 #define RULE_MASQ    12
+#define RULE_64_TCP  13
+#define RULE_64_UDP  14
 #define ALLOW_LIST   3
 
 static int maps6(void)
@@ -223,9 +225,17 @@ static int maps6(void)
 		memset((uint8_t *)mk.saddr + 8, 0, 8);
 		err |= bpf_map_update_elem(bpf_map__fd(skel->maps.masq_rules6), &mk, &mv, BPF_ANY);
 	}
+	/* 6->4: IPv6 clients of the IPv4 backend 198.18.0.2 */
+	err |= add_rule6(RULE_64_TCP, if_pub0, NULL, 8443, IPPROTO_TCP, A6("::ffff:198.18.0.2"), 80,
+			 XM_RULE_TO_V4, 0);
+	err |= add_rule6(RULE_64_UDP, if_pub0, &a_pub0, 5354, IPPROTO_UDP, A6("::ffff:198.18.0.2"),
+			 53, XM_RULE_TO_V4, 0);
 	memcpy(ak.addr, a_client.b, 16);
 	err |= bpf_map_update_elem(bpf_map__fd(skel->maps.allow_lists), &ak, &one, BPF_ANY);
 	err |= bpf_map_update_elem(bpf_map__fd(skel->maps.progs6), &idx, &prog, BPF_ANY);
+	idx = XM_PROGS46_TC;
+	prog = (uint32_t)bpf_program__fd(skel->progs.xmasq_tc46);
+	err |= bpf_map_update_elem(bpf_map__fd(skel->maps.progs46), &idx, &prog, BPF_ANY);
 	return err ? -1 : 0;
 }
 
@@ -646,9 +656,403 @@ static void test_expiry6(void)
 	skel->bss->xm_clock_ahead_s = 0;
 }
 
+/* ---- 6->4: IPv6 clients of an IPv4 backend ---------------------------- */
+
+/* The IPv4 frame 6->4 makes of IPv6 frame `in`: every field checked
+ * against what RFC 7915 says it must be, the L4 bytes past the ports
+ * unchanged but the checksum, both checksums against full recomputation. */
+static void check_to_v4(const char *what, const struct frame *in, const struct frame *got,
+			uint32_t saddr, uint32_t daddr, uint16_t sport, uint16_t dport)
+{
+	const uint8_t *ip6 = in->b + 14, *ip = got->b + 14;
+	size_t l4len = (size_t)ip6[4] << 8 | ip6[5], coff = ip6[6] == IPPROTO_TCP ? 16 : 6;
+	struct pkt_csums c;
+
+	if (!tap_ok(got->len == in->len - 20, "%s: IPv4 frame 20 bytes shorter (%zu -> %zu)", what,
+		    in->len, got->len))
+		return;
+	tap_ok(memcmp(got->b, MAC_BACKEND, 6) == 0 && memcmp(got->b + 6, MAC_BK0, 6) == 0,
+	       "%s: to the backend's MAC from bk0's", what);
+	TAP_EQ(pkt_get16(got->b + 12), 0x0800, "%s: Ethernet type IPv4", what);
+	TAP_EQ(ip[0], 0x45, "%s: version 4, 20-byte header", what);
+	TAP_EQ(ip[1], (uint8_t)(ip6[0] << 4 | ip6[1] >> 4), "%s: TOS = traffic class", what);
+	TAP_EQ(pkt_get16(ip + 2), l4len + 20, "%s: total length = payload length + 20", what);
+	TAP_EQ(pkt_get16(ip + 4), 0, "%s: ID 0", what);
+	TAP_EQ(pkt_get16(ip + 6), 0x4000, "%s: DF set, no fragment", what);
+	TAP_EQ(ip[8], ip6[7] - 1, "%s: TTL = hop limit - 1", what);
+	TAP_EQ(ip[9], ip6[6], "%s: protocol = next header", what);
+	tap_ok(memcmp(ip + 12, &saddr, 4) == 0 && memcmp(ip + 16, &daddr, 4) == 0,
+	       "%s: addresses router's IPv4 -> backend", what);
+	TAP_EQ(pkt_get16(ip + 20), sport, "%s: source port", what);
+	TAP_EQ(pkt_get16(ip + 22), dport, "%s: destination port", what);
+	tap_ok(memcmp(ip + 24, ip6 + 44, coff - 4) == 0 &&
+		       memcmp(ip + 20 + coff + 2, ip6 + 40 + coff + 2, l4len - coff - 2) == 0,
+	       "%s: the rest of the L4 bytes unchanged", what);
+	c = pkt_check_csums(got->b, got->len);
+	tap_ok(c.ok && c.ip_got == c.ip_want, "%s: IPv4 header checksum 0x%04x, recomputed 0x%04x",
+	       what, c.ip_got, c.ip_want);
+	tap_ok(c.ok && c.l4_got == c.l4_want, "%s: L4 checksum 0x%04x, recomputed 0x%04x", what,
+	       c.l4_got, c.l4_want);
+}
+
+/* The IPv6 frame 6->4 makes of IPv4 frame `in` (a reply to the client). */
+static void check_to_v6(const char *what, const struct frame *in, const struct frame *got,
+			struct addr6 src, struct addr6 dst, uint16_t sport, uint16_t dport)
+{
+	const uint8_t *ip = in->b + 14, *ip6 = got->b + 14;
+	size_t l4len = pkt_get16(ip + 2) - 20u, coff = ip[9] == IPPROTO_TCP ? 16 : 6;
+
+	if (!tap_ok(got->len == in->len + 20, "%s: IPv6 frame 20 bytes longer (%zu -> %zu)", what,
+		    in->len, got->len))
+		return;
+	tap_ok(memcmp(got->b, MAC_CLIENT, 6) == 0 && memcmp(got->b + 6, MAC_PUB0, 6) == 0,
+	       "%s: to the client's MAC from pub0's", what);
+	TAP_EQ(pkt_get16(got->b + 12), 0x86dd, "%s: Ethernet type IPv6", what);
+	TAP_EQ(ip6[0] >> 4, 6, "%s: version 6", what);
+	TAP_EQ((uint8_t)(ip6[0] << 4 | ip6[1] >> 4), ip[1], "%s: traffic class = TOS", what);
+	tap_ok((ip6[1] & 0x0f) == 0 && ip6[2] == 0 && ip6[3] == 0, "%s: flow label 0", what);
+	TAP_EQ(pkt_get16(ip6 + 4), l4len, "%s: payload length = total length - 20", what);
+	TAP_EQ(ip6[6], ip[9], "%s: next header = protocol", what);
+	TAP_EQ(ip6[7], ip[8] - 1, "%s: hop limit = TTL - 1", what);
+	tap_ok(memcmp(ip6 + 8, src.b, 16) == 0 && memcmp(ip6 + 24, dst.b, 16) == 0,
+	       "%s: addresses: from the one the client used, to the client", what);
+	TAP_EQ(pkt_get16(ip6 + 40), sport, "%s: source port", what);
+	TAP_EQ(pkt_get16(ip6 + 42), dport, "%s: destination port", what);
+	tap_ok(memcmp(ip6 + 44, ip + 24, coff - 4) == 0 &&
+		       memcmp(ip6 + 40 + coff + 2, ip + 20 + coff + 2, l4len - coff - 2) == 0,
+	       "%s: the rest of the L4 bytes unchanged", what);
+	check_csum6(what, got);
+}
+
+static struct frame backend4(uint8_t proto, uint16_t sport, uint16_t dport, uint8_t flags,
+			     uint8_t tos)
+{
+	static const uint8_t payload[24] = "reply from an IPv4 host";
+	struct pkt_spec ps = {
+		.dmac = MAC_BK0,
+		.smac = MAC_BACKEND,
+		.saddr = A_BACKEND,
+		.daddr = A_BK0,
+		.sport = sport,
+		.dport = dport,
+		.proto = proto,
+		.ttl = 64,
+		.tcp_flags = flags,
+		.frag = 0x4000,
+		.payload = payload,
+		.plen = sizeof(payload),
+		.tos = tos,
+	};
+	struct frame f;
+
+	pkt_build(&f, &ps);
+	return f;
+}
+
+static uint64_t v4_flows_live(void)
+{
+	uint64_t n = 0;
+
+	for (size_t i = 0; i < ct_tab.nslots; i++)
+		if (ct_tab.slots[i].key.ct_state == XM_CT_LIVE)
+			n++;
+	return n;
+}
+
+static void test_6to4_tcp(void)
+{
+	struct spec6 syn = client6(IPPROTO_TCP, 24000, 8443, TCP_SYN);
+	struct frame in = F6(syn), got, back;
+	struct xm_flow6 o = { 0 }, r = { 0 };
+	struct xm_flow stub;
+	uint64_t v4_before = v4_flows_live();
+	uint32_t rc;
+
+	syn.tclass = 0x28;
+	in = F6(syn);
+	cnt_mark();
+	run_case(1, "6->4 tcp SYN [2001:db8:1::1]:8443 -> 198.18.0.2:80", if_pub0, &in,
+		 TC_ACT_REDIRECT, NULL, &got);
+	check_to_v4("6->4 tcp SYN", &in, &got, A_BK0, A_BACKEND, 24000, 80);
+	cnt_check(XM_C_FLOW_NEW_6TO4, 1, "6->4 tcp SYN");
+	cnt_check(XM_C_FLOW_NEW_IPV6, 1, "6->4 tcp SYN");
+	cnt_check(XM_C_FWD_TC, 1, "6->4 tcp SYN");
+	if (tap_ok(flow6_get(a_client, a_pub0, 24000, 8443, IPPROTO_TCP, &o) == 0, "6->4: original "
+										   "entry under "
+										   "the client's "
+										   "IPv6 tuple")) {
+		TAP_EQ(o.flags & (XM_FLOW6_TO_V4 | XM_FLOW_REPLY), XM_FLOW6_TO_V4,
+		       "6->4: original entry flagged 6->4, not reply");
+		tap_ok(memcmp(o.new_saddr, A6("::ffff:198.18.0.1").b, 16) == 0 &&
+			       memcmp(o.new_daddr, A6("::ffff:198.18.0.2").b, 16) == 0,
+		       "6->4: original entry rewrites to ::ffff:198.18.0.1 -> ::ffff:198.18.0.2");
+		TAP_EQ(o.rule_id, RULE_64_TCP, "6->4: original entry's rule");
+	}
+	if (tap_ok(flow6_get(A6("::ffff:198.18.0.2"), A6("::ffff:198.18.0.1"), 80, 24000,
+			     IPPROTO_TCP, &r) == 0,
+		   "6->4: reply entry under the IPv4 reply tuple, mapped (client's port kept)"))
+		TAP_EQ(r.flags & (XM_FLOW6_TO_V4 | XM_FLOW_REPLY), XM_FLOW6_TO_V4 | XM_FLOW_REPLY,
+		       "6->4: reply entry flagged 6->4 and reply");
+	if (tap_ok(flow_get(A_BACKEND, A_BK0, 80, 24000, IPPROTO_TCP, &stub) == 0, "6->4: the IPv4 "
+										   "table holds "
+										   "the stub under "
+										   "the reply "
+										   "tuple")) {
+		tap_ok(stub.out_slot == XM_SLOT_IPV6_FLOW && stub.in_slot == XM_SLOT_IPV6_FLOW &&
+			       stub.flags == XM_FLOW_REPLY && stub.rule_id == RULE_64_TCP &&
+			       !stub.new_saddr && !stub.new_daddr,
+		       "6->4: stub: slots 0xff, reply, the rule, nothing else (slots %u/%u flags "
+		       "0x%x)",
+		       stub.out_slot, stub.in_slot, stub.flags);
+	}
+	TAP_EQ(v4_flows_live(), v4_before + 1, "6->4: one entry in the IPv4 table (the stub)");
+
+	/* the backend's SYN-ACK, IPv4: xmasq_tc finds the stub and hands it
+	 * to xmasq_tc46, which sends it to the client as IPv6 */
+	in = backend4(IPPROTO_TCP, 80, 24000, TCP_SYN | TCP_ACK, 0x28);
+	cnt_mark();
+	run_case(1, "6->4 tcp SYN-ACK from 198.18.0.2 back to the client", if_bk0, &in,
+		 TC_ACT_REDIRECT, NULL, &back);
+	check_to_v6("6->4 tcp SYN-ACK", &in, &back, a_pub0, a_client, 8443, 24000);
+	cnt_check(XM_C_FWD_TC, 1, "6->4 tcp SYN-ACK");
+	flow6_get(a_client, a_pub0, 24000, 8443, IPPROTO_TCP, &o);
+	flow6_get(A6("::ffff:198.18.0.2"), A6("::ffff:198.18.0.1"), 80, 24000, IPPROTO_TCP, &r);
+	TAP_EQ(o.state, XM_ST_ESTABLISHED, "6->4 tcp SYN-ACK: original entry ESTABLISHED");
+	TAP_EQ(r.packets, 1, "6->4 tcp SYN-ACK: reply entry counted it");
+
+	/* XDP hands such a reply to tc */
+	cnt_mark();
+	run_xdp(if_bk0, &in, &got, &rc);
+	TAP_EQ(rc, XDP_PASS, "6->4 tcp SYN-ACK by XDP: passed to tc");
+	cnt_check(XM_C_PASS_6TO4_TO_TC, 1, "6->4 tcp SYN-ACK by XDP");
+
+	/* data both ways */
+	syn.tcp_flags = TCP_ACK;
+	syn.payload = 100;
+	in = F6(syn);
+	run_case(1, "6->4 tcp data to the backend", if_pub0, &in, TC_ACT_REDIRECT, NULL, &got);
+	check_to_v4("6->4 tcp data", &in, &got, A_BK0, A_BACKEND, 24000, 80);
+	in = backend4(IPPROTO_TCP, 80, 24000, TCP_ACK | TCP_PSH, 0);
+	run_case(1, "6->4 tcp data back", if_bk0, &in, TC_ACT_REDIRECT, NULL, &back);
+	check_to_v6("6->4 tcp data back", &in, &back, a_pub0, a_client, 8443, 24000);
+
+	/* a second client on the same port: another masquerade port, from the
+	 * IPv4 allocator */
+	{
+		struct spec6 b = client6(IPPROTO_TCP, 24000, 8443, TCP_SYN);
+		uint16_t port;
+
+		b.src = a_client2;
+		memcpy(b.smac, MAC_CLIENT2, 6);
+		in = F6(b);
+		run_case(1, "6->4 tcp second client from port 24000", if_pub0, &in, TC_ACT_REDIRECT,
+			 NULL, &got);
+		port = pkt_get16(got.b + 14 + 20);
+		tap_ok(port != 24000 && port >= XM_DEFAULT_PORT_LO,
+		       "6->4 tcp second client: got port %u, not 24000", port);
+		check_to_v4("6->4 tcp second client", &in, &got, A_BK0, A_BACKEND, port, 80);
+		tap_ok(flow_get(A_BACKEND, A_BK0, 80, port, IPPROTO_TCP, &stub) == 0 &&
+			       stub.out_slot == XM_SLOT_IPV6_FLOW,
+		       "6->4 tcp second client: its stub under port %u", port);
+	}
+}
+
+static void test_6to4_udp(void)
+{
+	struct spec6 q = client6(IPPROTO_UDP, 6000, 5354, 0);
+	struct frame in = F6(q), got, back;
+	struct xm_flow6 o;
+
+	run_case(1, "6->4 udp [2001:db8:1::1]:5354 -> 198.18.0.2:53", if_pub0, &in, TC_ACT_REDIRECT,
+		 NULL, &got);
+	check_to_v4("6->4 udp", &in, &got, A_BK0, A_BACKEND, 6000, 53);
+	in = backend4(IPPROTO_UDP, 53, 6000, 0, 0);
+	run_case(1, "6->4 udp answer back to the client", if_bk0, &in, TC_ACT_REDIRECT, NULL,
+		 &back);
+	check_to_v6("6->4 udp answer", &in, &back, a_pub0, a_client, 5354, 6000);
+	flow6_get(a_client, a_pub0, 6000, 5354, IPPROTO_UDP, &o);
+	TAP_EQ(o.state, XM_ST_ASSURED, "6->4 udp: answered: ASSURED");
+	/* an IPv4 reply with no flow of ours behind its stub (the flow went):
+	 * the kernel's */
+	in = backend4(IPPROTO_UDP, 53, 6001, 0, 0);
+	cnt_mark();
+	run_case(1, "udp from the backend to a port no flow holds: passed", if_bk0, &in, TC_ACT_OK,
+		 &in, &got);
+	tap_ok(flow_get(A_BACKEND, A_BK0, 53, 6000, IPPROTO_UDP, &(struct xm_flow){ 0 }) == 0,
+	       "6->4 udp: its stub in the IPv4 table");
+}
+
+/* ---- ICMP errors about IPv6 flows ---------------------------------------- */
+
+/* An IPv6 frame with ICMPv6 error type/code (and its 32-bit word: a
+ * Packet Too Big's MTU) quoting qlen bytes from quote, its checksum
+ * computed whole. */
+static struct frame icmp6_err(const uint8_t *dmac, const uint8_t *smac, struct addr6 src,
+			      struct addr6 dst, uint8_t hop, uint8_t type, uint8_t code,
+			      uint32_t word, const uint8_t *quote, size_t qlen)
+{
+	struct frame f = { 0 };
+	uint8_t *ip = f.b + 14, *m = ip + 40;
+	size_t mlen = 8 + qlen;
+	uint16_t c;
+
+	memcpy(f.b, dmac, 6);
+	memcpy(f.b + 6, smac, 6);
+	f.b[12] = 0x86;
+	f.b[13] = 0xdd;
+	ip[0] = 0x60;
+	ip[4] = (uint8_t)(mlen >> 8);
+	ip[5] = (uint8_t)mlen;
+	ip[6] = 58;
+	ip[7] = hop;
+	memcpy(ip + 8, src.b, 16);
+	memcpy(ip + 24, dst.b, 16);
+	m[0] = type;
+	m[1] = code;
+	m[4] = (uint8_t)(word >> 24);
+	m[5] = (uint8_t)(word >> 16);
+	m[6] = (uint8_t)(word >> 8);
+	m[7] = (uint8_t)word;
+	memcpy(m + 8, quote, qlen);
+	c = l4_csum6(ip, mlen, 58, 2);
+	m[2] = (uint8_t)(c >> 8);
+	m[3] = (uint8_t)c;
+	f.len = 14 + 40 + mlen;
+	return f;
+}
+
+/* A router behind bk0, and the backend itself, answer a forwarded UDP
+ * packet (the flow of test_udp6) with ICMPv6 errors: the client gets
+ * them about the packet it sent, quote and all checksums mended. */
+static void test_icmp6_errors(void)
+{
+	struct spec6 q = client6(IPPROTO_UDP, 5000, 5353, 0);
+	struct frame sent = F6(to_backend(q, a_bk0, 5000, 53)), as_client, in, want, got;
+
+	q.hop = 63; /* a quote keeps the hop limit the packet had there */
+	as_client = F6(q);
+	in = icmp6_err(MAC_BK0, MAC_BACKEND, A6("fd00:8::99"), a_bk0, 64, 2, 0, 1400, sent.b + 14,
+		       sent.len - 14);
+	want = icmp6_err(MAC_CLIENT, MAC_PUB0, A6("fd00:8::99"), a_client, 63, 2, 0, 1400,
+			 as_client.b + 14, as_client.len - 14);
+	cnt_mark();
+	run_case(1, "icmp6 Packet Too Big from a router behind bk0, to the client", if_bk0, &in,
+		 TC_ACT_REDIRECT, &want, &got);
+	check_csum6("icmp6 Packet Too Big", &got);
+	cnt_check(XM_C_ICMP_ERROR, 1, "icmp6 Packet Too Big");
+
+	/* from the backend itself: from the address the client sent to */
+	in = icmp6_err(MAC_BK0, MAC_BACKEND, a_backend, a_bk0, 64, 1, 4, 0, sent.b + 14,
+		       sent.len - 14);
+	want = icmp6_err(MAC_CLIENT, MAC_PUB0, a_pub0, a_client, 63, 1, 4, 0, as_client.b + 14,
+			 as_client.len - 14);
+	run_case(1, "icmp6 port unreachable from the backend, to the client from [2001:db8:1::1]",
+		 if_bk0, &in, TC_ACT_REDIRECT, &want, &got);
+	check_csum6("icmp6 port unreachable", &got);
+
+	/* a quote cut after the ports: no quoted checksum to mend */
+	in = icmp6_err(MAC_BK0, MAC_BACKEND, A6("fd00:8::99"), a_bk0, 64, 3, 0, 0, sent.b + 14,
+		       40 + 4);
+	want = icmp6_err(MAC_CLIENT, MAC_PUB0, A6("fd00:8::99"), a_client, 63, 3, 0, 0,
+			 as_client.b + 14, 40 + 4);
+	/* the quoted payload length stays as quoted */
+	run_case(1, "icmp6 time exceeded, a short quote", if_bk0, &in, TC_ACT_REDIRECT, &want,
+		 &got);
+
+	/* about no flow of ours: the kernel's */
+	sent = F6(to_backend(client6(IPPROTO_UDP, 5999, 5353, 0), a_bk0, 5999, 53));
+	in = icmp6_err(MAC_BK0, MAC_BACKEND, A6("fd00:8::99"), a_bk0, 64, 1, 0, 0, sent.b + 14,
+		       sent.len - 14);
+	cnt_mark();
+	run_case(1, "icmp6 error about no flow: passed", if_bk0, &in, TC_ACT_OK, &in, &got);
+	cnt_check(XM_C_PASS_NOT_OURS, 1, "icmp6 error about no flow");
+}
+
+/* An ICMPv4 error from 198.18.0.99 about 6->4 flow's packet (the UDP
+ * flow of test_6to4_udp) as it left: an ICMPv6 error to the client. */
+static struct frame icmp4_err(uint8_t type, uint8_t code, uint32_t rest, const struct frame *quoted)
+{
+	static uint8_t msg[PKT_MAX];
+	struct pkt_spec ps = {
+		.dmac = MAC_BK0,
+		.smac = MAC_BACKEND,
+		.saddr = IPV4(198, 18, 0, 99),
+		.daddr = A_BK0,
+		.proto = IPPROTO_ICMP,
+		.ttl = 64,
+		.raw_l4 = 1,
+		.payload = msg,
+	};
+	struct frame f;
+
+	ps.plen =
+		pkt_icmp_msg(msg, sizeof(msg), type, code, rest, quoted->b + 14, quoted->len - 14);
+	pkt_build(&f, &ps);
+	return f;
+}
+
+static void test_6to4_icmp(void)
+{
+	struct spec6 q = client6(IPPROTO_UDP, 6000, 5354, 0);
+	struct frame f6 = F6(q), sent, as_client, in, want, got;
+	uint32_t rc;
+
+	run_tc(if_pub0, &f6, &sent, &rc);
+	TAP_EQ(rc, TC_ACT_REDIRECT, "6->4 udp again: forwarded (the packet an error will quote)");
+	q.hop = 63;
+	as_client = F6(q);
+	/* frag-needed, MTU 1400 on the IPv4 side: 1420 for IPv6 */
+	in = icmp4_err(3, 4, 1400, &sent);
+	want = icmp6_err(MAC_CLIENT, MAC_PUB0, a_pub0, a_client, 63, 2, 0, 1420, as_client.b + 14,
+			 40 + 8);
+	cnt_mark();
+	run_case(1, "6->4 frag-needed (MTU 1400) -> ICMPv6 Packet Too Big (MTU 1420)", if_bk0, &in,
+		 TC_ACT_REDIRECT, &want, &got);
+	check_csum6("6->4 Packet Too Big", &got);
+	cnt_check(XM_C_ICMP_ERROR, 1, "6->4 frag-needed");
+	cnt_mark();
+	run_xdp(if_bk0, &in, &got, &rc);
+	TAP_EQ(rc, XDP_PASS, "6->4 frag-needed by XDP: to tc");
+	cnt_check(XM_C_PASS_6TO4_TO_TC, 1, "6->4 frag-needed by XDP");
+	/* a small MTU: IPv6's minimum */
+	in = icmp4_err(3, 4, 576, &sent);
+	want = icmp6_err(MAC_CLIENT, MAC_PUB0, a_pub0, a_client, 63, 2, 0, 1280, as_client.b + 14,
+			 40 + 8);
+	run_case(1, "6->4 frag-needed (MTU 576) -> Packet Too Big with IPv6's minimum, 1280",
+		 if_bk0, &in, TC_ACT_REDIRECT, &want, &got);
+	in = icmp4_err(3, 3, 0, &sent);
+	want = icmp6_err(MAC_CLIENT, MAC_PUB0, a_pub0, a_client, 63, 1, 4, 0, as_client.b + 14,
+			 40 + 8);
+	run_case(1, "6->4 port unreachable -> ICMPv6 port unreachable", if_bk0, &in,
+		 TC_ACT_REDIRECT, &want, &got);
+	in = icmp4_err(11, 0, 0, &sent);
+	want = icmp6_err(MAC_CLIENT, MAC_PUB0, a_pub0, a_client, 63, 3, 0, 0, as_client.b + 14,
+			 40 + 8);
+	run_case(1, "6->4 time exceeded -> ICMPv6 time exceeded", if_bk0, &in, TC_ACT_REDIRECT,
+		 &want, &got);
+	in = icmp4_err(3, 2, 0, &sent);
+	cnt_mark();
+	run_case(1, "6->4 protocol unreachable: no ICMPv6 form here, dropped", if_bk0, &in,
+		 TC_ACT_SHOT, NULL, &got);
+	cnt_check(XM_C_DROP_6TO4_UNTRANSLATABLE, 1, "6->4 protocol unreachable");
+}
+
+/* After test_expiry6: the IPv6 sweeper removed the 6->4 flows with
+ * their stubs. */
+static void test_6to4_expiry(void)
+{
+	struct xm_flow stub;
+
+	tap_ok(flow_get(A_BACKEND, A_BK0, 53, 6000, IPPROTO_UDP, &stub) != 0 &&
+		       flow_get(A_BACKEND, A_BK0, 80, 24000, IPPROTO_TCP, &stub) != 0,
+	       "6->4: expired by the IPv6 sweeper, their stubs removed with them");
+	TAP_EQ(v4_flows_live(), 0, "6->4: no stub left in the IPv4 table");
+}
+
 static void (*const tests[])(void) = {
-	test_tcp6,  test_port_clash6, test_udp6,	test_keep_source6, test_allow6,
-	test_pass6, test_too_big6,    test_masquerade6, test_expiry6,	   NULL,
+	test_tcp6,	   test_port_clash6, test_udp6,	       test_keep_source6, test_allow6,
+	test_pass6,	   test_too_big6,    test_masquerade6, test_6to4_tcp,	  test_6to4_udp,
+	test_icmp6_errors, test_6to4_icmp,   test_expiry6,     test_6to4_expiry,  NULL,
 };
 
 int main(void)

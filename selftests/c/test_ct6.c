@@ -7,7 +7,9 @@
  * marked; removal by slot takes both entries of a flow and no other,
  * and its source's count in source_flows (the sweeper's accounting);
  * a flush leaves nothing, stray reply entries included; a router
- * attached by an older build (no flows6) reads as empty. */
+ * attached by an older build (no flows6) reads as empty. A 6->4 flow
+ * (test_64) lists with its reply tuple as IPv4 and takes its stub in the
+ * IPv4 table with it; the IPv4 side never takes the stub for a flow. */
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -138,6 +140,146 @@ static int in_slot3(const struct xm_flow6_key *k, const struct xm_flow6 *orig, v
 	return orig->in_slot == 3;
 }
 
+/* Marks both entries of the flow whose original key is (client:cport ->
+ * pub:pport) as a 6->4 flow's (XM_FLOW6_TO_V4). */
+static int mark_64(int fd, uint8_t proto, const char *client, uint16_t cport, const char *pub,
+		   uint16_t pport)
+{
+	struct xm_flow6_key ok = { .proto = proto }, rk;
+	struct xm_flow6 ov, rv;
+
+	ip6(client, ok.saddr);
+	ip6(pub, ok.daddr);
+	ok.sport = htons(cport);
+	ok.dport = htons(pport);
+	if (bpf_map_lookup_elem(fd, &ok, &ov))
+		return -1;
+	xm_flow6_partner_key(&ov, proto, &rk);
+	if (bpf_map_lookup_elem(fd, &rk, &rv))
+		return -1;
+	ov.flags |= XM_FLOW6_TO_V4;
+	rv.flags |= XM_FLOW6_TO_V4;
+	return bpf_map_update_elem(fd, &ok, &ov, BPF_EXIST) ||
+	       bpf_map_update_elem(fd, &rk, &rv, BPF_EXIST);
+}
+
+static int any_flow(const struct xm_ct_slot *orig, void *arg)
+{
+	(void)orig;
+	(void)arg;
+	return 1;
+}
+
+static int is_64(const struct xm_flow6_key *k, const struct xm_flow6 *orig, void *arg)
+{
+	(void)k;
+	(void)arg;
+	return (orig->flags & XM_FLOW6_TO_V4) != 0;
+}
+
+/* A 6->4 flow beside a 6->6 one, with its stub in an IPv4 table (and an
+ * IPv4 flow): the stub is no IPv4 flow (count, sources, removal), the
+ * 6->4 flow counts and lists among IPv6 flows with its reply tuple as
+ * IPv4, and its removal (by filter, or flush) takes its stub. */
+static void test_64(struct xm_handle *h, const struct xm_config *cfg)
+{
+	LIBBPF_OPTS(bpf_map_create_opts, mmapable, .map_flags = BPF_F_MMAPABLE);
+	int fd = h->fd[XM_MAP_FLOWS6];
+	struct xm_flow_key stub_k = { .proto = IPPROTO_TCP }, v4_k = { .proto = IPPROTO_TCP },
+			   v4_rk = { .proto = IPPROTO_TCP };
+	struct xm_flow stub = { .flags = XM_FLOW_REPLY, .rule_id = 9 }, v4 = { .rule_id = 3 },
+		       v4r = { .flags = XM_FLOW_REPLY, .rule_id = 3 };
+	struct xm_ct_sources src;
+	struct xm_ct_table t;
+	struct xm_conn *c = NULL;
+	size_t n = 0;
+	char err[256] = "", *text;
+
+	h->fd[XM_MAP_FLOWS] = bpf_map_create(BPF_MAP_TYPE_ARRAY, "flows", 4,
+					     sizeof(struct xm_ct_slot), 64, &mmapable);
+	if (!tap_ok(h->fd[XM_MAP_FLOWS] >= 0 && xm_ct_open_handle(&t, h, 1, err, sizeof(err)) == 0,
+		    "6->4: an IPv4 flow table (%s)", err))
+		return;
+	/* the 6->4 flow's stub: 198.18.0.2:443 -> 192.0.2.1:50001 */
+	stub_k.saddr = inet_addr("198.18.0.2");
+	stub_k.daddr = inet_addr("192.0.2.1");
+	stub_k.sport = htons(443);
+	stub_k.dport = htons(50001);
+	stub.in_slot = stub.out_slot = XM_SLOT_IPV6_FLOW;
+	/* an IPv4 flow 10.0.0.5:1000 -> 192.0.2.1:80, reply 198.18.0.3:80 -> 192.0.2.1:50002 */
+	v4_k.saddr = inet_addr("10.0.0.5");
+	v4_k.daddr = inet_addr("192.0.2.1");
+	v4_k.sport = htons(1000);
+	v4_k.dport = htons(80);
+	v4.new_saddr = inet_addr("192.0.2.1");
+	v4.new_daddr = inet_addr("198.18.0.3");
+	v4.new_sport = htons(50002);
+	v4.new_dport = htons(80);
+	xm_flow_partner_key(&v4, IPPROTO_TCP, &v4_rk);
+	v4r.new_saddr = v4_k.daddr;
+	v4r.new_daddr = v4_k.saddr;
+	v4r.new_sport = v4_k.dport;
+	v4r.new_dport = v4_k.sport;
+	tap_ok(!xm_ct_insert(&t, &stub_k, &stub) && !xm_ct_insert(&t, &v4_rk, &v4r) &&
+		       !xm_ct_insert(&t, &v4_k, &v4),
+	       "6->4: a stub and an IPv4 flow in the IPv4 table");
+	tap_ok(xm_ct_is_stub(&stub) && !xm_ct_is_stub(&v4r), "6->4: xm_ct_is_stub tells them "
+							     "apart");
+	TAP_EQ(xm_ct_count(&t, 1), 1, "6->4: the IPv4 table counts 1 flow (the stub is none)");
+	tap_ok(xm_ct_sources(&t, &src) == 0 && src.flows == 1 && src.sources == 1, "6->4: sources: "
+										   "the IPv4 "
+										   "flow's only");
+
+	tap_ok(!add_flow(fd, IPPROTO_TCP, "2001:db8:1::10", 40000, "2001:db8:1::1", 443,
+			 "::ffff:192.0.2.1", 50001, "::ffff:198.18.0.2", 443, XM_ST_ESTABLISHED, 3,
+			 4, 5, 10, 1) &&
+		       !mark_64(fd, IPPROTO_TCP, "2001:db8:1::10", 40000, "2001:db8:1::1", 443) &&
+		       !add_flow(fd, IPPROTO_TCP, "2001:db8:1::11", 40001, "2001:db8:1::1", 444,
+				 "2001:db8:2::1", 50000, "2001:db8:2::2", 80, XM_ST_ESTABLISHED, 3,
+				 4, 5, 10, 1),
+	       "6->4: a 6->4 flow and a 6->6 flow in flows6");
+	TAP_EQ(xm_ct6_count(h), 2, "6->4: the 6->4 flow counts among IPv6 flows");
+	tap_ok(xm_ct6_conns(h, cfg, now_s(), &c, &n, err, sizeof(err)) == 0 && n == 2, "6->4: "
+										       "conntrack "
+										       "lists both "
+										       "IPv6 "
+										       "flows");
+	text = render(c, n, 0);
+	tap_ok(text && strstr(text, "[2001:db8:1::10]:40000 -> [2001:db8:1::1]:443") &&
+		       strstr(text, " 198.18.0.2:443 -> 192.0.2.1:50001 ") && !strstr(text, "ffff"),
+	       "6->4 text: the IPv6 original tuple, the reply tuple as IPv4");
+	if (text && !strstr(text, " 198.18.0.2:443 -> 192.0.2.1:50001 "))
+		tap_diag("%s", text);
+	free(text);
+	text = render(c, n, 1);
+	tap_ok(text && strstr(text, "\"reply\":\"198.18.0.2:443 -> 192.0.2.1:50001\",") &&
+		       strstr(text, "\"family\":6,\"backend_family\":4}") &&
+		       strstr(text, "\"family\":6,\"backend_family\":6}"),
+	       "6->4 JSON: family 6, backend_family 4 (6 for the 6->6 flow)");
+	if (text && !strstr(text, "\"backend_family\":4"))
+		tap_diag("%s", text);
+	free(text);
+	free(c);
+
+	TAP_EQ(xm_ct_remove_if(&t, any_flow, NULL), 1,
+	       "6->4: an IPv4 removal of every flow takes the IPv4 flow, not the stub");
+	tap_ok(xm_ct_lookup(&t, &stub_k) != NULL, "6->4: ... the stub is left to the IPv6 side");
+	TAP_EQ(xm_ct_remove_stub(&t, &v4_rk), -1, "6->4: xm_ct_remove_stub takes no other entry");
+	TAP_EQ(xm_ct6_remove_if(h, is_64, NULL), 1, "6->4: removal of the 6->4 flow by filter");
+	tap_ok(xm_ct_lookup(&t, &stub_k) == NULL && entries(fd) == 2, "6->4: ... its stub gone "
+								      "with it, the 6->6 flow "
+								      "kept");
+	tap_ok(!add_flow(fd, IPPROTO_TCP, "2001:db8:1::10", 40000, "2001:db8:1::1", 443,
+			 "::ffff:192.0.2.1", 50001, "::ffff:198.18.0.2", 443, XM_ST_ESTABLISHED, 3,
+			 4, 5, 10, 1) &&
+		       !mark_64(fd, IPPROTO_TCP, "2001:db8:1::10", 40000, "2001:db8:1::1", 443) &&
+		       !xm_ct_insert(&t, &stub_k, &stub),
+	       "6->4: the flow and its stub again");
+	TAP_EQ(xm_ct6_remove_if(h, NULL, NULL), 2, "6->4: an IPv6 flush removes both flows");
+	tap_ok(xm_ct_lookup(&t, &stub_k) == NULL && entries(fd) == 0, "6->4: ... and the stub");
+	xm_ct_close(&t);
+}
+
 int main(void)
 {
 	struct xm_config cfg = { .timeouts = { 120, 7440, 120, 10, 30, 180, 30 } };
@@ -163,9 +305,9 @@ int main(void)
 	tap_ok(xm_map_optional(XM_MAP_FLOWS6) && xm_map_optional(XM_MAP_PROGS6) &&
 		       xm_map_optional(XM_MAP_IFACE_ADDRS6) && xm_map_optional(XM_MAP_RULES6) &&
 		       xm_map_optional(XM_MAP_RULE_ADDRS6) && xm_map_optional(XM_MAP_SWEEPER6) &&
-		       !xm_map_optional(XM_MAP_FLOWS),
-	       "xm_open goes without the six IPv6 maps (added within layout 2), not without "
-	       "flows");
+		       xm_map_optional(XM_MAP_PROGS46) && !xm_map_optional(XM_MAP_FLOWS),
+	       "xm_open goes without the IPv6 maps and progs46 (added within layout 2), not "
+	       "without flows");
 
 	fd = bpf_map_create(BPF_MAP_TYPE_HASH, "flows6", sizeof(struct xm_flow6_key),
 			    sizeof(struct xm_flow6), 2 * TABLE_FLOWS, NULL);
@@ -263,6 +405,8 @@ int main(void)
 	TAP_EQ(entries(fd), 0, "flush: flows6 empty, the stray reply entry too");
 	TAP_EQ(source_count(h.fd[XM_MAP_SOURCE_FLOWS], "2001:db8:7::11", 0x5eed), 0,
 	       "flush: the flushed flow's source holds none (a stray reply entry takes nothing)");
+
+	test_64(&h, &cfg);
 
 	tap_ok(!strcmp(xm_ip6_str(zero, buf, sizeof(buf)), "-"), "no IPv6 address shows as -");
 	ip6("2001:db8::1", a);

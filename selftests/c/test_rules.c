@@ -572,7 +572,7 @@ static void test_bad_forward_shape(void)
 	    "a destination range of another length");
 	bad("forward eth0 tcp 80 to 10.0.0.1 extra\n",
 	    FN ":1:33: unexpected 'extra' after the rule (expected "
-	       "keep-source, allow-special, as or from)",
+	       "keep-source, allow-special, as, from or family)",
 	    "an unknown option");
 	bad("forward eth0 tcp 80 to 10.0.0.1 keep-source keep-source\n",
 	    FN ":1:45: duplicate option 'keep-source' (expected each option "
@@ -860,7 +860,7 @@ static void test_bad_long(void)
 	memcpy(t, "forward eth0 tcp 80 to 10.0.0.1 ", 32);
 	snprintf(want, sizeof(want),
 		 FN ":1:33: unexpected '%.40s...' after "
-		    "the rule (expected keep-source, allow-special, as or from)",
+		    "the rule (expected keep-source, allow-special, as, from or family)",
 		 t + 32);
 	bad_n(t, n + 5, want, "a 1 MiB option word");
 	free(t);
@@ -1135,7 +1135,7 @@ static void test_bad_from(void)
 	    "two 'from' lists");
 	bad("forward eth0 tcp 22 to 10.0.0.5 from 192.0.2.7 192.0.2.8\n",
 	    FN ":1:48: unexpected '192.0.2.8' after the rule (expected keep-source, allow-special, "
-	       "as or from)",
+	       "as, from or family)",
 	    "a space inside a 'from' list");
 	bad("masquerade 10.0.0.0/8 out eth0 from 192.0.2.1\n",
 	    FN ":1:32: unexpected 'from' after the rule (expected as or end of line)",
@@ -1371,11 +1371,6 @@ static void test_bad_v6(void)
 	static const struct {
 		const char *text, *want, *what;
 	} t[] = {
-		{ "forward eth0:[2001:db8:1::1] tcp 80 to 10.0.0.1",
-		  ":1:40: IPv6 clients to an IPv4 backend (6->4) are not supported yet (expected "
-		  "an "
-		  "IPv6 backend such as [fd00:8::2], or an IPv4 local address)",
-		  "an IPv6 local address with an IPv4 backend (6->4)" },
 		{ "forward eth0:192.0.2.1 tcp 80 to [fd00::1]",
 		  ":1:34: IPv4 clients to an IPv6 backend are not supported (expected an IPv4 "
 		  "backend, or an IPv6 local address such as eth0:[2001:db8:1::1])",
@@ -1390,9 +1385,9 @@ static void test_bad_v6(void)
 		  "backend's family)",
 		  "an IPv4 prefix in an IPv6 forward's from list" },
 		{ "forward eth0 tcp 80 to 10.0.0.1 from 192.0.2.0/24,fd00::/8",
-		  ":1:51: IPv6 prefix 'fd00::/8' in the 'from' list of an IPv4 forward (expected "
-		  "IPv4 prefixes such as 192.0.2.0/25: a forward admits clients of its backend's "
-		  "family)",
+		  ":1:51: IPv6 prefix 'fd00::/8' in the 'from' list of a forward for IPv4 clients "
+		  "(expected IPv4 prefixes such as 192.0.2.0/25, or family any to admit IPv6 "
+		  "clients too)",
 		  "an IPv6 prefix in an IPv4 forward's from list" },
 		{ "forward eth0 tcp 80 to [fd00::1] from fd00::/129",
 		  ":1:46: invalid prefix length '129' after 'from' (expected 0-128)",
@@ -1682,6 +1677,259 @@ static void test_bad_v6_masquerade(void)
 	       "parse_line: a wrong IPv6 masquerade's error at its line");
 }
 
+/* IPv6 clients of IPv4 backends (6->4) and `family`. */
+static void test_v64_forwards(void)
+{
+	static const char t[] = "forward eth0:[2001:db8:1::1] tcp 80 to 198.18.0.2\n"
+				"forward eth0 tcp 443 to 198.18.0.2:8443 family ipv6 from "
+				"2001:db8::/32\n"
+				"forward eth0 udp 53 to 198.18.0.3 family any from "
+				"2001:db8::/32,192.0.2.0/24,10.0.0.1\n"
+				"forward eth1 udp 53 to 198.18.0.3 from 192.0.2.0/24 family any\n"
+				"forward eth1 tcp 22 to 198.18.0.4 family ipv4 from 192.0.2.0/24\n"
+				"forward eth1 tcp 25 to 169.254.169.254 family any allow-special\n"
+				"forward eth1 tcp 26 to [fd00::1] family ipv6\n"
+				"forward eth2:[2001:db8::1] tcp 27 to 198.18.0.5 family ipv6\n";
+	static const char *const canon[] = {
+		"forward eth0:[2001:db8:1::1] tcp 80 to 198.18.0.2:80",
+		"forward eth0 tcp 443 to 198.18.0.2:8443 family ipv6 from 2001:db8::/32",
+		"forward eth0 udp 53 to 198.18.0.3:53 family any from "
+		"10.0.0.1,192.0.2.0/24,2001:db8::/32",
+		"forward eth1 udp 53 to 198.18.0.3:53 family any from 192.0.2.0/24",
+		"forward eth1 tcp 22 to 198.18.0.4:22 from 192.0.2.0/24",
+		"forward eth1 tcp 25 to 169.254.169.254:25 family any allow-special",
+		"forward eth1 tcp 26 to [fd00::1]:26",
+		"forward eth2:[2001:db8::1] tcp 27 to 198.18.0.5:27",
+	};
+	struct in6_addr mapped = ip6("::ffff:198.18.0.2"), local = ip6("2001:db8:1::1");
+	struct xm_ruleset rs, rs2;
+	char buf[XM_RULE_TEXT_MAX], all[4096] = "";
+	const struct xm_rule *r;
+
+	if (!tap_ok(parse_ok(t, strlen(t), &rs, "v64"), "6->4 forwards and family parse"))
+		return;
+	TAP_EQ(rs.n_rules, 8, "v64: 8 rules");
+	for (size_t i = 0; i < rs.n_rules && i < 8; i++) {
+		xm_rule_format(&rs.rules[i], buf, sizeof(buf));
+		if (!tap_ok(strcmp(buf, canon[i]) == 0, "v64: canonical form of rule %zu", i + 1))
+			tap_diag("got '%s', want '%s'", buf, canon[i]);
+		strcat(all, buf);
+		strcat(all, "\n");
+	}
+	r = &rs.rules[0];
+	TAP_EQ(r->flags, XM_RULE_V6 | XM_RULE_TO_V4,
+	       "v64: an IPv6 local address and an IPv4 backend: 6->4 (V6 | TO_V4)");
+	tap_ok(memcmp(&r->to_addr6, &mapped, 16) == 0 && memcmp(&r->local_addr6, &local, 16) == 0,
+	       "v64: backend held as ::ffff:198.18.0.2, local address 2001:db8:1::1");
+	tap_ok(xm_rule_v6_clients(r) && !xm_rule_v4_clients(r) && xm_rule_to_v4(r), "v64: 6->4 "
+										    "serves IPv6 "
+										    "clients only");
+	r = &rs.rules[1];
+	tap_ok(r->flags == (XM_RULE_V6 | XM_RULE_TO_V4) && !xm_rule_has_local_addr(r) &&
+		       r->to_lo == 8443 && r->from.n == 1 && r->from.v6,
+	       "v64: family ipv6: 6->4 for any address, IPv6 from list");
+	r = &rs.rules[2];
+	tap_ok(r->flags == XM_RULE_TO_V4 && r->to_addr == ip("198.18.0.3") && r->local_addr == 0 &&
+		       xm_rule_v4_clients(r) && xm_rule_v6_clients(r),
+	       "v64: family any: TO_V4 alone, an IPv4 rule serving both families");
+	{
+		struct in6_addr m10 = ip6("::ffff:10.0.0.1"), p2001 = ip6("2001:db8::");
+
+		tap_ok(r->from.n == 3 && r->from.v6 &&
+			       memcmp(&r->from.pfx[0].addr6, &m10, 16) == 0 &&
+			       r->from.pfx[0].len == 128 && r->from.pfx[1].len == 96 + 24 &&
+			       memcmp(&r->from.pfx[2].addr6, &p2001, 16) == 0 &&
+			       r->from.pfx[2].len == 32,
+		       "v64: family any mixed list: IPv4 prefixes IPv4-mapped, sorted");
+	}
+	r = &rs.rules[3];
+	tap_ok(r->flags == XM_RULE_TO_V4 && r->from.n == 1 && !r->from.v6 &&
+		       r->from.pfx[0].addr == ip("192.0.2.0") && r->from.pfx[0].len == 24,
+	       "v64: family any after from; an IPv4-only list stays an IPv4 list");
+	r = &rs.rules[4];
+	tap_ok(r->flags == 0 && !r->from.v6 && r->from.pfx[0].addr == ip("192.0.2.0"),
+	       "v64: family ipv4 is the default for an IPv4 backend (not printed)");
+	TAP_EQ(rs.rules[5].flags, XM_RULE_TO_V4 | XM_RULE_ALLOW_SPECIAL,
+	       "v64: allow-special waives the IPv4 backend check of family any");
+	TAP_EQ(rs.rules[6].flags, XM_RULE_V6, "v64: family ipv6 on an IPv6 backend is the default");
+	TAP_EQ(rs.rules[7].flags, XM_RULE_V6 | XM_RULE_TO_V4,
+	       "v64: family ipv6 with an IPv6 local address");
+	if (tap_ok(parse_ok(all, strlen(all), &rs2, "v64 round trip"), "v64: canonical forms parse "
+								       "again")) {
+		int same = rs2.n_rules == rs.n_rules;
+
+		for (size_t i = 0; same && i < rs.n_rules; i++)
+			same = same_rule(&rs.rules[i], &rs2.rules[i]);
+		tap_ok(same, "v64: round trip gives the same rules");
+		xm_ruleset_free(&rs2);
+	}
+	xm_ruleset_free(&rs);
+}
+
+static void test_v64_overlap(void)
+{
+	static const char ok[] = "forward eth0 tcp 80 to [fd00::1]\n"
+				 "forward eth0:192.0.2.1 tcp 80 to 10.0.0.2\n"
+				 "forward eth0:[2001:db8::1] tcp 80 to 10.0.0.3\n"
+				 "forward eth1 tcp 80 to 10.0.0.4 family any\n"
+				 "forward eth1:[2001:db8::1] tcp 80 to 10.0.0.5\n"
+				 "forward eth1:192.0.2.1 tcp 80 to 10.0.0.6\n";
+	struct xm_ruleset rs;
+
+	tap_ok(parse_ok(ok, strlen(ok), &rs, "v64 no overlap") && rs.n_rules == 6,
+	       "v64: a family any rule leaves other addresses' rules of both families alone");
+	xm_ruleset_free(&rs);
+	bad("forward eth0 tcp 80 to [fd00::1]\nforward eth0 tcp 80 to 10.0.0.1 family ipv6\n",
+	    FN ":2:18: port 80 overlaps the rule on line 1 (expected each IPv6 eth0 tcp port in "
+	       "one rule only)",
+	    "a 6->4 rule overlapping a 6->6 rule");
+	bad("forward eth0 tcp 80-90 to [fd00::1]\nforward eth0 tcp 85 to 10.0.0.1 family any\n",
+	    FN ":2:18: port 85 overlaps the rule on line 1 (expected each IPv6 eth0 tcp port in "
+	       "one rule only)",
+	    "the IPv6 half of a family any rule overlapping a 6->6 rule");
+	bad("forward eth0 tcp 80-90 to 10.0.0.9\nforward eth0 tcp 85-95 to 10.0.0.1 family any\n",
+	    FN ":2:18: ports 85-90 overlap the rule on line 1 (expected each eth0 tcp port in one "
+	       "rule only)",
+	    "the IPv4 half of a family any rule overlapping an IPv4 rule");
+	bad("forward eth0 tcp 80 to 10.0.0.1 family any\nforward eth0 tcp 80 to [fd00::1]\n",
+	    FN ":2:18: port 80 overlaps the rule on line 1 (expected each IPv6 eth0 tcp port in "
+	       "one rule only)",
+	    "a 6->6 rule overlapping the IPv6 half of an earlier family any rule");
+	bad("forward eth0:[2001:db8::1] tcp 80 to 10.0.0.1\n"
+	    "forward eth0:[2001:db8::1] tcp 80 to [fd00::1]\n",
+	    FN ":2:32: port 80 overlaps the rule on line 1 (expected each IPv6 "
+	       "eth0:[2001:db8::1] tcp port in one rule only)",
+	    "two IPv6 rules for one local address, 6->4 and 6->6");
+}
+
+static void test_bad_v64(void)
+{
+	static const struct {
+		const char *text, *want, *what;
+	} t[] = {
+		{ "forward eth0 tcp 443 to 198.18.0.2 family ipv6 keep-source",
+		  ":1:48: keep-source on a forward for IPv6 clients of an IPv4 backend (family "
+		  "ipv6): an IPv6 client's address cannot be an IPv4 packet's source (drop "
+		  "keep-source, or family ipv4 for IPv4 clients only)",
+		  "keep-source on a 6->4 rule" },
+		{ "forward eth0 tcp 443 to 198.18.0.2 keep-source family any",
+		  ":1:36: keep-source on a forward for IPv6 clients of an IPv4 backend (family "
+		  "any): an IPv6 client's address cannot be an IPv4 packet's source (drop "
+		  "keep-source, or family ipv4 for IPv4 clients only)",
+		  "keep-source on a family any rule" },
+		{ "forward eth0 tcp 443 to 198.18.0.2 as 192.0.2.1 family any",
+		  ":1:36: 'as' on a forward for IPv6 clients of an IPv4 backend (family any) is "
+		  "not "
+		  "supported yet (drop it: their flows leave with the interface's IPv4 address; or "
+		  "family ipv4 for IPv4 clients only)",
+		  "'as' on a family any rule" },
+		{ "forward eth0:[2001:db8::1] tcp 443 to 198.18.0.2 as 192.0.2.1",
+		  ":1:50: 'as' on a forward for IPv6 clients of an IPv4 backend (family ipv6) is "
+		  "not supported yet (drop it: their flows leave with the interface's IPv4 "
+		  "address; or family ipv4 for IPv4 clients only)",
+		  "'as' on a 6->4 rule with an IPv6 local address" },
+		{ "forward eth0 tcp 443 to 198.18.0.2 family ipv6 from 192.0.2.0/24,2001:db8::/32",
+		  ":1:53: IPv4 prefix '192.0.2.0/24' in the 'from' list of a forward for IPv6 "
+		  "clients only (family ipv6) would admit no one (expected IPv6 prefixes such as "
+		  "2001:db8:100::/48, or family any to admit IPv4 clients too)",
+		  "an IPv4 prefix in a family ipv6 list" },
+		{ "forward eth0 tcp 443 to 198.18.0.2 from 192.0.2.0/24 family ipv6",
+		  ":1:41: IPv4 prefix '192.0.2.0/24' in the 'from' list of a forward for IPv6 "
+		  "clients only (family ipv6) would admit no one (expected IPv6 prefixes such as "
+		  "2001:db8:100::/48, or family any to admit IPv4 clients too)",
+		  "a list of IPv4 prefixes only, family ipv6 after it" },
+		{ "forward eth0:[2001:db8::1] tcp 443 to 198.18.0.2 from 192.0.2.0/24",
+		  ":1:55: IPv4 prefix '192.0.2.0/24' in the 'from' list of a forward for IPv6 "
+		  "clients (expected IPv6 prefixes such as 2001:db8:100::/48: an IPv6 local "
+		  "address admits IPv6 clients only)",
+		  "an IPv4 prefix in a 6->4 list with an IPv6 local address" },
+		{ "forward eth0 tcp 443 to 198.18.0.2 family ipv4 from 2001:db8::/32",
+		  ":1:53: IPv6 prefix '2001:db8::/32' in the 'from' list of a forward for IPv4 "
+		  "clients (expected IPv4 prefixes such as 192.0.2.0/25, or family any to admit "
+		  "IPv6 clients too)",
+		  "an IPv6 prefix in a family ipv4 list" },
+		{ "forward eth0:192.0.2.1 tcp 443 to 198.18.0.2 from 2001:db8::/32",
+		  ":1:51: IPv6 prefix '2001:db8::/32' in the 'from' list of an IPv4 forward "
+		  "(expected IPv4 prefixes such as 192.0.2.0/25: an IPv4 local address admits IPv4 "
+		  "clients only)",
+		  "an IPv6 prefix in a list of a rule with an IPv4 local address" },
+		{ "forward eth0 tcp 443 to 198.18.0.2 family any from ::ffff:10.0.0.0/104",
+		  ":1:52: IPv4-mapped prefix '::ffff:10.0.0.0/104' in the 'from' list (expected "
+		  "IPv6 prefixes such as 2001:db8:100::/48, or the IPv4 prefix written as one, "
+		  "such as 192.0.2.0/24)",
+		  "an IPv4-mapped prefix in a family any list" },
+		{ "forward eth0 tcp 443 to [fd00::1] family any",
+		  ":1:42: IPv4 clients of an IPv6 backend are not supported (expected family ipv6, "
+		  "or no family: a forward to an IPv6 backend serves IPv6 clients)",
+		  "family any with an IPv6 backend" },
+		{ "forward eth0 tcp 443 to [fd00::1] family ipv4",
+		  ":1:42: IPv4 clients of an IPv6 backend are not supported (expected family ipv6, "
+		  "or no family: a forward to an IPv6 backend serves IPv6 clients)",
+		  "family ipv4 with an IPv6 backend" },
+		{ "forward eth0:192.0.2.1 tcp 443 to 198.18.0.2 family ipv6",
+		  ":1:53: family ipv6 with an IPv4 local address (expected family ipv4, an IPv6 "
+		  "local address such as eth0:[2001:db8:1::1] for IPv6 clients, or eth0 alone for "
+		  "family any)",
+		  "family ipv6 with an IPv4 local address" },
+		{ "forward eth0:192.0.2.1 tcp 443 to 198.18.0.2 family any",
+		  ":1:53: family any with an IPv4 local address (expected family ipv4, an IPv6 "
+		  "local address such as eth0:[2001:db8:1::1] for IPv6 clients, or eth0 alone for "
+		  "family any)",
+		  "family any with an IPv4 local address" },
+		{ "forward eth0:[2001:db8::1] tcp 443 to 198.18.0.2 family ipv4",
+		  ":1:57: family ipv4 with an IPv6 local address (expected family ipv6, an IPv4 "
+		  "local address for IPv4 clients, or eth0 alone for family any)",
+		  "family ipv4 with an IPv6 local address" },
+		{ "forward eth0:[2001:db8::1] tcp 443 to 198.18.0.2 family any",
+		  ":1:57: family any with an IPv6 local address (expected family ipv6, an IPv4 "
+		  "local address for IPv4 clients, or eth0 alone for family any)",
+		  "family any with an IPv6 local address" },
+		{ "forward eth0 tcp 443 to 198.18.0.2 family any family any",
+		  ":1:47: duplicate option 'family' (expected each option at most once)",
+		  "family twice" },
+		{ "forward eth0 tcp 443 to 198.18.0.2 family",
+		  ":1:42: missing family after 'family' (expected ipv4, ipv6 or any)",
+		  "family without a value" },
+		{ "forward eth0 tcp 443 to 198.18.0.2 family ip6",
+		  ":1:43: unknown family 'ip6' (expected ipv4, ipv6 or any)", "an unknown family" },
+		{ "forward eth0 tcp 443 to 127.0.0.1 family ipv6",
+		  ":1:25: refusing to forward to 127.0.0.1: loopback (add allow-special to the "
+		  "rule "
+		  "if this is really wanted)",
+		  "a 6->4 rule to a loopback backend" },
+		{ "forward eth0:[2001:db8::1] tcp 443 to 169.254.169.254",
+		  ":1:39: refusing to forward to 169.254.169.254: cloud metadata service (add "
+		  "allow-special to the rule if this is really wanted)",
+		  "a 6->4 rule to the metadata service" },
+	};
+	char want[1024];
+
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		snprintf(want, sizeof(want), FN "%s", t[i].want);
+		bad(t[i].text, want, t[i].what);
+	}
+}
+
+static void test_v64_parse_line(void)
+{
+	static const char *const lines[] = {
+		"forward eth0 tcp 443 to 198.18.0.2 family any",
+		"forward eth0 tcp 443 to 198.18.0.2 family ipv6",
+		"forward eth0:[2001:db8::1] tcp 443 to 198.18.0.2",
+	};
+	enum xm_line_kind kind;
+	struct xm_rule r;
+	char err[256];
+
+	for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++) {
+		int rc = xm_rules_parse_line(lines[i], strlen(lines[i]), 3, FN, &r, &kind, err,
+					     sizeof(err));
+
+		tap_ok(rc == 0 && kind == XM_LINE_OTHER,
+		       "parse_line: '%s' takes the full path (IPv6 clients)", lines[i]);
+	}
+}
+
 int main(void)
 {
 	test_single_rule();
@@ -1726,5 +1974,9 @@ int main(void)
 	test_v6_parse_line();
 	test_v6_masquerade();
 	test_bad_v6_masquerade();
+	test_v64_forwards();
+	test_v64_overlap();
+	test_bad_v64();
+	test_v64_parse_line();
 	return tap_done();
 }

@@ -1,0 +1,511 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/* IPv6 clients of IPv4 backends (6->4): the new flow, and the header
+ * translation both ways (RFC 7915: IPv6 <-> IPv4 headers; the state is
+ * the flow's, RFC 6146). The layout of such a flow: xmasq_abi.h, above
+ * XM_RULE_TO_V4. The IPv6 -> IPv4 direction runs in xmasq_tc6, the
+ * IPv4 -> IPv6 one in xmasq_tc46. */
+#ifndef XMASQ_BPF_V64_XLAT_H
+#define XMASQ_BPF_V64_XLAT_H
+
+#include <stddef.h>
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <linux/in.h>
+#include <linux/ip.h>
+#include <linux/ipv6.h>
+#include <linux/tcp.h>
+#include <linux/udp.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+#include "xmasq_abi.h"
+#include "maps.h"
+#include "ct.h"
+#include "ports.h"
+#include "fib.h"
+#include "quota.h"
+#include "v6_flow.h"
+#include "csum.h"
+#include "parse.h"
+
+#define XM_ETH_P_IP	 0x0800
+#define XM_V64_HDR_DIFF	 20 /* an IPv6 header is 20 bytes longer than IPv4's */
+#define XM_IP_DF_BE	 bpf_htons(0x4000)
+#define XM_V4MAPPED_WORD bpf_htonl(0xffff)
+
+/* addr := ::ffff:v4, the form 6->4 flows keep IPv4 addresses in. */
+static __always_inline void xm64_map(__be32 *addr, __be32 v4)
+{
+	addr[0] = 0;
+	addr[1] = 0;
+	addr[2] = XM_V4MAPPED_WORD;
+	addr[3] = v4;
+}
+
+/* Step 1 of a new 6->4 flow for the IPv6 packet p: its forward (with
+ * XM_RULE_TO_V4), the route to the backend, the NICs, `from` and the
+ * source's quota; the outcome into scratch's plan. XM6_NEW_FLOW: go on.
+ * Global, as the two steps after it: xmasq_tc6's chain with
+ * xm6_flow_new fills 6.1's 512 bytes, and a flow made in one frame would
+ * not fit beside the IPv4 port search's. */
+__noinline int xm64_flow_plan(struct __sk_buff *ctx, struct xm_pkt6 *p, __u32 ifindex, __u32 len)
+{
+	__u32 zero = 0, out_ifindex;
+	struct xm_config *cfg = bpf_map_lookup_elem(&config, &zero);
+	struct xm_scratch *sc = bpf_map_lookup_elem(&scratch, &zero);
+	struct xm_rule6_value *rule;
+	struct xm_iface *in_if, *out_if;
+	struct bpf_fib_lookup fib;
+	int rc;
+
+	if (!p || !cfg || !sc)
+		return XM6_NEW_PASS;
+	rule = xm6_rule_find(p, ifindex, cfg->active_gen & 1);
+	if (!rule || !(rule->flags & XM_RULE_TO_V4)) {
+		xm_count(XM_C_PASS_NOT_OURS, len);
+		return XM6_NEW_PASS;
+	}
+	sc->plan.backend = rule->to_addr[3];
+	sc->plan.to_port = rule->to_port;
+	sc->plan.rule_id = rule->rule_id;
+	if (rule->allow_list &&
+	    !xm6_allow_admit(rule->allow_list, rule->rule_id, p->key.saddr, len))
+		return XM6_NEW_DROP;
+	if (p->key.proto == IPPROTO_TCP &&
+	    (p->tcp_flags & (XM_TCP_SYN | XM_TCP_ACK | XM_TCP_RST)) != XM_TCP_SYN) {
+		xm_count(XM_C_PASS_NOT_OURS, len);
+		return XM6_NEW_PASS;
+	}
+	in_if = xm_iface_of(ifindex);
+	if (!in_if) {
+		xm_count(XM_C_PASS_NOT_OURS, len);
+		return XM6_NEW_PASS;
+	}
+	rc = xm_fib(ctx, &fib, 0, sc->plan.backend, p->key.proto, p->key.sport, sc->plan.to_port, 0,
+		    ifindex);
+	if (rc != BPF_FIB_LKUP_RET_SUCCESS && rc != BPF_FIB_LKUP_RET_NO_NEIGH &&
+	    rc != BPF_FIB_LKUP_RET_FRAG_NEEDED) {
+		xm_count(XM_C_DROP_NO_ROUTE, len);
+		return XM6_NEW_DROP;
+	}
+	out_ifindex = fib.ifindex;
+	out_if = xm_iface_of(out_ifindex);
+	if (!out_if) {
+		xm_count(XM_C_PASS_EGRESS_UNMANAGED, len);
+		return XM6_NEW_PASS;
+	}
+	if (!out_if->addr) { /* no IPv4 address to leave with: no route for it */
+		xm_count(XM_C_DROP_NO_ROUTE, len);
+		return XM6_NEW_DROP;
+	}
+	if (cfg->flows_per_source &&
+	    !xm_source_below(xm_source6_id(p->key.saddr), cfg->flows_per_source)) {
+		xm_count(XM_C_DROP_SOURCE_QUOTA, len);
+		return XM6_NEW_DROP;
+	}
+	sc->plan.router = out_if->addr;
+	sc->plan.in_slot = in_if->slot;
+	sc->plan.out_slot = out_if->slot;
+	sc->plan.l2_valid = rc == BPF_FIB_LKUP_RET_SUCCESS;
+	__builtin_memcpy(sc->plan.dmac, fib.dmac, 6);
+	/* the port search's TIME_WAIT check: an IPv6 client stands there as
+	 * its /64's id */
+	sc->client = xm_source6_id(p->key.saddr);
+	sc->client_port = p->key.sport;
+	return XM6_NEW_FLOW;
+}
+
+/* Step 3: the flow's two flows6 entries (the reply first), then the
+ * stub in slot idx, claimed by step 2, is published. XM6_NEW_*. */
+__noinline int xm64_flow_insert(struct xm_pkt6 *p, __u32 idx, __u32 len)
+{
+	__u32 zero = 0, now = xm_clock_s(), rule_id;
+	struct xm_scratch *sc = bpf_map_lookup_elem(&scratch, &zero);
+	struct xm_ct_slot *s = bpf_map_lookup_elem(&flows, &idx);
+	struct xm_flow6_key k6 = {};
+	struct xm_flow6 v = {};
+	struct xm_rule_stats *rs;
+	__u64 w1;
+	int rc;
+
+	if (!p || !sc || !s) {
+		if (s)
+			xm_ct_release(idx);
+		xm_count(XM_C_DROP_CT_FULL, len);
+		return XM6_NEW_DROP;
+	}
+	rule_id = sc->plan.rule_id;
+	__builtin_memset(&s->flow, 0, sizeof(s->flow));
+	s->flow.flags = XM_FLOW_REPLY;
+	s->flow.in_slot = XM_SLOT_IPV6_FLOW;
+	s->flow.out_slot = XM_SLOT_IPV6_FLOW;
+	s->flow.rule_id = rule_id;
+	s->flow.last_seen_s = now;
+
+	/* Reply direction: backend -> the router's IPv4 address and port. */
+	xm64_map(k6.saddr, s->key.saddr);
+	xm64_map(k6.daddr, s->key.daddr);
+	k6.sport = s->key.sport;
+	k6.dport = s->key.dport;
+	k6.proto = p->key.proto;
+	xm6_addr_copy(v.new_saddr, p->key.daddr);
+	xm6_addr_copy(v.new_daddr, p->key.saddr);
+	v.new_sport = p->key.dport;
+	v.new_dport = p->key.sport;
+	__builtin_memcpy(v.out_dmac, p->src_mac, 6);
+	v.flags = XM_FLOW_REPLY | XM_FLOW_L2_VALID | XM_FLOW6_TO_V4;
+	v.state = p->key.proto == IPPROTO_TCP ? XM_ST_SYN_SENT : XM_ST_NONE;
+	v.in_slot = sc->plan.out_slot;
+	v.out_slot = sc->plan.in_slot;
+	v.rule_id = rule_id;
+	v.last_seen_s = now;
+	if (bpf_map_update_elem(&flows6, &k6, &v, BPF_NOEXIST)) {
+		xm_ct_release(idx);
+		xm_count(XM_C_DROP_CT_FULL, len);
+		return XM6_NEW_DROP;
+	}
+
+	/* Original direction: client -> the IPv4 backend. */
+	xm6_addr_copy(v.new_saddr, k6.daddr);
+	xm6_addr_copy(v.new_daddr, k6.saddr);
+	v.new_sport = k6.dport;
+	v.new_dport = k6.sport;
+	v.flags = XM_FLOW6_TO_V4 | (sc->plan.l2_valid ? XM_FLOW_L2_VALID : 0);
+	__builtin_memcpy(v.out_dmac, sc->plan.dmac, 6);
+	v.in_slot = sc->plan.in_slot;
+	v.out_slot = sc->plan.out_slot;
+	/* 6.1: a map key must be on the stack, p is not */
+	xm6_addr_copy(k6.saddr, p->key.saddr);
+	xm6_addr_copy(k6.daddr, p->key.daddr);
+	k6.sport = p->key.sport;
+	k6.dport = p->key.dport;
+	if (bpf_map_update_elem(&flows6, &k6, &v, BPF_NOEXIST)) {
+		/* Another CPU made this flow meanwhile, or the table is full:
+		 * give the reply entry and the stub back. */
+		rc = bpf_map_lookup_elem(&flows6, &k6) ? XM6_NEW_FLOW : XM6_NEW_DROP;
+		xm_flow6_partner_key(&v, k6.proto, &k6);
+		bpf_map_delete_elem(&flows6, &k6);
+		xm_ct_release(idx);
+		if (rc == XM6_NEW_FLOW) {
+			xm_count(XM_C_FLOW_RACE, 0);
+			return XM6_NEW_FLOW;
+		}
+		xm_count(XM_C_DROP_CT_FULL, len);
+		return XM6_NEW_DROP;
+	}
+	/* published, as xm_ct_publish does (the key is the slot's) */
+	w1 = xm_ct_state_word(XM_CT_W1(s), 0);
+	__sync_lock_test_and_set(&XM_CT_W1(s), xm_ct_state_word(w1, XM_CT_LIVE));
+	xm_ct_settle(XM_CT_W0(s), w1, idx);
+	xm_source_add_inline(xm_source6_id(p->key.saddr), 1);
+	xm6_sweep_ensure();
+	rs = bpf_map_lookup_elem(&rule_stats, &rule_id);
+	if (rs)
+		rs->flows++;
+	xm_count(XM_C_FLOW_NEW, 0);
+	xm_count(XM_C_FLOW_NEW_IPV6, 0);
+	xm_count(XM_C_FLOW_NEW_6TO4, 0);
+	return XM6_NEW_FLOW;
+}
+
+/* A new 6->4 flow: the plan, the reply tuple's port from the IPv4 search
+ * (the client's port first; its stub claims the tuple, so no IPv4 flow
+ * can take it), the entries. XM6_NEW_*. */
+__noinline int xm64_flow_new(struct __sk_buff *ctx, struct xm_pkt6 *p, __u32 ifindex, __u32 len)
+{
+	__u32 zero = 0;
+	struct xm_scratch *sc;
+	struct xm_flow_key rkey = {};
+	int rc;
+
+	if (!p)
+		return XM6_NEW_PASS;
+	rc = xm64_flow_plan(ctx, p, ifindex, len);
+	sc = bpf_map_lookup_elem(&scratch, &zero);
+	if (rc != XM6_NEW_FLOW || !sc)
+		return rc;
+	rkey.saddr = sc->plan.backend;
+	rkey.daddr = sc->plan.router;
+	rkey.sport = sc->plan.to_port;
+	rkey.dport = p->key.sport;
+	rkey.proto = p->key.proto;
+	rc = xm_ct_claim_port(xm_key_w0(&rkey), xm_key_w1(&rkey),
+			      xm_router_socket(ctx, &rkey) ? XM_PORT_ROUTER_SOCK : 0);
+	if (rc < 0) {
+		xm_count(rc == XM_PORT_ERR_FULL ? XM_C_DROP_CT_FULL : XM_C_DROP_NO_PORT, len);
+		return XM6_NEW_DROP;
+	}
+	return xm64_flow_insert(p, (__u32)rc, len);
+}
+
+/* Translates the IPv6 packet p of a 6->4 flow's original direction to
+ * IPv4 in place (RFC 7915 section 5.1): the L4 checksum by difference
+ * (pseudo-header addresses, ports), then the header: 20 bytes fewer
+ * (bpf_skb_change_proto, which also turns a TCPv6 GSO packet into a
+ * TCPv4 one), version 4, the traffic class as TOS, hop limit - 1 as TTL,
+ * DF set (an IPv6 sender expects no fragmentation on the way), ID 0, the
+ * header checksum. The Ethernet type too; the MACs are the caller's.
+ * saddr/daddr: the flow's IPv4 addresses, ports: new sport | dport << 16.
+ * 0, or -1: drop (the skb may be half done). Global: a frame of its own. */
+__noinline int xm64_tc_to_v4(struct __sk_buff *skb, const struct xm_pkt6 *p, __be32 saddr,
+			     __be32 daddr, __u32 ports)
+{
+	__be32 to[2] = { saddr, daddr };
+	__be16 sport = (__be16)ports, dport = (__be16)(ports >> 16), eth_type;
+	__u64 mangled0;
+	struct iphdr ip = {};
+	__s64 diff;
+	__u32 sum;
+
+	if (!skb || !p)
+		return -1;
+	mangled0 = p->key.proto == IPPROTO_UDP ? BPF_F_MARK_MANGLED_0 : 0;
+	diff = bpf_csum_diff((__be32 *)p->key.saddr, 32, to, 8, 0);
+	if (diff < 0 ||
+	    bpf_l4_csum_replace(skb, p->csum_off, 0, diff, BPF_F_PSEUDO_HDR | mangled0) ||
+	    bpf_l4_csum_replace(skb, p->csum_off, p->key.sport, sport, 2 | mangled0) ||
+	    bpf_l4_csum_replace(skb, p->csum_off, p->key.dport, dport, 2 | mangled0) ||
+	    bpf_skb_store_bytes(skb, p->l4_off, &sport, 2, 0) ||
+	    bpf_skb_store_bytes(skb, p->l4_off + 2, &dport, 2, 0))
+		return -1;
+	if (bpf_skb_change_proto(skb, bpf_htons(XM_ETH_P_IP), 0))
+		return -1;
+	ip.version = 4;
+	ip.ihl = 5;
+	ip.tos = p->tclass;
+	ip.tot_len = bpf_htons(p->payload_len + sizeof(struct iphdr));
+	ip.frag_off = XM_IP_DF_BE;
+	ip.ttl = p->hop_limit - 1;
+	ip.protocol = p->key.proto;
+	ip.saddr = saddr;
+	ip.daddr = daddr;
+	diff = bpf_csum_diff(NULL, 0, (__be32 *)&ip, sizeof(ip), 0);
+	if (diff < 0)
+		return -1;
+	sum = (__u32)diff;
+	sum = (sum & 0xffff) + (sum >> 16);
+	sum = (sum & 0xffff) + (sum >> 16);
+	ip.check = (__u16)~sum;
+	eth_type = bpf_htons(XM_ETH_P_IP);
+	if (bpf_skb_store_bytes(skb, p->l3_off, &ip, sizeof(ip), 0) ||
+	    bpf_skb_store_bytes(skb, offsetof(struct ethhdr, h_proto), &eth_type, 2, 0))
+		return -1;
+	return 0;
+}
+
+/* An IPv4 reply of a 6->4 flow, parsed by xmasq_tc46. */
+struct xm64_pkt {
+	__u32 csum_off;
+	__u16 tot_len;
+	__u8 tos;
+	__u8 ttl;
+	__be32 saddr; /* as sent, before translation */
+	__be32 daddr;
+	__u8 df;
+	__u8 _pad[3];
+};
+
+/* Translates the IPv4 packet q (its flow's reply entry f) to IPv6 in
+ * place (RFC 7915 section 4.1): the L4 checksum by difference, then 20
+ * more bytes of header (bpf_skb_change_proto), version 6, TOS as the
+ * traffic class, flow label 0, TTL - 1 as the hop limit, the flow's IPv6
+ * addresses, and the Ethernet header to the client's neighbour. p: the
+ * flow key (ports in it as sent). 0, or -1: drop. Global: its buffers on
+ * a frame of its own. */
+__noinline int xm64_tc_to_v6(struct __sk_buff *skb, const struct xm_pkt6 *p,
+			     const struct xm64_pkt *q, const struct xm_flow6_key *fk,
+			     __u32 out_slot)
+{
+	struct {
+		__u16 align; /* the IPv6 header 4-aligned, as csum_diff reads it */
+		__u8 dst[ETH_ALEN];
+		__u8 src[ETH_ALEN];
+		__be16 type;
+		struct ipv6hdr ip6;
+	} h = {};
+	struct xm_flow6_key k;
+	struct xm_flow6 *f;
+	struct xm_iface *oif;
+	__be32 from[2];
+	__u64 mangled0;
+	__s64 diff;
+
+	if (!skb || !p || !q || !fk)
+		return -1;
+	__builtin_memcpy(&k, fk, sizeof(k)); /* 6.1: a map key must be on the stack */
+	f = bpf_map_lookup_elem(&flows6, &k);
+	oif = bpf_map_lookup_elem(&iface_slots, &out_slot);
+	if (!f || !oif)
+		return -1;
+	from[0] = q->saddr;
+	from[1] = q->daddr;
+	mangled0 = p->key.proto == IPPROTO_UDP ? BPF_F_MARK_MANGLED_0 : 0;
+	__builtin_memcpy(&h.ip6.saddr, f->new_saddr, 16);
+	__builtin_memcpy(&h.ip6.daddr, f->new_daddr, 16);
+	diff = bpf_csum_diff(from, 8, (__be32 *)&h.ip6.saddr, 32, 0);
+	if (diff < 0 ||
+	    bpf_l4_csum_replace(skb, q->csum_off, 0, diff, BPF_F_PSEUDO_HDR | mangled0) ||
+	    bpf_l4_csum_replace(skb, q->csum_off, p->key.sport, f->new_sport, 2 | mangled0) ||
+	    bpf_l4_csum_replace(skb, q->csum_off, p->key.dport, f->new_dport, 2 | mangled0))
+		return -1;
+	/* the ports are the first 4 bytes of TCP and UDP alike */
+	if (bpf_skb_store_bytes(skb, q->csum_off - (p->key.proto == IPPROTO_TCP ? 16 : 6),
+				&f->new_sport, 4, 0))
+		return -1;
+	if (bpf_skb_change_proto(skb, bpf_htons(XM_ETH_P_IPV6), 0))
+		return -1;
+	__builtin_memcpy(h.dst, f->out_dmac, ETH_ALEN);
+	__builtin_memcpy(h.src, oif->mac, ETH_ALEN);
+	h.type = bpf_htons(XM_ETH_P_IPV6);
+	h.ip6.version = 6;
+	h.ip6.priority = q->tos >> 4;
+	h.ip6.flow_lbl[0] = (q->tos & 0x0f) << 4;
+	h.ip6.payload_len = bpf_htons(q->tot_len - sizeof(struct iphdr));
+	h.ip6.nexthdr = p->key.proto;
+	h.ip6.hop_limit = q->ttl - 1;
+	return bpf_skb_store_bytes(skb, 0, h.dst, sizeof(h) - sizeof(h.align), 0) ? -1 : 0;
+}
+
+/* RFC 7915 section 4.2: the ICMPv6 type and code of an ICMPv4 error
+ * (type << 8 | code), 0 when it has none (dropped); *mtu: a Packet Too
+ * Big's, from a frag-needed's next-hop MTU (20 bytes more as IPv6, at
+ * least IPv6's minimum, 1280). */
+static __always_inline __u32 xm64_icmp_type(__u8 type, __u8 code, __u32 *mtu)
+{
+	if (type == XM_ICMP_TIME_EXCEEDED)
+		return code <= 1 ? 3u << 8 | code : 0;
+	if (type != XM_ICMP_DEST_UNREACH)
+		return 0;
+	switch (code) {
+	case 0: /* net, host unreachable and their kin: no route */
+	case 1:
+	case 5:
+	case 6:
+	case 7:
+	case 8:
+	case 11:
+	case 12:
+		return 1u << 8;
+	case 3: /* port unreachable */
+		return 1u << 8 | 4;
+	case 4: /* fragmentation needed: Packet Too Big */
+		*mtu = *mtu + XM_V64_HDR_DIFF < 1280 ? 1280 : *mtu + XM_V64_HDR_DIFF;
+		return 2u << 8;
+	case 9: /* administratively prohibited */
+	case 10:
+	case 13:
+	case 15:
+		return 1u << 8 | 1;
+	default:
+		return 0;
+	}
+}
+
+/* Turns an ICMPv4 error about a 6->4 flow (its reply entry's key fk:
+ * the quote's tuple reversed, mapped) into the ICMPv6 error its IPv6
+ * client must get (RFC 7915 section 4.2): from the address the client
+ * sent to (the reporter's IPv4 address has no IPv6 form here), the quote
+ * translated back to the packet the client sent, its first 8 L4 bytes
+ * (a UDP checksum in them mended), the ICMPv6 checksum computed whole;
+ * the Ethernet header to the client's neighbour. The ICMPv4 message is
+ * at l4_off. 0, -1: the skb may be half done (drop it), 1: no ICMPv6
+ * form. Global: its buffers on a frame of its own. */
+__noinline int xm64_tc_icmp_to_v6(struct __sk_buff *skb, const struct xm_flow6_key *fk,
+				  __u32 out_slot, __u32 l4_off)
+{
+	struct {
+		__u16 align; /* the IPv6 headers 4-aligned, as csum_diff reads them */
+		__u8 dst[ETH_ALEN];
+		__u8 src[ETH_ALEN];
+		__be16 type;
+		struct ipv6hdr ip6;
+		__u8 icmp_type, icmp_code;
+		__sum16 icmp_csum;
+		__be32 word; /* Packet Too Big: the MTU */
+		struct ipv6hdr qip6;
+		__u8 ql4[8];
+	} m = {};
+	struct xm_flow6_key k;
+	struct iphdr qip;
+	__u8 icmp4[8], ttl;
+	__be32 pseudo[2], qaddrs[2];
+	struct xm_flow6 *f;
+	struct xm_iface *oif;
+	__u32 type, mtu, len6 = 8 + XM_IPV6_HDR_LEN + 8, diff;
+	__s64 sum;
+	__u16 qsum;
+
+	if (!skb || !fk || l4_off > 64)
+		return -1;
+	__builtin_memcpy(&k, fk, sizeof(k)); /* 6.1: a map key must be on the stack */
+	f = bpf_map_lookup_elem(&flows6, &k);
+	oif = bpf_map_lookup_elem(&iface_slots, &out_slot);
+	if (!f || !oif || bpf_skb_load_bytes(skb, l4_off, icmp4, 8) ||
+	    bpf_skb_load_bytes(skb, l4_off + 8, &qip, sizeof(qip)) ||
+	    bpf_skb_load_bytes(skb, l4_off + 8 + sizeof(qip), m.ql4, 8) ||
+	    bpf_skb_load_bytes(skb, sizeof(struct ethhdr) + offsetof(struct iphdr, ttl), &ttl, 1))
+		return -1;
+	mtu = (__u32)icmp4[6] << 8 | icmp4[7];
+	type = xm64_icmp_type(icmp4[0], icmp4[1], &mtu);
+	if (!type)
+		return 1;
+	m.icmp_type = type >> 8;
+	m.icmp_code = type & 0xff;
+	if (m.icmp_type == 2)
+		m.word = bpf_htonl(mtu);
+
+	/* the quote: the packet the client sent (client -> the router's
+	 * IPv6 address), as far as the ICMPv4 message quoted it */
+	m.qip6.version = 6;
+	m.qip6.priority = qip.tos >> 4;
+	m.qip6.flow_lbl[0] = (qip.tos & 0x0f) << 4;
+	m.qip6.payload_len = bpf_htons(bpf_ntohs(qip.tot_len) - sizeof(struct iphdr));
+	m.qip6.nexthdr = qip.protocol;
+	m.qip6.hop_limit = qip.ttl;
+	__builtin_memcpy(&m.qip6.saddr, f->new_daddr, 16);
+	__builtin_memcpy(&m.qip6.daddr, f->new_saddr, 16);
+	if (qip.protocol == IPPROTO_UDP) { /* its checksum is in the 8 bytes */
+		qaddrs[0] = qip.saddr;
+		qaddrs[1] = qip.daddr;
+		sum = bpf_csum_diff(qaddrs, 8, (__be32 *)&m.qip6.saddr, 32, 0);
+		if (sum < 0)
+			return -1;
+		diff = csum_diff16((__u32)sum, *(__u16 *)m.ql4, f->new_dport);
+		diff = csum_diff16(diff, *(__u16 *)(m.ql4 + 2), f->new_sport);
+		__builtin_memcpy(&qsum, m.ql4 + 6, 2);
+		if (qsum) {
+			qsum = csum_apply(qsum, diff);
+			__builtin_memcpy(m.ql4 + 6, qsum ? &qsum : &(__u16){ 0xffff }, 2);
+		}
+	}
+	__builtin_memcpy(m.ql4, &f->new_dport, 2);
+	__builtin_memcpy(m.ql4 + 2, &f->new_sport, 2);
+
+	m.ip6.version = 6;
+	m.ip6.payload_len = bpf_htons(len6);
+	m.ip6.nexthdr = XM_NEXTHDR_ICMPV6;
+	m.ip6.hop_limit = ttl > 1 ? ttl - 1 : 1;
+	__builtin_memcpy(&m.ip6.saddr, f->new_saddr, 16);
+	__builtin_memcpy(&m.ip6.daddr, f->new_daddr, 16);
+	/* RFC 4443 section 2.3: the pseudo-header and the message */
+	pseudo[0] = bpf_htonl(len6);
+	pseudo[1] = bpf_htonl(XM_NEXTHDR_ICMPV6);
+	sum = bpf_csum_diff(NULL, 0, (__be32 *)&m.ip6.saddr, 32, 0);
+	if (sum >= 0)
+		sum = bpf_csum_diff(NULL, 0, pseudo, sizeof(pseudo), (__u32)sum);
+	if (sum >= 0)
+		sum = bpf_csum_diff(NULL, 0, (__be32 *)&m.icmp_type, len6, (__u32)sum);
+	if (sum < 0)
+		return -1;
+	m.icmp_csum = ~csum_fold32((__u32)sum);
+	__builtin_memcpy(m.dst, f->out_dmac, ETH_ALEN);
+	__builtin_memcpy(m.src, oif->mac, ETH_ALEN);
+	m.type = bpf_htons(XM_ETH_P_IPV6);
+
+	if (bpf_skb_change_proto(skb, bpf_htons(XM_ETH_P_IPV6), 0) ||
+	    bpf_skb_change_tail(skb, sizeof(m) - sizeof(m.align), 0) ||
+	    bpf_skb_store_bytes(skb, 0, m.dst, sizeof(m) - sizeof(m.align), 0))
+		return -1;
+	return 0;
+}
+
+#endif
