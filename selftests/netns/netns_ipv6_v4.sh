@@ -519,7 +519,7 @@ check_rule_errors() {
 }
 
 run_xmasq64() {
-	local mode=$1 L="xmasq $1" out nrules
+	local mode=$1 L="xmasq $1" out nrules want m ifc
 	local S0="$XM_TMP/stats64-0.json" S1="$XM_TMP/stats64-1.json"
 	# a pin directory only this run can name
 	XM_PIN="/sys/fs/bpf/xmasq-test-$$-$XM64_ID-v64-$mode"
@@ -536,6 +536,15 @@ run_xmasq64() {
 	out=$(xm_apply_any 2>&1)
 	tap_result $? "$L: apply $(wc -l <"$XM_TMP/rules64-any.conf") forwards to $B_ADDR ('family any', 'family ipv6', eth0:[$R6_0])" \
 		"$out" "$(cat "$XM_TMP/rules64-any.conf")"
+	# the mode asked for on every NIC (auto: tc on a veth)
+	want=$mode
+	[ "$mode" = auto ] && want=tc
+	xm status --json >"$XM_TMP/status64.json" 2>&1
+	for ifc in eth0 eth1 eth2; do
+		m=$(json_get "$XM_TMP/status64.json" "[i['mode'] for i in d['interfaces'] if i['name'] == '$ifc'][0]" 2>/dev/null)
+		[ "$m" = "$want" ]
+		tap_result $? "$L: $ifc in $want mode (${m:-?})" "$(head -c 2000 "$XM_TMP/status64.json")"
+	done
 	check_backend_v4only "$L"
 	# the return-path proof rests on this: the router's own routing sends
 	# C1's replies out of eth0, no policy rule says otherwise
