@@ -411,12 +411,12 @@ static __always_inline void xm6_flow_track(struct xm_flow6 *f, struct xm_pkt6 *p
 }
 
 /* Counts a translated packet: the flow, its interfaces and its rule. */
-static __always_inline void xm6_account(struct xm_flow6 *f, __u64 len)
+static __always_inline void xm6_account(struct xm_flow6 *f, __u64 len, int by_xdp)
 {
 	f->packets++;
 	f->bytes += len;
 	xm_account_paths(f->out_slot, f->in_slot, f->rule_id,
-			 (f->flags & XM_FLOW_REPLY) ? XM_DIR_REPLY : XM_DIR_ORIG, len, 0);
+			 (f->flags & XM_FLOW_REPLY) ? XM_DIR_REPLY : XM_DIR_ORIG, len, by_xdp);
 }
 
 /* Per packet: the stamp, and the original direction's next hop re-resolved

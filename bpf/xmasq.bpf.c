@@ -35,6 +35,7 @@
 #include "v6_pmtu.h"
 #include "v64_xlat.h"
 #include "v6_icmp.h"
+#include "v6_xdp.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -223,6 +224,8 @@ int xmasq_xdp(struct xdp_md *ctx)
 		if (rc == XM_PARSE_NOT_IPV4 && p.eth &&
 		    p.eth->h_proto == bpf_htons(XM_ETH_P_IPV6)) {
 			xm_count(XM_C_RX_IPV6, len);
+			/* the IPv6 fast path, verified on its own */
+			bpf_tail_call(ctx, &progs6_xdp, XM_PROGS6_XDP);
 			return xm_xdp_to_tc(ctx, XM_C_PASS_IPV6_TO_TC, len);
 		}
 		xm_count(xm_parse_counter(rc), len);
@@ -265,6 +268,47 @@ int xmasq_xdp(struct xdp_md *ctx)
 		return XDP_DROP;
 	}
 	xm_sent(f, &p, len, 1);
+	return bpf_redirect_map(&tx_ports, out, 0);
+}
+
+/* IPv6 at XDP, reached from xmasq_xdp by a tail call (progs6_xdp; rx
+ * and rx_ipv6 counted there): a known 6->6 flow's packet (TCP, UDP,
+ * ICMPv6 echo) whose egress takes XDP frames, next hop known, is
+ * rewritten and redirected here; everything else goes to tc as before
+ * (pass_ipv6_to_tc): new flows, 6->4, ICMPv6 errors, Packet Too Big,
+ * extension headers, a checksum that looks unfinished. */
+SEC("xdp")
+int xmasq_xdp6(struct xdp_md *ctx)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	__u64 len = data_end - data;
+	struct xm_pkt6 p = {};
+	struct xm_flow6 *f;
+	struct xm_iface *oif;
+	__u32 slot, out;
+
+	if (xm_parse6(data, data_end, len, &p) != XM_PARSE6_OK || p.hop_limit <= 1 || p.icmp_error)
+		return xm_xdp_to_tc(ctx, XM_C_PASS_IPV6_TO_TC, len);
+	f = bpf_map_lookup_elem(&flows6, &p.key);
+	if (!f || (f->flags & XM_FLOW6_TO_V4) || !(f->flags & XM_FLOW_L2_VALID))
+		return xm_xdp_to_tc(ctx, XM_C_PASS_IPV6_TO_TC, len);
+	slot = f->out_slot;
+	oif = bpf_map_lookup_elem(&iface_slots, &slot);
+	if (!oif || !oif->ifindex || !(oif->flags & XM_IFACE_XDP_TX_OK) ||
+	    (oif->mtu && XM_IPV6_HDR_LEN + p.payload_len > oif->mtu) ||
+	    xm6_csum_looks_partial(data, data_end, &p))
+		return xm_xdp_to_tc(ctx, XM_C_PASS_IPV6_TO_TC, len);
+	out = oif->ifindex;
+	xm6_flow_touch(ctx, f, &p, ctx->ingress_ifindex, out);
+	if (!(f->flags & XM_FLOW_L2_VALID)) /* the re-resolve just lost it */
+		return xm_xdp_to_tc(ctx, XM_C_PASS_IPV6_TO_TC, len);
+	if (xm6_xdp_rewrite(data, data_end, &p, f, oif->mac)) {
+		xm_count(XM_C_DROP_REDIRECT, len);
+		return XDP_DROP;
+	}
+	xm6_account(f, len, 1);
+	xm_count(XM_C_FWD_XDP, len);
 	return bpf_redirect_map(&tx_ports, out, 0);
 }
 
@@ -564,7 +608,7 @@ int xmasq_tc6(struct __sk_buff *skb)
 		return TC_ACT_SHOT;
 	}
 send:
-	xm6_account(f, len);
+	xm6_account(f, len, 0);
 	xm_count(XM_C_FWD_TC, len);
 	if (f->flags & XM_FLOW_L2_VALID) {
 		if (bpf_skb_store_bytes(skb, 0, f->out_dmac, ETH_ALEN, 0) ||
@@ -618,7 +662,7 @@ static __always_inline int xm64_tc46_icmp_error(struct __sk_buff *skb, void *dat
 	}
 	f = bpf_map_lookup_elem(&flows6, &k);
 	if (f)
-		xm6_account(f, len);
+		xm6_account(f, len, 0);
 	xm_count(XM_C_ICMP_ERROR, len);
 	xm_count(XM_C_FWD_TC, len);
 	oif = bpf_map_lookup_elem(&iface_slots, &slot);
@@ -745,7 +789,7 @@ int xmasq_tc46(struct __sk_buff *skb)
 	}
 	f = bpf_map_lookup_elem(&flows6, &p.key);
 	if (f)
-		xm6_account(f, len);
+		xm6_account(f, len, 0);
 	xm_count(XM_C_FWD_TC, len);
 	return bpf_redirect(oif->ifindex, 0);
 }

@@ -76,7 +76,8 @@
 	X(FLOWS6, flows6)                 \
 	X(SWEEPER6, sweeper6)             \
 	X(MASQ_RULES6, masq_rules6)       \
-	X(PROGS46, progs46)
+	X(PROGS46, progs46)               \
+	X(PROGS6_XDP, progs6_xdp)
 
 #define XM_MAP_ENUM(id, name) XM_MAP_##id,
 enum xm_map_id { XM_MAP_LIST(XM_MAP_ENUM) XM_MAP_MAX };
@@ -845,7 +846,11 @@ _Static_assert(sizeof(struct xm64_plan) == sizeof(struct xm_allow_key), "scratch
  * (pass_ipv6_to_tc). Maps added within layout 2. A rule's generation,
  * rule_id, rule_stats, `from` list (allow_lists holds 128-bit sources) and
  * the counters are shared with IPv4. */
-#define XM_PROGS6_TC 0 /* progs6 index of xmasq_tc6 */
+#define XM_PROGS6_TC  0 /* progs6 index of xmasq_tc6 */
+/* XDP's IPv6 fast path: xmasq_xdp hands IPv6 frames to xmasq_xdp6
+ * through prog array "progs6_xdp" (index XM_PROGS6_XDP), which forwards a
+ * known 6->6 flow's packets itself and hands the rest to tc as before. */
+#define XM_PROGS6_XDP 0
 
 /*
  * IPv6 clients of IPv4 backends (6->4, RFC 7915 header translation with

@@ -361,6 +361,42 @@ static enum xm_mode mode_of(const struct xm_iface *v)
 	return (v->flags & XM_IFACE_XDP_GENERIC) ? XM_MODE_XDP_GENERIC : XM_MODE_XDP;
 }
 
+/* The programs other programs hand packets to by tail calls: xmasq_tc6
+ * (IPv6 from the tc program), xmasq_tc46 (6->4 replies, likewise) and
+ * xmasq_xdp6 (IPv6 from the XDP program), each into its prog array. */
+static int store_tail_progs(struct xmasq_bpf *skel, const char *pin_dir, char *err, size_t errlen)
+{
+	const struct {
+		struct bpf_map *map;
+		int map_id;
+		__u32 idx;
+		struct bpf_program *prog;
+		const char *what;
+	} tails[] = {
+		{ skel->maps.progs6, XM_MAP_PROGS6, XM_PROGS6_TC, skel->progs.xmasq_tc6,
+		  "the IPv6 program xmasq_tc6" },
+		{ skel->maps.progs46, XM_MAP_PROGS46, XM_PROGS46_TC, skel->progs.xmasq_tc46,
+		  "the 6->4 program xmasq_tc46" },
+		{ skel->maps.progs6_xdp, XM_MAP_PROGS6_XDP, XM_PROGS6_XDP, skel->progs.xmasq_xdp6,
+		  "the IPv6 XDP program xmasq_xdp6" },
+	};
+
+	for (size_t i = 0; i < sizeof(tails) / sizeof(tails[0]); i++) {
+		int fd = bpf_program__fd(tails[i].prog);
+
+		if (bpf_map_update_elem(bpf_map__fd(tails[i].map), &tails[i].idx, &fd, BPF_ANY)) {
+			snprintf(err, errlen,
+				 "%s/%s: cannot store %s in it: %s (attach --fresh if the pinned "
+				 "map "
+				 "has another shape)",
+				 pin_dir, xm_map_pin_names[tails[i].map_id], tails[i].what,
+				 strerror(errno));
+			return -1;
+		}
+	}
+	return 0;
+}
+
 /* The new program takes the flow expiry timer over now (the old one stops
  * at its next run), not only at the next new flow. Best effort: a new flow
  * arms it anyway. */
@@ -762,37 +798,13 @@ int xm_attach_ex(const char *pin_dir, char *const *ifnames, int n, const struct 
 		bpf_map_update_elem(bpf_map__fd(skel->maps.config), &zero, &cfg, BPF_ANY);
 	}
 	start_sweeper(skel, log);
-	/* xmasq_tc6 into progs6 before the tc program that hands IPv6 packets
-	 * to it is attached: a new program never meets an empty entry, and
-	 * an older program still attached meets the new one (same maps). */
-	{
-		__u32 idx = XM_PROGS6_TC;
-		int tc6_fd = bpf_program__fd(skel->progs.xmasq_tc6);
-
-		if (bpf_map_update_elem(bpf_map__fd(skel->maps.progs6), &idx, &tc6_fd, BPF_ANY)) {
-			snprintf(err, errlen,
-				 "%s/%s: cannot store the IPv6 program xmasq_tc6 in it: %s (attach "
-				 "--fresh if the pinned map has another shape)",
-				 pin_dir, xm_map_pin_names[XM_MAP_PROGS6], strerror(errno));
-			xmasq_bpf__destroy(skel);
-			return -1;
-		}
-	}
-	/* xmasq_tc46 into progs46 likewise: the tc program hands it the IPv4
-	 * replies of 6->4 flows */
-	{
-		__u32 idx = XM_PROGS46_TC;
-		int tc46_fd = bpf_program__fd(skel->progs.xmasq_tc46);
-
-		if (bpf_map_update_elem(bpf_map__fd(skel->maps.progs46), &idx, &tc46_fd, BPF_ANY)) {
-			snprintf(err, errlen,
-				 "%s/%s: cannot store the 6->4 program xmasq_tc46 in it: %s "
-				 "(attach "
-				 "--fresh if the pinned map has another shape)",
-				 pin_dir, xm_map_pin_names[XM_MAP_PROGS46], strerror(errno));
-			xmasq_bpf__destroy(skel);
-			return -1;
-		}
+	/* The IPv6 and 6->4 programs into their prog arrays before the
+	 * programs that hand packets to them are attached: a new program
+	 * never meets an empty entry, and an older program still attached
+	 * meets the new ones (same maps). */
+	if (store_tail_progs(skel, pin_dir, err, errlen)) {
+		xmasq_bpf__destroy(skel);
+		return -1;
 	}
 	if (pin_prog(skel->progs.xmasq_xdp, pin_dir, XM_PIN_PROG_XDP, err, errlen) ||
 	    pin_prog(skel->progs.xmasq_tc, pin_dir, XM_PIN_PROG_TC, err, errlen)) {

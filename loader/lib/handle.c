@@ -68,6 +68,7 @@ int xm_map_optional(int id)
 	case XM_MAP_MASQ_RULES6:
 	case XM_MAP_SWEEPER6:
 	case XM_MAP_PROGS46:
+	case XM_MAP_PROGS6_XDP:
 		return 1;
 	default:
 		return 0;

@@ -236,7 +236,42 @@ static int maps6(void)
 	idx = XM_PROGS46_TC;
 	prog = (uint32_t)bpf_program__fd(skel->progs.xmasq_tc46);
 	err |= bpf_map_update_elem(bpf_map__fd(skel->maps.progs46), &idx, &prog, BPF_ANY);
+	idx = XM_PROGS6_XDP;
+	prog = (uint32_t)bpf_program__fd(skel->progs.xmasq_xdp6);
+	err |= bpf_map_update_elem(bpf_map__fd(skel->maps.progs6_xdp), &idx, &prog, BPF_ANY);
 	return err ? -1 : 0;
+}
+
+/* The same frame through XDP (xmasq_xdp, which tail-calls xmasq_xdp6):
+ * redirected, byte for byte as tc sends it, counted as XDP's. */
+static void xdp6(const char *what, int ifindex, struct spec6 in, const struct spec6 *want)
+{
+	struct frame fin = F6(in), fwant = F6(*want), got;
+	char name[160];
+
+	snprintf(name, sizeof(name), "%s, by XDP", what);
+	cnt_mark();
+	run_case(0, name, ifindex, &fin, XDP_REDIRECT, &fwant, &got);
+	check_csum6(name, &got);
+	cnt_check(XM_C_FWD_XDP, 1, name);
+	cnt_check(XM_C_PASS_IPV6_TO_TC, 0, name);
+}
+
+/* Puts the pseudo-header sum where the L4 checksum goes, as a local
+ * sender's CHECKSUM_PARTIAL skb has it. */
+static void set_partial_csum6(struct frame *f)
+{
+	uint8_t *ip = f->b + 14, pseudo[40] = { 0 };
+	size_t l4len = (size_t)ip[4] << 8 | ip[5], at = ip[6] == IPPROTO_TCP ? 16 : 6;
+	uint16_t c;
+
+	memcpy(pseudo, ip + 8, 32);
+	pseudo[34] = (uint8_t)(l4len >> 8);
+	pseudo[35] = (uint8_t)l4len;
+	pseudo[39] = ip[6];
+	c = csum_fold32(csum_add_bytes(0, pseudo, sizeof(pseudo)));
+	ip[40 + at] = (uint8_t)(c >> 8);
+	ip[40 + at + 1] = (uint8_t)c;
 }
 
 /* A TCP connection both ways: SYN, SYN-ACK, ACK, FIN, FIN, last ACK. */
@@ -291,6 +326,19 @@ static void test_tcp6(void)
 	syn.payload = 40;
 	fwd = to_backend(syn, a_bk0, 20000, 8080);
 	run6("tcp6 data to the backend", if_pub0, syn, TC_ACT_REDIRECT, &fwd, &got);
+	xdp6("tcp6 data to the backend", if_pub0, syn, &fwd);
+	synack.tcp_flags = back.tcp_flags = TCP_ACK;
+	xdp6("tcp6 data back to the client", if_bk0, synack, &back);
+	{ /* a checksum as CHECKSUM_PARTIAL leaves it (the pseudo-header sum) */
+		struct frame in = F6(syn);
+		uint32_t rc;
+
+		set_partial_csum6(&in);
+		cnt_mark();
+		run_xdp(if_pub0, &in, &got, &rc);
+		TAP_EQ(rc, XDP_PASS, "tcp6 data with an unfinished checksum: XDP hands it to tc");
+		cnt_check(XM_C_PASS_IPV6_TO_TC, 1, "tcp6 unfinished checksum");
+	}
 	syn.tcp_flags = TCP_FIN | TCP_ACK;
 	syn.payload = 0;
 	fwd = to_backend(syn, a_bk0, 20000, 8080);
@@ -311,8 +359,9 @@ static void test_tcp6(void)
 		struct xm_rule_stats rs = rule_stats_read(RULE_TCP);
 
 		TAP_EQ(rs.flows, 1, "tcp6: rule counted one flow");
-		TAP_EQ(rs.packets[XM_DIR_ORIG], 4, "tcp6: rule counted 4 packets to the backend");
-		TAP_EQ(rs.packets[XM_DIR_REPLY], 2, "tcp6: rule counted 2 packets back");
+		TAP_EQ(rs.packets[XM_DIR_ORIG], 5,
+		       "tcp6: rule counted 5 packets to the backend (1 by XDP)");
+		TAP_EQ(rs.packets[XM_DIR_REPLY], 3, "tcp6: rule counted 3 packets back (1 by XDP)");
 	}
 }
 
@@ -386,6 +435,8 @@ static void test_udp6(void)
 	run6("udp6 to [2001:db8:1::1]:5353 (rule for that address) -> [fd00:8::2]:53", if_pub0, q,
 	     TC_ACT_REDIRECT, &fwd, &got);
 	run6("udp6 answer back to the client", if_bk0, ans, TC_ACT_REDIRECT, &back, &got);
+	xdp6("udp6 answer back to the client", if_bk0, ans, &back);
+	xdp6("udp6 to [2001:db8:1::1]:5353", if_pub0, q, &fwd);
 	flow6_get(a_client, a_pub0, 5000, 5353, IPPROTO_UDP, &o);
 	TAP_EQ(o.state, XM_ST_ASSURED, "udp6: answered: ASSURED");
 	other.dst = A6("2001:db8:1::99");
@@ -830,6 +881,10 @@ static void test_6to4_tcp(void)
 	syn.tcp_flags = TCP_ACK;
 	syn.payload = 100;
 	in = F6(syn);
+	cnt_mark();
+	run_xdp(if_pub0, &in, &got, &rc);
+	TAP_EQ(rc, XDP_PASS, "6->4 tcp data by XDP: to tc (it translates)");
+	cnt_check(XM_C_PASS_IPV6_TO_TC, 1, "6->4 tcp data by XDP");
 	run_case(1, "6->4 tcp data to the backend", if_pub0, &in, TC_ACT_REDIRECT, NULL, &got);
 	check_to_v4("6->4 tcp data", &in, &got, A_BK0, A_BACKEND, 24000, 80);
 	in = backend4(IPPROTO_TCP, 80, 24000, TCP_ACK | TCP_PSH, 0);

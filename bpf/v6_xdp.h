@@ -1,0 +1,88 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/* IPv6 at XDP: a known flow's packet rewritten in place (addresses,
+ * ports or an echo's id, hop limit, the L4 checksum by difference, the
+ * MACs), as xm6_tc_rewrite does with the skb helpers. */
+#ifndef XMASQ_BPF_V6_XDP_H
+#define XMASQ_BPF_V6_XDP_H
+
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <linux/in.h>
+#include <linux/ipv6.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+#include "xmasq_abi.h"
+#include "csum.h"
+#include "v6_parse.h"
+
+/* The L4 checksum holds exactly the pseudo-header sum: a packet from a
+ * local socket whose checksum the skb path would finish
+ * (CHECKSUM_PARTIAL through a veth). A difference applied to it would
+ * add the ports twice: such a packet goes by tc. A whole checksum that
+ * happens to equal it (1 in 65536) goes by tc too, which is right either
+ * way. */
+static __always_inline int xm6_csum_looks_partial(void *data, void *data_end,
+						  const struct xm_pkt6 *p)
+{
+	__u32 csum_off = p->csum_off, sum = 0;
+	struct ipv6hdr *ip6 = data + sizeof(struct ethhdr);
+	__u16 *check;
+
+	if (p->key.proto != IPPROTO_TCP && p->key.proto != IPPROTO_UDP)
+		return 0;
+	if (csum_off > sizeof(struct ethhdr) + XM_IPV6_HDR_LEN + 16)
+		return 1;
+	check = data + csum_off;
+	if ((void *)(ip6 + 1) > data_end || (void *)(check + 1) > data_end)
+		return 1;
+	for (int i = 0; i < 4; i++) {
+		sum = csum_add32(sum, ip6->saddr.in6_u.u6_addr32[i]);
+		sum = csum_add32(sum, ip6->daddr.in6_u.u6_addr32[i]);
+	}
+	sum = csum_add32(sum, bpf_htons(p->payload_len));
+	sum = csum_add32(sum, bpf_htons((__u16)p->key.proto));
+	return csum_fold32(sum) == *check;
+}
+
+/* Rewrites the packet p of flow f for egress MAC smac. 0, or -1. */
+static __always_inline int xm6_xdp_rewrite(void *data, void *data_end, const struct xm_pkt6 *p,
+					   const struct xm_flow6 *f, const __u8 *smac)
+{
+	struct ethhdr *eth = data;
+	struct ipv6hdr *ip6 = data + sizeof(*eth);
+	__u32 csum_off = p->csum_off, l4_off = p->l4_off, diff = 0;
+	__be16 *ports, *check;
+
+	if ((void *)(ip6 + 1) > data_end ||
+	    csum_off > sizeof(struct ethhdr) + XM_IPV6_HDR_LEN + 16 ||
+	    l4_off != sizeof(struct ethhdr) + XM_IPV6_HDR_LEN)
+		return -1;
+	ports = data + sizeof(struct ethhdr) + XM_IPV6_HDR_LEN;
+	check = data + csum_off;
+	if ((void *)(ports + 3) > data_end || (void *)(check + 1) > data_end)
+		return -1;
+	for (int i = 0; i < 4; i++) {
+		diff = csum_diff32(diff, ip6->saddr.in6_u.u6_addr32[i], f->new_saddr[i]);
+		diff = csum_diff32(diff, ip6->daddr.in6_u.u6_addr32[i], f->new_daddr[i]);
+		ip6->saddr.in6_u.u6_addr32[i] = f->new_saddr[i];
+		ip6->daddr.in6_u.u6_addr32[i] = f->new_daddr[i];
+	}
+	if (p->key.proto == XM_NEXTHDR_ICMPV6) { /* the echo id, after type, code, sum */
+		diff = csum_diff16(diff, ports[2], f->new_sport);
+		ports[2] = f->new_sport;
+	} else {
+		diff = csum_diff16(diff, ports[0], f->new_sport);
+		diff = csum_diff16(diff, ports[1], f->new_dport);
+		ports[0] = f->new_sport;
+		ports[1] = f->new_dport;
+	}
+	*check = csum_apply(*check, diff);
+	if (p->key.proto == IPPROTO_UDP && !*check)
+		*check = 0xffff; /* a computed zero is sent as ones (RFC 8200 8.1) */
+	ip6->hop_limit--;
+	__builtin_memcpy(eth->h_dest, f->out_dmac, ETH_ALEN);
+	__builtin_memcpy(eth->h_source, smac, ETH_ALEN);
+	return 0;
+}
+
+#endif
