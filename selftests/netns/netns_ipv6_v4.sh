@@ -19,6 +19,7 @@
 #   forward eth0 udp 5000 to 198.18.0.2:5000 family any    (and eth1)
 #   forward eth0 tcp 7000 to 198.18.0.2:7000 family any    (echo)
 #   forward eth0 tcp 9000 to 198.18.0.2:9000 family any    (upload sink)
+#   forward eth0 udp 5001 to 198.18.0.2:5001 family any    (closed on B)
 #   forward eth1 tcp 8083 to 198.18.0.2:80 family ipv6     (IPv6 clients only)
 #   forward eth0:[2001:db8:0:1::1] tcp 8082 to 198.18.0.2:80   (that address only)
 #
@@ -31,7 +32,10 @@
 # answered), the backend seeing the router's 198.18.0.1 (nginx's
 # /whoami and access log, socat's peer), no reply out of the other NIC and
 # no ip -6 rule; the flow in `conntrack list` and `--json` (IPv6 original
-# tuple, IPv4 reply tuple), flow_new_6to4 (pass_6to4_to_tc in xdp mode);
+# tuple, IPv4 reply tuple, backend_family 4; its IPv4 stub not listed, the
+# flow counted among the IPv6 flows), flow_new_6to4 (pass_6to4_to_tc in
+# xdp mode); the backend's ICMP port unreachable reaching the IPv6 client
+# as ICMPv6 (icmp_error, the router's own stack silent);
 # `family ipv6` (IPv4 clients not forwarded) and `eth0:[ADDR]` (another
 # address of eth0 not forwarded); a live apply to `family ipv4` (IPv6 no
 # longer forwarded through either NIC, an IPv4 TCP connection opened before
@@ -136,6 +140,7 @@ xm_rules64() {
 	done
 	echo "forward eth0 tcp 7000 to $B_ADDR:7000 family $1"
 	echo "forward eth0 tcp 9000 to $B_ADDR:9000 family $1"
+	echo "forward eth0 udp 5001 to $B_ADDR:5001 family $1"
 	echo "forward eth1 tcp 8083 to $B_ADDR:80 family ipv6"
 	echo "forward eth0:[$R6_0] tcp 8082 to $B_ADDR:80"
 }
@@ -297,12 +302,22 @@ check_ct64() {
 	tap_result $? "$L: conntrack list shows the open flow [$C1_SRC6]:* -> [$R6_1]:8080, reply $B_ADDR:80 -> $R_ADDR2:*" \
 		"$(head -n 20 "$XM_TMP/ct64.txt")"
 	xm conntrack --json list >"$XM_TMP/ct64.json" 2>&1
-	json_get "$XM_TMP/ct64.json" "[c for c in d if c.get('family') == 6 and c['proto'] == 'tcp'
- and c['original'].startswith('[$C1_SRC6]:') and c['original'].endswith(' -> [$R6_1]:8080')
- and c['reply'].startswith('$B_ADDR:80 -> $R_ADDR2:') and c['reply_entry']][0]" >"$XM_TMP/ct64.entry" 2>&1
+	json_get "$XM_TMP/ct64.json" "[c for c in d if c.get('family') == 6 and c.get('backend_family') == 4
+ and c['proto'] == 'tcp' and c['original'].startswith('[$C1_SRC6]:')
+ and c['original'].endswith(' -> [$R6_1]:8080') and c['reply'].startswith('$B_ADDR:80 -> $R_ADDR2:')
+ and c['reply_entry']][0]" >"$XM_TMP/ct64.entry" 2>&1
 	rc=$?
-	tap_result $rc "$L: conntrack --json list: the flow with family 6, original [$C1_SRC6]:* -> [$R6_1]:8080, reply $B_ADDR:80 -> $R_ADDR2:*" \
+	tap_result $rc "$L: conntrack --json list: the flow with family 6, backend_family 4, original [$C1_SRC6]:* -> [$R6_1]:8080, reply $B_ADDR:80 -> $R_ADDR2:*" \
 		"$(cat "$XM_TMP/ct64.entry")" "$(head -c 1500 "$XM_TMP/ct64.json")"
+	# its stub in the IPv4 table (the reply tuple's port) is no IPv4 flow
+	# of the list; the flow counts among the IPv6 flows
+	local reply stubs cnt
+	reply=$(json_get "$XM_TMP/ct64.entry" "d['reply']" 2>/dev/null)
+	stubs=$(json_get "$XM_TMP/ct64.json" "[c for c in d if c.get('family') == 4 and '$reply' in (c['original'], c['reply'])]" 2>&1)
+	cnt=$(xm conntrack count 2>&1)
+	[ $rc -eq 0 ] && [ "$stubs" = "[]" ] && grep -qE ' [1-9][0-9]* IPv6 flows of ' <<<"$cnt"
+	tap_result $? "$L: conntrack: the flow's IPv4 stub not listed as an IPv4 flow, the flow counted among the IPv6 flows ($cnt)" \
+		"IPv4 entries with the reply tuple ${reply:-?}: $stubs" "count: $cnt"
 	kill "$bg" 2>/dev/null
 	wait "$bg" 2>/dev/null
 	pid_reaped "$bg"
@@ -340,6 +355,38 @@ not_fwd6() {
 	rc=$?
 	echo "${out:-no answer} (curl exit $rc)"
 	[ $rc -ne 0 ] && [ "$(wc -l <"$NGX_LOG")" -eq "$n0" ]
+}
+
+# icmp_out_unreach NS / icmp6_out_unreach NS: the destination unreachables
+# NS's stack sent, ICMPv4 / ICMPv6
+icmp_out_unreach() {
+	nsx "$1" awk '/^Icmp:/ { if (!h) { for (i = 1; i <= NF; i++) if ($i == "OutDestUnreachs") c = i; h = 1 } else print $c }' /proc/net/snmp
+}
+icmp6_out_unreach() { nsx "$1" awk '$1 == "Icmp6OutDestUnreachs" { print $2 }' /proc/net/snmp6; }
+
+# check_icmp64 L: the backend's ICMP port unreachable about a 6->4 UDP
+# flow (udp/5001: nothing listens on B) reaches the IPv6 client as ICMPv6
+# (RFC 7915 4.2; socat reads ECONNREFUSED), counted by icmp_error
+check_icmp64() {
+	local L=$1 out i e0 e1 S="$XM_TMP/stats-icmp.json" rc=1 b0 b1 r0 r1
+	xm stats --json >"$S" 2>&1
+	e0=$(stat64 "$S" icmp_error)
+	# the error is the backend's, not the router's own (its stack would
+	# answer a datagram it did not forward with its own port unreachable)
+	b0=$(icmp_out_unreach "$NS_B")
+	r0=$(icmp6_out_unreach "$NS_R")
+	for i in 1 2 3; do
+		out=$(printf 'x' | timeout --kill-after=2 5 nsenter --net="/run/netns/$NS_C0" \
+			socat -T 2 - "UDP6:[$R6_0]:5001,bind=[$C0_SRC6]" 2>&1)
+		grep -qi 'connection refused' <<<"$out" && { rc=0; break; }
+	done
+	xm stats --json >"$S" 2>&1
+	e1=$(stat64 "$S" icmp_error)
+	b1=$(icmp_out_unreach "$NS_B")
+	r1=$(icmp6_out_unreach "$NS_R")
+	[ $rc -eq 0 ] && [ $((e1 - e0)) -ge 1 ] && [ $((b1 - b0)) -ge 1 ] && [ "$r1" = "$r0" ]
+	tap_result $? "$L: C0 [$C0_SRC6] -> [$R6_0]:5001 (closed on the backend): the backend's port unreachable reaches the client as ICMPv6 (icmp_error +$((e1 - e0)), backend sent $((b1 - b0)), router's stack $((r1 - r0)))" \
+		"socat: ${out:-nothing}" "drop_6to4_untranslatable $(stat64 "$S" drop_6to4_untranslatable)"
 }
 
 # check_family_addr L: `family ipv6` (IPv4 clients not forwarded) and the
@@ -559,6 +606,7 @@ run_xmasq64() {
 	check_ngx_log "$L"
 	check_ct64 "$L"
 	check_counters64 "$L" "$S0" "$S1" "$mode"
+	check_icmp64 "$L"
 	check_family_addr "$L"
 	check_live64 "$L"
 	check_pmtu64 "$L"
