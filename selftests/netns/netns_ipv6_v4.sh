@@ -6,11 +6,12 @@
 #   C0 2001:db8:0:1::2 ── eth0 2001:db8:0:1::1, ::3 ┐
 #   src 2001:db8:ff00::10, 198.19.0.10 on lo        ├ router R ── eth2 198.18.0.1 ── B 198.18.0.2
 #   C1 2001:db8:0:2::2 ── eth1 2001:db8:0:2::1      ┘                                (no IPv6 at all)
-#   src 2001:db8:ff01::10, 198.19.1.10 on lo
+#   src 2001:db8:ff01::10, 198.19.1.10 on lo        └ eth3 198.18.2.1 ── M ══(MTU 1280)══ B2 198.18.3.2
 #
 # R: IPv6 default route via C0 (eth0) only, no ip -6 rules; IPv4 as
 # netns_e2e.sh. B: IPv6 disabled (no address, no route, IPv4 sockets
-# only): nothing reaches it untranslated.
+# only): nothing reaches it untranslated. M: an IPv4 router whose link to
+# B2 has an MTU of 1280 (B2's own is 1500). B2: IPv4 only too.
 #
 # The rules file (the forwards of tcp 8080 and udp 5000 serve both
 # families, `family any`):
@@ -20,6 +21,8 @@
 #   forward eth0 tcp 7000 to 198.18.0.2:7000 family any    (echo)
 #   forward eth0 tcp 9000 to 198.18.0.2:9000 family any    (upload sink)
 #   forward eth0 udp 5001 to 198.18.0.2:5001 family any    (closed on B)
+#   forward eth0 tcp 9001 to 198.18.3.2:9000 family any    (B2's upload sink)
+#   forward eth0 tcp 9003 to 198.18.3.2:9002 family any    (B2 sends big.bin)
 #   forward eth1 tcp 8083 to 198.18.0.2:80 family ipv6     (IPv6 clients only)
 #   forward eth0:[2001:db8:0:1::1] tcp 8082 to 198.18.0.2:80   (that address only)
 #
@@ -42,9 +45,12 @@
 # used again after, a new one too) and back; path MTU: an IPv4 egress MTU
 # of 1280 (the IPv6 client gets a Packet Too Big of 1300 and its upload
 # completes), a 1280 IPv4 link to the backend (the download completes),
-# and an IPv6 egress MTU of 1280 (the backend gets a frag-needed of 1260
-# and the download completes); `apply --check` refusing `family ipv4` on
-# an IPv6 backend with FILE:LINE:COL.
+# an IPv6 egress MTU of 1280 (the backend gets a frag-needed of 1260
+# and the download completes), and a 1280 IPv4 hop M before a second
+# backend B2 (M's frag-needed reaches the client as a Packet Too Big of
+# 1300, the upload completes; B2's link at 1280 too: the download);
+# `apply --check` refusing `family ipv4` on an IPv6 backend with
+# FILE:LINE:COL.
 #
 # No yardstick router here: Linux has no NAT64 of its own.
 #
@@ -57,6 +63,8 @@ need_xmasq
 
 # ---- addresses (lib.sh: R6_0 R6_1 C6_0 C6_1 C0_SRC6 C1_SRC6, the IPv4 ones) -------
 R6_0B=2001:db8:0:1::3 # a second IPv6 address of eth0 (not the address-specific forward's)
+# the second backend B2, behind the IPv4 router M and its 1280-byte link
+R_ADDR3=198.18.2.1 M_ADDR0=198.18.2.2 M_ADDR1=198.18.3.1 B2_ADDR=198.18.3.2
 AB_N=${AB_N:-200}
 UP_MB=${UP_MB:-10}
 FWD_OK=() # FWD_OK[N]: IPv6 client N's TCP forward answered (check64_client)
@@ -71,7 +79,26 @@ XM64_ID=${XM_TMP##*.}
 # IPv6 disabled in B)
 topo64_up() {
 	topo6_pub_up "$1" "$2" || return 1
-	ip -n "$NS_R" -6 addr add $R6_0B/64 dev eth0 nodad
+	ip -n "$NS_R" -6 addr add $R6_0B/64 dev eth0 nodad || return 1
+	# R eth3 ── eth0 M eth1 (MTU 1280) ── eth0 B2 (MTU 1500): a hop of
+	# 1280 between the router and B2 that neither end's MTU tells of
+	NS_M="xm-m-$$-$2" NS_B2="xm-b2-$$-$2"
+	ns_add "$NS_M" "$NS_B2" || return 1
+	ip -n "$NS_R" link add eth3 type veth peer name eth0 netns "$NS_M" || return 1
+	ip -n "$NS_M" link add eth1 type veth peer name eth0 netns "$NS_B2" || return 1
+	ip -n "$NS_R" addr add $R_ADDR3/24 dev eth3 || return 1
+	ip -n "$NS_M" addr add $M_ADDR0/24 dev eth0 || return 1
+	ip -n "$NS_M" addr add $M_ADDR1/24 dev eth1 || return 1
+	ip -n "$NS_B2" addr add $B2_ADDR/24 dev eth0 || return 1
+	ip -n "$NS_M" link set eth1 mtu 1280 || return 1
+	local l
+	for l in "$NS_R:eth3" "$NS_M:eth0" "$NS_M:eth1" "$NS_B2:eth0"; do
+		ip -n "${l%%:*}" link set "${l#*:}" up || return 1
+	done
+	[ "$1" = gro ] && { peers_gro "$NS_M:eth0" || return 1; }
+	nsx "$NS_M" sysctl -qw net.ipv4.ip_forward=1 || return 1
+	ip -n "$NS_R" route add $B2_ADDR/32 via $M_ADDR0 dev eth3 || return 1
+	ip -n "$NS_B2" route add $R_ADDR3/32 via $M_ADDR1 dev eth0
 }
 
 # backend64_up: nginx on B_ADDR:80 (index.html, big.bin, /whoami: the peer
@@ -125,6 +152,14 @@ EOF
 	nsx "$NS_B" setsid socat -u "TCP4-LISTEN:9000,bind=$B_ADDR,reuseaddr,fork" \
 		SYSTEM:"cat >$dir/up.bin" >"$dir/up.out" 2>&1 &
 	XM_PIDS+=($!)
+	# B2: an upload sink on tcp/9000, and big.bin to whoever connects to tcp/9002
+	nsx "$NS_B2" setsid socat -u "TCP4-LISTEN:9000,bind=$B2_ADDR,reuseaddr,fork" \
+		SYSTEM:"cat >$dir/up2.bin" >"$dir/up2.out" 2>&1 &
+	XM_PIDS+=($!)
+	nsx "$NS_B2" setsid socat "TCP4-LISTEN:9002,bind=$B2_ADDR,reuseaddr,fork" \
+		SYSTEM:"cat $www/big.bin" >"$dir/dl2.out" 2>&1 &
+	XM_PIDS+=($!)
+	wait_port "$NS_B2" tcp $B2_ADDR 9000 && wait_port "$NS_B2" tcp $B2_ADDR 9002 || return 1
 	wait_port "$NS_B" tcp $B_ADDR 80 && wait_port "$NS_B" udp $B_ADDR 5000 &&
 		wait_port "$NS_B" tcp $B_ADDR 7000 && wait_port "$NS_B" tcp $B_ADDR 9000 ||
 		{ cat "$dir/stdout" "$dir/error.log" "$dir/udp.out" "$dir/echo.out" "$dir/up.out" >&2; return 1; }
@@ -141,6 +176,8 @@ xm_rules64() {
 	echo "forward eth0 tcp 7000 to $B_ADDR:7000 family $1"
 	echo "forward eth0 tcp 9000 to $B_ADDR:9000 family $1"
 	echo "forward eth0 udp 5001 to $B_ADDR:5001 family $1"
+	echo "forward eth0 tcp 9001 to $B2_ADDR:9000 family $1"
+	echo "forward eth0 tcp 9003 to $B2_ADDR:9002 family $1"
 	echo "forward eth1 tcp 8083 to $B_ADDR:80 family ipv6"
 	echo "forward eth0:[$R6_0] tcp 8082 to $B_ADDR:80"
 }
@@ -553,6 +590,53 @@ check_pmtu64() {
 	set_mtu "$NS_R:eth0:1500"
 }
 
+# check_hop64 L: through M's 1280-byte link to B2 (B2's own MTU 1500,
+# so its MSS lets the client send 1500-byte IPv6 packets, 1480 as IPv4):
+# M's frag-needed (1280) about a translated packet reaches the client as
+# a Packet Too Big of 1300 (RFC 7915 4.2: 20 more) from the address it
+# used (eth0's second, whose path MTU no check before touched), and its
+# upload completes; then B2's side at 1280 too: the download completes
+check_hop64() {
+	local L=$1 out rc mtu want sz e0 e1 m0 m1 sha S="$XM_TMP/stats-hop.json"
+	if [ "${FWD_OK[0]:-0}" != 1 ]; then
+		for out in "upload through a 1280 hop" "download through a 1280 link"; do
+			tap_not_ok "$L: PMTU: $out"
+			diag "not tried: C0's IPv6 forward does not work (above)"
+		done
+		return
+	fi
+	xm stats --json >"$S" 2>&1
+	e0=$(stat64 "$S" icmp_error)
+	m0=$(icmp_out_unreach "$NS_M")
+	want=$(sha256sum "$XM_TMP/up.src" | cut -d' ' -f1)
+	rm -f "$B_DIR/up2.bin"
+	out=$(timeout --kill-after=3 60 nsenter --net="/run/netns/$NS_C0" \
+		socat -u "OPEN:$XM_TMP/up.src" "TCP6:[$R6_0B]:9001,bind=[$C0_SRC6]" 2>&1)
+	rc=$?
+	sz=$((UP_MB * 1024 * 1024))
+	wait_for 20 test "$(stat -c %s "$B_DIR/up2.bin" 2>/dev/null)" = "$sz"
+	[ $rc -eq 0 ] && [ "$(sha256sum "$B_DIR/up2.bin" 2>/dev/null | cut -d' ' -f1)" != "$want" ] && rc=1
+	mtu=$(nsx "$NS_C0" ip -6 route get $R6_0B from $C0_SRC6 2>&1 | grep -o 'mtu [0-9]*')
+	xm stats --json >"$S" 2>&1
+	e1=$(stat64 "$S" icmp_error)
+	m1=$(icmp_out_unreach "$NS_M")
+	[ $rc -eq 0 ] && [ "$mtu" = "mtu 1300" ] && [ $((e1 - e0)) -ge 1 ] && [ $((m1 - m0)) -ge 1 ]
+	tap_result $? "$L: PMTU: a 1280 IPv4 hop (M) before B2: C0's ${UP_MB} MB upload over IPv6 complete, sha256 matches, client's route to [$R6_0B] ${mtu:-without mtu} (want 1300), M's frag-needed $((m1 - m0)), icmp_error +$((e1 - e0))" \
+		"socat exit $rc: $out" "B2 got $(stat -c %s "$B_DIR/up2.bin" 2>&1) bytes of $sz" \
+		"$(nsx "$NS_C0" ip -6 route get $R6_0B from $C0_SRC6 2>&1)"
+
+	ip -n "$NS_B2" link set eth0 mtu 1280
+	rm -f "$XM_TMP/dl-hop.bin"
+	out=$(timeout --kill-after=3 60 nsenter --net="/run/netns/$NS_C0" \
+		socat -u "TCP6:[$R6_0B]:9003,bind=[$C0_SRC6]" "CREATE:$XM_TMP/dl-hop.bin" 2>&1)
+	rc=$?
+	sha=$(sha256sum "$XM_TMP/dl-hop.bin" 2>/dev/null | cut -d' ' -f1)
+	[ $rc -eq 0 ] && [ "$sha" != "$BIG_SHA" ] && rc=1
+	tap_result $rc "$L: PMTU: B2's IPv4 link at 1280 behind M: C0's ${BIG_MB} MB download over IPv6 ([$R6_0B]:9003), sha256 matches ($(stat -c %s "$XM_TMP/dl-hop.bin" 2>/dev/null || echo 0) bytes)" \
+		"socat exit $rc: $out" "got sha256 ${sha:-none}, want $BIG_SHA"
+	rm -f "$XM_TMP/dl-hop.bin"
+}
+
 # check_rule_errors L: apply --check refuses `family ipv4` on an IPv6
 # backend, naming FILE:LINE:COL
 check_rule_errors() {
@@ -575,11 +659,11 @@ run_xmasq64() {
 	xm_rules64 ipv4 >"$XM_TMP/rules64-ipv4.conf"
 	ensure_bpffs
 	if [ "$mode" = auto ]; then
-		out=$(xm attach eth0 eth1 eth2 2>&1)
+		out=$(xm attach eth0 eth1 eth2 eth3 2>&1)
 	else
-		out=$(xm attach --mode "$mode" eth0 eth1 eth2 2>&1)
+		out=$(xm attach --mode "$mode" eth0 eth1 eth2 eth3 2>&1)
 	fi
-	tap_result $? "$L: attach eth0 eth1 eth2" "$out" || return
+	tap_result $? "$L: attach eth0 eth1 eth2 eth3" "$out" || return
 	out=$(xm_apply_any 2>&1)
 	tap_result $? "$L: apply $(wc -l <"$XM_TMP/rules64-any.conf") forwards to $B_ADDR ('family any', 'family ipv6', eth0:[$R6_0])" \
 		"$out" "$(cat "$XM_TMP/rules64-any.conf")"
@@ -587,7 +671,7 @@ run_xmasq64() {
 	want=$mode
 	[ "$mode" = auto ] && want=tc
 	xm status --json >"$XM_TMP/status64.json" 2>&1
-	for ifc in eth0 eth1 eth2; do
+	for ifc in eth0 eth1 eth2 eth3; do
 		m=$(json_get "$XM_TMP/status64.json" "[i['mode'] for i in d['interfaces'] if i['name'] == '$ifc'][0]" 2>/dev/null)
 		[ "$m" = "$want" ]
 		tap_result $? "$L: $ifc in $want mode (${m:-?})" "$(head -c 2000 "$XM_TMP/status64.json")"
@@ -610,6 +694,7 @@ run_xmasq64() {
 	check_family_addr "$L"
 	check_live64 "$L"
 	check_pmtu64 "$L"
+	check_hop64 "$L"
 	check_rule_errors "$L"
 }
 
