@@ -24,6 +24,8 @@
 #   forward eth0 tcp 9001 to 198.18.3.2:9000 family any    (B2's upload sink)
 #   forward eth0 tcp 9003 to 198.18.3.2:9002 family any    (B2 sends big.bin)
 #   forward eth1 tcp 8083 to 198.18.0.2:80 family ipv6     (IPv6 clients only)
+#   forward eth0 tcp 8084 to 198.18.0.2:80 family any from 2001:db8:ff00::10
+#   forward eth0 tcp 8085 to 198.18.0.2:80 family any from 198.19.0.10/32
 #   forward eth0:[2001:db8:0:1::1] tcp 8082 to 198.18.0.2:80   (that address only)
 #
 # Each mode (xdp: XDP on the router's NICs, GRO veth peers, XDP handing
@@ -39,8 +41,9 @@
 # flow counted among the IPv6 flows), flow_new_6to4 (pass_6to4_to_tc in
 # xdp mode); the backend's ICMP port unreachable reaching the IPv6 client
 # as ICMPv6 (icmp_error, the router's own stack silent);
-# `family ipv6` (IPv4 clients not forwarded) and `eth0:[ADDR]` (another
-# address of eth0 not forwarded); a live apply to `family ipv4` (IPv6 no
+# `family ipv6` (IPv4 clients not forwarded), `eth0:[ADDR]` (another
+# address of eth0 not forwarded), a `family any` from list of one family
+# (the other family's clients refused: drop_not_allowed); a live apply to `family ipv4` (IPv6 no
 # longer forwarded through either NIC, an IPv4 TCP connection opened before
 # used again after, a new one too) and back; path MTU: an IPv4 egress MTU
 # of 1280 (the IPv6 client gets a Packet Too Big of 1300 and its upload
@@ -179,6 +182,8 @@ xm_rules64() {
 	echo "forward eth0 tcp 9001 to $B2_ADDR:9000 family $1"
 	echo "forward eth0 tcp 9003 to $B2_ADDR:9002 family $1"
 	echo "forward eth1 tcp 8083 to $B_ADDR:80 family ipv6"
+	echo "forward eth0 tcp 8084 to $B_ADDR:80 family any from $C0_SRC6"
+	echo "forward eth0 tcp 8085 to $B_ADDR:80 family any from $C0_SRC/32"
 	echo "forward eth0:[$R6_0] tcp 8082 to $B_ADDR:80"
 }
 xm_apply_any() { xm apply "$XM_TMP/rules64-any.conf"; }
@@ -401,6 +406,25 @@ icmp_out_unreach() {
 }
 icmp6_out_unreach() { nsx "$1" awk '$1 == "Icmp6OutDestUnreachs" { print $2 }' /proc/net/snmp6; }
 
+# check_from64 L: a `family any` forward's from list admits the clients of
+# the prefixes' family only: 8084 C0's IPv6 source, 8085 its IPv4 one
+check_from64() {
+	local L=$1 out rc d0 d1 S="$XM_TMP/stats-from.json" bad=""
+	xm stats --json >"$S" 2>&1
+	d0=$(stat64 "$S" drop_not_allowed)
+	out=$(whoami 0 8084 2>&1)
+	[ "$out" = "$R_ADDR2" ] || bad="$bad [IPv6 to 8084: $out]"
+	out=$(whoami4 0 8085 2>&1)
+	[ "$out" = "$R_ADDR2" ] || bad="$bad [IPv4 to 8085: $out]"
+	out=$(ccurl "$NS_C0" $C0_SRC --max-time 3 "http://$R_ADDR0:8084/whoami" 2>&1) && bad="$bad [IPv4 to 8084 answered: $out]"
+	out=$(ccurl "$NS_C0" $C0_SRC6 --max-time 3 "http://[$R6_0]:8085/whoami" 2>&1) && bad="$bad [IPv6 to 8085 answered: $out]"
+	xm stats --json >"$S" 2>&1
+	d1=$(stat64 "$S" drop_not_allowed)
+	[ -z "$bad" ] && [ $((d1 - d0)) -ge 2 ]
+	tap_result $? "$L: family any from one family's prefix: C0's IPv6 to 8084 and IPv4 to 8085 forwarded, its IPv4 to 8084 and IPv6 to 8085 refused (drop_not_allowed +$((d1 - d0)))" \
+		"${bad:-(every answer as expected)}"
+}
+
 # check_icmp64 L: the backend's ICMP port unreachable about a 6->4 UDP
 # flow (udp/5001: nothing listens on B) reaches the IPv6 client as ICMPv6
 # (RFC 7915 4.2; socat reads ECONNREFUSED), counted by icmp_error
@@ -455,38 +479,53 @@ check_family_addr() {
 	tap_result $rc "$L: family any: C0 -> [$R6_0B]:8080 (eth0's other address) forwarded too (backend saw ${out:-nothing})" "$out"
 }
 
-# hold_open: an IPv4 TCP connection C0 $C0_SRC -> $R_ADDR0:7000 (the
-# backend's echo) kept open by socat, fed through a FIFO (HOLD_FD); the
-# echoes in hold.out. hold_say WORD: one line through it, echoed back
+# hold_open ID SOCAT_ADDRESS: a TCP connection from C0 (to the backend's
+# echo through tcp/7000) kept open by socat, fed through a FIFO; the echoes
+# in hold-ID.out. hold_say ID WORD: one line through it, echoed back.
+# hold_close ID: EOF, socat reaped.
+declare -A HOLD_FD HOLD_PID
 hold_open() {
-	mkfifo "$XM_TMP/hold.in" || return 1
-	: >"$XM_TMP/hold.out"
+	local fd
+	mkfifo "$XM_TMP/hold-$1.in" || return 1
+	: >"$XM_TMP/hold-$1.out"
 	timeout --kill-after=3 300 nsenter --net="/run/netns/$NS_C0" \
-		socat - "TCP4:$R_ADDR0:7000,bind=$C0_SRC" <"$XM_TMP/hold.in" >"$XM_TMP/hold.out" 2>&1 &
-	HOLD_PID=$!
-	XM_PIDS+=("$HOLD_PID")
-	exec {HOLD_FD}>"$XM_TMP/hold.in"
+		socat - "$2" <"$XM_TMP/hold-$1.in" >"$XM_TMP/hold-$1.out" 2>&1 &
+	HOLD_PID[$1]=$!
+	XM_PIDS+=("$!")
+	exec {fd}>"$XM_TMP/hold-$1.in"
+	HOLD_FD[$1]=$fd
 }
 hold_say() {
 	# in a subshell: with socat gone, the write's SIGPIPE ends only that
-	(echo "$1" >&"$HOLD_FD") 2>/dev/null && wait_for 5 grep -qx "$1" "$XM_TMP/hold.out"
+	(echo "$2" >&"${HOLD_FD[$1]}") 2>/dev/null && wait_for 5 grep -qx "$2" "$XM_TMP/hold-$1.out"
 }
 hold_close() {
-	[ -n "${HOLD_FD:-}" ] && exec {HOLD_FD}>&-
-	HOLD_FD=""
-	wait_for 5 bash -c "! kill -0 $HOLD_PID" || kill "$HOLD_PID" 2>/dev/null
-	wait "$HOLD_PID" 2>/dev/null
-	pid_reaped "$HOLD_PID"
-	rm -f "$XM_TMP/hold.in"
+	local fd=${HOLD_FD[$1]:-} pid=${HOLD_PID[$1]:-}
+	[ -n "$fd" ] && exec {fd}>&-
+	HOLD_FD[$1]=""
+	[ -n "$pid" ] || return 0
+	wait_for 5 bash -c "! kill -0 $pid" || kill "$pid" 2>/dev/null
+	wait "$pid" 2>/dev/null
+	pid_reaped "$pid"
+	rm -f "$XM_TMP/hold-$1.in"
 }
 
-# check_live64 L: family any -> ipv4 -> any by xmasq apply
+# flow7000_listed: conntrack list holds a 6->4 flow from C0's IPv6
+# source to [R6_0]:7000
+flow7000_listed() {
+	xm conntrack list 2>/dev/null | grep -qE "\[$C0_SRC6\]:[0-9]+ -> \[$R6_0\]:7000 +${B_ADDR//./\\.}:7000 -> "
+}
+
+# check_live64 L: family any -> ipv4 -> any by xmasq apply; established
+# flows keep their translation (an IPv4 and an IPv6 connection opened
+# before); then a change with --reset-flows drops the IPv6 one
 check_live64() {
 	local L=$1 out rc i u w1 w2
-	hold_open
-	hold_say "before-$RANDOM"
-	tap_result $? "$L: live: an IPv4 TCP connection $C0_SRC -> $R_ADDR0:7000 opened and echoing before the change" \
-		"$(cat "$XM_TMP/hold.out")"
+	hold_open v4 "TCP4:$R_ADDR0:7000,bind=$C0_SRC"
+	hold_open v6 "TCP6:[$R6_0]:7000,bind=[$C0_SRC6]"
+	hold_say v4 "before-$RANDOM" && hold_say v6 "before6-$RANDOM"
+	tap_result $? "$L: live: TCP connections $C0_SRC -> $R_ADDR0:7000 and [$C0_SRC6] -> [$R6_0]:7000 opened and echoing before the change" \
+		"$(cat "$XM_TMP/hold-v4.out" "$XM_TMP/hold-v6.out")"
 	out=$(xm_apply_v4 2>&1)
 	tap_result $? "$L: live: apply with 'family ipv4' instead of 'family any'" "$out" "$(cat "$XM_TMP/rules64-ipv4.conf")"
 	for i in 0 1; do
@@ -498,10 +537,16 @@ check_live64() {
 		tap_result $? "$L: live: C$i [$CSRC] -> [$CR] tcp/8080 and udp/5000 no longer forwarded ($out)" \
 			"tcp: $out" "udp: ${u:-no answer}" "forwarded before the change: ${FWD_OK[$i]:-0}"
 	done
-	hold_say "after-$RANDOM"
+	hold_say v4 "after-$RANDOM"
 	tap_result $? "$L: live: the IPv4 connection opened before the change still echoes after it" \
-		"$(cat "$XM_TMP/hold.out")"
-	hold_close
+		"$(cat "$XM_TMP/hold-v4.out")"
+	hold_close v4
+	# apply keeps established flows' translation by default (--reset-flows
+	# drops them)
+	hold_say v6 "after6-$RANDOM"
+	tap_result $? "$L: live: the IPv6 connection opened before the change still echoes after it (flows keep their translation without --reset-flows)" \
+		"$(cat "$XM_TMP/hold-v6.out")"
+	hold_close v6
 	w1=$(whoami4 0 2>&1)
 	w2=$(whoami4 1 2>&1)
 	[ "$w1" = "$R_ADDR2" ] && [ "$w2" = "$R_ADDR2" ]
@@ -515,6 +560,20 @@ check_live64() {
 		[ $rc -eq 0 ] && [ "$out" != "$R_ADDR2" ] && rc=1
 		tap_result $rc "$L: live: C$i [$CSRC] -> [$CR]:8080 forwarded again (backend saw ${out:-nothing})" "$out"
 	done
+
+	# --reset-flows: the IPv6 connection's flow (and its stub) dropped, the
+	# connection gone with it
+	hold_open v6r "TCP6:[$R6_0]:7000,bind=[$C0_SRC6]"
+	hold_say v6r "before6r-$RANDOM" && flow7000_listed
+	rc=$?
+	out=$(xm apply --reset-flows "$XM_TMP/rules64-ipv4.conf" 2>&1) || rc=1
+	! flow7000_listed || rc=1
+	! hold_say v6r "after6r-$RANDOM" || rc=1
+	tap_result $rc "$L: live: apply --reset-flows with 'family ipv4': the open IPv6 connection's 6->4 flow no longer listed and the connection no longer echoes" \
+		"apply: $out" "$(cat "$XM_TMP/hold-v6r.out")" "$(xm conntrack list 2>&1 | head -n 12)"
+	hold_close v6r
+	out=$(xm_apply_any 2>&1)
+	tap_result $? "$L: live: apply with 'family any' again" "$out"
 }
 
 # set_mtu NS IFACE MTU...: link MTUs (NS:IFACE:MTU triples), then xmasq
@@ -691,6 +750,7 @@ run_xmasq64() {
 	check_ct64 "$L"
 	check_counters64 "$L" "$S0" "$S1" "$mode"
 	check_icmp64 "$L"
+	check_from64 "$L"
 	check_family_addr "$L"
 	check_live64 "$L"
 	check_pmtu64 "$L"
