@@ -283,4 +283,11 @@ struct {
 	__type(value, __u32);
 } progs6_xdp SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, XM_MAX_FRAGS);
+	__type(key, struct xm_frag6_key);
+	__type(value, struct xm_frag6_value);
+} frags6 SEC(".maps");
+
 #endif

@@ -508,4 +508,133 @@ __noinline int xm64_tc_icmp_to_v6(struct __sk_buff *skb, const struct xm_flow6_k
 	return 0;
 }
 
+/* RFC 7915 section 5.2: the ICMPv4 type and code of an ICMPv6 error
+ * (type << 8 | code), 0 when it has none (dropped); *mtu: a frag-needed's,
+ * from a Packet Too Big's (20 bytes less as IPv4). */
+static __always_inline __u32 xm46_icmp_type(__u8 type, __u8 code, __u32 *mtu)
+{
+	if (type == 1) /* destination unreachable */
+		return code == 1   ? 3u << 8 | 10 : /* administratively prohibited */
+		       code == 4   ? 3u << 8 | 3 :	/* port unreachable */
+		       code <= 3   ? 3u << 8 | 1 :	/* no route, beyond scope, address */
+				     0;
+	if (type == 2) { /* Packet Too Big: fragmentation needed */
+		*mtu = *mtu > 68 + XM_V64_HDR_DIFF ? *mtu - XM_V64_HDR_DIFF : 68;
+		return 3u << 8 | 4;
+	}
+	if (type == 3) /* time exceeded */
+		return code <= 1 ? 11u << 8 | code : 0;
+	if (type == 4 && code == 1) /* unrecognised next header */
+		return 3u << 8 | 2;
+	return 0;
+}
+
+/* Turns the ICMPv6 error p about a 6->4 flow's reply as it reached the
+ * client (p->key: the flow's original entry) into the ICMPv4 error its
+ * IPv4 backend must get (RFC 7915 section 5.2): from the router's IPv4
+ * address, quoting the packet as the backend sent it (its IPv4 header
+ * and first 8 L4 bytes, a UDP checksum in them mended), the Ethernet
+ * header to the backend's next hop. 0, 1: no ICMPv4 form, -1: the skb may
+ * be half done (drop it). Global: its buffers on a frame of its own. */
+__noinline int xm64_tc_icmp_to_v4(struct __sk_buff *skb, const struct xm_pkt6 *p, __u32 out_slot)
+{
+	struct {
+		__u16 align; /* the IPv4 headers 4-aligned, as csum_diff reads them */
+		__u8 dst[ETH_ALEN];
+		__u8 src[ETH_ALEN];
+		__be16 type;
+		struct iphdr ip;
+		__u8 icmp_type, icmp_code;
+		__sum16 icmp_csum;
+		__be16 unused;
+		__be16 mtu; /* frag-needed: the next hop's MTU */
+		struct iphdr qip;
+		__u8 ql4[8];
+	} m = {};
+	struct xm_flow6_key k;
+	struct ipv6hdr q6;
+	__u8 icmp6[8];
+	struct xm_flow6 *f;
+	struct xm_iface *oif;
+	__u32 type, mtu, diff;
+	__be32 qaddrs[2];
+	__s64 sum;
+	__u16 qsum;
+
+	if (!skb || !p || p->l4_off > 64)
+		return -1;
+	__builtin_memcpy(&k, &p->key, sizeof(k)); /* 6.1: a map key must be on the stack */
+	f = bpf_map_lookup_elem(&flows6, &k);
+	oif = bpf_map_lookup_elem(&iface_slots, &out_slot);
+	if (!f || !oif || bpf_skb_load_bytes(skb, p->l4_off, icmp6, 8) ||
+	    bpf_skb_load_bytes(skb, p->l4_off + 8, &q6, sizeof(q6)))
+		return -1;
+	if (bpf_skb_load_bytes(skb, p->l4_off + 8 + sizeof(q6), m.ql4, 8))
+		return 1; /* fewer than 8 quoted bytes: nothing to build an ICMPv4 quote of */
+	mtu = (__u32)icmp6[6] << 8 | icmp6[7];
+	if (icmp6[4] | icmp6[5])
+		mtu = 0xffff;
+	type = xm46_icmp_type(icmp6[0], icmp6[1], &mtu);
+	if (!type)
+		return 1;
+	m.icmp_type = type >> 8;
+	m.icmp_code = type & 0xff;
+	if (m.icmp_type == 3 && m.icmp_code == 4)
+		m.mtu = bpf_htons((__u16)mtu);
+
+	/* the quote: the reply as the backend sent it */
+	m.qip.version = 4;
+	m.qip.ihl = 5;
+	m.qip.tos = q6.priority << 4 | q6.flow_lbl[0] >> 4;
+	m.qip.tot_len = bpf_htons(bpf_ntohs(q6.payload_len) + sizeof(struct iphdr));
+	m.qip.frag_off = XM_IP_DF_BE;
+	m.qip.ttl = q6.hop_limit;
+	m.qip.protocol = q6.nexthdr;
+	m.qip.saddr = f->new_daddr[3];
+	m.qip.daddr = f->new_saddr[3];
+	if (q6.nexthdr == IPPROTO_UDP) { /* its checksum is in the 8 bytes */
+		qaddrs[0] = m.qip.saddr;
+		qaddrs[1] = m.qip.daddr;
+		sum = bpf_csum_diff((__be32 *)&q6.saddr, 32, qaddrs, 8, 0);
+		if (sum < 0)
+			return -1;
+		diff = csum_diff16((__u32)sum, *(__u16 *)m.ql4, f->new_dport);
+		diff = csum_diff16(diff, *(__u16 *)(m.ql4 + 2), f->new_sport);
+		__builtin_memcpy(&qsum, m.ql4 + 6, 2);
+		qsum = csum_apply(qsum, diff);
+		__builtin_memcpy(m.ql4 + 6, qsum ? &qsum : &(__u16){ 0xffff }, 2);
+	}
+	__builtin_memcpy(m.ql4, &f->new_dport, 2);
+	__builtin_memcpy(m.ql4 + 2, &f->new_sport, 2);
+	sum = bpf_csum_diff(NULL, 0, (__be32 *)&m.qip, sizeof(m.qip), 0);
+	if (sum < 0)
+		return -1;
+	m.qip.check = ~csum_fold32((__u32)sum);
+
+	m.ip.version = 4;
+	m.ip.ihl = 5;
+	m.ip.tot_len = bpf_htons(sizeof(m) - sizeof(m.align) - sizeof(struct ethhdr));
+	m.ip.ttl = p->hop_limit > 1 ? p->hop_limit - 1 : 1;
+	m.ip.protocol = IPPROTO_ICMP;
+	m.ip.saddr = f->new_saddr[3];
+	m.ip.daddr = f->new_daddr[3];
+	sum = bpf_csum_diff(NULL, 0, (__be32 *)&m.ip, sizeof(m.ip), 0);
+	if (sum < 0)
+		return -1;
+	m.ip.check = ~csum_fold32((__u32)sum);
+	sum = bpf_csum_diff(NULL, 0, (__be32 *)&m.icmp_type, 8 + sizeof(m.qip) + 8, 0);
+	if (sum < 0)
+		return -1;
+	m.icmp_csum = ~csum_fold32((__u32)sum);
+	__builtin_memcpy(m.dst, f->out_dmac, ETH_ALEN);
+	__builtin_memcpy(m.src, oif->mac, ETH_ALEN);
+	m.type = bpf_htons(XM_ETH_P_IP);
+
+	if (bpf_skb_change_proto(skb, bpf_htons(XM_ETH_P_IP), 0) ||
+	    bpf_skb_change_tail(skb, sizeof(m) - sizeof(m.align), 0) ||
+	    bpf_skb_store_bytes(skb, 0, m.dst, sizeof(m) - sizeof(m.align), 0))
+		return -1;
+	return 0;
+}
+
 #endif

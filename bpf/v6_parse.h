@@ -44,6 +44,10 @@ struct xm_pkt6 {
 	__u8 icmp_type;	 /* ICMPv6 echo: 128 request, 129 reply */
 	__u8 tclass;	 /* traffic class (6->4: the IPv4 TOS) */
 	__u8 icmp_error; /* an ICMPv6 error: key is its quote's tuple reversed */
+	/* a fragment: its fragment header's offset in the frame (0: not a
+	 * fragment); a later fragment (no L4 header) has csum_off 0 and no
+	 * ports in key */
+	__u8 frag_hdr_off;
 	/* The flow lookup key: the packet's tuple; ICMPv6 echo: its id as
 	 * both ports, as for IPv4's ICMP echo. */
 	struct xm_flow6_key key;
@@ -95,12 +99,100 @@ static __always_inline int xm_parse6_icmp_error(void *data, void *data_end, stru
 	return XM_PARSE6_OK;
 }
 
+#define XM_EXT6_MAX	  4   /* extension headers walked, at most */
+#define XM_EXT6_BYTES_MAX 128 /* ... and bytes of them */
+#define XM_L4_OFF6_MAX	  (14 + XM_IPV6_HDR_LEN + XM_EXT6_BYTES_MAX)
+
+/* A hop-by-hop header every router must act on (router alert, say) is
+ * the kernel's: one of 8 bytes holding padding only is walked. */
+static __always_inline int xm6_hbh_padding_only(const __u8 *h, void *data_end)
+{
+	__u64 w; /* the header's 8 bytes, byte n at bits 8n (little-endian BPF) */
+	__u32 i = 2;
+
+	if ((void *)(h + 8) > data_end || h[1] != 0)
+		return 0;
+	__builtin_memcpy(&w, h, 8);
+	for (int n = 0; n < 6 && i < 8; n++) {
+		__u8 type = (__u8)(w >> (8 * (i & 7)));
+
+		if (type == 0) { /* Pad1 */
+			i++;
+		} else if (type == 1 && i + 1 < 8) { /* PadN: its length next */
+			i += 2 + (__u8)(w >> (8 * ((i + 1) & 7)));
+		} else {
+			return 0;
+		}
+	}
+	return i == 8;
+}
+
+/* Walks the extension headers from p->l4_off (RFC 8200 section 4):
+ * hop-by-hop (padding only, first), destination options, a routing
+ * header with no segments left, a fragment header; at most XM_EXT6_MAX
+ * of them and XM_EXT6_BYTES_MAX bytes. p->l4_off and p->key.proto then
+ * name the upper layer. XM_PARSE6_OK to go on, XM_PARSE6_EXT to pass the
+ * packet untouched (anything else: ESP, AH, a routing header to act
+ * on, ...), or 1 for a later fragment (no L4 header in it). */
+static __always_inline int xm_parse6_ext(void *data, void *data_end, struct xm_pkt6 *p)
+{
+	__u32 off = p->l4_off, len;
+	__u8 nh = p->key.proto;
+
+	for (int i = 0; i < XM_EXT6_MAX; i++) {
+		__u8 *h;
+
+		if (off > XM_L4_OFF6_MAX - 8)
+			return XM_PARSE6_EXT;
+		h = data + off;
+		if ((void *)(h + 8) > data_end)
+			return XM_PARSE6_EXT;
+		if (nh == XM_NEXTHDR_HOP) {
+			if (i || !xm6_hbh_padding_only(h, data_end))
+				return XM_PARSE6_EXT;
+			len = 8;
+		} else if (nh == XM_NEXTHDR_DEST) {
+			len = (h[1] + 1) * 8;
+		} else if (nh == XM_NEXTHDR_ROUTING) {
+			if (h[3]) /* segments left: the destination would change */
+				return XM_PARSE6_EXT;
+			len = (h[1] + 1) * 8;
+		} else if (nh == XM_NEXTHDR_FRAGMENT) {
+			__u16 frag = bpf_ntohs(*(__be16 *)(h + 2));
+
+			if (p->frag_hdr_off)
+				return XM_PARSE6_EXT;
+			p->frag_hdr_off = (__u8)off;
+			len = 8;
+			if (frag & 0xfff8) { /* an offset: a later fragment */
+				p->key.proto = h[0];
+				p->l4_off = off + len;
+				return 1;
+			}
+			if (!(frag & 1)) /* offset 0 and no more: an atomic fragment */
+				p->frag_hdr_off = 0;
+		} else {
+			return XM_PARSE6_EXT;
+		}
+		nh = h[0];
+		off += len;
+		if (!xm_nexthdr_is_ext(nh)) {
+			if (off > XM_L4_OFF6_MAX)
+				return XM_PARSE6_EXT;
+			p->l4_off = off;
+			p->key.proto = nh;
+			return XM_PARSE6_OK;
+		}
+	}
+	return XM_PARSE6_EXT;
+}
+
 /* len: the whole frame's length (skb->len, which may reach past data_end). */
 static __always_inline int xm_parse6(void *data, void *data_end, __u64 len, struct xm_pkt6 *p)
 {
 	struct ethhdr *eth = data;
 	struct ipv6hdr *ip6;
-	__u32 l3_off = sizeof(*eth);
+	__u32 l3_off = sizeof(*eth), l4_off, l4_len;
 
 	if ((void *)(eth + 1) > data_end)
 		return XM_PARSE6_MALFORMED;
@@ -122,23 +214,37 @@ static __always_inline int xm_parse6(void *data, void *data_end, __u64 len, stru
 	__builtin_memcpy(p->key.saddr, &ip6->saddr, 16);
 	__builtin_memcpy(p->key.daddr, &ip6->daddr, 16);
 	p->key.proto = ip6->nexthdr;
-	if (xm_nexthdr_is_ext(ip6->nexthdr))
-		return XM_PARSE6_EXT;
-	if (ip6->nexthdr == IPPROTO_TCP) {
-		struct tcphdr *th = data + p->l4_off;
+	if (xm_nexthdr_is_ext(ip6->nexthdr)) {
+		int rc = xm_parse6_ext(data, data_end, p);
 
-		if ((void *)(th + 1) > data_end || th->doff < 5 || p->payload_len < th->doff * 4)
+		if (rc == 1)
+			return XM_PARSE6_OK; /* a later fragment: no ports */
+		if (rc != XM_PARSE6_OK)
+			return rc;
+	}
+	l4_off = p->l4_off;
+	if (l4_off > XM_L4_OFF6_MAX)
+		return XM_PARSE6_EXT;
+	/* the bytes past the IPv6 header that are not extension headers */
+	if (l4_off - l3_off - sizeof(*ip6) > p->payload_len)
+		return XM_PARSE6_MALFORMED;
+	/* the bytes past the IPv6 header that are not extension headers */
+	l4_len = p->payload_len - (l4_off - l3_off - sizeof(*ip6));
+	if (p->key.proto == IPPROTO_TCP) {
+		struct tcphdr *th = data + l4_off;
+
+		if ((void *)(th + 1) > data_end || th->doff < 5 || l4_len < th->doff * 4)
 			return XM_PARSE6_MALFORMED;
 		p->key.sport = th->source;
 		p->key.dport = th->dest;
-		p->csum_off = p->l4_off + offsetof(struct tcphdr, check);
+		p->csum_off = l4_off + offsetof(struct tcphdr, check);
 		p->tcp_flags = ((__u8 *)th)[13];
 		return XM_PARSE6_OK;
 	}
-	if (ip6->nexthdr == IPPROTO_UDP) {
-		struct udphdr *uh = data + p->l4_off;
+	if (p->key.proto == IPPROTO_UDP) {
+		struct udphdr *uh = data + l4_off;
 
-		if ((void *)(uh + 1) > data_end || p->payload_len < sizeof(*uh))
+		if ((void *)(uh + 1) > data_end || l4_len < sizeof(*uh))
 			return XM_PARSE6_MALFORMED;
 		/* No checksum is invalid in IPv6 (RFC 8200 section 8.1): the
 		 * kernel's to drop, not ours to mend. */
@@ -146,25 +252,27 @@ static __always_inline int xm_parse6(void *data, void *data_end, __u64 len, stru
 			return XM_PARSE6_MALFORMED;
 		p->key.sport = uh->source;
 		p->key.dport = uh->dest;
-		p->csum_off = p->l4_off + offsetof(struct udphdr, check);
+		p->csum_off = l4_off + offsetof(struct udphdr, check);
 		return XM_PARSE6_OK;
 	}
-	/* ICMPv6 echo (masqueraded hosts' pings) and errors about our flows;
-	 * every other ICMPv6 message (NDP, router advertisements) is the
-	 * kernel's. */
-	if (ip6->nexthdr == XM_NEXTHDR_ICMPV6) {
-		__u8 *ih = data + p->l4_off;
+	/* ICMPv6 echo (masqueraded hosts' pings) and errors about our flows
+	 * (without extension headers); every other ICMPv6 message (NDP,
+	 * router advertisements) is the kernel's. */
+	if (p->key.proto == XM_NEXTHDR_ICMPV6) {
+		__u8 *ih = data + l4_off;
 
-		if ((void *)(ih + 8) > data_end || p->payload_len < 8)
+		if ((void *)(ih + 8) > data_end || l4_len < 8)
 			return XM_PARSE6_MALFORMED;
 		if (ih[0] >= 1 && ih[0] <= XM_ICMPV6_ERROR_MAX)
-			return xm_parse6_icmp_error(data, data_end, p, ih[0]);
+			return l4_off == l3_off + sizeof(*ip6) && !p->frag_hdr_off ?
+				       xm_parse6_icmp_error(data, data_end, p, ih[0]) :
+				       XM_PARSE6_OTHER;
 		if (ih[0] != XM_ICMPV6_ECHO_REQUEST && ih[0] != XM_ICMPV6_ECHO_REPLY)
 			return XM_PARSE6_OTHER;
 		p->icmp_type = ih[0];
 		p->key.sport = *(__be16 *)(ih + 4);
 		p->key.dport = p->key.sport;
-		p->csum_off = p->l4_off + 2;
+		p->csum_off = l4_off + 2;
 		return XM_PARSE6_OK;
 	}
 	return XM_PARSE6_OTHER;

@@ -18,6 +18,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
 #include "xmasq_abi.h"
+#include "maps.h"
 #include "csum.h"
 #include "pmtu.h"
 #include "v6_parse.h"
@@ -49,13 +50,16 @@ static __always_inline __u32 xm6_wire_len(struct __sk_buff *skb, const struct xm
 }
 
 /* Turns the too-big packet whose IPv6 header is at l3_off into the
- * Packet Too Big its sender must get: from the address it sent to (the
- * router's own, for a flow of ours), MTU mtu, quoting the header (payload
+ * Packet Too Big its sender must get: from the router's address on the
+ * NIC it came in by (iface_addrs6[in_slot]; none: the address it was
+ * sent to), MTU mtu, quoting the header (payload
  * length as its first segment had it, seg_len) and the first L4 bytes; the
  * MACs swapped. 0 if the skb is that ICMPv6 now, -1 on failure (the skb
  * may be cut: drop it). Global: its buffers on a frame of its own. */
-__noinline int xm6_tc_packet_too_big(struct __sk_buff *skb, __u32 l3_off, __u32 mtu, __u32 seg_len)
+__noinline int xm6_tc_packet_too_big(struct __sk_buff *skb, __u32 l3_off, __u32 mtu, __u32 seg_len,
+				     __u32 in_slot)
 {
+	struct xm_iface6 *own = bpf_map_lookup_elem(&iface_addrs6, &in_slot);
 	struct {
 		struct ipv6hdr ip6;
 		__u8 type, code;
@@ -97,7 +101,13 @@ __noinline int xm6_tc_packet_too_big(struct __sk_buff *skb, __u32 l3_off, __u32 
 	m.ip6.payload_len = bpf_htons((__u16)icmp_len);
 	m.ip6.nexthdr = XM_ICMPV6;
 	m.ip6.hop_limit = 64;
-	m.ip6.saddr = m.qip.daddr;
+	/* From the router's own address on the NIC the packet came in by; a
+	 * NIC without one: the address the packet was sent to (a forward's
+	 * is the router's anyway). */
+	if (own && (own->addr[0] | own->addr[1] | own->addr[2] | own->addr[3]))
+		__builtin_memcpy(&m.ip6.saddr, own->addr, 16);
+	else
+		m.ip6.saddr = m.qip.daddr;
 	m.ip6.daddr = m.qip.saddr;
 	m.type = XM_ICMPV6_PKT_TOOBIG;
 	m.mtu = bpf_htonl(mtu);

@@ -36,6 +36,7 @@
 #include "v64_xlat.h"
 #include "v6_icmp.h"
 #include "v6_xdp.h"
+#include "v6_frag.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -288,7 +289,8 @@ int xmasq_xdp6(struct xdp_md *ctx)
 	struct xm_iface *oif;
 	__u32 slot, out;
 
-	if (xm_parse6(data, data_end, len, &p) != XM_PARSE6_OK || p.hop_limit <= 1 || p.icmp_error)
+	if (xm_parse6(data, data_end, len, &p) != XM_PARSE6_OK || p.hop_limit <= 1 ||
+	    p.icmp_error || p.frag_hdr_off || p.l4_off != sizeof(struct ethhdr) + XM_IPV6_HDR_LEN)
 		return xm_xdp_to_tc(ctx, XM_C_PASS_IPV6_TO_TC, len);
 	f = bpf_map_lookup_elem(&flows6, &p.key);
 	if (!f || (f->flags & XM_FLOW6_TO_V4) || !(f->flags & XM_FLOW_L2_VALID))
@@ -474,6 +476,16 @@ static __always_inline int xm6_tc_rewrite(struct __sk_buff *skb, const struct xm
 	__u8 hop_limit = p->hop_limit - 1;
 	__s64 diff;
 
+	/* A later fragment: addresses only; the L4 checksum in the first
+	 * fragment covers them. */
+	if (!p->csum_off)
+		return bpf_skb_store_bytes(skb, p->l3_off + offsetof(struct ipv6hdr, saddr),
+					   f->new_saddr, 32, 0) ||
+				       bpf_skb_store_bytes(
+					       skb, p->l3_off + offsetof(struct ipv6hdr, hop_limit),
+					       &hop_limit, 1, 0) ?
+			       -1 :
+			       0;
 	/* saddr and daddr are adjacent in the key, the entry and the header */
 	diff = bpf_csum_diff((__be32 *)p->key.saddr, 32, (__be32 *)f->new_saddr, 32, 0);
 	if (diff < 0 ||
@@ -509,6 +521,15 @@ static __always_inline int xm6_parse_counter(int rc)
 	(sizeof(struct ethhdr) + sizeof(struct ipv6hdr) + XM_ICMP6_QUOTE + \
 	 sizeof(struct ipv6hdr) + sizeof(struct tcphdr))
 
+/* Global: the walk of extension headers, off the frame of xmasq_tc6
+ * that the new-flow chain stands on. */
+__noinline int xm6_tc_parse(struct __sk_buff *skb, struct xm_pkt6 *p)
+{
+	if (!skb || !p)
+		return XM_PARSE6_MALFORMED;
+	return xm_parse6((void *)(long)skb->data, (void *)(long)skb->data_end, skb->len, p);
+}
+
 /* IPv6 on the tc path, reached from xmasq_tc by a tail call (progs6). */
 SEC("tc")
 int xmasq_tc6(struct __sk_buff *skb)
@@ -518,7 +539,6 @@ int xmasq_tc6(struct __sk_buff *skb)
 	struct xm_pkt6 p = {};
 	struct xm_flow6 *f;
 	struct xm_iface *oif;
-	void *data, *data_end;
 	int rc;
 	__u32 slot, out;
 
@@ -532,9 +552,7 @@ int xmasq_tc6(struct __sk_buff *skb)
 		return TC_ACT_OK;
 	}
 	bpf_skb_pull_data(skb, len < XM_TC6_PULL_LEN ? len : XM_TC6_PULL_LEN);
-	data = (void *)(long)skb->data;
-	data_end = (void *)(long)skb->data_end;
-	rc = xm_parse6(data, data_end, len, &p);
+	rc = xm6_tc_parse(skb, &p);
 	if (rc != XM_PARSE6_OK) {
 		xm_count(xm6_parse_counter(rc), len);
 		return TC_ACT_OK;
@@ -545,10 +563,17 @@ int xmasq_tc6(struct __sk_buff *skb)
 		xm_count(XM_C_PASS_TTL, len);
 		return TC_ACT_OK;
 	}
+	/* A later fragment: the flow its first fragment used, if noted. */
+	if (p.frag_hdr_off && !p.csum_off) {
+		rc = xm6_frag_flow(skb, &p, (__u32)len);
+		if (rc != XM6_NEW_FLOW)
+			return rc == XM6_NEW_DROP ? TC_ACT_SHOT : TC_ACT_OK;
+	}
 	f = bpf_map_lookup_elem(&flows6, &p.key);
-	/* An ICMPv6 error about no flow of ours (or about a 6->4 flow's
-	 * IPv6 side: not translated yet) is the kernel's. */
-	if (p.icmp_error && (!f || (f->flags & XM_FLOW6_TO_V4))) {
+	/* An ICMPv6 error about no flow of ours is the kernel's (as one
+	 * about a 6->4 flow's client side: it has no IPv6 packets of ours) */
+	if (p.icmp_error && (!f || (f->flags & (XM_FLOW6_TO_V4 | XM_FLOW_REPLY)) ==
+					   (XM_FLOW6_TO_V4 | XM_FLOW_REPLY))) {
 		xm_count(XM_C_PASS_NOT_OURS, len);
 		return TC_ACT_OK;
 	}
@@ -564,6 +589,15 @@ int xmasq_tc6(struct __sk_buff *skb)
 			return TC_ACT_OK;
 		}
 	}
+	/* 6->4 translates a bare IPv6 header to IPv4: extension headers and
+	 * fragments have no IPv4 form here */
+	if ((f->flags & XM_FLOW6_TO_V4) &&
+	    (p.frag_hdr_off || p.l4_off != sizeof(struct ethhdr) + XM_IPV6_HDR_LEN)) {
+		xm_count(XM_C_DROP_6TO4_UNTRANSLATABLE, len);
+		return TC_ACT_SHOT;
+	}
+	if (p.frag_hdr_off)
+		xm6_frag_note(skb, &p);
 	slot = f->out_slot;
 	oif = bpf_map_lookup_elem(&iface_slots, &slot);
 	if (!oif || !oif->ifindex) {
@@ -572,8 +606,12 @@ int xmasq_tc6(struct __sk_buff *skb)
 	}
 	out = oif->ifindex;
 	if (p.icmp_error) { /* says nothing about the flow's state; small */
-		if (xm6_tc_icmp_error(skb, &p)) {
-			xm_count(XM_C_DROP_TC_REWRITE, len);
+		/* about a 6->4 flow's reply: to its IPv4 backend as ICMPv4 */
+		rc = (f->flags & XM_FLOW6_TO_V4) ? xm64_tc_icmp_to_v4(skb, &p, slot) :
+						   xm6_tc_icmp_error(skb, &p);
+		if (rc) {
+			xm_count(rc > 0 ? XM_C_DROP_6TO4_UNTRANSLATABLE : XM_C_DROP_TC_REWRITE,
+				 len);
 			return TC_ACT_SHOT;
 		}
 		xm_count(XM_C_ICMP_ERROR, len);
@@ -590,7 +628,7 @@ int xmasq_tc6(struct __sk_buff *skb)
 		__u32 mtu = oif->mtu + (f->flags & XM_FLOW6_TO_V4 ? XM_V64_HDR_DIFF : 0);
 
 		if (seg_len > mtu) {
-			if (xm6_tc_packet_too_big(skb, p.l3_off, mtu, seg_len)) {
+			if (xm6_tc_packet_too_big(skb, p.l3_off, mtu, seg_len, f->in_slot)) {
 				xm_count(XM_C_DROP_TC_REWRITE, len);
 				return TC_ACT_SHOT;
 			}

@@ -77,7 +77,8 @@
 	X(SWEEPER6, sweeper6)             \
 	X(MASQ_RULES6, masq_rules6)       \
 	X(PROGS46, progs46)               \
-	X(PROGS6_XDP, progs6_xdp)
+	X(PROGS6_XDP, progs6_xdp)         \
+	X(FRAGS6, frags6)
 
 #define XM_MAP_ENUM(id, name) XM_MAP_##id,
 enum xm_map_id { XM_MAP_LIST(XM_MAP_ENUM) XM_MAP_MAX };
@@ -957,6 +958,23 @@ struct xm_flow6 {
 
 _Static_assert(sizeof(struct xm_flow6_key) == 40, "flows6 key layout");
 _Static_assert(sizeof(struct xm_flow6) == 72, "flows6 value layout");
+
+/* LRU hash "frags6": IPv6 datagrams being fragmented (the fragment
+ * header's identification), as "frags" for IPv4: the flow their first
+ * fragment used, so that the later ones (no L4 header) follow it. */
+struct xm_frag6_key {
+	__be32 saddr[4];
+	__be32 daddr[4];
+	__be32 id;
+	__u8 proto;
+	__u8 _pad[3];
+};
+
+struct xm_frag6_value {
+	struct xm_flow6_key flow;
+	__u32 created_s;
+	__u32 _pad;
+};
 
 /* The other direction's key of an IPv6 flow entry. */
 static inline void xm_flow6_partner_key(const struct xm_flow6 *f, __u8 proto,

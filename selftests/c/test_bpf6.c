@@ -483,6 +483,25 @@ static void test_allow6(void)
 	cnt_check(XM_C_DROP_NOT_ALLOWED, 1, "tcp6 from-list refusal");
 }
 
+/* Frame f with an extension header of type `type` (its bytes hdr, len
+ * a multiple of 8, its next-header byte set here) between the IPv6
+ * header and what followed it. */
+static struct frame with_ext(struct frame f, uint8_t type, const uint8_t *hdr, size_t len)
+{
+	uint8_t *ip = f.b + 14;
+	size_t plen = (size_t)ip[4] << 8 | ip[5];
+
+	memmove(ip + 40 + len, ip + 40, f.len - 54);
+	memcpy(ip + 40, hdr, len);
+	ip[40] = ip[6];
+	ip[6] = type;
+	plen += len;
+	ip[4] = (uint8_t)(plen >> 8);
+	ip[5] = (uint8_t)plen;
+	f.len += len;
+	return f;
+}
+
 static void test_pass6(void)
 {
 	struct spec6 ack = client6(IPPROTO_TCP, 44000, 80, TCP_ACK);
@@ -500,14 +519,16 @@ static void test_pass6(void)
 	run6("tcp6 SYN with hop limit 1: the kernel's (time exceeded)", if_pub0, ttl, TC_ACT_OK,
 	     NULL, &got);
 	cnt_check(XM_C_PASS_TTL, 1, "hop limit 1");
-	hbh.nexthdr = 0; /* hop-by-hop header in front */
-	fin = F6(hbh);
-	fin.b[14 + 6] = 0;
+	{ /* a hop-by-hop header with a router alert: every router's to act on */
+		static const uint8_t alert[8] = { 0, 0, 5, 2, 0, 0, 1, 0 };
+
+		fin = with_ext(F6(hbh), 0, alert, sizeof(alert));
+	}
 	cnt_mark();
 	run_tc(if_pub0, &fin, &got, &rc);
-	TAP_EQ(rc, TC_ACT_OK, "ipv6 with a hop-by-hop header: passed");
-	tap_ok(same_frame(&fin, &got), "ipv6 with a hop-by-hop header: untouched");
-	cnt_check(XM_C_PASS_IPV6_EXT, 1, "hop-by-hop");
+	TAP_EQ(rc, TC_ACT_OK, "ipv6 with a hop-by-hop router alert: passed");
+	tap_ok(same_frame(&fin, &got), "ipv6 with a hop-by-hop router alert: untouched");
+	cnt_check(XM_C_PASS_IPV6_EXT, 1, "hop-by-hop router alert");
 	/* ICMPv6 (a neighbour solicitation, say): the kernel's */
 	fin = F6(icmp);
 	fin.b[14 + 6] = 58;
@@ -705,6 +726,30 @@ static void test_expiry6(void)
 	}
 	TAP_EQ(left, 0, "sweeper6: every idle IPv6 flow removed, both entries, within 10 s");
 	skel->bss->xm_clock_ahead_s = 0;
+}
+
+/* A masqueraded host's packet too big for the way out: the Packet Too
+ * Big comes from the router's address on the host's side (bk0), not
+ * from the remote the host sent to. */
+static void test_too_big_masq6(void)
+{
+	struct spec6 u = backend6(IPPROTO_UDP, 30100, a_client, 53, 0);
+	struct frame fin, got;
+	uint32_t rc;
+
+	u.payload = 1300;
+	fixture_iface(if_pub0, A_PUB0, MAC_PUB0, 0, 1280);
+	fin = F6(u);
+	cnt_mark();
+	run_tc(if_bk0, &fin, &got, &rc);
+	TAP_EQ(rc, TC_ACT_REDIRECT,
+	       "udp6 masqueraded, 1356 bytes to a 1280-byte egress: sent back");
+	cnt_check(XM_C_FRAG_NEEDED_SENT, 1, "udp6 masqueraded too big");
+	tap_ok(got.len > 54 && !memcmp(got.b + 14 + 8, a_bk0.b, 16) &&
+		       !memcmp(got.b + 14 + 24, a_backend.b, 16) && got.b[54] == 2,
+	       "packet too big to a masqueraded host: from the router's [fd00:8::1] (bk0), to "
+	       "the host");
+	fixture_iface(if_pub0, A_PUB0, MAC_PUB0, 0, 0);
 }
 
 /* ---- 6->4: IPv6 clients of an IPv4 backend ---------------------------- */
@@ -937,6 +982,143 @@ static void test_6to4_udp(void)
 	       "6->4 udp: its stub in the IPv4 table");
 }
 
+/* Fragment `from`..`from + n` of the L4 part of IPv6 frame whole (a
+ * fragment header with identification id; more: not the last). */
+static struct frame fragment6(const struct frame *whole, size_t from, size_t n, int more,
+			      uint32_t id)
+{
+	struct frame f = { 0 };
+	uint8_t *ip = f.b + 14, *fh = ip + 40;
+	size_t plen = 8 + n;
+
+	memcpy(f.b, whole->b, 14 + 40);
+	fh[0] = whole->b[14 + 6];
+	fh[2] = (uint8_t)((from >> 8) & 0xff);
+	fh[3] = (uint8_t)((from & 0xf8) | (more ? 1 : 0));
+	fh[4] = (uint8_t)(id >> 24);
+	fh[5] = (uint8_t)(id >> 16);
+	fh[6] = (uint8_t)(id >> 8);
+	fh[7] = (uint8_t)id;
+	memcpy(fh + 8, whole->b + 54 + from, n);
+	ip[6] = 44;
+	ip[4] = (uint8_t)(plen >> 8);
+	ip[5] = (uint8_t)plen;
+	f.len = 14 + 40 + plen;
+	return f;
+}
+
+static void test_ext_headers6(void)
+{
+	static const uint8_t padn[8] = { 0, 0, 1, 4, 0, 0, 0, 0 };   /* PadN, 4 bytes */
+	static const uint8_t route0[8] = { 0, 0, 4, 0, 0, 0, 0, 0 }; /* segments left 0 */
+	static const uint8_t route1[8] = { 0, 0, 4, 1, 0, 0, 0, 0 }; /* segments left 1 */
+	struct spec6 q = client6(IPPROTO_UDP, 7000, 5353, 0);
+	struct spec6 fwd = to_backend(q, a_bk0, 7000, 53);
+	struct frame in, want, got;
+	uint32_t rc;
+
+	/* destination options, hop-by-hop padding, a routing header done
+	 * with: walked, the packet forwarded with them in place */
+	in = with_ext(F6(q), 60, padn, sizeof(padn));
+	want = with_ext(F6(fwd), 60, padn, sizeof(padn));
+	run_case(1, "udp6 with destination options: forwarded, the header kept", if_pub0, &in,
+		 TC_ACT_REDIRECT, &want, &got);
+	cnt_mark();
+	run_xdp(if_pub0, &in, &got, &rc);
+	TAP_EQ(rc, XDP_PASS, "udp6 with destination options by XDP: to tc");
+	cnt_check(XM_C_PASS_IPV6_TO_TC, 1, "udp6 with destination options by XDP");
+	in = with_ext(F6(q), 0, padn, sizeof(padn));
+	want = with_ext(F6(fwd), 0, padn, sizeof(padn));
+	run_case(1, "udp6 with a hop-by-hop header of padding: forwarded", if_pub0, &in,
+		 TC_ACT_REDIRECT, &want, &got);
+	in = with_ext(with_ext(F6(q), 60, padn, sizeof(padn)), 43, route0, sizeof(route0));
+	want = with_ext(with_ext(F6(fwd), 60, padn, sizeof(padn)), 43, route0, sizeof(route0));
+	run_case(1,
+		 "udp6 with a routing header (no segments left) and destination options: "
+		 "forwarded",
+		 if_pub0, &in, TC_ACT_REDIRECT, &want, &got);
+	in = with_ext(F6(q), 43, route1, sizeof(route1));
+	cnt_mark();
+	run_case(1, "udp6 with a routing header with a segment left: passed untouched", if_pub0,
+		 &in, TC_ACT_OK, &in, &got);
+	cnt_check(XM_C_PASS_IPV6_EXT, 1, "routing header with a segment left");
+	/* 6->4 has no IPv4 form for them */
+	in = with_ext(F6(client6(IPPROTO_UDP, 6000, 5354, 0)), 60, padn, sizeof(padn));
+	cnt_mark();
+	run_case(1, "6->4 udp with destination options: dropped", if_pub0, &in, TC_ACT_SHOT, NULL,
+		 &got);
+	cnt_check(XM_C_DROP_6TO4_UNTRANSLATABLE, 1, "6->4 with destination options");
+}
+
+/* A UDP datagram in two fragments: the first (UDP header) makes the
+ * flow, the later one follows it; the datagram reassembled from what
+ * leaves has a right checksum for its new addresses and ports. */
+static void test_fragments6(void)
+{
+	struct spec6 q = client6(IPPROTO_UDP, 7100, 5353, 0);
+	struct frame whole, f1, f2, o1, o2, in;
+	uint8_t re[14 + 40 + 64] = { 0 };
+	uint16_t got_sum, want_sum;
+	uint32_t rc;
+
+	q.payload = 40; /* 48 bytes of UDP: 16 in the first fragment, 32 in the last */
+	whole = F6(q);
+	f1 = fragment6(&whole, 0, 16, 1, 0x1234);
+	f2 = fragment6(&whole, 16, 32, 0, 0x1234);
+	cnt_mark();
+	run_case(1, "udp6 first fragment: a new flow, forwarded", if_pub0, &f1, TC_ACT_REDIRECT,
+		 NULL, &o1);
+	cnt_check(XM_C_FLOW_NEW_IPV6, 1, "udp6 first fragment");
+	run_case(1, "udp6 later fragment: follows its first", if_pub0, &f2, TC_ACT_REDIRECT, NULL,
+		 &o2);
+	cnt_check(XM_C_FRAG_LATER, 1, "udp6 later fragment");
+	tap_ok(o1.len == f1.len && o2.len == f2.len && memcmp(o1.b + 14 + 8, a_bk0.b, 16) == 0 &&
+		       memcmp(o1.b + 14 + 24, a_backend.b, 16) == 0 &&
+		       memcmp(o2.b + 14 + 8, a_bk0.b, 16) == 0 &&
+		       memcmp(o2.b + 14 + 24, a_backend.b, 16) == 0,
+	       "udp6 fragments: both to [fd00:8::2] from [fd00:8::1]");
+	tap_ok(memcmp(o1.b + 54, f1.b + 54, 8) == 0 && memcmp(o2.b + 54, f2.b + 54, 8) == 0,
+	       "udp6 fragments: fragment headers unchanged");
+	TAP_EQ(pkt_get16(o1.b + 62 + 2), 53, "udp6 first fragment: to port 53");
+	tap_ok(memcmp(o2.b + 62, f2.b + 62, 32) == 0, "udp6 later fragment: its data unchanged");
+	/* reassembled: the IPv6 header of the first, the two data parts */
+	memcpy(re, o1.b, 54);
+	re[14 + 6] = IPPROTO_UDP;
+	re[14 + 4] = 0;
+	re[14 + 5] = 48;
+	memcpy(re + 54, o1.b + 62, 16);
+	memcpy(re + 54 + 16, o2.b + 62, 32);
+	got_sum = pkt_get16(re + 54 + 6);
+	want_sum = l4_csum6(re + 14, 48, IPPROTO_UDP, 6);
+	tap_ok(got_sum == want_sum,
+	       "udp6 fragments: the reassembled datagram's checksum 0x%04x equals full "
+	       "recomputation 0x%04x",
+	       got_sum, want_sum);
+	/* XDP leaves fragments to tc */
+	cnt_mark();
+	run_xdp(if_pub0, &f2, &o2, &rc);
+	TAP_EQ(rc, XDP_PASS, "udp6 later fragment by XDP: to tc");
+	/* a later fragment of a datagram never seen: the kernel's (it
+	 * reassembles what is for the router itself) */
+	in = fragment6(&whole, 16, 32, 0, 0x9999);
+	cnt_mark();
+	run_case(1, "udp6 later fragment of an unknown datagram: passed", if_pub0, &in, TC_ACT_OK,
+		 &in, &o2);
+	cnt_check(XM_C_PASS_FRAGMENT, 1, "unknown later fragment");
+	/* ... but from a masqueraded prefix it would leave untranslated */
+	{
+		struct spec6 m = backend6(IPPROTO_UDP, 9100, A6("2001:db8:1::10"), 53, 0);
+		struct frame mw = F6(m);
+
+		in = fragment6(&mw, 16, 8, 0, 0x7777);
+		cnt_mark();
+		run_case(1, "udp6 later fragment from a masqueraded host, unknown: dropped", if_bk0,
+			 &in, TC_ACT_SHOT, NULL, &o2);
+		cnt_check(XM_C_DROP_FRAG_UNKNOWN, 1,
+			  "unknown later fragment from a masqueraded host");
+	}
+}
+
 /* ---- ICMP errors about IPv6 flows ---------------------------------------- */
 
 /* An IPv6 frame with ICMPv6 error type/code (and its 32-bit word: a
@@ -1092,6 +1274,75 @@ static void test_6to4_icmp(void)
 	cnt_check(XM_C_DROP_6TO4_UNTRANSLATABLE, 1, "6->4 protocol unreachable");
 }
 
+/* An IPv4 frame as pkt_build makes it, with identification 0. */
+static void build_id0(struct frame *f, const struct pkt_spec *ps)
+{
+	pkt_build(f, ps);
+	f->b[14 + 4] = f->b[14 + 5] = 0;
+	f->b[14 + 10] = f->b[14 + 11] = 0;
+	pkt_put16(f->b + 14 + 10, pkt_ip_csum(f->b + 14));
+}
+
+/* An ICMPv6 error from the client's side about a 6->4 flow's reply
+ * (a hop with a smaller MTU): an ICMPv4 error to the IPv4 backend about
+ * the packet it sent (RFC 7915 section 5.2). */
+static void test_6to4_icmp_back(void)
+{
+	struct frame reply4 = backend4(IPPROTO_UDP, 53, 6000, 0, 0), reply6, in, want, got;
+	uint8_t quote4[28], msg[64];
+	struct pkt_spec ps = {
+		.dmac = MAC_BACKEND,
+		.smac = MAC_BK0,
+		.saddr = A_BK0,
+		.daddr = A_BACKEND,
+		.proto = IPPROTO_ICMP,
+		.ttl = 63,
+		.raw_l4 = 1,
+		.payload = msg,
+	};
+	uint32_t rc;
+
+	run_tc(if_bk0, &reply4, &reply6, &rc);
+	TAP_EQ(rc, TC_ACT_REDIRECT, "6->4 udp reply: to the client as IPv6 (to be quoted)");
+	/* the quote as the backend sent the reply: its TTL where the error
+	 * was raised, the first 8 UDP bytes as sent */
+	memcpy(quote4, reply4.b + 14, 28);
+	quote4[8] = 63;
+	quote4[4] = quote4[5] = 0; /* its identification is not known here */
+	quote4[10] = quote4[11] = 0;
+	pkt_put16(quote4 + 10, pkt_ip_csum(quote4));
+	in = icmp6_err(MAC_PUB0, MAC_CLIENT, A6("2001:db8:1::99"), a_pub0, 64, 2, 0, 1280,
+		       reply6.b + 14, reply6.len - 14);
+	ps.plen = pkt_icmp_msg(msg, sizeof(msg), 3, 4, 1260, quote4, sizeof(quote4));
+	build_id0(&want, &ps);
+	cnt_mark();
+	run_case(1,
+		 "6->4 Packet Too Big (MTU 1280) from the client's side -> frag-needed (MTU "
+		 "1260) to the backend",
+		 if_pub0, &in, TC_ACT_REDIRECT, &want, &got);
+	cnt_check(XM_C_ICMP_ERROR, 1, "6->4 Packet Too Big from the client's side");
+	{
+		struct pkt_icmperr_csums c = pkt_check_icmperr(got.b, got.len);
+
+		tap_ok(c.ok && c.ip_got == c.ip_want && c.icmp_got == c.icmp_want &&
+			       c.in_ip_got == c.in_ip_want,
+		       "6->4 frag-needed: outer, ICMP and quoted IPv4 checksums equal full "
+		       "recomputation");
+	}
+	in = icmp6_err(MAC_PUB0, MAC_CLIENT, a_client, a_pub0, 64, 1, 4, 0, reply6.b + 14,
+		       reply6.len - 14);
+	ps.plen = pkt_icmp_msg(msg, sizeof(msg), 3, 3, 0, quote4, sizeof(quote4));
+	build_id0(&want, &ps);
+	run_case(1, "6->4 port unreachable from the client -> ICMPv4 port unreachable", if_pub0,
+		 &in, TC_ACT_REDIRECT, &want, &got);
+	in = icmp6_err(MAC_PUB0, MAC_CLIENT, a_client, a_pub0, 64, 4, 0, 0, reply6.b + 14,
+		       reply6.len - 14);
+	cnt_mark();
+	run_case(1, "6->4 parameter problem (erroneous header field): no ICMPv4 form, dropped",
+		 if_pub0, &in, TC_ACT_SHOT, NULL, &got);
+	cnt_check(XM_C_DROP_6TO4_UNTRANSLATABLE, 1, "6->4 parameter problem");
+}
+
 /* After test_expiry6: the IPv6 sweeper removed the 6->4 flows with
  * their stubs. */
 static void test_6to4_expiry(void)
@@ -1105,9 +1356,11 @@ static void test_6to4_expiry(void)
 }
 
 static void (*const tests[])(void) = {
-	test_tcp6,	   test_port_clash6, test_udp6,	       test_keep_source6, test_allow6,
-	test_pass6,	   test_too_big6,    test_masquerade6, test_6to4_tcp,	  test_6to4_udp,
-	test_icmp6_errors, test_6to4_icmp,   test_expiry6,     test_6to4_expiry,  NULL,
+	test_tcp6,	    test_port_clash6,  test_udp6,      test_keep_source6,
+	test_allow6,	    test_pass6,	       test_too_big6,  test_masquerade6,
+	test_too_big_masq6, test_6to4_tcp,     test_6to4_udp,  test_ext_headers6,
+	test_fragments6,    test_icmp6_errors, test_6to4_icmp, test_6to4_icmp_back,
+	test_expiry6,	    test_6to4_expiry,  NULL,
 };
 
 int main(void)
