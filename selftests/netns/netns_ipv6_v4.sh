@@ -7,6 +7,7 @@
 #   src 2001:db8:ff00::10, 198.19.0.10 on lo        ├ router R ── eth2 198.18.0.1 ── B 198.18.0.2
 #   C1 2001:db8:0:2::2 ── eth1 2001:db8:0:2::1      ┘                                (no IPv6 at all)
 #   src 2001:db8:ff01::10, 198.19.1.10 on lo        └ eth3 198.18.2.1 ── M ══(MTU 1280)══ B2 198.18.3.2
+#   C2 2001:db8:0:3::2 ══(MTU 1400)══ C0 (its eth1 2001:db8:0:3::1, IPv6 forwarding)
 #
 # R: IPv6 default route via C0 (eth0) only, no ip -6 rules; IPv4 as
 # netns_e2e.sh. B: IPv6 disabled (no address, no route, IPv4 sockets
@@ -51,7 +52,9 @@
 # an IPv6 egress MTU of 1280 (the backend gets a frag-needed of 1260
 # and the download completes), and a 1280 IPv4 hop M before a second
 # backend B2 (M's frag-needed reaches the client as a Packet Too Big of
-# 1300, the upload completes; B2's link at 1280 too: the download);
+# 1300, the upload completes; B2's link at 1280 too: the download), and a
+# 1400 IPv6 hop (C0, routing for a client C2 behind it: its Packet Too Big
+# reaches the backend as a frag-needed of 1380, the download completes);
 # `apply --check` refusing `family ipv4` on an IPv6 backend with
 # FILE:LINE:COL.
 #
@@ -68,6 +71,8 @@ need_xmasq
 R6_0B=2001:db8:0:1::3 # a second IPv6 address of eth0 (not the address-specific forward's)
 # the second backend B2, behind the IPv4 router M and its 1280-byte link
 R_ADDR3=198.18.2.1 M_ADDR0=198.18.2.2 M_ADDR1=198.18.3.1 B2_ADDR=198.18.3.2
+# the IPv6 client C2 behind C0, which routes for it over a link of 1400
+C0_6_3=2001:db8:0:3::1 C2_6=2001:db8:0:3::2
 AB_N=${AB_N:-200}
 UP_MB=${UP_MB:-10}
 FWD_OK=() # FWD_OK[N]: IPv6 client N's TCP forward answered (check64_client)
@@ -101,7 +106,18 @@ topo64_up() {
 	[ "$1" = gro ] && { peers_gro "$NS_M:eth0" || return 1; }
 	nsx "$NS_M" sysctl -qw net.ipv4.ip_forward=1 || return 1
 	ip -n "$NS_R" route add $B2_ADDR/32 via $M_ADDR0 dev eth3 || return 1
-	ip -n "$NS_B2" route add $R_ADDR3/32 via $M_ADDR1 dev eth0
+	ip -n "$NS_B2" route add $R_ADDR3/32 via $M_ADDR1 dev eth0 || return 1
+	# C0 eth1 (MTU 1400) ── eth0 C2 (MTU 1500): C0 forwards IPv6 for C2;
+	# C2's MSS lets the backend send more than C0's link carries
+	NS_C2="xm-c2-$$-$2"
+	ns_add "$NS_C2" && ns_ipv6 "$NS_C2" || return 1
+	ip -n "$NS_C0" link add eth1 type veth peer name eth0 netns "$NS_C2" || return 1
+	ip -n "$NS_C0" link set eth1 mtu 1400 up || return 1
+	ip -n "$NS_C2" link set eth0 up || return 1
+	nsx "$NS_C0" sysctl -qw net.ipv6.conf.eth1.accept_dad=0 net.ipv6.conf.all.forwarding=1 || return 1
+	ip -n "$NS_C0" -6 addr add $C0_6_3/64 dev eth1 nodad || return 1
+	ip -n "$NS_C2" -6 addr add $C2_6/64 dev eth0 nodad || return 1
+	ip -n "$NS_C2" -6 route add default via $C0_6_3 dev eth0
 }
 
 # backend64_up: nginx on B_ADDR:80 (index.html, big.bin, /whoami: the peer
@@ -649,6 +665,29 @@ check_pmtu64() {
 	set_mtu "$NS_R:eth0:1500"
 }
 
+# check_client_hop64 L: C2's download through C0's 1400-byte link: the
+# router's IPv6 replies (1500 bytes for the backend's 1480-byte IPv4) are
+# too big there; C0's Packet Too Big (1400) to the router's address reaches
+# the backend as a frag-needed of 1380 (RFC 7915 5.2: 20 less) and the
+# download completes. Before check_pmtu64 (whose 1260 would hide it)
+check_client_hop64() {
+	local L=$1 out rc mtu e0 e1 p0 p1 secs sha S="$XM_TMP/stats-chop.json"
+	xm stats --json >"$S" 2>&1
+	e0=$(stat64 "$S" icmp_error)
+	p0=$(nsx "$NS_C0" awk '$1 == "Icmp6OutPktTooBigs" { print $2 }' /proc/net/snmp6)
+	out=$(download "$NS_C2" $C2_6 "http://[$R6_0]:8080/big.bin" "$XM_TMP/dl-c2.bin")
+	rc=$?
+	read -r _ secs sha <<<"$out"
+	[ $rc -eq 0 ] && [ "$sha" != "$BIG_SHA" ] && rc=1
+	mtu=$(nsx "$NS_B" ip route get $R_ADDR2 2>&1 | grep -o 'mtu [0-9]*')
+	xm stats --json >"$S" 2>&1
+	e1=$(stat64 "$S" icmp_error)
+	p1=$(nsx "$NS_C0" awk '$1 == "Icmp6OutPktTooBigs" { print $2 }' /proc/net/snmp6)
+	[ $rc -eq 0 ] && [ "$mtu" = "mtu 1380" ] && [ $((p1 - p0)) -ge 1 ] && [ $((e1 - e0)) -ge 1 ]
+	tap_result $? "$L: PMTU: a 1400 IPv6 hop (C0) before C2: its ${BIG_MB} MB download over IPv6, sha256 matches (${secs:-?} s), C0's Packet Too Big $((p1 - p0)), backend's route to $R_ADDR2 ${mtu:-without mtu} (want 1380), icmp_error +$((e1 - e0))" \
+		"curl: $out" "want sha256 $BIG_SHA" "$(nsx "$NS_B" ip route get $R_ADDR2 2>&1)"
+}
+
 # check_hop64 L: through M's 1280-byte link to B2 (B2's own MTU 1500,
 # so its MSS lets the client send 1500-byte IPv6 packets, 1480 as IPv4):
 # M's frag-needed (1280) about a translated packet reaches the client as
@@ -753,6 +792,7 @@ run_xmasq64() {
 	check_from64 "$L"
 	check_family_addr "$L"
 	check_live64 "$L"
+	check_client_hop64 "$L"
 	check_pmtu64 "$L"
 	check_hop64 "$L"
 	check_rule_errors "$L"
