@@ -365,6 +365,23 @@ __noinline int xm64_tc_to_v6(struct __sk_buff *skb, const struct xm_pkt6 *p,
 	return bpf_skb_store_bytes(skb, 0, h.dst, sizeof(h) - sizeof(h.align), 0) ? -1 : 0;
 }
 
+/* Sends an ICMP message built whole in frame (len bytes from its
+ * Ethernet header, the MACs and type filled in here: to the flow's next
+ * hop from egress oif) in place of the skb, now of family eth_type. */
+static __always_inline int xm64_icmp_emit(struct __sk_buff *skb, __u8 *frame, __u32 len,
+					  __u16 eth_type, const struct xm_flow6 *f,
+					  const struct xm_iface *oif)
+{
+	__builtin_memcpy(frame, f->out_dmac, ETH_ALEN);
+	__builtin_memcpy(frame + ETH_ALEN, oif->mac, ETH_ALEN);
+	*(__be16 *)(frame + 2 * ETH_ALEN) = bpf_htons(eth_type);
+	return bpf_skb_change_proto(skb, bpf_htons(eth_type), 0) ||
+			       bpf_skb_change_tail(skb, len, 0) ||
+			       bpf_skb_store_bytes(skb, 0, frame, len, 0) ?
+		       -1 :
+		       0;
+}
+
 /* RFC 7915 section 4.2: the ICMPv6 type and code of an ICMPv4 error
  * (type << 8 | code), 0 when it has none (dropped); *mtu: a Packet Too
  * Big's, from a frag-needed's next-hop MTU (20 bytes more as IPv6, at
@@ -497,15 +514,7 @@ __noinline int xm64_tc_icmp_to_v6(struct __sk_buff *skb, const struct xm_flow6_k
 	if (sum < 0)
 		return -1;
 	m.icmp_csum = ~csum_fold32((__u32)sum);
-	__builtin_memcpy(m.dst, f->out_dmac, ETH_ALEN);
-	__builtin_memcpy(m.src, oif->mac, ETH_ALEN);
-	m.type = bpf_htons(XM_ETH_P_IPV6);
-
-	if (bpf_skb_change_proto(skb, bpf_htons(XM_ETH_P_IPV6), 0) ||
-	    bpf_skb_change_tail(skb, sizeof(m) - sizeof(m.align), 0) ||
-	    bpf_skb_store_bytes(skb, 0, m.dst, sizeof(m) - sizeof(m.align), 0))
-		return -1;
-	return 0;
+	return xm64_icmp_emit(skb, m.dst, sizeof(m) - sizeof(m.align), XM_ETH_P_IPV6, f, oif);
 }
 
 /* RFC 7915 section 5.2: the ICMPv4 type and code of an ICMPv6 error
@@ -626,15 +635,7 @@ __noinline int xm64_tc_icmp_to_v4(struct __sk_buff *skb, const struct xm_pkt6 *p
 	if (sum < 0)
 		return -1;
 	m.icmp_csum = ~csum_fold32((__u32)sum);
-	__builtin_memcpy(m.dst, f->out_dmac, ETH_ALEN);
-	__builtin_memcpy(m.src, oif->mac, ETH_ALEN);
-	m.type = bpf_htons(XM_ETH_P_IP);
-
-	if (bpf_skb_change_proto(skb, bpf_htons(XM_ETH_P_IP), 0) ||
-	    bpf_skb_change_tail(skb, sizeof(m) - sizeof(m.align), 0) ||
-	    bpf_skb_store_bytes(skb, 0, m.dst, sizeof(m) - sizeof(m.align), 0))
-		return -1;
-	return 0;
+	return xm64_icmp_emit(skb, m.dst, sizeof(m) - sizeof(m.align), XM_ETH_P_IP, f, oif);
 }
 
 #endif

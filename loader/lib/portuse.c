@@ -135,7 +135,9 @@ static int scan(const struct xm_ct_table *t, const struct xm_config *cfg, struct
 	if (group_grow(&set))
 		goto oom;
 	/* Each flow by its ORIG entry: its flags say keep-source, and the
-	 * reply key follows from it (xm_flow_partner_key) without a lookup. */
+	 * reply key follows from it (xm_flow_partner_key) without a lookup.
+	 * A 6->4 flow by its stub, whose key is the reply key: its port is
+	 * one of the IPv4 ports (its source is IPv6: not in st). */
 	for (size_t i = 0; i < t->nslots; i++) {
 		const struct xm_ct_slot *s = &t->slots[i];
 		struct xm_flow f = s->flow;
@@ -143,13 +145,19 @@ static int scan(const struct xm_ct_table *t, const struct xm_config *cfg, struct
 		struct xm_port_peer p;
 		struct xm_port_group *g;
 
-		if (!xm_ct_slot_live(s) || (f.flags & XM_FLOW_REPLY))
+		if (!xm_ct_slot_live(s))
 			continue;
-		if (st)
-			xm_source_tally_add(st, s->key.saddr);
-		if (f.flags & XM_FLOW_KEEP_SOURCE)
-			continue;
-		xm_flow_partner_key(&f, s->key.proto, &rk);
+		if (xm_ct_is_stub(&f)) {
+			rk = s->key;
+		} else {
+			if (f.flags & XM_FLOW_REPLY)
+				continue;
+			if (st)
+				xm_source_tally_add(st, s->key.saddr);
+			if (f.flags & XM_FLOW_KEEP_SOURCE)
+				continue;
+			xm_flow_partner_key(&f, s->key.proto, &rk);
+		}
 		p = (struct xm_port_peer){
 			.peer = rk.saddr,
 			.addr = rk.daddr,

@@ -229,6 +229,24 @@ static void test_64(struct xm_handle *h, const struct xm_config *cfg)
 	tap_ok(xm_ct_sources(&t, &src) == 0 && src.flows == 1 && src.sources == 1, "6->4: sources: "
 										   "the IPv4 "
 										   "flow's only");
+	{ /* the stub's port is in use at its peer, as an IPv4 flow's */
+		struct xm_config cfg = { .port_lo = 1024, .port_hi = 65535 };
+		struct xm_port_use pu = { 0 };
+		char perr[256];
+		int found = 0;
+
+		tap_ok(xm_port_use_scan(&t, &cfg, &pu, perr, sizeof(perr)) == 0, "6->4: port use "
+										 "scanned");
+		for (size_t i = 0; i < pu.n_busiest; i++)
+			if (pu.busiest[i].peer.peer == inet_addr("198.18.0.2") &&
+			    pu.busiest[i].peer.addr == inet_addr("192.0.2.1") &&
+			    pu.busiest[i].peer.peer_port == htons(443) && pu.busiest[i].in_use == 1)
+				found = 1;
+		tap_ok(found,
+		       "6->4: the stub's port 50001 counts as in use at 198.18.0.2:443 from "
+		       "192.0.2.1 (%zu groups listed)",
+		       pu.n_busiest);
+	}
 
 	tap_ok(!add_flow(fd, IPPROTO_TCP, "2001:db8:1::10", 40000, "2001:db8:1::1", 443,
 			 "::ffff:192.0.2.1", 50001, "::ffff:198.18.0.2", 443, XM_ST_ESTABLISHED, 3,

@@ -52,7 +52,16 @@ static const uint8_t MAC_GW[6] = { 0x02, 0, 0, 0, 0x00, 0xfe };
 #define A_LAN10 IPV4(198, 19, 0, 10)
 #define A_GW	IPV4(192, 0, 2, 254)
 
-enum { RULE_TCP = 1, RULE_UDP, RULE_KEEP, RULE_RANGE, RULE_TCP6, RULE_UDP6, RULE_MASQ = 20 };
+enum {
+	RULE_TCP = 1,
+	RULE_UDP,
+	RULE_KEEP,
+	RULE_RANGE,
+	RULE_TCP6,
+	RULE_UDP6,
+	RULE_TCP64,
+	RULE_MASQ = 20
+};
 
 #define BK0_MTU 1000 /* frames longer go the too-big ways */
 #define SLOTS	XM_CT_SLOTS(2048)
@@ -125,7 +134,21 @@ static int setup_maps6(void)
 		inet_pton(AF_INET6, "fd00:19::", mk.saddr);
 		err |= bpf_map_update_elem(bpf_map__fd(skel->maps.masq_rules6), &mk, &mv, BPF_ANY);
 	}
+	/* 6->4: pub0 tcp 8443 to 198.18.0.2:80 family ipv6 */
+	k.proto = IPPROTO_TCP;
+	k.dport = htons(8443);
+	v.to_port = htons(80);
+	v.rule_id = RULE_TCP64;
+	v.flags = XM_RULE_V6 | XM_RULE_TO_V4;
+	inet_pton(AF_INET6, "::ffff:198.18.0.2", v.to_addr);
+	err |= bpf_map_update_elem(bpf_map__fd(skel->maps.rules6), &k, &v, BPF_ANY);
 	err |= bpf_map_update_elem(bpf_map__fd(skel->maps.progs6), &idx, &prog, BPF_ANY);
+	prog = (uint32_t)bpf_program__fd(skel->progs.xmasq_tc46);
+	idx = XM_PROGS46_TC;
+	err |= bpf_map_update_elem(bpf_map__fd(skel->maps.progs46), &idx, &prog, BPF_ANY);
+	prog = (uint32_t)bpf_program__fd(skel->progs.xmasq_xdp6);
+	idx = XM_PROGS6_XDP;
+	err |= bpf_map_update_elem(bpf_map__fd(skel->maps.progs6_xdp), &idx, &prog, BPF_ANY);
 	return err;
 }
 
@@ -193,7 +216,7 @@ struct template
 	struct frame f;
 };
 
-#define NTEMPLATES 32
+#define NTEMPLATES 38
 static struct template templates[NTEMPLATES];
 
 static void build_templates(void)
@@ -310,6 +333,85 @@ static void build_templates(void)
 		c6.dport = 443;
 		c6.payload = 0;
 		T("lan tcp6 SYN masqueraded", IN_LAN0, F6(c6));
+		/* 6->4, its reply; an ICMPv6 error about the IPv6 forward; a
+		 * destination options header; a datagram in two fragments */
+		c6.src = A6("2001:db8:1::10");
+		c6.dst = A6("2001:db8:1::1");
+		memcpy(c6.dmac, MAC_PUB0, 6);
+		memcpy(c6.smac, MAC_CLIENT, 6);
+		c6.sport = 20100;
+		c6.dport = 8443;
+		T("client tcp6 SYN to the 6->4 forward", IN_PUB0, F6(c6));
+		T("backend tcp SYN-ACK to the 6->4 client", IN_BK0,
+		  F(spec_between(IPPROTO_TCP, MAC_BACKEND, A_BACKEND, 80, MAC_BK0, A_BK0, 20100,
+				 TCP_SYN | TCP_ACK)));
+		{
+			struct spec6 sent = b6;
+			struct frame q, e;
+
+			sent.src = A6("fd00:8::1");
+			sent.dst = A6("fd00:8::2");
+			sent.sport = 20000;
+			sent.dport = 80;
+			sent.tcp_flags = TCP_ACK;
+			sent.payload = 1300;
+			q = F6(sent);
+			sent.src = A6("fd00:8::99");
+			sent.dst = A6("fd00:8::1");
+			sent.proto = 58;
+			sent.icmp_type = 2;
+			sent.payload = 0;
+			e = F6(sent); /* the header; the message built below */
+			e.b[14 + 40] = 2;
+			e.b[14 + 40 + 1] = 0;
+			memset(e.b + 14 + 44, 0, 4);
+			e.b[14 + 46] = 0x05; /* MTU 1280 */
+			memcpy(e.b + 14 + 48, q.b + 14, 40 + 20);
+			e.b[14 + 4] = 0;
+			e.b[14 + 5] = 8 + 60;
+			e.len = 14 + 40 + 8 + 60;
+			{
+				uint16_t c = l4_csum6(e.b + 14, 68, 58, 2);
+
+				e.b[14 + 42] = (uint8_t)(c >> 8);
+				e.b[14 + 43] = (uint8_t)c;
+			}
+			T("router icmp6 packet too big about the IPv6 forward", IN_BK0, e);
+		}
+		c6.proto = IPPROTO_UDP;
+		c6.sport = 21005;
+		c6.dport = 5000;
+		c6.payload = 40;
+		{
+			struct frame u = F6(c6), d = u, f1 = u, f2 = u;
+			uint8_t *ip = d.b + 14;
+
+			/* destination options (PadN) between the header and UDP */
+			memmove(ip + 48, ip + 40, u.len - 54);
+			memcpy(ip + 40, (const uint8_t[8]){ IPPROTO_UDP, 0, 1, 4, 0, 0, 0, 0 }, 8);
+			ip[6] = 60;
+			ip[5] += 8;
+			d.len += 8;
+			T("client udp6 with destination options", IN_PUB0, d);
+			/* fragments: 16 and 32 bytes of the 48 bytes of UDP */
+			for (int n = 0; n < 2; n++) {
+				struct frame *f = n ? &f2 : &f1;
+				size_t from = n ? 16 : 0, len = n ? 32 : 16;
+
+				ip = f->b + 14;
+				memcpy(ip + 48, u.b + 54 + from, len);
+				memcpy(ip + 40,
+				       (const uint8_t[8]){ IPPROTO_UDP, 0, 0, (uint8_t)(from | !n),
+							   0, 0, 0x52, 0x52 },
+				       8);
+				ip[6] = 44;
+				ip[4] = 0;
+				ip[5] = (uint8_t)(8 + len);
+				f->len = 54 + 8 + len;
+			}
+			T("client udp6 first fragment", IN_PUB0, f1);
+			T("client udp6 later fragment", IN_PUB0, f2);
+		}
 	}
 #undef T
 	/* The big one: 1100 bytes of UDP payload, DF set. */
@@ -728,6 +830,11 @@ static void check_flow_of(const struct record *r, const struct frame *out)
 		return;
 	}
 	ti = tuple_at(ip, r->f.len - vi.l3);
+	if (ti.ok) { /* a 6->4 flow's stub: the flow and its rewrite are in flows6 */
+		s = xm_ct_lookup(&ct_tab, &ti.k);
+		if (s && s->flow.out_slot == XM_SLOT_IPV6_FLOW)
+			return;
+	}
 	if (ip[9] == IPPROTO_ICMP && vi.l4len >= 8 + 28 && ti.ok && r->f.b[vi.l4] != 0 &&
 	    r->f.b[vi.l4] != 8) {
 		/* An ICMP error: the entry of a reply to the quoted packet. */
@@ -798,11 +905,42 @@ static struct csum_state csum_state(const struct frame *f)
 	return st;
 }
 
+/* 1 when frame f is IPv6 (after any tag-free Ethernet header). */
+static int is_ipv6(const struct frame *f)
+{
+	return f->len >= 14 + 40 && f->b[12] == 0x86 && f->b[13] == 0xdd;
+}
+
+/* A family changed on the way (6->4): the output's own IP header
+ * checksum is right, and its L4 checksum when the input's was. */
+static void check_xlat(const struct record *r, const struct frame *out)
+{
+	if (is_ipv6(out)) {
+		struct pkt6_icmp_csum c = pkt6_icmp_csum(out);
+		struct csum_state in = csum_state(&r->f);
+
+		if (c.ok ? c.got != c.want : in.l4 && !in.udp_zero && pkt6_csum_ok(out) == 0)
+			fail(r, out, "IPv6 checksum wrong after translation from IPv4");
+	} else {
+		struct csum_state o = csum_state(out);
+		struct pkt_view v = pkt_view(out->b, out->len);
+
+		if (!o.ip)
+			fail(r, out, "IPv4 header checksum wrong after translation from IPv6");
+		if (v.proto == IPPROTO_ICMP ? !o.inner_ip : pkt6_csum_ok(&r->f) == 1 && !o.l4)
+			fail(r, out, "checksum wrong after translation from IPv6");
+	}
+}
+
 static void check_sent(const struct record *r, const struct frame *out, int built)
 {
 	struct csum_state in = csum_state(&r->f), o = csum_state(out);
 
-	if (pkt6_csum_ok(&r->f) >= 0) { /* IPv6 (xmasq_tc6) */
+	if (is_ipv6(&r->f) != is_ipv6(out)) {
+		check_xlat(r, out);
+		return;
+	}
+	if (is_ipv6(&r->f)) { /* IPv6 (xmasq_tc6, xmasq_xdp6) */
 		struct pkt6_icmp_csum c = pkt6_icmp_csum(out);
 
 		if (built && (!c.ok || c.got != c.want))

@@ -10,7 +10,14 @@
 #   - a row's Edit and Remove change the text, and Apply makes that live;
 #   - a second editor with an old version is told, and nothing is overwritten;
 #   - a bad line shows the parser's message at its line and column;
-#   - the new rule's packets/s on the page is above 0 while traffic flows.
+#   - the new rule's packets/s on the page is above 0 while traffic flows;
+#   - IPv6 (the links carry IPv6 too, see page6_up): the interfaces table
+#     shows each NIC's IPv6 address; an IPv6 forward, a family any forward
+#     and an IPv6 masquerade added with the forms go live: C0's IPv6 client
+#     then reaches the backend's IPv6 server (nginx) and its IPv4 one
+#     (6->4) through the forwards (refused before: the control); the IPv6
+#     flows and counters show while IPv6 traffic flows; IPv6 parser errors
+#     show at their line and column.
 # Screenshots: build/screenshots/page*.png.
 export BIG_MB=1
 . "$(dirname "$0")/lib.sh"
@@ -18,7 +25,8 @@ XMASQD="${XMASQD:-$XM_ROOT/build/xmasqd}"
 PW="$XM_ROOT/tools/browser/node_modules/playwright-core"
 SHOTS="$XM_ROOT/build/screenshots"
 
-xm_init openssl node
+xm_init openssl node curl nginx
+[ -d /proc/sys/net/ipv6 ] || skip_all "the kernel has no IPv6 (ipv6.disable=1)"
 need_xmasq
 [ -x "$XMASQD" ] || skip_all "$XMASQD not built (make)"
 [ -d "$PW" ] || skip_all "playwright-core is not installed (tools/deps.sh runs npm ci in tools/browser)"
@@ -35,6 +43,18 @@ NEW_RULE="forward eth0 tcp $NEW_PORT to $B_ADDR:80"
 PORT=8443
 URL="https://$R_ADDR2:$PORT/"
 CERTS="$XM_TMP/certs"
+
+# IPv6 on the links of lib.sh's topology (netns_ipv6.sh's addresses): C0
+# and the router's eth0 on 2001:db8:0:1::/64, the router's eth2 and the
+# backend on fd00:8::/64; eth1 stays without (the page shows "–")
+R6_0=2001:db8:0:1::1
+R6_2=fd00:8::1
+C6_0=2001:db8:0:1::2
+B6=fd00:8::2
+NEW6_PORT=9096 # the IPv6 forward the browser adds (to the backend's nginx on [B6]:80)
+ANY_PORT=9097  # the family any forward the browser adds (IPv6 clients, IPv4 backend)
+NEW6_RULE="forward eth0 tcp $NEW6_PORT to [$B6]:80"
+ANY_RULE="forward eth0 tcp $ANY_PORT to $B_ADDR:80 family any"
 
 # ---- certificates: a CA, the server's, the operator's (clientAuth) --------------
 make_certs() {
@@ -77,6 +97,63 @@ page() {
 	)
 }
 
+# page6_up: IPv6 on in the router, C0 and the backend, with the addresses
+# above (no duplicate address detection: usable at once); the router's
+# IPv6 forwarding is xmasq attach's. Before the attach: it reads the NICs'
+# IPv6 addresses.
+page6_up() {
+	ns_ipv6 "$NS_R" "$NS_C0" "$NS_B" || return 1
+	local a
+	for a in "$NS_R $R6_0/64 eth0" "$NS_R $R6_2/64 eth2" "$NS_C0 $C6_0/64 eth0" "$NS_B $B6/64 eth0"; do
+		set -- $a
+		ip -n "$1" -6 addr add "$2" dev "$3" nodad || return 1
+	done
+}
+
+# backend6_up: nginx on the backend's [B6]:80 answering /whoami with the
+# peer's address (backend.py, on its IPv4 address, is IPv4 only)
+backend6_up() {
+	local dir="$XM_TMP/nginx6"
+	mkdir -p "$dir"
+	cat >"$dir/nginx.conf" <<EOF
+user root;
+worker_processes 1;
+pid $dir/nginx.pid;
+error_log $dir/error.log;
+daemon off;
+events { worker_connections 64; }
+http {
+	access_log $dir/access.log;
+	client_body_temp_path $dir;
+	proxy_temp_path $dir;
+	fastcgi_temp_path $dir;
+	uwsgi_temp_path $dir;
+	scgi_temp_path $dir;
+	server {
+		listen [$B6]:80;
+		location = /whoami { default_type text/plain; return 200 "\$remote_addr\n"; }
+	}
+}
+EOF
+	nsx "$NS_B" nginx -c "$dir/nginx.conf" -p "$dir" >"$dir/stdout" 2>&1 &
+	XM_PIDS+=($!)
+	wait_port "$NS_B" tcp "[$B6]" 80 || { cat "$dir/stdout" "$dir/error.log" >&2; return 1; }
+}
+
+# whoami6 PORT: what the backend saw of C0's IPv6 request to [R6_0]:PORT
+whoami6() {
+	timeout --kill-after=3 10 nsenter --net="/run/netns/$NS_C0" \
+		curl -sS -g -6 --connect-timeout 3 --max-time 5 "http://[$R6_0]:$1/whoami"
+}
+
+# new6_forwards_work: the IPv6 forward reaches nginx, masqueraded to the
+# router's R6_2; the family any one the IPv4 backend, as the router's R_ADDR2
+new6_forwards_work() {
+	local a b
+	a=$(whoami6 $NEW6_PORT 2>&1) && [ "$a" = "$R6_2" ] &&
+		b=$(whoami6 $ANY_PORT 2>&1) && [ "${b%%:*}" = "$R_ADDR2" ]
+}
+
 # new_forward_works: a client reaches the backend through the new forward
 new_forward_works() {
 	local out
@@ -87,7 +164,8 @@ new_forward_works() {
 mkdir -p "$SHOTS"
 tap_check "test certificates made with openssl (CA, server, clientAuth client)" make_certs
 
-topo_up gro page && backend_up || { tap_not_ok "topology and backend up"; tap_done; exit 1; }
+topo_up gro page && page6_up && backend_up && backend6_up ||
+	{ tap_not_ok "topology (IPv4 and IPv6) and backends up"; tap_done; exit 1; }
 # generated: eth1 tcp 20000-59999, then eth1 udp, then eth2 tcp, same ports
 gen_rules() {
 	awk -v n="$GEN" -v b="$B_ADDR" 'BEGIN {
@@ -117,28 +195,41 @@ tap_result $? "xmasqd listens on $R_ADDR2:$PORT in the router's namespace" "$(ta
 # control: the port the browser will forward is not forwarded yet
 ! new_forward_works
 tap_result $? "control: $R_ADDR0:$NEW_PORT does not reach the backend before the page adds it"
+! whoami6 $NEW6_PORT >/dev/null 2>&1 && ! whoami6 $ANY_PORT >/dev/null 2>&1
+tap_result $? "control: [$R6_0]:$NEW6_PORT and :$ANY_PORT do not reach the backend before the page adds them"
 
 page edit --rules "$PAGE_RULES" --forward "eth0 tcp $NEW_PORT $B_ADDR:80" \
 	--search-port 20500 --search-port-n "$(port_rules 20500)" \
 	--edit-ports 20600,65100,20601 --rm-left "$(($(port_rules 20601) - 1))" --search-iface eth0 --search-iface-n 2 --search-addr "$B_ADDR:5000" --search-addr-n 2 \
-	--bad-line "forward eth0 tcp 99999 to $B_ADDR:80" --bad-message "port 99999 out of range" --bad-col 18
+	--addr6 "eth0=$R6_0,eth2=$R6_2,eth1=–" \
+	--forward6 "eth0 tcp $NEW6_PORT [$B6]:80" --forward-any "eth0 tcp $ANY_PORT $B_ADDR:80 any" --masq6 "fd00:1::/64 eth0" \
+	--bad "$(printf '[["forward eth0 tcp 99999 to %s:80", "port 99999 out of range", 18],
+		["forward eth0 tcp 9098 to [%s", "unclosed '"'"'['"'"' in destination address", 26],
+		["forward eth0 tcp 9098 to [%s]:80 family ipv4", "IPv4 clients of an IPv6 backend are not supported", 48]]' \
+		"$B_ADDR" "$B6" "$B6")"
 
 wait_for 5 new_forward_works
 tap_result $? "the forward added on the page carries traffic: C0 -> $R_ADDR0:$NEW_PORT reaches the backend, masqueraded" \
 	"$(cli "$NS_C0" get --timeout 3 --src $C0_SRC "http://$R_ADDR0:$NEW_PORT/whoami" 2>&1)"
 grep -qxF "$NEW_RULE" "$XM_RULES_FILE"
 tap_result $? "the rules file holds the new forward" "$(tail -n 3 "$XM_RULES_FILE")"
+wait_for 5 new6_forwards_work
+tap_result $? "the IPv6 forwards added on the page carry traffic: C0 [$C6_0] -> [$R6_0]:$NEW6_PORT reaches [$B6]:80 as $R6_2, -> [$R6_0]:$ANY_PORT reaches $B_ADDR:80 as $R_ADDR2 (6->4)" \
+	"$NEW6_PORT: $(whoami6 $NEW6_PORT 2>&1)" "$ANY_PORT: $(whoami6 $ANY_PORT 2>&1)" "$(tail -n 4 "$XM_RULES_FILE")"
 
 # traffic through the new forward while the browser watches the rates
 (
 	while :; do
 		cli "$NS_C0" get --timeout 2 --src $C0_SRC "http://$R_ADDR0:$NEW_PORT/whoami" >/dev/null 2>&1
+		whoami6 $NEW6_PORT >/dev/null 2>&1
+		whoami6 $ANY_PORT >/dev/null 2>&1
 		sleep 0.2
 	done
 ) &
 TRAFFIC=$!
 XM_PIDS+=($TRAFFIC)
-page rates --rule "$NEW_RULE" --search-port $NEW_PORT --chart-ms 6000
+page rates --rule "$NEW_RULE" --search-port $NEW_PORT --chart-ms 6000 \
+	--rules6 "$(printf '["%s", "%s"]' "$NEW6_RULE" "$ANY_RULE")"
 kill $TRAFFIC 2>/dev/null
 
 # the page sends its edits as PATCH (a line edit, not the whole file); only

@@ -145,11 +145,17 @@ function ruleKey(r) {
 	return r.rule;
 }
 
-// Port specs of a rule, for the search: PORT, LO-HI, or ADDR:PORT words.
+// Port specs of a rule, for the search: the word after tcp|udp (PORT or
+// LO-HI) and the backend's port after "to" (ADDR:PORT, [ADDR6]:PORT). Not
+// other words: an IPv6 address such as 2001:db8::7 in a from list ends
+// like a port.
 function portSpecs(text) {
 	const out = [];
-	for (const w of text.split(/\s+/)) {
-		const m = /(?:^|:)(\d+)(?:-(\d+))?$/.exec(w);
+	const words = text.split(/\s+/);
+	for (let i = 1; i < words.length; i++) {
+		let m = null;
+		if (words[i - 1] === 'tcp' || words[i - 1] === 'udp') m = /^(\d+)(?:-(\d+))?$/.exec(words[i]);
+		else if (words[i - 1] === 'to') m = /^(?:\[[^\]]*\]|[^:[\]]*):(\d+)(?:-(\d+))?$/.exec(words[i]);
 		if (m) out.push([+m[1], m[2] ? +m[2] : +m[1]]);
 	}
 	return out;
@@ -332,8 +338,12 @@ function renderInterfaces() {
 		tr.dataset.iface = i.name;
 		const gone = i.gone || i.state === 'gone' || i.present === false;
 		if (gone) tr.classList.add('gone');
+		// no address: "-" or null in the JSON
+		const a4 = el('td', 'mono addr', i.addr && i.addr !== '-' ? i.addr : '–');
+		const a6 = el('td', 'mono addr6', i.addr6 && i.addr6 !== '-' ? i.addr6 : '–');
+		if (!i.addr6 || i.addr6 === '-') a6.title = 'no global IPv6 address: IPv6 flows cannot leave by it';
 		tr.append(el('td', 'mono', i.name), el('td', 'num', String(i.ifindex)),
-			el('td', 'mono', i.addr || '–'), el('td', '', i.mode + (gone ? ' (gone)' : '')),
+			a4, a6, el('td', '', i.mode + (gone ? ' (gone)' : '')),
 			el('td', 'num', `${i.xdp_prog_id || '–'} / ${i.tc_prog_id || '–'}`));
 		const path = el('td');
 		path.append(el('b', '', i.tx_path || '–'));
@@ -383,11 +393,26 @@ function renderPorts() {
 	for (const b of rows.slice(0, 10)) {
 		const tr = el('tr');
 		if (b.share >= 0.9) tr.classList.add('hot');
-		tr.append(el('td', '', b.proto), el('td', 'mono', b.addr), el('td', 'mono', `${b.peer}:${b.port}`),
+		tr.append(el('td', '', b.proto), el('td', 'mono', b.addr), el('td', 'mono', String(b.peer).includes(':') ? `[${b.peer}]:${b.port}` : `${b.peer}:${b.port}`),
 			el('td', 'num', fmtNum(b.in_use)), el('td', 'num', fmtNum(b.capacity)),
 			el('td', 'num', (100 * (b.share || 0)).toFixed(b.share < 0.01 ? 2 : 0) + ' %'));
 		tb.append(tr);
 	}
+}
+
+// renderFlows(ID, FLOWS, MAX, NONE): "FLOWS flows of MAX", the share and
+// its meter, of one family's flow table (ids ID-flows, ID-max, ID-share,
+// ID-meter); NONE is said instead when the table has no size
+function renderFlows(id, flows, max, none) {
+	const share = max ? flows / max : 0;
+	const f = $(id + '-flows');
+	f.textContent = max ? fmtNum(flows) : '–';
+	f.dataset.value = max ? flows : '';
+	$(id + '-max').textContent = max ? fmtNum(max) : '–';
+	$(id + '-share').textContent = max ? `(${(100 * share).toFixed(share > 0 && share < 0.01 ? 3 : 1)} %)` : none;
+	const m = $(id + '-meter');
+	m.style.width = Math.min(100, 100 * share).toFixed(1) + '%';
+	m.classList.toggle('hot', share > 0.8);
 }
 
 function renderStats() {
@@ -396,12 +421,11 @@ function renderStats() {
 	$('total-pps').textContent = rx ? fmtRate(rx.pps) : '–';
 	$('total-bps').textContent = rx ? fmtBytes(rx.bps) : '–';
 	drawChart($('total-chart'), totalPps, { labels: true });
-	$('ct-flows').textContent = fmtNum(s.flows);
-	$('ct-max').textContent = fmtNum(s.flows_max);
-	const share = s.flows_max ? s.flows / s.flows_max : 0;
-	const m = $('ct-meter');
-	m.style.width = Math.min(100, 100 * share).toFixed(1) + '%';
-	m.classList.toggle('hot', share > 0.8);
+	renderFlows('ct', s.flows, s.flows_max, 'no flow table');
+	// flows6_max 0: the router's maps have no flows6 (attached by an
+	// older build); undefined: an older xmasqd
+	renderFlows('ct6', s.flows6, s.flows6_max, s.flows6_max === 0
+		? 'no IPv6 flow table (attached by an older build: xmasq attach loads it)' : 'not reported');
 	renderPorts();
 	renderCounters();
 	if (state.status) renderInterfaces();
@@ -856,6 +880,7 @@ function appendLine(text) {
 
 function forwardFromForm(f) {
 	const words = ['forward', f.iface.value.trim(), f.proto.value, f.ports.value.trim(), 'to', f.to.value.trim()];
+	if (f.family.value) words.push('family', f.family.value);
 	if (f.from.value.trim()) words.push('from', f.from.value.trim().replace(/\s+/g, ''));
 	if (f.keep.checked) words.push('keep-source');
 	if (f.dataset.extra) words.push(f.dataset.extra);
@@ -875,8 +900,57 @@ function fillForward(f, rule) {
 	if (from) rest = rest.replace(from[0], ' ');
 	f.keep.checked = /\skeep-source\s/.test(rest);
 	rest = rest.replace(/\skeep-source\s/, ' ');
+	const fam = /\sfamily\s+(ipv4|ipv6|any)\s/.exec(rest);
+	f.family.value = fam ? fam[1] : '';
+	if (fam) rest = rest.replace(fam[0], ' ');
 	f.dataset.extra = rest.trim(); // options the form has no field for are kept
+	checkForwardForm(f);
 	return true;
+}
+
+// an IPv6 address without its brackets: two colons or more, no "["
+const bareIPv6 = (a) => !a.startsWith('[') && (a.match(/:/g) || []).length >= 2;
+
+// checkForwardForm(FORM): what the parser would refuse in the forward form
+// that the form can tell at once, as the fields' validity: an IPv6 address
+// written without brackets (ambiguous with a port), and a "clients" family
+// that cannot be (IPv4 clients of an IPv6 backend, a family against the
+// local address, keep-source for IPv6 clients of an IPv4 backend). The
+// families that cannot be are disabled; the hint says what the default is.
+function checkForwardForm(f) {
+	const iface = f.iface.value.trim();
+	const to = f.to.value.trim();
+	const colon = iface.indexOf(':');
+	const local = colon < 0 ? '' : iface.slice(colon + 1);
+	f.iface.setCustomValidity(bareIPv6(local)
+		? `an IPv6 local address goes in brackets: ${iface.slice(0, colon)}:[${local}]` : '');
+	f.to.setCustomValidity(bareIPv6(to)
+		? `an IPv6 backend goes in brackets: [${to}] (the address alone) or [ADDR]:PORT such as [fd00:8::2]:8443` : '');
+	const to6 = to.startsWith('[');
+	const local6 = local.startsWith('[');
+	const ok = { '': true, ipv4: true, ipv6: true, any: true };
+	let why = '';
+	if (local) {
+		// a local address says the clients' family itself
+		ok[local6 ? 'ipv4' : 'ipv6'] = ok.any = false;
+		why = `the local address makes it ${local6 ? 'IPv6' : 'IPv4'} clients (write the interface alone for family any)`;
+	}
+	if (to6) {
+		ok.ipv4 = ok.any = false;
+		why = why || 'an IPv6 backend serves IPv6 clients only';
+	} else if (f.keep.checked) {
+		ok.ipv6 = ok.any = false;
+		why = why || 'keep-source: an IPv6 client cannot be the source of an IPv4 packet, so IPv4 clients only';
+	}
+	for (const o of f.family.options) o.disabled = !ok[o.value];
+	f.family.setCustomValidity(ok[f.family.value] ? '' : `family ${f.family.value} cannot be here: ${why}`);
+	let hint;
+	if (local) hint = `Clients: ${local6 ? 'IPv6' : 'IPv4'}, the local address's family.`;
+	else if (to6) hint = 'Clients: IPv6 (an IPv6 backend serves IPv6 clients only).';
+	else if (to) hint = 'Clients by default: IPv4, the backend\'s family; IPv6 clients of this IPv4 backend ' +
+		'with family ipv6 or any (6->4).';
+	else hint = 'Clients by default: the backend\'s family. An IPv6 address goes in brackets: [fd00:8::2]:80.';
+	$('fwd-family-hint').textContent = hint;
 }
 
 function fillMasq(f, rule) {
@@ -902,11 +976,16 @@ function setEditing(kind, line) {
 function resetForm(f) {
 	f.reset();
 	delete f.dataset.extra;
+	if (f.id === 'fwd-form') checkForwardForm(f);
 }
 
 function onFormSubmit(kind, ev) {
 	ev.preventDefault();
 	const f = ev.target;
+	if (kind === 'forward') {
+		checkForwardForm(f);
+		if (!f.reportValidity()) return;
+	}
 	const text = kind === 'forward' ? forwardFromForm(f)
 		: ['masquerade', f.prefix.value.trim(), 'out', f.out.value.trim(), f.dataset.extra || ''].join(' ').trim();
 	clearOutcome();
@@ -1010,6 +1089,8 @@ function init() {
 		gotoLine(+li.dataset.line, +li.dataset.col);
 	});
 	$('fwd-form').addEventListener('submit', (ev) => onFormSubmit('forward', ev));
+	for (const ev of ['input', 'change']) $('fwd-form').addEventListener(ev, () => checkForwardForm($('fwd-form')));
+	checkForwardForm($('fwd-form'));
 	$('masq-form').addEventListener('submit', (ev) => onFormSubmit('masquerade', ev));
 	for (const k of ['fwd', 'masq']) {
 		$(k + '-cancel').addEventListener('click', () => {

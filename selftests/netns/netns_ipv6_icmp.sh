@@ -1,0 +1,215 @@
+#!/bin/bash
+# ICMP errors about IPv6 flows, end to end with real stacks: path MTU
+# discovery through a router beyond xmasq whose next link is smaller, for
+# a 6->6 forward and a 6->4 one, and a UDP port unreachable from the
+# backend itself.
+#
+#   C 2001:db8:70::10 ── pub0 2001:db8:70::1 [R] bk0 fd00:70::1, 198.18.70.1
+#                                                 │
+#                        M fd00:70::3, 198.18.70.3 (forwarding)
+#                        M mid0 fd00:71::1, 198.18.71.1, MTU 1280
+#                                                 │
+#                        B eth0 fd00:71::2, 198.18.71.2, MTU 1500
+#
+# The rules (ip6tables: the same with DNAT and MASQUERADE, 6->6 only: the
+# kernel has no NAT64):
+#   forward pub0 tcp 8080 to [fd00:71::2]:8080              6->6
+#   forward pub0 udp 5300 to [fd00:71::2]:5300              6->6, nothing listens
+#   forward pub0 tcp 8081 to 198.18.71.2:8081 family ipv6   6->4
+#
+# C uploads a file to B; B's MSS is 1440 (its link is 1500), so C's
+# segments make 1500-byte packets that M cannot send on: M tells the
+# packets' source, R's fd00:70::1 (ICMPv6 Packet Too Big, MTU 1280) or
+# 198.18.70.1 (ICMPv4 frag-needed, MTU 1280). The upload completes only if
+# R hands that on to C as about C's own packets (6->4: as Packet Too Big
+# with MTU 1300); C's route cache then holds the MTU. A UDP datagram to
+# 5300: B answers port unreachable, C's connected socket gets
+# ECONNREFUSED only if R hands that on too.
+#
+# Routers: ip6tables (the yardstick, 6->6), xmasq xdp (GRO on the peers),
+# xmasq auto (tc on a veth). Where ip6tables passes and xmasq fails, xmasq
+# is wrong.
+#
+# Env: ROUTERS="ip6tables xdp auto"  XMASQ=build/xmasq  UP_MB=4
+# TAP output; exit 1 when a check fails.
+UP_MB=${UP_MB:-4}
+. "$(dirname "$0")/lib.sh"
+xm_init ip6tables socat
+[ -d /proc/sys/net/ipv6 ] || skip_all "the kernel has no IPv6 (ipv6.disable=1)"
+
+C6=2001:db8:70::10 R_PUB6=2001:db8:70::1
+R_BK6=fd00:70::1 R_BK4=198.18.70.1 M_R6=fd00:70::3 M_R4=198.18.70.3
+M_B6=fd00:71::1 M_B4=198.18.71.1 B6=fd00:71::2 B4=198.18.71.2
+XMI_ID=${XM_TMP##*.}
+
+# topo_icmp_up VARIANT(gro|plain) TAG: sets NS_R NS_C NS_M NS_B
+topo_icmp_up() {
+	local variant=$1 tag=$2 a
+	NS_R="xmi-r-$$-$tag" NS_C="xmi-c-$$-$tag" NS_M="xmi-m-$$-$tag" NS_B="xmi-b-$$-$tag"
+	ns_add "$NS_R" "$NS_C" "$NS_M" "$NS_B" || return 1
+	ip -n "$NS_R" link add pub0 type veth peer name eth0 netns "$NS_C" || return 1
+	ip -n "$NS_R" link add bk0 type veth peer name r0 netns "$NS_M" || return 1
+	ip -n "$NS_M" link add mid0 type veth peer name eth0 netns "$NS_B" || return 1
+	ns_ipv6 "$NS_R" "$NS_C" "$NS_M" "$NS_B" || return 1
+	for a in "$NS_C eth0 $C6/64 -" "$NS_R pub0 $R_PUB6/64 -" "$NS_R bk0 $R_BK6/64 $R_BK4/24" \
+		"$NS_M r0 $M_R6/64 $M_R4/24" "$NS_M mid0 $M_B6/64 $M_B4/24" "$NS_B eth0 $B6/64 $B4/24"; do
+		set -- $a
+		ip -n "$1" -6 addr add "$3" dev "$2" nodad || return 1
+		[ "$4" = - ] || ip -n "$1" addr add "$4" dev "$2" || return 1
+		ip -n "$1" link set "$2" up || return 1
+	done
+	# the smaller link: M's side only (B's stays 1500, so B's MSS is 1440)
+	ip -n "$NS_M" link set mid0 mtu 1280 || return 1
+	nsx "$NS_M" sysctl -qw net.ipv6.conf.all.forwarding=1 net.ipv4.ip_forward=1 || return 1
+	ip -n "$NS_C" -6 route add default via $R_PUB6 dev eth0 || return 1
+	ip -n "$NS_R" -6 route add fd00:71::/64 via $M_R6 dev bk0 || return 1
+	ip -n "$NS_R" route add 198.18.71.0/24 via $M_R4 dev bk0 || return 1
+	ip -n "$NS_B" -6 route add default via $M_B6 dev eth0 || return 1
+	ip -n "$NS_B" route add default via $M_B4 dev eth0 || return 1
+	if [ "$variant" = gro ]; then
+		peers_gro "$NS_C:eth0" "$NS_M:r0" || return 1
+	fi
+}
+
+# upload NAME ADDR PORT FAMILY(6|4): UP_MB MB from C to B's listener on
+# PORT (through R's ADDR:PORT); 0 when B got it all, SHA-256 matching.
+# Sets UP_OUT.
+upload() {
+	local name=$1 addr=$2 port=$3 fam=$4 got="$XM_TMP/got-$1" lpid out want have listen
+	[ -f "$XM_TMP/up.bin" ] || head -c $((UP_MB * 1024 * 1024)) /dev/urandom >"$XM_TMP/up.bin"
+	want=$(sha256sum "$XM_TMP/up.bin" | cut -d' ' -f1)
+	rm -f "$got"
+	if [ "$fam" = 6 ]; then listen="TCP6-LISTEN:$port,bind=[$B6],reuseaddr"; else
+		listen="TCP4-LISTEN:$port,bind=$B4,reuseaddr"; fi
+	nsx "$NS_B" timeout --kill-after=2 40 socat -u "$listen" "OPEN:$got,creat,trunc" \
+		>"$XM_TMP/listen-$name.out" 2>&1 &
+	lpid=$! # waited for below (timeout ends it): not left for topo_down to kill by number
+	if [ "$fam" = 6 ]; then wait_port "$NS_B" tcp "[$B6]" "$port"; else
+		wait_port "$NS_B" tcp "$B4" "$port"; fi
+	out=$(timeout --kill-after=2 30 nsenter --net="/run/netns/$NS_C" \
+		socat -u "OPEN:$XM_TMP/up.bin" "TCP6:[$addr]:$port,connect-timeout=3" 2>&1)
+	wait "$lpid" 2>/dev/null
+	have=$(sha256sum "$got" 2>/dev/null | cut -d' ' -f1)
+	UP_OUT="client: ${out:-ok}; received $(stat -c %s "$got" 2>/dev/null || echo 0) bytes"
+	[ "$have" = "$want" ]
+}
+
+# route_mtu: the MTU C's route cache holds towards R's public address
+route_mtu() {
+	nsx "$NS_C" ip -6 route get $R_PUB6 2>/dev/null | sed -n 's/.* mtu \([0-9]*\).*/\1/p'
+}
+
+# udp_refused: "refused" when C's connected UDP socket to [R_PUB6]:5300 is
+# told the port is unreachable, else what happened
+udp_refused() {
+	nsx "$NS_C" timeout 10 "$XM_PY" -c '
+import socket, sys
+s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+s.connect((sys.argv[1], 5300))
+s.settimeout(2)
+for _ in range(3):
+    try:
+        s.send(b"anyone there?")
+        s.recv(100)
+        print("answered")
+        sys.exit(0)
+    except ConnectionRefusedError:
+        print("refused")
+        sys.exit(0)
+    except socket.timeout:
+        pass
+print("no answer")' $R_PUB6
+}
+
+check_6to6() {
+	local L=$1 rc mtu out
+	nsx "$NS_C" ip -6 route flush cache >/dev/null 2>&1
+	upload 66 $R_PUB6 8080 6
+	rc=$?
+	tap_result $rc "$L: 6->6: $UP_MB MB upload from C through [$R_PUB6]:8080 to [$B6]:8080 past M's 1280-byte link, SHA-256 matches" \
+		"$UP_OUT" "$(cat "$XM_TMP/listen-66.out" 2>/dev/null)"
+	mtu=$(route_mtu)
+	[ "$mtu" = 1280 ]
+	tap_result $? "$L: 6->6: C learnt MTU 1280 towards $R_PUB6 (its route cache: ${mtu:-none}): M's Packet Too Big reached it" \
+		"$(nsx "$NS_C" ip -6 route get $R_PUB6 2>&1)"
+	out=$(udp_refused)
+	[ "$out" = refused ]
+	tap_result $? "$L: 6->6: UDP to [$R_PUB6]:5300, no listener at B: C's socket refused (${out:-nothing}): B's port unreachable reached it" \
+		"$out"
+}
+
+check_6to4() {
+	local L=$1 rc mtu
+	nsx "$NS_C" ip -6 route flush cache >/dev/null 2>&1
+	upload 64 $R_PUB6 8081 4
+	rc=$?
+	tap_result $rc "$L: 6->4: $UP_MB MB upload from C through [$R_PUB6]:8081 to $B4:8081 past M's 1280-byte link, SHA-256 matches" \
+		"$UP_OUT" "$(cat "$XM_TMP/listen-64.out" 2>/dev/null)"
+	mtu=$(route_mtu)
+	[ "$mtu" = 1300 ]
+	tap_result $? "$L: 6->4: C learnt MTU 1300 towards $R_PUB6 (its route cache: ${mtu:-none}): M's frag-needed (1280) reached it as Packet Too Big" \
+		"$(nsx "$NS_C" ip -6 route get $R_PUB6 2>&1)"
+}
+
+run_ip6tables() {
+	local L=ip6tables
+	ipt() { nsx "$NS_R" ip6tables -w -t nat "$@"; }
+	tap_check "$L: router set up (DNAT pub0 tcp 8080 and udp 5300 to [$B6], MASQUERADE out of bk0, forwarding on)" \
+		eval 'nsx "$NS_R" sysctl -qw net.ipv6.conf.all.forwarding=1 &&
+			ipt -A PREROUTING -i pub0 -p tcp --dport 8080 -j DNAT --to-destination "[$B6]:8080" &&
+			ipt -A PREROUTING -i pub0 -p udp --dport 5300 -j DNAT --to-destination "[$B6]:5300" &&
+			ipt -A POSTROUTING -o bk0 -j MASQUERADE'
+	check_6to6 "$L"
+}
+
+run_xmasq() {
+	local mode=$1 L="xmasq $1" out n
+	XM_PIN="/sys/fs/bpf/xmasq-test-$$-$XMI_ID-icmp-$mode"
+	XM_RULES_FILE="$XM_TMP/rules-icmp-$mode.conf"
+	XM_PINS+=("$NS_R $XM_PIN")
+	cat >"$XM_RULES_FILE" <<EOF
+forward pub0 tcp 8080 to [$B6]:8080
+forward pub0 udp 5300 to [$B6]:5300
+forward pub0 tcp 8081 to $B4:8081 family ipv6
+EOF
+	ensure_bpffs
+	if [ "$mode" = auto ]; then
+		out=$(xm attach pub0 bk0 2>&1)
+	else
+		out=$(xm attach --mode "$mode" pub0 bk0 2>&1)
+	fi
+	tap_result $? "$L: attach pub0 bk0" "$out" || return
+	out=$(xm apply "$XM_RULES_FILE" 2>&1)
+	tap_result $? "$L: apply the 6->6 and 6->4 forwards" "$out" "$(cat "$XM_RULES_FILE")" || return
+	check_6to6 "$L"
+	check_6to4 "$L"
+	n=$(xm stats --json 2>/dev/null | json_get /dev/stdin "d['counters'].get('icmp_error', {}).get('packets', 0)" 2>/dev/null)
+	[ "${n:-0}" -ge 3 ] 2>/dev/null
+	tap_result $? "$L: counters: icmp_error ${n:-none} (at least 3: Packet Too Big, frag-needed, port unreachable)" \
+		"$(xm stats 2>&1 | grep -iE 'icmp|frag|untrans' | head -n 8)"
+}
+
+for router in ${ROUTERS:-ip6tables xdp auto}; do
+	case $router in
+	ip6tables | auto) variant=plain ;;
+	xdp) variant=gro ;;
+	*) echo "unknown router $router (ip6tables|xdp|auto)" >&2; exit 2 ;;
+	esac
+	diag "==== $router router, $variant veth peers"
+	[ "$router" != ip6tables ] && [ ! -x "$XMASQ" ] && { tap_not_ok "$router: $XMASQ not built"; continue; }
+	t0=$SECONDS
+	if ! topo_icmp_up "$variant" "$router-$XMI_ID" >"$XM_TMP/topo.out" 2>&1; then
+		tap_not_ok "$router: topology"
+		diag "$(cat "$XM_TMP/topo.out")"
+		topo_down
+		continue
+	fi
+	if [ "$router" = ip6tables ]; then
+		run_ip6tables
+	else
+		run_xmasq "$router"
+	fi
+	topo_down
+	diag "$router: $((SECONDS - t0)) s"
+done
+tap_done
