@@ -12,7 +12,8 @@
 #   reference      topo_up: an Azure-like VM with two public NICs in front of
 #   topology       a backend, its backend services, the two routers (xmasq
 #                  and the seed's iptables recipe) and ONE set of end-to-end
-#                  checks both must pass
+#                  checks both must pass; topo6_pub_up: its public side
+#                  with IPv6 too, and the IPv6 clients' helpers
 #
 #   client0 C0 ─ eth0 ┐                     ┌ eth2 ─ backend B 198.18.0.2
 #   192.0.2.2         │  router R           │  (no default route)
@@ -267,6 +268,17 @@ cli() {
 		"$XM_PY" "$XM_DATA/client.py" "$op" --timeout "$t" "$@"
 }
 
+# pid_reaped PID: PID, waited for, off XM_PIDS: topo_down would kill it by
+# number, and with pid_max 32768 and other suites running, that number may
+# be another process's by then
+pid_reaped() {
+	local p keep=()
+	for p in "${XM_PIDS[@]}"; do
+		[ "$p" != "$1" ] && keep+=("$p")
+	done
+	XM_PIDS=("${keep[@]}")
+}
+
 # wait_for SECONDS CMD...: poll CMD every 0.1 s until it succeeds
 wait_for() {
 	local n=$(($1 * 10))
@@ -367,6 +379,82 @@ topo_up() {
 	ip -n "$NS_C0" route add default via $R_ADDR0 dev eth0 || return 1
 	ip -n "$NS_C1" route add default via $R_ADDR1 dev eth0 || return 1
 	# the backend has no default route: it can only answer 198.18.0.0/24
+}
+
+# ---- IPv6 on the reference topology --------------------------------------------
+# topo6_pub_up VARIANT TAG: topo_up's topology with IPv6 on its public side
+# (netns_ipv6.sh, netns_ipv6_v4.sh); the backend side is the caller's:
+#
+#   C0 2001:db8:0:1::2 ── eth0 2001:db8:0:1::1 ┐
+#   src 2001:db8:ff00::10 on lo                ├ router R ── eth2 ── B
+#   C1 2001:db8:0:2::2 ── eth1 2001:db8:0:2::1 ┘
+#   src 2001:db8:ff01::10 on lo
+#
+# R: IPv6 default route via C0 (eth0) only, no ip -6 rules. Each client's
+# source lives on its lo, off every router link: a reply to C1 reaches it
+# only if the router sends it out of eth1 although its routing table says
+# eth0. IPv6 stays off in B (ns_add's default) until the caller turns it on.
+R6_0=2001:db8:0:1::1      # router eth0 (public IPv6 1, default route)
+R6_1=2001:db8:0:2::1      # router eth1 (public IPv6 2)
+C6_0=2001:db8:0:1::2      # client0's link address (the router's gateway)
+C6_1=2001:db8:0:2::2      # client1's link address
+C0_SRC6=2001:db8:ff00::10 # "internet client" behind C0
+C1_SRC6=2001:db8:ff01::10 # "internet client" behind C1
+
+topo6_pub_up() {
+	topo_up "$1" "$2" || return 1
+	ns_ipv6 "$NS_R" "$NS_C0" "$NS_C1" || return 1
+	local a
+	for a in "$NS_R $R6_0/64 eth0" "$NS_R $R6_1/64 eth1" \
+		"$NS_C0 $C6_0/64 eth0" "$NS_C0 $C0_SRC6/128 lo" \
+		"$NS_C1 $C6_1/64 eth0" "$NS_C1 $C1_SRC6/128 lo"; do
+		set -- $a
+		ip -n "$1" -6 addr add "$2" dev "$3" nodad || return 1
+	done
+	ip -n "$NS_R" -6 route add default via $C6_0 dev eth0 || return 1
+	ip -n "$NS_C0" -6 route add default via $R6_0 dev eth0 || return 1
+	ip -n "$NS_C1" -6 route add default via $R6_1 dev eth0 || return 1
+}
+
+# v6x ADDR: the address written out in full (as socat reports peers)
+v6x() { "$XM_PY" -c 'import ipaddress, sys; print(ipaddress.ip_address(sys.argv[1]).exploded)' "$1"; }
+
+# ccurl NS SRC ARGS...: curl in NS from SRC, connect within 3 s, bounded
+ccurl() {
+	local ns=$1 src=$2
+	shift 2
+	timeout --kill-after=3 60 nsenter --net="/run/netns/$ns" \
+		curl -sS -g --interface "$src" --connect-timeout 3 "$@"
+}
+
+# client6_vars N: CNS CSRC CR CIF OTHER_NS CLABEL for IPv6 client N (0|1)
+client6_vars() {
+	if [ "$1" = 0 ]; then
+		CNS=$NS_C0 CSRC=$C0_SRC6 CR=$R6_0 CIF=eth0 OTHER_NS=$NS_C1
+	else
+		CNS=$NS_C1 CSRC=$C1_SRC6 CR=$R6_1 CIF=eth1 OTHER_NS=$NS_C0
+	fi
+	CLABEL="C$1 [$CSRC] -> [$CR]:8080 ($CIF)"
+}
+
+# whoami N [PORT] [MAXTIME]: the address the backend saw for IPv6 client
+# N's HTTP request to the router's PORT (8080)
+whoami() {
+	client6_vars "$1"
+	ccurl "$CNS" "$CSRC" --max-time "${3:-5}" "http://[$CR]:${2:-8080}/whoami"
+}
+
+# udp6 NS SRC DST PORT PAYLOAD: one datagram, the reply printed (3 tries:
+# a first datagram may race neighbour discovery)
+udp6() {
+	local i out
+	for i in 1 2 3; do
+		out=$(printf %s "$5" | timeout --kill-after=2 5 nsenter --net="/run/netns/$1" \
+			socat -T 1 - "UDP6:[$3]:$4,bind=[$2]" 2>/dev/null)
+		[ -n "$out" ] && break
+	done
+	printf '%s\n' "$out"
+	[ -n "$out" ]
 }
 
 # ---- backend services -------------------------------------------------------

@@ -41,13 +41,8 @@ xm_init iptables ip6tables curl ab socat nginx
 [ -d /proc/sys/net/ipv6 ] || skip_all "the kernel has no IPv6 (ipv6.disable=1)"
 
 # ---- addresses (RFC 3849 documentation prefix, RFC 4193 private) ---------------
-R6_0=2001:db8:0:1::1      # router eth0 (public IPv6 1, default route)
-R6_1=2001:db8:0:2::1      # router eth1 (public IPv6 2)
+# (the public side's, R6_0 R6_1 C6_0 C6_1 C0_SRC6 C1_SRC6: lib.sh)
 R6_2=fd00:8::1            # router eth2 (towards the backend)
-C6_0=2001:db8:0:1::2      # client0's link address (the router's gateway)
-C6_1=2001:db8:0:2::2      # client1's link address
-C0_SRC6=2001:db8:ff00::10 # "internet client" behind C0
-C1_SRC6=2001:db8:ff01::10 # "internet client" behind C1
 B6=fd00:8::2              # backend
 V4_PORT=8080              # the IPv4 forward of the IPv6 ones' port (families do not overlap)
 AB_N=${AB_N:-200}
@@ -58,25 +53,16 @@ FWD_OK=() # FWD_OK[N]: client N's TCP forward answered (check6_client)
 # removed this run's pins). The temp dir's random part.
 XM6_ID=${XM_TMP##*.}
 
-# v6x ADDR: the address written out in full (as socat reports peers)
-v6x() { "$XM_PY" -c 'import ipaddress, sys; print(ipaddress.ip_address(sys.argv[1]).exploded)' "$1"; }
 R6_2_X=$(v6x $R6_2)
 
 # ---- topology ---------------------------------------------------------------------
 # topo6_up VARIANT TAG: netns_e2e.sh's topology (IPv4 too) with IPv6 on top
+# (lib.sh's topo6_pub_up) and on the backend's side
 topo6_up() {
-	topo_up "$1" "$2" || return 1
-	ns_ipv6 "$NS_R" "$NS_C0" "$NS_C1" "$NS_B" || return 1
-	local a
-	for a in "$NS_R $R6_0/64 eth0" "$NS_R $R6_1/64 eth1" "$NS_R $R6_2/64 eth2" \
-		"$NS_C0 $C6_0/64 eth0" "$NS_C0 $C0_SRC6/128 lo" \
-		"$NS_C1 $C6_1/64 eth0" "$NS_C1 $C1_SRC6/128 lo" "$NS_B $B6/64 eth0"; do
-		set -- $a
-		ip -n "$1" -6 addr add "$2" dev "$3" nodad || return 1
-	done
-	ip -n "$NS_R" -6 route add default via $C6_0 dev eth0 || return 1
-	ip -n "$NS_C0" -6 route add default via $R6_0 dev eth0 || return 1
-	ip -n "$NS_C1" -6 route add default via $R6_1 dev eth0 || return 1
+	topo6_pub_up "$1" "$2" || return 1
+	ns_ipv6 "$NS_B" || return 1
+	ip -n "$NS_R" -6 addr add $R6_2/64 dev eth2 nodad || return 1
+	ip -n "$NS_B" -6 addr add $B6/64 dev eth0 nodad || return 1
 	# no default route on the backend: routes to the two clients only, for
 	# keep-source (masquerade shows itself in what the backend saw)
 	ip -n "$NS_B" -6 route add $C0_SRC6/128 via $R6_2 dev eth0 || return 1
@@ -133,43 +119,7 @@ EOF
 }
 
 # ---- clients ----------------------------------------------------------------------
-# ccurl NS SRC ARGS...: curl in NS from SRC, connect within 3 s, bounded
-ccurl() {
-	local ns=$1 src=$2
-	shift 2
-	timeout --kill-after=3 60 nsenter --net="/run/netns/$ns" \
-		curl -sS -g --interface "$src" --connect-timeout 3 "$@"
-}
-
-# client6_vars N: CNS CSRC CR CIF OTHER_NS CLABEL for client N (0|1)
-client6_vars() {
-	if [ "$1" = 0 ]; then
-		CNS=$NS_C0 CSRC=$C0_SRC6 CR=$R6_0 CIF=eth0 OTHER_NS=$NS_C1
-	else
-		CNS=$NS_C1 CSRC=$C1_SRC6 CR=$R6_1 CIF=eth1 OTHER_NS=$NS_C0
-	fi
-	CLABEL="C$1 [$CSRC] -> [$CR]:8080 ($CIF)"
-}
-
-# whoami N [PORT] [MAXTIME]: the address the backend saw for client N's
-# HTTP request to the router's PORT (8080)
-whoami() {
-	client6_vars "$1"
-	ccurl "$CNS" "$CSRC" --max-time "${3:-5}" "http://[$CR]:${2:-8080}/whoami"
-}
-
-# udp6 NS SRC DST PORT PAYLOAD: one datagram, the reply printed (3 tries:
-# a first datagram may race neighbour discovery)
-udp6() {
-	local i out
-	for i in 1 2 3; do
-		out=$(printf %s "$5" | timeout --kill-after=2 5 nsenter --net="/run/netns/$1" \
-			socat -T 1 - "UDP6:[$3]:$4,bind=[$2]" 2>/dev/null)
-		[ -n "$out" ] && break
-	done
-	printf '%s\n' "$out"
-	[ -n "$out" ]
-}
+# (ccurl, client6_vars, whoami, udp6: lib.sh)
 
 # check6_client LABEL N: whoami, the big download, ab, UDP through client N;
 # nothing of it out of the other NIC. Sets FWD_OK[N].

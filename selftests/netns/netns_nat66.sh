@@ -62,8 +62,6 @@ AB_N=${AB_N:-200}
 # temp dir's random part.
 XM66_ID=${XM_TMP##*.}
 
-# v6x ADDR: the address written out in full (as socat reports peers)
-v6x() { "$XM_PY" -c 'import ipaddress, sys; print(ipaddress.ip_address(sys.argv[1]).exploded)' "$1"; }
 R_WAN6_X=$(v6x $R_WAN6)
 
 # ---- topology ---------------------------------------------------------------------
@@ -161,16 +159,7 @@ EOF
 		{ cat "$dir/stdout" "$dir/error.log" "$dir/udp.out" "$dir/tcp7000.out" >&2; return 1; }
 }
 
-# pid_reaped PID: PID, waited for, off XM_PIDS: topo_down would kill it by
-# number, and with pid_max 32768 and other suites running, that number may
-# be another process's by then
-pid_reaped() {
-	local p keep=()
-	for p in "${XM_PIDS[@]}"; do
-		[ "$p" != "$1" ] && keep+=("$p")
-	done
-	XM_PIDS=("${keep[@]}")
-}
+# (v6x, pid_reaped: lib.sh)
 
 # ---- clients ----------------------------------------------------------------------
 # host_vars N: HNS HSRC HSRC4 HLABEL for LAN host N (0|1)
