@@ -445,12 +445,13 @@ whoami() {
 }
 
 # udp6 NS SRC DST PORT PAYLOAD: one datagram, the reply printed (3 tries:
-# a first datagram may race neighbour discovery)
+# a first datagram may race neighbour discovery; the first line only: a
+# retry may also read the late answer to the try before)
 udp6() {
 	local i out
 	for i in 1 2 3; do
 		out=$(printf %s "$5" | timeout --kill-after=2 5 nsenter --net="/run/netns/$1" \
-			socat -T 1 - "UDP6:[$3]:$4,bind=[$2]" 2>/dev/null)
+			socat -T 1 - "UDP6:[$3]:$4,bind=[$2]" 2>/dev/null | head -n 1)
 		[ -n "$out" ] && break
 	done
 	printf '%s\n' "$out"

@@ -192,7 +192,8 @@ whoami4() {
 
 # udp6 N PAYLOAD [SPORT]: one datagram from host N to [S6]:5000 (from port
 # SPORT), the reply printed (3 tries of 1 s: a first datagram may race
-# neighbour discovery)
+# neighbour discovery; its first line: from the same port, a retry may
+# also read the late answer to the try before)
 udp6() {
 	local i out bind
 	host_vars "$1"
@@ -200,7 +201,7 @@ udp6() {
 	[ -n "${3:-}" ] && bind="[$HSRC]:$3,reuseaddr"
 	for i in 1 2 3; do
 		out=$(printf %s "$2" | timeout --kill-after=2 5 nsenter --net="/run/netns/$HNS" \
-			socat -T 1 - "UDP6:[$S6]:5000,bind=$bind" 2>/dev/null)
+			socat -T 1 - "UDP6:[$S6]:5000,bind=$bind" 2>/dev/null | head -n 1)
 		[ -n "$out" ] && break
 	done
 	printf '%s\n' "$out"
