@@ -121,6 +121,30 @@ EOF
 # ---- clients ----------------------------------------------------------------------
 # (ccurl, client6_vars, whoami, udp6: lib.sh)
 
+# udp6_refused NS SRC DST PORT: "refused" when a connected UDP socket from
+# SRC to [DST]:PORT is told the port is unreachable (ECONNREFUSED), else
+# what happened
+udp6_refused() {
+	nsx "$1" timeout 10 "$XM_PY" -c '
+import socket, sys
+s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+s.bind((sys.argv[1], 0))
+s.connect((sys.argv[2], int(sys.argv[3])))
+s.settimeout(2)
+for _ in range(3):
+    try:
+        s.send(b"anyone there?")
+        s.recv(100)
+        print("answered")
+        sys.exit(0)
+    except ConnectionRefusedError:
+        print("refused")
+        sys.exit(0)
+    except socket.timeout:
+        pass
+print("no answer")' "$2" "$3" "$4"
+}
+
 # check6_client LABEL N: whoami, the big download, ab, UDP through client N;
 # nothing of it out of the other NIC. Sets FWD_OK[N].
 check6_client() {
@@ -150,6 +174,14 @@ check6_client() {
 	[ $rc -eq 0 ] && [ "$out" != "echo:[$R6_2_X]:$payload" ] && rc=1
 	tap_result $rc "$L: C$2 [$CSRC] -> [$CR]:5000 ($CIF): UDP request/response, backend saw $R6_2" \
 		"got: ${out:-nothing}" "want: echo:[$R6_2_X]:$payload"
+
+	# ICMPv6 through this NIC: nothing listens on the backend's udp/5001,
+	# its port unreachable comes back to the client by the NIC it came in
+	# on, about the datagram the client sent
+	out=$(udp6_refused "$CNS" "$CSRC" "$CR" 5001)
+	[ "$out" = refused ]
+	tap_result $? "$L: C$2 [$CSRC] -> [$CR]:5001 ($CIF), no listener at the backend: its ICMPv6 port unreachable refused the client's socket (${out:-nothing})" \
+		"$out"
 
 	# the replies went out of the NIC the requests came in on: the client
 	# got them (above) and the other client's link stayed quiet (MLD and
@@ -254,7 +286,7 @@ IPT6=(ip6tables -w)
 ipt6_dnat() { # -A|-D
 	local ifc r
 	for ifc in eth0 eth1; do
-		for r in tcp:8080:80 udp:5000:5000 tcp:8081:81; do
+		for r in tcp:8080:80 udp:5000:5000 udp:5001:5001 tcp:8081:81; do
 			IFS=: read -r p from to <<<"$r"
 			nsx "$NS_R" "${IPT6[@]}" -t nat "$1" PREROUTING -i $ifc -p "$p" --dport "$from" \
 				-j DNAT --to-destination "[$B6]:$to" || return 1
@@ -272,6 +304,7 @@ router_ip6tables_up() {
 	ipt6_add || return 1
 	nsx "$NS_R" "${IPT6[@]}" -t nat -A POSTROUTING -d $B6 -p tcp --dport 80 -j MASQUERADE || return 1
 	nsx "$NS_R" "${IPT6[@]}" -t nat -A POSTROUTING -d $B6 -p udp --dport 5000 -j MASQUERADE || return 1
+	nsx "$NS_R" "${IPT6[@]}" -t nat -A POSTROUTING -d $B6 -p udp --dport 5001 -j MASQUERADE || return 1
 	ip -n "$NS_R" -6 rule add from $R6_1 table 101 || return 1
 	ip -n "$NS_R" -6 route add default via $C6_1 dev eth1 table 101 || return 1
 	nsx "$NS_R" iptables -w -t nat -A PREROUTING -i eth0 -p tcp --dport $V4_PORT \
@@ -320,6 +353,7 @@ xm_rules_v6() {
 	for ifc in eth0 eth1; do
 		echo "forward $ifc tcp 8080 to [$B6]:80"
 		echo "forward $ifc udp 5000 to [$B6]:5000"
+		echo "forward $ifc udp 5001 to [$B6]:5001" # nothing listens: port unreachable
 		echo "forward $ifc tcp 8081 to [$B6]:81 keep-source"
 	done
 }
