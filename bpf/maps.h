@@ -274,11 +274,12 @@ struct {
 	__type(value, __u32);
 } progs46 SEC(".maps");
 
-/* xmasq_xdp6, which the XDP program hands IPv6 frames to (xmasq_abi.h):
- * an XDP program's prog array cannot hold tc programs, nor theirs XDP. */
+/* xmasq_xdp6 and xmasq_xdp46, which the XDP program hands IPv6 frames
+ * and 6->4 replies to (xmasq_abi.h): an XDP program's prog array cannot
+ * hold tc programs, nor theirs XDP. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PROG_ARRAY);
-	__uint(max_entries, 1);
+	__uint(max_entries, 2);
 	__type(key, __u32);
 	__type(value, __u32);
 } progs6_xdp SEC(".maps");

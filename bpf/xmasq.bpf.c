@@ -37,6 +37,7 @@
 #include "v6_icmp.h"
 #include "v6_xdp.h"
 #include "v6_frag.h"
+#include "v64_xdp.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -241,9 +242,12 @@ int xmasq_xdp(struct xdp_md *ctx)
 		xm_set_meta(ctx, XM_META_MAGIC_SEEN);
 		return XDP_PASS;
 	}
-	/* An IPv6 client's flow: tc translates its replies (xmasq_tc46). */
-	if (f->out_slot == XM_SLOT_IPV6_FLOW)
+	/* An IPv6 client's flow: its replies are translated by xmasq_xdp46,
+	 * or else by tc (xmasq_tc46). */
+	if (f->out_slot == XM_SLOT_IPV6_FLOW) {
+		bpf_tail_call(ctx, &progs6_xdp, XM_PROGS46_XDP);
 		return xm_xdp_to_tc(ctx, XM_C_PASS_6TO4_TO_TC, len);
+	}
 	if (xm_flow_csum_partial(ctx, data, data_end, &p, f))
 		return xm_xdp_to_tc(ctx, XM_C_PASS_CSUM_PARTIAL, len);
 	oif = xm_flow_egress(f);
@@ -287,25 +291,92 @@ int xmasq_xdp6(struct xdp_md *ctx)
 	struct xm_pkt6 p = {};
 	struct xm_flow6 *f;
 	struct xm_iface *oif;
-	__u32 slot, out;
+	__u32 slot, out, hdr;
+	int to_v4, rc;
 
 	if (xm_parse6(data, data_end, len, &p) != XM_PARSE6_OK || p.hop_limit <= 1 ||
 	    p.icmp_error || p.frag_hdr_off || p.l4_off != sizeof(struct ethhdr) + XM_IPV6_HDR_LEN)
 		return xm_xdp_to_tc(ctx, XM_C_PASS_IPV6_TO_TC, len);
 	f = bpf_map_lookup_elem(&flows6, &p.key);
-	if (!f || (f->flags & XM_FLOW6_TO_V4) || !(f->flags & XM_FLOW_L2_VALID))
+	if (!f || !(f->flags & XM_FLOW_L2_VALID) ||
+	    (f->flags & (XM_FLOW6_TO_V4 | XM_FLOW_REPLY)) == (XM_FLOW6_TO_V4 | XM_FLOW_REPLY))
 		return xm_xdp_to_tc(ctx, XM_C_PASS_IPV6_TO_TC, len);
+	to_v4 = (f->flags & XM_FLOW6_TO_V4) != 0;
+	hdr = to_v4 ? sizeof(struct iphdr) : XM_IPV6_HDR_LEN; /* the header it leaves with */
 	slot = f->out_slot;
 	oif = bpf_map_lookup_elem(&iface_slots, &slot);
 	if (!oif || !oif->ifindex || !(oif->flags & XM_IFACE_XDP_TX_OK) ||
-	    (oif->mtu && XM_IPV6_HDR_LEN + p.payload_len > oif->mtu) ||
+	    (oif->mtu && hdr + p.payload_len > oif->mtu) ||
 	    xm6_csum_looks_partial(data, data_end, &p))
 		return xm_xdp_to_tc(ctx, XM_C_PASS_IPV6_TO_TC, len);
 	out = oif->ifindex;
 	xm6_flow_touch(ctx, f, &p, ctx->ingress_ifindex, out);
 	if (!(f->flags & XM_FLOW_L2_VALID)) /* the re-resolve just lost it */
 		return xm_xdp_to_tc(ctx, XM_C_PASS_IPV6_TO_TC, len);
-	if (xm6_xdp_rewrite(data, data_end, &p, f, oif->mac)) {
+	rc = to_v4 ? xm64_xdp_to_v4(ctx, &p, f, oif->mac) :
+		     xm6_xdp_rewrite(data, data_end, &p, f, oif->mac);
+	if (rc) {
+		xm_count(XM_C_DROP_REDIRECT, len);
+		return XDP_DROP;
+	}
+	xm6_account(f, len, 1);
+	xm_count(XM_C_FWD_XDP, len);
+	return bpf_redirect_map(&tx_ports, out, 0);
+}
+
+/* The IPv4 replies of 6->4 flows at XDP, reached from xmasq_xdp by a tail
+ * call (progs6_xdp) when the IPv4 table's entry is a stub (rx counted
+ * there): TCP and UDP without IP options or fragments, to an egress that
+ * takes XDP frames, translated to IPv6 and redirected here; the rest goes
+ * to tc as before (pass_6to4_to_tc): ICMP errors, a packet too big for
+ * the client's side, a checksum that looks unfinished. */
+SEC("xdp")
+int xmasq_xdp46(struct xdp_md *ctx)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	__u64 len = data_end - data;
+	struct ethhdr *eth = data;
+	struct iphdr *ip = data + sizeof(*eth);
+	void *l4 = data + sizeof(*eth) + sizeof(*ip);
+	struct xm_pkt6 p = {};
+	struct xm_flow6 *f;
+	struct xm_iface *oif;
+	__u32 slot, out, csum_at, pseudo;
+	__u16 *check;
+
+	if ((void *)(ip + 1) > data_end || eth->h_proto != bpf_htons(XM_ETH_P_IP) || ip->ihl != 5 ||
+	    (ip->frag_off & bpf_htons(0x3fff)) || ip->ttl <= 1 ||
+	    (ip->protocol != IPPROTO_TCP && ip->protocol != IPPROTO_UDP))
+		return xm_xdp_to_tc(ctx, XM_C_PASS_6TO4_TO_TC, len);
+	csum_at = ip->protocol == IPPROTO_TCP ? 16 : 6;
+	check = l4 + csum_at;
+	if ((void *)(check + 1) > data_end || (void *)(l4 + 14) > data_end || !*check)
+		return xm_xdp_to_tc(ctx, XM_C_PASS_6TO4_TO_TC, len);
+	/* a local sender's unfinished checksum (the pseudo-header sum alone) */
+	pseudo = csum_add32(csum_add32(ip->saddr, ip->daddr),
+			    csum_add32(bpf_htons((__u16)ip->protocol),
+				       bpf_htons(bpf_ntohs(ip->tot_len) - sizeof(*ip))));
+	if (csum_fold32(pseudo) == *check)
+		return xm_xdp_to_tc(ctx, XM_C_PASS_6TO4_TO_TC, len);
+	p.key.proto = ip->protocol;
+	p.key.sport = ((__be16 *)l4)[0];
+	p.key.dport = ((__be16 *)l4)[1];
+	if (ip->protocol == IPPROTO_TCP)
+		p.tcp_flags = ((__u8 *)l4)[13];
+	xm64_map(p.key.saddr, ip->saddr);
+	xm64_map(p.key.daddr, ip->daddr);
+	f = bpf_map_lookup_elem(&flows6, &p.key);
+	if (!f || !(f->flags & XM_FLOW6_TO_V4) || !(f->flags & XM_FLOW_L2_VALID))
+		return xm_xdp_to_tc(ctx, XM_C_PASS_6TO4_TO_TC, len);
+	slot = f->out_slot;
+	oif = bpf_map_lookup_elem(&iface_slots, &slot);
+	if (!oif || !oif->ifindex || !(oif->flags & XM_IFACE_XDP_TX_OK) ||
+	    (oif->mtu && bpf_ntohs(ip->tot_len) + XM_V64_HDR_DIFF > oif->mtu))
+		return xm_xdp_to_tc(ctx, XM_C_PASS_6TO4_TO_TC, len);
+	out = oif->ifindex;
+	xm6_flow_touch(ctx, f, &p, ctx->ingress_ifindex, out);
+	if (xm64_xdp_to_v6(ctx, f, csum_at, oif->mac)) {
 		xm_count(XM_C_DROP_REDIRECT, len);
 		return XDP_DROP;
 	}

@@ -847,11 +847,14 @@ _Static_assert(sizeof(struct xm64_plan) == sizeof(struct xm_allow_key), "scratch
  * (pass_ipv6_to_tc). Maps added within layout 2. A rule's generation,
  * rule_id, rule_stats, `from` list (allow_lists holds 128-bit sources) and
  * the counters are shared with IPv4. */
-#define XM_PROGS6_TC  0 /* progs6 index of xmasq_tc6 */
+#define XM_PROGS6_TC   0 /* progs6 index of xmasq_tc6 */
 /* XDP's IPv6 fast path: xmasq_xdp hands IPv6 frames to xmasq_xdp6
  * through prog array "progs6_xdp" (index XM_PROGS6_XDP), which forwards a
- * known 6->6 flow's packets itself and hands the rest to tc as before. */
-#define XM_PROGS6_XDP 0
+ * known flow's packets itself (6->6, and 6->4 translated to IPv4) and
+ * hands the rest to tc as before; and the IPv4 replies of 6->4 flows to
+ * xmasq_xdp46 (index XM_PROGS46_XDP), which translates them to IPv6. */
+#define XM_PROGS6_XDP  0
+#define XM_PROGS46_XDP 1
 
 /*
  * IPv6 clients of IPv4 backends (6->4, RFC 7915 header translation with

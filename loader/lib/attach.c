@@ -362,8 +362,9 @@ static enum xm_mode mode_of(const struct xm_iface *v)
 }
 
 /* The programs other programs hand packets to by tail calls: xmasq_tc6
- * (IPv6 from the tc program), xmasq_tc46 (6->4 replies, likewise) and
- * xmasq_xdp6 (IPv6 from the XDP program), each into its prog array. */
+ * (IPv6 from the tc program), xmasq_tc46 (6->4 replies, likewise),
+ * xmasq_xdp6 and xmasq_xdp46 (the same from the XDP program), each into
+ * its prog array. */
 static int store_tail_progs(struct xmasq_bpf *skel, const char *pin_dir, char *err, size_t errlen)
 {
 	const struct {
@@ -379,6 +380,8 @@ static int store_tail_progs(struct xmasq_bpf *skel, const char *pin_dir, char *e
 		  "the 6->4 program xmasq_tc46" },
 		{ skel->maps.progs6_xdp, XM_MAP_PROGS6_XDP, XM_PROGS6_XDP, skel->progs.xmasq_xdp6,
 		  "the IPv6 XDP program xmasq_xdp6" },
+		{ skel->maps.progs6_xdp, XM_MAP_PROGS6_XDP, XM_PROGS46_XDP, skel->progs.xmasq_xdp46,
+		  "the 6->4 XDP program xmasq_xdp46" },
 	};
 
 	for (size_t i = 0; i < sizeof(tails) / sizeof(tails[0]); i++) {

@@ -239,6 +239,9 @@ static int maps6(void)
 	idx = XM_PROGS6_XDP;
 	prog = (uint32_t)bpf_program__fd(skel->progs.xmasq_xdp6);
 	err |= bpf_map_update_elem(bpf_map__fd(skel->maps.progs6_xdp), &idx, &prog, BPF_ANY);
+	idx = XM_PROGS46_XDP;
+	prog = (uint32_t)bpf_program__fd(skel->progs.xmasq_xdp46);
+	err |= bpf_map_update_elem(bpf_map__fd(skel->maps.progs6_xdp), &idx, &prog, BPF_ANY);
 	return err ? -1 : 0;
 }
 
@@ -791,6 +794,20 @@ static void check_to_v4(const char *what, const struct frame *in, const struct f
 	       c.l4_got, c.l4_want);
 }
 
+/* Frame in through XDP (xmasq_xdp, which hands it to xmasq_xdp6 or
+ * xmasq_xdp46): redirected, byte for byte what tc made of it (want),
+ * counted as XDP's. */
+static void xdp64(const char *what, int ifindex, const struct frame *in, const struct frame *want)
+{
+	char name[160];
+	struct frame got;
+
+	snprintf(name, sizeof(name), "%s, by XDP: the same bytes as by tc", what);
+	cnt_mark();
+	run_case(0, name, ifindex, in, XDP_REDIRECT, want, &got);
+	cnt_check(XM_C_FWD_XDP, 1, name);
+}
+
 /* The IPv6 frame 6->4 makes of IPv4 frame `in` (a reply to the client). */
 static void check_to_v6(const char *what, const struct frame *in, const struct frame *got,
 			struct addr6 src, struct addr6 dst, uint16_t sport, uint16_t dport)
@@ -916,25 +933,40 @@ static void test_6to4_tcp(void)
 	TAP_EQ(o.state, XM_ST_ESTABLISHED, "6->4 tcp SYN-ACK: original entry ESTABLISHED");
 	TAP_EQ(r.packets, 1, "6->4 tcp SYN-ACK: reply entry counted it");
 
-	/* XDP hands such a reply to tc */
-	cnt_mark();
-	run_xdp(if_bk0, &in, &got, &rc);
-	TAP_EQ(rc, XDP_PASS, "6->4 tcp SYN-ACK by XDP: passed to tc");
-	cnt_check(XM_C_PASS_6TO4_TO_TC, 1, "6->4 tcp SYN-ACK by XDP");
+	/* XDP (xmasq_xdp46) translates it to the same bytes */
+	xdp64("6->4 tcp SYN-ACK", if_bk0, &in, &back);
 
 	/* data both ways */
 	syn.tcp_flags = TCP_ACK;
 	syn.payload = 100;
 	in = F6(syn);
-	cnt_mark();
-	run_xdp(if_pub0, &in, &got, &rc);
-	TAP_EQ(rc, XDP_PASS, "6->4 tcp data by XDP: to tc (it translates)");
-	cnt_check(XM_C_PASS_IPV6_TO_TC, 1, "6->4 tcp data by XDP");
 	run_case(1, "6->4 tcp data to the backend", if_pub0, &in, TC_ACT_REDIRECT, NULL, &got);
 	check_to_v4("6->4 tcp data", &in, &got, A_BK0, A_BACKEND, 24000, 80);
+	xdp64("6->4 tcp data to the backend", if_pub0, &in, &got);
+	{ /* an unfinished checksum (a local sender's): XDP leaves it to tc */
+		struct frame partial = in;
+
+		set_partial_csum6(&partial);
+		cnt_mark();
+		run_xdp(if_pub0, &partial, &got, &rc);
+		TAP_EQ(rc, XDP_PASS, "6->4 tcp data with an unfinished checksum by XDP: to tc");
+		cnt_check(XM_C_PASS_IPV6_TO_TC, 1, "6->4 unfinished checksum by XDP");
+	}
 	in = backend4(IPPROTO_TCP, 80, 24000, TCP_ACK | TCP_PSH, 0);
 	run_case(1, "6->4 tcp data back", if_bk0, &in, TC_ACT_REDIRECT, NULL, &back);
 	check_to_v6("6->4 tcp data back", &in, &back, a_pub0, a_client, 8443, 24000);
+	xdp64("6->4 tcp data back", if_bk0, &in, &back);
+	{ /* the backend's own unfinished checksum: XDP leaves it to tc */
+		struct frame partial = in;
+		uint8_t *ip = partial.b + 14;
+		uint32_t sum = pkt_sum(ip + 12, 8, 0) + IPPROTO_TCP + (pkt_get16(ip + 2) - 20u);
+
+		pkt_put16(ip + 20 + 16, pkt_fold(sum));
+		cnt_mark();
+		run_xdp(if_bk0, &partial, &got, &rc);
+		TAP_EQ(rc, XDP_PASS, "6->4 reply with an unfinished checksum by XDP: to tc");
+		cnt_check(XM_C_PASS_6TO4_TO_TC, 1, "6->4 reply with an unfinished checksum by XDP");
+	}
 
 	/* a second client on the same port: another masquerade port, from the
 	 * IPv4 allocator */
@@ -970,6 +1002,10 @@ static void test_6to4_udp(void)
 	run_case(1, "6->4 udp answer back to the client", if_bk0, &in, TC_ACT_REDIRECT, NULL,
 		 &back);
 	check_to_v6("6->4 udp answer", &in, &back, a_pub0, a_client, 5354, 6000);
+	xdp64("6->4 udp answer back to the client", if_bk0, &in, &back);
+	in = F6(q);
+	run_tc(if_pub0, &in, &got, &(uint32_t){ 0 });
+	xdp64("6->4 udp to the backend", if_pub0, &in, &got);
 	flow6_get(a_client, a_pub0, 6000, 5354, IPPROTO_UDP, &o);
 	TAP_EQ(o.state, XM_ST_ASSURED, "6->4 udp: answered: ASSURED");
 	/* an IPv4 reply with no flow of ours behind its stub (the flow went):
