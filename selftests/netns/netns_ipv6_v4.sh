@@ -29,8 +29,9 @@
 #   forward eth0 tcp 8085 to 198.18.0.2:80 family any from 198.19.0.10/32
 #   forward eth0:[2001:db8:0:1::1] tcp 8082 to 198.18.0.2:80   (that address only)
 #
-# Each mode (xdp: XDP on the router's NICs, GRO veth peers, XDP handing
-# the backend's replies to tc, pass_6to4_to_tc; auto: tc on veth, plain
+# Each mode (xdp: XDP on the router's NICs, GRO veth peers, XDP
+# translating known flows' packets both ways itself, fwd_xdp, and handing
+# new flows and ICMP to tc; auto: tc on veth, plain
 # peers), in a fresh topology: the backend IPv4 only; through each public
 # NIC over IPv6 a 50 MB download with its SHA-256 (curl, nginx) while an
 # IPv4 client downloads the same through the same forward, 200 short
@@ -39,8 +40,8 @@
 # /whoami and access log, socat's peer), no reply out of the other NIC and
 # no ip -6 rule; the flow in `conntrack list` and `--json` (IPv6 original
 # tuple, IPv4 reply tuple, backend_family 4; its IPv4 stub not listed, the
-# flow counted among the IPv6 flows), flow_new_6to4 (pass_6to4_to_tc in
-# xdp mode); the backend's ICMP port unreachable reaching the IPv6 client
+# flow counted among the IPv6 flows), flow_new_6to4 (in xdp mode most
+# packets by XDP: fwd_xdp); the backend's ICMP port unreachable reaching the IPv6 client
 # as ICMPv6 (icmp_error, the router's own stack silent);
 # `family ipv6` (IPv4 clients not forwarded), `eth0:[ADDR]` (another
 # address of eth0 not forwarded), a `family any` from list of one family
@@ -381,8 +382,8 @@ check_ct64() {
 	pid_reaped "$bg"
 }
 
-# check_counters64 L S0 S1 MODE: flow_new_6to4 from S0 to now (saved in S1),
-# pass_6to4_to_tc in xdp mode
+# check_counters64 L S0 S1 MODE: flow_new_6to4 from S0 to now (saved in S1);
+# in xdp mode, XDP's share
 check_counters64() {
 	local L=$1 S0=$2 S1=$3 mode=$4 n0 n1 i0 i1 p
 	xm stats --json >"$S1" 2>&1
@@ -396,9 +397,14 @@ check_counters64() {
 	tap_result $? "$L: counters: flow_new_6to4 +$((n1 - n0)) (about $((2 * (AB_N + 5) + 1)), at least $AB_N), of flow_new_ipv6 +$((i1 - i0))" \
 		"$(json_get "$S1" '" ".join("%s=%s" % (k, v["packets"]) for k, v in sorted(d["counters"].items()) if v.get("packets"))' 2>&1 | head -c 2000)"
 	if [ "$mode" = xdp ]; then
-		p=$(stat64 "$S1" pass_6to4_to_tc)
-		[ "$p" -gt 0 ]
-		tap_result $? "$L: counters: XDP handed the backend's IPv4 replies to tc (pass_6to4_to_tc $p)"
+		# XDP translates known flows' packets itself both ways (xmasq_xdp6,
+		# xmasq_xdp46); tc what XDP does not (new flows, ICMP, too big)
+		local p0 t0 t1 x0 x1
+		p0=$(stat64 "$S0" pass_6to4_to_tc) p=$(stat64 "$S1" pass_6to4_to_tc)
+		t0=$(stat64 "$S0" pass_ipv6_to_tc) t1=$(stat64 "$S1" pass_ipv6_to_tc)
+		x0=$(stat64 "$S0" fwd_xdp) x1=$(stat64 "$S1" fwd_xdp)
+		[ $((x1 - x0)) -gt $((10 * (p - p0 + t1 - t0))) ]
+		tap_result $? "$L: counters: XDP translated the 6->4 packets itself both ways: fwd_xdp +$((x1 - x0)), to tc pass_6to4_to_tc +$((p - p0)) and pass_ipv6_to_tc +$((t1 - t0))"
 	fi
 }
 
