@@ -76,6 +76,9 @@ if [ -n "${QUICK:-}" ]; then
 	CPS_T=2
 	UDP_SCEN="udp64-1flow udp64-10kflows udp64-10kflows-2cpu newflows newflows-masq"
 	UDP6_SCEN="udp6-1flow"
+	# QUICK's IPv6 stays within 30 s: three systems, no IPv6 gen-sink
+	# baseline
+	UDP6_SYSTEMS="bare xmasq-xdp iptables" DIRECT6=
 	TCP_SCEN="tcp-rr"
 	EXTRA=""
 else
@@ -83,6 +86,7 @@ else
 	CPS_T=10
 	UDP_SCEN="udp64-1flow udp64-10kflows udp64-10kflows-2cpu newflows newflows-masq"
 	UDP6_SCEN="udp6-1flow udp6-10kflows udp6to4-1flow udp6to4-10kflows newflows-60k newflows6 newflows6to4"
+	UDP6_SYSTEMS="bare xmasq-xdp xmasq-tc iptables nftables xmasq-xdp-aa" DIRECT6=1
 	TCP_SCEN="tcp-bulk-1 tcp-bulk-8 tcp-rr"
 	EXTRA="rules flows"
 fi
@@ -99,8 +103,10 @@ if [ -n "${BENCH_SMOKE:-}" ]; then
 	UDP_SYSTEMS=$SYSTEMS
 	APPLY_REPS=1
 fi
-# BENCH_UDP6="..." overrides the IPv6 scenarios ("-": none)
+# BENCH_UDP6="..." overrides the IPv6 scenarios ("-": none),
+# BENCH_UDP6_SYSTEMS the systems that run them
 UDP6_SCEN=${BENCH_UDP6:-$UDP6_SCEN}
+UDP6_SYSTEMS=${BENCH_UDP6_SYSTEMS:-$UDP6_SYSTEMS}
 [ "$UDP6_SCEN" = - ] && UDP6_SCEN=""
 BASE=${BASE:-}
 if [ -n "$BASE" ]; then
@@ -162,16 +168,16 @@ grep -q ' /sys/fs/bpf bpf ' /proc/mounts || mount -t bpf bpf /sys/fs/bpf || die 
 record() { printf '%s\t%s\t%s\n' "$1" "$2" "$3" >>"$RAW"; }
 
 # ---- topology ------------------------------------------------------------------
-# topo_up udp|tcp: udp puts the counting sink on S; tcp gives S GRO
+# topo_up udp|udp6|tcp: udp puts the counting sink on S; tcp gives S GRO
 # instead, so S's stack receives (XDP_REDIRECT into a veth delivers only if
-# the peer has an XDP program or GRO). udp has IPv6 too (TOPO6=1), without
-# router solicitations or duplicate address detection (nothing the
-# kernels send of their own during a measurement but MLD's two reports);
-# tcp has it off, as before IPv6 was measured.
+# the peer has an XDP program or GRO). udp6 is udp with IPv6 too
+# (TOPO6=1), without router solicitations or duplicate address detection
+# (nothing the kernels send of their own during a measurement but MLD's
+# two reports); udp and tcp have IPv6 off, as before IPv6 was measured.
 topo_up() {
 	local kind=$1 ns v6off=1
 	TOPO6=
-	[ "$kind" = udp ] && TOPO6=1 v6off=0
+	[ "$kind" = udp6 ] && TOPO6=1 v6off=0
 	for ns in "$NS_G" "$NS_R" "$NS_S"; do
 		ip netns add "$ns" || return 1
 		nsx "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=$v6off net.ipv6.conf.default.disable_ipv6=$v6off \
@@ -222,7 +228,7 @@ topo_up() {
 	nsx "$NS_R" ethtool -K eth0 gro on >/dev/null || return 1
 	nsx "$NS_G" ethtool -K eth0 gro on tx off >/dev/null || return 1
 	nsx "$NS_S" ethtool -K eth0 tx off >/dev/null || return 1
-	if [ "$kind" = udp ]; then
+	if [ "$kind" != tcp ]; then
 		mkdir -p "$SPIN"
 		nsx "$NS_S" "$XB" sink attach eth0 "$SPIN/sink_cnt" >/dev/null || return 1
 	else
@@ -514,12 +520,12 @@ prog_phase() {
 # cost is in every rate above, so results.md can show the routers' own.
 direct_baseline() {
 	local out
-	topo_up udp || die "topology"
+	topo_up "$([ -n "$UDP6_SCEN" ] && [ -n "$DIRECT6" ] && echo udp6 || echo udp)" || die "topology"
 	nsx "$NS_R" "$XB" sink attach eth0 "$SPIN/direct_cnt" >/dev/null || die "direct sink"
 	out=$(nsx "$NS_G" "$XB" gen --dev eth0 --dmac $R0_MAC --src $FLOW_SRC --dst "${GEN_DST:-$R0_IP}" \
 		--sink "$SPIN/direct_cnt" --warmup "$WARM" --time "$WIN" --cpu 0) || die "direct gen"
 	record gen-sink-direct direct "$(mpps "$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["pps"])' "$out")")"
-	if [ -n "$UDP6_SCEN" ]; then
+	if [ -n "$UDP6_SCEN" ] && [ -n "$DIRECT6" ]; then
 		out=$(nsx "$NS_G" "$XB" gen --dev eth0 --dmac $R0_MAC --src $FLOW_SRC6 --dst $R0_IP6 \
 			--sink "$SPIN/direct_cnt" --warmup "$WARM" --time "$WIN" --cpu 0) || die "direct gen (IPv6)"
 		record gen-sink-direct6 direct "$(mpps "$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["pps"])' "$out")")"
@@ -767,15 +773,37 @@ udp_order() {
 	done
 	echo $est $new
 }
-# udp_runs SYSTEM SCENARIO: whether SYSTEM has SCENARIO. 6->4 is xmasq's
-# alone (no NAT64 in the kernel; bare's redirect of those frames would be
-# udp6-*'s again); another build (BASE) may not have IPv6.
+# is_v6 SCENARIO: one of UDP6_SCEN, which run on an IPv6 topology
+# (newflows-60k, IPv4's yardstick for the IPv6 bursts, is one of them, on
+# an IPv4 one)
+is_v6() { case " $UDP6_SCEN " in *" $1 "*) return 0 ;; esac; return 1; }
+# udp_runs SYSTEM SCENARIO: whether SYSTEM has SCENARIO. IPv6's only on
+# UDP6_SYSTEMS; 6->4 is xmasq's alone (no NAT64 in the kernel; bare's
+# redirect of those frames would be udp6-*'s again); another build (BASE)
+# may not have IPv6.
 udp_runs() {
+	if is_v6 "$2"; then
+		case " $UDP6_SYSTEMS " in *" $1 "*) ;; *) return 1 ;; esac
+	fi
 	case "$1:$2" in
 	bare:*6to4* | iptables:*6to4* | nftables:*6to4*) return 1 ;;
 	xmasq-xdp-base:udp6-* | xmasq-xdp-base:udp6to4-* | xmasq-xdp-base:newflows6*) return 1 ;;
 	esac
 	return 0
+}
+# udp_topo SYSTEM [SCENARIO]: the topology the scenario (default: the
+# system's established-flow ones) needs: udp6 if it is IPv6
+udp_topo() {
+	local s
+	if [ -n "${2:-}" ]; then
+		case "$2" in udp6* | newflows6*) echo udp6 ;; *) echo udp ;; esac
+		return
+	fi
+	for s in $UDP6_SCEN; do
+		case "$s" in newflows*) continue ;; esac
+		udp_runs "$1" "$s" && { echo udp6; return; }
+	done
+	echo udp
 }
 
 # sourced with BENCH_LIB=1 (debugging, soak.sh): functions only
@@ -801,7 +829,7 @@ for r in $(seq 1 "$REPS"); do
 	if has udp; then
 		log "repetition $r/$REPS: UDP"
 		for sys in $(rotate "$r" $UDP_SYSTEMS); do
-			topo_up udp || die "topology"
+			topo_up "$(udp_topo "$sys")" || die "topology"
 			system_up "$sys" || die "$sys up"
 			prev=established
 			for s in $(udp_order); do
@@ -817,7 +845,7 @@ for r in $(seq 1 "$REPS"); do
 				# size as the established flows', an empty conntrack)
 				case "$sys:$s" in xmasq-*:newflows | xmasq-*:newflows-masq | *:newflows-60k | *:newflows6*)
 					topo_down
-					topo_up udp || die "topology"
+					topo_up "$(udp_topo "$sys" "$s")" || die "topology"
 					case "$s" in
 					newflows | newflows-masq) system_up "$sys" $CT_NEW || die "$sys up" ;;
 					*) system_up "$sys" || die "$sys up" ;;
