@@ -51,9 +51,9 @@
 # QUICK=1 (~3 min): 3 repetitions of the UDP and prog-ns scenarios with
 # 0.3 s warm-up + 0.7 s windows (of IPv6, udp6-1flow alone), one of
 # tcp-rr, two of apply-100k, one 2 s tcp-cps; no tcp-bulk, rules-* or
-# flows-*. Full (~22 min): 9 repetitions (0.5 s + 1 s; new flows 0.3 s +
-# 0.7 s), 3 of TCP, tcp-cps (10 s) and rules-*, 2 of flows-*, 5 of
-# apply-100k.
+# flows-*. Full (~35 min, IPv6's scenarios ~19 of them): 9 repetitions
+# (0.5 s + 1 s; new flows 0.3 s + 0.7 s), 3 of TCP, tcp-cps (10 s) and
+# rules-*, 2 of flows-*, 5 of apply-100k.
 # Namespaces, pins and processes carry this shell's pid and are removed on
 # every exit path. Nothing outside them is touched.
 set -u
