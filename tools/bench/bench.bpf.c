@@ -8,10 +8,15 @@
  *  xb_wrap  the same frame builder in front of a tail call: lets a plain
  *           (not live) test run time another XDP program (xmasq's, the
  *           bare router) on a fresh frame every repetition.
+ *  xb_gen6, xb_wrap6  the same with the UDP datagram in IPv6 (84 bytes on
+ *           the wire); programs of their own, so the IPv4 generator's
+ *           code is what it was.
  *  xb_drop  the tail-call target that only drops: the wrapper's own cost.
- *  xb_sink  counts UDP frames per CPU and drops them (the traffic sink).
- *  xb_bare  the "bare" router: rewrites MACs, decrements TTL and redirects
- *           through a devmap. No NAT, no state: the floor of XDP routing.
+ *  xb_sink  counts UDP frames (IPv4 or IPv6) per CPU and drops them (the
+ *           traffic sink).
+ *  xb_bare  the "bare" router: rewrites MACs, decrements TTL (IPv6: the
+ *           hop limit) and redirects through a devmap. No NAT, no state:
+ *           the floor of XDP routing.
  *
  * Why the whole frame is written on every run: live-frame pages are
  * recycled with whatever the last consumer left in them (a router doing
@@ -23,6 +28,7 @@
 #include <linux/if_ether.h>
 #include <linux/in.h>
 #include <linux/ip.h>
+#include <linux/ipv6.h>
 #include <linux/udp.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
@@ -73,10 +79,27 @@ static __always_inline __u32 fold(__u32 s)
 	return (s & 0xffff) + (s >> 16);
 }
 
-/* Writes the complete frame for the next flow. Flow i maps to
- * dport = base + (i mod 2^dport_bits), then sport and saddr from the rest:
- * distinct flows have distinct (sport, dport), so a NAT that keeps the
- * client's port never has to search for a free one. Returns -1 when the
+/* The next flow: flow i maps to dport = base + (i mod 2^dport_bits),
+ * then sport and the source address from the rest: distinct flows have
+ * distinct (sport, dport), so a NAT that keeps the client's port never has
+ * to search for a free one. Returns what flow i adds to the first source
+ * address (to its last 32 bits in IPv6). */
+static __always_inline __u32 xb_next_flow(__u32 *sport, __u32 *dport)
+{
+	__u64 i = gen_seq;
+
+	if (gen_cfg.nflows)
+		gen_seq = i + 1 >= gen_cfg.nflows ? 0 : i + 1;
+	else
+		gen_seq = i + 1; /* every packet a new flow */
+	i += gen_cfg.first;
+	*dport = gen_cfg.dport + (i & ((1u << gen_cfg.dport_bits) - 1));
+	i >>= gen_cfg.dport_bits;
+	*sport = gen_cfg.sport + (i & 0x7fff);
+	return (__u32)(i >> 15);
+}
+
+/* Writes the complete IPv4 frame for the next flow. Returns -1 when the
  * frame buffer is too short. */
 static __always_inline int xb_write(struct xdp_md *ctx)
 {
@@ -85,21 +108,12 @@ static __always_inline int xb_write(struct xdp_md *ctx)
 	struct ethhdr *eth = data;
 	struct iphdr *ip = data + sizeof(*eth);
 	struct udphdr *udp = (void *)(ip + 1);
-	__u64 i = gen_seq;
 	__u32 dport, sport, saddr, daddr = gen_cfg.daddr, sum;
 	__u16 *w;
 
 	if ((void *)udp + XB_UDP_LEN > data_end)
 		return -1;
-	if (gen_cfg.nflows)
-		gen_seq = i + 1 >= gen_cfg.nflows ? 0 : i + 1;
-	else
-		gen_seq = i + 1; /* every packet a new flow */
-	i += gen_cfg.first;
-	dport = gen_cfg.dport + (i & ((1u << gen_cfg.dport_bits) - 1));
-	i >>= gen_cfg.dport_bits;
-	sport = gen_cfg.sport + (i & 0x7fff);
-	saddr = gen_cfg.saddr + (__u32)(i >> 15); /* host order */
+	saddr = gen_cfg.saddr + xb_next_flow(&sport, &dport); /* host order */
 
 	__builtin_memcpy(eth->h_dest, gen_cfg.dmac, ETH_ALEN);
 	__builtin_memcpy(eth->h_source, gen_cfg.smac, ETH_ALEN);
@@ -137,6 +151,43 @@ static __always_inline int xb_write(struct xdp_md *ctx)
 	return 0;
 }
 
+/* The same for IPv6: the UDP datagram of xb_write behind an IPv6 header
+ * (no header checksum; the UDP checksum is mandatory, and complete). */
+static __always_inline int xb_write6(struct xdp_md *ctx)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	struct ethhdr *eth = data;
+	struct ipv6hdr *ip6 = data + sizeof(*eth);
+	struct udphdr *udp = (void *)(ip6 + 1);
+	__u32 dport, sport, low, sum;
+
+	if ((void *)udp + XB_UDP_LEN > data_end)
+		return -1;
+	low = bpf_ntohl(*(__u32 *)&gen_cfg.saddr6[12]) + xb_next_flow(&sport, &dport);
+
+	__builtin_memcpy(eth->h_dest, gen_cfg.dmac, ETH_ALEN);
+	__builtin_memcpy(eth->h_source, gen_cfg.smac, ETH_ALEN);
+	eth->h_proto = bpf_htons(ETH_P_IPV6);
+
+	*(__be32 *)ip6 = bpf_htonl(6u << 28); /* version, no class or label */
+	ip6->payload_len = bpf_htons(XB_UDP_LEN);
+	ip6->nexthdr = IPPROTO_UDP;
+	ip6->hop_limit = 64;
+	__builtin_memcpy(&ip6->saddr, gen_cfg.saddr6, 12);
+	ip6->saddr.in6_u.u6_addr32[3] = bpf_htonl(low);
+	__builtin_memcpy(&ip6->daddr, gen_cfg.daddr6, 16);
+
+	udp->source = bpf_htons(sport);
+	udp->dest = bpf_htons(dport);
+	udp->len = bpf_htons(XB_UDP_LEN);
+	__builtin_memcpy((void *)(udp + 1), gen_cfg.payload, XB_PAYLOAD_LEN);
+	sum = gen_cfg.sum6 + (low >> 16) + (low & 0xffff) + sport + dport;
+	sum = (__u16)~fold(sum);
+	udp->check = bpf_htons(sum ? sum : 0xffff);
+	return 0;
+}
+
 SEC("xdp")
 int xb_gen(struct xdp_md *ctx)
 {
@@ -155,13 +206,31 @@ int xb_wrap(struct xdp_md *ctx)
 }
 
 SEC("xdp")
+int xb_gen6(struct xdp_md *ctx)
+{
+	if (xb_write6(ctx))
+		return XDP_ABORTED;
+	return bpf_redirect(gen_cfg.out_ifindex, 0);
+}
+
+SEC("xdp")
+int xb_wrap6(struct xdp_md *ctx)
+{
+	if (xb_write6(ctx))
+		return XDP_ABORTED;
+	bpf_tail_call(ctx, &xb_target, 0);
+	return XDP_ABORTED;
+}
+
+SEC("xdp")
 int xb_drop(struct xdp_md *ctx)
 {
 	(void)ctx;
 	return XDP_DROP;
 }
 
-/* Counts only UDP: ARP or anything else the kernel sends still works. */
+/* Counts only UDP: ARP, neighbour discovery or anything else the kernel
+ * sends still works. IPv4 is tested first, as before IPv6 was counted. */
 SEC("xdp")
 int xb_sink(struct xdp_md *ctx)
 {
@@ -169,16 +238,46 @@ int xb_sink(struct xdp_md *ctx)
 	void *data_end = (void *)(long)ctx->data_end;
 	struct ethhdr *eth = data;
 	struct iphdr *ip = data + sizeof(*eth);
+	struct ipv6hdr *ip6 = (void *)ip;
 	__u32 zero = 0;
 	__u64 *c;
 
-	if ((void *)(ip + 1) > data_end || eth->h_proto != bpf_htons(ETH_P_IP) ||
-	    ip->protocol != IPPROTO_UDP)
+	if ((void *)(ip + 1) > data_end)
 		return XDP_PASS;
+	if (eth->h_proto == bpf_htons(ETH_P_IP)) {
+		if (ip->protocol != IPPROTO_UDP)
+			return XDP_PASS;
+	} else if (eth->h_proto != bpf_htons(ETH_P_IPV6) || (void *)(ip6 + 1) > data_end ||
+		   ip6->nexthdr != IPPROTO_UDP) {
+		return XDP_PASS;
+	}
 	c = bpf_map_lookup_elem(&xb_sink_cnt, &zero);
 	if (c)
 		*c += 1;
 	return XDP_DROP;
+}
+
+/* The bare router's IPv6: hop limit - 1 (no header checksum), MACs,
+ * redirect. ICMPv6 stays local (neighbour discovery, as ARP does in
+ * IPv4). */
+static __always_inline int xb_bare6(struct xdp_md *ctx)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	struct ethhdr *eth = data;
+	struct ipv6hdr *ip6 = data + sizeof(*eth);
+	__u32 in = ctx->ingress_ifindex;
+	struct xb_bare_port *pt;
+
+	if ((void *)(ip6 + 1) > data_end || ip6->hop_limit <= 1 || ip6->nexthdr == IPPROTO_ICMPV6)
+		return XDP_PASS;
+	pt = bpf_map_lookup_elem(&xb_bare_ports, &in);
+	if (!pt)
+		return XDP_PASS;
+	ip6->hop_limit--;
+	__builtin_memcpy(eth->h_dest, pt->dmac, ETH_ALEN);
+	__builtin_memcpy(eth->h_source, pt->smac, ETH_ALEN);
+	return bpf_redirect_map(&xb_bare_tx, pt->out_ifindex, 0);
 }
 
 SEC("xdp")
@@ -192,7 +291,11 @@ int xb_bare(struct xdp_md *ctx)
 	struct xb_bare_port *pt;
 	__u16 old;
 
-	if ((void *)(ip + 1) > data_end || eth->h_proto != bpf_htons(ETH_P_IP) || ip->ttl <= 1)
+	if ((void *)(ip + 1) > data_end)
+		return XDP_PASS;
+	if (eth->h_proto != bpf_htons(ETH_P_IP))
+		return eth->h_proto == bpf_htons(ETH_P_IPV6) ? xb_bare6(ctx) : XDP_PASS;
+	if (ip->ttl <= 1)
 		return XDP_PASS;
 	pt = bpf_map_lookup_elem(&xb_bare_ports, &in);
 	if (!pt)

@@ -9,6 +9,10 @@
 #define XB_FRAME_LEN   60
 #define XB_PAYLOAD_LEN 18
 #define XB_UDP_LEN     (8 + XB_PAYLOAD_LEN)
+/* The IPv6 frame: the same UDP datagram behind a 40-byte IPv6 header,
+ * 84 bytes on the wire (IPv6 has no 64-byte UDP frame with a payload). */
+#define XB_FRAME6_LEN  (14 + 40 + XB_UDP_LEN)
+#define XB_FRAME_MAX   XB_FRAME6_LEN
 
 /* What the generator sends. Addresses and ports in host order. */
 struct xb_gen_cfg {
@@ -26,6 +30,16 @@ struct xb_gen_cfg {
 	__u32 payload_sum; /* ones' complement sum of the payload words */
 	__u8 payload[XB_PAYLOAD_LEN];
 	__u8 _pad2[6];
+	/* IPv6 (xb_gen6, xb_wrap6): the addresses in network order; flow i
+	 * adds to the last 32 bits of saddr6 as to saddr. sum6: the ones'
+	 * complement sum (host-order words) of what the UDP checksum covers
+	 * and no flow changes: saddr6 but its last 32 bits, daddr6, the
+	 * pseudo-header's length and next header, the UDP length, the
+	 * payload. */
+	__u8 saddr6[16];
+	__u8 daddr6[16];
+	__u32 sum6;
+	__u32 _pad3;
 };
 
 /* Bare router: where a frame arriving on an interface leaves. */

@@ -4,7 +4,8 @@
 
 Turns bench.sh's raw measurements (lines "scenario<TAB>system<TAB>value")
 into results.json (the shape other tools read), results.md (table with
-ratios ours/iptables and ours/bare) and results.png (gnuplot).
+ratios ours/iptables and ours/bare; IPv6 against IPv4, the kernel and
+bare) and results.png (gnuplot).
 """
 import datetime
 import json
@@ -21,6 +22,13 @@ SCENARIOS = [
     ("udp64-10kflows-2cpu", "Mpps", True, "the same from both CPUs at once, 5,000 flows each"),
     ("newflows", "Mpps", True, "64-byte UDP, every packet a new flow"),
     ("newflows-masq", "Mpps", True, "the same masqueraded (no forward): 256 flows a mapping"),
+    ("udp6-1flow", "Mpps", True, "IPv6 6->6, the same UDP datagram (84-byte frame), one flow"),
+    ("udp6-10kflows", "Mpps", True, "IPv6 6->6 over 10,000 flows"),
+    ("udp6to4-1flow", "Mpps", True, "IPv6 clients of an IPv4 backend (6->4), one flow; xmasq only"),
+    ("udp6to4-10kflows", "Mpps", True, "6->4 over 10,000 flows"),
+    ("newflows-60k", "Mpps", True, "IPv4, bursts of 60,000 new flows (the IPv6 bursts' yardstick)"),
+    ("newflows6", "Mpps", True, "IPv6 6->6, bursts of 60,000 new flows"),
+    ("newflows6to4", "Mpps", True, "6->4, bursts of 60,000 new flows"),
     ("rules-1", "Mpps", True, "new flows with 1 forward rule"),
     ("rules-1k", "Mpps", True, "new flows with 1,000 rules (ours last)"),
     ("rules-100k", "Mpps", True, "new flows with 100,000 rules (ours last)"),
@@ -44,6 +52,21 @@ BASE = "xmasq-xdp-base"  # another build's xmasq-xdp (bench.sh BASE=DIR)
 # The A/A control's allowed spread: its median ratio must be within this of
 # 1.00 on every live scenario, or differences this size can't be judged.
 AA_SPREAD = 0.05
+# IPv6 (issue 14): each IPv6 scenario against xmasq's own IPv4 rate, the
+# kernel's (ip6tables) and bare's (its redirect of IPv6 frames), each from
+# the row named: 6->4 has no kernel or bare row of its own (no NAT64; bare
+# would redirect the same IPv6 frames as in 6->6).
+V6_ROWS = [  # IPv6 row, IPv4 row, kernel row, bare row
+    ("udp6-1flow", "udp64-1flow", "udp6-1flow", "udp6-1flow"),
+    ("udp6-10kflows", "udp64-10kflows", "udp6-10kflows", "udp6-10kflows"),
+    ("newflows6", "newflows-60k", "newflows6", "newflows6"),
+    ("udp6to4-1flow", "udp64-1flow", "udp6-1flow", "udp6-1flow"),
+    ("udp6to4-10kflows", "udp64-10kflows", "udp6-10kflows", "udp6-10kflows"),
+    ("newflows6to4", "newflows-60k", "newflows6", "newflows6"),
+]
+V6_NAMES = {r[0] for r in V6_ROWS}
+V6_OVER_V4 = 0.9  # target: IPv6 at least 0.9x xmasq's own IPv4 rate
+V6_OVER_KERNEL = 5  # ... and at least 5x the kernel's
 
 
 def cpu_info():
@@ -112,6 +135,37 @@ def paired_ratios(data, other):
     return rows
 
 
+def pair_stats(a, b):
+    """Median and quartiles of the per-repetition ratios a[i] / b[i] (the
+    i-th runs of both: the same repetition), or None."""
+    pairs = [x / y for x, y in zip(a, b) if y > 0]
+    if not pairs:
+        return None
+    q1, med, q3 = quantiles(pairs)
+    return {"median": round(med, 4), "q1": round(q1, 4), "q3": round(q3, 4), "pairs": len(pairs)}
+
+
+def ipv6_ratios(data):
+    """Per IPv6 scenario and xmasq mode: IPv6 / IPv4 (xmasq's own), / the
+    kernel (ip6tables, and nft), / bare, each paired by repetition."""
+    rows = []
+    for v6, v4, kern, bare in V6_ROWS:
+        d6 = data.get(v6, {})
+        for ours in OURS:
+            if ours not in d6:
+                continue
+            row = {"scenario": v6, "system": ours,
+                   "mpps": round(statistics.median(d6[ours]), 4)}
+            for key, ref, other in (("over_ipv4", v4, ours), ("over_iptables", kern, "iptables"),
+                                    ("over_nftables", kern, "nftables"), ("over_bare", bare, "bare")):
+                ps = pair_stats(d6[ours], data.get(ref, {}).get(other, []))
+                if ps:
+                    ps["against"] = "%s %s" % (ref, other)
+                    row[key] = ps
+            rows.append(row)
+    return rows
+
+
 def aa_control(data):
     """The A/A control's pairs, and whether the run can judge differences
     of AA_SPREAD (every scenario's A/A median within it)."""
@@ -163,6 +217,11 @@ def main():
     base_rows = paired_ratios(data, BASE)
     if base_rows:
         doc["base_comparison"] = {"spread": AA_SPREAD, "scenarios": base_rows}
+    v6_rows = ipv6_ratios(data)
+    if v6_rows:
+        doc["ipv6"] = {"cpu": info["cpu"], "targets": {"over_ipv4": V6_OVER_V4,
+                                                       "over_iptables": V6_OVER_KERNEL},
+                       "rows": v6_rows}
     for name, unit, hib, _ in SCENARIOS:
         if name not in data:
             continue
@@ -181,6 +240,8 @@ def main():
         extra["prog_ns_wrapper_ns"] = stats(data["prog-ns-wrapper"]["wrapper"])
     if "gen-sink-direct" in data:
         extra["gen_sink_direct_mpps"] = stats(data["gen-sink-direct"]["direct"])
+    if "gen-sink-direct6" in data:
+        extra["gen_sink_direct6_mpps"] = stats(data["gen-sink-direct6"]["direct"])
     if "apply-100k-cmd" in data:
         extra["apply_100k_xmasq_command_us"] = stats(data["apply-100k-cmd"]["xmasq-xdp"])
     per_flow = bytes_per_flow(ct_mem)
@@ -234,6 +295,10 @@ def main():
         lines.append("| %s | %s | %s | %s | %s | %s |" % (
             sc["name"], sc["unit"], " | ".join(cells), ratio("xmasq-xdp", "iptables"),
             ratio("xmasq-xdp", "bare"), ratio("xmasq-tc", "iptables")))
+    if any(sc["name"] in V6_NAMES for sc in doc["scenarios"]):
+        lines.append("\nIPv6 rows: `iptables` is ip6tables and `nftables` nft's `table ip6`, each "
+                     "DNAT + MASQUERADE; `bare` is the bare program's redirect of IPv6 frames. "
+                     "udp6to4-* and newflows6to4 (6->4) are xmasq's alone: the kernel has no NAT64.")
     cps = next((sc for sc in doc["scenarios"] if sc["name"] == "tcp-cps"), None)
     if cps:
         r = cps["results"]
@@ -247,15 +312,20 @@ def main():
     # The live rates include the generator's and the sink's work (all on
     # one CPU); without them, what each router costs a packet:
     direct = extra.get("gen_sink_direct_mpps", {}).get("median")
-    live = [sc for sc in doc["scenarios"] if sc["unit"] == "Mpps"]
+    direct6 = extra.get("gen_sink_direct6_mpps", {}).get("median")
+    live = [sc for sc in doc["scenarios"] if sc["unit"] == "Mpps" and
+            (direct6 or sc["name"] not in V6_NAMES)]
     if direct and live:
         lines.append("\nRouter's own cost, ns per packet = 1000/Mpps - 1000/%.3g "
-                     "(the generator and sink alone, no router: %.3g Mpps):\n" % (direct, direct))
+                     "(the generator and sink alone, no router: %.3g Mpps%s):\n" % (
+                         direct, direct, "; IPv6 rows: 1000/%.3g, IPv6 frames" % direct6
+                         if direct6 else ""))
         lines.append("| scenario | " + " | ".join(SYSTEMS) + " | iptables/xdp | xdp/bare |")
         lines.append("|---|" + "---|" * len(SYSTEMS) + "---|---|")
         for sc in live:
             r = sc["results"]
-            cost = {s: 1000 / r[s]["median"] - 1000 / direct for s in SYSTEMS
+            d = direct6 if sc["name"] in V6_NAMES else direct
+            cost = {s: 1000 / r[s]["median"] - 1000 / d for s in SYSTEMS
                     if s in r and r[s]["median"] > 0}
             cells = ["%.0f" % cost[s] if s in cost else "-" for s in SYSTEMS]
             def cr(a, b):
@@ -275,6 +345,27 @@ def main():
         lines.append("|" + "---|" * len([s for s in SYSTEMS if s in one and s in two]))
         lines.append("| " + " | ".join("%.2fx" % (two[s]["median"] / one[s]["median"]) for s in SYSTEMS
                                        if s in one and s in two and one[s]["median"]) + " |")
+    if v6_rows:
+        def cell(row, key, target=None):
+            ps = row.get(key)
+            if not ps:
+                return "-"
+            mark = ""
+            if target is not None:
+                mark = " met" if ps["median"] >= target else " **missed**"
+            return "%.2fx [%.2f-%.2f]%s" % (ps["median"], ps["q1"], ps["q3"], mark)
+        lines.append("\nIPv6 against its targets (%s; each a median of the per-repetition ratios "
+                     "[IQR]; IPv6/IPv4: xmasq's own IPv4 row in the same mode, target >= %.1fx; "
+                     "/ip6tables: target >= %dx; udp6to4 rows against the 6->6 row's ip6tables "
+                     "and bare; newflows6* against newflows-60k, the same bursts in IPv4):\n"
+                     % (info["cpu"], V6_OVER_V4, V6_OVER_KERNEL))
+        lines.append("| scenario | system | Mpps | IPv6/IPv4 | /ip6tables | /nft ip6 | /bare (IPv6) |")
+        lines.append("|---|---|---|---|---|---|---|")
+        for row in v6_rows:
+            lines.append("| %s | %s | %s | %s | %s | %s | %s |" % (
+                row["scenario"], row["system"], fmt(row["mpps"]),
+                cell(row, "over_ipv4", V6_OVER_V4), cell(row, "over_iptables", V6_OVER_KERNEL),
+                cell(row, "over_nftables"), cell(row, "over_bare")))
     if aa_rows:
         lines.append("\nA/A control (xmasq-xdp / %s, each repetition's pair; must be 1.00 ± %.2f):\n"
                      % (AA, AA_SPREAD))

@@ -2,8 +2,10 @@
 /*
  * xbench: the measuring half of `make bench` (tools/bench/bench.sh drives it).
  *
- *   xbench gen  ...         live-frame UDP generator; reports the rate the
- *                           sink counted over a window after a warm-up
+ *   xbench gen  ...         live-frame UDP generator (IPv4, or IPv6 when the
+ *                           addresses are); reports the rate the sink
+ *                           counted over a window after a warm-up, or
+ *                           within a burst of --packets N
  *   xbench sink attach DEV PIN | sink read PIN
  *   xbench bare attach IN OUT IN_PEER_MAC OUT_PEER_MAC
  *   xbench prog ...         BPF_PROG_TEST_RUN timing of a program (xmasq's
@@ -21,6 +23,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <net/if.h>
+#include <pthread.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sched.h>
@@ -45,7 +48,8 @@ static int usage(void)
 	fputs("usage: xbench gen --dev IF --dmac MAC --smac MAC --src IP --dst IP\n"
 	      "                  [--sport N] [--dport N] [--dport-bits B] [--flows N (0: all "
 	      "new)]\n"
-	      "                  [--first N] [--warmup S] [--time S] --sink PIN [--cpu N]\n"
+	      "                  [--first N] [--warmup S] [--time S | --packets N] --sink PIN\n"
+	      "                  [--cpu N]   (--src/--dst IPv6: IPv6 frames)\n"
 	      "       xbench sink attach DEV PIN | sink read PIN\n"
 	      "       xbench bare attach IN OUT IN_PEER_MAC OUT_PEER_MAC\n"
 	      "       xbench prog --target PIN|bare|drop --dev IF [packet options as gen]\n"
@@ -77,14 +81,18 @@ static int parse_mac(const char *s, __u8 *mac)
 	return 0;
 }
 
-static int parse_ip(const char *s, __u32 *host)
+/* An IPv4 address (into *host, host order) or, with a colon, an IPv6
+ * one (into a6, network order). 4 or 6, or -1. */
+static int parse_ip(const char *s, __u32 *host, __u8 *a6)
 {
 	struct in_addr a;
 
+	if (strchr(s, ':'))
+		return inet_pton(AF_INET6, s, a6) == 1 ? 6 : -1;
 	if (inet_pton(AF_INET, s, &a) != 1)
 		return -1;
 	*host = ntohl(a.s_addr);
-	return 0;
+	return 4;
 }
 
 static int if_index(const char *name)
@@ -136,7 +144,8 @@ static int load_skel(struct bench_bpf *skel)
 
 struct pkt_opts {
 	struct xb_gen_cfg cfg;
-	int have_dmac, have_smac, have_src, have_dst;
+	int have_dmac, have_smac, have_src, have_dst; /* have_src, _dst: 4 or 6 */
+	int v6;					      /* IPv6 frames (pkt_finish) */
 	const char *dev;
 };
 
@@ -160,6 +169,7 @@ enum {
 	O_BARE_OUT,
 	O_BARE_DMAC,
 	O_ROUNDS,
+	O_PACKETS,
 };
 
 static const struct option pkt_longopts[] = {
@@ -182,6 +192,7 @@ static const struct option pkt_longopts[] = {
 	{ "bare-out", required_argument, NULL, O_BARE_OUT },
 	{ "bare-dmac", required_argument, NULL, O_BARE_DMAC },
 	{ "rounds", required_argument, NULL, O_ROUNDS },
+	{ "packets", required_argument, NULL, O_PACKETS },
 	{ 0 },
 };
 
@@ -199,11 +210,11 @@ static int pkt_opt(struct pkt_opts *p, int c, const char *arg)
 		p->have_smac = 1;
 		return parse_mac(arg, p->cfg.smac) ? -1 : 1;
 	case O_SRC:
-		p->have_src = 1;
-		return parse_ip(arg, &p->cfg.saddr) ? -1 : 1;
+		p->have_src = parse_ip(arg, &p->cfg.saddr, p->cfg.saddr6);
+		return p->have_src < 0 ? -1 : 1;
 	case O_DST:
-		p->have_dst = 1;
-		return parse_ip(arg, &p->cfg.daddr) ? -1 : 1;
+		p->have_dst = parse_ip(arg, &p->cfg.daddr, p->cfg.daddr6);
+		return p->have_dst < 0 ? -1 : 1;
 	case O_SPORT:
 		p->cfg.sport = (__u16)strtoul(arg, NULL, 0);
 		return 1;
@@ -233,6 +244,11 @@ static int pkt_finish(struct pkt_opts *p)
 		fprintf(stderr, "xbench: --dev, --dmac, --src and --dst are required\n");
 		return -1;
 	}
+	if (p->have_src != p->have_dst) {
+		fprintf(stderr, "xbench: --src and --dst of different families\n");
+		return -1;
+	}
+	p->v6 = p->have_src == 6;
 	if (!p->have_smac && if_mac(p->dev, p->cfg.smac)) {
 		fprintf(stderr, "xbench: cannot read the MAC of %s\n", p->dev);
 		return -1;
@@ -243,7 +259,22 @@ static int pkt_finish(struct pkt_opts *p)
 	for (int i = 0; i < XB_PAYLOAD_LEN; i += 2)
 		sum += (__u32)(__u8)payload[i] << 8 | (__u8)payload[i + 1];
 	p->cfg.payload_sum = sum;
+	/* IPv6's fixed share: the source but its last 32 bits (which the
+	 * flow index changes), the destination, the pseudo-header's length
+	 * and next header, the UDP length field, the payload. */
+	for (int i = 0; i < 16; i += 2) {
+		if (i < 12)
+			sum += (__u32)p->cfg.saddr6[i] << 8 | p->cfg.saddr6[i + 1];
+		sum += (__u32)p->cfg.daddr6[i] << 8 | p->cfg.daddr6[i + 1];
+	}
+	p->cfg.sum6 = sum + 2 * XB_UDP_LEN + IPPROTO_UDP;
 	return 0;
+}
+
+/* The frame's length: IPv4's or IPv6's. */
+static __u32 frame_len(const struct pkt_opts *p)
+{
+	return p->v6 ? XB_FRAME6_LEN : XB_FRAME_LEN;
 }
 
 static int set_gen_cfg(struct bench_bpf *skel, const struct xb_gen_cfg *cfg)
@@ -277,16 +308,126 @@ static int sink_read(int fd, __u64 *total)
 
 /* ---- gen ---------------------------------------------------------------- */
 
+/* --packets: the sink counter sampled by a thread of its own while one
+ * live test run sends the burst, so that the rate is taken while frames
+ * flow, without the run's fixed set-up and tear-down (~10 ms) in it. */
+#define BURST_SAMPLES 65536
+
+struct burst_sampler {
+	int fd;
+	volatile int stop;
+	int n;
+	double t[BURST_SAMPLES];
+	__u64 c[BURST_SAMPLES];
+};
+
+static void *burst_sample(void *arg)
+{
+	struct burst_sampler *b = arg;
+	struct timespec nap = { .tv_nsec = 100000 };
+	double t0;
+
+	while (!b->stop && b->n < BURST_SAMPLES) {
+		t0 = now_s();
+		if (sink_read(b->fd, &b->c[b->n]))
+			break;
+		b->t[b->n] = (t0 + now_s()) / 2;
+		b->n++;
+		nanosleep(&nap, NULL);
+	}
+	return NULL;
+}
+
+/* Keeps the sampler off the generator's CPU (it inherits the process's
+ * affinity): on that CPU it would not run until the burst is over. */
+static void burst_affinity(pthread_t th, int gen_cpu)
+{
+	int n = (int)sysconf(_SC_NPROCESSORS_ONLN);
+	cpu_set_t set;
+
+	if (gen_cpu < 0 || n < 2)
+		return;
+	CPU_ZERO(&set);
+	for (int i = 0; i < n && i < CPU_SETSIZE; i++)
+		if (i != gen_cpu)
+			CPU_SET(i, &set);
+	pthread_setaffinity_np(th, sizeof(set), &set);
+}
+
+/* One live run of `packets` frames. The rate: between the samples where
+ * the sink had counted 10 % and 90 % of what it received in the burst
+ * (frames the router dropped are not in it). */
+static int gen_burst(int prog_fd, struct bpf_test_run_opts *o, int sink_fd, __u32 packets, int cpu)
+{
+	struct burst_sampler *b = calloc(1, sizeof(*b));
+	__u64 base, last, lo, hi;
+	double ts, te, pps;
+	int a = -1, z = -1, rc = 1;
+	pthread_t th;
+
+	if (!b)
+		return 1;
+	b->fd = sink_fd;
+	if (sink_read(sink_fd, &base))
+		goto out_read;
+	if (pthread_create(&th, NULL, burst_sample, b)) {
+		fprintf(stderr, "xbench: sampler thread: %s\n", strerror(errno));
+		goto out;
+	}
+	burst_affinity(th, cpu);
+	usleep(2000);
+	o->repeat = packets;
+	ts = now_s();
+	if (bpf_prog_test_run_opts(prog_fd, o)) {
+		fprintf(stderr, "xbench: live test run: %s\n", strerror(errno));
+		b->stop = 1;
+		pthread_join(th, NULL);
+		goto out;
+	}
+	te = now_s();
+	usleep(2000); /* the last frames' softirq, on a CPU the sampler sees */
+	b->stop = 1;
+	pthread_join(th, NULL);
+	if (sink_read(sink_fd, &last))
+		goto out_read;
+	lo = base + (last - base) / 10;
+	hi = base + (last - base) * 9 / 10;
+	for (int i = 0; i < b->n; i++) {
+		if (a < 0 && b->c[i] >= lo && b->c[i] > base)
+			a = i;
+		if (z < 0 && b->c[i] >= hi) {
+			z = i;
+			break;
+		}
+	}
+	if (a >= 0 && z > a && b->t[z] > b->t[a])
+		pps = (double)(b->c[z] - b->c[a]) / (b->t[z] - b->t[a]);
+	else /* too few samples in the burst: the whole run's time */
+		pps = (double)(last - base) / (te - ts);
+	printf("{\"pps\": %.0f, \"sent_pps\": %.0f, \"window_s\": %.4f, \"received\": %llu, "
+	       "\"sent\": %u, \"run_s\": %.4f, \"samples\": %d}\n",
+	       pps, packets / (te - ts), z > a && a >= 0 ? b->t[z] - b->t[a] : te - ts,
+	       (unsigned long long)(last - base), packets, te - ts, b->n);
+	rc = 0;
+	goto out;
+out_read:
+	fprintf(stderr, "xbench: cannot read the sink counter: %s\n", strerror(errno));
+out:
+	free(b);
+	return rc;
+}
+
 static int cmd_gen(int argc, char **argv)
 {
 	struct pkt_opts p = { .cfg = { .nflows = 1, .sport = 10000, .dport = 5000 } };
 	double warmup = 1, window = 2, t0 = 0, t1 = 0, tstart, t;
 	const char *sink = NULL;
 	__u64 c0 = 0, c1 = 0, sent = 0, sent0 = 0, sent1 = 0;
-	unsigned char frame[XB_FRAME_LEN] = { 0 };
-	struct xdp_md ctx_in = { .data_end = XB_FRAME_LEN };
+	unsigned char frame[XB_FRAME_MAX] = { 0 };
+	struct xdp_md ctx_in = { 0 };
 	struct bench_bpf *skel;
 	int c, r, sink_fd, cpu = -1, rc = 1;
+	__u32 packets = 0;
 
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "", pkt_longopts, NULL)) != -1) {
@@ -303,11 +444,14 @@ static int cmd_gen(int argc, char **argv)
 			sink = optarg;
 		else if (c == O_CPU)
 			cpu = atoi(optarg);
+		else if (c == O_PACKETS)
+			packets = (__u32)strtoul(optarg, NULL, 0);
 		else
 			return usage();
 	}
 	if (!sink || pkt_finish(&p))
 		return usage();
+	ctx_in.data_end = frame_len(&p);
 	p.cfg.out_ifindex = (__u32)if_index(p.dev);
 	if (!p.cfg.out_ifindex)
 		return 1;
@@ -335,12 +479,16 @@ static int cmd_gen(int argc, char **argv)
 	 * frames need one, and redirecting to it sends them to its peer. */
 	ctx_in.ingress_ifindex = p.cfg.out_ifindex;
 	{
-		LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = frame, .data_size_in = sizeof(frame),
+		LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = frame, .data_size_in = frame_len(&p),
 			    .ctx_in = &ctx_in, .ctx_size_in = sizeof(ctx_in),
 			    .flags = BPF_F_TEST_XDP_LIVE_FRAMES, .repeat = 64);
-		int fd = bpf_program__fd(skel->progs.xb_gen);
+		int fd = bpf_program__fd(p.v6 ? skel->progs.xb_gen6 : skel->progs.xb_gen);
 		double tc, per_pkt;
 
+		if (packets) {
+			rc = gen_burst(fd, &o, sink_fd, packets, cpu);
+			goto out;
+		}
 		tstart = now_s();
 		for (;;) {
 			/* A live test run sends all its frames through the whole
@@ -510,20 +658,23 @@ static double quantile(const double *sorted, int n, double q)
 	return sorted[lo] + (pos - lo) * (sorted[lo + 1] - sorted[lo]);
 }
 
-/* One test run of the wrapper with `target_fd` behind its tail call:
- * ns per repetition, or -1. */
+/* One test run of the wrapper (of the frame's family: ctx_in->data_end
+ * is its length) with `target_fd` behind its tail call: ns per
+ * repetition, or -1. */
 static double prog_run(struct bench_bpf *skel, int target_fd, unsigned char *frame,
 		       struct xdp_md *ctx_in, unsigned long repeat, __u32 *retval)
 {
-	LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = frame, .data_size_in = XB_FRAME_LEN,
+	LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = frame, .data_size_in = ctx_in->data_end,
 		    .ctx_in = ctx_in, .ctx_size_in = sizeof(*ctx_in), .repeat = (int)repeat);
+	struct bpf_program *wrap = ctx_in->data_end == XB_FRAME6_LEN ? skel->progs.xb_wrap6 :
+								       skel->progs.xb_wrap;
 	__u32 zero = 0;
 
 	if (bpf_map_update_elem(bpf_map__fd(skel->maps.xb_target), &zero, &target_fd, BPF_ANY)) {
 		fprintf(stderr, "xbench: tail-call target: %s\n", strerror(errno));
 		return -1;
 	}
-	if (bpf_prog_test_run_opts(bpf_program__fd(skel->progs.xb_wrap), &o)) {
+	if (bpf_prog_test_run_opts(bpf_program__fd(wrap), &o)) {
 		fprintf(stderr, "xbench: test run: %s\n", strerror(errno));
 		return -1;
 	}
@@ -589,8 +740,8 @@ static int cmd_prog(int argc, char **argv)
 	struct pkt_opts p = { .cfg = { .nflows = 1, .sport = 10000, .dport = 5000 } };
 	const char *target = NULL, *bare_out = NULL;
 	__u8 bare_dmac[6] = { 0 };
-	unsigned char frame[XB_FRAME_LEN] = { 0 };
-	struct xdp_md ctx_in = { .data_end = XB_FRAME_LEN };
+	unsigned char frame[XB_FRAME_MAX] = { 0 };
+	struct xdp_md ctx_in = { 0 };
 	unsigned long repeat = 1000000;
 	struct bench_bpf *skel;
 	int c, r, tfd = -1, rc = 1, in, rounds = 1;
@@ -620,6 +771,7 @@ static int cmd_prog(int argc, char **argv)
 	}
 	if (!target || pkt_finish(&p) || rounds < 1 || repeat < 1)
 		return usage();
+	ctx_in.data_end = frame_len(&p);
 	in = if_index(p.dev);
 	if (!in)
 		return 1;
