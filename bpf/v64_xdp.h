@@ -50,7 +50,7 @@ static __always_inline int xm64_xdp_to_v4(struct xdp_md *ctx, const struct xm_pk
 	struct ipv6hdr *ip6 = data + sizeof(struct ethhdr);
 	struct iphdr h = {}, *ip;
 	struct ethhdr *eth;
-	__u32 diff = 0, sum = 0, *w = (__u32 *)&h;
+	__u32 diff = 0;
 
 	if ((void *)(ip6 + 1) > data_end)
 		return -1;
@@ -62,18 +62,7 @@ static __always_inline int xm64_xdp_to_v4(struct xdp_md *ctx, const struct xm_pk
 	if (xm64_xdp_l4(data + sizeof(struct ethhdr) + XM_IPV6_HDR_LEN, data_end,
 			p->csum_off - p->l4_off, p->key.proto, diff, f->new_sport, f->new_dport))
 		return -1;
-	h.version = 4;
-	h.ihl = 5;
-	h.tos = p->tclass;
-	h.tot_len = bpf_htons(p->payload_len + sizeof(struct iphdr));
-	h.frag_off = XM_IP_DF_BE;
-	h.ttl = p->hop_limit - 1;
-	h.protocol = p->key.proto;
-	h.saddr = f->new_saddr[3];
-	h.daddr = f->new_daddr[3];
-	for (int i = 0; i < 5; i++)
-		sum = csum_add32(sum, w[i]);
-	h.check = ~csum_fold32(sum);
+	xm64_ipv4_header(&h, p, f->new_saddr[3], f->new_daddr[3]);
 	if (bpf_xdp_adjust_head(ctx, XM_V64_HDR_DIFF))
 		return -1;
 	data = (void *)(long)ctx->data;

@@ -237,6 +237,30 @@ __noinline int xm64_flow_new(struct __sk_buff *ctx, struct xm_pkt6 *p, __u32 ifi
 	return xm64_flow_insert(p, (__u32)rc, len);
 }
 
+/* The IPv4 header RFC 7915 section 5.1 makes of IPv6 packet p's, with
+ * the flow's addresses: the traffic class as TOS, hop limit - 1 as TTL,
+ * DF set (an IPv6 sender expects no fragmentation on the way), ID 0, its
+ * checksum. */
+static __always_inline void xm64_ipv4_header(struct iphdr *h, const struct xm_pkt6 *p, __be32 saddr,
+					     __be32 daddr)
+{
+	__u32 sum = 0, *w = (__u32 *)h;
+
+	__builtin_memset(h, 0, sizeof(*h));
+	h->version = 4;
+	h->ihl = 5;
+	h->tos = p->tclass;
+	h->tot_len = bpf_htons(p->payload_len + sizeof(struct iphdr));
+	h->frag_off = XM_IP_DF_BE;
+	h->ttl = p->hop_limit - 1;
+	h->protocol = p->key.proto;
+	h->saddr = saddr;
+	h->daddr = daddr;
+	for (int i = 0; i < 5; i++)
+		sum = csum_add32(sum, w[i]);
+	h->check = ~csum_fold32(sum);
+}
+
 /* Translates the IPv6 packet p of a 6->4 flow's original direction to
  * IPv4 in place (RFC 7915 section 5.1): the L4 checksum by difference
  * (pseudo-header addresses, ports), then the header: 20 bytes fewer
@@ -254,7 +278,6 @@ __noinline int xm64_tc_to_v4(struct __sk_buff *skb, const struct xm_pkt6 *p, __b
 	__u64 mangled0;
 	struct iphdr ip = {};
 	__s64 diff;
-	__u32 sum;
 
 	if (!skb || !p)
 		return -1;
@@ -269,22 +292,7 @@ __noinline int xm64_tc_to_v4(struct __sk_buff *skb, const struct xm_pkt6 *p, __b
 		return -1;
 	if (bpf_skb_change_proto(skb, bpf_htons(XM_ETH_P_IP), 0))
 		return -1;
-	ip.version = 4;
-	ip.ihl = 5;
-	ip.tos = p->tclass;
-	ip.tot_len = bpf_htons(p->payload_len + sizeof(struct iphdr));
-	ip.frag_off = XM_IP_DF_BE;
-	ip.ttl = p->hop_limit - 1;
-	ip.protocol = p->key.proto;
-	ip.saddr = saddr;
-	ip.daddr = daddr;
-	diff = bpf_csum_diff(NULL, 0, (__be32 *)&ip, sizeof(ip), 0);
-	if (diff < 0)
-		return -1;
-	sum = (__u32)diff;
-	sum = (sum & 0xffff) + (sum >> 16);
-	sum = (sum & 0xffff) + (sum >> 16);
-	ip.check = (__u16)~sum;
+	xm64_ipv4_header(&ip, p, saddr, daddr);
 	eth_type = bpf_htons(XM_ETH_P_IP);
 	if (bpf_skb_store_bytes(skb, p->l3_off, &ip, sizeof(ip), 0) ||
 	    bpf_skb_store_bytes(skb, offsetof(struct ethhdr, h_proto), &eth_type, 2, 0))

@@ -458,6 +458,30 @@ udp6() {
 	[ -n "$out" ]
 }
 
+# udp6_refused NS SRC DST PORT: "refused" when a connected UDP socket from
+# SRC to [DST]:PORT is told the port is unreachable (ECONNREFUSED), else
+# what happened
+udp6_refused() {
+	nsx "$1" timeout 10 "$XM_PY" -c '
+import socket, sys
+s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+s.bind((sys.argv[1], 0))
+s.connect((sys.argv[2], int(sys.argv[3])))
+s.settimeout(2)
+for _ in range(3):
+    try:
+        s.send(b"anyone there?")
+        s.recv(100)
+        print("answered")
+        sys.exit(0)
+    except ConnectionRefusedError:
+        print("refused")
+        sys.exit(0)
+    except socket.timeout:
+        pass
+print("no answer")' "$2" "$3" "$4"
+}
+
 # ---- backend services -------------------------------------------------------
 # backend_up: index page, $BIG_MB MB random file, /whoami, UDP echo :5000,
 # connection recorder on :81. Sets BIG_SHA (sha256 of big.bin).

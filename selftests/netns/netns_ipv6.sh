@@ -119,31 +119,7 @@ EOF
 }
 
 # ---- clients ----------------------------------------------------------------------
-# (ccurl, client6_vars, whoami, udp6: lib.sh)
-
-# udp6_refused NS SRC DST PORT: "refused" when a connected UDP socket from
-# SRC to [DST]:PORT is told the port is unreachable (ECONNREFUSED), else
-# what happened
-udp6_refused() {
-	nsx "$1" timeout 10 "$XM_PY" -c '
-import socket, sys
-s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
-s.bind((sys.argv[1], 0))
-s.connect((sys.argv[2], int(sys.argv[3])))
-s.settimeout(2)
-for _ in range(3):
-    try:
-        s.send(b"anyone there?")
-        s.recv(100)
-        print("answered")
-        sys.exit(0)
-    except ConnectionRefusedError:
-        print("refused")
-        sys.exit(0)
-    except socket.timeout:
-        pass
-print("no answer")' "$2" "$3" "$4"
-}
+# (ccurl, client6_vars, whoami, udp6, udp6_refused: lib.sh)
 
 # check6_client LABEL N: whoami, the big download, ab, UDP through client N;
 # nothing of it out of the other NIC. Sets FWD_OK[N].

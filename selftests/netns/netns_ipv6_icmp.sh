@@ -89,27 +89,6 @@ route_mtu() {
 	nsx "$NS_C" ip -6 route get $R_PUB6 2>/dev/null | sed -n 's/.* mtu \([0-9]*\).*/\1/p'
 }
 
-# udp_refused: "refused" when C's connected UDP socket to [R_PUB6]:5300 is
-# told the port is unreachable, else what happened
-udp_refused() {
-	nsx "$NS_C" timeout 10 "$XM_PY" -c '
-import socket, sys
-s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
-s.connect((sys.argv[1], 5300))
-s.settimeout(2)
-for _ in range(3):
-    try:
-        s.send(b"anyone there?")
-        s.recv(100)
-        print("answered")
-        sys.exit(0)
-    except ConnectionRefusedError:
-        print("refused")
-        sys.exit(0)
-    except socket.timeout:
-        pass
-print("no answer")' $R_PUB6
-}
 
 check_6to6() {
 	local L=$1 rc mtu out
@@ -122,7 +101,7 @@ check_6to6() {
 	[ "$mtu" = 1280 ]
 	tap_result $? "$L: 6->6: C learnt MTU 1280 towards $R_PUB6 (its route cache: ${mtu:-none}): M's Packet Too Big reached it" \
 		"$(nsx "$NS_C" ip -6 route get $R_PUB6 2>&1)"
-	out=$(udp_refused)
+	out=$(udp6_refused "$NS_C" $C6 $R_PUB6 5300)
 	[ "$out" = refused ]
 	tap_result $? "$L: 6->6: UDP to [$R_PUB6]:5300, no listener at B: C's socket refused (${out:-nothing}): B's port unreachable reached it" \
 		"$out"
