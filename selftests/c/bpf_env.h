@@ -196,6 +196,12 @@ static ENV_UNUSED int add_rule(uint32_t id, int ifindex, uint32_t daddr, uint16_
 
 /* ---- map helpers ------------------------------------------------------- */
 
+/* How long a test waits for the expiry sweeper: the next walk waits 24
+ * times as long as the last one took, up to 15 s (bpf/sweep.h), so on a
+ * loaded machine one may come that late. A wait ends as soon as what it
+ * waits for holds: this bounds only a failure. */
+#define SWEEP_WAIT_MS 20000
+
 /* The flow table, mapped (libxmasq's ct_table.c), with the seed the
  * program was loaded with. */
 static ENV_UNUSED struct xm_ct_table ct_tab;

@@ -260,7 +260,7 @@ static void test_quota(void)
 	TAP_EQ(source_count(A_CLIENT2), 1, "quota: 192.0.2.11 counts 1 flow");
 
 	/* The sweeper expires them: each takes its flow off its source. */
-	for (waited = 0; waited < 8000; waited += 100) {
+	for (waited = 0; waited < SWEEP_WAIT_MS; waited += 100) {
 		struct timespec ts = { 0, 100 * 1000000 };
 
 		n = flows_count();

@@ -1452,8 +1452,8 @@ static void test_sweeper_armed(void)
 	       "sweeper: armed by the new flow, sweeper.epoch = xm_prog_epoch (0x%x)", sw.epoch);
 	/* Idle time is counted in whole seconds (coarse clock): with a 1 s
 	 * timeout the pair may go as soon as the next second starts, and at
-	 * the latest one sweep period (250 ms) after 2 s. Allow 6 s. */
-	for (waited = 0; waited < 6000;) {
+	 * the latest one sweep period after 2 s. */
+	for (waited = 0; waited < SWEEP_WAIT_MS;) {
 		sleep_ms(100);
 		waited += 100;
 		n = flows_count();
@@ -1511,7 +1511,7 @@ static void test_nat_inbound_refresh(void)
 		r->flow.last_seen_s = (uint32_t)ts.tv_sec + skel->bss->xm_clock_ahead_s + 10;
 		/* Two whole walks, or the flow gone. */
 		sweeper_read(&sw0);
-		for (waited = 0; waited < 8000; waited += 100) {
+		for (waited = 0; waited < SWEEP_WAIT_MS; waited += 100) {
 			sleep_ms(100);
 			gone = flow_slot(A_LAN10, A_OUT, 12700, 53, IPPROTO_UDP) == NULL;
 			if (sweeper_read(&sw) == 0 && sw.runs >= sw0.runs + 3 && round == 0)
@@ -1620,7 +1620,7 @@ static void test_sweeper_boot(void)
 	       "walks, %d entries)",
 	       sw.now, sw.runs, n);
 	set_config(1);
-	for (waited = 0; waited < 6000;) {
+	for (waited = 0; waited < SWEEP_WAIT_MS;) {
 		sleep_ms(100);
 		waited += 100;
 		n = flows_count();

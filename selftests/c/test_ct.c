@@ -284,7 +284,7 @@ static void test_sweeper(void)
 				flow_slot(A_BACKEND, A_BK0, 5000, ports[i], IPPROTO_UDP);
 	}
 	skel->bss->xm_clock_ahead_s += 1000;
-	for (waited = 0; waited < 4000; waited += 100) {
+	for (waited = 0; waited < SWEEP_WAIT_MS; waited += 100) {
 		sleep_ms(100);
 		n = flows_count();
 		if (n == 2 * (nports - aged))
