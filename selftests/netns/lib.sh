@@ -444,14 +444,16 @@ whoami() {
 	ccurl "$CNS" "$CSRC" --max-time "${3:-5}" "http://[$CR]:${2:-8080}/whoami"
 }
 
-# udp6 NS SRC DST PORT PAYLOAD: one datagram, the reply printed (3 tries:
-# a first datagram may race neighbour discovery; the first line only: a
-# retry may also read the late answer to the try before)
+# udp6 NS SRC DST PORT PAYLOAD [SPORT]: one datagram from SRC (from port
+# SPORT, reused, where given), the reply printed (3 tries of 1 s: a first
+# datagram may race neighbour discovery; the first line only: a retry may
+# also read the late answer to the try before)
 udp6() {
-	local i out
+	local i out bind="[$2]"
+	[ -n "${6:-}" ] && bind="[$2]:$6,reuseaddr"
 	for i in 1 2 3; do
 		out=$(printf %s "$5" | timeout --kill-after=2 5 nsenter --net="/run/netns/$1" \
-			socat -T 1 - "UDP6:[$3]:$4,bind=[$2]" 2>/dev/null | head -n 1)
+			socat -T 1 - "UDP6:[$3]:$4,bind=$bind" 2>/dev/null | head -n 1)
 		[ -n "$out" ] && break
 	done
 	printf '%s\n' "$out"
@@ -508,7 +510,88 @@ backend_up() {
 
 backend_tcp81_count() { wc -l <"$BACKEND_LOG/tcp81.log"; }
 
+# nginx_up NS DIR PORTVAR LISTEN...: nginx in NS listening on each LISTEN
+# (ADDR:PORT, [ADDR6]:PORT), its config, logs and stdout in DIR, serving
+# $XM_TMP/www: index.html, big.bin ($BIG_MB MB, made once a run) and
+# /whoami (the peer address it saw). Its access log NGX_LOG has a line
+# "PEER PORT PATH" a request, PORT nginx's $PORTVAR (server_port or
+# remote_port). In a session of its own (setsid: the same pid, no fork): a
+# signal to its process group does not reach the script (a run was ended
+# by a SIGTERM from the servers' side). Sets WWW, BIG_SHA, NGX_LOG; waits
+# for no port.
+nginx_up() {
+	local ns=$1 dir=$2 portvar=$3 listen="" a
+	shift 3
+	WWW="$XM_TMP/www"
+	NGX_LOG="$dir/access.log"
+	mkdir -p "$WWW" "$dir"
+	if [ ! -f "$WWW/big.bin" ]; then
+		echo "<html><body><h1>xmasq-test-index</h1></body></html>" >"$WWW/index.html"
+		head -c $((BIG_MB * 1024 * 1024)) /dev/urandom >"$WWW/big.bin"
+	fi
+	BIG_SHA=$(sha256sum "$WWW/big.bin" | cut -d' ' -f1)
+	for a in "$@"; do listen+="		listen $a;"$'\n'; done
+	cat >"$dir/nginx.conf" <<EOF
+user root;
+worker_processes 1;
+pid $dir/nginx.pid;
+error_log $dir/error.log;
+daemon off;
+events { worker_connections 1024; }
+http {
+	log_format peer '\$remote_addr \$$portvar \$request_uri';
+	access_log $NGX_LOG peer;
+	client_body_temp_path $dir;
+	proxy_temp_path $dir;
+	fastcgi_temp_path $dir;
+	uwsgi_temp_path $dir;
+	scgi_temp_path $dir;
+	sendfile on;
+	server {
+${listen}		root $WWW;
+		location = /whoami { default_type text/plain; return 200 "\$remote_addr\n"; }
+	}
+}
+EOF
+	nsx "$ns" setsid nginx -c "$dir/nginx.conf" -p "$dir" >"$dir/stdout" 2>&1 &
+	XM_PIDS+=($!)
+}
+
 # ---- routers ------------------------------------------------------------------
+# each_router6 WHAT UP: the IPv6 suites' runs, one a router in ROUTERS
+# (ip6tables xdp auto): sets router and variant (the veth peers: GRO ones
+# for xdp, plain ones else), runs UP VARIANT ROUTER (the topology and its
+# servers; in this shell, not a subshell: it sets NS_* and registers what
+# topo_down undoes; its output to topo.out, shown where it fails: then one
+# failure "ROUTER: WHAT" and the next router), then run_ip6tables or
+# run_xmasq ROUTER (the suite's), then topo_down.
+each_router6() {
+	local what=$1 up=$2 t0
+	for router in ${ROUTERS:-ip6tables xdp auto}; do
+		case $router in
+		ip6tables | auto) variant=plain ;;
+		xdp) variant=gro ;;
+		*) echo "unknown router $router (ip6tables|xdp|auto)" >&2; exit 2 ;;
+		esac
+		diag "==== $router router, $variant veth peers"
+		[ "$router" != ip6tables ] && [ ! -x "$XMASQ" ] && { tap_not_ok "$router: $XMASQ not built"; continue; }
+		t0=$SECONDS
+		if ! "$up" "$variant" "$router" >"$XM_TMP/topo.out" 2>&1; then
+			tap_not_ok "$router: $what"
+			diag "$(cat "$XM_TMP/topo.out")"
+			topo_down
+			continue
+		fi
+		if [ "$router" = ip6tables ]; then
+			run_ip6tables
+		else
+			run_xmasq "$router"
+		fi
+		topo_down
+		diag "$router: $((SECONDS - t0)) s"
+	done
+}
+
 # The rules xmasq gets (the same forwards the iptables recipe installs).
 XM_RULES="forward eth0 tcp 8080 to $B_ADDR:80
 forward eth1 tcp 8080 to $B_ADDR:80

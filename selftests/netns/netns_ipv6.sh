@@ -74,41 +74,8 @@ topo6_up() {
 # (the peer address it saw); socat's UDP echo on [B6]:5000 answering
 # "echo:[PEER]:PAYLOAD". Sets BIG_SHA, NGX_LOG.
 backend6_up() {
-	local www="$XM_TMP/www" dir="$XM_TMP/nginx-$NS_B"
-	mkdir -p "$www" "$dir"
-	if [ ! -f "$www/big.bin" ]; then
-		echo "<html><body><h1>xmasq-test-index</h1></body></html>" >"$www/index.html"
-		head -c $((BIG_MB * 1024 * 1024)) /dev/urandom >"$www/big.bin"
-	fi
-	BIG_SHA=$(sha256sum "$www/big.bin" | cut -d' ' -f1)
-	NGX_LOG="$dir/access.log"
-	cat >"$dir/nginx.conf" <<EOF
-user root;
-worker_processes 1;
-pid $dir/nginx.pid;
-error_log $dir/error.log;
-daemon off;
-events { worker_connections 1024; }
-http {
-	log_format peer '\$remote_addr \$server_port \$request_uri';
-	access_log $NGX_LOG peer;
-	client_body_temp_path $dir;
-	proxy_temp_path $dir;
-	fastcgi_temp_path $dir;
-	uwsgi_temp_path $dir;
-	scgi_temp_path $dir;
-	sendfile on;
-	server {
-		listen [$B6]:80;
-		listen [$B6]:81;
-		listen $B_ADDR:80;
-		root $www;
-		location = /whoami { default_type text/plain; return 200 "\$remote_addr\n"; }
-	}
-}
-EOF
-	nsx "$NS_B" nginx -c "$dir/nginx.conf" -p "$dir" >"$dir/stdout" 2>&1 &
-	XM_PIDS+=($!)
+	local dir="$XM_TMP/nginx-$NS_B"
+	nginx_up "$NS_B" "$dir" server_port "[$B6]:80" "[$B6]:81" "$B_ADDR:80"
 	# shellcheck disable=SC2016 # expanded by socat's shell
 	nsx "$NS_B" socat "UDP6-RECVFROM:5000,bind=[$B6],fork" \
 		SYSTEM:'echo "echo:$SOCAT_PEERADDR:$(cat)"' >"$dir/udp.out" 2>&1 &
@@ -446,26 +413,8 @@ run_xmasq() {
 	check6_live "$L" xm_apply_v4only xm_apply_full
 }
 
-for router in ${ROUTERS:-ip6tables xdp auto}; do
-	case $router in
-	ip6tables | auto) variant=plain ;;
-	xdp) variant=gro ;;
-	*) echo "unknown router $router (ip6tables|xdp|auto)" >&2; exit 2 ;;
-	esac
-	diag "==== $router router, $variant veth peers"
-	[ "$router" != ip6tables ] && [ ! -x "$XMASQ" ] && { tap_not_ok "$router: $XMASQ not built"; continue; }
-	# not in a subshell: they set NS_* and register what topo_down undoes
-	if ! topo6_up "$variant" "6$router-$XM6_ID" >"$XM_TMP/topo.out" 2>&1 || ! backend6_up >>"$XM_TMP/topo.out" 2>&1; then
-		tap_not_ok "$router: IPv6 topology and backend"
-		diag "$(cat "$XM_TMP/topo.out")"
-		topo_down
-		continue
-	fi
-	if [ "$router" = ip6tables ]; then
-		run_ip6tables
-	else
-		run_xmasq "$router"
-	fi
-	topo_down
-done
+# ipv6_up VARIANT ROUTER: the topology and the backend (each_router6)
+ipv6_up() { topo6_up "$1" "6$2-$XM6_ID" && backend6_up; }
+
+each_router6 "IPv6 topology and backend" ipv6_up
 tap_done

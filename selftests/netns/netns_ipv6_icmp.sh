@@ -143,27 +143,8 @@ EOF
 		"$(xm stats 2>&1 | grep -iE 'icmp|frag|untrans' | head -n 8)"
 }
 
-for router in ${ROUTERS:-ip6tables xdp auto}; do
-	case $router in
-	ip6tables | auto) variant=plain ;;
-	xdp) variant=gro ;;
-	*) echo "unknown router $router (ip6tables|xdp|auto)" >&2; exit 2 ;;
-	esac
-	diag "==== $router router, $variant veth peers"
-	[ "$router" != ip6tables ] && [ ! -x "$XMASQ" ] && { tap_not_ok "$router: $XMASQ not built"; continue; }
-	t0=$SECONDS
-	if ! topo_icmp_up "$variant" "$router-$XMI_ID" >"$XM_TMP/topo.out" 2>&1; then
-		tap_not_ok "$router: topology"
-		diag "$(cat "$XM_TMP/topo.out")"
-		topo_down
-		continue
-	fi
-	if [ "$router" = ip6tables ]; then
-		run_ip6tables
-	else
-		run_xmasq "$router"
-	fi
-	topo_down
-	diag "$router: $((SECONDS - t0)) s"
-done
+# icmp_up VARIANT ROUTER: the topology (each_router6)
+icmp_up() { topo_icmp_up "$1" "$2-$XMI_ID"; }
+
+each_router6 topology icmp_up
 tap_done

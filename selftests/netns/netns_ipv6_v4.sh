@@ -126,43 +126,11 @@ topo64_up() {
 # tcp/7000 echoing lines, tcp/9000 writing what it gets to up.bin. All
 # IPv4. Sets BIG_SHA, NGX_LOG, B_DIR.
 backend64_up() {
-	local www="$XM_TMP/www" dir="$XM_TMP/backend-$NS_B"
-	mkdir -p "$www" "$dir"
-	if [ ! -f "$www/big.bin" ]; then
-		echo "<html><body><h1>xmasq-test-index</h1></body></html>" >"$www/index.html"
-		head -c $((BIG_MB * 1024 * 1024)) /dev/urandom >"$www/big.bin"
-		head -c $((UP_MB * 1024 * 1024)) "$www/big.bin" >"$XM_TMP/up.src"
-	fi
-	BIG_SHA=$(sha256sum "$www/big.bin" | cut -d' ' -f1)
-	NGX_LOG="$dir/access.log"
+	local dir="$XM_TMP/backend-$NS_B"
+	nginx_up "$NS_B" "$dir" server_port "$B_ADDR:80"
+	[ -f "$XM_TMP/up.src" ] || head -c $((UP_MB * 1024 * 1024)) "$WWW/big.bin" >"$XM_TMP/up.src"
 	B_DIR=$dir
-	cat >"$dir/nginx.conf" <<EOF
-user root;
-worker_processes 1;
-pid $dir/nginx.pid;
-error_log $dir/error.log;
-daemon off;
-events { worker_connections 1024; }
-http {
-	log_format peer '\$remote_addr \$server_port \$request_uri';
-	access_log $NGX_LOG peer;
-	client_body_temp_path $dir;
-	proxy_temp_path $dir;
-	fastcgi_temp_path $dir;
-	uwsgi_temp_path $dir;
-	scgi_temp_path $dir;
-	sendfile on;
-	server {
-		listen $B_ADDR:80;
-		root $www;
-		location = /whoami { default_type text/plain; return 200 "\$remote_addr\n"; }
-	}
-}
-EOF
-	# in sessions of their own (setsid, as netns_nat66.sh): a signal to
-	# their process group does not reach this script
-	nsx "$NS_B" setsid nginx -c "$dir/nginx.conf" -p "$dir" >"$dir/stdout" 2>&1 &
-	XM_PIDS+=($!)
+	# the socats in sessions of their own too (setsid, as nginx_up's nginx)
 	# shellcheck disable=SC2016 # expanded by socat's shell
 	nsx "$NS_B" setsid socat "UDP4-RECVFROM:5000,bind=$B_ADDR,fork" \
 		SYSTEM:'echo "echo:$SOCAT_PEERADDR:$(cat)"' >"$dir/udp.out" 2>&1 &
@@ -177,7 +145,7 @@ EOF
 		SYSTEM:"cat >$dir/up2.bin" >"$dir/up2.out" 2>&1 &
 	XM_PIDS+=($!)
 	nsx "$NS_B2" setsid socat "TCP4-LISTEN:9002,bind=$B2_ADDR,reuseaddr,fork" \
-		SYSTEM:"cat $www/big.bin" >"$dir/dl2.out" 2>&1 &
+		SYSTEM:"cat $WWW/big.bin" >"$dir/dl2.out" 2>&1 &
 	XM_PIDS+=($!)
 	wait_port "$NS_B2" tcp $B2_ADDR 9000 && wait_port "$NS_B2" tcp $B2_ADDR 9002 || return 1
 	wait_port "$NS_B" tcp $B_ADDR 80 && wait_port "$NS_B" udp $B_ADDR 5000 &&

@@ -109,43 +109,9 @@ topo66_up() {
 # "peer:[PEER]:PEERPORT" and holding the connection until the client's EOF.
 # Sets BIG_SHA, NGX_LOG.
 server_up() {
-	local www="$XM_TMP/www" dir="$XM_TMP/srv-$NS_S"
-	mkdir -p "$www" "$dir"
-	if [ ! -f "$www/big.bin" ]; then
-		echo "<html><body><h1>xmasq-test-index</h1></body></html>" >"$www/index.html"
-		head -c $((BIG_MB * 1024 * 1024)) /dev/urandom >"$www/big.bin"
-	fi
-	BIG_SHA=$(sha256sum "$www/big.bin" | cut -d' ' -f1)
-	NGX_LOG="$dir/access.log"
-	cat >"$dir/nginx.conf" <<EOF
-user root;
-worker_processes 1;
-pid $dir/nginx.pid;
-error_log $dir/error.log;
-daemon off;
-events { worker_connections 1024; }
-http {
-	log_format peer '\$remote_addr \$remote_port \$request_uri';
-	access_log $NGX_LOG peer;
-	client_body_temp_path $dir;
-	proxy_temp_path $dir;
-	fastcgi_temp_path $dir;
-	uwsgi_temp_path $dir;
-	scgi_temp_path $dir;
-	sendfile on;
-	server {
-		listen [$S6]:80;
-		listen $S4:80;
-		root $www;
-		location = /whoami { default_type text/plain; return 200 "\$remote_addr\n"; }
-	}
-}
-EOF
-	# the servers in sessions of their own (setsid: the same pid, no fork):
-	# a signal one sends its process group does not reach this script (a
-	# run was ended by a SIGTERM from the servers' side)
-	nsx "$NS_S" setsid nginx -c "$dir/nginx.conf" -p "$dir" >"$dir/stdout" 2>&1 &
-	XM_PIDS+=($!)
+	local dir="$XM_TMP/srv-$NS_S"
+	nginx_up "$NS_S" "$dir" remote_port "[$S6]:80" "$S4:80"
+	# the socats in sessions of their own too (setsid, as nginx_up's nginx)
 	# shellcheck disable=SC2016 # expanded by socat's shell
 	nsx "$NS_S" setsid socat "UDP6-RECVFROM:5000,bind=[$S6],fork" \
 		SYSTEM:'echo "echo:$SOCAT_PEERADDR:$SOCAT_PEERPORT:$(cat)"' >"$dir/udp.out" 2>&1 &
@@ -190,22 +156,11 @@ whoami4() {
 		--connect-timeout 3 --max-time 5 "http://$S4/whoami"
 }
 
-# udp6 N PAYLOAD [SPORT]: one datagram from host N to [S6]:5000 (from port
-# SPORT), the reply printed (3 tries of 1 s: a first datagram may race
-# neighbour discovery; its first line: from the same port, a retry may
-# also read the late answer to the try before)
-udp6() {
-	local i out bind
+# hudp6 N PAYLOAD [SPORT]: lib.sh's udp6 from host N to [S6]:5000 (from
+# port SPORT where given)
+hudp6() {
 	host_vars "$1"
-	bind="[$HSRC]"
-	[ -n "${3:-}" ] && bind="[$HSRC]:$3,reuseaddr"
-	for i in 1 2 3; do
-		out=$(printf %s "$2" | timeout --kill-after=2 5 nsenter --net="/run/netns/$HNS" \
-			socat -T 1 - "UDP6:[$S6]:5000,bind=$bind" 2>/dev/null | head -n 1)
-		[ -n "$out" ] && break
-	done
-	printf '%s\n' "$out"
-	[ -n "$out" ]
+	udp6 "$HNS" "$HSRC" "$S6" 5000 "$2" "${3:-}"
 }
 
 # ---- checks shared by the three routers ---------------------------------------------
@@ -252,7 +207,7 @@ check_basic() {
 	fi
 
 	payload="hello-$RANDOM"
-	out=$(udp6 0 "$payload")
+	out=$(hudp6 0 "$payload")
 	rc=$?
 	[ $rc -eq 0 ] && [[ "$out" != "echo:[$R_WAN6_X]:"*":$payload" ]] && rc=1
 	tap_result $rc "$L: $HLABEL:5000: UDP request/response, the server saw $R_WAN6" \
@@ -332,8 +287,8 @@ check_same_port_tcp() {
 }
 
 check_same_port_udp() {
-	o0=$(udp6 0 same0 $SAME_UDP_PORT)
-	o1=$(udp6 1 same1 $SAME_UDP_PORT)
+	o0=$(hudp6 0 same0 $SAME_UDP_PORT)
+	o1=$(hudp6 1 same1 $SAME_UDP_PORT)
 	a0=${o0#echo:} a0=${a0%:same0} p0=${a0##*:} a0=${a0%:*}
 	a1=${o1#echo:} a1=${a1%:same1} p1=${a1##*:} a1=${a1%:*}
 	rc=1
@@ -377,7 +332,7 @@ check_live() {
 	t0=$SECONDS
 	out=$(whoami6 0 3 2>&1)
 	rc=$?
-	u=$(udp6 0 gone)
+	u=$(hudp6 0 gone)
 	ok=1
 	[ $rc -ne 0 ] && [ -z "$u" ] && [ $((SECONDS - t0)) -le 12 ] && ok=0
 	# "no longer": it must have worked before
@@ -391,7 +346,7 @@ check_live() {
 	out=$(whoami6 0 2>&1)
 	rc=$?
 	[ $rc -eq 0 ] && [ "$out" != "$R_WAN6" ] && rc=1
-	u=$(udp6 0 back)
+	u=$(hudp6 0 back)
 	[ $rc -eq 0 ] && [[ "$u" != "echo:[$R_WAN6_X]:"*":back" ]] && rc=1
 	tap_result $rc "$L: live change: H0's IPv6 masqueraded again in $((SECONDS - t0)) s (tcp: server saw ${out:-nothing}; udp: ${u:-no answer})" \
 		"tcp: $out" "udp: $u"
@@ -520,27 +475,8 @@ xm_counters() {
 		"${line:-no such rule line}" "$(sed -n '/^ *ID /,/^$/p' "$XM_TMP/stats66.txt" | head -n 10)"
 }
 
-for router in ${ROUTERS:-ip6tables xdp auto}; do
-	case $router in
-	ip6tables | auto) variant=plain ;;
-	xdp) variant=gro ;;
-	*) echo "unknown router $router (ip6tables|xdp|auto)" >&2; exit 2 ;;
-	esac
-	diag "==== $router router, $variant veth peers"
-	[ "$router" != ip6tables ] && [ ! -x "$XMASQ" ] && { tap_not_ok "$router: $XMASQ not built"; continue; }
-	t0=$SECONDS
-	if ! topo66_up "$variant" "$router-$XM66_ID" >"$XM_TMP/topo.out" 2>&1 || ! server_up >>"$XM_TMP/topo.out" 2>&1; then
-		tap_not_ok "$router: NAT66 topology and server"
-		diag "$(cat "$XM_TMP/topo.out")"
-		topo_down
-		continue
-	fi
-	if [ "$router" = ip6tables ]; then
-		run_ip6tables
-	else
-		run_xmasq "$router"
-	fi
-	topo_down
-	diag "$router: $((SECONDS - t0)) s"
-done
+# nat66_up VARIANT ROUTER: the topology and the server (each_router6)
+nat66_up() { topo66_up "$1" "$2-$XM66_ID" && server_up; }
+
+each_router6 "NAT66 topology and server" nat66_up
 tap_done
