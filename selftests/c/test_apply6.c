@@ -154,6 +154,80 @@ static int lookup6(__u8 gen, const char *daddr, __u16 port, __u8 proto, struct x
 	return bpf_map_lookup_elem(h.fd[XM_MAP_RULES6], &k, v);
 }
 
+/* flows6 entries of rule ids[i], from port sport0 + i: the first two a
+ * pair (the second the REPLY entry, each one's partner key the other's),
+ * the rest ORIG entries alone. 1 when each was written. */
+static int put_flows6(const __u32 *ids, int n, __u16 sport0, __u8 proto)
+{
+	struct xm_flow6_key k;
+	struct xm_flow6 f;
+	int ok = 1;
+
+	for (int i = 0; i < n; i++) {
+		memset(&k, 0, sizeof(k));
+		memset(&f, 0, sizeof(f));
+		k.sport = htons((__u16)(sport0 + i));
+		k.proto = proto;
+		f.rule_id = ids[i];
+		f.flags = i == 1 ? XM_FLOW_REPLY : 0;
+		if (i < 2)
+			f.new_dport = htons((__u16)(sport0 + 1 - i));
+		ok &= bpf_map_update_elem(h.fd[XM_MAP_FLOWS6], &k, &f, BPF_ANY) == 0;
+	}
+	return ok;
+}
+
+/* The file's statement on line, formatted as the file's rule text. */
+static void file_rule_format(const struct xm_ruleset *rs, unsigned line, char *buf, size_t len)
+{
+	buf[0] = '\0';
+	for (size_t i = 0; i < rs->n_rules; i++)
+		if (rs->rules[i].line == line)
+			xm_rule_format(&rs->rules[i], buf, len);
+	for (size_t i = 0; i < rs->n_masqs; i++)
+		if (rs->masqs[i].line == line)
+			xm_masq_format(&rs->masqs[i], buf, len);
+}
+
+/* The live set read back after text was applied: status (a snapshot)
+ * formats each of its n rules as text's statement on the rule's line
+ * (check same_name), and Prometheus' rule labels hold label1 and label2
+ * (check prom_name, made only where the snapshot was read). */
+static void check_read_back(const char *text, size_t n, const char *label1, const char *label2,
+			    const char *prom_name, const char *same_name)
+{
+	struct xm_snapshot s;
+	struct xm_ruleset rs;
+	char got[XM_RULE_TEXT_MAX], want[XM_RULE_TEXT_MAX], err[512];
+	char *prom = NULL;
+	size_t plen = 0;
+	int same;
+
+	if (parse(text, &rs) || xm_snapshot_read(&h, &s, err, sizeof(err))) {
+		xm_ruleset_free(&rs);
+		tap_ok(0, "%s", same_name);
+		return;
+	}
+	same = s.n_rules == n;
+	for (size_t i = 0; same && i < s.n_rules; i++) {
+		const struct xm_rule_info *ri = &s.rules[i];
+
+		xm_rule_meta_format(&ri->meta, &ri->addrs6, &ri->as, &ri->from, got, sizeof(got));
+		file_rule_format(&rs, ri->meta.line, want, sizeof(want));
+		if (strcmp(got, want)) {
+			tap_diag("live '%s', file '%s'", got, want);
+			same = 0;
+		}
+	}
+	tap_ok(xm_render_prometheus(&s, NULL, &prom, &plen) == 0 && prom && strstr(prom, label1) &&
+		       strstr(prom, label2),
+	       "%s", prom_name);
+	free(prom);
+	xm_snapshot_free(&s);
+	xm_ruleset_free(&rs);
+	tap_ok(same, "%s", same_name);
+}
+
 static const char text_a[] = "forward lo tcp 8080 to 198.18.0.2:80\n"
 			     "forward lo tcp 443 to [fd00:8::2]:8443\n"
 			     "forward lo:[2001:db8:1::1] udp 5000-5002 to [fd00:8::3] from "
@@ -282,46 +356,11 @@ static void test_apply_v6(void)
 	tap_ok(rc == 0 && diff[0] == 0 && res.added == 0 && res.removed == 0 && res.changed == 0 &&
 		       res.kept == 3,
 	       "read back: the same file diffs empty against the live rules");
-	{
-		struct xm_snapshot s;
-		struct xm_ruleset rs;
-		char text[XM_RULE_TEXT_MAX], want[XM_RULE_TEXT_MAX];
-		int same = 1;
-
-		if (parse(text_a, &rs) == 0 && xm_snapshot_read(&h, &s, err, sizeof(err)) == 0) {
-			same = s.n_rules == 3;
-			for (size_t i = 0; same && i < s.n_rules; i++) {
-				const struct xm_rule_info *ri = &s.rules[i];
-
-				xm_rule_meta_format(&ri->meta, &ri->addrs6, &ri->as, &ri->from,
-						    text, sizeof(text));
-				xm_rule_format(&rs.rules[ri->meta.line - 1], want, sizeof(want));
-				if (strcmp(text, want)) {
-					tap_diag("live '%s', file '%s'", text, want);
-					same = 0;
-				}
-			}
-			{
-				char *prom = NULL;
-				size_t plen = 0;
-
-				tap_ok(xm_render_prometheus(&s, NULL, &prom, &plen) == 0 && prom &&
-					       strstr(prom, "rule=\"forward lo tcp 443 to "
-							    "[fd00:8::2]:8443\"") &&
-					       strstr(prom, "rule=\"forward lo:[2001:db8:1::1] udp "
-							    "5000-5002 to [fd00:8::3]:5000-5002 "
-							    "from "
-							    "2001:db8:100::/48,2001:db8:200::7\""),
-				       "read back: Prometheus' rule labels show the IPv6 forwards");
-				free(prom);
-			}
-			xm_snapshot_free(&s);
-			xm_ruleset_free(&rs);
-		} else {
-			same = 0;
-		}
-		tap_ok(same, "read back: status formats each live rule as the file's rule");
-	}
+	check_read_back(text_a, 3, "rule=\"forward lo tcp 443 to [fd00:8::2]:8443\"",
+			"rule=\"forward lo:[2001:db8:1::1] udp 5000-5002 to "
+			"[fd00:8::3]:5000-5002 from 2001:db8:100::/48,2001:db8:200::7\"",
+			"read back: Prometheus' rule labels show the IPv6 forwards",
+			"read back: status formats each live rule as the file's rule");
 
 	/* a NIC that came back under another ifindex (nic.c) */
 	{
@@ -343,23 +382,9 @@ static void test_apply_v6(void)
 	 * 443's, one of the IPv4 rule's id (kept: it stays) */
 	{
 		const __u32 ids[4] = { idudp, idudp, id443, id4 };
-		struct xm_flow6_key k;
-		struct xm_flow6 f;
 
-		ok = 1;
-		for (int i = 0; i < 4; i++) {
-			memset(&k, 0, sizeof(k));
-			memset(&f, 0, sizeof(f));
-			k.sport = htons((__u16)(40000 + i));
-			k.proto = IPPROTO_TCP;
-			f.rule_id = ids[i];
-			f.flags = i == 1 ? XM_FLOW_REPLY : 0;
-			/* the udp pair: each entry's partner key is the other's */
-			if (i < 2)
-				f.new_dport = htons((__u16)(40001 - i));
-			ok &= bpf_map_update_elem(h.fd[XM_MAP_FLOWS6], &k, &f, BPF_ANY) == 0;
-		}
-		tap_ok(ok, "flows6: four entries made for --reset-flows");
+		tap_ok(put_flows6(ids, 4, 40000, IPPROTO_TCP), "flows6: four entries made for "
+							       "--reset-flows");
 	}
 
 	/* a change: new backend for 443, the udp forward gone */
@@ -635,49 +660,10 @@ static void test_masq6(void)
 			    res.changed == 0 && res.kept == 4,
 		    "masq6 read back: the same file diffs empty against the live rules"))
 		tap_diag("got %d '%s' diff '%s'", rc, err, diff);
-	{
-		struct xm_snapshot s;
-		struct xm_ruleset rs;
-		char text[XM_RULE_TEXT_MAX], want[XM_RULE_TEXT_MAX];
-		int same = 1;
-
-		if (parse(text_m, &rs) == 0 && xm_snapshot_read(&h, &s, err, sizeof(err)) == 0) {
-			same = s.n_rules == 4;
-			for (size_t i = 0; same && i < s.n_rules; i++) {
-				const struct xm_rule_info *ri = &s.rules[i];
-				unsigned line = ri->meta.line;
-
-				xm_rule_meta_format(&ri->meta, &ri->addrs6, &ri->as, &ri->from,
-						    text, sizeof(text));
-				if (line == 1)
-					xm_rule_format(&rs.rules[0], want, sizeof(want));
-				else
-					xm_masq_format(&rs.masqs[line - 2], want, sizeof(want));
-				if (strcmp(text, want)) {
-					tap_diag("live '%s', file '%s'", text, want);
-					same = 0;
-				}
-			}
-			{
-				char *prom = NULL;
-				size_t plen = 0;
-
-				tap_ok(xm_render_prometheus(&s, NULL, &prom, &plen) == 0 && prom &&
-					       strstr(prom, "rule=\"masquerade fd00:1::/64 out "
-							    "lo\"") &&
-					       strstr(prom, "rule=\"masquerade 2001:db8:100::/48 "
-							    "out lo\""),
-				       "masq6 read back: Prometheus' rule labels show the IPv6 "
-				       "masquerades");
-				free(prom);
-			}
-			xm_snapshot_free(&s);
-			xm_ruleset_free(&rs);
-		} else {
-			same = 0;
-		}
-		tap_ok(same, "masq6 read back: status formats each live rule as the file's");
-	}
+	check_read_back(text_m, 4, "rule=\"masquerade fd00:1::/64 out lo\"",
+			"rule=\"masquerade 2001:db8:100::/48 out lo\"",
+			"masq6 read back: Prometheus' rule labels show the IPv6 masquerades",
+			"masq6 read back: status formats each live rule as the file's");
 
 	/* a NIC that came back under another ifindex (nic.c) */
 	xm_rules6_move_iface(&h, ifindex_lo, 4242);
@@ -692,22 +678,9 @@ static void test_masq6(void)
 	/* flows6: a pair of the /48's, the ORIG entry of one of the /64's */
 	{
 		const __u32 ids[3] = { id48, id48, id64 };
-		struct xm_flow6_key k;
-		struct xm_flow6 f;
 
-		ok = 1;
-		for (int i = 0; i < 3; i++) {
-			memset(&k, 0, sizeof(k));
-			memset(&f, 0, sizeof(f));
-			k.sport = htons((__u16)(41000 + i));
-			k.proto = IPPROTO_UDP;
-			f.rule_id = ids[i];
-			f.flags = i == 1 ? XM_FLOW_REPLY : 0;
-			if (i < 2)
-				f.new_dport = htons((__u16)(41001 - i));
-			ok &= bpf_map_update_elem(h.fd[XM_MAP_FLOWS6], &k, &f, BPF_ANY) == 0;
-		}
-		tap_ok(ok, "masq6: flows6 entries made for --reset-flows");
+		tap_ok(put_flows6(ids, 3, 41000, IPPROTO_UDP), "masq6: flows6 entries made for "
+							       "--reset-flows");
 	}
 
 	/* a removal: the /48 goes */
