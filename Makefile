@@ -139,9 +139,9 @@ check-build: $(FUZZ_BIN)
 FUZZ_SECONDS ?= 600
 
 $(FUZZ)/fuzz_rules: selftests/fuzz/fuzz_rules.c loader/lib/rules.c loader/lib/rules.h loader/lib/text.h \
-		include/xmasq_abi.h
+		loader/lib/parse_text.c loader/lib/parse_text.h include/xmasq_abi.h
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ selftests/fuzz/fuzz_rules.c loader/lib/rules.c
+	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ selftests/fuzz/fuzz_rules.c loader/lib/rules.c loader/lib/parse_text.c
 
 $(FUZZ)/fuzz_dataplane: selftests/fuzz/fuzz_dataplane.c $(TEST_HDR) $(BUILD)/libxmasq.a $(SKEL)
 	@mkdir -p $(dir $@)

@@ -26,18 +26,15 @@
  * reported as "FILE:LINE:COL: what is wrong (expected ...)".
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
-#include <sys/stat.h>
 
+#include "parse_text.h"
 #include "rules.h"
 #include "text.h"
 
@@ -298,11 +295,8 @@ struct port_slot {
 };
 
 struct parser {
-	const char *fname;
-	char *err;
-	size_t errlen;
-	size_t line;
-	size_t eol_col; /* column just after the last word */
+	struct xm_parse_at at; /* file, line, error buffer (parse_text.h) */
+	size_t eol_col;	       /* column just after the last word */
 	struct xm_ruleset rs;
 	size_t rules_cap, masqs_cap;
 	size_t n_masqs6; /* IPv6 masquerades so far */
@@ -310,7 +304,6 @@ struct parser {
 	size_t set_line_filtering, set_line_refresh, set_line_quota;
 	struct port_slot *ht;
 	size_t ht_cap, ht_n;
-	bool oom; /* failed for want of memory, not for the text */
 };
 
 static bool next_tok(struct lex *lx, struct tok *t)
@@ -330,51 +323,9 @@ static bool next_tok(struct lex *lx, struct tok *t)
 	return true;
 }
 
-__attribute__((format(printf, 3, 4))) static int fail(struct parser *ps, size_t col,
-						      const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	if (!ps->err || ps->errlen == 0)
-		return -1;
-	n = snprintf(ps->err, ps->errlen, "%s:%zu:%zu: ", ps->fname, ps->line, col);
-	if (n < 0 || (size_t)n >= ps->errlen)
-		return -1;
-	va_start(ap, fmt);
-	vsnprintf(ps->err + n, ps->errlen - (size_t)n, fmt, ap);
-	va_end(ap);
-	return -1;
-}
-
-static int fail_oom(struct parser *ps)
-{
-	ps->oom = true;
-	if (ps->err && ps->errlen)
-		snprintf(ps->err, ps->errlen, "%s: out of memory", ps->fname);
-	return -1;
-}
-
-static bool grow(void **arr, size_t *cap, size_t need, size_t elem)
-{
-	size_t ncap;
-	void *p;
-
-	if (need <= *cap)
-		return true;
-	ncap = *cap ? *cap : 16;
-	while (ncap < need) {
-		if (ncap > SIZE_MAX / 2 / elem)
-			return false;
-		ncap *= 2;
-	}
-	p = realloc(*arr, ncap * elem);
-	if (!p)
-		return false;
-	*arr = p;
-	*cap = ncap;
-	return true;
-}
+/* An error at column col of the line being parsed, "FILE:LINE:COL: ..." */
+#define fail(ps, col, ...) xm_parse_fail(&(ps)->at, (col), __VA_ARGS__)
+#define fail_oom(ps)	   xm_parse_oom(&(ps)->at)
 
 /* ---- word checkers ----------------------------------------------------- */
 
@@ -1009,7 +960,7 @@ static int parse_forward(struct parser *ps, struct lex *lx)
 	unsigned nports, nfamilies = 0;
 
 	memset(&r, 0, sizeof(r));
-	r.line = (unsigned)ps->line;
+	r.line = (unsigned)ps->at.line;
 
 	/* IFACE[:LOCALADDR] */
 	if (!next_tok(lx, &t))
@@ -1301,7 +1252,7 @@ static int parse_forward(struct parser *ps, struct lex *lx)
 		}
 	}
 
-	if (!grow((void **)&ps->rs.rules, &ps->rules_cap, ps->rs.n_rules + 1, sizeof(r)) ||
+	if (!xm_parse_grow((void **)&ps->rs.rules, &ps->rules_cap, ps->rs.n_rules + 1, sizeof(r)) ||
 	    !ht_reserve(ps, (size_t)nports * nfamilies))
 		return fail_oom(ps);
 	if (r.from.n) {
@@ -1384,7 +1335,7 @@ static int parse_masquerade(struct parser *ps, struct lex *lx)
 	uint64_t plen;
 
 	memset(&m, 0, sizeof(m));
-	m.line = (unsigned)ps->line;
+	m.line = (unsigned)ps->at.line;
 
 	if (!next_tok(lx, &t))
 		return fail(ps, ps->eol_col, "missing prefix (expected: " MASQ_SYNTAX ")");
@@ -1481,7 +1432,7 @@ prefix_done:
 			    p6, (unsigned)m.prefix_len, o->line);
 	}
 
-	if (!grow((void **)&ps->rs.masqs, &ps->masqs_cap, ps->rs.n_masqs + 1, sizeof(m)))
+	if (!xm_parse_grow((void **)&ps->rs.masqs, &ps->masqs_cap, ps->rs.n_masqs + 1, sizeof(m)))
 		return fail_oom(ps);
 	ps->rs.masqs[ps->rs.n_masqs++] = m;
 	ps->n_masqs6 += xm_masq_is_v6(&m);
@@ -1536,7 +1487,7 @@ static int parse_set(struct parser *ps, struct lex *lx)
 		if (set_value(ps, lx, "conntrack-max", "set conntrack-max", "N", XM_CT_MAX_MIN,
 			      XM_CT_MAX_MAX, &s->ct_max))
 			return -1;
-		ps->set_line_ct = ps->line;
+		ps->set_line_ct = ps->at.line;
 	} else if (tok_is(name.s, name.len, "port-range")) {
 		uint16_t lo, hi;
 
@@ -1559,7 +1510,7 @@ static int parse_set(struct parser *ps, struct lex *lx)
 				    lo, hi, (unsigned)hi - lo + 1u, XM_PORT_RANGE_PORTS);
 		s->port_lo = lo;
 		s->port_hi = hi;
-		ps->set_line_ports = ps->line;
+		ps->set_line_ports = ps->at.line;
 	} else if (tok_is(name.s, name.len, "timeout")) {
 		char syntax[64];
 		int id = -1;
@@ -1585,7 +1536,7 @@ static int parse_set(struct parser *ps, struct lex *lx)
 		if (set_value(ps, lx, syntax + 4, syntax, "SECONDS", 1, XM_TIMEOUT_MAX,
 			      &s->timeouts[id]))
 			return -1;
-		ps->set_line_to[id] = ps->line;
+		ps->set_line_to[id] = ps->at.line;
 	} else if (tok_is(name.s, name.len, "nat-filtering")) {
 		static const uint32_t modes[] = { 0, XM_CFG_NAT_FILTER_ADDR,
 						  XM_CFG_NAT_FILTER_ANY };
@@ -1608,7 +1559,7 @@ static int parse_set(struct parser *ps, struct lex *lx)
 				    quote(q, t.s, t.len));
 		s->nat_flags = (s->nat_flags & ~(XM_CFG_NAT_FILTER_ADDR | XM_CFG_NAT_FILTER_ANY)) |
 			       modes[mode];
-		ps->set_line_filtering = ps->line;
+		ps->set_line_filtering = ps->at.line;
 	} else if (tok_is(name.s, name.len, "nat-inbound-refresh")) {
 		if (ps->set_line_refresh)
 			return fail(ps, name.col,
@@ -1625,7 +1576,7 @@ static int parse_set(struct parser *ps, struct lex *lx)
 			return fail(ps, t.col,
 				    "unknown nat-inbound-refresh '%s' (expected yes or no)",
 				    quote(q, t.s, t.len));
-		ps->set_line_refresh = ps->line;
+		ps->set_line_refresh = ps->at.line;
 	} else if (tok_is(name.s, name.len, "flows-per-source")) {
 		if (ps->set_line_quota)
 			return fail(ps, name.col,
@@ -1635,7 +1586,7 @@ static int parse_set(struct parser *ps, struct lex *lx)
 		if (set_value(ps, lx, "flows-per-source", "set flows-per-source", "N", 0,
 			      XM_CT_MAX_MAX, &s->flows_per_source))
 			return -1;
-		ps->set_line_quota = ps->line;
+		ps->set_line_quota = ps->at.line;
 	} else {
 		return fail(ps, name.col,
 			    "unknown setting '%s' (expected "
@@ -1650,7 +1601,7 @@ static int parse_set(struct parser *ps, struct lex *lx)
 			    "(expected end of line)",
 			    quote(q, t.s, t.len));
 	if (ps->rs.n_set_lines < XM_SET_LINES_MAX)
-		ps->rs.set_line[ps->rs.n_set_lines++] = (unsigned)ps->line;
+		ps->rs.set_line[ps->rs.n_set_lines++] = (unsigned)ps->at.line;
 	return 0;
 }
 
@@ -1723,9 +1674,9 @@ int xm_rules_parse(const char *text, size_t len, const char *filename, struct xm
 	int ret = 0;
 
 	memset(&ps, 0, sizeof(ps));
-	ps.fname = filename ? filename : "rules";
-	ps.err = err;
-	ps.errlen = errlen;
+	ps.at.fname = filename ? filename : "rules";
+	ps.at.err = err;
+	ps.at.errlen = errlen;
 	xm_settings_default(&ps.rs.settings);
 	if (err && errlen)
 		err[0] = '\0';
@@ -1736,7 +1687,7 @@ int xm_rules_parse(const char *text, size_t len, const char *filename, struct xm
 		const char *nl = memchr(text + pos, '\n', len - pos);
 		size_t llen = nl ? (size_t)(nl - (text + pos)) : len - pos;
 
-		ps.line++;
+		ps.at.line++;
 		ret = parse_line(&ps, text + pos, llen);
 		if (ret)
 			break;
@@ -1750,7 +1701,7 @@ int xm_rules_parse(const char *text, size_t len, const char *filename, struct xm
 			memset(out, 0, sizeof(*out));
 			xm_settings_default(&out->settings);
 		}
-		return ps.oom ? -1 : -2;
+		return ps.at.oom ? -1 : -2;
 	}
 	if (!out) {
 		xm_ruleset_free(&ps.rs);
@@ -1767,10 +1718,10 @@ int xm_rules_parse_line(const char *s, size_t len, unsigned line, const char *fi
 	int ret;
 
 	memset(&ps, 0, sizeof(ps));
-	ps.fname = filename ? filename : "rules";
-	ps.err = err;
-	ps.errlen = errlen;
-	ps.line = line;
+	ps.at.fname = filename ? filename : "rules";
+	ps.at.err = err;
+	ps.at.errlen = errlen;
+	ps.at.line = line;
 	xm_settings_default(&ps.rs.settings);
 	if (err && errlen)
 		err[0] = '\0';
@@ -1788,7 +1739,7 @@ int xm_rules_parse_line(const char *s, size_t len, unsigned line, const char *fi
 	}
 	xm_ruleset_free(&ps.rs);
 	if (ret)
-		return ps.oom ? -1 : -2;
+		return ps.at.oom ? -1 : -2;
 	return 0;
 }
 
@@ -1813,10 +1764,9 @@ int xm_rules_error_place(const char *err, const char *filename, unsigned *line, 
 
 int xm_rules_parse_file(const char *path, struct xm_ruleset *out, char *err, size_t errlen)
 {
-	struct stat st;
-	char *buf = NULL;
-	size_t len = 0, cap = 0;
-	int fd, ret;
+	char *text;
+	size_t len;
+	int ret;
 
 	if (out) {
 		memset(out, 0, sizeof(*out));
@@ -1829,64 +1779,12 @@ int xm_rules_parse_file(const char *path, struct xm_ruleset *out, char *err, siz
 			snprintf(err, errlen, "(null): %s", strerror(EINVAL));
 		return -2;
 	}
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		goto io_err;
-	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > (off_t)XM_RULES_FILE_MAX)
-		goto too_big;
-	for (;;) {
-		ssize_t n;
-
-		if (len == cap) {
-			size_t ncap = cap ? cap * 2 : 65536;
-			char *p;
-
-			if (ncap > XM_RULES_FILE_MAX + 1)
-				ncap = XM_RULES_FILE_MAX + 1;
-			if (ncap == cap)
-				goto too_big;
-			p = realloc(buf, ncap);
-			if (!p) {
-				errno = ENOMEM;
-				goto io_err;
-			}
-			buf = p;
-			cap = ncap;
-		}
-		n = read(fd, buf + len, cap - len);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			goto io_err;
-		}
-		if (n == 0)
-			break;
-		len += (size_t)n;
-	}
-	if (len > XM_RULES_FILE_MAX)
-		goto too_big;
-	close(fd);
-	ret = xm_rules_parse(buf, len, path, out, err, errlen);
-	free(buf);
+	ret = xm_parse_read_file(path, "a rules file", &text, &len, err, errlen);
+	if (ret)
+		return ret;
+	ret = xm_rules_parse(text, len, path, out, err, errlen);
+	free(text);
 	return ret;
-
-too_big:
-	if (err && errlen)
-		snprintf(err, errlen,
-			 "%s: file is larger than 16 MiB "
-			 "(expected a rules file of at most 16 MiB)",
-			 path);
-	free(buf);
-	close(fd);
-	return -2;
-io_err:
-	ret = errno;
-	if (err && errlen)
-		snprintf(err, errlen, "%s: %s", path, strerror(ret));
-	free(buf);
-	if (fd >= 0)
-		close(fd);
-	return -1;
 }
 
 /* The lists as rule texts end: " as A,B", " from P,Q/24" (nothing when empty). */

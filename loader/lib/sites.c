@@ -11,18 +11,15 @@
  * read "FILE:LINE:COL: what is wrong (expected ...)" like the rules
  * parser's; the derived rules are checked again by that parser.
  */
-#include <errno.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <arpa/inet.h>
-#include <fcntl.h>
 #include <netinet/in.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
+#include "parse_text.h"
 #include "sites.h"
 
 #define SITE_SYNTAX    "site NAME public ADDR[,ADDR...] on IFACE private IFACE"
@@ -39,41 +36,17 @@ struct word {
 };
 
 struct net_parser {
-	const char *fname;
-	char *err;
-	size_t errlen;
-	size_t line, eol_col;
+	struct xm_parse_at at; /* file, line, error buffer (parse_text.h) */
+	size_t eol_col;
 	const char *s; /* the current line, comment cut */
 	size_t len, pos;
 	struct xm_network net;
 	size_t sites_cap, services_cap, imports_cap;
-	bool oom;
 };
 
-__attribute__((format(printf, 3, 4))) static int fail(struct net_parser *p, size_t col,
-						      const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	if (!p->err || !p->errlen)
-		return -1;
-	n = snprintf(p->err, p->errlen, "%s:%zu:%zu: ", p->fname, p->line, col);
-	if (n < 0 || (size_t)n >= p->errlen)
-		return -1;
-	va_start(ap, fmt);
-	vsnprintf(p->err + n, p->errlen - (size_t)n, fmt, ap);
-	va_end(ap);
-	return -1;
-}
-
-static int fail_oom(struct net_parser *p)
-{
-	p->oom = true;
-	if (p->err && p->errlen)
-		snprintf(p->err, p->errlen, "%s: out of memory", p->fname);
-	return -1;
-}
+/* An error at column col of the line being parsed, "FILE:LINE:COL: ..." */
+#define fail(p, col, ...) xm_parse_fail(&(p)->at, (col), __VA_ARGS__)
+#define fail_oom(p)	  xm_parse_oom(&(p)->at)
 
 static bool next_word(struct net_parser *p, struct word *w)
 {
@@ -225,21 +198,6 @@ static int check_special(struct net_parser *p, uint32_t addr, size_t col, const 
 		    a, reason);
 }
 
-static bool grow(void **arr, size_t *cap, size_t need, size_t elem)
-{
-	size_t ncap = *cap ? *cap * 2 : 8;
-	void *q;
-
-	if (need <= *cap)
-		return true;
-	q = realloc(*arr, ncap * elem);
-	if (!q)
-		return false;
-	*arr = q;
-	*cap = ncap;
-	return true;
-}
-
 /* A declared site by name; fails naming the statement that declares one. */
 static int find_site(struct net_parser *p, const struct word *w, size_t *idx)
 {
@@ -261,7 +219,7 @@ static int parse_site(struct net_parser *p)
 	char a[16];
 
 	memset(&st, 0, sizeof(st));
-	st.line = (unsigned)p->line;
+	st.line = (unsigned)p->at.line;
 	if (need_word(p, &w, "site name", SITE_SYNTAX) || check_name(p, &w, "site"))
 		return -1;
 	for (size_t i = 0; i < p->net.n_sites; i++)
@@ -326,7 +284,7 @@ static int parse_site(struct net_parser *p)
 		return fail(p, w.col,
 			    "unexpected '%.*s' (expected end of line after: " SITE_SYNTAX ")",
 			    shown(&w), w.s);
-	if (!grow((void **)&p->net.sites, &p->sites_cap, p->net.n_sites + 1, sizeof(st)))
+	if (!xm_parse_grow((void **)&p->net.sites, &p->sites_cap, p->net.n_sites + 1, sizeof(st)))
 		return fail_oom(p);
 	p->net.sites[p->net.n_sites++] = st;
 	return 0;
@@ -340,7 +298,7 @@ static int parse_service(struct net_parser *p)
 	size_t alen;
 
 	memset(&sv, 0, sizeof(sv));
-	sv.line = (unsigned)p->line;
+	sv.line = (unsigned)p->at.line;
 	if (need_word(p, &w, "service name", SERVICE_SYNTAX) || check_name(p, &w, "service"))
 		return -1;
 	for (size_t i = 0; i < p->net.n_services; i++)
@@ -405,7 +363,8 @@ static int parse_service(struct net_parser *p)
 		return fail(p, w.col,
 			    "unexpected '%.*s' (expected end of line after: " SERVICE_SYNTAX ")",
 			    shown(&w), w.s);
-	if (!grow((void **)&p->net.services, &p->services_cap, p->net.n_services + 1, sizeof(sv)))
+	if (!xm_parse_grow((void **)&p->net.services, &p->services_cap, p->net.n_services + 1,
+			   sizeof(sv)))
 		return fail_oom(p);
 	p->net.services[p->net.n_services++] = sv;
 	return 0;
@@ -422,7 +381,7 @@ static int parse_import(struct net_parser *p)
 	char a[16];
 
 	memset(&im, 0, sizeof(im));
-	im.line = (unsigned)p->line;
+	im.line = (unsigned)p->at.line;
 	if (need_word(p, &w, "service", IMPORT_SYNTAX))
 		return -1;
 	im.service = p->net.n_services;
@@ -492,7 +451,8 @@ static int parse_import(struct net_parser *p)
 		return fail(p, w.col,
 			    "unexpected '%.*s' (expected end of line after: " IMPORT_SYNTAX ")",
 			    shown(&w), w.s);
-	if (!grow((void **)&p->net.imports, &p->imports_cap, p->net.n_imports + 1, sizeof(im)))
+	if (!xm_parse_grow((void **)&p->net.imports, &p->imports_cap, p->net.n_imports + 1,
+			   sizeof(im)))
 		return fail_oom(p);
 	p->net.imports[p->net.n_imports++] = im;
 	return 0;
@@ -553,19 +513,19 @@ int xm_network_parse(const char *text, size_t len, const char *filename, struct 
 
 	memset(&p, 0, sizeof(p));
 	memset(out, 0, sizeof(*out));
-	p.fname = filename ? filename : "network";
-	p.err = err;
-	p.errlen = errlen;
+	p.at.fname = filename ? filename : "network";
+	p.at.err = err;
+	p.at.errlen = errlen;
 	if (err && errlen)
 		err[0] = '\0';
 	while (text && pos < len) {
 		const char *nl = memchr(text + pos, '\n', len - pos);
 		size_t llen = nl ? (size_t)(nl - (text + pos)) : len - pos;
 
-		p.line++;
+		p.at.line++;
 		if (parse_line(&p, text + pos, llen)) {
 			xm_network_free(&p.net);
-			return p.oom ? -1 : -2;
+			return p.at.oom ? -1 : -2;
 		}
 		pos += llen + 1;
 	}
@@ -602,7 +562,8 @@ __attribute__((format(printf, 3, 4))) static void emit(struct out_buf *o, unsign
 	va_start(ap, fmt);
 	n = vsnprintf(NULL, 0, fmt, ap);
 	va_end(ap);
-	if (n < 0 || !grow((void **)&d->line_of, &o->lines_cap, d->n_lines + 2, sizeof(unsigned))) {
+	if (n < 0 ||
+	    !xm_parse_grow((void **)&d->line_of, &o->lines_cap, d->n_lines + 2, sizeof(unsigned))) {
 		o->oom = true;
 		return;
 	}
@@ -756,66 +717,7 @@ int xm_network_derive(const struct xm_network *net, const char *filename, const 
 
 int xm_text_read_file(const char *path, char **text, size_t *len, char *err, size_t errlen)
 {
-	size_t n = 0, cap = 0;
-	char *buf = NULL;
-	struct stat st;
-	int fd, e;
-
-	*text = NULL;
-	*len = 0;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		goto io_err;
-	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > (off_t)XM_RULES_FILE_MAX)
-		goto too_big;
-	for (;;) {
-		ssize_t r;
-
-		if (n + 1 >= cap) {
-			size_t ncap = cap ? cap * 2 : 65536;
-			char *q;
-
-			if (cap > XM_RULES_FILE_MAX + 1)
-				goto too_big;
-			q = realloc(buf, ncap);
-			if (!q) {
-				errno = ENOMEM;
-				goto io_err;
-			}
-			buf = q;
-			cap = ncap;
-		}
-		r = read(fd, buf + n, cap - n - 1);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0)
-			goto io_err;
-		if (r == 0)
-			break;
-		n += (size_t)r;
-	}
-	if (n > XM_RULES_FILE_MAX)
-		goto too_big;
-	close(fd);
-	buf[n] = '\0';
-	*text = buf;
-	*len = n;
-	return 0;
-too_big:
-	if (err && errlen)
-		snprintf(err, errlen, "%s: file is larger than 16 MiB (expected at most 16 MiB)",
-			 path);
-	free(buf);
-	close(fd);
-	return -2;
-io_err:
-	e = errno;
-	if (err && errlen)
-		snprintf(err, errlen, "%s: %s", path, strerror(e));
-	free(buf);
-	if (fd >= 0)
-		close(fd);
-	return -1;
+	return xm_parse_read_file(path, NULL, text, len, err, errlen);
 }
 
 static unsigned count_lines(const char *text, size_t len)
