@@ -444,6 +444,21 @@ whoami() {
 	ccurl "$CNS" "$CSRC" --max-time "${3:-5}" "http://[$CR]:${2:-8080}/whoami"
 }
 
+# check6_other_quiet L N OTHER0: the replies to IPv6 client N (client6_vars
+# N done) came back through the NIC its requests came in on: the client
+# got them (FWD_OK[N], its TCP forward answered) and the other client's
+# link received at most 20 packets since its eth0 rx_packets were OTHER0
+# (MLD and neighbour discovery may send a few)
+check6_other_quiet() {
+	local other1 rc=0
+	other1=$(link_stat "$OTHER_NS" eth0 rx_packets)
+	[ $((other1 - $3)) -gt 20 ] && rc=1
+	[ "${FWD_OK[$2]}" = 1 ] || rc=1
+	tap_result $rc "$1: $CLABEL: replies came back through $CIF, none out of the other NIC ($((other1 - $3)) packets there)" \
+		"the other client's eth0 received $((other1 - $3)) packets meanwhile" \
+		"TCP through this forward answered: ${FWD_OK[$2]}"
+}
+
 # udp6 NS SRC DST PORT PAYLOAD [SPORT]: one datagram from SRC (from port
 # SPORT, reused, where given), the reply printed (3 tries of 1 s: a first
 # datagram may race neighbour discovery; the first line only: a retry may
@@ -510,7 +525,7 @@ backend_up() {
 
 backend_tcp81_count() { wc -l <"$BACKEND_LOG/tcp81.log"; }
 
-# nginx_up NS DIR PORTVAR LISTEN...: nginx in NS listening on each LISTEN
+# nginx_www_up NS DIR PORTVAR LISTEN...: nginx in NS listening on each LISTEN
 # (ADDR:PORT, [ADDR6]:PORT), its config, logs and stdout in DIR, serving
 # $XM_TMP/www: index.html, big.bin ($BIG_MB MB, made once a run) and
 # /whoami (the peer address it saw). Its access log NGX_LOG has a line
@@ -519,7 +534,7 @@ backend_tcp81_count() { wc -l <"$BACKEND_LOG/tcp81.log"; }
 # signal to its process group does not reach the script (a run was ended
 # by a SIGTERM from the servers' side). Sets WWW, BIG_SHA, NGX_LOG; waits
 # for no port.
-nginx_up() {
+nginx_www_up() {
 	local ns=$1 dir=$2 portvar=$3 listen="" a
 	shift 3
 	WWW="$XM_TMP/www"
@@ -600,6 +615,18 @@ forward eth1 udp 5000 to $B_ADDR:5000"
 
 # xm ARGS...: build/xmasq in the router namespace with this run's pin dir
 xm() { timeout --kill-after=5 60 nsenter --net="/run/netns/$NS_R" "$XMASQ" --pin-dir "$XM_PIN" "$@"; }
+
+# xm_attach MODE NIC...: xm attach NIC... in MODE (auto: without --mode,
+# xmasq chooses)
+xm_attach() {
+	local mode=$1
+	shift
+	if [ "$mode" = auto ]; then
+		xm attach "$@"
+	else
+		xm attach --mode "$mode" "$@"
+	fi
+}
 
 # counter NAME: the packets of xmasq's global counter NAME in this router
 counter() {

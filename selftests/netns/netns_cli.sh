@@ -169,29 +169,25 @@ nothing_attached() {
 		[ -z "$(nsx "$NS_R" tc filter show dev eth0 ingress 2>/dev/null)" ] &&
 		[ ! -e "$PIN/config" ]
 }
+# attach_refused CONF WANT CHECK NIC...: `xmasq attach --rules CONF NIC...`
+# exits 2, its message matching WANT (grep), and nothing is attached
+attach_refused() {
+	local conf=$1 want=$2 check=$3 out rc r=0
+	shift 3
+	out=$(xm attach --rules "$conf" "$@" 2>&1)
+	rc=$?
+	[ $rc -eq 2 ] && grep -q "$want" <<<"$out" && nothing_attached || r=1
+	result $r "$check" "exit $rc: $out"
+}
 printf 'forward eth0 tcp 8080 to %s:80\nforward eth0 tcp 80x to %s:80\n' $B $B >"$TMP/bad-grammar.conf"
-out=$(xm attach --rules "$TMP/bad-grammar.conf" eth0 eth1 2>&1)
-rc=$?
-r=0
-[ $rc -eq 2 ] && grep -q "bad-grammar.conf:2:" <<<"$out" && nothing_attached || r=1
-result $r "attach --rules with a grammar error: exit 2, FILE:LINE:COL message, nothing attached" \
-	"exit $rc: $out"
-
+attach_refused "$TMP/bad-grammar.conf" "bad-grammar.conf:2:" \
+	"attach --rules with a grammar error: exit 2, FILE:LINE:COL message, nothing attached" eth0 eth1
 printf 'forward eth0 tcp 8080 to %s:80\nforward eth1 tcp 8081 to %s:80\n' $B $B >"$TMP/unnamed-if.conf"
-out=$(xm attach --rules "$TMP/unnamed-if.conf" eth0 2>&1)
-rc=$?
-r=0
-[ $rc -eq 2 ] && grep -q "unnamed-if.conf:2:.*eth1" <<<"$out" && nothing_attached || r=1
-result $r "attach --rules naming an interface not being attached: exit 2, nothing attached" \
-	"exit $rc: $out"
-
+attach_refused "$TMP/unnamed-if.conf" "unnamed-if.conf:2:.*eth1" \
+	"attach --rules naming an interface not being attached: exit 2, nothing attached" eth0
 printf 'forward eth9 tcp 8080 to %s:80\n' $B >"$TMP/no-such-if.conf"
-out=$(xm attach --rules "$TMP/no-such-if.conf" eth0 eth1 2>&1)
-rc=$?
-r=0
-[ $rc -eq 2 ] && grep -q "eth9" <<<"$out" && nothing_attached || r=1
-result $r "attach --rules naming an interface that does not exist: exit 2, nothing attached" \
-	"exit $rc: $out"
+attach_refused "$TMP/no-such-if.conf" "eth9" \
+	"attach --rules naming an interface that does not exist: exit 2, nothing attached" eth0 eth1
 
 RULES="$TMP/rules.conf"
 printf '# test rules\nforward eth0 tcp 8080 to %s:80\nforward eth0 udp 5000 to %s:5000\n' $B $B >"$RULES"

@@ -110,8 +110,28 @@ run_mode() {
 json_status() { xm status --json >"$XM_TMP/status.json" 2>/dev/null && json_get "$XM_TMP/status.json" "$1"; }
 no_sources() { [ "$(json_status "d['sources']")" = 0 ]; }
 
+# flood MODE N: OK_SRC opens N connections to the echo port (guard.py,
+# each given 1 s), holding those that opened until flood_end MODE; waits
+# (up to 30 s) for its report. Sets FLOOD_OUT ("opened A refused B"),
+# FLOOD_PID.
+flood() {
+	rm -f "$XM_TMP/flood-$1" "$XM_TMP/flood-go-$1"
+	pyrun "$NS_C0" 60 guard.py flood --dst $R_ADDR0 --port $ECHO_PORT --src $OK_SRC --n "$2" \
+		--timeout 1 --ready "$XM_TMP/flood-$1" --go "$XM_TMP/flood-go-$1" \
+		>"$XM_TMP/flood-out-$1" 2>&1 &
+	FLOOD_PID=$!
+	wait_for 30 test -e "$XM_TMP/flood-$1"
+	FLOOD_OUT=$(cat "$XM_TMP/flood-$1" 2>/dev/null)
+}
+
+# flood_end MODE: the flood's connections let go; its exit status
+flood_end() {
+	touch "$XM_TMP/flood-go-$1"
+	wait "$FLOOD_PID"
+}
+
 run_quota() {
-	local mode=$1 out n0 n1 pid
+	local mode=$1 out n0 n1
 	printf '%s\n' "forward eth0 tcp $ECHO_PORT to $B_ADDR:$ECHO_PORT" "set flows-per-source 5" \
 		"set timeout tcp-syn 2" "set timeout tcp-fin 2" "set timeout tcp-close 1" \
 		"set timeout tcp-established 30" >"$XM_TMP/quota.conf"
@@ -123,15 +143,9 @@ run_quota() {
 	wait_for 30 no_sources
 	tap_result $? "$mode: the earlier connections expired (short timeouts)"
 	n0=$(stats_get "d['counters']['drop_source_quota']['packets']")
-	rm -f "$XM_TMP/flood-$mode" "$XM_TMP/flood-go-$mode"
-	pyrun "$NS_C0" 60 guard.py flood --dst $R_ADDR0 --port $ECHO_PORT --src $OK_SRC --n 8 \
-		--timeout 1 --ready "$XM_TMP/flood-$mode" --go "$XM_TMP/flood-go-$mode" \
-		>"$XM_TMP/flood-out-$mode" 2>&1 &
-	pid=$!
-	wait_for 30 test -e "$XM_TMP/flood-$mode"
-	out=$(cat "$XM_TMP/flood-$mode" 2>/dev/null)
-	[ "$out" = "opened 5 refused 3" ]
-	tap_result $? "$mode: $OK_SRC floods 8 connections: 5 open, 3 refused ($out)"
+	flood "$mode" 8
+	[ "$FLOOD_OUT" = "opened 5 refused 3" ]
+	tap_result $? "$mode: $OK_SRC floods 8 connections: 5 open, 3 refused ($FLOOD_OUT)"
 	n1=$(stats_get "d['counters']['drop_source_quota']['packets']")
 	[ -n "$n1" ] && [ "$n1" -ge $((${n0:-0} + 3)) ]
 	tap_result $? "$mode: drop_source_quota counts the refused SYNs ($n0 -> $n1)"
@@ -139,22 +153,14 @@ run_quota() {
 	tap_result $? "$mode: status names $OK_SRC the busiest source, 5 flows" "$(cat "$XM_TMP/status.json")"
 	out=$(tcp_connect $BAD_SRC)
 	tap_result $? "$mode: another source ($BAD_SRC) still connects" "$out"
-	touch "$XM_TMP/flood-go-$mode"
-	wait "$pid"
+	flood_end "$mode"
 	tap_result $? "$mode: an established connection of the flooding source carries on" "$(cat "$XM_TMP/flood-out-$mode")"
 	wait_for 30 no_sources
 	tap_result $? "$mode: the flows closed and expired: status counts no source ($(json_status "d['sources']"))"
-	rm -f "$XM_TMP/flood-$mode" "$XM_TMP/flood-go-$mode"
-	pyrun "$NS_C0" 60 guard.py flood --dst $R_ADDR0 --port $ECHO_PORT --src $OK_SRC --n 5 \
-		--timeout 1 --ready "$XM_TMP/flood-$mode" --go "$XM_TMP/flood-go-$mode" \
-		>"$XM_TMP/flood-out-$mode" 2>&1 &
-	pid=$!
-	wait_for 30 test -e "$XM_TMP/flood-$mode"
-	out=$(cat "$XM_TMP/flood-$mode" 2>/dev/null)
-	touch "$XM_TMP/flood-go-$mode"
-	wait "$pid"
-	[ "$out" = "opened 5 refused 0" ]
-	tap_result $? "$mode: its counts went back to 0: $OK_SRC opens 5 again ($out)"
+	flood "$mode" 5
+	flood_end "$mode"
+	[ "$FLOOD_OUT" = "opened 5 refused 0" ]
+	tap_result $? "$mode: its counts went back to 0: $OK_SRC opens 5 again ($FLOOD_OUT)"
 }
 
 for m in ${GUARD_MODES:-xdp tc}; do

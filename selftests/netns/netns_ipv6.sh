@@ -75,7 +75,7 @@ topo6_up() {
 # "echo:[PEER]:PAYLOAD". Sets BIG_SHA, NGX_LOG.
 backend6_up() {
 	local dir="$XM_TMP/nginx-$NS_B"
-	nginx_up "$NS_B" "$dir" server_port "[$B6]:80" "[$B6]:81" "$B_ADDR:80"
+	nginx_www_up "$NS_B" "$dir" server_port "[$B6]:80" "[$B6]:81" "$B_ADDR:80"
 	# shellcheck disable=SC2016 # expanded by socat's shell
 	nsx "$NS_B" socat "UDP6-RECVFROM:5000,bind=[$B6],fork" \
 		SYSTEM:'echo "echo:$SOCAT_PEERADDR:$(cat)"' >"$dir/udp.out" 2>&1 &
@@ -91,7 +91,7 @@ backend6_up() {
 # check6_client LABEL N: whoami, the big download, ab, UDP through client N;
 # nothing of it out of the other NIC. Sets FWD_OK[N].
 check6_client() {
-	local L=$1 out rc other0 other1
+	local L=$1 out rc other0
 	client6_vars "$2"
 	other0=$(link_stat "$OTHER_NS" eth0 rx_packets)
 
@@ -126,17 +126,7 @@ check6_client() {
 	tap_result $? "$L: C$2 [$CSRC] -> [$CR]:5001 ($CIF), no listener at the backend: its ICMPv6 port unreachable refused the client's socket (${out:-nothing})" \
 		"$out"
 
-	# the replies went out of the NIC the requests came in on: the client
-	# got them (above) and the other client's link stayed quiet (MLD and
-	# neighbour discovery may send a few)
-	other1=$(link_stat "$OTHER_NS" eth0 rx_packets)
-	rc=0
-	[ $((other1 - other0)) -gt 20 ] && rc=1
-	# (and there were replies)
-	[ "${FWD_OK[$2]}" = 1 ] || rc=1
-	tap_result $rc "$L: $CLABEL: replies came back through $CIF, none out of the other NIC ($((other1 - other0)) packets there)" \
-		"the other client's eth0 received $((other1 - other0)) packets meanwhile" \
-		"TCP through this forward answered: ${FWD_OK[$2]}"
+	check6_other_quiet "$L" "$2" "$other0"
 }
 
 # check6_tcp_load LABEL N: the big download (sha256) and AB_N short
@@ -317,11 +307,7 @@ run_xmasq() {
 	{ xm_rules_v6; xm_rules_v4; } >"$XM_RULES_FILE"
 	xm_rules_v4 >"$XM_TMP/rules-v4only.conf"
 	ensure_bpffs
-	if [ "$mode" = auto ]; then
-		out=$(xm attach eth0 eth1 eth2 2>&1)
-	else
-		out=$(xm attach --mode "$mode" eth0 eth1 eth2 2>&1)
-	fi
+	out=$(xm_attach "$mode" eth0 eth1 eth2 2>&1)
 	if ! tap_result $? "$L: attach eth0 eth1 eth2" "$out"; then
 		return
 	fi

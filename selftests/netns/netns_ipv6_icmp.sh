@@ -128,11 +128,7 @@ forward pub0 tcp 8080 to [$B6]:8080
 forward pub0 udp 5300 to [$B6]:5300
 EOF
 	ensure_bpffs
-	if [ "$mode" = auto ]; then
-		out=$(xm attach pub0 bk0 2>&1)
-	else
-		out=$(xm attach --mode "$mode" pub0 bk0 2>&1)
-	fi
+	out=$(xm_attach "$mode" pub0 bk0 2>&1)
 	tap_result $? "$L: attach pub0 bk0" "$out" || return
 	out=$(xm apply "$XM_RULES_FILE" 2>&1)
 	tap_result $? "$L: apply the forwards" "$out" "$(cat "$XM_RULES_FILE")" || return

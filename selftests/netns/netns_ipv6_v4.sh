@@ -127,10 +127,10 @@ topo64_up() {
 # IPv4. Sets BIG_SHA, NGX_LOG, B_DIR.
 backend64_up() {
 	local dir="$XM_TMP/backend-$NS_B"
-	nginx_up "$NS_B" "$dir" server_port "$B_ADDR:80"
+	nginx_www_up "$NS_B" "$dir" server_port "$B_ADDR:80"
 	[ -f "$XM_TMP/up.src" ] || head -c $((UP_MB * 1024 * 1024)) "$WWW/big.bin" >"$XM_TMP/up.src"
 	B_DIR=$dir
-	# the socats in sessions of their own too (setsid, as nginx_up's nginx)
+	# the socats in sessions of their own too (setsid, as nginx_www_up's nginx)
 	# shellcheck disable=SC2016 # expanded by socat's shell
 	nsx "$NS_B" setsid socat "UDP4-RECVFROM:5000,bind=$B_ADDR,fork" \
 		SYSTEM:'echo "echo:$SOCAT_PEERADDR:$(cat)"' >"$dir/udp.out" 2>&1 &
@@ -206,6 +206,25 @@ download() {
 	return $rc
 }
 
+# upload6 ADDR6 PORT SINK: C0's UP_MB MB (up.src) over IPv6, from
+# C0_SRC6 to [ADDR6]:PORT, whose listener writes it to B_DIR/SINK; waits
+# (up to 20 s) for all of it there. Fails where socat failed or SINK's
+# sha256 is not up.src's. Sets UP_OUT (socat's output), UP_MTU (C0's
+# route to ADDR6: "mtu N", or empty).
+upload6() {
+	local want sz rc
+	want=$(sha256sum "$XM_TMP/up.src" | cut -d' ' -f1)
+	rm -f "$B_DIR/$3"
+	UP_OUT=$(timeout --kill-after=3 60 nsenter --net="/run/netns/$NS_C0" \
+		socat -u "OPEN:$XM_TMP/up.src" "TCP6:[$1]:$2,bind=[$C0_SRC6]" 2>&1)
+	rc=$?
+	sz=$((UP_MB * 1024 * 1024))
+	wait_for 20 test "$(stat -c %s "$B_DIR/$3" 2>/dev/null)" = "$sz"
+	[ $rc -eq 0 ] && [ "$(sha256sum "$B_DIR/$3" 2>/dev/null | cut -d' ' -f1)" != "$want" ] && rc=1
+	UP_MTU=$(nsx "$NS_C0" ip -6 route get "$1" from $C0_SRC6 2>&1 | grep -o 'mtu [0-9]*')
+	return $rc
+}
+
 # check_backend_v4only L: the backend has no IPv6 address, no IPv6 route,
 # and listens on IPv4 only
 check_backend_v4only() {
@@ -223,7 +242,7 @@ check_backend_v4only() {
 # address), the big download while IPv4 client N downloads it through the
 # same forward, ab, UDP; nothing out of the other NIC. Sets FWD_OK[N].
 check64_client() {
-	local L=$1 n=$2 out rc other0 other1 i ok got
+	local L=$1 n=$2 out rc other0 i ok got
 	client6_vars "$n"
 	client4_vars "$n"
 	other0=$(link_stat "$OTHER_NS" eth0 rx_packets)
@@ -280,16 +299,7 @@ check64_client() {
 	tap_result $? "$L: C$n [$CSRC] -> [$CR]:5000 ($CIF): UDP over IPv6, $ok of 3 datagrams answered, backend saw $R_ADDR2" \
 		"got: $got" "want: echo:$R_ADDR2:hello-$n-..."
 
-	# the replies came back through the NIC the requests came in on: the
-	# client got them (above) and the other client's link stayed quiet
-	# (neighbour discovery and MLD may send a few)
-	other1=$(link_stat "$OTHER_NS" eth0 rx_packets)
-	rc=0
-	[ $((other1 - other0)) -gt 20 ] && rc=1
-	[ "${FWD_OK[$n]}" = 1 ] || rc=1
-	tap_result $rc "$L: $CLABEL: replies came back through $CIF, none out of the other NIC ($((other1 - other0)) packets there)" \
-		"the other client's eth0 received $((other1 - other0)) packets meanwhile" \
-		"TCP through this forward answered: ${FWD_OK[$n]}"
+	check6_other_quiet "$L" "$n" "$other0"
 }
 
 # check_ngx_log L: nginx logged the IPv6 clients' requests with the
@@ -579,7 +589,7 @@ set_mtu() {
 
 # check_pmtu64 L: path MTU across the translation
 check_pmtu64() {
-	local L=$1 out rc f0 f1 mtu want sz
+	local L=$1 out rc f0 f1 mtu
 	local fneed="frag_needed_sent" S="$XM_TMP/stats-pmtu.json"
 	if [ "${FWD_OK[0]:-0}" != 1 ]; then
 		for out in "IPv4 egress MTU 1280: upload" "IPv4 link MTU 1280: download" "IPv6 egress MTU 1280: download"; do
@@ -594,20 +604,13 @@ check_pmtu64() {
 	xm stats --json >"$S" 2>&1
 	f0=$(stat64 "$S" $fneed)
 	set_mtu "$NS_R:eth2:1280"
-	want=$(sha256sum "$XM_TMP/up.src" | cut -d' ' -f1)
-	rm -f "$B_DIR/up.bin"
-	out=$(timeout --kill-after=3 60 nsenter --net="/run/netns/$NS_C0" \
-		socat -u "OPEN:$XM_TMP/up.src" "TCP6:[$R6_0]:9000,bind=[$C0_SRC6]" 2>&1)
+	upload6 $R6_0 9000 up.bin
 	rc=$?
-	sz=$((UP_MB * 1024 * 1024))
-	wait_for 20 test "$(stat -c %s "$B_DIR/up.bin" 2>/dev/null)" = "$sz"
-	[ $rc -eq 0 ] && [ "$(sha256sum "$B_DIR/up.bin" 2>/dev/null | cut -d' ' -f1)" != "$want" ] && rc=1
-	mtu=$(nsx "$NS_C0" ip -6 route get $R6_0 from $C0_SRC6 2>&1 | grep -o 'mtu [0-9]*')
 	xm stats --json >"$S" 2>&1
 	f1=$(stat64 "$S" $fneed)
-	[ $rc -eq 0 ] && [ "$mtu" = "mtu 1300" ] && [ $((f1 - f0)) -ge 1 ]
-	tap_result $? "$L: PMTU: router's IPv4 egress MTU 1280: C0's ${UP_MB} MB upload over IPv6 complete, sha256 matches, client's route ${mtu:-without mtu} (want 1300), $fneed +$((f1 - f0))" \
-		"socat exit $rc: $out" "backend got $(stat -c %s "$B_DIR/up.bin" 2>&1) bytes of $sz" \
+	[ $rc -eq 0 ] && [ "$UP_MTU" = "mtu 1300" ] && [ $((f1 - f0)) -ge 1 ]
+	tap_result $? "$L: PMTU: router's IPv4 egress MTU 1280: C0's ${UP_MB} MB upload over IPv6 complete, sha256 matches, client's route ${UP_MTU:-without mtu} (want 1300), $fneed +$((f1 - f0))" \
+		"socat exit $rc: $UP_OUT" "backend got $(stat -c %s "$B_DIR/up.bin" 2>&1) bytes of $((UP_MB * 1024 * 1024))" \
 		"$(nsx "$NS_C0" ip -6 route get $R6_0 from $C0_SRC6 2>&1)"
 
 	# 2. the whole IPv4 link at 1280 (the backend's side too): the download
@@ -669,7 +672,7 @@ check_client_hop64() {
 # used (eth0's second, whose path MTU no check before touched), and its
 # upload completes; then B2's side at 1280 too: the download completes
 check_hop64() {
-	local L=$1 out rc mtu want sz e0 e1 m0 m1 sha S="$XM_TMP/stats-hop.json"
+	local L=$1 out rc e0 e1 m0 m1 sha S="$XM_TMP/stats-hop.json"
 	if [ "${FWD_OK[0]:-0}" != 1 ]; then
 		for out in "upload through a 1280 hop" "download through a 1280 link"; do
 			tap_not_ok "$L: PMTU: $out"
@@ -680,21 +683,14 @@ check_hop64() {
 	xm stats --json >"$S" 2>&1
 	e0=$(stat64 "$S" icmp_error)
 	m0=$(icmp_out_unreach "$NS_M")
-	want=$(sha256sum "$XM_TMP/up.src" | cut -d' ' -f1)
-	rm -f "$B_DIR/up2.bin"
-	out=$(timeout --kill-after=3 60 nsenter --net="/run/netns/$NS_C0" \
-		socat -u "OPEN:$XM_TMP/up.src" "TCP6:[$R6_0B]:9001,bind=[$C0_SRC6]" 2>&1)
+	upload6 $R6_0B 9001 up2.bin
 	rc=$?
-	sz=$((UP_MB * 1024 * 1024))
-	wait_for 20 test "$(stat -c %s "$B_DIR/up2.bin" 2>/dev/null)" = "$sz"
-	[ $rc -eq 0 ] && [ "$(sha256sum "$B_DIR/up2.bin" 2>/dev/null | cut -d' ' -f1)" != "$want" ] && rc=1
-	mtu=$(nsx "$NS_C0" ip -6 route get $R6_0B from $C0_SRC6 2>&1 | grep -o 'mtu [0-9]*')
 	xm stats --json >"$S" 2>&1
 	e1=$(stat64 "$S" icmp_error)
 	m1=$(icmp_out_unreach "$NS_M")
-	[ $rc -eq 0 ] && [ "$mtu" = "mtu 1300" ] && [ $((e1 - e0)) -ge 1 ] && [ $((m1 - m0)) -ge 1 ]
-	tap_result $? "$L: PMTU: a 1280 IPv4 hop (M) before B2: C0's ${UP_MB} MB upload over IPv6 complete, sha256 matches, client's route to [$R6_0B] ${mtu:-without mtu} (want 1300), M's frag-needed $((m1 - m0)), icmp_error +$((e1 - e0))" \
-		"socat exit $rc: $out" "B2 got $(stat -c %s "$B_DIR/up2.bin" 2>&1) bytes of $sz" \
+	[ $rc -eq 0 ] && [ "$UP_MTU" = "mtu 1300" ] && [ $((e1 - e0)) -ge 1 ] && [ $((m1 - m0)) -ge 1 ]
+	tap_result $? "$L: PMTU: a 1280 IPv4 hop (M) before B2: C0's ${UP_MB} MB upload over IPv6 complete, sha256 matches, client's route to [$R6_0B] ${UP_MTU:-without mtu} (want 1300), M's frag-needed $((m1 - m0)), icmp_error +$((e1 - e0))" \
+		"socat exit $rc: $UP_OUT" "B2 got $(stat -c %s "$B_DIR/up2.bin" 2>&1) bytes of $((UP_MB * 1024 * 1024))" \
 		"$(nsx "$NS_C0" ip -6 route get $R6_0B from $C0_SRC6 2>&1)"
 
 	ip -n "$NS_B2" link set eth0 mtu 1280
@@ -730,11 +726,7 @@ run_xmasq64() {
 	xm_rules64 any >"$XM_TMP/rules64-any.conf"
 	xm_rules64 ipv4 >"$XM_TMP/rules64-ipv4.conf"
 	ensure_bpffs
-	if [ "$mode" = auto ]; then
-		out=$(xm attach eth0 eth1 eth2 eth3 2>&1)
-	else
-		out=$(xm attach --mode "$mode" eth0 eth1 eth2 eth3 2>&1)
-	fi
+	out=$(xm_attach "$mode" eth0 eth1 eth2 eth3 2>&1)
 	tap_result $? "$L: attach eth0 eth1 eth2 eth3" "$out" || return
 	out=$(xm_apply_any 2>&1)
 	tap_result $? "$L: apply $(wc -l <"$XM_TMP/rules64-any.conf") forwards to $B_ADDR ('family any', 'family ipv6', eth0:[$R6_0])" \

@@ -110,8 +110,8 @@ topo66_up() {
 # Sets BIG_SHA, NGX_LOG.
 server_up() {
 	local dir="$XM_TMP/srv-$NS_S"
-	nginx_up "$NS_S" "$dir" remote_port "[$S6]:80" "$S4:80"
-	# the socats in sessions of their own too (setsid, as nginx_up's nginx)
+	nginx_www_up "$NS_S" "$dir" remote_port "[$S6]:80" "$S4:80"
+	# the socats in sessions of their own too (setsid, as nginx_www_up's nginx)
 	# shellcheck disable=SC2016 # expanded by socat's shell
 	nsx "$NS_S" setsid socat "UDP6-RECVFROM:5000,bind=[$S6],fork" \
 		SYSTEM:'echo "echo:$SOCAT_PEERADDR:$SOCAT_PEERPORT:$(cat)"' >"$dir/udp.out" 2>&1 &
@@ -399,11 +399,7 @@ run_xmasq() {
 	printf 'masquerade %s out wan0\nmasquerade %s out wan0\n' $LAN4 $LAN6 >"$XM_RULES_FILE"
 	printf 'masquerade %s out wan0\n' $LAN4 >"$XM_TMP/rules-v4only.conf"
 	ensure_bpffs
-	if [ "$mode" = auto ]; then
-		out=$(xm attach lan0 wan0 2>&1)
-	else
-		out=$(xm attach --mode "$mode" lan0 wan0 2>&1)
-	fi
+	out=$(xm_attach "$mode" lan0 wan0 2>&1)
 	tap_result $? "$L: attach lan0 wan0" "$out" || return
 	out=$(xm apply "$XM_RULES_FILE" 2>&1)
 	tap_result $? "$L: apply the IPv4 and the IPv6 masquerade" "$out" "$(cat "$XM_RULES_FILE")"
