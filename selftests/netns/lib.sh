@@ -459,6 +459,21 @@ check6_other_quiet() {
 		"TCP through this forward answered: ${FWD_OK[$2]}"
 }
 
+# check_ab WHAT NS SRC URL SECS: the suite's AB_N requests for URL, by ab
+# in NS from SRC, 8 at a time (within SECS s): all complete, none failed.
+# The check reads "WHAT (ab, 8 at a time): N complete, F failed".
+check_ab() {
+	local out rc ndone failed
+	out=$(timeout --kill-after=3 "$5" nsenter --net="/run/netns/$2" \
+		ab -q -n "$AB_N" -c 8 -s 5 -B "$3" "$4" 2>&1)
+	rc=$?
+	ndone=$(awk '/^Complete requests:/ { print $3 }' <<<"$out")
+	failed=$(awk '/^Failed requests:/ { print $3 }' <<<"$out")
+	[ $rc -eq 0 ] && { [ "$ndone" != "$AB_N" ] || [ "$failed" != 0 ]; } && rc=1
+	tap_result $rc "$1 (ab, 8 at a time): ${ndone:-0} complete, ${failed:-?} failed" \
+		"$(tail -n 5 <<<"$out")"
+}
+
 # udp6 NS SRC DST PORT PAYLOAD [SPORT]: one datagram from SRC (from port
 # SPORT, reused, where given), the reply printed (3 tries of 1 s: a first
 # datagram may race neighbour discovery; the first line only: a retry may

@@ -132,7 +132,7 @@ check6_client() {
 # check6_tcp_load LABEL N: the big download (sha256) and AB_N short
 # connections through client N (client6_vars N done)
 check6_tcp_load() {
-	local L=$1 out rc sha bytes secs ndone failed
+	local L=$1 out rc sha bytes secs
 	rm -f "$XM_TMP/dl.bin"
 	out=$(ccurl "$CNS" "$CSRC" --max-time 40 -o "$XM_TMP/dl.bin" -w '%{size_download} %{time_total}' \
 		"http://[$CR]:8080/big.bin" 2>&1)
@@ -144,14 +144,7 @@ check6_tcp_load() {
 	tap_result $rc "$L: $CLABEL: ${BIG_MB} MB download, sha256 matches (${bytes:-0} bytes, ${secs:-?} s)" \
 		"curl: $out" "got sha256 ${sha:-none}, want $BIG_SHA"
 
-	out=$(timeout --kill-after=3 60 nsenter --net="/run/netns/$CNS" \
-		ab -q -n "$AB_N" -c 8 -s 5 -B "$CSRC" "http://[$CR]:8080/index.html" 2>&1)
-	rc=$?
-	ndone=$(awk '/^Complete requests:/ { print $3 }' <<<"$out")
-	failed=$(awk '/^Failed requests:/ { print $3 }' <<<"$out")
-	[ $rc -eq 0 ] && { [ "$ndone" != "$AB_N" ] || [ "$failed" != 0 ]; } && rc=1
-	tap_result $rc "$L: $CLABEL: $AB_N short connections (ab, 8 at a time): ${ndone:-0} complete, ${failed:-?} failed" \
-		"$(tail -n 5 <<<"$out")"
+	check_ab "$L: $CLABEL: $AB_N short connections" "$CNS" "$CSRC" "http://[$CR]:8080/index.html" 60
 }
 
 # check6_keep_source LABEL: tcp/8081 (keep-source) through each NIC: the

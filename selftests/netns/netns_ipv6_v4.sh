@@ -271,15 +271,8 @@ check64_client() {
 		tap_result $rc4 "$L: C$n $CSRC4 -> $CR4:8080 (same forward, IPv4) meanwhile: ${BIG_MB} MB, sha256 matches (${b4:-0} bytes, ${s4:-?} s)" \
 			"curl: $(cat "$XM_TMP/dl4.out")" "want sha256 $BIG_SHA"
 
-		local ndone failed
-		out=$(timeout --kill-after=3 60 nsenter --net="/run/netns/$CNS" \
-			ab -q -n "$AB_N" -c 8 -s 5 -B "$CSRC" "http://[$CR]:8080/index.html" 2>&1)
-		rc=$?
-		ndone=$(awk '/^Complete requests:/ { print $3 }' <<<"$out")
-		failed=$(awk '/^Failed requests:/ { print $3 }' <<<"$out")
-		[ $rc -eq 0 ] && { [ "$ndone" != "$AB_N" ] || [ "$failed" != 0 ]; } && rc=1
-		tap_result $rc "$L: $CLABEL: $AB_N short connections over IPv6 (ab, 8 at a time): ${ndone:-0} complete, ${failed:-?} failed" \
-			"$(tail -n 5 <<<"$out")"
+		check_ab "$L: $CLABEL: $AB_N short connections over IPv6" "$CNS" "$CSRC" \
+			"http://[$CR]:8080/index.html" 60
 	else
 		for i in "${BIG_MB} MB download over IPv6" "IPv4 download meanwhile" "$AB_N short connections over IPv6 (ab)"; do
 			tap_not_ok "$L: $CLABEL: $i"
