@@ -459,6 +459,23 @@ check6_other_quiet() {
 		"TCP through this forward answered: ${FWD_OK[$2]}"
 }
 
+# check_big WHAT CURL...: CURL... (a curl command ending in the URL of a
+# big.bin) downloads it whole, sha256 BIG_SHA. The check reads "WHAT:
+# BIG_MB MB download, sha256 matches (BYTES bytes, SECS s)".
+check_big() {
+	local what=$1 out rc bytes secs sha
+	shift
+	rm -f "$XM_TMP/dl.bin"
+	out=$("$@" -o "$XM_TMP/dl.bin" -w '%{size_download} %{time_total}' 2>&1)
+	rc=$?
+	read -r bytes secs <<<"$out"
+	sha=$(sha256sum "$XM_TMP/dl.bin" 2>/dev/null | cut -d' ' -f1)
+	rm -f "$XM_TMP/dl.bin"
+	[ $rc -eq 0 ] && [ "$sha" != "$BIG_SHA" ] && rc=1
+	tap_result $rc "$what: ${BIG_MB} MB download, sha256 matches (${bytes:-0} bytes, ${secs:-?} s)" \
+		"curl: $out" "got sha256 ${sha:-none}, want $BIG_SHA"
+}
+
 # check_ab WHAT NS SRC URL SECS: the suite's AB_N requests for URL, by ab
 # in NS from SRC, 8 at a time (within SECS s): all complete, none failed.
 # The check reads "WHAT (ab, 8 at a time): N complete, F failed".
