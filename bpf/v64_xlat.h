@@ -47,8 +47,7 @@ static __always_inline void xm64_map(__be32 *addr, __be32 v4)
  * Global, as the two steps after it: xmasq_tc6's chain with
  * xm6_flow_new fills 6.1's 512 bytes, and a flow made in one frame would
  * not fit beside the IPv4 port search's. */
-static __always_inline int xm64_flow_plan_in(void *ctx, struct xm_pkt6 *p, __u32 ifindex,
-					     __u32 len)
+static __always_inline int xm64_flow_plan_in(void *ctx, struct xm_pkt6 *p, __u32 ifindex, __u32 len)
 {
 	__u32 zero = 0, out_ifindex;
 	struct xm_config *cfg = bpf_map_lookup_elem(&config, &zero);
@@ -233,7 +232,8 @@ static __always_inline int xm64_flow_make(void *ctx, int is_xdp, struct xm_pkt6 
 
 	if (!p)
 		return XM6_NEW_PASS;
-	rc = is_xdp ? xm64_flow_plan_xdp(ctx, p, ifindex, len) : xm64_flow_plan(ctx, p, ifindex, len);
+	rc = is_xdp ? xm64_flow_plan_xdp(ctx, p, ifindex, len) :
+		      xm64_flow_plan(ctx, p, ifindex, len);
 	sc = bpf_map_lookup_elem(&scratch, &zero);
 	if (rc != XM6_NEW_FLOW || !sc)
 		return rc;

@@ -1418,14 +1418,19 @@ static void test_xdp_new6(void)
 	cnt_check(XM_C_FLOW_NEW_IPV6, 1, "tcp6 SYN by XDP");
 	cnt_check(XM_C_FWD_XDP, 1, "tcp6 SYN by XDP");
 	cnt_check(XM_C_PASS_IPV6_TO_TC, 0, "tcp6 SYN by XDP");
-	if (tap_ok(flow6_get(a_client, a_pub0, 25000, 80, IPPROTO_TCP, &o) == 0,
-		   "tcp6 SYN by XDP: original entry under the client's tuple")) {
+	if (tap_ok(flow6_get(a_client, a_pub0, 25000, 80, IPPROTO_TCP, &o) == 0, "tcp6 SYN by XDP: "
+										 "original entry "
+										 "under the "
+										 "client's "
+										 "tuple")) {
 		TAP_EQ(o.state, XM_ST_SYN_SENT, "tcp6 SYN by XDP: SYN_SENT");
 		TAP_EQ(o.packets, 1, "tcp6 SYN by XDP: the SYN counted once");
 		TAP_EQ(o.rule_id, RULE_TCP, "tcp6 SYN by XDP: its rule");
 	}
-	tap_ok(flow6_get(a_backend, a_bk0, 8080, 25000, IPPROTO_TCP, &r) == 0,
-	       "tcp6 SYN by XDP: reply entry, the client's port kept");
+	tap_ok(flow6_get(a_backend, a_bk0, 8080, 25000, IPPROTO_TCP, &r) == 0, "tcp6 SYN by XDP: "
+									       "reply entry, the "
+									       "client's port "
+									       "kept");
 	back = synack;
 	memcpy(back.dmac, MAC_CLIENT, 6);
 	memcpy(back.smac, MAC_PUB0, 6);
@@ -1557,7 +1562,8 @@ static void test_xdp_new6(void)
 		       "udp6 unfinished checksum: the flow's direction noted unfinished");
 		cnt_mark();
 		run_xdp(if_pub0, &whole, &got, &rc);
-		TAP_EQ(rc, XDP_PASS, "udp6 that direction's next packet by XDP: to tc too (in order)");
+		TAP_EQ(rc, XDP_PASS,
+		       "udp6 that direction's next packet by XDP: to tc too (in order)");
 		cnt_check(XM_C_FWD_XDP, 0, "udp6 that direction's next packet");
 		memcpy(wans.dmac, MAC_CLIENT, 6);
 		memcpy(wans.smac, MAC_PUB0, 6);
@@ -1572,16 +1578,18 @@ static void test_xdp_new6(void)
 		struct frame in = F6(q);
 		uint32_t rc;
 
-		tap_ok(set_csum_like_partial6(&in),
-		       "udp6 whole checksum equal to the pseudo-header sum: frame made");
+		tap_ok(set_csum_like_partial6(&in), "udp6 whole checksum equal to the "
+						    "pseudo-header sum: frame made");
 		cnt_mark();
 		run_xdp(if_pub0, &in, &got, &rc);
 		TAP_EQ(rc, XDP_REDIRECT,
-		       "udp6 whole checksum that looks unfinished by XDP: summed whole, sent there");
+		       "udp6 whole checksum that looks unfinished by XDP: summed whole, sent "
+		       "there");
 		check_csum6("udp6 whole checksum that looks unfinished", &got);
 		flow6_get(a_client, a_pub0, 5103, 5353, IPPROTO_UDP, &o);
 		TAP_EQ(o.flags & (XM_FLOW6_CSUM_CHECKED | XM_FLOW6_CSUM_PARTIAL),
-		       XM_FLOW6_CSUM_CHECKED, "udp6 whole checksum that looks unfinished: noted whole");
+		       XM_FLOW6_CSUM_CHECKED,
+		       "udp6 whole checksum that looks unfinished: noted whole");
 	}
 	{ /* 6->4: the same, made by xmasq_xdp6_new, decided by xmasq_xdp6 */
 		struct frame partial = F6(client6(IPPROTO_TCP, 25004, 8443, TCP_SYN));
@@ -1609,10 +1617,10 @@ static void test_6to4_expiry(void)
 }
 
 static void (*const tests[])(void) = {
-	test_tcp6,	    test_port_clash6,  test_udp6,      test_keep_source6,
-	test_allow6,	    test_pass6,	       test_too_big6,  test_masquerade6,
-	test_too_big_masq6, test_6to4_tcp,     test_6to4_udp,  test_ext_headers6,
-	test_fragments6,    test_icmp6_errors, test_6to4_icmp, test_6to4_icmp_back,
+	test_tcp6,	    test_port_clash6,  test_udp6,	 test_keep_source6,
+	test_allow6,	    test_pass6,	       test_too_big6,	 test_masquerade6,
+	test_too_big_masq6, test_6to4_tcp,     test_6to4_udp,	 test_ext_headers6,
+	test_fragments6,    test_icmp6_errors, test_6to4_icmp,	 test_6to4_icmp_back,
 	test_xdp_new6,	    test_expiry6,      test_6to4_expiry, NULL,
 };
 
