@@ -274,12 +274,13 @@ struct {
 	__type(value, __u32);
 } progs46 SEC(".maps");
 
-/* xmasq_xdp6 and xmasq_xdp46, which the XDP program hands IPv6 frames
- * and 6->4 replies to (xmasq_abi.h): an XDP program's prog array cannot
- * hold tc programs, nor theirs XDP. */
+/* xmasq_xdp6, xmasq_xdp46 and xmasq_xdp6_new, which the XDP programs
+ * hand IPv6 frames, 6->4 replies and new IPv6 flows to (xmasq_abi.h): an
+ * XDP program's prog array cannot hold tc programs, nor theirs XDP. Room
+ * for one more: a pinned array of another size is made afresh (attach). */
 struct {
 	__uint(type, BPF_MAP_TYPE_PROG_ARRAY);
-	__uint(max_entries, 2);
+	__uint(max_entries, 4);
 	__type(key, __u32);
 	__type(value, __u32);
 } progs6_xdp SEC(".maps");

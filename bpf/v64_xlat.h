@@ -47,7 +47,7 @@ static __always_inline void xm64_map(__be32 *addr, __be32 v4)
  * Global, as the two steps after it: xmasq_tc6's chain with
  * xm6_flow_new fills 6.1's 512 bytes, and a flow made in one frame would
  * not fit beside the IPv4 port search's. */
-__noinline int xm64_flow_plan(struct __sk_buff *ctx, struct xm_pkt6 *p, __u32 ifindex, __u32 len)
+static __always_inline int xm64_flow_plan_in(void *ctx, struct xm_pkt6 *p, __u32 ifindex, __u32 len)
 {
 	__u32 zero = 0, out_ifindex;
 	struct xm_config *cfg = bpf_map_lookup_elem(&config, &zero);
@@ -112,6 +112,18 @@ __noinline int xm64_flow_plan(struct __sk_buff *ctx, struct xm_pkt6 *p, __u32 if
 	sc->client = xm_source6_id(p->key.saddr);
 	sc->client_port = p->key.sport;
 	return XM6_NEW_FLOW;
+}
+
+/* For tc and for XDP (a global function's context has its program type's
+ * name on 6.1), as xm6_flow_new. */
+__noinline int xm64_flow_plan(struct __sk_buff *ctx, struct xm_pkt6 *p, __u32 ifindex, __u32 len)
+{
+	return xm64_flow_plan_in(ctx, p, ifindex, len);
+}
+
+__noinline int xm64_flow_plan_xdp(struct xdp_md *ctx, struct xm_pkt6 *p, __u32 ifindex, __u32 len)
+{
+	return xm64_flow_plan_in(ctx, p, ifindex, len);
 }
 
 /* Step 3: the flow's two flows6 entries (the reply first), then the
@@ -210,7 +222,8 @@ __noinline int xm64_flow_insert(struct xm_pkt6 *p, __u32 idx, __u32 len)
 /* A new 6->4 flow: the plan, the reply tuple's port from the IPv4 search
  * (the client's port first; its stub claims the tuple, so no IPv4 flow
  * can take it), the entries. XM6_NEW_*. */
-__noinline int xm64_flow_new(struct __sk_buff *ctx, struct xm_pkt6 *p, __u32 ifindex, __u32 len)
+static __always_inline int xm64_flow_make(void *ctx, int is_xdp, struct xm_pkt6 *p, __u32 ifindex,
+					  __u32 len)
 {
 	__u32 zero = 0;
 	struct xm_scratch *sc;
@@ -219,7 +232,8 @@ __noinline int xm64_flow_new(struct __sk_buff *ctx, struct xm_pkt6 *p, __u32 ifi
 
 	if (!p)
 		return XM6_NEW_PASS;
-	rc = xm64_flow_plan(ctx, p, ifindex, len);
+	rc = is_xdp ? xm64_flow_plan_xdp(ctx, p, ifindex, len) :
+		      xm64_flow_plan(ctx, p, ifindex, len);
 	sc = bpf_map_lookup_elem(&scratch, &zero);
 	if (rc != XM6_NEW_FLOW || !sc)
 		return rc;
@@ -235,6 +249,16 @@ __noinline int xm64_flow_new(struct __sk_buff *ctx, struct xm_pkt6 *p, __u32 ifi
 		return XM6_NEW_DROP;
 	}
 	return xm64_flow_insert(p, (__u32)rc, len);
+}
+
+__noinline int xm64_flow_new(struct __sk_buff *ctx, struct xm_pkt6 *p, __u32 ifindex, __u32 len)
+{
+	return xm64_flow_make(ctx, 0, p, ifindex, len);
+}
+
+__noinline int xm64_flow_new_xdp(struct xdp_md *ctx, struct xm_pkt6 *p, __u32 ifindex, __u32 len)
+{
+	return xm64_flow_make(ctx, 1, p, ifindex, len);
 }
 
 /* The IPv4 header RFC 7915 section 5.1 makes of IPv6 packet p's, with

@@ -191,10 +191,12 @@ enum xm6_new {
 
 /* Creates both entries of a new flow for a packet that matches an IPv6
  * forward: the reply key first (it claims the port), then the original;
- * a reply packet cannot come before the original is in. Global, its
- * buffers on a frame of its own (the packet program's would not hold
- * them and a Packet Too Big's on 6.1): the caller looks the flow up. */
-__noinline int xm6_flow_new(struct __sk_buff *ctx, struct xm_pkt6 *p, __u32 ifindex, __u32 len)
+ * a reply packet cannot come before the original is in. ctx: the
+ * program's, for the route lookup. Made global below, once per program
+ * type: its buffers on a frame of their own (the packet program's would
+ * not hold them and a Packet Too Big's on 6.1); the caller looks the
+ * flow up. */
+static __always_inline int xm6_flow_make(void *ctx, struct xm_pkt6 *p, __u32 ifindex, __u32 len)
 {
 	__u32 zero = 0, now = xm_clock_s(), slot;
 	struct xm_config *cfg = bpf_map_lookup_elem(&config, &zero);
@@ -346,6 +348,18 @@ __noinline int xm6_flow_new(struct __sk_buff *ctx, struct xm_pkt6 *p, __u32 ifin
 	xm_count(XM_C_FLOW_NEW, 0);
 	xm_count(XM_C_FLOW_NEW_IPV6, 0);
 	return XM6_NEW_FLOW;
+}
+
+/* xm6_flow_make for tc and for XDP: 6.1 takes a global function's
+ * context argument only under the program type's own name. */
+__noinline int xm6_flow_new(struct __sk_buff *ctx, struct xm_pkt6 *p, __u32 ifindex, __u32 len)
+{
+	return xm6_flow_make(ctx, p, ifindex, len);
+}
+
+__noinline int xm6_flow_new_xdp(struct xdp_md *ctx, struct xm_pkt6 *p, __u32 ifindex, __u32 len)
+{
+	return xm6_flow_make(ctx, p, ifindex, len);
 }
 
 /* Writes a state change (and the FIN notes) to both entries of the flow

@@ -14,34 +14,56 @@
 #include "xmasq_abi.h"
 #include "csum.h"
 #include "v6_parse.h"
+#include "rewrite.h"
 
-/* The L4 checksum holds exactly the pseudo-header sum: a packet from a
- * local socket whose checksum the skb path would finish
- * (CHECKSUM_PARTIAL through a veth). A difference applied to it would
- * add the ports twice: such a packet goes by tc. A whole checksum that
- * happens to equal it (1 in 65536) goes by tc too, which is right either
- * way. */
+/* Whether the L4 checksum holds exactly the pseudo-header sum (*pseudo,
+ * unfolded): a packet from a local socket whose checksum the skb path
+ * would finish (CHECKSUM_PARTIAL through a veth). A difference applied to
+ * it would add the ports twice. 1, 0, or -1: headers not where p says. */
 static __always_inline int xm6_csum_looks_partial(void *data, void *data_end,
-						  const struct xm_pkt6 *p)
+						  const struct xm_pkt6 *p, __u32 *pseudo)
 {
 	__u32 csum_off = p->csum_off, sum = 0;
 	struct ipv6hdr *ip6 = data + sizeof(struct ethhdr);
 	__u16 *check;
 
-	if (p->key.proto != IPPROTO_TCP && p->key.proto != IPPROTO_UDP)
-		return 0;
 	if (csum_off > sizeof(struct ethhdr) + XM_IPV6_HDR_LEN + 16)
-		return 1;
+		return -1;
 	check = data + csum_off;
 	if ((void *)(ip6 + 1) > data_end || (void *)(check + 1) > data_end)
-		return 1;
+		return -1;
 	for (int i = 0; i < 4; i++) {
 		sum = csum_add32(sum, ip6->saddr.in6_u.u6_addr32[i]);
 		sum = csum_add32(sum, ip6->daddr.in6_u.u6_addr32[i]);
 	}
 	sum = csum_add32(sum, bpf_htons(p->payload_len));
 	sum = csum_add32(sum, bpf_htons((__u16)p->key.proto));
+	*pseudo = sum;
 	return csum_fold32(sum) == *check;
+}
+
+/* Whether this direction of flow f has unfinished checksums (its packets
+ * go by tc), classified on its first TCP or UDP packet at XDP and noted
+ * in the flow, so later packets skip the 40 address bytes' sum: a
+ * checksum that only looks unfinished (1 in 65536) is summed whole. */
+static __always_inline int xm6_flow_csum_partial(struct xdp_md *ctx, void *data, void *data_end,
+						 const struct xm_pkt6 *p, struct xm_flow6 *f)
+{
+	__u32 pseudo = 0;
+	__u8 flags = XM_FLOW6_CSUM_CHECKED;
+	int rc;
+
+	if (f->flags & XM_FLOW6_CSUM_CHECKED)
+		return (f->flags & XM_FLOW6_CSUM_PARTIAL) != 0;
+	if (p->key.proto != IPPROTO_TCP && p->key.proto != IPPROTO_UDP)
+		return 0; /* an echo's checksum is always whole */
+	rc = xm6_csum_looks_partial(data, data_end, p, &pseudo);
+	if (rc < 0)
+		return 1; /* tc's, and no verdict on the flow */
+	if (rc && !xm_xdp_csum_complete_ok(ctx, p->l4_off, p->payload_len, pseudo))
+		flags |= XM_FLOW6_CSUM_PARTIAL;
+	f->flags |= flags;
+	return (flags & XM_FLOW6_CSUM_PARTIAL) != 0;
 }
 
 /* Rewrites the packet p of flow f for egress MAC smac. 0, or -1. */

@@ -276,29 +276,23 @@ int xmasq_xdp(struct xdp_md *ctx)
 	return bpf_redirect_map(&tx_ports, out, 0);
 }
 
-/* IPv6 at XDP, reached from xmasq_xdp by a tail call (progs6_xdp; rx
- * and rx_ipv6 counted there): a known 6->6 flow's packet (TCP, UDP,
- * ICMPv6 echo) whose egress takes XDP frames, next hop known, is
- * rewritten and redirected here; everything else goes to tc as before
- * (pass_ipv6_to_tc): new flows, 6->4, ICMPv6 errors, Packet Too Big,
- * extension headers, a checksum that looks unfinished. */
-SEC("xdp")
-int xmasq_xdp6(struct xdp_md *ctx)
+/* Sends packet p of flow f at XDP: a 6->6 flow's rewritten, a 6->4
+ * flow's original direction translated to IPv4, and redirected to the
+ * flow's egress when that takes XDP frames and its next hop is known;
+ * else the packet goes to tc (pass_ipv6_to_tc), which does the rest.
+ * touch: stamp the flow and follow its state (a flow made for this very
+ * packet has both already). */
+static __always_inline int xm6_xdp_send(struct xdp_md *ctx, struct xm_pkt6 *p, struct xm_flow6 *f,
+					int touch)
 {
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
 	__u64 len = data_end - data;
-	struct xm_pkt6 p = {};
-	struct xm_flow6 *f;
 	struct xm_iface *oif;
 	__u32 slot, out, hdr;
 	int to_v4, rc;
 
-	if (xm_parse6(data, data_end, len, &p) != XM_PARSE6_OK || p.hop_limit <= 1 ||
-	    p.icmp_error || p.frag_hdr_off || p.l4_off != sizeof(struct ethhdr) + XM_IPV6_HDR_LEN)
-		return xm_xdp_to_tc(ctx, XM_C_PASS_IPV6_TO_TC, len);
-	f = bpf_map_lookup_elem(&flows6, &p.key);
-	if (!f || !(f->flags & XM_FLOW_L2_VALID) ||
+	if (!(f->flags & XM_FLOW_L2_VALID) ||
 	    (f->flags & (XM_FLOW6_TO_V4 | XM_FLOW_REPLY)) == (XM_FLOW6_TO_V4 | XM_FLOW_REPLY))
 		return xm_xdp_to_tc(ctx, XM_C_PASS_IPV6_TO_TC, len);
 	to_v4 = (f->flags & XM_FLOW6_TO_V4) != 0;
@@ -306,15 +300,17 @@ int xmasq_xdp6(struct xdp_md *ctx)
 	slot = f->out_slot;
 	oif = bpf_map_lookup_elem(&iface_slots, &slot);
 	if (!oif || !oif->ifindex || !(oif->flags & XM_IFACE_XDP_TX_OK) ||
-	    (oif->mtu && hdr + p.payload_len > oif->mtu) ||
-	    xm6_csum_looks_partial(data, data_end, &p))
+	    (oif->mtu && hdr + p->payload_len > oif->mtu) ||
+	    xm6_flow_csum_partial(ctx, data, data_end, p, f))
 		return xm_xdp_to_tc(ctx, XM_C_PASS_IPV6_TO_TC, len);
 	out = oif->ifindex;
-	xm6_flow_touch(ctx, f, &p, ctx->ingress_ifindex, out);
-	if (!(f->flags & XM_FLOW_L2_VALID)) /* the re-resolve just lost it */
-		return xm_xdp_to_tc(ctx, XM_C_PASS_IPV6_TO_TC, len);
-	rc = to_v4 ? xm64_xdp_to_v4(ctx, &p, f, oif->mac) :
-		     xm6_xdp_rewrite(data, data_end, &p, f, oif->mac);
+	if (touch) {
+		xm6_flow_touch(ctx, f, p, ctx->ingress_ifindex, out);
+		if (!(f->flags & XM_FLOW_L2_VALID)) /* the re-resolve just lost it */
+			return xm_xdp_to_tc(ctx, XM_C_PASS_IPV6_TO_TC, len);
+	}
+	rc = to_v4 ? xm64_xdp_to_v4(ctx, p, f, oif->mac) :
+		     xm6_xdp_rewrite(data, data_end, p, f, oif->mac);
 	if (rc) {
 		xm_count(XM_C_DROP_REDIRECT, len);
 		return XDP_DROP;
@@ -322,6 +318,82 @@ int xmasq_xdp6(struct xdp_md *ctx)
 	xm6_account(f, len, 1);
 	xm_count(XM_C_FWD_XDP, len);
 	return bpf_redirect_map(&tx_ports, out, 0);
+}
+
+/* The IPv6 packet at ctx parsed, if XDP may take it: TCP, UDP or an
+ * ICMPv6 echo with a bare IPv6 header, not an error, a fragment or at
+ * its last hop. 0, or -1: tc's. */
+static __always_inline int xm6_xdp_parse(struct xdp_md *ctx, struct xm_pkt6 *p)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+
+	if (xm_parse6(data, data_end, data_end - data, p) != XM_PARSE6_OK || p->hop_limit <= 1 ||
+	    p->icmp_error || p->frag_hdr_off ||
+	    p->l4_off != sizeof(struct ethhdr) + XM_IPV6_HDR_LEN)
+		return -1;
+	return 0;
+}
+
+/* IPv6 at XDP, reached from xmasq_xdp by a tail call (progs6_xdp; rx
+ * and rx_ipv6 counted there): a known flow's packet (TCP, UDP, ICMPv6
+ * echo; 6->6, or 6->4 translated to IPv4) whose egress takes XDP frames,
+ * next hop known, is rewritten and redirected here; a packet of no flow
+ * goes on to xmasq_xdp6_new; everything else goes to tc as before
+ * (pass_ipv6_to_tc): ICMPv6 errors, Packet Too Big, extension headers,
+ * fragments, a checksum that looks unfinished. */
+SEC("xdp")
+int xmasq_xdp6(struct xdp_md *ctx)
+{
+	__u64 len = ctx->data_end - ctx->data;
+	struct xm_pkt6 p = {};
+	struct xm_flow6 *f;
+
+	if (xm6_xdp_parse(ctx, &p))
+		return xm_xdp_to_tc(ctx, XM_C_PASS_IPV6_TO_TC, len);
+	f = bpf_map_lookup_elem(&flows6, &p.key);
+	if (!f) {
+		bpf_tail_call(ctx, &progs6_xdp, XM_PROGS6_NEW_XDP);
+		return xm_xdp_to_tc(ctx, XM_C_PASS_IPV6_TO_TC, len);
+	}
+	return xm6_xdp_send(ctx, &p, f, 1);
+}
+
+/* A new IPv6 flow at XDP, reached from xmasq_xdp6 by a tail call
+ * (progs6_xdp) for a packet of no flow: the flow is made as on tc (a
+ * 6->6 forward or masquerade, or 6->4) and its first packet sent here
+ * when it can be; a packet that is not ours goes to the kernel with tc
+ * told so, a refused one is dropped (both counted). Its own program: the
+ * flow's making needs a frame the fast path's would not leave room for
+ * on 6.1. */
+SEC("xdp")
+int xmasq_xdp6_new(struct xdp_md *ctx)
+{
+	__u64 len = ctx->data_end - ctx->data;
+	__u32 ifindex = ctx->ingress_ifindex;
+	struct xm_pkt6 p = {};
+	struct xm_flow6 *f;
+	int rc;
+
+	if (xm6_xdp_parse(ctx, &p))
+		return xm_xdp_to_tc(ctx, XM_C_PASS_IPV6_TO_TC, len);
+	rc = xm6_flow_new_xdp(ctx, &p, ifindex, (__u32)len);
+	if (rc == XM6_NEW_TO_V4)
+		rc = xm64_flow_new_xdp(ctx, &p, ifindex, (__u32)len);
+	if (rc == XM6_NEW_DROP)
+		return XDP_DROP;
+	if (rc != XM6_NEW_FLOW) { /* the kernel's: tc leaves it alone */
+		xm_set_meta(ctx, XM_META_MAGIC_SEEN);
+		return XDP_PASS;
+	}
+	f = bpf_map_lookup_elem(&flows6, &p.key);
+	if (!f) /* removed meanwhile (a flush): tc makes it again */
+		return xm_xdp_to_tc(ctx, XM_C_PASS_IPV6_TO_TC, len);
+	if (f->flags & XM_FLOW6_TO_V4) {
+		bpf_tail_call(ctx, &progs6_xdp, XM_PROGS6_XDP);
+		return xm_xdp_to_tc(ctx, XM_C_PASS_IPV6_TO_TC, len);
+	}
+	return xm6_xdp_send(ctx, &p, f, 0);
 }
 
 /* The IPv4 replies of 6->4 flows at XDP, reached from xmasq_xdp by a tail

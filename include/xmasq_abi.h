@@ -847,14 +847,17 @@ _Static_assert(sizeof(struct xm64_plan) == sizeof(struct xm_allow_key), "scratch
  * (pass_ipv6_to_tc). Maps added within layout 2. A rule's generation,
  * rule_id, rule_stats, `from` list (allow_lists holds 128-bit sources) and
  * the counters are shared with IPv4. */
-#define XM_PROGS6_TC   0 /* progs6 index of xmasq_tc6 */
+#define XM_PROGS6_TC	  0 /* progs6 index of xmasq_tc6 */
 /* XDP's IPv6 fast path: xmasq_xdp hands IPv6 frames to xmasq_xdp6
  * through prog array "progs6_xdp" (index XM_PROGS6_XDP), which forwards a
  * known flow's packets itself (6->6, and 6->4 translated to IPv4) and
  * hands the rest to tc as before; and the IPv4 replies of 6->4 flows to
  * xmasq_xdp46 (index XM_PROGS46_XDP), which translates them to IPv6. */
-#define XM_PROGS6_XDP  0
-#define XM_PROGS46_XDP 1
+#define XM_PROGS6_XDP	  0
+#define XM_PROGS46_XDP	  1
+/* xmasq_xdp6 hands a packet of no flow to xmasq_xdp6_new (index
+ * XM_PROGS6_NEW_XDP), which makes its flow as tc would and sends it. */
+#define XM_PROGS6_NEW_XDP 2
 
 /*
  * IPv6 clients of IPv4 backends (6->4, RFC 7915 header translation with
@@ -873,10 +876,15 @@ _Static_assert(sizeof(struct xm64_plan) == sizeof(struct xm_allow_key), "scratch
  * through prog array "progs46" (index XM_PROGS46_TC), which translates it
  * to IPv6.
  */
-#define XM_RULE_TO_V4	  (1u << 4) /* rules6 / rule_meta: an IPv6 forward to an IPv4 backend */
-#define XM_FLOW6_TO_V4	  (1u << 3) /* flows6: an entry of a 6->4 flow */
-#define XM_SLOT_IPV6_FLOW 0xff	    /* flows: a 6->4 flow's stub (its slots) */
-#define XM_PROGS46_TC	  0	    /* progs46 index of xmasq_tc46 */
+#define XM_RULE_TO_V4	      (1u << 4) /* rules6 / rule_meta: an IPv6 forward to an IPv4 backend */
+#define XM_FLOW6_TO_V4	      (1u << 3) /* flows6: an entry of a 6->4 flow */
+/* flows6: XDP has classified this direction's L4 checksums (on its first
+ * packet there), as unfinished or not: an unfinished one's packets all go
+ * by tc, in order, as for IPv4 */
+#define XM_FLOW6_CSUM_CHECKED (1u << 7)
+#define XM_FLOW6_CSUM_PARTIAL (1u << 4)
+#define XM_SLOT_IPV6_FLOW     0xff /* flows: a 6->4 flow's stub (its slots) */
+#define XM_PROGS46_TC	      0	   /* progs46 index of xmasq_tc46 */
 _Static_assert(XM_MAX_IFACES < XM_SLOT_IPV6_FLOW, "a stub's slot is no interface's");
 
 /* Hash map "rules6": as "rules", on IPv6 addresses. */

@@ -111,7 +111,7 @@ static int reuse_devmap(struct bpf_map *map, const char *path, char *err, size_t
 	return 0;
 }
 
-/* Unpins the map at path when its value size differs from map's. */
+/* Unpins the map at path when its value size or size differs from map's. */
 static void drop_pin_of_other_size(struct bpf_map *map, const char *path)
 {
 	struct bpf_map_info info = { 0 };
@@ -121,7 +121,8 @@ static void drop_pin_of_other_size(struct bpf_map *map, const char *path)
 	if (fd < 0)
 		return;
 	if (bpf_obj_get_info_by_fd(fd, &info, &len) == 0 &&
-	    info.value_size != bpf_map__value_size(map))
+	    (info.value_size != bpf_map__value_size(map) ||
+	     info.max_entries != bpf_map__max_entries(map)))
 		unlink(path);
 	close(fd);
 }
@@ -363,8 +364,8 @@ static enum xm_mode mode_of(const struct xm_iface *v)
 
 /* The programs other programs hand packets to by tail calls: xmasq_tc6
  * (IPv6 from the tc program), xmasq_tc46 (6->4 replies, likewise),
- * xmasq_xdp6 and xmasq_xdp46 (the same from the XDP program), each into
- * its prog array. */
+ * xmasq_xdp6, xmasq_xdp46 and xmasq_xdp6_new (the same, and new IPv6
+ * flows, from the XDP programs), each into its prog array. */
 static int store_tail_progs(struct xmasq_bpf *skel, const char *pin_dir, char *err, size_t errlen)
 {
 	const struct {
@@ -382,6 +383,8 @@ static int store_tail_progs(struct xmasq_bpf *skel, const char *pin_dir, char *e
 		  "the IPv6 XDP program xmasq_xdp6" },
 		{ skel->maps.progs6_xdp, XM_MAP_PROGS6_XDP, XM_PROGS46_XDP, skel->progs.xmasq_xdp46,
 		  "the 6->4 XDP program xmasq_xdp46" },
+		{ skel->maps.progs6_xdp, XM_MAP_PROGS6_XDP, XM_PROGS6_NEW_XDP,
+		  skel->progs.xmasq_xdp6_new, "the IPv6 XDP program for new flows xmasq_xdp6_new" },
 	};
 
 	for (size_t i = 0; i < sizeof(tails) / sizeof(tails[0]); i++) {
@@ -718,9 +721,11 @@ int xm_attach_ex(const char *pin_dir, char *const *ifnames, int n, const struct 
 				xm_migrate_abort(&mig);
 			return -1;
 		}
-		/* scratch holds nothing between packets: one of another
-		 * shape (an older build's) is made afresh, not refused. */
-		if (map == skel->maps.scratch)
+		/* scratch holds nothing between packets, nor the prog arrays
+		 * between loads (each load fills them): one of another shape
+		 * (an older build's) is made afresh, not refused. */
+		if (map == skel->maps.scratch || map == skel->maps.progs6 ||
+		    map == skel->maps.progs46 || map == skel->maps.progs6_xdp)
 			drop_pin_of_other_size(map, path);
 		/* The flow table keeps its size while pinned: resizing drops it. */
 		if (map == skel->maps.flows) {

@@ -242,6 +242,9 @@ static int maps6(void)
 	idx = XM_PROGS46_XDP;
 	prog = (uint32_t)bpf_program__fd(skel->progs.xmasq_xdp46);
 	err |= bpf_map_update_elem(bpf_map__fd(skel->maps.progs6_xdp), &idx, &prog, BPF_ANY);
+	idx = XM_PROGS6_NEW_XDP;
+	prog = (uint32_t)bpf_program__fd(skel->progs.xmasq_xdp6_new);
+	err |= bpf_map_update_elem(bpf_map__fd(skel->maps.progs6_xdp), &idx, &prog, BPF_ANY);
 	return err ? -1 : 0;
 }
 
@@ -275,6 +278,31 @@ static void set_partial_csum6(struct frame *f)
 	c = csum_fold32(csum_add_bytes(0, pseudo, sizeof(pseudo)));
 	ip[40 + at] = (uint8_t)(c >> 8);
 	ip[40 + at + 1] = (uint8_t)c;
+}
+
+/* Makes frame f's whole L4 checksum equal the pseudo-header sum (as an
+ * unfinished one would be) by its last two payload bytes: 1 in 65536
+ * packets is such. 1 when it did. */
+static int set_csum_like_partial6(struct frame *f)
+{
+	uint8_t *ip = f->b + 14, pseudo[40] = { 0 };
+	size_t l4len = (size_t)ip[4] << 8 | ip[5], at = ip[6] == IPPROTO_TCP ? 16 : 6;
+	uint16_t p, c0, w;
+
+	memcpy(pseudo, ip + 8, 32);
+	pseudo[34] = (uint8_t)(l4len >> 8);
+	pseudo[35] = (uint8_t)l4len;
+	pseudo[39] = ip[6];
+	p = csum_fold32(csum_add_bytes(0, pseudo, sizeof(pseudo)));
+	ip[40 + l4len - 2] = ip[40 + l4len - 1] = 0;
+	c0 = l4_csum6(ip, l4len, ip[6], at);
+	/* the sum with w is ~p: w = ~p - (~c0) in ones' complement */
+	w = csum_fold32((uint32_t)(uint16_t)~p + c0);
+	ip[40 + l4len - 2] = (uint8_t)(w >> 8);
+	ip[40 + l4len - 1] = (uint8_t)w;
+	ip[40 + at] = (uint8_t)(p >> 8);
+	ip[40 + at + 1] = (uint8_t)p;
+	return l4_csum6(ip, l4len, ip[6], at) == p;
 }
 
 /* A TCP connection both ways: SYN, SYN-ACK, ACK, FIN, FIN, last ACK. */
@@ -332,16 +360,6 @@ static void test_tcp6(void)
 	xdp6("tcp6 data to the backend", if_pub0, syn, &fwd);
 	synack.tcp_flags = back.tcp_flags = TCP_ACK;
 	xdp6("tcp6 data back to the client", if_bk0, synack, &back);
-	{ /* a checksum as CHECKSUM_PARTIAL leaves it (the pseudo-header sum) */
-		struct frame in = F6(syn);
-		uint32_t rc;
-
-		set_partial_csum6(&in);
-		cnt_mark();
-		run_xdp(if_pub0, &in, &got, &rc);
-		TAP_EQ(rc, XDP_PASS, "tcp6 data with an unfinished checksum: XDP hands it to tc");
-		cnt_check(XM_C_PASS_IPV6_TO_TC, 1, "tcp6 unfinished checksum");
-	}
 	syn.tcp_flags = TCP_FIN | TCP_ACK;
 	syn.payload = 0;
 	fwd = to_backend(syn, a_bk0, 20000, 8080);
@@ -943,15 +961,6 @@ static void test_6to4_tcp(void)
 	run_case(1, "6->4 tcp data to the backend", if_pub0, &in, TC_ACT_REDIRECT, NULL, &got);
 	check_to_v4("6->4 tcp data", &in, &got, A_BK0, A_BACKEND, 24000, 80);
 	xdp64("6->4 tcp data to the backend", if_pub0, &in, &got);
-	{ /* an unfinished checksum (a local sender's): XDP leaves it to tc */
-		struct frame partial = in;
-
-		set_partial_csum6(&partial);
-		cnt_mark();
-		run_xdp(if_pub0, &partial, &got, &rc);
-		TAP_EQ(rc, XDP_PASS, "6->4 tcp data with an unfinished checksum by XDP: to tc");
-		cnt_check(XM_C_PASS_IPV6_TO_TC, 1, "6->4 unfinished checksum by XDP");
-	}
 	in = backend4(IPPROTO_TCP, 80, 24000, TCP_ACK | TCP_PSH, 0);
 	run_case(1, "6->4 tcp data back", if_bk0, &in, TC_ACT_REDIRECT, NULL, &back);
 	check_to_v6("6->4 tcp data back", &in, &back, a_pub0, a_client, 8443, 24000);
@@ -1379,6 +1388,222 @@ static void test_6to4_icmp_back(void)
 	cnt_check(XM_C_DROP_6TO4_UNTRANSLATABLE, 1, "6->4 parameter problem");
 }
 
+/* Frame in through XDP: verdict `verdict` (want NULL: untouched), and
+ * the counters a new flow moves there. */
+static void xdp_new6(const char *what, int ifindex, const struct frame *in, uint32_t verdict,
+		     const struct frame *want, struct frame *got)
+{
+	cnt_mark();
+	run_case(0, what, ifindex, in, verdict, want ? want : verdict == XDP_PASS ? in : NULL, got);
+}
+
+/* New IPv6 flows made at XDP (xmasq_xdp6 -> xmasq_xdp6_new): the same
+ * entries and bytes as tc makes, sent by XDP when the egress and next
+ * hop allow; what is not ours goes to the kernel (tc told so), what is
+ * refused is dropped, and a flow XDP cannot send goes on by tc. */
+static void test_xdp_new6(void)
+{
+	struct spec6 syn = client6(IPPROTO_TCP, 25000, 80, TCP_SYN), ack, udp;
+	struct spec6 fwd = to_backend(syn, a_bk0, 25000, 8080);
+	struct spec6 synack = backend6(IPPROTO_TCP, 8080, a_bk0, 25000, TCP_SYN | TCP_ACK), back;
+	struct frame in, want, got;
+	struct xm_flow6 o = { 0 }, r = { 0 };
+
+	in = F6(syn);
+	want = F6(fwd);
+	xdp_new6("tcp6 SYN by XDP: a new flow made and sent there", if_pub0, &in, XDP_REDIRECT,
+		 &want, &got);
+	check_csum6("tcp6 SYN by XDP", &got);
+	cnt_check(XM_C_FLOW_NEW, 1, "tcp6 SYN by XDP");
+	cnt_check(XM_C_FLOW_NEW_IPV6, 1, "tcp6 SYN by XDP");
+	cnt_check(XM_C_FWD_XDP, 1, "tcp6 SYN by XDP");
+	cnt_check(XM_C_PASS_IPV6_TO_TC, 0, "tcp6 SYN by XDP");
+	if (tap_ok(flow6_get(a_client, a_pub0, 25000, 80, IPPROTO_TCP, &o) == 0, "tcp6 SYN by XDP: "
+										 "original entry "
+										 "under the "
+										 "client's "
+										 "tuple")) {
+		TAP_EQ(o.state, XM_ST_SYN_SENT, "tcp6 SYN by XDP: SYN_SENT");
+		TAP_EQ(o.packets, 1, "tcp6 SYN by XDP: the SYN counted once");
+		TAP_EQ(o.rule_id, RULE_TCP, "tcp6 SYN by XDP: its rule");
+	}
+	tap_ok(flow6_get(a_backend, a_bk0, 8080, 25000, IPPROTO_TCP, &r) == 0, "tcp6 SYN by XDP: "
+									       "reply entry, the "
+									       "client's port "
+									       "kept");
+	back = synack;
+	memcpy(back.dmac, MAC_CLIENT, 6);
+	memcpy(back.smac, MAC_PUB0, 6);
+	back.src = a_pub0;
+	back.dst = a_client;
+	back.sport = 80;
+	back.hop--;
+	in = F6(synack);
+	want = F6(back);
+	xdp_new6("tcp6 SYN-ACK by XDP", if_bk0, &in, XDP_REDIRECT, &want, &got);
+	cnt_check(XM_C_FLOW_NEW, 0, "tcp6 SYN-ACK by XDP");
+	flow6_get(a_client, a_pub0, 25000, 80, IPPROTO_TCP, &o);
+	TAP_EQ(o.state, XM_ST_ESTABLISHED, "tcp6 SYN-ACK by XDP: ESTABLISHED");
+
+	/* UDP to a rule for one address of pub0 */
+	udp = client6(IPPROTO_UDP, 5100, 5353, 0);
+	in = F6(udp);
+	want = F6(to_backend(udp, a_bk0, 5100, 53));
+	xdp_new6("udp6 by XDP: a new flow made and sent there", if_pub0, &in, XDP_REDIRECT, &want,
+		 &got);
+	cnt_check(XM_C_FLOW_NEW_IPV6, 1, "udp6 by XDP");
+	cnt_check(XM_C_FWD_XDP, 1, "udp6 by XDP");
+
+	/* masquerade (NAT66) and its ping */
+	{
+		struct spec6 out = backend6(IPPROTO_UDP, 31000, a_client, 53, 0), wo = out;
+		struct spec6 ping = backend6(58, 0x4343, a_client, 0x4343, 0), wp;
+
+		memcpy(wo.dmac, MAC_CLIENT, 6);
+		memcpy(wo.smac, MAC_PUB0, 6);
+		wo.src = a_pub0;
+		wo.hop--;
+		in = F6(out);
+		want = F6(wo);
+		xdp_new6("udp6 masquerade by XDP: [fd00:8::2]:31000 leaves pub0 as "
+			 "[2001:db8:1::1]:31000",
+			 if_bk0, &in, XDP_REDIRECT, &want, &got);
+		check_csum6("udp6 masquerade by XDP", &got);
+		cnt_check(XM_C_FLOW_NEW_IPV6, 1, "udp6 masquerade by XDP");
+		cnt_check(XM_C_FWD_XDP, 1, "udp6 masquerade by XDP");
+		ping.payload = 24;
+		wp = ping;
+		memcpy(wp.dmac, MAC_CLIENT, 6);
+		memcpy(wp.smac, MAC_PUB0, 6);
+		wp.src = a_pub0;
+		wp.hop--;
+		in = F6(ping);
+		want = F6(wp);
+		xdp_new6("icmp6 echo masquerade by XDP: id 0x4343 kept", if_bk0, &in, XDP_REDIRECT,
+			 &want, &got);
+		check_csum6("icmp6 echo masquerade by XDP", &got);
+		cnt_check(XM_C_FLOW_NEW_IPV6, 1, "icmp6 echo masquerade by XDP");
+	}
+
+	/* not ours: to the kernel, counted once, not handed to tc */
+	ack = client6(IPPROTO_TCP, 25001, 80, TCP_ACK);
+	in = F6(ack);
+	xdp_new6("tcp6 ACK of no flow by XDP: the kernel's", if_pub0, &in, XDP_PASS, NULL, &got);
+	cnt_check(XM_C_PASS_NOT_OURS, 1, "tcp6 ACK of no flow by XDP");
+	cnt_check(XM_C_PASS_IPV6_TO_TC, 0, "tcp6 ACK of no flow by XDP");
+	cnt_check(XM_C_FLOW_NEW, 0, "tcp6 ACK of no flow by XDP");
+	/* refused by the rule's `from` list: dropped there */
+	syn = client6(IPPROTO_TCP, 25002, 443, TCP_SYN);
+	syn.src = a_other;
+	in = F6(syn);
+	xdp_new6("tcp6 SYN from outside the from-list by XDP: dropped", if_pub0, &in, XDP_DROP,
+		 NULL, &got);
+	cnt_check(XM_C_DROP_NOT_ALLOWED, 1, "tcp6 from-list by XDP");
+	cnt_check(XM_C_FLOW_NEW, 0, "tcp6 from-list by XDP");
+
+	/* a next hop not resolved: the flow is made, tc sends the packet
+	 * (its neighbour code), and does not make the flow again */
+	udp = client6(IPPROTO_UDP, 5101, 90, 0);
+	in = F6(udp);
+	xdp_new6("udp6 to an unresolved next hop by XDP: flow made, to tc", if_pub0, &in, XDP_PASS,
+		 NULL, &got);
+	cnt_check(XM_C_FLOW_NEW_IPV6, 1, "udp6 unresolved next hop by XDP");
+	cnt_check(XM_C_PASS_IPV6_TO_TC, 1, "udp6 unresolved next hop by XDP");
+	{
+		struct spec6 wu = to_backend(udp, a_bk0, 5101, 9000);
+
+		wu.dst = A6("fd00:9::5");
+		memcpy(wu.dmac, MAC_PUB0, 6);
+		memcpy(wu.smac, MAC_CLIENT, 6);
+		cnt_mark();
+		run6("udp6 to an unresolved next hop, then by tc: redirected by neighbour", if_pub0,
+		     udp, TC_ACT_REDIRECT, &wu, &got);
+		cnt_check(XM_C_FLOW_NEW, 0, "udp6 unresolved next hop, then by tc");
+	}
+
+	/* 6->4: made at XDP, translated there (by xmasq_xdp6), the same
+	 * bytes as by tc */
+	syn = client6(IPPROTO_TCP, 25003, 8443, TCP_SYN);
+	in = F6(syn);
+	xdp_new6("6->4 tcp SYN by XDP: a new flow made and translated there", if_pub0, &in,
+		 XDP_REDIRECT, NULL, &got);
+	check_to_v4("6->4 tcp SYN by XDP", &in, &got, A_BK0, A_BACKEND, 25003, 80);
+	cnt_check(XM_C_FLOW_NEW_6TO4, 1, "6->4 tcp SYN by XDP");
+	cnt_check(XM_C_FWD_XDP, 1, "6->4 tcp SYN by XDP");
+	cnt_check(XM_C_PASS_IPV6_TO_TC, 0, "6->4 tcp SYN by XDP");
+	{
+		struct xm_flow stub;
+
+		tap_ok(flow_get(A_BACKEND, A_BK0, 80, 25003, IPPROTO_TCP, &stub) == 0 &&
+			       stub.out_slot == XM_SLOT_IPV6_FLOW,
+		       "6->4 tcp SYN by XDP: its stub in the IPv4 table");
+		flow6_get(a_client, a_pub0, 25003, 8443, IPPROTO_TCP, &o);
+		TAP_EQ(o.packets, 1, "6->4 tcp SYN by XDP: the SYN counted once");
+	}
+
+	/* Unfinished checksums (a local sender's CHECKSUM_PARTIAL): the
+	 * first packet of a flow's direction at XDP decides, and the flow
+	 * notes it: such a direction goes by tc from then on, in order. */
+	{
+		struct spec6 q = client6(IPPROTO_UDP, 5102, 5353, 0);
+		struct spec6 ans = backend6(IPPROTO_UDP, 53, a_bk0, 5102, 0), wans = ans;
+		struct frame partial = F6(q), whole = F6(q);
+		uint32_t rc;
+
+		set_partial_csum6(&partial);
+		cnt_mark();
+		run_xdp(if_pub0, &partial, &got, &rc);
+		TAP_EQ(rc, XDP_PASS, "udp6 new flow, unfinished checksum, by XDP: made, to tc");
+		cnt_check(XM_C_FLOW_NEW_IPV6, 1, "udp6 unfinished checksum by XDP");
+		cnt_check(XM_C_PASS_IPV6_TO_TC, 1, "udp6 unfinished checksum by XDP");
+		flow6_get(a_client, a_pub0, 5102, 5353, IPPROTO_UDP, &o);
+		TAP_EQ(o.flags & (XM_FLOW6_CSUM_CHECKED | XM_FLOW6_CSUM_PARTIAL),
+		       XM_FLOW6_CSUM_CHECKED | XM_FLOW6_CSUM_PARTIAL,
+		       "udp6 unfinished checksum: the flow's direction noted unfinished");
+		cnt_mark();
+		run_xdp(if_pub0, &whole, &got, &rc);
+		TAP_EQ(rc, XDP_PASS,
+		       "udp6 that direction's next packet by XDP: to tc too (in order)");
+		cnt_check(XM_C_FWD_XDP, 0, "udp6 that direction's next packet");
+		memcpy(wans.dmac, MAC_CLIENT, 6);
+		memcpy(wans.smac, MAC_PUB0, 6);
+		wans.src = a_pub0;
+		wans.dst = a_client;
+		wans.sport = 5353;
+		wans.hop--;
+		xdp6("udp6 the answer to that flow (whole checksum)", if_bk0, ans, &wans);
+	}
+	{
+		struct spec6 q = client6(IPPROTO_UDP, 5103, 5353, 0);
+		struct frame in = F6(q);
+		uint32_t rc;
+
+		tap_ok(set_csum_like_partial6(&in), "udp6 whole checksum equal to the "
+						    "pseudo-header sum: frame made");
+		cnt_mark();
+		run_xdp(if_pub0, &in, &got, &rc);
+		TAP_EQ(rc, XDP_REDIRECT,
+		       "udp6 whole checksum that looks unfinished by XDP: summed whole, sent "
+		       "there");
+		check_csum6("udp6 whole checksum that looks unfinished", &got);
+		flow6_get(a_client, a_pub0, 5103, 5353, IPPROTO_UDP, &o);
+		TAP_EQ(o.flags & (XM_FLOW6_CSUM_CHECKED | XM_FLOW6_CSUM_PARTIAL),
+		       XM_FLOW6_CSUM_CHECKED,
+		       "udp6 whole checksum that looks unfinished: noted whole");
+	}
+	{ /* 6->4: the same, made by xmasq_xdp6_new, decided by xmasq_xdp6 */
+		struct frame partial = F6(client6(IPPROTO_TCP, 25004, 8443, TCP_SYN));
+		uint32_t rc;
+
+		set_partial_csum6(&partial);
+		cnt_mark();
+		run_xdp(if_pub0, &partial, &got, &rc);
+		TAP_EQ(rc, XDP_PASS, "6->4 tcp SYN, unfinished checksum, by XDP: made, to tc");
+		cnt_check(XM_C_FLOW_NEW_6TO4, 1, "6->4 unfinished checksum by XDP");
+		cnt_check(XM_C_PASS_IPV6_TO_TC, 1, "6->4 unfinished checksum by XDP");
+	}
+}
+
 /* After test_expiry6: the IPv6 sweeper removed the 6->4 flows with
  * their stubs. */
 static void test_6to4_expiry(void)
@@ -1392,11 +1617,11 @@ static void test_6to4_expiry(void)
 }
 
 static void (*const tests[])(void) = {
-	test_tcp6,	    test_port_clash6,  test_udp6,      test_keep_source6,
-	test_allow6,	    test_pass6,	       test_too_big6,  test_masquerade6,
-	test_too_big_masq6, test_6to4_tcp,     test_6to4_udp,  test_ext_headers6,
-	test_fragments6,    test_icmp6_errors, test_6to4_icmp, test_6to4_icmp_back,
-	test_expiry6,	    test_6to4_expiry,  NULL,
+	test_tcp6,	    test_port_clash6,  test_udp6,	 test_keep_source6,
+	test_allow6,	    test_pass6,	       test_too_big6,	 test_masquerade6,
+	test_too_big_masq6, test_6to4_tcp,     test_6to4_udp,	 test_ext_headers6,
+	test_fragments6,    test_icmp6_errors, test_6to4_icmp,	 test_6to4_icmp_back,
+	test_xdp_new6,	    test_expiry6,      test_6to4_expiry, NULL,
 };
 
 int main(void)

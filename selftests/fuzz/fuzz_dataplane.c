@@ -152,6 +152,9 @@ static int setup_maps6(void)
 	idx = XM_PROGS46_XDP;
 	prog = (uint32_t)bpf_program__fd(skel->progs.xmasq_xdp46);
 	err |= bpf_map_update_elem(bpf_map__fd(skel->maps.progs6_xdp), &idx, &prog, BPF_ANY);
+	idx = XM_PROGS6_NEW_XDP;
+	prog = (uint32_t)bpf_program__fd(skel->progs.xmasq_xdp6_new);
+	err |= bpf_map_update_elem(bpf_map__fd(skel->maps.progs6_xdp), &idx, &prog, BPF_ANY);
 	return err;
 }
 
