@@ -20,7 +20,7 @@
 # The same checks run against three routers, each in a fresh topology:
 #   ip6tables  MASQUERADE (and iptables' for IPv4), forwarding on; the yardstick
 #   xdp        xmasq attached --mode xdp, GRO on the peers of lan0 and wan0
-#              (XDP hands IPv6 to tc: pass_ipv6_to_tc)
+#              (flows made and forwarded at XDP: few packets to tc)
 #   auto       xmasq attached without --mode (tc on a veth), plain peers
 # Each: the server saw the router's 2001:db8:50::1 (nginx's /whoami, the
 # access log, socat's UDP echo of the peer), a 20 MB download with its
@@ -442,9 +442,13 @@ xm_counters() {
 	tap_result $? "$L: counters: flow_new_ipv6 +$((n1 - n0)) (about $((AB_N + 7)), at least $AB_N)" \
 		"$(json_get "$S1" '" ".join("%s=%s" % (k, v["packets"]) for k, v in sorted(d["counters"].items()) if v.get("packets"))' 2>&1 | head -c 2000)"
 	if [ "$mode" = xdp ]; then
+		# the masqueraded flows made at XDP (xmasq_xdp6_new): fewer
+		# packets handed to tc (NDP, ICMPv6 errors) than flows made
+		local p0
+		p0=$(stat66 "$S0" pass_ipv6_to_tc)
 		p=$(stat66 "$S1" pass_ipv6_to_tc)
-		[ "$p" -gt 0 ]
-		tap_result $? "$L: counters: XDP handed IPv6 to tc (pass_ipv6_to_tc $p)"
+		[ $((p - p0)) -lt $((n1 - n0)) ]
+		tap_result $? "$L: counters: XDP made the masqueraded flows itself: pass_ipv6_to_tc +$((p - p0)) for $((n1 - n0)) new flows"
 	fi
 	# the rule's line in `xmasq stats`: ID LINE RULE... FLOWS PKTS-IN BYTES-IN PKTS-BACK BYTES-BACK REFUSED
 	line=$(grep -F "fd00:1::" "$XM_TMP/stats66.txt" | grep -F masquerade | head -n 1)
