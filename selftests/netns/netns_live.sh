@@ -230,13 +230,19 @@ udp_all_in() {
 	[ -n "$s" ] && [ "$s" = "$r" ]
 }
 
-# tcp_ext NS NAME...: the sum of the namespace's TcpExt counters NAME...
-tcp_ext() {
+# tcp_counters NS NAME...: the namespace's counters NAME... (TcpExt's, and
+# Tcp's RetransSegs; 0 for one the kernel lacks), on one line, read at
+# once (one nsenter instead of one a counter)
+tcp_counters() {
 	local ns=$1
 	shift
-	nsx "$ns" awk -v names="$*" 'BEGIN { n = split(names, w, " ") }
-		/^TcpExt:/ { if (!h) { for (i = 2; i <= NF; i++) c[$i] = i; h = 1 }
-			     else { s = 0; for (j = 1; j <= n; j++) if (w[j] in c) s += $(c[w[j]]); print s } }' /proc/net/netstat
+	nsx "$ns" awk -v names="$*" '
+		$1 == "TcpExt:" || $1 == "Tcp:" {
+			if (!($1 in head)) { head[$1] = 1; for (i = 2; i <= NF; i++) col[$1, i] = $i; next }
+			for (i = 2; i <= NF; i++) val[col[$1, i]] = $i
+		}
+		END { n = split(names, w, " "); for (j = 1; j <= n; j++) printf "%s%s", (j > 1 ? " " : ""), (w[j] in val ? val[w[j]] : 0); print "" }' \
+		/proc/net/netstat /proc/net/snmp
 }
 # tcp_loss: signs that a TCP segment was lost or reordered on the way, in
 # the clients and the backend: retransmissions that repaired something,
@@ -258,24 +264,26 @@ tcp_ext() {
 # every mode.
 LOSS_NAMES="TCPOFOQueue TCPFastRetrans TCPSlowStartRetrans TCPTimeouts"
 tcp_loss() {
-	local ns n=0 retrans dup
+	local ns n=0 retrans dup ofo
 	for ns in "$NS_C0" "$NS_C1" "$NS_B"; do
-		retrans=$(tcp_retrans "$ns")
-		dup=$(tcp_ext "$ns" TCPDSACKRecvSegs)
+		read -r retrans dup ofo <<<"$(tcp_counters "$ns" RetransSegs TCPDSACKRecvSegs TCPOFOQueue)"
 		[ "$retrans" -gt "$dup" ] && n=$((n + retrans - dup))
-		[ "$MODE" = tc ] || n=$((n + $(tcp_ext "$ns" TCPOFOQueue)))
+		[ "$MODE" = tc ] || n=$((n + ofo))
 	done
 	echo $n
 }
 # tcp_loss_detail: every counter of tcp_loss plus retransmissions, per namespace
 tcp_loss_detail() {
-	local ns nm
+	local ns nm names="$LOSS_NAMES TCPLossProbeRecovery TCPLossProbes TCPDSACKOldSent TCPDSACKRecv TCPDSACKRecvSegs TCPSACKReorder TCPTSReorder TCPRenoReorder RetransSegs" v
 	for ns in "$NS_C0" "$NS_C1" "$NS_B"; do
 		printf '%s:' "${ns%%-*}"
-		for nm in $LOSS_NAMES TCPLossProbeRecovery TCPLossProbes TCPDSACKOldSent TCPDSACKRecv TCPDSACKRecvSegs TCPSACKReorder TCPTSReorder TCPRenoReorder; do
-			printf ' %s=%s' "$nm" "$(tcp_ext "$ns" $nm)"
+		read -r -a v <<<"$(tcp_counters "$ns" $names)"
+		set -- $names
+		for nm in "${v[@]}"; do
+			printf ' %s=%s' "$1" "$nm"
+			shift
 		done
-		printf ' RetransSegs=%s\n' "$(tcp_retrans "$ns")"
+		echo
 	done
 }
 
