@@ -326,9 +326,12 @@ setup() {
 	XM_PINS+=("$NS_R $XM_PIN")
 	out=$(xm attach --mode "$MODE" eth0 eth1 eth2 2>&1) && out2=$(xm apply "$RB/A.conf" 2>&1)
 	tap_result $? "xmasq attach --mode $MODE eth0 eth1 eth2 + apply" "$out" "${out2:-}" || return 1
-	# backend services: TCP pattern checker on :80, UDP sequence checker on :5000
-	lt_bg "$NS_B" 170 tcp-serve --port 80 --dir "$D"
-	lt_bg "$NS_B" 170 udp-serve --port 5000 --dir "$D"
+	# backend services: TCP pattern checker on :80, UDP sequence checker on
+	# :5000, for the whole mode (topo_down stops them; the bound is only a
+	# backstop: a mode takes about 85 s, and on a loaded machine the
+	# earlier 170 s ran out mid-mode and failed every later check)
+	lt_bg "$NS_B" 900 tcp-serve --port 80 --dir "$D"
+	lt_bg "$NS_B" 900 udp-serve --port 5000 --dir "$D"
 	wait_for 5 test -e "$D/tcp-80.ready" && wait_for 5 test -e "$D/udp-5000.ready"
 	tap_result $? "backend TCP and UDP checkers running" "$(cat "$D/bg.log")" || return 1
 	# neighbours known everywhere (the first packet to an unknown MAC takes
