@@ -7,8 +7,10 @@
 # TAP lines come out here renumbered, named "vm 6.1: test_ct: ...".
 #
 # The kernel package is fetched with `apt-get download` (never installed into
-# the host's /boot) and cached in build/vm/, together with the few modules
-# the test loads (veth, sch_ingress, cls_bpf and their dependencies).  The
+# the host's /boot) and cached in VM_CACHE, together with the few modules
+# the test loads (veth, sch_ingress, cls_bpf and their dependencies): outside
+# build/, so that `make clean` and a fresh clone (CI) do not download and
+# unpack the same 70 MB package again (about 15 s of this suite).  The
 # initramfs (busybox-static, build/xmasq, the C tests, iproute2's ip/tc,
 # their libraries, selftests/vm/init.sh as /init) is rebuilt on every run.
 #
@@ -17,7 +19,9 @@
 # apt-get, depmod (kmod), python3, iproute2.  Missing tools or an unknown
 # kernel package make it skip, not fail.
 #
-# Env: XMASQ=build/xmasq  VM_DIR=build/vm  VM_TIMEOUT=600 (seconds)
+# Env: XMASQ=build/xmasq  VM_DIR=build/vm (work directories, console logs)
+#      VM_CACHE=~/.cache/xmasq-vm (kernel packages; VM_DIR when that
+#      cannot be created)  VM_TIMEOUT=600 (seconds)
 #      VM_CTESTS="build/tests/test_ct ..." (default: every build/tests/test_*
 #      but test_apply6, which loads the whole object (18 s under TCG, the
 #      verifier's part already covered by test_bpf*) only to check what
@@ -50,8 +54,11 @@ bail() { # a setup step that should have worked did not
 	exit 1
 }
 
-WORK=""
-cleanup() { [ -n "$WORK" ] && [ -z "${VM_KEEP:-}" ] && rm -rf "$WORK"; }
+WORK="" CTMP=""
+cleanup() {
+	[ -n "$WORK" ] && [ -z "${VM_KEEP:-}" ] && rm -rf "$WORK"
+	[ -n "$CTMP" ] && rm -rf "$CTMP"
+}
 trap cleanup EXIT
 
 # ---- prerequisites ------------------------------------------------------------
@@ -61,6 +68,8 @@ for c in qemu-system-x86_64 busybox dash cpio gzip dpkg-deb depmod python3 timeo
 	command -v "$c" >/dev/null 2>&1 || skip_all "$c not installed"
 done
 mkdir -p "$VM_DIR" || bail "create $VM_DIR"
+VM_CACHE="${VM_CACHE:-${XDG_CACHE_HOME:-${HOME:-/root}/.cache}/xmasq-vm}"
+mkdir -p "$VM_CACHE" 2>/dev/null && [ -w "$VM_CACHE" ] || VM_CACHE=$VM_DIR
 WORK=$(mktemp -d "$VM_DIR/run.XXXXXX") || bail "create a work directory under $VM_DIR"
 
 # ---- kernel package -----------------------------------------------------------
@@ -72,29 +81,33 @@ if [ -z "$KPKG" ] && command -v apt-cache >/dev/null 2>&1; then
 		awk '{print $1}' | sort -V | tail -n1)
 fi
 if [ -z "$KPKG" ]; then # no package lists: use the newest cached kernel
-	KPKG=$(find "$VM_DIR" -maxdepth 2 -name ready -path '*/linux-image-6.1*' 2>/dev/null |
+	KPKG=$(find "$VM_CACHE" -maxdepth 2 -name ready -path '*/linux-image-6.1*' 2>/dev/null |
 		sed 's|.*/\(linux-image-[^/]*\)/ready$|\1|' | sort -V | tail -n1)
 fi
-[ -n "$KPKG" ] || skip_all "no linux-image-6.1 package known to apt (apt-get update?) and none cached in $VM_DIR"
-KDIR="$VM_DIR/$KPKG"
+[ -n "$KPKG" ] || skip_all "no linux-image-6.1 package known to apt (apt-get update?) and none cached in $VM_CACHE"
+KDIR="$VM_CACHE/$KPKG"
 
-# Cache layout: $VM_DIR/<pkg>_<ver>_amd64.deb, and $KDIR/ with vmlinuz,
+# Cache layout: $VM_CACHE/<pkg>_<ver>_amd64.deb, and $KDIR/ with vmlinuz,
 # config, version, modules/*.ko, modules.load (insmod order), ready.
+# Other worktrees' runs share the cache: the package and the kernel
+# directory are made in a private directory beside them and renamed into
+# place whole (the first to finish wins; the others use its copy).
 if [ ! -f "$KDIR/ready" ]; then
-	deb=$(ls "$VM_DIR/${KPKG}"_*.deb 2>/dev/null | sort -V | tail -n1)
+	CTMP=$(mktemp -d "$VM_CACHE/.tmp.XXXXXX") || bail "create a directory under $VM_CACHE"
+	deb=$(ls "$VM_CACHE/${KPKG}"_*.deb 2>/dev/null | sort -V | tail -n1)
 	if [ -z "$deb" ]; then
 		command -v apt-get >/dev/null 2>&1 || skip_all "apt-get not available to download $KPKG"
-		# apt's _apt sandbox user cannot write build/vm: apt says so and
+		# apt's _apt sandbox user cannot write the work directory: apt says so and
 		# downloads as root instead; that warning is noise here.
-		if ! out=$(cd "$WORK" && apt-get download -q "$KPKG" 2>&1); then
+		if ! out=$(cd "$CTMP" && apt-get download -q "$KPKG" 2>&1); then
 			skip_all "apt-get download $KPKG failed: $(printf '%s' "$out" | grep -E '^(E|W):' | grep -v unsandboxed | head -n2 | tr '\n' ' ')"
 		fi
-		f=$(ls "$WORK/${KPKG}"_*.deb 2>/dev/null | head -n1)
+		f=$(ls "$CTMP/${KPKG}"_*.deb 2>/dev/null | head -n1)
 		[ -n "$f" ] || skip_all "apt-get download $KPKG produced no .deb"
-		mv "$f" "$VM_DIR/" || bail "move $f into $VM_DIR"
-		deb="$VM_DIR/$(basename "$f")"
+		mv "$f" "$VM_CACHE/" || bail "move $f into $VM_CACHE"
+		deb="$VM_CACHE/$(basename "$f")"
 	fi
-	x="$WORK/extract"
+	x="$CTMP/extract" NEW="$CTMP/kdir"
 	mkdir -p "$x"
 	dpkg-deb -x "$deb" "$x" || bail "dpkg-deb -x $(basename "$deb")" "remove it to download it again"
 	kver=$(ls "$x/lib/modules" 2>/dev/null | head -n1)
@@ -103,9 +116,8 @@ if [ ! -f "$KDIR/ready" ]; then
 	mdir="$x/lib/modules/$kver"
 	# The .deb has no modules.dep (its postinst runs depmod): make one.
 	[ -f "$mdir/modules.dep" ] || depmod -b "$x" "$kver" || bail "depmod -b for $kver"
-	rm -rf "$KDIR"
-	mkdir -p "$KDIR/modules"
-	: >"$KDIR/modules.load"
+	mkdir -p "$NEW/modules"
+	: >"$NEW/modules.load"
 	for m in $MODULES; do
 		line=$(grep -E "(^|/)$m\.ko(\.xz|\.zst|\.gz)?:" "$mdir/modules.dep" | head -n1)
 		if [ -z "$line" ]; then
@@ -118,20 +130,24 @@ if [ ! -f "$KDIR/ready" ]; then
 		for p in $deps "${line%%:*}"; do
 			name=$(basename "$p")
 			name=${name%.xz}; name=${name%.zst}; name=${name%.gz}
-			grep -qx "$name" "$KDIR/modules.load" && continue
+			grep -qx "$name" "$NEW/modules.load" && continue
 			case "$p" in
-			*.xz) xz -dc "$mdir/$p" >"$KDIR/modules/$name" ;;
-			*.zst) zstd -qdc "$mdir/$p" >"$KDIR/modules/$name" ;;
-			*.gz) gzip -dc "$mdir/$p" >"$KDIR/modules/$name" ;;
-			*) cp "$mdir/$p" "$KDIR/modules/$name" ;;
+			*.xz) xz -dc "$mdir/$p" >"$NEW/modules/$name" ;;
+			*.zst) zstd -qdc "$mdir/$p" >"$NEW/modules/$name" ;;
+			*.gz) gzip -dc "$mdir/$p" >"$NEW/modules/$name" ;;
+			*) cp "$mdir/$p" "$NEW/modules/$name" ;;
 			esac || bail "unpack module $p"
-			echo "$name" >>"$KDIR/modules.load"
+			echo "$name" >>"$NEW/modules.load"
 		done
 	done
-	cp "$vmlinuz" "$KDIR/vmlinuz" && cp "$x/boot/config-$kver" "$KDIR/config" &&
-		echo "$kver" >"$KDIR/version" || bail "copy the kernel into $KDIR"
-	rm -rf "$x"
-	touch "$KDIR/ready"
+	cp "$vmlinuz" "$NEW/vmlinuz" && cp "$x/boot/config-$kver" "$NEW/config" &&
+		echo "$kver" >"$NEW/version" || bail "copy the kernel into $NEW"
+	touch "$NEW/ready"
+	# a directory left by a run that stopped half-way (no ready) goes
+	[ -e "$KDIR" ] && [ ! -f "$KDIR/ready" ] && rm -rf "$KDIR"
+	mv -T "$NEW" "$KDIR" 2>/dev/null || [ -f "$KDIR/ready" ] || bail "move the kernel into $KDIR"
+	rm -rf "$CTMP"
+	CTMP=""
 fi
 KVER=$(cat "$KDIR/version")
 

@@ -96,12 +96,19 @@ SYSTEMS="bare xmasq-xdp xmasq-tc iptables nftables"
 UDP_SYSTEMS="$SYSTEMS xmasq-xdp-aa" # the A/A control: xmasq-xdp measured twice
 # BENCH_SMOKE=1 (CI): every system and phase once, at the least that
 # proves each still runs and reports: one established-flow and one
-# new-flow UDP scenario, no A/A twin (its ratio is not judged there).
+# new-flow UDP scenario, no A/A twin (its ratio is not judged there);
+# IPv6's udp6-1flow on xmasq-xdp alone (the IPv6 topology, generator and
+# report rows; bare's and ip6tables' IPv6 only in QUICK and full runs);
+# 1 s TCP windows (tcp-rr, tcp-cps) and prog-ns at 10 rounds of 100,000
+# packets.
 if [ -n "${BENCH_SMOKE:-}" ]; then
 	UDP_SCEN="udp64-1flow newflows"
 	UDP6_SCEN="udp6-1flow"
+	UDP6_SYSTEMS=xmasq-xdp
 	UDP_SYSTEMS=$SYSTEMS
 	APPLY_REPS=1
+	TCP_T=1 CPS_T=1
+	PROG_REPEAT=${PROG_REPEAT:-100000} PROG_ROUNDS=${PROG_ROUNDS:-10}
 fi
 # BENCH_UDP6="..." overrides the IPv6 scenarios ("-": none),
 # BENCH_UDP6_SYSTEMS the systems that run them
