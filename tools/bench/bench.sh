@@ -110,8 +110,11 @@ if [ -n "${BENCH_SMOKE:-}" ]; then
 	TCP_T=1 CPS_T=1
 	PROG_REPEAT=${PROG_REPEAT:-100000} PROG_ROUNDS=${PROG_ROUNDS:-10}
 fi
-# BENCH_UDP6="..." overrides the IPv6 scenarios ("-": none),
+# BENCH_UDP="..." overrides the IPv4 UDP scenarios ("-": none),
+# BENCH_UDP6="..." the IPv6 ones ("-": none),
 # BENCH_UDP6_SYSTEMS the systems that run them
+UDP_SCEN=${BENCH_UDP:-$UDP_SCEN}
+[ "$UDP_SCEN" = - ] && UDP_SCEN=""
 UDP6_SCEN=${BENCH_UDP6:-$UDP6_SCEN}
 UDP6_SYSTEMS=${BENCH_UDP6_SYSTEMS:-$UDP6_SYSTEMS}
 [ "$UDP6_SCEN" = - ] && UDP6_SCEN=""
