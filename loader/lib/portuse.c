@@ -252,12 +252,14 @@ static int read_exhausted(struct xm_handle *h, struct xm_port_use *pu, char *err
 }
 
 /* The port use; with s, the flows and their sources into s too, from the
- * same walk of the table. */
-static int port_use_read(struct xm_handle *h, struct xm_port_use *pu, struct xm_snapshot *s,
-			 char *err, size_t errlen)
+ * same walk of the table: kept, the table mapped already (else mapped
+ * here for this read). */
+static int port_use_read(struct xm_handle *h, const struct xm_ct_table *kept,
+			 struct xm_port_use *pu, struct xm_snapshot *s, char *err, size_t errlen)
 {
 	struct xm_source_tally st;
-	struct xm_ct_table t;
+	struct xm_ct_table own;
+	const struct xm_ct_table *t = kept;
 	struct xm_config cfg;
 	__u32 zero = 0;
 	int rc;
@@ -267,21 +269,26 @@ static int port_use_read(struct xm_handle *h, struct xm_port_use *pu, struct xm_
 		snprintf(err, errlen, "%s/config: cannot read it: %s", h->pin_dir, strerror(errno));
 		return -1;
 	}
-	rc = xm_ct_open_handle(&t, h, 0, err, errlen);
-	if (rc)
-		return rc;
-	if (s && xm_source_tally_start(&st, &t, &s->sources)) {
-		xm_ct_close(&t);
+	if (!t) {
+		rc = xm_ct_open_handle(&own, h, 0, err, errlen);
+		if (rc)
+			return rc;
+		t = &own;
+	}
+	if (s && xm_source_tally_start(&st, t, &s->sources)) {
+		if (!kept)
+			xm_ct_close(&own);
 		snprintf(err, errlen, "flow table: out of memory counting the sources");
 		return -1;
 	}
-	rc = scan(&t, &cfg, pu, s ? &st : NULL, err, errlen);
+	rc = scan(t, &cfg, pu, s ? &st : NULL, err, errlen);
 	if (s) {
 		xm_source_tally_end(&st);
 		s->flows = s->sources.flows;
-		s->flows_max = XM_CT_FLOWS_OF(t.nslots);
+		s->flows_max = XM_CT_FLOWS_OF(t->nslots);
 	}
-	xm_ct_close(&t);
+	if (!kept)
+		xm_ct_close(&own);
 	if (rc == 0)
 		rc = read_exhausted(h, pu, err, errlen);
 	if (rc)
@@ -291,55 +298,105 @@ static int port_use_read(struct xm_handle *h, struct xm_port_use *pu, struct xm_
 
 int xm_port_use_read(struct xm_handle *h, struct xm_port_use *pu, char *err, size_t errlen)
 {
-	return port_use_read(h, pu, NULL, err, errlen);
+	return port_use_read(h, NULL, pu, NULL, err, errlen);
 }
 
 /* The walk of the flow table, in a thread of its own while the rules are
- * read: the two are about as long (100,000 rules, the default table: each
- * 20-30 ms, most of it first touches of mapped and fresh pages) and share
- * nothing but the handle's map fds. It fills pu and part's flow fields. */
-struct walk {
+ * read and, for /metrics, while their series are sent: the two are about
+ * as long (100,000 rules, the default table: each 20-30 ms, most of it
+ * first touches of mapped and fresh pages) and share nothing but the
+ * handle's map fds. It fills pu and part's flow fields. */
+struct xm_snapshot_walk {
 	struct xm_handle *h;
+	struct xm_snapshot_keep *keep; /* kept is its table, busy: put it back */
+	const struct xm_ct_table *kept;
+	struct xm_snapshot *s;
 	struct xm_port_use *pu;
 	struct xm_snapshot part;
+	pthread_t thread;
+	int threaded;
 	char err[512];
 	int rc;
 };
 
 static void *walk_run(void *arg)
 {
-	struct walk *w = arg;
+	struct xm_snapshot_walk *w = arg;
 
-	w->rc = port_use_read(w->h, w->pu, &w->part, w->err, sizeof(w->err));
+	w->rc = port_use_read(w->h, w->kept, w->pu, &w->part, w->err, sizeof(w->err));
 	return NULL;
+}
+
+/* The walk's end: 0 with its result in w->pu (free it), or w->rc. */
+static int walk_wait(struct xm_snapshot_walk *w)
+{
+	if (w->threaded)
+		pthread_join(w->thread, NULL);
+	else
+		walk_run(w); /* no thread: one after the other */
+	if (w->kept)
+		xm_snapshot_keep_ct_put(w->keep);
+	return w->rc;
+}
+
+int xm_snapshot_start(struct xm_handle *h, const struct xm_snapshot_opts *o, struct xm_snapshot *s,
+		      struct xm_port_use *pu, struct xm_snapshot_walk **wp, char *err,
+		      size_t errlen)
+{
+	struct xm_snapshot_walk *w = calloc(1, sizeof(*w));
+	int rc;
+
+	*wp = NULL;
+	if (!w) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	w->h = h;
+	w->s = s;
+	w->pu = pu;
+	if (o && o->keep) {
+		rc = xm_snapshot_keep_ct_get(o->keep, h, &w->kept, err, errlen);
+		if (rc) {
+			free(w);
+			return rc;
+		}
+		w->keep = o->keep;
+	}
+	w->threaded = pthread_create(&w->thread, NULL, walk_run, w) == 0;
+	rc = xm_snapshot_read_rules_opts(h, o, s, err, errlen);
+	if (rc) {
+		if (walk_wait(w) == 0)
+			xm_port_use_free(pu);
+		free(w);
+		return rc;
+	}
+	*wp = w;
+	return 0;
+}
+
+int xm_snapshot_finish(struct xm_snapshot_walk *w, char *err, size_t errlen)
+{
+	int rc = walk_wait(w);
+
+	if (rc) {
+		snprintf(err, errlen, "%s", w->err);
+		xm_snapshot_free(w->s);
+	} else {
+		w->s->sources = w->part.sources;
+		w->s->flows = w->part.flows;
+		w->s->flows_max = w->part.flows_max;
+	}
+	free(w);
+	return rc;
 }
 
 int xm_snapshot_port_use_read(struct xm_handle *h, struct xm_snapshot *s, struct xm_port_use *pu,
 			      char *err, size_t errlen)
 {
-	struct walk w = { .h = h, .pu = pu };
-	pthread_t t;
-	int threaded = pthread_create(&t, NULL, walk_run, &w) == 0;
-	int rc = xm_snapshot_read_rules(h, s, err, errlen);
+	struct xm_snapshot_walk *w;
+	int rc = xm_snapshot_start(h, NULL, s, pu, &w, err, errlen);
 
-	if (threaded)
-		pthread_join(t, NULL);
-	else
-		walk_run(&w); /* no thread: one after the other */
-	if (rc) {
-		if (w.rc == 0)
-			xm_port_use_free(pu);
-		return rc;
-	}
-	if (w.rc) {
-		snprintf(err, errlen, "%s", w.err);
-		xm_snapshot_free(s);
-		return w.rc;
-	}
-	s->sources = w.part.sources;
-	s->flows = w.part.flows;
-	s->flows_max = w.part.flows_max;
-	return 0;
+	return rc ? rc : xm_snapshot_finish(w, err, errlen);
 }
 
 void xm_port_use_free(struct xm_port_use *pu)

@@ -515,6 +515,9 @@ struct xm_prom_stream {
 	enum prom_phase phase;
 	size_t k, i; /* the rule family, the next rule */
 	struct prom_buf step;
+	int (*wait)(void *arg); /* before the families after the rules */
+	void *wait_arg;
+	int failed;
 };
 
 /* The next step's text appended to out: 1, or 0 when there is no more. */
@@ -545,6 +548,11 @@ static int prom_step(struct xm_prom_stream *g, struct prom_buf *out)
 		rule_rows(out, s, &rule_fams[g->k], g->i, to);
 		break;
 	case PH_OTHER:
+		if (g->wait && g->wait(g->wait_arg)) {
+			g->failed = 1;
+			g->phase = PH_END;
+			return 0;
+		}
 		pb_stream(out, s, g->pu, 0);
 		g->phase = PH_END;
 		return 1;
@@ -595,12 +603,18 @@ struct xm_prom_stream *xm_prom_stream_new(const struct xm_snapshot *s, const str
 	return g;
 }
 
+void xm_prom_stream_wait(struct xm_prom_stream *g, int (*wait)(void *arg), void *arg)
+{
+	g->wait = wait;
+	g->wait_arg = arg;
+}
+
 ssize_t xm_prom_stream_next(struct xm_prom_stream *g, const char **data)
 {
 	g->step.len = 0;
 	while (!g->step.len && !g->step.oom && prom_step(g, &g->step))
 		;
-	if (g->step.oom)
+	if (g->step.oom || g->failed)
 		return -1;
 	*data = g->step.p;
 	return (ssize_t)g->step.len;

@@ -31,8 +31,12 @@ int xm_read_percpu_u64s(int fd, __u32 key, int ncpus, void *out, size_t size)
 }
 
 /* Entries per batch call: bounded buffers (a chunk of rule_stats is
- * XM_BATCH * ncpus * 40 bytes) for one syscall where there were XM_BATCH. */
-#define XM_BATCH 8192
+ * XM_BATCH * ncpus * 40 bytes) for one syscall where there were XM_BATCH;
+ * fewer on many CPUs, so that the buffer stays under XM_BATCH_BYTES: a
+ * larger one is mmapped (xmasqd's malloc threshold is 256 kB) and its
+ * pages are fresh at every read, 160 faults for 2 CPUs at 8,192. */
+#define XM_BATCH       8192
+#define XM_BATCH_BYTES (200u * 1024)
 
 /* Reads the per-CPU array entries [first, first + *n) of fd in one batch
  * call into vals (*n * ncpus values of size bytes, CPU by CPU); *n is how
@@ -87,11 +91,13 @@ static void read_rule_stats(struct xm_handle *h, struct xm_snapshot *s)
 {
 	int fd = h->fd[XM_MAP_RULE_STATS];
 	size_t words = sizeof(struct xm_rule_stats) / sizeof(__u64), r = 0;
-	__u32 *keys = calloc(XM_BATCH, sizeof(*keys));
-	__u64 *vals = calloc((size_t)XM_BATCH * h->ncpus, sizeof(struct xm_rule_stats));
+	size_t per = XM_BATCH_BYTES / ((size_t)h->ncpus * sizeof(struct xm_rule_stats));
+	__u32 batch = per < 64 ? 64 : per > XM_BATCH ? XM_BATCH : (__u32)per;
+	__u32 *keys = calloc(batch, sizeof(*keys));
+	__u64 *vals = calloc((size_t)batch * h->ncpus, sizeof(struct xm_rule_stats));
 
 	for (__u32 first = 0; keys && vals && r < s->n_rules && first < XM_MAX_RULES;) {
-		__u32 n = XM_BATCH;
+		__u32 n = batch;
 
 		if (percpu_array_batch(fd, first, &n, keys, vals) || !n)
 			break;
@@ -114,18 +120,126 @@ static void read_rule_stats(struct xm_handle *h, struct xm_snapshot *s)
 	free(vals);
 }
 
+/* map_len 0: the kept mapping, which stays */
 static void rule_meta_done(const char *base, struct xm_rule_meta *copy, size_t map_len)
 {
 	if (copy)
 		free(copy);
-	else
+	else if (map_len)
 		munmap((void *)base, map_len);
+}
+
+__u32 xm_map_id(int fd)
+{
+	struct bpf_map_info info = { 0 };
+	__u32 len = sizeof(info);
+
+	return fd >= 0 && bpf_obj_get_info_by_fd(fd, &info, &len) == 0 ? info.id : 0;
+}
+
+struct xm_snapshot_keep *xm_snapshot_keep_new(void)
+{
+	return calloc(1, sizeof(struct xm_snapshot_keep));
+}
+
+void xm_snapshot_keep_drop(struct xm_snapshot_keep *k)
+{
+	if (!k)
+		return;
+	if (k->ct_k.map_id && !k->ct_k.busy) {
+		xm_ct_close(&k->ct);
+		k->ct_k.map_id = 0;
+	}
+	free(k->rules);
+	k->rules = NULL;
+	k->rules_cap = 0;
+	/* rule_meta is only used within a read: never busy here */
+	if (k->meta_k.map_id) {
+		munmap((void *)k->meta, k->meta_len);
+		k->meta = NULL;
+		k->meta_k.map_id = 0;
+	}
+}
+
+void xm_snapshot_keep_free(struct xm_snapshot_keep *k)
+{
+	xm_snapshot_keep_drop(k);
+	free(k);
+}
+
+int xm_snapshot_keep_ct_get(struct xm_snapshot_keep *k, struct xm_handle *h,
+			    const struct xm_ct_table **t, char *err, size_t errlen)
+{
+	__u32 id = xm_map_id(h->fd[XM_MAP_FLOWS]);
+	int rc;
+
+	*t = NULL;
+	if (!id)
+		return 0;
+	if (k->ct_k.map_id && k->ct_k.map_id != id) {
+		if (k->ct_k.busy)
+			return 0; /* the old table is still walked: map one of your own */
+		xm_ct_close(&k->ct);
+		k->ct_k.map_id = 0;
+	}
+	if (!k->ct_k.map_id) {
+		rc = xm_ct_open_handle(&k->ct, h, 0, err, errlen);
+		if (rc)
+			return rc;
+		k->ct_k.map_id = id;
+	}
+	k->ct_k.busy++;
+	*t = &k->ct;
+	return 0;
+}
+
+void xm_snapshot_keep_ct_put(struct xm_snapshot_keep *k)
+{
+	if (k && k->ct_k.busy)
+		k->ct_k.busy--;
+}
+
+/* rule_meta mapped: the kept mapping (made now if there is none, or if
+ * the map is another one), else one for this read (*map_len set: munmap
+ * it after). NULL when the map cannot be mapped. */
+static const char *meta_map(struct xm_handle *h, struct xm_snapshot_keep *k, size_t *stride,
+			    size_t *map_len)
+{
+	__u32 id;
+
+	*map_len = 0;
+	if (!k)
+		return xm_rule_meta_map(h, stride, map_len);
+	id = xm_map_id(h->fd[XM_MAP_RULE_META]);
+	if (k->meta_k.map_id && k->meta_k.map_id != id) {
+		munmap((void *)k->meta, k->meta_len);
+		k->meta = NULL;
+		k->meta_k.map_id = 0;
+	}
+	if (!k->meta_k.map_id && id) {
+		k->meta = xm_rule_meta_map(h, &k->meta_stride, &k->meta_len);
+		if (k->meta)
+			k->meta_k.map_id = id;
+	}
+	if (!k->meta_k.map_id)
+		return xm_rule_meta_map(h, stride, map_len);
+	*stride = k->meta_stride;
+	return k->meta;
 }
 
 int xm_snapshot_read_rules(struct xm_handle *h, struct xm_snapshot *s, char *err, size_t errlen)
 {
+	return xm_snapshot_read_rules_opts(h, NULL, s, err, errlen);
+}
+
+int xm_snapshot_read_rules_opts(struct xm_handle *h, const struct xm_snapshot_opts *o,
+				struct xm_snapshot *s, char *err, size_t errlen)
+{
+	static const struct xm_snapshot_opts none;
 	__u32 zero = 0, key, walked, *prev = NULL;
 
+	if (!o)
+		o = &none;
 	memset(s, 0, sizeof(*s));
 	if (bpf_map_lookup_elem(h->fd[XM_MAP_CONFIG], &zero, &s->config)) {
 		snprintf(err, errlen, "%s/config: %s", h->pin_dir, strerror(errno));
@@ -164,10 +278,11 @@ int xm_snapshot_read_rules(struct xm_handle *h, struct xm_snapshot *s, char *err
 	{
 		/* rule_meta read where it is (mapped), else copied */
 		size_t in_use = 0, n6 = 0, map_len = 0, stride = sizeof(struct xm_rule_meta);
-		const char *base = xm_rule_meta_map(h, &stride, &map_len);
+		const char *base;
 		struct xm_rule_meta *copy = NULL;
 		struct xm_rule_addrs6 *all6 = NULL; /* rule_addrs6 whole, when worth it */
 
+		base = meta_map(h, o->keep, &stride, &map_len);
 		if (!base) {
 			copy = malloc(XM_MAX_RULES * sizeof(*copy));
 			if (!copy)
@@ -179,6 +294,21 @@ int xm_snapshot_read_rules(struct xm_handle *h, struct xm_snapshot *s, char *err
 #define META(id) ((const struct xm_rule_meta *)(base + (size_t)(id)*stride))
 		/* The array at its size at once (16 MB at 100,000 rules: grown
 		 * 64 rules at a time, it was moved 1,500 times). */
+		if (o->flags & XM_SNAP_RULE_COUNTS) {
+			/* status: how many, and their port entries (below) */
+			for (__u32 id = 1; id < XM_MAX_RULES; id++) {
+				const struct xm_rule_meta *m = META(id);
+
+				if (!m->in_use)
+					continue;
+				s->n_rules++;
+				if (!(m->flags & XM_RULE_MASQUERADE))
+					s->rule_ports += (unsigned long)m->from_port_hi -
+							 m->from_port_lo + 1;
+			}
+			rule_meta_done(base, copy, map_len);
+			goto rules_done;
+		}
 		for (__u32 id = 1; id < XM_MAX_RULES; id++) {
 			in_use += !!META(id)->in_use;
 			n6 += META(id)->in_use && (META(id)->flags & XM_RULE_V6);
@@ -190,13 +320,22 @@ int xm_snapshot_read_rules(struct xm_handle *h, struct xm_snapshot *s, char *err
 				all6 = NULL;
 			}
 		}
-		s->rules = malloc((in_use ? in_use : 1) * sizeof(*s->rules));
+		if (o->keep && o->keep->rules && o->keep->rules_cap >= (in_use ? in_use : 1)) {
+			/* the array of the last read: its pages are there */
+			s->rules = o->keep->rules;
+			s->rules_cap = o->keep->rules_cap;
+			o->keep->rules = NULL;
+		} else {
+			/* kept: room for some more rules next time */
+			s->rules_cap = (in_use ? in_use : 1) + (o->keep ? in_use / 16 : 0);
+			s->rules = malloc(s->rules_cap * sizeof(*s->rules));
+		}
 		if (!s->rules) {
 			rule_meta_done(base, copy, map_len);
 			free(all6);
 			goto oom;
 		}
-		xm_hugepage_hint(s->rules, in_use * sizeof(*s->rules));
+		xm_hugepage_hint(s->rules, s->rules_cap * sizeof(*s->rules));
 		for (__u32 id = 1; id < XM_MAX_RULES && s->n_rules < in_use; id++) {
 			const struct xm_rule_meta *m = META(id);
 			struct xm_rule_info *ri = &s->rules[s->n_rules];
@@ -235,6 +374,7 @@ int xm_snapshot_read_rules(struct xm_handle *h, struct xm_snapshot *s, char *err
 		if (read_rule_lists(h, s))
 			goto oom;
 	}
+rules_done:
 
 	if (bpf_map_lookup_elem(h->fd[XM_MAP_SWEEPER], &zero, &s->sweep))
 		memset(&s->sweep, 0, sizeof(s->sweep));
@@ -249,11 +389,17 @@ oom:
 
 int xm_snapshot_read(struct xm_handle *h, struct xm_snapshot *s, char *err, size_t errlen)
 {
+	return xm_snapshot_read_opts(h, NULL, s, err, errlen);
+}
+
+int xm_snapshot_read_opts(struct xm_handle *h, const struct xm_snapshot_opts *o,
+			  struct xm_snapshot *s, char *err, size_t errlen)
+{
 	struct xm_ct_table t;
 	char ct_err[256];
-	int rc = xm_snapshot_read_rules(h, s, err, errlen);
+	int rc = xm_snapshot_read_rules_opts(h, o, s, err, errlen);
 
-	if (rc)
+	if (rc || (o && (o->flags & XM_SNAP_NO_FLOWS)))
 		return rc;
 	if (xm_ct_open_handle(&t, h, 0, ct_err, sizeof(ct_err)) == 0) {
 		if (xm_ct_sources(&t, &s->sources) == 0)
@@ -268,8 +414,18 @@ int xm_snapshot_read(struct xm_handle *h, struct xm_snapshot *s, char *err, size
 
 void xm_snapshot_free(struct xm_snapshot *s)
 {
+	xm_snapshot_free_keep(NULL, s);
+}
+
+void xm_snapshot_free_keep(struct xm_snapshot_keep *k, struct xm_snapshot *s)
+{
 	for (size_t i = 0; s->rules && i < s->n_rules; i++)
 		free(s->rules[i].from.pfx);
+	if (k && s->rules && !k->rules) {
+		k->rules = s->rules;
+		k->rules_cap = s->rules_cap;
+		s->rules = NULL;
+	}
 	free(s->ifaces);
 	free(s->rules);
 	s->ifaces = NULL;

@@ -162,6 +162,7 @@ struct xm_snapshot {
 	size_t n_ifaces;
 	struct xm_rule_info *rules;
 	size_t n_rules;
+	size_t rules_cap;    /* entries rules has room for */
 	unsigned long flows; /* flows (ORIG entries) in the table */
 	unsigned long flows_max;
 	unsigned long flows6;	      /* IPv6 flows (flows6, ORIG entries) */
@@ -284,6 +285,49 @@ int xm_port_use_read(struct xm_handle *h, struct xm_port_use *pu, char *err, siz
  * size. 0, or -1 with nothing to free. */
 int xm_snapshot_port_use_read(struct xm_handle *h, struct xm_snapshot *s, struct xm_port_use *pu,
 			      char *err, size_t errlen);
+/* What a reader that reads again and again (xmasqd) keeps from one read
+ * to the next: the flow table and rule_meta mapped, and the rules' array
+ * (xm_snapshot_free_keep). On a VM whose pages
+ * cost 5-20 us each the first time they are touched after being mapped
+ * (this project's test machine), mapping the default 58 MB flow table
+ * afresh and walking it took 50-100 ms, walking it mapped already 3-10.
+ * The mappings are the kernel's memory shared with the data plane, not
+ * a copy, but they count in the reader's resident size (RssFile:
+ * 58 + 7 MB at the default sizes): xm_snapshot_keep_drop gives them back
+ * (xmasqd: 5 s without a request). Each read checks the maps' ids: a map
+ * replaced (attach --migrate) is mapped afresh. One thread only. */
+struct xm_snapshot_keep;
+struct xm_snapshot_keep *xm_snapshot_keep_new(void);
+/* Unmaps what no read in progress uses (the rest at the next drop). */
+void xm_snapshot_keep_drop(struct xm_snapshot_keep *k);
+void xm_snapshot_keep_free(struct xm_snapshot_keep *k);
+/* xm_snapshot_free, the rules' array kept in k for the next read (filling
+ * 19 MB of fresh pages at 100,000 rules cost 20-40 ms on that VM). */
+void xm_snapshot_free_keep(struct xm_snapshot_keep *k, struct xm_snapshot *s);
+
+/* XM_SNAP_RULE_COUNTS: the rules counted only (n_rules, rule_ports; no
+ * s->rules): what status shows, without reading 100,000 rules' counters. */
+#define XM_SNAP_RULE_COUNTS 1u
+/* XM_SNAP_NO_FLOWS (xm_snapshot_read_opts): the flow table is not walked
+ * (flows, flows_max, sources 0): what /healthz needs is the interfaces. */
+#define XM_SNAP_NO_FLOWS    2u
+struct xm_snapshot_opts {
+	struct xm_snapshot_keep *keep; /* or NULL: map per read */
+	unsigned flags;		       /* XM_SNAP_* */
+};
+int xm_snapshot_read_opts(struct xm_handle *h, const struct xm_snapshot_opts *o,
+			  struct xm_snapshot *s, char *err, size_t errlen);
+/* xm_snapshot_port_use_read in two steps: start reads the rules and
+ * starts the flow table's walk (in a thread); finish waits for it and
+ * fills s's flow fields (flows, flows_max, sources) and pu. In between,
+ * s's rules may be used (/metrics sends its rule series meanwhile) and h
+ * must stay open. start: 0 (then finish, once), or -1 (err; nothing to
+ * finish or free). finish: 0, or -1 (err; s and pu freed). */
+struct xm_snapshot_walk;
+int xm_snapshot_start(struct xm_handle *h, const struct xm_snapshot_opts *o, struct xm_snapshot *s,
+		      struct xm_port_use *pu, struct xm_snapshot_walk **w, char *err,
+		      size_t errlen);
+int xm_snapshot_finish(struct xm_snapshot_walk *w, char *err, size_t errlen);
 void xm_port_use_free(struct xm_port_use *pu);
 
 /* Canonical text of a live rule (same as xm_rule_format of the source);
@@ -323,6 +367,10 @@ struct xm_prom_stream;
 struct xm_prom_stream *xm_prom_stream_new(const struct xm_snapshot *s,
 					  const struct xm_port_use *pu);
 ssize_t xm_prom_stream_next(struct xm_prom_stream *g, const char **data);
+/* wait(arg) is called once, before the families after the rules' (the
+ * flow table's figures: xm_snapshot_finish), so that the rules' series
+ * go out while the walk still runs; nonzero: next returns -1. */
+void xm_prom_stream_wait(struct xm_prom_stream *g, int (*wait)(void *arg), void *arg);
 void xm_prom_stream_free(struct xm_prom_stream *g);
 
 /* ---- NICs: following their changes (nic.c, nic_follow.c) ----

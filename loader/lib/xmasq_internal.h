@@ -160,6 +160,31 @@ int xm_ct_slot_live(const struct xm_ct_slot *s);
 /* xm_snapshot_read without the flow table's figures (flows, flows_max,
  * sources: 0); xm_snapshot_port_use_read adds them from its own walk. */
 int xm_snapshot_read_rules(struct xm_handle *h, struct xm_snapshot *s, char *err, size_t errlen);
+int xm_snapshot_read_rules_opts(struct xm_handle *h, const struct xm_snapshot_opts *o,
+				struct xm_snapshot *s, char *err, size_t errlen);
+/* The kept mappings (snapshot.c). A mapping is used by `busy` reads
+ * (walks in their threads): it is unmapped only when none is. */
+struct xm_kept_map {
+	__u32 map_id; /* 0: nothing mapped */
+	unsigned busy;
+};
+struct xm_snapshot_keep {
+	struct xm_kept_map ct_k, meta_k;
+	struct xm_ct_table ct;
+	const char *meta;
+	size_t meta_stride, meta_len;
+	struct xm_rule_info *rules; /* the last read's array, for the next */
+	size_t rules_cap;
+};
+/* The id of map fd, or 0. */
+__u32 xm_map_id(int fd);
+/* The kept flow table of h (mapped now if it is not, or if the map is
+ * another one), marked busy: xm_snapshot_keep_ct_put after use. NULL
+ * when it cannot be kept (another map's mapping still busy): map one of
+ * your own. -1 and err when the map cannot be mapped. */
+int xm_snapshot_keep_ct_get(struct xm_snapshot_keep *k, struct xm_handle *h,
+			    const struct xm_ct_table **t, char *err, size_t errlen);
+void xm_snapshot_keep_ct_put(struct xm_snapshot_keep *k);
 /* The sources of the flows, counted as a walk of the table meets their
  * ORIG entries (xm_ct_sources; the port use's walk does it on the way). */
 struct xm_source_tally {

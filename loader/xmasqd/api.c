@@ -18,13 +18,38 @@
 
 enum render { R_STATUS, R_STATS, R_PROMETHEUS };
 
+/* The flow table and rule_meta stay mapped between requests, and are let
+ * go after a few seconds without one (xmd_api_idle): see
+ * xm_snapshot_keep in libxmasq. */
+static struct xm_snapshot_keep *keep;
+
+void xmd_api_idle(void)
+{
+	xm_snapshot_keep_drop(keep);
+}
+
+static const struct xm_snapshot_opts *snap_opts(unsigned flags)
+{
+	static struct xm_snapshot_opts o;
+
+	if (!keep)
+		keep = xm_snapshot_keep_new(); /* NULL: each read maps its own */
+	o = (struct xm_snapshot_opts){ .keep = keep, .flags = flags };
+	return &o;
+}
+
 /* /metrics is sent as it is made (xm_prom_stream): 30 MB at 100,000
  * rules never in memory at once, and TLS and the client at work on the
- * first parts while the rest is rendered. What it is made from lives as
- * long as the response. */
+ * first parts while the rest is rendered; the flow table is walked (in a
+ * thread) while the rules' series go out, and waited for only before the
+ * families that show it. What it is made from lives as long as the
+ * response. */
 struct metrics {
+	struct xm_handle h;
 	struct xm_snapshot s;
 	struct xm_port_use pu;
+	struct xm_snapshot_walk *walk; /* until finished */
+	int walk_failed;
 	struct xm_prom_stream *g;
 	const char *data; /* the part being sent, avail bytes left */
 	size_t avail;
@@ -32,13 +57,34 @@ struct metrics {
 	size_t fleet_len;
 };
 
+/* The walk's end (the stream's wait): 0, or -1 (s and pu freed: the
+ * answer ends with an error, what was sent stays incomplete). */
+static int metrics_walk_done(void *cls)
+{
+	struct metrics *m = cls;
+	char err[512];
+
+	if (!m->walk)
+		return m->walk_failed;
+	if (xm_snapshot_finish(m->walk, err, sizeof(err))) {
+		fprintf(stderr, "xmasqd: /metrics: %s\n", err);
+		m->walk_failed = -1;
+	}
+	m->walk = NULL;
+	return m->walk_failed;
+}
+
 static void metrics_free(void *cls)
 {
 	struct metrics *m = cls;
 
 	xm_prom_stream_free(m->g);
-	xm_port_use_free(&m->pu);
-	xm_snapshot_free(&m->s);
+	metrics_walk_done(m); /* a client gone before the end */
+	if (!m->walk_failed) {
+		xm_port_use_free(&m->pu);
+		xm_snapshot_free_keep(keep, &m->s);
+	}
+	xm_close(&m->h);
 	free(m->fleet);
 	free(m);
 }
@@ -77,7 +123,7 @@ static ssize_t metrics_read(void *cls, uint64_t pos, char *buf, size_t max)
 	return n ? (ssize_t)n : MHD_CONTENT_READER_END_OF_STREAM;
 }
 
-static int metrics(struct xmd_req *q, struct xm_handle *h)
+static int metrics(struct xmd_req *q)
 {
 	struct metrics *m = calloc(1, sizeof(*m));
 	struct MHD_Response *r;
@@ -85,11 +131,18 @@ static int metrics(struct xmd_req *q, struct xm_handle *h)
 
 	if (!m)
 		return xmd_reply_error(q, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
-	if (xm_snapshot_port_use_read(h, &m->s, &m->pu, err, sizeof(err))) {
+	if (xm_open(&m->h, xmd.opt.pin_dir, err, sizeof(err))) {
+		free(m);
+		return xmd_reply_error(q, MHD_HTTP_SERVICE_UNAVAILABLE, "%s", err);
+	}
+	if (xm_snapshot_start(&m->h, snap_opts(0), &m->s, &m->pu, &m->walk, err, sizeof(err))) {
+		xm_close(&m->h);
 		free(m);
 		return xmd_reply_error(q, MHD_HTTP_INTERNAL_SERVER_ERROR, "%s", err);
 	}
 	m->g = xm_prom_stream_new(&m->s, &m->pu);
+	if (m->g)
+		xm_prom_stream_wait(m->g, metrics_walk_done, m);
 	if (m->g && xmd_fleet_on() && !(m->fleet = xmd_fleet_metrics(&m->fleet_len))) {
 		xm_prom_stream_free(m->g);
 		m->g = NULL;
@@ -105,7 +158,8 @@ static int metrics(struct xmd_req *q, struct xm_handle *h)
 	return xmd_reply_response(q, MHD_HTTP_OK, "text/plain; version=0.0.4; charset=utf-8", r);
 }
 
-/* A snapshot of the router rendered into a buffer (/metrics: streamed). */
+/* A snapshot of the router rendered into a buffer (/metrics: streamed).
+ * Status shows the rules' number only: they are counted, not read. */
 static int render(struct xmd_req *q, enum render what)
 {
 	struct xm_port_use pu;
@@ -116,15 +170,19 @@ static int render(struct xmd_req *q, enum render what)
 	FILE *o;
 	int rc, ok = 0;
 
+	if (what == R_PROMETHEUS)
+		return metrics(q);
 	rc = xm_open(&h, xmd.opt.pin_dir, err, sizeof(err));
 	if (rc)
 		return xmd_reply_error(q, MHD_HTTP_SERVICE_UNAVAILABLE, "%s", err);
-	if (what == R_PROMETHEUS) {
-		rc = metrics(q, &h);
-		xm_close(&h);
-		return rc;
+	{
+		struct xm_snapshot_walk *w;
+
+		rc = xm_snapshot_start(&h, snap_opts(what == R_STATUS ? XM_SNAP_RULE_COUNTS : 0),
+				       &s, &pu, &w, err, sizeof(err));
+		if (rc == 0)
+			rc = xm_snapshot_finish(w, err, sizeof(err));
 	}
-	rc = xm_snapshot_port_use_read(&h, &s, &pu, err, sizeof(err));
 	if (rc) {
 		xm_close(&h);
 		return xmd_reply_error(q, MHD_HTTP_INTERNAL_SERVER_ERROR, "%s", err);
@@ -137,7 +195,7 @@ static int render(struct xmd_req *q, enum render what)
 		ok = fclose(o) == 0;
 	}
 	xm_port_use_free(&pu);
-	xm_snapshot_free(&s);
+	xm_snapshot_free_keep(keep, &s);
 	xm_close(&h);
 	if (!ok) {
 		free(buf);

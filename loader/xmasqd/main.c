@@ -404,6 +404,7 @@ static void trim_tick(void *arg)
 		malloc_trim(0);
 	} else if (++idle == IDLE_TICKS) {
 		xmd_cache_idle();
+		xmd_api_idle();
 	}
 }
 

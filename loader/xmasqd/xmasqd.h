@@ -195,6 +195,9 @@ void xmd_cache_put(char *text, size_t len, const char *version, int keep_live);
 char *xmd_cache_room(size_t size);
 /* No request for a while: the room kept for the next text is given back. */
 void xmd_cache_idle(void);
+/* No request for a while: the maps kept mapped for status, stats and
+ * /metrics are let go (api.c). */
+void xmd_api_idle(void);
 /* After a full apply of rs, parsed from the cached text: keep the rules
  * live line by line (libxmasq's xm_live_rules) for the next edit. */
 void xmd_cache_live(const struct xm_ruleset *rs);

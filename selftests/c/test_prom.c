@@ -213,10 +213,85 @@ static void test_stream(void)
 	free(r);
 }
 
+/* xmasqd's /metrics: the flow table's walk ends while the rules' series
+ * are sent (xm_prom_stream_wait): the wait comes once, after every rule
+ * series and before the families that show the walk's figures, which
+ * then have what the wait filled in; a failed wait ends the stream. */
+struct walk_end {
+	struct xm_snapshot *s;
+	size_t *got; /* bytes streamed so far */
+	size_t at;   /* ... when the wait came */
+	int calls, fail;
+};
+
+static int walk_end(void *arg)
+{
+	struct walk_end *w = arg;
+
+	w->calls++;
+	w->at = *w->got;
+	w->s->flows = 4242;
+	return w->fail ? -1 : 0;
+}
+
+static void test_stream_wait(void)
+{
+	size_t n = 1500, got = 0;
+	struct xm_rule_info *r = calloc(n, sizeof(*r));
+	struct xm_snapshot s = { 0 };
+	struct walk_end w = { .s = &s, .got = &got };
+	struct xm_prom_stream *g;
+	char *text = malloc(4 << 20);
+	const char *part, *last_rule, *flows;
+	ssize_t k = 0;
+
+	for (size_t i = 0; r && i < n; i++) {
+		r[i].id = (uint32_t)i + 1;
+		r[i].meta = forward("eth0", 6, (uint16_t)(1000 + i), (uint16_t)(1000 + i),
+				    "198.18.0.2", 80, 80);
+	}
+	s.rules = r;
+	s.n_rules = n;
+	g = xm_prom_stream_new(&s, NULL);
+	if (!r || !text || !g) {
+		tap_ok(0, "stream wait: set up");
+		goto out;
+	}
+	xm_prom_stream_wait(g, walk_end, &w);
+	while ((k = xm_prom_stream_next(g, &part)) > 0 && got + (size_t)k < (4 << 20)) {
+		memcpy(text + got, part, (size_t)k);
+		got += (size_t)k;
+	}
+	text[got] = 0;
+	last_rule = strstr(text, "xmasq_rule_flows_total{id=\"1500\"}");
+	flows = strstr(text, "\nxmasq_flows 4242\n");
+	tap_ok(k == 0 && w.calls == 1 && last_rule && last_rule < text + w.at && flows &&
+		       flows >= text + w.at - 1,
+	       "stream wait: once (%d), after the rules' series (%zu of %zu bytes), before "
+	       "xmasq_flows, which shows what it filled in",
+	       w.calls, w.at, got);
+	xm_prom_stream_free(g);
+
+	got = 0;
+	w = (struct walk_end){ .s = &s, .got = &got, .fail = 1 };
+	g = xm_prom_stream_new(&s, NULL);
+	if (g)
+		xm_prom_stream_wait(g, walk_end, &w);
+	while (g && (k = xm_prom_stream_next(g, &part)) > 0)
+		got += (size_t)k;
+	tap_ok(g && k == -1 && w.calls == 1 && got == w.at, "stream wait: a failed wait ends the "
+							    "stream with -1, nothing after it");
+out:
+	xm_prom_stream_free(g);
+	free(text);
+	free(r);
+}
+
 int main(void)
 {
 	test_rule_series();
 	test_stream();
+	test_stream_wait();
 	test_format_cut();
 	return tap_done();
 }

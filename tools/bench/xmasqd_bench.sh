@@ -1,6 +1,6 @@
 #!/bin/bash
 # tools/bench/xmasqd_bench.sh — xmasqd's own figures (issue 11, reported,
-# never asserted), part of `make bench`; about 40 s.
+# never asserted), part of `make bench`; about a minute.
 #
 #   client ns C eth0 ── eth0 router R (xmasqd) eth1 ── eth0 backend ns S
 #   192.0.2.2             192.0.2.1    198.18.0.1        198.18.0.2
@@ -22,6 +22,9 @@
 #    trip, xmasqd's CPU time, and the body size
 #  - xmasqd idle with 100,000 rules: CPU over IDLE_S (10 s) from
 #    /proc/PID/stat, resident memory (VmRSS, and the peak VmHWM)
+#  - then GET /api/status and GET /metrics once each, each after IDLE_S
+#    idle: what a scraper that comes every 15-60 s gets (xmasqd lets go
+#    of what it keeps between requests after 5 s without one)
 # Results: build/bench/xmasqd.json and xmasqd.md (also printed); the
 # daemon's log in xmasqd-bench.log.
 # XMASQD_WRAP="perf record -g -o FILE" runs xmasqd under a profiler.
@@ -250,6 +253,15 @@ awk '/^[0-9a-f]+-[0-9a-f]+ / { name = NF >= 6 ? $6 : "[anon]" }
 	"/proc/$XMD_PID/smaps" | sort -rn >"$OUT/xmasqd-smaps.txt"
 log "resident by mapping (>= 512 kB): $(tr -s ' \n' ' ' <"$OUT/xmasqd-smaps.txt")"
 echo "rss $(status_kb VmRSS) $(status_kb VmHWM) $(status_kb RssAnon) $(status_kb RssFile) $(status_kb RssShmem)" >>"$RES"
+# After the idle time xmasqd has let go of what it keeps between requests
+# (the flow table and rule_meta mapped, the snapshot's rules array): the
+# first request after it is the one a scraper every 15-60 s gets.
+log "GET /api/status and /metrics once each after ${IDLE_S} s idle"
+for p in /api/status /metrics; do
+	sleep "$IDLE_S"
+	x=$(get $p) || die "GET $p failed: $x"
+	echo "cold-$(basename $p) $x" >>"$RES"
+done
 
 python3 - "$RES" "$OUT" "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')" "$(uname -r)" "$(nproc)" "$(cut -d' ' -f1-3 /proc/loadavg)" <<'EOF'
 import json, statistics, sys
@@ -283,7 +295,9 @@ for k, what in (("put-1", "PUT /api/rules, 1 rule, one changed"),
     what += " (line by line)" if inc and all(inc) else ""
     md.append("| %s | %s | %s | %s | %s | %s |" % (what, fmt(col(k, 0), "us"), fmt(col(k, 1), "us"),
                                                 fmt(col(k, 3), "us"), fmt(col(k, 2), "us"), fmt(col(k, 4), "us")))
-for k, what in (("get-status", "GET /api/status, 100,000 rules"), ("get-metrics", "GET /metrics, 100,000 rules")):
+for k, what in (("get-status", "GET /api/status, 100,000 rules"), ("get-metrics", "GET /metrics, 100,000 rules"),
+                ("cold-status", "GET /api/status, 100,000 rules, first after idle"),
+                ("cold-metrics", "GET /metrics, 100,000 rules, first after idle")):
     j[k] = {"roundtrip_us": col(k, 0), "bytes": col(k, 1), "cpu_us": col(k, 2)}
     size = (col(k, 1) or [0])[0]
     size = "%.1f MB" % (size / 1e6) if size >= 1e6 else "%.1f kB" % (size / 1e3)
