@@ -156,7 +156,8 @@ nsx() { local ns=$1; shift; nsenter --net="/run/netns/$ns" "$@"; }
 
 cleanup() {
 	trap - EXIT INT TERM
-	topo_down
+	# (an early exit, before topo_down is defined, has nothing to remove)
+	if declare -F topo_down >/dev/null; then topo_down; fi
 	case "$TMP" in /tmp/xbench.*) rm -rf "$TMP" ;; esac
 }
 trap cleanup EXIT
