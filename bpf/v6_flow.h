@@ -445,8 +445,13 @@ static __always_inline void xm6_flow_touch(void *ctx, struct xm_flow6 *f, struct
 	if (f->last_seen_s != now) {
 		if (!(f->flags & XM_FLOW_REPLY) &&
 		    (!(f->flags & XM_FLOW_L2_VALID) || now % 4 == p->key.sport % 4)) {
-			rc = xm6_fib(ctx, &fib, p->key.saddr, f->new_daddr, p->key.proto,
-				     p->key.sport, f->new_dport, ifindex);
+			/* a 6->4 flow's next hop is IPv4's (new_daddr: ::ffff:a.b.c.d) */
+			if (f->flags & XM_FLOW6_TO_V4)
+				rc = xm_fib(ctx, &fib, 0, f->new_daddr[3], p->key.proto,
+					    p->key.sport, f->new_dport, 0, ifindex);
+			else
+				rc = xm6_fib(ctx, &fib, p->key.saddr, f->new_daddr, p->key.proto,
+					     p->key.sport, f->new_dport, ifindex);
 			if (rc == BPF_FIB_LKUP_RET_SUCCESS && fib.ifindex == out_ifindex) {
 				__builtin_memcpy(f->out_dmac, fib.dmac, 6);
 				f->flags |= XM_FLOW_L2_VALID;

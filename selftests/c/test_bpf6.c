@@ -1540,6 +1540,31 @@ static void test_xdp_new6(void)
 		flow6_get(a_client, a_pub0, 25003, 8443, IPPROTO_TCP, &o);
 		TAP_EQ(o.packets, 1, "6->4 tcp SYN by XDP: the SYN counted once");
 	}
+	/* its next hop re-resolved (as every few seconds, or when it was
+	 * not known): by IPv4's route, so it stays on XDP (an IPv6 lookup of
+	 * ::ffff:198.18.0.2 found none and sent the flow to tc for good) */
+	{
+		struct xm_flow6_key k = { .sport = htons(25003), .dport = htons(8443),
+					  .proto = IPPROTO_TCP };
+		struct frame data = F6(client6(IPPROTO_TCP, 25003, 8443, TCP_ACK)), fwd;
+		uint32_t rc;
+
+		memcpy(k.saddr, a_client.b, 16);
+		memcpy(k.daddr, a_pub0.b, 16);
+		flow6_get(a_client, a_pub0, 25003, 8443, IPPROTO_TCP, &o);
+		o.flags &= (uint8_t)~XM_FLOW_L2_VALID;
+		memset(o.out_dmac, 0, 6);
+		o.last_seen_s = 0;
+		bpf_map_update_elem(bpf_map__fd(skel->maps.flows6), &k, &o, BPF_EXIST);
+		run_case(1, "6->4 tcp data by tc, next hop not known: re-resolved", if_pub0, &data,
+			 TC_ACT_REDIRECT, NULL, &fwd);
+		flow6_get(a_client, a_pub0, 25003, 8443, IPPROTO_TCP, &o);
+		tap_ok((o.flags & XM_FLOW_L2_VALID) && memcmp(o.out_dmac, MAC_BACKEND, 6) == 0,
+		       "6->4 re-resolved: the IPv4 backend's MAC known again (flags 0x%x)", o.flags);
+		cnt_mark();
+		run_xdp(if_pub0, &data, &got, &rc);
+		TAP_EQ(rc, XDP_REDIRECT, "6->4 tcp data after the re-resolve: by XDP again");
+	}
 
 	/* Unfinished checksums (a local sender's CHECKSUM_PARTIAL): the
 	 * first packet of a flow's direction at XDP decides, and the flow
