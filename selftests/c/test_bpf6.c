@@ -1397,6 +1397,21 @@ static void xdp_new6(const char *what, int ifindex, const struct frame *in, uint
 	run_case(0, what, ifindex, in, verdict, want ? want : verdict == XDP_PASS ? in : NULL, got);
 }
 
+/* A new flow's first packet `in` at XDP with an unfinished checksum: the
+ * flow is made (counter new_counter), the packet handed to tc. */
+static void xdp_new_partial6(const char *what, struct frame in, uint32_t new_counter)
+{
+	struct frame got;
+	uint32_t rc;
+
+	set_partial_csum6(&in);
+	cnt_mark();
+	run_xdp(if_pub0, &in, &got, &rc);
+	TAP_EQ(rc, XDP_PASS, "%s, unfinished checksum, by XDP: made, to tc", what);
+	cnt_check(new_counter, 1, what);
+	cnt_check(XM_C_PASS_IPV6_TO_TC, 1, what);
+}
+
 /* New IPv6 flows made at XDP (xmasq_xdp6 -> xmasq_xdp6_new): the same
  * entries and bytes as tc makes, sent by XDP when the egress and next
  * hop allow; what is not ours goes to the kernel (tc told so), what is
@@ -1544,7 +1559,8 @@ static void test_xdp_new6(void)
 	 * not known): by IPv4's route, so it stays on XDP (an IPv6 lookup of
 	 * ::ffff:198.18.0.2 found none and sent the flow to tc for good) */
 	{
-		struct xm_flow6_key k = { .sport = htons(25003), .dport = htons(8443),
+		struct xm_flow6_key k = { .sport = htons(25003),
+					  .dport = htons(8443),
 					  .proto = IPPROTO_TCP };
 		struct frame data = F6(client6(IPPROTO_TCP, 25003, 8443, TCP_ACK)), fwd;
 		uint32_t rc;
@@ -1560,7 +1576,8 @@ static void test_xdp_new6(void)
 			 TC_ACT_REDIRECT, NULL, &fwd);
 		flow6_get(a_client, a_pub0, 25003, 8443, IPPROTO_TCP, &o);
 		tap_ok((o.flags & XM_FLOW_L2_VALID) && memcmp(o.out_dmac, MAC_BACKEND, 6) == 0,
-		       "6->4 re-resolved: the IPv4 backend's MAC known again (flags 0x%x)", o.flags);
+		       "6->4 re-resolved: the IPv4 backend's MAC known again (flags 0x%x)",
+		       o.flags);
 		cnt_mark();
 		run_xdp(if_pub0, &data, &got, &rc);
 		TAP_EQ(rc, XDP_REDIRECT, "6->4 tcp data after the re-resolve: by XDP again");
@@ -1572,15 +1589,10 @@ static void test_xdp_new6(void)
 	{
 		struct spec6 q = client6(IPPROTO_UDP, 5102, 5353, 0);
 		struct spec6 ans = backend6(IPPROTO_UDP, 53, a_bk0, 5102, 0), wans = ans;
-		struct frame partial = F6(q), whole = F6(q);
+		struct frame whole = F6(q);
 		uint32_t rc;
 
-		set_partial_csum6(&partial);
-		cnt_mark();
-		run_xdp(if_pub0, &partial, &got, &rc);
-		TAP_EQ(rc, XDP_PASS, "udp6 new flow, unfinished checksum, by XDP: made, to tc");
-		cnt_check(XM_C_FLOW_NEW_IPV6, 1, "udp6 unfinished checksum by XDP");
-		cnt_check(XM_C_PASS_IPV6_TO_TC, 1, "udp6 unfinished checksum by XDP");
+		xdp_new_partial6("udp6 new flow", F6(q), XM_C_FLOW_NEW_IPV6);
 		flow6_get(a_client, a_pub0, 5102, 5353, IPPROTO_UDP, &o);
 		TAP_EQ(o.flags & (XM_FLOW6_CSUM_CHECKED | XM_FLOW6_CSUM_PARTIAL),
 		       XM_FLOW6_CSUM_CHECKED | XM_FLOW6_CSUM_PARTIAL,
@@ -1616,17 +1628,9 @@ static void test_xdp_new6(void)
 		       XM_FLOW6_CSUM_CHECKED,
 		       "udp6 whole checksum that looks unfinished: noted whole");
 	}
-	{ /* 6->4: the same, made by xmasq_xdp6_new, decided by xmasq_xdp6 */
-		struct frame partial = F6(client6(IPPROTO_TCP, 25004, 8443, TCP_SYN));
-		uint32_t rc;
-
-		set_partial_csum6(&partial);
-		cnt_mark();
-		run_xdp(if_pub0, &partial, &got, &rc);
-		TAP_EQ(rc, XDP_PASS, "6->4 tcp SYN, unfinished checksum, by XDP: made, to tc");
-		cnt_check(XM_C_FLOW_NEW_6TO4, 1, "6->4 unfinished checksum by XDP");
-		cnt_check(XM_C_PASS_IPV6_TO_TC, 1, "6->4 unfinished checksum by XDP");
-	}
+	/* 6->4: the same, made by xmasq_xdp6_new, decided by xmasq_xdp6 */
+	xdp_new_partial6("6->4 tcp SYN", F6(client6(IPPROTO_TCP, 25004, 8443, TCP_SYN)),
+			 XM_C_FLOW_NEW_6TO4);
 }
 
 /* After test_expiry6: the IPv6 sweeper removed the 6->4 flows with
