@@ -47,6 +47,19 @@ static struct spec6 to_backend(struct spec6 s, struct addr6 src, uint16_t sport,
 	return s;
 }
 
+/* Spec s as the router sends it on to the client from pub0: from src
+ * (the address the client knows it by), source port sport. */
+static struct spec6 to_client(struct spec6 s, struct addr6 src, uint16_t sport)
+{
+	memcpy(s.dmac, MAC_CLIENT, 6);
+	memcpy(s.smac, MAC_PUB0, 6);
+	s.src = src;
+	s.dst = a_client;
+	s.sport = sport;
+	s.hop--;
+	return s;
+}
+
 static struct spec6 backend6(uint8_t proto, uint16_t sport, struct addr6 dst, uint16_t dport,
 			     uint8_t flags)
 {
@@ -315,12 +328,7 @@ static void test_tcp6(void)
 	struct xm_flow6 o = { 0 }, r = { 0 };
 	struct frame got;
 
-	memcpy(back.dmac, MAC_CLIENT, 6);
-	memcpy(back.smac, MAC_PUB0, 6);
-	back.src = a_pub0;
-	back.dst = a_client;
-	back.sport = 80;
-	back.hop--;
+	back = to_client(back, a_pub0, 80);
 
 	cnt_mark();
 	run6("tcp6 SYN to [2001:db8:1::1]:80 -> [fd00:8::2]:8080", if_pub0, syn, TC_ACT_REDIRECT,
@@ -447,12 +455,7 @@ static void test_udp6(void)
 	struct xm_flow6 o;
 	struct frame got;
 
-	memcpy(back.dmac, MAC_CLIENT, 6);
-	memcpy(back.smac, MAC_PUB0, 6);
-	back.src = a_pub0;
-	back.dst = a_client;
-	back.sport = 5353;
-	back.hop--;
+	back = to_client(back, a_pub0, 5353);
 	run6("udp6 to [2001:db8:1::1]:5353 (rule for that address) -> [fd00:8::2]:53", if_pub0, q,
 	     TC_ACT_REDIRECT, &fwd, &got);
 	run6("udp6 answer back to the client", if_bk0, ans, TC_ACT_REDIRECT, &back, &got);
@@ -641,10 +644,7 @@ static void test_masquerade6(void)
 	struct xm_flow6 o;
 	struct frame got;
 
-	memcpy(want.dmac, MAC_CLIENT, 6);
-	memcpy(want.smac, MAC_PUB0, 6);
-	want.src = a_pub0;
-	want.hop--;
+	want = to_client(want, a_pub0, want.sport);
 	cnt_mark();
 	run6("tcp6 masquerade: [fd00:8::2]:30000 -> [2001:db8:1::10]:443 leaves pub0 as "
 	     "[2001:db8:1::1]:30000",
@@ -683,10 +683,7 @@ static void test_masquerade6(void)
 
 		ping.payload = 24;
 		wp = ping;
-		memcpy(wp.dmac, MAC_CLIENT, 6);
-		memcpy(wp.smac, MAC_PUB0, 6);
-		wp.src = a_pub0;
-		wp.hop--;
+		wp = to_client(wp, a_pub0, wp.sport);
 		run6("icmp6 echo from a masqueraded host: leaves pub0 as [2001:db8:1::1], id "
 		     "0x4242 "
 		     "kept",
@@ -1397,6 +1394,19 @@ static void xdp_new6(const char *what, int ifindex, const struct frame *in, uint
 	run_case(0, what, ifindex, in, verdict, want ? want : verdict == XDP_PASS ? in : NULL, got);
 }
 
+/* A new flow's first packet `in` at XDP: the flow made there and the
+ * packet sent there, as `want`. */
+static void xdp_new6_sent(const char *what, int ifindex, struct spec6 in, struct spec6 want)
+{
+	struct frame fin = F6(in), fwant = F6(want), got;
+
+	xdp_new6(what, ifindex, &fin, XDP_REDIRECT, &fwant, &got);
+	check_csum6(what, &got);
+	cnt_check(XM_C_FLOW_NEW_IPV6, 1, what);
+	cnt_check(XM_C_FWD_XDP, 1, what);
+	cnt_check(XM_C_PASS_IPV6_TO_TC, 0, what);
+}
+
 /* A new flow's first packet `in` at XDP with an unfinished checksum: the
  * flow is made (counter new_counter), the packet handed to tc. */
 static void xdp_new_partial6(const char *what, struct frame in, uint32_t new_counter)
@@ -1424,15 +1434,8 @@ static void test_xdp_new6(void)
 	struct frame in, want, got;
 	struct xm_flow6 o = { 0 }, r = { 0 };
 
-	in = F6(syn);
-	want = F6(fwd);
-	xdp_new6("tcp6 SYN by XDP: a new flow made and sent there", if_pub0, &in, XDP_REDIRECT,
-		 &want, &got);
-	check_csum6("tcp6 SYN by XDP", &got);
+	xdp_new6_sent("tcp6 SYN by XDP: a new flow made and sent there", if_pub0, syn, fwd);
 	cnt_check(XM_C_FLOW_NEW, 1, "tcp6 SYN by XDP");
-	cnt_check(XM_C_FLOW_NEW_IPV6, 1, "tcp6 SYN by XDP");
-	cnt_check(XM_C_FWD_XDP, 1, "tcp6 SYN by XDP");
-	cnt_check(XM_C_PASS_IPV6_TO_TC, 0, "tcp6 SYN by XDP");
 	if (tap_ok(flow6_get(a_client, a_pub0, 25000, 80, IPPROTO_TCP, &o) == 0, "tcp6 SYN by XDP: "
 										 "original entry "
 										 "under the "
@@ -1447,12 +1450,7 @@ static void test_xdp_new6(void)
 									       "client's port "
 									       "kept");
 	back = synack;
-	memcpy(back.dmac, MAC_CLIENT, 6);
-	memcpy(back.smac, MAC_PUB0, 6);
-	back.src = a_pub0;
-	back.dst = a_client;
-	back.sport = 80;
-	back.hop--;
+	back = to_client(back, a_pub0, 80);
 	in = F6(synack);
 	want = F6(back);
 	xdp_new6("tcp6 SYN-ACK by XDP", if_bk0, &in, XDP_REDIRECT, &want, &got);
@@ -1462,42 +1460,22 @@ static void test_xdp_new6(void)
 
 	/* UDP to a rule for one address of pub0 */
 	udp = client6(IPPROTO_UDP, 5100, 5353, 0);
-	in = F6(udp);
-	want = F6(to_backend(udp, a_bk0, 5100, 53));
-	xdp_new6("udp6 by XDP: a new flow made and sent there", if_pub0, &in, XDP_REDIRECT, &want,
-		 &got);
-	cnt_check(XM_C_FLOW_NEW_IPV6, 1, "udp6 by XDP");
-	cnt_check(XM_C_FWD_XDP, 1, "udp6 by XDP");
+	xdp_new6_sent("udp6 by XDP: a new flow made and sent there", if_pub0, udp,
+		      to_backend(udp, a_bk0, 5100, 53));
 
 	/* masquerade (NAT66) and its ping */
 	{
 		struct spec6 out = backend6(IPPROTO_UDP, 31000, a_client, 53, 0), wo = out;
 		struct spec6 ping = backend6(58, 0x4343, a_client, 0x4343, 0), wp;
 
-		memcpy(wo.dmac, MAC_CLIENT, 6);
-		memcpy(wo.smac, MAC_PUB0, 6);
-		wo.src = a_pub0;
-		wo.hop--;
-		in = F6(out);
-		want = F6(wo);
-		xdp_new6("udp6 masquerade by XDP: [fd00:8::2]:31000 leaves pub0 as "
-			 "[2001:db8:1::1]:31000",
-			 if_bk0, &in, XDP_REDIRECT, &want, &got);
-		check_csum6("udp6 masquerade by XDP", &got);
-		cnt_check(XM_C_FLOW_NEW_IPV6, 1, "udp6 masquerade by XDP");
-		cnt_check(XM_C_FWD_XDP, 1, "udp6 masquerade by XDP");
+		wo = to_client(wo, a_pub0, wo.sport);
+		xdp_new6_sent("udp6 masquerade by XDP: [fd00:8::2]:31000 leaves pub0 as "
+			      "[2001:db8:1::1]:31000",
+			      if_bk0, out, wo);
 		ping.payload = 24;
 		wp = ping;
-		memcpy(wp.dmac, MAC_CLIENT, 6);
-		memcpy(wp.smac, MAC_PUB0, 6);
-		wp.src = a_pub0;
-		wp.hop--;
-		in = F6(ping);
-		want = F6(wp);
-		xdp_new6("icmp6 echo masquerade by XDP: id 0x4343 kept", if_bk0, &in, XDP_REDIRECT,
-			 &want, &got);
-		check_csum6("icmp6 echo masquerade by XDP", &got);
-		cnt_check(XM_C_FLOW_NEW_IPV6, 1, "icmp6 echo masquerade by XDP");
+		wp = to_client(wp, a_pub0, wp.sport);
+		xdp_new6_sent("icmp6 echo masquerade by XDP: id 0x4343 kept", if_bk0, ping, wp);
 	}
 
 	/* not ours: to the kernel, counted once, not handed to tc */
@@ -1602,12 +1580,7 @@ static void test_xdp_new6(void)
 		TAP_EQ(rc, XDP_PASS,
 		       "udp6 that direction's next packet by XDP: to tc too (in order)");
 		cnt_check(XM_C_FWD_XDP, 0, "udp6 that direction's next packet");
-		memcpy(wans.dmac, MAC_CLIENT, 6);
-		memcpy(wans.smac, MAC_PUB0, 6);
-		wans.src = a_pub0;
-		wans.dst = a_client;
-		wans.sport = 5353;
-		wans.hop--;
+		wans = to_client(wans, a_pub0, 5353);
 		xdp6("udp6 the answer to that flow (whole checksum)", if_bk0, ans, &wans);
 	}
 	{
