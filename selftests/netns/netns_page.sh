@@ -113,31 +113,9 @@ page6_up() {
 # backend6_up: nginx on the backend's [B6]:80 answering /whoami with the
 # peer's address (backend.py, on its IPv4 address, is IPv4 only)
 backend6_up() {
-	local dir="$XM_TMP/nginx6"
-	mkdir -p "$dir"
-	cat >"$dir/nginx.conf" <<EOF
-user root;
-worker_processes 1;
-pid $dir/nginx.pid;
-error_log $dir/error.log;
-daemon off;
-events { worker_connections 64; }
-http {
-	access_log $dir/access.log;
-	client_body_temp_path $dir;
-	proxy_temp_path $dir;
-	fastcgi_temp_path $dir;
-	uwsgi_temp_path $dir;
-	scgi_temp_path $dir;
-	server {
-		listen [$B6]:80;
-		location = /whoami { default_type text/plain; return 200 "\$remote_addr\n"; }
-	}
-}
-EOF
-	nsx "$NS_B" nginx -c "$dir/nginx.conf" -p "$dir" >"$dir/stdout" 2>&1 &
-	XM_PIDS+=($!)
-	wait_port "$NS_B" tcp "[$B6]" 80 || { cat "$dir/stdout" "$dir/error.log" >&2; return 1; }
+	nginx_www_up "$NS_B" "$XM_TMP/nginx6" server_port "[$B6]:80"
+	wait_port "$NS_B" tcp "[$B6]" 80 ||
+		{ cat "$XM_TMP/nginx6/stdout" "$XM_TMP/nginx6/error.log" >&2; return 1; }
 }
 
 # whoami6 PORT: what the backend saw of C0's IPv6 request to [R6_0]:PORT
