@@ -8,6 +8,9 @@ pattern="${1:-}"
 pass=0
 fail=0
 skip=0
+# Every failed check, repeated just above the summary: CI's report shows
+# only the end of the log.
+FAILED=()
 
 run_one() {
 	local name="$1"; shift
@@ -57,8 +60,13 @@ count_one() {
 	s=$(grep -cE '^ok [0-9]+ .*# SKIP' "$out" | tr -d ' ')
 	f=$(grep -cE '^not ok [0-9]+' "$out" | tr -d ' ')
 	p=$((p - s))
+	local line
+	while IFS= read -r line; do
+		FAILED+=("$name: $line")
+	done < <(grep -E '^not ok [0-9]+' "$out")
 	if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
 		echo "not ok - $name exited with status $rc"
+		FAILED+=("$name: exited with status $rc")
 		f=1
 	fi
 	pass=$((pass + p)); fail=$((fail + f)); skip=$((skip + s))
@@ -98,6 +106,10 @@ done
 run_one "netns_e2e.sh --mode tc" env XM_MODE=tc selftests/netns/netns_e2e.sh
 run_one "netns_e2e.sh --mode xdp-generic" env XM_MODE=xdp-generic VARIANTS=gro selftests/netns/netns_e2e.sh
 
+if [ "${#FAILED[@]}" -gt 0 ]; then
+	echo "# failed:"
+	printf '#   %s\n' "${FAILED[@]}"
+fi
 if [ "$skip" -gt 0 ]; then
 	echo "$pass passed, $fail failed, $skip skipped"
 else
