@@ -114,8 +114,12 @@ static __always_inline int xm_parse_ports(void *data, void *data_end, __u32 l4_o
 	return 1;
 }
 
-/* The packet quoted by an ICMP error (RFC 792: IP header + 8 bytes). */
-static __always_inline int xm_parse_icmp_error(void *data, void *data_end, struct xm_pkt *p)
+/* The packet quoted by an ICMP error (RFC 792: IP header + 8 bytes),
+ * which must end by ip_end, the outer datagram's end: a frame's Ethernet
+ * padding is no part of the quote (a quote cut short there read its
+ * ports from the padding, and was translated as if whole). */
+static __always_inline int xm_parse_icmp_error(void *data, void *data_end, __u32 ip_end,
+					       struct xm_pkt *p)
 {
 	__u32 inner_l3 = p->l4_off + sizeof(struct xm_icmp_hdr);
 	struct iphdr *in;
@@ -130,6 +134,10 @@ static __always_inline int xm_parse_icmp_error(void *data, void *data_end, struc
 		return XM_PARSE_OTHER; /* too short to be about anything */
 	ihl = in->ihl * 4;
 	if (in->version != 4 || ihl < sizeof(*in))
+		return XM_PARSE_OTHER;
+	/* the ports, or the echo's header, within the datagram */
+	if (inner_l3 + ihl + (in->protocol == IPPROTO_ICMP ? sizeof(struct xm_icmp_hdr) : 4) >
+	    ip_end)
 		return XM_PARSE_OTHER;
 	rc = xm_parse_ports(data, data_end, inner_l3 + ihl, in->protocol, &sport, &dport);
 	if (rc)
@@ -154,7 +162,7 @@ static __always_inline int xm_parse(void *data, void *data_end, __u64 len, struc
 	struct iphdr *ip;
 	__u16 proto, frag_off;
 	__u32 l3_off = sizeof(*eth);
-	__u32 ihl;
+	__u32 ihl, ip_len;
 	int rc;
 
 	if ((void *)(eth + 1) > data_end)
@@ -186,6 +194,7 @@ static __always_inline int xm_parse(void *data, void *data_end, __u64 len, struc
 	 * router; translated, it would leave with the length a lie. */
 	if (l3_off + bpf_ntohs(ip->tot_len) > len)
 		return XM_PARSE_MALFORMED;
+	ip_len = bpf_ntohs(ip->tot_len);
 	p->ip = ip;
 	p->l3_off = l3_off;
 	p->l4_off = l3_off + ihl;
@@ -205,7 +214,8 @@ static __always_inline int xm_parse(void *data, void *data_end, __u64 len, struc
 	if (ip->protocol == IPPROTO_TCP) {
 		struct tcphdr *th = data + p->l4_off;
 
-		if ((void *)(th + 1) > data_end || th->doff < 5)
+		/* the header within the datagram, not in the frame's padding */
+		if ((void *)(th + 1) > data_end || th->doff < 5 || ihl + sizeof(*th) > ip_len)
 			return XM_PARSE_MALFORMED;
 		p->key.sport = th->source;
 		p->key.dport = th->dest;
@@ -217,7 +227,7 @@ static __always_inline int xm_parse(void *data, void *data_end, __u64 len, struc
 	if (ip->protocol == IPPROTO_UDP) {
 		struct udphdr *uh = data + p->l4_off;
 
-		if ((void *)(uh + 1) > data_end)
+		if ((void *)(uh + 1) > data_end || ihl + sizeof(*uh) > ip_len)
 			return XM_PARSE_MALFORMED;
 		p->key.sport = uh->source;
 		p->key.dport = uh->dest;
@@ -228,7 +238,7 @@ static __always_inline int xm_parse(void *data, void *data_end, __u64 len, struc
 	if (ip->protocol == IPPROTO_ICMP) {
 		struct xm_icmp_hdr *ih = data + p->l4_off;
 
-		if ((void *)(ih + 1) > data_end)
+		if ((void *)(ih + 1) > data_end || ihl + sizeof(*ih) > ip_len)
 			return XM_PARSE_MALFORMED;
 		p->icmp_type = ih->type;
 		p->csum_off = p->l4_off + offsetof(struct xm_icmp_hdr, checksum);
@@ -240,7 +250,7 @@ static __always_inline int xm_parse(void *data, void *data_end, __u64 len, struc
 		if ((ih->type == XM_ICMP_DEST_UNREACH || ih->type == XM_ICMP_TIME_EXCEEDED ||
 		     ih->type == XM_ICMP_PARAMETERPROB) &&
 		    p->frag == XM_FRAG_NONE) {
-			rc = xm_parse_icmp_error(data, data_end, p);
+			rc = xm_parse_icmp_error(data, data_end, l3_off + ip_len, p);
 			return rc;
 		}
 		return XM_PARSE_OTHER;

@@ -71,14 +71,17 @@ static __always_inline int xm_nexthdr_is_ext(__u8 nh)
 /* An ICMPv6 error (type 1-4): about a flow of ours when its quote is one
  * of our packets as it left. The key becomes the quoted tuple reversed:
  * the direction the error travels, as for IPv4 (xm_parse_icmp_error).
- * A quote without its ports (or an echo's id) is the kernel's. */
+ * A quote without its ports (or an echo's id) is the kernel's; so is one
+ * that reaches them only past the datagram's end (l4_len: the ICMPv6
+ * message's length), in bytes the frame carries after it. */
 static __always_inline int xm_parse6_icmp_error(void *data, void *data_end, struct xm_pkt6 *p,
-						__u8 type)
+						__u8 type, __u32 l4_len)
 {
 	struct ipv6hdr *in6 = data + p->l4_off + XM_ICMP6_QUOTE;
 	__u8 *l4 = (__u8 *)(in6 + 1);
 
-	if ((void *)(l4 + 4) > data_end || in6->version != 6)
+	if ((void *)(l4 + 4) > data_end || in6->version != 6 ||
+	    XM_ICMP6_QUOTE + sizeof(*in6) + 4 > l4_len)
 		return XM_PARSE6_OTHER;
 	__builtin_memcpy(p->key.saddr, &in6->daddr, 16);
 	__builtin_memcpy(p->key.daddr, &in6->saddr, 16);
@@ -87,6 +90,7 @@ static __always_inline int xm_parse6_icmp_error(void *data, void *data_end, stru
 		p->key.sport = *(__be16 *)(l4 + 2);
 		p->key.dport = *(__be16 *)l4;
 	} else if (in6->nexthdr == XM_NEXTHDR_ICMPV6 && (void *)(l4 + 8) <= data_end &&
+		   XM_ICMP6_QUOTE + sizeof(*in6) + 8 <= l4_len &&
 		   (l4[0] == XM_ICMPV6_ECHO_REQUEST || l4[0] == XM_ICMPV6_ECHO_REPLY)) {
 		p->key.sport = *(__be16 *)(l4 + 4);
 		p->key.dport = p->key.sport;
@@ -265,7 +269,7 @@ static __always_inline int xm_parse6(void *data, void *data_end, __u64 len, stru
 			return XM_PARSE6_MALFORMED;
 		if (ih[0] >= 1 && ih[0] <= XM_ICMPV6_ERROR_MAX)
 			return l4_off == l3_off + sizeof(*ip6) && !p->frag_hdr_off ?
-				       xm_parse6_icmp_error(data, data_end, p, ih[0]) :
+				       xm_parse6_icmp_error(data, data_end, p, ih[0], l4_len) :
 				       XM_PARSE6_OTHER;
 		if (ih[0] != XM_ICMPV6_ECHO_REQUEST && ih[0] != XM_ICMPV6_ECHO_REPLY)
 			return XM_PARSE6_OTHER;

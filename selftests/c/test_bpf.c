@@ -985,6 +985,12 @@ static void test_xdp_malformed(void)
 			MALFORMED("frame ends inside the TCP header (10 of 20 bytes)",
 				  cut_to(base, 14 + 20 + 10)),
 			MALFORMED("TCP doff=4", with_byte(base, 14 + 20 + 12, 4 << 4, 0)),
+			/* the frame longer than its datagram (as Ethernet pads
+			 * short ones): the header's end is no part of it */
+			MALFORMED("tot_len 30: the TCP header ends in the frame's padding",
+				  with_byte(base, 17, 30, 1)),
+			MALFORMED("tot_len 24: the UDP header ends in the frame's padding",
+				  with_byte(F(with_payload(udp, 20)), 17, 24, 1)),
 			MALFORMED("frame ends inside the UDP header (4 of 8 bytes)",
 				  cut_to(F(udp), 14 + 20 + 4)),
 			/* headers whole, the payload cut: tot_len says 20 bytes more

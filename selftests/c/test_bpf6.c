@@ -1238,6 +1238,24 @@ static void test_icmp6_errors(void)
 	run_case(1, "icmp6 time exceeded, a short quote", if_bk0, &in, TC_ACT_REDIRECT, &want,
 		 &got);
 
+	/* the ports past the payload length, in bytes the frame carries
+	 * after it: no part of the quote, so about nothing (the kernel's) */
+	in = icmp6_err(MAC_BK0, MAC_BACKEND, A6("fd00:8::99"), a_bk0, 64, 3, 0, 0, sent.b + 14,
+		       40 + 4);
+	{
+		uint8_t *ip = in.b + 14;
+		uint16_t c;
+
+		ip[5] = 8 + 40 + 2;
+		ip[42] = ip[43] = 0;
+		c = l4_csum6(ip, 8 + 40 + 2, 58, 2);
+		ip[42] = (uint8_t)(c >> 8);
+		ip[43] = (uint8_t)c;
+	}
+	run_case(1,
+		 "icmp6 time exceeded whose quote ends before the ports (they trail the payload)",
+		 if_bk0, &in, TC_ACT_OK, &in, &got);
+
 	/* about no flow of ours: the kernel's */
 	sent = F6(to_backend(client6(IPPROTO_UDP, 5999, 5353, 0), a_bk0, 5999, 53));
 	in = icmp6_err(MAC_BK0, MAC_BACKEND, A6("fd00:8::99"), a_bk0, 64, 1, 0, 0, sent.b + 14,

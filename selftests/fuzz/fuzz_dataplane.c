@@ -785,7 +785,9 @@ static struct tuple tuple_at(const uint8_t *ip, size_t avail)
 	if (avail < 20)
 		return t;
 	ihl = (ip[0] & 0x0f) * 4u;
-	if (ihl < 20 || avail < ihl + 8)
+	/* the ports (4 bytes) or the echo's id (8): what an ICMP error's
+	 * quote needs to be about a flow, as for the kernel's NAT */
+	if (ihl < 20 || avail < ihl + (ip[9] == IPPROTO_ICMP ? 8 : 4))
 		return t;
 	l4 = ip + ihl;
 	memcpy(&t.k.saddr, ip + 12, 4);
@@ -841,10 +843,11 @@ static void check_flow_of(const struct record *r, const struct frame *out)
 		if (s && s->flow.out_slot == XM_SLOT_IPV6_FLOW)
 			return;
 	}
-	if (ip[9] == IPPROTO_ICMP && vi.l4len >= 8 + 28 && ti.ok && r->f.b[vi.l4] != 0 &&
+	if (ip[9] == IPPROTO_ICMP && vi.l4len >= 8 + 24 && ti.ok && r->f.b[vi.l4] != 0 &&
 	    r->f.b[vi.l4] != 8) {
-		/* An ICMP error: the entry of a reply to the quoted packet. */
-		struct tuple q = tuple_at(r->f.b + vi.l4 + 8, r->f.len - vi.l4 - 8), qo;
+		/* An ICMP error: the entry of a reply to the quoted packet,
+		 * whose quote ends with the datagram (not the frame's padding) */
+		struct tuple q = tuple_at(r->f.b + vi.l4 + 8, vi.l4len - 8), qo;
 		struct xm_flow_key k;
 
 		if (!q.ok)
@@ -859,9 +862,9 @@ static void check_flow_of(const struct record *r, const struct frame *out)
 		s = xm_ct_lookup(&ct_tab, &k);
 		if (!s)
 			fail(r, out, "ICMP error redirected about no flow");
-		if (vo.proto != IPPROTO_ICMP || vo.l4len < 8 + 28)
+		if (vo.proto != IPPROTO_ICMP || vo.l4len < 8 + 24)
 			fail(r, out, "ICMP error redirected as something else");
-		qo = tuple_at(out->b + vo.l4 + 8, out->len - vo.l4 - 8);
+		qo = tuple_at(out->b + vo.l4 + 8, vo.l4len - 8);
 		if (!qo.ok || qo.k.saddr != s->flow.new_daddr || qo.k.daddr != s->flow.new_saddr ||
 		    (q.k.proto != IPPROTO_ICMP &&
 		     (qo.k.sport != s->flow.new_dport || qo.k.dport != s->flow.new_sport)))
