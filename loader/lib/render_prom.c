@@ -216,12 +216,12 @@ static void pb_family(struct prom_buf *b, const char *name, const char *type, co
  * that carries a rule's text, written once per rule. The rule series
  * carry its id only (a rule's text five times over was 55 MB at 100,000
  * rules): PromQL joins them, * on(id) group_left(rule, iface). */
-static void rule_info_rows(struct prom_buf *b, const struct xm_snapshot *s, size_t from, size_t to)
+static void rule_info_rows(struct prom_buf *b, const struct xm_rule_info *rules, size_t n)
 {
 	static const char head[] = "xmasq_rule_info{id=\"";
 
-	for (size_t i = from; i < to && !b->oom; i++) {
-		const struct xm_rule_info *ri = &s->rules[i];
+	for (size_t i = 0; i < n && !b->oom; i++) {
+		const struct xm_rule_info *ri = &rules[i];
 		char text[XM_RULE_TEXT_MAX], name[XM_IFNAMSIZ + 1], d[20], *id, *p;
 		size_t tl, il;
 
@@ -323,9 +323,9 @@ static const struct rule_family {
 };
 #define N_RULE_FAMS (sizeof(rule_fams) / sizeof(rule_fams[0]))
 
-/* The samples of rule family f for rules [from, to). */
-static void rule_rows(struct prom_buf *b, const struct xm_snapshot *s, const struct rule_family *f,
-		      size_t from, size_t to)
+/* The samples of rule family f for the n rules. */
+static void rule_rows(struct prom_buf *b, const struct xm_rule_info *rules, size_t n,
+		      const struct rule_family *f)
 {
 	struct piece head = piece_of(f->name, "{id=\""), plain = piece_of("\"", "} ");
 	struct piece dir[XM_DIR_MAX] = { piece_of("\"", ",dir=\"orig\"} "), piece_of("\"", ",dir="
@@ -334,25 +334,25 @@ static void rule_rows(struct prom_buf *b, const struct xm_snapshot *s, const str
 											   " ") };
 	/* name, id, dir, value and punctuation: the most a series takes;
 	 * and a piece's room past the last */
-	size_t room = (head.len + 64) * (to - from) * XM_DIR_MAX + PIECE;
+	size_t room = (head.len + 64) * n * XM_DIR_MAX + PIECE;
 	char *p;
 
 	if (pb_reserve(b, room))
 		return;
 	p = b->p + b->len;
-	for (size_t i = from; i < to; i++) {
-		const struct xm_rule_stats *st = &s->rules[i].st;
+	for (size_t i = 0; i < n; i++) {
+		const struct xm_rule_stats *st = &rules[i].st;
 		char idb[20 + PIECE];
 		const char *id;
-		size_t il = digits_in(idb, s->rules[i].id, &id);
+		size_t il = digits_in(idb, rules[i].id, &id);
 
 		if (f->what == 2) {
 			p = rule_sample(p, &head, id, il, &plain, st->flows);
 			continue;
 		}
 		if (f->what == 3) {
-			if (s->rules[i].from.n)
-				p = rule_sample(p, &head, id, il, &plain, s->rules[i].refused);
+			if (rules[i].from.n)
+				p = rule_sample(p, &head, id, il, &plain, rules[i].refused);
 			continue;
 		}
 		for (int d = 0; d < XM_DIR_MAX; d++)
@@ -505,12 +505,12 @@ static void pb_stream(struct prom_buf *b, const struct xm_snapshot *s, const str
  * (xm_prom_stream_next, xmasqd's /metrics) hands out each step's text
  * from a buffer used again, so 30 MB are never in memory at once and
  * sending starts while the rest is still to be made. */
-#define RULES_A_STEP 1024
+#define RULES_A_STEP XM_RULE_WINDOW
 
 enum prom_phase { PH_IFACE, PH_RULE_INFO, PH_RULES, PH_OTHER, PH_END };
 
 struct xm_prom_stream {
-	const struct xm_snapshot *s;
+	struct xm_snapshot *s; /* its rules window moves (XM_SNAP_RULE_WINDOW) */
 	const struct xm_port_use *pu;
 	enum prom_phase phase;
 	size_t k, i; /* the rule family, the next rule */
@@ -520,11 +520,19 @@ struct xm_prom_stream {
 	int failed;
 };
 
-/* The next step's text appended to out: 1, or 0 when there is no more. */
+/* What each rule family reads of the rules (XM_RULES_AT_*). */
+static unsigned rules_at_what(const struct rule_family *f)
+{
+	return f->what == 3 ? XM_RULES_AT_FROM : XM_RULES_AT_STATS;
+}
+
+/* The next step's text appended to out: 1, or 0 when there is no more
+ * (or on failure: g->failed). */
 static int prom_step(struct xm_prom_stream *g, struct prom_buf *out)
 {
-	const struct xm_snapshot *s = g->s;
-	size_t to = g->i + RULES_A_STEP < s->n_rules ? g->i + RULES_A_STEP : s->n_rules;
+	struct xm_snapshot *s = g->s;
+	const struct xm_rule_info *rules = NULL;
+	size_t n = RULES_A_STEP, want;
 
 	switch (g->phase) {
 	case PH_IFACE:
@@ -532,20 +540,16 @@ static int prom_step(struct xm_prom_stream *g, struct prom_buf *out)
 		g->phase = s->n_rules ? PH_RULE_INFO : PH_OTHER;
 		return 1;
 	case PH_RULE_INFO:
-		if (!g->i)
-			pb_family(out, "xmasq_rule_info", "gauge",
-				  "Rule live in the data plane (always 1): its text as xmasq "
-				  "status "
-				  "shows it and its interface. The xmasq_rule_* series carry its "
-				  "id "
-				  "only; join them with * on(instance, id) group_left(rule, iface) "
-				  "xmasq_rule_info.");
-		rule_info_rows(out, s, g->i, to);
-		break;
 	case PH_RULES:
-		if (!g->i)
-			pb_family(out, rule_fams[g->k].name, "counter", rule_fams[g->k].help);
-		rule_rows(out, s, &rule_fams[g->k], g->i, to);
+		rules = xm_snapshot_rules_at(s, g->i, &n,
+					     g->phase == PH_RULE_INFO ?
+						     XM_RULES_AT_TEXT :
+						     rules_at_what(&rule_fams[g->k]));
+		if (!rules) {
+			g->failed = 1;
+			g->phase = PH_END;
+			return 0;
+		}
 		break;
 	case PH_OTHER:
 		if (g->wait && g->wait(g->wait_arg)) {
@@ -559,8 +563,25 @@ static int prom_step(struct xm_prom_stream *g, struct prom_buf *out)
 	case PH_END:
 		return 0;
 	}
-	g->i = to;
-	if (to == s->n_rules) {
+	if (g->phase == PH_RULE_INFO) {
+		if (!g->i)
+			pb_family(out, "xmasq_rule_info", "gauge",
+				  "Rule live in the data plane (always 1): its text as xmasq "
+				  "status "
+				  "shows it and its interface. The xmasq_rule_* series carry its "
+				  "id "
+				  "only; join them with * on(instance, id) group_left(rule, iface) "
+				  "xmasq_rule_info.");
+		rule_info_rows(out, rules, n);
+	} else {
+		if (!g->i)
+			pb_family(out, rule_fams[g->k].name, "counter", rule_fams[g->k].help);
+		rule_rows(out, rules, n, &rule_fams[g->k]);
+	}
+	/* fewer than asked: the last (rules removed since the count) */
+	want = s->n_rules - g->i < RULES_A_STEP ? s->n_rules - g->i : RULES_A_STEP;
+	g->i += n;
+	if (n < want || g->i >= s->n_rules) {
 		g->i = 0;
 		if (g->phase == PH_RULE_INFO)
 			g->phase = PH_RULES, g->k = 0;
@@ -573,7 +594,8 @@ static int prom_step(struct xm_prom_stream *g, struct prom_buf *out)
 int xm_render_prometheus(const struct xm_snapshot *s, const struct xm_port_use *pu, char **buf,
 			 size_t *len)
 {
-	struct xm_prom_stream g = { .s = s, .pu = pu };
+	/* only a windowed snapshot is written to: its window moves */
+	struct xm_prom_stream g = { .s = (struct xm_snapshot *)s, .pu = pu };
 	struct prom_buf b = { 0 };
 
 	/* Room for about all of it at once (~330 bytes a rule): a buffer
@@ -583,7 +605,7 @@ int xm_render_prometheus(const struct xm_snapshot *s, const struct xm_port_use *
 		pb_reserve(&b, s->n_rules * 384);
 	while (!b.oom && prom_step(&g, &b))
 		;
-	if (b.oom) {
+	if (b.oom || g.failed) {
 		free(b.p);
 		return -1;
 	}
@@ -592,7 +614,7 @@ int xm_render_prometheus(const struct xm_snapshot *s, const struct xm_port_use *
 	return 0;
 }
 
-struct xm_prom_stream *xm_prom_stream_new(const struct xm_snapshot *s, const struct xm_port_use *pu)
+struct xm_prom_stream *xm_prom_stream_new(struct xm_snapshot *s, const struct xm_port_use *pu)
 {
 	struct xm_prom_stream *g = calloc(1, sizeof(*g));
 

@@ -39,73 +39,115 @@ int xm_read_percpu_u64s(int fd, __u32 key, int ncpus, void *out, size_t size)
 #define XM_BATCH_BYTES (200u * 1024)
 
 /* Reads the per-CPU array entries [first, first + *n) of fd in one batch
- * call into vals (*n * ncpus values of size bytes, CPU by CPU); *n is how
- * many it read (fewer at the end of the array). 0, or -1 (errno). */
-static int percpu_array_batch(int fd, __u32 first, __u32 *n, void *keys, void *vals)
+ * call into vals (*n * ncpus values of size bytes, CPU by CPU) and their
+ * indexes into keys; *n is how many it read (fewer at the end of the
+ * array). 0, or -1 (errno). */
+static int percpu_array_batch(int fd, __u32 first, __u32 *n, __u32 *keys, void *vals)
 {
 	LIBBPF_OPTS(bpf_map_batch_opts, opts);
-	__u32 in = first, out = 0;
+	__u32 in = first - 1, out = 0;
 	int rc;
 
-	/* An array's batch starts at index in_batch and goes in order. */
+	/* A batch goes on after the key in_batch (the last one the call
+	 * before returned: the map's next key of it), from the first key
+	 * without one. Given first itself it began at first + 1: from the
+	 * second batch on, each rule got the next id's counters. */
 	rc = bpf_map_lookup_batch(fd, first ? &in : NULL, &out, keys, vals, n, &opts);
 	if (rc && errno == ENOENT)
-		return 0; /* the end of the array: *n says how many came */
+		rc = 0; /* the end of the array: *n says how many came */
+	if (!rc && *n && keys[0] != first) {
+		errno = EPROTO; /* not where asked: a lookup per rule instead */
+		return -1;
+	}
 	return rc;
 }
 
-/* Each in-use rule's counters, summed over the CPUs: a batch call per
- * XM_BATCH ids, else a lookup per rule. */
-/* The `from` lists of the rules that have one, and their refusals: the
- * trie is read only when some rule names a list. 0, or -1 out of memory. */
-static int read_rule_lists(struct xm_handle *h, struct xm_snapshot *s)
+/* The `from` lists of the rules [0, n) that have one, and their
+ * refusals: the trie is read only when some rule names a list, once
+ * (*lists, the caller frees it). 0, or -1 out of memory. */
+static int read_rule_lists(struct xm_handle *h, struct xm_rule_info *rules, size_t n,
+			   struct xm_src_list **lists)
 {
-	struct xm_src_list *lists = NULL;
-
-	for (size_t i = 0; i < s->n_rules; i++) {
-		struct xm_rule_info *ri = &s->rules[i];
+	for (size_t i = 0; i < n; i++) {
+		struct xm_rule_info *ri = &rules[i];
 		__u32 lid = XM_RULE_META_ALLOW(ri->meta.flags);
 
 		if (!lid || (ri->meta.flags & XM_RULE_MASQUERADE))
 			continue;
-		if (!lists && xm_allow_lists_read(h, &lists, NULL, NULL))
+		if (!*lists && xm_allow_lists_read(h, lists, NULL, NULL))
 			return -1;
 		xm_read_percpu_u64s(h->fd[XM_MAP_RULE_REFUSED], ri->id, h->ncpus, &ri->refused,
 				    sizeof(ri->refused));
-		if (lid >= XM_ALLOW_LISTS || !lists[lid].n)
+		if (lid >= XM_ALLOW_LISTS || !(*lists)[lid].n)
 			continue;
-		ri->from.pfx = malloc(lists[lid].n * sizeof(lists[lid].pfx[0]));
-		if (!ri->from.pfx) {
-			xm_allow_lists_free(lists);
+		ri->from.pfx = malloc((*lists)[lid].n * sizeof((*lists)[lid].pfx[0]));
+		if (!ri->from.pfx)
 			return -1;
-		}
-		memcpy(ri->from.pfx, lists[lid].pfx, lists[lid].n * sizeof(lists[lid].pfx[0]));
-		ri->from.n = lists[lid].n;
-		ri->from.v6 = lists[lid].v6;
+		memcpy(ri->from.pfx, (*lists)[lid].pfx,
+		       (*lists)[lid].n * sizeof((*lists)[lid].pfx[0]));
+		ri->from.n = (*lists)[lid].n;
+		ri->from.v6 = (*lists)[lid].v6;
 	}
-	xm_allow_lists_free(lists);
 	return 0;
 }
 
-static void read_rule_stats(struct xm_handle *h, struct xm_snapshot *s)
+/* Each rule's counters of rules [0, n) (ids ascending), summed over the
+ * CPUs: a batch call per XM_BATCH ids from the first rule's, else a
+ * lookup per rule. */
+/* The batch calls' buffers: keys and values of batch entries. */
+struct stats_buf {
+	__u32 *keys;
+	__u64 *vals;
+	__u32 batch;
+};
+
+static int stats_buf_alloc(struct xm_handle *h, struct stats_buf *b)
+{
+	size_t per = XM_BATCH_BYTES / ((size_t)h->ncpus * sizeof(struct xm_rule_stats));
+
+	b->batch = per < 64 ? 64 : per > XM_BATCH ? XM_BATCH : (__u32)per;
+	/* filled by the kernel: no need to zero them */
+	b->keys = malloc(b->batch * sizeof(*b->keys));
+	b->vals = malloc((size_t)b->batch * h->ncpus * sizeof(struct xm_rule_stats));
+	return b->keys && b->vals ? 0 : -1;
+}
+
+static void stats_buf_free(struct stats_buf *b)
+{
+	free(b->keys);
+	free(b->vals);
+	b->keys = NULL;
+	b->vals = NULL;
+}
+
+/* buf: the batch buffers to use (a window's, used again: 200 kB freed at
+ * the heap's top is given back to the system, and its pages were fresh
+ * at every window), or NULL: its own. */
+static void read_rule_stats(struct xm_handle *h, struct xm_rule_info *rules, size_t n_rules,
+			    struct stats_buf *buf)
 {
 	int fd = h->fd[XM_MAP_RULE_STATS];
 	size_t words = sizeof(struct xm_rule_stats) / sizeof(__u64), r = 0;
-	size_t per = XM_BATCH_BYTES / ((size_t)h->ncpus * sizeof(struct xm_rule_stats));
-	__u32 batch = per < 64 ? 64 : per > XM_BATCH ? XM_BATCH : (__u32)per;
-	__u32 *keys = calloc(batch, sizeof(*keys));
-	__u64 *vals = calloc((size_t)batch * h->ncpus, sizeof(struct xm_rule_stats));
+	struct stats_buf own = { 0 }, *b = buf;
 
-	for (__u32 first = 0; keys && vals && r < s->n_rules && first < XM_MAX_RULES;) {
-		__u32 n = batch;
+	if (!b || !b->keys) {
+		b = buf ? buf : &own;
+		stats_buf_alloc(h, b);
+	}
+	for (__u32 first = n_rules ? rules[0].id : 0;
+	     b->keys && b->vals && r < n_rules && first < XM_MAX_RULES;) {
+		/* up to the last rule's id only (a window of rules is a few) */
+		__u32 n = rules[n_rules - 1].id - first + 1 < b->batch ?
+				  rules[n_rules - 1].id - first + 1 :
+				  b->batch;
 
-		if (percpu_array_batch(fd, first, &n, keys, vals) || !n)
+		if (percpu_array_batch(fd, first, &n, b->keys, b->vals) || !n)
 			break;
-		for (; r < s->n_rules && s->rules[r].id < first + n; r++) {
-			const __u64 *v = vals + (size_t)(s->rules[r].id - first) * h->ncpus * words;
-			__u64 *sum = (__u64 *)&s->rules[r].st;
+		for (; r < n_rules && rules[r].id < first + n; r++) {
+			const __u64 *v = b->vals + (size_t)(rules[r].id - first) * h->ncpus * words;
+			__u64 *sum = (__u64 *)&rules[r].st;
 
-			memset(sum, 0, sizeof(s->rules[r].st));
+			memset(sum, 0, sizeof(rules[r].st));
 			for (int c = 0; c < h->ncpus; c++)
 				for (size_t w = 0; w < words; w++)
 					sum[w] += v[(size_t)c * words + w];
@@ -113,11 +155,9 @@ static void read_rule_stats(struct xm_handle *h, struct xm_snapshot *s)
 		first += n;
 	}
 	/* No batch operations (before 5.6), or no memory: one at a time. */
-	for (; r < s->n_rules; r++)
-		xm_read_percpu_u64s(fd, s->rules[r].id, h->ncpus, &s->rules[r].st,
-				    sizeof(s->rules[r].st));
-	free(keys);
-	free(vals);
+	for (; r < n_rules; r++)
+		xm_read_percpu_u64s(fd, rules[r].id, h->ncpus, &rules[r].st, sizeof(rules[r].st));
+	stats_buf_free(&own);
 }
 
 /* map_len 0: the kept mapping, which stays */
@@ -153,8 +193,8 @@ void xm_snapshot_keep_drop(struct xm_snapshot_keep *k)
 	free(k->rules);
 	k->rules = NULL;
 	k->rules_cap = 0;
-	/* rule_meta is only used within a read: never busy here */
-	if (k->meta_k.map_id) {
+	/* rule_meta is busy while a windowed snapshot (/metrics) uses it */
+	if (k->meta_k.map_id && !k->meta_k.busy) {
 		munmap((void *)k->meta, k->meta_len);
 		k->meta = NULL;
 		k->meta_k.map_id = 0;
@@ -211,6 +251,8 @@ static const char *meta_map(struct xm_handle *h, struct xm_snapshot_keep *k, siz
 	if (!k)
 		return xm_rule_meta_map(h, stride, map_len);
 	id = xm_map_id(h->fd[XM_MAP_RULE_META]);
+	if (k->meta_k.map_id && k->meta_k.map_id != id && k->meta_k.busy)
+		return xm_rule_meta_map(h, stride, map_len); /* the old one is still read */
 	if (k->meta_k.map_id && k->meta_k.map_id != id) {
 		munmap((void *)k->meta, k->meta_len);
 		k->meta = NULL;
@@ -225,6 +267,149 @@ static const char *meta_map(struct xm_handle *h, struct xm_snapshot_keep *k, siz
 		return xm_rule_meta_map(h, stride, map_len);
 	*stride = k->meta_stride;
 	return k->meta;
+}
+
+/* ri: rule id, its metadata m; with text, its `as` list and IPv6
+ * addresses too (all6: rule_addrs6 read whole, or NULL: looked up). */
+static void rule_fill(struct xm_handle *h, struct xm_rule_info *ri, __u32 id,
+		      const struct xm_rule_meta *m, const struct xm_rule_addrs6 *all6, int text)
+{
+	ri->id = id;
+	ri->meta = *m;
+	memset(&ri->as, 0, sizeof(ri->as));
+	memset(&ri->from, 0, sizeof(ri->from));
+	memset(&ri->addrs6, 0, sizeof(ri->addrs6));
+	ri->refused = 0;
+	if (!text)
+		return;
+	if (m->addr_set) {
+		__u32 sid = m->addr_set;
+
+		bpf_map_lookup_elem(h->fd[XM_MAP_ADDR_SETS], &sid, &ri->as);
+	}
+	if ((m->flags & XM_RULE_V6) && all6)
+		ri->addrs6 = all6[id];
+	else if ((m->flags & XM_RULE_V6) && h->fd[XM_MAP_RULE_ADDRS6] >= 0)
+		bpf_map_lookup_elem(h->fd[XM_MAP_RULE_ADDRS6], &id, &ri->addrs6);
+}
+
+/* XM_SNAP_RULE_WINDOW: rule_meta as the read found it (mapped or a
+ * copy), held until the snapshot is freed, and a cursor over its ids. */
+struct xm_rule_window {
+	struct xm_handle *h;
+	const char *base;
+	size_t stride, map_len; /* map_len: a mapping of its own */
+	struct xm_rule_meta *copy;
+	struct xm_snapshot_keep *keep; /* base is keep's mapping, marked busy */
+	struct xm_src_list *lists;     /* the `from` lists, read once */
+	struct stats_buf stats;	       /* the counters' batch buffers */
+	__u32 next_id;		       /* where the rule numbered next is looked for */
+	size_t next;
+	size_t filled; /* entries of s->rules filled (their from.pfx to free) */
+};
+
+/* s's window over rule_meta at base (stride, map_len, copy as the read
+ * made them: the window owns them now). 0, or -1 without memory (the
+ * caller lets go of base). */
+static int window_new(struct xm_handle *h, struct xm_snapshot_keep *k, struct xm_snapshot *s,
+		      const char *base, size_t stride, size_t map_len, struct xm_rule_meta *copy)
+{
+	struct xm_rule_window *w = calloc(1, sizeof(*w));
+
+	s->rules = calloc(XM_RULE_WINDOW, sizeof(*s->rules)); /* from.pfx NULL */
+	if (!w || !s->rules) {
+		free(w);
+		free(s->rules);
+		s->rules = NULL;
+		return -1;
+	}
+	s->rules_cap = XM_RULE_WINDOW;
+	*w = (struct xm_rule_window){ .h = h,
+				      .base = base,
+				      .stride = stride,
+				      .map_len = map_len,
+				      .copy = copy,
+				      .next_id = 1 };
+	if (k && !copy && !map_len && base == k->meta) {
+		w->keep = k;
+		k->meta_k.busy++;
+	}
+	s->win = w;
+	return 0;
+}
+
+static void window_free_entries(struct xm_snapshot *s)
+{
+	for (size_t i = 0; i < s->win->filled; i++) {
+		free(s->rules[i].from.pfx);
+		memset(&s->rules[i].from, 0, sizeof(s->rules[i].from));
+	}
+	s->win->filled = 0;
+}
+
+static void window_free(struct xm_snapshot *s)
+{
+	struct xm_rule_window *w = s->win;
+
+	window_free_entries(s);
+	xm_allow_lists_free(w->lists);
+	stats_buf_free(&w->stats);
+	if (w->keep)
+		w->keep->meta_k.busy--;
+	else
+		rule_meta_done(w->base, w->copy, w->map_len);
+	free(w);
+	s->win = NULL;
+}
+
+const struct xm_rule_info *xm_snapshot_rules_at(struct xm_snapshot *s, size_t from, size_t *n,
+						unsigned what)
+{
+	struct xm_rule_window *w = s->win;
+	size_t want = from < s->n_rules ? s->n_rules - from : 0, got = 0;
+	__u32 id;
+
+	if (want > *n)
+		want = *n;
+	if (!w) {
+		*n = want;
+		return s->rules + from;
+	}
+	if (want > XM_RULE_WINDOW)
+		want = XM_RULE_WINDOW;
+	window_free_entries(s);
+	if (from != w->next) { /* not the window after the last: count from the start */
+		w->next_id = 1;
+		w->next = 0;
+	}
+	for (id = w->next_id; id < XM_MAX_RULES && got < want; id++) {
+		const struct xm_rule_meta *m =
+			(const struct xm_rule_meta *)(w->base + (size_t)id * w->stride);
+
+		if (!m->in_use)
+			continue;
+		if (w->next < from) { /* before the window asked for */
+			w->next++;
+			continue;
+		}
+		if (what & (XM_RULES_AT_TEXT | XM_RULES_AT_FROM))
+			rule_fill(w->h, &s->rules[got], id, m, NULL, !!(what & XM_RULES_AT_TEXT));
+		else /* the counters' families read the id and st only */
+			s->rules[got].id = id;
+		got++;
+		w->next++;
+	}
+	w->next_id = id;
+	w->filled = got;
+	if (what & XM_RULES_AT_STATS)
+		read_rule_stats(w->h, s->rules, got, &w->stats);
+	if ((what & (XM_RULES_AT_TEXT | XM_RULES_AT_FROM)) &&
+	    read_rule_lists(w->h, s->rules, got, &w->lists)) {
+		w->filled = got; /* their lists so far are freed with the window */
+		return NULL;
+	}
+	*n = got;
+	return s->rules;
 }
 
 int xm_snapshot_read_rules(struct xm_handle *h, struct xm_snapshot *s, char *err, size_t errlen)
@@ -294,7 +479,7 @@ int xm_snapshot_read_rules_opts(struct xm_handle *h, const struct xm_snapshot_op
 #define META(id) ((const struct xm_rule_meta *)(base + (size_t)(id)*stride))
 		/* The array at its size at once (16 MB at 100,000 rules: grown
 		 * 64 rules at a time, it was moved 1,500 times). */
-		if (o->flags & XM_SNAP_RULE_COUNTS) {
+		if (o->flags & (XM_SNAP_RULE_COUNTS | XM_SNAP_RULE_WINDOW)) {
 			/* status: how many, and their port entries (below) */
 			for (__u32 id = 1; id < XM_MAX_RULES; id++) {
 				const struct xm_rule_meta *m = META(id);
@@ -306,7 +491,11 @@ int xm_snapshot_read_rules_opts(struct xm_handle *h, const struct xm_snapshot_op
 					s->rule_ports += (unsigned long)m->from_port_hi -
 							 m->from_port_lo + 1;
 			}
-			rule_meta_done(base, copy, map_len);
+			if ((o->flags & XM_SNAP_RULE_COUNTS) ||
+			    window_new(h, o->keep, s, base, stride, map_len, copy))
+				rule_meta_done(base, copy, map_len);
+			if ((o->flags & XM_SNAP_RULE_WINDOW) && !s->win)
+				goto oom;
 			goto rules_done;
 		}
 		for (__u32 id = 1; id < XM_MAX_RULES; id++) {
@@ -350,29 +539,21 @@ int xm_snapshot_read_rules_opts(struct xm_handle *h, const struct xm_snapshot_op
 			if (!(m->flags & XM_RULE_MASQUERADE))
 				s->rule_ports +=
 					(unsigned long)m->from_port_hi - m->from_port_lo + 1;
-			ri->id = id;
-			ri->meta = *m;
-			memset(&ri->as, 0, sizeof(ri->as));
-			if (m->addr_set) {
-				__u32 sid = m->addr_set;
-
-				bpf_map_lookup_elem(h->fd[XM_MAP_ADDR_SETS], &sid, &ri->as);
-			}
-			memset(&ri->from, 0, sizeof(ri->from));
-			memset(&ri->addrs6, 0, sizeof(ri->addrs6));
-			if ((m->flags & XM_RULE_V6) && all6)
-				ri->addrs6 = all6[id];
-			else if ((m->flags & XM_RULE_V6) && h->fd[XM_MAP_RULE_ADDRS6] >= 0)
-				bpf_map_lookup_elem(h->fd[XM_MAP_RULE_ADDRS6], &id, &ri->addrs6);
-			ri->refused = 0;
+			rule_fill(h, ri, id, m, all6, 1);
 			s->n_rules++;
 		}
 #undef META
 		rule_meta_done(base, copy, map_len);
 		free(all6);
-		read_rule_stats(h, s);
-		if (read_rule_lists(h, s))
-			goto oom;
+		read_rule_stats(h, s->rules, s->n_rules, NULL);
+		{
+			struct xm_src_list *lists = NULL;
+			int rc = read_rule_lists(h, s->rules, s->n_rules, &lists);
+
+			xm_allow_lists_free(lists);
+			if (rc)
+				goto oom;
+		}
 	}
 rules_done:
 
@@ -419,6 +600,11 @@ void xm_snapshot_free(struct xm_snapshot *s)
 
 void xm_snapshot_free_keep(struct xm_snapshot_keep *k, struct xm_snapshot *s)
 {
+	if (s->win) { /* a window: its entries only, and not an array to keep */
+		window_free(s);
+		k = NULL;
+		s->n_rules = 0;
+	}
 	for (size_t i = 0; s->rules && i < s->n_rules; i++)
 		free(s->rules[i].from.pfx);
 	if (k && s->rules && !k->rules) {

@@ -541,6 +541,167 @@ static void test_many_v6(void)
 	free(text);
 }
 
+/* xmasqd's /metrics reads the rules a window at a time
+ * (XM_SNAP_RULE_WINDOW) while it streams them: over 2.5 windows of
+ * rules of every kind (IPv4 and IPv6 forwards, `from` and `as` lists,
+ * masquerades) with counters, its text is the whole snapshot's, byte for
+ * byte, with and without the kept mappings; windows asked out of order
+ * hold the right rules; the kept rule_meta mapping is not let go while a
+ * windowed snapshot reads it. */
+static void test_metrics_window(void)
+{
+	const int n = 2 * XM_RULE_WINDOW + XM_RULE_WINDOW / 2;
+	size_t cap = (size_t)n * 128, at = 0, wlen = 0;
+	char *text = malloc(cap), diff[256], err[512], *whole = NULL;
+	struct xm_apply_result res;
+	struct xm_snapshot full, s;
+	struct xm_snapshot_keep *keep = xm_snapshot_keep_new();
+	int rc, ok;
+
+	if (!text || !keep) {
+		tap_ok(0, "window: memory for the test");
+		free(text);
+		xm_snapshot_keep_free(keep);
+		return;
+	}
+	for (int i = 0; i < n; i++) {
+		if (i % 5 == 0)
+			at += (size_t)snprintf(text + at, cap - at,
+					       "forward lo tcp %d to [fd00:9::%x]:80\n", 20000 + i,
+					       i + 1);
+		else if (i % 7 == 0)
+			at += (size_t)snprintf(text + at, cap - at,
+					       "forward lo udp %d to 198.18.0.2:53 from "
+					       "192.0.2.0/24\n",
+					       20000 + i);
+		else if (i % 11 == 0)
+			at += (size_t)snprintf(text + at, cap - at,
+					       "forward lo tcp %d to 198.18.0.3 as 127.0.0.1\n",
+					       20000 + i);
+		else
+			at += (size_t)snprintf(text + at, cap - at,
+					       "forward lo tcp %d to 198.18.0.%d:80\n", 20000 + i,
+					       2 + i % 200);
+	}
+	at += (size_t)snprintf(text + at, cap - at, "masquerade fd00:1::/64 out lo\n");
+	rc = apply(&h, text, 0, &res, diff, sizeof(diff), err, sizeof(err));
+	tap_ok(rc == 0 && res.added == (unsigned)n + 1,
+	       "window: %d rules of every kind applied (%s)", n + 1, rc ? err : "ok");
+	/* counters on some rules: per CPU, summed by the reads */
+	for (__u32 id = 1; id < XM_MAX_RULES; id += 7) {
+		struct xm_rule_stats *v = calloc((size_t)h.ncpus, sizeof(*v));
+
+		for (int c = 0; v && c < h.ncpus; c++) {
+			v[c].packets[0] = id + (__u64)c;
+			v[c].bytes[1] = 1000u * id;
+			v[c].flows = 3;
+		}
+		if (v && bpf_map_update_elem(h.fd[XM_MAP_RULE_STATS], &id, v, BPF_ANY))
+			tap_diag("rule_stats %u: %s", id, strerror(errno));
+		free(v);
+	}
+	if (xm_snapshot_read(&h, &full, err, sizeof(err)) ||
+	    xm_render_prometheus(&full, NULL, &whole, &wlen)) {
+		tap_ok(0, "window: the whole snapshot's text to compare with (%s)", err);
+		goto out;
+	}
+	{
+		/* batch reads over several batches: each rule its own counters */
+		int own = full.n_rules == (size_t)n + 1;
+
+		for (size_t i = 0; own && i < full.n_rules; i++) {
+			struct xm_rule_stats one;
+
+			own = xm_read_percpu_u64s(h.fd[XM_MAP_RULE_STATS], full.rules[i].id,
+						  h.ncpus, &one, sizeof(one)) == 0 &&
+			      !memcmp(&one, &full.rules[i].st, sizeof(one));
+			if (!own)
+				tap_diag("rule %u: packets %llu, its own %llu", full.rules[i].id,
+					 (unsigned long long)full.rules[i].st.packets[0],
+					 (unsigned long long)one.packets[0]);
+		}
+		tap_ok(own,
+		       "window: the snapshot's batch reads give each of %zu rules its own counters",
+		       full.n_rules);
+	}
+	tap_ok(strstr(whole, "as 127.0.0.1") && strstr(whole, "from 192.0.2.0/24") &&
+		       strstr(whole, "to [fd00:9::1]:80") &&
+		       strstr(whole, "masquerade fd00:1::/64") &&
+		       strstr(whole, "xmasq_rule_flows_total{id=\"99\"} 6"),
+	       "window: the text compared holds every kind of rule and their counters");
+	for (int kept = 0; kept < 3; kept++) {
+		struct xm_snapshot_opts o = { .keep = kept ? keep : NULL,
+					      .flags = XM_SNAP_RULE_WINDOW };
+		struct xm_prom_stream *g;
+		char *joined = malloc(wlen + 1);
+		const char *part;
+		size_t got = 0, parts = 0;
+		ssize_t k = -1;
+
+		if (xm_snapshot_read_opts(&h, &o, &s, err, sizeof(err))) {
+			tap_ok(0, "window: windowed snapshot read (%s)", err);
+			free(joined);
+			continue;
+		}
+		/* the idle daemon lets go of what it keeps: not what is read */
+		if (kept)
+			xm_snapshot_keep_drop(keep);
+		g = xm_prom_stream_new(&s, NULL);
+		while (g && joined && (k = xm_prom_stream_next(g, &part)) > 0 &&
+		       got + (size_t)k <= wlen) {
+			memcpy(joined + got, part, (size_t)k);
+			got += (size_t)k;
+			parts++;
+		}
+		ok = g && joined && k == 0 && got == wlen && !memcmp(joined, whole, wlen);
+		for (size_t i = 0; !ok && joined && i < got && i < wlen; i++)
+			if (joined[i] != whole[i]) {
+				tap_diag("differs at byte %zu: '%.80s' want '%.80s'", i, joined + i,
+					 whole + i);
+				break;
+			}
+		tap_ok(ok && s.rules_cap == XM_RULE_WINDOW,
+		       "window: the windowed text (%s) is the whole one's, %zu of %zu bytes in %zu "
+		       "parts",
+		       kept == 0 ? "rule_meta mapped for the read" :
+		       kept == 1 ? "mapped and kept" :
+				   "the kept mapping",
+		       got, wlen, parts);
+		xm_prom_stream_free(g);
+		free(joined);
+		if (kept == 2) {
+			/* out of order: the last window, the first, then the second */
+			size_t starts[] = { 2 * XM_RULE_WINDOW, 0, XM_RULE_WINDOW }, m;
+			int right = 1;
+
+			for (int w = 0; w < 3; w++) {
+				const struct xm_rule_info *r;
+
+				m = XM_RULE_WINDOW;
+				r = xm_snapshot_rules_at(&s, starts[w], &m,
+							 XM_RULES_AT_STATS | XM_RULES_AT_FROM);
+				right &= r && m == (starts[w] + XM_RULE_WINDOW <= full.n_rules ?
+							    XM_RULE_WINDOW :
+							    full.n_rules - starts[w]);
+				for (size_t i = 0; right && i < m; i++)
+					right &= r[i].id == full.rules[starts[w] + i].id &&
+						 !memcmp(&r[i].st, &full.rules[starts[w] + i].st,
+							 sizeof(r[i].st)) &&
+						 r[i].from.n == full.rules[starts[w] + i].from.n;
+			}
+			tap_ok(right, "window: windows asked out of order hold their rules and "
+				      "counters");
+		}
+		xm_snapshot_free_keep(kept ? keep : NULL, &s);
+	}
+	xm_snapshot_free(&full);
+out:
+	free(whole);
+	xm_snapshot_keep_free(keep);
+	apply(&h, "", 0, &res, diff, sizeof(diff), err, sizeof(err));
+	free(text);
+}
+
 /* masq_rules6: the rule id and interface of the longest prefix holding
  * src in generation gen; -1 when none. */
 static int masq6_lookup(int fd, __u8 gen, const char *src, struct xm_masq_value *v)
@@ -1102,6 +1263,7 @@ int main(void)
 	test_apply_v6();
 	test_line_edits();
 	test_many_v6();
+	test_metrics_window();
 	test_masq6();
 	test_masq6_line_edits();
 	test_masq6_dirty();
