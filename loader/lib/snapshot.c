@@ -91,9 +91,6 @@ static int read_rule_lists(struct xm_handle *h, struct xm_rule_info *rules, size
 	return 0;
 }
 
-/* Each rule's counters of rules [0, n) (ids ascending), summed over the
- * CPUs: a batch call per XM_BATCH ids from the first rule's, else a
- * lookup per rule. */
 /* The batch calls' buffers: keys and values of batch entries. */
 struct stats_buf {
 	__u32 *keys;
@@ -120,9 +117,11 @@ static void stats_buf_free(struct stats_buf *b)
 	b->vals = NULL;
 }
 
-/* buf: the batch buffers to use (a window's, used again: 200 kB freed at
- * the heap's top is given back to the system, and its pages were fresh
- * at every window), or NULL: its own. */
+/* Each rule's counters of rules [0, n_rules) (ids ascending), summed
+ * over the CPUs: a batch call per batch of ids from the first rule's,
+ * else a lookup per rule. buf: the batch buffers to use (a window's, used
+ * again: 200 kB freed at the heap's top is given back to the system, and
+ * its pages were fresh at every window), or NULL: its own. */
 static void read_rule_stats(struct xm_handle *h, struct xm_rule_info *rules, size_t n_rules,
 			    struct stats_buf *buf)
 {
