@@ -200,8 +200,12 @@ r=0
 result $r "attach --rules FILE attaches eth0 eth1 and applies 2 rules in one go" "exit $rc: $out" "status: $st"
 
 # The flow expiry sweep runs from attach on, before any flow exists, and
-# status shows what it does.
-sleep 0.6
+# status shows what it does. Its first walk comes 250 ms after attach, or
+# later on a loaded machine: waited for.
+sweep_walked() {
+	xm status 2>/dev/null | grep -Eq "^expiry +[1-9][0-9]* walks"
+}
+wait_for 10 sweep_walked
 st=$(xm status 2>&1)
 w=$(xm status --json 2>/dev/null | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["expiry"]["walks"])' 2>&1)
 r=0
