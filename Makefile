@@ -30,6 +30,8 @@ XMASQD_OBJ := $(patsubst loader/%.c,$(BUILD)/obj/%.o,$(XMASQD_SRC)) $(BUILD)/obj
 XMASQD_LDLIBS := -lmicrohttpd -lgnutls -ljansson -lm
 WWW_FILES := $(shell find loader/xmasqd/www -type f ! -name '.*' 2>/dev/null | LC_ALL=C sort)
 SKEL     := $(BUILD)/xmasq.skel.h
+# The flow census (bpf/census.bpf.c): an object of its own on the same maps
+CENSUS_SKEL := $(BUILD)/census.skel.h
 
 # C test programs: selftests/c/test_*.c, each a standalone TAP program
 # linked with libxmasq; also built with ASan/UBSan (build/san/).
@@ -48,13 +50,19 @@ all: $(BUILD)/xmasq $(BUILD)/xmasqd
 deps:
 	@tools/deps.sh
 
-$(BUILD)/xmasq.bpf.o: $(BPF_SRC) $(BPF_HDR) | $(BUILD)
+$(BUILD)/xmasq.bpf.o: $(filter-out bpf/census.bpf.c,$(BPF_SRC)) $(BPF_HDR) | $(BUILD)
 	$(CLANG) $(BPF_CFLAGS) -c bpf/xmasq.bpf.c -o $@
 
 $(SKEL): $(BUILD)/xmasq.bpf.o
 	$(BPFTOOL) gen skeleton $< name xmasq_bpf > $@.tmp && mv $@.tmp $@
 
-$(BUILD)/obj/%.o: loader/%.c $(LIB_HDR) $(CLI_HDR) $(XMASQD_HDR) $(SKEL) | $(BUILD)
+$(BUILD)/census.bpf.o: bpf/census.bpf.c bpf/ct_maps.h include/xmasq_abi.h | $(BUILD)
+	$(CLANG) $(BPF_CFLAGS) -c bpf/census.bpf.c -o $@
+
+$(CENSUS_SKEL): $(BUILD)/census.bpf.o
+	$(BPFTOOL) gen skeleton $< name census_bpf > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/obj/%.o: loader/%.c $(LIB_HDR) $(CLI_HDR) $(XMASQD_HDR) $(SKEL) $(CENSUS_SKEL) | $(BUILD)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
 
@@ -87,7 +95,7 @@ $(BUILD)/tests/%: selftests/c/%.c $(TEST_HDR) $(BUILD)/libxmasq.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Iselftests/c -o $@ $< $(BUILD)/libxmasq.a $(LDLIBS)
 
-$(BUILD)/san/obj/%.o: loader/%.c $(LIB_HDR) $(SKEL)
+$(BUILD)/san/obj/%.o: loader/%.c $(LIB_HDR) $(SKEL) $(CENSUS_SKEL)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(SAN_FLAGS) -c $< -o $@
 
@@ -116,7 +124,7 @@ $(HDR_STAMP)/%.bpf: % $(BPF_HDR)
 	$(CLANG) $(BPF_CFLAGS) -Wno-unused-function -fsyntax-only -x c -include $< /dev/null
 	@touch $@
 
-$(HDR_STAMP)/%.user: % $(LIB_HDR) $(XMASQD_HDR) $(SKEL)
+$(HDR_STAMP)/%.user: % $(LIB_HDR) $(XMASQD_HDR) $(SKEL) $(CENSUS_SKEL)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Wno-unused-function -fsyntax-only -x c -include $< /dev/null
 	@touch $@
@@ -143,7 +151,7 @@ $(FUZZ)/fuzz_rules: selftests/fuzz/fuzz_rules.c loader/lib/rules.c loader/lib/ru
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ selftests/fuzz/fuzz_rules.c loader/lib/rules.c loader/lib/parse_text.c
 
-$(FUZZ)/fuzz_dataplane: selftests/fuzz/fuzz_dataplane.c $(TEST_HDR) $(BUILD)/libxmasq.a $(SKEL)
+$(FUZZ)/fuzz_dataplane: selftests/fuzz/fuzz_dataplane.c $(TEST_HDR) $(BUILD)/libxmasq.a $(SKEL) $(CENSUS_SKEL)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $< $(BUILD)/libxmasq.a $(LDLIBS)
 

@@ -90,17 +90,7 @@ struct {
 	__type(value, struct xm_counter);
 } counters SEC(".maps");
 
-/* Conntrack: our own hash table (bpf/ct.h) in an array, so the kernel
- * never evicts one half of a pair; a full table refuses new flows instead.
- * Mappable: the loader lists and removes flows through memory, not a
- * system call per slot. */
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, XM_CT_SLOTS(XM_CT_DEFAULT_MAX));
-	__uint(map_flags, BPF_F_MMAPABLE);
-	__type(key, __u32);
-	__type(value, struct xm_ct_slot);
-} flows SEC(".maps");
+#include "ct_maps.h"
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
@@ -131,14 +121,6 @@ struct {
 	__type(key, __u32);
 	__type(value, struct xm_sweep);
 } sweeper SEC(".maps");
-
-/* Sized with the flow table by the loader. */
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, (XM_CT_SLOTS(XM_CT_DEFAULT_MAX) + XM_SWEEP_GROUP - 1) / XM_SWEEP_GROUP);
-	__type(key, __u32);
-	__type(value, __u32);
-} sweep_groups SEC(".maps");
 
 /* Which peers ran out of masquerade ports (bpf/ports.h). */
 struct {

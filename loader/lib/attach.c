@@ -725,7 +725,8 @@ int xm_attach_ex(const char *pin_dir, char *const *ifnames, int n, const struct 
 		 * between loads (each load fills them): one of another shape
 		 * (an older build's) is made afresh, not refused. */
 		if (map == skel->maps.scratch || map == skel->maps.progs6 ||
-		    map == skel->maps.progs46 || map == skel->maps.progs6_xdp)
+		    map == skel->maps.progs46 || map == skel->maps.progs6_xdp ||
+		    map == skel->maps.census)
 			drop_pin_of_other_size(map, path);
 		/* The flow table keeps its size while pinned: resizing drops it. */
 		if (map == skel->maps.flows) {
@@ -818,6 +819,19 @@ int xm_attach_ex(const char *pin_dir, char *const *ifnames, int n, const struct 
 	    pin_prog(skel->progs.xmasq_tc, pin_dir, XM_PIN_PROG_TC, err, errlen)) {
 		xmasq_bpf__destroy(skel);
 		return -1;
+	}
+	{
+		char census_err[256];
+
+		snprintf(path, sizeof(path), "%s/%s", pin_dir, XM_PIN_PROG_CENSUS);
+		if (xm_census_load(
+			    bpf_map__fd(skel->maps.flows), bpf_map__fd(skel->maps.sweep_groups),
+			    bpf_map__fd(skel->maps.census), path, census_err, sizeof(census_err)) &&
+		    log)
+			fprintf(log,
+				"%s: the flow census did not load (%s): status and xmasqd read "
+				"the flow table mapped instead\n",
+				pin_dir, census_err);
 	}
 	rc = xm_open(&h, pin_dir, err, errlen);
 	if (rc) {
@@ -1021,7 +1035,8 @@ int xm_detach(const char *pin_dir, char *const *ifnames, int n, int all, FILE *l
 	}
 	xm_close(&h);
 	if (all) {
-		const char *extra[] = { XM_PIN_PROG_XDP, XM_PIN_PROG_TC, XM_PIN_IFACE_NAMES };
+		const char *extra[] = { XM_PIN_PROG_XDP, XM_PIN_PROG_TC, XM_PIN_PROG_CENSUS,
+					XM_PIN_IFACE_NAMES };
 		char path[PATH_MAX + 64];
 
 		for (int i = 0; i < XM_MAP_MAX; i++) {

@@ -212,13 +212,12 @@ long xm_ct_remove_if(struct xm_ct_table *t, int (*doomed)(const struct xm_ct_slo
 	return removed;
 }
 
-int xm_source_tally_start(struct xm_source_tally *st, const struct xm_ct_table *t,
-			  struct xm_ct_sources *out)
+int xm_source_tally_start(struct xm_source_tally *st, size_t max_sources, struct xm_ct_sources *out)
 {
 	size_t cap = 1024;
 
 	memset(out, 0, sizeof(*out));
-	while (cap < 2 * (t->nslots / 3))
+	while (cap < 2 * (max_sources + 1))
 		cap *= 2;
 	st->tab = calloc(cap, sizeof(*st->tab));
 	st->cap = cap;
@@ -258,7 +257,7 @@ int xm_ct_sources(const struct xm_ct_table *t, struct xm_ct_sources *out)
 {
 	struct xm_source_tally st;
 
-	if (xm_source_tally_start(&st, t, out))
+	if (xm_source_tally_start(&st, xm_ct_max_sources(t), out))
 		return -1;
 	for (size_t i = 0; i < t->nslots; i++) {
 		const struct xm_ct_slot *s = &t->slots[i];

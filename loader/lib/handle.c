@@ -70,6 +70,7 @@ int xm_map_optional(int id)
 	case XM_MAP_PROGS46:
 	case XM_MAP_PROGS6_XDP:
 	case XM_MAP_FRAGS6:
+	case XM_MAP_CENSUS:
 		return 1;
 	default:
 		return 0;

@@ -251,15 +251,57 @@ static int read_exhausted(struct xm_handle *h, struct xm_port_use *pu, char *err
 	return 0;
 }
 
+/* The groups of table t (with table_slots slots: t may be a census of
+ * it) into pu; with s, its flows and their sources into s too, from the
+ * same walk. */
+static int port_use_scan(const struct xm_ct_table *t, size_t table_slots,
+			 const struct xm_config *cfg, struct xm_port_use *pu, struct xm_snapshot *s,
+			 size_t max_sources, char *err, size_t errlen)
+{
+	struct xm_source_tally st;
+	int rc;
+
+	if (s && xm_source_tally_start(&st, max_sources, &s->sources)) {
+		snprintf(err, errlen, "flow table: out of memory counting the sources");
+		return -1;
+	}
+	rc = scan(t, cfg, pu, s ? &st : NULL, err, errlen);
+	if (s) {
+		xm_source_tally_end(&st);
+		s->flows = s->sources.flows;
+		s->flows_max = XM_CT_FLOWS_OF(table_slots);
+	}
+	return rc;
+}
+
+/* port_use_read over the table mapped for this read. */
+static int port_use_read_mapped(struct xm_handle *h, const struct xm_config *cfg,
+				struct xm_port_use *pu, struct xm_snapshot *s, char *err,
+				size_t errlen)
+{
+	struct xm_ct_table own;
+	int rc;
+
+	memset(pu, 0, sizeof(*pu));
+	rc = xm_ct_open_handle(&own, h, 0, err, errlen);
+	if (rc)
+		return rc;
+	rc = port_use_scan(&own, own.nslots, cfg, pu, s, xm_ct_max_sources(&own), err, errlen);
+	xm_ct_close(&own);
+	if (rc == 0)
+		rc = read_exhausted(h, pu, err, errlen);
+	if (rc)
+		xm_port_use_free(pu);
+	return rc;
+}
+
 /* The port use; with s, the flows and their sources into s too, from the
- * same walk of the table: kept, the table mapped already (else mapped
- * here for this read). */
+ * same walk of the table: kept, the table mapped already; else the
+ * kernel's census of it, or the table mapped here for this read. */
 static int port_use_read(struct xm_handle *h, const struct xm_ct_table *kept,
 			 struct xm_port_use *pu, struct xm_snapshot *s, char *err, size_t errlen)
 {
-	struct xm_source_tally st;
-	struct xm_ct_table own;
-	const struct xm_ct_table *t = kept;
+	struct xm_census census;
 	struct xm_config cfg;
 	__u32 zero = 0;
 	int rc;
@@ -269,26 +311,20 @@ static int port_use_read(struct xm_handle *h, const struct xm_ct_table *kept,
 		snprintf(err, errlen, "%s/config: cannot read it: %s", h->pin_dir, strerror(errno));
 		return -1;
 	}
-	if (!t) {
-		rc = xm_ct_open_handle(&own, h, 0, err, errlen);
-		if (rc)
-			return rc;
-		t = &own;
+	if (kept) {
+		rc = port_use_scan(kept, kept->nslots, &cfg, pu, s, xm_ct_max_sources(kept), err,
+				   errlen);
+	} else if (xm_census_take(h, &census) == 0) {
+		rc = port_use_scan(&census.view, census.table_slots, &cfg, pu, s,
+				   census.view.nslots, err, errlen);
+		if (xm_census_give(&census) && rc == 0) {
+			/* another reader's run wrote over it: read the table */
+			xm_port_use_free(pu);
+			return port_use_read_mapped(h, &cfg, pu, s, err, errlen);
+		}
+	} else {
+		return port_use_read_mapped(h, &cfg, pu, s, err, errlen);
 	}
-	if (s && xm_source_tally_start(&st, t, &s->sources)) {
-		if (!kept)
-			xm_ct_close(&own);
-		snprintf(err, errlen, "flow table: out of memory counting the sources");
-		return -1;
-	}
-	rc = scan(t, &cfg, pu, s ? &st : NULL, err, errlen);
-	if (s) {
-		xm_source_tally_end(&st);
-		s->flows = s->sources.flows;
-		s->flows_max = XM_CT_FLOWS_OF(t->nslots);
-	}
-	if (!kept)
-		xm_ct_close(&own);
 	if (rc == 0)
 		rc = read_exhausted(h, pu, err, errlen);
 	if (rc)
@@ -354,7 +390,8 @@ int xm_snapshot_start(struct xm_handle *h, const struct xm_snapshot_opts *o, str
 	w->h = h;
 	w->s = s;
 	w->pu = pu;
-	if (o && o->keep) {
+	/* With the census the walk maps no table: none to keep. */
+	if (o && o->keep && h->fd[XM_MAP_CENSUS] < 0) {
 		rc = xm_snapshot_keep_ct_get(o->keep, h, &w->kept, err, errlen);
 		if (rc) {
 			free(w);

@@ -276,7 +276,8 @@ struct xm_port_use {
 /* Ports a new flow of proto may get at a peer (its group's capacity). */
 uint32_t xm_port_capacity(const struct xm_config *cfg, uint8_t proto);
 /* Groups and the busiest of them from a mapped flow table (reads every
- * slot: 56 MB at the default conntrack-max, about 10 ms). */
+ * slot: 56 MB at the default conntrack-max, about 10 ms), or from a
+ * census of it. */
 int xm_port_use_scan(const struct xm_ct_table *t, const struct xm_config *cfg,
 		     struct xm_port_use *pu, char *err, size_t errlen);
 /* The router's groups and its exhausted peers; free with xm_port_use_free. */
@@ -288,7 +289,8 @@ int xm_port_use_read(struct xm_handle *h, struct xm_port_use *pu, char *err, siz
 int xm_snapshot_port_use_read(struct xm_handle *h, struct xm_snapshot *s, struct xm_port_use *pu,
 			      char *err, size_t errlen);
 /* What a reader that reads again and again (xmasqd) keeps from one read
- * to the next: the flow table and rule_meta mapped, and the rules' array
+ * to the next: rule_meta mapped, the flow table too when there is no
+ * census of it (census.c), and the rules' array
  * (xm_snapshot_free_keep). On a VM whose pages
  * cost 5-20 us each the first time they are touched after being mapped
  * (this project's test machine), mapping the default 58 MB flow table

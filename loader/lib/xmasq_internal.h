@@ -157,6 +157,27 @@ void xm_apply_refresh_nics(struct xm_handle *h, FILE *log, struct xm_apply_resul
 int xm_ct_open_handle(struct xm_ct_table *t, struct xm_handle *h, int writable, char *err,
 		      size_t errlen);
 int xm_ct_slot_live(const struct xm_ct_slot *s);
+/* The flow census (census.c, xmasq_abi.h): the entries a reader of the
+ * whole table looks at, copied out by the kernel. view is a table of
+ * them (for walks only: no lookups). */
+struct xm_census {
+	struct xm_ct_table view;
+	uint32_t table_slots; /* the flow table's own size */
+	uint32_t token;
+	void *mem;
+	size_t len;
+};
+/* Loads the census program (its own object) on the data plane's maps and
+ * pins it at pin_path: 0, or -1 (err; the pin is gone: readers map the
+ * table). */
+int xm_census_load(int flows_fd, int groups_fd, int census_fd, const char *pin_path, char *err,
+		   size_t errlen);
+/* 0 with c->view filled; -1: no census (maps of an older build, another
+ * reader's run, more entries than it holds): walk the mapped table. */
+int xm_census_take(struct xm_handle *h, struct xm_census *c);
+/* Gives it back: 0, or -1 when it was taken over while read (its
+ * entries may be another run's: walk the mapped table). */
+int xm_census_give(struct xm_census *c);
 /* xm_snapshot_read without the flow table's figures (flows, flows_max,
  * sources: 0); xm_snapshot_port_use_read adds them from its own walk. */
 int xm_snapshot_read_rules(struct xm_handle *h, struct xm_snapshot *s, char *err, size_t errlen);
@@ -195,9 +216,16 @@ struct xm_source_tally {
 	size_t cap, n;
 	struct xm_ct_sources *out;
 };
-/* out zeroed; 0, or -1 out of memory */
-int xm_source_tally_start(struct xm_source_tally *st, const struct xm_ct_table *t,
+/* For up to max_sources sources (more are counted as flows only); out
+ * zeroed; 0, or -1 out of memory */
+int xm_source_tally_start(struct xm_source_tally *st, size_t max_sources,
 			  struct xm_ct_sources *out);
+/* The most sources table t's flows can have (fewer flows than a third
+ * of its slots). */
+static inline size_t xm_ct_max_sources(const struct xm_ct_table *t)
+{
+	return t->nslots / 3;
+}
 void xm_source_tally_add(struct xm_source_tally *st, uint32_t saddr);
 void xm_source_tally_end(struct xm_source_tally *st);
 /* 0, -EEXIST, -ENOSPC (no free slot within XM_CT_PROBES), -EAGAIN.
