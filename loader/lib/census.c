@@ -141,3 +141,15 @@ int xm_census_give(struct xm_census *c)
 	memset(c, 0, sizeof(*c));
 	return intact ? 0 : -1;
 }
+
+int xm_census_sources(struct xm_handle *h, struct xm_ct_sources *out, unsigned long *flows_max)
+{
+	struct xm_census c;
+	int rc;
+
+	if (xm_census_take(h, &c))
+		return -1;
+	rc = xm_ct_sources_of(&c.view, c.view.nslots, out);
+	*flows_max = XM_CT_FLOWS_OF(c.table_slots);
+	return xm_census_give(&c) || rc ? -1 : 0;
+}

@@ -255,9 +255,14 @@ void xm_source_tally_end(struct xm_source_tally *st)
 
 int xm_ct_sources(const struct xm_ct_table *t, struct xm_ct_sources *out)
 {
+	return xm_ct_sources_of(t, xm_ct_max_sources(t), out);
+}
+
+int xm_ct_sources_of(const struct xm_ct_table *t, size_t max_sources, struct xm_ct_sources *out)
+{
 	struct xm_source_tally st;
 
-	if (xm_source_tally_start(&st, xm_ct_max_sources(t), out))
+	if (xm_source_tally_start(&st, max_sources, out))
 		return -1;
 	for (size_t i = 0; i < t->nslots; i++) {
 		const struct xm_ct_slot *s = &t->slots[i];

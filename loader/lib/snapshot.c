@@ -581,6 +581,10 @@ int xm_snapshot_read_opts(struct xm_handle *h, const struct xm_snapshot_opts *o,
 
 	if (rc || (o && (o->flags & XM_SNAP_NO_FLOWS)))
 		return rc;
+	if (xm_census_sources(h, &s->sources, &s->flows_max) == 0) {
+		s->flows = s->sources.flows;
+		return 0;
+	}
 	if (xm_ct_open_handle(&t, h, 0, ct_err, sizeof(ct_err)) == 0) {
 		if (xm_ct_sources(&t, &s->sources) == 0)
 			s->flows = s->sources.flows;

@@ -220,6 +220,11 @@ struct xm_source_tally {
  * zeroed; 0, or -1 out of memory */
 int xm_source_tally_start(struct xm_source_tally *st, size_t max_sources,
 			  struct xm_ct_sources *out);
+/* xm_ct_sources for a table of up to max_sources sources (a census). */
+int xm_ct_sources_of(const struct xm_ct_table *t, size_t max_sources, struct xm_ct_sources *out);
+/* The flows and their sources (*out) and the table's size in flows
+ * (*flows_max) from a census: 0, or -1 (walk the mapped table). */
+int xm_census_sources(struct xm_handle *h, struct xm_ct_sources *out, unsigned long *flows_max);
 /* The most sources table t's flows can have (fewer flows than a third
  * of its slots). */
 static inline size_t xm_ct_max_sources(const struct xm_ct_table *t)

@@ -222,7 +222,9 @@ static void test_same_as_mapped(void)
 	const char *w = "census";
 	struct xm_census_head head = { 0 };
 	struct reading by_census, by_map;
+	struct xm_snapshot snap_census = { 0 }, snap_map = { 0 };
 	struct xm_ct_slot *want, *got;
+	char err[512];
 	struct xm_handle h;
 	struct xm_census c;
 	size_t n_want;
@@ -272,6 +274,11 @@ static void test_same_as_mapped(void)
 	tap_ok(rc == 0 && head.since_s != 0 && head.owner == 0,
 	       "%s: xm_snapshot_port_use_read ran the census (taken at %u s) and gave it back", w,
 	       head.since_s);
+	head.since_s = 0;
+	census_head_set(&head);
+	rc |= xm_snapshot_read(&h, &snap_census, err, sizeof(err));
+	tap_ok(rc == 0 && census_head().since_s != 0,
+	       "%s: xm_snapshot_read (stats, conntrack count) ran it too", w);
 	xm_close(&h);
 	{
 		char path[PATH_MAX];
@@ -282,6 +289,7 @@ static void test_same_as_mapped(void)
 	head.since_s = 0;
 	census_head_set(&head);
 	rc |= open_handle(&h) | read_all(&h, &by_map);
+	rc |= xm_snapshot_read(&h, &snap_map, err, sizeof(err));
 	tap_ok(rc == 0 && census_head().since_s == 0,
 	       "%s: without prog_census (maps of an older build) the table is mapped instead", w);
 	tap_ok(rc == 0 && same_reading(&by_census, &by_map) && by_map.s.flows == N_FLOWS &&
@@ -290,6 +298,13 @@ static void test_same_as_mapped(void)
 	       "use (%lu groups) as the mapped walk",
 	       w, by_census.s.flows, by_census.s.sources.sources, by_census.s.sources.busiest_flows,
 	       by_census.pu.groups);
+	tap_ok(rc == 0 && snap_census.flows == snap_map.flows &&
+		       snap_census.flows_max == snap_map.flows_max &&
+		       !memcmp(&snap_census.sources, &snap_map.sources, sizeof(snap_map.sources)),
+	       "%s: xm_snapshot_read: the same flows (%lu of %lu) and sources (%lu) both ways", w,
+	       snap_census.flows, snap_census.flows_max, snap_census.sources.sources);
+	xm_snapshot_free(&snap_census);
+	xm_snapshot_free(&snap_map);
 	reading_free(&by_census);
 	reading_free(&by_map);
 	xm_close(&h);
