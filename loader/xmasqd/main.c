@@ -391,8 +391,12 @@ int xmd_add_tick(void (*tick)(void *arg), void *arg)
  * apart find it, an idle daemon does not keep it. */
 #define IDLE_TICKS 5
 
-/* After requests, the heap's free memory goes back to the system: a
- * large rules file or /metrics leaves many small blocks freed behind. */
+/* Once idle, what was kept goes, and the heap's free memory goes back to
+ * the system: a large rules file or /metrics leaves many small blocks
+ * freed behind. Not while requests come: the next one would find those
+ * pages given back, and touching them again costs a fault each (on the
+ * test VM about 13 ms of a PATCH of 100,000 rules when a trim came
+ * between two). */
 static void trim_tick(void *arg)
 {
 	static unsigned idle;
@@ -401,10 +405,10 @@ static void trim_tick(void *arg)
 	if (xmd.served) {
 		xmd.served = 0;
 		idle = 0;
-		malloc_trim(0);
 	} else if (++idle == IDLE_TICKS) {
 		xmd_cache_idle();
 		xmd_api_idle();
+		malloc_trim(0);
 	}
 }
 
