@@ -274,24 +274,18 @@ static int port_use_scan(const struct xm_ct_table *t, size_t table_slots,
 	return rc;
 }
 
-/* port_use_read over the table mapped for this read. */
-static int port_use_read_mapped(struct xm_handle *h, const struct xm_config *cfg,
+/* port_use_scan over the table mapped for this scan. */
+static int port_use_scan_mapped(struct xm_handle *h, const struct xm_config *cfg,
 				struct xm_port_use *pu, struct xm_snapshot *s, char *err,
 				size_t errlen)
 {
 	struct xm_ct_table own;
-	int rc;
+	int rc = xm_ct_open_handle(&own, h, 0, err, errlen);
 
-	memset(pu, 0, sizeof(*pu));
-	rc = xm_ct_open_handle(&own, h, 0, err, errlen);
 	if (rc)
 		return rc;
 	rc = port_use_scan(&own, own.nslots, cfg, pu, s, xm_ct_max_sources(&own), err, errlen);
 	xm_ct_close(&own);
-	if (rc == 0)
-		rc = read_exhausted(h, pu, err, errlen);
-	if (rc)
-		xm_port_use_free(pu);
 	return rc;
 }
 
@@ -317,13 +311,11 @@ static int port_use_read(struct xm_handle *h, const struct xm_ct_table *kept,
 	} else if (xm_census_take(h, &census) == 0) {
 		rc = port_use_scan(&census.view, census.table_slots, &cfg, pu, s,
 				   census.view.nslots, err, errlen);
-		if (xm_census_give(&census) && rc == 0) {
-			/* another reader's run wrote over it: read the table */
-			xm_port_use_free(pu);
-			return port_use_read_mapped(h, &cfg, pu, s, err, errlen);
-		}
+		/* another reader's run wrote over it: read the table */
+		if (xm_census_give(&census) && rc == 0)
+			rc = port_use_scan_mapped(h, &cfg, pu, s, err, errlen);
 	} else {
-		return port_use_read_mapped(h, &cfg, pu, s, err, errlen);
+		rc = port_use_scan_mapped(h, &cfg, pu, s, err, errlen);
 	}
 	if (rc == 0)
 		rc = read_exhausted(h, pu, err, errlen);
