@@ -477,9 +477,8 @@ int xmd_api_rules_put(struct xmd_req *q)
 	return ret;
 }
 
-static int patch_fast(struct xmd_req *q, double t0, char *text, size_t len,
-		      const struct xm_text_hunk *hunks, size_t n_hunks,
-		      const struct prev_rules *prev, int *ret, int *took);
+static int patch_fast(struct xmd_req *q, double t0, const struct xmd_edit *ed, const char *given,
+		      const struct prev_rules *prev, int *ret);
 
 /* PATCH /api/rules {"version": V, "edits": [...]}: the edits (rules_edit.c)
  * made to the file V names. Applied line by line (libxmasq's
@@ -489,13 +488,12 @@ static int patch_fast(struct xmd_req *q, double t0, char *text, size_t len,
 int xmd_api_rules_patch(struct xmd_req *q)
 {
 	double t0 = now_us();
-	char *text = NULL, err[512];
-	struct xm_text_hunk *hunks = NULL;
+	char err[512];
+	struct xmd_edit ed = { 0 };
 	struct prev_rules prev;
 	json_t *doc, *v, *edits;
 	json_error_t je;
-	size_t len, n_hunks = 0;
-	int ret, took = 0;
+	int ret;
 
 	if (rate_limited(q, &ret))
 		return ret;
@@ -525,19 +523,21 @@ int xmd_api_rules_patch(struct xmd_req *q)
 		size_t n_lines;
 
 		starts = xmd_cache_line_starts(&n_lines);
-		if (xmd_rules_edit(prev.text, prev.len, starts, n_lines, edits, &text, &len, &hunks,
-				   &n_hunks, err, sizeof(err))) {
+		if (xmd_rules_edit(prev.text, prev.len, starts, n_lines, edits, &ed, err,
+				   sizeof(err))) {
 			if (q->audit)
 				json_object_set_new(q->audit, "before", json_string(prev.version));
 			ret = xmd_reply_error(q, MHD_HTTP_BAD_REQUEST, "%s", err);
-		} else if (patch_fast(q, t0, text, len, hunks, n_hunks, &prev, &ret, &took)) {
-			ret = replace_rules(q, t0, text, len, &prev, 0);
-		} else if (took) {
-			text = NULL; /* the cache has it */
+		} else if (patch_fast(q, t0, &ed, NULL, &prev, &ret)) {
+			char *text = xmd_edit_whole(prev.text, prev.len, starts, n_lines, &ed);
+
+			ret = text ? replace_rules(q, t0, text, ed.len, &prev, 0) :
+				     xmd_reply_error(q, MHD_HTTP_INTERNAL_SERVER_ERROR,
+						     "out of memory");
+			free(text);
 		}
 	}
-	free(text);
-	free(hunks);
+	xmd_edit_free(&ed);
 	json_decref(doc);
 	return ret;
 }
@@ -621,18 +621,39 @@ static int save_failed(struct xmd_req *q, int errnum, const char *err)
 			       "%s", err);
 }
 
+/* The whole new text, in the cache's room: given's copy, or the edit made
+ * to the text before. NULL when out of memory. */
+static char *whole_text(const struct xmd_edit *ed, const char *given, const struct prev_rules *prev)
+{
+	const uint32_t *starts;
+	size_t n_lines;
+	char *t;
+
+	if (!given) {
+		starts = xmd_cache_line_starts(&n_lines);
+		return xmd_edit_whole(prev->text, prev->len, starts, n_lines, ed);
+	}
+	t = xmd_cache_room(ed->len + 1);
+	if (t) {
+		memcpy(t, given, ed->len);
+		t[ed->len] = 0;
+	}
+	return t;
+}
+
 /* The edit line by line: 1 when it cannot be (then the full path), else
- * 0 with the reply queued (*ret); text is the cache's then. */
-static int patch_fast(struct xmd_req *q, double t0, char *text, size_t len,
-		      const struct xm_text_hunk *hunks, size_t n_hunks,
-		      const struct prev_rules *prev, int *ret, int *took)
+ * 0 with the reply queued (*ret). given: the whole new text when the
+ * caller has it (a PUT), else NULL: it is made from prev after the switch,
+ * so that nothing of the size of the file is written before. */
+static int patch_fast(struct xmd_req *q, double t0, const struct xmd_edit *ed, const char *given,
+		      const struct prev_rules *prev, int *ret)
 {
 	struct xm_live_rules *lr = xmd_cache_lr();
 	double saved_at;
 	int reserved;
 	struct xm_apply_opts o = { 0 };
 	struct xmd_apply a = { 0 };
-	char new_version[XMD_SHA256_HEX], err[1024];
+	char new_version[XMD_SHA256_HEX], err[1400], *text = NULL;
 	struct xm_handle h;
 	int errnum = 0;
 
@@ -641,14 +662,19 @@ static int patch_fast(struct xmd_req *q, double t0, char *text, size_t len,
 	if (xm_open(&h, xmd.opt.pin_dir, a.err, sizeof(a.err)))
 		return 1;
 	/* FILE.tmp's room first: a full or read-only disk fails before
-	 * anything goes live; the text is written after the switch. */
-	reserved = xmd_rules_reserve(xmd.opt.rules, len, &errnum, err, sizeof(err));
-	if (reserved == 1 && !xmd_rules_stage(xmd.opt.rules, text, len, &errnum, err, sizeof(err)))
-		reserved = 1;
-	else if (reserved == 1)
-		reserved = -1;
-	if (reserved < 0) {
+	 * anything goes live; the text is written after the switch (where
+	 * the file system cannot reserve, before: the whole text made now). */
+	reserved = xmd_rules_reserve(xmd.opt.rules, ed->len, &errnum, err, sizeof(err));
+	if (reserved == 1) {
+		text = whole_text(ed, given, prev);
+		if (!text)
+			snprintf(err, sizeof(err), "out of memory");
+		else if (xmd_rules_stage(xmd.opt.rules, text, ed->len, &errnum, err, sizeof(err)))
+			reserved = -1;
+	}
+	if (reserved < 0 || (reserved == 1 && !text)) {
 		xm_close(&h);
+		free(text);
 		*ret = save_failed(q, errnum, err);
 		return 0;
 	}
@@ -656,16 +682,19 @@ static int patch_fast(struct xmd_req *q, double t0, char *text, size_t len,
 	if (!o.diff_out) {
 		xm_close(&h);
 		xmd_rules_unstage(xmd.opt.rules);
+		free(text);
 		return 1;
 	}
-	a.rc = xm_live_rules_apply(lr, &h, text, len, hunks, n_hunks, xmd.opt.rules, &o, &a.res,
-				   a.err, sizeof(a.err));
+	a.rc = xm_live_rules_apply(lr, &h, given ? given : ed->ins, given ? ed->len : ed->ins_len,
+				   ed->hunks, ed->n_hunks, xmd.opt.rules, &o, &a.res, a.err,
+				   sizeof(a.err));
 	fclose(o.diff_out);
 	if (a.rc == 0)
 		xm_refresh_tx_paths(&h, NULL);
 	xm_close(&h);
 	if (a.rc) {
 		xmd_rules_unstage(xmd.opt.rules);
+		free(text);
 		/* 1: nothing was touched, what is kept stays right (the full
 		 * path drops it if it applies); -1: it may be behind */
 		if (a.rc == -1)
@@ -682,18 +711,27 @@ static int patch_fast(struct xmd_req *q, double t0, char *text, size_t len,
 	}
 	xmd.last_apply_ok = 1;
 	xmd.last_apply_err[0] = 0;
-	if (save_after_switch(q, prev, reserved == 0 ? text : NULL, len, ret)) {
+	if (!text && !(text = whole_text(ed, given, prev))) {
+		/* live, and no memory to save it: as a failed save */
+		snprintf(err, sizeof(err), "out of memory making the rules file's new text");
+		xmd_rules_unstage(xmd.opt.rules);
+		put_back(prev, err, sizeof(err));
+		*ret = xmd_reply_error(q, MHD_HTTP_INTERNAL_SERVER_ERROR, "%s", err);
 		xmd_apply_free(&a);
 		return 0;
 	}
-	xmd_sha256_hex(text, len, new_version);
+	if (save_after_switch(q, prev, reserved == 0 ? text : NULL, ed->len, ret)) {
+		free(text);
+		xmd_apply_free(&a);
+		return 0;
+	}
+	xmd_sha256_hex(text, ed->len, new_version);
 	if (q->audit) {
 		json_object_set_new(q->audit, "before", json_string(prev->version));
 		json_object_set_new(q->audit, "after", json_string(new_version));
 	}
 	saved_at = now_us();
-	xmd_cache_put(text, len, new_version, 1); /* lr follows the new text */
-	*took = 1;
+	xmd_cache_put(text, ed->len, new_version, 1); /* lr follows the new text */
 	*ret = applied(q, t0, &a, new_version, saved_at);
 	xmd_apply_free(&a);
 	return 0;
@@ -713,19 +751,13 @@ static int replace_rules(struct xmd_req *q, double t0, const char *text, size_t 
 	int ret, errnum = 0;
 	double saved_at;
 
-	if (by_lines && xmd_cache_lr() && !xmd_fleet_on() && !xmd.opt.network &&
-	    (copy = xmd_cache_room(len + 1))) {
+	if (by_lines && xmd_cache_lr() && !xmd_fleet_on() && !xmd.opt.network) {
 		struct xm_text_hunk hk;
-		int took = 0;
+		struct xmd_edit ed = { .hunks = &hk, .n_hunks = 1, .len = len };
 
-		memcpy(copy, text, len);
-		xmd_text_hunk(prev->text, prev->len, copy, len, &hk);
-		if (patch_fast(q, t0, copy, len, &hk, 1, prev, &ret, &took) == 0) {
-			if (!took)
-				free(copy);
+		xmd_text_hunk(prev->text, prev->len, text, len, &hk);
+		if (patch_fast(q, t0, &ed, text, prev, &ret) == 0)
 			return ret;
-		}
-		free(copy);
 	}
 	xmd_sha256_hex(text, len, new_version);
 	if (ev) {

@@ -23,10 +23,10 @@ static struct {
 	size_t n_lines;
 	struct xm_live_rules *lr;
 	/* The text before the last change, kept as the room of the next:
-	 * an edit of 100,000 rules writes 3.5 MB, and memory touched for the
-	 * first time costs a page fault per 4 kB (20 us each on a VM whose
-	 * faults are dear: 18 ms before a PATCH could go live). Let go
-	 * when xmasqd is idle (xmd_cache_idle). */
+	 * an edit of 100,000 rules writes 3.5 MB (after the switch, for the
+	 * save), and memory touched for the first time costs a page fault
+	 * per 4 kB (20 us each on a VM whose faults are dear). Let go when
+	 * xmasqd is idle (xmd_cache_idle). */
 	char *spare;
 } cache;
 

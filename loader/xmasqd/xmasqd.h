@@ -166,14 +166,28 @@ int xmd_api_rules_patch(struct xmd_req *q);
 int xmd_api_rules_check(struct xmd_req *q);
 
 /* ---- rules_edit.c: PATCH's line edits ---- */
-/* The text cur with edits (a json_t array, as PATCH /api/rules takes)
- * made, into *out (malloc'd); 0, or -1 with why in err. */
+/* Edits of a text, ready to go live before the whole new text is made:
+ * a change of one line of 100,000 copies that line, not 3.5 MB, before
+ * it is live (the whole text is for the save, after). */
+struct xmd_edit {
+	char *ins; /* the inserted lines, each with its newline */
+	size_t ins_len;
+	struct xm_text_hunk *hunks; /* their new_off: into ins */
+	size_t n_hunks;
+	size_t len; /* the whole new text's */
+};
+/* The edits (a json_t array, as PATCH /api/rules takes) of the text cur,
+ * checked, into ed; 0, or -1 with why in err. cur_starts: cur's line
+ * starts (xmd_line_starts), or NULL to find them. */
 int xmd_rules_edit(const char *cur, size_t cur_len, const uint32_t *cur_starts, size_t cur_lines,
-		   void *edits, char **out, size_t *out_len, struct xm_text_hunk **hunks,
-		   size_t *n_hunks, char *err, size_t errlen);
+		   void *edits, struct xmd_edit *ed, char *err, size_t errlen);
+/* The whole new text (ed->len bytes and a NUL, from xmd_cache_room), or
+ * NULL when out of memory. */
+char *xmd_edit_whole(const char *cur, size_t cur_len, const uint32_t *cur_starts, size_t cur_lines,
+		     const struct xmd_edit *ed);
+void xmd_edit_free(struct xmd_edit *ed);
 /* Where each line of text starts (*n lines; n + 1 offsets, the last is
- * the end), malloc'd; NULL when out of memory. cur_starts above: those of
- * cur, or NULL to find them. */
+ * the end), malloc'd; NULL when out of memory. */
 uint32_t *xmd_line_starts(const char *text, size_t len, size_t *n);
 
 /* The one hunk that makes new of old: the whole lines both begin with

@@ -314,6 +314,28 @@ EOF2
 	fi
 done
 tap_result $r "PATCH four times in a row, the text growing and shrinking: the file and GET /api/rules are each edit's exact result" "$why"
+# Two edits at once on a file whose last line has no newline: the new text
+# is made from the edits after the switch (rules_edit.c), and the old last
+# line gets its newline before the appended ones.
+ORIG=$(cat "$RULES"; echo .)
+ORIG=${ORIG%.}
+out=$(change client PUT /api/rules "$(put_json "${ORIG%$'\n'}" "$(file_version)")")
+NL=$(grep -c "" "$RULES")
+out2=$(change client PATCH /api/rules "$(patch_json "$(file_version)" '[{"line": 1, "delete": 1, "insert": ["# the first line, replaced"]}, {"line": '$((NL + 1))', "delete": 0, "insert": ["forward eth0 tcp 9097 to '"$B_ADDR"':80", "# the last"]}]')")
+want="# the first line, replaced
+$(tail -n +2 <<<"$ORIG")
+forward eth0 tcp 9097 to $B_ADDR:80
+# the last
+."
+got=$(cat "$RULES"; echo .)
+[ "$(status_of "$out")" = 200 ] && [ "$(status_of "$out2")" = 200 ] && [ "$got" = "$want" ] &&
+	body_of "$out2" | jq_py 'd["incremental"] and d["added"] + d["changed"] >= 1' | grep -qx True &&
+	xm stats --json | grep -q 'tcp 9097'
+tap_result $? "PATCH of two places at once, the last line without newline: the file is the exact result, line by line, the appended rule live" \
+	"$(status_of "$out") $(status_of "$out2") $(body_of "$out2" | head -c 300) file: $(tail -n 3 "$RULES" | tr '\n' '|')"
+out=$(change client PUT /api/rules "$(put_json "$ORIG" "$(file_version)")")
+[ "$(status_of "$out")" = 200 ] && [ "$(cat "$RULES"; echo .)" = "$ORIG." ]
+tap_result $? "... and the file as it was, put back by PUT" "$out"
 "$XM_PY" - "$AUDIT" "$VP" "$VP2" <<'EOF2'
 import json, sys
 lines = [json.loads(l) for l in open(sys.argv[1]) if '"PATCH /api/rules"' in l]
