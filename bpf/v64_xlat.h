@@ -93,7 +93,16 @@ static __always_inline int xm64_flow_plan_in(void *ctx, struct xm_pkt6 *p, __u32
 		xm_count(XM_C_PASS_EGRESS_UNMANAGED, len);
 		return XM6_NEW_PASS;
 	}
-	if (!out_if->addr) { /* no IPv4 address to leave with: no route for it */
+	sc->plan.router = out_if->addr;
+	/* A rule with an `as` list: one of its addresses, as for IPv4
+	 * clients (the port search goes on along the list, xm64_flow_make). */
+	if (cfg->flags & XM_CFG_ADDR_SETS) {
+		__be32 a = xm_addr_set_pick(rule->rule_id, bpf_get_prandom_u32());
+
+		if (a)
+			sc->plan.router = a;
+	}
+	if (!sc->plan.router) { /* no IPv4 address to leave with: no route for it */
 		xm_count(XM_C_DROP_NO_ROUTE, len);
 		return XM6_NEW_DROP;
 	}
@@ -102,7 +111,6 @@ static __always_inline int xm64_flow_plan_in(void *ctx, struct xm_pkt6 *p, __u32
 		xm_count(XM_C_DROP_SOURCE_QUOTA, len);
 		return XM6_NEW_DROP;
 	}
-	sc->plan.router = out_if->addr;
 	sc->plan.in_slot = in_if->slot;
 	sc->plan.out_slot = out_if->slot;
 	sc->plan.l2_valid = rc == BPF_FIB_LKUP_RET_SUCCESS;
@@ -244,6 +252,14 @@ static __always_inline int xm64_flow_make(void *ctx, int is_xdp, struct xm_pkt6 
 	rkey.proto = p->key.proto;
 	rc = xm_ct_claim_port(xm_key_w0(&rkey), xm_key_w1(&rkey),
 			      xm_router_socket(ctx, &rkey) ? XM_PORT_ROUTER_SOCK : 0);
+	/* no port left on that address: the next ones of the rule's `as`
+	 * list, as xm_alloc_port does (XM_PORT_ERR_NO_ADDR after the last) */
+	for (__u32 step = 1u << XM_PORT_TRIED_SHIFT;
+	     rc == XM_PORT_ERR_NO_PORT && step < XM_ADDR_SET_MAX << XM_PORT_TRIED_SHIFT;
+	     step += 1u << XM_PORT_TRIED_SHIFT)
+		rc = xm_ct_claim_port(xm_key_w0(&rkey), xm_key_w1(&rkey),
+				      XM_PORT_ROUTER_SOCK | XM_PORT_NEXT |
+					      sc->plan.rule_id << XM_PORT_RULE_SHIFT | step);
 	if (rc < 0) {
 		xm_count(rc == XM_PORT_ERR_FULL ? XM_C_DROP_CT_FULL : XM_C_DROP_NO_PORT, len);
 		return XM6_NEW_DROP;

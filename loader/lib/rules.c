@@ -860,8 +860,8 @@ static int parse_family(struct parser *ps, struct lex *lx, const struct tok *kw,
  * or NULL. */
 static int settle_family(struct parser *ps, struct xm_rule *r, enum rule_family family,
 			 const struct tok *family_tok, bool local4, const struct in6_addr *local6,
-			 const struct tok *as_tok, const struct tok *keep_tok,
-			 const struct from_seen *seen, struct xm_src_prefix *from)
+			 const struct tok *keep_tok, const struct from_seen *seen,
+			 struct xm_src_prefix *from)
 {
 	int ifl = (int)strnlen(r->ifname, XM_IFNAMSIZ);
 	const char *name = family_names[family];
@@ -909,12 +909,6 @@ static int settle_family(struct parser *ps, struct xm_rule *r, enum rule_family 
 			    "(family %s): an IPv6 client's address cannot be an IPv4 packet's "
 			    "source (drop keep-source, or family ipv4 for IPv4 clients only)",
 			    name);
-	if (as_tok->len)
-		return fail(ps, as_tok->col,
-			    "'as' on a forward for IPv6 clients of an IPv4 backend (family %s) "
-			    "is not supported yet (drop it: their flows leave with the "
-			    "interface's IPv4 address; or family ipv4 for IPv4 clients only)",
-			    name);
 	if (family == FAMILY_ANY) {
 		r->flags |= XM_RULE_TO_V4;
 		if (r->from.n && !seen->v6.len)
@@ -954,7 +948,7 @@ static int parse_forward(struct parser *ps, struct lex *lx)
 	struct in6_addr local6, to6;
 	bool local_v6 = false, v6 = false;
 	struct from_seen seen = { 0 };
-	struct tok family_tok = { 0 }, as_tok = { 0 }, keep_tok = { 0 };
+	struct tok family_tok = { 0 }, keep_tok = { 0 };
 	enum rule_family family = FAMILY_DEFAULT;
 	enum from_mode from_mode;
 	unsigned nports, nfamilies = 0;
@@ -1145,7 +1139,6 @@ static int parse_forward(struct parser *ps, struct lex *lx)
 			continue;
 		}
 		if (tok_is(t.s, t.len, "as")) {
-			as_tok = t;
 			if (v6)
 				return fail(ps, t.col,
 					    "'as' on an IPv6 forward is not supported yet (drop "
@@ -1198,7 +1191,7 @@ static int parse_forward(struct parser *ps, struct lex *lx)
 			    v6 ? "[" : "", a1, v6 ? "]" : "", reason);
 	}
 	if (settle_family(ps, &r, family, &family_tok, local4 != 0, local_v6 ? &local6 : NULL,
-			  &as_tok, &keep_tok, &seen, from))
+			  &keep_tok, &seen, from))
 		return -1;
 
 	/* limits, checked before any per-port work */

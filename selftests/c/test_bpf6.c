@@ -1637,12 +1637,121 @@ static void test_6to4_expiry(void)
 	TAP_EQ(v4_flows_live(), 0, "6->4: no stub left in the IPv4 table");
 }
 
+/* A 6->4 forward with an `as` list: its flows leave with the list's
+ * addresses, not the NIC's, and replies to them come back; with one port
+ * a list address, the port search goes on to the next address, and with
+ * both taken the flow is refused. Last: it changes the configuration. */
+#define RULE_64_AS 15
+#define A_BK0_AS   IPV4(198, 18, 0, 3)
+#define A_BK0_AS2  IPV4(198, 18, 0, 4)
+#define AS_PORT	   61000
+
+/* backend4's UDP answer from port 53, to daddr:dport */
+static struct frame backend4_to(uint32_t daddr, uint16_t dport)
+{
+	static const uint8_t payload[24] = "reply from an IPv4 host";
+	struct pkt_spec ps = {
+		.dmac = MAC_BK0,
+		.smac = MAC_BACKEND,
+		.saddr = A_BACKEND,
+		.daddr = daddr,
+		.sport = 53,
+		.dport = dport,
+		.proto = IPPROTO_UDP,
+		.ttl = 64,
+		.frag = 0x4000,
+		.payload = payload,
+		.plen = sizeof(payload),
+	};
+	struct frame f;
+
+	pkt_build(&f, &ps);
+	return f;
+}
+
+static void test_6to4_as(void)
+{
+	struct xm_addr_set set = { .n = 1, .addr = { A_BK0_AS } };
+	struct xm_rule_meta meta = { .in_use = 1, .addr_set = 2 };
+	struct xm_config c = fixture_config();
+	uint32_t sid = 2, id = RULE_64_AS, src[2] = { 0 };
+	uint16_t ports[2] = { 0 };
+	struct frame in, got, back;
+	uint16_t port;
+	int fd_sets = bpf_map__fd(skel->maps.addr_sets);
+
+	c.local_port_lo = 32768;
+	c.local_port_hi = 60999;
+	c.flags |= XM_CFG_ADDR_SETS;
+	if (!tap_ok(fixture_set_config(&c) == 0 &&
+			    bpf_map_update_elem(fd_sets, &sid, &set, BPF_ANY) == 0 &&
+			    bpf_map_update_elem(bpf_map__fd(skel->maps.rule_meta), &id, &meta,
+						BPF_ANY) == 0 &&
+			    add_rule6(RULE_64_AS, if_pub0, NULL, 5355, IPPROTO_UDP,
+				      A6("::ffff:198.18.0.2"), 53, XM_RULE_TO_V4, 0) == 0,
+		    "6->4 as: pub0 udp 5355 -> 198.18.0.2:53 as 198.18.0.3"))
+		return;
+	in = F6(client6(IPPROTO_UDP, 7000, 5355, 0));
+	run_case(1, "6->4 as: udp [2001:db8:1::10]:7000 -> :5355", if_pub0, &in, TC_ACT_REDIRECT,
+		 NULL, &got);
+	port = pkt_get16(got.b + 14 + 20);
+	check_to_v4("6->4 as: leaves with the `as` address 198.18.0.3, not the NIC's", &in, &got,
+		    A_BK0_AS, A_BACKEND, port, 53);
+	back = backend4_to(A_BK0_AS, port);
+	run_case(1, "6->4 as: the answer to 198.18.0.3 comes back to the IPv6 client", if_bk0,
+		 &back, TC_ACT_REDIRECT, NULL, &got);
+	check_to_v6("6->4 as: answer", &back, &got, a_pub0, a_client, 5355, 7000);
+
+	/* one port (AS_PORT) an address, two addresses */
+	set.n = 2;
+	set.addr[1] = A_BK0_AS2;
+	c.port_lo = c.port_hi = AS_PORT;
+	if (!tap_ok(fixture_set_config(&c) == 0 &&
+			    bpf_map_update_elem(fd_sets, &sid, &set, BPF_ANY) == 0,
+		    "6->4 as: ports %u-%u, as 198.18.0.3,198.18.0.4", AS_PORT, AS_PORT))
+		goto out;
+	for (int i = 0; i < 2; i++) {
+		char what[120];
+
+		snprintf(what, sizeof(what), "6->4 as, one port an address: flow %d", i + 1);
+		/* in the router's ephemeral ports: never kept, the search's */
+		in = F6(client6(IPPROTO_UDP, (uint16_t)(40001 + i), 5355, 0));
+		cnt_mark();
+		run_case(1, what, if_pub0, &in, TC_ACT_REDIRECT, NULL, &got);
+		memcpy(&src[i], got.b + 14 + 12, 4);
+		ports[i] = pkt_get16(got.b + 14 + 20);
+		cnt_check(XM_C_DROP_NO_PORT, 0, what);
+	}
+	tap_ok(ports[0] == AS_PORT && ports[1] == AS_PORT && src[0] != src[1] &&
+		       (src[0] == A_BK0_AS || src[0] == A_BK0_AS2) &&
+		       (src[1] == A_BK0_AS || src[1] == A_BK0_AS2),
+	       "6->4 as: the second flow found its port on the list's other address (ports %u "
+	       "and %u, from 0x%08x and 0x%08x)",
+	       ports[0], ports[1], ntohl(src[0]), ntohl(src[1]));
+	in = F6(client6(IPPROTO_UDP, 40003, 5355, 0));
+	cnt_mark();
+	run_case(1, "6->4 as: both addresses' one port taken: refused", if_pub0, &in, TC_ACT_SHOT,
+		 NULL, &got);
+	cnt_check(XM_C_DROP_NO_PORT, 1, "6->4 as: both addresses' one port taken");
+out:
+	meta.in_use = 0;
+	meta.addr_set = 0;
+	bpf_map_update_elem(bpf_map__fd(skel->maps.rule_meta), &id, &meta, BPF_ANY);
+	fixture_set_config(&(struct xm_config){ 0 });
+	c = fixture_config();
+	c.local_port_lo = 32768;
+	c.local_port_hi = 60999;
+	fixture_set_config(&c);
+}
+
 static void (*const tests[])(void) = {
-	test_tcp6,	    test_port_clash6,  test_udp6,	 test_keep_source6,
-	test_allow6,	    test_pass6,	       test_too_big6,	 test_masquerade6,
-	test_too_big_masq6, test_6to4_tcp,     test_6to4_udp,	 test_ext_headers6,
-	test_fragments6,    test_icmp6_errors, test_6to4_icmp,	 test_6to4_icmp_back,
-	test_xdp_new6,	    test_expiry6,      test_6to4_expiry, NULL,
+	test_tcp6,	     test_port_clash6,	test_udp6,
+	test_keep_source6,   test_allow6,	test_pass6,
+	test_too_big6,	     test_masquerade6,	test_too_big_masq6,
+	test_6to4_tcp,	     test_6to4_udp,	test_ext_headers6,
+	test_fragments6,     test_icmp6_errors, test_6to4_icmp,
+	test_6to4_icmp_back, test_xdp_new6,	test_expiry6,
+	test_6to4_expiry,    test_6to4_as,	NULL,
 };
 
 int main(void)

@@ -1689,7 +1689,10 @@ static void test_v64_forwards(void)
 				"forward eth1 tcp 22 to 198.18.0.4 family ipv4 from 192.0.2.0/24\n"
 				"forward eth1 tcp 25 to 169.254.169.254 family any allow-special\n"
 				"forward eth1 tcp 26 to [fd00::1] family ipv6\n"
-				"forward eth2:[2001:db8::1] tcp 27 to 198.18.0.5 family ipv6\n";
+				"forward eth2:[2001:db8::1] tcp 27 to 198.18.0.5 family ipv6\n"
+				"forward eth2 tcp 28 to 198.18.0.6 as 192.0.2.1,192.0.2.9 family "
+				"any\n"
+				"forward eth2:[2001:db8::2] tcp 29 to 198.18.0.6 as 192.0.2.9\n";
 	static const char *const canon[] = {
 		"forward eth0:[2001:db8:1::1] tcp 80 to 198.18.0.2:80",
 		"forward eth0 tcp 443 to 198.18.0.2:8443 family ipv6 from 2001:db8::/32",
@@ -1700,6 +1703,8 @@ static void test_v64_forwards(void)
 		"forward eth1 tcp 25 to 169.254.169.254:25 family any allow-special",
 		"forward eth1 tcp 26 to [fd00::1]:26",
 		"forward eth2:[2001:db8::1] tcp 27 to 198.18.0.5:27",
+		"forward eth2 tcp 28 to 198.18.0.6:28 family any as 192.0.2.1,192.0.2.9",
+		"forward eth2:[2001:db8::2] tcp 29 to 198.18.0.6:29 as 192.0.2.9",
 	};
 	struct in6_addr mapped = ip6("::ffff:198.18.0.2"), local = ip6("2001:db8:1::1");
 	struct xm_ruleset rs, rs2;
@@ -1708,8 +1713,8 @@ static void test_v64_forwards(void)
 
 	if (!tap_ok(parse_ok(t, strlen(t), &rs, "v64"), "6->4 forwards and family parse"))
 		return;
-	TAP_EQ(rs.n_rules, 8, "v64: 8 rules");
-	for (size_t i = 0; i < rs.n_rules && i < 8; i++) {
+	TAP_EQ(rs.n_rules, 10, "v64: 10 rules");
+	for (size_t i = 0; i < rs.n_rules && i < 10; i++) {
 		xm_rule_format(&rs.rules[i], buf, sizeof(buf));
 		if (!tap_ok(strcmp(buf, canon[i]) == 0, "v64: canonical form of rule %zu", i + 1))
 			tap_diag("got '%s', want '%s'", buf, canon[i]);
@@ -1754,6 +1759,14 @@ static void test_v64_forwards(void)
 	TAP_EQ(rs.rules[6].flags, XM_RULE_V6, "v64: family ipv6 on an IPv6 backend is the default");
 	TAP_EQ(rs.rules[7].flags, XM_RULE_V6 | XM_RULE_TO_V4,
 	       "v64: family ipv6 with an IPv6 local address");
+	r = &rs.rules[8];
+	tap_ok(r->flags == XM_RULE_TO_V4 && r->as.n == 2 && r->as.addr[0] == ip("192.0.2.1") &&
+		       r->as.addr[1] == ip("192.0.2.9"),
+	       "v64: family any with an `as` list: both families' flows leave with its addresses");
+	r = &rs.rules[9];
+	tap_ok(r->flags == (XM_RULE_V6 | XM_RULE_TO_V4) && r->as.n == 1 &&
+		       r->as.addr[0] == ip("192.0.2.9"),
+	       "v64: 6->4 with an IPv6 local address and an `as` address");
 	if (tap_ok(parse_ok(all, strlen(all), &rs2, "v64 round trip"), "v64: canonical forms parse "
 								       "again")) {
 		int same = rs2.n_rules == rs.n_rules;
@@ -1817,17 +1830,6 @@ static void test_bad_v64(void)
 		  "any): an IPv6 client's address cannot be an IPv4 packet's source (drop "
 		  "keep-source, or family ipv4 for IPv4 clients only)",
 		  "keep-source on a family any rule" },
-		{ "forward eth0 tcp 443 to 198.18.0.2 as 192.0.2.1 family any",
-		  ":1:36: 'as' on a forward for IPv6 clients of an IPv4 backend (family any) is "
-		  "not "
-		  "supported yet (drop it: their flows leave with the interface's IPv4 address; or "
-		  "family ipv4 for IPv4 clients only)",
-		  "'as' on a family any rule" },
-		{ "forward eth0:[2001:db8::1] tcp 443 to 198.18.0.2 as 192.0.2.1",
-		  ":1:50: 'as' on a forward for IPv6 clients of an IPv4 backend (family ipv6) is "
-		  "not supported yet (drop it: their flows leave with the interface's IPv4 "
-		  "address; or family ipv4 for IPv4 clients only)",
-		  "'as' on a 6->4 rule with an IPv6 local address" },
 		{ "forward eth0 tcp 443 to 198.18.0.2 family ipv6 from 192.0.2.0/24,2001:db8::/32",
 		  ":1:53: IPv4 prefix '192.0.2.0/24' in the 'from' list of a forward for IPv6 "
 		  "clients only (family ipv6) would admit no one (expected IPv6 prefixes such as "

@@ -28,6 +28,7 @@
 #   forward eth0 tcp 8084 to 198.18.0.2:80 family any from 2001:db8:ff00::10
 #   forward eth0 tcp 8085 to 198.18.0.2:80 family any from 198.19.0.10/32
 #   forward eth0:[2001:db8:0:1::1] tcp 8082 to 198.18.0.2:80   (that address only)
+#   forward eth1 tcp 8086 to 198.18.0.2:80 family any as 198.18.0.9 (R's second on eth2)
 #
 # Each mode (xdp: XDP on the router's NICs, GRO veth peers, XDP
 # translating known flows' packets both ways itself, fwd_xdp, and handing
@@ -70,6 +71,7 @@ need_xmasq
 
 # ---- addresses (lib.sh: R6_0 R6_1 C6_0 C6_1 C0_SRC6 C1_SRC6, the IPv4 ones) -------
 R6_0B=2001:db8:0:1::3 # a second IPv6 address of eth0 (not the address-specific forward's)
+R_ADDR2_AS=198.18.0.9 # a second IPv4 address of eth2: the `as` of the forward of tcp 8086
 # the second backend B2, behind the IPv4 router M and its 1280-byte link
 R_ADDR3=198.18.2.1 M_ADDR0=198.18.2.2 M_ADDR1=198.18.3.1 B2_ADDR=198.18.3.2
 # the IPv6 client C2 behind C0, which routes for it over a link of 1400
@@ -89,6 +91,9 @@ XM64_ID=${XM_TMP##*.}
 topo64_up() {
 	topo6_pub_up "$1" "$2" || return 1
 	ip -n "$NS_R" -6 addr add $R6_0B/64 dev eth0 nodad || return 1
+	# the `as` address of the forward of tcp 8086: a second IPv4 address
+	# of eth2, on the backend's subnet
+	ip -n "$NS_R" addr add $R_ADDR2_AS/32 dev eth2 || return 1
 	# R eth3 ── eth0 M eth1 (MTU 1280) ── eth0 B2 (MTU 1500): a hop of
 	# 1280 between the router and B2 that neither end's MTU tells of
 	NS_M="xm-m-$$-$2" NS_B2="xm-b2-$$-$2"
@@ -170,6 +175,7 @@ xm_rules64() {
 	echo "forward eth0 tcp 8084 to $B_ADDR:80 family any from $C0_SRC6"
 	echo "forward eth0 tcp 8085 to $B_ADDR:80 family any from $C0_SRC/32"
 	echo "forward eth0:[$R6_0] tcp 8082 to $B_ADDR:80"
+	echo "forward eth1 tcp 8086 to $B_ADDR:80 family any as $R_ADDR2_AS"
 }
 xm_apply_any() { xm apply "$XM_TMP/rules64-any.conf"; }
 xm_apply_v4() { xm apply "$XM_TMP/rules64-ipv4.conf"; }
@@ -447,7 +453,7 @@ check_icmp64() {
 # address-specific forward (eth0's other address not forwarded, while
 # `family any` serves that other address)
 check_family_addr() {
-	local L=$1 out rc n0
+	local L=$1 out out4 rc n0
 	out=$(whoami 1 8083 2>&1)
 	rc=$?
 	[ $rc -eq 0 ] && [ "$out" != "$R_ADDR2" ] && rc=1
@@ -470,6 +476,13 @@ check_family_addr() {
 	rc=$?
 	[ $rc -eq 0 ] && [ "$out" != "$R_ADDR2" ] && rc=1
 	tap_result $rc "$L: family any: C0 -> [$R6_0B]:8080 (eth0's other address) forwarded too (backend saw ${out:-nothing})" "$out"
+	# `as`: both families' flows leave with that address, not eth2's
+	out=$(whoami 1 8086 2>&1)
+	rc=$?
+	out4=$(whoami4 1 8086 2>&1)
+	[ $rc -eq 0 ] && [ "$out" = "$R_ADDR2_AS" ] && [ "$out4" = "$R_ADDR2_AS" ]
+	tap_result $? "$L: family any as $R_ADDR2_AS: C1 -> [$R6_1]:8086 and $R_ADDR1:8086: the backend saw $R_ADDR2_AS (IPv6 client: ${out:-nothing}; IPv4 client: ${out4:-nothing})" \
+		"$out" "$out4"
 }
 
 # hold_open ID SOCAT_ADDRESS: a TCP connection from C0 (to the backend's
