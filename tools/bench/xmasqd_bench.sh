@@ -48,7 +48,9 @@ die() {
 	exit 1
 }
 cleanup() {
-	[ -n "$XMD_PID" ] && kill "$XMD_PID" 2>/dev/null && wait "$XMD_PID" 2>/dev/null
+	# the whole group: under XMASQD_WRAP the pid is the wrapper's, and a
+	# strace killed alone leaves xmasqd running
+	[ -n "$XMD_PID" ] && kill -- -"$XMD_PID" 2>/dev/null && wait "$XMD_PID" 2>/dev/null
 	[ -e "$TMP/xmasqd.log" ] && cp "$TMP/xmasqd.log" "$OUT/xmasqd-bench.log"
 	[ -e "$PIN" ] && nsenter --net="/run/netns/$NS_R" "$ROOT/build/xmasq" --pin-dir "$PIN" detach --all >/dev/null 2>&1
 	rm -rf "$PIN"
@@ -111,7 +113,7 @@ EOF
 }
 
 rules 1 0 >"$TMP/rules.conf"
-nsenter --net="/run/netns/$NS_R" ${XMASQD_WRAP:-} "$XMASQD" --pin-dir "$PIN" --rules "$TMP/rules.conf" \
+setsid nsenter --net="/run/netns/$NS_R" ${XMASQD_WRAP:-} "$XMASQD" --pin-dir "$PIN" --rules "$TMP/rules.conf" \
 	--listen 127.0.0.1:$PORT --cert "$TMP/server.pem" --key "$TMP/server.key" \
 	--client-ca "$TMP/ca.pem" --origin $URL eth0 eth1 >"$TMP/xmasqd.log" 2>&1 &
 XMD_PID=$!
