@@ -853,15 +853,16 @@ static void check_to_v6(const char *what, const struct frame *in, const struct f
 	check_csum6(what, got);
 }
 
-static struct frame backend4(uint8_t proto, uint16_t sport, uint16_t dport, uint8_t flags,
-			     uint8_t tos)
+/* The IPv4 backend's packet to the router's daddr (backend4: bk0's) */
+static struct frame backend4_to(uint32_t daddr, uint8_t proto, uint16_t sport, uint16_t dport,
+				uint8_t flags, uint8_t tos)
 {
 	static const uint8_t payload[24] = "reply from an IPv4 host";
 	struct pkt_spec ps = {
 		.dmac = MAC_BK0,
 		.smac = MAC_BACKEND,
 		.saddr = A_BACKEND,
-		.daddr = A_BK0,
+		.daddr = daddr,
 		.sport = sport,
 		.dport = dport,
 		.proto = proto,
@@ -876,6 +877,12 @@ static struct frame backend4(uint8_t proto, uint16_t sport, uint16_t dport, uint
 
 	pkt_build(&f, &ps);
 	return f;
+}
+
+static struct frame backend4(uint8_t proto, uint16_t sport, uint16_t dport, uint8_t flags,
+			     uint8_t tos)
+{
+	return backend4_to(A_BK0, proto, sport, dport, flags, tos);
 }
 
 static uint64_t v4_flows_live(void)
@@ -1646,29 +1653,6 @@ static void test_6to4_expiry(void)
 #define A_BK0_AS2  IPV4(198, 18, 0, 4)
 #define AS_PORT	   61000
 
-/* backend4's UDP answer from port 53, to daddr:dport */
-static struct frame backend4_to(uint32_t daddr, uint16_t dport)
-{
-	static const uint8_t payload[24] = "reply from an IPv4 host";
-	struct pkt_spec ps = {
-		.dmac = MAC_BK0,
-		.smac = MAC_BACKEND,
-		.saddr = A_BACKEND,
-		.daddr = daddr,
-		.sport = 53,
-		.dport = dport,
-		.proto = IPPROTO_UDP,
-		.ttl = 64,
-		.frag = 0x4000,
-		.payload = payload,
-		.plen = sizeof(payload),
-	};
-	struct frame f;
-
-	pkt_build(&f, &ps);
-	return f;
-}
-
 static void test_6to4_as(void)
 {
 	struct xm_addr_set set = { .n = 1, .addr = { A_BK0_AS } };
@@ -1697,7 +1681,7 @@ static void test_6to4_as(void)
 	port = pkt_get16(got.b + 14 + 20);
 	check_to_v4("6->4 as: leaves with the `as` address 198.18.0.3, not the NIC's", &in, &got,
 		    A_BK0_AS, A_BACKEND, port, 53);
-	back = backend4_to(A_BK0_AS, port);
+	back = backend4_to(A_BK0_AS, IPPROTO_UDP, 53, port, 0, 0);
 	run_case(1, "6->4 as: the answer to 198.18.0.3 comes back to the IPv6 client", if_bk0,
 		 &back, TC_ACT_REDIRECT, NULL, &got);
 	check_to_v6("6->4 as: answer", &back, &got, a_pub0, a_client, 5355, 7000);
