@@ -261,6 +261,10 @@ static __always_inline int xm64_flow_make(void *ctx, int is_xdp, struct xm_pkt6 
 				      XM_PORT_ROUTER_SOCK | XM_PORT_NEXT |
 					      sc->plan.rule_id << XM_PORT_RULE_SHIFT | step);
 	if (rc < 0) {
+		/* which backend ran out, as for IPv4 clients (under the
+		 * address the flow tried first) */
+		if (rc != XM_PORT_ERR_FULL)
+			xm_count_port_exhausted(xm_key_w0(&rkey), xm_key_w1(&rkey));
 		xm_count(rc == XM_PORT_ERR_FULL ? XM_C_DROP_CT_FULL : XM_C_DROP_NO_PORT, len);
 		return XM6_NEW_DROP;
 	}

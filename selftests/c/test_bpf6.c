@@ -1647,7 +1647,8 @@ static void test_6to4_expiry(void)
 /* A 6->4 forward with an `as` list: its flows leave with the list's
  * addresses, not the NIC's, and replies to them come back; with one port
  * a list address, the port search goes on to the next address, and with
- * both taken the flow is refused. Last: it changes the configuration. */
+ * both taken the flow is refused and its backend named in
+ * port_exhausted. Last: it changes the configuration. */
 #define RULE_64_AS 15
 #define A_BK0_AS   IPV4(198, 18, 0, 3)
 #define A_BK0_AS2  IPV4(198, 18, 0, 4)
@@ -1662,7 +1663,8 @@ static void test_6to4_as(void)
 	uint16_t ports[2] = { 0 };
 	struct frame in, got, back;
 	uint16_t port;
-	int fd_sets = bpf_map__fd(skel->maps.addr_sets);
+	int fd_sets = bpf_map__fd(skel->maps.addr_sets),
+	    fd_exh = bpf_map__fd(skel->maps.port_exhausted);
 
 	c.local_port_lo = 32768;
 	c.local_port_hi = 60999;
@@ -1717,6 +1719,21 @@ static void test_6to4_as(void)
 	run_case(1, "6->4 as: both addresses' one port taken: refused", if_pub0, &in, TC_ACT_SHOT,
 		 NULL, &got);
 	cnt_check(XM_C_DROP_NO_PORT, 1, "6->4 as: both addresses' one port taken");
+	{ /* in port_exhausted, under the address it tried first, as IPv4's */
+		struct xm_port_peer pk = { .peer = A_BACKEND,
+					   .peer_port = htons(53),
+					   .proto = IPPROTO_UDP };
+		struct xm_port_exhausted v;
+		uint64_t drops = 0;
+
+		for (int i = 0; i < 2; i++) {
+			pk.addr = set.addr[i];
+			if (bpf_map_lookup_elem(fd_exh, &pk, &v) == 0)
+				drops += v.drops;
+			bpf_map_delete_elem(fd_exh, &pk);
+		}
+		TAP_EQ(drops, 1, "6->4 as: port_exhausted names the backend (198.18.0.2 udp 53)");
+	}
 out:
 	meta.in_use = 0;
 	meta.addr_set = 0;
