@@ -233,7 +233,7 @@ __noinline int xm64_flow_insert(struct xm_pkt6 *p, __u32 idx, __u32 len)
 static __always_inline int xm64_flow_make(void *ctx, int is_xdp, struct xm_pkt6 *p, __u32 ifindex,
 					  __u32 len)
 {
-	__u32 zero = 0;
+	__u32 zero = 0, idx;
 	struct xm_scratch *sc;
 	struct xm_flow_key rkey = {};
 	int rc;
@@ -250,25 +250,14 @@ static __always_inline int xm64_flow_make(void *ctx, int is_xdp, struct xm_pkt6 
 	rkey.sport = sc->plan.to_port;
 	rkey.dport = p->key.sport;
 	rkey.proto = p->key.proto;
-	rc = xm_ct_claim_port(xm_key_w0(&rkey), xm_key_w1(&rkey),
-			      xm_router_socket(ctx, &rkey) ? XM_PORT_ROUTER_SOCK : 0);
-	/* no port left on that address: the next ones of the rule's `as`
-	 * list, as xm_alloc_port does (XM_PORT_ERR_NO_ADDR after the last) */
-	for (__u32 step = 1u << XM_PORT_TRIED_SHIFT;
-	     rc == XM_PORT_ERR_NO_PORT && step < XM_ADDR_SET_MAX << XM_PORT_TRIED_SHIFT;
-	     step += 1u << XM_PORT_TRIED_SHIFT)
-		rc = xm_ct_claim_port(xm_key_w0(&rkey), xm_key_w1(&rkey),
-				      XM_PORT_ROUTER_SOCK | XM_PORT_NEXT |
-					      sc->plan.rule_id << XM_PORT_RULE_SHIFT | step);
-	if (rc < 0) {
-		/* which backend ran out, as for IPv4 clients (under the
-		 * address the flow tried first) */
-		if (rc != XM_PORT_ERR_FULL)
-			xm_count_port_exhausted(xm_key_w0(&rkey), xm_key_w1(&rkey));
-		xm_count(rc == XM_PORT_ERR_FULL ? XM_C_DROP_CT_FULL : XM_C_DROP_NO_PORT, len);
+	/* IPv4's search: the client's port first, then along the rule's `as`
+	 * list; a refusal recorded under the backend (port_exhausted) */
+	rc = xm_alloc_port(ctx, &rkey, sc->client, sc->client_port, 0, 0, sc->plan.rule_id, &idx);
+	if (rc) {
+		xm_count(rc, len);
 		return XM6_NEW_DROP;
 	}
-	return xm64_flow_insert(p, (__u32)rc, len);
+	return xm64_flow_insert(p, idx, len);
 }
 
 __noinline int xm64_flow_new(struct __sk_buff *ctx, struct xm_pkt6 *p, __u32 ifindex, __u32 len)
