@@ -479,6 +479,8 @@ int xmd_api_rules_put(struct xmd_req *q)
 
 static int patch_fast(struct xmd_req *q, double t0, const struct xmd_edit *ed, const char *given,
 		      const struct prev_rules *prev, int *ret);
+static char *whole_text(const struct xmd_edit *ed, const char *given,
+			const struct prev_rules *prev);
 
 /* PATCH /api/rules {"version": V, "edits": [...]}: the edits (rules_edit.c)
  * made to the file V names. Applied line by line (libxmasq's
@@ -529,7 +531,7 @@ int xmd_api_rules_patch(struct xmd_req *q)
 				json_object_set_new(q->audit, "before", json_string(prev.version));
 			ret = xmd_reply_error(q, MHD_HTTP_BAD_REQUEST, "%s", err);
 		} else if (patch_fast(q, t0, &ed, NULL, &prev, &ret)) {
-			char *text = xmd_edit_whole(prev.text, prev.len, starts, n_lines, &ed);
+			char *text = whole_text(&ed, NULL, &prev);
 
 			ret = text ? replace_rules(q, t0, text, ed.len, &prev, 0) :
 				     xmd_reply_error(q, MHD_HTTP_INTERNAL_SERVER_ERROR,
