@@ -51,16 +51,22 @@ static __always_inline __u32 xm_tcp_win_bytes(__u16 w)
  * at most the window the sender offered (its peer cannot have sent more),
  * and its window, if the largest yet. SYNs carry unscaled windows: not
  * here. */
-static __always_inline void xm_tcp_window_note(struct xm_flow *f, const struct tcphdr *th)
+static __always_inline void xm_tcp_window_note_at(__u32 *tcp_ack, __u16 *tcp_win,
+						  const struct tcphdr *th)
 {
-	__u16 w = f->tcp_win;
+	__u16 w = *tcp_win;
 	__u32 m = ((__u32)bpf_ntohs(th->window) >> XM_TCP_WIN_UNIT_SHIFT) + 1;
 	__u32 ack = bpf_ntohl(th->ack_seq);
 
-	if (!(w & XM_TCP_WIN_MASK) || ack - f->tcp_ack <= xm_tcp_win_bytes(w))
-		f->tcp_ack = ack;
+	if (!(w & XM_TCP_WIN_MASK) || ack - *tcp_ack <= xm_tcp_win_bytes(w))
+		*tcp_ack = ack;
 	if (m > (w & XM_TCP_WIN_MASK))
-		f->tcp_win = (w & ~XM_TCP_WIN_MASK) | m;
+		*tcp_win = (w & ~XM_TCP_WIN_MASK) | m;
+}
+
+static __always_inline void xm_tcp_window_note(struct xm_flow *f, const struct tcphdr *th)
+{
+	xm_tcp_window_note_at(&f->tcp_ack, &f->tcp_win, th);
 }
 
 #define XM_TCP_OPT_WSCALE     3
@@ -141,9 +147,11 @@ static __always_inline int xm_tcp_syn_wscale(struct tcphdr *th, void *end)
 				xm_tcp_opts_word(o, end, 32, n));
 }
 
-/* The TCP header at l4 of the packet in ctx, or NULL; end gets the
- * frame's end. is_xdp: a constant where this is inlined. */
-static __always_inline struct tcphdr *xm_tcp_header_at(void *ctx, int is_xdp, __u32 l4, void **end)
+/* The TCP header at l4 (at most max, which mask covers: constants) of the
+ * packet in ctx, or NULL; end gets the frame's end. is_xdp: a constant
+ * where this is inlined. */
+static __always_inline struct tcphdr *xm_tcp_header_within(void *ctx, int is_xdp, __u32 l4,
+							   __u32 max, __u32 mask, void **end)
 {
 	void *data, *th;
 
@@ -154,16 +162,22 @@ static __always_inline struct tcphdr *xm_tcp_header_at(void *ctx, int is_xdp, __
 		data = (void *)(long)((struct __sk_buff *)ctx)->data;
 		*end = (void *)(long)((struct __sk_buff *)ctx)->data_end;
 	}
-	if (l4 > XM_MAX_L4_OFF)
+	if (l4 > max)
 		return NULL;
 	/* masked too, behind a barrier clang cannot see through (it would
 	 * drop the mask as redundant): a bound the 6.1 verifier keeps
 	 * whichever copy of l4 the addition uses */
 	asm volatile("" : "+r"(l4));
-	th = data + (l4 & XM_L4_OFF_MASK);
+	th = data + (l4 & mask);
 	if (th + sizeof(struct tcphdr) > *end)
 		return NULL;
 	return th;
+}
+
+/* ... of an IPv4 packet (VLAN tag and IP options at most). */
+static __always_inline struct tcphdr *xm_tcp_header_at(void *ctx, int is_xdp, __u32 l4, void **end)
+{
+	return xm_tcp_header_within(ctx, is_xdp, l4, XM_MAX_L4_OFF, XM_L4_OFF_MASK, end);
 }
 
 /* The packet's TCP header again (xm_pkt keeps no pointer to it), or NULL. */
@@ -171,6 +185,42 @@ static __always_inline struct tcphdr *xm_tcp_header(void *ctx, int is_xdp, const
 						    void **end)
 {
 	return xm_tcp_header_at(ctx, is_xdp, p->l4_off, end);
+}
+
+/* A SYN on an established or closing flow (state): see xm_tcp_seq_check. */
+static __always_inline int xm_tcp_syn_judge(__u8 state, __u32 len)
+{
+	if (state != XM_ST_ESTABLISHED)
+		return XM_SEQ_OK;
+	xm_count(XM_C_TCP_SYN_ON_ESTABLISHED, len);
+	return XM_SEQ_KEEP;
+}
+
+/* A RST or FIN against its receiver's window as seen (r_win, r_ack: the
+ * receiver's entry): see xm_tcp_seq_check. */
+static __always_inline int xm_tcp_seq_judge(__u16 r_win, __u32 r_ack, __u32 seq, __u32 fl,
+					    __u32 len)
+{
+	__u32 win, d;
+
+	if (!(r_win & XM_TCP_WIN_MASK))
+		return XM_SEQ_OK; /* the receiver has sent no ACK yet */
+	win = xm_tcp_win_bytes(r_win);
+	d = seq - r_ack;
+	if (fl & XM_TCP_RST) {
+		if (d == 0)
+			return XM_SEQ_OK;
+		if (d < win) {
+			xm_count(XM_C_TCP_RST_IN_WINDOW_INEXACT, len);
+			return XM_SEQ_KEEP;
+		}
+		xm_count(XM_C_DROP_TCP_RST_OUT_OF_WINDOW, len);
+		return XM_SEQ_DROP;
+	}
+	if (d + win <= 2 * win)
+		return XM_SEQ_OK;
+	xm_count(XM_C_DROP_TCP_FIN_OUT_OF_WINDOW, len);
+	return XM_SEQ_DROP;
 }
 
 /* A RST, FIN or SYN (flags fl, sequence number seq, frame length len) on
@@ -192,36 +242,14 @@ __noinline int xm_tcp_seq_check(__u64 w0, __u64 w1, __u32 seq, __u32 fl, __u32 l
 	union xm_ct_words u = { .w = { w0, w1 } };
 	struct xm_flow *f = xm_flow_find(&u.key), *r;
 	struct xm_flow_key pk;
-	__u32 win, d;
 
 	if (!f)
 		return XM_SEQ_OK;
-	if (fl & XM_TCP_SYN) {
-		if (f->state != XM_ST_ESTABLISHED)
-			return XM_SEQ_OK;
-		xm_count(XM_C_TCP_SYN_ON_ESTABLISHED, len);
-		return XM_SEQ_KEEP;
-	}
+	if (fl & XM_TCP_SYN)
+		return xm_tcp_syn_judge(f->state, len);
 	xm_flow_partner_key(f, u.key.proto, &pk);
 	r = xm_flow_find(&pk);
-	if (!r || !(r->tcp_win & XM_TCP_WIN_MASK))
-		return XM_SEQ_OK; /* the receiver has sent no ACK yet */
-	win = xm_tcp_win_bytes(r->tcp_win);
-	d = seq - r->tcp_ack;
-	if (fl & XM_TCP_RST) {
-		if (d == 0)
-			return XM_SEQ_OK;
-		if (d < win) {
-			xm_count(XM_C_TCP_RST_IN_WINDOW_INEXACT, len);
-			return XM_SEQ_KEEP;
-		}
-		xm_count(XM_C_DROP_TCP_RST_OUT_OF_WINDOW, len);
-		return XM_SEQ_DROP;
-	}
-	if (d + win <= 2 * win)
-		return XM_SEQ_OK;
-	xm_count(XM_C_DROP_TCP_FIN_OUT_OF_WINDOW, len);
-	return XM_SEQ_DROP;
+	return r ? xm_tcp_seq_judge(r->tcp_win, r->tcp_ack, seq, fl, len) : XM_SEQ_OK;
 }
 
 #endif

@@ -20,40 +20,53 @@
  * Without the option on both, neither side scales (RFC 7323 section
  * 1.3); with it on the SYN-ACK only (the SYN's unseen), the scales stay
  * unknown. */
+static __always_inline void xm_tcp_scales_set_at(__u16 *f_win, __u32 *f_ack, __u16 *partner_win,
+						 __u32 synack_ws)
+{
+	__u16 syn_ws = *partner_win >> XM_TCP_WIN_SCALE_SHIFT;
+
+	if (synack_ws && syn_ws) {
+		*f_win = synack_ws << XM_TCP_WIN_SCALE_SHIFT;
+	} else if (!synack_ws) {
+		*f_win = 1 << XM_TCP_WIN_SCALE_SHIFT;
+		*partner_win = (*partner_win & XM_TCP_WIN_MASK) | 1 << XM_TCP_WIN_SCALE_SHIFT;
+	} else {
+		*f_win = 0;
+		*partner_win &= XM_TCP_WIN_MASK;
+	}
+	*f_ack = 0;
+}
+
 static __always_inline void xm_tcp_scales_set(struct xm_flow *f, struct xm_flow *partner,
 					      __u32 synack_ws)
 {
-	__u16 syn_ws = partner->tcp_win >> XM_TCP_WIN_SCALE_SHIFT;
-
-	if (synack_ws && syn_ws) {
-		f->tcp_win = synack_ws << XM_TCP_WIN_SCALE_SHIFT;
-	} else if (!synack_ws) {
-		f->tcp_win = 1 << XM_TCP_WIN_SCALE_SHIFT;
-		partner->tcp_win = (partner->tcp_win & XM_TCP_WIN_MASK) |
-				   1 << XM_TCP_WIN_SCALE_SHIFT;
-	} else {
-		f->tcp_win = 0;
-		partner->tcp_win &= XM_TCP_WIN_MASK;
-	}
-	f->tcp_ack = 0;
+	xm_tcp_scales_set_at(&f->tcp_win, &f->tcp_ack, &partner->tcp_win, synack_ws);
 }
 
 /* After a RST in the window but not exact, the state stays (the
  * endpoint may answer with a challenge ACK), but the flow is stamped as
  * if idle for all of its established timeout but tcp-close's: it expires
- * as a closed one would unless another packet comes (as netfilter does). */
-static __always_inline void xm_tcp_rst_inexact_timeout(struct xm_flow *f, struct xm_flow *partner)
+ * as a closed one would unless another packet comes (as netfilter does).
+ * The stamp for both entries, or 0: leave them. */
+static __always_inline __u32 xm_tcp_rst_inexact_stamp(void)
 {
 	__u32 zero = 0, now = xm_clock_s(), back;
 	struct xm_config *cfg = bpf_map_lookup_elem(&config, &zero);
 
 	if (!cfg || cfg->timeouts[XM_TO_TCP_EST] <= cfg->timeouts[XM_TO_TCP_CLOSE])
-		return;
+		return 0;
 	back = cfg->timeouts[XM_TO_TCP_EST] - cfg->timeouts[XM_TO_TCP_CLOSE];
-	if (now <= back)
+	return now <= back ? 0 : now - back;
+}
+
+static __always_inline void xm_tcp_rst_inexact_timeout(struct xm_flow *f, struct xm_flow *partner)
+{
+	__u32 stamp = xm_tcp_rst_inexact_stamp();
+
+	if (!stamp)
 		return;
-	f->last_seen_s = now - back;
-	partner->last_seen_s = now - back;
+	f->last_seen_s = stamp;
+	partner->last_seen_s = stamp;
 }
 
 #define XM_TRACK_SYNACK	     0x100 /* synack_ws: the packet is the SYN-ACK */

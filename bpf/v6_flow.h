@@ -16,6 +16,7 @@
 #include "fib.h"
 #include "quota.h"
 #include "tcp_window.h"
+#include "track.h"
 #include "v6_parse.h"
 #include "v6_sweep.h"
 
@@ -363,11 +364,15 @@ __noinline int xm6_flow_new_xdp(struct xdp_md *ctx, struct xm_pkt6 *p, __u32 ifi
 }
 
 /* Writes a state change (and the FIN notes) to both entries of the flow
- * whose entry f has key `key`. Global: runs a few times a connection. */
-__noinline int xm6_state_set(struct xm_flow6_key *key, __u32 new, __u32 first_fin)
+ * whose entry f has key `key`, and the window scales or a RST's stamp
+ * (synack_ws: XM_TRACK_SYNACK and the SYN-ACK's option, or
+ * XM_TRACK_RST_INEXACT), as xm_flow_state_set does for IPv4. Global:
+ * runs a few times a connection. */
+__noinline int xm6_state_set(struct xm_flow6_key *key, __u32 new, __u32 first_fin, __u32 synack_ws)
 {
 	struct xm_flow6 *f, *partner;
 	struct xm_flow6_key k, pk;
+	__u32 stamp;
 
 	if (!key)
 		return 0;
@@ -389,39 +394,145 @@ __noinline int xm6_state_set(struct xm_flow6_key *key, __u32 new, __u32 first_fi
 	}
 	if (new == XM_ST_SYN_SENT) {
 		f->flags &= ~(XM_FLOW_FIN_SENT | XM_FLOW_FIN_BOTH);
-		if (partner)
+		if (partner) {
 			partner->flags &= ~(XM_FLOW_FIN_SENT | XM_FLOW_FIN_BOTH);
+			partner->tcp_win = 0; /* the old connection's */
+			partner->tcp_ack = 0;
+		}
+	}
+	if (!partner)
+		return 0;
+	if (synack_ws & XM_TRACK_SYNACK)
+		xm_tcp_scales_set_at(&f->tcp_win, &f->tcp_ack, &partner->tcp_win, synack_ws & 0xff);
+	if (synack_ws & XM_TRACK_RST_INEXACT) {
+		stamp = xm_tcp_rst_inexact_stamp();
+		if (stamp) {
+			f->last_seen_s = stamp;
+			partner->last_seen_s = stamp;
+		}
 	}
 	return 0;
 }
 
-/* Connection state from the packet's flags, as for IPv4 (bpf/track.h),
- * without the window checks: both entries carry it, the sweeper reads
- * the original's. */
-static __always_inline void xm6_flow_track(struct xm_flow6 *f, struct xm_pkt6 *p)
+/* A RST, FIN or SYN on an established or closing IPv6 flow (its entry's
+ * key), checked against the receiver's window as IPv4's are
+ * (xm_tcp_seq_check): XM_SEQ_OK, XM_SEQ_KEEP or XM_SEQ_DROP (counted).
+ * Global: a few segments a connection come here. */
+__noinline int xm6_tcp_seq_check(struct xm_flow6_key *key, __u32 seq, __u32 fl, __u32 len)
 {
-	int reply = (f->flags & XM_FLOW_REPLY) != 0, first_fin = 0;
-	__u8 old = f->state, new = old, fl = p->tcp_flags;
+	struct xm_flow6 *f, *r;
+	struct xm_flow6_key k, pk;
 
-	if (p->key.proto == IPPROTO_TCP) {
-		if (fl & XM_TCP_RST) {
-			new = XM_ST_CLOSE;
-		} else if (fl & XM_TCP_FIN) {
-			new = old == XM_ST_CLOSE ? XM_ST_CLOSE : XM_ST_FIN;
-			first_fin = !(f->flags & XM_FLOW_FIN_SENT);
-		} else if ((fl & (XM_TCP_SYN | XM_TCP_ACK)) == XM_TCP_SYN && !reply &&
-			   (old == XM_ST_FIN || old == XM_ST_CLOSE)) {
-			new = XM_ST_SYN_SENT; /* the client reuses the tuple */
-		} else if (reply && old == XM_ST_SYN_SENT) {
-			new = XM_ST_ESTABLISHED;
-		} else if (old == XM_ST_FIN && (fl & XM_TCP_ACK) && (f->flags & XM_FLOW_FIN_BOTH)) {
-			new = XM_ST_CLOSE; /* the last ACK */
+	if (!key)
+		return XM_SEQ_OK;
+	__builtin_memcpy(&k, key, sizeof(k));
+	f = bpf_map_lookup_elem(&flows6, &k);
+	if (!f)
+		return XM_SEQ_OK;
+	if (fl & XM_TCP_SYN)
+		return xm_tcp_syn_judge(f->state, len);
+	xm_flow6_partner_key(f, k.proto, &pk);
+	r = bpf_map_lookup_elem(&flows6, &pk);
+	return r ? xm_tcp_seq_judge(r->tcp_win, r->tcp_ack, seq, fl, len) : XM_SEQ_OK;
+}
+
+/* A TCP segment of IPv6 flow f (entry of p->key), as IPv4's are
+ * (bpf/flow.h's xm_tcp_guard, first part, and bpf/track.h):
+ *  - a RST, FIN or SYN on an established or closing flow must lie in the
+ *    receiver's window: -1, drop it (counted); one that changes nothing
+ *    (a SYN, a RST in the window but not exact) is sent on and tracked as
+ *    nothing (p->tcp_rst_inexact: the flow is stamped back, the caller
+ *    leaves the stamp alone);
+ *  - then the state from its flags, and what its direction shows of its
+ *    receive window (its ACK and window, its SYN's window scale): 0.
+ * ctx: the packet (is_xdp: a constant), TCP at p->l4_off. */
+static __always_inline int xm6_tcp_segment(void *ctx, int is_xdp, struct xm_flow6 *f,
+					   struct xm_pkt6 *p, __u32 len)
+{
+	int reply, first_fin = 0, synack_ws = 0, rc;
+	__u8 old, new, fl;
+	struct tcphdr *th;
+	void *end;
+
+	if (!f || !p || p->icmp_error)
+		return 0;
+	reply = (f->flags & XM_FLOW_REPLY) != 0;
+	old = new = f->state;
+	fl = p->tcp_flags;
+	/* past extension headers: a forged RST must not escape the checks
+	 * by carrying some */
+	th = xm_tcp_header_within(ctx, is_xdp, p->l4_off, XM_L4_OFF6_MAX, XM_L4_OFF6_MASK, &end);
+	if (th && (fl & (XM_TCP_SYN | XM_TCP_RST | XM_TCP_FIN)) &&
+	    (old == XM_ST_ESTABLISHED || old == XM_ST_FIN) &&
+	    !(reply && (fl & XM_TCP_SYN) && (fl & XM_TCP_ACK))) {
+		rc = xm6_tcp_seq_check(&p->key, bpf_ntohl(th->seq), fl, len);
+		if (rc == XM_SEQ_DROP)
+			return -1;
+		if (rc == XM_SEQ_KEEP) {
+			p->tcp_flags = 0; /* sent on, but tracked as nothing */
+			if (fl & XM_TCP_RST) {
+				p->tcp_rst_inexact = 1;
+				xm6_state_set(&p->key, old, 0, XM_TRACK_RST_INEXACT);
+			}
+			return 0;
 		}
-	} else if (reply && old == XM_ST_NONE) {
-		new = XM_ST_ASSURED;
 	}
-	if (new != old || first_fin)
-		xm6_state_set(&p->key, new, first_fin);
+	if (!th) {
+	} else if ((fl & (XM_TCP_SYN | XM_TCP_ACK)) == XM_TCP_ACK) {
+		xm_tcp_window_note_at(&f->tcp_ack, &f->tcp_win, th);
+	} else if ((fl & (XM_TCP_SYN | XM_TCP_ACK)) == XM_TCP_SYN && !reply) {
+		/* the client's SYN: its window scale option, until the SYN-ACK
+		 * tells whether both use one */
+		f->tcp_win = xm_tcp_syn_wscale(th, end) << XM_TCP_WIN_SCALE_SHIFT;
+		f->tcp_ack = 0;
+	} else if (reply && old == XM_ST_SYN_SENT && (fl & XM_TCP_SYN)) {
+		synack_ws = XM_TRACK_SYNACK | xm_tcp_syn_wscale(th, end);
+	}
+	if (fl & XM_TCP_RST) {
+		new = XM_ST_CLOSE;
+	} else if (fl & XM_TCP_FIN) {
+		new = old == XM_ST_CLOSE ? XM_ST_CLOSE : XM_ST_FIN;
+		first_fin = !(f->flags & XM_FLOW_FIN_SENT);
+	} else if ((fl & (XM_TCP_SYN | XM_TCP_ACK)) == XM_TCP_SYN && !reply &&
+		   (old == XM_ST_FIN || old == XM_ST_CLOSE)) {
+		new = XM_ST_SYN_SENT; /* the client reuses the tuple */
+	} else if (reply && old == XM_ST_SYN_SENT) {
+		new = XM_ST_ESTABLISHED;
+	} else if (old == XM_ST_FIN && (fl & XM_TCP_ACK) && (f->flags & XM_FLOW_FIN_BOTH)) {
+		new = XM_ST_CLOSE; /* the last ACK */
+	}
+	if (new != old || first_fin || synack_ws)
+		xm6_state_set(&p->key, new, first_fin, synack_ws);
+	return 0;
+}
+
+/* xm6_tcp_segment for tc and XDP. Global: the fast path's frames keep no
+ * room for it on 6.1 (bpf_stack.py), and only TCP comes here. */
+__noinline int xm6_tcp_segment_tc(struct __sk_buff *ctx, struct xm_flow6 *f, struct xm_pkt6 *p,
+				  __u32 len)
+{
+	return xm6_tcp_segment(ctx, 0, f, p, len);
+}
+
+__noinline int xm6_tcp_segment_xdp(struct xdp_md *ctx, struct xm_flow6 *f, struct xm_pkt6 *p,
+				   __u32 len)
+{
+	return xm6_tcp_segment(ctx, 1, f, p, len);
+}
+
+/* Connection state, window and checks of a packet of flow f (entry of
+ * p->key): TCP's by xm6_tcp_segment (0, or -1: drop it, counted), a UDP
+ * or ICMPv6 flow becomes ASSURED at its first reply. Both entries carry
+ * the state; the sweeper reads the original's. */
+static __always_inline int xm6_flow_track(void *ctx, int is_xdp, struct xm_flow6 *f,
+					  struct xm_pkt6 *p, __u32 len)
+{
+	if (p->key.proto == IPPROTO_TCP)
+		return is_xdp ? xm6_tcp_segment_xdp(ctx, f, p, len) :
+				xm6_tcp_segment_tc(ctx, f, p, len);
+	if ((f->flags & XM_FLOW_REPLY) && f->state == XM_ST_NONE)
+		xm6_state_set(&p->key, XM_ST_ASSURED, 0, 0);
+	return 0;
 }
 
 /* Counts a translated packet: the flow, its interfaces and its rule. */
@@ -433,15 +544,22 @@ static __always_inline void xm6_account(struct xm_flow6 *f, __u64 len, int by_xd
 			 (f->flags & XM_FLOW_REPLY) ? XM_DIR_REPLY : XM_DIR_ORIG, len, by_xdp);
 }
 
-/* Per packet: the stamp, and the original direction's next hop re-resolved
- * every 4 s while busy (a flow without one, at once), as for IPv4. */
-static __always_inline void xm6_flow_touch(void *ctx, struct xm_flow6 *f, struct xm_pkt6 *p,
-					   __u32 ifindex, __u32 out_ifindex)
+/* Per packet: the state and the TCP checks (xm6_flow_track), the stamp,
+ * and the original direction's next hop re-resolved every 4 s while busy
+ * (a flow without one, at once), as for IPv4. 0, or -1: drop the packet
+ * (counted). ctx: the packet (is_xdp: a constant). */
+static __always_inline int xm6_flow_touch(void *ctx, int is_xdp, struct xm_flow6 *f,
+					  struct xm_pkt6 *p, __u32 ifindex, __u32 out_ifindex,
+					  __u32 len)
 {
 	__u32 now = xm_clock_s();
 	struct bpf_fib_lookup fib;
 	int rc;
 
+	if (xm6_flow_track(ctx, is_xdp, f, p, len))
+		return -1;
+	if (p->tcp_rst_inexact)
+		return 0; /* stamped back (xm6_tcp_segment) */
 	if (f->last_seen_s != now) {
 		if (!(f->flags & XM_FLOW_REPLY) &&
 		    (!(f->flags & XM_FLOW_L2_VALID) || now % 4 == p->key.sport % 4)) {
@@ -461,7 +579,7 @@ static __always_inline void xm6_flow_touch(void *ctx, struct xm_flow6 *f, struct
 		}
 		f->last_seen_s = now;
 	}
-	xm6_flow_track(f, p);
+	return 0;
 }
 
 #endif

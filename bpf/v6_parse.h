@@ -52,6 +52,7 @@ struct xm_pkt6 {
 	 * both ports, as for IPv4's ICMP echo. */
 	struct xm_flow6_key key;
 	__u8 src_mac[6];
+	__u8 tcp_rst_inexact; /* a RST in the window, not exact (xm6_tcp_segment) */
 };
 
 enum xm_parse6_result {
@@ -106,6 +107,7 @@ static __always_inline int xm_parse6_icmp_error(void *data, void *data_end, stru
 #define XM_EXT6_MAX	  4   /* extension headers walked, at most */
 #define XM_EXT6_BYTES_MAX 128 /* ... and bytes of them */
 #define XM_L4_OFF6_MAX	  (14 + XM_IPV6_HDR_LEN + XM_EXT6_BYTES_MAX)
+#define XM_L4_OFF6_MASK	  0xff /* covers XM_L4_OFF6_MAX */
 
 /* A hop-by-hop header every router must act on (router alert, say) is
  * the kernel's: one of 8 bytes holding padding only is walked. */

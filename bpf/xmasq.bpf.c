@@ -305,7 +305,8 @@ static __always_inline int xm6_xdp_send(struct xdp_md *ctx, struct xm_pkt6 *p, s
 		return xm_xdp_to_tc(ctx, XM_C_PASS_IPV6_TO_TC, len);
 	out = oif->ifindex;
 	if (touch) {
-		xm6_flow_touch(ctx, f, p, ctx->ingress_ifindex, out);
+		if (xm6_flow_touch(ctx, 1, f, p, ctx->ingress_ifindex, out, len))
+			return XDP_DROP;
 		if (!(f->flags & XM_FLOW_L2_VALID)) /* the re-resolve just lost it */
 			return xm_xdp_to_tc(ctx, XM_C_PASS_IPV6_TO_TC, len);
 	}
@@ -389,7 +390,9 @@ int xmasq_xdp6_new(struct xdp_md *ctx)
 	f = bpf_map_lookup_elem(&flows6, &p.key);
 	if (!f) /* removed meanwhile (a flush): tc makes it again */
 		return xm_xdp_to_tc(ctx, XM_C_PASS_IPV6_TO_TC, len);
-	if (f->flags & XM_FLOW6_TO_V4) {
+	/* xmasq_xdp6 sends what this frame has no room for on 6.1: a 6->4
+	 * flow's translation, a TCP SYN's window scale noted (xm6_flow_track) */
+	if ((f->flags & XM_FLOW6_TO_V4) || p.key.proto == IPPROTO_TCP) {
 		bpf_tail_call(ctx, &progs6_xdp, XM_PROGS6_XDP);
 		return xm_xdp_to_tc(ctx, XM_C_PASS_IPV6_TO_TC, len);
 	}
@@ -447,7 +450,9 @@ int xmasq_xdp46(struct xdp_md *ctx)
 	    (oif->mtu && bpf_ntohs(ip->tot_len) + XM_V64_HDR_DIFF > oif->mtu))
 		return xm_xdp_to_tc(ctx, XM_C_PASS_6TO4_TO_TC, len);
 	out = oif->ifindex;
-	xm6_flow_touch(ctx, f, &p, ctx->ingress_ifindex, out);
+	p.l4_off = sizeof(*eth) + sizeof(*ip);
+	if (xm6_flow_touch(ctx, 1, f, &p, ctx->ingress_ifindex, out, len))
+		return XDP_DROP;
 	if (xm64_xdp_to_v6(ctx, f, csum_at, oif->mac)) {
 		xm_count(XM_C_DROP_REDIRECT, len);
 		return XDP_DROP;
@@ -760,7 +765,8 @@ int xmasq_tc6(struct __sk_buff *skb)
 		xm_count(XM_C_ICMP_ERROR, len);
 		goto send;
 	}
-	xm6_flow_touch(skb, f, &p, ifindex, out);
+	if (xm6_flow_touch(skb, 0, f, &p, ifindex, out, (__u32)len))
+		return TC_ACT_SHOT;
 	/* IPv6 routers never fragment: too big for the egress, its sender
 	 * gets a Packet Too Big (from the address it sent to), by the NIC it
 	 * came in on. A GSO packet is too big only when its segments are. */
@@ -943,9 +949,11 @@ int xmasq_tc46(struct __sk_buff *skb)
 		xm_count(XM_C_PASS_EGRESS_UNMANAGED, len);
 		return TC_ACT_OK;
 	}
-	if (f->last_seen_s != xm_clock_s())
+	p.l4_off = l4_off;
+	if (xm6_flow_track(skb, 0, f, &p, (__u32)len))
+		return TC_ACT_SHOT;
+	if (!p.tcp_rst_inexact && f->last_seen_s != xm_clock_s())
 		f->last_seen_s = xm_clock_s();
-	xm6_flow_track(f, &p);
 	/* 20 bytes more as IPv6: too big for the client's side, the backend
 	 * gets a frag-needed for 20 bytes less (it set DF: TCP always does),
 	 * else it is dropped (an IPv6 router does not fragment). */

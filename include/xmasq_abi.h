@@ -998,10 +998,15 @@ struct xm_flow6 {
 	__u8 state;	  /* xm_tcp_state, kept in both entries */
 	__u8 in_slot;	  /* iface_slots / iface_stats slots */
 	__u8 out_slot;
-	__u16 _pad;
+	__u16 tcp_win; /* TCP: as xm_flow's tcp_win (bpf/tcp_window.h) */
 	__u32 rule_id;
 	__u32 last_seen_s; /* clock seconds (bpf/clock.h) */
-	__u64 packets;
+	/* packets wraps at 2^32, as xm_flow's: tcp_ack takes the other half
+	 * of the layout before the window checks' 64-bit count, so the map
+	 * keeps its shape. A flow made by an older build reads as tcp_win 0
+	 * (nothing seen: not checked, the checks' leniency); no migration. */
+	__u32 packets;
+	__u32 tcp_ack; /* TCP: as xm_flow's tcp_ack */
 	__u64 bytes;
 };
 

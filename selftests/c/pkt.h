@@ -77,6 +77,12 @@ static inline void pkt_put16(uint8_t *p, uint16_t v)
 	p[1] = (uint8_t)v;
 }
 
+static inline void pkt_put32(uint8_t *p, uint32_t v)
+{
+	pkt_put16(p, (uint16_t)(v >> 16));
+	pkt_put16(p + 2, (uint16_t)v);
+}
+
 /* Pseudo-header sum (unfolded) for an IPv4 header at ip. */
 static inline uint32_t pkt_pseudo(const uint8_t *ip, uint16_t l4len)
 {

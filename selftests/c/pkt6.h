@@ -39,6 +39,12 @@ struct spec6 {
 	size_t payload;
 	uint8_t nexthdr; /* 0: proto (no extension header) */
 	uint8_t tclass;	 /* traffic class */
+	/* TCP: seq, ack and window as given (tcp_given; else seq 0x11000000,
+	 * see F6) and optlen bytes of options (a multiple of 4) */
+	uint8_t tcp_given, optlen;
+	uint16_t win;
+	uint32_t seq, ack;
+	uint8_t opts[20];
 };
 
 static inline uint16_t csum_fold32(uint32_t sum)
@@ -88,7 +94,7 @@ static inline void pkt6_fill(uint8_t *p, size_t n)
 static inline struct frame F6(struct spec6 s) {
 	struct frame f = { 0 };
 	uint8_t *ip = f.b + 14, *l4 = ip + 40;
-	size_t l4len = (s.proto == IPPROTO_TCP ? TCP_HDR_LEN : UDP_HDR_LEN) +
+	size_t l4len = (s.proto == IPPROTO_TCP ? TCP_HDR_LEN + s.optlen : UDP_HDR_LEN) +
 		       s.payload; /* 8: UDP, ICMPv6 */
 	uint16_t c;
 
@@ -110,11 +116,20 @@ static inline struct frame F6(struct spec6 s) {
 	l4[3] = (uint8_t)s.dport;
 	if (s.proto == IPPROTO_TCP) {
 		l4[4] = 0x11; /* seq */
-		l4[8] = 0x22; /* ack */
-		l4[12] = 5 << 4;
+		/* the ACK number equals the sequence number, as pkt.h's: both
+		 * sides' segments lie exactly at the other's last ACK, and the
+		 * router's window checks (bpf/tcp_window.h) take them */
+		l4[8] = (s.tcp_flags & 0x10) ? 0x11 : 0x22;
+		l4[12] = (uint8_t)((5 + s.optlen / 4) << 4);
 		l4[13] = s.tcp_flags;
 		l4[14] = 0xfa;
-		pkt6_fill(l4 + TCP_HDR_LEN, s.payload);
+		if (s.tcp_given) {
+			pkt_put32(l4 + 4, s.seq);
+			pkt_put32(l4 + 8, s.ack);
+			pkt_put16(l4 + 14, s.win);
+		}
+		memcpy(l4 + TCP_HDR_LEN, s.opts, s.optlen);
+		pkt6_fill(l4 + TCP_HDR_LEN + s.optlen, s.payload);
 		c = l4_csum6(ip, l4len, IPPROTO_TCP, 16);
 		l4[16] = (uint8_t)(c >> 8);
 		l4[17] = (uint8_t)c;
