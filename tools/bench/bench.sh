@@ -494,8 +494,10 @@ print("%.1f %.1f" % (d["ns"], d["wrapper_ns"]))' "$out" "$PROG_WANT") || return 
 }
 
 prog_phase() {
-	local b fast reply new est1m orig="--dev eth0 --dmac $R0_MAC --smac $G_MAC --src $FLOW_SRC --dst $R0_IP"
-	topo_up udp || die "topology"
+	local b b6 fast fast6 reply new est1m orig="--dev eth0 --dmac $R0_MAC --smac $G_MAC --src $FLOW_SRC --dst $R0_IP"
+	local orig6="--dev eth0 --dmac $R0_MAC --smac $G_MAC --src $FLOW_SRC6 --dst $R0_IP6"
+	# the IPv6 topology: IPv4 as in udp's, and a 6->6 forward beside
+	topo_up udp6 || die "topology"
 	xmasq_up xdp || die "xmasq attach"
 	PROG_WANT=4
 	# (command substitutions run in subshells: the wrapper's figure is
@@ -503,11 +505,18 @@ prog_phase() {
 	prog --target bare --bare-out eth1 --bare-dmac $S_MAC $orig >"$TMP/prog" || die "prog bare"
 	b=$(cat "$TMP/prog")
 	record prog-ns-wrapper wrapper "$PROG_WRAPPER"
+	b6=$(prog --target bare --bare-out eth1 --bare-dmac $S_MAC $orig6) || die "prog bare IPv6"
 	# the flow first (one packet), then its fast path and its replies
 	nsx "$NS_R" "$XB" prog --repeat 1 --target "$PIN/prog_xdp" $orig >/dev/null || die "prog prime"
 	fast=$(prog --target "$PIN/prog_xdp" $orig) || die "prog fastpath"
 	reply=$(prog --target "$PIN/prog_xdp" --dev eth1 --dmac $R1_MAC --smac $S_MAC \
 		--src $S_IP --dst $R1_IP --sport 5000 --dport 10000) || die "prog reply"
+	# an IPv6 6->6 flow's fast path (its new flows: the IPv6 table holds
+	# 65,536, fewer than a measurement's packets)
+	nsx "$NS_R" "$XB" prog --repeat 1 --target "$PIN/prog_xdp" $orig6 >/dev/null || die "prog prime IPv6"
+	fast6=$(prog --target "$PIN/prog_xdp" $orig6) || die "prog fastpath IPv6"
+	record prog-ns-fastpath6 bare "$b6"
+	record prog-ns-fastpath6 xmasq-xdp "$fast6"
 	# 10^6 new flows need a table that holds them
 	topo_down
 	topo_up udp || die "topology"
@@ -517,7 +526,7 @@ prog_phase() {
 	# one (no cache holds the table): the fast path's memory cost at scale
 	est1m=$(prog --target "$PIN/prog_xdp" $orig --flows 0 --first 16777216 --dport-bits 8) || die "prog 1m"
 	record prog-ns-fastpath-1m xmasq-xdp "$est1m"
-	log "prog-ns (ns, wrapper $PROG_WRAPPER ns taken out): bare $b fast $fast reply $reply new $new 1m $est1m"
+	log "prog-ns (ns, wrapper $PROG_WRAPPER ns taken out): bare $b fast $fast reply $reply new $new 1m $est1m; IPv6: bare $b6 fast $fast6"
 	for s in prog-ns-bare prog-ns-fastpath prog-ns-newflow prog-ns-reply; do
 		record "$s" bare "$b"
 	done

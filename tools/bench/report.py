@@ -44,6 +44,7 @@ SCENARIOS = [
     ("prog-ns-fastpath", "ns/pkt", False, "test run: xmasq XDP, established flow"),
     ("prog-ns-newflow", "ns/pkt", False, "test run: xmasq XDP, every packet a new flow"),
     ("prog-ns-reply", "ns/pkt", False, "test run: xmasq XDP, reply direction"),
+    ("prog-ns-fastpath6", "ns/pkt", False, "test run: xmasq XDP, established IPv6 6->6 flow"),
 ]
 SYSTEMS = ["bare", "xmasq-xdp", "xmasq-tc", "iptables", "nftables"]
 OURS = ["xmasq-xdp", "xmasq-tc"]
