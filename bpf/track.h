@@ -72,6 +72,51 @@ static __always_inline void xm_tcp_rst_inexact_timeout(struct xm_flow *f, struct
 #define XM_TRACK_SYNACK	     0x100 /* synack_ws: the packet is the SYN-ACK */
 #define XM_TRACK_RST_INEXACT 0x200 /* ... a RST in the window, not exact */
 
+/* What a TCP segment (flags fl, header th; reply: of the reply
+ * direction; old: the flow's state) shows of its sender's receive window,
+ * into that direction's entry (tcp_ack, tcp_win): an ACK's number and
+ * window, the client's SYN's window scale. For the SYN-ACK, the value for
+ * XM_TRACK_SYNACK (its window scale option, to be set on both entries);
+ * else 0. IPv4 and IPv6 entries alike. */
+static __always_inline __u32 xm_tcp_window_seen(__u32 *tcp_ack, __u16 *tcp_win, struct tcphdr *th,
+						void *end, __u8 fl, int reply, __u8 old)
+{
+	if ((fl & (XM_TCP_SYN | XM_TCP_ACK)) == XM_TCP_ACK) {
+		xm_tcp_window_note_at(tcp_ack, tcp_win, th);
+	} else if ((fl & (XM_TCP_SYN | XM_TCP_ACK)) == XM_TCP_SYN && !reply) {
+		/* The client's SYN: its window scale option, until the SYN-ACK
+		 * tells whether both use one. */
+		*tcp_win = xm_tcp_syn_wscale(th, end) << XM_TCP_WIN_SCALE_SHIFT;
+		*tcp_ack = 0;
+	} else if (reply && old == XM_ST_SYN_SENT && (fl & XM_TCP_SYN)) {
+		return XM_TRACK_SYNACK | xm_tcp_syn_wscale(th, end);
+	}
+	return 0;
+}
+
+/* A TCP flow's next state from a segment's flags (old: the state now;
+ * reply: of the reply direction; flags: the entry's XM_FLOW_* FIN notes).
+ * *first_fin: set when the segment is this direction's first FIN. The
+ * last ACK of a close is the move from FIN to CLOSE without a RST. */
+static __always_inline __u8 xm_tcp_state_next(__u8 old, __u8 fl, int reply, __u8 flags,
+					      int *first_fin)
+{
+	if (fl & XM_TCP_RST)
+		return XM_ST_CLOSE;
+	if (fl & XM_TCP_FIN) {
+		*first_fin = !(flags & XM_FLOW_FIN_SENT);
+		return old == XM_ST_CLOSE ? XM_ST_CLOSE : XM_ST_FIN;
+	}
+	if ((fl & (XM_TCP_SYN | XM_TCP_ACK)) == XM_TCP_SYN && !reply &&
+	    (old == XM_ST_FIN || old == XM_ST_CLOSE))
+		return XM_ST_SYN_SENT; /* the client reuses the tuple */
+	if (reply && old == XM_ST_SYN_SENT)
+		return XM_ST_ESTABLISHED;
+	if (old == XM_ST_FIN && (fl & XM_TCP_ACK) && (flags & XM_FLOW_FIN_BOTH))
+		return XM_ST_CLOSE; /* the last ACK */
+	return old;
+}
+
 /* Writes a state change to both entries of the flow whose entry has key
  * (w0, w1) (the packet's), and the FIN notes (first_fin: this direction's
  * first FIN). synack_ws: XM_TRACK_SYNACK and the SYN-ACK's window scale
@@ -134,31 +179,14 @@ static __always_inline void xm_flow_track(void *ctx, int is_xdp, struct xm_flow 
 			return;
 		}
 		th = xm_tcp_header(ctx, is_xdp, p, &end);
-		if (!th) {
-		} else if ((fl & (XM_TCP_SYN | XM_TCP_ACK)) == XM_TCP_ACK) {
-			xm_tcp_window_note(f, th);
-		} else if ((fl & (XM_TCP_SYN | XM_TCP_ACK)) == XM_TCP_SYN && !reply) {
-			/* The client's SYN: its window scale option, until the
-			 * SYN-ACK tells whether both use one. */
-			f->tcp_win = xm_tcp_syn_wscale(th, end) << XM_TCP_WIN_SCALE_SHIFT;
-			f->tcp_ack = 0;
-		} else if (reply && old == XM_ST_SYN_SENT && (fl & XM_TCP_SYN)) {
-			synack_ws = XM_TRACK_SYNACK | xm_tcp_syn_wscale(th, end);
-		}
-		if (fl & XM_TCP_RST) {
-			new = XM_ST_CLOSE;
-		} else if (fl & XM_TCP_FIN) {
-			new = old == XM_ST_CLOSE ? XM_ST_CLOSE : XM_ST_FIN;
-			first_fin = !(f->flags & XM_FLOW_FIN_SENT);
-		} else if ((fl & (XM_TCP_SYN | XM_TCP_ACK)) == XM_TCP_SYN && !reply &&
-			   (old == XM_ST_FIN || old == XM_ST_CLOSE)) {
-			new = XM_ST_SYN_SENT; /* the client reuses the tuple */
-		} else if (reply && old == XM_ST_SYN_SENT) {
-			new = XM_ST_ESTABLISHED;
-		} else if (old == XM_ST_FIN && (fl & XM_TCP_ACK) && (f->flags & XM_FLOW_FIN_BOTH)) {
-			new = XM_ST_CLOSE; /* the last ACK */
-			/* sent by the side that closed first, now in TIME_WAIT:
-			 * the reply entry's new destination is the client */
+		if (th)
+			synack_ws = xm_tcp_window_seen(&f->tcp_ack, &f->tcp_win, th, end, fl, reply,
+						       old);
+		new = xm_tcp_state_next(old, fl, reply, f->flags, &first_fin);
+		if (new == XM_ST_CLOSE && old == XM_ST_FIN && !(fl & XM_TCP_RST)) {
+			/* the last ACK, sent by the side that closed first, now
+			 * in TIME_WAIT: the reply entry's new destination is the
+			 * client */
 			if (reply && is_xdp)
 				xm_ts_note_xdp(ctx, p->l4_off, xm_key_w0(&p->key),
 					       xm_key_w1(&p->key),

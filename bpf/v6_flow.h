@@ -477,30 +477,9 @@ static __always_inline int xm6_tcp_segment(void *ctx, int is_xdp, struct xm_flow
 			return 0;
 		}
 	}
-	if (!th) {
-	} else if ((fl & (XM_TCP_SYN | XM_TCP_ACK)) == XM_TCP_ACK) {
-		xm_tcp_window_note_at(&f->tcp_ack, &f->tcp_win, th);
-	} else if ((fl & (XM_TCP_SYN | XM_TCP_ACK)) == XM_TCP_SYN && !reply) {
-		/* the client's SYN: its window scale option, until the SYN-ACK
-		 * tells whether both use one */
-		f->tcp_win = xm_tcp_syn_wscale(th, end) << XM_TCP_WIN_SCALE_SHIFT;
-		f->tcp_ack = 0;
-	} else if (reply && old == XM_ST_SYN_SENT && (fl & XM_TCP_SYN)) {
-		synack_ws = XM_TRACK_SYNACK | xm_tcp_syn_wscale(th, end);
-	}
-	if (fl & XM_TCP_RST) {
-		new = XM_ST_CLOSE;
-	} else if (fl & XM_TCP_FIN) {
-		new = old == XM_ST_CLOSE ? XM_ST_CLOSE : XM_ST_FIN;
-		first_fin = !(f->flags & XM_FLOW_FIN_SENT);
-	} else if ((fl & (XM_TCP_SYN | XM_TCP_ACK)) == XM_TCP_SYN && !reply &&
-		   (old == XM_ST_FIN || old == XM_ST_CLOSE)) {
-		new = XM_ST_SYN_SENT; /* the client reuses the tuple */
-	} else if (reply && old == XM_ST_SYN_SENT) {
-		new = XM_ST_ESTABLISHED;
-	} else if (old == XM_ST_FIN && (fl & XM_TCP_ACK) && (f->flags & XM_FLOW_FIN_BOTH)) {
-		new = XM_ST_CLOSE; /* the last ACK */
-	}
+	if (th)
+		synack_ws = xm_tcp_window_seen(&f->tcp_ack, &f->tcp_win, th, end, fl, reply, old);
+	new = xm_tcp_state_next(old, fl, reply, f->flags, &first_fin);
 	if (new != old || first_fin || synack_ws)
 		xm6_state_set(&p->key, new, first_fin, synack_ws);
 	return 0;

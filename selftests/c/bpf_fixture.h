@@ -439,6 +439,21 @@ static ENV_UNUSED int frame_cases_run(const char *group, const struct frame_case
 #define FRAME_CASES_RUN(group, cases) \
 	frame_cases_run(group, cases, sizeof(cases) / sizeof((cases)[0]))
 
+/* One frame through a hook: sent on (redirected) or dropped, and counter
+ * `id` (-1: none) moved by one. */
+static ENV_UNUSED void run_sent_or_dropped(const char *what, int tc, int ifindex, struct frame in,
+					   int sent, int id)
+{
+	struct frame got;
+	uint32_t want = sent ? (tc ? TC_ACT_REDIRECT : XDP_REDIRECT) :
+			       (tc ? TC_ACT_SHOT : XDP_DROP);
+
+	cnt_mark();
+	run_case(tc, what, ifindex, &in, want, NULL, &got);
+	if (id >= 0)
+		cnt_check(id, 1, what);
+}
+
 /* Source port (TCP/UDP) or echo id (ICMP) of a frame; 0 if unparsable. */
 static ENV_UNUSED uint16_t frame_sport(const struct frame *f)
 {

@@ -83,6 +83,17 @@ static inline void pkt_put32(uint8_t *p, uint32_t v)
 	pkt_put16(p + 2, (uint16_t)v);
 }
 
+/* Linux's SYN options (20 bytes): MSS, SACK permitted, timestamps, NOP,
+ * window scale wscale. */
+static inline void pkt_linux_syn_opts(uint8_t o[20], uint8_t wscale)
+{
+	static const uint8_t base[20] = { 2, 4, 0x05, 0xb4, 4, 2, 8, 10, 0, 0,
+					  0, 1, 0,    0,    0, 0, 1, 3,	 3, 0 };
+
+	memcpy(o, base, sizeof(base));
+	o[19] = wscale;
+}
+
 /* Pseudo-header sum (unfolded) for an IPv4 header at ip. */
 static inline uint32_t pkt_pseudo(const uint8_t *ip, uint16_t l4len)
 {

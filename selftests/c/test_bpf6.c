@@ -853,9 +853,10 @@ static void check_to_v6(const char *what, const struct frame *in, const struct f
 	check_csum6(what, got);
 }
 
-/* The IPv4 backend's packet to the router's daddr (backend4: bk0's) */
-static struct frame backend4_to(uint32_t daddr, uint8_t proto, uint16_t sport, uint16_t dport,
-				uint8_t flags, uint8_t tos)
+/* The IPv4 backend's packet to the router's daddr, as a spec (a payload
+ * of 24 bytes) */
+static struct pkt_spec backend4_spec(uint32_t daddr, uint8_t proto, uint16_t sport, uint16_t dport,
+				     uint8_t flags, uint8_t tos)
 {
 	static const uint8_t payload[24] = "reply from an IPv4 host";
 	struct pkt_spec ps = {
@@ -873,6 +874,15 @@ static struct frame backend4_to(uint32_t daddr, uint8_t proto, uint16_t sport, u
 		.plen = sizeof(payload),
 		.tos = tos,
 	};
+
+	return ps;
+}
+
+/* ... as a frame (backend4: to bk0's address) */
+static struct frame backend4_to(uint32_t daddr, uint8_t proto, uint16_t sport, uint16_t dport,
+				uint8_t flags, uint8_t tos)
+{
+	struct pkt_spec ps = backend4_spec(daddr, proto, sport, dport, flags, tos);
 	struct frame f;
 
 	pkt_build(&f, &ps);
@@ -1750,16 +1760,6 @@ out:
 #define TW_CLIENT_ISN  1000u
 #define TW_BACKEND_ISN 5000u
 
-/* Linux's SYN options: MSS, SACK permitted, timestamps, NOP, window scale. */
-static void tw_syn_opts(uint8_t o[20], uint8_t wscale)
-{
-	static const uint8_t base[20] = { 2, 4, 0x05, 0xb4, 4, 2, 8, 10, 0, 0,
-					  0, 1, 0,    0,    0, 0, 1, 3,	 3, 0 };
-
-	memcpy(o, base, sizeof(base));
-	o[19] = wscale;
-}
-
 /* Spec s as a TCP segment with flags fl, seq, ack and window win, no
  * payload, and SYN options with window scale ws when ws is not 0xff. */
 static struct frame tw6(struct spec6 s, uint8_t fl, uint32_t seq, uint32_t ack, uint16_t win,
@@ -1773,7 +1773,7 @@ static struct frame tw6(struct spec6 s, uint8_t fl, uint32_t seq, uint32_t ack, 
 	s.payload = 0;
 	s.optlen = 0;
 	if (ws != 0xff) {
-		tw_syn_opts(s.opts, ws);
+		pkt_linux_syn_opts(s.opts, ws);
 		s.optlen = 20;
 	}
 	return F6(s);
@@ -1784,24 +1784,15 @@ static struct frame tw4(uint16_t sport, uint16_t dport, uint8_t fl, uint32_t seq
 			uint16_t win, uint8_t ws)
 {
 	uint8_t opts[20];
-	struct pkt_spec ps = {
-		.dmac = MAC_BK0,
-		.smac = MAC_BACKEND,
-		.saddr = A_BACKEND,
-		.daddr = A_BK0,
-		.sport = sport,
-		.dport = dport,
-		.proto = IPPROTO_TCP,
-		.ttl = 64,
-		.tcp_flags = fl,
-		.frag = 0x4000,
-	};
+	struct pkt_spec ps = backend4_spec(A_BK0, IPPROTO_TCP, sport, dport, fl, 0);
 	struct frame f;
 	uint8_t *ip = f.b + 14, *l4 = ip + 20;
 	uint16_t l4len;
 
+	ps.payload = NULL;
+	ps.plen = 0;
 	if (ws != 0xff) {
-		tw_syn_opts(opts, ws);
+		pkt_linux_syn_opts(opts, ws);
 		ps.tcp_opts = opts;
 		ps.tcp_optlen = 20;
 	}
@@ -1813,20 +1804,6 @@ static struct frame tw4(uint16_t sport, uint16_t dport, uint8_t fl, uint32_t seq
 	pkt_put16(l4 + 16, 0);
 	pkt_put16(l4 + 16, pkt_l4_csum(ip, l4, l4len, 16));
 	return f;
-}
-
-/* One frame through a hook: sent on (redirected) or dropped, and counter
- * `id` (-1: none) moved by one. */
-static void tw_step(const char *what, int tc, int ifindex, struct frame in, int sent, int id)
-{
-	struct frame got;
-	uint32_t want = sent ? (tc ? TC_ACT_REDIRECT : XDP_REDIRECT) :
-			       (tc ? TC_ACT_SHOT : XDP_DROP);
-
-	cnt_mark();
-	run_case(tc, what, ifindex, &in, want, NULL, &got);
-	if (id >= 0)
-		cnt_check(id, 1, what);
 }
 
 /* Both entries of a flow: the client's (c, sport -> d, dport) and the
@@ -1876,14 +1853,14 @@ static void tcpwin6_story(int tc, int to4, uint16_t port)
 #define B(fl, seq, ack, win, ws) \
 	(to4 ? tw4(bport, port, fl, seq, ack, win, ws) : tw6(bs, fl, seq, ack, win, ws))
 
-	tw_step(W("%s", fam, hook, port, "SYN with window scale 7"), tc, if_pub0,
-		C(TCP_SYN, TW_CLIENT_ISN, 0, 64240, 7), 1, XM_C_FLOW_NEW);
-	tw_step(W("%s", fam, hook, port, "SYN-ACK with window scale 2"), tc, if_bk0,
-		B(TCP_SYN | TCP_ACK, TW_BACKEND_ISN, c1, 65160, 2), 1, -1);
-	tw_step(W("%s", fam, hook, port, "the client's ACK, window 100"), tc, if_pub0,
-		C(TCP_ACK, c1, b1, 100, 0xff), 1, -1);
-	tw_step(W("%s", fam, hook, port, "the backend's ACK, window 1000"), tc, if_bk0,
-		B(TCP_ACK, b1, c1, 1000, 0xff), 1, -1);
+	run_sent_or_dropped(W("%s", fam, hook, port, "SYN with window scale 7"), tc, if_pub0,
+			    C(TCP_SYN, TW_CLIENT_ISN, 0, 64240, 7), 1, XM_C_FLOW_NEW);
+	run_sent_or_dropped(W("%s", fam, hook, port, "SYN-ACK with window scale 2"), tc, if_bk0,
+			    B(TCP_SYN | TCP_ACK, TW_BACKEND_ISN, c1, 65160, 2), 1, -1);
+	run_sent_or_dropped(W("%s", fam, hook, port, "the client's ACK, window 100"), tc, if_pub0,
+			    C(TCP_ACK, c1, b1, 100, 0xff), 1, -1);
+	run_sent_or_dropped(W("%s", fam, hook, port, "the backend's ACK, window 1000"), tc, if_bk0,
+			    B(TCP_ACK, b1, c1, 1000, 0xff), 1, -1);
 	TAP_EQ(tw_read(&t), XM_ST_ESTABLISHED, "%s %s %u: ESTABLISHED", fam, hook, port);
 	tap_ok(t.o.tcp_win >> XM_TCP_WIN_SCALE_SHIFT == 8 &&
 		       t.r.tcp_win >> XM_TCP_WIN_SCALE_SHIFT == 3 && t.o.tcp_ack == b1 &&
@@ -1893,45 +1870,53 @@ static void tcpwin6_story(int tc, int to4, uint16_t port)
 	       fam, hook, port, t.o.tcp_win, t.o.tcp_ack, t.r.tcp_win, t.r.tcp_ack);
 
 	/* Outside the window: dropped, counted, nothing changes. */
-	tw_step(W("%s", fam, hook, port, "RST to the client 1 MB past its window: dropped"), tc,
+	run_sent_or_dropped(
+		W("%s", fam, hook, port, "RST to the client 1 MB past its window: dropped"), tc,
 		if_bk0, B(TCP_RST, b1 + 1000000, 0, 0, 0xff), 0, XM_C_DROP_TCP_RST_OUT_OF_WINDOW);
-	tw_step(W("%s", fam, hook, port, "RST to the backend 100 kB past its window: dropped"), tc,
-		if_pub0, C(TCP_RST | TCP_ACK, c1 + 100000, b1, 0, 0xff), 0,
-		XM_C_DROP_TCP_RST_OUT_OF_WINDOW);
-	tw_step(W("%s", fam, hook, port, "RST to the backend 2^31 away: dropped"), tc, if_pub0,
-		C(TCP_RST, c1 + 0x80000000u, 0, 0, 0xff), 0, XM_C_DROP_TCP_RST_OUT_OF_WINDOW);
-	tw_step(W("%s", fam, hook, port, "FIN to the backend 50 kB ahead: dropped"), tc, if_pub0,
-		C(TCP_FIN | TCP_ACK, c1 + 50000, b1, 100, 0xff), 0,
-		XM_C_DROP_TCP_FIN_OUT_OF_WINDOW);
-	tw_step(W("%s", fam, hook, port, "FIN to the client 100 kB behind: dropped"), tc, if_bk0,
-		B(TCP_FIN | TCP_ACK, b1 - 100000, c1, 1000, 0xff), 0,
-		XM_C_DROP_TCP_FIN_OUT_OF_WINDOW);
+	run_sent_or_dropped(W("%s", fam, hook, port,
+			      "RST to the backend 100 kB past its window: dropped"),
+			    tc, if_pub0, C(TCP_RST | TCP_ACK, c1 + 100000, b1, 0, 0xff), 0,
+			    XM_C_DROP_TCP_RST_OUT_OF_WINDOW);
+	run_sent_or_dropped(W("%s", fam, hook, port, "RST to the backend 2^31 away: dropped"), tc,
+			    if_pub0, C(TCP_RST, c1 + 0x80000000u, 0, 0, 0xff), 0,
+			    XM_C_DROP_TCP_RST_OUT_OF_WINDOW);
+	run_sent_or_dropped(W("%s", fam, hook, port, "FIN to the backend 50 kB ahead: dropped"), tc,
+			    if_pub0, C(TCP_FIN | TCP_ACK, c1 + 50000, b1, 100, 0xff), 0,
+			    XM_C_DROP_TCP_FIN_OUT_OF_WINDOW);
+	run_sent_or_dropped(W("%s", fam, hook, port, "FIN to the client 100 kB behind: dropped"),
+			    tc, if_bk0, B(TCP_FIN | TCP_ACK, b1 - 100000, c1, 1000, 0xff), 0,
+			    XM_C_DROP_TCP_FIN_OUT_OF_WINDOW);
 	/* the backend's window is scaled by 2, not 7 or 14: 10000 is out */
-	tw_step(W("%s", fam, hook, port, "RST to the backend 10000 ahead (window 4000): dropped"),
-		tc, if_pub0, C(TCP_RST, c1 + 10000, 0, 0, 0xff), 0,
-		XM_C_DROP_TCP_RST_OUT_OF_WINDOW);
+	run_sent_or_dropped(W("%s", fam, hook, port,
+			      "RST to the backend 10000 ahead (window 4000): dropped"),
+			    tc, if_pub0, C(TCP_RST, c1 + 10000, 0, 0, 0xff), 0,
+			    XM_C_DROP_TCP_RST_OUT_OF_WINDOW);
 	if (tc && !to4) { /* one behind extension headers is checked too */
 		uint8_t dopts[120] = { 0, 14, 1, 116 }; /* destination options: PadN */
 
-		tw_step(W("%s", fam, hook, port,
-			  "RST 2^31 away behind 120 bytes of destination options: dropped"),
-			tc, if_pub0,
-			with_ext(C(TCP_RST, c1 + 0x80000000u, 0, 0, 0xff), 60, dopts,
-				 sizeof(dopts)),
-			0, XM_C_DROP_TCP_RST_OUT_OF_WINDOW);
+		run_sent_or_dropped(W("%s", fam, hook, port,
+				      "RST 2^31 away behind 120 bytes of destination options: "
+				      "dropped"),
+				    tc, if_pub0,
+				    with_ext(C(TCP_RST, c1 + 0x80000000u, 0, 0, 0xff), 60, dopts,
+					     sizeof(dopts)),
+				    0, XM_C_DROP_TCP_RST_OUT_OF_WINDOW);
 	}
 	/* a spoofed ACK far ahead does not move the backend's last ACK */
-	tw_step(W("%s", fam, hook, port, "a spoofed ACK from the backend 1 MB ahead is sent on"),
-		tc, if_bk0, B(TCP_ACK, b1, c1 + 1000000, 1000, 0xff), 1, -1);
-	tw_step(W("%s", fam, hook, port, "... and a RST at that ACK is still dropped"), tc, if_pub0,
-		C(TCP_RST, c1 + 1000000, 0, 0, 0xff), 0, XM_C_DROP_TCP_RST_OUT_OF_WINDOW);
+	run_sent_or_dropped(W("%s", fam, hook, port,
+			      "a spoofed ACK from the backend 1 MB ahead is sent on"),
+			    tc, if_bk0, B(TCP_ACK, b1, c1 + 1000000, 1000, 0xff), 1, -1);
+	run_sent_or_dropped(W("%s", fam, hook, port, "... and a RST at that ACK is still dropped"),
+			    tc, if_pub0, C(TCP_RST, c1 + 1000000, 0, 0, 0xff), 0,
+			    XM_C_DROP_TCP_RST_OUT_OF_WINDOW);
 	TAP_EQ(tw_read(&t), XM_ST_ESTABLISHED,
 	       "%s %s %u: still ESTABLISHED after the out-of-window segments", fam, hook, port);
 
 	/* In the window but not exact: sent on, the state kept, the flow
 	 * stamped to expire by tcp-close's timeout unless more comes. */
 	stamp = t.o.last_seen_s;
-	tw_step(W("%s", fam, hook, port, "RST to the client 10000 ahead (window 12800): sent on"),
+	run_sent_or_dropped(
+		W("%s", fam, hook, port, "RST to the client 10000 ahead (window 12800): sent on"),
 		tc, if_bk0, B(TCP_RST, b1 + 10000, 0, 0, 0xff), 1, XM_C_TCP_RST_IN_WINDOW_INEXACT);
 	tw_read(&t);
 	tap_ok(stamp - t.o.last_seen_s >= 7430 - 1 && stamp - t.r.last_seen_s >= 7430 - 1 &&
@@ -1939,24 +1924,25 @@ static void tcpwin6_story(int tc, int to4, uint16_t port)
 	       "%s %s %u: after the inexact RST both entries look idle for 7440 - 10 s, still "
 	       "ESTABLISHED (stamps %u, %u; %u before; state %u)",
 	       fam, hook, port, t.o.last_seen_s, t.r.last_seen_s, stamp, t.o.state);
-	tw_step(W("%s", fam, hook, port, "the client's next ACK"), tc, if_pub0,
-		C(TCP_ACK, c1, b1, 100, 0xff), 1, -1);
+	run_sent_or_dropped(W("%s", fam, hook, port, "the client's next ACK"), tc, if_pub0,
+			    C(TCP_ACK, c1, b1, 100, 0xff), 1, -1);
 	tw_read(&t);
 	tap_ok(t.o.last_seen_s >= stamp, "%s %s %u: ... and the next packet stamps it afresh (%u)",
 	       fam, hook, port, t.o.last_seen_s);
-	tw_step(W("%s", fam, hook, port, "a SYN on the established flow: sent on"), tc, if_pub0,
-		C(TCP_SYN, TW_CLIENT_ISN + 77777, 0, 64240, 7), 1, XM_C_TCP_SYN_ON_ESTABLISHED);
+	run_sent_or_dropped(W("%s", fam, hook, port, "a SYN on the established flow: sent on"), tc,
+			    if_pub0, C(TCP_SYN, TW_CLIENT_ISN + 77777, 0, 64240, 7), 1,
+			    XM_C_TCP_SYN_ON_ESTABLISHED);
 	TAP_EQ(tw_read(&t), XM_ST_ESTABLISHED,
 	       "%s %s %u: still ESTABLISHED after an inexact RST and a SYN", fam, hook, port);
 
 	/* Exact: the flow closes (the client's RST on XDP, the backend's on
 	 * tc). */
 	if (!tc)
-		tw_step(W("%s", fam, hook, port, "the client's exact RST: sent on"), tc, if_pub0,
-			C(TCP_RST | TCP_ACK, c1, b1, 0, 0xff), 1, -1);
+		run_sent_or_dropped(W("%s", fam, hook, port, "the client's exact RST: sent on"), tc,
+				    if_pub0, C(TCP_RST | TCP_ACK, c1, b1, 0, 0xff), 1, -1);
 	else
-		tw_step(W("%s", fam, hook, port, "the backend's exact RST: sent on"), tc, if_bk0,
-			B(TCP_RST, b1, 0, 0, 0xff), 1, -1);
+		run_sent_or_dropped(W("%s", fam, hook, port, "the backend's exact RST: sent on"),
+				    tc, if_bk0, B(TCP_RST, b1, 0, 0, 0xff), 1, -1);
 	TAP_EQ(tw_read(&t), XM_ST_CLOSE, "%s %s %u: an exact RST closes the flow", fam, hook, port);
 #undef W
 #undef C

@@ -25,16 +25,6 @@ static int setup_maps(void)
 	return err ? -1 : 0;
 }
 
-/* Linux's SYN options: MSS, SACK permitted, timestamps, NOP, window scale. */
-static void syn_opts(uint8_t o[20], uint8_t wscale)
-{
-	static const uint8_t base[20] = { 2, 4, 0x05, 0xb4, 4, 2, 8, 10, 0, 0,
-					  0, 1, 0,    0,    0, 0, 1, 3,	 3, 0 };
-
-	memcpy(o, base, sizeof(base));
-	o[19] = wscale;
-}
-
 /* A TCP frame of spec s with the given sequence, acknowledgment and
  * window, and options (n bytes, a multiple of 4) before no payload. */
 static struct frame tcp_frame(struct pkt_spec s, uint32_t seq, uint32_t ack, uint16_t win,
@@ -65,20 +55,6 @@ static struct frame tcp_frame(struct pkt_spec s, uint32_t seq, uint32_t ack, uin
 	pkt_put16(l4 + 16, 0);
 	pkt_put16(l4 + 16, pkt_l4_csum(ip, l4, l4len, 16));
 	return f;
-}
-
-/* One frame through a hook: sent on (redirected) or dropped, and counter
- * `id` (-1: none) moves by one. */
-static void step(const char *what, int tc, int ifindex, struct frame in, int sent, int id)
-{
-	struct frame got;
-	uint32_t want = sent ? (tc ? TC_ACT_REDIRECT : XDP_REDIRECT) :
-			       (tc ? TC_ACT_SHOT : XDP_DROP);
-
-	cnt_mark();
-	run_case(tc, what, ifindex, &in, want, NULL, &got);
-	if (id >= 0)
-		cnt_check(id, 1, what);
 }
 
 static int flow_state(uint16_t port)
@@ -116,16 +92,18 @@ static void tcpwin_story(int tc, uint16_t port)
 #define BS(fl) (bs.tcp_flags = (fl), bs)
 #define W(...) (snprintf(what, sizeof(what), "%s %u: " __VA_ARGS__), what)
 
-	syn_opts(copt, 7);
-	syn_opts(bopt, 2);
-	step(W("%s", hook, port, "SYN with window scale 7"), tc, if_pub0,
-	     tcp_frame(CS(TCP_SYN), CLIENT_ISN, 0, 64240, copt, 20), 1, XM_C_FLOW_NEW);
-	step(W("%s", hook, port, "SYN-ACK with window scale 2"), tc, if_bk0,
-	     tcp_frame(BS(TCP_SYN | TCP_ACK), BACKEND_ISN, c1, 65160, bopt, 20), 1, -1);
-	step(W("%s", hook, port, "the client's ACK, window 100"), tc, if_pub0,
-	     tcp_frame(CS(TCP_ACK), c1, b1, 100, NULL, 0), 1, -1);
-	step(W("%s", hook, port, "the backend's ACK, window 1000"), tc, if_bk0,
-	     tcp_frame(BS(TCP_ACK), b1, c1, 1000, NULL, 0), 1, -1);
+	pkt_linux_syn_opts(copt, 7);
+	pkt_linux_syn_opts(bopt, 2);
+	run_sent_or_dropped(W("%s", hook, port, "SYN with window scale 7"), tc, if_pub0,
+			    tcp_frame(CS(TCP_SYN), CLIENT_ISN, 0, 64240, copt, 20), 1,
+			    XM_C_FLOW_NEW);
+	run_sent_or_dropped(W("%s", hook, port, "SYN-ACK with window scale 2"), tc, if_bk0,
+			    tcp_frame(BS(TCP_SYN | TCP_ACK), BACKEND_ISN, c1, 65160, bopt, 20), 1,
+			    -1);
+	run_sent_or_dropped(W("%s", hook, port, "the client's ACK, window 100"), tc, if_pub0,
+			    tcp_frame(CS(TCP_ACK), c1, b1, 100, NULL, 0), 1, -1);
+	run_sent_or_dropped(W("%s", hook, port, "the backend's ACK, window 1000"), tc, if_bk0,
+			    tcp_frame(BS(TCP_ACK), b1, c1, 1000, NULL, 0), 1, -1);
 	TAP_EQ(flow_state(port), XM_ST_ESTABLISHED, "%s %u: ESTABLISHED", hook, port);
 	flow_get(A_CLIENT, A_PUB0, port, 8080, IPPROTO_TCP, &o);
 	flow_get(A_BACKEND, A_BK0, 80, port, IPPROTO_TCP, &r);
@@ -137,30 +115,36 @@ static void tcpwin_story(int tc, uint16_t port)
 	       hook, port, o.tcp_win, o.tcp_ack, r.tcp_win, r.tcp_ack);
 
 	/* Outside the window: dropped, counted, nothing changes. */
-	step(W("%s", hook, port, "RST to the client 1 MB past its window: dropped"), tc, if_bk0,
-	     tcp_frame(BS(TCP_RST), b1 + 1000000, 0, 0, NULL, 0), 0,
-	     XM_C_DROP_TCP_RST_OUT_OF_WINDOW);
-	step(W("%s", hook, port, "RST to the backend 100 kB past its window: dropped"), tc, if_pub0,
-	     tcp_frame(CS(TCP_RST | TCP_ACK), c1 + 100000, b1, 0, NULL, 0), 0,
-	     XM_C_DROP_TCP_RST_OUT_OF_WINDOW);
-	step(W("%s", hook, port, "RST to the client just behind its last ACK: dropped"), tc, if_bk0,
-	     tcp_frame(BS(TCP_RST), b1 - 1, 0, 0, NULL, 0), 0, XM_C_DROP_TCP_RST_OUT_OF_WINDOW);
-	step(W("%s", hook, port, "FIN to the backend 50 kB ahead: dropped"), tc, if_pub0,
-	     tcp_frame(CS(TCP_FIN | TCP_ACK), c1 + 50000, b1, 100, NULL, 0), 0,
-	     XM_C_DROP_TCP_FIN_OUT_OF_WINDOW);
-	step(W("%s", hook, port, "FIN to the client 100 kB behind: dropped"), tc, if_bk0,
-	     tcp_frame(BS(TCP_FIN | TCP_ACK), b1 - 100000, c1, 1000, NULL, 0), 0,
-	     XM_C_DROP_TCP_FIN_OUT_OF_WINDOW);
+	run_sent_or_dropped(W("%s", hook, port, "RST to the client 1 MB past its window: dropped"),
+			    tc, if_bk0, tcp_frame(BS(TCP_RST), b1 + 1000000, 0, 0, NULL, 0), 0,
+			    XM_C_DROP_TCP_RST_OUT_OF_WINDOW);
+	run_sent_or_dropped(
+		W("%s", hook, port, "RST to the backend 100 kB past its window: dropped"), tc,
+		if_pub0, tcp_frame(CS(TCP_RST | TCP_ACK), c1 + 100000, b1, 0, NULL, 0), 0,
+		XM_C_DROP_TCP_RST_OUT_OF_WINDOW);
+	run_sent_or_dropped(W("%s", hook, port,
+			      "RST to the client just behind its last ACK: dropped"),
+			    tc, if_bk0, tcp_frame(BS(TCP_RST), b1 - 1, 0, 0, NULL, 0), 0,
+			    XM_C_DROP_TCP_RST_OUT_OF_WINDOW);
+	run_sent_or_dropped(W("%s", hook, port, "FIN to the backend 50 kB ahead: dropped"), tc,
+			    if_pub0, tcp_frame(CS(TCP_FIN | TCP_ACK), c1 + 50000, b1, 100, NULL, 0),
+			    0, XM_C_DROP_TCP_FIN_OUT_OF_WINDOW);
+	run_sent_or_dropped(W("%s", hook, port, "FIN to the client 100 kB behind: dropped"), tc,
+			    if_bk0,
+			    tcp_frame(BS(TCP_FIN | TCP_ACK), b1 - 100000, c1, 1000, NULL, 0), 0,
+			    XM_C_DROP_TCP_FIN_OUT_OF_WINDOW);
 	/* The backend's window is scaled by 2, not 7 or 14: 10000 is out. */
-	step(W("%s", hook, port, "RST to the backend 10000 ahead (window 4000): dropped"), tc,
-	     if_pub0, tcp_frame(CS(TCP_RST), c1 + 10000, 0, 0, NULL, 0), 0,
-	     XM_C_DROP_TCP_RST_OUT_OF_WINDOW);
+	run_sent_or_dropped(W("%s", hook, port,
+			      "RST to the backend 10000 ahead (window 4000): dropped"),
+			    tc, if_pub0, tcp_frame(CS(TCP_RST), c1 + 10000, 0, 0, NULL, 0), 0,
+			    XM_C_DROP_TCP_RST_OUT_OF_WINDOW);
 	/* A spoofed ACK far ahead does not move the backend's last ACK. */
-	step(W("%s", hook, port, "a spoofed ACK from the backend 1 MB ahead is sent on"), tc,
-	     if_bk0, tcp_frame(BS(TCP_ACK), b1, c1 + 1000000, 1000, NULL, 0), 1, -1);
-	step(W("%s", hook, port, "... and a RST at that ACK is still dropped"), tc, if_pub0,
-	     tcp_frame(CS(TCP_RST), c1 + 1000000, 0, 0, NULL, 0), 0,
-	     XM_C_DROP_TCP_RST_OUT_OF_WINDOW);
+	run_sent_or_dropped(
+		W("%s", hook, port, "a spoofed ACK from the backend 1 MB ahead is sent on"), tc,
+		if_bk0, tcp_frame(BS(TCP_ACK), b1, c1 + 1000000, 1000, NULL, 0), 1, -1);
+	run_sent_or_dropped(W("%s", hook, port, "... and a RST at that ACK is still dropped"), tc,
+			    if_pub0, tcp_frame(CS(TCP_RST), c1 + 1000000, 0, 0, NULL, 0), 0,
+			    XM_C_DROP_TCP_RST_OUT_OF_WINDOW);
 	TAP_EQ(flow_state(port), XM_ST_ESTABLISHED,
 	       "%s %u: still ESTABLISHED after the out-of-window segments", hook, port);
 
@@ -168,9 +152,10 @@ static void tcpwin_story(int tc, uint16_t port)
 	 * stamped to expire by tcp-close's timeout unless more comes. */
 	flow_get(A_CLIENT, A_PUB0, port, 8080, IPPROTO_TCP, &o);
 	stamp = o.last_seen_s;
-	step(W("%s", hook, port, "RST to the client 10000 ahead (window 12800): sent on"), tc,
-	     if_bk0, tcp_frame(BS(TCP_RST), b1 + 10000, 0, 0, NULL, 0), 1,
-	     XM_C_TCP_RST_IN_WINDOW_INEXACT);
+	run_sent_or_dropped(W("%s", hook, port,
+			      "RST to the client 10000 ahead (window 12800): sent on"),
+			    tc, if_bk0, tcp_frame(BS(TCP_RST), b1 + 10000, 0, 0, NULL, 0), 1,
+			    XM_C_TCP_RST_IN_WINDOW_INEXACT);
 	flow_get(A_CLIENT, A_PUB0, port, 8080, IPPROTO_TCP, &o);
 	flow_get(A_BACKEND, A_BK0, 80, port, IPPROTO_TCP, &r);
 	tap_ok(stamp - o.last_seen_s >= 7430 - 1 && stamp - r.last_seen_s >= 7430 - 1 &&
@@ -178,28 +163,30 @@ static void tcpwin_story(int tc, uint16_t port)
 	       "%s %u: after the inexact RST both entries look idle for 7440 - 10 s (stamps %u, "
 	       "%u; %u before)",
 	       hook, port, o.last_seen_s, r.last_seen_s, stamp);
-	step(W("%s", hook, port, "the client's next ACK"), tc, if_pub0,
-	     tcp_frame(CS(TCP_ACK), c1, b1, 100, NULL, 0), 1, -1);
+	run_sent_or_dropped(W("%s", hook, port, "the client's next ACK"), tc, if_pub0,
+			    tcp_frame(CS(TCP_ACK), c1, b1, 100, NULL, 0), 1, -1);
 	flow_get(A_CLIENT, A_PUB0, port, 8080, IPPROTO_TCP, &o);
 	tap_ok(o.last_seen_s >= stamp, "%s %u: ... and the next packet stamps it afresh (%u)", hook,
 	       port, o.last_seen_s);
-	step(W("%s", hook, port, "RST to the backend 3000 ahead (window 4000): sent on"), tc,
-	     if_pub0, tcp_frame(CS(TCP_RST), c1 + 3000, 0, 0, NULL, 0), 1,
-	     XM_C_TCP_RST_IN_WINDOW_INEXACT);
-	step(W("%s", hook, port, "a SYN on the established flow: sent on"), tc, if_pub0,
-	     tcp_frame(CS(TCP_SYN), CLIENT_ISN + 77777, 0, 64240, copt, 20), 1,
-	     XM_C_TCP_SYN_ON_ESTABLISHED);
+	run_sent_or_dropped(W("%s", hook, port,
+			      "RST to the backend 3000 ahead (window 4000): sent on"),
+			    tc, if_pub0, tcp_frame(CS(TCP_RST), c1 + 3000, 0, 0, NULL, 0), 1,
+			    XM_C_TCP_RST_IN_WINDOW_INEXACT);
+	run_sent_or_dropped(W("%s", hook, port, "a SYN on the established flow: sent on"), tc,
+			    if_pub0, tcp_frame(CS(TCP_SYN), CLIENT_ISN + 77777, 0, 64240, copt, 20),
+			    1, XM_C_TCP_SYN_ON_ESTABLISHED);
 	TAP_EQ(flow_state(port), XM_ST_ESTABLISHED,
 	       "%s %u: still ESTABLISHED after inexact RSTs and a SYN", hook, port);
 
 	/* Exact: the flow closes. The XDP story ends with the client's RST,
 	 * the tc one with the backend's. */
 	if (!tc)
-		step(W("%s", hook, port, "the client's exact RST: sent on"), tc, if_pub0,
-		     tcp_frame(CS(TCP_RST | TCP_ACK), c1, b1, 0, NULL, 0), 1, -1);
+		run_sent_or_dropped(W("%s", hook, port, "the client's exact RST: sent on"), tc,
+				    if_pub0, tcp_frame(CS(TCP_RST | TCP_ACK), c1, b1, 0, NULL, 0),
+				    1, -1);
 	else
-		step(W("%s", hook, port, "the backend's exact RST: sent on"), tc, if_bk0,
-		     tcp_frame(BS(TCP_RST), b1, 0, 0, NULL, 0), 1, -1);
+		run_sent_or_dropped(W("%s", hook, port, "the backend's exact RST: sent on"), tc,
+				    if_bk0, tcp_frame(BS(TCP_RST), b1, 0, 0, NULL, 0), 1, -1);
 	TAP_EQ(flow_state(port), XM_ST_CLOSE, "%s %u: an exact RST closes the flow", hook, port);
 #undef CS
 #undef BS
@@ -225,22 +212,23 @@ static void test_fin_in_window(void)
 			bs = backend_spec(IPPROTO_TCP, 80, port, 0);
 
 	cs.tcp_flags = TCP_SYN;
-	step("fin 30003: SYN without options", 0, if_pub0,
-	     tcp_frame(cs, CLIENT_ISN, 0, 64240, NULL, 0), 1, XM_C_FLOW_NEW);
+	run_sent_or_dropped("fin 30003: SYN without options", 0, if_pub0,
+			    tcp_frame(cs, CLIENT_ISN, 0, 64240, NULL, 0), 1, XM_C_FLOW_NEW);
 	bs.tcp_flags = TCP_SYN | TCP_ACK;
-	step("fin 30003: SYN-ACK without options", 0, if_bk0,
-	     tcp_frame(bs, BACKEND_ISN, c1, 65160, NULL, 0), 1, -1);
+	run_sent_or_dropped("fin 30003: SYN-ACK without options", 0, if_bk0,
+			    tcp_frame(bs, BACKEND_ISN, c1, 65160, NULL, 0), 1, -1);
 	cs.tcp_flags = TCP_ACK;
-	step("fin 30003: ACK, window 60000 unscaled", 0, if_pub0,
-	     tcp_frame(cs, c1, b1, 60000, NULL, 0), 1, -1);
+	run_sent_or_dropped("fin 30003: ACK, window 60000 unscaled", 0, if_pub0,
+			    tcp_frame(cs, c1, b1, 60000, NULL, 0), 1, -1);
 	bs.tcp_flags = TCP_ACK;
-	step("fin 30003: ACK, window 2000 unscaled", 0, if_bk0,
-	     tcp_frame(bs, b1, c1, 2000, NULL, 0), 1, -1);
+	run_sent_or_dropped("fin 30003: ACK, window 2000 unscaled", 0, if_bk0,
+			    tcp_frame(bs, b1, c1, 2000, NULL, 0), 1, -1);
 	cs.tcp_flags = TCP_FIN | TCP_ACK;
-	step("fin 30003: FIN 100000 ahead of an unscaled window: dropped", 0, if_pub0,
-	     tcp_frame(cs, c1 + 100000, b1, 60000, NULL, 0), 0, XM_C_DROP_TCP_FIN_OUT_OF_WINDOW);
-	step("fin 30003: FIN 1000 ahead (window 2000): sent on", 1, if_pub0,
-	     tcp_frame(cs, c1 + 1000, b1, 60000, NULL, 0), 1, -1);
+	run_sent_or_dropped("fin 30003: FIN 100000 ahead of an unscaled window: dropped", 0,
+			    if_pub0, tcp_frame(cs, c1 + 100000, b1, 60000, NULL, 0), 0,
+			    XM_C_DROP_TCP_FIN_OUT_OF_WINDOW);
+	run_sent_or_dropped("fin 30003: FIN 1000 ahead (window 2000): sent on", 1, if_pub0,
+			    tcp_frame(cs, c1 + 1000, b1, 60000, NULL, 0), 1, -1);
 	TAP_EQ(flow_state(port), XM_ST_FIN, "fin 30003: an in-window FIN moves the flow to FIN");
 }
 
