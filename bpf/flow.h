@@ -52,9 +52,7 @@ static __always_inline int xm_tcp_guard(void *ctx, int is_xdp, struct xm_pkt *p,
 	/* A RST, FIN or SYN on an established or closing flow: in the
 	 * receiver's window, or it changes nothing (bpf/tcp_window.h). Not a
 	 * SYN-ACK from the backend: that is for the check below. */
-	if ((fl & (XM_TCP_SYN | XM_TCP_RST | XM_TCP_FIN)) &&
-	    (f->state == XM_ST_ESTABLISHED || f->state == XM_ST_FIN) &&
-	    !((f->flags & XM_FLOW_REPLY) && (fl & XM_TCP_SYN) && (fl & XM_TCP_ACK))) {
+	if (xm_tcp_seq_due(fl, f->state, (f->flags & XM_FLOW_REPLY) != 0)) {
 		th = xm_tcp_header(ctx, is_xdp, p, &end);
 		rc = th ? xm_tcp_seq_check(xm_key_w0(&p->key), xm_key_w1(&p->key),
 					   bpf_ntohl(th->seq), fl, (__u32)len) :

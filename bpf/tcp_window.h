@@ -5,11 +5,11 @@
  * connection's tuple but not its sequence numbers cannot end it.
  *
  * Each entry keeps what its sender showed of its receive window
- * (xm_flow.tcp_ack, tcp_win): the last ACK it sent, bounded forward by its
+ * (xm_flow's and xm_flow6's tcp_ack, tcp_win): the last ACK it sent, bounded forward by its
  * largest window (a spoofed ACK cannot move it far), and that window
  * with the scale of the SYN / SYN-ACK options. A RST or FIN is checked
  * against the receiver's entry, looked up only then: the per-packet cost
- * is the bookkeeping in xm_tcp_window_note. Lenient as netfilter: until a
+ * is the bookkeeping in xm_tcp_window_note_at. Lenient as netfilter: until a
  * direction has sent an ACK, nothing is checked against it; an unknown
  * scale counts as the largest. */
 #ifndef XMASQ_BPF_TCP_WINDOW_H
@@ -62,11 +62,6 @@ static __always_inline void xm_tcp_window_note_at(__u32 *tcp_ack, __u16 *tcp_win
 		*tcp_ack = ack;
 	if (m > (w & XM_TCP_WIN_MASK))
 		*tcp_win = (w & ~XM_TCP_WIN_MASK) | m;
-}
-
-static __always_inline void xm_tcp_window_note(struct xm_flow *f, const struct tcphdr *th)
-{
-	xm_tcp_window_note_at(&f->tcp_ack, &f->tcp_win, th);
 }
 
 #define XM_TCP_OPT_WSCALE     3
@@ -185,6 +180,17 @@ static __always_inline struct tcphdr *xm_tcp_header(void *ctx, int is_xdp, const
 						    void **end)
 {
 	return xm_tcp_header_at(ctx, is_xdp, p->l4_off, end);
+}
+
+/* Whether a segment (flags fl) on a flow in state `state` (reply: its
+ * reply direction) is checked against the receiver's window: a RST, FIN or
+ * SYN on an established or closing flow, but not the backend's SYN-ACK
+ * (bpf/flow.h's xm_tcp_guard has its own check for that). IPv4 and IPv6. */
+static __always_inline int xm_tcp_seq_due(__u8 fl, __u8 state, int reply)
+{
+	return (fl & (XM_TCP_SYN | XM_TCP_RST | XM_TCP_FIN)) &&
+	       (state == XM_ST_ESTABLISHED || state == XM_ST_FIN) &&
+	       !(reply && (fl & XM_TCP_SYN) && (fl & XM_TCP_ACK));
 }
 
 /* A SYN on an established or closing flow (state): see xm_tcp_seq_check. */

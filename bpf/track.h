@@ -47,26 +47,19 @@ static __always_inline void xm_tcp_scales_set(struct xm_flow *f, struct xm_flow 
  * endpoint may answer with a challenge ACK), but the flow is stamped as
  * if idle for all of its established timeout but tcp-close's: it expires
  * as a closed one would unless another packet comes (as netfilter does).
- * The stamp for both entries, or 0: leave them. */
-static __always_inline __u32 xm_tcp_rst_inexact_stamp(void)
+ * f_seen, partner_seen: both entries' last_seen_s (IPv4 or IPv6). */
+static __always_inline void xm_tcp_rst_inexact_timeout(__u32 *f_seen, __u32 *partner_seen)
 {
 	__u32 zero = 0, now = xm_clock_s(), back;
 	struct xm_config *cfg = bpf_map_lookup_elem(&config, &zero);
 
 	if (!cfg || cfg->timeouts[XM_TO_TCP_EST] <= cfg->timeouts[XM_TO_TCP_CLOSE])
-		return 0;
-	back = cfg->timeouts[XM_TO_TCP_EST] - cfg->timeouts[XM_TO_TCP_CLOSE];
-	return now <= back ? 0 : now - back;
-}
-
-static __always_inline void xm_tcp_rst_inexact_timeout(struct xm_flow *f, struct xm_flow *partner)
-{
-	__u32 stamp = xm_tcp_rst_inexact_stamp();
-
-	if (!stamp)
 		return;
-	f->last_seen_s = stamp;
-	partner->last_seen_s = stamp;
+	back = cfg->timeouts[XM_TO_TCP_EST] - cfg->timeouts[XM_TO_TCP_CLOSE];
+	if (now <= back)
+		return;
+	*f_seen = now - back;
+	*partner_seen = now - back;
 }
 
 #define XM_TRACK_SYNACK	     0x100 /* synack_ws: the packet is the SYN-ACK */
@@ -153,7 +146,7 @@ __noinline int xm_flow_state_set(__u64 w0, __u64 w1, __u32 new, __u32 first_fin,
 	if ((synack_ws & XM_TRACK_SYNACK) && partner)
 		xm_tcp_scales_set(f, partner, synack_ws & 0xff);
 	if ((synack_ws & XM_TRACK_RST_INEXACT) && partner)
-		xm_tcp_rst_inexact_timeout(f, partner);
+		xm_tcp_rst_inexact_timeout(&f->last_seen_s, &partner->last_seen_s);
 	return 0;
 }
 

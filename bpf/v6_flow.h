@@ -372,7 +372,6 @@ __noinline int xm6_state_set(struct xm_flow6_key *key, __u32 new, __u32 first_fi
 {
 	struct xm_flow6 *f, *partner;
 	struct xm_flow6_key k, pk;
-	__u32 stamp;
 
 	if (!key)
 		return 0;
@@ -404,13 +403,8 @@ __noinline int xm6_state_set(struct xm_flow6_key *key, __u32 new, __u32 first_fi
 		return 0;
 	if (synack_ws & XM_TRACK_SYNACK)
 		xm_tcp_scales_set_at(&f->tcp_win, &f->tcp_ack, &partner->tcp_win, synack_ws & 0xff);
-	if (synack_ws & XM_TRACK_RST_INEXACT) {
-		stamp = xm_tcp_rst_inexact_stamp();
-		if (stamp) {
-			f->last_seen_s = stamp;
-			partner->last_seen_s = stamp;
-		}
-	}
+	if (synack_ws & XM_TRACK_RST_INEXACT)
+		xm_tcp_rst_inexact_timeout(&f->last_seen_s, &partner->last_seen_s);
 	return 0;
 }
 
@@ -462,9 +456,7 @@ static __always_inline int xm6_tcp_segment(void *ctx, int is_xdp, struct xm_flow
 	/* past extension headers: a forged RST must not escape the checks
 	 * by carrying some */
 	th = xm_tcp_header_within(ctx, is_xdp, p->l4_off, XM_L4_OFF6_MAX, XM_L4_OFF6_MASK, &end);
-	if (th && (fl & (XM_TCP_SYN | XM_TCP_RST | XM_TCP_FIN)) &&
-	    (old == XM_ST_ESTABLISHED || old == XM_ST_FIN) &&
-	    !(reply && (fl & XM_TCP_SYN) && (fl & XM_TCP_ACK))) {
+	if (th && xm_tcp_seq_due(fl, old, reply)) {
 		rc = xm6_tcp_seq_check(&p->key, bpf_ntohl(th->seq), fl, len);
 		if (rc == XM_SEQ_DROP)
 			return -1;
