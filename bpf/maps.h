@@ -223,11 +223,14 @@ struct {
 	__type(value, struct xm_iface6);
 } iface_addrs6 SEC(".maps");
 
+/* IPv6 conntrack: our own table as flows is (bpf/ct6.h), mappable for
+ * the loader. */
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 2 * XM_CT6_MAX);
-	__type(key, struct xm_flow6_key);
-	__type(value, struct xm_flow6);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, XM_CT_SLOTS(XM_CT6_MAX));
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__type(key, __u32);
+	__type(value, struct xm_ct6_slot);
 } flows6 SEC(".maps");
 
 struct {

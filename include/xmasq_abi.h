@@ -9,7 +9,9 @@
  *  - addresses and ports stored as they are on the wire are __be*, anything
  *    else is host order;
  *  - any change to a map's key or value layout bumps XM_LAYOUT_VERSION:
- *    pinned maps of an older layout are then refused, never reinterpreted.
+ *    pinned maps of an older layout are then refused, never reinterpreted;
+ *    except for maps attach carries over itself, entry by entry, from the
+ *    older shape it knows (counters, rule_meta, flows6).
  */
 #ifndef XMASQ_ABI_H
 #define XMASQ_ABI_H
@@ -970,12 +972,18 @@ struct xm_iface6 {
 	__be32 addr[4];
 };
 
-/* Hash map "flows6": IPv6 conntrack, two entries a flow (original and
- * reply direction, as in "flows"), inserted with BPF_NOEXIST: the reply
- * key first (it claims the masquerade port), then the original. The
- * kernel's hash map for now: one lookup is a call and about three cache
- * lines; the own table's 64-byte slots cannot hold a 40-byte key with a
- * 72-byte value. XM_CT6_MAX flows. */
+/* Array map "flows6": IPv6 conntrack, our own open-addressing table as
+ * "flows" is (bpf/ct6.h; the same slot states, probes and lock-free
+ * steps), two entries a flow (original and reply direction): the reply
+ * entry first (it claims the masquerade port), then the original. A slot
+ * is two cache lines (struct xm_ct6_slot): the 40-byte key and the
+ * 72-byte entry. Why not the kernel's hash map (the table until
+ * 2026-12-02): a lookup there hashes the 40-byte key with jhash and
+ * walks a bucket by calls, about 26 ns of the fast path's 98 (make bench,
+ * prog-ns-fastpath6); here it is inline code and one multiply a word.
+ * The key's last word holds ports, protocol and the slot's state
+ * (ct_state), claimed, published and removed by one atomic operation
+ * each. XM_CT6_MAX flows, 3.5 slots a flow as in "flows". */
 #define XM_CT6_MAX 65536
 
 struct xm_flow6_key {
@@ -984,8 +992,9 @@ struct xm_flow6_key {
 	__be16 sport;
 	__be16 dport;
 	__u8 proto;
-	__u8 _pad[3];
-};
+	__u8 ct_state; /* in the table: XM_CT_*; in a lookup key: 0 */
+	__u8 _pad[2];
+} __attribute__((aligned(8))); /* read as five 8-byte words */
 
 struct xm_flow6 {
 	__be32 new_saddr[4]; /* rewrite: source address and port */
@@ -1012,6 +1021,57 @@ struct xm_flow6 {
 
 _Static_assert(sizeof(struct xm_flow6_key) == 40, "flows6 key layout");
 _Static_assert(sizeof(struct xm_flow6) == 72, "flows6 value layout");
+
+/* One slot of flows6: two cache lines (the array's values are 8-byte
+ * aligned; 128 bytes keep every slot on its own pair of lines). */
+struct xm_ct6_slot {
+	struct xm_flow6_key key;
+	struct xm_flow6 flow;
+	__u8 _spare[16];
+};
+
+_Static_assert(sizeof(struct xm_ct6_slot) == 128, "an IPv6 flow slot is two cache lines");
+
+#define XM_CT6_WORDS 5 /* the key's 8-byte words; the last holds ct_state */
+
+/* The key's words, and the last word of the key with state `st`. */
+union xm_ct6_words {
+	struct xm_flow6_key key;
+	__u64 w[XM_CT6_WORDS];
+};
+
+static inline __u64 xm_ct6_state_word(__u64 w4, __u8 st)
+{
+	union xm_ct6_words u = { .w = { 0, 0, 0, 0, w4 } };
+
+	u.key.ct_state = st;
+	return u.w[4];
+}
+
+/* An IPv6 key's home (xm_ct_home's scheme over five words): each word is
+ * mixed into the running hash by a multiply and an xorshift, both
+ * bijections, so no two words can be chosen to cancel without knowing the
+ * table's seed; the state byte of the last word is left out. The data plane and the loader must agree bit for bit. */
+static inline __u32 xm_ct6_hash(const __u64 w[XM_CT6_WORDS], __u64 seed)
+{
+	__u64 h = seed;
+
+	for (int i = 0; i < XM_CT6_WORDS; i++) {
+		h = (h ^ (i < XM_CT6_WORDS - 1 ? w[i] : xm_ct6_state_word(w[i], 0))) *
+		    0x9e3779b97f4a7c15ull;
+		h ^= h >> 32;
+	}
+	h *= 0xbf58476d1ce4e5b9ull;
+	h ^= h >> 29;
+	h *= 0x94d049bb133111ebull;
+	return (__u32)(h >> 32);
+}
+
+static inline __u32 xm_ct6_home(const __u64 w[XM_CT6_WORDS], __u64 seed, __u32 homes)
+{
+	return (__u32)(((__u64)xm_ct6_hash(w, seed) * homes) >> 32);
+}
+
 
 /* LRU hash "frags6": IPv6 datagrams being fragmented (the fragment
  * header's identification), as "frags" for IPv4: the flow their first
@@ -1041,7 +1101,8 @@ static inline void xm_flow6_partner_key(const struct xm_flow6 *f, __u8 proto,
 	pk->sport = f->new_dport;
 	pk->dport = f->new_sport;
 	pk->proto = proto;
-	pk->_pad[0] = pk->_pad[1] = pk->_pad[2] = 0;
+	pk->ct_state = 0;
+	pk->_pad[0] = pk->_pad[1] = 0;
 }
 
 /* Array map "sweeper6", one element: the timer that removes idle IPv6
