@@ -948,7 +948,9 @@ static unsigned long reset_flows(struct xm_handle *h, const struct xm_rule_meta 
 		n = xm_ct_remove_if(&t, flow_of_dropped_rule, &c);
 		xm_ct_close(&t);
 	}
-	n6 = h->fd[XM_MAP_FLOWS6] >= 0 ? xm_ct6_remove_if(h, flow6_of_dropped_rule, &c) : 0;
+	n6 = h->fd[XM_MAP_FLOWS6] >= 0 ?
+		     xm_ct6_remove_if(h, flow6_of_dropped_rule, &c, err, sizeof(err)) :
+		     0;
 	return (n > 0 ? (unsigned long)n : 0) + (n6 > 0 ? (unsigned long)n6 : 0);
 }
 

@@ -120,12 +120,9 @@ int xm_conntrack_flush(struct xm_handle *h, unsigned long *removed, char *err, s
 	xm_ct_close(&t);
 	flush_nat_mappings(h->fd[XM_MAP_NAT_MAPPINGS]);
 	*removed = n > 0 ? (unsigned long)n / 2 : 0; /* two entries a flow */
-	n = xm_ct6_remove_if(h, NULL, NULL);
-	if (n < 0) {
-		snprintf(err, errlen, "%s/flows6: out of memory listing the IPv6 flows to remove",
-			 h->pin_dir);
+	n = xm_ct6_remove_if(h, NULL, NULL, err, errlen);
+	if (n < 0)
 		return -1;
-	}
 	*removed += (unsigned long)n;
 	return 0;
 }

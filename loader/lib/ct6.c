@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
-/* The IPv6 flow table "flows6" (the kernel's hash map, two entries a
- * flow: xmasq_abi.h): read, counted and emptied for conntrack, status
- * and detach. A router attached by an older build has no flows6: every
- * function here then sees an empty table. */
+/* The IPv6 flow table "flows6" (our own table, two entries a flow:
+ * xmasq_abi.h, ct6_table.c): read, counted and emptied for conntrack,
+ * status and detach. A router attached by an older build has no
+ * flows6: every function here then sees an empty table. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,8 +11,6 @@
 #include <arpa/inet.h>
 #include <bpf/bpf.h>
 #include "xmasq_internal.h"
-
-#define CT6_BATCH 4096
 
 const char *xm_ip6_str(const __be32 a[4], char *buf, size_t len)
 {
@@ -23,101 +21,18 @@ const char *xm_ip6_str(const __be32 a[4], char *buf, size_t len)
 	return buf;
 }
 
-/* Every entry of flows6 by batches (5.6+; one call per 4096 entries),
- * else one lookup per key. 0, or -1 out of memory (err). */
-int xm_ct6_read(struct xm_handle *h, struct xm_ct6_entries *out, char *err, size_t errlen)
-{
-	int fd = h->fd[XM_MAP_FLOWS6];
-	size_t cap = 0;
-	__u32 out_batch = 0, count;
-	void *in_batch = NULL;
-	LIBBPF_OPTS(bpf_map_batch_opts, opts);
-	int rc, done = 0, batch_ok = 1;
-
-	memset(out, 0, sizeof(*out));
-	if (fd < 0)
-		return 0;
-	while (!done) {
-		if (out->n + CT6_BATCH > cap) {
-			size_t ncap = cap ? cap * 2 : CT6_BATCH;
-			struct xm_flow6_key *nk = realloc(out->keys, ncap * sizeof(*nk));
-			struct xm_flow6 *nv = nk ? realloc(out->vals, ncap * sizeof(*nv)) : NULL;
-
-			if (nk)
-				out->keys = nk;
-			if (!nk || !nv) {
-				xm_ct6_free(out);
-				snprintf(err, errlen, "out of memory reading %s/flows6",
-					 h->pin_dir);
-				return -1;
-			}
-			out->vals = nv;
-			cap = ncap;
-		}
-		count = CT6_BATCH;
-		rc = bpf_map_lookup_batch(fd, in_batch, &out_batch, out->keys + out->n,
-					  out->vals + out->n, &count, &opts);
-		if (rc && errno != ENOENT) {
-			batch_ok = 0;
-			break;
-		}
-		out->n += count;
-		done = rc != 0; /* ENOENT: the last batch */
-		in_batch = &out_batch;
-	}
-	if (batch_ok)
-		return 0;
-	/* No batch operations: key by key, each looked up as it is found
-	 * (an entry deleted meanwhile is left out). */
-	{
-		struct xm_flow6_key k, next, *prev = NULL;
-
-		out->n = 0;
-		while (bpf_map_get_next_key(fd, prev, &next) == 0) {
-			k = next;
-			prev = &k;
-			if (out->n == cap) {
-				size_t ncap = cap ? cap * 2 : CT6_BATCH;
-				struct xm_flow6_key *nk = realloc(out->keys, ncap * sizeof(*nk));
-				struct xm_flow6 *nv = nk ? realloc(out->vals, ncap * sizeof(*nv)) :
-							   NULL;
-
-				if (nk)
-					out->keys = nk;
-				if (!nk || !nv) {
-					xm_ct6_free(out);
-					snprintf(err, errlen, "out of memory reading %s/flows6",
-						 h->pin_dir);
-					return -1;
-				}
-				out->vals = nv;
-				cap = ncap;
-			}
-			if (bpf_map_lookup_elem(fd, &k, &out->vals[out->n]) == 0)
-				out->keys[out->n++] = k;
-		}
-	}
-	return 0;
-}
-
-void xm_ct6_free(struct xm_ct6_entries *e)
-{
-	free(e->keys);
-	free(e->vals);
-	memset(e, 0, sizeof(*e));
-}
-
 unsigned long xm_ct6_count(struct xm_handle *h)
 {
-	struct xm_ct6_entries e;
-	unsigned long flows = 0;
-	char err[128];
+	struct xm_ct6_table t;
+	unsigned long flows;
+	char err[256];
 
-	if (xm_ct6_read(h, &e, err, sizeof(err)))
+	/* an older build's hash map (before attach converts it) reads as
+	 * empty here; conntrack says why */
+	if (xm_ct6_open_handle(&t, h, 0, err, sizeof(err)))
 		return 0;
-	for (size_t i = 0; i < e.n; i++)
-		flows += !(e.vals[i].flags & XM_FLOW_REPLY); /* a flow by its ORIG entry */
-	xm_ct6_free(&e);
+	flows = xm_ct6_table_count(&t, 1); /* a flow by its ORIG entry */
+	xm_ct6_close(&t);
 	return flows;
 }
 
@@ -128,7 +43,9 @@ unsigned long xm_ct6_max(const struct xm_handle *h)
 
 	if (h->fd[XM_MAP_FLOWS6] < 0 || bpf_obj_get_info_by_fd(h->fd[XM_MAP_FLOWS6], &info, &len))
 		return 0;
-	return info.max_entries / 2; /* two entries a flow */
+	if (info.type != BPF_MAP_TYPE_ARRAY)
+		return info.max_entries / 2; /* an older build's hash map: two entries a flow */
+	return info.max_entries > XM_CT_PROBES ? XM_CT_FLOWS_OF(info.max_entries) : 0;
 }
 
 /* source_flows, writable (NULL without it: maps of an older build, or
@@ -149,12 +66,18 @@ static int64_t *source_flows_map(struct xm_handle *h, uint64_t *seed)
 }
 
 /* The stub a 6->4 flow holds in the IPv4 table "flows" goes with it:
- * its key is the reply entry's (rkey), addresses unmapped. */
-static void remove_stub(struct xm_ct_table *t, int have_table, const struct xm_flow6_key *rkey)
+ * its key is the reply entry's (rkey), addresses unmapped. The IPv4
+ * table is opened when the first such flow goes (*t4_state: 0 not yet,
+ * 1 open, -1 cannot be). */
+static void remove_stub(struct xm_handle *h, struct xm_ct_table *t4, int *t4_state,
+			const struct xm_flow6_key *rkey)
 {
 	struct xm_flow_key k;
+	char err[256];
 
-	if (!have_table)
+	if (*t4_state == 0)
+		*t4_state = xm_ct_open_handle(t4, h, 1, err, sizeof(err)) == 0 ? 1 : -1;
+	if (*t4_state < 0)
 		return;
 	memset(&k, 0, sizeof(k));
 	k.saddr = rkey->saddr[3];
@@ -162,63 +85,71 @@ static void remove_stub(struct xm_ct_table *t, int have_table, const struct xm_f
 	k.sport = rkey->sport;
 	k.dport = rkey->dport;
 	k.proto = rkey->proto;
-	xm_ct_remove_stub(t, &k);
+	xm_ct_remove_stub(t4, &k);
+}
+
+/* Removes the live slot s if it still holds key k: 0, or -1. */
+static int remove_slot_of(struct xm_ct6_slot *s, const struct xm_flow6_key *k)
+{
+	struct xm_flow6_key now;
+	struct xm_flow6 f;
+
+	if (!xm_ct6_slot_copy(s, &now, &f) || memcmp(&now, k, sizeof(now)))
+		return -1;
+	return xm_ct6_slot_remove(s);
 }
 
 long xm_ct6_remove_if(struct xm_handle *h,
 		      int (*doomed)(const struct xm_flow6_key *k, const struct xm_flow6 *orig,
 				    void *arg),
-		      void *arg)
+		      void *arg, char *err, size_t errlen)
 {
-	struct xm_ct6_entries e;
-	struct xm_flow6_key pk;
+	struct xm_ct6_table t;
 	struct xm_ct_table t4;
-	char err[128];
+	struct xm_flow6_key k, pk;
+	struct xm_flow6 f;
 	long removed = 0;
 	uint64_t seed = 0;
-	int64_t *sources;
-	int have_t4 = 0;
+	int64_t *sources = NULL;
+	int t4_state = 0, rc = xm_ct6_open_handle(&t, h, 1, err, errlen);
 
-	if (xm_ct6_read(h, &e, err, sizeof(err)))
-		return -1;
-	sources = e.n ? source_flows_map(h, &seed) : NULL;
-	for (size_t i = 0; !have_t4 && i < e.n; i++)
-		if (e.vals[i].flags & XM_FLOW6_TO_V4)
-			have_t4 = xm_ct_open_handle(&t4, h, 1, err, sizeof(err)) == 0;
-	for (size_t i = 0; i < e.n; i++) {
-		if ((e.vals[i].flags & XM_FLOW_REPLY) ||
-		    (doomed && !doomed(&e.keys[i], &e.vals[i], arg)))
+	if (rc)
+		return rc == 1 ? 0 : -1;
+	for (size_t i = 0; i < t.nslots; i++) {
+		if (!xm_ct6_slot_copy(&t.slots[i], &k, &f) || (f.flags & XM_FLOW_REPLY) ||
+		    (doomed && !doomed(&k, &f, arg)))
 			continue;
 		/* The reply entry first: it holds the masquerade port, and
 		 * the data plane inserts it first too (xmasq_abi.h). */
-		xm_flow6_partner_key(&e.vals[i], e.keys[i].proto, &pk);
-		bpf_map_delete_elem(h->fd[XM_MAP_FLOWS6], &pk);
+		xm_flow6_partner_key(&f, k.proto, &pk);
+		xm_ct6_delete(&t, &pk);
 		/* then its stub, which claimed the port among IPv4 flows, as
 		 * the IPv6 sweeper does */
-		if (e.vals[i].flags & XM_FLOW6_TO_V4)
-			remove_stub(&t4, have_t4, &pk);
-		if (bpf_map_delete_elem(h->fd[XM_MAP_FLOWS6], &e.keys[i]))
+		if (f.flags & XM_FLOW6_TO_V4)
+			remove_stub(h, &t4, &t4_state, &pk);
+		if (remove_slot_of(&t.slots[i], &k))
 			continue; /* expired meanwhile: the sweeper took its count */
 		removed++;
 		/* its source holds one flow less, as when the sweeper expires
 		 * it (atomic, as the data plane's additions are) */
+		if (!sources)
+			sources = source_flows_map(h, &seed);
 		for (uint32_t row = 0; sources && row < XM_SOURCE_ROWS; row++)
 			__atomic_fetch_sub(
-				&sources[xm_source_slot(xm_source6_id(e.keys[i].saddr), seed, row)],
-				1, __ATOMIC_SEQ_CST);
+				&sources[xm_source_slot(xm_source6_id(k.saddr), seed, row)], 1,
+				__ATOMIC_SEQ_CST);
 	}
 	/* A flush also takes reply entries whose original is gone (a half
 	 * pair the sweeper has not reached yet). */
-	for (size_t i = 0; !doomed && i < e.n; i++)
-		if ((e.vals[i].flags & XM_FLOW_REPLY) &&
-		    bpf_map_delete_elem(h->fd[XM_MAP_FLOWS6], &e.keys[i]) == 0 &&
-		    (e.vals[i].flags & XM_FLOW6_TO_V4))
-			remove_stub(&t4, have_t4, &e.keys[i]);
-	if (have_t4)
+	for (size_t i = 0; !doomed && i < t.nslots; i++)
+		if (xm_ct6_slot_copy(&t.slots[i], &k, &f) && (f.flags & XM_FLOW_REPLY) &&
+		    remove_slot_of(&t.slots[i], &k) == 0 && (f.flags & XM_FLOW6_TO_V4))
+			remove_stub(h, &t4, &t4_state, &k);
+	if (t4_state > 0)
 		xm_ct_close(&t4);
 	if (sources)
 		munmap(sources, (size_t)XM_SOURCE_SLOTS * sizeof(int64_t));
-	xm_ct6_free(&e);
+	xm_ct6_close(&t);
 	return removed;
 }
 
@@ -233,51 +164,58 @@ static uint32_t flow6_timeout_s(const struct xm_config *cfg, uint8_t proto, uint
 int xm_ct6_conns(struct xm_handle *h, const struct xm_config *cfg, uint32_t now,
 		 struct xm_conn **conns, size_t *n, char *err, size_t errlen)
 {
-	struct xm_ct6_entries e;
-	size_t flows = 0, at = *n;
-	struct xm_conn *all;
+	struct xm_ct6_table t;
+	size_t cap = *n, at = *n;
+	struct xm_conn *all = *conns;
+	int rc = xm_ct6_open_handle(&t, h, 0, err, errlen);
 
-	if (xm_ct6_read(h, &e, err, errlen))
-		return -1;
-	for (size_t i = 0; i < e.n; i++)
-		flows += !(e.vals[i].flags & XM_FLOW_REPLY);
-	if (!flows) {
-		xm_ct6_free(&e);
-		return 0;
-	}
-	all = realloc(*conns, (*n + flows) * sizeof(*all));
-	if (!all) {
-		xm_ct6_free(&e);
-		snprintf(err, errlen, "out of memory reading %s/flows6", h->pin_dir);
-		return -1;
-	}
-	*conns = all;
-	for (size_t i = 0; i < e.n; i++) {
+	if (rc)
+		return rc == 1 ? 0 : -1;
+	for (size_t i = 0; i < t.nslots; i++) {
+		struct xm_flow6_key k, rk;
+		struct xm_flow6 f;
+		const struct xm_ct6_slot *r;
 		struct xm_conn *c;
 		uint32_t last, timeout;
 
-		if (e.vals[i].flags & XM_FLOW_REPLY)
+		if (!xm_ct6_slot_copy(&t.slots[i], &k, &f) || (f.flags & XM_FLOW_REPLY))
 			continue; /* listed by its ORIG entry */
+		if (at == cap) {
+			size_t ncap = cap ? cap * 2 : 256;
+			struct xm_conn *nc = realloc(all, ncap * sizeof(*nc));
+
+			if (!nc) {
+				*conns = all;
+				*n = at;
+				xm_ct6_close(&t);
+				snprintf(err, errlen, "out of memory reading %s/flows6",
+					 h->pin_dir);
+				return -1;
+			}
+			all = nc;
+			cap = ncap;
+		}
 		c = &all[at++];
 		memset(c, 0, sizeof(*c));
 		c->v6 = 1;
-		c->orig6_key = e.keys[i];
-		c->orig6 = e.vals[i];
-		xm_flow6_partner_key(&e.vals[i], e.keys[i].proto, &c->reply6_key);
-		/* looked up, not searched for in what was read: one call */
-		if (bpf_map_lookup_elem(h->fd[XM_MAP_FLOWS6], &c->reply6_key, &c->reply6) == 0)
+		c->orig6_key = k;
+		c->orig6 = f;
+		xm_flow6_partner_key(&f, k.proto, &c->reply6_key);
+		r = xm_ct6_lookup(&t, &c->reply6_key);
+		if (r && xm_ct6_slot_copy(r, &rk, &c->reply6))
 			c->have_reply = 1;
-		c->orig_key.proto = e.keys[i].proto;
-		c->orig.state = e.vals[i].state;
-		c->orig.rule_id = e.vals[i].rule_id;
+		c->orig_key.proto = c->orig6_key.proto;
+		c->orig.state = f.state;
+		c->orig.rule_id = f.rule_id;
 		last = c->orig6.last_seen_s;
 		if (c->have_reply && c->reply6.last_seen_s > last)
 			last = c->reply6.last_seen_s;
 		c->idle_s = now > last ? now - last : 0;
-		timeout = flow6_timeout_s(cfg, e.keys[i].proto, c->orig6.state);
+		timeout = flow6_timeout_s(cfg, c->orig6_key.proto, c->orig6.state);
 		c->expires_s = c->idle_s < timeout ? timeout - c->idle_s : 0;
 	}
+	*conns = all;
 	*n = at;
-	xm_ct6_free(&e);
+	xm_ct6_close(&t);
 	return 0;
 }

@@ -3,6 +3,7 @@
  * bpf/ct.h, over the array map mapped into memory, with the same atomic
  * steps (the data plane keeps running meanwhile). */
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,61 +12,170 @@
 #include <bpf/bpf.h>
 #include "xmasq_internal.h"
 
-#define W0(s) (((uint64_t *)&(s)->key)[0])
-#define W1(s) (((uint64_t *)&(s)->key)[1])
+/* Both tables' slots begin with their key's 8-byte words, the last one
+ * holding the state byte at the same place (xmasq_abi.h), and the entry
+ * right after: one implementation of the probing serves both. */
+_Static_assert(offsetof(struct xm_flow_key, ct_state) == 8 + 5, "state byte");
+_Static_assert(offsetof(struct xm_flow6_key, ct_state) == 8 * (XM_CT6_WORDS - 1) + 5, "as IPv4");
 
-static uint64_t key_w0(const struct xm_flow_key *k)
+static uint64_t *slot_words(const struct xm_slots *t, size_t i)
 {
-	union xm_ct_words u = { .key = *k };
-
-	return u.w[0];
+	return (uint64_t *)((char *)t->base + i * t->stride);
 }
 
-static uint64_t key_w1(const struct xm_flow_key *k)
+static uint64_t load_state(const uint64_t *w, int nw)
+{
+	return __atomic_load_n(&w[nw - 1], __ATOMIC_ACQUIRE);
+}
+
+static int state_of(uint64_t sw)
+{
+	union xm_ct_words u = { .w = { 0, sw } };
+
+	return u.key.ct_state;
+}
+
+/* Whether slot words w hold key words kw (the state word apart). */
+static int key_equal(const uint64_t *w, const __u64 *kw, int nw)
+{
+	for (int i = 0; i < nw - 1; i++)
+		if (w[i] != kw[i])
+			return 0;
+	return 1;
+}
+
+int xm_slots_map(struct xm_slots *t, int map_fd, size_t stride, int nw, int writable,
+		 struct bpf_map_info *info, const char *what, char *err, size_t errlen)
+{
+	__u32 len = sizeof(*info);
+	long page = sysconf(_SC_PAGESIZE);
+	void *mem;
+
+	memset(t, 0, sizeof(*t));
+	memset(info, 0, sizeof(*info));
+	if (bpf_obj_get_info_by_fd(map_fd, info, &len)) {
+		snprintf(err, errlen, "%s: cannot read its map info: %s", what, strerror(errno));
+		return -1;
+	}
+	if (info->type != BPF_MAP_TYPE_ARRAY || info->value_size != stride ||
+	    info->max_entries < XM_CT_PROBES)
+		return -2; /* the caller says what it is instead */
+	t->len = ((size_t)info->max_entries * stride + (size_t)page - 1) & ~((size_t)page - 1);
+	mem = mmap(NULL, t->len, PROT_READ | (writable ? PROT_WRITE : 0), MAP_SHARED, map_fd, 0);
+	if (mem == MAP_FAILED) {
+		snprintf(err, errlen, "%s: cannot map it into memory: %s", what, strerror(errno));
+		return -1;
+	}
+	t->base = mem;
+	t->stride = stride;
+	t->nslots = info->max_entries;
+	t->nw = nw;
+	return 0;
+}
+
+long xm_slots_find(const struct xm_slots *t, const __u64 *kw, uint32_t home)
+{
+	uint64_t live = xm_ct_state_word(kw[t->nw - 1], XM_CT_LIVE), sw;
+
+	for (uint32_t i = 0; i < XM_CT_PROBES && home + i < t->nslots; i++) {
+		const uint64_t *w = slot_words(t, home + i);
+
+		sw = load_state(w, t->nw);
+		if (sw == live && key_equal(w, kw, t->nw))
+			return (long)(home + i);
+		if (sw == 0)
+			return -1; /* EMPTY: the chain ends here */
+	}
+	return -1;
+}
+
+int xm_slots_remove(void *slot, int nw)
+{
+	uint64_t *w = slot, sw = load_state(w, nw);
+
+	if (state_of(sw) != XM_CT_LIVE)
+		return -1;
+	return __atomic_compare_exchange_n(&w[nw - 1], &sw, xm_ct_state_word(0, XM_CT_DEAD), 0,
+					   __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST) ?
+		       0 :
+		       -1;
+}
+
+int xm_slots_insert(const struct xm_slots *t, const __u64 *kw, uint32_t home, const void *val,
+		    size_t val_len)
+{
+	int nw = t->nw;
+	uint64_t live = xm_ct_state_word(kw[nw - 1], XM_CT_LIVE);
+	uint64_t dead = xm_ct_state_word(0, XM_CT_DEAD), sw;
+
+	for (int attempt = 0; attempt < 4; attempt++) {
+		uint64_t *free_slot = NULL, seen = 0;
+
+		for (uint32_t i = 0; i < XM_CT_PROBES && home + i < t->nslots; i++) {
+			uint64_t *w = slot_words(t, home + i);
+
+			sw = load_state(w, nw);
+			if (sw == live && key_equal(w, kw, nw))
+				return -EEXIST;
+			if ((sw == 0 || sw == dead) && !free_slot) {
+				free_slot = w;
+				seen = sw;
+			}
+			if (sw == 0)
+				break;
+		}
+		if (!free_slot)
+			return -ENOSPC;
+		if (!__atomic_compare_exchange_n(&free_slot[nw - 1], &seen,
+						 xm_ct_state_word(kw[nw - 1], XM_CT_WRITING), 0,
+						 __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
+			continue; /* taken by the data plane meanwhile */
+		for (int i = 0; i < nw - 1; i++)
+			free_slot[i] = kw[i];
+		memcpy(free_slot + nw, val, val_len);
+		__atomic_store_n(&free_slot[nw - 1], live, __ATOMIC_SEQ_CST);
+		return 0;
+	}
+	return -EAGAIN;
+}
+
+/* The IPv4 table as a struct xm_slots, and a key's words (state 0). */
+static struct xm_slots slots_of(const struct xm_ct_table *t)
+{
+	return (struct xm_slots){
+		.base = t->slots, .stride = sizeof(*t->slots), .nslots = t->nslots, .nw = 2
+	};
+}
+
+static void key_words(const struct xm_flow_key *k, __u64 kw[2])
 {
 	union xm_ct_words u = { .key = *k };
 
 	u.key.ct_state = 0;
-	return u.w[1];
-}
-
-static uint64_t load_w1(const struct xm_ct_slot *s)
-{
-	return __atomic_load_n(&((const uint64_t *)&s->key)[1], __ATOMIC_ACQUIRE);
+	kw[0] = u.w[0];
+	kw[1] = u.w[1];
 }
 
 int xm_ct_open(struct xm_ct_table *t, int map_fd, uint64_t seed, int writable, char *err,
 	       size_t errlen)
 {
-	struct bpf_map_info info = { 0 };
-	__u32 len = sizeof(info);
-	long page = sysconf(_SC_PAGESIZE);
-	void *mem;
+	struct bpf_map_info info;
+	struct xm_slots s;
+	int rc = xm_slots_map(&s, map_fd, sizeof(struct xm_ct_slot), 2, writable, &info,
+			      "flow table", err, errlen);
 
 	memset(t, 0, sizeof(*t));
-	if (bpf_obj_get_info_by_fd(map_fd, &info, &len)) {
-		snprintf(err, errlen, "flow table: cannot read its map info: %s", strerror(errno));
-		return -1;
-	}
-	if (info.type != BPF_MAP_TYPE_ARRAY || info.value_size != sizeof(struct xm_ct_slot) ||
-	    info.max_entries < XM_CT_PROBES) {
+	if (rc == -2)
 		snprintf(err, errlen,
 			 "flow table: map type %u with %u-byte values is not this build's table "
 			 "(layout %d): attach --migrate",
 			 info.type, info.value_size, XM_LAYOUT_VERSION);
-		return -2;
-	}
-	t->nslots = info.max_entries;
-	t->homes = info.max_entries - (XM_CT_PROBES - 1);
-	t->map_len = ((size_t)info.max_entries * sizeof(struct xm_ct_slot) + (size_t)page - 1) &
-		     ~((size_t)page - 1);
-	mem = mmap(NULL, t->map_len, PROT_READ | (writable ? PROT_WRITE : 0), MAP_SHARED, map_fd,
-		   0);
-	if (mem == MAP_FAILED) {
-		snprintf(err, errlen, "flow table: cannot map it into memory: %s", strerror(errno));
-		return -1;
-	}
-	t->slots = mem;
+	if (rc)
+		return rc;
+	t->slots = s.base;
+	t->nslots = s.nslots;
+	t->homes = (uint32_t)s.nslots - (XM_CT_PROBES - 1);
+	t->map_len = s.len;
 	t->seed = seed;
 	return 0;
 }
@@ -82,78 +192,33 @@ void xm_ct_close(struct xm_ct_table *t)
 
 int xm_ct_slot_live(const struct xm_ct_slot *s)
 {
-	union xm_ct_words u;
-
-	u.w[1] = load_w1(s);
-	return u.key.ct_state == XM_CT_LIVE;
+	return xm_slots_live(s, 2);
 }
 
 struct xm_ct_slot *xm_ct_lookup(const struct xm_ct_table *t, const struct xm_flow_key *k)
 {
-	uint64_t w0 = key_w0(k), w1 = key_w1(k), live = xm_ct_state_word(w1, XM_CT_LIVE), sw1;
-	uint32_t home = xm_ct_home(w0, w1, t->seed, t->homes);
+	struct xm_slots s = slots_of(t);
+	__u64 kw[2];
+	long at;
 
-	for (uint32_t i = 0; i < XM_CT_PROBES && home + i < t->nslots; i++) {
-		struct xm_ct_slot *s = &t->slots[home + i];
-
-		sw1 = load_w1(s);
-		if (sw1 == live && W0(s) == w0)
-			return s;
-		if (sw1 == 0)
-			return NULL;
-	}
-	return NULL;
+	key_words(k, kw);
+	at = xm_slots_find(&s, kw, xm_ct_home(kw[0], kw[1], t->seed, t->homes));
+	return at < 0 ? NULL : &t->slots[at];
 }
 
 /* Removes a live entry: 0, or -1 if it was not live. */
 static int ct_remove(struct xm_ct_slot *s)
 {
-	uint64_t w1 = load_w1(s);
-	union xm_ct_words u = { .w = { 0, w1 } };
-
-	if (u.key.ct_state != XM_CT_LIVE)
-		return -1;
-	return __atomic_compare_exchange_n(&W1(s), &w1, xm_ct_state_word(0, XM_CT_DEAD), 0,
-					   __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST) ?
-		       0 :
-		       -1;
+	return xm_slots_remove(s, 2);
 }
 
 int xm_ct_insert(struct xm_ct_table *t, const struct xm_flow_key *k, const struct xm_flow *f)
 {
-	uint64_t w0 = key_w0(k), w1 = key_w1(k), live = xm_ct_state_word(w1, XM_CT_LIVE);
-	uint64_t dead = xm_ct_state_word(0, XM_CT_DEAD), sw1;
-	uint32_t home = xm_ct_home(w0, w1, t->seed, t->homes);
+	struct xm_slots s = slots_of(t);
+	__u64 kw[2];
 
-	for (int attempt = 0; attempt < 4; attempt++) {
-		struct xm_ct_slot *free_slot = NULL;
-		uint64_t seen = 0;
-
-		for (uint32_t i = 0; i < XM_CT_PROBES && home + i < t->nslots; i++) {
-			struct xm_ct_slot *s = &t->slots[home + i];
-
-			sw1 = load_w1(s);
-			if (sw1 == live && W0(s) == w0)
-				return -EEXIST;
-			if ((sw1 == 0 || sw1 == dead) && !free_slot) {
-				free_slot = s;
-				seen = sw1;
-			}
-			if (sw1 == 0)
-				break;
-		}
-		if (!free_slot)
-			return -ENOSPC;
-		if (!__atomic_compare_exchange_n(&W1(free_slot), &seen,
-						 xm_ct_state_word(w1, XM_CT_WRITING), 0,
-						 __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
-			continue; /* taken by the data plane meanwhile */
-		W0(free_slot) = w0;
-		free_slot->flow = *f;
-		__atomic_store_n(&W1(free_slot), live, __ATOMIC_SEQ_CST);
-		return 0;
-	}
-	return -EAGAIN;
+	key_words(k, kw);
+	return xm_slots_insert(&s, kw, xm_ct_home(kw[0], kw[1], t->seed, t->homes), f, sizeof(*f));
 }
 
 size_t xm_ct_count(const struct xm_ct_table *t, int orig_only)

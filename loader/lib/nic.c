@@ -350,7 +350,7 @@ static size_t nic_refresh6(struct xm_handle *h, const struct xm_iface *v, const 
 		return n;
 	}
 	if (memcmp(m.addr, none, sizeof(none)))
-		dropped = xm_ct6_remove_if(h, flow6_masqueraded_via, &m);
+		dropped = xm_ct6_remove_if(h, flow6_masqueraded_via, &m, err, sizeof(err));
 	e = xm_follow_emit(h, ev, max, &n, XM_FOLLOW_ADDRESS6, name, v->ifindex);
 	if (e) {
 		memcpy(e->old_addr6, m.addr, sizeof(e->old_addr6));

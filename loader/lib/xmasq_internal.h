@@ -20,27 +20,107 @@ int xm_iface_store(struct xm_handle *h, const struct xm_iface *v);
  * get gives all zero and -1. 0, or -1 with errno. */
 int xm_iface6_store(struct xm_handle *h, __u8 slot, const __be32 addr[4]);
 int xm_iface6_get(const struct xm_handle *h, __u8 slot, __be32 addr[4]);
-/* ---- the IPv6 flow table flows6 (ct6.c); no map (an older attach): empty ---- */
-struct xm_ct6_entries {
-	struct xm_flow6_key *keys;
-	struct xm_flow6 *vals;
-	size_t n;
+/* ---- the open-addressing scheme both flow tables share (ct_table.c) ----
+ * A slot begins with its key's nw 8-byte words, the last holding the
+ * state byte, and the entry follows them; the steps are bpf/ct.h's. */
+struct bpf_map_info;
+struct xm_slots {
+	void *base;
+	size_t stride; /* bytes a slot */
+	size_t nslots;
+	size_t len; /* mapped bytes */
+	int nw;	    /* the key's words */
 };
-/* Every entry (both directions). 0, or -1 out of memory (err). */
-int xm_ct6_read(struct xm_handle *h, struct xm_ct6_entries *out, char *err, size_t errlen);
-void xm_ct6_free(struct xm_ct6_entries *e);
+/* Maps array map_fd of stride-byte slots (info: what it is). 0; -1 (err,
+ * `what` naming the map); -2: not such an array (err left to the caller). */
+int xm_slots_map(struct xm_slots *t, int map_fd, size_t stride, int nw, int writable,
+		 struct bpf_map_info *info, const char *what, char *err, size_t errlen);
+/* Whether the slot is LIVE (inline: walks ask it of every slot). */
+static inline int xm_slots_live(const void *slot, int nw)
+{
+	union xm_ct_words u = { .w = { 0, __atomic_load_n(&((const __u64 *)slot)[nw - 1],
+							  __ATOMIC_ACQUIRE) } };
+
+	return u.key.ct_state == XM_CT_LIVE;
+}
+
+/* Key words kw (state byte 0) from its home on: the slot's index, or -1. */
+long xm_slots_find(const struct xm_slots *t, const __u64 *kw, uint32_t home);
+/* Live -> dead by one compare-and-swap: 0, or -1 if it was not live. */
+int xm_slots_remove(void *slot, int nw);
+/* 0, -EEXIST, -ENOSPC (no free slot within XM_CT_PROBES), -EAGAIN; see
+ * xm_ct_insert for when it may be used. */
+int xm_slots_insert(const struct xm_slots *t, const __u64 *kw, uint32_t home, const void *val,
+		    size_t val_len);
+
+/* ---- the IPv6 flow table flows6, mapped into memory (ct6_table.c) ---- */
+struct xm_ct6_table {
+	struct xm_ct6_slot *slots;
+	size_t nslots;
+	size_t map_len;
+	uint32_t homes; /* nslots - (XM_CT_PROBES - 1) */
+	uint64_t seed;	/* config.ct_seed: the IPv4 table's */
+};
+/* Maps flows6 (read-only unless writable). -2: the map is not this
+ * build's table (an older build's hash map: attach converts it). */
+int xm_ct6_open(struct xm_ct6_table *t, int map_fd, uint64_t seed, int writable, char *err,
+		size_t errlen);
+/* The router's flows6 with the seed from its config: 0; 1 when it has no
+ * flows6 (an older attach: an empty table); -1, -2 (err). */
+int xm_ct6_open_handle(struct xm_ct6_table *t, struct xm_handle *h, int writable, char *err,
+		       size_t errlen);
+void xm_ct6_close(struct xm_ct6_table *t);
+int xm_ct6_slot_live(const struct xm_ct6_slot *s);
+/* A live slot's key (state byte 0) and entry as one consistent copy: 1,
+ * or 0 when the slot is not live (or changed while copied). */
+int xm_ct6_slot_copy(const struct xm_ct6_slot *s, struct xm_flow6_key *k, struct xm_flow6 *f);
+/* The live slot of key k (its state byte is ignored), or NULL. */
+struct xm_ct6_slot *xm_ct6_lookup(const struct xm_ct6_table *t, const struct xm_flow6_key *k);
+/* As xm_ct_insert: 0, -EEXIST, -ENOSPC, -EAGAIN. */
+int xm_ct6_insert(struct xm_ct6_table *t, const struct xm_flow6_key *k, const struct xm_flow6 *f);
+/* Removes slot s's entry: 0, or -1 if it was not live. */
+int xm_ct6_slot_remove(struct xm_ct6_slot *s);
+/* Removes key k's entry: 0, or -1 if it is not in the table. */
+int xm_ct6_delete(struct xm_ct6_table *t, const struct xm_flow6_key *k);
+/* Live entries (orig_only: ORIG entries, i.e. flows). */
+size_t xm_ct6_table_count(const struct xm_ct6_table *t, int orig_only);
+
+/* ---- flows6 for conntrack, status and detach (ct6.c); no map (an older
+ * attach): an empty table ---- */
 /* Flows (ORIG entries) in flows6, and how many it holds at most. */
 unsigned long xm_ct6_count(struct xm_handle *h);
 unsigned long xm_ct6_max(const struct xm_handle *h);
 /* Removes each flow (both entries) whose ORIG entry doomed() picks, or,
- * doomed NULL, every entry; returns how many flows, -1 out of memory. */
+ * doomed NULL, every entry; returns how many flows, -1 when flows6
+ * cannot be mapped (err). */
 long xm_ct6_remove_if(struct xm_handle *h,
 		      int (*doomed)(const struct xm_flow6_key *k, const struct xm_flow6 *orig,
 				    void *arg),
-		      void *arg);
+		      void *arg, char *err, size_t errlen);
 /* Appends the IPv6 flows to (*conns, *n) as xm_conntrack_read lists them. */
 int xm_ct6_conns(struct xm_handle *h, const struct xm_config *cfg, uint32_t now,
 		 struct xm_conn **conns, size_t *n, char *err, size_t errlen);
+
+/* A pinned flows6 of the previous build's shape (the kernel's hash map,
+ * 40-byte keys, 72-byte entries) carried into the new table
+ * (flows6_carry.c), so that an upgrade keeps the IPv6 connections: take
+ * before the load (its entries read, the pin gone), put after it (before
+ * the programs are swapped in), abort if the load failed (the pin back). */
+struct xm_flows6_carry {
+	int old_fd; /* -1: nothing to carry */
+	size_t n;
+	struct xm_flow6_key *keys;
+	struct xm_flow6 *vals;
+	char path[4096];
+};
+/* 0 (nothing pinned, or a pinned flows6 of the new shape: nothing to do),
+ * or -1 (err; nothing changed). */
+int xm_flows6_carry_take(struct xm_flows6_carry *c, const char *path, char *err, size_t errlen);
+/* Inserts the entries into the new table new_fd hashed with seed and logs
+ * how many (one line; entries that do not fit are counted, not fatal).
+ * Returns how many were carried. */
+size_t xm_flows6_carry_put(struct xm_flows6_carry *c, int new_fd, uint64_t seed, FILE *log);
+void xm_flows6_carry_abort(struct xm_flows6_carry *c);
 /* 1 if map id may be missing under a layout-2 pin dir (added within the
  * layout: a router attached by an older build has none until attached
  * again; xm_open leaves its fd -1 and the readers go without it). */
