@@ -635,6 +635,7 @@ int xm_attach_ex(const char *pin_dir, char *const *ifnames, int n, const struct 
 	unsigned ct_max = o->ct_max;
 	struct xm_counters_carry carry = { .old_fd = -1 };
 	struct xm_meta_carry meta_carry = { .old_fd = -1 };
+	struct xm_flows6_carry flows6_carry = { .old_fd = -1 };
 	int managed, migrating = 0, xdp_fd, tc_fd;
 	int rc;
 
@@ -699,6 +700,7 @@ int xm_attach_ex(const char *pin_dir, char *const *ifnames, int n, const struct 
 		if (reuse_devmap(map, path, err, errlen)) {
 			xm_counters_carry_abort(&carry);
 			xm_meta_carry_abort(&meta_carry);
+			xm_flows6_carry_abort(&flows6_carry);
 			xmasq_bpf__destroy(skel);
 			if (migrating)
 				xm_migrate_abort(&mig);
@@ -707,6 +709,7 @@ int xm_attach_ex(const char *pin_dir, char *const *ifnames, int n, const struct 
 		if (map == skel->maps.counters &&
 		    xm_counters_carry_take(&carry, path, bpf_map__max_entries(map), err, errlen)) {
 			xm_meta_carry_abort(&meta_carry);
+			xm_flows6_carry_abort(&flows6_carry);
 			xmasq_bpf__destroy(skel);
 			if (migrating)
 				xm_migrate_abort(&mig);
@@ -716,6 +719,7 @@ int xm_attach_ex(const char *pin_dir, char *const *ifnames, int n, const struct 
 		    xm_meta_carry_take(&meta_carry, path, bpf_map__map_flags(map),
 				       bpf_map__max_entries(map), err, errlen)) {
 			xm_counters_carry_abort(&carry);
+			xm_flows6_carry_abort(&flows6_carry);
 			xmasq_bpf__destroy(skel);
 			if (migrating)
 				xm_migrate_abort(&mig);
@@ -728,7 +732,32 @@ int xm_attach_ex(const char *pin_dir, char *const *ifnames, int n, const struct 
 		    map == skel->maps.progs46 || map == skel->maps.progs6_xdp ||
 		    map == skel->maps.census)
 			drop_pin_of_other_size(map, path);
-		/* The flow table keeps its size while pinned: resizing drops it. */
+		/* The previous build's IPv6 flow table (a hash map) is carried
+		 * into the new one (flows6_carry.c). */
+		if (map == skel->maps.flows6 &&
+		    xm_flows6_carry_take(&flows6_carry, path, err, errlen)) {
+			xm_counters_carry_abort(&carry);
+			xm_meta_carry_abort(&meta_carry);
+			xmasq_bpf__destroy(skel);
+			if (migrating)
+				xm_migrate_abort(&mig);
+			return -1;
+		}
+		/* The flow tables keep their size while pinned: resizing drops
+		 * them. */
+		if (map == skel->maps.flows6) {
+			int fd = bpf_obj_get(path);
+			struct bpf_map_info info = { 0 };
+			__u32 len = sizeof(info);
+
+			if (fd >= 0 && bpf_obj_get_info_by_fd(fd, &info, &len) == 0 &&
+			    info.type == BPF_MAP_TYPE_ARRAY &&
+			    info.value_size == sizeof(struct xm_ct6_slot) &&
+			    info.max_entries >= XM_CT_PROBES)
+				bpf_map__set_max_entries(map, info.max_entries);
+			if (fd >= 0)
+				close(fd);
+		}
 		if (map == skel->maps.flows) {
 			int fd = bpf_obj_get(path);
 			struct bpf_map_info info = { 0 };
@@ -761,6 +790,7 @@ int xm_attach_ex(const char *pin_dir, char *const *ifnames, int n, const struct 
 	/* The flow table's hash: the pinned table's seed, or a new one. */
 	skel->rodata->xm_ct_seed = ct_seed;
 	skel->rodata->xm_ct_homes = bpf_map__max_entries(skel->maps.flows) - (XM_CT_PROBES - 1);
+	skel->rodata->xm_ct6_homes = bpf_map__max_entries(skel->maps.flows6) - (XM_CT_PROBES - 1);
 	show_libbpf_warnings = 1;
 	rc = xmasq_bpf__load(skel);
 	show_libbpf_warnings = 0;
@@ -768,6 +798,7 @@ int xm_attach_ex(const char *pin_dir, char *const *ifnames, int n, const struct 
 	    xm_meta_carry_put(&meta_carry, bpf_map__fd(skel->maps.rule_meta), err, errlen)) {
 		xm_counters_carry_abort(&carry);
 		xm_meta_carry_abort(&meta_carry);
+		xm_flows6_carry_abort(&flows6_carry);
 		xmasq_bpf__destroy(skel);
 		if (migrating)
 			xm_migrate_abort(&mig);
@@ -776,8 +807,11 @@ int xm_attach_ex(const char *pin_dir, char *const *ifnames, int n, const struct 
 	if (rc) {
 		xm_counters_carry_abort(&carry);
 		xm_meta_carry_abort(&meta_carry);
+		xm_flows6_carry_abort(&flows6_carry);
 	} else {
 		xm_counters_carry_put(&carry, bpf_map__fd(skel->maps.counters));
+		/* the pinned seed: the IPv4 table's (config.ct_seed) */
+		xm_flows6_carry_put(&flows6_carry, bpf_map__fd(skel->maps.flows6), ct_seed, log);
 	}
 	if (rc) {
 		snprintf(err, errlen,
@@ -965,7 +999,9 @@ static void drop_flows_of_slot(struct xm_handle *h, __u8 slot, const char *name,
 	}
 	n = xm_ct_remove_if(&t, flow_uses_slot, &slot);
 	xm_ct_close(&t);
-	n6 = xm_ct6_remove_if(h, flow6_uses_slot, &slot);
+	n6 = xm_ct6_remove_if(h, flow6_uses_slot, &slot, err, sizeof(err));
+	if (n6 < 0 && log)
+		fprintf(log, "%s: its IPv6 flows stay in the table: %s\n", name, err);
 	if (n6 > 0)
 		n = (n > 0 ? n : 0) + n6;
 	if (log && n > 0)
