@@ -154,6 +154,61 @@ static int lookup6(__u8 gen, const char *daddr, __u16 port, __u8 proto, struct x
 	return bpf_map_lookup_elem(h.fd[XM_MAP_RULES6], &k, v);
 }
 
+/* Inserts an entry into the router's flows6 (ct6_table.c, as the data
+ * plane would): 0, or a negative errno. */
+static int flow6_insert(const struct xm_flow6_key *k, const struct xm_flow6 *f)
+{
+	struct xm_ct6_table t;
+	char err[256];
+	int rc;
+
+	if (xm_ct6_open_handle(&t, &h, 1, err, sizeof(err))) {
+		tap_diag("%s", err);
+		return -EINVAL;
+	}
+	rc = xm_ct6_insert(&t, k, f);
+	xm_ct6_close(&t);
+	return rc;
+}
+
+/* Whether flows6 holds key k live; removes it; its live entries. */
+static int flow6_there(const struct xm_flow6_key *k)
+{
+	struct xm_ct6_table t;
+	char err[256];
+	int there;
+
+	if (xm_ct6_open_handle(&t, &h, 0, err, sizeof(err)))
+		return 0;
+	there = xm_ct6_lookup(&t, k) != NULL;
+	xm_ct6_close(&t);
+	return there;
+}
+
+static void flow6_delete(const struct xm_flow6_key *k)
+{
+	struct xm_ct6_table t;
+	char err[256];
+
+	if (xm_ct6_open_handle(&t, &h, 1, err, sizeof(err)) == 0) {
+		xm_ct6_delete(&t, k);
+		xm_ct6_close(&t);
+	}
+}
+
+static unsigned flows6_entries(void)
+{
+	struct xm_ct6_table t;
+	char err[256];
+	size_t n;
+
+	if (xm_ct6_open_handle(&t, &h, 0, err, sizeof(err)))
+		return 0;
+	n = xm_ct6_table_count(&t, 0);
+	xm_ct6_close(&t);
+	return (unsigned)n;
+}
+
 /* flows6 entries of rule ids[i], from port sport0 + i: the first two a
  * pair (the second the REPLY entry, each one's partner key the other's),
  * the rest ORIG entries alone. 1 when each was written. */
@@ -172,7 +227,7 @@ static int put_flows6(const __u32 *ids, int n, __u16 sport0, __u8 proto)
 		f.flags = i == 1 ? XM_FLOW_REPLY : 0;
 		if (i < 2)
 			f.new_dport = htons((__u16)(sport0 + 1 - i));
-		ok &= bpf_map_update_elem(h.fd[XM_MAP_FLOWS6], &k, &f, BPF_ANY) == 0;
+		ok &= flow6_insert(&k, &f) == 0;
 	}
 	return ok;
 }
@@ -396,10 +451,11 @@ static void test_apply_v6(void)
 	reset_flows = 0;
 	tap_ok(rc == 0 && res.changed == 1 && res.removed == 1 && res.added == 0 && res.kept == 1,
 	       "change: one changed, one removed, the IPv4 forward kept");
-	tap_ok(res.flows_reset == 2 &&
-		       count_keys(h.fd[XM_MAP_FLOWS6], sizeof(struct xm_flow6_key)) == 1,
-	       "change --reset-flows: the IPv6 flows of the changed and removed rules gone (2 "
-	       "flows, 3 entries), the kept rule's entry stays");
+	tap_ok(res.flows_reset == 2 && flows6_entries() == 1, "change --reset-flows: the IPv6 "
+							      "flows of the changed and removed "
+							      "rules gone (2 "
+							      "flows, 3 entries), the kept rule's "
+							      "entry stays");
 	if (!tap_ok(strcmp(diff, "~ forward lo tcp 443 to [fd00:8::2]:8443 => forward lo tcp 443 "
 				 "to [fd00:8::9]:8443\n"
 				 "- forward lo:[2001:db8:1::1] udp 5000-5002 to "
@@ -720,12 +776,11 @@ static int masq6_lookup(int fd, __u8 gen, const char *src, struct xm_masq_value 
 static int flow6_at(__u16 sport)
 {
 	struct xm_flow6_key k;
-	struct xm_flow6 f;
 
 	memset(&k, 0, sizeof(k));
 	k.sport = htons(sport);
 	k.proto = IPPROTO_UDP;
-	return bpf_map_lookup_elem(h.fd[XM_MAP_FLOWS6], &k, &f) == 0;
+	return flow6_there(&k);
 }
 
 /* An IPv6 masquerade and an IPv6 forward, in both orders. */
@@ -861,7 +916,7 @@ static void test_masq6(void)
 		    "masq6 removal --reset-flows: the /48's flow gone (both entries), the /64's "
 		    "stays"))
 		tap_diag("flows_reset %lu, flows6 entries %u", (unsigned long)res.flows_reset,
-			 count_keys(h.fd[XM_MAP_FLOWS6], sizeof(struct xm_flow6_key)));
+			 flows6_entries());
 	ok = masq6_lookup(fd6, 0, "2001:db8:100::1", &v) == -1 &&
 	     masq6_lookup(fd6, 1, "2001:db8:100::1", &v) == -1 &&
 	     masq6_lookup(fd6, 0, "fd00:1::5", &v) == 0 && v.rule_id == id64 &&
@@ -934,7 +989,7 @@ static void test_masq6(void)
 		memset(&k, 0, sizeof(k));
 		k.sport = htons(41002);
 		k.proto = IPPROTO_UDP;
-		bpf_map_delete_elem(h.fd[XM_MAP_FLOWS6], &k);
+		flow6_delete(&k);
 	}
 }
 
@@ -1098,8 +1153,7 @@ static int add_flow64(__u32 id, __u16 mport, struct xm_flow_key *stub_key)
 	}
 	rc = xm_ct_insert(&t, stub_key, &stub);
 	xm_ct_close(&t);
-	return rc || bpf_map_update_elem(h.fd[XM_MAP_FLOWS6], &rk, &rv, BPF_NOEXIST) ||
-	       bpf_map_update_elem(h.fd[XM_MAP_FLOWS6], &ok, &ov, BPF_NOEXIST);
+	return rc || flow6_insert(&rk, &rv) || flow6_insert(&ok, &ov);
 }
 
 static int stub_there(const struct xm_flow_key *k)
@@ -1236,14 +1290,11 @@ static void test_apply_v64(void)
 	rc = apply(&h, "forward lo tcp 8080 to 198.18.0.2:80\n", 0, &res, diff, sizeof(diff), err,
 		   sizeof(err));
 	reset_flows = 0;
-	if (!tap_ok(rc == 0 && res.flows_reset == 1 &&
-			    count_keys(h.fd[XM_MAP_FLOWS6], sizeof(struct xm_flow6_key)) == 0 &&
+	if (!tap_ok(rc == 0 && res.flows_reset == 1 && flows6_entries() == 0 &&
 			    stub_there(&stub_key) == 0,
 		    "v64: family any -> ipv4 with --reset-flows: the 6->4 flow gone, its stub too"))
 		tap_diag("got %d '%s', %lu reset, %u flows6 entries, stub %d", rc, err,
-			 (unsigned long)res.flows_reset,
-			 count_keys(h.fd[XM_MAP_FLOWS6], sizeof(struct xm_flow6_key)),
-			 stub_there(&stub_key));
+			 (unsigned long)res.flows_reset, flows6_entries(), stub_there(&stub_key));
 	TAP_EQ(count_keys(h.fd[XM_MAP_RULES6], sizeof(struct xm_rule6_key)), 0,
 	       "v64: family ipv4 again: no rules6 entry left");
 	apply(&h, "", 0, &res, diff, sizeof(diff), err, sizeof(err));

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /* The IPv6 flow table as conntrack shows and empties it (ct6.c,
- * render.c), on a flows6-shaped hash map made here (no program, no
- * router): each flow listed once, by its original entry, with its reply
+ * render.c), on a flows6-shaped array made here and written through
+ * ct6_table.c (no program, no router): each flow listed once, by its original entry, with its reply
  * entry found through xm_flow6_partner_key; addresses in brackets; state,
  * idle and expiry from config.timeouts; a flow without its reply entry
  * marked; removal by slot takes both entries of a flow and no other,
@@ -9,8 +9,15 @@
  * a flush leaves nothing, stray reply entries included; a router
  * attached by an older build (no flows6) reads as empty. A 6->4 flow
  * (test_64) lists with its reply tuple as IPv4 and takes its stub in the
- * IPv4 table with it; the IPv4 side never takes the stub for a flow. */
+ * IPv4 table with it; the IPv4 side never takes the stub for a flow.
+ * The table itself (test_table): probing past a taken home, removal
+ * leaving a dead slot lookups pass and inserts reuse, a full chain,
+ * a map of another shape refused; and the carry of a previous build's
+ * hash map into the new table (test_carry). */
+#include <errno.h>
 #include <stdlib.h>
+#include <unistd.h>
+#include <sys/stat.h>
 #include <string.h>
 #include <time.h>
 #include <arpa/inet.h>
@@ -19,6 +26,7 @@
 #include "tap.h"
 
 #define TABLE_FLOWS 8
+#define SEED	    0x5eedull
 
 static void ip6(const char *s, __be32 out[4])
 {
@@ -36,10 +44,10 @@ static uint32_t now_s(void)
 /* One flow's two entries, as the data plane writes them: client:cport ->
  * pub:pport, masqueraded to masq:mport -> backend:bport. with_reply 0:
  * the original entry alone (a half pair). */
-static int add_flow(int fd, uint8_t proto, const char *client, uint16_t cport, const char *pub,
-		    uint16_t pport, const char *masq, uint16_t mport, const char *backend,
-		    uint16_t bport, uint8_t state, uint8_t in_slot, uint8_t out_slot,
-		    uint32_t idle_s, uint64_t packets, int with_reply)
+static int add_flow(struct xm_ct6_table *t, uint8_t proto, const char *client, uint16_t cport,
+		    const char *pub, uint16_t pport, const char *masq, uint16_t mport,
+		    const char *backend, uint16_t bport, uint8_t state, uint8_t in_slot,
+		    uint8_t out_slot, uint32_t idle_s, uint64_t packets, int with_reply)
 {
 	struct xm_flow6_key ok = { .proto = proto }, rk;
 	struct xm_flow6 ov = { 0 }, rv = { 0 };
@@ -74,22 +82,15 @@ static int add_flow(int fd, uint8_t proto, const char *client, uint16_t cport, c
 	rv.packets = packets / 2;
 	rv.bytes = packets * 50;
 	if (with_reply)
-		err |= bpf_map_update_elem(fd, &rk, &rv, BPF_NOEXIST);
-	err |= bpf_map_update_elem(fd, &ok, &ov, BPF_NOEXIST);
+		err |= xm_ct6_insert(t, &rk, &rv);
+	err |= xm_ct6_insert(t, &ok, &ov);
 	return err;
 }
 
-static size_t entries(int fd)
+/* Live entries, both directions. */
+static size_t entries(const struct xm_ct6_table *t)
 {
-	struct xm_flow6_key k, next, *prev = NULL;
-	size_t n = 0;
-
-	while (bpf_map_get_next_key(fd, prev, &next) == 0) {
-		k = next;
-		prev = &k;
-		n++;
-	}
-	return n;
+	return xm_ct6_table_count(t, 0);
 }
 
 static char *render(const struct xm_conn *c, size_t n, int json)
@@ -142,25 +143,27 @@ static int in_slot3(const struct xm_flow6_key *k, const struct xm_flow6 *orig, v
 
 /* Marks both entries of the flow whose original key is (client:cport ->
  * pub:pport) as a 6->4 flow's (XM_FLOW6_TO_V4). */
-static int mark_64(int fd, uint8_t proto, const char *client, uint16_t cport, const char *pub,
-		   uint16_t pport)
+static int mark_64(struct xm_ct6_table *t, uint8_t proto, const char *client, uint16_t cport,
+		   const char *pub, uint16_t pport)
 {
 	struct xm_flow6_key ok = { .proto = proto }, rk;
-	struct xm_flow6 ov, rv;
+	struct xm_ct6_slot *os, *rs;
 
 	ip6(client, ok.saddr);
 	ip6(pub, ok.daddr);
 	ok.sport = htons(cport);
 	ok.dport = htons(pport);
-	if (bpf_map_lookup_elem(fd, &ok, &ov))
+	os = xm_ct6_lookup(t, &ok);
+	if (!os)
 		return -1;
-	xm_flow6_partner_key(&ov, proto, &rk);
-	if (bpf_map_lookup_elem(fd, &rk, &rv))
+	xm_flow6_partner_key(&os->flow, proto, &rk);
+	rs = xm_ct6_lookup(t, &rk);
+	if (!rs)
 		return -1;
-	ov.flags |= XM_FLOW6_TO_V4;
-	rv.flags |= XM_FLOW6_TO_V4;
-	return bpf_map_update_elem(fd, &ok, &ov, BPF_EXIST) ||
-	       bpf_map_update_elem(fd, &rk, &rv, BPF_EXIST);
+	/* in place, as the data plane changes a live entry */
+	os->flow.flags |= XM_FLOW6_TO_V4;
+	rs->flow.flags |= XM_FLOW6_TO_V4;
+	return 0;
 }
 
 static int any_flow(const struct xm_ct_slot *orig, void *arg)
@@ -181,10 +184,9 @@ static int is_64(const struct xm_flow6_key *k, const struct xm_flow6 *orig, void
  * IPv4 flow): the stub is no IPv4 flow (count, sources, removal), the
  * 6->4 flow counts and lists among IPv6 flows with its reply tuple as
  * IPv4, and its removal (by filter, or flush) takes its stub. */
-static void test_64(struct xm_handle *h, const struct xm_config *cfg)
+static void test_64(struct xm_handle *h, const struct xm_config *cfg, struct xm_ct6_table *t6)
 {
 	LIBBPF_OPTS(bpf_map_create_opts, mmapable, .map_flags = BPF_F_MMAPABLE);
-	int fd = h->fd[XM_MAP_FLOWS6];
 	struct xm_flow_key stub_k = { .proto = IPPROTO_TCP }, v4_k = { .proto = IPPROTO_TCP },
 			   v4_rk = { .proto = IPPROTO_TCP };
 	struct xm_flow stub = { .flags = XM_FLOW_REPLY, .rule_id = 9 }, v4 = { .rule_id = 3 },
@@ -248,11 +250,11 @@ static void test_64(struct xm_handle *h, const struct xm_config *cfg)
 		       pu.n_busiest);
 	}
 
-	tap_ok(!add_flow(fd, IPPROTO_TCP, "2001:db8:1::10", 40000, "2001:db8:1::1", 443,
+	tap_ok(!add_flow(t6, IPPROTO_TCP, "2001:db8:1::10", 40000, "2001:db8:1::1", 443,
 			 "::ffff:192.0.2.1", 50001, "::ffff:198.18.0.2", 443, XM_ST_ESTABLISHED, 3,
 			 4, 5, 10, 1) &&
-		       !mark_64(fd, IPPROTO_TCP, "2001:db8:1::10", 40000, "2001:db8:1::1", 443) &&
-		       !add_flow(fd, IPPROTO_TCP, "2001:db8:1::11", 40001, "2001:db8:1::1", 444,
+		       !mark_64(t6, IPPROTO_TCP, "2001:db8:1::10", 40000, "2001:db8:1::1", 443) &&
+		       !add_flow(t6, IPPROTO_TCP, "2001:db8:1::11", 40001, "2001:db8:1::1", 444,
 				 "2001:db8:2::1", 50000, "2001:db8:2::2", 80, XM_ST_ESTABLISHED, 3,
 				 4, 5, 10, 1),
 	       "6->4: a 6->4 flow and a 6->6 flow in flows6");
@@ -283,19 +285,262 @@ static void test_64(struct xm_handle *h, const struct xm_config *cfg)
 	       "6->4: an IPv4 removal of every flow takes the IPv4 flow, not the stub");
 	tap_ok(xm_ct_lookup(&t, &stub_k) != NULL, "6->4: ... the stub is left to the IPv6 side");
 	TAP_EQ(xm_ct_remove_stub(&t, &v4_rk), -1, "6->4: xm_ct_remove_stub takes no other entry");
-	TAP_EQ(xm_ct6_remove_if(h, is_64, NULL), 1, "6->4: removal of the 6->4 flow by filter");
-	tap_ok(xm_ct_lookup(&t, &stub_k) == NULL && entries(fd) == 2, "6->4: ... its stub gone "
+	TAP_EQ(xm_ct6_remove_if(h, is_64, NULL, err, sizeof(err)), 1,
+	       "6->4: removal of the 6->4 flow by filter");
+	tap_ok(xm_ct_lookup(&t, &stub_k) == NULL && entries(t6) == 2, "6->4: ... its stub gone "
 								      "with it, the 6->6 flow "
 								      "kept");
-	tap_ok(!add_flow(fd, IPPROTO_TCP, "2001:db8:1::10", 40000, "2001:db8:1::1", 443,
+	tap_ok(!add_flow(t6, IPPROTO_TCP, "2001:db8:1::10", 40000, "2001:db8:1::1", 443,
 			 "::ffff:192.0.2.1", 50001, "::ffff:198.18.0.2", 443, XM_ST_ESTABLISHED, 3,
 			 4, 5, 10, 1) &&
-		       !mark_64(fd, IPPROTO_TCP, "2001:db8:1::10", 40000, "2001:db8:1::1", 443) &&
+		       !mark_64(t6, IPPROTO_TCP, "2001:db8:1::10", 40000, "2001:db8:1::1", 443) &&
 		       !xm_ct_insert(&t, &stub_k, &stub),
 	       "6->4: the flow and its stub again");
-	TAP_EQ(xm_ct6_remove_if(h, NULL, NULL), 2, "6->4: an IPv6 flush removes both flows");
-	tap_ok(xm_ct_lookup(&t, &stub_k) == NULL && entries(fd) == 0, "6->4: ... and the stub");
+	TAP_EQ(xm_ct6_remove_if(h, NULL, NULL, err, sizeof(err)), 2,
+	       "6->4: an IPv6 flush removes both flows");
+	tap_ok(xm_ct_lookup(&t, &stub_k) == NULL && entries(t6) == 0, "6->4: ... and the stub");
 	xm_ct_close(&t);
+}
+
+/* The n-th key (from *next on) of the tiny table t whose home is `home`. */
+static struct xm_flow6_key key_homed(const struct xm_ct6_table *t, uint32_t home, uint16_t *next)
+{
+	for (;;) {
+		struct xm_flow6_key k = { .proto = IPPROTO_UDP, .dport = htons(53) };
+		union xm_ct6_words u;
+
+		ip6("2001:db8:5::1", k.saddr);
+		ip6("2001:db8:6::1", k.daddr);
+		k.sport = htons((*next)++);
+		u.key = k;
+		if (xm_ct6_home(u.w, t->seed, t->homes) == home)
+			return k;
+	}
+}
+
+static uint8_t state_at(const struct xm_ct6_table *t, size_t i)
+{
+	return __atomic_load_n(&t->slots[i].key.ct_state, __ATOMIC_ACQUIRE);
+}
+
+static long index_of(const struct xm_ct6_table *t, const struct xm_flow6_key *k)
+{
+	const struct xm_ct6_slot *s = xm_ct6_lookup(t, k);
+
+	return s ? (long)(s - t->slots) : -1;
+}
+
+/* The table's own steps on a table of two homes (XM_CT_PROBES + 1
+ * slots), where keys collide at will. */
+static void test_table(void)
+{
+	LIBBPF_OPTS(bpf_map_create_opts, mmapable, .map_flags = BPF_F_MMAPABLE);
+	struct xm_flow6_key a, b, c, d, e, probe;
+	struct xm_flow6 v = { .rule_id = 1 };
+	struct xm_ct6_table t;
+	char err[512] = "";
+	uint16_t next = 1000;
+	int fd, rc, fit = 0;
+
+	fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "flows6", 4, sizeof(struct xm_ct6_slot),
+			    XM_CT_PROBES + 1, &mmapable);
+	if (!tap_ok(fd >= 0 && xm_ct6_open(&t, fd, SEED, 1, err, sizeof(err)) == 0,
+		    "table: a tiny flows6 (%u slots) mapped %s", XM_CT_PROBES + 1, err))
+		return;
+	TAP_EQ(t.homes, 2, "table: 2 homes (the last XM_CT_PROBES - 1 slots are no home)");
+	a = key_homed(&t, 0, &next);
+	b = key_homed(&t, 0, &next);
+	c = key_homed(&t, 0, &next);
+	v.rule_id = 1;
+	rc = xm_ct6_insert(&t, &a, &v);
+	v.rule_id = 2;
+	rc |= xm_ct6_insert(&t, &b, &v);
+	v.rule_id = 3;
+	rc |= xm_ct6_insert(&t, &c, &v);
+	TAP_EQ(rc, 0, "table: three keys of home 0 inserted");
+	tap_ok(index_of(&t, &a) == 0 && index_of(&t, &b) == 1 && index_of(&t, &c) == 2,
+	       "table: lookup after insert finds each, the colliding ones by probing (slots "
+	       "%ld %ld %ld)",
+	       index_of(&t, &a), index_of(&t, &b), index_of(&t, &c));
+	tap_ok(xm_ct6_lookup(&t, &b) && xm_ct6_lookup(&t, &b)->flow.rule_id == 2 &&
+		       state_at(&t, 1) == XM_CT_LIVE,
+	       "table: the second key's entry, its slot LIVE");
+	probe = b;
+	probe.ct_state = XM_CT_DEAD;
+	TAP_EQ(index_of(&t, &probe), 1, "table: a lookup key's state byte is ignored");
+	TAP_EQ(xm_ct6_insert(&t, &b, &v), -EEXIST, "table: inserting a live key again: -EEXIST");
+	d = key_homed(&t, 0, &next);
+	TAP_EQ(index_of(&t, &d), -1,
+	       "table: a key not inserted: not found (the chain ends at "
+	       "an EMPTY slot)");
+
+	TAP_EQ(xm_ct6_delete(&t, &b), 0, "table: removal of the second key");
+	TAP_EQ(state_at(&t, 1), XM_CT_DEAD, "table: ... leaves its slot DEAD");
+	TAP_EQ(index_of(&t, &b), -1, "table: ... it is no longer found");
+	TAP_EQ(index_of(&t, &c), 2, "table: ... the key after it still is (lookups pass DEAD)");
+	TAP_EQ(xm_ct6_delete(&t, &b), -1, "table: removing it again: -1");
+	TAP_EQ(xm_ct6_table_count(&t, 0), 2, "table: 2 live entries counted");
+	v.rule_id = 4;
+	TAP_EQ(xm_ct6_insert(&t, &d, &v), 0, "table: a fourth key of home 0 inserted");
+	tap_ok(index_of(&t, &d) == 1 && state_at(&t, 1) == XM_CT_LIVE &&
+		       t.slots[1].flow.rule_id == 4,
+	       "table: ... into the DEAD slot, reused (slot %ld)", index_of(&t, &d));
+	e = key_homed(&t, 1, &next);
+	TAP_EQ(xm_ct6_insert(&t, &e, &v), 0, "table: a key of home 1 inserted");
+	TAP_EQ(index_of(&t, &e), 3, "table: ... past home 0's run, in the first free slot");
+
+	/* home 0's chain: slots 0 to XM_CT_PROBES - 1 */
+	for (int i = 0; i < 2 * XM_CT_PROBES; i++) {
+		struct xm_flow6_key k = key_homed(&t, 0, &next);
+
+		rc = xm_ct6_insert(&t, &k, &v);
+		if (rc)
+			break;
+		fit++;
+	}
+	TAP_EQ(rc, -ENOSPC, "table: a full chain refuses the next key: -ENOSPC");
+	TAP_EQ(fit, XM_CT_PROBES - 4, "table: ... once its XM_CT_PROBES slots are taken");
+	xm_ct6_close(&t);
+	close(fd);
+
+	/* another shape: the previous build's hash map, an array of other slots */
+	fd = bpf_map_create(BPF_MAP_TYPE_HASH, "flows6", sizeof(struct xm_flow6_key),
+			    sizeof(struct xm_flow6), 16, NULL);
+	rc = fd >= 0 ? xm_ct6_open(&t, fd, SEED, 0, err, sizeof(err)) : 0;
+	tap_ok(rc == -2 && strstr(err, "flows6") && strstr(err, "hash map") &&
+		       strstr(err, "xmasq attach to convert it"),
+	       "table: open refuses the previous build's hash map, naming flows6 and attach: %s",
+	       err);
+	if (fd >= 0)
+		close(fd);
+	fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "flows6", 4, sizeof(struct xm_ct_slot),
+			    XM_CT_PROBES + 1, &mmapable);
+	rc = fd >= 0 ? xm_ct6_open(&t, fd, SEED, 0, err, sizeof(err)) : 0;
+	tap_ok(rc == -2 && strstr(err, "64-byte values"),
+	       "table: ... and an array of 64-byte slots: %s", err);
+	if (fd >= 0)
+		close(fd);
+}
+
+/* A pinned flows6 of the previous build's shape carried into the new
+ * table (flows6_carry.c), under a pin dir of this test's own. */
+static void test_carry(void)
+{
+	LIBBPF_OPTS(bpf_map_create_opts, mmapable, .map_flags = BPF_F_MMAPABLE);
+	struct xm_flows6_carry carry;
+	struct xm_ct6_table t;
+	struct xm_flow6_key k[3];
+	struct xm_flow6 v[3];
+	char dir[64], path[128], err[512] = "", *log_text = NULL;
+	size_t log_len = 0, carried;
+	FILE *log;
+	int old_fd, new_fd, fd, found = 0;
+
+	snprintf(dir, sizeof(dir), "/sys/fs/bpf/test-ct6-carry-%d", (int)getpid());
+	snprintf(path, sizeof(path), "%s/flows6", dir);
+	old_fd = bpf_map_create(BPF_MAP_TYPE_HASH, "flows6", sizeof(struct xm_flow6_key),
+				sizeof(struct xm_flow6), 16, NULL);
+	if (!tap_ok(old_fd >= 0 && mkdir(dir, 0700) == 0 && bpf_obj_pin(old_fd, path) == 0,
+		    "carry: a hash-shaped flows6 pinned at %s", path)) {
+		rmdir(dir);
+		return;
+	}
+	for (int i = 0; i < 3; i++) {
+		memset(&k[i], 0, sizeof(k[i]));
+		memset(&v[i], 0, sizeof(v[i]));
+		ip6("2001:db8:1::10", k[i].saddr);
+		ip6("2001:db8:1::1", k[i].daddr);
+		k[i].sport = htons(40000 + i);
+		k[i].dport = htons(443);
+		k[i].proto = IPPROTO_TCP;
+		v[i].rule_id = 10 + i;
+		v[i].packets = 100 + i;
+		v[i].flags = i == 2 ? XM_FLOW_REPLY : 0;
+		bpf_map_update_elem(old_fd, &k[i], &v[i], BPF_NOEXIST);
+	}
+
+	/* a failed load: the old table is pinned again */
+	TAP_EQ(xm_flows6_carry_take(&carry, path, err, sizeof(err)), 0, "carry: take %s", err);
+	tap_ok(carry.old_fd >= 0 && carry.n == 3 && access(path, F_OK) != 0,
+	       "carry: its 3 entries read, the pin gone (%zu read)", carry.n);
+	xm_flows6_carry_abort(&carry);
+	fd = bpf_obj_get(path);
+	tap_ok(fd >= 0 && carry.old_fd == -1, "carry: abort pins the old table again");
+	if (fd >= 0)
+		close(fd);
+
+	TAP_EQ(xm_flows6_carry_take(&carry, path, err, sizeof(err)), 0, "carry: take again %s",
+	       err);
+	new_fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "flows6", 4, sizeof(struct xm_ct6_slot),
+				XM_CT_SLOTS(TABLE_FLOWS), &mmapable);
+	log = open_memstream(&log_text, &log_len);
+	carried = new_fd >= 0 && log ? xm_flows6_carry_put(&carry, new_fd, SEED, log) : 0;
+	if (log)
+		fclose(log);
+	TAP_EQ(carried, 3, "carry: put inserts the 3 entries into the new table");
+	tap_ok(log_text && strstr(log_text, ": 3 IPv6 flow entries carried into the new table"),
+	       "carry: ... and logs it: %s", log_text ? log_text : "");
+	free(log_text);
+	if (new_fd >= 0 && xm_ct6_open(&t, new_fd, SEED, 0, err, sizeof(err)) == 0) {
+		for (int i = 0; i < 3; i++) {
+			const struct xm_ct6_slot *s = xm_ct6_lookup(&t, &k[i]);
+
+			found += s && s->flow.rule_id == v[i].rule_id &&
+				 s->flow.packets == v[i].packets && s->flow.flags == v[i].flags;
+		}
+		xm_ct6_close(&t);
+	}
+	TAP_EQ(found, 3, "carry: each found in the new table by its key, its entry as it was");
+
+	/* the new table pinned: nothing to carry, its pin stays */
+	tap_ok(new_fd >= 0 && bpf_obj_pin(new_fd, path) == 0 &&
+		       xm_flows6_carry_take(&carry, path, err, sizeof(err)) == 0 &&
+		       carry.old_fd == -1 && access(path, F_OK) == 0,
+	       "carry: a pinned table of the new shape is left to libbpf to reuse");
+
+	/* a table too small for them: some do not fit, logged, not fatal */
+	unlink(path);
+	if (new_fd >= 0)
+		close(new_fd);
+	{
+		LIBBPF_OPTS(bpf_map_batch_opts, opts);
+		struct xm_flow6_key bk[XM_CT_PROBES + 8];
+		struct xm_flow6 bv[XM_CT_PROBES + 8];
+		__u32 count = XM_CT_PROBES + 8;
+
+		fd = bpf_map_create(BPF_MAP_TYPE_HASH, "flows6", sizeof(struct xm_flow6_key),
+				    sizeof(struct xm_flow6), XM_CT_PROBES + 8, NULL);
+		for (__u32 i = 0; i < count; i++) {
+			bk[i] = k[0];
+			bk[i].sport = htons(1000 + i);
+			bv[i] = v[0];
+		}
+		tap_ok(fd >= 0 && bpf_map_update_batch(fd, bk, bv, &count, &opts) == 0 &&
+			       bpf_obj_pin(fd, path) == 0,
+		       "carry: %d entries in a pinned hash-shaped flows6", XM_CT_PROBES + 8);
+		if (fd >= 0)
+			close(fd);
+	}
+	new_fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "flows6", 4, sizeof(struct xm_ct6_slot),
+				XM_CT_PROBES, &mmapable);
+	log_text = NULL;
+	log = open_memstream(&log_text, &log_len);
+	carried = xm_flows6_carry_take(&carry, path, err, sizeof(err)) == 0 && new_fd >= 0 && log ?
+			  xm_flows6_carry_put(&carry, new_fd, SEED, log) :
+			  0;
+	if (log)
+		fclose(log);
+	tap_ok(carried == XM_CT_PROBES && log_text &&
+		       strstr(log_text, "64 IPv6 flow entries carried into the new table, 8 did "
+					"not fit"),
+	       "carry: into a table of %d slots, %zu carried, the rest logged: %s", XM_CT_PROBES,
+	       carried, log_text ? log_text : "");
+	free(log_text);
+	if (new_fd >= 0)
+		close(new_fd);
+	close(old_fd);
+	unlink(path);
+	rmdir(dir);
 }
 
 int main(void)
@@ -307,6 +552,7 @@ int main(void)
 	char err[256] = "", *text;
 	__be32 zero[4] = { 0 }, a[4];
 	char buf[INET6_ADDRSTRLEN];
+	struct xm_ct6_table t6;
 	int fd;
 
 	memset(&h, 0, sizeof(h));
@@ -319,7 +565,8 @@ int main(void)
 	TAP_EQ(xm_ct6_max(&h), 0, "no flows6 map: flows6_max 0 (status leaves the line out)");
 	tap_ok(xm_ct6_conns(&h, &cfg, now_s(), &c, &n, err, sizeof(err)) == 0 && n == 0,
 	       "no flows6 map: conntrack lists no IPv6 flow, no error");
-	TAP_EQ(xm_ct6_remove_if(&h, NULL, NULL), 0, "no flows6 map: a flush removes nothing");
+	TAP_EQ(xm_ct6_remove_if(&h, NULL, NULL, err, sizeof(err)), 0,
+	       "no flows6 map: a flush removes nothing");
 	tap_ok(xm_map_optional(XM_MAP_FLOWS6) && xm_map_optional(XM_MAP_PROGS6) &&
 		       xm_map_optional(XM_MAP_IFACE_ADDRS6) && xm_map_optional(XM_MAP_RULES6) &&
 		       xm_map_optional(XM_MAP_RULE_ADDRS6) && xm_map_optional(XM_MAP_SWEEPER6) &&
@@ -327,14 +574,22 @@ int main(void)
 	       "xm_open goes without the IPv6 maps and progs46 (added within layout 2), not "
 	       "without flows");
 
-	fd = bpf_map_create(BPF_MAP_TYPE_HASH, "flows6", sizeof(struct xm_flow6_key),
-			    sizeof(struct xm_flow6), 2 * TABLE_FLOWS, NULL);
-	if (!tap_ok(fd >= 0, "a flows6-shaped hash map (needs root)"))
+	test_table();
+	test_carry();
+
+	{
+		LIBBPF_OPTS(bpf_map_create_opts, mmapable, .map_flags = BPF_F_MMAPABLE);
+
+		fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "flows6", 4, sizeof(struct xm_ct6_slot),
+				    XM_CT_SLOTS(TABLE_FLOWS), &mmapable);
+	}
+	if (!tap_ok(fd >= 0 && xm_ct6_open(&t6, fd, SEED, 1, err, sizeof(err)) == 0,
+		    "a flows6-shaped array, mapped (needs root) %s", err))
 		return tap_done();
 	h.fd[XM_MAP_FLOWS6] = fd;
 	{
 		LIBBPF_OPTS(bpf_map_create_opts, mmapable, .map_flags = BPF_F_MMAPABLE);
-		struct xm_config conf = { .layout_version = XM_LAYOUT_VERSION, .ct_seed = 0x5eed };
+		struct xm_config conf = { .layout_version = XM_LAYOUT_VERSION, .ct_seed = SEED };
 		__u32 zero = 0;
 
 		h.fd[XM_MAP_CONFIG] =
@@ -351,10 +606,10 @@ int main(void)
 	}
 
 	/* a TCP flow, a UDP one without its reply entry, a stray reply entry */
-	tap_ok(!add_flow(fd, IPPROTO_TCP, "2001:db8:1::10", 40000, "2001:db8:1::1", 443,
+	tap_ok(!add_flow(&t6, IPPROTO_TCP, "2001:db8:1::10", 40000, "2001:db8:1::1", 443,
 			 "2001:db8:2::1", 50000, "2001:db8:2::2", 80, XM_ST_ESTABLISHED, 3, 4, 5,
 			 10, 1) &&
-		       !add_flow(fd, IPPROTO_UDP, "2001:db8:7::11", 5353, "2001:db8:1::1", 53,
+		       !add_flow(&t6, IPPROTO_UDP, "2001:db8:7::11", 5353, "2001:db8:1::1", 53,
 				 "2001:db8:2::1", 5353, "2001:db8:2::3", 53, XM_ST_NONE, 1, 4, 2, 1,
 				 0),
 	       "two flows written into flows6");
@@ -366,11 +621,11 @@ int main(void)
 
 		ip6("2001:db8:2::9", k.saddr);
 		ip6("2001:db8:2::1", k.daddr);
-		bpf_map_update_elem(fd, &k, &v, BPF_NOEXIST);
+		TAP_EQ(xm_ct6_insert(&t6, &k, &v), 0, "a stray reply entry written");
 	}
-	TAP_EQ(entries(fd), 4, "flows6 holds 4 entries");
+	TAP_EQ(entries(&t6), 4, "flows6 holds 4 entries");
 	TAP_EQ(xm_ct6_count(&h), 2, "count: 2 flows (by their original entries)");
-	TAP_EQ(xm_ct6_max(&h), TABLE_FLOWS, "flows6_max: the map's entries / 2");
+	TAP_EQ(xm_ct6_max(&h), TABLE_FLOWS, "flows6_max: the flows the table's slots are for");
 
 	tap_ok(xm_ct6_conns(&h, &cfg, now_s(), &c, &n, err, sizeof(err)) == 0, "flows6 read: %s",
 	       err);
@@ -412,19 +667,21 @@ int main(void)
 	free(text);
 	free(c);
 
-	TAP_EQ(xm_ct6_remove_if(&h, in_slot3, NULL), 1, "removal by slot: the TCP flow (slot 3)");
-	TAP_EQ(entries(fd), 2, "... both its entries gone, the UDP flow and the stray entry kept");
+	TAP_EQ(xm_ct6_remove_if(&h, in_slot3, NULL, err, sizeof(err)), 1,
+	       "removal by slot: the TCP flow (slot 3)");
+	TAP_EQ(entries(&t6), 2, "... both its entries gone, the UDP flow and the stray entry kept");
 	TAP_EQ(xm_ct6_count(&h), 1, "... 1 flow left");
 	TAP_EQ(source_count(h.fd[XM_MAP_SOURCE_FLOWS], "2001:db8:1::10", 0x5eed), 0,
 	       "... its source holds no flow any more (source_flows)");
 	TAP_EQ(source_count(h.fd[XM_MAP_SOURCE_FLOWS], "2001:db8:7::11", 0x5eed), 1,
 	       "... the other source keeps its flow");
-	TAP_EQ(xm_ct6_remove_if(&h, NULL, NULL), 1, "flush: 1 flow removed");
-	TAP_EQ(entries(fd), 0, "flush: flows6 empty, the stray reply entry too");
+	TAP_EQ(xm_ct6_remove_if(&h, NULL, NULL, err, sizeof(err)), 1, "flush: 1 flow removed");
+	TAP_EQ(entries(&t6), 0, "flush: flows6 empty, the stray reply entry too");
 	TAP_EQ(source_count(h.fd[XM_MAP_SOURCE_FLOWS], "2001:db8:7::11", 0x5eed), 0,
 	       "flush: the flushed flow's source holds none (a stray reply entry takes nothing)");
 
-	test_64(&h, &cfg);
+	test_64(&h, &cfg, &t6);
+	xm_ct6_close(&t6);
 
 	tap_ok(!strcmp(xm_ip6_str(zero, buf, sizeof(buf)), "-"), "no IPv6 address shows as -");
 	ip6("2001:db8::1", a);
