@@ -16,7 +16,7 @@
 /* Set by the loader from the table it loads against. */
 const volatile __u32 xm_ct6_homes = XM_CT_SLOTS(XM_CT6_MAX) - (XM_CT_PROBES - 1);
 
-#define XM_CT6_W(s, i)	 (((__u64 *)&(s)->key)[i])
+#define XM_CT6_W(s, i)	(((__u64 *)&(s)->key)[i])
 #define XM_CT6_STATE(s) (((volatile __u64 *)&(s)->key)[XM_CT6_WORDS - 1])
 
 static __always_inline __u64 xm_key6_w(const struct xm_flow6_key *k, int i)
@@ -37,8 +37,8 @@ static __always_inline int xm_ct6_addrs_equal(struct xm_ct6_slot *s, const struc
 }
 
 /* The live slot of key k from probe `from` of its chain on: its index,
- * or -1. Global: verified once. */
-__noinline int xm_ct6_find_from(const struct xm_flow6_key *k, __u32 home, __u32 from)
+ * or -1. */
+static __always_inline int xm_ct6_probe(const struct xm_flow6_key *k, __u32 home, __u32 from)
 {
 	__u64 live = xm_ct6_state_word(xm_key6_w(k, 4), XM_CT_LIVE), sw;
 	struct xm_ct6_slot *s;
@@ -58,9 +58,19 @@ __noinline int xm_ct6_find_from(const struct xm_flow6_key *k, __u32 home, __u32 
 	return -1;
 }
 
-/* The slot holding key k (its state byte 0), or NULL; the home slot is
- * checked inline, the rest of the chain by xm_ct6_find_from. */
-static __always_inline struct xm_ct6_slot *xm_ct6_find_slot(const struct xm_flow6_key *k)
+/* xm_ct6_probe as a global function: verified once. */
+__noinline int xm_ct6_find_from(const struct xm_flow6_key *k, __u32 home, __u32 from)
+{
+	if (!k) /* a global function's pointer may be NULL to the verifier */
+		return -1;
+	return xm_ct6_probe(k, home, from);
+}
+
+/* The slot holding key k, or NULL; the home slot is checked inline, the
+ * rest of the chain by xm_ct6_find_from, or inline when `nocall` (a
+ * global function deep in a call chain has no call level left). */
+static __always_inline struct xm_ct6_slot *xm_ct6_find_slot_in(const struct xm_flow6_key *k,
+							       int nocall)
 {
 	__u32 home = xm_ct6_home_of(k);
 	struct xm_ct6_slot *s = bpf_map_lookup_elem(&flows6, &home);
@@ -74,18 +84,23 @@ static __always_inline struct xm_ct6_slot *xm_ct6_find_slot(const struct xm_flow
 		return s;
 	if (sw == 0)
 		return NULL;
-	at = xm_ct6_find_from(k, home, 1);
+	at = nocall ? xm_ct6_probe(k, home, 1) : xm_ct6_find_from(k, home, 1);
 	if (at < 0)
 		return NULL;
 	home = (__u32)at;
 	return bpf_map_lookup_elem(&flows6, &home);
 }
 
-/* The entry of key k, or NULL: what bpf_map_lookup_elem on the kernel's
- * hash map gave. */
-static __always_inline struct xm_flow6 *xm_ct6_find(const struct xm_flow6_key *k)
+static __always_inline struct xm_ct6_slot *xm_ct6_find_slot(const struct xm_flow6_key *k)
 {
-	struct xm_ct6_slot *s = xm_ct6_find_slot(k);
+	return xm_ct6_find_slot_in(k, 0);
+}
+
+/* The entry of key k, or NULL (what bpf_map_lookup_elem on the kernel's
+ * hash map gave). */
+static __always_inline struct xm_flow6 *xm_ct6_find_in(const struct xm_flow6_key *k, int nocall)
+{
+	struct xm_ct6_slot *s = xm_ct6_find_slot_in(k, nocall);
 
 	if (!s)
 		return NULL;
@@ -93,16 +108,25 @@ static __always_inline struct xm_flow6 *xm_ct6_find(const struct xm_flow6_key *k
 	return &s->flow;
 }
 
+static __always_inline struct xm_flow6 *xm_ct6_find(const struct xm_flow6_key *k)
+{
+	return xm_ct6_find_in(k, 0);
+}
+
 /* Claims a free slot for key k: its index, WRITING and holding the key,
  * or XM_CT_ERR_* (as xm_ct_claim). */
 __noinline int xm_ct6_claim(const struct xm_flow6_key *k)
 {
-	__u64 w4 = xm_key6_w(k, 4), live = xm_ct6_state_word(w4, XM_CT_LIVE);
-	__u64 dead = xm_ct6_state_word(0, XM_CT_DEAD), sw, seen;
-	__u32 home = xm_ct6_home_of(k), idx, free_idx;
+	__u64 dead = xm_ct6_state_word(0, XM_CT_DEAD), w4, live, sw, seen;
+	__u32 home, idx, free_idx;
 	struct xm_ct6_slot *s;
 	int have_free;
 
+	if (!k)
+		return XM_CT_ERR_FULL;
+	w4 = xm_key6_w(k, 4);
+	live = xm_ct6_state_word(w4, XM_CT_LIVE);
+	home = xm_ct6_home_of(k);
 	for (int attempt = 0; attempt < 2; attempt++) {
 		have_free = 0;
 		free_idx = 0;
@@ -144,10 +168,14 @@ __noinline int xm_ct6_claim(const struct xm_flow6_key *k)
  * chain that became EMPTY meanwhile (as xm_ct_settle). Its index. */
 __noinline int xm_ct6_settle(const struct xm_flow6_key *k, __u32 idx)
 {
-	__u64 w4 = xm_key6_w(k, 4);
-	__u32 home = xm_ct6_home_of(k), j;
 	struct xm_ct6_slot *s, *to;
+	__u32 home, j;
+	__u64 w4;
 
+	if (!k)
+		return (int)idx;
+	w4 = xm_key6_w(k, 4);
+	home = xm_ct6_home_of(k);
 	for (__u32 i = 0; i < XM_CT_PROBES; i++) {
 		j = home + i;
 		if (j >= idx)
@@ -177,9 +205,9 @@ __noinline int xm_ct6_settle(const struct xm_flow6_key *k, __u32 idx)
 }
 
 /* Inserts entry v under key k: 0, or XM_CT_ERR_EXIST (the key is live:
- * what BPF_NOEXIST refused) or XM_CT_ERR_FULL. Global: verified once,
- * and the callers' frames keep their room. */
-__noinline int xm_ct6_insert(const struct xm_flow6_key *k, const struct xm_flow6 *v)
+ * what BPF_NOEXIST refused) or XM_CT_ERR_FULL. Inline: its two calls are
+ * then one level below the caller (6.1's 512 bytes over a call chain). */
+static __always_inline int xm_ct6_insert(const struct xm_flow6_key *k, const struct xm_flow6 *v)
 {
 	struct xm_ct6_slot *s;
 	__u32 idx;
@@ -206,11 +234,15 @@ static __always_inline int xm_ct6_remove(struct xm_ct6_slot *s, __u64 live)
 		       -1;
 }
 
-/* Removes key k's entry: 0, or -1 when it is not in the table. */
+/* Removes key k's entry: 0, or -1 when it is not in the table. Its
+ * search is inline: a global function with no call below it. */
 __noinline int xm_ct6_delete(const struct xm_flow6_key *k)
 {
-	struct xm_ct6_slot *s = xm_ct6_find_slot(k);
+	struct xm_ct6_slot *s;
 
+	if (!k)
+		return -1;
+	s = xm_ct6_find_slot_in(k, 1);
 	if (!s)
 		return -1;
 	return xm_ct6_remove(s, xm_ct6_state_word(xm_key6_w(k, 4), XM_CT_LIVE));

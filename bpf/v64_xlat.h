@@ -19,6 +19,7 @@
 #include <bpf/bpf_endian.h>
 #include "xmasq_abi.h"
 #include "maps.h"
+#include "ct6.h"
 #include "ct.h"
 #include "ports.h"
 #include "fib.h"
@@ -142,7 +143,7 @@ __noinline int xm64_flow_insert(struct xm_pkt6 *p, __u32 idx, __u32 len)
 	struct xm_scratch *sc = bpf_map_lookup_elem(&scratch, &zero);
 	struct xm_ct_slot *s = bpf_map_lookup_elem(&flows, &idx);
 	struct xm_flow6_key k6 = {};
-	struct xm_flow6 v = {};
+	struct xm_flow6 *v;
 	struct xm_rule_stats *rs;
 	__u64 w1;
 	int rc;
@@ -154,6 +155,8 @@ __noinline int xm64_flow_insert(struct xm_pkt6 *p, __u32 idx, __u32 len)
 		return XM6_NEW_DROP;
 	}
 	rule_id = sc->plan.rule_id;
+	v = &sc->flow6; /* in scratch: no room on 6.1's stack beside the table's calls */
+	__builtin_memset(v, 0, sizeof(*v));
 	__builtin_memset(&s->flow, 0, sizeof(s->flow));
 	s->flow.flags = XM_FLOW_REPLY;
 	s->flow.in_slot = XM_SLOT_IPV6_FLOW;
@@ -167,43 +170,43 @@ __noinline int xm64_flow_insert(struct xm_pkt6 *p, __u32 idx, __u32 len)
 	k6.sport = s->key.sport;
 	k6.dport = s->key.dport;
 	k6.proto = p->key.proto;
-	xm6_addr_copy(v.new_saddr, p->key.daddr);
-	xm6_addr_copy(v.new_daddr, p->key.saddr);
-	v.new_sport = p->key.dport;
-	v.new_dport = p->key.sport;
-	__builtin_memcpy(v.out_dmac, p->src_mac, 6);
-	v.flags = XM_FLOW_REPLY | XM_FLOW_L2_VALID | XM_FLOW6_TO_V4;
-	v.state = p->key.proto == IPPROTO_TCP ? XM_ST_SYN_SENT : XM_ST_NONE;
-	v.in_slot = sc->plan.out_slot;
-	v.out_slot = sc->plan.in_slot;
-	v.rule_id = rule_id;
-	v.last_seen_s = now;
-	if (bpf_map_update_elem(&flows6, &k6, &v, BPF_NOEXIST)) {
+	xm6_addr_copy(v->new_saddr, p->key.daddr);
+	xm6_addr_copy(v->new_daddr, p->key.saddr);
+	v->new_sport = p->key.dport;
+	v->new_dport = p->key.sport;
+	__builtin_memcpy(v->out_dmac, p->src_mac, 6);
+	v->flags = XM_FLOW_REPLY | XM_FLOW_L2_VALID | XM_FLOW6_TO_V4;
+	v->state = p->key.proto == IPPROTO_TCP ? XM_ST_SYN_SENT : XM_ST_NONE;
+	v->in_slot = sc->plan.out_slot;
+	v->out_slot = sc->plan.in_slot;
+	v->rule_id = rule_id;
+	v->last_seen_s = now;
+	if (xm_ct6_insert(&k6, v)) {
 		xm_ct_release(idx);
 		xm_count(XM_C_DROP_CT_FULL, len);
 		return XM6_NEW_DROP;
 	}
 
 	/* Original direction: client -> the IPv4 backend. */
-	xm6_addr_copy(v.new_saddr, k6.daddr);
-	xm6_addr_copy(v.new_daddr, k6.saddr);
-	v.new_sport = k6.dport;
-	v.new_dport = k6.sport;
-	v.flags = XM_FLOW6_TO_V4 | (sc->plan.l2_valid ? XM_FLOW_L2_VALID : 0);
-	__builtin_memcpy(v.out_dmac, sc->plan.dmac, 6);
-	v.in_slot = sc->plan.in_slot;
-	v.out_slot = sc->plan.out_slot;
+	xm6_addr_copy(v->new_saddr, k6.daddr);
+	xm6_addr_copy(v->new_daddr, k6.saddr);
+	v->new_sport = k6.dport;
+	v->new_dport = k6.sport;
+	v->flags = XM_FLOW6_TO_V4 | (sc->plan.l2_valid ? XM_FLOW_L2_VALID : 0);
+	__builtin_memcpy(v->out_dmac, sc->plan.dmac, 6);
+	v->in_slot = sc->plan.in_slot;
+	v->out_slot = sc->plan.out_slot;
 	/* 6.1: a map key must be on the stack, p is not */
 	xm6_addr_copy(k6.saddr, p->key.saddr);
 	xm6_addr_copy(k6.daddr, p->key.daddr);
 	k6.sport = p->key.sport;
 	k6.dport = p->key.dport;
-	if (bpf_map_update_elem(&flows6, &k6, &v, BPF_NOEXIST)) {
+	if (xm_ct6_insert(&k6, v)) {
 		/* Another CPU made this flow meanwhile, or the table is full:
 		 * give the reply entry and the stub back. */
-		rc = bpf_map_lookup_elem(&flows6, &k6) ? XM6_NEW_FLOW : XM6_NEW_DROP;
-		xm_flow6_partner_key(&v, k6.proto, &k6);
-		bpf_map_delete_elem(&flows6, &k6);
+		rc = xm_ct6_find(&k6) ? XM6_NEW_FLOW : XM6_NEW_DROP;
+		xm_flow6_partner_key(v, k6.proto, &k6);
+		xm_ct6_delete(&k6);
 		xm_ct_release(idx);
 		if (rc == XM6_NEW_FLOW) {
 			xm_count(XM_C_FLOW_RACE, 0);
@@ -373,7 +376,7 @@ __noinline int xm64_tc_to_v6(struct __sk_buff *skb, const struct xm_pkt6 *p,
 	if (!skb || !p || !q || !fk)
 		return -1;
 	__builtin_memcpy(&k, fk, sizeof(k)); /* 6.1: a map key must be on the stack */
-	f = bpf_map_lookup_elem(&flows6, &k);
+	f = xm_ct6_find(&k);
 	oif = bpf_map_lookup_elem(&iface_slots, &out_slot);
 	if (!f || !oif)
 		return -1;
@@ -495,7 +498,7 @@ __noinline int xm64_tc_icmp_to_v6(struct __sk_buff *skb, const struct xm_flow6_k
 	if (!skb || !fk || l4_off > 64)
 		return -1;
 	__builtin_memcpy(&k, fk, sizeof(k)); /* 6.1: a map key must be on the stack */
-	f = bpf_map_lookup_elem(&flows6, &k);
+	f = xm_ct6_find(&k);
 	oif = bpf_map_lookup_elem(&iface_slots, &out_slot);
 	if (!f || !oif || bpf_skb_load_bytes(skb, l4_off, icmp4, 8) ||
 	    bpf_skb_load_bytes(skb, l4_off + 8, &qip, sizeof(qip)) ||
@@ -614,7 +617,7 @@ __noinline int xm64_tc_icmp_to_v4(struct __sk_buff *skb, const struct xm_pkt6 *p
 	if (!skb || !p || p->l4_off > 64)
 		return -1;
 	__builtin_memcpy(&k, &p->key, sizeof(k)); /* 6.1: a map key must be on the stack */
-	f = bpf_map_lookup_elem(&flows6, &k);
+	f = xm_ct6_find(&k);
 	oif = bpf_map_lookup_elem(&iface_slots, &out_slot);
 	if (!f || !oif || bpf_skb_load_bytes(skb, p->l4_off, icmp6, 8) ||
 	    bpf_skb_load_bytes(skb, p->l4_off + 8, &q6, sizeof(q6)))

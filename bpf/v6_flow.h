@@ -112,7 +112,7 @@ static __always_inline int xm6_claim_reply(const struct xm_config *cfg, struct x
 
 	if (keep_source ||
 	    (port >= cfg->port_lo && port <= cfg->port_hi && !xm6_port_local(cfg, port))) {
-		rc = (int)bpf_map_update_elem(&flows6, rkey, rval, BPF_NOEXIST);
+		rc = xm_ct6_insert(rkey, rval);
 		if (!rc)
 			return 0;
 		if (keep_source || rc != -17 /* EEXIST */)
@@ -131,7 +131,7 @@ static __always_inline int xm6_claim_reply(const struct xm_config *cfg, struct x
 		rkey->dport = bpf_htons(port);
 		if (rkey->proto == XM_NEXTHDR_ICMPV6) /* an echo id is both "ports" */
 			rkey->sport = rkey->dport;
-		rc = (int)bpf_map_update_elem(&flows6, rkey, rval, BPF_NOEXIST);
+		rc = xm_ct6_insert(rkey, rval);
 		if (!rc)
 			return 0;
 		if (rc != -17)
@@ -205,14 +205,19 @@ static __always_inline int xm6_flow_make(void *ctx, struct xm_pkt6 *p, __u32 ifi
 	struct xm_iface *in_if, *out_if;
 	struct xm_iface6 *masq;
 	struct xm_flow6_key rkey = {};
-	struct xm_flow6 v = {};
+	struct xm_scratch *sc = bpf_map_lookup_elem(&scratch, &zero);
+	struct xm_flow6 *v;
 	struct xm_rule_stats *rs;
 	__u32 rule_id, out_ifindex;
 	__u8 state, dmac[6];
 	int rc, why, masquerade;
 
-	if (!p || !cfg)
+	if (!p || !cfg || !sc)
 		return XM6_NEW_PASS;
+	/* the entry is made in scratch: 6.1's stack has no room for it
+	 * beside the table's calls */
+	v = &sc->flow6;
+	__builtin_memset(v, 0, sizeof(*v));
 	if (xm6_target_find(p, ifindex, cfg->active_gen & 1, &t)) {
 		xm_count(XM_C_PASS_NOT_OURS, len);
 		return XM6_NEW_PASS;
@@ -288,52 +293,52 @@ static __always_inline int xm6_flow_make(void *ctx, struct xm_pkt6 *p, __u32 ifi
 	rkey.sport = t.port;
 	rkey.dport = p->key.sport;
 	rkey.proto = p->key.proto;
-	xm6_addr_copy(v.new_saddr, p->key.daddr);
-	xm6_addr_copy(v.new_daddr, p->key.saddr);
-	v.new_sport = p->key.dport;
-	v.new_dport = p->key.sport;
-	__builtin_memcpy(v.out_dmac, p->src_mac, 6);
-	v.flags = XM_FLOW_REPLY | XM_FLOW_L2_VALID;
-	v.state = state;
-	v.in_slot = out_if->slot;
-	v.out_slot = in_if->slot;
-	v.rule_id = rule_id;
-	v.last_seen_s = now;
-	why = xm6_claim_reply(cfg, &rkey, &v, t.flags & XM_RULE_KEEP_SOURCE);
+	xm6_addr_copy(v->new_saddr, p->key.daddr);
+	xm6_addr_copy(v->new_daddr, p->key.saddr);
+	v->new_sport = p->key.dport;
+	v->new_dport = p->key.sport;
+	__builtin_memcpy(v->out_dmac, p->src_mac, 6);
+	v->flags = XM_FLOW_REPLY | XM_FLOW_L2_VALID;
+	v->state = state;
+	v->in_slot = out_if->slot;
+	v->out_slot = in_if->slot;
+	v->rule_id = rule_id;
+	v->last_seen_s = now;
+	why = xm6_claim_reply(cfg, &rkey, v, t.flags & XM_RULE_KEEP_SOURCE);
 	if (why) {
 		xm_count(why, len);
 		return XM6_NEW_DROP;
 	}
 
 	/* Original direction: client -> the address it sent to. */
-	xm6_addr_copy(v.new_saddr, rkey.daddr);
-	xm6_addr_copy(v.new_daddr, rkey.saddr);
-	v.new_sport = rkey.dport;
-	v.new_dport = rkey.sport;
-	v.flags = 0;
+	xm6_addr_copy(v->new_saddr, rkey.daddr);
+	xm6_addr_copy(v->new_daddr, rkey.saddr);
+	v->new_sport = rkey.dport;
+	v->new_dport = rkey.sport;
+	v->flags = 0;
 	if (rc == BPF_FIB_LKUP_RET_SUCCESS) {
-		__builtin_memcpy(v.out_dmac, dmac, 6);
-		v.flags |= XM_FLOW_L2_VALID;
+		__builtin_memcpy(v->out_dmac, dmac, 6);
+		v->flags |= XM_FLOW_L2_VALID;
 	}
 	if (t.flags & XM_RULE_KEEP_SOURCE)
-		v.flags |= XM_FLOW_KEEP_SOURCE;
-	v.in_slot = in_if->slot;
-	v.out_slot = out_if->slot;
+		v->flags |= XM_FLOW_KEEP_SOURCE;
+	v->in_slot = in_if->slot;
+	v->out_slot = out_if->slot;
 	/* the original key: the reply entry's key reversed, before the
 	 * rewrite (6.1: a map key must be on the stack, p is not) */
 	xm6_addr_copy(rkey.saddr, p->key.saddr);
 	xm6_addr_copy(rkey.daddr, p->key.daddr);
 	rkey.sport = p->key.sport;
 	rkey.dport = p->key.dport;
-	if (bpf_map_update_elem(&flows6, &rkey, &v, BPF_NOEXIST)) {
+	if (xm_ct6_insert(&rkey, v)) {
 		/* Another CPU made this flow meanwhile, or the table is full:
 		 * give the reply entry back. */
-		if (bpf_map_lookup_elem(&flows6, &rkey))
+		if (xm_ct6_find(&rkey))
 			rc = XM6_NEW_FLOW;
 		else
 			rc = XM6_NEW_DROP;
-		xm_flow6_partner_key(&v, rkey.proto, &rkey);
-		bpf_map_delete_elem(&flows6, &rkey);
+		xm_flow6_partner_key(v, rkey.proto, &rkey);
+		xm_ct6_delete(&rkey);
 		if (rc == XM6_NEW_FLOW) {
 			xm_count(XM_C_FLOW_RACE, 0);
 			return XM6_NEW_FLOW;
@@ -376,11 +381,11 @@ __noinline int xm6_state_set(struct xm_flow6_key *key, __u32 new, __u32 first_fi
 	if (!key)
 		return 0;
 	__builtin_memcpy(&k, key, sizeof(k)); /* 6.1: a map key must be on the stack */
-	f = bpf_map_lookup_elem(&flows6, &k);
+	f = xm_ct6_find_in(&k, 1);
 	if (!f)
 		return 0;
 	xm_flow6_partner_key(f, k.proto, &pk);
-	partner = bpf_map_lookup_elem(&flows6, &pk);
+	partner = xm_ct6_find_in(&pk, 1);
 	f->state = new;
 	if (partner)
 		partner->state = new;
@@ -420,13 +425,13 @@ __noinline int xm6_tcp_seq_check(struct xm_flow6_key *key, __u32 seq, __u32 fl, 
 	if (!key)
 		return XM_SEQ_OK;
 	__builtin_memcpy(&k, key, sizeof(k));
-	f = bpf_map_lookup_elem(&flows6, &k);
+	f = xm_ct6_find_in(&k, 1);
 	if (!f)
 		return XM_SEQ_OK;
 	if (fl & XM_TCP_SYN)
 		return xm_tcp_syn_judge(f->state, len);
 	xm_flow6_partner_key(f, k.proto, &pk);
-	r = bpf_map_lookup_elem(&flows6, &pk);
+	r = xm_ct6_find_in(&pk, 1);
 	return r ? xm_tcp_seq_judge(r->tcp_win, r->tcp_ack, seq, fl, len) : XM_SEQ_OK;
 }
 

@@ -14,6 +14,7 @@
 #include <bpf/bpf_endian.h>
 #include "xmasq_abi.h"
 #include "maps.h"
+#include "ct6.h"
 #include "csum.h"
 #include "v6_parse.h"
 
@@ -47,7 +48,7 @@ __noinline int xm6_tc_icmp_error(struct __sk_buff *skb, const struct xm_pkt6 *p)
 	if (!skb || !p)
 		return -1;
 	__builtin_memcpy(&k, &p->key, sizeof(k)); /* 6.1: a map key must be on the stack */
-	f = bpf_map_lookup_elem(&flows6, &k);
+	f = xm_ct6_find(&k);
 	if (!f)
 		return -1;
 	in_l3 = p->l4_off + XM_ICMP6_QUOTE;

@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /* Expiry of IPv6 flows: a timer of its own (map "sweeper6"), armed by
- * xmasq_tc6's first new flow, walks "flows6" every XM_SWEEP6_EVERY_S and
- * removes flows idle (both directions) past their state's timeout. The
- * table is the kernel's hash map, at most 2 * XM_CT6_MAX entries: a walk
- * is bounded by that. */
+ * xmasq_tc6's first new flow, walks "flows6" (bpf/ct6.h) every
+ * XM_SWEEP6_EVERY_S, removes flows idle (both directions) past their
+ * state's timeout, and turns DEAD runs followed by an EMPTY slot back
+ * into EMPTY ones, as the IPv4 sweeper does. A walk visits every slot:
+ * XM_CT_SLOTS(XM_CT6_MAX) at most. */
 #ifndef XMASQ_BPF_V6_SWEEP_H
 #define XMASQ_BPF_V6_SWEEP_H
 
@@ -16,6 +17,7 @@
 #include "quota.h"
 #include "sweep.h"
 #include "ports.h"
+#include "ct6.h"
 
 /* A 6->4 flow's stub in the IPv4 table (xmasq_abi.h, XM_RULE_TO_V4)
  * goes with the flow: found by the flow's reply key, whose addresses are
@@ -38,37 +40,52 @@ struct xm6_walk {
 	struct xm_config *cfg;
 	__u32 now;
 	__u32 expired;
+	__u32 prev_dead; /* the slot before this one was DEAD */
 };
 
-static long xm6_sweep_entry(void *map, struct xm_flow6_key *key, struct xm_flow6 *f,
-			    struct xm6_walk *w)
+static long xm6_sweep_entry(void *map, __u32 *idx, struct xm_ct6_slot *s, struct xm6_walk *w)
 {
-	struct xm_flow6_key pk;
-	struct xm_flow6 *pf;
-	__u32 last = f->last_seen_s, timeout;
+	__u64 sw = XM_CT6_STATE(s), live = xm_ct6_state_word(sw, XM_CT_LIVE);
+	struct xm_flow6 *f = &s->flow, *pf;
+	struct xm_flow6_key key, pk;
+	__u32 last, timeout;
+	int prev_dead = w->prev_dead;
 
 	(void)map;
-	xm_flow6_partner_key(f, key->proto, &pk);
-	pf = bpf_map_lookup_elem(&flows6, &pk);
+	w->prev_dead = sw == xm_ct6_state_word(0, XM_CT_DEAD);
+	if (sw == 0 && prev_dead) {
+		xm_ct6_clean_before(*idx);
+		return 0;
+	}
+	if (sw != live)
+		return 0;
+	__builtin_memcpy(&key, &s->key, sizeof(key));
+	key.ct_state = 0;
+	last = f->last_seen_s;
+	xm_flow6_partner_key(f, key.proto, &pk);
+	pf = xm_ct6_find(&pk);
 	if (f->flags & XM_FLOW_REPLY) {
-		if (!pf) { /* an insert that lost a race, or half a removal */
+		if (!pf && xm_ct6_remove(s, live) == 0) {
+			/* an insert that lost a race, or half a removal */
 			if (f->flags & XM_FLOW6_TO_V4)
-				xm64_stub_remove(key);
-			bpf_map_delete_elem(&flows6, key);
+				xm64_stub_remove(&key);
+			w->prev_dead = 1;
 		}
 		return 0;
 	}
 	if (pf && pf->last_seen_s > last)
 		last = pf->last_seen_s;
-	timeout = xm_flow_timeout(w->cfg, key->proto, f->state);
+	timeout = xm_flow_timeout(w->cfg, key.proto, f->state);
 	if (last >= w->now || w->now - last < timeout)
 		return 0;
-	xm_source_add(xm_source6_id(key->saddr), -1);
 	if (f->flags & XM_FLOW6_TO_V4)
 		xm64_stub_remove(&pk);
 	if (pf)
-		bpf_map_delete_elem(&flows6, &pk);
-	bpf_map_delete_elem(&flows6, key);
+		xm_ct6_delete(&pk);
+	if (xm_ct6_remove(s, live))
+		return 0; /* removed meanwhile: whoever did took its count */
+	xm_source_add(xm_source6_id(key.saddr), -1);
+	w->prev_dead = 1;
 	w->expired++;
 	return 0;
 }

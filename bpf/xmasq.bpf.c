@@ -352,7 +352,7 @@ int xmasq_xdp6(struct xdp_md *ctx)
 
 	if (xm6_xdp_parse(ctx, &p))
 		return xm_xdp_to_tc(ctx, XM_C_PASS_IPV6_TO_TC, len);
-	f = bpf_map_lookup_elem(&flows6, &p.key);
+	f = xm_ct6_find(&p.key);
 	if (!f) {
 		bpf_tail_call(ctx, &progs6_xdp, XM_PROGS6_NEW_XDP);
 		return xm_xdp_to_tc(ctx, XM_C_PASS_IPV6_TO_TC, len);
@@ -387,7 +387,7 @@ int xmasq_xdp6_new(struct xdp_md *ctx)
 		xm_set_meta(ctx, XM_META_MAGIC_SEEN);
 		return XDP_PASS;
 	}
-	f = bpf_map_lookup_elem(&flows6, &p.key);
+	f = xm_ct6_find(&p.key);
 	if (!f) /* removed meanwhile (a flush): tc makes it again */
 		return xm_xdp_to_tc(ctx, XM_C_PASS_IPV6_TO_TC, len);
 	/* xmasq_xdp6 sends what this frame has no room for on 6.1: a 6->4
@@ -441,7 +441,7 @@ int xmasq_xdp46(struct xdp_md *ctx)
 		p.tcp_flags = ((__u8 *)l4)[13];
 	xm64_map(p.key.saddr, ip->saddr);
 	xm64_map(p.key.daddr, ip->daddr);
-	f = bpf_map_lookup_elem(&flows6, &p.key);
+	f = xm_ct6_find(&p.key);
 	if (!f || !(f->flags & XM_FLOW6_TO_V4) || !(f->flags & XM_FLOW_L2_VALID))
 		return xm_xdp_to_tc(ctx, XM_C_PASS_6TO4_TO_TC, len);
 	slot = f->out_slot;
@@ -717,7 +717,7 @@ int xmasq_tc6(struct __sk_buff *skb)
 		if (rc != XM6_NEW_FLOW)
 			return rc == XM6_NEW_DROP ? TC_ACT_SHOT : TC_ACT_OK;
 	}
-	f = bpf_map_lookup_elem(&flows6, &p.key);
+	f = xm_ct6_find(&p.key);
 	/* An ICMPv6 error about no flow of ours is the kernel's (as one
 	 * about a 6->4 flow's client side: it has no IPv6 packets of ours) */
 	if (p.icmp_error && (!f || (f->flags & (XM_FLOW6_TO_V4 | XM_FLOW_REPLY)) ==
@@ -731,7 +731,7 @@ int xmasq_tc6(struct __sk_buff *skb)
 			rc = xm64_flow_new(skb, &p, ifindex, (__u32)len);
 		if (rc != XM6_NEW_FLOW)
 			return rc == XM6_NEW_DROP ? TC_ACT_SHOT : TC_ACT_OK;
-		f = bpf_map_lookup_elem(&flows6, &p.key);
+		f = xm_ct6_find(&p.key);
 		if (!f) { /* removed meanwhile (a flush): the next packet makes it */
 			xm_count(XM_C_PASS_NOT_OURS, len);
 			return TC_ACT_OK;
@@ -836,7 +836,7 @@ static __always_inline int xm64_tc46_icmp_error(struct __sk_buff *skb, void *dat
 	k.sport = qports[1];
 	k.dport = qports[0];
 	k.proto = qip->protocol;
-	f = bpf_map_lookup_elem(&flows6, &k);
+	f = xm_ct6_find(&k);
 	if (!f || !(f->flags & XM_FLOW6_TO_V4)) {
 		xm_count(XM_C_PASS_NOT_OURS, len);
 		return TC_ACT_OK;
@@ -847,7 +847,7 @@ static __always_inline int xm64_tc46_icmp_error(struct __sk_buff *skb, void *dat
 		xm_count(rc > 0 ? XM_C_DROP_6TO4_UNTRANSLATABLE : XM_C_DROP_TC_REWRITE, len);
 		return TC_ACT_SHOT;
 	}
-	f = bpf_map_lookup_elem(&flows6, &k);
+	f = xm_ct6_find(&k);
 	if (f)
 		xm6_account(f, len, 0);
 	xm_count(XM_C_ICMP_ERROR, len);
@@ -938,7 +938,7 @@ int xmasq_tc46(struct __sk_buff *skb)
 	}
 	xm64_map(p.key.saddr, ip->saddr);
 	xm64_map(p.key.daddr, ip->daddr);
-	f = bpf_map_lookup_elem(&flows6, &p.key);
+	f = xm_ct6_find(&p.key);
 	if (!f || !(f->flags & XM_FLOW6_TO_V4)) { /* the flow went, its stub not yet */
 		xm_count(XM_C_PASS_NOT_OURS, len);
 		return TC_ACT_OK;
@@ -976,7 +976,7 @@ int xmasq_tc46(struct __sk_buff *skb)
 		xm_count(XM_C_DROP_TC_REWRITE, len);
 		return TC_ACT_SHOT;
 	}
-	f = bpf_map_lookup_elem(&flows6, &p.key);
+	f = xm_ct6_find(&p.key);
 	if (f)
 		xm6_account(f, len, 0);
 	xm_count(XM_C_FWD_TC, len);

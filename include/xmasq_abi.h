@@ -867,17 +867,7 @@ struct xm64_plan {
 	__u8 _pad;
 };
 
-struct xm_scratch {
-	__u64 nat_host;	    /* the new flow's host (XM_NAT_HOST), for the port search */
-	__be32 client;	    /* the new flow's source address and port, for the */
-	__be16 client_port; /* port search (time_waits) */
-	__u16 _pad;
-	union {
-		struct xm_allow_key allow; /* the new flow's source, for its `from` check */
-		struct xm64_plan plan;	   /* an IPv6 client's: 6->4 */
-	};
-};
-_Static_assert(sizeof(struct xm64_plan) == sizeof(struct xm_allow_key), "scratch keeps its size");
+/* struct xm_scratch: below, after struct xm_flow6. */
 
 /* ---- IPv6 -----------------------------------------------------------------
  * Forwards whose clients and backend are IPv6 (6->6), TCP and UDP. Their
@@ -1022,6 +1012,20 @@ struct xm_flow6 {
 _Static_assert(sizeof(struct xm_flow6_key) == 40, "flows6 key layout");
 _Static_assert(sizeof(struct xm_flow6) == 72, "flows6 value layout");
 
+/* The per-CPU array "scratch"'s element (above). */
+struct xm_scratch {
+	__u64 nat_host;	    /* the new flow's host (XM_NAT_HOST), for the port search */
+	__be32 client;	    /* the new flow's source address and port, for the */
+	__be16 client_port; /* port search (time_waits) */
+	__u16 _pad;
+	union {
+		struct xm_allow_key allow; /* the new flow's source, for its `from` check */
+		struct xm64_plan plan;	   /* an IPv6 client's: 6->4 */
+	};
+	struct xm_flow6 flow6; /* a new IPv6 flow's entry being made (bpf/v6_flow.h) */
+};
+_Static_assert(sizeof(struct xm64_plan) == sizeof(struct xm_allow_key), "scratch keeps its size");
+
 /* One slot of flows6: two cache lines (the array's values are 8-byte
  * aligned; 128 bytes keep every slot on its own pair of lines). */
 struct xm_ct6_slot {
@@ -1071,7 +1075,6 @@ static inline __u32 xm_ct6_home(const __u64 w[XM_CT6_WORDS], __u64 seed, __u32 h
 {
 	return (__u32)(((__u64)xm_ct6_hash(w, seed) * homes) >> 32);
 }
-
 
 /* LRU hash "frags6": IPv6 datagrams being fragmented (the fragment
  * header's identification), as "frags" for IPv4: the flow their first
