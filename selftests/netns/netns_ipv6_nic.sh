@@ -167,11 +167,14 @@ kill "${XM_PIDS[-1]}" 2>/dev/null
 
 # ---- 4. conntrack --------------------------------------------------------------
 rc=0
+FLOW6=(6 2001:db8:9::10 40000 "$A1" 443 2001:db8:8::1 50000 2001:db8:8::2 80 2 0 1)
 while read -r entry; do
 	# shellcheck disable=SC2086 # key hex .. value hex .. as separate words
-	bpftool map update pinned "$XM_PIN/flows6" $entry noexist || rc=1
-done < <("$XM_PY" "$XM_DATA/flow6_entry.py" 6 2001:db8:9::10 40000 $A1 443 2001:db8:8::1 50000 2001:db8:8::2 80 2 0 1)
-tap_result $rc "an IPv6 TCP flow written into flows6 (both entries)"
+	bpftool map update pinned "$XM_PIN/flows6" $entry || rc=1
+done < <("$XM_PY" "$XM_DATA/flow6_entry.py" "$XM_PIN" "${FLOW6[@]}" || echo fail) # a line bpftool refuses
+live6=$("$XM_PY" "$XM_DATA/flow6_entry.py" --live "$XM_PIN" "${FLOW6[@]}" 2>&1)
+[ $rc -eq 0 ] && [ "$live6" = "2 live" ]
+tap_result $? "an IPv6 TCP flow written into flows6 (both entries, their slots live)" "$live6"
 out=$(xm conntrack list 2>&1)
 [ "$(grep -c '^tcp ' <<<"$out")" = 1 ] &&
 	grep -Eq "^tcp +established +\[2001:db8:9::10\]:40000 -> \[$A1\]:443 +\[2001:db8:8::2\]:80 -> \[2001:db8:8::1\]:50000 +[0-9]+s +[0-9]+s +10 +1000 +5 +500$" <<<"$out"
@@ -185,8 +188,10 @@ tap_result $? "conntrack count --json: flows6 1" "$(cat "$XM_TMP/count.json")"
 xm stats --prometheus 2>/dev/null | grep -q '^xmasq_flows6 1$'
 tap_result $? "Prometheus: xmasq_flows6 1"
 out=$(xm conntrack flush 2>&1)
-grep -q "^removed 1 flows" <<<"$out" && [ "$(bpftool -j map dump pinned "$XM_PIN/flows6" 2>/dev/null)" = "[]" ]
-tap_result $? "conntrack flush: 1 flow removed, flows6 empty (both entries)" "$out" "$(bpftool map dump pinned "$XM_PIN/flows6" 2>&1)"
+live6=$("$XM_PY" "$XM_DATA/flow6_entry.py" --live "$XM_PIN" "${FLOW6[@]}" 2>&1)
+rc=$?
+grep -q "^removed 1 flows" <<<"$out" && [ $rc -eq 0 ]
+tap_result $? "conntrack flush: 1 flow removed, neither of its flows6 slots live (both entries)" "$out" "$live6"
 
 # ---- 5. a router attached by an older build -------------------------------------
 flows_id=$(map_id flows)
@@ -194,10 +199,24 @@ for m in progs6 rules6 rule_addrs6 iface_addrs6 flows6 sweeper6; do rm -f "$XM_P
 out=$(xm status 2>&1) && ! grep -q "^flows6" <<<"$out" && xm conntrack list >/dev/null 2>&1 &&
 	xm conntrack count >/dev/null 2>&1
 tap_result $? "without the IPv6 maps (an older build's router): status and conntrack work" "$out"
+# flows6 as the build before 2026-12-02 made it (a hash map), holding the flow
+rc=0
+bpftool map create "$XM_PIN/flows6" type hash key 40 value 72 entries 131072 name flows6 || rc=1
+while read -r entry; do
+	# shellcheck disable=SC2086 # key hex .. value hex .. as separate words
+	bpftool map update pinned "$XM_PIN/flows6" $entry || rc=1
+done < <("$XM_PY" "$XM_DATA/flow6_entry.py" --hash "$XM_PIN" "${FLOW6[@]}" || echo fail)
+out=$(xm conntrack list 2>&1)
+[ $rc -eq 0 ] && grep -q "flows6: .*run xmasq attach to convert it" <<<"$out"
+tap_result $? "the previous build's flows6 (a hash map): conntrack says attach converts it" "$out"
 out=$(xm attach wan lan 2>&1)
 rc=$?
 [ $rc -eq 0 ] && [ -n "$(progs6_id)" ] && [ "$(map_id flows)" = "$flows_id" ] && addr6_is wan "$A1"
 tap_result $? "attach upgrades it: the IPv6 maps created, progs6 filled, wan's addr6 set, the flow table kept (id $flows_id)" "$out"
+ct=$(xm conntrack list 2>&1)
+grep -q "flows6: 2 IPv6 flow entries carried into the new table" <<<"$out" &&
+	grep -Eq "^tcp +established +\[2001:db8:9::10\]:40000 -> \[$A1\]:443 +\[2001:db8:8::2\]:80 -> \[2001:db8:8::1\]:50000 .* 10 +1000 +5 +500$" <<<"$ct"
+tap_result $? "attach carries the hash map's IPv6 flow into the new table (both entries: its reply found)" "$out" "$ct"
 
 # ---- 6. detach -----------------------------------------------------------------
 out=$(xm detach wan lan 2>&1)
