@@ -348,8 +348,7 @@ __noinline int xm64_tc_to_v4(struct __sk_buff *skb, const struct xm_pkt6 *p, __b
 	     bpf_skb_store_bytes(skb, p->l4_off + 2, &dport, 2, 0)))
 		return -1;
 	/* still IPv6: the room after its 40-byte header, the fragment header */
-	if (p->frag_hdr_off &&
-	    bpf_skb_adjust_room(skb, -XM_FRAG6_HDR_LEN, BPF_ADJ_ROOM_NET, 0))
+	if (p->frag_hdr_off && bpf_skb_adjust_room(skb, -XM_FRAG6_HDR_LEN, BPF_ADJ_ROOM_NET, 0))
 		return -1;
 	if (bpf_skb_change_proto(skb, bpf_htons(XM_ETH_P_IP), 0))
 		return -1;
@@ -425,8 +424,7 @@ __noinline int xm64_tc_to_v6(struct __sk_buff *skb, const struct xm_pkt6 *p,
 		    bpf_l4_csum_replace(skb, q->csum_off, 0, diff, BPF_F_PSEUDO_HDR | mangled0) ||
 		    bpf_l4_csum_replace(skb, q->csum_off, p->key.sport, f->new_sport,
 					2 | mangled0) ||
-		    bpf_l4_csum_replace(skb, q->csum_off, p->key.dport, f->new_dport,
-					2 | mangled0))
+		    bpf_l4_csum_replace(skb, q->csum_off, p->key.dport, f->new_dport, 2 | mangled0))
 			return -1;
 		/* the ports are the first 4 bytes of TCP and UDP alike */
 		if (bpf_skb_store_bytes(skb, q->csum_off - (p->key.proto == IPPROTO_TCP ? 16 : 6),
@@ -454,8 +452,7 @@ __noinline int xm64_tc_to_v6(struct __sk_buff *skb, const struct xm_pkt6 *p,
 		h.frag_off = bpf_htons((frag & 0x1fff) << 3 | (frag & 0x2000 ? 1 : 0));
 		h.frag_id = bpf_htonl(bpf_ntohs(q->id));
 		h.ip6.nexthdr = XM_NEXTHDR_FRAGMENT;
-		h.ip6.payload_len =
-			bpf_htons(q->tot_len - sizeof(struct iphdr) + XM_FRAG6_HDR_LEN);
+		h.ip6.payload_len = bpf_htons(q->tot_len - sizeof(struct iphdr) + XM_FRAG6_HDR_LEN);
 		len += XM_FRAG6_HDR_LEN;
 	}
 	return bpf_skb_store_bytes(skb, 0, h.dst, len, 0) ? -1 : 0;
