@@ -469,13 +469,14 @@ check_icmp64() {
 # the backend's 1500-byte fragments are too big for C0's side: dropped,
 # counted (drop_too_big), no echo.
 check_frag64() {
-	local L=$1 out rc l0 l1 u0 u1 t0 t1 S="$XM_TMP/stats-frag.json" n=20
+	local L=$1 out rc l0 l1 u0 u1 t0 t1 rt S="$XM_TMP/stats-frag.json" n=20
 	xm stats --json >"$S" 2>&1
 	l0=$(stat64 "$S" frag_later)
 	u0=$(stat64 "$S" drop_6to4_untranslatable)
 	ip -n "$NS_B" route add $R_ADDR2/32 dev eth0 mtu 1472
 	out=$(pyrun "$NS_C0" 90 udp_big.py send $R6_0 5002 $C0_SRC6 $n 3000 2>&1)
 	rc=$?
+	rt=$(nsx "$NS_B" ip route get $R_ADDR2 2>&1)
 	ip -n "$NS_B" route del $R_ADDR2/32 dev eth0 mtu 1472
 	xm stats --json >"$S" 2>&1
 	l1=$(stat64 "$S" frag_later)
@@ -483,7 +484,7 @@ check_frag64() {
 	# 2 later fragments of each datagram each way
 	[ $rc -eq 0 ] && [ $((l1 - l0)) -ge $((4 * n)) ] && [ "$u1" = "$u0" ]
 	tap_result $? "$L: C0 [$C0_SRC6] -> [$R6_0]:5002: $n UDP datagrams of 3000 bytes, fragmented both ways, echoed intact ($out; frag_later +$((l1 - l0)), drop_6to4_untranslatable +$((u1 - u0)))" \
-		"$out" "$(nsx "$NS_B" ip route get $R_ADDR2 2>&1)"
+		"$out" "backend's route: $rt"
 
 	t0=$(stat64 "$S" drop_too_big)
 	out=$(pyrun "$NS_C0" 30 udp_big.py send $R6_0 5002 $C0_SRC6 1 3000 2>&1)
