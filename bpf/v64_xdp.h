@@ -62,7 +62,7 @@ static __always_inline int xm64_xdp_to_v4(struct xdp_md *ctx, const struct xm_pk
 	if (xm64_xdp_l4(data + sizeof(struct ethhdr) + XM_IPV6_HDR_LEN, data_end,
 			p->csum_off - p->l4_off, p->key.proto, diff, f->new_sport, f->new_dport))
 		return -1;
-	xm64_ipv4_header(&h, p, f->new_saddr[3], f->new_daddr[3]);
+	xm64_ipv4_header(&h, p, f->new_saddr[3], f->new_daddr[3], NULL);
 	if (bpf_xdp_adjust_head(ctx, XM_V64_HDR_DIFF))
 		return -1;
 	data = (void *)(long)ctx->data;

@@ -32,6 +32,9 @@
 #define XM_V64_HDR_DIFF	 20 /* an IPv6 header is 20 bytes longer than IPv4's */
 #define XM_IP_DF_BE	 bpf_htons(0x4000)
 #define XM_V4MAPPED_WORD bpf_htonl(0xffff)
+#define XM_FRAG6_HDR_LEN 8
+#define XM_IP_FRAG_BE	 bpf_htons(0x3fff) /* MF and the offset: a fragment */
+#define XM_IP_OFFSET_BE	 bpf_htons(0x1fff) /* an offset: a later fragment */
 
 /* addr := ::ffff:v4, the form 6->4 flows keep IPv4 addresses in. */
 static __always_inline void xm64_map(__be32 *addr, __be32 v4)
@@ -276,9 +279,12 @@ __noinline int xm64_flow_new_xdp(struct xdp_md *ctx, struct xm_pkt6 *p, __u32 if
 /* The IPv4 header RFC 7915 section 5.1 makes of IPv6 packet p's, with
  * the flow's addresses: the traffic class as TOS, hop limit - 1 as TTL,
  * DF set (an IPv6 sender expects no fragmentation on the way), ID 0, its
- * checksum. */
+ * checksum. A fragment (fh: its 8-byte fragment header, else NULL;
+ * section 5.1.1): ID the low 16 bits of its identification, MF and the
+ * offset copied, DF clear, the fragment header not counted in the
+ * length (it does not stay). */
 static __always_inline void xm64_ipv4_header(struct iphdr *h, const struct xm_pkt6 *p, __be32 saddr,
-					     __be32 daddr)
+					     __be32 daddr, const __u8 *fh)
 {
 	__u32 sum = 0, *w = (__u32 *)h;
 
@@ -288,6 +294,13 @@ static __always_inline void xm64_ipv4_header(struct iphdr *h, const struct xm_pk
 	h->tos = p->tclass;
 	h->tot_len = bpf_htons(p->payload_len + sizeof(struct iphdr));
 	h->frag_off = XM_IP_DF_BE;
+	if (fh) {
+		__u16 frag = (__u16)fh[2] << 8 | fh[3]; /* offset << 3 | M */
+
+		h->tot_len = bpf_htons(p->payload_len - XM_FRAG6_HDR_LEN + sizeof(struct iphdr));
+		__builtin_memcpy(&h->id, fh + 6, 2);
+		h->frag_off = bpf_htons(frag >> 3 | (frag & 1) << 13);
+	}
 	h->ttl = p->hop_limit - 1;
 	h->protocol = p->key.proto;
 	h->saddr = saddr;
@@ -304,6 +317,10 @@ static __always_inline void xm64_ipv4_header(struct iphdr *h, const struct xm_pk
  * TCPv4 one), version 4, the traffic class as TOS, hop limit - 1 as TTL,
  * DF set (an IPv6 sender expects no fragmentation on the way), ID 0, the
  * header checksum. The Ethernet type too; the MACs are the caller's.
+ * A fragment (its fragment header right after the IPv6 header) loses
+ * that header too and keeps its identity as IPv4's (xm64_ipv4_header);
+ * a later one has no L4 header to touch (the first's checksum covers
+ * the whole datagram).
  * saddr/daddr: the flow's IPv4 addresses, ports: new sport | dport << 16.
  * 0, or -1: drop (the skb may be half done). Global: a frame of its own. */
 __noinline int xm64_tc_to_v4(struct __sk_buff *skb, const struct xm_pkt6 *p, __be32 saddr,
@@ -311,24 +328,31 @@ __noinline int xm64_tc_to_v4(struct __sk_buff *skb, const struct xm_pkt6 *p, __b
 {
 	__be32 to[2] = { saddr, daddr };
 	__be16 sport = (__be16)ports, dport = (__be16)(ports >> 16), eth_type;
+	__u8 fh[XM_FRAG6_HDR_LEN];
 	__u64 mangled0;
 	struct iphdr ip = {};
 	__s64 diff;
 
 	if (!skb || !p)
 		return -1;
+	if (p->frag_hdr_off && bpf_skb_load_bytes(skb, p->frag_hdr_off, fh, sizeof(fh)))
+		return -1;
 	mangled0 = p->key.proto == IPPROTO_UDP ? BPF_F_MARK_MANGLED_0 : 0;
 	diff = bpf_csum_diff((__be32 *)p->key.saddr, 32, to, 8, 0);
-	if (diff < 0 ||
-	    bpf_l4_csum_replace(skb, p->csum_off, 0, diff, BPF_F_PSEUDO_HDR | mangled0) ||
-	    bpf_l4_csum_replace(skb, p->csum_off, p->key.sport, sport, 2 | mangled0) ||
-	    bpf_l4_csum_replace(skb, p->csum_off, p->key.dport, dport, 2 | mangled0) ||
-	    bpf_skb_store_bytes(skb, p->l4_off, &sport, 2, 0) ||
-	    bpf_skb_store_bytes(skb, p->l4_off + 2, &dport, 2, 0))
+	if (p->csum_off &&
+	    (diff < 0 ||
+	     bpf_l4_csum_replace(skb, p->csum_off, 0, diff, BPF_F_PSEUDO_HDR | mangled0) ||
+	     bpf_l4_csum_replace(skb, p->csum_off, p->key.sport, sport, 2 | mangled0) ||
+	     bpf_l4_csum_replace(skb, p->csum_off, p->key.dport, dport, 2 | mangled0) ||
+	     bpf_skb_store_bytes(skb, p->l4_off, &sport, 2, 0) ||
+	     bpf_skb_store_bytes(skb, p->l4_off + 2, &dport, 2, 0)))
+		return -1;
+	/* still IPv6: the room after its 40-byte header, the fragment header */
+	if (p->frag_hdr_off && bpf_skb_adjust_room(skb, -XM_FRAG6_HDR_LEN, BPF_ADJ_ROOM_NET, 0))
 		return -1;
 	if (bpf_skb_change_proto(skb, bpf_htons(XM_ETH_P_IP), 0))
 		return -1;
-	xm64_ipv4_header(&ip, p, saddr, daddr);
+	xm64_ipv4_header(&ip, p, saddr, daddr, p->frag_hdr_off ? fh : NULL);
 	eth_type = bpf_htons(XM_ETH_P_IP);
 	if (bpf_skb_store_bytes(skb, p->l3_off, &ip, sizeof(ip), 0) ||
 	    bpf_skb_store_bytes(skb, offsetof(struct ethhdr, h_proto), &eth_type, 2, 0))
@@ -344,15 +368,18 @@ struct xm64_pkt {
 	__u8 ttl;
 	__be32 saddr; /* as sent, before translation */
 	__be32 daddr;
-	__u8 df;
-	__u8 _pad[3];
+	__be16 frag_off; /* as sent: DF, MF, the offset */
+	__be16 id;
 };
 
 /* Translates the IPv4 packet q (its flow's reply entry f) to IPv6 in
  * place (RFC 7915 section 4.1): the L4 checksum by difference, then 20
  * more bytes of header (bpf_skb_change_proto), version 6, TOS as the
  * traffic class, flow label 0, TTL - 1 as the hop limit, the flow's IPv6
- * addresses, and the Ethernet header to the client's neighbour. p: the
+ * addresses, and the Ethernet header to the client's neighbour. A
+ * fragment gets a fragment header too (8 bytes more): the IPv4 ID as its
+ * identification, the offset and MF copied, the protocol as its next
+ * header; a later one (q->csum_off 0) has no L4 header to touch. p: the
  * flow key (ports in it as sent). 0, or -1: drop. Global: its buffers on
  * a frame of its own. */
 __noinline int xm64_tc_to_v6(struct __sk_buff *skb, const struct xm_pkt6 *p,
@@ -365,6 +392,10 @@ __noinline int xm64_tc_to_v6(struct __sk_buff *skb, const struct xm_pkt6 *p,
 		__u8 src[ETH_ALEN];
 		__be16 type;
 		struct ipv6hdr ip6;
+		__u8 frag_nexthdr; /* the fragment header, for a fragment only */
+		__u8 frag_reserved;
+		__be16 frag_off;
+		__be32 frag_id;
 	} h = {};
 	struct xm_flow6_key k;
 	struct xm_flow6 *f;
@@ -372,6 +403,8 @@ __noinline int xm64_tc_to_v6(struct __sk_buff *skb, const struct xm_pkt6 *p,
 	__be32 from[2];
 	__u64 mangled0;
 	__s64 diff;
+	__u32 len;
+	__u16 frag;
 
 	if (!skb || !p || !q || !fk)
 		return -1;
@@ -385,16 +418,19 @@ __noinline int xm64_tc_to_v6(struct __sk_buff *skb, const struct xm_pkt6 *p,
 	mangled0 = p->key.proto == IPPROTO_UDP ? BPF_F_MARK_MANGLED_0 : 0;
 	__builtin_memcpy(&h.ip6.saddr, f->new_saddr, 16);
 	__builtin_memcpy(&h.ip6.daddr, f->new_daddr, 16);
-	diff = bpf_csum_diff(from, 8, (__be32 *)&h.ip6.saddr, 32, 0);
-	if (diff < 0 ||
-	    bpf_l4_csum_replace(skb, q->csum_off, 0, diff, BPF_F_PSEUDO_HDR | mangled0) ||
-	    bpf_l4_csum_replace(skb, q->csum_off, p->key.sport, f->new_sport, 2 | mangled0) ||
-	    bpf_l4_csum_replace(skb, q->csum_off, p->key.dport, f->new_dport, 2 | mangled0))
-		return -1;
-	/* the ports are the first 4 bytes of TCP and UDP alike */
-	if (bpf_skb_store_bytes(skb, q->csum_off - (p->key.proto == IPPROTO_TCP ? 16 : 6),
-				&f->new_sport, 4, 0))
-		return -1;
+	if (q->csum_off) {
+		diff = bpf_csum_diff(from, 8, (__be32 *)&h.ip6.saddr, 32, 0);
+		if (diff < 0 ||
+		    bpf_l4_csum_replace(skb, q->csum_off, 0, diff, BPF_F_PSEUDO_HDR | mangled0) ||
+		    bpf_l4_csum_replace(skb, q->csum_off, p->key.sport, f->new_sport,
+					2 | mangled0) ||
+		    bpf_l4_csum_replace(skb, q->csum_off, p->key.dport, f->new_dport, 2 | mangled0))
+			return -1;
+		/* the ports are the first 4 bytes of TCP and UDP alike */
+		if (bpf_skb_store_bytes(skb, q->csum_off - (p->key.proto == IPPROTO_TCP ? 16 : 6),
+					&f->new_sport, 4, 0))
+			return -1;
+	}
 	if (bpf_skb_change_proto(skb, bpf_htons(XM_ETH_P_IPV6), 0))
 		return -1;
 	__builtin_memcpy(h.dst, f->out_dmac, ETH_ALEN);
@@ -406,7 +442,42 @@ __noinline int xm64_tc_to_v6(struct __sk_buff *skb, const struct xm_pkt6 *p,
 	h.ip6.payload_len = bpf_htons(q->tot_len - sizeof(struct iphdr));
 	h.ip6.nexthdr = p->key.proto;
 	h.ip6.hop_limit = q->ttl - 1;
-	return bpf_skb_store_bytes(skb, 0, h.dst, sizeof(h) - sizeof(h.align), 0) ? -1 : 0;
+	len = sizeof(h) - sizeof(h.align) - XM_FRAG6_HDR_LEN;
+	if (q->frag_off & XM_IP_FRAG_BE) {
+		/* now IPv6: the room after its 40-byte header */
+		if (bpf_skb_adjust_room(skb, XM_FRAG6_HDR_LEN, BPF_ADJ_ROOM_NET, 0))
+			return -1;
+		frag = bpf_ntohs(q->frag_off);
+		h.frag_nexthdr = p->key.proto;
+		h.frag_off = bpf_htons((frag & 0x1fff) << 3 | (frag & 0x2000 ? 1 : 0));
+		h.frag_id = bpf_htonl(bpf_ntohs(q->id));
+		h.ip6.nexthdr = XM_NEXTHDR_FRAGMENT;
+		h.ip6.payload_len = bpf_htons(q->tot_len - sizeof(struct iphdr) + XM_FRAG6_HDR_LEN);
+		len += XM_FRAG6_HDR_LEN;
+	}
+	return bpf_skb_store_bytes(skb, 0, h.dst, len, 0) ? -1 : 0;
+}
+
+/* A later IPv4 fragment of a 6->4 flow's reply (no L4 header): p->key's
+ * ports become those of its first fragment, which xmasq_tc noted in
+ * frags (and found again to come here). 0, or -1: not noted (any more). */
+__noinline int xm64_later_frag_ports(struct xm_pkt6 *p, const struct xm64_pkt *q)
+{
+	struct xm_frag_key fk = {};
+	struct xm_frag_value *fv;
+
+	if (!p || !q)
+		return -1;
+	fk.saddr = q->saddr;
+	fk.daddr = q->daddr;
+	fk.ip_id = q->id;
+	fk.proto = p->key.proto;
+	fv = bpf_map_lookup_elem(&frags, &fk);
+	if (!fv)
+		return -1;
+	p->key.sport = fv->flow.sport;
+	p->key.dport = fv->flow.dport;
+	return 0;
 }
 
 /* Sends an ICMP message built whole in frame (len bytes from its

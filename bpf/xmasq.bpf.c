@@ -737,10 +737,12 @@ int xmasq_tc6(struct __sk_buff *skb)
 			return TC_ACT_OK;
 		}
 	}
-	/* 6->4 translates a bare IPv6 header to IPv4: extension headers and
-	 * fragments have no IPv4 form here */
+	/* 6->4 translates an IPv6 header, and a fragment header right after
+	 * it, to IPv4: other extension headers have no IPv4 form here */
 	if ((f->flags & XM_FLOW6_TO_V4) &&
-	    (p.frag_hdr_off || p.l4_off != sizeof(struct ethhdr) + XM_IPV6_HDR_LEN)) {
+	    (p.l4_off != sizeof(struct ethhdr) + XM_IPV6_HDR_LEN +
+				 (p.frag_hdr_off ? XM_FRAG6_HDR_LEN : 0) ||
+	     (p.frag_hdr_off && p.frag_hdr_off != sizeof(struct ethhdr) + XM_IPV6_HDR_LEN))) {
 		xm_count(XM_C_DROP_6TO4_UNTRANSLATABLE, len);
 		return TC_ACT_SHOT;
 	}
@@ -776,6 +778,9 @@ int xmasq_tc6(struct __sk_buff *skb)
 		/* 6->4: the IPv4 packet is 20 bytes shorter */
 		__u32 mtu = oif->mtu + (f->flags & XM_FLOW6_TO_V4 ? XM_V64_HDR_DIFF : 0);
 
+		/* ... and a fragment's fragment header goes too */
+		if ((f->flags & XM_FLOW6_TO_V4) && p.frag_hdr_off)
+			seg_len -= XM_FRAG6_HDR_LEN;
 		if (seg_len > mtu) {
 			if (xm6_tc_packet_too_big(skb, p.l3_off, mtu, seg_len, f->in_slot)) {
 				xm_count(XM_C_DROP_TC_REWRITE, len);
@@ -861,8 +866,9 @@ static __always_inline int xm64_tc46_icmp_error(struct __sk_buff *skb, void *dat
  * (XM_SLOT_IPV6_FLOW): the flow is in flows6 under the mapped tuple.
  * Translated to IPv6 (bpf/v64_xlat.h) and sent to the client by the NIC
  * it came in on. Counted in rx by xmasq_tc already. TCP and UDP without
- * IP options or fragments; the rest is dropped, counted: the router
- * itself has no use for it. */
+ * IP options, fragments too (a later one's ports: its first's, noted in
+ * frags by xmasq_tc); the rest is dropped, counted: the router itself
+ * has no use for it. */
 SEC("tc")
 int xmasq_tc46(struct __sk_buff *skb)
 {
@@ -891,10 +897,6 @@ int xmasq_tc46(struct __sk_buff *skb)
 		xm_count(XM_C_DROP_TC_REWRITE, len);
 		return TC_ACT_SHOT;
 	}
-	if (ip->frag_off & bpf_htons(0x3fff)) { /* MF or an offset */
-		xm_count(XM_C_DROP_FRAG_UNKNOWN, len);
-		return TC_ACT_SHOT;
-	}
 	if (ip->ttl <= 1) { /* the kernel answers time exceeded */
 		xm_count(XM_C_PASS_TTL, len);
 		return TC_ACT_OK;
@@ -905,8 +907,20 @@ int xmasq_tc46(struct __sk_buff *skb)
 	q.ttl = ip->ttl;
 	q.saddr = ip->saddr;
 	q.daddr = ip->daddr;
-	q.df = (ip->frag_off & XM_IP_DF_BE) != 0;
-	if (ip->protocol == IPPROTO_TCP) {
+	q.frag_off = ip->frag_off;
+	q.id = ip->id;
+	if ((ip->frag_off & XM_IP_OFFSET_BE) &&
+	    (ip->protocol == IPPROTO_TCP || ip->protocol == IPPROTO_UDP)) {
+		/* a later fragment: no L4 header, its first's ports (frags) */
+		if (xm64_later_frag_ports(&p, &q)) {
+			xm_count(XM_C_DROP_FRAG_UNKNOWN, len);
+			return TC_ACT_SHOT;
+		}
+		seg_len = q.tot_len;
+	} else if (ip->frag_off & XM_IP_OFFSET_BE) {
+		xm_count(XM_C_DROP_6TO4_UNTRANSLATABLE, len);
+		return TC_ACT_SHOT;
+	} else if (ip->protocol == IPPROTO_TCP) {
 		struct tcphdr *th = data + l4_off;
 
 		if ((void *)(th + 1) > data_end) {
@@ -930,14 +944,14 @@ int xmasq_tc46(struct __sk_buff *skb)
 		p.key.dport = uh->dest;
 		q.csum_off = l4_off + offsetof(struct udphdr, check);
 		seg_len = sizeof(*ip) + sizeof(*uh);
-	} else if (ip->protocol == IPPROTO_ICMP) {
+	} else if (ip->protocol == IPPROTO_ICMP && !(ip->frag_off & XM_IP_FRAG_BE)) {
 		return xm64_tc46_icmp_error(skb, data, data_end, l4_off, len);
 	} else {
 		xm_count(XM_C_DROP_6TO4_UNTRANSLATABLE, len);
 		return TC_ACT_SHOT;
 	}
-	xm64_map(p.key.saddr, ip->saddr);
-	xm64_map(p.key.daddr, ip->daddr);
+	xm64_map(p.key.saddr, q.saddr);
+	xm64_map(p.key.daddr, q.daddr);
 	f = xm_ct6_find(&p.key);
 	if (!f || !(f->flags & XM_FLOW6_TO_V4)) { /* the flow went, its stub not yet */
 		xm_count(XM_C_PASS_NOT_OURS, len);
@@ -950,17 +964,21 @@ int xmasq_tc46(struct __sk_buff *skb)
 		return TC_ACT_OK;
 	}
 	p.l4_off = l4_off;
-	if (xm6_flow_track(skb, 0, f, &p, (__u32)len))
+	/* a later fragment has no L4 header to track */
+	if (q.csum_off && xm6_flow_track(skb, 0, f, &p, (__u32)len))
 		return TC_ACT_SHOT;
 	if (!p.tcp_rst_inexact && f->last_seen_s != xm_clock_s())
 		f->last_seen_s = xm_clock_s();
-	/* 20 bytes more as IPv6: too big for the client's side, the backend
-	 * gets a frag-needed for 20 bytes less (it set DF: TCP always does),
-	 * else it is dropped (an IPv6 router does not fragment). */
+	/* 20 bytes more as IPv6 (a fragment: 28, with its fragment header):
+	 * too big for the client's side, the backend gets a frag-needed for
+	 * 20 bytes less (it set DF: TCP always does), else it is dropped (an
+	 * IPv6 router does not fragment; a fragment has no DF). */
 	gso = skb->gso_size;
 	seg_len = gso && seg_len + gso < q.tot_len ? seg_len + gso : q.tot_len;
+	if (q.frag_off & XM_IP_FRAG_BE)
+		seg_len += XM_FRAG6_HDR_LEN;
 	if (oif->mtu && seg_len + XM_V64_HDR_DIFF > oif->mtu) {
-		if (!q.df) {
+		if (!(q.frag_off & XM_IP_DF_BE) || (q.frag_off & XM_IP_FRAG_BE)) {
 			xm_count(XM_C_DROP_TOO_BIG, len);
 			return TC_ACT_SHOT;
 		}

@@ -406,8 +406,9 @@ struct xm_iface_stats {
 	X(PASS_6TO4_TO_TC, "pass_6to4_to_tc",                                                     \
 	  "XDP handed to tc: an IPv4 reply to an IPv6 client (tc translates it to IPv6)")         \
 	X(DROP_6TO4_UNTRANSLATABLE, "drop_6to4_untranslatable",                                   \
-	  "dropped: an IPv4 packet to an IPv6 client that has no IPv6 form here (IP options, "    \
-	  "fragments, an ICMP message RFC 7915 drops)")
+	  "dropped: a 6->4 flow's packet that has no form in the other family here (IP "          \
+	  "options, IPv6 extension headers but a fragment header, an ICMP message RFC 7915 "      \
+	  "drops)")
 
 enum xm_counter_id {
 #define XM_COUNTER_ENUM(id, name, help) XM_C_##id,

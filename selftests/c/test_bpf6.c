@@ -1223,6 +1223,214 @@ static void test_fragments6(void)
 	}
 }
 
+/* The IPv4 fragment 6->4 makes of IPv6 fragment `in` (its fragment
+ * header right after the IPv6 header): every header field RFC 7915
+ * section 5.1.1 sets, the IPv4 header checksum recomputed, its data
+ * (past the ports of a first fragment) unchanged but the checksum. */
+static void check_frag_to_v4(const char *what, const struct frame *in, const struct frame *got,
+			     uint16_t sport, uint16_t dport)
+{
+	const uint8_t *ip6 = in->b + 14, *fh = ip6 + 40, *ip = got->b + 14;
+	size_t dlen = pkt_get16(ip6 + 4) - 8u, from = (size_t)pkt_get16(fh + 2) & 0xfff8;
+	int more = fh[3] & 1;
+
+	if (!tap_ok(got->len == in->len - 28, "%s: IPv4 frame 28 bytes shorter (%zu -> %zu)", what,
+		    in->len, got->len))
+		return;
+	tap_ok(memcmp(got->b, MAC_BACKEND, 6) == 0 && memcmp(got->b + 6, MAC_BK0, 6) == 0,
+	       "%s: to the backend's MAC from bk0's", what);
+	TAP_EQ(pkt_get16(got->b + 12), 0x0800, "%s: Ethernet type IPv4", what);
+	TAP_EQ(ip[0], 0x45, "%s: version 4, 20-byte header", what);
+	TAP_EQ(ip[1], (uint8_t)(ip6[0] << 4 | ip6[1] >> 4), "%s: TOS = traffic class", what);
+	TAP_EQ(pkt_get16(ip + 2), dlen + 20,
+	       "%s: total length = payload length - 8 (fragment header) + 20", what);
+	TAP_EQ(pkt_get16(ip + 4), pkt_get16(fh + 6), "%s: ID = the identification's low 16 bits",
+	       what);
+	TAP_EQ(pkt_get16(ip + 6), (more ? 0x2000 : 0) | from / 8,
+	       "%s: DF clear, MF %d, offset %zu copied", what, more, from);
+	TAP_EQ(ip[8], ip6[7] - 1, "%s: TTL = hop limit - 1", what);
+	TAP_EQ(ip[9], fh[0], "%s: protocol = the fragment header's next header", what);
+	tap_ok(memcmp(ip + 12, &(uint32_t){ A_BK0 }, 4) == 0 &&
+		       memcmp(ip + 16, &(uint32_t){ A_BACKEND }, 4) == 0,
+	       "%s: addresses router's IPv4 -> backend", what);
+	TAP_EQ(pkt_ip_csum(ip), pkt_get16(ip + 10), "%s: IPv4 header checksum recomputed", what);
+	if (from == 0) {
+		TAP_EQ(pkt_get16(ip + 20), sport, "%s: source port", what);
+		TAP_EQ(pkt_get16(ip + 22), dport, "%s: destination port", what);
+		tap_ok(memcmp(ip + 24, fh + 12, 2) == 0 && memcmp(ip + 28, fh + 16, dlen - 8) == 0,
+		       "%s: the rest of the data unchanged but the checksum", what);
+	} else {
+		tap_ok(memcmp(ip + 20, fh + 8, dlen) == 0, "%s: its data unchanged", what);
+	}
+}
+
+/* The IPv6 fragment 6->4 makes of IPv4 fragment `in` (a reply to the
+ * client): every header field RFC 7915 section 4.1 sets, the fragment
+ * header's too, its data (past the ports of a first fragment) unchanged
+ * but the checksum. */
+static void check_frag_to_v6(const char *what, const struct frame *in, const struct frame *got,
+			     uint16_t sport, uint16_t dport)
+{
+	const uint8_t *ip = in->b + 14, *ip6 = got->b + 14, *fh = ip6 + 40;
+	size_t dlen = pkt_get16(ip + 2) - 20u, from = (size_t)(pkt_get16(ip + 6) & 0x1fff) * 8;
+	int more = (pkt_get16(ip + 6) & 0x2000) != 0;
+
+	if (!tap_ok(got->len == in->len + 28, "%s: IPv6 frame 28 bytes longer (%zu -> %zu)", what,
+		    in->len, got->len))
+		return;
+	tap_ok(memcmp(got->b, MAC_CLIENT, 6) == 0 && memcmp(got->b + 6, MAC_PUB0, 6) == 0,
+	       "%s: to the client's MAC from pub0's", what);
+	TAP_EQ(pkt_get16(got->b + 12), 0x86dd, "%s: Ethernet type IPv6", what);
+	TAP_EQ(ip6[0] >> 4, 6, "%s: version 6", what);
+	TAP_EQ((uint8_t)(ip6[0] << 4 | ip6[1] >> 4), ip[1], "%s: traffic class = TOS", what);
+	tap_ok((ip6[1] & 0x0f) == 0 && ip6[2] == 0 && ip6[3] == 0, "%s: flow label 0", what);
+	TAP_EQ(pkt_get16(ip6 + 4), dlen + 8,
+	       "%s: payload length = total length - 20 + 8 (fragment header)", what);
+	TAP_EQ(ip6[6], 44, "%s: next header: a fragment header", what);
+	TAP_EQ(ip6[7], ip[8] - 1, "%s: hop limit = TTL - 1", what);
+	tap_ok(memcmp(ip6 + 8, a_pub0.b, 16) == 0 && memcmp(ip6 + 24, a_client.b, 16) == 0,
+	       "%s: addresses: from the one the client used, to the client", what);
+	TAP_EQ(fh[0], ip[9], "%s: fragment header: next header = protocol", what);
+	TAP_EQ(fh[1], 0, "%s: fragment header: reserved 0", what);
+	TAP_EQ(pkt_get16(fh + 2), from | (size_t)more,
+	       "%s: fragment header: offset %zu and M %d copied", what, from, more);
+	TAP_EQ((uint32_t)fh[4] << 24 | (uint32_t)fh[5] << 16 | pkt_get16(fh + 6), pkt_get16(ip + 4),
+	       "%s: fragment header: identification = the IPv4 ID", what);
+	if (from == 0) {
+		TAP_EQ(pkt_get16(fh + 8), sport, "%s: source port", what);
+		TAP_EQ(pkt_get16(fh + 10), dport, "%s: destination port", what);
+		tap_ok(memcmp(fh + 12, ip + 24, 2) == 0 && memcmp(fh + 16, ip + 28, dlen - 8) == 0,
+		       "%s: the rest of the data unchanged but the checksum", what);
+	} else {
+		tap_ok(memcmp(fh + 8, ip + 20, dlen) == 0, "%s: its data unchanged", what);
+	}
+}
+
+/* IPv4 fragment [from, from + n) of the L4 part of IPv4 frame whole
+ * (more: not the last), its header checksum computed. */
+static struct frame fragment4(const struct frame *whole, size_t from, size_t n, int more)
+{
+	struct frame f = { 0 };
+	uint8_t *ip = f.b + 14;
+
+	memcpy(f.b, whole->b, 14 + 20);
+	memcpy(ip + 20, whole->b + 34 + from, n);
+	pkt_put16(ip + 2, (uint16_t)(20 + n));
+	pkt_put16(ip + 6, (uint16_t)((more ? 0x2000 : 0) | from / 8));
+	pkt_put16(ip + 10, 0);
+	pkt_put16(ip + 10, pkt_ip_csum(ip));
+	f.len = 14 + 20 + n;
+	return f;
+}
+
+/* Fragments of a 6->4 flow, both ways (RFC 7915 sections 4.1 and
+ * 5.1.1): the client's UDP datagram in two IPv6 fragments makes the flow
+ * and leaves as two IPv4 fragments, the backend's answer in two IPv4
+ * fragments reaches the client as two IPv6 ones; each datagram,
+ * reassembled from what left, has a right checksum. */
+static void test_6to4_fragments(void)
+{
+	static const uint8_t padn[8] = { 0, 0, 1, 4, 0, 0, 0, 0 };
+	struct spec6 q = client6(IPPROTO_UDP, 6100, 5354, 0);
+	struct pkt_spec ps = backend4_spec(A_BK0, IPPROTO_UDP, 53, 6100, 0, 0x28);
+	struct frame whole, f1, f2, o1, o2, in;
+	uint8_t re[14 + 40 + 64] = { 0 };
+	uint32_t rc;
+	uint16_t len1;
+	struct frame f6whole;
+
+	q.payload = 40; /* 48 bytes of UDP: 16 in the first fragment, 32 in the last */
+	q.tclass = 0x28;
+	whole = F6(q);
+	f6whole = whole;
+	f1 = fragment6(&whole, 0, 16, 1, 0xabcd1234);
+	f2 = fragment6(&whole, 16, 32, 0, 0xabcd1234);
+	cnt_mark();
+	run_case(1, "6->4 udp first fragment: a new flow, translated", if_pub0, &f1,
+		 TC_ACT_REDIRECT, NULL, &o1);
+	cnt_check(XM_C_FLOW_NEW_6TO4, 1, "6->4 udp first fragment");
+	check_frag_to_v4("6->4 udp first fragment", &f1, &o1, 6100, 53);
+	cnt_mark();
+	run_case(1, "6->4 udp later fragment: follows its first (frags6)", if_pub0, &f2,
+		 TC_ACT_REDIRECT, NULL, &o2);
+	cnt_check(XM_C_FRAG_LATER, 1, "6->4 udp later fragment");
+	check_frag_to_v4("6->4 udp later fragment", &f2, &o2, 6100, 53);
+	/* reassembled: the first's IPv4 header, unfragmented, the two data parts */
+	memcpy(re, o1.b, 34);
+	pkt_put16(re + 14 + 2, 20 + 48);
+	pkt_put16(re + 14 + 6, 0);
+	memcpy(re + 34, o1.b + 34, 16);
+	memcpy(re + 34 + 16, o2.b + 34, 32);
+	TAP_EQ(pkt_get16(re + 34 + 6), pkt_l4_csum(re + 14, re + 34, 48, 6),
+	       "6->4 udp fragments: the reassembled IPv4 datagram's UDP checksum equals full "
+	       "recomputation");
+	cnt_mark();
+	run_xdp(if_pub0, &f1, &o2, &rc);
+	TAP_EQ(rc, XDP_PASS, "6->4 udp first fragment by XDP: to tc");
+	cnt_check(XM_C_PASS_IPV6_TO_TC, 1, "6->4 udp first fragment by XDP");
+
+	/* the backend's answer: 32 bytes of UDP, 16 in each fragment */
+	ps.ip_id = 0x5678;
+	pkt_build(&whole, &ps);
+	f1 = fragment4(&whole, 0, 16, 1);
+	f2 = fragment4(&whole, 16, 16, 0);
+	cnt_mark();
+	run_case(1, "6->4 udp answer, first IPv4 fragment: to the client", if_bk0, &f1,
+		 TC_ACT_REDIRECT, NULL, &o1);
+	cnt_check(XM_C_FWD_TC, 1, "6->4 udp answer, first fragment");
+	check_frag_to_v6("6->4 udp answer, first fragment", &f1, &o1, 5354, 6100);
+	cnt_mark();
+	run_case(1, "6->4 udp answer, later IPv4 fragment: follows its first (frags)", if_bk0, &f2,
+		 TC_ACT_REDIRECT, NULL, &o2);
+	cnt_check(XM_C_FRAG_LATER, 1, "6->4 udp answer, later fragment");
+	cnt_check(XM_C_FWD_TC, 1, "6->4 udp answer, later fragment");
+	check_frag_to_v6("6->4 udp answer, later fragment", &f2, &o2, 5354, 6100);
+	/* reassembled: the first's IPv6 header, no fragment header */
+	memset(re, 0, sizeof(re));
+	memcpy(re, o1.b, 54);
+	re[14 + 6] = IPPROTO_UDP;
+	pkt_put16(re + 14 + 4, 32);
+	memcpy(re + 54, o1.b + 62, 16);
+	memcpy(re + 54 + 16, o2.b + 62, 16);
+	TAP_EQ(pkt_get16(re + 54 + 6), l4_csum6(re + 14, 32, IPPROTO_UDP, 6),
+	       "6->4 udp answer fragments: the reassembled IPv6 datagram's UDP checksum equals "
+	       "full recomputation");
+	cnt_mark();
+	run_xdp(if_bk0, &f1, &o2, &rc);
+	TAP_EQ(rc, XDP_PASS, "6->4 udp answer, first fragment by XDP: to tc");
+	cnt_check(XM_C_PASS_6TO4_TO_TC, 1, "6->4 udp answer, first fragment by XDP");
+
+	/* 28 bytes more on the client's side: a fragment (no DF) too big
+	 * for it is dropped, one that just fits is sent */
+	len1 = pkt_get16(f1.b + 14 + 2);
+	fixture_iface(if_pub0, A_PUB0, MAC_PUB0, 0, len1 + 27);
+	cnt_mark();
+	run_case(1, "6->4 udp answer fragment 1 byte too big for the client's side: dropped",
+		 if_bk0, &f1, TC_ACT_SHOT, NULL, &o1);
+	cnt_check(XM_C_DROP_TOO_BIG, 1, "6->4 fragment too big");
+	fixture_iface(if_pub0, A_PUB0, MAC_PUB0, 0, len1 + 28);
+	run_case(1, "6->4 udp answer fragment that just fits the client's side: sent", if_bk0, &f1,
+		 TC_ACT_REDIRECT, NULL, &o1);
+	fixture_iface(if_pub0, A_PUB0, MAC_PUB0, 0, 0);
+
+	/* a later IPv4 fragment of no datagram seen: as before, the kernel's
+	 * (it is to the router's own address) */
+	ps.ip_id = 0x9999;
+	pkt_build(&whole, &ps);
+	in = fragment4(&whole, 16, 16, 0);
+	cnt_mark();
+	run_case(1, "6->4 later IPv4 fragment of an unknown datagram: passed", if_bk0, &in,
+		 TC_ACT_OK, &in, &o1);
+	cnt_check(XM_C_PASS_FRAGMENT, 1, "6->4 unknown later IPv4 fragment");
+
+	/* a fragment header after another extension header: untranslatable */
+	in = with_ext(fragment6(&f6whole, 0, 16, 1, 0x4444), 60, padn, sizeof(padn));
+	cnt_mark();
+	run_case(1, "6->4 udp first fragment after destination options: dropped", if_pub0, &in,
+		 TC_ACT_SHOT, NULL, &o1);
+	cnt_check(XM_C_DROP_6TO4_UNTRANSLATABLE, 1, "6->4 fragment after destination options");
+}
+
 /* ---- ICMP errors about IPv6 flows ---------------------------------------- */
 
 /* An IPv6 frame with ICMPv6 error type/code (and its 32-bit word: a
@@ -1999,17 +2207,29 @@ static void test_tcpwin6(void)
 }
 
 static void (*const tests[])(void) = {
-	test_tcp6,	    test_port_clash6,
-	test_udp6,	    test_keep_source6,
-	test_allow6,	    test_pass6,
-	test_too_big6,	    test_masquerade6,
-	test_too_big_masq6, test_6to4_tcp,
-	test_6to4_udp,	    test_ext_headers6,
-	test_fragments6,    test_icmp6_errors,
-	test_6to4_icmp,	    test_6to4_icmp_back,
-	test_xdp_new6,	    test_expiry6,
-	test_6to4_expiry,   test_6to4_as,
-	test_tcpwin6,	    NULL,
+	test_tcp6,
+	test_port_clash6,
+	test_udp6,
+	test_keep_source6,
+	test_allow6,
+	test_pass6,
+	test_too_big6,
+	test_masquerade6,
+	test_too_big_masq6,
+	test_6to4_tcp,
+	test_6to4_udp,
+	test_ext_headers6,
+	test_fragments6,
+	test_6to4_fragments,
+	test_icmp6_errors,
+	test_6to4_icmp,
+	test_6to4_icmp_back,
+	test_xdp_new6,
+	test_expiry6,
+	test_6to4_expiry,
+	test_6to4_as,
+	test_tcpwin6,
+	NULL,
 };
 
 int main(void)

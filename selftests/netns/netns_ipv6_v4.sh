@@ -22,6 +22,7 @@
 #   forward eth0 tcp 7000 to 198.18.0.2:7000 family any    (echo)
 #   forward eth0 tcp 9000 to 198.18.0.2:9000 family any    (upload sink)
 #   forward eth0 udp 5001 to 198.18.0.2:5001 family any    (closed on B)
+#   forward eth0 udp 5002 to 198.18.0.2:5002 family any    (exact echo, big datagrams)
 #   forward eth0 tcp 9001 to 198.18.3.2:9000 family any    (B2's upload sink)
 #   forward eth0 tcp 9003 to 198.18.3.2:9002 family any    (B2 sends big.bin)
 #   forward eth1 tcp 8083 to 198.18.0.2:80 family ipv6     (IPv6 clients only)
@@ -43,7 +44,11 @@
 # tuple, IPv4 reply tuple, backend_family 4; its IPv4 stub not listed, the
 # flow counted among the IPv6 flows), flow_new_6to4 (in xdp mode most
 # packets by XDP: fwd_xdp); the backend's ICMP port unreachable reaching the IPv6 client
-# as ICMPv6 (icmp_error, the router's own stack silent);
+# as ICMPv6 (icmp_error, the router's own stack silent); 20 UDP datagrams
+# of 3000 bytes echoed intact, fragmented both ways (IPv6 fragments from
+# the client, IPv4 ones from the backend, whose route to the router has
+# an MTU of 1472 for it), and without that route its 1500-byte fragments,
+# too big as IPv6 for the client's side, dropped (drop_too_big);
 # `family ipv6` (IPv4 clients not forwarded), `eth0:[ADDR]` (another
 # address of eth0 not forwarded), a `family any` from list of one family
 # (the other family's clients refused: drop_not_allowed); a live apply to `family ipv4` (IPv6 no
@@ -152,6 +157,9 @@ backend64_up() {
 	nsx "$NS_B2" setsid socat "TCP4-LISTEN:9002,bind=$B2_ADDR,reuseaddr,fork" \
 		SYSTEM:"cat $WWW/big.bin" >"$dir/dl2.out" 2>&1 &
 	XM_PIDS+=($!)
+	# udp/5002: an exact echo of datagrams bigger than the MTU (check_frag64)
+	pyrun_bg "$NS_B" 0 udp_big.py serve $B_ADDR 5002
+	wait_port "$NS_B" udp $B_ADDR 5002 || return 1
 	wait_port "$NS_B2" tcp $B2_ADDR 9000 && wait_port "$NS_B2" tcp $B2_ADDR 9002 || return 1
 	wait_port "$NS_B" tcp $B_ADDR 80 && wait_port "$NS_B" udp $B_ADDR 5000 &&
 		wait_port "$NS_B" tcp $B_ADDR 7000 && wait_port "$NS_B" tcp $B_ADDR 9000 ||
@@ -169,6 +177,7 @@ xm_rules64() {
 	echo "forward eth0 tcp 7000 to $B_ADDR:7000 family $1"
 	echo "forward eth0 tcp 9000 to $B_ADDR:9000 family $1"
 	echo "forward eth0 udp 5001 to $B_ADDR:5001 family $1"
+	echo "forward eth0 udp 5002 to $B_ADDR:5002 family $1"
 	echo "forward eth0 tcp 9001 to $B2_ADDR:9000 family $1"
 	echo "forward eth0 tcp 9003 to $B2_ADDR:9002 family $1"
 	echo "forward eth1 tcp 8083 to $B_ADDR:80 family ipv6"
@@ -447,6 +456,43 @@ check_icmp64() {
 	[ $rc -eq 0 ] && [ $((e1 - e0)) -ge 1 ] && [ $((b1 - b0)) -ge 1 ] && [ "$r1" = "$r0" ]
 	tap_result $? "$L: C0 [$C0_SRC6] -> [$R6_0]:5001 (closed on the backend): the backend's port unreachable reaches the client as ICMPv6 (icmp_error +$((e1 - e0)), backend sent $((b1 - b0)), router's stack $((r1 - r0)))" \
 		"socat: ${out:-nothing}" "drop_6to4_untranslatable $(stat64 "$S" drop_6to4_untranslatable)"
+}
+
+# check_frag64 L: UDP datagrams of 3000 bytes over the 1500-byte links,
+# both ways (udp/5002, an exact echo on B): C0's kernel sends each in IPv6
+# fragments, which leave as IPv4 fragments (RFC 7915 5.1.1); the backend's
+# echo leaves it in IPv4 fragments, which reach C0 as IPv6 ones with a
+# fragment header (4.1). B's route to the router carries an MTU of 1472
+# meanwhile, so that its fragments, 28 bytes longer as IPv6, fit C0's
+# side; every echo comes back intact, the later fragments found through
+# frags6 and frags (frag_later), none untranslatable. Without that route
+# the backend's 1500-byte fragments are too big for C0's side: dropped,
+# counted (drop_too_big), no echo.
+check_frag64() {
+	local L=$1 out rc l0 l1 u0 u1 t0 t1 rt S="$XM_TMP/stats-frag.json" n=20
+	xm stats --json >"$S" 2>&1
+	l0=$(stat64 "$S" frag_later)
+	u0=$(stat64 "$S" drop_6to4_untranslatable)
+	ip -n "$NS_B" route add $R_ADDR2/32 dev eth0 mtu 1472
+	out=$(pyrun "$NS_C0" 90 udp_big.py send $R6_0 5002 $C0_SRC6 $n 3000 2>&1)
+	rc=$?
+	rt=$(nsx "$NS_B" ip route get $R_ADDR2 2>&1)
+	ip -n "$NS_B" route del $R_ADDR2/32 dev eth0 mtu 1472
+	xm stats --json >"$S" 2>&1
+	l1=$(stat64 "$S" frag_later)
+	u1=$(stat64 "$S" drop_6to4_untranslatable)
+	# 2 later fragments of each datagram each way
+	[ $rc -eq 0 ] && [ $((l1 - l0)) -ge $((4 * n)) ] && [ "$u1" = "$u0" ]
+	tap_result $? "$L: C0 [$C0_SRC6] -> [$R6_0]:5002: $n UDP datagrams of 3000 bytes, fragmented both ways, echoed intact ($out; frag_later +$((l1 - l0)), drop_6to4_untranslatable +$((u1 - u0)))" \
+		"$out" "backend's route: $rt"
+
+	t0=$(stat64 "$S" drop_too_big)
+	out=$(pyrun "$NS_C0" 30 udp_big.py send $R6_0 5002 $C0_SRC6 1 3000 2>&1)
+	rc=$?
+	xm stats --json >"$S" 2>&1
+	t1=$(stat64 "$S" drop_too_big)
+	[ $rc -ne 0 ] && [ $((t1 - t0)) -ge 1 ]
+	tap_result $? "$L: the backend's 1500-byte IPv4 fragments, 1528 bytes as IPv6, too big for C0's side: dropped ($out; drop_too_big +$((t1 - t0)))" "$out"
 }
 
 # check_family_addr L: `family ipv6` (IPv4 clients not forwarded) and the
@@ -761,6 +807,7 @@ run_xmasq64() {
 	check_ct64 "$L"
 	check_counters64 "$L" "$S0" "$S1" "$mode"
 	check_icmp64 "$L"
+	check_frag64 "$L"
 	check_from64 "$L"
 	check_family_addr "$L"
 	check_live64 "$L"
