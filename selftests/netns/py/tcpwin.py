@@ -20,24 +20,11 @@ Each side's family follows its addresses (a ':' makes it IPv6), the client's
 6->4 (an IPv6 client of an IPv4 backend: the client-side RST is IPv6, the
 backend-side one IPv4, to the router's IPv4 address the backend sees).
 """
-import argparse, ctypes, ipaddress, os, socket, struct, sys, threading, time
+import argparse, ipaddress, os, socket, struct, sys, threading, time
 
-CLONE_NEWNET = 0x40000000
+from netns import enter, family
+
 ETH_P_IP, ETH_P_IPV6 = b"\x08\x00", b"\x86\xdd"
-libc = ctypes.CDLL(None, use_errno=True)
-
-
-def enter(ns):
-    fd = os.open("/run/netns/" + ns, os.O_RDONLY)
-    try:
-        if libc.setns(fd, CLONE_NEWNET) != 0:
-            raise OSError(ctypes.get_errno(), "setns " + ns)
-    finally:
-        os.close(fd)
-
-
-def family(addr):
-    return socket.AF_INET6 if ":" in addr else socket.AF_INET
 
 
 def canonical(addr):

@@ -14,23 +14,9 @@ until FILE --stop appears. Then each pair is tried once more on a new
 connection. Prints one JSON object; exit 0 when every line of every
 connection came back in order and the new connections echoed, 1 if not.
 """
-import argparse, ctypes, json, os, socket, sys, threading, time
+import argparse, json, os, socket, sys, threading, time
 
-CLONE_NEWNET = 0x40000000
-libc = ctypes.CDLL(None, use_errno=True)
-
-
-def enter(ns):
-    fd = os.open("/run/netns/" + ns, os.O_RDONLY)
-    try:
-        if libc.setns(fd, CLONE_NEWNET) != 0:
-            raise OSError(ctypes.get_errno(), "setns " + ns)
-    finally:
-        os.close(fd)
-
-
-def family(addr):
-    return socket.AF_INET6 if ":" in addr else socket.AF_INET
+from netns import enter, family
 
 
 def split_hostport(s):
