@@ -3,8 +3,11 @@
  * router attached by such a build has it pinned in that shape, which the
  * new program cannot use. Its entries are carried into the new table
  * instead of being dropped, so that an upgrade keeps the IPv6
- * connections: read before the load, the pin replaced by the new map,
- * inserted once the new program is loaded (before it is swapped in). */
+ * connections: the pin is replaced by the new map before the load (the
+ * old map stays open), and the old map is read and its entries inserted
+ * once the new program is loaded, just before it is swapped in, so that
+ * flows the old program makes while the new one is verified (a second or
+ * so) are carried too. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -101,13 +104,6 @@ int xm_flows6_carry_take(struct xm_flows6_carry *c, const char *path, char *err,
 		close(fd);
 		return 0; /* the new table (libbpf reuses it), or refused at the load */
 	}
-	if (read_old(c, fd)) {
-		snprintf(err, errlen, "%s: out of memory reading the IPv6 flows to carry them over",
-			 path);
-		carry_free(c);
-		close(fd);
-		return -1;
-	}
 	if (unlink(path)) {
 		snprintf(err, errlen,
 			 "%s: cannot replace the pinned IPv6 flow table of the previous build: %s "
@@ -132,7 +128,13 @@ size_t xm_flows6_carry_put(struct xm_flows6_carry *c, int new_fd, uint64_t seed,
 		return 0;
 	/* Flows the old program adds or changes from here to the swap are
 	 * not carried: a few milliseconds' worth. */
-	if (xm_ct6_open(&t, new_fd, seed, 1, err, sizeof(err))) {
+	if (read_old(c, c->old_fd)) {
+		if (log)
+			fprintf(log,
+				"%s: out of memory reading the previous build's IPv6 flows: they "
+				"are dropped\n",
+				c->path);
+	} else if (xm_ct6_open(&t, new_fd, seed, 1, err, sizeof(err))) {
 		if (log)
 			fprintf(log, "%s: the %zu IPv6 flow entries are dropped: %s\n", c->path,
 				c->n, err);

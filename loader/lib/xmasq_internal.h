@@ -104,8 +104,9 @@ int xm_ct6_conns(struct xm_handle *h, const struct xm_config *cfg, uint32_t now,
 /* A pinned flows6 of the previous build's shape (the kernel's hash map,
  * 40-byte keys, 72-byte entries) carried into the new table
  * (flows6_carry.c), so that an upgrade keeps the IPv6 connections: take
- * before the load (its entries read, the pin gone), put after it (before
- * the programs are swapped in), abort if the load failed (the pin back). */
+ * before the load (the old table held open, its pin gone), put after it
+ * (its entries read and inserted, just before the programs are swapped
+ * in), abort if the load failed (the pin back). */
 struct xm_flows6_carry {
 	int old_fd; /* -1: nothing to carry */
 	size_t n;
