@@ -14,7 +14,7 @@
 #include "ct.h"
 
 /* Set by the loader from the table it loads against. */
-const volatile __u32 xm_ct6_homes = XM_CT_SLOTS(XM_CT6_MAX) - (XM_CT_PROBES - 1);
+const volatile __u32 xm_ct6_homes = XM_CT_SLOTS(XM_CT6_DEFAULT_MAX) - (XM_CT_PROBES - 1);
 
 #define XM_CT6_W(s, i)	(((__u64 *)&(s)->key)[i])
 #define XM_CT6_STATE(s) (((volatile __u64 *)&(s)->key)[XM_CT6_WORDS - 1])

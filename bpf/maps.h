@@ -227,7 +227,7 @@ struct {
  * the loader. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, XM_CT_SLOTS(XM_CT6_MAX));
+	__uint(max_entries, XM_CT_SLOTS(XM_CT6_DEFAULT_MAX));
 	__uint(map_flags, BPF_F_MMAPABLE);
 	__type(key, __u32);
 	__type(value, struct xm_ct6_slot);
@@ -239,6 +239,15 @@ struct {
 	__type(key, __u32);
 	__type(value, struct xm_sweep6);
 } sweeper6 SEC(".maps");
+
+/* Sized with flows6 by the loader. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries,
+	       (XM_CT_SLOTS(XM_CT6_DEFAULT_MAX) + XM_SWEEP_GROUP - 1) / XM_SWEEP_GROUP);
+	__type(key, __u32);
+	__type(value, __u32);
+} sweep6_groups SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LPM_TRIE);

@@ -77,6 +77,7 @@
 	X(IFACE_ADDRS6, iface_addrs6)     \
 	X(FLOWS6, flows6)                 \
 	X(SWEEPER6, sweeper6)             \
+	X(SWEEP6_GROUPS, sweep6_groups)   \
 	X(MASQ_RULES6, masq_rules6)       \
 	X(PROGS46, progs46)               \
 	X(PROGS6_XDP, progs6_xdp)         \
@@ -974,8 +975,11 @@ struct xm_iface6 {
  * prog-ns-fastpath6); here it is inline code and one multiply a word.
  * The key's last word holds ports, protocol and the slot's state
  * (ct_state), claimed, published and removed by one atomic operation
- * each. XM_CT6_MAX flows, 3.5 slots a flow as in "flows". */
-#define XM_CT6_MAX 65536
+ * each. `set conntrack6-max N` flows (XM_CT6_DEFAULT_MAX unless set),
+ * 3.5 slots a flow as in "flows"; sized when the table is created. */
+#define XM_CT6_DEFAULT_MAX 65536
+#define XM_CT6_MAX_MIN	   1024
+#define XM_CT6_MAX_LIMIT   4194304 /* 1.8 GB of table: more wants a bigger machine */
 
 struct xm_flow6_key {
 	__be32 saddr[4];
@@ -1110,14 +1114,26 @@ static inline void xm_flow6_partner_key(const struct xm_flow6 *f, __u8 proto,
 }
 
 /* Array map "sweeper6", one element: the timer that removes idle IPv6
- * flows (bpf/v6_sweep.h), armed by xmasq_tc6's first new flow. */
+ * flows (bpf/v6_sweep.h), armed by xmasq_tc6's first new flow. A walk
+ * goes a slice of groups (XM_SWEEP_GROUP slots, map "sweep6_groups") a
+ * timer run, as the IPv4 sweeper's does. */
 struct xm_sweep6 {
 	struct bpf_timer timer;
 	__u32 epoch; /* xm_prog_epoch of the program that armed it */
 	__u32 runs;  /* walks */
 	__u64 expired;
+	__u32 next_group;	/* where the walk goes on (0: between walks) */
+	__u32 now;		/* the clock (xm_clock_s) of this run */
+	__u32 walk_ns;		/* the walk's time so far, over its runs */
+	__u32 last_walk_ns;	/* how long the last walk took */
+	__u32 expired_at_start; /* `expired` (low 32 bits) when this run began */
+	__u32 slices;		/* timer runs, every slice of every walk */
 };
 
-#define XM_SWEEP6_EVERY_S 2 /* a walk every 2 s */
+/* The least time from one walk's start to the next; longer when a walk
+ * takes longer (xm_sweep_idle_factor walk lengths, as IPv4's). */
+#define XM_SWEEP6_EVERY_S 2
+
+/* Array map "sweep6_groups": as "sweep_groups", for "flows6". */
 
 #endif /* XMASQ_ABI_H */

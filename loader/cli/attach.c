@@ -145,6 +145,7 @@ static int run_attach(const struct cli_global *g, void *opts, int argc, char **a
 		goto cleanup;
 	/* A new flow table gets the size the file asks for. */
 	o->lib.ct_max = rs.settings.ct_max;
+	o->lib.ct6_max = rs.settings.ct6_max;
 	rc = attach_and_apply(g->pin_dir, o, &rs, argv, argc);
 cleanup:
 	xm_ruleset_free(&rs);
@@ -160,7 +161,7 @@ static const struct cli_option attach_options[] = {
 	  set_mode, 0 },
 	CLI_FLAG("fresh", 0, struct attach_opts, lib.fresh,
 		 "drop the pinned maps first: flows and counters start over (the way to resize "
-		 "the flow table to the file's set conntrack-max)"),
+		 "the flow tables to the file's set conntrack-max and conntrack6-max)"),
 	CLI_FLAG("migrate", 0, struct attach_opts, lib.migrate,
 		 "convert pinned maps of layout 1 (builds before the flow table of layout 2) "
 		 "to this layout under traffic, keeping rules, counters and flows; needed only "
@@ -169,8 +170,8 @@ static const struct cli_option attach_options[] = {
 		   "then apply FILE, as `xmasq apply FILE` does. FILE is validated before "
 		   "anything is attached (grammar, every interface it names exists and is "
 		   "attached already or named here): if it is wrong, nothing is attached and "
-		   "the exit status is 2. Its set conntrack-max sizes the flow table when the "
-		   "maps are created"),
+		   "the exit status is 2. Its set conntrack-max and conntrack6-max size the flow "
+		   "tables when the maps are created"),
 	{ 0 },
 };
 

@@ -127,6 +127,36 @@ static void drop_pin_of_other_size(struct bpf_map *map, const char *path)
 	close(fd);
 }
 
+/* flows6's size: the pinned table's (resizing drops its flows), else
+ * conntrack6-max (0: the default); the sweep's groups cover it. An older
+ * build's hash map is no table to keep: its flows are carried into one
+ * of conntrack6-max (flows6_carry.c). */
+static void size_flows6(struct xmasq_bpf *skel, const char *pin_dir, unsigned ct6_max, FILE *log)
+{
+	char path[PATH_MAX + 64];
+	struct bpf_map_info info = { 0 };
+	__u32 len = sizeof(info), slots = XM_CT_SLOTS(ct6_max ? ct6_max : XM_CT6_DEFAULT_MAX);
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/flows6", pin_dir);
+	fd = bpf_obj_get(path);
+	if (fd >= 0 && bpf_obj_get_info_by_fd(fd, &info, &len) == 0 &&
+	    info.type == BPF_MAP_TYPE_ARRAY && info.value_size == sizeof(struct xm_ct6_slot) &&
+	    info.max_entries >= XM_CT_PROBES) {
+		if (ct6_max && info.max_entries != slots && log)
+			fprintf(log,
+				"%s: conntrack6-max stays %u while flows are kept "
+				"(attach --fresh to resize)\n",
+				pin_dir, XM_CT_FLOWS_OF(info.max_entries));
+		slots = info.max_entries;
+	}
+	if (fd >= 0)
+		close(fd);
+	bpf_map__set_max_entries(skel->maps.flows6, slots);
+	bpf_map__set_max_entries(skel->maps.sweep6_groups,
+				 (slots + XM_SWEEP_GROUP - 1) / XM_SWEEP_GROUP);
+}
+
 /* The size of pinned map `name` under pin_dir, or `fallback` when there is
  * none: a pinned map is reused only with its own shape. */
 static __u32 pinned_max_entries(const char *pin_dir, const char *name, __u32 fallback)
@@ -681,6 +711,7 @@ int xm_attach_ex(const char *pin_dir, char *const *ifnames, int n, const struct 
 	}
 	if (ct_max)
 		bpf_map__set_max_entries(skel->maps.flows, XM_CT_SLOTS(ct_max));
+	size_flows6(skel, pin_dir, o->ct6_max, log);
 	/* Each load gets its own non-zero epoch, so the flow sweeper passes
 	 * from an older program to this one (bpf/sweep.h). */
 	{
@@ -726,11 +757,14 @@ int xm_attach_ex(const char *pin_dir, char *const *ifnames, int n, const struct 
 			return -1;
 		}
 		/* scratch holds nothing between packets, nor the prog arrays
-		 * between loads (each load fills them): one of another shape
-		 * (an older build's) is made afresh, not refused. */
+		 * between loads (each load fills them), nor sweeper6 more than
+		 * its timer (each program arms its own) and the walk's place:
+		 * one of another shape (an older build's) is made afresh, not
+		 * refused. */
 		if (map == skel->maps.scratch || map == skel->maps.progs6 ||
 		    map == skel->maps.progs46 || map == skel->maps.progs6_xdp ||
-		    map == skel->maps.census)
+		    map == skel->maps.census || map == skel->maps.sweep6_groups ||
+		    map == skel->maps.sweeper6)
 			drop_pin_of_other_size(map, path);
 		/* The previous build's IPv6 flow table (a hash map) is carried
 		 * into the new one (flows6_carry.c). */
@@ -744,20 +778,7 @@ int xm_attach_ex(const char *pin_dir, char *const *ifnames, int n, const struct 
 			return -1;
 		}
 		/* The flow tables keep their size while pinned: resizing drops
-		 * them. */
-		if (map == skel->maps.flows6) {
-			int fd = bpf_obj_get(path);
-			struct bpf_map_info info = { 0 };
-			__u32 len = sizeof(info);
-
-			if (fd >= 0 && bpf_obj_get_info_by_fd(fd, &info, &len) == 0 &&
-			    info.type == BPF_MAP_TYPE_ARRAY &&
-			    info.value_size == sizeof(struct xm_ct6_slot) &&
-			    info.max_entries >= XM_CT_PROBES)
-				bpf_map__set_max_entries(map, info.max_entries);
-			if (fd >= 0)
-				close(fd);
-		}
+		 * them. (flows6: size_flows6, before this loop.) */
 		if (map == skel->maps.flows) {
 			int fd = bpf_obj_get(path);
 			struct bpf_map_info info = { 0 };

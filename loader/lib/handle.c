@@ -67,6 +67,7 @@ int xm_map_optional(int id)
 	case XM_MAP_FLOWS6:
 	case XM_MAP_MASQ_RULES6:
 	case XM_MAP_SWEEPER6:
+	case XM_MAP_SWEEP6_GROUPS:
 	case XM_MAP_PROGS46:
 	case XM_MAP_PROGS6_XDP:
 	case XM_MAP_FRAGS6:

@@ -13,6 +13,7 @@
  *     (an IPv6 prefix is written bare, fd00:1::/64, or [fd00:1::]/64; no
  *     `as` on it yet)
  *   set conntrack-max N
+ *   set conntrack6-max N
  *   set port-range LO-HI
  *   set timeout NAME SECONDS
  *   set nat-filtering address-port-dependent|address-dependent|endpoint-independent
@@ -57,8 +58,9 @@
 	"from 2001:db8:100::/48,2001:db8:200::7"
 #define LOCAL6_FORM "IFACE:[ADDR] such as eth0:[2001:db8:1::1]"
 #define TO6_FORM    "[ADDR] or [ADDR]:PORT such as [fd00:8::2]:8443"
-#define SET_SYNTAX                                                              \
-	"set conntrack-max N, set port-range LO-HI, set timeout NAME SECONDS, " \
+#define SET_SYNTAX                                                          \
+	"set conntrack-max N, set conntrack6-max N, set port-range LO-HI, " \
+	"set timeout NAME SECONDS, "                                        \
 	"set nat-filtering MODE, set nat-inbound-refresh yes|no or set flows-per-source N"
 #define NAT_FILTERING_NAMES "address-port-dependent, address-dependent or endpoint-independent"
 #define TIMEOUT_NAMES                                    \
@@ -86,6 +88,7 @@ void xm_settings_default(struct xm_settings *s)
 {
 	memset(s, 0, sizeof(*s));
 	s->ct_max = XM_CT_DEFAULT_MAX;
+	s->ct6_max = XM_CT6_DEFAULT_MAX;
 	s->port_lo = XM_DEFAULT_PORT_LO;
 	s->port_hi = XM_DEFAULT_PORT_HI;
 	s->timeouts[XM_TO_TCP_SYN] = 120;
@@ -300,7 +303,7 @@ struct parser {
 	struct xm_ruleset rs;
 	size_t rules_cap, masqs_cap;
 	size_t n_masqs6; /* IPv6 masquerades so far */
-	size_t set_line_ct, set_line_ports, set_line_to[XM_TO_MAX];
+	size_t set_line_ct, set_line_ct6, set_line_ports, set_line_to[XM_TO_MAX];
 	size_t set_line_filtering, set_line_refresh, set_line_quota;
 	struct port_slot *ht;
 	size_t ht_cap, ht_n;
@@ -1481,6 +1484,16 @@ static int parse_set(struct parser *ps, struct lex *lx)
 			      XM_CT_MAX_MAX, &s->ct_max))
 			return -1;
 		ps->set_line_ct = ps->at.line;
+	} else if (tok_is(name.s, name.len, "conntrack6-max")) {
+		if (ps->set_line_ct6)
+			return fail(ps, name.col,
+				    "conntrack6-max already set "
+				    "on line %zu (expected each setting once)",
+				    ps->set_line_ct6);
+		if (set_value(ps, lx, "conntrack6-max", "set conntrack6-max", "N", XM_CT6_MAX_MIN,
+			      XM_CT6_MAX_LIMIT, &s->ct6_max))
+			return -1;
+		ps->set_line_ct6 = ps->at.line;
 	} else if (tok_is(name.s, name.len, "port-range")) {
 		uint16_t lo, hi;
 
@@ -1583,7 +1596,7 @@ static int parse_set(struct parser *ps, struct lex *lx)
 	} else {
 		return fail(ps, name.col,
 			    "unknown setting '%s' (expected "
-			    "conntrack-max, port-range, timeout, nat-filtering, "
+			    "conntrack-max, conntrack6-max, port-range, timeout, nat-filtering, "
 			    "nat-inbound-refresh or flows-per-source)",
 			    quote(q, name.s, name.len));
 	}

@@ -153,6 +153,7 @@ static inline bool xm_masq_is_v6(const struct xm_masq *m)
 /* `set ...` statements; a field keeps its default unless the file sets it. */
 struct xm_settings {
 	uint32_t ct_max;	      /* set conntrack-max N */
+	uint32_t ct6_max;	      /* set conntrack6-max N: IPv6 flows */
 	uint16_t port_lo, port_hi;    /* set port-range LO-HI */
 	uint32_t timeouts[XM_TO_MAX]; /* set timeout NAME SECONDS */
 	uint32_t nat_flags;	      /* set nat-filtering, set nat-inbound-refresh:
@@ -171,9 +172,9 @@ struct xm_settings {
 /* `set nat-filtering` values, indexed by what the flags hold. */
 const char *xm_nat_filtering_name(uint32_t nat_flags);
 
-/* Settings a file can hold: conntrack-max, port-range, the timeouts,
- * nat-filtering, nat-inbound-refresh, flows-per-source. */
-#define XM_SET_LINES_MAX (5 + XM_TO_MAX)
+/* Settings a file can hold: conntrack-max, conntrack6-max, port-range,
+ * the timeouts, nat-filtering, nat-inbound-refresh, flows-per-source. */
+#define XM_SET_LINES_MAX (6 + XM_TO_MAX)
 
 struct xm_ruleset {
 	struct xm_rule *rules;

@@ -46,9 +46,10 @@ void xm_close(struct xm_handle *h);
  * Progress lines go to log. */
 struct xm_attach_opts {
 	enum xm_mode mode;
-	int fresh;	 /* drop pinned maps, start over */
-	int migrate;	 /* convert maps of an older layout */
-	unsigned ct_max; /* flows, when the table is created (0: default) */
+	int fresh;	  /* drop pinned maps, start over */
+	int migrate;	  /* convert maps of an older layout */
+	unsigned ct_max;  /* flows, when the table is created (0: default) */
+	unsigned ct6_max; /* IPv6 flows, when flows6 is created (0: default) */
 };
 int xm_attach_ex(const char *pin_dir, char *const *ifnames, int n, const struct xm_attach_opts *o,
 		 FILE *log, char *err, size_t errlen);

@@ -316,6 +316,7 @@ static int start_router(void)
 		}
 		if (rc == 0) {
 			ao.ct_max = rs.settings.ct_max;
+			ao.ct6_max = rs.settings.ct6_max;
 			rc = xm_attach_ex(o->pin_dir, o->ifaces, o->n_ifaces, &ao, stdout, err,
 					  sizeof(err));
 		}

@@ -769,17 +769,47 @@ static void test_masquerade6(void)
 	}
 }
 
-/* The sweeper: flows idle past their timeout go, both entries. */
+/* flows6 as `set conntrack6-max 1024` makes it (3,647 slots, 57 groups),
+ * walked SWEEP6_SLICE groups a timer run: a walk is 15 runs. */
+#define CT6_TEST_MAX 1024
+#define SWEEP6_SLICE 4
+static int size_flows6(void)
+{
+	uint32_t slots = XM_CT_SLOTS(CT6_TEST_MAX);
+
+	skel->rodata->xm_ct6_homes = slots - (XM_CT_PROBES - 1);
+	skel->rodata->xm_sweep6_slice = SWEEP6_SLICE;
+	return bpf_map__set_max_entries(skel->maps.flows6, slots) |
+	       bpf_map__set_max_entries(skel->maps.sweep6_groups,
+					(slots + XM_SWEEP_GROUP - 1) / XM_SWEEP_GROUP);
+}
+
+/* Live entries in flows6's slots [from, to). */
+static int flows6_count_in(uint32_t from, uint32_t to)
+{
+	struct xm_ct6_slot *slots = flows6_slots();
+	int live = 0;
+
+	for (uint32_t i = from; slots && i < to; i++)
+		live += slots[i].key.ct_state == XM_CT_LIVE;
+	return live;
+}
+
+/* The sweeper: flows idle past their timeout go, both entries, wherever
+ * their slots are: the walk goes the table in slices, a timer run each. */
 static void test_expiry6(void)
 {
-	struct xm_sweep6 sw;
-	uint32_t zero = 0;
-	int n = flows6_count(), left = n;
+	uint32_t zero = 0, slots = bpf_map__max_entries(skel->maps.flows6);
+	uint32_t groups = (slots + XM_SWEEP_GROUP - 1) / XM_SWEEP_GROUP;
+	int n = flows6_count(), left = n, last_half = flows6_count_in(slots / 2, slots);
+	struct xm_sweep6 sw, after;
 
 	tap_ok(bpf_map_lookup_elem(bpf_map__fd(skel->maps.sweeper6), &zero, &sw) == 0 &&
 		       sw.epoch == skel->rodata->xm_prog_epoch + 1,
 	       "sweeper6 armed by the first IPv6 flow");
-	tap_ok(n > 0, "flows6 holds the tests' flows (%d entries)", n);
+	tap_ok(n > 0 && last_half > 0,
+	       "flows6 holds the tests' flows (%d entries, %d in the table's second half)", n,
+	       last_half);
 	/* 3 hours on: past every timeout but tcp-established's (2 h 4 min) */
 	skel->bss->xm_clock_ahead_s = 3 * 3600;
 	for (int i = 0; i < SWEEP_WAIT_MS / 100 && left; i++) {
@@ -789,6 +819,13 @@ static void test_expiry6(void)
 	TAP_EQ(left, 0, "sweeper6: every idle IPv6 flow removed, both entries, within %d s",
 	       SWEEP_WAIT_MS / 1000);
 	skel->bss->xm_clock_ahead_s = 0;
+	memset(&after, 0, sizeof(after));
+	bpf_map_lookup_elem(bpf_map__fd(skel->maps.sweeper6), &zero, &after);
+	tap_ok(after.slices - sw.slices >= groups / SWEEP6_SLICE && after.expired > sw.expired,
+	       "sweeper6: the walk went in slices of %d groups (%u runs for %u groups, "
+	       "%llu flows expired)",
+	       SWEEP6_SLICE, after.slices - sw.slices, groups,
+	       (unsigned long long)(after.expired - sw.expired));
 }
 
 /* A masqueraded host's packet too big for the way out: the Packet Too
@@ -2237,6 +2274,7 @@ int main(void)
 	static const struct fixture fx = {
 		.netns_what = "network namespace with IPv6 on pub0 and bk0",
 		.netns = netns6,
+		.before_load = size_flows6,
 		.maps_what = "IPv6 forwards, interface addresses and progs6 set",
 		.maps = maps6,
 		.tests = tests,

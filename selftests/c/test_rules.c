@@ -240,6 +240,7 @@ static void test_as_lists(void)
 static void test_settings(void)
 {
 	static const char t[] = "set conntrack-max 1024\n"
+				"set conntrack6-max 4194304\n"
 				"set port-range 40000-40015\n"
 				"set timeout tcp-syn 60\n"
 				"set timeout tcp-established 86400\n"
@@ -249,21 +250,22 @@ static void test_settings(void)
 	const struct xm_settings *s = &rs.settings;
 
 	xm_settings_default(&d);
-	tap_ok(d.ct_max == XM_CT_DEFAULT_MAX && d.port_lo == 1024 && d.port_hi == 65535 &&
-		       d.timeouts[XM_TO_TCP_SYN] == 120 && d.timeouts[XM_TO_TCP_EST] == 7440 &&
-		       d.timeouts[XM_TO_TCP_FIN] == 120 && d.timeouts[XM_TO_TCP_CLOSE] == 10 &&
-		       d.timeouts[XM_TO_UDP] == 30 && d.timeouts[XM_TO_UDP_ASSURED] == 180 &&
-		       d.timeouts[XM_TO_ICMP] == 30,
+	tap_ok(d.ct_max == XM_CT_DEFAULT_MAX && d.ct6_max == 65536 && d.port_lo == 1024 &&
+		       d.port_hi == 65535 && d.timeouts[XM_TO_TCP_SYN] == 120 &&
+		       d.timeouts[XM_TO_TCP_EST] == 7440 && d.timeouts[XM_TO_TCP_FIN] == 120 &&
+		       d.timeouts[XM_TO_TCP_CLOSE] == 10 && d.timeouts[XM_TO_UDP] == 30 &&
+		       d.timeouts[XM_TO_UDP_ASSURED] == 180 && d.timeouts[XM_TO_ICMP] == 30,
 	       "settings: documented defaults");
 	tap_ok(strcmp(xm_timeout_names[XM_TO_TCP_EST], "tcp-established") == 0 &&
 		       strcmp(xm_timeout_names[XM_TO_ICMP], "icmp") == 0,
 	       "settings: timeout names indexed by id");
 	if (!tap_ok(parse_ok(t, strlen(t), &rs, "settings"), "set statements parse"))
 		return;
-	tap_ok(s->ct_max == 1024 && s->port_lo == 40000 && s->port_hi == 40015 &&
-		       s->timeouts[XM_TO_TCP_SYN] == 60 && s->timeouts[XM_TO_TCP_EST] == 86400 &&
+	tap_ok(s->ct_max == 1024 && s->ct6_max == 4194304 && s->port_lo == 40000 &&
+		       s->port_hi == 40015 && s->timeouts[XM_TO_TCP_SYN] == 60 &&
+		       s->timeouts[XM_TO_TCP_EST] == 86400 &&
 		       s->timeouts[XM_TO_UDP_ASSURED] == 2592000,
-	       "settings: values set (minimum ct, 16-port range, max timeout)");
+	       "settings: values set (minimum ct, maximum ct6, 16-port range, max timeout)");
 	tap_ok(s->timeouts[XM_TO_UDP] == 30 && s->timeouts[XM_TO_ICMP] == 30 &&
 		       s->timeouts[XM_TO_TCP_CLOSE] == 10,
 	       "settings: unset timeouts keep their defaults");
@@ -730,12 +732,12 @@ static void test_bad_masquerade(void)
 static void test_bad_settings(void)
 {
 	bad("set\n",
-	    FN ":1:4: missing setting (expected: set conntrack-max N, set "
-	       "port-range LO-HI, set timeout NAME SECONDS, set nat-filtering MODE, set "
+	    FN ":1:4: missing setting (expected: set conntrack-max N, set conntrack6-max N, "
+	       "set port-range LO-HI, set timeout NAME SECONDS, set nat-filtering MODE, set "
 	       "nat-inbound-refresh yes|no or set flows-per-source N)",
 	    "set without a name");
 	bad("set max-flows 10\n",
-	    FN ":1:5: unknown setting 'max-flows' (expected conntrack-max, "
+	    FN ":1:5: unknown setting 'max-flows' (expected conntrack-max, conntrack6-max, "
 	       "port-range, timeout, nat-filtering, nat-inbound-refresh or flows-per-source)",
 	    "an unknown setting");
 	bad("set nat-filtering full-cone\n",
@@ -771,6 +773,18 @@ static void test_bad_settings(void)
 	    FN ":1:18: missing value (expected: set conntrack-max N with N "
 	       "1024-16777216)",
 	    "conntrack-max without a value");
+	bad("set conntrack6-max 1023\n",
+	    FN ":1:20: conntrack6-max 1023 out of range (expected 1024-4194304)",
+	    "conntrack6-max below the minimum");
+	bad("set conntrack6-max 4194305\n",
+	    FN ":1:20: conntrack6-max 4194305 out of range (expected 1024-4194304)",
+	    "conntrack6-max above the maximum");
+	bad("set conntrack6-max 64k\n",
+	    FN ":1:20: invalid conntrack6-max '64k' (expected a number 1024-4194304)",
+	    "a non-decimal conntrack6-max");
+	bad("set conntrack6-max 65536\nset conntrack6-max 65536\n",
+	    FN ":2:5: conntrack6-max already set on line 1 (expected each setting once)",
+	    "conntrack6-max twice");
 	bad("set conntrack-max 4096\n"
 	    "set conntrack-max 8192\n",
 	    FN ":2:5: conntrack-max already set on line 1 (expected each "
@@ -958,7 +972,7 @@ static void test_files(void)
 	r = xm_rules_parse_file(path, &rs, err, sizeof(err));
 	snprintf(want, sizeof(want),
 		 "%s:2:5: unknown setting 'foo' "
-		 "(expected conntrack-max, port-range, timeout, nat-filtering, "
+		 "(expected conntrack-max, conntrack6-max, port-range, timeout, nat-filtering, "
 		 "nat-inbound-refresh or flows-per-source)",
 		 path);
 	tap_ok(r == -2 && strcmp(err, want) == 0 && rs.n_rules == 0, "files: errors name the file "

@@ -32,6 +32,9 @@
 # addresses, flow_new_ipv6; a live change: the IPv6 masquerade removed
 # (xmasq apply / ip6tables -D): new IPv6 connections fail within the
 # bound, the IPv4 masquerade carries on; put back: they work again.
+# Then `set conntrack6-max 1024` (attach --fresh --rules): status shows
+# the size; 3000 UDP flows from H0 fill the table, the rest are refused
+# (drop_ct_full); a later attach asking 2048 keeps the table and says so.
 # Where ip6tables passes and xmasq fails, xmasq is wrong.
 #
 # Env: ROUTERS="ip6tables xdp auto"  XMASQ=build/xmasq  BIG_MB=20  AB_N=200
@@ -402,6 +405,48 @@ run_xmasq() {
 	xm_counters "$L" "$S0" "$S1" "$mode"
 	check_server_log "$L"
 	check_live "$L" xm_apply_v4only xm_apply_full
+	check_capacity "$L" "$mode"
+}
+
+# check_capacity L MODE: `set conntrack6-max 1024` sizes the IPv6 table of
+# a fresh attach; H0's UDP from 3000 source ports (to a port nothing
+# listens on: no answers needed) fills it: new flows are refused
+# (drop_ct_full) once about 1024-1823 are in (3.5 slots a flow, probing
+# bounded), the flows already in stay; a later attach asking another size
+# keeps the table and says so.
+check_capacity() {
+	local L=$1 mode=$2 out max n full f2
+	local capf="$XM_TMP/rules66-cap.conf" cap2="$XM_TMP/rules66-cap2.conf"
+	{ echo "set conntrack6-max 1024"; cat "$XM_RULES_FILE"; } >"$capf"
+	{ echo "set conntrack6-max 2048"; cat "$XM_RULES_FILE"; } >"$cap2"
+	out=$(xm_attach "$mode" --fresh --rules "$capf" lan0 wan0 2>&1)
+	tap_result $? "$L: attach --fresh --rules with set conntrack6-max 1024" "$out" || return
+	xm status --json >"$XM_TMP/cap.json" 2>&1
+	max=$(json_get "$XM_TMP/cap.json" "d['flows6_max']")
+	[ "$max" = 1024 ]
+	tap_result $? "$L: status: flows6_max ${max:-?} (the file's conntrack6-max)" \
+		"$(cat "$XM_TMP/cap.json")"
+	host_vars 0
+	out=$(nsx "$HNS" timeout 60 "$XM_PY" -c '
+import socket, sys
+sent = 0
+for port in range(20000, 23000):
+    s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+    s.bind((sys.argv[1], port))
+    s.sendto(b"fill", (sys.argv[2], 6000))
+    s.close()
+    sent += 1
+print(sent)' "$HSRC" "$S6" 2>&1)
+	n=$(xm status --json 2>/dev/null | "$XM_PY" -c 'import json,sys; print(json.load(sys.stdin)["flows6"])')
+	full=$(counter drop_ct_full)
+	[ "${n:-0}" -ge 1024 ] && [ "${n:-0}" -le 1823 ] && [ "${full:-0}" -ge 1 ]
+	tap_result $? "$L: $out datagrams from 3000 ports: ${n:-?} IPv6 flows in a table of 1024, ${full:-no} refused (drop_ct_full)" \
+		"$(xm stats 2>&1 | head -n 40)"
+	out=$(xm_attach "$mode" --rules "$cap2" lan0 wan0 2>&1)
+	f2=$(xm status --json 2>/dev/null | "$XM_PY" -c 'import json,sys; d = json.load(sys.stdin); print(d["flows6"], d["flows6_max"])')
+	grep -q "conntrack6-max stays 1024 while flows are kept (attach --fresh to resize)" <<<"$out" &&
+		[ "$f2" = "$n 1024" ]
+	tap_result $? "$L: attach asking conntrack6-max 2048 keeps the table and its flows, and says so (flows6, max: ${f2:-?})" "$out"
 }
 
 # check_ct_listed L: a slow download from H1 listed by conntrack list
