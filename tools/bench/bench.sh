@@ -298,7 +298,8 @@ xmasq_up() {
 		grep -v -e '^set flows-per-source' -e '\[' -e 'family ipv6' "$rules" >"$TMP/rules-base.conf"
 		rules=$TMP/rules-base.conf
 	fi
-	nsx "$NS_R" "$xb" xmasq-attach --pin-dir "$PIN" --mode "$1" --ct-max "${2:-$CT_DEFAULT}" eth0 eth1 >"$TMP/attach.log" 2>&1 ||
+	nsx "$NS_R" "$xb" xmasq-attach --pin-dir "$PIN" --mode "$1" --ct-max "${2:-$CT_DEFAULT}" \
+		${5:+--ct6-max "$5"} eth0 eth1 >"$TMP/attach.log" 2>&1 ||
 		{ cat "$TMP/attach.log" >&2; return 1; }
 	nsx "$NS_R" "$xm" --pin-dir "$PIN" apply "$rules" >/dev/null
 }
@@ -494,7 +495,7 @@ print("%.1f %.1f" % (d["ns"], d["wrapper_ns"]))' "$out" "$PROG_WANT") || return 
 }
 
 prog_phase() {
-	local b b6 fast fast6 reply new est1m orig="--dev eth0 --dmac $R0_MAC --smac $G_MAC --src $FLOW_SRC --dst $R0_IP"
+	local b b6 fast fast6 reply new new6 est1m orig="--dev eth0 --dmac $R0_MAC --smac $G_MAC --src $FLOW_SRC --dst $R0_IP"
 	local orig6="--dev eth0 --dmac $R0_MAC --smac $G_MAC --src $FLOW_SRC6 --dst $R0_IP6"
 	# the IPv6 topology: IPv4 as in udp's, and a 6->6 forward beside
 	topo_up udp6 || die "topology"
@@ -511,12 +512,19 @@ prog_phase() {
 	fast=$(prog --target "$PIN/prog_xdp" $orig) || die "prog fastpath"
 	reply=$(prog --target "$PIN/prog_xdp" --dev eth1 --dmac $R1_MAC --smac $S_MAC \
 		--src $S_IP --dst $R1_IP --sport 5000 --dport 10000) || die "prog reply"
-	# an IPv6 6->6 flow's fast path (its new flows: the IPv6 table holds
-	# 65,536, fewer than a measurement's packets)
+	# an IPv6 6->6 flow's fast path
 	nsx "$NS_R" "$XB" prog --repeat 1 --target "$PIN/prog_xdp" $orig6 >/dev/null || die "prog prime IPv6"
 	fast6=$(prog --target "$PIN/prog_xdp" $orig6) || die "prog fastpath IPv6"
 	record prog-ns-fastpath6 bare "$b6"
 	record prog-ns-fastpath6 xmasq-xdp "$fast6"
+	# 10^6 new IPv6 flows, in an IPv6 table that holds them (its sources'
+	# last 32 bits count up, as IPv4's sources do below)
+	topo_down
+	topo_up udp6 || die "topology"
+	xmasq_up xdp "$CT_DEFAULT" "" "" $CT_1M || die "xmasq attach"
+	new6=$(prog --target "$PIN/prog_xdp" $orig6 --flows 0 --first 16777216 --dport-bits 8) || die "prog newflow IPv6"
+	record prog-ns-newflow6 bare "$b6"
+	record prog-ns-newflow6 xmasq-xdp "$new6"
 	# 10^6 new flows need a table that holds them
 	topo_down
 	topo_up udp || die "topology"
@@ -526,7 +534,7 @@ prog_phase() {
 	# one (no cache holds the table): the fast path's memory cost at scale
 	est1m=$(prog --target "$PIN/prog_xdp" $orig --flows 0 --first 16777216 --dport-bits 8) || die "prog 1m"
 	record prog-ns-fastpath-1m xmasq-xdp "$est1m"
-	log "prog-ns (ns, wrapper $PROG_WRAPPER ns taken out): bare $b fast $fast reply $reply new $new 1m $est1m; IPv6: bare $b6 fast $fast6"
+	log "prog-ns (ns, wrapper $PROG_WRAPPER ns taken out): bare $b fast $fast reply $reply new $new 1m $est1m; IPv6: bare $b6 fast $fast6 new $new6"
 	for s in prog-ns-bare prog-ns-fastpath prog-ns-newflow prog-ns-reply; do
 		record "$s" bare "$b"
 	done

@@ -45,6 +45,7 @@ SCENARIOS = [
     ("prog-ns-newflow", "ns/pkt", False, "test run: xmasq XDP, every packet a new flow"),
     ("prog-ns-reply", "ns/pkt", False, "test run: xmasq XDP, reply direction"),
     ("prog-ns-fastpath6", "ns/pkt", False, "test run: xmasq XDP, established IPv6 6->6 flow"),
+    ("prog-ns-newflow6", "ns/pkt", False, "test run: xmasq XDP, every packet a new IPv6 6->6 flow"),
 ]
 SYSTEMS = ["bare", "xmasq-xdp", "xmasq-tc", "iptables", "nftables"]
 OURS = ["xmasq-xdp", "xmasq-tc"]

@@ -54,7 +54,8 @@ static int usage(void)
 	      "       xbench bare attach IN OUT IN_PEER_MAC OUT_PEER_MAC\n"
 	      "       xbench prog --target PIN|bare|drop --dev IF [packet options as gen]\n"
 	      "                   [--repeat N] [--rounds K] [--bare-out IF --bare-dmac MAC]\n"
-	      "       xbench xmasq-attach --pin-dir DIR [--mode xdp|tc] [--ct-max N] IF...\n"
+	      "       xbench xmasq-attach --pin-dir DIR [--mode xdp|tc] [--ct-max N] [--ct6-max N] "
+	      "IF...\n"
 	      "       xbench rr server PORT | rr client ADDR PORT SECONDS\n"
 	      "       xbench timer-probe N\n"
 	      "       xbench ct-slots PIN_DIR\n",
@@ -821,6 +822,7 @@ static int cmd_xmasq_attach(int argc, char **argv)
 		{ "pin-dir", required_argument, NULL, 'p' },
 		{ "mode", required_argument, NULL, 'm' },
 		{ "ct-max", required_argument, NULL, 'c' },
+		{ "ct6-max", required_argument, NULL, '6' },
 		{ 0 },
 	};
 	struct xm_attach_opts o = { .mode = XM_MODE_XDP, .fresh = 1 };
@@ -836,6 +838,8 @@ static int cmd_xmasq_attach(int argc, char **argv)
 			o.mode = !strcmp(optarg, "tc") ? XM_MODE_TC : XM_MODE_XDP;
 		else if (c == 'c')
 			o.ct_max = (unsigned)strtoul(optarg, NULL, 0);
+		else if (c == '6')
+			o.ct6_max = (unsigned)strtoul(optarg, NULL, 0);
 		else
 			return usage();
 	}
