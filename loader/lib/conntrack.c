@@ -111,9 +111,19 @@ static void flush_nat_mappings(int fd)
 int xm_conntrack_flush(struct xm_handle *h, unsigned long *removed, char *err, size_t errlen)
 {
 	struct xm_ct_table t;
+	struct xm_ct6_table t6;
 	long n;
-	int rc = xm_ct_open_handle(&t, h, 1, err, errlen);
+	int rc;
 
+	/* Both tables are checked before either is emptied: an IPv6 table
+	 * that cannot be flushed (an older build's, until attach converts
+	 * it) leaves the IPv4 flows alone too, rather than half a flush. */
+	rc = xm_ct6_open_handle(&t6, h, 1, err, errlen);
+	if (rc < 0)
+		return rc;
+	if (rc == 0)
+		xm_ct6_close(&t6);
+	rc = xm_ct_open_handle(&t, h, 1, err, errlen);
 	if (rc)
 		return rc;
 	n = xm_ct_clear(&t);

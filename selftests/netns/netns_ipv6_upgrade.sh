@@ -9,7 +9,8 @@
 # 0.1 s; this build then attaches over it, in XDP mode and in tc mode
 # (each on a fresh topology). Both connections must lose no line, be
 # listed by this build's `conntrack list`, and new connections must work;
-# flows6 is then an array. TAP output; exit 1 when a check fails.
+# flows6 is then an array. Before the attach this build's `conntrack
+# flush` is refused whole (IPv4's table kept: the 6->4 flow's stub). TAP output; exit 1 when a check fails.
 . "$(dirname "$0")/lib.sh"
 xm_init bpftool
 need_xmasq
@@ -61,6 +62,12 @@ $RULES_EXTRA"}
 	out=$(old_xm conntrack count --json 2>&1)
 	json_get <(echo "$out") "d['flows6'] == 2 or exit(1)" >/dev/null
 	tap_result $? "$L: the previous build counts the two IPv6 flows" "$out"
+	# this build's flush before the attach: refused whole, the IPv4 table
+	# too (it holds the 6->4 flow's stub: emptied, that connection's
+	# replies would find no flow and the no-line-lost check below fails)
+	out=$(xm conntrack flush 2>&1)
+	[ $? -ne 0 ] && grep -q "run xmasq attach to convert it" <<<"$out"
+	tap_result $? "$L: this build's conntrack flush before attach is refused, naming the fix, and flushes nothing" "$out"
 	out=$(xm attach --mode "$mode" eth0 eth1 eth2 2>&1)
 	tap_result $? "$L: this build attaches over it" "$out"
 	grep -q "flows6: 4 IPv6 flow entries carried" <<<"$out"
