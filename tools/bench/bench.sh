@@ -18,10 +18,13 @@
 # ip6: DNAT + MASQUERADE; bare: its redirect of IPv6 frames); udp6to4-*
 # the same to ports 7000-7255, which xmasq forwards to S's IPv4 address
 # (6->4, `family ipv6`; xmasq only: the kernel has no NAT64). New flows in
-# IPv6 (newflows6, newflows6to4) are bursts of BURST new flows (xmasq's
-# IPv6 flow table holds 65,536), rated while they flow (xbench gen
-# --packets), on a fresh router each; newflows-60k is IPv4's the same way,
-# the figure to hold them against. The whole path runs in the softirqs
+# IPv6 (newflows6, newflows6to4) are IPv4's newflows in IPv6: every packet
+# a new flow for 0.3 s + 0.7 s, on a fresh router whose IPv6 table (and
+# IPv4's: a 6->4 flow has a stub there) holds them (CT_NEW); their
+# bursts (newflows6-60k, newflows6to4-60k: BURST new flows rated while
+# they flow, xbench gen --packets, as when the IPv6 table held 65,536
+# flows at most) have newflows-60k as IPv4's yardstick, and run when
+# BENCH_UDP6 names them. The whole path runs in the softirqs
 # of the generator's CPU, so a rate is the cost of generator + router +
 # sink per packet on one core: the generator and sink costs are the same
 # for every system, so differences are the routers'.
@@ -85,7 +88,7 @@ else
 	REPS=9 WARM=0.5 WIN=1 NF_WARM=0.3 NF_WIN=0.7 TCP_T=3 TCP_REPS=3 APPLY_REPS=5
 	CPS_T=10
 	UDP_SCEN="udp64-1flow udp64-10kflows udp64-10kflows-2cpu newflows newflows-masq"
-	UDP6_SCEN="udp6-1flow udp6-10kflows udp6to4-1flow udp6to4-10kflows newflows-60k newflows6 newflows6to4"
+	UDP6_SCEN="udp6-1flow udp6-10kflows udp6to4-1flow udp6to4-10kflows newflows6 newflows6to4"
 	UDP6_SYSTEMS="bare xmasq-xdp xmasq-tc iptables nftables xmasq-xdp-aa" DIRECT6=1
 	TCP_SCEN="tcp-bulk-1 tcp-bulk-8 tcp-rr"
 	EXTRA="rules flows"
@@ -131,9 +134,8 @@ fi
 CT_DEFAULT=262144
 CT_NEW=2097152                     # newflows, rules-*: < 2M flows a run (1.5M seen)
 CT_1M=1100000                      # flows-1m, prog-ns-newflow (10^6 flows)
-# new flows a burst (newflows-60k, newflows6, newflows6to4): what xmasq's
-# IPv6 flow table holds (65,536 flows, not sized by conntrack-max) with
-# room to spare
+# new flows a burst (newflows-60k, newflows6-60k, newflows6to4-60k): what
+# xmasq's default IPv6 flow table holds (65,536 flows) with room to spare
 BURST=60000
 PROG_REPEAT=${PROG_REPEAT:-1000000}
 PROG_ROUNDS=${PROG_ROUNDS:-40}          # alternations of program and wrapper
@@ -370,9 +372,9 @@ EOF
 system_up() {
 	case "$1" in
 	bare) nsx "$NS_R" "$XB" bare attach eth0 eth1 $G_MAC $S_MAC >/dev/null ;;
-	xmasq-xdp | xmasq-xdp-aa) xmasq_up xdp "${2:-}" "${3:-}" ;;
+	xmasq-xdp | xmasq-xdp-aa) xmasq_up xdp "${2:-}" "${3:-}" "" "${4:-}" ;;
 	xmasq-xdp-base) xmasq_up xdp "${2:-}" "${3:-}" "$BASE" ;;
-	xmasq-tc) xmasq_up tc "${2:-}" "${3:-}" ;;
+	xmasq-tc) xmasq_up tc "${2:-}" "${3:-}" "" "${4:-}" ;;
 	iptables) iptables_up ;;
 	nftables) nftables_up ;;
 	esac
@@ -439,8 +441,11 @@ udp_scenario() {
 	# bursts of BURST new flows, rated while they flow (no warm-up or
 	# window: the rate between the sink's 10 % and 90 % of the burst)
 	newflows-60k) pps=$(gen 0 0 --flows 0 --first 16777216 --dport-bits 8 --packets $BURST) ;;
-	newflows6) pps=$(gen6 0 0 --flows 0 --first 16777216 --dport-bits 8 --packets $BURST) ;;
-	newflows6to4) pps=$(GEN_DPORT=7000 gen6 0 0 --flows 0 --first 16777216 --dport-bits 8 --packets $BURST) ;;
+	newflows6-60k) pps=$(gen6 0 0 --flows 0 --first 16777216 --dport-bits 8 --packets $BURST) ;;
+	newflows6to4-60k) pps=$(GEN_DPORT=7000 gen6 0 0 --flows 0 --first 16777216 --dport-bits 8 --packets $BURST) ;;
+	# newflows in IPv6, 6->6 and 6->4 (xmasq's tables sized as newflows')
+	newflows6) pps=$(gen6 "$NF_WARM" "$NF_WIN" --flows 0 --first 16777216 --dport-bits 8) ;;
+	newflows6to4) pps=$(GEN_DPORT=7000 gen6 "$NF_WARM" "$NF_WIN" --flows 0 --first 16777216 --dport-bits 8) ;;
 	flows-1k) pps=$(gen "$WARM" "$WIN" --flows 1000 --dport-bits 8) ;;
 	flows-100k) pps=$(gen 2 "$WIN" --flows 100000 --dport-bits 8) ;;
 	flows-1m) pps=$(gen 4 "$WIN" --flows 1000000 --dport-bits 8) ;;
@@ -802,7 +807,7 @@ udp_order() {
 	echo $est $new
 }
 # is_v6 SCENARIO: one of UDP6_SCEN, which run on an IPv6 topology
-# (newflows-60k, IPv4's yardstick for the IPv6 bursts, is one of them, on
+# (newflows-60k, IPv4's yardstick for the IPv6 bursts, may be one of them, on
 # an IPv4 one)
 is_v6() { case " $UDP6_SCEN " in *" $1 "*) return 0 ;; esac; return 1; }
 # udp_runs SYSTEM SCENARIO: whether SYSTEM has SCENARIO. IPv6's only on
@@ -876,6 +881,7 @@ for r in $(seq 1 "$REPS"); do
 					topo_up "$(udp_topo "$sys" "$s")" || die "topology"
 					case "$s" in
 					newflows | newflows-masq) system_up "$sys" $CT_NEW || die "$sys up" ;;
+					newflows6 | newflows6to4) system_up "$sys" $CT_NEW "" $CT_NEW || die "$sys up" ;;
 					*) system_up "$sys" || die "$sys up" ;;
 					esac
 					prev=$s
