@@ -139,14 +139,9 @@ __noinline int xm6_sweep_slots(__u32 base, __u32 prev_dead)
 	return prev_dead ? XM_SWEEP_PREV_DEAD : 0;
 }
 
-struct xm6_sweep_ctx {
-	__u32 first, end; /* this run's groups */
-	__u32 next;	  /* the group to go on from */
-	__u32 prev_dead;  /* the slot before the next group is DEAD */
-	__u32 capped;	  /* stopped at XM_SWEEP_MAX_EXPIRE */
-};
-
-static long xm6_sweep_group(void *map, __u32 *g, __u32 *val, struct xm6_sweep_ctx *c)
+/* A group's callback: IPv4's (bpf/sweep.h, struct xm_sweep_ctx) over
+ * flows6's slots. */
+static long xm6_sweep_group(void *map, __u32 *g, __u32 *val, struct xm_sweep_ctx *c)
 {
 	int rc;
 
@@ -171,7 +166,7 @@ static int xm6_sweep_tick(void *map, int *key, struct xm_sweep6 *sw)
 {
 	__u32 groups = (xm_ct6_homes + XM_CT_PROBES - 1 + XM_SWEEP_GROUP - 1) / XM_SWEEP_GROUP;
 	__u64 expired_before = sw->expired, took, wait = XM_SWEEP6_EVERY_S * XM_CLOCK_TICK_NS;
-	struct xm6_sweep_ctx c = {};
+	struct xm_sweep_ctx c = {};
 	struct xm_ct6_slot *s;
 	__u32 slice, before;
 
