@@ -188,6 +188,18 @@ static __always_inline int xb_write6(struct xdp_md *ctx)
 	return 0;
 }
 
+/* A test run repeats on one buffer, and the program under test may have
+ * moved the frame's head (6->4 takes off the 20 bytes IPv6's header has
+ * more, 4->6 adds them): the next repetition's frame gets its length
+ * back before it is written. */
+static __always_inline void xb_frame_len(struct xdp_md *ctx, int want)
+{
+	int have = (int)(ctx->data_end - ctx->data);
+
+	if (have != want)
+		bpf_xdp_adjust_head(ctx, have - want);
+}
+
 SEC("xdp")
 int xb_gen(struct xdp_md *ctx)
 {
@@ -199,6 +211,7 @@ int xb_gen(struct xdp_md *ctx)
 SEC("xdp")
 int xb_wrap(struct xdp_md *ctx)
 {
+	xb_frame_len(ctx, XB_FRAME_LEN);
 	if (xb_write(ctx))
 		return XDP_ABORTED;
 	bpf_tail_call(ctx, &xb_target, 0);
@@ -216,6 +229,7 @@ int xb_gen6(struct xdp_md *ctx)
 SEC("xdp")
 int xb_wrap6(struct xdp_md *ctx)
 {
+	xb_frame_len(ctx, XB_FRAME6_LEN);
 	if (xb_write6(ctx))
 		return XDP_ABORTED;
 	bpf_tail_call(ctx, &xb_target, 0);

@@ -500,7 +500,7 @@ print("%.1f %.1f" % (d["ns"], d["wrapper_ns"]))' "$out" "$PROG_WANT") || return 
 }
 
 prog_phase() {
-	local b b6 fast fast6 reply new new6 est1m orig="--dev eth0 --dmac $R0_MAC --smac $G_MAC --src $FLOW_SRC --dst $R0_IP"
+	local b b6 fast fast6 reply new new6 new64 est1m orig="--dev eth0 --dmac $R0_MAC --smac $G_MAC --src $FLOW_SRC --dst $R0_IP"
 	local orig6="--dev eth0 --dmac $R0_MAC --smac $G_MAC --src $FLOW_SRC6 --dst $R0_IP6"
 	# the IPv6 topology: IPv4 as in udp's, and a 6->6 forward beside
 	topo_up udp6 || die "topology"
@@ -530,6 +530,12 @@ prog_phase() {
 	new6=$(prog --target "$PIN/prog_xdp" $orig6 --flows 0 --first 16777216 --dport-bits 8) || die "prog newflow IPv6"
 	record prog-ns-newflow6 bare "$b6"
 	record prog-ns-newflow6 xmasq-xdp "$new6"
+	# and 10^6 new 6->4 flows (ports 7000-7255), on fresh tables: each
+	# also has a stub in the IPv4 table
+	xmasq_up xdp $CT_1M "" "" $CT_1M || die "xmasq attach"
+	new64=$(prog --target "$PIN/prog_xdp" $orig6 --dport 7000 --flows 0 --first 16777216 --dport-bits 8) || die "prog newflow 6->4"
+	record prog-ns-newflow6to4 bare "$b6"
+	record prog-ns-newflow6to4 xmasq-xdp "$new64"
 	# 10^6 new flows need a table that holds them
 	topo_down
 	topo_up udp || die "topology"
@@ -539,7 +545,7 @@ prog_phase() {
 	# one (no cache holds the table): the fast path's memory cost at scale
 	est1m=$(prog --target "$PIN/prog_xdp" $orig --flows 0 --first 16777216 --dport-bits 8) || die "prog 1m"
 	record prog-ns-fastpath-1m xmasq-xdp "$est1m"
-	log "prog-ns (ns, wrapper $PROG_WRAPPER ns taken out): bare $b fast $fast reply $reply new $new 1m $est1m; IPv6: bare $b6 fast $fast6 new $new6"
+	log "prog-ns (ns, wrapper $PROG_WRAPPER ns taken out): bare $b fast $fast reply $reply new $new 1m $est1m; IPv6: bare $b6 fast $fast6 new $new6 new 6->4 $new64"
 	for s in prog-ns-bare prog-ns-fastpath prog-ns-newflow prog-ns-reply; do
 		record "$s" bare "$b"
 	done

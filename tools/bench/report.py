@@ -48,6 +48,7 @@ SCENARIOS = [
     ("prog-ns-reply", "ns/pkt", False, "test run: xmasq XDP, reply direction"),
     ("prog-ns-fastpath6", "ns/pkt", False, "test run: xmasq XDP, established IPv6 6->6 flow"),
     ("prog-ns-newflow6", "ns/pkt", False, "test run: xmasq XDP, every packet a new IPv6 6->6 flow"),
+    ("prog-ns-newflow6to4", "ns/pkt", False, "test run: xmasq XDP, every packet a new 6->4 flow"),
 ]
 SYSTEMS = ["bare", "xmasq-xdp", "xmasq-tc", "iptables", "nftables"]
 OURS = ["xmasq-xdp", "xmasq-tc"]
