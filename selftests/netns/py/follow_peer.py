@@ -29,7 +29,17 @@
 """
 import json, os, signal, socket, sys, threading, time
 
-STOP = threading.Event()  # the streams' SIGTERM: write the last status, then exit
+# The streams' SIGTERM: write the last status, then exit. A plain flag,
+# not a threading.Event: Event.set takes a lock, and a second SIGTERM
+# handled inside the first one's set() waits for that lock forever (the
+# test's clean-up and `timeout` each send one), leaving the process behind.
+stopping = False
+
+
+def on_term(*_):
+    global stopping
+    stopping = True
+
 
 def write_json(path, obj):
     with open(path + ".tmp", "w") as f:
@@ -78,12 +88,12 @@ def who(addr, port):
         sys.exit(1)
 
 def udp_stream(addr, port, out):
-    signal.signal(signal.SIGTERM, lambda *_: STOP.set())
+    signal.signal(signal.SIGTERM, on_term)
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     s.setblocking(False)
     st = {"sent": 0, "recv": 0, "seen": ""}
     last = 0
-    while not STOP.is_set():
+    while not stopping:
         try:
             s.sendto(b"seq%d" % st["sent"], (addr, int(port)))
             st["sent"] += 1
@@ -112,7 +122,7 @@ def udp_stream(addr, port, out):
     write_json(out, st)
 
 def tcp_stream(addr, port, out, chunk_size=1024):
-    signal.signal(signal.SIGTERM, lambda *_: STOP.set())
+    signal.signal(signal.SIGTERM, on_term)
     st = {"sent": 0, "echoed": 0, "seen": "", "error": ""}
     try:
         s = socket.create_connection((addr, int(port)), timeout=5)
@@ -120,7 +130,7 @@ def tcp_stream(addr, port, out, chunk_size=1024):
     except OSError as e:
         st["error"] = str(e); write_json(out, st); return
     buf, chunk, last = b"", b"x" * int(chunk_size), 0
-    while not STOP.is_set():
+    while not stopping:
         try:
             st["sent"] += s.send(chunk)
         except BlockingIOError:
@@ -162,10 +172,10 @@ def tcp_stream(addr, port, out, chunk_size=1024):
     write_json(out, st)
 
 def probe(addr, port, out):
-    signal.signal(signal.SIGTERM, lambda *_: STOP.set())
+    signal.signal(signal.SIGTERM, on_term)
     st = {"sent": 0, "lost": 0, "seen": {}}
     last = 0
-    while not STOP.is_set():
+    while not stopping:
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
             s.settimeout(1)
             try:

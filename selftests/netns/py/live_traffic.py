@@ -35,12 +35,16 @@ import sys
 import threading
 import time
 
-STOP = threading.Event()
+# Set by SIGTERM. A plain flag, not a threading.Event: Event.set takes a
+# lock, and a second SIGTERM handled inside the first one's set() waits
+# for that lock forever.
+stopping = False
 IP_PKTINFO = getattr(socket, "IP_PKTINFO", 8)  # Linux value
 
 
 def on_term(*_):
-    STOP.set()
+    global stopping
+    stopping = True
 
 
 def write_json(path, obj):
@@ -51,7 +55,7 @@ def write_json(path, obj):
 
 
 def stopped(a):
-    return STOP.is_set() or (a.stop_file and os.path.exists(a.stop_file))
+    return stopping or (a.stop_file and os.path.exists(a.stop_file))
 
 
 class Pacer:
@@ -377,7 +381,7 @@ def tcp_serve(a):
                     st["idle_ms"] = int((now - last) * 1000)
                     write_json(path, st)
                     last_write = now
-                if STOP.is_set():
+                if stopping:
                     st["err"] = "server stopped"
                     break
             st["done"] = True
@@ -391,7 +395,7 @@ def tcp_serve(a):
             c.close()
 
     open(os.path.join(a.dir, "tcp-%d.ready" % a.port), "w").close()
-    while not STOP.is_set():
+    while not stopping:
         try:
             c, peer = ls.accept()
         except socket.timeout:
