@@ -8,10 +8,9 @@
  * turns DEAD runs followed by an EMPTY slot back into EMPTY ones. A walk
  * starts XM_SWEEP6_EVERY_S after the last one started, or
  * xm_sweep_idle_factor walk lengths after it ended when that is later
- * (a big table). Until 2026-12-02 a walk was one callback per slot in one
- * run: a 65,536-flow table's 229,376 slots held the softirq for
- * milliseconds, and a table sized by `set conntrack6-max` would hold it
- * for longer. */
+ * (a big table). Until 2026-12-02 a walk was one callback per slot, the
+ * whole table in one timer run: a softirq held for as long as the table
+ * is big, which `set conntrack6-max` made unbounded. */
 #ifndef XMASQ_BPF_V6_SWEEP_H
 #define XMASQ_BPF_V6_SWEEP_H
 

@@ -1462,6 +1462,15 @@ static int set_value(struct parser *ps, struct lex *lx, const char *label, const
 	return 0;
 }
 
+/* A setting given twice is an error naming the first line: which value
+ * wins would otherwise depend on the order of lines. */
+static int set_before(struct parser *ps, size_t col, const char *what, size_t line)
+{
+	if (!line)
+		return 0;
+	return fail(ps, col, "%s already set on line %zu (expected each setting once)", what, line);
+}
+
 static int parse_set(struct parser *ps, struct lex *lx)
 {
 	static const struct range_words pr_words = {
@@ -1475,21 +1484,15 @@ static int parse_set(struct parser *ps, struct lex *lx)
 		return fail(ps, ps->eol_col, "missing setting (expected: " SET_SYNTAX ")");
 
 	if (tok_is(name.s, name.len, "conntrack-max")) {
-		if (ps->set_line_ct)
-			return fail(ps, name.col,
-				    "conntrack-max already set "
-				    "on line %zu (expected each setting once)",
-				    ps->set_line_ct);
+		if (set_before(ps, name.col, "conntrack-max", ps->set_line_ct))
+			return -1;
 		if (set_value(ps, lx, "conntrack-max", "set conntrack-max", "N", XM_CT_MAX_MIN,
 			      XM_CT_MAX_MAX, &s->ct_max))
 			return -1;
 		ps->set_line_ct = ps->at.line;
 	} else if (tok_is(name.s, name.len, "conntrack6-max")) {
-		if (ps->set_line_ct6)
-			return fail(ps, name.col,
-				    "conntrack6-max already set "
-				    "on line %zu (expected each setting once)",
-				    ps->set_line_ct6);
+		if (set_before(ps, name.col, "conntrack6-max", ps->set_line_ct6))
+			return -1;
 		if (set_value(ps, lx, "conntrack6-max", "set conntrack6-max", "N", XM_CT6_MAX_MIN,
 			      XM_CT6_MAX_LIMIT, &s->ct6_max))
 			return -1;
@@ -1497,11 +1500,8 @@ static int parse_set(struct parser *ps, struct lex *lx)
 	} else if (tok_is(name.s, name.len, "port-range")) {
 		uint16_t lo, hi;
 
-		if (ps->set_line_ports)
-			return fail(ps, name.col,
-				    "port-range already set on "
-				    "line %zu (expected each setting once)",
-				    ps->set_line_ports);
+		if (set_before(ps, name.col, "port-range", ps->set_line_ports))
+			return -1;
 		if (!next_tok(lx, &t))
 			return fail(ps, ps->eol_col,
 				    "missing value (expected: "
@@ -1533,12 +1533,9 @@ static int parse_set(struct parser *ps, struct lex *lx)
 				    "unknown timeout '%s' "
 				    "(expected " TIMEOUT_NAMES ")",
 				    quote(q, t.s, t.len));
-		if (ps->set_line_to[id])
-			return fail(ps, t.col,
-				    "timeout %s already set on "
-				    "line %zu (expected each setting once)",
-				    xm_timeout_names[id], ps->set_line_to[id]);
 		snprintf(syntax, sizeof(syntax), "set timeout %s", xm_timeout_names[id]);
+		if (set_before(ps, t.col, syntax + 4, ps->set_line_to[id]))
+			return -1;
 		if (set_value(ps, lx, syntax + 4, syntax, "SECONDS", 1, XM_TIMEOUT_MAX,
 			      &s->timeouts[id]))
 			return -1;
@@ -1548,11 +1545,8 @@ static int parse_set(struct parser *ps, struct lex *lx)
 						  XM_CFG_NAT_FILTER_ANY };
 		int mode = -1;
 
-		if (ps->set_line_filtering)
-			return fail(ps, name.col,
-				    "nat-filtering already set on line %zu (expected each setting "
-				    "once)",
-				    ps->set_line_filtering);
+		if (set_before(ps, name.col, "nat-filtering", ps->set_line_filtering))
+			return -1;
 		if (!next_tok(lx, &t))
 			return fail(ps, ps->eol_col,
 				    "missing value (expected " NAT_FILTERING_NAMES ")");
@@ -1567,11 +1561,8 @@ static int parse_set(struct parser *ps, struct lex *lx)
 			       modes[mode];
 		ps->set_line_filtering = ps->at.line;
 	} else if (tok_is(name.s, name.len, "nat-inbound-refresh")) {
-		if (ps->set_line_refresh)
-			return fail(ps, name.col,
-				    "nat-inbound-refresh already set on line %zu (expected each "
-				    "setting once)",
-				    ps->set_line_refresh);
+		if (set_before(ps, name.col, "nat-inbound-refresh", ps->set_line_refresh))
+			return -1;
 		if (!next_tok(lx, &t))
 			return fail(ps, ps->eol_col, "missing value (expected yes or no)");
 		if (tok_is(t.s, t.len, "no"))
@@ -1584,11 +1575,8 @@ static int parse_set(struct parser *ps, struct lex *lx)
 				    quote(q, t.s, t.len));
 		ps->set_line_refresh = ps->at.line;
 	} else if (tok_is(name.s, name.len, "flows-per-source")) {
-		if (ps->set_line_quota)
-			return fail(ps, name.col,
-				    "flows-per-source already set on line %zu (expected each "
-				    "setting once)",
-				    ps->set_line_quota);
+		if (set_before(ps, name.col, "flows-per-source", ps->set_line_quota))
+			return -1;
 		if (set_value(ps, lx, "flows-per-source", "set flows-per-source", "N", 0,
 			      XM_CT_MAX_MAX, &s->flows_per_source))
 			return -1;
