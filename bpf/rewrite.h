@@ -162,24 +162,26 @@ static __always_inline int xm_flow_csum_partial(struct xdp_md *ctx, void *data, 
 
 /* Rewrites the addresses (and TTL) of an IPv4 header; returns the diff the
  * addresses make to an L4 pseudo-header checksum. */
-static __always_inline __u32 xm_rewrite_ip(struct iphdr *ip, __be32 saddr, __be32 daddr,
+static __always_inline __u64 xm_rewrite_ip(struct iphdr *ip, __be32 saddr, __be32 daddr,
 					   int dec_ttl)
 {
-	__u32 ip_diff = 0, pseudo;
+	__u64 pseudo, ip_diff;
 
-	ip_diff = csum_diff32(ip_diff, ip->saddr, saddr);
-	ip_diff = csum_diff32(ip_diff, ip->daddr, daddr);
-	pseudo = ip_diff;
+	pseudo = csum64_diff32(0, ip->saddr, saddr) + csum64_diff32(0, ip->daddr, daddr);
+	ip_diff = pseudo;
 	ip->saddr = saddr;
 	ip->daddr = daddr;
 	if (dec_ttl) {
-		__u16 old = *(__u16 *)&ip->ttl, new;
+		/* TTL and protocol as one checksum word, TTL the low byte
+		 * (little-endian, bpf/ports.h), above 1 (xm_classify): the new
+		 * word made in a register, not read back after the byte store
+		 * (a 2-byte load over a 1-byte store is not forwarded: a stall) */
+		__u16 word = *(__u16 *)&ip->ttl, dec = word - 1;
 
-		ip->ttl--;
-		new = *(__u16 *)&ip->ttl;
-		ip_diff = csum_diff16(ip_diff, old, new);
+		ip->ttl = (__u8)dec;
+		ip_diff = csum64_diff16(ip_diff, word, dec);
 	}
-	ip->check = csum_apply(ip->check, ip_diff);
+	ip->check = csum64_apply(ip->check, ip_diff);
 	return pseudo;
 }
 
@@ -188,9 +190,9 @@ static __always_inline __u32 xm_rewrite_ip(struct iphdr *ip, __be32 saddr, __be3
  * an enclosing ICMP error's checksum), or -1 if out of bounds. A quoted
  * header may end before its checksum field: then only the ports change. */
 static __always_inline __s64 xm_rewrite_l4(void *data, void *data_end, __u32 l4_off, __u32 end_off,
-					   __u8 proto, __u32 pseudo, __be16 sport, __be16 dport)
+					   __u8 proto, __u64 pseudo, __be16 sport, __be16 dport)
 {
-	__u32 words = 0, l4_diff = pseudo;
+	__u64 words = 0, l4_diff;
 
 	if (l4_off > XM_MAX_INNER_L4_OFF)
 		return -1;
@@ -201,10 +203,9 @@ static __always_inline __s64 xm_rewrite_l4(void *data, void *data_end, __u32 l4_
 
 		if ((void *)(ports + 2) > data_end)
 			return -1;
-		l4_diff = csum_diff16(l4_diff, ports[0], sport);
-		l4_diff = csum_diff16(l4_diff, ports[1], dport);
-		words = csum_diff16(words, ports[0], sport);
-		words = csum_diff16(words, ports[1], dport);
+		/* both ports as one 32-bit word */
+		words = csum64_diff32(0, *(__u32 *)ports, (__u32)sport | (__u32)dport << 16);
+		l4_diff = pseudo + words;
 		ports[0] = sport;
 		ports[1] = dport;
 		check = data + l4_off + (proto == IPPROTO_TCP ? 16 : 6);
@@ -212,19 +213,19 @@ static __always_inline __s64 xm_rewrite_l4(void *data, void *data_end, __u32 l4_
 		 * the frame goes on, are not the ICMP message's (padding). */
 		if ((void *)(check + 1) > data_end ||
 		    l4_off + (proto == IPPROTO_TCP ? 18 : 8) > end_off)
-			return words;
+			return csum64_to32(words);
 		if (proto == IPPROTO_UDP && *check == 0)
-			return words; /* no checksum: keep it so */
+			return csum64_to32(words); /* no checksum: keep it so */
 		{
-			__sum16 old = *check, new = csum_apply(old, l4_diff);
+			__sum16 old = *check, new = csum64_apply(old, l4_diff);
 
 			/* UDP sends a computed zero as 0xffff (RFC 768). */
 			if (proto == IPPROTO_UDP && new == 0)
 				new = 0xffff;
 			*check = new;
-			words = csum_diff16(words, old, new);
+			words = csum64_diff16(words, old, new);
 		}
-		return words;
+		return csum64_to32(words);
 	}
 	if (proto == IPPROTO_ICMP) {
 		struct xm_icmp_hdr *ih = data + l4_off;
@@ -257,7 +258,8 @@ static __always_inline int xm_rewrite_icmp_error(void *data, void *data_end, con
 	struct xm_icmp_hdr *ih;
 	__u32 end_off;
 	__be32 outer_saddr, in_saddr, in_daddr;
-	__u32 icmp_diff, in_pseudo, in_ipcheck_old;
+	__u32 icmp_diff, in_ipcheck_old;
+	__u64 in_pseudo;
 	__s64 words;
 
 	if (l3_off > XM_MAX_L3_OFF || l4_off > XM_MAX_L4_OFF || in_l3 > XM_MAX_INNER_L3_OFF)
@@ -302,7 +304,8 @@ static __always_inline int xm_rewrite_direct(void *data, void *data_end, const s
 					     const struct xm_flow *f)
 {
 	struct iphdr *ip;
-	__u32 l3_off, pseudo;
+	__u32 l3_off;
+	__u64 pseudo;
 
 	if (p->icmp_error)
 		return xm_rewrite_icmp_error(data, data_end, p, f);

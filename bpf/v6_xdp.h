@@ -72,7 +72,8 @@ static __always_inline int xm6_xdp_rewrite(void *data, void *data_end, const str
 {
 	struct ethhdr *eth = data;
 	struct ipv6hdr *ip6 = data + sizeof(*eth);
-	__u32 csum_off = p->csum_off, l4_off = p->l4_off, diff = 0;
+	__u32 csum_off = p->csum_off, l4_off = p->l4_off;
+	__u64 sdiff = 0, ddiff = 0, diff; /* two chains of adds, not one (csum.h) */
 	__be16 *ports, *check;
 
 	if ((void *)(ip6 + 1) > data_end ||
@@ -84,21 +85,22 @@ static __always_inline int xm6_xdp_rewrite(void *data, void *data_end, const str
 	if ((void *)(ports + 3) > data_end || (void *)(check + 1) > data_end)
 		return -1;
 	for (int i = 0; i < 4; i++) {
-		diff = csum_diff32(diff, ip6->saddr.in6_u.u6_addr32[i], f->new_saddr[i]);
-		diff = csum_diff32(diff, ip6->daddr.in6_u.u6_addr32[i], f->new_daddr[i]);
+		sdiff = csum64_diff32(sdiff, ip6->saddr.in6_u.u6_addr32[i], f->new_saddr[i]);
+		ddiff = csum64_diff32(ddiff, ip6->daddr.in6_u.u6_addr32[i], f->new_daddr[i]);
 		ip6->saddr.in6_u.u6_addr32[i] = f->new_saddr[i];
 		ip6->daddr.in6_u.u6_addr32[i] = f->new_daddr[i];
 	}
+	diff = sdiff + ddiff;
 	if (p->key.proto == XM_NEXTHDR_ICMPV6) { /* the echo id, after type, code, sum */
-		diff = csum_diff16(diff, ports[2], f->new_sport);
+		diff = csum64_diff16(diff, ports[2], f->new_sport);
 		ports[2] = f->new_sport;
 	} else {
-		diff = csum_diff16(diff, ports[0], f->new_sport);
-		diff = csum_diff16(diff, ports[1], f->new_dport);
+		diff = csum64_diff16(diff, ports[0], f->new_sport);
+		diff = csum64_diff16(diff, ports[1], f->new_dport);
 		ports[0] = f->new_sport;
 		ports[1] = f->new_dport;
 	}
-	*check = csum_apply(*check, diff);
+	*check = csum64_apply(*check, diff);
 	if (p->key.proto == IPPROTO_UDP && !*check)
 		*check = 0xffff; /* a computed zero is sent as ones (RFC 8200 8.1) */
 	ip6->hop_limit--;
