@@ -97,7 +97,7 @@ __noinline int xm_nat_port_taken(__u64 w0, __u64 w1)
  * tuple was taken), or another host's holds this one (two CPUs made first
  * flows at once); the flow goes on without it (-1). Nothing for `host`
  * 0 (not a masqueraded host's flow). */
-__noinline int xm_nat_note(__u64 host, __u32 idx, __u32 oidx)
+static __always_inline int xm_nat_note_host(__u64 host, __u32 idx, __u32 oidx)
 {
 	__u32 zero = 0, now = xm_clock_s();
 	struct xm_config *cfg = bpf_map_lookup_elem(&config, &zero);
@@ -161,6 +161,16 @@ __noinline int xm_nat_note(__u64 host, __u32 idx, __u32 oidx)
 split:
 	xm_count(XM_C_NAT_MAPPING_SPLIT, 0);
 	return -1;
+}
+
+/* Every new flow calls it: a forward's (host 0) returns before the body's
+ * clock, config and slot lookups (8 ns of a new forward flow in a perf
+ * profile of prog-ns-newflow). */
+__noinline int xm_nat_note(__u64 host, __u32 idx, __u32 oidx)
+{
+	if (!host)
+		return -1;
+	return xm_nat_note_host(host, idx, oidx);
 }
 
 /* The host a new packet with key (w0, w1) (outside host -> public address
