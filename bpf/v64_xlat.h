@@ -276,13 +276,31 @@ __noinline int xm64_flow_new_xdp(struct xdp_md *ctx, struct xm_pkt6 *p, __u32 if
 	return xm64_flow_make(ctx, 1, p, ifindex, len);
 }
 
+/* The bytes of extension headers between p's IPv6 header and its upper
+ * layer (a later fragment's: its fragment header's end), none of which
+ * stays in the IPv4 packet (RFC 7915 section 5.1: hop-by-hop, destination
+ * options and a routing header with no segments left are ignored; a
+ * fragment header becomes IPv4's fragment fields). */
+static __always_inline __u32 xm64_ext_len(const struct xm_pkt6 *p)
+{
+	return p->l4_off - p->l3_off - XM_IPV6_HDR_LEN;
+}
+
+/* Whether 6->4 can translate p's extension headers: any but a fragment
+ * header followed by more of them (those are in the fragmentable part,
+ * which every fragment's offset counts: they cannot go). */
+static __always_inline int xm64_ext_translatable(const struct xm_pkt6 *p)
+{
+	return !p->frag_hdr_off || p->frag_hdr_off + XM_FRAG6_HDR_LEN == p->l4_off;
+}
+
 /* The IPv4 header RFC 7915 section 5.1 makes of IPv6 packet p's, with
  * the flow's addresses: the traffic class as TOS, hop limit - 1 as TTL,
  * DF set (an IPv6 sender expects no fragmentation on the way), ID 0, its
  * checksum. A fragment (fh: its 8-byte fragment header, else NULL;
  * section 5.1.1): ID the low 16 bits of its identification, MF and the
- * offset copied, DF clear, the fragment header not counted in the
- * length (it does not stay). */
+ * offset copied, DF clear; extension headers (the fragment header too)
+ * not counted in the length: they do not stay. */
 static __always_inline void xm64_ipv4_header(struct iphdr *h, const struct xm_pkt6 *p, __be32 saddr,
 					     __be32 daddr, const __u8 *fh)
 {
@@ -292,12 +310,11 @@ static __always_inline void xm64_ipv4_header(struct iphdr *h, const struct xm_pk
 	h->version = 4;
 	h->ihl = 5;
 	h->tos = p->tclass;
-	h->tot_len = bpf_htons(p->payload_len + sizeof(struct iphdr));
+	h->tot_len = bpf_htons(p->payload_len - xm64_ext_len(p) + sizeof(struct iphdr));
 	h->frag_off = XM_IP_DF_BE;
 	if (fh) {
 		__u16 frag = (__u16)fh[2] << 8 | fh[3]; /* offset << 3 | M */
 
-		h->tot_len = bpf_htons(p->payload_len - XM_FRAG6_HDR_LEN + sizeof(struct iphdr));
 		__builtin_memcpy(&h->id, fh + 6, 2);
 		h->frag_off = bpf_htons(frag >> 3 | (frag & 1) << 13);
 	}
@@ -317,8 +334,8 @@ static __always_inline void xm64_ipv4_header(struct iphdr *h, const struct xm_pk
  * TCPv4 one), version 4, the traffic class as TOS, hop limit - 1 as TTL,
  * DF set (an IPv6 sender expects no fragmentation on the way), ID 0, the
  * header checksum. The Ethernet type too; the MACs are the caller's.
- * A fragment (its fragment header right after the IPv6 header) loses
- * that header too and keeps its identity as IPv4's (xm64_ipv4_header);
+ * Extension headers go (xm64_ext_translatable says which packets may
+ * have them); a fragment keeps its identity as IPv4's (xm64_ipv4_header);
  * a later one has no L4 header to touch (the first's checksum covers
  * the whole datagram).
  * saddr/daddr: the flow's IPv4 addresses, ports: new sport | dport << 16.
@@ -332,6 +349,7 @@ __noinline int xm64_tc_to_v4(struct __sk_buff *skb, const struct xm_pkt6 *p, __b
 	__u64 mangled0;
 	struct iphdr ip = {};
 	__s64 diff;
+	__u32 ext;
 
 	if (!skb || !p)
 		return -1;
@@ -347,8 +365,13 @@ __noinline int xm64_tc_to_v4(struct __sk_buff *skb, const struct xm_pkt6 *p, __b
 	     bpf_skb_store_bytes(skb, p->l4_off, &sport, 2, 0) ||
 	     bpf_skb_store_bytes(skb, p->l4_off + 2, &dport, 2, 0)))
 		return -1;
-	/* still IPv6: the room after its 40-byte header, the fragment header */
-	if (p->frag_hdr_off && bpf_skb_adjust_room(skb, -XM_FRAG6_HDR_LEN, BPF_ADJ_ROOM_NET, 0))
+	/* still IPv6: the room after its 40-byte header, the extension headers
+	 * (a GSO packet's segments keep their payload: the MTU check counted
+	 * them without) */
+	ext = xm64_ext_len(p);
+	if (ext > XM_EXT6_BYTES_MAX ||
+	    (ext &&
+	     bpf_skb_adjust_room(skb, -(__s32)ext, BPF_ADJ_ROOM_NET, BPF_F_ADJ_ROOM_FIXED_GSO)))
 		return -1;
 	if (bpf_skb_change_proto(skb, bpf_htons(XM_ETH_P_IP), 0))
 		return -1;
@@ -566,7 +589,7 @@ __noinline int xm64_tc_icmp_to_v6(struct __sk_buff *skb, const struct xm_flow6_k
 	__s64 sum;
 	__u16 qsum;
 
-	if (!skb || !fk || l4_off > 64)
+	if (!skb || !fk || l4_off > sizeof(struct ethhdr) + 60) /* IPv4 options: up to 40 bytes */
 		return -1;
 	__builtin_memcpy(&k, fk, sizeof(k)); /* 6.1: a map key must be on the stack */
 	f = xm_ct6_find(&k);

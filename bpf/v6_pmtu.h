@@ -34,17 +34,18 @@ static __always_inline __u32 xm6_wire_len(struct __sk_buff *skb, const struct xm
 					  void *data, void *data_end)
 {
 	__u32 whole = XM_IPV6_HLEN + p->payload_len, gso_size = skb->gso_size, seg;
+	__u32 hdrs = p->l4_off - p->l3_off; /* extension headers too: every segment has them */
 
 	if (!gso_size)
 		return whole;
 	if (p->key.proto == IPPROTO_TCP) {
 		struct tcphdr *th = data + p->l4_off;
 
-		if (p->l4_off > 128 || (void *)(th + 1) > data_end)
+		if (p->l4_off > XM_L4_OFF6_MAX || (void *)(th + 1) > data_end)
 			return 0;
-		seg = XM_IPV6_HLEN + th->doff * 4 + gso_size;
+		seg = hdrs + th->doff * 4 + gso_size;
 	} else {
-		seg = XM_IPV6_HLEN + 8 + gso_size;
+		seg = hdrs + 8 + gso_size;
 	}
 	return whole < seg ? whole : seg;
 }

@@ -737,12 +737,9 @@ int xmasq_tc6(struct __sk_buff *skb)
 			return TC_ACT_OK;
 		}
 	}
-	/* 6->4 translates an IPv6 header, and a fragment header right after
-	 * it, to IPv4: other extension headers have no IPv4 form here */
-	if ((f->flags & XM_FLOW6_TO_V4) &&
-	    (p.l4_off != sizeof(struct ethhdr) + XM_IPV6_HDR_LEN +
-				 (p.frag_hdr_off ? XM_FRAG6_HDR_LEN : 0) ||
-	     (p.frag_hdr_off && p.frag_hdr_off != sizeof(struct ethhdr) + XM_IPV6_HDR_LEN))) {
+	/* 6->4 translates the IPv6 header and its extension headers to IPv4,
+	 * unless a fragment header has more after it */
+	if ((f->flags & XM_FLOW6_TO_V4) && !xm64_ext_translatable(&p)) {
 		xm_count(XM_C_DROP_6TO4_UNTRANSLATABLE, len);
 		return TC_ACT_SHOT;
 	}
@@ -778,9 +775,9 @@ int xmasq_tc6(struct __sk_buff *skb)
 		/* 6->4: the IPv4 packet is 20 bytes shorter */
 		__u32 mtu = oif->mtu + (f->flags & XM_FLOW6_TO_V4 ? XM_V64_HDR_DIFF : 0);
 
-		/* ... and a fragment's fragment header goes too */
-		if ((f->flags & XM_FLOW6_TO_V4) && p.frag_hdr_off)
-			seg_len -= XM_FRAG6_HDR_LEN;
+		/* ... and the extension headers go too (a fragment header's) */
+		if (f->flags & XM_FLOW6_TO_V4)
+			seg_len -= xm64_ext_len(&p);
 		if (seg_len > mtu) {
 			if (xm6_tc_packet_too_big(skb, p.l3_off, mtu, seg_len, f->in_slot)) {
 				xm_count(XM_C_DROP_TC_REWRITE, len);
@@ -814,8 +811,69 @@ send:
 	return bpf_redirect_neigh(out, NULL, 0, 0);
 }
 
-#define XM_TC46_PULL_LEN \
-	(sizeof(struct ethhdr) + 2 * sizeof(struct iphdr) + 8 + sizeof(struct tcphdr))
+#define XM_IP_OPTS_MAX 40 /* bytes of options an IPv4 header holds */
+#define XM_TC46_PULL_LEN                                                         \
+	(sizeof(struct ethhdr) + 2 * sizeof(struct iphdr) + XM_IP_OPTS_MAX + 8 + \
+	 sizeof(struct tcphdr))
+
+/* The walk over a packet's IPv4 options (xm46_options_untranslatable). */
+struct xm46_opt_walk {
+	__u8 opt[64]; /* the options (XM_IP_OPTS_MAX bytes at most), zeros after */
+	__u32 len;
+	__u32 at;  /* the next option's offset */
+	__u32 bad; /* a reason not to translate */
+};
+
+/* One option: 0 to go on to the next, 1 when done. A bpf_loop callback:
+ * verified once, where an unrolled walk made 6.1's verifier explore each
+ * way the offsets could add up (over its limit). */
+static long xm46_opt_step(__u32 n, struct xm46_opt_walk *w)
+{
+	__u32 at = w->at, olen;
+	__u8 type;
+
+	(void)n;
+	if (at >= w->len || at >= XM_IP_OPTS_MAX)
+		return 1;
+	type = w->opt[at & 63];
+	if (type == 0) /* end of the list */
+		return 1;
+	if (type == 1) { /* no operation */
+		w->at = at + 1;
+		return 0;
+	}
+	olen = w->opt[(at + 1) & 63];
+	if (olen < 2 || at + olen > w->len ||
+	    ((type == 0x83 || type == 0x89) && (olen < 3 || w->opt[(at + 2) & 63] <= olen))) {
+		w->bad = 1;
+		return 1;
+	}
+	w->at = at + olen;
+	return 0;
+}
+
+/* Whether the IPv4 options of skb's packet (len bytes after its header's
+ * first 20) hold a source route with addresses left (LSRR, SSRR: the
+ * pointer within the option), or do not parse: RFC 7915 section 4.1
+ * translates a packet as if its options were not there, but not one
+ * whose route is not done. Global: its walk on a frame of its own. */
+__noinline int xm46_options_untranslatable(struct __sk_buff *skb, __u32 len)
+{
+	struct xm46_opt_walk w = {};
+	__u32 n = len - 1;
+
+	if (!skb || len == 0 || len > XM_IP_OPTS_MAX)
+		return 1;
+	/* len as 1 to 64 in a way 6.1's verifier follows (clang made the
+	 * checks above one compare of a copy) */
+	asm volatile("" : "+r"(n));
+	n = (n & 63) + 1;
+	if (bpf_skb_load_bytes(skb, sizeof(struct ethhdr) + sizeof(struct iphdr), w.opt, n))
+		return 1;
+	w.len = len;
+	bpf_loop(XM_IP_OPTS_MAX, xm46_opt_step, &w, 0);
+	return w.bad;
+}
 
 /* An ICMPv4 error about a 6->4 flow (its quote: our translated packet),
  * to its IPv6 client as ICMPv6 (bpf/v64_xlat.h). */
@@ -881,7 +939,7 @@ int xmasq_tc46(struct __sk_buff *skb)
 	void *data, *data_end;
 	struct ethhdr *eth;
 	struct iphdr *ip;
-	__u32 slot, l4_off = sizeof(struct ethhdr) + sizeof(struct iphdr), seg_len, gso;
+	__u32 slot, l4_off, seg_len, gso, opt_len;
 
 	if (skb->vlan_present) { /* a tag the client's side would not take */
 		xm_count(XM_C_DROP_6TO4_UNTRANSLATABLE, len);
@@ -893,10 +951,17 @@ int xmasq_tc46(struct __sk_buff *skb)
 	data_end = (void *)(long)skb->data_end;
 	eth = data;
 	ip = data + sizeof(*eth);
-	if ((void *)(ip + 1) > data_end || eth->h_proto != bpf_htons(XM_ETH_P_IP) || ip->ihl != 5) {
+	if ((void *)(ip + 1) > data_end || eth->h_proto != bpf_htons(XM_ETH_P_IP) || ip->ihl < 5) {
 		xm_count(XM_C_DROP_TC_REWRITE, len);
 		return TC_ACT_SHOT;
 	}
+	/* IPv4 options are not translated (RFC 7915 section 4.1): they go */
+	opt_len = ip->ihl * 4 - sizeof(*ip);
+	if (opt_len && xm46_options_untranslatable(skb, opt_len)) {
+		xm_count(XM_C_DROP_6TO4_UNTRANSLATABLE, len);
+		return TC_ACT_SHOT;
+	}
+	l4_off = sizeof(struct ethhdr) + sizeof(struct iphdr) + (opt_len & 63);
 	if (ip->ttl <= 1) { /* the kernel answers time exceeded */
 		xm_count(XM_C_PASS_TTL, len);
 		return TC_ACT_OK;
@@ -931,7 +996,7 @@ int xmasq_tc46(struct __sk_buff *skb)
 		p.key.dport = th->dest;
 		p.tcp_flags = ((__u8 *)th)[13];
 		q.csum_off = l4_off + offsetof(struct tcphdr, check);
-		seg_len = sizeof(*ip) + th->doff * 4;
+		seg_len = l4_off - sizeof(struct ethhdr) + th->doff * 4;
 	} else if (ip->protocol == IPPROTO_UDP) {
 		struct udphdr *uh = data + l4_off;
 
@@ -943,7 +1008,7 @@ int xmasq_tc46(struct __sk_buff *skb)
 		p.key.sport = uh->source;
 		p.key.dport = uh->dest;
 		q.csum_off = l4_off + offsetof(struct udphdr, check);
-		seg_len = sizeof(*ip) + sizeof(*uh);
+		seg_len = l4_off - sizeof(struct ethhdr) + sizeof(*uh);
 	} else if (ip->protocol == IPPROTO_ICMP && !(ip->frag_off & XM_IP_FRAG_BE)) {
 		return xm64_tc46_icmp_error(skb, data, data_end, l4_off, len);
 	} else {
@@ -975,6 +1040,7 @@ int xmasq_tc46(struct __sk_buff *skb)
 	 * IPv6 router does not fragment; a fragment has no DF). */
 	gso = skb->gso_size;
 	seg_len = gso && seg_len + gso < q.tot_len ? seg_len + gso : q.tot_len;
+	seg_len -= opt_len;
 	if (q.frag_off & XM_IP_FRAG_BE)
 		seg_len += XM_FRAG6_HDR_LEN;
 	if (oif->mtu && seg_len + XM_V64_HDR_DIFF > oif->mtu) {
@@ -983,12 +1049,25 @@ int xmasq_tc46(struct __sk_buff *skb)
 			return TC_ACT_SHOT;
 		}
 		if (xm_tc_frag_needed(skb, sizeof(struct ethhdr), q.daddr,
-				      oif->mtu - XM_V64_HDR_DIFF, seg_len)) {
+				      oif->mtu - XM_V64_HDR_DIFF, seg_len + opt_len)) {
 			xm_count(XM_C_DROP_TC_REWRITE, len);
 			return TC_ACT_SHOT;
 		}
 		xm_count(XM_C_FRAG_NEEDED_SENT, len);
 		return bpf_redirect(ifindex, 0);
+	}
+	/* the options go: the room after the header's first 20 bytes (a GSO
+	 * packet's segments keep their payload: the check above counted
+	 * them without) */
+	if (opt_len) {
+		if (bpf_skb_adjust_room(skb, -(__s32)opt_len, BPF_ADJ_ROOM_NET,
+					BPF_F_ADJ_ROOM_FIXED_GSO)) {
+			xm_count(XM_C_DROP_TC_REWRITE, len);
+			return TC_ACT_SHOT;
+		}
+		q.tot_len -= opt_len;
+		if (q.csum_off)
+			q.csum_off -= opt_len;
 	}
 	if (xm64_tc_to_v6(skb, &p, &q, &p.key, slot)) {
 		xm_count(XM_C_DROP_TC_REWRITE, len);

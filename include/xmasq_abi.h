@@ -407,9 +407,9 @@ struct xm_iface_stats {
 	X(PASS_6TO4_TO_TC, "pass_6to4_to_tc",                                                     \
 	  "XDP handed to tc: an IPv4 reply to an IPv6 client (tc translates it to IPv6)")         \
 	X(DROP_6TO4_UNTRANSLATABLE, "drop_6to4_untranslatable",                                   \
-	  "dropped: a 6->4 flow's packet that has no form in the other family here (IP "          \
-	  "options, IPv6 extension headers but a fragment header, an ICMP message RFC 7915 "      \
-	  "drops)")
+	  "dropped: a 6->4 flow's packet that has no form in the other family here (an IPv4 "     \
+	  "source route with addresses left or options that do not parse, extension headers "     \
+	  "after a fragment header, an ICMP message RFC 7915 drops)")
 
 enum xm_counter_id {
 #define XM_COUNTER_ENUM(id, name, help) XM_C_##id,

@@ -1094,6 +1094,90 @@ static void test_6to4_tcp(void)
 	}
 }
 
+/* IPv4 frame f with n bytes of options (a multiple of 4) after its
+ * header's first 20: header length, total length and checksum mended. */
+static struct frame with_ip_opts(struct frame f, const uint8_t *opts, size_t n)
+{
+	uint8_t *ip = f.b + 14;
+
+	memmove(ip + 20 + n, ip + 20, f.len - 34);
+	memcpy(ip + 20, opts, n);
+	ip[0] = (uint8_t)(0x40 | (20 + n) / 4);
+	pkt_put16(ip + 2, (uint16_t)(pkt_get16(ip + 2) + n));
+	f.len += n;
+	pkt_put16(ip + 10, pkt_ip_csum(ip));
+	return f;
+}
+
+/* The 6->4 udp flow's answer (53 -> 6000) with IPv4 options: they are
+ * not translated (RFC 7915 section 4.1), so the IPv6 packet is the one
+ * the answer without them made (`back`); an unexpired source route, or
+ * options that do not parse, and the answer is not translated at all. */
+static void test_ip_options46(const struct frame *back)
+{
+	static const struct {
+		const char *what;
+		uint8_t opt[12];
+		size_t n;
+		int translated;
+	} c[] = {
+		{ "no-operation x3, end of list", { 1, 1, 1, 0 }, 4, 1 },
+		{ "record route, one address", { 7, 7, 4, 0, 0, 0, 0, 0 }, 8, 1 },
+		{ "loose source route done with (pointer past it)",
+		  { 0x83, 7, 8, 198, 18, 0, 9, 0 },
+		  8,
+		  1 },
+		{ "loose source route with an address left",
+		  { 0x83, 7, 4, 198, 18, 0, 9, 0 },
+		  8,
+		  0 },
+		{ "strict source route with an address left",
+		  { 0x89, 7, 4, 198, 18, 0, 9, 0 },
+		  8,
+		  0 },
+		{ "an option of length 1", { 0x44, 1, 0, 0 }, 4, 0 },
+		{ "an option longer than the header", { 1, 1, 7, 9, 0, 0, 0, 0 }, 8, 0 },
+	};
+	struct frame in, got;
+	char what[160];
+	uint32_t rc;
+
+	for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+		in = with_ip_opts(backend4(IPPROTO_UDP, 53, 6000, 0, 0), c[i].opt, c[i].n);
+		snprintf(what, sizeof(what), "6->4 udp answer with IPv4 options (%s): %s",
+			 c[i].what, c[i].translated ? "translated as without them" : "dropped");
+		cnt_mark();
+		run_case(1, what, if_bk0, &in, c[i].translated ? TC_ACT_REDIRECT : TC_ACT_SHOT,
+			 c[i].translated ? back : NULL, &got);
+		cnt_check(c[i].translated ? XM_C_FWD_TC : XM_C_DROP_6TO4_UNTRANSLATABLE, 1, what);
+	}
+	/* the client's side's MTU: the options are not counted, they go */
+	in = with_ip_opts(backend4(IPPROTO_UDP, 53, 6000, 0, 0), c[1].opt, c[1].n);
+	fixture_iface(if_pub0, A_PUB0, MAC_PUB0, 0, (uint16_t)(back->len - 14));
+	run_case(1,
+		 "6->4 udp answer with 8 bytes of IPv4 options, just fitting the client's side "
+		 "without them: translated",
+		 if_bk0, &in, TC_ACT_REDIRECT, back, &got);
+	fixture_iface(if_pub0, A_PUB0, MAC_PUB0, 0, (uint16_t)(back->len - 15));
+	cnt_mark();
+	run_case(1,
+		 "6->4 udp answer with IPv4 options, 1 byte too big without them: frag-needed "
+		 "back to the backend",
+		 if_bk0, &in, TC_ACT_REDIRECT, NULL, &got);
+	cnt_check(XM_C_FRAG_NEEDED_SENT, 1, "6->4 answer with IPv4 options, too big");
+	tap_ok(got.len > 34 && got.b[14 + 9] == IPPROTO_ICMP && got.b[34] == 3 && got.b[35] == 4 &&
+		       pkt_get16(got.b + 34 + 8 + 2) == pkt_get16(in.b + 14 + 2),
+	       "6->4 answer with IPv4 options, too big: an ICMP frag-needed quoting its header as "
+	       "sent (total length %u)",
+	       pkt_get16(in.b + 14 + 2));
+	fixture_iface(if_pub0, A_PUB0, MAC_PUB0, 0, 0);
+	in = with_ip_opts(backend4(IPPROTO_UDP, 53, 6000, 0, 0), c[0].opt, c[0].n);
+	cnt_mark();
+	run_xdp(if_bk0, &in, &got, &rc);
+	TAP_EQ(rc, XDP_PASS, "6->4 udp answer with IPv4 options by XDP: to tc");
+	cnt_check(XM_C_PASS_6TO4_TO_TC, 1, "6->4 udp answer with IPv4 options by XDP");
+}
+
 static void test_6to4_udp(void)
 {
 	struct spec6 q = client6(IPPROTO_UDP, 6000, 5354, 0);
@@ -1108,6 +1192,7 @@ static void test_6to4_udp(void)
 		 &back);
 	check_to_v6("6->4 udp answer", &in, &back, a_pub0, a_client, 5354, 6000);
 	xdp64("6->4 udp answer back to the client", if_bk0, &in, &back);
+	test_ip_options46(&back);
 	in = F6(q);
 	run_tc(if_pub0, &in, &got, &(uint32_t){ 0 });
 	xdp64("6->4 udp to the backend", if_pub0, &in, &got);
@@ -1148,6 +1233,55 @@ static struct frame fragment6(const struct frame *whole, size_t from, size_t n, 
 	return f;
 }
 
+/* 6->4 (RFC 7915 section 5.1): hop-by-hop padding, destination options
+ * and a routing header with no segments left are ignored, so the IPv4
+ * packet is byte for byte the one the same packet without them makes; a
+ * routing header with a segment left is not ours to translate. */
+static void test_ext_headers64(const uint8_t padn[8], const uint8_t route0[8],
+			       const uint8_t route1[8])
+{
+	static const uint8_t dopts16[16] = { 0, 1, 1, 12 }; /* 16 bytes: PadN of 12 */
+	struct frame bare[2] = { F6(client6(IPPROTO_UDP, 6000, 5354, 0)),
+				 F6(client6(IPPROTO_TCP, 24100, 8443, TCP_SYN)) };
+	const char *name[2] = { "udp", "tcp SYN" };
+	struct frame want, in, got;
+	char what[160];
+
+	for (int i = 0; i < 2; i++) {
+		struct frame ext[3] = {
+			with_ext(bare[i], 60, padn, 8),
+			with_ext(bare[i], 0, padn, 8),
+			with_ext(with_ext(with_ext(bare[i], 60, dopts16, sizeof(dopts16)), 43,
+					  route0, 8),
+				 0, padn, 8),
+		};
+		const char *ext_name[3] = {
+			"destination options",
+			"hop-by-hop padding",
+			"hop-by-hop padding, a routing header done with, 16 bytes of destination "
+			"options",
+		};
+
+		snprintf(what, sizeof(what), "6->4 %s without extension headers", name[i]);
+		run_case(1, what, if_pub0, &bare[i], TC_ACT_REDIRECT, NULL, &want);
+		for (int e = 0; e < 3; e++) {
+			snprintf(what, sizeof(what),
+				 "6->4 %s with %s: translated, the IPv4 packet the one without "
+				 "them "
+				 "makes",
+				 name[i], ext_name[e]);
+			cnt_mark();
+			run_case(1, what, if_pub0, &ext[e], TC_ACT_REDIRECT, &want, &got);
+			cnt_check(XM_C_FWD_TC, 1, what);
+		}
+	}
+	in = with_ext(bare[0], 43, route1, 8);
+	cnt_mark();
+	run_case(1, "6->4 udp with a routing header with a segment left: passed untouched", if_pub0,
+		 &in, TC_ACT_OK, &in, &got);
+	cnt_check(XM_C_PASS_IPV6_EXT, 1, "6->4, routing header with a segment left");
+}
+
 static void test_ext_headers6(void)
 {
 	static const uint8_t padn[8] = { 0, 0, 1, 4, 0, 0, 0, 0 };   /* PadN, 4 bytes */
@@ -1183,12 +1317,7 @@ static void test_ext_headers6(void)
 	run_case(1, "udp6 with a routing header with a segment left: passed untouched", if_pub0,
 		 &in, TC_ACT_OK, &in, &got);
 	cnt_check(XM_C_PASS_IPV6_EXT, 1, "routing header with a segment left");
-	/* 6->4 has no IPv4 form for them */
-	in = with_ext(F6(client6(IPPROTO_UDP, 6000, 5354, 0)), 60, padn, sizeof(padn));
-	cnt_mark();
-	run_case(1, "6->4 udp with destination options: dropped", if_pub0, &in, TC_ACT_SHOT, NULL,
-		 &got);
-	cnt_check(XM_C_DROP_6TO4_UNTRANSLATABLE, 1, "6->4 with destination options");
+	test_ext_headers64(padn, route0, route1);
 }
 
 /* A UDP datagram in two fragments: the first (UDP header) makes the
@@ -1460,12 +1589,32 @@ static void test_6to4_fragments(void)
 		 TC_ACT_OK, &in, &o1);
 	cnt_check(XM_C_PASS_FRAGMENT, 1, "6->4 unknown later IPv4 fragment");
 
-	/* a fragment header after another extension header: untranslatable */
-	in = with_ext(fragment6(&f6whole, 0, 16, 1, 0x4444), 60, padn, sizeof(padn));
+	/* a fragment header after destination options: they go, it becomes
+	 * IPv4's fragment fields as without them */
+	f1 = fragment6(&f6whole, 0, 16, 1, 0x4444);
+	run_case(1, "6->4 udp first fragment of another datagram", if_pub0, &f1, TC_ACT_REDIRECT,
+		 NULL, &o1);
+	in = with_ext(f1, 60, padn, sizeof(padn));
+	run_case(1,
+		 "6->4 udp first fragment after destination options: translated as the fragment "
+		 "without them",
+		 if_pub0, &in, TC_ACT_REDIRECT, &o1, &o2);
+	/* ... but not destination options after the fragment header: in the
+	 * fragmentable part, which the later fragments' offsets count */
+	in = f1;
+	memmove(in.b + 62 + 8, in.b + 62, in.len - 62);
+	memcpy(in.b + 62, padn, sizeof(padn));
+	in.b[62] = in.b[54]; /* their next header: the fragment header's */
+	in.b[54] = 60;
+	pkt_put16(in.b + 14 + 4, pkt_get16(in.b + 14 + 4) + 8);
+	in.len += 8;
 	cnt_mark();
-	run_case(1, "6->4 udp first fragment after destination options: dropped", if_pub0, &in,
-		 TC_ACT_SHOT, NULL, &o1);
-	cnt_check(XM_C_DROP_6TO4_UNTRANSLATABLE, 1, "6->4 fragment after destination options");
+	run_case(1,
+		 "6->4 udp first fragment with destination options after its fragment header: "
+		 "dropped",
+		 if_pub0, &in, TC_ACT_SHOT, NULL, &o1);
+	cnt_check(XM_C_DROP_6TO4_UNTRANSLATABLE, 1,
+		  "6->4 destination options after the fragment header");
 }
 
 /* ---- ICMP errors about IPv6 flows ---------------------------------------- */
@@ -1629,6 +1778,11 @@ static void test_6to4_icmp(void)
 			 40 + 8);
 	run_case(1, "6->4 port unreachable -> ICMPv6 port unreachable", if_bk0, &in,
 		 TC_ACT_REDIRECT, &want, &got);
+	in = with_ip_opts(in, (const uint8_t[8]){ 7, 7, 4, 0, 0, 0, 0, 0 }, 8);
+	run_case(1,
+		 "6->4 port unreachable with a record-route option -> the ICMPv6 port unreachable "
+		 "it makes without",
+		 if_bk0, &in, TC_ACT_REDIRECT, &want, &got);
 	in = icmp4_err(11, 0, 0, &sent);
 	want = icmp6_err(MAC_CLIENT, MAC_PUB0, a_pub0, a_client, 63, 3, 0, 0, as_client.b + 14,
 			 40 + 8);

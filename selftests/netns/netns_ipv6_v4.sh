@@ -23,6 +23,7 @@
 #   forward eth0 tcp 9000 to 198.18.0.2:9000 family any    (upload sink)
 #   forward eth0 udp 5001 to 198.18.0.2:5001 family any    (closed on B)
 #   forward eth0 udp 5002 to 198.18.0.2:5002 family any    (exact echo, big datagrams)
+#   forward eth0 udp 5003 to 198.18.0.2:5003 family any    (echo with IPv4 options)
 #   forward eth0 tcp 9001 to 198.18.3.2:9000 family any    (B2's upload sink)
 #   forward eth0 tcp 9003 to 198.18.3.2:9002 family any    (B2 sends big.bin)
 #   forward eth1 tcp 8083 to 198.18.0.2:80 family ipv6     (IPv6 clients only)
@@ -160,6 +161,9 @@ backend64_up() {
 	# udp/5002: an exact echo of datagrams bigger than the MTU (check_frag64)
 	pyrun_bg "$NS_B" 0 udp_big.py serve $B_ADDR 5002
 	wait_port "$NS_B" udp $B_ADDR 5002 || return 1
+	# udp/5003: an echo whose replies carry IPv4 options (check_ext64)
+	pyrun_bg "$NS_B" 0 ext64.py serve $B_ADDR 5003
+	wait_port "$NS_B" udp $B_ADDR 5003 || return 1
 	wait_port "$NS_B2" tcp $B2_ADDR 9000 && wait_port "$NS_B2" tcp $B2_ADDR 9002 || return 1
 	wait_port "$NS_B" tcp $B_ADDR 80 && wait_port "$NS_B" udp $B_ADDR 5000 &&
 		wait_port "$NS_B" tcp $B_ADDR 7000 && wait_port "$NS_B" tcp $B_ADDR 9000 ||
@@ -178,6 +182,7 @@ xm_rules64() {
 	echo "forward eth0 tcp 9000 to $B_ADDR:9000 family $1"
 	echo "forward eth0 udp 5001 to $B_ADDR:5001 family $1"
 	echo "forward eth0 udp 5002 to $B_ADDR:5002 family $1"
+	echo "forward eth0 udp 5003 to $B_ADDR:5003 family $1"
 	echo "forward eth0 tcp 9001 to $B2_ADDR:9000 family $1"
 	echo "forward eth0 tcp 9003 to $B2_ADDR:9002 family $1"
 	echo "forward eth1 tcp 8083 to $B_ADDR:80 family ipv6"
@@ -495,6 +500,44 @@ check_frag64() {
 	tap_result $? "$L: the backend's 1500-byte IPv4 fragments, 1528 bytes as IPv6, too big for C0's side: dropped ($out; drop_too_big +$((t1 - t0)))" "$out"
 }
 
+# capture_one NS FILTER OUT: tcpdump in NS on every NIC until one packet
+# matches FILTER (printed to OUT); returns once it listens. Sets BG_PID.
+capture_one() {
+	timeout 30 nsenter --net="/run/netns/$1" tcpdump -i any -nn -l -c 1 "$2" >"$3" 2>"$3.err" &
+	BG_PID=$!
+	XM_PIDS+=("$BG_PID")
+	wait_for 10 grep -q 'listening on' "$3.err"
+}
+
+# check_ext64 L: what RFC 7915 does not translate, with the kernels' own
+# sockets: C0 sends 10 UDP datagrams with a hop-by-hop header of padding
+# and destination options (IPV6_HOPOPTS, IPV6_DSTOPTS) to udp/5003, whose
+# echo on B answers with IPv4 options (IP_OPTIONS); the router sends both
+# on without them, every echo comes back intact. tcpdump on R shows that
+# both came in with them (the IPv6 next header 0, an IPv4 header longer
+# than 20 bytes).
+check_ext64() {
+	local L=$1 out rc u0 u1 c6 c4 p6 p4 S="$XM_TMP/stats-ext.json" n=10
+	xm stats --json >"$S" 2>&1
+	u0=$(stat64 "$S" drop_6to4_untranslatable)
+	capture_one "$NS_R" 'ip6[6] == 0 and ip6 dst '"$R6_0" "$XM_TMP/ext6.cap"
+	c6=$BG_PID
+	capture_one "$NS_R" 'ip[0] & 0x0f > 5 and udp src port 5003' "$XM_TMP/ext4.cap"
+	c4=$BG_PID
+	out=$(pyrun "$NS_C0" 60 ext64.py send $R6_0 5003 $C0_SRC6 $n 2>&1)
+	rc=$?
+	wait $c6 $c4 2>/dev/null
+	pid_reaped $c6
+	pid_reaped $c4
+	xm stats --json >"$S" 2>&1
+	u1=$(stat64 "$S" drop_6to4_untranslatable)
+	p6=$(grep -c . "$XM_TMP/ext6.cap")
+	p4=$(grep -c . "$XM_TMP/ext4.cap")
+	[ $rc -eq 0 ] && [ "$u1" = "$u0" ] && [ "$p6" = 1 ] && [ "$p4" = 1 ]
+	tap_result $? "$L: C0 [$C0_SRC6] -> [$R6_0]:5003: $n UDP datagrams with hop-by-hop padding and destination options, echoed with IPv4 options: both removed in translation, every echo back ($out; drop_6to4_untranslatable +$((u1 - u0)); captured in with them: IPv6 $p6, IPv4 $p4)" \
+		"$out" "IPv6: $(cat "$XM_TMP/ext6.cap" "$XM_TMP/ext6.cap.err")" "IPv4: $(cat "$XM_TMP/ext4.cap" "$XM_TMP/ext4.cap.err")"
+}
+
 # check_family_addr L: `family ipv6` (IPv4 clients not forwarded) and the
 # address-specific forward (eth0's other address not forwarded, while
 # `family any` serves that other address)
@@ -808,6 +851,7 @@ run_xmasq64() {
 	check_counters64 "$L" "$S0" "$S1" "$mode"
 	check_icmp64 "$L"
 	check_frag64 "$L"
+	check_ext64 "$L"
 	check_from64 "$L"
 	check_family_addr "$L"
 	check_live64 "$L"

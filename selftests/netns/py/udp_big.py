@@ -23,10 +23,10 @@ def serve(addr, port):
         s.sendto(data, peer)
 
 
-def send(addr, port, src, n, size):
-    s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
-    s.bind((src, 0))
-    s.settimeout(1.0)
+def echo_each(s, addr, port, n, size):
+    """Sends N datagrams of SIZE random bytes on socket s (1 s timeout),
+    each up to 3 times until its exact echo comes back; prints "echoed K
+    of N", returns 0 when all N came back."""
     echoed = 0
     for i in range(n):
         data = os.urandom(size)
@@ -42,6 +42,13 @@ def send(addr, port, src, n, size):
             print(f"datagram {i}: echo of {len(got)} bytes differs", file=sys.stderr)
     print(f"echoed {echoed} of {n}")
     return 0 if echoed == n else 1
+
+
+def send(addr, port, src, n, size):
+    s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+    s.bind((src, 0))
+    s.settimeout(1.0)
+    return echo_each(s, addr, port, n, size)
 
 
 def main():
