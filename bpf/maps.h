@@ -139,6 +139,14 @@ struct {
 	__type(value, struct xm_nat_value);
 } nat_mappings SEC(".maps");
 
+/* A 6->4 reply being split in two fragments (xmasq_abi.h). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct xm_refrag);
+} refrag SEC(".maps");
+
 /* Room for the new-flow path (xmasq_abi.h). */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);

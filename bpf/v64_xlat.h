@@ -33,6 +33,7 @@
 #define XM_IP_DF_BE	 bpf_htons(0x4000)
 #define XM_V4MAPPED_WORD bpf_htonl(0xffff)
 #define XM_FRAG6_HDR_LEN 8
+#define XM_IPV6_MIN_MTU	 1280
 #define XM_IP_FRAG_BE	 bpf_htons(0x3fff) /* MF and the offset: a fragment */
 #define XM_IP_OFFSET_BE	 bpf_htons(0x1fff) /* an offset: a later fragment */
 
@@ -393,6 +394,9 @@ struct xm64_pkt {
 	__be32 daddr;
 	__be16 frag_off; /* as sent: DF, MF, the offset */
 	__be16 id;
+	__u8 frag_hdr; /* the IPv6 packet gets a fragment header: a fragment,
+	                  or a packet xm46_split will send as two */
+	__u8 _pad[3];
 };
 
 /* Translates the IPv4 packet q (its flow's reply entry f) to IPv6 in
@@ -466,7 +470,7 @@ __noinline int xm64_tc_to_v6(struct __sk_buff *skb, const struct xm_pkt6 *p,
 	h.ip6.nexthdr = p->key.proto;
 	h.ip6.hop_limit = q->ttl - 1;
 	len = sizeof(h) - sizeof(h.align) - XM_FRAG6_HDR_LEN;
-	if (q->frag_off & XM_IP_FRAG_BE) {
+	if (q->frag_hdr) {
 		/* now IPv6: the room after its 40-byte header */
 		if (bpf_skb_adjust_room(skb, XM_FRAG6_HDR_LEN, BPF_ADJ_ROOM_NET, 0))
 			return -1;
@@ -479,6 +483,58 @@ __noinline int xm64_tc_to_v6(struct __sk_buff *skb, const struct xm_pkt6 *p,
 		len += XM_FRAG6_HDR_LEN;
 	}
 	return bpf_skb_store_bytes(skb, 0, h.dst, len, 0) ? -1 : 0;
+}
+
+/* Sends the IPv6 fragment xm64_tc_to_v6 made in skb (its fragment header
+ * right after the IPv6 header), too big for mtu, as two fragments that
+ * fit (RFC 7915 section 4.1: a translator fragments what the IPv4 sender
+ * let be fragmented): the first (its data a multiple of 8 bytes, as big
+ * as mtu allows; M set) by bpf_clone_redirect to out_ifindex, and the
+ * skb becomes the second (the rest; the offset moved on, M as it was),
+ * for the caller to send. The rest is kept in `refrag` meanwhile. 0, 1:
+ * the data needs more than two fragments (the skb untouched), or -1: drop
+ * (the skb may be half done). Global: verified once, a frame of its own. */
+__noinline int xm46_split(struct __sk_buff *skb, __u32 mtu, __u32 out_ifindex)
+{
+	const __u32 hdrs = sizeof(struct ethhdr) + XM_IPV6_HDR_LEN + XM_FRAG6_HDR_LEN;
+	const __u32 fh_at = sizeof(struct ethhdr) + XM_IPV6_HDR_LEN;
+	__u32 zero = 0, data_len, first, rest, n;
+	struct xm_refrag *buf = bpf_map_lookup_elem(&refrag, &zero);
+	__be16 plen, fword;
+	__u16 word;
+
+	if (!skb || !buf || skb->len <= hdrs || bpf_skb_load_bytes(skb, fh_at + 2, &fword, 2))
+		return -1;
+	if (mtu < XM_IPV6_MIN_MTU)
+		return 1;
+	data_len = skb->len - hdrs;
+	first = (mtu - XM_IPV6_HDR_LEN - XM_FRAG6_HDR_LEN) & ~7u;
+	rest = data_len > first ? data_len - first : 0;
+	word = bpf_ntohs(fword); /* offset in bytes (a multiple of 8) | M */
+	if (rest == 0 || rest > first || rest > XM_REFRAG_MAX || (word & 0xfff8) + first > 0xfff8)
+		return 1;
+	/* rest as 1 to XM_REFRAG_MAX in a way 6.1's verifier follows */
+	n = rest - 1;
+	asm volatile("" : "+r"(n));
+	n = (n & (XM_REFRAG_MAX - 1)) + 1;
+	if (bpf_skb_load_bytes(skb, hdrs + first, buf->data, n))
+		return -1;
+	/* the first: as much as fits, more to come */
+	plen = bpf_htons(XM_FRAG6_HDR_LEN + first);
+	fword = bpf_htons((word & 0xfff8) | 1);
+	if (bpf_skb_store_bytes(skb, sizeof(struct ethhdr) + 4, &plen, 2, 0) ||
+	    bpf_skb_store_bytes(skb, fh_at + 2, &fword, 2, 0) ||
+	    bpf_skb_change_tail(skb, hdrs + first, 0) || bpf_clone_redirect(skb, out_ifindex, 0))
+		return -1;
+	/* the second: the rest, from where the first ends */
+	plen = bpf_htons(XM_FRAG6_HDR_LEN + n);
+	fword = bpf_htons(((word & 0xfff8) + first) | (word & 1));
+	if (bpf_skb_change_tail(skb, hdrs + n, 0) ||
+	    bpf_skb_store_bytes(skb, hdrs, buf->data, n, 0) ||
+	    bpf_skb_store_bytes(skb, sizeof(struct ethhdr) + 4, &plen, 2, 0) ||
+	    bpf_skb_store_bytes(skb, fh_at + 2, &fword, 2, 0))
+		return -1;
+	return 0;
 }
 
 /* A later IPv4 fragment of a 6->4 flow's reply (no L4 header): p->key's

@@ -939,7 +939,8 @@ int xmasq_tc46(struct __sk_buff *skb)
 	void *data, *data_end;
 	struct ethhdr *eth;
 	struct iphdr *ip;
-	__u32 slot, l4_off, seg_len, gso, opt_len;
+	__u32 slot, l4_off, seg_len, gso, opt_len, split;
+	int rc;
 
 	if (skb->vlan_present) { /* a tag the client's side would not take */
 		xm_count(XM_C_DROP_6TO4_UNTRANSLATABLE, len);
@@ -1036,18 +1037,26 @@ int xmasq_tc46(struct __sk_buff *skb)
 		f->last_seen_s = xm_clock_s();
 	/* 20 bytes more as IPv6 (a fragment: 28, with its fragment header):
 	 * too big for the client's side, the backend gets a frag-needed for
-	 * 20 bytes less (it set DF: TCP always does), else it is dropped (an
-	 * IPv6 router does not fragment; a fragment has no DF). */
+	 * 20 bytes less (it set DF: TCP always does), else the packet goes in
+	 * two IPv6 fragments (xm46_split; a fragment has no DF). */
 	gso = skb->gso_size;
 	seg_len = gso && seg_len + gso < q.tot_len ? seg_len + gso : q.tot_len;
 	seg_len -= opt_len;
 	if (q.frag_off & XM_IP_FRAG_BE)
 		seg_len += XM_FRAG6_HDR_LEN;
+	split = 0;
 	if (oif->mtu && seg_len + XM_V64_HDR_DIFF > oif->mtu) {
+		/* no DF (a fragment has none): the translator fragments
+		 * (RFC 7915 section 4.1), in two, not a GSO packet */
 		if (!(q.frag_off & XM_IP_DF_BE) || (q.frag_off & XM_IP_FRAG_BE)) {
-			xm_count(XM_C_DROP_TOO_BIG, len);
-			return TC_ACT_SHOT;
+			if (gso) {
+				xm_count(XM_C_DROP_TOO_BIG, len);
+				return TC_ACT_SHOT;
+			}
+			split = 1;
 		}
+	}
+	if (oif->mtu && seg_len + XM_V64_HDR_DIFF > oif->mtu && !split) {
 		if (xm_tc_frag_needed(skb, sizeof(struct ethhdr), q.daddr,
 				      oif->mtu - XM_V64_HDR_DIFF, seg_len + opt_len)) {
 			xm_count(XM_C_DROP_TC_REWRITE, len);
@@ -1069,9 +1078,18 @@ int xmasq_tc46(struct __sk_buff *skb)
 		if (q.csum_off)
 			q.csum_off -= opt_len;
 	}
+	q.frag_hdr = (q.frag_off & XM_IP_FRAG_BE) || split;
 	if (xm64_tc_to_v6(skb, &p, &q, &p.key, slot)) {
 		xm_count(XM_C_DROP_TC_REWRITE, len);
 		return TC_ACT_SHOT;
+	}
+	if (split) {
+		rc = xm46_split(skb, oif->mtu, oif->ifindex);
+		if (rc) { /* 1: more than two fragments' worth */
+			xm_count(rc > 0 ? XM_C_DROP_TOO_BIG : XM_C_DROP_TC_REWRITE, len);
+			return TC_ACT_SHOT;
+		}
+		xm_count(XM_C_FRAG_SPLIT_6TO4, len);
 	}
 	f = xm_ct6_find(&p.key);
 	if (f)

@@ -82,7 +82,8 @@
 	X(PROGS46, progs46)               \
 	X(PROGS6_XDP, progs6_xdp)         \
 	X(FRAGS6, frags6)                 \
-	X(CENSUS, census)
+	X(CENSUS, census)                 \
+	X(REFRAG, refrag)
 
 #define XM_MAP_ENUM(id, name) XM_MAP_##id,
 enum xm_map_id { XM_MAP_LIST(XM_MAP_ENUM) XM_MAP_MAX };
@@ -345,7 +346,8 @@ struct xm_iface_stats {
 	X(DROP_NO_PORT, "drop_no_port", "dropped: new flow, no free masquerade port")             \
 	X(FLOW_EXPIRED, "flow_expired", "flows removed after their idle timeout")                 \
 	X(DROP_TOO_BIG, "drop_too_big",                                                           \
-	  "dropped: too big for the egress MTU without DF (xmasq does not fragment)")             \
+	  "dropped: too big for the egress MTU without DF (xmasq fragments only 6->4 replies, "   \
+	  "in two)")                                                                              \
 	X(DROP_REDIRECT, "drop_redirect", "dropped: redirect failed")                             \
 	X(DROP_TC_REWRITE, "drop_tc_rewrite", "dropped: tc could not rewrite the packet")         \
 	X(FLOW_PORT_REUSED, "flow_port_reused",                                                   \
@@ -409,7 +411,10 @@ struct xm_iface_stats {
 	X(DROP_6TO4_UNTRANSLATABLE, "drop_6to4_untranslatable",                                   \
 	  "dropped: a 6->4 flow's packet that has no form in the other family here (an IPv4 "     \
 	  "source route with addresses left or options that do not parse, extension headers "     \
-	  "after a fragment header, an ICMP message RFC 7915 drops)")
+	  "after a fragment header, an ICMP message RFC 7915 drops)")                             \
+	X(FRAG_SPLIT_6TO4, "frag_split_6to4",                                                     \
+	  "IPv4 packets of 6->4 flows without DF, too big for the client's side as IPv6, sent "   \
+	  "to it in two IPv6 fragments")
 
 enum xm_counter_id {
 #define XM_COUNTER_ENUM(id, name, help) XM_C_##id,
@@ -870,6 +875,16 @@ struct xm64_plan {
 };
 
 /* struct xm_scratch: below, after struct xm_flow6. */
+
+/* ---- per-CPU array "refrag", one element -------------------------------
+ * The second half of a 6->4 reply that xmasq sends to its IPv6 client in
+ * two fragments (bpf/v64_xlat.h's xm46_split), kept while the first half
+ * goes: a program cannot make a second packet, only send a copy of the
+ * one it has (bpf_clone_redirect) and then change that one. */
+#define XM_REFRAG_MAX 4096 /* bytes of the second fragment's data, at most */
+struct xm_refrag {
+	__u8 data[XM_REFRAG_MAX];
+};
 
 /* ---- IPv6 -----------------------------------------------------------------
  * Forwards whose clients and backend are IPv6 (6->6), TCP and UDP. Their

@@ -72,6 +72,7 @@ int xm_map_optional(int id)
 	case XM_MAP_PROGS6_XDP:
 	case XM_MAP_FRAGS6:
 	case XM_MAP_CENSUS:
+	case XM_MAP_REFRAG:
 		return 1;
 	default:
 		return 0;

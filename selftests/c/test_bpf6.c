@@ -11,7 +11,11 @@
  */
 #include "bpf_fixture.h"
 #include "pkt6.h"
+#include <poll.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
+#include <linux/if_ether.h>
+#include <linux/if_packet.h>
 
 static const uint8_t MAC_CLIENT2[6] = { 0x02, 0, 0, 0, 0x00, 0x11 };
 
@@ -1617,6 +1621,152 @@ static void test_6to4_fragments(void)
 		  "6->4 destination options after the fragment header");
 }
 
+/* A socket that sees the frames arriving at veth ifname (a test NIC's
+ * peer): what the programs send out of the NIC beside the frame a test
+ * run returns (bpf_clone_redirect's copies). -1 if it cannot be made. */
+static int peer_tap(const char *ifname)
+{
+	struct sockaddr_ll sll = {
+		.sll_family = AF_PACKET,
+		.sll_protocol = htons(ETH_P_ALL),
+		.sll_ifindex = (int)if_nametoindex(ifname),
+	};
+	int fd = socket(AF_PACKET, SOCK_RAW | SOCK_NONBLOCK, htons(ETH_P_ALL));
+
+	if (fd >= 0 && bind(fd, (struct sockaddr *)&sll, sizeof(sll))) {
+		close(fd);
+		fd = -1;
+	}
+	return fd;
+}
+
+/* The next IPv6 fragment of identification id that tap fd sees within
+ * about a second, into f: 0, or -1 if none came. */
+static int tap_fragment6(int fd, uint32_t id, struct frame *f)
+{
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+
+	for (int i = 0; fd >= 0 && i < 20;) {
+		ssize_t n = recv(fd, f->b, sizeof(f->b), 0);
+
+		if (n >= 14 + 48 && pkt_get16(f->b + 12) == 0x86dd && f->b[14 + 6] == 44 &&
+		    ((uint32_t)pkt_get16(f->b + 58) << 16 | pkt_get16(f->b + 60)) == id) {
+			f->len = (size_t)n;
+			return 0;
+		}
+		if (n < 0 && poll(&pfd, 1, 50) == 0)
+			i++;
+	}
+	return -1;
+}
+
+/* An IPv6 fragment (got) of the 6->4 answer `in` (IPv4, its UDP data
+ * from byte `from` of the datagram on): the header's fields, and its data
+ * the answer's from there on (the UDP header translated apart). */
+static void check_split_piece(const char *what, const struct frame *in, const struct frame *got,
+			      size_t from, size_t n, int more)
+{
+	const uint8_t *ip = in->b + 14, *ip6 = got->b + 14, *fh = ip6 + 40;
+	size_t in_from = (size_t)(pkt_get16(ip + 6) & 0x1fff) * 8;
+
+	if (!tap_ok(got->len == 14 + 48 + n, "%s: %zu bytes of data (frame %zu)", what, n,
+		    got->len))
+		return;
+	tap_ok(memcmp(got->b, MAC_CLIENT, 6) == 0 && memcmp(got->b + 6, MAC_PUB0, 6) == 0,
+	       "%s: to the client's MAC from pub0's", what);
+	TAP_EQ(pkt_get16(ip6 + 4), 8 + n, "%s: payload length: the fragment header and its data",
+	       what);
+	TAP_EQ(ip6[6], 44, "%s: next header: a fragment header", what);
+	TAP_EQ(ip6[7], ip[8] - 1, "%s: hop limit = TTL - 1", what);
+	tap_ok(memcmp(ip6 + 8, a_pub0.b, 16) == 0 && memcmp(ip6 + 24, a_client.b, 16) == 0,
+	       "%s: addresses: from the one the client used, to the client", what);
+	TAP_EQ(fh[0], IPPROTO_UDP, "%s: fragment header: next header UDP", what);
+	TAP_EQ(pkt_get16(fh + 2), (in_from + from) | (size_t)more,
+	       "%s: fragment header: offset %zu, M %d", what, in_from + from, more);
+	TAP_EQ((uint32_t)fh[4] << 24 | (uint32_t)fh[5] << 16 | pkt_get16(fh + 6), pkt_get16(ip + 4),
+	       "%s: fragment header: identification = the IPv4 ID", what);
+	if (from == 0 && in_from == 0)
+		tap_ok(memcmp(fh + 16, ip + 28, n - 8) == 0,
+		       "%s: its data the answer's, the UDP header apart", what);
+	else
+		tap_ok(memcmp(fh + 8, ip + 20 + from, n) == 0,
+		       "%s: its data the answer's from byte %zu", what, from);
+}
+
+/* RFC 7915 section 4.1: an IPv4 answer without DF (a whole datagram, or
+ * a fragment) too big for the client's side as IPv6 goes to it in two
+ * IPv6 fragments: the first (out of pub0 by bpf_clone_redirect, seen at
+ * its peer) with as much data as fits (a multiple of 8), the second (the
+ * run's own frame) the rest; reassembled, the datagram's UDP checksum is
+ * right. With DF the backend gets a frag-needed instead, as before. */
+static void test_6to4_split(void)
+{
+	static uint8_t payload[1400];
+	struct frame in, got, first, re6;
+	struct pkt_spec ps = backend4_spec(A_BK0, IPPROTO_UDP, 53, 6200, 0, 0);
+	struct frame c = F6(client6(IPPROTO_UDP, 6200, 5354, 0));
+	int tap = peer_tap("pub0p");
+	const size_t d1 = (1280 - 48) & ~7u; /* 1232: the first's data at MTU 1280 */
+	size_t l4len = 8 + sizeof(payload);
+
+	for (size_t i = 0; i < sizeof(payload); i++)
+		payload[i] = (uint8_t)(i * 7 + 3);
+	tap_ok(tap >= 0, "a packet socket on pub0's peer (%s)", tap < 0 ? strerror(errno) : "ok");
+	run_case(1, "6->4 udp [2001:db8:1::10]:6200 -> :5354 (the flow the answers are of)",
+		 if_pub0, &c, TC_ACT_REDIRECT, NULL, &got);
+	ps.frag = 0; /* no DF */
+	ps.ip_id = 0x7777;
+	ps.payload = payload;
+	ps.plen = sizeof(payload);
+	pkt_build(&in, &ps);
+	fixture_iface(if_pub0, A_PUB0, MAC_PUB0, 0, 1280);
+	cnt_mark();
+	run_case(1,
+		 "6->4 udp answer of 1428 bytes without DF, 1448 as IPv6 over an MTU of 1280: "
+		 "the second of two fragments",
+		 if_bk0, &in, TC_ACT_REDIRECT, NULL, &got);
+	cnt_check(XM_C_FRAG_SPLIT_6TO4, 1, "6->4 answer split in two");
+	check_split_piece("6->4 split, the second fragment", &in, &got, d1, l4len - d1, 0);
+	if (tap_ok(tap_fragment6(tap, 0x7777, &first) == 0, "6->4 split: the first fragment went "
+							    "out of pub0 (seen at its peer)")) {
+		check_split_piece("6->4 split, the first fragment", &in, &first, 0, d1, 1);
+		/* reassembled: the first's IPv6 header, no fragment header */
+		memset(&re6, 0, sizeof(re6));
+		memcpy(re6.b, first.b, 54);
+		re6.b[14 + 6] = IPPROTO_UDP;
+		pkt_put16(re6.b + 14 + 4, (uint16_t)l4len);
+		memcpy(re6.b + 54, first.b + 62, d1);
+		memcpy(re6.b + 54 + d1, got.b + 62, l4len - d1);
+		TAP_EQ(pkt_get16(re6.b + 54 + 6), l4_csum6(re6.b + 14, l4len, IPPROTO_UDP, 6),
+		       "6->4 split: the reassembled IPv6 datagram's UDP checksum equals full "
+		       "recomputation");
+	}
+
+	/* a first IPv4 fragment (MF) too big: both halves keep M set */
+	in = fragment4(&in, 0, 1384, 1);
+	cnt_mark();
+	run_case(1,
+		 "6->4 first IPv4 fragment (MF) too big for the client's side: the second of two",
+		 if_bk0, &in, TC_ACT_REDIRECT, NULL, &got);
+	cnt_check(XM_C_FRAG_SPLIT_6TO4, 1, "6->4 fragment split in two");
+	check_split_piece("6->4 fragment split, the second", &in, &got, d1, 1384 - d1, 1);
+	if (tap_ok(tap_fragment6(tap, 0x7777, &first) == 0, "6->4 fragment split: the first went "
+							    "out of pub0"))
+		check_split_piece("6->4 fragment split, the first", &in, &first, 0, d1, 1);
+
+	/* with DF: the backend's to send smaller (frag-needed), as before */
+	ps.frag = 0x4000;
+	pkt_build(&in, &ps);
+	cnt_mark();
+	run_case(1, "6->4 udp answer too big with DF: a frag-needed back to the backend", if_bk0,
+		 &in, TC_ACT_REDIRECT, NULL, &got);
+	cnt_check(XM_C_FRAG_NEEDED_SENT, 1, "6->4 answer too big with DF");
+	cnt_check(XM_C_FRAG_SPLIT_6TO4, 0, "6->4 answer too big with DF: not split");
+	fixture_iface(if_pub0, A_PUB0, MAC_PUB0, 0, 0);
+	if (tap >= 0)
+		close(tap);
+}
+
 /* ---- ICMP errors about IPv6 flows ---------------------------------------- */
 
 /* An IPv6 frame with ICMPv6 error type/code (and its 32-bit word: a
@@ -2398,29 +2548,12 @@ static void test_tcpwin6(void)
 }
 
 static void (*const tests[])(void) = {
-	test_tcp6,
-	test_port_clash6,
-	test_udp6,
-	test_keep_source6,
-	test_allow6,
-	test_pass6,
-	test_too_big6,
-	test_masquerade6,
-	test_too_big_masq6,
-	test_6to4_tcp,
-	test_6to4_udp,
-	test_ext_headers6,
-	test_fragments6,
-	test_6to4_fragments,
-	test_icmp6_errors,
-	test_6to4_icmp,
-	test_6to4_icmp_back,
-	test_xdp_new6,
-	test_expiry6,
-	test_6to4_expiry,
-	test_6to4_as,
-	test_tcpwin6,
-	NULL,
+	test_tcp6,	    test_port_clash6,	 test_udp6,	  test_keep_source6,
+	test_allow6,	    test_pass6,		 test_too_big6,	  test_masquerade6,
+	test_too_big_masq6, test_6to4_tcp,	 test_6to4_udp,	  test_ext_headers6,
+	test_fragments6,    test_6to4_fragments, test_6to4_split, test_icmp6_errors,
+	test_6to4_icmp,	    test_6to4_icmp_back, test_xdp_new6,	  test_expiry6,
+	test_6to4_expiry,   test_6to4_as,	 test_tcpwin6,	  NULL,
 };
 
 int main(void)
