@@ -38,6 +38,17 @@ static __always_inline int xm_fib(void *ctx, struct bpf_fib_lookup *fib, __be32 
 	return bpf_fib_lookup(ctx, fib, sizeof(*fib), 0);
 }
 
+/* Whether lookup result rc found the next hop's MAC. tc's lookup (the
+ * skb's) says FRAG_NEEDED when, after a whole lookup, this packet is
+ * longer than the egress MTU (xmasq never passes tot_len, so nothing
+ * else does): the MAC is filled in all the same, and the packet's size is
+ * the caller's business. Taken as not found, a too-big packet sent the
+ * flow to tc (pass_no_neigh) until a smaller one resolved it again. */
+static __always_inline int xm_fib_l2_found(int rc)
+{
+	return rc == BPF_FIB_LKUP_RET_SUCCESS || rc == BPF_FIB_LKUP_RET_FRAG_NEEDED;
+}
+
 static __always_inline void xm_copy_mac(__u8 *dst, const __u8 *src)
 {
 	__builtin_memcpy(dst, src, 6);
@@ -55,7 +66,7 @@ static __always_inline void xm_flow_resolve(void *ctx, struct xm_flow *f, const 
 
 	rc = xm_fib(ctx, &fib, p->key.saddr, f->new_daddr, p->key.proto, p->key.sport, f->new_dport,
 		    0, in_ifindex);
-	if (rc == BPF_FIB_LKUP_RET_SUCCESS && fib.ifindex == out_ifindex) {
+	if (xm_fib_l2_found(rc) && fib.ifindex == out_ifindex) {
 		xm_copy_mac(f->out_dmac, fib.dmac);
 		f->flags |= XM_FLOW_L2_VALID;
 	} else {

@@ -233,7 +233,7 @@ static __always_inline int xm_flow_create(void *ctx, int is_xdp, struct xm_pkt *
 	oval->new_daddr = t.to_addr;
 	oval->new_sport = rkey.dport;
 	oval->new_dport = p->key.proto == IPPROTO_ICMP ? rkey.dport : t.to_port;
-	if (rc == BPF_FIB_LKUP_RET_SUCCESS) {
+	if (xm_fib_l2_found(rc)) {
 		xm_copy_mac(oval->out_dmac, fib.dmac);
 		oval->flags |= XM_FLOW_L2_VALID;
 	}

@@ -29,10 +29,12 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
 #include "xmasq_abi.h"
+#include "maps.h"
 #include "parse.h"
 #include "csum.h"
 
 #define XM_IP_DF	  0x4000
+#define XM_IPV4_MIN_MTU	  68 /* RFC 791: every IPv4 link carries it unfragmented */
 #define XM_QUOTE_IP_MAX	  60 /* the offending IP header, options and all */
 #define XM_QUOTE_L4_MAX	  20 /* and its first L4 bytes: a TCP header without options */
 #define XM_QUOTE_L4_TCP	  20
@@ -172,6 +174,74 @@ __noinline int xm_tc_frag_needed(struct __sk_buff *skb, __u32 l3_off, __be32 rou
 
 	if (bpf_skb_store_bytes(skb, l3_off, &m, sizeof(m.ip) + sizeof(m.icmp) + ihl, 0) ||
 	    bpf_skb_store_bytes(skb, l3_off + sizeof(m.ip) + sizeof(m.icmp) + ihl, ql4, l4_len, 0))
+		return -1;
+	return 0;
+}
+
+/* A split's second fragment's data length `rest` (1 to XM_REFRAG_MAX,
+ * checked) in a form 6.1's verifier can bound, for the helpers that copy
+ * it into and out of `refrag`. */
+static __always_inline __u32 xm_refrag_len(__u32 rest)
+{
+	__u32 n = rest - 1;
+
+	asm volatile("" : "+r"(n));
+	return (n & (XM_REFRAG_MAX - 1)) + 1;
+}
+
+/* Sends the IPv4 packet of skb (its 20-byte header at l3_off: no
+ * options), too big for mtu and without DF, as two fragments, as the
+ * kernel's forward path would (RFC 791): the first (its data a multiple
+ * of 8 bytes, as much as mtu takes; MF) a copy sent to out_ifindex by
+ * bpf_clone_redirect, the skb the second (the rest; the offset moved on,
+ * MF as it was), for the caller to send. The rest waits in `refrag`
+ * meanwhile: a program cannot make a second packet. 0, 1: more than two
+ * fragments' worth (the skb untouched), or -1: drop (the skb may be half
+ * done). Global: verified once, a frame of its own. */
+__noinline int xm_tc_split4(struct __sk_buff *skb, __u32 l3_off, __u32 mtu, __u32 out_ifindex)
+{
+	__u32 zero = 0, hdrs, data_len, first, rest, n;
+	struct xm_refrag *buf = bpf_map_lookup_elem(&refrag, &zero);
+	struct iphdr ip;
+	__be16 len1, frag1, len2, frag2;
+	__u16 frag;
+
+	if (!skb || !buf || l3_off > XM_MAX_L3_OFF ||
+	    bpf_skb_load_bytes(skb, l3_off, &ip, sizeof(ip)) || ip.version != 4 || ip.ihl != 5 ||
+	    bpf_ntohs(ip.tot_len) <= sizeof(ip))
+		return -1;
+	hdrs = l3_off + sizeof(ip);
+	data_len = bpf_ntohs(ip.tot_len) - sizeof(ip);
+	if (mtu < XM_IPV4_MIN_MTU)
+		return 1;
+	first = (mtu - sizeof(ip)) & ~7u;
+	rest = data_len > first ? data_len - first : 0;
+	frag = bpf_ntohs(ip.frag_off);
+	if (rest == 0 || rest > first || rest > XM_REFRAG_MAX ||
+	    (frag & XM_IP_OFFSET) + first / 8 > XM_IP_OFFSET)
+		return 1;
+	n = xm_refrag_len(rest);
+	if (bpf_skb_load_bytes(skb, hdrs + first, buf->data, n))
+		return -1;
+	/* the first: as much as fits, more to come */
+	len1 = bpf_htons(sizeof(ip) + first);
+	frag1 = bpf_htons((frag & XM_IP_OFFSET) | XM_IP_MF);
+	if (bpf_l3_csum_replace(skb, l3_off + offsetof(struct iphdr, check), ip.tot_len, len1, 2) ||
+	    bpf_l3_csum_replace(skb, l3_off + offsetof(struct iphdr, check), ip.frag_off, frag1,
+				2) ||
+	    bpf_skb_store_bytes(skb, l3_off + offsetof(struct iphdr, tot_len), &len1, 2, 0) ||
+	    bpf_skb_store_bytes(skb, l3_off + offsetof(struct iphdr, frag_off), &frag1, 2, 0) ||
+	    bpf_skb_change_tail(skb, hdrs + first, 0) || bpf_clone_redirect(skb, out_ifindex, 0))
+		return -1;
+	/* the second: the rest, from where the first ends */
+	len2 = bpf_htons(sizeof(ip) + n);
+	frag2 = bpf_htons(((frag & XM_IP_OFFSET) + first / 8) | (frag & XM_IP_MF));
+	if (bpf_skb_change_tail(skb, hdrs + n, 0) ||
+	    bpf_skb_store_bytes(skb, hdrs, buf->data, n, 0) ||
+	    bpf_l3_csum_replace(skb, l3_off + offsetof(struct iphdr, check), len1, len2, 2) ||
+	    bpf_l3_csum_replace(skb, l3_off + offsetof(struct iphdr, check), frag1, frag2, 2) ||
+	    bpf_skb_store_bytes(skb, l3_off + offsetof(struct iphdr, tot_len), &len2, 2, 0) ||
+	    bpf_skb_store_bytes(skb, l3_off + offsetof(struct iphdr, frag_off), &frag2, 2, 0))
 		return -1;
 	return 0;
 }

@@ -40,6 +40,16 @@ _Static_assert(XM_MAX_L3_OFF <= 0x1f && XM_MAX_L4_OFF + 16 <= 0x7f && XM_MAX_INN
  * offload does not change within a flow), so a flow's packets all take one
  * path and stay in order. */
 
+/* The sum of IPv4 packet ip's TCP/UDP pseudo-header (addresses, protocol,
+ * L4 length), not folded. */
+static __always_inline __u32 xm_pseudo4(const struct iphdr *ip)
+{
+	__u32 sum = csum_add32(ip->saddr, ip->daddr);
+
+	sum = csum_add32(sum, bpf_htons((__u16)ip->protocol));
+	return csum_add32(sum, bpf_htons(bpf_ntohs(ip->tot_len) - ip->ihl * 4));
+}
+
 /* The L4 checksum field holds exactly the pseudo-header sum. */
 static __always_inline int xm_csum_looks_partial(void *data, void *data_end, const struct xm_pkt *p,
 						 __u32 *pseudo)
@@ -59,9 +69,7 @@ static __always_inline int xm_csum_looks_partial(void *data, void *data_end, con
 	check = data + csum_off;
 	if ((void *)(ip + 1) > data_end || (void *)(check + 1) > data_end)
 		return 0;
-	sum = csum_add32(ip->saddr, ip->daddr);
-	sum = csum_add32(sum, bpf_htons((__u16)ip->protocol));
-	sum = csum_add32(sum, bpf_htons(bpf_ntohs(ip->tot_len) - ip->ihl * 4));
+	sum = xm_pseudo4(ip);
 	*pseudo = sum;
 	return csum_fold32(sum) == *check;
 }

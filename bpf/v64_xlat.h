@@ -27,6 +27,7 @@
 #include "v6_flow.h"
 #include "csum.h"
 #include "parse.h"
+#include "pmtu.h"
 
 #define XM_ETH_P_IP	 0x0800
 #define XM_V64_HDR_DIFF	 20 /* an IPv6 header is 20 bytes longer than IPv4's */
@@ -118,7 +119,7 @@ static __always_inline int xm64_flow_plan_in(void *ctx, struct xm_pkt6 *p, __u32
 	}
 	sc->plan.in_slot = in_if->slot;
 	sc->plan.out_slot = out_if->slot;
-	sc->plan.l2_valid = rc == BPF_FIB_LKUP_RET_SUCCESS;
+	sc->plan.l2_valid = xm_fib_l2_found(rc);
 	__builtin_memcpy(sc->plan.dmac, fib.dmac, 6);
 	/* the port search's TIME_WAIT check: an IPv6 client stands there as
 	 * its /64's id */
@@ -513,10 +514,7 @@ __noinline int xm46_split(struct __sk_buff *skb, __u32 mtu, __u32 out_ifindex)
 	word = bpf_ntohs(fword); /* offset in bytes (a multiple of 8) | M */
 	if (rest == 0 || rest > first || rest > XM_REFRAG_MAX || (word & 0xfff8) + first > 0xfff8)
 		return 1;
-	/* rest as 1 to XM_REFRAG_MAX in a way 6.1's verifier follows */
-	n = rest - 1;
-	asm volatile("" : "+r"(n));
-	n = (n & (XM_REFRAG_MAX - 1)) + 1;
+	n = xm_refrag_len(rest);
 	if (bpf_skb_load_bytes(skb, hdrs + first, buf->data, n))
 		return -1;
 	/* the first: as much as fits, more to come */

@@ -316,7 +316,7 @@ static __always_inline int xm6_flow_make(void *ctx, struct xm_pkt6 *p, __u32 ifi
 	v->new_sport = rkey.dport;
 	v->new_dport = rkey.sport;
 	v->flags = 0;
-	if (rc == BPF_FIB_LKUP_RET_SUCCESS) {
+	if (xm_fib_l2_found(rc)) {
 		__builtin_memcpy(v->out_dmac, dmac, 6);
 		v->flags |= XM_FLOW_L2_VALID;
 	}
@@ -546,7 +546,7 @@ static __always_inline int xm6_flow_touch(void *ctx, int is_xdp, struct xm_flow6
 			else
 				rc = xm6_fib(ctx, &fib, p->key.saddr, f->new_daddr, p->key.proto,
 					     p->key.sport, f->new_dport, ifindex);
-			if (rc == BPF_FIB_LKUP_RET_SUCCESS && fib.ifindex == out_ifindex) {
+			if (xm_fib_l2_found(rc) && fib.ifindex == out_ifindex) {
 				__builtin_memcpy(f->out_dmac, fib.dmac, 6);
 				f->flags |= XM_FLOW_L2_VALID;
 			} else {

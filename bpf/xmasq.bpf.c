@@ -254,13 +254,9 @@ int xmasq_xdp(struct xdp_md *ctx)
 	if (!oif || !(oif->flags & XM_IFACE_XDP_TX_OK))
 		return xm_xdp_to_tc(ctx, XM_C_PASS_TO_TC, len);
 	out = oif->ifindex;
-	if (oif->mtu && bpf_ntohs(p.ip->tot_len) > oif->mtu) {
-		if (!(p.ip->frag_off & bpf_htons(XM_IP_DF))) {
-			xm_count(XM_C_DROP_TOO_BIG, len);
-			return XDP_DROP;
-		}
+	/* tc answers it with frag-needed (DF), or sends it in two fragments */
+	if (oif->mtu && bpf_ntohs(p.ip->tot_len) > oif->mtu)
 		return xm_xdp_to_tc(ctx, XM_C_PASS_TOO_BIG, len);
-	}
 	xm_flow_touch(ctx, 1, f, &p, ifindex, out);
 	if (!(f->flags & XM_FLOW_L2_VALID))
 		return xm_xdp_to_tc(ctx, XM_C_PASS_NO_NEIGH, len);
@@ -429,9 +425,7 @@ int xmasq_xdp46(struct xdp_md *ctx)
 	if ((void *)(check + 1) > data_end || (void *)(l4 + 14) > data_end || !*check)
 		return xm_xdp_to_tc(ctx, XM_C_PASS_6TO4_TO_TC, len);
 	/* a local sender's unfinished checksum (the pseudo-header sum alone) */
-	pseudo = csum_add32(csum_add32(ip->saddr, ip->daddr),
-			    csum_add32(bpf_htons((__u16)ip->protocol),
-				       bpf_htons(bpf_ntohs(ip->tot_len) - sizeof(*ip))));
+	pseudo = xm_pseudo4(ip);
 	if (csum_fold32(pseudo) == *check)
 		return xm_xdp_to_tc(ctx, XM_C_PASS_6TO4_TO_TC, len);
 	p.key.proto = ip->protocol;
@@ -523,7 +517,7 @@ int xmasq_tc(struct __sk_buff *skb)
 	struct xm_flow *f;
 	struct xm_iface *oif;
 	void *data, *data_end;
-	int rc, had_vlan, write_macs;
+	int rc, had_vlan, write_macs, split;
 	__u16 had_tci;
 	__u32 out;
 
@@ -583,14 +577,27 @@ int xmasq_tc(struct __sk_buff *skb)
 	 * flow alive too, as netfilter's conntrack sees it before the
 	 * forward path's MTU check. */
 	xm_flow_touch(skb, 0, f, &p, ifindex, out);
+	write_macs = (f->flags & XM_FLOW_L2_VALID) != 0;
+	split = 0;
 	if (oif->mtu && !p.icmp_error) {
 		__u32 seg_len = xm_tc_wire_len(skb, &p, (void *)(long)skb->data,
 					       (void *)(long)skb->data_end);
 
-		if (seg_len > oif->mtu)
-			return xm_tc_too_big(skb, &p, ifindex, oif->mtu, seg_len, len);
+		/* Too big without DF: in two fragments after the rewrite, as
+		 * the kernel's forward path fragments it (xm_tc_split4);
+		 * not a GSO packet, one with IP options, or one whose checksum
+		 * a local sender left unfinished (the copy sent would stay so). */
+		if (seg_len > oif->mtu) {
+			__u32 pseudo;
+
+			if (p.ip->frag_off & bpf_htons(XM_IP_DF) || skb->gso_size ||
+			    p.ip->ihl != 5 || p.l3_off != sizeof(struct ethhdr) ||
+			    xm_csum_looks_partial((void *)(long)skb->data,
+						  (void *)(long)skb->data_end, &p, &pseudo))
+				return xm_tc_too_big(skb, &p, ifindex, oif->mtu, seg_len, len);
+			split = 1;
+		}
 	}
-	write_macs = (f->flags & XM_FLOW_L2_VALID) != 0;
 
 	/* TCP/UDP may carry a CHECKSUM_PARTIAL sum: the helpers handle it.
 	 * ICMP, ICMP errors and later fragments have complete checksums. */
@@ -604,6 +611,20 @@ int xmasq_tc(struct __sk_buff *skb)
 	if (rc || xm_tc_write_l2(skb, had_vlan, had_tci, f, oif->mac, write_macs)) {
 		xm_count(XM_C_DROP_TC_REWRITE, len);
 		return TC_ACT_SHOT;
+	}
+	/* Its next hop not known yet: the kernel's neighbour code resolves it
+	 * (for the sender's next try), the packet itself is too big to go */
+	if (split && !write_macs) {
+		xm_count(XM_C_DROP_TOO_BIG, len);
+		return bpf_redirect_neigh(out, NULL, 0, 0);
+	}
+	if (split) {
+		rc = xm_tc_split4(skb, sizeof(struct ethhdr), oif->mtu, out);
+		if (rc) { /* 1: more than two fragments' worth */
+			xm_count(rc > 0 ? XM_C_DROP_TOO_BIG : XM_C_DROP_TC_REWRITE, len);
+			return TC_ACT_SHOT;
+		}
+		xm_count(XM_C_FRAG_SPLIT, len);
 	}
 	xm_sent(f, &p, len, 0);
 	if (write_macs)
@@ -939,7 +960,7 @@ int xmasq_tc46(struct __sk_buff *skb)
 	void *data, *data_end;
 	struct ethhdr *eth;
 	struct iphdr *ip;
-	__u32 slot, l4_off, seg_len, gso, opt_len, split;
+	__u32 slot, l4_off, seg_len, gso, opt_len, split, unfinished = 0;
 	int rc;
 
 	if (skb->vlan_present) { /* a tag the client's side would not take */
@@ -1010,6 +1031,7 @@ int xmasq_tc46(struct __sk_buff *skb)
 		p.key.dport = uh->dest;
 		q.csum_off = l4_off + offsetof(struct udphdr, check);
 		seg_len = l4_off - sizeof(struct ethhdr) + sizeof(*uh);
+		unfinished = csum_fold32(xm_pseudo4(ip)) == uh->check;
 	} else if (ip->protocol == IPPROTO_ICMP && !(ip->frag_off & XM_IP_FRAG_BE)) {
 		return xm64_tc46_icmp_error(skb, data, data_end, l4_off, len);
 	} else {
@@ -1047,9 +1069,11 @@ int xmasq_tc46(struct __sk_buff *skb)
 	split = 0;
 	if (oif->mtu && seg_len + XM_V64_HDR_DIFF > oif->mtu) {
 		/* no DF (a fragment has none): the translator fragments
-		 * (RFC 7915 section 4.1), in two, not a GSO packet */
+		 * (RFC 7915 section 4.1), in two; not a GSO packet, nor one
+		 * whose checksum a local sender left unfinished (a copy sent
+		 * by bpf_clone_redirect would never be finished) */
 		if (!(q.frag_off & XM_IP_DF_BE) || (q.frag_off & XM_IP_FRAG_BE)) {
-			if (gso) {
+			if (gso || unfinished) {
 				xm_count(XM_C_DROP_TOO_BIG, len);
 				return TC_ACT_SHOT;
 			}

@@ -346,8 +346,8 @@ struct xm_iface_stats {
 	X(DROP_NO_PORT, "drop_no_port", "dropped: new flow, no free masquerade port")             \
 	X(FLOW_EXPIRED, "flow_expired", "flows removed after their idle timeout")                 \
 	X(DROP_TOO_BIG, "drop_too_big",                                                           \
-	  "dropped: too big for the egress MTU without DF (xmasq fragments only 6->4 replies, "   \
-	  "in two)")                                                                              \
+	  "dropped: too big for the egress MTU without DF, and not to be sent in two fragments "  \
+	  "(more than two's worth, GSO, IP options, an unfinished checksum)")                     \
 	X(DROP_REDIRECT, "drop_redirect", "dropped: redirect failed")                             \
 	X(DROP_TC_REWRITE, "drop_tc_rewrite", "dropped: tc could not rewrite the packet")         \
 	X(FLOW_PORT_REUSED, "flow_port_reused",                                                   \
@@ -414,7 +414,10 @@ struct xm_iface_stats {
 	  "after a fragment header, an ICMP message RFC 7915 drops)")                             \
 	X(FRAG_SPLIT_6TO4, "frag_split_6to4",                                                     \
 	  "IPv4 packets of 6->4 flows without DF, too big for the client's side as IPv6, sent "   \
-	  "to it in two IPv6 fragments")
+	  "to it in two IPv6 fragments")                                                          \
+	X(FRAG_SPLIT, "frag_split",                                                               \
+	  "IPv4 packets without DF too big for the egress MTU, sent in two fragments (as the "    \
+	  "kernel's forward path fragments them)")
 
 enum xm_counter_id {
 #define XM_COUNTER_ENUM(id, name, help) XM_C_##id,

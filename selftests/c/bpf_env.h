@@ -15,6 +15,10 @@
 #define _GNU_SOURCE
 #endif
 #include <arpa/inet.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <linux/if_ether.h>
+#include <linux/if_packet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <net/if.h>
@@ -47,6 +51,47 @@
 #define TCP_ACK 0x10
 
 #define ENV_UNUSED __attribute__((unused))
+
+/* A packet socket seeing the frames that arrive at veth ifname (a test
+ * NIC's peer): what the programs send out of that NIC beside the frame a
+ * test run returns (bpf_clone_redirect's copies). -1 if it cannot be
+ * made. */
+static ENV_UNUSED int peer_tap(const char *ifname)
+{
+	struct sockaddr_ll sll = {
+		.sll_family = AF_PACKET,
+		.sll_protocol = htons(ETH_P_ALL),
+		.sll_ifindex = (int)if_nametoindex(ifname),
+	};
+	int fd = socket(AF_PACKET, SOCK_RAW | SOCK_NONBLOCK, htons(ETH_P_ALL));
+
+	if (fd >= 0 && bind(fd, (struct sockaddr *)&sll, sizeof(sll))) {
+		close(fd);
+		fd = -1;
+	}
+	return fd;
+}
+
+/* The next frame tap fd sees within about a second that match() takes
+ * (given arg), into f: 0, or -1 if none came. */
+static ENV_UNUSED int tap_frame(int fd, int (*match)(const struct frame *, const void *),
+				const void *arg, struct frame *f)
+{
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+
+	for (int i = 0; fd >= 0 && i < 20;) {
+		ssize_t n = recv(fd, f->b, sizeof(f->b), 0);
+
+		if (n > 0) {
+			f->len = (size_t)n;
+			if (match(f, arg))
+				return 0;
+		} else if (poll(&pfd, 1, 50) == 0) {
+			i++;
+		}
+	}
+	return -1;
+}
 
 static ENV_UNUSED struct xmasq_bpf *skel;
 static ENV_UNUSED int fd_xdp, fd_tc, fd_config, fd_ifaces, fd_txp, fd_rules, fd_rule_stats,

@@ -234,6 +234,23 @@ static inline void pkt_build(struct frame *f, const struct pkt_spec *s)
 	f->len = (size_t)(l4 - b) + l4len;
 }
 
+/* IPv4 fragment [from, from + n) of the L4 part of IPv4 frame whole (a
+ * 20-byte header; more: not the last), its header checksum computed. */
+static inline struct frame pkt_fragment4(const struct frame *whole, size_t from, size_t n, int more)
+{
+	struct frame f = { 0 };
+	uint8_t *ip = f.b + 14;
+
+	memcpy(f.b, whole->b, 14 + 20);
+	memcpy(ip + 20, whole->b + 34 + from, n);
+	pkt_put16(ip + 2, (uint16_t)(20 + n));
+	pkt_put16(ip + 6, (uint16_t)((more ? 0x2000 : 0) | from / 8));
+	pkt_put16(ip + 10, 0);
+	pkt_put16(ip + 10, pkt_ip_csum(ip));
+	f.len = 14 + 20 + n;
+	return f;
+}
+
 /* ---- inspecting -------------------------------------------------------- */
 struct pkt_view {
 	int ok;

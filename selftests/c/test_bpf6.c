@@ -11,11 +11,7 @@
  */
 #include "bpf_fixture.h"
 #include "pkt6.h"
-#include <poll.h>
 #include <sys/mman.h>
-#include <sys/socket.h>
-#include <linux/if_ether.h>
-#include <linux/if_packet.h>
 
 static const uint8_t MAC_CLIENT2[6] = { 0x02, 0, 0, 0, 0x00, 0x11 };
 
@@ -1476,23 +1472,6 @@ static void check_frag_to_v6(const char *what, const struct frame *in, const str
 	}
 }
 
-/* IPv4 fragment [from, from + n) of the L4 part of IPv4 frame whole
- * (more: not the last), its header checksum computed. */
-static struct frame fragment4(const struct frame *whole, size_t from, size_t n, int more)
-{
-	struct frame f = { 0 };
-	uint8_t *ip = f.b + 14;
-
-	memcpy(f.b, whole->b, 14 + 20);
-	memcpy(ip + 20, whole->b + 34 + from, n);
-	pkt_put16(ip + 2, (uint16_t)(20 + n));
-	pkt_put16(ip + 6, (uint16_t)((more ? 0x2000 : 0) | from / 8));
-	pkt_put16(ip + 10, 0);
-	pkt_put16(ip + 10, pkt_ip_csum(ip));
-	f.len = 14 + 20 + n;
-	return f;
-}
-
 /* Fragments of a 6->4 flow, both ways (RFC 7915 sections 4.1 and
  * 5.1.1): the client's UDP datagram in two IPv6 fragments makes the flow
  * and leaves as two IPv4 fragments, the backend's answer in two IPv4
@@ -1542,8 +1521,8 @@ static void test_6to4_fragments(void)
 	/* the backend's answer: 32 bytes of UDP, 16 in each fragment */
 	ps.ip_id = 0x5678;
 	pkt_build(&whole, &ps);
-	f1 = fragment4(&whole, 0, 16, 1);
-	f2 = fragment4(&whole, 16, 16, 0);
+	f1 = pkt_fragment4(&whole, 0, 16, 1);
+	f2 = pkt_fragment4(&whole, 16, 16, 0);
 	cnt_mark();
 	run_case(1, "6->4 udp answer, first IPv4 fragment: to the client", if_bk0, &f1,
 		 TC_ACT_REDIRECT, NULL, &o1);
@@ -1587,7 +1566,7 @@ static void test_6to4_fragments(void)
 	 * (it is to the router's own address) */
 	ps.ip_id = 0x9999;
 	pkt_build(&whole, &ps);
-	in = fragment4(&whole, 16, 16, 0);
+	in = pkt_fragment4(&whole, 16, 16, 0);
 	cnt_mark();
 	run_case(1, "6->4 later IPv4 fragment of an unknown datagram: passed", if_bk0, &in,
 		 TC_ACT_OK, &in, &o1);
@@ -1621,43 +1600,12 @@ static void test_6to4_fragments(void)
 		  "6->4 destination options after the fragment header");
 }
 
-/* A socket that sees the frames arriving at veth ifname (a test NIC's
- * peer): what the programs send out of the NIC beside the frame a test
- * run returns (bpf_clone_redirect's copies). -1 if it cannot be made. */
-static int peer_tap(const char *ifname)
+/* tap_frame's match: an IPv6 fragment of identification *(uint32_t *)id. */
+static int is_fragment6(const struct frame *f, const void *id)
 {
-	struct sockaddr_ll sll = {
-		.sll_family = AF_PACKET,
-		.sll_protocol = htons(ETH_P_ALL),
-		.sll_ifindex = (int)if_nametoindex(ifname),
-	};
-	int fd = socket(AF_PACKET, SOCK_RAW | SOCK_NONBLOCK, htons(ETH_P_ALL));
-
-	if (fd >= 0 && bind(fd, (struct sockaddr *)&sll, sizeof(sll))) {
-		close(fd);
-		fd = -1;
-	}
-	return fd;
-}
-
-/* The next IPv6 fragment of identification id that tap fd sees within
- * about a second, into f: 0, or -1 if none came. */
-static int tap_fragment6(int fd, uint32_t id, struct frame *f)
-{
-	struct pollfd pfd = { .fd = fd, .events = POLLIN };
-
-	for (int i = 0; fd >= 0 && i < 20;) {
-		ssize_t n = recv(fd, f->b, sizeof(f->b), 0);
-
-		if (n >= 14 + 48 && pkt_get16(f->b + 12) == 0x86dd && f->b[14 + 6] == 44 &&
-		    ((uint32_t)pkt_get16(f->b + 58) << 16 | pkt_get16(f->b + 60)) == id) {
-			f->len = (size_t)n;
-			return 0;
-		}
-		if (n < 0 && poll(&pfd, 1, 50) == 0)
-			i++;
-	}
-	return -1;
+	return f->len >= 14 + 48 && pkt_get16(f->b + 12) == 0x86dd && f->b[14 + 6] == 44 &&
+	       ((uint32_t)pkt_get16(f->b + 58) << 16 | pkt_get16(f->b + 60)) ==
+		       *(const uint32_t *)id;
 }
 
 /* An IPv6 fragment (got) of the 6->4 answer `in` (IPv4, its UDP data
@@ -1727,8 +1675,13 @@ static void test_6to4_split(void)
 		 if_bk0, &in, TC_ACT_REDIRECT, NULL, &got);
 	cnt_check(XM_C_FRAG_SPLIT_6TO4, 1, "6->4 answer split in two");
 	check_split_piece("6->4 split, the second fragment", &in, &got, d1, l4len - d1, 0);
-	if (tap_ok(tap_fragment6(tap, 0x7777, &first) == 0, "6->4 split: the first fragment went "
-							    "out of pub0 (seen at its peer)")) {
+	if (tap_ok(tap_frame(tap, is_fragment6, &(uint32_t){ 0x7777 }, &first) == 0, "6->4 split: "
+										     "the first "
+										     "fragment "
+										     "went "
+										     "out of pub0 "
+										     "(seen at its "
+										     "peer)")) {
 		check_split_piece("6->4 split, the first fragment", &in, &first, 0, d1, 1);
 		/* reassembled: the first's IPv6 header, no fragment header */
 		memset(&re6, 0, sizeof(re6));
@@ -1743,16 +1696,32 @@ static void test_6to4_split(void)
 	}
 
 	/* a first IPv4 fragment (MF) too big: both halves keep M set */
-	in = fragment4(&in, 0, 1384, 1);
+	in = pkt_fragment4(&in, 0, 1384, 1);
 	cnt_mark();
 	run_case(1,
 		 "6->4 first IPv4 fragment (MF) too big for the client's side: the second of two",
 		 if_bk0, &in, TC_ACT_REDIRECT, NULL, &got);
 	cnt_check(XM_C_FRAG_SPLIT_6TO4, 1, "6->4 fragment split in two");
 	check_split_piece("6->4 fragment split, the second", &in, &got, d1, 1384 - d1, 1);
-	if (tap_ok(tap_fragment6(tap, 0x7777, &first) == 0, "6->4 fragment split: the first went "
-							    "out of pub0"))
+	if (tap_ok(tap_frame(tap, is_fragment6, &(uint32_t){ 0x7777 }, &first) == 0, "6->4 "
+										     "fragment "
+										     "split: the "
+										     "first went "
+										     "out of pub0"))
 		check_split_piece("6->4 fragment split, the first", &in, &first, 0, d1, 1);
+
+	/* a local sender's unfinished checksum (CHECKSUM_PARTIAL): the copy
+	 * bpf_clone_redirect sends would never be finished */
+	ps.l4cs = L4CS_PARTIAL;
+	pkt_build(&in, &ps);
+	cnt_mark();
+	run_case(1,
+		 "6->4 udp answer too big without DF, its checksum looking unfinished: not split, "
+		 "dropped",
+		 if_bk0, &in, TC_ACT_SHOT, NULL, &got);
+	cnt_check(XM_C_DROP_TOO_BIG, 1, "6->4 answer with an unfinished checksum");
+	cnt_check(XM_C_FRAG_SPLIT_6TO4, 0, "6->4 answer with an unfinished checksum: not split");
+	ps.l4cs = L4CS_FULL;
 
 	/* with DF: the backend's to send smaller (frag-needed), as before */
 	ps.frag = 0x4000;

@@ -1188,6 +1188,13 @@ static void check_frag_needed(const char *w, const struct frame *in, const struc
 			 c.ip_got, c.ip_want, c.l4_got, c.l4_want);
 }
 
+/* tap_frame's match: the first fragment (offset 0, MF) of IPv4 ID *id. */
+static int is_first_fragment4(const struct frame *f, const void *id)
+{
+	return f->len >= 34 && pkt_get16(f->b + 12) == 0x0800 &&
+	       pkt_get16(f->b + 18) == *(const uint16_t *)id && pkt_get16(f->b + 20) == 0x2000;
+}
+
 static void test_pmtu(void)
 {
 	static const struct {
@@ -1243,22 +1250,78 @@ static void test_pmtu(void)
 	 * frag-needed (netfilter's conntrack sees them before the forward
 	 * path's MTU check): else it expires and a retransmission, without a
 	 * flow, goes to the router's stack, which resets the connection. */
+	/* bk0 itself at 1280 too: the kernel's lookup then says FRAG_NEEDED
+	 * for this packet, which says nothing against the next hop */
 	w = "tc the 1400-byte segment again, its flow idle for 100 s";
+	sh("ip link set bk0 mtu 1280");
 	flow_get(A_CLIENT, A_PUB0, 12300, 8080, IPPROTO_TCP, &f0);
 	flow_age(A_CLIENT, A_PUB0, 12300, 8080, IPPROTO_TCP, 100);
 	run_case(1, w, if_pub0, &in, TC_ACT_REDIRECT, NULL, &got);
 	flow_get(A_CLIENT, A_PUB0, 12300, 8080, IPPROTO_TCP, &f1);
+	sh("ip link set bk0 mtu 1500");
 	tap_ok(f0.last_seen_s && f1.last_seen_s >= f0.last_seen_s,
 	       "%s: answered by frag-needed, it stamps its flow (last seen %u, aged to %u, now %u)",
 	       w, f0.last_seen_s, f0.last_seen_s - 100, f1.last_seen_s);
+	tap_ok(f1.flags & XM_FLOW_L2_VALID,
+	       "%s: its next hop re-resolved and still known (the lookup's FRAG_NEEDED is about "
+	       "the packet, not the route)",
+	       w);
 
+	/* Without DF it goes in two fragments, as the kernel's forward path
+	 * sends it: the first (1256 bytes of data, MF) a copy sent out of bk0
+	 * (seen at its peer), the second the run's own frame; each byte for
+	 * byte the fragment of the translated packet. */
 	cnt_mark();
-	w = "tc 1400-byte tcp segment without DF";
+	w = "tc 1400-byte tcp segment without DF, egress mtu 1280";
 	s.frag = 0;
+	s.ip_id = 0x4242;
+	in = F(s);
+	{
+		struct frame whole = F(fwd_of(s, 12300, 80)), first;
+		struct frame want1 = pkt_fragment4(&whole, 0, 1256, 1);
+		struct frame want2 = pkt_fragment4(&whole, 1256, 1380 - 1256, 0);
+		int tap = peer_tap("bk0p");
+
+		tap_ok(tap >= 0, "a packet socket on bk0's peer");
+		run_case(1, w, if_pub0, &in, TC_ACT_REDIRECT, &want2, &got);
+		cnt_check(XM_C_FRAG_SPLIT, 1, w);
+		cnt_check(XM_C_DROP_TOO_BIG, 0, w);
+		cnt_check(XM_C_FRAG_NEEDED_SENT, 0, w);
+		if (tap_ok(tap_frame(tap, is_first_fragment4, &(uint16_t){ 0x4242 }, &first) == 0,
+			   "%s: the first fragment went out of bk0", w) &&
+		    !tap_ok(same_frame(&first, &want1),
+			    "%s: the first fragment byte for byte (1256 bytes of data, MF)", w))
+			hexdiff(&first, &want1);
+		if (tap >= 0)
+			close(tap);
+	}
+	cnt_mark();
+	w = "tc 1400-byte tcp segment without DF, with IP options: not split, dropped";
+	{
+		struct frame o = in;
+
+		memmove(o.b + 38, o.b + 34, o.len - 34);
+		memset(o.b + 34, 1, 3); /* no-operation x3, end of list */
+		o.b[37] = 0;
+		o.b[14] = 0x46;
+		pkt_put16(o.b + 16, (uint16_t)(pkt_get16(o.b + 16) + 4));
+		o.len += 4;
+		pkt_put16(o.b + 24, pkt_ip_csum(o.b + 14));
+		run_case(1, w, if_pub0, &o, TC_ACT_SHOT, NULL, &got);
+		cnt_check(XM_C_DROP_TOO_BIG, 1, w);
+		cnt_check(XM_C_FRAG_SPLIT, 0, w);
+	}
+	/* a local sender's unfinished checksum (CHECKSUM_PARTIAL): the copy
+	 * bpf_clone_redirect sends would never be finished */
+	cnt_mark();
+	w = "tc 1400-byte tcp segment without DF, its checksum looking unfinished: not split, "
+	    "dropped";
+	s.l4cs = L4CS_PARTIAL;
 	in = F(s);
 	run_case(1, w, if_pub0, &in, TC_ACT_SHOT, NULL, &got);
 	cnt_check(XM_C_DROP_TOO_BIG, 1, w);
-	cnt_check(XM_C_FRAG_NEEDED_SENT, 0, w);
+	cnt_check(XM_C_FRAG_SPLIT, 0, w);
+	s.l4cs = L4CS_FULL;
 
 	cnt_mark();
 	w = "XDP 1400-byte tcp segment with DF (handed to tc untranslated)";
@@ -1266,11 +1329,12 @@ static void test_pmtu(void)
 	in = F(s);
 	run_case(0, w, if_pub0, &in, XDP_PASS, &in, &got);
 	cnt_check(XM_C_PASS_TOO_BIG, 1, w);
-	w = "XDP 1400-byte tcp segment without DF";
+	cnt_mark();
+	w = "XDP 1400-byte tcp segment without DF (handed to tc, which splits it)";
 	s.frag = 0;
 	in = F(s);
-	run_case(0, w, if_pub0, &in, XDP_DROP, NULL, &got);
-	cnt_check(XM_C_DROP_TOO_BIG, 1, w);
+	run_case(0, w, if_pub0, &in, XDP_PASS, &in, &got);
+	cnt_check(XM_C_PASS_TOO_BIG, 1, w);
 
 	w = "XDP 1280-byte tcp segment with DF (exactly the mtu: forwarded)";
 	s.frag = 0x4000;

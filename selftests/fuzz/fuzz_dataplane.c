@@ -941,6 +941,17 @@ static void check_xlat(const struct record *r, const struct frame *out)
 	}
 }
 
+/* Whether out starts elsewhere in the datagram than in did: xmasq sent in
+ * in two fragments (too big without DF, xm_tc_split4), and the run's own
+ * frame is the second, which has no L4 header to check. */
+static int split_of(const struct frame *in, const struct frame *out)
+{
+	struct pkt_view vi = pkt_view(in->b, in->len), vo = pkt_view(out->b, out->len);
+
+	return vi.ok && vo.ok &&
+	       (pkt_get16(in->b + vi.l3 + 6) & 0x1fff) != (pkt_get16(out->b + vo.l3 + 6) & 0x1fff);
+}
+
 static void check_sent(const struct record *r, const struct frame *out, int built)
 {
 	struct csum_state in = csum_state(&r->f), o = csum_state(out);
@@ -971,6 +982,8 @@ static void check_sent(const struct record *r, const struct frame *out, int buil
 	}
 	if (in.ip && !o.ip)
 		fail(r, out, "IPv4 header checksum wrong after translation");
+	if (split_of(&r->f, out))
+		return;
 	if (in.udp_zero && !o.udp_zero)
 		fail(r, out, "UDP checksum 0 (none) not kept 0");
 	if (in.l4 && !in.udp_zero && !o.l4)

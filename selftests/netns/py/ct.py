@@ -263,11 +263,19 @@ def cmd_upload(a):
     return 0 if got == want else 1
 
 
+# <linux/in.h>: Python's socket module does not name them
+IP_MTU_DISCOVER = 10
+IP_PMTUDISC_DONT = 0
+
+
 def cmd_udp(a):
     """Send one datagram (payload of --size bytes), expect 'peer\\n'+payload.
-    Prints the peer the server saw. exit 0 ok, 2 timeout, 3 refused, 1 other."""
+    Prints the peer the server saw. exit 0 ok, 2 timeout, 3 refused, 1 other.
+    --no-df: sent without DF (IP_PMTUDISC_DONT), for a router to fragment."""
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if a.no_df:
+        s.setsockopt(socket.IPPROTO_IP, IP_MTU_DISCOVER, IP_PMTUDISC_DONT)
     bind_spec(s, a.bind)
     s.settimeout(a.timeout)
     payload = pattern(a.size, a.size) if a.size else b""
@@ -486,6 +494,7 @@ def main():
         if name == "udp":
             c.add_argument("--size", type=int, default=16)
             c.add_argument("--tries", type=int, default=1)
+            c.add_argument("--no-df", action="store_true")
     for name in ("udpmany", "holdmany"):
         c = sub.add_parser(name)
         c.add_argument("host")
