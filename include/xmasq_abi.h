@@ -327,7 +327,7 @@ struct xm_iface_stats {
 	X(PASS_MALFORMED, "pass_malformed",                                                       \
 	  "passed untouched: truncated or bad IPv4/TCP/UDP header")                               \
 	X(PASS_TOO_BIG, "pass_too_big",                                                           \
-	  "XDP handed to tc: too big for the egress MTU (tc answers frag-needed)")                \
+	  "XDP handed to tc: too big for the egress MTU (tc answers frag-needed, or splits it)")  \
 	X(PASS_TTL, "pass_ttl", "passed untouched: TTL expires here (the kernel answers it)")     \
 	X(PASS_EGRESS_UNMANAGED, "pass_egress_unmanaged",                                         \
 	  "passed: route leaves by an interface xmasq does not manage")                           \
