@@ -91,6 +91,18 @@ enum xm_parse_result {
 	XM_PARSE_MALFORMED,
 };
 
+/* len, 1 to max (a power of two: the buffer's size; the caller has
+ * checked both ends), as a helper's size argument 6.1's verifier can
+ * bound: clang may merge the caller's checks into one compare of a copy,
+ * which that verifier does not carry over to len. */
+static __always_inline __u32 xm_len_bounded(__u32 len, __u32 max)
+{
+	__u32 n = len - 1;
+
+	asm volatile("" : "+r"(n));
+	return (n & (max - 1)) + 1;
+}
+
 #define XM_MAX_L3_OFF  (sizeof(struct ethhdr) + sizeof(struct xm_vlan_hdr))
 #define XM_MAX_L4_OFF  (XM_MAX_L3_OFF + 60)
 #define XM_L4_OFF_MASK 0x7f /* covers XM_MAX_L4_OFF */

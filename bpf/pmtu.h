@@ -178,15 +178,23 @@ __noinline int xm_tc_frag_needed(struct __sk_buff *skb, __u32 l3_off, __be32 rou
 	return 0;
 }
 
-/* A split's second fragment's data length `rest` (1 to XM_REFRAG_MAX,
- * checked) in a form 6.1's verifier can bound, for the helpers that copy
- * it into and out of `refrag`. */
-static __always_inline __u32 xm_refrag_len(__u32 rest)
+/* The steps both splits (IPv4's, 6->4's) share around the header fields
+ * each writes, once the second fragment's data (n bytes from hdrs +
+ * first: its length through xm_len_bounded, for 6.1's verifier) is kept
+ * in refrag: the skb cut after the first's data and a copy of it sent
+ * (xm_refrag_send_first); the skb made the headers and the kept data
+ * (xm_refrag_restore). */
+static __always_inline int xm_refrag_send_first(struct __sk_buff *skb, __u32 hdrs, __u32 first,
+						__u32 out_ifindex)
 {
-	__u32 n = rest - 1;
+	return bpf_skb_change_tail(skb, hdrs + first, 0) || bpf_clone_redirect(skb, out_ifindex, 0);
+}
 
-	asm volatile("" : "+r"(n));
-	return (n & (XM_REFRAG_MAX - 1)) + 1;
+static __always_inline int xm_refrag_restore(struct __sk_buff *skb, const struct xm_refrag *buf,
+					     __u32 hdrs, __u32 n)
+{
+	return bpf_skb_change_tail(skb, hdrs + n, 0) ||
+	       bpf_skb_store_bytes(skb, hdrs, buf->data, n, 0);
 }
 
 /* Sends the IPv4 packet of skb (its 20-byte header at l3_off: no
@@ -220,7 +228,7 @@ __noinline int xm_tc_split4(struct __sk_buff *skb, __u32 l3_off, __u32 mtu, __u3
 	if (rest == 0 || rest > first || rest > XM_REFRAG_MAX ||
 	    (frag & XM_IP_OFFSET) + first / 8 > XM_IP_OFFSET)
 		return 1;
-	n = xm_refrag_len(rest);
+	n = xm_len_bounded(rest, XM_REFRAG_MAX);
 	if (bpf_skb_load_bytes(skb, hdrs + first, buf->data, n))
 		return -1;
 	/* the first: as much as fits, more to come */
@@ -231,13 +239,12 @@ __noinline int xm_tc_split4(struct __sk_buff *skb, __u32 l3_off, __u32 mtu, __u3
 				2) ||
 	    bpf_skb_store_bytes(skb, l3_off + offsetof(struct iphdr, tot_len), &len1, 2, 0) ||
 	    bpf_skb_store_bytes(skb, l3_off + offsetof(struct iphdr, frag_off), &frag1, 2, 0) ||
-	    bpf_skb_change_tail(skb, hdrs + first, 0) || bpf_clone_redirect(skb, out_ifindex, 0))
+	    xm_refrag_send_first(skb, hdrs, first, out_ifindex))
 		return -1;
 	/* the second: the rest, from where the first ends */
 	len2 = bpf_htons(sizeof(ip) + n);
 	frag2 = bpf_htons(((frag & XM_IP_OFFSET) + first / 8) | (frag & XM_IP_MF));
-	if (bpf_skb_change_tail(skb, hdrs + n, 0) ||
-	    bpf_skb_store_bytes(skb, hdrs, buf->data, n, 0) ||
+	if (xm_refrag_restore(skb, buf, hdrs, n) ||
 	    bpf_l3_csum_replace(skb, l3_off + offsetof(struct iphdr, check), len1, len2, 2) ||
 	    bpf_l3_csum_replace(skb, l3_off + offsetof(struct iphdr, check), frag1, frag2, 2) ||
 	    bpf_skb_store_bytes(skb, l3_off + offsetof(struct iphdr, tot_len), &len2, 2, 0) ||

@@ -514,7 +514,7 @@ __noinline int xm46_split(struct __sk_buff *skb, __u32 mtu, __u32 out_ifindex)
 	word = bpf_ntohs(fword); /* offset in bytes (a multiple of 8) | M */
 	if (rest == 0 || rest > first || rest > XM_REFRAG_MAX || (word & 0xfff8) + first > 0xfff8)
 		return 1;
-	n = xm_refrag_len(rest);
+	n = xm_len_bounded(rest, XM_REFRAG_MAX);
 	if (bpf_skb_load_bytes(skb, hdrs + first, buf->data, n))
 		return -1;
 	/* the first: as much as fits, more to come */
@@ -522,13 +522,12 @@ __noinline int xm46_split(struct __sk_buff *skb, __u32 mtu, __u32 out_ifindex)
 	fword = bpf_htons((word & 0xfff8) | 1);
 	if (bpf_skb_store_bytes(skb, sizeof(struct ethhdr) + 4, &plen, 2, 0) ||
 	    bpf_skb_store_bytes(skb, fh_at + 2, &fword, 2, 0) ||
-	    bpf_skb_change_tail(skb, hdrs + first, 0) || bpf_clone_redirect(skb, out_ifindex, 0))
+	    xm_refrag_send_first(skb, hdrs, first, out_ifindex))
 		return -1;
 	/* the second: the rest, from where the first ends */
 	plen = bpf_htons(XM_FRAG6_HDR_LEN + n);
 	fword = bpf_htons(((word & 0xfff8) + first) | (word & 1));
-	if (bpf_skb_change_tail(skb, hdrs + n, 0) ||
-	    bpf_skb_store_bytes(skb, hdrs, buf->data, n, 0) ||
+	if (xm_refrag_restore(skb, buf, hdrs, n) ||
 	    bpf_skb_store_bytes(skb, sizeof(struct ethhdr) + 4, &plen, 2, 0) ||
 	    bpf_skb_store_bytes(skb, fh_at + 2, &fword, 2, 0))
 		return -1;

@@ -881,15 +881,11 @@ static long xm46_opt_step(__u32 n, struct xm46_opt_walk *w)
 __noinline int xm46_options_untranslatable(struct __sk_buff *skb, __u32 len)
 {
 	struct xm46_opt_walk w = {};
-	__u32 n = len - 1;
 
 	if (!skb || len == 0 || len > XM_IP_OPTS_MAX)
 		return 1;
-	/* len as 1 to 64 in a way 6.1's verifier follows (clang made the
-	 * checks above one compare of a copy) */
-	asm volatile("" : "+r"(n));
-	n = (n & 63) + 1;
-	if (bpf_skb_load_bytes(skb, sizeof(struct ethhdr) + sizeof(struct iphdr), w.opt, n))
+	if (bpf_skb_load_bytes(skb, sizeof(struct ethhdr) + sizeof(struct iphdr), w.opt,
+			       xm_len_bounded(len, sizeof(w.opt))))
 		return 1;
 	w.len = len;
 	bpf_loop(XM_IP_OPTS_MAX, xm46_opt_step, &w, 0);
