@@ -777,6 +777,31 @@ check_client() {
 		"the other client's eth0 received $((other1 - other0)) packets meanwhile"
 }
 
+# check_udp_split N: a 1368-byte UDP datagram without DF (the sender's
+# IP_PMTUDISC_DONT) through client N's NIC to udp/5000, over a backend link
+# of MTU 1300 (both ends): the router sends it on in two fragments (the
+# kernel's forward path for iptables, frag_split for xmasq), the backend
+# answers in fragments of its own, and the echo comes back intact through
+# the same NIC. Only with complete checksums (the gro variant, a real
+# wire's): a local sender's unfinished one is the kernel's to fragment.
+# NIC_CHANGED: the command that tells the router of a NIC's change (the
+# kernel needs none; xmasq without xmasqd: xmasq follow --once).
+check_udp_split() {
+	client_vars "$1"
+	local out rc payload want
+	payload="split-$1-$RANDOM-"
+	want="echo:$R_ADDR2:$payload$(head -c $((1340 - ${#payload})) /dev/zero | tr '\0' x)"
+	ip -n "$NS_R" link set eth2 mtu 1300 && ip -n "$NS_B" link set eth0 mtu 1300 && ${NIC_CHANGED:-:}
+	out=$(cli "$CNS" udp --timeout 3 --src $CSRC --size 1340 --no-df "$CRADDR" 5000 "$payload" 2>&1)
+	rc=$?
+	ip -n "$NS_R" link set eth2 mtu 1500
+	ip -n "$NS_B" link set eth0 mtu 1500
+	${NIC_CHANGED:-:}
+	[ $rc -eq 0 ] && [ "$out" != "$want" ] && rc=1
+	tap_result $rc "$CLABEL: a 1368-byte UDP datagram without DF over the backend link's MTU 1300 reaches the backend in fragments, its echo ($((${#want} - 16)) bytes) comes back intact" \
+		"got ${#out} bytes: ${out:0:60}..." "want ${#want} bytes: ${want:0:60}..." "$(tail -n 2 "$BACKEND_LOG/udp.log")"
+}
+
 # check_unforwarded: a connection to the router's tcp/8081 (no rule) never
 # reaches the backend's port-81 recorder; control: the router itself can
 # reach that recorder, so the check can fail.

@@ -35,6 +35,7 @@ for variant in ${VARIANTS:-gro plain}; do
 		check_client $c
 		diag "backend TCP retransmissions during C$c's transfer: $LAST_RETRANS"
 	done
+	for c in 0 1; do check_udp_split $c; done
 	check_unforwarded
 	router_iptables_down
 	check_not_forwarded "after iptables -t nat -F"

@@ -4,6 +4,9 @@
   client.py get  --src IP URL                 print the body
   client.py sha  --src IP URL                 print "<sha256> <bytes>"
   client.py udp  --src IP HOST PORT PAYLOAD   print the reply datagram
+                 [--size N] [--no-df]         (PAYLOAD padded with 'x' to N bytes;
+                                              sent without DF, for a router
+                                              to fragment)
   client.py tcp  --src IP HOST PORT           print connected|refused|timeout
 
 Every operation has a timeout (--timeout, seconds); exit 1 on any failure.
@@ -15,6 +18,11 @@ import socket
 import sys
 import time
 import urllib.parse
+
+
+# <linux/in.h>: Python's socket module does not name them
+IP_MTU_DISCOVER = 10
+IP_PMTUDISC_DONT = 0
 
 
 def http_conn(url, src, timeout):
@@ -38,6 +46,9 @@ def main():
     ap.add_argument("--timeout", type=float, default=5.0)
     ap.add_argument("--chunk-sleep", type=float, default=0.0,
                     help="sha: sleep this long after each 64 KiB (slow reader)")
+    ap.add_argument("--size", type=int, default=0, help="udp: pad the payload to this many bytes")
+    ap.add_argument("--no-df", action="store_true",
+                    help="udp: send without DF (IP_PMTUDISC_DONT)")
     ap.add_argument("args", nargs="+")
     a = ap.parse_args()
     try:
@@ -64,7 +75,10 @@ def main():
             print("%s %d %.3f" % (h.hexdigest(), n, dt))
         elif a.op == "udp":
             host, port, payload = a.args[0], int(a.args[1]), a.args[2]
+            payload += "x" * (a.size - len(payload))
             s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            if a.no_df:
+                s.setsockopt(socket.IPPROTO_IP, IP_MTU_DISCOVER, IP_PMTUDISC_DONT)
             if a.src:
                 s.bind((a.src, 0))
             s.settimeout(a.timeout / 3)
