@@ -189,10 +189,49 @@ static const char *tx_path_reason(const struct xm_iface *i)
 	"gone (deleted; xmasq re-attaches it if it comes back under xmasqd or xmasq follow, " \
 	"or: xmasq attach NAME; xmasq detach NAME forgets it)"
 
+/* A NIC that changed since xmasq last read it (no follower running):
+ * what the NIC says and what the maps still hold, and how to catch up. */
+static const struct {
+	unsigned bit;
+	const char *name;
+} nic_fields[] = { { XM_NIC_ADDR, "address" }, { XM_NIC_MAC, "mac" }, { XM_NIC_MTU, "mtu" } };
+
+static void print_nic_changed_json(FILE *o, const struct xm_iface_info *ii)
+{
+	int first = 1;
+
+	for (size_t k = 0; k < sizeof(nic_fields) / sizeof(nic_fields[0]); k++) {
+		if (!(ii->nic_changed & nic_fields[k].bit))
+			continue;
+		fprintf(o, "%s\"%s\"", first ? "" : ",", nic_fields[k].name);
+		first = 0;
+	}
+}
+
+static void print_nic_changed_text(FILE *o, const struct xm_iface_info *ii)
+{
+	char a[INET_ADDRSTRLEN], b[INET_ADDRSTRLEN];
+	const uint8_t *m = ii->nic.mac, *v = ii->iface.mac;
+
+	if (ii->nic_changed & XM_NIC_ADDR)
+		fprintf(o, "%s: its address is %s now, xmasq still uses %s\n", ii->name,
+			ip_str(ii->nic.addr, a), ip_str(ii->iface.addr, b));
+	if (ii->nic_changed & XM_NIC_MAC)
+		fprintf(o,
+			"%s: its MAC is %02x:%02x:%02x:%02x:%02x:%02x now, xmasq still sends with "
+			"%02x:%02x:%02x:%02x:%02x:%02x\n",
+			ii->name, m[0], m[1], m[2], m[3], m[4], m[5], v[0], v[1], v[2], v[3], v[4],
+			v[5]);
+	if (ii->nic_changed & XM_NIC_MTU)
+		fprintf(o, "%s: its MTU is %u now, xmasq still checks packets against %u\n",
+			ii->name, ii->nic.mtu, ii->iface.mtu);
+}
+
 void xm_print_status(FILE *o, const struct xm_handle *h, const struct xm_snapshot *s,
 		     const struct xm_port_use *pu, int json)
 {
 	char a[INET_ADDRSTRLEN], a6[INET6_ADDRSTRLEN];
+	int changed = 0;
 
 	if (json) {
 		fprintf(o, "{\"pin_dir\":");
@@ -211,8 +250,10 @@ void xm_print_status(FILE *o, const struct xm_handle *h, const struct xm_snapsho
 				xm_iface_mode_name(&ii->iface), ii->xdp_prog_id, ii->tc_prog_id,
 				ii->tx_path);
 			json_str(o, tx_path_reason(&ii->iface));
-			fprintf(o, ",\"mtu\":%u,\"gone\":%s,\"addr6\":", ii->iface.mtu,
+			fprintf(o, ",\"mtu\":%u,\"gone\":%s,\"nic_changed\":[", ii->iface.mtu,
 				ii->gone ? "true" : "false");
+			print_nic_changed_json(o, ii);
+			fprintf(o, "],\"addr6\":");
 			/* null: no IPv6 address, as `-` in the table */
 			if (xm_ip6_str(ii->addr6, a6, sizeof(a6))[0] == '-')
 				fprintf(o, "null}");
@@ -277,6 +318,15 @@ void xm_print_status(FILE *o, const struct xm_handle *h, const struct xm_snapsho
 			ii->iface.ifindex, ii->iface.addr ? ip_str(ii->iface.addr, a) : "-",
 			xm_ip6_str(ii->addr6, a6, sizeof(a6)), xm_iface_mode_name(&ii->iface),
 			ii->xdp_prog_id, ii->tc_prog_id, ii->tx_path, tx_path_reason(&ii->iface));
+	}
+	for (size_t i = 0; i < s->n_ifaces; i++) {
+		if (!s->ifaces[i].nic_changed)
+			continue;
+		if (!changed++)
+			fprintf(o, "\nchanged since xmasq last read them (no xmasqd or xmasq "
+				   "follow "
+				   "running; xmasq follow --once or xmasq apply catches up):\n");
+		print_nic_changed_text(o, &s->ifaces[i]);
 	}
 }
 

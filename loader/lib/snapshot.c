@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <bpf/bpf.h>
+#include "ifinfo.h"
 #include "xmasq_internal.h"
 
 /* Per-CPU values are summed field by field: every struct read here is made
@@ -411,6 +412,23 @@ const struct xm_rule_info *xm_snapshot_rules_at(struct xm_snapshot *s, size_t fr
 	return s->rules;
 }
 
+/* What NIC ii says now against its entry, as the follower would read it
+ * (xm_nic_refresh): a MAC, an MTU, an IPv4 address that differ. A NIC
+ * that cannot be read is left as it is: the follower reports that. */
+static void nic_compare(struct xm_iface_info *ii)
+{
+	char err[160];
+
+	if (xm_ifinfo_read(ii->name, &ii->nic, err, sizeof(err)))
+		return;
+	if (memcmp(ii->nic.mac, ii->iface.mac, sizeof(ii->nic.mac)))
+		ii->nic_changed |= XM_NIC_MAC;
+	if (ii->nic.mtu && ii->nic.mtu != ii->iface.mtu)
+		ii->nic_changed |= XM_NIC_MTU;
+	if (ii->nic.addr && ii->nic.addr != ii->iface.addr)
+		ii->nic_changed |= XM_NIC_ADDR;
+}
+
 int xm_snapshot_read_rules(struct xm_handle *h, struct xm_snapshot *s, char *err, size_t errlen)
 {
 	return xm_snapshot_read_rules_opts(h, NULL, s, err, errlen);
@@ -453,6 +471,8 @@ int xm_snapshot_read_rules_opts(struct xm_handle *h, const struct xm_snapshot_op
 			xm_read_percpu_u64s(h->fd[XM_MAP_IFACE_STATS], ii->iface.slot, h->ncpus,
 					    &ii->st, sizeof(ii->st));
 			xm_iface6_get(h, ii->iface.slot, ii->addr6);
+			if (!ii->gone)
+				nic_compare(ii);
 			s->n_ifaces++;
 		}
 		walked = key;

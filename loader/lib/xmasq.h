@@ -137,7 +137,15 @@ struct xm_iface_info {
 	const char *tx_path;	  /* "xdp" or "tc" */
 	struct xm_iface_stats st; /* summed over CPUs */
 	__be32 addr6[4];	  /* iface_addrs6: its IPv6 address, all zero: none */
+	/* What the NIC says now where it differs from its entry (XM_NIC_*,
+	 * 0: in step): changed since xmasq last read it, with no follower
+	 * (xmasqd, xmasq follow) running to catch it. */
+	unsigned nic_changed;
+	struct xm_iface nic; /* the NIC as read (addr, mac, mtu), when nic_changed */
 };
+#define XM_NIC_ADDR 1u
+#define XM_NIC_MAC  2u
+#define XM_NIC_MTU  4u
 struct xm_rule_info {
 	uint32_t id;
 	struct xm_rule_meta meta;

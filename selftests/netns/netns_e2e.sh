@@ -230,6 +230,26 @@ check_detach() {
 # within a second
 nic_followed() { xm follow --once >/dev/null; }
 
+# check_nic_changed VARIANT: a NIC's MTU changed with no follower running:
+# status says so (the NIC's value and the one xmasq still uses, in text;
+# "nic_changed" in JSON) until xmasq follow --once reads it, then no more
+check_nic_changed() {
+	local out js out2 rc=1
+	ip -n "$NS_R" link set eth2 mtu 1400
+	out=$(xm status 2>&1)
+	js=$(xm status --json 2>&1)
+	xm follow --once >/dev/null
+	out2=$(xm status 2>&1)
+	ip -n "$NS_R" link set eth2 mtu 1500
+	xm follow --once >/dev/null
+	grep -q '^eth2: its MTU is 1400 now, xmasq still checks packets against 1500$' <<<"$out" &&
+		[ "$(json_get <(echo "$js") "[i['nic_changed'] for i in d['interfaces'] if i['name'] == 'eth2'][0]")" = '["mtu"]' ] &&
+		[ "$(json_get <(echo "$js") "[i['nic_changed'] for i in d['interfaces'] if i['name'] == 'eth0'][0]")" = '[]' ] &&
+		! grep -q 'changed since' <<<"$out2" && rc=0
+	tap_result $rc "$1: eth2's MTU lowered to 1400 with no follower: status says the NIC has 1400 and xmasq still uses 1500 (JSON nic_changed [\"mtu\"]), until xmasq follow --once" \
+		"before follow: $(grep -A3 'changed since' <<<"$out")" "json: $(echo "$js" | head -c 400)" "after: $(grep -A3 'changed since' <<<"$out2")"
+}
+
 # check_split VARIANT: check_udp_split through each client, as the
 # iptables baseline does, and xmasq counted the splits (frag_split); the
 # gro variant only (see check_udp_split: a plain veth's sender leaves the
@@ -278,6 +298,7 @@ for variant in ${VARIANTS:-gro plain}; do
 	done
 	check_rule_counters "$variant"
 	check_split "$variant"
+	check_nic_changed "$variant"
 	check_unforwarded
 	check_broken_apply "$variant"
 	check_live_change "$variant"
