@@ -361,6 +361,19 @@ static size_t nic_refresh6(struct xm_handle *h, const struct xm_iface *v, const 
 }
 
 /* ---- read afresh ---- */
+unsigned xm_nic_changes(const struct xm_iface *v, const struct xm_iface *now)
+{
+	unsigned changes = 0;
+
+	if (memcmp(now->mac, v->mac, sizeof(v->mac)))
+		changes |= XM_NIC_MAC;
+	if (now->mtu && now->mtu != v->mtu)
+		changes |= XM_NIC_MTU;
+	if (now->addr && now->addr != v->addr)
+		changes |= XM_NIC_ADDR;
+	return changes;
+}
+
 size_t xm_nic_refresh(struct xm_handle *h, __u32 ifindex, struct xm_follow_event *ev, size_t max)
 {
 	struct xm_iface v, now, nv;
@@ -391,7 +404,7 @@ size_t xm_nic_refresh(struct xm_handle *h, __u32 ifindex, struct xm_follow_event
 		nv.mtu = now.mtu;
 	if (now.addr)
 		nv.addr = now.addr;
-	if (!memcmp(&nv, &v, sizeof(v))) {
+	if (!xm_nic_changes(&v, &now)) {
 		/* (a NIC that never had one serves IPv6 only: nothing to say) */
 		if (!now.addr && v.addr) {
 			e = xm_follow_emit(h, ev, max, &n, XM_FOLLOW_NO_ADDRESS, name, ifindex);

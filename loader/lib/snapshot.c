@@ -412,21 +412,15 @@ const struct xm_rule_info *xm_snapshot_rules_at(struct xm_snapshot *s, size_t fr
 	return s->rules;
 }
 
-/* What NIC ii says now against its entry, as the follower would read it
- * (xm_nic_refresh): a MAC, an MTU, an IPv4 address that differ. A NIC
- * that cannot be read is left as it is: the follower reports that. */
+/* What NIC ii says now against its entry, judged as the follower judges
+ * it (xm_nic_changes). A NIC that cannot be read is left as it is: the
+ * follower reports that. */
 static void nic_compare(struct xm_iface_info *ii)
 {
 	char err[160];
 
-	if (xm_ifinfo_read(ii->name, &ii->nic, err, sizeof(err)))
-		return;
-	if (memcmp(ii->nic.mac, ii->iface.mac, sizeof(ii->nic.mac)))
-		ii->nic_changed |= XM_NIC_MAC;
-	if (ii->nic.mtu && ii->nic.mtu != ii->iface.mtu)
-		ii->nic_changed |= XM_NIC_MTU;
-	if (ii->nic.addr && ii->nic.addr != ii->iface.addr)
-		ii->nic_changed |= XM_NIC_ADDR;
+	if (!xm_ifinfo_read(ii->name, &ii->nic, err, sizeof(err)))
+		ii->nic_changed = xm_nic_changes(&ii->iface, &ii->nic);
 }
 
 int xm_snapshot_read_rules(struct xm_handle *h, struct xm_snapshot *s, char *err, size_t errlen)

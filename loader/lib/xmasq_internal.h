@@ -154,6 +154,10 @@ int xm_nic_mark_gone(struct xm_handle *h, __u32 ifindex, const char *name,
 		     struct xm_follow_event *ev);
 /* Reads one managed NIC afresh (see xm_nics_refresh): events written. */
 size_t xm_nic_refresh(struct xm_handle *h, __u32 ifindex, struct xm_follow_event *ev, size_t max);
+/* What a NIC as read now (`now`, xm_ifinfo_read) says differently from
+ * its entry v: XM_NIC_* bits. An MTU or address the NIC does not give
+ * (0) is no change. The follower and status judge by it alike. */
+unsigned xm_nic_changes(const struct xm_iface *v, const struct xm_iface *now);
 /* A gone NIC of this name exists again and has an IPv4 address: attach
  * the pinned programs to it in its old mode, in its old slot, and move its
  * rules to its new ifindex. 1 (ev filled), 0 (nothing to do yet), -1. */
