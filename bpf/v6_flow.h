@@ -9,6 +9,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
 #include <linux/in.h>
+#include <stddef.h>
 #include "xmasq_abi.h"
 #include "maps.h"
 #include "clock.h"
@@ -97,21 +98,52 @@ static __always_inline int xm6_port_local(const struct xm_config *cfg, __u16 por
 	return port >= cfg->local_port_lo && port <= cfg->local_port_hi;
 }
 
+/* Whether the router itself has a socket that a packet with IPv6 tuple k
+ * (as received) would reach: a connection, a listener, or a bound UDP
+ * socket. As xm_router_socket for IPv4: the kernel is asked. */
+static __always_inline int xm6_router_socket(void *ctx, const struct xm_flow6_key *k)
+{
+	/* The key starts as bpf_sock_tuple's ipv6 part does: no copy */
+	struct bpf_sock_tuple *t = (struct bpf_sock_tuple *)k;
+	struct bpf_sock *sk;
+
+	_Static_assert(offsetof(struct xm_flow6_key, saddr) ==
+				       offsetof(struct bpf_sock_tuple, ipv6.saddr) &&
+			       offsetof(struct xm_flow6_key, daddr) ==
+				       offsetof(struct bpf_sock_tuple, ipv6.daddr) &&
+			       offsetof(struct xm_flow6_key, dport) ==
+				       offsetof(struct bpf_sock_tuple, ipv6.dport),
+		       "xm_flow6_key must begin like bpf_sock_tuple.ipv6");
+	if (k->proto == IPPROTO_TCP)
+		sk = (struct bpf_sock *)bpf_skc_lookup_tcp(ctx, t, sizeof(t->ipv6),
+							   BPF_F_CURRENT_NETNS, 0);
+	else if (k->proto == IPPROTO_UDP)
+		sk = bpf_sk_lookup_udp(ctx, t, sizeof(t->ipv6), BPF_F_CURRENT_NETNS, 0);
+	else
+		return 0;
+	if (!sk)
+		return 0;
+	bpf_sk_release(sk);
+	return 1;
+}
+
 /* Inserts the reply entry *rval under *rkey with a masquerade port of its
- * own: the client's port if free (and not one the router's own sockets
- * may hold), else random ports of the range, XM_PORT_PROBES at most.
+ * own: the client's port if free (and neither one of the router's
+ * ephemeral ports nor one a socket of the router's holds towards this
+ * peer), else random ports of the range, XM_PORT_PROBES at most.
  * keep_source: the client's address is the source, its port stays. 0, or
  * the counter of the refusal. */
-static __always_inline int xm6_claim_reply(const struct xm_config *cfg, struct xm_flow6_key *rkey,
-					   const struct xm_flow6 *rval, int keep_source)
+static __always_inline int xm6_claim_reply(void *ctx, const struct xm_config *cfg,
+					   struct xm_flow6_key *rkey, const struct xm_flow6 *rval,
+					   int keep_source)
 {
 	__u32 span = (__u32)cfg->port_hi - cfg->port_lo + 1, rnd;
 	__u32 local_span = (__u32)cfg->local_port_hi - cfg->local_port_lo + 1;
 	__u16 port = bpf_ntohs(rkey->dport);
 	int rc; /* 6.1's map update returns an int: its upper half is not the sign */
 
-	if (keep_source ||
-	    (port >= cfg->port_lo && port <= cfg->port_hi && !xm6_port_local(cfg, port))) {
+	if (keep_source || (port >= cfg->port_lo && port <= cfg->port_hi &&
+			    !xm6_port_local(cfg, port) && !xm6_router_socket(ctx, rkey))) {
 		rc = xm_ct6_insert(rkey, rval);
 		if (!rc)
 			return 0;
@@ -304,7 +336,7 @@ static __always_inline int xm6_flow_make(void *ctx, struct xm_pkt6 *p, __u32 ifi
 	v->out_slot = in_if->slot;
 	v->rule_id = rule_id;
 	v->last_seen_s = now;
-	why = xm6_claim_reply(cfg, &rkey, v, t.flags & XM_RULE_KEEP_SOURCE);
+	why = xm6_claim_reply(ctx, cfg, &rkey, v, t.flags & XM_RULE_KEEP_SOURCE);
 	if (why) {
 		xm_count(why, len);
 		return XM6_NEW_DROP;

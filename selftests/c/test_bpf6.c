@@ -769,6 +769,80 @@ static void test_masquerade6(void)
 	}
 }
 
+/* A socket of the router's own on [::]:port (TCP: listening), for
+ * xm6_router_socket to find; -1 when it could not be made. */
+static int router_socket6(int type, uint16_t port)
+{
+	struct sockaddr_in6 sa = { .sin6_family = AF_INET6, .sin6_port = htons(port) };
+	int fd = socket(AF_INET6, type, 0), one = 1;
+
+	if (fd < 0)
+		return -1;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) ||
+	    (type == SOCK_STREAM && listen(fd, 1))) {
+		tap_diag("router socket on port %u: %s", port, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* A masqueraded host's new flow from `port` (in the range, outside the
+ * router's ephemeral ports) leaves with that port unless the router has
+ * a socket on it, by tc and by XDP: the peer's answers would otherwise
+ * reach the host, not the router's socket (as the kernel's NAT, which
+ * sees the router's own connections in conntrack). */
+static void test_router_socket6(void)
+{
+	static const struct {
+		int xdp, type;
+		uint16_t port;
+	} cases[] = {
+		{ 0, SOCK_DGRAM, 30010 },
+		{ 0, SOCK_STREAM, 30011 },
+		{ 1, SOCK_DGRAM, 30012 },
+		{ 1, SOCK_STREAM, 30013 },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int tcp = cases[i].type == SOCK_STREAM, how = cases[i].xdp ? 0 : 1;
+		const char *by = how ? "tc" : "XDP", *proto = tcp ? "tcp6" : "udp6";
+		uint32_t ok_rc = how ? TC_ACT_REDIRECT : XDP_REDIRECT, rc;
+		uint16_t port = cases[i].port, other = (uint16_t)(port + 100), sport;
+		struct spec6 in = backend6(tcp ? IPPROTO_TCP : IPPROTO_UDP, port, a_client,
+					   tcp ? 443 : 53, tcp ? TCP_SYN : 0);
+		struct frame fin, got;
+		int fd = router_socket6(cases[i].type, port);
+
+		if (!tap_ok(fd >= 0, "%s masquerade by %s: the router's own socket on port %u",
+			    proto, by, port))
+			continue;
+		fin = F6(in);
+		if (how)
+			run_tc(if_bk0, &fin, &got, &rc);
+		else
+			run_xdp(if_bk0, &fin, &got, &rc);
+		sport = (uint16_t)(got.b[14 + 40] << 8 | got.b[14 + 41]);
+		tap_ok(rc == ok_rc && sport != port,
+		       "%s masquerade by %s: from port %u, where the router has a socket: leaves "
+		       "with port %u",
+		       proto, by, port, sport);
+		close(fd);
+		/* the same without a socket: the host's port is kept */
+		in.sport = other;
+		fin = F6(in);
+		if (how)
+			run_tc(if_bk0, &fin, &got, &rc);
+		else
+			run_xdp(if_bk0, &fin, &got, &rc);
+		sport = (uint16_t)(got.b[14 + 40] << 8 | got.b[14 + 41]);
+		tap_ok(rc == ok_rc && sport == other,
+		       "%s masquerade by %s: from port %u, no socket there: the port is kept (%u)",
+		       proto, by, other, sport);
+	}
+}
+
 /* flows6 as `set conntrack6-max 1024` makes it (3,647 slots, 57 groups),
  * walked SWEEP6_SLICE groups a timer run: a walk is 15 runs. */
 #define CT6_TEST_MAX 1024
@@ -2517,12 +2591,31 @@ static void test_tcpwin6(void)
 }
 
 static void (*const tests[])(void) = {
-	test_tcp6,	    test_port_clash6,	 test_udp6,	  test_keep_source6,
-	test_allow6,	    test_pass6,		 test_too_big6,	  test_masquerade6,
-	test_too_big_masq6, test_6to4_tcp,	 test_6to4_udp,	  test_ext_headers6,
-	test_fragments6,    test_6to4_fragments, test_6to4_split, test_icmp6_errors,
-	test_6to4_icmp,	    test_6to4_icmp_back, test_xdp_new6,	  test_expiry6,
-	test_6to4_expiry,   test_6to4_as,	 test_tcpwin6,	  NULL,
+	test_tcp6,
+	test_port_clash6,
+	test_udp6,
+	test_keep_source6,
+	test_allow6,
+	test_pass6,
+	test_too_big6,
+	test_masquerade6,
+	test_too_big_masq6,
+	test_6to4_tcp,
+	test_6to4_udp,
+	test_ext_headers6,
+	test_fragments6,
+	test_6to4_fragments,
+	test_6to4_split,
+	test_icmp6_errors,
+	test_6to4_icmp,
+	test_6to4_icmp_back,
+	test_xdp_new6,
+	test_expiry6,
+	test_6to4_expiry,
+	test_6to4_as,
+	test_tcpwin6,
+	test_router_socket6,
+	NULL,
 };
 
 int main(void)

@@ -27,7 +27,9 @@
 # SHA-256 (curl, nginx), 200 short connections (ab), UDP request/response
 # (socat), IPv4 masquerade beside; H0 and H1 from the same source port to
 # the same server port, TCP held open at once and UDP, both answered, the
-# second given another port; the rule's counters (ip6tables -v, xmasq
+# second given another port; H0 from the port of a UDP socket the router
+# itself holds towards the server: another port, the router's socket
+# still answered; the rule's counters (ip6tables -v, xmasq
 # stats); xmasq: the open flow in `conntrack list` with bracketed
 # addresses, flow_new_ipv6; a live change: the IPv6 masquerade removed
 # (xmasq apply / ip6tables -D): new IPv6 connections fail within the
@@ -59,6 +61,9 @@ R_WAN4=192.0.2.1 S4=192.0.2.99
 # 32768-60999), where a masquerade keeps the first host's own port
 SAME_TCP_PORT=20000
 SAME_UDP_PORT=20001
+# the router's own UDP socket [R_WAN6]:ROUTER_UDP_PORT -> [S6]:5000, and H0
+# from the same port to the same server (check_router_port)
+ROUTER_UDP_PORT=20003
 AB_N=${AB_N:-200}
 # In names shared with other runs on this host (namespaces, bpffs pin
 # directories), beside $$ (other PID namespaces may have the same): the
@@ -285,6 +290,56 @@ check_same_port_udp() {
 		"want: echo:[$R_WAN6_X]:$SAME_UDP_PORT:same0 for H0, echo:[$R_WAN6_X]:ANOTHER:same1 for H1"
 }
 
+# check_router_port L: the router's own UDP socket from [R_WAN6]:20003 to
+# [S6]:5000 has had its answer; H0 then sends from port 20003 to the same
+# server: H0 is answered from another port (the router's tuple is taken),
+# and the router's socket still gets the server's next answer, not H0. As
+# the kernel's NAT, which sees the router's flow in conntrack.
+check_router_port() {
+	local L=$1 out rc a p mine="$XM_TMP/router-udp.out" go="$XM_TMP/router-udp.go"
+	local desc="$L: H0 from udp port $ROUTER_UDP_PORT to [$S6]:5000, where the router has a socket of its own"
+	if [ "${UDP_OK:-0}" != 1 ]; then
+		tap_not_ok "$desc"
+		diag "not tried: H0's IPv6 UDP is not answered (above)"
+		return
+	fi
+	rm -f "$mine" "$go"
+	nsx "$NS_R" timeout 20 "$XM_PY" -c '
+import os, socket, sys, time
+s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+s.bind((sys.argv[1], int(sys.argv[2])))
+s.connect((sys.argv[3], 5000))
+s.settimeout(3)
+out = open(sys.argv[4], "w", buffering=1)
+for word in ("router1", "router2"):
+    if word == "router2":
+        while not os.path.exists(sys.argv[5]):
+            time.sleep(0.05)
+    got = ""
+    for _ in range(3):
+        s.send(word.encode())
+        try:
+            got = s.recv(200).decode().strip()
+            break
+        except socket.timeout:
+            pass
+    print(got or "nothing:" + word, file=out)
+' "$R_WAN6" $ROUTER_UDP_PORT "$S6" "$mine" "$go" 2>"$mine.err" &
+	XM_PIDS+=($!)
+	wait_for 10 grep -q . "$mine"
+	out=$(hudp6 0 h0r $ROUTER_UDP_PORT)
+	touch "$go"
+	wait_for 10 test "$(wc -l <"$mine")" -ge 2
+	a=${out#echo:} a=${a%:h0r} p=${a##*:} a=${a%:*}
+	rc=1
+	[ "$(sed -n 1p "$mine")" = "echo:[$R_WAN6_X]:$ROUTER_UDP_PORT:router1" ] &&
+		[ "$(sed -n 2p "$mine")" = "echo:[$R_WAN6_X]:$ROUTER_UDP_PORT:router2" ] &&
+		[[ "$out" == echo:*:h0r ]] && [ "$a" = "[$R_WAN6_X]" ] && [ "$p" != $ROUTER_UDP_PORT ] && rc=0
+	tap_result $rc "$desc: H0 answered from another port of $R_WAN6 (${p:-?}), the router's socket keeps its answers" \
+		"H0 got: ${out:-nothing}" "the router's socket got: $(tr '\n' ' ' <"$mine") $(cat "$mine.err")" \
+		"want: H0 echo:[$R_WAN6_X]:ANOTHER:h0r, the router echo:[$R_WAN6_X]:$ROUTER_UDP_PORT:router1 and :router2"
+}
+
 # check_server_log L: every request nginx logged came from the router's
 # addresses, none from the LAN's
 check_server_log() {
@@ -360,6 +415,7 @@ run_ip6tables() {
 		router_ip6tables_up
 	check_basic "$L"
 	check_same_port "$L"
+	check_router_port "$L"
 	out=$(nsx "$NS_R" "${IPT6[@]}" -t nat -L POSTROUTING -v -x -n 2>&1)
 	n=$(awk '/MASQUERADE/ && index($0, "fd00:1::/64") { print $1; exit }' <<<"$out")
 	[ "${n:-0}" -ge "$AB_N" ] 2>/dev/null
@@ -393,6 +449,7 @@ run_xmasq() {
 	xm stats --json >"$S0" 2>&1
 	check_basic "$L"
 	check_same_port "$L"
+	check_router_port "$L"
 
 	# the flow in conntrack list while its connection is open: a slow
 	# download from H1
