@@ -31,6 +31,7 @@
 #include "flow.h"
 #include "rewrite.h"
 #include "pmtu.h"
+#include "mtu.h"
 #include "v6_flow.h"
 #include "v6_pmtu.h"
 #include "v64_xlat.h"
@@ -255,8 +256,12 @@ int xmasq_xdp(struct xdp_md *ctx)
 		return xm_xdp_to_tc(ctx, XM_C_PASS_TO_TC, len);
 	out = oif->ifindex;
 	/* tc answers it with frag-needed (DF), or sends it in two fragments */
-	if (oif->mtu && bpf_ntohs(p.ip->tot_len) > oif->mtu)
-		return xm_xdp_to_tc(ctx, XM_C_PASS_TOO_BIG, len);
+	{
+		__u32 l3_len = bpf_ntohs(p.ip->tot_len), mtu = xm_egress_mtu_xdp(ctx, oif, l3_len);
+
+		if (mtu && l3_len > mtu)
+			return xm_xdp_to_tc(ctx, XM_C_PASS_TOO_BIG, len);
+	}
 	xm_flow_touch(ctx, 1, f, &p, ifindex, out);
 	if (!(f->flags & XM_FLOW_L2_VALID))
 		return xm_xdp_to_tc(ctx, XM_C_PASS_NO_NEIGH, len);
@@ -285,7 +290,7 @@ static __always_inline int xm6_xdp_send(struct xdp_md *ctx, struct xm_pkt6 *p, s
 	void *data_end = (void *)(long)ctx->data_end;
 	__u64 len = data_end - data;
 	struct xm_iface *oif;
-	__u32 slot, out, hdr;
+	__u32 slot, out, hdr, mtu;
 	int to_v4, rc;
 
 	if (!(f->flags & XM_FLOW_L2_VALID) ||
@@ -295,9 +300,10 @@ static __always_inline int xm6_xdp_send(struct xdp_md *ctx, struct xm_pkt6 *p, s
 	hdr = to_v4 ? sizeof(struct iphdr) : XM_IPV6_HDR_LEN; /* the header it leaves with */
 	slot = f->out_slot;
 	oif = bpf_map_lookup_elem(&iface_slots, &slot);
-	if (!oif || !oif->ifindex || !(oif->flags & XM_IFACE_XDP_TX_OK) ||
-	    (oif->mtu && hdr + p->payload_len > oif->mtu) ||
-	    xm6_flow_csum_partial(ctx, data, data_end, p, f))
+	if (!oif || !oif->ifindex || !(oif->flags & XM_IFACE_XDP_TX_OK))
+		return xm_xdp_to_tc(ctx, XM_C_PASS_IPV6_TO_TC, len);
+	mtu = xm_egress_mtu_xdp(ctx, oif, hdr + p->payload_len);
+	if ((mtu && hdr + p->payload_len > mtu) || xm6_flow_csum_partial(ctx, data, data_end, p, f))
 		return xm_xdp_to_tc(ctx, XM_C_PASS_IPV6_TO_TC, len);
 	out = oif->ifindex;
 	if (touch) {
@@ -440,9 +446,15 @@ int xmasq_xdp46(struct xdp_md *ctx)
 		return xm_xdp_to_tc(ctx, XM_C_PASS_6TO4_TO_TC, len);
 	slot = f->out_slot;
 	oif = bpf_map_lookup_elem(&iface_slots, &slot);
-	if (!oif || !oif->ifindex || !(oif->flags & XM_IFACE_XDP_TX_OK) ||
-	    (oif->mtu && bpf_ntohs(ip->tot_len) + XM_V64_HDR_DIFF > oif->mtu))
+	if (!oif || !oif->ifindex || !(oif->flags & XM_IFACE_XDP_TX_OK))
 		return xm_xdp_to_tc(ctx, XM_C_PASS_6TO4_TO_TC, len);
+	{
+		__u32 l3_len = bpf_ntohs(ip->tot_len) + XM_V64_HDR_DIFF,
+		      mtu = xm_egress_mtu_xdp(ctx, oif, l3_len);
+
+		if (mtu && l3_len > mtu)
+			return xm_xdp_to_tc(ctx, XM_C_PASS_6TO4_TO_TC, len);
+	}
 	out = oif->ifindex;
 	p.l4_off = sizeof(*eth) + sizeof(*ip);
 	if (xm6_flow_touch(ctx, 1, f, &p, ctx->ingress_ifindex, out, len))
@@ -517,7 +529,7 @@ int xmasq_tc(struct __sk_buff *skb)
 	struct xm_flow *f;
 	struct xm_iface *oif;
 	void *data, *data_end;
-	int rc, had_vlan, write_macs, split;
+	int rc, had_vlan, write_macs, split; /* split: 0, or the MTU to cut for */
 	__u16 had_tci;
 	__u32 out;
 
@@ -581,21 +593,22 @@ int xmasq_tc(struct __sk_buff *skb)
 	split = 0;
 	if (oif->mtu && !p.icmp_error) {
 		__u32 seg_len = xm_tc_wire_len(skb, &p, (void *)(long)skb->data,
-					       (void *)(long)skb->data_end);
+					       (void *)(long)skb->data_end),
+		      mtu = xm_egress_mtu_tc(skb, oif, seg_len);
 
 		/* Too big without DF: in two fragments after the rewrite, as
 		 * the kernel's forward path fragments it (xm_tc_split4);
 		 * not a GSO packet, one with IP options, or one whose checksum
 		 * a local sender left unfinished (the copy sent would stay so). */
-		if (seg_len > oif->mtu) {
+		if (mtu && seg_len > mtu) {
 			__u32 pseudo;
 
 			if (p.ip->frag_off & bpf_htons(XM_IP_DF) || skb->gso_size ||
 			    p.ip->ihl != 5 || p.l3_off != sizeof(struct ethhdr) ||
 			    xm_csum_looks_partial((void *)(long)skb->data,
 						  (void *)(long)skb->data_end, &p, &pseudo))
-				return xm_tc_too_big(skb, &p, ifindex, oif->mtu, seg_len, len);
-			split = 1;
+				return xm_tc_too_big(skb, &p, ifindex, mtu, seg_len, len);
+			split = mtu; /* the MTU the fragments are cut for */
 		}
 	}
 
@@ -619,7 +632,7 @@ int xmasq_tc(struct __sk_buff *skb)
 		return bpf_redirect_neigh(out, NULL, 0, 0);
 	}
 	if (split) {
-		rc = xm_tc_split4(skb, sizeof(struct ethhdr), oif->mtu, out);
+		rc = xm_tc_split4(skb, sizeof(struct ethhdr), split, out);
 		if (rc) { /* 1: more than two fragments' worth */
 			xm_count(rc > 0 ? XM_C_DROP_TOO_BIG : XM_C_DROP_TC_REWRITE, len);
 			return TC_ACT_SHOT;
@@ -793,8 +806,10 @@ int xmasq_tc6(struct __sk_buff *skb)
 	if (oif->mtu) {
 		__u32 seg_len =
 			xm6_wire_len(skb, &p, (void *)(long)skb->data, (void *)(long)skb->data_end);
-		/* 6->4: the IPv4 packet is 20 bytes shorter */
-		__u32 mtu = oif->mtu + (f->flags & XM_FLOW6_TO_V4 ? XM_V64_HDR_DIFF : 0);
+		/* 6->4: the IPv4 packet is 20 bytes shorter (the length asked
+		 * about is the IPv6 one: it may ask when it need not) */
+		__u32 mtu = xm_egress_mtu_tc(skb, oif, seg_len) +
+			    (f->flags & XM_FLOW6_TO_V4 ? XM_V64_HDR_DIFF : 0);
 
 		/* ... and the extension headers go too (a fragment header's) */
 		if (f->flags & XM_FLOW6_TO_V4)
@@ -1063,27 +1078,31 @@ int xmasq_tc46(struct __sk_buff *skb)
 	if (q.frag_off & XM_IP_FRAG_BE)
 		seg_len += XM_FRAG6_HDR_LEN;
 	split = 0;
-	if (oif->mtu && seg_len + XM_V64_HDR_DIFF > oif->mtu) {
-		/* no DF (a fragment has none): the translator fragments
-		 * (RFC 7915 section 4.1), in two; not a GSO packet, nor one
-		 * whose checksum a local sender left unfinished (a copy sent
-		 * by bpf_clone_redirect would never be finished) */
-		if (!(q.frag_off & XM_IP_DF_BE) || (q.frag_off & XM_IP_FRAG_BE)) {
-			if (gso || unfinished) {
-				xm_count(XM_C_DROP_TOO_BIG, len);
-				return TC_ACT_SHOT;
+	{
+		__u32 mtu = xm_egress_mtu_tc(skb, oif, seg_len + XM_V64_HDR_DIFF);
+
+		if (mtu && seg_len + XM_V64_HDR_DIFF > mtu) {
+			/* no DF (a fragment has none): the translator
+			 * fragments (RFC 7915 section 4.1), in two; not a GSO
+			 * packet, nor one whose checksum a local sender left
+			 * unfinished (a copy sent by bpf_clone_redirect would
+			 * never be finished) */
+			if (!(q.frag_off & XM_IP_DF_BE) || (q.frag_off & XM_IP_FRAG_BE)) {
+				if (gso || unfinished) {
+					xm_count(XM_C_DROP_TOO_BIG, len);
+					return TC_ACT_SHOT;
+				}
+				split = mtu; /* the MTU the fragments are cut for */
+			} else {
+				if (xm_tc_frag_needed(skb, sizeof(struct ethhdr), q.daddr,
+						      mtu - XM_V64_HDR_DIFF, seg_len + opt_len)) {
+					xm_count(XM_C_DROP_TC_REWRITE, len);
+					return TC_ACT_SHOT;
+				}
+				xm_count(XM_C_FRAG_NEEDED_SENT, len);
+				return bpf_redirect(ifindex, 0);
 			}
-			split = 1;
 		}
-	}
-	if (oif->mtu && seg_len + XM_V64_HDR_DIFF > oif->mtu && !split) {
-		if (xm_tc_frag_needed(skb, sizeof(struct ethhdr), q.daddr,
-				      oif->mtu - XM_V64_HDR_DIFF, seg_len + opt_len)) {
-			xm_count(XM_C_DROP_TC_REWRITE, len);
-			return TC_ACT_SHOT;
-		}
-		xm_count(XM_C_FRAG_NEEDED_SENT, len);
-		return bpf_redirect(ifindex, 0);
 	}
 	/* the options go: the room after the header's first 20 bytes (a GSO
 	 * packet's segments keep their payload: the check above counted
@@ -1104,7 +1123,7 @@ int xmasq_tc46(struct __sk_buff *skb)
 		return TC_ACT_SHOT;
 	}
 	if (split) {
-		rc = xm46_split(skb, oif->mtu, oif->ifindex);
+		rc = xm46_split(skb, split, oif->ifindex);
 		if (rc) { /* 1: more than two fragments' worth */
 			xm_count(rc > 0 ? XM_C_DROP_TOO_BIG : XM_C_DROP_TC_REWRITE, len);
 			return TC_ACT_SHOT;

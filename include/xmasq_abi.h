@@ -176,10 +176,15 @@ struct xm_iface {
 	__u8 mac[6];
 	__u8 slot;   /* index into iface_stats */
 	__u8 flags;  /* XM_IFACE_* */
-	__u16 mtu;   /* packets longer than this get frag-needed */
+	__u16 mtu;   /* the NIC's MTU as last read (0: none checked) */
 	__u8 flags6; /* XM_IFACE6_*: what attach changed of the NIC's IPv6 sysctls */
 	__u8 _pad;
 };
+
+/* A packet of up to this many bytes (IP header on) is checked against
+ * xm_iface.mtu, a longer one against the NIC's MTU as it is (bpf/mtu.h):
+ * IPv6's minimum MTU, below which only an IPv4-only NIC goes. */
+#define XM_MTU_FITS_ALL 1280
 
 /* xm_iface.flags6 (an older build leaves 0: it changed nothing). Attach
  * sets net.ipv6.conf.IFACE.forwarding=1 (bpf_fib_lookup refuses AF_INET6

@@ -222,9 +222,18 @@ static void print_nic_changed_text(FILE *o, const struct xm_iface_info *ii)
 			"%02x:%02x:%02x:%02x:%02x:%02x\n",
 			ii->name, m[0], m[1], m[2], m[3], m[4], m[5], v[0], v[1], v[2], v[3], v[4],
 			v[5]);
-	if (ii->nic_changed & XM_NIC_MTU)
-		fprintf(o, "%s: its MTU is %u now, xmasq still checks packets against %u\n",
-			ii->name, ii->nic.mtu, ii->iface.mtu);
+	/* longer packets are checked against the NIC's MTU itself (bpf/mtu.h) */
+	if ((ii->nic_changed & XM_NIC_MTU) &&
+	    (ii->nic.mtu < XM_MTU_FITS_ALL || ii->iface.mtu < XM_MTU_FITS_ALL))
+		fprintf(o,
+			"%s: its MTU is %u now, xmasq still checks packets of up to %u bytes "
+			"against %u\n",
+			ii->name, ii->nic.mtu, XM_MTU_FITS_ALL, ii->iface.mtu);
+	else if (ii->nic_changed & XM_NIC_MTU)
+		fprintf(o,
+			"%s: its MTU is %u now, xmasq read %u (harmless: packets over %u bytes are "
+			"checked against the NIC's own)\n",
+			ii->name, ii->nic.mtu, ii->iface.mtu, XM_MTU_FITS_ALL);
 }
 
 void xm_print_status(FILE *o, const struct xm_handle *h, const struct xm_snapshot *s,

@@ -23,6 +23,7 @@
 #include <fcntl.h>
 #include <net/if.h>
 #include <sched.h>
+#include <sys/ioctl.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -197,6 +198,34 @@ static ENV_UNUSED int store_iface(const struct xm_iface *v)
 	return bpf_map_update_elem(bpf_map__fd(skel->maps.iface_slots), &slot, v, BPF_ANY);
 }
 
+/* Sets NIC ifindex's own MTU (what the data plane reads live for long
+ * packets, bpf/mtu.h); 0 when done or when ifindex is no NIC here. */
+static ENV_UNUSED int set_dev_mtu(int ifindex, unsigned int mtu)
+{
+	struct ifreq ifr;
+	int fd, err = 0;
+
+	memset(&ifr, 0, sizeof(ifr));
+	if (!if_indextoname((unsigned int)ifindex, ifr.ifr_name))
+		return 0;
+	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	if (ioctl(fd, SIOCGIFMTU, &ifr) == 0 && ifr.ifr_mtu != (int)mtu) {
+		ifr.ifr_mtu = (int)mtu;
+		err = ioctl(fd, SIOCSIFMTU, &ifr);
+		if (err)
+			tap_diag("%s: MTU %u: %s", ifr.ifr_name, mtu, strerror(errno));
+	}
+	close(fd);
+	return err;
+}
+
+/* An interface record as the loader stores it, MTU mtu (0: none); the
+ * NIC itself gets that MTU too, as xmasq would have read it, where a NIC
+ * with IPv6 can have it (1280 or more: less would take its IPv6
+ * addresses, and a packet up to 1280 bytes long is checked against the
+ * record alone), else 1500. */
 static ENV_UNUSED int set_iface_mtu(int ifindex, uint32_t addr, const uint8_t *mac, uint8_t slot,
 				    uint8_t flags, uint16_t mtu)
 {
@@ -209,6 +238,8 @@ static ENV_UNUSED int set_iface_mtu(int ifindex, uint32_t addr, const uint8_t *m
 	};
 
 	memcpy(v.mac, mac, 6);
+	if (set_dev_mtu(ifindex, mtu >= 1280 ? mtu : 1500))
+		return -1;
 	return store_iface(&v);
 }
 

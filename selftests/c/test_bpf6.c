@@ -677,6 +677,50 @@ static void test_too_big6(void)
 	fixture_iface(if_bk0, A_BK0, MAC_BK0, 1, 0);
 }
 
+/* bk0's MTU changed since xmasq read it, with no follower running: an
+ * IPv6 packet longer than 1280 bytes is checked against the NIC's MTU as
+ * it is now, at XDP and at tc (bpf/mtu.h), not against the record. */
+static void test_mtu_live6(void)
+{
+	struct spec6 syn = client6(IPPROTO_TCP, 24100, 80, TCP_SYN), big;
+	struct spec6 fwd = to_backend(syn, a_bk0, 24100, 8080);
+	struct frame fin, got;
+	const uint8_t *icmp;
+	uint32_t rc;
+
+	fixture_iface(if_bk0, A_BK0, MAC_BK0, 1, 1500);
+	run6("tcp6 live MTU: the flow's SYN", if_pub0, syn, TC_ACT_REDIRECT, &fwd, &got);
+	big = syn;
+	big.tcp_flags = TCP_ACK;
+	big.payload = 1340; /* 1400 bytes of IPv6 */
+	fin = F6(big);
+
+	set_dev_mtu(if_bk0, 1300); /* lowered: the record still says 1500 */
+	cnt_mark();
+	run_xdp(if_pub0, &fin, &got, &rc);
+	TAP_EQ(rc, XDP_PASS, "tcp6 1400 bytes by XDP, bk0 lowered to 1300 (record 1500): to tc");
+	cnt_check(XM_C_PASS_IPV6_TO_TC, 1, "tcp6 1400 bytes by XDP, bk0 lowered");
+	cnt_mark();
+	run_tc(if_pub0, &fin, &got, &rc);
+	icmp = got.b + 14 + 40;
+	tap_ok(rc == TC_ACT_REDIRECT && got.len > 14 + 48 && icmp[0] == 2 &&
+		       (uint32_t)(icmp[4] << 24 | icmp[5] << 16 | icmp[6] << 8 | icmp[7]) == 1300,
+	       "tcp6 1400 bytes by tc, bk0 lowered to 1300 (record 1500): Packet Too Big, MTU "
+	       "1300, to the client");
+	cnt_check(XM_C_FRAG_NEEDED_SENT, 1, "tcp6 1400 bytes by tc, bk0 lowered");
+
+	/* raised: the record still says 1300 */
+	fixture_iface(if_bk0, A_BK0, MAC_BK0, 1, 1300);
+	set_dev_mtu(if_bk0, 1500);
+	fwd = to_backend(big, a_bk0, 24100, 8080);
+	cnt_mark();
+	run6("tcp6 1400 bytes by tc, bk0 raised to 1500 (record 1300): forwarded", if_pub0, big,
+	     TC_ACT_REDIRECT, &fwd, &got);
+	cnt_check(XM_C_FRAG_NEEDED_SENT, 0, "tcp6 1400 bytes by tc, bk0 raised");
+	xdp6("tcp6 1400 bytes, bk0 raised to 1500 (record 1300): forwarded", if_pub0, big, &fwd);
+	fixture_iface(if_bk0, A_BK0, MAC_BK0, 1, 0);
+}
+
 /* masquerade fd00:8::/64 out pub0: the backend's network reaches the
  * client's with pub0's address, and the answers come back. */
 static void test_masquerade6(void)
@@ -2591,31 +2635,19 @@ static void test_tcpwin6(void)
 }
 
 static void (*const tests[])(void) = {
-	test_tcp6,
-	test_port_clash6,
-	test_udp6,
-	test_keep_source6,
-	test_allow6,
-	test_pass6,
-	test_too_big6,
-	test_masquerade6,
-	test_too_big_masq6,
-	test_6to4_tcp,
-	test_6to4_udp,
-	test_ext_headers6,
-	test_fragments6,
-	test_6to4_fragments,
-	test_6to4_split,
-	test_icmp6_errors,
-	test_6to4_icmp,
-	test_6to4_icmp_back,
-	test_xdp_new6,
-	test_expiry6,
-	test_6to4_expiry,
-	test_6to4_as,
-	test_tcpwin6,
-	test_router_socket6,
-	NULL,
+	test_tcp6,	    test_port_clash6,
+	test_udp6,	    test_keep_source6,
+	test_allow6,	    test_pass6,
+	test_too_big6,	    test_masquerade6,
+	test_too_big_masq6, test_6to4_tcp,
+	test_6to4_udp,	    test_ext_headers6,
+	test_fragments6,    test_6to4_fragments,
+	test_6to4_split,    test_icmp6_errors,
+	test_6to4_icmp,	    test_6to4_icmp_back,
+	test_xdp_new6,	    test_expiry6,
+	test_6to4_expiry,   test_6to4_as,
+	test_tcpwin6,	    test_router_socket6,
+	test_mtu_live6,	    NULL,
 };
 
 int main(void)

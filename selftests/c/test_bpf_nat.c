@@ -1195,6 +1195,26 @@ static int is_first_fragment4(const struct frame *f, const void *id)
 	       pkt_get16(f->b + 18) == *(const uint16_t *)id && pkt_get16(f->b + 20) == 0x2000;
 }
 
+/* A forwarded TCP flow from the client's port sport to :8080 (the
+ * backend's :80), opened by its SYN (with DF) and the backend's SYN-ACK. */
+static void tcp_flow_open(uint16_t sport, const char *what)
+{
+	struct pkt_spec s = client_spec(IPPROTO_TCP, sport, 8080, TCP_SYN), r;
+	struct frame in, want, got;
+	char w[160];
+
+	s.frag = 0x4000;
+	in = F(s);
+	want = F(fwd_of(s, sport, 80));
+	snprintf(w, sizeof(w), "%s: tcp SYN 192.0.2.10:%u -> :8080", what, sport);
+	run_case(1, w, if_pub0, &in, TC_ACT_REDIRECT, &want, &got);
+	r = backend_spec(IPPROTO_TCP, 80, sport, TCP_SYN | TCP_ACK);
+	in = F(r);
+	want = F(rev_of(r, A_CLIENT, MAC_CLIENT, 8080, sport));
+	snprintf(w, sizeof(w), "%s: SYN-ACK from the backend", what);
+	run_case(1, w, if_bk0, &in, TC_ACT_REDIRECT, &want, &got);
+}
+
 static void test_pmtu(void)
 {
 	static const struct {
@@ -1214,7 +1234,7 @@ static void test_pmtu(void)
 	};
 	static uint8_t big[2000];
 	struct xm_flow f0, f1;
-	struct pkt_spec s, r;
+	struct pkt_spec s;
 	struct frame in, want, got;
 	size_t i;
 	const char *w;
@@ -1223,17 +1243,7 @@ static void test_pmtu(void)
 		big[i] = (uint8_t)(i * 7 + 3);
 	flows_clear();
 	fixture_iface(if_bk0, A_BK0, MAC_BK0, 1, 1280);
-	s = client_spec(IPPROTO_TCP, 12300, 8080, TCP_SYN);
-	s.frag = 0x4000;
-	in = F(s);
-	want = F(fwd_of(s, 12300, 80));
-	run_case(1, "PMTU set-up: tcp SYN 192.0.2.10:12300 -> :8080 (bk0 mtu 1280)", if_pub0, &in,
-		 TC_ACT_REDIRECT, &want, &got);
-	r = backend_spec(IPPROTO_TCP, 80, 12300, TCP_SYN | TCP_ACK);
-	in = F(r);
-	want = F(rev_of(r, A_CLIENT, MAC_CLIENT, 8080, 12300));
-	run_case(1, "PMTU set-up: SYN-ACK from the backend", if_bk0, &in, TC_ACT_REDIRECT, &want,
-		 &got);
+	tcp_flow_open(12300, "PMTU set-up (bk0 mtu 1280)");
 
 	cnt_mark();
 	w = "tc 1400-byte tcp segment with DF, egress bk0 mtu 1280";
@@ -1250,15 +1260,14 @@ static void test_pmtu(void)
 	 * frag-needed (netfilter's conntrack sees them before the forward
 	 * path's MTU check): else it expires and a retransmission, without a
 	 * flow, goes to the router's stack, which resets the connection. */
-	/* bk0 itself at 1280 too: the kernel's lookup then says FRAG_NEEDED
-	 * for this packet, which says nothing against the next hop */
+	/* bk0 itself at 1280 (fixture_iface set it): the kernel's lookup
+	 * then says FRAG_NEEDED for this packet, which says nothing against
+	 * the next hop */
 	w = "tc the 1400-byte segment again, its flow idle for 100 s";
-	sh("ip link set bk0 mtu 1280");
 	flow_get(A_CLIENT, A_PUB0, 12300, 8080, IPPROTO_TCP, &f0);
 	flow_age(A_CLIENT, A_PUB0, 12300, 8080, IPPROTO_TCP, 100);
 	run_case(1, w, if_pub0, &in, TC_ACT_REDIRECT, NULL, &got);
 	flow_get(A_CLIENT, A_PUB0, 12300, 8080, IPPROTO_TCP, &f1);
-	sh("ip link set bk0 mtu 1500");
 	tap_ok(f0.last_seen_s && f1.last_seen_s >= f0.last_seen_s,
 	       "%s: answered by frag-needed, it stamps its flow (last seen %u, aged to %u, now %u)",
 	       w, f0.last_seen_s, f0.last_seen_s - 100, f1.last_seen_s);
@@ -1357,6 +1366,7 @@ static void test_pmtu(void)
 	/* A GSO packet (GRO'd, or from a TSO sender on a veth) is too big
 	 * only if its segments are: the egress device cuts it. */
 	fixture_iface(if_bk0, A_BK0, MAC_BK0, 1, 1000);
+	set_dev_mtu(if_bk0, 1000); /* (an IPv4 NIC's: no IPv6 here) */
 	s.frag = 0x4000;
 	for (i = 0; i < sizeof(gso_fits) / sizeof(gso_fits[0]); i++) {
 		w = gso_fits[i].what;
@@ -1392,6 +1402,59 @@ static void test_pmtu(void)
 	if (run_case(1, w, if_pub0, &in, TC_ACT_REDIRECT, NULL, &got))
 		check_frag_needed(w, &in, &got, 1000, 1400);
 	cnt_check(XM_C_FRAG_NEEDED_SENT, 1, w);
+	fixture_iface(if_bk0, A_BK0, MAC_BK0, 1, 0);
+}
+
+/* bk0's MTU changed since xmasq read it, with no follower running:
+ * packets longer than 1280 bytes are checked against the NIC's MTU as it
+ * is now, at XDP and at tc (bpf/mtu.h), not against the record. */
+static void test_mtu_live(void)
+{
+	static uint8_t big[1500];
+	struct pkt_spec s;
+	struct frame in, want, got;
+	const char *w;
+
+	flows_clear();
+	fixture_iface(if_bk0, A_BK0, MAC_BK0, 1, 1500);
+	tcp_flow_open(12310, "live MTU set-up");
+	s = client_spec(IPPROTO_TCP, 12310, 8080, TCP_ACK);
+	s.frag = 0x4000;
+	s.payload = big;
+
+	/* lowered: xmasq's record still says 1500 */
+	set_dev_mtu(if_bk0, 1300);
+	cnt_mark();
+	w = "XDP 1400-byte tcp segment with DF, bk0 lowered to 1300 (record 1500)";
+	s.plen = 1400 - 40;
+	in = F(s);
+	run_case(0, w, if_pub0, &in, XDP_PASS, &in, &got);
+	cnt_check(XM_C_PASS_TOO_BIG, 1, w);
+	cnt_mark();
+	w = "tc 1400-byte tcp segment with DF, bk0 lowered to 1300 (record 1500)";
+	if (run_case(1, w, if_pub0, &in, TC_ACT_REDIRECT, NULL, &got))
+		check_frag_needed(w, &in, &got, 1300, 1400);
+	cnt_check(XM_C_FRAG_NEEDED_SENT, 1, w);
+	w = "XDP 1300-byte tcp segment with DF, bk0 lowered to 1300: forwarded";
+	s.plen = 1300 - 40;
+	in = F(s);
+	want = F(fwd_of(s, 12310, 80));
+	run_case(0, w, if_pub0, &in, XDP_REDIRECT, &want, &got);
+
+	/* raised: the record still says 1300 */
+	fixture_iface(if_bk0, A_BK0, MAC_BK0, 1, 1300);
+	set_dev_mtu(if_bk0, 1500);
+	s.plen = 1400 - 40;
+	in = F(s);
+	want = F(fwd_of(s, 12310, 80));
+	cnt_mark();
+	w = "XDP 1400-byte tcp segment with DF, bk0 raised to 1500 (record 1300): forwarded";
+	run_case(0, w, if_pub0, &in, XDP_REDIRECT, &want, &got);
+	cnt_check(XM_C_PASS_TOO_BIG, 0, w);
+	cnt_mark();
+	w = "tc 1400-byte tcp segment with DF, bk0 raised to 1500 (record 1300): forwarded";
+	run_case(1, w, if_pub0, &in, TC_ACT_REDIRECT, &want, &got);
+	cnt_check(XM_C_FRAG_NEEDED_SENT, 0, w);
 	fixture_iface(if_bk0, A_BK0, MAC_BK0, 1, 0);
 }
 
@@ -2004,6 +2067,7 @@ int main(void)
 		test_hairpin,
 		test_nat_behaviour,
 		test_pmtu,
+		test_mtu_live,
 		test_sweeper_unarmed,
 		test_sweeper_armed, /* loads the program with an epoch */
 		test_sweeper_boot,

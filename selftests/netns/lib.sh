@@ -784,19 +784,16 @@ check_client() {
 # answers in fragments of its own, and the echo comes back intact through
 # the same NIC. Only with complete checksums (the gro variant, a real
 # wire's): a local sender's unfinished one is the kernel's to fragment.
-# NIC_CHANGED: the command that tells the router of a NIC's change (the
-# kernel needs none; xmasq without xmasqd: xmasq follow --once).
 check_udp_split() {
 	client_vars "$1"
 	local out rc payload want
 	payload="split-$1-$RANDOM-"
 	want="echo:$R_ADDR2:$payload$(head -c $((1340 - ${#payload})) /dev/zero | tr '\0' x)"
-	ip -n "$NS_R" link set eth2 mtu 1300 && ip -n "$NS_B" link set eth0 mtu 1300 && ${NIC_CHANGED:-:}
+	ip -n "$NS_R" link set eth2 mtu 1300 && ip -n "$NS_B" link set eth0 mtu 1300
 	out=$(cli "$CNS" udp --timeout 3 --src $CSRC --size 1340 --no-df "$CRADDR" 5000 "$payload" 2>&1)
 	rc=$?
 	ip -n "$NS_R" link set eth2 mtu 1500
 	ip -n "$NS_B" link set eth0 mtu 1500
-	${NIC_CHANGED:-:}
 	[ $rc -eq 0 ] && [ "$out" != "$want" ] && rc=1
 	tap_result $rc "$CLABEL: a 1368-byte UDP datagram without DF over the backend link's MTU 1300 reaches the backend in fragments, its echo ($((${#want} - 16)) bytes) comes back intact" \
 		"got ${#out} bytes: ${out:0:60}..." "want ${#want} bytes: ${want:0:60}..." "$(tail -n 2 "$BACKEND_LOG/udp.log")"
