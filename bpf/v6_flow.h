@@ -127,10 +127,32 @@ static __always_inline int xm6_router_socket(void *ctx, const struct xm_flow6_ke
 	return 1;
 }
 
+/* Where the port search of reply entry f's flow starts, from its client's
+ * address and port: the same for every flow of that endpoint, so while
+ * the port is free towards each peer all its flows leave with one port
+ * (endpoint-independent mapping as a STUN client sees it, and as
+ * netfilter's masquerade gives it), yet not guessable without the table's
+ * secret seed (RFC 6056's hash-based choice). Global: its frame is not
+ * the new flow's, which has no room. */
+__noinline __u32 xm6_port_start(const struct xm_flow6 *f)
+{
+	__u64 h = xm_ct_seed ^ 0x706f72747336ull; /* "ports6": apart from the homes' hash */
+
+	if (!f)
+		return 0;
+	for (int i = 0; i < 4; i++) {
+		h = (h ^ f->new_daddr[i]) * 0x9e3779b97f4a7c15ull;
+		h ^= h >> 29;
+	}
+	h = (h ^ f->new_dport) * 0x9e3779b97f4a7c15ull;
+	return (__u32)(h >> 32);
+}
+
 /* Inserts the reply entry *rval under *rkey with a masquerade port of its
  * own: the client's port if free (and neither one of the router's
  * ephemeral ports nor one a socket of the router's holds towards this
- * peer), else random ports of the range, XM_PORT_PROBES at most.
+ * peer), else ports of the range from the client endpoint's start,
+ * XM_PORT_PROBES at most.
  * keep_source: the client's address is the source, its port stays. 0, or
  * the counter of the refusal. */
 static __always_inline int xm6_claim_reply(void *ctx, const struct xm_config *cfg,
@@ -152,10 +174,11 @@ static __always_inline int xm6_claim_reply(void *ctx, const struct xm_config *cf
 	}
 	if (cfg->port_hi < cfg->port_lo)
 		return XM_C_DROP_NO_PORT;
-	/* One random start, then a large odd stride (distinct ports for the
-	 * default range): no helper call inside the loop, as 6.1's verifier
-	 * refuses a loop whose head follows a call. */
-	rnd = bpf_get_prandom_u32();
+	/* The client endpoint's own start (xm6_port_start), then a large odd
+	 * stride (distinct ports for the default range). A random start gave
+	 * each destination another port: address- and port-dependent
+	 * mapping where ip6tables gives endpoint-independent. */
+	rnd = xm6_port_start(rval);
 	for (int i = 0; i < XM_PORT_PROBES; i++) {
 		port = cfg->port_lo + (rnd + (__u32)i * 40503u) % span;
 		if (xm6_port_local(cfg, port) && span > local_span)

@@ -677,6 +677,43 @@ static void test_too_big6(void)
 	fixture_iface(if_bk0, A_BK0, MAC_BK0, 1, 0);
 }
 
+/* A masqueraded host's UDP from a port it cannot keep (the router's
+ * ephemeral range) leaves with one port towards every peer, by tc and by
+ * XDP, as netfilter's masquerade keeps a free port: what a STUN client
+ * reads as endpoint-independent mapping. */
+static void test_port_per_endpoint6(void)
+{
+	static const struct {
+		int xdp;
+		uint16_t dport;
+		int second_client;
+	} peers[] = { { 0, 53, 0 }, { 0, 53, 1 }, { 1, 54, 0 } };
+	uint16_t first = 0, sport;
+	struct frame fin, got;
+	uint32_t rc;
+
+	for (size_t i = 0; i < sizeof(peers) / sizeof(peers[0]); i++) {
+		struct spec6 in = backend6(IPPROTO_UDP, 40010,
+					   peers[i].second_client ? a_client2 : a_client,
+					   peers[i].dport, 0);
+
+		fin = F6(in);
+		if (peers[i].xdp)
+			run_xdp(if_bk0, &fin, &got, &rc);
+		else
+			run_tc(if_bk0, &fin, &got, &rc);
+		sport = (uint16_t)(got.b[14 + 40] << 8 | got.b[14 + 41]);
+		if (i == 0)
+			first = sport;
+		tap_ok(rc == (peers[i].xdp ? XDP_REDIRECT : TC_ACT_REDIRECT) && sport != 40010 &&
+			       sport == first,
+		       "udp6 masquerade from [fd00:8::2]:40010 (not kept) to peer %zu by %s: port "
+		       "%u, "
+		       "the endpoint's one (%u)",
+		       i + 1, peers[i].xdp ? "XDP" : "tc", sport, first);
+	}
+}
+
 /* bk0's MTU changed since xmasq read it, with no follower running: an
  * IPv6 packet longer than 1280 bytes is checked against the NIC's MTU as
  * it is now, at XDP and at tc (bpf/mtu.h), not against the record. */
@@ -2635,19 +2672,33 @@ static void test_tcpwin6(void)
 }
 
 static void (*const tests[])(void) = {
-	test_tcp6,	    test_port_clash6,
-	test_udp6,	    test_keep_source6,
-	test_allow6,	    test_pass6,
-	test_too_big6,	    test_masquerade6,
-	test_too_big_masq6, test_6to4_tcp,
-	test_6to4_udp,	    test_ext_headers6,
-	test_fragments6,    test_6to4_fragments,
-	test_6to4_split,    test_icmp6_errors,
-	test_6to4_icmp,	    test_6to4_icmp_back,
-	test_xdp_new6,	    test_expiry6,
-	test_6to4_expiry,   test_6to4_as,
-	test_tcpwin6,	    test_router_socket6,
-	test_mtu_live6,	    NULL,
+	test_tcp6,
+	test_port_clash6,
+	test_udp6,
+	test_keep_source6,
+	test_allow6,
+	test_pass6,
+	test_too_big6,
+	test_masquerade6,
+	test_too_big_masq6,
+	test_6to4_tcp,
+	test_6to4_udp,
+	test_ext_headers6,
+	test_fragments6,
+	test_6to4_fragments,
+	test_6to4_split,
+	test_icmp6_errors,
+	test_6to4_icmp,
+	test_6to4_icmp_back,
+	test_xdp_new6,
+	test_expiry6,
+	test_6to4_expiry,
+	test_6to4_as,
+	test_tcpwin6,
+	test_router_socket6,
+	test_mtu_live6,
+	test_port_per_endpoint6,
+	NULL,
 };
 
 int main(void)

@@ -29,7 +29,8 @@
 # the same server port, TCP held open at once and UDP, both answered, the
 # second given another port; H0 from the port of a UDP socket the router
 # itself holds towards the server: another port, the router's socket
-# still answered; the rule's counters (ip6tables -v, xmasq
+# still answered; coturn's natdiscovery (RFC 5780) reporting the same
+# mapping and filtering as for ip6tables; the rule's counters (ip6tables -v, xmasq
 # stats); xmasq: the open flow in `conntrack list` with bracketed
 # addresses, flow_new_ipv6; a live change: the IPv6 masquerade removed
 # (xmasq apply / ip6tables -D): new IPv6 connections fail within the
@@ -43,7 +44,7 @@
 # TAP output; exit 1 when a check fails.
 BIG_MB=${BIG_MB:-20}
 . "$(dirname "$0")/lib.sh"
-xm_init iptables ip6tables curl ab socat nginx ss
+xm_init iptables ip6tables curl ab socat nginx ss turnserver turnutils_natdiscovery
 [ -d /proc/sys/net/ipv6 ] || skip_all "the kernel has no IPv6 (ipv6.disable=1)"
 
 # ---- addresses (RFC 3849 documentation prefix outside, RFC 4193 inside) ----------
@@ -53,6 +54,7 @@ H0_6=fd00:1::10           # LAN host 0
 H1_6=fd00:1::11           # LAN host 1
 R_WAN6=2001:db8:50::1     # router wan0: the masquerade address
 S6=2001:db8:50::99        # outside server
+S6B=2001:db8:50::98       # its second address (the STUN server's alternate)
 LAN4=198.18.9.0/24
 R_LAN4=198.18.9.1 H0_4=198.18.9.10 H1_4=198.18.9.11
 R_WAN4=192.0.2.1 S4=192.0.2.99
@@ -98,6 +100,7 @@ topo66_up() {
 		ip -n "$1" addr add "$3" dev "$4" || return 1
 		ip -n "$1" link set "$4" up || return 1
 	done
+	ip -n "$NS_S" -6 addr add $S6B/64 dev eth0 nodad || return 1
 	if [ "$variant" = gro ]; then
 		# xmasq's XDP redirects into lan0 and wan0: their peers take them
 		peers_gro "$NS_SW:r0" "$NS_S:eth0" || return 1
@@ -128,9 +131,14 @@ server_up() {
 	nsx "$NS_S" setsid socat "TCP6-LISTEN:7000,bind=[$S6],reuseaddr,fork" \
 		SYSTEM:'echo "peer:$SOCAT_PEERADDR:$SOCAT_PEERPORT"; cat >/dev/null' >"$dir/tcp7000.out" 2>&1 &
 	XM_PIDS+=($!)
+	# an RFC 5780 STUN server on both addresses (coturn), for natdiscovery
+	nsx "$NS_S" setsid turnserver -S -n -L $S6 -L $S6B --no-cli --no-tls --no-dtls \
+		--log-file stdout --simple-log >"$dir/turnserver.log" 2>&1 &
+	XM_PIDS+=($!)
 	wait_port "$NS_S" tcp "[$S6]" 80 && wait_port "$NS_S" tcp $S4 80 &&
-		wait_port "$NS_S" udp "[$S6]" 5000 && wait_port "$NS_S" tcp "[$S6]" 7000 ||
-		{ cat "$dir/stdout" "$dir/error.log" "$dir/udp.out" "$dir/tcp7000.out" >&2; return 1; }
+		wait_port "$NS_S" udp "[$S6]" 5000 && wait_port "$NS_S" tcp "[$S6]" 7000 &&
+		wait_port "$NS_S" udp "[$S6]" 3478 && wait_port "$NS_S" udp "[$S6B]" 3479 ||
+		{ cat "$dir/stdout" "$dir/error.log" "$dir/udp.out" "$dir/tcp7000.out" "$dir/turnserver.log" >&2; return 1; }
 }
 
 # (v6x, pid_reaped: lib.sh)
@@ -340,6 +348,27 @@ for word in ("router1", "router2"):
 		"want: H0 echo:[$R_WAN6_X]:ANOTHER:h0r, the router echo:[$R_WAN6_X]:$ROUTER_UDP_PORT:router1 and :router2"
 }
 
+# check_stun L: coturn's RFC 5780 client from H0 against the server's two
+# addresses: the mapping and filtering it reports, as the kernel's NAT66
+# gives them (the ip6tables run): one public port for a host port towards
+# every destination while free reads as endpoint-independent mapping
+# (natdiscovery's port is one of Linux's ephemeral ones, which xmasq does
+# not keep: it takes the endpoint's own start, bpf/v6_flow.h); only the
+# address and port a flow went to get in (nothing else opens a flow)
+check_stun() {
+	local L=$1 m f out
+	out=$(nsx "$NS_H0" timeout 60 turnutils_natdiscovery -m $S6 2>&1)
+	m=$(sed -n 's/^NAT with \(.*\)!$/\1/p' <<<"$out" | tail -n 1)
+	printf '%s\n' "$out" >"$XM_TMP/stun-m.log"
+	out=$(nsx "$NS_H0" timeout 60 turnutils_natdiscovery -f $S6 2>&1)
+	f=$(sed -n 's/^NAT with \(.*\)!$/\1/p' <<<"$out" | tail -n 1)
+	printf '%s\n' "$out" >"$XM_TMP/stun-f.log"
+	[ "$m" = "Endpoint Independent Mapping" ] && [ "$f" = "Address and Port Dependent Filtering" ]
+	tap_result $? "$L: turnutils_natdiscovery from H0 via [$S6] and [$S6B]: ${m:-no answer}, ${f:-no answer}" \
+		"want: Endpoint Independent Mapping, Address and Port Dependent Filtering" \
+		"mapping (-m): $(tail -n 12 "$XM_TMP/stun-m.log")" "filtering (-f): $(tail -n 12 "$XM_TMP/stun-f.log")"
+}
+
 # check_server_log L: every request nginx logged came from the router's
 # addresses, none from the LAN's
 check_server_log() {
@@ -416,6 +445,7 @@ run_ip6tables() {
 	check_basic "$L"
 	check_same_port "$L"
 	check_router_port "$L"
+	check_stun "$L"
 	out=$(nsx "$NS_R" "${IPT6[@]}" -t nat -L POSTROUTING -v -x -n 2>&1)
 	n=$(awk '/MASQUERADE/ && index($0, "fd00:1::/64") { print $1; exit }' <<<"$out")
 	[ "${n:-0}" -ge "$AB_N" ] 2>/dev/null
@@ -450,6 +480,7 @@ run_xmasq() {
 	check_basic "$L"
 	check_same_port "$L"
 	check_router_port "$L"
+	check_stun "$L"
 
 	# the flow in conntrack list while its connection is open: a slow
 	# download from H1
