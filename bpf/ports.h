@@ -18,32 +18,40 @@
 #include "quota.h"
 #include "time_wait.h"
 
-/* Whether the router itself has a socket that a packet with tuple k (as
- * received) would reach: a connection, a listener, or a bound UDP socket.
- * The kernel knows nothing of xmasq's ports, so xmasq asks it. */
-static __always_inline int xm_router_socket(void *ctx, const struct xm_flow_key *k)
+/* Whether the router itself has a socket that a packet with tuple t (as
+ * received; len: its ipv4 or ipv6 part) and protocol proto would reach: a
+ * connection, a listener, or a bound UDP socket. The kernel knows nothing
+ * of xmasq's ports, so xmasq asks it. */
+static __always_inline int xm_router_socket_tuple(void *ctx, struct bpf_sock_tuple *t, __u32 len,
+						  __u8 proto)
 {
-	/* The key starts as bpf_sock_tuple's ipv4 part does: no copy on a
-	 * stack that is nearly full. */
-	struct bpf_sock_tuple *t = (struct bpf_sock_tuple *)k;
 	struct bpf_sock *sk;
 
-	_Static_assert(offsetof(struct xm_flow_key, saddr) ==
-				       offsetof(struct bpf_sock_tuple, ipv4.saddr) &&
-			       offsetof(struct xm_flow_key, dport) ==
-				       offsetof(struct bpf_sock_tuple, ipv4.dport),
-		       "xm_flow_key must begin like bpf_sock_tuple.ipv4");
-	if (k->proto == IPPROTO_TCP)
-		sk = (struct bpf_sock *)bpf_skc_lookup_tcp(ctx, t, sizeof(t->ipv4),
-							   BPF_F_CURRENT_NETNS, 0);
-	else if (k->proto == IPPROTO_UDP)
-		sk = bpf_sk_lookup_udp(ctx, t, sizeof(t->ipv4), BPF_F_CURRENT_NETNS, 0);
+	if (proto == IPPROTO_TCP)
+		sk = (struct bpf_sock *)bpf_skc_lookup_tcp(ctx, t, len, BPF_F_CURRENT_NETNS, 0);
+	else if (proto == IPPROTO_UDP)
+		sk = bpf_sk_lookup_udp(ctx, t, len, BPF_F_CURRENT_NETNS, 0);
 	else
 		return 0;
 	if (!sk)
 		return 0;
 	bpf_sk_release(sk);
 	return 1;
+}
+
+/* xm_router_socket_tuple for IPv4 flow key k. */
+static __always_inline int xm_router_socket(void *ctx, const struct xm_flow_key *k)
+{
+	/* The key starts as bpf_sock_tuple's ipv4 part does: no copy on a
+	 * stack that is nearly full. */
+	struct bpf_sock_tuple *t = (struct bpf_sock_tuple *)k;
+
+	_Static_assert(offsetof(struct xm_flow_key, saddr) ==
+				       offsetof(struct bpf_sock_tuple, ipv4.saddr) &&
+			       offsetof(struct xm_flow_key, dport) ==
+				       offsetof(struct bpf_sock_tuple, ipv4.dport),
+		       "xm_flow_key must begin like bpf_sock_tuple.ipv4");
+	return xm_router_socket_tuple(ctx, t, sizeof(t->ipv4), k->proto);
 }
 
 /* A flow key's words (xm_flow_key: saddr, daddr | sport, dport, proto,

@@ -16,6 +16,7 @@
 #include "stats.h"
 #include "fib.h"
 #include "quota.h"
+#include "ports.h"
 #include "tcp_window.h"
 #include "track.h"
 #include "v6_parse.h"
@@ -98,14 +99,11 @@ static __always_inline int xm6_port_local(const struct xm_config *cfg, __u16 por
 	return port >= cfg->local_port_lo && port <= cfg->local_port_hi;
 }
 
-/* Whether the router itself has a socket that a packet with IPv6 tuple k
- * (as received) would reach: a connection, a listener, or a bound UDP
- * socket. As xm_router_socket for IPv4: the kernel is asked. */
+/* xm_router_socket_tuple (bpf/ports.h) for IPv6 flow key k. */
 static __always_inline int xm6_router_socket(void *ctx, const struct xm_flow6_key *k)
 {
 	/* The key starts as bpf_sock_tuple's ipv6 part does: no copy */
 	struct bpf_sock_tuple *t = (struct bpf_sock_tuple *)k;
-	struct bpf_sock *sk;
 
 	_Static_assert(offsetof(struct xm_flow6_key, saddr) ==
 				       offsetof(struct bpf_sock_tuple, ipv6.saddr) &&
@@ -114,17 +112,7 @@ static __always_inline int xm6_router_socket(void *ctx, const struct xm_flow6_ke
 			       offsetof(struct xm_flow6_key, dport) ==
 				       offsetof(struct bpf_sock_tuple, ipv6.dport),
 		       "xm_flow6_key must begin like bpf_sock_tuple.ipv6");
-	if (k->proto == IPPROTO_TCP)
-		sk = (struct bpf_sock *)bpf_skc_lookup_tcp(ctx, t, sizeof(t->ipv6),
-							   BPF_F_CURRENT_NETNS, 0);
-	else if (k->proto == IPPROTO_UDP)
-		sk = bpf_sk_lookup_udp(ctx, t, sizeof(t->ipv6), BPF_F_CURRENT_NETNS, 0);
-	else
-		return 0;
-	if (!sk)
-		return 0;
-	bpf_sk_release(sk);
-	return 1;
+	return xm_router_socket_tuple(ctx, t, sizeof(t->ipv6), k->proto);
 }
 
 /* Where the port search of reply entry f's flow starts, from its client's

@@ -677,6 +677,19 @@ static void test_too_big6(void)
 	fixture_iface(if_bk0, A_BK0, MAC_BK0, 1, 0);
 }
 
+/* Frame in from bk0 through xmasq_tc (xdp 0) or xmasq_xdp: the verdict
+ * in *rc, and the source port it left with. */
+static uint16_t sport_out6(int xdp, struct spec6 in, uint32_t *rc)
+{
+	struct frame fin = F6(in), got;
+
+	if (xdp)
+		run_xdp(if_bk0, &fin, &got, rc);
+	else
+		run_tc(if_bk0, &fin, &got, rc);
+	return (uint16_t)(got.b[14 + 40] << 8 | got.b[14 + 41]);
+}
+
 /* A masqueraded host's UDP from a port it cannot keep (the router's
  * ephemeral range) leaves with one port towards every peer, by tc and by
  * XDP, as netfilter's masquerade keeps a free port: what a STUN client
@@ -689,7 +702,6 @@ static void test_port_per_endpoint6(void)
 		int second_client;
 	} peers[] = { { 0, 53, 0 }, { 0, 53, 1 }, { 1, 54, 0 } };
 	uint16_t first = 0, sport;
-	struct frame fin, got;
 	uint32_t rc;
 
 	for (size_t i = 0; i < sizeof(peers) / sizeof(peers[0]); i++) {
@@ -697,12 +709,7 @@ static void test_port_per_endpoint6(void)
 					   peers[i].second_client ? a_client2 : a_client,
 					   peers[i].dport, 0);
 
-		fin = F6(in);
-		if (peers[i].xdp)
-			run_xdp(if_bk0, &fin, &got, &rc);
-		else
-			run_tc(if_bk0, &fin, &got, &rc);
-		sport = (uint16_t)(got.b[14 + 40] << 8 | got.b[14 + 41]);
+		sport = sport_out6(peers[i].xdp, in, &rc);
 		if (i == 0)
 			first = sport;
 		tap_ok(rc == (peers[i].xdp ? XDP_REDIRECT : TC_ACT_REDIRECT) && sport != 40010 &&
@@ -887,24 +894,18 @@ static void test_router_socket6(void)
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		int tcp = cases[i].type == SOCK_STREAM, how = cases[i].xdp ? 0 : 1;
-		const char *by = how ? "tc" : "XDP", *proto = tcp ? "tcp6" : "udp6";
-		uint32_t ok_rc = how ? TC_ACT_REDIRECT : XDP_REDIRECT, rc;
+		int tcp = cases[i].type == SOCK_STREAM;
+		const char *by = cases[i].xdp ? "XDP" : "tc", *proto = tcp ? "tcp6" : "udp6";
+		uint32_t ok_rc = cases[i].xdp ? XDP_REDIRECT : TC_ACT_REDIRECT, rc;
 		uint16_t port = cases[i].port, other = (uint16_t)(port + 100), sport;
 		struct spec6 in = backend6(tcp ? IPPROTO_TCP : IPPROTO_UDP, port, a_client,
 					   tcp ? 443 : 53, tcp ? TCP_SYN : 0);
-		struct frame fin, got;
 		int fd = router_socket6(cases[i].type, port);
 
 		if (!tap_ok(fd >= 0, "%s masquerade by %s: the router's own socket on port %u",
 			    proto, by, port))
 			continue;
-		fin = F6(in);
-		if (how)
-			run_tc(if_bk0, &fin, &got, &rc);
-		else
-			run_xdp(if_bk0, &fin, &got, &rc);
-		sport = (uint16_t)(got.b[14 + 40] << 8 | got.b[14 + 41]);
+		sport = sport_out6(cases[i].xdp, in, &rc);
 		tap_ok(rc == ok_rc && sport != port,
 		       "%s masquerade by %s: from port %u, where the router has a socket: leaves "
 		       "with port %u",
@@ -912,12 +913,7 @@ static void test_router_socket6(void)
 		close(fd);
 		/* the same without a socket: the host's port is kept */
 		in.sport = other;
-		fin = F6(in);
-		if (how)
-			run_tc(if_bk0, &fin, &got, &rc);
-		else
-			run_xdp(if_bk0, &fin, &got, &rc);
-		sport = (uint16_t)(got.b[14 + 40] << 8 | got.b[14 + 41]);
+		sport = sport_out6(cases[i].xdp, in, &rc);
 		tap_ok(rc == ok_rc && sport == other,
 		       "%s masquerade by %s: from port %u, no socket there: the port is kept (%u)",
 		       proto, by, other, sport);
