@@ -70,6 +70,13 @@ struct {
 } addr_sets SEC(".maps");
 
 struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, XM_ADDR_SETS);
+	__type(key, __u32);
+	__type(value, struct xm_addr_set6);
+} addr_sets6 SEC(".maps");
+
+struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, XM_MAX_RULES);
 	__type(key, __u32);

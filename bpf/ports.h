@@ -175,24 +175,38 @@ __noinline int xm_ct_claim_reply(__u64 w0, __u64 w1, __u32 how)
 #define XM_PORT_ERR_FULL    (-2)
 #define XM_PORT_ERR_NO_ADDR (-3) /* XM_PORT_NEXT: the list has no further address */
 
+/* The index of rule rule_id's `as` list (in addr_sets, or addr_sets6 for
+ * a rule whose flows leave by IPv6), 0 when it has none. */
+static __always_inline __u32 xm_addr_set_id(__u32 rule_id)
+{
+	__u32 zero = 0;
+	struct xm_config *cfg = bpf_map_lookup_elem(&config, &zero);
+	struct xm_rule_meta *m;
+
+	if (!cfg || !(cfg->flags & XM_CFG_ADDR_SETS))
+		return 0;
+	m = bpf_map_lookup_elem(&rule_meta, &rule_id);
+	return m ? m->addr_set : 0;
+}
+
 /* Rule rule_id's `as` list, or NULL when it has none (or a bad one). */
 static __always_inline struct xm_addr_set *xm_addr_set_of(__u32 rule_id)
 {
-	__u32 zero = 0, sid;
-	struct xm_config *cfg = bpf_map_lookup_elem(&config, &zero);
-	struct xm_rule_meta *m;
+	__u32 sid = xm_addr_set_id(rule_id);
 	struct xm_addr_set *set;
 
-	if (!cfg || !(cfg->flags & XM_CFG_ADDR_SETS))
+	if (!sid)
 		return NULL;
-	m = bpf_map_lookup_elem(&rule_meta, &rule_id);
-	if (!m || !m->addr_set)
-		return NULL;
-	sid = m->addr_set;
 	set = bpf_map_lookup_elem(&addr_sets, &sid);
 	if (!set || set->n == 0 || set->n > XM_ADDR_SET_MAX)
 		return NULL;
 	return set;
+}
+
+/* Which of a list's n addresses seed picks: all of seed's bits count. */
+static __always_inline __u32 xm_addr_set_index(__u32 seed, __u32 n)
+{
+	return (__u32)(((__u64)seed * 0x9e3779b97f4a7c15ull) >> 32) % n;
 }
 
 /* The address a new flow of rule rule_id tries first, from the rule's
@@ -213,7 +227,7 @@ __noinline __u32 xm_addr_set_pick(__u32 rule_id, __u32 seed)
 	n = set->n;
 	if (n == 0)
 		return 0;
-	i = (__u32)(((__u64)seed * 0x9e3779b97f4a7c15ull) >> 32) % n; /* all of seed's bits */
+	i = xm_addr_set_index(seed, n);
 	/* Hide what clang knows of i (below n), so the bound check stays
 	 * for the verifier, which does not know n <= XM_ADDR_SET_MAX. */
 	asm volatile("" : "+r"(i));

@@ -29,6 +29,11 @@ static __always_inline int xm6_addr_zero(const __be32 *a)
 	return !(a[0] | a[1] | a[2] | a[3]);
 }
 
+static __always_inline int xm6_addr_equal(const __be32 *a, const __be32 *b)
+{
+	return !((a[0] ^ b[0]) | (a[1] ^ b[1]) | (a[2] ^ b[2]) | (a[3] ^ b[3]));
+}
+
 static __always_inline void xm6_addr_copy(__be32 *dst, const __be32 *src)
 {
 	dst[0] = src[0];
@@ -136,32 +141,32 @@ __noinline __u32 xm6_port_start(const struct xm_flow6 *f)
 	return (__u32)(h >> 32);
 }
 
-/* Inserts the reply entry *rval under *rkey with a masquerade port of its
- * own: the client's port if free (and neither one of the router's
- * ephemeral ports nor one a socket of the router's holds towards this
- * peer), else ports of the range from the client endpoint's start,
- * XM_PORT_PROBES at most.
- * keep_source: the client's address is the source, its port stays. 0, or
- * the counter of the refusal. */
-static __always_inline int xm6_claim_reply(void *ctx, const struct xm_config *cfg,
-					   struct xm_flow6_key *rkey, const struct xm_flow6 *rval,
-					   int keep_source)
+/* How xm6_claim_port may use the client's own port. */
+#define XM6_CLAIM_OWN  1 /* try it first (free, not the router's, in the range) */
+#define XM6_CLAIM_ONLY 2 /* keep-source: that port or none */
+
+/* Inserts the reply entry *rval under *rkey on rkey's address: the
+ * client's port first when `how` says so, else ports of the range from
+ * the client endpoint's start, XM_PORT_PROBES at most. 0, or the counter
+ * of the refusal. */
+static __always_inline int xm6_claim_port(const struct xm_config *cfg, struct xm_flow6_key *rkey,
+					  const struct xm_flow6 *rval, __u32 how)
 {
-	__u32 span = (__u32)cfg->port_hi - cfg->port_lo + 1, rnd;
-	__u32 local_span = (__u32)cfg->local_port_hi - cfg->local_port_lo + 1;
-	__u16 port = bpf_ntohs(rkey->dport);
+	__u32 span, local_span, rnd;
+	__u16 port;
 	int rc; /* 6.1's map update returns an int: its upper half is not the sign */
 
-	if (keep_source || (port >= cfg->port_lo && port <= cfg->port_hi &&
-			    !xm6_port_local(cfg, port) && !xm6_router_socket(ctx, rkey))) {
+	if (how & (XM6_CLAIM_OWN | XM6_CLAIM_ONLY)) {
 		rc = xm_ct6_insert(rkey, rval);
 		if (!rc)
 			return 0;
-		if (keep_source || rc != -17 /* EEXIST */)
+		if ((how & XM6_CLAIM_ONLY) || rc != -17 /* EEXIST */)
 			return rc == -17 ? XM_C_DROP_NO_PORT : XM_C_DROP_CT_FULL;
 	}
 	if (cfg->port_hi < cfg->port_lo)
 		return XM_C_DROP_NO_PORT;
+	span = (__u32)cfg->port_hi - cfg->port_lo + 1;
+	local_span = (__u32)cfg->local_port_hi - cfg->local_port_lo + 1;
 	/* The client endpoint's own start (xm6_port_start), then a large odd
 	 * stride (distinct ports for the default range). A random start gave
 	 * each destination another port: address- and port-dependent
@@ -183,29 +188,83 @@ static __always_inline int xm6_claim_reply(void *ctx, const struct xm_config *cf
 	return XM_C_DROP_NO_PORT;
 }
 
-/* Where a new IPv6 flow goes: a forward's backend, or, for a host of a
- * masqueraded prefix, where it sent to (leaving by the rule's NIC). */
+/* xm6_claim_port on rkey's address (its ports the client's), keeping the
+ * client's port when it is free there, neither one of the router's
+ * ephemeral ports nor one a socket of the router's holds towards this
+ * peer (asked here: the kernel's lookup wants the program's ctx). */
+static __always_inline int xm6_claim_reply(void *ctx, const struct xm_config *cfg,
+					   struct xm_flow6_key *rkey, const struct xm_flow6 *rval)
+{
+	__u16 port = bpf_ntohs(rkey->dport);
+	__u32 how = 0;
+
+	if (port >= cfg->port_lo && port <= cfg->port_hi && !xm6_port_local(cfg, port) &&
+	    !xm6_router_socket(ctx, rkey))
+		how = XM6_CLAIM_OWN;
+	return xm6_claim_port(cfg, rkey, rval, how);
+}
+
+/* Writes to k->daddr an address of rule rule_id's IPv6 `as` list
+ * (addr_sets6): for a new flow's first try (tried 0), the one seed picks
+ * (a masquerade passes its host's address, so a host leaves with one
+ * address for all its flows, RFC 4787 REQ-2 "paired"; a forward a random
+ * number, so even one busy client spreads over all); for its try `tried`
+ * after that, the one after k->daddr, wrapping (as xm_addr_set_next does
+ * for IPv4). 0, or -1: the rule has no list, `tried` has been through
+ * it, or k->daddr is not on it (the list changed). Global: verified once,
+ * and the new flow's frame keeps no seed across its tries. */
+__noinline int xm6_addr_set_at(__u32 rule_id, __u32 seed, __u32 tried, struct xm_flow6_key *k)
+{
+	__u32 sid = xm_addr_set_id(rule_id), n, at = XM_ADDR_SET_MAX;
+	struct xm_addr_set6 *set;
+
+	if (!k || !sid)
+		return -1;
+	set = bpf_map_lookup_elem(&addr_sets6, &sid);
+	if (!set)
+		return -1;
+	n = set->n;
+	if (n == 0 || n > XM_ADDR_SET_MAX || tried >= n)
+		return -1;
+	if (tried == 0)
+		at = xm_addr_set_index(seed, n);
+	for (__u32 i = 0; tried && i < XM_ADDR_SET_MAX && i < n; i++)
+		if (xm6_addr_equal(set->addr[i], k->daddr)) {
+			at = (i + 1) % n;
+			break;
+		}
+	asm volatile("" : "+r"(at)); /* as in xm_addr_set_pick */
+	if (at >= XM_ADDR_SET_MAX)
+		return -1;
+	xm6_addr_copy(k->daddr, set->addr[at]);
+	return 0;
+}
+
+/* Which rule a new IPv6 flow is for. Where it goes (a forward's backend,
+ * or, for a host of a masqueraded prefix, where it sent to, leaving by
+ * the rule's NIC) is written to the reply key's source: kept in memory,
+ * not in registers the flow's making would spill word by word. */
 struct xm6_target {
-	__be32 addr[4];
-	__be16 port;
 	__u16 allow_list; /* a forward's `from` list, 0: any source */
+	__u16 _pad;
 	__u32 rule_id;
 	__u32 flags;	   /* XM_RULE_*: XM_RULE_MASQUERADE for a masquerade */
 	__u32 out_ifindex; /* masquerade: the egress the rule names */
 };
 
 /* The packet's target: a forward of its ingress NIC first, else a
- * masquerade of its source. 0, or -1: none. */
+ * masquerade of its source; its address and port to rkey's saddr and
+ * sport. 0, or -1: none. */
 static __always_inline int xm6_target_find(const struct xm_pkt6 *p, __u32 ifindex, __u32 gen,
-					   struct xm6_target *t)
+					   struct xm6_target *t, struct xm_flow6_key *rkey)
 {
 	struct xm_rule6_value *rule = xm6_rule_find(p, ifindex, gen);
 	struct xm_masq6_key mk = { .prefixlen = 32 + 128, .gen = bpf_htonl(gen) };
 	struct xm_masq_value *mv;
 
 	if (rule) {
-		xm6_addr_copy(t->addr, rule->to_addr);
-		t->port = rule->to_port;
+		xm6_addr_copy(rkey->saddr, rule->to_addr);
+		rkey->sport = rule->to_port;
 		t->allow_list = rule->allow_list;
 		t->rule_id = rule->rule_id;
 		t->flags = rule->flags;
@@ -216,8 +275,8 @@ static __always_inline int xm6_target_find(const struct xm_pkt6 *p, __u32 ifinde
 	mv = bpf_map_lookup_elem(&masq_rules6, &mk);
 	if (!mv)
 		return -1;
-	xm6_addr_copy(t->addr, p->key.daddr);
-	t->port = p->key.dport;
+	xm6_addr_copy(rkey->saddr, p->key.daddr);
+	rkey->sport = p->key.dport;
 	t->allow_list = 0;
 	t->rule_id = mv->rule_id;
 	t->flags = XM_RULE_MASQUERADE;
@@ -251,7 +310,7 @@ static __always_inline int xm6_flow_make(void *ctx, struct xm_pkt6 *p, __u32 ifi
 	struct xm_scratch *sc = bpf_map_lookup_elem(&scratch, &zero);
 	struct xm_flow6 *v;
 	struct xm_rule_stats *rs;
-	__u32 rule_id, out_ifindex;
+	__u32 rule_id, out_ifindex, tried = XM_ADDR_SET_MAX; /* XM_ADDR_SET_MAX: no `as` list */
 	__u8 state, dmac[6];
 	int rc, why, masquerade;
 
@@ -261,7 +320,7 @@ static __always_inline int xm6_flow_make(void *ctx, struct xm_pkt6 *p, __u32 ifi
 	 * beside the table's calls */
 	v = &sc->flow6;
 	__builtin_memset(v, 0, sizeof(*v));
-	if (xm6_target_find(p, ifindex, cfg->active_gen & 1, &t)) {
+	if (xm6_target_find(p, ifindex, cfg->active_gen & 1, &t, &rkey)) {
 		xm_count(XM_C_PASS_NOT_OURS, len);
 		return XM6_NEW_PASS;
 	}
@@ -285,8 +344,8 @@ static __always_inline int xm6_flow_make(void *ctx, struct xm_pkt6 *p, __u32 ifi
 	{ /* scoped: its 64 bytes of stack are the entry's below */
 		struct bpf_fib_lookup fib;
 
-		rc = xm6_fib(ctx, &fib, p->key.saddr, t.addr, p->key.proto, p->key.sport, t.port,
-			     ifindex);
+		rc = xm6_fib(ctx, &fib, p->key.saddr, rkey.saddr, p->key.proto, p->key.sport,
+			     rkey.sport, ifindex);
 		out_ifindex = fib.ifindex;
 		__builtin_memcpy(dmac, fib.dmac, 6);
 	}
@@ -320,11 +379,18 @@ static __always_inline int xm6_flow_make(void *ctx, struct xm_pkt6 *p, __u32 ifi
 	}
 	state = p->key.proto == IPPROTO_TCP ? XM_ST_SYN_SENT : XM_ST_NONE;
 
-	/* Reply direction: backend -> masquerade address:port. */
-	xm6_addr_copy(rkey.saddr, t.addr);
+	/* Reply direction: backend -> masquerade address:port. The address:
+	 * the client's (keep-source), one of the rule's `as` list, or the
+	 * egress NIC's. */
+	rkey.dport = p->key.sport;
+	rkey.proto = p->key.proto;
 	if (t.flags & XM_RULE_KEEP_SOURCE) {
 		xm6_addr_copy(rkey.daddr, p->key.saddr);
-	} else {
+	} else if (xm6_addr_set_at(rule_id,
+				   masquerade ? p->key.saddr[0] ^ p->key.saddr[1] ^
+							p->key.saddr[2] ^ p->key.saddr[3] :
+						bpf_get_prandom_u32(),
+				   0, &rkey)) {
 		slot = out_if->slot;
 		masq = bpf_map_lookup_elem(&iface_addrs6, &slot);
 		if (!masq || xm6_addr_zero(masq->addr)) {
@@ -332,10 +398,9 @@ static __always_inline int xm6_flow_make(void *ctx, struct xm_pkt6 *p, __u32 ifi
 			return XM6_NEW_DROP;
 		}
 		xm6_addr_copy(rkey.daddr, masq->addr);
+	} else {
+		tried = 1; /* the list's next addresses may follow */
 	}
-	rkey.sport = t.port;
-	rkey.dport = p->key.sport;
-	rkey.proto = p->key.proto;
 	xm6_addr_copy(v->new_saddr, p->key.daddr);
 	xm6_addr_copy(v->new_daddr, p->key.saddr);
 	v->new_sport = p->key.dport;
@@ -347,7 +412,20 @@ static __always_inline int xm6_flow_make(void *ctx, struct xm_pkt6 *p, __u32 ifi
 	v->out_slot = in_if->slot;
 	v->rule_id = rule_id;
 	v->last_seen_s = now;
-	why = xm6_claim_reply(ctx, cfg, &rkey, v, t.flags & XM_RULE_KEEP_SOURCE);
+	/* An `as` list: its next address while this one has no port left
+	 * towards the peer; refused only when none has. */
+	for (;;) {
+		if (t.flags & XM_RULE_KEEP_SOURCE)
+			why = xm6_claim_port(cfg, &rkey, v, XM6_CLAIM_ONLY);
+		else
+			why = xm6_claim_reply(ctx, cfg, &rkey, v);
+		if (why != XM_C_DROP_NO_PORT || tried >= XM_ADDR_SET_MAX ||
+		    xm6_addr_set_at(rule_id, 0, tried++, &rkey))
+			break;
+		rkey.dport = p->key.sport; /* the search changed it (an echo id: both) */
+		if (rkey.proto == XM_NEXTHDR_ICMPV6)
+			rkey.sport = rkey.dport;
+	}
 	if (why) {
 		xm_count(why, len);
 		return XM6_NEW_DROP;

@@ -83,7 +83,8 @@
 	X(PROGS6_XDP, progs6_xdp)         \
 	X(FRAGS6, frags6)                 \
 	X(CENSUS, census)                 \
-	X(REFRAG, refrag)
+	X(REFRAG, refrag)                 \
+	X(ADDR_SETS6, addr_sets6)
 
 #define XM_MAP_ENUM(id, name) XM_MAP_##id,
 enum xm_map_id { XM_MAP_LIST(XM_MAP_ENUM) XM_MAP_MAX };
@@ -138,6 +139,16 @@ enum xm_timeout_id {
 struct xm_addr_set {
 	__u32 n; /* 1..XM_ADDR_SET_MAX */
 	__be32 addr[XM_ADDR_SET_MAX];
+};
+
+/* IPv6 `as` lists: array map "addr_sets6", in the same index space. A
+ * rule whose flows leave by IPv6 (XM_RULE_V6 without XM_RULE_TO_V4: a
+ * 6->6 forward or an IPv6 masquerade) reads its addr_set here, any other
+ * in addr_sets; an index holds one family's list at a time. */
+struct xm_addr_set6 {
+	__u32 n; /* 1..XM_ADDR_SET_MAX */
+	__u32 pad[3];
+	__be32 addr[XM_ADDR_SET_MAX][4];
 };
 
 struct xm_config {

@@ -86,7 +86,8 @@ static void rules(FILE *o, const struct xm_snapshot *p, const struct xm_snapshot
 		const struct xm_rule_info *ri = &s->rules[i], *pr = prev_rule(p, ri);
 		const struct xm_rule_stats *a = pr ? &pr->st : NULL, *b = &ri->st;
 
-		xm_rule_meta_format(&ri->meta, &ri->addrs6, &ri->as, &ri->from, text, sizeof(text));
+		xm_rule_meta_format(&ri->meta, &ri->addrs6, &ri->as, &ri->as6, &ri->from, text,
+				    sizeof(text));
 		fprintf(o, "%4u %-44s %7llu %7s %10llu %8s %8s %10llu %8s %8s\n", ri->id, text,
 			(unsigned long long)b->flows,
 			rate(r0, sizeof(r0), !!a, a ? a->flows : 0, b->flows, secs),

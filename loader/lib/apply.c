@@ -24,6 +24,10 @@
  * IPv6 masquerades (XM_RULE_MASQUERADE | XM_RULE_V6) go to the LPM trie
  * masq_rules6 as IPv4 ones go to masq_rules; their meta has daddr 0 and
  * prefix_len, the prefix in rule_addrs6[id].daddr.
+ *
+ * `as` lists: rule_meta.addr_set indexes addr_sets, or addr_sets6 for a
+ * rule whose flows leave by IPv6 (a 6->6 forward, an IPv6 masquerade:
+ * xm_flags_leave_v6), one index space for both (addr_sets.c).
  */
 #include <errno.h>
 #include <net/if.h>
@@ -170,13 +174,18 @@ static void item_meta(const struct xm_ruleset *rs, const __u32 *ifindex,
 }
 
 void xm_rule_meta_format(const struct xm_rule_meta *m, const struct xm_rule_addrs6 *a6,
-			 const struct xm_addr_set *as, const struct xm_src_list *from, char *buf,
-			 size_t len)
+			 const struct xm_addr_set *as, const struct xm_addr_set6 *as6,
+			 const struct xm_src_list *from, char *buf, size_t len)
 {
 	struct xm_rule r = { 0 };
 	struct xm_addr_list l = { 0 };
 
-	if (as && as->n <= XM_ADDR_SET_MAX) {
+	/* the list of the family its flows leave by, as the parser reads it */
+	if (xm_flags_leave_v6(m->flags) && as6 && as6->n <= XM_ADDR_SET_MAX) {
+		l.n = (uint8_t)as6->n;
+		l.v6 = true;
+		memcpy(l.addr6, as6->addr, as6->n * sizeof(as6->addr[0]));
+	} else if (!xm_flags_leave_v6(m->flags) && as && as->n <= XM_ADDR_SET_MAX) {
 		l.n = (uint8_t)as->n;
 		memcpy(l.addr, as->addr, as->n * sizeof(as->addr[0]));
 	}
@@ -745,6 +754,42 @@ static int has_addr_rules(const struct xm_ruleset *rs)
 	return 0;
 }
 
+/* An IPv6 `as` list (a 6->6 forward's or an IPv6 masquerade's) needs map
+ * addr_sets6, which a router attached by an older build lacks: the first
+ * one in the file is refused. */
+static int check_as6_map(const struct xm_handle *h, const struct xm_ruleset *rs,
+			 const char *filename, char *err, size_t errlen)
+{
+	const struct xm_rule *fwd = NULL;
+	const struct xm_masq *masq = NULL;
+	unsigned line, col;
+
+	if (h->fd[XM_MAP_ADDR_SETS6] >= 0)
+		return 0;
+	/* each kind is in line order */
+	for (size_t i = 0; !fwd && i < rs->n_rules; i++)
+		if (rs->rules[i].as.n && rs->rules[i].as.v6)
+			fwd = &rs->rules[i];
+	for (size_t i = 0; !masq && i < rs->n_masqs; i++)
+		if (rs->masqs[i].as.n && rs->masqs[i].as.v6)
+			masq = &rs->masqs[i];
+	if (masq && (!fwd || masq->line < fwd->line)) {
+		line = masq->line;
+		col = masq->as.col;
+	} else if (fwd) {
+		line = fwd->line;
+		col = fwd->as.col;
+	} else {
+		return 0;
+	}
+	snprintf(err, errlen,
+		 "%s:%u:%u: IPv6 'as' list, but the router's maps have no IPv6 'as' lists "
+		 "(addr_sets6: it was attached by an older build: run xmasq attach again to load "
+		 "it; nothing was changed)",
+		 filename, line, col);
+	return -2;
+}
+
 /* An IPv6 forward needs maps rules6 and rule_addrs6, an IPv6 masquerade
  * masq_rules6 and rule_addrs6, which a router attached by an older build
  * lacks (the handle has -1 for them). */
@@ -796,7 +841,7 @@ static int check_v6_maps(const struct xm_handle *h, const struct xm_ruleset *rs,
 			 filename, fwd->line, fwd->iface_col);
 		return -2;
 	}
-	return 0;
+	return check_as6_map(h, rs, filename, err, errlen);
 }
 
 int xm_rule_addrs6_read_all(struct xm_handle *h, struct xm_rule_addrs6 *all)
@@ -869,7 +914,7 @@ static void report_changes(const struct xm_rule_meta *live, const struct xm_rule
 		if (keep[ids[i]] != 2)
 			continue;
 		item_meta(rs, ifindex, refs, i, &m, &a6);
-		xm_rule_meta_format(&m, &a6, xm_as_of(as, m.addr_set),
+		xm_rule_meta_format(&m, &a6, xm_as_of(as, m.addr_set), xm_as_of6(as, m.addr_set),
 				    xm_allow_of(allow, XM_RULE_META_ALLOW(m.flags)), b, sizeof(b));
 		for (size_t slot = match_hash(&m, &a6) & mask; removed[slot];
 		     slot = (slot + 1) & mask) {
@@ -880,6 +925,7 @@ static void report_changes(const struct xm_rule_meta *live, const struct xm_rule
 				changed = 1;
 				xm_rule_meta_format(
 					&live[id], &live6[id], xm_as_of(as, live[id].addr_set),
+					xm_as_of6(as, live[id].addr_set),
 					xm_allow_of(allow, XM_RULE_META_ALLOW(live[id].flags)), a,
 					sizeof(a));
 				if (out)
@@ -898,6 +944,7 @@ static void report_changes(const struct xm_rule_meta *live, const struct xm_rule
 	for (__u32 id = 1; out && id < XM_MAX_RULES; id++) {
 		if (live[id].in_use && !keep[id] && !paired[id]) {
 			xm_rule_meta_format(&live[id], &live6[id], xm_as_of(as, live[id].addr_set),
+					    xm_as_of6(as, live[id].addr_set),
 					    xm_allow_of(allow, XM_RULE_META_ALLOW(live[id].flags)),
 					    a, sizeof(a));
 			fprintf(out, "- %s\n", a);
@@ -987,6 +1034,7 @@ int xm_apply_ex(struct xm_handle *h, const struct xm_ruleset *rs, const char *fi
 	__u32 *ifindex = NULL, *ids = NULL, zero = 0;
 	__u16 *set_of = NULL, *list_of = NULL;
 	struct item_refs refs;
+	const char *map_name = "";
 	__u64 *zero_refused = NULL;
 	unsigned char *keep = NULL;
 	struct xm_config cfg;
@@ -1094,9 +1142,9 @@ int xm_apply_ex(struct xm_handle *h, const struct xm_ruleset *rs, const char *fi
 	/* rule_meta changes from here, even if this apply fails half-way */
 	xm_meta_stamp_bump(h);
 	t0 = now_us();
-	e = xm_as_write(as, h);
+	e = xm_as_write(as, h, &map_name);
 	if (e) {
-		snprintf(err, errlen, "%s/addr_sets: %s (nothing was changed)", h->pin_dir,
+		snprintf(err, errlen, "%s/%s: %s (nothing was changed)", h->pin_dir, map_name,
 			 strerror(-e));
 		goto out;
 	}

@@ -523,7 +523,7 @@ static void report_edit(const struct xm_live_rules *lr, struct edit *e, FILE *ou
 		if (ad->reused)
 			continue;
 		xm_meta_from_rule(&ad->r, ad->ifindex, &m);
-		xm_rule_meta_format(&m, NULL, NULL, NULL, b, sizeof(b));
+		xm_rule_meta_format(&m, NULL, NULL, NULL, NULL, b, sizeof(b));
 		for (size_t k = 0; paired && k < e->n_removed; k++) {
 			const struct xm_rule_meta *old = meta_at(lr, e->removed[k]);
 
@@ -532,7 +532,7 @@ static void report_edit(const struct xm_live_rules *lr, struct edit *e, FILE *ou
 				continue;
 			paired[k] = 1;
 			changed = 1;
-			xm_rule_meta_format(old, NULL, NULL, NULL, a, sizeof(a));
+			xm_rule_meta_format(old, NULL, NULL, NULL, NULL, a, sizeof(a));
 			if (out)
 				fprintf(out, "~ %s => %s\n", a, b);
 			break;
@@ -548,7 +548,8 @@ static void report_edit(const struct xm_live_rules *lr, struct edit *e, FILE *ou
 	for (size_t k = 0; out && k < e->n_removed; k++) {
 		if (e->gone[e->removed[k]] != 1 || (paired && paired[k]))
 			continue;
-		xm_rule_meta_format(meta_at(lr, e->removed[k]), NULL, NULL, NULL, a, sizeof(a));
+		xm_rule_meta_format(meta_at(lr, e->removed[k]), NULL, NULL, NULL, NULL, a,
+				    sizeof(a));
 		fprintf(out, "- %s\n", a);
 	}
 	free(paired);

@@ -375,8 +375,8 @@ void xm_print_stats(FILE *o, const struct xm_snapshot *s, const struct xm_port_u
 		for (size_t i = 0; i < s->n_rules; i++) {
 			const struct xm_rule_info *ri = &s->rules[i];
 
-			xm_rule_meta_format(&ri->meta, &ri->addrs6, &ri->as, &ri->from, rule,
-					    sizeof(rule));
+			xm_rule_meta_format(&ri->meta, &ri->addrs6, &ri->as, &ri->as6, &ri->from,
+					    rule, sizeof(rule));
 			fprintf(o, "%s{\"id\":%u,\"rule\":", i ? "," : "", ri->id);
 			json_str(o, rule);
 			fprintf(o,
@@ -413,7 +413,8 @@ void xm_print_stats(FILE *o, const struct xm_snapshot *s, const struct xm_port_u
 	for (size_t i = 0; i < s->n_rules; i++) {
 		const struct xm_rule_info *ri = &s->rules[i];
 
-		xm_rule_meta_format(&ri->meta, &ri->addrs6, &ri->as, &ri->from, rule, sizeof(rule));
+		xm_rule_meta_format(&ri->meta, &ri->addrs6, &ri->as, &ri->as6, &ri->from, rule,
+				    sizeof(rule));
 		fprintf(o, "%4u %-5u %-52s %8llu %10llu %12llu %10llu %12llu %8llu\n", ri->id,
 			ri->meta.line, rule, (unsigned long long)ri->st.flows,
 			(unsigned long long)ri->st.packets[XM_DIR_ORIG],

@@ -225,7 +225,8 @@ static void rule_info_rows(struct prom_buf *b, const struct xm_rule_info *rules,
 		char text[XM_RULE_TEXT_MAX], name[XM_IFNAMSIZ + 1], d[20], *id, *p;
 		size_t tl, il;
 
-		xm_rule_meta_format(&ri->meta, &ri->addrs6, &ri->as, &ri->from, text, sizeof(text));
+		xm_rule_meta_format(&ri->meta, &ri->addrs6, &ri->as, &ri->as6, &ri->from, text,
+				    sizeof(text));
 		tl = strlen(text);
 		/* ifname need not end within its XM_IFNAMSIZ bytes */
 		il = strnlen(ri->meta.ifname, XM_IFNAMSIZ);

@@ -10,8 +10,10 @@
  *     family: the clients served, by default the local address's family,
  *     else the backend's; IPv6 clients of an IPv4 backend are 6->4)
  *   masquerade PREFIX/LEN out IFACE [as ADDR[,ADDR...]]
- *     (an IPv6 prefix is written bare, fd00:1::/64, or [fd00:1::]/64; no
- *     `as` on it yet)
+ *     (an IPv6 prefix is written bare, fd00:1::/64, or [fd00:1::]/64)
+ *   `as` addresses are of the family the flows leave by: IPv6 for an IPv6
+ *     masquerade and a forward to an IPv6 backend (bare or in brackets:
+ *     as 2001:db8:1::10,[2001:db8:1::11]), else IPv4
  *   set conntrack-max N
  *   set conntrack6-max N
  *   set port-range LO-HI
@@ -51,7 +53,10 @@
 #define FWD_SYNTAX    "forward IFACE PROTO PORT to ADDR[:PORT]"
 #define MASQ_SYNTAX   "masquerade PREFIX/LEN out IFACE [as ADDR[,ADDR...]]"
 #define MASQ6_EXAMPLE "fd00:1::/64"
+#define AS4_EXAMPLE   "192.0.2.1"
+#define AS6_EXAMPLE   "2001:db8:1::10"
 #define AS_SYNTAX     "as ADDR[,ADDR...] such as as 192.0.2.1,192.0.2.5"
+#define AS6_SYNTAX    "as ADDR[,ADDR...] such as as 2001:db8:1::10,2001:db8:1::11"
 #define FROM_SYNTAX   "from PREFIX[,PREFIX...] such as from 192.0.2.0/25,198.51.100.7"
 #define FROM6_SYNTAX                       \
 	"from PREFIX[,PREFIX...] such as " \
@@ -506,42 +511,132 @@ static bool ht_reserve(struct parser *ps, size_t n)
 
 /* ---- statements -------------------------------------------------------- */
 
-/* The list after `as`: up to XM_ADDR_SET_MAX IPv4 addresses separated by
- * commas, no spaces, each once. That they are the router's own is checked
- * when the rules are applied. */
-static int parse_as(struct parser *ps, struct lex *lx, size_t as_col, struct xm_addr_list *l)
+/* What an `as` list belongs to, for its errors. */
+struct as_owner {
+	bool v6;	    /* its flows leave by IPv6: IPv6 addresses */
+	const char *what;   /* "an IPv6 masquerade", "a forward to an IPv4 backend" */
+	const char *ifname; /* a masquerade's out interface; NULL: a forward's (any of
+			       the router's) */
+};
+
+/* An `as` list's item at column col that is no address of the owner's
+ * family: one of the other family (other_family), or none at all. */
+static int fail_as_item(struct parser *ps, const char *item, size_t n, size_t col,
+			const struct as_owner *o, bool other_family)
 {
-	char q[QBUF], a[16];
+	const char *want = o->v6 ? "IPv6" : "IPv4";
+	char q[QBUF];
+
+	if (other_family)
+		return fail(ps, col,
+			    "%s address '%s' after 'as' of %s (expected %s addresses of %s such as "
+			    "as %s: its flows leave by %s)",
+			    o->v6 ? "IPv4" : "IPv6", quote(q, item, n), o->what, want,
+			    o->ifname ? o->ifname : "the router", o->v6 ? AS6_EXAMPLE : AS4_EXAMPLE,
+			    want);
+	return fail(ps, col, "invalid address '%s' after 'as' (expected %s)", quote(q, item, n),
+		    o->v6 ? AS6_SYNTAX : AS_SYNTAX);
+}
+
+/* One IPv6 address of an `as` list, bare or in brackets ([ADDR], as in a
+ * `from` list), at column col: 0 with *out, or the error. */
+static int parse_as_item6(struct parser *ps, const char *item, size_t n, size_t col,
+			  const struct as_owner *o, struct in6_addr *out)
+{
+	char q[QBUF], a[INET6_ADDRSTRLEN];
+	const char *s = item;
+	size_t len = n;
+	uint32_t v4;
+	const char *reason;
+
+	if (len && s[0] == '[') {
+		if (len < 2 || s[len - 1] != ']')
+			return fail(ps, col,
+				    "unclosed '[' in '%s' after 'as' (expected [ADDR] or ADDR such "
+				    "as " AS6_EXAMPLE ")",
+				    quote(q, item, n));
+		s++;
+		len -= 2;
+	}
+	if (!xm_ipv6_parse(s, len, out))
+		return fail_as_item(ps, item, n, col, o, parse_ipv4(s, len, &v4));
+	/* a source its flows can leave with and get replies to */
+	reason = xm_special_addr6_reason(out);
+	if (reason) {
+		xm_ipv6_format(out, a, sizeof(a));
+		return fail(ps, col,
+			    "cannot leave with %s after 'as': %s address (expected a global or "
+			    "unique local address of %s such as " AS6_EXAMPLE ")",
+			    a, reason, o->ifname ? o->ifname : "the router");
+	}
+	return 0;
+}
+
+/* One IPv4 address of an `as` list: 0 with *out (network order), or the
+ * error. */
+static int parse_as_item4(struct parser *ps, const char *item, size_t n, size_t col,
+			  const struct as_owner *o, uint32_t *out)
+{
+	struct in6_addr a6;
+	bool bracketed = n >= 2 && item[0] == '[' && item[n - 1] == ']';
+	uint32_t addr;
+
+	if (!parse_ipv4(item, n, &addr)) {
+		return fail_as_item(ps, item, n, col, o,
+				    xm_ipv6_parse(item + bracketed, n - 2 * bracketed, &a6));
+	}
+	*out = htonl(addr);
+	return 0;
+}
+
+/* The list after `as`: up to XM_ADDR_SET_MAX addresses of the family the
+ * owner's flows leave by, separated by commas, no spaces, each once. That
+ * they are the router's own is checked when the rules are applied. */
+static int parse_as(struct parser *ps, struct lex *lx, size_t as_col, const struct as_owner *o,
+		    struct xm_addr_list *l)
+{
+	char a[INET6_ADDRSTRLEN];
 	struct tok t;
 	size_t at = 0, n;
-	uint32_t addr;
 
 	if (l->n)
 		return fail(ps, as_col,
 			    "duplicate option 'as' (expected each option at most once)");
 	if (!next_tok(lx, &t))
-		return fail(ps, ps->eol_col,
-			    "missing addresses after 'as' (expected " AS_SYNTAX ")");
+		return fail(ps, ps->eol_col, "missing addresses after 'as' (expected %s)",
+			    o->v6 ? AS6_SYNTAX : AS_SYNTAX);
 	l->col = (unsigned)t.col;
+	l->v6 = o->v6;
 	while (at <= t.len) {
 		const char *comma = memchr(t.s + at, ',', t.len - at);
+		size_t col = t.col + at;
+		struct in6_addr addr6;
+		uint32_t addr = 0;
+		bool dup = false;
 
 		n = comma ? (size_t)(comma - (t.s + at)) : t.len - at;
-		if (!parse_ipv4(t.s + at, n, &addr))
-			return fail(ps, t.col + at,
-				    "invalid address '%s' after 'as' (expected " AS_SYNTAX ")",
-				    quote(q, t.s + at, n));
+		if (o->v6 ? parse_as_item6(ps, t.s + at, n, col, o, &addr6) :
+			    parse_as_item4(ps, t.s + at, n, col, o, &addr))
+			return -1;
 		if (l->n == XM_ADDR_SET_MAX)
-			return fail(ps, t.col + at,
+			return fail(ps, col,
 				    "more than %d addresses after 'as' (expected at most %d)",
 				    XM_ADDR_SET_MAX, XM_ADDR_SET_MAX);
-		for (unsigned i = 0; i < l->n; i++)
-			if (l->addr[i] == htonl(addr)) {
-				fmt_addr(a, sizeof(a), htonl(addr));
-				return fail(ps, t.col + at,
-					    "address %s twice after 'as' (expected each once)", a);
-			}
-		l->addr[l->n++] = htonl(addr);
+		/* the same address however written: compared as parsed */
+		for (unsigned i = 0; i < l->n && !dup; i++)
+			dup = o->v6 ? memcmp(&l->addr6[i], &addr6, sizeof(addr6)) == 0 :
+				      l->addr[i] == addr;
+		if (dup) {
+			if (o->v6)
+				xm_ipv6_format(&addr6, a, sizeof(a));
+			else
+				fmt_addr(a, sizeof(a), addr);
+			return fail(ps, col, "address %s twice after 'as' (expected each once)", a);
+		}
+		if (o->v6)
+			l->addr6[l->n++] = addr6;
+		else
+			l->addr[l->n++] = addr;
 		at += n + 1;
 	}
 	return 0;
@@ -1142,12 +1237,14 @@ static int parse_forward(struct parser *ps, struct lex *lx)
 			continue;
 		}
 		if (tok_is(t.s, t.len, "as")) {
-			if (v6)
-				return fail(ps, t.col,
-					    "'as' on an IPv6 forward is not supported yet (drop "
-					    "it: "
-					    "its flows leave with the interface's IPv6 address)");
-			if (parse_as(ps, lx, t.col, &r.as))
+			/* the backend's family is the one flows leave by (a
+			 * 6->4 forward's are IPv4) */
+			const struct as_owner owner = {
+				.v6 = v6,
+				.what = v6 ? "an IPv6 forward" : "a forward to an IPv4 backend",
+			};
+
+			if (parse_as(ps, lx, t.col, &owner, &r.as))
 				return -1;
 			continue;
 		}
@@ -1324,6 +1421,7 @@ static int parse_masquerade(struct parser *ps, struct lex *lx)
 {
 	char q[QBUF], a1[16], a2[16];
 	struct xm_masq m;
+	struct as_owner owner;
 	struct tok t;
 	const char *slash;
 	size_t alen;
@@ -1400,11 +1498,10 @@ prefix_done:
 				    "unexpected '%s' after the rule "
 				    "(expected as or end of line)",
 				    quote(q, t.s, t.len));
-		if (xm_masq_is_v6(&m))
-			return fail(ps, t.col,
-				    "'as' on an IPv6 masquerade is not supported yet (drop it: its "
-				    "flows leave with the interface's IPv6 address)");
-		if (parse_as(ps, lx, t.col, &m.as))
+		owner.v6 = xm_masq_is_v6(&m);
+		owner.what = owner.v6 ? "an IPv6 masquerade" : "an IPv4 masquerade";
+		owner.ifname = m.out_ifname;
+		if (parse_as(ps, lx, t.col, &owner, &m.as))
 			return -1;
 	}
 
@@ -1786,7 +1883,10 @@ static void text_addr_list(struct xm_text *t, const struct xm_addr_list *l)
 {
 	for (unsigned i = 0; i < l->n; i++) {
 		xm_text_str(t, i ? "," : " as ");
-		xm_text_ipv4(t, l->addr[i]);
+		if (l->v6)
+			xm_text_ipv6(t, &l->addr6[i]);
+		else
+			xm_text_ipv4(t, l->addr[i]);
 	}
 }
 

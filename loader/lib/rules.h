@@ -11,12 +11,29 @@
 #include "xmasq_abi.h"
 
 /* `as ADDR[,ADDR...]`: the addresses a rule's flows leave with (each a
- * local address of the router) instead of the egress NIC's primary one. */
+ * local address of the router) instead of the egress NIC's primary one.
+ * Of the family the flows leave by (xm_flags_leave_v6): IPv6 for a 6->6
+ * forward or an IPv6 masquerade, IPv4 for any other rule (a 6->4
+ * forward's too: its backend is IPv4). A union, as struct xm_rule's
+ * addresses. */
 struct xm_addr_list {
 	uint8_t n;
-	uint32_t addr[XM_ADDR_SET_MAX]; /* network order, in the file's order */
-	unsigned col;			/* 1-based column of the list */
+	bool v6;					/* the addresses are IPv6 (addr6) */
+	union {						/* in the file's order */
+		uint32_t addr[XM_ADDR_SET_MAX];		/* IPv4, network order */
+		struct in6_addr addr6[XM_ADDR_SET_MAX]; /* IPv6 (v6) */
+	};
+	unsigned col; /* 1-based column of the list */
 };
+
+/* Whether the flows of a rule with these flags (struct xm_rule's,
+ * xm_masq's or rule_meta's) leave by IPv6: a 6->6 forward (XM_RULE_V6
+ * without XM_RULE_TO_V4) or an IPv6 masquerade. Its `as` list is IPv6
+ * then, in map addr_sets6; any other rule's is IPv4, in addr_sets. */
+static inline bool xm_flags_leave_v6(uint32_t flags)
+{
+	return (flags & (XM_RULE_V6 | XM_RULE_TO_V4)) == XM_RULE_V6;
+}
 
 /* `from PREFIX[,PREFIX...]`: the sources a forward admits (a bare address
  * is a /32, or a /128). Sorted by address then length, each once, host
@@ -38,9 +55,11 @@ struct xm_src_list {
 	struct xm_src_prefix *pfx; /* n entries, malloc'd (freed with the rule set) */
 };
 
-/* The longest text xm_rule_format writes (a `from` list of
- * XM_ALLOW_LIST_MAX prefixes included: IPv6 ones are up to 44 bytes). */
-#define XM_RULE_TEXT_MAX (256 + XM_ALLOW_LIST_MAX * 45)
+/* The longest text xm_rule_format writes (an `as` list of
+ * XM_ADDR_SET_MAX IPv6 addresses, up to 40 bytes each with its comma,
+ * and a `from` list of XM_ALLOW_LIST_MAX prefixes included: IPv6 ones
+ * are up to 44 bytes). */
+#define XM_RULE_TEXT_MAX (256 + XM_ADDR_SET_MAX * 40 + XM_ALLOW_LIST_MAX * 45)
 
 /* `forward IFACE[:ADDR] PROTO PORT[-PORT] to ADDR[:PORT[-PORT]] [options]`.
  * Which clients it serves (`family`, by default the local address's, else
@@ -128,8 +147,8 @@ bool xm_rule_has_local_addr(const struct xm_rule *r);
 
 /* `masquerade PREFIX/LEN out IFACE [as ADDR[,ADDR...]]`. The family is
  * the prefix's: with XM_RULE_V6 in flags, prefix6 (written bare,
- * fd00:1::/64, or in brackets, [fd00:1::]/64; no `as` yet), else prefix.
- * A union, as struct xm_rule's addresses. */
+ * fd00:1::/64, or in brackets, [fd00:1::]/64; its `as` list IPv6), else
+ * prefix. A union, as struct xm_rule's addresses. */
 struct xm_masq {
 	union {
 		uint32_t prefix;	 /* IPv4: network order, host bits zero */
@@ -138,7 +157,7 @@ struct xm_masq {
 	uint8_t prefix_len; /* 0-32, or 0-128 */
 	uint32_t flags;	    /* XM_RULE_V6 or 0 */
 	char out_ifname[XM_IFNAMSIZ];
-	struct xm_addr_list as; /* IPv4 only */
+	struct xm_addr_list as; /* of the prefix's family */
 	unsigned line;
 	unsigned iface_col;
 	unsigned prefix_col; /* 1-based column of PREFIX, for later errors */
@@ -238,7 +257,8 @@ void xm_ruleset_free(struct xm_ruleset *rs);
 int xm_rules_error_place(const char *err, const char *filename, unsigned *line, unsigned *col,
 			 const char **message);
 
-/* Writes the `as` list (" as 192.0.2.1,192.0.2.5"; "" when empty). */
+/* Writes the `as` list (" as 192.0.2.1,192.0.2.5", " as 2001:db8:1::10"
+ * with IPv6 addresses bare; "" when empty). */
 void xm_addr_list_format(const struct xm_addr_list *l, char *buf, size_t len);
 
 /* Writes the `from` list (" from 192.0.2.0/25,198.51.100.7"; "" when

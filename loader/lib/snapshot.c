@@ -277,12 +277,20 @@ static void rule_fill(struct xm_handle *h, struct xm_rule_info *ri, __u32 id,
 	ri->id = id;
 	ri->meta = *m;
 	memset(&ri->as, 0, sizeof(ri->as));
+	ri->as6.n = 0; /* the rest is read only up to n: 140 bytes a rule not written */
 	memset(&ri->from, 0, sizeof(ri->from));
 	memset(&ri->addrs6, 0, sizeof(ri->addrs6));
 	ri->refused = 0;
 	if (!text)
 		return;
-	if (m->addr_set) {
+	/* the list of the family its flows leave by: IPv6 in addr_sets6 */
+	if (m->addr_set && xm_flags_leave_v6(m->flags)) {
+		__u32 sid = m->addr_set;
+
+		if (h->fd[XM_MAP_ADDR_SETS6] < 0 ||
+		    bpf_map_lookup_elem(h->fd[XM_MAP_ADDR_SETS6], &sid, &ri->as6))
+			ri->as6.n = 0;
+	} else if (m->addr_set) {
 		__u32 sid = m->addr_set;
 
 		bpf_map_lookup_elem(h->fd[XM_MAP_ADDR_SETS], &sid, &ri->as);

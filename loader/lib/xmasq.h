@@ -150,7 +150,9 @@ struct xm_rule_info {
 	uint32_t id;
 	struct xm_rule_meta meta;
 	struct xm_rule_stats st;      /* summed over CPUs */
-	struct xm_addr_set as;	      /* its `as` list (n 0: none) */
+	struct xm_addr_set as;	      /* its IPv4 `as` list (n 0: none) */
+	struct xm_addr_set6 as6;      /* its IPv6 `as` list, when its flows leave by IPv6
+					 (xm_flags_leave_v6; n 0: none) */
 	struct xm_src_list from;      /* its `from` list (n 0: none; pfx freed with the snapshot) */
 	struct xm_rule_addrs6 addrs6; /* XM_RULE_V6 in meta.flags: its addresses (rule_addrs6) */
 	uint64_t refused;	      /* new flows its `from` list refused, summed over CPUs */
@@ -363,11 +365,13 @@ const struct xm_rule_info *xm_snapshot_rules_at(struct xm_snapshot *s, size_t fr
 
 /* Canonical text of a live rule (same as xm_rule_format of the source);
  * a6: an IPv6 forward's addresses (xm_rule_info.addrs6; NULL or unused
- * for IPv4), as: its `as` list (xm_rule_info.as), from: its `from` list
- * (xm_rule_info.from), or NULL. buf: XM_RULE_TEXT_MAX holds any rule. */
+ * for IPv4), as and as6: its `as` list (xm_rule_info.as, .as6: as6 is
+ * read for a rule whose flows leave by IPv6, xm_flags_leave_v6, as for
+ * any other), from: its `from` list (xm_rule_info.from), or NULL. buf:
+ * XM_RULE_TEXT_MAX holds any rule. */
 void xm_rule_meta_format(const struct xm_rule_meta *m, const struct xm_rule_addrs6 *a6,
-			 const struct xm_addr_set *as, const struct xm_src_list *from, char *buf,
-			 size_t len);
+			 const struct xm_addr_set *as, const struct xm_addr_set6 *as6,
+			 const struct xm_src_list *from, char *buf, size_t len);
 
 /* ---- render.c: status, stats and conntrack as tables for people and JSON
  * for scripts; render_prom.c: Prometheus. The CLI and xmasqd both print

@@ -369,25 +369,34 @@ int xm_meta_carry_take(struct xm_meta_carry *c, const char *path, __u32 flags, _
 int xm_meta_carry_put(struct xm_meta_carry *c, int new_fd, char *err, size_t errlen);
 void xm_meta_carry_abort(struct xm_meta_carry *c);
 
-/* `as` lists (addr_sets.c). */
+/* `as` lists (addr_sets.c). One index space for both families: index
+ * sid holds set[sid] (addr_sets) or, with v6[sid], set6[sid] (addr_sets6). */
 struct xm_as_table {
 	struct xm_addr_set set[XM_ADDR_SETS];
+	struct xm_addr_set6 set6[XM_ADDR_SETS];
 	unsigned char used[XM_ADDR_SETS];  /* a live rule uses it (read from the map) */
 	unsigned char fresh[XM_ADDR_SETS]; /* new in this apply: to write */
+	unsigned char v6[XM_ADDR_SETS];	   /* it holds an IPv6 list (set6) */
 	int any;			   /* some rule of the new set has a list */
 };
 /* Every address of every list is the router's: of the masquerade's `out`
- * interface, or of any interface for a forward. -2 with FILE:LINE:COL. */
+ * interface, or of any interface for a forward (IPv6 lists among the
+ * IPv6 addresses). -2 with FILE:LINE:COL. */
 int xm_as_check(const struct xm_ruleset *rs, const char *filename, char *err, size_t errlen);
-/* set_of[i]: the addr_sets index of item i's list (0: none), reusing the
- * live rules' indexes (h may be NULL: nothing live). */
+/* set_of[i]: the index of item i's list (0: none), reusing the live
+ * rules' indexes (h may be NULL: nothing live); a live rule's list is
+ * read from addr_sets6 when its flows leave by IPv6 (xm_flags_leave_v6),
+ * else from addr_sets. */
 int xm_as_assign(struct xm_as_table *t, struct xm_handle *h, const struct xm_rule_meta *live,
 		 const struct xm_ruleset *rs, __u16 *set_of, const char *filename, char *err,
 		 size_t errlen);
-/* Writes the new lists, before any rule uses them: 0 or -errno. */
-int xm_as_write(const struct xm_as_table *t, struct xm_handle *h);
-/* The list under index sid, or NULL. */
+/* Writes the new lists, each to its family's map, before any rule uses
+ * them: 0, or -errno with *map the map's pin name. */
+int xm_as_write(const struct xm_as_table *t, struct xm_handle *h, const char **map);
+/* The IPv4 list under index sid, or NULL (none, or an IPv6 one). */
 const struct xm_addr_set *xm_as_of(const struct xm_as_table *t, __u16 sid);
+/* The IPv6 list under index sid, or NULL (none, or an IPv4 one). */
+const struct xm_addr_set6 *xm_as_of6(const struct xm_as_table *t, __u16 sid);
 
 /* `from` lists (allow_lists.c). used[id]: */
 #define XM_ALLOW_USED  1 /* a live rule names it (its entries are in the trie) */

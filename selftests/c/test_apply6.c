@@ -10,7 +10,9 @@
  * kept, and a router without the IPv6 maps refuses the file whole.
  * IPv6 masquerades likewise: masq_rules6 in both generations, their
  * prefix in rule_addrs6, read back, removed (--reset-flows), refused
- * without masq_rules6.
+ * without masq_rules6. IPv6 `as` lists (in a private network namespace
+ * whose loopback holds the addresses): in addr_sets6, in the index space
+ * of addr_sets, refused when not the router's or without addr_sets6.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -20,6 +22,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
@@ -267,7 +271,8 @@ static void check_read_back(const char *text, size_t n, const char *label1, cons
 	for (size_t i = 0; same && i < s.n_rules; i++) {
 		const struct xm_rule_info *ri = &s.rules[i];
 
-		xm_rule_meta_format(&ri->meta, &ri->addrs6, &ri->as, &ri->from, got, sizeof(got));
+		xm_rule_meta_format(&ri->meta, &ri->addrs6, &ri->as, &ri->as6, &ri->from, got,
+				    sizeof(got));
 		file_rule_format(&rs, ri->meta.line, want, sizeof(want));
 		if (strcmp(got, want)) {
 			tap_diag("live '%s', file '%s'", got, want);
@@ -572,8 +577,8 @@ static void test_many_v6(void)
 			char got[XM_RULE_TEXT_MAX], want[XM_RULE_TEXT_MAX];
 			unsigned line = s.rules[i].meta.line;
 
-			xm_rule_meta_format(&s.rules[i].meta, &s.rules[i].addrs6, NULL, NULL, got,
-					    sizeof(got));
+			xm_rule_meta_format(&s.rules[i].meta, &s.rules[i].addrs6, NULL, NULL, NULL,
+					    got, sizeof(got));
 			snprintf(want, sizeof(want), "forward lo tcp %u to [fd00:9::%x]:80",
 				 10000 + line - 1, line);
 			same = strcmp(got, want) == 0;
@@ -1300,6 +1305,301 @@ static void test_apply_v64(void)
 	apply(&h, "", 0, &res, diff, sizeof(diff), err, sizeof(err));
 }
 
+/* ---- IPv6 `as` lists --------------------------------------------------- */
+
+static const char text_as6[] = "forward lo tcp 8080 to 198.18.0.2:80 as 192.0.2.1\n"
+			       "forward lo tcp 443 to [fd00:8::2]:8443 as "
+			       "2001:db8:1::10,2001:db8:1::11\n"
+			       "masquerade fd00:1::/64 out lo as 2001:db8:1::11,2001:db8:1::10\n"
+			       "masquerade [2001:db8:100::]/48 out lo as "
+			       "[2001:db8:1::10],2001:db8:1::11\n"
+			       "forward lo tcp 9090 to 198.18.0.3 family ipv6 as 192.0.2.1\n";
+
+/* rule_meta.addr_set of the rule on line (0: none, or no rule). */
+static __u16 set_of_line(unsigned line)
+{
+	struct xm_rule_meta m;
+	__u32 id = id_of_line(line);
+
+	return id && bpf_map_lookup_elem(h.fd[XM_MAP_RULE_META], &id, &m) == 0 ? m.addr_set : 0;
+}
+
+/* addr_sets6[sid] holds n addresses, these (NULL-terminated), in order. */
+static int set6_is(__u16 sid, const char *const *addrs)
+{
+	struct xm_addr_set6 set;
+	__u32 k = sid;
+	unsigned n = 0;
+
+	if (!sid || bpf_map_lookup_elem(h.fd[XM_MAP_ADDR_SETS6], &k, &set))
+		return 0;
+	for (; addrs[n]; n++) {
+		struct in6_addr a = ip6(addrs[n]);
+
+		if (n >= set.n || memcmp(set.addr[n], &a, 16))
+			return 0;
+	}
+	return set.n == n;
+}
+
+/* Every rule_meta entry (ids below 64), to tell that nothing changed. */
+static void meta_all(struct xm_rule_meta *all)
+{
+	for (__u32 id = 0; id < 64; id++)
+		if (bpf_map_lookup_elem(h.fd[XM_MAP_RULE_META], &id, &all[id]))
+			memset(&all[id], 0, sizeof(all[id]));
+}
+
+/* The maps pinned under dir as attach pins them, then addr_sets6's pin
+ * taken away: a router attached by a build without IPv6 `as` lists. dir
+ * is a bpffs of the test's own, mounted on a fresh directory (whether or
+ * not /sys/fs/bpf is one), so nothing outside the test sees the pins. */
+static int pin_without_as6(char *dir)
+{
+	char path[PATH_MAX];
+
+	if (!mkdtemp(dir) || mount("bpf", dir, "bpf", 0, "mode=0700"))
+		return -1;
+	if (bpf_object__pin_maps(skel->obj, dir))
+		return -1;
+	snprintf(path, sizeof(path), "%s/%s", dir, xm_map_pin_names[XM_MAP_ADDR_SETS6]);
+	return unlink(path);
+}
+
+static void unpin_all(const char *dir)
+{
+	struct bpf_map *m;
+
+	bpf_object__for_each_map(m, skel->obj) if (bpf_map__pin_path(m))
+		unlink(bpf_map__pin_path(m));
+	umount2(dir, MNT_DETACH);
+	rmdir(dir);
+}
+
+/* A router without addr_sets6 (its pin gone, xm_open goes without it):
+ * a file with an IPv6 `as` list is refused at the list, nothing changed;
+ * one with IPv4 lists only applies. */
+static void test_as6_old_router(void)
+{
+	static const char want[] = FN ":2:43: IPv6 'as' list, but the router's maps have no IPv6 "
+				      "'as' lists "
+				      "(addr_sets6: it was attached by an older build: run xmasq "
+				      "attach again to load "
+				      "it; nothing was changed)";
+	struct xm_rule_meta before[64], after[64];
+	struct xm_apply_result res;
+	struct xm_handle old;
+	struct xm_addr_set6 s6_before, s6_after;
+	/* no '.' in it: libbpf writes pin paths' dots as '_' */
+	char dir[] = "/tmp/xm_test_apply6_XXXXXX", diff[4096], err[512] = "";
+	__u32 k;
+	int rc;
+
+	if (!tap_ok(pin_without_as6(dir) == 0 && xm_open(&old, dir, err, sizeof(err)) == 0,
+		    "as6, older router: maps pinned without addr_sets6, opened")) {
+		tap_diag("%s: %s %s", dir, strerror(errno), err);
+		unpin_all(dir);
+		return;
+	}
+	tap_ok(old.fd[XM_MAP_ADDR_SETS6] < 0 && old.fd[XM_MAP_ADDR_SETS] >= 0 &&
+		       xm_map_optional(XM_MAP_ADDR_SETS6) && !xm_map_optional(XM_MAP_ADDR_SETS),
+	       "as6, older router: xm_open goes without addr_sets6 (optional), not addr_sets");
+	meta_all(before);
+	k = set_of_line(2);
+	bpf_map_lookup_elem(h.fd[XM_MAP_ADDR_SETS6], &k, &s6_before);
+	rc = apply(&old,
+		   "forward lo tcp 8080 to 198.18.0.2:80 as 192.0.2.1\n"
+		   "forward lo tcp 443 to [fd00:8::2]:8443 as 2001:db8:1::11\n",
+		   0, &res, diff, sizeof(diff), err, sizeof(err));
+	if (!tap_ok(rc == -2 && strcmp(err, want) == 0, "as6, older router: an IPv6 list refused "
+							"at its line and column, 'attach "
+							"again'"))
+		tap_diag("got %d '%s'", rc, err);
+	meta_all(after);
+	bpf_map_lookup_elem(h.fd[XM_MAP_ADDR_SETS6], &k, &s6_after);
+	tap_ok(memcmp(before, after, sizeof(before)) == 0 && diff[0] == 0 &&
+		       memcmp(&s6_before, &s6_after, sizeof(s6_after)) == 0,
+	       "as6, older router: nothing was changed (rule_meta, addr_sets6, no diff)");
+	rc = apply(&old, "masquerade fd00:1::/64 out lo as 2001:db8:1::10\n", 0, &res, diff,
+		   sizeof(diff), err, sizeof(err));
+	tap_ok(rc == -2 && strncmp(err, FN ":1:34: IPv6 'as' list,", 27) == 0, "as6, older router: "
+									       "an IPv6 "
+									       "masquerade's list "
+									       "refused too, at "
+									       "its column");
+	rc = apply(&old, "forward lo tcp 8080 to 198.18.0.2:80 as 192.0.2.1\n", 0, &res, diff,
+		   sizeof(diff), err, sizeof(err));
+	if (!tap_ok(rc == 0 && res.added == 0 && res.kept == 1 && res.removed == 4, "as6, older "
+										    "router: a "
+										    "file with "
+										    "IPv4 lists "
+										    "only applies"))
+		tap_diag("got %d '%s' added %u kept %u removed %u", rc, err, res.added, res.kept,
+			 res.removed);
+	xm_close(&old);
+	unpin_all(dir);
+}
+
+/* IPv6 `as` lists applied: addr_sets6 under rule_meta.addr_set, in the
+ * file's order; identical lists of a family share an index, the two
+ * families never do; the live set reads back as the file (status,
+ * Prometheus, an empty diff); a changed list goes to an index no live
+ * rule uses; an address that is not the router's is refused with nothing
+ * changed. In a private network namespace, its loopback holding the
+ * addresses. */
+static void test_as6(void)
+{
+	static const char *const l10_11[] = { "2001:db8:1::10", "2001:db8:1::11", NULL };
+	static const char *const l11_10[] = { "2001:db8:1::11", "2001:db8:1::10", NULL };
+	static const char *const l11[] = { "2001:db8:1::11", NULL };
+	struct xm_rule_meta before[64], after[64];
+	struct xm_apply_result res;
+	struct xm_addr_set set4;
+	struct xm_config c;
+	char diff[4096], err[512];
+	__u16 s1, s2, s3, s4, s5, s2b;
+	__u32 zero = 0, k;
+	int orig = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC), rc;
+
+	if (!tap_ok(orig >= 0 && unshare(CLONE_NEWNET) == 0 && sh("ip link set lo up") == 0 &&
+			    sh("ip -6 addr add 2001:db8:1::10/128 dev lo nodad") == 0 &&
+			    sh("ip -6 addr add 2001:db8:1::11/128 dev lo nodad") == 0 &&
+			    sh("ip addr add 192.0.2.1/32 dev lo") == 0 &&
+			    sh("ip link add as6a type veth peer name as6b") == 0 &&
+			    sh("ip -6 addr add 2001:db8:2::1/128 dev as6a nodad") == 0,
+		    "as6: a private network namespace, the addresses on lo (nodad), one on "
+		    "another NIC")) {
+		if (orig >= 0)
+			close(orig);
+		return;
+	}
+
+	rc = apply(&h, text_as6, 0, &res, diff, sizeof(diff), err, sizeof(err));
+	if (!tap_ok(rc == 0 && res.added == 5, "as6: 2 forwards and 2 masquerades with IPv6 "
+					       "lists, 2 forwards with IPv4 ones, applied"))
+		tap_diag("got %d '%s'", rc, err);
+	if (!tap_ok(strcmp(diff, "+ forward lo tcp 8080 to 198.18.0.2:80 as 192.0.2.1\n"
+				 "+ forward lo tcp 443 to [fd00:8::2]:8443 as "
+				 "2001:db8:1::10,2001:db8:1::11\n"
+				 "+ forward lo tcp 9090 to 198.18.0.3:9090 family ipv6 as "
+				 "192.0.2.1\n"
+				 "+ masquerade fd00:1::/64 out lo as "
+				 "2001:db8:1::11,2001:db8:1::10\n"
+				 "+ masquerade 2001:db8:100::/48 out lo as "
+				 "2001:db8:1::10,2001:db8:1::11\n") == 0,
+		    "as6: the diff shows the IPv6 lists bare"))
+		tap_diag("diff:\n%s", diff);
+	s1 = set_of_line(1);
+	s2 = set_of_line(2);
+	s3 = set_of_line(3);
+	s4 = set_of_line(4);
+	s5 = set_of_line(5);
+	tap_ok(set6_is(s2, l10_11), "as6: the 6->6 forward's list in addr_sets6[addr_set]: n 2, "
+				    "in the file's order");
+	tap_ok(set6_is(s3, l11_10) && s3 != s2, "as6: the masquerade's list (the other order) "
+						"under an index of its own");
+	TAP_EQ(s4, s2, "as6: identical IPv6 lists (one written bracketed) share an index");
+	k = s1;
+	tap_ok(s1 && s1 != s2 && s1 != s3 &&
+		       bpf_map_lookup_elem(h.fd[XM_MAP_ADDR_SETS], &k, &set4) == 0 && set4.n == 1 &&
+		       set4.addr[0] == htonl(0xc0000201),
+	       "as6: the IPv4 list in addr_sets, under an index no IPv6 list has");
+	TAP_EQ(s5, s1, "as6: a 6->4 forward's IPv4 list is the IPv4 forward's (addr_sets)");
+	tap_ok(bpf_map_lookup_elem(h.fd[XM_MAP_CONFIG], &zero, &c) == 0 &&
+		       (c.flags & XM_CFG_ADDR_SETS),
+	       "as6: config has XM_CFG_ADDR_SETS");
+
+	/* read back */
+	rc = apply(&h, text_as6, 1, &res, diff, sizeof(diff), err, sizeof(err));
+	if (!tap_ok(rc == 0 && diff[0] == 0 && res.kept == 5 && res.added == 0, "as6 read back: "
+										"the same file "
+										"diffs empty (the "
+										"lists read from "
+										"both maps)"))
+		tap_diag("got %d '%s' diff '%s'", rc, err, diff);
+	check_read_back(text_as6, 5,
+			"rule=\"forward lo tcp 443 to [fd00:8::2]:8443 as "
+			"2001:db8:1::10,2001:db8:1::11\"",
+			"rule=\"masquerade fd00:1::/64 out lo as 2001:db8:1::11,2001:db8:1::10\"",
+			"as6 read back: Prometheus' rule labels show the IPv6 lists",
+			"as6 read back: status formats each live rule as the file's, lists too");
+
+	/* a changed list: a fresh index, the old one kept for line 4 */
+	rc = apply(&h,
+		   "forward lo tcp 8080 to 198.18.0.2:80 as 192.0.2.1\n"
+		   "forward lo tcp 443 to [fd00:8::2]:8443 as 2001:db8:1::11\n"
+		   "masquerade fd00:1::/64 out lo as 2001:db8:1::11,2001:db8:1::10\n"
+		   "masquerade [2001:db8:100::]/48 out lo as [2001:db8:1::10],2001:db8:1::11\n"
+		   "forward lo tcp 9090 to 198.18.0.3 family ipv6 as 192.0.2.1\n",
+		   0, &res, diff, sizeof(diff), err, sizeof(err));
+	s2b = set_of_line(2);
+	if (!tap_ok(rc == 0 && res.changed == 1 && res.kept == 4 &&
+			    strcmp(diff, "~ forward lo tcp 443 to [fd00:8::2]:8443 as "
+					 "2001:db8:1::10,2001:db8:1::11 => forward lo tcp 443 to "
+					 "[fd00:8::2]:8443 as 2001:db8:1::11\n") == 0,
+		    "as6 change: one rule changed, the '~' line shows both lists"))
+		tap_diag("got %d '%s' changed %u kept %u diff '%s'", rc, err, res.changed, res.kept,
+			 diff);
+	tap_ok(s2b && s2b != s1 && s2b != s2 && s2b != s3 && set6_is(s2b, l11), "as6 change: the "
+										"new list under an "
+										"index no live "
+										"rule used (of "
+										"either family)");
+	tap_ok(set_of_line(4) == s2 && set6_is(s2, l10_11) && set_of_line(1) == s1, "as6 change: "
+										    "the old list "
+										    "stays for the "
+										    "rule that "
+										    "still uses "
+										    "it");
+
+	/* not the router's: refused, nothing changed */
+	meta_all(before);
+	rc = apply(&h, "masquerade fd00:1::/64 out lo as 2001:db8:1::10,2001:db8:1::99\n", 0, &res,
+		   diff, sizeof(diff), err, sizeof(err));
+	if (!tap_ok(rc == -2 && strcmp(err, FN ":1:34: 2001:db8:1::99 is not an address of lo (a "
+					       "masquerade leaves by its interface: add it "
+					       "there, e.g. ip -6 addr add 2001:db8:1::99/128 "
+					       "dev lo nodad, or an IP configuration of the NIC "
+					       "in the cloud)") == 0,
+		    "as6: an address not on the masquerade's interface is refused, with the fix"))
+		tap_diag("got %d '%s'", rc, err);
+	rc = apply(&h, "masquerade fd00:1::/64 out lo as 2001:db8:2::1\n", 0, &res, diff,
+		   sizeof(diff), err, sizeof(err));
+	tap_ok(rc == -2 && strncmp(err, FN ":1:34: 2001:db8:2::1 is not an address of lo", 44) == 0,
+	       "as6: an address of another NIC is refused for a masquerade");
+	rc = apply(&h, "forward lo tcp 443 to [fd00:8::2] as 2001:db8:1::99\n", 0, &res, diff,
+		   sizeof(diff), err, sizeof(err));
+	if (!tap_ok(rc == -2 && strcmp(err, FN ":1:38: 2001:db8:1::99 is not an address of this "
+					       "router (replies must come back to it: add it to "
+					       "an interface, e.g. ip -6 addr add "
+					       "2001:db8:1::99/128 dev IFACE nodad)") == 0,
+		    "as6: a forward's address on no interface is refused, with the fix"))
+		tap_diag("got %d '%s'", rc, err);
+	meta_all(after);
+	tap_ok(memcmp(before, after, sizeof(before)) == 0 && set6_is(s2b, l11) &&
+		       set6_is(s2, l10_11),
+	       "as6: refused files changed nothing");
+	rc = apply(&h, "forward lo tcp 443 to [fd00:8::2] as 2001:db8:2::1\n", 0, &res, diff,
+		   sizeof(diff), err, sizeof(err));
+	if (!tap_ok(rc == 0 &&
+			    set6_is(set_of_line(1), (const char *const[]){ "2001:db8:2::1", NULL }),
+		    "as6: a forward may leave with an address of any NIC"))
+		tap_diag("got %d '%s'", rc, err);
+
+	/* the router attached before addr_sets6 */
+	apply(&h, text_as6, 0, &res, diff, sizeof(diff), err, sizeof(err));
+	test_as6_old_router();
+
+	rc = apply(&h, "", 0, &res, diff, sizeof(diff), err, sizeof(err));
+	tap_ok(rc == 0 && meta_in_use() == 0 &&
+		       bpf_map_lookup_elem(h.fd[XM_MAP_CONFIG], &zero, &c) == 0 &&
+		       !(c.flags & XM_CFG_ADDR_SETS),
+	       "as6: an empty file removes every rule, XM_CFG_ADDR_SETS cleared");
+	if (setns(orig, CLONE_NEWNET))
+		tap_diag("setns: %s", strerror(errno));
+	close(orig);
+}
+
 int main(void)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -1319,6 +1619,7 @@ int main(void)
 	test_masq6_line_edits();
 	test_masq6_dirty();
 	test_apply_v64();
+	test_as6();
 	xmasq_bpf__destroy(skel);
 	return tap_done();
 }

@@ -61,6 +61,17 @@ static struct spec6 to_client(struct spec6 s, struct addr6 src, uint16_t sport)
 	return s;
 }
 
+/* An answer to a masqueraded host (fd00:8::2) as the router sends it on
+ * by bk0. */
+static struct spec6 to_host(struct spec6 s)
+{
+	memcpy(s.dmac, MAC_BACKEND, 6);
+	memcpy(s.smac, MAC_BK0, 6);
+	s.dst = a_backend;
+	s.hop--;
+	return s;
+}
+
 static struct spec6 backend6(uint8_t proto, uint16_t sport, struct addr6 dst, uint16_t dport,
 			     uint8_t flags)
 {
@@ -791,11 +802,7 @@ static void test_masquerade6(void)
 	/* the answer, to the router's address, back to the host */
 	back.dst = a_pub0;
 	back.src = a_client;
-	wantb = back;
-	memcpy(wantb.dmac, MAC_BACKEND, 6);
-	memcpy(wantb.smac, MAC_BK0, 6);
-	wantb.dst = a_backend;
-	wantb.hop--;
+	wantb = to_host(back);
 	run6("tcp6 masquerade: the answer goes back to [fd00:8::2]:30000 by bk0", if_pub0, back,
 	     TC_ACT_REDIRECT, &wantb, &got);
 	cnt_mark();
@@ -828,11 +835,7 @@ static void test_masquerade6(void)
 		pong.icmp_type = 129;
 		pong.dst = a_pub0;
 		pong.payload = 24;
-		wpong = pong;
-		memcpy(wpong.dmac, MAC_BACKEND, 6);
-		memcpy(wpong.smac, MAC_BK0, 6);
-		wpong.dst = a_backend;
-		wpong.hop--;
+		wpong = to_host(pong);
 		run6("icmp6 echo reply: back to [fd00:8::2] by bk0", if_pub0, pong, TC_ACT_REDIRECT,
 		     &wpong, &got);
 		/* a second host pinging with the same id gets another */
@@ -2465,6 +2468,209 @@ out:
 	fixture_set_config(&c);
 }
 
+/* Rule rule_id's `as` list: addrs (n of them; 0: none) at addr_sets6
+ * index sid. */
+static int set_as6(uint32_t rule_id, uint32_t sid, const struct addr6 *addrs, uint32_t n)
+{
+	struct xm_addr_set6 set = { .n = n };
+	struct xm_rule_meta meta = { .in_use = n > 0, .addr_set = (uint16_t)(n ? sid : 0) };
+
+	for (uint32_t i = 0; i < n; i++)
+		memcpy(set.addr[i], addrs[i].b, 16);
+	return bpf_map_update_elem(bpf_map__fd(skel->maps.addr_sets6), &sid, &set, BPF_ANY) ||
+	       bpf_map_update_elem(bpf_map__fd(skel->maps.rule_meta), &rule_id, &meta, BPF_ANY);
+}
+
+/* An IPv6 frame's source address and source port (or echo id). */
+static struct addr6 src6_of(const struct frame *f)
+{
+	struct addr6 a;
+
+	memcpy(a.b, f->b + 14 + 8, 16);
+	return a;
+}
+
+static uint16_t sport6_of(const struct frame *f)
+{
+	return (uint16_t)(f->b[14 + 40 + (f->b[14 + 6] == 58 ? 4 : 0)] << 8 |
+			  f->b[14 + 40 + (f->b[14 + 6] == 58 ? 4 : 0) + 1]);
+}
+
+static int addr6_eq(struct addr6 a, struct addr6 b)
+{
+	return memcmp(a.b, b.b, 16) == 0;
+}
+
+/* `as` on IPv6 (addr_sets6): a masquerade's hosts each leave with one
+ * address of the list for all their flows (paired), the hosts spread over
+ * the list, a flow whose address has no port left towards its peer takes
+ * the list's next one and is refused only when none has; a forward's
+ * flows leave for the backend with the list's addresses; the answers come
+ * back; without XM_CFG_ADDR_SETS the lists are not read. */
+static void test_as6(void)
+{
+	const struct addr6 masq_as[2] = { A6("2001:db8:1::21"), A6("2001:db8:1::22") };
+	const struct addr6 fwd_as[2] = { A6("fd00:8::21"), A6("fd00:8::22") };
+	struct xm_config c = fixture_config();
+	struct addr6 first = { 0 }, used[8];
+	int on_list = 1, spread = 0;
+	struct frame fin, got;
+	uint32_t rc;
+
+	c.local_port_lo = 32768;
+	c.local_port_hi = 60999;
+	c.flags |= XM_CFG_ADDR_SETS;
+	if (!tap_ok(fixture_set_config(&c) == 0 && set_as6(RULE_MASQ, 5, masq_as, 2) == 0 &&
+			    set_as6(RULE_UDP, 6, fwd_as, 2) == 0,
+		    "as6: masquerade fd00:8::/64 out pub0 as 2001:db8:1::21,2001:db8:1::22; "
+		    "forward pub0:[2001:db8:1::1] udp 5353 to [fd00:8::2]:53 as "
+		    "fd00:8::21,fd00:8::22"))
+		goto out;
+
+	/* eight hosts: each on an address of the list, both addresses used */
+	for (int h = 0; h < 8; h++) {
+		struct spec6 out = backend6(IPPROTO_UDP, (uint16_t)(31000 + h), a_client, 53, 0);
+
+		out.src.b[15] = (uint8_t)(2 + h);
+		fin = F6(out);
+		run_tc(if_bk0, &fin, &got, &rc);
+		used[h] = src6_of(&got);
+		on_list &= rc == TC_ACT_REDIRECT &&
+			   (addr6_eq(used[h], masq_as[0]) || addr6_eq(used[h], masq_as[1]));
+		spread |= addr6_eq(used[h], masq_as[1]) ? 2 : 1;
+		if (rc == TC_ACT_REDIRECT)
+			check_csum6("as6 masquerade: a host's UDP", &got);
+	}
+	first = used[0];
+	tap_ok(on_list, "as6 masquerade: eight hosts' UDP leaves pub0 with addresses of the list");
+	TAP_EQ(spread, 3, "as6 masquerade: the hosts spread over both addresses");
+
+	/* each host's other flows, by XDP and by tc: its one address */
+	{
+		struct spec6 ping = backend6(58, 0x4343, a_client, 0x4343, 0);
+		struct addr6 src;
+		int paired = 0;
+
+		for (int h = 0; h < 8; h++) {
+			struct spec6 out =
+				backend6(IPPROTO_UDP, (uint16_t)(31100 + h), a_client, 54, 0);
+
+			out.src.b[15] = (uint8_t)(2 + h);
+			fin = F6(out);
+			run_xdp(if_bk0, &fin, &got, &rc);
+			paired += rc == XDP_REDIRECT && addr6_eq(src6_of(&got), used[h]);
+		}
+		TAP_EQ(paired, 8,
+		       "as6 masquerade: each host's second flow, by XDP, leaves with its first "
+		       "flow's address (paired)");
+		ping.payload = 24;
+		fin = F6(ping);
+		run_tc(if_bk0, &fin, &got, &rc);
+		src = src6_of(&got);
+		tap_ok(rc == TC_ACT_REDIRECT && addr6_eq(src, first) && sport6_of(&got) == 0x4343,
+		       "as6 masquerade: host fd00:8::2's ping leaves with its address, id kept");
+		if (rc == TC_ACT_REDIRECT)
+			check_csum6("as6 masquerade: ping", &got);
+	}
+
+	/* the answer to the list's address comes back to the host */
+	{
+		struct spec6 back = client6(IPPROTO_UDP, 53, 31000, 0), want;
+
+		back.dst = first;
+		want = to_host(back);
+		run6("as6 masquerade: the answer to the list's address goes back to "
+		     "[fd00:8::2]:31000",
+		     if_pub0, back, TC_ACT_REDIRECT, &want, &got);
+		xdp6("as6 masquerade: the answer to the list's address", if_pub0, back, &want);
+	}
+
+	/* one port an address: the second flow takes the other address, the
+	 * third is refused */
+	c.port_lo = c.port_hi = 20000;
+	if (!tap_ok(fixture_set_config(&c) == 0, "as6: ports 20000-20000"))
+		goto out;
+	{
+		struct addr6 src[2];
+		uint16_t port[2];
+
+		for (int i = 0; i < 2; i++) {
+			struct spec6 out =
+				backend6(IPPROTO_UDP, (uint16_t)(31201 + i), a_client, 5000, 0);
+
+			fin = F6(out);
+			cnt_mark();
+			run_tc(if_bk0, &fin, &got, &rc);
+			src[i] = src6_of(&got);
+			port[i] = sport6_of(&got);
+			TAP_EQ(rc, TC_ACT_REDIRECT, "as6, one port an address: flow %d sent",
+			       i + 1);
+			cnt_check(XM_C_DROP_NO_PORT, 0, "as6, one port an address: flow");
+		}
+		tap_ok(port[0] == 20000 && port[1] == 20000 && addr6_eq(src[0], first) &&
+			       addr6_eq(src[1],
+					addr6_eq(first, masq_as[0]) ? masq_as[1] : masq_as[0]),
+		       "as6: the host's first flow on its address, port 20000, the second on the "
+		       "list's other address, port 20000 (ports %u, %u)",
+		       port[0], port[1]);
+		fin = F6(backend6(IPPROTO_UDP, 31203, a_client, 5000, 0));
+		cnt_mark();
+		run_tc(if_bk0, &fin, &got, &rc);
+		TAP_EQ(rc, TC_ACT_SHOT, "as6: both addresses' one port taken: refused");
+		cnt_check(XM_C_DROP_NO_PORT, 1, "as6: both addresses' one port taken");
+	}
+	c.port_lo = fixture_config().port_lo;
+	c.port_hi = fixture_config().port_hi;
+	if (!tap_ok(fixture_set_config(&c) == 0, "as6: the port range back"))
+		goto out;
+
+	/* a forward: to the backend from the list's addresses, by tc and XDP,
+	 * and its answer back to the client from the address it used */
+	for (int xdp = 0; xdp < 2; xdp++) {
+		struct spec6 in = client6(IPPROTO_UDP, (uint16_t)(7100 + xdp), 5353, 0), back, want;
+		struct addr6 src;
+		uint16_t port;
+
+		fin = F6(in);
+		if (xdp)
+			run_xdp(if_pub0, &fin, &got, &rc);
+		else
+			run_tc(if_pub0, &fin, &got, &rc);
+		src = src6_of(&got);
+		port = sport6_of(&got);
+		tap_ok(rc == (xdp ? XDP_REDIRECT : TC_ACT_REDIRECT) &&
+			       (addr6_eq(src, fwd_as[0]) || addr6_eq(src, fwd_as[1])),
+		       "as6 forward: udp [2001:db8:1::10]:%u -> :5353 by %s reaches the backend "
+		       "from an address of the list",
+		       7100 + xdp, xdp ? "XDP" : "tc");
+		back = backend6(IPPROTO_UDP, 53, src, port, 0);
+		want = to_client(back, a_pub0, 5353);
+		want.dport = (uint16_t)(7100 + xdp);
+		run6("as6 forward: the backend's answer to the list's address goes back to the "
+		     "client from [2001:db8:1::1]:5353",
+		     if_bk0, back, TC_ACT_REDIRECT, &want, &got);
+	}
+
+	/* the lists are read only when the config says some rule has one */
+	c.flags &= ~XM_CFG_ADDR_SETS;
+	if (tap_ok(fixture_set_config(&c) == 0, "as6: config without XM_CFG_ADDR_SETS")) {
+		fin = F6(backend6(IPPROTO_UDP, 31300, a_client, 53, 0));
+		run_tc(if_bk0, &fin, &got, &rc);
+		tap_ok(rc == TC_ACT_REDIRECT && addr6_eq(src6_of(&got), a_pub0), "as6: without "
+										 "XM_CFG_ADDR_SETS "
+										 "the masquerade "
+										 "leaves with "
+										 "pub0's address");
+	}
+out:
+	set_as6(RULE_MASQ, 5, NULL, 0);
+	set_as6(RULE_UDP, 6, NULL, 0);
+	c = fixture_config();
+	c.local_port_lo = 32768;
+	c.local_port_hi = 60999;
+	fixture_set_config(&c);
+}
+
 /* ---- TCP windows (bpf/tcp_window.h), as test_bpf_tcpwin.c for IPv4 ---- */
 
 #define TW_CLIENT_ISN  1000u
@@ -2668,33 +2874,20 @@ static void test_tcpwin6(void)
 }
 
 static void (*const tests[])(void) = {
-	test_tcp6,
-	test_port_clash6,
-	test_udp6,
-	test_keep_source6,
-	test_allow6,
-	test_pass6,
-	test_too_big6,
-	test_masquerade6,
-	test_too_big_masq6,
-	test_6to4_tcp,
-	test_6to4_udp,
-	test_ext_headers6,
-	test_fragments6,
-	test_6to4_fragments,
-	test_6to4_split,
-	test_icmp6_errors,
-	test_6to4_icmp,
-	test_6to4_icmp_back,
-	test_xdp_new6,
-	test_expiry6,
-	test_6to4_expiry,
-	test_6to4_as,
-	test_tcpwin6,
-	test_router_socket6,
-	test_mtu_live6,
-	test_port_per_endpoint6,
-	NULL,
+	test_tcp6,	    test_port_clash6,
+	test_udp6,	    test_keep_source6,
+	test_allow6,	    test_pass6,
+	test_too_big6,	    test_masquerade6,
+	test_too_big_masq6, test_6to4_tcp,
+	test_6to4_udp,	    test_ext_headers6,
+	test_fragments6,    test_6to4_fragments,
+	test_6to4_split,    test_icmp6_errors,
+	test_6to4_icmp,	    test_6to4_icmp_back,
+	test_xdp_new6,	    test_expiry6,
+	test_6to4_expiry,   test_6to4_as,
+	test_tcpwin6,	    test_router_socket6,
+	test_mtu_live6,	    test_port_per_endpoint6,
+	test_as6,	    NULL,
 };
 
 int main(void)

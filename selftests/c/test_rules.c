@@ -72,7 +72,7 @@ static int same_rule(const struct xm_rule *a, const struct xm_rule *b)
 	       a->from_lo == b->from_lo && a->from_hi == b->from_hi &&
 	       memcmp(&a->to_addr6, &b->to_addr6, 16) == 0 && a->to_lo == b->to_lo &&
 	       a->to_hi == b->to_hi && a->flags == b->flags && a->as.n == b->as.n &&
-	       memcmp(a->as.addr, b->as.addr, sizeof(a->as.addr)) == 0 &&
+	       a->as.v6 == b->as.v6 && memcmp(a->as.addr6, b->as.addr6, sizeof(a->as.addr6)) == 0 &&
 	       xm_src_list_same(&a->from, &b->from);
 }
 
@@ -237,6 +237,237 @@ static void test_as_lists(void)
 	xm_ruleset_free(&rs);
 }
 
+/* Whether masquerades a and b are the same (the parser zeroes them first). */
+static int same_masq(const struct xm_masq *a, const struct xm_masq *b)
+{
+	return memcmp(&a->prefix6, &b->prefix6, 16) == 0 && a->prefix_len == b->prefix_len &&
+	       a->flags == b->flags && strcmp(a->out_ifname, b->out_ifname) == 0 &&
+	       a->as.n == b->as.n && a->as.v6 == b->as.v6 &&
+	       memcmp(a->as.addr6, b->as.addr6, sizeof(a->as.addr6)) == 0;
+}
+
+/* `as` lists of IPv6 addresses: a 6->6 forward's and an IPv6
+ * masquerade's, bare or in brackets, kept in the file's order, printed
+ * bare in canonical form; a 6->4 forward's list stays IPv4. */
+static void test_as6_lists(void)
+{
+	static const char t[] =
+		"forward eth0 tcp 443 to [fd00:8::2]:8443 as 2001:db8:1::10,[2001:DB8:1:0::11]\n"
+		"masquerade fd00:1::/64 out eth0 as [2001:db8:1::11],2001:db8:1::10\n"
+		"masquerade [fd00:2::]/64 out eth1 as 2001:db8:2::1\n"
+		"forward eth0:[2001:db8::1] tcp 80 to 198.18.0.2 as 192.0.2.1 family ipv6\n"
+		"forward eth1 tcp 443 to [fd00:8::3] as [2001:db8:2::1] family ipv6\n";
+	static const char *const canon[] = {
+		"forward eth0 tcp 443 to [fd00:8::2]:8443 as 2001:db8:1::10,2001:db8:1::11",
+		"forward eth0:[2001:db8::1] tcp 80 to 198.18.0.2:80 as 192.0.2.1",
+		"forward eth1 tcp 443 to [fd00:8::3]:443 as 2001:db8:2::1",
+		"masquerade fd00:1::/64 out eth0 as 2001:db8:1::11,2001:db8:1::10",
+		"masquerade fd00:2::/64 out eth1 as 2001:db8:2::1",
+	};
+	struct in6_addr a10 = ip6("2001:db8:1::10"), a11 = ip6("2001:db8:1::11");
+	struct xm_ruleset rs, rs2;
+	char buf[XM_RULE_TEXT_MAX], all[1024] = "";
+	const struct xm_addr_list *l;
+	struct xm_rule r;
+	enum xm_line_kind kind;
+	char err[256];
+
+	if (!tap_ok(parse_ok(t, strlen(t), &rs, "as6"), "as6: IPv6 lists on forwards and "
+							"masquerades parse"))
+		return;
+	if (!tap_ok(rs.n_rules == 3 && rs.n_masqs == 2, "as6: 3 forwards, 2 masquerades")) {
+		xm_ruleset_free(&rs);
+		return;
+	}
+	l = &rs.rules[0].as;
+	tap_ok(l->v6 && l->n == 2 && memcmp(&l->addr6[0], &a10, 16) == 0 &&
+		       memcmp(&l->addr6[1], &a11, 16) == 0 && l->col == 45,
+	       "as6: 6->6 forward: bare and bracketed addresses, the file's order, column 45");
+	l = &rs.masqs[0].as;
+	tap_ok(l->v6 && l->n == 2 && memcmp(&l->addr6[0], &a11, 16) == 0 &&
+		       memcmp(&l->addr6[1], &a10, 16) == 0 && l->col == 36,
+	       "as6: IPv6 masquerade: bracketed first, the file's order, column 36");
+	l = &rs.rules[1].as;
+	tap_ok(!l->v6 && l->n == 1 && l->addr[0] == ip("192.0.2.1") &&
+		       rs.rules[1].flags == (XM_RULE_V6 | XM_RULE_TO_V4),
+	       "as6: a 6->4 forward's list stays IPv4 (its backend is)");
+	tap_ok(rs.rules[2].as.v6 && rs.rules[2].flags == XM_RULE_V6, "as6: 'family ipv6' after the "
+								     "list of a 6->6 forward");
+	tap_ok(xm_flags_leave_v6(rs.rules[0].flags) && !xm_flags_leave_v6(rs.rules[1].flags) &&
+		       xm_flags_leave_v6(rs.masqs[0].flags) && !xm_flags_leave_v6(XM_RULE_TO_V4) &&
+		       !xm_flags_leave_v6(0) &&
+		       xm_flags_leave_v6(XM_RULE_MASQUERADE | XM_RULE_V6 | (7u << 16)),
+	       "as6: xm_flags_leave_v6: 6->6 forwards and IPv6 masquerades (meta flags too)");
+	for (size_t i = 0; i < 5; i++) {
+		if (i < 3)
+			xm_rule_format(&rs.rules[i], buf, sizeof(buf));
+		else
+			xm_masq_format(&rs.masqs[i - 3], buf, sizeof(buf));
+		if (!tap_ok(strcmp(buf, canon[i]) == 0, "as6: canonical form of statement %zu",
+			    i + 1))
+			tap_diag("got '%s', want '%s'", buf, canon[i]);
+		strcat(all, buf);
+		strcat(all, "\n");
+	}
+	xm_addr_list_format(&rs.masqs[0].as, buf, sizeof(buf));
+	tap_ok(strcmp(buf, " as 2001:db8:1::11,2001:db8:1::10") == 0,
+	       "as6: xm_addr_list_format writes IPv6 addresses bare ('%s')", buf);
+	if (tap_ok(parse_ok(all, strlen(all), &rs2, "as6 round trip"), "as6: canonical forms "
+								       "parse again")) {
+		int same = rs2.n_rules == 3 && rs2.n_masqs == 2;
+
+		for (size_t i = 0; same && i < 3; i++)
+			same = same_rule(&rs.rules[i], &rs2.rules[i]);
+		for (size_t i = 0; same && i < 2; i++)
+			same = same_masq(&rs.masqs[i], &rs2.masqs[i]);
+		tap_ok(same, "as6: round trip gives the same rules and masquerades");
+		xm_ruleset_free(&rs2);
+	}
+	xm_ruleset_free(&rs);
+	tap_ok(xm_rules_parse_line("forward eth0 tcp 443 to [fd00:8::2] as 2001:db8:1::10", 53, 3,
+				   FN, &r, &kind, err, sizeof(err)) == 0 &&
+		       kind == XM_LINE_OTHER,
+	       "as6: parse_line: a 6->6 forward with a list takes the full path");
+}
+
+/* The longest rule: an IPv6 local address and backend, 8 IPv6 `as`
+ * addresses and 64 IPv6 `from` prefixes, all of the longest text, fit
+ * XM_RULE_TEXT_MAX whole and read back the same. */
+static void test_as6_longest(void)
+{
+	char text[8192], buf[XM_RULE_TEXT_MAX];
+	struct xm_ruleset rs, rs2;
+	size_t at;
+
+	/* in canonical form already (keep-source excludes `as`) */
+	at = (size_t)snprintf(text, sizeof(text),
+			      "forward abcdefghijklmno:[2001:db8:ffff:ffff:ffff:ffff:ffff:ffff] "
+			      "tcp 65000-65535 to "
+			      "[fd00:ffff:ffff:ffff:ffff:ffff:ffff:ffff]:1000-1535 "
+			      "allow-special as ");
+	for (int i = 0; i < XM_ADDR_SET_MAX; i++)
+		at += (size_t)snprintf(text + at, sizeof(text) - at,
+				       "%s2001:db8:ffff:ffff:ffff:ffff:ffff:fff%x", i ? "," : "",
+				       i);
+	at += (size_t)snprintf(text + at, sizeof(text) - at, " from ");
+	for (int i = 0; i < XM_ALLOW_LIST_MAX; i++)
+		at += (size_t)snprintf(text + at, sizeof(text) - at,
+				       "%s2001:db8:ffff:ffff:ffff:ffff:ffff:ff%02x/127",
+				       i ? "," : "", 2 * i);
+	snprintf(text + at, sizeof(text) - at, "\n");
+	if (!tap_ok(parse_ok(text, strlen(text), &rs, "longest"), "as6: the longest rule parses"))
+		return;
+	xm_rule_format(&rs.rules[0], buf, sizeof(buf));
+	tap_ok(strlen(buf) == at && strncmp(buf, text, at) == 0,
+	       "as6: the longest rule formats whole in XM_RULE_TEXT_MAX (%zu bytes of %zu)",
+	       strlen(buf), sizeof(buf));
+	if (tap_ok(parse_ok(buf, strlen(buf), &rs2, "longest again"), "as6: and parses again")) {
+		tap_ok(same_rule(&rs.rules[0], &rs2.rules[0]) &&
+			       rs2.rules[0].as.n == XM_ADDR_SET_MAX,
+		       "as6: the longest rule round-trips");
+		xm_ruleset_free(&rs2);
+	}
+	xm_ruleset_free(&rs);
+}
+
+/* Wrong IPv6 `as` lists, and the other family in a list, each error at
+ * its line and column. */
+static void test_bad_as6(void)
+{
+	static const struct {
+		const char *text, *want, *what;
+	} t[] = {
+		{ "masquerade fd00:1::/64 out eth0 as 2001:db8:1::10,192.0.2.1",
+		  ":1:51: IPv4 address '192.0.2.1' after 'as' of an IPv6 masquerade (expected IPv6 "
+		  "addresses of eth0 such as as 2001:db8:1::10: its flows leave by IPv6)",
+		  "an IPv4 address in an IPv6 masquerade's list, at the address" },
+		{ "forward eth0 tcp 80 to [fd00::1] as 2001:db8::1,192.0.2.1",
+		  ":1:49: IPv4 address '192.0.2.1' after 'as' of an IPv6 forward (expected IPv6 "
+		  "addresses of the router such as as 2001:db8:1::10: its flows leave by IPv6)",
+		  "an IPv4 address in a 6->6 forward's list" },
+		{ "forward eth0 tcp 80 to 10.0.0.1 as 192.0.2.1,2001:db8::1",
+		  ":1:46: IPv6 address '2001:db8::1' after 'as' of a forward to an IPv4 backend "
+		  "(expected IPv4 addresses of the router such as as 192.0.2.1: its flows leave by "
+		  "IPv4)",
+		  "an IPv6 address in an IPv4 forward's list" },
+		{ "forward eth0:[2001:db8::1] tcp 80 to 198.18.0.2 as [2001:db8::5]",
+		  ":1:52: IPv6 address '[2001:db8::5]' after 'as' of a forward to an IPv4 backend "
+		  "(expected IPv4 addresses of the router such as as 192.0.2.1: its flows leave by "
+		  "IPv4)",
+		  "an IPv6 address in a 6->4 forward's list (its backend is IPv4)" },
+		{ "forward eth0 tcp 80 to 198.18.0.2 family ipv6 as 2001:db8::5",
+		  ":1:50: IPv6 address '2001:db8::5' after 'as' of a forward to an IPv4 backend "
+		  "(expected IPv4 addresses of the router such as as 192.0.2.1: its flows leave by "
+		  "IPv4)",
+		  "an IPv6 address in a family ipv6 forward's list to an IPv4 backend" },
+		{ "masquerade 10.0.0.0/8 out eth0 as 2001:db8::5",
+		  ":1:35: IPv6 address '2001:db8::5' after 'as' of an IPv4 masquerade (expected "
+		  "IPv4 "
+		  "addresses of eth0 such as as 192.0.2.1: its flows leave by IPv4)",
+		  "an IPv6 address in an IPv4 masquerade's list" },
+		{ "masquerade fd00:1::/64 out eth0 as 2001:db8:1::10,[2001:DB8:1:0::10]",
+		  ":1:51: address 2001:db8:1::10 twice after 'as' (expected each once)",
+		  "an IPv6 address twice however written (canonical form compared)" },
+		{ "forward eth0 tcp 80 to [fd00::1] as ::1:1,::1:2,::1:3,::1:4,::1:5,::1:6,::1:7,"
+		  "::1:8,::1:9",
+		  ":1:85: more than 8 addresses after 'as' (expected at most 8)",
+		  "nine IPv6 addresses after 'as'" },
+		{ "forward eth0 tcp 80 to [fd00::1] as 2001:db8::1,fe80::1",
+		  ":1:49: cannot leave with fe80::1 after 'as': link-local address (expected a "
+		  "global "
+		  "or unique local address of the router such as 2001:db8:1::10)",
+		  "a link-local 'as' address" },
+		{ "masquerade fd00:1::/64 out eth0 as ::",
+		  ":1:36: cannot leave with :: after 'as': unspecified address (expected a global "
+		  "or "
+		  "unique local address of eth0 such as 2001:db8:1::10)",
+		  "'as ::'" },
+		{ "masquerade fd00:1::/64 out eth0 as [::1]",
+		  ":1:36: cannot leave with ::1 after 'as': loopback address (expected a global or "
+		  "unique local address of eth0 such as 2001:db8:1::10)",
+		  "a loopback 'as' address" },
+		{ "masquerade fd00:1::/64 out eth0 as ff02::1",
+		  ":1:36: cannot leave with ff02::1 after 'as': multicast address (expected a "
+		  "global "
+		  "or unique local address of eth0 such as 2001:db8:1::10)",
+		  "a multicast 'as' address" },
+		{ "forward eth0 tcp 80 to [fd00::1] as ::ffff:192.0.2.1",
+		  ":1:37: cannot leave with ::ffff:192.0.2.1 after 'as': IPv4-mapped address "
+		  "(expected a global or unique local address of the router such as "
+		  "2001:db8:1::10)",
+		  "an IPv4-mapped 'as' address" },
+		{ "forward eth0 tcp 80 to [fd00::1] keep-source as 2001:db8::1",
+		  ":1:49: 'as' and keep-source exclude each other (keep-source sends the client's "
+		  "own address; drop one)",
+		  "an IPv6 'as' list with keep-source" },
+		{ "forward eth0 tcp 80 to [fd00::1] as",
+		  ":1:36: missing addresses after 'as' (expected as ADDR[,ADDR...] such as as "
+		  "2001:db8:1::10,2001:db8:1::11)",
+		  "an IPv6 forward's 'as' without addresses (an IPv6 example)" },
+		{ "masquerade fd00:1::/64 out eth0 as 2001:db8::1,2001:db8::zz",
+		  ":1:48: invalid address '2001:db8::zz' after 'as' (expected as ADDR[,ADDR...] "
+		  "such "
+		  "as as 2001:db8:1::10,2001:db8:1::11)",
+		  "an invalid IPv6 'as' address" },
+		{ "masquerade fd00:1::/64 out eth0 as [2001:db8::1",
+		  ":1:36: unclosed '[' in '[2001:db8::1' after 'as' (expected [ADDR] or ADDR such "
+		  "as "
+		  "2001:db8:1::10)",
+		  "an unclosed '[' in an 'as' list" },
+		{ "masquerade fd00:1::/64 out eth0 as 2001:db8::1,",
+		  ":1:48: invalid address '' after 'as' (expected as ADDR[,ADDR...] such as as "
+		  "2001:db8:1::10,2001:db8:1::11)",
+		  "a trailing comma in an IPv6 'as' list" },
+	};
+	char want[512], what[160];
+
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		snprintf(want, sizeof(want), FN "%s", t[i].want);
+		snprintf(what, sizeof(what), "%s", t[i].what);
+		bad(t[i].text, want, what);
+	}
+}
+
 static void test_settings(void)
 {
 	static const char t[] = "set conntrack-max 1024\n"
@@ -383,6 +614,8 @@ static void test_round_trip(void)
 		"forward eth0:[2001:DB8:0:0::1] tcp 9-10 to [FD00:0:0::1]:20-21 from [2001:db8::7]",
 		"forward eth0 tcp 80 to [::1] allow-special from ::/0",
 		"forward eth0 tcp 80 to 198.18.0.2 from 192.0.2.0/25,198.51.100.7",
+		"forward eth0 tcp 443 to [fd00:8::2] as 2001:db8:1::10,[2001:DB8:1:0::11]",
+		"forward eth0:[2001:db8::1] tcp 80 to 198.18.0.2 as 192.0.2.1",
 	};
 	int all = 1;
 
@@ -408,8 +641,9 @@ static void test_round_trip(void)
 		xm_ruleset_free(&a);
 	}
 	tap_ok(all, "canonical form round-trips: parse -> format -> parse "
-		    "gives the same rule (15 rules, 15-char iface, as lists of 2 and 8, IPv6 "
-		    "ones with and without local address, from lists of both families)");
+		    "gives the same rule (17 rules, 15-char iface, as lists of 2 and 8, IPv6 "
+		    "ones with and without local address, from lists of both families, an "
+		    "IPv6 as list, a 6->4 forward's IPv4 one)");
 }
 
 static void test_format_small_buffer(void)
@@ -1390,9 +1624,9 @@ static void test_bad_v6(void)
 		  "backend, or an IPv6 local address such as eth0:[2001:db8:1::1])",
 		  "an IPv4 local address with an IPv6 backend" },
 		{ "forward eth0 tcp 80 to [fd00::1]:80 as 192.0.2.1",
-		  ":1:37: 'as' on an IPv6 forward is not supported yet (drop it: its flows leave "
-		  "with the interface's IPv6 address)",
-		  "'as' on an IPv6 forward" },
+		  ":1:40: IPv4 address '192.0.2.1' after 'as' of an IPv6 forward (expected IPv6 "
+		  "addresses of the router such as as 2001:db8:1::10: its flows leave by IPv6)",
+		  "an IPv4 'as' address on an IPv6 forward" },
 		{ "forward eth0 tcp 80 to [fd00::1] from 10.0.0.0/8",
 		  ":1:39: IPv4 prefix '10.0.0.0/8' in the 'from' list of an IPv6 forward (expected "
 		  "IPv6 prefixes such as 2001:db8:100::/48: a forward admits clients of its "
@@ -1647,9 +1881,9 @@ static void test_bad_v6_masquerade(void)
 	       "such as fd00:1::/64)",
 	    "an unclosed '[' in an IPv6 prefix");
 	bad("masquerade fd00:1::/64 out eth0 as 192.0.2.1\n",
-	    FN ":1:33: 'as' on an IPv6 masquerade is not supported yet (drop it: its flows leave "
-	       "with the interface's IPv6 address)",
-	    "'as' on an IPv6 masquerade");
+	    FN ":1:36: IPv4 address '192.0.2.1' after 'as' of an IPv6 masquerade (expected IPv6 "
+	       "addresses of eth0 such as as 2001:db8:1::10: its flows leave by IPv6)",
+	    "an IPv4 'as' address on an IPv6 masquerade");
 	bad("masquerade fd00:1::/64 out eth0 from fd00:1::7\n",
 	    FN ":1:33: unexpected 'from' after the rule (expected as or end of line)",
 	    "'from' on an IPv6 masquerade");
@@ -1686,8 +1920,9 @@ static void test_bad_v6_masquerade(void)
 						 "path's");
 	rc = xm_rules_parse_line("masquerade fd00:1::/64 out eth1 as 192.0.2.1", 44, 4, FN, &r,
 				 &kind, err, sizeof(err));
-	tap_ok(rc == -2 && strncmp(err, FN ":4:33: 'as' on an IPv6 masquerade",
-				   strlen(FN ":4:33: 'as' on an IPv6 masquerade")) == 0,
+	tap_ok(rc == -2 && strncmp(err, FN ":4:36: IPv4 address '192.0.2.1' after 'as' of an IPv6",
+				   strlen(FN ":4:36: IPv4 address '192.0.2.1' after 'as' of an "
+					     "IPv6")) == 0,
 	       "parse_line: a wrong IPv6 masquerade's error at its line");
 }
 
@@ -1973,6 +2208,9 @@ int main(void)
 	test_bad_long();
 	test_as_lists();
 	test_bad_as();
+	test_as6_lists();
+	test_as6_longest();
+	test_bad_as6();
 	test_from_lists();
 	test_from_max();
 	test_bad_from();

@@ -75,9 +75,12 @@ static char *render(const struct xm_ruleset *rs, size_t *outlen)
 	size_t cap = 256 + (rs->n_rules + rs->n_masqs) * 256 + XM_TO_MAX * 64, n = 0;
 	char *buf;
 
-	/* a `from` list is longer than the rest of its rule: up to 45 bytes a prefix */
+	/* a `from` list is longer than the rest of its rule: up to 45 bytes a
+	 * prefix; an `as` list up to 40 bytes an (IPv6) address */
 	for (size_t i = 0; i < rs->n_rules; i++)
-		cap += rs->rules[i].from.n * 45u;
+		cap += rs->rules[i].from.n * 45u + rs->rules[i].as.n * 40u;
+	for (size_t i = 0; i < rs->n_masqs; i++)
+		cap += rs->masqs[i].as.n * 40u;
 	buf = malloc(cap + 1);
 	if (!buf)
 		abort();

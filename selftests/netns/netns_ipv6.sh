@@ -30,7 +30,8 @@
 # flow in `conntrack list` while open, counters, and a live apply dropping
 # the IPv6 forwards (new connections refused, the file's IPv4 forward
 # of the same port carrying on) and adding them back; the
-# IPv6 forwards' rule stats and Prometheus. The ip6tables router does the
+# IPv6 forwards' rule stats and Prometheus; `as` on an IPv6 forward (the
+# backend sees the list's addresses). The ip6tables router does the
 # same live change with ip6tables -D / -A. Where ip6tables passes and
 # xmasq fails, xmasq is wrong.
 #
@@ -195,6 +196,35 @@ check6_live() {
 		[ $rc -eq 0 ] && [ "$out" != "$R6_2" ] && rc=1
 		tap_result $rc "$L: live change: C$i -> [$CR]:8080 forwarded again (backend saw $out)" "$out"
 	done
+}
+
+# check6_as L: `as` on an IPv6 forward: tcp 8082 through each NIC to
+# [B6]:80 leaving with fd00:8::21 or fd00:8::22 (further addresses of
+# eth2, added here): three requests a client, each reaching the backend
+# from an address of the list (one a flow, picked at random: which one is
+# not checked); then the addresses go and the file goes back.
+check6_as() {
+	local L=$1 out i n a log="" rc=0 asf="$XM_TMP/rules-as6.conf"
+	local list=fd00:8::21,fd00:8::22
+	{ cat "$XM_RULES_FILE"; echo "forward eth0 tcp 8082 to [$B6]:80 as $list"
+		echo "forward eth1 tcp 8082 to [$B6]:80 as $list"; } >"$asf"
+	nsx "$NS_R" ip -6 addr add fd00:8::21/64 dev eth2 nodad &&
+		nsx "$NS_R" ip -6 addr add fd00:8::22/64 dev eth2 nodad
+	out=$(xm apply "$asf" 2>&1)
+	if tap_result $? "$L: apply forward eth0|eth1 tcp 8082 to [$B6]:80 as $list" "$out"; then
+		for i in 0 1; do
+			for n in 1 2 3; do
+				a=$(whoami $i 8082 2>&1)
+				log+="C$i: ${a:-nothing}; "
+				[ "$a" = fd00:8::21 ] || [ "$a" = fd00:8::22 ] || rc=1
+			done
+		done
+		tap_result $rc "$L: tcp 8082 through eth0 and eth1: the backend saw the list's addresses ($log)"
+	fi
+	nsx "$NS_R" ip -6 addr del fd00:8::21/64 dev eth2
+	nsx "$NS_R" ip -6 addr del fd00:8::22/64 dev eth2
+	out=$(xm apply "$XM_RULES_FILE" 2>&1)
+	tap_result $? "$L: the file without the list applied again" "$out"
 }
 
 # ---- the ip6tables router -----------------------------------------------------------
@@ -382,6 +412,7 @@ run_xmasq() {
 	[ "$d" = 0 ]
 	tap_result $? "$L: counters: drop_no_ipv6_addr 0 (every NIC has its IPv6 address: $d)"
 
+	check6_as "$L"
 	check6_live "$L" xm_apply_v4only xm_apply_full
 }
 

@@ -30,7 +30,10 @@
 # second given another port; H0 from the port of a UDP socket the router
 # itself holds towards the server: another port, the router's socket
 # still answered; coturn's natdiscovery (RFC 5780) reporting the same
-# mapping and filtering as for ip6tables; the rule's counters (ip6tables -v, xmasq
+# mapping and filtering as for ip6tables; two further addresses of wan0
+# as the masquerade's list (xmasq `as`, ip6tables SNAT to the range
+# --persistent): each host from one of them, TCP and UDP, then the NIC's
+# address again; the rule's counters (ip6tables -v, xmasq
 # stats); xmasq: the open flow in `conntrack list` with bracketed
 # addresses, flow_new_ipv6; a live change: the IPv6 masquerade removed
 # (xmasq apply / ip6tables -D): new IPv6 connections fail within the
@@ -55,6 +58,8 @@ H1_6=fd00:1::11           # LAN host 1
 R_WAN6=2001:db8:50::1     # router wan0: the masquerade address
 S6=2001:db8:50::99        # outside server
 S6B=2001:db8:50::98       # its second address (the STUN server's alternate)
+R_AS1=2001:db8:50::2      # router wan0's further addresses, for `as` (check_as)
+R_AS2=2001:db8:50::3
 LAN4=198.18.9.0/24
 R_LAN4=198.18.9.1 H0_4=198.18.9.10 H1_4=198.18.9.11
 R_WAN4=192.0.2.1 S4=192.0.2.99
@@ -369,6 +374,58 @@ check_stun() {
 		"mapping (-m): $(tail -n 12 "$XM_TMP/stun-m.log")" "filtering (-f): $(tail -n 12 "$XM_TMP/stun-f.log")"
 }
 
+# check_as L SET_CMD UNSET_CMD: SET_CMD masquerades the LAN with the list
+# R_AS1,R_AS2 (further addresses of wan0, added here: xmasq's `as`,
+# ip6tables' SNAT to that range --persistent): H0's and H1's requests
+# (three each, new connections) reach the server from an address of the
+# list, each host always from the same one (paired, RFC 4787 REQ-2), and
+# H0's UDP too; then the addresses go and UNSET_CMD puts the NIC's
+# address back.
+check_as() {
+	local L=$1 set=$2 unset=$3 out rc h i a first log="" u ua
+	local desc="$L: masquerade $LAN6 out wan0 as $R_AS1,$R_AS2"
+	if [ "${V6_OK:-0}" != 1 ] || [ "${UDP_OK:-0}" != 1 ]; then
+		tap_not_ok "$desc"
+		diag "not tried: H0's IPv6 is not masqueraded without a list either (above)"
+		return
+	fi
+	nsx "$NS_R" ip -6 addr add $R_AS1/64 dev wan0 nodad &&
+		nsx "$NS_R" ip -6 addr add $R_AS2/64 dev wan0 nodad
+	out=$($set 2>&1)
+	tap_result $? "$desc: set ($set)" "$out" || { $unset >/dev/null 2>&1; as_addrs_del; return; }
+	rc=0
+	for h in 0 1; do
+		first=""
+		for i in 1 2 3; do
+			a=$(whoami6 $h 2>&1)
+			log+="H$h: ${a:-nothing}; "
+			[ -n "$first" ] || first=$a
+			[ "$a" = "$first" ] || rc=1
+		done
+		[ "$first" = $R_AS1 ] || [ "$first" = $R_AS2 ] || rc=1
+	done
+	tap_result $rc "$desc: H0's and H1's requests reach the server from the list, each host from one address ($log)" \
+		"want: $R_AS1 or $R_AS2, the same for a host's three requests"
+	u=$(hudp6 0 as0)
+	ua=${u#echo:} ua=${ua%:as0} ua=${ua%:*}
+	[ "$ua" = "[$(v6x $R_AS1)]" ] || [ "$ua" = "[$(v6x $R_AS2)]" ]
+	tap_result $? "$desc: H0's UDP answered through an address of the list (${u:-no answer})"
+	# the addresses go first: an apply reads the NIC's address again
+	# (the first global one in the kernel's order, the newest, as the
+	# kernel's own source address selection picks between equals)
+	as_addrs_del
+	out=$($unset 2>&1)
+	tap_result $? "$desc: the NIC's address back ($unset)" "$out"
+	a=$(whoami6 0 2>&1)
+	[ "$a" = $R_WAN6 ]
+	tap_result $? "$desc: removed: H0 reaches the server from $R_WAN6 again (${a:-nothing})"
+}
+
+as_addrs_del() {
+	nsx "$NS_R" ip -6 addr del $R_AS1/64 dev wan0 2>/dev/null
+	nsx "$NS_R" ip -6 addr del $R_AS2/64 dev wan0 2>/dev/null
+}
+
 # check_server_log L: every request nginx logged came from the router's
 # addresses, none from the LAN's
 check_server_log() {
@@ -427,6 +484,12 @@ IPT6=(ip6tables -w)
 ipt6_masq() { nsx "$NS_R" "${IPT6[@]}" -t nat "$1" POSTROUTING -s $LAN6 -o wan0 -j MASQUERADE; }
 ipt6_drop() { ipt6_masq -D; }
 ipt6_add() { ipt6_masq -A; }
+ipt6_snat_as() {
+	nsx "$NS_R" "${IPT6[@]}" -t nat "$1" POSTROUTING -s $LAN6 -o wan0 -j SNAT \
+		--to-source $R_AS1-$R_AS2 --persistent
+}
+ipt6_as_set() { ipt6_snat_as -I; }
+ipt6_as_unset() { ipt6_snat_as -D; }
 
 router_ip6tables_up() {
 	nsx "$NS_R" sysctl -qw net.ipv6.conf.all.forwarding=1 net.ipv4.ip_forward=1 || return 1
@@ -451,12 +514,14 @@ run_ip6tables() {
 	[ "${n:-0}" -ge "$AB_N" ] 2>/dev/null
 	tap_result $? "$L: the MASQUERADE rule counted ${n:-no} connections (at least $AB_N)" "$out"
 	check_server_log "$L"
+	check_as "$L" ipt6_as_set ipt6_as_unset
 	check_live "$L" ipt6_drop ipt6_add
 }
 
 # ---- the xmasq router ----------------------------------------------------------------
 xm_apply_full() { xm apply "$XM_RULES_FILE"; }
 xm_apply_v4only() { xm apply "$XM_TMP/rules-v4only.conf"; }
+xm_apply_as() { xm apply "$XM_TMP/rules-as.conf"; }
 
 # stat66 JSON NAME: packets of counter NAME in a saved stats --json (0 when absent)
 stat66() { json_get "$1" "d['counters'].get('$2', {}).get('packets', 0)" 2>/dev/null || echo 0; }
@@ -470,6 +535,8 @@ run_xmasq() {
 	XM_PINS+=("$NS_R $XM_PIN")
 	printf 'masquerade %s out wan0\nmasquerade %s out wan0\n' $LAN4 $LAN6 >"$XM_RULES_FILE"
 	printf 'masquerade %s out wan0\n' $LAN4 >"$XM_TMP/rules-v4only.conf"
+	printf 'masquerade %s out wan0\nmasquerade %s out wan0 as %s,%s\n' $LAN4 $LAN6 $R_AS1 $R_AS2 \
+		>"$XM_TMP/rules-as.conf"
 	ensure_bpffs
 	out=$(xm_attach "$mode" lan0 wan0 2>&1)
 	tap_result $? "$L: attach lan0 wan0" "$out" || return
@@ -492,6 +559,7 @@ run_xmasq() {
 	fi
 	xm_counters "$L" "$S0" "$S1" "$mode"
 	check_server_log "$L"
+	check_as "$L" xm_apply_as xm_apply_full
 	check_live "$L" xm_apply_v4only xm_apply_full
 	check_capacity "$L" "$mode"
 }
