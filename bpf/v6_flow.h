@@ -148,41 +148,41 @@ __noinline __u32 xm6_port_start(const struct xm_flow6 *f)
 /* Inserts the reply entry *rval under *rkey on rkey's address: the
  * client's port first when `how` says so, else ports of the range from
  * the client endpoint's start, XM_PORT_PROBES at most. 0, or the counter
- * of the refusal. */
-static __always_inline int xm6_claim_port(const struct xm_config *cfg, struct xm_flow6_key *rkey,
-					  const struct xm_flow6 *rval, __u32 how)
+ * of the refusal. Global: verified once, not once an address of an `as`
+ * list (the new flow's claim loops over the list). */
+__noinline int xm6_claim_port(const struct xm_config *cfg, struct xm_flow6_key *rkey,
+			      const struct xm_flow6 *rval, __u32 how)
 {
-	__u32 span, local_span, rnd;
+	__u32 span, rnd;
 	__u16 port;
 	int rc; /* 6.1's map update returns an int: its upper half is not the sign */
 
-	if (how & (XM6_CLAIM_OWN | XM6_CLAIM_ONLY)) {
-		rc = xm_ct6_insert(rkey, rval);
-		if (!rc)
-			return 0;
-		if ((how & XM6_CLAIM_ONLY) || rc != -17 /* EEXIST */)
-			return rc == -17 ? XM_C_DROP_NO_PORT : XM_C_DROP_CT_FULL;
-	}
-	if (cfg->port_hi < cfg->port_lo)
-		return XM_C_DROP_NO_PORT;
-	span = (__u32)cfg->port_hi - cfg->port_lo + 1;
-	local_span = (__u32)cfg->local_port_hi - cfg->local_port_lo + 1;
+	if (!cfg || !rkey || !rval)
+		return XM_C_DROP_CT_FULL;
 	/* The client endpoint's own start (xm6_port_start), then a large odd
 	 * stride (distinct ports for the default range). A random start gave
 	 * each destination another port: address- and port-dependent
-	 * mapping where ip6tables gives endpoint-independent. */
+	 * mapping where ip6tables gives endpoint-independent. One insert
+	 * for the client's port (i -1) and the search's: this frame holds
+	 * one call's worth, 6.1's 512 bytes the whole chain. */
 	rnd = xm6_port_start(rval);
-	for (int i = 0; i < XM_PORT_PROBES; i++) {
-		port = cfg->port_lo + (rnd + (__u32)i * 40503u) % span;
-		if (xm6_port_local(cfg, port) && span > local_span)
-			continue;
-		rkey->dport = bpf_htons(port);
-		if (rkey->proto == XM_NEXTHDR_ICMPV6) /* an echo id is both "ports" */
-			rkey->sport = rkey->dport;
+	for (int i = (how & (XM6_CLAIM_OWN | XM6_CLAIM_ONLY)) ? -1 : 0; i < XM_PORT_PROBES; i++) {
+		if (i >= 0) {
+			if ((how & XM6_CLAIM_ONLY) || cfg->port_hi < cfg->port_lo)
+				return XM_C_DROP_NO_PORT;
+			span = (__u32)cfg->port_hi - cfg->port_lo + 1;
+			port = cfg->port_lo + (rnd + (__u32)i * 40503u) % span;
+			if (xm6_port_local(cfg, port) &&
+			    span > (__u32)cfg->local_port_hi - cfg->local_port_lo + 1)
+				continue;
+			rkey->dport = bpf_htons(port);
+			if (rkey->proto == XM_NEXTHDR_ICMPV6) /* an echo id is both "ports" */
+				rkey->sport = rkey->dport;
+		}
 		rc = xm_ct6_insert(rkey, rval);
 		if (!rc)
 			return 0;
-		if (rc != -17)
+		if (rc != -17 /* EEXIST */)
 			return XM_C_DROP_CT_FULL;
 	}
 	return XM_C_DROP_NO_PORT;
@@ -413,8 +413,11 @@ static __always_inline int xm6_flow_make(void *ctx, struct xm_pkt6 *p, __u32 ifi
 	v->rule_id = rule_id;
 	v->last_seen_s = now;
 	/* An `as` list: its next address while this one has no port left
-	 * towards the peer; refused only when none has. */
-	for (;;) {
+	 * towards the peer; refused only when none has. Unrolled: clang
+	 * enters such a loop in its middle, and 6.1 refuses a loop closed
+	 * by a fall-through ("back-edge from insn"). */
+#pragma clang loop unroll(full)
+	for (int i = 0; i < XM_ADDR_SET_MAX; i++) {
 		if (t.flags & XM_RULE_KEEP_SOURCE)
 			why = xm6_claim_port(cfg, &rkey, v, XM6_CLAIM_ONLY);
 		else
