@@ -457,7 +457,7 @@ int xm_attach_iface(struct xm_handle *h, int xdp_fd, int tc_fd, const char *ifna
 	 * slot, mode and rules, so that its flows go on. */
 	int back = !had && xm_nic_gone_by_name(h, ifname, &gone);
 	int slot = back ? gone.slot : pick_slot(h->fd[XM_MAP_IFACES], ifc->ifindex);
-	__be32 addr6[4];
+	__be32 addr6[4], cur6[4];
 	char a6[INET6_ADDRSTRLEN];
 	int rc, auto_xdp = 0;
 
@@ -536,8 +536,10 @@ int xm_attach_iface(struct xm_handle *h, int xdp_fd, int tc_fd, const char *ifna
 		return -1;
 	}
 	/* Its IPv6 address before the entry: xmasq_tc6 finds the NIC by
-	 * the entry, then its address by the slot. */
-	if (xm_ifinfo_addr6(ifc->ifindex, addr6, err, errlen) < 0)
+	 * the entry, then its address by the slot; attached again, the one
+	 * its flows leave with while the NIC has it (a new slot's is zero). */
+	xm_iface6_get(h, ifc->slot, cur6);
+	if (xm_ifinfo_addr6(ifc->ifindex, cur6, addr6, NULL, err, errlen) < 0)
 		return -1;
 	if (xm_iface6_store(h, ifc->slot, addr6)) {
 		snprintf(err, errlen, "%s: cannot record its IPv6 address in %s/%s: %s", ifname,

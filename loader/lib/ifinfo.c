@@ -64,7 +64,8 @@ int xm_ifinfo_get(const char *ifname, struct xm_iface *out, char *err, size_t er
 
 	/* An IPv6-only NIC serves IPv6 forwards: it needs an address of
 	 * either family to leave with. */
-	if (rc == 0 && !out->addr && xm_ifinfo_addr6(out->ifindex, addr6, why, sizeof(why)) <= 0) {
+	if (rc == 0 && !out->addr &&
+	    xm_ifinfo_addr6(out->ifindex, NULL, addr6, NULL, why, sizeof(why)) <= 0) {
 		snprintf(err, errlen,
 			 "interface '%s' has neither an IPv4 nor a global IPv6 address: masquerade "
 			 "needs one (ip addr add ADDR/LEN dev %s)",
@@ -190,7 +191,10 @@ int xm_sysctl_forwarding_on(const char *ifname, FILE *log, char *err, size_t err
 
 struct addr6_pick {
 	uint32_t ifindex;
+	const __be32 *keep; /* the address in use, or NULL */
 	int found, found_deprecated;
+	int keep_usable; /* keep is there, fit for new flows */
+	int keep_on;	 /* keep is there at all (deprecated too) */
 	__be32 addr[4], deprecated[4];
 };
 
@@ -226,6 +230,10 @@ static int addr6_msg(const struct nlmsghdr *nlh, void *data)
 	if (!a || mnl_attr_get_payload_len(a) != 16 ||
 	    (flags & (IFA_F_TEMPORARY | IFA_F_TENTATIVE | IFA_F_DADFAILED)))
 		return MNL_CB_OK;
+	if (p->keep && !memcmp(p->keep, mnl_attr_get_payload(a), 16)) {
+		p->keep_on = 1;
+		p->keep_usable = !(flags & IFA_F_DEPRECATED);
+	}
 	if (!(flags & IFA_F_DEPRECATED) && !p->found) {
 		memcpy(p->addr, mnl_attr_get_payload(a), 16);
 		p->found = 1;
@@ -236,10 +244,15 @@ static int addr6_msg(const struct nlmsghdr *nlh, void *data)
 	return MNL_CB_OK;
 }
 
-int xm_ifinfo_addr6(uint32_t ifindex, __be32 out[4], char *err, size_t errlen)
+int xm_ifinfo_addr6(uint32_t ifindex, const __be32 keep[4], __be32 out[4], int *keep_on, char *err,
+		    size_t errlen)
 {
+	static const __be32 none[4];
 	char buf[MNL_SOCKET_BUFFER_SIZE];
-	struct addr6_pick pick = { .ifindex = ifindex };
+	struct addr6_pick pick = {
+		.ifindex = ifindex,
+		.keep = keep && memcmp(keep, none, sizeof(none)) ? keep : NULL,
+	};
 	struct mnl_socket *nl;
 	struct nlmsghdr *nlh;
 	struct ifaddrmsg *ifa;
@@ -282,7 +295,11 @@ int xm_ifinfo_addr6(uint32_t ifindex, __be32 out[4], char *err, size_t errlen)
 		return -1;
 	}
 	mnl_socket_close(nl);
-	if (pick.found)
+	if (keep_on)
+		*keep_on = pick.keep_on;
+	if (pick.keep_usable)
+		memcpy(out, pick.keep, 16);
+	else if (pick.found)
 		memcpy(out, pick.addr, 16);
 	else if (pick.found_deprecated)
 		memcpy(out, pick.deprecated, 16); /* still usable: better than none */

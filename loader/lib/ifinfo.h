@@ -21,11 +21,18 @@ uint16_t xm_ifinfo_mtu(const char *ifname);
 int xm_ifinfo_is_veth(const char *ifname);
 int xm_sysctl_forwarding_off(const char *ifname, FILE *log);
 
-/* The IPv6 address flows leave ifindex with: its first global-scope
- * address that is neither temporary, tentative nor failed DAD, a
- * non-deprecated one preferred. 1 found, 0 none (out all zero), -1 the
- * kernel could not be asked (err). */
-int xm_ifinfo_addr6(uint32_t ifindex, __be32 out[4], char *err, size_t errlen);
+/* The IPv6 address flows leave ifindex with: keep, the one they leave
+ * with now (NULL or all zero: none), while it is still a usable address
+ * of the NIC; else its first global-scope address that is neither
+ * temporary, tentative nor failed DAD, a non-deprecated one preferred.
+ * Kept, not the first (the kernel lists the newest first): an address
+ * added beside it, for an `as` list say, must not move the NIC's flows.
+ * *keep_on (NULL: not asked): whether keep is still an address of the
+ * NIC, deprecated or not (the replies to its flows still arrive). 1
+ * found, 0 none (out all zero), -1 the kernel could not be asked (err).
+ * out must not be keep. */
+int xm_ifinfo_addr6(uint32_t ifindex, const __be32 keep[4], __be32 out[4], int *keep_on, char *err,
+		    size_t errlen);
 /* Sets net.ipv6.conf.IFNAME.forwarding=1 and, when accept_ra is 1, first
  * accept_ra=2 (forwarding=1 would make the NIC ignore router
  * advertisements and purge the default routes they gave). Returns the

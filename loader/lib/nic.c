@@ -316,9 +316,11 @@ static int flow6_masqueraded_via(const struct xm_flow6_key *k, const struct xm_f
 	return orig->out_slot == m->slot && !memcmp(orig->new_saddr, m->addr, sizeof(m->addr));
 }
 
-/* Brings iface_addrs6[slot] up to date: an event when it changed, the
- * flows masqueraded with the old address dropped (their replies would
- * come to an address the NIC no longer has). */
+/* Brings iface_addrs6[slot] up to date (xm_ifinfo_addr6: the address in
+ * use while it is usable): an event when it changed, the flows
+ * masqueraded with the old address dropped once the NIC no longer has it
+ * (their replies would come to nobody; a deprecated one still gets
+ * them). */
 static size_t nic_refresh6(struct xm_handle *h, const struct xm_iface *v, const char *name,
 			   struct xm_follow_event *ev, size_t max)
 {
@@ -329,17 +331,18 @@ static size_t nic_refresh6(struct xm_handle *h, const struct xm_iface *v, const 
 	char err[160];
 	size_t n = 0;
 	long dropped = 0;
+	int old_on = 0;
 
 	if (h->fd[XM_MAP_IFACE_ADDRS6] < 0)
 		return 0; /* an older attach: no IPv6 data plane to tell */
-	if (xm_ifinfo_addr6(v->ifindex, now, err, sizeof(err)) < 0) {
+	xm_iface6_get(h, v->slot, m.addr);
+	if (xm_ifinfo_addr6(v->ifindex, m.addr, now, &old_on, err, sizeof(err)) < 0) {
 		e = xm_follow_emit(h, ev, max, &n, XM_FOLLOW_ERROR, name, v->ifindex);
 		if (e)
 			snprintf(e->detail, sizeof(e->detail), "cannot read its IPv6 address: %s",
 				 err);
 		return n;
 	}
-	xm_iface6_get(h, v->slot, m.addr);
 	if (!memcmp(now, m.addr, sizeof(now)))
 		return 0;
 	if (xm_iface6_store(h, v->slot, now)) {
@@ -349,7 +352,7 @@ static size_t nic_refresh6(struct xm_handle *h, const struct xm_iface *v, const 
 				 strerror(errno));
 		return n;
 	}
-	if (memcmp(m.addr, none, sizeof(none)))
+	if (memcmp(m.addr, none, sizeof(none)) && !old_on)
 		dropped = xm_ct6_remove_if(h, flow6_masqueraded_via, &m, err, sizeof(err));
 	e = xm_follow_emit(h, ev, max, &n, XM_FOLLOW_ADDRESS6, name, v->ifindex);
 	if (e) {

@@ -10,7 +10,9 @@
 #     its accept_ra 0 untouched; progs6 holds xmasq_tc6; status (text and
 #     --json) shows wan's IPv6 address (the non-deprecated one) and none
 #     for lan; a second attach replaces the progs6 entry;
-#  2. wan's IPv6 address changed, `xmasq apply` reads it afresh;
+#  2. wan's IPv6 address changed, `xmasq apply` reads it afresh; an
+#     address added beside it leaves it in use (the kernel lists the new
+#     one first), it moves on when deprecated;
 #  3. under `xmasq follow`: changed again, then removed, each in the map
 #     within a second, logged and counted (nic_address); then the same
 #     under xmasqd's follower (its log, its /api/status-equivalent
@@ -122,6 +124,26 @@ grep -q "wan: IPv6 address $A1 -> $A2" <<<"$out" || rc=1
 tap_result $rc "xmasq apply reads wan afresh: 'wan: IPv6 address $A1 -> $A2'" "$out"
 addr6_is wan "$A2"
 tap_result $? "status --json: wan's addr6 is $A2" "$(cat "$XM_TMP/st.json")"
+# an address added beside it (for an `as` list, say) and listed first by
+# the kernel: wan keeps the one its flows leave with
+ip -n "$NS_R" addr add $A3/64 dev wan nodad
+out=$(xm apply "$RULES" 2>&1)
+rc=$?
+grep -q "IPv6 address" <<<"$out" && rc=1
+addr6_is wan "$A2" || rc=1
+tap_result $rc "$A3 added beside $A2: xmasq apply keeps $A2 (the kernel lists $A3 first)" "$out" \
+	"$(cat "$XM_TMP/st.json")" "$(nsx "$NS_R" ip -6 addr show dev wan)"
+# deprecated: the other one from then on
+ip -n "$NS_R" addr change $A2/64 dev wan preferred_lft 0
+out=$(xm apply "$RULES" 2>&1)
+rc=$?
+grep -q "wan: IPv6 address $A2 -> $A3" <<<"$out" || rc=1
+tap_result $rc "$A2 deprecated: xmasq apply moves wan to $A3" "$out"
+ip -n "$NS_R" addr del $A3/64 dev wan && ip -n "$NS_R" addr change $A2/64 dev wan preferred_lft forever
+out=$(xm apply "$RULES" 2>&1)
+rc=$?
+grep -q "wan: IPv6 address $A3 -> $A2" <<<"$out" || rc=1
+tap_result $rc "$A3 removed, $A2 preferred again: back to $A2" "$out"
 
 # ---- 3. the follower -----------------------------------------------------------
 n0=$(counter nic_address)

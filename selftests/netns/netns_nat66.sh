@@ -379,8 +379,8 @@ check_stun() {
 # ip6tables' SNAT to that range --persistent): H0's and H1's requests
 # (three each, new connections) reach the server from an address of the
 # list, each host always from the same one (paired, RFC 4787 REQ-2), and
-# H0's UDP too; then the addresses go and UNSET_CMD puts the NIC's
-# address back.
+# H0's UDP too; UNSET_CMD puts the NIC's address back, the addresses go,
+# and H0 reaches the server from R_WAN6 again.
 check_as() {
 	local L=$1 set=$2 unset=$3 out rc h i a first log="" u ua
 	local desc="$L: masquerade $LAN6 out wan0 as $R_AS1,$R_AS2"
@@ -410,12 +410,12 @@ check_as() {
 	ua=${u#echo:} ua=${ua%:as0} ua=${ua%:*}
 	[ "$ua" = "[$(v6x $R_AS1)]" ] || [ "$ua" = "[$(v6x $R_AS2)]" ]
 	tap_result $? "$desc: H0's UDP answered through an address of the list (${u:-no answer})"
-	# the addresses go first: an apply reads the NIC's address again
-	# (the first global one in the kernel's order, the newest, as the
-	# kernel's own source address selection picks between equals)
-	as_addrs_del
+	# the list goes while its addresses are still on wan0, which the
+	# kernel lists before R_WAN6: the apply must keep R_WAN6 as wan0's
+	# (until 2026-12-03 it took the newest, gone a moment later)
 	out=$($unset 2>&1)
 	tap_result $? "$desc: the NIC's address back ($unset)" "$out"
+	as_addrs_del
 	a=$(whoami6 0 2>&1)
 	[ "$a" = $R_WAN6 ]
 	tap_result $? "$desc: removed: H0 reaches the server from $R_WAN6 again (${a:-nothing})"
