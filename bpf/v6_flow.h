@@ -386,7 +386,8 @@ static __always_inline int xm6_flow_make(void *ctx, struct xm_pkt6 *p, __u32 ifi
 	rkey.proto = p->key.proto;
 	if (t.flags & XM_RULE_KEEP_SOURCE) {
 		xm6_addr_copy(rkey.daddr, p->key.saddr);
-	} else if (xm6_addr_set_at(rule_id,
+	} else if (!(cfg->flags & XM_CFG_ADDR_SETS) || /* no rule has a list: no call */
+		   xm6_addr_set_at(rule_id,
 				   masquerade ? p->key.saddr[0] ^ p->key.saddr[1] ^
 							p->key.saddr[2] ^ p->key.saddr[3] :
 						bpf_get_prandom_u32(),
