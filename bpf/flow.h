@@ -28,6 +28,7 @@ enum xm_lookup {
 	XM_LK_FLOW = 0,
 	XM_LK_PASS,
 	XM_LK_DROP,
+	XM_LK_NEW, /* no flow; the caller may not make one (xm_classify) */
 };
 
 /* What a reply-direction TCP segment of a known flow may not do:

@@ -283,6 +283,20 @@ struct {
 	__type(value, __u32);
 } progs46 SEC(".maps");
 
+/* xmasq_tc_new and xmasq_tc_flow, which the IPv4 tc programs hand a
+ * packet of no flow and then the packet whose flow was just made to
+ * (xmasq_abi.h). A map of its own, not more room in progs46: attach makes
+ * a pinned array of another size afresh, and the old one, unpinned, is
+ * emptied by the kernel at once (its last user reference gone) while the
+ * previous build's tc program still tail-calls through it until replaced:
+ * its 6->4 replies would go to the kernel, which resets them. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PROG_ARRAY);
+	__uint(max_entries, 2);
+	__type(key, __u32);
+	__type(value, __u32);
+} progs4 SEC(".maps");
+
 /* xmasq_xdp6, xmasq_xdp46 and xmasq_xdp6_new, which the XDP programs
  * hand IPv6 frames, 6->4 replies and new IPv6 flows to (xmasq_abi.h): an
  * XDP program's prog array cannot hold tc programs, nor theirs XDP. Room

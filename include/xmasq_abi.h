@@ -84,7 +84,8 @@
 	X(FRAGS6, frags6)                 \
 	X(CENSUS, census)                 \
 	X(REFRAG, refrag)                 \
-	X(ADDR_SETS6, addr_sets6)
+	X(ADDR_SETS6, addr_sets6)         \
+	X(PROGS4, progs4)
 
 #define XM_MAP_ENUM(id, name) XM_MAP_##id,
 enum xm_map_id { XM_MAP_LIST(XM_MAP_ENUM) XM_MAP_MAX };
@@ -951,6 +952,13 @@ struct xm_refrag {
 #define XM_FLOW6_CSUM_PARTIAL (1u << 4)
 #define XM_SLOT_IPV6_FLOW     0xff /* flows: a 6->4 flow's stub (its slots) */
 #define XM_PROGS46_TC	      0	   /* progs46 index of xmasq_tc46 */
+/* xmasq_tc hands an IPv4 packet of no flow to xmasq_tc_new (prog array
+ * "progs4", XM_PROGS4_TC_NEW), which makes its flow and hands it to
+ * xmasq_tc_flow (XM_PROGS4_TC_FLOW), which sends it as xmasq_tc sends a
+ * known flow's: verified as one program, they neared 6.1's limit
+ * (bpf/xmasq.bpf.c). */
+#define XM_PROGS4_TC_NEW      0
+#define XM_PROGS4_TC_FLOW     1
 _Static_assert(XM_MAX_IFACES < XM_SLOT_IPV6_FLOW, "a stub's slot is no interface's");
 
 /* Hash map "rules6": as "rules", on IPv6 addresses. */

@@ -394,8 +394,9 @@ static enum xm_mode mode_of(const struct xm_iface *v)
 
 /* The programs other programs hand packets to by tail calls: xmasq_tc6
  * (IPv6 from the tc program), xmasq_tc46 (6->4 replies, likewise),
- * xmasq_xdp6, xmasq_xdp46 and xmasq_xdp6_new (the same, and new IPv6
- * flows, from the XDP programs), each into its prog array. */
+ * xmasq_tc_new and xmasq_tc_flow (new IPv4 flows at tc), xmasq_xdp6,
+ * xmasq_xdp46 and xmasq_xdp6_new (the same, and new IPv6 flows, from the
+ * XDP programs), each into its prog array. */
 static int store_tail_progs(struct xmasq_bpf *skel, const char *pin_dir, char *err, size_t errlen)
 {
 	const struct {
@@ -409,6 +410,10 @@ static int store_tail_progs(struct xmasq_bpf *skel, const char *pin_dir, char *e
 		  "the IPv6 program xmasq_tc6" },
 		{ skel->maps.progs46, XM_MAP_PROGS46, XM_PROGS46_TC, skel->progs.xmasq_tc46,
 		  "the 6->4 program xmasq_tc46" },
+		{ skel->maps.progs4, XM_MAP_PROGS4, XM_PROGS4_TC_NEW, skel->progs.xmasq_tc_new,
+		  "the IPv4 program for new flows xmasq_tc_new" },
+		{ skel->maps.progs4, XM_MAP_PROGS4, XM_PROGS4_TC_FLOW, skel->progs.xmasq_tc_flow,
+		  "the IPv4 program for a new flow's first packet xmasq_tc_flow" },
 		{ skel->maps.progs6_xdp, XM_MAP_PROGS6_XDP, XM_PROGS6_XDP, skel->progs.xmasq_xdp6,
 		  "the IPv6 XDP program xmasq_xdp6" },
 		{ skel->maps.progs6_xdp, XM_MAP_PROGS6_XDP, XM_PROGS46_XDP, skel->progs.xmasq_xdp46,
@@ -765,8 +770,8 @@ int xm_attach_ex(const char *pin_dir, char *const *ifnames, int n, const struct 
 		 * refused. */
 		if (map == skel->maps.scratch || map == skel->maps.progs6 ||
 		    map == skel->maps.progs46 || map == skel->maps.progs6_xdp ||
-		    map == skel->maps.census || map == skel->maps.sweep6_groups ||
-		    map == skel->maps.sweeper6)
+		    map == skel->maps.progs4 || map == skel->maps.census ||
+		    map == skel->maps.sweep6_groups || map == skel->maps.sweeper6)
 			drop_pin_of_other_size(map, path);
 		/* The previous build's IPv6 flow table (a hash map) is carried
 		 * into the new one (flows6_carry.c). */

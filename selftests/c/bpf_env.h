@@ -690,6 +690,20 @@ static ENV_UNUSED void env_bind_fds(void)
 	fd_local_addrs = bpf_map__fd(skel->maps.local_addrs);
 	fd_frags = bpf_map__fd(skel->maps.frags);
 	fd_sweeper = bpf_map__fd(skel->maps.sweeper);
+	{ /* as attach does: xmasq_tc makes no flow itself */
+		__u32 idx_new = XM_PROGS4_TC_NEW, idx_flow = XM_PROGS4_TC_FLOW;
+		int prog_new = bpf_program__fd(skel->progs.xmasq_tc_new),
+		    prog_flow = bpf_program__fd(skel->progs.xmasq_tc_flow);
+
+		if (bpf_map_update_elem(bpf_map__fd(skel->maps.progs4), &idx_new, &prog_new,
+					BPF_ANY) ||
+		    bpf_map_update_elem(bpf_map__fd(skel->maps.progs4), &idx_flow, &prog_flow,
+					BPF_ANY)) {
+			fprintf(stderr, "progs4: cannot store xmasq_tc_new, xmasq_tc_flow: %s\n",
+				strerror(errno));
+			exit(1);
+		}
+	}
 	{
 		char err[256];
 

@@ -1227,6 +1227,18 @@ static void test_tc(void)
 						    1, if_pub0, syn, fwd_of(syn, 45000, 80)),
 				      XM_C_FWD_TC, 1));
 	TAP_EQ(flows_count(), 2, "%s: two flow entries", w);
+	/* xmasq_tc hands a packet of no flow to xmasq_tc_new, which makes
+	 * the flow and hands it to xmasq_tc_flow, which sends it: one packet,
+	 * counted once on its way in and once on its way out */
+	s = client_spec(IPPROTO_TCP, 45009, 8080, TCP_SYN);
+	cnt_mark();
+	w = run_frame_case(redirect_case("tc tcp SYN 192.0.2.10:45009 -> :8080 (new flow, through "
+					 "xmasq_tc_new and xmasq_tc_flow)",
+					 1, if_pub0, s, fwd_of(s, 45009, 80)));
+	cnt_check(XM_C_RX, 1, w);
+	cnt_check(XM_C_FLOW_NEW, 1, w);
+	cnt_check(XM_C_FWD_TC, 1, w);
+	cnt_check(XM_C_PASS_NOT_OURS, 0, w);
 	{
 		/* VLAN. In BPF_PROG_TEST_RUN the tag stays in the frame data, so
 		 * the forward pop is visible; the reply's push goes into the skb's
