@@ -92,7 +92,8 @@ static __always_inline int xm_classify_later_frag(const struct xm_pkt *p, __u64 
 	return XM_LK_PASS;
 }
 
-/* Finds the packet's flow, or creates one from a rule. */
+/* Finds the packet's flow, or creates one from a rule; without may_create
+ * (xmasq_tc) a packet that would make one is XM_LK_NEW. */
 static __always_inline int xm_classify(void *ctx, int is_xdp, struct xm_pkt *p, __u32 ifindex,
 				       __u64 len, struct xm_flow **f, int may_create)
 {
