@@ -687,7 +687,11 @@ int xmasq_tc_new(struct __sk_buff *skb)
 		return TC_ACT_OK;
 	if (skb->vlan_present)
 		p.vlan_tci = skb->vlan_tci;
-	rc = xm_classify(skb, 0, &p, ifindex, len, &f, 1);
+	/* Straight to the making: xmasq_tc found no flow, and the packet is
+	 * no ICMP error, later fragment or last hop (xm_classify). A flow
+	 * another CPU made meanwhile is found there (flow_race); a first
+	 * fragment is noted by xmasq_tc_flow, which finds the flow. */
+	rc = xm_flow_create(skb, 0, &p, ifindex, p.vlan_tci, len, &f);
 	if (rc == XM_LK_DROP)
 		return TC_ACT_SHOT;
 	if (rc != XM_LK_FLOW)
