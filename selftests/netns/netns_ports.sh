@@ -103,7 +103,7 @@ check_load() {
 			tap_skip "$label: beyond the ports' capacity, SYNs the backend refused on a TIME_WAIT tuple" "this kernel does not count TcpExtPAWSTimewait (newer kernels do)"
 		return
 	fi
-	local n=$((paws1 - paws0)) most=$((4 * AB_EACH / 1000))
+	local n=$((paws1 - paws0)) most=$((4 * AB_EACH / 200))
 	if [ "$label" = iptables ]; then
 		diag "iptables: four clients, $((4 * AB_EACH)) connections, beyond what 64 k ports hold for 60 s: the backend refused $n SYNs on a TIME_WAIT tuple (PAWSTimewait)"
 		return
@@ -112,6 +112,9 @@ check_load() {
 	# other clients: their timestamps are shifted past the old
 	# connection's (bpf/ts_shift.h), so the backend takes the SYNs
 	# (without the shift it refused about 5,500 here; iptables about 55,000).
+	# With it, 92 to 214 of 160,000 in runs on one machine (the most after
+	# a full make check): the bound, 1 in 200, is four times the most seen
+	# and still a seventh of what a lost shift gives.
 	[ "$n" -le "$most" ]
 	tap_result $? "$label: four clients, $((4 * AB_EACH)) connections, beyond what 64 k ports hold for 60 s: the backend refused $n SYNs on a TIME_WAIT tuple (PAWSTimewait; at most $most; flow_ts_shifted $(counter flow_ts_shifted))"
 }
