@@ -146,6 +146,15 @@ struct {
 	__type(value, struct xm_nat_value);
 } nat_mappings SEC(".maps");
 
+/* Masqueraded IPv6 hosts' mappings (bpf/v6_nat.h); sized with flows6 by
+ * the loader. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, XM_CT6_DEFAULT_MAX);
+	__type(key, struct xm_nat6_key);
+	__type(value, struct xm_nat6_value);
+} nat_mappings6 SEC(".maps");
+
 /* A 6->4 reply being split in two fragments (xmasq_abi.h). */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);

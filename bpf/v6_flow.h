@@ -21,6 +21,7 @@
 #include "track.h"
 #include "v6_parse.h"
 #include "v6_sweep.h"
+#include "v6_nat.h"
 
 #define XM_AF_INET6 10
 
@@ -146,10 +147,12 @@ __noinline __u32 xm6_port_start(const struct xm_flow6 *f)
 #define XM6_CLAIM_ONLY 2 /* keep-source: that port or none */
 
 /* Inserts the reply entry *rval under *rkey on rkey's address: the
- * client's port first when `how` says so, else ports of the range from
- * the client endpoint's start, XM_PORT_PROBES at most. 0, or the counter
- * of the refusal. Global: verified once, not once an address of an `as`
- * list (the new flow's claim loops over the list). */
+ * client's port (or its mapping's) first when `how` says so, else ports
+ * of the range from the client endpoint's start, XM_PORT_PROBES at most;
+ * for a masqueraded host (scratch's nat6) none another host's mapping
+ * holds. 0, or the counter of the refusal. Global: verified once, not
+ * once an address of an `as` list (the new flow's claim loops over the
+ * list). */
 __noinline int xm6_claim_port(const struct xm_config *cfg, struct xm_flow6_key *rkey,
 			      const struct xm_flow6 *rval, __u32 how)
 {
@@ -179,6 +182,8 @@ __noinline int xm6_claim_port(const struct xm_config *cfg, struct xm_flow6_key *
 			if (rkey->proto == XM_NEXTHDR_ICMPV6) /* an echo id is both "ports" */
 				rkey->sport = rkey->dport;
 		}
+		if (xm6_nat_port_taken(rkey))
+			continue;
 		rc = xm_ct6_insert(rkey, rval);
 		if (!rc)
 			return 0;
@@ -191,16 +196,28 @@ __noinline int xm6_claim_port(const struct xm_config *cfg, struct xm_flow6_key *
 /* xm6_claim_port on rkey's address (its ports the client's), keeping the
  * client's port when it is free there, neither one of the router's
  * ephemeral ports nor one a socket of the router's holds towards this
- * peer (asked here: the kernel's lookup wants the program's ctx). */
+ * peer (asked here: the kernel's lookup wants the program's ctx). For
+ * a masqueraded host (nat) its live mapping's port on that address is
+ * tried first instead of its own (the port it has towards every peer
+ * while its flows live; when that tuple is taken towards this peer the
+ * flow leaves with another, nat_mapping_split). */
 static __always_inline int xm6_claim_reply(void *ctx, const struct xm_config *cfg,
-					   struct xm_flow6_key *rkey, const struct xm_flow6 *rval)
+					   struct xm_flow6_key *rkey, const struct xm_flow6 *rval,
+					   int nat)
 {
-	__u16 port = bpf_ntohs(rkey->dport);
 	__u32 how = 0;
+	__u16 port = nat ? (__u16)xm6_nat_port_of(rkey, rval) : 0;
+
+	if (port) {
+		rkey->dport = port;
+		if (rkey->proto == XM_NEXTHDR_ICMPV6)
+			rkey->sport = port;
+	}
+	port = bpf_ntohs(rkey->dport);
 
 	if (port >= cfg->port_lo && port <= cfg->port_hi && !xm6_port_local(cfg, port) &&
 	    !xm6_router_socket(ctx, rkey))
-		how = XM6_CLAIM_OWN;
+		how |= XM6_CLAIM_OWN;
 	return xm6_claim_port(cfg, rkey, rval, how);
 }
 
@@ -252,15 +269,56 @@ struct xm6_target {
 	__u32 out_ifindex; /* masquerade: the egress the rule names */
 };
 
+/* xm6_target_find: a flow from outside to a masqueraded host's mapping,
+ * admitted by nat-filtering (with XM_RULE_KEEP_SOURCE: the source is
+ * kept, only the destination becomes the host's). */
+#define XM6_TARGET_INBOUND  (1u << 17)
+/* ... no target: nat-filtering refused the packet (pass_nat_filtered) */
+#define XM6_TARGET_FILTERED 1
+
+/* A new packet from outside that no rule takes: a masqueraded host's
+ * mapping of its destination may, as nat-filtering (cfg_flags) admits it:
+ * the host's masquerade rule (rkey's source written: the host), or -1:
+ * no mapping, or -2: filtered. Only a TCP SYN or UDP may open such a
+ * flow (the router's own connections' segments pay no lookup). Global:
+ * the new flow's frame has no room for its work. */
+__noinline __s64 xm6_target_mapping(const struct xm_pkt6 *p, __u32 cfg_flags, __u32 gen,
+				    struct xm_flow6_key *rkey)
+{
+	struct xm_masq6_key mk = { .prefixlen = 32 + 128, .gen = bpf_htonl(gen) };
+	struct xm_masq_value *mv;
+	int rc;
+
+	if (!p || !rkey)
+		return -1;
+	if (p->key.proto != IPPROTO_UDP &&
+	    (p->key.proto != IPPROTO_TCP ||
+	     (p->tcp_flags & (XM_TCP_SYN | XM_TCP_ACK | XM_TCP_RST)) != XM_TCP_SYN))
+		return -1;
+	rc = xm6_nat_inbound(&p->key, rkey,
+			     cfg_flags & (XM_CFG_NAT_FILTER_ADDR | XM_CFG_NAT_FILTER_ANY));
+	if (rc != 2)
+		return rc == 1 ? -2 : -1;
+	/* counted under the host's masquerade rule, which must still be live */
+	xm6_addr_copy(mk.saddr, rkey->saddr);
+	mv = bpf_map_lookup_elem(&masq_rules6, &mk);
+	return mv ? mv->rule_id : -1;
+}
+
 /* The packet's target: a forward of its ingress NIC first, else a
- * masquerade of its source; its address and port to rkey's saddr and
- * sport. 0, or -1: none. */
-static __always_inline int xm6_target_find(const struct xm_pkt6 *p, __u32 ifindex, __u32 gen,
-					   struct xm6_target *t, struct xm_flow6_key *rkey)
+ * masquerade of its source, else (a TCP SYN or UDP from outside) a
+ * masqueraded host's mapping of its destination as nat-filtering
+ * (cfg_flags) admits it, never when a socket of the router's own holds
+ * that tuple; its address and port to rkey's saddr and sport. 0, or -1:
+ * none, or XM6_TARGET_FILTERED. */
+static __always_inline int xm6_target_find(void *ctx, const struct xm_pkt6 *p, __u32 ifindex,
+					   __u32 gen, __u32 cfg_flags, struct xm6_target *t,
+					   struct xm_flow6_key *rkey)
 {
 	struct xm_rule6_value *rule = xm6_rule_find(p, ifindex, gen);
 	struct xm_masq6_key mk = { .prefixlen = 32 + 128, .gen = bpf_htonl(gen) };
 	struct xm_masq_value *mv;
+	__s64 rc;
 
 	if (rule) {
 		xm6_addr_copy(rkey->saddr, rule->to_addr);
@@ -273,8 +331,18 @@ static __always_inline int xm6_target_find(const struct xm_pkt6 *p, __u32 ifinde
 	}
 	xm6_addr_copy(mk.saddr, p->key.saddr);
 	mv = bpf_map_lookup_elem(&masq_rules6, &mk);
-	if (!mv)
-		return -1;
+	if (!mv) {
+		rc = xm6_target_mapping(p, cfg_flags, gen, rkey);
+		if (rc == -2)
+			return XM6_TARGET_FILTERED;
+		if (rc < 0 || xm6_router_socket(ctx, &p->key))
+			return -1;
+		t->allow_list = 0;
+		t->rule_id = (__u32)rc;
+		t->flags = XM_RULE_KEEP_SOURCE | XM6_TARGET_INBOUND;
+		t->out_ifindex = 0;
+		return 0;
+	}
 	xm6_addr_copy(rkey->saddr, p->key.daddr);
 	rkey->sport = p->key.dport;
 	t->allow_list = 0;
@@ -320,13 +388,16 @@ static __always_inline int xm6_flow_make(void *ctx, struct xm_pkt6 *p, __u32 ifi
 	 * beside the table's calls */
 	v = &sc->flow6;
 	__builtin_memset(v, 0, sizeof(*v));
-	if (xm6_target_find(p, ifindex, cfg->active_gen & 1, &t, &rkey)) {
-		xm_count(XM_C_PASS_NOT_OURS, len);
+	rc = xm6_target_find(ctx, p, ifindex, cfg->active_gen & 1, cfg->flags, &t, &rkey);
+	if (rc) {
+		xm_count(rc == XM6_TARGET_FILTERED ? XM_C_PASS_NAT_FILTERED : XM_C_PASS_NOT_OURS,
+			 len);
 		return XM6_NEW_PASS;
 	}
 	if (t.flags & XM_RULE_TO_V4)
 		return XM6_NEW_TO_V4;
 	masquerade = (t.flags & XM_RULE_MASQUERADE) != 0;
+	sc->nat6 = masquerade;
 	/* Only a TCP SYN opens a TCP flow, an echo request an ICMPv6 one
 	 * (a forward never matches ICMPv6: its rules are TCP and UDP). */
 	if ((p->key.proto == IPPROTO_TCP &&
@@ -341,13 +412,14 @@ static __always_inline int xm6_flow_make(void *ctx, struct xm_pkt6 *p, __u32 ifi
 		return XM6_NEW_PASS;
 	}
 	rule_id = t.rule_id;
-	{ /* scoped: its 64 bytes of stack are the entry's below */
-		struct bpf_fib_lookup fib;
+	{ /* in scratch: 6.1's 512 bytes of stack hold this frame's chain
+	   * of calls only without it */
+		struct bpf_fib_lookup *fib = &sc->fib6;
 
-		rc = xm6_fib(ctx, &fib, p->key.saddr, rkey.saddr, p->key.proto, p->key.sport,
+		rc = xm6_fib(ctx, fib, p->key.saddr, rkey.saddr, p->key.proto, p->key.sport,
 			     rkey.sport, ifindex);
-		out_ifindex = fib.ifindex;
-		__builtin_memcpy(dmac, fib.dmac, 6);
+		out_ifindex = fib->ifindex;
+		__builtin_memcpy(dmac, fib->dmac, 6);
 	}
 	if (rc != BPF_FIB_LKUP_RET_SUCCESS && rc != BPF_FIB_LKUP_RET_NO_NEIGH &&
 	    rc != BPF_FIB_LKUP_RET_FRAG_NEEDED) {
@@ -422,7 +494,7 @@ static __always_inline int xm6_flow_make(void *ctx, struct xm_pkt6 *p, __u32 ifi
 		if (t.flags & XM_RULE_KEEP_SOURCE)
 			why = xm6_claim_port(cfg, &rkey, v, XM6_CLAIM_ONLY);
 		else
-			why = xm6_claim_reply(ctx, cfg, &rkey, v);
+			why = xm6_claim_reply(ctx, cfg, &rkey, v, t.flags & XM_RULE_MASQUERADE);
 		if (why != XM_C_DROP_NO_PORT || tried >= XM_ADDR_SET_MAX ||
 		    xm6_addr_set_at(rule_id, 0, tried++, &rkey))
 			break;
@@ -434,6 +506,9 @@ static __always_inline int xm6_flow_make(void *ctx, struct xm_pkt6 *p, __u32 ifi
 		xm_count(why, len);
 		return XM6_NEW_DROP;
 	}
+	/* A masqueraded host's mapping: made, or stamped (bpf/v6_nat.h) */
+	if (t.flags & XM_RULE_MASQUERADE)
+		xm6_nat_note(&rkey, v, cfg->flags);
 
 	/* Original direction: client -> the address it sent to. */
 	xm6_addr_copy(v->new_saddr, rkey.daddr);
@@ -478,6 +553,8 @@ static __always_inline int xm6_flow_make(void *ctx, struct xm_pkt6 *p, __u32 ifi
 		rs->flows++;
 	xm_count(XM_C_FLOW_NEW, 0);
 	xm_count(XM_C_FLOW_NEW_IPV6, 0);
+	if (t.flags & XM6_TARGET_INBOUND)
+		xm_count(XM_C_FLOW_NAT_INBOUND, 0);
 	return XM6_NEW_FLOW;
 }
 

@@ -24,6 +24,7 @@
 #include "sweep.h"
 #include "ports.h"
 #include "ct6.h"
+#include "v6_nat.h"
 
 /* A 6->4 flow's stub in the IPv4 table (xmasq_abi.h, XM_RULE_TO_V4)
  * goes with the flow: found by the flow's reply key, whose addresses are
@@ -73,12 +74,18 @@ __noinline int xm6_sweep_expire(__u32 idx, __u32 now, __u32 timeout)
 			xm64_stub_remove(&key);
 		return 0;
 	}
-	if (ps && ps->flow.last_seen_s > last)
+	/* `set nat-inbound-refresh no`: a masqueraded host's UDP flow lives
+	 * by what it sends (RFC 4787 REQ-6), not by what comes in */
+	if (ps && ps->flow.last_seen_s > last &&
+	    !(key.proto == IPPROTO_UDP && xm_sweep_no_inbound_refresh() &&
+	      xm6_nat_mapped(&key, &s->flow)))
 		last = ps->flow.last_seen_s;
 	if (last >= now || now - last < timeout)
 		return 0;
 	if (flags & XM_FLOW6_TO_V4)
 		xm64_stub_remove(&pk);
+	else
+		xm6_nat_unref(&key, &s->flow);
 	if (ps)
 		xm_ct6_remove(ps, xm_ct6_state_word(xm_key6_w(&pk, XM_CT6_WORDS - 1), XM_CT_LIVE));
 	if (xm_ct6_remove(s, sw))
@@ -124,6 +131,8 @@ __noinline int xm6_sweep_slots(__u32 base, __u32 prev_dead)
 		prev_dead = 0;
 		if (sw != xm_ct6_state_word(sw, XM_CT_LIVE))
 			continue;
+		if (!(s->flow.flags & (XM_FLOW_REPLY | XM_FLOW6_TO_V4)))
+			xm6_nat_keep(idx, w->now);
 		/* a stamp after this run read the clock: busy, not idle */
 		timeout = xm_flow_timeout(cfg, s->key.proto, s->flow.state);
 		last = s->flow.last_seen_s;

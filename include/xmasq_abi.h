@@ -85,7 +85,8 @@
 	X(CENSUS, census)                 \
 	X(REFRAG, refrag)                 \
 	X(ADDR_SETS6, addr_sets6)         \
-	X(PROGS4, progs4)
+	X(PROGS4, progs4)                 \
+	X(NAT_MAPPINGS6, nat_mappings6)
 
 #define XM_MAP_ENUM(id, name) XM_MAP_##id,
 enum xm_map_id { XM_MAP_LIST(XM_MAP_ENUM) XM_MAP_MAX };
@@ -789,6 +790,31 @@ struct xm_nat_value {
 	__u32 refs;   /* EXT: the host's flows that use it and expire by the sweeper */
 };
 
+/* ---- NAT66 mappings: LRU hash "nat_mappings6" ---------------------------
+ * nat_mappings' three kinds for masqueraded IPv6 hosts (IPv6 masquerade),
+ * with IPv6 addresses: INT (host address, public address, host port) ->
+ * public port; EXT (public address, ::, public port) -> host address and
+ * port; PEER (public address, remote address, public port). The same
+ * lease (XM_NAT_LEASE_S), stamps, refs and LRU; sized with flows6. */
+struct xm_nat6_key {
+	__be32 addr[4];
+	__be32 peer[4];
+	__be16 port;
+	__u8 proto;
+	__u8 kind; /* xm_nat_kind */
+};
+
+struct xm_nat6_value {
+	__be32 addr[4]; /* EXT: host address */
+	__be16 port;	/* INT: public port; EXT: host port */
+	__u16 _pad;
+	__u32 last_s; /* stamp: clock seconds */
+	__u32 refs;   /* EXT: the host's flows that use it and expire by the sweeper */
+};
+
+_Static_assert(sizeof(struct xm_nat6_key) == 36, "nat_mappings6 key layout");
+_Static_assert(sizeof(struct xm_nat6_value) == 28, "nat_mappings6 value layout");
+
 /* ---- flows per source: array map "source_flows" (mmapable) ------------
  * How many flows each source (the ORIG direction's source address) holds,
  * for `set flows-per-source`, as a count-min sketch: XM_SOURCE_ROWS rows
@@ -1064,12 +1090,15 @@ struct xm_scratch {
 	__u64 nat_host;	    /* the new flow's host (XM_NAT_HOST), for the port search */
 	__be32 client;	    /* the new flow's source address and port, for the */
 	__be16 client_port; /* port search (time_waits) */
-	__u16 _pad;
+	__u16 nat6;	    /* the IPv6 flow being made is a masqueraded host's (bpf/v6_nat.h) */
 	union {
 		struct xm_allow_key allow; /* the new flow's source, for its `from` check */
 		struct xm64_plan plan;	   /* an IPv6 client's: 6->4 */
 	};
-	struct xm_flow6 flow6; /* a new IPv6 flow's entry being made (bpf/v6_flow.h) */
+	struct xm_flow6 flow6;	       /* a new IPv6 flow's entry being made (bpf/v6_flow.h) */
+	struct xm_nat6_key nat6_key;   /* a key of nat_mappings6 being looked up (bpf/v6_nat.h) */
+	struct xm_nat6_value nat6_val; /* ... and a value being written */
+	struct bpf_fib_lookup fib6;    /* a new IPv6 flow's route (bpf/v6_flow.h) */
 };
 _Static_assert(sizeof(struct xm64_plan) == sizeof(struct xm_allow_key), "scratch keeps its size");
 

@@ -811,6 +811,10 @@ int xm_attach_ex(const char *pin_dir, char *const *ifnames, int n, const struct 
 		skel->maps.nat_mappings,
 		pinned_max_entries(pin_dir, "nat_mappings",
 				   XM_CT_FLOWS_OF(bpf_map__max_entries(skel->maps.flows))));
+	bpf_map__set_max_entries(
+		skel->maps.nat_mappings6,
+		pinned_max_entries(pin_dir, "nat_mappings6",
+				   XM_CT_FLOWS_OF(bpf_map__max_entries(skel->maps.flows6))));
 	/* The sweep's groups cover the table's slots. */
 	bpf_map__set_max_entries(skel->maps.sweep_groups,
 				 (bpf_map__max_entries(skel->maps.flows) + XM_SWEEP_GROUP - 1) /

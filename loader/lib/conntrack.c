@@ -95,17 +95,26 @@ int xm_conntrack_read(struct xm_handle *h, struct xm_conn **out, size_t *n_out, 
 }
 
 /* Every NAT mapping goes with the flows: a mapping lives only while its
- * flows do. The next key is read before the current one goes. */
-static void flush_nat_mappings(int fd)
+ * flows do. The next key is read before the current one goes. key, next:
+ * room for one key of the map's (IPv4's or IPv6's). */
+static void flush_map(int fd, void *key, void *next, size_t key_size)
 {
-	struct xm_nat_key k, next;
-	int have = fd >= 0 && bpf_map_get_next_key(fd, NULL, &k) == 0;
+	int have = fd >= 0 && bpf_map_get_next_key(fd, NULL, key) == 0;
 
 	while (have) {
-		have = bpf_map_get_next_key(fd, &k, &next) == 0;
-		bpf_map_delete_elem(fd, &k);
-		k = next;
+		have = bpf_map_get_next_key(fd, key, next) == 0;
+		bpf_map_delete_elem(fd, key);
+		memcpy(key, next, key_size);
 	}
+}
+
+static void flush_nat_mappings(const struct xm_handle *h)
+{
+	struct xm_nat_key k, next;
+	struct xm_nat6_key k6, next6;
+
+	flush_map(h->fd[XM_MAP_NAT_MAPPINGS], &k, &next, sizeof(k));
+	flush_map(h->fd[XM_MAP_NAT_MAPPINGS6], &k6, &next6, sizeof(k6));
 }
 
 int xm_conntrack_flush(struct xm_handle *h, unsigned long *removed, char *err, size_t errlen)
@@ -128,7 +137,7 @@ int xm_conntrack_flush(struct xm_handle *h, unsigned long *removed, char *err, s
 		return rc;
 	n = xm_ct_clear(&t);
 	xm_ct_close(&t);
-	flush_nat_mappings(h->fd[XM_MAP_NAT_MAPPINGS]);
+	flush_nat_mappings(h);
 	*removed = n > 0 ? (unsigned long)n / 2 : 0; /* two entries a flow */
 	n = xm_ct6_remove_if(h, NULL, NULL, err, errlen);
 	if (n < 0)

@@ -75,6 +75,7 @@ int xm_map_optional(int id)
 	case XM_MAP_REFRAG:
 	case XM_MAP_ADDR_SETS6:
 	case XM_MAP_PROGS4:
+	case XM_MAP_NAT_MAPPINGS6:
 		return 1;
 	default:
 		return 0;

@@ -951,6 +951,83 @@ static int flows6_count_in(uint32_t from, uint32_t to)
 
 /* The sweeper: flows idle past their timeout go, both entries, wherever
  * their slots are: the walk goes the table in slices, a timer run each. */
+/* Sweeper6 runs (walks) so far. */
+static uint32_t sweep6_runs(void)
+{
+	struct xm_sweep6 sw;
+	uint32_t zero = 0;
+
+	memset(&sw, 0, sizeof(sw));
+	bpf_map_lookup_elem(bpf_map__fd(skel->maps.sweeper6), &zero, &sw);
+	return sw.runs;
+}
+
+/* `set nat-inbound-refresh no` on IPv6: a masqueraded host's UDP flow
+ * that only the outside keeps busy goes at its timeout; a forward's
+ * in the same state stays (what comes in keeps it). The clock moved
+ * 1000 s on, both reply entries stamped then. */
+static void test_no_inbound_refresh6(void)
+{
+	struct spec6 m_out = backend6(IPPROTO_UDP, 30120, a_client, 7000, 0);
+	struct spec6 m_in = client6(IPPROTO_UDP, 7000, 30120, 0);
+	struct spec6 f_in = client6(IPPROTO_UDP, 7001, 5353, 0);
+	struct spec6 f_back = backend6(IPPROTO_UDP, 53, a_pub0, 0, 0);
+	struct xm_config c = fixture_config();
+	struct xm_ct6_slot *m_reply, *f_reply;
+	struct xm_flow6 fo;
+	struct frame fin, got;
+	uint32_t rc, runs;
+	int gone = 0;
+
+	c.local_port_lo = 32768;
+	c.local_port_hi = 60999;
+	c.flags |= XM_CFG_NAT_NO_INBOUND_REFRESH;
+	if (!tap_ok(fixture_set_config(&c) == 0, "nat66 inbound refresh: set to no"))
+		return;
+	sport_out6(0, m_out, &rc);
+	run6("nat66 inbound refresh: the host's UDP flow, answered", if_pub0, m_in, TC_ACT_REDIRECT,
+	     NULL, &got);
+	run6("nat66 inbound refresh: a forward's UDP flow", if_pub0, f_in, TC_ACT_REDIRECT, NULL,
+	     &got);
+	if (!tap_ok(flow6_get(a_client, a_pub0, 7001, 5353, IPPROTO_UDP, &fo) == 0, "nat66 inbound "
+										    "refresh: the "
+										    "forward's "
+										    "flow"))
+		return;
+	memcpy(f_back.dst.b, fo.new_saddr, 16);
+	f_back.dport = ntohs(fo.new_sport);
+	fin = F6(f_back);
+	run_tc(if_bk0, &fin, &got, &rc);
+	m_reply = flow6_slot(a_client, a_pub0, 7000, 30120, IPPROTO_UDP);
+	f_reply = flow6_slot(a_backend, f_back.dst, 53, f_back.dport, IPPROTO_UDP);
+	if (!tap_ok(m_reply && f_reply && rc == TC_ACT_REDIRECT, "nat66 inbound refresh: both "
+								 "flows answered, their reply "
+								 "entries"))
+		return;
+	m_reply->flow.last_seen_s += 1000;
+	f_reply->flow.last_seen_s += 1000;
+	skel->bss->xm_clock_ahead_s = 1000;
+	for (int i = 0; i < SWEEP_WAIT_MS / 100 && !gone; i++) {
+		usleep(100 * 1000);
+		gone = !flow6_slot(a_backend, a_client, 30120, 7000, IPPROTO_UDP);
+	}
+	TAP_EQ(gone, 1,
+	       "nat66 inbound refresh no: the host's UDP flow idle 1000 s on its side goes, though "
+	       "answers keep coming");
+	runs = sweep6_runs();
+	for (int i = 0; i < SWEEP_WAIT_MS / 100 && sweep6_runs() < runs + 2; i++)
+		usleep(100 * 1000);
+	tap_ok(sweep6_runs() >= runs + 2 &&
+		       flow6_slot(a_client, a_pub0, 7001, 5353, IPPROTO_UDP) != NULL,
+	       "nat66 inbound refresh no: a forward's flow kept busy by its reply stays (two walks "
+	       "later)");
+	skel->bss->xm_clock_ahead_s = 0;
+	c.flags = fixture_config().flags;
+	fixture_set_config(&c);
+}
+
+static int nat6_mappings_left(void);
+
 static void test_expiry6(void)
 {
 	uint32_t zero = 0, slots = bpf_map__max_entries(skel->maps.flows6);
@@ -972,6 +1049,9 @@ static void test_expiry6(void)
 	}
 	TAP_EQ(left, 0, "sweeper6: every idle IPv6 flow removed, both entries, within %d s",
 	       SWEEP_WAIT_MS / 1000);
+	TAP_EQ(nat6_mappings_left(), 0,
+	       "sweeper6: the last flow of each NAT66 mapping took the mapping with it "
+	       "(test_nat_mapping6's)");
 	skel->bss->xm_clock_ahead_s = 0;
 	memset(&after, 0, sizeof(after));
 	bpf_map_lookup_elem(bpf_map__fd(skel->maps.sweeper6), &zero, &after);
@@ -2873,21 +2953,186 @@ static void test_tcpwin6(void)
 	tcpwin6_story(1, 1, 31004);
 }
 
+/* nat_mappings6's entry of kind `kind` for (addr, peer, port) of UDP:
+ * 0 and *v, or -1. */
+static int nat6_get(struct addr6 addr, const struct addr6 *peer, uint16_t port, uint8_t kind,
+		    struct xm_nat6_value *v)
+{
+	struct xm_nat6_key k = { .port = htons(port), .proto = IPPROTO_UDP, .kind = kind };
+
+	memcpy(k.addr, addr.b, 16);
+	if (peer)
+		memcpy(k.peer, peer->b, 16);
+	return bpf_map_lookup_elem(bpf_map__fd(skel->maps.nat_mappings6), &k, v);
+}
+
+static int nat6_put(struct addr6 addr, const struct addr6 *peer, uint16_t port, uint8_t kind,
+		    const struct xm_nat6_value *v)
+{
+	struct xm_nat6_key k = { .port = htons(port), .proto = IPPROTO_UDP, .kind = kind };
+
+	memcpy(k.addr, addr.b, 16);
+	if (peer)
+		memcpy(k.peer, peer->b, 16);
+	return bpf_map_update_elem(bpf_map__fd(skel->maps.nat_mappings6), &k, v, BPF_ANY);
+}
+
+/* nat_mappings6's mappings (INT and EXT entries; PEER notes lapse with
+ * their lease). */
+static int nat6_mappings_left(void)
+{
+	int fd = bpf_map__fd(skel->maps.nat_mappings6), n = 0;
+	struct xm_nat6_key k, next;
+	int have = bpf_map_get_next_key(fd, NULL, &k) == 0;
+
+	while (have) {
+		n += k.kind == XM_NAT_INT || k.kind == XM_NAT_EXT;
+		have = bpf_map_get_next_key(fd, &k, &next) == 0;
+		k = next;
+	}
+	return n;
+}
+
+/* NAT66's mappings (bpf/v6_nat.h): a masqueraded host's address:port
+ * keeps one public port for every peer, no other host takes it, and an
+ * outside host may open a flow to it as nat-filtering says. Host A is
+ * [fd00:8::2], host B [fd00:8::3]; the peers are outside on pub0. */
+static void test_nat_mapping6(void)
+{
+	struct addr6 host_b = A6("fd00:8::3"), a_host2 = A6("fd00:8::4");
+	struct spec6 a1 = backend6(IPPROTO_UDP, 30110, a_client, 5000, 0);
+	struct spec6 b1 = backend6(IPPROTO_UDP, 30110, a_client, 5001, 0);
+	struct spec6 a2 = backend6(IPPROTO_UDP, 30110, a_client, 5001, 0);
+	struct spec6 in, want;
+	struct xm_config c = fixture_config();
+	struct xm_nat6_value v, ext;
+	struct frame got;
+	uint16_t sport;
+	uint32_t rc;
+
+	c.local_port_lo = 32768;
+	c.local_port_hi = 60999;
+	c.flags |= XM_CFG_NAT_FILTER_ADDR; /* peers are noted while it is set */
+	if (!tap_ok(fixture_set_config(&c) == 0, "nat66 mappings: address-dependent filtering set"))
+		return;
+	b1.src = host_b;
+	cnt_mark();
+	sport = sport_out6(0, a1, &rc);
+	tap_ok(rc == TC_ACT_REDIRECT && sport == 30110,
+	       "nat66 mapping: host A [fd00:8::2]:30110 to [2001:db8:1::10]:5000 leaves with its "
+	       "own port (%u)",
+	       sport);
+	cnt_check(XM_C_NAT_MAPPING_NEW, 1, "nat66 mapping: A's mapping made");
+	TAP_EQ(nat6_get(a_pub0, NULL, 30110, XM_NAT_EXT, &v) == 0 &&
+		       !memcmp(v.addr, a_backend.b, 16) && v.port == htons(30110) && v.refs == 1,
+	       1, "nat66 mapping: [2001:db8:1::1]:30110 is host A's :30110, one flow counted");
+	sport = sport_out6(0, b1, &rc);
+	tap_ok(rc == TC_ACT_REDIRECT && sport != 30110,
+	       "nat66 mapping: host B [fd00:8::3]:30110 to [2001:db8:1::10]:5001 does not take A's "
+	       "mapped port 30110, though that tuple is free (left with %u)",
+	       sport);
+	sport = sport_out6(1, a2, &rc);
+	tap_ok(rc == XDP_REDIRECT && sport == 30110,
+	       "nat66 mapping: host A :30110 to [2001:db8:1::10]:5001 by XDP: its mapping's port "
+	       "30110 (%u)",
+	       sport);
+
+	/* The mapping's port first, not the host's own: host [fd00:8::4]
+	 * whose mapping says 30999 for its port 30200 */
+	in = backend6(IPPROTO_UDP, 30200, a_client, 5000, 0);
+	in.src = a_host2;
+	sport = sport_out6(0, in, &rc);
+	TAP_EQ(sport, 30200, "nat66 mapping: host [fd00:8::4]:30200 leaves with its own port");
+	if (nat6_get(a_pub0, NULL, 30200, XM_NAT_EXT, &ext) == 0) {
+		v = ext;
+		v.port = htons(30999);
+		nat6_put(a_host2, &a_pub0, 30200, XM_NAT_INT, &v); /* its public port: 30999 */
+		v = ext;
+		v.refs = 0;
+		nat6_put(a_pub0, NULL, 30999, XM_NAT_EXT, &v);
+	}
+	in.dport = 5002;
+	sport = sport_out6(0, in, &rc);
+	TAP_EQ(sport, 30999,
+	       "nat66 mapping: host [fd00:8::4]:30200 to another peer: its mapping's port, not "
+	       "its own");
+
+	/* From outside to A's mapping [2001:db8:1::1]:30110 */
+	in = client6(IPPROTO_UDP, 6000, 30110, 0);
+	want = to_host(in);
+	cnt_mark();
+	run6("nat66 address-dependent filtering: [2001:db8:1::10]:6000, an address A sent to, "
+	     "reaches A at :30110, its source kept",
+	     if_pub0, in, TC_ACT_REDIRECT, &want, &got);
+	cnt_check(XM_C_FLOW_NAT_INBOUND, 1, "nat66 inbound flow (address-dependent)");
+	in = client6(IPPROTO_UDP, 6000, 30110, 0);
+	in.src = a_client2;
+	cnt_mark();
+	run6("nat66 address-dependent filtering: [2001:db8:1::11], an address A never sent to: "
+	     "the kernel's",
+	     if_pub0, in, TC_ACT_OK, NULL, &got);
+	cnt_check(XM_C_PASS_NAT_FILTERED, 1, "nat66 filtered (address-dependent)");
+	c.flags = (c.flags & ~XM_CFG_NAT_FILTER_ADDR) | XM_CFG_NAT_FILTER_ANY;
+	fixture_set_config(&c);
+	want = to_host(in);
+	cnt_mark();
+	run6("nat66 endpoint-independent filtering: [2001:db8:1::11]:6000 reaches A at :30110",
+	     if_pub0, in, TC_ACT_REDIRECT, &want, &got);
+	cnt_check(XM_C_FLOW_NAT_INBOUND, 1, "nat66 inbound flow (endpoint-independent)");
+	in = client6(IPPROTO_UDP, 6003, 30110, 0);
+	cnt_mark();
+	xdp_new6_sent("nat66 endpoint-independent filtering by XDP: [2001:db8:1::10]:6003 reaches "
+		      "A at :30110",
+		      if_pub0, in, to_host(in));
+	cnt_check(XM_C_FLOW_NAT_INBOUND, 1, "nat66 inbound flow by XDP");
+	c.flags &= ~XM_CFG_NAT_FILTER_ANY;
+	fixture_set_config(&c);
+	in = client6(IPPROTO_UDP, 6001, 30110, 0);
+	cnt_mark();
+	run6("nat66 address- and port-dependent filtering: [2001:db8:1::10]:6001, a port A never "
+	     "sent to: the kernel's",
+	     if_pub0, in, TC_ACT_OK, NULL, &got);
+	cnt_check(XM_C_PASS_NAT_FILTERED, 1, "nat66 filtered (address- and port-dependent)");
+	in = client6(IPPROTO_UDP, 6002, 30555, 0);
+	cnt_mark();
+	run6("nat66: to a public port no mapping holds: the kernel's, not filtered", if_pub0, in,
+	     TC_ACT_OK, NULL, &got);
+	cnt_check(XM_C_PASS_NOT_OURS, 1, "nat66 no mapping");
+	c.flags = fixture_config().flags;
+	fixture_set_config(&c);
+}
+
 static void (*const tests[])(void) = {
-	test_tcp6,	    test_port_clash6,
-	test_udp6,	    test_keep_source6,
-	test_allow6,	    test_pass6,
-	test_too_big6,	    test_masquerade6,
-	test_too_big_masq6, test_6to4_tcp,
-	test_6to4_udp,	    test_ext_headers6,
-	test_fragments6,    test_6to4_fragments,
-	test_6to4_split,    test_icmp6_errors,
-	test_6to4_icmp,	    test_6to4_icmp_back,
-	test_xdp_new6,	    test_expiry6,
-	test_6to4_expiry,   test_6to4_as,
-	test_tcpwin6,	    test_router_socket6,
-	test_mtu_live6,	    test_port_per_endpoint6,
-	test_as6,	    NULL,
+	test_tcp6,
+	test_port_clash6,
+	test_udp6,
+	test_keep_source6,
+	test_allow6,
+	test_pass6,
+	test_too_big6,
+	test_masquerade6,
+	test_too_big_masq6,
+	test_6to4_tcp,
+	test_6to4_udp,
+	test_ext_headers6,
+	test_fragments6,
+	test_6to4_fragments,
+	test_6to4_split,
+	test_icmp6_errors,
+	test_6to4_icmp,
+	test_6to4_icmp_back,
+	test_xdp_new6,
+	test_nat_mapping6,
+	test_no_inbound_refresh6,
+	test_expiry6,
+	test_6to4_expiry,
+	test_6to4_as,
+	test_tcpwin6,
+	test_router_socket6,
+	test_mtu_live6,
+	test_port_per_endpoint6,
+	test_as6,
+	NULL,
 };
 
 int main(void)

@@ -1017,6 +1017,7 @@ static void feedback(uint32_t a, uint32_t b)
 static void reset_state(void)
 {
 	const int fds[] = { fd_frags, bpf_map__fd(skel->maps.nat_mappings),
+			    bpf_map__fd(skel->maps.nat_mappings6),
 			    bpf_map__fd(skel->maps.port_exhausted) };
 	uint8_t key[64], next[64];
 
