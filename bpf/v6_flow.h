@@ -273,6 +273,10 @@ struct xm6_target {
  * admitted by nat-filtering (with XM_RULE_KEEP_SOURCE: the source is
  * kept, only the destination becomes the host's). */
 #define XM6_TARGET_INBOUND  (1u << 17)
+/* ... a masqueraded host's flow to a mapping's public address:port
+ * (another host's, or its own): hairpinned to that host, from the
+ * sender's own mapping */
+#define XM6_TARGET_HAIRPIN  (1u << 18)
 /* ... no target: nat-filtering refused the packet (pass_nat_filtered) */
 #define XM6_TARGET_FILTERED 1
 
@@ -343,12 +347,23 @@ static __always_inline int xm6_target_find(void *ctx, const struct xm_pkt6 *p, _
 		t->out_ifindex = 0;
 		return 0;
 	}
-	xm6_addr_copy(rkey->saddr, p->key.daddr);
-	rkey->sport = p->key.dport;
 	t->allow_list = 0;
 	t->rule_id = mv->rule_id;
 	t->flags = XM_RULE_MASQUERADE;
 	t->out_ifindex = mv->out_ifindex;
+	/* Hairpin: to another host's mapping (not filtered: both ends are
+	 * behind the router), unless the router's own socket holds the
+	 * tuple. Not to the host's own: the flow's two keys would be one. */
+	if (p->key.proto != XM_NEXTHDR_ICMPV6 &&
+	    xm6_nat_inbound(&p->key, rkey, XM_CFG_NAT_FILTER_ANY) == 2 &&
+	    (rkey->sport != p->key.sport || !xm6_addr_equal(rkey->saddr, p->key.saddr)) &&
+	    !xm6_router_socket(ctx, &p->key)) {
+		t->flags = XM_RULE_MASQUERADE | XM6_TARGET_HAIRPIN;
+		t->out_ifindex = 0;
+		return 0;
+	}
+	xm6_addr_copy(rkey->saddr, p->key.daddr);
+	rkey->sport = p->key.dport;
 	return 0;
 }
 
@@ -456,8 +471,11 @@ static __always_inline int xm6_flow_make(void *ctx, struct xm_pkt6 *p, __u32 ifi
 	 * egress NIC's. */
 	rkey.dport = p->key.sport;
 	rkey.proto = p->key.proto;
-	if (t.flags & XM_RULE_KEEP_SOURCE) {
-		xm6_addr_copy(rkey.daddr, p->key.saddr);
+	if (t.flags & (XM_RULE_KEEP_SOURCE | XM6_TARGET_HAIRPIN)) {
+		/* keep-source: the client's; hairpin: the public address it
+		 * sent to, where its own mapping is */
+		xm6_addr_copy(rkey.daddr,
+			      (t.flags & XM_RULE_KEEP_SOURCE) ? p->key.saddr : p->key.daddr);
 	} else if (!(cfg->flags & XM_CFG_ADDR_SETS) || /* no rule has a list: no call */
 		   xm6_addr_set_at(rule_id,
 				   masquerade ? p->key.saddr[0] ^ p->key.saddr[1] ^
@@ -555,6 +573,8 @@ static __always_inline int xm6_flow_make(void *ctx, struct xm_pkt6 *p, __u32 ifi
 	xm_count(XM_C_FLOW_NEW_IPV6, 0);
 	if (t.flags & XM6_TARGET_INBOUND)
 		xm_count(XM_C_FLOW_NAT_INBOUND, 0);
+	if (t.flags & XM6_TARGET_HAIRPIN)
+		xm_count(XM_C_FLOW_HAIRPIN, 0);
 	return XM6_NEW_FLOW;
 }
 

@@ -34,8 +34,7 @@ static __always_inline int xm6_nat_owned_by(const struct xm_nat6_value *v, const
 }
 
 static __always_inline void xm6_nat_key_set(struct xm_nat6_key *k, const __be32 *addr,
-					    const __be32 *peer, __be16 port, __u8 proto,
-					    __u8 kind)
+					    const __be32 *peer, __be16 port, __u8 proto, __u8 kind)
 {
 	for (int i = 0; i < 4; i++) {
 		k->addr[i] = addr[i];
@@ -49,8 +48,7 @@ static __always_inline void xm6_nat_key_set(struct xm_nat6_key *k, const __be32 
 /* The EXT entry of public address:port `rkey`'s destination (a reply
  * key: daddr, dport), live, or NULL. */
 static __always_inline struct xm_nat6_value *xm6_nat_ext(struct xm_nat6_key *k,
-							 const struct xm_flow6_key *rkey,
-							 __u32 now)
+							 const struct xm_flow6_key *rkey, __u32 now)
 {
 	struct xm_nat6_value *v;
 
@@ -233,9 +231,8 @@ __noinline int xm6_nat_keep(__u32 idx, __u32 now)
 /* The mapping (its EXT entry) that the flow of ORIG entry `key`,
  * rewrite `f`, leaves with, when that is its host's: a masqueraded
  * host's flow that counts in its mapping. Else NULL. */
-static __always_inline struct xm_nat6_value *xm6_nat_of_flow(struct xm_nat6_key *k,
-							     const struct xm_flow6_key *key,
-							     const struct xm_flow6 *f)
+static __always_inline struct xm_nat6_value *
+xm6_nat_of_flow(struct xm_nat6_key *k, const struct xm_flow6_key *key, const struct xm_flow6 *f)
 {
 	struct xm_nat6_value *v;
 

@@ -3098,6 +3098,38 @@ static void test_nat_mapping6(void)
 	run6("nat66: to a public port no mapping holds: the kernel's, not filtered", if_pub0, in,
 	     TC_ACT_OK, NULL, &got);
 	cnt_check(XM_C_PASS_NOT_OURS, 1, "nat66 no mapping");
+
+	/* Hairpin, whatever the filtering: host B to A's mapping reaches A
+	 * from B's own mapping, and A's answer goes back to B */
+	in = backend6(IPPROTO_UDP, 30130, a_pub0, 30110, 0);
+	in.src = host_b;
+	want = to_host(in);
+	want.src = a_pub0;
+	cnt_mark();
+	run6("nat66 hairpin: host B [fd00:8::3]:30130 to A's mapping [2001:db8:1::1]:30110 "
+	     "reaches A from B's mapping [2001:db8:1::1]:30130",
+	     if_bk0, in, TC_ACT_REDIRECT, &want, &got);
+	cnt_check(XM_C_FLOW_HAIRPIN, 1, "nat66 hairpin");
+	in = backend6(IPPROTO_UDP, 30110, a_pub0, 30130, 0);
+	{
+		struct frame fin = F6(in);
+
+		run_tc(if_bk0, &fin, &got, &rc);
+		tap_ok(rc == TC_ACT_REDIRECT && got.len > 14 + 44 &&
+			       !memcmp(got.b + 14 + 8, a_pub0.b, 16) &&
+			       !memcmp(got.b + 14 + 24, host_b.b, 16) &&
+			       got.b[14 + 40] << 8 == (30110 & 0xff00) &&
+			       got.b[14 + 41] == (30110 & 0xff) &&
+			       (got.b[14 + 42] << 8 | got.b[14 + 43]) == 30130,
+		       "nat66 hairpin: A's answer reaches B [fd00:8::3]:30130 from A's mapping "
+		       "[2001:db8:1::1]:30110");
+		check_csum6("nat66 hairpin answer", &got);
+	}
+	in = backend6(IPPROTO_UDP, 30110, a_pub0, 30110, 0);
+	cnt_mark();
+	run6("nat66 hairpin: host A to its own mapping: the kernel's", if_bk0, in, TC_ACT_OK, NULL,
+	     &got);
+	cnt_check(XM_C_FLOW_HAIRPIN, 0, "nat66 no hairpin to its own mapping");
 	c.flags = fixture_config().flags;
 	fixture_set_config(&c);
 }

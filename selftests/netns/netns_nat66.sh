@@ -30,7 +30,15 @@
 # second given another port; H0 from the port of a UDP socket the router
 # itself holds towards the server: another port, the router's socket
 # still answered; coturn's natdiscovery (RFC 5780) reporting the same
-# mapping and filtering as for ip6tables; two further addresses of wan0
+# mapping and filtering as for ip6tables, and for xmasq each `set
+# nat-filtering` mode applied live (address-dependent,
+# endpoint-independent, address-port-dependent again); H0's UDP socket
+# held open to the server (its mapping): a datagram from another outside
+# address and port to its public port does not reach H0 with the default
+# filtering (xmasq: pass_nat_filtered), and for xmasq with
+# endpoint-independent reaches it from its sender's own address, H0's
+# answer going back (flow_nat_inbound), and H1 from the same port to
+# another peer leaves with another public port; two further addresses of wan0
 # as the masquerade's list (xmasq `as`, ip6tables SNAT to the range
 # --persistent): each host from one of them, TCP and UDP, then the NIC's
 # address again; the rule's counters (ip6tables -v, xmasq
@@ -71,6 +79,10 @@ SAME_UDP_PORT=20001
 # the router's own UDP socket [R_WAN6]:ROUTER_UDP_PORT -> [S6]:5000, and H0
 # from the same port to the same server (check_router_port)
 ROUTER_UDP_PORT=20003
+# H0's held UDP socket [H0_6]:INBOUND_PORT -> [S6]:5000, and the outside
+# endpoint [S6B]:STRANGER_PORT that sends to its public port (check_inbound)
+INBOUND_PORT=20005
+STRANGER_PORT=6101
 AB_N=${AB_N:-200}
 # In names shared with other runs on this host (namespaces, bpffs pin
 # directories), beside $$ (other PID namespaces may have the same): the
@@ -120,9 +132,10 @@ topo66_up() {
 }
 
 # server_up: nginx on [S6]:80 and S4:80 serving index.html, big.bin ($BIG_MB
-# MB) and /whoami (the peer address); socat on [S6]:5000/udp answering
-# "echo:[PEER]:PEERPORT:PAYLOAD" and on [S6]:7000/tcp saying
-# "peer:[PEER]:PEERPORT" and holding the connection until the client's EOF.
+# MB) and /whoami (the peer address); socat on [S6]:5000/udp and
+# [S6B]:5000/udp answering "echo:[PEER]:PEERPORT:PAYLOAD" and on
+# [S6]:7000/tcp saying "peer:[PEER]:PEERPORT" and holding the connection
+# until the client's EOF.
 # Sets BIG_SHA, NGX_LOG.
 server_up() {
 	local dir="$XM_TMP/srv-$NS_S"
@@ -131,6 +144,12 @@ server_up() {
 	# shellcheck disable=SC2016 # expanded by socat's shell
 	nsx "$NS_S" setsid socat "UDP6-RECVFROM:5000,bind=[$S6],fork" \
 		SYSTEM:'echo "echo:$SOCAT_PEERADDR:$SOCAT_PEERPORT:$(cat)"' >"$dir/udp.out" 2>&1 &
+	XM_PIDS+=($!)
+	# the same echo on the second address: another peer for the same
+	# source port (check_inbound)
+	# shellcheck disable=SC2016
+	nsx "$NS_S" setsid socat "UDP6-RECVFROM:5000,bind=[$S6B],fork" \
+		SYSTEM:'echo "echo:$SOCAT_PEERADDR:$SOCAT_PEERPORT:$(cat)"' >"$dir/udpb.out" 2>&1 &
 	XM_PIDS+=($!)
 	# shellcheck disable=SC2016
 	nsx "$NS_S" setsid socat "TCP6-LISTEN:7000,bind=[$S6],reuseaddr,fork" \
@@ -141,9 +160,10 @@ server_up() {
 		--log-file stdout --simple-log >"$dir/turnserver.log" 2>&1 &
 	XM_PIDS+=($!)
 	wait_port "$NS_S" tcp "[$S6]" 80 && wait_port "$NS_S" tcp $S4 80 &&
-		wait_port "$NS_S" udp "[$S6]" 5000 && wait_port "$NS_S" tcp "[$S6]" 7000 &&
+		wait_port "$NS_S" udp "[$S6]" 5000 && wait_port "$NS_S" udp "[$S6B]" 5000 &&
+		wait_port "$NS_S" tcp "[$S6]" 7000 &&
 		wait_port "$NS_S" udp "[$S6]" 3478 && wait_port "$NS_S" udp "[$S6B]" 3479 ||
-		{ cat "$dir/stdout" "$dir/error.log" "$dir/udp.out" "$dir/tcp7000.out" "$dir/turnserver.log" >&2; return 1; }
+		{ cat "$dir/stdout" "$dir/error.log" "$dir/udp.out" "$dir/udpb.out" "$dir/tcp7000.out" "$dir/turnserver.log" >&2; return 1; }
 }
 
 # (v6x, pid_reaped: lib.sh)
@@ -361,17 +381,196 @@ for word in ("router1", "router2"):
 # not keep: it takes the endpoint's own start, bpf/v6_flow.h); only the
 # address and port a flow went to get in (nothing else opens a flow)
 check_stun() {
-	local L=$1 m f out
-	out=$(nsx "$NS_H0" timeout 60 turnutils_natdiscovery -m $S6 2>&1)
-	m=$(sed -n 's/^NAT with \(.*\)!$/\1/p' <<<"$out" | tail -n 1)
-	printf '%s\n' "$out" >"$XM_TMP/stun-m.log"
-	out=$(nsx "$NS_H0" timeout 60 turnutils_natdiscovery -f $S6 2>&1)
-	f=$(sed -n 's/^NAT with \(.*\)!$/\1/p' <<<"$out" | tail -n 1)
-	printf '%s\n' "$out" >"$XM_TMP/stun-f.log"
+	local L=$1 m f
+	m=$(natdiscovery -m)
+	f=$(natdiscovery -f)
 	[ "$m" = "Endpoint Independent Mapping" ] && [ "$f" = "Address and Port Dependent Filtering" ]
-	tap_result $? "$L: turnutils_natdiscovery from H0 via [$S6] and [$S6B]: ${m:-no answer}, ${f:-no answer}" \
+	tap_result $? "$L: turnutils_natdiscovery from H0 via [$S6] and [$S6B]: $m, $f" \
 		"want: Endpoint Independent Mapping, Address and Port Dependent Filtering" \
 		"mapping (-m): $(tail -n 12 "$XM_TMP/stun-m.log")" "filtering (-f): $(tail -n 12 "$XM_TMP/stun-f.log")"
+}
+
+# natdiscovery -m|-f: coturn's RFC 5780 client from H0 against [S6] (its
+# alternate [S6B]): the verdict ("Endpoint Independent Mapping", "Address
+# Dependent Filtering", ...) or "no answer"; its output in stun-m.log or
+# stun-f.log
+natdiscovery() {
+	local out
+	out=$(nsx "$NS_H0" timeout 60 turnutils_natdiscovery "$1" $S6 2>&1)
+	printf '%s\n' "$out" >"$XM_TMP/stun$1.log"
+	sed -n 's/^NAT with \(.*\)!$/\1/p' <<<"$out" | tail -n 1 | grep . || echo "no answer"
+}
+
+# check_stun_filtering L (xmasq): each `set nat-filtering` mode applied
+# live (xmasq apply) is what natdiscovery -f from H0 then reports; the
+# default (address-port-dependent) last, for the checks after
+check_stun_filtering() {
+	local L=$1 m mode want got out
+	for m in "address-dependent:Address Dependent Filtering" \
+		"endpoint-independent:Endpoint Independent Filtering" \
+		"address-port-dependent:Address and Port Dependent Filtering"; do
+		mode=${m%%:*} want=${m#*:}
+		if ! out=$(xm_apply_filtering "$mode" 2>&1); then
+			tap_not_ok "$L: set nat-filtering $mode (xmasq apply, live): natdiscovery -f reports $want"
+			diag "apply failed: $out"
+			continue
+		fi
+		got=$(natdiscovery -f)
+		[ "$got" = "$want" ]
+		tap_result $? "$L: set nat-filtering $mode (xmasq apply, live): natdiscovery -f from H0 reports $got" \
+			"want: $want" "filtering (-f): $(tail -n 12 "$XM_TMP/stun-f.log")"
+	done
+}
+
+# check_stun_hairpin L (xmasq): natdiscovery -H from H0: its request to
+# its own mapping comes back through the router (hairpinning), counted
+# flow_hairpin
+check_stun_hairpin() {
+	local L=$1 out n0 n1
+	n0=$(counter flow_hairpin)
+	out=$(nsx "$NS_H0" timeout 60 turnutils_natdiscovery -H $S6 2>&1)
+	printf '%s\n' "$out" >"$XM_TMP/stun-H.log"
+	n1=$(counter flow_hairpin)
+	grep -q 'successful hairpinning' <<<"$out" && [ "${n1:-0}" -gt "${n0:-0}" ]
+	tap_result $? "$L: turnutils_natdiscovery -H from H0: its request to its own mapping comes back through the router (flow_hairpin +$((${n1:-0} - ${n0:-0})))" \
+		"$(tail -n 12 "$XM_TMP/stun-H.log")"
+}
+
+# check_inbound L ROUTER(ip6tables|xmasq): H0's UDP socket from
+# [H0_6]:INBOUND_PORT to [S6]:5000, held open (a helper in H0: it logs
+# every datagram it gets with its sender, answers "h0:PAYLOAD" to any but
+# the server, and on request sends a word to the server until its echo is
+# back); its public port is the one the echo server saw. While it lives:
+#   - xmasq: H1 from the same port to another peer ([S6B]:5000) leaves
+#     with another public port: H0's mapping holds its port towards every
+#     peer (the kernel's NAT lets H1 have it: only shown)
+#   - address-port-dependent filtering (the default; the kernel's): a
+#     datagram from [S6B]:STRANGER_PORT to the public port does not reach
+#     H0 (the echo of a word H0 sent after it came back, and it is not in
+#     the log), xmasq counts pass_nat_filtered
+#   - xmasq, endpoint-independent (applied live): the same datagram
+#     reaches H0 with its sender's own address and port, H0's answer
+#     reaches the sender from the public port, flow_nat_inbound counts it;
+#     then the default again
+check_inbound() {
+	local L=$1 router=$2 line pub rc out h1 h1p n0 n1 holder
+	local desc="$L: H0 [$H0_6]:$INBOUND_PORT -> [$S6]:5000 held open"
+	if [ "${UDP_OK:-0}" != 1 ]; then
+		tap_not_ok "$desc: its public port"
+		diag "not tried: H0's IPv6 UDP is not answered (above)"
+		return
+	fi
+	INB_LOG="$XM_TMP/inbound.log" INB_CTL="$XM_TMP/inbound.ctl"
+	rm -f "$INB_LOG" "$INB_CTL"
+	echo map >"$INB_CTL"
+	nsx "$NS_H0" timeout 150 "$XM_PY" -c '
+import socket, sys, time
+s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+s.bind((sys.argv[1], int(sys.argv[2])))
+server = (sys.argv[3], 5000)
+log = open(sys.argv[4], "w", buffering=1)
+s.settimeout(0.1)
+word, echoed, sent = "", False, 0.0
+end = time.time() + 120
+while time.time() < end:
+    try:
+        w = open(sys.argv[5]).read().strip()
+    except OSError:
+        w = word
+    if w != word:
+        word, echoed, sent = w, False, 0.0
+    if word == "end":
+        break
+    if word and not echoed and time.time() - sent >= 1:
+        s.sendto(word.encode(), server)
+        sent = time.time()
+    try:
+        data, peer = s.recvfrom(2000)
+    except socket.timeout:
+        continue
+    text = data.decode(errors="replace").strip()
+    print("[%s]:%d %s" % (peer[0], peer[1], text), file=log)
+    if peer[:2] == server:
+        echoed = echoed or text.endswith(":" + word)
+    else:
+        s.sendto(("h0:" + text).encode(), peer[:2])
+' "$H0_6" $INBOUND_PORT "$S6" "$INB_LOG" "$INB_CTL" 2>"$INB_LOG.err" &
+	holder=$!
+	XM_PIDS+=("$holder")
+	inbound_ask map
+	line=$(grep -m 1 ':map$' "$INB_LOG" 2>/dev/null)
+	pub=${line%:map} pub=${pub##*:}
+	[[ "$line" == "[$S6]:5000 echo:[$R_WAN6_X]:"*":map" ]]
+	if ! tap_result $? "$desc: the server saw it from [$R_WAN6]:${pub:-?}" \
+		"got: $(cat "$INB_LOG" "$INB_LOG.err" 2>&1 | head -n 5)"; then
+		inbound_end "$holder"
+		return
+	fi
+
+	h1=$(udp6 "$NS_H1" "$H1_6" "$S6B" 5000 h1other $INBOUND_PORT)
+	h1p=${h1%:h1other} h1p=${h1p##*:}
+	if [ "$router" = xmasq ]; then
+		[[ "$h1" == "echo:[$R_WAN6_X]:"*":h1other" ]] && [ "$h1p" != "$pub" ]
+		tap_result $? "$desc: H1 from the same port to [$S6B]:5000 leaves with another public port (${h1p:-no answer}; H0's mapping: $pub)" \
+			"H1 got: ${h1:-nothing}" "want: echo:[$R_WAN6_X]:NOT-$pub:h1other" "$(xm conntrack list 2>&1 | head -n 20)"
+	else
+		diag "$L: H1 from the same port to [$S6B]:5000 left with public port ${h1p:-?} (H0's: $pub; the kernel reserves a port per 5-tuple only)"
+	fi
+
+	[ "$router" = xmasq ] && n0=$(counter pass_nat_filtered)
+	out=$(stranger_send "$pub" stranger-apdf)
+	inbound_ask mark-apdf
+	rc=$?
+	[ "$router" = xmasq ] && n1=$(counter pass_nat_filtered)
+	! grep -q 'stranger-apdf' "$INB_LOG" && [ -z "$out" ] && [ $rc -eq 0 ] &&
+		{ [ "$router" != xmasq ] || [ "${n1:-0}" -gt "${n0:-0}" ]; }
+	tap_result $? "$L: address-port-dependent filtering: [$S6B]:$STRANGER_PORT -> [$R_WAN6]:$pub does not reach H0${n1:+ (pass_nat_filtered +$((n1 - n0)))}" \
+		"H0 got (want no stranger-apdf, and the echo of mark-apdf): $(cat "$INB_LOG")" \
+		"the sender got: ${out:-nothing} (want nothing)" \
+		"pass_nat_filtered: ${n0:-?} -> ${n1:-?}" "$([ "$router" = xmasq ] && xm conntrack list 2>&1 | head -n 20)"
+
+	if [ "$router" = xmasq ]; then
+		if ! out=$(xm_apply_filtering endpoint-independent 2>&1); then
+			tap_not_ok "$L: endpoint-independent filtering: [$S6B]:$STRANGER_PORT -> [$R_WAN6]:$pub reaches H0"
+			diag "apply failed: $out"
+		else
+			n0=$(counter flow_nat_inbound)
+			out=$(stranger_send "$pub" stranger-eif)
+			wait_for 10 grep -qxF "[$S6B]:$STRANGER_PORT stranger-eif" "$INB_LOG"
+			rc=$?
+			n1=$(counter flow_nat_inbound)
+			[ $rc -eq 0 ] && [ "$out" = h0:stranger-eif ] && [ "${n1:-0}" -gt "${n0:-0}" ]
+			tap_result $? "$L: endpoint-independent filtering (applied live): [$S6B]:$STRANGER_PORT -> [$R_WAN6]:$pub reaches H0 from [$S6B]:$STRANGER_PORT, H0's answer comes back from the public port (${out:-no answer}), flow_nat_inbound +$((n1 - n0))" \
+				"H0 got (want: [$S6B]:$STRANGER_PORT stranger-eif): $(cat "$INB_LOG")" \
+				"the sender got: ${out:-nothing} (want h0:stranger-eif)" "flow_nat_inbound: $n0 -> $n1" \
+				"$(xm conntrack list 2>&1 | head -n 20)"
+		fi
+		out=$(xm_apply_filtering address-port-dependent 2>&1)
+		tap_result $? "$L: set nat-filtering address-port-dependent again (xmasq apply)" "$out"
+	fi
+	inbound_end "$holder"
+}
+
+# inbound_ask WORD: check_inbound's helper in H0 sends WORD to [S6]:5000
+# (again every second) until the echo is back: 0 when it is within 10 s
+inbound_ask() {
+	echo "$1" >"$INB_CTL.new" && mv "$INB_CTL.new" "$INB_CTL"
+	wait_for 10 grep -q ":$1\$" "$INB_LOG"
+}
+
+# inbound_end PID: check_inbound's helper told to stop, reaped
+inbound_end() {
+	echo end >"$INB_CTL.new" && mv "$INB_CTL.new" "$INB_CTL"
+	wait "$1" 2>/dev/null
+	pid_reaped "$1"
+}
+
+# stranger_send PUB PAYLOAD: one datagram from [S6B]:STRANGER_PORT to
+# [R_WAN6]:PUB, an answer within 3 s printed (its socket connected: from
+# [R_WAN6]:PUB only)
+stranger_send() {
+	printf %s "$2" | timeout --kill-after=2 10 nsenter --net="/run/netns/$NS_S" \
+		socat -t 3 -T 3 - "UDP6:[$R_WAN6]:$1,bind=[$S6B]:$STRANGER_PORT,reuseaddr" 2>/dev/null | head -n 1
 }
 
 # check_as L SET_CMD UNSET_CMD: SET_CMD masquerades the LAN with the list
@@ -509,6 +708,7 @@ run_ip6tables() {
 	check_same_port "$L"
 	check_router_port "$L"
 	check_stun "$L"
+	check_inbound "$L" ip6tables
 	out=$(nsx "$NS_R" "${IPT6[@]}" -t nat -L POSTROUTING -v -x -n 2>&1)
 	n=$(awk '/MASQUERADE/ && index($0, "fd00:1::/64") { print $1; exit }' <<<"$out")
 	[ "${n:-0}" -ge "$AB_N" ] 2>/dev/null
@@ -522,6 +722,11 @@ run_ip6tables() {
 xm_apply_full() { xm apply "$XM_RULES_FILE"; }
 xm_apply_v4only() { xm apply "$XM_TMP/rules-v4only.conf"; }
 xm_apply_as() { xm apply "$XM_TMP/rules-as.conf"; }
+# xm_apply_filtering MODE: the full rules with `set nat-filtering MODE`
+xm_apply_filtering() {
+	{ echo "set nat-filtering $1"; cat "$XM_RULES_FILE"; } >"$XM_TMP/rules66-filtering.conf"
+	xm apply "$XM_TMP/rules66-filtering.conf"
+}
 
 # stat66 JSON NAME: packets of counter NAME in a saved stats --json (0 when absent)
 stat66() { json_get "$1" "d['counters'].get('$2', {}).get('packets', 0)" 2>/dev/null || echo 0; }
@@ -548,6 +753,9 @@ run_xmasq() {
 	check_same_port "$L"
 	check_router_port "$L"
 	check_stun "$L"
+	check_stun_filtering "$L"
+	check_stun_hairpin "$L"
+	check_inbound "$L" xmasq
 
 	# the flow in conntrack list while its connection is open: a slow
 	# download from H1
