@@ -295,10 +295,12 @@ struct {
 /* xmasq_tc_new and xmasq_tc_flow, which the IPv4 tc programs hand a
  * packet of no flow and then the packet whose flow was just made to
  * (xmasq_abi.h). A map of its own, not more room in progs46: attach makes
- * a pinned array of another size afresh, and the old one, unpinned, is
- * emptied by the kernel at once (its last user reference gone) while the
- * previous build's tc program still tail-calls through it until replaced:
- * its 6->4 replies would go to the kernel, which resets them. */
+ * a pinned array of another size afresh, and until 2026-12-03 the old
+ * one, unpinned, was emptied by the kernel at once (its last user
+ * reference gone) while the previous build's tc program still tail-called
+ * through it until replaced: its 6->4 replies went to the kernel, which
+ * reset them. attach now holds the old array open until every NIC has the
+ * new programs (loader/lib/attach.c, held_arrays). */
 struct {
 	__uint(type, BPF_MAP_TYPE_PROG_ARRAY);
 	__uint(max_entries, 2);
@@ -309,7 +311,8 @@ struct {
 /* xmasq_xdp6, xmasq_xdp46 and xmasq_xdp6_new, which the XDP programs
  * hand IPv6 frames, 6->4 replies and new IPv6 flows to (xmasq_abi.h): an
  * XDP program's prog array cannot hold tc programs, nor theirs XDP. Room
- * for one more: a pinned array of another size is made afresh (attach). */
+ * for one more: a pinned array of another size is made afresh (attach,
+ * the old one held open until the new programs are attached). */
 struct {
 	__uint(type, BPF_MAP_TYPE_PROG_ARRAY);
 	__uint(max_entries, 4);

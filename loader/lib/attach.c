@@ -111,8 +111,27 @@ static int reuse_devmap(struct bpf_map *map, const char *path, char *err, size_t
 	return 0;
 }
 
-/* Unpins the map at path when its value size or size differs from map's. */
-static void drop_pin_of_other_size(struct bpf_map *map, const char *path)
+/* Prog arrays unpinned by this attach, held open until it ends. The
+ * kernel empties a prog array when its last user reference (a pin or an
+ * fd) goes, though programs still tail-call through it: the previous
+ * build's, attached until this attach replaces them on every NIC, would
+ * find nothing there (IPv6 and new flows passed to the kernel, 6->4
+ * replies reset) for as long as that takes. */
+struct held_arrays {
+	int fd[XM_MAP_MAX];
+	int n;
+};
+
+static void held_arrays_close(struct held_arrays *held)
+{
+	for (int i = 0; i < held->n; i++)
+		close(held->fd[i]);
+	held->n = 0;
+}
+
+/* Unpins the map at path when its value size or size differs from
+ * map's (a prog array's fd kept in held). */
+static void drop_pin_of_other_size(struct bpf_map *map, const char *path, struct held_arrays *held)
 {
 	struct bpf_map_info info = { 0 };
 	__u32 len = sizeof(info);
@@ -122,8 +141,11 @@ static void drop_pin_of_other_size(struct bpf_map *map, const char *path)
 		return;
 	if (bpf_obj_get_info_by_fd(fd, &info, &len) == 0 &&
 	    (info.value_size != bpf_map__value_size(map) ||
-	     info.max_entries != bpf_map__max_entries(map)))
-		unlink(path);
+	     info.max_entries != bpf_map__max_entries(map)) &&
+	    unlink(path) == 0 && info.type == BPF_MAP_TYPE_PROG_ARRAY && held->n < XM_MAP_MAX) {
+		held->fd[held->n++] = fd;
+		return;
+	}
 	close(fd);
 }
 
@@ -657,8 +679,24 @@ static void unpin_maps(const char *pin_dir)
 	unlink(path);
 }
 
+static int attach_holding(const char *pin_dir, char *const *ifnames, int n,
+			  const struct xm_attach_opts *o, struct held_arrays *held, FILE *log,
+			  char *err, size_t errlen);
+
 int xm_attach_ex(const char *pin_dir, char *const *ifnames, int n, const struct xm_attach_opts *o,
 		 FILE *log, char *err, size_t errlen)
+{
+	struct held_arrays held = { .n = 0 };
+	int rc = attach_holding(pin_dir, ifnames, n, o, &held, log, err, errlen);
+
+	held_arrays_close(&held);
+	return rc;
+}
+
+/* xm_attach_ex, prog arrays of another size it unpins held in held. */
+static int attach_holding(const char *pin_dir, char *const *ifnames, int n,
+			  const struct xm_attach_opts *o, struct held_arrays *held, FILE *log,
+			  char *err, size_t errlen)
 {
 	struct xm_iface info[XM_MAX_IFACES];
 	struct xmasq_bpf *skel = NULL;
@@ -772,7 +810,7 @@ int xm_attach_ex(const char *pin_dir, char *const *ifnames, int n, const struct 
 		    map == skel->maps.progs46 || map == skel->maps.progs6_xdp ||
 		    map == skel->maps.progs4 || map == skel->maps.census ||
 		    map == skel->maps.sweep6_groups || map == skel->maps.sweeper6)
-			drop_pin_of_other_size(map, path);
+			drop_pin_of_other_size(map, path, held);
 		/* The previous build's IPv6 flow table (a hash map) is carried
 		 * into the new one (flows6_carry.c). */
 		if (map == skel->maps.flows6 &&
