@@ -274,8 +274,8 @@ struct xm6_target {
  * kept, only the destination becomes the host's). */
 #define XM6_TARGET_INBOUND  (1u << 17)
 /* ... a masqueraded host's flow to a mapping's public address:port
- * (another host's, or its own): hairpinned to that host, from the
- * sender's own mapping */
+ * (another host's, or its own from another port): hairpinned to that
+ * host, from the sender's own mapping */
 #define XM6_TARGET_HAIRPIN  (1u << 18)
 /* ... no target: nat-filtering refused the packet (pass_nat_filtered) */
 #define XM6_TARGET_FILTERED 1
