@@ -106,7 +106,13 @@ $(BUILD)/san/%: selftests/c/%.c $(TEST_HDR) $(SAN_LIB_OBJ)
 $(BUILD):
 	mkdir -p $@
 
-check-build: $(BUILD)/xmasq $(BUILD)/xmasqd $(TEST_BIN) $(SAN_BIN) check-headers
+check-build: $(BUILD)/xmasq $(BUILD)/xmasqd $(TEST_BIN) $(SAN_BIN) check-headers \
+	$(BUILD)/tests/vlan_edge.bpf.o
+
+# A VLAN edge for the netns tests (selftests/netns/netns_ipv6_vlan.sh)
+$(BUILD)/tests/vlan_edge.bpf.o: selftests/netns/bpf/vlan_edge.bpf.c
+	@mkdir -p $(dir $@)
+	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
 
 # Every header compiles on its own (includes what it uses): bpf/*.h with
 # the BPF flags, the ABI header with both, the library's and xmasqd's with

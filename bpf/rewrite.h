@@ -414,6 +414,17 @@ static __always_inline int xm_tc_rewrite_l34(struct __sk_buff *skb, const struct
 	return err ? -1 : 0;
 }
 
+/* The packet's 802.1Q tag made `tci` (0: none), where the kernel keeps a
+ * received tag: in the skb, not the frame. 0, or -1. */
+static __always_inline int xm_tc_vlan_set(struct __sk_buff *skb, __u16 tci)
+{
+	if (skb->vlan_present && skb->vlan_tci != tci && bpf_skb_vlan_pop(skb))
+		return -1;
+	if (tci && !skb->vlan_present && bpf_skb_vlan_push(skb, bpf_htons(XM_ETH_P_8021Q), tci))
+		return -1;
+	return 0;
+}
+
 /* VLAN tag and MACs. A tag may sit in the skb metadata (the usual case on
  * receive) or still in the frame (tagged frames in BPF_PROG_TEST_RUN). */
 static __always_inline int xm_tc_write_l2(struct __sk_buff *skb, int had_vlan, __u16 had_tci,

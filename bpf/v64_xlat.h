@@ -180,6 +180,7 @@ __noinline int xm64_flow_insert(struct xm_pkt6 *p, __u32 idx, __u32 len)
 	v->new_sport = p->key.dport;
 	v->new_dport = p->key.sport;
 	__builtin_memcpy(v->out_dmac, p->src_mac, 6);
+	v->out_vlan = p->vlan_tci; /* back with the tag it came with */
 	v->flags = XM_FLOW_REPLY | XM_FLOW_L2_VALID | XM_FLOW6_TO_V4;
 	v->state = p->key.proto == IPPROTO_TCP ? XM_ST_SYN_SENT : XM_ST_NONE;
 	v->in_slot = sc->plan.out_slot;
@@ -198,6 +199,7 @@ __noinline int xm64_flow_insert(struct xm_pkt6 *p, __u32 idx, __u32 len)
 	v->new_sport = k6.dport;
 	v->new_dport = k6.sport;
 	v->flags = XM_FLOW6_TO_V4 | (sc->plan.l2_valid ? XM_FLOW_L2_VALID : 0);
+	v->out_vlan = 0; /* routed: the egress NIC's own frames */
 	__builtin_memcpy(v->out_dmac, sc->plan.dmac, 6);
 	v->in_slot = sc->plan.in_slot;
 	v->out_slot = sc->plan.out_slot;

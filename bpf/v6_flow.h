@@ -497,6 +497,7 @@ static __always_inline int xm6_flow_make(void *ctx, struct xm_pkt6 *p, __u32 ifi
 	v->new_sport = p->key.dport;
 	v->new_dport = p->key.sport;
 	__builtin_memcpy(v->out_dmac, p->src_mac, 6);
+	v->out_vlan = p->vlan_tci; /* back with the tag it came with */
 	v->flags = XM_FLOW_REPLY | XM_FLOW_L2_VALID;
 	v->state = state;
 	v->in_slot = out_if->slot;
@@ -534,6 +535,7 @@ static __always_inline int xm6_flow_make(void *ctx, struct xm_pkt6 *p, __u32 ifi
 	v->new_sport = rkey.dport;
 	v->new_dport = rkey.sport;
 	v->flags = 0;
+	v->out_vlan = 0; /* routed: the egress NIC's own frames */
 	if (xm_fib_l2_found(rc)) {
 		__builtin_memcpy(v->out_dmac, dmac, 6);
 		v->flags |= XM_FLOW_L2_VALID;

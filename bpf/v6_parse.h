@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /* IPv6 header parsing for xmasq_tc6: Ethernet (untagged: a tag is in
- * skb->vlan_tci on the tc path), the fixed IPv6 header, TCP and UDP. */
+ * skb->vlan_tci on the tc path, and XDP hands tagged IPv6 to tc), the
+ * fixed IPv6 header, TCP and UDP. */
 #ifndef XMASQ_BPF_V6_PARSE_H
 #define XMASQ_BPF_V6_PARSE_H
 
@@ -48,6 +49,9 @@ struct xm_pkt6 {
 	 * fragment); a later fragment (no L4 header) has csum_off 0 and no
 	 * ports in key */
 	__u8 frag_hdr_off;
+	/* the 802.1Q TCI the packet came with (tc: the tag the kernel took
+	 * off, skb->vlan_tci), 0: untagged; a new flow's reply leaves with it */
+	__u16 vlan_tci;
 	/* The flow lookup key: the packet's tuple; ICMPv6 echo: its id as
 	 * both ports, as for IPv4's ICMP echo. */
 	struct xm_flow6_key key;

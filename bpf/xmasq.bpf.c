@@ -203,6 +203,14 @@ static __always_inline void xm_set_meta(struct xdp_md *ctx, __u32 magic)
 	*(__u32 *)meta = magic;
 }
 
+/* Whether a tagged frame carries IPv6 under its (one) tag. */
+static __always_inline int xm_vlan_inner_is_ipv6(void *data, void *data_end)
+{
+	struct xm_vlan_hdr *vh = data + sizeof(struct ethhdr);
+
+	return (void *)(vh + 1) <= data_end && vh->proto == bpf_htons(XM_ETH_P_IPV6);
+}
+
 static __always_inline int xm_xdp_to_tc(struct xdp_md *ctx, __u32 counter, __u64 len)
 {
 	xm_count(counter, len);
@@ -232,6 +240,12 @@ int xmasq_xdp(struct xdp_md *ctx)
 			xm_count(XM_C_RX_IPV6, len);
 			/* the IPv6 fast path, verified on its own */
 			bpf_tail_call(ctx, &progs6_xdp, XM_PROGS6_XDP);
+			return xm_xdp_to_tc(ctx, XM_C_PASS_IPV6_TO_TC, len);
+		}
+		/* Tagged IPv6: tc's, where the kernel has taken the tag off */
+		if (rc == XM_PARSE_NOT_IPV4 && p.has_vlan &&
+		    xm_vlan_inner_is_ipv6(data, data_end)) {
+			xm_count(XM_C_RX_IPV6, len);
 			return xm_xdp_to_tc(ctx, XM_C_PASS_IPV6_TO_TC, len);
 		}
 		xm_count(xm_parse_counter(rc), len);
@@ -296,7 +310,8 @@ static __always_inline int xm6_xdp_send(struct xdp_md *ctx, struct xm_pkt6 *p, s
 	__u32 slot, out, hdr, mtu;
 	int to_v4, rc;
 
-	if (!(f->flags & XM_FLOW_L2_VALID) ||
+	/* tc's: a tag to push (a flow of a tagged client) */
+	if (!(f->flags & XM_FLOW_L2_VALID) || f->out_vlan ||
 	    (f->flags & (XM_FLOW6_TO_V4 | XM_FLOW_REPLY)) == (XM_FLOW6_TO_V4 | XM_FLOW_REPLY))
 		return xm_xdp_to_tc(ctx, XM_C_PASS_IPV6_TO_TC, len);
 	to_v4 = (f->flags & XM_FLOW6_TO_V4) != 0;
@@ -445,7 +460,7 @@ int xmasq_xdp46(struct xdp_md *ctx)
 	xm64_map(p.key.saddr, ip->saddr);
 	xm64_map(p.key.daddr, ip->daddr);
 	f = xm_ct6_find(&p.key);
-	if (!f || !(f->flags & XM_FLOW6_TO_V4) || !(f->flags & XM_FLOW_L2_VALID))
+	if (!f || !(f->flags & XM_FLOW6_TO_V4) || !(f->flags & XM_FLOW_L2_VALID) || f->out_vlan)
 		return xm_xdp_to_tc(ctx, XM_C_PASS_6TO4_TO_TC, len);
 	slot = f->out_slot;
 	oif = bpf_map_lookup_elem(&iface_slots, &slot);
@@ -791,17 +806,16 @@ int xmasq_tc6(struct __sk_buff *skb)
 		xm_count(XM_C_RX, len);
 		xm_count(XM_C_RX_IPV6, len);
 	}
-	/* A tag the NIC took off: not yet (the reply would need it back). */
-	if (skb->vlan_present) {
-		xm_count(XM_C_PASS_NOT_OURS, len);
-		return TC_ACT_OK;
-	}
 	bpf_skb_pull_data(skb, len < XM_TC6_PULL_LEN ? len : XM_TC6_PULL_LEN);
 	rc = xm6_tc_parse(skb, &p);
 	if (rc != XM_PARSE6_OK) {
 		xm_count(xm6_parse_counter(rc), len);
 		return TC_ACT_OK;
 	}
+	/* a tag the kernel took off (XDP hands tagged IPv6 here): a new
+	 * flow's replies go back with it */
+	if (skb->vlan_present)
+		p.vlan_tci = skb->vlan_tci;
 	/* Not to be forwarded: the kernel answers it (time exceeded), or it
 	 * is for the router. */
 	if (p.hop_limit <= 1) {
@@ -896,6 +910,10 @@ int xmasq_tc6(struct __sk_buff *skb)
 		return TC_ACT_SHOT;
 	}
 send:
+	if (xm_tc_vlan_set(skb, f->out_vlan)) {
+		xm_count(XM_C_DROP_TC_REWRITE, len);
+		return TC_ACT_SHOT;
+	}
 	xm6_account(f, len, 0);
 	xm_count(XM_C_FWD_TC, len);
 	if (f->flags & XM_FLOW_L2_VALID) {
@@ -1001,11 +1019,15 @@ static __always_inline int xm64_tc46_icmp_error(struct __sk_buff *skb, void *dat
 	}
 	slot = f->out_slot;
 	rc = xm64_tc_icmp_to_v6(skb, &k, slot, l4_off);
+	/* the client's tag, if it has one (its entry found again: a value
+	 * kept across the call would cost 6.1's stack a slot) */
+	f = xm_ct6_find(&k);
+	if (!rc && xm_tc_vlan_set(skb, f ? f->out_vlan : 0))
+		rc = -1;
 	if (rc) {
 		xm_count(rc > 0 ? XM_C_DROP_6TO4_UNTRANSLATABLE : XM_C_DROP_TC_REWRITE, len);
 		return TC_ACT_SHOT;
 	}
-	f = xm_ct6_find(&k);
 	if (f)
 		xm6_account(f, len, 0);
 	xm_count(XM_C_ICMP_ERROR, len);
@@ -1037,8 +1059,9 @@ int xmasq_tc46(struct __sk_buff *skb)
 	__u32 slot, l4_off, seg_len, gso, opt_len, split, unfinished = 0;
 	int rc;
 
-	if (skb->vlan_present) { /* a tag the client's side would not take */
-		xm_count(XM_C_DROP_6TO4_UNTRANSLATABLE, len);
+	/* the backend's tag goes (the client's, if any, comes at the end) */
+	if (skb->vlan_present && bpf_skb_vlan_pop(skb)) {
+		xm_count(XM_C_DROP_TC_REWRITE, len);
 		return TC_ACT_SHOT;
 	}
 	/* headers, and an ICMP error's quoted ones */
@@ -1185,6 +1208,14 @@ int xmasq_tc46(struct __sk_buff *skb)
 		xm_count(XM_C_DROP_TC_REWRITE, len);
 		return TC_ACT_SHOT;
 	}
+	/* the client's tag, if it has one, before a fragment is sent off */
+	f = xm_ct6_find(&p.key);
+	if (xm_tc_vlan_set(skb, f ? f->out_vlan : 0)) {
+		xm_count(XM_C_DROP_TC_REWRITE, len);
+		return TC_ACT_SHOT;
+	}
+	if (f)
+		xm6_account(f, len, 0);
 	if (split) {
 		rc = xm46_split(skb, split, oif->ifindex);
 		if (rc) { /* 1: more than two fragments' worth */
@@ -1193,9 +1224,6 @@ int xmasq_tc46(struct __sk_buff *skb)
 		}
 		xm_count(XM_C_FRAG_SPLIT_6TO4, len);
 	}
-	f = xm_ct6_find(&p.key);
-	if (f)
-		xm6_account(f, len, 0);
 	xm_count(XM_C_FWD_TC, len);
 	return bpf_redirect(oif->ifindex, 0);
 }

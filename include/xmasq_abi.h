@@ -1037,7 +1037,7 @@ struct xm_iface6 {
  * steps), two entries a flow (original and reply direction): the reply
  * entry first (it claims the masquerade port), then the original. A slot
  * is two cache lines (struct xm_ct6_slot): the 40-byte key and the
- * 72-byte entry. Why not the kernel's hash map (the table until
+ * 88-byte entry. Why not the kernel's hash map (the table until
  * 2026-12-02): a lookup there hashes the 40-byte key with jhash and
  * walks a bucket by calls, about 26 ns of the fast path's 98 (make bench,
  * prog-ns-fastpath6); here it is inline code and one multiply a word.
@@ -1080,10 +1080,24 @@ struct xm_flow6 {
 	__u32 packets;
 	__u32 tcp_ack; /* TCP: as xm_flow's tcp_ack */
 	__u64 bytes;
+	/* Since 2026-12-04, in what were the slot's 16 spare bytes (zero in
+	 * a flow made before: untagged, as it was then). */
+	__u16 out_vlan; /* 802.1Q TCI to send with, 0 = untagged (as xm_flow's) */
+	__u8 _spare[14];
 };
 
+/* xm_flow6 before out_vlan: flows6's value when it was the kernel's hash
+ * map (until 2026-12-02), which an upgrade carries (flows6_carry.c). */
+#define XM_FLOW6_HASHED_SIZE 72
+
 _Static_assert(sizeof(struct xm_flow6_key) == 40, "flows6 key layout");
-_Static_assert(sizeof(struct xm_flow6) == 72, "flows6 value layout");
+_Static_assert(sizeof(struct xm_flow6) == 88, "flows6 value layout");
+_Static_assert(__builtin_offsetof(struct xm_flow6, out_vlan) == XM_FLOW6_HASHED_SIZE, "the hashed "
+										      "table's "
+										      "values are "
+										      "xm_flow6's "
+										      "first "
+										      "bytes");
 
 /* The per-CPU array "scratch"'s element (above). */
 struct xm_scratch {
@@ -1107,7 +1121,6 @@ _Static_assert(sizeof(struct xm64_plan) == sizeof(struct xm_allow_key), "scratch
 struct xm_ct6_slot {
 	struct xm_flow6_key key;
 	struct xm_flow6 flow;
-	__u8 _spare[16];
 };
 
 _Static_assert(sizeof(struct xm_ct6_slot) == 128, "an IPv6 flow slot is two cache lines");

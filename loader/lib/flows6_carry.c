@@ -24,7 +24,7 @@ static int carry_grow(struct xm_flows6_carry *c, size_t *cap, size_t more)
 {
 	size_t ncap = *cap ? *cap : CARRY_BATCH;
 	struct xm_flow6_key *nk;
-	struct xm_flow6 *nv;
+	unsigned char *nv;
 
 	if (c->n + more <= *cap)
 		return 0;
@@ -34,7 +34,7 @@ static int carry_grow(struct xm_flows6_carry *c, size_t *cap, size_t more)
 	if (!nk)
 		return -1;
 	c->keys = nk;
-	nv = realloc(c->vals, ncap * sizeof(*nv));
+	nv = realloc(c->vals, ncap * XM_FLOW6_HASHED_SIZE);
 	if (!nv)
 		return -1;
 	c->vals = nv;
@@ -57,8 +57,8 @@ static int read_old(struct xm_flows6_carry *c, int fd)
 		if (carry_grow(c, &cap, CARRY_BATCH))
 			return -1;
 		count = CARRY_BATCH;
-		rc = bpf_map_lookup_batch(fd, in_batch, &out_batch, c->keys + c->n, c->vals + c->n,
-					  &count, &opts);
+		rc = bpf_map_lookup_batch(fd, in_batch, &out_batch, c->keys + c->n,
+					  c->vals + c->n * XM_FLOW6_HASHED_SIZE, &count, &opts);
 		if (rc && errno != ENOENT)
 			break; /* no batch operations: key by key below */
 		c->n += count;
@@ -72,7 +72,7 @@ static int read_old(struct xm_flows6_carry *c, int fd)
 		prev = &k;
 		if (carry_grow(c, &cap, 1))
 			return -1;
-		if (bpf_map_lookup_elem(fd, &k, &c->vals[c->n]) == 0)
+		if (bpf_map_lookup_elem(fd, &k, c->vals + c->n * XM_FLOW6_HASHED_SIZE) == 0)
 			c->keys[c->n++] = k;
 	}
 	return 0;
@@ -100,7 +100,7 @@ int xm_flows6_carry_take(struct xm_flows6_carry *c, const char *path, char *err,
 		return 0; /* not pinned: a fresh table */
 	if (bpf_obj_get_info_by_fd(fd, &info, &len) || info.type != BPF_MAP_TYPE_HASH ||
 	    info.key_size != sizeof(struct xm_flow6_key) ||
-	    info.value_size != sizeof(struct xm_flow6)) {
+	    info.value_size != XM_FLOW6_HASHED_SIZE) {
 		close(fd);
 		return 0; /* the new table (libbpf reuses it), or refused at the load */
 	}
@@ -140,7 +140,11 @@ size_t xm_flows6_carry_put(struct xm_flows6_carry *c, int new_fd, uint64_t seed,
 				c->n, err);
 	} else {
 		for (size_t i = 0; i < c->n; i++) {
-			int rc = xm_ct6_insert(&t, &c->keys[i], &c->vals[i]);
+			struct xm_flow6 v = { 0 }; /* untagged: what that build knew */
+			int rc;
+
+			memcpy(&v, c->vals + i * XM_FLOW6_HASHED_SIZE, XM_FLOW6_HASHED_SIZE);
+			rc = xm_ct6_insert(&t, &c->keys[i], &v);
 
 			if (rc == 0)
 				carried++;

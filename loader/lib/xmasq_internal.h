@@ -111,7 +111,7 @@ struct xm_flows6_carry {
 	int old_fd; /* -1: nothing to carry */
 	size_t n;
 	struct xm_flow6_key *keys;
-	struct xm_flow6 *vals;
+	unsigned char *vals; /* XM_FLOW6_HASHED_SIZE bytes an entry */
 	char path[4096];
 };
 /* 0 (nothing pinned, or a pinned flows6 of the new shape: nothing to do),

@@ -405,7 +405,7 @@ static void test_table(void)
 
 	/* another shape: the previous build's hash map, an array of other slots */
 	fd = bpf_map_create(BPF_MAP_TYPE_HASH, "flows6", sizeof(struct xm_flow6_key),
-			    sizeof(struct xm_flow6), 16, NULL);
+			    XM_FLOW6_HASHED_SIZE, 16, NULL);
 	rc = fd >= 0 ? xm_ct6_open(&t, fd, SEED, 0, err, sizeof(err)) : 0;
 	tap_ok(rc == -2 && strstr(err, "flows6") && strstr(err, "hash map") &&
 		       strstr(err, "xmasq attach to convert it"),
@@ -439,7 +439,7 @@ static void test_carry(void)
 	snprintf(dir, sizeof(dir), "/sys/fs/bpf/test-ct6-carry-%d", (int)getpid());
 	snprintf(path, sizeof(path), "%s/flows6", dir);
 	old_fd = bpf_map_create(BPF_MAP_TYPE_HASH, "flows6", sizeof(struct xm_flow6_key),
-				sizeof(struct xm_flow6), 16, NULL);
+				XM_FLOW6_HASHED_SIZE, 16, NULL);
 	if (!tap_ok(old_fd >= 0 && mkdir(dir, 0700) == 0 && bpf_obj_pin(old_fd, path) == 0,
 		    "carry: a hash-shaped flows6 pinned at %s", path)) {
 		rmdir(dir);
@@ -455,6 +455,7 @@ static void test_carry(void)
 		k[i].proto = IPPROTO_TCP;
 		v[i].rule_id = 10 + i;
 		v[i].packets = 100 + i;
+		v[i].bytes = 5000 + i; /* the old layout's last field */
 		v[i].flags = i == 2 ? XM_FLOW_REPLY : 0;
 		if (i < 3) /* the fourth: made while the new program is verified */
 			bpf_map_update_elem(old_fd, &k[i], &v[i], BPF_NOEXIST);
@@ -492,7 +493,8 @@ static void test_carry(void)
 			const struct xm_ct6_slot *s = xm_ct6_lookup(&t, &k[i]);
 
 			found += s && s->flow.rule_id == v[i].rule_id &&
-				 s->flow.packets == v[i].packets && s->flow.flags == v[i].flags;
+				 s->flow.packets == v[i].packets && s->flow.flags == v[i].flags &&
+				 s->flow.bytes == v[i].bytes && s->flow.out_vlan == 0;
 		}
 		xm_ct6_close(&t);
 	}
@@ -511,15 +513,16 @@ static void test_carry(void)
 	{
 		LIBBPF_OPTS(bpf_map_batch_opts, opts);
 		struct xm_flow6_key bk[XM_CT_PROBES + 8];
-		struct xm_flow6 bv[XM_CT_PROBES + 8];
+		/* that build's values: XM_FLOW6_HASHED_SIZE bytes each */
+		unsigned char bv[(XM_CT_PROBES + 8) * XM_FLOW6_HASHED_SIZE];
 		__u32 count = XM_CT_PROBES + 8;
 
 		fd = bpf_map_create(BPF_MAP_TYPE_HASH, "flows6", sizeof(struct xm_flow6_key),
-				    sizeof(struct xm_flow6), XM_CT_PROBES + 8, NULL);
+				    XM_FLOW6_HASHED_SIZE, XM_CT_PROBES + 8, NULL);
 		for (__u32 i = 0; i < count; i++) {
 			bk[i] = k[0];
 			bk[i].sport = htons(1000 + i);
-			bv[i] = v[0];
+			memcpy(bv + i * XM_FLOW6_HASHED_SIZE, &v[0], XM_FLOW6_HASHED_SIZE);
 		}
 		tap_ok(fd >= 0 && bpf_map_update_batch(fd, bk, bv, &count, &opts) == 0 &&
 			       bpf_obj_pin(fd, path) == 0,
