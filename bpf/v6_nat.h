@@ -185,10 +185,26 @@ __noinline int xm6_nat_inbound(const struct xm_flow6_key *key, struct xm_flow6_k
 	return v && xm6_nat_live(v, now) ? 2 : 1;
 }
 
-/* The sweeper's visit to a live ORIG entry of flows6 (slot idx): when
- * its flow uses its host's mapping, stamps it (and its peer note) so it
- * lives while the flow does. A flow opened from outside (keep-source)
- * has the host as its destination. */
+/* The mapping (its EXT entry, key left in k) of public address ext, port
+ * ext_port, when it is host:host_port's; else NULL (not a mapped flow, or
+ * the mapping went: LRU). */
+static __always_inline struct xm_nat6_value *xm6_nat_ext_of(struct xm_nat6_key *k,
+							    const __be32 *ext, __be16 ext_port,
+							    __u8 proto, const __be32 *host,
+							    __be16 host_port)
+{
+	struct xm_nat6_value *v;
+
+	xm6_nat_key_set(k, ext, NULL, ext_port, proto, XM_NAT_EXT);
+	v = bpf_map_lookup_elem(&nat_mappings6, k);
+	return v && xm6_nat_owned_by(v, host, host_port) ? v : NULL;
+}
+
+/* The sweeper's visit to a live ORIG entry of flows6 (slot idx; its
+ * caller leaves out replies and 6->4 flows): when its flow uses its
+ * host's mapping, stamps it (and its peer note) so it lives while the
+ * flow does. A flow opened from outside (keep-source) has the host as
+ * its destination. */
 __noinline int xm6_nat_keep(__u32 idx, __u32 now)
 {
 	struct xm_ct6_slot *s = bpf_map_lookup_elem(&flows6, &idx);
@@ -197,7 +213,7 @@ __noinline int xm6_nat_keep(__u32 idx, __u32 now)
 	const __be32 *host, *ext, *peer;
 	__be16 host_port, ext_port;
 
-	if (!s || (s->flow.flags & (XM_FLOW_REPLY | XM_FLOW6_TO_V4)))
+	if (!s)
 		return 0;
 	if (s->flow.flags & XM_FLOW_KEEP_SOURCE) {
 		host = s->flow.new_daddr;
@@ -212,10 +228,9 @@ __noinline int xm6_nat_keep(__u32 idx, __u32 now)
 		ext_port = s->flow.new_sport;
 		peer = s->key.daddr;
 	}
-	xm6_nat_key_set(&k, ext, NULL, ext_port, s->key.proto, XM_NAT_EXT);
-	v = bpf_map_lookup_elem(&nat_mappings6, &k);
-	if (!v || !xm6_nat_owned_by(v, host, host_port))
-		return 0; /* not a mapped flow, or the mapping went (LRU) */
+	v = xm6_nat_ext_of(&k, ext, ext_port, s->key.proto, host, host_port);
+	if (!v)
+		return 0;
 	v->last_s = now;
 	xm6_nat_key_set(&k, ext, peer, ext_port, s->key.proto, XM_NAT_PEER);
 	v = bpf_map_lookup_elem(&nat_mappings6, &k);
@@ -234,13 +249,9 @@ __noinline int xm6_nat_keep(__u32 idx, __u32 now)
 static __always_inline struct xm_nat6_value *
 xm6_nat_of_flow(struct xm_nat6_key *k, const struct xm_flow6_key *key, const struct xm_flow6 *f)
 {
-	struct xm_nat6_value *v;
-
 	if (f->flags & (XM_FLOW_REPLY | XM_FLOW_KEEP_SOURCE | XM_FLOW6_TO_V4))
 		return NULL;
-	xm6_nat_key_set(k, f->new_saddr, NULL, f->new_sport, key->proto, XM_NAT_EXT);
-	v = bpf_map_lookup_elem(&nat_mappings6, k);
-	return v && xm6_nat_owned_by(v, key->saddr, key->sport) ? v : NULL;
+	return xm6_nat_ext_of(k, f->new_saddr, f->new_sport, key->proto, key->saddr, key->sport);
 }
 
 /* Whether the flow of ORIG entry `key`, rewrite `f`, is a masqueraded

@@ -166,22 +166,8 @@ EOF
 	xm detach --all >/dev/null 2>&1
 }
 
-for router in ${ROUTERS:-ip6tables xdp auto}; do
-	variant=plain
-	[ "$router" = xdp ] && variant=gro
-	diag "==== $router router, $variant veth peers"
-	if ! { topo $variant "$router" && servers; } >"$XM_TMP/topo.out" 2>&1; then
-		tap_not_ok "$router: topology and servers"
-		diag "$(cat "$XM_TMP/topo.out")"
-		topo_down
-		continue
-	fi
-	if [ "$router" = ip6tables ]; then
-		run_ip6tables
-	else
-		need_xmasq
-		run_xmasq "$router"
-	fi
-	topo_down
-done
+# vlan_up VARIANT ROUTER: the topology and its servers (each_router6's UP)
+vlan_up() { topo "$1" "$2" && servers; }
+
+each_router6 "topology and servers" vlan_up
 tap_done
