@@ -41,7 +41,7 @@ TEST_BIN := $(patsubst selftests/c/%.c,$(BUILD)/tests/%,$(TEST_SRC))
 SAN_BIN  := $(patsubst selftests/c/%.c,$(BUILD)/san/%,$(TEST_SRC))
 SAN_LIB_OBJ := $(patsubst loader/%.c,$(BUILD)/san/obj/%.o,$(LIB_SRC))
 
-.PHONY: all deps check check-build format format-check demo demo-sites bench bench-xmasqd bench-fleet soak install uninstall clean \
+.PHONY: all deps check check-build format format-check demo demo-sites bench profile bench-xmasqd bench-fleet soak install uninstall clean \
 	fuzz fuzz-build
 # Keep the sanitizer objects between builds.
 .SECONDARY:
@@ -107,7 +107,7 @@ $(BUILD):
 	mkdir -p $@
 
 check-build: $(BUILD)/xmasq $(BUILD)/xmasqd $(TEST_BIN) $(SAN_BIN) check-headers \
-	$(BUILD)/tests/vlan_edge.bpf.o
+	$(BUILD)/tests/vlan_edge.bpf.o $(BUILD)/bench/xbench $(BUILD)/bench/jitlines
 
 # A VLAN edge for the netns tests (selftests/netns/netns_ipv6_vlan.sh)
 $(BUILD)/tests/vlan_edge.bpf.o: selftests/netns/bpf/vlan_edge.bpf.c
@@ -216,6 +216,10 @@ $(BENCH)/bench.skel.h: $(BENCH)/bench.bpf.o
 $(BENCH)/xbench: tools/bench/xbench.c tools/bench/bench.h $(BENCH)/bench.skel.h $(BUILD)/libxmasq.a
 	$(CC) $(CFLAGS) -Itools/bench -I$(BENCH) -o $@ $< $(BUILD)/libxmasq.a $(LDLIBS)
 
+# jitlines: the JIT's address of every BPF source line (make profile)
+$(BENCH)/jitlines: tools/bench/jitlines.c | $(BENCH)
+	$(CC) $(CFLAGS) -o $@ $< -lbpf
+
 bench:
 	@tools/deps.sh --if-missing
 	@command -v gnuplot >/dev/null && command -v iperf3 >/dev/null || tools/deps.sh
@@ -223,6 +227,16 @@ bench:
 	@QUICK=$(QUICK) tools/bench/bench.sh
 	@tools/bench/xmasqd_bench.sh
 	@QUICK=$(QUICK) tools/bench/fleet_bench.sh
+
+# profile SCENARIO=fastpath (or reply, newflow, fastpath6, newflow6,
+# newflow6to4): where that prog-ns scenario's time goes on this CPU, by BPF
+# source line (tools/bench/profile.sh; build/bench/profile-SCENARIO.md).
+SCENARIO ?= fastpath
+profile:
+	@tools/deps.sh --if-missing
+	@command -v perf >/dev/null || tools/deps.sh
+	@$(MAKE) --no-print-directory all $(BENCH)/xbench $(BENCH)/jitlines
+	@tools/bench/profile.sh $(SCENARIO) $(REPEAT)
 
 bench-xmasqd:
 	@tools/deps.sh --if-missing

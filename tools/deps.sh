@@ -4,7 +4,7 @@
 set -e
 PKGS="clang clang-format llvm libclang-rt-dev make gcc libc6-dev libbpf-dev libxdp-dev libelf-dev zlib1g-dev bpftool \
       iproute2 iptables nftables ethtool socat tcpdump python3 util-linux procps iputils-ping \
-      qemu-system-x86 busybox-static cpio kmod gnuplot-nox iperf3 prometheus mandoc systemd \
+      qemu-system-x86 busybox-static cpio kmod gnuplot-nox iperf3 prometheus mandoc systemd linux-perf \
       apache2-utils nginx-light coturn libmnl-dev libmicrohttpd-dev libgnutls28-dev libjansson-dev libcurl4-gnutls-dev curl openssl \
       etcd-server etcd-client \
       chromium nodejs"
@@ -13,7 +13,7 @@ PKGS="clang clang-format llvm libclang-rt-dev make gcc libc6-dev libbpf-dev libx
 BROWSER_DIR="$(cd "$(dirname "$0")" && pwd)/browser"
 
 missing() {
-	for c in clang clang-format llc bpftool ip tc iptables nft ethtool socat tcpdump python3 nsenter ping qemu-system-x86_64 busybox cpio depmod promtool mandoc systemd-analyze ab nginx turnserver turnutils_natdiscovery curl openssl chromium node npm etcd etcdctl; do
+	for c in clang clang-format llc bpftool ip tc iptables nft ethtool socat tcpdump python3 nsenter ping qemu-system-x86_64 busybox cpio depmod promtool mandoc systemd-analyze perf ab nginx turnserver turnutils_natdiscovery curl openssl chromium node npm etcd etcdctl; do
 		command -v "$c" >/dev/null 2>&1 || return 0
 	done
 	for h in /usr/include/bpf/libbpf.h /usr/include/xdp/libxdp.h /usr/include/gelf.h /usr/include/zlib.h \
