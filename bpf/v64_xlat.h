@@ -65,7 +65,7 @@ static __always_inline int xm64_flow_plan_in(void *ctx, struct xm_pkt6 *p, __u32
 
 	if (!p || !cfg || !sc)
 		return XM6_NEW_PASS;
-	rule = xm6_rule_find(p, ifindex, cfg->active_gen & 1);
+	rule = xm6_rule_find(p, ifindex, cfg->active_gen & 1, cfg->flags);
 	if (!rule || !(rule->flags & XM_RULE_TO_V4)) {
 		xm_count(XM_C_PASS_NOT_OURS, len);
 		return XM6_NEW_PASS;

@@ -43,10 +43,11 @@ static __always_inline void xm6_addr_copy(__be32 *dst, const __be32 *src)
 	dst[3] = src[3];
 }
 
-/* The forward rule for a new packet: one for its destination address,
- * else one for any address of its ingress NIC. */
+/* The forward rule for a new packet: one for its destination address
+ * (unless cfg_flags say no rule has one), else one for any address of
+ * its ingress NIC. */
 static __always_inline struct xm_rule6_value *xm6_rule_find(const struct xm_pkt6 *p, __u32 ifindex,
-							    __u32 gen)
+							    __u32 gen, __u32 cfg_flags)
 {
 	struct xm_rule6_key rk = {
 		.ifindex = ifindex,
@@ -56,11 +57,13 @@ static __always_inline struct xm_rule6_value *xm6_rule_find(const struct xm_pkt6
 	};
 	struct xm_rule6_value *rv;
 
-	xm6_addr_copy(rk.daddr, p->key.daddr);
-	rv = bpf_map_lookup_elem(&rules6, &rk);
-	if (rv)
-		return rv;
-	rk.daddr[0] = rk.daddr[1] = rk.daddr[2] = rk.daddr[3] = 0;
+	if (!(cfg_flags & XM_CFG_NO_ADDR_RULES6)) {
+		xm6_addr_copy(rk.daddr, p->key.daddr);
+		rv = bpf_map_lookup_elem(&rules6, &rk);
+		if (rv)
+			return rv;
+		rk.daddr[0] = rk.daddr[1] = rk.daddr[2] = rk.daddr[3] = 0;
+	}
 	return bpf_map_lookup_elem(&rules6, &rk);
 }
 
@@ -277,6 +280,9 @@ struct xm6_target {
  * (another host's, or its own from another port): hairpinned to that
  * host, from the sender's own mapping */
 #define XM6_TARGET_HAIRPIN  (1u << 18)
+/* xm6_flow_make: the masqueraded flow counts in its host's mapping
+ * (xm6_nat_note took it): its ORIG entry is marked XM_FLOW6_NAT_MAPPED */
+#define XM6_TARGET_MAPPED   (1u << 19)
 /* ... no target: nat-filtering refused the packet (pass_nat_filtered) */
 #define XM6_TARGET_FILTERED 1
 
@@ -319,7 +325,7 @@ static __always_inline int xm6_target_find(void *ctx, const struct xm_pkt6 *p, _
 					   __u32 gen, __u32 cfg_flags, struct xm6_target *t,
 					   struct xm_flow6_key *rkey)
 {
-	struct xm_rule6_value *rule = xm6_rule_find(p, ifindex, gen);
+	struct xm_rule6_value *rule = xm6_rule_find(p, ifindex, gen, cfg_flags);
 	struct xm_masq6_key mk = { .prefixlen = 32 + 128, .gen = bpf_htonl(gen) };
 	struct xm_masq_value *mv;
 	__s64 rc;
@@ -526,8 +532,8 @@ static __always_inline int xm6_flow_make(void *ctx, struct xm_pkt6 *p, __u32 ifi
 		return XM6_NEW_DROP;
 	}
 	/* A masqueraded host's mapping: made, or stamped (bpf/v6_nat.h) */
-	if (t.flags & XM_RULE_MASQUERADE)
-		xm6_nat_note(&rkey, v, cfg->flags);
+	if ((t.flags & XM_RULE_MASQUERADE) && !xm6_nat_note(&rkey, v, cfg->flags))
+		t.flags |= XM6_TARGET_MAPPED;
 
 	/* Original direction: client -> the address it sent to. */
 	xm6_addr_copy(v->new_saddr, rkey.daddr);
@@ -536,6 +542,10 @@ static __always_inline int xm6_flow_make(void *ctx, struct xm_pkt6 *p, __u32 ifi
 	v->new_dport = rkey.sport;
 	v->flags = 0;
 	v->out_vlan = 0; /* routed: the egress NIC's own frames */
+	/* whether the sweeper keeps a mapping alive for it (bpf/v6_nat.h) */
+	v->nat_flags = XM_FLOW6_NAT_KNOWN;
+	if (t.flags & (XM6_TARGET_MAPPED | XM6_TARGET_INBOUND))
+		v->nat_flags |= XM_FLOW6_NAT_MAPPED;
 	if (xm_fib_l2_found(rc)) {
 		__builtin_memcpy(v->out_dmac, dmac, 6);
 		v->flags |= XM_FLOW_L2_VALID;

@@ -7,10 +7,13 @@
  * new flow's chain of frames is at 6.1's 512 bytes, so the keys are built
  * in scratch, not on a frame.
  *
- * IPv6 flows have no flag bit left for "uses its mapping" (IPv4's
- * XM_FLOW_NAT_MAPPED: flows6's eight are taken), so the sweeper asks the
- * mapping instead: a flow keeps the mapping its public address and port
- * name when that mapping is its host's. */
+ * A flow's entry says whether it uses its host's mapping (nat_flags:
+ * IPv4's XM_FLOW_NAT_MAPPED, in a byte of its own since flows6' flags are
+ * full), so the sweeper asks nat_mappings6 only for those: a lookup in a
+ * table as big as flows6, a cache miss a live flow a walk. A flow made
+ * before the byte was written (nat_flags 0) is asked as then: it keeps
+ * the mapping its public address and port name when that mapping is its
+ * host's. */
 #ifndef XMASQ_BPF_V6_NAT_H
 #define XMASQ_BPF_V6_NAT_H
 
@@ -200,8 +203,16 @@ static __always_inline struct xm_nat6_value *xm6_nat_ext_of(struct xm_nat6_key *
 	return v && xm6_nat_owned_by(v, host, host_port) ? v : NULL;
 }
 
+/* Whether flow entry f is known not to use a NAT66 mapping (a flow made
+ * since nat_flags, not marked MAPPED): nothing to ask nat_mappings6. */
+static __always_inline int xm6_flow_unmapped(const struct xm_flow6 *f)
+{
+	return (f->nat_flags & (XM_FLOW6_NAT_KNOWN | XM_FLOW6_NAT_MAPPED)) == XM_FLOW6_NAT_KNOWN;
+}
+
 /* The sweeper's visit to a live ORIG entry of flows6 (slot idx; its
- * caller leaves out replies and 6->4 flows): when its flow uses its
+ * caller leaves out replies, 6->4 flows and xm6_flow_unmapped ones):
+ * when its flow uses its
  * host's mapping, stamps it (and its peer note) so it lives while the
  * flow does. A flow opened from outside (keep-source) has the host as
  * its destination. */
@@ -249,7 +260,8 @@ __noinline int xm6_nat_keep(__u32 idx, __u32 now)
 static __always_inline struct xm_nat6_value *
 xm6_nat_of_flow(struct xm_nat6_key *k, const struct xm_flow6_key *key, const struct xm_flow6 *f)
 {
-	if (f->flags & (XM_FLOW_REPLY | XM_FLOW_KEEP_SOURCE | XM_FLOW6_TO_V4))
+	if ((f->flags & (XM_FLOW_REPLY | XM_FLOW_KEEP_SOURCE | XM_FLOW6_TO_V4)) ||
+	    xm6_flow_unmapped(f))
 		return NULL;
 	return xm6_nat_ext_of(k, f->new_saddr, f->new_sport, key->proto, key->saddr, key->sport);
 }

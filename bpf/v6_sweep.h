@@ -131,7 +131,8 @@ __noinline int xm6_sweep_slots(__u32 base, __u32 prev_dead)
 		prev_dead = 0;
 		if (sw != xm_ct6_state_word(sw, XM_CT_LIVE))
 			continue;
-		if (!(s->flow.flags & (XM_FLOW_REPLY | XM_FLOW6_TO_V4)))
+		if (!(s->flow.flags & (XM_FLOW_REPLY | XM_FLOW6_TO_V4)) &&
+		    !xm6_flow_unmapped(&s->flow))
 			xm6_nat_keep(idx, w->now);
 		/* a stamp after this run read the clock: busy, not idle */
 		timeout = xm_flow_timeout(cfg, s->key.proto, s->flow.state);

@@ -133,6 +133,11 @@ enum xm_timeout_id {
 /* `set nat-inbound-refresh no`: a masqueraded UDP flow's timer is refreshed
  * by its outbound packets only (RFC 4787 REQ-6). */
 #define XM_CFG_NAT_NO_INBOUND_REFRESH (1u << 5)
+/* No IPv6 forward of either generation names a local address: a new IPv6
+ * flow looks rules6 up once (any address of its NIC), not twice. The
+ * reverse of XM_CFG_ADDR_RULES's sense, so that a config written before
+ * the bit (a router attached by an older build) keeps both lookups. */
+#define XM_CFG_NO_ADDR_RULES6	      (1u << 6)
 
 /* ---- `as` lists: array map "addr_sets", index = rule_meta.addr_set ------
  * The addresses a rule's flows may leave with. An index holds one list
@@ -1083,8 +1088,20 @@ struct xm_flow6 {
 	/* Since 2026-12-04, in what were the slot's 16 spare bytes (zero in
 	 * a flow made before: untagged, as it was then). */
 	__u16 out_vlan; /* 802.1Q TCI to send with, 0 = untagged (as xm_flow's) */
-	__u8 _spare[14];
+	/* Since 2026-12-04 too: XM_FLOW6_NAT_* (0 in a flow made before:
+	 * not known, the sweeper asks nat_mappings6 as it did then) */
+	__u8 nat_flags;
+	__u8 _spare[13];
 };
+
+/* xm_flow6.nat_flags: IPv4's XM_FLOW_NAT_MAPPED for flows6, whose flags
+ * byte is full. KNOWN: written by a build that marks the flows using a
+ * NAT66 mapping; MAPPED (with it): the ORIG entry of such a flow (a
+ * masqueraded host's, or one let in through its mapping), whose mapping
+ * the sweeper keeps alive and takes with the flow's last. KNOWN alone:
+ * no mapping to ask for (a forward's flow, the usual case). */
+#define XM_FLOW6_NAT_KNOWN  (1u << 0)
+#define XM_FLOW6_NAT_MAPPED (1u << 1)
 
 /* xm_flow6 before out_vlan: flows6's value when it was the kernel's hash
  * map (until 2026-12-02), which an upgrade carries (flows6_carry.c). */

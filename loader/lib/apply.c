@@ -744,12 +744,21 @@ static __u64 match_hash(const struct xm_rule_meta *m, const struct xm_rule_addrs
 /* Prints the change ("+ new", "- old", "~ old => new") and counts changed
  * rules, pairing added and removed rules by their match through a hash. */
 /* Whether any IPv4 forward rule is for one local address (ADDR in
- * IFACE:ADDR): the flag makes the IPv4 path look those up first. The IPv6
- * path (bpf/v6_flow.h) always looks up the address, then any. */
+ * IFACE:ADDR): the flag makes the IPv4 path look those up first. */
 static int has_addr_rules(const struct xm_ruleset *rs)
 {
 	for (size_t i = 0; i < rs->n_rules; i++)
 		if (!xm_rule_is_v6(&rs->rules[i]) && rs->rules[i].local_addr)
+			return 1;
+	return 0;
+}
+
+/* The same for IPv6 forwards (XM_CFG_NO_ADDR_RULES6 says there are none:
+ * bpf/v6_flow.h then makes one lookup). */
+static int has_addr_rules6(const struct xm_ruleset *rs)
+{
+	for (size_t i = 0; i < rs->n_rules; i++)
+		if (xm_rule_addr6(&rs->rules[i]))
 			return 1;
 	return 0;
 }
@@ -1129,6 +1138,8 @@ int xm_apply_ex(struct xm_handle *h, const struct xm_ruleset *rs, const char *fi
 	cfg.flags |= XM_CFG_GEN_DIRTY;
 	if (has_addr_rules(rs))
 		cfg.flags |= XM_CFG_ADDR_RULES;
+	if (has_addr_rules6(rs))
+		cfg.flags &= ~XM_CFG_NO_ADDR_RULES6;
 	if (as->any)
 		cfg.flags |= XM_CFG_ADDR_SETS;
 	if (bpf_map_update_elem(h->fd[XM_MAP_CONFIG], &zero, &cfg, BPF_ANY)) {
@@ -1206,6 +1217,8 @@ int xm_apply_ex(struct xm_handle *h, const struct xm_ruleset *rs, const char *fi
 		cfg.flags &= ~XM_CFG_GEN_DIRTY;
 		if (!has_addr_rules(rs))
 			cfg.flags &= ~XM_CFG_ADDR_RULES;
+		if (!has_addr_rules6(rs))
+			cfg.flags |= XM_CFG_NO_ADDR_RULES6;
 		if (!as->any)
 			cfg.flags &= ~XM_CFG_ADDR_SETS;
 		bpf_map_update_elem(h->fd[XM_MAP_CONFIG], &zero, &cfg, BPF_ANY);

@@ -348,6 +348,7 @@ struct edit {
 	size_t n_added, cap_added;
 	unsigned char *gone; /* [id]: 1 removed, 2 removed and reused */
 	unsigned added_ports, removed_ports, added_addr_rules, removed_addr_rules;
+	unsigned added_addr_rules6; /* IPv6 forwards for one address added */
 };
 
 static void edit_free(struct edit *e)
@@ -470,6 +471,7 @@ static int read_edit(const struct xm_live_rules *lr, const char *text, size_t te
 			e->added[e->n_added++].r = r;
 			e->added_ports += (unsigned)r.from_hi - r.from_lo + 1u;
 			e->added_addr_rules += r.local_addr != 0;
+			e->added_addr_rules6 += xm_rule_addr6(&r);
 		}
 	}
 	/* Only lines before the wrong one were read: an overlap among them
@@ -699,6 +701,10 @@ int xm_live_rules_apply(struct xm_live_rules *lr, struct xm_handle *h, const cha
 	cfg.flags |= XM_CFG_GEN_DIRTY; /* as apply.c: an apply that dies is redone whole */
 	if (n_addr_rules)
 		cfg.flags |= XM_CFG_ADDR_RULES;
+	/* Cleared only: an edit that takes the last such rule away leaves
+	 * both lookups until the next full apply sets it again. */
+	if (e.added_addr_rules6)
+		cfg.flags &= ~XM_CFG_NO_ADDR_RULES6;
 	if (lr->as_any)
 		cfg.flags |= XM_CFG_ADDR_SETS;
 	if (bpf_map_update_elem(h->fd[XM_MAP_CONFIG], &zero, &cfg, BPF_ANY)) {

@@ -105,6 +105,12 @@ static inline bool xm_rule_is_v6(const struct xm_rule *r)
 	return (r->flags & XM_RULE_V6) != 0;
 }
 
+/* An IPv6 forward for one local address (IFACE:[ADDR6]). */
+static inline bool xm_rule_addr6(const struct xm_rule *r)
+{
+	return xm_rule_is_v6(r) && !IN6_IS_ADDR_UNSPECIFIED(&r->local_addr6);
+}
+
 /* Serves IPv6 clients of an IPv4 backend (6->4): `family ipv6` or `family
  * any` with an IPv4 backend. */
 static inline bool xm_rule_to_v4(const struct xm_rule *r)

@@ -402,6 +402,9 @@ static void test_tcp6(void)
 		TAP_EQ(o.rule_id, RULE_TCP, "tcp6: original entry's rule");
 		TAP_EQ(o.flags & XM_FLOW_REPLY, 0, "tcp6: original entry is not the reply");
 		TAP_EQ(o.packets, 1, "tcp6: original entry counted the SYN");
+		TAP_EQ(o.nat_flags, XM_FLOW6_NAT_KNOWN,
+		       "tcp6: original entry uses no NAT66 mapping, and says so (the sweeper "
+		       "asks nat_mappings6 nothing for it)");
 	}
 	tap_ok(flow6_get(a_backend, a_bk0, 8080, 20000, IPPROTO_TCP, &r) == 0, "tcp6: reply entry "
 									       "under backend -> "
@@ -2993,6 +2996,69 @@ static int nat6_mappings_left(void)
 	return n;
 }
 
+/* The nat_flags of the UDP flow whose ORIG entry is s:sport -> d:dport,
+ * or 0xff when there is none. */
+static unsigned nat_flags6(struct addr6 s, struct addr6 d, uint16_t sport, uint16_t dport)
+{
+	struct xm_flow6 f;
+
+	return flow6_get(s, d, sport, dport, IPPROTO_UDP, &f) ? 0xff : f.nat_flags;
+}
+
+/* The sweeper keeps host A's mapping ([2001:db8:1::1]:30110, made by
+ * test_nat_mapping6, used by A's flows and those let in to it) alive as
+ * the flows' nat_flags say: marked flows' is stamped; flows marked as
+ * using none are not asked for (no lookup); an older build's flows (0)
+ * are asked for as before, and it is stamped. Every live ORIG entry gets
+ * the case's nat_flags (their own back at the end). Stamped: the EXT
+ * entry's last_s, set to 1, moves on within two walks. */
+static void test_nat_keep6(void)
+{
+	static const struct {
+		uint8_t nat_flags;
+		int stamped;
+		const char *what;
+	} cases[] = {
+		{ XM_FLOW6_NAT_KNOWN | XM_FLOW6_NAT_MAPPED, 1, "flows marked as using it" },
+		{ XM_FLOW6_NAT_KNOWN, 0, "flows marked as using none: not asked for" },
+		{ 0, 1, "an older build's flows (nat_flags 0): asked for, as then" },
+	};
+	struct xm_ct6_slot *slots = flows6_slots();
+	uint32_t n = bpf_map__max_entries(skel->maps.flows6), runs;
+	uint8_t *own = calloc(n, 1);
+	struct xm_nat6_value v;
+
+	if (!tap_ok(own && slots && flow6_slot(a_backend, a_client, 30110, 5000, IPPROTO_UDP) &&
+			    nat6_get(a_pub0, NULL, 30110, XM_NAT_EXT, &v) == 0,
+		    "nat66 keep: A's flow and mapping from test_nat_mapping6")) {
+		free(own);
+		return;
+	}
+	for (uint32_t j = 0; j < n; j++)
+		own[j] = slots[j].flow.nat_flags;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		for (uint32_t j = 0; j < n; j++)
+			if (slots[j].key.ct_state == XM_CT_LIVE &&
+			    !(slots[j].flow.flags & XM_FLOW_REPLY))
+				slots[j].flow.nat_flags = cases[i].nat_flags;
+		nat6_get(a_pub0, NULL, 30110, XM_NAT_EXT, &v);
+		v.last_s = 1;
+		nat6_put(a_pub0, NULL, 30110, XM_NAT_EXT, &v);
+		runs = sweep6_runs();
+		for (int w = 0; w < SWEEP_WAIT_MS / 100 && sweep6_runs() < runs + 2; w++)
+			usleep(100 * 1000);
+		v.last_s = 0;
+		nat6_get(a_pub0, NULL, 30110, XM_NAT_EXT, &v);
+		tap_ok(sweep6_runs() >= runs + 2 && (v.last_s > 1) == cases[i].stamped,
+		       "nat66 keep: the sweeper %s A's mapping for %s (last_s %u, two walks later)",
+		       cases[i].stamped ? "stamps" : "leaves", cases[i].what, v.last_s);
+	}
+	for (uint32_t j = 0; j < n; j++)
+		if (slots[j].key.ct_state == XM_CT_LIVE)
+			slots[j].flow.nat_flags = own[j];
+	free(own);
+}
+
 /* NAT66's mappings (bpf/v6_nat.h): a masqueraded host's address:port
  * keeps one public port for every peer, no other host takes it, and an
  * outside host may open a flow to it as nat-filtering says. Host A is
@@ -3023,6 +3089,9 @@ static void test_nat_mapping6(void)
 	       "own port (%u)",
 	       sport);
 	cnt_check(XM_C_NAT_MAPPING_NEW, 1, "nat66 mapping: A's mapping made");
+	TAP_EQ(nat_flags6(a_backend, a_client, 30110, 5000),
+	       XM_FLOW6_NAT_KNOWN | XM_FLOW6_NAT_MAPPED,
+	       "nat66 mapping: A's flow is marked as using its mapping");
 	TAP_EQ(nat6_get(a_pub0, NULL, 30110, XM_NAT_EXT, &v) == 0 &&
 		       !memcmp(v.addr, a_backend.b, 16) && v.port == htons(30110) && v.refs == 1,
 	       1, "nat66 mapping: [2001:db8:1::1]:30110 is host A's :30110, one flow counted");
@@ -3065,6 +3134,8 @@ static void test_nat_mapping6(void)
 	     "reaches A at :30110, its source kept",
 	     if_pub0, in, TC_ACT_REDIRECT, &want, &got);
 	cnt_check(XM_C_FLOW_NAT_INBOUND, 1, "nat66 inbound flow (address-dependent)");
+	TAP_EQ(nat_flags6(a_client, a_pub0, 6000, 30110), XM_FLOW6_NAT_KNOWN | XM_FLOW6_NAT_MAPPED,
+	       "nat66 inbound flow: marked as using A's mapping (the sweeper keeps it alive)");
 	in = client6(IPPROTO_UDP, 6000, 30110, 0);
 	in.src = a_client2;
 	cnt_mark();
@@ -3110,6 +3181,8 @@ static void test_nat_mapping6(void)
 	     "reaches A from B's mapping [2001:db8:1::1]:30130",
 	     if_bk0, in, TC_ACT_REDIRECT, &want, &got);
 	cnt_check(XM_C_FLOW_HAIRPIN, 1, "nat66 hairpin");
+	TAP_EQ(nat_flags6(host_b, a_pub0, 30130, 30110), XM_FLOW6_NAT_KNOWN | XM_FLOW6_NAT_MAPPED,
+	       "nat66 hairpin: B's flow marked as using B's mapping");
 	in = backend6(IPPROTO_UDP, 30110, a_pub0, 30130, 0);
 	{
 		struct frame fin = F6(in);
@@ -3229,6 +3302,7 @@ static void (*const tests[])(void) = {
 	test_6to4_icmp_back,
 	test_xdp_new6,
 	test_nat_mapping6,
+	test_nat_keep6,
 	test_no_inbound_refresh6,
 	test_expiry6,
 	test_6to4_expiry,

@@ -301,6 +301,12 @@ port_listening() {
 # wait_port NS PROTO ADDR PORT [SECONDS]
 wait_port() { wait_for "${5:-10}" port_listening "$1" "$2" "$3" "$4"; }
 
+# config_flags: the pinned config's flags byte (xm_config.flags, offset 16)
+config_flags() {
+	bpftool -j map lookup pinned "$XM_PIN/config" key 0 0 0 0 |
+		"$XM_PY" -c 'import json,sys; print(int(json.load(sys.stdin)["value"][16], 16))'
+}
+
 # json_get JSON_FILE PY_EXPR: prints eval(PY_EXPR) with d = the parsed JSON
 json_get() {
 	"$XM_PY" -c 'import json,sys

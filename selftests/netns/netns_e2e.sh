@@ -188,12 +188,6 @@ check_live_change() {
 		"$(cat "$XM_TMP/slow.out")"
 }
 
-# config_flags: the pinned config's flags byte (xm_config.flags, offset 16)
-config_flags() {
-	bpftool -j map lookup pinned "$XM_PIN/config" key 0 0 0 0 |
-		"$XM_PY" -c 'import json,sys; print(int(json.load(sys.stdin)["value"][16], 16))'
-}
-
 # check_addr_rule VARIANT: a forward rule for one local address (IFACE:ADDR)
 # works, and only such a rule set makes new flows look rules up by address
 # (XM_CFG_ADDR_RULES, bit 1 of the config flags)

@@ -227,6 +227,28 @@ check6_as() {
 	tap_result $? "$L: the file without the list applied again" "$out"
 }
 
+# check6_addr_rule L: a forward for one local address (eth0:[R6_0]) works,
+# and only a file with such a rule makes new IPv6 flows look rules6 up by
+# address: without one the config says so (XM_CFG_NO_ADDR_RULES6, bit 6
+# of its flags) and a new flow makes one lookup.
+check6_addr_rule() {
+	local L=$1 f="$XM_TMP/rules-addr6.conf" out fl
+	fl=$(config_flags)
+	[ $((fl & 64)) = 64 ]
+	tap_result $? "$L: no IPv6 forward names an address: one rules6 lookup a new flow (config flags $fl)"
+	{ cat "$XM_RULES_FILE"; echo "forward eth0:[$R6_0] tcp 8083 to [$B6]:80"; } >"$f"
+	out=$(xm apply "$f" 2>&1)
+	fl=$(config_flags)
+	out=$(whoami 0 8083 2>&1)
+	[ "$out" = "$R6_2" ] && [ $((fl & 64)) = 0 ]
+	tap_result $? "$L: forward eth0:[$R6_0] tcp 8083 (one local address) forwards; address lookups on (flags $fl, backend saw ${out:-nothing})" "$out"
+	out=$(xm apply "$XM_RULES_FILE" 2>&1)
+	fl=$(config_flags)
+	out=$(whoami 0 8083 2 2>&1)
+	[ "$out" != "$R6_2" ] && [ $((fl & 64)) = 64 ] && [ "$(whoami 0 2>&1)" = "$R6_2" ]
+	tap_result $? "$L: without it tcp/8083 is gone, tcp/8080 still forwarded, one lookup again (flags $fl)" "$out"
+}
+
 # ---- the ip6tables router -----------------------------------------------------------
 IPT6=(ip6tables -w)
 ipt6_dnat() { # -A|-D
@@ -413,6 +435,7 @@ run_xmasq() {
 	tap_result $? "$L: counters: drop_no_ipv6_addr 0 (every NIC has its IPv6 address: $d)"
 
 	check6_as "$L"
+	check6_addr_rule "$L"
 	check6_live "$L" xm_apply_v4only xm_apply_full
 }
 
