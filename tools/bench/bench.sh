@@ -49,7 +49,10 @@
 # worktree of that commit) adds that build to the UDP scenarios as the
 # system xmasq-xdp-base, measured in the same rotation as the others, and
 # the report pairs it with xmasq-xdp as it pairs the A/A control: the two
-# builds compared in one run on one machine.
+# builds compared in one run on one machine. BASE_IPV6=1 says the other
+# build has IPv6 and the rules' settings (a build of 2026-12 or later): it
+# gets the same rules file and the IPv6 scenarios too (name it in
+# BENCH_UDP6_SYSTEMS).
 #
 # QUICK=1 (~3 min): 3 repetitions of the UDP and prog-ns scenarios with
 # 0.3 s warm-up + 0.7 s windows (of IPv6, udp6-1flow alone), one of
@@ -294,9 +297,11 @@ xmasq_up() {
 	local xb=$XB xm=$XMASQ rules=${3:-$RULES}
 	[ -z "${3:-}" ] && [ -n "$TOPO6" ] && rules=$RULES6
 	if [ -n "${4:-}" ]; then
+		xb=$4/bench/xbench xm=$4/xmasq
+	fi
+	if [ -n "${4:-}" ] && [ -z "${BASE_IPV6:-}" ]; then
 		# an older build has no flows-per-source (the quota this file
 		# sets out of reach), maybe no IPv6: the same rules without them
-		xb=$4/bench/xbench xm=$4/xmasq
 		grep -v -e '^set flows-per-source' -e '\[' -e 'family ipv6' "$rules" >"$TMP/rules-base.conf"
 		rules=$TMP/rules-base.conf
 	fi
@@ -373,7 +378,7 @@ system_up() {
 	case "$1" in
 	bare) nsx "$NS_R" "$XB" bare attach eth0 eth1 $G_MAC $S_MAC >/dev/null ;;
 	xmasq-xdp | xmasq-xdp-aa) xmasq_up xdp "${2:-}" "${3:-}" "" "${4:-}" ;;
-	xmasq-xdp-base) xmasq_up xdp "${2:-}" "${3:-}" "$BASE" ;;
+	xmasq-xdp-base) xmasq_up xdp "${2:-}" "${3:-}" "$BASE" "${4:-}" ;;
 	xmasq-tc) xmasq_up tc "${2:-}" "${3:-}" "" "${4:-}" ;;
 	iptables) iptables_up ;;
 	nftables) nftables_up ;;
@@ -826,7 +831,8 @@ udp_runs() {
 	fi
 	case "$1:$2" in
 	bare:*6to4* | iptables:*6to4* | nftables:*6to4*) return 1 ;;
-	xmasq-xdp-base:udp6-* | xmasq-xdp-base:udp6to4-* | xmasq-xdp-base:newflows6*) return 1 ;;
+	xmasq-xdp-base:udp6-* | xmasq-xdp-base:udp6to4-* | xmasq-xdp-base:newflows6*)
+		[ -n "${BASE_IPV6:-}" ] || return 1 ;;
 	esac
 	return 0
 }
