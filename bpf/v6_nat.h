@@ -212,10 +212,9 @@ static __always_inline int xm6_flow_unmapped(const struct xm_flow6 *f)
 
 /* The sweeper's visit to a live ORIG entry of flows6 (slot idx; its
  * caller leaves out replies, 6->4 flows and xm6_flow_unmapped ones):
- * when its flow uses its
- * host's mapping, stamps it (and its peer note) so it lives while the
- * flow does. A flow opened from outside (keep-source) has the host as
- * its destination. */
+ * when its flow uses its host's mapping, stamps it (and its peer note)
+ * so it lives while the flow does. A flow opened from outside
+ * (keep-source) has the host as its destination. */
 __noinline int xm6_nat_keep(__u32 idx, __u32 now)
 {
 	struct xm_ct6_slot *s = bpf_map_lookup_elem(&flows6, &idx);
