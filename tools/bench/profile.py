@@ -5,12 +5,11 @@ profile.py PERF_SCRIPT JITLINES NS_PER_PACKET TITLE > report.md
 
 PERF_SCRIPT: `perf script -F ip,sym` of a recording of the task that ran
 the test (with -g, only samples inside bpf_test_run count; idle ones are
-left out). JITLINES: tools/bench's
-jitlines output (each BPF function's address range, each source line's
-address). NS_PER_PACKET: the scenario's time per repetition, to turn
-shares into nanoseconds. A sample inside a BPF function is given to the
-source line whose code starts last at or before it; any other sample to
-its kernel symbol.
+left out). JITLINES: build/bench/jitlines's output (each BPF function's
+address range, each source line's address). NS_PER_PACKET: the
+scenario's time per repetition, to turn shares into nanoseconds. A sample
+inside a BPF function is given to the source line whose code starts last
+at or before it; any other sample to its kernel symbol.
 """
 import bisect
 import collections
