@@ -298,12 +298,12 @@ xmasq_up() {
 	[ -z "${3:-}" ] && [ -n "$TOPO6" ] && rules=$RULES6
 	if [ -n "${4:-}" ]; then
 		xb=$4/bench/xbench xm=$4/xmasq
-	fi
-	if [ -n "${4:-}" ] && [ -z "${BASE_IPV6:-}" ]; then
 		# an older build has no flows-per-source (the quota this file
 		# sets out of reach), maybe no IPv6: the same rules without them
-		grep -v -e '^set flows-per-source' -e '\[' -e 'family ipv6' "$rules" >"$TMP/rules-base.conf"
-		rules=$TMP/rules-base.conf
+		if [ -z "${BASE_IPV6:-}" ]; then
+			grep -v -e '^set flows-per-source' -e '\[' -e 'family ipv6' "$rules" >"$TMP/rules-base.conf"
+			rules=$TMP/rules-base.conf
+		fi
 	fi
 	nsx "$NS_R" "$xb" xmasq-attach --pin-dir "$PIN" --mode "$1" --ct-max "${2:-$CT_DEFAULT}" \
 		${5:+--ct6-max "$5"} eth0 eth1 >"$TMP/attach.log" 2>&1 ||

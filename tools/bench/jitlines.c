@@ -1,12 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0-only
-/* jitlines: where each source line of every loaded BPF program (or those
- * whose name starts with PREFIX) lies in the JIT's code, so a profiler's
+/* jitlines: where each source line of every loaded BPF program lies in
+ * the JIT's code, so a profiler's
  * sampled instruction addresses can be read as source lines
  * (tools/bench/profile.py). bpftool shows the JIT's code only when built
  * with libbfd, which Debian's is not; the kernel gives the addresses and
  * the line table without it.
  *
- *   jitlines [PREFIX]
+ *   jitlines
  *
  * Writes tab-separated lines, sorted by nothing in particular:
  *   F <tab> address <tab> length <tab> program <tab> function
@@ -23,8 +23,8 @@
 #include <string.h>
 #include <unistd.h>
 
-/* A program's JIT layout, filled by a second info call into buffers
- * sized by the first. */
+/* A program's JIT layout, filled by an info call into buffers sized by
+ * the program's first one. */
 struct jit_layout {
 	__u64 *ksyms;	     /* each function's start address */
 	__u32 *func_lens;    /* and its length */
@@ -47,32 +47,28 @@ static void layout_free(struct jit_layout *l)
 	free(l->jited_lines);
 }
 
-static int layout_read(int fd, struct jit_layout *l)
+/* sizes: the program's info as its first call gave it (the counts) */
+static int layout_read(int fd, const struct bpf_prog_info *sizes, struct jit_layout *l)
 {
 	struct bpf_prog_info info = {};
 	__u32 len = sizeof(info);
-	__u32 nr_func_info, nr_line_info;
+	__u32 nr_func_info = sizes->nr_func_info, nr_line_info = sizes->nr_line_info;
 
-	if (bpf_obj_get_info_by_fd(fd, &info, &len))
-		return -errno;
-	l->nr_funcs = info.nr_jited_ksyms < info.nr_jited_func_lens ? info.nr_jited_ksyms :
-								      info.nr_jited_func_lens;
-	nr_func_info = info.nr_func_info;
-	nr_line_info = info.nr_line_info;
-	l->nr_lines = info.nr_jited_line_info < nr_line_info ? info.nr_jited_line_info :
-							       nr_line_info;
-	l->func_info_rec = info.func_info_rec_size;
-	l->line_info_rec = info.line_info_rec_size;
-	l->btf_id = info.btf_id;
+	l->nr_funcs = sizes->nr_jited_ksyms < sizes->nr_jited_func_lens ? sizes->nr_jited_ksyms :
+									  sizes->nr_jited_func_lens;
+	l->nr_lines = sizes->nr_jited_line_info < nr_line_info ? sizes->nr_jited_line_info :
+								 nr_line_info;
+	l->func_info_rec = sizes->func_info_rec_size;
+	l->line_info_rec = sizes->line_info_rec_size;
+	l->btf_id = sizes->btf_id;
 	l->ksyms = calloc(l->nr_funcs + 1, sizeof(*l->ksyms));
 	l->func_lens = calloc(l->nr_funcs + 1, sizeof(*l->func_lens));
 	l->func_info = calloc(nr_func_info + 1, l->func_info_rec + 1);
 	l->line_info = calloc(nr_line_info + 1, l->line_info_rec + 1);
-	l->jited_lines = calloc(info.nr_jited_line_info + 1, sizeof(*l->jited_lines));
+	l->jited_lines = calloc(sizes->nr_jited_line_info + 1, sizeof(*l->jited_lines));
 	if (!l->ksyms || !l->func_lens || !l->func_info || !l->line_info || !l->jited_lines)
 		return -ENOMEM;
 
-	memset(&info, 0, sizeof(info));
 	info.nr_jited_ksyms = l->nr_funcs;
 	info.jited_ksyms = (__u64)(uintptr_t)l->ksyms;
 	info.nr_jited_func_lens = l->nr_funcs;
@@ -86,7 +82,6 @@ static int layout_read(int fd, struct jit_layout *l)
 	info.nr_jited_line_info = l->nr_lines;
 	info.jited_line_info_rec_size = sizeof(__u64);
 	info.jited_line_info = (__u64)(uintptr_t)l->jited_lines;
-	len = sizeof(info);
 	if (bpf_obj_get_info_by_fd(fd, &info, &len))
 		return -errno;
 	if (info.nr_func_info < l->nr_funcs) /* no BTF: functions unnamed */
@@ -142,12 +137,12 @@ static void print_program(const char *name, const struct jit_layout *l, const st
 
 int main(int argc, char **argv)
 {
-	const char *prefix = argc > 1 ? argv[1] : "";
 	__u32 id = 0;
 	int seen = 0;
 
-	if (argc > 2) {
-		fputs("usage: jitlines [PREFIX]\n", stderr);
+	(void)argv;
+	if (argc > 1) {
+		fputs("usage: jitlines\n", stderr);
 		return 2;
 	}
 	while (!bpf_prog_get_next_id(id, &id)) {
@@ -159,12 +154,11 @@ int main(int argc, char **argv)
 
 		if (fd < 0)
 			continue; /* unloaded meanwhile */
-		if (bpf_obj_get_info_by_fd(fd, &info, &len) ||
-		    strncmp(info.name, prefix, strlen(prefix))) {
+		if (bpf_obj_get_info_by_fd(fd, &info, &len)) {
 			close(fd);
 			continue;
 		}
-		if (!layout_read(fd, &l)) {
+		if (!layout_read(fd, &info, &l)) {
 			if (l.btf_id)
 				btf = btf__load_from_kernel_by_id(l.btf_id);
 			print_program(info.name, &l, btf);
